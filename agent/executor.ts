@@ -1,0 +1,61 @@
+/**
+ * The container runtime as the agent sees it. The Docker implementation is `agent/docker.ts`;
+ * the agent's decisions never touch Docker types.
+ */
+import type { ContainerSpec, HostDocumentTask, PublishedPort } from '../core/types.ts';
+
+/** Labels every Skiff container carries; adoption after an agent restart relies on them. */
+export const LABELS = {
+  cluster: 'skiff.cluster',
+  host: 'skiff.host',
+  task: 'skiff.task',
+  namespace: 'skiff.namespace',
+  service: 'skiff.service',
+  slot: 'skiff.slot',
+  container: 'skiff.container',
+  /** Hash of the container's spec; a container whose hash differs from the desired one is replaced. */
+  specHash: 'skiff.spec-hash',
+} as const;
+
+export type ContainerRunState = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
+
+export interface ContainerInfo {
+  readonly id: string;
+  /** Docker's container name, without the leading slash. */
+  readonly name: string;
+  readonly taskId: string;
+  /** The container's name within its pod (spec.containers[].name). */
+  readonly container: string;
+  readonly specHash: string;
+  readonly state: ContainerRunState;
+  readonly exitCode?: number;
+  readonly startedAt?: string;
+  readonly finishedAt?: string;
+  readonly ports: readonly PublishedPort[];
+}
+
+export interface CreateOptions {
+  /** Publish container ports on this address (127.0.1.i locally, the private IP on EC2). */
+  readonly hostAddress: string;
+  /** For a pod's 2nd..nth container: join the network namespace of this container id. */
+  readonly joinNetworkOf?: string;
+  /** Ports of the whole pod, published on its first container (the others share its network). */
+  readonly podPorts?: ContainerSpec['ports'];
+  /** Hostname of the pod's first container; the task id. */
+  readonly hostname?: string;
+}
+
+export interface Executor {
+  /** Every container of this cluster on this host, running or not. */
+  list(): Promise<ContainerInfo[]>;
+  inspect(id: string): Promise<ContainerInfo | undefined>;
+  /** Create (not start) a container of a task. Returns its id. */
+  create(task: HostDocumentTask, container: ContainerSpec, options: CreateOptions): Promise<string>;
+  start(id: string): Promise<void>;
+  /** Stop with a grace period, then remove. Absent containers are not an error. */
+  stopAndRemove(id: string, graceSeconds: number): Promise<void>;
+  /** True when the image is present locally; the agent never references an absent image in tests. */
+  hasImage(image: string): Promise<boolean>;
+  /** Pull an image that is absent (production only; never in tests). */
+  pull(image: string): Promise<void>;
+}

@@ -1,0 +1,93 @@
+/**
+ * Host-side bookkeeping: which allocations a host keeps, which tasks it still lacks, and the
+ * host document built from them. Pure.
+ *
+ * The host item's allocations are the commit point of a placement (they hold the capacity); the
+ * task's `host` field is the claim. A placement is complete only when both agree, and only
+ * complete placements reach the host document, so a half-done placement (a crash between the
+ * two writes, or a lost race) never starts a container.
+ */
+import type { Allocation, Host, HostDocument, HostDocumentTask, Task } from './types.ts';
+import { fits } from './scheduler.ts';
+import { stableStringify } from './json.ts';
+import { hash32 } from './random.ts';
+
+export interface AllocationReview {
+  /** Allocations whose task still points at this host and should run. */
+  readonly keep: Record<string, Allocation>;
+  /** Allocation task ids to drop: the task is gone, moved, replaced or stopped. */
+  readonly stale: string[];
+  /** Tasks claimed for this host whose allocation is missing (a placement cut short). */
+  readonly missing: Task[];
+}
+
+/** Compares a host's allocations with the tasks that claim it. */
+export function reviewAllocations(host: Host, tasksById: ReadonlyMap<string, Task>, claimedBy: readonly Task[]): AllocationReview {
+  const keep: Record<string, Allocation> = {};
+  const stale: string[] = [];
+  for (const id in host.allocations) {
+    const task = tasksById.get(id);
+    if (task && task.host === host.id && task.desired === 'running') keep[id] = host.allocations[id];
+    else stale.push(id);
+  }
+  const missing = claimedBy.filter((t) => t.desired === 'running' && !(t.id in host.allocations));
+  return { keep, stale, missing };
+}
+
+/** The allocation a task needs: the sum of its containers' resources and its fixed host ports. */
+export function allocationFor(task: Task): Allocation {
+  let cpu = 0;
+  let memory = 0;
+  const hostPorts: number[] = [];
+  for (const c of task.pod.containers) {
+    cpu += c.resources.cpu;
+    memory += c.resources.memory;
+    for (const p of c.ports) if (p.hostPort !== undefined) hostPorts.push(p.hostPort);
+  }
+  return { taskId: task.id, namespace: task.namespace, service: task.service, slot: task.slot, resources: { cpu, memory }, hostPorts };
+}
+
+/**
+ * Adds allocations one by one while they fit, on top of `base`. Returns the combined set and
+ * which additions were accepted. Never returns an over-committed set.
+ */
+export function addWhileFits(
+  capacity: Host['capacity'],
+  base: Readonly<Record<string, Allocation>>,
+  additions: readonly Allocation[],
+): { allocations: Record<string, Allocation>; accepted: Allocation[]; rejected: Allocation[] } {
+  const allocations: Record<string, Allocation> = { ...base };
+  const accepted: Allocation[] = [];
+  const rejected: Allocation[] = [];
+  for (const a of additions) {
+    allocations[a.taskId] = a;
+    if (fits(capacity, allocations)) accepted.push(a);
+    else {
+      delete allocations[a.taskId];
+      rejected.push(a);
+    }
+  }
+  return { allocations, accepted, rejected };
+}
+
+/** The tasks of a host's document: allocations whose task claims the host and should run. */
+export function documentTasks(host: Host, tasksById: ReadonlyMap<string, Task>): HostDocumentTask[] {
+  const out: HostDocumentTask[] = [];
+  for (const id of Object.keys(host.allocations).sort()) {
+    const task = tasksById.get(id);
+    if (!task || task.host !== host.id || task.desired !== 'running') continue;
+    out.push({ id: task.id, namespace: task.namespace, service: task.service, slot: task.slot, specVersion: task.specVersion, pod: task.pod });
+  }
+  return out;
+}
+
+/** A short content hash of a document's tasks (not its generation), to skip re-publishing. */
+export function documentHash(tasks: readonly HostDocumentTask[]): string {
+  const text = stableStringify(tasks);
+  // Two independent 32-bit hashes: collisions would only delay a publication until the next change.
+  return `${hash32(text).toString(16)}${hash32(`skiff:${text}`).toString(16)}-${text.length}`;
+}
+
+export function hostDocument(cluster: string, hostId: string, generation: number, tasks: readonly HostDocumentTask[]): HostDocument {
+  return { cluster, hostId, generation, tasks };
+}

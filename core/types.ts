@@ -1,0 +1,215 @@
+/**
+ * The domain model shared by the control plane, the agent and the CLI.
+ * Pure data: no classes, no I/O. Every shape here is also what goes over the wire.
+ */
+
+/** Resources in integer units: CPU in millicores, memory in bytes. */
+export interface Resources {
+  readonly cpu: number;
+  readonly memory: number;
+}
+
+export interface PortSpec {
+  readonly containerPort: number;
+  readonly name?: string;
+  readonly protocol: 'tcp' | 'udp';
+  /** A fixed host port; absent means Docker picks an ephemeral one. */
+  readonly hostPort?: number;
+}
+
+export interface ContainerSpec {
+  readonly name: string;
+  readonly image: string;
+  readonly command?: readonly string[];
+  readonly args?: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly ports: readonly PortSpec[];
+  readonly resources: Resources;
+}
+
+export type RestartPolicy = 'always' | 'on-failure' | 'never';
+
+/** A pod: containers that run together on one host. The unit of scheduling. */
+export interface PodSpec {
+  readonly containers: readonly ContainerSpec[];
+  readonly restartPolicy: RestartPolicy;
+}
+
+export interface PlacementSpec {
+  readonly strategy: 'spread' | 'binpack';
+  /** Host label constraints, each `key == value` or `key != value`. */
+  readonly constraints: readonly string[];
+}
+
+export interface ServiceMetadata {
+  readonly name: string;
+  readonly namespace: string;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+/** A validated, defaulted service spec: what `skiff apply` stores. */
+export interface ServiceSpec {
+  readonly kind: 'Service';
+  readonly metadata: ServiceMetadata;
+  readonly spec: {
+    readonly replicas: number;
+    readonly containers: readonly ContainerSpec[];
+    readonly restartPolicy: RestartPolicy;
+    readonly placement: PlacementSpec;
+  };
+}
+
+/** A stored service: the spec plus bookkeeping. */
+export interface Service {
+  readonly namespace: string;
+  readonly name: string;
+  readonly spec: ServiceSpec;
+  /** Increments on every accepted change of the spec; tasks record the version they run. */
+  readonly specVersion: number;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  /** Set by delete: the scheduler stops every task, then removes the service. */
+  readonly deleting: boolean;
+}
+
+export type HostState = 'ready' | 'draining' | 'down';
+
+export interface Host {
+  readonly id: string;
+  /** The address the host publishes container ports on (127.0.1.i locally, private IP on EC2). */
+  readonly address: string;
+  readonly capacity: Resources;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly state: HostState;
+  readonly registeredAt: string;
+  /** Optimistic-concurrency version of the host item; every allocation change bumps it. */
+  readonly version: number;
+  /** What the control plane has committed to this host, by task id. The source of truth for capacity. */
+  readonly allocations: Readonly<Record<string, Allocation>>;
+}
+
+export interface Allocation {
+  readonly taskId: string;
+  readonly namespace: string;
+  readonly service: string;
+  readonly slot: number;
+  readonly resources: Resources;
+  /** Fixed host ports the task holds on the host. */
+  readonly hostPorts: readonly number[];
+}
+
+/** Desired state of a task, written by the control plane only. */
+export type TaskDesired = 'running' | 'shutdown';
+
+/**
+ * A task is one incarnation of one slot of a service. The control plane writes it; only the
+ * agent reports what actually happens to it (in its host status).
+ */
+export interface Task {
+  readonly id: string;
+  readonly namespace: string;
+  readonly service: string;
+  readonly slot: number;
+  /** Bumps each time the slot gets a new task; guards against two schedulers replacing it at once. */
+  readonly incarnation: number;
+  readonly specVersion: number;
+  readonly pod: PodSpec;
+  readonly desired: TaskDesired;
+  /** The host the task is placed on; absent while pending. */
+  readonly host?: string;
+  readonly createdAt: string;
+  /** Why the scheduler could not place the task, when it could not. */
+  readonly unplaceable?: Unplaceable;
+}
+
+export interface Unplaceable {
+  readonly at: string;
+  readonly message: string;
+  /** Hosts rejected, by reason: `{ "insufficient memory": 3 }`. */
+  readonly rejected: Readonly<Record<string, number>>;
+  readonly hosts: number;
+}
+
+/** What the agent observes of one task's containers. */
+export type TaskState = 'pending' | 'assigned' | 'starting' | 'running' | 'exited' | 'failed' | 'stopped' | 'lost';
+
+export interface PublishedPort {
+  readonly container: string;
+  readonly containerPort: number;
+  readonly protocol: 'tcp' | 'udp';
+  readonly hostIp: string;
+  readonly hostPort: number;
+}
+
+export interface TaskStatus {
+  readonly taskId: string;
+  readonly namespace: string;
+  readonly service: string;
+  readonly state: TaskState;
+  readonly exitCode?: number;
+  readonly message?: string;
+  readonly ports: readonly PublishedPort[];
+  readonly containers: readonly { readonly name: string; readonly id: string; readonly state: string }[];
+  /** When the state last changed, as seen by the agent. */
+  readonly since: string;
+}
+
+/** What an agent reports about its host, written only by that host. */
+export interface HostStatus {
+  readonly hostId: string;
+  readonly heartbeatAt: string;
+  /** The document generation the agent has applied. */
+  readonly generation: number;
+  readonly tasks: readonly TaskStatus[];
+  readonly agentVersion: string;
+}
+
+/**
+ * The host document: the complete desired set for one host, published on the host channel.
+ * Level-triggered: applying the same document twice, or missing one, changes nothing.
+ */
+export interface HostDocument {
+  readonly cluster: string;
+  readonly hostId: string;
+  /** Monotonic per host; an agent never applies a lower generation than one it has applied. */
+  readonly generation: number;
+  readonly tasks: readonly HostDocumentTask[];
+}
+
+export interface HostDocumentTask {
+  readonly id: string;
+  readonly namespace: string;
+  readonly service: string;
+  readonly slot: number;
+  readonly specVersion: number;
+  readonly pod: PodSpec;
+}
+
+/** A task as the API shows it: the control plane's record joined with the agent's report. */
+export interface TaskView {
+  readonly id: string;
+  readonly namespace: string;
+  readonly service: string;
+  readonly slot: number;
+  readonly host: string | null;
+  readonly desired: TaskDesired;
+  readonly state: TaskState;
+  readonly exitCode?: number;
+  readonly message?: string;
+  readonly ports: readonly { readonly containerPort: number; readonly hostIp: string; readonly hostPort: number; readonly protocol: 'tcp' | 'udp'; readonly container: string }[];
+  readonly specVersion: number;
+  readonly createdAt: string;
+  readonly since?: string;
+}
+
+export interface HostView {
+  readonly id: string;
+  readonly address: string;
+  readonly state: HostState;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly capacity: Resources;
+  readonly allocated: Resources;
+  readonly tasks: number;
+  readonly heartbeatAt: string | null;
+  readonly registeredAt: string;
+}

@@ -1,0 +1,55 @@
+/** What the API shows: the control plane's records joined with the agents' reports. Pure. */
+import type { Host, HostStatus, HostView, Task, TaskStatus, TaskView } from './types.ts';
+import { allocated } from './scheduler.ts';
+
+/** A task as users see it. `status` is the report of the task's host, when there is one. */
+export function taskView(task: Task, status: TaskStatus | undefined, host: Pick<Host, 'state'> | undefined): TaskView {
+  const base = {
+    id: task.id,
+    namespace: task.namespace,
+    service: task.service,
+    slot: task.slot,
+    host: task.host ?? null,
+    desired: task.desired,
+    specVersion: task.specVersion,
+    createdAt: task.createdAt,
+  };
+  if (!task.host) {
+    return { ...base, state: 'pending', ports: [], ...(task.unplaceable ? { message: task.unplaceable.message } : {}) };
+  }
+  if (host?.state === 'down') return { ...base, state: 'lost', ports: [], message: `host ${task.host} is down` };
+  if (!status) return { ...base, state: 'assigned', ports: [] };
+  return {
+    ...base,
+    state: status.state,
+    ...(status.exitCode !== undefined ? { exitCode: status.exitCode } : {}),
+    ...(status.message ? { message: status.message } : {}),
+    ports: status.ports.map((p) => ({ containerPort: p.containerPort, hostIp: p.hostIp, hostPort: p.hostPort, protocol: p.protocol, container: p.container })),
+    since: status.since,
+  };
+}
+
+export function hostView(host: Host, status: HostStatus | undefined): HostView {
+  return {
+    id: host.id,
+    address: host.address,
+    state: host.state,
+    labels: host.labels,
+    capacity: host.capacity,
+    allocated: allocated(host),
+    tasks: Object.keys(host.allocations).length,
+    heartbeatAt: status?.heartbeatAt ?? null,
+    registeredAt: host.registeredAt,
+  };
+}
+
+/** Index the task reports of every host by task id, keeping only the report of the task's own host. */
+export function statusIndex(statuses: readonly HostStatus[]): Map<string, { hostId: string; status: TaskStatus }> {
+  const out = new Map<string, { hostId: string; status: TaskStatus }>();
+  for (const hs of statuses) for (const ts of hs.tasks) out.set(`${hs.hostId}\u0000${ts.taskId}`, { hostId: hs.hostId, status: ts });
+  return out;
+}
+
+export function statusOf(index: ReturnType<typeof statusIndex>, task: Task): TaskStatus | undefined {
+  return task.host ? index.get(`${task.host}\u0000${task.id}`)?.status : undefined;
+}

@@ -1,0 +1,70 @@
+/**
+ * Ports: the small interfaces that handlers and the agent need from the outside world.
+ * Adapters for AWS (`adapters/aws`) and for local mode implement them; the core never sees them.
+ */
+import type { Host, HostDocument, HostStatus, Service, ServiceSpec, Task } from '../core/types.ts';
+
+/** The cluster state. Every write is conditional; a lost race is a `ConflictError` (retryable). */
+export interface Store {
+  // services
+  getService(namespace: string, name: string): Promise<Service | undefined>;
+  listServices(namespace?: string): Promise<Service[]>;
+  /**
+   * Create or replace a service's spec. `expectedVersion` undefined = create or replace whatever is
+   * there; a number = only if the stored specVersion equals it (0 = only if absent).
+   */
+  putService(spec: ServiceSpec, now: string, expectedVersion?: number): Promise<Service>;
+  /** Mark a service deleting (the scheduler stops its tasks, then calls `removeService`). */
+  markServiceDeleting(namespace: string, name: string, now: string): Promise<Service | undefined>;
+  /** Remove a deleting service item once it has no tasks left. */
+  removeService(namespace: string, name: string): Promise<void>;
+
+  // tasks (one item per slot of a service)
+  listTasks(namespace: string, service: string): Promise<Task[]>;
+  listAllTasks(): Promise<Task[]>;
+  /** Create a task in a free slot, or replace the slot's task if its incarnation is still `previousIncarnation`. */
+  putTask(task: Task, previousIncarnation: number | undefined): Promise<void>;
+  /** Claim a pending task for a host: succeeds only if the task id matches and it has no host. */
+  assignTask(namespace: string, service: string, slot: number, taskId: string, hostId: string): Promise<void>;
+  /** Undo an assignment that could not be committed on the host (only if still assigned to that host). */
+  unassignTask(namespace: string, service: string, slot: number, taskId: string, hostId: string): Promise<void>;
+  setTaskDesired(namespace: string, service: string, slot: number, taskId: string, desired: Task['desired']): Promise<void>;
+  setTaskUnplaceable(namespace: string, service: string, slot: number, taskId: string, unplaceable: Task['unplaceable'] | undefined): Promise<void>;
+  /** Delete a slot's task, only if it is still the same task. */
+  deleteTask(namespace: string, service: string, slot: number, taskId: string): Promise<void>;
+
+  // hosts
+  getHost(id: string): Promise<Host | undefined>;
+  listHosts(): Promise<Host[]>;
+  /** Register or refresh a host's identity (address, capacity, labels); keeps its allocations. */
+  registerHost(host: Pick<Host, 'id' | 'address' | 'capacity' | 'labels'>, now: string): Promise<Host>;
+  /** Replace the host's allocations, only if its version is still `host.version`. Returns the new host. */
+  updateAllocations(host: Host, allocations: Host['allocations']): Promise<Host>;
+  setHostState(id: string, state: Host['state']): Promise<void>;
+
+  // host status (written by the host's own agent)
+  putHostStatus(status: HostStatus): Promise<void>;
+  getHostStatus(hostId: string): Promise<HostStatus | undefined>;
+  listHostStatuses(): Promise<HostStatus[]>;
+
+  // host document bookkeeping: what was last published, so unchanged documents are not re-sent
+  getPublished(hostId: string): Promise<{ generation: number; hash: string } | undefined>;
+  /** Record a publication, only if the previous one is still `previousGeneration` (0 = none). */
+  setPublished(hostId: string, previousGeneration: number, next: { generation: number; hash: string }): Promise<void>;
+}
+
+/** The channel that carries each host's document to it (SSM Parameter Store on AWS). */
+export interface HostChannel {
+  publish(doc: HostDocument): Promise<void>;
+  /**
+   * Read the host's document. `knownGeneration` lets the adapter skip fetching the body when
+   * the head says nothing changed; then `unchanged` is returned.
+   */
+  fetch(hostId: string, knownGeneration?: number): Promise<HostDocument | 'unchanged' | undefined>;
+  remove(hostId: string): Promise<void>;
+}
+
+/** Nudges hosts to poll now instead of at their next (slow) poll. Best effort. */
+export interface HostWaker {
+  wake(hostIds: readonly string[]): Promise<void>;
+}
