@@ -11,6 +11,7 @@
  */
 import type { Allocation, Host, Resources, Unplaceable } from './types.ts';
 import { rng, shuffled } from './random.ts';
+import { parseConstraint } from './spec.ts';
 
 export interface PlacementRequest {
   readonly taskId: string;
@@ -55,20 +56,17 @@ export const REJECT = {
   memory: 'insufficient memory',
 } as const;
 
-interface Constraint {
+/** A constraint the spec validated; an unparsable one (only from a corrupt store) matches no host. */
+interface CompiledConstraint {
   readonly text: string;
   readonly key: string;
   readonly equal: boolean;
   readonly value: string;
 }
 
-const CONSTRAINT = /^\s*([A-Za-z0-9_.\/-]+)\s*(==|!=)\s*(.*?)\s*$/;
-
-/** Parses `key == value` / `key != value`; returns undefined when malformed. */
-export function parseConstraint(text: string): Constraint | undefined {
-  const m = CONSTRAINT.exec(text);
-  if (!m) return undefined;
-  return { text: text.trim(), key: m[1], equal: m[2] === '==', value: m[3] };
+function compile(text: string): CompiledConstraint {
+  const c = parseConstraint(text);
+  return c ? { text: `${c.key} ${c.op} ${c.value}`, key: c.key, equal: c.op === '==', value: c.value } : { text, key: '', equal: true, value: '\u0000invalid' };
 }
 
 /** Mutable per-pass view of one host. */
@@ -149,7 +147,7 @@ export function schedule(hosts: readonly Host[], requests: readonly PlacementReq
     }
   });
 
-  const constraintCache = new Map<string, Constraint[]>();
+  const constraintCache = new Map<string, CompiledConstraint[]>();
   // Capacity only shrinks within a pass, so a request shape that found no host finds none later.
   const failedShapes = new Map<string, Omit<Unplaceable, 'at'>>();
 
@@ -161,7 +159,7 @@ export function schedule(hosts: readonly Host[], requests: readonly PlacementReq
     const constraintKey = req.constraints.join('\u0000');
     let constraints = constraintCache.get(constraintKey);
     if (!constraints) {
-      constraints = req.constraints.map((c) => parseConstraint(c) ?? { text: c, key: '', equal: true, value: '\u0000invalid' });
+      constraints = req.constraints.map(compile);
       constraintCache.set(constraintKey, constraints);
     }
     const shape = `${req.resources.cpu}|${req.resources.memory}|${req.hostPorts.join(',')}|${constraintKey}`;

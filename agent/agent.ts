@@ -1,0 +1,297 @@
+/**
+ * The host agent: registers its host, polls its host document, makes Docker match it, and
+ * reports what runs. It keeps working with the whole control plane gone (static stability): the
+ * last document is kept on disk, and containers keep being restarted from it.
+ */
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { HostChannel, Store } from '../ports/index.ts';
+import type { HostDocument, HostStatus, Resources, TaskStatus } from '../core/types.ts';
+import type { ContainerInfo, Executor } from './executor.ts';
+import { nextRestart, plan, taskStatus, type Action, type RestartRecord } from './plan.ts';
+import { stableStringify } from '../core/json.ts';
+
+export type AgentStore = Pick<Store, 'registerHost' | 'putHostStatus'>;
+
+export interface AgentConfig {
+  readonly cluster: string;
+  readonly hostId: string;
+  readonly address: string;
+  readonly capacity: Resources;
+  readonly labels: Readonly<Record<string, string>>;
+  /** Safety-net poll of the host document; wake-ups make changes arrive sooner. */
+  readonly pollMs: number;
+  /** Heartbeat: the status is written at least this often, and at once when it changes. */
+  readonly heartbeatMs: number;
+  /** How often Docker is re-checked for crashed containers. */
+  readonly reconcileMs: number;
+  /** Where the last applied document is kept (format-versioned JSON). */
+  readonly stateFile: string;
+  /** Grace period for stopping a container before it is killed. */
+  readonly stopGraceSeconds: number;
+  /** Containers created or started at once; dockerd serializes much of the work anyway. */
+  readonly parallelism: number;
+}
+
+export interface AgentDeps {
+  readonly store: AgentStore;
+  readonly channel: HostChannel;
+  readonly executor: Executor;
+  readonly hashOf: (spec: HostDocument['tasks'][number]['pod']['containers'][number]) => string;
+  readonly now: () => number;
+  readonly random: () => number;
+  readonly log: (level: 'info' | 'warn' | 'error', message: string, data?: Record<string, unknown>) => void;
+  readonly version: string;
+}
+
+/** On-disk state format; bump when its shape changes and migrate or discard older files. */
+const STATE_FORMAT = 1;
+
+interface SavedState {
+  readonly format: number;
+  readonly hostId: string;
+  readonly document: HostDocument;
+}
+
+export class Agent {
+  private doc: HostDocument | undefined;
+  private registered = false;
+  private stopped = false;
+  private timers: NodeJS.Timeout[] = [];
+  private restarts = new Map<string, RestartRecord>();
+  private statuses = new Map<string, TaskStatus>();
+  private lastReport = 0;
+  private lastReported = '';
+  private reconciling: Promise<void> | undefined;
+  private reconcileAgain = false;
+  private polling: Promise<void> | undefined;
+
+  constructor(
+    private readonly config: AgentConfig,
+    private readonly deps: AgentDeps,
+  ) {}
+
+  /** The generation of the document being applied (0 before any). */
+  get generation(): number {
+    return this.doc?.generation ?? 0;
+  }
+
+  async start(): Promise<void> {
+    this.doc = await this.loadState();
+    if (this.doc) this.deps.log('info', 'resuming from saved document', { generation: this.doc.generation, tasks: this.doc.tasks.length });
+    this.schedule(() => this.register(), 0);
+    this.schedule(() => this.pollLoop(), 0);
+    this.schedule(() => this.reconcileLoop(), 0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers = [];
+    await Promise.allSettled([this.reconciling, this.polling]);
+  }
+
+  /** Poll the document now (a wake-up from the control plane). */
+  wake(): void {
+    if (!this.stopped) void this.poll();
+  }
+
+  private schedule(fn: () => Promise<void> | void, ms: number): void {
+    if (this.stopped) return;
+    const t = setTimeout(() => {
+      this.timers = this.timers.filter((x) => x !== t);
+      void fn();
+    }, ms);
+    this.timers.push(t);
+  }
+
+  private async register(): Promise<void> {
+    try {
+      const { hostId: id, address, capacity, labels } = this.config;
+      await this.deps.store.registerHost({ id, address, capacity, labels }, new Date(this.deps.now()).toISOString());
+      this.registered = true;
+      this.deps.log('info', 'host registered', { host: id, address });
+      await this.report(true);
+    } catch (err) {
+      this.deps.log('warn', 'registration failed; retrying', { error: (err as Error).message });
+      this.schedule(() => this.register(), 2_000);
+    }
+  }
+
+  private async pollLoop(): Promise<void> {
+    await this.poll();
+    // Jitter spreads a fleet's polls evenly over the interval instead of in bursts.
+    const jitter = 0.5 + this.deps.random();
+    this.schedule(() => this.pollLoop(), Math.round(this.config.pollMs * jitter));
+  }
+
+  private poll(): Promise<void> {
+    this.polling ??= this.fetchDocument().finally(() => (this.polling = undefined));
+    return this.polling;
+  }
+
+  private async fetchDocument(): Promise<void> {
+    try {
+      const got = await this.deps.channel.fetch(this.config.hostId, this.doc?.generation);
+      if (got === undefined || got === 'unchanged') return;
+      if (got.hostId !== this.config.hostId || got.cluster !== this.config.cluster) {
+        this.deps.log('error', 'ignoring a document addressed to another host', { host: got.hostId, cluster: got.cluster });
+        return;
+      }
+      // Level-triggered and monotonic: an older or repeated document changes nothing.
+      if (this.doc && got.generation <= this.doc.generation) return;
+      this.doc = got;
+      this.deps.log('info', 'applying host document', { generation: got.generation, tasks: got.tasks.length });
+      await this.saveState(got);
+      this.kickReconcile();
+    } catch (err) {
+      this.deps.log('warn', 'document poll failed', { error: (err as Error).message });
+    }
+  }
+
+  private async reconcileLoop(): Promise<void> {
+    await this.kickReconcile();
+    this.schedule(() => this.reconcileLoop(), this.config.reconcileMs);
+  }
+
+  /** Runs a reconcile now, or right after the one in progress. */
+  private kickReconcile(): Promise<void> {
+    if (this.reconciling) {
+      this.reconcileAgain = true;
+      return this.reconciling;
+    }
+    this.reconciling = (async () => {
+      do {
+        this.reconcileAgain = false;
+        try {
+          await this.reconcile();
+        } catch (err) {
+          this.deps.log('error', 'reconcile failed', { error: (err as Error).message });
+        }
+      } while (this.reconcileAgain && !this.stopped);
+    })().finally(() => (this.reconciling = undefined));
+    return this.reconciling;
+  }
+
+  private async reconcile(): Promise<void> {
+    const tasks = this.doc?.tasks ?? [];
+    // Before the first document arrives (a fresh host, control plane unreachable) nothing is removed:
+    // a restarted agent without its state file must not stop what it cannot yet judge.
+    if (!this.doc) {
+      await this.report(false);
+      return;
+    }
+    let containers = await this.deps.executor.list();
+    const now = this.deps.now();
+    const decided = plan({ tasks, containers, hashOf: this.deps.hashOf, restarts: this.restarts, now });
+    if (decided.actions.length > 0) {
+      await this.execute(decided.actions);
+      containers = await this.deps.executor.list();
+    }
+    const live = new Set(tasks.map((t) => t.id));
+    for (const key of this.statuses.keys()) if (!live.has(key)) this.statuses.delete(key);
+    for (const key of this.restarts.keys()) if (!live.has(key.split('/')[0])) this.restarts.delete(key);
+    const after = this.deps.now();
+    for (const task of tasks) {
+      this.statuses.set(task.id, taskStatus(task, containers, decided.backingOff.get(task.id), after, this.statuses.get(task.id)));
+    }
+    await this.report(false);
+  }
+
+  private async execute(actions: readonly Action[]): Promise<void> {
+    // Removals first: they free ports and memory the creations may need.
+    const removals = actions.filter((a) => a.kind === 'remove');
+    await inParallel(removals, this.config.parallelism, async (a) => {
+      this.deps.log('info', 'removing container', { container: a.container.name, reason: a.reason });
+      await this.deps.executor.stopAndRemove(a.container.id, this.config.stopGraceSeconds);
+    });
+    const rest = actions.filter((a) => a.kind !== 'remove');
+    await inParallel(rest, this.config.parallelism, async (a) => {
+      try {
+        if (a.kind === 'createPod') await this.createPod(a.task, a.reason);
+        else if (a.kind === 'start') await this.restart(a.container, a.task.id, a.reason);
+      } catch (err) {
+        this.deps.log('error', 'action failed', { action: a.kind, task: a.kind === 'createPod' || a.kind === 'start' ? a.task.id : undefined, error: (err as Error).message });
+      }
+    });
+  }
+
+  private async createPod(task: HostDocument['tasks'][number], reason: string): Promise<void> {
+    const now = this.deps.now();
+    if (reason !== 'new task') {
+      const key = `${task.id}/*`;
+      this.restarts.set(key, nextRestart(this.restarts.get(key), 0, now));
+    }
+    this.deps.log('info', 'starting task', { task: task.id, reason });
+    const [first, ...others] = task.pod.containers;
+    const ports = task.pod.containers.flatMap((c) => c.ports);
+    for (const c of task.pod.containers) if (!(await this.deps.executor.hasImage(c.image))) await this.deps.executor.pull(c.image);
+    const firstId = await this.deps.executor.create(task, first, { hostAddress: this.config.address, podPorts: ports, hostname: task.id });
+    await this.deps.executor.start(firstId);
+    for (const c of others) {
+      const id = await this.deps.executor.create(task, c, { hostAddress: this.config.address, joinNetworkOf: firstId });
+      await this.deps.executor.start(id);
+    }
+  }
+
+  private async restart(container: ContainerInfo, taskId: string, reason: string): Promise<void> {
+    const now = this.deps.now();
+    const key = `${taskId}/${container.container}`;
+    const ran = container.startedAt && container.finishedAt ? Date.parse(container.finishedAt) - Date.parse(container.startedAt) : 0;
+    this.restarts.set(key, nextRestart(this.restarts.get(key), Number.isFinite(ran) ? ran : 0, now));
+    this.deps.log('info', 'restarting container', { container: container.name, reason });
+    await this.deps.executor.start(container.id);
+  }
+
+  private async report(force: boolean): Promise<void> {
+    if (!this.registered) return;
+    const tasks = [...this.statuses.values()].sort((a, b) => a.taskId.localeCompare(b.taskId));
+    const fingerprint = stableStringify({ g: this.generation, t: tasks });
+    const now = this.deps.now();
+    if (!force && fingerprint === this.lastReported && now - this.lastReport < this.config.heartbeatMs) return;
+    const status: HostStatus = { hostId: this.config.hostId, heartbeatAt: new Date(now).toISOString(), generation: this.generation, tasks, agentVersion: this.deps.version };
+    try {
+      await this.deps.store.putHostStatus(status);
+      this.lastReport = now;
+      this.lastReported = fingerprint;
+    } catch (err) {
+      this.deps.log('warn', 'status report failed', { error: (err as Error).message });
+    }
+  }
+
+  private async loadState(): Promise<HostDocument | undefined> {
+    let text: string;
+    try {
+      text = await readFile(this.config.stateFile, 'utf8');
+    } catch {
+      return undefined;
+    }
+    try {
+      const saved = JSON.parse(text) as SavedState;
+      if (saved.format !== STATE_FORMAT || saved.hostId !== this.config.hostId) {
+        this.deps.log('warn', 'ignoring saved state of another format or host', { file: this.config.stateFile, format: saved.format });
+        return undefined;
+      }
+      return saved.document;
+    } catch (err) {
+      this.deps.log('warn', 'ignoring unreadable saved state', { file: this.config.stateFile, error: (err as Error).message });
+      return undefined;
+    }
+  }
+
+  private async saveState(document: HostDocument): Promise<void> {
+    const state: SavedState = { format: STATE_FORMAT, hostId: this.config.hostId, document };
+    await mkdir(dirname(this.config.stateFile), { recursive: true });
+    const tmp = `${this.config.stateFile}.tmp`;
+    await writeFile(tmp, JSON.stringify(state));
+    await rename(tmp, this.config.stateFile);
+  }
+}
+
+async function inParallel<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++]);
+  });
+  await Promise.all(workers);
+}

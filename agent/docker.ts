@@ -1,0 +1,400 @@
+/**
+ * The Docker implementation of the agent's Executor, over dockerode.
+ *
+ * Every Docker call carries an explicit timeout (the values and their reasons are in `DEFAULT_TIMEOUTS`):
+ * a wedged daemon must never freeze the agent's loop, because the agent also heartbeats and reports
+ * status, and a host whose agent goes silent gets fenced by the control plane.
+ */
+import { createHash } from 'node:crypto';
+import Dockerode from 'dockerode';
+import { SkiffError, ValidationError } from '../core/errors.ts';
+import type { ContainerSpec, HostDocumentTask, PortSpec, PublishedPort } from '../core/types.ts';
+import { LABELS } from './executor.ts';
+import type { ContainerInfo, ContainerRunState, CreateOptions, Executor } from './executor.ts';
+
+/** Timeouts of Docker calls, in milliseconds. */
+export interface DockerTimeouts {
+  readonly list: number;
+  readonly inspect: number;
+  readonly imageInspect: number;
+  readonly create: number;
+  readonly start: number;
+  /** Added to the stop's grace period. */
+  readonly stopMargin: number;
+  readonly remove: number;
+  /** A pull that shows no progress for this long is abandoned. */
+  readonly pullIdle: number;
+  readonly pullTotal: number;
+}
+
+/**
+ * Sized for hosts that run tens of containers (not the hundreds the ECS agent plans for, whose
+ * agent/dockerclient/timeout.go was the model), from local images.
+ */
+export const DEFAULT_TIMEOUTS: DockerTimeouts = {
+  // A list or an inspect is one small JSON answer that a healthy daemon gives in milliseconds even with
+  // hundreds of containers. The reconcile loop lists again on its next pass, so waiting longer than this
+  // only delays the heartbeat and status that keep the host from being declared dead.
+  list: 10_000,
+  inspect: 10_000,
+  imageInspect: 10_000,
+  // No pull happens in create (the agent pulls first), but the daemon allocates the overlay2 writable layer
+  // and takes per-container locks; after a failover a host gets a burst of creates on 2 cores and we have
+  // seen seconds each. A create we give up on may still complete in the daemon and leave a container under
+  // the same name (the agent finds it by its labels and removes it), so we are generous rather than tight;
+  // ECS allows 4 min for hosts ten times as busy.
+  create: 120_000,
+  // Start sets up the network namespace, iptables rules and one docker-proxy per published port, then runs
+  // runc: under a second normally, tens of seconds on a daemon busy with many starts.
+  start: 60_000,
+  // Docker sends SIGKILL at the end of the grace period, then waits for containerd to report the exit
+  // and releases the network; 30 s covers that on a loaded daemon (the ECS agent's margin too).
+  stopMargin: 30_000,
+  // Remove deletes the writable layer and anonymous volumes: small for our images, but an unmount on a
+  // busy disk can take seconds.
+  remove: 60_000,
+  // A registry connection that stalls sends no progress; a healthy pull reports every layer chunk.
+  pullIdle: 60_000,
+  // A 1 GB image at 10 Mbit/s takes about 14 min.
+  pullTotal: 20 * 60_000,
+};
+
+/** A Docker call failed. `retryable` says whether the same call may succeed later unchanged. */
+export class DockerError extends SkiffError {
+  override readonly retryable: boolean;
+  /** The call that failed, with its target: `start 3f2a9c1b04de`. */
+  readonly call: string;
+  /** The HTTP status the daemon answered with; absent when it did not answer. */
+  readonly statusCode?: number;
+  constructor(call: string, message: string, options: { retryable: boolean; statusCode?: number; cause?: unknown }) {
+    super(`docker ${call}: ${message}`, { cause: options.cause });
+    this.name = 'DockerError';
+    this.call = call;
+    this.retryable = options.retryable;
+    this.statusCode = options.statusCode;
+  }
+}
+
+/** A Docker call did not answer within its timeout; the daemon is slow or wedged, so a retry may help. */
+export class DockerTimeoutError extends DockerError {
+  readonly timeoutMs: number;
+  constructor(call: string, timeoutMs: number) {
+    super(call, `timed out after ${timeoutMs} ms`, { retryable: true });
+    this.name = 'DockerTimeoutError';
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+export interface DockerExecutorOptions {
+  /** The Docker client; default: one from DOCKER_HOST or the default socket. */
+  readonly docker?: Dockerode;
+  /** Cluster name; part of every container's name and label set. */
+  readonly cluster: string;
+  readonly hostId: string;
+  /** Docker network of the pods' first containers; default: Docker's bridge network. */
+  readonly network?: string;
+  /** Overrides of `DEFAULT_TIMEOUTS` (tests, unusually slow hosts). */
+  readonly timeouts?: Partial<DockerTimeouts>;
+}
+
+const OPTION_KEYS = new Set(['docker', 'cluster', 'hostId', 'network', 'timeouts']);
+// The cluster is one dot-separated segment of a Docker container name, so it cannot hold a dot.
+const CLUSTER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_-]*$/;
+// Docker reports unset times as the zero time of Go.
+const ZERO_TIME = '0001-01-01T00:00:00Z';
+const RUN_STATES: ReadonlySet<string> = new Set<ContainerRunState>(['created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead']);
+// Inspects issued at once by list(); keeps a host with many containers from flooding the daemon.
+const INSPECT_CONCURRENCY = 8;
+
+/** Docker's name of a task's container: `skiff.<cluster>.<namespace>.<taskId>.<container>`. */
+export function containerName(cluster: string, namespace: string, taskId: string, container: string): string {
+  return `skiff.${cluster}.${namespace}.${taskId}.${container}`;
+}
+
+/** A stable hash of a container spec: equal specs hash equally whatever their key order. */
+export function containerSpecHash(spec: ContainerSpec): string {
+  return createHash('sha256').update(JSON.stringify(canonical(spec))).digest('hex').slice(0, 16);
+}
+
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(value).sort()) {
+      const v = (value as Record<string, unknown>)[key];
+      // An absent optional field and one set to undefined are the same spec.
+      if (v !== undefined) out[key] = canonical(v);
+    }
+    return out;
+  }
+  return value;
+}
+
+/** CPU shares for millicores: 1000m = 1024 shares, at least the kernel's minimum of 2. */
+export function cpuShares(millicores: number): number {
+  return Math.max(2, Math.round((millicores * 1024) / 1000));
+}
+
+/** Runs a task's containers with Docker; see `Executor`. */
+export class DockerExecutor implements Executor {
+  private readonly docker: Dockerode;
+  private readonly cluster: string;
+  private readonly hostId: string;
+  private readonly network?: string;
+  private readonly timeouts: DockerTimeouts;
+
+  constructor(options: DockerExecutorOptions) {
+    const issues = Object.keys(options)
+      .filter((key) => !OPTION_KEYS.has(key))
+      .map((key) => ({ path: `DockerExecutor.${key}`, message: `unknown option; expected one of ${[...OPTION_KEYS].join(', ')}` }));
+    if (typeof options.cluster !== 'string' || !CLUSTER_NAME.test(options.cluster)) {
+      issues.push({ path: 'DockerExecutor.cluster', message: `must be letters, digits, '_' or '-' (it is part of container names), got ${JSON.stringify(options.cluster)}` });
+    }
+    if (typeof options.hostId !== 'string' || options.hostId === '') {
+      issues.push({ path: 'DockerExecutor.hostId', message: 'must be a non-empty string' });
+    }
+    if (issues.length > 0) throw new ValidationError(issues);
+    this.docker = options.docker ?? new Dockerode();
+    this.cluster = options.cluster;
+    this.hostId = options.hostId;
+    this.network = options.network;
+    this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+  }
+
+  async list(): Promise<ContainerInfo[]> {
+    const summaries = await this.call(`list containers of cluster ${this.cluster} host ${this.hostId}`, this.timeouts.list, (abortSignal) =>
+      this.docker.listContainers({
+        all: true,
+        filters: { label: [`${LABELS.cluster}=${this.cluster}`, `${LABELS.host}=${this.hostId}`] },
+        abortSignal,
+      }),
+    );
+    // The list's summaries carry no exit code nor start/finish times (only a human-readable status), so
+    // each container is inspected; a host runs tens of containers, and inspects are cheap.
+    const infos: ContainerInfo[] = [];
+    for (let i = 0; i < summaries.length; i += INSPECT_CONCURRENCY) {
+      const batch = await Promise.all(summaries.slice(i, i + INSPECT_CONCURRENCY).map((s) => this.inspect(s.Id)));
+      // A container removed between the list and its inspect is simply gone.
+      for (const info of batch) if (info) infos.push(info);
+    }
+    return infos.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async inspect(id: string): Promise<ContainerInfo | undefined> {
+    const data = await this.call(`inspect ${short(id)}`, this.timeouts.inspect, async (abortSignal) => {
+      try {
+        return await this.docker.getContainer(id).inspect({ abortSignal });
+      } catch (err) {
+        if (statusOf(err) === 404) return undefined;
+        throw err;
+      }
+    });
+    return data && toContainerInfo(data);
+  }
+
+  async create(task: HostDocumentTask, container: ContainerSpec, options: CreateOptions): Promise<string> {
+    const name = containerName(this.cluster, task.namespace, task.id, container.name);
+    const joining = options.joinNetworkOf !== undefined;
+    // Docker refuses port bindings and a hostname on a container that joins another's network namespace:
+    // the pod's ports and hostname live on its first container.
+    const ports = joining ? [] : (options.podPorts ?? container.ports);
+    const body: Dockerode.ContainerCreateOptions = {
+      name,
+      Image: container.image,
+      // Kubernetes semantics: command replaces the image's entrypoint, args its cmd.
+      Entrypoint: container.command ? [...container.command] : undefined,
+      Cmd: container.args ? [...container.args] : undefined,
+      Env: Object.entries(container.env).map(([key, value]) => `${key}=${value}`),
+      Labels: {
+        [LABELS.cluster]: this.cluster,
+        [LABELS.host]: this.hostId,
+        [LABELS.task]: task.id,
+        [LABELS.namespace]: task.namespace,
+        [LABELS.service]: task.service,
+        [LABELS.slot]: String(task.slot),
+        [LABELS.container]: container.name,
+        [LABELS.specHash]: containerSpecHash(container),
+      },
+      Hostname: joining ? undefined : options.hostname,
+      ExposedPorts: ports.length > 0 ? Object.fromEntries(ports.map((p) => [portKey(p), {}])) : undefined,
+      HostConfig: {
+        // An init as PID 1 forwards SIGTERM to the process, which then gets the default action (exit);
+        // as PID 1 itself it would ignore SIGTERM and every stop would wait out the whole grace period.
+        Init: true,
+        // The agent owns restarts (it applies the pod's restartPolicy and reports each one).
+        RestartPolicy: { Name: 'no' },
+        Memory: container.resources.memory > 0 ? container.resources.memory : undefined,
+        // Equal to Memory: no swap on top, so the limit is the hard limit the scheduler counted.
+        MemorySwap: container.resources.memory > 0 ? container.resources.memory : undefined,
+        CpuShares: cpuShares(container.resources.cpu),
+        PortBindings: ports.length > 0 ? portBindings(ports, options.hostAddress) : undefined,
+        NetworkMode: joining ? `container:${options.joinNetworkOf}` : this.network,
+      },
+    };
+    const created = await this.call(`create ${name}`, this.timeouts.create, (abortSignal) => this.docker.createContainer({ ...body, abortSignal }));
+    return created.id;
+  }
+
+  async start(id: string): Promise<void> {
+    await this.call(`start ${short(id)}`, this.timeouts.start, async (abortSignal) => {
+      try {
+        await this.docker.getContainer(id).start({ abortSignal });
+      } catch (err) {
+        // 304: already running; starting is idempotent.
+        if (statusOf(err) !== 304) throw err;
+      }
+    });
+  }
+
+  async stopAndRemove(id: string, graceSeconds: number): Promise<void> {
+    const grace = Math.max(0, Math.ceil(graceSeconds));
+    const gone = await this.call(`stop ${short(id)}`, grace * 1000 + this.timeouts.stopMargin, async (abortSignal) => {
+      try {
+        await this.docker.getContainer(id).stop({ t: grace, abortSignal });
+        return false;
+      } catch (err) {
+        const status = statusOf(err);
+        // 304: not running (never started, or exited): nothing to stop. 404: already gone.
+        if (status === 304) return false;
+        if (status === 404) return true;
+        throw err;
+      }
+    });
+    if (gone) return;
+    await this.call(`remove ${short(id)}`, this.timeouts.remove, async (abortSignal) => {
+      try {
+        await this.docker.getContainer(id).remove({ force: true, v: true, abortSignal });
+      } catch (err) {
+        // 409: a removal is already in progress (a concurrent call); it ends in the same place.
+        const status = statusOf(err);
+        if (status !== 404 && status !== 409) throw err;
+      }
+    });
+  }
+
+  async hasImage(image: string): Promise<boolean> {
+    return this.call(`inspect image ${image}`, this.timeouts.imageInspect, async () => {
+      try {
+        // dockerode's image inspect takes no abort signal: on timeout the request is left to finish on its
+        // own, but the agent stops waiting for it all the same.
+        await this.docker.getImage(image).inspect();
+        return true;
+      } catch (err) {
+        if (statusOf(err) === 404) return false;
+        throw err;
+      }
+    });
+  }
+
+  async pull(image: string): Promise<void> {
+    const call = `pull ${image}`;
+    await this.call(call, this.timeouts.pullTotal, async (abortSignal) => {
+      const stream = (await this.docker.pull(image, { abortSignal })) as NodeJS.ReadableStream & { destroy(): void };
+      await new Promise<void>((resolve, reject) => {
+        const idle = setTimeout(() => {
+          stream.destroy();
+          reject(new DockerTimeoutError(`${call} (no progress)`, this.timeouts.pullIdle));
+        }, this.timeouts.pullIdle);
+        // The overall timeout aborts the stream, which may end without a final callback.
+        abortSignal.addEventListener('abort', () => clearTimeout(idle), { once: true });
+        // The pull's outcome, errors included, arrives in the progress stream, not as an HTTP status.
+        this.docker.modem.followProgress(
+          stream,
+          (err: unknown) => {
+            clearTimeout(idle);
+            if (err) reject(err);
+            else resolve();
+          },
+          () => idle.refresh(),
+        );
+      });
+    });
+  }
+
+  /** Runs one Docker call under a timeout that aborts its request, and turns failures into DockerErrors. */
+  private async call<T>(call: string, timeoutMs: number, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const err = new DockerTimeoutError(call, timeoutMs);
+        // Abort the HTTP request too, so a wedged daemon does not accumulate our open connections.
+        controller.abort(err);
+        reject(err);
+      }, timeoutMs);
+    });
+    try {
+      return await Promise.race([run(controller.signal), timedOut]);
+    } catch (err) {
+      throw toDockerError(call, err);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function short(id: string): string {
+  return /^[0-9a-f]{64}$/.test(id) ? id.slice(0, 12) : id;
+}
+
+function portKey(port: Pick<PortSpec, 'containerPort' | 'protocol'>): string {
+  return `${port.containerPort}/${port.protocol}`;
+}
+
+function portBindings(ports: readonly PortSpec[], hostAddress: string): Record<string, { HostIp: string; HostPort: string }[]> {
+  const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
+  for (const port of ports) {
+    // HostPort '' lets Docker pick an ephemeral port; the agent reports the one it got.
+    (bindings[portKey(port)] ??= []).push({ HostIp: hostAddress, HostPort: port.hostPort ? String(port.hostPort) : '' });
+  }
+  return bindings;
+}
+
+function toContainerInfo(data: Dockerode.ContainerInspectInfo): ContainerInfo {
+  const labels = data.Config.Labels ?? {};
+  const container = labels[LABELS.container] ?? '';
+  const state = data.State.Status;
+  const stopped = state === 'exited' || state === 'dead';
+  const ports: PublishedPort[] = [];
+  for (const [key, bindings] of Object.entries(data.NetworkSettings?.Ports ?? {})) {
+    const [port, protocol] = key.split('/');
+    if (!bindings || (protocol !== 'tcp' && protocol !== 'udp')) continue;
+    for (const binding of bindings) {
+      ports.push({ container, containerPort: Number(port), protocol, hostIp: binding.HostIp, hostPort: Number(binding.HostPort) });
+    }
+  }
+  ports.sort((a, b) => a.containerPort - b.containerPort || a.protocol.localeCompare(b.protocol) || a.hostIp.localeCompare(b.hostIp));
+  return {
+    id: data.Id,
+    name: data.Name.replace(/^\//, ''),
+    taskId: labels[LABELS.task] ?? '',
+    container,
+    specHash: labels[LABELS.specHash] ?? '',
+    // Docker's states are exactly ContainerRunState; anything else would be a newer daemon's addition.
+    state: RUN_STATES.has(state) ? (state as ContainerRunState) : 'dead',
+    exitCode: stopped ? data.State.ExitCode : undefined,
+    startedAt: dockerTime(data.State.StartedAt),
+    finishedAt: stopped ? dockerTime(data.State.FinishedAt) : undefined,
+    ports,
+  };
+}
+
+function dockerTime(value: string | undefined): string | undefined {
+  return value && value !== ZERO_TIME ? value : undefined;
+}
+
+function statusOf(err: unknown): number | undefined {
+  const status = (err as { statusCode?: unknown } | null)?.statusCode;
+  return typeof status === 'number' ? status : undefined;
+}
+
+function toDockerError(call: string, err: unknown): DockerError {
+  if (err instanceof DockerError) return err;
+  const statusCode = statusOf(err);
+  const json = (err as { json?: { message?: unknown } } | null)?.json;
+  const message = typeof json?.message === 'string' ? json.message : err instanceof Error ? err.message : String(err);
+  // No answer (daemon down or restarting) and 5xx (daemon-side failures, a port still held) may pass;
+  // a 4xx (no such image, bad parameter, name in use) will answer the same until something changes.
+  const retryable = statusCode === undefined || statusCode >= 500;
+  return new DockerError(call, statusCode === undefined ? message : `${message} (HTTP ${statusCode})`, { retryable, statusCode, cause: err });
+}

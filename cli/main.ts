@@ -1,0 +1,319 @@
+/**
+ * `skiff`: the command line for people. Tables by default, `-o json` for scripts; a non-zero exit
+ * with a one-line reason on failure (2 for a usage error, 1 for everything else).
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { formatCpu, formatMemory } from '../core/quantity.ts';
+import { parseServiceYaml } from '../core/spec.ts';
+import { ValidationError } from '../core/errors.ts';
+import { ApiClient, ApiError, findApi, statusFilePath } from './client.ts';
+import { table, age } from './format.ts';
+
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+const HELP = `skiff — a container cluster manager
+
+Usage:
+  skiff apply -f FILE [--no-wait] [--timeout SECONDS] [-o json]
+  skiff get services|tasks|hosts [NAME] [-n NAMESPACE] [--service S] [--host H] [-o json]
+  skiff delete service NAME [-n NAMESPACE] [--no-wait] [--timeout SECONDS]
+  skiff local up [--hosts N] [--port PORT] [--cluster NAME] [--data DIR] [--host-cpu Q] [--host-memory Q]
+  skiff local status [-o json]
+  skiff local down
+
+Global options:
+  --api URL      the API to talk to (default: $SKIFF_API, else the local cluster started from this folder)
+  -o json        machine-readable output
+  -h, --help     this help
+`;
+
+type Out = { log: (s: string) => void; err: (s: string) => void; isTTY: boolean };
+
+const common = {
+  api: { type: 'string' },
+  output: { type: 'string', short: 'o' },
+  namespace: { type: 'string', short: 'n' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
+  try {
+    return parseArgs({ args, options: { ...common, ...options }, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message.replace(/\. To specify a positional.*$/s, ''));
+  }
+}
+
+function outputMode(value: string | undefined): 'table' | 'json' {
+  if (value === undefined || value === 'table' || value === 'wide') return 'table';
+  if (value === 'json') return 'json';
+  throw new UsageError(`-o must be "json" or "table", got "${value}"`);
+}
+
+function seconds(value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value.replace(/s$/, ''));
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${name} must be a positive number of seconds, got "${value}"`);
+  return n;
+}
+
+export async function main(argv: string[], out: Out = { log: (s) => console.log(s), err: (s) => console.error(s), isTTY: Boolean(process.stdout.isTTY) }): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case undefined:
+      case 'help':
+      case '-h':
+      case '--help':
+        out.log(HELP);
+        return command === undefined ? 2 : 0;
+      case 'apply':
+        return await apply(rest, out);
+      case 'get':
+        return await get(rest, out);
+      case 'delete':
+        return await del(rest, out);
+      case 'local':
+        return await local(rest, out);
+      default:
+        throw new UsageError(`unknown command "${command}"; try: apply, get, delete, local (skiff --help)`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      out.err(`skiff: ${err.message}`);
+      return 2;
+    }
+    if (err instanceof ValidationError) {
+      out.err(`skiff: invalid spec: ${err.message}`);
+      return 1;
+    }
+    out.err(`skiff: ${(err as Error).message}`);
+    return 1;
+  }
+}
+
+async function apply(args: string[], out: Out): Promise<number> {
+  const { values, positionals } = parse(args, { file: { type: 'string', short: 'f' }, wait: { type: 'boolean', default: true }, 'no-wait': { type: 'boolean' }, timeout: { type: 'string' } });
+  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  if (!values.file) throw new UsageError('apply needs -f FILE');
+  const mode = outputMode(values.output);
+  let text: string;
+  try {
+    text = readFileSync(values.file, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read ${values.file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+  }
+  // Validate here first: a wrong spec is reported without needing a cluster. The API validates again.
+  const spec = parseServiceYaml(text);
+  const client = new ApiClient(findApi(values.api));
+  const res = await client.request<{ result: string; service: { namespace: string; name: string; specVersion: number } }>('POST', '/v1/services', text, 'application/yaml');
+  const { namespace, name } = res.service;
+  if (mode === 'table') out.log(`service ${namespace}/${name} ${res.result} (spec version ${res.service.specVersion})`);
+  const wait = values.wait && !values['no-wait'];
+  if (wait) await waitForService(client, namespace, name, spec.spec.replicas, seconds(values.timeout, '--timeout', 120), out, mode);
+  if (mode === 'json') out.log(JSON.stringify(await client.request('GET', servicePath(namespace, name)), null, 2));
+  return 0;
+}
+
+interface ServiceDetail {
+  name: string;
+  namespace: string;
+  replicas: number;
+  running: number;
+  ready: boolean;
+  tasks: { id: string; state: string; message?: string }[];
+}
+
+async function waitForService(client: ApiClient, namespace: string, name: string, replicas: number, timeoutS: number, out: Out, mode: 'table' | 'json'): Promise<void> {
+  const deadline = Date.now() + timeoutS * 1000;
+  let last = '';
+  for (;;) {
+    const s = await client.request<ServiceDetail>('GET', servicePath(namespace, name));
+    const why = s.tasks.find((t) => t.state === 'pending' && t.message)?.message;
+    const line = `${namespace}/${name}: ${s.running}/${replicas} running${why ? ` — pending: ${why}` : ''}`;
+    if (line !== last && mode === 'table') {
+      if (out.isTTY) process.stdout.write(`\r\x1b[2K${line}`);
+      else out.log(line);
+      last = line;
+    }
+    if (s.ready) {
+      if (out.isTTY && mode === 'table') process.stdout.write('\n');
+      return;
+    }
+    if (Date.now() > deadline) {
+      if (out.isTTY && mode === 'table') process.stdout.write('\n');
+      throw new Error(`timed out after ${timeoutS}s waiting for ${namespace}/${name}: ${s.running}/${replicas} running${why ? `; pending: ${why}` : ''}`);
+    }
+    await sleep(300);
+  }
+}
+
+async function get(args: string[], out: Out): Promise<number> {
+  const { values, positionals } = parse(args, { service: { type: 'string' }, host: { type: 'string' } });
+  const [kind, name, extra] = positionals;
+  if (extra) throw new UsageError(`unexpected argument "${extra}"`);
+  const mode = outputMode(values.output);
+  const client = new ApiClient(findApi(values.api));
+  const ns = values.namespace;
+  switch (kind) {
+    case 'services':
+    case 'service':
+    case 'svc': {
+      if (name) {
+        const s = await client.request<ServiceDetail & { tasks: TaskRow[] }>('GET', servicePath(ns ?? 'default', name));
+        if (mode === 'json') out.log(JSON.stringify(s, null, 2));
+        else {
+          out.log(table([['NAMESPACE', 'NAME', 'REPLICAS', 'RUNNING', 'READY'], [s.namespace, s.name, String(s.replicas), String(s.running), s.ready ? 'yes' : 'no']]));
+          out.log('');
+          out.log(taskTable(s.tasks));
+        }
+        return 0;
+      }
+      const list = await client.request<{ namespace: string; name: string; replicas: number; running: number; deleting: boolean; createdAt: string }[]>('GET', `/v1/services${ns ? `?namespace=${encodeURIComponent(ns)}` : ''}`);
+      if (mode === 'json') out.log(JSON.stringify(list, null, 2));
+      else out.log(table([['NAMESPACE', 'NAME', 'RUNNING', 'AGE', ''], ...list.map((s) => [s.namespace, s.name, `${s.running}/${s.replicas}`, age(s.createdAt), s.deleting ? 'deleting' : ''])]));
+      return 0;
+    }
+    case 'tasks':
+    case 'task': {
+      if (name) {
+        const t = await client.request<TaskRow>('GET', `/v1/tasks/${encodeURIComponent(name)}`);
+        out.log(mode === 'json' ? JSON.stringify(t, null, 2) : taskTable([t]));
+        return 0;
+      }
+      const q = new URLSearchParams();
+      if (ns) q.set('namespace', ns);
+      if (values.service) q.set('service', values.service);
+      if (values.host) q.set('host', values.host);
+      const list = await client.request<TaskRow[]>('GET', `/v1/tasks${q.size ? `?${q}` : ''}`);
+      out.log(mode === 'json' ? JSON.stringify(list, null, 2) : taskTable(list));
+      return 0;
+    }
+    case 'hosts':
+    case 'host': {
+      type HostRow = { id: string; address: string; state: string; capacity: { cpu: number; memory: number }; allocated: { cpu: number; memory: number }; tasks: number; heartbeatAt: string | null };
+      const list = name ? [await client.request<HostRow>('GET', `/v1/hosts/${encodeURIComponent(name)}`)] : await client.request<HostRow[]>('GET', '/v1/hosts');
+      if (mode === 'json') out.log(JSON.stringify(name ? list[0] : list, null, 2));
+      else
+        out.log(
+          table([
+            ['HOST', 'ADDRESS', 'STATE', 'CPU', 'MEMORY', 'TASKS', 'HEARTBEAT'],
+            ...list.map((h) => [
+              h.id,
+              h.address,
+              h.state,
+              `${formatCpu(h.allocated.cpu)}/${formatCpu(h.capacity.cpu)}`,
+              `${formatMemory(h.allocated.memory)}/${formatMemory(h.capacity.memory)}`,
+              String(h.tasks),
+              h.heartbeatAt ? `${age(h.heartbeatAt)} ago` : 'never',
+            ]),
+          ]),
+        );
+      return 0;
+    }
+    case undefined:
+      throw new UsageError('get what? services, tasks or hosts');
+    default:
+      throw new UsageError(`cannot get "${kind}": use services, tasks or hosts`);
+  }
+}
+
+interface TaskRow {
+  id: string;
+  namespace: string;
+  service: string;
+  host: string | null;
+  state: string;
+  exitCode?: number;
+  message?: string;
+  ports: { containerPort: number; hostIp: string; hostPort: number }[];
+}
+
+function taskTable(tasks: readonly TaskRow[]): string {
+  return table([
+    ['TASK', 'SERVICE', 'HOST', 'STATE', 'ENDPOINTS', 'MESSAGE'],
+    ...tasks.map((t) => [
+      t.id,
+      t.namespace === 'default' ? t.service : `${t.namespace}/${t.service}`,
+      t.host ?? '-',
+      t.exitCode !== undefined ? `${t.state} (${t.exitCode})` : t.state,
+      t.ports.map((p) => `${p.hostIp}:${p.hostPort}->${p.containerPort}`).join(',') || '-',
+      t.message ?? '',
+    ]),
+  ]);
+}
+
+async function del(args: string[], out: Out): Promise<number> {
+  const { values, positionals } = parse(args, { wait: { type: 'boolean', default: true }, 'no-wait': { type: 'boolean' }, timeout: { type: 'string' } });
+  const [kind, name, extra] = positionals;
+  if (kind !== 'service' && kind !== 'services' && kind !== 'svc') throw new UsageError(kind ? `cannot delete "${kind}": only services can be deleted` : 'delete what? service NAME');
+  if (!name) throw new UsageError('delete service needs a NAME');
+  if (extra) throw new UsageError(`unexpected argument "${extra}"`);
+  const ns = values.namespace ?? 'default';
+  const client = new ApiClient(findApi(values.api));
+  await client.request('DELETE', servicePath(ns, name));
+  out.log(`service ${ns}/${name} deleting`);
+  if (values.wait && !values['no-wait']) {
+    const timeoutS = seconds(values.timeout, '--timeout', 120);
+    const deadline = Date.now() + timeoutS * 1000;
+    for (;;) {
+      try {
+        await client.request('GET', servicePath(ns, name));
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 404) break;
+        throw err;
+      }
+      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutS}s waiting for ${ns}/${name} to be deleted`);
+      await sleep(300);
+    }
+    out.log(`service ${ns}/${name} deleted; its containers are gone`);
+  }
+  return 0;
+}
+
+async function local(args: string[], out: Out): Promise<number> {
+  const [sub, ...rest] = args;
+  const { localUp, localStatus, localDown } = await import('./local.ts');
+  switch (sub) {
+    case 'up': {
+      const { values, positionals } = parse(rest, {
+        hosts: { type: 'string' },
+        port: { type: 'string' },
+        cluster: { type: 'string' },
+        data: { type: 'string' },
+        'host-cpu': { type: 'string' },
+        'host-memory': { type: 'string' },
+      });
+      if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+      const hosts = values.hosts === undefined ? 3 : Number(values.hosts);
+      if (!Number.isInteger(hosts) || hosts < 1 || hosts > 254) throw new UsageError(`--hosts must be an integer from 1 to 254, got "${values.hosts}"`);
+      const port = values.port === undefined ? 0 : Number(values.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a TCP port number, got "${values.port}"`);
+      return await localUp({ hosts, apiPort: port, cluster: values.cluster, dataDir: values.data, hostCpu: values['host-cpu'], hostMemory: values['host-memory'] }, out);
+    }
+    case 'status': {
+      const { values } = parse(rest, {});
+      return localStatus(outputMode(values.output), out);
+    }
+    case 'down':
+      return await localDown(out);
+    default:
+      throw new UsageError(sub ? `unknown local command "${sub}"; use up, status or down` : 'local what? up, status or down');
+  }
+}
+
+function servicePath(ns: string, name: string): string {
+  return `/v1/namespaces/${encodeURIComponent(ns)}/services/${encodeURIComponent(name)}`;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export { statusFilePath };

@@ -1,0 +1,203 @@
+/**
+ * The API core: a plain function from request to response over the `Store` port. The Lambda
+ * handler (API Gateway) and the local HTTP server are two thin shells over it, and tests call it
+ * directly.
+ */
+import type { Store } from '../../ports/index.ts';
+import type { Service, Task, TaskView } from '../../core/types.ts';
+import { parseServiceSpec, parseServiceYaml } from '../../core/spec.ts';
+import { ConflictError, NotFoundError, SkiffError, ValidationError } from '../../core/errors.ts';
+import { jsonEqual } from '../../core/json.ts';
+import { hostView, statusIndex, statusOf, taskView } from '../../core/views.ts';
+import { podOf } from '../../core/reconciler.ts';
+
+export interface ApiRequest {
+  readonly method: string;
+  /** The path without query string, e.g. `/v1/services`. */
+  readonly path: string;
+  readonly query: Readonly<Record<string, string | undefined>>;
+  readonly headers: Readonly<Record<string, string | undefined>>;
+  readonly body?: string;
+}
+
+export interface ApiResponse {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+export interface ApiDeps {
+  readonly store: Store;
+  readonly now: () => Date;
+  /** Asks for a scheduler pass soon (after a write). Best effort: the periodic pass catches up anyway. */
+  readonly kickScheduler: () => Promise<void>;
+}
+
+/** Largest request body accepted; a service spec is a few KB. */
+const MAX_BODY = 256 * 1024;
+
+type Handler = (req: ApiRequest, params: Record<string, string>) => Promise<ApiResponse>;
+
+export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiResponse> {
+  const { store } = deps;
+
+  const applyService: Handler = async (req) => {
+    const spec = parseBody(req);
+    const existing = await store.getService(spec.metadata.namespace, spec.metadata.name);
+    if (existing?.deleting) {
+      throw new ConflictError(`service ${spec.metadata.namespace}/${spec.metadata.name} is being deleted; retry when the deletion has finished`);
+    }
+    if (existing && jsonEqual(existing.spec, spec)) return { status: 200, body: { result: 'unchanged', service: existing } };
+    const service = await store.putService(spec, deps.now().toISOString(), existing?.specVersion ?? 0);
+    await kick();
+    return { status: existing ? 200 : 201, body: { result: existing ? 'updated' : 'created', service } };
+  };
+
+  const listServices: Handler = async (req) => {
+    const [services, tasks, statuses, hosts] = await Promise.all([
+      store.listServices(req.query.namespace),
+      store.listAllTasks(),
+      store.listHostStatuses(),
+      store.listHosts(),
+    ]);
+    const views = taskViews(tasks, statuses, hosts);
+    return {
+      status: 200,
+      body: services.map((s) => serviceSummary(s, tasks.filter((t) => t.namespace === s.namespace && t.service === s.name), views)),
+    };
+  };
+
+  const getService: Handler = async (_req, p) => {
+    const service = await store.getService(p.namespace, p.name);
+    if (!service) throw new NotFoundError(`service ${p.namespace}/${p.name}`);
+    const [tasks, statuses, hosts] = await Promise.all([store.listTasks(p.namespace, p.name), store.listHostStatuses(), store.listHosts()]);
+    const views = taskViews(tasks, statuses, hosts);
+    return { status: 200, body: { ...serviceSummary(service, tasks, views), service, tasks: views } };
+  };
+
+  const deleteService: Handler = async (_req, p) => {
+    const service = await store.markServiceDeleting(p.namespace, p.name, deps.now().toISOString());
+    if (!service) throw new NotFoundError(`service ${p.namespace}/${p.name}`);
+    await kick();
+    return { status: 202, body: { result: 'deleting', service } };
+  };
+
+  const listTasks: Handler = async (req) => {
+    const { namespace, service, host } = req.query;
+    const tasks = namespace && service ? await store.listTasks(namespace, service) : await store.listAllTasks();
+    const [statuses, hosts] = await Promise.all([store.listHostStatuses(), store.listHosts()]);
+    const views = taskViews(tasks, statuses, hosts).filter(
+      (t) => (!namespace || t.namespace === namespace) && (!service || t.service === service) && (!host || t.host === host),
+    );
+    return { status: 200, body: views };
+  };
+
+  const getTask: Handler = async (_req, p) => {
+    const [tasks, statuses, hosts] = await Promise.all([store.listAllTasks(), store.listHostStatuses(), store.listHosts()]);
+    const view = taskViews(tasks.filter((t) => t.id === p.id), statuses, hosts)[0];
+    if (!view) throw new NotFoundError(`task ${p.id}`);
+    return { status: 200, body: view };
+  };
+
+  const listHosts: Handler = async () => {
+    const [hosts, statuses] = await Promise.all([store.listHosts(), store.listHostStatuses()]);
+    const byId = new Map(statuses.map((s) => [s.hostId, s]));
+    return { status: 200, body: hosts.map((h) => hostView(h, byId.get(h.id))) };
+  };
+
+  const getHost: Handler = async (_req, p) => {
+    const [host, status] = await Promise.all([store.getHost(p.id), store.getHostStatus(p.id)]);
+    if (!host) throw new NotFoundError(`host ${p.id}`);
+    return { status: 200, body: hostView(host, status) };
+  };
+
+  const routes: [string, RegExp, Handler][] = [
+    ['GET', /^\/v1\/healthz$/, async () => ({ status: 200, body: { ok: true } })],
+    ['POST', /^\/v1\/services$/, applyService],
+    ['GET', /^\/v1\/services$/, listServices],
+    ['GET', /^\/v1\/namespaces\/(?<namespace>[^/]+)\/services\/(?<name>[^/]+)$/, getService],
+    ['DELETE', /^\/v1\/namespaces\/(?<namespace>[^/]+)\/services\/(?<name>[^/]+)$/, deleteService],
+    ['GET', /^\/v1\/tasks$/, listTasks],
+    ['GET', /^\/v1\/tasks\/(?<id>[^/]+)$/, getTask],
+    ['GET', /^\/v1\/hosts$/, listHosts],
+    ['GET', /^\/v1\/hosts\/(?<id>[^/]+)$/, getHost],
+  ];
+
+  async function kick(): Promise<void> {
+    try {
+      await deps.kickScheduler();
+    } catch {
+      // The periodic pass will pick the change up; the write itself succeeded.
+    }
+  }
+
+  return async (req) => {
+    try {
+      const path = req.path.replace(/\/+$/, '') || '/';
+      let pathMatched = false;
+      for (const [method, pattern, handler] of routes) {
+        const m = pattern.exec(path);
+        if (!m) continue;
+        pathMatched = true;
+        if (method !== req.method.toUpperCase()) continue;
+        const params = Object.fromEntries(Object.entries(m.groups ?? {}).map(([k, v]) => [k, decodeURIComponent(v)]));
+        return await handler(req, params);
+      }
+      if (pathMatched) return error(405, 'MethodNotAllowed', `${req.method} is not allowed on ${path}`);
+      return error(404, 'NotFound', `no route for ${req.method} ${path}`);
+    } catch (err) {
+      if (err instanceof SkiffError) return { status: err.status, body: err.toJSON() };
+      throw err;
+    }
+  };
+}
+
+function error(status: number, name: string, message: string): ApiResponse {
+  return { status, body: { error: name, message } };
+}
+
+function parseBody(req: ApiRequest) {
+  const body = req.body ?? '';
+  if (body.trim() === '') throw new ValidationError([{ path: '', message: 'request body is empty: send a service spec as JSON or YAML' }]);
+  if (body.length > MAX_BODY) throw new ValidationError([{ path: '', message: `request body is ${body.length} bytes; the limit is ${MAX_BODY}` }]);
+  const type = (req.headers['content-type'] ?? 'application/json').toLowerCase();
+  if (type.includes('yaml')) return parseServiceYaml(body);
+  let input: unknown;
+  try {
+    input = JSON.parse(body);
+  } catch (err) {
+    throw new ValidationError([{ path: '', message: `request body is not valid JSON: ${(err as Error).message}` }], { cause: err });
+  }
+  return parseServiceSpec(input);
+}
+
+function taskViews(tasks: readonly Task[], statuses: Parameters<typeof statusIndex>[0], hosts: readonly { id: string; state: 'ready' | 'draining' | 'down' }[]): TaskView[] {
+  const index = statusIndex(statuses);
+  const hostById = new Map(hosts.map((h) => [h.id, h]));
+  return tasks
+    .map((t) => taskView(t, statusOf(index, t), t.host ? hostById.get(t.host) : undefined))
+    .sort((a, b) => (a.namespace + a.service).localeCompare(b.namespace + b.service) || a.slot - b.slot);
+}
+
+/**
+ * A service with its progress. `running` counts only tasks that run the current pod spec, so a
+ * client waiting for an apply is not fooled by old replicas that have not been replaced yet.
+ */
+function serviceSummary(s: Service, tasks: readonly Task[], views: readonly TaskView[]) {
+  const pod = podOf(s);
+  const current = new Set(tasks.filter((t) => t.desired === 'running' && jsonEqual(t.pod, pod)).map((t) => t.id));
+  const mine = views.filter((v) => v.namespace === s.namespace && v.service === s.name);
+  const running = mine.filter((v) => v.state === 'running' && current.has(v.id)).length;
+  return {
+    namespace: s.namespace,
+    name: s.name,
+    replicas: s.spec.spec.replicas,
+    running,
+    tasks: mine.length,
+    /** Every replica runs the current spec and no surplus task is left. */
+    ready: !s.deleting && running === s.spec.spec.replicas && mine.length === s.spec.spec.replicas,
+    specVersion: s.specVersion,
+    deleting: s.deleting,
+    createdAt: s.createdAt,
+    updatedAt: s.updatedAt,
+  };
+}

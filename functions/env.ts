@@ -1,0 +1,55 @@
+/**
+ * Environment, read once at a function's entry point through typed getters that fail with a
+ * message naming the variable.
+ */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export function requireEnv(env: NodeJS.ProcessEnv, name: string): string {
+  const v = env[name];
+  if (v === undefined || v.trim() === '') throw new ConfigError(`environment variable ${name} is required`);
+  return v.trim();
+}
+
+export function optionalEnv(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const v = env[name]?.trim();
+  return v ? v : undefined;
+}
+
+export function numberEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, { min = 0, max = Number.MAX_SAFE_INTEGER } = {}): number {
+  const raw = optionalEnv(env, name);
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < min || n > max) throw new ConfigError(`environment variable ${name} must be a number from ${min} to ${max}, got "${raw}"`);
+  return n;
+}
+
+/** What every control-plane function needs to find the cluster's state. */
+export interface ControlPlaneConfig {
+  readonly cluster: string;
+  readonly table: string;
+  readonly paramPrefix: string;
+  readonly region?: string;
+  /** Local mode only: the stand-ins' endpoints. */
+  readonly dynamodbEndpoint?: string;
+  readonly ssmEndpoint?: string;
+  /** The scheduler function to invoke after API writes (AWS). */
+  readonly schedulerFunction?: string;
+}
+
+export function controlPlaneConfig(env: NodeJS.ProcessEnv): ControlPlaneConfig {
+  const cluster = requireEnv(env, 'SKIFF_CLUSTER');
+  return {
+    cluster,
+    table: requireEnv(env, 'SKIFF_TABLE'),
+    paramPrefix: optionalEnv(env, 'SKIFF_PARAM_PREFIX') ?? `/skiff/${cluster}`,
+    region: optionalEnv(env, 'AWS_REGION') ?? optionalEnv(env, 'SKIFF_REGION'),
+    dynamodbEndpoint: optionalEnv(env, 'SKIFF_DYNAMODB_ENDPOINT'),
+    ssmEndpoint: optionalEnv(env, 'SKIFF_SSM_ENDPOINT'),
+    schedulerFunction: optionalEnv(env, 'SKIFF_SCHEDULER_FUNCTION'),
+  };
+}

@@ -1,0 +1,231 @@
+/**
+ * One scheduler pass: read the cluster, let the core decide, commit with conditional writes,
+ * publish changed host documents, wake the hosts that have news.
+ *
+ * Safe to run twice or concurrently: every write is conditional, a lost race is skipped and the
+ * next pass (a timer, or the next API write) picks up from whatever state it finds.
+ * Host-document publication order relies on passes not overlapping (one local loop; on AWS the
+ * scheduler function's reserved concurrency of 1); placements never do.
+ */
+import type { HostChannel, HostWaker, Store } from '../../ports/index.ts';
+import type { Allocation, Host, Service, Task } from '../../core/types.ts';
+import { reconcileService } from '../../core/reconciler.ts';
+import { schedule, type PlacementRequest } from '../../core/scheduler.ts';
+import { addWhileFits, allocationFor, documentHash, documentTasks, hostDocument, reviewAllocations } from '../../core/allocations.ts';
+import { rng } from '../../core/random.ts';
+import { ConflictError } from '../../core/errors.ts';
+
+export interface PassDeps {
+  readonly store: Store;
+  readonly channel: HostChannel;
+  readonly waker: HostWaker;
+  readonly cluster: string;
+  readonly now: () => Date;
+  /** Seeds task ids and host order; defaults to the pass start time. */
+  readonly seed?: string;
+  readonly log?: (message: string, data?: Record<string, unknown>) => void;
+}
+
+export interface PassResult {
+  created: number;
+  removed: number;
+  placed: number;
+  unplaceable: number;
+  published: string[];
+  conflicts: number;
+}
+
+/** How often a host-allocation write is retried after losing a race within one pass. */
+const HOST_WRITE_ATTEMPTS = 5;
+
+export async function runPass(deps: PassDeps): Promise<PassResult> {
+  const { store } = deps;
+  const nowIso = deps.now().toISOString();
+  const random = rng(deps.seed ?? nowIso);
+  const log = deps.log ?? (() => {});
+  const result: PassResult = { created: 0, removed: 0, placed: 0, unplaceable: 0, published: [], conflicts: 0 };
+
+  const [services, hostList, statuses] = await Promise.all([store.listServices(), store.listHosts(), store.listHostStatuses()]);
+  const hosts = new Map(hostList.map((h) => [h.id, h]));
+  const tasksByService = new Map<string, Task[]>();
+  await Promise.all(
+    services.map(async (s) => tasksByService.set(key(s), await store.listTasks(s.namespace, s.name))),
+  );
+
+  // 1. Services: create and remove tasks.
+  const reportedServices = new Set<string>();
+  for (const hs of statuses) for (const t of hs.tasks) reportedServices.add(`${t.namespace}/${t.service}`);
+  const allocatedServices = new Set<string>();
+  for (const h of hostList) for (const id in h.allocations) allocatedServices.add(`${h.allocations[id].namespace}/${h.allocations[id].service}`);
+
+  for (const service of services) {
+    const tasks = tasksByService.get(key(service)) ?? [];
+    const plan = reconcileService({
+      service,
+      tasks,
+      hosts,
+      stillOnHosts: allocatedServices.has(key(service)) || reportedServices.has(key(service)),
+      now: nowIso,
+      random,
+    });
+    const current = new Map(tasks.map((t) => [t.slot, t]));
+    for (const { task, previousIncarnation, reason } of plan.create) {
+      try {
+        await store.putTask(task, previousIncarnation);
+        current.set(task.slot, task);
+        result.created++;
+        log('task created', { task: task.id, reason });
+      } catch (err) {
+        if (!(err instanceof ConflictError)) throw err;
+        result.conflicts++;
+      }
+    }
+    for (const { task, reason } of plan.remove) {
+      try {
+        await store.deleteTask(task.namespace, task.service, task.slot, task.id);
+        current.delete(task.slot);
+        result.removed++;
+        log('task removed', { task: task.id, reason });
+      } catch (err) {
+        if (!(err instanceof ConflictError)) throw err;
+        result.conflicts++;
+      }
+    }
+    if (plan.removeService) {
+      await store.removeService(service.namespace, service.name);
+      log('service removed', { service: key(service) });
+    }
+    tasksByService.set(key(service), [...current.values()]);
+  }
+
+  const allTasks = [...tasksByService.values()].flat();
+  const tasksById = new Map(allTasks.map((t) => [t.id, t]));
+  const claims = new Map<string, Task[]>();
+  for (const t of allTasks) if (t.host) (claims.get(t.host) ?? claims.set(t.host, []).get(t.host)!).push(t);
+
+  // 2. Place pending tasks. Claims first (only one scheduler can claim a task), allocations after.
+  const pending = allTasks.filter((t) => t.desired === 'running' && !t.host);
+  const servicesByKey = new Map(services.map((s) => [key(s), s]));
+  const requests: PlacementRequest[] = pending.map((t) => {
+    const a = allocationFor(t);
+    const placement = servicesByKey.get(`${t.namespace}/${t.service}`)?.spec.spec.placement;
+    return {
+      taskId: t.id,
+      namespace: t.namespace,
+      service: t.service,
+      slot: t.slot,
+      resources: a.resources,
+      hostPorts: a.hostPorts,
+      constraints: placement?.constraints ?? [],
+      strategy: placement?.strategy ?? 'spread',
+    };
+  });
+  // Hosts as the scheduler must see them: without stale allocations, with claimed-but-missing ones.
+  const effective = hostList.map((h) => {
+    const review = reviewAllocations(h, tasksById, claims.get(h.id) ?? []);
+    const withMissing = addWhileFits(h.capacity, review.keep, review.missing.map(allocationFor));
+    return { ...h, allocations: withMissing.allocations };
+  });
+  const decided = schedule(effective, requests, { seed: `${deps.seed ?? nowIso}` });
+
+  const newByHost = new Map<string, Allocation[]>();
+  for (const p of decided.placements) {
+    const task = tasksById.get(p.taskId)!;
+    try {
+      await store.assignTask(task.namespace, task.service, task.slot, task.id, p.hostId);
+      const claimed = { ...task, host: p.hostId, unplaceable: undefined };
+      tasksById.set(task.id, claimed);
+      (claims.get(p.hostId) ?? claims.set(p.hostId, []).get(p.hostId)!).push(claimed);
+      (newByHost.get(p.hostId) ?? newByHost.set(p.hostId, []).get(p.hostId)!).push(p.allocation);
+    } catch (err) {
+      if (!(err instanceof ConflictError)) throw err;
+      result.conflicts++;
+    }
+  }
+  for (const f of decided.failures) {
+    const task = tasksById.get(f.taskId)!;
+    result.unplaceable++;
+    if (task.unplaceable?.message === f.reason.message) continue; // no write churn for an unchanged reason
+    try {
+      await store.setTaskUnplaceable(task.namespace, task.service, task.slot, task.id, { ...f.reason, at: nowIso });
+      log('task unplaceable', { task: task.id, reason: f.reason.message });
+    } catch (err) {
+      if (!(err instanceof ConflictError)) throw err;
+      result.conflicts++;
+    }
+  }
+
+  // 3. Commit each host's allocations in one conditional write: drop stale ones, add missing and new.
+  const committed = new Map<string, Host>();
+  for (const host of hostList) {
+    let current: Host | undefined = host;
+    for (let attempt = 0; current && attempt < HOST_WRITE_ATTEMPTS; attempt++) {
+      const review = reviewAllocations(current, tasksById, claims.get(current.id) ?? []);
+      const wanted = [...review.missing.map(allocationFor), ...(newByHost.get(current.id) ?? []).filter((a) => !(a.taskId in review.keep))];
+      const next = addWhileFits(current.capacity, review.keep, dedupe(wanted));
+      if (review.stale.length === 0 && next.accepted.length === wanted.length && sameKeys(current.allocations, next.allocations)) {
+        committed.set(current.id, current);
+        break;
+      }
+      try {
+        const updated = await store.updateAllocations(current, next.allocations);
+        committed.set(updated.id, updated);
+        result.placed += next.accepted.filter((a) => !(a.taskId in current!.allocations)).length;
+        for (const r of next.rejected) await unclaim(store, tasksById, r, current.id, result);
+        break;
+      } catch (err) {
+        if (!(err instanceof ConflictError)) throw err;
+        result.conflicts++;
+        current = await store.getHost(current.id);
+      }
+    }
+  }
+
+  // 4. Publish each host's document when its content changed.
+  const changed: string[] = [];
+  for (const host of committed.values()) {
+    const tasks = documentTasks(host, tasksById);
+    const hash = documentHash(tasks);
+    const published = await store.getPublished(host.id);
+    if (published?.hash === hash) continue;
+    const generation = (published?.generation ?? 0) + 1;
+    await deps.channel.publish(hostDocument(deps.cluster, host.id, generation, tasks));
+    try {
+      await store.setPublished(host.id, published?.generation ?? 0, { generation, hash });
+    } catch (err) {
+      if (!(err instanceof ConflictError)) throw err;
+      result.conflicts++;
+    }
+    changed.push(host.id);
+  }
+  result.published = changed;
+  if (changed.length > 0) await deps.waker.wake(changed);
+  return result;
+}
+
+async function unclaim(store: Store, tasksById: Map<string, Task>, a: Allocation, hostId: string, result: PassResult): Promise<void> {
+  const task = tasksById.get(a.taskId);
+  if (!task || task.host !== hostId) return;
+  try {
+    await store.unassignTask(task.namespace, task.service, task.slot, task.id, hostId);
+    tasksById.set(task.id, { ...task, host: undefined });
+  } catch (err) {
+    if (!(err instanceof ConflictError)) throw err;
+    result.conflicts++;
+  }
+}
+
+function key(s: Pick<Service, 'namespace' | 'name'>): string {
+  return `${s.namespace}/${s.name}`;
+}
+
+function dedupe(allocs: readonly Allocation[]): Allocation[] {
+  const seen = new Set<string>();
+  return allocs.filter((a) => (seen.has(a.taskId) ? false : (seen.add(a.taskId), true)));
+}
+
+function sameKeys(a: Readonly<Record<string, unknown>>, b: Readonly<Record<string, unknown>>): boolean {
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  return ka.every((k) => k in b);
+}

@@ -1,0 +1,55 @@
+# Shared by scripts/*.sh and .ci/run (sourced, not run): messages, checks, apt, provisioning.
+
+SKIFF_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+say() { echo "skiff: $*"; }
+die() {
+  echo "skiff: error: $*" >&2
+  exit 1
+}
+is_root() { [ "$(id -u)" -eq 0 ]; }
+is_debian() { [ -f /etc/debian_version ] && command -v apt-get >/dev/null 2>&1; }
+
+# apt-get's chatter goes to this log, shown only when a step fails for good.
+SKIFF_APT_LOG="${TMPDIR:-/tmp}/skiff-apt.log"
+
+# Runs apt-get without questions (no debconf prompts, keep existing config files); returns its status.
+apt_quiet() {
+  DEBIAN_FRONTEND=noninteractive apt-get -y -q \
+    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@" >"$SKIFF_APT_LOG" 2>&1
+}
+
+# Installs Debian packages, running apt-get update first only when the install needs it: when apt does
+# not know a package yet (no lists on a fresh machine), or when the install fails (stale lists).
+apt_install() {
+  local pkg known=true
+  for pkg in "$@"; do
+    apt-cache show "$pkg" >/dev/null 2>&1 || known=false
+  done
+  if $known && apt_quiet install "$@"; then
+    return 0
+  fi
+  say "apt-get update ..."
+  apt_quiet update || { cat "$SKIFF_APT_LOG" >&2; die "apt-get update failed"; }
+  apt_quiet install "$@" || { cat "$SKIFF_APT_LOG" >&2; die "apt-get install $* failed"; }
+}
+
+# Runs npm ci when node_modules is missing or older than package-lock.json (npm writes
+# node_modules/.package-lock.json on every install, so its age is the install's).
+ensure_node_modules() {
+  if [ ! -d "$SKIFF_ROOT/node_modules" ]; then
+    say "npm ci (node_modules is missing) ..."
+  elif [ "$SKIFF_ROOT/package-lock.json" -nt "$SKIFF_ROOT/node_modules/.package-lock.json" ]; then
+    say "npm ci (node_modules is older than package-lock.json) ..."
+  else
+    return 0
+  fi
+  (cd "$SKIFF_ROOT" && npm ci --no-audit --no-fund)
+}
+
+# What `npm start` and `npm test` need before they run: dependencies, a Docker daemon, the test image.
+provision() {
+  ensure_node_modules
+  bash "$SKIFF_ROOT/scripts/ensure-docker.sh"
+  bash "$SKIFF_ROOT/scripts/build-images.sh"
+}

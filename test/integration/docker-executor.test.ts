@@ -1,0 +1,289 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Dockerode from 'dockerode';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { DockerError, DockerExecutor, DockerTimeoutError, containerName, containerSpecHash, cpuShares } from '../../agent/docker.ts';
+import { LABELS } from '../../agent/executor.ts';
+import type { ContainerSpec, HostDocumentTask } from '../../core/types.ts';
+import { TEST_IMAGE, execIn, fetchWhenReady, removeClusterContainers, uniqueClusterName, waitForExit } from '../helpers/docker.ts';
+
+const HOST_ADDRESS = '127.0.1.1';
+const docker = new Dockerode();
+const cluster = uniqueClusterName();
+const executor = new DockerExecutor({ docker, cluster, hostId: 'h1' });
+
+let taskCounter = 0;
+function aTask(overrides: Partial<HostDocumentTask> = {}): HostDocumentTask {
+  const slot = taskCounter++;
+  return {
+    id: `web-${slot}-${cluster}`,
+    namespace: 'shop',
+    service: 'web',
+    slot,
+    specVersion: 1,
+    pod: { containers: [], restartPolicy: 'always' },
+    ...overrides,
+  };
+}
+
+function aContainer(overrides: Partial<ContainerSpec> = {}): ContainerSpec {
+  return {
+    name: 'app',
+    image: TEST_IMAGE,
+    command: ['sleep', '600'],
+    env: {},
+    ports: [],
+    resources: { cpu: 100, memory: 32 * 1024 * 1024 },
+    ...overrides,
+  };
+}
+
+/** busybox httpd on 8080 serving $GREETING at /. */
+function anHttpd(overrides: Partial<ContainerSpec> = {}): ContainerSpec {
+  return aContainer({
+    name: 'web',
+    command: ['sh', '-c', 'mkdir -p /www && echo "$GREETING" > /www/index.html && exec httpd -f -p 8080 -h /www'],
+    env: { GREETING: 'hello from skiff' },
+    ports: [{ containerPort: 8080, protocol: 'tcp', name: 'http' }],
+    ...overrides,
+  });
+}
+
+afterEach(async () => {
+  await removeClusterContainers(docker, cluster);
+});
+
+afterAll(async () => {
+  await removeClusterContainers(docker, cluster);
+});
+
+describe('DockerExecutor with a real Docker daemon', () => {
+  it('publishes a task port on the host address, where it answers over loopback', async () => {
+    const task = aTask();
+    const spec = anHttpd();
+    const id = await executor.create(task, spec, { hostAddress: HOST_ADDRESS, hostname: task.id });
+    await executor.start(id);
+
+    const info = await executor.inspect(id);
+    expect(info).toMatchObject({ id, taskId: task.id, container: 'web', state: 'running', specHash: containerSpecHash(spec) });
+    expect(info?.startedAt).toBeDefined();
+    expect(info?.exitCode).toBeUndefined();
+    expect(info?.ports).toHaveLength(1);
+    const [port] = info!.ports;
+    expect(port).toMatchObject({ container: 'web', containerPort: 8080, protocol: 'tcp', hostIp: HOST_ADDRESS });
+    expect(port.hostPort).toBeGreaterThan(0);
+
+    const response = await fetchWhenReady(`http://${HOST_ADDRESS}:${port.hostPort}/`);
+    expect(response.status).toBe(200);
+    expect(await response.text()).toBe('hello from skiff\n');
+  });
+
+  it('lists the containers of its own cluster and host, in every state, with their labels', async () => {
+    const task = aTask();
+    const spec = aContainer();
+    const mine = await executor.create(task, spec, { hostAddress: HOST_ADDRESS });
+    const otherHost = new DockerExecutor({ docker, cluster, hostId: 'h2' });
+    const theirs = await otherHost.create(aTask(), aContainer(), { hostAddress: '127.0.1.2' });
+
+    const listed = await executor.list();
+    expect(listed.map((c) => c.id)).toEqual([mine]);
+    expect(listed[0]).toMatchObject({
+      name: containerName(cluster, 'shop', task.id, 'app'),
+      taskId: task.id,
+      container: 'app',
+      specHash: containerSpecHash(spec),
+      state: 'created',
+      ports: [],
+    });
+    expect((await otherHost.list()).map((c) => c.id)).toEqual([theirs]);
+
+    const labels = (await docker.getContainer(mine).inspect()).Config.Labels;
+    expect(labels).toMatchObject({
+      [LABELS.cluster]: cluster,
+      [LABELS.host]: 'h1',
+      [LABELS.task]: task.id,
+      [LABELS.namespace]: 'shop',
+      [LABELS.service]: 'web',
+      [LABELS.slot]: String(task.slot),
+      [LABELS.container]: 'app',
+      [LABELS.specHash]: containerSpecHash(spec),
+    });
+  });
+
+  it('applies the memory limit and CPU shares of the spec, with an init and no Docker restart policy', async () => {
+    const spec = aContainer({ resources: { cpu: 250, memory: 64 * 1024 * 1024 }, env: { A: 'x=y' } });
+    const id = await executor.create(aTask(), spec, { hostAddress: HOST_ADDRESS });
+
+    const { HostConfig, Config } = await docker.getContainer(id).inspect();
+    expect(HostConfig.Memory).toBe(64 * 1024 * 1024);
+    expect(HostConfig.MemorySwap).toBe(64 * 1024 * 1024);
+    expect(HostConfig.CpuShares).toBe(256);
+    expect(HostConfig.Init).toBe(true);
+    expect(HostConfig.RestartPolicy?.Name).toBe('no');
+    expect(Config.Env).toContain('A=x=y');
+  });
+
+  it('reports the exit code and the start and finish times of a container that exited', async () => {
+    const id = await executor.create(aTask(), aContainer({ command: ['sh', '-c', 'exit 3'] }), { hostAddress: HOST_ADDRESS });
+    await executor.start(id);
+    expect(await waitForExit(docker, id)).toBe(3);
+
+    const info = await executor.inspect(id);
+    expect(info).toMatchObject({ state: 'exited', exitCode: 3 });
+    expect(info?.startedAt).toBeDefined();
+    expect(info?.finishedAt).toBeDefined();
+    expect(Date.parse(info!.finishedAt!)).toBeGreaterThanOrEqual(Date.parse(info!.startedAt!));
+  });
+
+  it('stopAndRemove removes running and never-started containers, and is a no-op for an unknown id', async () => {
+    const running = await executor.create(aTask(), aContainer(), { hostAddress: HOST_ADDRESS });
+    await executor.start(running);
+    const created = await executor.create(aTask(), aContainer(), { hostAddress: HOST_ADDRESS });
+
+    await executor.stopAndRemove(running, 10);
+    await executor.stopAndRemove(created, 10);
+
+    expect(await executor.inspect(running)).toBeUndefined();
+    expect(await executor.inspect(created)).toBeUndefined();
+    expect(await executor.list()).toEqual([]);
+    await expect(executor.stopAndRemove(running, 10)).resolves.toBeUndefined();
+    await expect(executor.stopAndRemove('0123456789ab', 10)).resolves.toBeUndefined();
+  });
+
+  it('stops on SIGTERM a process that would ignore it as PID 1, because the init is PID 1', async () => {
+    // `sleep` as PID 1 has no SIGTERM handler, so the kernel would drop the signal and Docker would kill it
+    // after the grace period (exit 137). Under the init it dies of the SIGTERM itself: 128 + 15.
+    const id = await executor.create(aTask(), aContainer({ command: ['sleep', '600'] }), { hostAddress: HOST_ADDRESS });
+    await executor.start(id);
+    await docker.getContainer(id).stop({ t: 300 });
+
+    expect(await executor.inspect(id)).toMatchObject({ state: 'exited', exitCode: 143 });
+  });
+
+  it('runs the containers of a pod in the network namespace of its first container', async () => {
+    const task = aTask();
+    const web = anHttpd();
+    const sidecar = aContainer({ name: 'sidecar', ports: [{ containerPort: 9090, protocol: 'tcp' }] });
+    const first = await executor.create(task, web, { hostAddress: HOST_ADDRESS, hostname: task.id, podPorts: [...web.ports, ...sidecar.ports] });
+    const second = await executor.create(task, sidecar, { hostAddress: HOST_ADDRESS, joinNetworkOf: first });
+    await executor.start(first);
+    await executor.start(second);
+
+    // The pod's ports, the sidecar's too, are published on the first container; the second has none.
+    const firstInfo = await executor.inspect(first);
+    expect(firstInfo?.ports.map((p) => p.containerPort)).toEqual([8080, 9090]);
+    expect((await executor.inspect(second))?.ports).toEqual([]);
+    const http = firstInfo!.ports.find((p) => p.containerPort === 8080)!;
+    await fetchWhenReady(`http://${HOST_ADDRESS}:${http.hostPort}/`);
+
+    const fromSidecar = await execIn(docker, second, ['wget', '-qO-', 'http://127.0.0.1:8080/']);
+    expect(fromSidecar).toMatchObject({ exitCode: 0, stdout: 'hello from skiff\n' });
+    expect((await execIn(docker, first, ['hostname'])).stdout.trim()).toBe(task.id);
+  });
+
+  it('knows the test image is present and a never-built tag is not', async () => {
+    expect(await executor.hasImage(TEST_IMAGE)).toBe(true);
+    expect(await executor.hasImage(`skiff/busybox:never-built-${cluster}`)).toBe(false);
+  });
+
+  it('fails a create for an absent image with an error that names it and is not retryable', async () => {
+    // Creating never pulls (only the docker CLI does), so this image reference stays local.
+    const image = `skiff/busybox:never-built-${cluster}`;
+    const err = await executor.create(aTask(), aContainer({ image }), { hostAddress: HOST_ADDRESS }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DockerError);
+    expect(err).toMatchObject({ retryable: false, statusCode: 404 });
+    expect((err as Error).message).toContain(image);
+  });
+});
+
+describe('DockerExecutor when the daemon misbehaves', () => {
+  const dirs: string[] = [];
+  const servers: Server[] = [];
+
+  afterEach(async () => {
+    for (const server of servers.splice(0)) {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
+
+  /**
+   * A wedged daemon on a unix socket: it never answers, except a pull, which it starts to answer with
+   * one progress line and then stalls (a registry connection that hangs).
+   */
+  async function aWedgedDaemon(): Promise<Dockerode> {
+    const dir = mkdtempSync(join(tmpdir(), 'skiff-wedged-'));
+    dirs.push(dir);
+    const socketPath = join(dir, 'docker.sock');
+    const server = createServer((req, res) => {
+      if (req.url?.includes('/images/create')) {
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.write('{"status":"Pulling from skiff/busybox","id":"latest"}\n');
+      }
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+    return new Dockerode({ socketPath });
+  }
+
+  it('raises a retryable timeout error naming the call when the daemon does not answer', async () => {
+    const wedged = new DockerExecutor({ docker: await aWedgedDaemon(), cluster, hostId: 'h1', timeouts: { list: 200, inspect: 200 } });
+
+    const listErr = await wedged.list().catch((e: unknown) => e);
+    expect(listErr).toBeInstanceOf(DockerTimeoutError);
+    expect(listErr).toMatchObject({ retryable: true, call: `list containers of cluster ${cluster} host h1` });
+    expect((listErr as Error).message).toMatch(/^docker list containers .* timed out after 200 ms$/);
+
+    const inspectErr = await wedged.inspect('0123456789ab').catch((e: unknown) => e);
+    expect(inspectErr).toMatchObject({ name: 'DockerTimeoutError', call: 'inspect 0123456789ab', retryable: true });
+  });
+
+  it('abandons a pull that stops making progress, and one that takes too long overall', async () => {
+    const daemon = await aWedgedDaemon();
+    const stalled = new DockerExecutor({ docker: daemon, cluster, hostId: 'h1', timeouts: { pullIdle: 200, pullTotal: 60_000 } });
+    await expect(stalled.pull(TEST_IMAGE)).rejects.toMatchObject({ name: 'DockerTimeoutError', call: `pull ${TEST_IMAGE} (no progress)`, retryable: true });
+
+    const slow = new DockerExecutor({ docker: daemon, cluster, hostId: 'h1', timeouts: { pullIdle: 60_000, pullTotal: 200 } });
+    await expect(slow.pull(TEST_IMAGE)).rejects.toMatchObject({ name: 'DockerTimeoutError', call: `pull ${TEST_IMAGE}`, retryable: true });
+  });
+
+  it('raises a retryable error when the daemon socket is absent', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'skiff-nodaemon-'));
+    dirs.push(dir);
+    const absent = new DockerExecutor({ docker: new Dockerode({ socketPath: join(dir, 'docker.sock') }), cluster, hostId: 'h1' });
+
+    const err = await absent.list().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DockerError);
+    expect(err).toMatchObject({ retryable: true, statusCode: undefined });
+  });
+
+  it('rejects unknown options and a cluster name that cannot be part of a container name', () => {
+    expect(() => new DockerExecutor({ cluster: 'a.b', hostId: 'h1' })).toThrow(/DockerExecutor.cluster/);
+    expect(() => new DockerExecutor({ cluster: 'c', hostId: '' })).toThrow(/DockerExecutor.hostId/);
+    expect(() => new DockerExecutor({ cluster: 'c', hostId: 'h1', netwrk: 'x' } as never)).toThrow(/DockerExecutor.netwrk: unknown option/);
+  });
+});
+
+describe('containerSpecHash', () => {
+  it('is the same for equal specs whatever their key order, and changes with any field', () => {
+    const spec = aContainer({ env: { A: '1', B: '2' } });
+    const reordered: ContainerSpec = { resources: { memory: spec.resources.memory, cpu: spec.resources.cpu }, ports: [], env: { B: '2', A: '1' }, command: ['sleep', '600'], image: TEST_IMAGE, name: 'app' };
+    expect(containerSpecHash(reordered)).toBe(containerSpecHash(spec));
+    expect(containerSpecHash({ ...spec, args: undefined })).toBe(containerSpecHash(spec));
+
+    expect(containerSpecHash({ ...spec, env: { A: '1', B: '3' } })).not.toBe(containerSpecHash(spec));
+    expect(containerSpecHash({ ...spec, command: ['sleep', '601'] })).not.toBe(containerSpecHash(spec));
+    expect(containerSpecHash({ ...spec, resources: { ...spec.resources, cpu: 200 } })).not.toBe(containerSpecHash(spec));
+  });
+});
+
+describe('cpuShares', () => {
+  it('gives 1024 shares per CPU and never less than the kernel minimum', () => {
+    expect(cpuShares(1000)).toBe(1024);
+    expect(cpuShares(250)).toBe(256);
+    expect(cpuShares(0)).toBe(2);
+  });
+});

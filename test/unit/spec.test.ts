@@ -1,0 +1,460 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { formatPath, isDnsLabel, parseConstraint, parseServiceSpec, parseServiceYaml, serviceSpecToJson } from '../../core/spec.ts';
+import { ValidationError } from '../../core/errors.ts';
+import type { FieldIssue } from '../../core/errors.ts';
+import type { ServiceSpec } from '../../core/types.ts';
+import { formatCpu, formatMemory } from '../../core/quantity.ts';
+
+const Mi = 1024 ** 2;
+
+/** A raw spec as a person writes it; tests change one thing at a time. */
+type Raw = Record<string, any>;
+
+function aSpec(change: (spec: Raw) => void = () => {}): Raw {
+  const spec: Raw = {
+    kind: 'Service',
+    metadata: { name: 'web' },
+    spec: {
+      containers: [{ name: 'app', image: 'skiff/busybox:latest' }],
+    },
+  };
+  change(spec);
+  return spec;
+}
+
+function issuesOf(fn: () => unknown): readonly FieldIssue[] {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof ValidationError) return error.issues;
+    throw error;
+  }
+  throw new Error('expected a ValidationError, but the spec was accepted');
+}
+
+const container = (s: Raw): Raw => s.spec.containers[0];
+
+describe('parseServiceSpec defaults', () => {
+  it('fills every default into a minimal spec, so the stored spec shows them', () => {
+    expect(parseServiceSpec(aSpec())).toEqual({
+      kind: 'Service',
+      metadata: { name: 'web', namespace: 'default', labels: {} },
+      spec: {
+        replicas: 1,
+        containers: [
+          {
+            name: 'app',
+            image: 'skiff/busybox:latest',
+            env: {},
+            ports: [],
+            resources: { cpu: 100, memory: 64 * Mi },
+          },
+        ],
+        restartPolicy: 'always',
+        placement: { strategy: 'spread', constraints: [] },
+      },
+    } satisfies ServiceSpec);
+  });
+
+  it('leaves optional fields out instead of writing undefined', () => {
+    const spec = parseServiceSpec(aSpec((s) => (container(s).ports = [{ containerPort: 80 }])));
+    const c = spec.spec.containers[0];
+    expect(Object.keys(c)).toEqual(['name', 'image', 'env', 'ports', 'resources']);
+    expect(Object.keys(c.ports[0])).toEqual(['containerPort', 'protocol']);
+  });
+
+  it('keeps env names that are also Object.prototype names as ordinary entries', () => {
+    const text =
+      'kind: Service\nmetadata: { name: web }\nspec:\n  containers:\n    - { name: app, image: skiff/busybox, env: { __proto__: "a", constructor: "b" } }\n';
+    const env = parseServiceYaml(text).spec.containers[0].env;
+    expect(Object.entries(env)).toEqual([
+      ['__proto__', 'a'],
+      ['constructor', 'b'],
+    ]);
+    expect(Object.getPrototypeOf(env)).toBe(Object.prototype);
+  });
+
+  it('defaults each resource on its own when only one is given', () => {
+    const spec = parseServiceSpec(aSpec((s) => (container(s).resources = { cpu: '250m' })));
+    expect(spec.spec.containers[0].resources).toEqual({ cpu: 250, memory: 64 * Mi });
+  });
+});
+
+describe('parseServiceSpec accepts', () => {
+  it.each<[string, (s: Raw) => void, (spec: ServiceSpec) => unknown, unknown]>([
+    ['replicas 0 (a stopped service)', (s) => (s.spec.replicas = 0), (r) => r.spec.replicas, 0],
+    ['replicas 1000', (s) => (s.spec.replicas = 1000), (r) => r.spec.replicas, 1000],
+    ['replicas written as 3.0', (s) => (s.spec.replicas = 3.0), (r) => r.spec.replicas, 3],
+    ['a 40-character name', (s) => (s.metadata.name = 'a'.repeat(40)), (r) => r.metadata.name, 'a'.repeat(40)],
+    ['a name starting with a digit (RFC 1123)', (s) => (s.metadata.name = '1st-web'), (r) => r.metadata.name, '1st-web'],
+    ['a namespace', (s) => (s.metadata.namespace = 'shop'), (r) => r.metadata.namespace, 'shop'],
+    ['labels', (s) => (s.metadata.labels = { tier: 'frontend', 'example.com/team': 'a_b.c', empty: '' }), (r) => r.metadata.labels, { tier: 'frontend', 'example.com/team': 'a_b.c', empty: '' }],
+    ['cpu as a number of cores', (s) => (container(s).resources = { cpu: 0.5 }), (r) => r.spec.containers[0].resources.cpu, 500],
+    ['cpu in millicores', (s) => (container(s).resources = { cpu: '1500m' }), (r) => r.spec.containers[0].resources.cpu, 1500],
+    ['memory as plain bytes', (s) => (container(s).resources = { memory: 33554432 }), (r) => r.spec.containers[0].resources.memory, 32 * Mi],
+    ['memory of exactly 6Mi', (s) => (container(s).resources = { memory: '6Mi' }), (r) => r.spec.containers[0].resources.memory, 6 * Mi],
+    ['memory in decimal units', (s) => (container(s).resources = { memory: '500M' }), (r) => r.spec.containers[0].resources.memory, 500_000_000],
+    ['restartPolicy on-failure', (s) => (s.spec.restartPolicy = 'on-failure'), (r) => r.spec.restartPolicy, 'on-failure'],
+    ['restartPolicy never', (s) => (s.spec.restartPolicy = 'never'), (r) => r.spec.restartPolicy, 'never'],
+    ['placement binpack, constraints defaulted', (s) => (s.spec.placement = { strategy: 'binpack' }), (r) => r.spec.placement, { strategy: 'binpack', constraints: [] }],
+    [
+      'constraints, written back with single spaces',
+      (s) => (s.spec.placement = { constraints: ['zone == a', 'disk!=hdd', '  example.com/rack ==  r1 '] }),
+      (r) => r.spec.placement,
+      { strategy: 'spread', constraints: ['zone == a', 'disk != hdd', 'example.com/rack == r1'] },
+    ],
+    ['env as strings', (s) => (container(s).env = { LOG_LEVEL: 'info', PORT: '8080', 'my.var': '' }), (r) => r.spec.containers[0].env, { LOG_LEVEL: 'info', PORT: '8080', 'my.var': '' }],
+    ['command and args', (s) => Object.assign(container(s), { command: ['sh', '-c'], args: ['echo hi'] }), (r) => [r.spec.containers[0].command, r.spec.containers[0].args], [['sh', '-c'], ['echo hi']]],
+    ['empty args', (s) => (container(s).args = []), (r) => r.spec.containers[0].args, []],
+    [
+      'a full port',
+      (s) => (container(s).ports = [{ containerPort: 53, name: 'dns', protocol: 'udp', hostPort: 5353 }]),
+      (r) => r.spec.containers[0].ports,
+      [{ containerPort: 53, name: 'dns', protocol: 'udp', hostPort: 5353 }],
+    ],
+    [
+      'one port number over tcp and udp',
+      (s) => (container(s).ports = [{ containerPort: 53 }, { containerPort: 53, protocol: 'udp' }]),
+      (r) => r.spec.containers[0].ports.map((p) => p.protocol),
+      ['tcp', 'udp'],
+    ],
+    [
+      'ten containers with distinct names and ports',
+      (s) => (s.spec.containers = Array.from({ length: 10 }, (_, i) => ({ name: `c${i}`, image: 'skiff/busybox', ports: [{ containerPort: 8000 + i }] }))),
+      (r) => r.spec.containers.length,
+      10,
+    ],
+    ['an image from a registry with a port', (s) => (container(s).image = 'registry.local:5000/team/app:1.4'), (r) => r.spec.containers[0].image, 'registry.local:5000/team/app:1.4'],
+    ['an image by digest', (s) => (container(s).image = `skiff/busybox@sha256:${'a'.repeat(64)}`), (r) => r.spec.containers[0].image, `skiff/busybox@sha256:${'a'.repeat(64)}`],
+    ['an image with an uppercase tag', (s) => (container(s).image = 'busybox:Stable_1.36'), (r) => r.spec.containers[0].image, 'busybox:Stable_1.36'],
+  ])('%s', (_name, change, select, expected) => {
+    expect(select(parseServiceSpec(aSpec(change)))).toEqual(expected);
+  });
+});
+
+describe('parseServiceSpec rejects', () => {
+  it.each<[string, (s: Raw) => void, string, string]>([
+    ['a missing kind', (s) => delete s.kind, 'kind', 'is required'],
+    ['another kind', (s) => (s.kind = 'Deployment'), 'kind', 'must be "Service"'],
+    ['a missing metadata', (s) => delete s.metadata, 'metadata', 'is required'],
+    ['a missing name', (s) => delete s.metadata.name, 'metadata.name', 'is required'],
+    ['an uppercase name', (s) => (s.metadata.name = 'Web'), 'metadata.name', 'must be a DNS label'],
+    ['an underscore in the name', (s) => (s.metadata.name = 'my_web'), 'metadata.name', 'must be a DNS label'],
+    ['a name ending in "-"', (s) => (s.metadata.name = 'web-'), 'metadata.name', 'must be a DNS label'],
+    ['an empty name', (s) => (s.metadata.name = ''), 'metadata.name', 'must be a DNS label'],
+    ['a 41-character name, saying why', (s) => (s.metadata.name = 'a'.repeat(41)), 'metadata.name', 'at most 40 characters (task ids append "-<slot>-<5 characters>"'],
+    ['a bad namespace', (s) => (s.metadata.namespace = 'Shop'), 'metadata.namespace', 'must be a DNS label'],
+    ['a 41-character namespace', (s) => (s.metadata.namespace = 'n'.repeat(41)), 'metadata.namespace', 'at most 40 characters'],
+    ['a number as a label value', (s) => (s.metadata.labels = { tier: 1 }), 'metadata.labels.tier', 'quote it in YAML ("1")'],
+    ['a label key with a space', (s) => (s.metadata.labels = { 'my tier': 'a' }), 'metadata.labels["my tier"]', 'label key "my tier"'],
+    ['a label value with a space', (s) => (s.metadata.labels = { tier: 'front end' }), 'metadata.labels.tier', 'must be empty or at most 63'],
+    ['labels as a list', (s) => (s.metadata.labels = ['a']), 'metadata.labels', 'must be a map of names to strings; got a list'],
+    ['a missing spec', (s) => delete s.spec, 'spec', 'is required'],
+    ['negative replicas', (s) => (s.spec.replicas = -1), 'spec.replicas', 'must be an integer from 0 to 1000; got -1'],
+    ['1001 replicas', (s) => (s.spec.replicas = 1001), 'spec.replicas', 'must be an integer from 0 to 1000; got 1001'],
+    ['fractional replicas', (s) => (s.spec.replicas = 1.5), 'spec.replicas', 'must be an integer from 0 to 1000; got 1.5'],
+    ['replicas as a string', (s) => (s.spec.replicas = '3'), 'spec.replicas', 'must be an integer from 0 to 1000; got "3"'],
+    ['missing containers', (s) => delete s.spec.containers, 'spec.containers', 'is required'],
+    ['no containers', (s) => (s.spec.containers = []), 'spec.containers', 'must list from 1 to 10 containers; got 0'],
+    [
+      'eleven containers',
+      (s) => (s.spec.containers = Array.from({ length: 11 }, (_, i) => ({ name: `c${i}`, image: 'skiff/busybox' }))),
+      'spec.containers',
+      'must list from 1 to 10 containers; got 11',
+    ],
+    ['a container that is not a map', (s) => (s.spec.containers = ['web']), 'spec.containers[0]', 'must be a map; got "web"'],
+    ['a bad container name', (s) => (container(s).name = 'Web_1'), 'spec.containers[0].name', 'must be a DNS label'],
+    ['a 64-character container name', (s) => (container(s).name = 'c'.repeat(64)), 'spec.containers[0].name', 'at most 63 characters'],
+    ['a missing image', (s) => delete container(s).image, 'spec.containers[0].image', 'is required'],
+    ['an empty image', (s) => (container(s).image = ''), 'spec.containers[0].image', 'must not be empty'],
+    ['an image with a space', (s) => (container(s).image = 'skiff/busybox latest'), 'spec.containers[0].image', 'must not contain spaces'],
+    ['an uppercase repository', (s) => (container(s).image = 'Skiff/BusyBox:latest'), 'spec.containers[0].image', 'repository name must be lowercase'],
+    ['an empty tag', (s) => (container(s).image = 'skiff/busybox:'), 'spec.containers[0].image', 'invalid tag'],
+    ['a bad digest', (s) => (container(s).image = 'skiff/busybox@sha256:xyz'), 'spec.containers[0].image', 'invalid digest'],
+    ['an empty path component', (s) => (container(s).image = 'skiff//busybox'), 'spec.containers[0].image', 'not a valid repository path component'],
+    ['command as a string', (s) => (container(s).command = 'sh -c true'), 'spec.containers[0].command', 'must be a list of strings, such as ["sh", "-c", "exec httpd -f"]; got "sh -c true"'],
+    ['an empty command', (s) => (container(s).command = []), 'spec.containers[0].command', 'must not be empty'],
+    ['a number in command', (s) => (container(s).command = ['sleep', 10]), 'spec.containers[0].command[1]', 'quote it in YAML ("10")'],
+    ['a number in args', (s) => (container(s).args = [1]), 'spec.containers[0].args[0]', 'quote it in YAML ("1")'],
+    ['a number as an env value', (s) => (container(s).env = { PORT: 8080 }), 'spec.containers[0].env.PORT', 'must be a string; got the number 8080: quote it in YAML ("8080")'],
+    ['a boolean as an env value', (s) => (container(s).env = { DEBUG: true }), 'spec.containers[0].env.DEBUG', 'got the boolean true: quote it in YAML ("true")'],
+    ['an empty env value written as nothing', (s) => (container(s).env = { EMPTY: null }), 'spec.containers[0].env.EMPTY', 'must be a string; got null'],
+    ['an env name with "="', (s) => (container(s).env = { 'A=B': 'x' }), 'spec.containers[0].env["A=B"]', 'must not contain "="'],
+    ['env as a list', (s) => (container(s).env = ['A=B']), 'spec.containers[0].env', 'must be a map of names to strings'],
+    ['ports as a map', (s) => (container(s).ports = { containerPort: 80 }), 'spec.containers[0].ports', 'must be a list of ports'],
+    ['a port without containerPort', (s) => (container(s).ports = [{ name: 'http' }]), 'spec.containers[0].ports[0].containerPort', 'is required'],
+    ['containerPort 0', (s) => (container(s).ports = [{ containerPort: 0 }]), 'spec.containers[0].ports[0].containerPort', 'containerPort must be an integer from 1 to 65535; got 0'],
+    ['containerPort 65536', (s) => (container(s).ports = [{ containerPort: 65536 }]), 'spec.containers[0].ports[0].containerPort', 'from 1 to 65535; got 65536'],
+    ['containerPort as a string', (s) => (container(s).ports = [{ containerPort: '80' }]), 'spec.containers[0].ports[0].containerPort', 'from 1 to 65535; got "80"'],
+    ['hostPort 0', (s) => (container(s).ports = [{ containerPort: 80, hostPort: 0 }]), 'spec.containers[0].ports[0].hostPort', 'hostPort must be an integer from 1 to 65535; got 0'],
+    ['hostPort 70000', (s) => (container(s).ports = [{ containerPort: 80, hostPort: 70000 }]), 'spec.containers[0].ports[0].hostPort', 'from 1 to 65535'],
+    ['an uppercase protocol', (s) => (container(s).ports = [{ containerPort: 80, protocol: 'TCP' }]), 'spec.containers[0].ports[0].protocol', 'must be one of "tcp", "udp"; got "TCP" (did you mean "tcp"?)'],
+    ['sctp', (s) => (container(s).ports = [{ containerPort: 80, protocol: 'sctp' }]), 'spec.containers[0].ports[0].protocol', 'must be one of "tcp", "udp"'],
+    ['a 16-character port name', (s) => (container(s).ports = [{ containerPort: 80, name: 'abcdefghijklmnop' }]), 'spec.containers[0].ports[0].name', 'must be an IANA service name'],
+    ['an uppercase port name', (s) => (container(s).ports = [{ containerPort: 80, name: 'HTTP' }]), 'spec.containers[0].ports[0].name', 'must be an IANA service name'],
+    ['a port name without a letter', (s) => (container(s).ports = [{ containerPort: 80, name: '8080' }]), 'spec.containers[0].ports[0].name', 'must be an IANA service name'],
+    ['a port name with "--"', (s) => (container(s).ports = [{ containerPort: 80, name: 'my--http' }]), 'spec.containers[0].ports[0].name', 'must be an IANA service name'],
+    ['a port name ending in "-"', (s) => (container(s).ports = [{ containerPort: 80, name: 'http-' }]), 'spec.containers[0].ports[0].name', 'must be an IANA service name'],
+    ['cpu 0', (s) => (container(s).resources = { cpu: 0 }), 'spec.containers[0].resources.cpu', 'cpu must be more than 0'],
+    ['negative cpu', (s) => (container(s).resources = { cpu: '-1' }), 'spec.containers[0].resources.cpu', 'cpu must not be negative'],
+    ['cpu finer than 1m', (s) => (container(s).resources = { cpu: '0.0001' }), 'spec.containers[0].resources.cpu', 'whole number of millicores'],
+    ['cpu with an unknown suffix', (s) => (container(s).resources = { cpu: '1 core' }), 'spec.containers[0].resources.cpu', 'such as 250m, 0.5 or 2'],
+    ['cpu as a boolean', (s) => (container(s).resources = { cpu: true }), 'spec.containers[0].resources.cpu', 'such as 250m, 0.5 or 2'],
+    ['memory below 6Mi, saying why', (s) => (container(s).resources = { memory: '4Mi' }), 'spec.containers[0].resources.memory', 'at least 6Mi (6291456 bytes), the smallest limit Docker accepts; got 4Mi'],
+    ['memory of 6M (less than 6Mi)', (s) => (container(s).resources = { memory: '6M' }), 'spec.containers[0].resources.memory', 'at least 6Mi'],
+    ['memory in MB', (s) => (container(s).resources = { memory: '128MB' }), 'spec.containers[0].resources.memory', 'memory must be a Kubernetes quantity such as 128Mi, 1Gi or 500M'],
+    ['a fraction of a byte', (s) => (container(s).resources = { memory: '6291456.5' }), 'spec.containers[0].resources.memory', 'whole number of bytes'],
+    ['negative memory', (s) => (container(s).resources = { memory: -1 }), 'spec.containers[0].resources.memory', 'must not be negative'],
+    ['resources as a string', (s) => (container(s).resources = '100m'), 'spec.containers[0].resources', 'must be a map'],
+    ['restartPolicy Always', (s) => (s.spec.restartPolicy = 'Always'), 'spec.restartPolicy', 'must be one of "always", "on-failure", "never"; got "Always" (did you mean "always"?)'],
+    ['restartPolicy on_failure', (s) => (s.spec.restartPolicy = 'on_failure'), 'spec.restartPolicy', '(did you mean "on-failure"?)'],
+    ['an unknown strategy', (s) => (s.spec.placement = { strategy: 'random' }), 'spec.placement.strategy', 'must be one of "spread", "binpack"'],
+    ['a constraint with "="', (s) => (s.spec.placement = { constraints: ['zone = a'] }), 'spec.placement.constraints[0]', 'must be a constraint "key == value" or "key != value"'],
+    ['a constraint without a value', (s) => (s.spec.placement = { constraints: ['zone =='] }), 'spec.placement.constraints[0]', 'must be a constraint'],
+    ['a constraint with two words as value', (s) => (s.spec.placement = { constraints: ['zone == a b'] }), 'spec.placement.constraints[0]', 'must be a constraint'],
+    ['constraints as a string', (s) => (s.spec.placement = { constraints: 'zone == a' }), 'spec.placement.constraints', 'must be a list of constraints'],
+    [
+      'two containers with one name',
+      (s) => s.spec.containers.push({ name: 'app', image: 'skiff/busybox' }),
+      'spec.containers[1].name',
+      'duplicate container name "app" (also at spec.containers[0].name)',
+    ],
+    [
+      'one containerPort twice in the pod',
+      (s) => {
+        container(s).ports = [{ containerPort: 80 }];
+        s.spec.containers.push({ name: 'side', image: 'skiff/busybox', ports: [{ containerPort: 80, protocol: 'tcp' }] });
+      },
+      'spec.containers[1].ports[0].containerPort',
+      'containerPort 80/tcp is already used at spec.containers[0].ports[0].containerPort: the containers of a pod share one network namespace',
+    ],
+    [
+      'one port name twice in the pod',
+      (s) => {
+        container(s).ports = [{ containerPort: 80, name: 'http' }];
+        s.spec.containers.push({ name: 'side', image: 'skiff/busybox', ports: [{ containerPort: 81, name: 'http' }] });
+      },
+      'spec.containers[1].ports[0].name',
+      'duplicate port name "http"',
+    ],
+    [
+      'one hostPort twice in the pod',
+      (s) => (container(s).ports = [{ containerPort: 80, hostPort: 8080 }, { containerPort: 81, hostPort: 8080 }]),
+      'spec.containers[0].ports[1].hostPort',
+      'hostPort 8080/tcp is already used',
+    ],
+    ['a string instead of a spec', (s) => (s.spec = 'web'), 'spec', 'must be a map; got "web"'],
+  ])('%s', (_name, change, path, fragment) => {
+    const issues = issuesOf(() => parseServiceSpec(aSpec(change)));
+    expect(issues).toContainEqual({ path, message: expect.stringContaining(fragment) });
+  });
+
+  it('rejects input that is not a map at all', () => {
+    expect(issuesOf(() => parseServiceSpec([]))).toEqual([{ path: '', message: 'a service spec must be a map with kind, metadata and spec; got a list' }]);
+    expect(issuesOf(() => parseServiceSpec(null))).toEqual([{ path: '', message: 'a service spec must be a map with kind, metadata and spec; got null' }]);
+    expect(issuesOf(() => parseServiceSpec(undefined))).toEqual([{ path: '', message: 'a service spec must be a map with kind, metadata and spec; got nothing' }]);
+  });
+
+  it('throws a 400 ValidationError whose message lists each issue with its path', () => {
+    let caught: unknown;
+    try {
+      parseServiceSpec(aSpec((s) => (s.spec.replicas = -1)));
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(ValidationError);
+    const error = caught as ValidationError;
+    expect(error.status).toBe(400);
+    expect(error.message).toBe('spec.replicas: must be an integer from 0 to 1000; got -1');
+    expect(error.toJSON()).toMatchObject({ error: 'ValidationError', issues: [{ path: 'spec.replicas' }] });
+  });
+});
+
+describe('unknown fields', () => {
+  it.each<[string, (s: Raw) => void, string, string]>([
+    ['a typo at the top', (s) => (s.knd = 'Service'), 'knd', 'unknown field "knd" (did you mean "kind"?)'],
+    ['apiVersion, which Skiff does not use', (s) => (s.apiVersion = 'v1'), 'apiVersion', 'unknown field "apiVersion"'],
+    ['a typo in metadata', (s) => (s.metadata.namespce = 'shop'), 'metadata.namespce', 'unknown field "namespce" (did you mean "namespace"?)'],
+    ['a wrong case in spec', (s) => (s.spec.Replicas = 2), 'spec.Replicas', 'unknown field "Replicas" (did you mean "replicas"?)'],
+    ['a wrong case beyond 2 edits', (s) => (s.spec.RESTARTPOLICY = 'never'), 'spec.RESTARTPOLICY', 'unknown field "RESTARTPOLICY" (did you mean "restartPolicy"?)'],
+    ['a typo in a container', (s) => (container(s).imgae = 'x'), 'spec.containers[0].imgae', 'unknown field "imgae" (did you mean "image"?)'],
+    ['a typo in a port', (s) => (container(s).ports = [{ containerPort: 80, hostport: 80 }]), 'spec.containers[0].ports[0].hostport', 'unknown field "hostport" (did you mean "hostPort"?)'],
+    ['a typo in resources', (s) => (container(s).resources = { memroy: '64Mi' }), 'spec.containers[0].resources.memroy', 'unknown field "memroy" (did you mean "memory"?)'],
+    ['a typo in placement', (s) => (s.spec.placement = { stratgy: 'spread' }), 'spec.placement.stratgy', 'unknown field "stratgy" (did you mean "strategy"?)'],
+    ['a field far from every known one', (s) => (container(s).privileged = true), 'spec.containers[0].privileged', 'unknown field "privileged"'],
+    ['a field of the coming shape', (s) => (container(s).health = { tcp: { port: 80 } }), 'spec.containers[0].health', 'unknown field "health": not supported yet'],
+    ['a typo of a field of the coming shape', (s) => (container(s).helth = {}), 'spec.containers[0].helth', 'unknown field "helth" (did you mean "health"? it is not supported yet)'],
+    ['volumes, not supported yet', (s) => (s.spec.volumes = []), 'spec.volumes', 'unknown field "volumes": not supported yet'],
+    ['autoscaling, not supported yet', (s) => (s.spec.autoscaling = {}), 'spec.autoscaling', 'unknown field "autoscaling": not supported yet'],
+  ])('%s', (_name, change, path, message) => {
+    expect(issuesOf(() => parseServiceSpec(aSpec(change)))).toEqual([{ path, message }]);
+  });
+
+  it('does not suggest a field for a short unrelated word', () => {
+    expect(issuesOf(() => parseServiceSpec(aSpec((s) => (container(s).xy = 1))))).toEqual([
+      { path: 'spec.containers[0].xy', message: 'unknown field "xy"' },
+    ]);
+  });
+
+  it('reports each unknown field of one object separately', () => {
+    const issues = issuesOf(() => parseServiceSpec(aSpec((s) => Object.assign(s.spec, { replica: 2, foo: 1 }))));
+    expect(issues.map((i) => i.path)).toEqual(['spec.replica', 'spec.foo']);
+  });
+});
+
+describe('a spec with many errors', () => {
+  it('reports all of them at once, each with its path', () => {
+    const spec = {
+      kind: 'Service',
+      apiVersion: 'v1',
+      metadata: { name: 'Web', labels: { tier: 3 } },
+      spec: {
+        replicas: 2000,
+        restartPolicy: 'sometimes',
+        containers: [
+          { name: 'app', image: 'Bad Image', env: { PORT: 80 }, ports: [{ containerPort: 80 }], resources: { cpu: '-1', memory: '1Mi' }, helth: {} },
+          { name: 'app', image: 'skiff/busybox', ports: [{ containerPort: 80 }] },
+        ],
+      },
+    };
+    const issues = issuesOf(() => parseServiceSpec(spec));
+    expect(issues.map((i) => i.path).sort()).toEqual(
+      [
+        'apiVersion',
+        'metadata.name',
+        'metadata.labels.tier',
+        'spec.replicas',
+        'spec.restartPolicy',
+        'spec.containers[0].image',
+        'spec.containers[0].env.PORT',
+        'spec.containers[0].resources.cpu',
+        'spec.containers[0].resources.memory',
+        'spec.containers[0].helth',
+        // Pod-wide rules are reported along with the field errors, not after they are fixed.
+        'spec.containers[1].name',
+        'spec.containers[1].ports[0].containerPort',
+      ].sort(),
+    );
+  });
+});
+
+describe('examples/hello.yaml', () => {
+  it('parses to the stored spec with every default filled in', () => {
+    const text = readFileSync(new URL('../../examples/hello.yaml', import.meta.url), 'utf8');
+    expect(parseServiceYaml(text)).toEqual({
+      kind: 'Service',
+      metadata: { name: 'hello', namespace: 'default', labels: {} },
+      spec: {
+        replicas: 3,
+        containers: [
+          {
+            name: 'web',
+            image: 'skiff/busybox:latest',
+            command: ['sh', '-c', 'mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www'],
+            env: {},
+            ports: [{ containerPort: 8080, protocol: 'tcp' }],
+            resources: { cpu: 100, memory: 32 * Mi },
+          },
+        ],
+        restartPolicy: 'always',
+        placement: { strategy: 'spread', constraints: [] },
+      },
+    } satisfies ServiceSpec);
+  });
+});
+
+describe('parseServiceYaml', () => {
+  it.each<[string, string, string]>([
+    ['an empty file', '', 'the file is empty'],
+    ['a file of comments', '# nothing here\n', 'the file is empty'],
+    ['a lone document marker', '---\n', 'the file is empty'],
+    ['two documents', 'kind: Service\n---\nkind: Service\n', 'the file holds 2 YAML documents separated by "---"'],
+    ['a duplicate key, with its position', 'kind: Service\nkind: Service\n', 'YAML syntax error at line 2, column 1: Map keys must be unique'],
+    ['an unclosed flow list, with its position', 'kind: Service\nspec:\n  containers: [\n', 'YAML syntax error at line 4, column 1'],
+    ['an alias to no anchor', 'kind: *nothing\n', 'Unresolved alias'],
+    ['a scalar instead of a map', 'hello\n', 'a service spec must be a map with kind, metadata and spec; got "hello"'],
+  ])('rejects %s', (_name, text, fragment) => {
+    const issues = issuesOf(() => parseServiceYaml(text));
+    expect(issues.map((i) => i.message).join('\n')).toContain(fragment);
+  });
+
+  it('accepts a trailing document marker', () => {
+    const text = 'kind: Service\nmetadata: { name: web }\nspec:\n  containers: [{ name: app, image: skiff/busybox }]\n---\n';
+    expect(parseServiceYaml(text).metadata.name).toBe('web');
+  });
+
+  it('reports validation errors of a YAML spec by path', () => {
+    const text = 'kind: Service\nmetadata: { name: web }\nspec:\n  containers:\n    - name: app\n      image: skiff/busybox\n      env: { PORT: 8080 }\n';
+    expect(issuesOf(() => parseServiceYaml(text))).toEqual([
+      { path: 'spec.containers[0].env.PORT', message: 'must be a string; got the number 8080: quote it in YAML ("8080")' },
+    ]);
+  });
+
+  it('keeps YAML 1.1 booleans such as "yes" as strings (YAML 1.2 core schema)', () => {
+    const text = 'kind: Service\nmetadata: { name: web }\nspec:\n  containers:\n    - { name: app, image: skiff/busybox, env: { ENABLED: yes } }\n';
+    expect(parseServiceYaml(text).spec.containers[0].env).toEqual({ ENABLED: 'yes' });
+  });
+});
+
+describe('serviceSpecToJson', () => {
+  it('writes quantities back in Kubernetes form', () => {
+    const spec = parseServiceSpec(aSpec((s) => (container(s).resources = { cpu: 1.5, memory: '1Gi' })));
+    expect(serviceSpecToJson(spec).spec.containers[0].resources).toEqual({ cpu: '1.5', memory: '1Gi' });
+  });
+
+  it('gives a document that parses back to the same spec', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 64_000 }),
+        fc.integer({ min: 6 * Mi, max: 64 * 1024 * Mi }),
+        fc.integer({ min: 0, max: 1000 }),
+        (cpu, memory, replicas) => {
+          const spec = parseServiceSpec(
+            aSpec((s) => {
+              s.spec.replicas = replicas;
+              container(s).resources = { cpu: formatCpu(cpu), memory: formatMemory(memory) };
+            }),
+          );
+          expect(parseServiceSpec(serviceSpecToJson(spec))).toEqual(spec);
+        },
+      ),
+      { numRuns: 50 },
+    );
+  });
+});
+
+describe('helpers', () => {
+  it.each<[string, ReturnType<typeof parseConstraint>]>([
+    ['zone == a', { key: 'zone', op: '==', value: 'a' }],
+    ['zone!=b', { key: 'zone', op: '!=', value: 'b' }],
+    ['example.com/disk == ssd', { key: 'example.com/disk', op: '==', value: 'ssd' }],
+    ['zone = a', undefined],
+    ['zone == ', undefined],
+    ['== a', undefined],
+    ['zone == a b', undefined],
+  ])('parseConstraint(%j)', (text, expected) => {
+    expect(parseConstraint(text)).toEqual(expected);
+  });
+
+  it.each<[string, boolean]>([
+    ['web', true],
+    ['web-1', true],
+    ['1web', true],
+    ['a'.repeat(63), true],
+    ['a'.repeat(64), false],
+    ['Web', false],
+    ['-web', false],
+    ['web-', false],
+    ['we_b', false],
+    ['', false],
+  ])('isDnsLabel(%j) is %s', (value, expected) => {
+    expect(isDnsLabel(value)).toBe(expected);
+  });
+
+  it('formats paths with indexes and quoted odd keys', () => {
+    expect(formatPath(['spec', 'containers', 0, 'env', 'MY-VAR'])).toBe('spec.containers[0].env["MY-VAR"]');
+    expect(formatPath([])).toBe('');
+  });
+});
