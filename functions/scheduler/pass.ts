@@ -45,12 +45,12 @@ export async function runPass(deps: PassDeps): Promise<PassResult> {
   const log = deps.log ?? (() => {});
   const result: PassResult = { created: 0, removed: 0, placed: 0, unplaceable: 0, published: [], conflicts: 0 };
 
-  const [services, hostList, statuses] = await Promise.all([store.listServices(), store.listHosts(), store.listHostStatuses()]);
+  // Tasks come from a strongly consistent read, never through the service index: the index lags,
+  // and a task missing from this pass would make its allocation look stale and stop its container.
+  const [services, hostList, statuses, taskList] = await Promise.all([store.listServices(), store.listHosts(), store.listHostStatuses(), store.listAllTasks()]);
   const hosts = new Map(hostList.map((h) => [h.id, h]));
   const tasksByService = new Map<string, Task[]>();
-  await Promise.all(
-    services.map(async (s) => tasksByService.set(key(s), await store.listTasks(s.namespace, s.name))),
-  );
+  for (const t of taskList) (tasksByService.get(`${t.namespace}/${t.service}`) ?? tasksByService.set(`${t.namespace}/${t.service}`, []).get(`${t.namespace}/${t.service}`)!).push(t);
 
   // 1. Services: create and remove tasks.
   const reportedServices = new Set<string>();

@@ -1,0 +1,804 @@
+/**
+ * The `Store` port on DynamoDB: one table, conditional writes, no transactions (so that the same
+ * code runs on dynalite). The item design and why it is race-free are in docs/state.md.
+ */
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  BatchGetCommand,
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  ScanCommand,
+  UpdateCommand,
+  type QueryCommandInput,
+  type ScanCommandInput,
+} from '@aws-sdk/lib-dynamodb';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ConflictError, LimitError, SkiffError, ValidationError } from '../../core/errors.ts';
+import { jsonEqual } from '../../core/json.ts';
+import type { Host, HostStatus, Service, ServiceSpec, Task } from '../../core/types.ts';
+import type { Store } from '../../ports/index.ts';
+
+/** DynamoDB refused a request for now (throttling, a 5xx): the same request may succeed later. */
+export class StoreUnavailableError extends SkiffError {
+  override readonly status = 503;
+  override readonly retryable = true;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreUnavailableError';
+  }
+}
+
+export interface DynamoStoreOptions {
+  /** The table created from `tableDefinition()` (local/dynalite.ts) or by the CDK stack. */
+  readonly tableName: string;
+}
+
+/** DynamoDB's hard item size limit (names + values), 400 KB. */
+export const MAX_ITEM_BYTES = 400 * 1024;
+
+const GSI1 = 'gsi1';
+const SERVICES = 'SERVICES';
+const HOSTS = 'HOSTS';
+const HOST_STATUSES = 'HOSTSTATUS';
+const SERVICE_SK = '#SERVICE';
+const HOST_SK = '#HOST';
+const STATUS_SK = 'STATUS';
+const PUBLISHED_SK = 'PUBLISHED';
+const TASK_SK_PREFIX = 'TASK#';
+// Six digits keep tasks in slot order under the sort key; no service has a million replicas.
+const MAX_SLOT = 999_999;
+// BatchGetItem takes at most 100 keys per request.
+const BATCH_GET_KEYS = 100;
+// Parallel Scan segments of listAllTasks: each reads 1 MB pages in turn; four hide most latency.
+const SCAN_SEGMENTS = 4;
+// Read-then-conditional-write loops retry a lost race a few times, then report the conflict.
+const RACE_ATTEMPTS = 5;
+// UnprocessedKeys come back under throttling; back off 50 ms, 100 ms, ... about 6 s in all.
+const UNPROCESSED_ATTEMPTS = 8;
+
+const THROTTLED = new Set(['ProvisionedThroughputExceededException', 'ThrottlingException', 'RequestLimitExceeded']);
+const TRANSIENT = new Set(['InternalServerError', 'ServiceUnavailable', 'ServiceUnavailableException']);
+
+type Item = Record<string, unknown>;
+
+/**
+ * The cluster state in one DynamoDB table. Takes a plain `DynamoDBClient` (it wraps it in a
+ * document client itself, so the caller configures only endpoint, region and credentials).
+ */
+export class DynamoStore implements Store {
+  private readonly doc: DynamoDBDocumentClient;
+  private readonly table: string;
+
+  constructor(client: DynamoDBClient, options: DynamoStoreOptions) {
+    const unknown = Object.keys(options).filter((k) => k !== 'tableName');
+    if (unknown.length > 0) throw new SkiffError(`DynamoStore: unknown option(s) ${unknown.join(', ')}`);
+    if (!options.tableName) throw new SkiffError('DynamoStore: tableName is required');
+    this.table = options.tableName;
+    this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  }
+
+  // ---- services ----
+
+  async getService(namespace: string, name: string): Promise<Service | undefined> {
+    const item = await this.get(serviceKey(namespace, name), `service ${namespace}/${name}`);
+    return item && toService(item);
+  }
+
+  async listServices(namespace?: string): Promise<Service[]> {
+    // The index is eventually consistent: a service created a moment ago may be missing (see docs).
+    const input: QueryCommandInput =
+      namespace === undefined
+        ? { TableName: this.table, IndexName: GSI1, KeyConditionExpression: 'gsi1pk = :p', ExpressionAttributeValues: { ':p': SERVICES } }
+        : {
+            TableName: this.table,
+            IndexName: GSI1,
+            KeyConditionExpression: 'gsi1pk = :p AND begins_with(gsi1sk, :ns)',
+            ExpressionAttributeValues: { ':p': SERVICES, ':ns': `${keyPart('namespace', namespace)}#` },
+          };
+    const items = await this.queryAll(input, namespace === undefined ? 'services' : `services of namespace ${namespace}`);
+    return items.map(toService).filter((s) => namespace === undefined || s.namespace === namespace);
+  }
+
+  async putService(spec: ServiceSpec, now: string, expectedVersion?: number): Promise<Service> {
+    const { namespace, name } = spec.metadata;
+    const label = `service ${namespace}/${name}`;
+    // With no expected version the caller means "replace whatever is there": a lost race is retried.
+    const attempts = expectedVersion === undefined ? RACE_ATTEMPTS : 1;
+    for (let attempt = 1; ; attempt++) {
+      const current = await this.getService(namespace, name);
+      if (current?.deleting) throw new ConflictError(`${label} is being deleted; wait and retry`);
+      if (expectedVersion === 0 && current) throw new ConflictError(`${label} already exists (specVersion ${current.specVersion})`);
+      if (expectedVersion !== undefined && expectedVersion > 0 && current?.specVersion !== expectedVersion) {
+        throw new ConflictError(current ? `${label} is at specVersion ${current.specVersion}, not ${expectedVersion}` : `${label} does not exist (expected specVersion ${expectedVersion})`);
+      }
+      // Re-applying the same spec is a no-op: a new specVersion would roll every task for nothing.
+      if (current && jsonEqual(current.spec, spec)) return current;
+      const service: Service = {
+        namespace,
+        name,
+        spec,
+        specVersion: (current?.specVersion ?? 0) + 1,
+        createdAt: current?.createdAt ?? now,
+        updatedAt: now,
+        deleting: false,
+      };
+      const item = { ...serviceKey(namespace, name), gsi1pk: SERVICES, gsi1sk: `${namespace}#${name}`, type: 'service', ...service };
+      checkItemSize(label, item);
+      try {
+        await this.call('PutItem', label, () =>
+          this.doc.send(
+            new PutCommand({
+              TableName: this.table,
+              Item: item,
+              ...(current
+                ? {
+                    ConditionExpression: '#specVersion = :v AND #deleting = :false',
+                    ExpressionAttributeNames: { '#specVersion': 'specVersion', '#deleting': 'deleting' },
+                    ExpressionAttributeValues: { ':v': current.specVersion, ':false': false },
+                  }
+                : { ConditionExpression: 'attribute_not_exists(pk)' }),
+            }),
+          ),
+        `${label} changed while it was being written (was specVersion ${current?.specVersion ?? 'absent'})`,
+        );
+        return service;
+      } catch (err) {
+        if (!(err instanceof ConflictError) || attempt >= attempts) throw err;
+      }
+    }
+  }
+
+  async markServiceDeleting(namespace: string, name: string, now: string): Promise<Service | undefined> {
+    const label = `service ${namespace}/${name}`;
+    try {
+      const out = await this.call('UpdateItem', label, () =>
+        this.doc.send(
+          new UpdateCommand({
+            TableName: this.table,
+            Key: serviceKey(namespace, name),
+            UpdateExpression: 'SET #deleting = :true, #updatedAt = :now',
+            ConditionExpression: 'attribute_exists(pk) AND #deleting = :false',
+            ExpressionAttributeNames: { '#deleting': 'deleting', '#updatedAt': 'updatedAt' },
+            ExpressionAttributeValues: { ':true': true, ':false': false, ':now': now },
+            ReturnValues: 'ALL_NEW',
+          }),
+        ),
+      );
+      return toService(out.Attributes!);
+    } catch (err) {
+      if (!(err instanceof ConflictError)) throw err;
+      // Absent, or already deleting: both are the answer, not an error (deleting twice is deleting).
+      return this.getService(namespace, name);
+    }
+  }
+
+  async removeService(namespace: string, name: string): Promise<void> {
+    const label = `service ${namespace}/${name}`;
+    // Read after the deleting mark, so a task created concurrently is seen here or undone by putTask.
+    const tasks = await this.listTasks(namespace, name);
+    if (tasks.length > 0) throw new ConflictError(`${label} still has ${tasks.length} task(s); stop and delete them first`);
+    await this.call(
+      'DeleteItem',
+      label,
+      () =>
+        this.doc.send(
+          new DeleteCommand({
+            TableName: this.table,
+            Key: serviceKey(namespace, name),
+            ConditionExpression: 'attribute_not_exists(pk) OR #deleting = :true',
+            ExpressionAttributeNames: { '#deleting': 'deleting' },
+            ExpressionAttributeValues: { ':true': true },
+          }),
+        ),
+      `${label} is not marked deleting; mark it first`,
+    );
+  }
+
+  // ---- tasks ----
+
+  async listTasks(namespace: string, service: string): Promise<Task[]> {
+    const items = await this.queryAll(
+      {
+        TableName: this.table,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :task)',
+        ExpressionAttributeValues: { ':pk': serviceKey(namespace, service).pk, ':task': TASK_SK_PREFIX },
+        ConsistentRead: true,
+      },
+      `tasks of service ${namespace}/${service}`,
+    );
+    return items.map(toTask);
+  }
+
+  async listAllTasks(): Promise<Task[]> {
+    // A strongly consistent Scan, not the services index then a Query per service: the index lags
+    // its writes, and a task missing from this list makes its allocation look stale (see
+    // core/allocations.ts). The Scan also reads hosts and statuses, about a third more.
+    const segments = await Promise.all(
+      Array.from({ length: SCAN_SEGMENTS }, (_, segment) =>
+        this.scanAll(
+          {
+            TableName: this.table,
+            FilterExpression: 'begins_with(sk, :task)',
+            ExpressionAttributeValues: { ':task': TASK_SK_PREFIX },
+            ConsistentRead: true,
+            Segment: segment,
+            TotalSegments: SCAN_SEGMENTS,
+          },
+          'all tasks',
+        ),
+      ),
+    );
+    return segments
+      .flat()
+      .map(toTask)
+      .sort((a, b) => compare(a.namespace, b.namespace) || compare(a.service, b.service) || a.slot - b.slot);
+  }
+
+  async putTask(task: Task, previousIncarnation: number | undefined): Promise<void> {
+    const label = taskLabel(task.namespace, task.service, task.slot);
+    if (previousIncarnation !== undefined && !(task.incarnation > previousIncarnation)) {
+      // Equal incarnations would let two schedulers both "replace" the slot one after the other.
+      throw new SkiffError(`${label}: new incarnation ${task.incarnation} must be greater than ${previousIncarnation}`);
+    }
+    const item: Item = { ...taskKey(task.namespace, task.service, task.slot), type: 'task', ...fromTask(task) };
+    checkItemSize(`${label} (task ${task.id})`, item);
+    await this.call(
+      'PutItem',
+      label,
+      () =>
+        this.doc.send(
+          new PutCommand({
+            TableName: this.table,
+            Item: item,
+            ...(previousIncarnation === undefined
+              ? { ConditionExpression: 'attribute_not_exists(pk)' }
+              : {
+                  ConditionExpression: '#incarnation = :prev',
+                  ExpressionAttributeNames: { '#incarnation': 'incarnation' },
+                  ExpressionAttributeValues: { ':prev': previousIncarnation },
+                }),
+          }),
+        ),
+      previousIncarnation === undefined ? `${label} already has a task` : `${label} is no longer at incarnation ${previousIncarnation}`,
+    );
+    if (previousIncarnation !== undefined) return;
+    // No task may outlive its service: the reconciler works service by service and would never
+    // see it. Write, then check the parent; removeService does the opposite (mark deleting, then
+    // read tasks), so one of the two always sees the other.
+    const parent = await this.getService(task.namespace, task.service);
+    if (parent && !parent.deleting) return;
+    await this.deleteTask(task.namespace, task.service, task.slot, task.id).catch((err: unknown) => {
+      if (!(err instanceof ConflictError)) throw err;
+    });
+    throw new ConflictError(`service ${task.namespace}/${task.service} ${parent ? 'is being deleted' : 'does not exist'}; task ${task.id} not created`);
+  }
+
+  async assignTask(namespace: string, service: string, slot: number, taskId: string, hostId: string): Promise<void> {
+    const label = taskLabel(namespace, service, slot);
+    await this.call(
+      'UpdateItem',
+      label,
+      () =>
+        this.doc.send(
+          new UpdateCommand({
+            TableName: this.table,
+            Key: taskKey(namespace, service, slot),
+            // A placed task is no longer unplaceable; the stale note would mislead `skiff get`.
+            UpdateExpression: 'SET #host = :host REMOVE #unplaceable',
+            ConditionExpression: '#id = :id AND attribute_not_exists(#host) AND #desired = :running',
+            ExpressionAttributeNames: { '#id': 'id', '#host': 'host', '#desired': 'desired', '#unplaceable': 'unplaceable' },
+            ExpressionAttributeValues: { ':id': taskId, ':host': hostId, ':running': 'running' },
+          }),
+        ),
+      `${label} is not an unassigned running task ${taskId} any more (replaced, assigned or stopped)`,
+    );
+  }
+
+  async unassignTask(namespace: string, service: string, slot: number, taskId: string, hostId: string): Promise<void> {
+    const label = taskLabel(namespace, service, slot);
+    await this.call(
+      'UpdateItem',
+      label,
+      () =>
+        this.doc.send(
+          new UpdateCommand({
+            TableName: this.table,
+            Key: taskKey(namespace, service, slot),
+            UpdateExpression: 'REMOVE #host',
+            ConditionExpression: '#id = :id AND #host = :host',
+            ExpressionAttributeNames: { '#id': 'id', '#host': 'host' },
+            ExpressionAttributeValues: { ':id': taskId, ':host': hostId },
+          }),
+        ),
+      `${label} is not task ${taskId} assigned to host ${hostId} any more`,
+    );
+  }
+
+  async setTaskDesired(namespace: string, service: string, slot: number, taskId: string, desired: Task['desired']): Promise<void> {
+    await this.updateTask(namespace, service, slot, taskId, 'SET #desired = :desired', { '#desired': 'desired' }, { ':desired': desired });
+  }
+
+  async setTaskUnplaceable(namespace: string, service: string, slot: number, taskId: string, unplaceable: Task['unplaceable'] | undefined): Promise<void> {
+    if (unplaceable === undefined) {
+      await this.updateTask(namespace, service, slot, taskId, 'REMOVE #unplaceable', { '#unplaceable': 'unplaceable' }, {});
+    } else {
+      await this.updateTask(namespace, service, slot, taskId, 'SET #unplaceable = :u', { '#unplaceable': 'unplaceable' }, { ':u': unplaceable });
+    }
+  }
+
+  async deleteTask(namespace: string, service: string, slot: number, taskId: string): Promise<void> {
+    const label = taskLabel(namespace, service, slot);
+    await this.call(
+      'DeleteItem',
+      label,
+      () =>
+        this.doc.send(
+          new DeleteCommand({
+            TableName: this.table,
+            Key: taskKey(namespace, service, slot),
+            ConditionExpression: '#id = :id',
+            ExpressionAttributeNames: { '#id': 'id' },
+            ExpressionAttributeValues: { ':id': taskId },
+          }),
+        ),
+      `${label} does not hold task ${taskId} any more`,
+    );
+  }
+
+  // ---- hosts ----
+
+  async getHost(id: string): Promise<Host | undefined> {
+    const item = await this.get(hostKey(id), `host ${id}`);
+    return item && toHost(item);
+  }
+
+  async listHosts(): Promise<Host[]> {
+    // The index says which hosts exist; their contents come from strongly consistent reads of the
+    // host items, since placement decisions are made on them.
+    const keys = await this.queryAll(
+      {
+        TableName: this.table,
+        IndexName: GSI1,
+        KeyConditionExpression: 'gsi1pk = :p',
+        ProjectionExpression: 'pk, sk',
+        ExpressionAttributeValues: { ':p': HOSTS },
+      },
+      'hosts',
+    );
+    const items = await this.batchGet(keys.map((k) => ({ pk: k.pk, sk: k.sk })), 'hosts');
+    return items.map(toHost).sort((a, b) => compare(a.id, b.id));
+  }
+
+  async registerHost(host: Pick<Host, 'id' | 'address' | 'capacity' | 'labels'>, now: string): Promise<Host> {
+    const label = `host ${host.id}`;
+    for (let attempt = 1; ; attempt++) {
+      const current = await this.getHost(host.id);
+      try {
+        if (current === undefined) {
+          const created: Host = { ...pick(host), state: 'ready', registeredAt: now, version: 1, allocations: {} };
+          await this.call('PutItem', label, () =>
+            this.doc.send(
+              new PutCommand({
+                TableName: this.table,
+                Item: { ...hostKey(host.id), gsi1pk: HOSTS, gsi1sk: host.id, type: 'host', ...created },
+                ConditionExpression: 'attribute_not_exists(pk)',
+              }),
+            ),
+          );
+          return created;
+        }
+        // A host that comes back keeps its state (a fenced host stays down until health says
+        // otherwise) and its allocations. A new capacity bumps the version, so that a scheduler
+        // that read the old capacity cannot commit allocations against it.
+        const capacityChanged = !jsonEqual(current.capacity, host.capacity);
+        const out = await this.call('UpdateItem', label, () =>
+          this.doc.send(
+            new UpdateCommand({
+              TableName: this.table,
+              Key: hostKey(host.id),
+              UpdateExpression: capacityChanged
+                ? 'SET #address = :address, #labels = :labels, #capacity = :capacity, #version = :next'
+                : 'SET #address = :address, #labels = :labels',
+              ConditionExpression: capacityChanged ? '#version = :v' : 'attribute_exists(pk)',
+              ExpressionAttributeNames: {
+                '#address': 'address',
+                '#labels': 'labels',
+                ...(capacityChanged ? { '#capacity': 'capacity', '#version': 'version' } : {}),
+              },
+              ExpressionAttributeValues: {
+                ':address': host.address,
+                ':labels': host.labels,
+                ...(capacityChanged ? { ':capacity': host.capacity, ':v': current.version, ':next': current.version + 1 } : {}),
+              },
+              ReturnValues: 'ALL_NEW',
+            }),
+          ),
+        );
+        return toHost(out.Attributes!);
+      } catch (err) {
+        if (!(err instanceof ConflictError) || attempt >= RACE_ATTEMPTS) throw err;
+      }
+    }
+  }
+
+  async updateAllocations(host: Host, allocations: Host['allocations']): Promise<Host> {
+    const label = `host ${host.id}`;
+    const next: Host = { ...host, allocations, version: host.version + 1 };
+    checkItemSize(`${label} allocations (${Object.keys(allocations).length} tasks)`, { ...hostKey(host.id), gsi1pk: HOSTS, gsi1sk: host.id, type: 'host', ...next });
+    const out = await this.call(
+      'UpdateItem',
+      label,
+      () =>
+        this.doc.send(
+          new UpdateCommand({
+            TableName: this.table,
+            Key: hostKey(host.id),
+            UpdateExpression: 'SET #allocations = :a, #version = :next',
+            ConditionExpression: '#version = :v',
+            ExpressionAttributeNames: { '#allocations': 'allocations', '#version': 'version' },
+            ExpressionAttributeValues: { ':a': allocations, ':v': host.version, ':next': host.version + 1 },
+            ReturnValues: 'ALL_NEW',
+          }),
+        ),
+      `${label} is no longer at version ${host.version}; re-read it`,
+    );
+    return toHost(out.Attributes!);
+  }
+
+  async setHostState(id: string, state: Host['state']): Promise<void> {
+    const label = `host ${id}`;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        // The version bumps with the state, so a placement computed while the host was ready
+        // cannot commit onto a host that is now draining or down.
+        await this.call('UpdateItem', label, () =>
+          this.doc.send(
+            new UpdateCommand({
+              TableName: this.table,
+              Key: hostKey(id),
+              UpdateExpression: 'SET #state = :s ADD #version :one',
+              ConditionExpression: 'attribute_exists(pk) AND #state <> :s',
+              ExpressionAttributeNames: { '#state': 'state', '#version': 'version' },
+              ExpressionAttributeValues: { ':s': state, ':one': 1 },
+            }),
+          ),
+        );
+        return;
+      } catch (err) {
+        if (!(err instanceof ConflictError)) throw err;
+        const current = await this.getHost(id);
+        if (current === undefined) throw new ConflictError(`${label} does not exist`, { cause: err });
+        // Already in that state: nothing to write, and no version bump to disturb placements.
+        if (current.state === state) return;
+        if (attempt >= RACE_ATTEMPTS) throw err;
+      }
+    }
+  }
+
+  // ---- host status ----
+
+  async putHostStatus(status: HostStatus): Promise<void> {
+    const label = `status of host ${status.hostId}`;
+    const item: Item = {
+      ...statusKey(status.hostId),
+      gsi1pk: HOST_STATUSES,
+      gsi1sk: status.hostId,
+      type: 'hoststatus',
+      hostId: status.hostId,
+      heartbeatAt: status.heartbeatAt,
+      generation: status.generation,
+      tasks: status.tasks,
+      agentVersion: status.agentVersion,
+    };
+    checkItemSize(`${label} (${status.tasks.length} tasks)`, item);
+    await this.call('PutItem', label, () => this.doc.send(new PutCommand({ TableName: this.table, Item: item })));
+  }
+
+  async getHostStatus(hostId: string): Promise<HostStatus | undefined> {
+    const item = await this.get(statusKey(hostId), `status of host ${hostId}`);
+    return item && toHostStatus(item);
+  }
+
+  async listHostStatuses(): Promise<HostStatus[]> {
+    // Eventually consistent (index): the lag is far below any heartbeat grace period.
+    const items = await this.queryAll(
+      { TableName: this.table, IndexName: GSI1, KeyConditionExpression: 'gsi1pk = :p', ExpressionAttributeValues: { ':p': HOST_STATUSES } },
+      'host statuses',
+    );
+    return items.map(toHostStatus);
+  }
+
+  // ---- published bookkeeping ----
+
+  async getPublished(hostId: string): Promise<{ generation: number; hash: string } | undefined> {
+    const item = await this.get(publishedKey(hostId), `published document of host ${hostId}`);
+    return item && { generation: Number(item.generation), hash: String(item.hash) };
+  }
+
+  async setPublished(hostId: string, previousGeneration: number, next: { generation: number; hash: string }): Promise<void> {
+    const label = `published document of host ${hostId}`;
+    if (!(next.generation > previousGeneration)) {
+      throw new SkiffError(`${label}: generation ${next.generation} must be greater than ${previousGeneration}`);
+    }
+    await this.call(
+      'PutItem',
+      label,
+      () =>
+        this.doc.send(
+          new PutCommand({
+            TableName: this.table,
+            Item: { ...publishedKey(hostId), type: 'published', generation: next.generation, hash: next.hash },
+            ...(previousGeneration === 0
+              ? { ConditionExpression: 'attribute_not_exists(pk)' }
+              : {
+                  ConditionExpression: '#generation = :prev',
+                  ExpressionAttributeNames: { '#generation': 'generation' },
+                  ExpressionAttributeValues: { ':prev': previousGeneration },
+                }),
+          }),
+        ),
+      `${label} is no longer at generation ${previousGeneration}`,
+    );
+  }
+
+  // ---- plumbing ----
+
+  private async updateTask(
+    namespace: string,
+    service: string,
+    slot: number,
+    taskId: string,
+    update: string,
+    names: Record<string, string>,
+    values: Record<string, unknown>,
+  ): Promise<void> {
+    const label = taskLabel(namespace, service, slot);
+    await this.call(
+      'UpdateItem',
+      label,
+      () =>
+        this.doc.send(
+          new UpdateCommand({
+            TableName: this.table,
+            Key: taskKey(namespace, service, slot),
+            UpdateExpression: update,
+            ConditionExpression: '#id = :id',
+            ExpressionAttributeNames: { ...names, '#id': 'id' },
+            ExpressionAttributeValues: { ...values, ':id': taskId },
+          }),
+        ),
+      `${label} does not hold task ${taskId} any more`,
+    );
+  }
+
+  private async get(key: Item, label: string): Promise<Item | undefined> {
+    const out = await this.call('GetItem', label, () => this.doc.send(new GetCommand({ TableName: this.table, Key: key, ConsistentRead: true })));
+    return out.Item;
+  }
+
+  /** Every page of a Query (each page stops at 1 MB). */
+  private async queryAll(input: QueryCommandInput, label: string): Promise<Item[]> {
+    const items: Item[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.call('Query', label, () => this.doc.send(new QueryCommand({ ...input, ExclusiveStartKey: start })));
+      items.push(...(out.Items ?? []));
+      start = out.LastEvaluatedKey;
+    } while (start !== undefined);
+    return items;
+  }
+
+  /** Every page of a Scan (segment). */
+  private async scanAll(input: ScanCommandInput, label: string): Promise<Item[]> {
+    const items: Item[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.call('Scan', label, () => this.doc.send(new ScanCommand({ ...input, ExclusiveStartKey: start })));
+      items.push(...(out.Items ?? []));
+      start = out.LastEvaluatedKey;
+    } while (start !== undefined);
+    return items;
+  }
+
+  /** Strongly consistent reads of many keys, 100 per request, retrying what DynamoDB leaves unprocessed. */
+  private async batchGet(keys: Item[], label: string): Promise<Item[]> {
+    const items: Item[] = [];
+    for (let i = 0; i < keys.length; i += BATCH_GET_KEYS) {
+      let pending: Item[] = keys.slice(i, i + BATCH_GET_KEYS);
+      for (let attempt = 0; pending.length > 0; attempt++) {
+        if (attempt >= UNPROCESSED_ATTEMPTS) {
+          throw new StoreUnavailableError(`DynamoDB left ${pending.length} ${label} unread after ${attempt} attempts; retry later`);
+        }
+        if (attempt > 0) await sleep(50 * 2 ** (attempt - 1));
+        const out = await this.call('BatchGetItem', label, () =>
+          this.doc.send(new BatchGetCommand({ RequestItems: { [this.table]: { Keys: pending, ConsistentRead: true } } })),
+        );
+        items.push(...(out.Responses?.[this.table] ?? []));
+        pending = out.UnprocessedKeys?.[this.table]?.Keys ?? [];
+      }
+    }
+    return items;
+  }
+
+  /** Run one SDK call; turn its failure into a domain error naming the operation and the item. */
+  private async call<T>(op: string, label: string, send: () => Promise<T>, conflict?: string): Promise<T> {
+    try {
+      return await send();
+    } catch (err) {
+      const name = (err as { name?: unknown } | null)?.name;
+      if (name === 'ConditionalCheckFailedException') {
+        throw new ConflictError(conflict ?? `${label} changed concurrently; re-read and retry`, { cause: err });
+      }
+      const retryable = (err as { $retryable?: { throttling?: boolean } } | null)?.$retryable;
+      if ((typeof name === 'string' && THROTTLED.has(name)) || retryable?.throttling) {
+        throw new StoreUnavailableError(`DynamoDB throttled ${op} on ${label}; retry later`, { cause: err });
+      }
+      if (typeof name === 'string' && TRANSIENT.has(name)) {
+        throw new StoreUnavailableError(`DynamoDB failed ${op} on ${label} (${name}); retry later`, { cause: err });
+      }
+      if (name === 'ResourceNotFoundException') {
+        throw new SkiffError(`DynamoDB table ${this.table} not found (${op} on ${label})`, { cause: err });
+      }
+      throw new SkiffError(`DynamoDB ${op} on ${label} failed${typeof name === 'string' ? ` (${name})` : ''}`, { cause: err });
+    }
+  }
+}
+
+// ---- keys ----
+
+function keyPart(field: string, value: string): string {
+  if (typeof value !== 'string' || value === '' || value.includes('#')) {
+    // '#' separates key parts: `a#b`/`c` and `a`/`b#c` would share one key.
+    throw new ValidationError([{ path: field, message: `must be a non-empty string without "#" (got ${JSON.stringify(value)})` }]);
+  }
+  return value;
+}
+
+function serviceKey(namespace: string, name: string): { pk: string; sk: string } {
+  return { pk: `SVC#${keyPart('namespace', namespace)}#${keyPart('name', name)}`, sk: SERVICE_SK };
+}
+
+function taskKey(namespace: string, service: string, slot: number): { pk: string; sk: string } {
+  if (!Number.isInteger(slot) || slot < 0 || slot > MAX_SLOT) {
+    throw new ValidationError([{ path: 'slot', message: `must be an integer from 0 to ${MAX_SLOT} (got ${slot})` }]);
+  }
+  return { pk: serviceKey(namespace, service).pk, sk: `${TASK_SK_PREFIX}${String(slot).padStart(6, '0')}` };
+}
+
+function hostId(id: string): string {
+  if (typeof id !== 'string' || id === '') throw new ValidationError([{ path: 'hostId', message: 'must be a non-empty string' }]);
+  return id;
+}
+
+const hostKey = (id: string) => ({ pk: `HOST#${hostId(id)}`, sk: HOST_SK });
+const statusKey = (id: string) => ({ pk: `HOST#${hostId(id)}`, sk: STATUS_SK });
+const publishedKey = (id: string) => ({ pk: `HOST#${hostId(id)}`, sk: PUBLISHED_SK });
+const taskLabel = (namespace: string, service: string, slot: number) => `task slot ${namespace}/${service}#${slot}`;
+
+// ---- items <-> domain ----
+
+function toService(item: Item): Service {
+  return {
+    namespace: String(item.namespace),
+    name: String(item.name),
+    spec: item.spec as ServiceSpec,
+    specVersion: Number(item.specVersion),
+    createdAt: String(item.createdAt),
+    updatedAt: String(item.updatedAt),
+    deleting: item.deleting === true,
+  };
+}
+
+function fromTask(task: Task): Item {
+  return {
+    id: task.id,
+    namespace: task.namespace,
+    service: task.service,
+    slot: task.slot,
+    incarnation: task.incarnation,
+    specVersion: task.specVersion,
+    pod: task.pod,
+    desired: task.desired,
+    host: task.host,
+    createdAt: task.createdAt,
+    unplaceable: task.unplaceable,
+  };
+}
+
+function toTask(item: Item): Task {
+  return {
+    id: String(item.id),
+    namespace: String(item.namespace),
+    service: String(item.service),
+    slot: Number(item.slot),
+    incarnation: Number(item.incarnation),
+    specVersion: Number(item.specVersion),
+    pod: item.pod as Task['pod'],
+    desired: item.desired as Task['desired'],
+    ...(typeof item.host === 'string' ? { host: item.host } : {}),
+    createdAt: String(item.createdAt),
+    ...(item.unplaceable !== undefined ? { unplaceable: item.unplaceable as Task['unplaceable'] } : {}),
+  };
+}
+
+function pick(host: Pick<Host, 'id' | 'address' | 'capacity' | 'labels'>): Pick<Host, 'id' | 'address' | 'capacity' | 'labels'> {
+  return { id: host.id, address: host.address, capacity: { cpu: host.capacity.cpu, memory: host.capacity.memory }, labels: host.labels };
+}
+
+function toHost(item: Item): Host {
+  return {
+    id: String(item.id),
+    address: String(item.address),
+    capacity: item.capacity as Host['capacity'],
+    labels: (item.labels ?? {}) as Host['labels'],
+    state: item.state as Host['state'],
+    registeredAt: String(item.registeredAt),
+    version: Number(item.version),
+    allocations: (item.allocations ?? {}) as Host['allocations'],
+  };
+}
+
+function toHostStatus(item: Item): HostStatus {
+  return {
+    hostId: String(item.hostId),
+    heartbeatAt: String(item.heartbeatAt),
+    generation: Number(item.generation),
+    tasks: (item.tasks ?? []) as HostStatus['tasks'],
+    agentVersion: String(item.agentVersion),
+  };
+}
+
+// ---- helpers ----
+
+/** Reject an item DynamoDB would refuse, before sending it, naming the item and its size. */
+function checkItemSize(label: string, item: Item): void {
+  const size = itemSize(item);
+  if (size > MAX_ITEM_BYTES) {
+    throw new LimitError(`${label} would be ${size} bytes; a DynamoDB item holds at most ${MAX_ITEM_BYTES} bytes (400 KB)`);
+  }
+}
+
+/**
+ * An item's size as DynamoDB counts it: UTF-8 names and strings, numbers at about one byte per two
+ * digits plus one, 1 byte for booleans and nulls, 3 bytes plus 1 per element for maps and lists.
+ */
+export function itemSize(item: Item): number {
+  let size = 0;
+  for (const [name, value] of Object.entries(item)) {
+    if (value === undefined) continue;
+    size += Buffer.byteLength(name) + valueSize(value);
+  }
+  return size;
+}
+
+function valueSize(value: unknown): number {
+  switch (typeof value) {
+    case 'string':
+      return Buffer.byteLength(value);
+    case 'number': {
+      const digits = String(Math.abs(value)).replace(/e.*$/, '').replace('.', '').replace(/^0+/, '').length || 1;
+      return 1 + Math.ceil(digits / 2) + (value < 0 ? 1 : 0);
+    }
+    case 'boolean':
+      return 1;
+    case 'object': {
+      if (value === null) return 1;
+      if (Array.isArray(value)) return 3 + value.reduce((sum: number, v) => sum + 1 + valueSize(v), 0);
+      let size = 3;
+      for (const [k, v] of Object.entries(value)) {
+        if (v === undefined) continue;
+        size += 1 + Buffer.byteLength(k) + valueSize(v);
+      }
+      return size;
+    }
+    default:
+      return 0;
+  }
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

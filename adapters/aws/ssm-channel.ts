@@ -1,0 +1,418 @@
+/**
+ * The host channel on SSM Parameter Store: each host's document lives under
+ * `${prefix}/hosts/${hostId}/`, as one head parameter plus, when the document does not fit in
+ * the head, chunk parameters named after the generation they belong to.
+ *
+ * Everything is sized for the Standard tier (free, 4 KB a value, 10,000 per account and Region)
+ * and for AWS's default request rates; docs/host-channel.md has the numbers and their sources.
+ */
+import { createHash } from 'node:crypto';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import {
+  DeleteParametersCommand,
+  GetParameterCommand,
+  GetParametersByPathCommand,
+  GetParametersCommand,
+  ParameterNotFound,
+  PutParameterCommand,
+  type SSMClient,
+} from '@aws-sdk/client-ssm';
+import { ConflictError, LimitError, SkiffError, ValidationError } from '../../core/errors.ts';
+import type { HostDocument } from '../../core/types.ts';
+import type { HostChannel } from '../../ports/index.ts';
+
+/** Largest value of a Standard-tier parameter, in bytes (Advanced ones cost money per parameter-month). */
+export const STANDARD_PARAMETER_BYTES = 4096;
+/** GetParameters and DeleteParameters take at most 10 names per call. */
+const BATCH = 10;
+/**
+ * A document may span at most this many chunks (about 400 KB encoded, several MB of JSON before
+ * gzip). Each chunk is one of the account's 10,000 Standard parameters and one PutParameter at
+ * ~3 TPS, so a document this large already is a design problem, not a case to support.
+ */
+export const MAX_CHUNKS = 100;
+/** Re-reads of the head when a publish replaced the chunks while they were being read. */
+const FETCH_ATTEMPTS = 3;
+
+const HEAD_FORMAT = 'skiff-doc/1';
+const HEAD_LINE = /^skiff-doc\/1 g=(\d+) n=(\d+) e=(json|gzip) h=([0-9a-f]{64})$/;
+const SEGMENT = /^[a-zA-Z0-9_.-]+$/;
+/** Parameter Store allows 15 levels; a host's parameters sit 3 levels below the prefix. */
+const MAX_PREFIX_LEVELS = 12;
+
+export type HostChannelFailure = 'throttled' | 'unavailable' | 'torn-read' | 'corrupt' | 'rejected';
+
+/**
+ * The channel could not complete an operation. `throttled`, `unavailable` and `torn-read` are
+ * retryable (try again later); `corrupt` (a stored document fails its checks) and `rejected`
+ * (Parameter Store refused a request it should not have) are not.
+ */
+export class HostChannelError extends SkiffError {
+  override readonly status: number;
+  override readonly retryable: boolean;
+  readonly reason: HostChannelFailure;
+  constructor(reason: HostChannelFailure, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'HostChannelError';
+    this.reason = reason;
+    this.retryable = reason === 'throttled' || reason === 'unavailable' || reason === 'torn-read';
+    this.status = this.retryable ? 503 : 500;
+  }
+}
+
+export interface SsmHostChannelOptions {
+  /** Root of the cluster's parameters, e.g. `/skiff/prod`. */
+  readonly prefix: string;
+  /** Attempts per request of publish and remove when throttled or unavailable. @default 6 */
+  readonly maxAttempts?: number;
+  /** First backoff delay; doubles per attempt, capped at 5 s, with jitter. @default 200 */
+  readonly baseDelayMs?: number;
+  /** Waits between attempts (tests pass a fast one). @default setTimeout */
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** Jitter source in [0, 1). @default Math.random */
+  readonly random?: () => number;
+}
+
+const OPTION_KEYS = new Set(['prefix', 'maxAttempts', 'baseDelayMs', 'sleep', 'random']);
+const MAX_BACKOFF_MS = 5_000;
+
+interface Head {
+  readonly generation: number;
+  readonly chunks: number;
+  readonly encoding: 'json' | 'gzip';
+  readonly hash: string;
+  /** The encoded document when it fits in the head (chunks = 0). */
+  readonly body?: string;
+}
+
+interface Encoded {
+  readonly encoding: 'json' | 'gzip';
+  readonly payload: string;
+  readonly hash: string;
+}
+
+/** Host documents as Standard-tier SSM parameters: one head, plus chunks when large. */
+export class SsmHostChannel implements HostChannel {
+  private readonly prefix: string;
+  private readonly maxAttempts: number;
+  private readonly baseDelayMs: number;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly random: () => number;
+
+  constructor(
+    private readonly client: SSMClient,
+    options: SsmHostChannelOptions,
+  ) {
+    const unknown = Object.keys(options ?? {}).filter((k) => !OPTION_KEYS.has(k));
+    if (unknown.length > 0) throw new TypeError(`SsmHostChannel: unknown option(s) ${unknown.join(', ')}`);
+    this.prefix = checkPrefix(options.prefix);
+    this.maxAttempts = options.maxAttempts ?? 6;
+    if (!Number.isInteger(this.maxAttempts) || this.maxAttempts < 1) {
+      throw new TypeError('SsmHostChannel: maxAttempts must be an integer >= 1');
+    }
+    this.baseDelayMs = options.baseDelayMs ?? 200;
+    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.random = options.random ?? Math.random;
+  }
+
+  /**
+   * Publish a host's document. Chunks of the new generation go first, then the head that points
+   * at them, then the previous generation's chunks are deleted: a reader that follows any head
+   * finds all of its chunks, or (if it was slow and they were deleted) re-reads the head.
+   */
+  async publish(doc: HostDocument): Promise<void> {
+    checkHostId(doc.hostId);
+    if (!Number.isSafeInteger(doc.generation) || doc.generation < 0) {
+      throw new ValidationError([{ path: 'generation', message: `must be a non-negative integer, got ${doc.generation}` }]);
+    }
+    const encoded = encode(doc);
+    const inline = `${headLine(doc.generation, 0, encoded)}\n${encoded.payload}`;
+    const chunks = Buffer.byteLength(inline) <= STANDARD_PARAMETER_BYTES ? [] : split(encoded.payload, STANDARD_PARAMETER_BYTES);
+    if (chunks.length > MAX_CHUNKS) {
+      throw new LimitError(
+        `host document for ${doc.hostId} encodes to ${encoded.payload.length} bytes (${chunks.length} parameters of ` +
+          `${STANDARD_PARAMETER_BYTES} bytes); the limit is ${MAX_CHUNKS} parameters`,
+      );
+    }
+
+    let previous: Head | undefined;
+    let corruptHead = false;
+    try {
+      previous = await this.withRetry(`read head of ${doc.hostId}`, () => this.readHead(doc.hostId));
+    } catch (err) {
+      // A head nobody can read is replaced by this publish; its chunks are unknown, so sweep after.
+      if (!(err instanceof HostChannelError && err.reason === 'corrupt')) throw err;
+      corruptHead = true;
+    }
+    if (previous && previous.generation > doc.generation) {
+      throw new ConflictError(
+        `host ${doc.hostId} already has generation ${previous.generation} published; refusing to go back to ${doc.generation}`,
+      );
+    }
+    if (previous && previous.generation === doc.generation && previous.hash === encoded.hash) {
+      // Already live: this is a retry of a publish that may have failed while cleaning up.
+      await this.sweep(doc.hostId, doc.generation);
+      return;
+    }
+
+    for (const [i, value] of chunks.entries()) {
+      await this.put(this.chunkName(doc.hostId, doc.generation, i), value);
+    }
+    await this.put(this.headName(doc.hostId), chunks.length === 0 ? inline : headLine(doc.generation, chunks.length, encoded));
+    if (corruptHead) {
+      await this.sweep(doc.hostId, doc.generation);
+      return;
+    }
+
+    if (previous && previous.chunks > 0) {
+      const stale: string[] = [];
+      for (let i = 0; i < previous.chunks; i++) {
+        // The same generation republished overwrote chunks 0..n-1 in place; only its surplus is stale.
+        if (previous.generation !== doc.generation || i >= chunks.length) stale.push(this.chunkName(doc.hostId, previous.generation, i));
+      }
+      await this.deleteNames(stale);
+    }
+  }
+
+  /**
+   * Read a host's document with one GetParameter of the head when `knownGeneration` is current
+   * (then `unchanged`), else the head plus GetParameters for the chunks, 10 at a time.
+   */
+  async fetch(hostId: string, knownGeneration?: number): Promise<HostDocument | 'unchanged' | undefined> {
+    checkHostId(hostId);
+    for (let attempt = 1; attempt <= FETCH_ATTEMPTS; attempt++) {
+      const head = await this.call(`read head of ${hostId}`, () => this.readHead(hostId));
+      if (!head) return undefined;
+      if (knownGeneration !== undefined && head.generation === knownGeneration) return 'unchanged';
+      const payload = head.chunks === 0 ? head.body : await this.readChunks(hostId, head);
+      if (payload !== undefined && sha256(payload) === head.hash) return decode(payload, head, hostId);
+      // A publish replaced this generation's chunks while they were being read: the head has moved on.
+    }
+    throw new HostChannelError(
+      'torn-read',
+      `host document of ${hostId} kept changing while it was read (${FETCH_ATTEMPTS} attempts); try again`,
+    );
+  }
+
+  /** Delete every parameter under the host's path, the head first so readers stop at once. */
+  async remove(hostId: string): Promise<void> {
+    checkHostId(hostId);
+    const names = await this.listNames(hostId);
+    const head = this.headName(hostId);
+    names.sort((a, b) => (a === head ? -1 : b === head ? 1 : a < b ? -1 : a > b ? 1 : 0));
+    await this.deleteNames(names);
+  }
+
+  private base(hostId: string): string {
+    return `${this.prefix}/hosts/${hostId}`;
+  }
+
+  private headName(hostId: string): string {
+    return `${this.base(hostId)}/head`;
+  }
+
+  private chunkName(hostId: string, generation: number, index: number): string {
+    return `${this.base(hostId)}/g${generation}-c${index}`;
+  }
+
+  private async readHead(hostId: string): Promise<Head | undefined> {
+    const name = this.headName(hostId);
+    let value: string | undefined;
+    try {
+      const out = await this.client.send(new GetParameterCommand({ Name: name }));
+      value = out.Parameter?.Value;
+    } catch (err) {
+      if (err instanceof ParameterNotFound) return undefined;
+      throw err;
+    }
+    const head = value === undefined ? undefined : parseHead(value);
+    if (!head) throw new HostChannelError('corrupt', `head parameter ${name} is not a ${HEAD_FORMAT} head`);
+    return head;
+  }
+
+  /** The chunks' concatenation, or undefined when one is gone (a newer publish deleted it). */
+  private async readChunks(hostId: string, head: Head): Promise<string | undefined> {
+    const names = Array.from({ length: head.chunks }, (_, i) => this.chunkName(hostId, head.generation, i));
+    const values = new Map<string, string>();
+    for (let i = 0; i < names.length; i += BATCH) {
+      const group = names.slice(i, i + BATCH);
+      const out = await this.call(`read chunks of ${hostId}`, () => this.client.send(new GetParametersCommand({ Names: group })));
+      if ((out.InvalidParameters ?? []).length > 0) return undefined;
+      for (const p of out.Parameters ?? []) values.set(p.Name!, p.Value ?? '');
+    }
+    if (names.some((n) => !values.has(n))) return undefined;
+    return names.map((n) => values.get(n)!).join('');
+  }
+
+  private async listNames(hostId: string): Promise<string[]> {
+    const names: string[] = [];
+    let token: string | undefined;
+    do {
+      const out = await this.withRetry(`list parameters of ${hostId}`, () =>
+        this.client.send(
+          new GetParametersByPathCommand({ Path: this.base(hostId), Recursive: true, MaxResults: BATCH, NextToken: token }),
+        ),
+      );
+      names.push(...(out.Parameters ?? []).map((p) => p.Name!));
+      token = out.NextToken;
+    } while (token);
+    return names;
+  }
+
+  /** Delete chunks that belong to any generation but `generation` (left by an interrupted publish). */
+  private async sweep(hostId: string, generation: number): Promise<void> {
+    const keep = `${this.base(hostId)}/g${generation}-c`;
+    const head = this.headName(hostId);
+    const stale = (await this.listNames(hostId)).filter((n) => n !== head && !n.startsWith(keep));
+    await this.deleteNames(stale);
+  }
+
+  private async put(name: string, value: string): Promise<void> {
+    await this.withRetry(`write ${name}`, () =>
+      this.client.send(new PutParameterCommand({ Name: name, Value: value, Type: 'String', Tier: 'Standard', Overwrite: true })),
+    );
+  }
+
+  private async deleteNames(names: readonly string[]): Promise<void> {
+    for (let i = 0; i < names.length; i += BATCH) {
+      const group = names.slice(i, i + BATCH);
+      // Names already gone come back in InvalidParameters; that is the state we want.
+      await this.withRetry(`delete ${group[0]}…`, () => this.client.send(new DeleteParametersCommand({ Names: group })));
+    }
+  }
+
+  /** One request, with SDK errors turned into domain errors. */
+  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw toDomainError(what, err);
+    }
+  }
+
+  /** A request retried with exponential backoff and jitter while it is throttled or Parameter Store is unavailable. */
+  private async withRetry<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.call(what, fn);
+      } catch (err) {
+        if (!(err instanceof HostChannelError) || !err.retryable || err.reason === 'torn-read' || attempt >= this.maxAttempts) throw err;
+        const ceiling = Math.min(MAX_BACKOFF_MS, this.baseDelayMs * 2 ** (attempt - 1));
+        await this.sleep(ceiling / 2 + (ceiling / 2) * this.random());
+      }
+    }
+  }
+}
+
+function checkPrefix(prefix: unknown): string {
+  const levels = typeof prefix === 'string' ? prefix.split('/').slice(1) : [];
+  const ok =
+    typeof prefix === 'string' &&
+    prefix.startsWith('/') &&
+    levels.every((s) => SEGMENT.test(s)) &&
+    !/^(aws|ssm)/i.test(levels[0] ?? '') &&
+    levels.length <= MAX_PREFIX_LEVELS;
+  if (!ok) {
+    throw new TypeError(
+      `SsmHostChannel: prefix must look like /skiff/<cluster> (segments of a-zA-Z0-9_.-, at most ${MAX_PREFIX_LEVELS}, ` +
+        `not starting with aws or ssm), got ${JSON.stringify(prefix)}`,
+    );
+  }
+  return prefix as string;
+}
+
+function checkHostId(hostId: string): void {
+  if (typeof hostId !== 'string' || !SEGMENT.test(hostId) || hostId.length > 128) {
+    throw new ValidationError([{ path: 'hostId', message: `must be 1-128 characters of a-zA-Z0-9_.-, got ${JSON.stringify(hostId)}` }]);
+  }
+}
+
+/** Non-ASCII as \u escapes, so that byte and character counts agree and chunks never split a character. */
+function asciiJson(value: unknown): string {
+  return JSON.stringify(value).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** JSON, or gzip+base64 of it when that is smaller (task lists repeat themselves a lot). */
+function encode(doc: HostDocument): Encoded {
+  const json = asciiJson(doc);
+  const gzip = gzipSync(Buffer.from(json), { level: 9 }).toString('base64');
+  return gzip.length < json.length
+    ? { encoding: 'gzip', payload: gzip, hash: sha256(gzip) }
+    : { encoding: 'json', payload: json, hash: sha256(json) };
+}
+
+function decode(payload: string, head: Head, hostId: string): HostDocument {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(head.encoding === 'gzip' ? gunzipSync(Buffer.from(payload, 'base64')).toString('utf8') : payload);
+  } catch (err) {
+    throw new HostChannelError('corrupt', `host document of ${hostId} (generation ${head.generation}) does not decode`, { cause: err });
+  }
+  const d = doc as Partial<HostDocument> | null;
+  if (!d || typeof d !== 'object' || d.hostId !== hostId || d.generation !== head.generation || !Array.isArray(d.tasks)) {
+    throw new HostChannelError(
+      'corrupt',
+      `host document under ${hostId} (generation ${head.generation}) is for host ${String(d?.hostId)} generation ${String(d?.generation)}`,
+    );
+  }
+  return d as HostDocument;
+}
+
+function headLine(generation: number, chunks: number, encoded: Encoded): string {
+  return `${HEAD_FORMAT} g=${generation} n=${chunks} e=${encoded.encoding} h=${encoded.hash}`;
+}
+
+function split(payload: string, size: number): string[] {
+  const parts: string[] = [];
+  for (let i = 0; i < payload.length; i += size) parts.push(payload.slice(i, i + size));
+  return parts;
+}
+
+function parseHead(value: string): Head | undefined {
+  const newline = value.indexOf('\n');
+  const line = newline < 0 ? value : value.slice(0, newline);
+  const m = HEAD_LINE.exec(line);
+  if (!m) return undefined;
+  const chunks = Number(m[2]);
+  const body = newline < 0 ? undefined : value.slice(newline + 1);
+  if ((chunks === 0) !== (body !== undefined)) return undefined;
+  return { generation: Number(m[1]), chunks, encoding: m[3] as Head['encoding'], hash: m[4]!, ...(body !== undefined ? { body } : {}) };
+}
+
+interface SdkError {
+  readonly name?: string;
+  readonly code?: string;
+  readonly $fault?: string;
+  readonly $metadata?: { readonly httpStatusCode?: number };
+  readonly $retryable?: { readonly throttling?: boolean };
+}
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'TimeoutError']);
+
+/** SDK exceptions become domain errors here, so nothing above branches on SDK types. */
+function toDomainError(what: string, err: unknown): Error {
+  if (err instanceof SkiffError) return err;
+  const e = (err ?? {}) as SdkError;
+  const message = err instanceof Error ? err.message : String(err);
+  if (e.name === 'ThrottlingException' || e.$retryable?.throttling) {
+    return new HostChannelError('throttled', `Parameter Store throttled: ${what}`, { cause: err });
+  }
+  if (e.name === 'ParameterLimitExceeded') {
+    return new LimitError(`Parameter Store holds its maximum number of parameters: ${what}: ${message}`, { cause: err });
+  }
+  const status = e.$metadata?.httpStatusCode;
+  if (
+    e.name === 'InternalServerError' ||
+    e.$fault === 'server' ||
+    (status !== undefined && status >= 500) ||
+    NETWORK_CODES.has(e.code ?? '') ||
+    NETWORK_CODES.has(e.name ?? '')
+  ) {
+    return new HostChannelError('unavailable', `Parameter Store unavailable: ${what}: ${message}`, { cause: err });
+  }
+  return new HostChannelError('rejected', `Parameter Store refused to ${what}: ${e.name ?? 'Error'}: ${message}`, { cause: err });
+}
