@@ -96,6 +96,18 @@ export class Agent {
     if (!this.stopped) void this.poll();
   }
 
+  /** Reads the host document now and resolves when it has been taken in (or found unchanged). */
+  pollNow(): Promise<void> {
+    return this.poll();
+  }
+
+  /** Runs a full reconcile round now and resolves when it has finished. */
+  async reconcileNow(): Promise<void> {
+    await this.kickReconcile();
+    // A round already running may have started before the caller's change; make sure one more ran.
+    await this.kickReconcile();
+  }
+
   private schedule(fn: () => Promise<void> | void, ms: number): void {
     if (this.stopped) return;
     const t = setTimeout(() => {

@@ -1,0 +1,180 @@
+/**
+ * The agent against real Docker, the SSM stand-in and dynalite: applies its host document,
+ * removes what is not in it, restarts crashed containers, and adopts its containers after a
+ * restart instead of recreating them.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Docker from 'dockerode';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { Agent, type AgentConfig } from '../../agent/agent.ts';
+import { DockerExecutor, containerSpecHash } from '../../agent/docker.ts';
+import { DynamoStore } from '../../adapters/aws/dynamo-store.ts';
+import { SsmHostChannel } from '../../adapters/aws/ssm-channel.ts';
+import { dynaliteClient, ensureTable, startDynalite, type DynaliteServer } from '../../local/dynalite.ts';
+import { startSsmServer, type SsmServer } from '../../local/ssm-server.ts';
+import type { HostDocument, HostDocumentTask } from '../../core/types.ts';
+import { removeClusterContainers, uniqueClusterName, TEST_IMAGE } from '../helpers/docker.ts';
+import { eventually } from '../helpers/cli.ts';
+import { LABELS } from '../../agent/executor.ts';
+
+const docker = new Docker();
+const cluster = uniqueClusterName('ag');
+const dir = mkdtempSync(join(tmpdir(), 'skiff-agent-'));
+let dynamo: DynaliteServer;
+let ssm: SsmServer;
+let client: DynamoDBClient;
+let ssmClient: SSMClient;
+let store: DynamoStore;
+let channel: SsmHostChannel;
+const agents: Agent[] = [];
+
+beforeAll(async () => {
+  dynamo = await startDynalite();
+  client = dynaliteClient(dynamo.endpoint);
+  await ensureTable(client, 'skiff');
+  store = new DynamoStore(client, { tableName: 'skiff' });
+  ssm = await startSsmServer({ limits: false });
+  ssmClient = new SSMClient({ endpoint: ssm.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+  channel = new SsmHostChannel(ssmClient, { prefix: `/skiff/${cluster}` });
+});
+
+afterEach(async () => {
+  await Promise.all(agents.splice(0).map((a) => a.stop()));
+  await removeClusterContainers(docker, cluster);
+});
+
+afterAll(async () => {
+  try {
+    ssmClient?.destroy();
+    client?.destroy();
+    await ssm?.close();
+    await dynamo?.close();
+  } finally {
+    await removeClusterContainers(docker, cluster);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+function task(id: string, command: string[] = ['sh', '-c', 'exec httpd -f -p 8080 -h /'], restartPolicy: 'always' | 'never' = 'always'): HostDocumentTask {
+  return {
+    id,
+    namespace: 'default',
+    service: id.replace(/-\d+-[a-z0-9]+$/, ''),
+    slot: 1,
+    specVersion: 1,
+    pod: { restartPolicy, containers: [{ name: 'web', image: TEST_IMAGE, command, env: {}, ports: [{ containerPort: 8080, protocol: 'tcp' }], resources: { cpu: 100, memory: 16 * 1024 * 1024 } }] },
+  };
+}
+
+async function startAgent(hostId: string): Promise<Agent> {
+  const config: AgentConfig = {
+    cluster,
+    hostId,
+    address: '127.0.1.9',
+    capacity: { cpu: 2000, memory: 1024 ** 3 },
+    labels: {},
+    pollMs: 200,
+    heartbeatMs: 500,
+    reconcileMs: 200,
+    stateFile: join(dir, `${hostId}.json`),
+    stopGraceSeconds: 2,
+    parallelism: 4,
+  };
+  const agent = new Agent(config, {
+    store,
+    channel,
+    executor: new DockerExecutor({ cluster, hostId }),
+    hashOf: containerSpecHash,
+    now: () => Date.now(),
+    random: () => 0.5,
+    log: () => {},
+    version: 'test',
+  });
+  agents.push(agent);
+  await agent.start();
+  return agent;
+}
+
+const publish = (hostId: string, generation: number, tasks: HostDocumentTask[]) => channel.publish({ cluster, hostId, generation, tasks } satisfies HostDocument);
+const containersOf = (hostId: string) => docker.listContainers({ all: true, filters: { label: [`${LABELS.cluster}=${cluster}`, `${LABELS.host}=${hostId}`] } });
+
+describe('the agent', () => {
+  it('runs the tasks of its document, reports them, and removes what the document no longer lists', async () => {
+    await publish('ha', 1, [task('one-1-aaaaa'), task('two-1-bbbbb')]);
+    await startAgent('ha');
+    const status = await eventually(async () => {
+      const s = await store.getHostStatus('ha');
+      return s && s.tasks.length === 2 && s.tasks.every((t) => t.state === 'running') ? s : undefined;
+    }, 'both tasks running');
+    expect(status.generation).toBe(1);
+    const port = status.tasks.find((t) => t.taskId === 'one-1-aaaaa')!.ports[0];
+    expect(port).toMatchObject({ containerPort: 8080, hostIp: '127.0.1.9' });
+    expect((await fetch(`http://${port.hostIp}:${port.hostPort}/`)).status).toBeLessThan(500);
+
+    await publish('ha', 2, [task('one-1-aaaaa')]);
+    await eventually(async () => ((await containersOf('ha')).length === 1 ? true : undefined), 'the dropped task removed');
+    expect((await containersOf('ha'))[0].Labels[LABELS.task]).toBe('one-1-aaaaa');
+  });
+
+  it('ignores a document older than the one it applied', async () => {
+    await publish('hb', 5, [task('new-1-aaaaa')]);
+    const agent = await startAgent('hb');
+    await eventually(async () => (agent.generation === 5 ? true : undefined), 'generation 5 applied');
+    await channel.remove('hb');
+    await publish('hb', 3, []);
+    await agent.pollNow();
+    await agent.reconcileNow();
+    expect(agent.generation).toBe(5);
+    expect((await containersOf('hb')).map((c) => c.State)).toEqual(['running']);
+  });
+
+  it('restarts a crashed container in place', async () => {
+    await publish('hc', 1, [task('crash-1-aaaaa')]);
+    await startAgent('hc');
+    const [before] = await eventually(async () => {
+      const c = await containersOf('hc');
+      return c.length === 1 && c[0].State === 'running' ? c : undefined;
+    }, 'the container running');
+    await docker.getContainer(before.Id).kill();
+    await eventually(async () => {
+      const c = await docker.getContainer(before.Id).inspect();
+      return c.State.Running && c.RestartCount === 0 && Date.parse(c.State.StartedAt) > Date.parse(c.State.FinishedAt) ? true : undefined;
+    }, 'the same container running again');
+  });
+
+  it('leaves a task that exited alone under restartPolicy never, and reports its exit code', async () => {
+    await publish('hd', 1, [task('once-1-aaaaa', ['sh', '-c', 'exit 7'], 'never')]);
+    await startAgent('hd');
+    const status = await eventually(async () => {
+      const s = await store.getHostStatus('hd');
+      const t = s?.tasks[0];
+      return t?.state === 'failed' ? t : undefined;
+    }, 'the task reported failed');
+    expect(status.exitCode).toBe(7);
+    expect(status.message).toContain('exited with code 7');
+  });
+
+  it('adopts its running containers after a restart instead of recreating them', async () => {
+    await publish('he', 1, [task('keep-1-aaaaa'), task('keep-2-bbbbb')]);
+    const first = await startAgent('he');
+    const before = await eventually(async () => {
+      const c = await containersOf('he');
+      return c.length === 2 && c.every((x) => x.State === 'running') ? c : undefined;
+    }, 'two containers running');
+    await first.stop();
+    agents.splice(agents.indexOf(first), 1);
+    // The control plane is unreachable for the new agent: it works from its saved document.
+    await channel.remove('he');
+    const second = await startAgent('he');
+    expect(second.generation).toBe(1);
+    await second.pollNow();
+    await second.reconcileNow();
+    const after = await containersOf('he');
+    expect(after.map((c) => c.Id).sort()).toEqual(before.map((c) => c.Id).sort());
+    expect(after.every((c) => c.State === 'running')).toBe(true);
+  });
+});
