@@ -1,0 +1,19 @@
+/**
+ * The CDK app (cdk.json: `npx tsx infra/app.ts`): one Skiff cluster, configured from context.
+ *   npx cdk synth
+ *   npx cdk deploy -c clusterName=prod -c maxHosts=6
+ * The stack is environment-agnostic, so synthesis needs no credentials and no lookups.
+ */
+import { App } from 'aws-cdk-lib';
+import { validateSkiffClusterProps } from './skiff-cluster.ts';
+import { clusterPropsFromContext, SkiffStack, stackIdFor } from './skiff-stack.ts';
+
+const app = new App();
+const cluster = clusterPropsFromContext(app.node);
+// Validated before the stack exists: the cluster name is also part of the stack id.
+const { clusterName } = validateSkiffClusterProps(cluster);
+new SkiffStack(app, stackIdFor(clusterName), {
+  cluster,
+  description: `Skiff cluster ${clusterName}: serverless control plane and container hosts`,
+});
+app.synth();

@@ -1,0 +1,106 @@
+/**
+ * The boot script of a Skiff host (EC2 user data): installs Docker and Node.js, fetches the
+ * agent bundle, writes the agent's environment and runs it under systemd.
+ *
+ * Pure: every value comes in as a string (CDK tokens are fine, they resolve at deploy time).
+ */
+
+/** Everything the boot script needs to know about the cluster. */
+export interface HostUserDataOptions {
+  readonly clusterName: string;
+  readonly tableName: string;
+  /** `/skiff/<clusterName>`: the root of the cluster's SSM parameters. */
+  readonly parameterPrefix: string;
+  readonly region: string;
+  /** `arn:<partition>:ec2:<region>:<account>:instance/`: prepended to the instance id to form the host's ARN. */
+  readonly hostArnPrefix: string;
+  /** `s3://bucket/key` of the agent bundle. */
+  readonly agentBundleUrl: string;
+  /** Major version of Node.js to install from the Amazon Linux 2023 repositories (`nodejs<major>`). */
+  readonly nodeMajorVersion: number;
+}
+
+export const AGENT_SERVICE_NAME = 'skiff-agent';
+export const AGENT_PID_FILE = '/run/skiff-agent.pid';
+export const AGENT_ENV_FILE = '/etc/skiff/agent.env';
+export const AGENT_BUNDLE_PATH = '/opt/skiff/agent.mjs';
+
+const IMDS = 'http://169.254.169.254/latest';
+
+/** The systemd unit that keeps the agent running. */
+export function agentServiceUnit(nodeMajorVersion: number): string {
+  return [
+    '[Unit]',
+    'Description=Skiff host agent',
+    // The agent drives Docker; start after it and stop if Docker goes away for good.
+    'After=docker.service network-online.target',
+    'Wants=network-online.target',
+    'Requires=docker.service',
+    '',
+    '[Service]',
+    'Type=simple',
+    `EnvironmentFile=${AGENT_ENV_FILE}`,
+    // The namespaced binary stays on this major version even if another Node.js is installed later.
+    `ExecStart=/usr/bin/node-${nodeMajorVersion} ${AGENT_BUNDLE_PATH}`,
+    // /var/lib/skiff-agent: the agent's default state directory, created by systemd.
+    'StateDirectory=skiff-agent',
+    // Run Command wakes the agent with `systemctl kill -s USR1 skiff-agent`; the pid file lets
+    // tools that signal by pid (`kill -USR1 $(cat /run/skiff-agent.pid)`) do the same. It is
+    // written here rather than declared with PIDFile=, which is meant for forking daemons.
+    `ExecStartPost=/bin/sh -c 'echo $MAINPID > ${AGENT_PID_FILE}'`,
+    `ExecStopPost=/bin/rm -f ${AGENT_PID_FILE}`,
+    'Restart=always',
+    'RestartSec=2',
+    '',
+    '[Install]',
+    'WantedBy=multi-user.target',
+  ].join('\n');
+}
+
+/** The bash script run by cloud-init on first boot. */
+export function hostUserDataScript(o: HostUserDataOptions): string {
+  const env = [
+    `SKIFF_CLUSTER=${o.clusterName}`,
+    `SKIFF_TABLE=${o.tableName}`,
+    `SKIFF_PARAM_PREFIX=${o.parameterPrefix}`,
+    `SKIFF_REGION=${o.region}`,
+    'SKIFF_HOST_ID=${HOST_ID}',
+    'SKIFF_HOST_ADDRESS=${HOST_ADDRESS}',
+    `SKIFF_HOST_ARN_PREFIX=${o.hostArnPrefix}`,
+    `AWS_REGION=${o.region}`,
+    'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true',
+  ];
+  return [
+    'set -euo pipefail',
+    '',
+    '# Packages: retried because the NAT path can lag the first seconds of boot.',
+    `for attempt in 1 2 3 4 5; do dnf install -y docker nodejs${o.nodeMajorVersion} && break; sleep $((attempt * 5)); done`,
+    `command -v node-${o.nodeMajorVersion} >/dev/null`,
+    '',
+    '# live-restore keeps containers running while dockerd restarts (static stability).',
+    'mkdir -p /etc/docker',
+    `cat > /etc/docker/daemon.json <<'EOF'`,
+    '{ "live-restore": true }',
+    'EOF',
+    'systemctl enable --now docker',
+    '',
+    '# Identity from IMDSv2: a session token first, then every read carries it.',
+    `TOKEN=$(curl -sSf -X PUT "${IMDS}/api/token" -H "X-aws-ec2-metadata-token-ttl-seconds: 300")`,
+    `HOST_ID=$(curl -sSf -H "X-aws-ec2-metadata-token: $TOKEN" "${IMDS}/meta-data/instance-id")`,
+    `HOST_ADDRESS=$(curl -sSf -H "X-aws-ec2-metadata-token: $TOKEN" "${IMDS}/meta-data/local-ipv4")`,
+    '',
+    `mkdir -p /opt/skiff /etc/skiff`,
+    `aws s3 cp "${o.agentBundleUrl}" ${AGENT_BUNDLE_PATH} --region "${o.region}" --only-show-errors`,
+    '',
+    `cat > ${AGENT_ENV_FILE} <<EOF`,
+    ...env,
+    'EOF',
+    `chmod 0644 ${AGENT_ENV_FILE}`,
+    '',
+    `cat > /etc/systemd/system/${AGENT_SERVICE_NAME}.service <<'EOF'`,
+    agentServiceUnit(o.nodeMajorVersion),
+    'EOF',
+    'systemctl daemon-reload',
+    `systemctl enable --now ${AGENT_SERVICE_NAME}`,
+  ].join('\n');
+}

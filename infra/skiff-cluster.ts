@@ -1,0 +1,531 @@
+/**
+ * SkiffCluster: one Skiff cluster on AWS — state table, API and scheduler functions, the HTTP
+ * API, the schedule, and the Auto Scaling group of container hosts running the agent.
+ *
+ * Construct ids below are a public contract: renaming one replaces the resource.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Aws, AssetHashType, BundlingOutput, DockerImage, Duration, RemovalPolicy, Stack, Tags, Token } from 'aws-cdk-lib';
+import { HttpApi, HttpMethod } from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import { AutoScalingGroup } from 'aws-cdk-lib/aws-autoscaling';
+import { AttributeType, BillingMode, ProjectionType, StreamViewType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import {
+  AmazonLinuxCpuType,
+  BlockDeviceVolume,
+  EbsDeviceVolumeType,
+  GatewayVpcEndpointAwsService,
+  InstanceArchitecture,
+  InstanceClass,
+  InstanceSize,
+  InstanceType,
+  LaunchTemplate,
+  MachineImage,
+  SecurityGroup,
+  SubnetType,
+  UserData,
+  Vpc,
+} from 'aws-cdk-lib/aws-ec2';
+import type { IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
+import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { Effect, ManagedPolicy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Asset } from 'aws-cdk-lib/aws-s3-assets';
+import { Construct } from 'constructs';
+import { ESM_BANNER, ESM_DEFINE, EsbuildBundling } from './esbuild-bundling.ts';
+import { hostUserDataScript } from './host-user-data.ts';
+
+/** Default entry points, relative to the repository root. */
+export const DEFAULT_ENTRIES = {
+  api: fileURLToPath(new URL('../functions/api/handler.ts', import.meta.url)),
+  scheduler: fileURLToPath(new URL('../functions/scheduler/handler.ts', import.meta.url)),
+  agent: fileURLToPath(new URL('../agent/main.ts', import.meta.url)),
+} as const;
+
+/** The tag every Skiff resource carries; Run Command from the scheduler is limited to instances with it. */
+export const CLUSTER_TAG_KEY = 'skiff:cluster';
+/**
+ * The tag each host parameter must carry, holding the ARN of the one instance allowed to read it
+ * (see docs/aws.md, "Instance-scoped access").
+ */
+export const HOST_ARN_TAG_KEY = 'skiff:host-arn';
+/** The IAM policy variable holding the ARN of the EC2 instance that signed the request. */
+export const SOURCE_INSTANCE_ARN = '${ec2:SourceInstanceARN}';
+
+/** Lambda runtime of the control plane; esbuild targets the same Node.js major. */
+const LAMBDA_RUNTIME = Runtime.NODEJS_22_X;
+const NODE_TARGET = 'node22';
+/** Node.js on the hosts: AL2023 ships namespaced `nodejs20`, `nodejs22`, `nodejs24`; 20 is past end of life. */
+const HOST_NODE_MAJOR = 22;
+/** API Gateway HTTP APIs cut integrations off at 30 s; the function stops first so the client gets its error. */
+const API_TIMEOUT = Duration.seconds(29);
+const SCHEDULER_TIMEOUT = Duration.seconds(60);
+/** EventBridge rules fire at most once a minute: the floor for the periodic pass. */
+const SCHEDULER_PERIOD = Duration.minutes(1);
+/** The cluster name used when none is given. */
+export const DEFAULT_CLUSTER_NAME = 'skiff';
+const CLUSTER_NAME_PATTERN = /^[a-z][a-z0-9-]{0,30}[a-z0-9]$|^[a-z]$/;
+
+export interface SkiffClusterProps {
+  /**
+   * Name of the cluster: part of SSM parameter paths (`/skiff/<name>`), tags and resource names.
+   * 1-32 lowercase letters, digits and hyphens, starting with a letter.
+   * @default 'skiff'
+   */
+  readonly clusterName?: string;
+  /**
+   * VPC for the hosts; it needs private subnets with egress (the hosts pull images and call AWS APIs).
+   * @default - a new VPC over 2 AZs with public and private subnets and a single NAT gateway
+   *   (cheap; one AZ's NAT is a shared point of failure for egress, not for running containers)
+   */
+  readonly vpc?: IVpc;
+  /**
+   * Subnets the hosts run in.
+   * @default - the private subnets with egress
+   */
+  readonly hostSubnets?: SubnetSelection;
+  /**
+   * Instance type of the hosts. Graviton (arm64) types get the arm64 AMI; the agent bundle is
+   * plain JavaScript and runs on either architecture.
+   * @default t4g.small
+   */
+  readonly hostInstanceType?: InstanceType;
+  /**
+   * Size of each host's root volume (encrypted gp3), in GiB.
+   * @default 30
+   */
+  readonly hostRootVolumeGiB?: number;
+  /**
+   * Fewest hosts the Auto Scaling group keeps.
+   * @default 1
+   */
+  readonly minHosts?: number;
+  /**
+   * Most hosts the Auto Scaling group may run.
+   * @default 3
+   */
+  readonly maxHosts?: number;
+  /**
+   * Hosts to run right after each deployment. Leave unset so a deployment does not undo the
+   * host autoscaler's decisions; the group then starts at `minHosts`.
+   * @default - not set
+   */
+  readonly desiredHosts?: number;
+  /**
+   * Entry of the API Lambda handler (exports `handler`).
+   * @default functions/api/handler.ts
+   */
+  readonly apiEntry?: string;
+  /**
+   * Entry of the scheduler Lambda handler (exports `handler`).
+   * @default functions/scheduler/handler.ts
+   */
+  readonly schedulerEntry?: string;
+  /**
+   * Entry of the host agent, bundled into one ESM file.
+   * @default agent/main.ts
+   */
+  readonly agentEntry?: string;
+  /**
+   * Log retention of the functions' log groups.
+   * @default one month
+   */
+  readonly logRetention?: RetentionDays;
+  /**
+   * What happens to the state table when the stack is deleted.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly tableRemovalPolicy?: RemovalPolicy;
+}
+
+/** One Skiff cluster: control plane, state and hosts. */
+export class SkiffCluster extends Construct {
+  /** The validated cluster name. */
+  readonly clusterName: string;
+  /** `/skiff/<clusterName>`: root of every SSM parameter of the cluster. */
+  readonly parameterPrefix: string;
+  /** `arn:<partition>:ec2:<region>:<account>:instance/`: a host's ARN is this plus its instance id. */
+  readonly hostArnPrefix: string;
+  /** The VPC the hosts run in (given or created). */
+  readonly vpc: IVpc;
+  /** The state table (`pk`/`sk`, index `gsi1`). */
+  readonly table: Table;
+  readonly apiFunction: NodejsFunction;
+  readonly schedulerFunction: NodejsFunction;
+  readonly httpApi: HttpApi;
+  readonly hostRole: Role;
+  readonly hostSecurityGroup: SecurityGroup;
+  readonly hostLaunchTemplate: LaunchTemplate;
+  /** The Auto Scaling group of container hosts. */
+  readonly hosts: AutoScalingGroup;
+  /** The agent as one ESM file in S3, downloaded by each host at boot. */
+  readonly agentBundle: Asset;
+
+  constructor(scope: Construct, id: string, props: SkiffClusterProps = {}) {
+    super(scope, id);
+    const settings = validateSkiffClusterProps(props);
+    const { clusterName } = settings;
+    this.clusterName = clusterName;
+    this.parameterPrefix = `/skiff/${clusterName}`;
+    this.hostArnPrefix = `arn:${Aws.PARTITION}:ec2:${Aws.REGION}:${Aws.ACCOUNT_ID}:instance/`;
+    const stack = Stack.of(this);
+    const parameterArn = (name: string) =>
+      stack.formatArn({ service: 'ssm', resource: 'parameter', resourceName: name.replace(/^\//, '') });
+
+    Tags.of(this).add(CLUSTER_TAG_KEY, clusterName);
+
+    // ---- state ----
+    this.table = new Table(this, 'Table', {
+      partitionKey: { name: 'pk', type: AttributeType.STRING },
+      sortKey: { name: 'sk', type: AttributeType.STRING },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      encryption: TableEncryption.AWS_MANAGED,
+      // Not consumed yet: the scheduler will react to state changes from it.
+      stream: StreamViewType.NEW_IMAGE,
+      removalPolicy: props.tableRemovalPolicy ?? RemovalPolicy.RETAIN,
+    });
+    this.table.addGlobalSecondaryIndex({
+      indexName: 'gsi1',
+      partitionKey: { name: 'gsi1pk', type: AttributeType.STRING },
+      sortKey: { name: 'gsi1sk', type: AttributeType.STRING },
+      projectionType: ProjectionType.ALL,
+    });
+
+    // ---- control plane ----
+    const commonEnv = {
+      SKIFF_CLUSTER: clusterName,
+      SKIFF_TABLE: this.table.tableName,
+      SKIFF_PARAM_PREFIX: this.parameterPrefix,
+      SKIFF_HOST_ARN_PREFIX: this.hostArnPrefix,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      // The bundles are minified; the source maps shipped with them make stack traces readable.
+      NODE_OPTIONS: '--enable-source-maps',
+    };
+    const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
+
+    this.schedulerFunction = this.controlPlaneFunction('SchedulerFunction', {
+      entry: props.schedulerEntry ?? DEFAULT_ENTRIES.scheduler,
+      description: `Skiff scheduler (cluster ${clusterName})`,
+      timeout: SCHEDULER_TIMEOUT,
+      environment: commonEnv,
+      logRetention,
+      // One scheduler pass at a time keeps host document publication ordered (no older pass
+      // overwriting a newer document). Placement correctness does not depend on it: conditional
+      // writes already stop a task being placed twice or a host being over-committed.
+      reservedConcurrentExecutions: 1,
+    });
+    // Passes are level-triggered: a dropped or stale invocation is made up by the next one, so
+    // queued invocations older than a minute (the schedule's period) are discarded, not retried.
+    this.schedulerFunction.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: SCHEDULER_PERIOD });
+
+    this.apiFunction = this.controlPlaneFunction('ApiFunction', {
+      entry: props.apiEntry ?? DEFAULT_ENTRIES.api,
+      description: `Skiff API (cluster ${clusterName})`,
+      timeout: API_TIMEOUT,
+      environment: { ...commonEnv, SKIFF_SCHEDULER_FUNCTION: this.schedulerFunction.functionName },
+      logRetention,
+    });
+
+    this.table.grantReadWriteData(this.apiFunction);
+    this.table.grantReadWriteData(this.schedulerFunction);
+    // API writes start a scheduler pass asynchronously (InvocationType Event) so changes apply
+    // within seconds instead of waiting for the next tick.
+    this.schedulerFunction.grantInvoke(this.apiFunction);
+
+    this.schedulerFunction.addToRolePolicy(
+      new PolicyStatement({
+        sid: 'HostDocuments',
+        actions: ['ssm:PutParameter', 'ssm:GetParameter*', 'ssm:DeleteParameter*'],
+        resources: [parameterArn(`${this.parameterPrefix}/*`)],
+      }),
+    );
+    this.schedulerFunction.addToRolePolicy(
+      new PolicyStatement({
+        // Host documents are created with the owning instance's ARN as a tag (PutParameter with
+        // Tags needs this action too); the hosts' read permission is conditioned on it.
+        sid: 'TagHostDocuments',
+        actions: ['ssm:AddTagsToResource'],
+        resources: [parameterArn(`${this.parameterPrefix}/hosts/*`)],
+      }),
+    );
+    this.schedulerFunction.addToRolePolicy(
+      new PolicyStatement({
+        sid: 'WakeHostsDocument',
+        actions: ['ssm:SendCommand'],
+        resources: [stack.formatArn({ service: 'ssm', account: '', resource: 'document', resourceName: 'AWS-RunShellScript' })],
+      }),
+    );
+    this.schedulerFunction.addToRolePolicy(
+      new PolicyStatement({
+        // A separate statement: the tag condition must not apply to the document resource.
+        sid: 'WakeHostsInstances',
+        actions: ['ssm:SendCommand'],
+        resources: [stack.formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' })],
+        conditions: { StringEquals: { [`ssm:resourceTag/${CLUSTER_TAG_KEY}`]: clusterName } },
+      }),
+    );
+
+    this.httpApi = new HttpApi(this, 'Api', {
+      description: `Skiff API (cluster ${clusterName})`,
+      defaultAuthorizer: new HttpIamAuthorizer(),
+    });
+    const integration = new HttpLambdaIntegration('ApiIntegration', this.apiFunction);
+    this.httpApi.addRoutes({ path: '/', methods: [HttpMethod.ANY], integration });
+    this.httpApi.addRoutes({ path: '/{proxy+}', methods: [HttpMethod.ANY], integration });
+
+    new Rule(this, 'SchedulerTick', {
+      description: `Periodic Skiff scheduler pass (cluster ${clusterName})`,
+      schedule: Schedule.rate(SCHEDULER_PERIOD),
+      targets: [new LambdaFunction(this.schedulerFunction, { retryAttempts: 0, maxEventAge: SCHEDULER_PERIOD })],
+    });
+
+    // ---- hosts ----
+    this.vpc =
+      props.vpc ??
+      new Vpc(this, 'Vpc', {
+        maxAzs: 2,
+        natGateways: 1,
+        subnetConfiguration: [
+          { name: 'public', subnetType: SubnetType.PUBLIC, cidrMask: 24 },
+          { name: 'hosts', subnetType: SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 20 },
+        ],
+        // Free gateway endpoints keep state and agent downloads off the NAT gateway.
+        gatewayEndpoints: {
+          DynamoDb: { service: GatewayVpcEndpointAwsService.DYNAMODB },
+          S3: { service: GatewayVpcEndpointAwsService.S3 },
+        },
+      });
+
+    const agentEntry = props.agentEntry ?? DEFAULT_ENTRIES.agent;
+    this.agentBundle = new Asset(this, 'AgentBundle', {
+      path: path.dirname(agentEntry),
+      assetHashType: AssetHashType.OUTPUT,
+      bundling: {
+        local: new EsbuildBundling({ entry: agentEntry, outfile: 'agent.mjs', target: `node${HOST_NODE_MAJOR}` }),
+        // The asset is the .mjs file itself, so hosts download and run it without unzipping.
+        outputType: BundlingOutput.SINGLE_FILE,
+        // Required by the type; never used, because the local bundling above always succeeds or throws.
+        image: DockerImage.fromRegistry('skiff/local-bundling-only'),
+      },
+    });
+
+    this.hostRole = new Role(this, 'HostRole', {
+      assumedBy: new ServicePrincipal('ec2.amazonaws.com'),
+      description: `Skiff host (cluster ${clusterName})`,
+      managedPolicies: [ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore')],
+    });
+    this.grantHostPermissions(parameterArn);
+
+    this.hostSecurityGroup = new SecurityGroup(this, 'HostSecurityGroup', {
+      vpc: this.vpc,
+      description: `Skiff hosts (cluster ${clusterName}); no inbound rules: access is through Session Manager`,
+      allowAllOutbound: true,
+    });
+
+    const arm = settings.hostInstanceType.architecture === InstanceArchitecture.ARM_64;
+    const userData = UserData.forLinux();
+    userData.addCommands(
+      hostUserDataScript({
+        clusterName,
+        tableName: this.table.tableName,
+        parameterPrefix: this.parameterPrefix,
+        region: Aws.REGION,
+        hostArnPrefix: this.hostArnPrefix,
+        agentBundleUrl: this.agentBundle.s3ObjectUrl,
+        nodeMajorVersion: HOST_NODE_MAJOR,
+      }),
+    );
+
+    this.hostLaunchTemplate = new LaunchTemplate(this, 'HostLaunchTemplate', {
+      machineImage: MachineImage.latestAmazonLinux2023({ cpuType: arm ? AmazonLinuxCpuType.ARM_64 : AmazonLinuxCpuType.X86_64 }),
+      instanceType: settings.hostInstanceType,
+      role: this.hostRole,
+      securityGroup: this.hostSecurityGroup,
+      userData,
+      requireImdsv2: true,
+      // One hop: processes on the host reach IMDS, containers behind Docker's bridge (one more
+      // hop) do not, so they cannot take the host role's credentials. AL2023 AMIs default to 2.
+      httpPutResponseHopLimit: 1,
+      blockDevices: [
+        {
+          deviceName: '/dev/xvda',
+          volume: BlockDeviceVolume.ebs(settings.hostRootVolumeGiB, {
+            volumeType: EbsDeviceVolumeType.GP3,
+            encrypted: true,
+            deleteOnTermination: true,
+          }),
+        },
+      ],
+    });
+
+    this.hosts = new AutoScalingGroup(this, 'Hosts', {
+      vpc: this.vpc,
+      vpcSubnets: props.hostSubnets ?? { subnetType: SubnetType.PRIVATE_WITH_EGRESS },
+      launchTemplate: this.hostLaunchTemplate,
+      minCapacity: settings.minHosts,
+      maxCapacity: settings.maxHosts,
+      ...(settings.desiredHosts === undefined ? {} : { desiredCapacity: settings.desiredHosts }),
+    });
+  }
+
+  /** A control-plane Lambda function: ESM, arm64, traced, with its own log group. */
+  private controlPlaneFunction(
+    id: string,
+    o: {
+      entry: string;
+      description: string;
+      timeout: Duration;
+      environment: Record<string, string>;
+      logRetention: RetentionDays;
+      reservedConcurrentExecutions?: number;
+    },
+  ): NodejsFunction {
+    const logGroup = new LogGroup(this, `${id}Logs`, { retention: o.logRetention, removalPolicy: RemovalPolicy.DESTROY });
+    return new NodejsFunction(this, id, {
+      entry: o.entry,
+      handler: 'handler',
+      description: o.description,
+      runtime: LAMBDA_RUNTIME,
+      architecture: Architecture.ARM_64,
+      memorySize: 512,
+      timeout: o.timeout,
+      reservedConcurrentExecutions: o.reservedConcurrentExecutions,
+      tracing: Tracing.ACTIVE,
+      logGroup,
+      environment: o.environment,
+      bundling: {
+        format: OutputFormat.ESM,
+        target: NODE_TARGET,
+        banner: ESM_BANNER,
+        define: { ...ESM_DEFINE },
+        // Bundle the AWS SDK too: the deployed code runs the versions the tests ran.
+        externalModules: [],
+        mainFields: ['module', 'main'],
+        minify: true,
+        sourceMap: true,
+        forceDockerBundling: false,
+        logLevel: LogLevel.WARNING,
+      },
+    });
+  }
+
+  /**
+   * The host role reaches only its own instance's data. `${ec2:SourceInstanceARN}` is the ARN of
+   * the instance whose role credentials signed the request, so one role serves every host while
+   * each host reads and writes only what carries its own ARN.
+   */
+  private grantHostPermissions(parameterArn: (name: string) => string): void {
+    const hostsPath = `${this.parameterPrefix}/hosts/*`;
+    this.hostRole.addToPolicy(
+      new PolicyStatement({
+        sid: 'ReadOwnHostDocument',
+        actions: ['ssm:GetParameter', 'ssm:GetParameters'],
+        resources: [parameterArn(hostsPath)],
+        conditions: { StringEquals: { [`ssm:resourceTag/${HOST_ARN_TAG_KEY}`]: SOURCE_INSTANCE_ARN } },
+      }),
+    );
+    // AmazonSSMManagedInstanceCore allows ssm:GetParameter(s) on every parameter; this deny keeps
+    // a host out of every Skiff parameter that is not tagged with its own ARN.
+    this.hostRole.addToPolicy(
+      new PolicyStatement({
+        sid: 'DenyOtherSkiffParameters',
+        effect: Effect.DENY,
+        actions: ['ssm:GetParameter*'],
+        resources: [parameterArn('/skiff/*')],
+        conditions: { StringNotEquals: { [`ssm:resourceTag/${HOST_ARN_TAG_KEY}`]: SOURCE_INSTANCE_ARN } },
+      }),
+    );
+    this.hostRole.addToPolicy(
+      new PolicyStatement({
+        // These three actions always name one item, so LeadingKeys is never an empty set (for
+        // which ForAllValues would be vacuously true); Query, Scan and batch calls stay denied.
+        sid: 'OwnHostItems',
+        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+        resources: [this.table.tableArn],
+        conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [`HOST#${SOURCE_INSTANCE_ARN}`] } },
+      }),
+    );
+    this.hostRole.addToPolicy(
+      new PolicyStatement({
+        sid: 'DownloadAgentBundle',
+        actions: ['s3:GetObject'],
+        resources: [
+          Stack.of(this).formatArn({
+            service: 's3',
+            region: '',
+            account: '',
+            resource: this.agentBundle.s3BucketName,
+            resourceName: this.agentBundle.s3ObjectKey,
+          }),
+        ],
+      }),
+    );
+  }
+}
+
+interface ValidatedSettings {
+  readonly clusterName: string;
+  readonly hostInstanceType: InstanceType;
+  readonly hostRootVolumeGiB: number;
+  readonly minHosts: number;
+  readonly maxHosts: number;
+  readonly desiredHosts: number | undefined;
+}
+
+/** Checks props before any resource exists, with messages that say what to change. */
+export function validateSkiffClusterProps(props: SkiffClusterProps): ValidatedSettings {
+  const clusterName = props.clusterName ?? DEFAULT_CLUSTER_NAME;
+  if (Token.isUnresolved(clusterName)) {
+    throw new Error('clusterName must be a literal string, not a token: it is part of parameter paths and IAM policies');
+  }
+  if (!CLUSTER_NAME_PATTERN.test(clusterName)) {
+    throw new Error(
+      `clusterName '${clusterName}' is invalid: use 1-32 lowercase letters, digits and hyphens, starting with a letter ` +
+        'and not ending with a hyphen (it becomes part of SSM parameter paths, tags and the stack name)',
+    );
+  }
+  const minHosts = props.minHosts ?? 1;
+  const maxHosts = props.maxHosts ?? 3;
+  const desiredHosts = props.desiredHosts;
+  const hostRootVolumeGiB = props.hostRootVolumeGiB ?? 30;
+  for (const [name, value] of [
+    ['minHosts', minHosts],
+    ['maxHosts', maxHosts],
+    ['desiredHosts', desiredHosts],
+    ['hostRootVolumeGiB', hostRootVolumeGiB],
+  ] as const) {
+    if (value !== undefined && (!Number.isInteger(value) || value < 0)) {
+      throw new Error(`${name} must be a whole number of 0 or more, got ${value}`);
+    }
+  }
+  if (maxHosts < 1) {
+    throw new Error(`maxHosts must be at least 1, got ${maxHosts}: a cluster without hosts cannot run anything`);
+  }
+  if (minHosts > maxHosts) {
+    throw new Error(`minHosts (${minHosts}) is greater than maxHosts (${maxHosts}): lower minHosts or raise maxHosts`);
+  }
+  if (desiredHosts !== undefined && (desiredHosts < minHosts || desiredHosts > maxHosts)) {
+    throw new Error(
+      `desiredHosts (${desiredHosts}) is outside minHosts..maxHosts (${minHosts}..${maxHosts}): ` +
+        'pick a value in that range or leave desiredHosts unset',
+    );
+  }
+  // The AL2023 AMI needs about 2 GiB; Docker images and container logs need the rest.
+  if (hostRootVolumeGiB < 8) {
+    throw new Error(`hostRootVolumeGiB must be at least 8 (room for the OS, Docker images and logs), got ${hostRootVolumeGiB}`);
+  }
+  return {
+    clusterName,
+    hostInstanceType: props.hostInstanceType ?? InstanceType.of(InstanceClass.T4G, InstanceSize.SMALL),
+    hostRootVolumeGiB,
+    minHosts,
+    maxHosts,
+    desiredHosts,
+  };
+}

@@ -1,0 +1,482 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { InstanceType } from 'aws-cdk-lib/aws-ec2';
+import { Match } from 'aws-cdk-lib/assertions';
+import type { Template } from 'aws-cdk-lib/assertions';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  actionsOf,
+  bySid,
+  functionId,
+  functionRoleId,
+  list,
+  managedPolicies,
+  onlyResource,
+  render,
+  roleStatements,
+  synthFixtureStack,
+} from './helpers.ts';
+import type { Statement, Synthesized } from './helpers.ts';
+
+const TABLE_ACTIONS = [
+  'dynamodb:BatchGetItem',
+  'dynamodb:BatchWriteItem',
+  'dynamodb:ConditionCheckItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:DescribeTable',
+  'dynamodb:GetItem',
+  'dynamodb:GetRecords',
+  'dynamodb:GetShardIterator',
+  'dynamodb:PutItem',
+  'dynamodb:Query',
+  'dynamodb:Scan',
+  'dynamodb:UpdateItem',
+];
+const XRAY_ACTIONS = ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'];
+const ACCOUNT_ARN = '${AWS::Partition}:%s:${AWS::Region}:${AWS::AccountId}';
+const arn = (service: string, rest: string) => `arn:${ACCOUNT_ARN.replace('%s', service)}:${rest}`;
+
+let synth: Synthesized;
+let template: Template;
+let tableId: string;
+let apiFnId: string;
+let schedulerFnId: string;
+
+beforeAll(() => {
+  synth = synthFixtureStack({ clusterName: 'test', minHosts: 1, maxHosts: 4, desiredHosts: 2 });
+  template = synth.template;
+  tableId = onlyResource(template, 'AWS::DynamoDB::Table');
+  apiFnId = functionId(template, 'Skiff API (cluster test)');
+  schedulerFnId = functionId(template, 'Skiff scheduler (cluster test)');
+});
+
+afterAll(() => synth?.cleanup());
+
+/** Statements that grant read/write on the table: every table action, on the table and its indexes. */
+function expectTableGrant(statements: Statement[]): void {
+  const dynamo = statements.filter((s) => list(s.Action).some((a) => a.startsWith('dynamodb:')));
+  expect(dynamo).toHaveLength(1);
+  expect(list(dynamo[0]!.Action).sort()).toEqual(TABLE_ACTIONS);
+  expect(list(dynamo[0]!.Resource).map(render).sort()).toEqual([`\${${tableId}.Arn}`, `\${${tableId}.Arn}/index/*`]);
+}
+
+/** No statement allows a wildcard action, and only X-Ray (which has no resources) gets Resource '*'. */
+function expectNoWildcards(statements: Statement[]): void {
+  for (const s of statements) {
+    for (const action of list(s.Action)) expect(action).not.toMatch(/^\*$|:\*$/);
+    if (list(s.Resource).includes('*')) expect(list(s.Action).sort()).toEqual(XRAY_ACTIONS);
+  }
+}
+
+describe('state table', () => {
+  it('has pk/sk string keys, the gsi1 index projecting all attributes, on-demand billing, PITR, AWS-managed encryption and a NEW_IMAGE stream', () => {
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      AttributeDefinitions: Match.arrayEquals([
+        { AttributeName: 'pk', AttributeType: 'S' },
+        { AttributeName: 'sk', AttributeType: 'S' },
+        { AttributeName: 'gsi1pk', AttributeType: 'S' },
+        { AttributeName: 'gsi1sk', AttributeType: 'S' },
+      ]),
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: 'gsi1',
+          KeySchema: [
+            { AttributeName: 'gsi1pk', KeyType: 'HASH' },
+            { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        },
+      ],
+      BillingMode: 'PAY_PER_REQUEST',
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      // SSEEnabled without a key id = KMS with the AWS-managed key (aws/dynamodb).
+      SSESpecification: { SSEEnabled: true, KMSMasterKeyId: Match.absent() },
+      StreamSpecification: { StreamViewType: 'NEW_IMAGE' },
+    });
+  });
+
+  it('is retained when the stack is deleted', () => {
+    template.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+  });
+});
+
+describe('control-plane functions', () => {
+  const sharedEnv = (): Record<string, unknown> => ({
+    SKIFF_CLUSTER: 'test',
+    SKIFF_TABLE: { Ref: tableId },
+    SKIFF_PARAM_PREFIX: '/skiff/test',
+    SKIFF_HOST_ARN_PREFIX: Match.anyValue(),
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    NODE_OPTIONS: '--enable-source-maps',
+  });
+
+  it('runs the API on Node.js 22, arm64, ESM bundle, 29 s timeout, tracing on, with the scheduler name in its environment', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: 'Skiff API (cluster test)',
+      Runtime: 'nodejs22.x',
+      Architectures: ['arm64'],
+      Handler: 'index.handler',
+      Timeout: 29,
+      TracingConfig: { Mode: 'Active' },
+      ReservedConcurrentExecutions: Match.absent(),
+      Environment: { Variables: Match.objectEquals({ ...sharedEnv(), SKIFF_SCHEDULER_FUNCTION: { Ref: schedulerFnId } }) },
+    });
+  });
+
+  it('runs the scheduler with a 60 s timeout and a reserved concurrency of 1', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: 'Skiff scheduler (cluster test)',
+      Runtime: 'nodejs22.x',
+      Architectures: ['arm64'],
+      Handler: 'index.handler',
+      Timeout: 60,
+      ReservedConcurrentExecutions: 1,
+      TracingConfig: { Mode: 'Active' },
+      Environment: { Variables: Match.objectEquals(sharedEnv()) },
+    });
+  });
+
+  it('gives both functions the host ARN prefix of this account and region', () => {
+    for (const id of [apiFnId, schedulerFnId]) {
+      const fn = template.findResources('AWS::Lambda::Function')[id] as { Properties: { Environment: { Variables: Record<string, unknown> } } };
+      expect(render(fn.Properties.Environment.Variables.SKIFF_HOST_ARN_PREFIX)).toBe(arn('ec2', 'instance/'));
+    }
+  });
+
+  it('keeps each function log for one month', () => {
+    for (const id of [apiFnId, schedulerFnId]) {
+      const fn = template.findResources('AWS::Lambda::Function')[id] as { Properties: { LoggingConfig: { LogGroup: { Ref: string } } } };
+      const logGroup = template.findResources('AWS::Logs::LogGroup')[fn.Properties.LoggingConfig.LogGroup.Ref] as {
+        Properties: { RetentionInDays: number };
+      };
+      expect(logGroup.Properties.RetentionInDays).toBe(30);
+    }
+  });
+
+  it('stages each function as an ESM index.mjs whose handler export Lambda can call', async () => {
+    for (const [id, expected] of [
+      [apiFnId, { statusCode: 200, body: JSON.stringify({ cluster: null }) }],
+      [schedulerFnId, { cluster: null }],
+    ] as const) {
+      const fn = template.findResources('AWS::Lambda::Function')[id] as { Properties: { Code: { S3Key: string } } };
+      const assetDir = path.join(synth.outdir, `asset.${fn.Properties.Code.S3Key.replace(/\.zip$/, '')}`);
+      expect(fs.readdirSync(assetDir).sort()).toEqual(['index.mjs', 'index.mjs.map']);
+      const module = (await import(pathToFileURL(path.join(assetDir, 'index.mjs')).href)) as { handler: () => Promise<unknown> };
+      const saved = process.env.SKIFF_CLUSTER;
+      delete process.env.SKIFF_CLUSTER;
+      try {
+        expect(await module.handler()).toEqual(expected);
+      } finally {
+        if (saved !== undefined) process.env.SKIFF_CLUSTER = saved;
+      }
+    }
+  });
+
+  it('drops scheduler invocations that wait longer than a minute instead of retrying them', () => {
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: schedulerFnId },
+      MaximumRetryAttempts: 0,
+      MaximumEventAgeInSeconds: 60,
+    });
+  });
+});
+
+describe('IAM', () => {
+  it('lets the API read and write the table and invoke the scheduler, and nothing else (no SSM)', () => {
+    const roleId = functionRoleId(template, apiFnId);
+    const statements = roleStatements(template, roleId);
+    expect(actionsOf(statements)).toEqual([...TABLE_ACTIONS, 'lambda:InvokeFunction', ...XRAY_ACTIONS].sort());
+    expectTableGrant(statements);
+    const invoke = statements.find((s) => list(s.Action).includes('lambda:InvokeFunction'))!;
+    expect(list(invoke.Resource).map(render).sort()).toEqual([`\${${schedulerFnId}.Arn}`, `\${${schedulerFnId}.Arn}:*`]);
+    expectNoWildcards(statements);
+    expect(managedPolicies(template, roleId)).toEqual(['arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole']);
+  });
+
+  it('lets the scheduler manage parameters under /skiff/<cluster> only', () => {
+    const statements = roleStatements(template, functionRoleId(template, schedulerFnId));
+    expect(actionsOf(statements)).toEqual(
+      [
+        ...TABLE_ACTIONS,
+        ...XRAY_ACTIONS,
+        'ssm:AddTagsToResource',
+        'ssm:DeleteParameter*',
+        'ssm:GetParameter*',
+        'ssm:PutParameter',
+        'ssm:SendCommand',
+      ].sort(),
+    );
+    expectTableGrant(statements);
+    expectNoWildcards(statements);
+    const documents = bySid(statements, 'HostDocuments');
+    expect(list(documents.Action).sort()).toEqual(['ssm:DeleteParameter*', 'ssm:GetParameter*', 'ssm:PutParameter']);
+    expect(list(documents.Resource).map(render)).toEqual([arn('ssm', 'parameter/skiff/test/*')]);
+    const tagging = bySid(statements, 'TagHostDocuments');
+    expect(list(tagging.Resource).map(render)).toEqual([arn('ssm', 'parameter/skiff/test/hosts/*')]);
+  });
+
+  it('lets the scheduler run AWS-RunShellScript only on instances tagged skiff:cluster=<cluster>', () => {
+    const statements = roleStatements(template, functionRoleId(template, schedulerFnId));
+    const sendCommand = statements.filter((s) => list(s.Action).includes('ssm:SendCommand'));
+    expect(sendCommand.every((s) => list(s.Action).length === 1 && s.Effect === 'Allow')).toBe(true);
+    expect(sendCommand.map((s) => ({ resources: list(s.Resource).map(render), condition: s.Condition }))).toEqual(
+      expect.arrayContaining([
+        { resources: ['arn:${AWS::Partition}:ssm:${AWS::Region}::document/AWS-RunShellScript'], condition: undefined },
+        {
+          resources: [arn('ec2', 'instance/*')],
+          condition: { StringEquals: { 'ssm:resourceTag/skiff:cluster': 'test' } },
+        },
+      ]),
+    );
+    expect(sendCommand).toHaveLength(2);
+  });
+
+  describe('host role', () => {
+    let roleId: string;
+    let statements: Statement[];
+    beforeAll(() => {
+      roleId = onlyResource(template, 'AWS::IAM::Role', (p) =>
+        JSON.stringify(p.AssumeRolePolicyDocument).includes('ec2.amazonaws.com'),
+      );
+      statements = roleStatements(template, roleId);
+    });
+
+    it('is assumable by EC2 and carries AmazonSSMManagedInstanceCore for Session Manager and Run Command', () => {
+      expect(managedPolicies(template, roleId)).toEqual(['arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore']);
+      const profile = onlyResource(template, 'AWS::IAM::InstanceProfile');
+      template.hasResourceProperties('AWS::IAM::InstanceProfile', { Roles: [{ Ref: roleId }] });
+      expect(profile).toBeTruthy();
+    });
+
+    it('reads only host parameters tagged with its own instance ARN', () => {
+      const read = bySid(statements, 'ReadOwnHostDocument');
+      expect(read.Effect).toBe('Allow');
+      expect(list(read.Action).sort()).toEqual(['ssm:GetParameter', 'ssm:GetParameters']);
+      expect(list(read.Resource).map(render)).toEqual([arn('ssm', 'parameter/skiff/test/hosts/*')]);
+      expect(read.Condition).toEqual({ StringEquals: { 'ssm:resourceTag/skiff:host-arn': '${ec2:SourceInstanceARN}' } });
+    });
+
+    it('is denied every Skiff parameter not tagged with its own ARN, overriding the managed policy', () => {
+      const deny = bySid(statements, 'DenyOtherSkiffParameters');
+      expect(deny.Effect).toBe('Deny');
+      expect(list(deny.Action)).toEqual(['ssm:GetParameter*']);
+      expect(list(deny.Resource).map(render)).toEqual([arn('ssm', 'parameter/skiff/*')]);
+      expect(deny.Condition).toEqual({ StringNotEquals: { 'ssm:resourceTag/skiff:host-arn': '${ec2:SourceInstanceARN}' } });
+    });
+
+    it('gets, puts and updates only table items whose partition key is HOST#<own instance ARN>', () => {
+      const items = bySid(statements, 'OwnHostItems');
+      expect(list(items.Action).sort()).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
+      expect(list(items.Resource).map(render)).toEqual([`\${${tableId}.Arn}`]);
+      expect(items.Condition).toEqual({
+        'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['HOST#${ec2:SourceInstanceARN}'] },
+      });
+    });
+
+    it('downloads only the agent bundle object, and has no other permission', () => {
+      const download = bySid(statements, 'DownloadAgentBundle');
+      expect(list(download.Action)).toEqual(['s3:GetObject']);
+      expect(list(download.Resource).map(render)[0]).toMatch(/^arn:\$\{AWS::Partition\}:s3:::cdk-[a-z0-9]+-assets-\$\{AWS::AccountId\}-\$\{AWS::Region\}\/[0-9a-f]{64}\.mjs$/);
+      expect(actionsOf(statements)).toEqual(
+        ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 's3:GetObject', 'ssm:GetParameter', 'ssm:GetParameter*', 'ssm:GetParameters'].sort(),
+      );
+      expectNoWildcards(statements);
+    });
+  });
+});
+
+describe('HTTP API', () => {
+  it('routes ANY / and ANY /{proxy+} to the API function, both with IAM authorization', () => {
+    const integrations = template.findResources('AWS::ApiGatewayV2::Integration');
+    const integrationIds = Object.keys(integrations);
+    expect(integrationIds).toHaveLength(1);
+    template.hasResourceProperties('AWS::ApiGatewayV2::Integration', {
+      IntegrationType: 'AWS_PROXY',
+      PayloadFormatVersion: '2.0',
+      IntegrationUri: { 'Fn::GetAtt': [apiFnId, 'Arn'] },
+    });
+    const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).map(
+      (r) => (r as { Properties: { RouteKey: string; AuthorizationType: string; Target: unknown } }).Properties,
+    );
+    expect(routes.map((r) => r.RouteKey).sort()).toEqual(['ANY /', 'ANY /{proxy+}']);
+    for (const route of routes) {
+      expect(route.AuthorizationType).toBe('AWS_IAM');
+      expect(render(route.Target)).toBe(`integrations/\${${integrationIds[0]}}`);
+    }
+  });
+
+  it('outputs the API URL, table, cluster name, parameter prefix and host group name', () => {
+    const apiId = onlyResource(template, 'AWS::ApiGatewayV2::Api');
+    const outputs = template.findOutputs('*') as Record<string, { Value: unknown }>;
+    expect(Object.keys(outputs).sort()).toEqual(['ApiUrl', 'ClusterName', 'HostAutoScalingGroupName', 'ParameterPrefix', 'TableName']);
+    expect(render(outputs.ApiUrl!.Value)).toBe(`https://\${${apiId}}.execute-api.\${AWS::Region}.\${AWS::URLSuffix}/`);
+    expect(outputs.TableName!.Value).toEqual({ Ref: tableId });
+    expect(outputs.ClusterName!.Value).toBe('test');
+    expect(outputs.ParameterPrefix!.Value).toBe('/skiff/test');
+    expect(outputs.HostAutoScalingGroupName!.Value).toEqual({ Ref: onlyResource(template, 'AWS::AutoScaling::AutoScalingGroup') });
+  });
+});
+
+describe('schedule', () => {
+  it('runs the scheduler every minute, without retries', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(1 minute)',
+      State: 'ENABLED',
+      Targets: [
+        Match.objectLike({
+          Arn: { 'Fn::GetAtt': [schedulerFnId, 'Arn'] },
+          RetryPolicy: { MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 60 },
+        }),
+      ],
+    });
+    template.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      Principal: 'events.amazonaws.com',
+      FunctionName: { 'Fn::GetAtt': [schedulerFnId, 'Arn'] },
+    });
+  });
+});
+
+describe('hosts', () => {
+  it('launches Graviton hosts from the latest arm64 Amazon Linux 2023 AMI', () => {
+    template.hasParameter('*', {
+      Type: 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>',
+      Default: Match.stringLikeRegexp('^/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-.*-arm64$'),
+    });
+    template.hasResourceProperties('AWS::EC2::LaunchTemplate', {
+      LaunchTemplateData: Match.objectLike({ InstanceType: 't4g.small' }),
+    });
+  });
+
+  it('requires IMDSv2 with a hop limit of 1, encrypts a gp3 root volume and sets no key pair', () => {
+    template.hasResourceProperties('AWS::EC2::LaunchTemplate', {
+      LaunchTemplateData: Match.objectLike({
+        MetadataOptions: { HttpTokens: 'required', HttpPutResponseHopLimit: 1 },
+        BlockDeviceMappings: [
+          { DeviceName: '/dev/xvda', Ebs: { Encrypted: true, VolumeType: 'gp3', VolumeSize: 30, DeleteOnTermination: true } },
+        ],
+        KeyName: Match.absent(),
+      }),
+    });
+  });
+
+  it('opens no inbound port (no SSH): access is through Session Manager', () => {
+    template.hasResourceProperties('AWS::EC2::SecurityGroup', {
+      GroupDescription: Match.stringLikeRegexp('^Skiff hosts'),
+      SecurityGroupIngress: Match.absent(),
+    });
+    expect(template.findResources('AWS::EC2::SecurityGroupIngress')).toEqual({});
+  });
+
+  it('sizes the Auto Scaling group from the props and tags its instances skiff:cluster=<cluster>', () => {
+    template.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', {
+      MinSize: '1',
+      MaxSize: '4',
+      DesiredCapacity: '2',
+      Tags: Match.arrayWith([{ Key: 'skiff:cluster', Value: 'test', PropagateAtLaunch: true }]),
+    });
+  });
+
+  it('places hosts in the private subnets of a two-AZ VPC with one NAT gateway', () => {
+    expect(Object.keys(template.findResources('AWS::EC2::NatGateway'))).toHaveLength(1);
+    const subnets = Object.entries(template.findResources('AWS::EC2::Subnet')).filter(
+      ([, s]) => (s as { Properties: { MapPublicIpOnLaunch: boolean } }).Properties.MapPublicIpOnLaunch === false,
+    );
+    expect(subnets).toHaveLength(2);
+    template.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', {
+      VPCZoneIdentifier: Match.arrayEquals(subnets.map(([id]) => ({ Ref: id }))),
+    });
+  });
+
+  describe('user data', () => {
+    let script: string;
+    beforeAll(() => {
+      const lt = Object.values(template.findResources('AWS::EC2::LaunchTemplate'))[0] as {
+        Properties: { LaunchTemplateData: { UserData: unknown } };
+      };
+      script = render(lt.Properties.LaunchTemplateData.UserData);
+    });
+
+    it('installs Docker and Node.js 22 from the AL2023 repositories', () => {
+      expect(script.startsWith('#!/bin/bash\n')).toBe(true);
+      expect(script).toContain('dnf install -y docker nodejs22');
+      expect(script).toContain('systemctl enable --now docker');
+    });
+
+    it('takes an IMDSv2 token before reading the instance id and private address', () => {
+      const tokenAt = script.indexOf('-X PUT "http://169.254.169.254/latest/api/token" -H "X-aws-ec2-metadata-token-ttl-seconds: 300"');
+      expect(tokenAt).toBeGreaterThan(0);
+      expect(script.indexOf('meta-data/instance-id')).toBeGreaterThan(tokenAt);
+      expect(script).toContain('-H "X-aws-ec2-metadata-token: $TOKEN" "http://169.254.169.254/latest/meta-data/local-ipv4"');
+    });
+
+    it('downloads the agent bundle asset and writes the agent environment with the deploy-time names', () => {
+      expect(script).toMatch(/aws s3 cp "s3:\/\/cdk-[a-z0-9]+-assets-\$\{AWS::AccountId\}-\$\{AWS::Region\}\/[0-9a-f]{64}\.mjs" \/opt\/skiff\/agent\.mjs/);
+      for (const line of [
+        'SKIFF_CLUSTER=test',
+        `SKIFF_TABLE=\${${tableId}}`,
+        'SKIFF_PARAM_PREFIX=/skiff/test',
+        'SKIFF_REGION=${AWS::Region}',
+        'SKIFF_HOST_ID=${HOST_ID}',
+        'SKIFF_HOST_ADDRESS=${HOST_ADDRESS}',
+        `SKIFF_HOST_ARN_PREFIX=${arn('ec2', 'instance/')}`,
+      ]) {
+        expect(script).toContain(`\n${line}\n`);
+      }
+    });
+
+    it('runs the agent as the skiff-agent systemd service that always restarts and records its pid', () => {
+      expect(script).toContain("cat > /etc/systemd/system/skiff-agent.service <<'EOF'\n[Unit]");
+      expect(script).toContain('ExecStart=/usr/bin/node-22 /opt/skiff/agent.mjs');
+      expect(script).toContain('Restart=always\nRestartSec=2');
+      expect(script).toContain("ExecStartPost=/bin/sh -c 'echo $MAINPID > /run/skiff-agent.pid'");
+      expect(script.trimEnd().endsWith('systemctl enable --now skiff-agent')).toBe(true);
+    });
+  });
+});
+
+describe('tags', () => {
+  it('tags every taggable Skiff resource with skiff:cluster=<cluster>', () => {
+    for (const type of ['AWS::DynamoDB::Table', 'AWS::Lambda::Function', 'AWS::IAM::Role', 'AWS::EC2::VPC', 'AWS::Events::Rule']) {
+      for (const [id, resource] of Object.entries(template.findResources(type))) {
+        if (id.startsWith('Custom')) continue; // CDK's own provider functions live outside the construct.
+        expect((resource as { Properties: { Tags?: unknown[] } }).Properties.Tags, `${type} ${id}`).toEqual(
+          expect.arrayContaining([{ Key: 'skiff:cluster', Value: 'test' }]),
+        );
+      }
+    }
+  });
+});
+
+describe('defaults', () => {
+  let defaults: Synthesized;
+  beforeAll(() => {
+    defaults = synthFixtureStack({ hostInstanceType: new InstanceType('m7i.large') }, 'Skiff-defaults');
+  });
+  afterAll(() => defaults?.cleanup());
+
+  it('names the cluster skiff, runs 1 to 3 hosts and leaves the desired count to the autoscaler', () => {
+    defaults.template.hasOutput('ClusterName', { Value: 'skiff' });
+    defaults.template.hasOutput('ParameterPrefix', { Value: '/skiff/skiff' });
+    defaults.template.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', {
+      MinSize: '1',
+      MaxSize: '3',
+      DesiredCapacity: Match.absent(),
+    });
+  });
+
+  it('picks the x86_64 AMI for an Intel instance type', () => {
+    defaults.template.hasParameter('*', {
+      Type: 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>',
+      Default: Match.stringLikeRegexp('^/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-.*-x86_64$'),
+    });
+    defaults.template.hasResourceProperties('AWS::EC2::LaunchTemplate', {
+      LaunchTemplateData: Match.objectLike({ InstanceType: 'm7i.large' }),
+    });
+  });
+});

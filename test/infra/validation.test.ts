@@ -1,0 +1,98 @@
+import { App, Stack } from 'aws-cdk-lib';
+import { describe, expect, it } from 'vitest';
+import { SkiffCluster, validateSkiffClusterProps } from '../../infra/skiff-cluster.ts';
+import type { SkiffClusterProps } from '../../infra/skiff-cluster.ts';
+import { clusterPropsFromContext } from '../../infra/skiff-stack.ts';
+import { FIXTURE_ENTRIES } from './helpers.ts';
+
+/** Builds the construct; validation runs before any resource or asset is created, so no synthesis is needed. */
+function build(props: SkiffClusterProps): void {
+  new SkiffCluster(new Stack(new App(), 'Validation'), 'Cluster', { ...FIXTURE_ENTRIES, ...props });
+}
+
+describe('SkiffCluster prop validation', () => {
+  it.each([
+    ['uppercase letters', 'Prod'],
+    ['an underscore', 'my_cluster'],
+    ['a leading digit', '1cluster'],
+    ['a trailing hyphen', 'cluster-'],
+    ['a slash', 'a/b'],
+    ['more than 32 characters', 'a'.repeat(33)],
+    ['nothing', ''],
+  ])('rejects a cluster name with %s and says which characters are allowed', (_, clusterName) => {
+    expect(() => build({ clusterName })).toThrow(
+      `clusterName '${clusterName}' is invalid: use 1-32 lowercase letters, digits and hyphens, starting with a letter and not ending with a hyphen`,
+    );
+  });
+
+  it.each(['a', 'prod', 'team-7-east', 'a'.repeat(32)])('accepts the cluster name %s', (clusterName) => {
+    expect(validateSkiffClusterProps({ clusterName }).clusterName).toBe(clusterName);
+  });
+
+  it('rejects minHosts greater than maxHosts and says to lower one or raise the other', () => {
+    expect(() => build({ minHosts: 4, maxHosts: 2 })).toThrow(
+      'minHosts (4) is greater than maxHosts (2): lower minHosts or raise maxHosts',
+    );
+  });
+
+  it.each([
+    [0, 1, 3],
+    [4, 1, 3],
+  ])('rejects desiredHosts %i outside minHosts %i..maxHosts %i', (desiredHosts, minHosts, maxHosts) => {
+    expect(() => build({ desiredHosts, minHosts, maxHosts })).toThrow(
+      `desiredHosts (${desiredHosts}) is outside minHosts..maxHosts (${minHosts}..${maxHosts}): pick a value in that range or leave desiredHosts unset`,
+    );
+  });
+
+  it('rejects a cluster that can never have a host', () => {
+    expect(() => build({ minHosts: 0, maxHosts: 0 })).toThrow('maxHosts must be at least 1, got 0');
+  });
+
+  it.each([
+    ['minHosts', { minHosts: 1.5 }, '1.5'],
+    ['maxHosts', { maxHosts: -1 }, '-1'],
+    ['desiredHosts', { desiredHosts: Number.NaN }, 'NaN'],
+  ])('rejects a %s that is not a whole number', (name, props, shown) => {
+    expect(() => build(props)).toThrow(`${name} must be a whole number of 0 or more, got ${shown}`);
+  });
+
+  it('rejects a root volume too small for Docker images', () => {
+    expect(() => build({ hostRootVolumeGiB: 4 })).toThrow('hostRootVolumeGiB must be at least 8');
+  });
+
+  it('applies the documented defaults', () => {
+    const settings = validateSkiffClusterProps({});
+    expect(settings).toMatchObject({ clusterName: 'skiff', minHosts: 1, maxHosts: 3, desiredHosts: undefined, hostRootVolumeGiB: 30 });
+    expect(settings.hostInstanceType.toString()).toBe('t4g.small');
+  });
+});
+
+describe('settings from CDK context', () => {
+  const fromContext = (context: Record<string, unknown>) => clusterPropsFromContext(new App({ context }).node);
+
+  it('reads -c strings as cluster props, numbers included', () => {
+    const props = fromContext({ clusterName: 'prod', hostInstanceType: 'c7g.large', minHosts: '2', maxHosts: '6', desiredHosts: '3' });
+    expect(props).toMatchObject({ clusterName: 'prod', minHosts: 2, maxHosts: 6, desiredHosts: 3 });
+    expect(props.hostInstanceType?.toString()).toBe('c7g.large');
+  });
+
+  it('accepts numbers written in cdk.json and leaves absent keys to the defaults', () => {
+    expect(fromContext({ maxHosts: 5 })).toEqual({
+      clusterName: undefined,
+      hostInstanceType: undefined,
+      minHosts: undefined,
+      maxHosts: 5,
+      desiredHosts: undefined,
+    });
+  });
+
+  it('names the context key and shows an example when a count is not a whole number', () => {
+    expect(() => fromContext({ maxHosts: 'many' })).toThrow(
+      `context 'maxHosts' must be a whole number (for example -c maxHosts=2), got "many"`,
+    );
+  });
+
+  it('rejects an empty cluster name from context', () => {
+    expect(() => fromContext({ clusterName: ' ' })).toThrow(`context 'clusterName' must be a non-empty string, got " "`);
+  });
+});
