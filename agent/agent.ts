@@ -10,6 +10,10 @@ import type { HostDocument, HostStatus, Resources, TaskStatus } from '../core/ty
 import type { ContainerInfo, Executor } from './executor.ts';
 import { nextRestart, plan, taskStatus, type Action, type RestartRecord } from './plan.ts';
 import { stableStringify } from '../core/json.ts';
+import { forEachLimit } from '../core/async.ts';
+
+/** How often a long batch of container starts reports its progress. */
+const PROGRESS_MS = 1000;
 
 export type AgentStore = Pick<Store, 'registerHost' | 'putHostStatus'>;
 
@@ -65,6 +69,8 @@ export class Agent {
   private reconciling: Promise<void> | undefined;
   private reconcileAgain = false;
   private polling: Promise<void> | undefined;
+  /** Images known to be present; a create that fails for a missing image clears the entry. */
+  private images = new Set<string>();
 
   constructor(
     private readonly config: AgentConfig,
@@ -213,19 +219,34 @@ export class Agent {
   private async execute(actions: readonly Action[]): Promise<void> {
     // Removals first: they free ports and memory the creations may need.
     const removals = actions.filter((a) => a.kind === 'remove');
-    await inParallel(removals, this.config.parallelism, async (a) => {
+    await forEachLimit(removals, this.config.parallelism, async (a) => {
       this.deps.log('info', 'removing container', { container: a.container.name, reason: a.reason });
       await this.deps.executor.stopAndRemove(a.container.id, this.config.stopGraceSeconds);
     });
     const rest = actions.filter((a) => a.kind !== 'remove');
-    await inParallel(rest, this.config.parallelism, async (a) => {
+    let lastProgress = this.deps.now();
+    await forEachLimit(rest, this.config.parallelism, async (a) => {
       try {
         if (a.kind === 'createPod') await this.createPod(a.task, a.reason);
         else if (a.kind === 'start') await this.restart(a.container, a.task.id, a.reason);
       } catch (err) {
         this.deps.log('error', 'action failed', { action: a.kind, task: a.kind === 'createPod' || a.kind === 'start' ? a.task.id : undefined, error: (err as Error).message });
       }
+      // A big batch takes seconds: report what already runs about once a second instead of at the end.
+      if (this.deps.now() - lastProgress >= PROGRESS_MS) {
+        lastProgress = this.deps.now();
+        await this.reportProgress();
+      }
     });
+  }
+
+  /** Reports the tasks that run so far, in the middle of a batch of actions. */
+  private async reportProgress(): Promise<void> {
+    const tasks = this.doc?.tasks ?? [];
+    const containers = await this.deps.executor.list();
+    const now = this.deps.now();
+    for (const task of tasks) this.statuses.set(task.id, taskStatus(task, containers, undefined, now, this.statuses.get(task.id)));
+    await this.report(false);
   }
 
   private async createPod(task: HostDocument['tasks'][number], reason: string): Promise<void> {
@@ -237,8 +258,19 @@ export class Agent {
     this.deps.log('info', 'starting task', { task: task.id, reason });
     const [first, ...others] = task.pod.containers;
     const ports = task.pod.containers.flatMap((c) => c.ports);
-    for (const c of task.pod.containers) if (!(await this.deps.executor.hasImage(c.image))) await this.deps.executor.pull(c.image);
-    const firstId = await this.deps.executor.create(task, first, { hostAddress: this.config.address, podPorts: ports, hostname: task.id });
+    for (const c of task.pod.containers) {
+      if (this.images.has(c.image)) continue;
+      if (!(await this.deps.executor.hasImage(c.image))) await this.deps.executor.pull(c.image);
+      this.images.add(c.image);
+    }
+    let firstId: string;
+    try {
+      firstId = await this.deps.executor.create(task, first, { hostAddress: this.config.address, podPorts: ports, hostname: task.id });
+    } catch (err) {
+      // The image may have been removed behind the agent's back: check again next time.
+      for (const c of task.pod.containers) this.images.delete(c.image);
+      throw err;
+    }
     await this.deps.executor.start(firstId);
     for (const c of others) {
       const id = await this.deps.executor.create(task, c, { hostAddress: this.config.address, joinNetworkOf: firstId });
@@ -298,12 +330,4 @@ export class Agent {
     await writeFile(tmp, JSON.stringify(state));
     await rename(tmp, this.config.stateFile);
   }
-}
-
-async function inParallel<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await fn(items[next++]);
-  });
-  await Promise.all(workers);
 }
