@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { mockClient } from 'aws-sdk-client-mock';
+import { SSMClient, SendCommandCommand, ThrottlingException, InvalidInstanceId } from '@aws-sdk/client-ssm';
+import { RunCommandWaker } from '../../adapters/aws/run-command-waker.ts';
+
+const ids = (n: number) => Array.from({ length: n }, (_, i) => `i-${(0x10000000 + i).toString(16)}`);
+
+describe('RunCommandWaker (at the SDK boundary)', () => {
+  it('signals the agents of up to 50 instances per SendCommand, pacing the calls', async () => {
+    const ssm = mockClient(SSMClient);
+    ssm.on(SendCommandCommand).resolves({});
+    const pauses: number[] = [];
+    await new RunCommandWaker(ssm as unknown as SSMClient, { sleep: async (ms) => void pauses.push(ms) }).wake([...ids(120), 'host-1']);
+    const calls = ssm.commandCalls(SendCommandCommand);
+    expect(calls.map((c) => c.args[0].input.InstanceIds!.length)).toEqual([50, 50, 20]);
+    expect(calls[0].args[0].input).toMatchObject({ DocumentName: 'AWS-RunShellScript', Parameters: { commands: ['systemctl kill -s USR1 skiff-agent'] } });
+    expect(pauses).toEqual([200, 200]);
+    ssm.restore();
+  });
+
+  it('retries a throttled call with back-off, and gives up quietly on other errors', async () => {
+    const ssm = mockClient(SSMClient);
+    ssm.on(SendCommandCommand)
+      .rejectsOnce(new ThrottlingException({ message: 'slow down', $metadata: {} }))
+      .resolvesOnce({})
+      .rejects(new InvalidInstanceId({ message: 'gone', $metadata: {} }));
+    const pauses: number[] = [];
+    const waker = new RunCommandWaker(ssm as unknown as SSMClient, { sleep: async (ms) => void pauses.push(ms) });
+    await waker.wake(ids(1));
+    expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(2);
+    expect(pauses).toEqual([400]);
+    await expect(waker.wake(ids(1))).resolves.toBeUndefined();
+    ssm.restore();
+  });
+
+  it('sends nothing for hosts that are not EC2 instances', async () => {
+    const ssm = mockClient(SSMClient);
+    await new RunCommandWaker(ssm as unknown as SSMClient).wake(['host-1', 'host-2']);
+    expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(0);
+    ssm.restore();
+  });
+});
