@@ -26,6 +26,7 @@ const cluster = uniqueClusterName('e2e');
 const dir = mkdtempSync(join(tmpdir(), 'skiff-e2e-'));
 const hello = join(ROOT, 'examples', 'hello.yaml');
 let running: RunningCluster | undefined;
+let idsBeforeStop: string[] = [];
 
 const cli = (...args: string[]) => skiff(args, { cwd: dir });
 const clusterContainers = (extra: string[] = []) => docker.listContainers({ all: true, filters: { label: [`${LABELS.cluster}=${cluster}`, ...extra] } });
@@ -160,11 +161,26 @@ describe('a local cluster driven by the skiff CLI', () => {
   it('stops on Ctrl-C and removes every container of the cluster', async () => {
     expect((await cli('apply', '-f', hello)).code).toBe(0);
     expect((await clusterContainers()).length).toBe(3);
+    idsBeforeStop = json<TaskJson[]>(await cli('get', 'tasks', '-o', 'json')).map((t) => t.id).sort();
     const code = await running!.stop();
     expect(code).toBe(0);
     expect(await clusterContainers()).toEqual([]);
     const status = await cli('local', 'status', '-o', 'json');
     expect(status.code).toBe(1);
     expect(JSON.parse(status.stdout)).toEqual({ running: false });
+  });
+
+  it('keeps its state across a restart: the service comes back on the same tasks', async () => {
+    const down = await cli('get', 'tasks');
+    expect(down.code).toBe(1);
+    expect(down.stderr).toContain('no local cluster running here');
+    running = await startCluster(dir, ['--cluster', cluster, '--hosts', '3', '--data', join(dir, 'data')]);
+    const tasks = await eventually(async () => {
+      const t = json<TaskJson[]>(await cli('get', 'tasks', '-o', 'json'));
+      return t.length === 3 && t.every((x) => x.state === 'running') ? t : undefined;
+    }, 'hello running again after the restart', 60_000);
+    expect(tasks.map((t) => t.id).sort()).toEqual(idsBeforeStop);
+    expect(new Set(tasks.map((t) => t.host)).size).toBe(3);
+    expect((await clusterContainers()).length).toBe(3);
   });
 });
