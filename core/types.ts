@@ -25,7 +25,24 @@ export interface ContainerSpec {
   readonly env: Readonly<Record<string, string>>;
   readonly ports: readonly PortSpec[];
   readonly resources: Resources;
+  /** A probe run by the agent; absent means the container is judged by its process alone. */
+  readonly health?: HealthCheck;
 }
+
+/** Exactly one of `http`, `tcp`, `exec`; timings in seconds (defaults in docs/spec.md). */
+export interface HealthCheck {
+  readonly http?: { readonly path: string; readonly port: number; /** Inclusive range of healthy statuses. */ readonly status: readonly [number, number] };
+  readonly tcp?: { readonly port: number };
+  readonly exec?: { readonly command: readonly string[] };
+  readonly intervalSeconds: number;
+  readonly timeoutSeconds: number;
+  /** Failures during the start period do not count; the first success ends it. */
+  readonly startPeriodSeconds: number;
+  readonly failureThreshold: number;
+  readonly successThreshold: number;
+}
+
+export type Health = 'starting' | 'healthy' | 'unhealthy';
 
 export type RestartPolicy = 'always' | 'on-failure' | 'never';
 
@@ -146,6 +163,12 @@ export interface TaskStatus {
   readonly namespace: string;
   readonly service: string;
   readonly state: TaskState;
+  /** Worst health over the pod's probed containers; absent when no probe is declared. */
+  readonly health?: Health;
+  /** Restarts of this task's containers by the agent (crashes and failed probes). */
+  readonly restarts?: number;
+  /** Exit code of the last container exit, kept across restarts. */
+  readonly lastExitCode?: number;
   readonly exitCode?: number;
   readonly message?: string;
   readonly ports: readonly PublishedPort[];
@@ -194,6 +217,9 @@ export interface TaskView {
   readonly host: string | null;
   readonly desired: TaskDesired;
   readonly state: TaskState;
+  readonly health?: Health;
+  readonly restarts?: number;
+  readonly lastExitCode?: number;
   readonly exitCode?: number;
   readonly message?: string;
   readonly ports: readonly { readonly containerPort: number; readonly hostIp: string; readonly hostPort: number; readonly protocol: 'tcp' | 'udp'; readonly container: string }[];
@@ -212,4 +238,18 @@ export interface HostView {
   readonly tasks: number;
   readonly heartbeatAt: string | null;
   readonly registeredAt: string;
+}
+
+/** Something worth knowing that happened: newest last in `skiff events`. */
+export interface ClusterEvent {
+  /** Unique and stable: re-recording the same event overwrites it instead of duplicating it. */
+  readonly id: string;
+  readonly at: string;
+  /** e.g. task.placed, task.started, task.exited, task.unhealthy, task.restarted, task.replaced, host.down, host.up, host.fenced, host.drained */
+  readonly type: string;
+  readonly message: string;
+  readonly namespace?: string;
+  readonly service?: string;
+  readonly task?: string;
+  readonly host?: string;
 }

@@ -21,7 +21,7 @@ describe('RunCommandWaker (at the SDK boundary)', () => {
   it('retries a throttled call with back-off, and gives up quietly on other errors', async () => {
     const ssm = mockClient(SSMClient);
     ssm.on(SendCommandCommand)
-      .rejectsOnce(new ThrottlingException({ message: 'slow down', $metadata: {} }))
+      .rejectsOnce(new ThrottlingException({ message: 'slow down', Message: 'slow down', $metadata: {} }))
       .resolvesOnce({})
       .rejects(new InvalidInstanceId({ message: 'gone', $metadata: {} }));
     const pauses: number[] = [];
