@@ -12,8 +12,29 @@ import { fits } from './scheduler.ts';
 import { stableStringify } from './json.ts';
 import { hash32 } from './random.ts';
 
+/** Where a task id should run: a task's current incarnation, or the previous one it keeps alive. */
+export interface Assignment {
+  readonly host: string;
+  readonly task: HostDocumentTask;
+}
+
+/** Every task id that should run somewhere, with its host: current incarnations and kept previous ones. */
+export function assignments(tasks: Iterable<Task>): Map<string, Assignment> {
+  const out = new Map<string, Assignment>();
+  for (const t of tasks) {
+    if (t.desired === 'running' && t.host) {
+      out.set(t.id, { host: t.host, task: { id: t.id, namespace: t.namespace, service: t.service, slot: t.slot, specVersion: t.specVersion, pod: t.pod } });
+    }
+    if (t.previous) {
+      const p = t.previous;
+      out.set(p.id, { host: p.host, task: { id: p.id, namespace: t.namespace, service: t.service, slot: t.slot, specVersion: p.specVersion, pod: p.pod } });
+    }
+  }
+  return out;
+}
+
 export interface AllocationReview {
-  /** Allocations whose task still points at this host and should run. */
+  /** Allocations whose task still should run on this host. */
   readonly keep: Record<string, Allocation>;
   /** Allocation task ids to drop: the task is gone, moved, replaced or stopped. */
   readonly stale: string[];
@@ -21,16 +42,15 @@ export interface AllocationReview {
   readonly missing: Task[];
 }
 
-/** Compares a host's allocations with the tasks that claim it. */
-export function reviewAllocations(host: Host, tasksById: ReadonlyMap<string, Task>, claimedBy: readonly Task[]): AllocationReview {
+/** Compares a host's allocations with the tasks that should run there. */
+export function reviewAllocations(host: Host, live: ReadonlyMap<string, Assignment>, claimedBy: readonly Task[]): AllocationReview {
   const keep: Record<string, Allocation> = {};
   const stale: string[] = [];
   for (const id in host.allocations) {
-    const task = tasksById.get(id);
-    if (task && task.host === host.id && task.desired === 'running') keep[id] = host.allocations[id];
+    if (live.get(id)?.host === host.id) keep[id] = host.allocations[id];
     else stale.push(id);
   }
-  const missing = claimedBy.filter((t) => t.desired === 'running' && !(t.id in host.allocations));
+  const missing = claimedBy.filter((t) => t.desired === 'running' && t.host === host.id && !(t.id in host.allocations));
   return { keep, stale, missing };
 }
 
@@ -70,13 +90,12 @@ export function addWhileFits(
   return { allocations, accepted, rejected };
 }
 
-/** The tasks of a host's document: allocations whose task claims the host and should run. */
-export function documentTasks(host: Host, tasksById: ReadonlyMap<string, Task>): HostDocumentTask[] {
+/** The tasks of a host's document: its allocations whose task should run there. */
+export function documentTasks(host: Host, live: ReadonlyMap<string, Assignment>): HostDocumentTask[] {
   const out: HostDocumentTask[] = [];
   for (const id of Object.keys(host.allocations).sort()) {
-    const task = tasksById.get(id);
-    if (!task || task.host !== host.id || task.desired !== 'running') continue;
-    out.push({ id: task.id, namespace: task.namespace, service: task.service, slot: task.slot, specVersion: task.specVersion, pod: task.pod });
+    const a = live.get(id);
+    if (a?.host === host.id) out.push(a.task);
   }
   return out;
 }

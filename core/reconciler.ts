@@ -8,7 +8,7 @@
  * schedulers safe without transactions: creating or replacing a slot's task is a conditional
  * write on the slot's incarnation, so exactly one of two racing writers wins.
  */
-import type { Host, PodSpec, Service, Task } from './types.ts';
+import type { Host, PodSpec, Service, Task, TaskStatus } from './types.ts';
 import { jsonEqual } from './json.ts';
 import { randomSuffix } from './random.ts';
 
@@ -18,9 +18,14 @@ export interface ServicePlan {
   /** Tasks to delete: slots above the replica count, or every task of a deleting service. */
   readonly remove: { readonly task: Task; readonly reason: string }[];
   readonly keep: Task[];
+  /** Tasks whose previous incarnation can now be stopped: they run (and are healthy, if probed). */
+  readonly release: Task[];
   /** The service is deleting and nothing of it is left anywhere: remove its item. */
   readonly removeService: boolean;
 }
+
+/** A task whose probe keeps failing after this many restarts by its agent is moved to another host. */
+export const REPLACE_UNHEALTHY_AFTER_RESTARTS = 3;
 
 export interface ReconcileInput {
   readonly service: Service;
@@ -29,6 +34,8 @@ export interface ReconcileInput {
   readonly hosts: ReadonlyMap<string, Pick<Host, 'id' | 'state'>>;
   /** True while some host still holds or reports a task of this service (containers not yet gone). */
   readonly stillOnHosts: boolean;
+  /** The report of the task's own host about it, if any. */
+  readonly statusOf?: (task: Task) => TaskStatus | undefined;
   readonly now: string;
   readonly random: () => number;
 }
@@ -48,10 +55,12 @@ export function reconcileService(input: ReconcileInput): ServicePlan {
   const create: ServicePlan['create'][number][] = [];
   const remove: ServicePlan['remove'][number][] = [];
   const keep: Task[] = [];
+  const release: Task[] = [];
+  const statusOf = input.statusOf ?? (() => undefined);
 
   if (service.deleting) {
     for (const task of input.tasks) remove.push({ task, reason: 'service deleted' });
-    return { create, remove, keep, removeService: input.tasks.length === 0 && !input.stillOnHosts };
+    return { create, remove, keep, release, removeService: input.tasks.length === 0 && !input.stillOnHosts };
   }
 
   const replicas = service.spec.spec.replicas;
@@ -59,7 +68,7 @@ export function reconcileService(input: ReconcileInput): ServicePlan {
   const bySlot = new Map<number, Task>();
   for (const task of input.tasks) bySlot.set(task.slot, task);
 
-  const newTask = (slot: number, incarnation: number): Task => ({
+  const newTask = (slot: number, incarnation: number, reason: string, extra: Partial<Task> = {}): Task => ({
     id: taskId(service.name, slot, random),
     namespace: service.namespace,
     service: service.name,
@@ -69,34 +78,50 @@ export function reconcileService(input: ReconcileInput): ServicePlan {
     pod,
     desired: 'running',
     createdAt: now,
+    reason,
+    ...extra,
   });
 
   for (let slot = 1; slot <= replicas; slot++) {
     const task = bySlot.get(slot);
     if (!task) {
-      create.push({ task: newTask(slot, 1), previousIncarnation: undefined, reason: 'new replica' });
+      create.push({ task: newTask(slot, 1, 'new replica'), previousIncarnation: undefined, reason: 'new replica' });
       continue;
     }
-    const replaceBecause = replacementReason(task, pod, input.hosts);
-    if (replaceBecause) {
-      create.push({ task: newTask(slot, task.incarnation + 1), previousIncarnation: task.incarnation, reason: replaceBecause });
-    } else {
-      keep.push(task);
+    const replace = replacement(task, pod, input.hosts, statusOf(task));
+    if (replace) {
+      create.push({ task: newTask(slot, task.incarnation + 1, replace.reason, replace.extra), previousIncarnation: task.incarnation, reason: replace.reason });
+      continue;
     }
+    keep.push(task);
+    if (task.previous && canRelease(task, input.hosts, statusOf(task))) release.push(task);
   }
   for (const task of input.tasks) {
     if (task.slot > replicas) remove.push({ task, reason: `scaled to ${replicas}` });
   }
-  return { create, remove, keep, removeService: false };
+  return { create, remove, keep, release, removeService: false };
 }
 
-function replacementReason(task: Task, pod: PodSpec, hosts: ReconcileInput['hosts']): string | undefined {
-  if (task.desired !== 'running') return 'task was stopped';
-  if (!jsonEqual(task.pod, pod)) return 'spec changed';
-  if (task.host !== undefined) {
-    const host = hosts.get(task.host);
-    if (!host) return `host ${task.host} is gone`;
-    if (host.state === 'down') return `host ${task.host} is down`;
+function replacement(task: Task, pod: PodSpec, hosts: ReconcileInput['hosts'], status: TaskStatus | undefined): { reason: string; extra?: Partial<Task> } | undefined {
+  if (task.desired !== 'running') return { reason: 'task was stopped' };
+  if (!jsonEqual(task.pod, pod)) return { reason: 'spec changed' };
+  if (task.host === undefined) return undefined;
+  const host = hosts.get(task.host);
+  if (!host) return { reason: `host ${task.host} is gone` };
+  if (host.state === 'down') return { reason: `host ${task.host} is down` };
+  if (host.state === 'draining' && !task.previous) {
+    // New first, then the old stopped: the old incarnation keeps running until this one runs.
+    return { reason: `host ${task.host} is draining`, extra: { previous: { id: task.id, host: task.host, specVersion: task.specVersion, pod: task.pod } } };
+  }
+  if (status?.health === 'unhealthy' && (status.restarts ?? 0) >= REPLACE_UNHEALTHY_AFTER_RESTARTS) {
+    return { reason: `unhealthy after ${status.restarts} restarts on ${task.host}`, extra: { avoidHost: task.host } };
   }
   return undefined;
+}
+
+/** The previous incarnation may stop once this one runs and is not known to be unhealthy, or when its host is gone. */
+function canRelease(task: Task, hosts: ReconcileInput['hosts'], status: TaskStatus | undefined): boolean {
+  const previousHost = hosts.get(task.previous!.host);
+  if (!previousHost || previousHost.state === 'down') return true;
+  return status?.state === 'running' && (status.health === undefined || status.health === 'healthy');
 }

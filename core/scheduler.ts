@@ -24,6 +24,8 @@ export interface PlacementRequest {
   readonly hostPorts: readonly number[];
   readonly constraints: readonly string[];
   readonly strategy: 'spread' | 'binpack';
+  /** A host to use only when no other fits (the task kept failing there). */
+  readonly avoidHost?: string;
 }
 
 export interface Placement {
@@ -222,7 +224,8 @@ export function schedule(hosts: readonly Host[], requests: readonly PlacementReq
       );
       // Replicas of one service always prefer different hosts (a host is a failure domain);
       // the strategy only decides between hosts with equally few of them.
-      const score = -(counts.get(i) ?? 0) * 10 + (req.strategy === 'binpack' ? util : 1 - util);
+      // An avoided host outranks nothing but having no host at all.
+      const score = (node.host.id === req.avoidHost ? -1e9 : 0) - (counts.get(i) ?? 0) * 10 + (req.strategy === 'binpack' ? util : 1 - util);
       if (score > bestScore) {
         bestScore = score;
         best = i;

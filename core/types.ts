@@ -98,6 +98,8 @@ export interface Host {
   readonly capacity: Resources;
   readonly labels: Readonly<Record<string, string>>;
   readonly state: HostState;
+  /** When `state` last changed (absent: since registration). */
+  readonly stateSince?: string;
   readonly registeredAt: string;
   /** Optimistic-concurrency version of the host item; every allocation change bumps it. */
   readonly version: number;
@@ -137,6 +139,22 @@ export interface Task {
   readonly createdAt: string;
   /** Why the scheduler could not place the task, when it could not. */
   readonly unplaceable?: Unplaceable;
+  /**
+   * The incarnation this task replaces, kept running on its host until this one runs (draining:
+   * new first, then the old stopped). Cleared by the scheduler once this task is running.
+   */
+  readonly previous?: PreviousTask;
+  /** A host to keep this task off when another fits (it kept failing there). */
+  readonly avoidHost?: string;
+  /** Why this incarnation was created, for events and `describe`. */
+  readonly reason?: string;
+}
+
+export interface PreviousTask {
+  readonly id: string;
+  readonly host: string;
+  readonly specVersion: number;
+  readonly pod: PodSpec;
 }
 
 export interface Unplaceable {

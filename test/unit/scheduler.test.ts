@@ -50,6 +50,13 @@ describe('schedule', () => {
     expect(describeRejection(3, r.failures[0].reason.rejected)).toBe('0 of 3 hosts fit: 2 insufficient memory, 1 constraint zone == a');
   });
 
+  it('keeps a task off the host it should avoid when another fits, and uses it when none does', () => {
+    const r = schedule(threeHosts, [req('a', { avoidHost: 'h1' }), req('b', { avoidHost: 'h1', service: 'x' }), req('c', { avoidHost: 'h1', service: 'y' })], { seed: 's' });
+    expect(r.placements.map((p) => p.hostId)).not.toContain('h1');
+    const only = schedule([aHost({ id: 'h1' })], [req('a', { avoidHost: 'h1' })], { seed: 's' });
+    expect(only.placements[0].hostId).toBe('h1');
+  });
+
   it('honours != constraints', () => {
     const hosts = [aHost({ id: 'a', labels: { zone: 'a' } }), aHost({ id: 'b', labels: { zone: 'b' } })];
     const r = schedule(hosts, [req('t', { constraints: ['zone != a'] })], { seed: 's' });
