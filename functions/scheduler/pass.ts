@@ -11,7 +11,7 @@ import type { HostChannel, HostWaker, Store } from '../../ports/index.ts';
 import type { Allocation, Host, Service, Task } from '../../core/types.ts';
 import { reconcileService } from '../../core/reconciler.ts';
 import { schedule, type PlacementRequest } from '../../core/scheduler.ts';
-import { addWhileFits, allocationFor, documentHash, documentTasks, hostDocument, reviewAllocations } from '../../core/allocations.ts';
+import { addWhileFits, allocationFor, assignments, documentHash, documentTasks, hostDocument, reviewAllocations } from '../../core/allocations.ts';
 import { rng } from '../../core/random.ts';
 import { ConflictError } from '../../core/errors.ts';
 import { forEachLimit } from '../../core/async.ts';
@@ -127,8 +127,9 @@ export async function runPass(deps: PassDeps): Promise<PassResult> {
     };
   });
   // Hosts as the scheduler must see them: without stale allocations, with claimed-but-missing ones.
+  const liveBefore = assignments(tasksById.values());
   const effective = hostList.map((h) => {
-    const review = reviewAllocations(h, tasksById, claims.get(h.id) ?? []);
+    const review = reviewAllocations(h, liveBefore, claims.get(h.id) ?? []);
     const withMissing = addWhileFits(h.capacity, review.keep, review.missing.map(allocationFor));
     return { ...h, allocations: withMissing.allocations };
   });
@@ -164,10 +165,11 @@ export async function runPass(deps: PassDeps): Promise<PassResult> {
 
   // 3. Commit each host's allocations in one conditional write: drop stale ones, add missing and new.
   const committed = new Map<string, Host>();
+  const live = assignments(tasksById.values());
   await forEachLimit(hostList, WRITE_CONCURRENCY, async (host) => {
     let current: Host | undefined = host;
     for (let attempt = 0; current && attempt < HOST_WRITE_ATTEMPTS; attempt++) {
-      const review = reviewAllocations(current, tasksById, claims.get(current.id) ?? []);
+      const review = reviewAllocations(current, live, claims.get(current.id) ?? []);
       const wanted = [...review.missing.map(allocationFor), ...(newByHost.get(current.id) ?? []).filter((a) => !(a.taskId in review.keep))];
       const next = addWhileFits(current.capacity, review.keep, dedupe(wanted));
       if (review.stale.length === 0 && next.accepted.length === wanted.length && sameKeys(current.allocations, next.allocations)) {
@@ -191,7 +193,7 @@ export async function runPass(deps: PassDeps): Promise<PassResult> {
   // 4. Publish each host's document when its content changed.
   const changed: string[] = [];
   await forEachLimit([...committed.values()], WRITE_CONCURRENCY, async (host) => {
-    const tasks = documentTasks(host, tasksById);
+    const tasks = documentTasks(host, assignments(tasksById.values()));
     const hash = documentHash(tasks);
     const published = await store.getPublished(host.id);
     if (published?.hash === hash) return;
