@@ -6,7 +6,7 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { HostChannel, Store } from '../ports/index.ts';
-import type { HostDocument, HostStatus, Resources, TaskStatus } from '../core/types.ts';
+import type { ClusterEvent, HostDocument, HostStatus, Resources, TaskStatus } from '../core/types.ts';
 import type { ContainerInfo, Executor } from './executor.ts';
 import { nextRestart, plan, taskStatus, type Action, type RestartRecord } from './plan.ts';
 import { stableStringify } from '../core/json.ts';
@@ -50,6 +50,13 @@ export interface AgentDeps {
 
 /** On-disk state format; bump when its shape changes and migrate or discard older files. */
 const STATE_FORMAT = 1;
+/** Events kept in the agent's report for the scheduler to copy into the cluster's event log. */
+const EVENT_RING = 50;
+/**
+ * Restarts of one task reported one by one; after that only every 10th, so a crash loop (a
+ * restart every 30 s at the back-off cap: 2,880 a day) does not flood the event log.
+ */
+const RESTART_EVENTS_IN_FULL = 3;
 
 interface SavedState {
   readonly format: number;
@@ -71,6 +78,14 @@ export class Agent {
   private polling: Promise<void> | undefined;
   /** Images known to be present; a create that fails for a missing image clears the entry. */
   private images = new Set<string>();
+  /** Restarts per task in this agent's lifetime, and the last exit code seen. */
+  private restartCounts = new Map<string, number>();
+  private lastExit = new Map<string, number>();
+  private events: ClusterEvent[] = [];
+  private eventSeq = 0;
+  private readonly bootId = Date.now().toString(36);
+  /** When the last reconcile round started; a long gap means this process was frozen. */
+  private lastRoundAt = 0;
 
   constructor(
     private readonly config: AgentConfig,
@@ -192,6 +207,17 @@ export class Agent {
   }
 
   private async reconcile(): Promise<void> {
+    const started = this.deps.now();
+    const gapMs = started - this.lastRoundAt;
+    const frozen = this.lastRoundAt > 0 && gapMs > Math.max(3 * this.config.reconcileMs, 3000);
+    this.lastRoundAt = started;
+    if (frozen) {
+      // The agent was frozen or cut off (a partition, SIGSTOP). The control plane may have declared this
+      // host down and moved its tasks: read the document before acting on the old one, so stale tasks are
+      // stopped, not restarted (fencing). If the control plane cannot be reached, keep going (static stability).
+      this.deps.log('warn', 'agent was frozen; reading the host document before acting', { gapMs });
+      await this.poll();
+    }
     const tasks = this.doc?.tasks ?? [];
     // Before the first document arrives (a fresh host, control plane unreachable) nothing is removed:
     // a restarted agent without its state file must not stop what it cannot yet judge.
@@ -209,11 +235,36 @@ export class Agent {
     const live = new Set(tasks.map((t) => t.id));
     for (const key of this.statuses.keys()) if (!live.has(key)) this.statuses.delete(key);
     for (const key of this.restarts.keys()) if (!live.has(key.split('/')[0])) this.restarts.delete(key);
-    const after = this.deps.now();
-    for (const task of tasks) {
-      this.statuses.set(task.id, taskStatus(task, containers, decided.backingOff.get(task.id), after, this.statuses.get(task.id)));
-    }
+    for (const key of this.restartCounts.keys()) if (!live.has(key)) this.restartCounts.delete(key);
+    for (const key of this.lastExit.keys()) if (!live.has(key)) this.lastExit.delete(key);
+    this.refreshStatuses(tasks, containers, decided.backingOff);
     await this.report(false);
+  }
+
+  /** Recomputes each task's status, and records the transitions worth an event. */
+  private refreshStatuses(tasks: HostDocument['tasks'], containers: readonly ContainerInfo[], backingOff: ReadonlyMap<string, number> = new Map()): void {
+    const now = this.deps.now();
+    for (const task of tasks) {
+      const before = this.statuses.get(task.id);
+      const base = taskStatus(task, containers, backingOff.get(task.id), now, before);
+      if (base.exitCode !== undefined) this.lastExit.set(task.id, base.exitCode);
+      const restarts = this.restartCounts.get(task.id) ?? 0;
+      const lastExitCode = this.lastExit.get(task.id);
+      const next: TaskStatus = { ...base, ...(restarts ? { restarts } : {}), ...(lastExitCode !== undefined ? { lastExitCode } : {}) };
+      this.statuses.set(task.id, next);
+      if (before?.state === next.state) continue;
+      const about = { namespace: task.namespace, service: task.service, task: task.id, host: this.config.hostId };
+      if (next.state === 'running') this.event('task.started', `task ${task.id} is running on ${this.config.hostId}`, about);
+      else if ((next.state === 'failed' || next.state === 'exited') && before?.state === 'running') {
+        this.event('task.exited', `task ${task.id} exited with code ${next.exitCode ?? 'unknown'}${next.message ? ` (${next.message})` : ''}`, about);
+      }
+    }
+  }
+
+  private event(type: string, message: string, about: Omit<ClusterEvent, 'id' | 'at' | 'type' | 'message'>): void {
+    const at = new Date(this.deps.now()).toISOString();
+    this.events.push({ id: `${this.config.hostId}-${this.bootId}-${++this.eventSeq}`, at, type, message, ...about });
+    if (this.events.length > EVENT_RING) this.events.splice(0, this.events.length - EVENT_RING);
   }
 
   private async execute(actions: readonly Action[]): Promise<void> {
@@ -242,10 +293,7 @@ export class Agent {
 
   /** Reports the tasks that run so far, in the middle of a batch of actions. */
   private async reportProgress(): Promise<void> {
-    const tasks = this.doc?.tasks ?? [];
-    const containers = await this.deps.executor.list();
-    const now = this.deps.now();
-    for (const task of tasks) this.statuses.set(task.id, taskStatus(task, containers, undefined, now, this.statuses.get(task.id)));
+    this.refreshStatuses(this.doc?.tasks ?? [], await this.deps.executor.list());
     await this.report(false);
   }
 
@@ -254,6 +302,7 @@ export class Agent {
     if (reason !== 'new task') {
       const key = `${task.id}/*`;
       this.restarts.set(key, nextRestart(this.restarts.get(key), 0, now));
+      this.countRestart(task.id, '*', reason);
     }
     this.deps.log('info', 'starting task', { task: task.id, reason });
     const [first, ...others] = task.pod.containers;
@@ -284,16 +333,34 @@ export class Agent {
     const ran = container.startedAt && container.finishedAt ? Date.parse(container.finishedAt) - Date.parse(container.startedAt) : 0;
     this.restarts.set(key, nextRestart(this.restarts.get(key), Number.isFinite(ran) ? ran : 0, now));
     this.deps.log('info', 'restarting container', { container: container.name, reason });
+    this.countRestart(taskId, container.container, reason);
     await this.deps.executor.start(container.id);
+  }
+
+  private countRestart(taskId: string, container: string, reason: string): void {
+    const n = (this.restartCounts.get(taskId) ?? 0) + 1;
+    this.restartCounts.set(taskId, n);
+    const task = this.doc?.tasks.find((t) => t.id === taskId);
+    const about = { ...(task ? { namespace: task.namespace, service: task.service } : {}), task: taskId, host: this.config.hostId };
+    if (n <= RESTART_EVENTS_IN_FULL) this.event('task.restarted', `container ${container} of task ${taskId} restarted (${reason}); restart ${n}`, about);
+    else if (n === RESTART_EVENTS_IN_FULL + 1) this.event('task.crash-loop', `task ${taskId} keeps failing (${reason}); restarting with back-off, reporting every 10th restart`, about);
+    else if (n % 10 === 0) this.event('task.restarted', `container ${container} of task ${taskId} restarted (${reason}); restart ${n}`, about);
   }
 
   private async report(force: boolean): Promise<void> {
     if (!this.registered) return;
     const tasks = [...this.statuses.values()].sort((a, b) => a.taskId.localeCompare(b.taskId));
-    const fingerprint = stableStringify({ g: this.generation, t: tasks });
+    const fingerprint = stableStringify({ g: this.generation, t: tasks, e: this.eventSeq });
     const now = this.deps.now();
     if (!force && fingerprint === this.lastReported && now - this.lastReport < this.config.heartbeatMs) return;
-    const status: HostStatus = { hostId: this.config.hostId, heartbeatAt: new Date(now).toISOString(), generation: this.generation, tasks, agentVersion: this.deps.version };
+    const status: HostStatus = {
+      hostId: this.config.hostId,
+      heartbeatAt: new Date(now).toISOString(),
+      generation: this.generation,
+      tasks,
+      agentVersion: this.deps.version,
+      ...(this.events.length ? { events: this.events.slice() } : {}),
+    };
     try {
       await this.deps.store.putHostStatus(status);
       this.lastReport = now;

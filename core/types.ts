@@ -203,6 +203,8 @@ export interface HostStatus {
   readonly generation: number;
   readonly tasks: readonly TaskStatus[];
   readonly agentVersion: string;
+  /** The agent's most recent events (a bounded ring); the scheduler copies them into the event log. */
+  readonly events?: readonly ClusterEvent[];
 }
 
 /**

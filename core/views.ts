@@ -22,6 +22,9 @@ export function taskView(task: Task, status: TaskStatus | undefined, host: Pick<
   return {
     ...base,
     state: status.state,
+    ...(status.health ? { health: status.health } : {}),
+    ...(status.restarts ? { restarts: status.restarts } : {}),
+    ...(status.lastExitCode !== undefined ? { lastExitCode: status.lastExitCode } : {}),
     ...(status.exitCode !== undefined ? { exitCode: status.exitCode } : {}),
     ...(status.message ? { message: status.message } : {}),
     ports: status.ports.map((p) => ({ containerPort: p.containerPort, hostIp: p.hostIp, hostPort: p.hostPort, protocol: p.protocol, container: p.container })),

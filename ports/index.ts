@@ -2,7 +2,8 @@
  * Ports: the small interfaces that handlers and the agent need from the outside world.
  * Adapters for AWS (`adapters/aws`) and for local mode implement them; the core never sees them.
  */
-import type { Host, HostDocument, HostStatus, Service, ServiceSpec, Task } from '../core/types.ts';
+import type { ClusterEvent, Host, HostDocument, HostStatus, Service, ServiceSpec, Task } from '../core/types.ts';
+import type { HealthCheckpoint } from '../core/health.ts';
 
 /** The cluster state. Every write is conditional; a lost race is a `ConflictError` (retryable). */
 export interface Store {
@@ -40,7 +41,20 @@ export interface Store {
   registerHost(host: Pick<Host, 'id' | 'address' | 'capacity' | 'labels'>, now: string): Promise<Host>;
   /** Replace the host's allocations, only if its version is still `host.version`. Returns the new host. */
   updateAllocations(host: Host, allocations: Host['allocations']): Promise<Host>;
-  setHostState(id: string, state: Host['state']): Promise<void>;
+  /** Set a host's state and `stateSince`; a no-op when the state is already `state`. */
+  setHostState(id: string, state: Host['state'], now: string): Promise<void>;
+  /** Clear a task's `previous` (its previous incarnation may stop), only if the slot still holds `taskId`. */
+  releasePrevious(namespace: string, service: string, slot: number, taskId: string): Promise<void>;
+
+  // health bookkeeping
+  getHealthCheckpoint(): Promise<HealthCheckpoint | undefined>;
+  putHealthCheckpoint(checkpoint: HealthCheckpoint): Promise<void>;
+
+  // events (newest last); recording the same event id twice keeps one
+  putEvents(events: readonly ClusterEvent[]): Promise<void>;
+  listEvents(filter: { namespace?: string; service?: string; host?: string; limit?: number }): Promise<ClusterEvent[]>;
+  /** Delete events older than `before` (ISO time); returns how many. */
+  pruneEvents(before: string, max: number): Promise<number>;
 
   // host status (written by the host's own agent)
   putHostStatus(status: HostStatus): Promise<void>;

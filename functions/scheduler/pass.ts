@@ -8,7 +8,7 @@
  * scheduler function's reserved concurrency of 1); placements never do.
  */
 import type { HostChannel, HostWaker, Store } from '../../ports/index.ts';
-import type { Allocation, Host, Service, Task } from '../../core/types.ts';
+import type { Allocation, ClusterEvent, Host, Service, Task, TaskStatus } from '../../core/types.ts';
 import { reconcileService } from '../../core/reconciler.ts';
 import { schedule, type PlacementRequest } from '../../core/scheduler.ts';
 import { addWhileFits, allocationFor, assignments, documentHash, documentTasks, hostDocument, reviewAllocations } from '../../core/allocations.ts';
@@ -29,6 +29,7 @@ export interface PassDeps {
 
 export interface PassResult {
   created: number;
+  released: number;
   removed: number;
   placed: number;
   unplaceable: number;
@@ -49,7 +50,10 @@ export async function runPass(deps: PassDeps): Promise<PassResult> {
   const nowIso = deps.now().toISOString();
   const random = rng(deps.seed ?? nowIso);
   const log = deps.log ?? (() => {});
-  const result: PassResult = { created: 0, removed: 0, placed: 0, unplaceable: 0, published: [], conflicts: 0 };
+  const result: PassResult = { created: 0, released: 0, removed: 0, placed: 0, unplaceable: 0, published: [], conflicts: 0 };
+  const events: ClusterEvent[] = [];
+  const event = (type: string, message: string, about: Omit<ClusterEvent, 'id' | 'at' | 'type' | 'message'>) =>
+    events.push({ id: `${nowIso}-${type}-${about.task ?? about.host ?? about.service ?? ''}`, at: nowIso, type, message, ...about });
 
   // Tasks come from a strongly consistent read, never through the service index: the index lags,
   // and a task missing from this pass would make its allocation look stale and stop its container.
@@ -58,9 +62,19 @@ export async function runPass(deps: PassDeps): Promise<PassResult> {
   const tasksByService = new Map<string, Task[]>();
   for (const t of taskList) (tasksByService.get(`${t.namespace}/${t.service}`) ?? tasksByService.set(`${t.namespace}/${t.service}`, []).get(`${t.namespace}/${t.service}`)!).push(t);
 
-  // 1. Services: create and remove tasks.
+  // Agents' own events (started, exited, unhealthy, restarted) reach the log through their reports.
+  await ingestAgentEvents(store, statuses);
+
+  // 1. Services: create, replace and remove tasks.
   const reportedServices = new Set<string>();
-  for (const hs of statuses) for (const t of hs.tasks) reportedServices.add(`${t.namespace}/${t.service}`);
+  const reports = new Map<string, TaskStatus>();
+  for (const hs of statuses) {
+    for (const t of hs.tasks) {
+      reportedServices.add(`${t.namespace}/${t.service}`);
+      reports.set(`${hs.hostId}\u0000${t.taskId}`, t);
+    }
+  }
+  const statusOf = (t: Task) => (t.host ? reports.get(`${t.host}\u0000${t.id}`) : undefined);
   const allocatedServices = new Set<string>();
   for (const h of hostList) for (const id in h.allocations) allocatedServices.add(`${h.allocations[id].namespace}/${h.allocations[id].service}`);
 
@@ -71,6 +85,7 @@ export async function runPass(deps: PassDeps): Promise<PassResult> {
       tasks,
       hosts,
       stillOnHosts: allocatedServices.has(key(service)) || reportedServices.has(key(service)),
+      statusOf,
       now: nowIso,
       random,
     });
@@ -78,9 +93,13 @@ export async function runPass(deps: PassDeps): Promise<PassResult> {
     await forEachLimit(plan.create, WRITE_CONCURRENCY, async ({ task, previousIncarnation, reason }) => {
       try {
         await store.putTask(task, previousIncarnation);
+        const replaced = current.get(task.slot);
         current.set(task.slot, task);
         result.created++;
         log('task created', { task: task.id, reason });
+        const about = { namespace: task.namespace, service: task.service, task: task.id };
+        if (replaced) event('task.replaced', `task ${replaced.id} replaced by ${task.id}: ${reason}`, { ...about, ...(replaced.host ? { host: replaced.host } : {}) });
+        else event('task.created', `task ${task.id} created: ${reason}`, about);
       } catch (err) {
         if (!(err instanceof ConflictError)) throw err;
         result.conflicts++;
@@ -92,6 +111,23 @@ export async function runPass(deps: PassDeps): Promise<PassResult> {
         current.delete(task.slot);
         result.removed++;
         log('task removed', { task: task.id, reason });
+        event('task.removed', `task ${task.id} removed: ${reason}`, { namespace: task.namespace, service: task.service, task: task.id, ...(task.host ? { host: task.host } : {}) });
+      } catch (err) {
+        if (!(err instanceof ConflictError)) throw err;
+        result.conflicts++;
+      }
+    });
+    await forEachLimit(plan.release, WRITE_CONCURRENCY, async (task) => {
+      try {
+        await store.releasePrevious(task.namespace, task.service, task.slot, task.id);
+        current.set(task.slot, { ...task, previous: undefined });
+        result.released++;
+        event('task.released', `previous incarnation ${task.previous!.id} on ${task.previous!.host} stopped: ${task.id} runs on ${task.host}`, {
+          namespace: task.namespace,
+          service: task.service,
+          task: task.id,
+          host: task.previous!.host,
+        });
       } catch (err) {
         if (!(err instanceof ConflictError)) throw err;
         result.conflicts++;
@@ -124,6 +160,7 @@ export async function runPass(deps: PassDeps): Promise<PassResult> {
       hostPorts: a.hostPorts,
       constraints: placement?.constraints ?? [],
       strategy: placement?.strategy ?? 'spread',
+      ...(t.avoidHost ? { avoidHost: t.avoidHost } : {}),
     };
   });
   // Hosts as the scheduler must see them: without stale allocations, with claimed-but-missing ones.
@@ -144,6 +181,7 @@ export async function runPass(deps: PassDeps): Promise<PassResult> {
       tasksById.set(task.id, claimed);
       (claims.get(p.hostId) ?? claims.set(p.hostId, []).get(p.hostId)!).push(claimed);
       (newByHost.get(p.hostId) ?? newByHost.set(p.hostId, []).get(p.hostId)!).push(p.allocation);
+      event('task.placed', `task ${task.id} placed on ${p.hostId}`, { namespace: task.namespace, service: task.service, task: task.id, host: p.hostId });
     } catch (err) {
       if (!(err instanceof ConflictError)) throw err;
       result.conflicts++;
@@ -157,6 +195,7 @@ export async function runPass(deps: PassDeps): Promise<PassResult> {
     try {
       await store.setTaskUnplaceable(task.namespace, task.service, task.slot, task.id, { ...f.reason, at: nowIso });
       log('task unplaceable', { task: task.id, reason: f.reason.message });
+      event('task.unplaceable', `task ${task.id} cannot be placed: ${f.reason.message}`, { namespace: task.namespace, service: task.service, task: task.id });
     } catch (err) {
       if (!(err instanceof ConflictError)) throw err;
       result.conflicts++;
@@ -179,6 +218,9 @@ export async function runPass(deps: PassDeps): Promise<PassResult> {
       try {
         const updated = await store.updateAllocations(current, next.allocations);
         committed.set(updated.id, updated);
+        if (updated.state === 'draining' && Object.keys(updated.allocations).length === 0 && Object.keys(current.allocations).length > 0) {
+          event('host.drained', `host ${updated.id} is drained: no task left on it`, { host: updated.id });
+        }
         result.placed += next.accepted.filter((a) => !(a.taskId in current!.allocations)).length;
         for (const r of next.rejected) await unclaim(store, tasksById, r, current.id, result);
         break;
@@ -209,7 +251,27 @@ export async function runPass(deps: PassDeps): Promise<PassResult> {
   });
   result.published = changed.sort();
   if (changed.length > 0) await deps.waker.wake(changed);
+  if (events.length > 0) await store.putEvents(events);
   return result;
+}
+
+/** Newest agent event already copied, per host, in this process: the rest of each ring is skipped. */
+const ingested = new Map<string, string>();
+
+async function ingestAgentEvents(store: Store, statuses: readonly { hostId: string; events?: readonly ClusterEvent[] }[]): Promise<void> {
+  const fresh: ClusterEvent[] = [];
+  const marks = new Map<string, string>();
+  for (const s of statuses) {
+    const seen = ingested.get(s.hostId) ?? '';
+    const newer = (s.events ?? []).filter((e) => `${e.at}|${e.id}` > seen);
+    if (newer.length === 0) continue;
+    fresh.push(...newer);
+    marks.set(s.hostId, newer.reduce((a, e) => (`${e.at}|${e.id}` > a ? `${e.at}|${e.id}` : a), seen));
+  }
+  if (fresh.length === 0) return;
+  // Recording an event id twice keeps one, so a restarted scheduler re-copying a ring is harmless.
+  await store.putEvents(fresh);
+  for (const [host, mark] of marks) ingested.set(host, mark);
 }
 
 async function unclaim(store: Store, tasksById: Map<string, Task>, a: Allocation, hostId: string, result: PassResult): Promise<void> {

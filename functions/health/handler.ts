@@ -1,0 +1,50 @@
+/**
+ * The health Lambda. EventBridge fires it at most once a minute; to judge heartbeats more often
+ * it runs several checks per invocation (`SKIFF_HEALTH_CHECKS_PER_RUN` × `SKIFF_HEALTH_INTERVAL_SECONDS`,
+ * default 4 × 15 s), which costs one ~60 s invocation a minute. Local mode calls the same handler
+ * on a 1 s timer with one check per run.
+ */
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
+import { runHealthCheck, type HealthDeps, type HealthResult } from './check.ts';
+import { controlPlaneConfig, numberEnv } from '../env.ts';
+import { awsControlPlane } from '../wiring.ts';
+import { errorBoundary } from '../middleware.ts';
+
+export type HealthHandler = (event: unknown, context: Context) => Promise<HealthResult[]>;
+
+export function makeHealthHandler(deps: HealthDeps, options: { checksPerRun: number; intervalMs: number }): HealthHandler {
+  return middy<unknown, HealthResult[]>()
+    .use(errorBoundary('health'))
+    .handler(async () => {
+      const results: HealthResult[] = [];
+      for (let i = 0; i < options.checksPerRun; i++) {
+        if (i > 0) await new Promise((r) => setTimeout(r, options.intervalMs));
+        const r = await runHealthCheck(deps);
+        if (r.down.length || r.up.length || r.resumed) console.log(JSON.stringify({ level: 'INFO', component: 'health', ...r }));
+        results.push(r);
+      }
+      return results;
+    });
+}
+
+let fromEnv: HealthHandler | undefined;
+
+export const handler: HealthHandler = (event, context) => {
+  if (!fromEnv) {
+    const env = process.env;
+    const cp = awsControlPlane(controlPlaneConfig(env));
+    fromEnv = makeHealthHandler(
+      {
+        store: cp.store,
+        now: () => new Date(),
+        // Agents heartbeat every 15 s on AWS; 4 missed beats make a host down.
+        policy: { graceMs: numberEnv(env, 'SKIFF_HOST_GRACE_SECONDS', 60, { min: 1 }) * 1000 },
+        kickScheduler: cp.kickScheduler,
+        eventRetentionMs: numberEnv(env, 'SKIFF_EVENT_RETENTION_DAYS', 7, { min: 1 }) * 86_400_000,
+      },
+      { checksPerRun: numberEnv(env, 'SKIFF_HEALTH_CHECKS_PER_RUN', 4, { min: 1, max: 12 }), intervalMs: numberEnv(env, 'SKIFF_HEALTH_INTERVAL_SECONDS', 15, { min: 1 }) * 1000 },
+    );
+  }
+  return fromEnv(event, context);
+};
