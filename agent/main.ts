@@ -61,11 +61,15 @@ async function main(): Promise<void> {
     throw new ConfigError(`SKIFF_HOST_CPU / SKIFF_HOST_MEMORY: ${(err as Error).message}`);
   }
 
+  // The host's own items are keyed by its instance ARN on AWS, the key its IAM role may touch.
+  const hostArnPrefix = optionalEnv(env, 'SKIFF_HOST_ARN_PREFIX') ?? '';
   const store = new DynamoStore(new DynamoDBClient({ ...common, ...(dynamodbEndpoint ? { endpoint: dynamodbEndpoint } : {}) }), {
     tableName: requireEnv(env, 'SKIFF_TABLE'),
+    hostArnPrefix,
   });
   const channel = new SsmHostChannel(new SSMClient({ ...common, ...(ssmEndpoint ? { endpoint: ssmEndpoint } : {}) }), {
     prefix: optionalEnv(env, 'SKIFF_PARAM_PREFIX') ?? `/skiff/${cluster}`,
+    hostArnPrefix,
   });
   const executor = new DockerExecutor({ cluster, hostId });
 

@@ -33,6 +33,8 @@ export interface ControlPlaneConfig {
   readonly cluster: string;
   readonly table: string;
   readonly paramPrefix: string;
+  /** `arn:<partition>:ec2:<region>:<account>:instance/` on AWS, '' locally: see DynamoStoreOptions.hostArnPrefix. */
+  readonly hostArnPrefix?: string;
   readonly region?: string;
   /** Local mode only: the stand-ins' endpoints. */
   readonly dynamodbEndpoint?: string;
@@ -47,6 +49,7 @@ export function controlPlaneConfig(env: NodeJS.ProcessEnv): ControlPlaneConfig {
     cluster,
     table: requireEnv(env, 'SKIFF_TABLE'),
     paramPrefix: optionalEnv(env, 'SKIFF_PARAM_PREFIX') ?? `/skiff/${cluster}`,
+    hostArnPrefix: optionalEnv(env, 'SKIFF_HOST_ARN_PREFIX') ?? '',
     region: optionalEnv(env, 'AWS_REGION') ?? optionalEnv(env, 'SKIFF_REGION'),
     dynamodbEndpoint: optionalEnv(env, 'SKIFF_DYNAMODB_ENDPOINT'),
     ssmEndpoint: optionalEnv(env, 'SKIFF_SSM_ENDPOINT'),

@@ -24,8 +24,8 @@ export function awsControlPlane(config: ControlPlaneConfig): ControlPlane {
   const trigger = config.schedulerFunction ? new LambdaSchedulerTrigger(new LambdaClient(common), config.schedulerFunction) : undefined;
   return {
     cluster: config.cluster,
-    store: new DynamoStore(dynamo, { tableName: config.table }),
-    channel: new SsmHostChannel(ssm, { prefix: config.paramPrefix }),
+    store: new DynamoStore(dynamo, { tableName: config.table, hostArnPrefix: config.hostArnPrefix }),
+    channel: new SsmHostChannel(ssm, { prefix: config.paramPrefix, hostArnPrefix: config.hostArnPrefix }),
     waker: new RunCommandWaker(ssm),
     kickScheduler: trigger ? () => trigger.kick() : async () => {},
   };

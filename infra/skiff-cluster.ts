@@ -51,9 +51,16 @@ export const DEFAULT_ENTRIES = {
 export const CLUSTER_TAG_KEY = 'skiff:cluster';
 /**
  * The tag each host parameter must carry, holding the ARN of the one instance allowed to read it
- * (see docs/aws.md, "Instance-scoped access").
+ * (see docs/aws.md, "Instance-scoped access"). The publisher sets it: `HOST_ARN_TAG_KEY` in
+ * adapters/aws/ssm-channel.ts, kept equal by test/infra/skiff-cluster.test.ts.
  */
 export const HOST_ARN_TAG_KEY = 'skiff:host-arn';
+/**
+ * The condition key for that tag. The Service Authorization Reference lists
+ * `aws:ResourceTag/${TagKey}` for GetParameter and GetParameters on parameters;
+ * `ssm:resourceTag/${TagKey}` is listed for documents and instances, not for parameters.
+ */
+const HOST_ARN_TAG_CONDITION = `aws:ResourceTag/${HOST_ARN_TAG_KEY}`;
 /** The IAM policy variable holding the ARN of the EC2 instance that signed the request. */
 export const SOURCE_INSTANCE_ARN = '${ec2:SourceInstanceARN}';
 
@@ -427,18 +434,20 @@ export class SkiffCluster extends Construct {
         sid: 'ReadOwnHostDocument',
         actions: ['ssm:GetParameter', 'ssm:GetParameters'],
         resources: [parameterArn(hostsPath)],
-        conditions: { StringEquals: { [`ssm:resourceTag/${HOST_ARN_TAG_KEY}`]: SOURCE_INSTANCE_ARN } },
+        conditions: { StringEquals: { [HOST_ARN_TAG_CONDITION]: SOURCE_INSTANCE_ARN } },
       }),
     );
     // AmazonSSMManagedInstanceCore allows ssm:GetParameter(s) on every parameter; this deny keeps
-    // a host out of every Skiff parameter that is not tagged with its own ARN.
+    // a host out of every Skiff parameter that is not tagged with its own ARN. A parameter that
+    // does not exist has no tag either, so reading it is denied too (AccessDeniedException, not
+    // ParameterNotFound): the agent sees that until its first document is published.
     this.hostRole.addToPolicy(
       new PolicyStatement({
         sid: 'DenyOtherSkiffParameters',
         effect: Effect.DENY,
         actions: ['ssm:GetParameter*'],
         resources: [parameterArn('/skiff/*')],
-        conditions: { StringNotEquals: { [`ssm:resourceTag/${HOST_ARN_TAG_KEY}`]: SOURCE_INSTANCE_ARN } },
+        conditions: { StringNotEquals: { [HOST_ARN_TAG_CONDITION]: SOURCE_INSTANCE_ARN } },
       }),
     );
     this.hostRole.addToPolicy(

@@ -4,7 +4,7 @@
  * It speaks the AWS JSON 1.1 protocol (`POST /`, `X-Amz-Target: AmazonSSM.<Op>`), so the real
  * `@aws-sdk/client-ssm` SSMClient runs against it with only `endpoint` set, and it enforces the
  * Parameter Store limits Skiff can hit (name rules, value size per tier, batch sizes, parameter
- * counts, request rates) so that a design that would break on AWS breaks here first.
+ * counts, request rates, tag rules) so that a design that would break on AWS breaks here first.
  * Every limit and error name, with its source, is listed in docs/host-channel.md.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -77,17 +77,25 @@ export const SSM_QUOTAS = {
   maxDescriptionLength: 1024,
   /** Names per GetParameters / DeleteParameters, and MaxResults of GetParametersByPath. */
   maxBatch: 10,
+  /** Tags per parameter ("Most resources can have a maximum of 50 tags", AddTagsToResource). */
+  maxTags: 50,
+  /** `TagKey` and `TagValue` lengths in the SSM API model (a value may not be empty in SSM). */
+  maxTagKeyLength: 128,
+  maxTagValueLength: 256,
   standardParameters: 10_000,
   advancedParameters: 100_000,
 } as const;
 
-const OPERATIONS: Readonly<Record<string, Group>> = {
+/** Supported operations and the rate group each draws on (`null`: no published quota, not throttled). */
+const OPERATIONS: Readonly<Record<string, Group | null>> = {
   GetParameter: 'get',
   GetParameters: 'get',
   GetParametersByPath: 'get',
   PutParameter: 'put',
   DeleteParameter: 'delete',
   DeleteParameters: 'delete',
+  // Skiff itself never calls it; tests use it to see the tags a publisher set.
+  ListTagsForResource: null,
 };
 
 const ACCOUNT_ID = '123456789012';
@@ -109,6 +117,11 @@ const PATH_PATTERN_MESSAGE =
 type ParameterType = 'String' | 'StringList' | 'SecureString';
 type Tier = 'Standard' | 'Advanced';
 
+interface Tag {
+  readonly Key: string;
+  readonly Value: string;
+}
+
 interface StoredParameter {
   readonly Name: string;
   readonly Type: ParameterType;
@@ -117,6 +130,8 @@ interface StoredParameter {
   readonly Tier: Tier;
   readonly Description?: string;
   readonly AllowedPattern?: string;
+  /** Set when the parameter is created; kept by overwrites, as on AWS. */
+  readonly Tags?: readonly Tag[];
   /** Epoch seconds, as the JSON protocol carries timestamps. */
   readonly LastModifiedDate: number;
 }
@@ -262,12 +277,12 @@ async function handle(
     }
     const target = String(req.headers['x-amz-target'] ?? '');
     const op = target.startsWith('AmazonSSM.') ? target.slice('AmazonSSM.'.length) : '';
-    const group = OPERATIONS[op];
+    const group = Object.hasOwn(OPERATIONS, op) ? OPERATIONS[op] : undefined;
     if (group === undefined) {
       throw new ApiError('UnknownOperationException', `operation ${JSON.stringify(target)} is not supported by the local SSM stand-in`);
     }
     counts[op] = (counts[op] ?? 0) + 1;
-    if (buckets && !buckets[group].take()) throw new ApiError('ThrottlingException', 'Rate exceeded');
+    if (buckets && group !== null && !buckets[group].take()) throw new ApiError('ThrottlingException', 'Rate exceeded');
     const input = parseInput(body);
     const output = await dispatch(op, input, store, regionOf(req));
     send(res, 200, requestId, output);
@@ -340,6 +355,8 @@ function dispatch(op: string, input: Record<string, unknown>, store: ParameterSt
       return deleteParameter(input, store);
     case 'DeleteParameters':
       return deleteParameters(input, store);
+    case 'ListTagsForResource':
+      return listTagsForResource(input, store);
   }
   throw new ApiError('UnknownOperationException', `operation ${op} is not supported`);
 }
@@ -591,7 +608,8 @@ async function putParameter(input: Record<string, unknown>, store: ParameterStor
     throw new ApiError('ValidationException', `DataType ${dataType} is not supported by the local SSM stand-in (only text)`);
   }
   const overwrite = optionalBoolean(input, 'Overwrite') ?? false;
-  if (overwrite && input.Tags !== undefined && input.Tags !== null) {
+  const tags = tagList(input);
+  if (overwrite && tags !== undefined) {
     throw new ApiError(
       'ValidationException',
       'Invalid request: tags and overwrite can\'t be used together. To create a parameter with tags, please remove ' +
@@ -637,10 +655,69 @@ async function putParameter(input: Record<string, unknown>, store: ParameterStor
     LastModifiedDate: Date.now() / 1000,
     ...((description ?? existing?.Description) !== undefined ? { Description: description ?? existing?.Description } : {}),
     ...(allowedPattern !== undefined ? { AllowedPattern: allowedPattern } : {}),
+    ...((tags ?? existing?.Tags) !== undefined ? { Tags: tags ?? existing?.Tags } : {}),
   };
   store.set(stored);
   await store.persist();
   return { Version: stored.Version, Tier: stored.Tier };
+}
+
+/** Characters allowed in tag keys and values (`TagKey`, `TagValue` in the SSM API model). */
+const TAG_PATTERN = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
+
+/** PutParameter's `Tags`, checked against the API model and the per-resource tag limit; undefined when absent. */
+function tagList(input: Record<string, unknown>): Tag[] | undefined {
+  const raw = input.Tags;
+  if (raw === undefined || raw === null) return undefined;
+  if (!Array.isArray(raw)) throw new ApiError('SerializationException', 'Tags must be a list of { Key, Value }');
+  if (raw.length > SSM_QUOTAS.maxTags) {
+    throw new ApiError(
+      'ValidationException',
+      `A parameter can have at most ${SSM_QUOTAS.maxTags} tags; the request has ${raw.length}.`,
+    );
+  }
+  const tags: Tag[] = [];
+  const keys = new Set<string>();
+  for (const [i, item] of raw.entries()) {
+    const at = `tags.${i + 1}.member`;
+    if (item === null || typeof item !== 'object' || Array.isArray(item)) throw new ApiError('SerializationException', `Tags[${i}] must be { Key, Value }`);
+    const tag = item as Record<string, unknown>;
+    const unknown = Object.keys(tag).filter((k) => k !== 'Key' && k !== 'Value');
+    if (unknown.length > 0) throw new ApiError('SerializationException', `Tags[${i}]: unknown member(s) ${unknown.join(', ')}`);
+    for (const field of ['Key', 'Value'] as const) {
+      const value = tag[field];
+      const member = `${at}.${field.toLowerCase()}`;
+      if (value === undefined || value === null) {
+        throw new ApiError('ValidationException', `1 validation error detected: Value null at '${member}' failed to satisfy constraint: Member must not be null`);
+      }
+      if (typeof value !== 'string') throw new ApiError('SerializationException', `Tags[${i}].${field} must be a string`);
+      const max = field === 'Key' ? SSM_QUOTAS.maxTagKeyLength : SSM_QUOTAS.maxTagValueLength;
+      if (value.length < 1) throw constraint(member, value, 'Member must have length greater than or equal to 1');
+      if (value.length > max) throw constraint(member, value, `Member must have length less than or equal to ${max}`);
+      if (!TAG_PATTERN.test(value)) throw constraint(member, value, 'Member must satisfy regular expression pattern: ^([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)$');
+    }
+    const key = tag.Key as string;
+    // The aws: prefix is reserved for tags AWS itself sets.
+    if (/^aws:/i.test(key)) throw new ApiError('ValidationException', `Tag keys can't start with "aws:" (reserved for AWS use): ${key}`);
+    if (keys.has(key)) throw new ApiError('ValidationException', `Duplicate tag key in the request: ${key}`);
+    keys.add(key);
+    tags.push({ Key: key, Value: tag.Value as string });
+  }
+  return tags;
+}
+
+/** The tags of a parameter (the only resource type the stand-in holds). */
+function listTagsForResource(input: Record<string, unknown>, store: ParameterStore): unknown {
+  rejectUnknown(input, ['ResourceType', 'ResourceId'], 'ListTagsForResource');
+  const type = requiredString(input, 'ResourceType');
+  if (type !== 'Parameter') {
+    throw new ApiError('ValidationException', `ResourceType ${type} is not supported by the local SSM stand-in (only Parameter)`);
+  }
+  const id = requiredString(input, 'ResourceId');
+  const name = trimName(id);
+  const p = matchesNamePattern(name) ? store.get(name) : undefined;
+  if (!p) throw new ApiError('InvalidResourceId', 'The resource ID is not valid. Verify that you entered the correct ID and try again.');
+  return { TagList: (p.Tags ?? []).map((t) => ({ Key: t.Key, Value: t.Value })) };
 }
 
 function checkAllowedPattern(pattern: string, value: string): void {

@@ -34,7 +34,18 @@ export class StoreUnavailableError extends SkiffError {
 export interface DynamoStoreOptions {
   /** The table created from `tableDefinition()` (local/dynalite.ts) or by the CDK stack. */
   readonly tableName: string;
+  /**
+   * Put before the host id in the partition key of the items a host's agent reads and writes
+   * (host, host status): `HOST#<hostArnPrefix><hostId>`. On AWS it is
+   * `arn:<partition>:ec2:<region>:<account>:instance/` (`SKIFF_HOST_ARN_PREFIX`), so the key holds
+   * the instance ARN that the host role's `dynamodb:LeadingKeys = HOST#${ec2:SourceInstanceARN}`
+   * condition checks: IAM has no variable with the bare instance id (docs/aws.md).
+   * @default '' (keys `HOST#<hostId>`)
+   */
+  readonly hostArnPrefix?: string;
 }
+
+const OPTION_KEYS = new Set(['tableName', 'hostArnPrefix']);
 
 /** DynamoDB's hard item size limit (names + values), 400 KB. */
 export const MAX_ITEM_BYTES = 400 * 1024;
@@ -71,12 +82,19 @@ type Item = Record<string, unknown>;
 export class DynamoStore implements Store {
   private readonly doc: DynamoDBDocumentClient;
   private readonly table: string;
+  private readonly hostArnPrefix: string;
 
   constructor(client: DynamoDBClient, options: DynamoStoreOptions) {
-    const unknown = Object.keys(options).filter((k) => k !== 'tableName');
+    const unknown = Object.keys(options).filter((k) => !OPTION_KEYS.has(k));
     if (unknown.length > 0) throw new SkiffError(`DynamoStore: unknown option(s) ${unknown.join(', ')}`);
     if (!options.tableName) throw new SkiffError('DynamoStore: tableName is required');
+    const prefix = options.hostArnPrefix ?? '';
+    if (typeof prefix !== 'string' || prefix.includes('#')) {
+      // '#' separates key parts: a prefix holding one could make two hosts' keys collide.
+      throw new SkiffError(`DynamoStore: hostArnPrefix must be a string without "#", got ${JSON.stringify(prefix)}`);
+    }
     this.table = options.tableName;
+    this.hostArnPrefix = prefix;
     this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
   }
 
@@ -351,7 +369,7 @@ export class DynamoStore implements Store {
   // ---- hosts ----
 
   async getHost(id: string): Promise<Host | undefined> {
-    const item = await this.get(hostKey(id), `host ${id}`);
+    const item = await this.get(this.hostKey(id), `host ${id}`);
     return item && toHost(item);
   }
 
@@ -383,7 +401,7 @@ export class DynamoStore implements Store {
             this.doc.send(
               new PutCommand({
                 TableName: this.table,
-                Item: { ...hostKey(host.id), gsi1pk: HOSTS, gsi1sk: host.id, type: 'host', ...created },
+                Item: { ...this.hostKey(host.id), gsi1pk: HOSTS, gsi1sk: host.id, type: 'host', ...created },
                 ConditionExpression: 'attribute_not_exists(pk)',
               }),
             ),
@@ -398,7 +416,7 @@ export class DynamoStore implements Store {
           this.doc.send(
             new UpdateCommand({
               TableName: this.table,
-              Key: hostKey(host.id),
+              Key: this.hostKey(host.id),
               UpdateExpression: capacityChanged
                 ? 'SET #address = :address, #labels = :labels, #capacity = :capacity, #version = :next'
                 : 'SET #address = :address, #labels = :labels',
@@ -427,7 +445,7 @@ export class DynamoStore implements Store {
   async updateAllocations(host: Host, allocations: Host['allocations']): Promise<Host> {
     const label = `host ${host.id}`;
     const next: Host = { ...host, allocations, version: host.version + 1 };
-    checkItemSize(`${label} allocations (${Object.keys(allocations).length} tasks)`, { ...hostKey(host.id), gsi1pk: HOSTS, gsi1sk: host.id, type: 'host', ...next });
+    checkItemSize(`${label} allocations (${Object.keys(allocations).length} tasks)`, { ...this.hostKey(host.id), gsi1pk: HOSTS, gsi1sk: host.id, type: 'host', ...next });
     const out = await this.call(
       'UpdateItem',
       label,
@@ -435,7 +453,7 @@ export class DynamoStore implements Store {
         this.doc.send(
           new UpdateCommand({
             TableName: this.table,
-            Key: hostKey(host.id),
+            Key: this.hostKey(host.id),
             UpdateExpression: 'SET #allocations = :a, #version = :next',
             ConditionExpression: '#version = :v',
             ExpressionAttributeNames: { '#allocations': 'allocations', '#version': 'version' },
@@ -458,7 +476,7 @@ export class DynamoStore implements Store {
           this.doc.send(
             new UpdateCommand({
               TableName: this.table,
-              Key: hostKey(id),
+              Key: this.hostKey(id),
               UpdateExpression: 'SET #state = :s ADD #version :one',
               ConditionExpression: 'attribute_exists(pk) AND #state <> :s',
               ExpressionAttributeNames: { '#state': 'state', '#version': 'version' },
@@ -483,7 +501,7 @@ export class DynamoStore implements Store {
   async putHostStatus(status: HostStatus): Promise<void> {
     const label = `status of host ${status.hostId}`;
     const item: Item = {
-      ...statusKey(status.hostId),
+      ...this.statusKey(status.hostId),
       gsi1pk: HOST_STATUSES,
       gsi1sk: status.hostId,
       type: 'hoststatus',
@@ -498,7 +516,7 @@ export class DynamoStore implements Store {
   }
 
   async getHostStatus(hostId: string): Promise<HostStatus | undefined> {
-    const item = await this.get(statusKey(hostId), `status of host ${hostId}`);
+    const item = await this.get(this.statusKey(hostId), `status of host ${hostId}`);
     return item && toHostStatus(item);
   }
 
@@ -545,6 +563,14 @@ export class DynamoStore implements Store {
   }
 
   // ---- plumbing ----
+
+  private hostKey(id: string): { pk: string; sk: string } {
+    return { pk: hostPartitionKey(this.hostArnPrefix, id), sk: HOST_SK };
+  }
+
+  private statusKey(id: string): { pk: string; sk: string } {
+    return { pk: hostPartitionKey(this.hostArnPrefix, id), sk: STATUS_SK };
+  }
 
   private async updateTask(
     namespace: string,
@@ -673,8 +699,16 @@ function hostId(id: string): string {
   return id;
 }
 
-const hostKey = (id: string) => ({ pk: `HOST#${hostId(id)}`, sk: HOST_SK });
-const statusKey = (id: string) => ({ pk: `HOST#${hostId(id)}`, sk: STATUS_SK });
+/**
+ * The partition of the items a host's own agent reads and writes (host, host status). With the
+ * instance ARN prefix it is `HOST#<instance ARN>`, the key the host role's IAM policy allows.
+ */
+export function hostPartitionKey(hostArnPrefix: string, id: string): string {
+  return `HOST#${hostArnPrefix}${hostId(id)}`;
+}
+
+// The publication record is the scheduler's alone, so it stays outside the partition the host
+// may write (`HOST#<id>`, without the prefix): a host cannot forge what was published to it.
 const publishedKey = (id: string) => ({ pk: `HOST#${hostId(id)}`, sk: PUBLISHED_SK });
 const taskLabel = (namespace: string, service: string, slot: number) => `task slot ${namespace}/${service}#${slot}`;
 

@@ -13,6 +13,7 @@ import {
   GetParameterCommand,
   GetParametersByPathCommand,
   GetParametersCommand,
+  ParameterAlreadyExists,
   ParameterNotFound,
   PutParameterCommand,
   type SSMClient,
@@ -40,12 +41,12 @@ const SEGMENT = /^[a-zA-Z0-9_.-]+$/;
 /** Parameter Store allows 15 levels; a host's parameters sit 3 levels below the prefix. */
 const MAX_PREFIX_LEVELS = 12;
 
-export type HostChannelFailure = 'throttled' | 'unavailable' | 'torn-read' | 'corrupt' | 'rejected';
+export type HostChannelFailure = 'throttled' | 'unavailable' | 'torn-read' | 'corrupt' | 'denied' | 'rejected';
 
 /**
  * The channel could not complete an operation. `throttled`, `unavailable` and `torn-read` are
- * retryable (try again later); `corrupt` (a stored document fails its checks) and `rejected`
- * (Parameter Store refused a request it should not have) are not.
+ * retryable (try again later); `corrupt` (a stored document fails its checks), `denied` (IAM
+ * refused the request) and `rejected` (Parameter Store refused a request it should not have) are not.
  */
 export class HostChannelError extends SkiffError {
   override readonly status: number;
@@ -63,6 +64,14 @@ export class HostChannelError extends SkiffError {
 export interface SsmHostChannelOptions {
   /** Root of the cluster's parameters, e.g. `/skiff/prod`. */
   readonly prefix: string;
+  /**
+   * When set, every parameter of a host's document is created with the tag
+   * `skiff:host-arn = <hostArnPrefix><hostId>`, the instance ARN that the host role's
+   * `aws:ResourceTag/skiff:host-arn = ${ec2:SourceInstanceARN}` condition checks (docs/aws.md).
+   * On AWS it is `arn:<partition>:ec2:<region>:<account>:instance/` (`SKIFF_HOST_ARN_PREFIX`).
+   * @default '' (no tags: local mode)
+   */
+  readonly hostArnPrefix?: string;
   /** Attempts per request of publish and remove when throttled or unavailable. @default 6 */
   readonly maxAttempts?: number;
   /** First backoff delay; doubles per attempt, capped at 5 s, with jitter. @default 200 */
@@ -73,7 +82,14 @@ export interface SsmHostChannelOptions {
   readonly random?: () => number;
 }
 
-const OPTION_KEYS = new Set(['prefix', 'maxAttempts', 'baseDelayMs', 'sleep', 'random']);
+const OPTION_KEYS = new Set(['prefix', 'hostArnPrefix', 'maxAttempts', 'baseDelayMs', 'sleep', 'random']);
+/** The tag holding the ARN of the one instance allowed to read a host parameter (infra/skiff-cluster.ts). */
+export const HOST_ARN_TAG_KEY = 'skiff:host-arn';
+/** SSM tag values: 1-256 characters of letters, digits, spaces and `_.:/=+-@` (`TagValue` in the SSM API model). */
+const TAG_VALUE = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
+const MAX_TAG_VALUE = 256;
+/** Host ids are at most 128 characters (checkHostId); the rest of a tag value is the prefix's. */
+const MAX_HOST_ID = 128;
 const MAX_BACKOFF_MS = 5_000;
 
 interface Head {
@@ -94,6 +110,7 @@ interface Encoded {
 /** Host documents as Standard-tier SSM parameters: one head, plus chunks when large. */
 export class SsmHostChannel implements HostChannel {
   private readonly prefix: string;
+  private readonly hostArnPrefix: string;
   private readonly maxAttempts: number;
   private readonly baseDelayMs: number;
   private readonly sleep: (ms: number) => Promise<void>;
@@ -106,6 +123,7 @@ export class SsmHostChannel implements HostChannel {
     const unknown = Object.keys(options ?? {}).filter((k) => !OPTION_KEYS.has(k));
     if (unknown.length > 0) throw new TypeError(`SsmHostChannel: unknown option(s) ${unknown.join(', ')}`);
     this.prefix = checkPrefix(options.prefix);
+    this.hostArnPrefix = checkHostArnPrefix(options.hostArnPrefix);
     this.maxAttempts = options.maxAttempts ?? 6;
     if (!Number.isInteger(this.maxAttempts) || this.maxAttempts < 1) {
       throw new TypeError('SsmHostChannel: maxAttempts must be an integer >= 1');
@@ -155,10 +173,15 @@ export class SsmHostChannel implements HostChannel {
       return;
     }
 
+    // The head read above says which names exist, so each write is one call: a create (with the
+    // tag) for a new name, an overwrite for an existing one. Only a name left by an interrupted
+    // publish costs a second call (see put).
     for (const [i, value] of chunks.entries()) {
-      await this.put(this.chunkName(doc.hostId, doc.generation, i), value);
+      const exists = previous?.generation === doc.generation && i < previous.chunks;
+      await this.put(doc.hostId, this.chunkName(doc.hostId, doc.generation, i), value, exists);
     }
-    await this.put(this.headName(doc.hostId), chunks.length === 0 ? inline : headLine(doc.generation, chunks.length, encoded));
+    const head = chunks.length === 0 ? inline : headLine(doc.generation, chunks.length, encoded);
+    await this.put(doc.hostId, this.headName(doc.hostId), head, previous !== undefined || corruptHead);
     if (corruptHead) {
       await this.sweep(doc.hostId, doc.generation);
       return;
@@ -267,10 +290,29 @@ export class SsmHostChannel implements HostChannel {
     await this.deleteNames(stale);
   }
 
-  private async put(name: string, value: string): Promise<void> {
-    await this.withRetry(`write ${name}`, () =>
-      this.client.send(new PutParameterCommand({ Name: name, Value: value, Type: 'String', Tier: 'Standard', Overwrite: true })),
-    );
+  /**
+   * Write one parameter. Without a host ARN prefix: one overwrite. With one, the parameter must
+   * carry its tag, and PutParameter takes Tags only when it creates (not with Overwrite; tags
+   * survive later overwrites): a name known to exist is overwritten (1 call); any other is
+   * created with the tag (1 call), and if it turns out to exist after all (left by an interrupted
+   * publish, or created by a retried request that had succeeded) it is overwritten (2 calls).
+   */
+  private async put(hostId: string, name: string, value: string, exists: boolean): Promise<void> {
+    const input = { Name: name, Value: value, Type: 'String', Tier: 'Standard' } as const;
+    if (this.hostArnPrefix !== '' && !exists) {
+      const tags = [{ Key: HOST_ARN_TAG_KEY, Value: `${this.hostArnPrefix}${hostId}` }];
+      const created = await this.withRetry(`create ${name}`, async () => {
+        try {
+          await this.client.send(new PutParameterCommand({ ...input, Tags: tags }));
+          return true;
+        } catch (err) {
+          if (err instanceof ParameterAlreadyExists) return false;
+          throw err;
+        }
+      });
+      if (created) return;
+    }
+    await this.withRetry(`write ${name}`, () => this.client.send(new PutParameterCommand({ ...input, Overwrite: true })));
   }
 
   private async deleteNames(names: readonly string[]): Promise<void> {
@@ -321,8 +363,19 @@ function checkPrefix(prefix: unknown): string {
   return prefix as string;
 }
 
+function checkHostArnPrefix(value: unknown): string {
+  const prefix = value ?? '';
+  if (typeof prefix !== 'string' || !TAG_VALUE.test(prefix) || prefix.length + MAX_HOST_ID > MAX_TAG_VALUE) {
+    throw new TypeError(
+      `SsmHostChannel: hostArnPrefix must be at most ${MAX_TAG_VALUE - MAX_HOST_ID} characters of letters, digits, ` +
+        `spaces and _.:/=+-@ (it begins the ${HOST_ARN_TAG_KEY} tag value), got ${JSON.stringify(value)}`,
+    );
+  }
+  return prefix;
+}
+
 function checkHostId(hostId: string): void {
-  if (typeof hostId !== 'string' || !SEGMENT.test(hostId) || hostId.length > 128) {
+  if (typeof hostId !== 'string' || !SEGMENT.test(hostId) || hostId.length > MAX_HOST_ID) {
     throw new ValidationError([{ path: 'hostId', message: `must be 1-128 characters of a-zA-Z0-9_.-, got ${JSON.stringify(hostId)}` }]);
   }
 }
@@ -400,6 +453,14 @@ function toDomainError(what: string, err: unknown): Error {
   const message = err instanceof Error ? err.message : String(err);
   if (e.name === 'ThrottlingException' || e.$retryable?.throttling) {
     return new HostChannelError('throttled', `Parameter Store throttled: ${what}`, { cause: err });
+  }
+  if (e.name === 'AccessDeniedException') {
+    return new HostChannelError(
+      'denied',
+      `Parameter Store denied access: ${what}: ${message}. A host may read only parameters tagged ` +
+        `${HOST_ARN_TAG_KEY} with its own instance ARN, and IAM answers the same for a parameter not published yet`,
+      { cause: err },
+    );
   }
   if (e.name === 'ParameterLimitExceeded') {
     return new LimitError(`Parameter Store holds its maximum number of parameters: ${what}: ${message}`, { cause: err });

@@ -18,6 +18,9 @@ import {
   synthFixtureStack,
 } from './helpers.ts';
 import type { Statement, Synthesized } from './helpers.ts';
+import { HOST_ARN_TAG_KEY } from '../../infra/skiff-cluster.ts';
+import { hostPartitionKey } from '../../adapters/aws/dynamo-store.ts';
+import { HOST_ARN_TAG_KEY as ADAPTER_TAG_KEY } from '../../adapters/aws/ssm-channel.ts';
 
 const TABLE_ACTIONS = [
   'dynamodb:BatchGetItem',
@@ -258,7 +261,7 @@ describe('IAM', () => {
       expect(read.Effect).toBe('Allow');
       expect(list(read.Action).sort()).toEqual(['ssm:GetParameter', 'ssm:GetParameters']);
       expect(list(read.Resource).map(render)).toEqual([arn('ssm', 'parameter/skiff/test/hosts/*')]);
-      expect(read.Condition).toEqual({ StringEquals: { 'ssm:resourceTag/skiff:host-arn': '${ec2:SourceInstanceARN}' } });
+      expect(read.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/skiff:host-arn': '${ec2:SourceInstanceARN}' } });
     });
 
     it('is denied every Skiff parameter not tagged with its own ARN, overriding the managed policy', () => {
@@ -266,7 +269,7 @@ describe('IAM', () => {
       expect(deny.Effect).toBe('Deny');
       expect(list(deny.Action)).toEqual(['ssm:GetParameter*']);
       expect(list(deny.Resource).map(render)).toEqual([arn('ssm', 'parameter/skiff/*')]);
-      expect(deny.Condition).toEqual({ StringNotEquals: { 'ssm:resourceTag/skiff:host-arn': '${ec2:SourceInstanceARN}' } });
+      expect(deny.Condition).toEqual({ StringNotEquals: { 'aws:ResourceTag/skiff:host-arn': '${ec2:SourceInstanceARN}' } });
     });
 
     it('gets, puts and updates only table items whose partition key is HOST#<own instance ARN>', () => {
@@ -276,6 +279,26 @@ describe('IAM', () => {
       expect(items.Condition).toEqual({
         'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['HOST#${ec2:SourceInstanceARN}'] },
       });
+    });
+
+    it('checks the very keys and tags the adapters write for a host, given the prefix the functions and hosts get', () => {
+      // What ${ec2:SourceInstanceARN} becomes for instance i-0abc in account 123456789012, eu-west-1.
+      const prefix = 'arn:aws:ec2:eu-west-1:123456789012:instance/';
+      const sourceArn = `${prefix}i-0abc`;
+      const resolve = (value: string) => value.replaceAll('${ec2:SourceInstanceARN}', sourceArn);
+      const rendered = (v: unknown) => render(v).replace('${AWS::Partition}', 'aws').replace('${AWS::Region}', 'eu-west-1').replace('${AWS::AccountId}', '123456789012');
+
+      const items = bySid(statements, 'OwnHostItems');
+      const leadingKeys = list(items.Condition!['ForAllValues:StringEquals']!['dynamodb:LeadingKeys'] as string | string[]);
+      expect(leadingKeys.map(resolve)).toEqual([hostPartitionKey(prefix, 'i-0abc')]);
+
+      const read = bySid(statements, 'ReadOwnHostDocument');
+      expect(read.Condition).toEqual({ StringEquals: { [`aws:ResourceTag/${ADAPTER_TAG_KEY}`]: '${ec2:SourceInstanceARN}' } });
+      expect(HOST_ARN_TAG_KEY).toBe(ADAPTER_TAG_KEY);
+
+      const fn = template.findResources('AWS::Lambda::Function')[schedulerFnId] as { Properties: { Environment: { Variables: Record<string, unknown> } } };
+      expect(rendered(fn.Properties.Environment.Variables.SKIFF_HOST_ARN_PREFIX)).toBe(prefix);
+      expect(hostPartitionKey(prefix, 'i-0abc')).toBe(`HOST#${sourceArn}`);
     });
 
     it('downloads only the agent bundle object, and has no other permission', () => {

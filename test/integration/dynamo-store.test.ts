@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProvisionedThroughputExceededException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoStore, StoreUnavailableError } from '../../adapters/aws/dynamo-store.ts';
+import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoStore, StoreUnavailableError, hostPartitionKey } from '../../adapters/aws/dynamo-store.ts';
 import { dynaliteClient, ensureTable, startDynalite, type DynaliteServer } from '../../local/dynalite.ts';
 import { ConflictError, LimitError, ValidationError } from '../../core/errors.ts';
 import type { Allocation, Host, HostStatus, ServiceSpec, Task } from '../../core/types.ts';
@@ -436,6 +437,103 @@ describe('host status and published documents', () => {
       () => store.setPublished('h1', 2, { generation: 3, hash: 'y' }),
     ]);
     expect(won).toBe(1);
+  });
+});
+
+describe('host items keyed by instance ARN (hostArnPrefix)', () => {
+  const ARN_PREFIX = 'arn:aws:ec2:eu-west-1:123456789012:instance/';
+
+  async function prefixedStore(c: DynamoDBClient = client): Promise<{ store: DynamoStore; tableName: string }> {
+    const tableName = `skiff-test-${++tables}`;
+    await ensureTable(c, tableName);
+    return { store: new DynamoStore(c, { tableName, hostArnPrefix: ARN_PREFIX }), tableName };
+  }
+
+  /** Every item's keys and type, read straight from the table. */
+  async function keysIn(tableName: string): Promise<string[]> {
+    const doc = DynamoDBDocumentClient.from(client);
+    const out = await doc.send(new ScanCommand({ TableName: tableName, ProjectionExpression: 'pk, sk', ConsistentRead: true }));
+    return (out.Items ?? []).map((i) => `${String(i.pk)} ${String(i.sk)}`).sort();
+  }
+
+  it('puts the host and status items under HOST#<instance ARN>, the publication record under HOST#<id>', async () => {
+    const { store, tableName } = await prefixedStore();
+    await store.registerHost(hostInput('i-0abc'), NOW);
+    await store.putHostStatus(aStatus('i-0abc'));
+    await store.setPublished('i-0abc', 0, { generation: 1, hash: 'h' });
+    expect(await keysIn(tableName)).toEqual([
+      `HOST#${ARN_PREFIX}i-0abc #HOST`,
+      `HOST#${ARN_PREFIX}i-0abc STATUS`,
+      'HOST#i-0abc PUBLISHED',
+    ]);
+    expect(hostPartitionKey(ARN_PREFIX, 'i-0abc')).toBe(`HOST#${ARN_PREFIX}i-0abc`);
+    // Without the prefix the same table holds no such host: the keys really differ.
+    expect(await new DynamoStore(client, { tableName }).getHost('i-0abc')).toBeUndefined();
+  });
+
+  it('reads, lists and updates hosts by their plain ids, exactly as without a prefix', async () => {
+    const { store } = await prefixedStore();
+    const host = await store.registerHost(hostInput('i-0abc'), NOW);
+    await store.registerHost(hostInput('i-0bcd', 2), NOW);
+    expect(host.id).toBe('i-0abc');
+    expect(await store.getHost('i-0abc')).toEqual(host);
+    const allocations = { t1: anAllocation({ id: 't1', namespace: 'a', service: 's', slot: 0 }) };
+    const next = await store.updateAllocations(host, allocations);
+    await expect(store.updateAllocations(host, {})).rejects.toThrow(/host i-0abc is no longer at version 1/);
+    await store.setHostState('i-0bcd', 'down');
+    expect((await store.listHosts()).map((h) => [h.id, h.state, h.version])).toEqual([
+      ['i-0abc', 'ready', next.version],
+      ['i-0bcd', 'down', 2],
+    ]);
+    await store.putHostStatus(aStatus('i-0abc'));
+    await store.putHostStatus(aStatus('i-0bcd', { generation: 7 }));
+    expect(await store.getHostStatus('i-0bcd')).toEqual(aStatus('i-0bcd', { generation: 7 }));
+    expect((await store.listHostStatuses()).map((s) => s.hostId)).toEqual(['i-0abc', 'i-0bcd']);
+    await store.setPublished('i-0abc', 0, { generation: 1, hash: 'h' });
+    expect(await store.getPublished('i-0abc')).toEqual({ generation: 1, hash: 'h' });
+  });
+
+  it('lets an agent register and report under the host role’s policy: GetItem, PutItem, UpdateItem on its own partition only', async () => {
+    const { tableName } = await prefixedStore();
+    // IAM at the SDK boundary, as the host role's OwnHostItems statement reads: only these three
+    // actions, on the table, with every leading key equal to HOST#${ec2:SourceInstanceARN}.
+    const sourceArn = `${ARN_PREFIX}i-0abc`;
+    const asHost = dynaliteClient(server.endpoint);
+    const seen: string[] = [];
+    try {
+      asHost.middlewareStack.add(
+        (next, context) => async (args) => {
+          const input = args.input as { TableName?: string; Key?: Record<string, unknown>; Item?: Record<string, unknown> };
+          const pk = (input.Key ?? input.Item)?.pk as string | { S?: string } | undefined;
+          const leadingKey = typeof pk === 'string' ? pk : pk?.S;
+          const action = String(context.commandName).replace(/Command$/, '');
+          seen.push(`${action} ${leadingKey}`);
+          const allowed = ['GetItem', 'PutItem', 'UpdateItem'].includes(action) && input.TableName === tableName && leadingKey === `HOST#${sourceArn}`;
+          if (!allowed) {
+            throw Object.assign(new Error(`not authorized to perform dynamodb:${action}`), { name: 'AccessDeniedException', $metadata: {} });
+          }
+          return next(args);
+        },
+        { step: 'build', name: 'hostRolePolicy' },
+      );
+      const agentStore = new DynamoStore(asHost, { tableName, hostArnPrefix: ARN_PREFIX });
+      await agentStore.registerHost(hostInput('i-0abc'), NOW);
+      await agentStore.registerHost({ ...hostInput('i-0abc', 3), capacity: { cpu: 4000, memory: 2 ** 33 } }, LATER);
+      await agentStore.putHostStatus(aStatus('i-0abc'));
+      expect(new Set(seen)).toEqual(new Set([`GetItem HOST#${sourceArn}`, `PutItem HOST#${sourceArn}`, `UpdateItem HOST#${sourceArn}`]));
+
+      // Another host's items and the scheduler's publication record stay out of reach.
+      await expect(agentStore.putHostStatus(aStatus('i-0other'))).rejects.toThrow(/PutItem on status of host i-0other failed \(AccessDeniedException\)/);
+      await expect(agentStore.getPublished('i-0abc')).rejects.toThrow(/AccessDeniedException/);
+      await expect(agentStore.listHosts()).rejects.toThrow(/AccessDeniedException/);
+    } finally {
+      asHost.destroy();
+    }
+  });
+
+  it('refuses a prefix with "#" and unknown options', () => {
+    expect(() => new DynamoStore(client, { tableName: 't', hostArnPrefix: 'arn#' })).toThrow(/hostArnPrefix must be a string without "#"/);
+    expect(() => new DynamoStore(client, { tableName: 't', hostPrefix: 'x' } as never)).toThrow(/unknown option\(s\) hostPrefix/);
   });
 });
 

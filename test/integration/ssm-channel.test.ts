@@ -1,9 +1,17 @@
 import { createHash } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { GetParametersByPathCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { mockClient } from 'aws-sdk-client-mock';
+import {
+  AccessDeniedException,
+  GetParameterCommand,
+  GetParametersByPathCommand,
+  ListTagsForResourceCommand,
+  PutParameterCommand,
+  SSMClient,
+} from '@aws-sdk/client-ssm';
 import { ConflictError, LimitError, ValidationError } from '../../core/errors.ts';
 import type { HostDocument, HostDocumentTask } from '../../core/types.ts';
-import { HostChannelError, MAX_CHUNKS, SsmHostChannel, STANDARD_PARAMETER_BYTES } from '../../adapters/aws/ssm-channel.ts';
+import { HOST_ARN_TAG_KEY, HostChannelError, MAX_CHUNKS, SsmHostChannel, STANDARD_PARAMETER_BYTES } from '../../adapters/aws/ssm-channel.ts';
 import { startSsmServer, type SsmServer, type SsmServerOptions } from '../../local/ssm-server.ts';
 
 const credentials = { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local-secret' };
@@ -335,5 +343,120 @@ describe('SsmHostChannel under AWS request quotas', () => {
     expect(writeErr).toMatchObject({ reason: 'throttled', retryable: true });
     const readErr = await errorOf(channel.fetch('slow-1'));
     expect(readErr).toMatchObject({ reason: 'throttled', retryable: true });
+  });
+});
+
+describe('SsmHostChannel with a host ARN prefix (instance-scoped reads on AWS)', () => {
+  const ARN_PREFIX = 'arn:aws:ec2:eu-west-1:123456789012:instance/';
+  let server: SsmServer;
+  let ssm: SSMClient;
+  let channel: SsmHostChannel;
+
+  beforeAll(async () => {
+    server = await startSsmServer({ port: 0, limits: false });
+    ssm = new SSMClient({ endpoint: server.endpoint, region: 'eu-west-1', credentials });
+    channel = new SsmHostChannel(ssm, { prefix: PREFIX, hostArnPrefix: ARN_PREFIX, sleep: noWait });
+  });
+  afterAll(async () => {
+    ssm?.destroy();
+    await server?.close();
+  });
+
+  /** Every parameter under the host's path, with its tags. */
+  async function tagged(hostId: string): Promise<Map<string, Record<string, string>>> {
+    const out = new Map<string, Record<string, string>>();
+    let token: string | undefined;
+    do {
+      const page = await ssm.send(new GetParametersByPathCommand({ Path: `${PREFIX}/hosts/${hostId}`, Recursive: true, NextToken: token }));
+      for (const p of page.Parameters ?? []) {
+        const tags = await ssm.send(new ListTagsForResourceCommand({ ResourceType: 'Parameter', ResourceId: p.Name! }));
+        out.set(p.Name!, Object.fromEntries((tags.TagList ?? []).map((t) => [t.Key!, t.Value!])));
+      }
+      token = page.NextToken;
+    } while (token);
+    return out;
+  }
+
+  const ownTag = (hostId: string) => ({ [HOST_ARN_TAG_KEY]: `${ARN_PREFIX}${hostId}` });
+
+  it('creates the head and every chunk tagged with the host’s instance ARN, one PutParameter each, and reads the document back', async () => {
+    const doc = aDoc('i-0abc', 1, 300);
+    const before = server.counts();
+    await channel.publish(doc);
+    const calls = delta(before, server.counts());
+    const params = await tagged('i-0abc');
+    expect(params.size).toBeGreaterThan(2);
+    for (const tags of params.values()) expect(tags).toEqual(ownTag('i-0abc'));
+    expect(calls).toEqual({ GetParameter: 1, PutParameter: params.size });
+    expect(await channel.fetch('i-0abc')).toEqual(doc);
+  });
+
+  it('overwrites the existing head without tags and creates the next generation’s chunks with them; the tags stay', async () => {
+    await channel.publish(aDoc('i-0bcd', 1, 300));
+    const before = server.counts();
+    await channel.publish(aDoc('i-0bcd', 2, 300));
+    const calls = delta(before, server.counts());
+    const params = await tagged('i-0bcd');
+    expect([...params.keys()].filter((n) => n.includes('/g1-'))).toEqual([]);
+    for (const tags of params.values()) expect(tags).toEqual(ownTag('i-0bcd'));
+    // Exactly one write per parameter: the stand-in refuses Tags with Overwrite, as AWS does, so
+    // a wrong guess would show up here as a failed call followed by a second one.
+    expect(calls).toMatchObject({ GetParameter: 1, PutParameter: params.size });
+    expect(await channel.fetch('i-0bcd')).toEqual(aDoc('i-0bcd', 2, 300));
+
+    // The same generation again with other content overwrites the chunks in place, still one call each.
+    const changed = { ...aDoc('i-0bcd', 2, 300), tasks: aDoc('i-0bcd', 2, 301).tasks };
+    const again = server.counts();
+    await channel.publish(changed);
+    const puts = delta(again, server.counts()).PutParameter;
+    const after = await tagged('i-0bcd');
+    for (const tags of after.values()) expect(tags).toEqual(ownTag('i-0bcd'));
+    expect(puts).toBe(after.size);
+    expect(await channel.fetch('i-0bcd')).toEqual(changed);
+  });
+
+  it('overwrites a name it meant to create when an interrupted publish left it behind, at one extra call', async () => {
+    // A publish that wrote its first chunk and then died: the chunk exists (tagged), the head does not.
+    const leftover = `${PREFIX}/hosts/i-0cde/g1-c0`;
+    await ssm.send(new PutParameterCommand({ Name: leftover, Value: 'stale', Type: 'String', Tags: [{ Key: HOST_ARN_TAG_KEY, Value: `${ARN_PREFIX}i-0cde` }] }));
+    const before = server.counts();
+    await channel.publish(aDoc('i-0cde', 1, 300));
+    const puts = delta(before, server.counts()).PutParameter;
+    const params = await tagged('i-0cde');
+    for (const tags of params.values()) expect(tags).toEqual(ownTag('i-0cde'));
+    expect(puts).toBe(params.size + 1);
+    expect(await channel.fetch('i-0cde')).toEqual(aDoc('i-0cde', 1, 300));
+  });
+
+  it('tags nothing without a prefix, as in local mode', async () => {
+    const plain = new SsmHostChannel(ssm, { prefix: PREFIX, sleep: noWait });
+    await plain.publish(aDoc('i-0def', 1, 1));
+    expect([...(await tagged('i-0def')).values()]).toEqual([{}]);
+    expect(await channel.fetch('i-0def')).toEqual(aDoc('i-0def', 1, 1));
+  });
+
+  it('refuses a prefix that cannot begin a tag value', () => {
+    expect(() => new SsmHostChannel(ssm, { prefix: PREFIX, hostArnPrefix: 'arn#x' })).toThrow(/hostArnPrefix/);
+    expect(() => new SsmHostChannel(ssm, { prefix: PREFIX, hostArnPrefix: 'a'.repeat(129) })).toThrow(/at most 128 characters/);
+    expect(() => new SsmHostChannel(ssm, { prefix: PREFIX, hostArnPrefix: 42 as never })).toThrow(/hostArnPrefix/);
+  });
+
+  it('reports IAM’s refusal to read a head as a non-retryable denied error that names the tag (at the SDK boundary)', async () => {
+    // The stand-in has no IAM; on AWS the host role is denied any Skiff parameter not tagged with
+    // its ARN, including one that does not exist yet.
+    const client = new SSMClient({ region: 'eu-west-1', credentials });
+    const mock = mockClient(client);
+    try {
+      const denied = 'User is not authorized to perform: ssm:GetParameter with an explicit deny';
+      mock.on(GetParameterCommand).rejects(new AccessDeniedException({ Message: denied, message: denied, $metadata: {} }));
+      const err = await errorOf(new SsmHostChannel(client, { prefix: PREFIX, hostArnPrefix: ARN_PREFIX }).fetch('i-0abc'));
+      expect(err).toBeInstanceOf(HostChannelError);
+      expect(err).toMatchObject({ reason: 'denied', retryable: false });
+      expect((err as Error).message).toMatch(/read head of i-0abc.*tagged skiff:host-arn with its own instance ARN/);
+      expect((err as Error).cause).toBeInstanceOf(AccessDeniedException);
+    } finally {
+      mock.restore();
+      client.destroy();
+    }
   });
 });

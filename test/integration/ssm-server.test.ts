@@ -11,6 +11,8 @@ import {
   GetParametersCommand,
   HierarchyLevelLimitExceededException,
   InvalidNextToken,
+  InvalidResourceId,
+  ListTagsForResourceCommand,
   ParameterAlreadyExists,
   ParameterLimitExceeded,
   ParameterNotFound,
@@ -284,6 +286,75 @@ describe('SSM stand-in without throttling', () => {
     });
   });
 
+  describe('tags', () => {
+    const tagsOf = async (name: string) => (await ssm.send(new ListTagsForResourceCommand({ ResourceType: 'Parameter', ResourceId: name }))).TagList;
+
+    it('keeps the tags a parameter is created with through later overwrites', async () => {
+      const tags = [
+        { Key: 'skiff:host-arn', Value: 'arn:aws:ec2:eu-west-1:123456789012:instance/i-0abc' },
+        { Key: 'team', Value: 'a b_c.d:e/f=g+h-i@j' },
+      ];
+      await ssm.send(new PutParameterCommand({ Name: '/tags/kept', Value: 'v1', Type: 'String', Tags: tags }));
+      expect(await tagsOf('/tags/kept')).toEqual(tags);
+      await ssm.send(new PutParameterCommand({ Name: '/tags/kept', Value: 'v2', Overwrite: true }));
+      expect(await tagsOf('/tags/kept')).toEqual(tags);
+      expect((await ssm.send(new GetParameterCommand({ Name: '/tags/kept' }))).Parameter).toMatchObject({ Value: 'v2', Version: 2 });
+      await ssm.send(new PutParameterCommand({ Name: '/tags/none', Value: 'v', Type: 'String' }));
+      expect(await tagsOf('/tags/none')).toEqual([]);
+    });
+
+    it('refuses Tags together with Overwrite, naming the conflict, even for a parameter that does not exist yet', async () => {
+      const err = await errorOf(
+        ssm.send(new PutParameterCommand({ Name: '/tags/both', Value: 'v', Type: 'String', Overwrite: true, Tags: [{ Key: 'k', Value: 'v' }] })),
+      );
+      expect(err).toBeInstanceOf(ValidationException);
+      expect((err as Error).message).toMatch(/tags and overwrite can't be used together/);
+      expect(await errorOf(ssm.send(new GetParameterCommand({ Name: '/tags/both' })))).toBeInstanceOf(ParameterNotFound);
+    });
+
+    it('takes at most 50 tags on a parameter', async () => {
+      const tags = (n: number) => Array.from({ length: n }, (_, i) => ({ Key: `k${i}`, Value: 'v' }));
+      await ssm.send(new PutParameterCommand({ Name: '/tags/fifty', Value: 'v', Type: 'String', Tags: tags(50) }));
+      expect(await tagsOf('/tags/fifty')).toHaveLength(50);
+      const err = await errorOf(ssm.send(new PutParameterCommand({ Name: '/tags/fifty-one', Value: 'v', Type: 'String', Tags: tags(51) })));
+      expect(err).toBeInstanceOf(ValidationException);
+      expect((err as Error).message).toMatch(/at most 50 tags; the request has 51/);
+    });
+
+    it('applies the key and value rules of the SSM API model: lengths, characters, the aws: prefix, duplicates', async () => {
+      const put = (Key: string, Value: string, Name = '/tags/rules') =>
+        errorOf(ssm.send(new PutParameterCommand({ Name, Value: 'v', Type: 'String', Tags: [{ Key, Value }] })));
+      const cases: [string, string, RegExp][] = [
+        ['k'.repeat(129), 'v', /'tags\.1\.member\.key' failed to satisfy constraint: Member must have length less than or equal to 128/],
+        ['', 'v', /'tags\.1\.member\.key' failed to satisfy constraint: Member must have length greater than or equal to 1/],
+        ['k', 'v'.repeat(257), /'tags\.1\.member\.value' failed to satisfy constraint: Member must have length less than or equal to 256/],
+        ['k', '', /'tags\.1\.member\.value' failed to satisfy constraint: Member must have length greater than or equal to 1/],
+        ['k#1', 'v', /'tags\.1\.member\.key' failed to satisfy constraint: Member must satisfy regular expression pattern/],
+        ['k', 'a,b', /'tags\.1\.member\.value' failed to satisfy constraint: Member must satisfy regular expression pattern/],
+        ['aws:owner', 'v', /can't start with "aws:"/],
+      ];
+      for (const [key, value, message] of cases) {
+        const err = await put(key, value);
+        expect(err, `${key}=${value}`).toBeInstanceOf(ValidationException);
+        expect((err as Error).message).toMatch(message);
+      }
+      const dup = await errorOf(
+        ssm.send(new PutParameterCommand({ Name: '/tags/rules', Value: 'v', Type: 'String', Tags: [{ Key: 'k', Value: '1' }, { Key: 'k', Value: '2' }] })),
+      );
+      expect((dup as Error).message).toMatch(/Duplicate tag key in the request: k/);
+      // 128 and 256 characters, and non-ASCII letters, are fine.
+      await ssm.send(new PutParameterCommand({ Name: '/tags/rules', Value: 'v', Type: 'String', Tags: [{ Key: 'ü'.repeat(128), Value: 'v'.repeat(256) }] }));
+      expect(await tagsOf('/tags/rules')).toEqual([{ Key: 'ü'.repeat(128), Value: 'v'.repeat(256) }]);
+    });
+
+    it('answers ListTagsForResource for a missing parameter with InvalidResourceId, and supports only parameters', async () => {
+      expect(await errorOf(tagsOf('/tags/missing'))).toBeInstanceOf(InvalidResourceId);
+      const err = await errorOf(ssm.send(new ListTagsForResourceCommand({ ResourceType: 'Document', ResourceId: 'AWS-RunShellScript' })));
+      expect(err).toBeInstanceOf(ValidationException);
+      expect((err as Error).message).toMatch(/only Parameter/);
+    });
+  });
+
   it('counts calls per operation, failed ones included', async () => {
     const before = server.counts();
     await ssm.send(new PutParameterCommand({ Name: '/count/a', Value: 'x', Type: 'String' }));
@@ -363,6 +434,7 @@ describe('SSM stand-in persistence', () => {
       Array.from({ length: 20 }, (_, i) => ssm.send(new PutParameterCommand({ Name: `/keep/p${i}`, Value: `v${i}`, Type: 'String' }))),
     );
     await ssm.send(new PutParameterCommand({ Name: '/keep/p0', Value: 'v0b', Overwrite: true }));
+    await ssm.send(new PutParameterCommand({ Name: '/keep/tagged', Value: 't', Type: 'String', Tags: [{ Key: 'owner', Value: 'i-0abc' }] }));
     await ssm.send(new DeleteParameterCommand({ Name: '/keep/p1' }));
     for (const c of clients.splice(0)) c.destroy();
     for (const s of servers.splice(0)) await s.close();
@@ -372,6 +444,8 @@ describe('SSM stand-in persistence', () => {
     expect(p0.Parameter).toMatchObject({ Value: 'v0b', Version: 2 });
     expect((await ssm.send(new GetParameterCommand({ Name: '/keep/p19' }))).Parameter?.Value).toBe('v19');
     expect(await errorOf(ssm.send(new GetParameterCommand({ Name: '/keep/p1' })))).toBeInstanceOf(ParameterNotFound);
+    const tags = await ssm.send(new ListTagsForResourceCommand({ ResourceType: 'Parameter', ResourceId: '/keep/tagged' }));
+    expect(tags.TagList).toEqual([{ Key: 'owner', Value: 'i-0abc' }]);
   });
 
   it('refuses a new Standard parameter once the account holds 10,000', async () => {
