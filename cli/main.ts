@@ -23,9 +23,12 @@ Usage:
   skiff apply -f FILE [--no-wait] [--timeout SECONDS] [-o json]
   skiff get services|tasks|hosts [NAME] [-n NAMESPACE] [--service S] [--host H] [-o json]
   skiff delete service NAME [-n NAMESPACE] [--no-wait] [--timeout SECONDS]
+  skiff drain HOST | skiff uncordon HOST
+  skiff events [--service S] [-n NAMESPACE] [--host H] [--limit N] [-o json]
   skiff local up [--hosts N] [--port PORT] [--cluster NAME] [--data DIR] [--host-cpu Q] [--host-memory Q]
   skiff local status [-o json]
-  skiff local down
+  skiff local down [--keep-hosts]
+  skiff local kill-host|pause-host|resume-host|start-host HOST
 
 Global options:
   --api URL      the API to talk to (default: $SKIFF_API, else the local cluster started from this folder)
@@ -81,8 +84,12 @@ export async function main(argv: string[], out: Out = { log: (s) => console.log(
         return await del(rest, out);
       case 'local':
         return await local(rest, out);
+      case 'drain':
+      case 'uncordon':
+      case 'events':
+        return await operate(command, rest, out);
       default:
-        throw new UsageError(`unknown command "${command}"; try: apply, get, delete, local (skiff --help)`);
+        throw new UsageError(`unknown command "${command}"; try: apply, get, delete, drain, uncordon, events, local (skiff --help)`);
     }
   } catch (err) {
     if (err instanceof UsageError) {
@@ -279,7 +286,8 @@ async function del(args: string[], out: Out): Promise<number> {
 
 async function local(args: string[], out: Out): Promise<number> {
   const [sub, ...rest] = args;
-  const { localUp, localStatus, localDown } = await import('./local.ts');
+  const { localUp, localStatus, localDown, localHost } = await import('./local.ts');
+  const hostActions = { 'kill-host': 'kill', 'pause-host': 'pause', 'resume-host': 'resume', 'start-host': 'start' } as const;
   switch (sub) {
     case 'up': {
       const { values, positionals } = parse(rest, {
@@ -293,18 +301,35 @@ async function local(args: string[], out: Out): Promise<number> {
       if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
       const hosts = values.hosts === undefined ? 3 : Number(values.hosts);
       if (!Number.isInteger(hosts) || hosts < 1 || hosts > 254) throw new UsageError(`--hosts must be an integer from 1 to 254, got "${values.hosts}"`);
-      const port = values.port === undefined ? 0 : Number(values.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a TCP port number, got "${values.port}"`);
+      // No --port: the port saved in the data dir (stable across restarts), else a free one.
+      const port = values.port === undefined ? undefined : Number(values.port);
+      if (port !== undefined && (!Number.isInteger(port) || port < 1 || port > 65535)) throw new UsageError(`--port must be a TCP port number, got "${values.port}"`);
       return await localUp({ hosts, apiPort: port, cluster: values.cluster, dataDir: values.data, hostCpu: values['host-cpu'], hostMemory: values['host-memory'] }, out);
     }
     case 'status': {
-      const { values } = parse(rest, {});
+      const { values, positionals } = parse(rest, {});
+      if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
       return localStatus(outputMode(values.output), out);
     }
-    case 'down':
-      return await localDown(out);
-    default:
-      throw new UsageError(sub ? `unknown local command "${sub}"; use up, status or down` : 'local what? up, status or down');
+    case 'down': {
+      const { values, positionals } = parse(rest, { 'keep-hosts': { type: 'boolean' } });
+      if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+      return await localDown({ keepHosts: values['keep-hosts'] ?? false }, out);
+    }
+    case 'kill-host':
+    case 'pause-host':
+    case 'resume-host':
+    case 'start-host': {
+      const { positionals } = parse(rest, {});
+      const [id, extra] = positionals;
+      if (!id) throw new UsageError(`${sub} needs a HOST (see skiff local status)`);
+      if (extra) throw new UsageError(`unexpected argument "${extra}"`);
+      return await localHost(hostActions[sub], id, out);
+    }
+    default: {
+      const subs = 'up, status, down, kill-host, pause-host, resume-host or start-host';
+      throw new UsageError(sub ? `unknown local command "${sub}"; use ${subs}` : `local what? ${subs}`);
+    }
   }
 }
 

@@ -5,6 +5,7 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   BatchGetCommand,
+  BatchWriteCommand,
   DeleteCommand,
   DynamoDBDocumentClient,
   GetCommand,
@@ -18,7 +19,8 @@ import {
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConflictError, LimitError, SkiffError, ValidationError } from '../../core/errors.ts';
 import { jsonEqual } from '../../core/json.ts';
-import type { Host, HostStatus, Service, ServiceSpec, Task } from '../../core/types.ts';
+import type { ClusterEvent, Host, HostStatus, Service, ServiceSpec, Task } from '../../core/types.ts';
+import type { HealthCheckpoint } from '../../core/health.ts';
 import type { Store } from '../../ports/index.ts';
 
 /** DynamoDB refused a request for now (throttling, a 5xx): the same request may succeed later. */
@@ -58,6 +60,13 @@ const SERVICE_SK = '#SERVICE';
 const HOST_SK = '#HOST';
 const STATUS_SK = 'STATUS';
 const PUBLISHED_SK = 'PUBLISHED';
+/** The event log: one partition, sorted by time (`<at>#<id>`), newest last. */
+const EVENTS_PK = 'EVENTS';
+const HEALTH_KEY = { pk: 'HEALTH', sk: 'CHECKPOINT' };
+/** BatchWriteItem takes at most 25 requests. */
+const BATCH_WRITE_ITEMS = 25;
+/** Days an event is kept by DynamoDB's TTL on AWS (`expiresAt`); local mode prunes instead. */
+const EVENT_TTL_DAYS = 7;
 const TASK_SK_PREFIX = 'TASK#';
 // Six digits keep tasks in slot order under the sort key; no service has a million replicas.
 const MAX_SLOT = 999_999;
@@ -347,6 +356,10 @@ export class DynamoStore implements Store {
     }
   }
 
+  async releasePrevious(namespace: string, service: string, slot: number, taskId: string): Promise<void> {
+    await this.updateTask(namespace, service, slot, taskId, 'REMOVE #previous', { '#previous': 'previous' }, {});
+  }
+
   async deleteTask(namespace: string, service: string, slot: number, taskId: string): Promise<void> {
     const label = taskLabel(namespace, service, slot);
     await this.call(
@@ -466,7 +479,7 @@ export class DynamoStore implements Store {
     return toHost(out.Attributes!);
   }
 
-  async setHostState(id: string, state: Host['state']): Promise<void> {
+  async setHostState(id: string, state: Host['state'], now: string): Promise<void> {
     const label = `host ${id}`;
     for (let attempt = 1; ; attempt++) {
       try {
@@ -477,10 +490,10 @@ export class DynamoStore implements Store {
             new UpdateCommand({
               TableName: this.table,
               Key: this.hostKey(id),
-              UpdateExpression: 'SET #state = :s ADD #version :one',
+              UpdateExpression: 'SET #state = :s, #since = :now ADD #version :one',
               ConditionExpression: 'attribute_exists(pk) AND #state <> :s',
-              ExpressionAttributeNames: { '#state': 'state', '#version': 'version' },
-              ExpressionAttributeValues: { ':s': state, ':one': 1 },
+              ExpressionAttributeNames: { '#state': 'state', '#version': 'version', '#since': 'stateSince' },
+              ExpressionAttributeValues: { ':s': state, ':one': 1, ':now': now },
             }),
           ),
         );
@@ -510,6 +523,7 @@ export class DynamoStore implements Store {
       generation: status.generation,
       tasks: status.tasks,
       agentVersion: status.agentVersion,
+      events: status.events,
     };
     checkItemSize(`${label} (${status.tasks.length} tasks)`, item);
     await this.call('PutItem', label, () => this.doc.send(new PutCommand({ TableName: this.table, Item: item })));
@@ -562,7 +576,102 @@ export class DynamoStore implements Store {
     );
   }
 
+  // ---- health bookkeeping ----
+
+  async getHealthCheckpoint(): Promise<HealthCheckpoint | undefined> {
+    const item = await this.get(HEALTH_KEY, 'health checkpoint');
+    return item && { lastRunAt: Number(item.lastRunAt), resumedAt: Number(item.resumedAt) };
+  }
+
+  async putHealthCheckpoint(checkpoint: HealthCheckpoint): Promise<void> {
+    await this.call('PutItem', 'health checkpoint', () =>
+      this.doc.send(new PutCommand({ TableName: this.table, Item: { ...HEALTH_KEY, type: 'health', lastRunAt: checkpoint.lastRunAt, resumedAt: checkpoint.resumedAt } })),
+    );
+  }
+
+  // ---- events ----
+
+  async putEvents(events: readonly ClusterEvent[]): Promise<void> {
+    // The key is the event's time and id, so writing the same event again overwrites it: idempotent.
+    const unique = new Map(events.map((e) => [`${e.at}#${e.id}`, e]));
+    const items = [...unique.entries()].map(([sk, e]) => ({
+      ...e,
+      pk: EVENTS_PK,
+      sk,
+      // `type` is every item's kind in this table; the event's own type is kept beside it.
+      type: 'event',
+      eventType: e.type,
+      expiresAt: Math.floor(Date.parse(e.at) / 1000) + EVENT_TTL_DAYS * 86_400,
+    }));
+    for (let i = 0; i < items.length; i += BATCH_WRITE_ITEMS) await this.batchWrite(items.slice(i, i + BATCH_WRITE_ITEMS).map((Item) => ({ PutRequest: { Item } })), 'events');
+  }
+
+  async listEvents(filter: { namespace?: string; service?: string; host?: string; limit?: number }): Promise<ClusterEvent[]> {
+    const limit = filter.limit ?? 200;
+    const conditions: string[] = [];
+    const values: Record<string, unknown> = { ':p': EVENTS_PK };
+    const names: Record<string, string> = {};
+    for (const key of ['namespace', 'service', 'host'] as const) {
+      const v = filter[key];
+      if (v === undefined) continue;
+      conditions.push(`#${key} = :${key}`);
+      names[`#${key}`] = key;
+      values[`:${key}`] = v;
+    }
+    // Newest first, so the limit keeps the most recent; returned oldest first ("newest last").
+    const out: Item[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.call('Query', 'events', () =>
+        this.doc.send(
+          new QueryCommand({
+            TableName: this.table,
+            KeyConditionExpression: 'pk = :p',
+            ExpressionAttributeValues: values,
+            ...(conditions.length ? { FilterExpression: conditions.join(' AND '), ExpressionAttributeNames: names } : {}),
+            ScanIndexForward: false,
+            Limit: Math.max(limit, 100),
+            ExclusiveStartKey: start,
+          }),
+        ),
+      );
+      out.push(...(page.Items ?? []));
+      start = page.LastEvaluatedKey;
+    } while (start !== undefined && out.length < limit);
+    return out.slice(0, limit).reverse().map(toEvent);
+  }
+
+  async pruneEvents(before: string, max: number): Promise<number> {
+    const page = await this.call('Query', 'events', () =>
+      this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :p AND sk < :before',
+          ExpressionAttributeValues: { ':p': EVENTS_PK, ':before': before },
+          ProjectionExpression: 'pk, sk',
+          Limit: max,
+        }),
+      ),
+    );
+    const keys = page.Items ?? [];
+    for (let i = 0; i < keys.length; i += BATCH_WRITE_ITEMS) {
+      await this.batchWrite(keys.slice(i, i + BATCH_WRITE_ITEMS).map((k) => ({ DeleteRequest: { Key: { pk: k.pk, sk: k.sk } } })), 'events');
+    }
+    return keys.length;
+  }
+
   // ---- plumbing ----
+
+  /** One BatchWriteItem (≤ 25 requests), retrying what DynamoDB leaves unprocessed. */
+  private async batchWrite(requests: Record<string, unknown>[], label: string): Promise<void> {
+    let pending = requests;
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      if (attempt >= UNPROCESSED_ATTEMPTS) throw new StoreUnavailableError(`DynamoDB left ${pending.length} ${label} unwritten after ${attempt} attempts; retry later`);
+      if (attempt > 0) await sleep(50 * 2 ** (attempt - 1));
+      const out = await this.call('BatchWriteItem', label, () => this.doc.send(new BatchWriteCommand({ RequestItems: { [this.table]: pending as never } })));
+      pending = (out.UnprocessedItems?.[this.table] ?? []) as Record<string, unknown>[];
+    }
+  }
 
   private hostKey(id: string): { pk: string; sk: string } {
     return { pk: hostPartitionKey(this.hostArnPrefix, id), sk: HOST_SK };
@@ -739,6 +848,9 @@ function fromTask(task: Task): Item {
     host: task.host,
     createdAt: task.createdAt,
     unplaceable: task.unplaceable,
+    previous: task.previous,
+    avoidHost: task.avoidHost,
+    reason: task.reason,
   };
 }
 
@@ -755,6 +867,22 @@ function toTask(item: Item): Task {
     ...(typeof item.host === 'string' ? { host: item.host } : {}),
     createdAt: String(item.createdAt),
     ...(item.unplaceable !== undefined ? { unplaceable: item.unplaceable as Task['unplaceable'] } : {}),
+    ...(item.previous !== undefined ? { previous: item.previous as Task['previous'] } : {}),
+    ...(typeof item.avoidHost === 'string' ? { avoidHost: item.avoidHost } : {}),
+    ...(typeof item.reason === 'string' ? { reason: item.reason } : {}),
+  };
+}
+
+function toEvent(item: Item): ClusterEvent {
+  return {
+    id: String(item.id),
+    at: String(item.at),
+    type: String(item.eventType),
+    message: String(item.message),
+    ...(typeof item.namespace === 'string' ? { namespace: item.namespace } : {}),
+    ...(typeof item.service === 'string' ? { service: item.service } : {}),
+    ...(typeof item.task === 'string' ? { task: item.task } : {}),
+    ...(typeof item.host === 'string' ? { host: item.host } : {}),
   };
 }
 
@@ -769,6 +897,7 @@ function toHost(item: Item): Host {
     capacity: item.capacity as Host['capacity'],
     labels: (item.labels ?? {}) as Host['labels'],
     state: item.state as Host['state'],
+    ...(typeof item.stateSince === 'string' ? { stateSince: item.stateSince } : {}),
     registeredAt: String(item.registeredAt),
     version: Number(item.version),
     allocations: (item.allocations ?? {}) as Host['allocations'],
@@ -782,6 +911,7 @@ function toHostStatus(item: Item): HostStatus {
     generation: Number(item.generation),
     tasks: (item.tasks ?? []) as HostStatus['tasks'],
     agentVersion: String(item.agentVersion),
+    ...(Array.isArray(item.events) ? { events: item.events as HostStatus['events'] } : {}),
   };
 }
 

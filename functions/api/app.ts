@@ -110,6 +110,40 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     return { status: 200, body: hostView(host, status) };
   };
 
+  const drainHost: Handler = async (_req, p) => {
+    const host = await store.getHost(p.id);
+    if (!host) throw new NotFoundError(`host ${p.id}`);
+    if (host.state === 'down') throw new ConflictError(`host ${p.id} is down; its tasks are already being replaced`);
+    const nowIso = deps.now().toISOString();
+    if (host.state !== 'draining') {
+      await store.setHostState(p.id, 'draining', nowIso);
+      await store.putEvents([{ id: `${nowIso}-host.draining-${p.id}`, at: nowIso, type: 'host.draining', host: p.id, message: `host ${p.id} is draining: its ${Object.keys(host.allocations).length} task(s) move elsewhere, new ones first` }]);
+      await kick();
+    }
+    return { status: 202, body: { result: 'draining', host: p.id } };
+  };
+
+  const uncordonHost: Handler = async (_req, p) => {
+    const host = await store.getHost(p.id);
+    if (!host) throw new NotFoundError(`host ${p.id}`);
+    if (host.state === 'down') throw new ConflictError(`host ${p.id} is down; it becomes ready by itself when its agent reports again`);
+    const nowIso = deps.now().toISOString();
+    if (host.state === 'draining') {
+      await store.setHostState(p.id, 'ready', nowIso);
+      await store.putEvents([{ id: `${nowIso}-host.uncordoned-${p.id}`, at: nowIso, type: 'host.uncordoned', host: p.id, message: `host ${p.id} takes new tasks again` }]);
+      await kick();
+    }
+    return { status: 200, body: { result: 'ready', host: p.id } };
+  };
+
+  const listEvents: Handler = async (req) => {
+    const limitText = req.query.limit;
+    const limit = limitText === undefined ? 200 : Number(limitText);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ValidationError([{ path: 'limit', message: `must be an integer from 1 to 1000, got "${limitText}"` }]);
+    const { namespace, service, host } = req.query;
+    return { status: 200, body: await store.listEvents({ namespace, service, host, limit }) };
+  };
+
   const routes: [string, RegExp, Handler][] = [
     ['GET', /^\/v1\/healthz$/, async () => ({ status: 200, body: { ok: true } })],
     ['POST', /^\/v1\/services$/, applyService],
@@ -120,6 +154,9 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     ['GET', /^\/v1\/tasks\/(?<id>[^/]+)$/, getTask],
     ['GET', /^\/v1\/hosts$/, listHosts],
     ['GET', /^\/v1\/hosts\/(?<id>[^/]+)$/, getHost],
+    ['POST', /^\/v1\/hosts\/(?<id>[^/]+)\/drain$/, drainHost],
+    ['POST', /^\/v1\/hosts\/(?<id>[^/]+)\/uncordon$/, uncordonHost],
+    ['GET', /^\/v1\/events$/, listEvents],
   ];
 
   async function kick(): Promise<void> {

@@ -323,7 +323,7 @@ describe('hosts', () => {
     const store = await freshStore();
     const host = await store.registerHost(hostInput('h1'), NOW);
     const allocated = await store.updateAllocations(host, { t1: anAllocation({ id: 't1', namespace: 'a', service: 's', slot: 0 }) });
-    await store.setHostState('h1', 'down');
+    await store.setHostState('h1', 'down', LATER);
     const down = (await store.getHost('h1'))!;
     const again = await store.registerHost({ ...hostInput('h1', 9), labels: { zone: 'b' } }, LATER);
     expect(again).toEqual({ ...down, address: '127.0.1.9', labels: { zone: 'b' } });
@@ -366,12 +366,12 @@ describe('hosts', () => {
   it('changes host state with a version bump, and treats the same state as a no-op', async () => {
     const store = await freshStore();
     const host = await store.registerHost(hostInput('h1'), NOW);
-    await store.setHostState('h1', 'draining');
-    expect(await store.getHost('h1')).toMatchObject({ state: 'draining', version: 2 });
-    await store.setHostState('h1', 'draining');
+    await store.setHostState('h1', 'draining', LATER);
+    expect(await store.getHost('h1')).toMatchObject({ state: 'draining', version: 2, stateSince: LATER });
+    await store.setHostState('h1', 'draining', LATER);
     expect((await store.getHost('h1'))?.version).toBe(2);
     await expect(store.updateAllocations(host, {})).rejects.toBeInstanceOf(ConflictError);
-    await expect(store.setHostState('absent', 'down')).rejects.toThrow(/host absent does not exist/);
+    await expect(store.setHostState('absent', 'down', LATER)).rejects.toThrow(/host absent does not exist/);
   });
 
   it('lists every host, sorted, across batch-read chunks', async () => {
@@ -480,7 +480,7 @@ describe('host items keyed by instance ARN (hostArnPrefix)', () => {
     const allocations = { t1: anAllocation({ id: 't1', namespace: 'a', service: 's', slot: 0 }) };
     const next = await store.updateAllocations(host, allocations);
     await expect(store.updateAllocations(host, {})).rejects.toThrow(/host i-0abc is no longer at version 1/);
-    await store.setHostState('i-0bcd', 'down');
+    await store.setHostState('i-0bcd', 'down', LATER);
     expect((await store.listHosts()).map((h) => [h.id, h.state, h.version])).toEqual([
       ['i-0abc', 'ready', next.version],
       ['i-0bcd', 'down', 2],
@@ -641,3 +641,45 @@ async function freshStoreNamed(c: DynamoDBClient, tableName: string): Promise<Dy
   await ensureTable(c, tableName); // must find the table, not create an empty one
   return new DynamoStore(c, { tableName });
 }
+
+describe('events, health checkpoint and task hand-over', () => {
+  const ev = (at: string, id: string, over: Record<string, string> = {}) => ({ id, at, type: 'task.started', message: `m ${id}`, ...over });
+
+  it('keeps events in time order, newest last, once per id, filtered and limited', async () => {
+    const store = await freshStore();
+    await store.putEvents([ev('2025-01-01T00:00:02.000Z', 'b', { service: 'web', namespace: 'default', host: 'h1' }), ev('2025-01-01T00:00:01.000Z', 'a', { service: 'db', host: 'h2' })]);
+    await store.putEvents([ev('2025-01-01T00:00:02.000Z', 'b', { service: 'web', namespace: 'default', host: 'h1' }), ev('2025-01-01T00:00:03.000Z', 'c', { service: 'web', host: 'h2' })]);
+    expect((await store.listEvents({})).map((e) => e.id)).toEqual(['a', 'b', 'c']);
+    expect(await store.listEvents({ service: 'web', host: 'h1' })).toEqual([{ id: 'b', at: '2025-01-01T00:00:02.000Z', type: 'task.started', message: 'm b', service: 'web', namespace: 'default', host: 'h1' }]);
+    expect((await store.listEvents({ limit: 2 })).map((e) => e.id)).toEqual(['b', 'c']);
+    expect(await store.pruneEvents('2025-01-01T00:00:02.500Z', 100)).toBe(2);
+    expect((await store.listEvents({})).map((e) => e.id)).toEqual(['c']);
+  });
+
+  it('writes more events than one batch holds', async () => {
+    const store = await freshStore();
+    const many = Array.from({ length: 60 }, (_, i) => ev(`2025-01-01T00:00:${String(i).padStart(2, '0')}.000Z`, `e${i}`));
+    await store.putEvents(many);
+    expect(await store.listEvents({ limit: 1000 })).toHaveLength(60);
+  });
+
+  it('stores the health checkpoint', async () => {
+    const store = await freshStore();
+    expect(await store.getHealthCheckpoint()).toBeUndefined();
+    await store.putHealthCheckpoint({ lastRunAt: 5, resumedAt: 3 });
+    expect(await store.getHealthCheckpoint()).toEqual({ lastRunAt: 5, resumedAt: 3 });
+  });
+
+  it("round-trips a task's previous incarnation and releases it only for the same task", async () => {
+    const store = await freshStore();
+    await store.putService(aSpec('default', 'web'), NOW);
+    const previous = { id: 'web-1-old00', host: 'h1', specVersion: 1, pod: { containers: [], restartPolicy: 'always' as const } };
+    const t: Task = aTask('default', 'web', 1, { id: 'web-1-new00', incarnation: 2, previous, avoidHost: 'h9', reason: 'host h1 is draining' });
+    await store.putTask(aTask('default', 'web', 1, { id: 'web-1-old00' }), undefined);
+    await store.putTask(t, 1);
+    expect((await store.listTasks('default', 'web'))[0]).toMatchObject({ previous, avoidHost: 'h9', reason: 'host h1 is draining' });
+    await expect(store.releasePrevious('default', 'web', 1, 'web-1-other')).rejects.toBeInstanceOf(ConflictError);
+    await store.releasePrevious('default', 'web', 1, 'web-1-new00');
+    expect((await store.listTasks('default', 'web'))[0].previous).toBeUndefined();
+  });
+});
