@@ -6,9 +6,10 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { HostChannel, Store } from '../ports/index.ts';
-import type { ClusterEvent, HostDocument, HostStatus, Resources, TaskStatus } from '../core/types.ts';
+import type { ClusterEvent, Health, HostDocument, HostStatus, Resources, TaskStatus } from '../core/types.ts';
 import type { ContainerInfo, Executor } from './executor.ts';
 import { nextRestart, plan, taskStatus, type Action, type RestartRecord } from './plan.ts';
+import { Prober, type ProbeState, type ProbeTarget } from './probes.ts';
 import { stableStringify } from '../core/json.ts';
 import { forEachLimit } from '../core/async.ts';
 
@@ -86,11 +87,38 @@ export class Agent {
   private readonly bootId = Date.now().toString(36);
   /** When the last reconcile round started; a long gap means this process was frozen. */
   private lastRoundAt = 0;
+  private readonly prober: Prober;
+  /** Tasks with a container its probe declared unhealthy, and why; their pod is replaced next round. */
+  private unhealthy = new Map<string, string>();
+  /** When this agent started each container (ms), so a probe knows a restart from a long-lived container. */
+  private startedByMe = new Map<string, number>();
 
   constructor(
     private readonly config: AgentConfig,
     private readonly deps: AgentDeps,
-  ) {}
+  ) {
+    this.prober = new Prober({
+      executor: deps.executor,
+      now: deps.now,
+      log: deps.log,
+      onChange: (key, state, previous) => this.onHealthChange(key, state, previous),
+    });
+  }
+
+  private onHealthChange(key: string, state: ProbeState, previous: ProbeState): void {
+    const [taskId, container] = key.split('/');
+    const task = this.doc?.tasks.find((t) => t.id === taskId);
+    const about = { ...(task ? { namespace: task.namespace, service: task.service } : {}), task: taskId, host: this.config.hostId };
+    if (state.health === 'unhealthy' && previous.health !== 'unhealthy') {
+      const why = `container ${container} unhealthy: probe failed ${state.consecutiveFailures} time(s): ${state.lastMessage ?? 'no answer'}`;
+      this.event('task.unhealthy', `task ${taskId}: ${why}`, about);
+      this.unhealthy.set(taskId, why);
+      void this.kickReconcile();
+    } else if (state.health === 'healthy' && previous.health === 'unhealthy') {
+      this.event('task.healthy', `task ${taskId}: container ${container} healthy again`, about);
+    }
+    void this.report(false);
+  }
 
   /** The generation of the document being applied (0 before any). */
   get generation(): number {
@@ -109,7 +137,7 @@ export class Agent {
     this.stopped = true;
     for (const t of this.timers) clearTimeout(t);
     this.timers = [];
-    await Promise.allSettled([this.reconciling, this.polling]);
+    await Promise.allSettled([this.reconciling, this.polling, this.prober.stop()]);
   }
 
   /** Poll the document now (a wake-up from the control plane). */
@@ -227,7 +255,8 @@ export class Agent {
     }
     let containers = await this.deps.executor.list();
     const now = this.deps.now();
-    const decided = plan({ tasks, containers, hashOf: this.deps.hashOf, restarts: this.restarts, now });
+    const decided = plan({ tasks, containers, hashOf: this.deps.hashOf, restarts: this.restarts, now, unhealthy: this.unhealthy });
+    for (const a of decided.actions) if (a.kind === 'createPod') this.unhealthy.delete(a.task.id);
     if (decided.actions.length > 0) {
       await this.execute(decided.actions);
       containers = await this.deps.executor.list();
@@ -237,8 +266,49 @@ export class Agent {
     for (const key of this.restarts.keys()) if (!live.has(key.split('/')[0])) this.restarts.delete(key);
     for (const key of this.restartCounts.keys()) if (!live.has(key)) this.restartCounts.delete(key);
     for (const key of this.lastExit.keys()) if (!live.has(key)) this.lastExit.delete(key);
+    for (const key of this.unhealthy.keys()) if (!live.has(key)) this.unhealthy.delete(key);
+    const present = new Set(containers.map((c) => c.id));
+    for (const id of this.startedByMe.keys()) if (!present.has(id)) this.startedByMe.delete(id);
+    this.prober.sync(this.probeTargets(tasks, containers));
     this.refreshStatuses(tasks, containers, decided.backingOff);
     await this.report(false);
+  }
+
+  /** The running containers that declare a probe, with the host endpoint of the probed port. */
+  private probeTargets(tasks: HostDocument['tasks'], containers: readonly ContainerInfo[]): ProbeTarget[] {
+    const targets: ProbeTarget[] = [];
+    for (const task of tasks) {
+      const mine = containers.filter((c) => c.taskId === task.id);
+      // A pod's ports are published on its first container (the others share its network).
+      const published = mine.flatMap((c) => c.ports);
+      for (const spec of task.pod.containers) {
+        const check = spec.health;
+        const c = mine.find((x) => x.container === spec.name);
+        if (!check || !c || c.state !== 'running') continue;
+        const port = check.http?.port ?? check.tcp?.port;
+        const p = port === undefined ? undefined : published.find((x) => x.containerPort === port && x.protocol === 'tcp');
+        const started = this.startedByMe.get(c.id) ?? (c.startedAt ? Date.parse(c.startedAt) : 0);
+        targets.push({ key: `${task.id}/${spec.name}`, containerId: c.id, check, ...(p ? { endpoint: { host: p.hostIp, port: p.hostPort } } : {}), startedAt: started });
+      }
+    }
+    return targets;
+  }
+
+  /** Worst health over a task's probed containers; undefined when none declares a probe. */
+  private taskHealth(task: HostDocument['tasks'][number]): { health?: Health; message?: string } {
+    let worst: Health | undefined;
+    let message: string | undefined;
+    const rank: Record<Health, number> = { healthy: 0, starting: 1, unhealthy: 2 };
+    for (const spec of task.pod.containers) {
+      if (!spec.health) continue;
+      const state = this.prober.health(`${task.id}/${spec.name}`);
+      const h: Health = state?.health ?? 'starting';
+      if (worst === undefined || rank[h] > rank[worst]) {
+        worst = h;
+        message = h === 'unhealthy' ? `container ${spec.name}: ${state?.lastMessage ?? 'probe failing'}` : undefined;
+      }
+    }
+    return { ...(worst ? { health: worst } : {}), ...(message ? { message } : {}) };
   }
 
   /** Recomputes each task's status, and records the transitions worth an event. */
@@ -250,7 +320,8 @@ export class Agent {
       if (base.exitCode !== undefined) this.lastExit.set(task.id, base.exitCode);
       const restarts = this.restartCounts.get(task.id) ?? 0;
       const lastExitCode = this.lastExit.get(task.id);
-      const next: TaskStatus = { ...base, ...(restarts ? { restarts } : {}), ...(lastExitCode !== undefined ? { lastExitCode } : {}) };
+      const health = base.state === 'running' ? this.taskHealth(task) : {};
+      const next: TaskStatus = { ...base, ...health, ...(restarts ? { restarts } : {}), ...(lastExitCode !== undefined ? { lastExitCode } : {}) };
       this.statuses.set(task.id, next);
       if (before?.state === next.state) continue;
       const about = { namespace: task.namespace, service: task.service, task: task.id, host: this.config.hostId };
@@ -321,9 +392,11 @@ export class Agent {
       throw err;
     }
     await this.deps.executor.start(firstId);
+    this.startedByMe.set(firstId, this.deps.now());
     for (const c of others) {
       const id = await this.deps.executor.create(task, c, { hostAddress: this.config.address, joinNetworkOf: firstId });
       await this.deps.executor.start(id);
+      this.startedByMe.set(id, this.deps.now());
     }
   }
 
@@ -335,6 +408,7 @@ export class Agent {
     this.deps.log('info', 'restarting container', { container: container.name, reason });
     this.countRestart(taskId, container.container, reason);
     await this.deps.executor.start(container.id);
+    this.startedByMe.set(container.id, this.deps.now());
   }
 
   private countRestart(taskId: string, container: string, reason: string): void {

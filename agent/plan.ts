@@ -27,6 +27,8 @@ export interface PlanInput {
   /** Restart bookkeeping by `taskId/container`. */
   readonly restarts: ReadonlyMap<string, RestartRecord>;
   readonly now: number;
+  /** Tasks whose probe declared a container unhealthy, with why: their pod is replaced by a fresh one. */
+  readonly unhealthy?: ReadonlyMap<string, string>;
 }
 
 export interface Plan {
@@ -77,6 +79,7 @@ export function plan(input: PlanInput): Plan {
       else byName.set(c.container, c);
     }
     if (have.length > 0 && byName.size < specs.length && !broken) broken = 'pod is incomplete';
+    if (!broken && have.length > 0 && input.unhealthy?.has(task.id)) broken = input.unhealthy.get(task.id)!;
     // The first container owns the pod's network namespace: when it is gone the others must be recreated.
     if (!broken && specs.length > 1 && byName.size > 0 && isStopped(byName.get(specs[0].name)!)) {
       if (shouldRestart(task.pod.restartPolicy, byName.get(specs[0].name)!.exitCode)) broken = 'pod network owner exited';

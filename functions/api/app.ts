@@ -223,7 +223,8 @@ function serviceSummary(s: Service, tasks: readonly Task[], views: readonly Task
   const pod = podOf(s);
   const current = new Set(tasks.filter((t) => t.desired === 'running' && jsonEqual(t.pod, pod)).map((t) => t.id));
   const mine = views.filter((v) => v.namespace === s.namespace && v.service === s.name);
-  const running = mine.filter((v) => v.state === 'running' && current.has(v.id)).length;
+  // A probed replica counts once it is healthy: that is when it can take traffic.
+  const running = mine.filter((v) => v.state === 'running' && (v.health === undefined || v.health === 'healthy') && current.has(v.id)).length;
   return {
     namespace: s.namespace,
     name: s.name,

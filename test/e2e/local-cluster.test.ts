@@ -77,8 +77,8 @@ describe('a local cluster driven by the skiff CLI', () => {
 
   it('shows tasks and hosts as tables and JSON', async () => {
     const table = await cli('get', 'tasks');
-    expect(table.stdout.split('\n')[0]).toMatch(/^TASK\s+SERVICE\s+HOST\s+STATE\s+ENDPOINTS/);
-    expect(table.stdout).toMatch(/hello-1-[a-z0-9]{5}\s+hello\s+host-\d\s+running\s+127\.0\.1\.\d:\d+->8080/);
+    expect(table.stdout.split('\n')[0]).toMatch(/^TASK\s+SERVICE\s+HOST\s+STATE\s+HEALTH\s+RESTARTS\s+ENDPOINTS/);
+    expect(table.stdout).toMatch(/hello-1-[a-z0-9]{5}\s+hello\s+host-\d\s+running\s+-\s+0\s+127\.0\.1\.\d:\d+->8080/);
 
     const hosts = json<{ id: string; address: string; state: string; capacity: { cpu: number; memory: number }; allocated: { cpu: number; memory: number } }[]>(await cli('get', 'hosts', '-o', 'json'));
     expect(hosts.map((h) => h.id).sort()).toEqual(['host-1', 'host-2', 'host-3']);

@@ -59,6 +59,12 @@ describe('agent plan', () => {
     expect(kinds(p)).toEqual(restarts ? ['start:a-web'] : []);
   });
 
+  it('replaces the pod of a task its probe declared unhealthy', () => {
+    const p = plan({ tasks: [task('a')], containers: [container('a', 'web')], hashOf, restarts: new Map(), now: 1000, unhealthy: new Map([['a', 'container web unhealthy']]) });
+    expect(kinds(p)).toEqual(['remove:a-web', 'createPod:a']);
+    expect(p.actions[1].reason).toBe('container web unhealthy');
+  });
+
   it('starts a container that was created but never started', () => {
     expect(kinds(run([task('a')], [container('a', 'web', { state: 'created' })]))).toEqual(['start:a-web']);
   });
