@@ -6,6 +6,8 @@
  * status, and a host whose agent goes silent gets fenced by the control plane.
  */
 import { createHash } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
 import Dockerode from 'dockerode';
 import { SkiffError, ValidationError } from '../core/errors.ts';
 import type { ContainerSpec, HostDocumentTask, PortSpec, PublishedPort } from '../core/types.ts';
@@ -105,6 +107,10 @@ const ZERO_TIME = '0001-01-01T00:00:00Z';
 const RUN_STATES: ReadonlySet<string> = new Set<ContainerRunState>(['created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead']);
 // Inspects issued at once by list(); keeps a host with many containers from flooding the daemon.
 const INSPECT_CONCURRENCY = 8;
+/** Output kept of an exec'd command: its last 4096 bytes, as Docker keeps of a health check's output. */
+const EXEC_OUTPUT_MAX = 4096;
+/** Between exec inspects while the daemon has not yet recorded an exit code (normally it already has). */
+const EXEC_EXIT_POLL_MS = 10;
 
 /** Docker's name of a task's container: `skiff.<cluster>.<namespace>.<taskId>.<container>`. */
 export function containerName(cluster: string, namespace: string, taskId: string, container: string): string {
@@ -317,6 +323,39 @@ export class DockerExecutor implements Executor {
     });
   }
 
+  async exec(id: string, command: readonly string[], timeoutMs: number): Promise<{ exitCode: number; output: string }> {
+    const shown = command.join(' ');
+    const call = `exec ${short(id)} ${shown.length > 60 ? `${shown.slice(0, 57)}...` : shown}`;
+    // The caller's timeout bounds the whole exchange (create, run, exit code): it is the probe's own
+    // timeout, which the spec states. On timeout Docker offers no way to kill the process it started;
+    // like Docker's own health checks, it is left to finish inside the container.
+    return this.call(call, timeoutMs, async (abortSignal) => {
+      const exec = await this.docker.getContainer(id).exec({ Cmd: [...command], AttachStdout: true, AttachStderr: true, abortSignal });
+      const stream = await exec.start({ hijack: true, stdin: false, abortSignal });
+      const output = new OutputTail(EXEC_OUTPUT_MAX);
+      const sink = new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          output.add(chunk);
+          done();
+        },
+      });
+      this.docker.modem.demuxStream(stream, sink, sink);
+      await new Promise<void>((resolve, reject) => {
+        stream.on('end', resolve);
+        stream.on('close', resolve);
+        stream.on('error', reject);
+        abortSignal.addEventListener('abort', () => stream.destroy(), { once: true });
+      });
+      // The output can close a moment before the daemon records the exit code; the call's timeout bounds the wait.
+      let info = await exec.inspect({ abortSignal });
+      while (info.Running) {
+        await delay(EXEC_EXIT_POLL_MS, undefined, { signal: abortSignal });
+        info = await exec.inspect({ abortSignal });
+      }
+      return { exitCode: info.ExitCode ?? -1, output: output.text() };
+    });
+  }
+
   /** Runs one Docker call under a timeout that aborts its request, and turns failures into DockerErrors. */
   private async call<T>(call: string, timeoutMs: number, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const controller = new AbortController();
@@ -336,6 +375,23 @@ export class DockerExecutor implements Executor {
     } finally {
       clearTimeout(timer);
     }
+  }
+}
+
+/** The end of a stream's output, at most `max` bytes: the last lines say why a command failed. */
+class OutputTail {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  constructor(private readonly max: number) {}
+  add(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    while (this.size - this.chunks[0].length >= this.max) this.size -= this.chunks.shift()!.length;
+  }
+  text(): string {
+    const all = Buffer.concat(this.chunks);
+    // Cutting mid-character leaves a replacement character at the start, which is harmless here.
+    return all.subarray(Math.max(0, all.length - this.max)).toString('utf8');
   }
 }
 

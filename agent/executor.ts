@@ -58,4 +58,10 @@ export interface Executor {
   hasImage(image: string): Promise<boolean>;
   /** Pull an image that is absent (production only; never in tests). */
   pull(image: string): Promise<void>;
+  /**
+   * Run a command in a running container (like `docker exec`, no shell) and wait for it, at most
+   * `timeoutMs`. Resolves with its exit code and the tail of its output, stdout and stderr together
+   * (their relative order is not kept: Docker reads the two pipes separately).
+   */
+  exec(id: string, command: readonly string[], timeoutMs: number): Promise<{ exitCode: number; output: string }>;
 }

@@ -8,7 +8,7 @@ import YAML from 'yaml';
 import { ValidationError } from './errors.ts';
 import type { FieldIssue } from './errors.ts';
 import { formatCpu, formatMemory, parseCpu, parseMemory } from './quantity.ts';
-import type { ServiceSpec } from './types.ts';
+import type { ContainerSpec, HealthCheck, ServiceSpec } from './types.ts';
 
 /** Service and namespace names are DNS labels of at most this length (see NAME_LENGTH_REASON). */
 export const MAX_NAME_LENGTH = 40;
@@ -30,6 +30,24 @@ export const DEFAULT_MEMORY_BYTES = 64 * 1024 * 1024;
  * some supported Docker rejects would fail only at run time, on the host).
  */
 export const MIN_MEMORY_BYTES = 6 * 1024 * 1024;
+
+/** Health check timing defaults, in seconds (docs/spec.md explains each). */
+export const HEALTH_DEFAULTS = {
+  intervalSeconds: 10,
+  /** Or intervalSeconds when that is shorter: a probe may not outlast the interval (see healthIssues). */
+  timeoutSeconds: 1,
+  startPeriodSeconds: 0,
+  failureThreshold: 3,
+  successThreshold: 1,
+} as const;
+/** Healthy HTTP statuses when a check names none: Kubernetes' rule, 2xx and 3xx (redirects are not followed). */
+export const DEFAULT_HEALTHY_STATUS: readonly [number, number] = [200, 399];
+/** The shortest interval and timeout: probes are timers and connections on the host, not a busy loop. */
+export const MIN_PROBE_SECONDS = 0.1;
+/** Interval and timeout at most an hour: a rarer probe no longer watches health, and the agent's timers stay far below Node's 24.8-day limit. */
+export const MAX_PROBE_SECONDS = 3600;
+/** A start period of at most a day (a slow database recovery), for the same timer limit. */
+export const MAX_START_PERIOD_SECONDS = 86_400;
 
 const DNS_LABEL = /^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?$/;
 const DNS_LABEL_RULE = 'lowercase letters, digits and "-", starting and ending with a letter or digit';
@@ -310,6 +328,76 @@ const ResourcesSchema = z.strictObject({
   ),
 });
 
+/** Seconds as a number from `min` to `max`; fractions allowed (tests use 0.5 s probes). */
+function seconds(min: number, max: number) {
+  const error = rule(`must be a number of seconds from ${min} to ${max}`);
+  return z.number({ error }).min(min, { error }).max(max, { error });
+}
+
+function threshold() {
+  const error = rule('must be an integer of at least 1');
+  return z.number({ error }).int({ error }).min(1, { error });
+}
+
+/**
+ * A probed port: a containerPort number or the name of a port of the pod. Whether the pod declares
+ * it is checked across containers in healthIssues; names become numbers in resolveHealth.
+ */
+const probePort = z.unknown().transform((value, ctx): number | string => {
+  const error = 'must be a containerPort number (1 to 65535) or the name of a port declared in the pod';
+  if (value === undefined) ctx.addIssue({ code: 'custom', message: 'is required', input: value });
+  else if (typeof value === 'string' || (typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 65535)) return value;
+  else ctx.addIssue({ code: 'custom', message: `${error}; got ${got(value)}`, input: value });
+  return z.NEVER;
+});
+
+function httpPathProblem(path: string): string | undefined {
+  if (!path.startsWith('/')) return `must be a URL path starting with "/", such as /healthz; got ${got(path)}`;
+  if (/[\s\x00-\x1f\x7f]/.test(path)) return `must not contain spaces or control characters (percent-encode them); got ${got(path)}`;
+  return undefined;
+}
+
+/** An inclusive range of healthy HTTP statuses, `[min, max]`. */
+const httpStatusRange = z.unknown().transform((value, ctx): [number, number] => {
+  if (value === undefined) return [...DEFAULT_HEALTHY_STATUS] as [number, number];
+  const isStatus = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 100 && n <= 599;
+  if (Array.isArray(value) && value.length === 2 && isStatus(value[0]) && isStatus(value[1])) {
+    if (value[0] <= value[1]) return [value[0], value[1]];
+    ctx.addIssue({ code: 'custom', message: `must be [min, max] with min <= max; got [${value[0]}, ${value[1]}]`, input: value });
+    return z.NEVER;
+  }
+  const given = Array.isArray(value) ? JSON.stringify(value) : got(value);
+  ctx.addIssue({ code: 'custom', message: `must be [min, max], two HTTP statuses from 100 to 599, such as [200, 399]; got ${given}`, input: value });
+  return z.NEVER;
+});
+
+const HttpProbeSchema = z.strictObject({
+  path: checked(z.string({ error: stringValue }), httpPathProblem).default('/'),
+  port: probePort,
+  status: httpStatusRange,
+});
+
+const TcpProbeSchema = z.strictObject({ port: probePort });
+
+const ExecProbeSchema = z.strictObject({
+  command: checked(stringList('["test", "-f", "/tmp/ready"]'), (v) =>
+    v.length === 0 ? 'must not be empty: give the program and its arguments, such as ["test", "-f", "/tmp/ready"]' : v.some((a) => a === '') ? `must not hold an empty string; got ${JSON.stringify(v)}` : undefined,
+  ),
+});
+
+/** Exactly one of http, tcp, exec (checked in healthIssues, with every other issue); timings as written. */
+const HealthSchema = z.strictObject({
+  http: HttpProbeSchema.optional(),
+  tcp: TcpProbeSchema.optional(),
+  exec: ExecProbeSchema.optional(),
+  intervalSeconds: seconds(MIN_PROBE_SECONDS, MAX_PROBE_SECONDS).default(HEALTH_DEFAULTS.intervalSeconds),
+  // No default here: it depends on the interval (resolveHealth).
+  timeoutSeconds: seconds(MIN_PROBE_SECONDS, MAX_PROBE_SECONDS).optional(),
+  startPeriodSeconds: seconds(0, MAX_START_PERIOD_SECONDS).default(HEALTH_DEFAULTS.startPeriodSeconds),
+  failureThreshold: threshold().default(HEALTH_DEFAULTS.failureThreshold),
+  successThreshold: threshold().default(HEALTH_DEFAULTS.successThreshold),
+});
+
 const ContainerSchema = z.strictObject({
   name: dnsLabel(DNS_LABEL_MAX),
   image: checked(z.string({ error: rule('must be a Docker image reference such as skiff/busybox:latest') }), imageProblem),
@@ -318,6 +406,7 @@ const ContainerSchema = z.strictObject({
   env: stringMap(envNameProblem),
   ports: z.array(PortSchema, { error: rule('must be a list of ports, such as [{ containerPort: 8080 }]') }).default(() => []),
   resources: ResourcesSchema.default(() => ({ cpu: DEFAULT_CPU_MILLIS, memory: DEFAULT_MEMORY_BYTES })),
+  health: HealthSchema.optional(),
 });
 
 const PlacementSchema = z.strictObject({
@@ -366,10 +455,32 @@ const ServiceSchema = z.strictObject(
   { error: (issue) => `a service spec must be a map with kind, metadata and spec; got ${got(issue.input)}` },
 );
 
+/**
+ * Names other tools give a field (Docker, Compose, Kubernetes), answered with Skiff's name: they are
+ * too far from it for the edit-distance suggestion.
+ */
+const ALIASES = new Map<z.ZodType, Readonly<Record<string, string>>>([
+  [
+    HealthSchema,
+    {
+      interval: 'intervalSeconds',
+      periodSeconds: 'intervalSeconds',
+      timeout: 'timeoutSeconds',
+      retries: 'failureThreshold',
+      start_period: 'startPeriodSeconds',
+      startPeriod: 'startPeriodSeconds',
+      initialDelaySeconds: 'startPeriodSeconds',
+      test: 'exec',
+      httpGet: 'http',
+      tcpSocket: 'tcp',
+    },
+  ],
+]);
+
 /** Fields of spec.md's later shape: named as "not supported yet" rather than as typos. */
 const PLANNED = new Map<z.ZodType, readonly string[]>([
   [SpecSchema, ['volumes', 'ingress', 'autoscaling', 'update']],
-  [ContainerSchema, ['health', 'volumeMounts']],
+  [ContainerSchema, ['volumeMounts']],
 ]);
 
 // ---------------------------------------------------------------------------------------------
@@ -409,6 +520,9 @@ function unknownFieldIssues(path: readonly PropertyKey[], keys: readonly string[
   const planned = (schema && PLANNED.get(schema)) ?? [];
   return keys.map((key) => {
     if (planned.includes(key)) return { path: formatPath([...path, key]), message: `unknown field "${key}": not supported yet` };
+    const aliases = (schema && ALIASES.get(schema)) ?? {};
+    const alias = Object.hasOwn(aliases, key) ? aliases[key] : undefined;
+    if (alias !== undefined) return { path: formatPath([...path, key]), message: `unknown field "${key}" (did you mean "${alias}"?)` };
     // A typo of a planned field still gets its suggestion, with the news that it does not exist yet.
     const match = closest(key, [...known, ...planned]);
     const hint = match === undefined ? '' : planned.includes(match) ? ` (did you mean "${match}"? it is not supported yet)` : ` (did you mean "${match}"?)`;
@@ -468,15 +582,137 @@ function podIssues(input: unknown): FieldIssue[] {
   return issues;
 }
 
+/** The ports a pod declares, read from raw input: `tcp/8080` and names, each with where it is declared. */
+interface DeclaredPort {
+  readonly containerPort: number;
+  readonly protocol: string;
+  readonly name?: string;
+}
+
+function declaredPorts(containers: readonly unknown[]): DeclaredPort[] {
+  return containers.flatMap((c) =>
+    isRecord(c) && Array.isArray(c.ports)
+      ? c.ports.flatMap((p): DeclaredPort[] =>
+          isRecord(p) && Number.isInteger(p.containerPort)
+            ? [{ containerPort: p.containerPort as number, protocol: p.protocol === undefined ? 'tcp' : String(p.protocol), ...(typeof p.name === 'string' ? { name: p.name } : {}) }]
+            : [],
+        )
+      : [],
+  );
+}
+
+/** Why a probe may not use `port`, if it may not; `declared` are the pod's ports. */
+function probePortProblem(port: unknown, kind: string, declared: readonly DeclaredPort[]): string | undefined {
+  // The host may only talk to its own loopback (locally) or the host's address, never a container's
+  // bridge IP: the agent reaches a port through the host endpoint it is published on, and Skiff
+  // publishes exactly the ports the pod declares.
+  const why = 'the agent probes a port through its published host endpoint, and only declared ports are published';
+  if (typeof port === 'number' && Number.isInteger(port)) {
+    const match = declared.filter((p) => p.containerPort === port);
+    if (match.length === 0) {
+      return `port ${port} is not a containerPort declared in the pod: ${why}; add it to ports (such as ports: [{ containerPort: ${port} }])`;
+    }
+    if (!match.some((p) => p.protocol === 'tcp')) return `port ${port} is declared with protocol udp, but ${kind} probes connect over tcp`;
+    return undefined;
+  }
+  if (typeof port === 'string') {
+    if (/^\d+$/.test(port) && !declared.some((p) => p.name === port)) return `must be a number or a port name; got the string "${port}": write it without quotes`;
+    const named = declared.find((p) => p.name === port);
+    if (named === undefined) {
+      const names = declared.flatMap((p) => (p.name === undefined ? [] : [p.name]));
+      const hint = didYouMean(port, names);
+      const known = names.length === 0 ? 'the pod names no ports' : `the pod's port names are ${names.map((n) => JSON.stringify(n)).join(', ')}`;
+      return `port "${port}" is not the name of a port declared in the pod${hint}: ${why}; ${known}`;
+    }
+    if (named.protocol !== 'tcp') return `port "${port}" is declared with protocol ${named.protocol}, but ${kind} probes connect over tcp`;
+  }
+  // Other types are zod's to report.
+  return undefined;
+}
+
+/**
+ * Rules of health checks that need more than one field or the whole pod: exactly one probe kind,
+ * a probed port the pod declares, a timeout within the interval. Read from the raw input like
+ * podIssues, so they come with every other issue.
+ */
+function healthIssues(input: unknown): FieldIssue[] {
+  const containers = isRecord(input) && isRecord(input.spec) && Array.isArray(input.spec.containers) ? input.spec.containers : [];
+  const declared = declaredPorts(containers);
+  const issues: FieldIssue[] = [];
+  containers.forEach((container, i) => {
+    if (!isRecord(container) || !isRecord(container.health)) return;
+    const health = container.health;
+    const at = `spec.containers[${i}].health`;
+    const kinds = (['http', 'tcp', 'exec'] as const).filter((k) => health[k] !== undefined);
+    if (kinds.length !== 1) {
+      const given = kinds.length === 0 ? 'none' : kinds.join(' and ');
+      issues.push({ path: at, message: `must have exactly one probe, http, tcp or exec, such as http: { path: /healthz, port: 8080 }; got ${given}` });
+    }
+    for (const kind of ['http', 'tcp'] as const) {
+      const probe = health[kind];
+      if (!isRecord(probe)) continue;
+      const problem = probePortProblem(probe.port, kind, declared);
+      if (problem !== undefined) issues.push({ path: `${at}.${kind}.port`, message: problem });
+    }
+    const interval = health.intervalSeconds === undefined ? HEALTH_DEFAULTS.intervalSeconds : health.intervalSeconds;
+    const timeout = health.timeoutSeconds;
+    if (typeof timeout === 'number' && typeof interval === 'number' && timeout > interval) {
+      // Probes of a container never overlap, so a longer timeout would silently stretch the interval
+      // (Kubernetes allows it; Skiff says so instead).
+      issues.push({
+        path: `${at}.timeoutSeconds`,
+        message: `must not be longer than intervalSeconds (${interval}${health.intervalSeconds === undefined ? ', the default' : ''}): a container's probes never overlap; got ${timeout}`,
+      });
+    }
+  });
+  return issues;
+}
+
+type ParsedService = z.output<typeof ServiceSchema>;
+type ParsedContainer = ParsedService['spec']['containers'][number];
+
+/** The stored HealthCheck: port names resolved to numbers, the timeout defaulted, keys in one order. */
+function resolveHealth(health: NonNullable<ParsedContainer['health']>, containers: readonly ParsedContainer[]): HealthCheck {
+  const number = (port: number | string): number => {
+    if (typeof port === 'number') return port;
+    // healthIssues has checked that the name exists.
+    const found = containers.flatMap((c) => c.ports).find((p) => p.name === port);
+    if (found === undefined) throw new Error(`health port "${port}" was not resolved; healthIssues should have rejected it`);
+    return found.containerPort;
+  };
+  const probe: Pick<HealthCheck, 'http' | 'tcp' | 'exec'> = health.http
+    ? { http: { path: health.http.path, port: number(health.http.port), status: [health.http.status[0], health.http.status[1]] } }
+    : health.tcp
+      ? { tcp: { port: number(health.tcp.port) } }
+      : { exec: { command: health.exec!.command } };
+  return {
+    ...probe,
+    intervalSeconds: health.intervalSeconds,
+    timeoutSeconds: health.timeoutSeconds ?? Math.min(HEALTH_DEFAULTS.timeoutSeconds, health.intervalSeconds),
+    startPeriodSeconds: health.startPeriodSeconds,
+    failureThreshold: health.failureThreshold,
+    successThreshold: health.successThreshold,
+  };
+}
+
+/** The validated spec with every health check in its stored form. */
+function toServiceSpec(parsed: ParsedService): ServiceSpec {
+  const containers = parsed.spec.containers.map((c): ContainerSpec => {
+    const { health, ...rest } = c;
+    return health === undefined ? rest : { ...rest, health: resolveHealth(health, parsed.spec.containers) };
+  });
+  return { ...parsed, spec: { ...parsed.spec, containers } };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Entry points.
 
 /** Validates a decoded spec (from YAML or JSON) and fills defaults; throws ValidationError listing every issue. */
 export function parseServiceSpec(input: unknown): ServiceSpec {
   const result = ServiceSchema.safeParse(input, { error: (issue) => defaultMessage(issue as RawIssue) });
-  const issues = [...(result.success ? [] : toFieldIssues(result.error.issues)), ...podIssues(input)];
+  const issues = [...(result.success ? [] : toFieldIssues(result.error.issues)), ...podIssues(input), ...healthIssues(input)];
   if (issues.length > 0 || !result.success) throw new ValidationError(issues, { cause: result.error });
-  return result.data;
+  return toServiceSpec(result.data);
 }
 
 /** Parses one YAML document holding a service spec; syntax errors carry their line and column. */

@@ -183,6 +183,53 @@ describe('DockerExecutor with a real Docker daemon', () => {
     expect((await execIn(docker, first, ['hostname'])).stdout.trim()).toBe(task.id);
   });
 
+  it('exec runs a command in a running container and returns its exit code and output, stdout and stderr alike', async () => {
+    const id = await executor.create(aTask(), aContainer(), { hostAddress: HOST_ADDRESS });
+    await executor.start(id);
+
+    expect(await executor.exec(id, ['sh', '-c', 'echo out; exit 3'], 10_000)).toEqual({ exitCode: 3, output: 'out\n' });
+    expect(await executor.exec(id, ['sh', '-c', 'echo err >&2'], 10_000)).toEqual({ exitCode: 0, output: 'err\n' });
+    expect(await executor.exec(id, ['test', '-d', '/proc/1'], 10_000)).toEqual({ exitCode: 0, output: '' });
+    // No shell: the arguments reach the program as given.
+    expect(await executor.exec(id, ['echo', '$HOME; exit 1'], 10_000)).toEqual({ exitCode: 0, output: '$HOME; exit 1\n' });
+  });
+
+  it('exec keeps only the last 4096 bytes of a long output', async () => {
+    const id = await executor.create(aTask(), aContainer(), { hostAddress: HOST_ADDRESS });
+    await executor.start(id);
+
+    const { exitCode, output } = await executor.exec(id, ['sh', '-c', "head -c 20000 /dev/zero | tr '\\0' x; echo END"], 10_000);
+    expect(exitCode).toBe(0);
+    expect(output).toHaveLength(4096);
+    expect(output.endsWith('xxxEND\n')).toBe(true);
+  });
+
+  it('exec of a program the image lacks answers with a failing exit code', async () => {
+    const id = await executor.create(aTask(), aContainer(), { hostAddress: HOST_ADDRESS });
+    await executor.start(id);
+
+    const result = await executor.exec(id, ['/no/such/program'], 10_000);
+    expect(result.exitCode).toBeGreaterThan(0);
+  });
+
+  it('exec gives up on a command that outlasts its timeout with a retryable timeout error', async () => {
+    const id = await executor.create(aTask(), aContainer(), { hostAddress: HOST_ADDRESS });
+    await executor.start(id);
+
+    const err = await executor.exec(id, ['sleep', '30'], 300).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DockerTimeoutError);
+    expect(err).toMatchObject({ retryable: true, call: `exec ${id.slice(0, 12)} sleep 30`, timeoutMs: 300 });
+  });
+
+  it('exec in a container that is not running fails with an error that is not retryable', async () => {
+    const id = await executor.create(aTask(), aContainer(), { hostAddress: HOST_ADDRESS });
+
+    const err = await executor.exec(id, ['true'], 10_000).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DockerError);
+    expect(err).toMatchObject({ retryable: false, statusCode: 409 });
+    expect((err as Error).message).toMatch(/is not running/);
+  });
+
   it('knows the test image is present and a never-built tag is not', async () => {
     expect(await executor.hasImage(TEST_IMAGE)).toBe(true);
     expect(await executor.hasImage(`skiff/busybox:never-built-${cluster}`)).toBe(false);

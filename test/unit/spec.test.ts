@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { formatPath, isDnsLabel, parseConstraint, parseServiceSpec, parseServiceYaml, serviceSpecToJson } from '../../core/spec.ts';
+import { HEALTH_DEFAULTS, formatPath, isDnsLabel, parseConstraint, parseServiceSpec, parseServiceYaml, serviceSpecToJson } from '../../core/spec.ts';
 import { ValidationError } from '../../core/errors.ts';
 import type { FieldIssue } from '../../core/errors.ts';
 import type { ServiceSpec } from '../../core/types.ts';
@@ -284,8 +284,9 @@ describe('unknown fields', () => {
     ['a typo in resources', (s) => (container(s).resources = { memroy: '64Mi' }), 'spec.containers[0].resources.memroy', 'unknown field "memroy" (did you mean "memory"?)'],
     ['a typo in placement', (s) => (s.spec.placement = { stratgy: 'spread' }), 'spec.placement.stratgy', 'unknown field "stratgy" (did you mean "strategy"?)'],
     ['a field far from every known one', (s) => (container(s).privileged = true), 'spec.containers[0].privileged', 'unknown field "privileged"'],
-    ['a field of the coming shape', (s) => (container(s).health = { tcp: { port: 80 } }), 'spec.containers[0].health', 'unknown field "health": not supported yet'],
-    ['a typo of a field of the coming shape', (s) => (container(s).helth = {}), 'spec.containers[0].helth', 'unknown field "helth" (did you mean "health"? it is not supported yet)'],
+    ['a field of the coming shape', (s) => (container(s).volumeMounts = []), 'spec.containers[0].volumeMounts', 'unknown field "volumeMounts": not supported yet'],
+    ['a typo of a field of the coming shape', (s) => (container(s).volumeMount = []), 'spec.containers[0].volumeMount', 'unknown field "volumeMount" (did you mean "volumeMounts"? it is not supported yet)'],
+    ['a typo of health', (s) => (container(s).helth = {}), 'spec.containers[0].helth', 'unknown field "helth" (did you mean "health"?)'],
     ['volumes, not supported yet', (s) => (s.spec.volumes = []), 'spec.volumes', 'unknown field "volumes": not supported yet'],
     ['autoscaling, not supported yet', (s) => (s.spec.autoscaling = {}), 'spec.autoscaling', 'unknown field "autoscaling": not supported yet'],
   ])('%s', (_name, change, path, message) => {
@@ -301,6 +302,139 @@ describe('unknown fields', () => {
   it('reports each unknown field of one object separately', () => {
     const issues = issuesOf(() => parseServiceSpec(aSpec((s) => Object.assign(s.spec, { replica: 2, foo: 1 }))));
     expect(issues.map((i) => i.path)).toEqual(['spec.replica', 'spec.foo']);
+  });
+});
+
+describe('health checks', () => {
+  /** A container serving 8080/tcp named "http" and 53/udp named "dns", with this health check. */
+  const withHealth = (health: unknown) => (s: Raw) => {
+    container(s).ports = [{ containerPort: 8080, name: 'http' }, { containerPort: 53, name: 'dns', protocol: 'udp' }];
+    container(s).health = health;
+  };
+  const healthOf = (health: unknown) => parseServiceSpec(aSpec(withHealth(health))).spec.containers[0].health;
+
+  it('parses the documented example and fills every default', () => {
+    const text = [
+      'kind: Service',
+      'metadata: { name: web }',
+      'spec:',
+      '  containers:',
+      '    - name: app',
+      '      image: skiff/busybox',
+      '      ports: [{ containerPort: 8080 }]',
+      '      health: { http: { path: /, port: 8080 }, intervalSeconds: 1, failureThreshold: 3 }',
+      '',
+    ].join('\n');
+    expect(parseServiceYaml(text).spec.containers[0].health).toEqual({
+      http: { path: '/', port: 8080, status: [200, 399] },
+      intervalSeconds: 1,
+      timeoutSeconds: 1,
+      startPeriodSeconds: 0,
+      failureThreshold: 3,
+      successThreshold: 1,
+    });
+  });
+
+  it('defaults every timing of a bare probe to the documented values', () => {
+    expect(healthOf({ tcp: { port: 8080 } })).toEqual({ tcp: { port: 8080 }, ...HEALTH_DEFAULTS });
+    expect(HEALTH_DEFAULTS).toEqual({ intervalSeconds: 10, timeoutSeconds: 1, startPeriodSeconds: 0, failureThreshold: 3, successThreshold: 1 });
+  });
+
+  it.each<[string, unknown, unknown]>([
+    ['an http probe by port name, stored with its number', { http: { port: 'http' } }, { http: { path: '/', port: 8080, status: [200, 399] } }],
+    ['an http path with a query and a status range', { http: { path: '/healthz?full=1', port: 8080, status: [200, 204] } }, { http: { path: '/healthz?full=1', port: 8080, status: [200, 204] } }],
+    ['a tcp probe by port name', { tcp: { port: 'http' } }, { tcp: { port: 8080 } }],
+    ['an exec probe', { exec: { command: ['test', '-f', '/tmp/ok'] } }, { exec: { command: ['test', '-f', '/tmp/ok'] } }],
+    ['fractional interval and timeout', { tcp: { port: 8080 }, intervalSeconds: 0.5, timeoutSeconds: 0.25 }, { intervalSeconds: 0.5, timeoutSeconds: 0.25 }],
+    ['a timeout equal to the interval', { tcp: { port: 8080 }, intervalSeconds: 2, timeoutSeconds: 2 }, { intervalSeconds: 2, timeoutSeconds: 2 }],
+    ['the default timeout shortened to an interval below 1 s', { tcp: { port: 8080 }, intervalSeconds: 0.5 }, { intervalSeconds: 0.5, timeoutSeconds: 0.5 }],
+    ['thresholds and a start period', { tcp: { port: 8080 }, startPeriodSeconds: 30, failureThreshold: 5, successThreshold: 2 }, { startPeriodSeconds: 30, failureThreshold: 5, successThreshold: 2 }],
+  ])('accepts %s', (_name, health, expected) => {
+    expect(healthOf(health)).toMatchObject(expected as object);
+  });
+
+  it('resolves a port declared by another container of the pod, which shares its network', () => {
+    const spec = parseServiceSpec(
+      aSpec((s) => {
+        container(s).health = { http: { port: 'metrics', path: '/metrics' } };
+        s.spec.containers.push({ name: 'exporter', image: 'skiff/busybox', ports: [{ containerPort: 9100, name: 'metrics' }] });
+      }),
+    );
+    expect(spec.spec.containers[0].health?.http?.port).toBe(9100);
+  });
+
+  it.each<[string, unknown, string, string]>([
+    ['no probe', { intervalSeconds: 5 }, 'health', 'must have exactly one probe, http, tcp or exec, such as http: { path: /healthz, port: 8080 }; got none'],
+    ['two probes', { http: { port: 8080 }, tcp: { port: 8080 } }, 'health', 'must have exactly one probe, http, tcp or exec, such as http: { path: /healthz, port: 8080 }; got http and tcp'],
+    ['health as a list', [{ tcp: { port: 8080 } }], 'health', 'must be a map; got a list'],
+    ['an undeclared port number, saying why it must be declared', { tcp: { port: 9090 } }, 'health.tcp.port', 'port 9090 is not a containerPort declared in the pod: the agent probes a port through its published host endpoint, and only declared ports are published; add it to ports (such as ports: [{ containerPort: 9090 }])'],
+    ['an unknown port name, suggesting a close one', { http: { port: 'htp' } }, 'health.http.port', 'port "htp" is not the name of a port declared in the pod (did you mean "http"?): the agent probes a port through its published host endpoint'],
+    ['an unknown port name, listing the names', { http: { port: 'admin' } }, 'health.http.port', 'the pod\'s port names are "http", "dns"'],
+    ['a udp port', { tcp: { port: 'dns' } }, 'health.tcp.port', 'port "dns" is declared with protocol udp, but tcp probes connect over tcp'],
+    ['a udp port by number', { http: { port: 53 } }, 'health.http.port', 'port 53 is declared with protocol udp, but http probes connect over tcp'],
+    ['a quoted port number', { tcp: { port: '8080' } }, 'health.tcp.port', 'must be a number or a port name; got the string "8080": write it without quotes'],
+    ['port 0', { tcp: { port: 0 } }, 'health.tcp.port', 'must be a containerPort number (1 to 65535) or the name of a port declared in the pod; got 0'],
+    ['a missing port', { http: { path: '/' } }, 'health.http.port', 'is required'],
+    ['a path without a leading "/"', { http: { port: 8080, path: 'healthz' } }, 'health.http.path', 'must be a URL path starting with "/", such as /healthz; got "healthz"'],
+    ['a path with a space', { http: { port: 8080, path: '/a b' } }, 'health.http.path', 'must not contain spaces'],
+    ['a status range upside down', { http: { port: 8080, status: [399, 200] } }, 'health.http.status', 'must be [min, max] with min <= max; got [399, 200]'],
+    ['a single status', { http: { port: 8080, status: 200 } }, 'health.http.status', 'must be [min, max], two HTTP statuses from 100 to 599, such as [200, 399]; got 200'],
+    ['a status out of range', { http: { port: 8080, status: [200, 600] } }, 'health.http.status', 'got [200,600]'],
+    ['an exec command as a string', { exec: { command: 'test -f /tmp/ok' } }, 'health.exec.command', 'must be a list of strings, such as ["test", "-f", "/tmp/ready"]; got "test -f /tmp/ok"'],
+    ['an empty exec command', { exec: { command: [] } }, 'health.exec.command', 'must not be empty'],
+    ['an empty string in an exec command', { exec: { command: ['test', ''] } }, 'health.exec.command', 'must not hold an empty string'],
+    ['a number in an exec command', { exec: { command: ['sleep', 1] } }, 'health.exec.command[1]', 'quote it in YAML ("1")'],
+    ['an interval below 0.1 s', { tcp: { port: 8080 }, intervalSeconds: 0.05 }, 'health.intervalSeconds', 'must be a number of seconds from 0.1 to 3600; got 0.05'],
+    ['an interval over an hour', { tcp: { port: 8080 }, intervalSeconds: 3601 }, 'health.intervalSeconds', 'from 0.1 to 3600'],
+    ['a timeout as a string', { tcp: { port: 8080 }, timeoutSeconds: '1s' }, 'health.timeoutSeconds', 'must be a number of seconds from 0.1 to 3600; got "1s"'],
+    ['a timeout longer than the interval', { tcp: { port: 8080 }, intervalSeconds: 1, timeoutSeconds: 2 }, 'health.timeoutSeconds', "must not be longer than intervalSeconds (1): a container's probes never overlap; got 2"],
+    ['a timeout longer than the default interval', { tcp: { port: 8080 }, timeoutSeconds: 30 }, 'health.timeoutSeconds', 'must not be longer than intervalSeconds (10, the default)'],
+    ['a negative start period', { tcp: { port: 8080 }, startPeriodSeconds: -1 }, 'health.startPeriodSeconds', 'must be a number of seconds from 0 to 86400; got -1'],
+    ['a failure threshold of 0', { tcp: { port: 8080 }, failureThreshold: 0 }, 'health.failureThreshold', 'must be an integer of at least 1; got 0'],
+    ['a fractional success threshold', { tcp: { port: 8080 }, successThreshold: 1.5 }, 'health.successThreshold', 'must be an integer of at least 1; got 1.5'],
+  ])('rejects %s', (_name, health, path, fragment) => {
+    const issues = issuesOf(() => parseServiceSpec(aSpec(withHealth(health))));
+    expect(issues).toContainEqual({ path: `spec.containers[0].${path}`, message: expect.stringContaining(fragment) });
+  });
+
+  it.each<[string, string]>([
+    ['interval', 'unknown field "interval" (did you mean "intervalSeconds"?)'],
+    ['retries', 'unknown field "retries" (did you mean "failureThreshold"?)'],
+    ['httpGet', 'unknown field "httpGet" (did you mean "http"?)'],
+    ['timeoutseconds', 'unknown field "timeoutseconds" (did you mean "timeoutSeconds"?)'],
+    ['failureTreshold', 'unknown field "failureTreshold" (did you mean "failureThreshold"?)'],
+  ])('answers the unknown field %s with the name Skiff uses', (key, message) => {
+    const issues = issuesOf(() => parseServiceSpec(aSpec(withHealth({ tcp: { port: 8080 }, [key]: 1 }))));
+    expect(issues).toEqual([{ path: `spec.containers[0].health.${key}`, message }]);
+  });
+
+  it('suggests field names inside a probe', () => {
+    const issues = issuesOf(() => parseServiceSpec(aSpec(withHealth({ http: { port: 8080, pth: '/' } }))));
+    expect(issues).toEqual([{ path: 'spec.containers[0].health.http.pth', message: 'unknown field "pth" (did you mean "path"?)' }]);
+  });
+
+  it('does not take an inherited property name for an alias', () => {
+    const issues = issuesOf(() => parseServiceSpec(aSpec(withHealth(JSON.parse('{ "tcp": { "port": 8080 }, "constructor": 1 }')))));
+    expect(issues).toEqual([{ path: 'spec.containers[0].health.constructor', message: 'unknown field "constructor"' }]);
+  });
+
+  it('reports health problems together with the other problems of the spec', () => {
+    const issues = issuesOf(() =>
+      parseServiceSpec(
+        aSpec((s) => {
+          s.spec.replicas = -1;
+          container(s).health = { tcp: { port: 9090 }, exec: { command: [] } };
+        }),
+      ),
+    );
+    expect(issues.map((i) => i.path).sort()).toEqual(
+      ['spec.replicas', 'spec.containers[0].health', 'spec.containers[0].health.tcp.port', 'spec.containers[0].health.exec.command'].sort(),
+    );
+  });
+
+  it('gives a stored spec whose JSON document parses back to the same spec', () => {
+    const spec = parseServiceSpec(aSpec(withHealth({ http: { port: 'http', path: '/ready' }, intervalSeconds: 0.5 })));
+    expect(parseServiceSpec(JSON.parse(JSON.stringify(serviceSpecToJson(spec))))).toEqual(spec);
   });
 });
 
