@@ -237,6 +237,8 @@ interface TaskRow {
   service: string;
   host: string | null;
   state: string;
+  health?: string;
+  restarts?: number;
   exitCode?: number;
   message?: string;
   ports: { containerPort: number; hostIp: string; hostPort: number }[];
@@ -244,12 +246,14 @@ interface TaskRow {
 
 function taskTable(tasks: readonly TaskRow[]): string {
   return table([
-    ['TASK', 'SERVICE', 'HOST', 'STATE', 'ENDPOINTS', 'MESSAGE'],
+    ['TASK', 'SERVICE', 'HOST', 'STATE', 'HEALTH', 'RESTARTS', 'ENDPOINTS', 'MESSAGE'],
     ...tasks.map((t) => [
       t.id,
       t.namespace === 'default' ? t.service : `${t.namespace}/${t.service}`,
       t.host ?? '-',
       t.exitCode !== undefined ? `${t.state} (${t.exitCode})` : t.state,
+      t.health ?? '-',
+      String(t.restarts ?? 0),
       t.ports.map((p) => `${p.hostIp}:${p.hostPort}->${p.containerPort}`).join(',') || '-',
       t.message ?? '',
     ]),
@@ -301,9 +305,9 @@ async function local(args: string[], out: Out): Promise<number> {
       if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
       const hosts = values.hosts === undefined ? 3 : Number(values.hosts);
       if (!Number.isInteger(hosts) || hosts < 1 || hosts > 254) throw new UsageError(`--hosts must be an integer from 1 to 254, got "${values.hosts}"`);
-      // No --port: the port saved in the data dir (stable across restarts), else a free one.
+      // No --port (or 0): the port saved in the data dir (stable across restarts), else a free one.
       const port = values.port === undefined ? undefined : Number(values.port);
-      if (port !== undefined && (!Number.isInteger(port) || port < 1 || port > 65535)) throw new UsageError(`--port must be a TCP port number, got "${values.port}"`);
+      if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new UsageError(`--port must be a TCP port number, got "${values.port}"`);
       return await localUp({ hosts, apiPort: port, cluster: values.cluster, dataDir: values.data, hostCpu: values['host-cpu'], hostMemory: values['host-memory'] }, out);
     }
     case 'status': {
@@ -331,6 +335,22 @@ async function local(args: string[], out: Out): Promise<number> {
       throw new UsageError(sub ? `unknown local command "${sub}"; use ${subs}` : `local what? ${subs}`);
     }
   }
+}
+
+async function operate(command: 'drain' | 'uncordon' | 'events', args: string[], out: Out): Promise<number> {
+  const ops = await import('./ops.ts');
+  if (command === 'events') {
+    const { values, positionals } = parse(args, { service: { type: 'string' }, host: { type: 'string' }, limit: { type: 'string' } });
+    if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    const client = new ApiClient(findApi(values.api));
+    return ops.events(client, { namespace: values.namespace, service: values.service, host: values.host, limit: values.limit }, outputMode(values.output), out);
+  }
+  const { values, positionals } = parse(args, {});
+  const [host, extra] = positionals;
+  if (!host) throw new UsageError(`${command} needs a HOST`);
+  if (extra) throw new UsageError(`unexpected argument "${extra}"`);
+  const client = new ApiClient(findApi(values.api));
+  return command === 'drain' ? ops.drain(client, host, out) : ops.uncordon(client, host, out);
 }
 
 function servicePath(ns: string, name: string): string {

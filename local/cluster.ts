@@ -1,14 +1,23 @@
 /**
  * The one-machine cluster: dynalite and the SSM stand-in in this process, the same API and
- * scheduler handlers as on AWS (their adapters pointed at the stand-ins), and one agent child
- * process per host, host `i` publishing container ports on 127.0.1.`i`.
+ * scheduler handlers as on AWS (their adapters pointed at the stand-ins), and one agent process
+ * per host, host `i` publishing container ports on 127.0.1.`i`.
+ *
+ * The control plane can stop and come back while the hosts keep running, as on AWS:
+ * - its endpoints are stable: the ports are picked once and kept in `<dataDir>/endpoints.json`;
+ * - agents are detached (own process group, output to their log file), so they outlive this
+ *   process; each has `<dataDir>/run/<host>.pid` (its pid) and `<dataDir>/run/<host>.env.json`
+ *   (its Skiff configuration), so anyone can find it, check it is really that agent, and start it
+ *   again with the same configuration;
+ * - a start adopts every agent of the cluster that still runs instead of starting another.
  *
  * Local mode is a preset that swaps adapters; no logic here decides anything about the cluster.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync, closeSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { spawn } from 'node:child_process';
+import { mkdirSync, openSync, closeSync, existsSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import Docker from 'dockerode';
 import { startDynalite, dynaliteClient, ensureTable } from './dynalite.ts';
@@ -23,18 +32,25 @@ import { LABELS } from '../agent/executor.ts';
 import type { Store } from '../ports/index.ts';
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const AGENT_MAIN = join(PROJECT_ROOT, 'agent', 'main.ts');
 const TABLE = 'skiff';
 const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 const REGION = 'us-east-1';
+/** Format of `<dataDir>/endpoints.json`; bump when its shape changes. */
+const ENDPOINTS_FORMAT = 1;
+/** Format of `<dataDir>/run/<host>.env.json`; bump when its shape changes. */
+const AGENT_ENV_FORMAT = 1;
+/** An agent gets this long to stop on SIGTERM before it is killed: it finishes the Docker call in flight. */
+const AGENT_STOP_GRACE_MS = 5_000;
 
 export interface LocalClusterOptions {
   /** Cluster name: labels its containers and names its SSM path. @default 'local' */
   readonly cluster?: string;
   /** @default 3 */
   readonly hosts?: number;
-  /** Where state (DynamoDB, SSM parameters, agent state, logs) is kept. @default '.skiff/<cluster>' */
+  /** Where state (DynamoDB, SSM parameters, endpoints, agent state, logs) is kept. @default '.skiff/<cluster>' */
   readonly dataDir?: string;
-  /** API port on 127.0.0.1; 0 picks a free one. @default 0 */
+  /** API port on 127.0.0.1; overrides (and replaces) the saved one. @default the port saved in the data dir, else a free one */
   readonly apiPort?: number;
   /** Capacity each local host reports. @default 4000 millicores, 8 GiB */
   readonly hostCpu?: string;
@@ -53,12 +69,14 @@ export interface LocalClusterOptions {
 export interface LocalHost {
   readonly id: string;
   readonly address: string;
+  /** The agent's pid when the cluster started (it changes when the host is started again). */
   readonly pid: number;
   readonly log: string;
 }
 
 export interface LocalStatus {
   readonly cluster: string;
+  /** The process running the control plane (`skiff local up`). */
   readonly pid: number;
   readonly api: string;
   readonly dataDir: string;
@@ -71,7 +89,10 @@ export interface LocalCluster {
   readonly store: Store;
   /** Runs a scheduler pass now and waits for it. */
   schedule(): Promise<void>;
+  /** Stops everything: the agents (by pid), the cluster's containers, then the control plane. State is kept. */
   stop(): Promise<void>;
+  /** Stops only the control plane; the agents and their containers keep running, and the next start adopts them. */
+  stopControlPlane(): Promise<void>;
 }
 
 const KNOWN_OPTIONS = new Set(['cluster', 'hosts', 'dataDir', 'apiPort', 'hostCpu', 'hostMemory', 'schedulerIntervalMs', 'pollSeconds', 'heartbeatSeconds', 'statusFile', 'log']);
@@ -82,6 +103,8 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   if (!/^[a-z0-9][a-z0-9-]{0,30}$/.test(cluster)) throw new Error(`cluster name "${cluster}" must be lowercase letters, digits and '-', at most 31 characters`);
   const hostCount = options.hosts ?? 3;
   if (!Number.isInteger(hostCount) || hostCount < 1 || hostCount > 254) throw new Error(`hosts must be an integer from 1 to 254, got ${hostCount}`);
+  const apiPort = options.apiPort;
+  if (apiPort !== undefined && (!Number.isInteger(apiPort) || apiPort < 0 || apiPort > 65535)) throw new Error(`apiPort must be a TCP port number, got ${apiPort}`);
   const dataDir = resolve(options.dataDir ?? join('.skiff', cluster));
   const log = options.log ?? ((line: string) => console.log(line));
   const runDir = join(dataDir, 'run');
@@ -89,14 +112,12 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   mkdirSync(runDir, { recursive: true });
   mkdirSync(logDir, { recursive: true });
 
-  if (options.statusFile) {
-    const running = readLocalStatus(options.statusFile);
-    if (running && isAlive(running.pid)) throw new Error(`a local cluster is already running (pid ${running.pid}, API ${running.api}); stop it first`);
-  }
+  if (options.statusFile) checkStatusFileIsFree(options.statusFile, cluster, dataDir);
 
-  const cleanups: (() => Promise<void> | void)[] = [];
-  const stopAll = async () => {
-    for (const fn of cleanups.reverse()) {
+  const controlPlane: (() => Promise<void> | void)[] = [];
+  const spawned: number[] = [];
+  const runSteps = async (steps: (() => Promise<void> | void)[]) => {
+    for (const fn of steps.reverse()) {
       try {
         await fn();
       } catch (err) {
@@ -106,14 +127,18 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   };
 
   try {
-    const dynamo = await startDynalite({ path: join(dataDir, 'dynamodb') });
-    cleanups.push(() => dynamo.close());
+    const endpointsPath = endpointsFile(dataDir);
+    const saved = readEndpoints(endpointsPath);
+    const savedAt = `saved in ${endpointsPath}`;
+
+    const dynamo = await bindStable('DynamoDB (dynalite)', saved?.dynamodbPort, savedAt, endpointsPath, (port) => startDynalite({ path: join(dataDir, 'dynamodb'), port }));
+    controlPlane.push(() => dynamo.close());
     const dynamoClient = dynaliteClient(dynamo.endpoint);
     await ensureTable(dynamoClient, TABLE);
     log(`skiff: DynamoDB (dynalite) at ${dynamo.endpoint}, data in ${join(dataDir, 'dynamodb')}`);
 
-    const ssm = await startSsmServer({ dataFile: join(dataDir, 'ssm.json') });
-    cleanups.push(() => ssm.close());
+    const ssm = await bindStable('SSM Parameter Store stand-in', saved?.ssmPort, savedAt, endpointsPath, (port) => startSsmServer({ dataFile: join(dataDir, 'ssm.json'), port }));
+    controlPlane.push(() => ssm.close());
     log(`skiff: SSM Parameter Store stand-in at ${ssm.endpoint}`);
 
     const store = new DynamoStore(dynamoClient, { tableName: TABLE });
@@ -125,83 +150,417 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       options.schedulerIntervalMs ?? 1000,
       (msg) => log(`skiff: scheduler: ${msg}`),
     );
-    cleanups.push(() => scheduler.stop());
+    controlPlane.push(() => scheduler.stop());
 
-    const api = await startApiServer(makeApiHandler({ store, now: () => new Date(), kickScheduler: async () => scheduler.kick() }), { port: options.apiPort ?? 0 });
-    cleanups.push(() => api.close());
+    const apiHandler = makeApiHandler({ store, now: () => new Date(), kickScheduler: async () => scheduler.kick() });
+    const api = await bindStable('API', apiPort || saved?.apiPort, apiPort ? 'given with --port' : savedAt, endpointsPath, (port) => startApiServer(apiHandler, { port }));
+    controlPlane.push(() => api.close());
     log(`skiff: API at ${api.url}`);
+    writeJsonAtomic(endpointsPath, { format: ENDPOINTS_FORMAT, dynamodbPort: portOf(dynamo.endpoint), ssmPort: ssm.port, apiPort: portOf(api.url) } satisfies SavedEndpoints);
 
-    const agents: { host: LocalHost; child: ChildProcess }[] = [];
-    cleanups.push(async () => {
-      await Promise.all(agents.map(({ child }) => stopChild(child)));
-      await removeContainers(cluster);
-      log(`skiff: removed the containers of cluster ${cluster}`);
-    });
+    const hosts: LocalHost[] = [];
     for (let i = 1; i <= hostCount; i++) {
       const id = `host-${i}`;
       const address = `127.0.1.${i}`;
-      const logFile = join(logDir, `${id}.log`);
-      const fd = openSync(logFile, 'a');
-      const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'agent', 'main.ts')], {
-        cwd: PROJECT_ROOT,
-        stdio: ['ignore', fd, fd],
-        env: {
-          ...process.env,
-          AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
-          AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
-          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-          SKIFF_REGION: REGION,
-          SKIFF_CLUSTER: cluster,
-          SKIFF_TABLE: TABLE,
-          SKIFF_PARAM_PREFIX: `/skiff/${cluster}`,
-          SKIFF_DYNAMODB_ENDPOINT: dynamo.endpoint,
-          SKIFF_SSM_ENDPOINT: ssm.endpoint,
-          SKIFF_HOST_ID: id,
-          SKIFF_HOST_ADDRESS: address,
-          SKIFF_HOST_CPU: options.hostCpu ?? '4',
-          SKIFF_HOST_MEMORY: options.hostMemory ?? '8Gi',
-          SKIFF_HOST_LABELS: `local=true,index=${i}`,
-          SKIFF_POLL_SECONDS: String(options.pollSeconds ?? 2),
-          SKIFF_HEARTBEAT_SECONDS: String(options.heartbeatSeconds ?? 2),
-          SKIFF_STOP_GRACE_SECONDS: '5',
-          SKIFF_STATE_DIR: join(dataDir, 'agents'),
-          SKIFF_PID_FILE: join(runDir, `${id}.pid`),
-        },
-      });
-      closeSync(fd);
-      const host = { id, address, pid: child.pid ?? -1, log: logFile };
-      agents.push({ host, child });
-      child.on('exit', (code, signal) => {
-        if (!stopping) log(`skiff: agent ${id} exited (${signal ?? `code ${code}`}); see ${logFile}`);
-      });
-      log(`skiff: host ${id} at ${address} (agent pid ${host.pid}, log ${logFile})`);
+      const env: Record<string, string> = {
+        AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        SKIFF_REGION: REGION,
+        SKIFF_CLUSTER: cluster,
+        SKIFF_TABLE: TABLE,
+        SKIFF_PARAM_PREFIX: `/skiff/${cluster}`,
+        SKIFF_DYNAMODB_ENDPOINT: dynamo.endpoint,
+        SKIFF_SSM_ENDPOINT: ssm.endpoint,
+        SKIFF_HOST_ID: id,
+        SKIFF_HOST_ADDRESS: address,
+        SKIFF_HOST_CPU: options.hostCpu ?? '4',
+        SKIFF_HOST_MEMORY: options.hostMemory ?? '8Gi',
+        SKIFF_HOST_LABELS: `local=true,index=${i}`,
+        SKIFF_POLL_SECONDS: String(options.pollSeconds ?? 2),
+        SKIFF_HEARTBEAT_SECONDS: String(options.heartbeatSeconds ?? 2),
+        SKIFF_STOP_GRACE_SECONDS: '5',
+        SKIFF_STATE_DIR: join(dataDir, 'agents'),
+        SKIFF_PID_FILE: hostFiles(dataDir, id).pid,
+      };
+      writeJsonAtomic(hostFiles(dataDir, id).env, { format: AGENT_ENV_FORMAT, cluster, hostId: id, address, env } satisfies AgentEnvFile);
+      const logFile = hostFiles(dataDir, id).log;
+      let running = findAgent(dataDir, cluster, id);
+      if (running) {
+        const differs = Object.keys(env).filter((k) => running!.env[k] !== env[k]);
+        if (differs.length > 0) {
+          // A restarted agent adopts its containers, so applying new settings costs nothing but a moment.
+          log(`skiff: host ${id}: restarting its agent (pid ${running.pid}) to apply changed ${differs.join(', ')}`);
+          await stopAgent(dataDir, cluster, id);
+          running = undefined;
+        }
+      }
+      if (running) {
+        hosts.push({ id, address, pid: running.pid, log: logFile });
+        log(`skiff: host ${id} at ${address}: adopted its running agent (pid ${running.pid}${running.state === 'paused' ? ', paused: `skiff local resume-host` resumes it' : ''}, log ${logFile})`);
+      } else {
+        const pid = startAgent(dataDir, id);
+        spawned.push(pid);
+        hosts.push({ id, address, pid, log: logFile });
+        log(`skiff: host ${id} at ${address} (agent pid ${pid}, log ${logFile})`);
+      }
     }
-    let stopping = false;
-    cleanups.push(() => {
-      stopping = true;
-    });
+    // Hosts of an earlier, larger start keep running: they are registered and may hold tasks. They are
+    // listed so that the host commands and a full stop reach them.
+    for (const id of knownHostIds(dataDir)) {
+      if (hosts.some((h) => h.id === id)) continue;
+      const running = findAgent(dataDir, cluster, id);
+      if (!running) continue;
+      hosts.push({ id, address: running.env.SKIFF_HOST_ADDRESS ?? '?', pid: running.pid, log: hostFiles(dataDir, id).log });
+      log(`skiff: host ${id} (agent pid ${running.pid}) is still running although --hosts is ${hostCount}: left alone; \`skiff local kill-host ${id}\` or \`skiff local down\` stops it`);
+    }
 
-    const status: LocalStatus = { cluster, pid: process.pid, api: api.url, dataDir, startedAt: new Date().toISOString(), hosts: agents.map((a) => a.host) };
-    if (options.statusFile) {
-      const file = options.statusFile;
-      mkdirSync(dirname(file), { recursive: true });
-      writeFileSync(file, JSON.stringify(status, null, 2));
-      cleanups.push(() => rmSync(file, { force: true }));
-    }
+    const status: LocalStatus = { cluster, pid: process.pid, api: api.url, dataDir, startedAt: new Date().toISOString(), hosts };
+    const watcher = new HostWatcher(dataDir, cluster, hosts, log);
+    controlPlane.push(() => watcher.stop());
+    if (options.statusFile) writeJsonAtomic(options.statusFile, status);
     scheduler.start();
+    watcher.start();
 
-    let stopped: Promise<void> | undefined;
+    const stopHosts = async () => {
+      watcher.stop();
+      const ids = new Set([...hosts.map((h) => h.id), ...knownHostIds(dataDir)]);
+      await Promise.all([...ids].map((id) => stopAgent(dataDir, cluster, id)));
+      const removed = await removeContainers(cluster);
+      log(`skiff: stopped the agents and removed the ${removed} container(s) of cluster ${cluster}`);
+    };
+    let stopping: Promise<void> | undefined;
     return {
       status,
       store,
       schedule: () => scheduler.runNow(),
-      stop: () => (stopped ??= stopAll()),
+      // The agents stop while the control plane still runs, so that their last reports land.
+      stop: () =>
+        (stopping ??= (async () => {
+          await runSteps([...controlPlane, stopHosts]);
+          if (options.statusFile) rmSync(options.statusFile, { force: true });
+        })()),
+      // The status file stays: it tells the CLI where the data dir and the running hosts are.
+      stopControlPlane: () => (stopping ??= runSteps([...controlPlane])),
     };
   } catch (err) {
-    await stopAll();
+    await runSteps([...controlPlane, ...spawned.map((pid) => () => stopPid(pid))]);
     throw err;
   }
 }
+
+/** Refuses to start over a status file that names a running control plane, or running hosts of another cluster. */
+function checkStatusFileIsFree(file: string, cluster: string, dataDir: string): void {
+  const running = readLocalStatus(file);
+  if (!running) return;
+  if (isAlive(running.pid)) throw new Error(`a local cluster is already running (pid ${running.pid}, API ${running.api}); stop it first`);
+  if (running.cluster === cluster && running.dataDir === dataDir) return;
+  const alive = running.hosts.filter((h) => findAgent(running.dataDir, running.cluster, h.id));
+  if (alive.length > 0) {
+    throw new Error(
+      `host(s) ${alive.map((h) => h.id).join(', ')} of local cluster "${running.cluster}" (data in ${running.dataDir}) still run from this folder: ` +
+        `start that cluster again with --cluster ${running.cluster} --data ${running.dataDir}, or stop its hosts with \`skiff local down\``,
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stable endpoints
+
+interface SavedEndpoints {
+  readonly format: number;
+  readonly dynamodbPort: number;
+  readonly ssmPort: number;
+  readonly apiPort: number;
+}
+
+/** `<dataDir>/endpoints.json`: the ports of the control plane, kept so that running agents find it again. */
+export function endpointsFile(dataDir: string): string {
+  return join(dataDir, 'endpoints.json');
+}
+
+function readEndpoints(file: string): SavedEndpoints | undefined {
+  if (!existsSync(file)) return undefined;
+  let saved: SavedEndpoints;
+  try {
+    saved = JSON.parse(readFileSync(file, 'utf8')) as SavedEndpoints;
+  } catch (err) {
+    throw new Error(`${file} is not valid JSON (${(err as Error).message}): delete it to pick new ports`);
+  }
+  if (saved?.format !== ENDPOINTS_FORMAT) throw new Error(`${file} has format ${String(saved?.format)}, this skiff reads format ${ENDPOINTS_FORMAT}: delete it to pick new ports`);
+  for (const k of ['dynamodbPort', 'ssmPort', 'apiPort'] as const) {
+    if (!Number.isInteger(saved[k]) || saved[k] < 1 || saved[k] > 65535) throw new Error(`${file}: ${k} must be a TCP port number, got ${JSON.stringify(saved[k])}: delete the file to pick new ports`);
+  }
+  return saved;
+}
+
+/**
+ * Starts a server on its fixed port, or on a free one picked below the kernel's ephemeral range:
+ * a port from that range could be taken, while the control plane is down, by an outgoing
+ * connection (an agent's poll) or a published container port, and the next start would fail.
+ */
+async function bindStable<T>(what: string, fixed: number | undefined, source: string, file: string, start: (port: number) => Promise<T>): Promise<T> {
+  if (fixed) {
+    try {
+      return await start(fixed);
+    } catch (err) {
+      if (!isAddrInUse(err)) throw err;
+      throw new Error(`port ${fixed} of the ${what} (${source}) is in use by another process: stop that process, or delete ${file} to pick new ports`, { cause: err });
+    }
+  }
+  let last: unknown;
+  for (const port of portCandidates(20)) {
+    try {
+      return await start(port);
+    } catch (err) {
+      if (!isAddrInUse(err)) throw err;
+      last = err;
+    }
+  }
+  throw new Error(`found no free port for the ${what}`, { cause: last });
+}
+
+function portCandidates(count: number): number[] {
+  const min = 20_000;
+  let low = 32_768;
+  try {
+    low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || low;
+  } catch {
+    // Not Linux: assume the usual range.
+  }
+  // An unusual ephemeral range leaves no room below it: any free port then.
+  if (low - min < 1_000) return [0];
+  return Array.from({ length: count }, () => min + Math.floor(Math.random() * (low - min)));
+}
+
+function isAddrInUse(err: unknown): boolean {
+  for (let e = err as { code?: string; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (e.code === 'EADDRINUSE') return true;
+  }
+  return false;
+}
+
+function portOf(url: string): number {
+  return Number(new URL(url).port);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hosts: agents as detached processes, found by pid file and checked in /proc
+
+export type HostState = 'running' | 'paused' | 'dead';
+
+interface AgentEnvFile {
+  readonly format: number;
+  readonly cluster: string;
+  readonly hostId: string;
+  readonly address: string;
+  /** The agent's Skiff configuration; the rest of its environment (PATH, DOCKER_HOST...) comes from whoever starts it. */
+  readonly env: Record<string, string>;
+}
+
+/** The files of one local host: its agent's pid, its saved configuration, its log. */
+export function hostFiles(dataDir: string, id: string): { pid: string; env: string; log: string } {
+  return { pid: join(dataDir, 'run', `${id}.pid`), env: join(dataDir, 'run', `${id}.env.json`), log: join(dataDir, 'logs', `${id}.log`) };
+}
+
+function readAgentEnv(dataDir: string, id: string): AgentEnvFile | undefined {
+  const file = hostFiles(dataDir, id).env;
+  if (!existsSync(file)) return undefined;
+  let saved: AgentEnvFile;
+  try {
+    saved = JSON.parse(readFileSync(file, 'utf8')) as AgentEnvFile;
+  } catch (err) {
+    throw new Error(`${file} is not valid JSON (${(err as Error).message}): start the cluster again with \`skiff local up\` to rewrite it`);
+  }
+  if (saved?.format !== AGENT_ENV_FORMAT) throw new Error(`${file} has format ${String(saved?.format)}, this skiff reads format ${AGENT_ENV_FORMAT}: start the cluster again with \`skiff local up\` to rewrite it`);
+  return saved;
+}
+
+/** Ids of every host that has ever run from this data dir (it has a pid or configuration file). */
+function knownHostIds(dataDir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(join(dataDir, 'run'));
+  } catch {
+    return [];
+  }
+  const ids = new Set(names.map((n) => /^(host-\d+)\.(pid|env\.json)$/.exec(n)?.[1]).filter((id): id is string => id !== undefined));
+  return [...ids].sort((a, b) => Number(a.slice(5)) - Number(b.slice(5)));
+}
+
+export interface AgentProcess {
+  readonly pid: number;
+  readonly state: 'running' | 'paused';
+  /** Its environment at start (what /proc shows). */
+  readonly env: Record<string, string>;
+}
+
+/**
+ * The running agent of a host, or undefined when there is none. The pid file alone is not trusted (the
+ * agent may have died and its pid been reused): the process must run agent/main.ts with this cluster's
+ * name and this very pid file in its environment.
+ */
+export function findAgent(dataDir: string, cluster: string, id: string): AgentProcess | undefined {
+  const pidFile = hostFiles(dataDir, id).pid;
+  let pid: number;
+  try {
+    pid = Number(readFileSync(pidFile, 'utf8').trim());
+  } catch {
+    return undefined;
+  }
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  return agentProcess(pid, cluster, pidFile);
+}
+
+function agentProcess(pid: number, cluster: string, pidFile: string): AgentProcess | undefined {
+  if (!existsSync('/proc/self/stat')) {
+    // No /proc (not Linux): the pid file is all there is to go by.
+    return isAlive(pid) ? { pid, state: 'running', env: {} } : undefined;
+  }
+  let stat: string, cmdline: string, environ: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // The state letter follows the command name in parentheses, which may itself contain ") ".
+  const letter = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  if (letter === 'Z' || letter === 'X' || letter === 'x') return undefined;
+  if (!cmdline.split('\0').some((arg) => arg.endsWith(`${sep}agent${sep}main.ts`))) return undefined;
+  const env: Record<string, string> = {};
+  for (const pair of environ.split('\0')) {
+    const eq = pair.indexOf('=');
+    if (eq > 0) env[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  if (env.SKIFF_CLUSTER !== cluster || env.SKIFF_PID_FILE !== pidFile) return undefined;
+  // T: stopped by a signal (SIGSTOP); t: stopped by a debugger. Either way it does nothing.
+  return { pid, state: letter === 'T' || letter === 't' ? 'paused' : 'running', env };
+}
+
+/** Where a host's agent stands: its pid (null when dead) and state. */
+export function hostState(dataDir: string, cluster: string, id: string): { pid: number | null; state: HostState } {
+  const agent = findAgent(dataDir, cluster, id);
+  return agent ? { pid: agent.pid, state: agent.state } : { pid: null, state: 'dead' };
+}
+
+/**
+ * Starts a host's agent from its saved configuration, detached: its own process group and session, so
+ * that it neither gets the terminal's Ctrl-C nor dies with the process that started it. Returns its pid.
+ */
+export function startAgent(dataDir: string, id: string): number {
+  const saved = readAgentEnv(dataDir, id);
+  if (!saved) throw new Error(`host ${id} has no saved configuration (${hostFiles(dataDir, id).env}): start the cluster with \`skiff local up\``);
+  const files = hostFiles(dataDir, id);
+  mkdirSync(dirname(files.log), { recursive: true });
+  const fd = openSync(files.log, 'a');
+  // The caller's AWS settings are not the agent's business: locally it talks to the stand-ins only.
+  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_')));
+  let child;
+  try {
+    child = spawn(process.execPath, ['--import', 'tsx', AGENT_MAIN], { cwd: PROJECT_ROOT, detached: true, stdio: ['ignore', fd, fd], env: { ...base, ...saved.env } });
+  } finally {
+    closeSync(fd);
+  }
+  child.on('error', () => undefined);
+  child.unref();
+  if (!child.pid) throw new Error(`could not start the agent of host ${id}; see ${files.log}`);
+  // Written now so that the host is found at once; the agent writes the same pid when it is up.
+  writeFileSync(files.pid, String(child.pid));
+  return child.pid;
+}
+
+/** Stops a host's agent: SIGTERM (it leaves its containers running), SIGKILL after a grace period. */
+export async function stopAgent(dataDir: string, cluster: string, id: string): Promise<number | undefined> {
+  const agent = findAgent(dataDir, cluster, id);
+  if (!agent) return undefined;
+  const pidFile = hostFiles(dataDir, id).pid;
+  await stopPid(agent.pid, () => agentProcess(agent.pid, cluster, pidFile) !== undefined);
+  return agent.pid;
+}
+
+async function stopPid(pid: number, alive: () => boolean = () => isAlive(pid)): Promise<void> {
+  const signal = (s: NodeJS.Signals) => {
+    try {
+      process.kill(pid, s);
+    } catch {
+      // gone already
+    }
+  };
+  signal('SIGTERM');
+  // A paused agent would keep SIGTERM pending forever.
+  signal('SIGCONT');
+  for (const deadline = Date.now() + AGENT_STOP_GRACE_MS; alive() && Date.now() < deadline; ) await sleep(100);
+  if (!alive()) return;
+  signal('SIGKILL');
+  for (const deadline = Date.now() + 2_000; alive() && Date.now() < deadline; ) await sleep(50);
+}
+
+/**
+ * A dead machine: SIGKILL the host's agent and `docker kill` its containers (they stay, exited, as
+ * after a power cut). Returns the agent's pid (undefined if it was already dead) and the containers killed.
+ */
+export async function killHost(dataDir: string, cluster: string, id: string, docker = new Docker()): Promise<{ pid: number | undefined; containers: number }> {
+  const agent = findAgent(dataDir, cluster, id);
+  if (agent) {
+    process.kill(agent.pid, 'SIGKILL');
+    // A stale pid file would point the waker's SIGUSR1 at whatever process reuses the pid later.
+    rmSync(hostFiles(dataDir, id).pid, { force: true });
+  }
+  const list = await docker.listContainers({ filters: { label: [`${LABELS.cluster}=${cluster}`, `${LABELS.host}=${id}`] } });
+  await Promise.all(
+    list.map((c) =>
+      docker
+        .getContainer(c.Id)
+        .kill()
+        .catch((err: { statusCode?: number }) => {
+          // 404: removed meanwhile; 409: not running any more.
+          if (err.statusCode !== 404 && err.statusCode !== 409) throw err;
+        }),
+    ),
+  );
+  return { pid: agent?.pid, containers: list.length };
+}
+
+/** Logs what happens to the hosts behind the control plane's back (killed, paused, started again). */
+class HostWatcher {
+  private timer: NodeJS.Timeout | undefined;
+  private last = new Map<string, string>();
+
+  constructor(
+    private readonly dataDir: string,
+    private readonly cluster: string,
+    private readonly hosts: readonly LocalHost[],
+    private readonly log: (line: string) => void,
+  ) {}
+
+  start(): void {
+    for (const h of this.hosts) this.last.set(h.id, this.describe(h.id));
+    this.timer = setInterval(() => this.check(), 1_000);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private describe(id: string): string {
+    const { pid, state } = hostState(this.dataDir, this.cluster, id);
+    return state === 'dead' ? 'dead' : `${state} (agent pid ${pid})`;
+  }
+
+  private check(): void {
+    for (const h of this.hosts) {
+      const now = this.describe(h.id);
+      if (now !== this.last.get(h.id)) this.log(`skiff: host ${h.id} is ${now}${now === 'dead' ? `; see ${h.log}` : ''}`);
+      this.last.set(h.id, now);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 
 /** Runs the scheduler handler on a timer and on demand, one pass at a time. */
 class SchedulerLoop {
@@ -262,17 +621,6 @@ class SchedulerLoop {
   }
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGTERM');
-  const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 5000).unref());
-  if ((await Promise.race([exited, timeout])) === 'timeout') {
-    child.kill('SIGKILL');
-    await exited;
-  }
-}
-
 /** Removes every container of the cluster, on every local host. */
 export async function removeContainers(cluster: string, docker = new Docker()): Promise<number> {
   const list = await docker.listContainers({ all: true, filters: { label: [`${LABELS.cluster}=${cluster}`] } });
@@ -287,6 +635,13 @@ export function readLocalStatus(file: string): LocalStatus | undefined {
   } catch {
     return undefined;
   }
+}
+
+function writeJsonAtomic(file: string, value: unknown): void {
+  mkdirSync(dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(value, null, 2));
+  renameSync(tmp, file);
 }
 
 export function isAlive(pid: number): boolean {
