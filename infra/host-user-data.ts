@@ -18,6 +18,10 @@ export interface HostUserDataOptions {
   readonly agentBundleUrl: string;
   /** Major version of Node.js to install from the Amazon Linux 2023 repositories (`nodejs<major>`). */
   readonly nodeMajorVersion: number;
+  /** Seconds between the agent's heartbeats (its host status writes): `SKIFF_HEARTBEAT_SECONDS`. */
+  readonly heartbeatSeconds: number;
+  /** Mean seconds between the agent's document polls (`SKIFF_POLL_SECONDS`); see `hostPollSeconds`. */
+  readonly pollSeconds: number;
 }
 
 export const AGENT_SERVICE_NAME = 'skiff-agent';
@@ -26,6 +30,19 @@ export const AGENT_ENV_FILE = '/etc/skiff/agent.env';
 export const AGENT_BUNDLE_PATH = '/opt/skiff/agent.mjs';
 
 const IMDS = 'http://169.254.169.254/latest';
+
+/** Share of Parameter Store's default 40 TPS Get quota the fleet's polls may use (docs/host-channel.md). */
+export const POLL_BUDGET_TPS = 20;
+/** The shortest poll interval: below it a small fleet gains nothing, since wake-ups carry the changes. */
+export const MIN_POLL_SECONDS = 5;
+
+/**
+ * The agents' poll interval for a fleet of at most `maxHosts`: `max(5, ceil(maxHosts / 20))` s, so
+ * the whole fleet polls at most 20 times a second, half of the 40 TPS quota.
+ */
+export function hostPollSeconds(maxHosts: number): number {
+  return Math.max(MIN_POLL_SECONDS, Math.ceil(maxHosts / POLL_BUDGET_TPS));
+}
 
 /** The systemd unit that keeps the agent running. */
 export function agentServiceUnit(nodeMajorVersion: number): string {
@@ -69,6 +86,8 @@ export function hostUserDataScript(o: HostUserDataOptions): string {
     `SKIFF_HOST_ARN_PREFIX=${o.hostArnPrefix}`,
     `AWS_REGION=${o.region}`,
     'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true',
+    `SKIFF_HEARTBEAT_SECONDS=${o.heartbeatSeconds}`,
+    `SKIFF_POLL_SECONDS=${o.pollSeconds}`,
   ];
   return [
     'set -euo pipefail',

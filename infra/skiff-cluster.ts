@@ -1,6 +1,6 @@
 /**
- * SkiffCluster: one Skiff cluster on AWS — state table, API and scheduler functions, the HTTP
- * API, the schedule, and the Auto Scaling group of container hosts running the agent.
+ * SkiffCluster: one Skiff cluster on AWS — state table, API, scheduler and health functions, the
+ * HTTP API, the schedules, and the Auto Scaling group of container hosts running the agent.
  *
  * Construct ids below are a public contract: renaming one replaces the resource.
  */
@@ -38,12 +38,13 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Asset } from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
 import { ESM_BANNER, ESM_DEFINE, EsbuildBundling } from './esbuild-bundling.ts';
-import { hostUserDataScript } from './host-user-data.ts';
+import { hostPollSeconds, hostUserDataScript } from './host-user-data.ts';
 
 /** Default entry points, relative to the repository root. */
 export const DEFAULT_ENTRIES = {
   api: fileURLToPath(new URL('../functions/api/handler.ts', import.meta.url)),
   scheduler: fileURLToPath(new URL('../functions/scheduler/handler.ts', import.meta.url)),
+  health: fileURLToPath(new URL('../functions/health/handler.ts', import.meta.url)),
   agent: fileURLToPath(new URL('../agent/main.ts', import.meta.url)),
 } as const;
 
@@ -74,6 +75,30 @@ const API_TIMEOUT = Duration.seconds(29);
 const SCHEDULER_TIMEOUT = Duration.seconds(60);
 /** EventBridge rules fire at most once a minute: the floor for the periodic pass. */
 const SCHEDULER_PERIOD = Duration.minutes(1);
+/**
+ * The health function's schedule has the same one-minute floor, so each invocation loops:
+ * 4 checks 15 s apart, the last at about 45 s, so the next tick's first check comes ~15 s later.
+ */
+export const HEALTH_PERIOD = Duration.minutes(1);
+export const HEALTH_CHECKS_PER_RUN = 4;
+export const HEALTH_INTERVAL_SECONDS = 15;
+/**
+ * 45 s of waiting between the checks, plus 30 s for the four checks themselves and a cold start.
+ * A run that overruns the minute only delays the next tick (reserved concurrency 1 queues it).
+ */
+const HEALTH_TIMEOUT = Duration.seconds((HEALTH_CHECKS_PER_RUN - 1) * HEALTH_INTERVAL_SECONDS + 30);
+/**
+ * The health function mostly waits, and is billed for the wait: 256 MB costs half of the 512 MB the
+ * other functions get, and still gives a cold start and a scan of 2,000 hosts enough CPU (Lambda
+ * allots CPU in proportion to memory). Cost in docs/aws.md.
+ */
+const HEALTH_MEMORY_MB = 256;
+/** The agents' heartbeat interval when none is given. */
+export const DEFAULT_HEARTBEAT_SECONDS = 15;
+/** How long a host may stay silent before it is declared down, when none is given. */
+export const DEFAULT_GRACE_SECONDS = 60;
+/** The attribute DynamoDB's TTL deletes items by (epoch seconds); events carry it (adapters/aws/dynamo-store.ts). */
+export const TTL_ATTRIBUTE = 'expiresAt';
 /** The cluster name used when none is given. */
 export const DEFAULT_CLUSTER_NAME = 'skiff';
 const CLUSTER_NAME_PATTERN = /^[a-z][a-z0-9-]{0,30}[a-z0-9]$|^[a-z]$/;
@@ -134,10 +159,29 @@ export interface SkiffClusterProps {
    */
   readonly schedulerEntry?: string;
   /**
+   * Entry of the health Lambda handler (exports `handler`).
+   * @default functions/health/handler.ts
+   */
+  readonly healthEntry?: string;
+  /**
    * Entry of the host agent, bundled into one ESM file.
    * @default agent/main.ts
    */
   readonly agentEntry?: string;
+  /**
+   * Seconds between an agent's heartbeats (one status write to the table each). 2,000 hosts at
+   * 15 s make 133 writes a second. Must be less than half of `hostGraceSeconds`.
+   * @default 15
+   */
+  readonly hostHeartbeatSeconds?: number;
+  /**
+   * Seconds without a heartbeat after which the health check declares a host down and its tasks
+   * are replaced elsewhere. More than twice `hostHeartbeatSeconds`, so one slow or lost heartbeat
+   * is no false alarm, and at least 30 (two health check intervals). A dead host is noticed within
+   * grace + 15 s (docs/aws.md, "Host health timings").
+   * @default 60
+   */
+  readonly hostGraceSeconds?: number;
   /**
    * Log retention of the functions' log groups.
    * @default one month
@@ -164,6 +208,8 @@ export class SkiffCluster extends Construct {
   readonly table: Table;
   readonly apiFunction: NodejsFunction;
   readonly schedulerFunction: NodejsFunction;
+  /** Declares silent hosts down and lets fenced hosts rejoin; kicks the scheduler when one changes. */
+  readonly healthFunction: NodejsFunction;
   readonly httpApi: HttpApi;
   readonly hostRole: Role;
   readonly hostSecurityGroup: SecurityGroup;
@@ -195,6 +241,9 @@ export class SkiffCluster extends Construct {
       encryption: TableEncryption.AWS_MANAGED,
       // Not consumed yet: the scheduler will react to state changes from it.
       stream: StreamViewType.NEW_IMAGE,
+      // Events carry an expiry (7 days); DynamoDB deletes them for free. Local mode (dynalite has
+      // no TTL) prunes them from the health check instead, which also runs here as a backstop.
+      timeToLiveAttribute: TTL_ATTRIBUTE,
       removalPolicy: props.tableRemovalPolicy ?? RemovalPolicy.RETAIN,
     });
     this.table.addGlobalSecondaryIndex({
@@ -239,11 +288,36 @@ export class SkiffCluster extends Construct {
       logRetention,
     });
 
+    this.healthFunction = this.controlPlaneFunction('HealthFunction', {
+      entry: props.healthEntry ?? DEFAULT_ENTRIES.health,
+      description: `Skiff health (cluster ${clusterName})`,
+      timeout: HEALTH_TIMEOUT,
+      memorySize: HEALTH_MEMORY_MB,
+      environment: {
+        ...commonEnv,
+        SKIFF_SCHEDULER_FUNCTION: this.schedulerFunction.functionName,
+        SKIFF_HOST_GRACE_SECONDS: String(settings.hostGraceSeconds),
+        SKIFF_HEALTH_CHECKS_PER_RUN: String(HEALTH_CHECKS_PER_RUN),
+        SKIFF_HEALTH_INTERVAL_SECONDS: String(HEALTH_INTERVAL_SECONDS),
+      },
+      logRetention,
+      // One run at a time: two overlapping runs would each judge the same silence, each record a
+      // host.down event and kick the scheduler for it (the state write itself is idempotent), and
+      // each write the checkpoint, the older last, moving "last run" back in time.
+      reservedConcurrentExecutions: 1,
+    });
+    // As for the scheduler: a late run is made up by the next tick, so it is dropped, not retried.
+    this.healthFunction.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: HEALTH_PERIOD });
+
+    // The health check reads hosts, statuses, publication records and its checkpoint, and writes
+    // host states, events (BatchWriteItem, to add and to prune) and the checkpoint: read/write data.
     this.table.grantReadWriteData(this.apiFunction);
     this.table.grantReadWriteData(this.schedulerFunction);
+    this.table.grantReadWriteData(this.healthFunction);
     // API writes start a scheduler pass asynchronously (InvocationType Event) so changes apply
-    // within seconds instead of waiting for the next tick.
+    // within seconds instead of waiting for the next tick; so does a host going down or rejoining.
     this.schedulerFunction.grantInvoke(this.apiFunction);
+    this.schedulerFunction.grantInvoke(this.healthFunction);
 
     this.schedulerFunction.addToRolePolicy(
       new PolicyStatement({
@@ -290,6 +364,12 @@ export class SkiffCluster extends Construct {
       description: `Periodic Skiff scheduler pass (cluster ${clusterName})`,
       schedule: Schedule.rate(SCHEDULER_PERIOD),
       targets: [new LambdaFunction(this.schedulerFunction, { retryAttempts: 0, maxEventAge: SCHEDULER_PERIOD })],
+    });
+
+    new Rule(this, 'HealthTick', {
+      description: `Skiff health checks, ${HEALTH_CHECKS_PER_RUN} per run ${HEALTH_INTERVAL_SECONDS} s apart (cluster ${clusterName})`,
+      schedule: Schedule.rate(HEALTH_PERIOD),
+      targets: [new LambdaFunction(this.healthFunction, { retryAttempts: 0, maxEventAge: HEALTH_PERIOD })],
     });
 
     // ---- hosts ----
@@ -346,6 +426,9 @@ export class SkiffCluster extends Construct {
         hostArnPrefix: this.hostArnPrefix,
         agentBundleUrl: this.agentBundle.s3ObjectUrl,
         nodeMajorVersion: HOST_NODE_MAJOR,
+        heartbeatSeconds: settings.hostHeartbeatSeconds,
+        // Sized for the largest fleet the group may reach: polls stay within half the quota.
+        pollSeconds: hostPollSeconds(settings.maxHosts),
       }),
     );
 
@@ -391,6 +474,8 @@ export class SkiffCluster extends Construct {
       environment: Record<string, string>;
       logRetention: RetentionDays;
       reservedConcurrentExecutions?: number;
+      /** @default 512 */
+      memorySize?: number;
     },
   ): NodejsFunction {
     const logGroup = new LogGroup(this, `${id}Logs`, { retention: o.logRetention, removalPolicy: RemovalPolicy.DESTROY });
@@ -400,7 +485,7 @@ export class SkiffCluster extends Construct {
       description: o.description,
       runtime: LAMBDA_RUNTIME,
       architecture: Architecture.ARM_64,
-      memorySize: 512,
+      memorySize: o.memorySize ?? 512,
       timeout: o.timeout,
       reservedConcurrentExecutions: o.reservedConcurrentExecutions,
       tracing: Tracing.ACTIVE,
@@ -485,6 +570,8 @@ interface ValidatedSettings {
   readonly minHosts: number;
   readonly maxHosts: number;
   readonly desiredHosts: number | undefined;
+  readonly hostHeartbeatSeconds: number;
+  readonly hostGraceSeconds: number;
 }
 
 /** Checks props before any resource exists, with messages that say what to change. */
@@ -503,11 +590,15 @@ export function validateSkiffClusterProps(props: SkiffClusterProps): ValidatedSe
   const maxHosts = props.maxHosts ?? 3;
   const desiredHosts = props.desiredHosts;
   const hostRootVolumeGiB = props.hostRootVolumeGiB ?? 30;
+  const hostHeartbeatSeconds = props.hostHeartbeatSeconds ?? DEFAULT_HEARTBEAT_SECONDS;
+  const hostGraceSeconds = props.hostGraceSeconds ?? DEFAULT_GRACE_SECONDS;
   for (const [name, value] of [
     ['minHosts', minHosts],
     ['maxHosts', maxHosts],
     ['desiredHosts', desiredHosts],
     ['hostRootVolumeGiB', hostRootVolumeGiB],
+    ['hostHeartbeatSeconds', hostHeartbeatSeconds],
+    ['hostGraceSeconds', hostGraceSeconds],
   ] as const) {
     if (value !== undefined && (!Number.isInteger(value) || value < 0)) {
       throw new Error(`${name} must be a whole number of 0 or more, got ${value}`);
@@ -529,6 +620,29 @@ export function validateSkiffClusterProps(props: SkiffClusterProps): ValidatedSe
   if (hostRootVolumeGiB < 8) {
     throw new Error(`hostRootVolumeGiB must be at least 8 (room for the OS, Docker images and logs), got ${hostRootVolumeGiB}`);
   }
+  if (hostHeartbeatSeconds < 1) {
+    throw new Error(`hostHeartbeatSeconds must be at least 1, got ${hostHeartbeatSeconds}`);
+  }
+  // The health check takes a gap between its own checks longer than the grace for a control-plane
+  // outage and gives every host a fresh grace period (core/health.ts). Checks come 15 s apart, a
+  // little more across invocations: a grace near that would make every check a "resume", and no
+  // host would ever be declared down.
+  const minGrace = 2 * HEALTH_INTERVAL_SECONDS;
+  if (hostGraceSeconds < minGrace) {
+    throw new Error(
+      `hostGraceSeconds (${hostGraceSeconds}) must be at least ${minGrace}, twice the ${HEALTH_INTERVAL_SECONDS} s between health checks: ` +
+        'a gap between checks longer than the grace counts as a control-plane outage and restarts every grace period, ' +
+        `so no host would ever be declared down. Raise hostGraceSeconds to ${minGrace} or more`,
+    );
+  }
+  // A host silent for two heartbeat intervals has missed one beat: a slow write or a lost round, no failure.
+  if (hostGraceSeconds <= 2 * hostHeartbeatSeconds) {
+    throw new Error(
+      `hostGraceSeconds (${hostGraceSeconds}) must be more than twice hostHeartbeatSeconds (${hostHeartbeatSeconds}), ` +
+        'so that one late heartbeat does not declare a healthy host down: ' +
+        `raise hostGraceSeconds to at least ${2 * hostHeartbeatSeconds + 1} or lower hostHeartbeatSeconds to at most ${Math.ceil(hostGraceSeconds / 2) - 1}`,
+    );
+  }
   return {
     clusterName,
     hostInstanceType: props.hostInstanceType ?? InstanceType.of(InstanceClass.T4G, InstanceSize.SMALL),
@@ -536,5 +650,7 @@ export function validateSkiffClusterProps(props: SkiffClusterProps): ValidatedSe
     minHosts,
     maxHosts,
     desiredHosts,
+    hostHeartbeatSeconds,
+    hostGraceSeconds,
   };
 }

@@ -34,7 +34,15 @@ export class SkiffStack extends Stack {
 }
 
 /** Context keys the app reads, each mapped to the SkiffCluster prop it sets. */
-export const CONTEXT_KEYS = ['clusterName', 'hostInstanceType', 'minHosts', 'maxHosts', 'desiredHosts'] as const;
+export const CONTEXT_KEYS = [
+  'clusterName',
+  'hostInstanceType',
+  'minHosts',
+  'maxHosts',
+  'desiredHosts',
+  'hostHeartbeatSeconds',
+  'hostGraceSeconds',
+] as const;
 
 /** The stack id (and CloudFormation stack name) of a cluster: one stack per cluster and account/region. */
 export function stackIdFor(clusterName: string): string {
@@ -68,5 +76,7 @@ export function clusterPropsFromContext(node: Node): SkiffClusterProps {
     minHosts: count('minHosts'),
     maxHosts: count('maxHosts'),
     desiredHosts: count('desiredHosts'),
+    hostHeartbeatSeconds: count('hostHeartbeatSeconds'),
+    hostGraceSeconds: count('hostGraceSeconds'),
   };
 }

@@ -21,6 +21,7 @@ export function fixture(name: string): string {
 export const FIXTURE_ENTRIES = {
   apiEntry: fixture('api-handler.ts'),
   schedulerEntry: fixture('scheduler-handler.ts'),
+  healthEntry: fixture('health-handler.ts'),
   agentEntry: fixture('agent-main.ts'),
 } as const;
 

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { agentServiceUnit, hostUserDataScript } from '../../infra/host-user-data.ts';
+import { agentServiceUnit, hostPollSeconds, hostUserDataScript } from '../../infra/host-user-data.ts';
 import type { HostUserDataOptions } from '../../infra/host-user-data.ts';
 
 const options: HostUserDataOptions = {
@@ -11,6 +11,8 @@ const options: HostUserDataOptions = {
   hostArnPrefix: 'arn:aws:ec2:eu-west-1:123456789012:instance/',
   agentBundleUrl: 's3://assets-bucket/0123abcd.mjs',
   nodeMajorVersion: 22,
+  heartbeatSeconds: 15,
+  pollSeconds: 5,
 };
 const script = hostUserDataScript(options);
 
@@ -64,6 +66,8 @@ describe('host user data', () => {
       'SKIFF_HOST_ARN_PREFIX=arn:aws:ec2:eu-west-1:123456789012:instance/',
       'AWS_REGION=eu-west-1',
       'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true',
+      'SKIFF_HEARTBEAT_SECONDS=15',
+      'SKIFF_POLL_SECONDS=5',
     ]);
   });
 
@@ -105,5 +109,24 @@ describe('skiff-agent unit', () => {
     expect(unit).toContain('Requires=docker.service');
     expect(unit).toContain('After=docker.service network-online.target');
     expect(unit).toContain('WantedBy=multi-user.target');
+  });
+});
+
+describe('agent poll interval', () => {
+  it.each([
+    [1, 5],
+    [3, 5],
+    [100, 5],
+    [101, 6],
+    [250, 13],
+    [2000, 100],
+  ])('polls every max(5, ceil(hosts / 20)) s: %i hosts → %i s', (maxHosts, seconds) => {
+    expect(hostPollSeconds(maxHosts)).toBe(seconds);
+  });
+
+  it('keeps the whole fleet within 20 Get calls a second, half of the 40 TPS quota', () => {
+    for (const maxHosts of [1, 7, 99, 100, 101, 399, 1000, 2000, 5003]) {
+      expect(maxHosts / hostPollSeconds(maxHosts)).toBeLessThanOrEqual(20);
+    }
   });
 });

@@ -1,7 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { BatchWriteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { InstanceType } from 'aws-cdk-lib/aws-ec2';
+import { mockClient } from 'aws-sdk-client-mock';
 import { Match } from 'aws-cdk-lib/assertions';
 import type { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,8 +21,8 @@ import {
   synthFixtureStack,
 } from './helpers.ts';
 import type { Statement, Synthesized } from './helpers.ts';
-import { HOST_ARN_TAG_KEY } from '../../infra/skiff-cluster.ts';
-import { hostPartitionKey } from '../../adapters/aws/dynamo-store.ts';
+import { HOST_ARN_TAG_KEY, TTL_ATTRIBUTE } from '../../infra/skiff-cluster.ts';
+import { DynamoStore, hostPartitionKey } from '../../adapters/aws/dynamo-store.ts';
 import { HOST_ARN_TAG_KEY as ADAPTER_TAG_KEY } from '../../adapters/aws/ssm-channel.ts';
 
 const TABLE_ACTIONS = [
@@ -45,13 +48,16 @@ let template: Template;
 let tableId: string;
 let apiFnId: string;
 let schedulerFnId: string;
+let healthFnId: string;
 
 beforeAll(() => {
-  synth = synthFixtureStack({ clusterName: 'test', minHosts: 1, maxHosts: 4, desiredHosts: 2 });
+  // Non-default heartbeat and grace, and a fleet big enough to stretch the poll interval past its floor.
+  synth = synthFixtureStack({ clusterName: 'test', minHosts: 1, maxHosts: 250, desiredHosts: 2, hostHeartbeatSeconds: 10, hostGraceSeconds: 45 });
   template = synth.template;
   tableId = onlyResource(template, 'AWS::DynamoDB::Table');
   apiFnId = functionId(template, 'Skiff API (cluster test)');
   schedulerFnId = functionId(template, 'Skiff scheduler (cluster test)');
+  healthFnId = functionId(template, 'Skiff health (cluster test)');
 });
 
 afterAll(() => synth?.cleanup());
@@ -106,6 +112,32 @@ describe('state table', () => {
   it('is retained when the stack is deleted', () => {
     template.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
   });
+
+  it('expires items by their expiresAt attribute (DynamoDB TTL)', () => {
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+    });
+  });
+
+  it('watches the attribute the store writes on every event, in epoch seconds as TTL requires', async () => {
+    const dynamo = mockClient(DynamoDBDocumentClient);
+    try {
+      dynamo.on(BatchWriteCommand).resolves({ UnprocessedItems: {} });
+      const store = new DynamoStore(new DynamoDBClient({ region: 'eu-west-1' }), { tableName: 'T' });
+      const at = '2030-01-01T00:00:00.000Z';
+      await store.putEvents([{ id: 'e1', at, type: 'host.down', host: 'h1', message: 'host h1 is down' }]);
+      const calls = dynamo.commandCalls(BatchWriteCommand);
+      expect(calls).toHaveLength(1);
+      const put = calls[0]!.args[0].input.RequestItems!.T![0]!.PutRequest!;
+      const expiry: unknown = put.Item![TTL_ATTRIBUTE];
+      expect(Number.isInteger(expiry)).toBe(true);
+      // Seconds, not milliseconds: a millisecond value reads as a date far in the future and never expires.
+      expect(expiry as number).toBeGreaterThan(Date.parse(at) / 1000);
+      expect(expiry as number).toBeLessThan(Date.parse(at) / 1000 + 366 * 86_400);
+    } finally {
+      dynamo.restore();
+    }
+  });
 });
 
 describe('control-plane functions', () => {
@@ -144,15 +176,37 @@ describe('control-plane functions', () => {
     });
   });
 
-  it('gives both functions the host ARN prefix of this account and region', () => {
-    for (const id of [apiFnId, schedulerFnId]) {
+  it('runs the health function on Node.js 22, arm64, 256 MB, 75 s timeout (4 checks 15 s apart), reserved concurrency 1', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: 'Skiff health (cluster test)',
+      Runtime: 'nodejs22.x',
+      Architectures: ['arm64'],
+      Handler: 'index.handler',
+      MemorySize: 256,
+      Timeout: 75,
+      ReservedConcurrentExecutions: 1,
+      TracingConfig: { Mode: 'Active' },
+      Environment: {
+        Variables: Match.objectEquals({
+          ...sharedEnv(),
+          SKIFF_SCHEDULER_FUNCTION: { Ref: schedulerFnId },
+          SKIFF_HOST_GRACE_SECONDS: '45',
+          SKIFF_HEALTH_CHECKS_PER_RUN: '4',
+          SKIFF_HEALTH_INTERVAL_SECONDS: '15',
+        }),
+      },
+    });
+  });
+
+  it('gives every function the host ARN prefix of this account and region', () => {
+    for (const id of [apiFnId, schedulerFnId, healthFnId]) {
       const fn = template.findResources('AWS::Lambda::Function')[id] as { Properties: { Environment: { Variables: Record<string, unknown> } } };
       expect(render(fn.Properties.Environment.Variables.SKIFF_HOST_ARN_PREFIX)).toBe(arn('ec2', 'instance/'));
     }
   });
 
   it('keeps each function log for one month', () => {
-    for (const id of [apiFnId, schedulerFnId]) {
+    for (const id of [apiFnId, schedulerFnId, healthFnId]) {
       const fn = template.findResources('AWS::Lambda::Function')[id] as { Properties: { LoggingConfig: { LogGroup: { Ref: string } } } };
       const logGroup = template.findResources('AWS::Logs::LogGroup')[fn.Properties.LoggingConfig.LogGroup.Ref] as {
         Properties: { RetentionInDays: number };
@@ -165,6 +219,7 @@ describe('control-plane functions', () => {
     for (const [id, expected] of [
       [apiFnId, { statusCode: 200, body: JSON.stringify({ cluster: null }) }],
       [schedulerFnId, { cluster: null }],
+      [healthFnId, { cluster: null, checksPerRun: null }],
     ] as const) {
       const fn = template.findResources('AWS::Lambda::Function')[id] as { Properties: { Code: { S3Key: string } } };
       const assetDir = path.join(synth.outdir, `asset.${fn.Properties.Code.S3Key.replace(/\.zip$/, '')}`);
@@ -180,12 +235,14 @@ describe('control-plane functions', () => {
     }
   });
 
-  it('drops scheduler invocations that wait longer than a minute instead of retrying them', () => {
-    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
-      FunctionName: { Ref: schedulerFnId },
-      MaximumRetryAttempts: 0,
-      MaximumEventAgeInSeconds: 60,
-    });
+  it('drops scheduler and health invocations that wait longer than a minute instead of retrying them', () => {
+    for (const id of [schedulerFnId, healthFnId]) {
+      template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+        FunctionName: { Ref: id },
+        MaximumRetryAttempts: 0,
+        MaximumEventAgeInSeconds: 60,
+      });
+    }
   });
 });
 
@@ -197,6 +254,19 @@ describe('IAM', () => {
     expectTableGrant(statements);
     const invoke = statements.find((s) => list(s.Action).includes('lambda:InvokeFunction'))!;
     expect(list(invoke.Resource).map(render).sort()).toEqual([`\${${schedulerFnId}.Arn}`, `\${${schedulerFnId}.Arn}:*`]);
+    expectNoWildcards(statements);
+    expect(managedPolicies(template, roleId)).toEqual(['arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole']);
+  });
+
+  it('lets the health function read and write the table and invoke the scheduler, and nothing else (no SSM)', () => {
+    const roleId = functionRoleId(template, healthFnId);
+    const statements = roleStatements(template, roleId);
+    expect(actionsOf(statements)).toEqual([...TABLE_ACTIONS, 'lambda:InvokeFunction', ...XRAY_ACTIONS].sort());
+    expectTableGrant(statements);
+    const invoke = statements.filter((s) => list(s.Action).includes('lambda:InvokeFunction'));
+    expect(invoke).toHaveLength(1);
+    expect(list(invoke[0]!.Action)).toEqual(['lambda:InvokeFunction']);
+    expect(list(invoke[0]!.Resource).map(render).sort()).toEqual([`\${${schedulerFnId}.Arn}`, `\${${schedulerFnId}.Arn}:*`]);
     expectNoWildcards(statements);
     expect(managedPolicies(template, roleId)).toEqual(['arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole']);
   });
@@ -363,6 +433,23 @@ describe('schedule', () => {
       FunctionName: { 'Fn::GetAtt': [schedulerFnId, 'Arn'] },
     });
   });
+
+  it('runs the health function every minute, without retries, and nothing else may invoke it', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(1 minute)',
+      State: 'ENABLED',
+      Targets: [
+        Match.objectLike({
+          Arn: { 'Fn::GetAtt': [healthFnId, 'Arn'] },
+          RetryPolicy: { MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 60 },
+        }),
+      ],
+    });
+    const permissions = Object.values(template.findResources('AWS::Lambda::Permission'))
+      .map((r) => (r as { Properties: { FunctionName: unknown; Principal: string } }).Properties)
+      .filter((p) => render(p.FunctionName) === `\${${healthFnId}.Arn}`);
+    expect(permissions.map((p) => p.Principal)).toEqual(['events.amazonaws.com']);
+  });
 });
 
 describe('hosts', () => {
@@ -399,7 +486,7 @@ describe('hosts', () => {
   it('sizes the Auto Scaling group from the props and tags its instances skiff:cluster=<cluster>', () => {
     template.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', {
       MinSize: '1',
-      MaxSize: '4',
+      MaxSize: '250',
       DesiredCapacity: '2',
       Tags: Match.arrayWith([{ Key: 'skiff:cluster', Value: 'test', PropagateAtLaunch: true }]),
     });
@@ -453,6 +540,11 @@ describe('hosts', () => {
       }
     });
 
+    it('gives the agents the configured heartbeat and a poll interval sized for maxHosts (250 hosts: 13 s)', () => {
+      expect(script).toContain('\nSKIFF_HEARTBEAT_SECONDS=10\n');
+      expect(script).toContain('\nSKIFF_POLL_SECONDS=13\n');
+    });
+
     it('runs the agent as the skiff-agent systemd service that always restarts and records its pid', () => {
       expect(script).toContain("cat > /etc/systemd/system/skiff-agent.service <<'EOF'\n[Unit]");
       expect(script).toContain('ExecStart=/usr/bin/node-22 /opt/skiff/agent.mjs');
@@ -491,6 +583,19 @@ describe('defaults', () => {
       MaxSize: '3',
       DesiredCapacity: Match.absent(),
     });
+  });
+
+  it('checks hosts against a 60 s grace, and has agents heartbeat every 15 s and poll every 5 s', () => {
+    defaults.template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: 'Skiff health (cluster skiff)',
+      Environment: { Variables: Match.objectLike({ SKIFF_HOST_GRACE_SECONDS: '60' }) },
+    });
+    const lt = Object.values(defaults.template.findResources('AWS::EC2::LaunchTemplate'))[0] as {
+      Properties: { LaunchTemplateData: { UserData: unknown } };
+    };
+    const script = render(lt.Properties.LaunchTemplateData.UserData);
+    expect(script).toContain('\nSKIFF_HEARTBEAT_SECONDS=15\n');
+    expect(script).toContain('\nSKIFF_POLL_SECONDS=5\n');
   });
 
   it('picks the x86_64 AMI for an Intel instance type', () => {

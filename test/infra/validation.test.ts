@@ -60,9 +60,42 @@ describe('SkiffCluster prop validation', () => {
     expect(() => build({ hostRootVolumeGiB: 4 })).toThrow('hostRootVolumeGiB must be at least 8');
   });
 
+  it('rejects a grace period that is not more than twice the heartbeat and says what to change', () => {
+    expect(() => build({ hostHeartbeatSeconds: 20, hostGraceSeconds: 40 })).toThrow(
+      'hostGraceSeconds (40) must be more than twice hostHeartbeatSeconds (20), so that one late heartbeat does not declare a healthy host down: ' +
+        'raise hostGraceSeconds to at least 41 or lower hostHeartbeatSeconds to at most 19',
+    );
+  });
+
+  it('rejects a grace period shorter than two health check intervals, which would never declare a host down', () => {
+    expect(() => build({ hostHeartbeatSeconds: 5, hostGraceSeconds: 20 })).toThrow(
+      'hostGraceSeconds (20) must be at least 30, twice the 15 s between health checks',
+    );
+  });
+
+  it.each([
+    [{ hostHeartbeatSeconds: 0 }, 'hostHeartbeatSeconds must be at least 1, got 0'],
+    [{ hostHeartbeatSeconds: 7.5 }, 'hostHeartbeatSeconds must be a whole number of 0 or more, got 7.5'],
+    [{ hostGraceSeconds: -60 }, 'hostGraceSeconds must be a whole number of 0 or more, got -60'],
+  ])('rejects heartbeat and grace settings that are not whole seconds: %o', (props, message) => {
+    expect(() => build(props)).toThrow(message);
+  });
+
+  it('accepts a grace just over twice the heartbeat', () => {
+    expect(validateSkiffClusterProps({ hostHeartbeatSeconds: 20, hostGraceSeconds: 41 })).toMatchObject({ hostHeartbeatSeconds: 20, hostGraceSeconds: 41 });
+  });
+
   it('applies the documented defaults', () => {
     const settings = validateSkiffClusterProps({});
-    expect(settings).toMatchObject({ clusterName: 'skiff', minHosts: 1, maxHosts: 3, desiredHosts: undefined, hostRootVolumeGiB: 30 });
+    expect(settings).toMatchObject({
+      clusterName: 'skiff',
+      minHosts: 1,
+      maxHosts: 3,
+      desiredHosts: undefined,
+      hostRootVolumeGiB: 30,
+      hostHeartbeatSeconds: 15,
+      hostGraceSeconds: 60,
+    });
     expect(settings.hostInstanceType.toString()).toBe('t4g.small');
   });
 });
@@ -71,8 +104,16 @@ describe('settings from CDK context', () => {
   const fromContext = (context: Record<string, unknown>) => clusterPropsFromContext(new App({ context }).node);
 
   it('reads -c strings as cluster props, numbers included', () => {
-    const props = fromContext({ clusterName: 'prod', hostInstanceType: 'c7g.large', minHosts: '2', maxHosts: '6', desiredHosts: '3' });
-    expect(props).toMatchObject({ clusterName: 'prod', minHosts: 2, maxHosts: 6, desiredHosts: 3 });
+    const props = fromContext({
+      clusterName: 'prod',
+      hostInstanceType: 'c7g.large',
+      minHosts: '2',
+      maxHosts: '6',
+      desiredHosts: '3',
+      hostHeartbeatSeconds: '10',
+      hostGraceSeconds: '45',
+    });
+    expect(props).toMatchObject({ clusterName: 'prod', minHosts: 2, maxHosts: 6, desiredHosts: 3, hostHeartbeatSeconds: 10, hostGraceSeconds: 45 });
     expect(props.hostInstanceType?.toString()).toBe('c7g.large');
   });
 
@@ -83,6 +124,8 @@ describe('settings from CDK context', () => {
       minHosts: undefined,
       maxHosts: 5,
       desiredHosts: undefined,
+      hostHeartbeatSeconds: undefined,
+      hostGraceSeconds: undefined,
     });
   });
 
