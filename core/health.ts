@@ -6,7 +6,7 @@
  * document no longer lists the tasks that were moved away, so the agent has stopped them (it was
  * fenced) before it gets any new work.
  *
- * When the control plane itself was away (no health run for longer than the grace), the agents
+ * When the control plane itself was away (no health run for two check intervals), the agents
  * could not report either: heartbeats are then judged from the moment the control plane
  * resumed, so its return never reschedules a healthy fleet.
  */
@@ -15,6 +15,11 @@ import type { Host, HostStatus } from './types.ts';
 export interface HealthPolicy {
   /** A heartbeat older than this (ms) makes a host down. */
   readonly graceMs: number;
+  /**
+   * How often the check runs (ms). A gap of more than two intervals since the last check means the
+   * control plane was away: agents could not report either, so heartbeats are judged from its return.
+   */
+  readonly checkIntervalMs: number;
 }
 
 export interface HealthCheckpoint {
@@ -43,7 +48,7 @@ export function assessHosts(
   now: number,
   policy: HealthPolicy,
 ): HealthAssessment {
-  const resumed = !previous || now - previous.lastRunAt > policy.graceMs;
+  const resumed = !previous || now - previous.lastRunAt > 2 * policy.checkIntervalMs;
   const checkpoint = { lastRunAt: now, resumedAt: resumed ? now : previous.resumedAt };
   const transitions: HostTransition[] = [];
   for (const host of hosts) {

@@ -28,6 +28,7 @@ import { DynamoStore } from '../adapters/aws/dynamo-store.ts';
 import { SsmHostChannel } from '../adapters/aws/ssm-channel.ts';
 import { makeApiHandler } from '../functions/api/handler.ts';
 import { makeSchedulerHandler } from '../functions/scheduler/handler.ts';
+import { makeHealthHandler } from '../functions/health/handler.ts';
 import { LABELS } from '../agent/executor.ts';
 import type { Store } from '../ports/index.ts';
 
@@ -59,8 +60,10 @@ export interface LocalClusterOptions {
   readonly schedulerIntervalMs?: number;
   /** Agent document poll (wake-ups make changes arrive sooner). @default 2 */
   readonly pollSeconds?: number;
-  /** Agent heartbeat. @default 2 */
+  /** Agent heartbeat. @default 1 */
   readonly heartbeatSeconds?: number;
+  /** A host silent for longer is declared down and its tasks replaced. @default 3 */
+  readonly hostGraceSeconds?: number;
   /** Where the status file for the CLI is written; undefined writes none. */
   readonly statusFile?: string;
   readonly log?: (line: string) => void;
@@ -95,7 +98,7 @@ export interface LocalCluster {
   stopControlPlane(): Promise<void>;
 }
 
-const KNOWN_OPTIONS = new Set(['cluster', 'hosts', 'dataDir', 'apiPort', 'hostCpu', 'hostMemory', 'schedulerIntervalMs', 'pollSeconds', 'heartbeatSeconds', 'statusFile', 'log']);
+const KNOWN_OPTIONS = new Set(['cluster', 'hosts', 'dataDir', 'apiPort', 'hostCpu', 'hostMemory', 'schedulerIntervalMs', 'pollSeconds', 'heartbeatSeconds', 'hostGraceSeconds', 'statusFile', 'log']);
 
 export async function startLocalCluster(options: LocalClusterOptions = {}): Promise<LocalCluster> {
   for (const k of Object.keys(options)) if (!KNOWN_OPTIONS.has(k)) throw new Error(`unknown local cluster option "${k}"`);
@@ -145,12 +148,28 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     const channel = new SsmHostChannel(new SSMClient({ endpoint: ssm.endpoint, region: REGION, credentials: LOCAL_CREDENTIALS }), { prefix: `/skiff/${cluster}` });
     const waker = new SignalWaker(runDir);
 
-    const scheduler = new SchedulerLoop(
+    const scheduler = new HandlerLoop(
       makeSchedulerHandler({ store, channel, waker, cluster, now: () => new Date() }),
       options.schedulerIntervalMs ?? 1000,
       (msg) => log(`skiff: scheduler: ${msg}`),
     );
     controlPlane.push(() => scheduler.stop());
+    // The health check every second, one check per run (on AWS: 4 checks per one-minute invocation).
+    const health = new HandlerLoop(
+      makeHealthHandler(
+        {
+          store,
+          now: () => new Date(),
+          policy: { graceMs: (options.hostGraceSeconds ?? 3) * 1000, checkIntervalMs: 1000 },
+          kickScheduler: async () => scheduler.kick(),
+          eventRetentionMs: 7 * 86_400_000,
+        },
+        { checksPerRun: 1, intervalMs: 0 },
+      ),
+      1000,
+      (msg) => log(`skiff: health: ${msg}`),
+    );
+    controlPlane.push(() => health.stop());
 
     const apiHandler = makeApiHandler({ store, now: () => new Date(), kickScheduler: async () => scheduler.kick() });
     const api = await bindStable('API', apiPort || saved?.apiPort, apiPort ? 'given with --port' : savedAt, endpointsPath, (port) => startApiServer(apiHandler, { port }));
@@ -178,7 +197,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
         SKIFF_HOST_MEMORY: options.hostMemory ?? '8Gi',
         SKIFF_HOST_LABELS: `local=true,index=${i}`,
         SKIFF_POLL_SECONDS: String(options.pollSeconds ?? 2),
-        SKIFF_HEARTBEAT_SECONDS: String(options.heartbeatSeconds ?? 2),
+        SKIFF_HEARTBEAT_SECONDS: String(options.heartbeatSeconds ?? 1),
         SKIFF_STOP_GRACE_SECONDS: '5',
         SKIFF_STATE_DIR: join(dataDir, 'agents'),
         SKIFF_PID_FILE: hostFiles(dataDir, id).pid,
@@ -220,6 +239,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     controlPlane.push(() => watcher.stop());
     if (options.statusFile) writeJsonAtomic(options.statusFile, status);
     scheduler.start();
+    health.start();
     watcher.start();
 
     const stopHosts = async () => {
@@ -562,8 +582,8 @@ class HostWatcher {
 
 // ---------------------------------------------------------------------------------------------
 
-/** Runs the scheduler handler on a timer and on demand, one pass at a time. */
-class SchedulerLoop {
+/** Runs a handler (scheduler, health) on a timer and on demand, one run at a time. */
+class HandlerLoop {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
@@ -571,7 +591,7 @@ class SchedulerLoop {
   private lastError = '';
 
   constructor(
-    private readonly handler: ReturnType<typeof makeSchedulerHandler>,
+    private readonly handler: (event: unknown, context: never) => Promise<unknown>,
     private readonly intervalMs: number,
     private readonly log: (msg: string) => void,
   ) {}

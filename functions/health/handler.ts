@@ -39,7 +39,10 @@ export const handler: HealthHandler = (event, context) => {
         store: cp.store,
         now: () => new Date(),
         // Agents heartbeat every 15 s on AWS; 4 missed beats make a host down.
-        policy: { graceMs: numberEnv(env, 'SKIFF_HOST_GRACE_SECONDS', 60, { min: 1 }) * 1000 },
+        policy: {
+          graceMs: numberEnv(env, 'SKIFF_HOST_GRACE_SECONDS', 60, { min: 1 }) * 1000,
+          checkIntervalMs: numberEnv(env, 'SKIFF_HEALTH_INTERVAL_SECONDS', 15, { min: 1 }) * 1000,
+        },
         kickScheduler: cp.kickScheduler,
         eventRetentionMs: numberEnv(env, 'SKIFF_EVENT_RETENTION_DAYS', 7, { min: 1 }) * 86_400_000,
       },

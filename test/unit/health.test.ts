@@ -5,7 +5,7 @@ import { aHost } from '../builders.ts';
 
 const T0 = Date.parse('2026-01-01T00:00:00.000Z');
 const iso = (ms: number) => new Date(ms).toISOString();
-const policy = { graceMs: 3000 };
+const policy = { graceMs: 3000, checkIntervalMs: 1000 };
 const status = (hostId: string, at: number, generation = 1): HostStatus => ({ hostId, heartbeatAt: iso(at), generation, tasks: [], agentVersion: 't' });
 const running = { lastRunAt: T0 + 9000, resumedAt: T0 };
 
@@ -29,10 +29,22 @@ describe('assessHosts', () => {
     expect(back.transitions).toEqual([]);
     expect(back.checkpoint).toEqual({ lastRunAt: T0 + 60_000, resumedAt: T0 + 60_000 });
     // ... but a host that stays silent after the return is down once the grace has passed again
-    const next = assessHosts(hosts, statuses, new Map(), back.checkpoint, T0 + 62_000, policy);
-    expect(next.transitions).toEqual([]);
-    const later = assessHosts(hosts, statuses, new Map(), next.checkpoint, T0 + 64_000, policy);
+    let checkpoint = back.checkpoint;
+    for (let t = T0 + 61_000; t <= T0 + 63_000; t += 1000) {
+      const r = assessHosts(hosts, statuses, new Map(), checkpoint, t, policy);
+      expect(r.transitions).toEqual([]);
+      checkpoint = r.checkpoint;
+    }
+    const later = assessHosts(hosts, statuses, new Map(), checkpoint, T0 + 64_000, policy);
     expect(later.transitions.map((t) => t.to)).toEqual(['down']);
+  });
+
+  it('treats even a short control-plane absence (missed checks) as one, since agents could not report', () => {
+    const hosts = [aHost({ id: 'a', registeredAt: iso(T0) })];
+    const statuses = new Map([['a', status('a', T0 + 7000)]]);
+    const r = assessHosts(hosts, statuses, new Map(), { lastRunAt: T0 + 7500, resumedAt: T0 }, T0 + 10_500, policy);
+    expect(r.transitions).toEqual([]);
+    expect(r.checkpoint.resumedAt).toBe(T0 + 10_500);
   });
 
   it('lets a down host rejoin only after it applied the newest document (fenced)', () => {
