@@ -125,7 +125,11 @@ export class Agent {
     return this.doc?.generation ?? 0;
   }
 
+  private unwatch: (() => void) | undefined;
+
   async start(): Promise<void> {
+    // React to a container's exit at once; the periodic round is the safety net.
+    this.unwatch = this.deps.executor.watchExits((id) => void this.onContainerExit(id));
     this.doc = await this.loadState();
     if (this.doc) this.deps.log('info', 'resuming from saved document', { generation: this.doc.generation, tasks: this.doc.tasks.length });
     this.schedule(() => this.register(), 0);
@@ -133,8 +137,22 @@ export class Agent {
     this.schedule(() => this.reconcileLoop(), 0);
   }
 
+  /**
+   * Docker announces a death a moment before its API shows the container stopped: wait (briefly,
+   * bounded) until it does, so the round that follows sees the exit instead of the next one.
+   */
+  private async onContainerExit(id: string): Promise<void> {
+    for (let i = 0; i < 20 && !this.stopped; i++) {
+      const info = await this.deps.executor.inspect(id).catch(() => undefined);
+      if (!info || info.state !== 'running') break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    await this.kickReconcile();
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
+    this.unwatch?.();
     for (const t of this.timers) clearTimeout(t);
     this.timers = [];
     await Promise.allSettled([this.reconciling, this.polling, this.prober.stop()]);

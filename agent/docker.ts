@@ -284,6 +284,64 @@ export class DockerExecutor implements Executor {
     });
   }
 
+  watchExits(onExit: (containerId: string) => void, onReady?: () => void): () => void {
+    let stopped = false;
+    let stream: NodeJS.ReadableStream | undefined;
+    let retry: NodeJS.Timeout | undefined;
+    let delay = 500;
+    const connect = () => {
+      if (stopped) return;
+      // The event stream stays open; no timeout applies to it. A broken stream is reopened with back-off.
+      this.docker.getEvents(
+        { filters: { type: ['container'], event: ['die'], label: [`${LABELS.cluster}=${this.cluster}`, `${LABELS.host}=${this.hostId}`] } },
+        (err, s) => {
+          if (stopped) {
+            (s as unknown as { destroy?: () => void } | undefined)?.destroy?.();
+            return;
+          }
+          if (err || !s) return reconnect();
+          stream = s;
+          delay = 500;
+          onReady?.();
+          let buffer = '';
+          s.on('data', (chunk: Buffer) => {
+            buffer += chunk.toString('utf8');
+            let nl: number;
+            while ((nl = buffer.indexOf('\n')) >= 0) {
+              const line = buffer.slice(0, nl).trim();
+              buffer = buffer.slice(nl + 1);
+              if (!line) continue;
+              try {
+                const e = JSON.parse(line) as { id?: string; Actor?: { ID?: string } };
+                const id = e.id ?? e.Actor?.ID;
+                if (id) onExit(id);
+              } catch {
+                // a malformed line: ignore it, the periodic round still sees the exit
+              }
+            }
+          });
+          s.on('error', reconnect);
+          s.on('end', reconnect);
+        },
+      );
+    };
+    const reconnect = () => {
+      if (stopped || retry) return;
+      stream = undefined;
+      retry = setTimeout(() => {
+        retry = undefined;
+        connect();
+      }, delay);
+      delay = Math.min(delay * 2, 30_000);
+    };
+    connect();
+    return () => {
+      stopped = true;
+      if (retry) clearTimeout(retry);
+      (stream as unknown as { destroy?: () => void } | undefined)?.destroy?.();
+    };
+  }
+
   async hasImage(image: string): Promise<boolean> {
     return this.call(`inspect image ${image}`, this.timeouts.imageInspect, async () => {
       try {

@@ -59,6 +59,12 @@ export interface Executor {
   /** Pull an image that is absent (production only; never in tests). */
   pull(image: string): Promise<void>;
   /**
+   * Calls `onExit` when a container of this cluster and host dies, so the agent reacts at once
+   * instead of at its next round. Best effort: the agent's periodic round remains the safety net.
+   * Returns a function that stops watching.
+   */
+  watchExits(onExit: (containerId: string) => void, onReady?: () => void): () => void;
+  /**
    * Run a command in a running container (like `docker exec`, no shell) and wait for it, at most
    * `timeoutMs`. Resolves with its exit code and the tail of its output, stdout and stderr together
    * (their relative order is not kept: Docker reads the two pipes separately).

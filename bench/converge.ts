@@ -4,6 +4,7 @@
  *   npx tsx bench/converge.ts [--replicas 50,100] [--runs 1]
  * Reference (Docker Swarm on the same 2-core machine): ~10.9 s for 50, ~22 s for 100.
  */
+import './env.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

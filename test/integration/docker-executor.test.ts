@@ -137,6 +137,26 @@ describe('DockerExecutor with a real Docker daemon', () => {
     expect(Date.parse(info!.finishedAt!)).toBeGreaterThanOrEqual(Date.parse(info!.startedAt!));
   });
 
+  it('tells a watcher when one of its containers dies, and not about other hosts', async () => {
+    const seen: string[] = [];
+    let stop = () => {};
+    await new Promise<void>((ready) => (stop = executor.watchExits((id) => seen.push(id), ready)));
+    const other = new DockerExecutor({ docker, cluster, hostId: 'h2' });
+    try {
+      const theirs = await other.create(aTask({ id: 'theirs-1-aaaaa' }), aContainer({ command: ['sh', '-c', 'exit 4'] }), { hostAddress: HOST_ADDRESS });
+      const mine = await executor.create(aTask(), aContainer({ command: ['sh', '-c', 'exit 2'] }), { hostAddress: HOST_ADDRESS });
+      await other.start(theirs);
+      await executor.start(mine);
+      await waitForExit(docker, theirs);
+      await waitForExit(docker, mine);
+      for (let i = 0; i < 50 && !seen.includes(mine); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(seen).toContain(mine);
+      expect(seen).not.toContain(theirs);
+    } finally {
+      stop();
+    }
+  });
+
   it('stopAndRemove removes running and never-started containers, and is a no-op for an unknown id', async () => {
     const running = await executor.create(aTask(), aContainer(), { hostAddress: HOST_ADDRESS });
     await executor.start(running);
