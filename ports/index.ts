@@ -82,3 +82,33 @@ export interface HostChannel {
 export interface HostWaker {
   wake(hostIds: readonly string[]): Promise<void>;
 }
+
+/** A DNS record set Skiff owns in its zone. Names are fully qualified, without the trailing dot. */
+export interface DnsRecordSet {
+  readonly name: string;
+  readonly type: 'A' | 'SRV';
+  readonly ttl: number;
+  /** A: IPv4 addresses. SRV: `priority weight port target`. */
+  readonly values: readonly string[];
+}
+
+/** The cluster's DNS zone (Route 53 on AWS). Level-triggered: `sync` makes Skiff's records equal `desired`. */
+export interface DnsZone {
+  /** Replace Skiff's records in the zone by `desired`: create, change and delete as needed; records Skiff does not own are left alone. */
+  sync(desired: readonly DnsRecordSet[]): Promise<{ changed: number }>;
+}
+
+/** One ingress: HTTP requests for `host` go to the healthy replicas of a service. */
+export interface IngressRoute {
+  readonly host: string;
+  readonly namespace: string;
+  readonly service: string;
+  readonly sessionAffinity: boolean;
+  /** The healthy, running replicas: where their ingress port is published. */
+  readonly targets: readonly { readonly taskId: string; readonly ip: string; readonly port: number }[];
+}
+
+/** The load balancer (an Application Load Balancer on AWS, the embedded proxy locally). Level-triggered. */
+export interface LoadBalancer {
+  sync(routes: readonly IngressRoute[]): Promise<void>;
+}
