@@ -95,11 +95,17 @@ export interface DockerExecutorOptions {
   readonly hostId: string;
   /** Docker network of the pods' first containers; default: Docker's bridge network. */
   readonly network?: string;
+  /**
+   * DNS zone for network aliases: on `network`, a pod answers to `<service>.<namespace>.<zone>` (shared
+   * by the service's replicas: Docker's embedded DNS returns them all, in rotating order) and to
+   * `<taskId>.<service>.<namespace>.<zone>`. @default 'skiff.internal'
+   */
+  readonly zone?: string;
   /** Overrides of `DEFAULT_TIMEOUTS` (tests, unusually slow hosts). */
   readonly timeouts?: Partial<DockerTimeouts>;
 }
 
-const OPTION_KEYS = new Set(['docker', 'cluster', 'hostId', 'network', 'timeouts']);
+const OPTION_KEYS = new Set(['docker', 'cluster', 'hostId', 'network', 'zone', 'timeouts']);
 // The cluster is one dot-separated segment of a Docker container name, so it cannot hold a dot.
 const CLUSTER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_-]*$/;
 // Docker reports unset times as the zero time of Go.
@@ -147,6 +153,7 @@ export class DockerExecutor implements Executor {
   private readonly cluster: string;
   private readonly hostId: string;
   private readonly network?: string;
+  private readonly zone: string;
   private readonly timeouts: DockerTimeouts;
 
   constructor(options: DockerExecutorOptions) {
@@ -164,6 +171,7 @@ export class DockerExecutor implements Executor {
     this.cluster = options.cluster;
     this.hostId = options.hostId;
     this.network = options.network;
+    this.zone = options.zone ?? 'skiff.internal';
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
   }
 
@@ -242,6 +250,15 @@ export class DockerExecutor implements Executor {
         PortBindings: ports.length > 0 ? portBindings(ports, options.hostAddress) : undefined,
         NetworkMode: joining ? `container:${options.joinNetworkOf}` : this.network,
       },
+      ...(this.network && !joining
+        ? {
+            NetworkingConfig: {
+              EndpointsConfig: {
+                [this.network]: { Aliases: [`${task.service}.${task.namespace}.${this.zone}`, `${task.id}.${task.service}.${task.namespace}.${this.zone}`] },
+              },
+            },
+          }
+        : {}),
     };
     const created = await this.call(`create ${name}`, this.timeouts.create, (abortSignal) => this.docker.createContainer({ ...body, abortSignal }));
     return created.id;

@@ -71,7 +71,8 @@ async function main(): Promise<void> {
     prefix: optionalEnv(env, 'SKIFF_PARAM_PREFIX') ?? `/skiff/${cluster}`,
     hostArnPrefix,
   });
-  const executor = new DockerExecutor({ cluster, hostId });
+  const network = optionalEnv(env, 'SKIFF_NETWORK');
+  const executor = new DockerExecutor({ cluster, hostId, ...(network ? { network, zone: optionalEnv(env, 'SKIFF_DNS_ZONE') ?? 'skiff.internal' } : {}) });
 
   const agent = new Agent(
     {

@@ -10,7 +10,7 @@
  * through the pid and configuration files in the data dir, so they work with the control plane down.
  */
 import { rmSync } from 'node:fs';
-import { findAgent, hostFiles, hostState, isAlive, killHost, readLocalStatus, removeContainers, startAgent, startLocalCluster, stopAgent, type HostState, type LocalClusterOptions, type LocalStatus } from '../local/cluster.ts';
+import { findAgent, hostFiles, hostState, isAlive, killHost, readLocalStatus, removeContainers, removeNetwork, startAgent, startLocalCluster, stopAgent, type HostState, type LocalClusterOptions, type LocalStatus } from '../local/cluster.ts';
 import { statusFilePath } from './client.ts';
 import { table } from './format.ts';
 
@@ -128,6 +128,7 @@ export async function localDown(opts: { keepHosts: boolean }, out: Out): Promise
   }
   await Promise.all(alive.map((h) => stopAgent(status.dataDir, status.cluster, h.id)));
   const removed = await removeContainers(status.cluster);
+  await removeNetwork(status.cluster);
   rmSync(file, { force: true });
   out.log(`skiff: stopped the ${alive.length} host(s) of local cluster "${status.cluster}" and removed its ${removed} container(s)`);
   return 0;

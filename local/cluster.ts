@@ -177,6 +177,8 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     log(`skiff: API at ${api.url}`);
     writeJsonAtomic(endpointsPath, { format: ENDPOINTS_FORMAT, dynamodbPort: portOf(dynamo.endpoint), ssmPort: ssm.port, apiPort: portOf(api.url) } satisfies SavedEndpoints);
 
+    const network = await ensureNetwork(cluster);
+    log(`skiff: container network ${network} (replicas reach each other by <service>.<namespace>.${DNS_ZONE})`);
     const hosts: LocalHost[] = [];
     for (let i = 1; i <= hostCount; i++) {
       const id = `host-${i}`;
@@ -199,6 +201,8 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
         SKIFF_POLL_SECONDS: String(options.pollSeconds ?? 2),
         SKIFF_HEARTBEAT_SECONDS: String(options.heartbeatSeconds ?? 1),
         SKIFF_STOP_GRACE_SECONDS: '5',
+        SKIFF_NETWORK: network,
+        SKIFF_DNS_ZONE: DNS_ZONE,
         SKIFF_STATE_DIR: join(dataDir, 'agents'),
         SKIFF_PID_FILE: hostFiles(dataDir, id).pid,
       };
@@ -247,7 +251,8 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       const ids = new Set([...hosts.map((h) => h.id), ...knownHostIds(dataDir)]);
       await Promise.all([...ids].map((id) => stopAgent(dataDir, cluster, id)));
       const removed = await removeContainers(cluster);
-      log(`skiff: stopped the agents and removed the ${removed} container(s) of cluster ${cluster}`);
+      await removeNetwork(cluster);
+      log(`skiff: stopped the agents and removed the ${removed} container(s) and the network of cluster ${cluster}`);
     };
     let stopping: Promise<void> | undefined;
     return {
@@ -639,6 +644,28 @@ class HandlerLoop {
     if (this.timer) clearTimeout(this.timer);
     await this.running;
   }
+}
+
+/** The cluster's DNS zone: service names are `<service>.<namespace>.skiff.internal` (never `.local`: mDNS). */
+export const DNS_ZONE = 'skiff.internal';
+
+/** The cluster's container network: one Docker bridge network, shared by every local host. */
+export async function ensureNetwork(cluster: string, docker = new Docker()): Promise<string> {
+  const name = `skiff-${cluster}`;
+  const existing = await docker.listNetworks({ filters: { name: [name] } });
+  if (existing.some((n) => n.Name === name)) return name;
+  try {
+    await docker.createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: { [LABELS.cluster]: cluster } });
+  } catch (err) {
+    // 409: created meanwhile by another start; that one is as good.
+    if ((err as { statusCode?: number }).statusCode !== 409) throw err;
+  }
+  return name;
+}
+
+export async function removeNetwork(cluster: string, docker = new Docker()): Promise<void> {
+  const nets = await docker.listNetworks({ filters: { label: [`${LABELS.cluster}=${cluster}`] } });
+  await Promise.all(nets.map((n) => docker.getNetwork(n.Id).remove().catch(() => undefined)));
 }
 
 /** Removes every container of the cluster, on every local host. */

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { ROOT, eventually, json, skiff, startCluster, type RunningCluster } from '../helpers/cli.ts';
-import { removeClusterContainers, uniqueClusterName } from '../helpers/docker.ts';
+import { execIn, removeClusterContainers, uniqueClusterName } from '../helpers/docker.ts';
 import { LABELS } from '../../agent/executor.ts';
 
 interface TaskJson {
@@ -73,6 +73,21 @@ describe('a local cluster driven by the skiff CLI', () => {
       }, `replica ${t.id} to answer`);
       expect(body.trim()).toBe(t.id);
     }
+  });
+
+  it('lets containers of the cluster reach a service, and each replica, by name on the cluster network', async () => {
+    const tasks = json<TaskJson[]>(await cli('get', 'tasks', '-o', 'json'));
+    const ids = tasks.map((t) => t.id);
+    const [from] = await clusterContainers([`${LABELS.task}=${ids[0]}`]);
+    const answers = new Set<string>();
+    for (let i = 0; i < 6; i++) {
+      const r = await execIn(docker, from.Id, ['wget', '-qO-', 'http://hello.default.skiff.internal:8080/']);
+      expect(r.exitCode).toBe(0);
+      answers.add(r.stdout.trim());
+    }
+    for (const a of answers) expect(ids).toContain(a);
+    const one = await execIn(docker, from.Id, ['wget', '-qO-', `http://${ids[2]}.hello.default.skiff.internal:8080/`]);
+    expect(one.stdout.trim()).toBe(ids[2]);
   });
 
   it('shows tasks and hosts as tables and JSON', async () => {

@@ -15,7 +15,7 @@ export function uniqueClusterName(prefix = 't'): string {
   return `${prefix}${randomBytes(4).toString('hex')}`;
 }
 
-/** Force-removes every container (any state) labelled with this cluster. Returns how many it removed. */
+/** Force-removes every container (any state) labelled with this cluster, then its networks. Returns how many containers it removed. */
 export async function removeClusterContainers(docker: Dockerode, cluster: string): Promise<number> {
   const containers = await docker.listContainers({ all: true, filters: { label: [`${LABELS.cluster}=${cluster}`] } });
   await Promise.all(
@@ -29,6 +29,8 @@ export async function removeClusterContainers(docker: Dockerode, cluster: string
       }
     }),
   );
+  const networks = await docker.listNetworks({ filters: { label: [`${LABELS.cluster}=${cluster}`] } });
+  await Promise.all(networks.map((n) => docker.getNetwork(n.Id).remove().catch(() => undefined)));
   return containers.length;
 }
 
