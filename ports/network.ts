@@ -1,0 +1,30 @@
+/**
+ * Ports of the container network (docs/network.md): each host gets a container subnet carved from
+ * the cluster CIDR, and the VPC routes that subnet to the host, so container addresses are unique
+ * and routable across hosts without encapsulation (Flannel's host-gw, kubenet).
+ */
+
+/** One host's container subnet. */
+export interface SubnetLease {
+  readonly hostId: string;
+  /** Canonical IPv4 CIDR, `10.200.7.0/24`. */
+  readonly cidr: string;
+}
+
+/** Hands out host subnets from the cluster CIDR. Two hosts never hold one subnet at the same time. */
+export interface SubnetAllocator {
+  /** The host's subnet: the one it holds already (idempotent), else a free one it now holds. `LimitError` when none is free. */
+  acquire(hostId: string): Promise<string>;
+  /** Give up the host's subnet so another host may take it; a no-op when it holds none. */
+  release(hostId: string): Promise<void>;
+  /** Every held subnet and its host. */
+  list(): Promise<SubnetLease[]>;
+}
+
+/** Routes each host subnet to its host in the network the hosts share (VPC route tables on AWS). Level-triggered. */
+export interface HostRoutes {
+  /** Route `cidr` to the host (an EC2 instance id on AWS), replacing a route of `cidr` to anywhere else. */
+  ensure(hostId: string, cidr: string): Promise<void>;
+  /** Remove the route of `cidr`; a no-op when there is none. */
+  remove(cidr: string): Promise<void>;
+}
