@@ -1,0 +1,465 @@
+/**
+ * The cluster's DNS zone on Route 53. `sync(desired)` makes the A and SRV record sets below the
+ * zone equal `desired` and leaves everything else in the hosted zone alone.
+ *
+ * Route 53's limits shape every call (sources in docs/discovery.md):
+ * - a ChangeResourceRecordSets request carries at most 1,000 ResourceRecord elements and 32,000
+ *   characters of values, an UPSERT counting twice: changes are packed into batches under both;
+ * - a hosted zone processes one change at a time (`PriorRequestNotComplete`), and the account
+ *   has a request rate (`Throttling`): calls are paced, and both errors are retried with
+ *   exponential backoff and full jitter;
+ * - every call counts against the account's rate, so a sync that changes nothing sends nothing:
+ *   the adapter diffs against the zone as it last saw it and lists the zone again only when that
+ *   view is older than `cacheMs` or a change was refused because the view was stale.
+ *
+ * Inject a Route53Client built with `maxAttempts: 1`: this adapter paces and retries itself, and
+ * the SDK's own retries would multiply its attempts and bypass the pacing.
+ */
+import {
+  ChangeResourceRecordSetsCommand,
+  ListResourceRecordSetsCommand,
+  type Change,
+  type ResourceRecordSet,
+  type Route53Client,
+} from '@aws-sdk/client-route-53';
+import { compareRecordSets } from '../../core/discovery.ts';
+import { LimitError, SkiffError, ValidationError, type FieldIssue } from '../../core/errors.ts';
+import type { DnsRecordSet, DnsZone } from '../../ports/index.ts';
+
+/** Route 53: "A request cannot contain more than 1,000 ResourceRecord elements" (an UPSERT's count twice). */
+export const ROUTE53_MAX_RECORDS_PER_BATCH = 1000;
+/** Route 53: the values of a request may total at most 32,000 characters (an UPSERT's count twice). */
+export const ROUTE53_MAX_CHARS_PER_BATCH = 32_000;
+/**
+ * 200 ms between calls = 5 requests per second: the per-account rate Route 53 documented for
+ * years. Its newer token bucket allows 10 per second (burst 50), shared with every other caller
+ * in the account (console, CDK, other tools), so half of it is Skiff's share.
+ */
+const DEFAULT_MIN_INTERVAL_MS = 200;
+/** ListResourceRecordSets returns at most 300 record sets per page. */
+const LIST_PAGE = 300;
+const MAX_TTL = 2_147_483_647;
+const MAX_BACKOFF_MS = 10_000;
+
+export type DnsZoneFailure = 'throttled' | 'busy' | 'unavailable' | 'rejected' | 'denied' | 'no-zone';
+
+/**
+ * The zone could not be brought to the desired records. `throttled` (request rate), `busy` (a
+ * change to the zone still in progress) and `unavailable` (5xx, network) are retryable: the next
+ * pass tries again. `rejected` (Route 53 refused the change), `denied` (IAM) and `no-zone` (no
+ * such hosted zone) need a person.
+ */
+export class DnsZoneError extends SkiffError {
+  override readonly status: number;
+  override readonly retryable: boolean;
+  readonly reason: DnsZoneFailure;
+  constructor(reason: DnsZoneFailure, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'DnsZoneError';
+    this.reason = reason;
+    this.retryable = reason === 'throttled' || reason === 'busy' || reason === 'unavailable';
+    this.status = this.retryable ? 503 : 500;
+  }
+}
+
+export interface Route53ZoneOptions {
+  /** The hosted zone, `Z...` or `/hostedzone/Z...`. */
+  readonly hostedZoneId: string;
+  /** The DNS name Skiff owns, without the trailing dot: the hosted zone's name or a name below it. */
+  readonly zone: string;
+  /** @default 1000 (ROUTE53_MAX_RECORDS_PER_BATCH) */
+  readonly maxRecordsPerBatch?: number;
+  /** @default 32000 (ROUTE53_MAX_CHARS_PER_BATCH) */
+  readonly maxCharsPerBatch?: number;
+  /** The least time between the starts of two calls, retries included. @default 200 (5 requests/s) */
+  readonly minIntervalMs?: number;
+  /** Attempts per call when throttled, busy or unavailable. @default 8 */
+  readonly maxAttempts?: number;
+  /** First backoff ceiling; doubles per attempt up to 10 s; the wait is random below it (full jitter). @default 250 */
+  readonly baseDelayMs?: number;
+  /** How long the adapter trusts its own view of the zone before listing it again. @default 60000 */
+  readonly cacheMs?: number;
+  /** Waits (tests pass a recording one). @default setTimeout */
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** Jitter source in [0, 1). @default Math.random */
+  readonly random?: () => number;
+  /** A monotonic clock in milliseconds, for pacing and the cache. @default performance.now */
+  readonly now?: () => number;
+}
+
+const OPTION_KEYS = new Set([
+  'hostedZoneId', 'zone', 'maxRecordsPerBatch', 'maxCharsPerBatch', 'minIntervalMs', 'maxAttempts', 'baseDelayMs', 'cacheMs', 'sleep', 'random', 'now',
+]);
+
+/** A record set as it is in Route 53: `values` compare with `DnsRecordSet`s, `wire` is what Route 53 holds. */
+interface ZoneRecord {
+  readonly name: string;
+  readonly type: 'A' | 'SRV';
+  readonly ttl: number;
+  readonly values: readonly string[];
+  readonly wire: readonly string[];
+}
+
+type Action = 'CREATE' | 'UPSERT' | 'DELETE';
+
+interface PlannedChange {
+  readonly action: Action;
+  readonly record: ZoneRecord;
+  /** ResourceRecord elements and value characters as Route 53 counts them (an UPSERT twice). */
+  readonly records: number;
+  readonly chars: number;
+}
+
+/** Skiff's records in a Route 53 hosted zone; see the module comment for how it respects Route 53's limits. */
+export class Route53Zone implements DnsZone {
+  private readonly hostedZoneId: string;
+  private readonly zone: string;
+  private readonly maxRecords: number;
+  private readonly maxChars: number;
+  private readonly minIntervalMs: number;
+  private readonly maxAttempts: number;
+  private readonly baseDelayMs: number;
+  private readonly cacheMs: number;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly random: () => number;
+  private readonly now: () => number;
+
+  /** Skiff's records as the zone held them after the last list or accepted change; dropped on any doubt. */
+  private view: { readonly listedAt: number; readonly records: Map<string, ZoneRecord> } | undefined;
+  private lastCallAt = Number.NEGATIVE_INFINITY;
+  private running: Promise<{ changed: number }> | undefined;
+  private queued: { desired: Map<string, ZoneRecord>; promise: Promise<{ changed: number }>; resolve: (v: { changed: number }) => void; reject: (e: unknown) => void } | undefined;
+
+  constructor(
+    private readonly client: Route53Client,
+    options: Route53ZoneOptions,
+  ) {
+    const unknown = Object.keys(options ?? {}).filter((k) => !OPTION_KEYS.has(k));
+    if (unknown.length > 0) throw new TypeError(`Route53Zone: unknown option(s) ${unknown.join(', ')}`);
+    if (typeof options.hostedZoneId !== 'string' || !/^(\/?hostedzone\/)?[A-Z0-9]{1,32}$/.test(options.hostedZoneId)) {
+      throw new TypeError(`Route53Zone: hostedZoneId must be a hosted zone id such as Z0123456789ABC, got ${JSON.stringify(options.hostedZoneId)}`);
+    }
+    this.hostedZoneId = options.hostedZoneId.replace(/^\/?hostedzone\//, '');
+    if (typeof options.zone !== 'string' || !/^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)+$/.test(options.zone)) {
+      throw new TypeError(`Route53Zone: zone must be a lowercase DNS name without the trailing dot, such as skiff.internal; got ${JSON.stringify(options.zone)}`);
+    }
+    this.zone = options.zone;
+    this.maxRecords = positiveInt('maxRecordsPerBatch', options.maxRecordsPerBatch ?? ROUTE53_MAX_RECORDS_PER_BATCH, ROUTE53_MAX_RECORDS_PER_BATCH);
+    this.maxChars = positiveInt('maxCharsPerBatch', options.maxCharsPerBatch ?? ROUTE53_MAX_CHARS_PER_BATCH, ROUTE53_MAX_CHARS_PER_BATCH);
+    this.minIntervalMs = nonNegative('minIntervalMs', options.minIntervalMs ?? DEFAULT_MIN_INTERVAL_MS);
+    this.maxAttempts = positiveInt('maxAttempts', options.maxAttempts ?? 8, 100);
+    this.baseDelayMs = nonNegative('baseDelayMs', options.baseDelayMs ?? 250);
+    this.cacheMs = nonNegative('cacheMs', options.cacheMs ?? 60_000);
+    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.random = options.random ?? Math.random;
+    this.now = options.now ?? (() => performance.now());
+  }
+
+  /**
+   * Make Skiff's records equal `desired`. Calls made while one is running are coalesced: only
+   * the newest desired set is applied after it, and every waiting caller gets that result.
+   */
+  sync(desired: readonly DnsRecordSet[]): Promise<{ changed: number }> {
+    let wanted: Map<string, ZoneRecord>;
+    try {
+      wanted = this.checkDesired(desired);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (!this.running) return this.start(wanted);
+    if (this.queued) {
+      this.queued.desired = wanted;
+      return this.queued.promise;
+    }
+    let resolve!: (v: { changed: number }) => void;
+    let reject!: (e: unknown) => void;
+    const promise = new Promise<{ changed: number }>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    this.queued = { desired: wanted, promise, resolve, reject };
+    return promise;
+  }
+
+  private start(wanted: Map<string, ZoneRecord>): Promise<{ changed: number }> {
+    const run = this.apply(wanted).finally(() => {
+      this.running = undefined;
+      const next = this.queued;
+      this.queued = undefined;
+      if (next) this.start(next.desired).then(next.resolve, next.reject);
+    });
+    this.running = run;
+    return run;
+  }
+
+  private async apply(wanted: Map<string, ZoneRecord>): Promise<{ changed: number }> {
+    // A refused batch usually means the view was stale (someone else changed the zone): list it
+    // again and retry once; a second refusal is real.
+    for (let attempt = 1; ; attempt++) {
+      const current = await this.current(attempt > 1);
+      const plan = this.plan(current, wanted);
+      if (plan.length === 0) return { changed: 0 };
+      const batches = this.batches(plan);
+      try {
+        for (const batch of batches) {
+          await this.send(batch);
+          for (const c of batch) {
+            if (c.action === 'DELETE') current.delete(recordKey(c.record));
+            else current.set(recordKey(c.record), c.record);
+          }
+        }
+        return { changed: plan.length };
+      } catch (err) {
+        this.view = undefined;
+        if (attempt === 1 && err instanceof DnsZoneError && err.reason === 'rejected') continue;
+        throw err;
+      }
+    }
+  }
+
+  /** Skiff's records in the zone: the view when fresh, else listed anew. The map is the view itself. */
+  private async current(forceList: boolean): Promise<Map<string, ZoneRecord>> {
+    if (!forceList && this.view && this.now() - this.view.listedAt < this.cacheMs) return this.view.records;
+    const listedAt = this.now();
+    const records = await this.list();
+    this.view = { listedAt, records };
+    return records;
+  }
+
+  /**
+   * Lists from the zone's apex on. Route 53 sorts by name with its labels reversed, so the apex
+   * and everything below it come together; the first name outside ends the listing.
+   */
+  private async list(): Promise<Map<string, ZoneRecord>> {
+    const out = new Map<string, ZoneRecord>();
+    let start: { name: string; type?: string; identifier?: string } | undefined = { name: `${this.zone}.` };
+    while (start) {
+      const page = await this.call('ListResourceRecordSets', () =>
+        this.client.send(
+          new ListResourceRecordSetsCommand({
+            HostedZoneId: this.hostedZoneId,
+            StartRecordName: start!.name,
+            ...(start!.type ? { StartRecordType: start!.type as ResourceRecordSet['Type'] } : {}),
+            ...(start!.identifier ? { StartRecordIdentifier: start!.identifier } : {}),
+            MaxItems: LIST_PAGE,
+          }),
+        ),
+      );
+      for (const set of page.ResourceRecordSets ?? []) {
+        const name = fromWireName(set.Name ?? '');
+        if (name !== this.zone && !name.endsWith(`.${this.zone}`)) return out;
+        const record = this.owned(name, set);
+        if (record) out.set(recordKey(record), record);
+      }
+      start = page.IsTruncated && page.NextRecordName
+        ? { name: page.NextRecordName, ...(page.NextRecordType ? { type: page.NextRecordType } : {}), ...(page.NextRecordIdentifier ? { identifier: page.NextRecordIdentifier } : {}) }
+        : undefined;
+    }
+    return out;
+  }
+
+  /**
+   * Skiff owns the A and SRV records strictly below the zone, in simple routing. The apex (SOA,
+   * NS, anything people put there), other types and routing-policy records are not Skiff's.
+   */
+  private owned(name: string, set: ResourceRecordSet): ZoneRecord | undefined {
+    if (name === this.zone || (set.Type !== 'A' && set.Type !== 'SRV')) return undefined;
+    if (set.SetIdentifier !== undefined || set.AliasTarget !== undefined || set.TTL === undefined) return undefined;
+    const wire = (set.ResourceRecords ?? []).map((r) => r.Value ?? '');
+    const values = set.Type === 'SRV' ? wire.map((v) => v.replace(/\.$/, '')) : wire;
+    return { name, type: set.Type, ttl: set.TTL, values, wire };
+  }
+
+  /** The changes from `current` to `wanted`: creations first, then updates, then deletions, so names appear before old ones go. */
+  private plan(current: Map<string, ZoneRecord>, wanted: Map<string, ZoneRecord>): PlannedChange[] {
+    const creates: PlannedChange[] = [];
+    const upserts: PlannedChange[] = [];
+    const deletes: PlannedChange[] = [];
+    for (const [k, w] of wanted) {
+      const c = current.get(k);
+      // CREATE counts once against the batch limits where UPSERT counts twice; a stale view that
+      // makes a CREATE collide is handled by the re-list in apply.
+      if (!c) creates.push(planned('CREATE', w));
+      else if (c.ttl !== w.ttl || !sameValues(c.values, w.values)) upserts.push(planned('UPSERT', w));
+    }
+    for (const [k, c] of current) if (!wanted.has(k)) deletes.push(planned('DELETE', c));
+    const byName = (a: PlannedChange, b: PlannedChange): number => compareRecordSets(a.record, b.record);
+    return [...creates.sort(byName), ...upserts.sort(byName), ...deletes.sort(byName)];
+  }
+
+  /** Packs changes in order into batches within both request limits. */
+  private batches(plan: readonly PlannedChange[]): PlannedChange[][] {
+    const out: PlannedChange[][] = [];
+    let batch: PlannedChange[] = [];
+    let records = 0;
+    let chars = 0;
+    for (const c of plan) {
+      if (c.records > this.maxRecords || c.chars > this.maxChars) {
+        throw new LimitError(
+          `DNS record set ${c.record.type} ${c.record.name} needs ${c.records} ResourceRecord elements and ${c.chars} value characters ` +
+            `as a ${c.action}; one Route 53 request allows ${this.maxRecords} and ${this.maxChars}`,
+        );
+      }
+      if (batch.length > 0 && (records + c.records > this.maxRecords || chars + c.chars > this.maxChars)) {
+        out.push(batch);
+        batch = [];
+        records = 0;
+        chars = 0;
+      }
+      batch.push(c);
+      records += c.records;
+      chars += c.chars;
+    }
+    if (batch.length > 0) out.push(batch);
+    return out;
+  }
+
+  private async send(batch: readonly PlannedChange[]): Promise<void> {
+    const changes: Change[] = batch.map((c) => ({
+      Action: c.action,
+      ResourceRecordSet: { Name: `${c.record.name}.`, Type: c.record.type, TTL: c.record.ttl, ResourceRecords: c.record.wire.map((Value) => ({ Value })) },
+    }));
+    await this.call('ChangeResourceRecordSets', () =>
+      this.client.send(new ChangeResourceRecordSetsCommand({ HostedZoneId: this.hostedZoneId, ChangeBatch: { Comment: 'skiff service discovery', Changes: changes } })),
+    );
+  }
+
+  /** One Route 53 call: paced, and retried with backoff while throttled, busy or unavailable. */
+  private async call<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const wait = this.lastCallAt + this.minIntervalMs - this.now();
+      if (wait > 0) await this.sleep(wait);
+      this.lastCallAt = this.now();
+      try {
+        return await fn();
+      } catch (err) {
+        const reason = classify(err);
+        const retryable = reason === 'throttled' || reason === 'busy' || reason === 'unavailable';
+        if (!retryable || attempt >= this.maxAttempts) {
+          const name = (err as { name?: string })?.name ?? 'Error';
+          const message = err instanceof Error ? err.message : String(err);
+          throw new DnsZoneError(
+            reason,
+            `Route 53 ${op} on hosted zone ${this.hostedZoneId} failed${retryable ? ` after ${attempt} attempts` : ''}: ${name}: ${message}`,
+            { cause: err },
+          );
+        }
+        const ceiling = Math.min(MAX_BACKOFF_MS, this.baseDelayMs * 2 ** (attempt - 1));
+        await this.sleep(Math.floor(this.random() * ceiling));
+      }
+    }
+  }
+
+  /** Checks `desired` and keys it by name and type; every problem is reported at once. */
+  private checkDesired(desired: readonly DnsRecordSet[]): Map<string, ZoneRecord> {
+    if (!Array.isArray(desired)) throw new ValidationError([{ path: 'desired', message: 'must be an array of DNS record sets' }]);
+    const issues: FieldIssue[] = [];
+    const out = new Map<string, ZoneRecord>();
+    desired.forEach((r, i) => {
+      const at = `desired[${i}]`;
+      const before = issues.length;
+      if (typeof r?.name !== 'string' || !(r.name.endsWith(`.${this.zone}`) && /^[a-z0-9_.-]+$/.test(r.name))) {
+        issues.push({ path: `${at}.name`, message: `must be a lowercase name below ${this.zone}, without the trailing dot; got ${JSON.stringify(r?.name)}` });
+      }
+      if (r?.type !== 'A' && r?.type !== 'SRV') issues.push({ path: `${at}.type`, message: `must be A or SRV, got ${JSON.stringify(r?.type)}` });
+      if (!Number.isInteger(r?.ttl) || r.ttl < 0 || r.ttl > MAX_TTL) issues.push({ path: `${at}.ttl`, message: `must be an integer from 0 to ${MAX_TTL}, got ${String(r?.ttl)}` });
+      const values: readonly string[] = Array.isArray(r?.values) ? r.values : [];
+      if (values.length === 0) issues.push({ path: `${at}.values`, message: 'must hold at least one value' });
+      if (new Set(values).size !== values.length) issues.push({ path: `${at}.values`, message: 'must not repeat a value' });
+      for (const v of values) {
+        if (r.type === 'A' && !isIpv4(v)) issues.push({ path: `${at}.values`, message: `${JSON.stringify(v)} is not an IPv4 address` });
+        if (r.type === 'SRV' && !isSrv(v)) issues.push({ path: `${at}.values`, message: `${JSON.stringify(v)} is not "priority weight port target"` });
+      }
+      if (issues.length > before) return;
+      const k = recordKey(r);
+      if (out.has(k)) {
+        issues.push({ path: `${at}`, message: `repeats the ${r.type} record set ${r.name}; give each name and type once, with all its values` });
+        return;
+      }
+      const wire = r.type === 'SRV' ? values.map((v: string) => `${v}.`) : [...values];
+      out.set(k, { name: r.name, type: r.type, ttl: r.ttl, values: [...values], wire });
+    });
+    if (issues.length > 0) throw new ValidationError(issues);
+    return out;
+  }
+}
+
+function planned(action: Action, record: ZoneRecord): PlannedChange {
+  const weight = action === 'UPSERT' ? 2 : 1;
+  return { action, record, records: record.wire.length * weight, chars: record.wire.reduce((n, v) => n + v.length, 0) * weight };
+}
+
+function recordKey(r: { name: string; type: string }): string {
+  return `${r.name} ${r.type}`;
+}
+
+function sameValues(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  const sa = [...a].sort();
+  const sb = [...b].sort();
+  return sa.every((v, i) => v === sb[i]);
+}
+
+/** Route 53 names end with a dot and escape unusual characters as `\ddd` (octal). */
+function fromWireName(name: string): string {
+  return name
+    .replace(/\\(\d{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)))
+    .replace(/\.$/, '')
+    .toLowerCase();
+}
+
+function isIpv4(v: unknown): boolean {
+  if (typeof v !== 'string') return false;
+  const parts = v.split('.');
+  return parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);
+}
+
+function isSrv(v: unknown): boolean {
+  if (typeof v !== 'string') return false;
+  const parts = v.split(' ');
+  return parts.length === 4 && parts.slice(0, 3).every((p) => /^\d{1,5}$/.test(p) && Number(p) <= 65535) && /^[a-z0-9_-]+(\.[a-z0-9_-]+)+$/.test(parts[3]);
+}
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'ENETUNREACH']);
+
+/** Sorts an SDK error into what the caller can do about it (by the error's code, never its text). */
+function classify(err: unknown): DnsZoneFailure {
+  const e = err as { name?: string; code?: string; $fault?: string; $metadata?: { httpStatusCode?: number } };
+  switch (e?.name) {
+    case 'Throttling':
+    case 'ThrottlingException':
+    case 'TooManyRequestsException':
+      return 'throttled';
+    case 'PriorRequestNotComplete':
+      return 'busy';
+    case 'NoSuchHostedZone':
+      return 'no-zone';
+    case 'AccessDenied':
+    case 'AccessDeniedException':
+    case 'InvalidClientTokenId':
+    case 'UnrecognizedClientException':
+    case 'ExpiredToken':
+    case 'ExpiredTokenException':
+    case 'SignatureDoesNotMatch':
+      return 'denied';
+    case 'TimeoutError':
+    case 'RequestTimeout':
+    case 'ServiceUnavailable':
+    case 'InternalFailure':
+    case 'InternalError':
+      return 'unavailable';
+  }
+  if (e?.$fault === 'server' || (e?.$metadata?.httpStatusCode ?? 0) >= 500) return 'unavailable';
+  if (e?.code && NETWORK_CODES.has(e.code)) return 'unavailable';
+  return 'rejected';
+}
+
+function positiveInt(name: string, value: number, max: number): number {
+  if (!Number.isInteger(value) || value < 1 || value > max) throw new TypeError(`Route53Zone: ${name} must be an integer from 1 to ${max}, got ${String(value)}`);
+  return value;
+}
+
+function nonNegative(name: string, value: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new TypeError(`Route53Zone: ${name} must be a number >= 0, got ${String(value)}`);
+  return value;
+}
