@@ -424,6 +424,48 @@ const PlacementSchema = z.strictObject({
     .default(() => []),
 });
 
+/** The longest DNS name (RFC 1035: 255 octets on the wire, 253 characters written out). */
+const DNS_NAME_MAX = 253;
+
+/**
+ * An ingress host: a lowercase DNS name, matched against the request's Host header. Common slips
+ * (a URL, a port, a trailing dot, capitals) get the host they probably meant.
+ */
+function ingressHostProblem(host: string): string | undefined {
+  const rules = `a DNS name such as shop.example.com: labels of ${DNS_LABEL_RULE}, separated by "."`;
+  const suggest = (fixed: string): string => (fixed !== host && ingressHostProblem(fixed) === undefined ? ` (did you mean "${fixed}"?)` : '');
+  if (host === '') return `must be ${rules}; got an empty string`;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(host) || host.includes('/')) {
+    const bare = host.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').split('/')[0].replace(/:\d*$/, '').toLowerCase();
+    return `must be a host name without a scheme or path${suggest(bare)}: ${rules}; got ${got(host)}`;
+  }
+  if (/:\d*$/.test(host)) {
+    return `must be a host name without a port${suggest(host.replace(/:\d*$/, '').toLowerCase())}: the load balancer listens on its own port; got ${got(host)}`;
+  }
+  if (host.startsWith('*')) return `must be one host name: wildcard hosts are not supported; got ${got(host)}`;
+  if (host.endsWith('.')) return `must be written without the trailing "."${suggest(host.replace(/\.+$/, ''))}; got ${got(host)}`;
+  if (host !== host.toLowerCase()) return `must be lowercase${suggest(host.toLowerCase())}: Host headers are matched without regard to case; got ${got(host)}`;
+  if (host.length > DNS_NAME_MAX) return `must be at most ${DNS_NAME_MAX} characters (the longest DNS name); got ${host.length} characters`;
+  const labels = host.split('.');
+  const bad = labels.find((l) => !isDnsLabel(l));
+  if (bad !== undefined) {
+    const what = bad === '' ? 'an empty label (two dots in a row, or a leading dot)' : `the label ${got(bad)}`;
+    return `must be ${rules}, each label at most ${DNS_LABEL_MAX} characters; ${what} is not one, in ${got(host)}`;
+  }
+  // No top-level domain is all digits, so such a name is an IP address or a typo of one.
+  if (/^\d+$/.test(labels[labels.length - 1])) return `must be a DNS name, not an IP address: requests are routed by their Host header; got ${got(host)}`;
+  return undefined;
+}
+
+/** `spec.ingress`: whether the port exists in the pod is checked with the whole pod in ingressIssues. */
+const IngressSchema = z.strictObject({
+  host: checked(z.string({ error: stringValue }), ingressHostProblem),
+  port: probePort,
+  sessionAffinity: z
+    .boolean({ error: rule('must be true or false (true keeps each client on one replica, with a cookie)') })
+    .default(false),
+}, { error: rule('must be a map such as { host: shop.example.com, port: http }') });
+
 const replicasRule = rule(`must be an integer from 0 to ${MAX_REPLICAS}`);
 const containersRule = (issue: RawIssue): string =>
   Array.isArray(issue.input)
@@ -435,6 +477,7 @@ const SpecSchema = z.strictObject({
   containers: z.array(ContainerSchema, { error: containersRule }).min(1, { error: containersRule }).max(MAX_CONTAINERS, { error: containersRule }),
   restartPolicy: z.enum(['always', 'on-failure', 'never']).default('always'),
   placement: PlacementSchema.default(() => ({ strategy: 'spread' as const, constraints: [] })),
+  ingress: IngressSchema.optional(),
 });
 
 const MetadataSchema = z.strictObject({
@@ -475,11 +518,25 @@ const ALIASES = new Map<z.ZodType, Readonly<Record<string, string>>>([
       tcpSocket: 'tcp',
     },
   ],
+  [
+    IngressSchema,
+    {
+      hostname: 'host',
+      hosts: 'host',
+      servicePort: 'port',
+      targetPort: 'port',
+      containerPort: 'port',
+      sticky: 'sessionAffinity',
+      stickySessions: 'sessionAffinity',
+      stickiness: 'sessionAffinity',
+      affinity: 'sessionAffinity',
+    },
+  ],
 ]);
 
 /** Fields of spec.md's later shape: named as "not supported yet" rather than as typos. */
 const PLANNED = new Map<z.ZodType, readonly string[]>([
-  [SpecSchema, ['volumes', 'ingress', 'autoscaling', 'update']],
+  [SpecSchema, ['volumes', 'autoscaling', 'update']],
   [ContainerSchema, ['volumeMounts']],
 ]);
 
@@ -668,6 +725,41 @@ function healthIssues(input: unknown): FieldIssue[] {
   return issues;
 }
 
+/** Why the ingress may not use `port`, if it may not; `declared` are the pod's ports. */
+function ingressPortProblem(port: unknown, declared: readonly DeclaredPort[]): string | undefined {
+  // The load balancer reaches a replica where its host publishes the port (the host's address and
+  // host port), never at the container's own IP; Skiff publishes exactly the ports the pod declares.
+  const why = 'the load balancer reaches each replica where its host publishes the port, and only declared ports are published';
+  if (typeof port === 'number' && Number.isInteger(port) && port >= 1 && port <= 65535) {
+    const match = declared.filter((p) => p.containerPort === port);
+    if (match.length === 0) {
+      return `port ${port} is not a containerPort declared in the pod: ${why}; add it to ports (such as ports: [{ containerPort: ${port}, name: http }])`;
+    }
+    if (!match.some((p) => p.protocol === 'tcp')) return `port ${port} is declared with protocol udp, but ingress carries HTTP over tcp`;
+    return undefined;
+  }
+  if (typeof port === 'string') {
+    if (/^\d+$/.test(port) && !declared.some((p) => p.name === port)) return `must be a number or a port name; got the string "${port}": write it without quotes`;
+    const named = declared.find((p) => p.name === port);
+    if (named === undefined) {
+      const names = declared.flatMap((p) => (p.name === undefined ? [] : [p.name]));
+      const known = names.length === 0 ? 'the pod names no ports' : `the pod's port names are ${names.map((n) => JSON.stringify(n)).join(', ')}`;
+      return `port "${port}" is not the name of a port declared in the pod${didYouMean(port, names)}: ${why}; ${known}`;
+    }
+    if (named.protocol !== 'tcp') return `port "${port}" is declared with protocol ${named.protocol}, but ingress carries HTTP over tcp`;
+  }
+  // Other types are zod's to report.
+  return undefined;
+}
+
+/** The ingress port against the whole pod, read from the raw input like healthIssues. */
+function ingressIssues(input: unknown): FieldIssue[] {
+  if (!isRecord(input) || !isRecord(input.spec) || !isRecord(input.spec.ingress)) return [];
+  const containers = Array.isArray(input.spec.containers) ? input.spec.containers : [];
+  const problem = ingressPortProblem(input.spec.ingress.port, declaredPorts(containers));
+  return problem === undefined ? [] : [{ path: 'spec.ingress.port', message: problem }];
+}
+
 type ParsedService = z.output<typeof ServiceSchema>;
 type ParsedContainer = ParsedService['spec']['containers'][number];
 
@@ -701,7 +793,20 @@ function toServiceSpec(parsed: ParsedService): ServiceSpec {
     const { health, ...rest } = c;
     return health === undefined ? rest : { ...rest, health: resolveHealth(health, parsed.spec.containers) };
   });
-  return { ...parsed, spec: { ...parsed.spec, containers } };
+  const { ingress, ...spec } = parsed.spec;
+  return { ...parsed, spec: { ...spec, containers, ...(ingress === undefined ? {} : { ingress: resolveIngress(ingress, parsed.spec.containers) }) } };
+}
+
+/** The stored ingress: the port as its containerPort number. */
+function resolveIngress(ingress: NonNullable<ParsedService['spec']['ingress']>, containers: readonly ParsedContainer[]): NonNullable<ServiceSpec['spec']['ingress']> {
+  let port = ingress.port;
+  if (typeof port === 'string') {
+    // ingressIssues has checked that the name exists.
+    const found = containers.flatMap((c) => c.ports).find((p) => p.name === port);
+    if (found === undefined) throw new Error(`ingress port "${port}" was not resolved; ingressIssues should have rejected it`);
+    port = found.containerPort;
+  }
+  return { host: ingress.host, port, sessionAffinity: ingress.sessionAffinity };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -710,7 +815,7 @@ function toServiceSpec(parsed: ParsedService): ServiceSpec {
 /** Validates a decoded spec (from YAML or JSON) and fills defaults; throws ValidationError listing every issue. */
 export function parseServiceSpec(input: unknown): ServiceSpec {
   const result = ServiceSchema.safeParse(input, { error: (issue) => defaultMessage(issue as RawIssue) });
-  const issues = [...(result.success ? [] : toFieldIssues(result.error.issues)), ...podIssues(input), ...healthIssues(input)];
+  const issues = [...(result.success ? [] : toFieldIssues(result.error.issues)), ...podIssues(input), ...healthIssues(input), ...ingressIssues(input)];
   if (issues.length > 0 || !result.success) throw new ValidationError(issues, { cause: result.error });
   return toServiceSpec(result.data);
 }

@@ -73,6 +73,8 @@ export interface ServiceSpec {
     readonly containers: readonly ContainerSpec[];
     readonly restartPolicy: RestartPolicy;
     readonly placement: PlacementSpec;
+    /** HTTP requests for `host` go to the healthy replicas' `port` (a declared containerPort). */
+    readonly ingress?: { readonly host: string; readonly port: number; readonly sessionAffinity: boolean };
   };
 }
 

@@ -4,7 +4,7 @@
  * directly.
  */
 import type { Store } from '../../ports/index.ts';
-import type { Service, Task, TaskView } from '../../core/types.ts';
+import type { Service, ServiceSpec, Task, TaskView } from '../../core/types.ts';
 import { parseServiceSpec, parseServiceYaml } from '../../core/spec.ts';
 import { ConflictError, NotFoundError, SkiffError, ValidationError } from '../../core/errors.ts';
 import { jsonEqual } from '../../core/json.ts';
@@ -46,11 +46,30 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     if (existing?.deleting) {
       throw new ConflictError(`service ${spec.metadata.namespace}/${spec.metadata.name} is being deleted; retry when the deletion has finished`);
     }
+    await checkIngressHost(spec);
     if (existing && jsonEqual(existing.spec, spec)) return { status: 200, body: { result: 'unchanged', service: existing } };
     const service = await store.putService(spec, deps.now().toISOString(), existing?.specVersion ?? 0);
     await kick();
     return { status: existing ? 200 : 201, body: { result: existing ? 'updated' : 'created', service } };
   };
+
+  /**
+   * One service per ingress host: a second would make routing ambiguous. Checked against every
+   * namespace, and against services being deleted too (they keep their host until they are gone).
+   * Two applies racing can both pass; core/ingress.ts then gives the host to the older service.
+   */
+  async function checkIngressHost(spec: ServiceSpec): Promise<void> {
+    const host = spec.spec.ingress?.host;
+    if (host === undefined) return;
+    const { namespace, name } = spec.metadata;
+    const owner = (await store.listServices()).find((s) => s.spec.spec.ingress?.host === host && !(s.namespace === namespace && s.name === name));
+    if (owner === undefined) return;
+    const other = `${owner.namespace}/${owner.name}`;
+    const advice = owner.deleting
+      ? `it is being deleted; apply ${namespace}/${name} again when the deletion has finished`
+      : `choose another host for ${namespace}/${name}, or remove the ingress of ${other} first`;
+    throw new ValidationError([{ path: 'spec.ingress.host', message: `ingress host ${host} is already used by service ${other}; ${advice}` }]);
+  }
 
   const listServices: Handler = async (req) => {
     const [services, tasks, statuses, hosts] = await Promise.all([

@@ -142,3 +142,56 @@ describe('the API Lambda handler', () => {
     expect(JSON.parse(bad.body!)).toMatchObject({ error: 'ValidationError' });
   });
 });
+
+describe('the API and ingress hosts', () => {
+  const withIngress = (namespace: string, name: string, host: string, replicas = 1) =>
+    JSON.stringify({
+      kind: 'Service',
+      metadata: { name, namespace },
+      spec: { replicas, containers: [{ name: 'app', image: 'skiff/busybox:latest', ports: [{ containerPort: 8080, name: 'http' }] }], ingress: { host, port: 'http' } },
+    });
+
+  it('rejects an ingress host another service uses, naming both, and stores nothing', async () => {
+    const a = await api();
+    expect((await a.call('POST', '/v1/services', withIngress('default', 'web', 'shop.example.com'))).status).toBe(201);
+    const res = await a.call('POST', '/v1/services', withIngress('shop', 'api', 'shop.example.com'));
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({
+      error: 'ValidationError',
+      issues: [{ path: 'spec.ingress.host', message: expect.stringContaining('ingress host shop.example.com is already used by service default/web') }],
+    });
+    expect((res.body as { message: string }).message).toContain('shop/api');
+    expect(await a.store.getService('shop', 'api')).toBeUndefined();
+    expect(a.kicks()).toBe(1);
+  });
+
+  it('rejects taking the host of another service on an update, and keeps the stored spec', async () => {
+    const a = await api();
+    await a.call('POST', '/v1/services', withIngress('default', 'web', 'shop.example.com'));
+    await a.call('POST', '/v1/services', withIngress('default', 'cart', 'cart.example.com'));
+    const res = await a.call('POST', '/v1/services', withIngress('default', 'cart', 'shop.example.com', 3));
+    expect(res.status).toBe(400);
+    const stored = await a.store.getService('default', 'cart');
+    expect(stored?.spec.spec).toMatchObject({ replicas: 1, ingress: { host: 'cart.example.com', port: 8080, sessionAffinity: false } });
+    expect(stored?.specVersion).toBe(1);
+  });
+
+  it('lets a service keep its own host on an update, and another take a host once it is free', async () => {
+    const a = await api();
+    await a.call('POST', '/v1/services', withIngress('default', 'web', 'shop.example.com'));
+    expect(await a.call('POST', '/v1/services', withIngress('default', 'web', 'shop.example.com', 2))).toMatchObject({ status: 200, body: { result: 'updated' } });
+    expect((await a.call('POST', '/v1/services', withIngress('default', 'web', 'www.example.com', 2))).status).toBe(200);
+    expect((await a.call('POST', '/v1/services', withIngress('default', 'api', 'shop.example.com'))).status).toBe(201);
+  });
+
+  it('keeps the host of a service being deleted until it is gone, and says so', async () => {
+    const a = await api();
+    await a.call('POST', '/v1/services', withIngress('default', 'web', 'shop.example.com'));
+    await a.call('DELETE', '/v1/namespaces/default/services/web');
+    const res = await a.call('POST', '/v1/services', withIngress('default', 'api', 'shop.example.com'));
+    expect(res.status).toBe(400);
+    expect((res.body as { message: string }).message).toContain('is already used by service default/web; it is being deleted');
+    await a.store.removeService('default', 'web');
+    expect((await a.call('POST', '/v1/services', withIngress('default', 'api', 'shop.example.com'))).status).toBe(201);
+  });
+});

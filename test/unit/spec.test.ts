@@ -592,3 +592,101 @@ describe('helpers', () => {
     expect(formatPath([])).toBe('');
   });
 });
+
+describe('spec.ingress', () => {
+  /** A container serving 8080/tcp named "http" and 53/udp named "dns", with this ingress. */
+  const withIngress = (ingress: unknown) => (s: Raw) => {
+    container(s).ports = [{ containerPort: 8080, name: 'http' }, { containerPort: 53, name: 'dns', protocol: 'udp' }];
+    s.spec.ingress = ingress;
+  };
+
+  it('stores the port name as its number and sessionAffinity defaulted to false', () => {
+    const spec = parseServiceSpec(aSpec(withIngress({ host: 'shop.example.com', port: 'http' })));
+    expect(spec.spec.ingress).toEqual({ host: 'shop.example.com', port: 8080, sessionAffinity: false });
+  });
+
+  it('accepts a containerPort number and session affinity', () => {
+    const spec = parseServiceSpec(aSpec(withIngress({ host: 'api.shop-1.example.com', port: 8080, sessionAffinity: true })));
+    expect(spec.spec.ingress).toEqual({ host: 'api.shop-1.example.com', port: 8080, sessionAffinity: true });
+  });
+
+  it('accepts a one-label host and a host of 253 characters', () => {
+    const long = ['a'.repeat(63), 'b'.repeat(63), 'c'.repeat(63), 'd'.repeat(61)].join('.');
+    expect(long).toHaveLength(253);
+    for (const host of ['intranet', long]) {
+      expect(parseServiceSpec(aSpec(withIngress({ host, port: 8080 }))).spec.ingress?.host).toBe(host);
+    }
+  });
+
+  it('leaves ingress out of a spec that has none', () => {
+    expect('ingress' in parseServiceSpec(aSpec()).spec).toBe(false);
+  });
+
+  it('parses the YAML form of the spec document, and gives JSON that parses back to the same spec', () => {
+    const text = [
+      'kind: Service',
+      'metadata: { name: web, namespace: shop }',
+      'spec:',
+      '  containers:',
+      '    - { name: app, image: shop/web:1.4, ports: [{ containerPort: 8080, name: http }] }',
+      '  ingress: { host: shop.example.com, port: http, sessionAffinity: true }',
+    ].join('\n');
+    const spec = parseServiceYaml(text);
+    expect(spec.spec.ingress).toEqual({ host: 'shop.example.com', port: 8080, sessionAffinity: true });
+    expect(parseServiceSpec(serviceSpecToJson(spec))).toEqual(spec);
+  });
+
+  it.each<[string, unknown, string, string]>([
+    ['a host with capitals', { host: 'Shop.Example.com', port: 'http' }, 'spec.ingress.host', 'must be lowercase (did you mean "shop.example.com"?)'],
+    ['a URL', { host: 'https://shop.example.com/app', port: 'http' }, 'spec.ingress.host', 'must be a host name without a scheme or path (did you mean "shop.example.com"?)'],
+    ['a host with a port', { host: 'shop.example.com:8080', port: 'http' }, 'spec.ingress.host', 'must be a host name without a port (did you mean "shop.example.com"?)'],
+    ['a trailing dot', { host: 'shop.example.com.', port: 'http' }, 'spec.ingress.host', 'must be written without the trailing "." (did you mean "shop.example.com"?)'],
+    ['a wildcard', { host: '*.example.com', port: 'http' }, 'spec.ingress.host', 'wildcard hosts are not supported'],
+    ['an IP address', { host: '10.0.0.1', port: 'http' }, 'spec.ingress.host', 'must be a DNS name, not an IP address'],
+    ['two dots in a row', { host: 'shop..example.com', port: 'http' }, 'spec.ingress.host', 'an empty label (two dots in a row, or a leading dot) is not one'],
+    ['an underscore', { host: 'my_shop.example.com', port: 'http' }, 'spec.ingress.host', 'the label "my_shop" is not one'],
+    ['a label of 64 characters', { host: `${'a'.repeat(64)}.example.com`, port: 'http' }, 'spec.ingress.host', 'each label at most 63 characters'],
+    ['a name of 254 characters', { host: `${'a.'.repeat(126)}ab`, port: 'http' }, 'spec.ingress.host', 'must be at most 253 characters (the longest DNS name); got 254 characters'],
+    ['an empty host', { host: '', port: 'http' }, 'spec.ingress.host', 'got an empty string'],
+    ['a missing host', { port: 'http' }, 'spec.ingress.host', 'is required'],
+    ['a missing port', { host: 'shop.example.com' }, 'spec.ingress.port', 'is required'],
+    ['a port the pod does not declare', { host: 'shop.example.com', port: 9090 }, 'spec.ingress.port', 'port 9090 is not a containerPort declared in the pod'],
+    ['a udp port', { host: 'shop.example.com', port: 53 }, 'spec.ingress.port', 'port 53 is declared with protocol udp, but ingress carries HTTP over tcp'],
+    ['a udp port by name', { host: 'shop.example.com', port: 'dns' }, 'spec.ingress.port', 'port "dns" is declared with protocol udp'],
+    ['a misspelt port name', { host: 'shop.example.com', port: 'htp' }, 'spec.ingress.port', 'port "htp" is not the name of a port declared in the pod (did you mean "http"?)'],
+    ['a quoted port number', { host: 'shop.example.com', port: '8080' }, 'spec.ingress.port', 'got the string "8080": write it without quotes'],
+    ['a port out of range', { host: 'shop.example.com', port: 70000 }, 'spec.ingress.port', 'must be a containerPort number (1 to 65535) or the name of a port declared in the pod; got 70000'],
+    ['Kubernetes\' ClientIP affinity', { host: 'shop.example.com', port: 'http', sessionAffinity: 'ClientIP' }, 'spec.ingress.sessionAffinity', 'must be true or false (true keeps each client on one replica, with a cookie); got "ClientIP"'],
+    ['an ingress that is not a map', 'shop.example.com', 'spec.ingress', 'must be a map such as { host: shop.example.com, port: http }; got "shop.example.com"'],
+    ['a typo of a field', { host: 'shop.example.com', port: 'http', sessionAfinity: true }, 'spec.ingress.sessionAfinity', 'unknown field "sessionAfinity" (did you mean "sessionAffinity"?)'],
+    ['another tool\'s name for a field', { hostname: 'shop.example.com', host: 'shop.example.com', port: 'http' }, 'spec.ingress.hostname', 'unknown field "hostname" (did you mean "host"?)'],
+    ['sticky for sessionAffinity', { host: 'shop.example.com', port: 'http', sticky: true }, 'spec.ingress.sticky', 'unknown field "sticky" (did you mean "sessionAffinity"?)'],
+  ])('rejects %s', (_name, ingress, path, fragment) => {
+    const issues = issuesOf(() => parseServiceSpec(aSpec(withIngress(ingress))));
+    expect(issues).toHaveLength(1);
+    expect(issues[0].path).toBe(path);
+    expect(issues[0].message).toContain(fragment);
+  });
+
+  it('does not suggest a host that would itself be invalid', () => {
+    const [issue] = issuesOf(() => parseServiceSpec(aSpec(withIngress({ host: 'https://Bad_Host/x', port: 'http' }))));
+    expect(issue.message).not.toContain('did you mean');
+  });
+
+  it('reports host, port and affinity problems together with the rest of the spec', () => {
+    const issues = issuesOf(() =>
+      parseServiceSpec(
+        aSpec((s) => {
+          withIngress({ host: 'Shop.example.com', port: 'web', sessionAffinity: 'yes' })(s);
+          s.spec.replicas = -1;
+        }),
+      ),
+    );
+    expect(issues.map((i) => i.path).sort()).toEqual(['spec.ingress.host', 'spec.ingress.port', 'spec.ingress.sessionAffinity', 'spec.replicas']);
+  });
+
+  it('is no longer announced as coming later', () => {
+    const issues = issuesOf(() => parseServiceSpec(aSpec(withIngress({ host: 'shop.example.com', port: 'http', paths: ['/'] }))));
+    expect(issues).toEqual([{ path: 'spec.ingress.paths', message: 'unknown field "paths"' }]);
+  });
+});

@@ -1,0 +1,518 @@
+/**
+ * The load balancer on AWS: an Application Load Balancer listener whose rules route ingress hosts
+ * to target groups that Skiff keeps equal to the healthy replicas. Level-triggered: `sync(routes)`
+ * makes the listener's Skiff rules and Skiff's target groups match `routes`, whatever state they
+ * are in, and does nothing when they already match.
+ *
+ * - One target group per service with an ingress, named `<namePrefix>-<12 hex of sha256(ns/name)>`
+ *   (32 characters at most, as ELBv2 requires), so the name is stable and tied to the service.
+ *   Every target group with a name of that form belongs to this cluster; nothing else is touched.
+ * - Targets are of type `instance`: `{ Id: <instance id>, Port: <host port> }`. Replicas publish
+ *   their ingress port on the host (Docker port mapping), so the ALB must reach
+ *   `<host private IP>:<host port>`. An `instance` target says exactly that and stays tied to the
+ *   instance: when an instance is terminated, ELBv2 deregisters it by itself, whereas an `ip`
+ *   target would stay registered, and a new instance given the same private IP would receive
+ *   requests meant for a replica that is gone. `ip` targets are for addresses that are not an
+ *   instance's own (awsvpc tasks, on-premises servers), which Skiff's replicas never are.
+ * - One listener rule per ingress host: a host-header condition and a forward action. A rule is
+ *   Skiff's when it forwards to one of Skiff's target groups. Rules keep their priority; a new
+ *   rule takes the lowest priority free on the listener from `firstPriority` up (host rules never
+ *   overlap, so their order among themselves does not matter).
+ * - Session affinity is the target group's `stickiness.enabled` with `lb_cookie` (cookie AWSALB).
+ *
+ * Calls: ELBv2 throttles its API per account and region. A full sync reads every target group
+ * (one call per 400), the listener's rules, and each service's attributes and targets (2 calls
+ * per service). Between full syncs (`resyncMs`), a sync that only changes targets or affinity of
+ * known services sends just those changes, from what it applied last, with no reads; a sync with
+ * nothing changed sends nothing.
+ */
+import { createHash } from 'node:crypto';
+import {
+  CreateRuleCommand,
+  CreateTargetGroupCommand,
+  DeleteRuleCommand,
+  DeleteTargetGroupCommand,
+  DeregisterTargetsCommand,
+  DescribeRulesCommand,
+  DescribeTargetGroupAttributesCommand,
+  DescribeTargetGroupsCommand,
+  DescribeTargetHealthCommand,
+  ModifyRuleCommand,
+  ModifyTargetGroupAttributesCommand,
+  RegisterTargetsCommand,
+  type Action,
+  type ElasticLoadBalancingV2Client,
+  type Rule,
+  type TargetDescription,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
+import { ConflictError, LimitError, SkiffError } from '../../core/errors.ts';
+import type { IngressRoute, LoadBalancer } from '../../ports/index.ts';
+
+/** The highest listener-rule priority ELBv2 accepts. */
+const MAX_PRIORITY = 50_000;
+/** ELBv2 target group names are at most 32 characters; 12 hex characters and a '-' follow the prefix. */
+const MAX_PREFIX_LENGTH = 19;
+const HASH_LENGTH = 12;
+/** DescribeTargetGroups and DescribeRules return at most 400 items per call. */
+const PAGE_SIZE = 400;
+
+export interface AlbLoadBalancerOptions {
+  /** The ALB listener (HTTP or HTTPS) whose rules route the ingress hosts. */
+  readonly listenerArn: string;
+  /** The VPC of the hosts: target groups are created in it. */
+  readonly vpcId: string;
+  /**
+   * Starts the name of each target group this cluster owns: 1 to 19 letters, digits and '-', not
+   * starting or ending with '-', unique per cluster in the account and region (the cluster name).
+   */
+  readonly namePrefix: string;
+  /**
+   * The EC2 instance id of the host whose private address is `ip` (a route target's `ip`), or
+   * undefined when no host has it. Typically a map built from the store's hosts.
+   */
+  readonly resolveInstance: (ip: string) => string | undefined | Promise<string | undefined>;
+  /** The lowest listener-rule priority Skiff may take; lower ones stay free for rules of people. @default 1 */
+  readonly firstPriority?: number;
+  /**
+   * How long a removed target keeps its requests in flight (connection draining), in seconds. Skiff
+   * removes a replica from the load balancer when it is to stop, so this is how long its last
+   * requests get. @default 30 (ELBv2's own default, 300, would hold a rolling update for 5 minutes a step)
+   */
+  readonly deregistrationDelaySeconds?: number;
+  /**
+   * At most this long between two full syncs (which read everything back and repair changes made
+   * outside Skiff); between them, changes are applied from what was applied last. @default 60000
+   */
+  readonly resyncMs?: number;
+  /** Clock in milliseconds, for `resyncMs`. @default Date.now */
+  readonly now?: () => number;
+  /** Told about a target left out (no instance has its address). @default ignore */
+  readonly warn?: (message: string) => void;
+}
+
+const OPTION_KEYS = new Set(['listenerArn', 'vpcId', 'namePrefix', 'resolveInstance', 'firstPriority', 'deregistrationDelaySeconds', 'resyncMs', 'now', 'warn']);
+
+export type LoadBalancerFailure = 'throttled' | 'unavailable' | 'denied' | 'rejected';
+
+/** ELBv2 could not do what a sync needed. `throttled` and `unavailable` are retryable (the next pass does). */
+export class LoadBalancerError extends SkiffError {
+  override readonly status: number;
+  override readonly retryable: boolean;
+  readonly reason: LoadBalancerFailure;
+  constructor(reason: LoadBalancerFailure, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'LoadBalancerError';
+    this.reason = reason;
+    this.retryable = reason === 'throttled' || reason === 'unavailable';
+    this.status = this.retryable ? 503 : 500;
+  }
+}
+
+/** One service's ingress as ELBv2 should have it. */
+interface Desired {
+  readonly service: string;
+  readonly host: string;
+  readonly targetGroupName: string;
+  readonly sessionAffinity: boolean;
+  /** Sorted by `id:port`. */
+  readonly targets: readonly { readonly Id: string; readonly Port: number }[];
+}
+
+/** What the last sync applied for one service. */
+interface Applied {
+  readonly host: string;
+  readonly targetGroupArn: string;
+  readonly sessionAffinity: boolean;
+  readonly targets: readonly { readonly Id: string; readonly Port: number }[];
+}
+
+interface ListenerRule {
+  readonly arn: string;
+  readonly priority: number;
+  readonly host: string | undefined;
+  readonly targetGroupArns: readonly string[];
+}
+
+export class AlbLoadBalancer implements LoadBalancer {
+  private readonly options: Required<Omit<AlbLoadBalancerOptions, 'warn'>> & Pick<AlbLoadBalancerOptions, 'warn'>;
+  private readonly ownedName: RegExp;
+  /** What the last successful sync applied, by service, and when the last full sync was. */
+  private memo: { readonly at: number; readonly applied: ReadonlyMap<string, Applied> } | undefined;
+
+  constructor(
+    private readonly client: ElasticLoadBalancingV2Client,
+    options: AlbLoadBalancerOptions,
+  ) {
+    const unknown = Object.keys(options).filter((k) => !OPTION_KEYS.has(k));
+    if (unknown.length > 0) throw new TypeError(`AlbLoadBalancer: unknown option(s) ${unknown.join(', ')}`);
+    const { namePrefix, listenerArn, vpcId } = options;
+    if (!/^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$/.test(namePrefix) || namePrefix.length > MAX_PREFIX_LENGTH || /^internal-/i.test(namePrefix)) {
+      throw new TypeError(
+        `AlbLoadBalancer: namePrefix must be 1 to ${MAX_PREFIX_LENGTH} letters, digits and "-", not starting or ending with "-" nor starting with "internal-" ` +
+          `(target group names are at most 32 characters and end with "-" and ${HASH_LENGTH} hex characters); got ${JSON.stringify(namePrefix)}`,
+      );
+    }
+    if (!/^arn:[\w-]+:elasticloadbalancing:[\w-]+:\d{12}:listener\/app\//.test(listenerArn)) {
+      throw new TypeError(`AlbLoadBalancer: listenerArn must be the ARN of an Application Load Balancer listener (arn:aws:elasticloadbalancing:<region>:<account>:listener/app/...); got ${JSON.stringify(listenerArn)}`);
+    }
+    if (!/^vpc-[0-9a-f]+$/.test(vpcId)) throw new TypeError(`AlbLoadBalancer: vpcId must be a VPC id such as vpc-0123456789abcdef0; got ${JSON.stringify(vpcId)}`);
+    const firstPriority = options.firstPriority ?? 1;
+    if (!Number.isInteger(firstPriority) || firstPriority < 1 || firstPriority > MAX_PRIORITY) {
+      throw new TypeError(`AlbLoadBalancer: firstPriority must be an integer from 1 to ${MAX_PRIORITY}; got ${firstPriority}`);
+    }
+    const delay = options.deregistrationDelaySeconds ?? 30;
+    if (!Number.isInteger(delay) || delay < 0 || delay > 3600) {
+      throw new TypeError(`AlbLoadBalancer: deregistrationDelaySeconds must be an integer from 0 to 3600 (ELBv2's range); got ${delay}`);
+    }
+    this.options = {
+      listenerArn,
+      vpcId,
+      namePrefix,
+      resolveInstance: options.resolveInstance,
+      firstPriority,
+      deregistrationDelaySeconds: delay,
+      resyncMs: options.resyncMs ?? 60_000,
+      now: options.now ?? Date.now,
+      warn: options.warn,
+    };
+    this.ownedName = new RegExp(`^${namePrefix}-[0-9a-f]{${HASH_LENGTH}}$`);
+  }
+
+  /** The name of the target group of service `namespace/name`. */
+  targetGroupName(namespace: string, name: string): string {
+    const hash = createHash('sha256').update(`${namespace}/${name}`).digest('hex').slice(0, HASH_LENGTH);
+    return `${this.options.namePrefix}-${hash}`;
+  }
+
+  async sync(routes: readonly IngressRoute[]): Promise<void> {
+    const desired = await this.desired(routes);
+    try {
+      const memo = this.memo;
+      if (memo && this.options.now() - memo.at < this.options.resyncMs && sameServicesAndHosts(desired, memo.applied)) {
+        await this.patch(desired, memo.applied);
+      } else {
+        await this.fullSync(desired);
+      }
+    } catch (err) {
+      // Part of the sync may have been applied: the next one must read ELBv2 back.
+      this.memo = undefined;
+      throw err;
+    }
+  }
+
+  /** The routes as ELBv2 should have them, sorted by host; targets whose address no instance has are left out. */
+  private async desired(routes: readonly IngressRoute[]): Promise<Desired[]> {
+    const instances = new Map<string, string | undefined>();
+    for (const ip of new Set(routes.flatMap((r) => r.targets.map((t) => t.ip)))) instances.set(ip, await this.options.resolveInstance(ip));
+    const hosts = new Set<string>();
+    const services = new Set<string>();
+    const out: Desired[] = [];
+    for (const r of routes) {
+      const service = `${r.namespace}/${r.service}`;
+      const host = r.host.toLowerCase();
+      if (hosts.has(host)) throw new ConflictError(`two routes for ingress host ${host}; the second is of service ${service}`);
+      if (services.has(service)) throw new ConflictError(`two routes for service ${service}; a service has one ingress`);
+      hosts.add(host);
+      services.add(service);
+      const targets = new Map<string, { Id: string; Port: number }>();
+      for (const t of r.targets) {
+        const id = instances.get(t.ip);
+        if (id === undefined) {
+          this.options.warn?.(`replica ${t.taskId} of ${service} is left out of the load balancer: no instance has address ${t.ip}`);
+          continue;
+        }
+        targets.set(`${id}:${t.port}`, { Id: id, Port: t.port });
+      }
+      out.push({
+        service,
+        host,
+        targetGroupName: this.targetGroupName(r.namespace, r.service),
+        sessionAffinity: r.sessionAffinity,
+        targets: [...targets.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, t]) => t),
+      });
+    }
+    return out.sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : 0));
+  }
+
+  /** Applies changes of targets and affinity from what was applied last, with no reads. */
+  private async patch(desired: readonly Desired[], applied: ReadonlyMap<string, Applied>): Promise<void> {
+    const next = new Map(applied);
+    for (const d of desired) {
+      const last = applied.get(d.service)!;
+      if (d.sessionAffinity !== last.sessionAffinity) await this.setAttributes(last.targetGroupArn, stickiness(d.sessionAffinity));
+      await this.setTargets(last.targetGroupArn, last.targets, d.targets);
+      next.set(d.service, { ...last, sessionAffinity: d.sessionAffinity, targets: d.targets });
+    }
+    this.memo = { at: this.memo!.at, applied: next };
+  }
+
+  /** Reads every Skiff target group and the listener's rules back and makes them match `desired`. */
+  private async fullSync(desired: readonly Desired[]): Promise<void> {
+    const at = this.options.now();
+    const owned = await this.ownedTargetGroups();
+    const rules = await this.listenerRules();
+    const applied = new Map<string, Applied>();
+
+    for (const d of desired) {
+      let arn = owned.get(d.targetGroupName);
+      let registered: { Id: string; Port: number }[] = [];
+      if (arn === undefined) {
+        arn = await this.createTargetGroup(d);
+        await this.setAttributes(arn, this.attributes(d.sessionAffinity));
+      } else {
+        await this.reconcileAttributes(arn, this.attributes(d.sessionAffinity));
+        registered = await this.registeredTargets(arn);
+      }
+      await this.setTargets(arn, registered, d.targets);
+      applied.set(d.service, { host: d.host, targetGroupArn: arn, sessionAffinity: d.sessionAffinity, targets: d.targets });
+    }
+
+    const skiffArns = new Set([...owned.values(), ...[...applied.values()].map((a) => a.targetGroupArn)]);
+    const ours = rules.filter((r) => r.targetGroupArns.some((arn) => skiffArns.has(arn)));
+    // The rule kept for each wanted host is its first; two syncs that raced can both have created one.
+    const keep = new Map<string, ListenerRule>();
+    for (const r of [...ours].sort((a, b) => a.priority - b.priority)) {
+      if (r.host !== undefined && desired.some((d) => d.host === r.host) && !keep.has(r.host)) keep.set(r.host, r);
+    }
+    const kept = new Set([...keep.values()].map((r) => r.arn));
+    // Stale rules go first, so that their priorities are free again for new hosts.
+    for (const r of ours) if (!kept.has(r.arn)) await this.deleteRule(r.arn);
+    const taken = new Set(rules.filter((r) => !ours.includes(r) || kept.has(r.arn)).map((r) => r.priority));
+    for (const d of desired) {
+      const arn = applied.get(d.service)!.targetGroupArn;
+      const rule = keep.get(d.host);
+      if (rule === undefined) {
+        const priority = this.freePriority(taken, d.host);
+        taken.add(priority);
+        await this.call(`create the listener rule for ingress host ${d.host} of ${d.service}`, () =>
+          this.client.send(
+            new CreateRuleCommand({
+              ListenerArn: this.options.listenerArn,
+              Priority: priority,
+              Conditions: [{ Field: 'host-header', HostHeaderConfig: { Values: [d.host] } }],
+              Actions: forward(arn),
+              Tags: [{ Key: 'skiff:service', Value: d.service }],
+            }),
+          ),
+        );
+      } else if (rule.targetGroupArns.length !== 1 || rule.targetGroupArns[0] !== arn) {
+        // The host moved to another service (or someone edited the rule): forward it to this one.
+        await this.call(`point the listener rule for ingress host ${d.host} at ${d.service}`, () => this.client.send(new ModifyRuleCommand({ RuleArn: rule.arn, Actions: forward(arn) })));
+      }
+    }
+
+    const wanted = new Set(desired.map((d) => d.targetGroupName));
+    // After the rules: ELBv2 refuses to delete a target group that a rule still forwards to.
+    for (const [name, arn] of owned) if (!wanted.has(name)) await this.deleteTargetGroup(arn);
+
+    this.memo = { at, applied };
+  }
+
+  private async ownedTargetGroups(): Promise<Map<string, string>> {
+    const owned = new Map<string, string>();
+    let marker: string | undefined;
+    do {
+      const page = await this.call('list target groups', () => this.client.send(new DescribeTargetGroupsCommand({ PageSize: PAGE_SIZE, ...(marker ? { Marker: marker } : {}) })));
+      for (const tg of page.TargetGroups ?? []) {
+        if (tg.TargetGroupName && tg.TargetGroupArn && this.ownedName.test(tg.TargetGroupName)) owned.set(tg.TargetGroupName, tg.TargetGroupArn);
+      }
+      marker = page.NextMarker;
+    } while (marker);
+    return owned;
+  }
+
+  /** Every rule of the listener except its default one. */
+  private async listenerRules(): Promise<ListenerRule[]> {
+    const out: ListenerRule[] = [];
+    let marker: string | undefined;
+    do {
+      const page = await this.call(`list the rules of listener ${this.options.listenerArn}`, () =>
+        this.client.send(new DescribeRulesCommand({ ListenerArn: this.options.listenerArn, PageSize: PAGE_SIZE, ...(marker ? { Marker: marker } : {}) })),
+      );
+      for (const rule of page.Rules ?? []) {
+        if (rule.IsDefault || !rule.RuleArn) continue;
+        out.push({ arn: rule.RuleArn, priority: Number(rule.Priority), host: hostOf(rule), targetGroupArns: forwardTargets(rule) });
+      }
+      marker = page.NextMarker;
+    } while (marker);
+    return out;
+  }
+
+  private async createTargetGroup(d: Desired): Promise<string> {
+    const command = new CreateTargetGroupCommand({
+      Name: d.targetGroupName,
+      Protocol: 'HTTP',
+      // Every target is registered with its own (host) port; this one is only ELBv2's default.
+      Port: 80,
+      VpcId: this.options.vpcId,
+      TargetType: 'instance',
+      // Skiff registers only replicas its own probes find healthy; the ALB's check only has to
+      // notice a replica that stops answering before the next sync, so any HTTP answer will do,
+      // and a new replica takes requests after 2 checks 5 s apart instead of ELBv2's 5 × 30 s.
+      HealthCheckProtocol: 'HTTP',
+      HealthCheckPort: 'traffic-port',
+      HealthCheckPath: '/',
+      HealthCheckIntervalSeconds: 5,
+      HealthCheckTimeoutSeconds: 4,
+      HealthyThresholdCount: 2,
+      UnhealthyThresholdCount: 2,
+      Matcher: { HttpCode: '200-499' },
+      Tags: [{ Key: 'skiff:service', Value: d.service }],
+    });
+    const out = await this.call(`create target group ${d.targetGroupName} for ${d.service}`, () => this.client.send(command));
+    const arn = out.TargetGroups?.[0]?.TargetGroupArn;
+    if (!arn) throw new LoadBalancerError('rejected', `CreateTargetGroup ${d.targetGroupName} for ${d.service} returned no target group`);
+    return arn;
+  }
+
+  private attributes(sessionAffinity: boolean): Record<string, string> {
+    return { ...stickiness(sessionAffinity), 'deregistration_delay.timeout_seconds': String(this.options.deregistrationDelaySeconds) };
+  }
+
+  private async reconcileAttributes(arn: string, wanted: Record<string, string>): Promise<void> {
+    const out = await this.call(`read the attributes of target group ${arn}`, () => this.client.send(new DescribeTargetGroupAttributesCommand({ TargetGroupArn: arn })));
+    const current = new Map((out.Attributes ?? []).map((a) => [a.Key, a.Value]));
+    const changed = Object.fromEntries(Object.entries(wanted).filter(([k, v]) => current.get(k) !== v));
+    if (Object.keys(changed).length > 0) await this.setAttributes(arn, changed);
+  }
+
+  private async setAttributes(arn: string, attributes: Record<string, string>): Promise<void> {
+    const Attributes = Object.entries(attributes).map(([Key, Value]) => ({ Key, Value }));
+    await this.call(`set the attributes of target group ${arn}`, () => this.client.send(new ModifyTargetGroupAttributesCommand({ TargetGroupArn: arn, Attributes })));
+  }
+
+  /** Registered targets; one draining counts as gone, so that a replica wanted again is registered again. */
+  private async registeredTargets(arn: string): Promise<{ Id: string; Port: number }[]> {
+    const out = await this.call(`read the targets of target group ${arn}`, () => this.client.send(new DescribeTargetHealthCommand({ TargetGroupArn: arn })));
+    return (out.TargetHealthDescriptions ?? []).flatMap((d) =>
+      d.Target?.Id && d.Target.Port !== undefined && d.TargetHealth?.State !== 'draining' ? [{ Id: d.Target.Id, Port: d.Target.Port }] : [],
+    );
+  }
+
+  private async setTargets(arn: string, current: readonly TargetDescription[], wanted: readonly { Id: string; Port: number }[]): Promise<void> {
+    const key = (t: TargetDescription) => `${t.Id}:${t.Port}`;
+    const have = new Set(current.map(key));
+    const want = new Set(wanted.map(key));
+    const add = wanted.filter((t) => !have.has(key(t)));
+    const remove = current.filter((t) => !want.has(key(t))).map((t) => ({ Id: t.Id, Port: t.Port }));
+    // New replicas first: a replacement never leaves the group emptier than it has to be.
+    const list = (targets: readonly TargetDescription[]) => targets.map((t) => `${t.Id}:${t.Port}`).join(', ');
+    if (add.length > 0) {
+      const Targets = add.map((t) => ({ Id: t.Id, Port: t.Port }));
+      await this.call(`register ${list(add)} in target group ${arn}`, () => this.client.send(new RegisterTargetsCommand({ TargetGroupArn: arn, Targets })));
+    }
+    if (remove.length > 0) {
+      await this.call(`deregister ${list(remove)} from target group ${arn}`, () => this.client.send(new DeregisterTargetsCommand({ TargetGroupArn: arn, Targets: remove })));
+    }
+  }
+
+  private freePriority(taken: ReadonlySet<number>, host: string): number {
+    for (let p = this.options.firstPriority; p <= MAX_PRIORITY; p++) if (!taken.has(p)) return p;
+    throw new LimitError(`no listener rule priority is free from ${this.options.firstPriority} to ${MAX_PRIORITY} for ingress host ${host}`);
+  }
+
+  private async deleteRule(arn: string): Promise<void> {
+    await this.call(`delete listener rule ${arn}`, async () => {
+      try {
+        await this.client.send(new DeleteRuleCommand({ RuleArn: arn }));
+      } catch (err) {
+        if (sdkName(err) !== 'RuleNotFoundException') throw err; // already gone: what we wanted
+      }
+    });
+  }
+
+  private async deleteTargetGroup(arn: string): Promise<void> {
+    await this.call(`delete target group ${arn}`, async () => {
+      try {
+        await this.client.send(new DeleteTargetGroupCommand({ TargetGroupArn: arn }));
+      } catch (err) {
+        if (sdkName(err) !== 'TargetGroupNotFoundException') throw err;
+      }
+    });
+  }
+
+  /** Runs one ELBv2 call; its failure becomes a domain error that says what was being done. */
+  private async call<T>(what: string, send: () => Promise<T>): Promise<T> {
+    try {
+      return await send();
+    } catch (err) {
+      throw toDomainError(what, err);
+    }
+  }
+}
+
+function stickiness(sessionAffinity: boolean): Record<string, string> {
+  return sessionAffinity ? { 'stickiness.enabled': 'true', 'stickiness.type': 'lb_cookie' } : { 'stickiness.enabled': 'false' };
+}
+
+function forward(targetGroupArn: string): Action[] {
+  return [{ Type: 'forward', TargetGroupArn: targetGroupArn }];
+}
+
+/** The host of a rule's host-header condition (the first, when it lists several). */
+function hostOf(rule: Rule): string | undefined {
+  const condition = (rule.Conditions ?? []).find((c) => c.Field === 'host-header');
+  return (condition?.HostHeaderConfig?.Values ?? condition?.Values)?.[0]?.toLowerCase();
+}
+
+/** The target groups a rule forwards to (ELBv2 reports a plain forward both ways). */
+function forwardTargets(rule: Rule): string[] {
+  const arns = new Set<string>();
+  for (const a of rule.Actions ?? []) {
+    if (a.Type !== 'forward') continue;
+    if (a.TargetGroupArn) arns.add(a.TargetGroupArn);
+    for (const tg of a.ForwardConfig?.TargetGroups ?? []) if (tg.TargetGroupArn) arns.add(tg.TargetGroupArn);
+  }
+  return [...arns];
+}
+
+/** True when `desired` has the services of `applied`, each with the host it had: nothing to create or delete. */
+function sameServicesAndHosts(desired: readonly Desired[], applied: ReadonlyMap<string, Applied>): boolean {
+  return desired.length === applied.size && desired.every((d) => applied.get(d.service)?.host === d.host);
+}
+
+function sdkName(err: unknown): string | undefined {
+  return (err as { name?: string } | undefined)?.name;
+}
+
+interface SdkError {
+  readonly name?: string;
+  readonly code?: string;
+  readonly $fault?: string;
+  readonly $metadata?: { readonly httpStatusCode?: number };
+  readonly $retryable?: { readonly throttling?: boolean };
+}
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'TimeoutError']);
+const LIMITS = new Set([
+  'TooManyTargetGroupsException',
+  'TooManyRulesException',
+  'TooManyTargetsException',
+  'TooManyRegistrationsForTargetIdException',
+  'TooManyUniqueTargetGroupsPerLoadBalancerException',
+  'TargetGroupAssociationLimitException',
+  'TooManyTagsException',
+]);
+/** Another sync (or a person) changed the same thing at the same time; the next pass converges. */
+const RACES = new Set(['PriorityInUseException', 'DuplicateTargetGroupNameException', 'ResourceInUseException', 'TargetGroupNotFoundException', 'RuleNotFoundException']);
+
+/** SDK exceptions become domain errors here, so nothing above branches on SDK types. */
+function toDomainError(what: string, err: unknown): Error {
+  if (err instanceof SkiffError) return err;
+  const e = (err ?? {}) as SdkError;
+  const message = err instanceof Error ? err.message : String(err);
+  const name = e.name ?? 'Error';
+  if (LIMITS.has(name)) return new LimitError(`cannot ${what}: the load balancer is at an ELBv2 quota (${name}): ${message}`, { cause: err });
+  if (RACES.has(name)) return new ConflictError(`cannot ${what}: the load balancer changed during the sync (${name}), the next sync will converge: ${message}`, { cause: err });
+  if (name === 'Throttling' || name === 'ThrottlingException' || e.$retryable?.throttling) {
+    return new LoadBalancerError('throttled', `cannot ${what}: ELBv2 throttled the request: ${message}`, { cause: err });
+  }
+  if (name === 'AccessDenied' || name === 'AccessDeniedException' || name === 'UnauthorizedOperation') {
+    return new LoadBalancerError('denied', `cannot ${what}: ELBv2 denied access: ${message}`, { cause: err });
+  }
+  const status = e.$metadata?.httpStatusCode;
+  if (e.$fault === 'server' || (status !== undefined && status >= 500) || NETWORK_CODES.has(e.code ?? '') || NETWORK_CODES.has(name)) {
+    return new LoadBalancerError('unavailable', `cannot ${what}: ELBv2 unavailable: ${message}`, { cause: err });
+  }
+  return new LoadBalancerError('rejected', `cannot ${what}: ELBv2 refused (${name}): ${message}`, { cause: err });
+}
