@@ -38,7 +38,7 @@ export async function localUp(opts: Omit<LocalClusterOptions, 'statusFile' | 'lo
   try {
     const cluster = await startLocalCluster({ ...defined, statusFile, log: out.log });
     const { status } = cluster;
-    out.log(`skiff: local cluster "${status.cluster}" is up with ${status.hosts.length} host(s); API ${status.api}`);
+    out.log(`skiff: local cluster "${status.cluster}" is up with ${status.hosts.length} host(s); API ${status.api}, DNS ${status.dns}, load balancer ${status.proxy}`);
     out.log(`skiff: in another terminal: npx skiff apply -f examples/hello.yaml && npx skiff get tasks`);
     out.log('skiff: Ctrl-C stops the cluster and removes its containers; `skiff local down --keep-hosts` stops only the control plane');
     await new Promise<void>((resolve) => {
@@ -92,7 +92,7 @@ export function localStatus(mode: 'table' | 'json', out: Out): number {
   }
   out.log(
     controlPlane
-      ? `cluster ${status.cluster}: API ${status.api} (pid ${status.pid}), data in ${status.dataDir}`
+      ? `cluster ${status.cluster}: API ${status.api} (pid ${status.pid}), DNS ${status.dns}, load balancer ${status.proxy}, data in ${status.dataDir}`
       : `cluster ${status.cluster}: control plane stopped (\`skiff local up\` brings it back on ${status.api}), data in ${status.dataDir}`,
   );
   out.log(table([['HOST', 'ADDRESS', 'AGENT PID', 'STATE', 'LOG'], ...hosts.map((h) => [h.id, h.address, h.pid === null ? '-' : String(h.pid), h.state, h.log])]));

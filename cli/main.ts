@@ -23,9 +23,10 @@ Usage:
   skiff apply -f FILE [--no-wait] [--timeout SECONDS] [-o json]
   skiff get services|tasks|hosts [NAME] [-n NAMESPACE] [--service S] [--host H] [-o json]
   skiff delete service NAME [-n NAMESPACE] [--no-wait] [--timeout SECONDS]
+  skiff describe service NAME [-n NAMESPACE] [-o json]
   skiff drain HOST | skiff uncordon HOST
   skiff events [--service S] [-n NAMESPACE] [--host H] [--limit N] [-o json]
-  skiff local up [--hosts N] [--port PORT] [--cluster NAME] [--data DIR] [--host-cpu Q] [--host-memory Q]
+  skiff local up [--hosts N] [--port PORT] [--dns-port PORT] [--proxy-port PORT] [--cluster NAME] [--data DIR] [--host-cpu Q] [--host-memory Q]
   skiff local status [-o json]
   skiff local down [--keep-hosts]
   skiff local kill-host|pause-host|resume-host|start-host HOST
@@ -88,8 +89,10 @@ export async function main(argv: string[], out: Out = { log: (s) => console.log(
       case 'uncordon':
       case 'events':
         return await operate(command, rest, out);
+      case 'describe':
+        return await describe(rest, out);
       default:
-        throw new UsageError(`unknown command "${command}"; try: apply, get, delete, drain, uncordon, events, local (skiff --help)`);
+        throw new UsageError(`unknown command "${command}"; try: apply, get, describe, delete, drain, uncordon, events, local (skiff --help)`);
     }
   } catch (err) {
     if (err instanceof UsageError) {
@@ -182,9 +185,18 @@ async function get(args: string[], out: Out): Promise<number> {
         }
         return 0;
       }
-      const list = await client.request<{ namespace: string; name: string; replicas: number; running: number; deleting: boolean; createdAt: string }[]>('GET', `/v1/services${ns ? `?namespace=${encodeURIComponent(ns)}` : ''}`);
+      const list = await client.request<{ namespace: string; name: string; dns: string; ingress: { host: string } | null; replicas: number; running: number; deleting: boolean; createdAt: string }[]>(
+        'GET',
+        `/v1/services${ns ? `?namespace=${encodeURIComponent(ns)}` : ''}`,
+      );
       if (mode === 'json') out.log(JSON.stringify(list, null, 2));
-      else out.log(table([['NAMESPACE', 'NAME', 'RUNNING', 'AGE', ''], ...list.map((s) => [s.namespace, s.name, `${s.running}/${s.replicas}`, age(s.createdAt), s.deleting ? 'deleting' : ''])]));
+      else
+        out.log(
+          table([
+            ['NAMESPACE', 'NAME', 'HEALTHY', 'DNS', 'INGRESS', 'AGE', ''],
+            ...list.map((s) => [s.namespace, s.name, `${s.running}/${s.replicas}`, s.dns, s.ingress?.host ?? '-', age(s.createdAt), s.deleting ? 'deleting' : '']),
+          ]),
+        );
       return 0;
     }
     case 'tasks':
@@ -301,6 +313,8 @@ async function local(args: string[], out: Out): Promise<number> {
         data: { type: 'string' },
         'host-cpu': { type: 'string' },
         'host-memory': { type: 'string' },
+        'dns-port': { type: 'string' },
+        'proxy-port': { type: 'string' },
       });
       if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
       const hosts = values.hosts === undefined ? 3 : Number(values.hosts);
@@ -308,7 +322,25 @@ async function local(args: string[], out: Out): Promise<number> {
       // No --port (or 0): the port saved in the data dir (stable across restarts), else a free one.
       const port = values.port === undefined ? undefined : Number(values.port);
       if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new UsageError(`--port must be a TCP port number, got "${values.port}"`);
-      return await localUp({ hosts, apiPort: port, cluster: values.cluster, dataDir: values.data, hostCpu: values['host-cpu'], hostMemory: values['host-memory'] }, out);
+      const portFlag = (name: string, v: string | undefined) => {
+        if (v === undefined) return undefined;
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--${name} must be a port number, got "${v}"`);
+        return n;
+      };
+      return await localUp(
+        {
+          hosts,
+          apiPort: port,
+          dnsPort: portFlag('dns-port', values['dns-port']),
+          proxyPort: portFlag('proxy-port', values['proxy-port']),
+          cluster: values.cluster,
+          dataDir: values.data,
+          hostCpu: values['host-cpu'],
+          hostMemory: values['host-memory'],
+        },
+        out,
+      );
     }
     case 'status': {
       const { values, positionals } = parse(rest, {});
@@ -335,6 +367,42 @@ async function local(args: string[], out: Out): Promise<number> {
       throw new UsageError(sub ? `unknown local command "${sub}"; use ${subs}` : `local what? ${subs}`);
     }
   }
+}
+
+async function describe(args: string[], out: Out): Promise<number> {
+  const { values, positionals } = parse(args, {});
+  const [kind, name, extra] = positionals;
+  if (kind !== 'service' && kind !== 'services' && kind !== 'svc') throw new UsageError(kind ? `cannot describe "${kind}": use describe service NAME` : 'describe what? service NAME');
+  if (!name) throw new UsageError('describe service needs a NAME');
+  if (extra) throw new UsageError(`unexpected argument "${extra}"`);
+  const ns = values.namespace ?? 'default';
+  const client = new ApiClient(findApi(values.api));
+  type Detail = Omit<ServiceDetail, 'tasks'> & { dns: string; ingress: { host: string; port: number; sessionAffinity: boolean } | null; tasks: TaskRow[] };
+  const s = await client.request<Detail>('GET', servicePath(ns, name));
+  if (outputMode(values.output) === 'json') {
+    out.log(JSON.stringify(s, null, 2));
+    return 0;
+  }
+  const ready = s.tasks.filter((t) => t.state === 'running' && (t.health === undefined || t.health === 'healthy'));
+  out.log(`Service:   ${s.namespace}/${s.name}`);
+  out.log(`Replicas:  ${s.running} healthy of ${s.replicas} desired${s.ready ? '' : ' (converging)'}`);
+  out.log(`DNS:       ${s.dns} (A: one address per healthy replica; SRV: _<port>._tcp.${s.dns})`);
+  out.log(`Ingress:   ${s.ingress ? `${s.ingress.host} → port ${s.ingress.port}${s.ingress.sessionAffinity ? ', session affinity' : ''}` : 'none'}`);
+  out.log('Endpoints:');
+  out.log(
+    table([
+      ['  TASK', 'HOST', 'ENDPOINT', 'STATE', 'HEALTH', 'IN DNS/LB'],
+      ...s.tasks.map((t) => [
+        `  ${t.id}`,
+        t.host ?? '-',
+        t.ports.map((p) => `${p.hostIp}:${p.hostPort}->${p.containerPort}`).join(',') || '-',
+        t.state,
+        t.health ?? '-',
+        ready.includes(t) && t.ports.length ? 'yes' : 'no',
+      ]),
+    ]),
+  );
+  return 0;
 }
 
 async function operate(command: 'drain' | 'uncordon' | 'events', args: string[], out: Out): Promise<number> {

@@ -29,6 +29,12 @@ import { SsmHostChannel } from '../adapters/aws/ssm-channel.ts';
 import { makeApiHandler } from '../functions/api/handler.ts';
 import { makeSchedulerHandler } from '../functions/scheduler/handler.ts';
 import { makeHealthHandler } from '../functions/health/handler.ts';
+import { runDiscoverySync } from '../functions/discovery/sync.ts';
+import { Route53Client } from '@aws-sdk/client-route-53';
+import { Route53Zone } from '../adapters/aws/route53-zone.ts';
+import { startRoute53Server } from './route53-server.ts';
+import { startDnsServer } from './dns-server.ts';
+import { startProxy } from './proxy.ts';
 import { LABELS } from '../agent/executor.ts';
 import type { Store } from '../ports/index.ts';
 
@@ -53,6 +59,10 @@ export interface LocalClusterOptions {
   readonly dataDir?: string;
   /** API port on 127.0.0.1; overrides (and replaces) the saved one. @default the port saved in the data dir, else a free one */
   readonly apiPort?: number;
+  /** DNS server port (UDP and TCP) on 127.0.0.1. @default the port saved in the data dir, else a free one */
+  readonly dnsPort?: number;
+  /** Load balancer (reverse proxy) port on 127.0.0.1. @default the port saved in the data dir, else a free one */
+  readonly proxyPort?: number;
   /** Capacity each local host reports. @default 4000 millicores, 8 GiB */
   readonly hostCpu?: string;
   readonly hostMemory?: string;
@@ -82,6 +92,10 @@ export interface LocalStatus {
   /** The process running the control plane (`skiff local up`). */
   readonly pid: number;
   readonly api: string;
+  /** The DNS server: `127.0.0.1:PORT` (UDP and TCP). */
+  readonly dns: string;
+  /** The load balancer: `http://127.0.0.1:PORT`. */
+  readonly proxy: string;
   readonly dataDir: string;
   readonly startedAt: string;
   readonly hosts: LocalHost[];
@@ -98,7 +112,7 @@ export interface LocalCluster {
   stopControlPlane(): Promise<void>;
 }
 
-const KNOWN_OPTIONS = new Set(['cluster', 'hosts', 'dataDir', 'apiPort', 'hostCpu', 'hostMemory', 'schedulerIntervalMs', 'pollSeconds', 'heartbeatSeconds', 'hostGraceSeconds', 'statusFile', 'log']);
+const KNOWN_OPTIONS = new Set(['cluster', 'hosts', 'dataDir', 'apiPort', 'dnsPort', 'proxyPort', 'hostCpu', 'hostMemory', 'schedulerIntervalMs', 'pollSeconds', 'heartbeatSeconds', 'hostGraceSeconds', 'statusFile', 'log']);
 
 export async function startLocalCluster(options: LocalClusterOptions = {}): Promise<LocalCluster> {
   for (const k of Object.keys(options)) if (!KNOWN_OPTIONS.has(k)) throw new Error(`unknown local cluster option "${k}"`);
@@ -175,7 +189,35 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     const api = await bindStable('API', apiPort || saved?.apiPort, apiPort ? 'given with --port' : savedAt, endpointsPath, (port) => startApiServer(apiHandler, { port }));
     controlPlane.push(() => api.close());
     log(`skiff: API at ${api.url}`);
-    writeJsonAtomic(endpointsPath, { format: ENDPOINTS_FORMAT, dynamodbPort: portOf(dynamo.endpoint), ssmPort: ssm.port, apiPort: portOf(api.url) } satisfies SavedEndpoints);
+
+    // Discovery: Route 53 (stand-in) holds the names, a real DNS server answers from it, and the
+    // embedded proxy balances ingress traffic; both follow the replicas within a second.
+    const route53 = await startRoute53Server({ dataFile: join(dataDir, 'route53.json') });
+    controlPlane.push(() => route53.close());
+    const zoneId = await route53.ensureZone(DNS_ZONE);
+    const route53Client = new Route53Client({ endpoint: route53.endpoint, region: REGION, credentials: LOCAL_CREDENTIALS, maxAttempts: 1 });
+    const zone = new Route53Zone(route53Client, { hostedZoneId: zoneId, zone: DNS_ZONE });
+    const dns = await bindStable('DNS server', options.dnsPort || saved?.dnsPort, options.dnsPort ? 'given with --dns-port' : savedAt, endpointsPath, (port) =>
+      startDnsServer({ port, zone: DNS_ZONE, records: () => route53.records(zoneId) }),
+    );
+    controlPlane.push(() => dns.close());
+    log(`skiff: DNS server at 127.0.0.1:${dns.port} for ${DNS_ZONE} (try: dig @127.0.0.1 -p ${dns.port} hello.default.${DNS_ZONE})`);
+    const proxy = await bindStable('load balancer', options.proxyPort || saved?.proxyPort, options.proxyPort ? 'given with --proxy-port' : savedAt, endpointsPath, (port) => startProxy({ port }));
+    controlPlane.push(() => proxy.close());
+    log(`skiff: load balancer at ${proxy.url} (routes by Host header to services with spec.ingress)`);
+    const discoveryDeps = { store, zone: { name: DNS_ZONE, ttl: 5, port: zone }, loadBalancer: proxy };
+    // Every 250 ms: a replica that dies or turns unhealthy leaves DNS and the proxy within a second.
+    const discovery = new HandlerLoop(() => runDiscoverySync(discoveryDeps), 250, (msg) => log(`skiff: discovery: ${msg}`));
+    controlPlane.push(() => discovery.stop());
+
+    writeJsonAtomic(endpointsPath, {
+      format: ENDPOINTS_FORMAT,
+      dynamodbPort: portOf(dynamo.endpoint),
+      ssmPort: ssm.port,
+      apiPort: portOf(api.url),
+      dnsPort: dns.port,
+      proxyPort: proxy.port,
+    } satisfies SavedEndpoints);
 
     const network = await ensureNetwork(cluster);
     log(`skiff: container network ${network} (replicas reach each other by <service>.<namespace>.${DNS_ZONE})`);
@@ -238,12 +280,13 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       log(`skiff: host ${id} (agent pid ${running.pid}) is still running although --hosts is ${hostCount}: left alone; \`skiff local kill-host ${id}\` or \`skiff local down\` stops it`);
     }
 
-    const status: LocalStatus = { cluster, pid: process.pid, api: api.url, dataDir, startedAt: new Date().toISOString(), hosts };
+    const status: LocalStatus = { cluster, pid: process.pid, api: api.url, dns: `127.0.0.1:${dns.port}`, proxy: proxy.url, dataDir, startedAt: new Date().toISOString(), hosts };
     const watcher = new HostWatcher(dataDir, cluster, hosts, log);
     controlPlane.push(() => watcher.stop());
     if (options.statusFile) writeJsonAtomic(options.statusFile, status);
     scheduler.start();
     health.start();
+    discovery.start();
     watcher.start();
 
     const stopHosts = async () => {
@@ -297,6 +340,9 @@ interface SavedEndpoints {
   readonly dynamodbPort: number;
   readonly ssmPort: number;
   readonly apiPort: number;
+  /** Added after format 1 was first written: absent in older files, then a free port is picked. */
+  readonly dnsPort?: number;
+  readonly proxyPort?: number;
 }
 
 /** `<dataDir>/endpoints.json`: the ports of the control plane, kept so that running agents find it again. */

@@ -30,6 +30,8 @@ export interface ApiDeps {
   readonly now: () => Date;
   /** Asks for a scheduler pass soon (after a write). Best effort: the periodic pass catches up anyway. */
   readonly kickScheduler: () => Promise<void>;
+  /** The cluster's DNS zone, for the service names shown. @default 'skiff.internal' */
+  readonly zone?: string;
 }
 
 /** Largest request body accepted; a service spec is a few KB. */
@@ -81,7 +83,7 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     const views = taskViews(tasks, statuses, hosts);
     return {
       status: 200,
-      body: services.map((s) => serviceSummary(s, tasks.filter((t) => t.namespace === s.namespace && t.service === s.name), views)),
+      body: services.map((s) => serviceSummary(s, tasks.filter((t) => t.namespace === s.namespace && t.service === s.name), views, deps.zone)),
     };
   };
 
@@ -90,7 +92,7 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     if (!service) throw new NotFoundError(`service ${p.namespace}/${p.name}`);
     const [tasks, statuses, hosts] = await Promise.all([store.listTasks(p.namespace, p.name), store.listHostStatuses(), store.listHosts()]);
     const views = taskViews(tasks, statuses, hosts);
-    return { status: 200, body: { ...serviceSummary(service, tasks, views), service, tasks: views } };
+    return { status: 200, body: { ...serviceSummary(service, tasks, views, deps.zone), service, tasks: views } };
   };
 
   const deleteService: Handler = async (_req, p) => {
@@ -238,7 +240,7 @@ function taskViews(tasks: readonly Task[], statuses: Parameters<typeof statusInd
  * A service with its progress. `running` counts only tasks that run the current pod spec, so a
  * client waiting for an apply is not fooled by old replicas that have not been replaced yet.
  */
-function serviceSummary(s: Service, tasks: readonly Task[], views: readonly TaskView[]) {
+function serviceSummary(s: Service, tasks: readonly Task[], views: readonly TaskView[], zone = 'skiff.internal') {
   const pod = podOf(s);
   const current = new Set(tasks.filter((t) => t.desired === 'running' && jsonEqual(t.pod, pod)).map((t) => t.id));
   const mine = views.filter((v) => v.namespace === s.namespace && v.service === s.name);
@@ -247,6 +249,9 @@ function serviceSummary(s: Service, tasks: readonly Task[], views: readonly Task
   return {
     namespace: s.namespace,
     name: s.name,
+    /** The name that resolves to the healthy replicas. */
+    dns: `${s.name}.${s.namespace}.${zone}`,
+    ingress: s.spec.spec.ingress ?? null,
     replicas: s.spec.spec.replicas,
     running,
     tasks: mine.length,
