@@ -36,7 +36,7 @@ import { startRoute53Server } from './route53-server.ts';
 import { startDnsServer } from './dns-server.ts';
 import { startProxy } from './proxy.ts';
 import { LABELS } from '../agent/executor.ts';
-import type { Store } from '../ports/index.ts';
+import type { IngressRoute, Store } from '../ports/index.ts';
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const AGENT_MAIN = join(PROJECT_ROOT, 'agent', 'main.ts');
@@ -110,6 +110,8 @@ export interface LocalCluster {
   stop(): Promise<void>;
   /** Stops only the control plane; the agents and their containers keep running, and the next start adopts them. */
   stopControlPlane(): Promise<void>;
+  /** The load balancer's routes in force (what the proxy sends where). */
+  routes(): IngressRoute[];
 }
 
 const KNOWN_OPTIONS = new Set(['cluster', 'hosts', 'dataDir', 'apiPort', 'dnsPort', 'proxyPort', 'hostCpu', 'hostMemory', 'schedulerIntervalMs', 'pollSeconds', 'heartbeatSeconds', 'hostGraceSeconds', 'statusFile', 'log']);
@@ -310,6 +312,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
         })()),
       // The status file stays: it tells the CLI where the data dir and the running hosts are.
       stopControlPlane: () => (stopping ??= runSteps([...controlPlane])),
+      routes: () => proxy.routes(),
     };
   } catch (err) {
     await runSteps([...controlPlane, ...spawned.map((pid) => () => stopPid(pid))]);

@@ -41,6 +41,8 @@ export interface Proxy extends LoadBalancer {
   /** `http://127.0.0.1:<port>` */
   readonly url: string;
   readonly port: number;
+  /** The route table in force (a snapshot), for status and benchmarks. */
+  routes(): IngressRoute[];
   /** Stops listening, drops every connection (both sides) and waits for the server to close. */
   close(): Promise<void>;
 }
@@ -227,6 +229,7 @@ export async function startProxy(options: ProxyOptions = {}): Promise<Proxy> {
     url: `http://${urlHost}:${address.port}`,
     port: address.port,
     sync,
+    routes: () => [...table.values()].map((e) => e.route),
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));
