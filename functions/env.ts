@@ -41,6 +41,13 @@ export interface ControlPlaneConfig {
   readonly ssmEndpoint?: string;
   /** The scheduler function to invoke after API writes (AWS). */
   readonly schedulerFunction?: string;
+  /** Service discovery on AWS: the Route 53 private hosted zone and its name (default skiff.internal). */
+  readonly hostedZoneId?: string;
+  readonly dnsZone: string;
+  readonly dnsTtl: number;
+  /** Ingress on AWS: the ALB listener whose rules route ingress hosts, and the hosts' VPC. */
+  readonly albListenerArn?: string;
+  readonly vpcId?: string;
 }
 
 export function controlPlaneConfig(env: NodeJS.ProcessEnv): ControlPlaneConfig {
@@ -54,5 +61,10 @@ export function controlPlaneConfig(env: NodeJS.ProcessEnv): ControlPlaneConfig {
     dynamodbEndpoint: optionalEnv(env, 'SKIFF_DYNAMODB_ENDPOINT'),
     ssmEndpoint: optionalEnv(env, 'SKIFF_SSM_ENDPOINT'),
     schedulerFunction: optionalEnv(env, 'SKIFF_SCHEDULER_FUNCTION'),
+    hostedZoneId: optionalEnv(env, 'SKIFF_HOSTED_ZONE_ID'),
+    dnsZone: optionalEnv(env, 'SKIFF_DNS_ZONE') ?? 'skiff.internal',
+    dnsTtl: numberEnv(env, 'SKIFF_DNS_TTL_SECONDS', 10, { min: 1, max: 86_400 }),
+    albListenerArn: optionalEnv(env, 'SKIFF_ALB_LISTENER_ARN'),
+    vpcId: optionalEnv(env, 'SKIFF_VPC_ID'),
   };
 }

@@ -2,6 +2,11 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { LambdaClient } from '@aws-sdk/client-lambda';
+import { Route53Client } from '@aws-sdk/client-route-53';
+import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { Route53Zone } from '../adapters/aws/route53-zone.ts';
+import { AlbLoadBalancer } from '../adapters/aws/alb.ts';
+import type { DiscoveryDeps } from './discovery/sync.ts';
 import { DynamoStore } from '../adapters/aws/dynamo-store.ts';
 import { SsmHostChannel } from '../adapters/aws/ssm-channel.ts';
 import { RunCommandWaker } from '../adapters/aws/run-command-waker.ts';
@@ -11,6 +16,8 @@ import type { HostChannel, HostWaker, Store } from '../ports/index.ts';
 
 export interface ControlPlane {
   readonly cluster: string;
+  /** DNS and load balancer to keep in step with the replicas; absent parts are not configured. */
+  readonly discovery: DiscoveryDeps;
   readonly store: Store;
   readonly channel: HostChannel;
   readonly waker: HostWaker;
@@ -22,9 +29,35 @@ export function awsControlPlane(config: ControlPlaneConfig): ControlPlane {
   const dynamo = new DynamoDBClient({ ...common, ...(config.dynamodbEndpoint ? { endpoint: config.dynamodbEndpoint } : {}) });
   const ssm = new SSMClient({ ...common, ...(config.ssmEndpoint ? { endpoint: config.ssmEndpoint } : {}) });
   const trigger = config.schedulerFunction ? new LambdaSchedulerTrigger(new LambdaClient(common), config.schedulerFunction) : undefined;
+  const store = new DynamoStore(dynamo, { tableName: config.table, hostArnPrefix: config.hostArnPrefix });
+  const discovery: DiscoveryDeps = {
+    store,
+    ...(config.hostedZoneId
+      ? {
+          zone: {
+            name: config.dnsZone,
+            ttl: config.dnsTtl,
+            // The adapter paces and retries itself; SDK retries on top would bypass its pacing.
+            port: new Route53Zone(new Route53Client({ ...common, maxAttempts: 1 }), { hostedZoneId: config.hostedZoneId, zone: config.dnsZone }),
+          },
+        }
+      : {}),
+    ...(config.albListenerArn && config.vpcId
+      ? {
+          loadBalancer: new AlbLoadBalancer(new ElasticLoadBalancingV2Client(common), {
+            listenerArn: config.albListenerArn,
+            vpcId: config.vpcId,
+            namePrefix: config.cluster.slice(0, 19).replace(/-+$/, ''),
+            // A route target's ip is its host's private address; the host id is its instance id.
+            resolveInstance: async (ip) => (await store.listHosts()).find((h) => h.address === ip)?.id,
+          }),
+        }
+      : {}),
+  };
   return {
     cluster: config.cluster,
-    store: new DynamoStore(dynamo, { tableName: config.table, hostArnPrefix: config.hostArnPrefix }),
+    discovery,
+    store,
     channel: new SsmHostChannel(ssm, { prefix: config.paramPrefix, hostArnPrefix: config.hostArnPrefix }),
     waker: new RunCommandWaker(ssm),
     kickScheduler: trigger ? () => trigger.kick() : async () => {},

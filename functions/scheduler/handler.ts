@@ -5,19 +5,28 @@
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { runPass, type PassDeps, type PassResult } from './pass.ts';
+import { runDiscoverySync, type DiscoveryDeps } from '../discovery/sync.ts';
 import { controlPlaneConfig } from '../env.ts';
 import { awsControlPlane } from '../wiring.ts';
 import { errorBoundary } from '../middleware.ts';
 
 export type SchedulerHandler = (event: unknown, context: Context) => Promise<PassResult>;
 
-export function makeSchedulerHandler(deps: Omit<PassDeps, 'seed'>): SchedulerHandler {
+/**
+ * `discovery`: on AWS the scheduler also keeps Route 53 and the ALB in step after each pass (local
+ * mode runs that on its own faster loop instead).
+ */
+export function makeSchedulerHandler(deps: Omit<PassDeps, 'seed'>, discovery?: DiscoveryDeps): SchedulerHandler {
   return middy<unknown, PassResult>()
     .use(errorBoundary('scheduler'))
     .handler(async (_event, context) => {
       const result = await runPass({ ...deps, seed: `${deps.now().toISOString()}/${context?.awsRequestId ?? 'local'}` });
       if (result.created || result.removed || result.placed || result.published.length) {
         console.log(JSON.stringify({ level: 'INFO', component: 'scheduler', message: 'pass', ...result }));
+      }
+      if (discovery && (discovery.zone || discovery.loadBalancer)) {
+        const d = await runDiscoverySync(discovery);
+        if (d.dnsChanged || d.routesChanged) console.log(JSON.stringify({ level: 'INFO', component: 'discovery', ...d }));
       }
       return result;
     });
@@ -28,7 +37,7 @@ let fromEnv: SchedulerHandler | undefined;
 export const handler: SchedulerHandler = (event, context) => {
   if (!fromEnv) {
     const cp = awsControlPlane(controlPlaneConfig(process.env));
-    fromEnv = makeSchedulerHandler({ store: cp.store, channel: cp.channel, waker: cp.waker, cluster: cp.cluster, now: () => new Date() });
+    fromEnv = makeSchedulerHandler({ store: cp.store, channel: cp.channel, waker: cp.waker, cluster: cp.cluster, now: () => new Date() }, cp.discovery);
   }
   return fromEnv(event, context);
 };
