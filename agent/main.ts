@@ -17,6 +17,7 @@ import { Agent } from './agent.ts';
 import { DockerExecutor, containerSpecHash } from './docker.ts';
 import { ConfigError, numberEnv, optionalEnv, requireEnv } from '../functions/env.ts';
 import { parseCpu, parseMemory } from '../core/quantity.ts';
+import { ec2Identity, hostCapacity, type Ec2Identity } from './imds.ts';
 
 const VERSION = '0.1.0';
 
@@ -37,11 +38,30 @@ function log(level: 'info' | 'warn' | 'error', message: string, data?: Record<st
   else console.log(line);
 }
 
+/** The host's identity from IMDSv2, or a ConfigError that says what to set instead. */
+async function ec2IdentityFor(env: NodeJS.ProcessEnv): Promise<Ec2Identity> {
+  try {
+    return await ec2Identity({ env });
+  } catch (err) {
+    throw new ConfigError(`cannot read this host's identity from EC2 instance metadata (${(err as Error).message}); off EC2, set SKIFF_HOST_ID and SKIFF_HOST_ADDRESS`);
+  }
+}
+
 async function main(): Promise<void> {
   const env = process.env;
   const cluster = requireEnv(env, 'SKIFF_CLUSTER');
-  const hostId = requireEnv(env, 'SKIFF_HOST_ID');
-  const region = optionalEnv(env, 'SKIFF_REGION') ?? optionalEnv(env, 'AWS_REGION');
+  // Identity: environment values win; what they leave out comes from EC2 instance metadata when
+  // SKIFF_HOST_ID is absent or SKIFF_IDENTITY=ec2 (SKIFF_IDENTITY=env never asks IMDS).
+  const identityMode = optionalEnv(env, 'SKIFF_IDENTITY');
+  if (identityMode !== undefined && identityMode !== 'ec2' && identityMode !== 'env') {
+    throw new ConfigError(`SKIFF_IDENTITY must be "ec2" or "env", got "${identityMode}"`);
+  }
+  const ec2 = identityMode === 'ec2' || (identityMode === undefined && optionalEnv(env, 'SKIFF_HOST_ID') === undefined) ? await ec2IdentityFor(env) : undefined;
+  const hostId = optionalEnv(env, 'SKIFF_HOST_ID') ?? ec2?.hostId ?? requireEnv(env, 'SKIFF_HOST_ID');
+  const address = optionalEnv(env, 'SKIFF_HOST_ADDRESS') ?? ec2?.address ?? requireEnv(env, 'SKIFF_HOST_ADDRESS');
+  const region = optionalEnv(env, 'SKIFF_REGION') ?? optionalEnv(env, 'AWS_REGION') ?? ec2?.region;
+  // Credentials: none are configured here. The SDK clients below use the default provider chain,
+  // which on EC2 ends at the instance profile (through IMDS), and locally at the environment.
   const common = region ? { region } : {};
   const dynamodbEndpoint = optionalEnv(env, 'SKIFF_DYNAMODB_ENDPOINT');
   const ssmEndpoint = optionalEnv(env, 'SKIFF_SSM_ENDPOINT');
@@ -52,10 +72,11 @@ async function main(): Promise<void> {
   const memText = optionalEnv(env, 'SKIFF_HOST_MEMORY');
   let capacity;
   try {
+    // SKIFF_HOST_CPU / SKIFF_HOST_MEMORY override what the OS reports (less memoryReserve: the OS, Docker, the agent).
+    const fromOs = cpuText && memText ? undefined : hostCapacity(cpus().length, totalmem());
     capacity = {
-      cpu: cpuText ? parseCpu(cpuText) : cpus().length * 1000,
-      // Leave room for the OS, Docker and the agent itself.
-      memory: memText ? parseMemory(memText) : Math.floor(totalmem() * 0.9),
+      cpu: cpuText ? parseCpu(cpuText) : fromOs!.cpu,
+      memory: memText ? parseMemory(memText) : fromOs!.memory,
     };
   } catch (err) {
     throw new ConfigError(`SKIFF_HOST_CPU / SKIFF_HOST_MEMORY: ${(err as Error).message}`);
@@ -78,9 +99,9 @@ async function main(): Promise<void> {
     {
       cluster,
       hostId,
-      address: requireEnv(env, 'SKIFF_HOST_ADDRESS'),
+      address,
       capacity,
-      labels: labelsFrom(optionalEnv(env, 'SKIFF_HOST_LABELS')),
+      labels: { ...(ec2 ? { zone: ec2.zone } : {}), ...labelsFrom(optionalEnv(env, 'SKIFF_HOST_LABELS')) },
       pollMs: numberEnv(env, 'SKIFF_POLL_SECONDS', 100, { min: 0.1 }) * 1000,
       heartbeatMs: numberEnv(env, 'SKIFF_HEARTBEAT_SECONDS', 15, { min: 0.1 }) * 1000,
       reconcileMs: numberEnv(env, 'SKIFF_RECONCILE_SECONDS', 1, { min: 0.1 }) * 1000,

@@ -1,7 +1,10 @@
 /** The CLI's HTTP client for the Skiff API, and how it finds the API. */
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import { readLocalStatus } from '../local/cluster.ts';
+import { ConfigValueError, configPath, readConfig, validateApiUrl, validateRegion } from './config.ts';
+import { signRequest } from './sigv4.ts';
 
 export class ApiError extends Error {
   constructor(
@@ -25,29 +28,83 @@ export function statusFilePath(from = process.cwd()): string {
   }
 }
 
-/** The API base URL: the flag, else $SKIFF_API, else the local cluster started from this folder. */
-export function findApi(flag: string | undefined): string {
-  const url = flag ?? process.env.SKIFF_API;
-  if (url) {
-    try {
-      new URL(url);
-    } catch {
-      throw new Error(`--api / SKIFF_API "${url}" is not a URL`);
+/** The API to talk to, where it was found, and (for a deployed API) the region its requests are signed for. */
+export interface ApiTarget {
+  url: string;
+  source: 'flag' | 'env' | 'local' | 'config';
+  /** Set: every request is SigV4-signed for `execute-api` in this region. */
+  region?: string;
+  /** The AWS profile for the credential chain; unset, the chain's own default (`AWS_PROFILE`, else `default`). */
+  profile?: string;
+}
+
+function isLoopback(url: string): boolean {
+  const host = new URL(url).hostname;
+  return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/**
+ * The API, from the first of: the `--api` flag, `$SKIFF_API`, the local cluster started from this
+ * folder (`.skiff/local.json`), the config file (`skiff config set`). A flag or `$SKIFF_API` URL is
+ * signed when `$SKIFF_REGION` or `$AWS_REGION` is set; `$AWS_REGION` is not taken for a loopback
+ * URL, since it is often set for other tools and a local cluster checks no signature. A local
+ * cluster is never signed; the config file's API is signed when it has a region.
+ */
+export function findApi(flag: string | undefined, opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): ApiTarget {
+  const env = opts.env ?? process.env;
+  const explicit = flag ?? env.SKIFF_API;
+  try {
+    if (explicit) {
+      const url = validateApiUrl(explicit, flag !== undefined ? '--api' : 'SKIFF_API');
+      const region = env.SKIFF_REGION ? validateRegion(env.SKIFF_REGION, 'SKIFF_REGION') : env.AWS_REGION && !isLoopback(url) ? validateRegion(env.AWS_REGION, 'AWS_REGION') : undefined;
+      return { url, source: flag !== undefined ? 'flag' : 'env', ...(region ? { region } : {}) };
     }
-    return url.replace(/\/+$/, '');
+  } catch (err) {
+    // A wrong flag or variable is reported as itself, not as "no API".
+    if (err instanceof ConfigValueError) throw new Error(err.message);
+    throw err;
   }
-  const status = readLocalStatus(statusFilePath());
-  if (!status) throw new Error('no API given and no local cluster running here: start one with `npm start` (skiff local up), or pass --api URL');
-  return status.api;
+  const status = readLocalStatus(statusFilePath(opts.cwd));
+  if (status) return { url: status.api, source: 'local' };
+  const config = readConfig(configPath(env));
+  if (config) return { url: config.api, source: 'config', ...(config.region ? { region: config.region } : {}), ...(config.profile ? { profile: config.profile } : {}) };
+  throw new Error(
+    'no API given and no local cluster running here: start one with `npm start` (skiff local up), pass --api URL, or save a deployed one with skiff config set --api URL --region R',
+  );
+}
+
+export interface ApiClientOptions {
+  /** Credentials for signing; the standard AWS credential chain (with the target's profile) when absent. */
+  credentials?: AwsCredentialIdentity | AwsCredentialIdentityProvider;
+  /** The signing clock (tests fix it). */
+  now?: () => Date;
 }
 
 export class ApiClient {
-  constructor(private readonly base: string) {}
+  private readonly target: ApiTarget;
+  private credentials?: AwsCredentialIdentityProvider;
+
+  constructor(
+    target: ApiTarget | string,
+    private readonly opts: ApiClientOptions = {},
+  ) {
+    this.target = typeof target === 'string' ? { url: target.replace(/\/+$/, ''), source: 'flag' } : target;
+    const c = opts.credentials;
+    if (c) this.credentials = typeof c === 'function' ? c : async () => c;
+  }
+
+  /** The base URL requests go to. */
+  get base(): string {
+    return this.target.url;
+  }
 
   async request<T = unknown>(method: string, path: string, body?: string, contentType = 'application/json'): Promise<T> {
+    const url = `${this.base}${path}`;
+    let headers: Record<string, string> = body ? { 'content-type': contentType } : {};
+    if (this.target.region) headers = await this.sign(method, url, headers, body, this.target.region);
     let res: Response;
     try {
-      res = await fetch(`${this.base}${path}`, { method, body, headers: body ? { 'content-type': contentType } : {}, signal: AbortSignal.timeout(30_000) });
+      res = await fetch(url, { method, body, headers, signal: AbortSignal.timeout(30_000) });
     } catch (err) {
       const cause = (err as { cause?: { code?: string } }).cause?.code;
       throw new Error(`cannot reach the API at ${this.base}${cause ? ` (${cause})` : ''}: is the cluster running?`);
@@ -60,9 +117,32 @@ export class ApiClient {
       throw new ApiError(res.status, `the API answered ${res.status} with a body that is not JSON`);
     }
     if (!res.ok) {
-      const message = (data as { message?: string } | undefined)?.message ?? `HTTP ${res.status}`;
+      // API Gateway's own refusals spell it `Message` (IAM) or `message`.
+      const body = data as { message?: string; Message?: string } | undefined;
+      let message = body?.message ?? body?.Message ?? `HTTP ${res.status}`;
+      // The IAM refusal says little ("Forbidden"); say what to check.
+      if (res.status === 403 && this.target.region) message += ` (IAM authorization, region ${this.target.region}${this.target.profile ? `, profile ${this.target.profile}` : ''}: the caller needs execute-api:Invoke on this API)`;
       throw new ApiError(res.status, message);
     }
     return data as T;
+  }
+
+  private async sign(method: string, url: string, headers: Record<string, string>, body: string | undefined, region: string): Promise<Record<string, string>> {
+    if (!this.credentials) {
+      // Loaded only when signing, so talking to a local cluster never loads the credential chain.
+      const { defaultProvider } = await import('@aws-sdk/credential-provider-node');
+      this.credentials = defaultProvider(this.target.profile ? { profile: this.target.profile } : {});
+    }
+    let credentials: AwsCredentialIdentity;
+    try {
+      credentials = await this.credentials();
+    } catch (err) {
+      const profile = this.target.profile ?? process.env.AWS_PROFILE;
+      throw new Error(`cannot sign requests to ${this.base}: no AWS credentials${profile ? ` for profile "${profile}"` : ''} (${(err as Error).message.split('\n')[0]})`, { cause: err });
+    }
+    const signed = await signRequest({ method, url, headers, body }, { region, credentials, now: this.opts.now?.() });
+    // fetch sets Host from the URL itself (the same value that was signed) and drops a given one.
+    delete signed.host;
+    return signed;
   }
 }

@@ -30,9 +30,14 @@ Usage:
   skiff local status [-o json]
   skiff local down [--keep-hosts]
   skiff local kill-host|pause-host|resume-host|start-host HOST
+  skiff config set --api URL [--region R] [--profile P]   save a deployed API (~/.config/skiff/config.json)
+  skiff config get [-o json] | skiff config unset
 
 Global options:
-  --api URL      the API to talk to (default: $SKIFF_API, else the local cluster started from this folder)
+  --api URL      the API to talk to; else $SKIFF_API, else the local cluster started from this folder
+                 (.skiff/local.json), else the config file (skiff config set)
+                 Requests are SigV4-signed (AWS credential chain) when the API has a region: the config
+                 file's, or $SKIFF_REGION / $AWS_REGION with --api or $SKIFF_API. A local cluster is never signed.
   -o json        machine-readable output
   -h, --help     this help
 `;
@@ -91,8 +96,10 @@ export async function main(argv: string[], out: Out = { log: (s) => console.log(
         return await operate(command, rest, out);
       case 'describe':
         return await describe(rest, out);
+      case 'config':
+        return await config(rest, out);
       default:
-        throw new UsageError(`unknown command "${command}"; try: apply, get, describe, delete, drain, uncordon, events, local (skiff --help)`);
+        throw new UsageError(`unknown command "${command}"; try: apply, get, describe, delete, drain, uncordon, events, local, config (skiff --help)`);
     }
   } catch (err) {
     if (err instanceof UsageError) {
@@ -419,6 +426,59 @@ async function operate(command: 'drain' | 'uncordon' | 'events', args: string[],
   if (extra) throw new UsageError(`unexpected argument "${extra}"`);
   const client = new ApiClient(findApi(values.api));
   return command === 'drain' ? ops.drain(client, host, out) : ops.uncordon(client, host, out);
+}
+
+async function config(args: string[], out: Out): Promise<number> {
+  const { buildConfig, configPath, readConfig, writeConfig, unsetConfig, ConfigValueError } = await import('./config.ts');
+  const [sub, ...rest] = args;
+  // Own options only (no global -n or --api meaning "which API"): an unknown flag is a mistake here.
+  const parseOwn = <T extends NonNullable<ParseArgsConfig['options']>>(options: T) => {
+    let parsed;
+    try {
+      parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
+    } catch (err) {
+      throw new UsageError(`config ${sub}: ${(err as Error).message.replace(/\. To specify a positional.*$/s, '')}`);
+    }
+    if (parsed.positionals.length) throw new UsageError(`config ${sub}: unexpected argument "${parsed.positionals[0]}"`);
+    return parsed.values;
+  };
+  const file = configPath();
+  switch (sub) {
+    case 'set': {
+      const values = parseOwn({ api: { type: 'string' }, region: { type: 'string' }, profile: { type: 'string' } });
+      if (values.api === undefined) throw new UsageError('config set needs --api URL (the ApiUrl output of the stack)');
+      let saved;
+      try {
+        saved = buildConfig({ api: values.api, region: values.region, profile: values.profile });
+      } catch (err) {
+        if (err instanceof ConfigValueError) throw new UsageError(err.message);
+        throw err;
+      }
+      writeConfig(saved, file);
+      const signing = saved.region ? `requests signed with SigV4 for ${saved.region}${values.region === undefined ? ' (from the URL)' : ''}${saved.profile ? `, profile ${saved.profile}` : ''}` : 'requests not signed (no --region)';
+      out.log(`saved ${file}: API ${saved.api}, ${signing}`);
+      return 0;
+    }
+    case 'get': {
+      const values = parseOwn({ output: { type: 'string', short: 'o' } });
+      const mode = outputMode(values.output);
+      const saved = readConfig(file);
+      if (!saved) {
+        out.err(`skiff: no config at ${file}; save one with skiff config set --api URL [--region R] [--profile P]`);
+        return 1;
+      }
+      if (mode === 'json') out.log(JSON.stringify(saved, null, 2));
+      else out.log(table([['API', 'REGION', 'PROFILE', 'FILE'], [saved.api, saved.region ?? '- (not signed)', saved.profile ?? '-', file]]));
+      return 0;
+    }
+    case 'unset': {
+      parseOwn({});
+      out.log(unsetConfig(file) ? `removed ${file}` : `no config at ${file}; nothing to remove`);
+      return 0;
+    }
+    default:
+      throw new UsageError(sub ? `unknown config command "${sub}"; use set, get or unset` : 'config what? set, get or unset');
+  }
 }
 
 function servicePath(ns: string, name: string): string {

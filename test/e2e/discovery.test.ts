@@ -81,7 +81,7 @@ afterAll(async () => {
   }
 });
 
-describe('service discovery and load balancing', () => {
+describe('service discovery and load balancing', { timeout: 120_000 }, () => {
   it('shows where the DNS server and the load balancer listen', async () => {
     expect(dnsPort).toBeGreaterThan(0);
     expect(proxyUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);

@@ -78,7 +78,7 @@ afterAll(async () => {
   }
 });
 
-describe('healing', () => {
+describe('healing', { timeout: 120_000 }, () => {
   it('runs a killed container again and is back at full strength', async () => {
     expect((await cli('apply', '-f', service('crash', 3))).code).toBe(0);
     const [victim] = await containersOf([`${LABELS.service}=crash`]);

@@ -101,7 +101,7 @@ afterAll(async () => {
   }
 });
 
-describe('local mode rehearses failures', () => {
+describe('local mode rehearses failures', { timeout: 120_000 }, () => {
   it('keeps the agents and their containers running when only the control plane stops (local down --keep-hosts)', async () => {
     const before = await status();
     expect(before.hosts.every((h) => h.state === 'running' && h.pid !== null)).toBe(true);
@@ -160,8 +160,8 @@ describe('local mode rehearses failures', () => {
       const hosts = json<{ id: string; state: string }[]>(await cli('get', 'hosts', '-o', 'json'));
       const tasks = json<TaskJson[]>(await cli('get', 'tasks', '-o', 'json'));
       return hosts.every((h) => h.state === 'ready') && tasks.length === 3 && tasks.every((t) => t.state === 'running') ? true : undefined;
-    }, 'every host ready and hello at full strength', 30_000);
-  });
+    }, 'every host ready and hello at full strength', 60_000);
+  }, 90_000);
 
   it('kill-host kills the agent and every container of the host: status says dead', async () => {
     const pid = host(await status(), 'host-3').pid!;

@@ -44,7 +44,7 @@ afterAll(async () => {
   }
 });
 
-describe('a local cluster driven by the skiff CLI', () => {
+describe('a local cluster driven by the skiff CLI', { timeout: 120_000 }, () => {
   it('reports what it runs with `local status`', async () => {
     const status = json<{ api: string; hosts: { id: string; address: string; pid: number }[] }>(await cli('local', 'status', '-o', 'json'));
     expect(status.api).toBe(running!.api);
