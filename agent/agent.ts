@@ -422,7 +422,8 @@ export class Agent {
     const now = this.deps.now();
     const key = `${taskId}/${container.container}`;
     const ran = container.startedAt && container.finishedAt ? Date.parse(container.finishedAt) - Date.parse(container.startedAt) : 0;
-    this.restarts.set(key, nextRestart(this.restarts.get(key), Number.isFinite(ran) ? ran : 0, now));
+    // Docker may record a fast exit's finish a few ms before its start: a negative run counts as none.
+    this.restarts.set(key, nextRestart(this.restarts.get(key), Number.isFinite(ran) ? Math.max(0, ran) : 0, now));
     this.deps.log('info', 'restarting container', { container: container.name, reason });
     this.countRestart(taskId, container.container, reason);
     await this.deps.executor.start(container.id);

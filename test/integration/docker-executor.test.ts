@@ -134,7 +134,9 @@ describe('DockerExecutor with a real Docker daemon', () => {
     expect(info).toMatchObject({ state: 'exited', exitCode: 3 });
     expect(info?.startedAt).toBeDefined();
     expect(info?.finishedAt).toBeDefined();
-    expect(Date.parse(info!.finishedAt!)).toBeGreaterThanOrEqual(Date.parse(info!.startedAt!));
+    // No order check between the two: for a process that exits at once Docker can record its finish a few
+    // milliseconds before its start (seen here: 9 ms), so the agent never relies on that order.
+    expect(Number.isFinite(Date.parse(info!.finishedAt!))).toBe(true);
   });
 
   it('tells a watcher when one of its containers dies, and not about other hosts', async () => {
