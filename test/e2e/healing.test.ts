@@ -185,6 +185,33 @@ describe('healing', { timeout: 120_000 }, () => {
     expect((await eventsOf('crash')).filter((e) => e.type === 'task.replaced' && e.at > new Date(Date.now() - 20_000).toISOString())).toEqual([]);
   });
 
+  it('drains a host: its tasks move elsewhere, new ones first, and nothing new lands there until uncordoned', async () => {
+    expect((await cli('apply', '-f', service('crash', 3))).code).toBe(0);
+    const before = await fullStrength('crash', 3);
+    const drained = before[0].host!;
+    const moving = before.filter((t) => t.host === drained).map((t) => t.id);
+    expect((await cli('drain', drained)).code).toBe(0);
+    // While the move runs, the service never drops below its replica count: the old task stops only once its replacement runs.
+    let lowest = 3;
+    const after = await eventually(async () => {
+      const t = await tasksOf('crash');
+      lowest = Math.min(lowest, (await containersOf([`${LABELS.service}=crash`])).length);
+      return t.length === 3 && t.every((x) => x.state === 'running' && x.host !== drained) && (await containersOf([`${LABELS.host}=${drained}`, `${LABELS.service}=crash`])).length === 0 ? t : undefined;
+    }, 'the tasks moved off the drained host', 60_000, 100);
+    expect(lowest).toBeGreaterThanOrEqual(3);
+    expect(after.map((t) => t.host)).not.toContain(drained);
+    const events = await eventsOf('crash');
+    for (const id of moving) expect(events.some((e) => e.type === 'task.released' && e.message.includes(id))).toBe(true);
+    expect((await cli('events', '--host', drained, '-o', 'json')).stdout).toContain('host.drained');
+    // scaling up while drained keeps new tasks off it
+    expect((await cli('apply', '-f', service('crash', 4))).code).toBe(0);
+    expect((await tasksOf('crash')).map((t) => t.host)).not.toContain(drained);
+    expect((await cli('uncordon', drained)).code).toBe(0);
+    const hosts = json<{ id: string; state: string }[]>(await cli('get', 'hosts', '-o', 'json'));
+    expect(hosts.find((h) => h.id === drained)!.state).toBe('ready');
+    expect((await cli('apply', '-f', service('crash', 3))).code).toBe(0);
+  });
+
   it('backs off a crash loop without flooding the event log or starving other work', async () => {
     const file = join(dir, 'loop.yaml');
     writeFileSync(file, 'kind: Service\nmetadata: { name: loop }\nspec:\n  replicas: 1\n  containers:\n    - { name: main, image: skiff/busybox:latest, command: ["sh", "-c", "exit 1"], resources: { cpu: 10m, memory: 8Mi } }\n');
