@@ -1,11 +1,13 @@
 /** Cross-cutting middy middleware: structured error logging and a JSON 500 that leaks nothing. */
 import type middy from '@middy/core';
+import { componentLogger } from './logger.ts';
 
 export function errorBoundary(component: string): middy.MiddlewareObj {
+  const log = componentLogger(component);
   return {
     onError: async (request) => {
       const err = request.error as Error & { status?: number };
-      console.error(JSON.stringify({ level: 'ERROR', component, message: err?.message, name: err?.name, stack: err?.stack }));
+      log.error('handler failed', err);
       // API Gateway events get a JSON 500; other triggers rethrow so Lambda records the failure.
       const event = request.event as { requestContext?: { http?: unknown } } | undefined;
       if (event?.requestContext?.http) {

@@ -14,6 +14,8 @@ import { AutoScalingGroup } from 'aws-cdk-lib/aws-autoscaling';
 import { AttributeType, BillingMode, ProjectionType, StreamViewType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import {
   AmazonLinuxCpuType,
+  Peer,
+  Port,
   BlockDeviceVolume,
   EbsDeviceVolumeType,
   GatewayVpcEndpointAwsService,
@@ -31,11 +33,23 @@ import {
 import type { IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import {
+  ApplicationLoadBalancer,
+  ApplicationProtocol,
+  ListenerAction,
+  ListenerCertificate,
+  SslPolicy,
+} from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import type { ApplicationListener } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { Effect, ManagedPolicy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { Architecture, FilterCriteria, Runtime, StartingPosition, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
+import { DynamoEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { PrivateHostedZone } from 'aws-cdk-lib/aws-route53';
 import { Asset } from 'aws-cdk-lib/aws-s3-assets';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ESM_BANNER, ESM_DEFINE, EsbuildBundling } from './esbuild-bundling.ts';
 import { hostPollSeconds, hostUserDataScript } from './host-user-data.ts';
@@ -102,6 +116,45 @@ export const TTL_ATTRIBUTE = 'expiresAt';
 /** The cluster name used when none is given. */
 export const DEFAULT_CLUSTER_NAME = 'skiff';
 const CLUSTER_NAME_PATTERN = /^[a-z][a-z0-9-]{0,30}[a-z0-9]$|^[a-z]$/;
+
+/** The private DNS zone of the cluster when none is given (also SKIFF_DNS_ZONE's default in functions/env.ts). */
+export const DEFAULT_DNS_ZONE_NAME = 'skiff.internal';
+/** A DNS label: 1-63 lowercase letters, digits and hyphens, not starting or ending with a hyphen (RFC 1123). */
+const DNS_LABEL_PATTERN = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+/** DNS names are at most 253 characters in text form (255 octets on the wire). */
+const MAX_DNS_NAME_LENGTH = 253;
+/** An ACM certificate ARN, any partition: `arn:aws:acm:<region>:<account>:certificate/<id>`. */
+const CERTIFICATE_ARN_PATTERN = /^arn:aws[a-z-]*:acm:[a-z]{2}(-[a-z]+)+-\d:\d{12}:certificate\/[0-9a-f-]+$/;
+
+/** Who may reach the load balancer. */
+export type LoadBalancerScheme = 'internal' | 'internet-facing';
+const LOAD_BALANCER_SCHEMES: readonly LoadBalancerScheme[] = ['internal', 'internet-facing'];
+
+/**
+ * The host ports Docker publishes a container port on when no `hostPort` is fixed: libnetwork's
+ * port allocator (moby `libnetwork/portallocator`) reads `/proc/sys/net/ipv4/ip_local_port_range`,
+ * whose Linux default is "32768 60999" (kernel `Documentation/networking/ip-sysctl.rst`); AL2023
+ * keeps that default. Only if the file cannot be read does Docker fall back to 49153-65535.
+ */
+export const DOCKER_PUBLISHED_PORTS = { from: 32768, to: 60999 } as const;
+/**
+ * Target group names AlbLoadBalancer creates: `<namePrefix>-<12 hex>` (adapters/aws/alb.ts), the
+ * prefix being the cluster name cut to 19 characters without trailing hyphens (functions/wiring.ts).
+ */
+const TARGET_GROUP_PREFIX_LENGTH = 19;
+const TARGET_GROUP_HASH_LENGTH = 12;
+/**
+ * State-table items whose changes must not start a scheduler pass (keys in docs/state.md): host
+ * statuses (`sk = STATUS`, each agent's heartbeat: 133 writes a second at 2,000 hosts), events
+ * (`pk = EVENTS`, written by every pass and deleted by TTL), the health checkpoint (`pk = HEALTH`,
+ * 4 writes a minute) and the scheduler's own publication records (`sk = PUBLISHED`).
+ */
+export const STREAM_IGNORED_PARTITIONS = ['EVENTS', 'HEALTH'] as const;
+export const STREAM_IGNORED_SORT_KEYS = ['STATUS', 'PUBLISHED'] as const;
+/** Stream records are gathered for up to 1 s: a burst of writes makes one pass, not one per write. */
+const STREAM_BATCH_WINDOW = Duration.seconds(1);
+/** 14 days, SQS's longest retention: time to look at a failed invocation after a weekend. */
+const FAILURE_RETENTION = Duration.days(14);
 
 export interface SkiffClusterProps {
   /**
@@ -192,6 +245,24 @@ export interface SkiffClusterProps {
    * @default RemovalPolicy.RETAIN
    */
   readonly tableRemovalPolicy?: RemovalPolicy;
+  /**
+   * Name of the Route 53 private hosted zone for service discovery, on the cluster's VPC. Not
+   * `.local` (reserved for multicast DNS, RFC 6762: resolvers send it to mDNS, not to Route 53).
+   * @default 'skiff.internal'
+   */
+  readonly dnsZoneName?: string;
+  /**
+   * Who may reach the Application Load Balancer: `internal` (from inside the VPC) or
+   * `internet-facing` (from anywhere, in the public subnets).
+   * @default 'internal'
+   */
+  readonly loadBalancerScheme?: LoadBalancerScheme;
+  /**
+   * ACM certificate for the load balancer's listener. Given: HTTPS on 443 with this certificate;
+   * not given: HTTP on 80.
+   * @default - no certificate, plain HTTP on port 80
+   */
+  readonly certificateArn?: string;
 }
 
 /** One Skiff cluster: control plane, state and hosts. */
@@ -218,6 +289,15 @@ export class SkiffCluster extends Construct {
   readonly hosts: AutoScalingGroup;
   /** The agent as one ESM file in S3, downloaded by each host at boot. */
   readonly agentBundle: Asset;
+  /** The private hosted zone where the scheduler writes service and replica names. */
+  readonly dnsZone: PrivateHostedZone;
+  /** The ingress load balancer; the scheduler keeps its listener rules and target groups. */
+  readonly loadBalancer: ApplicationLoadBalancer;
+  /** The listener whose rules route ingress hosts; unknown hosts get a 404. */
+  readonly loadBalancerListener: ApplicationListener;
+  readonly loadBalancerSecurityGroup: SecurityGroup;
+  /** Asynchronous invocations of the scheduler and health functions that failed or expired (SSE-SQS). */
+  readonly failedInvocations: Queue;
 
   constructor(scope: Construct, id: string, props: SkiffClusterProps = {}) {
     super(scope, id);
@@ -239,7 +319,7 @@ export class SkiffCluster extends Construct {
       billingMode: BillingMode.PAY_PER_REQUEST,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       encryption: TableEncryption.AWS_MANAGED,
-      // Not consumed yet: the scheduler will react to state changes from it.
+      // Starts a scheduler pass on state changes (the event source below); records are filtered by key.
       stream: StreamViewType.NEW_IMAGE,
       // Events carry an expiry (7 days); DynamoDB deletes them for free. Local mode (dynalite has
       // no TTL) prunes them from the health check instead, which also runs here as a backstop.
@@ -265,6 +345,15 @@ export class SkiffCluster extends Construct {
     };
     const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
 
+    // Lambda sends here what it gives up on: an invocation that failed, or that waited in the async
+    // queue past its maximum age (reserved concurrency 1 makes them wait). Passes are level-triggered,
+    // so nothing is replayed from it: it is where a person looks for why a pass did not happen.
+    this.failedInvocations = new Queue(this, 'FailedInvocations', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: FAILURE_RETENTION,
+    });
+
     this.schedulerFunction = this.controlPlaneFunction('SchedulerFunction', {
       entry: props.schedulerEntry ?? DEFAULT_ENTRIES.scheduler,
       description: `Skiff scheduler (cluster ${clusterName})`,
@@ -278,7 +367,11 @@ export class SkiffCluster extends Construct {
     });
     // Passes are level-triggered: a dropped or stale invocation is made up by the next one, so
     // queued invocations older than a minute (the schedule's period) are discarded, not retried.
-    this.schedulerFunction.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: SCHEDULER_PERIOD });
+    this.schedulerFunction.configureAsyncInvoke({
+      retryAttempts: 0,
+      maxEventAge: SCHEDULER_PERIOD,
+      onFailure: new SqsDestination(this.failedInvocations),
+    });
 
     this.apiFunction = this.controlPlaneFunction('ApiFunction', {
       entry: props.apiEntry ?? DEFAULT_ENTRIES.api,
@@ -307,7 +400,11 @@ export class SkiffCluster extends Construct {
       reservedConcurrentExecutions: 1,
     });
     // As for the scheduler: a late run is made up by the next tick, so it is dropped, not retried.
-    this.healthFunction.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: HEALTH_PERIOD });
+    this.healthFunction.configureAsyncInvoke({
+      retryAttempts: 0,
+      maxEventAge: HEALTH_PERIOD,
+      onFailure: new SqsDestination(this.failedInvocations),
+    });
 
     // The health check reads hosts, statuses, publication records and its checkpoint, and writes
     // host states, events (BatchWriteItem, to add and to prune) and the checkpoint: read/write data.
@@ -411,9 +508,96 @@ export class SkiffCluster extends Construct {
 
     this.hostSecurityGroup = new SecurityGroup(this, 'HostSecurityGroup', {
       vpc: this.vpc,
-      description: `Skiff hosts (cluster ${clusterName}); no inbound rules: access is through Session Manager`,
+      description: `Skiff hosts (cluster ${clusterName}); inbound only from the load balancer; people use Session Manager`,
       allowAllOutbound: true,
     });
+
+    // ---- service discovery and load balancing ----
+    // Kept together: the zone, the ALB and its security groups, and what the scheduler (which keeps
+    // both in step with the replicas, functions/wiring.ts) needs to reach them.
+    this.dnsZone = new PrivateHostedZone(this, 'DnsZone', {
+      zoneName: settings.dnsZoneName,
+      vpc: this.vpc,
+      comment: `Skiff service discovery (cluster ${clusterName})`,
+    });
+    this.schedulerFunction.addEnvironment('SKIFF_HOSTED_ZONE_ID', this.dnsZone.hostedZoneId);
+    this.schedulerFunction.addEnvironment('SKIFF_DNS_ZONE', settings.dnsZoneName);
+    // Exactly the calls Route53Zone makes (adapters/aws/route53-zone.ts). It never waits for a
+    // change to be INSYNC, so no route53:GetChange.
+    this.schedulerFunction.addToRolePolicy(
+      new PolicyStatement({
+        sid: 'DnsRecords',
+        actions: ['route53:ChangeResourceRecordSets', 'route53:ListResourceRecordSets'],
+        resources: [this.dnsZone.hostedZoneArn],
+      }),
+    );
+
+    const internetFacing = settings.loadBalancerScheme === 'internet-facing';
+    const https = settings.certificateArn !== undefined;
+    const listenerPort = https ? 443 : 80;
+    this.loadBalancerSecurityGroup = new SecurityGroup(this, 'LoadBalancerSecurityGroup', {
+      vpc: this.vpc,
+      description: `Skiff load balancer (cluster ${clusterName}), ${settings.loadBalancerScheme}`,
+      // Its only egress is to the hosts, on the published-port range (below).
+      allowAllOutbound: false,
+    });
+    this.loadBalancerSecurityGroup.addIngressRule(
+      internetFacing ? Peer.anyIpv4() : Peer.ipv4(this.vpc.vpcCidrBlock),
+      Port.tcp(listenerPort),
+      internetFacing ? `${https ? 'HTTPS' : 'HTTP'} from anywhere` : `${https ? 'HTTPS' : 'HTTP'} from the VPC`,
+    );
+    // Replicas publish their ingress port on a port Docker picks (DOCKER_PUBLISHED_PORTS); the
+    // hosts accept that range from the ALB's security group and from nothing else.
+    this.loadBalancerSecurityGroup.connections.allowTo(
+      this.hostSecurityGroup,
+      Port.tcpRange(DOCKER_PUBLISHED_PORTS.from, DOCKER_PUBLISHED_PORTS.to),
+      'Ingress replicas on Docker published ports',
+    );
+
+    this.loadBalancer = new ApplicationLoadBalancer(this, 'LoadBalancer', {
+      vpc: this.vpc,
+      internetFacing,
+      securityGroup: this.loadBalancerSecurityGroup,
+      // Requests with header names that are not valid HTTP are dropped, not passed to replicas.
+      dropInvalidHeaderFields: true,
+    });
+    this.loadBalancerListener = this.loadBalancer.addListener('Listener', {
+      port: listenerPort,
+      protocol: https ? ApplicationProtocol.HTTPS : ApplicationProtocol.HTTP,
+      ...(https ? { certificates: [ListenerCertificate.fromArn(settings.certificateArn!)], sslPolicy: SslPolicy.RECOMMENDED_TLS } : {}),
+      // The scheduler adds one rule per ingress host; any other host has no service behind it.
+      defaultAction: ListenerAction.fixedResponse(404, { contentType: 'text/plain', messageBody: 'skiff: no service for this host' }),
+      // The security group's ingress above is the whole policy; CDK must not add 0.0.0.0/0 to it.
+      open: false,
+    });
+    this.schedulerFunction.addEnvironment('SKIFF_ALB_LISTENER_ARN', this.loadBalancerListener.listenerArn);
+    this.schedulerFunction.addEnvironment('SKIFF_VPC_ID', this.vpc.vpcId);
+    this.grantLoadBalancerSync(clusterName);
+
+    // Writes that change desired or observed state start a pass within about a second; the
+    // one-minute tick stays as the safety net. The filter keeps heartbeats, events, the health
+    // checkpoint and the scheduler's own publication records from invoking it (docs/aws.md).
+    this.schedulerFunction.addEventSource(
+      new DynamoEventSource(this.table, {
+        startingPosition: StartingPosition.LATEST,
+        maxBatchingWindow: STREAM_BATCH_WINDOW,
+        // What changed does not matter to a level-triggered pass: one pass takes as many records as it can.
+        batchSize: 1000,
+        // A failed or throttled batch is made up by the next write or tick: retry briefly, then drop it.
+        retryAttempts: 2,
+        maxRecordAge: SCHEDULER_PERIOD,
+        filters: [
+          FilterCriteria.filter({
+            dynamodb: {
+              Keys: {
+                pk: { S: [{ 'anything-but': [...STREAM_IGNORED_PARTITIONS] }] },
+                sk: { S: [{ 'anything-but': [...STREAM_IGNORED_SORT_KEYS] }] },
+              },
+            },
+          }),
+        ],
+      }),
+    );
 
     const arm = settings.hostInstanceType.architecture === InstanceArchitecture.ARM_64;
     const userData = UserData.forLinux();
@@ -462,6 +646,66 @@ export class SkiffCluster extends Construct {
       maxCapacity: settings.maxHosts,
       ...(settings.desiredHosts === undefined ? {} : { desiredCapacity: settings.desiredHosts }),
     });
+  }
+
+  /**
+   * IAM for exactly the ELBv2 calls AlbLoadBalancer makes (adapters/aws/alb.ts). Mutations are
+   * scoped to this cluster's target groups (by name) and this load balancer's listener and rules.
+   */
+  private grantLoadBalancerSync(clusterName: string): void {
+    const stack = Stack.of(this);
+    const elb = (resource: string, resourceName: string) => stack.formatArn({ service: 'elasticloadbalancing', resource, resourceName });
+    // `?` matches exactly one character in IAM, so `skiff-????????????` matches the 12-hex names of
+    // cluster `skiff` and not those of a cluster `skiff-a` (`skiff-a-<12 hex>`), as `skiff-*` would.
+    const namePrefix = clusterName.slice(0, TARGET_GROUP_PREFIX_LENGTH).replace(/-+$/, '');
+    const targetGroups = elb('targetgroup', `${namePrefix}-${'?'.repeat(TARGET_GROUP_HASH_LENGTH)}/*`);
+    const rules = elb('listener-rule', `${this.loadBalancer.loadBalancerFullName}/*`);
+    const add = (statement: PolicyStatement) => this.schedulerFunction.addToRolePolicy(statement);
+    add(
+      new PolicyStatement({
+        // The Service Authorization Reference lists no resource type for these four Describe
+        // calls: they can only be granted on '*'.
+        sid: 'LoadBalancerRead',
+        actions: [
+          'elasticloadbalancing:DescribeRules',
+          'elasticloadbalancing:DescribeTargetGroupAttributes',
+          'elasticloadbalancing:DescribeTargetGroups',
+          'elasticloadbalancing:DescribeTargetHealth',
+        ],
+        resources: ['*'],
+      }),
+    );
+    add(
+      new PolicyStatement({
+        sid: 'LoadBalancerTargetGroups',
+        actions: [
+          'elasticloadbalancing:CreateTargetGroup',
+          'elasticloadbalancing:DeleteTargetGroup',
+          'elasticloadbalancing:DeregisterTargets',
+          'elasticloadbalancing:ModifyTargetGroupAttributes',
+          'elasticloadbalancing:RegisterTargets',
+        ],
+        resources: [targetGroups],
+      }),
+    );
+    add(
+      new PolicyStatement({
+        sid: 'LoadBalancerRules',
+        actions: ['elasticloadbalancing:CreateRule', 'elasticloadbalancing:DeleteRule', 'elasticloadbalancing:ModifyRule'],
+        // CreateRule is authorized on the listener, the other two on the rule.
+        resources: [this.loadBalancerListener.listenerArn, rules],
+      }),
+    );
+    add(
+      new PolicyStatement({
+        // CreateTargetGroup and CreateRule pass Tags, which ELBv2 also authorizes as AddTags; the
+        // condition allows that tagging on create only, never retagging an existing resource.
+        sid: 'LoadBalancerTagOnCreate',
+        actions: ['elasticloadbalancing:AddTags'],
+        resources: [targetGroups, rules],
+        conditions: { StringEquals: { 'elasticloadbalancing:CreateAction': ['CreateTargetGroup', 'CreateRule'] } },
+      }),
+    );
   }
 
   /** A control-plane Lambda function: ESM, arm64, traced, with its own log group. */
@@ -572,6 +816,9 @@ interface ValidatedSettings {
   readonly desiredHosts: number | undefined;
   readonly hostHeartbeatSeconds: number;
   readonly hostGraceSeconds: number;
+  readonly dnsZoneName: string;
+  readonly loadBalancerScheme: LoadBalancerScheme;
+  readonly certificateArn: string | undefined;
 }
 
 /** Checks props before any resource exists, with messages that say what to change. */
@@ -645,6 +892,7 @@ export function validateSkiffClusterProps(props: SkiffClusterProps): ValidatedSe
   }
   return {
     clusterName,
+    ...validateIngressProps(props),
     hostInstanceType: props.hostInstanceType ?? InstanceType.of(InstanceClass.T4G, InstanceSize.SMALL),
     hostRootVolumeGiB,
     minHosts,
@@ -653,4 +901,40 @@ export function validateSkiffClusterProps(props: SkiffClusterProps): ValidatedSe
     hostHeartbeatSeconds,
     hostGraceSeconds,
   };
+}
+
+
+/** Checks the DNS zone name, the load balancer scheme and the certificate ARN. */
+function validateIngressProps(props: SkiffClusterProps): Pick<ValidatedSettings, 'dnsZoneName' | 'loadBalancerScheme' | 'certificateArn'> {
+  const dnsZoneName = props.dnsZoneName ?? DEFAULT_DNS_ZONE_NAME;
+  if (Token.isUnresolved(dnsZoneName)) {
+    throw new Error('dnsZoneName must be a literal string, not a token: the scheduler gets it as SKIFF_DNS_ZONE and checks names against it');
+  }
+  const labels = dnsZoneName.split('.');
+  if (dnsZoneName.length > MAX_DNS_NAME_LENGTH || !labels.every((label) => DNS_LABEL_PATTERN.test(label))) {
+    throw new Error(
+      `dnsZoneName '${dnsZoneName}' is invalid: use dot-separated labels of 1-63 lowercase letters, digits and hyphens ` +
+        `(not starting or ending with a hyphen), ${MAX_DNS_NAME_LENGTH} characters at most, without a trailing dot, for example 'skiff.internal'`,
+    );
+  }
+  if (labels[labels.length - 1] === 'local') {
+    throw new Error(
+      `dnsZoneName '${dnsZoneName}' ends in .local, which is reserved for multicast DNS (RFC 6762): resolvers send those names ` +
+        `to mDNS, not to Route 53. Use another suffix, for example '${[...labels.slice(0, -1), 'internal'].join('.') || DEFAULT_DNS_ZONE_NAME}'`,
+    );
+  }
+  const loadBalancerScheme = props.loadBalancerScheme ?? 'internal';
+  if (!LOAD_BALANCER_SCHEMES.includes(loadBalancerScheme)) {
+    throw new Error(`loadBalancerScheme '${String(loadBalancerScheme)}' is invalid: use 'internal' or 'internet-facing'`);
+  }
+  const certificateArn = props.certificateArn;
+  // A token (a Certificate made in the same app) is checked by CloudFormation at deploy time.
+  if (certificateArn !== undefined && !Token.isUnresolved(certificateArn) && !CERTIFICATE_ARN_PATTERN.test(certificateArn)) {
+    throw new Error(
+      `certificateArn '${certificateArn}' is not an ACM certificate ARN: expected arn:aws:acm:<region>:<12-digit account>:certificate/<id>, ` +
+        'for example arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789 (the certificate must be in the stack\'s region), ' +
+        'or leave certificateArn unset for HTTP on port 80',
+    );
+  }
+  return { dnsZoneName, loadBalancerScheme, certificateArn };
 }

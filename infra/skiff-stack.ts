@@ -7,7 +7,7 @@ import type { StackProps } from 'aws-cdk-lib';
 import { InstanceType } from 'aws-cdk-lib/aws-ec2';
 import type { Construct, Node } from 'constructs';
 import { SkiffCluster } from './skiff-cluster.ts';
-import type { SkiffClusterProps } from './skiff-cluster.ts';
+import type { LoadBalancerScheme, SkiffClusterProps } from './skiff-cluster.ts';
 
 export interface SkiffStackProps extends StackProps {
   /**
@@ -30,6 +30,11 @@ export class SkiffStack extends Stack {
     new CfnOutput(this, 'ClusterName', { value: this.cluster.clusterName });
     new CfnOutput(this, 'ParameterPrefix', { value: this.cluster.parameterPrefix });
     new CfnOutput(this, 'HostAutoScalingGroupName', { value: this.cluster.hosts.autoScalingGroupName });
+    new CfnOutput(this, 'LoadBalancerDnsName', {
+      value: this.cluster.loadBalancer.loadBalancerDnsName,
+      description: 'Point each ingress host name at this name (CNAME or alias)',
+    });
+    new CfnOutput(this, 'HostedZoneId', { value: this.cluster.dnsZone.hostedZoneId, description: 'Route 53 private hosted zone of service discovery' });
   }
 }
 
@@ -42,6 +47,9 @@ export const CONTEXT_KEYS = [
   'desiredHosts',
   'hostHeartbeatSeconds',
   'hostGraceSeconds',
+  'dnsZoneName',
+  'loadBalancerScheme',
+  'certificateArn',
 ] as const;
 
 /** The stack id (and CloudFormation stack name) of a cluster: one stack per cluster and account/region. */
@@ -78,5 +86,9 @@ export function clusterPropsFromContext(node: Node): SkiffClusterProps {
     desiredHosts: count('desiredHosts'),
     hostHeartbeatSeconds: count('hostHeartbeatSeconds'),
     hostGraceSeconds: count('hostGraceSeconds'),
+    dnsZoneName: text('dnsZoneName'),
+    // Checked against the two schemes by validateSkiffClusterProps, with the message that lists them.
+    loadBalancerScheme: text('loadBalancerScheme') as LoadBalancerScheme | undefined,
+    certificateArn: text('certificateArn'),
   };
 }

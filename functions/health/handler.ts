@@ -10,10 +10,12 @@ import { runHealthCheck, type HealthDeps, type HealthResult } from './check.ts';
 import { controlPlaneConfig, numberEnv } from '../env.ts';
 import { awsControlPlane } from '../wiring.ts';
 import { errorBoundary } from '../middleware.ts';
+import { componentLogger } from '../logger.ts';
 
 export type HealthHandler = (event: unknown, context: Context) => Promise<HealthResult[]>;
 
 export function makeHealthHandler(deps: HealthDeps, options: { checksPerRun: number; intervalMs: number }): HealthHandler {
+  const log = componentLogger('health');
   return middy<unknown, HealthResult[]>()
     .use(errorBoundary('health'))
     .handler(async () => {
@@ -21,7 +23,7 @@ export function makeHealthHandler(deps: HealthDeps, options: { checksPerRun: num
       for (let i = 0; i < options.checksPerRun; i++) {
         if (i > 0) await new Promise((r) => setTimeout(r, options.intervalMs));
         const r = await runHealthCheck(deps);
-        if (r.down.length || r.up.length || r.resumed) console.log(JSON.stringify({ level: 'INFO', component: 'health', ...r }));
+        if (r.down.length || r.up.length || r.resumed) log.info('host health changed', { ...r });
         results.push(r);
       }
       return results;

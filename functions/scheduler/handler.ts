@@ -9,6 +9,7 @@ import { runDiscoverySync, type DiscoveryDeps } from '../discovery/sync.ts';
 import { controlPlaneConfig } from '../env.ts';
 import { awsControlPlane } from '../wiring.ts';
 import { errorBoundary } from '../middleware.ts';
+import { componentLogger } from '../logger.ts';
 
 export type SchedulerHandler = (event: unknown, context: Context) => Promise<PassResult>;
 
@@ -17,16 +18,19 @@ export type SchedulerHandler = (event: unknown, context: Context) => Promise<Pas
  * mode runs that on its own faster loop instead).
  */
 export function makeSchedulerHandler(deps: Omit<PassDeps, 'seed'>, discovery?: DiscoveryDeps): SchedulerHandler {
+  const log = componentLogger('scheduler', deps.cluster);
   return middy<unknown, PassResult>()
     .use(errorBoundary('scheduler'))
     .handler(async (_event, context) => {
-      const result = await runPass({ ...deps, seed: `${deps.now().toISOString()}/${context?.awsRequestId ?? 'local'}` });
-      if (result.created || result.removed || result.placed || result.published.length) {
-        console.log(JSON.stringify({ level: 'INFO', component: 'scheduler', message: 'pass', ...result }));
-      }
+      const result = await runPass({
+        ...deps,
+        seed: `${deps.now().toISOString()}/${context?.awsRequestId ?? 'local'}`,
+        log: deps.log ?? ((message, data) => log.debug(message, data ?? {})),
+      });
+      if (result.created || result.removed || result.placed || result.published.length) log.info('pass', { ...result });
       if (discovery && (discovery.zone || discovery.loadBalancer)) {
         const d = await runDiscoverySync(discovery);
-        if (d.dnsChanged || d.routesChanged) console.log(JSON.stringify({ level: 'INFO', component: 'discovery', ...d }));
+        if (d.dnsChanged || d.routesChanged) log.info('discovery', { ...d });
       }
       return result;
     });

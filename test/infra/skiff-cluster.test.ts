@@ -21,7 +21,7 @@ import {
   synthFixtureStack,
 } from './helpers.ts';
 import type { Statement, Synthesized } from './helpers.ts';
-import { HOST_ARN_TAG_KEY, TTL_ATTRIBUTE } from '../../infra/skiff-cluster.ts';
+import { DOCKER_PUBLISHED_PORTS, HOST_ARN_TAG_KEY, TTL_ATTRIBUTE } from '../../infra/skiff-cluster.ts';
 import { DynamoStore, hostPartitionKey } from '../../adapters/aws/dynamo-store.ts';
 import { HOST_ARN_TAG_KEY as ADAPTER_TAG_KEY } from '../../adapters/aws/ssm-channel.ts';
 
@@ -40,6 +40,25 @@ const TABLE_ACTIONS = [
   'dynamodb:UpdateItem',
 ];
 const XRAY_ACTIONS = ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'];
+/** What SqsDestination grants a function on the failed-invocations queue. */
+const QUEUE_ACTIONS = ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'];
+/** The calls AlbLoadBalancer makes that have no resource type, so are granted on '*'. */
+const ELB_DESCRIBE_ACTIONS = [
+  'elasticloadbalancing:DescribeRules',
+  'elasticloadbalancing:DescribeTargetGroupAttributes',
+  'elasticloadbalancing:DescribeTargetGroups',
+  'elasticloadbalancing:DescribeTargetHealth',
+];
+const ELB_TARGET_GROUP_ACTIONS = [
+  'elasticloadbalancing:CreateTargetGroup',
+  'elasticloadbalancing:DeleteTargetGroup',
+  'elasticloadbalancing:DeregisterTargets',
+  'elasticloadbalancing:ModifyTargetGroupAttributes',
+  'elasticloadbalancing:RegisterTargets',
+];
+const ELB_RULE_ACTIONS = ['elasticloadbalancing:CreateRule', 'elasticloadbalancing:DeleteRule', 'elasticloadbalancing:ModifyRule'];
+const STREAM_ACTIONS = ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:ListStreams'];
+const CERTIFICATE_ARN = 'arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789';
 const ACCOUNT_ARN = '${AWS::Partition}:%s:${AWS::Region}:${AWS::AccountId}';
 const arn = (service: string, rest: string) => `arn:${ACCOUNT_ARN.replace('%s', service)}:${rest}`;
 
@@ -49,15 +68,40 @@ let tableId: string;
 let apiFnId: string;
 let schedulerFnId: string;
 let healthFnId: string;
+let vpcId: string;
+let zoneId: string;
+let albId: string;
+let listenerId: string;
+let albSgId: string;
+let hostSgId: string;
+let queueId: string;
 
 beforeAll(() => {
   // Non-default heartbeat and grace, and a fleet big enough to stretch the poll interval past its floor.
-  synth = synthFixtureStack({ clusterName: 'test', minHosts: 1, maxHosts: 250, desiredHosts: 2, hostHeartbeatSeconds: 10, hostGraceSeconds: 45 });
+  // Also the non-default ingress: a custom zone, an internet-facing ALB and HTTPS (the defaults stack has the rest).
+  synth = synthFixtureStack({
+    clusterName: 'test',
+    minHosts: 1,
+    maxHosts: 250,
+    desiredHosts: 2,
+    hostHeartbeatSeconds: 10,
+    hostGraceSeconds: 45,
+    dnsZoneName: 'apps.test.internal',
+    loadBalancerScheme: 'internet-facing',
+    certificateArn: CERTIFICATE_ARN,
+  });
   template = synth.template;
   tableId = onlyResource(template, 'AWS::DynamoDB::Table');
   apiFnId = functionId(template, 'Skiff API (cluster test)');
   schedulerFnId = functionId(template, 'Skiff scheduler (cluster test)');
   healthFnId = functionId(template, 'Skiff health (cluster test)');
+  vpcId = onlyResource(template, 'AWS::EC2::VPC');
+  zoneId = onlyResource(template, 'AWS::Route53::HostedZone');
+  albId = onlyResource(template, 'AWS::ElasticLoadBalancingV2::LoadBalancer');
+  listenerId = onlyResource(template, 'AWS::ElasticLoadBalancingV2::Listener');
+  albSgId = onlyResource(template, 'AWS::EC2::SecurityGroup', (p) => String(p.GroupDescription).startsWith('Skiff load balancer'));
+  hostSgId = onlyResource(template, 'AWS::EC2::SecurityGroup', (p) => String(p.GroupDescription).startsWith('Skiff hosts'));
+  queueId = onlyResource(template, 'AWS::SQS::Queue');
 });
 
 afterAll(() => synth?.cleanup());
@@ -70,11 +114,15 @@ function expectTableGrant(statements: Statement[]): void {
   expect(list(dynamo[0]!.Resource).map(render).sort()).toEqual([`\${${tableId}.Arn}`, `\${${tableId}.Arn}/index/*`]);
 }
 
-/** No statement allows a wildcard action, and only X-Ray (which has no resources) gets Resource '*'. */
-function expectNoWildcards(statements: Statement[]): void {
+/**
+ * No statement allows a wildcard action, and only actions without a resource type get Resource '*':
+ * X-Ray, plus `allowedOnStar`.
+ */
+function expectNoWildcards(statements: Statement[], allowedOnStar: readonly string[] = []): void {
+  const allowed = new Set([...XRAY_ACTIONS, ...allowedOnStar]);
   for (const s of statements) {
     for (const action of list(s.Action)) expect(action).not.toMatch(/^\*$|:\*$/);
-    if (list(s.Resource).includes('*')) expect(list(s.Action).sort()).toEqual(XRAY_ACTIONS);
+    if (list(s.Resource).includes('*')) for (const action of list(s.Action)) expect(allowed, action).toContain(action);
   }
 }
 
@@ -163,7 +211,7 @@ describe('control-plane functions', () => {
     });
   });
 
-  it('runs the scheduler with a 60 s timeout and a reserved concurrency of 1', () => {
+  it('runs the scheduler with a 60 s timeout and a reserved concurrency of 1, and tells it the DNS zone, the listener and the VPC', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Description: 'Skiff scheduler (cluster test)',
       Runtime: 'nodejs22.x',
@@ -172,7 +220,15 @@ describe('control-plane functions', () => {
       Timeout: 60,
       ReservedConcurrentExecutions: 1,
       TracingConfig: { Mode: 'Active' },
-      Environment: { Variables: Match.objectEquals(sharedEnv()) },
+      Environment: {
+        Variables: Match.objectEquals({
+          ...sharedEnv(),
+          SKIFF_HOSTED_ZONE_ID: { Ref: zoneId },
+          SKIFF_DNS_ZONE: 'apps.test.internal',
+          SKIFF_ALB_LISTENER_ARN: { Ref: listenerId },
+          SKIFF_VPC_ID: { Ref: vpcId },
+        }),
+      },
     });
   });
 
@@ -258,10 +314,10 @@ describe('IAM', () => {
     expect(managedPolicies(template, roleId)).toEqual(['arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole']);
   });
 
-  it('lets the health function read and write the table and invoke the scheduler, and nothing else (no SSM)', () => {
+  it('lets the health function read and write the table, invoke the scheduler and report failures, and nothing else (no SSM)', () => {
     const roleId = functionRoleId(template, healthFnId);
     const statements = roleStatements(template, roleId);
-    expect(actionsOf(statements)).toEqual([...TABLE_ACTIONS, 'lambda:InvokeFunction', ...XRAY_ACTIONS].sort());
+    expect(actionsOf(statements)).toEqual([...TABLE_ACTIONS, 'lambda:InvokeFunction', ...QUEUE_ACTIONS, ...XRAY_ACTIONS].sort());
     expectTableGrant(statements);
     const invoke = statements.filter((s) => list(s.Action).includes('lambda:InvokeFunction'));
     expect(invoke).toHaveLength(1);
@@ -275,17 +331,27 @@ describe('IAM', () => {
     const statements = roleStatements(template, functionRoleId(template, schedulerFnId));
     expect(actionsOf(statements)).toEqual(
       [
-        ...TABLE_ACTIONS,
-        ...XRAY_ACTIONS,
-        'ssm:AddTagsToResource',
-        'ssm:DeleteParameter*',
-        'ssm:GetParameter*',
-        'ssm:PutParameter',
-        'ssm:SendCommand',
+        ...new Set([
+          ...TABLE_ACTIONS,
+          ...STREAM_ACTIONS,
+          ...XRAY_ACTIONS,
+          ...QUEUE_ACTIONS,
+          'route53:ChangeResourceRecordSets',
+          'route53:ListResourceRecordSets',
+          ...ELB_DESCRIBE_ACTIONS,
+          ...ELB_TARGET_GROUP_ACTIONS,
+          ...ELB_RULE_ACTIONS,
+          'elasticloadbalancing:AddTags',
+          'ssm:AddTagsToResource',
+          'ssm:DeleteParameter*',
+          'ssm:GetParameter*',
+          'ssm:PutParameter',
+          'ssm:SendCommand',
+        ]),
       ].sort(),
     );
-    expectTableGrant(statements);
-    expectNoWildcards(statements);
+    expectTableGrant(statements.filter((s) => !list(s.Resource).some((r) => render(r).includes('StreamArn') || r === '*')));
+    expectNoWildcards(statements, ['dynamodb:ListStreams', ...ELB_DESCRIBE_ACTIONS]);
     const documents = bySid(statements, 'HostDocuments');
     expect(list(documents.Action).sort()).toEqual(['ssm:DeleteParameter*', 'ssm:GetParameter*', 'ssm:PutParameter']);
     expect(list(documents.Resource).map(render)).toEqual([arn('ssm', 'parameter/skiff/test/*')]);
@@ -403,10 +469,20 @@ describe('HTTP API', () => {
     }
   });
 
-  it('outputs the API URL, table, cluster name, parameter prefix and host group name', () => {
+  it('outputs the API URL, table, cluster name, parameter prefix, host group name, load balancer DNS name and hosted zone', () => {
     const apiId = onlyResource(template, 'AWS::ApiGatewayV2::Api');
     const outputs = template.findOutputs('*') as Record<string, { Value: unknown }>;
-    expect(Object.keys(outputs).sort()).toEqual(['ApiUrl', 'ClusterName', 'HostAutoScalingGroupName', 'ParameterPrefix', 'TableName']);
+    expect(Object.keys(outputs).sort()).toEqual([
+      'ApiUrl',
+      'ClusterName',
+      'HostAutoScalingGroupName',
+      'HostedZoneId',
+      'LoadBalancerDnsName',
+      'ParameterPrefix',
+      'TableName',
+    ]);
+    expect(outputs.LoadBalancerDnsName!.Value).toEqual({ 'Fn::GetAtt': [albId, 'DNSName'] });
+    expect(outputs.HostedZoneId!.Value).toEqual({ Ref: zoneId });
     expect(render(outputs.ApiUrl!.Value)).toBe(`https://\${${apiId}}.execute-api.\${AWS::Region}.\${AWS::URLSuffix}/`);
     expect(outputs.TableName!.Value).toEqual({ Ref: tableId });
     expect(outputs.ClusterName!.Value).toBe('test');
@@ -475,12 +551,20 @@ describe('hosts', () => {
     });
   });
 
-  it('opens no inbound port (no SSH): access is through Session Manager', () => {
+  it('opens no inbound port but the published-port range, and that only to the load balancer (no SSH)', () => {
     template.hasResourceProperties('AWS::EC2::SecurityGroup', {
       GroupDescription: Match.stringLikeRegexp('^Skiff hosts'),
       SecurityGroupIngress: Match.absent(),
     });
-    expect(template.findResources('AWS::EC2::SecurityGroupIngress')).toEqual({});
+    expect(Object.keys(template.findResources('AWS::EC2::SecurityGroupIngress'))).toHaveLength(1);
+    template.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
+      GroupId: { 'Fn::GetAtt': [hostSgId, 'GroupId'] },
+      SourceSecurityGroupId: { 'Fn::GetAtt': [albSgId, 'GroupId'] },
+      IpProtocol: 'tcp',
+      FromPort: 32768,
+      ToPort: 60999,
+      CidrIp: Match.absent(),
+    });
   });
 
   it('sizes the Auto Scaling group from the props and tags its instances skiff:cluster=<cluster>', () => {
@@ -555,6 +639,169 @@ describe('hosts', () => {
   });
 });
 
+describe('service discovery', () => {
+  it('creates the private hosted zone named by dnsZoneName on the cluster VPC', () => {
+    template.hasResourceProperties('AWS::Route53::HostedZone', {
+      Name: 'apps.test.internal.',
+      VPCs: [{ VPCId: { Ref: vpcId }, VPCRegion: { Ref: 'AWS::Region' } }],
+    });
+  });
+
+  it('lets the scheduler change and list records of that zone only, and nothing else in Route 53', () => {
+    const statements = roleStatements(template, functionRoleId(template, schedulerFnId));
+    const dns = statements.filter((s) => list(s.Action).some((a) => a.startsWith('route53:')));
+    expect(dns).toHaveLength(1);
+    expect(list(dns[0]!.Action).sort()).toEqual(['route53:ChangeResourceRecordSets', 'route53:ListResourceRecordSets']);
+    expect(list(dns[0]!.Resource).map(render)).toEqual([`arn:\${AWS::Partition}:route53:::hostedzone/\${${zoneId}}`]);
+  });
+});
+
+describe('load balancer', () => {
+  it('is an internet-facing application load balancer in the public subnets, behind its own security group', () => {
+    const publicSubnets = Object.entries(template.findResources('AWS::EC2::Subnet'))
+      .filter(([, r]) => (r as { Properties: { MapPublicIpOnLaunch: boolean } }).Properties.MapPublicIpOnLaunch)
+      .map(([id]) => ({ Ref: id }));
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
+      Type: 'application',
+      Scheme: 'internet-facing',
+      Subnets: Match.arrayEquals(publicSubnets),
+      SecurityGroups: [{ 'Fn::GetAtt': [albSgId, 'GroupId'] }],
+    });
+  });
+
+  it('listens with HTTPS on 443 with the given certificate and answers unknown hosts with a fixed 404', () => {
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+      LoadBalancerArn: { Ref: albId },
+      Port: 443,
+      Protocol: 'HTTPS',
+      Certificates: [{ CertificateArn: CERTIFICATE_ARN }],
+      SslPolicy: 'ELBSecurityPolicy-TLS13-1-2-2021-06',
+      DefaultActions: [{ Type: 'fixed-response', FixedResponseConfig: Match.objectLike({ StatusCode: '404' }) }],
+    });
+  });
+
+  it('accepts HTTPS from anywhere and sends only to the hosts, on the published-port range', () => {
+    template.hasResourceProperties('AWS::EC2::SecurityGroup', {
+      GroupDescription: Match.stringLikeRegexp('^Skiff load balancer'),
+      SecurityGroupIngress: [Match.objectLike({ CidrIp: '0.0.0.0/0', IpProtocol: 'tcp', FromPort: 443, ToPort: 443 })],
+    });
+    const albSg = template.findResources('AWS::EC2::SecurityGroup')[albSgId] as { Properties: { SecurityGroupEgress?: unknown[] } };
+    // No inline allow-all rule (allowAllOutbound is off): the one egress rule is the one below.
+    expect(JSON.stringify(albSg.Properties.SecurityGroupEgress ?? [])).not.toContain('0.0.0.0/0');
+    expect(Object.keys(template.findResources('AWS::EC2::SecurityGroupEgress'))).toHaveLength(1);
+    template.hasResourceProperties('AWS::EC2::SecurityGroupEgress', {
+      GroupId: { 'Fn::GetAtt': [albSgId, 'GroupId'] },
+      DestinationSecurityGroupId: { 'Fn::GetAtt': [hostSgId, 'GroupId'] },
+      IpProtocol: 'tcp',
+      FromPort: DOCKER_PUBLISHED_PORTS.from,
+      ToPort: DOCKER_PUBLISHED_PORTS.to,
+    });
+  });
+
+  describe('scheduler IAM for AlbLoadBalancer', () => {
+    let statements: Statement[];
+    beforeAll(() => {
+      statements = roleStatements(template, functionRoleId(template, schedulerFnId));
+    });
+    const elbArn = (rest: string) => arn('elasticloadbalancing', rest);
+
+    it('grants the four Describe calls on * (they have no resource type)', () => {
+      const read = bySid(statements, 'LoadBalancerRead');
+      expect(list(read.Action).sort()).toEqual(ELB_DESCRIBE_ACTIONS);
+      expect(read.Resource).toBe('*');
+    });
+
+    it("scopes target-group changes to this cluster's names: the prefix, a hyphen and exactly 12 characters", () => {
+      const groups = bySid(statements, 'LoadBalancerTargetGroups');
+      expect(list(groups.Action).sort()).toEqual(ELB_TARGET_GROUP_ACTIONS);
+      expect(list(groups.Resource).map(render)).toEqual([elbArn('targetgroup/test-????????????/*')]);
+    });
+
+    it("scopes rule changes to this load balancer's listener and rules", () => {
+      const rules = bySid(statements, 'LoadBalancerRules');
+      expect(list(rules.Action).sort()).toEqual(ELB_RULE_ACTIONS);
+      expect(list(rules.Resource).map(render).sort()).toEqual([`\${${listenerId}}`, elbArn(`listener-rule/\${${albId}.LoadBalancerFullName}/*`)].sort());
+    });
+
+    it('allows AddTags only as part of CreateTargetGroup and CreateRule', () => {
+      const tags = bySid(statements, 'LoadBalancerTagOnCreate');
+      expect(list(tags.Action)).toEqual(['elasticloadbalancing:AddTags']);
+      expect(tags.Condition).toEqual({ StringEquals: { 'elasticloadbalancing:CreateAction': ['CreateTargetGroup', 'CreateRule'] } });
+      expect(list(tags.Resource).map(render).sort()).toEqual(
+        [elbArn('targetgroup/test-????????????/*'), elbArn(`listener-rule/\${${albId}.LoadBalancerFullName}/*`)].sort(),
+      );
+    });
+  });
+});
+
+describe('scheduler triggers', () => {
+  it('runs the scheduler from the table stream, batching 1 s, except for heartbeats, events, the health checkpoint and publication records', () => {
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: schedulerFnId },
+      EventSourceArn: { 'Fn::GetAtt': [tableId, 'StreamArn'] },
+      StartingPosition: 'LATEST',
+      MaximumBatchingWindowInSeconds: 1,
+      MaximumRecordAgeInSeconds: 60,
+    });
+    const mapping = Object.values(template.findResources('AWS::Lambda::EventSourceMapping'))[0] as {
+      Properties: { FilterCriteria: { Filters: { Pattern: string }[] } };
+    };
+    expect(mapping.Properties.FilterCriteria.Filters.map((f) => JSON.parse(f.Pattern) as unknown)).toEqual([
+      {
+        dynamodb: {
+          Keys: {
+            pk: { S: [{ 'anything-but': ['EVENTS', 'HEALTH'] }] },
+            sk: { S: [{ 'anything-but': ['STATUS', 'PUBLISHED'] }] },
+          },
+        },
+      },
+    ]);
+    expect(Object.keys(template.findResources('AWS::Lambda::EventSourceMapping'))).toHaveLength(1);
+  });
+
+  it('ignores exactly the keys the store writes for host statuses, events and publication records', () => {
+    // The keys from docs/state.md, as DynamoStore writes them, against the stream filter.
+    const mapping = Object.values(template.findResources('AWS::Lambda::EventSourceMapping'))[0] as {
+      Properties: { FilterCriteria: { Filters: { Pattern: string }[] } };
+    };
+    const pattern = JSON.parse(mapping.Properties.FilterCriteria.Filters[0]!.Pattern) as {
+      dynamodb: { Keys: { pk: { S: [{ 'anything-but': string[] }] }; sk: { S: [{ 'anything-but': string[] }] } } };
+    };
+    const passes = (pk: string, sk: string) =>
+      !pattern.dynamodb.Keys.pk.S[0]['anything-but'].includes(pk) && !pattern.dynamodb.Keys.sk.S[0]['anything-but'].includes(sk);
+    const host = hostPartitionKey('arn:aws:ec2:eu-west-1:123456789012:instance/', 'i-0abc');
+    expect(passes(host, 'STATUS')).toBe(false);
+    expect(passes('EVENTS', '2030-01-01T00:00:00.000Z#e1')).toBe(false);
+    expect(passes('HOST#i-0abc', 'PUBLISHED')).toBe(false);
+    expect(passes(host, '#HOST')).toBe(true);
+    expect(passes('SVC#default#web', '#SERVICE')).toBe(true);
+    expect(passes('SVC#default#web', 'TASK#000000')).toBe(true);
+  });
+});
+
+describe('failure destinations', () => {
+  it('keeps failed asynchronous invocations in an SSE-encrypted queue for 14 days, reachable over TLS only', () => {
+    template.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 86_400 });
+    template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      Queues: [{ Ref: queueId }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+  });
+
+  it('sends failed scheduler and health invocations to that queue', () => {
+    for (const id of [schedulerFnId, healthFnId]) {
+      template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+        FunctionName: { Ref: id },
+        DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [queueId, 'Arn'] } } },
+      });
+    }
+  });
+});
+
 describe('tags', () => {
   it('tags every taggable Skiff resource with skiff:cluster=<cluster>', () => {
     for (const type of ['AWS::DynamoDB::Table', 'AWS::Lambda::Function', 'AWS::IAM::Role', 'AWS::EC2::VPC', 'AWS::Events::Rule']) {
@@ -596,6 +843,44 @@ describe('defaults', () => {
     const script = render(lt.Properties.LaunchTemplateData.UserData);
     expect(script).toContain('\nSKIFF_HEARTBEAT_SECONDS=15\n');
     expect(script).toContain('\nSKIFF_POLL_SECONDS=5\n');
+  });
+
+  it('names the zone skiff.internal and gives the scheduler that name', () => {
+    defaults.template.hasResourceProperties('AWS::Route53::HostedZone', { Name: 'skiff.internal.' });
+    defaults.template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: 'Skiff scheduler (cluster skiff)',
+      Environment: { Variables: Match.objectLike({ SKIFF_DNS_ZONE: 'skiff.internal' }) },
+    });
+  });
+
+  it('makes an internal load balancer in the private subnets, listening with HTTP on 80, reachable from the VPC only', () => {
+    const t = defaults.template;
+    const privateSubnets = Object.entries(t.findResources('AWS::EC2::Subnet'))
+      .filter(([, r]) => !(r as { Properties: { MapPublicIpOnLaunch: boolean } }).Properties.MapPublicIpOnLaunch)
+      .map(([id]) => ({ Ref: id }));
+    t.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', { Scheme: 'internal', Subnets: Match.arrayEquals(privateSubnets) });
+    t.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+      Port: 80,
+      Protocol: 'HTTP',
+      Certificates: Match.absent(),
+      DefaultActions: [{ Type: 'fixed-response', FixedResponseConfig: Match.objectLike({ StatusCode: '404' }) }],
+    });
+    const vpc = onlyResource(t, 'AWS::EC2::VPC');
+    t.hasResourceProperties('AWS::EC2::SecurityGroup', {
+      GroupDescription: Match.stringLikeRegexp('^Skiff load balancer'),
+      SecurityGroupIngress: [Match.objectLike({ CidrIp: { 'Fn::GetAtt': [vpc, 'CidrBlock'] }, IpProtocol: 'tcp', FromPort: 80, ToPort: 80 })],
+    });
+  });
+
+  it('scopes target groups of cluster skiff to skiff- and 12 characters, so a cluster skiff-a is out of reach', () => {
+    const fnId = functionId(defaults.template, 'Skiff scheduler (cluster skiff)');
+    const groups = bySid(roleStatements(defaults.template, functionRoleId(defaults.template, fnId)), 'LoadBalancerTargetGroups');
+    const pattern = list(groups.Resource).map(render)[0]!.replace(/^.*:targetgroup\//, '');
+    expect(pattern).toBe('skiff-????????????/*');
+    // IAM's `?` is one character, `*` any run of them.
+    const iam = new RegExp(`^${pattern.replaceAll('?', '.').replace('*', '.*')}$`);
+    expect(iam.test('skiff-0123456789ab/50dc6c495c0c9188')).toBe(true);
+    expect(iam.test('skiff-a-0123456789ab/50dc6c495c0c9188')).toBe(false);
   });
 
   it('picks the x86_64 AMI for an Intel instance type', () => {

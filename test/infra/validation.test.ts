@@ -100,6 +100,70 @@ describe('SkiffCluster prop validation', () => {
   });
 });
 
+describe('ingress prop validation', () => {
+  it.each([
+    ['uppercase letters', 'Skiff.Internal'],
+    ['a trailing dot', 'skiff.internal.'],
+    ['an empty label', 'skiff..internal'],
+    ['a label starting with a hyphen', '-skiff.internal'],
+    ['an underscore', 'my_zone.internal'],
+    ['a label over 63 characters', `${'a'.repeat(64)}.internal`],
+    ['nothing', ''],
+  ])('rejects a DNS zone name with %s and says what a valid one looks like', (_, dnsZoneName) => {
+    expect(() => build({ dnsZoneName })).toThrow(
+      `dnsZoneName '${dnsZoneName}' is invalid: use dot-separated labels of 1-63 lowercase letters, digits and hyphens`,
+    );
+  });
+
+  it('rejects a name longer than 253 characters', () => {
+    const dnsZoneName = Array.from({ length: 5 }, () => 'a'.repeat(60)).join('.');
+    expect(() => build({ dnsZoneName })).toThrow(`dnsZoneName '${dnsZoneName}' is invalid`);
+  });
+
+  it.each([
+    ['cluster.local', 'cluster.internal'],
+    ['local', 'internal'],
+  ])('rejects %s, reserved for multicast DNS, and suggests %s', (dnsZoneName, suggestion) => {
+    expect(() => build({ dnsZoneName })).toThrow(
+      `dnsZoneName '${dnsZoneName}' ends in .local, which is reserved for multicast DNS (RFC 6762): resolvers send those names to mDNS, not to Route 53. ` +
+        `Use another suffix, for example '${suggestion}'`,
+    );
+  });
+
+  it.each(['skiff.internal', 'apps.corp.example.com', 'localhost.internal', 'local.internal', 'x1-y.internal'])('accepts the zone name %s', (dnsZoneName) => {
+    expect(validateSkiffClusterProps({ dnsZoneName }).dnsZoneName).toBe(dnsZoneName);
+  });
+
+  it('rejects a load balancer scheme other than internal and internet-facing', () => {
+    expect(() => build({ loadBalancerScheme: 'public' as never })).toThrow(
+      "loadBalancerScheme 'public' is invalid: use 'internal' or 'internet-facing'",
+    );
+  });
+
+  it.each([
+    ['an IAM server certificate', 'arn:aws:iam::123456789012:server-certificate/web'],
+    ['a certificate id alone', '0a1b2c3d-4e5f-6789-abcd-ef0123456789'],
+    ['a short account', 'arn:aws:acm:eu-west-1:12345:certificate/0a1b2c3d'],
+    ['no region', 'arn:aws:acm::123456789012:certificate/0a1b2c3d'],
+  ])('rejects a certificate ARN that is %s and says what shape is expected', (_, certificateArn) => {
+    expect(() => build({ certificateArn })).toThrow(
+      `certificateArn '${certificateArn}' is not an ACM certificate ARN: expected arn:aws:acm:<region>:<12-digit account>:certificate/<id>`,
+    );
+  });
+
+  it.each([
+    'arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789',
+    'arn:aws-us-gov:acm:us-gov-west-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789',
+    'arn:aws-cn:acm:cn-north-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789',
+  ])('accepts the certificate ARN %s', (certificateArn) => {
+    expect(validateSkiffClusterProps({ certificateArn }).certificateArn).toBe(certificateArn);
+  });
+
+  it('defaults to the zone skiff.internal, an internal load balancer and no certificate', () => {
+    expect(validateSkiffClusterProps({})).toMatchObject({ dnsZoneName: 'skiff.internal', loadBalancerScheme: 'internal', certificateArn: undefined });
+  });
+});
+
 describe('settings from CDK context', () => {
   const fromContext = (context: Record<string, unknown>) => clusterPropsFromContext(new App({ context }).node);
 
@@ -112,8 +176,21 @@ describe('settings from CDK context', () => {
       desiredHosts: '3',
       hostHeartbeatSeconds: '10',
       hostGraceSeconds: '45',
+      dnsZoneName: 'prod.internal',
+      loadBalancerScheme: 'internet-facing',
+      certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/abc',
     });
-    expect(props).toMatchObject({ clusterName: 'prod', minHosts: 2, maxHosts: 6, desiredHosts: 3, hostHeartbeatSeconds: 10, hostGraceSeconds: 45 });
+    expect(props).toMatchObject({
+      clusterName: 'prod',
+      minHosts: 2,
+      maxHosts: 6,
+      desiredHosts: 3,
+      hostHeartbeatSeconds: 10,
+      hostGraceSeconds: 45,
+      dnsZoneName: 'prod.internal',
+      loadBalancerScheme: 'internet-facing',
+      certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/abc',
+    });
     expect(props.hostInstanceType?.toString()).toBe('c7g.large');
   });
 
@@ -126,7 +203,15 @@ describe('settings from CDK context', () => {
       desiredHosts: undefined,
       hostHeartbeatSeconds: undefined,
       hostGraceSeconds: undefined,
+      dnsZoneName: undefined,
+      loadBalancerScheme: undefined,
+      certificateArn: undefined,
     });
+  });
+
+  it('leaves a bad scheme from context to the prop validation, which lists the two schemes', () => {
+    const props = fromContext({ loadBalancerScheme: 'external' });
+    expect(() => validateSkiffClusterProps(props)).toThrow("loadBalancerScheme 'external' is invalid: use 'internal' or 'internet-facing'");
   });
 
   it('names the context key and shows an example when a count is not a whole number', () => {
