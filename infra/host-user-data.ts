@@ -83,6 +83,8 @@ export function hostUserDataScript(o: HostUserDataOptions): string {
     `SKIFF_REGION=${o.region}`,
     'SKIFF_HOST_ID=${HOST_ID}',
     'SKIFF_HOST_ADDRESS=${HOST_ADDRESS}',
+    // The agent also reads IMDSv2 itself (its availability zone becomes the host label `zone`).
+    'SKIFF_IDENTITY=ec2',
     `SKIFF_HOST_ARN_PREFIX=${o.hostArnPrefix}`,
     `AWS_REGION=${o.region}`,
     'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true',

@@ -63,6 +63,7 @@ describe('host user data', () => {
       'SKIFF_REGION=eu-west-1',
       'SKIFF_HOST_ID=${HOST_ID}',
       'SKIFF_HOST_ADDRESS=${HOST_ADDRESS}',
+      'SKIFF_IDENTITY=ec2',
       'SKIFF_HOST_ARN_PREFIX=arn:aws:ec2:eu-west-1:123456789012:instance/',
       'AWS_REGION=eu-west-1',
       'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true',
