@@ -7,6 +7,7 @@
 import { App } from 'aws-cdk-lib';
 import { validateSkiffClusterProps } from './skiff-cluster.ts';
 import { clusterPropsFromContext, SkiffStack, stackIdFor } from './skiff-stack.ts';
+import { addSkiffNagChecks } from './nag.ts';
 
 const app = new App();
 const cluster = clusterPropsFromContext(app.node);
@@ -16,4 +17,6 @@ new SkiffStack(app, stackIdFor(clusterName), {
   cluster,
   description: `Skiff cluster ${clusterName}: serverless control plane and container hosts`,
 });
+// cdk-nag AwsSolutions checks: an unsuppressed finding fails the synthesis (infra/nag.ts).
+addSkiffNagChecks(app);
 app.synth();

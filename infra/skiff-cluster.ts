@@ -53,6 +53,8 @@ import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ESM_BANNER, ESM_DEFINE, EsbuildBundling } from './esbuild-bundling.ts';
 import { hostPollSeconds, hostUserDataScript } from './host-user-data.ts';
+import { suppressSkiffClusterFindings } from './nag.ts';
+import { SkiffObservability } from './observability.ts';
 
 /** Default entry points, relative to the repository root. */
 export const DEFAULT_ENTRIES = {
@@ -298,6 +300,8 @@ export class SkiffCluster extends Construct {
   readonly loadBalancerSecurityGroup: SecurityGroup;
   /** Asynchronous invocations of the scheduler and health functions that failed or expired (SSE-SQS). */
   readonly failedInvocations: Queue;
+  /** Alarms, dashboard, alarm topic, API access logs and VPC flow log (infra/observability.ts). */
+  readonly observability: SkiffObservability;
 
   constructor(scope: Construct, id: string, props: SkiffClusterProps = {}) {
     super(scope, id);
@@ -646,6 +650,17 @@ export class SkiffCluster extends Construct {
       maxCapacity: settings.maxHosts,
       ...(settings.desiredHosts === undefined ? {} : { desiredCapacity: settings.desiredHosts }),
     });
+
+    // ---- observability and the cdk-nag findings Skiff accepts (infra/observability.ts, infra/nag.ts) ----
+    this.observability = new SkiffObservability(this, 'Observability', {
+      clusterName,
+      functions: { api: this.apiFunction, scheduler: this.schedulerFunction, health: this.healthFunction },
+      table: this.table,
+      httpApi: this.httpApi,
+      vpc: this.vpc,
+      logRetention,
+    });
+    suppressSkiffClusterFindings(this);
   }
 
   /**

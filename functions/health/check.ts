@@ -19,6 +19,8 @@ export interface HealthResult {
   readonly down: string[];
   readonly up: string[];
   readonly resumed: boolean;
+  /** Hosts down after this check (the StaleHosts metric). */
+  readonly downHosts: number;
 }
 
 /** Events deleted per check at most: pruning never crowds out the check itself. */
@@ -45,9 +47,11 @@ export async function runHealthCheck(deps: HealthDeps): Promise<HealthResult> {
   await store.putHealthCheckpoint(assessment.checkpoint);
   await store.pruneEvents(new Date(now.getTime() - deps.eventRetentionMs).toISOString(), PRUNE_BATCH);
   if (assessment.transitions.length) await deps.kickScheduler().catch(() => undefined);
+  const to = new Map(assessment.transitions.map((t) => [t.host, t.to]));
   return {
     down: assessment.transitions.filter((t) => t.to === 'down').map((t) => t.host),
     up: assessment.transitions.filter((t) => t.to === 'ready').map((t) => t.host),
     resumed,
+    downHosts: hosts.filter((h) => (to.get(h.id) ?? h.state) === 'down').length,
   };
 }

@@ -11,10 +11,12 @@ import { controlPlaneConfig, numberEnv } from '../env.ts';
 import { awsControlPlane } from '../wiring.ts';
 import { errorBoundary } from '../middleware.ts';
 import { componentLogger } from '../logger.ts';
+import { emitMetric } from '../metrics.ts';
 
 export type HealthHandler = (event: unknown, context: Context) => Promise<HealthResult[]>;
 
-export function makeHealthHandler(deps: HealthDeps, options: { checksPerRun: number; intervalMs: number }): HealthHandler {
+/** `metricsCluster`: publish the StaleHosts metric (Embedded Metric Format) for this cluster, on AWS. */
+export function makeHealthHandler(deps: HealthDeps, options: { checksPerRun: number; intervalMs: number; metricsCluster?: string }): HealthHandler {
   const log = componentLogger('health');
   return middy<unknown, HealthResult[]>()
     .use(errorBoundary('health'))
@@ -24,6 +26,7 @@ export function makeHealthHandler(deps: HealthDeps, options: { checksPerRun: num
         if (i > 0) await new Promise((r) => setTimeout(r, options.intervalMs));
         const r = await runHealthCheck(deps);
         if (r.down.length || r.up.length || r.resumed) log.info('host health changed', { ...r });
+        if (options.metricsCluster) emitMetric('StaleHosts', r.downHosts, options.metricsCluster);
         results.push(r);
       }
       return results;
@@ -48,7 +51,11 @@ export const handler: HealthHandler = (event, context) => {
         kickScheduler: cp.kickScheduler,
         eventRetentionMs: numberEnv(env, 'SKIFF_EVENT_RETENTION_DAYS', 7, { min: 1 }) * 86_400_000,
       },
-      { checksPerRun: numberEnv(env, 'SKIFF_HEALTH_CHECKS_PER_RUN', 4, { min: 1, max: 12 }), intervalMs: numberEnv(env, 'SKIFF_HEALTH_INTERVAL_SECONDS', 15, { min: 1 }) * 1000 },
+      {
+        checksPerRun: numberEnv(env, 'SKIFF_HEALTH_CHECKS_PER_RUN', 4, { min: 1, max: 12 }),
+        intervalMs: numberEnv(env, 'SKIFF_HEALTH_INTERVAL_SECONDS', 15, { min: 1 }) * 1000,
+        metricsCluster: cp.cluster,
+      },
     );
   }
   return fromEnv(event, context);

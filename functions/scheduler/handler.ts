@@ -10,6 +10,7 @@ import { controlPlaneConfig } from '../env.ts';
 import { awsControlPlane } from '../wiring.ts';
 import { errorBoundary } from '../middleware.ts';
 import { componentLogger } from '../logger.ts';
+import { emitMetric } from '../metrics.ts';
 
 export type SchedulerHandler = (event: unknown, context: Context) => Promise<PassResult>;
 
@@ -17,7 +18,7 @@ export type SchedulerHandler = (event: unknown, context: Context) => Promise<Pas
  * `discovery`: on AWS the scheduler also keeps Route 53 and the ALB in step after each pass (local
  * mode runs that on its own faster loop instead).
  */
-export function makeSchedulerHandler(deps: Omit<PassDeps, 'seed'>, discovery?: DiscoveryDeps): SchedulerHandler {
+export function makeSchedulerHandler(deps: Omit<PassDeps, 'seed'>, discovery?: DiscoveryDeps, options: { metrics?: boolean } = {}): SchedulerHandler {
   const log = componentLogger('scheduler', deps.cluster);
   return middy<unknown, PassResult>()
     .use(errorBoundary('scheduler'))
@@ -28,6 +29,8 @@ export function makeSchedulerHandler(deps: Omit<PassDeps, 'seed'>, discovery?: D
         log: deps.log ?? ((message, data) => log.debug(message, data ?? {})),
       });
       if (result.created || result.removed || result.placed || result.published.length) log.info('pass', { ...result });
+      // The UnplaceableTasks alarm reads this (Embedded Metric Format); local mode has no CloudWatch.
+      if (options.metrics) emitMetric('UnplaceableTasks', result.unplaceable, deps.cluster);
       if (discovery && (discovery.zone || discovery.loadBalancer)) {
         const d = await runDiscoverySync(discovery);
         if (d.dnsChanged || d.routesChanged) log.info('discovery', { ...d });
@@ -41,7 +44,7 @@ let fromEnv: SchedulerHandler | undefined;
 export const handler: SchedulerHandler = (event, context) => {
   if (!fromEnv) {
     const cp = awsControlPlane(controlPlaneConfig(process.env));
-    fromEnv = makeSchedulerHandler({ store: cp.store, channel: cp.channel, waker: cp.waker, cluster: cp.cluster, now: () => new Date() }, cp.discovery);
+    fromEnv = makeSchedulerHandler({ store: cp.store, channel: cp.channel, waker: cp.waker, cluster: cp.cluster, now: () => new Date() }, cp.discovery, { metrics: true });
   }
   return fromEnv(event, context);
 };

@@ -469,10 +469,11 @@ describe('HTTP API', () => {
     }
   });
 
-  it('outputs the API URL, table, cluster name, parameter prefix, host group name, load balancer DNS name and hosted zone', () => {
+  it('outputs the alarm topic, API URL, table, cluster name, parameter prefix, host group name, load balancer DNS name and hosted zone', () => {
     const apiId = onlyResource(template, 'AWS::ApiGatewayV2::Api');
     const outputs = template.findOutputs('*') as Record<string, { Value: unknown }>;
     expect(Object.keys(outputs).sort()).toEqual([
+      'AlarmTopicArn',
       'ApiUrl',
       'ClusterName',
       'HostAutoScalingGroupName',
