@@ -23,15 +23,9 @@ import type { ClusterEvent, Host, HostStatus, Service, ServiceSpec, Task } from 
 import type { HealthCheckpoint } from '../../core/health.ts';
 import type { Store } from '../../ports/index.ts';
 
-/** DynamoDB refused a request for now (throttling, a 5xx): the same request may succeed later. */
-export class StoreUnavailableError extends SkiffError {
-  override readonly status = 503;
-  override readonly retryable = true;
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'StoreUnavailableError';
-  }
-}
+import { dynamoCall, StoreUnavailableError } from './dynamo-errors.ts';
+
+export { StoreUnavailableError };
 
 export interface DynamoStoreOptions {
   /** The table created from `tableDefinition()` (local/dynalite.ts) or by the CDK stack. */
@@ -79,8 +73,6 @@ const RACE_ATTEMPTS = 5;
 // UnprocessedKeys come back under throttling; back off 50 ms, 100 ms, ... about 6 s in all.
 const UNPROCESSED_ATTEMPTS = 8;
 
-const THROTTLED = new Set(['ProvisionedThroughputExceededException', 'ThrottlingException', 'RequestLimitExceeded']);
-const TRANSIENT = new Set(['InternalServerError', 'ServiceUnavailable', 'ServiceUnavailableException']);
 
 type Item = Record<string, unknown>;
 
@@ -758,28 +750,11 @@ export class DynamoStore implements Store {
     return items;
   }
 
-  /** Run one SDK call; turn its failure into a domain error naming the operation and the item. */
-  private async call<T>(op: string, label: string, send: () => Promise<T>, conflict?: string): Promise<T> {
-    try {
-      return await send();
-    } catch (err) {
-      const name = (err as { name?: unknown } | null)?.name;
-      if (name === 'ConditionalCheckFailedException') {
-        throw new ConflictError(conflict ?? `${label} changed concurrently; re-read and retry`, { cause: err });
-      }
-      const retryable = (err as { $retryable?: { throttling?: boolean } } | null)?.$retryable;
-      if ((typeof name === 'string' && THROTTLED.has(name)) || retryable?.throttling) {
-        throw new StoreUnavailableError(`DynamoDB throttled ${op} on ${label}; retry later`, { cause: err });
-      }
-      if (typeof name === 'string' && TRANSIENT.has(name)) {
-        throw new StoreUnavailableError(`DynamoDB failed ${op} on ${label} (${name}); retry later`, { cause: err });
-      }
-      if (name === 'ResourceNotFoundException') {
-        throw new SkiffError(`DynamoDB table ${this.table} not found (${op} on ${label})`, { cause: err });
-      }
-      throw new SkiffError(`DynamoDB ${op} on ${label} failed${typeof name === 'string' ? ` (${name})` : ''}`, { cause: err });
-    }
+  /** Run one SDK call; its failure becomes a domain error (see dynamo-errors.ts). */
+  private call<T>(op: string, label: string, send: () => Promise<T>, conflict?: string): Promise<T> {
+    return dynamoCall(this.table, op, label, send, conflict);
   }
+
 }
 
 // ---- keys ----

@@ -18,7 +18,7 @@ import { allocate, parseCidr, subnets, type Subnets } from '../../core/cidr.ts';
 import { ConflictError, LimitError, SkiffError, ValidationError } from '../../core/errors.ts';
 import { hash32 } from '../../core/random.ts';
 import type { SubnetAllocator, SubnetLease } from '../../ports/network.ts';
-import { StoreUnavailableError } from './dynamo-store.ts';
+import { dynamoCall, StoreUnavailableError } from './dynamo-errors.ts';
 
 export interface DynamoSubnetStoreOptions {
   /** The cluster's table (`tableDefinition()` in local/dynalite.ts, or the CDK stack's). */
@@ -46,8 +46,6 @@ const SUBNETS_INDEX_PK = 'SUBNETS';
 const MAX_ROUNDS = 40;
 const RELEASE_ATTEMPTS = 5;
 
-const THROTTLED = new Set(['ProvisionedThroughputExceededException', 'ThrottlingException', 'RequestLimitExceeded']);
-const TRANSIENT = new Set(['InternalServerError', 'ServiceUnavailable', 'ServiceUnavailableException']);
 
 type Item = Record<string, unknown>;
 
@@ -283,28 +281,11 @@ export class DynamoSubnetStore implements SubnetAllocator {
     return items;
   }
 
-  /** Run one SDK call; turn its failure into a domain error naming the operation and the item (as DynamoStore does). */
-  private async call<T>(op: string, label: string, send: () => Promise<T>, conflict?: string): Promise<T> {
-    try {
-      return await send();
-    } catch (err) {
-      const name = (err as { name?: unknown } | null)?.name;
-      if (name === 'ConditionalCheckFailedException') {
-        throw new ConflictError(conflict ?? `${label} changed concurrently; re-read and retry`, { cause: err });
-      }
-      const retryable = (err as { $retryable?: { throttling?: boolean } } | null)?.$retryable;
-      if ((typeof name === 'string' && THROTTLED.has(name)) || retryable?.throttling) {
-        throw new StoreUnavailableError(`DynamoDB throttled ${op} on ${label}; retry later`, { cause: err });
-      }
-      if (typeof name === 'string' && TRANSIENT.has(name)) {
-        throw new StoreUnavailableError(`DynamoDB failed ${op} on ${label} (${name}); retry later`, { cause: err });
-      }
-      if (name === 'ResourceNotFoundException') {
-        throw new SkiffError(`DynamoDB table ${this.table} not found (${op} on ${label})`, { cause: err });
-      }
-      throw new SkiffError(`DynamoDB ${op} on ${label} failed${typeof name === 'string' ? ` (${name})` : ''}`, { cause: err });
-    }
+  /** Run one SDK call; its failure becomes a domain error (see dynamo-errors.ts). */
+  private call<T>(op: string, label: string, send: () => Promise<T>, conflict?: string): Promise<T> {
+    return dynamoCall(this.table, op, label, send, conflict);
   }
+
 }
 
 function checkHostId(hostId: string): void {

@@ -1,0 +1,45 @@
+/**
+ * DynamoDB failures as domain errors, shared by every adapter on the table: nothing above the
+ * adapters branches on SDK exception names.
+ */
+import { ConflictError, SkiffError } from '../../core/errors.ts';
+
+/** DynamoDB refused a request for now (throttling, a 5xx): the same request may succeed later. */
+export class StoreUnavailableError extends SkiffError {
+  override readonly status = 503;
+  override readonly retryable = true;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreUnavailableError';
+  }
+}
+
+const THROTTLED = new Set(['ProvisionedThroughputExceededException', 'ThrottlingException', 'RequestLimitExceeded']);
+const TRANSIENT = new Set(['InternalServerError', 'ServiceUnavailable', 'ServiceUnavailableException']);
+
+/**
+ * Runs one SDK call on `table`; turns its failure into a domain error naming the operation and the
+ * item: a failed condition is a ConflictError (with `conflict` as its message), throttling and 5xx
+ * a retryable StoreUnavailableError.
+ */
+export async function dynamoCall<T>(table: string, op: string, label: string, send: () => Promise<T>, conflict?: string): Promise<T> {
+  try {
+    return await send();
+  } catch (err) {
+    const name = (err as { name?: unknown } | null)?.name;
+    if (name === 'ConditionalCheckFailedException') {
+      throw new ConflictError(conflict ?? `${label} changed concurrently; re-read and retry`, { cause: err });
+    }
+    const retryable = (err as { $retryable?: { throttling?: boolean } } | null)?.$retryable;
+    if ((typeof name === 'string' && THROTTLED.has(name)) || retryable?.throttling) {
+      throw new StoreUnavailableError(`DynamoDB throttled ${op} on ${label}; retry later`, { cause: err });
+    }
+    if (typeof name === 'string' && TRANSIENT.has(name)) {
+      throw new StoreUnavailableError(`DynamoDB failed ${op} on ${label} (${name}); retry later`, { cause: err });
+    }
+    if (name === 'ResourceNotFoundException') {
+      throw new SkiffError(`DynamoDB table ${table} not found (${op} on ${label})`, { cause: err });
+    }
+    throw new SkiffError(`DynamoDB ${op} on ${label} failed${typeof name === 'string' ? ` (${name})` : ''}`, { cause: err });
+  }
+}
