@@ -8,7 +8,6 @@ import {
   BatchWriteCommand,
   DeleteCommand,
   DynamoDBDocumentClient,
-  GetCommand,
   PutCommand,
   QueryCommand,
   ScanCommand,
@@ -23,7 +22,7 @@ import type { ClusterEvent, Host, HostStatus, Service, ServiceSpec, Task } from 
 import type { HealthCheckpoint } from '../../core/health.ts';
 import type { Store } from '../../ports/index.ts';
 
-import { dynamoCall, StoreUnavailableError } from './dynamo-errors.ts';
+import { dynamoCall, dynamoGet, dynamoQueryAll, StoreUnavailableError } from './dynamo-calls.ts';
 
 export { StoreUnavailableError };
 
@@ -296,44 +295,20 @@ export class DynamoStore implements Store {
   }
 
   async assignTask(namespace: string, service: string, slot: number, taskId: string, hostId: string): Promise<void> {
-    const label = taskLabel(namespace, service, slot);
-    await this.call(
-      'UpdateItem',
-      label,
-      () =>
-        this.doc.send(
-          new UpdateCommand({
-            TableName: this.table,
-            Key: taskKey(namespace, service, slot),
-            // A placed task is no longer unplaceable; the stale note would mislead `skiff get`.
-            UpdateExpression: 'SET #host = :host REMOVE #unplaceable',
-            ConditionExpression: '#id = :id AND attribute_not_exists(#host) AND #desired = :running',
-            ExpressionAttributeNames: { '#id': 'id', '#host': 'host', '#desired': 'desired', '#unplaceable': 'unplaceable' },
-            ExpressionAttributeValues: { ':id': taskId, ':host': hostId, ':running': 'running' },
-          }),
-        ),
-      `${label} is not an unassigned running task ${taskId} any more (replaced, assigned or stopped)`,
-    );
+    // A placed task is no longer unplaceable; the stale note would mislead `skiff get`.
+    await this.updateTask(namespace, service, slot, taskId, 'SET #host = :host REMOVE #unplaceable', { '#host': 'host', '#unplaceable': 'unplaceable' }, { ':host': hostId }, {
+      condition: 'attribute_not_exists(#host) AND #desired = :running',
+      names: { '#desired': 'desired' },
+      values: { ':running': 'running' },
+      conflict: `is not an unassigned running task ${taskId} any more (replaced, assigned or stopped)`,
+    });
   }
 
   async unassignTask(namespace: string, service: string, slot: number, taskId: string, hostId: string): Promise<void> {
-    const label = taskLabel(namespace, service, slot);
-    await this.call(
-      'UpdateItem',
-      label,
-      () =>
-        this.doc.send(
-          new UpdateCommand({
-            TableName: this.table,
-            Key: taskKey(namespace, service, slot),
-            UpdateExpression: 'REMOVE #host',
-            ConditionExpression: '#id = :id AND #host = :host',
-            ExpressionAttributeNames: { '#id': 'id', '#host': 'host' },
-            ExpressionAttributeValues: { ':id': taskId, ':host': hostId },
-          }),
-        ),
-      `${label} is not task ${taskId} assigned to host ${hostId} any more`,
-    );
+    await this.updateTask(namespace, service, slot, taskId, 'REMOVE #host', { '#host': 'host' }, { ':host': hostId }, {
+      condition: '#host = :host',
+      conflict: `is not task ${taskId} assigned to host ${hostId} any more`,
+    });
   }
 
   async setTaskDesired(namespace: string, service: string, slot: number, taskId: string, desired: Task['desired']): Promise<void> {
@@ -681,6 +656,8 @@ export class DynamoStore implements Store {
     update: string,
     names: Record<string, string>,
     values: Record<string, unknown>,
+    /** A condition on top of "the slot still holds this task", and the conflict message that goes with it. */
+    extra?: { condition: string; names?: Record<string, string>; values?: Record<string, unknown>; conflict: string },
   ): Promise<void> {
     const label = taskLabel(namespace, service, slot);
     await this.call(
@@ -692,30 +669,21 @@ export class DynamoStore implements Store {
             TableName: this.table,
             Key: taskKey(namespace, service, slot),
             UpdateExpression: update,
-            ConditionExpression: '#id = :id',
-            ExpressionAttributeNames: { ...names, '#id': 'id' },
-            ExpressionAttributeValues: { ...values, ':id': taskId },
+            ConditionExpression: extra ? `#id = :id AND ${extra.condition}` : '#id = :id',
+            ExpressionAttributeNames: { ...names, ...extra?.names, '#id': 'id' },
+            ExpressionAttributeValues: { ...values, ...extra?.values, ':id': taskId },
           }),
         ),
-      `${label} does not hold task ${taskId} any more`,
+      `${label} ${extra?.conflict ?? `does not hold task ${taskId} any more`}`,
     );
   }
 
-  private async get(key: Item, label: string): Promise<Item | undefined> {
-    const out = await this.call('GetItem', label, () => this.doc.send(new GetCommand({ TableName: this.table, Key: key, ConsistentRead: true })));
-    return out.Item;
+  private get(key: Item, label: string): Promise<Item | undefined> {
+    return dynamoGet(this.doc, this.table, key, label);
   }
 
-  /** Every page of a Query (each page stops at 1 MB). */
-  private async queryAll(input: QueryCommandInput, label: string): Promise<Item[]> {
-    const items: Item[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await this.call('Query', label, () => this.doc.send(new QueryCommand({ ...input, ExclusiveStartKey: start })));
-      items.push(...(out.Items ?? []));
-      start = out.LastEvaluatedKey;
-    } while (start !== undefined);
-    return items;
+  private queryAll(input: QueryCommandInput, label: string): Promise<Item[]> {
+    return dynamoQueryAll(this.doc, this.table, input, label);
   }
 
   /** Every page of a Scan (segment). */

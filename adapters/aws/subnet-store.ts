@@ -13,12 +13,12 @@
  * caller acting on an old pointer can never delete a claim made under a newer one.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient, PutCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { allocate, parseCidr, subnets, type Subnets } from '../../core/cidr.ts';
 import { ConflictError, LimitError, SkiffError, ValidationError } from '../../core/errors.ts';
 import { hash32 } from '../../core/random.ts';
 import type { SubnetAllocator, SubnetLease } from '../../ports/network.ts';
-import { dynamoCall, StoreUnavailableError } from './dynamo-errors.ts';
+import { dynamoCall, dynamoGet, dynamoQueryAll, StoreUnavailableError } from './dynamo-calls.ts';
 
 export interface DynamoSubnetStoreOptions {
   /** The cluster's table (`tableDefinition()` in local/dynalite.ts, or the CDK stack's). */
@@ -265,20 +265,12 @@ export class DynamoSubnetStore implements SubnetAllocator {
     return items.map((i) => String(i.cidr));
   }
 
-  private async get(key: Item, label: string): Promise<Item | undefined> {
-    const out = await this.call('GetItem', label, () => this.doc.send(new GetCommand({ TableName: this.table, Key: key, ConsistentRead: true })));
-    return out.Item;
+  private get(key: Item, label: string): Promise<Item | undefined> {
+    return dynamoGet(this.doc, this.table, key, label);
   }
 
-  private async queryAll(input: QueryCommandInput, label: string): Promise<Item[]> {
-    const items: Item[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await this.call('Query', label, () => this.doc.send(new QueryCommand({ ...input, ExclusiveStartKey: start })));
-      items.push(...(out.Items ?? []));
-      start = out.LastEvaluatedKey;
-    } while (start !== undefined);
-    return items;
+  private queryAll(input: QueryCommandInput, label: string): Promise<Item[]> {
+    return dynamoQueryAll(this.doc, this.table, input, label);
   }
 
   /** Run one SDK call; its failure becomes a domain error (see dynamo-errors.ts). */

@@ -1,8 +1,11 @@
 /**
- * DynamoDB failures as domain errors, shared by every adapter on the table: nothing above the
- * adapters branches on SDK exception names.
+ * DynamoDB calls shared by every adapter on the table: failures become domain errors (nothing
+ * above the adapters branches on SDK exception names), plus consistent reads and paged queries.
  */
+import { GetCommand, QueryCommand, type DynamoDBDocumentClient, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { ConflictError, SkiffError } from '../../core/errors.ts';
+
+type Item = Record<string, unknown>;
 
 /** DynamoDB refused a request for now (throttling, a 5xx): the same request may succeed later. */
 export class StoreUnavailableError extends SkiffError {
@@ -42,4 +45,22 @@ export async function dynamoCall<T>(table: string, op: string, label: string, se
     }
     throw new SkiffError(`DynamoDB ${op} on ${label} failed${typeof name === 'string' ? ` (${name})` : ''}`, { cause: err });
   }
+}
+
+/** A strongly consistent GetItem; undefined when the item is absent. */
+export async function dynamoGet(doc: DynamoDBDocumentClient, table: string, key: Item, label: string): Promise<Item | undefined> {
+  const out = await dynamoCall(table, 'GetItem', label, () => doc.send(new GetCommand({ TableName: table, Key: key, ConsistentRead: true })));
+  return out.Item;
+}
+
+/** Every page of a Query (each page stops at 1 MB). */
+export async function dynamoQueryAll(doc: DynamoDBDocumentClient, table: string, input: QueryCommandInput, label: string): Promise<Item[]> {
+  const items: Item[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const out = await dynamoCall(table, 'Query', label, () => doc.send(new QueryCommand({ ...input, ExclusiveStartKey: start })));
+    items.push(...(out.Items ?? []));
+    start = out.LastEvaluatedKey;
+  } while (start !== undefined);
+  return items;
 }
