@@ -23,7 +23,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { DnsRecordSet } from '../ports/index.ts';
-import { listen, TokenBucket } from './stand-in.ts';
+import { listen, readBody, TokenBucket } from './stand-in.ts';
 
 /** A token bucket: `rate` requests per second on average, up to `burst` at once. */
 export interface RateLimit {
@@ -302,7 +302,7 @@ function route(method: string, path: string): Route | undefined {
 async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context): Promise<void> {
   const requestId = randomUUID();
   try {
-    const body = await readBody(req);
+    const body = await readBody(req, MAX_BODY_BYTES, () => new ApiError('InvalidInput', `request body exceeds ${MAX_BODY_BYTES} bytes`));
     const url = new URL(req.url ?? '/', 'http://localhost');
     const r = route(req.method ?? 'GET', url.pathname);
     if (!r) throw new ApiError('UnknownOperationException', `${req.method} ${url.pathname} is not an operation the local Route 53 stand-in supports`, 404);
@@ -318,21 +318,6 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context): 
   }
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (size > MAX_BODY_BYTES) reject(new ApiError('InvalidInput', `request body exceeds ${MAX_BODY_BYTES} bytes`));
-      else resolve(Buffer.concat(chunks).toString('utf8'));
-    });
-    req.on('error', reject);
-  });
-}
 
 function send(res: ServerResponse, status: number, requestId: string, xml: string): void {
   const text = `<?xml version="1.0" encoding="UTF-8"?>\n${xml}`;

@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { listen, TokenBucket } from './stand-in.ts';
+import { listen, readBody, TokenBucket } from './stand-in.ts';
 
 /** A token bucket: `rate` requests per second on average, up to `burst` at once. */
 export interface RateLimit {
@@ -244,7 +244,7 @@ async function handle(
 ): Promise<void> {
   const requestId = randomUUID();
   try {
-    const body = await readBody(req);
+    const body = await readBody(req, MAX_BODY_BYTES, () => new ApiError('SerializationException', `request body exceeds ${MAX_BODY_BYTES} bytes`));
     if (req.method !== 'POST' || (req.url ?? '/').split('?')[0] !== '/') {
       throw new ApiError('UnknownOperationException', `${req.method} ${req.url} is not an AWS JSON 1.1 request`);
     }
@@ -268,21 +268,6 @@ async function handle(
   }
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (size > MAX_BODY_BYTES) reject(new ApiError('SerializationException', `request body exceeds ${MAX_BODY_BYTES} bytes`));
-      else resolve(Buffer.concat(chunks).toString('utf8'));
-    });
-    req.on('error', reject);
-  });
-}
 
 function parseInput(body: string): Record<string, unknown> {
   if (body.trim() === '') return {};

@@ -1,5 +1,5 @@
 /** Small pieces shared by the local stand-ins of AWS services. */
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 
 /** Listen on `host:port`, rejecting on the first error (a port in use) instead of crashing. */
 export function listen(server: Server, port: number, host: string): Promise<void> {
@@ -30,4 +30,21 @@ export class TokenBucket {
     this.tokens -= 1;
     return true;
   }
+}
+
+/** A request body as text; past `maxBytes` it is drained and `tooLarge()` rejects it (the error AWS would give). */
+export function readBody(req: IncomingMessage, maxBytes: number, tooLarge: () => Error): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= maxBytes) chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (size > maxBytes) reject(tooLarge());
+      else resolve(Buffer.concat(chunks).toString('utf8'));
+    });
+    req.on('error', reject);
+  });
 }

@@ -47,6 +47,7 @@ import {
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { ConflictError, LimitError, SkiffError } from '../../core/errors.ts';
 import type { IngressRoute, LoadBalancer } from '../../ports/index.ts';
+import { isUnavailable, type SdkError } from './sdk-errors.ts';
 
 /** The highest listener-rule priority ELBv2 accepts. */
 const MAX_PRIORITY = 50_000;
@@ -475,15 +476,6 @@ function sdkName(err: unknown): string | undefined {
   return (err as { name?: string } | undefined)?.name;
 }
 
-interface SdkError {
-  readonly name?: string;
-  readonly code?: string;
-  readonly $fault?: string;
-  readonly $metadata?: { readonly httpStatusCode?: number };
-  readonly $retryable?: { readonly throttling?: boolean };
-}
-
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'TimeoutError']);
 const LIMITS = new Set([
   'TooManyTargetGroupsException',
   'TooManyRulesException',
@@ -510,8 +502,7 @@ function toDomainError(what: string, err: unknown): Error {
   if (name === 'AccessDenied' || name === 'AccessDeniedException' || name === 'UnauthorizedOperation') {
     return new LoadBalancerError('denied', `cannot ${what}: ELBv2 denied access: ${message}`, { cause: err });
   }
-  const status = e.$metadata?.httpStatusCode;
-  if (e.$fault === 'server' || (status !== undefined && status >= 500) || NETWORK_CODES.has(e.code ?? '') || NETWORK_CODES.has(name)) {
+  if (isUnavailable(e)) {
     return new LoadBalancerError('unavailable', `cannot ${what}: ELBv2 unavailable: ${message}`, { cause: err });
   }
   return new LoadBalancerError('rejected', `cannot ${what}: ELBv2 refused (${name}): ${message}`, { cause: err });

@@ -25,6 +25,7 @@ import {
 import { compareRecordSets } from '../../core/discovery.ts';
 import { LimitError, SkiffError, ValidationError, type FieldIssue } from '../../core/errors.ts';
 import type { DnsRecordSet, DnsZone } from '../../ports/index.ts';
+import { isUnavailable, type SdkError } from './sdk-errors.ts';
 
 /** Route 53: "A request cannot contain more than 1,000 ResourceRecord elements" (an UPSERT's count twice). */
 export const ROUTE53_MAX_RECORDS_PER_BATCH = 1000;
@@ -420,11 +421,9 @@ function isSrv(v: unknown): boolean {
   return parts.length === 4 && parts.slice(0, 3).every((p) => /^\d{1,5}$/.test(p) && Number(p) <= 65535) && /^[a-z0-9_-]+(\.[a-z0-9_-]+)+$/.test(parts[3]);
 }
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'ENETUNREACH']);
-
 /** Sorts an SDK error into what the caller can do about it (by the error's code, never its text). */
 function classify(err: unknown): DnsZoneFailure {
-  const e = err as { name?: string; code?: string; $fault?: string; $metadata?: { httpStatusCode?: number } };
+  const e = err as SdkError | undefined;
   switch (e?.name) {
     case 'Throttling':
     case 'ThrottlingException':
@@ -449,8 +448,7 @@ function classify(err: unknown): DnsZoneFailure {
     case 'InternalError':
       return 'unavailable';
   }
-  if (e?.$fault === 'server' || (e?.$metadata?.httpStatusCode ?? 0) >= 500) return 'unavailable';
-  if (e?.code && NETWORK_CODES.has(e.code)) return 'unavailable';
+  if (isUnavailable(e)) return 'unavailable';
   return 'rejected';
 }
 

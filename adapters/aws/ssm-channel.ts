@@ -21,6 +21,7 @@ import {
 import { ConflictError, LimitError, SkiffError, ValidationError } from '../../core/errors.ts';
 import type { HostDocument } from '../../core/types.ts';
 import type { HostChannel } from '../../ports/index.ts';
+import { isUnavailable, type SdkError } from './sdk-errors.ts';
 
 /** Largest value of a Standard-tier parameter, in bytes (Advanced ones cost money per parameter-month). */
 export const STANDARD_PARAMETER_BYTES = 4096;
@@ -436,15 +437,6 @@ function parseHead(value: string): Head | undefined {
   return { generation: Number(m[1]), chunks, encoding: m[3] as Head['encoding'], hash: m[4]!, ...(body !== undefined ? { body } : {}) };
 }
 
-interface SdkError {
-  readonly name?: string;
-  readonly code?: string;
-  readonly $fault?: string;
-  readonly $metadata?: { readonly httpStatusCode?: number };
-  readonly $retryable?: { readonly throttling?: boolean };
-}
-
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'TimeoutError']);
 
 /** SDK exceptions become domain errors here, so nothing above branches on SDK types. */
 function toDomainError(what: string, err: unknown): Error {
@@ -465,14 +457,7 @@ function toDomainError(what: string, err: unknown): Error {
   if (e.name === 'ParameterLimitExceeded') {
     return new LimitError(`Parameter Store holds its maximum number of parameters: ${what}: ${message}`, { cause: err });
   }
-  const status = e.$metadata?.httpStatusCode;
-  if (
-    e.name === 'InternalServerError' ||
-    e.$fault === 'server' ||
-    (status !== undefined && status >= 500) ||
-    NETWORK_CODES.has(e.code ?? '') ||
-    NETWORK_CODES.has(e.name ?? '')
-  ) {
+  if (e.name === 'InternalServerError' || isUnavailable(e)) {
     return new HostChannelError('unavailable', `Parameter Store unavailable: ${what}: ${message}`, { cause: err });
   }
   return new HostChannelError('rejected', `Parameter Store refused to ${what}: ${e.name ?? 'Error'}: ${message}`, { cause: err });
