@@ -56,3 +56,12 @@ export function statusIndex(statuses: readonly HostStatus[]): Map<string, { host
 export function statusOf(index: ReturnType<typeof statusIndex>, task: Task): TaskStatus | undefined {
   return task.host ? index.get(`${task.host}\u0000${task.id}`)?.status : undefined;
 }
+
+/** Every task as users see it, joined with its own host's report; ordered by service, then slot. */
+export function taskViews(tasks: readonly Task[], statuses: readonly HostStatus[], hosts: readonly Pick<Host, 'id' | 'state'>[]): TaskView[] {
+  const index = statusIndex(statuses);
+  const hostById = new Map(hosts.map((h) => [h.id, h]));
+  return tasks
+    .map((t) => taskView(t, statusOf(index, t), t.host ? hostById.get(t.host) : undefined))
+    .sort((a, b) => (a.namespace + a.service).localeCompare(b.namespace + b.service) || a.slot - b.slot);
+}

@@ -48,8 +48,7 @@ export function awsControlPlane(config: ControlPlaneConfig): ControlPlane {
             listenerArn: config.albListenerArn,
             vpcId: config.vpcId,
             namePrefix: config.cluster.slice(0, 19).replace(/-+$/, ''),
-            // A route target's ip is its host's private address; the host id is its instance id.
-            resolveInstance: async (ip) => (await store.listHosts()).find((h) => h.address === ip)?.id,
+            resolveInstance: instanceByAddress(store),
           }),
         }
       : {}),
@@ -61,5 +60,17 @@ export function awsControlPlane(config: ControlPlaneConfig): ControlPlane {
     channel: new SsmHostChannel(ssm, { prefix: config.paramPrefix, hostArnPrefix: config.hostArnPrefix }),
     waker: new RunCommandWaker(ssm),
     kickScheduler: trigger ? () => trigger.kick() : async () => {},
+  };
+}
+
+/**
+ * A route target's ip is its host's private address and the host id its instance id. The ALB
+ * adapter asks once per address in a sync: the hosts are read once and kept for a second.
+ */
+function instanceByAddress(store: Store): (ip: string) => Promise<string | undefined> {
+  let cached: { at: number; byAddress: Map<string, string> } | undefined;
+  return async (ip) => {
+    if (!cached || Date.now() - cached.at > 1000) cached = { at: Date.now(), byAddress: new Map((await store.listHosts()).map((h) => [h.address, h.id])) };
+    return cached.byAddress.get(ip);
   };
 }

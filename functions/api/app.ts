@@ -8,7 +8,7 @@ import type { Service, ServiceSpec, Task, TaskView } from '../../core/types.ts';
 import { parseServiceSpec, parseServiceYaml } from '../../core/spec.ts';
 import { ConflictError, NotFoundError, SkiffError, ValidationError } from '../../core/errors.ts';
 import { jsonEqual } from '../../core/json.ts';
-import { hostView, statusIndex, statusOf, taskView } from '../../core/views.ts';
+import { hostView, taskViews } from '../../core/views.ts';
 import { podOf } from '../../core/reconciler.ts';
 
 export interface ApiRequest {
@@ -226,14 +226,6 @@ function parseBody(req: ApiRequest) {
     throw new ValidationError([{ path: '', message: `request body is not valid JSON: ${(err as Error).message}` }], { cause: err });
   }
   return parseServiceSpec(input);
-}
-
-function taskViews(tasks: readonly Task[], statuses: Parameters<typeof statusIndex>[0], hosts: readonly { id: string; state: 'ready' | 'draining' | 'down' }[]): TaskView[] {
-  const index = statusIndex(statuses);
-  const hostById = new Map(hosts.map((h) => [h.id, h]));
-  return tasks
-    .map((t) => taskView(t, statusOf(index, t), t.host ? hostById.get(t.host) : undefined))
-    .sort((a, b) => (a.namespace + a.service).localeCompare(b.namespace + b.service) || a.slot - b.slot);
 }
 
 /**

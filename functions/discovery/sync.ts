@@ -7,7 +7,7 @@
 import type { DnsZone, LoadBalancer, Store } from '../../ports/index.ts';
 import { dnsRecords } from '../../core/discovery.ts';
 import { ingressRoutes } from '../../core/ingress.ts';
-import { statusIndex, statusOf, taskView } from '../../core/views.ts';
+import { taskViews } from '../../core/views.ts';
 import { stableStringify } from '../../core/json.ts';
 
 export interface DiscoveryDeps {
@@ -28,9 +28,7 @@ const last = new WeakMap<object, { dns?: string; routes?: string }>();
 
 export async function runDiscoverySync(deps: DiscoveryDeps): Promise<DiscoveryResult> {
   const [services, tasks, statuses, hosts] = await Promise.all([deps.store.listServices(), deps.store.listAllTasks(), deps.store.listHostStatuses(), deps.store.listHosts()]);
-  const index = statusIndex(statuses);
-  const hostById = new Map(hosts.map((h) => [h.id, h]));
-  const views = tasks.map((t) => taskView(t, statusOf(index, t), t.host ? hostById.get(t.host) : undefined));
+  const views = taskViews(tasks, statuses, hosts);
   const memo = last.get(deps) ?? {};
   last.set(deps, memo);
 

@@ -8,8 +8,9 @@
  * scheduler function's reserved concurrency of 1); placements never do.
  */
 import type { HostChannel, HostWaker, Store } from '../../ports/index.ts';
-import type { Allocation, ClusterEvent, Host, Service, Task, TaskStatus } from '../../core/types.ts';
+import type { Allocation, ClusterEvent, Host, Service, Task } from '../../core/types.ts';
 import { reconcileService } from '../../core/reconciler.ts';
+import { statusIndex, statusOf as statusOfTask } from '../../core/views.ts';
 import { schedule, type PlacementRequest } from '../../core/scheduler.ts';
 import { addWhileFits, allocationFor, assignments, documentHash, documentTasks, hostDocument, reviewAllocations } from '../../core/allocations.ts';
 import { rng } from '../../core/random.ts';
@@ -67,14 +68,9 @@ export async function runPass(deps: PassDeps): Promise<PassResult> {
 
   // 1. Services: create, replace and remove tasks.
   const reportedServices = new Set<string>();
-  const reports = new Map<string, TaskStatus>();
-  for (const hs of statuses) {
-    for (const t of hs.tasks) {
-      reportedServices.add(`${t.namespace}/${t.service}`);
-      reports.set(`${hs.hostId}\u0000${t.taskId}`, t);
-    }
-  }
-  const statusOf = (t: Task) => (t.host ? reports.get(`${t.host}\u0000${t.id}`) : undefined);
+  for (const hs of statuses) for (const t of hs.tasks) reportedServices.add(`${t.namespace}/${t.service}`);
+  const reports = statusIndex(statuses);
+  const statusOf = (t: Task) => statusOfTask(reports, t);
   const allocatedServices = new Set<string>();
   for (const h of hostList) for (const id in h.allocations) allocatedServices.add(`${h.allocations[id].namespace}/${h.allocations[id].service}`);
 
