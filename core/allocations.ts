@@ -7,7 +7,7 @@
  * complete placements reach the host document, so a half-done placement (a crash between the
  * two writes, or a lost race) never starts a container.
  */
-import type { Allocation, Host, HostDocument, HostDocumentTask, Task } from './types.ts';
+import type { Allocation, Host, HostDocument, HostDocumentTask, HostNetwork, Task } from './types.ts';
 import { fits } from './scheduler.ts';
 import { stableStringify } from './json.ts';
 import { hash32 } from './random.ts';
@@ -100,13 +100,14 @@ export function documentTasks(host: Host, live: ReadonlyMap<string, Assignment>)
   return out;
 }
 
-/** A short content hash of a document's tasks (not its generation), to skip re-publishing. */
-export function documentHash(tasks: readonly HostDocumentTask[]): string {
-  const text = stableStringify(tasks);
+/** A short content hash of a document's tasks and network (not its generation), to skip re-publishing. */
+export function documentHash(tasks: readonly HostDocumentTask[], network?: HostNetwork): string {
+  // Without a network the text is the tasks alone, as before networks existed: no needless republication.
+  const text = stableStringify(network ? { tasks, network } : tasks);
   // Two independent 32-bit hashes: collisions would only delay a publication until the next change.
   return `${hash32(text).toString(16)}${hash32(`skiff:${text}`).toString(16)}-${text.length}`;
 }
 
-export function hostDocument(cluster: string, hostId: string, generation: number, tasks: readonly HostDocumentTask[]): HostDocument {
-  return { cluster, hostId, generation, tasks };
+export function hostDocument(cluster: string, hostId: string, generation: number, tasks: readonly HostDocumentTask[], network?: HostNetwork): HostDocument {
+  return { cluster, hostId, generation, tasks, ...(network ? { network } : {}) };
 }

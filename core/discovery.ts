@@ -8,6 +8,11 @@
  * - `<taskId>.<service>.<namespace>.<zone>`      A: where that replica publishes its ports
  * - `_<port>._<proto>.<service>.<namespace>.<zone>` SRV: `0 10 <hostPort> <taskId>.<service>.<namespace>.<zone>`
  *   per ready replica; `<port>` is the port's name, or its container port when it has none.
+ *
+ * Addressing: `host` (local mode, and AWS without routed subnets) names the host address and
+ * published port of each replica; replicas that publish nothing get no record. `container` (AWS with
+ * routed container subnets, docs/network.md) names each replica's own address, reachable from
+ * every host and container, and SRV records carry the container ports the service declares.
  */
 import { ValidationError } from './errors.ts';
 import type { Service, TaskView } from './types.ts';
@@ -26,6 +31,9 @@ export const DEFAULT_ZONE = 'skiff.internal';
  * failover window, and private-zone queries are cheap (docs/discovery.md has the arithmetic).
  */
 export const DNS_TTL = { local: 5, aws: 10 } as const;
+
+/** Which address a name leads to: the host's published port, or the replica's own (routed) address. */
+export type Addressing = 'host' | 'container';
 
 /** SRV priority and weight: every replica equal (RFC 2782: lowest priority first, weight spreads load). */
 const SRV_PRIORITY = 0;
@@ -46,7 +54,7 @@ const LABEL = /^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?$/;
  * The record sets that DNS must hold for `services` and their `tasks`, sorted by name, then type;
  * values sorted too. A service with no ready replica gets no record at all (NXDOMAIN).
  */
-export function dnsRecords(zone: string, services: readonly Service[], tasks: readonly TaskView[], ttl: number): DnsRecordSet[] {
+export function dnsRecords(zone: string, services: readonly Service[], tasks: readonly TaskView[], ttl: number, addressing: Addressing = 'host'): DnsRecordSet[] {
   checkZone(zone);
   if (!Number.isInteger(ttl) || ttl < 0 || ttl > MAX_TTL) {
     throw new ValidationError([{ path: 'ttl', message: `must be an integer from 0 to ${MAX_TTL} seconds, got ${ttl}` }]);
@@ -65,6 +73,17 @@ export function dnsRecords(zone: string, services: readonly Service[], tasks: re
   for (const task of tasks) {
     const service = live.get(key(task.namespace, task.service));
     if (!service || !isReady(task)) continue;
+    if (addressing === 'container') {
+      if (task.address === undefined || !isUsableIpv4(task.address)) continue;
+      const serviceName = `${service.name}.${service.namespace}.${zone}`;
+      const taskName = `${task.id}.${serviceName}`;
+      add(serviceName, 'A', task.address);
+      add(taskName, 'A', task.address);
+      for (const c of service.spec.spec.containers) {
+        for (const p of c.ports) add(`_${p.name ?? p.containerPort}._${p.protocol}.${serviceName}`, 'SRV', `${SRV_PRIORITY} ${SRV_WEIGHT} ${p.containerPort} ${taskName}`);
+      }
+      continue;
+    }
     const ports = task.ports.filter((p) => isUsableIpv4(p.hostIp) && p.hostPort > 0);
     if (ports.length === 0) continue;
     const serviceName = `${service.name}.${service.namespace}.${zone}`;

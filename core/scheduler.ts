@@ -49,11 +49,17 @@ export interface ScheduleOptions {
   readonly seed: string;
   /** How many feasible hosts to rank per task at most. Default: all up to 64 hosts, then 4·log2(n). */
   readonly limit?: number;
+  /**
+   * Ready hosts that must take nothing yet, each with the reason counted against it (a host whose
+   * container subnet is not routed yet: `REJECT.noSubnet`).
+   */
+  readonly unavailable?: ReadonlyMap<string, string>;
 }
 
 /** Reasons a host is rejected, also the keys of `Unplaceable.rejected`. */
 export const REJECT = {
   notReady: 'host not ready',
+  noSubnet: 'no routed container subnet yet',
   cpu: 'insufficient cpu',
   memory: 'insufficient memory',
 } as const;
@@ -75,6 +81,8 @@ function compile(text: string): CompiledConstraint {
 interface Node {
   readonly host: Host;
   readonly ready: boolean;
+  /** Why the node takes nothing: `REJECT.notReady` or the caller's reason. */
+  readonly notReady: string;
   cpuFree: number;
   memFree: number;
   readonly ports: Set<number>;
@@ -125,7 +133,9 @@ export function schedule(hosts: readonly Host[], requests: readonly PlacementReq
     const used = allocated(host);
     const ports = new Set<number>();
     for (const id in host.allocations) for (const p of host.allocations[id].hostPorts) ports.add(p);
-    return { host, ready: host.state === 'ready', cpuFree: host.capacity.cpu - used.cpu, memFree: host.capacity.memory - used.memory, ports };
+    const unavailable = options.unavailable?.get(host.id);
+    const ready = host.state === 'ready' && unavailable === undefined;
+    return { host, ready, notReady: host.state === 'ready' ? (unavailable ?? REJECT.notReady) : REJECT.notReady, cpuFree: host.capacity.cpu - used.cpu, memFree: host.capacity.memory - used.memory, ports };
   });
   const n = nodes.length;
   const limit = Math.max(1, options.limit ?? (n <= 64 ? n : Math.ceil(4 * Math.log2(n))));
@@ -186,7 +196,7 @@ export function schedule(hosts: readonly Host[], requests: readonly PlacementReq
       const node = nodes[i];
       // Cheapest checks first: a state flag and two numbers reject most hosts of a busy fleet.
       if (!node.ready) {
-        reject(REJECT.notReady);
+        reject(node.notReady);
         continue;
       }
       if (node.cpuFree < req.resources.cpu) {

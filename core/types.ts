@@ -192,6 +192,11 @@ export interface TaskStatus {
   readonly exitCode?: number;
   readonly message?: string;
   readonly ports: readonly PublishedPort[];
+  /**
+   * The pod's address on its container network (the host's container subnet on AWS, the cluster's
+   * Docker network locally); absent while no container of the pod runs.
+   */
+  readonly address?: string;
   readonly containers: readonly { readonly name: string; readonly id: string; readonly state: string }[];
   /** When the state last changed, as seen by the agent. */
   readonly since: string;
@@ -219,6 +224,20 @@ export interface HostDocument {
   /** Monotonic per host; an agent never applies a lower generation than one it has applied. */
   readonly generation: number;
   readonly tasks: readonly HostDocumentTask[];
+  /**
+   * The host's container network, when the cluster routes container subnets (AWS, docs/network.md):
+   * the agent runs every pod on a bridge over `subnet`. Absent: pods use the agent's configured
+   * network (local mode's shared Docker network).
+   */
+  readonly network?: HostNetwork;
+}
+
+/** A host's share of the cluster's container network (docs/network.md). */
+export interface HostNetwork {
+  /** The host's container subnet, carved from `clusterCidr` and routed to the host: `10.200.7.0/24`. */
+  readonly subnet: string;
+  /** The whole cluster CIDR: traffic from the subnet to it keeps its container source address (not masqueraded). */
+  readonly clusterCidr: string;
 }
 
 export interface HostDocumentTask {
@@ -245,6 +264,8 @@ export interface TaskView {
   readonly exitCode?: number;
   readonly message?: string;
   readonly ports: readonly { readonly containerPort: number; readonly hostIp: string; readonly hostPort: number; readonly protocol: 'tcp' | 'udp'; readonly container: string }[];
+  /** The replica's address on the container network, as its agent reports it. */
+  readonly address?: string;
   readonly specVersion: number;
   readonly createdAt: string;
   readonly since?: string;

@@ -28,6 +28,7 @@ export function taskView(task: Task, status: TaskStatus | undefined, host: Pick<
     ...(status.exitCode !== undefined ? { exitCode: status.exitCode } : {}),
     ...(status.message ? { message: status.message } : {}),
     ports: status.ports.map((p) => ({ containerPort: p.containerPort, hostIp: p.hostIp, hostPort: p.hostPort, protocol: p.protocol, container: p.container })),
+    ...(status.address ? { address: status.address } : {}),
     since: status.since,
   };
 }

@@ -48,6 +48,13 @@ export interface ControlPlaneConfig {
   /** Ingress on AWS: the ALB listener whose rules route ingress hosts, and the hosts' VPC. */
   readonly albListenerArn?: string;
   readonly vpcId?: string;
+  /** The routed container network on AWS (docs/network.md); absent: no per-host subnets. */
+  readonly network?: {
+    readonly clusterCidr: string;
+    readonly hostPrefixLength: number;
+    /** Route tables of the hosts' subnets, where each host subnet gets its route. */
+    readonly routeTableIds: readonly string[];
+  };
 }
 
 export function controlPlaneConfig(env: NodeJS.ProcessEnv): ControlPlaneConfig {
@@ -66,5 +73,19 @@ export function controlPlaneConfig(env: NodeJS.ProcessEnv): ControlPlaneConfig {
     dnsTtl: numberEnv(env, 'SKIFF_DNS_TTL_SECONDS', 10, { min: 1, max: 86_400 }),
     albListenerArn: optionalEnv(env, 'SKIFF_ALB_LISTENER_ARN'),
     vpcId: optionalEnv(env, 'SKIFF_VPC_ID'),
+    ...networkConfig(env),
   };
+}
+
+function networkConfig(env: NodeJS.ProcessEnv): Pick<ControlPlaneConfig, 'network'> {
+  const clusterCidr = optionalEnv(env, 'SKIFF_CLUSTER_CIDR');
+  if (clusterCidr === undefined) return {};
+  const routeTableIds = (optionalEnv(env, 'SKIFF_ROUTE_TABLE_IDS') ?? '')
+    .split(',')
+    .map((id) => id.trim())
+    .filter((id) => id !== '');
+  if (routeTableIds.length === 0) {
+    throw new ConfigError('environment variable SKIFF_ROUTE_TABLE_IDS is required with SKIFF_CLUSTER_CIDR: the route tables (rtb-..., comma-separated) that get each host subnet');
+  }
+  return { network: { clusterCidr, hostPrefixLength: numberEnv(env, 'SKIFF_HOST_SUBNET_PREFIX', 24, { min: 1, max: 30 }), routeTableIds } };
 }

@@ -4,6 +4,11 @@ import { SSMClient } from '@aws-sdk/client-ssm';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { Route53Client } from '@aws-sdk/client-route-53';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { DynamoSubnetStore } from '../adapters/aws/subnet-store.ts';
+import { VpcRoutes } from '../adapters/aws/vpc-routes.ts';
+import { Ec2Machines } from '../adapters/aws/ec2-machines.ts';
+import type { NetworkDeps } from './network/sync.ts';
 import { Route53Zone } from '../adapters/aws/route53-zone.ts';
 import { AlbLoadBalancer } from '../adapters/aws/alb.ts';
 import type { DiscoveryDeps } from './discovery/sync.ts';
@@ -22,6 +27,8 @@ export interface ControlPlane {
   readonly channel: HostChannel;
   readonly waker: HostWaker;
   readonly kickScheduler: () => Promise<void>;
+  /** The routed container network, when configured (AWS). */
+  readonly network?: NetworkDeps;
 }
 
 export function awsControlPlane(config: ControlPlaneConfig): ControlPlane {
@@ -30,8 +37,21 @@ export function awsControlPlane(config: ControlPlaneConfig): ControlPlane {
   const ssm = new SSMClient({ ...common, ...(config.ssmEndpoint ? { endpoint: config.ssmEndpoint } : {}) });
   const trigger = config.schedulerFunction ? new LambdaSchedulerTrigger(new LambdaClient(common), config.schedulerFunction) : undefined;
   const store = new DynamoStore(dynamo, { tableName: config.table, hostArnPrefix: config.hostArnPrefix });
+  let network: NetworkDeps | undefined;
+  if (config.network) {
+    const ec2 = new EC2Client(common);
+    network = {
+      clusterCidr: config.network.clusterCidr,
+      allocator: new DynamoSubnetStore(dynamo, { tableName: config.table, clusterCidr: config.network.clusterCidr, hostPrefixLength: config.network.hostPrefixLength }),
+      routes: new VpcRoutes(ec2, { routeTableIds: config.network.routeTableIds }),
+      machines: new Ec2Machines(ec2),
+      now: () => Date.now(),
+    };
+  }
   const discovery: DiscoveryDeps = {
     store,
+    // Routed subnets make container addresses reachable across hosts: names resolve to them.
+    ...(network ? { addressing: 'container' as const } : {}),
     ...(config.hostedZoneId
       ? {
           zone: {
@@ -60,6 +80,7 @@ export function awsControlPlane(config: ControlPlaneConfig): ControlPlane {
     channel: new SsmHostChannel(ssm, { prefix: config.paramPrefix, hostArnPrefix: config.hostArnPrefix }),
     waker: new RunCommandWaker(ssm),
     kickScheduler: trigger ? () => trigger.kick() : async () => {},
+    ...(network ? { network } : {}),
   };
 }
 

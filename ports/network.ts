@@ -9,6 +9,8 @@ export interface SubnetLease {
   readonly hostId: string;
   /** Canonical IPv4 CIDR, `10.200.7.0/24`. */
   readonly cidr: string;
+  /** True once `markRouted` recorded that the subnet's routes lead to its host. */
+  readonly routed: boolean;
 }
 
 /** Hands out host subnets from the cluster CIDR. Two hosts never hold one subnet at the same time. */
@@ -19,6 +21,11 @@ export interface SubnetAllocator {
   release(hostId: string): Promise<void>;
   /** Every held subnet and its host. */
   list(): Promise<SubnetLease[]>;
+  /**
+   * Record that the routes of the host's `cidr` are made. A no-op (false) when the host no longer
+   * holds it; a later claim of the subnet starts unrouted again.
+   */
+  markRouted(hostId: string, cidr: string): Promise<boolean>;
 }
 
 /** Routes each host subnet to its host in the network the hosts share (VPC route tables on AWS). Level-triggered. */
@@ -27,4 +34,10 @@ export interface HostRoutes {
   ensure(hostId: string, cidr: string): Promise<void>;
   /** Remove the route of `cidr`; a no-op when there is none. */
   remove(cidr: string): Promise<void>;
+}
+
+/** Which hosts' machines are gone for good (terminated instances on AWS): their subnets may be reused. */
+export interface HostMachines {
+  /** The subset of `hostIds` whose machine no longer exists and never comes back. */
+  gone(hostIds: readonly string[]): Promise<Set<string>>;
 }

@@ -13,7 +13,7 @@
  * caller acting on an old pointer can never delete a claim made under a newer one.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, DynamoDBDocumentClient, PutCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient, PutCommand, UpdateCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { allocate, parseCidr, subnets, type Subnets } from '../../core/cidr.ts';
 import { ConflictError, LimitError, SkiffError, ValidationError } from '../../core/errors.ts';
 import { hash32 } from '../../core/random.ts';
@@ -146,8 +146,32 @@ export class DynamoSubnetStore implements SubnetAllocator {
       'subnets',
     );
     return items
-      .map((i) => ({ hostId: String(i.hostId), cidr: String(i.cidr) }))
+      .map((i) => ({ hostId: String(i.hostId), cidr: String(i.cidr), routed: i.routed === true }))
       .sort((a, b) => parseCidr(a.cidr).address - parseCidr(b.cidr).address || a.cidr.localeCompare(b.cidr));
+  }
+
+  async markRouted(hostId: string, cidr: string): Promise<boolean> {
+    checkHostId(hostId);
+    parseCidr(cidr);
+    try {
+      // Conditional on the holder: a subnet released and claimed by another host meanwhile stays unrouted.
+      await this.call('UpdateItem', `subnet ${cidr}`, () =>
+        this.doc.send(
+          new UpdateCommand({
+            TableName: this.table,
+            Key: subnetKey(cidr),
+            UpdateExpression: 'SET #routed = :t',
+            ConditionExpression: '#hostId = :h',
+            ExpressionAttributeNames: { '#routed': 'routed', '#hostId': 'hostId' },
+            ExpressionAttributeValues: { ':t': true, ':h': hostId },
+          }),
+        ),
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof ConflictError) return false;
+      throw err;
+    }
   }
 
   // ---- steps ----

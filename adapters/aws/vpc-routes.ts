@@ -114,19 +114,26 @@ export class VpcRoutes implements HostRoutes {
               'adjustable to 1,000 in Service Quotas): raise the quota, or run fewer, larger hosts',
             { cause: err },
           );
-        case 'UnauthorizedOperation':
-          throw new SkiffError(`${op} on ${label} is not allowed to this role: grant ec2:${op} on it`, { cause: err });
       }
-      const retryable = (err as { $retryable?: { throttling?: boolean } } | null)?.$retryable;
-      if ((code !== undefined && THROTTLED.has(code)) || retryable?.throttling) {
-        throw new RoutesUnavailableError(`EC2 throttled ${op} on ${label}; retry later`, { cause: err });
-      }
-      if (code !== undefined && TRANSIENT.has(code)) {
-        throw new RoutesUnavailableError(`EC2 failed ${op} on ${label} (${code}); retry later`, { cause: err });
-      }
-      throw new SkiffError(`EC2 ${op} on ${label} failed${code === undefined ? '' : ` (${code})`}`, { cause: err });
+      throw ec2Failure(op, label, err);
     }
   }
+}
+
+/**
+ * The domain error of an EC2 failure no caller handles specially: missing permission, throttling
+ * and EC2 5xx (retryable), anything else. EC2 reports its error code as the exception's name.
+ */
+export function ec2Failure(op: string, label: string, err: unknown): SkiffError {
+  const name = (err as { name?: unknown } | null)?.name;
+  const code = typeof name === 'string' ? name : undefined;
+  if (code === 'UnauthorizedOperation') return new SkiffError(`${op} on ${label} is not allowed to this role: grant ec2:${op} on it`, { cause: err });
+  const retryable = (err as { $retryable?: { throttling?: boolean } } | null)?.$retryable;
+  if ((code !== undefined && THROTTLED.has(code)) || retryable?.throttling) {
+    return new RoutesUnavailableError(`EC2 throttled ${op} on ${label}; retry later`, { cause: err });
+  }
+  if (code !== undefined && TRANSIENT.has(code)) return new RoutesUnavailableError(`EC2 failed ${op} on ${label} (${code}); retry later`, { cause: err });
+  return new SkiffError(`EC2 ${op} on ${label} failed${code === undefined ? '' : ` (${code})`}`, { cause: err });
 }
 
 // Internal outcomes that ensure/remove turn into actions; never escape this module.

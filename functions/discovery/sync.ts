@@ -5,7 +5,7 @@
  * again, so running this often costs reads only.
  */
 import type { DnsZone, LoadBalancer, Store } from '../../ports/index.ts';
-import { dnsRecords } from '../../core/discovery.ts';
+import { dnsRecords, type Addressing } from '../../core/discovery.ts';
 import { ingressRoutes } from '../../core/ingress.ts';
 import { taskViews } from '../../core/views.ts';
 import { stableStringify } from '../../core/json.ts';
@@ -14,6 +14,8 @@ export interface DiscoveryDeps {
   readonly store: Store;
   readonly zone?: { readonly name: string; readonly ttl: number; readonly port: DnsZone };
   readonly loadBalancer?: LoadBalancer;
+  /** What names lead to (core/discovery.ts). @default 'host' */
+  readonly addressing?: Addressing;
 }
 
 export interface DiscoveryResult {
@@ -35,7 +37,7 @@ export async function runDiscoverySync(deps: DiscoveryDeps): Promise<DiscoveryRe
   let dnsChanged = false;
   let records = 0;
   if (deps.zone) {
-    const desired = dnsRecords(deps.zone.name, services, views, deps.zone.ttl);
+    const desired = dnsRecords(deps.zone.name, services, views, deps.zone.ttl, deps.addressing);
     records = desired.length;
     const key = stableStringify(desired);
     if (key !== memo.dns) {

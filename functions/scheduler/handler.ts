@@ -44,7 +44,11 @@ let fromEnv: SchedulerHandler | undefined;
 export const handler: SchedulerHandler = (event, context) => {
   if (!fromEnv) {
     const cp = awsControlPlane(controlPlaneConfig(process.env));
-    fromEnv = makeSchedulerHandler({ store: cp.store, channel: cp.channel, waker: cp.waker, cluster: cp.cluster, now: () => new Date() }, cp.discovery, { metrics: true });
+    fromEnv = makeSchedulerHandler(
+      { store: cp.store, channel: cp.channel, waker: cp.waker, cluster: cp.cluster, now: () => new Date(), ...(cp.network ? { network: cp.network } : {}) },
+      cp.discovery,
+      { metrics: true },
+    );
   }
   return fromEnv(event, context);
 };

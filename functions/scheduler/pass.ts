@@ -11,11 +11,12 @@ import type { HostChannel, HostWaker, Store } from '../../ports/index.ts';
 import type { Allocation, ClusterEvent, Host, Service, Task } from '../../core/types.ts';
 import { reconcileService } from '../../core/reconciler.ts';
 import { statusIndex, statusOf as statusOfTask } from '../../core/views.ts';
-import { schedule, type PlacementRequest } from '../../core/scheduler.ts';
+import { REJECT, schedule, type PlacementRequest } from '../../core/scheduler.ts';
 import { addWhileFits, allocationFor, assignments, documentHash, documentTasks, hostDocument, reviewAllocations } from '../../core/allocations.ts';
 import { rng } from '../../core/random.ts';
 import { ConflictError } from '../../core/errors.ts';
 import { forEachLimit } from '../../core/async.ts';
+import { syncNetwork, type NetworkDeps, type NetworkResult } from '../network/sync.ts';
 
 export interface PassDeps {
   readonly store: Store;
@@ -26,6 +27,11 @@ export interface PassDeps {
   /** Seeds task ids and host order; defaults to the pass start time. */
   readonly seed?: string;
   readonly log?: (message: string, data?: Record<string, unknown>) => void;
+  /**
+   * The routed container network (AWS): hosts get subnets before pods, documents carry them.
+   * Absent (local mode): every host shares the agents' configured network.
+   */
+  readonly network?: NetworkDeps;
 }
 
 export interface PassResult {
@@ -36,6 +42,8 @@ export interface PassResult {
   unplaceable: number;
   published: string[];
   conflicts: number;
+  /** The network step's counts, when the cluster routes container subnets. */
+  network?: { acquired: number; routed: number; released: number; failed: number };
 }
 
 /** How often a host-allocation write is retried after losing a race within one pass. */
@@ -65,6 +73,16 @@ export async function runPass(deps: PassDeps): Promise<PassResult> {
 
   // Agents' own events (started, exited, unhealthy, restarted) reach the log through their reports.
   await ingestAgentEvents(store, statuses);
+
+  // 0. The container network: a host takes pods only once its subnet is routed to it.
+  let network: NetworkResult | undefined;
+  if (deps.network) {
+    network = await syncNetwork({ ...deps.network, log: deps.network.log ?? log }, hostList);
+    result.network = { acquired: network.acquired, routed: network.routed, released: network.released, failed: network.failed.length };
+    for (const h of hostList) {
+      if (h.state === 'ready' && !network.networks.has(h.id)) log('host waits for its container subnet', { host: h.id });
+    }
+  }
 
   // 1. Services: create, replace and remove tasks.
   const reportedServices = new Set<string>();
@@ -166,7 +184,8 @@ export async function runPass(deps: PassDeps): Promise<PassResult> {
     const withMissing = addWhileFits(h.capacity, review.keep, review.missing.map(allocationFor));
     return { ...h, allocations: withMissing.allocations };
   });
-  const decided = schedule(effective, requests, { seed: `${deps.seed ?? nowIso}` });
+  const unavailable = network ? new Map(hostList.filter((h) => !network.networks.has(h.id)).map((h) => [h.id, REJECT.noSubnet])) : undefined;
+  const decided = schedule(effective, requests, { seed: `${deps.seed ?? nowIso}`, ...(unavailable ? { unavailable } : {}) });
 
   const newByHost = new Map<string, Allocation[]>();
   await forEachLimit(decided.placements, WRITE_CONCURRENCY, async (p) => {
@@ -232,11 +251,12 @@ export async function runPass(deps: PassDeps): Promise<PassResult> {
   const changed: string[] = [];
   await forEachLimit([...committed.values()], WRITE_CONCURRENCY, async (host) => {
     const tasks = documentTasks(host, assignments(tasksById.values()));
-    const hash = documentHash(tasks);
+    const hostNetwork = network?.networks.get(host.id);
+    const hash = documentHash(tasks, hostNetwork);
     const published = await store.getPublished(host.id);
     if (published?.hash === hash) return;
     const generation = (published?.generation ?? 0) + 1;
-    await deps.channel.publish(hostDocument(deps.cluster, host.id, generation, tasks));
+    await deps.channel.publish(hostDocument(deps.cluster, host.id, generation, tasks, hostNetwork));
     try {
       await store.setPublished(host.id, published?.generation ?? 0, { generation, hash });
     } catch (err) {

@@ -54,7 +54,21 @@ describe('DynamoSubnetStore (dynalite)', () => {
     expect(cidr).toMatch(/\/24$/);
     expect(contains('10.200.0.0/16', cidr)).toBe(true);
     expect(await store.acquire('i-0a1')).toBe(cidr);
-    expect(await store.list()).toEqual([{ hostId: 'i-0a1', cidr }]);
+    expect(await store.list()).toEqual([{ hostId: 'i-0a1', cidr, routed: false }]);
+  });
+
+  it('records routes made for the holder, and a reclaimed subnet starts unrouted again', async () => {
+    const { store } = await freshStore('10.200.0.0/24', 24);
+    const cidr = await store.acquire('i-r1');
+    expect(await store.markRouted('i-r1', cidr)).toBe(true);
+    expect(await store.list()).toEqual([{ hostId: 'i-r1', cidr, routed: true }]);
+    // Another host cannot mark what it does not hold.
+    expect(await store.markRouted('i-r2', cidr)).toBe(false);
+    await store.release('i-r1');
+    expect(await store.markRouted('i-r1', cidr)).toBe(false);
+    expect(await store.acquire('i-r2')).toBe(cidr);
+    expect(await store.list()).toEqual([{ hostId: 'i-r2', cidr, routed: false }]);
+    await expect(store.markRouted('i-r2', '10.200.0.1/24')).rejects.toThrow(/host bits set/);
   });
 
   it('gives 10 hosts acquiring at once 10 different subnets, never one already held', async () => {
@@ -90,7 +104,7 @@ describe('DynamoSubnetStore (dynalite)', () => {
     const a = await store.acquire('h-a');
     const b = await store.acquire('h-b');
     await store.release('h-a');
-    expect(await store.list()).toEqual([{ hostId: 'h-b', cidr: b }]);
+    expect(await store.list()).toEqual([{ hostId: 'h-b', cidr: b, routed: false }]);
     expect(await store.acquire('h-c')).toBe(a);
     // h-a comes back while the cluster is full: no subnet for it, and nobody else's is touched.
     await expect(store.acquire('h-a')).rejects.toBeInstanceOf(LimitError);
@@ -114,7 +128,7 @@ describe('DynamoSubnetStore (dynalite)', () => {
     const { store } = await freshStore('10.200.0.0/22', 24);
     const got = await Promise.all(Array.from({ length: 6 }, () => store.acquire('same-host')));
     expect(new Set(got).size).toBe(1);
-    expect(await store.list()).toEqual([{ hostId: 'same-host', cidr: got[0] }]);
+    expect(await store.list()).toEqual([{ hostId: 'same-host', cidr: got[0], routed: false }]);
   });
 
   it('finishes an acquire that crashed after writing its pointer, on the subnet it had picked', async () => {
@@ -143,7 +157,7 @@ describe('DynamoSubnetStore (dynalite)', () => {
     await putClaim(tableName, 'owner', '10.200.1.0/24', 1);
     await store.release('stale');
     expect(await holderOf(tableName, '10.200.1.0/24')).toBe('owner');
-    expect(await store.list()).toEqual([{ hostId: 'owner', cidr: '10.200.1.0/24' }]);
+    expect(await store.list()).toEqual([{ hostId: 'owner', cidr: '10.200.1.0/24', routed: false }]);
   });
 
   it('releases a subnet a crashed acquire left behind under an older pointer', async () => {

@@ -200,3 +200,29 @@ describe('dnsRecords', () => {
     expect(() => dnsRecords(Z, [], [], ttl)).toThrow(/ttl: must be an integer from 0/);
   });
 });
+
+describe('dnsRecords with container addressing (routed container subnets on AWS)', () => {
+  const svc = withPorts(web, [{ containerPort: 8080, name: 'http', protocol: 'tcp' }, { containerPort: 9090, protocol: 'tcp' }]);
+
+  it('names each ready replica by its own address, with SRV records of the declared container ports', () => {
+    const views = [
+      aView(svc, 'web-1-aaaaa', '10.0.1.5', 32768, { address: '10.200.1.2' }),
+      // Published nothing: container addressing still names it.
+      aView(svc, 'web-2-bbbbb', '10.0.1.6', 0, { address: '10.200.2.2', ports: [] }),
+    ];
+    const records = dnsRecords(Z, [svc], views, 10, 'container');
+    const a = records.find((r) => r.type === 'A' && r.name === `web.shop.${Z}`)!;
+    expect(a.values).toEqual(['10.200.1.2', '10.200.2.2']);
+    expect(records.find((r) => r.name === `web-1-aaaaa.web.shop.${Z}`)!.values).toEqual(['10.200.1.2']);
+    expect(records.find((r) => r.name === `_http._tcp.web.shop.${Z}`)!.values).toEqual([`0 10 8080 web-1-aaaaa.web.shop.${Z}`, `0 10 8080 web-2-bbbbb.web.shop.${Z}`]);
+    expect(records.find((r) => r.name === `_9090._tcp.web.shop.${Z}`)!.values).toHaveLength(2);
+  });
+
+  it('leaves out replicas that report no address yet, and those not ready', () => {
+    const views = [
+      aView(svc, 'web-1-aaaaa', '10.0.1.5', 32768),
+      aView(svc, 'web-2-bbbbb', '10.0.1.6', 32769, { address: '10.200.2.2', health: 'unhealthy' }),
+    ];
+    expect(dnsRecords(Z, [svc], views, 10, 'container')).toEqual([]);
+  });
+});

@@ -144,3 +144,15 @@ describe('schedule', () => {
     );
   });
 });
+
+describe('schedule: unavailable hosts', () => {
+  it('places nothing on a ready host the caller holds back, and counts the caller\'s reason', () => {
+    const held = new Map([['h1', 'no routed container subnet yet']]);
+    const one = schedule([aHost({ id: 'h1' })], [req('t1')], { seed: 's', unavailable: held });
+    expect(one.placements).toEqual([]);
+    expect(one.failures[0].reason.rejected).toEqual({ 'no routed container subnet yet': 1 });
+
+    const two = schedule([aHost({ id: 'h1' }), aHost({ id: 'h2' })], [req('t1'), req('t2')], { seed: 's', unavailable: held });
+    expect(two.placements.map((p) => p.hostId)).toEqual(['h2', 'h2']);
+  });
+});

@@ -1,0 +1,48 @@
+/**
+ * Bookkeeping of the routed container network (docs/network.md): which hosts still need a subnet,
+ * which leases still need their routes, and which leases may belong to instances that are gone.
+ * Pure: the hosts and the allocator's leases in, the work to do out.
+ */
+import type { Host } from './types.ts';
+import type { SubnetLease } from '../ports/network.ts';
+
+export interface NetworkPlan {
+  /**
+   * Hosts that are not down and hold no subnet, or more than one (a crash mid-undo leaves an
+   * orphan claim; the allocator's idempotent acquire says which one is theirs).
+   */
+  readonly acquire: readonly string[];
+  /** The single lease of each host that is not down, whose routes are not recorded as made. */
+  readonly route: readonly SubnetLease[];
+  /**
+   * Leases of hosts that are down or no longer registered. Released only once the instance is
+   * known to be gone for good: a fenced host that comes back still has containers on its subnet.
+   */
+  readonly suspect: readonly SubnetLease[];
+  /** Each host with exactly one routed lease, and that lease's subnet: the hosts pods may run on. */
+  readonly routed: ReadonlyMap<string, string>;
+}
+
+/** What the network step must do for `hosts`, given every lease the allocator lists. */
+export function planNetwork(hosts: readonly Pick<Host, 'id' | 'state'>[], leases: readonly SubnetLease[]): NetworkPlan {
+  const byHost = new Map<string, SubnetLease[]>();
+  for (const lease of leases) (byHost.get(lease.hostId) ?? byHost.set(lease.hostId, []).get(lease.hostId)!).push(lease);
+  const state = new Map(hosts.map((h) => [h.id, h.state]));
+
+  const acquire: string[] = [];
+  const route: SubnetLease[] = [];
+  const suspect: SubnetLease[] = [];
+  const routed = new Map<string, string>();
+  for (const host of [...hosts].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {
+    const held = byHost.get(host.id) ?? [];
+    if (held.length === 1 && held[0].routed) routed.set(host.id, held[0].cidr);
+    if (host.state === 'down') continue;
+    if (held.length !== 1) acquire.push(host.id);
+    else if (!held[0].routed) route.push(held[0]);
+  }
+  for (const lease of leases) {
+    const s = state.get(lease.hostId);
+    if (s === undefined || s === 'down') suspect.push(lease);
+  }
+  return { acquire, route, suspect, routed };
+}

@@ -1,0 +1,120 @@
+/**
+ * The network step of a scheduler pass on AWS (docs/network.md, "On AWS, end to end"): give each
+ * new host a container subnet and route it there, and take back the subnets of terminated
+ * instances. Level-triggered: every step is idempotent and recorded, so a pass that fails halfway
+ * is finished by the next one. A host takes pods only once its subnet is routed.
+ */
+import type { Host, HostNetwork } from '../../core/types.ts';
+import { planNetwork } from '../../core/network.ts';
+import { forEachLimit } from '../../core/async.ts';
+import type { HostMachines, HostRoutes, SubnetAllocator } from '../../ports/network.ts';
+
+export interface NetworkDeps {
+  readonly clusterCidr: string;
+  readonly allocator: SubnetAllocator;
+  readonly routes: HostRoutes;
+  readonly machines: HostMachines;
+  /** Clock for the check of suspects; ms since the epoch. */
+  readonly now: () => number;
+  /**
+   * Least time between two asks of the machines about the same down hosts: a stopped instance stays
+   * down for hours, and each ask is an EC2 call.
+   * @default 60_000
+   */
+  readonly suspectCheckMs?: number;
+  readonly log?: (message: string, data?: Record<string, unknown>) => void;
+}
+
+export interface NetworkResult {
+  /** Each host with a routed subnet: what its document carries. */
+  readonly networks: ReadonlyMap<string, HostNetwork>;
+  readonly acquired: number;
+  readonly routed: number;
+  readonly released: number;
+  /** Hosts whose step failed this pass (retried by the next); they take no new pods meanwhile. */
+  readonly failed: readonly { readonly hostId: string; readonly error: string }[];
+}
+
+/** EC2 calls in flight at once: each `ensure` is 1 + one per route table. */
+const CONCURRENCY = 4;
+
+/** When the machines were last asked about which set of suspects (per machines port: one per process). */
+const lastAsked = new WeakMap<HostMachines, { at: number; key: string }>();
+
+/** Runs the network step for `hosts` (every registered host, in any state). */
+export async function syncNetwork(deps: NetworkDeps, hosts: readonly Pick<Host, 'id' | 'state'>[]): Promise<NetworkResult> {
+  const log = deps.log ?? (() => {});
+  const leases = await deps.allocator.list();
+  const plan = planNetwork(hosts, leases);
+  const routedBy = new Map(plan.routed);
+  const failed: { hostId: string; error: string }[] = [];
+  let acquired = 0;
+  let routed = 0;
+  let released = 0;
+
+  const routeAndMark = async (hostId: string, cidr: string) => {
+    // Routes first, then the record: a crash between them only repeats the idempotent ensure.
+    await deps.routes.ensure(hostId, cidr);
+    if (await deps.allocator.markRouted(hostId, cidr)) {
+      routedBy.set(hostId, cidr);
+      routed++;
+      log('host subnet routed', { host: hostId, subnet: cidr });
+    }
+  };
+
+  await forEachLimit(plan.acquire, CONCURRENCY, async (hostId) => {
+    try {
+      const cidr = await deps.allocator.acquire(hostId);
+      const lease = leases.find((l) => l.hostId === hostId && l.cidr === cidr);
+      if (!lease) {
+        acquired++;
+        log('host subnet acquired', { host: hostId, subnet: cidr });
+      }
+      if (lease?.routed) routedBy.set(hostId, cidr);
+      else await routeAndMark(hostId, cidr);
+    } catch (err) {
+      failed.push({ hostId, error: (err as Error).message });
+    }
+  });
+  await forEachLimit(plan.route, CONCURRENCY, async (lease) => {
+    try {
+      await routeAndMark(lease.hostId, lease.cidr);
+    } catch (err) {
+      failed.push({ hostId: lease.hostId, error: (err as Error).message });
+    }
+  });
+
+  if (plan.suspect.length > 0) {
+    const key = plan.suspect.map((l) => `${l.hostId}=${l.cidr}`).join(',');
+    const last = lastAsked.get(deps.machines);
+    const now = deps.now();
+    if (!last || last.key !== key || now - last.at >= (deps.suspectCheckMs ?? 60_000)) {
+      lastAsked.set(deps.machines, { at: now, key });
+      try {
+        const gone = await deps.machines.gone([...new Set(plan.suspect.map((l) => l.hostId))]);
+        for (const lease of plan.suspect.filter((l) => gone.has(l.hostId))) {
+          try {
+            // Routes before the lease: released first, the subnet could go to a new host whose fresh
+            // route this late remove would then delete.
+            await deps.routes.remove(lease.cidr);
+            await deps.allocator.release(lease.hostId);
+            routedBy.delete(lease.hostId);
+            released++;
+            log('host subnet released', { host: lease.hostId, subnet: lease.cidr });
+          } catch (err) {
+            failed.push({ hostId: lease.hostId, error: (err as Error).message });
+          }
+        }
+      } catch (err) {
+        // Asked again next pass, whatever the interval.
+        lastAsked.delete(deps.machines);
+        failed.push({ hostId: plan.suspect[0].hostId, error: (err as Error).message });
+      }
+    }
+  }
+
+  for (const f of failed) log('network step failed for host; retried next pass', { host: f.hostId, error: f.error });
+  const networks = new Map<string, HostNetwork>();
+  for (const [hostId, subnet] of routedBy) networks.set(hostId, { subnet, clusterCidr: deps.clusterCidr });
+  return { networks, acquired, routed, released, failed };
+}

@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, controlPlaneConfig } from '../../functions/env.ts';
+import { awsControlPlane } from '../../functions/wiring.ts';
+
+const base = { SKIFF_CLUSTER: 'prod', SKIFF_TABLE: 'skiff-prod', AWS_REGION: 'eu-west-1' };
+
+describe('controlPlaneConfig', () => {
+  it('has no routed network unless SKIFF_CLUSTER_CIDR is set', () => {
+    expect(controlPlaneConfig(base).network).toBeUndefined();
+    expect(awsControlPlane(controlPlaneConfig(base)).network).toBeUndefined();
+  });
+
+  it('reads the cluster CIDR, host prefix and route tables, and wires the network step and container addressing', () => {
+    const env = { ...base, SKIFF_CLUSTER_CIDR: '10.200.0.0/16', SKIFF_HOST_SUBNET_PREFIX: '25', SKIFF_ROUTE_TABLE_IDS: 'rtb-0aaaaaaaaaaaaaaa1, rtb-0bbbbbbbbbbbbbbb2' };
+    const config = controlPlaneConfig(env);
+    expect(config.network).toEqual({ clusterCidr: '10.200.0.0/16', hostPrefixLength: 25, routeTableIds: ['rtb-0aaaaaaaaaaaaaaa1', 'rtb-0bbbbbbbbbbbbbbb2'] });
+    const cp = awsControlPlane({ ...config, hostedZoneId: 'Z123' });
+    expect(cp.network?.clusterCidr).toBe('10.200.0.0/16');
+    expect(cp.discovery.addressing).toBe('container');
+  });
+
+  it('names what is missing or wrong', () => {
+    expect(() => controlPlaneConfig({ ...base, SKIFF_CLUSTER_CIDR: '10.200.0.0/16' })).toThrow(ConfigError);
+    expect(() => controlPlaneConfig({ ...base, SKIFF_CLUSTER_CIDR: '10.200.0.0/16' })).toThrow(/SKIFF_ROUTE_TABLE_IDS is required/);
+    expect(() => controlPlaneConfig({ ...base, SKIFF_CLUSTER_CIDR: '10.200.0.0/16', SKIFF_ROUTE_TABLE_IDS: 'rtb-0aaaaaaaaaaaaaaa1', SKIFF_HOST_SUBNET_PREFIX: '31' })).toThrow(
+      /SKIFF_HOST_SUBNET_PREFIX must be a number from 1 to 30/,
+    );
+    // The cluster CIDR itself is checked by the allocator when the control plane is built.
+    expect(() => awsControlPlane(controlPlaneConfig({ ...base, SKIFF_CLUSTER_CIDR: '10.200.1.0/16', SKIFF_ROUTE_TABLE_IDS: 'rtb-0aaaaaaaaaaaaaaa1' }))).toThrow(/host bits set/);
+  });
+});

@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { planNetwork } from '../../core/network.ts';
+
+const lease = (hostId: string, cidr: string, routed = true) => ({ hostId, cidr, routed });
+
+describe('planNetwork', () => {
+  it('acquires for hosts without a subnet, routes unrouted leases, and lists routed hosts', () => {
+    const plan = planNetwork(
+      [
+        { id: 'i-new', state: 'ready' },
+        { id: 'i-half', state: 'ready' },
+        { id: 'i-done', state: 'draining' },
+      ],
+      [lease('i-half', '10.200.1.0/24', false), lease('i-done', '10.200.2.0/24')],
+    );
+    expect(plan.acquire).toEqual(['i-new']);
+    expect(plan.route).toEqual([lease('i-half', '10.200.1.0/24', false)]);
+    expect([...plan.routed]).toEqual([['i-done', '10.200.2.0/24']]);
+    expect(plan.suspect).toEqual([]);
+  });
+
+  it('leaves down hosts alone but keeps their routed subnet, and suspects the leases of down and unknown hosts', () => {
+    const plan = planNetwork([{ id: 'i-down', state: 'down' }, { id: 'i-down2', state: 'down' }], [
+      lease('i-down', '10.200.3.0/24'),
+      lease('i-down2', '10.200.4.0/24', false),
+      lease('i-forgotten', '10.200.5.0/24'),
+    ]);
+    expect(plan.acquire).toEqual([]);
+    expect(plan.route).toEqual([]);
+    expect([...plan.routed]).toEqual([['i-down', '10.200.3.0/24']]);
+    expect(plan.suspect.map((l) => l.hostId)).toEqual(['i-down', 'i-down2', 'i-forgotten']);
+  });
+
+  it('asks the allocator again for a host holding two subnets (an orphan claim) and treats neither as routed', () => {
+    const plan = planNetwork([{ id: 'i-a', state: 'ready' }], [lease('i-a', '10.200.1.0/24'), lease('i-a', '10.200.9.0/24')]);
+    expect(plan.acquire).toEqual(['i-a']);
+    expect(plan.routed.size).toBe(0);
+  });
+});
