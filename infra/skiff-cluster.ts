@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Aws, AssetHashType, BundlingOutput, DockerImage, Duration, RemovalPolicy, Stack, Tags, Token } from 'aws-cdk-lib';
+import { Aws, AssetHashType, BundlingOutput, CfnCondition, CfnMapping, DockerImage, Duration, Fn, RemovalPolicy, Stack, Tags, Token } from 'aws-cdk-lib';
 import { HttpApi, HttpMethod } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -23,6 +23,7 @@ import {
   InstanceClass,
   InstanceSize,
   InstanceType,
+  IpAddresses,
   LaunchTemplate,
   MachineImage,
   SecurityGroup,
@@ -41,7 +42,7 @@ import {
   SslPolicy,
 } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import type { ApplicationListener } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
-import { Effect, ManagedPolicy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { AccountPrincipal, Effect, ManagedPolicy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, FilterCriteria, Runtime, StartingPosition, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { DynamoEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -49,11 +50,15 @@ import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-n
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { PrivateHostedZone } from 'aws-cdk-lib/aws-route53';
 import { Asset } from 'aws-cdk-lib/aws-s3-assets';
+import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
+import { RegionInfo } from 'aws-cdk-lib/region-info';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ESM_BANNER, ESM_DEFINE, EsbuildBundling } from './esbuild-bundling.ts';
 import { hostPollSeconds, hostUserDataScript } from './host-user-data.ts';
 import { suppressSkiffClusterFindings } from './nag.ts';
+import { capacityError, overlaps, parseCidr } from '../core/cidr.ts';
+import { ValidationError } from '../core/errors.ts';
 import { SkiffObservability } from './observability.ts';
 
 /** Default entry points, relative to the repository root. */
@@ -128,6 +133,22 @@ const MAX_DNS_NAME_LENGTH = 253;
 /** An ACM certificate ARN, any partition: `arn:aws:acm:<region>:<account>:certificate/<id>`. */
 const CERTIFICATE_ARN_PATTERN = /^arn:aws[a-z-]*:acm:[a-z]{2}(-[a-z]+)+-\d:\d{12}:certificate\/[0-9a-f-]+$/;
 
+/** The cluster CIDR when none is given: container subnets are carved from it (docs/network.md). */
+export const DEFAULT_CLUSTER_CIDR = '10.200.0.0/16';
+/** Each host's container subnet when none is given: a /24 holds 253 containers. */
+export const DEFAULT_HOST_SUBNET_PREFIX = 24;
+/** The CIDR of a VPC the construct creates, when none is given. */
+export const DEFAULT_VPC_CIDR = '10.0.0.0/16';
+/** The "Routes per route table" quota of Amazon VPC when not raised (adjustable to 1,000 in Service Quotas). */
+export const DEFAULT_ROUTES_PER_ROUTE_TABLE = 50;
+/**
+ * Routes a host subnet's table holds before any host: the local route, the default route to the NAT
+ * gateway, the S3 and DynamoDB gateway endpoints, and one to spare for whatever else an existing VPC has.
+ */
+export const RESERVED_ROUTES = 5;
+/** Docker's default bridge (docker0) on every host: a route to a host subnet overlapping it would be shadowed. */
+const DOCKER_BRIDGE_CIDR = '172.17.0.0/16';
+
 /** Who may reach the load balancer. */
 export type LoadBalancerScheme = 'internal' | 'internet-facing';
 const LOAD_BALANCER_SCHEMES: readonly LoadBalancerScheme[] = ['internal', 'internet-facing'];
@@ -155,6 +176,12 @@ export const STREAM_IGNORED_PARTITIONS = ['EVENTS', 'HEALTH'] as const;
 export const STREAM_IGNORED_SORT_KEYS = ['STATUS', 'PUBLISHED'] as const;
 /** Stream records are gathered for up to 1 s: a burst of writes makes one pass, not one per write. */
 const STREAM_BATCH_WINDOW = Duration.seconds(1);
+/** Days the load balancer's access logs are kept. */
+const ACCESS_LOG_DAYS = 90;
+/** The value of the log-delivery mapping for regions where ELB writes as its service principal. */
+const ELB_SERVICE_PRINCIPAL_REGION = 'service';
+/** Key prefix of the access logs in their bucket; ELB writes under `<prefix>/AWSLogs/<account>/`. */
+export const ACCESS_LOG_PREFIX = 'alb';
 /** 14 days, SQS's longest retention: time to look at a failed invocation after a weekend. */
 const FAILURE_RETENTION = Duration.days(14);
 
@@ -172,10 +199,35 @@ export interface SkiffClusterProps {
    */
   readonly vpc?: IVpc;
   /**
+   * CIDR of the VPC the construct creates; ignored when `vpc` is given.
+   * @default '10.0.0.0/16'
+   */
+  readonly vpcCidr?: string;
+  /**
    * Subnets the hosts run in.
    * @default - the private subnets with egress
    */
   readonly hostSubnets?: SubnetSelection;
+  /**
+   * The cluster CIDR: each host gets a container subnet of it (`hostSubnetPrefix`), routed to the host
+   * in the route tables of the hosts' subnets, so containers on different hosts reach each other by
+   * address, without encapsulation (docs/network.md). It must hold `maxHosts` subnets and must not
+   * overlap the VPC, peered or on-premises networks, or Docker's `172.17.0.0/16`.
+   * @default '10.200.0.0/16'
+   */
+  readonly clusterCidr?: string;
+  /**
+   * Prefix length of each host's container subnet: a /24 holds 253 containers, a /26 61.
+   * @default 24
+   */
+  readonly hostSubnetPrefix?: number;
+  /**
+   * The account's "Routes per route table" quota (Amazon VPC, in Service Quotas): each host takes one
+   * route in each route table of the hosts' subnets, so `maxHosts` plus the routes already there must
+   * fit. Raise the quota first (up to 1,000), then this.
+   * @default 50
+   */
+  readonly routesPerRouteTable?: number;
   /**
    * Instance type of the hosts. Graviton (arm64) types get the arm64 AMI; the agent bundle is
    * plain JavaScript and runs on either architecture.
@@ -277,6 +329,10 @@ export class SkiffCluster extends Construct {
   readonly hostArnPrefix: string;
   /** The VPC the hosts run in (given or created). */
   readonly vpc: IVpc;
+  /** The cluster CIDR the hosts' container subnets come from. */
+  readonly clusterCidr: string;
+  /** The route tables that get a route per host subnet (those of the hosts' subnets). */
+  readonly hostRouteTableIds: string[];
   /** The state table (`pk`/`sk`, index `gsi1`). */
   readonly table: Table;
   readonly apiFunction: NodejsFunction;
@@ -295,6 +351,8 @@ export class SkiffCluster extends Construct {
   readonly dnsZone: PrivateHostedZone;
   /** The ingress load balancer; the scheduler keeps its listener rules and target groups. */
   readonly loadBalancer: ApplicationLoadBalancer;
+  /** Where the load balancer writes its access logs (SSE-S3, kept 90 days). */
+  readonly accessLogs: Bucket;
   /** The listener whose rules route ingress hosts; unknown hosts get a 404. */
   readonly loadBalancerListener: ApplicationListener;
   readonly loadBalancerSecurityGroup: SecurityGroup;
@@ -477,6 +535,7 @@ export class SkiffCluster extends Construct {
     this.vpc =
       props.vpc ??
       new Vpc(this, 'Vpc', {
+        ipAddresses: IpAddresses.cidr(settings.vpcCidr),
         maxAzs: 2,
         natGateways: 1,
         subnetConfiguration: [
@@ -512,9 +571,21 @@ export class SkiffCluster extends Construct {
 
     this.hostSecurityGroup = new SecurityGroup(this, 'HostSecurityGroup', {
       vpc: this.vpc,
-      description: `Skiff hosts (cluster ${clusterName}); inbound only from the load balancer; people use Session Manager`,
+      description: `Skiff hosts (cluster ${clusterName}); inbound from the load balancer and the cluster containers; people use Session Manager`,
       allowAllOutbound: true,
     });
+
+    // ---- the container network (docs/network.md) ----
+    // Container addresses are routed, not translated: a packet from a container on another host
+    // arrives with its container address, which is in the cluster CIDR, not in the VPC's.
+    this.clusterCidr = settings.clusterCidr;
+    this.hostSecurityGroup.addIngressRule(Peer.ipv4(settings.clusterCidr), Port.allTraffic(), 'Containers of the cluster, on any host');
+    const hostSubnetSelection = props.hostSubnets ?? { subnetType: SubnetType.PRIVATE_WITH_EGRESS };
+    this.hostRouteTableIds = [...new Set(this.vpc.selectSubnets(hostSubnetSelection).subnets.map((subnet) => subnet.routeTable.routeTableId))];
+    this.schedulerFunction.addEnvironment('SKIFF_CLUSTER_CIDR', settings.clusterCidr);
+    this.schedulerFunction.addEnvironment('SKIFF_HOST_SUBNET_PREFIX', String(settings.hostSubnetPrefix));
+    this.schedulerFunction.addEnvironment('SKIFF_ROUTE_TABLE_IDS', this.hostRouteTableIds.join(','));
+    this.grantHostRouting(clusterName);
 
     // ---- service discovery and load balancing ----
     // Kept together: the zone, the ALB and its security groups, and what the scheduler (which keeps
@@ -565,6 +636,7 @@ export class SkiffCluster extends Construct {
       // Requests with header names that are not valid HTTP are dropped, not passed to replicas.
       dropInvalidHeaderFields: true,
     });
+    this.accessLogs = this.loadBalancerAccessLogs();
     this.loadBalancerListener = this.loadBalancer.addListener('Listener', {
       port: listenerPort,
       protocol: https ? ApplicationProtocol.HTTPS : ApplicationProtocol.HTTP,
@@ -644,7 +716,7 @@ export class SkiffCluster extends Construct {
 
     this.hosts = new AutoScalingGroup(this, 'Hosts', {
       vpc: this.vpc,
-      vpcSubnets: props.hostSubnets ?? { subnetType: SubnetType.PRIVATE_WITH_EGRESS },
+      vpcSubnets: hostSubnetSelection,
       launchTemplate: this.hostLaunchTemplate,
       minCapacity: settings.minHosts,
       maxCapacity: settings.maxHosts,
@@ -661,6 +733,92 @@ export class SkiffCluster extends Construct {
       logRetention,
     });
     suppressSkiffClusterFindings(this);
+  }
+
+  /**
+   * The access-log bucket and its grant to ELB log delivery. CDK's `logAccessLogs` needs the region
+   * at synthesis; this stack is environment-agnostic, so the grant is decided at deploy time. ELB
+   * writes as its regional account in the regions that existed before August 2022, and as the
+   * log-delivery service principal in newer ones (docs.aws.amazon.com, "Enable access logs for your
+   * Application Load Balancer"). A mapping of every region this CDK version knows gives the account
+   * or `service`; in a `service` region the account statement names this account instead, which
+   * owns the bucket already. (`Fn::FindInMap` fails on a missing key even in the branch of an
+   * `Fn::If` not taken, so every known region has a value; a region newer than the CDK version
+   * fails the deployment with "Unable to get mapping": upgrade aws-cdk-lib.)
+   */
+  private loadBalancerAccessLogs(): Bucket {
+    const bucket = new Bucket(this, 'LoadBalancerLogs', {
+      // ELB writes access logs only to buckets encrypted with SSE-S3 (not SSE-KMS).
+      encryption: BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      lifecycleRules: [{ id: 'expire-access-logs', expiration: Duration.days(ACCESS_LOG_DAYS) }],
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    const accounts = new CfnMapping(this, 'ElbLogDeliveryAccounts', {
+      mapping: Object.fromEntries(RegionInfo.regions.map((r) => [r.name, { account: r.elbv2Account ?? ELB_SERVICE_PRINCIPAL_REGION }])),
+    });
+    const byAccount = new CfnCondition(this, 'ElbLogsByAccount', {
+      expression: Fn.conditionNot(Fn.conditionEquals(accounts.findInMap(Aws.REGION, 'account'), ELB_SERVICE_PRINCIPAL_REGION)),
+    });
+    const objects = bucket.arnForObjects(`${ACCESS_LOG_PREFIX}/AWSLogs/${Aws.ACCOUNT_ID}/*`);
+    bucket.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'ElbAccountLogDelivery',
+        actions: ['s3:PutObject'],
+        principals: [new AccountPrincipal(Fn.conditionIf(byAccount.logicalId, accounts.findInMap(Aws.REGION, 'account'), Aws.ACCOUNT_ID).toString())],
+        resources: [objects],
+      }),
+    );
+    bucket.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'ElbServiceLogDelivery',
+        actions: ['s3:PutObject'],
+        principals: [new ServicePrincipal('logdelivery.elasticloadbalancing.amazonaws.com')],
+        resources: [objects],
+      }),
+    );
+    this.loadBalancer.setAttribute('access_logs.s3.enabled', 'true');
+    this.loadBalancer.setAttribute('access_logs.s3.bucket', bucket.bucketName);
+    this.loadBalancer.setAttribute('access_logs.s3.prefix', ACCESS_LOG_PREFIX);
+    // ELB checks that it may write (a test object) when the attribute is set: the grant must exist first.
+    if (bucket.policy) this.loadBalancer.node.addDependency(bucket.policy);
+    return bucket;
+  }
+
+  /**
+   * IAM for exactly the EC2 calls of the network step (adapters/aws/vpc-routes.ts, ec2-machines.ts):
+   * routes only in the hosts' route tables, the source/destination check only of this cluster's
+   * instances (by the tag the Auto Scaling group gives them at launch).
+   */
+  private grantHostRouting(clusterName: string): void {
+    const stack = Stack.of(this);
+    this.schedulerFunction.addToRolePolicy(
+      new PolicyStatement({
+        sid: 'HostSubnetRoutes',
+        actions: ['ec2:CreateRoute', 'ec2:DeleteRoute', 'ec2:ReplaceRoute'],
+        resources: this.hostRouteTableIds.map((id) => stack.formatArn({ service: 'ec2', resource: 'route-table', resourceName: id })),
+      }),
+    );
+    this.schedulerFunction.addToRolePolicy(
+      new PolicyStatement({
+        // CreateRoute and ReplaceRoute with InstanceId are also authorized on the instance; the
+        // instance's own attribute change (source/destination check off) is ModifyInstanceAttribute.
+        sid: 'HostForwarding',
+        actions: ['ec2:ModifyInstanceAttribute', 'ec2:CreateRoute', 'ec2:ReplaceRoute'],
+        resources: [stack.formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' })],
+        conditions: { StringEquals: { [`aws:ResourceTag/${CLUSTER_TAG_KEY}`]: clusterName } },
+      }),
+    );
+    this.schedulerFunction.addToRolePolicy(
+      new PolicyStatement({
+        // The Service Authorization Reference lists no resource type for DescribeInstances: '*' only.
+        sid: 'HostInstanceStates',
+        actions: ['ec2:DescribeInstances'],
+        resources: ['*'],
+      }),
+    );
   }
 
   /**
@@ -834,6 +992,10 @@ interface ValidatedSettings {
   readonly dnsZoneName: string;
   readonly loadBalancerScheme: LoadBalancerScheme;
   readonly certificateArn: string | undefined;
+  readonly vpcCidr: string;
+  readonly clusterCidr: string;
+  readonly hostSubnetPrefix: number;
+  readonly routesPerRouteTable: number;
 }
 
 /** Checks props before any resource exists, with messages that say what to change. */
@@ -908,6 +1070,7 @@ export function validateSkiffClusterProps(props: SkiffClusterProps): ValidatedSe
   return {
     clusterName,
     ...validateIngressProps(props),
+    ...validateNetworkProps(props, maxHosts),
     hostInstanceType: props.hostInstanceType ?? InstanceType.of(InstanceClass.T4G, InstanceSize.SMALL),
     hostRootVolumeGiB,
     minHosts,
@@ -918,6 +1081,76 @@ export function validateSkiffClusterProps(props: SkiffClusterProps): ValidatedSe
   };
 }
 
+
+/** Checks the container network: the cluster CIDR holds `maxHosts` subnets, the route tables hold their routes, nothing overlaps. */
+function validateNetworkProps(
+  props: SkiffClusterProps,
+  maxHosts: number,
+): Pick<ValidatedSettings, 'vpcCidr' | 'clusterCidr' | 'hostSubnetPrefix' | 'routesPerRouteTable'> {
+  const clusterCidr = props.clusterCidr ?? DEFAULT_CLUSTER_CIDR;
+  const hostSubnetPrefix = props.hostSubnetPrefix ?? DEFAULT_HOST_SUBNET_PREFIX;
+  const routesPerRouteTable = props.routesPerRouteTable ?? DEFAULT_ROUTES_PER_ROUTE_TABLE;
+  const vpcCidr = props.vpcCidr ?? DEFAULT_VPC_CIDR;
+  const cidrOf = (name: string, value: string) => {
+    if (Token.isUnresolved(value)) throw new Error(`${name} must be a literal CIDR, not a token: it is checked at synthesis and given to the scheduler`);
+    try {
+      parseCidr(value, name);
+    } catch (err) {
+      if (err instanceof ValidationError) throw new Error(`${name} '${value}' is invalid: ${err.issues.map((i) => i.message).join('; ')}`);
+      throw err;
+    }
+  };
+  cidrOf('clusterCidr', clusterCidr);
+  if (props.vpc === undefined) cidrOf('vpcCidr', vpcCidr);
+  try {
+    const problem = capacityError(clusterCidr, hostSubnetPrefix, maxHosts);
+    if (problem) throw new Error(`clusterCidr is too small for maxHosts: ${problem}`);
+  } catch (err) {
+    if (err instanceof ValidationError) {
+      throw new Error(`hostSubnetPrefix ${hostSubnetPrefix} is invalid for clusterCidr ${clusterCidr}: ${err.issues.map((i) => i.message).join('; ')}`);
+    }
+    throw err;
+  }
+  if (!Number.isInteger(routesPerRouteTable) || routesPerRouteTable < RESERVED_ROUTES + 1 || routesPerRouteTable > 1000) {
+    throw new Error(`routesPerRouteTable must be a whole number from ${RESERVED_ROUTES + 1} to 1000 (the quota's maximum), got ${routesPerRouteTable}`);
+  }
+  const routeRoom = routesPerRouteTable - RESERVED_ROUTES;
+  if (maxHosts > routeRoom) {
+    throw new Error(
+      `maxHosts (${maxHosts}) needs ${maxHosts} routes in each route table of the hosts' subnets, one per host's container subnet, ` +
+        `plus about ${RESERVED_ROUTES} already there (local, NAT gateway, S3 and DynamoDB endpoints), more than routesPerRouteTable (${routesPerRouteTable}). ` +
+        `Lower maxHosts to ${routeRoom}, or raise the "Routes per route table" quota of Amazon VPC in Service Quotas (up to 1,000) ` +
+        `and set routesPerRouteTable to the new quota (${maxHosts + RESERVED_ROUTES} or more)`,
+    );
+  }
+  if (overlaps(clusterCidr, DOCKER_BRIDGE_CIDR)) {
+    throw new Error(
+      `clusterCidr ${clusterCidr} overlaps ${DOCKER_BRIDGE_CIDR}, the network of Docker's default bridge on every host: ` +
+        `use a range outside it, for example ${DEFAULT_CLUSTER_CIDR}`,
+    );
+  }
+  // A VPC made elsewhere may have its CIDR only as a token (resolved at deploy time), or, during the
+  // first pass of a lookup, as CDK's placeholder (1.2.3.4/5, not a network address): neither is checked.
+  const knownVpcCidr = props.vpc === undefined ? vpcCidr : literalCidr(props.vpc.vpcCidrBlock);
+  if (knownVpcCidr !== undefined && overlaps(clusterCidr, knownVpcCidr)) {
+    throw new Error(
+      `clusterCidr ${clusterCidr} overlaps the VPC's CIDR ${knownVpcCidr}: container routes would shadow the VPC's own addresses. ` +
+        'Use a range outside the VPC (and outside peered and on-premises networks)',
+    );
+  }
+  return { vpcCidr, clusterCidr, hostSubnetPrefix, routesPerRouteTable };
+}
+
+/** `text` when it is a literal, canonical CIDR; undefined for a token or anything unparsable. */
+function literalCidr(text: string): string | undefined {
+  if (Token.isUnresolved(text)) return undefined;
+  try {
+    parseCidr(text);
+    return text;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Checks the DNS zone name, the load balancer scheme and the certificate ARN. */
 function validateIngressProps(props: SkiffClusterProps): Pick<ValidatedSettings, 'dnsZoneName' | 'loadBalancerScheme' | 'certificateArn'> {

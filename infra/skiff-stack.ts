@@ -2,9 +2,9 @@
  * SkiffStack: a thin Stack around one SkiffCluster, plus its outputs, and the typed reading of
  * the cluster's settings from CDK context (`cdk deploy -c clusterName=prod -c maxHosts=6`).
  */
-import { CfnOutput, Stack } from 'aws-cdk-lib';
+import { CfnOutput, Stack, Token } from 'aws-cdk-lib';
 import type { StackProps } from 'aws-cdk-lib';
-import { InstanceType } from 'aws-cdk-lib/aws-ec2';
+import { InstanceType, Vpc } from 'aws-cdk-lib/aws-ec2';
 import type { Construct, Node } from 'constructs';
 import { SkiffCluster } from './skiff-cluster.ts';
 import type { LoadBalancerScheme, SkiffClusterProps } from './skiff-cluster.ts';
@@ -15,7 +15,17 @@ export interface SkiffStackProps extends StackProps {
    * @default - the SkiffCluster defaults (cluster 'skiff')
    */
   readonly cluster?: SkiffClusterProps;
+  /**
+   * Run the cluster in this existing VPC, found by `Vpc.fromLookup`: the stack then needs `env`
+   * (account and region). The first synthesis asks AWS (credentials needed) and caches the answer in
+   * cdk.context.json; commit that file and later syntheses run offline. The VPC needs private
+   * subnets with egress (the hosts) and, for an internet-facing load balancer, public ones.
+   * @default - a new VPC (see SkiffClusterProps.vpc)
+   */
+  readonly vpcId?: string;
 }
+
+const VPC_ID = /^vpc-[0-9a-f]{8,17}$/;
 
 /** One Skiff cluster per stack. */
 export class SkiffStack extends Stack {
@@ -23,7 +33,19 @@ export class SkiffStack extends Stack {
 
   constructor(scope: Construct, id: string, props: SkiffStackProps = {}) {
     super(scope, id, props);
-    this.cluster = new SkiffCluster(this, 'Cluster', props.cluster);
+    let cluster = props.cluster;
+    if (props.vpcId !== undefined) {
+      if (!VPC_ID.test(props.vpcId)) throw new Error(`vpcId '${props.vpcId}' is not a VPC id: expected vpc- and 8 or 17 hex digits, for example vpc-0123456789abcdef0`);
+      if (cluster?.vpc !== undefined) throw new Error('give either vpcId or cluster.vpc, not both');
+      if (Token.isUnresolved(this.account) || Token.isUnresolved(this.region)) {
+        throw new Error(
+          `vpcId ${props.vpcId} is looked up in the account and region the stack deploys to, and none is set: ` +
+            'run cdk with AWS credentials (it sets CDK_DEFAULT_ACCOUNT and CDK_DEFAULT_REGION), or pass -c account=<12 digits> -c region=<region>',
+        );
+      }
+      cluster = { ...cluster, vpc: Vpc.fromLookup(this, 'Vpc', { vpcId: props.vpcId }) };
+    }
+    this.cluster = new SkiffCluster(this, 'Cluster', cluster);
 
     new CfnOutput(this, 'ApiUrl', { value: this.cluster.httpApi.url!, description: 'Skiff API endpoint (SigV4, service execute-api)' });
     new CfnOutput(this, 'TableName', { value: this.cluster.table.tableName });
@@ -50,7 +72,14 @@ export const CONTEXT_KEYS = [
   'dnsZoneName',
   'loadBalancerScheme',
   'certificateArn',
+  'clusterCidr',
+  'hostSubnetPrefix',
+  'routesPerRouteTable',
+  'vpcCidr',
 ] as const;
+
+/** Context keys of the stack itself: an existing VPC, and the account and region to look it up in. */
+export const STACK_CONTEXT_KEYS = ['vpcId', 'account', 'region'] as const;
 
 /** The stack id (and CloudFormation stack name) of a cluster: one stack per cluster and account/region. */
 export function stackIdFor(clusterName: string): string {
@@ -90,5 +119,31 @@ export function clusterPropsFromContext(node: Node): SkiffClusterProps {
     // Checked against the two schemes by validateSkiffClusterProps, with the message that lists them.
     loadBalancerScheme: text('loadBalancerScheme') as LoadBalancerScheme | undefined,
     certificateArn: text('certificateArn'),
+    clusterCidr: text('clusterCidr'),
+    hostSubnetPrefix: count('hostSubnetPrefix'),
+    routesPerRouteTable: count('routesPerRouteTable'),
+    vpcCidr: text('vpcCidr'),
   };
+}
+
+/**
+ * Reads the stack's settings from CDK context: `-c vpcId=vpc-...` for an existing VPC, and where to
+ * look it up (`-c account=... -c region=...`, else the CLI's CDK_DEFAULT_ACCOUNT and CDK_DEFAULT_REGION).
+ */
+export function stackSettingsFromContext(node: Node, env: NodeJS.ProcessEnv = process.env): Pick<SkiffStackProps, 'vpcId' | 'env'> {
+  const text = (key: string): string | undefined => {
+    const value: unknown = node.tryGetContext(key);
+    if (value === undefined || value === null) return undefined;
+    if (typeof value !== 'string' || value.trim() === '') throw new Error(`context '${key}' must be a non-empty string, got ${JSON.stringify(value)}`);
+    return value.trim();
+  };
+  const account = text('account');
+  if (account !== undefined && !/^\d{12}$/.test(account)) throw new Error(`context 'account' must be a 12-digit AWS account id, got '${account}'`);
+  const region = text('region');
+  if (region !== undefined && !/^[a-z]{2}(-[a-z]+)+-\d$/.test(region)) throw new Error(`context 'region' must be an AWS region such as eu-west-1, got '${region}'`);
+  const vpcId = text('vpcId');
+  // Without an existing VPC the stack stays environment-agnostic: synthesis needs nothing from AWS.
+  if (vpcId === undefined) return {};
+  const resolved = { account: account ?? env.CDK_DEFAULT_ACCOUNT, region: region ?? env.CDK_DEFAULT_REGION };
+  return { vpcId, ...(resolved.account && resolved.region ? { env: resolved } : {}) };
 }

@@ -10,6 +10,7 @@ import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { SkiffClusterProps } from '../../infra/skiff-cluster.ts';
 import { SkiffStack } from '../../infra/skiff-stack.ts';
+import type { SkiffStackProps } from '../../infra/skiff-stack.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -44,14 +45,19 @@ export interface Synthesized {
 }
 
 /** Synthesizes a SkiffStack with the fixture entries into a temporary directory. */
-export function synthFixtureStack(cluster: SkiffClusterProps, stackId = 'Skiff-test'): Synthesized {
+export function synthFixtureStack(
+  cluster: SkiffClusterProps,
+  stackId = 'Skiff-test',
+  stackProps: Omit<SkiffStackProps, 'cluster'> = {},
+  context: Record<string, unknown> = {},
+): Synthesized {
   process.env.CDK_DOCKER = NO_DOCKER;
   // CDK's built-in template validation roughly doubles synthesis time; the CLI test keeps it on.
   process.env.CDK_VALIDATION = 'false';
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'skiff-infra-'));
   try {
-    const app = new App({ context: cdkJsonContext(), outdir });
-    const stack = new SkiffStack(app, stackId, { cluster: { ...FIXTURE_ENTRIES, ...cluster } });
+    const app = new App({ context: { ...cdkJsonContext(), ...context }, outdir });
+    const stack = new SkiffStack(app, stackId, { ...stackProps, cluster: { ...FIXTURE_ENTRIES, ...cluster } });
     const template = Template.fromStack(stack);
     return { stack, template, outdir, cleanup: () => fs.rmSync(outdir, { recursive: true, force: true }) };
   } catch (error) {

@@ -37,7 +37,7 @@ describe('host user data', () => {
   });
 
   it('installs the requested Node.js major and checks its namespaced binary exists', () => {
-    expect(script).toContain('dnf install -y docker nodejs22 && break');
+    expect(script).toContain('dnf install -y docker iptables-nft nodejs22 && break');
     expect(script).toContain('command -v node-22 >/dev/null');
   });
 

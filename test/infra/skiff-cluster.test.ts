@@ -57,6 +57,7 @@ const ELB_TARGET_GROUP_ACTIONS = [
   'elasticloadbalancing:RegisterTargets',
 ];
 const ELB_RULE_ACTIONS = ['elasticloadbalancing:CreateRule', 'elasticloadbalancing:DeleteRule', 'elasticloadbalancing:ModifyRule'];
+const EC2_ROUTE_ACTIONS = ['ec2:CreateRoute', 'ec2:DeleteRoute', 'ec2:DescribeInstances', 'ec2:ModifyInstanceAttribute', 'ec2:ReplaceRoute'];
 const STREAM_ACTIONS = ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:ListStreams'];
 const CERTIFICATE_ARN = 'arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789';
 const ACCOUNT_ARN = '${AWS::Partition}:%s:${AWS::Region}:${AWS::AccountId}';
@@ -76,6 +77,20 @@ let albSgId: string;
 let hostSgId: string;
 let queueId: string;
 
+/** Logical ids of the route tables of the hosts' (private) subnets. */
+function hostRouteTables(): string[] {
+  const privateSubnets = new Set(
+    Object.entries(template.findResources('AWS::EC2::Subnet'))
+      .filter(([, s]) => (s as { Properties: { MapPublicIpOnLaunch: boolean } }).Properties.MapPublicIpOnLaunch === false)
+      .map(([id]) => id),
+  );
+  return Object.values(template.findResources('AWS::EC2::SubnetRouteTableAssociation'))
+    .map((a) => (a as { Properties: { SubnetId: { Ref: string }; RouteTableId: { Ref: string } } }).Properties)
+    .filter((p) => privateSubnets.has(p.SubnetId.Ref))
+    .map((p) => p.RouteTableId.Ref)
+    .sort();
+}
+
 beforeAll(() => {
   // Non-default heartbeat and grace, and a fleet big enough to stretch the poll interval past its floor.
   // Also the non-default ingress: a custom zone, an internet-facing ALB and HTTPS (the defaults stack has the rest).
@@ -83,6 +98,8 @@ beforeAll(() => {
     clusterName: 'test',
     minHosts: 1,
     maxHosts: 250,
+    // 250 hosts need 250 routes per route table: a raised quota.
+    routesPerRouteTable: 300,
     desiredHosts: 2,
     hostHeartbeatSeconds: 10,
     hostGraceSeconds: 45,
@@ -227,9 +244,14 @@ describe('control-plane functions', () => {
           SKIFF_DNS_ZONE: 'apps.test.internal',
           SKIFF_ALB_LISTENER_ARN: { Ref: listenerId },
           SKIFF_VPC_ID: { Ref: vpcId },
+          SKIFF_CLUSTER_CIDR: '10.200.0.0/16',
+          SKIFF_HOST_SUBNET_PREFIX: '24',
+          SKIFF_ROUTE_TABLE_IDS: Match.anyValue(),
         }),
       },
     });
+    const fn = template.findResources('AWS::Lambda::Function')[schedulerFnId] as { Properties: { Environment: { Variables: Record<string, unknown> } } };
+    expect(render(fn.Properties.Environment.Variables.SKIFF_ROUTE_TABLE_IDS)).toBe(hostRouteTables().map((id) => `\${${id}}`).join(','));
   });
 
   it('runs the health function on Node.js 22, arm64, 256 MB, 75 s timeout (4 checks 15 s apart), reserved concurrency 1', () => {
@@ -347,11 +369,12 @@ describe('IAM', () => {
           'ssm:GetParameter*',
           'ssm:PutParameter',
           'ssm:SendCommand',
+          ...EC2_ROUTE_ACTIONS,
         ]),
       ].sort(),
     );
     expectTableGrant(statements.filter((s) => !list(s.Resource).some((r) => render(r).includes('StreamArn') || r === '*')));
-    expectNoWildcards(statements, ['dynamodb:ListStreams', ...ELB_DESCRIBE_ACTIONS]);
+    expectNoWildcards(statements, ['dynamodb:ListStreams', ...ELB_DESCRIBE_ACTIONS, 'ec2:DescribeInstances']);
     const documents = bySid(statements, 'HostDocuments');
     expect(list(documents.Action).sort()).toEqual(['ssm:DeleteParameter*', 'ssm:GetParameter*', 'ssm:PutParameter']);
     expect(list(documents.Resource).map(render)).toEqual([arn('ssm', 'parameter/skiff/test/*')]);
@@ -373,6 +396,20 @@ describe('IAM', () => {
       ]),
     );
     expect(sendCommand).toHaveLength(2);
+  });
+
+  it('lets the scheduler route host subnets only in the route tables of the host subnets, and change only instances tagged skiff:cluster=<cluster>', () => {
+    const statements = roleStatements(template, functionRoleId(template, schedulerFnId));
+    const routes = bySid(statements, 'HostSubnetRoutes');
+    expect(list(routes.Action).sort()).toEqual(['ec2:CreateRoute', 'ec2:DeleteRoute', 'ec2:ReplaceRoute']);
+    expect(list(routes.Resource).map(render).sort()).toEqual(hostRouteTables().map((id) => arn('ec2', `route-table/\${${id}}`)).sort());
+    expect(routes.Condition).toBeUndefined();
+    const forwarding = bySid(statements, 'HostForwarding');
+    expect(list(forwarding.Action).sort()).toEqual(['ec2:CreateRoute', 'ec2:ModifyInstanceAttribute', 'ec2:ReplaceRoute']);
+    expect(list(forwarding.Resource).map(render)).toEqual([arn('ec2', 'instance/*')]);
+    expect(forwarding.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/skiff:cluster': 'test' } });
+    const states = bySid(statements, 'HostInstanceStates');
+    expect(list(states.Action)).toEqual(['ec2:DescribeInstances']);
   });
 
   describe('host role', () => {
@@ -552,10 +589,11 @@ describe('hosts', () => {
     });
   });
 
-  it('opens no inbound port but the published-port range, and that only to the load balancer (no SSH)', () => {
+  it('opens the published-port range only to the load balancer, and the hosts only to the cluster CIDR (no SSH)', () => {
     template.hasResourceProperties('AWS::EC2::SecurityGroup', {
       GroupDescription: Match.stringLikeRegexp('^Skiff hosts'),
-      SecurityGroupIngress: Match.absent(),
+      // Containers on other hosts arrive with their own addresses (routed, not translated).
+      SecurityGroupIngress: [{ CidrIp: '10.200.0.0/16', IpProtocol: '-1', Description: 'Containers of the cluster, on any host' }],
     });
     expect(Object.keys(template.findResources('AWS::EC2::SecurityGroupIngress'))).toHaveLength(1);
     template.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
@@ -599,7 +637,7 @@ describe('hosts', () => {
 
     it('installs Docker and Node.js 22 from the AL2023 repositories', () => {
       expect(script.startsWith('#!/bin/bash\n')).toBe(true);
-      expect(script).toContain('dnf install -y docker nodejs22');
+      expect(script).toContain('dnf install -y docker iptables-nft nodejs22');
       expect(script).toContain('systemctl enable --now docker');
     });
 
@@ -667,6 +705,53 @@ describe('load balancer', () => {
       Scheme: 'internet-facing',
       Subnets: Match.arrayEquals(publicSubnets),
       SecurityGroups: [{ 'Fn::GetAtt': [albSgId, 'GroupId'] }],
+    });
+  });
+
+  it('writes access logs to a private SSE-S3 bucket kept 90 days, once the bucket grants ELB the writes', () => {
+    const bucketId = onlyResource(template, 'AWS::S3::Bucket', (p) => JSON.stringify(p).includes('expire-access-logs'));
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      LifecycleConfiguration: { Rules: [Match.objectLike({ Id: 'expire-access-logs', ExpirationInDays: 90, Status: 'Enabled' })] },
+    });
+    template.hasResource('AWS::S3::Bucket', { DeletionPolicy: 'Retain' });
+    const policyId = onlyResource(template, 'AWS::S3::BucketPolicy', (p) => (p.Bucket as { Ref: string }).Ref === bucketId);
+    const lb = template.findResources('AWS::ElasticLoadBalancingV2::LoadBalancer')[albId] as { DependsOn: string[]; Properties: { LoadBalancerAttributes: { Key: string; Value: unknown }[] } };
+    expect(lb.Properties.LoadBalancerAttributes).toEqual(
+      expect.arrayContaining([
+        { Key: 'access_logs.s3.enabled', Value: 'true' },
+        { Key: 'access_logs.s3.bucket', Value: { Ref: bucketId } },
+        { Key: 'access_logs.s3.prefix', Value: 'alb' },
+      ]),
+    );
+    expect(lb.DependsOn).toContain(policyId);
+  });
+
+  it('lets ELB write logs as its regional account (older regions) or its log-delivery service (newer ones), only under alb/AWSLogs/<account>/', () => {
+    const policy = Object.values(template.findResources('AWS::S3::BucketPolicy')).find((r) => JSON.stringify(r).includes('ElbAccountLogDelivery')) as {
+      Properties: { PolicyDocument: { Statement: { Sid?: string; Principal: Record<string, unknown>; Resource: unknown; Action: string }[] } };
+    };
+    const statements = policy.Properties.PolicyDocument.Statement;
+    const account = statements.find((st) => st.Sid === 'ElbAccountLogDelivery')!;
+    const service = statements.find((st) => st.Sid === 'ElbServiceLogDelivery')!;
+    expect(service.Principal).toEqual({ Service: 'logdelivery.elasticloadbalancing.amazonaws.com' });
+    for (const st of [account, service]) {
+      expect(st.Action).toBe('s3:PutObject');
+      expect(render(st.Resource)).toMatch(/^\$\{\w+\.Arn\}\/alb\/AWSLogs\/\$\{AWS::AccountId\}\/\*$/);
+    }
+    // arn:<partition>:iam::<If ElbLogsByAccount then the mapped account else this account>:root
+    const json = template.toJSON() as { Mappings: Record<string, Record<string, { account: string }>>; Conditions: Record<string, unknown> };
+    const [mapId] = Object.keys(json.Mappings).filter((id) => id.startsWith('ClusterElbLogDeliveryAccounts'));
+    const [conditionId] = Object.keys(json.Conditions).filter((id) => id.startsWith('ClusterElbLogsByAccount'));
+    const principal = JSON.stringify(account.Principal);
+    expect(principal).toContain(`"Fn::If":["${conditionId}",{"Fn::FindInMap":["${mapId}",{"Ref":"AWS::Region"},"account"]},{"Ref":"AWS::AccountId"}]`);
+    const mapping = json.Mappings[mapId];
+    expect(mapping['eu-west-1']).toEqual({ account: '156460612806' });
+    expect(mapping['us-east-1']).toEqual({ account: '127311923021' });
+    expect(mapping['il-central-1']).toEqual({ account: 'service' });
+    expect(json.Conditions[conditionId]).toEqual({
+      'Fn::Not': [{ 'Fn::Equals': [{ 'Fn::FindInMap': [mapId, { Ref: 'AWS::Region' }, 'account'] }, 'service'] }],
     });
   });
 

@@ -100,6 +100,54 @@ describe('SkiffCluster prop validation', () => {
   });
 });
 
+describe('container network prop validation', () => {
+  it('rejects a cluster CIDR too small for maxHosts and says how large it must be', () => {
+    expect(() => build({ clusterCidr: '10.200.0.0/20', maxHosts: 40, routesPerRouteTable: 100 })).toThrow(
+      'clusterCidr is too small for maxHosts: cluster CIDR 10.200.0.0/20 holds 16 host subnets of /24, fewer than maxHosts 40: use a /18 or larger, or a longer host prefix (/26 gives 64 subnets of 61 containers)',
+    );
+  });
+
+  it('accepts a small cluster CIDR with a longer host prefix', () => {
+    expect(validateSkiffClusterProps({ clusterCidr: '10.200.0.0/20', hostSubnetPrefix: 26, maxHosts: 40 })).toMatchObject({ clusterCidr: '10.200.0.0/20', hostSubnetPrefix: 26 });
+  });
+
+  it.each([
+    ['10.200.0.0', /clusterCidr '10.200.0.0' is invalid: .*expected address\/prefix/],
+    ['10.200.1.0/16', /clusterCidr '10.200.1.0\/16' is invalid: .*host bits set: the \/16 network holding 10.200.1.0 is 10.200.0.0\/16/],
+    ['300.1.0.0/16', /clusterCidr '300.1.0.0\/16' is invalid/],
+  ])('rejects the cluster CIDR %s with what is wrong', (clusterCidr, message) => {
+    expect(() => build({ clusterCidr })).toThrow(message);
+  });
+
+  it('rejects a host prefix that leaves no room for a container, or is shorter than the cluster CIDR', () => {
+    expect(() => build({ hostSubnetPrefix: 31 })).toThrow(/hostSubnetPrefix 31 is invalid for clusterCidr 10.200.0.0\/16: must be a whole number from 16 to 30/);
+    expect(() => build({ hostSubnetPrefix: 12 })).toThrow(/hostSubnetPrefix 12 is invalid/);
+  });
+
+  it('rejects more hosts than the route tables can route, naming the quota and both ways out', () => {
+    expect(() => build({ maxHosts: 46 })).toThrow(
+      /maxHosts \(46\) needs 46 routes in each route table .* more than routesPerRouteTable \(50\)\. Lower maxHosts to 45, or raise the "Routes per route table" quota .* set routesPerRouteTable to the new quota \(51 or more\)/,
+    );
+    expect(validateSkiffClusterProps({ maxHosts: 45 }).maxHosts).toBe(45);
+    expect(validateSkiffClusterProps({ maxHosts: 200, routesPerRouteTable: 205 }).routesPerRouteTable).toBe(205);
+    expect(() => build({ routesPerRouteTable: 1001 })).toThrow('routesPerRouteTable must be a whole number from 6 to 1000');
+  });
+
+  it("rejects a cluster CIDR that overlaps the VPC or Docker's default bridge", () => {
+    expect(() => build({ clusterCidr: '10.0.0.0/12' })).toThrow(
+      "clusterCidr 10.0.0.0/12 overlaps the VPC's CIDR 10.0.0.0/16: container routes would shadow the VPC's own addresses",
+    );
+    expect(() => build({ clusterCidr: '10.200.0.0/16', vpcCidr: '10.200.0.0/20' })).toThrow(/overlaps the VPC's CIDR 10.200.0.0\/20/);
+    expect(() => build({ clusterCidr: '172.16.0.0/12' })).toThrow(
+      "clusterCidr 172.16.0.0/12 overlaps 172.17.0.0/16, the network of Docker's default bridge on every host",
+    );
+  });
+
+  it('defaults to 10.200.0.0/16 in /24 host subnets, a new VPC of 10.0.0.0/16 and the default route quota of 50', () => {
+    expect(validateSkiffClusterProps({})).toMatchObject({ clusterCidr: '10.200.0.0/16', hostSubnetPrefix: 24, vpcCidr: '10.0.0.0/16', routesPerRouteTable: 50 });
+  });
+});
+
 describe('ingress prop validation', () => {
   it.each([
     ['uppercase letters', 'Skiff.Internal'],
@@ -206,6 +254,19 @@ describe('settings from CDK context', () => {
       dnsZoneName: undefined,
       loadBalancerScheme: undefined,
       certificateArn: undefined,
+      clusterCidr: undefined,
+      hostSubnetPrefix: undefined,
+      routesPerRouteTable: undefined,
+      vpcCidr: undefined,
+    });
+  });
+
+  it('reads the container network settings', () => {
+    expect(fromContext({ clusterCidr: '10.128.0.0/14', hostSubnetPrefix: '25', routesPerRouteTable: 200, vpcCidr: '10.1.0.0/16' })).toMatchObject({
+      clusterCidr: '10.128.0.0/14',
+      hostSubnetPrefix: 25,
+      routesPerRouteTable: 200,
+      vpcCidr: '10.1.0.0/16',
     });
   });
 
