@@ -8,6 +8,7 @@ import { dirname } from 'node:path';
 import type { HostChannel, Store } from '../ports/index.ts';
 import type { ClusterEvent, Health, HostDocument, HostStatus, Resources, TaskStatus } from '../core/types.ts';
 import type { ContainerInfo, Executor } from './executor.ts';
+import type { HostNetworkManager } from './host-network.ts';
 import { nextRestart, plan, taskStatus, type Action, type RestartRecord } from './plan.ts';
 import { Prober, type ProbeState, type ProbeTarget } from './probes.ts';
 import { stableStringify } from '../core/json.ts';
@@ -42,6 +43,8 @@ export interface AgentDeps {
   readonly store: AgentStore;
   readonly channel: HostChannel;
   readonly executor: Executor;
+  /** Brings up the host's container network when the document carries one (AWS); unused without it. */
+  readonly network?: HostNetworkManager;
   readonly hashOf: (spec: HostDocument['tasks'][number]['pod']['containers'][number]) => string;
   readonly now: () => number;
   readonly random: () => number;
@@ -92,6 +95,10 @@ export class Agent {
   private unhealthy = new Map<string, string>();
   /** When this agent started each container (ms), so a probe knows a restart from a long-lived container. */
   private startedByMe = new Map<string, number>();
+  /** The Docker network this round's new pods join; undefined: the executor's configured one. */
+  private podNetwork: string | undefined;
+  /** The last failure to bring up the host network, so a failure that lasts is logged once, not every round. */
+  private networkFailure: string | undefined;
 
   constructor(
     private readonly config: AgentConfig,
@@ -271,12 +278,16 @@ export class Agent {
       await this.report(false);
       return;
     }
+    const networkReady = await this.ensureNetwork(this.doc);
     let containers = await this.deps.executor.list();
     const now = this.deps.now();
     const decided = plan({ tasks, containers, hashOf: this.deps.hashOf, restarts: this.restarts, now, unhealthy: this.unhealthy });
-    for (const a of decided.actions) if (a.kind === 'createPod') this.unhealthy.delete(a.task.id);
-    if (decided.actions.length > 0) {
-      await this.execute(decided.actions);
+    // Without its network a new pod would get an address other hosts cannot route to: create none this
+    // round. Removals and restarts of existing containers go on.
+    const actions = networkReady ? decided.actions : decided.actions.filter((a) => a.kind !== 'createPod');
+    for (const a of actions) if (a.kind === 'createPod') this.unhealthy.delete(a.task.id);
+    if (actions.length > 0) {
+      await this.execute(actions);
       containers = await this.deps.executor.list();
     }
     const live = new Set(tasks.map((t) => t.id));
@@ -290,6 +301,31 @@ export class Agent {
     this.prober.sync(this.probeTargets(tasks, containers));
     this.refreshStatuses(tasks, containers, decided.backingOff);
     await this.report(false);
+  }
+
+  /**
+   * Ensures the document's host network (through the cached manager, so cheap every round) and picks the
+   * network new pods join. False when it is not ready: the caller then creates no pod, and retries next round.
+   */
+  private async ensureNetwork(doc: HostDocument): Promise<boolean> {
+    if (!doc.network) {
+      this.podNetwork = undefined;
+      return true;
+    }
+    try {
+      if (!this.deps.network) throw new Error('the host document carries a container network but this agent has no network manager');
+      this.podNetwork = await this.deps.network.ensure(doc.network);
+      if (this.networkFailure !== undefined) this.deps.log('info', 'host container network ready', { network: this.podNetwork, subnet: doc.network.subnet });
+      this.networkFailure = undefined;
+      return true;
+    } catch (err) {
+      const message = (err as Error).message;
+      if (message !== this.networkFailure) {
+        this.deps.log('error', 'host container network not ready; creating no pods until it is', { subnet: doc.network.subnet, error: message });
+      }
+      this.networkFailure = message;
+      return false;
+    }
   }
 
   /** The running containers that declare a probe, with the host endpoint of the probed port. */
@@ -339,7 +375,10 @@ export class Agent {
       const restarts = this.restartCounts.get(task.id) ?? 0;
       const lastExitCode = this.lastExit.get(task.id);
       const health = base.state === 'running' ? this.taskHealth(task) : {};
-      const next: TaskStatus = { ...base, ...health, ...(restarts ? { restarts } : {}), ...(lastExitCode !== undefined ? { lastExitCode } : {}) };
+      // The pod's address is its first container's: the others share its network namespace.
+      const first = containers.find((c) => c.taskId === task.id && c.container === task.pod.containers[0]?.name);
+      const address = first?.state === 'running' ? first.address : undefined;
+      const next: TaskStatus = { ...base, ...health, ...(address ? { address } : {}), ...(restarts ? { restarts } : {}), ...(lastExitCode !== undefined ? { lastExitCode } : {}) };
       this.statuses.set(task.id, next);
       if (before?.state === next.state) continue;
       const about = { namespace: task.namespace, service: task.service, task: task.id, host: this.config.hostId };
@@ -403,7 +442,12 @@ export class Agent {
     }
     let firstId: string;
     try {
-      firstId = await this.deps.executor.create(task, first, { hostAddress: this.config.address, podPorts: ports, hostname: task.id });
+      firstId = await this.deps.executor.create(task, first, {
+        hostAddress: this.config.address,
+        podPorts: ports,
+        hostname: task.id,
+        ...(this.podNetwork ? { network: this.podNetwork } : {}),
+      });
     } catch (err) {
       // The image may have been removed behind the agent's back: check again next time.
       for (const c of task.pod.containers) this.images.delete(c.image);

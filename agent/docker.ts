@@ -93,7 +93,7 @@ export interface DockerExecutorOptions {
   /** Cluster name; part of every container's name and label set. */
   readonly cluster: string;
   readonly hostId: string;
-  /** Docker network of the pods' first containers; default: Docker's bridge network. */
+  /** Docker network of the pods' first containers when a create names none; default: Docker's bridge network. */
   readonly network?: string;
   /**
    * DNS zone for network aliases: on `network`, a pod answers to `<service>.<namespace>.<zone>` (shared
@@ -215,6 +215,7 @@ export class DockerExecutor implements Executor {
   async create(task: HostDocumentTask, container: ContainerSpec, options: CreateOptions): Promise<string> {
     const name = containerName(this.cluster, task.namespace, task.id, container.name);
     const joining = options.joinNetworkOf !== undefined;
+    const network = options.network ?? this.network;
     // Docker refuses port bindings and a hostname on a container that joins another's network namespace:
     // the pod's ports and hostname live on its first container.
     const ports = joining ? [] : (options.podPorts ?? container.ports);
@@ -248,13 +249,13 @@ export class DockerExecutor implements Executor {
         MemorySwap: container.resources.memory > 0 ? container.resources.memory : undefined,
         CpuShares: cpuShares(container.resources.cpu),
         PortBindings: ports.length > 0 ? portBindings(ports, options.hostAddress) : undefined,
-        NetworkMode: joining ? `container:${options.joinNetworkOf}` : this.network,
+        NetworkMode: joining ? `container:${options.joinNetworkOf}` : network,
       },
-      ...(this.network && !joining
+      ...(network && !joining
         ? {
             NetworkingConfig: {
               EndpointsConfig: {
-                [this.network]: { Aliases: [`${task.service}.${task.namespace}.${this.zone}`, `${task.id}.${task.service}.${task.namespace}.${this.zone}`] },
+                [network]: { Aliases: [`${task.service}.${task.namespace}.${this.zone}`, `${task.id}.${task.service}.${task.namespace}.${this.zone}`] },
               },
             },
           }
@@ -431,25 +432,29 @@ export class DockerExecutor implements Executor {
     });
   }
 
-  /** Runs one Docker call under a timeout that aborts its request, and turns failures into DockerErrors. */
-  private async call<T>(call: string, timeoutMs: number, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    const controller = new AbortController();
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const err = new DockerTimeoutError(call, timeoutMs);
-        // Abort the HTTP request too, so a wedged daemon does not accumulate our open connections.
-        controller.abort(err);
-        reject(err);
-      }, timeoutMs);
-    });
-    try {
-      return await Promise.race([run(controller.signal), timedOut]);
-    } catch (err) {
-      throw toDockerError(call, err);
-    } finally {
-      clearTimeout(timer);
-    }
+  private call<T>(call: string, timeoutMs: number, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    return dockerCall(call, timeoutMs, run);
+  }
+}
+
+/** Runs one Docker call under a timeout that aborts its request, and turns failures into DockerErrors. */
+export async function dockerCall<T>(call: string, timeoutMs: number, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const err = new DockerTimeoutError(call, timeoutMs);
+      // Abort the HTTP request too, so a wedged daemon does not accumulate our open connections.
+      controller.abort(err);
+      reject(err);
+    }, timeoutMs);
+  });
+  try {
+    return await Promise.race([run(controller.signal), timedOut]);
+  } catch (err) {
+    throw toDockerError(call, err);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -513,6 +518,7 @@ function toContainerInfo(data: Dockerode.ContainerInspectInfo): ContainerInfo {
     startedAt: dockerTime(data.State.StartedAt),
     finishedAt: stopped ? dockerTime(data.State.FinishedAt) : undefined,
     ports,
+    ...optional('address', addressOf(data.HostConfig?.NetworkMode, data.NetworkSettings?.Networks)),
   };
 }
 
@@ -534,11 +540,28 @@ function fromSummary(s: Dockerode.ContainerInfo): ContainerInfo {
     specHash: labels[LABELS.specHash] ?? '',
     state: 'running',
     ports,
+    ...optional('address', addressOf(s.HostConfig?.NetworkMode, s.NetworkSettings?.Networks)),
   };
+}
+
+function optional<K extends string, V>(key: K, value: V | undefined): { [k in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [k in K]?: V };
 }
 
 function dockerTime(value: string | undefined): string | undefined {
   return value && value !== ZERO_TIME ? value : undefined;
+}
+
+/**
+ * The container's address on the network it was created on (`NetworkMode`), else on any network it
+ * has one; undefined for a container that shares another's network namespace, or is not running.
+ */
+function addressOf(networkMode: string | undefined, networks: Record<string, { IPAddress?: string }> | undefined): string | undefined {
+  if (!networks) return undefined;
+  const own = networkMode ? networks[networkMode]?.IPAddress : undefined;
+  if (own) return own;
+  for (const n of Object.values(networks)) if (n?.IPAddress) return n.IPAddress;
+  return undefined;
 }
 
 function statusOf(err: unknown): number | undefined {

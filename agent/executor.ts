@@ -32,6 +32,8 @@ export interface ContainerInfo {
   readonly startedAt?: string;
   readonly finishedAt?: string;
   readonly ports: readonly PublishedPort[];
+  /** The container's IP address on its Docker network; absent when it has none (stopped, or sharing another container's network). */
+  readonly address?: string;
 }
 
 export interface CreateOptions {
@@ -43,6 +45,8 @@ export interface CreateOptions {
   readonly podPorts?: ContainerSpec['ports'];
   /** Hostname of the pod's first container; the task id. */
   readonly hostname?: string;
+  /** Docker network of the pod's first container; default: the executor's configured one. */
+  readonly network?: string;
 }
 
 export interface Executor {

@@ -15,6 +15,7 @@ import { DynamoStore } from '../adapters/aws/dynamo-store.ts';
 import { SsmHostChannel } from '../adapters/aws/ssm-channel.ts';
 import { Agent } from './agent.ts';
 import { DockerExecutor, containerSpecHash } from './docker.ts';
+import { DockerHostNetwork } from './host-network.ts';
 import { ConfigError, numberEnv, optionalEnv, requireEnv } from '../functions/env.ts';
 import { parseCpu, parseMemory } from '../core/quantity.ts';
 import { ec2Identity, hostCapacity, type Ec2Identity } from './imds.ts';
@@ -93,7 +94,14 @@ async function main(): Promise<void> {
     hostArnPrefix,
   });
   const network = optionalEnv(env, 'SKIFF_NETWORK');
-  const executor = new DockerExecutor({ cluster, hostId, ...(network ? { network, zone: optionalEnv(env, 'SKIFF_DNS_ZONE') ?? 'skiff.internal' } : {}) });
+  const zone = optionalEnv(env, 'SKIFF_DNS_ZONE') ?? 'skiff.internal';
+  const executor = new DockerExecutor({ cluster, hostId, zone, ...(network ? { network } : {}) });
+  // Used only when the host document carries a container network (AWS); local documents carry none.
+  const hostNetwork = new DockerHostNetwork({
+    cluster,
+    iptables: optionalEnv(env, 'SKIFF_IPTABLES') ?? 'iptables',
+    mtu: numberEnv(env, 'SKIFF_NETWORK_MTU', 9001, { min: 68, max: 65535 }),
+  });
 
   const agent = new Agent(
     {
@@ -109,7 +117,7 @@ async function main(): Promise<void> {
       stopGraceSeconds: numberEnv(env, 'SKIFF_STOP_GRACE_SECONDS', 10, { min: 0, max: 600 }),
       parallelism: numberEnv(env, 'SKIFF_PARALLELISM', 4, { min: 1, max: 64 }),
     },
-    { store, channel, executor, hashOf: containerSpecHash, now: () => Date.now(), random: Math.random, log, version: VERSION },
+    { store, channel, executor, network: hostNetwork, hashOf: containerSpecHash, now: () => Date.now(), random: Math.random, log, version: VERSION },
   );
 
   if (pidFile) {

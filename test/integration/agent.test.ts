@@ -4,14 +4,16 @@
  * restart instead of recreating them.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { Agent, type AgentConfig } from '../../agent/agent.ts';
+import { Agent, type AgentConfig, type AgentDeps } from '../../agent/agent.ts';
 import { DockerExecutor, containerSpecHash } from '../../agent/docker.ts';
+import { DockerHostNetwork } from '../../agent/host-network.ts';
+import { contains } from '../../core/cidr.ts';
 import { DynamoStore } from '../../adapters/aws/dynamo-store.ts';
 import { SsmHostChannel } from '../../adapters/aws/ssm-channel.ts';
 import { dynaliteClient, ensureTable, startDynalite, type DynaliteServer } from '../../local/dynalite.ts';
@@ -31,6 +33,11 @@ let ssmClient: SSMClient;
 let store: DynamoStore;
 let channel: SsmHostChannel;
 const agents: Agent[] = [];
+// A container subnet in 10.231.128.0/17, which no route here uses (host-network.test.ts takes the lower half).
+// Containers get addresses in it; nothing is ever sent to them from the host.
+const hostSubnet = `10.231.${128 + Math.floor(Math.random() * 128)}.0/24`;
+// The agent's iptables calls go to a stand-in that succeeds and prints no rules: the host's nat table is left alone.
+const fakeIptables = join(dir, 'iptables');
 
 beforeAll(async () => {
   dynamo = await startDynalite();
@@ -40,6 +47,8 @@ beforeAll(async () => {
   ssm = await startSsmServer({ limits: false });
   ssmClient = new SSMClient({ endpoint: ssm.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
   channel = new SsmHostChannel(ssmClient, { prefix: `/skiff/${cluster}` });
+  writeFileSync(fakeIptables, '#!/bin/sh\nexit 0\n');
+  chmodSync(fakeIptables, 0o755);
 });
 
 afterEach(async () => {
@@ -70,7 +79,7 @@ function task(id: string, command: string[] = ['sh', '-c', 'exec httpd -f -p 808
   };
 }
 
-async function startAgent(hostId: string): Promise<Agent> {
+async function startAgent(hostId: string, log: AgentDeps['log'] = () => {}): Promise<Agent> {
   const config: AgentConfig = {
     cluster,
     hostId,
@@ -88,10 +97,11 @@ async function startAgent(hostId: string): Promise<Agent> {
     store,
     channel,
     executor: new DockerExecutor({ cluster, hostId }),
+    network: new DockerHostNetwork({ cluster, iptables: fakeIptables }),
     hashOf: containerSpecHash,
     now: () => Date.now(),
     random: () => 0.5,
-    log: () => {},
+    log,
     version: 'test',
   });
   agents.push(agent);
@@ -111,13 +121,59 @@ describe('the agent', () => {
       return s && s.tasks.length === 2 && s.tasks.every((t) => t.state === 'running') ? s : undefined;
     }, 'both tasks running');
     expect(status.generation).toBe(1);
-    const port = status.tasks.find((t) => t.taskId === 'one-1-aaaaa')!.ports[0];
+    const one = status.tasks.find((t) => t.taskId === 'one-1-aaaaa')!;
+    // No network in the document: the executor's configured one (here Docker's default bridge).
+    expect(one.address).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    expect(contains(hostSubnet, `${one.address}/32`)).toBe(false);
+    const port = one.ports[0];
     expect(port).toMatchObject({ containerPort: 8080, hostIp: '127.0.1.9' });
     expect((await fetch(`http://${port.hostIp}:${port.hostPort}/`)).status).toBeLessThan(500);
 
     await publish('ha', 2, [task('one-1-aaaaa')]);
     await eventually(async () => ((await containersOf('ha')).length === 1 ? true : undefined), 'the dropped task removed');
     expect((await containersOf('ha'))[0].Labels[LABELS.task]).toBe('one-1-aaaaa');
+  });
+
+  it('runs pods on the host network of a document that carries one, and reports their addresses in its subnet', async () => {
+    await channel.publish({ cluster, hostId: 'hn', generation: 1, tasks: [task('routed-1-aaaaa')], network: { subnet: hostSubnet, clusterCidr: '10.231.0.0/16' } });
+    await startAgent('hn');
+    const status = await eventually(async () => {
+      const t = (await store.getHostStatus('hn'))?.tasks[0];
+      return t?.state === 'running' && t.address ? t : undefined;
+    }, 'the task running with an address');
+    expect(contains(hostSubnet, `${status.address}/32`)).toBe(true);
+    const [c] = await containersOf('hn');
+    const info = await docker.getContainer(c.Id).inspect();
+    const endpoint = info.NetworkSettings.Networks[`skiff-${cluster}`];
+    expect(endpoint.IPAddress).toBe(status.address);
+    expect(endpoint.Aliases).toEqual(expect.arrayContaining(['routed.default.skiff.internal', 'routed-1-aaaaa.routed.default.skiff.internal']));
+  });
+
+  it('creates no pod while its host network cannot be brought up, and creates it once the obstacle is gone', async () => {
+    // The cluster's network already exists on another subnet, and a container still uses it.
+    const [a, b, c] = hostSubnet.split('.');
+    const stale = `${a}.${b}.${c === '255' ? '254' : Number(c) + 1}.0/24`;
+    await docker.createNetwork({ Name: `skiff-${cluster}`, Driver: 'bridge', IPAM: { Config: [{ Subnet: stale }] }, Labels: { [LABELS.cluster]: cluster } });
+    const blocker = await docker.createContainer({ Image: TEST_IMAGE, Cmd: ['true'], name: `skiff.${cluster}.blocker`, Labels: { [LABELS.cluster]: cluster }, HostConfig: { NetworkMode: `skiff-${cluster}` } });
+    const errors: string[] = [];
+    await channel.publish({ cluster, hostId: 'hf', generation: 1, tasks: [task('wait-1-aaaaa')], network: { subnet: hostSubnet, clusterCidr: '10.231.0.0/16' } });
+    const agent = await startAgent('hf', (level, message, data) => {
+      if (level === 'error') errors.push(`${message}: ${String(data?.error)}`);
+    });
+    await eventually(async () => (agent.generation === 1 ? true : undefined), 'the document applied');
+    await agent.reconcileNow();
+    await agent.reconcileNow();
+    expect(await containersOf('hf')).toEqual([]);
+    // Logged once, not once per round.
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toContain(`has subnet ${stale} but this host's container subnet is now ${hostSubnet}`);
+
+    await blocker.remove({ force: true });
+    const status = await eventually(async () => {
+      const t = (await store.getHostStatus('hf'))?.tasks[0];
+      return t?.state === 'running' && t.address ? t : undefined;
+    }, 'the task running once the network could be recreated');
+    expect(contains(hostSubnet, `${status.address}/32`)).toBe(true);
   });
 
   it('ignores a document older than the one it applied', async () => {

@@ -205,6 +205,37 @@ describe('DockerExecutor with a real Docker daemon', () => {
     expect((await execIn(docker, first, ['hostname'])).stdout.trim()).toBe(task.id);
   });
 
+  it('puts a pod on the network its create names, with its aliases, and reports its address there, listed or inspected', async () => {
+    // A network of this cluster in 10.232.0.0/16 (no route here uses it, nor the other tests); nothing is sent to it.
+    const network = `skiff-${cluster}-net`;
+    const subnet = `10.232.${Math.floor(Math.random() * 256)}`;
+    await docker.createNetwork({ Name: network, Driver: 'bridge', IPAM: { Config: [{ Subnet: `${subnet}.0/24` }] }, Labels: { [LABELS.cluster]: cluster } });
+    const task = aTask();
+    const first = await executor.create(task, aContainer(), { hostAddress: HOST_ADDRESS, hostname: task.id, network });
+    const second = await executor.create(task, aContainer({ name: 'sidecar' }), { hostAddress: HOST_ADDRESS, joinNetworkOf: first });
+    await executor.start(first);
+    await executor.start(second);
+
+    const inspected = await executor.inspect(first);
+    expect(inspected?.address?.startsWith(`${subnet}.`)).toBe(true);
+    const listed = (await executor.list()).find((c) => c.id === first);
+    expect(listed?.address).toBe(inspected?.address);
+    // The sidecar shares the first container's network namespace and has no address of its own.
+    expect((await executor.inspect(second))?.address).toBeUndefined();
+    const endpoint = (await docker.getContainer(first).inspect()).NetworkSettings.Networks[network];
+    expect(endpoint.Aliases).toEqual(expect.arrayContaining([`web.shop.skiff.internal`, `${task.id}.web.shop.skiff.internal`]));
+  });
+
+  it('reports the address on Docker\'s default bridge when no network is named', async () => {
+    const id = await executor.create(aTask(), aContainer(), { hostAddress: HOST_ADDRESS });
+    await executor.start(id);
+    expect((await executor.inspect(id))?.address).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    // Not running: no address.
+    await docker.getContainer(id).kill();
+    await waitForExit(docker, id);
+    expect((await executor.inspect(id))?.address).toBeUndefined();
+  });
+
   it('exec runs a command in a running container and returns its exit code and output, stdout and stderr alike', async () => {
     const id = await executor.create(aTask(), aContainer(), { hostAddress: HOST_ADDRESS });
     await executor.start(id);

@@ -1,0 +1,186 @@
+/**
+ * DockerHostNetwork against real Docker, with a fake iptables that records its argv (the host's real
+ * nat table is never touched). Networks are created in 10.231.0.0/17, which no route on this machine
+ * uses; no traffic is ever sent to them.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Docker from 'dockerode';
+import { DockerHostNetwork, exceptionPlace, masqueradeExceptionArgs } from '../../agent/host-network.ts';
+import { LABELS } from '../../agent/executor.ts';
+import { ValidationError } from '../../core/errors.ts';
+import type { HostNetwork } from '../../core/types.ts';
+import { TEST_IMAGE, removeClusterContainers, uniqueClusterName } from '../helpers/docker.ts';
+
+const docker = new Docker();
+const dir = mkdtempSync(join(tmpdir(), 'skiff-host-network-'));
+const fake = join(dir, 'iptables');
+const calls = join(dir, 'calls');
+const rules = join(dir, 'rules');
+const failFlag = join(dir, 'fail');
+const checked = join(dir, 'checked');
+// The third octet is random so that parallel runs do not collide; 0-126 here, the agent test takes 128-255.
+const octet = Math.floor(Math.random() * 127);
+const clusterCidr = '10.231.0.0/16';
+const net: HostNetwork = { subnet: `10.231.${octet}.0/24`, clusterCidr };
+const other: HostNetwork = { subnet: `10.231.${octet + 1}.0/24`, clusterCidr };
+const clusters: string[] = [];
+let clock = 0;
+
+beforeAll(() => {
+  // -S prints the rules file; -C fails the first time and succeeds afterwards; FAIL makes every call fail.
+  writeFileSync(
+    fake,
+    [
+      '#!/bin/sh',
+      `printf '%s\\n' "$*" >> '${calls}'`,
+      `if [ -f '${failFlag}' ]; then echo 'iptables: Permission denied (you must be root).' >&2; exit 4; fi`,
+      'case "$3" in',
+      `  -S) cat '${rules}' 2>/dev/null ;;`,
+      `  -C) if [ -f '${checked}' ]; then exit 0; fi; touch '${checked}'; echo 'iptables: Bad rule (does a matching rule exist in that chain?).' >&2; exit 1 ;;`,
+      'esac',
+      'exit 0',
+      '',
+    ].join('\n'),
+  );
+  chmodSync(fake, 0o755);
+});
+
+afterEach(async () => {
+  try {
+    for (const f of [calls, rules, failFlag, checked]) rmSync(f, { force: true });
+  } finally {
+    await Promise.all(clusters.splice(0).map((c) => removeClusterContainers(docker, c)));
+  }
+});
+
+afterAll(async () => {
+  try {
+    await Promise.all(clusters.splice(0).map((c) => removeClusterContainers(docker, c)));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+function manager(): { cluster: string; hostNetwork: DockerHostNetwork } {
+  const cluster = uniqueClusterName('hn');
+  clusters.push(cluster);
+  return { cluster, hostNetwork: new DockerHostNetwork({ docker, cluster, iptables: fake, recheckMs: 60_000, now: () => clock }) };
+}
+
+const recorded = () => (existsSync(calls) ? readFileSync(calls, 'utf8').trim().split('\n').filter(Boolean) : []);
+const dockerMasquerade = (subnet: string) => `-A POSTROUTING -s ${subnet} ! -o br-0123456789ab -j MASQUERADE`;
+const ours = (n: HostNetwork) => `-A POSTROUTING -s ${n.subnet} -d ${n.clusterCidr} -j RETURN`;
+
+describe('DockerHostNetwork', () => {
+  it('creates the bridge over the subnet with its gateway, MTU, gateway mode and label, then inserts the masquerade exception', async () => {
+    const { cluster, hostNetwork } = manager();
+    writeFileSync(rules, `-P POSTROUTING ACCEPT\n${dockerMasquerade(net.subnet)}\n`);
+    expect(await hostNetwork.ensure(net)).toBe(`skiff-${cluster}`);
+
+    const info = await docker.getNetwork(`skiff-${cluster}`).inspect();
+    expect(info.Driver).toBe('bridge');
+    expect(info.IPAM?.Config).toEqual([{ Subnet: net.subnet, Gateway: `10.231.${octet}.1` }]);
+    expect(info.Options).toMatchObject({ 'com.docker.network.driver.mtu': '9001', 'com.docker.network.bridge.gateway_mode_ipv4': 'nat-unprotected' });
+    expect(info.Labels).toEqual({ [LABELS.cluster]: cluster });
+    expect(recorded()).toEqual([
+      '-t nat -S POSTROUTING',
+      `-t nat -C POSTROUTING -s ${net.subnet} -d ${clusterCidr} -j RETURN`,
+      `-t nat -I POSTROUTING 1 -s ${net.subnet} -d ${clusterCidr} -j RETURN`,
+    ]);
+  });
+
+  it('keeps an existing network of the same subnet, skips all checks within the recheck period, and checks again after it', async () => {
+    const { cluster, hostNetwork } = manager();
+    clock = 1_000_000;
+    await hostNetwork.ensure(net);
+    const { Id } = await docker.getNetwork(`skiff-${cluster}`).inspect();
+    const before = recorded().length;
+
+    clock += 59_000;
+    await hostNetwork.ensure(net);
+    expect(recorded()).toHaveLength(before);
+
+    clock += 2_000;
+    writeFileSync(rules, `${ours(net)}\n${dockerMasquerade(net.subnet)}\n`);
+    await hostNetwork.ensure(net);
+    expect(recorded().slice(before)).toEqual(['-t nat -S POSTROUTING']);
+    expect((await docker.getNetwork(`skiff-${cluster}`).inspect()).Id).toBe(Id);
+  });
+
+  it('moves an exception that Docker has put its masquerade rule ahead of back to the top', async () => {
+    const { hostNetwork } = manager();
+    writeFileSync(rules, `${dockerMasquerade(net.subnet)}\n${ours(net)}\n`);
+    await hostNetwork.ensure(net);
+    expect(recorded()).toEqual([
+      '-t nat -S POSTROUTING',
+      `-t nat -D POSTROUTING -s ${net.subnet} -d ${clusterCidr} -j RETURN`,
+      `-t nat -I POSTROUTING 1 -s ${net.subnet} -d ${clusterCidr} -j RETURN`,
+    ]);
+  });
+
+  it('recreates the network on a new subnet when no container uses it', async () => {
+    const { cluster, hostNetwork } = manager();
+    await hostNetwork.ensure(net);
+    const { Id } = await docker.getNetwork(`skiff-${cluster}`).inspect();
+    await hostNetwork.ensure(other);
+    const after = await docker.getNetwork(`skiff-${cluster}`).inspect();
+    expect(after.Id).not.toBe(Id);
+    expect(after.IPAM?.Config).toEqual([{ Subnet: other.subnet, Gateway: `10.231.${octet + 1}.1` }]);
+  });
+
+  it('refuses to change the subnet under a container, naming both subnets, and leaves the network alone', async () => {
+    const { cluster, hostNetwork } = manager();
+    await hostNetwork.ensure(net);
+    const { Id } = await docker.getNetwork(`skiff-${cluster}`).inspect();
+    // Created, never started: it holds no endpoint, yet starting it later needs the network.
+    await docker.createContainer({ Image: TEST_IMAGE, Cmd: ['true'], name: `skiff.${cluster}.user`, Labels: { [LABELS.cluster]: cluster }, HostConfig: { NetworkMode: `skiff-${cluster}` } });
+    const failure = hostNetwork.ensure(other);
+    await expect(failure).rejects.toThrow(`has subnet ${net.subnet} but this host's container subnet is now ${other.subnet}`);
+    await expect(failure).rejects.toThrow(`skiff.${cluster}.user`);
+    expect((await docker.getNetwork(`skiff-${cluster}`).inspect()).Id).toBe(Id);
+  });
+
+  it('fails with the iptables command and its stderr, and tries again on the next call', async () => {
+    const { hostNetwork } = manager();
+    writeFileSync(failFlag, '');
+    await expect(hostNetwork.ensure(net)).rejects.toThrow(`${fake} -t nat -S POSTROUTING failed (exit code 4): iptables: Permission denied (you must be root).`);
+    rmSync(failFlag);
+    rmSync(calls);
+    await hostNetwork.ensure(net);
+    expect(recorded()[0]).toBe('-t nat -S POSTROUTING');
+  });
+
+  it('rejects a subnet outside the cluster CIDR before touching Docker', async () => {
+    const { cluster, hostNetwork } = manager();
+    const failure = hostNetwork.ensure({ subnet: '10.99.0.0/24', clusterCidr });
+    await expect(failure).rejects.toBeInstanceOf(ValidationError);
+    await expect(failure).rejects.toThrow('10.99.0.0/24 is not inside the cluster CIDR 10.231.0.0/16');
+    expect(await docker.listNetworks({ filters: { name: [`skiff-${cluster}`] } })).toEqual([]);
+    expect(recorded()).toEqual([]);
+  });
+});
+
+describe('the masquerade exception', () => {
+  it('is built as exact iptables argv', () => {
+    const n = { subnet: '10.200.7.0/24', clusterCidr: '10.200.0.0/16' };
+    expect(masqueradeExceptionArgs('check', n)).toEqual(['-t', 'nat', '-C', 'POSTROUTING', '-s', '10.200.7.0/24', '-d', '10.200.0.0/16', '-j', 'RETURN']);
+    expect(masqueradeExceptionArgs('insert', n)).toEqual(['-t', 'nat', '-I', 'POSTROUTING', '1', '-s', '10.200.7.0/24', '-d', '10.200.0.0/16', '-j', 'RETURN']);
+    expect(masqueradeExceptionArgs('delete', n)).toEqual(['-t', 'nat', '-D', 'POSTROUTING', '-s', '10.200.7.0/24', '-d', '10.200.0.0/16', '-j', 'RETURN']);
+    expect(masqueradeExceptionArgs('list', n)).toEqual(['-t', 'nat', '-S', 'POSTROUTING']);
+  });
+
+  it('is found in place, behind Docker’s masquerade rule, or missing from a listing', () => {
+    const n = { subnet: '10.200.7.0/24', clusterCidr: '10.200.0.0/16' };
+    const masq = '-A POSTROUTING -s 10.200.7.0/24 ! -o br-abc -j MASQUERADE';
+    const mine = '-A POSTROUTING -s 10.200.7.0/24 -d 10.200.0.0/16 -j RETURN';
+    const unrelated = '-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE';
+    expect(exceptionPlace(['-P POSTROUTING ACCEPT', mine, masq].join('\n'), n)).toBe('ok');
+    expect(exceptionPlace([unrelated, mine].join('\n'), n)).toBe('ok');
+    expect(exceptionPlace([masq, unrelated, mine].join('\n'), n)).toBe('shadowed');
+    expect(exceptionPlace([masq, unrelated].join('\n'), n)).toBe('missing');
+    expect(exceptionPlace('', n)).toBe('missing');
+  });
+});
