@@ -17,7 +17,7 @@ import { forEachLimit } from '../core/async.ts';
 /** How often a long batch of container starts reports its progress. */
 const PROGRESS_MS = 1000;
 
-export type AgentStore = Pick<Store, 'registerHost' | 'putHostStatus'>;
+export type AgentStore = Pick<Store, 'registerHost' | 'putHostStatus' | 'putHeartbeat'>;
 
 export interface AgentConfig {
   readonly cluster: string;
@@ -490,6 +490,16 @@ export class Agent {
     const fingerprint = stableStringify({ g: this.generation, t: tasks, e: this.eventSeq });
     const now = this.deps.now();
     if (!force && fingerprint === this.lastReported && now - this.lastReport < this.config.heartbeatMs) return;
+    if (!force && fingerprint === this.lastReported) {
+      // Nothing to tell but that this host lives: the small heartbeat item, not the whole report again.
+      try {
+        await this.deps.store.putHeartbeat(this.config.hostId, new Date(now).toISOString());
+        this.lastReport = now;
+      } catch (err) {
+        this.deps.log('warn', 'heartbeat failed', { error: (err as Error).message });
+      }
+      return;
+    }
     const status: HostStatus = {
       hostId: this.config.hostId,
       heartbeatAt: new Date(now).toISOString(),

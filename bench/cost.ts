@@ -373,7 +373,9 @@ try {
   const windowS = (Date.now() - w0) / 1000;
   const wireW = delta(snapshot(wire), wire0);
   const ledgerW = ledgerDelta(snapshot(ledger), ledger0);
-  const sizes = statusWrites.slice(status0);
+  const reportsW = statusWrites.length - status0;
+  // Every report since the start (task counts grow as tasks land): the size model's data.
+  const sizes = statusWrites.slice();
   note(`window of ${windowS.toFixed(1)} s measured`);
 
   // Per-event figures: the control plane's handlers, run here with counted clients.
@@ -409,8 +411,9 @@ try {
   const agentCalls = [...wireW].filter(([k]) => k.startsWith('agent '));
   const heartbeats = wireW.get('agent DynamoDB.PutItem') ?? 0;
   const polls = wireW.get('agent SSM.GetParameter') ?? 0;
-  const statusLedger = ledgerW.get('PutItem:hoststatus') ?? { calls: 0, readUnits: 0, writeUnits: 0 };
-  const wruPerHeartbeat = statusLedger.calls ? statusLedger.writeUnits / statusLedger.calls : 0;
+  // An unchanged report is only a heartbeat item (no index); a changed one is the whole status (table + index).
+  const beatLedger = ledgerW.get('PutItem:heartbeat') ?? { calls: 0, readUnits: 0, writeUnits: 0 };
+  const wruPerBeat = beatLedger.calls ? beatLedger.writeUnits / beatLedger.calls : 1;
   const agentDdbCallsPerHeartbeat = agentCalls.filter(([k]) => k.includes(' DynamoDB.')).reduce((s, [, v]) => s + v, 0) / Math.max(1, heartbeats);
   const agentSsmCallsPerPoll = agentCalls.filter(([k]) => k.includes(' SSM.')).reduce((s, [, v]) => s + v, 0) / Math.max(1, polls);
 
@@ -435,9 +438,10 @@ try {
   const expectHeartbeats = (HOSTS * windowS) / AWS.heartbeatS;
   const expectPolls = (HOSTS * windowS) / AWS.pollS(HOSTS);
   print('\nCheck: agent loop rates, measured vs expected from the configured timings:');
-  print(`  heartbeats (agent PutItem)     ${heartbeats} vs ${expectHeartbeats.toFixed(1)} (= ${HOSTS} hosts × ${windowS.toFixed(0)} s / ${AWS.heartbeatS} s)`);
+  print(`  heartbeats (agent PutItem)     ${heartbeats} vs ${expectHeartbeats.toFixed(1)} (= ${HOSTS} hosts × ${windowS.toFixed(0)} s / ${AWS.heartbeatS} s); of them whole reports: ${reportsW}`);
   print(`  polls (agent GetParameter)     ${polls} vs ${expectPolls.toFixed(1)} (= ${HOSTS} hosts × ${windowS.toFixed(0)} s / ${AWS.pollS(HOSTS)} s, jitter U(0.5,1.5))`);
-  print(`  per heartbeat: ${agentDdbCallsPerHeartbeat.toFixed(2)} DynamoDB calls, ${wruPerHeartbeat.toFixed(2)} WRU (table + index); per poll: ${agentSsmCallsPerPoll.toFixed(2)} SSM calls`);
+  print(`  per heartbeat: ${agentDdbCallsPerHeartbeat.toFixed(2)} DynamoDB calls, ${wruPerBeat.toFixed(2)} WRU (heartbeat item, no index); per poll: ${agentSsmCallsPerPoll.toFixed(2)} SSM calls`);
+  print(`  a whole report instead (written only when it changes): ${statusWru(TASKS / HOSTS).toFixed(0)} WRU at ${TASKS / HOSTS} tasks per host (table + index)`);
   print(`  host status item: ${sxx > 0 ? `${baseBytes.toFixed(0)} B + ${perTaskBytes.toFixed(0)} B per task` : `${perTaskBytes.toFixed(0)} B per task, base included (every host held ${mx} tasks)`} (from ${n} writes)`);
 
   const show = (name: string, p: PerEvent) =>
@@ -480,7 +484,9 @@ try {
     const checksM = AWS.healthChecksPerMin * MINUTES_PER_MONTH;
     const healthInvM = AWS.healthInvocationsPerMin * MINUTES_PER_MONTH;
     const apiM = ASSUME.apiRequestsPerDay * (730 / 24);
-    const wru = heartbeatsM * statusWru(s.tasks / s.hosts) + passesM * (pass.tally.writeUnits + discovery.tally.writeUnits) + checksM * check.tally.writeUnits;
+    // Reports that changed in the idle window (usually none), per host-second, at the scenario's report size.
+    const reportsM = (reportsW / (HOSTS * windowS)) * s.hosts * SECONDS_PER_MONTH;
+    const wru = heartbeatsM * wruPerBeat + reportsM * statusWru(s.tasks / s.hosts) + passesM * (pass.tally.writeUnits + discovery.tally.writeUnits) + checksM * check.tally.writeUnits;
     const rru = s.dataScale * (passesM * (pass.tally.readUnits + discovery.tally.readUnits) + checksM * check.tally.readUnits);
     const passCalls = totalCalls(pass.tally) + totalCalls(discovery.tally);
     const passS = (s.dataScale * (pass.ms + discovery.ms) + passCalls * AWS.callMs) / 1000;

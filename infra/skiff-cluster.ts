@@ -168,12 +168,14 @@ const TARGET_GROUP_PREFIX_LENGTH = 19;
 const TARGET_GROUP_HASH_LENGTH = 12;
 /**
  * State-table items whose changes must not start a scheduler pass (keys in docs/state.md): host
- * statuses (`sk = STATUS`, each agent's heartbeat: 133 writes a second at 2,000 hosts), events
- * (`pk = EVENTS`, written by every pass and deleted by TTL), the health checkpoint (`pk = HEALTH`,
- * 4 writes a minute) and the scheduler's own publication records (`sk = PUBLISHED`).
+ * statuses and heartbeats (`sk = STATUS`, `sk = BEAT`: every agent every 15 s, 133 writes a second
+ * at 2,000 hosts), events (`pk = EVENTS`, written by every pass and deleted by TTL), the health
+ * checkpoint (`pk = HEALTH`, 4 writes a minute), and what the scheduler pass writes for itself:
+ * publication records (`sk = PUBLISHED`) and container subnets (`sk = SUBNET`, `SUBNETHOLDER`; the
+ * pass that routes a subnet also places on its host).
  */
 export const STREAM_IGNORED_PARTITIONS = ['EVENTS', 'HEALTH'] as const;
-export const STREAM_IGNORED_SORT_KEYS = ['STATUS', 'PUBLISHED'] as const;
+export const STREAM_IGNORED_SORT_KEYS = ['STATUS', 'BEAT', 'PUBLISHED', 'SUBNET', 'SUBNETHOLDER'] as const;
 /** Stream records are gathered for up to 1 s: a burst of writes makes one pass, not one per write. */
 const STREAM_BATCH_WINDOW = Duration.seconds(1);
 /** Days the load balancer's access logs are kept. */

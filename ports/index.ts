@@ -57,7 +57,13 @@ export interface Store {
   pruneEvents(before: string, max: number): Promise<number>;
 
   // host status (written by the host's own agent)
+  /** The agent's whole report; written when it changes (and then it is also a heartbeat). */
   putHostStatus(status: HostStatus): Promise<void>;
+  /**
+   * The agent is alive and its report is unchanged: a small write instead of the whole report.
+   * Statuses read afterwards carry the later of the report's and the heartbeat's time.
+   */
+  putHeartbeat(hostId: string, at: string): Promise<void>;
   getHostStatus(hostId: string): Promise<HostStatus | undefined>;
   listHostStatuses(): Promise<HostStatus[]>;
 

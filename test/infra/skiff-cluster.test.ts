@@ -837,7 +837,7 @@ describe('scheduler triggers', () => {
         dynamodb: {
           Keys: {
             pk: { S: [{ 'anything-but': ['EVENTS', 'HEALTH'] }] },
-            sk: { S: [{ 'anything-but': ['STATUS', 'PUBLISHED'] }] },
+            sk: { S: [{ 'anything-but': ['STATUS', 'BEAT', 'PUBLISHED', 'SUBNET', 'SUBNETHOLDER'] }] },
           },
         },
       },
@@ -845,7 +845,7 @@ describe('scheduler triggers', () => {
     expect(Object.keys(template.findResources('AWS::Lambda::EventSourceMapping'))).toHaveLength(1);
   });
 
-  it('ignores exactly the keys the store writes for host statuses, events and publication records', () => {
+  it('ignores exactly the keys the store writes for host statuses, heartbeats, events, publication records and subnets', () => {
     // The keys from docs/state.md, as DynamoStore writes them, against the stream filter.
     const mapping = Object.values(template.findResources('AWS::Lambda::EventSourceMapping'))[0] as {
       Properties: { FilterCriteria: { Filters: { Pattern: string }[] } };
@@ -859,6 +859,9 @@ describe('scheduler triggers', () => {
     expect(passes(host, 'STATUS')).toBe(false);
     expect(passes('EVENTS', '2030-01-01T00:00:00.000Z#e1')).toBe(false);
     expect(passes('HOST#i-0abc', 'PUBLISHED')).toBe(false);
+    expect(passes(host, 'BEAT')).toBe(false);
+    expect(passes('SUBNET#10.200.7.0/24', 'SUBNET')).toBe(false);
+    expect(passes('SUBNETHOLDER#i-0abc', 'SUBNETHOLDER')).toBe(false);
     expect(passes(host, '#HOST')).toBe(true);
     expect(passes('SVC#default#web', '#SERVICE')).toBe(true);
     expect(passes('SVC#default#web', 'TASK#000000')).toBe(true);

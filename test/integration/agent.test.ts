@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import Docker from 'dockerode';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { Agent, type AgentConfig, type AgentDeps } from '../../agent/agent.ts';
 import { DockerExecutor, containerSpecHash } from '../../agent/docker.ts';
 import { DockerHostNetwork } from '../../agent/host-network.ts';
@@ -132,6 +133,28 @@ describe('the agent', () => {
     await publish('ha', 2, [task('one-1-aaaaa')]);
     await eventually(async () => ((await containersOf('ha')).length === 1 ? true : undefined), 'the dropped task removed');
     expect((await containersOf('ha'))[0].Labels[LABELS.task]).toBe('one-1-aaaaa');
+  });
+
+  it('writes its whole report when it changes, and only the small heartbeat while it does not', async () => {
+    await publish('hb', 1, [task('beat-1-aaaaa')]);
+    await startAgent('hb');
+    const settled = await eventually(async () => {
+      const s = await store.getHostStatus('hb');
+      return s?.tasks[0]?.state === 'running' ? s : undefined;
+    }, 'the task running');
+    const doc = DynamoDBDocumentClient.from(client);
+    const raw = async (sk: string) =>
+      (await doc.send(new GetCommand({ TableName: 'skiff', Key: { pk: 'HOST#hb', sk }, ConsistentRead: true }))).Item as { heartbeatAt: string } | undefined;
+    // Heartbeats (every 500 ms here) move the status's time on while the report item stays as written.
+    const later = await eventually(async () => {
+      const s = await store.getHostStatus('hb');
+      return s && s.heartbeatAt > settled.heartbeatAt ? s : undefined;
+    }, 'a heartbeat after the report');
+    expect(later.tasks).toEqual(settled.tasks);
+    const beat = await raw('BEAT');
+    const report = await raw('STATUS');
+    expect(beat!.heartbeatAt).toBe(later.heartbeatAt);
+    expect(report!.heartbeatAt < beat!.heartbeatAt).toBe(true);
   });
 
   it('runs pods on the host network of a document that carries one, and reports their addresses in its subnet', async () => {

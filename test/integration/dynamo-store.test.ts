@@ -424,6 +424,27 @@ describe('host status and published documents', () => {
     expect((await store.getHost('h1'))?.version).toBe(1);
   });
 
+  it('takes a later heartbeat as the status\'s time, keeps the report, and ignores an older one', async () => {
+    const store = await freshStore();
+    await store.putHostStatus(aStatus('h1'));
+    await store.putHostStatus(aStatus('h2'));
+    await store.putHeartbeat('h1', LATER);
+    expect(await store.getHostStatus('h1')).toEqual(aStatus('h1', { heartbeatAt: LATER }));
+    expect((await store.listHostStatuses()).map((s) => [s.hostId, s.heartbeatAt, s.tasks.length])).toEqual([
+      ['h1', LATER, 2],
+      ['h2', NOW, 2],
+    ]);
+    // A full report newer than the heartbeat wins again.
+    const latest = new Date(Date.parse(LATER) + 1000).toISOString();
+    await store.putHostStatus(aStatus('h1', { heartbeatAt: latest, generation: 5 }));
+    expect(await store.getHostStatus('h1')).toEqual(aStatus('h1', { heartbeatAt: latest, generation: 5 }));
+    // A heartbeat alone is no status: a host that never reported is still absent.
+    await store.putHeartbeat('h9', LATER);
+    expect(await store.getHostStatus('h9')).toBeUndefined();
+    expect((await store.listHostStatuses()).map((s) => s.hostId)).toEqual(['h1', 'h2']);
+    await expect(store.putHeartbeat('h1', 'yesterday')).rejects.toThrow(/heartbeatAt: must be an ISO 8601 time, got "yesterday"/);
+  });
+
   it('records a publication only over the generation it expects', async () => {
     const store = await freshStore();
     expect(await store.getPublished('h1')).toBeUndefined();
@@ -520,10 +541,12 @@ describe('host items keyed by instance ARN (hostArnPrefix)', () => {
       await agentStore.registerHost(hostInput('i-0abc'), NOW);
       await agentStore.registerHost({ ...hostInput('i-0abc', 3), capacity: { cpu: 4000, memory: 2 ** 33 } }, LATER);
       await agentStore.putHostStatus(aStatus('i-0abc'));
+      await agentStore.putHeartbeat('i-0abc', LATER);
       expect(new Set(seen)).toEqual(new Set([`GetItem HOST#${sourceArn}`, `PutItem HOST#${sourceArn}`, `UpdateItem HOST#${sourceArn}`]));
 
       // Another host's items and the scheduler's publication record stay out of reach.
       await expect(agentStore.putHostStatus(aStatus('i-0other'))).rejects.toThrow(/PutItem on status of host i-0other failed \(AccessDeniedException\)/);
+      await expect(agentStore.putHeartbeat('i-0other', LATER)).rejects.toThrow(/PutItem on heartbeat of host i-0other failed \(AccessDeniedException\)/);
       await expect(agentStore.getPublished('i-0abc')).rejects.toThrow(/AccessDeniedException/);
       await expect(agentStore.listHosts()).rejects.toThrow(/AccessDeniedException/);
     } finally {
