@@ -15,10 +15,13 @@ export interface NetworkPlan {
   /** The single lease of each host that is not down, whose routes are not recorded as made. */
   readonly route: readonly SubnetLease[];
   /**
-   * Leases of hosts that are down or no longer registered. Released only once the instance is
-   * known to be gone for good: a fenced host that comes back still has containers on its subnet.
+   * Hosts whose machine may be gone for good: the down ones, and lease holders no longer
+   * registered. Their leases are released (and down hosts forgotten) only once the machine is
+   * known to be gone: a fenced host that comes back still has containers on its subnet.
    */
-  readonly suspect: readonly SubnetLease[];
+  readonly suspect: readonly string[];
+  /** Every lease, by host. */
+  readonly leasesOf: ReadonlyMap<string, readonly SubnetLease[]>;
   /** Each host with exactly one routed lease, and that lease's subnet: the hosts pods may run on. */
   readonly routed: ReadonlyMap<string, string>;
 }
@@ -31,18 +34,18 @@ export function planNetwork(hosts: readonly Pick<Host, 'id' | 'state'>[], leases
 
   const acquire: string[] = [];
   const route: SubnetLease[] = [];
-  const suspect: SubnetLease[] = [];
+  const suspect = new Set<string>();
   const routed = new Map<string, string>();
   for (const host of [...hosts].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {
     const held = byHost.get(host.id) ?? [];
     if (held.length === 1 && held[0].routed) routed.set(host.id, held[0].cidr);
-    if (host.state === 'down') continue;
+    if (host.state === 'down') {
+      suspect.add(host.id);
+      continue;
+    }
     if (held.length !== 1) acquire.push(host.id);
     else if (!held[0].routed) route.push(held[0]);
   }
-  for (const lease of leases) {
-    const s = state.get(lease.hostId);
-    if (s === undefined || s === 'down') suspect.push(lease);
-  }
-  return { acquire, route, suspect, routed };
+  for (const lease of leases) if (!state.has(lease.hostId)) suspect.add(lease.hostId);
+  return { acquire, route, suspect: [...suspect].sort(), leasesOf: byHost, routed };
 }

@@ -43,6 +43,13 @@ export interface Store {
   updateAllocations(host: Host, allocations: Host['allocations']): Promise<Host>;
   /** Set a host's state and `stateSince`; a no-op when the state is already `state`. */
   setHostState(id: string, state: Host['state'], now: string): Promise<void>;
+  /**
+   * Forget a host whose machine is gone for good (call it for nothing else): its status, heartbeat
+   * and publication record, then its record, only while that is still at `host.version`, down and
+   * without allocations (`ConflictError` otherwise; the report items are gone either way).
+   * Forgetting a host that is already gone is a no-op.
+   */
+  forgetHost(host: Host): Promise<void>;
   /** Clear a task's `previous` (its previous incarnation may stop), only if the slot still holds `taskId`. */
   releasePrevious(namespace: string, service: string, slot: number, taskId: string): Promise<void>;
 

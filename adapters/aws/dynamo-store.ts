@@ -482,6 +482,37 @@ export class DynamoStore implements Store {
     }
   }
 
+  async forgetHost(host: Host): Promise<void> {
+    const label = `host ${host.id}`;
+    if (host.state !== 'down' || Object.keys(host.allocations).length > 0) {
+      throw new ConflictError(`${label} is ${host.state} with ${Object.keys(host.allocations).length} allocation(s): only a down host holding nothing is forgotten`);
+    }
+    // What hangs off the host first: a crash after them leaves a down host without a report, which
+    // the next call forgets; the other order could leave reports of a host no longer listed.
+    await this.batchWrite(
+      [this.statusKey(host.id), this.beatKey(host.id), publishedKey(host.id)].map((Key) => ({ DeleteRequest: { Key } })),
+      `status, heartbeat and publication record of host ${host.id}`,
+    );
+    try {
+      await this.call('DeleteItem', label, () =>
+        this.doc.send(
+          new DeleteCommand({
+            TableName: this.table,
+            Key: this.hostKey(host.id),
+            // Conditional on the version read: an allocation or state change since means not now.
+            ConditionExpression: '#version = :v',
+            ExpressionAttributeNames: { '#version': 'version' },
+            ExpressionAttributeValues: { ':v': host.version },
+          }),
+        ),
+      );
+    } catch (err) {
+      if (!(err instanceof ConflictError)) throw err;
+      if ((await this.getHost(host.id)) === undefined) return;
+      throw new ConflictError(`${label} changed since version ${host.version}; not forgotten`, { cause: err });
+    }
+  }
+
   // ---- host status ----
 
   async putHostStatus(status: HostStatus): Promise<void> {

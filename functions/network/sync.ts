@@ -33,6 +33,8 @@ export interface NetworkResult {
   readonly released: number;
   /** Hosts whose step failed this pass (retried by the next); they take no new pods meanwhile. */
   readonly failed: readonly { readonly hostId: string; readonly error: string }[];
+  /** Hosts whose machine the machines port said is gone for good, this pass: the pass may forget them. */
+  readonly gone: ReadonlySet<string>;
 }
 
 /** EC2 calls in flight at once: each `ensure` is 1 + one per route table. */
@@ -84,31 +86,34 @@ export async function syncNetwork(deps: NetworkDeps, hosts: readonly Pick<Host, 
     }
   });
 
+  const gone = new Set<string>();
   if (plan.suspect.length > 0) {
-    const key = plan.suspect.map((l) => `${l.hostId}=${l.cidr}`).join(',');
+    const key = plan.suspect.join(',');
     const last = lastAsked.get(deps.machines);
     const now = deps.now();
     if (!last || last.key !== key || now - last.at >= (deps.suspectCheckMs ?? 60_000)) {
       lastAsked.set(deps.machines, { at: now, key });
       try {
-        const gone = await deps.machines.gone([...new Set(plan.suspect.map((l) => l.hostId))]);
-        for (const lease of plan.suspect.filter((l) => gone.has(l.hostId))) {
+        for (const id of await deps.machines.gone(plan.suspect)) gone.add(id);
+      } catch (err) {
+        // Asked again next pass, whatever the interval.
+        lastAsked.delete(deps.machines);
+        failed.push({ hostId: plan.suspect[0], error: (err as Error).message });
+      }
+      for (const hostId of gone) {
+        for (const lease of plan.leasesOf.get(hostId) ?? []) {
           try {
             // Routes before the lease: released first, the subnet could go to a new host whose fresh
             // route this late remove would then delete.
             await deps.routes.remove(lease.cidr);
-            await deps.allocator.release(lease.hostId);
-            routedBy.delete(lease.hostId);
+            await deps.allocator.release(hostId);
+            routedBy.delete(hostId);
             released++;
-            log('host subnet released', { host: lease.hostId, subnet: lease.cidr });
+            log('host subnet released', { host: hostId, subnet: lease.cidr });
           } catch (err) {
-            failed.push({ hostId: lease.hostId, error: (err as Error).message });
+            failed.push({ hostId, error: (err as Error).message });
           }
         }
-      } catch (err) {
-        // Asked again next pass, whatever the interval.
-        lastAsked.delete(deps.machines);
-        failed.push({ hostId: plan.suspect[0].hostId, error: (err as Error).message });
       }
     }
   }
@@ -116,5 +121,5 @@ export async function syncNetwork(deps: NetworkDeps, hosts: readonly Pick<Host, 
   for (const f of failed) log('network step failed for host; retried next pass', { host: f.hostId, error: f.error });
   const networks = new Map<string, HostNetwork>();
   for (const [hostId, subnet] of routedBy) networks.set(hostId, { subnet, clusterCidr: deps.clusterCidr });
-  return { networks, acquired, routed, released, failed };
+  return { networks, acquired, routed, released, failed, gone };
 }

@@ -44,6 +44,8 @@ export interface PassResult {
   conflicts: number;
   /** The network step's counts, when the cluster routes container subnets. */
   network?: { acquired: number; routed: number; released: number; failed: number };
+  /** Down hosts whose machines are gone for good, forgotten by this pass (AWS). */
+  forgotten?: string[];
 }
 
 /** How often a host-allocation write is retried after losing a race within one pass. */
@@ -246,6 +248,27 @@ export async function runPass(deps: PassDeps): Promise<PassResult> {
       }
     }
   });
+
+  // 3b. Forget down hosts whose machine is gone for good, once they hold nothing: their record,
+  // report and document. Their subnets were released by the network step.
+  if (network && network.gone.size > 0) {
+    const forgotten: string[] = [];
+    for (const host of [...committed.values()]) {
+      if (!network.gone.has(host.id) || host.state !== 'down' || Object.keys(host.allocations).length > 0) continue;
+      try {
+        await deps.channel.remove(host.id);
+        await store.forgetHost(host);
+        committed.delete(host.id);
+        forgotten.push(host.id);
+        log('host forgotten', { host: host.id });
+        event('host.forgotten', `host ${host.id} forgotten: its machine is gone for good`, { host: host.id });
+      } catch (err) {
+        if (!(err instanceof ConflictError)) throw err;
+        result.conflicts++;
+      }
+    }
+    if (forgotten.length > 0) result.forgotten = forgotten.sort();
+  }
 
   // 4. Publish each host's document when its content changed.
   const changed: string[] = [];

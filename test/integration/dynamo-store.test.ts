@@ -445,6 +445,31 @@ describe('host status and published documents', () => {
     await expect(store.putHeartbeat('h1', 'yesterday')).rejects.toThrow(/heartbeatAt: must be an ISO 8601 time, got "yesterday"/);
   });
 
+  it('forgets a down host that holds nothing: record, status, heartbeat and publication record; refuses anything else', async () => {
+    const store = await freshStore();
+    const ready = await store.registerHost(hostInput('h1'), NOW);
+    await expect(store.forgetHost(ready)).rejects.toThrow(/host h1 is ready with 0 allocation\(s\): only a down host holding nothing is forgotten/);
+    await store.setHostState('h1', 'down', LATER);
+    const down = (await store.getHost('h1'))!;
+    const holding = { ...down, allocations: { t1: anAllocation({ id: 't1', namespace: 'a', service: 's', slot: 0 }) } };
+    await expect(store.forgetHost(holding)).rejects.toThrow(/host h1 is down with 1 allocation\(s\)/);
+    // A copy read before the host changed is refused, and loses nothing but what hangs off the host.
+    await expect(store.forgetHost({ ...down, version: down.version - 1 })).rejects.toThrow(/host h1 changed since version 1; not forgotten/);
+    expect(await store.getHost('h1')).toBeDefined();
+
+    await store.putHostStatus(aStatus('h1'));
+    await store.putHeartbeat('h1', LATER);
+    await store.setPublished('h1', 0, { generation: 1, hash: 'x' });
+    await store.forgetHost(down);
+    expect(await store.getHost('h1')).toBeUndefined();
+    expect(await store.getHostStatus('h1')).toBeUndefined();
+    expect(await store.getPublished('h1')).toBeUndefined();
+    expect(await store.listHosts()).toEqual([]);
+    expect(await store.listHostStatuses()).toEqual([]);
+    // Again: already gone, nothing to do.
+    await store.forgetHost(down);
+  });
+
   it('records a publication only over the generation it expects', async () => {
     const store = await freshStore();
     expect(await store.getPublished('h1')).toBeUndefined();

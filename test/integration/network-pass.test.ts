@@ -165,23 +165,39 @@ describe('runPass with routed container subnets', () => {
     expect(await f.network.allocator.list()).toHaveLength(1);
   });
 
-  it('keeps the subnet of a down host until its instance is terminated, then removes the routes and frees it for a new host', async () => {
-    const f = await fixture(['i-0000000d']);
+  it('keeps the subnet of a down host until its instance is terminated, then removes the routes, frees it, and forgets the host', async () => {
+    const f = await fixture(['i-0000000d', 'i-0000000e']);
+    await f.store.putService(aSpec({ name: 'db', replicas: 2 }), T0, 0);
     await f.pass();
     const subnet = (await f.doc('i-0000000d')).network!.subnet;
+    await f.store.putHostStatus({ hostId: 'i-0000000d', heartbeatAt: T0, generation: 1, tasks: [], agentVersion: 'test' });
 
     // Down but not terminated (a frozen or partitioned host): its containers still use the subnet.
     await f.store.setHostState('i-0000000d', 'down', T0);
     vpcState(f, 'i-0000000d', 'stopped');
     const whileDown = await f.pass();
     expect(whileDown.network?.released).toBe(0);
-    expect(f.vpc.table()).toEqual({ [subnet]: 'i-0000000d' });
+    expect(f.vpc.table()[subnet]).toBe('i-0000000d');
+
+    expect(whileDown.forgotten).toBeUndefined();
+    expect(await f.store.getHost('i-0000000d')).toBeDefined();
 
     vpcState(f, 'i-0000000d', 'terminated');
     const after = await f.pass();
     expect(after.network?.released).toBe(1);
-    expect(f.vpc.table()).toEqual({});
-    expect(await f.network.allocator.list()).toEqual([]);
+    expect(Object.values(f.vpc.table())).toEqual(['i-0000000e']);
+    expect((await f.network.allocator.list()).map((l) => l.hostId)).toEqual(['i-0000000e']);
+    // Its task went to the other host before, so it holds nothing: record, report and document go.
+    expect(after.forgotten).toEqual(['i-0000000d']);
+    expect(await f.store.getHost('i-0000000d')).toBeUndefined();
+    expect(await f.store.getHostStatus('i-0000000d')).toBeUndefined();
+    expect(await f.doc('i-0000000d')).toBeUndefined();
+    expect((await f.store.listEvents({ host: 'i-0000000d' })).map((e) => e.type)).toContain('host.forgotten');
+    // The replica that ran there runs on the other host; the pass after that has nothing to do.
+    expect((await f.store.listTasks('default', 'db')).map((t) => t.host)).toEqual(['i-0000000e', 'i-0000000e']);
+    const settled = await f.pass();
+    expect(settled).toMatchObject({ created: 0, placed: 0, published: [] });
+    expect(settled.forgotten).toBeUndefined();
   });
 });
 

@@ -19,6 +19,10 @@ describe('planNetwork', () => {
     expect(plan.suspect).toEqual([]);
   });
 
+  it('suspects a down host that holds no subnet too: its machine may be gone and the host forgotten', () => {
+    expect(planNetwork([{ id: 'i-down', state: 'down' }], []).suspect).toEqual(['i-down']);
+  });
+
   it('leaves down hosts alone but keeps their routed subnet, and suspects the leases of down and unknown hosts', () => {
     const plan = planNetwork([{ id: 'i-down', state: 'down' }, { id: 'i-down2', state: 'down' }], [
       lease('i-down', '10.200.3.0/24'),
@@ -28,7 +32,8 @@ describe('planNetwork', () => {
     expect(plan.acquire).toEqual([]);
     expect(plan.route).toEqual([]);
     expect([...plan.routed]).toEqual([['i-down', '10.200.3.0/24']]);
-    expect(plan.suspect.map((l) => l.hostId)).toEqual(['i-down', 'i-down2', 'i-forgotten']);
+    expect(plan.suspect).toEqual(['i-down', 'i-down2', 'i-forgotten']);
+    expect(plan.leasesOf.get('i-forgotten')).toEqual([lease('i-forgotten', '10.200.5.0/24')]);
   });
 
   it('asks the allocator again for a host holding two subnets (an orphan claim) and treats neither as routed', () => {
