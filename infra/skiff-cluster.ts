@@ -583,7 +583,17 @@ export class SkiffCluster extends Construct {
     this.clusterCidr = settings.clusterCidr;
     this.hostSecurityGroup.addIngressRule(Peer.ipv4(settings.clusterCidr), Port.allTraffic(), 'Containers of the cluster, on any host');
     const hostSubnetSelection = props.hostSubnets ?? { subnetType: SubnetType.PRIVATE_WITH_EGRESS };
-    this.hostRouteTableIds = [...new Set(this.vpc.selectSubnets(hostSubnetSelection).subnets.map((subnet) => subnet.routeTable.routeTableId))];
+    const hostSubnetList = this.vpc.selectSubnets(hostSubnetSelection).subnets;
+    const unknownTables = hostSubnetList.filter((subnet) => !subnet.routeTable?.routeTableId).map((subnet) => subnet.subnetId);
+    if (unknownTables.length > 0) {
+      // Each host subnet gets a route in these tables; an imported subnet without its table cannot.
+      throw new Error(
+        `the route tables of the hosts' subnets must be known, and ${unknownTables.join(', ')} has none: ` +
+          'import the VPC with its route tables (Vpc.fromVpcAttributes({ ..., privateSubnetRouteTableIds }) or Subnet.fromSubnetAttributes({ subnetId, routeTableId })), ' +
+          'or use -c vpcId=... so the stack looks them up',
+      );
+    }
+    this.hostRouteTableIds = [...new Set(hostSubnetList.map((subnet) => subnet.routeTable.routeTableId))];
     this.schedulerFunction.addEnvironment('SKIFF_CLUSTER_CIDR', settings.clusterCidr);
     this.schedulerFunction.addEnvironment('SKIFF_HOST_SUBNET_PREFIX', String(settings.hostSubnetPrefix));
     this.schedulerFunction.addEnvironment('SKIFF_ROUTE_TABLE_IDS', this.hostRouteTableIds.join(','));
@@ -1133,7 +1143,17 @@ function validateNetworkProps(
   }
   // A VPC made elsewhere may have its CIDR only as a token (resolved at deploy time), or, during the
   // first pass of a lookup, as CDK's placeholder (1.2.3.4/5, not a network address): neither is checked.
-  const knownVpcCidr = props.vpc === undefined ? vpcCidr : literalCidr(props.vpc.vpcCidrBlock);
+  let givenVpcCidr: string | undefined;
+  try {
+    givenVpcCidr = props.vpc?.vpcCidrBlock;
+  } catch {
+    // Vpc.fromVpcAttributes without vpcCidrBlock throws on reading it.
+    throw new Error(
+      "the given vpc has no CIDR: import it with vpcCidrBlock (Vpc.fromVpcAttributes({ ..., vpcCidrBlock })), or use -c vpcId=... so the stack looks it up. " +
+        'The internal load balancer admits the VPC CIDR, and the cluster CIDR is checked against it',
+    );
+  }
+  const knownVpcCidr = props.vpc === undefined ? vpcCidr : literalCidr(givenVpcCidr!);
   if (knownVpcCidr !== undefined && overlaps(clusterCidr, knownVpcCidr)) {
     throw new Error(
       `clusterCidr ${clusterCidr} overlaps the VPC's CIDR ${knownVpcCidr}: container routes would shadow the VPC's own addresses. ` +

@@ -3,11 +3,13 @@
  * context, exactly as cdk.context.json holds it after the first synthesis with credentials, so the
  * test runs offline.
  */
-import { App } from 'aws-cdk-lib';
+import { App, Stack } from 'aws-cdk-lib';
+import { Vpc } from 'aws-cdk-lib/aws-ec2';
+import { SkiffCluster } from '../../infra/skiff-cluster.ts';
 import { Match } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stackSettingsFromContext } from '../../infra/skiff-stack.ts';
-import { functionId, functionRoleId, bySid, list, render, roleStatements, synthFixtureStack } from './helpers.ts';
+import { FIXTURE_ENTRIES, functionId, functionRoleId, bySid, list, render, roleStatements, synthFixtureStack } from './helpers.ts';
 import type { Synthesized } from './helpers.ts';
 
 const ACCOUNT = '123456789012';
@@ -116,5 +118,26 @@ describe('stack settings from CDK context', () => {
   it('names a malformed account or region', () => {
     expect(() => settings({ vpcId: VPC_ID, account: '1234' })).toThrow("context 'account' must be a 12-digit AWS account id, got '1234'");
     expect(() => settings({ vpcId: VPC_ID, region: 'Ireland' })).toThrow("context 'region' must be an AWS region such as eu-west-1, got 'Ireland'");
+  });
+});
+
+describe('SkiffCluster in a VPC given as attributes', () => {
+  it('needs the VPC CIDR, and says how to give it', () => {
+    const stack = new Stack(new App(), 'Attrs');
+    const vpc = Vpc.fromVpcAttributes(stack, 'Vpc', { vpcId: VPC_ID, availabilityZones: ['eu-west-1a'], privateSubnetIds: ['subnet-0000000000000000a'] });
+    expect(() => new SkiffCluster(stack, 'Cluster', { ...FIXTURE_ENTRIES, vpc })).toThrow(/the given vpc has no CIDR: import it with vpcCidrBlock/);
+  });
+
+  it('needs the route tables of the host subnets, and says how to give them', () => {
+    const stack = new Stack(new App(), 'Attrs');
+    const vpc = Vpc.fromVpcAttributes(stack, 'Vpc', {
+      vpcId: VPC_ID,
+      vpcCidrBlock: '10.50.0.0/16',
+      availabilityZones: ['eu-west-1a', 'eu-west-1b'],
+      privateSubnetIds: ['subnet-0000000000000000a', 'subnet-0000000000000000b'],
+    });
+    expect(() => new SkiffCluster(stack, 'Cluster', { ...FIXTURE_ENTRIES, vpc })).toThrow(
+      /the route tables of the hosts' subnets must be known, and subnet-0000000000000000a, subnet-0000000000000000b has none: import the VPC with its route tables/,
+    );
   });
 });
