@@ -634,7 +634,7 @@ export class SkiffCluster extends Construct {
       internetFacing ? `${https ? 'HTTPS' : 'HTTP'} from anywhere` : `${https ? 'HTTPS' : 'HTTP'} from the VPC`,
     );
     // Replicas publish their ingress port on a port Docker picks (DOCKER_PUBLISHED_PORTS); the
-    // hosts accept that range from the ALB's security group and from nothing else.
+    // hosts accept that range from the ALB's security group (and, like every port, from the cluster CIDR).
     this.loadBalancerSecurityGroup.connections.allowTo(
       this.hostSecurityGroup,
       Port.tcpRange(DOCKER_PUBLISHED_PORTS.from, DOCKER_PUBLISHED_PORTS.to),
