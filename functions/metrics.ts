@@ -15,6 +15,8 @@ export const SKIFF_METRICS = {
   StaleHosts: 'StaleHosts',
   /** Scheduler, each pass: tasks that no host could take. */
   UnplaceableTasks: 'UnplaceableTasks',
+  /** Scheduler, each pass on AWS: ready hosts still without a routed container subnet (they take no pods). */
+  HostsWithoutSubnet: 'HostsWithoutSubnet',
 } as const;
 export type SkiffMetricName = (typeof SKIFF_METRICS)[keyof typeof SKIFF_METRICS];
 

@@ -3,7 +3,7 @@
  * unwell. It takes the cluster's parts as props, so it can be built and tested on its own.
  *
  * Alarms: each function's Errors and Throttles, the table's throttle events, and Skiff's own
- * metrics StaleHosts and UnplaceableTasks (EMF lines from functions/metrics.ts). Every alarm
+ * metrics StaleHosts, UnplaceableTasks and HostsWithoutSubnet (EMF lines from functions/metrics.ts). Every alarm
  * notifies one SNS topic, encrypted with a customer-managed key that CloudWatch may use.
  * Construct ids below are a public contract: renaming one replaces the resource.
  */
@@ -52,6 +52,11 @@ export const ALARM_RULES = {
   staleHosts: { period: Duration.minutes(1), threshold: 1, evaluationPeriods: 3 },
   /** A task no host could take for 5 consecutive scheduler passes: the cluster is out of capacity. */
   unplaceableTasks: { period: Duration.minutes(1), threshold: 1, evaluationPeriods: 5 },
+  /**
+   * A ready host without a routed container subnet for 5 consecutive minutes: a new host is routed
+   * in its first pass, so this is the route quota, the cluster CIDR or EC2 permissions failing.
+   */
+  hostsWithoutSubnet: { period: Duration.minutes(1), threshold: 1, evaluationPeriods: 5 },
 } as const;
 
 export interface SkiffObservabilityProps {
@@ -91,6 +96,8 @@ export class SkiffObservability extends Construct {
   readonly staleHosts: Metric;
   /** Tasks no host could take, published by the scheduler. */
   readonly unplaceableTasks: Metric;
+  /** Ready hosts without a routed container subnet, published by the scheduler on AWS. */
+  readonly hostsWithoutSubnet: Metric;
 
   constructor(scope: Construct, id: string, props: SkiffObservabilityProps) {
     super(scope, id);
@@ -193,6 +200,13 @@ export class SkiffObservability extends Construct {
     this.unplaceableTasks = custom(SKIFF_METRICS.UnplaceableTasks, ALARM_RULES.unplaceableTasks.period);
     alarm('StaleHosts', `Skiff hosts (cluster ${clusterName}) silent past their grace for 3 minutes`, this.staleHosts, ALARM_RULES.staleHosts);
     alarm('UnplaceableTasks', `Skiff tasks (cluster ${clusterName}) unplaceable for 5 scheduler passes`, this.unplaceableTasks, ALARM_RULES.unplaceableTasks);
+    this.hostsWithoutSubnet = custom(SKIFF_METRICS.HostsWithoutSubnet, ALARM_RULES.hostsWithoutSubnet.period);
+    alarm(
+      'HostsWithoutSubnet',
+      `Skiff hosts (cluster ${clusterName}) ready but without a routed container subnet for 5 minutes: check the route quota, the cluster CIDR and the scheduler's EC2 errors`,
+      this.hostsWithoutSubnet,
+      ALARM_RULES.hostsWithoutSubnet,
+    );
 
     const byFunction = (f: (fn: IFunction) => IMetric) => fns.map(([, fn]) => f(fn));
     const minute = Duration.minutes(1);
@@ -204,6 +218,7 @@ export class SkiffObservability extends Construct {
           new GraphWidget({ title: 'Stale hosts', left: [this.staleHosts], width: 12 }),
           new GraphWidget({ title: 'Unplaceable tasks', left: [this.unplaceableTasks], width: 12 }),
         ],
+        [new GraphWidget({ title: 'Hosts without a container subnet', left: [this.hostsWithoutSubnet], width: 12 })],
         [
           new GraphWidget({
             title: 'Invocations',

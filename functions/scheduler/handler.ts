@@ -31,6 +31,8 @@ export function makeSchedulerHandler(deps: Omit<PassDeps, 'seed'>, discovery?: D
       if (result.created || result.removed || result.placed || result.published.length) log.info('pass', { ...result });
       // The UnplaceableTasks alarm reads this (Embedded Metric Format); local mode has no CloudWatch.
       if (options.metrics) emitMetric('UnplaceableTasks', result.unplaceable, deps.cluster);
+      // The HostsWithoutSubnet alarm: hosts the network step could not route (route quota, IAM, EC2).
+      if (options.metrics && result.network) emitMetric('HostsWithoutSubnet', result.network.waiting, deps.cluster);
       if (discovery && (discovery.zone || discovery.loadBalancer)) {
         const d = await runDiscoverySync(discovery);
         if (d.dnsChanged || d.routesChanged) log.info('discovery', { ...d });

@@ -58,7 +58,7 @@ describe('SkiffObservability', () => {
         Dimensions: [{ Name: 'FunctionName', Value: functionRef(id) }],
       });
     }
-    expect(Object.keys(alarms)).toHaveLength(9);
+    expect(Object.keys(alarms)).toHaveLength(10);
   });
 
   it('alarms on the table\'s read plus write throttle events in 2 consecutive periods', () => {
@@ -74,7 +74,7 @@ describe('SkiffObservability', () => {
   });
 
   it('alarms on the custom metrics exactly as functions/metrics.ts publishes them', () => {
-    for (const [name, evaluationPeriods] of [['StaleHosts', 3], ['UnplaceableTasks', 5]] as const) {
+    for (const [name, evaluationPeriods] of [['StaleHosts', 3], ['UnplaceableTasks', 5], ['HostsWithoutSubnet', 5]] as const) {
       const emf = JSON.parse(metricLine(name, 1, 'prod', 0));
       const declared = emf._aws.CloudWatchMetrics[0];
       expect(alarmNamed(name).Properties).toMatchObject({
@@ -120,6 +120,7 @@ describe('SkiffObservability', () => {
     const metricsOf = (title: string) => body.widgets.find((w) => w.properties.title === title)!.properties.metrics!;
     expect(metricsOf('Stale hosts')[0]!.slice(0, 4)).toEqual(['Skiff', 'StaleHosts', 'Cluster', 'prod']);
     expect(metricsOf('Unplaceable tasks')[0]!.slice(0, 4)).toEqual(['Skiff', 'UnplaceableTasks', 'Cluster', 'prod']);
+    expect(metricsOf('Hosts without a container subnet')[0]!.slice(0, 4)).toEqual(['Skiff', 'HostsWithoutSubnet', 'Cluster', 'prod']);
     expect(metricsOf('Invocations').map((m) => m[1])).toEqual(['Invocations', 'Invocations', 'Invocations']);
     expect(metricsOf('Duration (p99)').map((m) => m[1])).toEqual(['Duration', 'Duration', 'Duration']);
   });

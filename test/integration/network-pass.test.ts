@@ -4,7 +4,7 @@
  * SDK boundary (aws-sdk-client-mock, the one part that cannot run here) modelled as route tables
  * that keep their routes, so the test checks what the VPC ends up holding.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { mockClient } from 'aws-sdk-client-mock';
 import {
   CreateRouteCommand,
@@ -25,6 +25,7 @@ import { Ec2Machines } from '../../adapters/aws/ec2-machines.ts';
 import { dynaliteClient, ensureTable, startDynalite, type DynaliteServer } from '../../local/dynalite.ts';
 import { startSsmServer, type SsmServer } from '../../local/ssm-server.ts';
 import { runPass } from '../../functions/scheduler/pass.ts';
+import { makeSchedulerHandler } from '../../functions/scheduler/handler.ts';
 import { contains, overlaps } from '../../core/cidr.ts';
 import type { HostDocument } from '../../core/types.ts';
 import { aSpec, MiB } from '../builders.ts';
@@ -115,7 +116,8 @@ async function fixture(hostIds: string[]) {
   let clock = Date.parse(T0);
   const pass = () => runPass({ store, channel, waker: { wake: async () => {} }, cluster, now: () => new Date((clock += 1000)), network });
   const doc = async (id: string) => (await channel.fetch(id)) as HostDocument;
-  return { store, vpc, pass, doc, network };
+  const handler = makeSchedulerHandler({ store, channel, waker: { wake: async () => {} }, cluster, now: () => new Date((clock += 1000)), network, log: () => {} }, undefined, { metrics: true });
+  return { store, vpc, pass, doc, network, handler, cluster };
 }
 
 describe('runPass with routed container subnets', () => {
@@ -123,7 +125,7 @@ describe('runPass with routed container subnets', () => {
     const f = await fixture(['i-0000000a', 'i-0000000b']);
     await f.store.putService(aSpec({ name: 'web', replicas: 2 }), T0, 0);
     const first = await f.pass();
-    expect(first.network).toEqual({ acquired: 2, routed: 2, released: 0, failed: 0 });
+    expect(first.network).toEqual({ acquired: 2, routed: 2, released: 0, failed: 0, waiting: 0 });
     expect(first.placed).toBe(2);
 
     const a = (await f.doc('i-0000000a')).network!;
@@ -138,7 +140,7 @@ describe('runPass with routed container subnets', () => {
     // Settled: the next pass reads the leases and makes no EC2 call at all.
     ec2.resetHistory();
     const second = await f.pass();
-    expect(second.network).toEqual({ acquired: 0, routed: 0, released: 0, failed: 0 });
+    expect(second.network).toEqual({ acquired: 0, routed: 0, released: 0, failed: 0, waiting: 0 });
     expect(second.published).toEqual([]);
     expect(ec2.calls()).toHaveLength(0);
   });
@@ -148,7 +150,7 @@ describe('runPass with routed container subnets', () => {
     ec2.on(ModifyInstanceAttributeCommand).rejects(ec2Error('RequestLimitExceeded'));
     await f.store.putService(aSpec({ name: 'api', replicas: 1 }), T0, 0);
     const first = await f.pass();
-    expect(first.network).toMatchObject({ acquired: 1, routed: 0, failed: 1 });
+    expect(first.network).toMatchObject({ acquired: 1, routed: 0, failed: 1, waiting: 1 });
     expect(first.placed).toBe(0);
     const [task] = await f.store.listTasks('default', 'api');
     expect(task.unplaceable?.message).toMatch(/no routed container subnet yet/);
@@ -157,12 +159,33 @@ describe('runPass with routed container subnets', () => {
     // EC2 answers again: the lease made in the first pass is routed, not a second one taken.
     ec2.on(ModifyInstanceAttributeCommand).resolves({});
     const second = await f.pass();
-    expect(second.network).toEqual({ acquired: 0, routed: 1, released: 0, failed: 0 });
+    expect(second.network).toEqual({ acquired: 0, routed: 1, released: 0, failed: 0, waiting: 0 });
     expect(second.placed).toBe(1);
     const doc = await f.doc('i-0000000c');
     expect(doc.tasks).toHaveLength(1);
     expect(f.vpc.table()).toEqual({ [doc.network!.subnet]: 'i-0000000c' });
     expect(await f.network.allocator.list()).toHaveLength(1);
+  });
+
+  it('publishes how many ready hosts wait for a routed subnet, for the HostsWithoutSubnet alarm', async () => {
+    const f = await fixture(['i-0000000f']);
+    ec2.on(ModifyInstanceAttributeCommand).rejects(ec2Error('UnauthorizedOperation'));
+    const lines: string[] = [];
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => (lines.push(String(chunk)), true));
+    try {
+      await f.handler({}, undefined as never);
+    } finally {
+      write.mockRestore();
+    }
+    const json = (line: string): Record<string, unknown> | undefined => {
+      try {
+        return JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return undefined; // not an EMF line
+      }
+    };
+    const metric = lines.map(json).find((m) => m !== undefined && 'HostsWithoutSubnet' in m);
+    expect(metric).toMatchObject({ HostsWithoutSubnet: 1, Cluster: f.cluster });
   });
 
   it('keeps the subnet of a down host until its instance is terminated, then removes the routes, frees it, and forgets the host', async () => {
