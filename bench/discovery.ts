@@ -15,7 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { request } from 'node:http';
 import Docker from 'dockerode';
 import { UDPClient } from 'dns2';
@@ -147,12 +148,14 @@ try {
       const t = (await tasks()).filter((x) => x.state === 'running');
       return t.length === 3 && (local.routes().find((x) => x.host === HOST)?.targets.length ?? 0) === 3 ? t[0] : undefined;
     });
-    const run = (url: string, host?: string) => {
-      const out = execFileSync('wrk', ['-t2', '-c8', '-d5s', ...(host ? ['-H', `Host: ${host}`] : []), url], { encoding: 'utf8', timeout: 30_000 });
-      return Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
+    // wrk runs asynchronously: the proxy lives in this process, and a synchronous child would stop
+    // its event loop for the whole run (0 requests served).
+    const run = async (url: string, host?: string) => {
+      const { stdout } = await promisify(execFile)('wrk', ['-t2', '-c8', '-d5s', ...(host ? ['-H', `Host: ${host}`] : []), url], { encoding: 'utf8', timeout: 30_000 });
+      return Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? NaN);
     };
-    const viaLb = run(`${proxy.origin}/`, HOST);
-    const oneReplica = run(`http://${direct.ports[0].hostIp}:${direct.ports[0].hostPort}/`);
+    const viaLb = await run(`${proxy.origin}/`, HOST);
+    const oneReplica = await run(`http://${direct.ports[0].hostIp}:${direct.ports[0].hostPort}/`);
     console.log(`requests/s through the proxy (3 replicas)\t${viaLb.toFixed(0)}`);
     console.log(`requests/s direct to one replica\t\t${oneReplica.toFixed(0)}`);
     console.log(`proxy cost\t\t\t\t\t${((1 - viaLb / oneReplica) * 100).toFixed(1)}% of direct throughput`);
