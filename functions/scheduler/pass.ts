@@ -248,25 +248,13 @@ export async function runPass(deps: PassDeps): Promise<PassResult> {
     }
   });
 
-  // 3b. Forget down hosts whose machine is gone for good, once they hold nothing: their record,
-  // report and document. Their subnets were released by the network step.
+  // 3b. Forget down hosts whose machine is gone for good, once they hold nothing.
   if (network && network.gone.size > 0) {
-    const forgotten: string[] = [];
-    for (const host of [...committed.values()]) {
-      if (!network.gone.has(host.id) || host.state !== 'down' || Object.keys(host.allocations).length > 0) continue;
-      try {
-        await deps.channel.remove(host.id);
-        await store.forgetHost(host);
-        committed.delete(host.id);
-        forgotten.push(host.id);
-        log('host forgotten', { host: host.id });
-        event('host.forgotten', `host ${host.id} forgotten: its machine is gone for good`, { host: host.id });
-      } catch (err) {
-        if (!(err instanceof ConflictError)) throw err;
-        result.conflicts++;
-      }
-    }
-    if (forgotten.length > 0) result.forgotten = forgotten.sort();
+    const forgotten = await forgetGoneHosts(deps, committed, network.gone, result, (host) => {
+      log('host forgotten', { host });
+      event('host.forgotten', `host ${host} forgotten: its machine is gone for good`, { host });
+    });
+    if (forgotten.length > 0) result.forgotten = forgotten;
   }
 
   // 4. Publish each host's document when its content changed.
@@ -291,6 +279,38 @@ export async function runPass(deps: PassDeps): Promise<PassResult> {
   if (changed.length > 0) await deps.waker.wake(changed);
   if (events.length > 0) await store.putEvents(events);
   return result;
+}
+
+/**
+ * Forgets the committed hosts that are down, hold no allocation and whose machine is gone: their
+ * document, then their record and report (their subnets were released by the network step). They
+ * leave `committed`, so no document is published for them. Returns their ids, sorted.
+ */
+async function forgetGoneHosts(
+  deps: PassDeps,
+  committed: Map<string, Host>,
+  gone: ReadonlySet<string>,
+  result: PassResult,
+  forgotten: (hostId: string) => void,
+): Promise<string[]> {
+  const ids: string[] = [];
+  for (const host of [...committed.values()]) {
+    if (!gone.has(host.id) || host.state !== 'down' || Object.keys(host.allocations).length > 0) continue;
+    try {
+      // The document first: a host record without a document is harmless for a machine that is gone,
+      // a document without a record would be left behind for good.
+      await deps.channel.remove(host.id);
+      await deps.store.forgetHost(host);
+      committed.delete(host.id);
+      ids.push(host.id);
+      forgotten(host.id);
+    } catch (err) {
+      // Retried by the next pass (the host is still down and gone); the pass goes on publishing.
+      if (err instanceof ConflictError) result.conflicts++;
+      else deps.log?.('forgetting a gone host failed; retried next pass', { host: host.id, error: (err as Error).message });
+    }
+  }
+  return ids.sort();
 }
 
 /** Newest agent event already copied, per host, in this process: the rest of each ring is skipped. */
