@@ -261,6 +261,8 @@ interface TaskRow {
   exitCode?: number;
   message?: string;
   ports: { containerPort: number; hostIp: string; hostPort: number }[];
+  /** The replica's address on the container network. */
+  address?: string;
 }
 
 function taskTable(tasks: readonly TaskRow[]): string {
@@ -398,10 +400,11 @@ async function describe(args: string[], out: Out): Promise<number> {
   out.log('Endpoints:');
   out.log(
     table([
-      ['  TASK', 'HOST', 'ENDPOINT', 'STATE', 'HEALTH', 'IN DNS/LB'],
+      ['  TASK', 'HOST', 'ADDRESS', 'ENDPOINT', 'STATE', 'HEALTH', 'IN DNS/LB'],
       ...s.tasks.map((t) => [
         `  ${t.id}`,
         t.host ?? '-',
+        t.address ?? '-',
         t.ports.map((p) => `${p.hostIp}:${p.hostPort}->${p.containerPort}`).join(',') || '-',
         t.state,
         t.health ?? '-',

@@ -175,5 +175,8 @@ describe('service discovery and load balancing', { timeout: 120_000 }, () => {
     const described = await cli('describe', 'service', 'hello');
     expect(described.stdout).toContain('DNS:       hello.default.skiff.internal');
     expect(described.stdout).toMatch(/127\.0\.1\.\d:\d+->8080/);
+    // Each replica's own address on the cluster's Docker network, as its agent reports it.
+    expect(described.stdout).toMatch(/TASK\s+HOST\s+ADDRESS\s+ENDPOINT/);
+    expect(described.stdout).toMatch(/hello-\S+\s+\S+\s+\d+\.\d+\.\d+\.\d+\s+127\.0\.1\.\d:\d+->8080/);
   });
 });
