@@ -49,6 +49,13 @@ const ENDPOINTS_FORMAT = 1;
 const AGENT_ENV_FORMAT = 1;
 /** An agent gets this long to stop on SIGTERM before it is killed: it finishes the Docker call in flight. */
 const AGENT_STOP_GRACE_MS = 5_000;
+/**
+ * How long `local up` waits for freshly started agents to report before it starts the health
+ * check. An agent needs a few seconds to start (Node.js, registration); on a loaded machine more
+ * than the local grace of 3 s, and a health check already running would take that for silence
+ * and declare the host down, moving every task of a cluster that was merely started again.
+ */
+const AGENT_FIRST_REPORT_MS = 30_000;
 
 export interface LocalClusterOptions {
   /** Cluster name: labels its containers and names its SSM path. @default 'local' */
@@ -224,6 +231,9 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     const network = await ensureNetwork(cluster);
     log(`skiff: container network ${network} (replicas reach each other by <service>.<namespace>.${DNS_ZONE})`);
     const hosts: LocalHost[] = [];
+    // Hosts whose agent this start launched, and when: their first report is awaited below.
+    const starting: string[] = [];
+    const startingAt = new Date();
     for (let i = 1; i <= hostCount; i++) {
       const id = `host-${i}`;
       const address = `127.0.1.${i}`;
@@ -268,6 +278,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       } else {
         const pid = startAgent(dataDir, id);
         spawned.push(pid);
+        starting.push(id);
         hosts.push({ id, address, pid, log: logFile });
         log(`skiff: host ${id} at ${address} (agent pid ${pid}, log ${logFile})`);
       }
@@ -287,9 +298,10 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     controlPlane.push(() => watcher.stop());
     if (options.statusFile) writeJsonAtomic(options.statusFile, status);
     scheduler.start();
-    health.start();
     discovery.start();
     watcher.start();
+    if (starting.length > 0) await awaitFirstReports(store, starting, startingAt, AGENT_FIRST_REPORT_MS, log);
+    health.start();
 
     const stopHosts = async () => {
       watcher.stop();
@@ -635,6 +647,25 @@ class HostWatcher {
 }
 
 // ---------------------------------------------------------------------------------------------
+
+/**
+ * Waits until each of `hostIds` has reported since `since` (its agent is up and registered), at
+ * most `timeoutMs`; then logs the hosts still silent and returns, and the health check judges them.
+ */
+async function awaitFirstReports(store: DynamoStore, hostIds: readonly string[], since: Date, timeoutMs: number, log: (line: string) => void): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let silent = [...hostIds];
+  while (silent.length > 0) {
+    const statuses = await Promise.all(silent.map((id) => store.getHostStatus(id).catch(() => undefined)));
+    silent = silent.filter((_, i) => !(statuses[i] && Date.parse(statuses[i]!.heartbeatAt) >= since.getTime()));
+    if (silent.length === 0) return;
+    if (Date.now() >= deadline) {
+      log(`skiff: host(s) ${silent.join(', ')} did not report within ${timeoutMs / 1000} s of starting; the health check now counts their silence (see their logs)`);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 /** Runs a handler (scheduler, health) on a timer and on demand, one run at a time. */
 class HandlerLoop {
