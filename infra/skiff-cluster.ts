@@ -588,7 +588,7 @@ export class SkiffCluster extends Construct {
     if (unknownTables.length > 0) {
       // Each host subnet gets a route in these tables; an imported subnet without its table cannot.
       throw new Error(
-        `the route tables of the hosts' subnets must be known, and ${unknownTables.join(', ')} has none: ` +
+        `the route tables of the hosts' subnets must be known, and ${unknownTables.join(', ')} ${unknownTables.length > 1 ? 'have' : 'has'} none: ` +
           'import the VPC with its route tables (Vpc.fromVpcAttributes({ ..., privateSubnetRouteTableIds }) or Subnet.fromSubnetAttributes({ subnetId, routeTableId })), ' +
           'or use -c vpcId=... so the stack looks them up',
       );

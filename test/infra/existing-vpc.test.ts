@@ -137,7 +137,7 @@ describe('SkiffCluster in a VPC given as attributes', () => {
       privateSubnetIds: ['subnet-0000000000000000a', 'subnet-0000000000000000b'],
     });
     expect(() => new SkiffCluster(stack, 'Cluster', { ...FIXTURE_ENTRIES, vpc })).toThrow(
-      /the route tables of the hosts' subnets must be known, and subnet-0000000000000000a, subnet-0000000000000000b has none: import the VPC with its route tables/,
+      /the route tables of the hosts' subnets must be known, and subnet-0000000000000000a, subnet-0000000000000000b have none: import the VPC with its route tables/,
     );
   });
 });
