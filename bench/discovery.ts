@@ -159,6 +159,21 @@ try {
     console.log(`requests/s through the proxy (3 replicas)\t${viaLb.toFixed(0)}`);
     console.log(`requests/s direct to one replica\t\t${oneReplica.toFixed(0)}`);
     console.log(`proxy cost\t\t\t\t\t${((1 - viaLb / oneReplica) * 100).toFixed(1)}% of direct throughput`);
+
+    // The proxy's own responsiveness while the control plane is busy: wrk for 8 s on 4 connections
+    // to a host no service has (the proxy answers 404 itself, no replica involved) while 40 replicas
+    // of another service are placed and started (scheduler passes, dynalite writes, discovery syncs).
+    const latency = promisify(execFile)('wrk', ['-t1', '-c4', '-d8s', '--latency', '-H', 'Host: nobody.example.test', `${proxy.origin}/`], { encoding: 'utf8', timeout: 30_000 });
+    await new Promise((r) => setTimeout(r, 500));
+    const busy = { kind: 'Service', metadata: { name: 'busy' }, spec: { replicas: 40, restartPolicy: 'never', containers: [{ name: 'sleep', image: 'skiff/busybox:latest', command: ['sleep', '3600'], resources: { cpu: '10m', memory: '8Mi' } }] } };
+    const put = await fetch(`${api}/v1/services`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(busy) });
+    if (!put.ok) throw new Error(`apply failed: ${await put.text()}`);
+    const { stdout } = await latency;
+    const pick = (label: string) => /\s+([\d.]+\w+)/.exec(stdout.slice(stdout.indexOf(label) + label.length))?.[1] ?? '?';
+    const max = /Latency\s+\S+\s+\S+\s+(\S+)/.exec(stdout)?.[1] ?? '?';
+    const rps = /Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? '?';
+    console.log(`proxy's own answers (404) during a 40-replica apply\tp50 ${pick('50%')}, p99 ${pick('99%')}, max ${max} (${rps} req/s)`);
+    await fetch(`${api}/v1/namespaces/default/services/busy`, { method: 'DELETE' });
   }
 } finally {
   await local.stop();

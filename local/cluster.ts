@@ -34,7 +34,7 @@ import { Route53Client } from '@aws-sdk/client-route-53';
 import { Route53Zone } from '../adapters/aws/route53-zone.ts';
 import { startRoute53Server } from './route53-server.ts';
 import { startDnsServer } from './dns-server.ts';
-import { startProxy } from './proxy.ts';
+import { startProxyWorker } from './proxy-worker.ts';
 import { LABELS } from '../agent/executor.ts';
 import type { IngressRoute, Store } from '../ports/index.ts';
 
@@ -211,7 +211,10 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     );
     controlPlane.push(() => dns.close());
     log(`skiff: DNS server at 127.0.0.1:${dns.port} for ${DNS_ZONE} (try: dig @127.0.0.1 -p ${dns.port} hello.default.${DNS_ZONE})`);
-    const proxy = await bindStable('load balancer', options.proxyPort || saved?.proxyPort, options.proxyPort ? 'given with --proxy-port' : savedAt, endpointsPath, (port) => startProxy({ port }));
+    const proxy = await bindStable('load balancer', options.proxyPort || saved?.proxyPort, options.proxyPort ? 'given with --proxy-port' : savedAt, endpointsPath, (port) =>
+      // Its own thread: the control plane's busy moments must not hold up ingress traffic.
+      startProxyWorker({ port }, (message) => log(`skiff: ${message}`)),
+    );
     controlPlane.push(() => proxy.close());
     log(`skiff: load balancer at ${proxy.url} (routes by Host header to services with spec.ingress)`);
     const discoveryDeps = { store, zone: { name: DNS_ZONE, ttl: 5, port: zone }, loadBalancer: proxy };
