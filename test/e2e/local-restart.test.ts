@@ -14,6 +14,10 @@ import { aSpec } from '../builders.ts';
 import { eventually } from '../helpers/cli.ts';
 import { removeClusterContainers, uniqueClusterName } from '../helpers/docker.ts';
 import type { ServiceSpec } from '../../core/types.ts';
+import { logger } from '../../functions/logger.ts';
+
+// The cluster runs in this process: keep its handlers' info lines out of the test output.
+logger.setLogLevel('WARN');
 
 const cluster = uniqueClusterName('rs');
 const dataDir = mkdtempSync(join(tmpdir(), 'skiff-restart-'));
