@@ -4,7 +4,7 @@
  * Pure: the hosts and the allocator's leases in, the work to do out.
  */
 import type { Host } from './types.ts';
-import type { SubnetLease } from '../ports/network.ts';
+import type { RouteEntry, SubnetLease } from '../ports/network.ts';
 
 export interface NetworkPlan {
   /**
@@ -24,6 +24,24 @@ export interface NetworkPlan {
   readonly leasesOf: ReadonlyMap<string, readonly SubnetLease[]>;
   /** Each host with exactly one routed lease, and that lease's subnet: the hosts pods may run on. */
   readonly routed: ReadonlyMap<string, string>;
+}
+
+/**
+ * The routed subnets whose routes have drifted: missing from a table, leading to another host, or a
+ * black hole. Routes of other destinations are not Skiff's and are ignored.
+ */
+export function routeDrift(routed: ReadonlyMap<string, string>, current: { readonly tables: readonly string[]; readonly routes: readonly RouteEntry[] }): { hostId: string; cidr: string }[] {
+  const { tables, routes } = current;
+  const held = new Map(routes.map((r) => [`${r.table} ${r.cidr}`, r]));
+  const drifted: { hostId: string; cidr: string }[] = [];
+  for (const [hostId, cidr] of [...routed].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) {
+    const ok = tables.every((table) => {
+      const route = held.get(`${table} ${cidr}`);
+      return route !== undefined && route.hostId === hostId && !route.blackhole;
+    });
+    if (!ok) drifted.push({ hostId, cidr });
+  }
+  return drifted;
 }
 
 /** What the network step must do for `hosts`, given every lease the allocator lists. */

@@ -825,9 +825,10 @@ export class SkiffCluster extends Construct {
     );
     this.schedulerFunction.addToRolePolicy(
       new PolicyStatement({
-        // The Service Authorization Reference lists no resource type for DescribeInstances: '*' only.
+        // The Service Authorization Reference lists no resource type for these Describe calls: '*' only.
+        // DescribeInstances: which instances are gone; DescribeRouteTables: route drift to repair.
         sid: 'HostInstanceStates',
-        actions: ['ec2:DescribeInstances'],
+        actions: ['ec2:DescribeInstances', 'ec2:DescribeRouteTables'],
         resources: ['*'],
       }),
     );

@@ -34,6 +34,18 @@ export interface HostRoutes {
   ensure(hostId: string, cidr: string): Promise<void>;
   /** Remove the route of `cidr`; a no-op when there is none. */
   remove(cidr: string): Promise<void>;
+  /** The tables that hold host routes, and every route they hold now (all destinations), to find drift. */
+  list(): Promise<{ readonly tables: readonly string[]; readonly routes: readonly RouteEntry[] }>;
+}
+
+/** One route of one table, as the network holds it. */
+export interface RouteEntry {
+  readonly table: string;
+  readonly cidr: string;
+  /** The host (instance id) it leads to; absent for a route to anything else (a gateway, NAT). */
+  readonly hostId?: string;
+  /** The target is gone (a terminated instance): packets are dropped. */
+  readonly blackhole: boolean;
 }
 
 /** Which hosts' machines are gone for good (terminated instances on AWS): their subnets may be reused. */

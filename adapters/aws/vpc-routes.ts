@@ -4,10 +4,10 @@
  * (docs/network.md). The instance forwards packets that are not addressed to itself, so its
  * source/destination check must be off.
  */
-import { CreateRouteCommand, DeleteRouteCommand, ModifyInstanceAttributeCommand, ReplaceRouteCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import { CreateRouteCommand, DeleteRouteCommand, DescribeRouteTablesCommand, ModifyInstanceAttributeCommand, ReplaceRouteCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { parseCidr, formatCidr } from '../../core/cidr.ts';
 import { LimitError, NotFoundError, SkiffError, ValidationError } from '../../core/errors.ts';
-import type { HostRoutes } from '../../ports/network.ts';
+import type { HostRoutes, RouteEntry } from '../../ports/network.ts';
 
 /** EC2 refused a request for now (throttling, a 5xx), after the SDK's own retries: the same call may succeed later. */
 export class RoutesUnavailableError extends SkiffError {
@@ -87,6 +87,25 @@ export class VpcRoutes implements HostRoutes {
         if (!(err instanceof RouteMissingError)) throw err;
       }
     }
+  }
+
+  async list(): Promise<{ tables: readonly string[]; routes: RouteEntry[] }> {
+    const routes: RouteEntry[] = [];
+    let nextToken: string | undefined;
+    do {
+      const out = await this.call('DescribeRouteTables', `route tables ${this.routeTableIds.join(', ')}`, () =>
+        // The ids as a filter: a table deleted meanwhile is simply absent, not an error for the rest.
+        this.client.send(new DescribeRouteTablesCommand({ Filters: [{ Name: 'route-table-id', Values: [...this.routeTableIds] }], NextToken: nextToken, MaxResults: 100 })),
+      );
+      for (const table of out.RouteTables ?? []) {
+        for (const r of table.Routes ?? []) {
+          if (!table.RouteTableId || !r.DestinationCidrBlock) continue;
+          routes.push({ table: table.RouteTableId, cidr: r.DestinationCidrBlock, ...(r.InstanceId ? { hostId: r.InstanceId } : {}), blackhole: r.State === 'blackhole' });
+        }
+      }
+      nextToken = out.NextToken;
+    } while (nextToken);
+    return { tables: this.routeTableIds, routes };
   }
 
   /** Run one EC2 call; turn its failure into a domain error naming the operation and the resource. */

@@ -5,7 +5,7 @@
  * is finished by the next one. A host takes pods only once its subnet is routed.
  */
 import type { Host, HostNetwork } from '../../core/types.ts';
-import { planNetwork } from '../../core/network.ts';
+import { planNetwork, routeDrift } from '../../core/network.ts';
 import { forEachLimit } from '../../core/async.ts';
 import type { HostMachines, HostRoutes, SubnetAllocator } from '../../ports/network.ts';
 
@@ -22,6 +22,12 @@ export interface NetworkDeps {
    * @default 60_000
    */
   readonly suspectCheckMs?: number;
+  /**
+   * Least time between two reads of the route tables to repair drift (a route deleted by hand, a
+   * table restored from a template): one DescribeRouteTables call each.
+   * @default 300_000
+   */
+  readonly routeCheckMs?: number;
   readonly log?: (message: string, data?: Record<string, unknown>) => void;
 }
 
@@ -31,6 +37,8 @@ export interface NetworkResult {
   readonly acquired: number;
   readonly routed: number;
   readonly released: number;
+  /** Host routes found missing, pointing elsewhere or black-holed, and made again. */
+  readonly repaired: number;
   /** Hosts whose step failed this pass (retried by the next); they take no new pods meanwhile. */
   readonly failed: readonly { readonly hostId: string; readonly error: string }[];
   /** Hosts whose machine the machines port said is gone for good, this pass: the pass may forget them. */
@@ -39,6 +47,9 @@ export interface NetworkResult {
 
 /** EC2 calls in flight at once: each `ensure` is 1 + one per route table. */
 const CONCURRENCY = 4;
+
+/** When the route tables were last read for drift (per routes port: one per process). */
+const lastRouteCheck = new WeakMap<HostRoutes, number>();
 
 /** When the machines were last asked about which set of suspects (per machines port: one per process). */
 const lastAsked = new WeakMap<HostMachines, { at: number; key: string }>();
@@ -118,8 +129,32 @@ export async function syncNetwork(deps: NetworkDeps, hosts: readonly Pick<Host, 
     }
   }
 
+  // Drift: routes of live hosts' subnets that someone removed or changed are made again.
+  let repaired = 0;
+  const live = new Map([...routedBy].filter(([hostId]) => hosts.some((h) => h.id === hostId && h.state !== 'down')));
+  const checkedAt = lastRouteCheck.get(deps.routes);
+  if (live.size > 0 && (checkedAt === undefined || deps.now() - checkedAt >= (deps.routeCheckMs ?? 300_000))) {
+    lastRouteCheck.set(deps.routes, deps.now());
+    try {
+      const drifted = routeDrift(live, await deps.routes.list());
+      await forEachLimit(drifted, CONCURRENCY, async ({ hostId, cidr }) => {
+        try {
+          await deps.routes.ensure(hostId, cidr);
+          repaired++;
+          log('host subnet route repaired', { host: hostId, subnet: cidr });
+        } catch (err) {
+          failed.push({ hostId, error: (err as Error).message });
+        }
+      });
+    } catch (err) {
+      // Read again next pass, whatever the interval.
+      lastRouteCheck.delete(deps.routes);
+      failed.push({ hostId: [...live.keys()][0], error: (err as Error).message });
+    }
+  }
+
   for (const f of failed) log('network step failed for host; retried next pass', { host: f.hostId, error: f.error });
   const networks = new Map<string, HostNetwork>();
   for (const [hostId, subnet] of routedBy) networks.set(hostId, { subnet, clusterCidr: deps.clusterCidr });
-  return { networks, acquired, routed, released, failed, gone };
+  return { networks, acquired, routed, released, repaired, failed, gone };
 }

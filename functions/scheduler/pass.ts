@@ -43,7 +43,7 @@ export interface PassResult {
   published: string[];
   conflicts: number;
   /** The network step's counts, when the cluster routes container subnets. */
-  network?: { acquired: number; routed: number; released: number; failed: number; /** Ready hosts still without a routed subnet. */ waiting: number };
+  network?: { acquired: number; routed: number; released: number; repaired: number; failed: number; /** Ready hosts still without a routed subnet. */ waiting: number };
   /** Down hosts whose machines are gone for good, forgotten by this pass (AWS). */
   forgotten?: string[];
 }
@@ -82,7 +82,7 @@ export async function runPass(deps: PassDeps): Promise<PassResult> {
     network = await syncNetwork({ ...deps.network, log: deps.network.log ?? log }, hostList);
     const waiting = hostList.filter((h) => h.state === 'ready' && !network!.networks.has(h.id));
     for (const h of waiting) log('host waits for its container subnet', { host: h.id });
-    result.network = { acquired: network.acquired, routed: network.routed, released: network.released, failed: network.failed.length, waiting: waiting.length };
+    result.network = { acquired: network.acquired, routed: network.routed, released: network.released, repaired: network.repaired, failed: network.failed.length, waiting: waiting.length };
   }
 
   // 1. Services: create, replace and remove tasks.

@@ -57,7 +57,7 @@ const ELB_TARGET_GROUP_ACTIONS = [
   'elasticloadbalancing:RegisterTargets',
 ];
 const ELB_RULE_ACTIONS = ['elasticloadbalancing:CreateRule', 'elasticloadbalancing:DeleteRule', 'elasticloadbalancing:ModifyRule'];
-const EC2_ROUTE_ACTIONS = ['ec2:CreateRoute', 'ec2:DeleteRoute', 'ec2:DescribeInstances', 'ec2:ModifyInstanceAttribute', 'ec2:ReplaceRoute'];
+const EC2_ROUTE_ACTIONS = ['ec2:CreateRoute', 'ec2:DeleteRoute', 'ec2:DescribeInstances', 'ec2:DescribeRouteTables', 'ec2:ModifyInstanceAttribute', 'ec2:ReplaceRoute'];
 const STREAM_ACTIONS = ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:ListStreams'];
 const CERTIFICATE_ARN = 'arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789';
 const ACCOUNT_ARN = '${AWS::Partition}:%s:${AWS::Region}:${AWS::AccountId}';
@@ -374,7 +374,7 @@ describe('IAM', () => {
       ].sort(),
     );
     expectTableGrant(statements.filter((s) => !list(s.Resource).some((r) => render(r).includes('StreamArn') || r === '*')));
-    expectNoWildcards(statements, ['dynamodb:ListStreams', ...ELB_DESCRIBE_ACTIONS, 'ec2:DescribeInstances']);
+    expectNoWildcards(statements, ['dynamodb:ListStreams', ...ELB_DESCRIBE_ACTIONS, 'ec2:DescribeInstances', 'ec2:DescribeRouteTables']);
     const documents = bySid(statements, 'HostDocuments');
     expect(list(documents.Action).sort()).toEqual(['ssm:DeleteParameter*', 'ssm:GetParameter*', 'ssm:PutParameter']);
     expect(list(documents.Resource).map(render)).toEqual([arn('ssm', 'parameter/skiff/test/*')]);
@@ -409,7 +409,7 @@ describe('IAM', () => {
     expect(list(forwarding.Resource).map(render)).toEqual([arn('ec2', 'instance/*')]);
     expect(forwarding.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/skiff:cluster': 'test' } });
     const states = bySid(statements, 'HostInstanceStates');
-    expect(list(states.Action)).toEqual(['ec2:DescribeInstances']);
+    expect(list(states.Action)).toEqual(['ec2:DescribeInstances', 'ec2:DescribeRouteTables']);
   });
 
   describe('host role', () => {

@@ -10,6 +10,7 @@ import {
   CreateRouteCommand,
   DeleteRouteCommand,
   DescribeInstancesCommand,
+  DescribeRouteTablesCommand,
   EC2Client,
   EC2ServiceException,
   ModifyInstanceAttributeCommand,
@@ -81,6 +82,15 @@ function fakeVpc() {
     if (!routes.get(input.RouteTableId)!.delete(input.DestinationCidrBlock)) throw ec2Error('InvalidRoute.NotFound');
     return {};
   });
+  ec2.on(DescribeRouteTablesCommand).callsFake(async () => ({
+    RouteTables: TABLES.map((id) => ({
+      RouteTableId: id,
+      Routes: [
+        { DestinationCidrBlock: '10.0.0.0/16', GatewayId: 'local', State: 'active' },
+        ...[...routes.get(id)!].map(([cidr, instance]) => ({ DestinationCidrBlock: cidr, InstanceId: instance, State: states.get(instance) === 'terminated' ? 'blackhole' : 'active' })),
+      ],
+    })),
+  }));
   ec2.on(DescribeInstancesCommand).callsFake(async (input: { Filters: { Values: string[] }[] }) => ({
     Reservations: [{ Instances: input.Filters[0].Values.filter((id) => states.has(id)).map((id) => ({ InstanceId: id, State: { Name: states.get(id) } })) }],
   }));
@@ -90,7 +100,9 @@ function fakeVpc() {
     for (const other of rest) expect(other).toEqual(first);
     return first;
   };
-  return { table, forwarding, states };
+  /** Someone deletes a route by hand. */
+  const deleteRoute = (table: string, cidr: string) => routes.get(table)!.delete(cidr);
+  return { table, forwarding, states, deleteRoute };
 }
 
 async function fixture(hostIds: string[]) {
@@ -115,9 +127,10 @@ async function fixture(hostIds: string[]) {
   };
   let clock = Date.parse(T0);
   const pass = () => runPass({ store, channel, waker: { wake: async () => {} }, cluster, now: () => new Date((clock += 1000)), network });
+  const later = (ms: number) => void (clock += ms);
   const doc = async (id: string) => (await channel.fetch(id)) as HostDocument;
   const handler = makeSchedulerHandler({ store, channel, waker: { wake: async () => {} }, cluster, now: () => new Date((clock += 1000)), network, log: () => {} }, undefined, { metrics: true });
-  return { store, vpc, pass, doc, network, handler, cluster };
+  return { store, vpc, pass, doc, network, handler, cluster, later };
 }
 
 describe('runPass with routed container subnets', () => {
@@ -125,7 +138,7 @@ describe('runPass with routed container subnets', () => {
     const f = await fixture(['i-0000000a', 'i-0000000b']);
     await f.store.putService(aSpec({ name: 'web', replicas: 2 }), T0, 0);
     const first = await f.pass();
-    expect(first.network).toEqual({ acquired: 2, routed: 2, released: 0, failed: 0, waiting: 0 });
+    expect(first.network).toEqual({ acquired: 2, routed: 2, released: 0, repaired: 0, failed: 0, waiting: 0 });
     expect(first.placed).toBe(2);
 
     const a = (await f.doc('i-0000000a')).network!;
@@ -140,9 +153,29 @@ describe('runPass with routed container subnets', () => {
     // Settled: the next pass reads the leases and makes no EC2 call at all.
     ec2.resetHistory();
     const second = await f.pass();
-    expect(second.network).toEqual({ acquired: 0, routed: 0, released: 0, failed: 0, waiting: 0 });
+    expect(second.network).toEqual({ acquired: 0, routed: 0, released: 0, repaired: 0, failed: 0, waiting: 0 });
     expect(second.published).toEqual([]);
     expect(ec2.calls()).toHaveLength(0);
+  });
+
+  it('repairs a host route someone deleted by hand, at the next check of the route tables', async () => {
+    const f = await fixture(['i-00000010', 'i-00000011']);
+    await f.pass();
+    const subnet = (await f.doc('i-00000010')).network!.subnet;
+    f.vpc.deleteRoute(TABLES[1], subnet);
+
+    // Within the check interval nothing reads the tables.
+    ec2.resetHistory();
+    expect((await f.pass()).network?.repaired).toBe(0);
+    expect(ec2.commandCalls(DescribeRouteTablesCommand)).toHaveLength(0);
+
+    f.later(300_000);
+    const repaired = await f.pass();
+    expect(repaired.network?.repaired).toBe(1);
+    expect(ec2.commandCalls(DescribeRouteTablesCommand)).toHaveLength(1);
+    expect(f.vpc.table()[subnet]).toBe('i-00000010');
+    // Only the drifted subnet was made again.
+    expect(ec2.commandCalls(ModifyInstanceAttributeCommand).map((c) => c.args[0].input.InstanceId)).toEqual(['i-00000010']);
   });
 
   it('places nothing on a host whose routes failed, says why, and finishes the host on the next pass', async () => {
@@ -159,7 +192,7 @@ describe('runPass with routed container subnets', () => {
     // EC2 answers again: the lease made in the first pass is routed, not a second one taken.
     ec2.on(ModifyInstanceAttributeCommand).resolves({});
     const second = await f.pass();
-    expect(second.network).toEqual({ acquired: 0, routed: 1, released: 0, failed: 0, waiting: 0 });
+    expect(second.network).toEqual({ acquired: 0, routed: 1, released: 0, repaired: 0, failed: 0, waiting: 0 });
     expect(second.placed).toBe(1);
     const doc = await f.doc('i-0000000c');
     expect(doc.tasks).toHaveLength(1);

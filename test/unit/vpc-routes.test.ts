@@ -3,6 +3,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import {
   CreateRouteCommand,
   DeleteRouteCommand,
+  DescribeRouteTablesCommand,
   EC2Client,
   EC2ServiceException,
   ModifyInstanceAttributeCommand,
@@ -84,6 +85,27 @@ describe('VpcRoutes (at the SDK boundary)', () => {
   it('reports a DeleteRoute failure other than a missing route', async () => {
     ec2.on(DeleteRouteCommand).rejects(ec2Error('RequestLimitExceeded'));
     await expect(routes().remove(CIDR)).rejects.toBeInstanceOf(RoutesUnavailableError);
+  });
+
+  it('lists the routes of its tables, by filter, following pages, with their instance and black holes', async () => {
+    ec2
+      .on(DescribeRouteTablesCommand)
+      .resolvesOnce({
+        RouteTables: [{ RouteTableId: TABLES[0], Routes: [{ DestinationCidrBlock: '10.0.0.0/16', GatewayId: 'local', State: 'active' }, { DestinationCidrBlock: CIDR, InstanceId: HOST, State: 'active' }] }],
+        NextToken: 'page-2',
+      })
+      .resolvesOnce({ RouteTables: [{ RouteTableId: TABLES[1], Routes: [{ DestinationCidrBlock: CIDR, InstanceId: HOST, State: 'blackhole' }] }] });
+    expect(await routes().list()).toEqual({
+      tables: TABLES,
+      routes: [
+        { table: TABLES[0], cidr: '10.0.0.0/16', blackhole: false },
+        { table: TABLES[0], cidr: CIDR, hostId: HOST, blackhole: false },
+        { table: TABLES[1], cidr: CIDR, hostId: HOST, blackhole: true },
+      ],
+    });
+    const calls = inputs(DescribeRouteTablesCommand);
+    expect(calls.map((c) => c.Filters)).toEqual([[{ Name: 'route-table-id', Values: TABLES }], [{ Name: 'route-table-id', Values: TABLES }]]);
+    expect(calls.map((c) => c.NextToken)).toEqual([undefined, 'page-2']);
   });
 
   it('refuses a host that is not an instance or a malformed CIDR before calling EC2', async () => {
