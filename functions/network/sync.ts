@@ -131,7 +131,8 @@ export async function syncNetwork(deps: NetworkDeps, hosts: readonly Pick<Host, 
 
   // Drift: routes of live hosts' subnets that someone removed or changed are made again.
   let repaired = 0;
-  const live = new Map([...routedBy].filter(([hostId]) => hosts.some((h) => h.id === hostId && h.state !== 'down')));
+  const liveIds = new Set(hosts.filter((h) => h.state !== 'down').map((h) => h.id));
+  const live = new Map([...routedBy].filter(([hostId]) => liveIds.has(hostId)));
   const checkedAt = lastRouteCheck.get(deps.routes);
   if (live.size > 0 && (checkedAt === undefined || deps.now() - checkedAt >= (deps.routeCheckMs ?? 300_000))) {
     lastRouteCheck.set(deps.routes, deps.now());
