@@ -1,8 +1,9 @@
 /**
  * The network step of a scheduler pass on AWS (docs/network.md, "On AWS, end to end"): give each
- * new host a container subnet and route it there, and take back the subnets of terminated
- * instances. Level-triggered: every step is idempotent and recorded, so a pass that fails halfway
- * is finished by the next one. A host takes pods only once its subnet is routed.
+ * new host a container subnet and route it there, repair routes that drifted, and take back the
+ * subnets of terminated instances (reporting those machines as gone, so the pass can forget their
+ * hosts). Level-triggered: every step is idempotent and recorded, so a pass that fails halfway is
+ * finished by the next one. A host takes pods only once its subnet is routed.
  */
 import type { Host, HostNetwork } from '../../core/types.ts';
 import { planNetwork, routeDrift } from '../../core/network.ts';
