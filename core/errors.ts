@@ -52,6 +52,16 @@ export class ConflictError extends SkiffError {
   }
 }
 
+/** A service the request needs refused it for now (throttling, a 5xx, no answer): the same request may succeed later. */
+export class UnavailableError extends SkiffError {
+  override readonly status = 503;
+  override readonly retryable = true;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'UnavailableError';
+  }
+}
+
 /** A limit of the underlying service (size, rate) that a request would break. */
 export class LimitError extends SkiffError {
   override readonly status = 413;

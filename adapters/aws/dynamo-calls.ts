@@ -3,14 +3,12 @@
  * above the adapters branches on SDK exception names), plus consistent reads and paged queries.
  */
 import { GetCommand, QueryCommand, type DynamoDBDocumentClient, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
-import { ConflictError, SkiffError } from '../../core/errors.ts';
+import { ConflictError, SkiffError, UnavailableError } from '../../core/errors.ts';
 
 type Item = Record<string, unknown>;
 
 /** DynamoDB refused a request for now (throttling, a 5xx): the same request may succeed later. */
-export class StoreUnavailableError extends SkiffError {
-  override readonly status = 503;
-  override readonly retryable = true;
+export class StoreUnavailableError extends UnavailableError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'StoreUnavailableError';

@@ -4,7 +4,7 @@
  */
 import { DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import type { HostMachines } from '../../ports/network.ts';
-import { ec2Failure } from './vpc-routes.ts';
+import { ec2Failure } from './ec2-errors.ts';
 
 /**
  * Filter values per DescribeInstances call. A filter, unlike `InstanceIds`, leaves out unknown ids

@@ -8,16 +8,7 @@ import { CreateRouteCommand, DeleteRouteCommand, DescribeRouteTablesCommand, Mod
 import { parseCidr, formatCidr } from '../../core/cidr.ts';
 import { LimitError, NotFoundError, SkiffError, ValidationError } from '../../core/errors.ts';
 import type { HostRoutes, RouteEntry } from '../../ports/network.ts';
-
-/** EC2 refused a request for now (throttling, a 5xx), after the SDK's own retries: the same call may succeed later. */
-export class RoutesUnavailableError extends SkiffError {
-  override readonly status = 503;
-  override readonly retryable = true;
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'RoutesUnavailableError';
-  }
-}
+import { ec2Failure } from './ec2-errors.ts';
 
 export interface VpcRoutesOptions {
   /** The route tables of every subnet the cluster's hosts (and anything talking to containers) live in. */
@@ -28,9 +19,6 @@ const OPTION_KEYS = new Set(['routeTableIds']);
 const INSTANCE_ID = /^i-[0-9a-f]{8,17}$/;
 const ROUTE_TABLE_ID = /^rtb-[0-9a-f]{8,17}$/;
 
-// EC2 returns its error code as the exception's name (no modeled exception classes).
-const THROTTLED = new Set(['RequestLimitExceeded', 'Throttling', 'ThrottlingException']);
-const TRANSIENT = new Set(['InternalError', 'InternalFailure', 'ServiceUnavailable', 'Unavailable']);
 
 /** Host routes in VPC route tables (EC2 API). */
 export class VpcRoutes implements HostRoutes {
@@ -137,22 +125,6 @@ export class VpcRoutes implements HostRoutes {
       throw ec2Failure(op, label, err);
     }
   }
-}
-
-/**
- * The domain error of an EC2 failure no caller handles specially: missing permission, throttling
- * and EC2 5xx (retryable), anything else. EC2 reports its error code as the exception's name.
- */
-export function ec2Failure(op: string, label: string, err: unknown): SkiffError {
-  const name = (err as { name?: unknown } | null)?.name;
-  const code = typeof name === 'string' ? name : undefined;
-  if (code === 'UnauthorizedOperation') return new SkiffError(`${op} on ${label} is not allowed to this role: grant ec2:${op} on it`, { cause: err });
-  const retryable = (err as { $retryable?: { throttling?: boolean } } | null)?.$retryable;
-  if ((code !== undefined && THROTTLED.has(code)) || retryable?.throttling) {
-    return new RoutesUnavailableError(`EC2 throttled ${op} on ${label}; retry later`, { cause: err });
-  }
-  if (code !== undefined && TRANSIENT.has(code)) return new RoutesUnavailableError(`EC2 failed ${op} on ${label} (${code}); retry later`, { cause: err });
-  return new SkiffError(`EC2 ${op} on ${label} failed${code === undefined ? '' : ` (${code})`}`, { cause: err });
 }
 
 // Internal outcomes that ensure/remove turn into actions; never escape this module.

@@ -2,7 +2,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { mockClient } from 'aws-sdk-client-mock';
 import { DescribeInstancesCommand, EC2Client, EC2ServiceException, type InstanceStateName } from '@aws-sdk/client-ec2';
 import { Ec2Machines } from '../../adapters/aws/ec2-machines.ts';
-import { RoutesUnavailableError } from '../../adapters/aws/vpc-routes.ts';
+import { Ec2UnavailableError } from '../../adapters/aws/ec2-errors.ts';
 import { SkiffError } from '../../core/errors.ts';
 
 const ec2 = mockClient(EC2Client);
@@ -45,7 +45,7 @@ describe('Ec2Machines (at the SDK boundary)', () => {
     expect((await machines().gone(['local-host-1'])).size).toBe(0);
     expect(ec2.commandCalls(DescribeInstancesCommand)).toHaveLength(0);
     ec2.on(DescribeInstancesCommand).rejects(ec2Error('RequestLimitExceeded'));
-    await expect(machines().gone(['i-00000001'])).rejects.toBeInstanceOf(RoutesUnavailableError);
+    await expect(machines().gone(['i-00000001'])).rejects.toBeInstanceOf(Ec2UnavailableError);
     ec2.on(DescribeInstancesCommand).rejects(ec2Error('UnauthorizedOperation'));
     const err = await machines().gone(['i-00000001']).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SkiffError);

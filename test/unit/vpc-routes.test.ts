@@ -9,7 +9,8 @@ import {
   ModifyInstanceAttributeCommand,
   ReplaceRouteCommand,
 } from '@aws-sdk/client-ec2';
-import { RoutesUnavailableError, VpcRoutes } from '../../adapters/aws/vpc-routes.ts';
+import { VpcRoutes } from '../../adapters/aws/vpc-routes.ts';
+import { Ec2UnavailableError } from '../../adapters/aws/ec2-errors.ts';
 import { LimitError, NotFoundError, SkiffError, ValidationError } from '../../core/errors.ts';
 
 const TABLES = ['rtb-0aaaaaaaaaaaaaaa1', 'rtb-0bbbbbbbbbbbbbbb2'];
@@ -69,8 +70,8 @@ describe('VpcRoutes (at the SDK boundary)', () => {
     ['RouteLimitExceeded', LimitError, /route table is full .*quota is 50 by default, adjustable to 1,000/],
     ['InvalidRouteTableID.NotFound', SkiffError, /route table does not exist; check routeTableIds/],
     ['UnauthorizedOperation', SkiffError, /grant ec2:CreateRoute/],
-    ['RequestLimitExceeded', RoutesUnavailableError, /EC2 throttled CreateRoute on route 10\.200\.7\.0\/24 in rtb-0aaaaaaaaaaaaaaa1; retry later/],
-    ['InternalError', RoutesUnavailableError, /\(InternalError\); retry later/],
+    ['RequestLimitExceeded', Ec2UnavailableError, /EC2 throttled CreateRoute on route 10\.200\.7\.0\/24 in rtb-0aaaaaaaaaaaaaaa1; retry later/],
+    ['InternalError', Ec2UnavailableError, /\(InternalError\); retry later/],
     ['SomethingElse', SkiffError, /EC2 CreateRoute on route 10\.200\.7\.0\/24 in rtb-0aaaaaaaaaaaaaaa1 failed \(SomethingElse\)/],
   ])('turns a CreateRoute %s into a %s naming the route', async (code, type, message) => {
     ec2.on(ModifyInstanceAttributeCommand).resolves({});
@@ -78,13 +79,13 @@ describe('VpcRoutes (at the SDK boundary)', () => {
     const err = await routes().ensure(HOST, CIDR).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(type);
     expect((err as Error).message).toMatch(message);
-    expect((err as SkiffError).retryable).toBe(type === RoutesUnavailableError);
+    expect((err as SkiffError).retryable).toBe(type === Ec2UnavailableError);
     expect((err as Error).cause).toBeInstanceOf(EC2ServiceException);
   });
 
   it('reports a DeleteRoute failure other than a missing route', async () => {
     ec2.on(DeleteRouteCommand).rejects(ec2Error('RequestLimitExceeded'));
-    await expect(routes().remove(CIDR)).rejects.toBeInstanceOf(RoutesUnavailableError);
+    await expect(routes().remove(CIDR)).rejects.toBeInstanceOf(Ec2UnavailableError);
   });
 
   it('lists the routes of its tables, by filter, following pages, with their instance and black holes', async () => {
