@@ -131,8 +131,8 @@ export function classifySdkError(err: unknown, service?: ServiceErrors): SdkErro
   if (name !== undefined && CONFLICT_NAMES.has(name)) return 'conflict';
   // A modeled exception the service marks retryable, or any failure on the service's side.
   if (e.$retryable !== undefined || e.$fault === 'server' || (status !== undefined && status >= 500)) return 'temporary';
-  if (status === 404) return 'not-found';
-  if (status === 409) return 'conflict';
+  // No guess from a 404 or 409 alone: an endpoint that is not the service (a wrong URL, a proxy)
+  // answers 404 too, and would pass for a missing resource.
   return 'fatal';
 }
 

@@ -114,6 +114,7 @@ const ROWS: [string, unknown, ServiceErrors | undefined, SdkErrorClass][] = [
   ['ELBv2 TooManyRulesException', new TooManyRulesException({ message: 'quota', ...meta(400) }), ELBV2_ERRORS, 'fatal'],
   ['DynamoDB ItemCollectionSizeLimitExceededException', new ItemCollectionSizeLimitExceededException({ message: 'full', ...meta(400) }), DYNAMODB_ERRORS, 'fatal'],
   ['EC2 UnauthorizedOperation', ec2Error('UnauthorizedOperation'), EC2_ERRORS, 'fatal'],
+  ['a 404 of no known error (a wrong endpoint, not a missing resource)', Object.assign(new Error('Not Found'), { name: 'UnknownError', $fault: 'client', ...meta(404) }), undefined, 'fatal'],
   ['a request aborted by the caller', Object.assign(new Error('aborted'), { name: 'AbortError' }), undefined, 'fatal'],
   ['a TypeError from our own code', new TypeError('x is not a function'), undefined, 'fatal'],
   ['a thrown string', 'boom', undefined, 'fatal'],
