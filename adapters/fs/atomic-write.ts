@@ -21,7 +21,11 @@ export interface AtomicWriteOptions {
   readonly mode?: number;
 }
 
-/** Distinguishes the temporary files of concurrent writes of one process to one target. */
+/**
+ * Distinguishes the temporary files of concurrent writes of one process to one target; the pid
+ * those of other processes. Opened with 'w', not 'wx': a temporary file left by a crash may carry
+ * the same name after a restart (pids repeat in containers), and is simply overwritten.
+ */
 let sequence = 0;
 
 function tempName(file: string): string {
@@ -32,7 +36,7 @@ function tempName(file: string): string {
 export async function writeFileAtomic(file: string, data: string | Uint8Array, options: AtomicWriteOptions = {}): Promise<void> {
   const tmp = tempName(file);
   try {
-    const handle = await open(tmp, 'wx', options.mode ?? 0o666);
+    const handle = await open(tmp, 'w', options.mode ?? 0o666);
     try {
       if (options.mode !== undefined) await handle.chmod(options.mode);
       await handle.writeFile(data);
@@ -51,7 +55,7 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, o
 export function writeFileAtomicSync(file: string, data: string | Uint8Array, options: AtomicWriteOptions = {}): void {
   const tmp = tempName(file);
   try {
-    const fd = openSync(tmp, 'wx', options.mode ?? 0o666);
+    const fd = openSync(tmp, 'w', options.mode ?? 0o666);
     try {
       if (options.mode !== undefined) fchmodSync(fd, options.mode);
       const bytes = typeof data === 'string' ? Buffer.from(data) : data;

@@ -24,6 +24,13 @@ describe.each([
     expect(readdirSync(dir)).toEqual(['state.json']);
   });
 
+  it('overwrites a temporary file left by a crashed process of the same pid', async () => {
+    const file = join(dir, 'state.json');
+    for (let seq = 1; seq <= 50; seq++) writeFileSync(join(dir, `.state.json.${process.pid}.${seq}.tmp`), 'stale');
+    await write(file, 'fresh');
+    expect(readFileSync(file, 'utf8')).toBe('fresh');
+  });
+
   it('gives the file its mode outright, whatever the umask filters', async () => {
     const secret = join(dir, 'config.json');
     await write(secret, 'x', 0o600);
