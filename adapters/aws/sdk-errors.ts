@@ -148,12 +148,15 @@ export function isAccessDenied(err: unknown): boolean {
   return typeof name === 'string' && DENIED_NAMES.has(name);
 }
 
+/** Names of Node's own error classes, which say less than the error's code. */
+const GENERIC_NAMES: ReadonlySet<string> = new Set(['Error', 'AggregateError', 'SystemError', 'TypeError']);
+
 /** The error's name (an SDK exception's error code) or Node code, for messages; `Error` when it has neither. */
 export function sdkErrorCode(err: unknown): string {
   const e = asSdkError(err);
   const name = e?.name;
   const code = e?.code;
-  if (typeof code === 'string' && (name === undefined || name === 'Error')) return code;
+  if (typeof code === 'string' && (name === undefined || GENERIC_NAMES.has(name))) return code;
   return typeof name === 'string' ? name : 'Error';
 }
 

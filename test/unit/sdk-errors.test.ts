@@ -147,6 +147,7 @@ describe('classifySdkError', () => {
     expect(sdkErrorCode(new ParameterNotFound({ message: 'x', ...meta(400) }))).toBe('ParameterNotFound');
     expect(sdkErrorCode(netError('ECONNRESET'))).toBe('ECONNRESET');
     expect(sdkErrorCode(sdkTimeout())).toBe('TimeoutError');
+    expect(sdkErrorCode(aggregateRefused())).toBe('ECONNREFUSED');
     expect(sdkErrorCode('boom')).toBe('Error');
   });
 });
