@@ -109,7 +109,7 @@ const DENIED_NAMES: ReadonlySet<string> = new Set([
   'SignatureDoesNotMatch',
 ]);
 
-/** How deep to follow `cause` looking for a network code (the SDK and fetch wrap socket errors). */
+/** How deep to follow `cause` looking for a network code (fetch and other wrappers keep the socket error there). */
 const MAX_CAUSE_DEPTH = 5;
 
 /** Sorts an SDK (or Node network) error into what the caller can do about it. */
