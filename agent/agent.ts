@@ -3,7 +3,7 @@
  * reports what runs. It keeps working with the whole control plane gone (static stability): the
  * last document is kept on disk, and containers keep being restarted from it.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { HostChannel, Store } from '../ports/index.ts';
 import type { ClusterEvent, Health, HostDocument, HostStatus, Resources, TaskStatus } from '../core/types.ts';
@@ -13,6 +13,7 @@ import { nextRestart, plan, taskStatus, type Action, type RestartRecord } from '
 import { Prober, type ProbeState, type ProbeTarget } from './probes.ts';
 import { stableStringify } from '../core/json.ts';
 import { forEachLimit } from '../core/async.ts';
+import { writeFileAtomic } from '../adapters/fs/atomic-write.ts';
 
 /** How often a long batch of container starts reports its progress. */
 const PROGRESS_MS = 1000;
@@ -540,8 +541,6 @@ export class Agent {
   private async saveState(document: HostDocument): Promise<void> {
     const state: SavedState = { format: STATE_FORMAT, hostId: this.config.hostId, document };
     await mkdir(dirname(this.config.stateFile), { recursive: true });
-    const tmp = `${this.config.stateFile}.tmp`;
-    await writeFile(tmp, JSON.stringify(state));
-    await rename(tmp, this.config.stateFile);
+    await writeFileAtomic(this.config.stateFile, JSON.stringify(state));
   }
 }

@@ -3,9 +3,10 @@
  * written by `skiff config set`. It names a deployed API and, for IAM authorization, its region and
  * the AWS profile whose credentials sign the requests.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { writeFileAtomicSync } from '../adapters/fs/atomic-write.ts';
 
 export interface CliConfig {
   api: string;
@@ -94,11 +95,7 @@ export function readConfig(file = configPath()): CliConfig | undefined {
 /** Writes the config with mode 0600 (owner only): it says which account and profile to use. */
 export function writeConfig(config: CliConfig, file = configPath()): void {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
-  // The mode given to writeFileSync is filtered by the umask; set it outright.
-  chmodSync(tmp, 0o600);
-  renameSync(tmp, file);
+  writeFileAtomicSync(file, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
 }
 
 /** Removes the config file; true when there was one. */

@@ -14,7 +14,7 @@
  * Local mode is a preset that swaps adapters; no logic here decides anything about the cluster.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, openSync, closeSync, existsSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -26,6 +26,7 @@ import { startApiServer } from './api-server.ts';
 import { SignalWaker } from './waker.ts';
 import { DynamoStore } from '../adapters/aws/dynamo-store.ts';
 import { SsmHostChannel } from '../adapters/aws/ssm-channel.ts';
+import { writeFileAtomicSync } from '../adapters/fs/atomic-write.ts';
 import { makeApiHandler } from '../functions/api/handler.ts';
 import { makeSchedulerHandler } from '../functions/scheduler/handler.ts';
 import { makeHealthHandler } from '../functions/health/handler.ts';
@@ -769,9 +770,7 @@ export function readLocalStatus(file: string): LocalStatus | undefined {
 
 function writeJsonAtomic(file: string, value: unknown): void {
   mkdirSync(dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(value, null, 2));
-  renameSync(tmp, file);
+  writeFileAtomicSync(file, JSON.stringify(value, null, 2));
 }
 
 export function isAlive(pid: number): boolean {

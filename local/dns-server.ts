@@ -16,6 +16,7 @@
  */
 import { createTCPServer, createUDPServer, Packet, type DnsHandler, type Resource, type TCPServer, type UDPServer } from 'dns2';
 import type { DnsRecordSet } from '../ports/index.ts';
+import { checkStandInOptions } from './stand-in.ts';
 
 export interface DnsServerOptions {
   /** A loopback address. @default '127.0.0.1' */
@@ -103,13 +104,8 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
 }
 
 function checkOptions(opts: DnsServerOptions): { host: string; port: number; zone: string } {
-  if (opts === null || typeof opts !== 'object') throw new TypeError('startDnsServer: options must be an object');
-  const unknown = Object.keys(opts).filter((k) => !OPTION_KEYS.has(k));
-  if (unknown.length > 0) throw new TypeError(`startDnsServer: unknown option(s) ${unknown.join(', ')}; known: ${[...OPTION_KEYS].join(', ')}`);
-  const host = opts.host ?? '127.0.0.1';
-  if (!/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)) throw new TypeError(`startDnsServer: host must be a 127.x.x.x loopback address, got ${JSON.stringify(host)}`);
-  const port = opts.port ?? 0;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError(`startDnsServer: port must be an integer 0-65535, got ${String(port)}`);
+  // OPTION_KEYS has no dataFile: the DNS server keeps nothing, it reads the Route 53 stand-in.
+  const { host, port } = checkStandInOptions('startDnsServer', opts, OPTION_KEYS);
   if (typeof opts.zone !== 'string' || !/^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)+$/.test(opts.zone)) {
     throw new TypeError(`startDnsServer: zone must be a lowercase DNS name without the trailing dot, such as skiff.internal; got ${JSON.stringify(opts.zone)}`);
   }

@@ -8,9 +8,9 @@
  * unknown or expired token gets 401; a GET with no token gets 401 when IMDSv1 is refused
  * (`HttpTokens: required`), else is answered (IMDSv1); an unknown path gets 404.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
+import { serveHttp } from './stand-in.ts';
 
 /** The instance the stand-in describes. */
 export interface ImdsIdentity {
@@ -113,27 +113,13 @@ export async function startImdsServer(opts: ImdsServerOptions = {}): Promise<Imd
     return value ? answer(200, value()) : answer(404);
   };
 
-  const server: Server = createServer(handle);
-  await new Promise<void>((ok, fail) => {
-    server.once('error', fail);
-    server.listen(opts.port ?? 0, '127.0.0.1', () => {
-      server.off('error', fail);
-      ok();
-    });
-  });
-  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  let closed: Promise<void> | undefined;
+  const http = await serveHttp(handle, '127.0.0.1', opts.port ?? 0, async () => {});
   return {
-    endpoint,
+    endpoint: http.endpoint,
     requests: () => log.slice(),
     requireTokens: (required) => {
       tokensRequired = required;
     },
-    close: () =>
-      (closed ??= new Promise<void>((ok, fail) => {
-        server.close((err) => (err ? fail(err) : ok()));
-        // fetch keeps connections alive; without this, close waits for them to time out.
-        server.closeAllConnections();
-      })),
+    close: http.close,
   };
 }

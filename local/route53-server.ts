@@ -17,20 +17,12 @@
  * The local DNS server (local/dns-server.ts) reads a zone through `records(zoneId)` and learns
  * of changes through `subscribe`.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import type { DnsRecordSet } from '../ports/index.ts';
-import { listen, readBody, TokenBucket } from './stand-in.ts';
+import { ApiError, checkRateLimit, checkStandInOptions, errorMessage, JsonFileStore, readBody, serveHttp, TokenBucket, type RateLimit, type StandInOptions } from './stand-in.ts';
 
-/** A token bucket: `rate` requests per second on average, up to `burst` at once. */
-export interface RateLimit {
-  readonly rate: number;
-  /** Bucket size. @default rate (one second's worth) */
-  readonly burst?: number;
-}
+export type { RateLimit };
 
 export interface Route53Limits {
   /** Requests per second, all operations together (Route 53 throttles per account). `false`: never throttle. @default DEFAULT_ROUTE53_LIMITS.requests */
@@ -41,13 +33,7 @@ export interface Route53Limits {
   readonly charsPerBatch?: number;
 }
 
-export interface Route53ServerOptions {
-  /** A loopback address. @default '127.0.0.1' */
-  readonly host?: string;
-  /** 0 picks a free port. @default 0 */
-  readonly port?: number;
-  /** Where zones and records persist across restarts; absent keeps them in memory only. */
-  readonly dataFile?: string;
+export interface Route53ServerOptions extends StandInOptions {
   /** How long a change stays PENDING before it is INSYNC; meanwhile the zone refuses further changes. @default 50 */
   readonly pendingMs?: number;
   /** Limits; a key left out keeps its AWS default. */
@@ -126,17 +112,6 @@ const UNSUPPORTED_MEMBERS = [
 /** What Route 53 says while a zone's previous change is still being applied. */
 const PRIOR_REQUEST_MESSAGE = 'The request was rejected because Route 53 was still processing a prior request.';
 
-/** An error the service returns: `code` becomes the SDK's exception name. */
-class ApiError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly status = 400,
-  ) {
-    super(message);
-  }
-}
-
 interface StoredRecordSet {
   /** Lowercase, with the trailing dot, as Route 53 returns names. */
   readonly name: string;
@@ -173,24 +148,16 @@ const LIMIT_KEYS = new Set(['requests', 'recordsPerBatch', 'charsPerBatch']);
 
 /** Start the stand-in on 127.0.0.1 (port 0 = ephemeral). */
 export async function startRoute53Server(opts: Route53ServerOptions = {}): Promise<Route53Server> {
-  const { host, port, pendingMs, limits } = checkOptions(opts);
-  const state = new ZoneStore(opts.dataFile, pendingMs);
+  const { host, port, dataFile, pendingMs, limits } = checkOptions(opts);
+  const state = new ZoneStore(dataFile, pendingMs);
   await state.load();
-  const bucket = limits.requests === false ? undefined : new TokenBucket(limits.requests.rate, limits.requests.burst ?? limits.requests.rate);
+  const bucket = limits.requests === false ? undefined : TokenBucket.of(limits.requests);
   const counts: Record<string, number> = {};
   const errors: Record<string, number> = {};
-
-  const server = createServer((req, res) => {
-    void handle(req, res, { state, bucket, counts, errors, limits });
-  });
-  server.keepAliveTimeout = 5_000;
-  await listen(server, port, host);
-  const bound = (server.address() as AddressInfo).port;
-
-  let closing: Promise<void> | undefined;
+  const http = await serveHttp((req, res) => void handle(req, res, { state, bucket, counts, errors, limits }), host, port, () => state.flushed());
   return {
-    endpoint: `http://${host}:${bound}`,
-    port: bound,
+    endpoint: http.endpoint,
+    port: http.port,
     zones: () => state.list(),
     ensureZone: (name) => state.ensureZone(name),
     records: (zoneId) => state.dnsRecords(zoneId),
@@ -198,40 +165,20 @@ export async function startRoute53Server(opts: Route53ServerOptions = {}): Promi
     counts: () => ({ ...counts }),
     errors: () => ({ ...errors }),
     batches: () => state.accepted.slice(),
-    close: () => {
-      closing ??= (async () => {
-        const closed = new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
-        server.closeAllConnections();
-        await closed;
-        await state.flushed();
-      })();
-      return closing;
-    },
+    close: http.close,
   };
 }
 
 interface CheckedOptions {
   host: string;
   port: number;
+  dataFile: string | undefined;
   pendingMs: number;
   limits: { requests: RateLimit | false; recordsPerBatch: number; charsPerBatch: number };
 }
 
 function checkOptions(opts: Route53ServerOptions): CheckedOptions {
-  if (opts === null || typeof opts !== 'object') throw new TypeError('startRoute53Server: options must be an object');
-  const unknown = Object.keys(opts).filter((k) => !OPTION_KEYS.has(k));
-  if (unknown.length > 0) {
-    throw new TypeError(`startRoute53Server: unknown option(s) ${unknown.join(', ')}; known: ${[...OPTION_KEYS].join(', ')}`);
-  }
-  const host = opts.host ?? '127.0.0.1';
-  if (!/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)) {
-    throw new TypeError(`startRoute53Server: host must be a 127.x.x.x loopback address, got ${JSON.stringify(host)}`);
-  }
-  const port = opts.port ?? 0;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError(`startRoute53Server: port must be an integer 0-65535, got ${String(port)}`);
-  if (opts.dataFile !== undefined && (typeof opts.dataFile !== 'string' || opts.dataFile === '')) {
-    throw new TypeError('startRoute53Server: dataFile must be a non-empty path');
-  }
+  const { host, port, dataFile } = checkStandInOptions('startRoute53Server', opts, OPTION_KEYS);
   const pendingMs = opts.pendingMs ?? 50;
   if (typeof pendingMs !== 'number' || !Number.isFinite(pendingMs) || pendingMs < 0) {
     throw new TypeError(`startRoute53Server: pendingMs must be a number of milliseconds >= 0, got ${String(pendingMs)}`);
@@ -243,27 +190,14 @@ function checkOptions(opts: Route53ServerOptions): CheckedOptions {
     throw new TypeError(`startRoute53Server: unknown limits key(s) ${unknownLimits.join(', ')}; known: ${[...LIMIT_KEYS].join(', ')}`);
   }
   const requests = given.requests ?? DEFAULT_ROUTE53_LIMITS.requests;
-  if (requests !== false) checkRateLimit(requests);
+  if (requests !== false) checkRateLimit('startRoute53Server', 'limits.requests', requests, true);
   const recordsPerBatch = given.recordsPerBatch ?? DEFAULT_ROUTE53_LIMITS.recordsPerBatch;
   const charsPerBatch = given.charsPerBatch ?? DEFAULT_ROUTE53_LIMITS.charsPerBatch;
   for (const [k, v] of [['recordsPerBatch', recordsPerBatch], ['charsPerBatch', charsPerBatch]] as const) {
     if (!Number.isInteger(v) || v < 1) throw new TypeError(`startRoute53Server: limits.${k} must be an integer >= 1, got ${String(v)}`);
   }
-  return { host, port, pendingMs, limits: { requests, recordsPerBatch, charsPerBatch } };
+  return { host, port, dataFile, pendingMs, limits: { requests, recordsPerBatch, charsPerBatch } };
 }
-
-function checkRateLimit(limit: RateLimit): void {
-  if (limit === null || typeof limit !== 'object') throw new TypeError('startRoute53Server: limits.requests must be { rate, burst? } or false');
-  const unknown = Object.keys(limit).filter((k) => k !== 'rate' && k !== 'burst');
-  if (unknown.length > 0) throw new TypeError(`startRoute53Server: unknown key(s) in limits.requests: ${unknown.join(', ')}`);
-  if (typeof limit.rate !== 'number' || !(limit.rate > 0) || !Number.isFinite(limit.rate)) {
-    throw new TypeError('startRoute53Server: limits.requests.rate must be a positive number of requests per second');
-  }
-  if (limit.burst !== undefined && (typeof limit.burst !== 'number' || !(limit.burst >= 1) || !Number.isFinite(limit.burst))) {
-    throw new TypeError('startRoute53Server: limits.requests.burst must be a number >= 1');
-  }
-}
-
 
 interface Context {
   readonly state: ZoneStore;
@@ -311,7 +245,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context): 
     const { status, xml } = await dispatch(r, body, url.searchParams, ctx);
     send(res, status, requestId, xml);
   } catch (err) {
-    const e = err instanceof ApiError ? err : new ApiError('InternalFailure', err instanceof Error ? err.message : String(err), 500);
+    const e = err instanceof ApiError ? err : new ApiError('InternalFailure', errorMessage(err), 500);
     ctx.errors[e.code] = (ctx.errors[e.code] ?? 0) + 1;
     const type = e.status >= 500 ? 'Receiver' : 'Sender';
     send(res, e.status, requestId, `<ErrorResponse xmlns="${XMLNS}"><Error><Type>${type}</Type><Code>${esc(e.code)}</Code><Message>${esc(e.message)}</Message></Error><RequestId>${requestId}</RequestId></ErrorResponse>`);
@@ -602,35 +536,21 @@ class ZoneStore {
   private readonly listeners = new Set<(zoneId: string) => void>();
   private readonly views = new Map<string, { version: number; records: readonly DnsRecordSet[] }>();
   readonly accepted: AcceptedBatch[] = [];
-  private writing: Promise<void> = Promise.resolve();
+  private readonly file: JsonFileStore;
 
   constructor(
-    private readonly dataFile: string | undefined,
+    dataFile: string | undefined,
     readonly pendingMs: number,
-  ) {}
+  ) {
+    this.file = new JsonFileStore(dataFile, DATA_FORMAT, 'Route 53 stand-in', () => ({
+      zones: [...this.zones.values()].map(({ records, version: _v, busyUntil: _b, ...z }) => ({ ...z, records: [...records.values()] })),
+    }));
+  }
 
   async load(): Promise<void> {
-    if (!this.dataFile) return;
-    let text: string;
-    try {
-      text = await readFile(this.dataFile, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw err;
-    }
-    let data: { format?: unknown; zones?: unknown };
-    try {
-      data = JSON.parse(text) as typeof data;
-    } catch (err) {
-      throw new Error(`Route 53 stand-in data file ${this.dataFile} is not valid JSON`, { cause: err });
-    }
-    if (data.format !== DATA_FORMAT || !Array.isArray(data.zones)) {
-      throw new Error(`Route 53 stand-in data file ${this.dataFile} is not in format ${DATA_FORMAT}`);
-    }
-    for (const z of data.zones as (Omit<StoredZone, 'records' | 'version' | 'busyUntil'> & { records: StoredRecordSet[] })[]) {
-      if (typeof z?.id !== 'string' || typeof z.name !== 'string' || !Array.isArray(z.records)) {
-        throw new Error(`Route 53 stand-in data file ${this.dataFile} holds a malformed zone: ${JSON.stringify(z).slice(0, 200)}`);
-      }
+    const zones = (await this.file.load('zones')) ?? [];
+    for (const z of zones as (Omit<StoredZone, 'records' | 'version' | 'busyUntil'> & { records: StoredRecordSet[] })[]) {
+      if (typeof z?.id !== 'string' || typeof z.name !== 'string' || !Array.isArray(z.records)) throw this.file.malformed('zone', z);
       const records = new Map<string, StoredRecordSet>();
       for (const r of z.records) records.set(`${r.name} ${r.type}`, r);
       this.zones.set(z.id, { ...z, records, version: 0, busyUntil: 0 });
@@ -746,29 +666,13 @@ class ZoneStore {
     };
   }
 
-  /** Resolves once the current state is on disk; writes run one at a time, in order. */
+  /** Resolves once the current state is on disk (writes are shared; see JsonFileStore). */
   persist(): Promise<void> {
-    if (!this.dataFile) return Promise.resolve();
-    const data = {
-      format: DATA_FORMAT,
-      zones: [...this.zones.values()].map(({ records, version: _v, busyUntil: _b, ...z }) => ({ ...z, records: [...records.values()] })),
-    };
-    const next = this.writing.catch(() => undefined).then(() => this.writeFile(JSON.stringify(data)));
-    this.writing = next;
-    return next;
+    return this.file.persist();
   }
 
-  async flushed(): Promise<void> {
-    await this.writing.catch(() => undefined);
-  }
-
-  private async writeFile(text: string): Promise<void> {
-    const file = this.dataFile!;
-    // Write a temp file, then rename over the old one: a reader or a crash sees the old or the new file, never half of one.
-    const tmp = `${file}.${process.pid}.tmp`;
-    await mkdir(dirname(file), { recursive: true });
-    await writeFile(tmp, text);
-    await rename(tmp, file);
+  flushed(): Promise<void> {
+    return this.file.flushed();
   }
 }
 

@@ -7,19 +7,11 @@
  * counts, request rates, tag rules) so that a design that would break on AWS breaks here first.
  * Every limit and error name, with its source, is listed in docs/host-channel.md.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { listen, readBody, TokenBucket } from './stand-in.ts';
+import { ApiError, checkRateLimit, checkStandInOptions, errorMessage, JsonFileStore, readBody, serveHttp, TokenBucket, type RateLimit, type StandInOptions } from './stand-in.ts';
 
-/** A token bucket: `rate` requests per second on average, up to `burst` at once. */
-export interface RateLimit {
-  readonly rate: number;
-  /** Bucket size. @default rate (one second's worth) */
-  readonly burst?: number;
-}
+export type { RateLimit };
 
 /** Per operation group; a group left out keeps its AWS default. */
 export interface SsmLimits {
@@ -31,13 +23,7 @@ export interface SsmLimits {
   readonly delete?: RateLimit;
 }
 
-export interface SsmServerOptions {
-  /** A loopback address. @default '127.0.0.1' */
-  readonly host?: string;
-  /** 0 picks a free port. @default 0 */
-  readonly port?: number;
-  /** Where parameters persist across restarts; absent keeps them in memory only. */
-  readonly dataFile?: string;
+export interface SsmServerOptions extends StandInOptions {
   /** Request-rate limits; `false` turns throttling off. @default AWS defaults (DEFAULT_SSM_LIMITS) */
   readonly limits?: false | SsmLimits;
 }
@@ -137,70 +123,22 @@ interface StoredParameter {
   readonly LastModifiedDate: number;
 }
 
-/** An error the service returns to the caller: `__type` becomes the SDK's exception class. */
-class ApiError extends Error {
-  constructor(
-    readonly type: string,
-    message: string,
-    readonly status = 400,
-  ) {
-    super(message);
-  }
-}
-
 const OPTION_KEYS = new Set(['host', 'port', 'dataFile', 'limits']);
 const GROUPS = new Set<string>(['get', 'put', 'delete']);
 
 /** Start the stand-in on 127.0.0.1 (port 0 = ephemeral). */
 export async function startSsmServer(opts: SsmServerOptions = {}): Promise<SsmServer> {
-  const { host, port, limits } = checkOptions(opts);
-  const store = new ParameterStore(opts.dataFile);
+  const { host, port, dataFile, limits } = checkOptions(opts);
+  const store = new ParameterStore(dataFile);
   await store.load();
   const buckets = limits === false ? undefined : makeBuckets(limits);
   const counts: Record<string, number> = {};
-
-  const server = createServer((req, res) => {
-    void handle(req, res, store, buckets, counts);
-  });
-  // Keep-alive sockets of SDK clients would hold close() open; they are cut in close().
-  server.keepAliveTimeout = 5_000;
-  await listen(server, port, host);
-  const bound = (server.address() as AddressInfo).port;
-
-  let closing: Promise<void> | undefined;
-  return {
-    endpoint: `http://${host}:${bound}`,
-    port: bound,
-    counts: () => ({ ...counts }),
-    close: () => {
-      closing ??= (async () => {
-        const closed = new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
-        server.closeAllConnections();
-        await closed;
-        await store.flushed();
-      })();
-      return closing;
-    },
-  };
+  const http = await serveHttp((req, res) => void handle(req, res, store, buckets, counts), host, port, () => store.flushed());
+  return { endpoint: http.endpoint, port: http.port, counts: () => ({ ...counts }), close: http.close };
 }
 
-function checkOptions(opts: SsmServerOptions): { host: string; port: number; limits: false | SsmLimits } {
-  if (opts === null || typeof opts !== 'object') throw new TypeError('startSsmServer: options must be an object');
-  const unknown = Object.keys(opts).filter((k) => !OPTION_KEYS.has(k));
-  if (unknown.length > 0) {
-    throw new TypeError(`startSsmServer: unknown option(s) ${unknown.join(', ')}; known: ${[...OPTION_KEYS].join(', ')}`);
-  }
-  const host = opts.host ?? '127.0.0.1';
-  if (!/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)) {
-    throw new TypeError(`startSsmServer: host must be a 127.x.x.x loopback address, got ${JSON.stringify(host)}`);
-  }
-  const port = opts.port ?? 0;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new TypeError(`startSsmServer: port must be an integer 0-65535, got ${String(port)}`);
-  }
-  if (opts.dataFile !== undefined && (typeof opts.dataFile !== 'string' || opts.dataFile === '')) {
-    throw new TypeError('startSsmServer: dataFile must be a non-empty path');
-  }
+function checkOptions(opts: SsmServerOptions): { host: string; port: number; dataFile: string | undefined; limits: false | SsmLimits } {
+  const { host, port, dataFile } = checkStandInOptions('startSsmServer', opts, OPTION_KEYS);
   const limits = opts.limits ?? {};
   if (limits !== false) {
     if (typeof limits !== 'object' || limits === null) throw new TypeError('startSsmServer: limits must be false or an object');
@@ -208,30 +146,14 @@ function checkOptions(opts: SsmServerOptions): { host: string; port: number; lim
       if (!GROUPS.has(group)) {
         throw new TypeError(`startSsmServer: unknown limits group ${group}; known: ${[...GROUPS].join(', ')}`);
       }
-      checkRateLimit(group, limit as RateLimit);
+      checkRateLimit('startSsmServer', `limits.${group}`, limit);
     }
   }
-  return { host, port, limits };
+  return { host, port, dataFile, limits };
 }
-
-function checkRateLimit(group: string, limit: RateLimit): void {
-  if (limit === null || typeof limit !== 'object') throw new TypeError(`startSsmServer: limits.${group} must be { rate, burst? }`);
-  const unknown = Object.keys(limit).filter((k) => k !== 'rate' && k !== 'burst');
-  if (unknown.length > 0) throw new TypeError(`startSsmServer: unknown key(s) in limits.${group}: ${unknown.join(', ')}`);
-  if (typeof limit.rate !== 'number' || !(limit.rate > 0) || !Number.isFinite(limit.rate)) {
-    throw new TypeError(`startSsmServer: limits.${group}.rate must be a positive number of requests per second`);
-  }
-  if (limit.burst !== undefined && (typeof limit.burst !== 'number' || !(limit.burst >= 1) || !Number.isFinite(limit.burst))) {
-    throw new TypeError(`startSsmServer: limits.${group}.burst must be a number >= 1`);
-  }
-}
-
 
 function makeBuckets(limits: SsmLimits): Record<Group, TokenBucket> {
-  const bucket = (group: Group): TokenBucket => {
-    const limit = limits[group] ?? DEFAULT_SSM_LIMITS[group];
-    return new TokenBucket(limit.rate, limit.burst ?? limit.rate);
-  };
+  const bucket = (group: Group): TokenBucket => TokenBucket.of(limits[group] ?? DEFAULT_SSM_LIMITS[group]);
   return { get: bucket('get'), put: bucket('put'), delete: bucket('delete') };
 }
 
@@ -261,9 +183,9 @@ async function handle(
     send(res, 200, requestId, output);
   } catch (err) {
     if (err instanceof ApiError) {
-      send(res, err.status, requestId, { __type: err.type, message: err.message });
+      send(res, err.status, requestId, { __type: err.code, message: err.message });
     } else {
-      send(res, 500, requestId, { __type: 'InternalServerError', message: err instanceof Error ? err.message : String(err) });
+      send(res, 500, requestId, { __type: 'InternalServerError', message: errorMessage(err) });
     }
   }
 }
@@ -741,34 +663,15 @@ async function deleteParameters(input: Record<string, unknown>, store: Parameter
 /** The parameters, in memory, optionally mirrored to a JSON file. */
 class ParameterStore {
   private readonly params = new Map<string, StoredParameter>();
-  private requested = 0;
-  private written = 0;
-  private writing: Promise<void> | undefined;
+  private readonly file: JsonFileStore;
 
-  constructor(private readonly dataFile: string | undefined) {}
+  constructor(dataFile: string | undefined) {
+    this.file = new JsonFileStore(dataFile, DATA_FORMAT, 'SSM stand-in', () => ({ parameters: [...this.params.values()] }));
+  }
 
   async load(): Promise<void> {
-    if (!this.dataFile) return;
-    let text: string;
-    try {
-      text = await readFile(this.dataFile, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw err;
-    }
-    let data: { format?: unknown; parameters?: unknown };
-    try {
-      data = JSON.parse(text) as typeof data;
-    } catch (err) {
-      throw new Error(`SSM stand-in data file ${this.dataFile} is not valid JSON`, { cause: err });
-    }
-    if (data.format !== DATA_FORMAT || !Array.isArray(data.parameters)) {
-      throw new Error(`SSM stand-in data file ${this.dataFile} is not in format ${DATA_FORMAT}`);
-    }
-    for (const p of data.parameters as StoredParameter[]) {
-      if (typeof p?.Name !== 'string' || typeof p.Value !== 'string' || typeof p.Version !== 'number') {
-        throw new Error(`SSM stand-in data file ${this.dataFile} holds a malformed parameter: ${JSON.stringify(p).slice(0, 200)}`);
-      }
+    for (const p of ((await this.file.load('parameters')) ?? []) as StoredParameter[]) {
+      if (typeof p?.Name !== 'string' || typeof p.Value !== 'string' || typeof p.Version !== 'number') throw this.file.malformed('parameter', p);
       this.params.set(p.Name, p);
     }
   }
@@ -796,44 +699,13 @@ class ParameterStore {
     return n;
   }
 
-  /**
-   * Resolves once a write that includes every change made so far is on disk, so a mutation is
-   * acknowledged only after it is durable. Concurrent callers share one write (at most one runs
-   * at a time, and one more follows it to pick up what arrived meanwhile).
-   */
-  async persist(): Promise<void> {
-    if (!this.dataFile) return;
-    const target = ++this.requested;
-    while (this.written < target) {
-      if (!this.writing) {
-        const seq = this.requested;
-        this.writing = this.writeFile().then(
-          () => {
-            this.written = seq;
-            this.writing = undefined;
-          },
-          (err: unknown) => {
-            this.writing = undefined;
-            throw err;
-          },
-        );
-      }
-      await this.writing;
-    }
+  /** Resolves once every change made so far is on disk (writes are shared; see JsonFileStore). */
+  persist(): Promise<void> {
+    return this.file.persist();
   }
 
   /** Waits for a write in progress, if any. */
-  async flushed(): Promise<void> {
-    while (this.writing) await this.writing.catch(() => undefined);
-  }
-
-  private async writeFile(): Promise<void> {
-    const file = this.dataFile!;
-    const data = { format: DATA_FORMAT, parameters: [...this.params.values()] };
-    // Write a temp file, then rename over the old one: a reader or a crash sees the old or the new file, never half of one.
-    const tmp = `${file}.${process.pid}.tmp`;
-    await mkdir(dirname(file), { recursive: true });
-    await writeFile(tmp, JSON.stringify(data));
-    await rename(tmp, file);
+  flushed(): Promise<void> {
+    return this.file.flushed();
   }
 }

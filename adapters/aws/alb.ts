@@ -47,7 +47,7 @@ import {
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { ConflictError, LimitError, SkiffError } from '../../core/errors.ts';
 import type { IngressRoute, LoadBalancer } from '../../ports/index.ts';
-import { isUnavailable, type SdkError } from './sdk-errors.ts';
+import { classifySdkError, isAccessDenied, sdkErrorCode, sdkErrorMessage, serviceErrors } from './sdk-errors.ts';
 
 /** The highest listener-rule priority ELBv2 accepts. */
 const MAX_PRIORITY = 50_000;
@@ -417,7 +417,7 @@ export class AlbLoadBalancer implements LoadBalancer {
       try {
         await this.client.send(new DeleteRuleCommand({ RuleArn: arn }));
       } catch (err) {
-        if (sdkName(err) !== 'RuleNotFoundException') throw err; // already gone: what we wanted
+        if (sdkErrorCode(err) !== 'RuleNotFoundException') throw err; // already gone: what we wanted
       }
     });
   }
@@ -427,7 +427,7 @@ export class AlbLoadBalancer implements LoadBalancer {
       try {
         await this.client.send(new DeleteTargetGroupCommand({ TargetGroupArn: arn }));
       } catch (err) {
-        if (sdkName(err) !== 'TargetGroupNotFoundException') throw err;
+        if (sdkErrorCode(err) !== 'TargetGroupNotFoundException') throw err;
       }
     });
   }
@@ -472,10 +472,6 @@ function sameServicesAndHosts(desired: readonly Desired[], applied: ReadonlyMap<
   return desired.length === applied.size && desired.every((d) => applied.get(d.service)?.host === d.host);
 }
 
-function sdkName(err: unknown): string | undefined {
-  return (err as { name?: string } | undefined)?.name;
-}
-
 const LIMITS = new Set([
   'TooManyTargetGroupsException',
   'TooManyRulesException',
@@ -485,25 +481,29 @@ const LIMITS = new Set([
   'TargetGroupAssociationLimitException',
   'TooManyTagsException',
 ]);
-/** Another sync (or a person) changed the same thing at the same time; the next pass converges. */
-const RACES = new Set(['PriorityInUseException', 'DuplicateTargetGroupNameException', 'ResourceInUseException', 'TargetGroupNotFoundException', 'RuleNotFoundException']);
+/**
+ * ELBv2's own names. Conflicts: another sync (or a person) changed the same thing at the same
+ * time; the next pass converges.
+ */
+export const ELBV2_ERRORS = serviceErrors({
+  conflict: ['PriorityInUseException', 'DuplicateTargetGroupNameException', 'ResourceInUseException', 'TargetGroupNotFoundException', 'RuleNotFoundException'],
+});
 
 /** SDK exceptions become domain errors here, so nothing above branches on SDK types. */
 function toDomainError(what: string, err: unknown): Error {
   if (err instanceof SkiffError) return err;
-  const e = (err ?? {}) as SdkError;
-  const message = err instanceof Error ? err.message : String(err);
-  const name = e.name ?? 'Error';
+  const message = sdkErrorMessage(err);
+  const name = sdkErrorCode(err);
   if (LIMITS.has(name)) return new LimitError(`cannot ${what}: the load balancer is at an ELBv2 quota (${name}): ${message}`, { cause: err });
-  if (RACES.has(name)) return new ConflictError(`cannot ${what}: the load balancer changed during the sync (${name}), the next sync will converge: ${message}`, { cause: err });
-  if (name === 'Throttling' || name === 'ThrottlingException' || e.$retryable?.throttling) {
-    return new LoadBalancerError('throttled', `cannot ${what}: ELBv2 throttled the request: ${message}`, { cause: err });
+  if (isAccessDenied(err)) return new LoadBalancerError('denied', `cannot ${what}: ELBv2 denied access: ${message}`, { cause: err });
+  switch (classifySdkError(err, ELBV2_ERRORS)) {
+    case 'conflict':
+      return new ConflictError(`cannot ${what}: the load balancer changed during the sync (${name}), the next sync will converge: ${message}`, { cause: err });
+    case 'throttled':
+      return new LoadBalancerError('throttled', `cannot ${what}: ELBv2 throttled the request: ${message}`, { cause: err });
+    case 'temporary':
+      return new LoadBalancerError('unavailable', `cannot ${what}: ELBv2 unavailable (${name}): ${message}`, { cause: err });
+    default:
+      return new LoadBalancerError('rejected', `cannot ${what}: ELBv2 refused (${name}): ${message}`, { cause: err });
   }
-  if (name === 'AccessDenied' || name === 'AccessDeniedException' || name === 'UnauthorizedOperation') {
-    return new LoadBalancerError('denied', `cannot ${what}: ELBv2 denied access: ${message}`, { cause: err });
-  }
-  if (isUnavailable(e)) {
-    return new LoadBalancerError('unavailable', `cannot ${what}: ELBv2 unavailable: ${message}`, { cause: err });
-  }
-  return new LoadBalancerError('rejected', `cannot ${what}: ELBv2 refused (${name}): ${message}`, { cause: err });
 }

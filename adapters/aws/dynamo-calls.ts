@@ -4,10 +4,11 @@
  */
 import { GetCommand, QueryCommand, type DynamoDBDocumentClient, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { ConflictError, SkiffError, UnavailableError } from '../../core/errors.ts';
+import { classifySdkError, sdkErrorCode, serviceErrors } from './sdk-errors.ts';
 
 type Item = Record<string, unknown>;
 
-/** DynamoDB refused a request for now (throttling, a 5xx): the same request may succeed later. */
+/** DynamoDB refused a request for now (throttling, a 5xx, no answer): the same request may succeed later. */
 export class StoreUnavailableError extends UnavailableError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
@@ -15,33 +16,36 @@ export class StoreUnavailableError extends UnavailableError {
   }
 }
 
-const THROTTLED = new Set(['ProvisionedThroughputExceededException', 'ThrottlingException', 'RequestLimitExceeded']);
-const TRANSIENT = new Set(['InternalServerError', 'ServiceUnavailable', 'ServiceUnavailableException']);
+/** DynamoDB's own names; everything else is read by the shared classifier. */
+export const DYNAMODB_ERRORS = serviceErrors({
+  conflict: ['ConditionalCheckFailedException', 'TransactionConflictException'],
+  // A table's partition over its size limit: no retry will make room.
+  fatal: ['ItemCollectionSizeLimitExceededException'],
+});
 
 /**
  * Runs one SDK call on `table`; turns its failure into a domain error naming the operation and the
- * item: a failed condition is a ConflictError (with `conflict` as its message), throttling and 5xx
- * a retryable StoreUnavailableError.
+ * item: a failed condition is a ConflictError (with `conflict` as its message), throttling, 5xx and
+ * a request without an answer a retryable StoreUnavailableError.
  */
 export async function dynamoCall<T>(table: string, op: string, label: string, send: () => Promise<T>, conflict?: string): Promise<T> {
   try {
     return await send();
   } catch (err) {
-    const name = (err as { name?: unknown } | null)?.name;
-    if (name === 'ConditionalCheckFailedException') {
-      throw new ConflictError(conflict ?? `${label} changed concurrently; re-read and retry`, { cause: err });
+    const code = sdkErrorCode(err);
+    switch (classifySdkError(err, DYNAMODB_ERRORS)) {
+      case 'conflict':
+        throw new ConflictError(conflict ?? `${label} changed concurrently; re-read and retry`, { cause: err });
+      case 'throttled':
+        throw new StoreUnavailableError(`DynamoDB throttled ${op} on ${label}; retry later`, { cause: err });
+      case 'temporary':
+        throw new StoreUnavailableError(`DynamoDB failed ${op} on ${label} (${code}); retry later`, { cause: err });
+      case 'not-found':
+        // The only resource a call names that can be missing is the table itself: a deployment error.
+        throw new SkiffError(`DynamoDB table ${table} not found (${op} on ${label})`, { cause: err });
+      case 'fatal':
+        throw new SkiffError(`DynamoDB ${op} on ${label} failed (${code})`, { cause: err });
     }
-    const retryable = (err as { $retryable?: { throttling?: boolean } } | null)?.$retryable;
-    if ((typeof name === 'string' && THROTTLED.has(name)) || retryable?.throttling) {
-      throw new StoreUnavailableError(`DynamoDB throttled ${op} on ${label}; retry later`, { cause: err });
-    }
-    if (typeof name === 'string' && TRANSIENT.has(name)) {
-      throw new StoreUnavailableError(`DynamoDB failed ${op} on ${label} (${name}); retry later`, { cause: err });
-    }
-    if (name === 'ResourceNotFoundException') {
-      throw new SkiffError(`DynamoDB table ${table} not found (${op} on ${label})`, { cause: err });
-    }
-    throw new SkiffError(`DynamoDB ${op} on ${label} failed${typeof name === 'string' ? ` (${name})` : ''}`, { cause: err });
   }
 }
 

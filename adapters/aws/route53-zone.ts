@@ -25,7 +25,15 @@ import {
 import { compareRecordSets } from '../../core/discovery.ts';
 import { LimitError, SkiffError, ValidationError, type FieldIssue } from '../../core/errors.ts';
 import type { DnsRecordSet, DnsZone } from '../../ports/index.ts';
-import { isUnavailable, type SdkError } from './sdk-errors.ts';
+import { classifySdkError, isAccessDenied, sdkErrorCode, sdkErrorMessage, serviceErrors } from './sdk-errors.ts';
+
+/** Route 53's own names; everything else is read by the shared classifier. */
+export const ROUTE53_ERRORS = serviceErrors({
+  // A change to the zone is still in progress: retryable, reported as `busy`.
+  temporary: ['PriorRequestNotComplete'],
+  'not-found': ['NoSuchHostedZone'],
+  fatal: ['InvalidChangeBatch', 'InvalidInput'],
+});
 
 /** Route 53: "A request cannot contain more than 1,000 ResourceRecord elements" (an UPSERT's count twice). */
 export const ROUTE53_MAX_RECORDS_PER_BATCH = 1000;
@@ -337,8 +345,8 @@ export class Route53Zone implements DnsZone {
         const reason = classify(err);
         const retryable = reason === 'throttled' || reason === 'busy' || reason === 'unavailable';
         if (!retryable || attempt >= this.maxAttempts) {
-          const name = (err as { name?: string })?.name ?? 'Error';
-          const message = err instanceof Error ? err.message : String(err);
+          const name = sdkErrorCode(err);
+          const message = sdkErrorMessage(err);
           throw new DnsZoneError(
             reason,
             `Route 53 ${op} on hosted zone ${this.hostedZoneId} failed${retryable ? ` after ${attempt} attempts` : ''}: ${name}: ${message}`,
@@ -421,35 +429,20 @@ function isSrv(v: unknown): boolean {
   return parts.length === 4 && parts.slice(0, 3).every((p) => /^\d{1,5}$/.test(p) && Number(p) <= 65535) && /^[a-z0-9_-]+(\.[a-z0-9_-]+)+$/.test(parts[3]);
 }
 
-/** Sorts an SDK error into what the caller can do about it (by the error's code, never its text). */
+/** What the caller can do about a failed call, from the one SDK error classifier. */
 function classify(err: unknown): DnsZoneFailure {
-  const e = err as SdkError | undefined;
-  switch (e?.name) {
-    case 'Throttling':
-    case 'ThrottlingException':
-    case 'TooManyRequestsException':
+  if (isAccessDenied(err)) return 'denied';
+  switch (classifySdkError(err, ROUTE53_ERRORS)) {
+    case 'throttled':
       return 'throttled';
-    case 'PriorRequestNotComplete':
-      return 'busy';
-    case 'NoSuchHostedZone':
+    case 'temporary':
+      return sdkErrorCode(err) === 'PriorRequestNotComplete' ? 'busy' : 'unavailable';
+    case 'not-found':
+      // The only resource a call names is the hosted zone.
       return 'no-zone';
-    case 'AccessDenied':
-    case 'AccessDeniedException':
-    case 'InvalidClientTokenId':
-    case 'UnrecognizedClientException':
-    case 'ExpiredToken':
-    case 'ExpiredTokenException':
-    case 'SignatureDoesNotMatch':
-      return 'denied';
-    case 'TimeoutError':
-    case 'RequestTimeout':
-    case 'ServiceUnavailable':
-    case 'InternalFailure':
-    case 'InternalError':
-      return 'unavailable';
+    default:
+      return 'rejected';
   }
-  if (isUnavailable(e)) return 'unavailable';
-  return 'rejected';
 }
 
 function positiveInt(name: string, value: number, max: number): number {

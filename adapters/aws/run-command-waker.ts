@@ -7,6 +7,7 @@
  */
 import { SendCommandCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import type { HostWaker } from '../../ports/index.ts';
+import { isRetryableSdkError } from './sdk-errors.ts';
 
 /** SendCommand accepts at most 50 instance ids per call. */
 export const MAX_TARGETS = 50;
@@ -19,7 +20,7 @@ export interface RunCommandWakerOptions {
    * @default 200
    */
   readonly pauseMs?: number;
-  /** Attempts per call on throttling. @default 4 */
+  /** Attempts per call while throttled or SSM does not answer. @default 4 */
   readonly attempts?: number;
   readonly sleep?: (ms: number) => Promise<void>;
 }
@@ -63,8 +64,8 @@ export class RunCommandWaker implements HostWaker {
         );
         return;
       } catch (err) {
-        const name = (err as { name?: string }).name;
-        if (name !== 'ThrottlingException' || attempt >= this.attempts) return; // best effort: the poll catches up
+        // Best effort: a refused call (bad instance id, access) is left to the hosts' poll.
+        if (!isRetryableSdkError(err) || attempt >= this.attempts) return;
         await this.sleep(this.pauseMs * 2 ** attempt);
       }
     }

@@ -13,15 +13,19 @@ import {
   GetParameterCommand,
   GetParametersByPathCommand,
   GetParametersCommand,
-  ParameterAlreadyExists,
-  ParameterNotFound,
   PutParameterCommand,
   type SSMClient,
 } from '@aws-sdk/client-ssm';
 import { ConflictError, LimitError, SkiffError, ValidationError } from '../../core/errors.ts';
 import type { HostDocument } from '../../core/types.ts';
 import type { HostChannel } from '../../ports/index.ts';
-import { isUnavailable, type SdkError } from './sdk-errors.ts';
+import { classifySdkError, isAccessDenied, sdkErrorCode, sdkErrorMessage, serviceErrors } from './sdk-errors.ts';
+
+/** Parameter Store's own names; everything else is read by the shared classifier. */
+export const SSM_ERRORS = serviceErrors({
+  'not-found': ['ParameterNotFound', 'ParameterVersionNotFound'],
+  conflict: ['ParameterAlreadyExists'],
+});
 
 /** Largest value of a Standard-tier parameter, in bytes (Advanced ones cost money per parameter-month). */
 export const STANDARD_PARAMETER_BYTES = 4096;
@@ -246,7 +250,7 @@ export class SsmHostChannel implements HostChannel {
       const out = await this.client.send(new GetParameterCommand({ Name: name }));
       value = out.Parameter?.Value;
     } catch (err) {
-      if (err instanceof ParameterNotFound) return undefined;
+      if (classifySdkError(err, SSM_ERRORS) === 'not-found') return undefined;
       throw err;
     }
     const head = value === undefined ? undefined : parseHead(value);
@@ -307,7 +311,7 @@ export class SsmHostChannel implements HostChannel {
           await this.client.send(new PutParameterCommand({ ...input, Tags: tags }));
           return true;
         } catch (err) {
-          if (err instanceof ParameterAlreadyExists) return false;
+          if (classifySdkError(err, SSM_ERRORS) === 'conflict') return false;
           throw err;
         }
       });
@@ -441,12 +445,9 @@ function parseHead(value: string): Head | undefined {
 /** SDK exceptions become domain errors here, so nothing above branches on SDK types. */
 function toDomainError(what: string, err: unknown): Error {
   if (err instanceof SkiffError) return err;
-  const e = (err ?? {}) as SdkError;
-  const message = err instanceof Error ? err.message : String(err);
-  if (e.name === 'ThrottlingException' || e.$retryable?.throttling) {
-    return new HostChannelError('throttled', `Parameter Store throttled: ${what}`, { cause: err });
-  }
-  if (e.name === 'AccessDeniedException') {
+  const message = sdkErrorMessage(err);
+  const code = sdkErrorCode(err);
+  if (isAccessDenied(err)) {
     return new HostChannelError(
       'denied',
       `Parameter Store denied access: ${what}: ${message}. A host may read only parameters tagged ` +
@@ -454,11 +455,15 @@ function toDomainError(what: string, err: unknown): Error {
       { cause: err },
     );
   }
-  if (e.name === 'ParameterLimitExceeded') {
+  if (code === 'ParameterLimitExceeded') {
     return new LimitError(`Parameter Store holds its maximum number of parameters: ${what}: ${message}`, { cause: err });
   }
-  if (e.name === 'InternalServerError' || isUnavailable(e)) {
-    return new HostChannelError('unavailable', `Parameter Store unavailable: ${what}: ${message}`, { cause: err });
+  switch (classifySdkError(err, SSM_ERRORS)) {
+    case 'throttled':
+      return new HostChannelError('throttled', `Parameter Store throttled: ${what}`, { cause: err });
+    case 'temporary':
+      return new HostChannelError('unavailable', `Parameter Store unavailable: ${what}: ${code}: ${message}`, { cause: err });
+    default:
+      return new HostChannelError('rejected', `Parameter Store refused to ${what}: ${code}: ${message}`, { cause: err });
   }
-  return new HostChannelError('rejected', `Parameter Store refused to ${what}: ${e.name ?? 'Error'}: ${message}`, { cause: err });
 }

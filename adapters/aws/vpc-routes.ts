@@ -9,6 +9,7 @@ import { parseCidr, formatCidr } from '../../core/cidr.ts';
 import { LimitError, NotFoundError, SkiffError, ValidationError } from '../../core/errors.ts';
 import type { HostRoutes, RouteEntry } from '../../ports/network.ts';
 import { ec2Failure } from './ec2-errors.ts';
+import { sdkErrorCode } from './sdk-errors.ts';
 
 export interface VpcRoutesOptions {
   /** The route tables of every subnet the cluster's hosts (and anything talking to containers) live in. */
@@ -101,9 +102,8 @@ export class VpcRoutes implements HostRoutes {
     try {
       return await send();
     } catch (err) {
-      const name = (err as { name?: unknown } | null)?.name;
-      const code = typeof name === 'string' ? name : undefined;
-      switch (code) {
+      // Codes this adapter acts on; any other failure is classified by ec2Failure.
+      switch (sdkErrorCode(err)) {
         case 'RouteAlreadyExists':
           throw new RouteExistsError(label, err);
         case 'InvalidRoute.NotFound':
