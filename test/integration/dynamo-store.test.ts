@@ -151,6 +151,16 @@ describe('services', () => {
     await expect(store.getService('a', '')).rejects.toThrow(/name: must be a non-empty string/);
   });
 
+  it('reports a bad key as a ValidationError from the writes that make their key inside the SDK call too', async () => {
+    const store = await freshStore();
+    await expect(store.markServiceDeleting('a#b', 'web', NOW)).rejects.toBeInstanceOf(ValidationError);
+    await expect(store.setTaskDesired('team', 'web', 1.5, 't', 'shutdown')).rejects.toBeInstanceOf(ValidationError);
+    await expect(store.deleteTask('team', '', 0, 't')).rejects.toBeInstanceOf(ValidationError);
+    await expect(store.setHostState('', 'down', NOW)).rejects.toBeInstanceOf(ValidationError);
+    await expect(store.putHeartbeat('', NOW)).rejects.toBeInstanceOf(ValidationError);
+    await expect(store.setPublished('', 0, { generation: 1, hash: 'x' })).rejects.toBeInstanceOf(ValidationError);
+  });
+
   it('marks a service deleting, refuses to replace it then, and is idempotent', async () => {
     const store = await freshStore();
     await store.putService(aSpec('team', 'web'), NOW);
