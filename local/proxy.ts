@@ -118,6 +118,15 @@ export async function startProxy(options: ProxyOptions = {}): Promise<Proxy> {
     });
 
     const attempt = (i: number): void => {
+      // The next try starts from the previous one's error event, outside the request handler's guard.
+      try {
+        tryReplica(i);
+      } catch (err) {
+        if (!res.headersSent) reply(res, 500, 'InternalError', `the proxy failed: ${(err as Error).message}`);
+        else res.destroy();
+      }
+    };
+    const tryReplica = (i: number): void => {
       const target = order[i];
       let bodySent = false;
       let answered = false;

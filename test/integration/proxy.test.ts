@@ -296,6 +296,16 @@ describe('the local proxy', () => {
     });
   });
 
+  it('answers 500 and stays up when trying the next replica fails in the proxy itself', async () => {
+    const dead = { taskId: 'web-0', ip: '127.0.0.1', port: await deadPort() };
+    const broken = { taskId: 'web-1', ip: '127.0.0.1', port: 70_000 };
+    const p = await proxy();
+    await p.sync([{ host: 'shop.example.com', namespace: 'default', service: 'web', sessionAffinity: false, targets: [dead, broken] }]);
+    // The second try starts from the first one's error event, outside the request handler's own guard.
+    expect((await send(p, { host: 'shop.example.com' })).status).toBe(500);
+    expect((await send(p, { host: 'nobody.example.com' })).status).toBe(404);
+  });
+
   it('answers 404 naming the host when no service has it', async () => {
     const p = await proxy();
     const a = await send(p, { host: 'nobody.example.com:8080' });
