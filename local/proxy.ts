@@ -221,7 +221,6 @@ export async function startProxy(options: ProxyOptions = {}): Promise<Proxy> {
       if (!res.writableFinished) current?.destroy();
     });
 
-    const what = requestLine(req);
     const attempt = (i: number): void => {
       try {
         tryReplica(i);
@@ -231,7 +230,8 @@ export async function startProxy(options: ProxyOptions = {}): Promise<Proxy> {
     };
     const tryReplica = (i: number): void => {
       const target = order[i];
-      const at = `replica ${target.taskId} at ${endpoint(target)}`;
+      // Built only for a log line: the path of a request that succeeds does not pay for it.
+      const about = (): string => `${requestLine(req)}: replica ${target.taskId} at ${endpoint(target)}`;
       let bodySent = false;
       let answered = false;
       let connectTimer: NodeJS.Timeout | undefined;
@@ -283,11 +283,11 @@ export async function startProxy(options: ProxyOptions = {}): Promise<Proxy> {
         // The client went away: nothing to answer, nothing wrong with the replica.
         if (res.destroyed) return;
         if (answered) {
-          log(`${what}: ${at} failed in the middle of its response (${code === SILENT ? err.message : code || err.message}); the client's connection is cut`);
+          log(`${about()} failed in the middle of its response (${code === SILENT ? err.message : code || err.message}); the client's connection is cut`);
           return void res.destroy();
         }
         if (code === SILENT) {
-          log(`${what}: ${at} ${err.message} before answering; answered 504`);
+          log(`${about()} ${err.message} before answering; answered 504`);
           return reply(res, 504, 'GatewayTimeout', `a replica of service ${service} did not answer in time for host ${host}`);
         }
         const notConnected = NOT_CONNECTED.has(code);
@@ -300,7 +300,7 @@ export async function startProxy(options: ProxyOptions = {}): Promise<Proxy> {
         }
         const retryable = !bodySent && (notConnected || (CUT_OFF.has(code) && IDEMPOTENT.has(method)));
         const next = retryable && i + 1 < order.length;
-        log(`${what}: ${at} ${notConnected ? 'refused the connection' : 'failed before answering'} (${code || err.message})${next ? '; trying the next replica' : ''}`);
+        log(`${about()} ${notConnected ? 'refused the connection' : 'failed before answering'} (${code || err.message})${next ? '; trying the next replica' : ''}`);
         if (next) return attempt(i + 1);
         if (retryable && refusals === order.length) {
           return reply(res, 503, 'ServiceUnavailable', `service ${service} has no replica accepting connections for host ${host}: all ${order.length} refused`);
