@@ -1,11 +1,13 @@
 /**
  * Local mode's API Gateway: an HTTP server on 127.0.0.1 that turns each request into an API
- * Gateway HTTP API (payload v2) event and calls the very same Lambda handler.
+ * Gateway HTTP API (payload v2) event and calls the very same Lambda handler. Before that, it
+ * refuses what a web page in the user's browser could send it (local/api-guard.ts).
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import type { ApiHandler } from '../functions/api/handler.ts';
+import { refusal } from './api-guard.ts';
 
 /** API Gateway's own payload limit is 10 MB; a spec is tiny, so refuse early. */
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -17,8 +19,18 @@ export interface LocalApiServer {
 
 export async function startApiServer(handler: ApiHandler, opts: { host?: string; port?: number } = {}): Promise<LocalApiServer> {
   const host = opts.host ?? '127.0.0.1';
+  let port = 0;
   const server: Server = createServer(async (req, res) => {
     try {
+      // Without Content-Length or Transfer-Encoding a request has no body (RFC 9112 §6.3).
+      const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+      const refused = refusal({ host: req.headers.host, origin: req.headers.origin, contentType: req.headers['content-type'], hasBody }, port);
+      if (refused) {
+        // The body is left unread: the connection closes rather than drain it.
+        res.writeHead(refused.status, { 'content-type': 'application/json', ...(hasBody ? { connection: 'close' } : {}) });
+        res.end(JSON.stringify({ error: refused.error, message: refused.message }));
+        return;
+      }
       const body = await readBody(req);
       const event = toEvent(req, body);
       const result = await handler(event, lambdaContext());
@@ -35,7 +47,7 @@ export async function startApiServer(handler: ApiHandler, opts: { host?: string;
     server.listen(opts.port ?? 0, host, () => resolve());
   });
   const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
+  port = typeof address === 'object' && address ? address.port : 0;
   return {
     url: `http://${host}:${port}`,
     close: () =>

@@ -214,7 +214,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     log(`skiff: DNS server at 127.0.0.1:${dns.port} for ${DNS_ZONE} (try: dig @127.0.0.1 -p ${dns.port} hello.default.${DNS_ZONE})`);
     const proxy = await bindStable('load balancer', options.proxyPort || saved?.proxyPort, options.proxyPort ? 'given with --proxy-port' : savedAt, endpointsPath, (port) =>
       // Its own thread: the control plane's busy moments must not hold up ingress traffic.
-      startProxyWorker({ port }, (message) => log(`skiff: ${message}`)),
+      startProxyWorker({ port, log: (line) => log(`skiff: load balancer: ${line}`) }, (message) => log(`skiff: ${message}`)),
     );
     controlPlane.push(() => proxy.close());
     log(`skiff: load balancer at ${proxy.url} (routes by Host header to services with spec.ingress)`);

@@ -3,23 +3,24 @@
  * stand-ins, the API, the scheduler, health and discovery loops) shares one event loop; with the
  * proxy on it too, every busy moment there (a large apply, a discovery sync every 250 ms) holds up
  * ingress traffic. The worker runs `startProxy` (local/proxy.ts) unchanged, and route tables reach
- * it by message. The same file is the worker's entry: it starts the proxy when loaded with
- * `workerData.skiffProxy`.
+ * it by message, and its log lines come back the same way. The same file is the worker's entry: it
+ * starts the proxy when loaded with `workerData.skiffProxy`.
  */
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker, parentPort, workerData } from 'node:worker_threads';
 import type { IngressRoute } from '../ports/index.ts';
-import { startProxy, type Proxy, type ProxyOptions } from './proxy.ts';
+import { startProxy, stderrLog, type Proxy, type ProxyOptions } from './proxy.ts';
 
-/** What can cross to the worker: the proxy's plain-data options (no clock function). */
+/** The proxy's options but the clock; `log` stays in this thread and hears the worker's lines. */
 export type ProxyWorkerOptions = Omit<ProxyOptions, 'now'>;
 
 type ToWorker = { readonly type: 'sync'; readonly id: number; readonly routes: IngressRoute[] } | { readonly type: 'close'; readonly id: number };
 type FromWorker =
   | { readonly type: 'ready'; readonly url: string; readonly port: number }
   | { readonly type: 'failed'; readonly message: string; readonly code?: string }
-  | { readonly type: 'done'; readonly id: number; readonly error?: string };
+  | { readonly type: 'done'; readonly id: number; readonly error?: string }
+  | { readonly type: 'log'; readonly line: string };
 
 /** How long `close` waits for the worker to close its server before terminating the thread. */
 const CLOSE_TIMEOUT_MS = 5_000;
@@ -34,7 +35,12 @@ export async function startProxyWorker(options: ProxyWorkerOptions = {}, onExit?
   // a small bootstrap registers tsx's loader in the thread first. Resolved from here: any cwd works.
   const tsxApi = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api')).href;
   const bootstrap = `import(${JSON.stringify(tsxApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(import.meta.url)}); });`;
-  const worker = new Worker(bootstrap, { eval: true, workerData: { skiffProxy: true, options } });
+  // A function cannot cross to the thread: the worker sends its log lines here instead.
+  const { log, ...plain } = options;
+  const worker = new Worker(bootstrap, { eval: true, workerData: { skiffProxy: true, options: plain } });
+  worker.on('message', (msg: FromWorker) => {
+    if (msg.type === 'log') (log ?? stderrLog)(msg.line);
+  });
   let routes: IngressRoute[] = [];
   let nextId = 0;
   let closing = false;
@@ -44,14 +50,17 @@ export async function startProxyWorker(options: ProxyWorkerOptions = {}, onExit?
     const failedToStart = (err: Error) => reject(err);
     worker.once('error', failedToStart);
     worker.once('exit', (code) => reject(new Error(`the load balancer thread exited (code ${code}) before it listened`)));
-    worker.once('message', (msg: FromWorker) => {
+    const first = (msg: FromWorker) => {
+      if (msg.type === 'log') return;
+      worker.off('message', first);
       worker.off('error', failedToStart);
       worker.removeAllListeners('exit');
       if (msg.type === 'ready') return resolve({ url: msg.url, port: msg.port });
       const err = Object.assign(new Error(msg.type === 'failed' ? msg.message : `unexpected message ${msg.type} from the load balancer thread`), msg.type === 'failed' && msg.code ? { code: msg.code } : {});
       void worker.terminate();
       reject(err);
-    });
+    };
+    worker.on('message', first);
   });
 
   worker.on('message', (msg: FromWorker) => {
@@ -99,11 +108,11 @@ export async function startProxyWorker(options: ProxyWorkerOptions = {}, onExit?
 }
 
 /** The worker's side: start the proxy, answer syncs, close on request. */
-async function runWorker(options: ProxyWorkerOptions): Promise<void> {
+async function runWorker(options: Omit<ProxyWorkerOptions, 'log'>): Promise<void> {
   const port = parentPort!;
   let proxy: Proxy;
   try {
-    proxy = await startProxy(options);
+    proxy = await startProxy({ ...options, log: (line) => port.postMessage({ type: 'log', line } satisfies FromWorker) });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     port.postMessage({ type: 'failed', message: e.message, ...(e.code ? { code: e.code } : {}) } satisfies FromWorker);
@@ -118,4 +127,4 @@ async function runWorker(options: ProxyWorkerOptions): Promise<void> {
   });
 }
 
-if ((workerData as { skiffProxy?: boolean } | null)?.skiffProxy) void runWorker((workerData as { options: ProxyWorkerOptions }).options);
+if ((workerData as { skiffProxy?: boolean } | null)?.skiffProxy) void runWorker((workerData as { options: Omit<ProxyWorkerOptions, 'log'> }).options);

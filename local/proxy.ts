@@ -11,9 +11,14 @@
  * - Passive health: a replica that refuses a connection is skipped for `passiveHealthMs`, and the
  *   request is retried on another replica when that is safe (see `retryable`).
  * - Bodies stream both ways; nothing is buffered.
+ * - The edge: a replica that stays silent gets a 504 after `replicaTimeoutMs`; clients that send
+ *   their request too slowly are cut (slowloris); client connections are capped; forwarding
+ *   headers are the proxy's own, never the client's; error answers carry no internal detail, which
+ *   goes to `log` instead. See docs/load-balancing.md for the values and why.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import type { IngressRoute, LoadBalancer } from '../ports/index.ts';
 
@@ -31,11 +36,41 @@ export interface ProxyOptions {
   readonly connectTimeoutMs?: number;
   /** Idle keep-alive connections to replicas are closed after this long. @default 15000 */
   readonly idleSocketMs?: number;
+  /**
+   * A replica that sends nothing for this long while a request is in flight is given up on: 504
+   * before its response started, the client's connection cut after. The ALB's default idle
+   * timeout, so a slow endpoint behaves the same locally and on AWS. @default 60000
+   */
+  readonly replicaTimeoutMs?: number;
+  /**
+   * Client connections open at once; one more is closed as soon as it is accepted. Each proxied
+   * connection holds up to two descriptors (client and replica) in the control plane's process,
+   * whose soft limit is often 1024: 256 leaves half of that to the rest. @default 256
+   */
+  readonly maxConnections?: number;
+  /** A client must send a request's whole header section within this long (slowloris), or gets a 408. @default 10000 */
+  readonly headersTimeoutMs?: number;
+  /** A client must send a whole request, body included, within this long, or gets a 408 and is cut. @default 60000 */
+  readonly requestTimeoutMs?: number;
+  /** Where the detail of failures goes (replica, address, cause), kept out of answers. @default a line on stderr */
+  readonly log?: (line: string) => void;
   /** Monotonic clock in milliseconds, for passive health. @default performance.now */
   readonly now?: () => number;
 }
 
-const OPTION_KEYS = new Set(['host', 'port', 'passiveHealthMs', 'connectTimeoutMs', 'idleSocketMs', 'now']);
+const OPTION_KEYS = new Set([
+  'host',
+  'port',
+  'passiveHealthMs',
+  'connectTimeoutMs',
+  'idleSocketMs',
+  'replicaTimeoutMs',
+  'maxConnections',
+  'headersTimeoutMs',
+  'requestTimeoutMs',
+  'log',
+  'now',
+]);
 
 export interface Proxy extends LoadBalancer {
   /** `http://127.0.0.1:<port>` */
@@ -70,6 +105,16 @@ const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENE
 /** Errors of a connection that ended before any response byte. */
 const CUT_OFF = new Set(['ECONNRESET', 'EPIPE']);
 
+/** The code of the error the proxy raises on a replica that stayed silent for `replicaTimeoutMs`. */
+const SILENT = 'SKIFF_REPLICA_TIMEOUT';
+
+/**
+ * Forwarding headers. The proxy is where requests enter the cluster, so nothing a client says
+ * about an earlier hop can be checked: these are dropped and set again from the connection.
+ * `X-Forwarded-Prefix` is not set, only dropped: replicas' frameworks build URLs from it.
+ */
+const FORWARDING = ['forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'x-forwarded-prefix', 'x-real-ip'];
+
 /** Starts the proxy; `sync` it with the routes to serve (it starts with none and answers 404). */
 export async function startProxy(options: ProxyOptions = {}): Promise<Proxy> {
   for (const key of Object.keys(options)) {
@@ -77,6 +122,14 @@ export async function startProxy(options: ProxyOptions = {}): Promise<Proxy> {
   }
   const passiveHealthMs = options.passiveHealthMs ?? 2000;
   const connectTimeoutMs = options.connectTimeoutMs ?? 2000;
+  const replicaTimeoutMs = positive(options, 'replicaTimeoutMs', 60_000);
+  const maxConnections = positive(options, 'maxConnections', 256);
+  const headersTimeoutMs = positive(options, 'headersTimeoutMs', 10_000);
+  const requestTimeoutMs = positive(options, 'requestTimeoutMs', 60_000);
+  if (headersTimeoutMs > requestTimeoutMs) {
+    throw new TypeError(`headersTimeoutMs (${headersTimeoutMs}) must not exceed requestTimeoutMs (${requestTimeoutMs}): the headers are part of the request`);
+  }
+  const log = options.log ?? stderrLog;
   const now = options.now ?? (() => performance.now());
 
   let table = new Map<string, RouteEntry>();
@@ -84,15 +137,66 @@ export async function startProxy(options: ProxyOptions = {}): Promise<Proxy> {
   const refusedUntil = new Map<string, number>();
   const agent = new http.Agent({ keepAlive: true, timeout: options.idleSocketMs ?? 15_000, scheduling: 'lifo' });
 
-  const server = http.createServer((req, res) => {
-    try {
-      route(req, res);
-    } catch (err) {
-      // A bug here must not take the proxy down with every other client's request.
-      if (!res.headersSent) reply(res, 500, 'InternalError', `the proxy failed: ${(err as Error).message}`);
-      else res.destroy();
-    }
+  /** The response in progress on each client connection, so a client error knows whether it may still answer. */
+  const responses = new WeakMap<Duplex, http.ServerResponse>();
+  const server = http.createServer(
+    {
+      headersTimeout: headersTimeoutMs,
+      requestTimeout: requestTimeoutMs,
+      // Node checks both timeouts on this interval (30 s by default, which would let a slow client
+      // hold its connection for up to 30 s more); a scan of at most maxConnections is cheap.
+      connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(headersTimeoutMs / 4))),
+    },
+    (req, res) => {
+      responses.set(req.socket, res);
+      try {
+        route(req, res);
+      } catch (err) {
+        failed(req, res, err);
+      }
+    },
+  );
+  // Beyond the cap Node closes a connection as it accepts it: no parser, no buffer, nothing held.
+  server.maxConnections = maxConnections;
+
+  /** Refused connections are logged once, then counted for a second, so a flood does not flood the log too. */
+  let refusedSinceLog = 0;
+  let refusalLogTimer: NodeJS.Timeout | undefined;
+  server.on('drop', () => {
+    if (refusalLogTimer) return void refusedSinceLog++;
+    log(`refused a connection: ${maxConnections} client connections are open (maxConnections ${maxConnections})`);
+    refusalLogTimer = setTimeout(() => {
+      if (refusedSinceLog) log(`refused ${refusedSinceLog} more connections in the last second (maxConnections ${maxConnections})`);
+      refusedSinceLog = 0;
+      refusalLogTimer = undefined;
+    }, 1000).unref();
   });
+
+  // What Node would do on its own (408 on a timeout, 400 on a request it cannot parse), plus a log line.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    const code = err.code ?? '';
+    const from = (socket as Socket).remoteAddress ?? 'a client';
+    const started = responses.get(socket)?.headersSent ?? false;
+    if (code === 'ECONNRESET' || !socket.writable || started) return void socket.destroy();
+    const [status, error, message] =
+      code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? ([408, 'RequestTimeout', 'the request did not arrive in time'] as const)
+        : code === 'HPE_HEADER_OVERFLOW'
+          ? ([431, 'RequestHeaderFieldsTooLarge', 'the request headers are too large'] as const)
+          : ([400, 'BadRequest', 'the request is not valid HTTP/1.1'] as const);
+    log(`${status} to ${from}: ${code === 'ERR_HTTP_REQUEST_TIMEOUT' ? `the request did not arrive within ${headersTimeoutMs} ms (headers) or ${requestTimeoutMs} ms (whole request)` : `${code}: ${err.message}`}`);
+    const body = `${JSON.stringify({ error, message })}\n`;
+    // Destroyed once the answer is flushed: a slow client that never closes its side holds nothing.
+    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`, () => socket.destroy());
+  });
+
+  /** A bug here must not take the proxy down with every other client's request, nor show its text to them. */
+  function failed(req: http.IncomingMessage, res: http.ServerResponse, err: unknown): void {
+    const e = err as NodeJS.ErrnoException | undefined;
+    log(`${requestLine(req)}: the proxy failed${e?.code ? ` (${e.code})` : ''}: ${e?.stack ?? String(err)}`);
+    if (!res.headersSent) reply(res, 500, 'InternalError', 'the load balancer failed to handle the request');
+    else res.destroy();
+  }
 
   function route(req: http.IncomingMessage, res: http.ServerResponse): void {
     const hostHeader = req.headers.host;
@@ -118,12 +222,28 @@ export async function startProxy(options: ProxyOptions = {}): Promise<Proxy> {
     });
 
     const attempt = (i: number): void => {
+      try {
+        tryReplica(i);
+      } catch (err) {
+        failed(req, res, err);
+      }
+    };
+    const tryReplica = (i: number): void => {
       const target = order[i];
+      // Built only for a log line: the path of a request that succeeds does not pay for it.
+      const about = (): string => `${requestLine(req)}: replica ${target.taskId} at ${endpoint(target)}`;
       let bodySent = false;
       let answered = false;
       let connectTimer: NodeJS.Timeout | undefined;
-      const upstream = http.request({ host: target.ip, port: target.port, method, path: req.url, headers, agent });
+      // `timeout` is the socket's: it fires after that long with no byte either way, and is reset
+      // to the agent's idle timeout when the socket goes back to the pool.
+      const upstream = http.request({ host: target.ip, port: target.port, method, path: req.url, headers, agent, timeout: replicaTimeoutMs });
       current = upstream;
+      upstream.on('timeout', () => {
+        // Connecting has its own timer (connectTimeoutMs), and failing to connect is a refusal.
+        if (upstream.socket?.connecting) return;
+        upstream.destroy(Object.assign(new Error(`sent nothing for ${replicaTimeoutMs} ms`), { code: SILENT }));
+      });
       const sendBody = (): void => {
         if (!hasBody) return;
         bodySent = true;
@@ -159,8 +279,17 @@ export async function startProxy(options: ProxyOptions = {}): Promise<Proxy> {
 
       upstream.on('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(connectTimer);
-        if (answered || res.destroyed) return void res.destroy();
         const code = err.code ?? '';
+        // The client went away: nothing to answer, nothing wrong with the replica.
+        if (res.destroyed) return;
+        if (answered) {
+          log(`${about()} failed in the middle of its response (${code === SILENT ? err.message : code || err.message}); the client's connection is cut`);
+          return void res.destroy();
+        }
+        if (code === SILENT) {
+          log(`${about()} ${err.message} before answering; answered 504`);
+          return reply(res, 504, 'GatewayTimeout', `a replica of service ${service} did not answer in time for host ${host}`);
+        }
         const notConnected = NOT_CONNECTED.has(code);
         // A reset on a fresh connection is the replica (or Docker's port proxy in front of a dead
         // container) turning us away; on a reused keep-alive connection it is the ordinary race
@@ -170,12 +299,14 @@ export async function startProxy(options: ProxyOptions = {}): Promise<Proxy> {
           refusals++;
         }
         const retryable = !bodySent && (notConnected || (CUT_OFF.has(code) && IDEMPOTENT.has(method)));
-        if (retryable && i + 1 < order.length) return attempt(i + 1);
+        const next = retryable && i + 1 < order.length;
+        log(`${about()} ${notConnected ? 'refused the connection' : 'failed before answering'} (${code || err.message})${next ? '; trying the next replica' : ''}`);
+        if (next) return attempt(i + 1);
         if (retryable && refusals === order.length) {
           return reply(res, 503, 'ServiceUnavailable', `service ${service} has no replica accepting connections for host ${host}: all ${order.length} refused`);
         }
-        if (retryable) return reply(res, 502, 'BadGateway', `no replica of service ${service} answered for host ${host}; the last, ${target.taskId}, failed with ${code}`);
-        reply(res, 502, 'BadGateway', `replica ${target.taskId} of service ${service} failed before answering (${code || err.message}); ${method} with a body is not retried`);
+        if (retryable) return reply(res, 502, 'BadGateway', `no replica of service ${service} answered for host ${host}`);
+        reply(res, 502, 'BadGateway', `a replica of service ${service} failed before answering; ${method} with a body is not retried`);
       });
     };
     attempt(0);
@@ -232,11 +363,17 @@ export async function startProxy(options: ProxyOptions = {}): Promise<Proxy> {
     routes: () => [...table.values()].map((e) => e.route),
     close: () =>
       new Promise<void>((resolve, reject) => {
+        clearTimeout(refusalLogTimer);
         server.close((err) => (err ? reject(err) : resolve()));
         server.closeAllConnections();
         agent.destroy();
       }),
   };
+}
+
+/** The proxy's log when none is given: a line on stderr. */
+export function stderrLog(line: string): void {
+  process.stderr.write(`skiff proxy: ${line}\n`);
 }
 
 /** The host name of a Host header: port and trailing dot removed, lowercase. */
@@ -251,16 +388,41 @@ function endpoint(t: Target): string {
   return `${t.ip}:${t.port}`;
 }
 
-/** The request's headers for the replica: hop-by-hop ones removed, X-Forwarded-* set, Host kept. */
+/**
+ * The request's headers for the replica: hop-by-hop ones removed, Host kept, and the forwarding
+ * headers (X-Forwarded-*, X-Real-IP, Forwarded) the proxy's own, from the connection.
+ */
 function forwardedHeaders(req: http.IncomingMessage, hostHeader: string): http.OutgoingHttpHeaders {
   const out: http.OutgoingHttpHeaders = withoutHopByHop(req.headers);
+  for (const h of FORWARDING) delete out[h];
   const client = req.socket.remoteAddress ?? '';
-  const prior = req.headers['x-forwarded-for'];
-  out['x-forwarded-for'] = prior ? `${Array.isArray(prior) ? prior.join(', ') : prior}, ${client}` : client;
-  // The proxy is where requests enter the cluster, and it speaks plain HTTP.
+  out['x-forwarded-for'] = client;
+  out['x-real-ip'] = client;
+  // The proxy speaks plain HTTP.
   out['x-forwarded-proto'] = 'http';
   out['x-forwarded-host'] = hostHeader;
+  out['x-forwarded-port'] = String(req.socket.localPort ?? '');
+  // RFC 7239: an IPv6 node is bracketed and quoted; a value that is not a token is quoted.
+  const node = client === '' ? 'unknown' : client.includes(':') ? `"[${client}]"` : client;
+  out.forwarded = `for=${node};host=${forwardedValue(hostHeader)};proto=http`;
   return out;
+}
+
+/** A Forwarded parameter value: as is when it is a token (RFC 9110 §5.6.2), else a quoted string. */
+function forwardedValue(value: string): string {
+  return /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(value) ? value : `"${value.replace(/["\\]/g, '\\$&')}"`;
+}
+
+/** `GET http://shop.example.com/cart`, for log lines. */
+function requestLine(req: http.IncomingMessage): string {
+  return `${req.method ?? 'GET'} http://${req.headers.host ?? '-'}${req.url ?? '/'}`;
+}
+
+/** A positive integer option, or its default; anything else is refused with the option's name. */
+function positive(options: ProxyOptions, key: 'replicaTimeoutMs' | 'maxConnections' | 'headersTimeoutMs' | 'requestTimeoutMs', fallback: number): number {
+  const value = options[key] ?? fallback;
+  if (!Number.isInteger(value) || value <= 0) throw new TypeError(`${key} must be a positive integer; got ${value}`);
+  return value;
 }
 
 function withoutHopByHop(headers: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {

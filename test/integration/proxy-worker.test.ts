@@ -3,9 +3,9 @@
  * HTTP on loopback, with route tables sent by message.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startProxyWorker } from '../../local/proxy-worker.ts';
+import { startProxyWorker, type ProxyWorkerOptions } from '../../local/proxy-worker.ts';
 import type { Proxy } from '../../local/proxy.ts';
 import type { IngressRoute } from '../../ports/index.ts';
 
@@ -21,8 +21,8 @@ async function replica(body: string): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
-async function worker(port = 0): Promise<Proxy> {
-  const proxy = await startProxyWorker({ port });
+async function worker(port = 0, options: ProxyWorkerOptions = {}): Promise<Proxy> {
+  const proxy = await startProxyWorker({ port, ...options });
   cleanups.push(() => proxy.close());
   return proxy;
 }
@@ -72,5 +72,19 @@ describe('the proxy in a worker thread', () => {
     await first.close();
     const again = await worker(first.port);
     expect(again.port).toBe(first.port);
+  });
+
+  it("takes the proxy's options and sends its log lines back to this thread", async () => {
+    // A replica that accepts and never answers.
+    const hung = net.createServer((socket) => socket.resume());
+    await new Promise<void>((r) => hung.listen(0, '127.0.0.1', () => r()));
+    cleanups.push(() => new Promise<void>((r) => void hung.close(() => r())));
+    const lines: string[] = [];
+    const proxy = await worker(0, { replicaTimeoutMs: 200, log: (line) => lines.push(line) });
+    await proxy.sync([route('slow.example.test', (hung.address() as AddressInfo).port)]);
+    const answer = await get(proxy, 'slow.example.test');
+    expect(answer.status).toBe(504);
+    expect(answer.body).not.toContain('127.0.0.1');
+    await expect.poll(() => lines.join('\n'), { timeout: 10_000 }).toContain('web-1-aaaaa at 127.0.0.1');
   });
 });

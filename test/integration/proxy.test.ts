@@ -3,7 +3,8 @@
  * answering with its own name and what it received.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AFFINITY_COOKIE, hostName, startProxy, type Proxy, type ProxyOptions } from '../../local/proxy.ts';
 import type { IngressRoute } from '../../ports/index.ts';
@@ -26,9 +27,12 @@ interface Echo {
 }
 
 const cleanups: (() => Promise<void>)[] = [];
+/** The proxy's log lines in this test (every proxy the helper starts logs here). */
+let logged: string[] = [];
 afterEach(async () => {
   const pending = cleanups.splice(0).reverse();
   for (const cleanup of pending) await cleanup().catch(() => {});
+  logged = [];
 });
 
 function listen(server: http.Server, port = 0): Promise<number> {
@@ -78,7 +82,7 @@ async function replica(name: string, options: { port?: number; handler?: http.Re
 }
 
 async function proxy(options: ProxyOptions = {}): Promise<Proxy> {
-  const p = await startProxy(options);
+  const p = await startProxy({ log: (line) => logged.push(line), ...options });
   cleanups.push(() => p.close());
   return p;
 }
@@ -234,8 +238,7 @@ describe('the local proxy', () => {
     await p.sync([route('shop.example.com', [crashing, healthy])]);
     const a = await send(p, { host: 'shop.example.com', method: 'POST', body: 'order=1' });
     expect(a.status).toBe(502);
-    expect(JSON.parse(a.body)).toMatchObject({ error: 'BadGateway' });
-    expect(JSON.parse(a.body).message).toContain('replica web-0 of service default/web failed before answering');
+    expect(JSON.parse(a.body)).toEqual({ error: 'BadGateway', message: 'a replica of service default/web failed before answering; POST with a body is not retried' });
     expect(healthy.hits).toBe(0);
   });
 
@@ -303,7 +306,7 @@ describe('the local proxy', () => {
     expect(JSON.parse(a.body)).toEqual({ error: 'NotFound', message: 'no service has ingress host nobody.example.com' });
   });
 
-  it('passes the original Host and sets X-Forwarded-For, -Proto and -Host', async () => {
+  it('passes the original Host and sets X-Forwarded-For, -Proto, -Host, -Port, X-Real-IP and Forwarded from the connection', async () => {
     const web = await replica('web-0');
     const p = await proxy();
     await p.sync([route('shop.example.com', [web])]);
@@ -313,10 +316,40 @@ describe('the local proxy', () => {
       'x-forwarded-for': '127.0.0.1',
       'x-forwarded-proto': 'http',
       'x-forwarded-host': 'shop.example.com:8443',
+      'x-forwarded-port': String(p.port),
+      'x-real-ip': '127.0.0.1',
+      forwarded: 'for=127.0.0.1;host="shop.example.com:8443";proto=http',
     });
-    const chained = echo(await send(p, { host: 'shop.example.com', headers: { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'https' } }));
-    expect(chained.headers['x-forwarded-for']).toBe('203.0.113.7, 127.0.0.1');
-    expect(chained.headers['x-forwarded-proto']).toBe('http');
+  });
+
+  it('replaces forwarding headers a client sent, rather than appending to them: the proxy is where requests enter the cluster', async () => {
+    const web = await replica('web-0');
+    const p = await proxy();
+    await p.sync([route('shop.example.com', [web])]);
+    const spoofed = echo(
+      await send(p, {
+        host: 'shop.example.com',
+        headers: {
+          'x-forwarded-for': '203.0.113.7, 10.0.0.1',
+          'x-forwarded-proto': 'https',
+          'x-forwarded-host': 'bank.example',
+          'x-forwarded-port': '443',
+          'x-forwarded-prefix': '/admin',
+          'x-real-ip': '203.0.113.7',
+          forwarded: 'for=203.0.113.7;proto=https',
+        },
+      }),
+    ).headers;
+    expect(spoofed).toMatchObject({
+      'x-forwarded-for': '127.0.0.1',
+      'x-forwarded-proto': 'http',
+      'x-forwarded-host': 'shop.example.com',
+      'x-forwarded-port': String(p.port),
+      'x-real-ip': '127.0.0.1',
+      forwarded: 'for=127.0.0.1;host=shop.example.com;proto=http',
+    });
+    expect(spoofed['x-forwarded-prefix']).toBeUndefined();
+    expect(JSON.stringify(spoofed)).not.toContain('203.0.113.7');
   });
 
   it('drops hop-by-hop headers, including those the Connection header names', async () => {
@@ -396,6 +429,249 @@ describe('the local proxy', () => {
       'two routes for host shop.example.com: services default/a and default/b',
     );
     expect(echo(await send(p, { host: 'shop.example.com' })).name).toBe('a-0');
+  });
+});
+
+/** A replica that accepts connections and never answers (a hung process, a full accept queue behind Docker's port proxy). */
+async function hungReplica(name: string): Promise<Replica & { readonly sockets: Set<net.Socket>; accepted: Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  let firstAccepted!: () => void;
+  const accepted = new Promise<void>((resolve) => (firstAccepted = resolve));
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    // Read (and ignore) the request, so that the proxy closing its side is seen.
+    socket.resume();
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    firstAccepted();
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
+  });
+  let closed = false;
+  const r = {
+    name,
+    port,
+    target: { taskId: name, ip: '127.0.0.1', port },
+    hits: 0,
+    sockets,
+    accepted,
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+  cleanups.push(r.close);
+  return r;
+}
+
+/** A raw connection to the proxy; `received` is everything the proxy wrote, once it closed the connection. */
+function rawClient(p: Proxy): { socket: net.Socket; connected: Promise<void>; received: Promise<string> } {
+  const socket = net.connect(p.port, '127.0.0.1');
+  let text = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (d: string) => (text += d));
+  socket.on('error', () => {});
+  const received = new Promise<string>((resolve) => socket.on('close', () => resolve(text)));
+  const connected = new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  cleanups.push(async () => void socket.destroy());
+  return { socket, connected, received };
+}
+
+/** The parts of an answer that would tell a client about the inside: addresses, task ids, error codes, exception text. */
+function expectNoInternalDetail(body: string, inside: readonly string[]): void {
+  for (const detail of [...inside, '127.0.0.1', 'ECONN', 'ETIMEDOUT', 'Error:', 'Error [', '    at ']) expect(body, `answer body ${body}`).not.toContain(detail);
+}
+
+describe('the local proxy at the edge', () => {
+  it('answers 504 when a replica accepts the connection and never answers, once replicaTimeoutMs has passed, and does not retry', async () => {
+    const hung = await hungReplica('web-0');
+    const healthy = await replica('web-1');
+    const p = await proxy({ replicaTimeoutMs: 300 });
+    await p.sync([route('shop.example.com', [hung, healthy])]);
+    const t0 = performance.now();
+    const a = await send(p, { host: 'shop.example.com' });
+    // The timer cannot fire early; how late it fires depends on the machine, so only the floor is checked.
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(290);
+    expect(a.status).toBe(504);
+    expect(JSON.parse(a.body)).toEqual({ error: 'GatewayTimeout', message: 'a replica of service default/web did not answer in time for host shop.example.com' });
+    expect(healthy.hits).toBe(0);
+    // The replica's connection is closed, not left to pile up.
+    await expect.poll(() => hung.sockets.size, { timeout: 10_000 }).toBe(0);
+  });
+
+  it('keeps serving other hosts, and other requests to the same host, while a replica hangs', async () => {
+    const hung = await hungReplica('slow-0');
+    const fine = await replica('fine-0');
+    const p = await proxy({ replicaTimeoutMs: 60_000 });
+    await p.sync([route('slow.example.com', [hung], false, 'slow'), route('fine.example.com', [fine], false, 'fine')]);
+    let hungAnswered = false;
+    const stuck = Promise.all([1, 2, 3].map(() => send(p, { host: 'slow.example.com' }).finally(() => (hungAnswered = true)))).catch(() => []);
+    await hung.accepted;
+    for (let i = 0; i < 10; i++) expect((await send(p, { host: 'fine.example.com' })).status).toBe(200);
+    expect(fine.hits).toBe(10);
+    expect(hungAnswered).toBe(false);
+    await p.close();
+    await stuck;
+  });
+
+  it('cuts the client off when a replica stalls in the middle of its response', async () => {
+    const stalling = await replica('web-0', {
+      handler: (_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '100' });
+        res.write('first part;');
+      },
+    });
+    const p = await proxy({ replicaTimeoutMs: 300 });
+    await p.sync([route('shop.example.com', [stalling])]);
+    const outcome = await new Promise<string>((resolve) => {
+      http
+        .get({ host: '127.0.0.1', port: p.port, headers: { host: 'shop.example.com' }, agent: false }, (res) => {
+          res.on('data', () => {});
+          res.on('end', () => resolve('complete'));
+          res.on('error', () => resolve('cut'));
+          res.on('aborted', () => resolve('cut'));
+        })
+        .on('error', () => resolve('cut'));
+    });
+    expect(outcome).toBe('cut');
+  });
+
+  it('cuts a client that sends its headers a line at a time (slowloris) with a 408, without bothering any replica', async () => {
+    const web = await replica('web-0');
+    const p = await proxy({ headersTimeoutMs: 400 });
+    await p.sync([route('shop.example.com', [web])]);
+    const slow = rawClient(p);
+    await slow.connected;
+    slow.socket.write('GET / HTTP/1.1\r\nHost: shop.example.com\r\n');
+    let n = 0;
+    const drip = setInterval(() => {
+      if (slow.socket.writable) slow.socket.write(`X-Drip-${n++}: a\r\n`);
+    }, 50);
+    try {
+      const received = await slow.received;
+      expect(received).toMatch(/^HTTP\/1\.1 408 /);
+    } finally {
+      clearInterval(drip);
+    }
+    expect(web.hits).toBe(0);
+    // Meanwhile, and after, a client that sends its request at once is served.
+    expect((await send(p, { host: 'shop.example.com' })).status).toBe(200);
+  });
+
+  it('cuts a connection that sends nothing at all once the header time is up', async () => {
+    const p = await proxy({ headersTimeoutMs: 300 });
+    const silent = rawClient(p);
+    await silent.connected;
+    expect(await silent.received).toMatch(/^HTTP\/1\.1 408 /);
+  });
+
+  it('cuts a client whose body stops arriving, and stops the replica waiting for the rest', async () => {
+    let replicaSaw!: (s: string) => void;
+    const seen = new Promise<string>((resolve) => (replicaSaw = resolve));
+    const upload = await replica('web-0', {
+      handler: (req, res) => {
+        let got = '';
+        req.setEncoding('utf8');
+        req.on('data', (d: string) => (got += d));
+        req.on('end', () => res.end('complete'));
+        req.on('close', () => replicaSaw(req.complete ? `complete: ${got}` : `cut after: ${got}`));
+      },
+    });
+    // Long enough for the first bytes to reach the replica on a busy machine before the time is up.
+    const p = await proxy({ headersTimeoutMs: 1000, requestTimeoutMs: 1500 });
+    await p.sync([route('shop.example.com', [upload])]);
+    const slow = rawClient(p);
+    await slow.connected;
+    slow.socket.write('PUT /upload HTTP/1.1\r\nHost: shop.example.com\r\nContent-Length: 1000\r\n\r\nfirst bytes');
+    expect(await slow.received).toMatch(/^HTTP\/1\.1 408 /);
+    expect(await seen).toBe('cut after: first bytes');
+  });
+
+  it('refuses connections beyond maxConnections at once, logs it, and takes new ones when a slot frees', async () => {
+    const web = await replica('web-0');
+    const p = await proxy({ maxConnections: 2 });
+    await p.sync([route('shop.example.com', [web])]);
+    const held = [rawClient(p), rawClient(p)];
+    await Promise.all(held.map((c) => c.connected));
+    await expect(send(p, { host: 'shop.example.com' })).rejects.toMatchObject({ code: 'ECONNRESET' });
+    expect(web.hits).toBe(0);
+    expect(logged.some((l) => l.includes('refused a connection') && l.includes('maxConnections 2'))).toBe(true);
+
+    held[0].socket.destroy();
+    // The proxy learns of the close asynchronously; until then it still counts the slot as taken.
+    await expect
+      .poll(async () => (await send(p, { host: 'shop.example.com' }).catch(() => ({ status: 0 }))).status, { timeout: 10_000, interval: 50 })
+      .toBe(200);
+  });
+
+  it('answers errors with generic text, and writes the detail (replica, address, cause) to its log', async () => {
+    const crashing = await replica('web-0', { handler: (req) => req.socket.destroy() });
+    const hung = await hungReplica('slow-0');
+    const broken = { taskId: 'bad-0', ip: '127.0.0.1', port: 70_000 };
+    const p = await proxy({ replicaTimeoutMs: 200 });
+    await p.sync([
+      route('crash.example.com', [crashing], false, 'crash'),
+      route('slow.example.com', [hung], false, 'slow'),
+      { host: 'bug.example.com', namespace: 'default', service: 'bug', sessionAffinity: false, targets: [broken] },
+    ]);
+
+    const reset = await send(p, { host: 'crash.example.com', method: 'POST', body: 'x=1' });
+    expect(reset.status).toBe(502);
+    expectNoInternalDetail(reset.body, ['web-0', String(crashing.port)]);
+    expect(logged.find((l) => l.includes('web-0'))).toMatch(new RegExp(`web-0 at 127\\.0\\.0\\.1:${crashing.port}.*ECONNRESET`));
+
+    const timeout = await send(p, { host: 'slow.example.com' });
+    expect(timeout.status).toBe(504);
+    expectNoInternalDetail(timeout.body, ['slow-0', String(hung.port)]);
+    expect(logged.find((l) => l.includes('slow-0'))).toContain(`slow-0 at 127.0.0.1:${hung.port}`);
+
+    // A route the proxy cannot even try (a bug upstream of it) gets a 500 that says nothing of the exception.
+    const bug = await send(p, { host: 'bug.example.com' });
+    expect(bug.status).toBe(500);
+    expect(JSON.parse(bug.body)).toEqual({ error: 'InternalError', message: 'the load balancer failed to handle the request' });
+    expectNoInternalDetail(bug.body, ['bad-0', '70000', 'Port']);
+    expect(logged.find((l) => l.includes('bug.example.com'))).toContain('ERR_SOCKET_BAD_PORT');
+    // And it is still up.
+    expect((await send(p, { host: 'nobody.example.com' })).status).toBe(404);
+  });
+
+  it('does not count the time a kept-alive connection to a replica sits idle in the pool against the next request on it', async () => {
+    const ports: number[] = [];
+    const web = await replica('web-0', {
+      handler: (req, res) => {
+        ports.push(req.socket.remotePort ?? 0);
+        res.end('ok');
+      },
+    });
+    const p = await proxy({ replicaTimeoutMs: 200 });
+    await p.sync([route('shop.example.com', [web])]);
+    expect((await send(p, { host: 'shop.example.com' })).status).toBe(200);
+    // Longer than replicaTimeoutMs, shorter than the pool's idle timeout (15 s).
+    await new Promise((r) => setTimeout(r, 400));
+    expect((await send(p, { host: 'shop.example.com' })).status).toBe(200);
+    expect(ports).toHaveLength(2);
+    expect(ports[1]).toBe(ports[0]);
+  });
+
+  it('answers 500 and stays up when trying the next replica fails in the proxy itself', async () => {
+    const dead = { taskId: 'web-0', ip: '127.0.0.1', port: await deadPort() };
+    const broken = { taskId: 'web-1', ip: '127.0.0.1', port: 70_000 };
+    const p = await proxy();
+    await p.sync([{ host: 'shop.example.com', namespace: 'default', service: 'web', sessionAffinity: false, targets: [dead, broken] }]);
+    // The second try starts from the first one's error event, outside the request handler's own guard.
+    const a = await send(p, { host: 'shop.example.com' });
+    expect(a.status).toBe(500);
+    expect(JSON.parse(a.body)).toEqual({ error: 'InternalError', message: 'the load balancer failed to handle the request' });
+    expect((await send(p, { host: 'nobody.example.com' })).status).toBe(404);
+  });
+
+  it('rejects timeouts that cannot work together, naming the options', async () => {
+    await expect(startProxy({ headersTimeoutMs: 5000, requestTimeoutMs: 1000 })).rejects.toThrow('headersTimeoutMs (5000) must not exceed requestTimeoutMs (1000)');
+    await expect(startProxy({ maxConnections: 0 })).rejects.toThrow('maxConnections must be a positive integer');
   });
 });
 
