@@ -411,6 +411,12 @@ function applyChange(zone: StoredZone, records: Map<string, StoredRecordSet>, c:
   if (problems.length > 0) return problems;
   const k = `${name} ${type}`;
   const existing = records.get(k);
+  if (c.action !== 'DELETE') {
+    // A CNAME is alone at its name (RFC 1034 3.6.2); Route 53 refuses either side of the conflict.
+    const others = [...records.values()].filter((r) => r.name === name && r.type !== type);
+    if (type === 'CNAME' && others.length > 0) return [`RRSet of type CNAME with DNS name ${name} is not permitted as it conflicts with other records with the same DNS name in zone ${zone.name}`];
+    if (others.some((r) => r.type === 'CNAME')) return [`RRSet of type ${type} with DNS name ${name} is not permitted because a conflicting RRSet of type CNAME with the same DNS name already exists in zone ${zone.name}`];
+  }
   switch (c.action) {
     case 'CREATE':
       if (existing) return [`Tried to create resource record set ${shown} but it already exists`];
