@@ -5,8 +5,9 @@
  * Route 53's limits shape every call (sources in docs/discovery.md):
  * - a ChangeResourceRecordSets request carries at most 1,000 ResourceRecord elements and 32,000
  *   characters of values, an UPSERT counting twice: changes are packed into batches under both;
- * - so one record set may hold at most half of each (500 values, 16,000 characters), or it could
- *   never be UPSERTed: a larger set is capped to a deterministic subset and reported `capped`;
+ * - a record set holds at most 400 values (Route 53's quota on values in a record), and at most
+ *   half of a request's characters (16,000), or it could never be UPSERTed: a larger set is
+ *   capped to a deterministic subset and reported `capped`;
  * - a request is all or nothing: when Route 53 refuses a batch even after a fresh listing, the
  *   batch is split in halves until the refused sets stand alone; they are reported `rejected`,
  *   every other set is applied, and the refused ones are sent apart on later syncs;
@@ -45,6 +46,8 @@ export const ROUTE53_ERRORS = serviceErrors({
 export const ROUTE53_MAX_RECORDS_PER_BATCH = 1000;
 /** Route 53: the values of a request may total at most 32,000 characters (an UPSERT's count twice). */
 export const ROUTE53_MAX_CHARS_PER_BATCH = 32_000;
+/** Route 53's quota "Values in a record: 400 per record" (Quotas on records). */
+export const ROUTE53_MAX_VALUES_PER_SET = 400;
 /**
  * 200 ms between calls = 5 requests per second: the per-account rate Route 53 documented for
  * years. Its newer token bucket allows 10 per second (burst 50), shared with every other caller
@@ -483,9 +486,9 @@ export class Route53Zone implements DnsZone {
     return { records: out, capped };
   }
 
-  /** Values one set may hold: half a request, so that an UPSERT of it (counted twice) still fits one. */
+  /** Values one set may hold: Route 53's quota, and half a request, so that an UPSERT of it (counted twice) still fits one. */
   private maxSetRecords(): number {
-    return Math.max(1, Math.floor(this.maxRecords / 2));
+    return Math.min(ROUTE53_MAX_VALUES_PER_SET, Math.max(1, Math.floor(this.maxRecords / 2)));
   }
 
   private maxSetChars(): number {

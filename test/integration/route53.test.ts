@@ -173,16 +173,16 @@ describe('Route53Zone against the Route 53 stand-in', () => {
 
   it('caps a record set too large for one request to a deterministic subset and applies everything else', async () => {
     const { server, zoneId, zone } = await setup();
-    // 1,001 addresses of about 10 characters: the 500-value limit of one set binds.
+    // 1,001 addresses of about 10 characters: Route 53's 400 values per set binds.
     const values = Array.from({ length: 1001 }, (_, i) => `127.1.${Math.floor(i / 250)}.${1 + (i % 250)}`);
     const huge = a('big.shop', ...values);
     const out = await zone.sync([huge, ...web]);
     expect(out.changed).toBe(5);
     expect(out.failed).toEqual([
-      { name: huge.name, type: 'A', reason: 'capped', message: expect.stringMatching(/^A big\.shop\.skiff\.internal has 1001 values .*so kept 500$/) },
+      { name: huge.name, type: 'A', reason: 'capped', message: expect.stringMatching(/^A big\.shop\.skiff\.internal has 1001 values .*so kept 400$/) },
     ]);
     const stored = server.records(zoneId).find((r) => r.name === huge.name)!;
-    expect(stored.values.length).toBe(500);
+    expect(stored.values.length).toBe(400);
     expect(stored.values.every((v) => values.includes(v))).toBe(true);
     expect(server.records(zoneId).filter((r) => r.name !== huge.name)).toEqual([...web].sort((x, y) => (x.name < y.name ? -1 : 1)));
     // The same desired set keeps the same subset: nothing to send.
@@ -211,8 +211,8 @@ describe('Route53Zone against the Route 53 stand-in', () => {
     expect(stored.length).toBe(big.length + web.length);
     for (const r of web) expect(stored.find((x) => x.name === r.name && x.type === r.type)).toEqual(r);
     const capped = stored.find((r) => r.name === '_http._tcp.big.shop.skiff.internal')!;
-    // Within what one set may hold, whichever way it is written later (an UPSERT counts twice).
-    expect(capped.values.length).toBeLessThanOrEqual(500);
+    // Within what one set may hold (400 values), whichever way it is written later (an UPSERT counts twice).
+    expect(capped.values.length).toBeLessThanOrEqual(400);
     expect(capped.values.reduce((n, v) => n + v.length + 1, 0)).toBeLessThanOrEqual(16_000);
     // Spread over the replicas, not the first ones in name order.
     expect(new Set(capped.values.map((v) => v.split(' ')[3].split('.')[0].split('-')[1].length)).size).toBeGreaterThan(1);
@@ -409,11 +409,25 @@ describe('the Route 53 stand-in', () => {
   it('accepts a batch of exactly 1,000 ResourceRecord elements', async () => {
     const { client, zoneId, server } = await setup();
     const records = Array.from({ length: 1000 }, (_, i) => ({ Value: `127.0.${Math.floor(i / 250)}.${i % 250}` }));
+    // At most 400 values per record set: 400 + 400 + 200.
+    const sets = [records.slice(0, 400), records.slice(400, 800), records.slice(800)];
     await client.send(new ChangeResourceRecordSetsCommand({
       HostedZoneId: zoneId,
-      ChangeBatch: { Changes: [{ Action: 'CREATE', ResourceRecordSet: { Name: 'many.skiff.internal', Type: 'A', TTL: 5, ResourceRecords: records } }] },
+      ChangeBatch: { Changes: sets.map((ResourceRecords, i) => ({ Action: 'CREATE' as const, ResourceRecordSet: { Name: `many${i}.skiff.internal`, Type: 'A' as const, TTL: 5, ResourceRecords } })) },
     }));
-    expect(server.batches()).toEqual([{ zoneId, changes: 1, records: 1000, chars: records.reduce((n, r) => n + r.Value.length, 0) }]);
+    expect(server.batches()).toEqual([{ zoneId, changes: 3, records: 1000, chars: records.reduce((n, r) => n + r.Value.length, 0) }]);
+  });
+
+  it('refuses a record set of more than 400 values (Route 53\'s quota on values in a record)', async () => {
+    const { client, zoneId, server } = await setup();
+    const records = Array.from({ length: 401 }, (_, i) => ({ Value: `127.0.${Math.floor(i / 250)}.${i % 250}` }));
+    const err = await errorOf(client.send(new ChangeResourceRecordSetsCommand({
+      HostedZoneId: zoneId,
+      ChangeBatch: { Changes: [{ Action: 'CREATE', ResourceRecordSet: { Name: 'many.skiff.internal', Type: 'A', TTL: 5, ResourceRecords: records } }] },
+    })));
+    expect((err as Error).name).toBe('InvalidChangeBatch');
+    expect((err as Error).message).toContain('has 401 values; a record may hold at most 400');
+    expect(server.records(zoneId)).toEqual([]);
   });
 
   it('refuses changes that do not match the zone, all or nothing', async () => {
