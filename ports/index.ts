@@ -151,5 +151,6 @@ export interface RouteFailure {
 /** The load balancer (an Application Load Balancer on AWS, the embedded proxy locally). Level-triggered. */
 export interface LoadBalancer {
   /** Serve `routes`; a route that cannot be served fails alone, in `failed` (an adapter that cannot fail per route returns nothing). */
+  // biome-ignore lint/suspicious/noConfusingVoidType: the embedded proxy swaps its whole table and has no per-route failure to return
   sync(routes: readonly IngressRoute[]): Promise<void | { readonly failed: readonly RouteFailure[] }>;
 }

@@ -249,8 +249,22 @@ describe('runDiscoverySync', () => {
     let lbCalls = 0;
     const deps: DiscoveryDeps = {
       store: emptyStore,
-      zone: { name: Z, ttl: 5, port: { sync: async (d) => (zoneCalls.push([...d]), { changed: 0 }) } },
-      loadBalancer: { sync: async (r) => (lbCalls++, failingBalancer.sync(r)) },
+      zone: {
+        name: Z,
+        ttl: 5,
+        port: {
+          sync: async (d) => {
+            zoneCalls.push([...d]);
+            return { changed: 0 };
+          },
+        },
+      },
+      loadBalancer: {
+        sync: async (r) => {
+          lbCalls++;
+          return failingBalancer.sync(r);
+        },
+      },
     };
     const err = await runDiscoverySync(deps).catch((e: unknown) => e);
     expect((err as DiscoverySyncError).result).toMatchObject({ dnsChanged: true, routesError: 'ELBv2 unavailable' });
@@ -268,7 +282,12 @@ describe('runDiscoverySync', () => {
     const deps: DiscoveryDeps = {
       store: emptyStore,
       zone: { name: Z, ttl: 5, port: { sync: async () => ({ changed: 0, failed: [dnsFailure] }) } },
-      loadBalancer: { sync: async () => (lbCalls++, { failed: [routeFailure] }) },
+      loadBalancer: {
+        sync: async () => {
+          lbCalls++;
+          return { failed: [routeFailure] };
+        },
+      },
       warn: (m) => warnings.push(m),
     };
     const result = await runDiscoverySync(deps);
