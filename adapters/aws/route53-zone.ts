@@ -237,7 +237,10 @@ export class Route53Zone implements DnsZone {
     for (let attempt = 1; ; attempt++) {
       const isolate = attempt > 1;
       const current = await this.current(isolate);
-      const plan = this.plan(current, wanted.records);
+      // Forget refusals of sets that are neither wanted nor in the zone any more.
+      for (const k of this.refused.keys()) if (!wanted.records.has(k) && !current.has(k)) this.refused.delete(k);
+      // A set already refused alone in this sync is not sent again.
+      const plan = this.plan(current, wanted.records).filter((c) => !rejected.has(recordKey(c.record)));
       let stale = false;
       try {
         for (const batch of this.batches(plan)) {
