@@ -218,7 +218,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     );
     controlPlane.push(() => proxy.close());
     log(`skiff: load balancer at ${proxy.url} (routes by Host header to services with spec.ingress)`);
-    const discoveryDeps = { store, zone: { name: DNS_ZONE, ttl: 5, port: zone }, loadBalancer: proxy };
+    const discoveryDeps = { store, zone: { name: DNS_ZONE, ttl: 5, port: zone }, loadBalancer: proxy, warn: (m: string) => log(`skiff: discovery: ${m}`) };
     // Every 250 ms: a replica that dies or turns unhealthy leaves DNS and the proxy within a second.
     const discovery = new HandlerLoop(() => runDiscoverySync(discoveryDeps), 250, (msg) => log(`skiff: discovery: ${msg}`));
     controlPlane.push(() => discovery.stop());

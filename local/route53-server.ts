@@ -31,6 +31,8 @@ export interface Route53Limits {
   readonly recordsPerBatch?: number;
   /** Characters of all Value elements per request (an UPSERT counts twice). @default 32000 */
   readonly charsPerBatch?: number;
+  /** Values in one record set (Route 53's quota "Values in a record"). @default 400 */
+  readonly valuesPerSet?: number;
 }
 
 export interface Route53ServerOptions extends StandInOptions {
@@ -92,6 +94,7 @@ export const DEFAULT_ROUTE53_LIMITS = {
   requests: { rate: 5, burst: 5 },
   recordsPerBatch: 1000,
   charsPerBatch: 32_000,
+  valuesPerSet: 400,
 } as const;
 
 const XMLNS = 'https://route53.amazonaws.com/doc/2013-04-01/';
@@ -144,7 +147,7 @@ interface StoredChange {
 }
 
 const OPTION_KEYS = new Set(['host', 'port', 'dataFile', 'pendingMs', 'limits']);
-const LIMIT_KEYS = new Set(['requests', 'recordsPerBatch', 'charsPerBatch']);
+const LIMIT_KEYS = new Set(['requests', 'recordsPerBatch', 'charsPerBatch', 'valuesPerSet']);
 
 /** Start the stand-in on 127.0.0.1 (port 0 = ephemeral). */
 export async function startRoute53Server(opts: Route53ServerOptions = {}): Promise<Route53Server> {
@@ -174,7 +177,7 @@ interface CheckedOptions {
   port: number;
   dataFile: string | undefined;
   pendingMs: number;
-  limits: { requests: RateLimit | false; recordsPerBatch: number; charsPerBatch: number };
+  limits: { requests: RateLimit | false; recordsPerBatch: number; charsPerBatch: number; valuesPerSet: number };
 }
 
 function checkOptions(opts: Route53ServerOptions): CheckedOptions {
@@ -193,10 +196,11 @@ function checkOptions(opts: Route53ServerOptions): CheckedOptions {
   if (requests !== false) checkRateLimit('startRoute53Server', 'limits.requests', requests, true);
   const recordsPerBatch = given.recordsPerBatch ?? DEFAULT_ROUTE53_LIMITS.recordsPerBatch;
   const charsPerBatch = given.charsPerBatch ?? DEFAULT_ROUTE53_LIMITS.charsPerBatch;
-  for (const [k, v] of [['recordsPerBatch', recordsPerBatch], ['charsPerBatch', charsPerBatch]] as const) {
+  const valuesPerSet = given.valuesPerSet ?? DEFAULT_ROUTE53_LIMITS.valuesPerSet;
+  for (const [k, v] of [['recordsPerBatch', recordsPerBatch], ['charsPerBatch', charsPerBatch], ['valuesPerSet', valuesPerSet]] as const) {
     if (!Number.isInteger(v) || v < 1) throw new TypeError(`startRoute53Server: limits.${k} must be an integer >= 1, got ${String(v)}`);
   }
-  return { host, port, dataFile, pendingMs, limits: { requests, recordsPerBatch, charsPerBatch } };
+  return { host, port, dataFile, pendingMs, limits: { requests, recordsPerBatch, charsPerBatch, valuesPerSet } };
 }
 
 interface Context {
@@ -361,7 +365,14 @@ async function changeResourceRecordSets(zoneId: string, body: string, ctx: Conte
 
   const next = new Map(zone.records);
   const messages: string[] = [];
-  for (const c of changes) messages.push(...applyChange(zone, next, c));
+  for (const c of changes) {
+    // The exact wording of Route 53's refusal is not documented; the quota is ("Values in a record").
+    if (c.action !== 'DELETE' && c.set.values.length > ctx.limits.valuesPerSet) {
+      messages.push(`RRSet [name='${c.set.name}', type='${c.set.type}'] has ${c.set.values.length} values; a record may hold at most ${ctx.limits.valuesPerSet}`);
+      continue;
+    }
+    messages.push(...applyChange(zone, next, c));
+  }
   if (messages.length > 0) throw invalidChangeBatch(messages);
 
   const change = await ctx.state.commit(zone, next, comment, { zoneId: zone.id, changes: changes.length, records, chars });
@@ -411,6 +422,12 @@ function applyChange(zone: StoredZone, records: Map<string, StoredRecordSet>, c:
   if (problems.length > 0) return problems;
   const k = `${name} ${type}`;
   const existing = records.get(k);
+  if (c.action !== 'DELETE') {
+    // A CNAME is alone at its name (RFC 1034 3.6.2); Route 53 refuses either side of the conflict.
+    const others = [...records.values()].filter((r) => r.name === name && r.type !== type);
+    if (type === 'CNAME' && others.length > 0) return [`RRSet of type CNAME with DNS name ${name} is not permitted as it conflicts with other records with the same DNS name in zone ${zone.name}`];
+    if (others.some((r) => r.type === 'CNAME')) return [`RRSet of type ${type} with DNS name ${name} is not permitted because a conflicting RRSet of type CNAME with the same DNS name already exists in zone ${zone.name}`];
+  }
   switch (c.action) {
     case 'CREATE':
       if (existing) return [`Tried to create resource record set ${shown} but it already exists`];

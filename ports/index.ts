@@ -151,10 +151,25 @@ export interface DnsRecordSet {
   readonly values: readonly string[];
 }
 
+/**
+ * A record set the zone does not hold as desired. `capped`: its values exceed what one set may
+ * hold, and a deterministic subset of them was written. `rejected`: the DNS service refused this
+ * set alone; the zone keeps what it had for it. Either way every other set was applied.
+ */
+export interface DnsSetFailure {
+  readonly name: string;
+  readonly type: 'A' | 'SRV';
+  readonly reason: 'capped' | 'rejected';
+  readonly message: string;
+}
+
 /** The cluster's DNS zone (Route 53 on AWS). Level-triggered: `sync` makes Skiff's records equal `desired`. */
 export interface DnsZone {
-  /** Replace Skiff's records in the zone by `desired`: create, change and delete as needed; records Skiff does not own are left alone. */
-  sync(desired: readonly DnsRecordSet[]): Promise<{ changed: number }>;
+  /**
+   * Replace Skiff's records in the zone by `desired`: create, change and delete as needed; records
+   * Skiff does not own are left alone. A set that cannot be applied fails alone, in `failed`.
+   */
+  sync(desired: readonly DnsRecordSet[]): Promise<{ changed: number; failed?: readonly DnsSetFailure[] }>;
 }
 
 /** One ingress: HTTP requests for `host` go to the healthy replicas of a service. */
@@ -167,7 +182,21 @@ export interface IngressRoute {
   readonly targets: readonly { readonly taskId: string; readonly ip: string; readonly port: number }[];
 }
 
+/**
+ * A route the load balancer does not serve as desired; every other route was synced. `quota`: a
+ * load-balancer quota (rules, target groups, targets) or the rule priorities are exhausted.
+ */
+export interface RouteFailure {
+  readonly host: string;
+  readonly namespace: string;
+  readonly service: string;
+  readonly reason: 'quota' | 'conflict' | 'rejected' | 'denied' | 'unavailable';
+  readonly message: string;
+}
+
 /** The load balancer (an Application Load Balancer on AWS, the embedded proxy locally). Level-triggered. */
 export interface LoadBalancer {
-  sync(routes: readonly IngressRoute[]): Promise<void>;
+  /** Serve `routes`; a route that cannot be served fails alone, in `failed` (an adapter that cannot fail per route returns nothing). */
+  // biome-ignore lint/suspicious/noConfusingVoidType: the embedded proxy swaps its whole table and has no per-route failure to return
+  sync(routes: readonly IngressRoute[]): Promise<void | { readonly failed: readonly RouteFailure[] }>;
 }

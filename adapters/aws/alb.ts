@@ -20,6 +20,13 @@
  *   overlap, so their order among themselves does not matter).
  * - Session affinity is the target group's `stickiness.enabled` with `lb_cookie` (cookie AWSALB).
  *
+ * Failures are isolated per route: a route whose target group, targets or rule cannot be set up
+ * (a quota such as rules per listener, no free priority, a refused registration) is reported in
+ * `failed` with its reason, and every other route is still synced. An existing rule is never
+ * deleted for such a failure, so a route past the rule quota keeps serving what it served. Only
+ * the shared reads (target groups, rules) and throttling fail the whole sync: throttled, every
+ * further call would be refused too and would keep the account's bucket empty.
+ *
  * Calls: ELBv2 throttles its API per account and region. A full sync reads every target group
  * (one call per 400), the listener's rules, and each service's attributes and targets (2 calls
  * per service). Between full syncs (`resyncMs`), a sync that only changes targets or affinity of
@@ -46,7 +53,7 @@ import {
   type TargetDescription,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { ConflictError, LimitError, SkiffError } from '../../core/errors.ts';
-import type { IngressRoute, LoadBalancer } from '../../ports/index.ts';
+import type { IngressRoute, LoadBalancer, RouteFailure } from '../../ports/index.ts';
 import { classifySdkError, isAccessDenied, sdkErrorCode, sdkErrorMessage, serviceErrors } from './sdk-errors.ts';
 
 /** The highest listener-rule priority ELBv2 accepts. */
@@ -111,7 +118,10 @@ export class LoadBalancerError extends SkiffError {
 
 /** One service's ingress as ELBv2 should have it. */
 interface Desired {
+  /** `namespace/name`. */
   readonly service: string;
+  readonly namespace: string;
+  readonly name: string;
   readonly host: string;
   readonly targetGroupName: string;
   readonly sessionAffinity: boolean;
@@ -185,15 +195,15 @@ export class AlbLoadBalancer implements LoadBalancer {
     return `${this.options.namePrefix}-${hash}`;
   }
 
-  async sync(routes: readonly IngressRoute[]): Promise<void> {
+  /** Makes ELBv2 serve `routes`; the routes it could not serve come back in `failed`, the others are synced. */
+  async sync(routes: readonly IngressRoute[]): Promise<{ failed: RouteFailure[] }> {
     const desired = await this.desired(routes);
     try {
       const memo = this.memo;
       if (memo && this.options.now() - memo.at < this.options.resyncMs && sameServicesAndHosts(desired, memo.applied)) {
-        await this.patch(desired, memo.applied);
-      } else {
-        await this.fullSync(desired);
+        return { failed: await this.patch(desired, memo.applied) };
       }
+      return { failed: await this.fullSync(desired) };
     } catch (err) {
       // Part of the sync may have been applied: the next one must read ELBv2 back.
       this.memo = undefined;
@@ -226,6 +236,8 @@ export class AlbLoadBalancer implements LoadBalancer {
       }
       out.push({
         service,
+        namespace: r.namespace,
+        name: r.service,
         host,
         targetGroupName: this.targetGroupName(r.namespace, r.service),
         sessionAffinity: r.sessionAffinity,
@@ -236,36 +248,52 @@ export class AlbLoadBalancer implements LoadBalancer {
   }
 
   /** Applies changes of targets and affinity from what was applied last, with no reads. */
-  private async patch(desired: readonly Desired[], applied: ReadonlyMap<string, Applied>): Promise<void> {
+  private async patch(desired: readonly Desired[], applied: ReadonlyMap<string, Applied>): Promise<RouteFailure[]> {
     const next = new Map(applied);
+    const failed: RouteFailure[] = [];
     for (const d of desired) {
       const last = applied.get(d.service)!;
-      if (d.sessionAffinity !== last.sessionAffinity) await this.setAttributes(last.targetGroupArn, stickiness(d.sessionAffinity));
-      await this.setTargets(last.targetGroupArn, last.targets, d.targets);
-      next.set(d.service, { ...last, sessionAffinity: d.sessionAffinity, targets: d.targets });
+      try {
+        if (d.sessionAffinity !== last.sessionAffinity) await this.setAttributes(last.targetGroupArn, stickiness(d.sessionAffinity));
+        await this.setTargets(last.targetGroupArn, last.targets, d.targets);
+        next.set(d.service, { ...last, sessionAffinity: d.sessionAffinity, targets: d.targets });
+      } catch (err) {
+        failed.push(routeFailure(d, err));
+      }
     }
-    this.memo = { at: this.memo!.at, applied: next };
+    // What a failed route holds is unknown now: the next sync reads ELBv2 back.
+    this.memo = failed.length > 0 ? undefined : { at: this.memo!.at, applied: next };
+    return failed;
   }
 
   /** Reads every Skiff target group and the listener's rules back and makes them match `desired`. */
-  private async fullSync(desired: readonly Desired[]): Promise<void> {
+  private async fullSync(desired: readonly Desired[]): Promise<RouteFailure[]> {
     const at = this.options.now();
     const owned = await this.ownedTargetGroups();
     const rules = await this.listenerRules();
     const applied = new Map<string, Applied>();
+    const failed = new Map<string, RouteFailure>();
+    /** Set when a stale rule or target group could not be removed: the next sync reads everything back. */
+    let leftovers = false;
 
     for (const d of desired) {
-      let arn = owned.get(d.targetGroupName);
-      let registered: { Id: string; Port: number }[] = [];
-      if (arn === undefined) {
-        arn = await this.createTargetGroup(d);
-        await this.setAttributes(arn, this.attributes(d.sessionAffinity));
-      } else {
-        await this.reconcileAttributes(arn, this.attributes(d.sessionAffinity));
-        registered = await this.registeredTargets(arn);
+      try {
+        let arn = owned.get(d.targetGroupName);
+        let registered: { Id: string; Port: number }[] = [];
+        if (arn === undefined) {
+          arn = await this.createTargetGroup(d);
+          owned.set(d.targetGroupName, arn);
+          await this.setAttributes(arn, this.attributes(d.sessionAffinity));
+        } else {
+          await this.reconcileAttributes(arn, this.attributes(d.sessionAffinity));
+          registered = await this.registeredTargets(arn);
+        }
+        await this.setTargets(arn, registered, d.targets);
+        applied.set(d.service, { host: d.host, targetGroupArn: arn, sessionAffinity: d.sessionAffinity, targets: d.targets });
+      } catch (err) {
+        // No rule is created for it below (its group may be empty or missing); a rule it has stays.
+        failed.set(d.service, routeFailure(d, err));
       }
-      await this.setTargets(arn, registered, d.targets);
-      applied.set(d.service, { host: d.host, targetGroupArn: arn, sessionAffinity: d.sessionAffinity, targets: d.targets });
     }
 
     const skiffArns = new Set([...owned.values(), ...[...applied.values()].map((a) => a.targetGroupArn)]);
@@ -277,36 +305,69 @@ export class AlbLoadBalancer implements LoadBalancer {
     }
     const kept = new Set([...keep.values()].map((r) => r.arn));
     // Stale rules go first, so that their priorities are free again for new hosts.
-    for (const r of ours) if (!kept.has(r.arn)) await this.deleteRule(r.arn);
-    const taken = new Set(rules.filter((r) => !ours.includes(r) || kept.has(r.arn)).map((r) => r.priority));
+    const undeleted = new Set<string>();
+    for (const r of ours) {
+      if (kept.has(r.arn)) continue;
+      try {
+        await this.deleteRule(r.arn);
+      } catch (err) {
+        if (isThrottled(err)) throw err;
+        undeleted.add(r.arn);
+        leftovers = true;
+        this.options.warn?.(`could not remove a stale listener rule: ${errorText(err)}`);
+      }
+    }
+    const taken = new Set(rules.filter((r) => !ours.includes(r) || kept.has(r.arn) || undeleted.has(r.arn)).map((r) => r.priority));
     for (const d of desired) {
-      const arn = applied.get(d.service)!.targetGroupArn;
+      const done = applied.get(d.service);
+      if (done === undefined) continue;
+      const arn = done.targetGroupArn;
       const rule = keep.get(d.host);
-      if (rule === undefined) {
-        const priority = this.freePriority(taken, d.host);
-        taken.add(priority);
-        await this.call(`create the listener rule for ingress host ${d.host} of ${d.service}`, () =>
+      let priority: number | undefined;
+      try {
+        if (rule === undefined) {
+          const p = this.freePriority(taken, d.host);
+          priority = p;
+          taken.add(p);
+          await this.call(`create the listener rule for ingress host ${d.host} of ${d.service}`, () =>
           this.client.send(
-            new CreateRuleCommand({
-              ListenerArn: this.options.listenerArn,
-              Priority: priority,
-              Conditions: [{ Field: 'host-header', HostHeaderConfig: { Values: [d.host] } }],
-              Actions: forward(arn),
-              Tags: [{ Key: 'skiff:service', Value: d.service }],
-            }),
-          ),
-        );
-      } else if (rule.targetGroupArns.length !== 1 || rule.targetGroupArns[0] !== arn) {
-        // The host moved to another service (or someone edited the rule): forward it to this one.
-        await this.call(`point the listener rule for ingress host ${d.host} at ${d.service}`, () => this.client.send(new ModifyRuleCommand({ RuleArn: rule.arn, Actions: forward(arn) })));
+              new CreateRuleCommand({
+                ListenerArn: this.options.listenerArn,
+                Priority: p,
+                Conditions: [{ Field: 'host-header', HostHeaderConfig: { Values: [d.host] } }],
+                Actions: forward(arn),
+                Tags: [{ Key: 'skiff:service', Value: d.service }],
+              }),
+            ),
+          );
+        } else if (rule.targetGroupArns.length !== 1 || rule.targetGroupArns[0] !== arn) {
+          // The host moved to another service (or someone edited the rule): forward it to this one.
+          await this.call(`point the listener rule for ingress host ${d.host} at ${d.service}`, () => this.client.send(new ModifyRuleCommand({ RuleArn: rule.arn, Actions: forward(arn) })));
+        }
+      } catch (err) {
+        // A refused rule did not take its priority: the next new host may have it.
+        if (priority !== undefined) taken.delete(priority);
+        applied.delete(d.service);
+        failed.set(d.service, routeFailure(d, err));
       }
     }
 
     const wanted = new Set(desired.map((d) => d.targetGroupName));
     // After the rules: ELBv2 refuses to delete a target group that a rule still forwards to.
-    for (const [name, arn] of owned) if (!wanted.has(name)) await this.deleteTargetGroup(arn);
+    for (const [name, arn] of owned) {
+      if (wanted.has(name)) continue;
+      try {
+        await this.deleteTargetGroup(arn);
+      } catch (err) {
+        if (isThrottled(err)) throw err;
+        leftovers = true;
+        this.options.warn?.(`could not remove the stale target group ${name}: ${errorText(err)}`);
+      }
+    }
 
-    this.memo = { at, applied };
+    // A failed route is missing from `applied`, so the next sync is a full one and tries it again.
+    this.memo = leftovers ? undefined : { at, applied };
+    return desired.flatMap((d) => failed.get(d.service) ?? []);
   }
 
   private async ownedTargetGroups(): Promise<Map<string, string>> {
@@ -440,6 +501,26 @@ export class AlbLoadBalancer implements LoadBalancer {
       throw toDomainError(what, err);
     }
   }
+}
+
+/** Throttled: the rest of the sync would be refused too, so it stops and the next pass goes on. */
+function isThrottled(err: unknown): boolean {
+  return err instanceof LoadBalancerError && err.reason === 'throttled';
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** One route's failure, by the domain error its calls raised; throttling is not a route's failure and goes up. */
+function routeFailure(d: Desired, err: unknown): RouteFailure {
+  if (isThrottled(err)) throw err;
+  const reason: RouteFailure['reason'] =
+    err instanceof LimitError ? 'quota'
+    : err instanceof ConflictError ? 'conflict'
+    : err instanceof LoadBalancerError ? (err.reason === 'throttled' ? 'unavailable' : err.reason)
+    : 'rejected';
+  return { host: d.host, namespace: d.namespace, service: d.name, reason, message: errorText(err) };
 }
 
 function stickiness(sessionAffinity: boolean): Record<string, string> {

@@ -5,6 +5,12 @@
  * Route 53's limits shape every call (sources in docs/discovery.md):
  * - a ChangeResourceRecordSets request carries at most 1,000 ResourceRecord elements and 32,000
  *   characters of values, an UPSERT counting twice: changes are packed into batches under both;
+ * - a record set holds at most 400 values (Route 53's quota on values in a record), and at most
+ *   half of a request's characters (16,000), or it could never be UPSERTed: a larger set is
+ *   capped to a deterministic subset and reported `capped`;
+ * - a request is all or nothing: when Route 53 refuses a batch even after a fresh listing, the
+ *   batch is split in halves until the refused sets stand alone; they are reported `rejected`,
+ *   every other set is applied, and the refused ones are sent apart on later syncs;
  * - a hosted zone processes one change at a time (`PriorRequestNotComplete`), and the account
  *   has a request rate (`Throttling`): calls are paced, and both errors are retried with
  *   exponential backoff and full jitter;
@@ -23,8 +29,9 @@ import {
   type Route53Client,
 } from '@aws-sdk/client-route-53';
 import { compareRecordSets } from '../../core/discovery.ts';
-import { LimitError, SkiffError, ValidationError, type FieldIssue } from '../../core/errors.ts';
-import type { DnsRecordSet, DnsZone } from '../../ports/index.ts';
+import { createHash } from 'node:crypto';
+import { SkiffError, ValidationError, type FieldIssue } from '../../core/errors.ts';
+import type { DnsRecordSet, DnsSetFailure, DnsZone } from '../../ports/index.ts';
 import { classifySdkError, isAccessDenied, sdkErrorCode, sdkErrorMessage, serviceErrors } from './sdk-errors.ts';
 
 /** Route 53's own names; everything else is read by the shared classifier. */
@@ -39,6 +46,8 @@ export const ROUTE53_ERRORS = serviceErrors({
 export const ROUTE53_MAX_RECORDS_PER_BATCH = 1000;
 /** Route 53: the values of a request may total at most 32,000 characters (an UPSERT's count twice). */
 export const ROUTE53_MAX_CHARS_PER_BATCH = 32_000;
+/** Route 53's quota "Values in a record: 400 per record" (Quotas on records). */
+export const ROUTE53_MAX_VALUES_PER_SET = 400;
 /**
  * 200 ms between calls = 5 requests per second: the per-account rate Route 53 documented for
  * years. Its newer token bucket allows 10 per second (burst 50), shared with every other caller
@@ -111,6 +120,18 @@ interface ZoneRecord {
 
 type Action = 'CREATE' | 'UPSERT' | 'DELETE';
 
+/** What a sync did: changes applied, and the sets not held as desired (each failed alone). */
+export interface DnsSyncResult {
+  readonly changed: number;
+  readonly failed: readonly DnsSetFailure[];
+}
+
+/** Desired records, checked and keyed, with the sets capped on the way. */
+interface Wanted {
+  readonly records: Map<string, ZoneRecord>;
+  readonly capped: readonly DnsSetFailure[];
+}
+
 interface PlannedChange {
   readonly action: Action;
   readonly record: ZoneRecord;
@@ -136,8 +157,14 @@ export class Route53Zone implements DnsZone {
   /** Skiff's records as the zone held them after the last list or accepted change; dropped on any doubt. */
   private view: { readonly listedAt: number; readonly records: Map<string, ZoneRecord> } | undefined;
   private lastCallAt = Number.NEGATIVE_INFINITY;
-  private running: Promise<{ changed: number }> | undefined;
-  private queued: { desired: Map<string, ZoneRecord>; promise: Promise<{ changed: number }>; resolve: (v: { changed: number }) => void; reject: (e: unknown) => void } | undefined;
+  private running: Promise<DnsSyncResult> | undefined;
+  private queued: { desired: Wanted; promise: Promise<DnsSyncResult>; resolve: (v: DnsSyncResult) => void; reject: (e: unknown) => void } | undefined;
+  /**
+   * Changes Route 53 refused on their own, by record key, as `changeSignature`: sent alone (and
+   * last) while they stay the same, so that one bad set costs one request per sync, not a
+   * refused batch, a listing and a bisection.
+   */
+  private readonly refused = new Map<string, string>();
 
   constructor(
     private readonly client: Route53Client,
@@ -168,8 +195,8 @@ export class Route53Zone implements DnsZone {
    * Make Skiff's records equal `desired`. Calls made while one is running are coalesced: only
    * the newest desired set is applied after it, and every waiting caller gets that result.
    */
-  sync(desired: readonly DnsRecordSet[]): Promise<{ changed: number }> {
-    let wanted: Map<string, ZoneRecord>;
+  sync(desired: readonly DnsRecordSet[]): Promise<DnsSyncResult> {
+    let wanted: Wanted;
     try {
       wanted = this.checkDesired(desired);
     } catch (err) {
@@ -180,9 +207,9 @@ export class Route53Zone implements DnsZone {
       this.queued.desired = wanted;
       return this.queued.promise;
     }
-    let resolve!: (v: { changed: number }) => void;
+    let resolve!: (v: DnsSyncResult) => void;
     let reject!: (e: unknown) => void;
-    const promise = new Promise<{ changed: number }>((res, rej) => {
+    const promise = new Promise<DnsSyncResult>((res, rej) => {
       resolve = res;
       reject = rej;
     });
@@ -190,7 +217,7 @@ export class Route53Zone implements DnsZone {
     return promise;
   }
 
-  private start(wanted: Map<string, ZoneRecord>): Promise<{ changed: number }> {
+  private start(wanted: Wanted): Promise<DnsSyncResult> {
     const run = this.apply(wanted).finally(() => {
       this.running = undefined;
       const next = this.queued;
@@ -201,29 +228,78 @@ export class Route53Zone implements DnsZone {
     return run;
   }
 
-  private async apply(wanted: Map<string, ZoneRecord>): Promise<{ changed: number }> {
+  private async apply(wanted: Wanted): Promise<DnsSyncResult> {
+    let changed = 0;
+    const rejected = new Map<string, DnsSetFailure>();
     // A refused batch usually means the view was stale (someone else changed the zone): list it
-    // again and retry once; a second refusal is real.
+    // again and replan; a batch refused against a fresh listing is split until the refused sets
+    // stand alone (isolate).
     for (let attempt = 1; ; attempt++) {
-      const current = await this.current(attempt > 1);
-      const plan = this.plan(current, wanted);
-      if (plan.length === 0) return { changed: 0 };
-      const batches = this.batches(plan);
+      const isolate = attempt > 1;
+      const current = await this.current(isolate);
+      // Forget refusals of sets that are neither wanted nor in the zone any more.
+      for (const k of this.refused.keys()) if (!wanted.records.has(k) && !current.has(k)) this.refused.delete(k);
+      // A set already refused alone in this sync is not sent again.
+      const plan = this.plan(current, wanted.records).filter((c) => !rejected.has(recordKey(c.record)));
+      let stale = false;
       try {
-        for (const batch of batches) {
-          await this.send(batch);
-          for (const c of batch) {
-            if (c.action === 'DELETE') current.delete(recordKey(c.record));
-            else current.set(recordKey(c.record), c.record);
+        for (const batch of this.batches(plan)) {
+          if (isolate || (batch.length === 1 && this.isRefused(batch[0]))) {
+            changed += await this.sendIsolating(batch, current, rejected);
+            continue;
           }
+          try {
+            await this.send(batch);
+          } catch (err) {
+            if (err instanceof DnsZoneError && err.reason === 'rejected') {
+              stale = true;
+              break;
+            }
+            throw err;
+          }
+          changed += this.applied(batch, current);
         }
-        return { changed: plan.length };
       } catch (err) {
         this.view = undefined;
-        if (attempt === 1 && err instanceof DnsZoneError && err.reason === 'rejected') continue;
         throw err;
       }
+      if (!stale) return { changed, failed: [...wanted.capped, ...[...rejected.values()].sort(byNameAndType)] };
+      this.view = undefined;
     }
+  }
+
+  /**
+   * Sends `batch`; when Route 53 refuses it, sends each half in turn, down to single changes: k
+   * refused sets among n cost about 2k·log2(n) requests instead of n. A refused single change is
+   * recorded in `rejected` and remembered in `refused`; every other change is applied.
+   */
+  private async sendIsolating(batch: readonly PlannedChange[], current: Map<string, ZoneRecord>, rejected: Map<string, DnsSetFailure>): Promise<number> {
+    try {
+      await this.send(batch);
+    } catch (err) {
+      if (!(err instanceof DnsZoneError) || err.reason !== 'rejected') throw err;
+      if (batch.length === 1) {
+        const c = batch[0];
+        const key = recordKey(c.record);
+        this.refused.set(key, changeSignature(c));
+        rejected.set(key, { name: c.record.name, type: c.record.type, reason: 'rejected', message: `Route 53 refused to ${c.action} ${c.record.type} ${c.record.name}: ${sdkErrorMessage(err.cause)}` });
+        return 0;
+      }
+      const half = Math.ceil(batch.length / 2);
+      return (await this.sendIsolating(batch.slice(0, half), current, rejected)) + (await this.sendIsolating(batch.slice(half), current, rejected));
+    }
+    return this.applied(batch, current);
+  }
+
+  /** Records an accepted batch in the view; returns how many changes it held. */
+  private applied(batch: readonly PlannedChange[], current: Map<string, ZoneRecord>): number {
+    for (const c of batch) {
+      const key = recordKey(c.record);
+      if (c.action === 'DELETE') current.delete(key);
+      else current.set(key, c.record);
+      this.refused.delete(key);
+    }
+    return batch.length;
   }
 
   /** Skiff's records in the zone: the view when fresh, else listed anew. The map is the view itself. */
@@ -296,18 +372,27 @@ export class Route53Zone implements DnsZone {
     return [...creates.sort(byName), ...upserts.sort(byName), ...deletes.sort(byName)];
   }
 
-  /** Packs changes in order into batches within both request limits. */
+  /** True when Route 53 refused this very change on its own before. */
+  private isRefused(c: PlannedChange): boolean {
+    return this.refused.get(recordKey(c.record)) === changeSignature(c);
+  }
+
+  /**
+   * Packs changes in order into batches within both request limits; a change Route 53 refused
+   * before goes alone, after the others. Every change fits a request: checkDesired capped the
+   * sets to half of each limit, and a set listed from the zone went in one request once (a
+   * DELETE counts once).
+   */
   private batches(plan: readonly PlannedChange[]): PlannedChange[][] {
     const out: PlannedChange[][] = [];
+    const alone: PlannedChange[][] = [];
     let batch: PlannedChange[] = [];
     let records = 0;
     let chars = 0;
     for (const c of plan) {
-      if (c.records > this.maxRecords || c.chars > this.maxChars) {
-        throw new LimitError(
-          `DNS record set ${c.record.type} ${c.record.name} needs ${c.records} ResourceRecord elements and ${c.chars} value characters ` +
-            `as a ${c.action}; one Route 53 request allows ${this.maxRecords} and ${this.maxChars}`,
-        );
+      if (this.isRefused(c)) {
+        alone.push([c]);
+        continue;
       }
       if (batch.length > 0 && (records + c.records > this.maxRecords || chars + c.chars > this.maxChars)) {
         out.push(batch);
@@ -320,7 +405,7 @@ export class Route53Zone implements DnsZone {
       chars += c.chars;
     }
     if (batch.length > 0) out.push(batch);
-    return out;
+    return [...out, ...alone];
   }
 
   private async send(batch: readonly PlannedChange[]): Promise<void> {
@@ -360,10 +445,11 @@ export class Route53Zone implements DnsZone {
   }
 
   /** Checks `desired` and keys it by name and type; every problem is reported at once. */
-  private checkDesired(desired: readonly DnsRecordSet[]): Map<string, ZoneRecord> {
+  private checkDesired(desired: readonly DnsRecordSet[]): Wanted {
     if (!Array.isArray(desired)) throw new ValidationError([{ path: 'desired', message: 'must be an array of DNS record sets' }]);
     const issues: FieldIssue[] = [];
     const out = new Map<string, ZoneRecord>();
+    const capped: DnsSetFailure[] = [];
     desired.forEach((r, i) => {
       const at = `desired[${i}]`;
       const before = issues.length;
@@ -385,17 +471,76 @@ export class Route53Zone implements DnsZone {
         issues.push({ path: `${at}`, message: `repeats the ${r.type} record set ${r.name}; give each name and type once, with all its values` });
         return;
       }
-      const wire = r.type === 'SRV' ? values.map((v: string) => `${v}.`) : [...values];
-      out.set(k, { name: r.name, type: r.type, ttl: r.ttl, values: [...values], wire });
+      const kept = this.cap(r, values);
+      if (kept.length < values.length) {
+        capped.push({
+          name: r.name,
+          type: r.type,
+          reason: 'capped',
+          message:
+            `${r.type} ${r.name} has ${values.length} values (${wireChars(r.type, values)} characters); one record set may hold ` +
+            `${this.maxSetRecords()} values and ${this.maxSetChars()} characters, so kept ${kept.length}`,
+        });
+      }
+      const wire = r.type === 'SRV' ? kept.map((v: string) => `${v}.`) : [...kept];
+      out.set(k, { name: r.name, type: r.type, ttl: r.ttl, values: kept, wire });
     });
     if (issues.length > 0) throw new ValidationError(issues);
-    return out;
+    return { records: out, capped };
+  }
+
+  /** Values one set may hold: Route 53's quota, and half a request, so that an UPSERT of it (counted twice) still fits one. */
+  private maxSetRecords(): number {
+    return Math.min(ROUTE53_MAX_VALUES_PER_SET, Math.max(1, Math.floor(this.maxRecords / 2)));
+  }
+
+  private maxSetChars(): number {
+    return Math.floor(this.maxChars / 2);
+  }
+
+  /**
+   * The values of a set within what one set may hold: all of them when they fit; else the ones
+   * with the lowest hash of name and value (rendezvous hashing) while they fit, in their given
+   * order. Deterministic, spread over the replicas rather than the first in name order, and
+   * stable: a replica that comes or goes changes the kept subset by at most that one value.
+   */
+  private cap(r: DnsRecordSet, values: readonly string[]): string[] {
+    const maxRecords = this.maxSetRecords();
+    const maxChars = this.maxSetChars();
+    if (values.length <= maxRecords && wireChars(r.type, values) <= maxChars) return [...values];
+    const ranked = values
+      .map((v) => ({ v, rank: createHash('sha256').update(`${r.name} ${v}`).digest('hex') }))
+      .sort((x, y) => (x.rank < y.rank ? -1 : x.rank > y.rank ? 1 : 0));
+    const keep = new Set<string>();
+    let chars = 0;
+    for (const { v } of ranked) {
+      if (keep.size >= maxRecords) break;
+      const n = wireChars(r.type, [v]);
+      if (chars + n > maxChars) continue;
+      keep.add(v);
+      chars += n;
+    }
+    return values.filter((v) => keep.has(v));
   }
 }
 
 function planned(action: Action, record: ZoneRecord): PlannedChange {
   const weight = action === 'UPSERT' ? 2 : 1;
   return { action, record, records: record.wire.length * weight, chars: record.wire.reduce((n, v) => n + v.length, 0) * weight };
+}
+
+/** Characters the values take in a request: an SRV target is written with its trailing dot. */
+function wireChars(type: 'A' | 'SRV', values: readonly string[]): number {
+  return values.reduce((n, v) => n + v.length + (type === 'SRV' ? 1 : 0), 0);
+}
+
+/** A change as Route 53 would judge it: the same signature is refused the same way. */
+function changeSignature(c: PlannedChange): string {
+  return `${c.action} ${c.record.ttl} ${[...c.record.wire].sort().join(' ')}`;
+}
+
+function byNameAndType(a: { name: string; type: string }, b: { name: string; type: string }): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : a.type < b.type ? -1 : a.type > b.type ? 1 : 0;
 }
 
 function recordKey(r: { name: string; type: string }): string {

@@ -35,7 +35,9 @@ export function makeSchedulerHandler(deps: Omit<PassDeps, 'seed'>, discovery?: D
       if (options.metrics && result.network) emitMetric('HostsWithoutSubnet', result.network.waiting, deps.cluster);
       if (discovery && (discovery.zone || discovery.loadBalancer)) {
         const d = await runDiscoverySync(discovery);
-        if (d.dnsChanged || d.routesChanged) log.info('discovery', { ...d });
+        // Sets and routes that failed alone (the rest was applied): capped, refused, past a quota.
+        if (d.dnsFailed.length > 0 || d.routesFailed.length > 0) log.warn('discovery', { ...d });
+        else if (d.dnsChanged || d.routesChanged) log.info('discovery', { ...d });
       }
       return result;
     });

@@ -82,11 +82,11 @@ describe('Route53Zone against the Route 53 stand-in', () => {
   it('creates, changes and deletes Skiff\'s records through sync', async () => {
     const { server, zoneId, zone } = await setup();
 
-    expect(await zone.sync(web)).toEqual({ changed: 4 });
+    expect(await zone.sync(web)).toEqual({ changed: 4, failed: [] });
     expect(server.records(zoneId)).toEqual([...web].sort((x, y) => (x.name < y.name ? -1 : 1)));
 
     const moved = [a('web.shop', '127.0.1.1', '127.0.1.3'), web[1], a('web-3-ccccc.web.shop', '127.0.1.3'), web[3]];
-    expect(await zone.sync(moved)).toEqual({ changed: 3 }); // one UPSERT, one CREATE, one DELETE
+    expect(await zone.sync(moved)).toEqual({ changed: 3, failed: [] }); // one UPSERT, one CREATE, one DELETE
     expect(server.records(zoneId).map((r) => [r.name, r.values])).toEqual([
       ['_http._tcp.web.shop.skiff.internal', web[3].values],
       ['web-1-aaaaa.web.shop.skiff.internal', ['127.0.1.1']],
@@ -94,7 +94,7 @@ describe('Route53Zone against the Route 53 stand-in', () => {
       ['web.shop.skiff.internal', ['127.0.1.1', '127.0.1.3']],
     ]);
 
-    expect(await zone.sync([])).toEqual({ changed: 4 });
+    expect(await zone.sync([])).toEqual({ changed: 4, failed: [] });
     expect(server.records(zoneId)).toEqual([]);
   });
 
@@ -102,7 +102,7 @@ describe('Route53Zone against the Route 53 stand-in', () => {
     const { server, zone } = await setup();
     await zone.sync(web);
     const before = server.counts();
-    expect(await zone.sync([...web].reverse())).toEqual({ changed: 0 });
+    expect(await zone.sync([...web].reverse())).toEqual({ changed: 0, failed: [] });
     expect(server.counts()).toEqual(before);
   });
 
@@ -112,7 +112,7 @@ describe('Route53Zone against the Route 53 stand-in', () => {
     const stored = (await listAll(client, zoneId)).find((r) => r.Type === 'SRV');
     expect(stored?.ResourceRecords?.map((r) => r.Value)).toEqual(web[3].values.map((v) => `${v}.`));
     const fresh = new Route53Zone(client, { hostedZoneId: zoneId, zone: ZONE, minIntervalMs: 0 });
-    expect(await fresh.sync(web)).toEqual({ changed: 0 });
+    expect(await fresh.sync(web)).toEqual({ changed: 0, failed: [] });
   });
 
   it('leaves alone every record Skiff does not own', async () => {
@@ -142,14 +142,14 @@ describe('Route53Zone against the Route 53 stand-in', () => {
     const { server, zoneId, zone } = await setup();
     // 2,500 replicas: an A record each (short values: the 1,000-element limit binds) ...
     const replicas = Array.from({ length: 2500 }, (_, i) => a(`web-${i}-aaaaa.web.shop`, `127.0.${1 + Math.floor(i / 250)}.${1 + (i % 250)}`));
-    expect(await zone.sync(replicas)).toEqual({ changed: 2500 });
+    expect(await zone.sync(replicas)).toEqual({ changed: 2500, failed: [] });
     const creates = server.batches();
     expect(creates.length).toBe(3); // CREATE counts once: 1,000 + 1,000 + 500
     expect(creates.every((b) => b.records <= 1000 && b.chars <= 32_000)).toBe(true);
 
     // ... moved elsewhere: each UPSERT counts twice, so at most 500 fit in a request.
     const movedReplicas = replicas.map((r) => ({ ...r, values: [r.values[0].replace(/^127\.0\./, '127.1.')] }));
-    expect(await zone.sync(movedReplicas)).toEqual({ changed: 2500 });
+    expect(await zone.sync(movedReplicas)).toEqual({ changed: 2500, failed: [] });
     const upserts = server.batches().slice(creates.length);
     expect(upserts.length).toBe(5);
     expect(upserts.every((b) => b.records <= 1000 && b.chars <= 32_000)).toBe(true);
@@ -159,7 +159,7 @@ describe('Route53Zone against the Route 53 stand-in', () => {
       srv(`_http._tcp.svc${s}.shop`, ...Array.from({ length: 50 }, (_, i) => `0 10 ${30000 + i} svc${s}-${i}-aaaaa.svc${s}.shop.skiff.internal`)),
     );
     const before = server.batches().length;
-    expect(await zone.sync([...movedReplicas, ...services])).toEqual({ changed: 50 });
+    expect(await zone.sync([...movedReplicas, ...services])).toEqual({ changed: 50, failed: [] });
     const srvBatches = server.batches().slice(before);
     const chars = services.reduce((n, s) => n + s.values.reduce((m, v) => m + v.length + 1, 0), 0);
     expect(srvBatches.length).toBeGreaterThanOrEqual(Math.ceil(chars / 32_000));
@@ -171,19 +171,108 @@ describe('Route53Zone against the Route 53 stand-in', () => {
     expect(stored.filter((r) => r.type === 'A').every((r) => r.values[0].startsWith('127.1.'))).toBe(true);
   });
 
-  it('refuses a change that a single Route 53 request cannot carry, naming the record set', async () => {
-    const { zone } = await setup();
-    const huge = srv('_http._tcp.big.shop', ...Array.from({ length: 1001 }, (_, i) => `0 10 ${10000 + i} big.shop.skiff.internal`));
-    const err = await errorOf(zone.sync([huge]));
-    expect((err as Error).name).toBe('LimitError');
-    expect((err as Error).message).toMatch(/SRV _http\._tcp\.big\.shop\.skiff\.internal needs 1001 ResourceRecord elements/);
+  it('caps a record set too large for one request to a deterministic subset and applies everything else', async () => {
+    const { server, zoneId, zone } = await setup();
+    // 1,001 addresses of about 10 characters: Route 53's 400 values per set binds.
+    const values = Array.from({ length: 1001 }, (_, i) => `127.1.${Math.floor(i / 250)}.${1 + (i % 250)}`);
+    const huge = a('big.shop', ...values);
+    const out = await zone.sync([huge, ...web]);
+    expect(out.changed).toBe(5);
+    expect(out.failed).toEqual([
+      { name: huge.name, type: 'A', reason: 'capped', message: expect.stringMatching(/^A big\.shop\.skiff\.internal has 1001 values .*so kept 400$/) },
+    ]);
+    const stored = server.records(zoneId).find((r) => r.name === huge.name)!;
+    expect(stored.values.length).toBe(400);
+    expect(stored.values.every((v) => values.includes(v))).toBe(true);
+    expect(server.records(zoneId).filter((r) => r.name !== huge.name)).toEqual([...web].sort((x, y) => (x.name < y.name ? -1 : 1)));
+    // The same desired set keeps the same subset: nothing to send.
+    const before = server.counts();
+    expect((await zone.sync([huge, ...web])).changed).toBe(0);
+    expect(server.counts()).toEqual(before);
+  });
+
+  it('syncs a service of 1,200 healthy replicas in several batches; the other services\' names are right', async () => {
+    // Route 53's own rate (5 requests/s) and the adapter's default pacing: never throttled.
+    const { server, zoneId, zone } = await setup({ limits: {} }, { minIntervalMs: undefined });
+    // 1,200 replicas on 12 hosts: an A record each, a service A record of 12 hosts, one SRV value each.
+    const tasks = Array.from({ length: 1200 }, (_, i) => ({ id: `big-${i + 1}-abcde`, ip: `127.0.1.${1 + (i % 12)}`, port: 30000 + i }));
+    const big = [
+      a('big.shop', ...Array.from({ length: 12 }, (_, h) => `127.0.1.${h + 1}`)),
+      ...tasks.map((t) => a(`${t.id}.big.shop`, t.ip)),
+      srv('_http._tcp.big.shop', ...tasks.map((t) => `0 10 ${t.port} ${t.id}.big.shop.skiff.internal`)),
+    ];
+    const out = await zone.sync([...big, ...web]);
+    expect(out.failed?.map((f) => [f.name, f.reason])).toEqual([['_http._tcp.big.shop.skiff.internal', 'capped']]);
+    expect(out.changed).toBe(big.length + web.length);
+    const batches = server.batches();
+    expect(batches.length).toBeGreaterThan(1);
+    expect(batches.every((b) => b.records <= 1000 && b.chars <= 32_000)).toBe(true);
+    const stored = server.records(zoneId);
+    expect(stored.length).toBe(big.length + web.length);
+    for (const r of web) expect(stored.find((x) => x.name === r.name && x.type === r.type)).toEqual(r);
+    const capped = stored.find((r) => r.name === '_http._tcp.big.shop.skiff.internal')!;
+    // Within what one set may hold (400 values), whichever way it is written later (an UPSERT counts twice).
+    expect(capped.values.length).toBeLessThanOrEqual(400);
+    expect(capped.values.reduce((n, v) => n + v.length + 1, 0)).toBeLessThanOrEqual(16_000);
+    // Spread over the replicas, not the first ones in name order.
+    expect(new Set(capped.values.map((v) => v.split(' ')[3].split('.')[0].split('-')[1].length)).size).toBeGreaterThan(1);
+
+    // One replica gone: the capped set loses at most that one value and gains at most one.
+    const fewer = [...big.filter((r) => r.name !== `${tasks[0].id}.big.shop.skiff.internal`), ...web].map((r) =>
+      r.type === 'SRV' && r.name.startsWith('_http._tcp.big') ? { ...r, values: r.values.filter((v) => !v.includes(`${tasks[0].id}.`)) } : r,
+    );
+    await zone.sync(fewer);
+    const after = server.records(zoneId).find((r) => r.name === capped.name)!;
+    expect(after.values.filter((v) => !capped.values.includes(v)).length).toBeLessThanOrEqual(1);
+    expect(server.errors().Throttling ?? 0).toBe(0);
+  });
+
+  it('caps an SRV record set whose long values exceed 16,000 characters', async () => {
+    const { server, zoneId, zone } = await setup();
+    // Service and namespace names of 40 characters: each SRV value is about 150 characters.
+    const svc = `s${'v'.repeat(38)}c`;
+    const ns = `n${'s'.repeat(38)}x`;
+    const values = Array.from({ length: 200 }, (_, i) => `0 10 ${30000 + i} ${svc}-${i}-abcde.${svc}.${ns}.skiff.internal`);
+    const long = srv(`_http._tcp.${svc}.${ns}`, ...values);
+    const out = await zone.sync([long, ...web]);
+    expect(out.failed).toEqual([{ name: long.name, type: 'SRV', reason: 'capped', message: expect.stringContaining('characters') }]);
+    const stored = server.records(zoneId).find((r) => r.name === long.name)!;
+    expect(stored.values.reduce((n, v) => n + v.length + 1, 0)).toBeLessThanOrEqual(16_000);
+    expect(stored.values.length).toBeGreaterThan(90);
+    expect(server.records(zoneId).length).toBe(5);
+  });
+
+  it('fails a record set Route 53 refuses alone, applies the others, and next time sends it apart', async () => {
+    const { server, client, zoneId, zone } = await setup({ limits: {} }, { minIntervalMs: undefined });
+    // Someone else's CNAME holds the name of Skiff's service: Route 53 refuses an A record beside it.
+    await client.send(new ChangeResourceRecordSetsCommand({
+      HostedZoneId: zoneId,
+      ChangeBatch: { Changes: [{ Action: 'CREATE', ResourceRecordSet: { Name: 'db.shop.skiff.internal', Type: 'CNAME', TTL: 60, ResourceRecords: [{ Value: 'db.example.com' }] } }] },
+    }));
+    const replicas = Array.from({ length: 40 }, (_, i) => a(`api-${i}-aaaaa.api.shop`, `127.0.2.${i + 1}`));
+    const poisoned = a('db.shop', '127.0.3.1');
+    const out = await zone.sync([...replicas, poisoned, ...web]);
+    expect(out.failed).toEqual([{ name: poisoned.name, type: 'A', reason: 'rejected', message: expect.stringContaining('conflicting RRSet of type CNAME') }]);
+    expect(out.changed).toBe(replicas.length + web.length);
+    const stored = server.records(zoneId);
+    expect(stored.length).toBe(replicas.length + web.length);
+    expect(stored.some((r) => r.name === poisoned.name)).toBe(false);
+
+    // The next sync with one more replica: the refused set goes alone, the rest in one request.
+    const refusedBefore = server.errors().InvalidChangeBatch;
+    const more = [...replicas, a('api-99-aaaaa.api.shop', '127.0.2.99'), poisoned, ...web];
+    const again = await zone.sync(more);
+    expect(again).toMatchObject({ changed: 1, failed: [{ name: poisoned.name, reason: 'rejected' }] });
+    expect(server.errors().InvalidChangeBatch - refusedBefore).toBe(1);
+    expect(server.records(zoneId).length).toBe(replicas.length + web.length + 1);
+    expect(server.errors().Throttling ?? 0).toBe(0);
   });
 
   it('retries PriorRequestNotComplete until the zone\'s previous change is in sync', async () => {
     const { server, zoneId, zone } = await setup({ pendingMs: 300 }, { baseDelayMs: 100 });
     await zone.sync(web.slice(0, 2));
     // The first change is PENDING for 300 ms; the next one is refused until it is INSYNC, then accepted.
-    expect(await zone.sync(web)).toEqual({ changed: 2 });
+    expect(await zone.sync(web)).toEqual({ changed: 2, failed: [] });
     expect(server.errors().PriorRequestNotComplete).toBeGreaterThanOrEqual(1);
     expect(server.records(zoneId).length).toBe(4);
   });
@@ -202,7 +291,7 @@ describe('Route53Zone against the Route 53 stand-in', () => {
   it('retries Throttling with backoff and gets through', async () => {
     const { server, zoneId, zone } = await setup({ limits: { requests: { rate: 4, burst: 1 } } }, { baseDelayMs: 200 });
     // A list and a change back to back: the second finds the bucket empty.
-    expect(await zone.sync(web)).toEqual({ changed: 4 });
+    expect(await zone.sync(web)).toEqual({ changed: 4, failed: [] });
     expect(server.errors().Throttling).toBeGreaterThanOrEqual(1);
     expect(server.records(zoneId).length).toBe(4);
   });
@@ -213,9 +302,9 @@ describe('Route53Zone against the Route 53 stand-in', () => {
       { minIntervalMs: undefined, maxRecordsPerBatch: 2 }, // default pacing; few records per request
     );
     const four = [1, 2, 3, 4].map((i) => a(`web-${i}-aaaaa.web.shop`, `127.0.1.${i}`));
-    expect(await zone.sync(four)).toEqual({ changed: 4 }); // a list and 2 requests
-    expect(await zone.sync(four.map((r) => ({ ...r, ttl: 30 })))).toEqual({ changed: 4 }); // 4 UPSERTs, one each
-    expect(await zone.sync([])).toEqual({ changed: 4 }); // 2 requests
+    expect(await zone.sync(four)).toEqual({ changed: 4, failed: [] }); // a list and 2 requests
+    expect(await zone.sync(four.map((r) => ({ ...r, ttl: 30 })))).toEqual({ changed: 4, failed: [] }); // 4 UPSERTs, one each
+    expect(await zone.sync([])).toEqual({ changed: 4, failed: [] }); // 2 requests
     expect(Object.values(server.counts()).reduce((n, c) => n + c, 0)).toBe(9);
     expect(server.errors().Throttling ?? 0).toBe(0);
   });
@@ -228,7 +317,7 @@ describe('Route53Zone against the Route 53 stand-in', () => {
       HostedZoneId: zoneId,
       ChangeBatch: { Changes: [{ Action: 'DELETE', ResourceRecordSet: { Name: `${web[1].name}.`, Type: 'A', TTL: 5, ResourceRecords: [{ Value: '127.0.1.1' }] } }] },
     }));
-    expect(await zone.sync([web[0]])).toEqual({ changed: 2 });
+    expect(await zone.sync([web[0]])).toEqual({ changed: 2, failed: [] });
     expect(server.errors().InvalidChangeBatch).toBe(1);
     expect(server.records(zoneId)).toEqual([web[0]]);
   });
@@ -239,8 +328,8 @@ describe('Route53Zone against the Route 53 stand-in', () => {
     const second = zone.sync([web[1]]);
     const third = zone.sync([web[2]]);
     await first;
-    expect(await second).toEqual({ changed: 2 });
-    expect(await third).toEqual({ changed: 2 });
+    expect(await second).toEqual({ changed: 2, failed: [] });
+    expect(await third).toEqual({ changed: 2, failed: [] });
     expect(server.batches().length).toBe(2); // web[1] was never written
     expect(server.records(zoneId)).toEqual([web[2]]);
   });
@@ -320,11 +409,25 @@ describe('the Route 53 stand-in', () => {
   it('accepts a batch of exactly 1,000 ResourceRecord elements', async () => {
     const { client, zoneId, server } = await setup();
     const records = Array.from({ length: 1000 }, (_, i) => ({ Value: `127.0.${Math.floor(i / 250)}.${i % 250}` }));
+    // At most 400 values per record set: 400 + 400 + 200.
+    const sets = [records.slice(0, 400), records.slice(400, 800), records.slice(800)];
     await client.send(new ChangeResourceRecordSetsCommand({
       HostedZoneId: zoneId,
-      ChangeBatch: { Changes: [{ Action: 'CREATE', ResourceRecordSet: { Name: 'many.skiff.internal', Type: 'A', TTL: 5, ResourceRecords: records } }] },
+      ChangeBatch: { Changes: sets.map((ResourceRecords, i) => ({ Action: 'CREATE' as const, ResourceRecordSet: { Name: `many${i}.skiff.internal`, Type: 'A' as const, TTL: 5, ResourceRecords } })) },
     }));
-    expect(server.batches()).toEqual([{ zoneId, changes: 1, records: 1000, chars: records.reduce((n, r) => n + r.Value.length, 0) }]);
+    expect(server.batches()).toEqual([{ zoneId, changes: 3, records: 1000, chars: records.reduce((n, r) => n + r.Value.length, 0) }]);
+  });
+
+  it('refuses a record set of more than 400 values (Route 53\'s quota on values in a record)', async () => {
+    const { client, zoneId, server } = await setup();
+    const records = Array.from({ length: 401 }, (_, i) => ({ Value: `127.0.${Math.floor(i / 250)}.${i % 250}` }));
+    const err = await errorOf(client.send(new ChangeResourceRecordSetsCommand({
+      HostedZoneId: zoneId,
+      ChangeBatch: { Changes: [{ Action: 'CREATE', ResourceRecordSet: { Name: 'many.skiff.internal', Type: 'A', TTL: 5, ResourceRecords: records } }] },
+    })));
+    expect((err as Error).name).toBe('InvalidChangeBatch');
+    expect((err as Error).message).toContain('has 401 values; a record may hold at most 400');
+    expect(server.records(zoneId)).toEqual([]);
   });
 
   it('refuses changes that do not match the zone, all or nothing', async () => {
@@ -343,6 +446,20 @@ describe('the Route 53 stand-in', () => {
     expect((err as Error).message).toContain("Tried to delete resource record set [name='gone.skiff.internal.', type='A'] but it was not found");
     expect((err as Error).message).toContain('RRSet with DNS name web.example.com. is not permitted in zone skiff.internal.');
     expect(server.records(zoneId)).toEqual([]);
+  });
+
+  it('refuses an A record beside a CNAME of the same name, and a CNAME beside other records, as Route 53 does', async () => {
+    const { client, zoneId, server } = await setup();
+    const change = (Action: 'CREATE', Name: string, Type: 'A' | 'CNAME', Value: string) =>
+      client.send(new ChangeResourceRecordSetsCommand({ HostedZoneId: zoneId, ChangeBatch: { Changes: [{ Action, ResourceRecordSet: { Name, Type, TTL: 5, ResourceRecords: [{ Value }] } }] } }));
+    await change('CREATE', 'db.skiff.internal', 'CNAME', 'db.example.com');
+    const beside = await errorOf(change('CREATE', 'db.skiff.internal', 'A', '127.0.1.1'));
+    expect((beside as Error).name).toBe('InvalidChangeBatch');
+    expect((beside as Error).message).toContain('RRSet of type A with DNS name db.skiff.internal. is not permitted because a conflicting RRSet of type CNAME with the same DNS name already exists in zone skiff.internal.');
+    await change('CREATE', 'web.skiff.internal', 'A', '127.0.1.1');
+    const cname = await errorOf(change('CREATE', 'web.skiff.internal', 'CNAME', 'web.example.com'));
+    expect((cname as Error).message).toContain('RRSet of type CNAME with DNS name web.skiff.internal. is not permitted as it conflicts with other records with the same DNS name in zone skiff.internal.');
+    expect(server.records(zoneId).map((r) => r.name)).toEqual(['web.skiff.internal']);
   });
 
   it('refuses routing policies it does not model instead of ignoring them', async () => {

@@ -24,10 +24,10 @@ import {
   ResourceInUseException,
   RuleNotFoundException,
   TooManyRulesException,
+  TooManyTargetsException,
   type Rule,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { AlbLoadBalancer, LoadBalancerError, type AlbLoadBalancerOptions } from '../../adapters/aws/alb.ts';
-import { ConflictError, LimitError } from '../../core/errors.ts';
 import type { IngressRoute } from '../../ports/index.ts';
 
 const ACCOUNT = '123456789012';
@@ -435,27 +435,66 @@ describe('AlbLoadBalancer', () => {
     expect(warnings).toEqual(['replica web-2-abcde of shop/web is left out of the load balancer: no instance has address 10.0.9.9']);
   });
 
-  it('turns a lost race for a rule priority into a ConflictError, and reads everything back on the next sync', async () => {
+  it('reports a lost race for a rule priority as a conflict of that route, and reads everything back on the next sync', async () => {
     elb = new FakeElb();
     const lb = balancer({ now: () => 0 });
     elb.failNext(CreateRuleCommand, new PriorityInUseException({ message: 'Priority 1 is currently in use', $metadata: {} }));
-    const err = await lb.sync([route('web', 'shop.example.com', [])]).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(ConflictError);
-    expect((err as Error).message).toContain('cannot create the listener rule for ingress host shop.example.com of shop/web');
+    const out = await lb.sync([route('web', 'shop.example.com', [])]);
+    expect(out.failed).toEqual([
+      { host: 'shop.example.com', namespace: 'shop', service: 'web', reason: 'conflict', message: expect.stringContaining('cannot create the listener rule for ingress host shop.example.com of shop/web') },
+    ]);
     elb.takeCalls();
-    await lb.sync([route('web', 'shop.example.com', [])]);
+    expect((await lb.sync([route('web', 'shop.example.com', [])])).failed).toEqual([]);
     expect(elb.takeCalls().map(([name]) => name)).toEqual(['DescribeTargetGroups', 'DescribeRules', 'DescribeTargetGroupAttributes', 'DescribeTargetHealth', 'CreateRule']);
     expect(elb.routing()).toEqual([`1 shop.example.com -> ${tgName('web')}`]);
   });
 
-  it('turns quota and throttling errors into a LimitError and a retryable LoadBalancerError', async () => {
+  it('past the listener\'s rule quota, keeps the existing rules, syncs the other routes and reports the new one as not served', async () => {
     elb = new FakeElb();
-    elb.failNext(CreateRuleCommand, new TooManyRulesException({ message: 'You\'ve reached the limit on the number of rules per listener', $metadata: {} }));
-    await expect(balancer().sync([route('web', 'shop.example.com', [])])).rejects.toBeInstanceOf(LimitError);
+    const lb = balancer();
+    await lb.sync([route('api', 'api.example.com', [['10.0.1.5', 30000]])]);
+    // The quota is reached with the first new rule; the route after it still gets its rule and targets.
+    elb.failNext(CreateRuleCommand, new TooManyRulesException({ message: "You've reached the limit on the number of rules per listener", $metadata: {} }));
+    const out = await lb.sync([
+      route('api', 'api.example.com', [['10.0.1.6', 30001]]),
+      route('blog', 'blog.example.com', [['10.0.1.5', 30002]]),
+      route('web', 'shop.example.com', [['10.0.1.7', 30003]]),
+    ]);
+    expect(out.failed).toEqual([
+      { host: 'blog.example.com', namespace: 'shop', service: 'blog', reason: 'quota', message: expect.stringMatching(/cannot create the listener rule for ingress host blog\.example\.com of shop\/blog: .*TooManyRulesException/) },
+    ]);
+    expect(elb.routing()).toEqual([`1 api.example.com -> ${tgName('api')}`, `2 shop.example.com -> ${tgName('web')}`]);
+    expect(elb.targetsOf(tgName('api'))).toEqual(['i-0bbbbbbbbbbbbbbb2:30001']);
+    expect(elb.targetsOf(tgName('web'))).toEqual(['i-0ccccccccccccccc3:30003']);
+  });
+
+  it('fails alone a route whose targets cannot be registered, and one for which no rule priority is free', async () => {
+    elb = new FakeElb();
+    const foreign = elb.addGroup('people-frontend');
+    elb.addRule(50_000, 'people.example.com', foreign);
+    elb.failNext(RegisterTargetsCommand, new TooManyTargetsException({ message: 'too many targets', $metadata: {} }));
+    const out = await balancer({ firstPriority: 49_999 }).sync([
+      route('api', 'api.example.com', [['10.0.1.5', 30000]]),
+      route('blog', 'blog.example.com', [['10.0.1.6', 30001]]),
+      route('web', 'shop.example.com', [['10.0.1.7', 30002]]),
+    ]);
+    expect(out.failed.map((f) => [f.host, f.reason])).toEqual([
+      ['api.example.com', 'quota'], // its registration failed: no rule sends requests to an empty group
+      ['shop.example.com', 'quota'], // 49,999 went to blog, 50,000 is taken
+    ]);
+    expect(out.failed[1].message).toContain('no listener rule priority is free from 49999 to 50000 for ingress host shop.example.com');
+    expect(elb.routing()).toEqual([`49999 blog.example.com -> ${tgName('blog')}`, '50000 people.example.com -> people-frontend']);
+    expect(elb.targetsOf(tgName('blog'))).toEqual(['i-0bbbbbbbbbbbbbbb2:30001']);
+  });
+
+  it('aborts the sync when ELBv2 throttles, as a retryable LoadBalancerError', async () => {
+    elb = new FakeElb();
     elb.failNext(DescribeTargetGroupsCommand, Object.assign(new Error('Rate exceeded'), { name: 'Throttling', $metadata: { httpStatusCode: 400 } }));
     const err = await balancer().sync([]).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(LoadBalancerError);
     expect(err).toMatchObject({ reason: 'throttled', retryable: true, message: 'cannot list target groups: ELBv2 throttled the request: Rate exceeded' });
+    elb.failNext(RegisterTargetsCommand, Object.assign(new Error('Rate exceeded'), { name: 'Throttling', $metadata: { httpStatusCode: 400 } }));
+    await expect(balancer().sync([route('web', 'shop.example.com', [['10.0.1.5', 30000]])])).rejects.toMatchObject({ reason: 'throttled' });
   });
 
   it('refuses two routes for one host', async () => {

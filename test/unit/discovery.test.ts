@@ -3,7 +3,8 @@ import fc from 'fast-check';
 import { DEFAULT_ZONE, checkZone, compareRecordSets, dnsRecords } from '../../core/discovery.ts';
 import { ValidationError } from '../../core/errors.ts';
 import type { Service, TaskView } from '../../core/types.ts';
-import type { DnsRecordSet } from '../../ports/index.ts';
+import type { DnsRecordSet, DnsSetFailure, DnsZone, IngressRoute, LoadBalancer, RouteFailure, Store } from '../../ports/index.ts';
+import { DiscoverySyncError, runDiscoverySync, type DiscoveryDeps } from '../../functions/discovery/sync.ts';
 import { aService } from '../builders.ts';
 
 const Z = DEFAULT_ZONE;
@@ -224,5 +225,79 @@ describe('dnsRecords with container addressing (routed container subnets on AWS)
       aView(svc, 'web-2-bbbbb', '10.0.1.6', 32769, { address: '10.200.2.2', health: 'unhealthy' }),
     ];
     expect(dnsRecords(Z, [svc], views, 10, 'container')).toEqual([]);
+  });
+});
+
+describe('runDiscoverySync', () => {
+  // The use case reads only these four lists; an empty cluster is enough to show what runs after what.
+  const emptyStore = { listServices: async () => [], listAllTasks: async () => [], listHostStatuses: async () => [], listHosts: async () => [] } as unknown as Store;
+  const failingZone: DnsZone = { sync: async () => Promise.reject(new Error('Route 53 denied access')) };
+  const failingBalancer: LoadBalancer = { sync: async () => Promise.reject(new Error('ELBv2 unavailable')) };
+
+  it('syncs the load balancer when the DNS sync fails whole, and reports both', async () => {
+    const synced: IngressRoute[][] = [];
+    const deps: DiscoveryDeps = { store: emptyStore, zone: { name: Z, ttl: 5, port: failingZone }, loadBalancer: { sync: async (r) => void synced.push([...r]) } };
+    const err = await runDiscoverySync(deps).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DiscoverySyncError);
+    expect((err as DiscoverySyncError).message).toBe('discovery sync failed: DNS: Route 53 denied access');
+    expect((err as DiscoverySyncError).result).toMatchObject({ routesChanged: true, dnsChanged: false, dnsError: 'Route 53 denied access' });
+    expect(synced).toEqual([[]]);
+  });
+
+  it('syncs DNS when the load-balancer sync fails whole, and tries the failed one again on the next pass', async () => {
+    const zoneCalls: DnsRecordSet[][] = [];
+    let lbCalls = 0;
+    const deps: DiscoveryDeps = {
+      store: emptyStore,
+      zone: {
+        name: Z,
+        ttl: 5,
+        port: {
+          sync: async (d) => {
+            zoneCalls.push([...d]);
+            return { changed: 0 };
+          },
+        },
+      },
+      loadBalancer: {
+        sync: async (r) => {
+          lbCalls++;
+          return failingBalancer.sync(r);
+        },
+      },
+    };
+    const err = await runDiscoverySync(deps).catch((e: unknown) => e);
+    expect((err as DiscoverySyncError).result).toMatchObject({ dnsChanged: true, routesError: 'ELBv2 unavailable' });
+    expect(zoneCalls).toEqual([[]]);
+    await runDiscoverySync(deps).catch(() => undefined);
+    expect(zoneCalls.length).toBe(1); // DNS unchanged: not sent again
+    expect(lbCalls).toBe(2); // the failed sync is retried
+  });
+
+  it('returns the record sets and routes that failed alone, and warns once while they stay the same', async () => {
+    const warnings: string[] = [];
+    const dnsFailure: DnsSetFailure = { name: `web.shop.${Z}`, type: 'A', reason: 'rejected', message: 'conflicting CNAME' };
+    const routeFailure: RouteFailure = { host: 'shop.example.com', namespace: 'shop', service: 'web', reason: 'quota', message: 'rule quota reached' };
+    let lbCalls = 0;
+    const deps: DiscoveryDeps = {
+      store: emptyStore,
+      zone: { name: Z, ttl: 5, port: { sync: async () => ({ changed: 0, failed: [dnsFailure] }) } },
+      loadBalancer: {
+        sync: async () => {
+          lbCalls++;
+          return { failed: [routeFailure] };
+        },
+      },
+      warn: (m) => warnings.push(m),
+    };
+    const result = await runDiscoverySync(deps);
+    expect(result).toMatchObject({ dnsFailed: [dnsFailure], routesFailed: [routeFailure] });
+    expect(warnings).toEqual([
+      `DNS record set A web.shop.${Z} rejected: conflicting CNAME`,
+      'ingress shop.example.com of shop/web not served (quota): rule quota reached',
+    ]);
+    await runDiscoverySync(deps);
+    expect(warnings.length).toBe(2);
+    expect(lbCalls).toBe(1); // a quota is not retried until the routes change
   });
 });

@@ -228,7 +228,7 @@ describe('a reset connection at the SDK boundary of every AWS adapter', () => {
     r53.on(ListResourceRecordSetsCommand).rejectsOnce(reset()).resolves({ ResourceRecordSets: [], IsTruncated: false });
     r53.on(ChangeResourceRecordSetsCommand).resolves({ ChangeInfo: { Id: 'c1', Status: 'PENDING', SubmittedAt: new Date(0) } });
     const zone = new Route53Zone(r53 as unknown as Route53Client, { hostedZoneId: 'Z0123456789ABC', zone: 'skiff.internal', minIntervalMs: 0, sleep: noSleep, random: () => 0 });
-    expect(await zone.sync([{ name: 'web.default.skiff.internal', type: 'A', ttl: 10, values: ['10.0.0.1'] }])).toEqual({ changed: 1 });
+    expect(await zone.sync([{ name: 'web.default.skiff.internal', type: 'A', ttl: 10, values: ['10.0.0.1'] }])).toEqual({ changed: 1, failed: [] });
     expect(r53.commandCalls(ListResourceRecordSetsCommand)).toHaveLength(2);
 
     r53.reset();
