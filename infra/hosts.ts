@@ -51,8 +51,9 @@ export interface SkiffHostsProps {
   readonly parameterPrefix: string;
   /** `arn:<partition>:ec2:<region>:<account>:instance/`: a host's ARN is this plus its instance id. */
   readonly hostArnPrefix: string;
-  /** The VPC and subnets the hosts run in. */
+  /** The VPC the hosts run in. */
   readonly vpc: IVpc;
+  /** The subnets of `vpc` the hosts run in. */
   readonly vpcSubnets: SubnetSelection;
   /** The state table: each host writes its status and heartbeats there, and only its own items. */
   readonly state: SkiffState;

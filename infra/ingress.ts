@@ -6,7 +6,7 @@
  */
 import { Aws, CfnCondition, CfnMapping, Duration, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Peer, Port, SecurityGroup } from 'aws-cdk-lib/aws-ec2';
-import type { IVpc } from 'aws-cdk-lib/aws-ec2';
+import type { ISecurityGroup, IVpc } from 'aws-cdk-lib/aws-ec2';
 import { ApplicationLoadBalancer, ApplicationProtocol, ListenerAction, ListenerCertificate, SslPolicy } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import type { ApplicationListener } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { AccountPrincipal, PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
@@ -44,7 +44,7 @@ export interface SkiffIngressProps {
   /** The hosts' VPC: the zone is associated with it and the load balancer runs in it. */
   readonly vpc: IVpc;
   /** The hosts' security group: the load balancer reaches them on the Docker published ports. */
-  readonly hostSecurityGroup: SecurityGroup;
+  readonly hostSecurityGroup: ISecurityGroup;
   /** Name of the private hosted zone (validated by validateSkiffClusterProps). */
   readonly dnsZoneName: string;
   /** Who may reach the load balancer. */
