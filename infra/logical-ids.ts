@@ -15,8 +15,7 @@
  * a stream mapping `DynamoDBEventSource:<table unique id>`, a permission after its rule or route):
  * those embedded ids are rewritten to the peer's legacy unique id too.
  */
-import { Names, Stack } from 'aws-cdk-lib';
-import { CfnElement } from 'aws-cdk-lib';
+import { CfnElement, Names, Stack } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import type { IConstruct } from 'constructs';
 
