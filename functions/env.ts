@@ -2,6 +2,8 @@
  * Environment, read once at a function's entry point through typed getters that fail with a
  * message naming the variable.
  */
+import { ENV } from '../app/env-names.ts';
+
 export class ConfigError extends Error {
   constructor(message: string) {
     super(message);
@@ -58,34 +60,34 @@ export interface ControlPlaneConfig {
 }
 
 export function controlPlaneConfig(env: NodeJS.ProcessEnv): ControlPlaneConfig {
-  const cluster = requireEnv(env, 'SKIFF_CLUSTER');
+  const cluster = requireEnv(env, ENV.cluster);
   return {
     cluster,
-    table: requireEnv(env, 'SKIFF_TABLE'),
-    paramPrefix: optionalEnv(env, 'SKIFF_PARAM_PREFIX') ?? `/skiff/${cluster}`,
-    hostArnPrefix: optionalEnv(env, 'SKIFF_HOST_ARN_PREFIX') ?? '',
-    region: optionalEnv(env, 'AWS_REGION') ?? optionalEnv(env, 'SKIFF_REGION'),
-    dynamodbEndpoint: optionalEnv(env, 'SKIFF_DYNAMODB_ENDPOINT'),
-    ssmEndpoint: optionalEnv(env, 'SKIFF_SSM_ENDPOINT'),
-    schedulerFunction: optionalEnv(env, 'SKIFF_SCHEDULER_FUNCTION'),
-    hostedZoneId: optionalEnv(env, 'SKIFF_HOSTED_ZONE_ID'),
-    dnsZone: optionalEnv(env, 'SKIFF_DNS_ZONE') ?? 'skiff.internal',
-    dnsTtl: numberEnv(env, 'SKIFF_DNS_TTL_SECONDS', 10, { min: 1, max: 86_400 }),
-    albListenerArn: optionalEnv(env, 'SKIFF_ALB_LISTENER_ARN'),
-    vpcId: optionalEnv(env, 'SKIFF_VPC_ID'),
+    table: requireEnv(env, ENV.table),
+    paramPrefix: optionalEnv(env, ENV.paramPrefix) ?? `/skiff/${cluster}`,
+    hostArnPrefix: optionalEnv(env, ENV.hostArnPrefix) ?? '',
+    region: optionalEnv(env, 'AWS_REGION') ?? optionalEnv(env, ENV.region),
+    dynamodbEndpoint: optionalEnv(env, ENV.dynamodbEndpoint),
+    ssmEndpoint: optionalEnv(env, ENV.ssmEndpoint),
+    schedulerFunction: optionalEnv(env, ENV.schedulerFunction),
+    hostedZoneId: optionalEnv(env, ENV.hostedZoneId),
+    dnsZone: optionalEnv(env, ENV.dnsZone) ?? 'skiff.internal',
+    dnsTtl: numberEnv(env, ENV.dnsTtlSeconds, 10, { min: 1, max: 86_400 }),
+    albListenerArn: optionalEnv(env, ENV.albListenerArn),
+    vpcId: optionalEnv(env, ENV.vpcId),
     ...networkConfig(env),
   };
 }
 
 function networkConfig(env: NodeJS.ProcessEnv): Pick<ControlPlaneConfig, 'network'> {
-  const clusterCidr = optionalEnv(env, 'SKIFF_CLUSTER_CIDR');
+  const clusterCidr = optionalEnv(env, ENV.clusterCidr);
   if (clusterCidr === undefined) return {};
-  const routeTableIds = (optionalEnv(env, 'SKIFF_ROUTE_TABLE_IDS') ?? '')
+  const routeTableIds = (optionalEnv(env, ENV.routeTableIds) ?? '')
     .split(',')
     .map((id) => id.trim())
     .filter((id) => id !== '');
   if (routeTableIds.length === 0) {
-    throw new ConfigError('environment variable SKIFF_ROUTE_TABLE_IDS is required with SKIFF_CLUSTER_CIDR: the route tables (rtb-..., comma-separated) that get each host subnet');
+    throw new ConfigError(`environment variable ${ENV.routeTableIds} is required with ${ENV.clusterCidr}: the route tables (rtb-..., comma-separated) that get each host subnet`);
   }
-  return { network: { clusterCidr, hostPrefixLength: numberEnv(env, 'SKIFF_HOST_SUBNET_PREFIX', 24, { min: 1, max: 30 }), routeTableIds } };
+  return { network: { clusterCidr, hostPrefixLength: numberEnv(env, ENV.hostSubnetPrefix, 24, { min: 1, max: 30 }), routeTableIds } };
 }

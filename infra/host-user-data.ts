@@ -4,6 +4,7 @@
  *
  * Pure: every value comes in as a string (CDK tokens are fine, they resolve at deploy time).
  */
+import { ENV } from '../app/env-names.ts';
 
 /** Everything the boot script needs to know about the cluster. */
 export interface HostUserDataOptions {
@@ -77,19 +78,20 @@ export function agentServiceUnit(nodeMajorVersion: number): string {
 /** The bash script run by cloud-init on first boot. */
 export function hostUserDataScript(o: HostUserDataOptions): string {
   const env = [
-    `SKIFF_CLUSTER=${o.clusterName}`,
-    `SKIFF_TABLE=${o.tableName}`,
-    `SKIFF_PARAM_PREFIX=${o.parameterPrefix}`,
-    `SKIFF_REGION=${o.region}`,
-    'SKIFF_HOST_ID=${HOST_ID}',
-    'SKIFF_HOST_ADDRESS=${HOST_ADDRESS}',
+    `${ENV.cluster}=${o.clusterName}`,
+    `${ENV.table}=${o.tableName}`,
+    `${ENV.paramPrefix}=${o.parameterPrefix}`,
+    `${ENV.region}=${o.region}`,
+    // Shell variables of the script below, expanded when the heredoc is written.
+    `${ENV.hostId}=\${HOST_ID}`,
+    `${ENV.hostAddress}=\${HOST_ADDRESS}`,
     // The agent also reads IMDSv2 itself (its availability zone becomes the host label `zone`).
-    'SKIFF_IDENTITY=ec2',
-    `SKIFF_HOST_ARN_PREFIX=${o.hostArnPrefix}`,
+    `${ENV.identity}=ec2`,
+    `${ENV.hostArnPrefix}=${o.hostArnPrefix}`,
     `AWS_REGION=${o.region}`,
     'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true',
-    `SKIFF_HEARTBEAT_SECONDS=${o.heartbeatSeconds}`,
-    `SKIFF_POLL_SECONDS=${o.pollSeconds}`,
+    `${ENV.heartbeatSeconds}=${o.heartbeatSeconds}`,
+    `${ENV.pollSeconds}=${o.pollSeconds}`,
   ];
   return [
     'set -euo pipefail',

@@ -1,0 +1,91 @@
+/**
+ * The names of the environment variables Skiff's processes read: one constant shared by the side
+ * that sets them (infra/ for the Lambda functions and the hosts' boot script, local/ for local
+ * mode) and the side that reads them (functions/env.ts, agent/main.ts), so a name cannot be typed
+ * differently on either side. The names themselves are a public contract (docs/aws.md).
+ *
+ * Plain strings with no imports: the CDK app and the Lambda and agent bundles all import it
+ * without pulling in each other's code.
+ */
+export const ENV = {
+  // ---- every control-plane function and the agent ----
+  /** The cluster name. */
+  cluster: 'SKIFF_CLUSTER',
+  /** The state table's name. */
+  table: 'SKIFF_TABLE',
+  /** `/skiff/<cluster>`: root of the cluster's SSM parameters (default derived from the cluster name). */
+  paramPrefix: 'SKIFF_PARAM_PREFIX',
+  /** `arn:<partition>:ec2:<region>:<account>:instance/` on AWS: a host's ARN is this plus its id. */
+  hostArnPrefix: 'SKIFF_HOST_ARN_PREFIX',
+  /** The AWS region, where AWS_REGION is not set (the agent and local mode). */
+  region: 'SKIFF_REGION',
+  /** Local mode: the DynamoDB stand-in's endpoint. */
+  dynamodbEndpoint: 'SKIFF_DYNAMODB_ENDPOINT',
+  /** Local mode: the SSM stand-in's endpoint. */
+  ssmEndpoint: 'SKIFF_SSM_ENDPOINT',
+  /** The private DNS zone of service discovery (default `skiff.internal`). */
+  dnsZone: 'SKIFF_DNS_ZONE',
+
+  // ---- the control-plane functions ----
+  /** The scheduler function the API and health functions invoke after a change. */
+  schedulerFunction: 'SKIFF_SCHEDULER_FUNCTION',
+  /** The Route 53 private hosted zone of service discovery. */
+  hostedZoneId: 'SKIFF_HOSTED_ZONE_ID',
+  /** TTL of the service discovery records, in seconds. */
+  dnsTtlSeconds: 'SKIFF_DNS_TTL_SECONDS',
+  /** The ALB listener whose rules route the ingress hosts. */
+  albListenerArn: 'SKIFF_ALB_LISTENER_ARN',
+  /** The hosts' VPC (target groups are made in it). */
+  vpcId: 'SKIFF_VPC_ID',
+  /** The cluster CIDR the hosts' container subnets come from (docs/network.md). */
+  clusterCidr: 'SKIFF_CLUSTER_CIDR',
+  /** Prefix length of each host's container subnet. */
+  hostSubnetPrefix: 'SKIFF_HOST_SUBNET_PREFIX',
+  /** The route tables (comma-separated) that get a route per host subnet. */
+  routeTableIds: 'SKIFF_ROUTE_TABLE_IDS',
+  /** Health: seconds without a heartbeat before a host is declared down. */
+  hostGraceSeconds: 'SKIFF_HOST_GRACE_SECONDS',
+  /** Health: checks per invocation. */
+  healthChecksPerRun: 'SKIFF_HEALTH_CHECKS_PER_RUN',
+  /** Health: seconds between the checks of one invocation. */
+  healthIntervalSeconds: 'SKIFF_HEALTH_INTERVAL_SECONDS',
+  /** Health: days events are kept where the table has no TTL (local mode). */
+  eventRetentionDays: 'SKIFF_EVENT_RETENTION_DAYS',
+
+  // ---- the host agent ----
+  /** The host's id (its instance id on EC2). */
+  hostId: 'SKIFF_HOST_ID',
+  /** The host's private address. */
+  hostAddress: 'SKIFF_HOST_ADDRESS',
+  /** `ec2`: read the identity from instance metadata; `env`: from SKIFF_HOST_ID and SKIFF_HOST_ADDRESS. */
+  identity: 'SKIFF_IDENTITY',
+  /** Seconds between heartbeats. */
+  heartbeatSeconds: 'SKIFF_HEARTBEAT_SECONDS',
+  /** Mean seconds between host document polls. */
+  pollSeconds: 'SKIFF_POLL_SECONDS',
+  /** Seconds between reconciliations of the running containers. */
+  reconcileSeconds: 'SKIFF_RECONCILE_SECONDS',
+  /** Seconds a container gets to stop before it is killed. */
+  stopGraceSeconds: 'SKIFF_STOP_GRACE_SECONDS',
+  /** Containers started or stopped at once. */
+  parallelism: 'SKIFF_PARALLELISM',
+  /** Where the agent keeps its state. */
+  stateDir: 'SKIFF_STATE_DIR',
+  /** Where the agent writes its pid (local mode signals it there). */
+  pidFile: 'SKIFF_PID_FILE',
+  /** CPU the host offers, overriding what the OS reports. */
+  hostCpu: 'SKIFF_HOST_CPU',
+  /** Memory the host offers, overriding what the OS reports. */
+  hostMemory: 'SKIFF_HOST_MEMORY',
+  /** Extra host labels, `key=value,...`. */
+  hostLabels: 'SKIFF_HOST_LABELS',
+  /** The Docker network containers join when their spec names none (local mode: the cluster's shared bridge network). */
+  network: 'SKIFF_NETWORK',
+  /** The iptables binary. */
+  iptables: 'SKIFF_IPTABLES',
+  /** MTU of the container network. */
+  networkMtu: 'SKIFF_NETWORK_MTU',
+} as const;
+
+/** One of Skiff's environment variable names. */
+export type EnvName = (typeof ENV)[keyof typeof ENV];
