@@ -29,7 +29,7 @@ import { SsmHostChannel } from '../adapters/aws/ssm-channel.ts';
 import { makeApiHandler } from '../functions/api/handler.ts';
 import { makeSchedulerHandler } from '../functions/scheduler/handler.ts';
 import { makeHealthHandler } from '../functions/health/handler.ts';
-import { runDiscoverySync } from '../functions/discovery/sync.ts';
+import { runDiscoverySync } from '../app/discovery.ts';
 import { Route53Client } from '@aws-sdk/client-route-53';
 import { Route53Zone } from '../adapters/aws/route53-zone.ts';
 import { startRoute53Server } from './route53-server.ts';
@@ -695,7 +695,7 @@ class HandlerLoop {
     });
   }
 
-  /** A pass soon; passes never overlap (see functions/scheduler/pass.ts). */
+  /** A pass soon; passes never overlap (see app/scheduler/pass.ts). */
   kick(): void {
     void this.runNow();
   }

@@ -4,10 +4,10 @@
  */
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { createApi, type ApiDeps, type ApiRequest } from './app.ts';
-import { controlPlaneConfig } from '../env.ts';
-import { awsControlPlane } from '../wiring.ts';
-import { errorBoundary } from '../middleware.ts';
+import { createApi, type ApiDeps, type ApiRequest } from '../../app/api.ts';
+import { controlPlaneConfig } from '../../app/env.ts';
+import { awsControlPlane } from '../../app/wiring.ts';
+import { errorBoundary } from '../../app/handlers/middleware.ts';
 
 export type ApiHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 

@@ -6,12 +6,12 @@
  */
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { runHealthCheck, type HealthDeps, type HealthResult } from './check.ts';
-import { controlPlaneConfig, numberEnv } from '../env.ts';
-import { awsControlPlane } from '../wiring.ts';
-import { errorBoundary } from '../middleware.ts';
-import { componentLogger } from '../logger.ts';
-import { emitMetric } from '../metrics.ts';
+import { runHealthCheck, type HealthDeps, type HealthResult } from '../../app/health.ts';
+import { controlPlaneConfig, numberEnv } from '../../app/env.ts';
+import { awsControlPlane } from '../../app/wiring.ts';
+import { errorBoundary } from '../../app/handlers/middleware.ts';
+import { componentLogger } from '../../app/logger.ts';
+import { emitMetric } from '../../app/metrics.ts';
 
 export type HealthHandler = (event: unknown, context: Context) => Promise<HealthResult[]>;
 

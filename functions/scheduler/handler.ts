@@ -4,13 +4,13 @@
  */
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { runPass, type PassDeps, type PassResult } from './pass.ts';
-import { runDiscoverySync, type DiscoveryDeps } from '../discovery/sync.ts';
-import { controlPlaneConfig } from '../env.ts';
-import { awsControlPlane } from '../wiring.ts';
-import { errorBoundary } from '../middleware.ts';
-import { componentLogger } from '../logger.ts';
-import { emitMetric } from '../metrics.ts';
+import { runPass, type PassDeps, type PassResult } from '../../app/scheduler/pass.ts';
+import { runDiscoverySync, type DiscoveryDeps } from '../../app/discovery.ts';
+import { controlPlaneConfig } from '../../app/env.ts';
+import { awsControlPlane } from '../../app/wiring.ts';
+import { errorBoundary } from '../../app/handlers/middleware.ts';
+import { componentLogger } from '../../app/logger.ts';
+import { emitMetric } from '../../app/metrics.ts';
 
 export type SchedulerHandler = (event: unknown, context: Context) => Promise<PassResult>;
 

@@ -25,7 +25,7 @@ import { VpcRoutes } from '../../adapters/aws/vpc-routes.ts';
 import { Ec2Machines } from '../../adapters/aws/ec2-machines.ts';
 import { dynaliteClient, ensureTable, startDynalite, type DynaliteServer } from '../../local/dynalite.ts';
 import { startSsmServer, type SsmServer } from '../../local/ssm-server.ts';
-import { runPass } from '../../functions/scheduler/pass.ts';
+import { runPass } from '../../app/scheduler/pass.ts';
 import { makeSchedulerHandler } from '../../functions/scheduler/handler.ts';
 import { contains, overlaps } from '../../core/cidr.ts';
 import type { HostDocument } from '../../core/types.ts';

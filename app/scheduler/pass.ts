@@ -16,7 +16,7 @@ import { addWhileFits, allocationFor, assignments, documentHash, documentTasks, 
 import { rng } from '../../core/random.ts';
 import { ConflictError } from '../../core/errors.ts';
 import { forEachLimit } from '../../core/async.ts';
-import { syncNetwork, type NetworkDeps, type NetworkResult } from '../network/sync.ts';
+import { syncNetwork, type NetworkDeps, type NetworkResult } from '../network.ts';
 
 export interface PassDeps {
   readonly store: Store;

@@ -4,11 +4,11 @@
  * zone and the load balancer. Both ports are level-triggered, and an unchanged set is not sent
  * again, so running this often costs reads only.
  */
-import type { DnsZone, LoadBalancer, Store } from '../../ports/index.ts';
-import { dnsRecords, type Addressing } from '../../core/discovery.ts';
-import { ingressRoutes } from '../../core/ingress.ts';
-import { taskViews } from '../../core/views.ts';
-import { stableStringify } from '../../core/json.ts';
+import type { DnsZone, LoadBalancer, Store } from '../ports/index.ts';
+import { dnsRecords, type Addressing } from '../core/discovery.ts';
+import { ingressRoutes } from '../core/ingress.ts';
+import { taskViews } from '../core/views.ts';
+import { stableStringify } from '../core/json.ts';
 
 export interface DiscoveryDeps {
   readonly store: Store;

@@ -5,10 +5,10 @@
  * hosts). Level-triggered: every step is idempotent and recorded, so a pass that fails halfway is
  * finished by the next one. A host takes pods only once its subnet is routed.
  */
-import type { Host, HostNetwork } from '../../core/types.ts';
-import { planNetwork, routeDrift } from '../../core/network.ts';
-import { forEachLimit } from '../../core/async.ts';
-import type { HostMachines, HostRoutes, SubnetAllocator } from '../../ports/network.ts';
+import type { Host, HostNetwork } from '../core/types.ts';
+import { planNetwork, routeDrift } from '../core/network.ts';
+import { forEachLimit } from '../core/async.ts';
+import type { HostMachines, HostRoutes, SubnetAllocator } from '../ports/network.ts';
 
 export interface NetworkDeps {
   readonly clusterCidr: string;
