@@ -22,7 +22,7 @@ import { dynaliteClient } from '../local/dynalite.ts';
 import { DynamoStore } from '../adapters/aws/dynamo-store.ts';
 import { SsmHostChannel } from '../adapters/aws/ssm-channel.ts';
 import { CallCounter, writeUnits, type CallTally, type ItemImage } from '../adapters/aws/call-counter.ts';
-import { makeSchedulerHandler } from '../functions/scheduler/handler.ts';
+import { makeSchedulerHandler } from '../app/handlers/scheduler.ts';
 import { runDiscoverySync } from '../app/discovery.ts';
 import { runHealthCheck } from '../app/health.ts';
 

@@ -10,7 +10,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoStore } from '../../adapters/aws/dynamo-store.ts';
 import { dynaliteClient, ensureTable, startDynalite, type DynaliteServer } from '../../local/dynalite.ts';
 import { createApi, type ApiRequest } from '../../app/api.ts';
-import { makeApiHandler } from '../../functions/api/handler.ts';
+import { makeApiHandler } from '../../app/handlers/api.ts';
 import { ROOT } from '../helpers/cli.ts';
 
 let dynamo: DynaliteServer;

@@ -26,7 +26,7 @@ import { Ec2Machines } from '../../adapters/aws/ec2-machines.ts';
 import { dynaliteClient, ensureTable, startDynalite, type DynaliteServer } from '../../local/dynalite.ts';
 import { startSsmServer, type SsmServer } from '../../local/ssm-server.ts';
 import { runPass } from '../../app/scheduler/pass.ts';
-import { makeSchedulerHandler } from '../../functions/scheduler/handler.ts';
+import { makeSchedulerHandler } from '../../app/handlers/scheduler.ts';
 import { contains, overlaps } from '../../core/cidr.ts';
 import type { HostDocument } from '../../core/types.ts';
 import { aSpec, MiB } from '../builders.ts';
