@@ -4,7 +4,7 @@
  */
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { runPass, type PassDeps, type PassResult } from '../scheduler/pass.ts';
+import { newPassState, runPass, type PassDeps, type PassResult } from '../scheduler/pass.ts';
 import { runDiscoverySync, type DiscoveryDeps } from '../discovery.ts';
 import { controlPlaneConfig } from '../env.ts';
 import { awsControlPlane } from '../wiring.ts';
@@ -20,11 +20,14 @@ export type SchedulerHandler = (event: unknown, context: Context) => Promise<Pas
  */
 export function makeSchedulerHandler(deps: Omit<PassDeps, 'seed'>, discovery?: DiscoveryDeps, options: { metrics?: boolean } = {}): SchedulerHandler {
   const log = componentLogger('scheduler', deps.cluster);
+  // What outlives a pass lives as long as the handler: one Lambda container, or local mode's process.
+  const state = deps.state ?? newPassState();
   return middy<unknown, PassResult>()
     .use(errorBoundary('scheduler'))
     .handler(async (_event, context) => {
       const result = await runPass({
         ...deps,
+        state,
         seed: `${deps.now().toISOString()}/${context?.awsRequestId ?? 'local'}`,
         log: deps.log ?? ((message, data) => log.debug(message, data ?? {})),
       });
