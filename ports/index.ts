@@ -5,10 +5,22 @@
 import type { ClusterEvent, Host, HostDocument, HostStatus, Service, ServiceSpec, Task } from '../core/types.ts';
 import type { HealthCheckpoint } from '../core/health.ts';
 
-/** The cluster state. Every write is conditional; a lost race is a `ConflictError` (retryable). */
-export interface Store {
-  // services
+/*
+ * The cluster state, one port per aggregate: the things that change together, under one
+ * condition, and that a caller reads together. Callers that need a part of the state may depend on
+ * that port alone (the agent needs `HostStore` and `HostReportStore`); `Store` is all of them, the
+ * one object the adapters (DynamoDB, in-memory) implement.
+ *
+ * Every write is conditional; a lost race is a `ConflictError` (retryable). Key parts (namespace,
+ * service name) are non-empty and hold no "#", slots are integers from 0 to 999 999, host ids are
+ * non-empty: anything else is a `ValidationError`. The contract both adapters pass is
+ * test/contract/store.contract.ts.
+ */
+
+/** Services: the specs users apply, with their version and the deleting mark. */
+export interface ServiceStore {
   getService(namespace: string, name: string): Promise<Service | undefined>;
+  /** Every service, or those of one namespace, sorted by namespace then name. May lag a write by a moment (an index on DynamoDB). */
   listServices(namespace?: string): Promise<Service[]>;
   /**
    * Create or replace a service's spec. `expectedVersion` undefined = create or replace whatever is
@@ -19,9 +31,17 @@ export interface Store {
   markServiceDeleting(namespace: string, name: string, now: string): Promise<Service | undefined>;
   /** Remove a deleting service item once it has no tasks left. */
   removeService(namespace: string, name: string): Promise<void>;
+}
 
-  // tasks (one item per slot of a service)
+/**
+ * Tasks, one per slot of a service. A task belongs to its service (`putTask` refuses a slot of an
+ * absent or deleting service), and every change names the task id it expects in the slot, so a
+ * writer that read an older incarnation conflicts instead of changing its successor.
+ */
+export interface TaskStore {
+  /** The service's tasks in slot order (strongly consistent). */
   listTasks(namespace: string, service: string): Promise<Task[]>;
+  /** Every task, sorted by namespace, service, slot (strongly consistent). */
   listAllTasks(): Promise<Task[]>;
   /** Create a task in a free slot, or replace the slot's task if its incarnation is still `previousIncarnation`. */
   putTask(task: Task, previousIncarnation: number | undefined): Promise<void>;
@@ -31,11 +51,19 @@ export interface Store {
   unassignTask(namespace: string, service: string, slot: number, taskId: string, hostId: string): Promise<void>;
   setTaskDesired(namespace: string, service: string, slot: number, taskId: string, desired: Task['desired']): Promise<void>;
   setTaskUnplaceable(namespace: string, service: string, slot: number, taskId: string, unplaceable: Task['unplaceable'] | undefined): Promise<void>;
+  /** Clear a task's `previous` (its previous incarnation may stop), only if the slot still holds `taskId`. */
+  releasePrevious(namespace: string, service: string, slot: number, taskId: string): Promise<void>;
   /** Delete a slot's task, only if it is still the same task. */
   deleteTask(namespace: string, service: string, slot: number, taskId: string): Promise<void>;
+}
 
-  // hosts
+/**
+ * Hosts: identity, state and the allocations committed to them, under one version that every
+ * allocation or state change bumps (a placement computed on an older version conflicts).
+ */
+export interface HostStore {
   getHost(id: string): Promise<Host | undefined>;
+  /** Every host, sorted by id. A host just registered may be missing for a moment (an index on DynamoDB); the contents are current. */
   listHosts(): Promise<Host[]>;
   /** Register or refresh a host's identity (address, capacity, labels); keeps its allocations. */
   registerHost(host: Pick<Host, 'id' | 'address' | 'capacity' | 'labels'>, now: string): Promise<Host>;
@@ -47,38 +75,56 @@ export interface Store {
    * Forget a host whose machine is gone for good (call it for nothing else): its status, heartbeat
    * and publication record, then its record, only while that is still at `host.version`, down and
    * without allocations (`ConflictError` otherwise; the report items are gone either way).
-   * Forgetting a host that is already gone is a no-op.
+   * Forgetting a host that is already gone is a no-op. It lives here, not with the reports, because
+   * the host record is what it is conditional on.
    */
   forgetHost(host: Host): Promise<void>;
-  /** Clear a task's `previous` (its previous incarnation may stop), only if the slot still holds `taskId`. */
-  releasePrevious(namespace: string, service: string, slot: number, taskId: string): Promise<void>;
+}
 
-  // health bookkeeping
-  getHealthCheckpoint(): Promise<HealthCheckpoint | undefined>;
-  putHealthCheckpoint(checkpoint: HealthCheckpoint): Promise<void>;
-
-  // events (newest last); recording the same event id twice keeps one
-  putEvents(events: readonly ClusterEvent[]): Promise<void>;
-  listEvents(filter: { namespace?: string; service?: string; host?: string; limit?: number }): Promise<ClusterEvent[]>;
-  /** Delete events older than `before` (ISO time); returns how many. */
-  pruneEvents(before: string, max: number): Promise<number>;
-
-  // host status (written by the host's own agent)
+/**
+ * What a host's own agent reports: its whole status when it changes, a heartbeat when it does not.
+ * Written by the agent alone, without conditions (the last report is the truth); kept apart from
+ * the host record so reports never disturb the host's version.
+ */
+export interface HostReportStore {
   /** The agent's whole report; written when it changes (and then it is also a heartbeat). */
   putHostStatus(status: HostStatus): Promise<void>;
   /**
    * The agent is alive and its report is unchanged: a small write instead of the whole report.
-   * Statuses read afterwards carry the later of the report's and the heartbeat's time.
+   * Statuses read afterwards carry the later of the report's and the heartbeat's time. A heartbeat
+   * without a report is no status.
    */
   putHeartbeat(hostId: string, at: string): Promise<void>;
   getHostStatus(hostId: string): Promise<HostStatus | undefined>;
+  /** Every reported status, sorted by host id. May lag a report by a moment (an index on DynamoDB). */
   listHostStatuses(): Promise<HostStatus[]>;
+}
 
-  // host document bookkeeping: what was last published, so unchanged documents are not re-sent
+/** Host document bookkeeping: what was last published to each host, so unchanged documents are not re-sent. */
+export interface PublicationStore {
   getPublished(hostId: string): Promise<{ generation: number; hash: string } | undefined>;
   /** Record a publication, only if the previous one is still `previousGeneration` (0 = none). */
   setPublished(hostId: string, previousGeneration: number, next: { generation: number; hash: string }): Promise<void>;
 }
+
+/** The event log, newest last. An event is keyed by its time and id: recording it twice keeps one. */
+export interface EventStore {
+  putEvents(events: readonly ClusterEvent[]): Promise<void>;
+  /** The newest `limit` (default 200) events matching every given field, oldest first. */
+  listEvents(filter: { namespace?: string; service?: string; host?: string; limit?: number }): Promise<ClusterEvent[]>;
+  /** Delete up to `max` of the oldest events older than `before` (ISO time); returns how many. */
+  pruneEvents(before: string, max: number): Promise<number>;
+}
+
+/** The health check's memory between runs (when it last ran, when the control plane came back). */
+export interface HealthCheckpointStore {
+  getHealthCheckpoint(): Promise<HealthCheckpoint | undefined>;
+  /** Unconditional: the last write wins. */
+  putHealthCheckpoint(checkpoint: HealthCheckpoint): Promise<void>;
+}
+
+/** The whole cluster state: every aggregate port, as the adapters implement it. */
+export interface Store extends ServiceStore, TaskStore, HostStore, HostReportStore, PublicationStore, EventStore, HealthCheckpointStore {}
 
 /** The channel that carries each host's document to it (SSM Parameter Store on AWS). */
 export interface HostChannel {

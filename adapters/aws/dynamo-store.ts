@@ -177,12 +177,14 @@ export class DynamoStore implements Store {
 
   async markServiceDeleting(namespace: string, name: string, now: string): Promise<Service | undefined> {
     const label = `service ${namespace}/${name}`;
+    // Keys are made outside the SDK call: a bad key part is the caller's ValidationError, not a failed call.
+    const key = serviceKey(namespace, name);
     try {
       const out = await this.call('UpdateItem', label, () =>
         this.doc.send(
           new UpdateCommand({
             TableName: this.table,
-            Key: serviceKey(namespace, name),
+            Key: key,
             UpdateExpression: 'SET #deleting = :true, #updatedAt = :now',
             ConditionExpression: 'attribute_exists(pk) AND #deleting = :false',
             ExpressionAttributeNames: { '#deleting': 'deleting', '#updatedAt': 'updatedAt' },
@@ -335,6 +337,7 @@ export class DynamoStore implements Store {
 
   async deleteTask(namespace: string, service: string, slot: number, taskId: string): Promise<void> {
     const label = taskLabel(namespace, service, slot);
+    const key = taskKey(namespace, service, slot);
     await this.call(
       'DeleteItem',
       label,
@@ -342,7 +345,7 @@ export class DynamoStore implements Store {
         this.doc.send(
           new DeleteCommand({
             TableName: this.table,
-            Key: taskKey(namespace, service, slot),
+            Key: key,
             ConditionExpression: '#id = :id',
             ExpressionAttributeNames: { '#id': 'id' },
             ExpressionAttributeValues: { ':id': taskId },
@@ -454,6 +457,7 @@ export class DynamoStore implements Store {
 
   async setHostState(id: string, state: Host['state'], now: string): Promise<void> {
     const label = `host ${id}`;
+    const key = this.hostKey(id);
     for (let attempt = 1; ; attempt++) {
       try {
         // The version bumps with the state, so a placement computed while the host was ready
@@ -462,7 +466,7 @@ export class DynamoStore implements Store {
           this.doc.send(
             new UpdateCommand({
               TableName: this.table,
-              Key: this.hostKey(id),
+              Key: key,
               UpdateExpression: 'SET #state = :s, #since = :now ADD #version :one',
               ConditionExpression: 'attribute_exists(pk) AND #state <> :s',
               ExpressionAttributeNames: { '#state': 'state', '#version': 'version', '#since': 'stateSince' },
@@ -536,9 +540,8 @@ export class DynamoStore implements Store {
   async putHeartbeat(hostId: string, at: string): Promise<void> {
     const label = `heartbeat of host ${hostId}`;
     if (Number.isNaN(Date.parse(at))) throw new ValidationError([{ path: 'heartbeatAt', message: `must be an ISO 8601 time, got ${JSON.stringify(at)}` }]);
-    await this.call('PutItem', label, () =>
-      this.doc.send(new PutCommand({ TableName: this.table, Item: { ...this.beatKey(hostId), type: 'heartbeat', hostId, heartbeatAt: at } })),
-    );
+    const item = { ...this.beatKey(hostId), type: 'heartbeat', hostId, heartbeatAt: at };
+    await this.call('PutItem', label, () => this.doc.send(new PutCommand({ TableName: this.table, Item: item })));
   }
 
   async getHostStatus(hostId: string): Promise<HostStatus | undefined> {
@@ -575,6 +578,7 @@ export class DynamoStore implements Store {
     if (!(next.generation > previousGeneration)) {
       throw new SkiffError(`${label}: generation ${next.generation} must be greater than ${previousGeneration}`);
     }
+    const key = publishedKey(hostId);
     await this.call(
       'PutItem',
       label,
@@ -582,7 +586,7 @@ export class DynamoStore implements Store {
         this.doc.send(
           new PutCommand({
             TableName: this.table,
-            Item: { ...publishedKey(hostId), type: 'published', generation: next.generation, hash: next.hash },
+            Item: { ...key, type: 'published', generation: next.generation, hash: next.hash },
             ...(previousGeneration === 0
               ? { ConditionExpression: 'attribute_not_exists(pk)' }
               : {
@@ -717,6 +721,7 @@ export class DynamoStore implements Store {
     extra?: { condition: string; names?: Record<string, string>; values?: Record<string, unknown>; conflict: string },
   ): Promise<void> {
     const label = taskLabel(namespace, service, slot);
+    const key = taskKey(namespace, service, slot);
     await this.call(
       'UpdateItem',
       label,
@@ -724,7 +729,7 @@ export class DynamoStore implements Store {
         this.doc.send(
           new UpdateCommand({
             TableName: this.table,
-            Key: taskKey(namespace, service, slot),
+            Key: key,
             UpdateExpression: update,
             ConditionExpression: extra ? `#id = :id AND ${extra.condition}` : '#id = :id',
             ExpressionAttributeNames: { ...names, ...extra?.names, '#id': 'id' },
