@@ -137,13 +137,15 @@ export type HostWrite =
 
 /**
  * One host's allocation write: drop stale allocations, add the missing claimed ones and this
- * pass's new placements while they fit. Computed on `host` as read; the write must be conditional
+ * pass's new placements while they fit, if the host is ready. Computed on `host` as read; the write must be conditional
  * on that version, and a lost race plans again on the host read anew.
  */
 export function planHostWrite(host: Host, live: ReadonlyMap<string, Assignment>, claimed: readonly Task[], placed: readonly Allocation[]): HostWrite {
   const review = reviewAllocations(host, live, claimed);
   const wanted = [...review.missing.map(allocationFor), ...placed.filter((a) => !(a.taskId in review.keep))];
-  const next = addWhileFits(host.capacity, review.keep, dedupe(wanted));
+  // Only a ready host takes allocations: one that went down or draining since the placement was
+  // computed keeps what it has, and the claims are undone (Nomad's plan applier re-checks node status too).
+  const next = host.state === 'ready' ? addWhileFits(host.capacity, review.keep, dedupe(wanted)) : { allocations: { ...review.keep }, accepted: [], rejected: dedupe(wanted) };
   if (review.stale.length === 0 && next.accepted.length === wanted.length && sameKeys(host.allocations, next.allocations)) return { kind: 'unchanged' };
   return { kind: 'write', allocations: next.allocations, added: next.accepted.filter((a) => !(a.taskId in host.allocations)).length, rejected: next.rejected };
 }

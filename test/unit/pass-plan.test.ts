@@ -65,6 +65,13 @@ describe('planHostWrite', () => {
       placed: ['web-2-b'],
       expect: { kind: 'write', allocations: ['web-1-a'], added: 0, rejected: ['web-2-b'] },
     },
+    {
+      name: 'adds nothing to a host that is no longer ready, and rejects the claims',
+      host: aHost({ id: 'h1', state: 'down', allocations: { 'web-1-a': allocationFor(onH1) } }),
+      tasks: [onH1, claimedOnH1],
+      placed: ['web-2-b'],
+      expect: { kind: 'write', allocations: ['web-1-a'], added: 0, rejected: ['web-2-b'] },
+    },
   ];
   for (const c of cases) {
     it(c.name, () => {

@@ -125,6 +125,25 @@ describe('a host vanishing between the snapshot and the commit', () => {
   });
 });
 
+describe('a host going down between the snapshot and the commit', () => {
+  it('takes none of the placements computed while it was ready: the claims are undone and the next pass places them elsewhere', async () => {
+    const h = await passHarness([{ id: 'h1', cpu: 100 }, { id: 'h2', cpu: 100 }]);
+    await withService(h, 'web', 1);
+    // The health check declares whichever host was chosen down just before its allocation write.
+    h.faults.beforeNext('updateAllocations', (host) => h.inner.setHostState(host.id, 'down', T0));
+    const first = await h.pass('s');
+    expect(h.faults.unfired()).toEqual([]);
+    const chosen = (h.faults.calls.find((c) => c.method === 'updateAllocations')!.args[0] as { id: string }).id;
+    expect((await h.inner.getHost(chosen))!.allocations).toEqual({});
+    expect((await h.inner.listAllTasks())[0].host).toBeUndefined();
+    expect(first.placed).toBe(0);
+
+    await h.pass('s');
+    expect(await converged(h)).toEqual([]);
+    expect((await h.inner.listAllTasks())[0].host).toBe(chosen === 'h1' ? 'h2' : 'h1');
+  });
+});
+
 /** The placement invariants alone: documents may lag while passes overlap (publication relies on them not overlapping). */
 async function placementViolations(h: PassHarness): Promise<string[]> {
   return (await violations(h)).filter((v) => !v.startsWith('document'));
