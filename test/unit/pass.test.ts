@@ -144,6 +144,26 @@ describe('a host going down between the snapshot and the commit', () => {
   });
 });
 
+describe('a publication that loses to an overlapping pass', () => {
+  it('is a lost race: counted, and the pass goes on publishing the other hosts and saving its events', async () => {
+    const h = await passHarness([{ id: 'h1', cpu: 100 }, { id: 'h2', cpu: 100 }]);
+    await withService(h, 'web', 2);
+    // Another pass published generation 5 to h1 and has not recorded it yet.
+    await h.channel.publish({ cluster: 'c', hostId: 'h1', generation: 5, tasks: [] });
+    const result = await h.pass('s');
+    expect(result.conflicts).toBe(1);
+    expect(result.published).toEqual(['h2']);
+    expect(h.channel.docs.get('h1')!.generation).toBe(5);
+    expect((await h.inner.listEvents({})).filter((e) => e.type === 'task.placed')).toHaveLength(2);
+
+    // The rival records its publication; the next pass publishes over it.
+    await h.inner.setPublished('h1', 0, { generation: 5, hash: 'rival' });
+    expect((await h.pass('s')).published).toEqual(['h1']);
+    expect(h.channel.docs.get('h1')!.generation).toBe(6);
+    expect(await converged(h)).toEqual([]);
+  });
+});
+
 /** The placement invariants alone: documents may lag while passes overlap (publication relies on them not overlapping). */
 async function placementViolations(h: PassHarness): Promise<string[]> {
   return (await violations(h)).filter((v) => !v.startsWith('document'));

@@ -27,7 +27,8 @@ async function publishHost(ctx: PassContext, host: Host, live: ReadonlyMap<strin
   const published = await ctx.store.getPublished(host.id);
   if (published?.hash === doc.hash) return false;
   const previous = published?.generation ?? 0;
-  await ctx.deps.channel.publish(hostDocument(ctx.deps.cluster, host.id, previous + 1, doc.tasks, network));
+  // The channel refuses to go back a generation: an overlapping pass published a newer one and records it.
+  if (!(await attempt(ctx, () => ctx.deps.channel.publish(hostDocument(ctx.deps.cluster, host.id, previous + 1, doc.tasks, network))))) return false;
   // Lost: another pass recorded its publication meanwhile; the next pass compares with that record.
   await attempt(ctx, () => ctx.store.setPublished(host.id, previous, { generation: previous + 1, hash: doc.hash }));
   return true;
