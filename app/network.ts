@@ -49,14 +49,19 @@ export interface NetworkResult {
 /** EC2 calls in flight at once: each `ensure` is 1 + one per route table. */
 const CONCURRENCY = 4;
 
-/** When the route tables were last read for drift (per routes port: one per process). */
-const lastRouteCheck = new WeakMap<HostRoutes, number>();
+/** What the network step remembers between runs, owned by the caller (the scheduler pass's state). */
+export interface NetworkState {
+  /** When the route tables were last read for drift (ms). */
+  routesCheckedAt?: number;
+  /** When the machines were last asked, and about which set of suspects. */
+  machinesAsked?: { readonly at: number; readonly key: string };
+}
 
-/** When the machines were last asked about which set of suspects (per machines port: one per process). */
-const lastAsked = new WeakMap<HostMachines, { at: number; key: string }>();
-
-/** Runs the network step for `hosts` (every registered host, in any state). */
-export async function syncNetwork(deps: NetworkDeps, hosts: readonly Pick<Host, 'id' | 'state'>[]): Promise<NetworkResult> {
+/**
+ * Runs the network step for `hosts` (every registered host, in any state). `state` paces the EC2
+ * reads across runs; a fresh one (the default) reads on this run.
+ */
+export async function syncNetwork(deps: NetworkDeps, hosts: readonly Pick<Host, 'id' | 'state'>[], state: NetworkState = {}): Promise<NetworkResult> {
   const log = deps.log ?? (() => {});
   const leases = await deps.allocator.list();
   const plan = planNetwork(hosts, leases);
@@ -101,15 +106,15 @@ export async function syncNetwork(deps: NetworkDeps, hosts: readonly Pick<Host, 
   const gone = new Set<string>();
   if (plan.suspect.length > 0) {
     const key = plan.suspect.join(',');
-    const last = lastAsked.get(deps.machines);
+    const last = state.machinesAsked;
     const now = deps.now();
     if (!last || last.key !== key || now - last.at >= (deps.suspectCheckMs ?? 60_000)) {
-      lastAsked.set(deps.machines, { at: now, key });
+      state.machinesAsked = { at: now, key };
       try {
         for (const id of await deps.machines.gone(plan.suspect)) gone.add(id);
       } catch (err) {
         // Asked again next pass, whatever the interval.
-        lastAsked.delete(deps.machines);
+        state.machinesAsked = undefined;
         failed.push({ hostId: plan.suspect[0], error: (err as Error).message });
       }
       for (const hostId of gone) {
@@ -134,9 +139,9 @@ export async function syncNetwork(deps: NetworkDeps, hosts: readonly Pick<Host, 
   let repaired = 0;
   const liveIds = new Set(hosts.filter((h) => h.state !== 'down').map((h) => h.id));
   const live = new Map([...routedBy].filter(([hostId]) => liveIds.has(hostId)));
-  const checkedAt = lastRouteCheck.get(deps.routes);
+  const checkedAt = state.routesCheckedAt;
   if (live.size > 0 && (checkedAt === undefined || deps.now() - checkedAt >= (deps.routeCheckMs ?? 300_000))) {
-    lastRouteCheck.set(deps.routes, deps.now());
+    state.routesCheckedAt = deps.now();
     try {
       const drifted = routeDrift(live, await deps.routes.list());
       await forEachLimit(drifted, CONCURRENCY, async ({ hostId, cidr }) => {
@@ -150,7 +155,7 @@ export async function syncNetwork(deps: NetworkDeps, hosts: readonly Pick<Host, 
       });
     } catch (err) {
       // Read again next pass, whatever the interval.
-      lastRouteCheck.delete(deps.routes);
+      state.routesCheckedAt = undefined;
       failed.push({ hostId: [...live.keys()][0], error: (err as Error).message });
     }
   }

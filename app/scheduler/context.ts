@@ -6,7 +6,7 @@ import type { HostChannel, HostWaker, Store } from '../../ports/index.ts';
 import type { Allocation, ClusterEvent, Host, Task } from '../../core/types.ts';
 import { claimsByHost, passEvent, tasksByService, type ClusterSnapshot } from '../../core/pass.ts';
 import { ConflictError } from '../../core/errors.ts';
-import type { NetworkDeps, NetworkResult } from '../network.ts';
+import type { NetworkDeps, NetworkResult, NetworkState } from '../network.ts';
 
 export type PassLog = (message: string, data?: Record<string, unknown>) => void;
 
@@ -26,7 +26,8 @@ export interface PassDeps {
   readonly network?: NetworkDeps;
   /**
    * What outlives a pass, owned by the caller (the scheduler handler keeps one for its lifetime).
-   * @default a fresh state: agents' recent events are copied again, which is harmless (same ids)
+   * @default a fresh state: agents' recent events are copied again, which is harmless (same ids),
+   * and the network step reads the route tables and asks about suspect machines on this pass
    */
   readonly state?: PassState;
 }
@@ -35,10 +36,12 @@ export interface PassDeps {
 export interface PassState {
   /** Newest agent event already copied into the event log, per host (`<at>|<id>`): the rest of each ring is skipped. */
   readonly copiedAgentEvents: Map<string, string>;
+  /** When the network step last read the route tables and asked about suspect machines (EC2 calls, paced). */
+  readonly network: NetworkState;
 }
 
 export function newPassState(): PassState {
-  return { copiedAgentEvents: new Map() };
+  return { copiedAgentEvents: new Map(), network: {} };
 }
 
 export interface PassResult {

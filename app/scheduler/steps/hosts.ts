@@ -12,7 +12,7 @@ export const network: PassStep = {
     const deps = ctx.deps.network;
     if (!deps) return;
     const hosts = ctx.snapshot.hosts;
-    const network = await syncNetwork({ ...deps, log: deps.log ?? ctx.log }, hosts);
+    const network = await syncNetwork({ ...deps, log: deps.log ?? ctx.log }, hosts, ctx.state.network);
     ctx.network = network;
     const waiting = hosts.filter((h) => h.state === 'ready' && !network.networks.has(h.id));
     for (const h of waiting) ctx.log('host waits for its container subnet', { host: h.id });
