@@ -6,9 +6,9 @@
  * finished by the next one. A host takes pods only once its subnet is routed.
  */
 import type { Host, HostNetwork } from '../core/types.ts';
-import { planNetwork, routeDrift } from '../core/network.ts';
+import { planNetwork, routeDrift, type NetworkPlan } from '../core/network.ts';
 import { forEachLimit } from '../core/async.ts';
-import type { HostMachines, HostRoutes, SubnetAllocator } from '../ports/network.ts';
+import type { HostMachines, HostRoutes, SubnetAllocator, SubnetLease } from '../ports/network.ts';
 
 export interface NetworkDeps {
   readonly clusterCidr: string;
@@ -57,111 +57,129 @@ export interface NetworkState {
   machinesAsked?: { readonly at: number; readonly key: string };
 }
 
+/** One run's working state: the routed subnet by host as it stands, and what happened. */
+interface Run {
+  readonly deps: NetworkDeps;
+  readonly state: NetworkState;
+  readonly log: (message: string, data?: Record<string, unknown>) => void;
+  readonly routedBy: Map<string, string>;
+  readonly failed: { hostId: string; error: string }[];
+  acquired: number;
+  routed: number;
+  released: number;
+  repaired: number;
+}
+
 /**
  * Runs the network step for `hosts` (every registered host, in any state). `state` paces the EC2
  * reads across runs; a fresh one (the default) reads on this run.
  */
 export async function syncNetwork(deps: NetworkDeps, hosts: readonly Pick<Host, 'id' | 'state'>[], state: NetworkState = {}): Promise<NetworkResult> {
-  const log = deps.log ?? (() => {});
   const leases = await deps.allocator.list();
   const plan = planNetwork(hosts, leases);
-  const routedBy = new Map(plan.routed);
-  const failed: { hostId: string; error: string }[] = [];
-  let acquired = 0;
-  let routed = 0;
-  let released = 0;
+  const run: Run = { deps, state, log: deps.log ?? (() => {}), routedBy: new Map(plan.routed), failed: [], acquired: 0, routed: 0, released: 0, repaired: 0 };
+  await routeNewHosts(run, plan, leases);
+  const gone = await releaseGoneMachines(run, plan);
+  // Drift: routes of live hosts' subnets that someone removed or changed are made again.
+  const liveIds = new Set(hosts.filter((h) => h.state !== 'down').map((h) => h.id));
+  await repairDrift(run, new Map([...run.routedBy].filter(([hostId]) => liveIds.has(hostId))));
 
+  for (const f of run.failed) run.log('network step failed for host; retried next pass', { host: f.hostId, error: f.error });
+  const networks = new Map<string, HostNetwork>();
+  for (const [hostId, subnet] of run.routedBy) networks.set(hostId, { subnet, clusterCidr: deps.clusterCidr });
+  return { networks, acquired: run.acquired, routed: run.routed, released: run.released, repaired: run.repaired, failed: run.failed, gone };
+}
+
+/** Hosts without a subnet get one, and subnets not yet routed get their routes. */
+async function routeNewHosts(run: Run, plan: NetworkPlan, leases: readonly SubnetLease[]): Promise<void> {
+  const { deps, log } = run;
   const routeAndMark = async (hostId: string, cidr: string) => {
     // Routes first, then the record: a crash between them only repeats the idempotent ensure.
     await deps.routes.ensure(hostId, cidr);
     if (await deps.allocator.markRouted(hostId, cidr)) {
-      routedBy.set(hostId, cidr);
-      routed++;
+      run.routedBy.set(hostId, cidr);
+      run.routed++;
       log('host subnet routed', { host: hostId, subnet: cidr });
     }
   };
-
   await forEachLimit(plan.acquire, CONCURRENCY, async (hostId) => {
     try {
       const cidr = await deps.allocator.acquire(hostId);
       const lease = leases.find((l) => l.hostId === hostId && l.cidr === cidr);
       if (!lease) {
-        acquired++;
+        run.acquired++;
         log('host subnet acquired', { host: hostId, subnet: cidr });
       }
-      if (lease?.routed) routedBy.set(hostId, cidr);
+      if (lease?.routed) run.routedBy.set(hostId, cidr);
       else await routeAndMark(hostId, cidr);
     } catch (err) {
-      failed.push({ hostId, error: (err as Error).message });
+      run.failed.push({ hostId, error: (err as Error).message });
     }
   });
   await forEachLimit(plan.route, CONCURRENCY, async (lease) => {
     try {
       await routeAndMark(lease.hostId, lease.cidr);
     } catch (err) {
-      failed.push({ hostId: lease.hostId, error: (err as Error).message });
+      run.failed.push({ hostId: lease.hostId, error: (err as Error).message });
     }
   });
+}
 
+/** Asks about the suspects (paced), and takes back the routes and subnets of machines gone for good. */
+async function releaseGoneMachines(run: Run, plan: NetworkPlan): Promise<Set<string>> {
+  const { deps, state, log } = run;
   const gone = new Set<string>();
-  if (plan.suspect.length > 0) {
-    const key = plan.suspect.join(',');
-    const last = state.machinesAsked;
-    const now = deps.now();
-    if (!last || last.key !== key || now - last.at >= (deps.suspectCheckMs ?? 60_000)) {
-      state.machinesAsked = { at: now, key };
+  if (plan.suspect.length === 0) return gone;
+  const key = plan.suspect.join(',');
+  const last = state.machinesAsked;
+  const now = deps.now();
+  if (last && last.key === key && now - last.at < (deps.suspectCheckMs ?? 60_000)) return gone;
+  state.machinesAsked = { at: now, key };
+  try {
+    for (const id of await deps.machines.gone(plan.suspect)) gone.add(id);
+  } catch (err) {
+    // Asked again next pass, whatever the interval.
+    state.machinesAsked = undefined;
+    run.failed.push({ hostId: plan.suspect[0], error: (err as Error).message });
+  }
+  for (const hostId of gone) {
+    for (const lease of plan.leasesOf.get(hostId) ?? []) {
       try {
-        for (const id of await deps.machines.gone(plan.suspect)) gone.add(id);
+        // Routes before the lease: released first, the subnet could go to a new host whose fresh
+        // route this late remove would then delete.
+        await deps.routes.remove(lease.cidr);
+        await deps.allocator.release(hostId);
+        run.routedBy.delete(hostId);
+        run.released++;
+        log('host subnet released', { host: hostId, subnet: lease.cidr });
       } catch (err) {
-        // Asked again next pass, whatever the interval.
-        state.machinesAsked = undefined;
-        failed.push({ hostId: plan.suspect[0], error: (err as Error).message });
-      }
-      for (const hostId of gone) {
-        for (const lease of plan.leasesOf.get(hostId) ?? []) {
-          try {
-            // Routes before the lease: released first, the subnet could go to a new host whose fresh
-            // route this late remove would then delete.
-            await deps.routes.remove(lease.cidr);
-            await deps.allocator.release(hostId);
-            routedBy.delete(hostId);
-            released++;
-            log('host subnet released', { host: hostId, subnet: lease.cidr });
-          } catch (err) {
-            failed.push({ hostId, error: (err as Error).message });
-          }
-        }
+        run.failed.push({ hostId, error: (err as Error).message });
       }
     }
   }
+  return gone;
+}
 
-  // Drift: routes of live hosts' subnets that someone removed or changed are made again.
-  let repaired = 0;
-  const liveIds = new Set(hosts.filter((h) => h.state !== 'down').map((h) => h.id));
-  const live = new Map([...routedBy].filter(([hostId]) => liveIds.has(hostId)));
+/** Reads the route tables (paced) and makes again the routes of `live` that are missing or wrong. */
+async function repairDrift(run: Run, live: ReadonlyMap<string, string>): Promise<void> {
+  const { deps, state, log } = run;
   const checkedAt = state.routesCheckedAt;
-  if (live.size > 0 && (checkedAt === undefined || deps.now() - checkedAt >= (deps.routeCheckMs ?? 300_000))) {
-    state.routesCheckedAt = deps.now();
-    try {
-      const drifted = routeDrift(live, await deps.routes.list());
-      await forEachLimit(drifted, CONCURRENCY, async ({ hostId, cidr }) => {
-        try {
-          await deps.routes.ensure(hostId, cidr);
-          repaired++;
-          log('host subnet route repaired', { host: hostId, subnet: cidr });
-        } catch (err) {
-          failed.push({ hostId, error: (err as Error).message });
-        }
-      });
-    } catch (err) {
-      // Read again next pass, whatever the interval.
-      state.routesCheckedAt = undefined;
-      failed.push({ hostId: [...live.keys()][0], error: (err as Error).message });
-    }
+  if (live.size === 0 || (checkedAt !== undefined && deps.now() - checkedAt < (deps.routeCheckMs ?? 300_000))) return;
+  state.routesCheckedAt = deps.now();
+  try {
+    const drifted = routeDrift(live, await deps.routes.list());
+    await forEachLimit(drifted, CONCURRENCY, async ({ hostId, cidr }) => {
+      try {
+        await deps.routes.ensure(hostId, cidr);
+        run.repaired++;
+        log('host subnet route repaired', { host: hostId, subnet: cidr });
+      } catch (err) {
+        run.failed.push({ hostId, error: (err as Error).message });
+      }
+    });
+  } catch (err) {
+    // Read again next pass, whatever the interval.
+    state.routesCheckedAt = undefined;
+    run.failed.push({ hostId: [...live.keys()][0], error: (err as Error).message });
   }
-
-  for (const f of failed) log('network step failed for host; retried next pass', { host: f.hostId, error: f.error });
-  const networks = new Map<string, HostNetwork>();
-  for (const [hostId, subnet] of routedBy) networks.set(hostId, { subnet, clusterCidr: deps.clusterCidr });
-  return { networks, acquired, routed, released, repaired, failed, gone };
 }
