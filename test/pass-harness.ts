@@ -10,7 +10,7 @@ import { fits } from '../core/scheduler.ts';
 import { assignments } from '../core/allocations.ts';
 import type { HostDocument } from '../core/types.ts';
 import type { HostChannel, HostWaker, Store } from '../ports/index.ts';
-import { newPassState, runPass, type PassDeps, type PassResult } from '../app/scheduler/pass.ts';
+import { newPassState, PASS_STEPS, runPass, type PassDeps, type PassResult, type PassStep } from '../app/scheduler/pass.ts';
 import { MiB } from './builders.ts';
 
 /** Host documents in memory, with the SSM channel's one rule: a document never goes back a generation. */
@@ -48,7 +48,7 @@ export interface PassHarness {
   readonly waker: RecordingWaker;
   readonly now: () => string;
   /** One pass, with the harness's state (as the scheduler handler keeps it). */
-  pass(seed?: string, over?: Partial<PassDeps>): Promise<PassResult>;
+  pass(seed?: string, over?: Partial<PassDeps>, steps?: readonly PassStep[]): Promise<PassResult>;
 }
 
 export const T0 = '2026-01-01T00:00:00.000Z';
@@ -71,7 +71,7 @@ export async function passHarness(hosts: readonly { id: string; cpu: number; mem
     channel,
     waker,
     now: () => new Date(clock).toISOString(),
-    pass: (seed, over = {}) => runPass({ store, channel, waker, cluster: 'c', now: () => new Date((clock += 1000)), state, ...(seed ? { seed } : {}), ...over }),
+    pass: (seed, over = {}, steps = PASS_STEPS) => runPass({ store, channel, waker, cluster: 'c', now: () => new Date((clock += 1000)), state, ...(seed ? { seed } : {}), ...over }, steps),
   };
 }
 
