@@ -7,6 +7,7 @@
  *   faults.loseReply('updateAllocations');              // written, then throws: the caller cannot tell
  *   faults.dropNext('setPublished');                    // resolves as if written, nothing written (lost write)
  *   faults.beforeNext('updateAllocations', () => store.setHostState('h1', 'down', now)); // a rival write first
+ *   faults.interleave('seed-1');                        // concurrent callers interleave as the seed says
  *   ...run the use case on `store`...
  *   expect(faults.unfired()).toEqual([]);               // every fault met its call
  *
@@ -17,7 +18,9 @@
  * makes to itself (DynamoStore.putService reads the service first) are not faulted: the faults
  * are at the port, where a use case meets them.
  */
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { UnavailableError } from '../../core/errors.ts';
+import { rng } from '../../core/random.ts';
 import type { Store } from '../../ports/index.ts';
 
 /** Every method of the store. */
@@ -54,6 +57,7 @@ interface Rule {
 /** The rules of one wrapped store, and the calls it saw. */
 export class Faults {
   private readonly rules: Rule[] = [];
+  private turns: (() => number) | undefined;
   /** Every call made through the wrapper, in order (faulted ones included). */
   readonly calls: StoreCall[] = [];
 
@@ -83,6 +87,19 @@ export class Faults {
     return this.add('before', method, options, { hook: hook as (...args: never[]) => unknown });
   }
 
+  /**
+   * Make concurrent callers interleave: every call waits a seeded random number (0 to `maxTurns`)
+   * of event-loop turns before it reaches the store and again before its reply comes back, as
+   * network latency would. The in-memory store answers in one microtask, so without this two use
+   * cases run side by side meet only at a few points; with it, each seed is another schedule, the
+   * same one every run (turns, not time: nothing here waits on a clock).
+   */
+  interleave(seed: string | number, maxTurns = 5): this {
+    const random = rng(seed);
+    this.turns = () => Math.floor(random() * (maxTurns + 1));
+    return this;
+  }
+
   /** The rules that have not fired as often as they were told to, described; empty when all did. */
   unfired(): string[] {
     return this.rules.filter((r) => r.remaining > 0).map((r) => `${r.kind} ${r.method} (${r.remaining} left)`);
@@ -96,13 +113,19 @@ export class Faults {
   /** @internal The wrapper's path for one call. */
   async run(method: StoreMethod, args: unknown[], call: () => Promise<unknown>): Promise<unknown> {
     this.calls.push({ method, args });
+    await this.pause();
     for (const rule of this.take(method, args, (k) => k === 'before', Infinity)) await rule.hook!(...(args as never[]));
     const [rule] = this.take(method, args, (k) => k !== 'before', 1);
     if (rule?.kind === 'fail') throw rule.error!();
     if (rule?.kind === 'drop') return undefined;
     const result = await call();
+    await this.pause();
     if (rule?.kind === 'lose') throw rule.error!();
     return result;
+  }
+
+  private async pause(): Promise<void> {
+    for (let n = this.turns?.() ?? 0; n > 0; n--) await nextTurn();
   }
 
   private add<M extends StoreMethod>(kind: Kind, method: M, options: FaultOptions<M>, extra: Pick<Rule, 'error' | 'hook'>): this {

@@ -520,6 +520,20 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
     });
 
     describe('more of services, tasks and hosts', () => {
+      it('applies concurrent unversioned specs one after the other: each is a version, none is lost to a race', async () => {
+        const store = await makeStore();
+        const { won } = await race([1, 2, 3].map((replicas) => () => store.putService(aSpec('team', 'web', { replicas }), NOW)));
+        expect(won).toBe(3);
+        expect((await store.getService('team', 'web'))?.specVersion).toBe(3);
+      });
+
+      it('lets a host register concurrently with itself (an agent restarting): one host, version 1', async () => {
+        const store = await makeStore();
+        const { won } = await race([1, 2, 3].map((i) => () => store.registerHost(hostInput('h1', i), NOW)));
+        expect(won).toBe(3);
+        expect(await store.listHosts()).toEqual([expect.objectContaining({ id: 'h1', version: 1, state: 'ready' })]);
+      });
+
       it('refuses a versioned replace of a deleting service as being deleted', async () => {
         const store = await makeStore();
         await store.putService(aSpec('team', 'web'), NOW);

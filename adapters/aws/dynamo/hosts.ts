@@ -1,0 +1,177 @@
+/**
+ * Hosts on DynamoDB: one item per host in the host's own partition (`HOST#<prefix><id>`, `#HOST`),
+ * listed through the index (`gsi1pk = HOSTS`), read strongly consistent. Its version guards every
+ * allocation and state change.
+ */
+import { DeleteCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { ConflictError } from '../../../core/errors.ts';
+import { jsonEqual } from '../../../core/json.ts';
+import type { Host } from '../../../core/types.ts';
+import type { HostStore } from '../../../ports/index.ts';
+import { checkItemSize, compare, pick, toHost } from './items.ts';
+import { GSI1, HOSTS, publishedKey } from './keys.ts';
+import { RACE_ATTEMPTS, type DynamoTable } from './table.ts';
+
+export class DynamoHosts implements HostStore {
+  constructor(private readonly t: DynamoTable) {}
+
+  async getHost(id: string): Promise<Host | undefined> {
+    const item = await this.t.get(this.t.hostKey(id), `host ${id}`);
+    return item && toHost(item);
+  }
+
+  async listHosts(): Promise<Host[]> {
+    // The index says which hosts exist; their contents come from strongly consistent reads of the
+    // host items, since placement decisions are made on them.
+    const keys = await this.t.queryAll(
+      {
+        TableName: this.t.table,
+        IndexName: GSI1,
+        KeyConditionExpression: 'gsi1pk = :p',
+        ProjectionExpression: 'pk, sk',
+        ExpressionAttributeValues: { ':p': HOSTS },
+      },
+      'hosts',
+    );
+    const items = await this.t.batchGet(keys.map((k) => ({ pk: k.pk, sk: k.sk })), 'hosts');
+    return items.map(toHost).sort((a, b) => compare(a.id, b.id));
+  }
+
+  async registerHost(host: Pick<Host, 'id' | 'address' | 'capacity' | 'labels'>, now: string): Promise<Host> {
+    const label = `host ${host.id}`;
+    for (let attempt = 1; ; attempt++) {
+      const current = await this.getHost(host.id);
+      try {
+        if (current === undefined) {
+          const created: Host = { ...pick(host), state: 'ready', registeredAt: now, version: 1, allocations: {} };
+          await this.t.call('PutItem', label, () =>
+            this.t.doc.send(
+              new PutCommand({
+                TableName: this.t.table,
+                Item: { ...this.t.hostKey(host.id), gsi1pk: HOSTS, gsi1sk: host.id, type: 'host', ...created },
+                ConditionExpression: 'attribute_not_exists(pk)',
+              }),
+            ),
+          );
+          return created;
+        }
+        // A host that comes back keeps its state (a fenced host stays down until health says
+        // otherwise) and its allocations. A new capacity bumps the version, so that a scheduler
+        // that read the old capacity cannot commit allocations against it.
+        const capacityChanged = !jsonEqual(current.capacity, host.capacity);
+        const out = await this.t.call('UpdateItem', label, () =>
+          this.t.doc.send(
+            new UpdateCommand({
+              TableName: this.t.table,
+              Key: this.t.hostKey(host.id),
+              UpdateExpression: capacityChanged
+                ? 'SET #address = :address, #labels = :labels, #capacity = :capacity, #version = :next'
+                : 'SET #address = :address, #labels = :labels',
+              ConditionExpression: capacityChanged ? '#version = :v' : 'attribute_exists(pk)',
+              ExpressionAttributeNames: {
+                '#address': 'address',
+                '#labels': 'labels',
+                ...(capacityChanged ? { '#capacity': 'capacity', '#version': 'version' } : {}),
+              },
+              ExpressionAttributeValues: {
+                ':address': host.address,
+                ':labels': host.labels,
+                ...(capacityChanged ? { ':capacity': host.capacity, ':v': current.version, ':next': current.version + 1 } : {}),
+              },
+              ReturnValues: 'ALL_NEW',
+            }),
+          ),
+        );
+        return toHost(out.Attributes!);
+      } catch (err) {
+        if (!(err instanceof ConflictError) || attempt >= RACE_ATTEMPTS) throw err;
+      }
+    }
+  }
+
+  async updateAllocations(host: Host, allocations: Host['allocations']): Promise<Host> {
+    const label = `host ${host.id}`;
+    const next: Host = { ...host, allocations, version: host.version + 1 };
+    checkItemSize(`${label} allocations (${Object.keys(allocations).length} tasks)`, { ...this.t.hostKey(host.id), gsi1pk: HOSTS, gsi1sk: host.id, type: 'host', ...next });
+    const out = await this.t.call(
+      'UpdateItem',
+      label,
+      () =>
+        this.t.doc.send(
+          new UpdateCommand({
+            TableName: this.t.table,
+            Key: this.t.hostKey(host.id),
+            UpdateExpression: 'SET #allocations = :a, #version = :next',
+            ConditionExpression: '#version = :v',
+            ExpressionAttributeNames: { '#allocations': 'allocations', '#version': 'version' },
+            ExpressionAttributeValues: { ':a': allocations, ':v': host.version, ':next': host.version + 1 },
+            ReturnValues: 'ALL_NEW',
+          }),
+        ),
+      `${label} is no longer at version ${host.version}; re-read it`,
+    );
+    return toHost(out.Attributes!);
+  }
+
+  async setHostState(id: string, state: Host['state'], now: string): Promise<void> {
+    const label = `host ${id}`;
+    const key = this.t.hostKey(id);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        // The version bumps with the state, so a placement computed while the host was ready
+        // cannot commit onto a host that is now draining or down.
+        await this.t.call('UpdateItem', label, () =>
+          this.t.doc.send(
+            new UpdateCommand({
+              TableName: this.t.table,
+              Key: key,
+              UpdateExpression: 'SET #state = :s, #since = :now ADD #version :one',
+              ConditionExpression: 'attribute_exists(pk) AND #state <> :s',
+              ExpressionAttributeNames: { '#state': 'state', '#version': 'version', '#since': 'stateSince' },
+              ExpressionAttributeValues: { ':s': state, ':one': 1, ':now': now },
+            }),
+          ),
+        );
+        return;
+      } catch (err) {
+        if (!(err instanceof ConflictError)) throw err;
+        const current = await this.getHost(id);
+        if (current === undefined) throw new ConflictError(`${label} does not exist`, { cause: err });
+        // Already in that state: nothing to write, and no version bump to disturb placements.
+        if (current.state === state) return;
+        if (attempt >= RACE_ATTEMPTS) throw err;
+      }
+    }
+  }
+
+  async forgetHost(host: Host): Promise<void> {
+    const label = `host ${host.id}`;
+    if (host.state !== 'down' || Object.keys(host.allocations).length > 0) {
+      throw new ConflictError(`${label} is ${host.state} with ${Object.keys(host.allocations).length} allocation(s): only a down host holding nothing is forgotten`);
+    }
+    // What hangs off the host first: a crash after them leaves a down host without a report, which
+    // the next call forgets; the other order could leave reports of a host no longer listed.
+    await this.t.batchWrite(
+      [this.t.statusKey(host.id), this.t.beatKey(host.id), publishedKey(host.id)].map((Key) => ({ DeleteRequest: { Key } })),
+      `status, heartbeat and publication record of host ${host.id}`,
+    );
+    try {
+      await this.t.call('DeleteItem', label, () =>
+        this.t.doc.send(
+          new DeleteCommand({
+            TableName: this.t.table,
+            Key: this.t.hostKey(host.id),
+            // Conditional on the version read: an allocation or state change since means not now.
+            ConditionExpression: '#version = :v',
+            ExpressionAttributeNames: { '#version': 'version' },
+            ExpressionAttributeValues: { ':v': host.version },
+          }),
+        ),
+      );
+    } catch (err) {
+      if (!(err instanceof ConflictError)) throw err;
+      if ((await this.getHost(host.id)) === undefined) return;
+      throw new ConflictError(`${label} changed since version ${host.version}; not forgotten`, { cause: err });
+    }
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * The table's keys: which item lives where (docs/state.md), and the rules a key part follows so
+ * that two items never share a key.
+ */
+import { ValidationError } from '../../../core/errors.ts';
+
+export type Item = Record<string, unknown>;
+export type Key = { pk: string; sk: string };
+
+/** The one index: services, hosts and host statuses, each under its own partition. */
+export const GSI1 = 'gsi1';
+export const SERVICES = 'SERVICES';
+export const HOSTS = 'HOSTS';
+export const HOST_STATUSES = 'HOSTSTATUS';
+const SERVICE_SK = '#SERVICE';
+export const HOST_SK = '#HOST';
+export const STATUS_SK = 'STATUS';
+/**
+ * The heartbeat item: the agent's liveness alone, in the host's partition, outside every index.
+ * One write unit instead of the whole report written twice (table and index): at 15 s per host,
+ * heartbeats are most of the table's writes (docs/cost.md).
+ */
+export const BEAT_SK = 'BEAT';
+const PUBLISHED_SK = 'PUBLISHED';
+/** The event log: one partition, sorted by time (`<at>#<id>`), newest last. */
+export const EVENTS_PK = 'EVENTS';
+export const HEALTH_KEY: Key = { pk: 'HEALTH', sk: 'CHECKPOINT' };
+export const TASK_SK_PREFIX = 'TASK#';
+// Six digits keep tasks in slot order under the sort key; no service has a million replicas.
+const MAX_SLOT = 999_999;
+
+export function keyPart(field: string, value: string): string {
+  if (typeof value !== 'string' || value === '' || value.includes('#')) {
+    // '#' separates key parts: `a#b`/`c` and `a`/`b#c` would share one key.
+    throw new ValidationError([{ path: field, message: `must be a non-empty string without "#" (got ${JSON.stringify(value)})` }]);
+  }
+  return value;
+}
+
+export function serviceKey(namespace: string, name: string): Key {
+  return { pk: `SVC#${keyPart('namespace', namespace)}#${keyPart('name', name)}`, sk: SERVICE_SK };
+}
+
+export function taskKey(namespace: string, service: string, slot: number): Key {
+  if (!Number.isInteger(slot) || slot < 0 || slot > MAX_SLOT) {
+    throw new ValidationError([{ path: 'slot', message: `must be an integer from 0 to ${MAX_SLOT} (got ${slot})` }]);
+  }
+  return { pk: serviceKey(namespace, service).pk, sk: `${TASK_SK_PREFIX}${String(slot).padStart(6, '0')}` };
+}
+
+function hostId(id: string): string {
+  if (typeof id !== 'string' || id === '') throw new ValidationError([{ path: 'hostId', message: 'must be a non-empty string' }]);
+  return id;
+}
+
+/**
+ * The partition of the items a host's own agent reads and writes (host, host status). With the
+ * instance ARN prefix it is `HOST#<instance ARN>`, the key the host role's IAM policy allows.
+ */
+export function hostPartitionKey(hostArnPrefix: string, id: string): string {
+  return `HOST#${hostArnPrefix}${hostId(id)}`;
+}
+
+// The publication record is the scheduler's alone, so it stays outside the partition the host
+// may write (`HOST#<id>`, without the prefix): a host cannot forge what was published to it.
+export const publishedKey = (id: string): Key => ({ pk: `HOST#${hostId(id)}`, sk: PUBLISHED_SK });
+export const taskLabel = (namespace: string, service: string, slot: number) => `task slot ${namespace}/${service}#${slot}`;

@@ -1,0 +1,63 @@
+/**
+ * Host reports on DynamoDB, in the host's own partition (the host role may write nothing else):
+ * the status item (`STATUS`, also in the index under `HOSTSTATUS`) and the heartbeat item (`BEAT`,
+ * in no index). Reads merge the two, the later time winning.
+ */
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { ValidationError } from '../../../core/errors.ts';
+import type { HostStatus } from '../../../core/types.ts';
+import type { HostReportStore } from '../../../ports/index.ts';
+import { checkItemSize, toHostStatus, withBeat } from './items.ts';
+import { GSI1, HOST_STATUSES, type Item } from './keys.ts';
+import type { DynamoTable } from './table.ts';
+
+export class DynamoHostReports implements HostReportStore {
+  constructor(private readonly t: DynamoTable) {}
+
+  async putHostStatus(status: HostStatus): Promise<void> {
+    const label = `status of host ${status.hostId}`;
+    const item: Item = {
+      ...this.t.statusKey(status.hostId),
+      gsi1pk: HOST_STATUSES,
+      gsi1sk: status.hostId,
+      type: 'hoststatus',
+      hostId: status.hostId,
+      heartbeatAt: status.heartbeatAt,
+      generation: status.generation,
+      tasks: status.tasks,
+      agentVersion: status.agentVersion,
+      events: status.events,
+    };
+    checkItemSize(`${label} (${status.tasks.length} tasks)`, item);
+    await this.t.call('PutItem', label, () => this.t.doc.send(new PutCommand({ TableName: this.t.table, Item: item })));
+  }
+
+  async putHeartbeat(hostId: string, at: string): Promise<void> {
+    const label = `heartbeat of host ${hostId}`;
+    if (Number.isNaN(Date.parse(at))) throw new ValidationError([{ path: 'heartbeatAt', message: `must be an ISO 8601 time, got ${JSON.stringify(at)}` }]);
+    const item = { ...this.t.beatKey(hostId), type: 'heartbeat', hostId, heartbeatAt: at };
+    await this.t.call('PutItem', label, () => this.t.doc.send(new PutCommand({ TableName: this.t.table, Item: item })));
+  }
+
+  async getHostStatus(hostId: string): Promise<HostStatus | undefined> {
+    const [item, beat] = await Promise.all([
+      this.t.get(this.t.statusKey(hostId), `status of host ${hostId}`),
+      this.t.get(this.t.beatKey(hostId), `heartbeat of host ${hostId}`),
+    ]);
+    return item && withBeat(toHostStatus(item), beat);
+  }
+
+  async listHostStatuses(): Promise<HostStatus[]> {
+    // Eventually consistent (index): the lag is far below any heartbeat grace period.
+    const items = await this.t.queryAll(
+      { TableName: this.t.table, IndexName: GSI1, KeyConditionExpression: 'gsi1pk = :p', ExpressionAttributeValues: { ':p': HOST_STATUSES } },
+      'host statuses',
+    );
+    const statuses = items.map(toHostStatus);
+    if (statuses.length === 0) return statuses;
+    // Half a read unit per host (eventually consistent): far cheaper than every heartbeat rewriting the report.
+    const beats = await this.t.batchGet(statuses.map((s) => this.t.beatKey(s.hostId)), 'heartbeats', { consistent: false });
+    const byHost = new Map(beats.map((b) => [String(b.hostId), b]));
+    return statuses.map((s) => withBeat(s, byHost.get(s.hostId)));
+  }
+}

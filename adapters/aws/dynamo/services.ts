@@ -1,0 +1,137 @@
+/**
+ * Services on DynamoDB: one item per service (`SVC#<namespace>#<name>`, `#SERVICE`), its tasks
+ * beside it in the same partition, all services listed through the index (`gsi1pk = SERVICES`).
+ */
+import { DeleteCommand, PutCommand, UpdateCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import { ConflictError } from '../../../core/errors.ts';
+import { jsonEqual } from '../../../core/json.ts';
+import type { Service, ServiceSpec } from '../../../core/types.ts';
+import type { ServiceStore, TaskStore } from '../../../ports/index.ts';
+import { checkItemSize, toService } from './items.ts';
+import { GSI1, SERVICES, keyPart, serviceKey } from './keys.ts';
+import { RACE_ATTEMPTS, type DynamoTable } from './table.ts';
+
+export class DynamoServices implements ServiceStore {
+  constructor(
+    private readonly t: DynamoTable,
+    /** removeService refuses while the service has tasks. */
+    private readonly tasks: Pick<TaskStore, 'listTasks'>,
+  ) {}
+
+  async getService(namespace: string, name: string): Promise<Service | undefined> {
+    const item = await this.t.get(serviceKey(namespace, name), `service ${namespace}/${name}`);
+    return item && toService(item);
+  }
+
+  async listServices(namespace?: string): Promise<Service[]> {
+    // The index is eventually consistent: a service created a moment ago may be missing (see docs).
+    const input: QueryCommandInput =
+      namespace === undefined
+        ? { TableName: this.t.table, IndexName: GSI1, KeyConditionExpression: 'gsi1pk = :p', ExpressionAttributeValues: { ':p': SERVICES } }
+        : {
+            TableName: this.t.table,
+            IndexName: GSI1,
+            KeyConditionExpression: 'gsi1pk = :p AND begins_with(gsi1sk, :ns)',
+            ExpressionAttributeValues: { ':p': SERVICES, ':ns': `${keyPart('namespace', namespace)}#` },
+          };
+    const items = await this.t.queryAll(input, namespace === undefined ? 'services' : `services of namespace ${namespace}`);
+    return items.map(toService).filter((s) => namespace === undefined || s.namespace === namespace);
+  }
+
+  async putService(spec: ServiceSpec, now: string, expectedVersion?: number): Promise<Service> {
+    const { namespace, name } = spec.metadata;
+    const label = `service ${namespace}/${name}`;
+    // With no expected version the caller means "replace whatever is there": a lost race is retried.
+    const attempts = expectedVersion === undefined ? RACE_ATTEMPTS : 1;
+    for (let attempt = 1; ; attempt++) {
+      const current = await this.getService(namespace, name);
+      if (current?.deleting) throw new ConflictError(`${label} is being deleted; wait and retry`);
+      if (expectedVersion === 0 && current) throw new ConflictError(`${label} already exists (specVersion ${current.specVersion})`);
+      if (expectedVersion !== undefined && expectedVersion > 0 && current?.specVersion !== expectedVersion) {
+        throw new ConflictError(current ? `${label} is at specVersion ${current.specVersion}, not ${expectedVersion}` : `${label} does not exist (expected specVersion ${expectedVersion})`);
+      }
+      // Re-applying the same spec is a no-op: a new specVersion would roll every task for nothing.
+      if (current && jsonEqual(current.spec, spec)) return current;
+      const service: Service = {
+        namespace,
+        name,
+        spec,
+        specVersion: (current?.specVersion ?? 0) + 1,
+        createdAt: current?.createdAt ?? now,
+        updatedAt: now,
+        deleting: false,
+      };
+      const item = { ...serviceKey(namespace, name), gsi1pk: SERVICES, gsi1sk: `${namespace}#${name}`, type: 'service', ...service };
+      checkItemSize(label, item);
+      try {
+        await this.t.call('PutItem', label, () =>
+          this.t.doc.send(
+            new PutCommand({
+              TableName: this.t.table,
+              Item: item,
+              ...(current
+                ? {
+                    ConditionExpression: '#specVersion = :v AND #deleting = :false',
+                    ExpressionAttributeNames: { '#specVersion': 'specVersion', '#deleting': 'deleting' },
+                    ExpressionAttributeValues: { ':v': current.specVersion, ':false': false },
+                  }
+                : { ConditionExpression: 'attribute_not_exists(pk)' }),
+            }),
+          ),
+        `${label} changed while it was being written (was specVersion ${current?.specVersion ?? 'absent'})`,
+        );
+        return service;
+      } catch (err) {
+        if (!(err instanceof ConflictError) || attempt >= attempts) throw err;
+      }
+    }
+  }
+
+  async markServiceDeleting(namespace: string, name: string, now: string): Promise<Service | undefined> {
+    const label = `service ${namespace}/${name}`;
+    // Keys are made outside the SDK call: a bad key part is the caller's ValidationError, not a failed call.
+    const key = serviceKey(namespace, name);
+    try {
+      const out = await this.t.call('UpdateItem', label, () =>
+        this.t.doc.send(
+          new UpdateCommand({
+            TableName: this.t.table,
+            Key: key,
+            UpdateExpression: 'SET #deleting = :true, #updatedAt = :now',
+            ConditionExpression: 'attribute_exists(pk) AND #deleting = :false',
+            ExpressionAttributeNames: { '#deleting': 'deleting', '#updatedAt': 'updatedAt' },
+            ExpressionAttributeValues: { ':true': true, ':false': false, ':now': now },
+            ReturnValues: 'ALL_NEW',
+          }),
+        ),
+      );
+      return toService(out.Attributes!);
+    } catch (err) {
+      if (!(err instanceof ConflictError)) throw err;
+      // Absent, or already deleting: both are the answer, not an error (deleting twice is deleting).
+      return this.getService(namespace, name);
+    }
+  }
+
+  async removeService(namespace: string, name: string): Promise<void> {
+    const label = `service ${namespace}/${name}`;
+    // Read after the deleting mark, so a task created concurrently is seen here or undone by putTask.
+    const tasks = await this.tasks.listTasks(namespace, name);
+    if (tasks.length > 0) throw new ConflictError(`${label} still has ${tasks.length} task(s); stop and delete them first`);
+    await this.t.call(
+      'DeleteItem',
+      label,
+      () =>
+        this.t.doc.send(
+          new DeleteCommand({
+            TableName: this.t.table,
+            Key: serviceKey(namespace, name),
+            ConditionExpression: 'attribute_not_exists(pk) OR #deleting = :true',
+            ExpressionAttributeNames: { '#deleting': 'deleting' },
+            ExpressionAttributeValues: { ':true': true },
+          }),
+        ),
+      `${label} is not marked deleting; mark it first`,
+    );
+  }
+}
