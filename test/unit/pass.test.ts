@@ -102,6 +102,25 @@ describe('two passes racing on the same snapshot', () => {
   }
 });
 
+describe('three passes interleaved by the store as network latency would', () => {
+  for (let i = 0; i < 8; i++) {
+    it(`never over-commits a host nor places a task twice, and the next passes converge (schedule ${i})`, async () => {
+      const h = await passHarness([{ id: 'h1', cpu: 400 }, { id: 'h2', cpu: 400 }, { id: 'h3', cpu: 400 }]);
+      await withService(h, 'a', 5);
+      await withService(h, 'b', 5);
+      h.faults.interleave(`schedule-${i}`);
+      const results = await Promise.all([h.pass(`a${i}`), h.pass(`b${i}`), h.pass(`c${i}`)]);
+      expect(results.reduce((n, r) => n + r.created, 0)).toBe(10);
+      expect(await placementViolations(h)).toEqual([]);
+
+      await h.pass();
+      await h.pass();
+      expect(await converged(h)).toEqual([]);
+      expect((await h.inner.listHosts()).flatMap((x) => Object.keys(x.allocations))).toHaveLength(10);
+    });
+  }
+});
+
 describe('a host vanishing between the snapshot and the commit', () => {
   it('commits nothing to a host that is forgotten meanwhile; the next passes replace its task elsewhere', async () => {
     const h = await passHarness([{ id: 'h1', cpu: 100 }, { id: 'h2', cpu: 100 }]);
