@@ -5,7 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { UnavailableError } from '../../core/errors.ts';
 import type { ClusterEvent } from '../../core/types.ts';
+import type { Context } from 'aws-lambda';
 import { newPassState, PASS_STEPS, runPass } from '../../app/scheduler/pass.ts';
+import { makeSchedulerHandler } from '../../app/handlers/scheduler.ts';
 import type { StoreMethod } from '../../adapters/memory/faulty-store.ts';
 import { aSpec } from '../builders.ts';
 import { converged, passHarness, T0, violations, type PassHarness } from '../pass-harness.ts';
@@ -46,6 +48,16 @@ describe('a scheduler pass', () => {
     await runPass({ store: h.store, channel: h.channel, waker: h.waker, cluster: 'c', now: () => new Date(), state: newPassState() });
     expect(copies()).toBe(2);
     expect((await h.inner.listEvents({ host: 'h1' })).filter((e) => e.id === 'e1')).toHaveLength(1);
+  });
+});
+
+describe('the scheduler handler', () => {
+  it('keeps one pass state for its lifetime: an agent event is copied once over many invocations', async () => {
+    const h = await passHarness([{ id: 'h1', cpu: 1000 }]);
+    await h.inner.putHostStatus({ hostId: 'h1', heartbeatAt: T0, generation: 0, agentVersion: 't', tasks: [], events: [{ id: 'e1', at: T0, type: 'task.started', message: 'started' }] });
+    const handler = makeSchedulerHandler({ store: h.store, channel: h.channel, waker: h.waker, cluster: 'c', now: () => new Date(), log: () => {} });
+    for (let i = 0; i < 3; i++) await handler({}, { awsRequestId: `r${i}` } as Context);
+    expect(h.faults.calls.filter((c) => c.method === 'putEvents')).toHaveLength(1);
   });
 });
 
