@@ -16,7 +16,7 @@ import { SsmHostChannel } from '../adapters/aws/ssm-channel.ts';
 import { Agent } from './agent.ts';
 import { DockerExecutor, containerSpecHash } from './docker.ts';
 import { DockerHostNetwork } from './host-network.ts';
-import { ConfigError, numberEnv, optionalEnv, requireEnv } from '../functions/env.ts';
+import { ConfigError, numberEnv, optionalEnv, requireEnv } from '../app/env.ts';
 import { ENV } from '../app/env-names.ts';
 import { parseCpu, parseMemory } from '../core/quantity.ts';
 import { ec2Identity, hostCapacity, type Ec2Identity } from './imds.ts';

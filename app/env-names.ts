@@ -1,7 +1,7 @@
 /**
  * The names of the environment variables Skiff's processes read: one constant shared by the side
  * that sets them (infra/ for the Lambda functions and the hosts' boot script, local/ for local
- * mode) and the side that reads them (functions/env.ts, agent/main.ts), so a name cannot be typed
+ * mode) and the side that reads them (app/env.ts, agent/main.ts), so a name cannot be typed
  * differently on either side. The names themselves are a public contract (docs/aws.md).
  *
  * Plain strings with no imports: the CDK app and the Lambda and agent bundles all import it

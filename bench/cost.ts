@@ -22,9 +22,9 @@ import { dynaliteClient } from '../local/dynalite.ts';
 import { DynamoStore } from '../adapters/aws/dynamo-store.ts';
 import { SsmHostChannel } from '../adapters/aws/ssm-channel.ts';
 import { CallCounter, writeUnits, type CallTally, type ItemImage } from '../adapters/aws/call-counter.ts';
-import { makeSchedulerHandler } from '../functions/scheduler/handler.ts';
-import { runDiscoverySync } from '../functions/discovery/sync.ts';
-import { runHealthCheck } from '../functions/health/check.ts';
+import { makeSchedulerHandler } from '../app/handlers/scheduler.ts';
+import { runDiscoverySync } from '../app/discovery.ts';
+import { runHealthCheck } from '../app/health.ts';
 
 const { values } = parseArgs({ options: { window: { type: 'string', default: '60' } } });
 const WINDOW_S = Number(values.window);

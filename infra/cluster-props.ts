@@ -29,7 +29,7 @@ export const DEFAULT_GRACE_SECONDS = 60;
 export const DEFAULT_CLUSTER_NAME = 'skiff';
 const CLUSTER_NAME_PATTERN = /^[a-z][a-z0-9-]{0,30}[a-z0-9]$|^[a-z]$/;
 
-/** The private DNS zone of the cluster when none is given (also SKIFF_DNS_ZONE's default in functions/env.ts). */
+/** The private DNS zone of the cluster when none is given (also SKIFF_DNS_ZONE's default in app/env.ts). */
 export const DEFAULT_DNS_ZONE_NAME = 'skiff.internal';
 /** A DNS label: 1-63 lowercase letters, digits and hyphens, not starting or ending with a hyphen (RFC 1123). */
 const DNS_LABEL_PATTERN = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;

@@ -47,7 +47,7 @@ export class SkiffContainerNetwork extends Construct {
   readonly clusterCidr: string;
   /** The route tables that get a route per host subnet (those of the hosts' subnets). */
   readonly hostRouteTableIds: string[];
-  /** What the scheduler needs to route host subnets (functions/env.ts). */
+  /** What the scheduler needs to route host subnets (app/env.ts). */
   readonly schedulerEnvironment: Readonly<Record<string, string>>;
   private readonly clusterName: string;
 

@@ -27,7 +27,7 @@ import type { LoadBalancerScheme } from './cluster-props.ts';
 export const DOCKER_PUBLISHED_PORTS = { from: 32768, to: 60999 } as const;
 /**
  * Target group names AlbLoadBalancer creates: `<namePrefix>-<12 hex>` (adapters/aws/alb.ts), the
- * prefix being the cluster name cut to 19 characters without trailing hyphens (functions/wiring.ts).
+ * prefix being the cluster name cut to 19 characters without trailing hyphens (app/wiring.ts).
  */
 const TARGET_GROUP_PREFIX_LENGTH = 19;
 const TARGET_GROUP_HASH_LENGTH = 12;
@@ -67,7 +67,7 @@ export class SkiffIngress extends Construct {
   readonly listener: ApplicationListener;
   /** Where the load balancer writes its access logs (SSE-S3, kept 90 days). */
   readonly accessLogs: Bucket;
-  /** What the scheduler needs to keep the zone and the load balancer (functions/env.ts). */
+  /** What the scheduler needs to keep the zone and the load balancer (app/env.ts). */
   readonly schedulerEnvironment: Readonly<Record<string, string>>;
   private readonly clusterName: string;
 
@@ -130,7 +130,7 @@ export class SkiffIngress extends Construct {
 
   /**
    * Lets the grantee keep service discovery and the load balancer in step with the replicas
-   * (functions/wiring.ts): exactly the Route 53 calls of Route53Zone (adapters/aws/route53-zone.ts;
+   * (app/wiring.ts): exactly the Route 53 calls of Route53Zone (adapters/aws/route53-zone.ts;
    * it never waits for a change to be INSYNC, so no route53:GetChange) and the ELBv2 calls of
    * AlbLoadBalancer (adapters/aws/alb.ts). Mutations are scoped to this cluster's target groups
    * (by name) and this load balancer's listener and rules.

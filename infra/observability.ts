@@ -3,7 +3,7 @@
  * unwell. It takes the cluster's parts as props, so it can be built and tested on its own.
  *
  * Alarms: each function's Errors and Throttles, the table's throttle events, and Skiff's own
- * metrics StaleHosts, UnplaceableTasks and HostsWithoutSubnet (EMF lines from functions/metrics.ts). Every alarm
+ * metrics StaleHosts, UnplaceableTasks and HostsWithoutSubnet (EMF lines from app/metrics.ts). Every alarm
  * notifies one SNS topic, encrypted with a customer-managed key that CloudWatch may use.
  * Construct ids below are a public contract: renaming one replaces the resource.
  */
@@ -31,7 +31,7 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { CLUSTER_DIMENSION, METRIC_NAMESPACE, SKIFF_METRICS } from '../functions/metrics.ts';
+import { CLUSTER_DIMENSION, METRIC_NAMESPACE, SKIFF_METRICS } from '../app/metrics.ts';
 
 /** How each alarm judges its metric; exported so the tests and docs/aws.md state the same numbers. */
 export const ALARM_RULES = {

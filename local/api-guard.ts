@@ -16,7 +16,7 @@
  * Pure: the server passes the request's headers and its own port.
  */
 
-/** Body media types the API core parses (functions/api/app.ts: YAML when the type says so, else JSON). */
+/** Body media types the API core parses (app/api.ts: YAML when the type says so, else JSON). */
 export const BODY_TYPES: readonly string[] = ['application/json', 'application/yaml', 'application/x-yaml', 'text/yaml'];
 
 export interface GuardedRequest {

@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
-import type { ApiHandler } from '../functions/api/handler.ts';
+import type { ApiHandler } from '../app/handlers/api.ts';
 import { refusal } from './api-guard.ts';
 
 /** API Gateway's own payload limit is 10 MB; a spec is tiny, so refuse early. */

@@ -27,10 +27,10 @@ import { SignalWaker } from './waker.ts';
 import { DynamoStore } from '../adapters/aws/dynamo-store.ts';
 import { SsmHostChannel } from '../adapters/aws/ssm-channel.ts';
 import { writeFileAtomicSync } from '../adapters/fs/atomic-write.ts';
-import { makeApiHandler } from '../functions/api/handler.ts';
-import { makeSchedulerHandler } from '../functions/scheduler/handler.ts';
-import { makeHealthHandler } from '../functions/health/handler.ts';
-import { runDiscoverySync } from '../functions/discovery/sync.ts';
+import { makeApiHandler } from '../app/handlers/api.ts';
+import { makeSchedulerHandler } from '../app/handlers/scheduler.ts';
+import { makeHealthHandler } from '../app/handlers/health.ts';
+import { runDiscoverySync } from '../app/discovery.ts';
 import { Route53Client } from '@aws-sdk/client-route-53';
 import { Route53Zone } from '../adapters/aws/route53-zone.ts';
 import { startRoute53Server } from './route53-server.ts';
@@ -696,7 +696,7 @@ class HandlerLoop {
     });
   }
 
-  /** A pass soon; passes never overlap (see functions/scheduler/pass.ts). */
+  /** A pass soon; passes never overlap (see app/scheduler/pass.ts). */
   kick(): void {
     void this.runNow();
   }

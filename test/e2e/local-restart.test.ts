@@ -14,7 +14,7 @@ import { aSpec } from '../builders.ts';
 import { eventually } from '../helpers/cli.ts';
 import { removeClusterContainers, uniqueClusterName } from '../helpers/docker.ts';
 import type { ServiceSpec } from '../../core/types.ts';
-import { logger } from '../../functions/logger.ts';
+import { logger } from '../../app/logger.ts';
 
 // The cluster runs in this process: keep its handlers' info lines out of the test output.
 logger.setLogLevel('WARN');

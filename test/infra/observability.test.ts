@@ -5,7 +5,7 @@ import { AttributeType, BillingMode, Table } from 'aws-cdk-lib/aws-dynamodb';
 import { Vpc } from 'aws-cdk-lib/aws-ec2';
 import { Code, Function, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { metricLine } from '../../functions/metrics.ts';
+import { metricLine } from '../../app/metrics.ts';
 import { SkiffObservability } from '../../infra/observability.ts';
 import { render } from './helpers.ts';
 
@@ -73,7 +73,7 @@ describe('SkiffObservability', () => {
     }
   });
 
-  it('alarms on the custom metrics exactly as functions/metrics.ts publishes them', () => {
+  it('alarms on the custom metrics exactly as app/metrics.ts publishes them', () => {
     for (const [name, evaluationPeriods] of [['StaleHosts', 3], ['UnplaceableTasks', 5], ['HostsWithoutSubnet', 5]] as const) {
       const emf = JSON.parse(metricLine(name, 1, 'prod', 0));
       const declared = emf._aws.CloudWatchMetrics[0];

@@ -9,7 +9,7 @@ import http from 'node:http';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startApiServer, type LocalApiServer } from '../../local/api-server.ts';
-import type { ApiHandler } from '../../functions/api/handler.ts';
+import type { ApiHandler } from '../../app/handlers/api.ts';
 import { ApiClient } from '../../cli/client.ts';
 
 const cleanups: (() => Promise<void>)[] = [];

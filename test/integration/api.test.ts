@@ -9,8 +9,8 @@ import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoStore } from '../../adapters/aws/dynamo-store.ts';
 import { dynaliteClient, ensureTable, startDynalite, type DynaliteServer } from '../../local/dynalite.ts';
-import { createApi, type ApiRequest } from '../../functions/api/app.ts';
-import { makeApiHandler } from '../../functions/api/handler.ts';
+import { createApi, type ApiRequest } from '../../app/api.ts';
+import { makeApiHandler } from '../../app/handlers/api.ts';
 import { ROOT } from '../helpers/cli.ts';
 
 let dynamo: DynaliteServer;

@@ -25,8 +25,8 @@ import { VpcRoutes } from '../../adapters/aws/vpc-routes.ts';
 import { Ec2Machines } from '../../adapters/aws/ec2-machines.ts';
 import { dynaliteClient, ensureTable, startDynalite, type DynaliteServer } from '../../local/dynalite.ts';
 import { startSsmServer, type SsmServer } from '../../local/ssm-server.ts';
-import { runPass } from '../../functions/scheduler/pass.ts';
-import { makeSchedulerHandler } from '../../functions/scheduler/handler.ts';
+import { newPassState, runPass } from '../../app/scheduler/pass.ts';
+import { makeSchedulerHandler } from '../../app/handlers/scheduler.ts';
 import { contains, overlaps } from '../../core/cidr.ts';
 import type { HostDocument } from '../../core/types.ts';
 import { aSpec, MiB } from '../builders.ts';
@@ -126,7 +126,8 @@ async function fixture(hostIds: string[]) {
     suspectCheckMs: 0,
   };
   let clock = Date.parse(T0);
-  const pass = () => runPass({ store, channel, waker: { wake: async () => {} }, cluster, now: () => new Date((clock += 1000)), network });
+  const state = newPassState();
+  const pass = () => runPass({ store, channel, waker: { wake: async () => {} }, cluster, now: () => new Date((clock += 1000)), network, state });
   const later = (ms: number) => void (clock += ms);
   const doc = async (id: string) => (await channel.fetch(id)) as HostDocument;
   const handler = makeSchedulerHandler({ store, channel, waker: { wake: async () => {} }, cluster, now: () => new Date((clock += 1000)), network, log: () => {} }, undefined, { metrics: true });

@@ -9,7 +9,7 @@ import { DynamoStore } from '../../adapters/aws/dynamo-store.ts';
 import { SsmHostChannel } from '../../adapters/aws/ssm-channel.ts';
 import { dynaliteClient, ensureTable, startDynalite, type DynaliteServer } from '../../local/dynalite.ts';
 import { startSsmServer, type SsmServer } from '../../local/ssm-server.ts';
-import { runPass } from '../../functions/scheduler/pass.ts';
+import { runPass } from '../../app/scheduler/pass.ts';
 import { fits } from '../../core/scheduler.ts';
 import type { HostDocument } from '../../core/types.ts';
 import type { HostWaker } from '../../ports/index.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, controlPlaneConfig } from '../../functions/env.ts';
-import { awsControlPlane } from '../../functions/wiring.ts';
+import { ConfigError, controlPlaneConfig } from '../../app/env.ts';
+import { awsControlPlane } from '../../app/wiring.ts';
 
 const base = { SKIFF_CLUSTER: 'prod', SKIFF_TABLE: 'skiff-prod', AWS_REGION: 'eu-west-1' };
 

@@ -4,7 +4,7 @@ import { DEFAULT_ZONE, checkZone, compareRecordSets, dnsRecords } from '../../co
 import { ValidationError } from '../../core/errors.ts';
 import type { Service, TaskView } from '../../core/types.ts';
 import type { DnsRecordSet, DnsSetFailure, DnsZone, IngressRoute, LoadBalancer, RouteFailure, Store } from '../../ports/index.ts';
-import { DiscoverySyncError, runDiscoverySync, type DiscoveryDeps } from '../../functions/discovery/sync.ts';
+import { DiscoverySyncError, runDiscoverySync, type DiscoveryDeps } from '../../app/discovery.ts';
 import { aService } from '../builders.ts';
 
 const Z = DEFAULT_ZONE;

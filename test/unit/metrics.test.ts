@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { emitMetric, metricLine, METRIC_NAMESPACE, SKIFF_METRICS } from '../../functions/metrics.ts';
+import { emitMetric, metricLine, METRIC_NAMESPACE, SKIFF_METRICS } from '../../app/metrics.ts';
 
 describe('EMF metric lines', () => {
   it('declares the metric in namespace Skiff with the Cluster dimension and carries its value', () => {

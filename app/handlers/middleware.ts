@@ -1,6 +1,6 @@
 /** Cross-cutting middy middleware: structured error logging and a JSON 500 that leaks nothing. */
 import type middy from '@middy/core';
-import { componentLogger } from './logger.ts';
+import { componentLogger } from '../logger.ts';
 
 export function errorBoundary(component: string): middy.MiddlewareObj {
   const log = componentLogger(component);

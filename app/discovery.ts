@@ -9,12 +9,12 @@
  * from syncing, nor the other way round. When either failed whole, a DiscoverySyncError is thrown
  * after both ran, carrying both results.
  */
-import type { DnsSetFailure, DnsZone, LoadBalancer, RouteFailure, Store } from '../../ports/index.ts';
-import { dnsRecords, type Addressing } from '../../core/discovery.ts';
-import { ingressRoutes } from '../../core/ingress.ts';
-import { taskViews } from '../../core/views.ts';
-import { stableStringify } from '../../core/json.ts';
-import { SkiffError } from '../../core/errors.ts';
+import type { DnsSetFailure, DnsZone, LoadBalancer, RouteFailure, Store } from '../ports/index.ts';
+import { dnsRecords, type Addressing } from '../core/discovery.ts';
+import { ingressRoutes } from '../core/ingress.ts';
+import { taskViews } from '../core/views.ts';
+import { stableStringify } from '../core/json.ts';
+import { SkiffError } from '../core/errors.ts';
 
 export interface DiscoveryDeps {
   readonly store: Store;

@@ -3,13 +3,13 @@
  * handler (API Gateway) and the local HTTP server are two thin shells over it, and tests call it
  * directly.
  */
-import type { Store } from '../../ports/index.ts';
-import type { Service, ServiceSpec, Task, TaskView } from '../../core/types.ts';
-import { parseServiceSpec, parseServiceYaml } from '../../core/spec.ts';
-import { ConflictError, NotFoundError, SkiffError, ValidationError } from '../../core/errors.ts';
-import { jsonEqual } from '../../core/json.ts';
-import { hostView, taskViews } from '../../core/views.ts';
-import { podOf } from '../../core/reconciler.ts';
+import type { Store } from '../ports/index.ts';
+import type { Service, ServiceSpec, Task, TaskView } from '../core/types.ts';
+import { parseServiceSpec, parseServiceYaml } from '../core/spec.ts';
+import { ConflictError, NotFoundError, SkiffError, ValidationError } from '../core/errors.ts';
+import { jsonEqual } from '../core/json.ts';
+import { hostView, taskViews } from '../core/views.ts';
+import { podOf } from '../core/reconciler.ts';
 
 export interface ApiRequest {
   readonly method: string;

@@ -2,9 +2,9 @@
  * One health check: declare silent hosts down, let fenced hosts rejoin, record events, and ask
  * for a scheduler pass when anything changed (tasks of a down host are replaced by the scheduler).
  */
-import type { Store } from '../../ports/index.ts';
-import type { ClusterEvent } from '../../core/types.ts';
-import { assessHosts, type HealthPolicy } from '../../core/health.ts';
+import type { Store } from '../ports/index.ts';
+import type { ClusterEvent } from '../core/types.ts';
+import { assessHosts, type HealthPolicy } from '../core/health.ts';
 
 export interface HealthDeps {
   readonly store: Store;

@@ -1,0 +1,141 @@
+/**
+ * What the steps of a scheduler pass share: the snapshot read at the start, the pass's working view
+ * of the tasks and hosts (updated as writes succeed), the result and the events it reports.
+ */
+import type { HostChannel, HostWaker, Store } from '../../ports/index.ts';
+import type { Allocation, ClusterEvent, Host, Task } from '../../core/types.ts';
+import { claimsByHost, passEvent, tasksByService, type ClusterSnapshot } from '../../core/pass.ts';
+import { ConflictError } from '../../core/errors.ts';
+import type { NetworkDeps, NetworkResult, NetworkState } from '../network.ts';
+
+export type PassLog = (message: string, data?: Record<string, unknown>) => void;
+
+export interface PassDeps {
+  readonly store: Store;
+  readonly channel: HostChannel;
+  readonly waker: HostWaker;
+  readonly cluster: string;
+  readonly now: () => Date;
+  /** Seeds task ids and host order; defaults to the pass start time. */
+  readonly seed?: string;
+  readonly log?: PassLog;
+  /**
+   * The routed container network (AWS): hosts get subnets before pods, documents carry them.
+   * Absent (local mode): every host shares the agents' configured network.
+   */
+  readonly network?: NetworkDeps;
+  /**
+   * What outlives a pass, owned by the caller (the scheduler handler keeps one for its lifetime).
+   * @default a fresh state: agents' recent events are copied again, which is harmless (same ids),
+   * and the network step reads the route tables and asks about suspect machines on this pass
+   */
+  readonly state?: PassState;
+}
+
+/** State kept between passes. Losing it costs repeated work only, never a wrong decision. */
+export interface PassState {
+  /** Newest agent event already copied into the event log, per host (`<at>|<id>`): the rest of each ring is skipped. */
+  readonly copiedAgentEvents: Map<string, string>;
+  /** When the network step last read the route tables and asked about suspect machines (EC2 calls, paced). */
+  readonly network: NetworkState;
+}
+
+export function newPassState(): PassState {
+  return { copiedAgentEvents: new Map(), network: {} };
+}
+
+export interface PassResult {
+  created: number;
+  released: number;
+  removed: number;
+  placed: number;
+  unplaceable: number;
+  published: string[];
+  conflicts: number;
+  /** The network step's counts, when the cluster routes container subnets. */
+  network?: { acquired: number; routed: number; released: number; repaired: number; failed: number; /** Ready hosts still without a routed subnet. */ waiting: number };
+  /** Down hosts whose machines are gone for good, forgotten by this pass (AWS). */
+  forgotten?: string[];
+}
+
+/**
+ * Independent item writes in flight at once. Each is one small conditional write; sequential they
+ * cost ~5 ms each against dynalite (and ~10 ms round trip on AWS), which a 100-replica apply feels.
+ */
+export const WRITE_CONCURRENCY = 16;
+
+export interface PassContext {
+  readonly deps: PassDeps;
+  readonly store: Store;
+  readonly state: PassState;
+  readonly snapshot: ClusterSnapshot;
+  /** The pass's time, ISO: every write and event of the pass carries it. */
+  readonly now: string;
+  readonly seed: string;
+  readonly random: () => number;
+  readonly log: PassLog;
+  readonly result: PassResult;
+  readonly events: ClusterEvent[];
+  /** The tasks by service as this pass left them (reconcile creates, replaces and removes). */
+  readonly tasksByService: Map<string, Task[]>;
+  /** The same tasks by id, in placement order; claims and undone claims update them. */
+  tasks: Map<string, Task>;
+  /** Tasks pointing at a host, by host. */
+  claims: Map<string, Task[]>;
+  /** Allocations of the tasks this pass claimed, by host: the commit adds them. */
+  readonly placed: Map<string, Allocation[]>;
+  /** Hosts as the commit left them (re-read after a lost race): what is published. */
+  readonly committed: Map<string, Host>;
+  /** The network step's outcome, on AWS. */
+  network?: NetworkResult;
+}
+
+export function passContext(deps: PassDeps, snapshot: ClusterSnapshot, now: string, random: () => number): PassContext {
+  const ctx: PassContext = {
+    deps,
+    store: deps.store,
+    state: deps.state ?? newPassState(),
+    snapshot,
+    now,
+    seed: deps.seed ?? now,
+    random,
+    log: deps.log ?? (() => {}),
+    result: { created: 0, released: 0, removed: 0, placed: 0, unplaceable: 0, published: [], conflicts: 0 },
+    events: [],
+    tasksByService: tasksByService(snapshot.tasks),
+    tasks: new Map(),
+    claims: new Map(),
+    placed: new Map(),
+    committed: new Map(),
+  };
+  reindexTasks(ctx);
+  return ctx;
+}
+
+/** Rebuilds the by-id and by-host views from `tasksByService` (after reconcile changed it). */
+export function reindexTasks(ctx: PassContext): void {
+  const all = [...ctx.tasksByService.values()].flat();
+  ctx.tasks = new Map(all.map((t) => [t.id, t]));
+  ctx.claims = claimsByHost(all);
+}
+
+/** Records an event of this pass (saved at its end). */
+export function record(ctx: PassContext, type: string, message: string, about: Omit<ClusterEvent, 'id' | 'at' | 'type' | 'message'>): void {
+  ctx.events.push(passEvent(ctx.now, type, message, about));
+}
+
+/**
+ * Runs one conditional write. A lost race (`ConflictError`) is counted and skipped, returning false:
+ * every step is level-triggered, so the next pass decides again on what it then reads. Any other
+ * error fails the pass.
+ */
+export async function attempt(ctx: PassContext, write: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await write();
+    return true;
+  } catch (err) {
+    if (!(err instanceof ConflictError)) throw err;
+    ctx.result.conflicts++;
+    return false;
+  }
+}

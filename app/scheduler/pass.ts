@@ -1,0 +1,48 @@
+/**
+ * One scheduler pass: read the cluster, then run the steps in order. Each step asks the core for
+ * its plan (core/pass.ts) on the state the previous steps left, and applies it with conditional
+ * writes: reconcile services into tasks, place pending tasks (claims), commit host allocations,
+ * publish changed host documents and wake those hosts.
+ *
+ * Safe to run twice or concurrently: every write is conditional, a lost race is skipped and the
+ * next pass (a timer, or the next API write) picks up from whatever state it finds.
+ * Host-document publication order relies on passes not overlapping (one local loop; on AWS the
+ * scheduler function's reserved concurrency of 1); placements never do.
+ */
+import type { Store } from '../../ports/index.ts';
+import type { ClusterSnapshot } from '../../core/pass.ts';
+import { rng } from '../../core/random.ts';
+import { passContext, type PassDeps, type PassResult } from './context.ts';
+import type { PassStep } from './step.ts';
+import { ingestAgentEvents, saveEvents } from './steps/events.ts';
+import { forgetGoneHosts, network } from './steps/hosts.ts';
+import { reconcile } from './steps/reconcile.ts';
+import { place } from './steps/place.ts';
+import { commit } from './steps/commit.ts';
+import { publish } from './steps/publish.ts';
+
+export { newPassState, type PassDeps, type PassResult, type PassState } from './context.ts';
+export type { PassStep } from './step.ts';
+
+/**
+ * The steps of a pass, in order. The order is the protocol: subnets before placements (a host
+ * without one takes no pod), claims before allocations, allocations before documents, forgotten
+ * hosts before publication (nothing is published to them).
+ */
+export const PASS_STEPS: readonly PassStep[] = [ingestAgentEvents, network, reconcile, place, commit, forgetGoneHosts, publish, saveEvents];
+
+export async function runPass(deps: PassDeps, steps: readonly PassStep[] = PASS_STEPS): Promise<PassResult> {
+  const now = deps.now().toISOString();
+  const ctx = passContext(deps, await readSnapshot(deps.store), now, rng(deps.seed ?? now));
+  for (const step of steps) await step.run(ctx);
+  return ctx.result;
+}
+
+/**
+ * Tasks come from a strongly consistent read, never through the service index: the index lags,
+ * and a task missing from this pass would make its allocation look stale and stop its container.
+ */
+export async function readSnapshot(store: Store): Promise<ClusterSnapshot> {
+  const [services, hosts, statuses, tasks] = await Promise.all([store.listServices(), store.listHosts(), store.listHostStatuses(), store.listAllTasks()]);
+  return { services, hosts, statuses, tasks };
+}

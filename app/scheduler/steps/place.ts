@@ -1,0 +1,50 @@
+/** Placement: claim each placed task (only one scheduler can claim a task), note why the others wait. */
+import type { Placement, ScheduleFailure } from '../../../core/scheduler.ts';
+import { assignments } from '../../../core/allocations.ts';
+import { hostsWithoutSubnet, planPlacement } from '../../../core/pass.ts';
+import { forEachLimit } from '../../../core/async.ts';
+import { attempt, record, WRITE_CONCURRENCY, type PassContext } from '../context.ts';
+import type { PassStep } from '../step.ts';
+
+export const place: PassStep = {
+  name: 'place',
+  async run(ctx) {
+    const hosts = ctx.snapshot.hosts;
+    const plan = planPlacement({
+      services: ctx.snapshot.services,
+      hosts,
+      tasks: ctx.tasks,
+      live: assignments(ctx.tasks.values()),
+      claims: ctx.claims,
+      seed: ctx.seed,
+      ...(ctx.network ? { unavailable: hostsWithoutSubnet(hosts, ctx.network.networks) } : {}),
+    });
+    await forEachLimit(plan.placements, WRITE_CONCURRENCY, (p) => claim(ctx, p));
+    ctx.result.unplaceable = plan.failures.length;
+    await forEachLimit(plan.newReasons, WRITE_CONCURRENCY, (f) => noteUnplaceable(ctx, f));
+  },
+};
+
+/** Claims the task for the host; the commit step then adds its allocation to the host. */
+async function claim(ctx: PassContext, p: Placement): Promise<void> {
+  const task = ctx.tasks.get(p.taskId)!;
+  if (!(await attempt(ctx, () => ctx.store.assignTask(task.namespace, task.service, task.slot, task.id, p.hostId)))) return;
+  const claimed = { ...task, host: p.hostId, unplaceable: undefined };
+  ctx.tasks.set(task.id, claimed);
+  push(ctx.claims, p.hostId, claimed);
+  push(ctx.placed, p.hostId, p.allocation);
+  record(ctx, 'task.placed', `task ${task.id} placed on ${p.hostId}`, { namespace: task.namespace, service: task.service, task: task.id, host: p.hostId });
+}
+
+async function noteUnplaceable(ctx: PassContext, f: ScheduleFailure): Promise<void> {
+  const task = ctx.tasks.get(f.taskId)!;
+  if (!(await attempt(ctx, () => ctx.store.setTaskUnplaceable(task.namespace, task.service, task.slot, task.id, { ...f.reason, at: ctx.now })))) return;
+  ctx.log('task unplaceable', { task: task.id, reason: f.reason.message });
+  record(ctx, 'task.unplaceable', `task ${task.id} cannot be placed: ${f.reason.message}`, { namespace: task.namespace, service: task.service, task: task.id });
+}
+
+function push<V>(map: Map<string, V[]>, key: string, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}

@@ -1,0 +1,61 @@
+/** Services: create, replace and remove tasks, release previous incarnations, remove deleted services. */
+import type { Task } from '../../../core/types.ts';
+import type { ServicePlan } from '../../../core/reconciler.ts';
+import { planServices, serviceKey } from '../../../core/pass.ts';
+import { forEachLimit } from '../../../core/async.ts';
+import { attempt, record, reindexTasks, WRITE_CONCURRENCY, type PassContext } from '../context.ts';
+import type { PassStep } from '../step.ts';
+
+/** A service's tasks by slot, as this pass leaves them. */
+type Slots = Map<number, Task>;
+
+export const reconcile: PassStep = {
+  name: 'reconcile',
+  async run(ctx) {
+    // Service by service, each one's writes done before the next: a service is removed only after its own tasks.
+    for (const { service, tasks, plan } of planServices(ctx.snapshot, ctx.now, ctx.random)) {
+      const slots: Slots = new Map(tasks.map((t) => [t.slot, t]));
+      await forEachLimit(plan.create, WRITE_CONCURRENCY, (c) => createTask(ctx, slots, c));
+      await forEachLimit(plan.remove, WRITE_CONCURRENCY, (r) => removeTask(ctx, slots, r));
+      await forEachLimit(plan.release, WRITE_CONCURRENCY, (t) => releasePrevious(ctx, slots, t));
+      if (plan.removeService) {
+        await ctx.store.removeService(service.namespace, service.name);
+        ctx.log('service removed', { service: serviceKey(service) });
+      }
+      ctx.tasksByService.set(serviceKey(service), [...slots.values()]);
+    }
+    reindexTasks(ctx);
+  },
+};
+
+async function createTask(ctx: PassContext, slots: Slots, { task, previousIncarnation, reason }: ServicePlan['create'][number]): Promise<void> {
+  if (!(await attempt(ctx, () => ctx.store.putTask(task, previousIncarnation)))) return;
+  const replaced = slots.get(task.slot);
+  slots.set(task.slot, task);
+  ctx.result.created++;
+  ctx.log('task created', { task: task.id, reason });
+  const about = { namespace: task.namespace, service: task.service, task: task.id };
+  if (replaced) record(ctx, 'task.replaced', `task ${replaced.id} replaced by ${task.id}: ${reason}`, { ...about, ...(replaced.host ? { host: replaced.host } : {}) });
+  else record(ctx, 'task.created', `task ${task.id} created: ${reason}`, about);
+}
+
+async function removeTask(ctx: PassContext, slots: Slots, { task, reason }: ServicePlan['remove'][number]): Promise<void> {
+  if (!(await attempt(ctx, () => ctx.store.deleteTask(task.namespace, task.service, task.slot, task.id)))) return;
+  slots.delete(task.slot);
+  ctx.result.removed++;
+  ctx.log('task removed', { task: task.id, reason });
+  record(ctx, 'task.removed', `task ${task.id} removed: ${reason}`, { namespace: task.namespace, service: task.service, task: task.id, ...(task.host ? { host: task.host } : {}) });
+}
+
+async function releasePrevious(ctx: PassContext, slots: Slots, task: Task): Promise<void> {
+  if (!(await attempt(ctx, () => ctx.store.releasePrevious(task.namespace, task.service, task.slot, task.id)))) return;
+  slots.set(task.slot, { ...task, previous: undefined });
+  ctx.result.released++;
+  const previous = task.previous!;
+  record(ctx, 'task.released', `previous incarnation ${previous.id} on ${previous.host} stopped: ${task.id} runs on ${task.host}`, {
+    namespace: task.namespace,
+    service: task.service,
+    task: task.id,
+    host: previous.host,
+  });
+}
