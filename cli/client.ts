@@ -1,10 +1,7 @@
 /** The CLI's HTTP client for the Skiff API, and how it finds the API. */
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
-import { readLocalStatus } from '../local/cluster.ts';
 import { ConfigValueError, configPath, readConfig, validateApiUrl, validateRegion } from './config.ts';
-import { signRequest } from './sigv4.ts';
+import { readLocalStatus, statusFilePath } from './local-status.ts';
 
 export class ApiError extends Error {
   constructor(
@@ -13,18 +10,6 @@ export class ApiError extends Error {
   ) {
     super(message);
     this.name = 'ApiError';
-  }
-}
-
-/** `.skiff/local.json` in this folder or the nearest parent that has one. */
-export function statusFilePath(from = process.cwd()): string {
-  let dir = resolve(from);
-  for (;;) {
-    const candidate = join(dir, '.skiff', 'local.json');
-    if (existsSync(candidate)) return candidate;
-    const parent = dirname(dir);
-    if (parent === dir) return join(resolve(from), '.skiff', 'local.json');
-    dir = parent;
   }
 }
 
@@ -140,6 +125,8 @@ export class ApiClient {
       const profile = this.target.profile ?? process.env.AWS_PROFILE;
       throw new Error(`cannot sign requests to ${this.base}: no AWS credentials${profile ? ` for profile "${profile}"` : ''} (${(err as Error).message.split('\n')[0]})`, { cause: err });
     }
+    // Loaded only when signing, like the credential chain: the signer is the SDK's.
+    const { signRequest } = await import('./sigv4.ts');
     const signed = await signRequest({ method, url, headers, body }, { region, credentials, now: this.opts.now?.() });
     // fetch sets Host from the URL itself (the same value that was signed) and drops a given one.
     delete signed.host;
