@@ -76,7 +76,14 @@ try {
 } catch (err) {
   if (err.code !== 'ENOENT') throw err;
 }
-renameSync(tmp, out);
+try {
+  renameSync(tmp, out);
+} catch (err) {
+  // Another build (a second `npm test` or `npm start` provisioning at once) put its bundle there
+  // first, from the same sources: keep that one.
+  if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err;
+  rmSync(tmp, { recursive: true, force: true });
+}
 rmSync(old, { recursive: true, force: true });
 const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
 console.log(`skiff: built the CLI bundle dist/cli/ (${Object.keys(result.metafile.outputs).length} files, ${Math.round(bytes / 1024)} KiB, packages ${packages}) from ${inputs.length} sources`);
