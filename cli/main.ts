@@ -58,6 +58,8 @@ const defaultOut: Out = {
 export async function main(argv: string[], out: Out = defaultOut, commands: readonly Command<any>[] = COMMANDS): Promise<number> {
   const [verb, ...rest] = argv;
   try {
+    // `skiff help get` is `skiff get --help`.
+    if (verb === 'help' && rest.length > 0) return await main([...rest, '--help'], out, commands);
     if (verb === undefined || verb === 'help' || verb === '-h' || verb === '--help') {
       out.log(help(commands));
       return verb === undefined ? 2 : 0;

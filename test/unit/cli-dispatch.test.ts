@@ -109,6 +109,9 @@ describe('skiff (dispatcher)', () => {
     const l = capture();
     expect(await main(['local', '--help'], l.out)).toBe(0);
     expect(l.logs.join('\n')).toMatch(/pause-host\s+rehearse a partition/);
+    const viaHelp = capture();
+    expect(await main(['help', 'get'], viaHelp.out)).toBe(0);
+    expect(viaHelp.logs).toEqual(c.logs);
     const up = capture();
     expect(await main(['local', 'up', '--help'], up.out)).toBe(0);
     expect(up.logs.join('\n')).toMatch(/--host-memory Q\s+memory each host reports/);
