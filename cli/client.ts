@@ -1,10 +1,8 @@
 /** The CLI's HTTP client for the Skiff API, and how it finds the API. */
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
-import { readLocalStatus } from '../local/cluster.ts';
+import { send, type HttpRequestError, type HttpResponse } from './http.ts';
 import { ConfigValueError, configPath, readConfig, validateApiUrl, validateRegion } from './config.ts';
-import { signRequest } from './sigv4.ts';
+import { readLocalStatus, statusFilePath } from './local-status.ts';
 
 export class ApiError extends Error {
   constructor(
@@ -13,18 +11,6 @@ export class ApiError extends Error {
   ) {
     super(message);
     this.name = 'ApiError';
-  }
-}
-
-/** `.skiff/local.json` in this folder or the nearest parent that has one. */
-export function statusFilePath(from = process.cwd()): string {
-  let dir = resolve(from);
-  for (;;) {
-    const candidate = join(dir, '.skiff', 'local.json');
-    if (existsSync(candidate)) return candidate;
-    const parent = dirname(dir);
-    if (parent === dir) return join(resolve(from), '.skiff', 'local.json');
-    dir = parent;
   }
 }
 
@@ -102,21 +88,21 @@ export class ApiClient {
     const url = `${this.base}${path}`;
     let headers: Record<string, string> = body ? { 'content-type': contentType } : {};
     if (this.target.region) headers = await this.sign(method, url, headers, body, this.target.region);
-    let res: Response;
+    let res: HttpResponse;
     try {
-      res = await fetch(url, { method, body, headers, signal: AbortSignal.timeout(30_000) });
+      res = await send(url, { method, headers, body, timeoutMs: 30_000 });
     } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code;
-      throw new Error(`cannot reach the API at ${this.base}${cause ? ` (${cause})` : ''}: is the cluster running?`);
+      const code = (err as HttpRequestError).code;
+      throw new Error(`cannot reach the API at ${this.base}${code ? ` (${code})` : ''}: is the cluster running?`, { cause: err });
     }
-    const text = await res.text();
+    const text = res.text;
     let data: unknown;
     try {
       data = text ? JSON.parse(text) : undefined;
     } catch {
       throw new ApiError(res.status, `the API answered ${res.status} with a body that is not JSON`);
     }
-    if (!res.ok) {
+    if (res.status < 200 || res.status > 299) {
       // API Gateway's own refusals spell it `Message` (IAM) or `message`.
       const body = data as { message?: string; Message?: string } | undefined;
       let message = body?.message ?? body?.Message ?? `HTTP ${res.status}`;
@@ -140,8 +126,10 @@ export class ApiClient {
       const profile = this.target.profile ?? process.env.AWS_PROFILE;
       throw new Error(`cannot sign requests to ${this.base}: no AWS credentials${profile ? ` for profile "${profile}"` : ''} (${(err as Error).message.split('\n')[0]})`, { cause: err });
     }
+    // Loaded only when signing, like the credential chain: the signer is the SDK's.
+    const { signRequest } = await import('./sigv4.ts');
     const signed = await signRequest({ method, url, headers, body }, { region, credentials, now: this.opts.now?.() });
-    // fetch sets Host from the URL itself (the same value that was signed) and drops a given one.
+    // node:http sets Host from the URL itself, the same value that was signed.
     delete signed.host;
     return signed;
   }

@@ -11,7 +11,7 @@
  */
 import { rmSync } from 'node:fs';
 import { findAgent, hostFiles, hostState, isAlive, killHost, readLocalStatus, removeContainers, removeNetwork, startAgent, startLocalCluster, stopAgent, type HostState, type LocalClusterOptions, type LocalStatus } from '../local/cluster.ts';
-import { statusFilePath } from './client.ts';
+import { statusFilePath } from './local-status.ts';
 import { table } from './format.ts';
 
 type Out = { log: (s: string) => void; err: (s: string) => void };

@@ -38,6 +38,10 @@ import { startDnsServer } from './dns-server.ts';
 import { startProxyWorker } from './proxy-worker.ts';
 import { LABELS } from '../agent/executor.ts';
 import type { IngressRoute, Store } from '../ports/index.ts';
+// The status file's format and reader belong to the CLI, which reads it without loading this module.
+import { readLocalStatus, type LocalHost, type LocalStatus } from '../cli/local-status.ts';
+
+export { readLocalStatus, type LocalHost, type LocalStatus };
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const AGENT_MAIN = join(PROJECT_ROOT, 'agent', 'main.ts');
@@ -85,28 +89,6 @@ export interface LocalClusterOptions {
   /** Where the status file for the CLI is written; undefined writes none. */
   readonly statusFile?: string;
   readonly log?: (line: string) => void;
-}
-
-export interface LocalHost {
-  readonly id: string;
-  readonly address: string;
-  /** The agent's pid when the cluster started (it changes when the host is started again). */
-  readonly pid: number;
-  readonly log: string;
-}
-
-export interface LocalStatus {
-  readonly cluster: string;
-  /** The process running the control plane (`skiff local up`). */
-  readonly pid: number;
-  readonly api: string;
-  /** The DNS server: `127.0.0.1:PORT` (UDP and TCP). */
-  readonly dns: string;
-  /** The load balancer: `http://127.0.0.1:PORT`. */
-  readonly proxy: string;
-  readonly dataDir: string;
-  readonly startedAt: string;
-  readonly hosts: LocalHost[];
 }
 
 export interface LocalCluster {
@@ -757,15 +739,6 @@ export async function removeContainers(cluster: string, docker = new Docker()): 
   const list = await docker.listContainers({ all: true, filters: { label: [`${LABELS.cluster}=${cluster}`] } });
   await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
   return list.length;
-}
-
-export function readLocalStatus(file: string): LocalStatus | undefined {
-  if (!existsSync(file)) return undefined;
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as LocalStatus;
-  } catch {
-    return undefined;
-  }
 }
 
 function writeJsonAtomic(file: string, value: unknown): void {

@@ -47,9 +47,17 @@ ensure_node_modules() {
   (cd "$SKIFF_ROOT" && npm ci --no-audit --no-fund)
 }
 
-# What `npm start` and `npm test` need before they run: dependencies, a Docker daemon, the test image.
+# Builds the CLI bundle (dist/cli/) unless it is newer than all its sources; `skiff` starts in tens of
+# milliseconds from it instead of seconds through tsx. npm ci builds it too (the prepare script).
+build_cli() {
+  (cd "$SKIFF_ROOT" && node scripts/build-cli.mjs --if-stale)
+}
+
+# What `npm start` and `npm test` need before they run: dependencies, the CLI bundle, a Docker daemon,
+# the test image.
 provision() {
   ensure_node_modules
+  build_cli
   bash "$SKIFF_ROOT/scripts/ensure-docker.sh"
   bash "$SKIFF_ROOT/scripts/build-images.sh"
 }

@@ -1,0 +1,43 @@
+/** `skiff delete service NAME`: stop every task of a service; waits until its containers are gone. */
+import { ApiClient, ApiError, findApi } from '../client.ts';
+import { command, seconds, UsageError } from '../command.ts';
+import { servicePath } from '../views.ts';
+import { waitUntil } from '../wait.ts';
+
+export default command({
+  name: 'delete',
+  summary: 'delete a service: stop every task; waits until its containers are gone',
+  usage: ['delete service NAME [-n NAMESPACE] [--no-wait] [--timeout SECONDS]'],
+  example: 'skiff delete service hello -n default',
+  flags: {
+    wait: { type: 'boolean', default: true, help: 'wait until the containers are gone (the default)', hidden: true },
+    'no-wait': { type: 'boolean', help: 'return once the API has the request' },
+    timeout: { type: 'string', value: 'SECONDS', help: 'how long to wait (default 120)' },
+  },
+  async run({ values, positionals }, out) {
+    const [kind, name, extra] = positionals;
+    if (kind !== 'service' && kind !== 'services' && kind !== 'svc') throw new UsageError(kind ? `cannot delete "${kind}": only services can be deleted` : 'delete what? service NAME');
+    if (!name) throw new UsageError('delete service needs a NAME');
+    if (extra) throw new UsageError(`unexpected argument "${extra}"`);
+    const ns = values.namespace ?? 'default';
+    const client = new ApiClient(findApi(values.api));
+    await client.request('DELETE', servicePath(ns, name));
+    out.log(`service ${ns}/${name} deleting`);
+    if (values.wait && !values['no-wait']) {
+      await waitUntil(
+        async () => {
+          try {
+            await client.request('GET', servicePath(ns, name));
+            return { done: false };
+          } catch (err) {
+            if (err instanceof ApiError && err.status === 404) return { done: true, value: undefined };
+            throw err;
+          }
+        },
+        { what: `${ns}/${name} to be deleted`, timeoutS: seconds(values.timeout, '--timeout', 120) },
+      );
+      out.log(`service ${ns}/${name} deleted; its containers are gone`);
+    }
+    return 0;
+  },
+});

@@ -1,0 +1,39 @@
+/** `skiff describe service NAME`: a service's DNS name, ingress and endpoints. */
+import { ApiClient, findApi } from '../client.ts';
+import { command, outputMode, UsageError } from '../command.ts';
+import { table } from '../format.ts';
+import { endpoints, servicePath, type ServiceDetail } from '../views.ts';
+
+export default command({
+  name: 'describe',
+  summary: "a service's DNS name, ingress, and each replica's address, endpoint and whether it takes traffic",
+  usage: ['describe service NAME [-n NAMESPACE] [-o json]'],
+  example: 'skiff describe service hello',
+  flags: {},
+  async run({ values, positionals }, out) {
+    const [kind, name, extra] = positionals;
+    if (kind !== 'service' && kind !== 'services' && kind !== 'svc') throw new UsageError(kind ? `cannot describe "${kind}": use describe service NAME` : 'describe what? service NAME');
+    if (!name) throw new UsageError('describe service needs a NAME');
+    if (extra) throw new UsageError(`unexpected argument "${extra}"`);
+    const ns = values.namespace ?? 'default';
+    const client = new ApiClient(findApi(values.api));
+    const s = await client.request<ServiceDetail>('GET', servicePath(ns, name));
+    if (outputMode(values.output) === 'json') {
+      out.log(JSON.stringify(s, null, 2));
+      return 0;
+    }
+    const ready = s.tasks.filter((t) => t.state === 'running' && (t.health === undefined || t.health === 'healthy'));
+    out.log(`Service:   ${s.namespace}/${s.name}`);
+    out.log(`Replicas:  ${s.running} healthy of ${s.replicas} desired${s.ready ? '' : ' (converging)'}`);
+    out.log(`DNS:       ${s.dns} (A: one address per healthy replica; SRV: _<port>._tcp.${s.dns})`);
+    out.log(`Ingress:   ${s.ingress ? `${s.ingress.host} → port ${s.ingress.port}${s.ingress.sessionAffinity ? ', session affinity' : ''}` : 'none'}`);
+    out.log('Endpoints:');
+    out.log(
+      table([
+        ['  TASK', 'HOST', 'ADDRESS', 'ENDPOINT', 'STATE', 'HEALTH', 'IN DNS/LB'],
+        ...s.tasks.map((t) => [`  ${t.id}`, t.host ?? '-', t.address ?? '-', endpoints(t), t.state, t.health ?? '-', ready.includes(t) && t.ports.length ? 'yes' : 'no']),
+      ]),
+    );
+    return 0;
+  },
+});

@@ -1,0 +1,89 @@
+#!/usr/bin/env node
+// Bundles the CLI with esbuild into dist/cli/ (gitignored), so that `skiff` starts without
+// transpiling TypeScript: bin/skiff.mjs runs dist/cli/main.mjs when no source it was built from has
+// changed since, else the sources through tsx. Run by `npm ci` (prepare), `npm start` and `npm test`
+// (scripts/lib.sh provision, with --if-stale), or by hand: `node scripts/build-cli.mjs`.
+//
+// One ESM entry with code splitting: what every command needs is in main.mjs; what only some load
+// with a dynamic import (the spec parser with zod and yaml, the SigV4 signer, the AWS credential
+// chain) is in chunks read only by those. npm packages are bundled (zod and yaml load in a third
+// less CPU time from one chunk than from node_modules, docs/benchmarks.md), except the AWS SDK
+// (the credential chain and the signer: only for a deployed API, whose latency dwarfs their
+// loading, and whose lazy requires are best left as the SDK ships them) and tsx. `--packages=external`
+// leaves every package to node_modules (to compare). The local cluster (cli/local.ts and local/) is left out altogether: it starts its agents
+// and load balancer worker from TypeScript files next to its own, so it always runs from source,
+// through tsx, which the `local` commands load only then.
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { bundleIsFresh } from './cli-bundle.mjs';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const dist = join(root, 'dist');
+const out = join(dist, 'cli');
+const tmp = join(dist, `cli.${process.pid}.tmp`);
+const packages = process.argv.includes('--packages=external') ? 'external' : 'bundle';
+
+/** `import('../local.ts')` in cli/commands/local.ts stays a dynamic import of the source file, relative to the bundle. */
+const localFromSource = {
+  name: 'local-from-source',
+  setup(b) {
+    b.onResolve({ filter: /^\.\.\/local\.ts$/ }, (args) => {
+      if (!args.importer.endsWith(join('cli', 'commands', 'local.ts'))) return undefined;
+      return { path: relative(out, resolve(dirname(args.importer), args.path)), external: true };
+    });
+  },
+};
+
+if (process.argv.includes('--if-stale') && bundleIsFresh(pathToFileURL(`${root}/`))) process.exit(0);
+
+// Sources newer than this are not in the bundle (bin/skiff.mjs compares their mtimes with it).
+const startedAt = Date.now();
+rmSync(tmp, { recursive: true, force: true });
+const { build } = await import('esbuild');
+const result = await build({
+  absWorkingDir: root,
+  entryPoints: { main: 'cli/main.ts' },
+  bundle: true,
+  splitting: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  outdir: tmp,
+  outExtension: { '.js': '.mjs' },
+  chunkNames: '[name]-[hash]',
+  packages,
+  external: ['tsx', 'tsx/*', '@aws-sdk/*', '@smithy/*'],
+  plugins: [localFromSource],
+  // A bundled CommonJS package calls require(); ESM output has none unless given one.
+  banner: packages === 'bundle' ? { js: "import { createRequire as __skiffRequire } from 'node:module'; const require = __skiffRequire(import.meta.url);" } : {},
+  metafile: true,
+  logLevel: 'warning',
+  legalComments: 'none',
+});
+const inputs = Object.keys(result.metafile.inputs)
+  .filter((f) => !f.startsWith('node_modules/') && !f.includes('/node_modules/'))
+  .sort();
+// Bundled packages come from node_modules as the lock file pins them: a changed lock, a stale bundle.
+if (packages === 'bundle') inputs.push('package-lock.json');
+writeFileSync(join(tmp, 'manifest.json'), `${JSON.stringify({ startedAt, packages, inputs }, null, 2)}\n`);
+// Swap directories, not files: a `skiff` starting meanwhile finds the old bundle, none (and runs
+// the sources), or the new one, never half of one.
+mkdirSync(dist, { recursive: true });
+const old = join(dist, `cli.${process.pid}.old`);
+try {
+  renameSync(out, old);
+} catch (err) {
+  if (err.code !== 'ENOENT') throw err;
+}
+try {
+  renameSync(tmp, out);
+} catch (err) {
+  // Another build (a second `npm test` or `npm start` provisioning at once) put its bundle there
+  // first, from the same sources: keep that one.
+  if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err;
+  rmSync(tmp, { recursive: true, force: true });
+}
+rmSync(old, { recursive: true, force: true });
+const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
+console.log(`skiff: built the CLI bundle dist/cli/ (${Object.keys(result.metafile.outputs).length} files, ${Math.round(bytes / 1024)} KiB, packages ${packages}) from ${inputs.length} sources`);
