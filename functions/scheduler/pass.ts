@@ -7,7 +7,8 @@
  * Host-document publication order relies on passes not overlapping (one local loop; on AWS the
  * scheduler function's reserved concurrency of 1); placements never do.
  */
-import type { HostChannel, HostWaker, Store } from '../../ports/index.ts';
+import type { BadItemSource, HostChannel, HostWaker, Store } from '../../ports/index.ts';
+import { badItemEvent } from '../../core/items.ts';
 import type { Allocation, ClusterEvent, Host, Service, Task } from '../../core/types.ts';
 import { reconcileService } from '../../core/reconciler.ts';
 import { statusIndex, statusOf as statusOfTask } from '../../core/views.ts';
@@ -46,6 +47,8 @@ export interface PassResult {
   network?: { acquired: number; routed: number; released: number; repaired: number; failed: number; /** Ready hosts still without a routed subnet. */ waiting: number };
   /** Down hosts whose machines are gone for good, forgotten by this pass (AWS). */
   forgotten?: string[];
+  /** Items the reads skipped as invalid (core/items.ts): each also an `item.invalid` event. The BadItems metric. */
+  badItems?: number;
 }
 
 /** How often a host-allocation write is retried after losing a race within one pass. */
@@ -72,6 +75,13 @@ export async function runPass(deps: PassDeps): Promise<PassResult> {
   const hosts = new Map(hostList.map((h) => [h.id, h]));
   const tasksByService = new Map<string, Task[]>();
   for (const t of taskList) (tasksByService.get(`${t.namespace}/${t.service}`) ?? tasksByService.set(`${t.namespace}/${t.service}`, []).get(`${t.namespace}/${t.service}`)!).push(t);
+
+  // Items that failed their schema or key check were skipped by those reads: recorded, never fatal.
+  const bad = (store as Partial<BadItemSource>).takeBadItems?.();
+  if (bad) {
+    result.badItems = bad.items.length + bad.dropped;
+    events.push(...bad.items.map((b) => badItemEvent(b, nowIso)));
+  }
 
   // Agents' own events (started, exited, unhealthy, restarted) reach the log through their reports.
   await ingestAgentEvents(store, statuses);
