@@ -4,7 +4,8 @@
  * allocation and state change.
  */
 import { DeleteCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { ConflictError, SkiffError } from '../../../core/errors.ts';
+import { ConflictError, SkiffError, ValidationError } from '../../../core/errors.ts';
+import { capacityIssue } from '../../../core/items.ts';
 import { jsonEqual } from '../../../core/json.ts';
 import type { Host } from '../../../core/types.ts';
 import type { HostStore } from '../../../ports/index.ts';
@@ -39,6 +40,9 @@ export class DynamoHosts implements HostStore {
 
   async registerHost(host: Pick<Host, 'id' | 'address' | 'capacity' | 'labels'>, now: string): Promise<Host> {
     const label = `host ${host.id}`;
+    // A claim past any real machine would pull every task onto the host (and read back as no host).
+    const issue = capacityIssue(host.capacity);
+    if (issue) throw new ValidationError([{ path: 'capacity', message: issue }]);
     for (let attempt = 1; ; attempt++) {
       const current = await this.getHost(host.id);
       try {
