@@ -32,7 +32,10 @@ const MAX_PORTS = 1000;
 const MAX_CONTAINERS = 100;
 const MAX_LABELS = 100;
 const MAX_ID = 512;
-const MAX_TEXT = 8192;
+// Messages (a Docker error, a probe's output) are bounded by DynamoDB's 400 KB item anyway: this
+// bound only keeps a single value sane, and is generous so that an honest host's long error
+// message never makes its whole status invalid (a host without a valid status looks dead).
+const MAX_TEXT = 64 * 1024;
 const MAX_COUNT = 1e12;
 
 /** The kinds of item in the table. */
