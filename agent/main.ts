@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoStore } from '../adapters/aws/dynamo-store.ts';
+import { HostScopedStore } from '../adapters/host-scoped-store.ts';
 import { SsmHostChannel } from '../adapters/aws/ssm-channel.ts';
 import { Agent } from './agent.ts';
 import { DockerExecutor, containerSpecHash } from './docker.ts';
@@ -118,7 +119,8 @@ async function main(): Promise<void> {
       stopGraceSeconds: numberEnv(env, ENV.stopGraceSeconds, 10, { min: 0, max: 600 }),
       parallelism: numberEnv(env, ENV.parallelism, 4, { min: 1, max: 64 }),
     },
-    { store, channel, executor, network: hostNetwork, hashOf: containerSpecHash, now: () => Date.now(), random: Math.random, log, version: VERSION },
+    // Only this host's own items, from an allow-list of fields: IAM's rule on AWS, this adapter locally.
+    { store: new HostScopedStore(store, hostId), channel, executor, network: hostNetwork, hashOf: containerSpecHash, now: () => Date.now(), random: Math.random, log, version: VERSION },
   );
 
   if (pidFile) {

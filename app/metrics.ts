@@ -17,6 +17,8 @@ export const SKIFF_METRICS = {
   UnplaceableTasks: 'UnplaceableTasks',
   /** Scheduler, each pass on AWS: ready hosts still without a routed container subnet (they take no pods). */
   HostsWithoutSubnet: 'HostsWithoutSubnet',
+  /** Scheduler, each pass: store items skipped because they failed their schema or key check (core/items.ts). */
+  BadItems: 'BadItems',
 } as const;
 export type SkiffMetricName = (typeof SKIFF_METRICS)[keyof typeof SKIFF_METRICS];
 

@@ -4,6 +4,7 @@
  */
 import type { ClusterEvent, Host, HostDocument, HostStatus, Service, ServiceSpec, Task } from '../core/types.ts';
 import type { HealthCheckpoint } from '../core/health.ts';
+import type { BadItem } from '../core/items.ts';
 
 /*
  * The cluster state, one port per aggregate: the things that change together, under one
@@ -121,6 +122,16 @@ export interface HealthCheckpointStore {
   getHealthCheckpoint(): Promise<HealthCheckpoint | undefined>;
   /** Unconditional: the last write wins. */
   putHealthCheckpoint(checkpoint: HealthCheckpoint): Promise<void>;
+}
+
+/**
+ * The items a store's reads skipped because they failed their schema or their key check
+ * (core/items.ts): a host may write anything under its own partition, so nothing read is trusted.
+ * The control plane takes them each pass and records an `item.invalid` event and the BadItems metric.
+ */
+export interface BadItemSource {
+  /** The reports since the last call (one per item and reason), and how many more were left out. */
+  takeBadItems(): { items: BadItem[]; dropped: number };
 }
 
 /** The whole cluster state: every aggregate port, as the adapters implement it. */

@@ -10,6 +10,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { SkiffError } from '../../core/errors.ts';
 import type { HealthCheckpoint } from '../../core/health.ts';
+import { BadItemLog, type BadItem } from '../../core/items.ts';
 import type { ClusterEvent, Host, HostStatus, Service, ServiceSpec, Task } from '../../core/types.ts';
 import type { Store } from '../../ports/index.ts';
 import { StoreUnavailableError } from './dynamo-calls.ts';
@@ -38,9 +39,14 @@ export interface DynamoStoreOptions {
    * @default '' (keys `HOST#<hostId>`)
    */
   readonly hostArnPrefix?: string;
+  /**
+   * Called for each item a read skips because it fails its schema or its key check (core/items.ts),
+   * as it is skipped; the same reports are also kept for `takeBadItems`.
+   */
+  readonly onBadItem?: (report: BadItem) => void;
 }
 
-const OPTION_KEYS = new Set(['tableName', 'hostArnPrefix']);
+const OPTION_KEYS = new Set(['tableName', 'hostArnPrefix', 'onBadItem']);
 
 /**
  * The cluster state in one DynamoDB table. Takes a plain `DynamoDBClient` (it wraps it in a
@@ -54,6 +60,7 @@ export class DynamoStore implements Store {
   private readonly publications: DynamoPublications;
   private readonly events: DynamoEvents;
   private readonly health: DynamoHealthCheckpoint;
+  private readonly bad: BadItemLog;
 
   constructor(client: DynamoDBClient, options: DynamoStoreOptions) {
     const unknown = Object.keys(options).filter((k) => !OPTION_KEYS.has(k));
@@ -65,7 +72,8 @@ export class DynamoStore implements Store {
       throw new SkiffError(`DynamoStore: hostArnPrefix must be a string without "#", got ${JSON.stringify(prefix)}`);
     }
     const doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
-    const table = new DynamoTable(doc, options.tableName, prefix);
+    this.bad = new BadItemLog(options.onBadItem);
+    const table = new DynamoTable(doc, options.tableName, prefix, this.bad);
     // Services and tasks check each other (no task outlives its service): each reads the other's port.
     this.services = new DynamoServices(table, { listTasks: (namespace, service) => this.tasks.listTasks(namespace, service) });
     this.tasks = new DynamoTasks(table, this.services);
@@ -74,6 +82,11 @@ export class DynamoStore implements Store {
     this.publications = new DynamoPublications(table);
     this.events = new DynamoEvents(table);
     this.health = new DynamoHealthCheckpoint(table);
+  }
+
+  /** The items reads have skipped since the last call (one report per item and reason), and how many more were left out. */
+  takeBadItems(): { items: BadItem[]; dropped: number } {
+    return this.bad.take();
   }
 
   // ---- services ----

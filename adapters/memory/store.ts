@@ -16,7 +16,8 @@ import { ConflictError, SkiffError, ValidationError } from '../../core/errors.ts
 import { jsonEqual } from '../../core/json.ts';
 import type { HealthCheckpoint } from '../../core/health.ts';
 import type { ClusterEvent, Host, HostStatus, Service, ServiceSpec, Task } from '../../core/types.ts';
-import type { Store } from '../../ports/index.ts';
+import { BadItemLog, capacityIssue, parseEventItem, parseHostItem, parseHostStatusItem, type BadItem, type ItemKind, type ItemResult } from '../../core/items.ts';
+import type { BadItemSource, Store } from '../../ports/index.ts';
 
 /** Slots are sortable six-digit keys on DynamoDB; the same range here. */
 const MAX_SLOT = 999_999;
@@ -24,7 +25,41 @@ const DEFAULT_EVENT_LIMIT = 200;
 
 type Published = { generation: number; hash: string };
 
-export class MemoryStore implements Store {
+export interface MemoryStoreOptions {
+  /** Called for each value a read skips because it fails its schema (core/items.ts), as on DynamoDB. */
+  readonly onBadItem?: (report: BadItem) => void;
+}
+
+export class MemoryStore implements Store, BadItemSource {
+  private readonly bad: BadItemLog;
+
+  // Hosts, their reports and events are checked on every read against the same schemas as on
+  // DynamoDB (a host's agent writes them, with whatever values it likes); services and tasks are
+  // written by the control plane alone, through this store.
+  constructor(options: MemoryStoreOptions = {}) {
+    this.bad = new BadItemLog(options.onBadItem);
+  }
+
+  /** The values reads have skipped since the last call (see BadItemSource). */
+  takeBadItems(): { items: BadItem[]; dropped: number } {
+    return this.bad.take();
+  }
+
+  private accept<T>(kind: ItemKind, key: string, result: ItemResult<T>): T | undefined {
+    if (result.ok) return result.value;
+    this.bad.report({ kind, key, reason: result.reason });
+    return undefined;
+  }
+
+  private readHost(host: Host | undefined): Host | undefined {
+    return host && this.accept('host', `host ${host.id}`, parseHostItem(copy(host) as unknown as Record<string, unknown>, { hostId: host.id }));
+  }
+
+  private readStatus(id: string, status: HostStatus | undefined): HostStatus | undefined {
+    const valid = status && this.accept('hoststatus', `status of host ${id}`, parseHostStatusItem(copy(status) as unknown as Record<string, unknown>, { hostId: id }));
+    return valid && withBeat(valid, this.beats.get(id));
+  }
+
   private readonly services = new Map<string, Service>();
   /** By service key, then slot. */
   private readonly tasks = new Map<string, Map<number, Task>>();
@@ -181,14 +216,19 @@ export class MemoryStore implements Store {
   // ---- hosts ----
 
   async getHost(id: string): Promise<Host | undefined> {
-    return copy(this.hosts.get(hostId(id)));
+    return this.readHost(this.hosts.get(hostId(id)));
   }
 
   async listHosts(): Promise<Host[]> {
-    return [...this.hosts.values()].sort((a, b) => compare(a.id, b.id)).map((h) => copy(h));
+    return [...this.hosts.values()]
+      .sort((a, b) => compare(a.id, b.id))
+      .map((h) => this.readHost(h))
+      .filter((h): h is Host => h !== undefined);
   }
 
   async registerHost(host: Pick<Host, 'id' | 'address' | 'capacity' | 'labels'>, now: string): Promise<Host> {
+    const issue = capacityIssue(host.capacity);
+    if (issue) throw new ValidationError([{ path: 'capacity', message: issue }]);
     const current = this.hosts.get(hostId(host.id));
     if (current === undefined) {
       const created: Host = plain({
@@ -273,12 +313,14 @@ export class MemoryStore implements Store {
   }
 
   async getHostStatus(id: string): Promise<HostStatus | undefined> {
-    const status = this.statuses.get(hostId(id));
-    return status && withBeat(copy(status), this.beats.get(id));
+    return this.readStatus(id, this.statuses.get(hostId(id)));
   }
 
   async listHostStatuses(): Promise<HostStatus[]> {
-    return [...this.statuses.values()].sort((a, b) => byteCompare(a.hostId, b.hostId)).map((s) => withBeat(copy(s), this.beats.get(s.hostId)));
+    return [...this.statuses.entries()]
+      .sort(([a], [b]) => byteCompare(a, b))
+      .map(([id, s]) => this.readStatus(id, s))
+      .filter((s): s is HostStatus => s !== undefined);
   }
 
   // ---- publications ----
@@ -310,8 +352,8 @@ export class MemoryStore implements Store {
     // Newest first, so the limit keeps the most recent; returned oldest first ("newest last").
     return [...this.events.entries()]
       .sort(([a], [b]) => byteCompare(b, a))
-      .map(([, e]) => e)
-      .filter(matches)
+      .map(([key, e]) => this.accept('event', `event ${key}`, parseEventItem(copy(e) as unknown as Record<string, unknown>)))
+      .filter((e): e is ClusterEvent => e !== undefined && matches(e))
       .slice(0, limit)
       .reverse()
       .map((e) => copy(e));

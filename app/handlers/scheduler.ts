@@ -36,6 +36,8 @@ export function makeSchedulerHandler(deps: Omit<PassDeps, 'seed'>, discovery?: D
       if (options.metrics) emitMetric('UnplaceableTasks', result.unplaceable, deps.cluster);
       // The HostsWithoutSubnet alarm: hosts the network step could not route (route quota, IAM, EC2).
       if (options.metrics && result.network) emitMetric('HostsWithoutSubnet', result.network.waiting, deps.cluster);
+      // Store items skipped as invalid (a host writing what it may not): an alarm can watch it.
+      if (options.metrics && result.badItems !== undefined) emitMetric('BadItems', result.badItems, deps.cluster);
       if (discovery && (discovery.zone || discovery.loadBalancer)) {
         const d = await runDiscoverySync(discovery);
         // Sets and routes that failed alone (the rest was applied): capped, refused, past a quota.

@@ -56,6 +56,8 @@ export interface PassResult {
   network?: { acquired: number; routed: number; released: number; repaired: number; failed: number; /** Ready hosts still without a routed subnet. */ waiting: number };
   /** Down hosts whose machines are gone for good, forgotten by this pass (AWS). */
   forgotten?: string[];
+  /** Items the reads skipped as invalid (core/items.ts): each also an `item.invalid` event. The BadItems metric. */
+  badItems?: number;
 }
 
 /**

@@ -14,7 +14,7 @@ import type { ClusterSnapshot } from '../../core/pass.ts';
 import { rng } from '../../core/random.ts';
 import { passContext, type PassDeps, type PassResult } from './context.ts';
 import type { PassStep } from './step.ts';
-import { ingestAgentEvents, saveEvents } from './steps/events.ts';
+import { ingestAgentEvents, reportBadItems, saveEvents } from './steps/events.ts';
 import { forgetGoneHosts, network } from './steps/hosts.ts';
 import { reconcile } from './steps/reconcile.ts';
 import { place } from './steps/place.ts';
@@ -29,7 +29,7 @@ export type { PassStep } from './step.ts';
  * without one takes no pod), claims before allocations, allocations before documents, forgotten
  * hosts before publication (nothing is published to them).
  */
-export const PASS_STEPS: readonly PassStep[] = [ingestAgentEvents, network, reconcile, place, commit, forgetGoneHosts, publish, saveEvents];
+export const PASS_STEPS: readonly PassStep[] = [reportBadItems, ingestAgentEvents, network, reconcile, place, commit, forgetGoneHosts, publish, saveEvents];
 
 export async function runPass(deps: PassDeps, steps: readonly PassStep[] = PASS_STEPS): Promise<PassResult> {
   const now = deps.now().toISOString();

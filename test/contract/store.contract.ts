@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConflictError, SkiffError, ValidationError } from '../../core/errors.ts';
 import type { Task } from '../../core/types.ts';
-import type { Store } from '../../ports/index.ts';
+import type { BadItemSource, Store } from '../../ports/index.ts';
 import { LATER, NOW, aSpec, aStatus, aTask, anAllocation, hostInput, race } from './store-fixtures.ts';
 
 /** Declares the contract's tests for one adapter; `makeStore` returns an empty store each time. */
@@ -293,6 +293,34 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         expect((await store.getHost('h1'))?.version).toBe(2);
         await expect(store.updateAllocations(host, {})).rejects.toBeInstanceOf(ConflictError);
         await expect(store.setHostState('absent', 'down', LATER)).rejects.toThrow(/host absent does not exist/);
+      });
+
+      it.each([
+        ['null', null],
+        ['1e12 cores', { cpu: 1e12 * 1000, memory: 2 ** 30 }],
+        ['1 PiB of memory', { cpu: 1000, memory: 2 ** 50 }],
+        ['zero cpu', { cpu: 0, memory: 2 ** 30 }],
+        ['a fraction of a millicore', { cpu: 0.5, memory: 2 ** 30 }],
+      ])('refuses a capacity claim of %s (ValidationError), new or re-registering, and stores nothing', async (_, capacity) => {
+        const store = await makeStore();
+        await expect(store.registerHost({ ...hostInput('h1'), capacity: capacity as never }, NOW)).rejects.toBeInstanceOf(ValidationError);
+        expect(await store.getHost('h1')).toBeUndefined();
+        const host = await store.registerHost(hostInput('h1'), NOW);
+        await expect(store.registerHost({ ...hostInput('h1'), capacity: capacity as never }, LATER)).rejects.toThrow(/capacity/);
+        expect(await store.getHost('h1')).toEqual(host);
+      });
+
+      it('a status that fails its schema (a task with ports null, an event time that is no time) is no status, and is reported', async () => {
+        const store = await makeStore();
+        const good = aStatus('h1');
+        await store.putHostStatus({ ...good, tasks: [{ ...good.tasks[0], ports: null as never }] }).catch(() => {});
+        await store.putHostStatus({ ...aStatus('h2'), events: [{ id: 'e', at: 'no time', type: 'x', message: 'm' }] }).catch(() => {});
+        await store.putHostStatus(aStatus('h3'));
+        expect((await store.listHostStatuses()).map((s) => s.hostId)).toEqual(['h3']);
+        expect(await store.getHostStatus('h1')).toBeUndefined();
+        const reported = (store as unknown as BadItemSource).takeBadItems().items;
+        expect(reported.map((r) => r.kind)).toEqual(['hoststatus', 'hoststatus']);
+        expect(reported.map((r) => r.reason).join(' ')).toMatch(/ports.*events\.0\.at|events\.0\.at.*ports/s);
       });
 
     });

@@ -34,7 +34,7 @@ describe('a scheduler pass', () => {
   });
 
   it('runs its steps in the order of the protocol', () => {
-    expect(PASS_STEPS.map((s) => s.name)).toEqual(['ingest-agent-events', 'network', 'reconcile', 'place', 'commit', 'forget-gone-hosts', 'publish', 'save-events']);
+    expect(PASS_STEPS.map((s) => s.name)).toEqual(['report-bad-items', 'ingest-agent-events', 'network', 'reconcile', 'place', 'commit', 'forget-gone-hosts', 'publish', 'save-events']);
   });
 
   it('copies an agent event into the log once while its state lives, and again (harmlessly) with a fresh state', async () => {

@@ -2,7 +2,7 @@
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { ClusterEvent } from '../../../core/types.ts';
 import type { EventStore } from '../../../ports/index.ts';
-import { toEvent } from './items.ts';
+import { toEvent, valid } from './items.ts';
 import { EVENTS_PK, type Item } from './keys.ts';
 import { BATCH_WRITE_ITEMS, type DynamoTable } from './table.ts';
 
@@ -59,7 +59,7 @@ export class DynamoEvents implements EventStore {
       out.push(...(page.Items ?? []));
       start = page.LastEvaluatedKey;
     } while (start !== undefined && out.length < limit);
-    return out.slice(0, limit).reverse().map(toEvent);
+    return valid(out.slice(0, limit).reverse().map((i) => toEvent(this.t.bad, i)));
   }
 
   async pruneEvents(before: string, max: number): Promise<number> {

@@ -2,6 +2,7 @@
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { HealthCheckpoint } from '../../../core/health.ts';
 import type { HealthCheckpointStore } from '../../../ports/index.ts';
+import { toCheckpoint } from './items.ts';
 import { HEALTH_KEY } from './keys.ts';
 import type { DynamoTable } from './table.ts';
 
@@ -10,7 +11,7 @@ export class DynamoHealthCheckpoint implements HealthCheckpointStore {
 
   async getHealthCheckpoint(): Promise<HealthCheckpoint | undefined> {
     const item = await this.t.get(HEALTH_KEY, 'health checkpoint');
-    return item && { lastRunAt: Number(item.lastRunAt), resumedAt: Number(item.resumedAt) };
+    return item && toCheckpoint(this.t.bad, item);
   }
 
   async putHealthCheckpoint(checkpoint: HealthCheckpoint): Promise<void> {

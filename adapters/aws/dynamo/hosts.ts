@@ -4,11 +4,12 @@
  * allocation and state change.
  */
 import { DeleteCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { ConflictError } from '../../../core/errors.ts';
+import { ConflictError, SkiffError, ValidationError } from '../../../core/errors.ts';
+import { capacityIssue } from '../../../core/items.ts';
 import { jsonEqual } from '../../../core/json.ts';
 import type { Host } from '../../../core/types.ts';
 import type { HostStore } from '../../../ports/index.ts';
-import { checkItemSize, compare, pick, toHost } from './items.ts';
+import { checkItemSize, compare, pick, toHost, valid } from './items.ts';
 import { GSI1, HOSTS, publishedKey } from './keys.ts';
 import { RACE_ATTEMPTS, type DynamoTable } from './table.ts';
 
@@ -17,7 +18,7 @@ export class DynamoHosts implements HostStore {
 
   async getHost(id: string): Promise<Host | undefined> {
     const item = await this.t.get(this.t.hostKey(id), `host ${id}`);
-    return item && toHost(item);
+    return item && toHost(this.t.bad, this.t.hostArnPrefix, item);
   }
 
   async listHosts(): Promise<Host[]> {
@@ -34,11 +35,14 @@ export class DynamoHosts implements HostStore {
       'hosts',
     );
     const items = await this.t.batchGet(keys.map((k) => ({ pk: k.pk, sk: k.sk })), 'hosts');
-    return items.map(toHost).sort((a, b) => compare(a.id, b.id));
+    return valid(items.map((i) => toHost(this.t.bad, this.t.hostArnPrefix, i))).sort((a, b) => compare(a.id, b.id));
   }
 
   async registerHost(host: Pick<Host, 'id' | 'address' | 'capacity' | 'labels'>, now: string): Promise<Host> {
     const label = `host ${host.id}`;
+    // A claim past any real machine would pull every task onto the host (and read back as no host).
+    const issue = capacityIssue(host.capacity);
+    if (issue) throw new ValidationError([{ path: 'capacity', message: issue }]);
     for (let attempt = 1; ; attempt++) {
       const current = await this.getHost(host.id);
       try {
@@ -82,7 +86,7 @@ export class DynamoHosts implements HostStore {
             }),
           ),
         );
-        return toHost(out.Attributes!);
+        return this.written(out.Attributes);
       } catch (err) {
         if (!(err instanceof ConflictError) || attempt >= RACE_ATTEMPTS) throw err;
       }
@@ -110,7 +114,7 @@ export class DynamoHosts implements HostStore {
         ),
       `${label} is no longer at version ${host.version}; re-read it`,
     );
-    return toHost(out.Attributes!);
+    return this.written(out.Attributes);
   }
 
   async setHostState(id: string, state: Host['state'], now: string): Promise<void> {
@@ -142,6 +146,13 @@ export class DynamoHosts implements HostStore {
         if (attempt >= RACE_ATTEMPTS) throw err;
       }
     }
+  }
+
+  /** The host record an update returned; one that no longer reads as a host is reported and an error. */
+  private written(item: Record<string, unknown> | undefined): Host {
+    const host = item && toHost(this.t.bad, this.t.hostArnPrefix, item);
+    if (host === undefined) throw new SkiffError(`host item ${item ? `${String(item.pk)} / ${String(item.sk)}` : ''} is not a valid host record after an update`);
+    return host;
   }
 
   async forgetHost(host: Host): Promise<void> {

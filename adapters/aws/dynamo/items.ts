@@ -1,21 +1,53 @@
-/** Items <-> domain values, and item sizes as DynamoDB counts them. */
+/**
+ * Items <-> domain values, and item sizes as DynamoDB counts them. Every item read is checked
+ * against its kind's schema and its own key (core/items.ts); one that fails is reported to the
+ * store's bad-item log and read as absent.
+ */
 import { LimitError } from '../../../core/errors.ts';
-import type { ClusterEvent, Host, HostStatus, Service, ServiceSpec, Task } from '../../../core/types.ts';
-import type { Item } from './keys.ts';
+import type { HealthCheckpoint } from '../../../core/health.ts';
+import {
+  parseCheckpointItem,
+  parseEventItem,
+  parseHeartbeatItem,
+  parseHostItem,
+  parseHostStatusItem,
+  parsePublishedItem,
+  parseServiceItem,
+  parseTaskItem,
+  type BadItemLog,
+  type ItemKind,
+  type ItemResult,
+} from '../../../core/items.ts';
+import type { ClusterEvent, Host, HostStatus, Service, Task } from '../../../core/types.ts';
+import { BEAT_SK, EVENTS_PK, HOST_SK, STATUS_SK, decodeHostKey, decodeServiceKey, decodeTaskKey, type Item } from './keys.ts';
 
 /** DynamoDB's hard item size limit (names + values), 400 KB. */
 export const MAX_ITEM_BYTES = 400 * 1024;
 
-export function toService(item: Item): Service {
-  return {
-    namespace: String(item.namespace),
-    name: String(item.name),
-    spec: item.spec as ServiceSpec,
-    specVersion: Number(item.specVersion),
-    createdAt: String(item.createdAt),
-    updatedAt: String(item.updatedAt),
-    deleting: item.deleting === true,
-  };
+/** Where bad items go: the store's log (see core/items.ts `BadItemLog`). */
+export type BadItemReporter = Pick<BadItemLog, 'report'>;
+
+/** An item's key, as reports name it. */
+export function keyName(item: Item): string {
+  return `${String(item.pk)} / ${String(item.sk)}`;
+}
+
+function accept<T>(log: BadItemReporter, kind: ItemKind, item: Item, result: ItemResult<T>): T | undefined {
+  if (result.ok) return result.value;
+  log.report({ kind, key: keyName(item), reason: result.reason });
+  return undefined;
+}
+
+function refuse(log: BadItemReporter, kind: ItemKind, item: Item, reason: string): undefined {
+  log.report({ kind, key: keyName(item), reason });
+  return undefined;
+}
+
+/** The service an item holds, if it is a valid service at its own key; reported and undefined otherwise. */
+export function toService(log: BadItemReporter, item: Item): Service | undefined {
+  const key = decodeServiceKey(item.pk, item.sk);
+  if (key === undefined) return refuse(log, 'service', item, 'its key is not a service key (SVC#<namespace>#<name> / #SERVICE)');
+  return accept(log, 'service', item, parseServiceItem(item, key));
 }
 
 export function fromTask(task: Task): Item {
@@ -37,71 +69,62 @@ export function fromTask(task: Task): Item {
   };
 }
 
-export function toTask(item: Item): Task {
-  return {
-    id: String(item.id),
-    namespace: String(item.namespace),
-    service: String(item.service),
-    slot: Number(item.slot),
-    incarnation: Number(item.incarnation),
-    specVersion: Number(item.specVersion),
-    pod: item.pod as Task['pod'],
-    desired: item.desired as Task['desired'],
-    ...(typeof item.host === 'string' ? { host: item.host } : {}),
-    createdAt: String(item.createdAt),
-    ...(item.unplaceable !== undefined ? { unplaceable: item.unplaceable as Task['unplaceable'] } : {}),
-    ...(item.previous !== undefined ? { previous: item.previous as Task['previous'] } : {}),
-    ...(typeof item.avoidHost === 'string' ? { avoidHost: item.avoidHost } : {}),
-    ...(typeof item.reason === 'string' ? { reason: item.reason } : {}),
-  };
+export function toTask(log: BadItemReporter, item: Item): Task | undefined {
+  const key = decodeTaskKey(item.pk, item.sk);
+  if (key === undefined) return refuse(log, 'task', item, 'its key is not a task key (SVC#<namespace>#<service> / TASK#<slot>)');
+  return accept(log, 'task', item, parseTaskItem(item, key));
 }
 
-export function toEvent(item: Item): ClusterEvent {
-  return {
-    id: String(item.id),
-    at: String(item.at),
-    type: String(item.eventType),
-    message: String(item.message),
-    ...(typeof item.namespace === 'string' ? { namespace: item.namespace } : {}),
-    ...(typeof item.service === 'string' ? { service: item.service } : {}),
-    ...(typeof item.task === 'string' ? { task: item.task } : {}),
-    ...(typeof item.host === 'string' ? { host: item.host } : {}),
-  };
+export function toEvent(log: BadItemReporter, item: Item): ClusterEvent | undefined {
+  const { pk, sk, type: _kind, eventType, expiresAt: _ttl, ...rest } = item;
+  if (pk !== EVENTS_PK || typeof sk !== 'string') return refuse(log, 'event', item, 'its key is not an event key');
+  const parsed = parseEventItem({ ...rest, type: eventType });
+  if (parsed.ok && sk !== `${parsed.value.at}#${parsed.value.id}`) return refuse(log, 'event', item, `its sort key is not <at>#<id>`);
+  return accept(log, 'event', item, parsed);
 }
 
 export function pick(host: Pick<Host, 'id' | 'address' | 'capacity' | 'labels'>): Pick<Host, 'id' | 'address' | 'capacity' | 'labels'> {
   return { id: host.id, address: host.address, capacity: { cpu: host.capacity.cpu, memory: host.capacity.memory }, labels: host.labels };
 }
 
-export function toHost(item: Item): Host {
-  return {
-    id: String(item.id),
-    address: String(item.address),
-    capacity: item.capacity as Host['capacity'],
-    labels: (item.labels ?? {}) as Host['labels'],
-    state: item.state as Host['state'],
-    ...(typeof item.stateSince === 'string' ? { stateSince: item.stateSince } : {}),
-    registeredAt: String(item.registeredAt),
-    version: Number(item.version),
-    allocations: (item.allocations ?? {}) as Host['allocations'],
-  };
+export function toHost(log: BadItemReporter, hostArnPrefix: string, item: Item): Host | undefined {
+  const hostId = decodeHostKey(hostArnPrefix, item.pk, item.sk, HOST_SK);
+  if (hostId === undefined) return refuse(log, 'host', item, 'its key is not a host key (HOST#<host> / #HOST)');
+  return accept(log, 'host', item, parseHostItem(item, { hostId }));
 }
 
-export function toHostStatus(item: Item): HostStatus {
-  return {
-    hostId: String(item.hostId),
-    heartbeatAt: String(item.heartbeatAt),
-    generation: Number(item.generation),
-    tasks: (item.tasks ?? []) as HostStatus['tasks'],
-    agentVersion: String(item.agentVersion),
-    ...(Array.isArray(item.events) ? { events: item.events as HostStatus['events'] } : {}),
-  };
+/** The host status an item holds; its host id comes from the key alone (the host writes the attributes). */
+export function toHostStatus(log: BadItemReporter, hostArnPrefix: string, item: Item): HostStatus | undefined {
+  const hostId = decodeHostKey(hostArnPrefix, item.pk, item.sk, STATUS_SK);
+  if (hostId === undefined) return refuse(log, 'hoststatus', item, 'its key is not a host status key (HOST#<host> / STATUS)');
+  return accept(log, 'hoststatus', item, parseHostStatusItem(item, { hostId }));
+}
+
+/** The heartbeat time an item holds, if valid and in the partition of the host it is read for. */
+export function toBeat(log: BadItemReporter, hostArnPrefix: string, item: Item | undefined): { hostId: string; heartbeatAt: string } | undefined {
+  if (item === undefined) return undefined;
+  const hostId = decodeHostKey(hostArnPrefix, item.pk, item.sk, BEAT_SK);
+  if (hostId === undefined) return refuse(log, 'heartbeat', item, 'its key is not a heartbeat key (HOST#<host> / BEAT)');
+  return accept(log, 'heartbeat', item, parseHeartbeatItem(item, { hostId }));
+}
+
+export function toPublished(log: BadItemReporter, item: Item): { generation: number; hash: string } | undefined {
+  return accept(log, 'published', item, parsePublishedItem({ generation: item.generation, hash: item.hash }));
+}
+
+export function toCheckpoint(log: BadItemReporter, item: Item): HealthCheckpoint | undefined {
+  return accept(log, 'checkpoint', item, parseCheckpointItem({ lastRunAt: item.lastRunAt, resumedAt: item.resumedAt }));
 }
 
 /** The status with the later of its own time and its heartbeat's. */
-export function withBeat(status: HostStatus, beat: Item | undefined): HostStatus {
-  const at = typeof beat?.heartbeatAt === 'string' ? beat.heartbeatAt : undefined;
+export function withBeat(status: HostStatus, beat: { heartbeatAt: string } | undefined): HostStatus {
+  const at = beat?.heartbeatAt;
   return at !== undefined && Date.parse(at) > Date.parse(status.heartbeatAt) ? { ...status, heartbeatAt: at } : status;
+}
+
+/** Every item that reads as a value; the rest reported and left out. */
+export function valid<T>(values: readonly (T | undefined)[]): T[] {
+  return values.filter((v): v is T => v !== undefined);
 }
 
 // ---- sizes ----

@@ -12,7 +12,7 @@ export const GSI1 = 'gsi1';
 export const SERVICES = 'SERVICES';
 export const HOSTS = 'HOSTS';
 export const HOST_STATUSES = 'HOSTSTATUS';
-const SERVICE_SK = '#SERVICE';
+export const SERVICE_SK = '#SERVICE';
 export const HOST_SK = '#HOST';
 export const STATUS_SK = 'STATUS';
 /**
@@ -65,3 +65,26 @@ export function hostPartitionKey(hostArnPrefix: string, id: string): string {
 // may write (`HOST#<id>`, without the prefix): a host cannot forge what was published to it.
 export const publishedKey = (id: string): Key => ({ pk: `HOST#${hostId(id)}`, sk: PUBLISHED_SK });
 export const taskLabel = (namespace: string, service: string, slot: number) => `task slot ${namespace}/${service}#${slot}`;
+
+// ---- keys back to identities: what a read item's own key says it is ----
+
+/** `(namespace, name)` of a service key, or undefined if `pk`/`sk` are not one. */
+export function decodeServiceKey(pk: unknown, sk: unknown): { namespace: string; name: string } | undefined {
+  const m = typeof pk === 'string' && sk === SERVICE_SK ? /^SVC#([^#]+)#([^#]+)$/.exec(pk) : null;
+  return m ? { namespace: m[1], name: m[2] } : undefined;
+}
+
+/** `(namespace, service, slot)` of a task key, or undefined. */
+export function decodeTaskKey(pk: unknown, sk: unknown): { namespace: string; service: string; slot: number } | undefined {
+  const m = typeof pk === 'string' ? /^SVC#([^#]+)#([^#]+)$/.exec(pk) : null;
+  const s = typeof sk === 'string' ? /^TASK#(\d{6})$/.exec(sk) : null;
+  return m && s ? { namespace: m[1], service: m[2], slot: Number(s[1]) } : undefined;
+}
+
+/** The host id of a key in a host's partition with sort key `expectedSk`, or undefined. */
+export function decodeHostKey(hostArnPrefix: string, pk: unknown, sk: unknown, expectedSk: string): string | undefined {
+  const head = `HOST#${hostArnPrefix}`;
+  if (typeof pk !== 'string' || sk !== expectedSk || !pk.startsWith(head)) return undefined;
+  const id = pk.slice(head.length);
+  return id !== '' ? id : undefined;
+}

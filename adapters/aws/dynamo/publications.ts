@@ -2,6 +2,7 @@
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { SkiffError } from '../../../core/errors.ts';
 import type { PublicationStore } from '../../../ports/index.ts';
+import { toPublished } from './items.ts';
 import { publishedKey } from './keys.ts';
 import type { DynamoTable } from './table.ts';
 
@@ -10,7 +11,7 @@ export class DynamoPublications implements PublicationStore {
 
   async getPublished(hostId: string): Promise<{ generation: number; hash: string } | undefined> {
     const item = await this.t.get(publishedKey(hostId), `published document of host ${hostId}`);
-    return item && { generation: Number(item.generation), hash: String(item.hash) };
+    return item && toPublished(this.t.bad, item);
   }
 
   async setPublished(hostId: string, previousGeneration: number, next: { generation: number; hash: string }): Promise<void> {

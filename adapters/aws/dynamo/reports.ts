@@ -7,7 +7,7 @@ import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { ValidationError } from '../../../core/errors.ts';
 import type { HostStatus } from '../../../core/types.ts';
 import type { HostReportStore } from '../../../ports/index.ts';
-import { checkItemSize, toHostStatus, withBeat } from './items.ts';
+import { checkItemSize, compare, toBeat, toHostStatus, valid, withBeat } from './items.ts';
 import { GSI1, HOST_STATUSES, type Item } from './keys.ts';
 import type { DynamoTable } from './table.ts';
 
@@ -44,7 +44,9 @@ export class DynamoHostReports implements HostReportStore {
       this.t.get(this.t.statusKey(hostId), `status of host ${hostId}`),
       this.t.get(this.t.beatKey(hostId), `heartbeat of host ${hostId}`),
     ]);
-    return item && withBeat(toHostStatus(item), beat);
+    const status = item && toHostStatus(this.t.bad, this.t.hostArnPrefix, item);
+    // A status is asked for by its host id: the key already says which host, and toHostStatus takes it from there.
+    return status && withBeat(status, toBeat(this.t.bad, this.t.hostArnPrefix, beat));
   }
 
   async listHostStatuses(): Promise<HostStatus[]> {
@@ -53,11 +55,13 @@ export class DynamoHostReports implements HostReportStore {
       { TableName: this.t.table, IndexName: GSI1, KeyConditionExpression: 'gsi1pk = :p', ExpressionAttributeValues: { ':p': HOST_STATUSES } },
       'host statuses',
     );
-    const statuses = items.map(toHostStatus);
+    // The index holds whatever a host put under `gsi1pk = HOSTSTATUS` in its partition: only a
+    // STATUS item, whose host id is its key's, counts (sorted here, not by the host-written gsi1sk).
+    const statuses = valid(items.map((i) => toHostStatus(this.t.bad, this.t.hostArnPrefix, i))).sort((a, b) => compare(a.hostId, b.hostId));
     if (statuses.length === 0) return statuses;
     // Half a read unit per host (eventually consistent): far cheaper than every heartbeat rewriting the report.
     const beats = await this.t.batchGet(statuses.map((s) => this.t.beatKey(s.hostId)), 'heartbeats', { consistent: false });
-    const byHost = new Map(beats.map((b) => [String(b.hostId), b]));
+    const byHost = new Map(valid(beats.map((b) => toBeat(this.t.bad, this.t.hostArnPrefix, b))).map((b) => [b.hostId, b]));
     return statuses.map((s) => withBeat(s, byHost.get(s.hostId)));
   }
 }

@@ -7,7 +7,7 @@ import { ConflictError } from '../../../core/errors.ts';
 import { jsonEqual } from '../../../core/json.ts';
 import type { Service, ServiceSpec } from '../../../core/types.ts';
 import type { ServiceStore, TaskStore } from '../../../ports/index.ts';
-import { checkItemSize, toService } from './items.ts';
+import { checkItemSize, toService, valid } from './items.ts';
 import { GSI1, SERVICES, keyPart, serviceKey } from './keys.ts';
 import { RACE_ATTEMPTS, type DynamoTable } from './table.ts';
 
@@ -20,7 +20,7 @@ export class DynamoServices implements ServiceStore {
 
   async getService(namespace: string, name: string): Promise<Service | undefined> {
     const item = await this.t.get(serviceKey(namespace, name), `service ${namespace}/${name}`);
-    return item && toService(item);
+    return item && toService(this.t.bad, item);
   }
 
   async listServices(namespace?: string): Promise<Service[]> {
@@ -35,7 +35,7 @@ export class DynamoServices implements ServiceStore {
             ExpressionAttributeValues: { ':p': SERVICES, ':ns': `${keyPart('namespace', namespace)}#` },
           };
     const items = await this.t.queryAll(input, namespace === undefined ? 'services' : `services of namespace ${namespace}`);
-    return items.map(toService).filter((s) => namespace === undefined || s.namespace === namespace);
+    return valid(items.map((i) => toService(this.t.bad, i))).filter((s) => namespace === undefined || s.namespace === namespace);
   }
 
   async putService(spec: ServiceSpec, now: string, expectedVersion?: number): Promise<Service> {
@@ -105,7 +105,7 @@ export class DynamoServices implements ServiceStore {
           }),
         ),
       );
-      return toService(out.Attributes!);
+      return toService(this.t.bad, out.Attributes!);
     } catch (err) {
       if (!(err instanceof ConflictError)) throw err;
       // Absent, or already deleting: both are the answer, not an error (deleting twice is deleting).

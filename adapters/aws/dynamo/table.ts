@@ -13,6 +13,8 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { dynamoCall, dynamoGet, dynamoQueryAll, StoreUnavailableError } from '../dynamo-calls.ts';
+import { BadItemLog } from '../../../core/items.ts';
+import type { BadItemReporter } from './items.ts';
 import { BEAT_SK, HOST_SK, STATUS_SK, hostPartitionKey, type Item, type Key } from './keys.ts';
 
 /** BatchWriteItem takes at most 25 requests. */
@@ -30,6 +32,8 @@ export class DynamoTable {
     readonly table: string,
     /** Put before the host id in the partition of a host's own items (see DynamoStoreOptions.hostArnPrefix). */
     readonly hostArnPrefix: string,
+    /** Where the readers report the items they skip (core/items.ts). */
+    readonly bad: BadItemReporter = new BadItemLog(),
   ) {}
 
   /** Run one SDK call; its failure becomes a domain error (see dynamo-calls.ts). */

@@ -7,7 +7,7 @@ import { DeleteCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb'
 import { ConflictError, SkiffError } from '../../../core/errors.ts';
 import type { Task } from '../../../core/types.ts';
 import type { ServiceStore, TaskStore } from '../../../ports/index.ts';
-import { checkItemSize, compare, fromTask, toTask } from './items.ts';
+import { checkItemSize, compare, fromTask, toTask, valid } from './items.ts';
 import { TASK_SK_PREFIX, serviceKey, taskKey, taskLabel, type Item } from './keys.ts';
 import type { DynamoTable } from './table.ts';
 
@@ -31,7 +31,7 @@ export class DynamoTasks implements TaskStore {
       },
       `tasks of service ${namespace}/${service}`,
     );
-    return items.map(toTask);
+    return valid(items.map((i) => toTask(this.t.bad, i)));
   }
 
   async listAllTasks(): Promise<Task[]> {
@@ -55,7 +55,8 @@ export class DynamoTasks implements TaskStore {
     );
     return segments
       .flat()
-      .map(toTask)
+      .map((i) => toTask(this.t.bad, i))
+      .filter((t): t is Task => t !== undefined)
       .sort((a, b) => compare(a.namespace, b.namespace) || compare(a.service, b.service) || a.slot - b.slot);
   }
 

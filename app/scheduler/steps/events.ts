@@ -1,6 +1,24 @@
 /** The pass's event log: agents' own events copied in at the start, the pass's own saved at the end. */
 import { freshAgentEvents } from '../../../core/pass.ts';
+import { badItemEvent } from '../../../core/items.ts';
+import type { BadItemSource } from '../../../ports/index.ts';
 import type { PassStep } from '../step.ts';
+
+/**
+ * Items that failed their schema or key check were skipped by the snapshot's reads: each becomes an
+ * `item.invalid` event and counts toward the BadItems metric, never an error. Runs first, right
+ * after the reads that found them.
+ */
+export const reportBadItems: PassStep = {
+  name: 'report-bad-items',
+  async run(ctx) {
+    // Awaited: a wrapped store (the fault-injecting one in tests) answers every call with a promise.
+    const bad = await (ctx.store as Partial<BadItemSource>).takeBadItems?.();
+    if (!bad) return;
+    ctx.result.badItems = bad.items.length + bad.dropped;
+    ctx.events.push(...bad.items.map((b) => badItemEvent(b, ctx.now)));
+  },
+};
 
 /** Agents' own events (started, exited, unhealthy, restarted) reach the log through their reports. */
 export const ingestAgentEvents: PassStep = {
