@@ -1,0 +1,71 @@
+/**
+ * The entry points: a decoded document (from JSON or YAML) or YAML text in, the validated spec with
+ * every default filled in out, or a ValidationError listing every problem; and the spec back as a
+ * document for people.
+ */
+import YAML from 'yaml';
+import { ValidationError } from '../errors.ts';
+import type { FieldIssue } from '../errors.ts';
+import { formatCpu, formatMemory } from '../quantity.ts';
+import type { ServiceSpec } from '../types.ts';
+import { toFieldIssues } from './issues.ts';
+import { defaultMessage, type RawIssue } from './messages.ts';
+import { healthIssues, ingressIssues, podIssues } from './pod.ts';
+import { toServiceSpec } from './resolve.ts';
+import { ServiceSchema } from './schema.ts';
+
+/** Validates a decoded spec (from YAML or JSON) and fills defaults; throws ValidationError listing every issue. */
+export function parseServiceSpec(input: unknown): ServiceSpec {
+  const result = ServiceSchema.safeParse(input, { error: (issue) => defaultMessage(issue as RawIssue) });
+  const issues = [...(result.success ? [] : toFieldIssues(result.error.issues)), ...podIssues(input), ...healthIssues(input), ...ingressIssues(input)];
+  if (issues.length > 0 || !result.success) throw new ValidationError(issues, { cause: result.error });
+  return toServiceSpec(result.data);
+}
+
+/** Parses one YAML document holding a service spec; syntax errors carry their line and column. */
+export function parseServiceYaml(text: string): ServiceSpec {
+  const documents = YAML.parseAllDocuments(text);
+  const syntax = documents.flatMap((doc) =>
+    doc.errors.map((error): FieldIssue => {
+      const where = error.linePos ? `line ${error.linePos[0].line}, column ${error.linePos[0].col}` : 'unknown position';
+      const what = error.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+      return { path: '', message: `YAML syntax error at ${where}: ${what}` };
+    }),
+  );
+  if (syntax.length > 0) throw new ValidationError(syntax);
+  let values: unknown[];
+  try {
+    values = documents.map((doc) => doc.toJS({ maxAliasCount: 100 }) as unknown);
+  } catch (error) {
+    // toJS throws on unresolved aliases and on alias expansion bombs.
+    throw new ValidationError([{ path: '', message: `YAML error: ${(error as Error).message}` }], { cause: error });
+  }
+  // A trailing "---" makes an empty document; it holds nothing to apply.
+  const present = values.filter((v) => v !== null && v !== undefined);
+  if (present.length === 0) {
+    throw new ValidationError([{ path: '', message: 'the file is empty: expected a service spec with kind: Service, metadata and spec' }]);
+  }
+  if (present.length > 1) {
+    throw new ValidationError([
+      { path: '', message: `the file holds ${present.length} YAML documents separated by "---": multi-document files are not supported yet, put one service per file` },
+    ]);
+  }
+  return parseServiceSpec(present[0]);
+}
+
+/**
+ * The spec as a JSON-ready document for people: quantities written back as Kubernetes strings
+ * (`100m`, `64Mi`). Parsing the result with parseServiceSpec yields the same spec.
+ */
+export function serviceSpecToJson(spec: ServiceSpec) {
+  return {
+    ...spec,
+    spec: {
+      ...spec.spec,
+      containers: spec.spec.containers.map((c) => ({
+        ...c,
+        resources: { cpu: formatCpu(c.resources.cpu), memory: formatMemory(c.resources.memory) },
+      })),
+    },
+  };
+}
