@@ -4,7 +4,7 @@
  */
 import type { FieldIssue } from '../errors.ts';
 import { HEALTH_DEFAULTS } from './defaults.ts';
-import { isRecord } from './messages.ts';
+import { got, isRecord } from './messages.ts';
 import { didYouMean } from './suggest.ts';
 
 /**
@@ -86,15 +86,15 @@ function probePortProblem(port: unknown, kind: string, declared: readonly Declar
     return undefined;
   }
   if (typeof port === 'string') {
-    if (/^\d+$/.test(port) && !declared.some((p) => p.name === port)) return `must be a number or a port name; got the string "${port}": write it without quotes`;
+    if (/^\d+$/.test(port) && !declared.some((p) => p.name === port)) return `must be a number or a port name; got the string ${got(port)}: write it without quotes`;
     const named = declared.find((p) => p.name === port);
     if (named === undefined) {
       const names = declared.flatMap((p) => (p.name === undefined ? [] : [p.name]));
       const hint = didYouMean(port, names);
-      const known = names.length === 0 ? 'the pod names no ports' : `the pod's port names are ${names.map((n) => JSON.stringify(n)).join(', ')}`;
-      return `port "${port}" is not the name of a port declared in the pod${hint}: ${why}; ${known}`;
+      const known = names.length === 0 ? 'the pod names no ports' : `the pod's port names are ${names.map((n) => got(n)).join(', ')}`;
+      return `port ${got(port)} is not the name of a port declared in the pod${hint}: ${why}; ${known}`;
     }
-    if (named.protocol !== 'tcp') return `port "${port}" is declared with protocol ${named.protocol}, but ${kind} probes connect over tcp`;
+    if (named.protocol !== 'tcp') return `port ${got(port)} is declared with protocol ${named.protocol}, but ${kind} probes connect over tcp`;
   }
   // Other types are zod's to report.
   return undefined;
@@ -152,14 +152,14 @@ function ingressPortProblem(port: unknown, declared: readonly DeclaredPort[]): s
     return undefined;
   }
   if (typeof port === 'string') {
-    if (/^\d+$/.test(port) && !declared.some((p) => p.name === port)) return `must be a number or a port name; got the string "${port}": write it without quotes`;
+    if (/^\d+$/.test(port) && !declared.some((p) => p.name === port)) return `must be a number or a port name; got the string ${got(port)}: write it without quotes`;
     const named = declared.find((p) => p.name === port);
     if (named === undefined) {
       const names = declared.flatMap((p) => (p.name === undefined ? [] : [p.name]));
-      const known = names.length === 0 ? 'the pod names no ports' : `the pod's port names are ${names.map((n) => JSON.stringify(n)).join(', ')}`;
-      return `port "${port}" is not the name of a port declared in the pod${didYouMean(port, names)}: ${why}; ${known}`;
+      const known = names.length === 0 ? 'the pod names no ports' : `the pod's port names are ${names.map((n) => got(n)).join(', ')}`;
+      return `port ${got(port)} is not the name of a port declared in the pod${didYouMean(port, names)}: ${why}; ${known}`;
     }
-    if (named.protocol !== 'tcp') return `port "${port}" is declared with protocol ${named.protocol}, but ingress carries HTTP over tcp`;
+    if (named.protocol !== 'tcp') return `port ${got(port)} is declared with protocol ${named.protocol}, but ingress carries HTTP over tcp`;
   }
   // Other types are zod's to report.
   return undefined;

@@ -6,6 +6,7 @@ import { ValidationError } from '../../core/errors.ts';
 import type { FieldIssue } from '../../core/errors.ts';
 import type { ServiceSpec } from '../../core/types.ts';
 import { formatCpu, formatMemory } from '../../core/quantity.ts';
+import { closest, editDistanceAtMost } from '../../core/spec/suggest.ts';
 
 const Mi = 1024 ** 2;
 
@@ -689,4 +690,52 @@ describe('spec.ingress', () => {
     const issues = issuesOf(() => parseServiceSpec(aSpec(withIngress({ host: 'shop.example.com', port: 'http', paths: ['/'] }))));
     expect(issues).toEqual([{ path: 'spec.ingress.paths', message: 'unknown field "paths"' }]);
   });
+});
+
+describe('"did you mean", at a bounded cost', () => {
+  /** The textbook Levenshtein distance, the oracle for the bounded one. */
+  function levenshtein(a: string, b: string): number {
+    let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+      const row = [i];
+      for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = row;
+    }
+    return prev[b.length];
+  }
+
+  it('computes the edit distance exactly up to the bound, and bound + 1 beyond it', () => {
+    const word = fc.string({ maxLength: 12, unit: fc.constantFrom('a', 'b', 'c') });
+    fc.assert(
+      fc.property(word, word, fc.integer({ min: 0, max: 4 }), (a, b, max) => {
+        expect(editDistanceAtMost(a, b, max)).toBe(Math.min(levenshtein(a, b), max + 1));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('suggests nothing for a word far longer than any field name, and does not compare it', () => {
+    expect(closest('image', ['image', 'name'])).toBe('image');
+    expect(closest('imagee', ['image', 'name'])).toBe('image');
+    expect(closest(`${'a'.repeat(100_000)}b`, [`${'a'.repeat(100_000)}c`])).toBeUndefined();
+  });
+
+  // The issue's case: both names are the user's, so the naive distance cost their product
+  // (209 ms at 4 K characters, minutes at 120 K). The test's timeout is far above the bounded cost.
+  it('answers a probe port near a 30 K-character port name at once, without a suggestion', () => {
+    const long = 'a'.repeat(30_000);
+    const issues = issuesOf(() =>
+      parseServiceSpec(
+        aSpec((s) => {
+          container(s).ports = [{ containerPort: 80, name: `${long}b` }];
+          container(s).health = { tcp: { port: `${long}c` } };
+        }),
+      ),
+    );
+    const probe = issues.find((i) => i.path === 'spec.containers[0].health.tcp.port');
+    expect(probe?.message).toContain('is not the name of a port declared in the pod');
+    expect(probe?.message).not.toContain('did you mean');
+    // Messages quote long values shortened, so a refusal is not a copy of the request.
+    expect(probe!.message.length).toBeLessThan(1000);
+  }, 10_000);
 });
