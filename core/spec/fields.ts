@@ -4,6 +4,7 @@
  * message for a bad value, or undefined.
  */
 import { DNS_LABEL_MAX } from './defaults.ts';
+import { MAX_ENV_NAME_LENGTH, MAX_HTTP_PATH_LENGTH, MAX_IMAGE_LENGTH, tooLong } from './limits.ts';
 import { got } from './messages.ts';
 
 const DNS_LABEL = /^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?$/;
@@ -25,6 +26,9 @@ export function dnsLabelProblem(value: string, max: number, reason?: string): st
 /** The first component of a reference is a registry host when it has a '.' or ':' or is localhost (Docker's rule). */
 export function imageProblem(ref: string): string | undefined {
   if (ref === '') return 'must not be empty';
+  // Before the patterns below: their cost grows with the reference.
+  const long = tooLong(ref, MAX_IMAGE_LENGTH);
+  if (long !== undefined) return long;
   if (/\s/.test(ref)) return `must not contain spaces; got ${got(ref)}`;
   let name = ref;
   const at = ref.indexOf('@');
@@ -105,10 +109,14 @@ export function envNameProblem(name: string): string | undefined {
   if (name === '' || name.includes('=') || name.includes('\0')) {
     return `environment variable name ${got(name)} must be non-empty and must not contain "="`;
   }
+  const long = tooLong(name, MAX_ENV_NAME_LENGTH);
+  if (long !== undefined) return `environment variable name ${got(name)} ${long}`;
   return undefined;
 }
 
 export function httpPathProblem(path: string): string | undefined {
+  const long = tooLong(path, MAX_HTTP_PATH_LENGTH);
+  if (long !== undefined) return long;
   if (!path.startsWith('/')) return `must be a URL path starting with "/", such as /healthz; got ${got(path)}`;
   if (/[\s\x00-\x1f\x7f]/.test(path)) return `must not contain spaces or control characters (percent-encode them); got ${got(path)}`;
   return undefined;

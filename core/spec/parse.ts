@@ -9,6 +9,7 @@ import type { FieldIssue } from '../errors.ts';
 import { formatCpu, formatMemory } from '../quantity.ts';
 import type { ServiceSpec } from '../types.ts';
 import { toFieldIssues } from './issues.ts';
+import { documentSizeProblem, yamlTextProblem } from './limits.ts';
 import { defaultMessage, type RawIssue } from './messages.ts';
 import { healthIssues, ingressIssues, podIssues } from './pod.ts';
 import { toServiceSpec } from './resolve.ts';
@@ -16,6 +17,9 @@ import { ServiceSchema } from './schema.ts';
 
 /** Validates a decoded spec (from YAML or JSON) and fills defaults; throws ValidationError listing every issue. */
 export function parseServiceSpec(input: unknown): ServiceSpec {
+  // First, and alone: every later step costs more than linear time in a big or deep document.
+  const size = documentSizeProblem(input);
+  if (size !== undefined) throw new ValidationError([size]);
   const result = ServiceSchema.safeParse(input, { error: (issue) => defaultMessage(issue as RawIssue) });
   const issues = [...(result.success ? [] : toFieldIssues(result.error.issues)), ...podIssues(input), ...healthIssues(input), ...ingressIssues(input)];
   if (issues.length > 0 || !result.success) throw new ValidationError(issues, { cause: result.error });
@@ -24,7 +28,16 @@ export function parseServiceSpec(input: unknown): ServiceSpec {
 
 /** Parses one YAML document holding a service spec; syntax errors carry their line and column. */
 export function parseServiceYaml(text: string): ServiceSpec {
-  const documents = YAML.parseAllDocuments(text);
+  const limit = yamlTextProblem(text);
+  if (limit !== undefined) throw new ValidationError([limit]);
+  let documents: ReturnType<typeof YAML.parseAllDocuments>;
+  try {
+    documents = YAML.parseAllDocuments(text);
+  } catch (error) {
+    // yamlTextProblem bounds the nesting; this is the backstop should the parser still recurse too deep.
+    if (error instanceof RangeError) throw new ValidationError([{ path: '', message: `YAML nested too deeply to parse: ${error.message}` }], { cause: error });
+    throw error;
+  }
   const syntax = documents.flatMap((doc) =>
     doc.errors.map((error): FieldIssue => {
       const where = error.linePos ? `line ${error.linePos[0].line}, column ${error.linePos[0].col}` : 'unknown position';

@@ -3,9 +3,23 @@
  * the pod declares, a probe timeout within its interval.
  */
 import type { FieldIssue } from '../errors.ts';
-import { HEALTH_DEFAULTS } from './defaults.ts';
+import { HEALTH_DEFAULTS, MAX_CONTAINERS } from './defaults.ts';
+import { MAX_PORTS } from './limits.ts';
 import { got, isRecord } from './messages.ts';
 import { didYouMean } from './suggest.ts';
+
+/**
+ * The pod's containers and each one's ports, as raw input, cut at their limits: past a limit the
+ * spec is refused anyway (zod says so), and the rules here compare ports with ports, so they must
+ * not see more than the limits allow.
+ */
+function podContainers(input: unknown): unknown[] {
+  return isRecord(input) && isRecord(input.spec) && Array.isArray(input.spec.containers) ? input.spec.containers.slice(0, MAX_CONTAINERS) : [];
+}
+
+function portsOf(container: Record<string, unknown>): unknown[] {
+  return Array.isArray(container.ports) ? container.ports.slice(0, MAX_PORTS) : [];
+}
 
 /**
  * Rules across the containers of a pod. They read the raw input defensively, skipping values
@@ -13,7 +27,7 @@ import { didYouMean } from './suggest.ts';
  * issue: zod would skip a refinement on an object that has any issue inside it.
  */
 export function podIssues(input: unknown): FieldIssue[] {
-  const containers = isRecord(input) && isRecord(input.spec) && Array.isArray(input.spec.containers) ? input.spec.containers : [];
+  const containers = podContainers(input);
   const issues: FieldIssue[] = [];
   const names = new Map<string, string>();
   const portNames = new Map<string, string>();
@@ -28,10 +42,9 @@ export function podIssues(input: unknown): FieldIssue[] {
     if (!isRecord(container)) return;
     const at = `spec.containers[${i}]`;
     if (typeof container.name === 'string') {
-      claim(names, container.name, `${at}.name`, (first) => `duplicate container name "${container.name}" (also at ${first}): container names must be unique within the pod`);
+      claim(names, container.name, `${at}.name`, (first) => `duplicate container name ${got(container.name)} (also at ${first}): container names must be unique within the pod`);
     }
-    if (!Array.isArray(container.ports)) return;
-    container.ports.forEach((p, j) => {
+    portsOf(container).forEach((p, j) => {
       if (!isRecord(p)) return;
       const portAt = `${at}.ports[${j}]`;
       const protocol = p.protocol === undefined ? 'tcp' : p.protocol;
@@ -45,10 +58,16 @@ export function podIssues(input: unknown): FieldIssue[] {
         claim(hostPorts, `${protocol}/${p.hostPort}`, `${portAt}.hostPort`, (first) => `hostPort ${p.hostPort}/${protocol} is already used at ${first}: a host port can be bound once`);
       }
       if (typeof p.name === 'string') {
-        claim(portNames, p.name, `${portAt}.name`, (first) => `duplicate port name "${p.name}" (also at ${first}): port names must be unique within the pod`);
+        claim(portNames, p.name, `${portAt}.name`, (first) => `duplicate port name ${got(p.name)} (also at ${first}): port names must be unique within the pod`);
       }
     });
   });
+  // A container over the limit has its own issue; this one is for a pod over it only in total.
+  const counts = containers.map((c) => (isRecord(c) && Array.isArray(c.ports) ? c.ports.length : 0));
+  const total = counts.reduce((sum, n) => sum + n, 0);
+  if (total > MAX_PORTS && counts.every((n) => n <= MAX_PORTS)) {
+    issues.push({ path: 'spec.containers', message: `the pod declares ${total} ports; at most ${MAX_PORTS} over all its containers: each published port is a proxy process on the host` });
+  }
   return issues;
 }
 
@@ -61,8 +80,8 @@ interface DeclaredPort {
 
 function declaredPorts(containers: readonly unknown[]): DeclaredPort[] {
   return containers.flatMap((c) =>
-    isRecord(c) && Array.isArray(c.ports)
-      ? c.ports.flatMap((p): DeclaredPort[] =>
+    isRecord(c)
+      ? portsOf(c).flatMap((p): DeclaredPort[] =>
           isRecord(p) && Number.isInteger(p.containerPort)
             ? [{ containerPort: p.containerPort as number, protocol: p.protocol === undefined ? 'tcp' : String(p.protocol), ...(typeof p.name === 'string' ? { name: p.name } : {}) }]
             : [],
@@ -106,7 +125,7 @@ function probePortProblem(port: unknown, kind: string, declared: readonly Declar
  * podIssues, so they come with every other issue.
  */
 export function healthIssues(input: unknown): FieldIssue[] {
-  const containers = isRecord(input) && isRecord(input.spec) && Array.isArray(input.spec.containers) ? input.spec.containers : [];
+  const containers = podContainers(input);
   const declared = declaredPorts(containers);
   const issues: FieldIssue[] = [];
   containers.forEach((container, i) => {
@@ -168,7 +187,7 @@ function ingressPortProblem(port: unknown, declared: readonly DeclaredPort[]): s
 /** The ingress port against the whole pod, read from the raw input like healthIssues. */
 export function ingressIssues(input: unknown): FieldIssue[] {
   if (!isRecord(input) || !isRecord(input.spec) || !isRecord(input.spec.ingress)) return [];
-  const containers = Array.isArray(input.spec.containers) ? input.spec.containers : [];
+  const containers = podContainers(input);
   const problem = ingressPortProblem(input.spec.ingress.port, declaredPorts(containers));
   return problem === undefined ? [] : [{ path: 'spec.ingress.port', message: problem }];
 }

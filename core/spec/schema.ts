@@ -33,6 +33,19 @@ import {
   parseConstraint,
   portNameProblem,
 } from './fields.ts';
+import {
+  MAX_ARGS,
+  MAX_ARG_LENGTH,
+  MAX_CONSTRAINTS,
+  MAX_CONSTRAINT_LENGTH,
+  MAX_ENV,
+  MAX_ENV_VALUE_LENGTH,
+  MAX_LABELS,
+  MAX_PORTS,
+  MAX_QUANTITY_LENGTH,
+  tooLong,
+  tooMany,
+} from './limits.ts';
 import { got, isRecord, rule, stringValue, type RawIssue } from './messages.ts';
 
 /** Adds an issue with `problem`'s message when it finds one. */
@@ -51,6 +64,10 @@ function dnsLabel(max: number, reason?: string) {
 function quantity(parse: (value: string | number) => number, fallback: number, minimum: (n: number) => string | undefined) {
   return z.unknown().transform((value, ctx): number => {
     if (value === undefined) return fallback;
+    if (typeof value === 'string' && value.length > MAX_QUANTITY_LENGTH) {
+      ctx.addIssue({ code: 'custom', message: `must be a quantity such as 250m or 128Mi, ${tooLong(value, MAX_QUANTITY_LENGTH)}`, input: value });
+      return z.NEVER;
+    }
     try {
       // The parsers check the type at run time too, and word the error with the accepted forms.
       const n = parse(value as string | number);
@@ -70,18 +87,27 @@ function port(what: string) {
   return z.number({ error }).int({ error }).min(1, { error }).max(65535, { error });
 }
 
+/** command, args, exec command: at most MAX_ARGS strings of at most MAX_ARG_LENGTH characters. */
 const stringList = (example: string) =>
-  z.array(z.string({ error: stringValue }), { error: rule(`must be a list of strings, such as ${example}`) });
+  z
+    .array(checked(z.string({ error: stringValue }), (v) => tooLong(v, MAX_ARG_LENGTH)), { error: rule(`must be a list of strings, such as ${example}`) })
+    .max(MAX_ARGS, { error: (issue) => tooMany((issue.input as unknown[]).length, MAX_ARGS, 'items') });
 
 /**
  * A map of names to strings (env, labels), `{}` when absent. Checked by hand rather than with
  * z.record, which drops a `__proto__` key and rejects a map holding a `constructor` key.
  */
-function stringMap(keyProblem: (key: string) => string | undefined, valueProblem: (value: string) => string | undefined = () => undefined) {
+function stringMap(max: number, keyProblem: (key: string) => string | undefined, valueProblem: (value: string) => string | undefined = () => undefined) {
   return z.unknown().transform((value, ctx): Record<string, string> => {
     if (value === undefined) return {};
     if (!isRecord(value)) {
       ctx.addIssue({ code: 'custom', message: `must be a map of names to strings; got ${got(value)}`, input: value });
+      return {};
+    }
+    // Counted before any entry is checked, so a huge map costs one pass and one issue.
+    const count = tooMany(Object.keys(value).length, max, 'entries');
+    if (count !== undefined) {
+      ctx.addIssue({ code: 'custom', message: count, input: value });
       return {};
     }
     const entries: [string, string][] = [];
@@ -181,8 +207,11 @@ const ContainerSchema = z.strictObject({
   image: checked(z.string({ error: rule('must be a Docker image reference such as skiff/busybox:latest') }), imageProblem),
   command: checked(stringList('["sh", "-c", "exec httpd -f"]'), (v) => (v.length === 0 ? "must not be empty: omit it to use the image's entrypoint" : undefined)).optional(),
   args: stringList('["--port", "8080"]').optional(),
-  env: stringMap(envNameProblem),
-  ports: z.array(PortSchema, { error: rule('must be a list of ports, such as [{ containerPort: 8080 }]') }).default(() => []),
+  env: stringMap(MAX_ENV, envNameProblem, (v) => tooLong(v, MAX_ENV_VALUE_LENGTH)),
+  ports: z
+    .array(PortSchema, { error: rule('must be a list of ports, such as [{ containerPort: 8080 }]') })
+    .max(MAX_PORTS, { error: (issue) => tooMany((issue.input as unknown[]).length, MAX_PORTS, 'ports') })
+    .default(() => []),
   resources: ResourcesSchema.default(() => ({ cpu: DEFAULT_CPU_MILLIS, memory: DEFAULT_MEMORY_BYTES })),
   health: HealthSchema.optional(),
 });
@@ -192,6 +221,11 @@ const PlacementSchema = z.strictObject({
   constraints: z
     .array(
       z.string({ error: rule('must be a constraint "key == value" or "key != value"') }).transform((text, ctx) => {
+        const long = tooLong(text, MAX_CONSTRAINT_LENGTH);
+        if (long !== undefined) {
+          ctx.addIssue({ code: 'custom', message: long, input: text });
+          return z.NEVER;
+        }
         const c = parseConstraint(text);
         if (c) return `${c.key} ${c.op} ${c.value}`;
         ctx.addIssue({ code: 'custom', message: `must be a constraint "key == value" or "key != value" on host labels; got ${got(text)}`, input: text });
@@ -199,6 +233,7 @@ const PlacementSchema = z.strictObject({
       }),
       { error: rule('must be a list of constraints, such as ["zone == a"]') },
     )
+    .max(MAX_CONSTRAINTS, { error: (issue) => tooMany((issue.input as unknown[]).length, MAX_CONSTRAINTS, 'constraints') })
     .default(() => []),
 });
 
@@ -229,7 +264,7 @@ const SpecSchema = z.strictObject({
 const MetadataSchema = z.strictObject({
   name: dnsLabel(MAX_NAME_LENGTH, NAME_LENGTH_REASON),
   namespace: dnsLabel(MAX_NAME_LENGTH, 'the same limit as service names').default('default'),
-  labels: stringMap(labelKeyProblem, labelValueProblem),
+  labels: stringMap(MAX_LABELS, labelKeyProblem, labelValueProblem),
 });
 
 export const ServiceSchema = z.strictObject(
