@@ -91,8 +91,10 @@ export function yamlTextProblem(text: string): FieldIssue | undefined {
       const next = i + 1 < text.length ? text.charCodeAt(i + 1) : 10;
       if (next === 32 || next === 9 || next === 10 || next === 13) indicators++;
     }
+    // An anchor or tag ('&a', '!!str') at the start of a word: the parser recurses on each one too.
+    if ((c === 38 || c === 33) && (i === 0 || [32, 9, 10, 44, 91, 123].includes(text.charCodeAt(i - 1)))) indicators++;
     if (indent + indicators > MAX_YAML_BLOCK_ESTIMATE) {
-      return { path: '', message: `YAML nested too deeply at line ${line}, column ${column}: more than ${MAX_YAML_BLOCK_ESTIMATE} levels of indentation and "- ", "? ", ": " indicators on one line (a spec needs about 10)` };
+      return { path: '', message: `YAML nested too deeply at line ${line}, column ${column}: more than ${MAX_YAML_BLOCK_ESTIMATE} levels of indentation, "- ", "? ", ": " indicators, anchors and tags on one line (a spec needs about 10)` };
     }
   }
   let depth = 0;

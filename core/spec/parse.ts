@@ -3,7 +3,7 @@
  * every default filled in out, or a ValidationError listing every problem; and the spec back as a
  * document for people.
  */
-import YAML from 'yaml';
+import YAML, { isScalar, LineCounter } from 'yaml';
 import { ValidationError } from '../errors.ts';
 import type { FieldIssue } from '../errors.ts';
 import { formatCpu, formatMemory } from '../quantity.ts';
@@ -30,9 +30,12 @@ export function parseServiceSpec(input: unknown): ServiceSpec {
 export function parseServiceYaml(text: string): ServiceSpec {
   const limit = yamlTextProblem(text);
   if (limit !== undefined) throw new ValidationError([limit]);
+  const lineCounter = new LineCounter();
   let documents: ReturnType<typeof YAML.parseAllDocuments>;
   try {
-    documents = YAML.parseAllDocuments(text);
+    // The library's own duplicate-key check compares each key with every other key of its map
+    // (seconds for a map of thousands of keys); duplicateKeys does it with a set.
+    documents = YAML.parseAllDocuments(text, { uniqueKeys: false, lineCounter });
   } catch (error) {
     // yamlTextProblem bounds the nesting; this is the backstop should the parser still recurse too deep.
     if (error instanceof RangeError) throw new ValidationError([{ path: '', message: `YAML nested too deeply to parse: ${error.message}` }], { cause: error });
@@ -45,6 +48,7 @@ export function parseServiceYaml(text: string): ServiceSpec {
       return { path: '', message: `YAML syntax error at ${where}: ${what}` };
     }),
   );
+  syntax.push(...documents.flatMap((doc) => duplicateKeys(doc, lineCounter)));
   if (syntax.length > 0) throw new ValidationError(syntax);
   let values: unknown[];
   try {
@@ -64,6 +68,26 @@ export function parseServiceYaml(text: string): ServiceSpec {
     ]);
   }
   return parseServiceSpec(present[0]);
+}
+
+/** Keys that appear twice in one map, worded as the yaml library words them ("Map keys must be unique"). */
+function duplicateKeys(doc: Parameters<typeof YAML.visit>[0], lineCounter: LineCounter): FieldIssue[] {
+  const issues: FieldIssue[] = [];
+  YAML.visit(doc, {
+    Map(_, map) {
+      const seen = new Set<unknown>();
+      for (const pair of map.items) {
+        if (!isScalar(pair.key)) continue;
+        if (!seen.has(pair.key.value)) {
+          seen.add(pair.key.value);
+          continue;
+        }
+        const at = pair.key.range ? lineCounter.linePos(pair.key.range[0]) : undefined;
+        issues.push({ path: '', message: `YAML syntax error at ${at ? `line ${at.line}, column ${at.col}` : 'unknown position'}: Map keys must be unique` });
+      }
+    },
+  });
+  return issues;
 }
 
 /**

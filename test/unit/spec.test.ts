@@ -817,10 +817,25 @@ describe('limits', () => {
     ['block sequences nested 20,000 deep on one line', `${'- '.repeat(20_000)}x\n`],
     ['explicit keys nested 20,000 deep', `${'? '.repeat(20_000)}x\n`],
     ['block maps indented 700 deep', many(700, (i) => `${' '.repeat(i)}k:`).join('\n')],
+    // Found by test/integration/api-fuzz.test.ts: a stack overflow (a 5xx) before the limit counted them.
+    ['20,000 anchors on one line', `kind:\n  ${'&a '.repeat(20_000)}x\n`],
   ])('refuses YAML with %s before parsing it, naming the nesting', (_name, text) => {
     const issues = issuesOf(() => parseServiceYaml(text));
     expect(issues).toHaveLength(1);
     expect(issues[0].message).toMatch(/nest/);
+  });
+
+  // Found by test/integration/api-fuzz.test.ts: the yaml library compares each key with every other
+  // key of its map, seconds for thousands of keys. The test's timeout is far above the linear cost.
+  it('finds a duplicate key among 20,000 keys of a map at once, with its position', () => {
+    const text = `{\n${many(20_000, (i) => `k${i}: v,`).join('\n')}\nk7: v }`;
+    const issues = issuesOf(() => parseServiceYaml(text));
+    expect(issues).toEqual([{ path: '', message: expect.stringMatching(/^YAML syntax error at line 20002, column 1: Map keys must be unique$/) }]);
+  }, 10_000);
+
+  it('refuses a line with more than 256 indicators, JSON on one line included', () => {
+    const text = `{ ${many(300, (i) => `"k${i}": "v"`).join(', ')} }`;
+    expect(issuesOf(() => parseServiceYaml(text))[0].message).toContain('YAML nested too deeply at line 1');
   });
 
   it('refuses a YAML text over 256 KiB', () => {
