@@ -838,6 +838,15 @@ describe('limits', () => {
     expect(issuesOf(() => parseServiceYaml(text))[0].message).toContain('YAML nested too deeply at line 1');
   });
 
+  // Found by test/integration/api-fuzz.test.ts: the library's pretty errors cost time linear in the
+  // text per error (273 s for this text). The test's timeout is far above the linear cost.
+  it('answers a text of 128 K quotes at once, with the first 20 syntax errors', () => {
+    const issues = issuesOf(() => parseServiceYaml('"'.repeat(128_000)));
+    expect(issues).toHaveLength(21);
+    expect(issues[0].message).toMatch(/^YAML syntax error at line 1, column \d+: /);
+    expect(issues[20].message).toMatch(/^and \d+ more YAML errors$/);
+  }, 20_000);
+
   it('refuses a YAML text over 256 KiB', () => {
     const issues = issuesOf(() => parseServiceYaml(`# ${'x'.repeat(MAX_YAML_LENGTH)}\nkind: Service\n`));
     expect(issues[0].message).toContain(`the limit is ${MAX_YAML_LENGTH}`);
