@@ -197,7 +197,8 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
         if (!m) continue;
         pathMatched = true;
         if (method !== req.method.toUpperCase()) continue;
-        const params = Object.fromEntries(Object.entries(m.groups ?? {}).map(([k, v]) => [k, decodeURIComponent(v)]));
+        const params = Object.fromEntries(Object.entries(m.groups ?? {}).map(([k, v]) => [k, pathParam(k, v)]));
+        checkQuery(req.query);
         return await handler(req, params);
       }
       if (pathMatched) return error(405, 'MethodNotAllowed', `${req.method} is not allowed on ${path}`);
@@ -211,6 +212,32 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
 
 function error(status: number, name: string, message: string): ApiResponse {
   return { status, body: { error: name, message } };
+}
+
+/**
+ * The longest path parameter or query value: the longest DNS name. Every name Skiff gives is
+ * shorter, and two such values stay well within DynamoDB's 2048-byte partition key.
+ */
+const MAX_PARAM_LENGTH = 253;
+
+/** A decoded path parameter; bad percent-encoding or a value over the limit is the client's error (400). */
+function pathParam(name: string, raw: string): string {
+  let value: string;
+  try {
+    value = decodeURIComponent(raw);
+  } catch (err) {
+    throw new ValidationError([{ path: name, message: `is not valid percent-encoding: ${JSON.stringify(raw.length > 60 ? `${raw.slice(0, 57)}...` : raw)}` }], { cause: err });
+  }
+  if (value.length > MAX_PARAM_LENGTH) throw new ValidationError([{ path: name, message: `must be at most ${MAX_PARAM_LENGTH} characters; got ${value.length}` }]);
+  return value;
+}
+
+function checkQuery(query: ApiRequest['query']): void {
+  for (const [name, value] of Object.entries(query)) {
+    if (value !== undefined && value.length > MAX_PARAM_LENGTH) {
+      throw new ValidationError([{ path: name, message: `query parameter ${name} must be at most ${MAX_PARAM_LENGTH} characters; got ${value.length}` }]);
+    }
+  }
 }
 
 function parseBody(req: ApiRequest) {

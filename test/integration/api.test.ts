@@ -116,6 +116,23 @@ describe('the API', () => {
   });
 });
 
+describe('the API and malformed input', () => {
+  it.each([
+    ['YAML nested 5,000 deep', 'POST', '/v1/services', `kind: Service\nspec: ${'['.repeat(5000)}${']'.repeat(5000)}\n`, 'application/yaml', {}, 'nested'],
+    ['JSON nested 100,000 deep', 'POST', '/v1/services', `{"kind":"Service","spec":${'['.repeat(100_000)}${']'.repeat(100_000)}}`, 'application/json', {}, 'nested'],
+    ['a malformed percent-encoding in a path', 'GET', '/v1/namespaces/%E0%A4%A/services/web', undefined, 'application/json', {}, 'percent-encoding'],
+    ['a service name over 2 KB', 'GET', `/v1/namespaces/default/services/${'a'.repeat(2100)}`, undefined, 'application/json', {}, 'at most 253 characters'],
+    ['a host id over 2 KB', 'POST', `/v1/hosts/${'h'.repeat(2100)}/drain`, undefined, 'application/json', {}, 'at most 253 characters'],
+    ['a query value over 2 KB', 'GET', '/v1/tasks', undefined, 'application/json', { namespace: 'n'.repeat(2100), service: 'web' }, 'at most 253 characters'],
+  ])('answers %s with a 400 naming the problem', async (_name, method, path, body, contentType, query, fragment) => {
+    const a = await api();
+    const res = await a.call(method, path, body, contentType, query as Record<string, string>);
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ error: 'ValidationError' });
+    expect((res.body as { message: string }).message).toContain(fragment);
+  });
+});
+
 describe('the API Lambda handler', () => {
   it('maps an API Gateway HTTP API event to the API and back, base64 bodies included', async () => {
     const tableName = `api-${++tables}`;

@@ -6,6 +6,22 @@ import { ValidationError } from '../../core/errors.ts';
 import type { FieldIssue } from '../../core/errors.ts';
 import type { ServiceSpec } from '../../core/types.ts';
 import { formatCpu, formatMemory } from '../../core/quantity.ts';
+import { closest, editDistanceAtMost } from '../../core/spec/suggest.ts';
+import {
+  MAX_ARGS,
+  MAX_ARG_LENGTH,
+  MAX_CONSTRAINTS,
+  MAX_CONSTRAINT_LENGTH,
+  MAX_ENV,
+  MAX_ENV_NAME_LENGTH,
+  MAX_ENV_VALUE_LENGTH,
+  MAX_HTTP_PATH_LENGTH,
+  MAX_IMAGE_LENGTH,
+  MAX_LABELS,
+  MAX_PORTS,
+  MAX_SPEC_BYTES,
+  MAX_YAML_LENGTH,
+} from '../../core/spec.ts';
 
 const Mi = 1024 ** 2;
 
@@ -688,5 +704,168 @@ describe('spec.ingress', () => {
   it('is no longer announced as coming later', () => {
     const issues = issuesOf(() => parseServiceSpec(aSpec(withIngress({ host: 'shop.example.com', port: 'http', paths: ['/'] }))));
     expect(issues).toEqual([{ path: 'spec.ingress.paths', message: 'unknown field "paths"' }]);
+  });
+});
+
+describe('"did you mean", at a bounded cost', () => {
+  /** The textbook Levenshtein distance, the oracle for the bounded one. */
+  function levenshtein(a: string, b: string): number {
+    let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+      const row = [i];
+      for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = row;
+    }
+    return prev[b.length];
+  }
+
+  it('computes the edit distance exactly up to the bound, and bound + 1 beyond it', () => {
+    const word = fc.string({ maxLength: 12, unit: fc.constantFrom('a', 'b', 'c') });
+    fc.assert(
+      fc.property(word, word, fc.integer({ min: 0, max: 4 }), (a, b, max) => {
+        expect(editDistanceAtMost(a, b, max)).toBe(Math.min(levenshtein(a, b), max + 1));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('suggests nothing for a word far longer than any field name, and does not compare it', () => {
+    expect(closest('image', ['image', 'name'])).toBe('image');
+    expect(closest('imagee', ['image', 'name'])).toBe('image');
+    expect(closest(`${'a'.repeat(100_000)}b`, [`${'a'.repeat(100_000)}c`])).toBeUndefined();
+  });
+
+  // The issue's case: both names are the user's, so the naive distance cost their product
+  // (209 ms at 4 K characters, minutes at 120 K). The test's timeout is far above the bounded cost.
+  it('answers a probe port near a 30 K-character port name at once, without a suggestion', () => {
+    const long = 'a'.repeat(30_000);
+    const issues = issuesOf(() =>
+      parseServiceSpec(
+        aSpec((s) => {
+          container(s).ports = [{ containerPort: 80, name: `${long}b` }];
+          container(s).health = { tcp: { port: `${long}c` } };
+        }),
+      ),
+    );
+    const probe = issues.find((i) => i.path === 'spec.containers[0].health.tcp.port');
+    expect(probe?.message).toContain('is not the name of a port declared in the pod');
+    expect(probe?.message).not.toContain('did you mean');
+    // Messages quote long values shortened, so a refusal is not a copy of the request.
+    expect(probe!.message.length).toBeLessThan(1000);
+  }, 10_000);
+});
+
+describe('limits', () => {
+  const many = <T>(n: number, make: (i: number) => T): T[] => Array.from({ length: n }, (_, i) => make(i));
+  const entries = (n: number, make: (i: number) => [string, string]) => Object.fromEntries(many(n, make));
+  const ports = (n: number, from = 1000) => many(n, (i) => ({ containerPort: from + i }));
+
+  it('accepts a spec at every count limit', () => {
+    const spec = parseServiceSpec(
+      aSpec((s) => {
+        s.metadata.labels = entries(MAX_LABELS, (i) => [`l${i}`, 'x']);
+        s.spec.placement = { constraints: many(MAX_CONSTRAINTS, (i) => `zone != z${i}`) };
+        s.spec.containers = [
+          { name: 'a', image: 'skiff/busybox', ports: ports(MAX_PORTS / 2), env: entries(MAX_ENV, (i) => [`E${i}`, 'v']), command: many(MAX_ARGS, () => 'x') },
+          { name: 'b', image: 'skiff/busybox', ports: ports(MAX_PORTS / 2, 2000), health: { exec: { command: many(MAX_ARGS, () => 'x') } } },
+        ];
+      }),
+    );
+    expect(spec.spec.containers.flatMap((c) => c.ports)).toHaveLength(MAX_PORTS);
+  });
+
+  it.each<[string, (s: Raw) => void, string, string]>([
+    ['a spec over 64 KiB', (s) => (container(s).env = entries(5, (i) => [`E${i}`, 'x'.repeat(15_000)])), '', `more than ${MAX_SPEC_BYTES} bytes as JSON`],
+    ["the issue's 120 K-character port name and probe port", (s) => {
+      container(s).ports = [{ containerPort: 80, name: `${'a'.repeat(120_000)}b` }];
+      container(s).health = { tcp: { port: `${'a'.repeat(120_000)}c` } };
+    }, '', `more than ${MAX_SPEC_BYTES} bytes`],
+    ['a spec nested 20 deep', (s) => (container(s).extra = JSON.parse(`${'['.repeat(20)}${']'.repeat(20)}`)), '', 'nested more than 16 levels deep'],
+    ['a container with 65 ports', (s) => (container(s).ports = ports(MAX_PORTS + 1)), 'spec.containers[0].ports', `must list at most ${MAX_PORTS} ports; got 65`],
+    ['a pod with 65 ports over two containers', (s) => {
+      s.spec.containers = [{ name: 'a', image: 'skiff/busybox', ports: ports(40) }, { name: 'b', image: 'skiff/busybox', ports: ports(25, 2000) }];
+    }, 'spec.containers', `the pod declares 65 ports; at most ${MAX_PORTS}`],
+    ['257 env entries', (s) => (container(s).env = entries(MAX_ENV + 1, (i) => [`E${i}`, 'v'])), 'spec.containers[0].env', `must have at most ${MAX_ENV} entries; got 257`],
+    ['an env value over 16 KiB', (s) => (container(s).env = { BIG: 'x'.repeat(MAX_ENV_VALUE_LENGTH + 1) }), 'spec.containers[0].env.BIG', `must be at most ${MAX_ENV_VALUE_LENGTH} characters; got 16385`],
+    ['an env name over 256 characters', (s) => (container(s).env = { ['E'.repeat(MAX_ENV_NAME_LENGTH + 1)]: 'v' }), `spec.containers[0].env.${'E'.repeat(257)}`, `must be at most ${MAX_ENV_NAME_LENGTH} characters`],
+    ['65 labels', (s) => (s.metadata.labels = entries(MAX_LABELS + 1, (i) => [`l${i}`, 'x'])), 'metadata.labels', `must have at most ${MAX_LABELS} entries; got 65`],
+    ['33 constraints', (s) => (s.spec.placement = { constraints: many(MAX_CONSTRAINTS + 1, () => 'zone == a') }), 'spec.placement.constraints', `must list at most ${MAX_CONSTRAINTS} constraints; got 33`],
+    ['a constraint over 512 characters', (s) => (s.spec.placement = { constraints: [`zone == ${'a'.repeat(MAX_CONSTRAINT_LENGTH)}`] }), 'spec.placement.constraints[0]', `must be at most ${MAX_CONSTRAINT_LENGTH} characters`],
+    ['a command of 257 items', (s) => (container(s).command = many(MAX_ARGS + 1, () => 'x')), 'spec.containers[0].command', `must list at most ${MAX_ARGS} items; got 257`],
+    ['an argument over 16 KiB', (s) => (container(s).args = ['x'.repeat(MAX_ARG_LENGTH + 1)]), 'spec.containers[0].args[0]', `must be at most ${MAX_ARG_LENGTH} characters`],
+    ['an exec probe of 257 items', (s) => (container(s).health = { exec: { command: many(MAX_ARGS + 1, () => 'x') } }), 'spec.containers[0].health.exec.command', `must list at most ${MAX_ARGS} items`],
+    ['an image over 512 characters', (s) => (container(s).image = `skiff/${'a'.repeat(MAX_IMAGE_LENGTH)}`), 'spec.containers[0].image', `must be at most ${MAX_IMAGE_LENGTH} characters`],
+    ['an http probe path over 2 KiB', (s) => {
+      container(s).ports = [{ containerPort: 80 }];
+      container(s).health = { http: { port: 80, path: `/${'a'.repeat(MAX_HTTP_PATH_LENGTH)}` } };
+    }, 'spec.containers[0].health.http.path', `must be at most ${MAX_HTTP_PATH_LENGTH} characters`],
+  ])('refuses %s, naming the field and the limit', (_name, change, path, fragment) => {
+    const issues = issuesOf(() => parseServiceSpec(aSpec(change)));
+    const issue = issues.find((i) => i.path === path);
+    expect(issue, JSON.stringify(issues).slice(0, 500)).toBeDefined();
+    expect(issue!.message).toContain(fragment);
+  });
+
+  it('refuses a document nested 100,000 deep as a ValidationError, not a stack overflow', () => {
+    let deep: unknown = 'x';
+    for (let i = 0; i < 100_000; i++) deep = [deep];
+    expect(issuesOf(() => parseServiceSpec({ kind: 'Service', metadata: { name: 'web' }, spec: deep }))[0].message).toContain('nested more than 16 levels deep');
+  });
+
+  it.each([
+    ['flow collections nested 5,000 deep', `kind: Service\nspec: ${'['.repeat(5000)}${']'.repeat(5000)}\n`],
+    ['block sequences nested 20,000 deep on one line', `${'- '.repeat(20_000)}x\n`],
+    ['explicit keys nested 20,000 deep', `${'? '.repeat(20_000)}x\n`],
+    ['block maps indented 700 deep', many(700, (i) => `${' '.repeat(i)}k:`).join('\n')],
+    // Found by test/integration/api-fuzz.test.ts: a stack overflow (a 5xx) before the limit counted them.
+    ['20,000 anchors on one line', `kind:\n  ${'&a '.repeat(20_000)}x\n`],
+  ])('refuses YAML with %s before parsing it, naming the nesting', (_name, text) => {
+    const issues = issuesOf(() => parseServiceYaml(text));
+    expect(issues).toHaveLength(1);
+    expect(issues[0].message).toMatch(/nest/);
+  });
+
+  // Found by test/integration/api-fuzz.test.ts: the yaml library compares each key with every other
+  // key of its map, seconds for thousands of keys. The test's timeout is far above the linear cost.
+  it('finds a duplicate key among 20,000 keys of a map at once, with its position', () => {
+    const text = `{\n${many(20_000, (i) => `k${i}: v,`).join('\n')}\nk7: v }`;
+    const issues = issuesOf(() => parseServiceYaml(text));
+    expect(issues).toEqual([{ path: '', message: expect.stringMatching(/^YAML syntax error at line 20002, column 1: Map keys must be unique$/) }]);
+  }, 10_000);
+
+  it('refuses a line with more than 256 indicators, JSON on one line included', () => {
+    const text = `{ ${many(300, (i) => `"k${i}": "v"`).join(', ')} }`;
+    expect(issuesOf(() => parseServiceYaml(text))[0].message).toContain('YAML nested too deeply at line 1');
+  });
+
+  // Found by test/integration/api-fuzz.test.ts: the library's pretty errors cost time linear in the
+  // text per error (273 s for this text). The test's timeout is far above the linear cost.
+  it('answers a text of 128 K quotes at once, with the first 20 syntax errors', () => {
+    const issues = issuesOf(() => parseServiceYaml('"'.repeat(128_000)));
+    expect(issues).toHaveLength(21);
+    expect(issues[0].message).toMatch(/^YAML syntax error at line 1, column \d+: /);
+    expect(issues[20].message).toMatch(/^and \d+ more YAML errors$/);
+  }, 20_000);
+
+  it('refuses a YAML text over 256 KiB', () => {
+    const issues = issuesOf(() => parseServiceYaml(`# ${'x'.repeat(MAX_YAML_LENGTH)}\nkind: Service\n`));
+    expect(issues[0].message).toContain(`the limit is ${MAX_YAML_LENGTH}`);
+  });
+
+  it('refuses a YAML document that refers to itself', () => {
+    const issues = issuesOf(() => parseServiceYaml('kind: Service\nmetadata: &m { name: web, self: *m }\nspec: { containers: [] }\n'));
+    expect(issues.map((i) => i.message).join('; ')).toMatch(/nested more than 16 levels deep|YAML error/);
+  });
+
+  it('accepts YAML with quoted brackets, block scalars and JSON-style nesting', () => {
+    const text = [
+      '{',
+      '  "kind": "Service", "metadata": { "name": "web", "labels": { "a": "b" } },',
+      '  "spec": { "containers": [ { "name": "app", "image": "skiff/busybox",',
+      '    "command": ["sh", "-c", "[ -f x ] && echo \\"]]]]\\" - : ? ok"],',
+      '    "env": { "A": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[" } } ] }',
+      '}',
+    ].join('\n');
+    expect(parseServiceYaml(text).spec.containers[0].env.A).toHaveLength(72);
   });
 });

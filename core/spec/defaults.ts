@@ -1,0 +1,43 @@
+/**
+ * The spec's defaults and value ranges: what a field gets when it is absent, and the bounds that
+ * docs/spec.md states. Shared by the schemas, the pod-wide rules and callers (the agent's probes).
+ */
+
+/** Service and namespace names are DNS labels of at most this length (see NAME_LENGTH_REASON). */
+export const MAX_NAME_LENGTH = 40;
+export const NAME_LENGTH_REASON =
+  'task ids append "-<slot>-<5 characters>" to the service name and must stay within the 63-character limit of a hostname';
+
+/** A DNS label (RFC 1123) may have at most 63 characters. */
+export const DNS_LABEL_MAX = 63;
+export const MAX_REPLICAS = 1000;
+export const MAX_CONTAINERS = 10;
+
+/** CPU a container gets when its spec names none: 100m (a tenth of a core). */
+export const DEFAULT_CPU_MILLIS = 100;
+/** Memory a container gets when its spec names none: 64Mi. */
+export const DEFAULT_MEMORY_BYTES = 64 * 1024 * 1024;
+/**
+ * The smallest memory limit Docker accepts since Engine 20.10: the daemon refuses anything below
+ * 6291456 bytes ("Minimum memory limit allowed is 6MB"; it was 4MB before 20.10, but a limit that
+ * some supported Docker rejects would fail only at run time, on the host).
+ */
+export const MIN_MEMORY_BYTES = 6 * 1024 * 1024;
+
+/** Health check timing defaults, in seconds (docs/spec.md explains each). */
+export const HEALTH_DEFAULTS = {
+  intervalSeconds: 10,
+  /** Or intervalSeconds when that is shorter: a probe may not outlast the interval (see healthIssues). */
+  timeoutSeconds: 1,
+  startPeriodSeconds: 0,
+  failureThreshold: 3,
+  successThreshold: 1,
+} as const;
+/** Healthy HTTP statuses when a check names none: Kubernetes' rule, 2xx and 3xx (redirects are not followed). */
+export const DEFAULT_HEALTHY_STATUS: readonly [number, number] = [200, 399];
+/** The shortest interval and timeout: probes are timers and connections on the host, not a busy loop. */
+export const MIN_PROBE_SECONDS = 0.1;
+/** Interval and timeout at most an hour: a rarer probe no longer watches health, and the agent's timers stay far below Node's 24.8-day limit. */
+export const MAX_PROBE_SECONDS = 3600;
+/** A start period of at most a day (a slow database recovery), for the same timer limit. */
+export const MAX_START_PERIOD_SECONDS = 86_400;

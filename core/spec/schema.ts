@@ -1,0 +1,325 @@
+/**
+ * The zod schemas of each part of a spec (ports, resources, probes, containers, placement,
+ * ingress, metadata), with their messages; plus the names other tools give fields (ALIASES) and
+ * fields planned but not supported yet (PLANNED), for the unknown-field messages.
+ */
+import { z } from 'zod';
+import { ValidationError } from '../errors.ts';
+import { formatMemory, parseCpu, parseMemory } from '../quantity.ts';
+import {
+  DEFAULT_CPU_MILLIS,
+  DEFAULT_HEALTHY_STATUS,
+  DEFAULT_MEMORY_BYTES,
+  DNS_LABEL_MAX,
+  HEALTH_DEFAULTS,
+  MAX_CONTAINERS,
+  MAX_NAME_LENGTH,
+  MAX_PROBE_SECONDS,
+  MAX_REPLICAS,
+  MAX_START_PERIOD_SECONDS,
+  MIN_MEMORY_BYTES,
+  MIN_PROBE_SECONDS,
+  NAME_LENGTH_REASON,
+} from './defaults.ts';
+import {
+  DNS_LABEL_RULE,
+  dnsLabelProblem,
+  envNameProblem,
+  httpPathProblem,
+  imageProblem,
+  ingressHostProblem,
+  labelKeyProblem,
+  labelValueProblem,
+  parseConstraint,
+  portNameProblem,
+} from './fields.ts';
+import {
+  MAX_ARGS,
+  MAX_ARG_LENGTH,
+  MAX_CONSTRAINTS,
+  MAX_CONSTRAINT_LENGTH,
+  MAX_ENV,
+  MAX_ENV_VALUE_LENGTH,
+  MAX_LABELS,
+  MAX_PORTS,
+  MAX_QUANTITY_LENGTH,
+  tooLong,
+  tooMany,
+} from './limits.ts';
+import { got, isRecord, rule, stringValue, type RawIssue } from './messages.ts';
+
+/** Adds an issue with `problem`'s message when it finds one. */
+function checked<T extends z.ZodType>(schema: T, problem: (value: z.output<T>) => string | undefined): T {
+  return schema.check((payload) => {
+    const message = problem(payload.value);
+    if (message !== undefined) payload.issues.push({ code: 'custom', message, input: payload.value });
+  });
+}
+
+function dnsLabel(max: number, reason?: string) {
+  return checked(z.string({ error: rule(`must be a DNS label (${DNS_LABEL_RULE})`) }), (v) => dnsLabelProblem(v, max, reason));
+}
+
+/** A quantity field: string or number in, integer out, `fallback` when absent. */
+function quantity(parse: (value: string | number) => number, fallback: number, minimum: (n: number) => string | undefined) {
+  return z.unknown().transform((value, ctx): number => {
+    if (value === undefined) return fallback;
+    if (typeof value === 'string' && value.length > MAX_QUANTITY_LENGTH) {
+      ctx.addIssue({ code: 'custom', message: `must be a quantity such as 250m or 128Mi, ${tooLong(value, MAX_QUANTITY_LENGTH)}`, input: value });
+      return z.NEVER;
+    }
+    try {
+      // The parsers check the type at run time too, and word the error with the accepted forms.
+      const n = parse(value as string | number);
+      const low = minimum(n);
+      if (low !== undefined) ctx.addIssue({ code: 'custom', message: low, input: value });
+      return n;
+    } catch (error) {
+      if (!(error instanceof ValidationError)) throw error;
+      for (const issue of error.issues) ctx.addIssue({ code: 'custom', message: issue.message, input: value });
+      return z.NEVER;
+    }
+  });
+}
+
+function port(what: string) {
+  const error = rule(`${what} must be an integer from 1 to 65535`);
+  return z.number({ error }).int({ error }).min(1, { error }).max(65535, { error });
+}
+
+/** command, args, exec command: at most MAX_ARGS strings of at most MAX_ARG_LENGTH characters. */
+const stringList = (example: string) =>
+  z
+    .array(checked(z.string({ error: stringValue }), (v) => tooLong(v, MAX_ARG_LENGTH)), { error: rule(`must be a list of strings, such as ${example}`) })
+    .max(MAX_ARGS, { error: (issue) => tooMany((issue.input as unknown[]).length, MAX_ARGS, 'items') });
+
+/**
+ * A map of names to strings (env, labels), `{}` when absent. Checked by hand rather than with
+ * z.record, which drops a `__proto__` key and rejects a map holding a `constructor` key.
+ */
+function stringMap(max: number, keyProblem: (key: string) => string | undefined, valueProblem: (value: string) => string | undefined = () => undefined) {
+  return z.unknown().transform((value, ctx): Record<string, string> => {
+    if (value === undefined) return {};
+    if (!isRecord(value)) {
+      ctx.addIssue({ code: 'custom', message: `must be a map of names to strings; got ${got(value)}`, input: value });
+      return {};
+    }
+    // Counted before any entry is checked, so a huge map costs one pass and one issue.
+    const count = tooMany(Object.keys(value).length, max, 'entries');
+    if (count !== undefined) {
+      ctx.addIssue({ code: 'custom', message: count, input: value });
+      return {};
+    }
+    const entries: [string, string][] = [];
+    for (const [key, item] of Object.entries(value)) {
+      const keyIssue = keyProblem(key);
+      if (keyIssue !== undefined) ctx.addIssue({ code: 'custom', message: keyIssue, input: key, path: [key] });
+      const valueIssue = typeof item === 'string' ? valueProblem(item) : stringValue({ code: 'invalid_type', input: item });
+      if (valueIssue !== undefined) ctx.addIssue({ code: 'custom', message: valueIssue, input: item, path: [key] });
+      if (typeof item === 'string') entries.push([key, item]);
+    }
+    // fromEntries defines own properties, so even a key named __proto__ stays an ordinary entry.
+    return Object.fromEntries(entries);
+  });
+}
+
+const PortSchema = z.strictObject({
+  containerPort: port('containerPort'),
+  name: checked(z.string({ error: stringValue }), portNameProblem).optional(),
+  protocol: z.enum(['tcp', 'udp']).default('tcp'),
+  hostPort: port('hostPort').optional(),
+});
+
+const ResourcesSchema = z.strictObject({
+  cpu: quantity(parseCpu, DEFAULT_CPU_MILLIS, (m) => (m > 0 ? undefined : 'cpu must be more than 0, such as 100m')),
+  memory: quantity(parseMemory, DEFAULT_MEMORY_BYTES, (b) =>
+    b >= MIN_MEMORY_BYTES ? undefined : `memory must be at least 6Mi (${MIN_MEMORY_BYTES} bytes), the smallest limit Docker accepts; got ${formatMemory(b)}`,
+  ),
+});
+
+/** Seconds as a number from `min` to `max`; fractions allowed (tests use 0.5 s probes). */
+function seconds(min: number, max: number) {
+  const error = rule(`must be a number of seconds from ${min} to ${max}`);
+  return z.number({ error }).min(min, { error }).max(max, { error });
+}
+
+function threshold() {
+  const error = rule('must be an integer of at least 1');
+  return z.number({ error }).int({ error }).min(1, { error });
+}
+
+/**
+ * A probed port: a containerPort number or the name of a port of the pod. Whether the pod declares
+ * it is checked across containers in healthIssues; names become numbers in resolveHealth.
+ */
+const probePort = z.unknown().transform((value, ctx): number | string => {
+  const error = 'must be a containerPort number (1 to 65535) or the name of a port declared in the pod';
+  if (value === undefined) ctx.addIssue({ code: 'custom', message: 'is required', input: value });
+  else if (typeof value === 'string' || (typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 65535)) return value;
+  else ctx.addIssue({ code: 'custom', message: `${error}; got ${got(value)}`, input: value });
+  return z.NEVER;
+});
+
+
+/** An inclusive range of healthy HTTP statuses, `[min, max]`. */
+const httpStatusRange = z.unknown().transform((value, ctx): [number, number] => {
+  if (value === undefined) return [...DEFAULT_HEALTHY_STATUS] as [number, number];
+  const isStatus = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 100 && n <= 599;
+  if (Array.isArray(value) && value.length === 2 && isStatus(value[0]) && isStatus(value[1])) {
+    if (value[0] <= value[1]) return [value[0], value[1]];
+    ctx.addIssue({ code: 'custom', message: `must be [min, max] with min <= max; got [${value[0]}, ${value[1]}]`, input: value });
+    return z.NEVER;
+  }
+  const given = Array.isArray(value) ? JSON.stringify(value) : got(value);
+  ctx.addIssue({ code: 'custom', message: `must be [min, max], two HTTP statuses from 100 to 599, such as [200, 399]; got ${given}`, input: value });
+  return z.NEVER;
+});
+
+const HttpProbeSchema = z.strictObject({
+  path: checked(z.string({ error: stringValue }), httpPathProblem).default('/'),
+  port: probePort,
+  status: httpStatusRange,
+});
+
+const TcpProbeSchema = z.strictObject({ port: probePort });
+
+const ExecProbeSchema = z.strictObject({
+  command: checked(stringList('["test", "-f", "/tmp/ready"]'), (v) =>
+    v.length === 0 ? 'must not be empty: give the program and its arguments, such as ["test", "-f", "/tmp/ready"]' : v.some((a) => a === '') ? `must not hold an empty string; got ${JSON.stringify(v)}` : undefined,
+  ),
+});
+
+/** Exactly one of http, tcp, exec (checked in healthIssues, with every other issue); timings as written. */
+const HealthSchema = z.strictObject({
+  http: HttpProbeSchema.optional(),
+  tcp: TcpProbeSchema.optional(),
+  exec: ExecProbeSchema.optional(),
+  intervalSeconds: seconds(MIN_PROBE_SECONDS, MAX_PROBE_SECONDS).default(HEALTH_DEFAULTS.intervalSeconds),
+  // No default here: it depends on the interval (resolveHealth).
+  timeoutSeconds: seconds(MIN_PROBE_SECONDS, MAX_PROBE_SECONDS).optional(),
+  startPeriodSeconds: seconds(0, MAX_START_PERIOD_SECONDS).default(HEALTH_DEFAULTS.startPeriodSeconds),
+  failureThreshold: threshold().default(HEALTH_DEFAULTS.failureThreshold),
+  successThreshold: threshold().default(HEALTH_DEFAULTS.successThreshold),
+});
+
+const ContainerSchema = z.strictObject({
+  name: dnsLabel(DNS_LABEL_MAX),
+  image: checked(z.string({ error: rule('must be a Docker image reference such as skiff/busybox:latest') }), imageProblem),
+  command: checked(stringList('["sh", "-c", "exec httpd -f"]'), (v) => (v.length === 0 ? "must not be empty: omit it to use the image's entrypoint" : undefined)).optional(),
+  args: stringList('["--port", "8080"]').optional(),
+  env: stringMap(MAX_ENV, envNameProblem, (v) => tooLong(v, MAX_ENV_VALUE_LENGTH)),
+  ports: z
+    .array(PortSchema, { error: rule('must be a list of ports, such as [{ containerPort: 8080 }]') })
+    .max(MAX_PORTS, { error: (issue) => tooMany((issue.input as unknown[]).length, MAX_PORTS, 'ports') })
+    .default(() => []),
+  resources: ResourcesSchema.default(() => ({ cpu: DEFAULT_CPU_MILLIS, memory: DEFAULT_MEMORY_BYTES })),
+  health: HealthSchema.optional(),
+});
+
+const PlacementSchema = z.strictObject({
+  strategy: z.enum(['spread', 'binpack']).default('spread'),
+  constraints: z
+    .array(
+      z.string({ error: rule('must be a constraint "key == value" or "key != value"') }).transform((text, ctx) => {
+        const long = tooLong(text, MAX_CONSTRAINT_LENGTH);
+        if (long !== undefined) {
+          ctx.addIssue({ code: 'custom', message: long, input: text });
+          return z.NEVER;
+        }
+        const c = parseConstraint(text);
+        if (c) return `${c.key} ${c.op} ${c.value}`;
+        ctx.addIssue({ code: 'custom', message: `must be a constraint "key == value" or "key != value" on host labels; got ${got(text)}`, input: text });
+        return z.NEVER;
+      }),
+      { error: rule('must be a list of constraints, such as ["zone == a"]') },
+    )
+    .max(MAX_CONSTRAINTS, { error: (issue) => tooMany((issue.input as unknown[]).length, MAX_CONSTRAINTS, 'constraints') })
+    .default(() => []),
+});
+
+
+/** `spec.ingress`: whether the port exists in the pod is checked with the whole pod in ingressIssues. */
+const IngressSchema = z.strictObject({
+  host: checked(z.string({ error: stringValue }), ingressHostProblem),
+  port: probePort,
+  sessionAffinity: z
+    .boolean({ error: rule('must be true or false (true keeps each client on one replica, with a cookie)') })
+    .default(false),
+}, { error: rule('must be a map such as { host: shop.example.com, port: http }') });
+
+const replicasRule = rule(`must be an integer from 0 to ${MAX_REPLICAS}`);
+const containersRule = (issue: RawIssue): string =>
+  Array.isArray(issue.input)
+    ? `must list from 1 to ${MAX_CONTAINERS} containers; got ${issue.input.length}`
+    : rule('must be a list of containers')(issue);
+
+const SpecSchema = z.strictObject({
+  replicas: z.number({ error: replicasRule }).int({ error: replicasRule }).min(0, { error: replicasRule }).max(MAX_REPLICAS, { error: replicasRule }).default(1),
+  containers: z.array(ContainerSchema, { error: containersRule }).min(1, { error: containersRule }).max(MAX_CONTAINERS, { error: containersRule }),
+  restartPolicy: z.enum(['always', 'on-failure', 'never']).default('always'),
+  placement: PlacementSchema.default(() => ({ strategy: 'spread' as const, constraints: [] })),
+  ingress: IngressSchema.optional(),
+});
+
+const MetadataSchema = z.strictObject({
+  name: dnsLabel(MAX_NAME_LENGTH, NAME_LENGTH_REASON),
+  namespace: dnsLabel(MAX_NAME_LENGTH, 'the same limit as service names').default('default'),
+  labels: stringMap(MAX_LABELS, labelKeyProblem, labelValueProblem),
+});
+
+export const ServiceSchema = z.strictObject(
+  {
+    kind: z.literal('Service', {
+      error: (issue) =>
+        issue.input === undefined ? 'is required: a service spec starts with "kind: Service"' : `must be "Service" (the only kind so far); got ${got(issue.input)}`,
+    }),
+    metadata: MetadataSchema,
+    spec: SpecSchema,
+  },
+  { error: (issue) => `a service spec must be a map with kind, metadata and spec; got ${got(issue.input)}` },
+);
+
+/**
+ * Names other tools give a field (Docker, Compose, Kubernetes), answered with Skiff's name: they are
+ * too far from it for the edit-distance suggestion.
+ */
+export const ALIASES = new Map<z.ZodType, Readonly<Record<string, string>>>([
+  [
+    HealthSchema,
+    {
+      interval: 'intervalSeconds',
+      periodSeconds: 'intervalSeconds',
+      timeout: 'timeoutSeconds',
+      retries: 'failureThreshold',
+      start_period: 'startPeriodSeconds',
+      startPeriod: 'startPeriodSeconds',
+      initialDelaySeconds: 'startPeriodSeconds',
+      test: 'exec',
+      httpGet: 'http',
+      tcpSocket: 'tcp',
+    },
+  ],
+  [
+    IngressSchema,
+    {
+      hostname: 'host',
+      hosts: 'host',
+      servicePort: 'port',
+      targetPort: 'port',
+      containerPort: 'port',
+      sticky: 'sessionAffinity',
+      stickySessions: 'sessionAffinity',
+      stickiness: 'sessionAffinity',
+      affinity: 'sessionAffinity',
+    },
+  ],
+]);
+
+/** Fields of spec.md's later shape: named as "not supported yet" rather than as typos. */
+export const PLANNED = new Map<z.ZodType, readonly string[]>([
+  [SpecSchema, ['volumes', 'autoscaling', 'update']],
+  [ContainerSchema, ['volumeMounts']],
+]);
+
+export type ParsedService = z.output<typeof ServiceSchema>;
+export type ParsedContainer = ParsedService['spec']['containers'][number];
