@@ -16,7 +16,7 @@ import YAML from 'yaml';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoStore } from '../../adapters/aws/dynamo-store.ts';
 import { dynaliteClient, ensureTable, startDynalite, type DynaliteServer } from '../../local/dynalite.ts';
-import { createApi, type ApiRequest, type ApiResponse } from '../../functions/api/app.ts';
+import { createApi, type ApiRequest, type ApiResponse } from '../../app/api.ts';
 import { parseServiceSpec, parseServiceYaml } from '../../core/spec.ts';
 import { ValidationError } from '../../core/errors.ts';
 
