@@ -221,7 +221,10 @@ function operationOf(req: http.IncomingMessage): string | undefined {
 function countTheWire(): void {
   const socketEmit = net.Socket.prototype.emit;
   net.Socket.prototype.emit = function (this: net.Socket & { skiffPort?: number }, event: string | symbol, ...args: unknown[]) {
-    if (event === 'connect' && this.localPort) ownPorts.add((this.skiffPort = this.localPort));
+    if (event === 'connect' && this.localPort) {
+      this.skiffPort = this.localPort;
+      ownPorts.add(this.skiffPort);
+    }
     if (event === 'close' && this.skiffPort) ownPorts.delete(this.skiffPort);
     return (socketEmit as (e: string | symbol, ...a: unknown[]) => boolean).call(this, event, ...args);
   } as typeof socketEmit;

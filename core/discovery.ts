@@ -66,7 +66,10 @@ export function dnsRecords(zone: string, services: readonly Service[], tasks: re
   const add = (name: string, type: 'A' | 'SRV', value: string): void => {
     const id = `${name} ${type}`;
     let set = sets.get(id);
-    if (!set) sets.set(id, (set = { name, type, values: new Set() }));
+    if (!set) {
+      set = { name, type, values: new Set() };
+      sets.set(id, set);
+    }
     set.values.add(value);
   };
 

@@ -82,7 +82,7 @@ export async function startImdsServer(opts: ImdsServerOptions = {}): Promise<Imd
       ),
   };
 
-  const handle = (req: IncomingMessage, res: ServerResponse): void => {
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
     const path = new URL(req.url ?? '/', 'http://imds').pathname;
     const answer = (status: number, body = ''): void => {
       log.push({ method: req.method ?? '', path, status });

@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker, parentPort, workerData } from 'node:worker_threads';
 import type { IngressRoute } from '../ports/index.ts';
-import { startProxy, stderrLog, type Proxy, type ProxyOptions } from './proxy.ts';
+import { startProxy, stderrLog, type ProxyServer, type ProxyOptions } from './proxy.ts';
 
 /** The proxy's options but the clock; `log` stays in this thread and hears the worker's lines. */
 export type ProxyWorkerOptions = Omit<ProxyOptions, 'now'>;
@@ -30,7 +30,7 @@ const CLOSE_TIMEOUT_MS = 5_000;
  * the same `code` (`EADDRINUSE`, ...) as `startProxy` would. `onExit` hears of a worker that stops
  * without `close` (a crash): ingress is down until the cluster starts again.
  */
-export async function startProxyWorker(options: ProxyWorkerOptions = {}, onExit?: (message: string) => void): Promise<Proxy> {
+export async function startProxyWorker(options: ProxyWorkerOptions = {}, onExit?: (message: string) => void): Promise<ProxyServer> {
   // The worker runs this TypeScript file through tsx, like the agents; a worker takes no --import, so
   // a small bootstrap registers tsx's loader in the thread first. Resolved from here: any cwd works.
   const tsxApi = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api')).href;
@@ -110,7 +110,7 @@ export async function startProxyWorker(options: ProxyWorkerOptions = {}, onExit?
 /** The worker's side: start the proxy, answer syncs, close on request. */
 async function runWorker(options: Omit<ProxyWorkerOptions, 'log'>): Promise<void> {
   const port = parentPort!;
-  let proxy: Proxy;
+  let proxy: ProxyServer;
   try {
     proxy = await startProxy({ ...options, log: (line) => port.postMessage({ type: 'log', line } satisfies FromWorker) });
   } catch (err) {
@@ -123,7 +123,11 @@ async function runWorker(options: Omit<ProxyWorkerOptions, 'log'>): Promise<void
     const done = (error?: unknown) =>
       port.postMessage({ type: 'done', id: msg.id, ...(error === undefined ? {} : { error: (error as Error).message }) } satisfies FromWorker);
     if (msg.type === 'sync') proxy.sync(msg.routes).then(() => done(), done);
-    else if (msg.type === 'close') proxy.close().then(() => (done(), port.close()), done);
+    else if (msg.type === 'close')
+      proxy.close().then(() => {
+        done();
+        port.close();
+      }, done);
   });
 }
 

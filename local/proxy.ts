@@ -72,7 +72,7 @@ const OPTION_KEYS = new Set([
   'now',
 ]);
 
-export interface Proxy extends LoadBalancer {
+export interface ProxyServer extends LoadBalancer {
   /** `http://127.0.0.1:<port>` */
   readonly url: string;
   readonly port: number;
@@ -116,7 +116,7 @@ const SILENT = 'SKIFF_REPLICA_TIMEOUT';
 const FORWARDING = ['forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'x-forwarded-prefix', 'x-real-ip'];
 
 /** Starts the proxy; `sync` it with the routes to serve (it starts with none and answers 404). */
-export async function startProxy(options: ProxyOptions = {}): Promise<Proxy> {
+export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServer> {
   for (const key of Object.keys(options)) {
     if (!OPTION_KEYS.has(key)) throw new TypeError(`unknown proxy option "${key}"; known: ${[...OPTION_KEYS].join(', ')}`);
   }
@@ -198,7 +198,7 @@ export async function startProxy(options: ProxyOptions = {}): Promise<Proxy> {
     else res.destroy();
   }
 
-  function route(req: http.IncomingMessage, res: http.ServerResponse): void {
+  function route(req: http.IncomingMessage, res: http.ServerResponse) {
     const hostHeader = req.headers.host;
     if (!hostHeader) return reply(res, 400, 'BadRequest', 'the request has no Host header: the proxy routes requests by host name');
     const host = hostName(hostHeader);

@@ -2,7 +2,7 @@
  * The `HostMachines` port on EC2: which hosts' instances are gone for good, so their container
  * subnets may be released (docs/network.md, "Teardown"). A host id is its instance id.
  */
-import { DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, type DescribeInstancesCommandOutput, type EC2Client } from '@aws-sdk/client-ec2';
 import type { HostMachines } from '../../ports/network.ts';
 import { ec2Failure } from './ec2-errors.ts';
 
@@ -32,7 +32,7 @@ export class Ec2Machines implements HostMachines {
       let nextToken: string | undefined;
       do {
         const label = `instances ${batch[0]}${batch.length > 1 ? ` and ${batch.length - 1} more` : ''}`;
-        let out;
+        let out: DescribeInstancesCommandOutput;
         try {
           out = await this.client.send(new DescribeInstancesCommand({ Filters: [{ Name: 'instance-id', Values: batch }], NextToken: nextToken, MaxResults: 1000 }));
         } catch (err) {

@@ -118,7 +118,7 @@ export function httpPathProblem(path: string): string | undefined {
   const long = tooLong(path, MAX_HTTP_PATH_LENGTH);
   if (long !== undefined) return long;
   if (!path.startsWith('/')) return `must be a URL path starting with "/", such as /healthz; got ${got(path)}`;
-  if (/[\s\x00-\x1f\x7f]/.test(path)) return `must not contain spaces or control characters (percent-encode them); got ${got(path)}`;
+  if (/[\s\p{Cc}]/u.test(path)) return `must not contain spaces or control characters (percent-encode them); got ${got(path)}`;
   return undefined;
 }
 

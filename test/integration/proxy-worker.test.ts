@@ -6,7 +6,7 @@ import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startProxyWorker, type ProxyWorkerOptions } from '../../local/proxy-worker.ts';
-import type { Proxy } from '../../local/proxy.ts';
+import type { ProxyServer } from '../../local/proxy.ts';
 import type { IngressRoute } from '../../ports/index.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -21,13 +21,13 @@ async function replica(body: string): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
-async function worker(port = 0, options: ProxyWorkerOptions = {}): Promise<Proxy> {
+async function worker(port = 0, options: ProxyWorkerOptions = {}): Promise<ProxyServer> {
   const proxy = await startProxyWorker({ port, ...options });
   cleanups.push(() => proxy.close());
   return proxy;
 }
 
-function get(proxy: Proxy, host: string): Promise<{ status: number; body: string }> {
+function get(proxy: ProxyServer, host: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port: proxy.port, path: '/', headers: { host }, agent: false }, (res) => {
       let body = '';

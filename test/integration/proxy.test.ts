@@ -6,7 +6,7 @@ import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AFFINITY_COOKIE, hostName, startProxy, type Proxy, type ProxyOptions } from '../../local/proxy.ts';
+import { AFFINITY_COOKIE, hostName, startProxy, type ProxyServer, type ProxyOptions } from '../../local/proxy.ts';
 import type { IngressRoute } from '../../ports/index.ts';
 
 interface Replica {
@@ -81,7 +81,7 @@ async function replica(name: string, options: { port?: number; handler?: http.Re
   return r;
 }
 
-async function proxy(options: ProxyOptions = {}): Promise<Proxy> {
+async function proxy(options: ProxyOptions = {}): Promise<ProxyServer> {
   const p = await startProxy({ log: (line) => logged.push(line), ...options });
   cleanups.push(() => p.close());
   return p;
@@ -98,7 +98,7 @@ interface Answer {
 }
 
 /** One request through the proxy, on a fresh connection. */
-function send(p: Proxy, o: { host: string; path?: string; method?: string; headers?: Record<string, string>; body?: string }): Promise<Answer> {
+function send(p: ProxyServer, o: { host: string; path?: string; method?: string; headers?: Record<string, string>; body?: string }): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port: p.port, path: o.path ?? '/', method: o.method ?? 'GET', headers: { host: o.host, ...o.headers }, agent: false }, (res) => {
       let body = '';
@@ -469,7 +469,7 @@ async function hungReplica(name: string): Promise<Replica & { readonly sockets: 
 }
 
 /** A raw connection to the proxy; `received` is everything the proxy wrote, once it closed the connection. */
-function rawClient(p: Proxy): { socket: net.Socket; connected: Promise<void>; received: Promise<string> } {
+function rawClient(p: ProxyServer): { socket: net.Socket; connected: Promise<void>; received: Promise<string> } {
   const socket = net.connect(p.port, '127.0.0.1');
   let text = '';
   socket.setEncoding('utf8');
