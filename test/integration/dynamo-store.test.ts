@@ -110,7 +110,7 @@ describe('host items keyed by instance ARN (hostArnPrefix)', () => {
 
   it('lets an agent register and report under the host role’s policy: GetItem, PutItem, UpdateItem on its own partition only', async () => {
     const { tableName } = await prefixedStore();
-    // IAM at the SDK boundary, as the host role's OwnHostItems statement reads: only these three
+    // IAM at the SDK boundary, as the host role's Read/WriteOwnHostItems statements read: only these three
     // actions, on the table, with every leading key equal to HOST#${ec2:SourceInstanceARN}.
     const sourceArn = `${ARN_PREFIX}i-0abc`;
     const asHost = dynaliteClient(server.endpoint);
