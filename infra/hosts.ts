@@ -174,8 +174,8 @@ export class SkiffHosts extends Construct {
     });
 
     // Replaces AWS-RunShellScript, with which the scheduler's role could run any command as root on
-    // every host. No Name: CloudFormation names it, so a changed content replaces it cleanly (a named
-    // document's content cannot change in place), and the scheduler's environment follows the Ref.
+    // every host. No Name: CloudFormation names it, so a content change replaces it without the new
+    // document clashing with the old one's name, and the scheduler's environment and grant follow the Ref.
     this.wakeDocument = new CfnDocument(this, 'WakeDocument', {
       documentType: 'Command',
       content: {
