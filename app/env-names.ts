@@ -27,6 +27,8 @@ export const ENV = {
   dnsZone: 'SKIFF_DNS_ZONE',
 
   // ---- the control-plane functions ----
+  /** The cluster's SSM Command document that wakes a host's agent (the scheduler sends it). */
+  wakeDocument: 'SKIFF_WAKE_DOCUMENT',
   /** The scheduler function the API and health functions invoke after a change. */
   schedulerFunction: 'SKIFF_SCHEDULER_FUNCTION',
   /** The Route 53 private hosted zone of service discovery. */

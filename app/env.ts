@@ -43,6 +43,8 @@ export interface ControlPlaneConfig {
   readonly ssmEndpoint?: string;
   /** The scheduler function to invoke after API writes (AWS). */
   readonly schedulerFunction?: string;
+  /** The SSM document that wakes hosts (AWS; the scheduler's only). Absent: hosts are not woken, they poll. */
+  readonly wakeDocument?: string;
   /** Service discovery on AWS: the Route 53 private hosted zone and its name (default skiff.internal). */
   readonly hostedZoneId?: string;
   readonly dnsZone: string;
@@ -70,6 +72,7 @@ export function controlPlaneConfig(env: NodeJS.ProcessEnv): ControlPlaneConfig {
     dynamodbEndpoint: optionalEnv(env, ENV.dynamodbEndpoint),
     ssmEndpoint: optionalEnv(env, ENV.ssmEndpoint),
     schedulerFunction: optionalEnv(env, ENV.schedulerFunction),
+    wakeDocument: optionalEnv(env, ENV.wakeDocument),
     hostedZoneId: optionalEnv(env, ENV.hostedZoneId),
     dnsZone: optionalEnv(env, ENV.dnsZone) ?? 'skiff.internal',
     dnsTtl: numberEnv(env, ENV.dnsTtlSeconds, 10, { min: 1, max: 86_400 }),

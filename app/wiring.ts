@@ -78,7 +78,9 @@ export function awsControlPlane(config: ControlPlaneConfig): ControlPlane {
     discovery,
     store,
     channel: new SsmHostChannel(ssm, { prefix: config.paramPrefix, hostArnPrefix: config.hostArnPrefix }),
-    waker: new RunCommandWaker(ssm),
+    // Only the scheduler wakes hosts, and only it is told the document (and may send it); the
+    // other functions, and a deployment without it, leave changes to the hosts' polls.
+    waker: config.wakeDocument ? new RunCommandWaker(ssm, { documentName: config.wakeDocument }) : { wake: async () => {} },
     kickScheduler: trigger ? () => trigger.kick() : async () => {},
     ...(network ? { network } : {}),
   };

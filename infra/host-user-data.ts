@@ -32,6 +32,16 @@ export const AGENT_BUNDLE_PATH = '/opt/skiff/agent.mjs';
 
 const IMDS = 'http://169.254.169.254/latest';
 
+/**
+ * Container log rotation. json-file rather than local: the same `docker logs`, but plain text
+ * files an operator (Session Manager) or a log shipper tailing `/var/lib/docker/containers` can
+ * read. 10 MB × 3 files caps a container at 30 MB: 100 containers fill at most 3 GB of the default
+ * 30 GiB root volume, while the last 10-30 MB of a crashing container's output stays for reading.
+ */
+export const DOCKER_LOG_OPTS = { 'max-size': '10m', 'max-file': '3' } as const;
+/** /etc/docker/daemon.json on every host. */
+export const DOCKER_DAEMON_CONFIG = { 'live-restore': true, 'log-driver': 'json-file', 'log-opts': DOCKER_LOG_OPTS } as const;
+
 /** Share of Parameter Store's default 40 TPS Get quota the fleet's polls may use (docs/host-channel.md). */
 export const POLL_BUDGET_TPS = 20;
 /** The shortest poll interval: below it a small fleet gains nothing, since wake-ups carry the changes. */
@@ -101,10 +111,12 @@ export function hostUserDataScript(o: HostUserDataOptions): string {
     `for attempt in 1 2 3 4 5; do dnf install -y docker iptables-nft nodejs${o.nodeMajorVersion} && break; sleep $((attempt * 5)); done`,
     `command -v node-${o.nodeMajorVersion} >/dev/null`,
     '',
-    '# live-restore keeps containers running while dockerd restarts (static stability).',
+    '# Before Docker first starts: its defaults apply to containers created after it reads them.',
+    '# live-restore keeps containers running while dockerd restarts (static stability). Logs rotate',
+    '# so a chatty container cannot fill the root volume (DOCKER_LOG_OPTS).',
     'mkdir -p /etc/docker',
     `cat > /etc/docker/daemon.json <<'EOF'`,
-    '{ "live-restore": true }',
+    JSON.stringify(DOCKER_DAEMON_CONFIG, null, 2),
     'EOF',
     'systemctl enable --now docker',
     '',

@@ -1,8 +1,8 @@
 /**
  * SkiffHosts: the container hosts: an Auto Scaling group of Amazon Linux 2023 instances that
  * download the agent bundle at boot and run it (infra/host-user-data.ts), with a role that
- * reaches only each host's own document and items; and the grants that let the scheduler publish
- * host documents and wake hosts through Run Command.
+ * reaches only each host's own document and items; the Run Command document that wakes an agent;
+ * and the grants that let the scheduler publish host documents and wake hosts with that document.
  */
 import path from 'node:path';
 import { AssetHashType, Aws, BundlingOutput, DockerImage, Stack } from 'aws-cdk-lib';
@@ -21,9 +21,10 @@ import type { InstanceType, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
 import { Effect, ManagedPolicy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IGrantable } from 'aws-cdk-lib/aws-iam';
 import { Asset } from 'aws-cdk-lib/aws-s3-assets';
+import { CfnDocument } from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import { EsbuildBundling } from './esbuild-bundling.ts';
-import { hostPollSeconds, hostUserDataScript } from './host-user-data.ts';
+import { AGENT_SERVICE_NAME, hostPollSeconds, hostUserDataScript } from './host-user-data.ts';
 import { SOURCE_INSTANCE_ARN } from './state.ts';
 import type { SkiffState } from './state.ts';
 
@@ -41,6 +42,11 @@ export const HOST_ARN_TAG_KEY = 'skiff:host-arn';
  * `ssm:resourceTag/${TagKey}` is listed for documents and instances, not for parameters.
  */
 const HOST_ARN_TAG_CONDITION = `aws:ResourceTag/${HOST_ARN_TAG_KEY}`;
+/**
+ * The one command the scheduler may run on a host: signal the agent to read its document now
+ * (docs/host-channel.md). Fixed in the document, so the sender passes nothing that runs.
+ */
+export const WAKE_COMMAND = `systemctl kill -s USR1 ${AGENT_SERVICE_NAME}`;
 /** Node.js on the hosts: AL2023 ships namespaced `nodejs20`, `nodejs22`, `nodejs24`; 20 is past end of life. */
 const HOST_NODE_MAJOR = 22;
 
@@ -83,6 +89,8 @@ export class SkiffHosts extends Construct {
   readonly launchTemplate: LaunchTemplate;
   /** The Auto Scaling group of container hosts. */
   readonly autoScalingGroup: AutoScalingGroup;
+  /** The Run Command document that wakes an agent: `WAKE_COMMAND`, no parameters. */
+  readonly wakeDocument: CfnDocument;
   private readonly parameterPrefix: string;
   private readonly clusterName: string;
 
@@ -164,6 +172,29 @@ export class SkiffHosts extends Construct {
       maxCapacity: props.maxHosts,
       ...(props.desiredHosts === undefined ? {} : { desiredCapacity: props.desiredHosts }),
     });
+
+    // Replaces AWS-RunShellScript, with which the scheduler's role could run any command as root on
+    // every host. No Name: CloudFormation names it, so a content change replaces it without the new
+    // document clashing with the old one's name, and the scheduler's environment and grant follow the Ref.
+    this.wakeDocument = new CfnDocument(this, 'WakeDocument', {
+      documentType: 'Command',
+      content: {
+        schemaVersion: '2.2',
+        description: `Skiff: wake the host agent so it reads its host document now (cluster ${clusterName})`,
+        mainSteps: [
+          {
+            action: 'aws:runShellScript',
+            name: 'signalAgent',
+            inputs: { runCommand: [WAKE_COMMAND], timeoutSeconds: 30 },
+          },
+        ],
+      },
+    });
+  }
+
+  /** The wake-up document's name, for the scheduler's environment (`SKIFF_WAKE_DOCUMENT`). */
+  get wakeDocumentName(): string {
+    return this.wakeDocument.ref;
   }
 
   /** Lets the grantee publish, read and delete host documents, and tag each with its host's ARN. */
@@ -187,7 +218,7 @@ export class SkiffHosts extends Construct {
     );
   }
 
-  /** Lets the grantee wake this cluster's hosts (Run Command AWS-RunShellScript on instances with the cluster tag). */
+  /** Lets the grantee wake this cluster's hosts: Run Command with the wake-up document only, on instances with the cluster tag. */
   grantWake(grantee: IGrantable): void {
     const stack = Stack.of(this);
     const add = (statement: PolicyStatement) => grantee.grantPrincipal.addToPrincipalPolicy(statement);
@@ -195,7 +226,7 @@ export class SkiffHosts extends Construct {
       new PolicyStatement({
         sid: 'WakeHostsDocument',
         actions: ['ssm:SendCommand'],
-        resources: [stack.formatArn({ service: 'ssm', account: '', resource: 'document', resourceName: 'AWS-RunShellScript' })],
+        resources: [stack.formatArn({ service: 'ssm', resource: 'document', resourceName: this.wakeDocumentName })],
       }),
     );
     add(

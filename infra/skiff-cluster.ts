@@ -50,7 +50,7 @@ export {
 } from './cluster-props.ts';
 export type { LoadBalancerScheme, SkiffClusterProps, SkiffClusterSettings } from './cluster-props.ts';
 export { HEALTH_CHECKS_PER_RUN, HEALTH_INTERVAL_SECONDS, HEALTH_PERIOD, STREAM_IGNORED_PARTITIONS, STREAM_IGNORED_SORT_KEYS } from './control-functions.ts';
-export { CLUSTER_TAG_KEY, HOST_ARN_TAG_KEY } from './hosts.ts';
+export { CLUSTER_TAG_KEY, HOST_ARN_TAG_KEY, WAKE_COMMAND } from './hosts.ts';
 export { ACCESS_LOG_PREFIX, DOCKER_PUBLISHED_PORTS } from './ingress.ts';
 export { SOURCE_INSTANCE_ARN, TTL_ATTRIBUTE } from './state.ts';
 
@@ -215,7 +215,12 @@ export class SkiffCluster extends Construct {
         [ENV.paramPrefix]: this.parameterPrefix,
         [ENV.hostArnPrefix]: this.hostArnPrefix,
       },
-      schedulerEnvironment: { ...this.network.schedulerEnvironment, ...this.ingress.schedulerEnvironment },
+      schedulerEnvironment: {
+        ...this.network.schedulerEnvironment,
+        ...this.ingress.schedulerEnvironment,
+        // Only the scheduler wakes hosts; the others are neither told the document nor allowed to send it.
+        [ENV.wakeDocument]: this.hostFleet.wakeDocumentName,
+      },
       hostGraceSeconds: settings.hostGraceSeconds,
       logRetention: props.logRetention,
     });

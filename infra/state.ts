@@ -7,6 +7,7 @@ import { AttributeType, BillingMode, ProjectionType, StreamViewType, Table, Tabl
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { IGrantable } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
+import { HOST_WRITABLE_ATTRIBUTES } from '../adapters/aws/dynamo/host-attributes.ts';
 
 /** The attribute DynamoDB's TTL deletes items by (epoch seconds); events carry it (adapters/aws/dynamo-store.ts). */
 export const TTL_ATTRIBUTE = 'expiresAt';
@@ -51,17 +52,38 @@ export class SkiffState extends Construct {
 
   /**
    * Lets a host role read and write the items of the one instance that signed the request (`HOST#<its ARN>`),
-   * so one role serves every host and none reaches another's items.
+   * so one role serves every host and none reaches another's items; and write in them only the
+   * attributes the agent's own writes name (`HOST_WRITABLE_ATTRIBUTES`).
    */
   grantOwnHostItems(grantee: IGrantable): void {
+    // These three actions always name one item, so LeadingKeys is never an empty set (for which
+    // ForAllValues would be vacuously true); Query, Scan, DeleteItem and batch calls stay denied.
+    const ownPartition = { 'dynamodb:LeadingKeys': [`HOST#${SOURCE_INSTANCE_ARN}`] };
     grantee.grantPrincipal.addToPrincipalPolicy(
       new PolicyStatement({
-        // These three actions always name one item, so LeadingKeys is never an empty set (for
-        // which ForAllValues would be vacuously true); Query, Scan and batch calls stay denied.
-        sid: 'OwnHostItems',
-        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+        // Whole items: registration reads the host record to keep its state and version. Reading
+        // its own items shows a host nothing it did not write or is not about itself, so there is
+        // no attribute list and no dynamodb:Select condition here.
+        sid: 'ReadOwnHostItems',
+        actions: ['dynamodb:GetItem'],
         resources: [this.table.tableArn],
-        conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [`HOST#${SOURCE_INSTANCE_ARN}`] } },
+        conditions: { 'ForAllValues:StringEquals': ownPartition },
+      }),
+    );
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new PolicyStatement({
+        // dynamodb:Attributes is every attribute a write names (the item's, the key's, and those of
+        // its update and condition expressions), never empty for a write, so ForAllValues holds it
+        // to the list. ReturnValues: the values the agent asks for (absent is NONE); ALL_NEW
+        // returns only the host's own item, which it may read anyway. dynamodb:Select applies to
+        // reads only, so it has no place in a write-only statement.
+        sid: 'WriteOwnHostItems',
+        actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem'],
+        resources: [this.table.tableArn],
+        conditions: {
+          'ForAllValues:StringEquals': { ...ownPartition, 'dynamodb:Attributes': [...HOST_WRITABLE_ATTRIBUTES] },
+          StringEqualsIfExists: { 'dynamodb:ReturnValues': ['NONE', 'ALL_NEW'] },
+        },
       }),
     );
   }

@@ -3,6 +3,10 @@
  * per-call cost, so a wake-up reaches a host in about a second without the host polling
  * Parameter Store often. The command signals the Skiff agent, which then reads its document.
  *
+ * The command is the cluster's own SSM document (infra/hosts.ts), whose one fixed command signals
+ * the agent and which takes no parameters: the scheduler's role may send only that document, so
+ * whoever holds the role can wake hosts but not run anything else on them.
+ *
  * Best effort: a wake-up that cannot be sent only delays the change to the host's next poll.
  */
 import { SendCommandCommand, type SSMClient } from '@aws-sdk/client-ssm';
@@ -13,6 +17,8 @@ import { isRetryableSdkError } from './sdk-errors.ts';
 export const MAX_TARGETS = 50;
 
 export interface RunCommandWakerOptions {
+  /** Name of the cluster's wake-up document (`SKIFF_WAKE_DOCUMENT`). */
+  readonly documentName: string;
   /**
    * Pause between two SendCommand calls. SendCommand's rate quota is not published; 200 ms (5
    * calls/s) wakes 2,000 hosts in 8 s, and paces the reads the woken hosts then make (50 hosts per
@@ -31,11 +37,13 @@ export class RunCommandWaker implements HostWaker {
   private readonly pauseMs: number;
   private readonly attempts: number;
   private readonly sleep: (ms: number) => Promise<void>;
+  private readonly documentName: string;
 
   constructor(
     private readonly client: SSMClient,
-    options: RunCommandWakerOptions = {},
+    options: RunCommandWakerOptions,
   ) {
+    this.documentName = options.documentName;
     this.pauseMs = options.pauseMs ?? 200;
     this.attempts = options.attempts ?? 4;
     this.sleep = options.sleep ?? sleeper;
@@ -56,8 +64,8 @@ export class RunCommandWaker implements HostWaker {
         await this.client.send(
           new SendCommandCommand({
             InstanceIds: instanceIds,
-            DocumentName: 'AWS-RunShellScript',
-            Parameters: { commands: ['systemctl kill -s USR1 skiff-agent'] },
+            // No Parameters: the document's command is fixed.
+            DocumentName: this.documentName,
             TimeoutSeconds: 30,
             Comment: 'skiff: host document changed',
           }),

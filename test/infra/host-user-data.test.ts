@@ -41,9 +41,18 @@ describe('host user data', () => {
     expect(script).toContain('command -v node-22 >/dev/null');
   });
 
-  it('turns on Docker live-restore before starting Docker, so containers survive daemon restarts', () => {
-    expect(heredoc('/etc/docker/daemon.json')).toEqual(['{ "live-restore": true }']);
-    expect(script.indexOf('/etc/docker/daemon.json')).toBeLessThan(script.indexOf('systemctl enable --now docker'));
+  it('configures Docker before starting it: live-restore, and every container log rotated at 10 MB, 3 files kept', () => {
+    const config = JSON.parse(heredoc('/etc/docker/daemon.json').join('\n')) as Record<string, unknown>;
+    expect(config).toEqual({
+      // Containers survive daemon restarts.
+      'live-restore': true,
+      // A chatty container cannot fill the root volume: at most 30 MB of logs each, still readable by `docker logs`.
+      'log-driver': 'json-file',
+      'log-opts': { 'max-size': '10m', 'max-file': '3' },
+    });
+    // Daemon defaults apply to containers created after dockerd reads them: written before its first start.
+    expect(script.indexOf('cat > /etc/docker/daemon.json')).toBeLessThan(script.indexOf('systemctl enable --now docker'));
+    expect(script.indexOf('cat > /etc/docker/daemon.json')).toBeGreaterThan(script.indexOf('dnf install -y docker'));
   });
 
   it('reads the instance id and address only with an IMDSv2 session token', () => {

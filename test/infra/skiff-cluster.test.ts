@@ -24,6 +24,7 @@ import type { Statement, Synthesized } from './helpers.ts';
 import { DOCKER_PUBLISHED_PORTS, HOST_ARN_TAG_KEY, TTL_ATTRIBUTE } from '../../infra/skiff-cluster.ts';
 import { DynamoStore, hostPartitionKey } from '../../adapters/aws/dynamo-store.ts';
 import { HOST_ARN_TAG_KEY as ADAPTER_TAG_KEY } from '../../adapters/aws/ssm-channel.ts';
+import { HOST_WRITABLE_ATTRIBUTES } from '../../adapters/aws/dynamo/host-attributes.ts';
 
 const TABLE_ACTIONS = [
   'dynamodb:BatchGetItem',
@@ -228,7 +229,7 @@ describe('control-plane functions', () => {
     });
   });
 
-  it('runs the scheduler with a 60 s timeout and a reserved concurrency of 1, and tells it the DNS zone, the listener and the VPC', () => {
+  it('runs the scheduler with a 60 s timeout and a reserved concurrency of 1, and tells it the DNS zone, the listener, the VPC and the wake-up document', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Description: 'Skiff scheduler (cluster test)',
       Runtime: 'nodejs22.x',
@@ -247,6 +248,7 @@ describe('control-plane functions', () => {
           SKIFF_CLUSTER_CIDR: '10.200.0.0/16',
           SKIFF_HOST_SUBNET_PREFIX: '24',
           SKIFF_ROUTE_TABLE_IDS: Match.anyValue(),
+          SKIFF_WAKE_DOCUMENT: { Ref: onlyResource(template, 'AWS::SSM::Document') },
         }),
       },
     });
@@ -382,13 +384,43 @@ describe('IAM', () => {
     expect(list(tagging.Resource).map(render)).toEqual([arn('ssm', 'parameter/skiff/test/hosts/*')]);
   });
 
-  it('lets the scheduler run AWS-RunShellScript only on instances tagged skiff:cluster=<cluster>', () => {
+  it('creates a Run Command document whose one fixed command signals the agent, and takes no parameters', () => {
+    template.hasResourceProperties('AWS::SSM::Document', {
+      DocumentType: 'Command',
+      Content: {
+        schemaVersion: '2.2',
+        description: Match.stringLikeRegexp('Skiff'),
+        mainSteps: [{ action: 'aws:runShellScript', name: Match.anyValue(), inputs: { runCommand: ['systemctl kill -s USR1 skiff-agent'], timeoutSeconds: Match.anyValue() } }],
+      },
+    });
+    const doc = template.findResources('AWS::SSM::Document');
+    expect(Object.keys(doc)).toHaveLength(1);
+    const content = (Object.values(doc)[0] as { Properties: { Content: Record<string, unknown> } }).Properties.Content;
+    // Nothing the sender passes can change what runs: no parameters, no {{ }} interpolation.
+    expect(content.parameters).toBeUndefined();
+    expect(JSON.stringify(content)).not.toContain('{{');
+  });
+
+  it('tells the scheduler, and only the scheduler, the name of the wake-up document', () => {
+    const docId = onlyResource(template, 'AWS::SSM::Document');
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: 'Skiff scheduler (cluster test)',
+      Environment: { Variables: Match.objectLike({ SKIFF_WAKE_DOCUMENT: { Ref: docId } }) },
+    });
+    for (const fnId of [apiFnId, healthFnId]) {
+      const fn = template.findResources('AWS::Lambda::Function')[fnId] as { Properties: { Environment: { Variables: Record<string, unknown> } } };
+      expect(fn.Properties.Environment.Variables.SKIFF_WAKE_DOCUMENT).toBeUndefined();
+    }
+  });
+
+  it('lets the scheduler send only the wake-up document, and only to instances tagged skiff:cluster=<cluster>', () => {
+    const docId = onlyResource(template, 'AWS::SSM::Document');
     const statements = roleStatements(template, functionRoleId(template, schedulerFnId));
     const sendCommand = statements.filter((s) => list(s.Action).includes('ssm:SendCommand'));
     expect(sendCommand.every((s) => list(s.Action).length === 1 && s.Effect === 'Allow')).toBe(true);
     expect(sendCommand.map((s) => ({ resources: list(s.Resource).map(render), condition: s.Condition }))).toEqual(
       expect.arrayContaining([
-        { resources: ['arn:${AWS::Partition}:ssm:${AWS::Region}::document/AWS-RunShellScript'], condition: undefined },
+        { resources: [arn('ssm', `document/\${${docId}}`)], condition: undefined },
         {
           resources: [arn('ec2', 'instance/*')],
           condition: { StringEquals: { 'ssm:resourceTag/skiff:cluster': 'test' } },
@@ -396,6 +428,8 @@ describe('IAM', () => {
       ]),
     );
     expect(sendCommand).toHaveLength(2);
+    // AWS-RunShellScript (any command as root on every host) appears nowhere in the template.
+    expect(JSON.stringify(template.toJSON())).not.toContain('AWS-RunShellScript');
   });
 
   it('lets the scheduler route host subnets only in the route tables of the host subnets, and change only instances tagged skiff:cluster=<cluster>', () => {
@@ -445,13 +479,31 @@ describe('IAM', () => {
       expect(deny.Condition).toEqual({ StringNotEquals: { 'aws:ResourceTag/skiff:host-arn': '${ec2:SourceInstanceARN}' } });
     });
 
-    it('gets, puts and updates only table items whose partition key is HOST#<own instance ARN>', () => {
-      const items = bySid(statements, 'OwnHostItems');
-      expect(list(items.Action).sort()).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
-      expect(list(items.Resource).map(render)).toEqual([`\${${tableId}.Arn}`]);
-      expect(items.Condition).toEqual({
+    it('gets only table items whose partition key is HOST#<own instance ARN>', () => {
+      const read = bySid(statements, 'ReadOwnHostItems');
+      expect(list(read.Action)).toEqual(['dynamodb:GetItem']);
+      expect(list(read.Resource).map(render)).toEqual([`\${${tableId}.Arn}`]);
+      expect(read.Condition).toEqual({
         'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['HOST#${ec2:SourceInstanceARN}'] },
       });
+    });
+
+    it('puts and updates only its own items, naming only the attributes the agent writes, and reads back no more than its own item', () => {
+      const write = bySid(statements, 'WriteOwnHostItems');
+      expect(list(write.Action).sort()).toEqual(['dynamodb:PutItem', 'dynamodb:UpdateItem']);
+      expect(list(write.Resource).map(render)).toEqual([`\${${tableId}.Arn}`]);
+      expect(write.Condition).toEqual({
+        'ForAllValues:StringEquals': {
+          'dynamodb:LeadingKeys': ['HOST#${ec2:SourceInstanceARN}'],
+          'dynamodb:Attributes': [...HOST_WRITABLE_ATTRIBUTES],
+        },
+        StringEqualsIfExists: { 'dynamodb:ReturnValues': ['NONE', 'ALL_NEW'] },
+      });
+      // The key attributes are named by every write, so a list without them would refuse every call.
+      expect(HOST_WRITABLE_ATTRIBUTES).toEqual(expect.arrayContaining(['pk', 'sk']));
+      // Attributes only the control plane writes stay out of reach: the events' TTL, a host's state
+      // change time, a subnet's route flag, a publication's hash, a service's deletion, a task's desired state.
+      for (const attribute of ['expiresAt', 'since', 'routed', 'hash', 'deleting', 'desired']) expect(HOST_WRITABLE_ATTRIBUTES).not.toContain(attribute);
     });
 
     it('checks the very keys and tags the adapters write for a host, given the prefix the functions and hosts get', () => {
@@ -461,7 +513,7 @@ describe('IAM', () => {
       const resolve = (value: string) => value.replaceAll('${ec2:SourceInstanceARN}', sourceArn);
       const rendered = (v: unknown) => render(v).replace('${AWS::Partition}', 'aws').replace('${AWS::Region}', 'eu-west-1').replace('${AWS::AccountId}', '123456789012');
 
-      const items = bySid(statements, 'OwnHostItems');
+      const items = bySid(statements, 'WriteOwnHostItems');
       const leadingKeys = list(items.Condition!['ForAllValues:StringEquals']!['dynamodb:LeadingKeys'] as string | string[]);
       expect(leadingKeys.map(resolve)).toEqual([hostPartitionKey(prefix, 'i-0abc')]);
 

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProvisionedThroughputExceededException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoStore, StoreUnavailableError, hostPartitionKey } from '../../adapters/aws/dynamo-store.ts';
+import { HOST_WRITABLE_ATTRIBUTES } from '../../adapters/aws/dynamo/host-attributes.ts';
 import { dynaliteClient, ensureTable, startDynalite, type DynaliteServer } from '../../local/dynalite.ts';
 import { LimitError } from '../../core/errors.ts';
 import { LATER, NOW, aSpec, aStatus, aTask, anAllocation, hostInput } from '../contract/store-fixtures.ts';
@@ -110,20 +111,30 @@ describe('host items keyed by instance ARN (hostArnPrefix)', () => {
 
   it('lets an agent register and report under the host role’s policy: GetItem, PutItem, UpdateItem on its own partition only', async () => {
     const { tableName } = await prefixedStore();
-    // IAM at the SDK boundary, as the host role's OwnHostItems statement reads: only these three
-    // actions, on the table, with every leading key equal to HOST#${ec2:SourceInstanceARN}.
+    // IAM at the SDK boundary, as the host role's Read/WriteOwnHostItems statements read: only these three
+    // actions, on the table, with every leading key equal to HOST#${ec2:SourceInstanceARN}, and
+    // writes naming only HOST_WRITABLE_ATTRIBUTES (bare names in expressions: see the unit test).
     const sourceArn = `${ARN_PREFIX}i-0abc`;
     const asHost = dynaliteClient(server.endpoint);
     const seen: string[] = [];
     try {
       asHost.middlewareStack.add(
         (next, context) => async (args) => {
-          const input = args.input as { TableName?: string; Key?: Record<string, unknown>; Item?: Record<string, unknown> };
+          const input = args.input as {
+            TableName?: string;
+            Key?: Record<string, unknown>;
+            Item?: Record<string, unknown>;
+            ExpressionAttributeNames?: Record<string, string>;
+            ReturnValues?: string;
+          };
           const pk = (input.Key ?? input.Item)?.pk as string | { S?: string } | undefined;
           const leadingKey = typeof pk === 'string' ? pk : pk?.S;
           const action = String(context.commandName).replace(/Command$/, '');
           seen.push(`${action} ${leadingKey}`);
-          const allowed = ['GetItem', 'PutItem', 'UpdateItem'].includes(action) && input.TableName === tableName && leadingKey === `HOST#${sourceArn}`;
+          // WriteOwnHostItems: every attribute a write names is on the allow-list; ReturnValues NONE or ALL_NEW.
+          const named = [...Object.keys(input.Item ?? {}), ...Object.keys(input.Key ?? {}), ...Object.values(input.ExpressionAttributeNames ?? {})];
+          const writeOk = action === 'GetItem' || (named.every((a) => (HOST_WRITABLE_ATTRIBUTES as readonly string[]).includes(a)) && ['NONE', 'ALL_NEW'].includes(input.ReturnValues ?? 'NONE'));
+          const allowed = ['GetItem', 'PutItem', 'UpdateItem'].includes(action) && input.TableName === tableName && leadingKey === `HOST#${sourceArn}` && writeOk;
           if (!allowed) {
             throw Object.assign(new Error(`not authorized to perform dynamodb:${action}`), { name: 'AccessDeniedException', $metadata: {} });
           }

@@ -1,3 +1,5 @@
+import { SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, controlPlaneConfig } from '../../app/env.ts';
 import { awsControlPlane } from '../../app/wiring.ts';
@@ -27,5 +29,20 @@ describe('controlPlaneConfig', () => {
     );
     // The cluster CIDR itself is checked by the allocator when the control plane is built.
     expect(() => awsControlPlane(controlPlaneConfig({ ...base, SKIFF_CLUSTER_CIDR: '10.200.1.0/16', SKIFF_ROUTE_TABLE_IDS: 'rtb-0aaaaaaaaaaaaaaa1' }))).toThrow(/host bits set/);
+  });
+
+  it('wakes hosts with the document named by SKIFF_WAKE_DOCUMENT, and not at all without it', async () => {
+    const ssm = mockClient(SSMClient);
+    ssm.on(SendCommandCommand).resolves({});
+    try {
+      expect(controlPlaneConfig({ ...base, SKIFF_WAKE_DOCUMENT: 'Skiff-prod-WakeDocument-1' }).wakeDocument).toBe('Skiff-prod-WakeDocument-1');
+      await awsControlPlane(controlPlaneConfig({ ...base, SKIFF_WAKE_DOCUMENT: 'Skiff-prod-WakeDocument-1' })).waker.wake(['i-0123456789abcdef0']);
+      expect(ssm.commandCalls(SendCommandCommand).map((c) => c.args[0].input.DocumentName)).toEqual(['Skiff-prod-WakeDocument-1']);
+      // The API and health functions are not told the document: they never send a command.
+      await awsControlPlane(controlPlaneConfig(base)).waker.wake(['i-0123456789abcdef0']);
+      expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(1);
+    } finally {
+      ssm.restore();
+    }
   });
 });

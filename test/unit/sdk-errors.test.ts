@@ -277,7 +277,7 @@ describe('a reset connection at the SDK boundary of every AWS adapter', () => {
     const ssm = mock(SSMClient);
     ssm.on(SendCommandCommand).rejectsOnce(reset()).resolves({});
     const pauses: number[] = [];
-    await new RunCommandWaker(ssm as unknown as SSMClient, { sleep: async (ms) => void pauses.push(ms) }).wake(['i-0123456789abcdef0']);
+    await new RunCommandWaker(ssm as unknown as SSMClient, { documentName: 'skiff-wake', sleep: async (ms) => void pauses.push(ms) }).wake(['i-0123456789abcdef0']);
     expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(2);
     expect(pauses).toEqual([400]);
   });

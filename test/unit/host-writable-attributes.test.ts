@@ -1,0 +1,85 @@
+/**
+ * The host role's IAM allow-list (`dynamodb:Attributes`, infra/state.ts) against what the agent's
+ * store calls really send: an attribute the agent writes but the list lacks would make AWS refuse
+ * the write (AccessDeniedException), and one the list has but nothing writes is a permission no one needs.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, describe, expect, it } from 'vitest';
+import { HOST_WRITABLE_ATTRIBUTES } from '../../adapters/aws/dynamo/host-attributes.ts';
+import { DynamoStore } from '../../adapters/aws/dynamo-store.ts';
+import type { AgentStore } from '../../agent/agent.ts';
+
+const PREFIX = 'arn:aws:ec2:eu-west-1:123456789012:instance/';
+const HOST = 'i-0abc1234';
+const claim = { id: HOST, address: '10.0.1.17', capacity: { cpu: 2000, memory: 4 * 2 ** 30 }, labels: { zone: 'eu-west-1a' } };
+const KEYWORDS = new Set(['SET', 'ADD', 'REMOVE', 'DELETE', 'AND', 'OR', 'NOT', 'attribute_exists', 'attribute_not_exists', 'if_not_exists', 'list_append']);
+const doc = mockClient(DynamoDBDocumentClient);
+afterEach(() => doc.reset());
+
+/** Every attribute name a write request carries: the item's, the key's, and those its expressions name. */
+function attributesOf(): string[] {
+  const names = new Set<string>();
+  for (const call of doc.commandCalls(PutCommand)) for (const name of Object.keys(call.args[0].input.Item ?? {})) names.add(name);
+  const expressions: string[] = [];
+  for (const call of doc.commandCalls(PutCommand)) expressions.push(call.args[0].input.ConditionExpression ?? '');
+  for (const call of doc.commandCalls(UpdateCommand)) {
+    const input = call.args[0].input;
+    for (const name of Object.keys(input.Key ?? {})) names.add(name);
+    for (const name of Object.values(input.ExpressionAttributeNames ?? {})) names.add(name);
+    expressions.push(input.UpdateExpression ?? '', input.ConditionExpression ?? '');
+  }
+  // Names written bare in an expression (`attribute_not_exists(pk)`) count too.
+  for (const expression of expressions) {
+    for (const word of expression.replace(/[#:]\w+/g, '').match(/[A-Za-z_]\w*/g) ?? []) if (!KEYWORDS.has(word)) names.add(word);
+  }
+  return [...names].sort();
+}
+
+/** Every ReturnValues the writes ask for (absent: NONE). */
+function returnValuesOf(): string[] {
+  const puts = doc.commandCalls(PutCommand).map((c) => c.args[0].input.ReturnValues ?? 'NONE');
+  const updates = doc.commandCalls(UpdateCommand).map((c) => c.args[0].input.ReturnValues ?? 'NONE');
+  return [...new Set([...puts, ...updates])].sort();
+}
+
+describe('HOST_WRITABLE_ATTRIBUTES', () => {
+  it('is exactly the attributes the agent names when it registers (new and returning host), reports and beats', async () => {
+    const store: AgentStore = new DynamoStore(new DynamoDBClient({ region: 'eu-west-1' }), { tableName: 't', hostArnPrefix: PREFIX });
+    const now = '2026-12-07T02:00:00.000Z';
+    // A new host: read (nothing there), then created.
+    doc.on(GetCommand).resolves({});
+    doc.on(PutCommand).resolves({});
+    await store.registerHost(claim, now);
+    // A returning host with a new capacity: read, then updated under its version.
+    const existing = {
+      pk: `HOST#${PREFIX}${HOST}`,
+      sk: '#HOST',
+      gsi1pk: 'HOSTS',
+      gsi1sk: HOST,
+      type: 'host',
+      ...claim,
+      capacity: { cpu: 1000, memory: 2 ** 30 },
+      state: 'ready',
+      registeredAt: now,
+      version: 3,
+      allocations: {},
+    };
+    doc.on(GetCommand).resolves({ Item: existing });
+    doc.on(UpdateCommand).resolves({ Attributes: { ...existing, ...claim, version: 4 } });
+    await store.registerHost(claim, now);
+    await store.putHostStatus({ hostId: HOST, heartbeatAt: now, generation: 2, tasks: [], agentVersion: '1.0.0', events: [] });
+    await store.putHeartbeat(HOST, now);
+
+    expect(doc.commandCalls(PutCommand)).toHaveLength(3);
+    expect(doc.commandCalls(UpdateCommand)).toHaveLength(1);
+    expect(attributesOf()).toEqual([...HOST_WRITABLE_ATTRIBUTES].sort());
+    // What infra/state.ts allows for dynamodb:ReturnValues.
+    expect(returnValuesOf()).toEqual(['ALL_NEW', 'NONE']);
+  });
+
+  it('lists each name once', () => {
+    expect(new Set(HOST_WRITABLE_ATTRIBUTES).size).toBe(HOST_WRITABLE_ATTRIBUTES.length);
+  });
+});
