@@ -528,6 +528,7 @@ export class DynamoStore implements Store {
       tasks: status.tasks,
       agentVersion: status.agentVersion,
       events: status.events,
+      ...(status.runtime ? { runtime: status.runtime } : {}),
     };
     checkItemSize(`${label} (${status.tasks.length} tasks)`, item);
     await this.call('PutItem', label, () => this.doc.send(new PutCommand({ TableName: this.table, Item: item })));
@@ -600,12 +601,12 @@ export class DynamoStore implements Store {
 
   async getHealthCheckpoint(): Promise<HealthCheckpoint | undefined> {
     const item = await this.get(HEALTH_KEY, 'health checkpoint');
-    return item && { lastRunAt: Number(item.lastRunAt), resumedAt: Number(item.resumedAt) };
+    return item && { lastRunAt: Number(item.lastRunAt), resumedAt: Number(item.resumedAt), ...(typeof item.heldSince === 'number' ? { heldSince: item.heldSince } : {}) };
   }
 
   async putHealthCheckpoint(checkpoint: HealthCheckpoint): Promise<void> {
     await this.call('PutItem', 'health checkpoint', () =>
-      this.doc.send(new PutCommand({ TableName: this.table, Item: { ...HEALTH_KEY, type: 'health', lastRunAt: checkpoint.lastRunAt, resumedAt: checkpoint.resumedAt } })),
+      this.doc.send(new PutCommand({ TableName: this.table, Item: { ...HEALTH_KEY, type: 'health', lastRunAt: checkpoint.lastRunAt, resumedAt: checkpoint.resumedAt, ...(checkpoint.heldSince !== undefined ? { heldSince: checkpoint.heldSince } : {}) } })),
     );
   }
 
@@ -912,7 +913,13 @@ function toHostStatus(item: Item): HostStatus {
     tasks: (item.tasks ?? []) as HostStatus['tasks'],
     agentVersion: String(item.agentVersion),
     ...(Array.isArray(item.events) ? { events: item.events as HostStatus['events'] } : {}),
+    ...(isRuntimeTrouble(item.runtime) ? { runtime: item.runtime } : {}),
   };
+}
+
+function isRuntimeTrouble(value: unknown): value is NonNullable<HostStatus['runtime']> {
+  const v = value as Record<string, unknown> | null | undefined;
+  return typeof v === 'object' && v !== null && v.state === 'unresponsive' && typeof v.since === 'string' && typeof v.message === 'string';
 }
 
 /** The status with the later of its own time and its heartbeat's. */

@@ -25,8 +25,13 @@ export function makeHealthHandler(deps: HealthDeps, options: { checksPerRun: num
       for (let i = 0; i < options.checksPerRun; i++) {
         if (i > 0) await new Promise((r) => setTimeout(r, options.intervalMs));
         const r = await runHealthCheck(deps);
-        if (r.down.length || r.up.length || r.resumed) log.info('host health changed', { ...r });
-        if (options.metricsCluster) emitMetric('StaleHosts', r.downHosts, options.metricsCluster);
+        if (r.down.length || r.up.length || r.suspect.length || r.resumed) log.info('host health changed', { ...r });
+        if (options.metricsCluster) {
+          emitMetric('StaleHosts', r.downHosts, options.metricsCluster);
+          emitMetric('SuspectHosts', r.suspectHosts, options.metricsCluster);
+          // 1 while too many hosts are silent at once and nothing is moved: worth an alarm of its own.
+          emitMetric('EvictionsHeld', r.held ? 1 : 0, options.metricsCluster);
+        }
         results.push(r);
       }
       return results;
