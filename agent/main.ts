@@ -116,6 +116,7 @@ async function main(): Promise<void> {
       stateFile: join(stateDir, `${hostId}.json`),
       stopGraceSeconds: numberEnv(env, 'SKIFF_STOP_GRACE_SECONDS', 10, { min: 0, max: 600 }),
       parallelism: numberEnv(env, 'SKIFF_PARALLELISM', 4, { min: 1, max: 64 }),
+      dockerStallMs: numberEnv(env, 'SKIFF_DOCKER_STALL_SECONDS', 30, { min: 1 }) * 1000,
     },
     { store, channel, executor, network: hostNetwork, hashOf: containerSpecHash, now: () => Date.now(), random: Math.random, log, version: VERSION },
   );
