@@ -115,6 +115,8 @@ export class Agent {
   private forceReport = false;
   /** When the heartbeat timer last fired, to notice an event loop blocked by synchronous work. */
   private lastTick = 0;
+  /** The progress report of the batch in flight, if one is being made. */
+  private progress: Promise<void> | undefined;
   /** Whether Docker was last found unresponsive (logged on change only). */
   private dockerStalled = false;
   /** Tasks with a container its probe declared unhealthy, and why; their pod is replaced next round. */
@@ -484,18 +486,25 @@ export class Agent {
       } catch (err) {
         this.deps.log('error', 'action failed', { action: a.kind, task: a.kind === 'createPod' || a.kind === 'start' ? a.task.id : undefined, error: (err as Error).message });
       }
-      // A big batch takes seconds: report what already runs about once a second instead of at the end.
-      if (this.deps.now() - lastProgress >= PROGRESS_MS) {
+      // A big batch takes seconds: report what already runs about once a second instead of at the end. On
+      // the side: a worker must never fail (nor wait) for it, or the round would end while creations are
+      // still in flight and the next round would create the same containers again.
+      if (this.deps.now() - lastProgress >= PROGRESS_MS && !this.progress) {
         lastProgress = this.deps.now();
-        await this.reportProgress();
+        this.progress = this.reportProgress().finally(() => (this.progress = undefined));
       }
     });
+    await this.progress;
   }
 
-  /** Reports the tasks that run so far, in the middle of a batch of actions. */
+  /** Reports the tasks that run so far, in the middle of a batch of actions. Never rejects. */
   private async reportProgress(): Promise<void> {
-    this.refreshStatuses(this.doc?.tasks ?? [], await this.docker.list());
-    await this.report(false);
+    try {
+      this.refreshStatuses(this.doc?.tasks ?? [], await this.docker.list());
+      await this.report(false);
+    } catch (err) {
+      this.deps.log('warn', 'progress report failed', { error: (err as Error).message });
+    }
   }
 
   private async createPod(task: HostDocument['tasks'][number], reason: string): Promise<void> {
