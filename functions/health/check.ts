@@ -65,7 +65,9 @@ export async function runHealthCheck(deps: HealthDeps): Promise<HealthResult> {
   }
   const resumed = assessment.checkpoint.resumedAt === now.getTime() && checkpoint !== undefined;
   const policy = resolvePolicy(deps.policy);
-  if (resumed) events.push({ id: `${nowIso}-control-plane.resumed`, at: nowIso, type: 'control-plane.resumed', message: `health checks resumed after ${Math.round((now.getTime() - checkpoint.lastRunAt) / 1000)}s; hosts get ${policy.graceMs / 1000}s to report before any is declared down` });
+  // A short gap (a busy control plane: checks late by a few seconds) protects the hosts all the same, but
+  // only an absence longer than the grace is worth an event: under load the short ones come every few seconds.
+  if (resumed && now.getTime() - checkpoint.lastRunAt > policy.graceMs) events.push({ id: `${nowIso}-control-plane.resumed`, at: nowIso, type: 'control-plane.resumed', message: `health checks resumed after ${Math.round((now.getTime() - checkpoint.lastRunAt) / 1000)}s; hosts get ${policy.graceMs / 1000}s to report before any is declared down` });
   // One event when a hold begins and one when it ends, not one per check.
   const wasHeld = checkpoint?.heldSince !== undefined;
   if (assessment.hold && !wasHeld) {
