@@ -21,9 +21,15 @@
  * it: that document no longer lists the tasks that were moved away, so the agent has stopped them
  * (it was fenced) before it gets any new work.
  *
- * When the control plane itself was away (no health run for two check intervals), the agents
- * could not report either: heartbeats are then judged from the moment the control plane
- * resumed, so its return never reschedules a healthy fleet.
+ * Silence is measured twice, and the smaller counts:
+ * - by the clock: since the host's last heartbeat. After an absence of the control plane longer
+ *   than the grace (no check ran: it was down, or its schedule stalled), the agents could not
+ *   report either, so silence counts from its return: its return never reschedules a healthy fleet.
+ * - against the fleet: since the host's last heartbeat, up to the freshest heartbeat of any host.
+ *   A control plane or store that is merely slow (under load, checks late by seconds, heartbeat
+ *   writes landing late) delays every host's heartbeat alike: nobody looks silent for that, while
+ *   a dead host falls behind the others and is still found. One host alone is never found silent
+ *   this way: with nowhere to move its tasks, there is nothing to gain by declaring it down.
  */
 import type { Host, HostStatus } from './types.ts';
 
@@ -63,7 +69,7 @@ export function resolvePolicy(policy: HealthPolicy): Required<HealthPolicy> {
 export interface HealthCheckpoint {
   /** When the health check last ran (ms). */
   readonly lastRunAt: number;
-  /** When the control plane came back after an absence longer than the grace (ms). */
+  /** When the control plane last came back after an absence longer than the grace (ms). */
   readonly resumedAt: number;
   /** Since when evictions are held because too many hosts are silent at once (ms); absent: not held. */
   readonly heldSince?: number;
@@ -116,15 +122,20 @@ export function assessHosts(
   given: HealthPolicy,
 ): HealthAssessment {
   const policy = resolvePolicy(given);
-  const resumed = !previous || now - previous.lastRunAt > 2 * policy.checkIntervalMs;
-  const resumedAt = resumed ? now : previous.resumedAt;
+  // Only an absence longer than the grace restarts the clock; shorter gaps (a slow control plane) are
+  // covered by judging each host against the fleet.
+  const away = !previous || now - previous.lastRunAt > policy.graceMs;
+  const resumedAt = away ? now : previous.resumedAt;
+  const beatsAt = hosts.map((h) => Date.parse(statuses.get(h.id)?.heartbeatAt ?? '')).filter(Number.isFinite);
+  // Capped at now: a host whose clock runs ahead must not make the others look silent.
+  const freshest = Math.min(now, Math.max(-Infinity, ...beatsAt));
 
   const seen = hosts.map((host) => {
     const status = statuses.get(host.id);
     const beat = status ? Date.parse(status.heartbeatAt) : Number.NaN;
     const registered = Date.parse(host.registeredAt);
     const since = Math.max(Number.isFinite(beat) ? beat : -Infinity, Number.isFinite(registered) ? registered : -Infinity, resumedAt);
-    return { host, status, beat, silentMs: now - since };
+    return { host, status, beat, silentMs: Math.max(0, Math.min(now, freshest) - since) };
   });
 
   // Mass silence: judged on every host, down ones included (a host down and still silent looks down).
