@@ -103,7 +103,10 @@ export class Agent {
   private events: ClusterEvent[] = [];
   private eventSeq = 0;
   private readonly bootId = Date.now().toString(36);
-  /** When the last reconcile round started; a long gap means this process was frozen. */
+  /**
+   * When the last reconcile round ended; a long gap before the next one means this process was frozen.
+   * From its end, not its start: a round that is long because Docker is slow is no freeze.
+   */
   private lastRoundAt = 0;
   private readonly prober: Prober;
   /** The executor, watched: whether Docker answers is reported with the heartbeat. */
@@ -311,6 +314,8 @@ export class Agent {
           await this.reconcile();
         } catch (err) {
           this.deps.log('error', 'reconcile failed', { error: (err as Error).message });
+        } finally {
+          this.lastRoundAt = this.deps.now();
         }
       } while (this.reconcileAgain && !this.stopped);
     })().finally(() => (this.reconciling = undefined));
@@ -321,7 +326,6 @@ export class Agent {
     const started = this.deps.now();
     const gapMs = started - this.lastRoundAt;
     const frozen = this.lastRoundAt > 0 && gapMs > Math.max(3 * this.config.reconcileMs, 3000);
-    this.lastRoundAt = started;
     if (frozen) {
       // The agent was frozen or cut off (a partition, SIGSTOP). The control plane may have declared this
       // host down and moved its tasks: read the document before acting on the old one, so stale tasks are
