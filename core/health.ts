@@ -138,9 +138,19 @@ export function assessHosts(
     return { host, status, beat, silentMs: Math.max(0, Math.min(now, freshest) - since) };
   });
 
-  // Mass silence: judged on every host, down ones included (a host down and still silent looks down).
-  const silent = seen.filter((s) => s.silentMs > policy.suspectMs).map((s) => s.host.id);
+  // Mass silence: judged on every host, down ones included (a host down and still silent looks down). A host
+  // suspect or down that has not beaten since counts as silent even when the clock was restarted (a
+  // control-plane absence): it has still not been heard from.
+  const heardSince = (host: Host, beat: number) => Number.isFinite(beat) && beat > (host.stateSince ? Date.parse(host.stateSince) : -Infinity);
+  const silent = seen
+    .filter((s) => s.silentMs > policy.suspectMs || ((s.host.state === 'suspect' || s.host.state === 'down') && !heardSince(s.host, s.beat)))
+    .map((s) => s.host.id);
   const held = hosts.length > 0 && silent.length / hosts.length > policy.massFailureShare;
+  // The end of a hold gives every host a fresh grace, as the control plane's return does: the hosts that
+  // were silent together come back one by one, and the last ones must not be evicted for the time the
+  // first ones took.
+  const released = !held && previous?.heldSince !== undefined;
+  const clockFrom = released ? now : resumedAt;
   const hold: Hold | undefined = held
     ? { silent, hosts: hosts.length, reason: `${silent.length} of ${hosts.length} hosts silent at once (more than ${Math.round(policy.massFailureShare * 100)}%): a problem on Skiff's side or in the network is likelier than so many dead hosts; nothing is moved` }
     : undefined;
@@ -170,7 +180,7 @@ export function assessHosts(
     }
     const busy = isBusy(status);
     const grace = busy ? policy.busyGraceMs : policy.graceMs;
-    if (silentMs > grace) {
+    if (silentMs > grace && !released) {
       const why = `no heartbeat for more than ${secs(grace)}${busy ? ' (busy: it was creating containers)' : ''} (${age})`;
       if (held) {
         if (host.state !== 'draining') move(host, 'suspect', `${why}; not declared down: ${hold!.reason}`);
@@ -191,9 +201,9 @@ export function assessHosts(
     }
     const docker = status?.runtime;
     if (docker?.state === 'unresponsive') move(host, 'degraded', `Docker does not answer (${docker.message}); no new tasks, nothing moved away`);
-    else if (host.state === 'suspect') move(host, 'ready', `heartbeat resumed (${age})`);
+    else if (host.state === 'suspect' && heardSince(host, beat)) move(host, 'ready', `heartbeat resumed (${age})`);
     else if (host.state === 'degraded') move(host, 'ready', 'Docker answers again');
   }
-  const checkpoint: HealthCheckpoint = { lastRunAt: now, resumedAt, ...(held ? { heldSince: previous?.heldSince ?? now } : {}) };
+  const checkpoint: HealthCheckpoint = { lastRunAt: now, resumedAt: clockFrom, ...(held ? { heldSince: previous?.heldSince ?? now } : {}) };
   return { transitions, checkpoint, ...(hold ? { hold } : {}), deferred };
 }

@@ -70,6 +70,29 @@ describe('assessHosts', () => {
     expect(over.checkpoint.heldSince).toBeUndefined();
   });
 
+  it('gives the hosts a fresh grace when a hold ends: those that come back last are not evicted for the wait', () => {
+    const now = T0 + 200_000;
+    // a and b were paused together for two minutes (held, suspect); a has just come back, b not yet.
+    const hosts = [aHost({ id: 'a', state: 'suspect', stateSince: iso(T0 + 80_000), registeredAt: iso(T0) }), aHost({ id: 'b', state: 'suspect', stateSince: iso(T0 + 80_000), registeredAt: iso(T0) }), ...hostsNamed('c')];
+    const held: HealthCheckpoint = { lastRunAt: now - 1000, resumedAt: T0, heldSince: T0 + 80_000 };
+    const r = assessHosts(hosts, beats([['a', now], ['b', T0 + 78_000], ['c', now]]), new Map(), held, now, policy);
+    expect(r.hold).toBeUndefined();
+    expect(r.transitions.map((t) => [t.host, t.to])).toEqual([['a', 'ready']]);
+    // b gets the whole grace from the release: still not down 3 s later, down once silent for longer
+    hosts[0] = { ...hosts[0], state: 'ready', stateSince: iso(now) };
+    const later = assessHosts(hosts, beats([['a', now + 3000], ['b', T0 + 78_000], ['c', now + 3000]]), new Map(), r.checkpoint, now + 3000, policy);
+    expect(later.transitions).toEqual([]);
+    const after = assessHosts(hosts, beats([['a', now + 3500], ['b', T0 + 78_000], ['c', now + 3500]]), new Map(), later.checkpoint, now + 3500, policy);
+    expect(after.transitions.map((t) => [t.host, t.to])).toEqual([['b', 'down']]);
+  });
+
+  it('keeps a suspect host suspect until it is heard from, even when the clock restarts', () => {
+    const hosts = [aHost({ id: 'a', state: 'suspect', stateSince: iso(T0 + 50_000), registeredAt: iso(T0) }), ...hostsNamed('b', 'c')];
+    // the control plane was away for 10 s: silence is judged from its return, but a has not beaten since it became suspect
+    const r = assessHosts(hosts, beats([['a', T0 + 49_000], ['b', T0 + 60_000], ['c', T0 + 60_000]]), new Map(), { lastRunAt: T0 + 50_000, resumedAt: T0 }, T0 + 60_000, policy);
+    expect(r.transitions).toEqual([]);
+  });
+
   it('still replaces one dead host of three (a third is no mass silence)', () => {
     const hosts = hostsNamed('a', 'b', 'c');
     const now = T0 + 20_000;
@@ -198,9 +221,10 @@ describe('assessHosts properties', () => {
       fc.property(fleet, (rows) => {
         const { hosts, statuses } = build(rows);
         const r = assessHosts(hosts, statuses, new Map(), checkpoint, now, policy);
-        // judged against the freshest heartbeat of the fleet
+        // judged against the freshest heartbeat of the fleet; a down host not heard from since counts too
         const freshest = Math.min(...rows.map((x) => x.silentMs));
-        const silent = rows.filter((x) => x.silentMs - freshest > resolvePolicy(policy).suspectMs).length;
+        const unheard = (x: (typeof rows)[number]) => x.state === 'down' && now - x.silentMs <= (x.recentlyDown ? now - 1000 : T0);
+        const silent = rows.filter((x) => x.silentMs - freshest > resolvePolicy(policy).suspectMs || unheard(x)).length;
         if (silent / rows.length > 0.5) {
           expect(r.hold).toBeDefined();
           expect(r.transitions.filter((t) => t.to === 'down')).toEqual([]);
