@@ -175,8 +175,8 @@ export class Agent {
     // React to a container's exit at once; the periodic round is the safety net.
     this.unwatch = this.docker.watchExits((id) => void this.onContainerExit(id));
     this.doc = await this.loadState();
-    // The saved document was applied before this agent stopped: its stale containers were removed then.
-    this.applied = this.doc?.generation ?? 0;
+    // `applied` stays 0 until the first round has removed what the saved document no longer lists: it was
+    // saved when fetched, so the agent may have stopped before applying it.
     if (this.doc) this.deps.log('info', 'resuming from saved document', { generation: this.doc.generation, tasks: this.doc.tasks.length });
     this.schedule(() => this.register(), 0);
     this.schedule(() => this.pollLoop(), 0);
