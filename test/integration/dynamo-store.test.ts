@@ -424,6 +424,19 @@ describe('host status and published documents', () => {
     expect((await store.getHost('h1'))?.version).toBe(1);
   });
 
+  it('keeps an agent\'s word that its Docker does not answer, and the health checkpoint\'s hold', async () => {
+    const store = await freshStore();
+    const runtime = { state: 'unresponsive' as const, since: NOW, message: 'no Docker call answered for more than 30s' };
+    await store.putHostStatus(aStatus('h1', { runtime }));
+    expect((await store.getHostStatus('h1'))?.runtime).toEqual(runtime);
+    await store.putHostStatus(aStatus('h1'));
+    expect((await store.getHostStatus('h1'))?.runtime).toBeUndefined();
+    await store.putHealthCheckpoint({ lastRunAt: 5, resumedAt: 1, heldSince: 3 });
+    expect(await store.getHealthCheckpoint()).toEqual({ lastRunAt: 5, resumedAt: 1, heldSince: 3 });
+    await store.putHealthCheckpoint({ lastRunAt: 6, resumedAt: 1 });
+    expect(await store.getHealthCheckpoint()).toEqual({ lastRunAt: 6, resumedAt: 1 });
+  });
+
   it('takes a later heartbeat as the status\'s time, keeps the report, and ignores an older one', async () => {
     const store = await freshStore();
     await store.putHostStatus(aStatus('h1'));
