@@ -18,7 +18,7 @@ import type { Store } from '../ports/index.ts';
 export type AgentStoreAccess = Pick<Store, 'registerHost' | 'putHostStatus' | 'putHeartbeat'>;
 
 /** The fields of a status a host writes; anything else (a `state`, a `capacity`, a `gsi1pk`) is dropped. */
-export const HOST_STATUS_FIELDS = ['hostId', 'heartbeatAt', 'generation', 'tasks', 'agentVersion', 'events'] as const;
+export const HOST_STATUS_FIELDS = ['hostId', 'heartbeatAt', 'generation', 'tasks', 'agentVersion', 'events', 'runtime'] as const;
 
 export interface HostScopedStoreOptions {
   /** The largest capacity this host may claim (the configured host size locally). Default: the schema's bounds only. */

@@ -14,9 +14,15 @@ import { Prober, type ProbeState, type ProbeTarget } from './probes.ts';
 import { stableStringify } from '../core/json.ts';
 import { forEachLimit } from '../core/async.ts';
 import { writeFileAtomic } from '../adapters/fs/atomic-write.ts';
+import { WatchedExecutor } from './runtime-watch.ts';
 
 /** How often a long batch of container starts reports its progress. */
 const PROGRESS_MS = 1000;
+/**
+ * A status write that takes longer is given up on (the next beat writes again), so that a store that
+ * hangs cannot stop later heartbeats. Well above a healthy write (milliseconds) and below any grace.
+ */
+const REPORT_TIMEOUT_MS = 10_000;
 
 export type AgentStore = Pick<Store, 'registerHost' | 'putHostStatus' | 'putHeartbeat'>;
 
@@ -28,7 +34,10 @@ export interface AgentConfig {
   readonly labels: Readonly<Record<string, string>>;
   /** Safety-net poll of the host document; wake-ups make changes arrive sooner. */
   readonly pollMs: number;
-  /** Heartbeat: the status is written at least this often, and at once when it changes. */
+  /**
+   * Heartbeat: the status is written at least this often, and at once when it changes. The heartbeat
+   * runs on its own timer: it never waits behind Docker, a pull, a probe or a long reconcile round.
+   */
   readonly heartbeatMs: number;
   /** How often Docker is re-checked for crashed containers. */
   readonly reconcileMs: number;
@@ -38,6 +47,12 @@ export interface AgentConfig {
   readonly stopGraceSeconds: number;
   /** Containers created or started at once; dockerd serializes much of the work anyway. */
   readonly parallelism: number;
+  /**
+   * Docker counts as unresponsive (the host reports itself degraded) when no call has been answered for
+   * this long while one waited. Above the list timeout (10 s), so one slow answer is not enough.
+   * @default 30_000
+   */
+  readonly dockerStallMs?: number;
 }
 
 export interface AgentDeps {
@@ -89,9 +104,25 @@ export class Agent {
   private events: ClusterEvent[] = [];
   private eventSeq = 0;
   private readonly bootId = Date.now().toString(36);
-  /** When the last reconcile round started; a long gap means this process was frozen. */
+  /**
+   * When the last reconcile round ended; a long gap before the next one means this process was frozen.
+   * From its end, not its start: a round that is long because Docker is slow is no freeze.
+   */
   private lastRoundAt = 0;
   private readonly prober: Prober;
+  /** The executor, watched: whether Docker answers is reported with the heartbeat. */
+  private readonly docker: WatchedExecutor;
+  /** The generation whose stale containers this agent has removed: what its report says it applied. */
+  private applied = 0;
+  private reporting: Promise<void> | undefined;
+  private reportAgain = false;
+  private forceReport = false;
+  /** When the heartbeat timer last fired, to notice an event loop blocked by synchronous work. */
+  private lastTick = 0;
+  /** The progress report of the batch in flight, if one is being made. */
+  private progress: Promise<void> | undefined;
+  /** Whether Docker was last found unresponsive (logged on change only). */
+  private dockerStalled = false;
   /** Tasks with a container its probe declared unhealthy, and why; their pod is replaced next round. */
   private unhealthy = new Map<string, string>();
   /** When this agent started each container (ms), so a probe knows a restart from a long-lived container. */
@@ -105,8 +136,9 @@ export class Agent {
     private readonly config: AgentConfig,
     private readonly deps: AgentDeps,
   ) {
+    this.docker = new WatchedExecutor(deps.executor, deps.now);
     this.prober = new Prober({
-      executor: deps.executor,
+      executor: this.docker,
       now: deps.now,
       log: deps.log,
       onChange: (key, state, previous) => this.onHealthChange(key, state, previous),
@@ -128,21 +160,50 @@ export class Agent {
     void this.report(false);
   }
 
-  /** The generation of the document being applied (0 before any). */
+  /** The generation of the newest document this agent has (0 before any). */
   get generation(): number {
     return this.doc?.generation ?? 0;
+  }
+
+  /** The generation this agent has applied: its stale containers are gone (0 before any). */
+  get appliedGeneration(): number {
+    return this.applied;
   }
 
   private unwatch: (() => void) | undefined;
 
   async start(): Promise<void> {
     // React to a container's exit at once; the periodic round is the safety net.
-    this.unwatch = this.deps.executor.watchExits((id) => void this.onContainerExit(id));
+    this.unwatch = this.docker.watchExits((id) => void this.onContainerExit(id));
     this.doc = await this.loadState();
+    // `applied` stays 0 until the first round has removed what the saved document no longer lists: it was
+    // saved when fetched, so the agent may have stopped before applying it.
     if (this.doc) this.deps.log('info', 'resuming from saved document', { generation: this.doc.generation, tasks: this.doc.tasks.length });
     this.schedule(() => this.register(), 0);
     this.schedule(() => this.pollLoop(), 0);
     this.schedule(() => this.reconcileLoop(), 0);
+    this.schedule(() => this.heartbeatLoop(), 0);
+  }
+
+  /**
+   * Liveness, apart from work: ticks four times per heartbeat interval and writes a beat when one is
+   * due. It never awaits Docker or the reconcile round, so a host that is busy keeps heartbeating;
+   * only a blocked event loop or a store that does not answer can delay it.
+   */
+  private heartbeatLoop(): void {
+    const tickMs = Math.max(50, this.config.heartbeatMs / 4);
+    const now = this.deps.now();
+    const late = this.lastTick > 0 ? now - this.lastTick - tickMs : 0;
+    if (late > this.config.heartbeatMs) this.deps.log('warn', 'heartbeat timer fired late: the event loop was blocked (or the process frozen)', { lateMs: late });
+    this.lastTick = now;
+    // A stall with one long call in flight is checked with a cheap call on the side.
+    this.docker.probe(this.stallMs / 2);
+    if (this.registered) void this.report(false);
+    this.schedule(() => this.heartbeatLoop(), tickMs);
+  }
+
+  private get stallMs(): number {
+    return this.config.dockerStallMs ?? 30_000;
   }
 
   /**
@@ -151,7 +212,7 @@ export class Agent {
    */
   private async onContainerExit(id: string): Promise<void> {
     for (let i = 0; i < 20 && !this.stopped; i++) {
-      const info = await this.deps.executor.inspect(id).catch(() => undefined);
+      const info = await this.docker.inspect(id).catch(() => undefined);
       if (!info || info.state !== 'running') break;
       await new Promise((r) => setTimeout(r, 25));
     }
@@ -163,7 +224,7 @@ export class Agent {
     this.unwatch?.();
     for (const t of this.timers) clearTimeout(t);
     this.timers = [];
-    await Promise.allSettled([this.reconciling, this.polling, this.prober.stop()]);
+    await Promise.allSettled([this.reconciling, this.polling, this.reporting, this.prober.stop()]);
   }
 
   /** Poll the document now (a wake-up from the control plane). */
@@ -254,6 +315,8 @@ export class Agent {
           await this.reconcile();
         } catch (err) {
           this.deps.log('error', 'reconcile failed', { error: (err as Error).message });
+        } finally {
+          this.lastRoundAt = this.deps.now();
         }
       } while (this.reconcileAgain && !this.stopped);
     })().finally(() => (this.reconciling = undefined));
@@ -264,7 +327,6 @@ export class Agent {
     const started = this.deps.now();
     const gapMs = started - this.lastRoundAt;
     const frozen = this.lastRoundAt > 0 && gapMs > Math.max(3 * this.config.reconcileMs, 3000);
-    this.lastRoundAt = started;
     if (frozen) {
       // The agent was frozen or cut off (a partition, SIGSTOP). The control plane may have declared this
       // host down and moved its tasks: read the document before acting on the old one, so stale tasks are
@@ -279,18 +341,27 @@ export class Agent {
       await this.report(false);
       return;
     }
-    const networkReady = await this.ensureNetwork(this.doc);
-    let containers = await this.deps.executor.list();
+    const doc = this.doc;
+    const networkReady = await this.ensureNetwork(doc);
+    let containers = await this.docker.list();
     const now = this.deps.now();
     const decided = plan({ tasks, containers, hashOf: this.deps.hashOf, restarts: this.restarts, now, unhealthy: this.unhealthy });
     // Without its network a new pod would get an address other hosts cannot route to: create none this
     // round. Removals and restarts of existing containers go on.
     const actions = networkReady ? decided.actions : decided.actions.filter((a) => a.kind !== 'createPod');
     for (const a of actions) if (a.kind === 'createPod') this.unhealthy.delete(a.task.id);
+    // Once the stale containers are gone, this document counts as applied (fencing relies on it).
+    const removed = () => {
+      this.applied = Math.max(this.applied, doc.generation);
+    };
     if (actions.length > 0) {
-      await this.execute(actions);
-      containers = await this.deps.executor.list();
-    }
+      // Say at once what is about to happen: the new tasks show `creating` (the control plane sees a busy
+      // host, not a silent one), and the heartbeat timer keeps writing while the batch runs.
+      this.refreshStatuses(tasks, containers, decided.backingOff);
+      void this.report(false);
+      await this.execute(actions, removed);
+      containers = await this.docker.list();
+    } else removed();
     const live = new Set(tasks.map((t) => t.id));
     for (const key of this.statuses.keys()) if (!live.has(key)) this.statuses.delete(key);
     for (const key of this.restarts.keys()) if (!live.has(key.split('/')[0])) this.restarts.delete(key);
@@ -396,13 +467,21 @@ export class Agent {
     if (this.events.length > EVENT_RING) this.events.splice(0, this.events.length - EVENT_RING);
   }
 
-  private async execute(actions: readonly Action[]): Promise<void> {
+  private async execute(actions: readonly Action[], removed: () => void): Promise<void> {
     // Removals first: they free ports and memory the creations may need.
     const removals = actions.filter((a) => a.kind === 'remove');
+    let failed = 0;
     await forEachLimit(removals, this.config.parallelism, async (a) => {
       this.deps.log('info', 'removing container', { container: a.container.name, reason: a.reason });
-      await this.deps.executor.stopAndRemove(a.container.id, this.config.stopGraceSeconds);
+      try {
+        await this.docker.stopAndRemove(a.container.id, this.config.stopGraceSeconds);
+      } catch (err) {
+        failed++;
+        this.deps.log('error', 'action failed', { action: 'remove', container: a.container.name, error: (err as Error).message });
+      }
     });
+    // A removal that failed is retried next round; until it succeeds the document is not applied.
+    if (failed === 0) removed();
     const rest = actions.filter((a) => a.kind !== 'remove');
     let lastProgress = this.deps.now();
     await forEachLimit(rest, this.config.parallelism, async (a) => {
@@ -412,18 +491,25 @@ export class Agent {
       } catch (err) {
         this.deps.log('error', 'action failed', { action: a.kind, task: a.kind === 'createPod' || a.kind === 'start' ? a.task.id : undefined, error: (err as Error).message });
       }
-      // A big batch takes seconds: report what already runs about once a second instead of at the end.
-      if (this.deps.now() - lastProgress >= PROGRESS_MS) {
+      // A big batch takes seconds: report what already runs about once a second instead of at the end. On
+      // the side: a worker must never fail (nor wait) for it, or the round would end while creations are
+      // still in flight and the next round would create the same containers again.
+      if (this.deps.now() - lastProgress >= PROGRESS_MS && !this.progress) {
         lastProgress = this.deps.now();
-        await this.reportProgress();
+        this.progress = this.reportProgress().finally(() => (this.progress = undefined));
       }
     });
+    await this.progress;
   }
 
-  /** Reports the tasks that run so far, in the middle of a batch of actions. */
+  /** Reports the tasks that run so far, in the middle of a batch of actions. Never rejects. */
   private async reportProgress(): Promise<void> {
-    this.refreshStatuses(this.doc?.tasks ?? [], await this.deps.executor.list());
-    await this.report(false);
+    try {
+      this.refreshStatuses(this.doc?.tasks ?? [], await this.docker.list());
+      await this.report(false);
+    } catch (err) {
+      this.deps.log('warn', 'progress report failed', { error: (err as Error).message });
+    }
   }
 
   private async createPod(task: HostDocument['tasks'][number], reason: string): Promise<void> {
@@ -438,12 +524,12 @@ export class Agent {
     const ports = task.pod.containers.flatMap((c) => c.ports);
     for (const c of task.pod.containers) {
       if (this.images.has(c.image)) continue;
-      if (!(await this.deps.executor.hasImage(c.image))) await this.deps.executor.pull(c.image);
+      if (!(await this.docker.hasImage(c.image))) await this.docker.pull(c.image);
       this.images.add(c.image);
     }
     let firstId: string;
     try {
-      firstId = await this.deps.executor.create(task, first, {
+      firstId = await this.docker.create(task, first, {
         hostAddress: this.config.address,
         podPorts: ports,
         hostname: task.id,
@@ -454,11 +540,11 @@ export class Agent {
       for (const c of task.pod.containers) this.images.delete(c.image);
       throw err;
     }
-    await this.deps.executor.start(firstId);
+    await this.docker.start(firstId);
     this.startedByMe.set(firstId, this.deps.now());
     for (const c of others) {
-      const id = await this.deps.executor.create(task, c, { hostAddress: this.config.address, joinNetworkOf: firstId });
-      await this.deps.executor.start(id);
+      const id = await this.docker.create(task, c, { hostAddress: this.config.address, joinNetworkOf: firstId });
+      await this.docker.start(id);
       this.startedByMe.set(id, this.deps.now());
     }
   }
@@ -471,7 +557,7 @@ export class Agent {
     this.restarts.set(key, nextRestart(this.restarts.get(key), Number.isFinite(ran) ? Math.max(0, ran) : 0, now));
     this.deps.log('info', 'restarting container', { container: container.name, reason });
     this.countRestart(taskId, container.container, reason);
-    await this.deps.executor.start(container.id);
+    await this.docker.start(container.id);
     this.startedByMe.set(container.id, this.deps.now());
   }
 
@@ -485,35 +571,72 @@ export class Agent {
     else if (n % 10 === 0) this.event('task.restarted', `container ${container} of task ${taskId} restarted (${reason}); restart ${n}`, about);
   }
 
-  private async report(force: boolean): Promise<void> {
+  /**
+   * Writes the host's report, one write at a time (an older report must never land over a newer one);
+   * a call made meanwhile is folded into one more write after the current one.
+   */
+  private report(force: boolean): Promise<void> {
+    this.forceReport ||= force;
+    if (this.reporting) {
+      this.reportAgain = true;
+      return this.reporting;
+    }
+    this.reporting = (async () => {
+      do {
+        this.reportAgain = false;
+        const f = this.forceReport;
+        this.forceReport = false;
+        await this.writeReport(f);
+      } while (this.reportAgain && !this.stopped);
+    })().finally(() => (this.reporting = undefined));
+    return this.reporting;
+  }
+
+  /** Docker's trouble as reported: present once no call has been answered for the stall limit. */
+  private runtimeTrouble(now: number): HostStatus['runtime'] {
+    const since = this.docker.stalledSince();
+    const trouble = since !== undefined && now - since > this.stallMs;
+    if (trouble !== this.dockerStalled) {
+      this.dockerStalled = trouble;
+      if (trouble) this.deps.log('error', 'Docker does not answer; reporting this host degraded (still heartbeating)', { stalledMs: now - since! });
+      else this.deps.log('info', 'Docker answers again');
+    }
+    if (!trouble) return undefined;
+    return { state: 'unresponsive', since: new Date(since!).toISOString(), message: `no Docker call answered for more than ${this.stallMs / 1000}s` };
+  }
+
+  private async writeReport(force: boolean): Promise<void> {
     if (!this.registered) return;
     const tasks = [...this.statuses.values()].sort((a, b) => a.taskId.localeCompare(b.taskId));
-    const fingerprint = stableStringify({ g: this.generation, t: tasks, e: this.eventSeq });
     const now = this.deps.now();
-    if (!force && fingerprint === this.lastReported && now - this.lastReport < this.config.heartbeatMs) return;
-    if (!force && fingerprint === this.lastReported) {
-      // Nothing to tell but that this host lives: the small heartbeat item, not the whole report again.
-      try {
-        await this.deps.store.putHeartbeat(this.config.hostId, new Date(now).toISOString());
-        this.lastReport = now;
-      } catch (err) {
-        this.deps.log('warn', 'heartbeat failed', { error: (err as Error).message });
-      }
-      return;
-    }
-    const status: HostStatus = {
-      hostId: this.config.hostId,
-      heartbeatAt: new Date(now).toISOString(),
-      generation: this.generation,
-      tasks,
-      agentVersion: this.deps.version,
-      ...(this.events.length ? { events: this.events.slice() } : {}),
-    };
+    const runtime = this.runtimeTrouble(now);
+    const fingerprint = stableStringify({ g: this.applied, t: tasks, e: this.eventSeq, r: runtime?.since ?? null });
+    // Due at three quarters of the interval: the timer ticks at a quarter, so beats stay within one interval.
+    const due = now - this.lastReport >= 0.75 * this.config.heartbeatMs;
+    if (!force && fingerprint === this.lastReported && !due) return;
+    const at = new Date(now).toISOString();
     try {
-      await this.deps.store.putHostStatus(status);
+      if (!force && fingerprint === this.lastReported) {
+        // Nothing to tell but that this host lives: the small heartbeat item, not the whole report again.
+        await withTimeout(this.deps.store.putHeartbeat(this.config.hostId, at), REPORT_TIMEOUT_MS, 'heartbeat');
+        this.lastReport = now;
+        return;
+      }
+      const status: HostStatus = {
+        hostId: this.config.hostId,
+        heartbeatAt: at,
+        generation: this.applied,
+        tasks,
+        agentVersion: this.deps.version,
+        ...(this.events.length ? { events: this.events.slice() } : {}),
+        ...(runtime ? { runtime } : {}),
+      };
+      await withTimeout(this.deps.store.putHostStatus(status), REPORT_TIMEOUT_MS, 'status report');
       this.lastReport = now;
       this.lastReported = fingerprint;
     } catch (err) {
+      // A write given up on may still land later, over a newer one: rewrite the whole report next time.
+      this.lastReported = '';
       this.deps.log('warn', 'status report failed', { error: (err as Error).message });
     }
   }
@@ -543,4 +666,13 @@ export class Agent {
     await mkdir(dirname(this.config.stateFile), { recursive: true });
     await writeFileAtomic(this.config.stateFile, JSON.stringify(state));
   }
+}
+
+/** Rejects when `promise` has not settled within `ms`; the work itself is not cancelled. */
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms / 1000}s`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -118,6 +118,7 @@ async function main(): Promise<void> {
       stateFile: join(stateDir, `${hostId}.json`),
       stopGraceSeconds: numberEnv(env, ENV.stopGraceSeconds, 10, { min: 0, max: 600 }),
       parallelism: numberEnv(env, ENV.parallelism, 4, { min: 1, max: 64 }),
+      dockerStallMs: numberEnv(env, ENV.dockerStallSeconds, 30, { min: 1 }) * 1000,
     },
     // Only this host's own items, from an allow-list of fields: IAM's rule on AWS, this adapter locally.
     { store: new HostScopedStore(store, hostId), channel, executor, network: hostNetwork, hashOf: containerSpecHash, now: () => Date.now(), random: Math.random, log, version: VERSION },

@@ -139,7 +139,8 @@ export function taskStatus(
   let state: TaskState;
   let exitCode: number | undefined;
   let message: string | undefined;
-  if (mine.length < task.pod.containers.length) state = 'starting';
+  // Containers still missing: the agent is creating them (a burst is paced, so this can last a while).
+  if (mine.length < task.pod.containers.length) state = 'creating';
   else if (mine.every((c) => c.state === 'running')) state = 'running';
   else {
     const stopped = mine.filter(isStopped);

@@ -69,6 +69,7 @@ export const ENV = {
   reconcileSeconds: 'SKIFF_RECONCILE_SECONDS',
   /** Seconds a container gets to stop before it is killed. */
   stopGraceSeconds: 'SKIFF_STOP_GRACE_SECONDS',
+  dockerStallSeconds: 'SKIFF_DOCKER_STALL_SECONDS',
   /** Containers started or stopped at once. */
   parallelism: 'SKIFF_PARALLELISM',
   /** Where the agent keeps its state. */

@@ -13,6 +13,10 @@ export const CLUSTER_DIMENSION = 'Cluster';
 export const SKIFF_METRICS = {
   /** Health function, each check: hosts whose last heartbeat is older than the grace period. */
   StaleHosts: 'StaleHosts',
+  /** Health function, each check: hosts suspect (silent a moment) or degraded (Docker not answering): no new tasks there. */
+  SuspectHosts: 'SuspectHosts',
+  /** Health function, each check: 1 while evictions are held because too many hosts are silent at once, else 0. */
+  EvictionsHeld: 'EvictionsHeld',
   /** Scheduler, each pass: tasks that no host could take. */
   UnplaceableTasks: 'UnplaceableTasks',
   /** Scheduler, each pass on AWS: ready hosts still without a routed container subnet (they take no pods). */

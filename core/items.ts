@@ -15,6 +15,7 @@
 import { z } from 'zod';
 import { parseServiceSpec, serviceSpecToJson } from './spec.ts';
 import type { ClusterEvent, Host, HostStatus, PodSpec, Service, ServiceSpec, Task } from './types.ts';
+import type { HealthCheckpoint } from './health.ts';
 
 // ---- bounds ----
 
@@ -135,7 +136,7 @@ export const HostItemSchema = z.object({
   address: z.string().min(1).max(256),
   capacity: CapacitySchema,
   labels: labels.default({}),
-  state: z.enum(['ready', 'draining', 'down']),
+  state: z.enum(['ready', 'suspect', 'degraded', 'draining', 'down']),
   stateSince: time.optional(),
   registeredAt: time,
   version: z.number().int().min(1).max(MAX_COUNT),
@@ -162,7 +163,7 @@ const taskStatus = z.object({
   taskId: id,
   namespace: id,
   service: id,
-  state: z.enum(['pending', 'assigned', 'starting', 'running', 'exited', 'failed', 'stopped', 'lost']),
+  state: z.enum(['pending', 'assigned', 'creating', 'starting', 'running', 'exited', 'failed', 'stopped', 'lost']),
   health: z.enum(['starting', 'healthy', 'unhealthy']).optional(),
   restarts: count.optional(),
   lastExitCode: z.number().int().min(-(2 ** 31)).max(2 ** 32).optional(),
@@ -181,13 +182,14 @@ export const HostStatusItemSchema = z.object({
   tasks: z.array(taskStatus).max(MAX_STATUS_TASKS),
   agentVersion: z.string().max(256),
   events: z.array(EventSchema).max(MAX_STATUS_EVENTS).optional(),
+  runtime: z.object({ state: z.literal('unresponsive'), since: time, message: text }).optional(),
 });
 
 export const HeartbeatItemSchema = z.object({ heartbeatAt: time });
 
 export const PublishedItemSchema = z.object({ generation: z.number().int().min(1).max(MAX_COUNT), hash: z.string().min(1).max(256) });
 
-export const CheckpointItemSchema = z.object({ lastRunAt: z.number().finite().min(0), resumedAt: z.number().finite().min(0) });
+export const CheckpointItemSchema = z.object({ lastRunAt: z.number().finite().min(0), resumedAt: z.number().finite().min(0), heldSince: z.number().finite().min(0).optional() });
 
 // ---- parse + key check ----
 
@@ -265,8 +267,9 @@ export function parsePublishedItem(item: Record<string, unknown>): ItemResult<{ 
   return parse(PublishedItemSchema, item);
 }
 
-export function parseCheckpointItem(item: Record<string, unknown>): ItemResult<{ lastRunAt: number; resumedAt: number }> {
-  return parse(CheckpointItemSchema, item);
+export function parseCheckpointItem(item: Record<string, unknown>): ItemResult<HealthCheckpoint> {
+  const parsed = parse(CheckpointItemSchema, item);
+  return parsed.ok ? { ok: true, value: drop(parsed.value) as HealthCheckpoint } : parsed;
 }
 
 /** A host's capacity claim within the schema's bounds (and a configured maximum, if any); the reason otherwise. */

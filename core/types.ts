@@ -91,7 +91,11 @@ export interface Service {
   readonly deleting: boolean;
 }
 
-export type HostState = 'ready' | 'draining' | 'down';
+/**
+ * Written by the control plane only. `suspect`: silent for a moment, `degraded`: its Docker does not
+ * answer; both take no new task and keep theirs. `down`: its tasks are replaced elsewhere.
+ */
+export type HostState = 'ready' | 'suspect' | 'degraded' | 'draining' | 'down';
 
 export interface Host {
   readonly id: string;
@@ -168,7 +172,8 @@ export interface Unplaceable {
 }
 
 /** What the agent observes of one task's containers. */
-export type TaskState = 'pending' | 'assigned' | 'starting' | 'running' | 'exited' | 'failed' | 'stopped' | 'lost';
+/** `creating`: the agent has the task and is creating its containers (a burst is paced). */
+export type TaskState = 'pending' | 'assigned' | 'creating' | 'starting' | 'running' | 'exited' | 'failed' | 'stopped' | 'lost';
 
 export interface PublishedPort {
   readonly container: string;
@@ -212,6 +217,16 @@ export interface HostStatus {
   readonly agentVersion: string;
   /** The agent's most recent events (a bounded ring); the scheduler copies them into the event log. */
   readonly events?: readonly ClusterEvent[];
+  /** Present when the host's container runtime does not answer: the host is degraded, not dead. */
+  readonly runtime?: RuntimeTrouble;
+}
+
+/** The agent's word that Docker does not answer (its calls time out or hang), while the agent itself lives. */
+export interface RuntimeTrouble {
+  readonly state: 'unresponsive';
+  /** Since when no Docker call has been answered. */
+  readonly since: string;
+  readonly message: string;
 }
 
 /**

@@ -84,7 +84,10 @@ export interface LocalClusterOptions {
   readonly pollSeconds?: number;
   /** Agent heartbeat. @default 1 */
   readonly heartbeatSeconds?: number;
-  /** A host silent for longer is declared down and its tasks replaced. @default 3 */
+  /**
+   * An idle host silent for longer is declared down and its tasks replaced; it is suspect (no new tasks)
+   * after half of it, and a host creating containers gets three times as long (core/health.ts). @default 5
+   */
   readonly hostGraceSeconds?: number;
   /** Where the status file for the CLI is written; undefined writes none. */
   readonly statusFile?: string;
@@ -166,7 +169,9 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
         {
           store,
           now: () => new Date(),
-          policy: { graceMs: (options.hostGraceSeconds ?? 3) * 1000, checkIntervalMs: 1000 },
+          // 5 missed 1 s heartbeats make an idle host down, 2.5 s make it suspect: a killed host's tasks
+          // run elsewhere within 10 s, and a busy one (creating containers) gets 15 s.
+          policy: { graceMs: (options.hostGraceSeconds ?? 5) * 1000, checkIntervalMs: 1000 },
           kickScheduler: async () => scheduler.kick(),
           eventRetentionMs: 7 * 86_400_000,
         },

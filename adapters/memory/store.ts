@@ -303,6 +303,7 @@ export class MemoryStore implements Store, BadItemSource {
         tasks: status.tasks,
         agentVersion: status.agentVersion,
         ...(Array.isArray(status.events) ? { events: status.events } : {}),
+        ...(status.runtime ? { runtime: status.runtime } : {}),
       }),
     );
   }
@@ -375,7 +376,7 @@ export class MemoryStore implements Store, BadItemSource {
   }
 
   async putHealthCheckpoint(checkpoint: HealthCheckpoint): Promise<void> {
-    this.checkpoint = { lastRunAt: checkpoint.lastRunAt, resumedAt: checkpoint.resumedAt };
+    this.checkpoint = { lastRunAt: checkpoint.lastRunAt, resumedAt: checkpoint.resumedAt, ...(checkpoint.heldSince !== undefined ? { heldSince: checkpoint.heldSince } : {}) };
   }
 
   // ---- plumbing ----

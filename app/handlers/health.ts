@@ -8,6 +8,7 @@ import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { runHealthCheck, type HealthDeps, type HealthResult } from '../health.ts';
 import { controlPlaneConfig, numberEnv } from '../env.ts';
+import { ENV } from '../env-names.ts';
 import { awsControlPlane } from '../wiring.ts';
 import { errorBoundary } from './middleware.ts';
 import { componentLogger } from '../logger.ts';
@@ -25,8 +26,13 @@ export function makeHealthHandler(deps: HealthDeps, options: { checksPerRun: num
       for (let i = 0; i < options.checksPerRun; i++) {
         if (i > 0) await new Promise((r) => setTimeout(r, options.intervalMs));
         const r = await runHealthCheck(deps);
-        if (r.down.length || r.up.length || r.resumed) log.info('host health changed', { ...r });
-        if (options.metricsCluster) emitMetric('StaleHosts', r.downHosts, options.metricsCluster);
+        if (r.down.length || r.up.length || r.suspect.length || r.resumed) log.info('host health changed', { ...r });
+        if (options.metricsCluster) {
+          emitMetric('StaleHosts', r.downHosts, options.metricsCluster);
+          emitMetric('SuspectHosts', r.suspectHosts, options.metricsCluster);
+          // 1 while too many hosts are silent at once and nothing is moved: worth an alarm of its own.
+          emitMetric('EvictionsHeld', r.held ? 1 : 0, options.metricsCluster);
+        }
         results.push(r);
       }
       return results;
@@ -42,15 +48,15 @@ export function healthHandlerFromEnv(env: NodeJS.ProcessEnv): HealthHandler {
       now: () => new Date(),
       // Agents heartbeat every 15 s on AWS; 4 missed beats make a host down.
       policy: {
-        graceMs: numberEnv(env, 'SKIFF_HOST_GRACE_SECONDS', 60, { min: 1 }) * 1000,
-        checkIntervalMs: numberEnv(env, 'SKIFF_HEALTH_INTERVAL_SECONDS', 15, { min: 1 }) * 1000,
+        graceMs: numberEnv(env, ENV.hostGraceSeconds, 60, { min: 1 }) * 1000,
+        checkIntervalMs: numberEnv(env, ENV.healthIntervalSeconds, 15, { min: 1 }) * 1000,
       },
       kickScheduler: cp.kickScheduler,
-      eventRetentionMs: numberEnv(env, 'SKIFF_EVENT_RETENTION_DAYS', 7, { min: 1 }) * 86_400_000,
+      eventRetentionMs: numberEnv(env, ENV.eventRetentionDays, 7, { min: 1 }) * 86_400_000,
     },
     {
-      checksPerRun: numberEnv(env, 'SKIFF_HEALTH_CHECKS_PER_RUN', 4, { min: 1, max: 12 }),
-      intervalMs: numberEnv(env, 'SKIFF_HEALTH_INTERVAL_SECONDS', 15, { min: 1 }) * 1000,
+      checksPerRun: numberEnv(env, ENV.healthChecksPerRun, 4, { min: 1, max: 12 }),
+      intervalMs: numberEnv(env, ENV.healthIntervalSeconds, 15, { min: 1 }) * 1000,
       metricsCluster: cp.cluster,
     },
   );

@@ -326,6 +326,19 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
     });
 
     describe('host status and published documents', () => {
+      it("keeps an agent's word that its Docker does not answer, and the health checkpoint's hold", async () => {
+        const store = await makeStore();
+        const runtime = { state: 'unresponsive' as const, since: NOW, message: 'no Docker call answered for more than 30s' };
+        await store.putHostStatus(aStatus('h1', { runtime }));
+        expect((await store.getHostStatus('h1'))?.runtime).toEqual(runtime);
+        await store.putHostStatus(aStatus('h1'));
+        expect((await store.getHostStatus('h1'))?.runtime).toBeUndefined();
+        await store.putHealthCheckpoint({ lastRunAt: 5, resumedAt: 1, heldSince: 3 });
+        expect(await store.getHealthCheckpoint()).toEqual({ lastRunAt: 5, resumedAt: 1, heldSince: 3 });
+        await store.putHealthCheckpoint({ lastRunAt: 6, resumedAt: 1 });
+        expect(await store.getHealthCheckpoint()).toEqual({ lastRunAt: 6, resumedAt: 1 });
+      });
+
       it('stores, reads and lists host statuses; a new report replaces the old', async () => {
         const store = await makeStore();
         await store.registerHost(hostInput('h1'), NOW);

@@ -42,9 +42,12 @@ export interface RunningCluster {
   stop(): Promise<number | null>;
 }
 
-/** Starts `skiff local up ARGS` in `cwd` and waits until its status file names a healthy API. */
-export async function startCluster(cwd: string, args: readonly string[], timeoutMs = 60_000): Promise<RunningCluster> {
-  const child = spawn(process.execPath, [SKIFF, 'local', 'up', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Starts `skiff local up ARGS` in `cwd` and waits until its status file names a healthy API. `env` is added
+ * to its environment (and so to its agents', e.g. DOCKER_HOST).
+ */
+export async function startCluster(cwd: string, args: readonly string[], timeoutMs = 60_000, env?: Record<string, string>): Promise<RunningCluster> {
+  const child = spawn(process.execPath, [SKIFF, 'local', 'up', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env: { ...process.env, ...env } } : {}) });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));

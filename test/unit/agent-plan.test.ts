@@ -91,7 +91,7 @@ describe('agent plan', () => {
     const running = taskStatus(t, [container('a', 'web', { ports: [{ container: 'web', containerPort: 80, protocol: 'tcp', hostIp: '127.0.1.1', hostPort: 3000 }] })], undefined, 1000, undefined);
     expect(running).toMatchObject({ state: 'running', ports: [{ hostPort: 3000 }], since: new Date(1000).toISOString() });
     expect(taskStatus(t, [container('a', 'web')], undefined, 5000, running).since).toBe(running.since);
-    expect(taskStatus(t, [], undefined, 1000, undefined).state).toBe('starting');
+    expect(taskStatus(t, [], undefined, 1000, undefined).state).toBe('creating');
     const looping = taskStatus(t, [container('a', 'web', { state: 'exited', exitCode: 2 })], 4000, 1000, undefined);
     expect(looping).toMatchObject({ state: 'failed', exitCode: 2, message: 'restarting in 3s (crash loop back-off)' });
     const done = taskStatus(task('a', [spec('web')], 'never'), [container('a', 'web', { state: 'exited', exitCode: 0 })], undefined, 1000, undefined);

@@ -20,6 +20,7 @@ export const HOST_WRITABLE_ATTRIBUTES = [
   'tasks',
   'agentVersion',
   'events',
+  'runtime',
   // The host record (`#HOST`), created and re-registered by the agent itself (hosts.ts
   // `registerHost`): its claim (address, capacity, labels) and, on creation, the record's initial
   // state, version and empty allocations. IAM cannot tell the record from the reports (no

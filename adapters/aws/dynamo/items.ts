@@ -113,7 +113,7 @@ export function toPublished(log: BadItemReporter, item: Item): { generation: num
 }
 
 export function toCheckpoint(log: BadItemReporter, item: Item): HealthCheckpoint | undefined {
-  return accept(log, 'checkpoint', item, parseCheckpointItem({ lastRunAt: item.lastRunAt, resumedAt: item.resumedAt }));
+  return accept(log, 'checkpoint', item, parseCheckpointItem({ lastRunAt: item.lastRunAt, resumedAt: item.resumedAt, heldSince: item.heldSince }));
 }
 
 /** The status with the later of its own time and its heartbeat's. */

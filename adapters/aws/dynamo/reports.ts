@@ -27,6 +27,7 @@ export class DynamoHostReports implements HostReportStore {
       tasks: status.tasks,
       agentVersion: status.agentVersion,
       events: status.events,
+      ...(status.runtime ? { runtime: status.runtime } : {}),
     };
     checkItemSize(`${label} (${status.tasks.length} tasks)`, item);
     await this.t.call('PutItem', label, () => this.t.doc.send(new PutCommand({ TableName: this.t.table, Item: item })));
