@@ -9,7 +9,7 @@ import type { FieldIssue } from '../errors.ts';
 import { formatCpu, formatMemory } from '../quantity.ts';
 import type { ServiceSpec } from '../types.ts';
 import { toFieldIssues } from './issues.ts';
-import { documentSizeProblem, yamlTextProblem } from './limits.ts';
+import { documentSizeProblem, MAX_YAML_LENGTH, yamlTextProblem } from './limits.ts';
 import { defaultMessage, type RawIssue } from './messages.ts';
 import { healthIssues, ingressIssues, podIssues } from './pod.ts';
 import { toServiceSpec } from './resolve.ts';
@@ -30,6 +30,10 @@ const MAX_SYNTAX_ERRORS = 20;
 
 /** Parses one YAML document holding a service spec; syntax errors carry their line and column. */
 export function parseServiceYaml(text: string): ServiceSpec {
+  // JSON is YAML too, and a large JSON text takes the yaml library seconds: a JSON object goes
+  // through JSON.parse (linear) and then the same checks as any decoded document.
+  const json = text.length <= MAX_YAML_LENGTH && text.trimStart().startsWith('{') ? tryJson(text) : undefined;
+  if (json !== undefined) return parseServiceSpec(json);
   const limit = yamlTextProblem(text);
   if (limit !== undefined) throw new ValidationError([limit]);
   const lineCounter = new LineCounter();
@@ -76,6 +80,14 @@ export function parseServiceYaml(text: string): ServiceSpec {
 }
 
 /** Keys that appear twice in one map, worded as the yaml library words them ("Map keys must be unique"). */
+function tryJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
 function duplicateKeys(doc: Parameters<typeof YAML.visit>[0], lineCounter: LineCounter): FieldIssue[] {
   const issues: FieldIssue[] = [];
   YAML.visit(doc, {
