@@ -2,7 +2,7 @@
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import { send, type HttpRequestError, type HttpResponse } from './http.ts';
 import { ConfigValueError, configPath, readConfig, validateApiUrl, validateRegion } from './config.ts';
-import { readLocalStatus, statusFilePath } from './local-status.ts';
+import { isLoopbackUrl as isLoopback, readTrustedStatus, statusFilePath } from './local-status.ts';
 
 export class ApiError extends Error {
   constructor(
@@ -24,19 +24,15 @@ export interface ApiTarget {
   profile?: string;
 }
 
-function isLoopback(url: string): boolean {
-  const host = new URL(url).hostname;
-  return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
-}
-
 /**
  * The API, from the first of: the `--api` flag, `$SKIFF_API`, the local cluster started from this
  * folder (`.skiff/local.json`), the config file (`skiff config set`). A flag or `$SKIFF_API` URL is
  * signed when `$SKIFF_REGION` or `$AWS_REGION` is set; `$AWS_REGION` is not taken for a loopback
  * URL, since it is often set for other tools and a local cluster checks no signature. A local
- * cluster is never signed; the config file's API is signed when it has a region.
+ * cluster is never signed; the config file's API is signed when it has a region. A status file
+ * that cannot be trusted (see readTrustedStatus) is ignored with a warning, and the config applies.
  */
-export function findApi(flag: string | undefined, opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): ApiTarget {
+export function findApi(flag: string | undefined, opts: { env?: NodeJS.ProcessEnv; cwd?: string; warn?: (line: string) => void } = {}): ApiTarget {
   const env = opts.env ?? process.env;
   const explicit = flag ?? env.SKIFF_API;
   try {
@@ -50,8 +46,10 @@ export function findApi(flag: string | undefined, opts: { env?: NodeJS.ProcessEn
     if (err instanceof ConfigValueError) throw new Error(err.message);
     throw err;
   }
-  const status = readLocalStatus(statusFilePath(opts.cwd));
-  if (status) return { url: status.api, source: 'local' };
+  const file = statusFilePath(opts.cwd);
+  const local = readTrustedStatus(file);
+  if (local?.status) return { url: local.status.api.replace(/\/+$/, ''), source: 'local' };
+  if (local?.untrusted) (opts.warn ?? ((line) => process.stderr.write(`${line}\n`)))(`skiff: ignoring ${file}: ${local.untrusted}`);
   const config = readConfig(configPath(env));
   if (config) return { url: config.api, source: 'config', ...(config.region ? { region: config.region } : {}), ...(config.profile ? { profile: config.profile } : {}) };
   throw new Error(
