@@ -14,8 +14,8 @@
  * Local mode is a preset that swaps adapters; no logic here decides anything about the cluster.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, openSync, closeSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve, sep } from 'node:path';
+import { mkdirSync, openSync, closeSync, existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SSMClient } from '@aws-sdk/client-ssm';
@@ -39,7 +39,7 @@ import { startProxyWorker } from './proxy-worker.ts';
 import { LABELS } from '../agent/executor.ts';
 import type { IngressRoute, Store } from '../ports/index.ts';
 // The status file's format and reader belong to the CLI, which reads it without loading this module.
-import { readLocalStatus, type LocalHost, type LocalStatus } from '../cli/local-status.ts';
+import { readLocalStatus, statusFilePath, type LocalHost, type LocalStatus } from '../cli/local-status.ts';
 
 export { readLocalStatus, type LocalHost, type LocalStatus };
 
@@ -322,7 +322,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
 function checkStatusFileIsFree(file: string, cluster: string, dataDir: string): void {
   const running = readLocalStatus(file);
   if (!running) return;
-  if (isAlive(running.pid)) throw new Error(`a local cluster is already running (pid ${running.pid}, API ${running.api}); stop it first`);
+  if (controlPlaneMismatch(running, file) === undefined) throw new Error(`a local cluster is already running (pid ${running.pid}, API ${running.api}); stop it first`);
   if (running.cluster === cluster && running.dataDir === dataDir) return;
   const alive = running.hosts.filter((h) => findAgent(running.dataDir, running.cluster, h.id));
   if (alive.length > 0) {
@@ -501,6 +501,7 @@ function agentProcess(pid: number, cluster: string, pidFile: string): AgentProce
   const letter = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
   if (letter === 'Z' || letter === 'X' || letter === 'x') return undefined;
   if (!cmdline.split('\0').some((arg) => arg.endsWith(`${sep}agent${sep}main.ts`))) return undefined;
+  if (processUid(pid) !== process.getuid?.()) return undefined;
   const env: Record<string, string> = {};
   for (const pair of environ.split('\0')) {
     const eq = pair.indexOf('=');
@@ -509,6 +510,61 @@ function agentProcess(pid: number, cluster: string, pidFile: string): AgentProce
   if (env.SKIFF_CLUSTER !== cluster || env.SKIFF_PID_FILE !== pidFile) return undefined;
   // T: stopped by a signal (SIGSTOP); t: stopped by a debugger. Either way it does nothing.
   return { pid, state: letter === 'T' || letter === 't' ? 'paused' : 'running', env };
+}
+
+/** The real uid of a process, from /proc/<pid>/status (Linux); undefined when it cannot be read. */
+function processUid(pid: number): number | undefined {
+  try {
+    const line = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return line ? Number(line[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Why the process the status file names is not the control plane it claims to be, or undefined when
+ * it is: `skiff local up` run by this user, from a folder whose status file is this one, with the
+ * status's data folder. A pid alone is not trusted: the control plane may have died and its pid been
+ * reused, or the file may name any process; `local down` signals only what passes. Without /proc
+ * (not Linux) the pid is all there is to go by.
+ */
+export function controlPlaneMismatch(status: LocalStatus, statusFile: string): string | undefined {
+  const pid = status.pid;
+  if (!Number.isInteger(pid) || pid <= 0) return `${JSON.stringify(pid)} is not a process id`;
+  if (!existsSync('/proc/self/stat')) return isAlive(pid) ? undefined : `no process has pid ${pid}`;
+  let stat: string, cmdline: string, cwd: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    cwd = readlinkSync(`/proc/${pid}/cwd`);
+  } catch {
+    return `no process of yours has pid ${pid}`;
+  }
+  const letter = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  if (letter === 'Z' || letter === 'X' || letter === 'x') return `process ${pid} has exited`;
+  const uid = processUid(pid);
+  if (uid !== process.getuid?.()) return `process ${pid} belongs to uid ${uid ?? '?'}, not to you`;
+  const args = cmdline.split('\0');
+  // The entry script (bin/skiff.mjs, the bundle or cli/main.ts under tsx), then `local up`.
+  const entry = args.findIndex((a) => basename(a) === 'skiff.mjs' || basename(a) === 'skiff' || a.endsWith(`${sep}cli${sep}main.ts`) || a.endsWith(`${sep}cli${sep}main.mjs`));
+  if (entry < 0 || args[entry + 1] !== 'local' || args[entry + 2] !== 'up') return `process ${pid} is not \`skiff local up\` (it runs ${JSON.stringify(args.filter(Boolean).join(' ').slice(0, 120))})`;
+  const real = (p: string) => {
+    try {
+      return realpathSync(p);
+    } catch {
+      return resolve(p);
+    }
+  };
+  if (real(statusFilePath(cwd)) !== real(statusFile)) return `process ${pid} runs from ${cwd}, not from this folder`;
+  const flag = (name: string) => {
+    const i = args.findIndex((a, j) => j > entry && (a === `--${name}` || a.startsWith(`--${name}=`)));
+    if (i < 0) return undefined;
+    return args[i]!.includes('=') ? args[i]!.slice(args[i]!.indexOf('=') + 1) : args[i + 1];
+  };
+  const dataDir = resolve(cwd, flag('data') ?? join('.skiff', flag('cluster') ?? 'local'));
+  if (real(dataDir) !== real(status.dataDir)) return `process ${pid} keeps its data in ${dataDir}, not in ${status.dataDir}`;
+  return undefined;
 }
 
 /** Where a host's agent stands: its pid (null when dead) and state. */
