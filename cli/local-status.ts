@@ -104,3 +104,25 @@ export function readTrustedStatus(file: string): TrustedStatus | undefined {
   if (typeof status.api !== 'string' || !isLoopbackUrl(status.api)) return { untrusted: `its API ${JSON.stringify(status.api)} is not a loopback address (127.0.0.0/8, ::1, localhost)` };
   return { status };
 }
+
+/** The local API's bearer token: `<dataDir>/token`, written by `skiff local up` (local/token.ts), mode 0600. */
+export function tokenFilePath(dataDir: string): string {
+  return join(dataDir, 'token');
+}
+
+/**
+ * The local cluster's token from `<dataDir>/token`, under the same checks as the status file (the
+ * user's own, not writable by others): undefined when there is none, `untrusted` the reason to ignore one.
+ */
+export function readLocalToken(dataDir: string): { readonly token: string; readonly untrusted?: undefined } | { readonly token?: undefined; readonly untrusted: string } | undefined {
+  const file = tokenFilePath(dataDir);
+  if (!existsSync(file)) return undefined;
+  try {
+    const reason = untrustedReason(file);
+    if (reason) return { untrusted: reason };
+    const token = readFileSync(file, 'utf8').trim();
+    return token ? { token } : { untrusted: 'it is empty' };
+  } catch (err) {
+    return { untrusted: `it cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` };
+  }
+}

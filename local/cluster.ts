@@ -23,6 +23,7 @@ import Docker from 'dockerode';
 import { startDynalite, dynaliteClient, ensureTable } from './dynalite.ts';
 import { startSsmServer } from './ssm-server.ts';
 import { startApiServer } from './api-server.ts';
+import { ensureLocalToken } from './token.ts';
 import { SignalWaker } from './waker.ts';
 import { DynamoStore } from '../adapters/aws/dynamo-store.ts';
 import { SsmHostChannel } from '../adapters/aws/ssm-channel.ts';
@@ -93,6 +94,8 @@ export interface LocalClusterOptions {
 
 export interface LocalCluster {
   readonly status: LocalStatus;
+  /** The API's bearer token (also in `<dataDir>/token`). */
+  readonly token: string;
   readonly store: Store;
   /** Runs a scheduler pass now and waits for it. */
   schedule(): Promise<void>;
@@ -122,6 +125,8 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   mkdirSync(logDir, { recursive: true });
 
   if (options.statusFile) checkStatusFileIsFree(options.statusFile, cluster, dataDir);
+  // Before the API listens: it admits only requests that carry this token.
+  const token = ensureLocalToken(dataDir);
 
   const controlPlane: (() => Promise<void> | void)[] = [];
   const spawned: number[] = [];
@@ -178,7 +183,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     controlPlane.push(() => health.stop());
 
     const apiHandler = makeApiHandler({ store, now: () => new Date(), kickScheduler: async () => scheduler.kick() });
-    const api = await bindStable('API', apiPort || saved?.apiPort, apiPort ? 'given with --port' : savedAt, endpointsPath, (port) => startApiServer(apiHandler, { port }));
+    const api = await bindStable('API', apiPort || saved?.apiPort, apiPort ? 'given with --port' : savedAt, endpointsPath, (port) => startApiServer(apiHandler, { port, token }));
     controlPlane.push(() => api.close());
     log(`skiff: API at ${api.url}`);
 
@@ -300,6 +305,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     let stopping: Promise<void> | undefined;
     return {
       status,
+      token,
       store,
       schedule: () => scheduler.runNow(),
       // The agents stop while the control plane still runs, so that their last reports land.

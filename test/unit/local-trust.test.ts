@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -76,5 +76,46 @@ describe('a .skiff/local.json is trusted only when it is the user’s and names 
   it('knows loopback URLs', () => {
     for (const u of ['http://127.0.0.1:1', 'http://127.1.2.3:1', 'http://localhost:1', 'http://[::1]:1']) expect(isLoopbackUrl(u)).toBe(true);
     for (const u of ['http://128.0.0.1:1', 'http://127.0.0.1.nip.io:1', 'http://example.com', 'http://[::2]:1', 'not a url']) expect(isLoopbackUrl(u)).toBe(false);
+  });
+});
+
+describe('the local API token', () => {
+  const dataDir = () => join(root, 'project', '.skiff', 'local');
+  beforeEach(() => {
+    writeFileSync(statusFile, JSON.stringify({ api: 'http://127.0.0.1:7000', pid: 1, dataDir: dataDir() }));
+  });
+
+  it('is created once, 32 random bytes in base64url, mode 0600, and kept across starts', async () => {
+    const { ensureLocalToken } = await import('../../local/token.ts');
+    const token = ensureLocalToken(dataDir());
+    expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(Buffer.from(token, 'base64url')).toHaveLength(32);
+    expect(statSync(join(dataDir(), 'token')).mode & 0o777).toBe(0o600);
+    expect(ensureLocalToken(dataDir())).toBe(token);
+    expect(ensureLocalToken(join(root, 'other'))).not.toBe(token);
+  });
+
+  it('is sent by the CLI for the local cluster; --token and $SKIFF_TOKEN override it', async () => {
+    const { ensureLocalToken } = await import('../../local/token.ts');
+    const token = ensureLocalToken(dataDir());
+    expect(findApi(undefined, { env, cwd, warn })).toEqual({ url: 'http://127.0.0.1:7000', source: 'local', token });
+    expect(findApi(undefined, { env: { ...env, SKIFF_TOKEN: 'from-env' }, cwd, warn }).token).toBe('from-env');
+    expect(findApi(undefined, { env: { ...env, SKIFF_TOKEN: 'from-env' }, cwd, warn, token: 'from-flag' }).token).toBe('from-flag');
+    expect(findApi('http://127.0.0.1:9000', { env: { ...env, SKIFF_TOKEN: 'from-env' }, cwd, warn })).toEqual({ url: 'http://127.0.0.1:9000', source: 'flag', token: 'from-env' });
+    // A signed request carries no bearer token: SigV4 owns the Authorization header.
+    expect(findApi('https://abc123.execute-api.eu-west-1.amazonaws.com', { env: { ...env, SKIFF_REGION: 'eu-west-1', SKIFF_TOKEN: 't' }, cwd, warn }).token).toBeUndefined();
+    expect(warnings).toEqual([]);
+  });
+
+  it('is not read from a token file others may write: the CLI warns and sends none', async () => {
+    const { ensureLocalToken } = await import('../../local/token.ts');
+    ensureLocalToken(dataDir());
+    chmodSync(join(dataDir(), 'token'), 0o666);
+    expect(findApi(undefined, { env, cwd, warn })).toEqual({ url: 'http://127.0.0.1:7000', source: 'local' });
+    expect(warnings).toEqual([`skiff: ignoring ${join(dataDir(), 'token')}: others may write it (mode 0666)`]);
+    // The next start replaces it with a fresh one of the user's alone.
+    const fresh = ensureLocalToken(dataDir());
+    expect(statSync(join(dataDir(), 'token')).mode & 0o777).toBe(0o600);
+    expect(findApi(undefined, { env, cwd, warn }).token).toBe(fresh);
   });
 });
