@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { startLocalCluster, removeContainers } from '../local/cluster.ts';
+import { authedFetch } from '../test/helpers/local-api.ts';
 
 const { values } = parseArgs({ options: { replicas: { type: 'string', default: '50,100' }, runs: { type: 'string', default: '1' } } });
 const sizes = values.replicas!.split(',').map(Number);
@@ -38,7 +39,7 @@ const spec = (replicas: number) => ({
 async function waitFor(api: string, done: (body: { running: number; ready: boolean } | undefined, status: number) => boolean, limitMs: number): Promise<number> {
   const t0 = performance.now();
   for (;;) {
-    const res = await fetch(`${api}/v1/namespaces/default/services/hello`);
+    const res = await apiFetch(`${api}/v1/namespaces/default/services/hello`);
     const body = res.ok ? ((await res.json()) as { running: number; ready: boolean }) : undefined;
     if (done(body, res.status)) return (performance.now() - t0) / 1000;
     if (performance.now() - t0 > limitMs) throw new Error(`gave up after ${limitMs / 1000}s (running ${body?.running ?? '?'})`);
@@ -48,9 +49,10 @@ async function waitFor(api: string, done: (body: { running: number; ready: boole
 
 const local = await startLocalCluster({ cluster, dataDir, hosts: 3, log: () => {} });
 const api = local.status.api;
+const apiFetch = authedFetch(local.token);
 // Time the cluster, not its start-up: wait until every agent has registered and reported.
 for (const t0 = Date.now(); ; ) {
-  const hosts = (await (await fetch(`${api}/v1/hosts`)).json()) as { heartbeatAt: string | null }[];
+  const hosts = (await (await apiFetch(`${api}/v1/hosts`)).json()) as { heartbeatAt: string | null }[];
   if (hosts.length === 3 && hosts.every((h) => h.heartbeatAt)) break;
   if (Date.now() - t0 > 60_000) throw new Error('the local hosts did not register within 60 s');
   await new Promise((r) => setTimeout(r, 100));
@@ -61,12 +63,12 @@ try {
   for (const n of sizes) {
     for (let r = 0; r < runs; r++) {
       const t0 = performance.now();
-      const res = await fetch(`${api}/v1/services`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(spec(n)) });
+      const res = await apiFetch(`${api}/v1/services`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(spec(n)) });
       if (!res.ok) throw new Error(`apply failed: ${res.status} ${await res.text()}`);
       await waitFor(api, (b) => Boolean(b?.ready), 180_000);
       const up = (performance.now() - t0) / 1000;
       const t1 = performance.now();
-      await fetch(`${api}/v1/namespaces/default/services/hello`, { method: 'DELETE' });
+      await apiFetch(`${api}/v1/namespaces/default/services/hello`, { method: 'DELETE' });
       await waitFor(api, (_b, status) => status === 404, 180_000);
       const down = (performance.now() - t1) / 1000;
       console.log(`${n}\t\t${up.toFixed(2)}\t\t\t${down.toFixed(2)}`);
