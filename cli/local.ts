@@ -10,6 +10,7 @@
  * through the pid and configuration files in the data dir, so they work with the control plane down.
  */
 import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { controlPlaneMismatch, findAgent, hostFiles, hostState, isAlive, killHost, removeContainers, removeNetwork, startAgent, startLocalCluster, stopAgent, type HostState, type LocalClusterOptions, type LocalStatus } from '../local/cluster.ts';
 import { readTrustedStatus, statusFilePath } from './local-status.ts';
 import { table } from './format.ts';
@@ -27,7 +28,15 @@ function trustedStatus(cwd?: string): { file: string; status: LocalStatus | unde
 }
 
 export async function localUp(opts: Omit<LocalClusterOptions, 'statusFile' | 'log'>, out: Out): Promise<number> {
-  const statusFile = statusFilePath();
+  let statusFile = statusFilePath();
+  const found = readTrustedStatus(statusFile);
+  if (found?.untrusted) {
+    // Found in a parent folder and not to be trusted: this folder gets a status file of its own.
+    const own = join(process.cwd(), '.skiff', 'local.json');
+    if (own === statusFile) throw new Error(`not using ${statusFile}: ${found.untrusted}; remove it, or make it yours alone`);
+    out.err(`skiff: ignoring ${statusFile}: ${found.untrusted}; the status goes to ${own}`);
+    statusFile = own;
+  }
   const defined = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as typeof opts;
   // Listen before starting: SIGUSR2's default action would kill this process and skip every cleanup.
   let requested: { kind: StopKind; signal: string } | undefined;

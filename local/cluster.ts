@@ -14,7 +14,7 @@
  * Local mode is a preset that swaps adapters; no logic here decides anything about the cluster.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, openSync, closeSync, existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, openSync, closeSync, existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -123,6 +123,13 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   const logDir = join(dataDir, 'logs');
   mkdirSync(runDir, { recursive: true });
   mkdirSync(logDir, { recursive: true });
+  // The CLI trusts the token (and the status file) only in folders no one else may write
+  // (cli/local-status.ts); a umask of 002 would make them group-writable.
+  denyOthersWrite(dataDir);
+  if (options.statusFile) {
+    mkdirSync(dirname(options.statusFile), { recursive: true });
+    denyOthersWrite(dirname(options.statusFile));
+  }
 
   if (options.statusFile) checkStatusFileIsFree(options.statusFile, cluster, dataDir);
   // Before the API listens: it admits only requests that carry this token.
@@ -287,7 +294,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     const status: LocalStatus = { cluster, pid: process.pid, api: api.url, dns: `127.0.0.1:${dns.port}`, proxy: proxy.url, dataDir, startedAt: new Date().toISOString(), hosts };
     const watcher = new HostWatcher(dataDir, cluster, hosts, log);
     controlPlane.push(() => watcher.stop());
-    if (options.statusFile) writeJsonAtomic(options.statusFile, status);
+    if (options.statusFile) writeJsonAtomic(options.statusFile, status, 0o644);
     scheduler.start();
     discovery.start();
     watcher.start();
@@ -803,9 +810,15 @@ export async function removeContainers(cluster: string, docker = new Docker()): 
   return list.length;
 }
 
-function writeJsonAtomic(file: string, value: unknown): void {
+function writeJsonAtomic(file: string, value: unknown, mode?: number): void {
   mkdirSync(dirname(file), { recursive: true });
-  writeFileAtomicSync(file, JSON.stringify(value, null, 2));
+  writeFileAtomicSync(file, JSON.stringify(value, null, 2), mode === undefined ? {} : { mode });
+}
+
+/** Drops group and world write from a folder of the user's (Skiff's own: the data dir, `.skiff`). */
+function denyOthersWrite(dir: string): void {
+  const st = statSync(dir);
+  if (st.uid === process.getuid?.() && st.mode & 0o022) chmodSync(dir, st.mode & 0o7755);
 }
 
 export function isAlive(pid: number): boolean {
