@@ -164,7 +164,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
 
     const store = new DynamoStore(dynamoClient, { tableName: TABLE });
     const channel = new SsmHostChannel(new SSMClient({ endpoint: ssm.endpoint, region: REGION, credentials: LOCAL_CREDENTIALS }), { prefix: `/skiff/${cluster}` });
-    const waker = new SignalWaker(runDir);
+    const waker = new SignalWaker(runDir, (id, pid) => findAgent(dataDir, cluster, id)?.pid === pid);
 
     const scheduler = new HandlerLoop(
       makeSchedulerHandler({ store, channel, waker, cluster, now: () => new Date() }),
