@@ -23,6 +23,7 @@ import { parseArgs } from 'node:util';
 import Docker from 'dockerode';
 import { startLocalCluster, removeContainers } from '../local/cluster.ts';
 import { forEachLimit } from '../core/async.ts';
+import { authedFetch } from '../test/helpers/local-api.ts';
 
 const run = promisify(execFile);
 const { values } = parseArgs({
@@ -56,7 +57,7 @@ const spec = (replicas: number) => ({
 async function waitFor(api: string, done: (body: { running: number; ready: boolean } | undefined, status: number) => boolean, limitMs: number): Promise<number> {
   const t0 = performance.now();
   for (;;) {
-    const res = await fetch(`${api}/v1/namespaces/default/services/hello`);
+    const res = await apiFetch(`${api}/v1/namespaces/default/services/hello`);
     const body = res.ok ? ((await res.json()) as { running: number; ready: boolean }) : undefined;
     if (done(body, res.status)) return (performance.now() - t0) / 1000;
     if (performance.now() - t0 > limitMs) throw new Error(`gave up after ${limitMs / 1000}s (running ${body?.running ?? '?'})`);
@@ -128,9 +129,10 @@ async function swarm(n: number): Promise<number | undefined> {
 
 const local = await startLocalCluster({ cluster, dataDir, hosts: 3, log: () => {} });
 const api = local.status.api;
+const apiFetch = authedFetch(local.token);
 // Time the cluster, not its start-up: wait until every agent has registered and reported.
 for (const t0 = Date.now(); ; ) {
-  const hosts = (await (await fetch(`${api}/v1/hosts`)).json()) as { heartbeatAt: string | null }[];
+  const hosts = (await (await apiFetch(`${api}/v1/hosts`)).json()) as { heartbeatAt: string | null }[];
   if (hosts.length === 3 && hosts.every((h) => h.heartbeatAt)) break;
   if (Date.now() - t0 > 60_000) throw new Error('the local hosts did not register within 60 s');
   await new Promise((r) => setTimeout(r, 100));
@@ -156,7 +158,7 @@ try {
       let up = Number.NaN;
       let down = Number.NaN;
       try {
-        const res = await fetch(`${api}/v1/services`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(spec(n)) });
+        const res = await apiFetch(`${api}/v1/services`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(spec(n)) });
         if (!res.ok) throw new Error(`apply failed: ${res.status} ${await res.text()}`);
         await waitFor(api, (b) => Boolean(b?.ready), 300_000);
         up = (performance.now() - t0) / 1000;
@@ -167,7 +169,7 @@ try {
       const changes = await healthChanges(since, HEALTH_EVENTS);
       const degraded = await healthChanges(since, DEGRADED_EVENTS);
       const t1 = performance.now();
-      await fetch(`${api}/v1/namespaces/default/services/hello`, { method: 'DELETE' });
+      await apiFetch(`${api}/v1/namespaces/default/services/hello`, { method: 'DELETE' });
       await waitFor(api, (_b, status) => status === 404, 180_000);
       down = (performance.now() - t1) / 1000;
       // The daemon's floor and Swarm, on the same machine, right after (nothing of Skiff's left running).

@@ -25,6 +25,7 @@ import { CallCounter, writeUnits, type CallTally, type ItemImage } from '../adap
 import { makeSchedulerHandler } from '../app/handlers/scheduler.ts';
 import { runDiscoverySync } from '../app/discovery.ts';
 import { runHealthCheck } from '../app/health.ts';
+import { authedFetch } from '../test/helpers/local-api.ts';
 
 const { values } = parseArgs({ options: { window: { type: 'string', default: '60' } } });
 const WINDOW_S = Number(values.window);
@@ -336,16 +337,17 @@ try {
     log: () => {},
   });
   const api = local.status.api;
+  const apiFetch = authedFetch(local.token);
   await until(
     `${HOSTS} hosts to register`,
     async () => {
-      const hosts = (await (await fetch(`${api}/v1/hosts`)).json()) as { heartbeatAt: string | null }[];
+      const hosts = (await (await apiFetch(`${api}/v1/hosts`)).json()) as { heartbeatAt: string | null }[];
       return hosts.length === HOSTS && hosts.every((h) => h.heartbeatAt) ? true : undefined;
     },
     60_000,
   );
   note(`${HOSTS} hosts registered`);
-  const res = await fetch(`${api}/v1/services`, {
+  const res = await apiFetch(`${api}/v1/services`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({
@@ -358,7 +360,7 @@ try {
   await until(
     `${TASKS} tasks running`,
     async () => {
-      const s = (await (await fetch(`${api}/v1/namespaces/default/services/idle`)).json()) as { running: number; ready: boolean };
+      const s = (await (await apiFetch(`${api}/v1/namespaces/default/services/idle`)).json()) as { running: number; ready: boolean };
       return s.ready ? true : undefined;
     },
     90_000,

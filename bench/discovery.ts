@@ -23,6 +23,7 @@ import { UDPClient } from 'dns2';
 import { removeContainers, startLocalCluster } from '../local/cluster.ts';
 import { LABELS } from '../agent/executor.ts';
 import type { TaskView } from '../core/types.ts';
+import { authedFetch } from '../test/helpers/local-api.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' } } });
 const runs = Number(values.runs);
@@ -33,10 +34,11 @@ const HOST = 'web.example.test';
 
 const local = await startLocalCluster({ cluster, dataDir, hosts: 3, log: () => {} });
 const api = local.status.api;
+const apiFetch = authedFetch(local.token);
 const dnsPort = Number(local.status.dns.split(':')[1]);
 const proxy = new URL(local.status.proxy);
 
-const get = async <T>(path: string): Promise<T> => (await (await fetch(`${api}${path}`)).json()) as T;
+const get = async <T>(path: string): Promise<T> => (await (await apiFetch(`${api}${path}`)).json()) as T;
 const tasks = () => get<TaskView[]>('/v1/tasks?namespace=default&service=web');
 const apply = async (replicas: number) => {
   const spec = {
@@ -57,7 +59,7 @@ const apply = async (replicas: number) => {
       ingress: { host: HOST, port: 8080 },
     },
   };
-  const res = await fetch(`${api}/v1/services`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(spec) });
+  const res = await apiFetch(`${api}/v1/services`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(spec) });
   if (!res.ok) throw new Error(`apply failed: ${await res.text()}`);
 };
 async function until<T>(what: string, check: () => Promise<T | undefined> | T | undefined, limitMs = 60_000, everyMs = 10): Promise<T> {
@@ -102,8 +104,8 @@ try {
   const scaleUp: number[] = [];
   for (let r = 0; r < runs; r++) {
     // a fresh set of 3 replicas each run: delete, then apply
-    await fetch(`${api}/v1/namespaces/default/services/web`, { method: 'DELETE' });
-    await until('web deleted', async () => ((await fetch(`${api}/v1/namespaces/default/services/web`)).status === 404 ? true : undefined));
+    await apiFetch(`${api}/v1/namespaces/default/services/web`, { method: 'DELETE' });
+    await until('web deleted', async () => ((await apiFetch(`${api}/v1/namespaces/default/services/web`)).status === 404 ? true : undefined));
     await apply(3);
     const ready = await until('3 replicas in DNS and the proxy', async () => {
       const t = (await tasks()).filter((x) => x.state === 'running');
@@ -166,14 +168,14 @@ try {
     const latency = promisify(execFile)('wrk', ['-t1', '-c4', '-d8s', '--latency', '-H', 'Host: nobody.example.test', `${proxy.origin}/`], { encoding: 'utf8', timeout: 30_000 });
     await new Promise((r) => setTimeout(r, 500));
     const busy = { kind: 'Service', metadata: { name: 'busy' }, spec: { replicas: 40, restartPolicy: 'never', containers: [{ name: 'sleep', image: 'skiff/busybox:latest', command: ['sleep', '3600'], resources: { cpu: '10m', memory: '8Mi' } }] } };
-    const put = await fetch(`${api}/v1/services`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(busy) });
+    const put = await apiFetch(`${api}/v1/services`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(busy) });
     if (!put.ok) throw new Error(`apply failed: ${await put.text()}`);
     const { stdout } = await latency;
     const pick = (label: string) => /\s+([\d.]+\w+)/.exec(stdout.slice(stdout.indexOf(label) + label.length))?.[1] ?? '?';
     const max = /Latency\s+\S+\s+\S+\s+(\S+)/.exec(stdout)?.[1] ?? '?';
     const rps = /Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? '?';
     console.log(`proxy's own answers (404) during a 40-replica apply\tp50 ${pick('50%')}, p99 ${pick('99%')}, max ${max} (${rps} req/s)`);
-    await fetch(`${api}/v1/namespaces/default/services/busy`, { method: 'DELETE' });
+    await apiFetch(`${api}/v1/namespaces/default/services/busy`, { method: 'DELETE' });
   }
 } finally {
   await local.stop();

@@ -18,6 +18,7 @@ import Docker from 'dockerode';
 import { killHost, removeContainers, startAgent, startLocalCluster } from '../local/cluster.ts';
 import { LABELS } from '../agent/executor.ts';
 import type { TaskView } from '../core/types.ts';
+import { authedFetch } from '../test/helpers/local-api.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' } } });
 const runs = Number(values.runs);
@@ -27,11 +28,12 @@ const docker = new Docker();
 
 const local = await startLocalCluster({ cluster, dataDir, hosts: 3, log: () => {} });
 const api = local.status.api;
+const apiFetch = authedFetch(local.token);
 
-const get = async <T>(path: string): Promise<T> => (await (await fetch(`${api}${path}`)).json()) as T;
+const get = async <T>(path: string): Promise<T> => (await (await apiFetch(`${api}${path}`)).json()) as T;
 const tasks = (service: string) => get<TaskView[]>(`/v1/tasks?namespace=default&service=${service}`);
 const apply = async (spec: unknown) => {
-  const res = await fetch(`${api}/v1/services`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(spec) });
+  const res = await apiFetch(`${api}/v1/services`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(spec) });
   if (!res.ok) throw new Error(`apply failed: ${await res.text()}`);
 };
 async function until<T>(what: string, check: () => Promise<T | undefined>, limitMs = 60_000): Promise<T> {

@@ -2,7 +2,7 @@
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import { send, type HttpRequestError, type HttpResponse } from './http.ts';
 import { ConfigValueError, configPath, readConfig, validateApiUrl, validateRegion } from './config.ts';
-import { readLocalStatus, statusFilePath } from './local-status.ts';
+import { isLoopbackUrl as isLoopback, readLocalToken, readTrustedStatus, statusFilePath, tokenFilePath } from './local-status.ts';
 
 export class ApiError extends Error {
   constructor(
@@ -22,11 +22,8 @@ export interface ApiTarget {
   region?: string;
   /** The AWS profile for the credential chain; unset, the chain's own default (`AWS_PROFILE`, else `default`). */
   profile?: string;
-}
-
-function isLoopback(url: string): boolean {
-  const host = new URL(url).hostname;
-  return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+  /** Set: sent as `Authorization: Bearer <token>` (a local cluster's own, or `--token` / `$SKIFF_TOKEN`); never with signing. */
+  token?: string;
 }
 
 /**
@@ -34,10 +31,24 @@ function isLoopback(url: string): boolean {
  * folder (`.skiff/local.json`), the config file (`skiff config set`). A flag or `$SKIFF_API` URL is
  * signed when `$SKIFF_REGION` or `$AWS_REGION` is set; `$AWS_REGION` is not taken for a loopback
  * URL, since it is often set for other tools and a local cluster checks no signature. A local
- * cluster is never signed; the config file's API is signed when it has a region.
+ * cluster is never signed; the config file's API is signed when it has a region. A status file
+ * that cannot be trusted (see readTrustedStatus) is ignored with a warning, and the config applies.
  */
-export function findApi(flag: string | undefined, opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): ApiTarget {
+export function findApi(flag: string | undefined, opts: { env?: NodeJS.ProcessEnv; cwd?: string; warn?: (line: string) => void; token?: string } = {}): ApiTarget {
   const env = opts.env ?? process.env;
+  const target = findApiTarget(flag, opts, env);
+  // --token, else $SKIFF_TOKEN, else (a local cluster) its token file. A signed request carries none:
+  // SigV4 owns the Authorization header.
+  const token = opts.token ?? (env.SKIFF_TOKEN || undefined) ?? target.token;
+  if (!token || target.region) {
+    delete target.token;
+    return target;
+  }
+  return { ...target, token };
+}
+
+function findApiTarget(flag: string | undefined, opts: { cwd?: string; warn?: (line: string) => void }, env: NodeJS.ProcessEnv): ApiTarget {
+  const warn = opts.warn ?? ((line: string) => process.stderr.write(`${line}\n`));
   const explicit = flag ?? env.SKIFF_API;
   try {
     if (explicit) {
@@ -50,8 +61,14 @@ export function findApi(flag: string | undefined, opts: { env?: NodeJS.ProcessEn
     if (err instanceof ConfigValueError) throw new Error(err.message);
     throw err;
   }
-  const status = readLocalStatus(statusFilePath(opts.cwd));
-  if (status) return { url: status.api, source: 'local' };
+  const file = statusFilePath(opts.cwd);
+  const local = readTrustedStatus(file);
+  if (local?.status) {
+    const token = typeof local.status.dataDir === 'string' ? readLocalToken(local.status.dataDir) : undefined;
+    if (token?.untrusted) warn(`skiff: ignoring ${tokenFilePath(local.status.dataDir)}: ${token.untrusted}`);
+    return { url: local.status.api.replace(/\/+$/, ''), source: 'local', ...(token?.token ? { token: token.token } : {}) };
+  }
+  if (local?.untrusted) warn(`skiff: ignoring ${file}: ${local.untrusted}`);
   const config = readConfig(configPath(env));
   if (config) return { url: config.api, source: 'config', ...(config.region ? { region: config.region } : {}), ...(config.profile ? { profile: config.profile } : {}) };
   throw new Error(
@@ -87,6 +104,7 @@ export class ApiClient {
   async request<T = unknown>(method: string, path: string, body?: string, contentType = 'application/json'): Promise<T> {
     const url = `${this.base}${path}`;
     let headers: Record<string, string> = body ? { 'content-type': contentType } : {};
+    if (this.target.token && !this.target.region) headers.authorization = `Bearer ${this.target.token}`;
     if (this.target.region) headers = await this.sign(method, url, headers, body, this.target.region);
     let res: HttpResponse;
     try {
@@ -107,6 +125,7 @@ export class ApiClient {
       const body = data as { message?: string; Message?: string } | undefined;
       let message = body?.message ?? body?.Message ?? `HTTP ${res.status}`;
       // The IAM refusal says little ("Forbidden"); say what to check.
+      if (res.status === 401 && !this.target.region) message += this.target.token ? ' (the token sent was refused: check --token or $SKIFF_TOKEN)' : ' (no token: pass --token or set $SKIFF_TOKEN)';
       if (res.status === 403 && this.target.region) message += ` (IAM authorization, region ${this.target.region}${this.target.profile ? `, profile ${this.target.profile}` : ''}: the caller needs execute-api:Invoke on this API)`;
       throw new ApiError(res.status, message);
     }

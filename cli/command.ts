@@ -42,6 +42,7 @@ export type Values<F extends Flags> = { -readonly [K in keyof F]?: F[K] extends 
 /** The options every command but `config` takes (`config` reads no API and rejects them). */
 export const GLOBAL_FLAGS = {
   api: { type: 'string', value: 'URL', help: 'the API to talk to (else $SKIFF_API, the local cluster started here, the config file)' },
+  token: { type: 'string', value: 'T', help: "bearer token for the API (else $SKIFF_TOKEN, the local cluster's own)" },
   output: { type: 'string', short: 'o', value: 'json', help: 'machine-readable output' },
   namespace: { type: 'string', short: 'n', value: 'NAMESPACE', help: 'the namespace (default: default)' },
   help: { type: 'boolean', short: 'h', help: 'this help' },

@@ -4,7 +4,7 @@
  * but node:fs, so that finding a local cluster does not load the cluster's code (Docker client,
  * DynamoDB stand-in, SDK clients): `skiff get tasks` starts in tens of milliseconds.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 
 export interface LocalHost {
@@ -48,5 +48,81 @@ export function readLocalStatus(file: string): LocalStatus | undefined {
     return JSON.parse(readFileSync(file, 'utf8')) as LocalStatus;
   } catch {
     return undefined;
+  }
+}
+
+/** True for a URL whose host is a loopback address: 127.0.0.0/8, ::1 or localhost. */
+export function isLoopbackUrl(url: string): boolean {
+  let host: string;
+  try {
+    host = new URL(url).hostname;
+  } catch {
+    return false;
+  }
+  return host === 'localhost' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/**
+ * Why a file of local mode (the status file, the token file) must not be believed, or undefined
+ * when it may. It is found in any parent folder, so anyone who can write there could point the CLI
+ * at an API of their own (and collect the specs and the token sent to it) or make `local down`
+ * signal a process of their choosing: the file and its folder must be the user's alone.
+ */
+export function untrustedReason(file: string): string | undefined {
+  const uid = process.getuid?.();
+  // No uids (Windows): nothing to compare with.
+  if (uid === undefined) return undefined;
+  const st = lstatSync(file);
+  if (st.isSymbolicLink()) return 'it is a symbolic link';
+  if (!st.isFile()) return 'it is not a regular file';
+  if (st.uid !== uid) return `it belongs to uid ${st.uid}, not to you (uid ${uid})`;
+  if (st.mode & 0o022) return `others may write it (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')})`;
+  const dir = statSync(dirname(file));
+  if (dir.uid !== uid && dir.uid !== 0) return `its folder belongs to uid ${dir.uid}, not to you (uid ${uid})`;
+  if (dir.mode & 0o022) return `others may write its folder (mode ${(dir.mode & 0o777).toString(8).padStart(4, '0')})`;
+  return undefined;
+}
+
+export type TrustedStatus = { readonly status: LocalStatus; readonly untrusted?: undefined } | { readonly status?: undefined; readonly untrusted: string };
+
+/**
+ * The status in `file` when it may be believed: owned by the user, not writable by others (nor its
+ * folder), and naming a loopback API. Undefined when there is no (readable) file; `untrusted` the
+ * reason when there is one that must be ignored.
+ */
+export function readTrustedStatus(file: string): TrustedStatus | undefined {
+  if (!existsSync(file)) return undefined;
+  let reason: string | undefined;
+  try {
+    reason = untrustedReason(file);
+  } catch (err) {
+    return { untrusted: `it cannot be checked (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` };
+  }
+  if (reason) return { untrusted: reason };
+  const status = readLocalStatus(file);
+  if (!status) return undefined;
+  if (typeof status.api !== 'string' || !isLoopbackUrl(status.api)) return { untrusted: `its API ${JSON.stringify(status.api)} is not a loopback address (127.0.0.0/8, ::1, localhost)` };
+  return { status };
+}
+
+/** The local API's bearer token: `<dataDir>/token`, written by `skiff local up` (local/token.ts), mode 0600. */
+export function tokenFilePath(dataDir: string): string {
+  return join(dataDir, 'token');
+}
+
+/**
+ * The local cluster's token from `<dataDir>/token`, under the same checks as the status file (the
+ * user's own, not writable by others): undefined when there is none, `untrusted` the reason to ignore one.
+ */
+export function readLocalToken(dataDir: string): { readonly token: string; readonly untrusted?: undefined } | { readonly token?: undefined; readonly untrusted: string } | undefined {
+  const file = tokenFilePath(dataDir);
+  if (!existsSync(file)) return undefined;
+  try {
+    const reason = untrustedReason(file);
+    if (reason) return { untrusted: reason };
+    const token = readFileSync(file, 'utf8').trim();
+    return token ? { token } : { untrusted: 'it is empty' };
+  } catch (err) {
+    return { untrusted: `it cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` };
   }
 }

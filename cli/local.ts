@@ -10,16 +10,33 @@
  * through the pid and configuration files in the data dir, so they work with the control plane down.
  */
 import { rmSync } from 'node:fs';
-import { findAgent, hostFiles, hostState, isAlive, killHost, readLocalStatus, removeContainers, removeNetwork, startAgent, startLocalCluster, stopAgent, type HostState, type LocalClusterOptions, type LocalStatus } from '../local/cluster.ts';
-import { statusFilePath } from './local-status.ts';
+import { join } from 'node:path';
+import { controlPlaneMismatch, findAgent, hostFiles, hostState, isAlive, killHost, removeContainers, removeNetwork, startAgent, startLocalCluster, stopAgent, type HostState, type LocalClusterOptions, type LocalStatus } from '../local/cluster.ts';
+import { readTrustedStatus, statusFilePath } from './local-status.ts';
 import { table } from './format.ts';
 
 type Out = { log: (s: string) => void; err: (s: string) => void };
 
 type StopKind = 'all' | 'control-plane';
 
+/** The status file of this folder when there is one that may be believed (cli/local-status.ts); an error when there is one that may not. */
+function trustedStatus(cwd?: string): { file: string; status: LocalStatus | undefined } {
+  const file = statusFilePath(cwd);
+  const found = readTrustedStatus(file);
+  if (found?.untrusted) throw new Error(`not using ${file}: ${found.untrusted}`);
+  return { file, status: found?.status };
+}
+
 export async function localUp(opts: Omit<LocalClusterOptions, 'statusFile' | 'log'>, out: Out): Promise<number> {
-  const statusFile = statusFilePath();
+  let statusFile = statusFilePath();
+  const found = readTrustedStatus(statusFile);
+  if (found?.untrusted) {
+    // Found in a parent folder and not to be trusted: this folder gets a status file of its own.
+    const own = join(process.cwd(), '.skiff', 'local.json');
+    if (own === statusFile) throw new Error(`not using ${statusFile}: ${found.untrusted}; remove it, or make it yours alone`);
+    out.err(`skiff: ignoring ${statusFile}: ${found.untrusted}; the status goes to ${own}`);
+    statusFile = own;
+  }
   const defined = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as typeof opts;
   // Listen before starting: SIGUSR2's default action would kill this process and skip every cleanup.
   let requested: { kind: StopKind; signal: string } | undefined;
@@ -77,10 +94,10 @@ function hostViews(status: LocalStatus): HostView[] {
  * Shows the control plane and each host's agent as they are now. Exit 0 when anything of the cluster
  * runs (the control plane, or hosts kept running without it), 1 when nothing does.
  */
-export function localStatus(mode: 'table' | 'json', out: Out): number {
-  const status = readLocalStatus(statusFilePath());
+export function localStatus(mode: 'table' | 'json', out: Out, cwd?: string): number {
+  const { file, status } = trustedStatus(cwd);
   const hosts = status ? hostViews(status) : [];
-  const controlPlane = status !== undefined && isAlive(status.pid);
+  const controlPlane = status !== undefined && controlPlaneMismatch(status, file) === undefined;
   if (!status || (!controlPlane && hosts.every((h) => h.state === 'dead'))) {
     if (mode === 'json') out.log(JSON.stringify({ running: false }));
     else out.err('skiff: no local cluster is running from this folder (start one with `npm start`)');
@@ -102,17 +119,20 @@ export function localStatus(mode: 'table' | 'json', out: Out): number {
 /**
  * Stops the local cluster of this folder. With `keepHosts`, only its control plane (SIGUSR2 to
  * `local up`). With the control plane already gone and hosts kept running, stops those hosts and
- * removes the cluster's containers itself.
+ * removes the cluster's containers itself. Signals the pid the status file names only when it is that
+ * control plane (controlPlaneMismatch), and the agents only when they are (findAgent).
  */
-export async function localDown(opts: { keepHosts: boolean }, out: Out): Promise<number> {
-  const file = statusFilePath();
-  const status = readLocalStatus(file);
+export async function localDown(opts: { keepHosts: boolean }, out: Out, cwd?: string): Promise<number> {
+  const { file, status } = trustedStatus(cwd);
   if (!status) throw new Error('no local cluster is running from this folder');
-  if (isAlive(status.pid)) {
+  const mismatch = controlPlaneMismatch(status, file);
+  if (mismatch && isAlive(status.pid)) out.err(`skiff: not signalling pid ${status.pid} named by ${file}: ${mismatch}; taking the control plane for stopped`);
+  const isControlPlane = () => controlPlaneMismatch(status, file) === undefined;
+  if (!mismatch) {
     process.kill(status.pid, opts.keepHosts ? 'SIGUSR2' : 'SIGTERM');
     const deadline = Date.now() + 30_000;
-    while (isAlive(status.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
-    if (isAlive(status.pid)) throw new Error(`the local cluster (pid ${status.pid}) did not stop within 30 s`);
+    while (isControlPlane() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    if (isControlPlane()) throw new Error(`the local cluster (pid ${status.pid}) did not stop within 30 s`);
     if (!opts.keepHosts) {
       out.log(`skiff: local cluster "${status.cluster}" stopped`);
       return 0;
@@ -138,7 +158,7 @@ export type HostAction = 'kill' | 'pause' | 'resume' | 'start';
 
 /** kill-host, pause-host, resume-host, start-host: rehearse a dead machine, a partition, a recovery. */
 export async function localHost(action: HostAction, id: string, out: Out): Promise<number> {
-  const status = readLocalStatus(statusFilePath());
+  const { status } = trustedStatus();
   if (!status) throw new Error('no local cluster from this folder (start one with `skiff local up`)');
   const valid = status.hosts.map((h) => h.id);
   if (!valid.includes(id)) throw new Error(`no host "${id}" in local cluster "${status.cluster}"; its hosts are ${valid.join(', ')}`);

@@ -1,10 +1,12 @@
 /**
  * Local mode's API Gateway: an HTTP server on 127.0.0.1 that turns each request into an API
  * Gateway HTTP API (payload v2) event and calls the very same Lambda handler. Before that, it
- * refuses what a web page in the user's browser could send it (local/api-guard.ts).
+ * refuses what a web page in the user's browser could send it (local/api-guard.ts), then any
+ * request without the cluster's bearer token (local/token.ts): any local user or process can
+ * connect to 127.0.0.1, and only the token's owner may drive the cluster.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import type { ApiHandler } from '../app/handlers/api.ts';
 import { refusal } from './api-guard.ts';
@@ -17,7 +19,19 @@ export interface LocalApiServer {
   close(): Promise<void>;
 }
 
-export async function startApiServer(handler: ApiHandler, opts: { host?: string; port?: number } = {}): Promise<LocalApiServer> {
+/**
+ * True when the Authorization header is `Bearer <token>`. Both sides are hashed first, so the
+ * comparison takes the same time whatever the length and content of what was sent.
+ */
+export function bearerMatches(header: string | undefined, token: string): boolean {
+  const m = /^Bearer +(\S+) *$/i.exec(header ?? '');
+  const digest = (v: string) => createHash('sha256').update(v).digest();
+  const ok = timingSafeEqual(digest(m?.[1] ?? ''), digest(token));
+  return ok && m !== null;
+}
+
+export async function startApiServer(handler: ApiHandler, opts: { token: string; host?: string; port?: number }): Promise<LocalApiServer> {
+  if (!opts.token) throw new Error('the local API needs a token');
   const host = opts.host ?? '127.0.0.1';
   let port = 0;
   const server: Server = createServer(async (req, res) => {
@@ -29,6 +43,14 @@ export async function startApiServer(handler: ApiHandler, opts: { host?: string;
         // The body is left unread: the connection closes rather than drain it.
         res.writeHead(refused.status, { 'content-type': 'application/json', ...(hasBody ? { connection: 'close' } : {}) });
         res.end(JSON.stringify({ error: refused.error, message: refused.message }));
+        return;
+      }
+      if (!bearerMatches(req.headers.authorization, opts.token)) {
+        res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer realm="skiff"', ...(hasBody ? { connection: 'close' } : {}) });
+        const message = req.headers.authorization
+          ? 'the bearer token is wrong: the local cluster\'s token is in <data dir>/token (the CLI sends it; --token or $SKIFF_TOKEN override it)'
+          : 'missing Authorization: Bearer <token>: the local cluster\'s token is in <data dir>/token (the CLI sends it; --token or $SKIFF_TOKEN override it)';
+        res.end(JSON.stringify({ error: 'Unauthorized', message }));
         return;
       }
       const body = await readBody(req);

@@ -14,8 +14,8 @@
  * Local mode is a preset that swaps adapters; no logic here decides anything about the cluster.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, openSync, closeSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve, sep } from 'node:path';
+import { chmodSync, mkdirSync, openSync, closeSync, existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SSMClient } from '@aws-sdk/client-ssm';
@@ -23,6 +23,7 @@ import Docker from 'dockerode';
 import { startDynalite, dynaliteClient, ensureTable } from './dynalite.ts';
 import { startSsmServer } from './ssm-server.ts';
 import { startApiServer } from './api-server.ts';
+import { ensureLocalToken } from './token.ts';
 import { SignalWaker } from './waker.ts';
 import { DynamoStore } from '../adapters/aws/dynamo-store.ts';
 import { SsmHostChannel } from '../adapters/aws/ssm-channel.ts';
@@ -39,7 +40,7 @@ import { startProxyWorker } from './proxy-worker.ts';
 import { LABELS } from '../agent/executor.ts';
 import type { IngressRoute, Store } from '../ports/index.ts';
 // The status file's format and reader belong to the CLI, which reads it without loading this module.
-import { readLocalStatus, type LocalHost, type LocalStatus } from '../cli/local-status.ts';
+import { readLocalStatus, statusFilePath, type LocalHost, type LocalStatus } from '../cli/local-status.ts';
 
 export { readLocalStatus, type LocalHost, type LocalStatus };
 
@@ -96,6 +97,8 @@ export interface LocalClusterOptions {
 
 export interface LocalCluster {
   readonly status: LocalStatus;
+  /** The API's bearer token (also in `<dataDir>/token`). */
+  readonly token: string;
   readonly store: Store;
   /** Runs a scheduler pass now and waits for it. */
   schedule(): Promise<void>;
@@ -123,8 +126,17 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   const logDir = join(dataDir, 'logs');
   mkdirSync(runDir, { recursive: true });
   mkdirSync(logDir, { recursive: true });
+  // The CLI trusts the token (and the status file) only in folders no one else may write
+  // (cli/local-status.ts); a umask of 002 would make them group-writable.
+  denyOthersWrite(dataDir);
+  if (options.statusFile) {
+    mkdirSync(dirname(options.statusFile), { recursive: true });
+    denyOthersWrite(dirname(options.statusFile));
+  }
 
   if (options.statusFile) checkStatusFileIsFree(options.statusFile, cluster, dataDir);
+  // Before the API listens: it admits only requests that carry this token.
+  const token = ensureLocalToken(dataDir);
 
   const controlPlane: (() => Promise<void> | void)[] = [];
   const spawned: number[] = [];
@@ -155,7 +167,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
 
     const store = new DynamoStore(dynamoClient, { tableName: TABLE });
     const channel = new SsmHostChannel(new SSMClient({ endpoint: ssm.endpoint, region: REGION, credentials: LOCAL_CREDENTIALS }), { prefix: `/skiff/${cluster}` });
-    const waker = new SignalWaker(runDir);
+    const waker = new SignalWaker(runDir, (id, pid) => findAgent(dataDir, cluster, id)?.pid === pid);
 
     const scheduler = new HandlerLoop(
       makeSchedulerHandler({ store, channel, waker, cluster, now: () => new Date() }),
@@ -183,7 +195,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     controlPlane.push(() => health.stop());
 
     const apiHandler = makeApiHandler({ store, now: () => new Date(), kickScheduler: async () => scheduler.kick() });
-    const api = await bindStable('API', apiPort || saved?.apiPort, apiPort ? 'given with --port' : savedAt, endpointsPath, (port) => startApiServer(apiHandler, { port }));
+    const api = await bindStable('API', apiPort || saved?.apiPort, apiPort ? 'given with --port' : savedAt, endpointsPath, (port) => startApiServer(apiHandler, { port, token }));
     controlPlane.push(() => api.close());
     log(`skiff: API at ${api.url}`);
 
@@ -287,7 +299,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     const status: LocalStatus = { cluster, pid: process.pid, api: api.url, dns: `127.0.0.1:${dns.port}`, proxy: proxy.url, dataDir, startedAt: new Date().toISOString(), hosts };
     const watcher = new HostWatcher(dataDir, cluster, hosts, log);
     controlPlane.push(() => watcher.stop());
-    if (options.statusFile) writeJsonAtomic(options.statusFile, status);
+    if (options.statusFile) writeJsonAtomic(options.statusFile, status, 0o644);
     scheduler.start();
     discovery.start();
     watcher.start();
@@ -305,6 +317,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     let stopping: Promise<void> | undefined;
     return {
       status,
+      token,
       store,
       schedule: () => scheduler.runNow(),
       // The agents stop while the control plane still runs, so that their last reports land.
@@ -327,7 +340,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
 function checkStatusFileIsFree(file: string, cluster: string, dataDir: string): void {
   const running = readLocalStatus(file);
   if (!running) return;
-  if (isAlive(running.pid)) throw new Error(`a local cluster is already running (pid ${running.pid}, API ${running.api}); stop it first`);
+  if (controlPlaneMismatch(running, file) === undefined) throw new Error(`a local cluster is already running (pid ${running.pid}, API ${running.api}); stop it first`);
   if (running.cluster === cluster && running.dataDir === dataDir) return;
   const alive = running.hosts.filter((h) => findAgent(running.dataDir, running.cluster, h.id));
   if (alive.length > 0) {
@@ -506,6 +519,7 @@ function agentProcess(pid: number, cluster: string, pidFile: string): AgentProce
   const letter = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
   if (letter === 'Z' || letter === 'X' || letter === 'x') return undefined;
   if (!cmdline.split('\0').some((arg) => arg.endsWith(`${sep}agent${sep}main.ts`))) return undefined;
+  if (processUid(pid) !== process.getuid?.()) return undefined;
   const env: Record<string, string> = {};
   for (const pair of environ.split('\0')) {
     const eq = pair.indexOf('=');
@@ -514,6 +528,61 @@ function agentProcess(pid: number, cluster: string, pidFile: string): AgentProce
   if (env.SKIFF_CLUSTER !== cluster || env.SKIFF_PID_FILE !== pidFile) return undefined;
   // T: stopped by a signal (SIGSTOP); t: stopped by a debugger. Either way it does nothing.
   return { pid, state: letter === 'T' || letter === 't' ? 'paused' : 'running', env };
+}
+
+/** The real uid of a process, from /proc/<pid>/status (Linux); undefined when it cannot be read. */
+function processUid(pid: number): number | undefined {
+  try {
+    const line = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return line ? Number(line[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Why the process the status file names is not the control plane it claims to be, or undefined when
+ * it is: `skiff local up` run by this user, from a folder whose status file is this one, with the
+ * status's data folder. A pid alone is not trusted: the control plane may have died and its pid been
+ * reused, or the file may name any process; `local down` signals only what passes. Without /proc
+ * (not Linux) the pid is all there is to go by.
+ */
+export function controlPlaneMismatch(status: LocalStatus, statusFile: string): string | undefined {
+  const pid = status.pid;
+  if (!Number.isInteger(pid) || pid <= 0) return `${JSON.stringify(pid)} is not a process id`;
+  if (!existsSync('/proc/self/stat')) return isAlive(pid) ? undefined : `no process has pid ${pid}`;
+  let stat: string, cmdline: string, cwd: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    cwd = readlinkSync(`/proc/${pid}/cwd`);
+  } catch {
+    return `no process of yours has pid ${pid}`;
+  }
+  const letter = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  if (letter === 'Z' || letter === 'X' || letter === 'x') return `process ${pid} has exited`;
+  const uid = processUid(pid);
+  if (uid !== process.getuid?.()) return `process ${pid} belongs to uid ${uid ?? '?'}, not to you`;
+  const args = cmdline.split('\0');
+  // The entry script (bin/skiff.mjs, the bundle or cli/main.ts under tsx), then `local up`.
+  const entry = args.findIndex((a) => basename(a) === 'skiff.mjs' || basename(a) === 'skiff' || a.endsWith(`${sep}cli${sep}main.ts`) || a.endsWith(`${sep}cli${sep}main.mjs`));
+  if (entry < 0 || args[entry + 1] !== 'local' || args[entry + 2] !== 'up') return `process ${pid} is not \`skiff local up\` (it runs ${JSON.stringify(args.filter(Boolean).join(' ').slice(0, 120))})`;
+  const real = (p: string) => {
+    try {
+      return realpathSync(p);
+    } catch {
+      return resolve(p);
+    }
+  };
+  if (real(statusFilePath(cwd)) !== real(statusFile)) return `process ${pid} runs from ${cwd}, not from this folder`;
+  const flag = (name: string) => {
+    const i = args.findIndex((a, j) => j > entry && (a === `--${name}` || a.startsWith(`--${name}=`)));
+    if (i < 0) return undefined;
+    return args[i]!.includes('=') ? args[i]!.slice(args[i]!.indexOf('=') + 1) : args[i + 1];
+  };
+  const dataDir = resolve(cwd, flag('data') ?? join('.skiff', flag('cluster') ?? 'local'));
+  if (real(dataDir) !== real(status.dataDir)) return `process ${pid} keeps its data in ${dataDir}, not in ${status.dataDir}`;
+  return undefined;
 }
 
 /** Where a host's agent stands: its pid (null when dead) and state. */
@@ -746,9 +815,15 @@ export async function removeContainers(cluster: string, docker = new Docker()): 
   return list.length;
 }
 
-function writeJsonAtomic(file: string, value: unknown): void {
+function writeJsonAtomic(file: string, value: unknown, mode?: number): void {
   mkdirSync(dirname(file), { recursive: true });
-  writeFileAtomicSync(file, JSON.stringify(value, null, 2));
+  writeFileAtomicSync(file, JSON.stringify(value, null, 2), mode === undefined ? {} : { mode });
+}
+
+/** Drops group and world write from a folder of the user's (Skiff's own: the data dir, `.skiff`). */
+function denyOthersWrite(dir: string): void {
+  const st = statSync(dir);
+  if (st.uid === process.getuid?.() && st.mode & 0o022) chmodSync(dir, st.mode & 0o7755);
 }
 
 export function isAlive(pid: number): boolean {

@@ -20,7 +20,7 @@ export default command({
     if (!name) throw new UsageError('delete service needs a NAME');
     if (extra) throw new UsageError(`unexpected argument "${extra}"`);
     const ns = values.namespace ?? 'default';
-    const client = new ApiClient(findApi(values.api));
+    const client = new ApiClient(findApi(values.api, { token: values.token }));
     await client.request('DELETE', servicePath(ns, name));
     out.log(`service ${ns}/${name} deleting`);
     if (values.wait && !values['no-wait']) {

@@ -16,7 +16,7 @@ export default command({
     if (!name) throw new UsageError('describe service needs a NAME');
     if (extra) throw new UsageError(`unexpected argument "${extra}"`);
     const ns = values.namespace ?? 'default';
-    const client = new ApiClient(findApi(values.api));
+    const client = new ApiClient(findApi(values.api, { token: values.token }));
     const s = await client.request<ServiceDetail>('GET', servicePath(ns, name));
     if (outputMode(values.output) === 'json') {
       out.log(JSON.stringify(s, null, 2));

@@ -11,7 +11,7 @@ export default command({
   maxArgs: 1,
   async run({ values, positionals: [host] }, out) {
     if (!host) throw new UsageError('drain needs a HOST');
-    await new ApiClient(findApi(values.api)).request('POST', `/v1/hosts/${encodeURIComponent(host)}/drain`);
+    await new ApiClient(findApi(values.api, { token: values.token })).request('POST', `/v1/hosts/${encodeURIComponent(host)}/drain`);
     out.log(`host ${host} draining: its tasks move to other hosts (new ones first, then the old stopped); no new task lands on it`);
     return 0;
   },

@@ -16,7 +16,7 @@ export default command({
   },
   maxArgs: 0,
   async run({ values }, out) {
-    const client = new ApiClient(findApi(values.api));
+    const client = new ApiClient(findApi(values.api, { token: values.token }));
     const mode = outputMode(values.output);
     const q = new URLSearchParams();
     for (const [k, v] of Object.entries({ namespace: values.namespace, service: values.service, host: values.host, limit: values.limit })) if (v !== undefined) q.set(k, v);

@@ -106,7 +106,7 @@ export default command({
     if (kind === undefined) throw new UsageError('get what? services, tasks or hosts');
     const show = Object.hasOwn(KINDS, kind) ? KINDS[kind] : undefined;
     if (!show) throw new UsageError(`cannot get "${kind}": use ${oneOf(['services', 'tasks', 'hosts'])}${didYouMean(kind, ['services', 'tasks', 'hosts'])}`);
-    const client = new ApiClient(findApi(values.api));
+    const client = new ApiClient(findApi(values.api, { token: values.token }));
     await show(client, { name, namespace: values.namespace, service: values.service, host: values.host }, mode, out);
     return 0;
   },

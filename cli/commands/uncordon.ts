@@ -11,7 +11,7 @@ export default command({
   maxArgs: 1,
   async run({ values, positionals: [host] }, out) {
     if (!host) throw new UsageError('uncordon needs a HOST');
-    await new ApiClient(findApi(values.api)).request('POST', `/v1/hosts/${encodeURIComponent(host)}/uncordon`);
+    await new ApiClient(findApi(values.api, { token: values.token })).request('POST', `/v1/hosts/${encodeURIComponent(host)}/uncordon`);
     out.log(`host ${host} ready: it takes new tasks again`);
     return 0;
   },

@@ -118,7 +118,7 @@ describe('local mode rehearses failures', { timeout: 120_000 }, () => {
     expect(after).toMatchObject({ running: false, controlPlane: 'stopped' });
     expect(after.hosts.map((h) => [h.id, h.pid, h.state])).toEqual(before.hosts.map((h) => [h.id, h.pid, 'running']));
     expect(before.hosts.every((h) => isOurAgent(h.pid!))).toBe(true);
-    expect(await fetch(`${before.api}/v1/healthz`).catch(() => 'refused')).toBe('refused');
+    expect(await running!.fetch(`${before.api}/v1/healthz`).catch(() => 'refused')).toBe('refused');
 
     expect((await runningContainers()).length).toBe(3);
     for (const t of tasksBefore) expect(await answer(t)).toBe(t.id);

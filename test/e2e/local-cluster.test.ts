@@ -132,7 +132,7 @@ describe('a local cluster driven by the skiff CLI', { timeout: 120_000 }, () => 
     expect(usage.stderr).toContain('--bogus');
 
     // the API itself rejects a bad body with a 400 naming the field
-    const res = await fetch(`${running!.api}/v1/services`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ kind: 'Service', metadata: { name: 'Bad_Name' }, spec: { containers: [] } }) });
+    const res = await running!.fetch(`${running!.api}/v1/services`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ kind: 'Service', metadata: { name: 'Bad_Name' }, spec: { containers: [] } }) });
     expect(res.status).toBe(400);
     const body = (await res.json()) as { issues: { path: string }[] };
     expect(body.issues.map((i) => i.path)).toEqual(expect.arrayContaining(['metadata.name', 'spec.containers']));

@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { authedFetch, localToken } from './local-api.ts';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 export const SKIFF = join(ROOT, 'bin', 'skiff.mjs');
@@ -37,6 +38,9 @@ export function json<T = unknown>(r: CliResult): T {
 export interface RunningCluster {
   readonly child: ChildProcess;
   readonly api: string;
+  /** The cluster's bearer token; `fetch` sends it. */
+  readonly token: string;
+  readonly fetch: typeof fetch;
   readonly output: () => string;
   /** SIGINT (Ctrl-C) and wait for the process to exit; returns its exit code. */
   stop(): Promise<number | null>;
@@ -66,8 +70,11 @@ export async function startCluster(cwd: string, args: readonly string[], timeout
     if (existsSync(statusFile)) {
       const api = (JSON.parse(readFileSync(statusFile, 'utf8')) as { api: string }).api;
       try {
-        const res = await fetch(`${api}/v1/healthz`);
-        if (res.ok) return { child, api, output: () => out, stop };
+        // Written before the API listens.
+        const token = localToken(cwd);
+        const authed = authedFetch(token);
+        const res = await authed(`${api}/v1/healthz`);
+        if (res.ok) return { child, api, token, fetch: authed, output: () => out, stop };
       } catch {
         // not listening yet
       }

@@ -2,15 +2,17 @@
  * Local mode's API server over real HTTP on 127.0.0.1: it is not an open door for a web page the
  * user happens to visit. Cross-site request forgery needs a body type a page can send without a
  * preflight (text/plain, a form) or an Origin of its own; DNS rebinding needs a foreign Host. The
- * handler behind the server is a recorder: what is under test is the shell's gate, and whether the
- * CLI's own requests still pass it.
+ * handler behind the server is a recorder: what is under test is the shell's gate (and its bearer
+ * token), and whether the CLI's own requests still pass it.
  */
 import http from 'node:http';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startApiServer, type LocalApiServer } from '../../local/api-server.ts';
+import { bearerMatches, startApiServer, type LocalApiServer } from '../../local/api-server.ts';
 import type { ApiHandler } from '../../app/handlers/api.ts';
-import { ApiClient } from '../../cli/client.ts';
+import { ApiClient, ApiError } from '../../cli/client.ts';
+
+const TOKEN = 'k1dS8u8a3cGfW0Hq2x9Yb7VtZr4LmN6pQeJoA5sDi0c';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -24,7 +26,7 @@ async function server(): Promise<{ api: LocalApiServer; port: number; seen: APIG
     seen.push(event);
     return { statusCode: 200, body: JSON.stringify({ ok: true }) };
   };
-  const api = await startApiServer(handler);
+  const api = await startApiServer(handler, { token: TOKEN });
   cleanups.push(() => api.close());
   return { api, port: Number(new URL(api.url).port), seen };
 }
@@ -34,10 +36,11 @@ interface Answer {
   body: { error?: string; message?: string; ok?: boolean };
 }
 
-/** One raw request, with exactly the headers given (Node adds Host only when none is given). */
-function send(port: number, o: { method?: string; path?: string; headers?: Record<string, string>; body?: string }): Promise<Answer> {
+/** One raw request, with the token and exactly the headers given (Node adds Host only when none is given); `auth: false` sends no token. */
+function send(port: number, o: { method?: string; path?: string; headers?: Record<string, string>; body?: string; auth?: false }): Promise<Answer> {
+  const headers = o.auth === false ? o.headers : { authorization: `Bearer ${TOKEN}`, ...o.headers };
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method: o.method ?? 'GET', path: o.path ?? '/v1/services', headers: o.headers, agent: false }, (res) => {
+    const req = http.request({ host: '127.0.0.1', port, method: o.method ?? 'GET', path: o.path ?? '/v1/services', headers, agent: false }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => (text += d));
@@ -139,7 +142,7 @@ describe('the local API server', () => {
 
   it("accepts the CLI's requests: a YAML apply, a JSON body, a body-less POST and a GET", async () => {
     const { api, seen } = await server();
-    const client = new ApiClient({ url: api.url, source: 'local' });
+    const client = new ApiClient({ url: api.url, source: 'local', token: TOKEN });
     await client.request('POST', '/v1/services', 'kind: Service\nmetadata: { name: web }\n', 'application/yaml');
     await client.request('POST', '/v1/services', SPEC);
     await client.request('POST', '/v1/hosts/h1/drain');
@@ -154,9 +157,49 @@ describe('the local API server', () => {
 
   it("accepts the test helpers' and benchmarks' plain fetch calls", async () => {
     const { api, seen } = await server();
-    expect((await fetch(`${api.url}/v1/healthz`)).status).toBe(200);
-    expect((await fetch(`${api.url}/v1/services`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: SPEC })).status).toBe(200);
-    expect((await fetch(`${api.url}/v1/namespaces/default/services/web`, { method: 'DELETE' })).status).toBe(200);
+    const authorization = `Bearer ${TOKEN}`;
+    expect((await fetch(`${api.url}/v1/healthz`, { headers: { authorization } })).status).toBe(200);
+    expect((await fetch(`${api.url}/v1/services`, { method: 'POST', headers: { authorization, 'content-type': 'application/json' }, body: SPEC })).status).toBe(200);
+    expect((await fetch(`${api.url}/v1/namespaces/default/services/web`, { method: 'DELETE', headers: { authorization } })).status).toBe(200);
     expect(seen).toHaveLength(3);
+  });
+
+  it('refuses every route without the bearer token, or with a wrong one, with a 401 that says where the token is', async () => {
+    const { port, seen } = await server();
+    for (const path of ['/v1/healthz', '/v1/services', '/v1/hosts', '/nothing']) {
+      const a = await send(port, { path, auth: false });
+      expect(a.status, path).toBe(401);
+      expect(a.body.error).toBe('Unauthorized');
+      expect(a.body.message).toMatch(/missing Authorization: Bearer <token>.*<data dir>\/token/);
+    }
+    for (const authorization of [`Bearer ${TOKEN}x`, `Bearer ${TOKEN.slice(1)}`, 'Bearer ', `Basic ${TOKEN}`, TOKEN, `Bearer ${TOKEN} extra`]) {
+      const a = await send(port, { headers: { authorization } });
+      expect(a.status, authorization).toBe(401);
+      expect(a.body.message).toMatch(/the bearer token is wrong/);
+    }
+    // A body is not read for a refused request.
+    expect((await send(port, { method: 'POST', auth: false, headers: { 'content-type': 'application/json' }, body: SPEC })).status).toBe(401);
+    expect(seen).toEqual([]);
+    expect((await send(port, { headers: { authorization: `bearer ${TOKEN}` } })).status).toBe(200);
+  });
+
+  it('keeps the guard in front of the token check: a foreign Host is a 421 even with the token', async () => {
+    const { port } = await server();
+    expect((await send(port, { headers: { host: `evil.example:${port}` } })).status).toBe(421);
+  });
+
+  it('the CLI without the token gets a 401 that says how to give one', async () => {
+    const { api } = await server();
+    const err = await new ApiClient({ url: api.url, source: 'flag' }).request('GET', '/v1/services').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect((err as ApiError).status).toBe(401);
+    expect((err as ApiError).message).toMatch(/no token: pass --token or set \$SKIFF_TOKEN/);
+  });
+
+  it('compares tokens whatever their length', () => {
+    expect(bearerMatches(`Bearer ${TOKEN}`, TOKEN)).toBe(true);
+    expect(bearerMatches(undefined, TOKEN)).toBe(false);
+    expect(bearerMatches('Bearer a', TOKEN)).toBe(false);
+    expect(bearerMatches(`Bearer ${TOKEN}${TOKEN}`, TOKEN)).toBe(false);
   });
 });
