@@ -160,6 +160,12 @@ export function hostsToForget(committed: Iterable<Host>, gone: ReadonlySet<strin
   return [...committed].filter((h) => gone.has(h.id) && h.state === 'down' && Object.keys(h.allocations).length === 0);
 }
 
+/**
+ * The recorded hash of a publication the channel may not hold (two passes raced on one generation,
+ * or one published and crashed): no document hashes to it, so the next pass publishes again.
+ */
+export const UNSETTLED_HASH = 'unsettled';
+
 /** A host's document content and its hash; the document is published only when the hash changed. */
 export function planDocument(host: Host, live: ReadonlyMap<string, Assignment>, network?: HostNetwork): { tasks: HostDocumentTask[]; hash: string } {
   const tasks = documentTasks(host, live);

@@ -3,7 +3,9 @@
  * that every failure, race or vanished host leaves a state the next pass repairs.
  */
 import { describe, expect, it } from 'vitest';
-import { UnavailableError } from '../../core/errors.ts';
+import { LimitError, UnavailableError } from '../../core/errors.ts';
+import { documentHash } from '../../core/allocations.ts';
+import { UNSETTLED_HASH } from '../../core/pass.ts';
 import type { ClusterEvent } from '../../core/types.ts';
 import type { Context } from 'aws-lambda';
 import { newPassState, PASS_STEPS, runPass } from '../../app/scheduler/pass.ts';
@@ -179,18 +181,105 @@ describe('a publication that loses to an overlapping pass', () => {
   it('is a lost race: counted, and the pass goes on publishing the other hosts and saving its events', async () => {
     const h = await passHarness([{ id: 'h1', cpu: 100 }, { id: 'h2', cpu: 100 }]);
     await withService(h, 'web', 2);
-    // Another pass published generation 5 to h1 and has not recorded it yet.
-    await h.channel.publish({ cluster: 'c', hostId: 'h1', generation: 5, tasks: [] });
+    // Another pass published generation 1 to h1, with other content, and has not recorded it yet.
+    await h.channel.publish({ cluster: 'c', hostId: 'h1', generation: 1, tasks: [] });
     const result = await h.pass('s');
     expect(result.conflicts).toBe(1);
     expect(result.published).toEqual(['h2']);
-    expect(h.channel.docs.get('h1')!.generation).toBe(5);
+    expect(h.channel.docs.get('h1')).toMatchObject({ generation: 1, tasks: [] });
     expect((await h.inner.listEvents({})).filter((e) => e.type === 'task.placed')).toHaveLength(2);
 
-    // The rival records its publication; the next pass publishes over it.
-    await h.inner.setPublished('h1', 0, { generation: 5, hash: 'rival' });
+    // The rival never records (it crashed): the record was unsettled, so the next pass publishes over it.
+    expect(await h.inner.getPublished('h1')).toEqual({ generation: 1, hash: UNSETTLED_HASH });
     expect((await h.pass('s')).published).toEqual(['h1']);
-    expect(h.channel.docs.get('h1')!.generation).toBe(6);
+    expect(h.channel.docs.get('h1')!.generation).toBe(2);
+    expect(await converged(h)).toEqual([]);
+  });
+
+  it('never leaves the channel holding the content of the pass that lost the record (the chaos race)', async () => {
+    // Two passes publish generation 1 of h1: the rival's document went out first, this pass's
+    // overwrote it (the SSM channel reads then writes, so both can pass its check), and the rival
+    // records its own content just before this pass tries to. The rival's content is what every
+    // later pass computes (the service is being deleted), so a record of it would never be republished.
+    const h = await passHarness([{ id: 'h1', cpu: 1000 }]);
+    await withService(h, 'web', 1);
+    h.faults.beforeNext('setPublished', async () => {
+      await h.inner.markServiceDeleting('default', 'web', T0);
+      await h.inner.setPublished('h1', 0, { generation: 1, hash: documentHash([]) });
+    });
+    const first = await h.pass('s');
+    expect(h.faults.unfired()).toEqual([]);
+    expect(first.conflicts).toBe(1);
+    expect(h.channel.docs.get('h1')!.tasks).toHaveLength(1);
+
+    for (let i = 0; i < 4; i++) await h.pass('s');
+    expect(await h.inner.listAllTasks()).toEqual([]);
+    expect(h.channel.docs.get('h1')!.tasks).toEqual([]);
+    expect(h.channel.docs.get('h1')!.generation).toBe((await h.inner.getPublished('h1'))!.generation);
+  });
+});
+
+describe('one host whose publication fails', () => {
+  const failures: { name: string; error: () => Error }[] = [
+    { name: 'its document is too large for the channel', error: () => new LimitError('host document for h1 encodes to 500000 bytes; the limit is 100 parameters') },
+    { name: 'the channel is throttled', error: () => new UnavailableError('throttled') },
+  ];
+  for (const f of failures) {
+    it(`when ${f.name}: is reported, its record is not advanced, and the other hosts are published and woken`, async () => {
+      const h = await passHarness([{ id: 'h1', cpu: 200 }, { id: 'h2', cpu: 200 }]);
+      await withService(h, 'web', 4);
+      h.channel.failFor.set('h1', f.error());
+      const first = await h.pass('s');
+      expect(first).toMatchObject({ placed: 4, published: ['h2'], publishFailed: [{ host: 'h1', reason: f.error().message }] });
+      expect(h.waker.woken).toEqual([['h2']]);
+      expect(await h.inner.getPublished('h1')).toBeUndefined();
+      const events = await h.inner.listEvents({ host: 'h1' });
+      expect(events.filter((e) => e.type === 'host.publish-failed')).toHaveLength(1);
+      expect((await h.inner.listEvents({})).filter((e) => e.type === 'task.placed')).toHaveLength(4);
+
+      h.channel.failFor.delete('h1');
+      const second = await h.pass('s');
+      expect(second.published).toEqual(['h1']);
+      expect(second.publishFailed).toBeUndefined();
+      expect(await converged(h)).toEqual([]);
+    });
+  }
+
+  it('when its publication record fails after the document went out: the next pass records it without a second document', async () => {
+    const h = await passHarness([{ id: 'h1', cpu: 200 }, { id: 'h2', cpu: 200 }]);
+    await withService(h, 'web', 4);
+    h.faults.failNext('setPublished', { when: (id) => id === 'h1' });
+    const first = await h.pass('s');
+    expect(first.published).toEqual(['h2']);
+    expect(first.publishFailed).toMatchObject([{ host: 'h1' }]);
+    expect(await h.inner.getPublished('h1')).toBeUndefined();
+    await h.pass('s');
+    expect(await h.inner.getPublished('h1')).toMatchObject({ generation: 1 });
+    expect(h.channel.docs.get('h1')!.generation).toBe(1);
+    expect(await converged(h)).toEqual([]);
+  });
+
+  it('when the waker fails: the pass still saves its events; hosts apply at their next poll', async () => {
+    const h = await passHarness([{ id: 'h1', cpu: 200 }]);
+    await withService(h, 'web', 1);
+    const result = await h.pass('s', { waker: { wake: async () => { throw new UnavailableError('SSM Run Command throttled'); } } });
+    expect(result.published).toEqual(['h1']);
+    expect((await h.inner.listEvents({})).filter((e) => e.type === 'task.placed')).toHaveLength(1);
+  });
+});
+
+describe('one host whose allocation write fails', () => {
+  it('is left to the next pass; the other hosts are committed and published in this one', async () => {
+    const h = await passHarness([{ id: 'h1', cpu: 200 }, { id: 'h2', cpu: 200 }]);
+    await withService(h, 'web', 4);
+    h.faults.failNext('updateAllocations', { when: (host) => host.id === 'h1' });
+    const first = await h.pass('s');
+    expect(h.faults.unfired()).toEqual([]);
+    expect(first.published).toEqual(['h2']);
+    expect(await violations(h)).toEqual([]);
+    expect((await h.inner.getHost('h1'))!.allocations).toEqual({});
+    await h.pass('s');
+    await h.pass('s');
     expect(await converged(h)).toEqual([]);
   });
 });
