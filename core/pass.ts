@@ -12,7 +12,8 @@ import type { Allocation, ClusterEvent, Host, HostDocumentTask, HostNetwork, Hos
 import { reconcileService, type ServicePlan } from './reconciler.ts';
 import { statusIndex, statusOf } from './views.ts';
 import { REJECT, schedule, type Placement, type PlacementRequest, type ScheduleFailure } from './scheduler.ts';
-import { addWhileFits, allocationFor, documentHash, documentTasks, reviewAllocations, type Assignment } from './allocations.ts';
+import { addWhileFits, allocationFor, documentHash, documentTask, documentTasks, reviewAllocations, type Assignment } from './allocations.ts';
+import { documentTaskBytes } from './document-size.ts';
 
 /** What a pass reads at its start. Tasks come from a strongly consistent read (docs/state.md). */
 export interface ClusterSnapshot {
@@ -96,7 +97,9 @@ export function planPlacement(input: {
     const review = reviewAllocations(h, input.live, input.claims.get(h.id) ?? []);
     return { ...h, allocations: addWhileFits(h.capacity, review.keep, review.missing.map(allocationFor)).allocations };
   });
-  const decided = schedule(effective, requests, { seed: input.seed, ...(input.unavailable ? { unavailable: input.unavailable } : {}) });
+  // Each host's document as it would be published: the tasks of its effective allocations.
+  const documentUsed = new Map(effective.map((h) => [h.id, documentTasks(h, input.live).reduce((n, t) => n + documentTaskBytes(t), 0)]));
+  const decided = schedule(effective, requests, { seed: input.seed, documentUsed, ...(input.unavailable ? { unavailable: input.unavailable } : {}) });
   // No write churn for an unchanged reason.
   const newReasons = decided.failures.filter((f) => input.tasks.get(f.taskId)!.unplaceable?.message !== f.reason.message);
   return { placements: decided.placements, failures: decided.failures, newReasons };
@@ -114,6 +117,7 @@ function placementRequest(t: Task, service: Service | undefined): PlacementReque
     hostPorts: a.hostPorts,
     constraints: placement?.constraints ?? [],
     strategy: placement?.strategy ?? 'spread',
+    documentBytes: documentTaskBytes(documentTask(t)),
     ...(t.avoidHost ? { avoidHost: t.avoidHost } : {}),
   };
 }

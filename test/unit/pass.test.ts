@@ -6,6 +6,9 @@ import { describe, expect, it } from 'vitest';
 import { LimitError, UnavailableError } from '../../core/errors.ts';
 import { documentHash } from '../../core/allocations.ts';
 import { UNSETTLED_HASH } from '../../core/pass.ts';
+import { REJECT } from '../../core/scheduler.ts';
+import { DOCUMENT_ENVELOPE_BYTES, documentTaskBytes, HOST_DOCUMENT_BYTES } from '../../core/document-size.ts';
+import type { HostDocument } from '../../core/types.ts';
 import type { ClusterEvent } from '../../core/types.ts';
 import type { Context } from 'aws-lambda';
 import { newPassState, PASS_STEPS, runPass } from '../../app/scheduler/pass.ts';
@@ -268,6 +271,23 @@ describe('one host whose publication fails', () => {
   });
 });
 
+describe('a service whose pods fill the host documents', () => {
+  it('places what the documents hold and keeps the rest pending with the document reason; every host is published', async () => {
+    // The issue's case, at the spec limit: a 60 KiB env value, 16 replicas on 2 hosts (6 fit a document).
+    const h = await passHarness([{ id: 'h1', cpu: 4000 }, { id: 'h2', cpu: 4000 }]);
+    const spec = aSpec({ name: 'big', replicas: 16, cpu: 10 });
+    const containers = [{ ...spec.spec.containers[0], env: { BIG: 'x'.repeat(60 * 1024) } }];
+    await h.inner.putService({ ...spec, spec: { ...spec.spec, containers } }, T0, 0);
+    const first = await h.pass('s');
+    expect(first).toMatchObject({ created: 16, placed: 12, unplaceable: 4, published: ['h1', 'h2'] });
+    expect(first.publishFailed).toBeUndefined();
+    const pending = (await h.inner.listAllTasks()).filter((t) => !t.host);
+    expect(pending.map((t) => t.unplaceable?.message)).toEqual(Array(4).fill(`0 of 2 hosts fit: 2 ${REJECT.document}`));
+    for (const doc of h.channel.docs.values()) expect(documentBytes(doc)).toBeLessThanOrEqual(HOST_DOCUMENT_BYTES + DOCUMENT_ENVELOPE_BYTES);
+    expect(await violations(h)).toEqual([]);
+  });
+});
+
 describe('one host whose allocation write fails', () => {
   it('is left to the next pass; the other hosts are committed and published in this one', async () => {
     const h = await passHarness([{ id: 'h1', cpu: 200 }, { id: 'h2', cpu: 200 }]);
@@ -283,6 +303,11 @@ describe('one host whose allocation write fails', () => {
     expect(await converged(h)).toEqual([]);
   });
 });
+
+/** A document's bytes as the SSM channel encodes it: its tasks as counted at placement, and its envelope. */
+function documentBytes(doc: HostDocument): number {
+  return doc.tasks.reduce((n, t) => n + documentTaskBytes(t), JSON.stringify({ ...doc, tasks: [] }).length);
+}
 
 /** The placement invariants alone: documents may lag while passes overlap (publication relies on them not overlapping). */
 async function placementViolations(h: PassHarness): Promise<string[]> {
