@@ -13,7 +13,7 @@ import { reconcileService, type ServicePlan } from './reconciler.ts';
 import { statusIndex, statusOf } from './views.ts';
 import { REJECT, schedule, type Placement, type PlacementRequest, type ScheduleFailure } from './scheduler.ts';
 import { addWhileFits, allocationFor, documentHash, documentTask, documentTasks, reviewAllocations, type Assignment } from './allocations.ts';
-import { documentTaskBytes } from './document-size.ts';
+import { documentTaskBytes, HOST_DOCUMENT_BYTES } from './document-size.ts';
 
 /** What a pass reads at its start. Tasks come from a strongly consistent read (docs/state.md). */
 export interface ClusterSnapshot {
@@ -149,9 +149,39 @@ export function planHostWrite(host: Host, live: ReadonlyMap<string, Assignment>,
   const wanted = [...review.missing.map(allocationFor), ...placed.filter((a) => !(a.taskId in review.keep))];
   // Only a ready host takes allocations: one that went down or draining since the placement was
   // computed keeps what it has, and the claims are undone (Nomad's plan applier re-checks node status too).
-  const next = host.state === 'ready' ? addWhileFits(host.capacity, review.keep, dedupe(wanted)) : { allocations: { ...review.keep }, accepted: [], rejected: dedupe(wanted) };
+  const next = host.state === 'ready' ? withinDocument(addWhileFits(host.capacity, review.keep, dedupe(wanted)), review.keep, live) : { allocations: { ...review.keep }, accepted: [], rejected: dedupe(wanted) };
   if (review.stale.length === 0 && next.accepted.length === wanted.length && sameKeys(host.allocations, next.allocations)) return { kind: 'unchanged' };
   return { kind: 'write', allocations: next.allocations, added: next.accepted.filter((a) => !(a.taskId in host.allocations)).length, rejected: next.rejected };
+}
+
+/**
+ * Drops the accepted additions that would overflow the host's document, in order: placement
+ * checked the document on its snapshot, an overlapping pass may have filled it since.
+ */
+function withinDocument(
+  fit: { allocations: Record<string, Allocation>; accepted: Allocation[]; rejected: Allocation[] },
+  keep: Readonly<Record<string, Allocation>>,
+  live: ReadonlyMap<string, Assignment>,
+): { allocations: Record<string, Allocation>; accepted: Allocation[]; rejected: Allocation[] } {
+  const bytes = (id: string) => {
+    const a = live.get(id);
+    return a ? documentTaskBytes(a.task) : 0;
+  };
+  let used = Object.keys(keep).reduce((n, id) => n + bytes(id), 0);
+  const allocations = { ...keep };
+  const accepted: Allocation[] = [];
+  const rejected = [...fit.rejected];
+  for (const a of fit.accepted) {
+    const b = bytes(a.taskId);
+    if (used + b > HOST_DOCUMENT_BYTES) {
+      rejected.push(a);
+      continue;
+    }
+    used += b;
+    allocations[a.taskId] = a;
+    accepted.push(a);
+  }
+  return { allocations, accepted, rejected };
 }
 
 /** True when this allocation write left a draining host empty: the host is drained. */
