@@ -22,15 +22,18 @@ export interface Assignment {
 export function assignments(tasks: Iterable<Task>): Map<string, Assignment> {
   const out = new Map<string, Assignment>();
   for (const t of tasks) {
-    if (t.desired === 'running' && t.host) {
-      out.set(t.id, { host: t.host, task: { id: t.id, namespace: t.namespace, service: t.service, slot: t.slot, specVersion: t.specVersion, pod: t.pod } });
-    }
+    if (t.desired === 'running' && t.host) out.set(t.id, { host: t.host, task: documentTask(t) });
     if (t.previous) {
       const p = t.previous;
       out.set(p.id, { host: p.host, task: { id: p.id, namespace: t.namespace, service: t.service, slot: t.slot, specVersion: p.specVersion, pod: p.pod } });
     }
   }
   return out;
+}
+
+/** A task's entry in its host's document. */
+export function documentTask(t: Task): HostDocumentTask {
+  return { id: t.id, namespace: t.namespace, service: t.service, slot: t.slot, specVersion: t.specVersion, pod: t.pod };
 }
 
 export interface AllocationReview {

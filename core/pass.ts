@@ -12,7 +12,8 @@ import type { Allocation, ClusterEvent, Host, HostDocumentTask, HostNetwork, Hos
 import { reconcileService, type ServicePlan } from './reconciler.ts';
 import { statusIndex, statusOf } from './views.ts';
 import { REJECT, schedule, type Placement, type PlacementRequest, type ScheduleFailure } from './scheduler.ts';
-import { addWhileFits, allocationFor, documentHash, documentTasks, reviewAllocations, type Assignment } from './allocations.ts';
+import { addWhileFits, allocationFor, documentHash, documentTask, documentTasks, reviewAllocations, type Assignment } from './allocations.ts';
+import { documentTaskBytes, HOST_DOCUMENT_BYTES } from './document-size.ts';
 
 /** What a pass reads at its start. Tasks come from a strongly consistent read (docs/state.md). */
 export interface ClusterSnapshot {
@@ -96,7 +97,9 @@ export function planPlacement(input: {
     const review = reviewAllocations(h, input.live, input.claims.get(h.id) ?? []);
     return { ...h, allocations: addWhileFits(h.capacity, review.keep, review.missing.map(allocationFor)).allocations };
   });
-  const decided = schedule(effective, requests, { seed: input.seed, ...(input.unavailable ? { unavailable: input.unavailable } : {}) });
+  // Each host's document as it would be published: the tasks of its effective allocations.
+  const documentUsed = new Map(effective.map((h) => [h.id, documentTasks(h, input.live).reduce((n, t) => n + documentTaskBytes(t), 0)]));
+  const decided = schedule(effective, requests, { seed: input.seed, documentUsed, ...(input.unavailable ? { unavailable: input.unavailable } : {}) });
   // No write churn for an unchanged reason.
   const newReasons = decided.failures.filter((f) => input.tasks.get(f.taskId)!.unplaceable?.message !== f.reason.message);
   return { placements: decided.placements, failures: decided.failures, newReasons };
@@ -114,6 +117,7 @@ function placementRequest(t: Task, service: Service | undefined): PlacementReque
     hostPorts: a.hostPorts,
     constraints: placement?.constraints ?? [],
     strategy: placement?.strategy ?? 'spread',
+    documentBytes: documentTaskBytes(documentTask(t)),
     ...(t.avoidHost ? { avoidHost: t.avoidHost } : {}),
   };
 }
@@ -145,9 +149,39 @@ export function planHostWrite(host: Host, live: ReadonlyMap<string, Assignment>,
   const wanted = [...review.missing.map(allocationFor), ...placed.filter((a) => !(a.taskId in review.keep))];
   // Only a ready host takes allocations: one that went down or draining since the placement was
   // computed keeps what it has, and the claims are undone (Nomad's plan applier re-checks node status too).
-  const next = host.state === 'ready' ? addWhileFits(host.capacity, review.keep, dedupe(wanted)) : { allocations: { ...review.keep }, accepted: [], rejected: dedupe(wanted) };
+  const next = host.state === 'ready' ? withinDocument(addWhileFits(host.capacity, review.keep, dedupe(wanted)), review.keep, live) : { allocations: { ...review.keep }, accepted: [], rejected: dedupe(wanted) };
   if (review.stale.length === 0 && next.accepted.length === wanted.length && sameKeys(host.allocations, next.allocations)) return { kind: 'unchanged' };
   return { kind: 'write', allocations: next.allocations, added: next.accepted.filter((a) => !(a.taskId in host.allocations)).length, rejected: next.rejected };
+}
+
+/**
+ * Drops the accepted additions that would overflow the host's document, in order: placement
+ * checked the document on its snapshot, an overlapping pass may have filled it since.
+ */
+function withinDocument(
+  fit: { allocations: Record<string, Allocation>; accepted: Allocation[]; rejected: Allocation[] },
+  keep: Readonly<Record<string, Allocation>>,
+  live: ReadonlyMap<string, Assignment>,
+): { allocations: Record<string, Allocation>; accepted: Allocation[]; rejected: Allocation[] } {
+  const bytes = (id: string) => {
+    const a = live.get(id);
+    return a ? documentTaskBytes(a.task) : 0;
+  };
+  let used = Object.keys(keep).reduce((n, id) => n + bytes(id), 0);
+  const allocations = { ...keep };
+  const accepted: Allocation[] = [];
+  const rejected = [...fit.rejected];
+  for (const a of fit.accepted) {
+    const b = bytes(a.taskId);
+    if (used + b > HOST_DOCUMENT_BYTES) {
+      rejected.push(a);
+      continue;
+    }
+    used += b;
+    allocations[a.taskId] = a;
+    accepted.push(a);
+  }
+  return { allocations, accepted, rejected };
 }
 
 /** True when this allocation write left a draining host empty: the host is drained. */
@@ -159,6 +193,12 @@ export function drainedBy(before: Host, after: Host): boolean {
 export function hostsToForget(committed: Iterable<Host>, gone: ReadonlySet<string>): Host[] {
   return [...committed].filter((h) => gone.has(h.id) && h.state === 'down' && Object.keys(h.allocations).length === 0);
 }
+
+/**
+ * The recorded hash of a publication the channel may not hold (two passes raced on one generation,
+ * or one published and crashed): no document hashes to it, so the next pass publishes again.
+ */
+export const UNSETTLED_HASH = 'unsettled';
 
 /** A host's document content and its hash; the document is published only when the hash changed. */
 export function planDocument(host: Host, live: ReadonlyMap<string, Assignment>, network?: HostNetwork): { tasks: HostDocumentTask[]; hash: string } {

@@ -12,6 +12,7 @@
 import type { Allocation, Host, Resources, Unplaceable } from './types.ts';
 import { rng, shuffled } from './random.ts';
 import { parseConstraint } from './spec.ts';
+import { HOST_DOCUMENT_BYTES } from './document-size.ts';
 
 export interface PlacementRequest {
   readonly taskId: string;
@@ -26,6 +27,8 @@ export interface PlacementRequest {
   readonly strategy: 'spread' | 'binpack';
   /** A host to use only when no other fits (the task kept failing there). */
   readonly avoidHost?: string;
+  /** The pod's bytes in a host document (core/document-size.ts); unchecked when absent. */
+  readonly documentBytes?: number;
 }
 
 export interface Placement {
@@ -54,6 +57,13 @@ export interface ScheduleOptions {
    * container subnet is not routed yet: `REJECT.noSubnet`).
    */
   readonly unavailable?: ReadonlyMap<string, string>;
+  /**
+   * Bytes each host's document already holds (its allocations' tasks), by host id. A request with
+   * `documentBytes` fits a host only while the total stays within `documentBudget`.
+   */
+  readonly documentUsed?: ReadonlyMap<string, number>;
+  /** @default HOST_DOCUMENT_BYTES */
+  readonly documentBudget?: number;
 }
 
 /** Reasons a host is rejected, also the keys of `Unplaceable.rejected`. */
@@ -62,6 +72,7 @@ export const REJECT = {
   noSubnet: 'no routed container subnet yet',
   cpu: 'insufficient cpu',
   memory: 'insufficient memory',
+  document: `host document full (${HOST_DOCUMENT_BYTES / 1024} KiB)`,
 } as const;
 
 /** A constraint the spec validated; an unparsable one (only from a corrupt store) matches no host. */
@@ -85,6 +96,8 @@ interface Node {
   readonly notReady: string;
   cpuFree: number;
   memFree: number;
+  /** Bytes left in the host's document. */
+  docFree: number;
   readonly ports: Set<number>;
 }
 
@@ -129,13 +142,14 @@ export function schedule(hosts: readonly Host[], requests: readonly PlacementReq
     hosts.slice().sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
     random,
   );
+  const budget = options.documentBudget ?? HOST_DOCUMENT_BYTES;
   const nodes: Node[] = order.map((host) => {
     const used = allocated(host);
     const ports = new Set<number>();
     for (const id in host.allocations) for (const p of host.allocations[id].hostPorts) ports.add(p);
     const unavailable = options.unavailable?.get(host.id);
     const ready = host.state === 'ready' && unavailable === undefined;
-    return { host, ready, notReady: host.state === 'ready' ? (unavailable ?? REJECT.notReady) : REJECT.notReady, cpuFree: host.capacity.cpu - used.cpu, memFree: host.capacity.memory - used.memory, ports };
+    return { host, ready, notReady: host.state === 'ready' ? (unavailable ?? REJECT.notReady) : REJECT.notReady, cpuFree: host.capacity.cpu - used.cpu, memFree: host.capacity.memory - used.memory, docFree: budget - (options.documentUsed?.get(host.id) ?? 0), ports };
   });
   const n = nodes.length;
   const limit = Math.max(1, options.limit ?? (n <= 64 ? n : Math.ceil(4 * Math.log2(n))));
@@ -174,7 +188,8 @@ export function schedule(hosts: readonly Host[], requests: readonly PlacementReq
       constraints = req.constraints.map(compile);
       constraintCache.set(constraintKey, constraints);
     }
-    const shape = `${req.resources.cpu}|${req.resources.memory}|${req.hostPorts.join(',')}|${constraintKey}`;
+    const docBytes = req.documentBytes ?? 0;
+    const shape = `${req.resources.cpu}|${req.resources.memory}|${docBytes}|${req.hostPorts.join(',')}|${constraintKey}`;
     const known = failedShapes.get(shape);
     if (known) {
       failures.push({ taskId: req.taskId, reason: known });
@@ -205,6 +220,10 @@ export function schedule(hosts: readonly Host[], requests: readonly PlacementReq
       }
       if (node.memFree < req.resources.memory) {
         reject(REJECT.memory);
+        continue;
+      }
+      if (node.docFree < docBytes) {
+        reject(REJECT.document);
         continue;
       }
       let ok = true;
@@ -252,6 +271,7 @@ export function schedule(hosts: readonly Host[], requests: readonly PlacementReq
     const node = nodes[best];
     node.cpuFree -= req.resources.cpu;
     node.memFree -= req.resources.memory;
+    node.docFree -= docBytes;
     for (const p of req.hostPorts) node.ports.add(p);
     counts.set(best, (counts.get(best) ?? 0) + 1);
     placements.push({

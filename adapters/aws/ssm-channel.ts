@@ -177,6 +177,12 @@ export class SsmHostChannel implements HostChannel {
       await this.sweep(doc.hostId, doc.generation);
       return;
     }
+    if (previous && previous.generation === doc.generation) {
+      // A generation names one content: another publisher got here first with other tasks. The
+      // check and the writes below are not atomic, so the scheduler also settles the record when
+      // two publishers both pass it (docs/host-channel.md, "Two passes publishing the same generation").
+      throw new ConflictError(`host ${doc.hostId} already has generation ${doc.generation} published with other content`);
+    }
 
     // The head read above says which names exist, so each write is one call: a create (with the
     // tag) for a new name, an overwrite for an existing one. Only a name left by an interrupted

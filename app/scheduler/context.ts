@@ -51,6 +51,8 @@ export interface PassResult {
   placed: number;
   unplaceable: number;
   published: string[];
+  /** Hosts whose document could not be published this pass (each also a `host.publish-failed` event); retried next pass. */
+  publishFailed?: { host: string; reason: string }[];
   conflicts: number;
   /** The network step's counts, when the cluster routes container subnets. */
   network?: { acquired: number; routed: number; released: number; repaired: number; failed: number; /** Ready hosts still without a routed subnet. */ waiting: number };

@@ -156,6 +156,14 @@ describe('SsmHostChannel', () => {
     expect(await channel.fetch('old-1')).toEqual(aDoc('old-1', 7, 1));
   });
 
+  it('refuses to publish a generation already published with other content, writing nothing', async () => {
+    await channel.publish(aDoc('same-gen-1', 3, 1));
+    const before = server.counts();
+    expect(await errorOf(channel.publish(aDoc('same-gen-1', 3, 2)))).toBeInstanceOf(ConflictError);
+    expect(delta(before, server.counts()).PutParameter).toBeUndefined();
+    expect(await channel.fetch('same-gen-1')).toEqual(aDoc('same-gen-1', 3, 1));
+  });
+
   it('returns undefined for a host that has no document', async () => {
     expect(await channel.fetch('never-published')).toBeUndefined();
   });
@@ -276,7 +284,10 @@ describe('SsmHostChannel', () => {
       beforeChunkRead = async () => {
         if (published) return;
         published = true;
-        await channel.publish(replacement); // same generation, so same chunk names
+        // Two publishers of the same generation, both past the channel's check (it is not atomic):
+        // the second overwrites the same chunk names.
+        await channel.remove('torn-2');
+        await channel.publish(replacement);
       };
       const parametersBefore = (await stored('torn-2')).size;
       expect(await readerChannel.fetch('torn-2')).toEqual(replacement);
@@ -404,15 +415,12 @@ describe('SsmHostChannel with a host ARN prefix (instance-scoped reads on AWS)',
     expect(calls).toMatchObject({ GetParameter: 1, PutParameter: params.size });
     expect(await channel.fetch('i-0bcd')).toEqual(aDoc('i-0bcd', 2, 300));
 
-    // The same generation again with other content overwrites the chunks in place, still one call each.
+    // The same generation again with other content is refused before anything is written.
     const changed = { ...aDoc('i-0bcd', 2, 300), tasks: aDoc('i-0bcd', 2, 301).tasks };
     const again = server.counts();
-    await channel.publish(changed);
-    const puts = delta(again, server.counts()).PutParameter;
-    const after = await tagged('i-0bcd');
-    for (const tags of after.values()) expect(tags).toEqual(ownTag('i-0bcd'));
-    expect(puts).toBe(after.size);
-    expect(await channel.fetch('i-0bcd')).toEqual(changed);
+    expect(await errorOf(channel.publish(changed))).toBeInstanceOf(ConflictError);
+    expect(delta(again, server.counts()).PutParameter).toBeUndefined();
+    expect(await channel.fetch('i-0bcd')).toEqual(aDoc('i-0bcd', 2, 300));
   });
 
   it('overwrites a name it meant to create when an interrupted publish left it behind, at one extra call', async () => {

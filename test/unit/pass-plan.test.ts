@@ -26,6 +26,10 @@ const pending = aTask(web, 2, { id: 'web-2-b' });
 
 describe('planHostWrite', () => {
   const claimedOnH1 = aTask(web, 2, { id: 'web-2-b', host: 'h1' });
+  // Two pods of 200 KiB: one fills more than half of a host document (HOST_DOCUMENT_BYTES, 384 KiB).
+  const bigPod = { ...onH1.pod, containers: [{ ...onH1.pod.containers[0], env: { BIG: 'x'.repeat(200 * 1024) } }] };
+  const bigOnH1 = { ...aTask(web, 1, { id: 'big-1-a', host: 'h1' }), pod: bigPod };
+  const bigClaimed = { ...aTask(web, 2, { id: 'big-2-b', host: 'h1' }), pod: bigPod };
   const cases: { name: string; host: Host; tasks: Task[]; placed?: string[]; expect: { kind: 'unchanged' } | { kind: 'write'; allocations: string[]; added: number; rejected: string[] } }[] = [
     {
       name: 'leaves a host whose allocations match its tasks unchanged',
@@ -64,6 +68,13 @@ describe('planHostWrite', () => {
       tasks: [onH1, claimedOnH1],
       placed: ['web-2-b'],
       expect: { kind: 'write', allocations: ['web-1-a'], added: 0, rejected: ['web-2-b'] },
+    },
+    {
+      name: 'rejects a placement that no longer fits the host document as read (an overlapping pass filled it)',
+      host: aHost({ id: 'h1', allocations: { 'big-1-a': allocationFor(bigOnH1) } }),
+      tasks: [bigOnH1, bigClaimed],
+      placed: ['big-2-b'],
+      expect: { kind: 'write', allocations: ['big-1-a'], added: 0, rejected: ['big-2-b'] },
     },
     {
       name: 'adds nothing to a host that is no longer ready, and rejects the claims',

@@ -3,7 +3,12 @@
  * that every failure, race or vanished host leaves a state the next pass repairs.
  */
 import { describe, expect, it } from 'vitest';
-import { UnavailableError } from '../../core/errors.ts';
+import { LimitError, UnavailableError } from '../../core/errors.ts';
+import { documentHash } from '../../core/allocations.ts';
+import { UNSETTLED_HASH } from '../../core/pass.ts';
+import { REJECT } from '../../core/scheduler.ts';
+import { DOCUMENT_ENVELOPE_BYTES, documentTaskBytes, HOST_DOCUMENT_BYTES } from '../../core/document-size.ts';
+import type { HostDocument } from '../../core/types.ts';
 import type { ClusterEvent } from '../../core/types.ts';
 import type { Context } from 'aws-lambda';
 import { newPassState, PASS_STEPS, runPass } from '../../app/scheduler/pass.ts';
@@ -179,21 +184,130 @@ describe('a publication that loses to an overlapping pass', () => {
   it('is a lost race: counted, and the pass goes on publishing the other hosts and saving its events', async () => {
     const h = await passHarness([{ id: 'h1', cpu: 100 }, { id: 'h2', cpu: 100 }]);
     await withService(h, 'web', 2);
-    // Another pass published generation 5 to h1 and has not recorded it yet.
-    await h.channel.publish({ cluster: 'c', hostId: 'h1', generation: 5, tasks: [] });
+    // Another pass published generation 1 to h1, with other content, and has not recorded it yet.
+    await h.channel.publish({ cluster: 'c', hostId: 'h1', generation: 1, tasks: [] });
     const result = await h.pass('s');
     expect(result.conflicts).toBe(1);
     expect(result.published).toEqual(['h2']);
-    expect(h.channel.docs.get('h1')!.generation).toBe(5);
+    expect(h.channel.docs.get('h1')).toMatchObject({ generation: 1, tasks: [] });
     expect((await h.inner.listEvents({})).filter((e) => e.type === 'task.placed')).toHaveLength(2);
 
-    // The rival records its publication; the next pass publishes over it.
-    await h.inner.setPublished('h1', 0, { generation: 5, hash: 'rival' });
+    // The rival never records (it crashed): the record was unsettled, so the next pass publishes over it.
+    expect(await h.inner.getPublished('h1')).toEqual({ generation: 1, hash: UNSETTLED_HASH });
     expect((await h.pass('s')).published).toEqual(['h1']);
-    expect(h.channel.docs.get('h1')!.generation).toBe(6);
+    expect(h.channel.docs.get('h1')!.generation).toBe(2);
+    expect(await converged(h)).toEqual([]);
+  });
+
+  it('never leaves the channel holding the content of the pass that lost the record (the chaos race)', async () => {
+    // Two passes publish generation 1 of h1: the rival's document went out first, this pass's
+    // overwrote it (the SSM channel reads then writes, so both can pass its check), and the rival
+    // records its own content just before this pass tries to. The rival's content is what every
+    // later pass computes (the service is being deleted), so a record of it would never be republished.
+    const h = await passHarness([{ id: 'h1', cpu: 1000 }]);
+    await withService(h, 'web', 1);
+    h.faults.beforeNext('setPublished', async () => {
+      await h.inner.markServiceDeleting('default', 'web', T0);
+      await h.inner.setPublished('h1', 0, { generation: 1, hash: documentHash([]) });
+    });
+    const first = await h.pass('s');
+    expect(h.faults.unfired()).toEqual([]);
+    expect(first.conflicts).toBe(1);
+    expect(h.channel.docs.get('h1')!.tasks).toHaveLength(1);
+
+    for (let i = 0; i < 4; i++) await h.pass('s');
+    expect(await h.inner.listAllTasks()).toEqual([]);
+    expect(h.channel.docs.get('h1')!.tasks).toEqual([]);
+    expect(h.channel.docs.get('h1')!.generation).toBe((await h.inner.getPublished('h1'))!.generation);
+  });
+});
+
+describe('one host whose publication fails', () => {
+  const failures: { name: string; error: () => Error }[] = [
+    { name: 'its document is too large for the channel', error: () => new LimitError('host document for h1 encodes to 500000 bytes; the limit is 100 parameters') },
+    { name: 'the channel is throttled', error: () => new UnavailableError('throttled') },
+  ];
+  for (const f of failures) {
+    it(`when ${f.name}: is reported, its record is not advanced, and the other hosts are published and woken`, async () => {
+      const h = await passHarness([{ id: 'h1', cpu: 200 }, { id: 'h2', cpu: 200 }]);
+      await withService(h, 'web', 4);
+      h.channel.failFor.set('h1', f.error());
+      const first = await h.pass('s');
+      expect(first).toMatchObject({ placed: 4, published: ['h2'], publishFailed: [{ host: 'h1', reason: f.error().message }] });
+      expect(h.waker.woken).toEqual([['h2']]);
+      expect(await h.inner.getPublished('h1')).toBeUndefined();
+      const events = await h.inner.listEvents({ host: 'h1' });
+      expect(events.filter((e) => e.type === 'host.publish-failed')).toHaveLength(1);
+      expect((await h.inner.listEvents({})).filter((e) => e.type === 'task.placed')).toHaveLength(4);
+
+      h.channel.failFor.delete('h1');
+      const second = await h.pass('s');
+      expect(second.published).toEqual(['h1']);
+      expect(second.publishFailed).toBeUndefined();
+      expect(await converged(h)).toEqual([]);
+    });
+  }
+
+  it('when its publication record fails after the document went out: the next pass records it without a second document', async () => {
+    const h = await passHarness([{ id: 'h1', cpu: 200 }, { id: 'h2', cpu: 200 }]);
+    await withService(h, 'web', 4);
+    h.faults.failNext('setPublished', { when: (id) => id === 'h1' });
+    const first = await h.pass('s');
+    expect(first.published).toEqual(['h2']);
+    expect(first.publishFailed).toMatchObject([{ host: 'h1' }]);
+    expect(await h.inner.getPublished('h1')).toBeUndefined();
+    await h.pass('s');
+    expect(await h.inner.getPublished('h1')).toMatchObject({ generation: 1 });
+    expect(h.channel.docs.get('h1')!.generation).toBe(1);
+    expect(await converged(h)).toEqual([]);
+  });
+
+  it('when the waker fails: the pass still saves its events; hosts apply at their next poll', async () => {
+    const h = await passHarness([{ id: 'h1', cpu: 200 }]);
+    await withService(h, 'web', 1);
+    const result = await h.pass('s', { waker: { wake: async () => { throw new UnavailableError('SSM Run Command throttled'); } } });
+    expect(result.published).toEqual(['h1']);
+    expect((await h.inner.listEvents({})).filter((e) => e.type === 'task.placed')).toHaveLength(1);
+  });
+});
+
+describe('a service whose pods fill the host documents', () => {
+  it('places what the documents hold and keeps the rest pending with the document reason; every host is published', async () => {
+    // The issue's case, at the spec limit: a 60 KiB env value, 16 replicas on 2 hosts (6 fit a document).
+    const h = await passHarness([{ id: 'h1', cpu: 4000 }, { id: 'h2', cpu: 4000 }]);
+    const spec = aSpec({ name: 'big', replicas: 16, cpu: 10 });
+    const containers = [{ ...spec.spec.containers[0], env: { BIG: 'x'.repeat(60 * 1024) } }];
+    await h.inner.putService({ ...spec, spec: { ...spec.spec, containers } }, T0, 0);
+    const first = await h.pass('s');
+    expect(first).toMatchObject({ created: 16, placed: 12, unplaceable: 4, published: ['h1', 'h2'] });
+    expect(first.publishFailed).toBeUndefined();
+    const pending = (await h.inner.listAllTasks()).filter((t) => !t.host);
+    expect(pending.map((t) => t.unplaceable?.message)).toEqual(Array(4).fill(`0 of 2 hosts fit: 2 ${REJECT.document}`));
+    for (const doc of h.channel.docs.values()) expect(documentBytes(doc)).toBeLessThanOrEqual(HOST_DOCUMENT_BYTES + DOCUMENT_ENVELOPE_BYTES);
+    expect(await violations(h)).toEqual([]);
+  });
+});
+
+describe('one host whose allocation write fails', () => {
+  it('is left to the next pass; the other hosts are committed and published in this one', async () => {
+    const h = await passHarness([{ id: 'h1', cpu: 200 }, { id: 'h2', cpu: 200 }]);
+    await withService(h, 'web', 4);
+    h.faults.failNext('updateAllocations', { when: (host) => host.id === 'h1' });
+    const first = await h.pass('s');
+    expect(h.faults.unfired()).toEqual([]);
+    expect(first.published).toEqual(['h2']);
+    expect(await violations(h)).toEqual([]);
+    expect((await h.inner.getHost('h1'))!.allocations).toEqual({});
+    await h.pass('s');
+    await h.pass('s');
     expect(await converged(h)).toEqual([]);
   });
 });
+
+/** A document's bytes as the SSM channel encodes it: its tasks as counted at placement, and its envelope. */
+function documentBytes(doc: HostDocument): number {
+  return doc.tasks.reduce((n, t) => n + documentTaskBytes(t), JSON.stringify({ ...doc, tasks: [] }).length);
+}
 
 /** The placement invariants alone: documents may lag while passes overlap (publication relies on them not overlapping). */
 async function placementViolations(h: PassHarness): Promise<string[]> {

@@ -13,7 +13,15 @@ export const commit: PassStep = {
   name: 'commit',
   async run(ctx) {
     const live = assignments(ctx.tasks.values());
-    await forEachLimit(ctx.snapshot.hosts, WRITE_CONCURRENCY, (host) => commitHost(ctx, host, live));
+    await forEachLimit(ctx.snapshot.hosts, WRITE_CONCURRENCY, async (host) => {
+      try {
+        await commitHost(ctx, host, live);
+      } catch (err) {
+        // One host's failed write (throttling, unavailable) is that host's alone: it is not
+        // committed, so not published, and the next pass plans it again; its claims stay and hold.
+        ctx.log('committing a host failed; retried next pass', { host: host.id, error: (err as Error).message });
+      }
+    });
   },
 };
 

@@ -1,9 +1,18 @@
-/** Publication: each committed host's document, when its content changed; then the changed hosts are woken. */
+/**
+ * Publication: each committed host's document, when its content changed; then the changed hosts are woken.
+ *
+ * One host at a time and isolated: a document the channel refuses (too large, throttled,
+ * unavailable) or a record the store fails to write is that host's failure alone. It is logged,
+ * reported in `publishFailed` and as a `host.publish-failed` event; the other hosts are still
+ * published and woken, and the pass goes on to save its events. Its record is not advanced, so the
+ * next pass publishes it again.
+ */
 import type { Host } from '../../../core/types.ts';
 import { assignments, hostDocument, type Assignment } from '../../../core/allocations.ts';
-import { planDocument } from '../../../core/pass.ts';
+import { planDocument, UNSETTLED_HASH } from '../../../core/pass.ts';
 import { forEachLimit } from '../../../core/async.ts';
-import { attempt, WRITE_CONCURRENCY, type PassContext } from '../context.ts';
+import { ConflictError } from '../../../core/errors.ts';
+import { record, WRITE_CONCURRENCY, type PassContext } from '../context.ts';
 import type { PassStep } from '../step.ts';
 
 export const publish: PassStep = {
@@ -12,24 +21,73 @@ export const publish: PassStep = {
     // A document lists only allocations whose task points back at the host: a half-done placement starts nothing.
     const live = assignments(ctx.tasks.values());
     const changed: string[] = [];
+    const failed: { host: string; reason: string }[] = [];
     await forEachLimit([...ctx.committed.values()], WRITE_CONCURRENCY, async (host) => {
-      if (await publishHost(ctx, host, live)) changed.push(host.id);
+      try {
+        if (await publishHost(ctx, host, live)) changed.push(host.id);
+      } catch (err) {
+        const reason = (err as Error).message;
+        failed.push({ host: host.id, reason });
+        ctx.log('publishing a host document failed; retried next pass', { host: host.id, error: reason });
+        record(ctx, 'host.publish-failed', `document of host ${host.id} not published: ${reason}`, { host: host.id });
+      }
     });
     ctx.result.published = changed.sort();
-    if (changed.length > 0) await ctx.deps.waker.wake(changed);
+    if (failed.length > 0) ctx.result.publishFailed = failed.sort((a, b) => (a.host < b.host ? -1 : 1));
+    if (changed.length === 0) return;
+    try {
+      await ctx.deps.waker.wake(changed);
+    } catch (err) {
+      // Best effort: a host not woken applies its document at its next poll.
+      ctx.log('waking hosts failed; they apply their documents at their next poll', { hosts: changed, error: (err as Error).message });
+    }
   },
 };
 
-/** Publishes the host's document with the next generation if its hash changed; true when it did. */
+/**
+ * Publishes the host's document with the next generation if its hash changed; true when it did.
+ *
+ * The channel refuses a generation older than its own and the same generation with other content
+ * (an overlapping pass published it first). Whenever the channel and the record may disagree, the
+ * record is moved to the next generation with `UNSETTLED_HASH`, which no document has: the next
+ * pass then publishes again, above whatever either pass left on the channel.
+ */
 async function publishHost(ctx: PassContext, host: Host, live: ReadonlyMap<string, Assignment>): Promise<boolean> {
   const network = ctx.network?.networks.get(host.id);
   const doc = planDocument(host, live, network);
   const published = await ctx.store.getPublished(host.id);
   if (published?.hash === doc.hash) return false;
   const previous = published?.generation ?? 0;
-  // The channel refuses to go back a generation: an overlapping pass published a newer one and records it.
-  if (!(await attempt(ctx, () => ctx.deps.channel.publish(hostDocument(ctx.deps.cluster, host.id, previous + 1, doc.tasks, network))))) return false;
-  // Lost: another pass recorded its publication meanwhile; the next pass compares with that record.
-  await attempt(ctx, () => ctx.store.setPublished(host.id, previous, { generation: previous + 1, hash: doc.hash }));
+  const generation = previous + 1;
+  try {
+    await ctx.deps.channel.publish(hostDocument(ctx.deps.cluster, host.id, generation, doc.tasks, network));
+  } catch (err) {
+    if (!(err instanceof ConflictError)) throw err;
+    // Another pass published this generation (or a newer one) first. If it records it, this write
+    // loses and the next pass compares with its record; if it never will (it crashed), this one
+    // unsettles the record so that the channel's generation is passed over.
+    ctx.result.conflicts++;
+    await unsettle(ctx, host.id, previous);
+    return false;
+  }
+  try {
+    await ctx.store.setPublished(host.id, previous, { generation, hash: doc.hash });
+  } catch (err) {
+    if (!(err instanceof ConflictError)) throw err;
+    // Lost: another pass recorded its publication meanwhile. If it recorded this generation with
+    // other content, the channel may hold this pass's instead: unsettle its record.
+    ctx.result.conflicts++;
+    const now = await ctx.store.getPublished(host.id);
+    if (now?.generation === generation && now.hash !== doc.hash) await unsettle(ctx, host.id, generation);
+  }
   return true;
+}
+
+/** Moves the record past `from`, to a hash no document has: the next pass republishes. A lost race is fine. */
+async function unsettle(ctx: PassContext, hostId: string, from: number): Promise<void> {
+  try {
+    await ctx.store.setPublished(hostId, from, { generation: from + 1, hash: UNSETTLED_HASH });
+  } catch (err) {
+    if (!(err instanceof ConflictError)) throw err;
+  }
 }
