@@ -112,10 +112,25 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     return { status: 200, body: views };
   };
 
-  const getTask: Handler = async (_req, p) => {
-    const [tasks, statuses, hosts] = await Promise.all([store.listAllTasks(), store.listHostStatuses(), store.listHosts()]);
-    const view = taskViews(tasks.filter((t) => t.id === p.id), statuses, hosts)[0];
-    if (!view) throw new NotFoundError(`task ${p.id}`);
+  /**
+   * A task id names its service and slot (`<service>-<slot>-<5 chars>`, core/reconciler.ts): the
+   * slot is the last run of digits before the suffix, so a service name with dashes parses too.
+   * Only the namespace is missing: `?namespace=` makes it one query of the service's partition;
+   * without it, the services index (services, never tasks) names the namespaces holding a service
+   * of that name, one query each (one, nearly always). Then only the task's own host is read.
+   */
+  const getTask: Handler = async (req, p) => {
+    const parsed = /^(.+)-(\d{1,6})-[a-z0-9]{5}$/.exec(p.id);
+    if (!parsed) throw new NotFoundError(`task ${p.id}`);
+    const [, service, slotText] = parsed;
+    const slot = Number(slotText);
+    const namespaces = req.query.namespace
+      ? [req.query.namespace]
+      : (await store.listServices()).filter((s) => s.name === service).map((s) => s.namespace);
+    const found = (await Promise.all(namespaces.map((ns) => store.listTasks(ns, service)))).flat().find((t) => t.id === p.id && t.slot === slot);
+    if (!found) throw new NotFoundError(`task ${p.id}`);
+    const [host, status] = found.host ? await Promise.all([store.getHost(found.host), store.getHostStatus(found.host)]) : [undefined, undefined];
+    const view = taskViews([found], status ? [status] : [], host ? [host] : [])[0];
     return { status: 200, body: view };
   };
 
