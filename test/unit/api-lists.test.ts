@@ -47,3 +47,51 @@ describe('a task by id', () => {
     expect(callsOf(h, before)).not.toContain('listAllTasks');
   });
 });
+
+describe('cursor pagination of the lists', () => {
+  async function cluster() {
+    const h = await passHarness([{ id: 'h1', cpu: 4000 }, { id: 'h2', cpu: 4000 }, { id: 'h3', cpu: 4000 }]);
+    for (const name of ['a', 'b', 'c', 'd', 'e']) await h.inner.putService(aSpec({ name, replicas: 2 }), T0, 0);
+    await h.pass('s');
+    return { h, call: await api(h) };
+  }
+
+  async function walk(call: Awaited<ReturnType<typeof api>>, path: string, limit: number): Promise<unknown[][]> {
+    const pages: unknown[][] = [];
+    let cursor: string | undefined;
+    do {
+      const res = await call('GET', path, { limit: String(limit), ...(cursor ? { cursor } : {}) });
+      expect(res.status).toBe(200);
+      expect(Array.isArray(res.body)).toBe(true);
+      pages.push(res.body as unknown[]);
+      cursor = res.headers?.['x-next-cursor'];
+    } while (cursor && pages.length < 50);
+    return pages;
+  }
+
+  for (const path of ['/v1/services', '/v1/tasks', '/v1/hosts']) {
+    it(`walks ${path} page by page to exactly the unpaged list, the array shape kept and the cursor in x-next-cursor`, async () => {
+      const { call } = await cluster();
+      const all = (await call('GET', path)).body as unknown[];
+      expect(all.length).toBeGreaterThan(2);
+      const pages = await walk(call, path, 2);
+      expect(pages.every((p) => p.length <= 2)).toBe(true);
+      expect(pages.flat()).toEqual(all);
+      expect(pages.length).toBe(Math.ceil(all.length / 2));
+    });
+  }
+
+  it('answers 400 naming the parameter for a bad cursor or limit', async () => {
+    const { call } = await cluster();
+    for (const cursor of ['not base64!', Buffer.from('{"x":1}').toString('base64url'), Buffer.from('[').toString('base64url')]) {
+      const res = await call('GET', '/v1/tasks', { cursor });
+      expect(res.status).toBe(400);
+      expect(JSON.stringify(res.body)).toContain('cursor');
+    }
+    for (const limit of ['0', '1001', 'x', '1.5']) {
+      const res = await call('GET', '/v1/services', { limit });
+      expect(res.status).toBe(400);
+      expect(JSON.stringify(res.body)).toContain('limit');
+    }
+  });
+});
