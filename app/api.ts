@@ -178,7 +178,13 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     const limit = limitText === undefined ? 200 : Number(limitText);
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ValidationError([{ path: 'limit', message: `must be an integer from 1 to 1000, got "${limitText}"` }]);
     const { namespace, service, host } = req.query;
-    return { status: 200, body: await store.listEvents({ namespace, service, host, limit }) };
+    // Newest first, page by page back in time: the cursor is the oldest event key of the page.
+    const before = req.query.cursor === undefined ? undefined : decodeCursor(req.query.cursor);
+    if (before && (before.length !== 1 || typeof before[0] !== 'string')) throw new ValidationError([{ path: 'cursor', message: 'is not a cursor of /v1/events' }]);
+    const found = await store.listEvents({ namespace, service, host, limit: limit + 1, ...(before ? { before: before[0] as string } : {}) });
+    const page = found.slice(-limit);
+    const more = found.length > limit;
+    return { status: 200, body: page, ...(more ? { headers: { 'x-next-cursor': encodeCursor([`${page[0].at}#${page[0].id}`]) } } : {}) };
   };
 
   const routes: [string, RegExp, Handler][] = [

@@ -678,6 +678,15 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         expect(await store.listEvents({ host: 'h2', limit: 3 })).toHaveLength(3);
       });
 
+      it('pages back in time with `before` (an event key, `<at>#<id>`): the newest events older than it', async () => {
+        const store = await makeStore();
+        await store.putEvents([event(1, 'a', 'h1'), event(2, 'b', 'h2'), event(3, 'c', 'h1'), event(4, 'd', 'h1'), event(5, 'e', 'h1')]);
+        expect((await store.listEvents({ host: 'h1', limit: 2, before: `${at(5)}#e` })).map((e) => e.id)).toEqual(['c', 'd']);
+        expect((await store.listEvents({ host: 'h1', limit: 2, before: `${at(3)}#c` })).map((e) => e.id)).toEqual(['a']);
+        expect((await store.listEvents({ limit: 10, before: `${at(2)}#b` })).map((e) => e.id)).toEqual(['a']);
+        expect(await store.listEvents({ before: `${at(1)}#a` })).toEqual([]);
+      });
+
       it("prunes an event from every filter's view", async () => {
         const store = await makeStore();
         await store.putEvents([event(1, 'a', 'h1'), { ...event(2, 'b', 'h1'), namespace: 'default', service: 'web' }, event(9, 'c', 'h1')]);

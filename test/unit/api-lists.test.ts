@@ -95,3 +95,27 @@ describe('cursor pagination of the lists', () => {
     }
   });
 });
+
+describe('cursor pagination of the events', () => {
+  it('pages back in time: each page the newest events older than the last, oldest first, until there are none', async () => {
+    const h = await passHarness([]);
+    const at = (i: number) => new Date(Date.parse(T0) + i * 1000).toISOString();
+    await h.inner.putEvents(Array.from({ length: 7 }, (_, i) => ({ id: `e${i}`, at: at(i), type: 't', message: 'm', host: i % 2 ? 'h1' : 'h2' })));
+    const call = await api(h);
+    const pages: string[][] = [];
+    let cursor: string | undefined;
+    do {
+      const res = await call('GET', '/v1/events', { limit: '3', ...(cursor ? { cursor } : {}) });
+      expect(res.status).toBe(200);
+      pages.push((res.body as { id: string }[]).map((e) => e.id));
+      cursor = res.headers?.['x-next-cursor'];
+    } while (cursor && pages.length < 10);
+    expect(pages).toEqual([['e4', 'e5', 'e6'], ['e1', 'e2', 'e3'], ['e0']]);
+    const first = await call('GET', '/v1/events', { host: 'h1', limit: '2' });
+    expect((first.body as { id: string }[]).map((e) => e.id)).toEqual(['e3', 'e5']);
+    const next = await call('GET', '/v1/events', { host: 'h1', limit: '2', cursor: first.headers!['x-next-cursor'] });
+    expect((next.body as { id: string }[]).map((e) => e.id)).toEqual(['e1']);
+    expect(next.headers?.['x-next-cursor']).toBeUndefined();
+    expect(await call('GET', '/v1/events', { cursor: 'bad cursor' })).toMatchObject({ status: 400 });
+  });
+});

@@ -5,7 +5,7 @@
  */
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { ClusterEvent } from '../../../core/types.ts';
-import type { EventStore } from '../../../ports/index.ts';
+import type { EventFilter, EventStore } from '../../../ports/index.ts';
 import { toEvent, valid } from './items.ts';
 import { EVENTS_PK, eventIndexKey, eventIndexKeys, type Item } from './keys.ts';
 import { BATCH_WRITE_ITEMS, type DynamoTable } from './table.ts';
@@ -34,7 +34,7 @@ export class DynamoEvents implements EventStore {
     for (let i = 0; i < items.length; i += BATCH_WRITE_ITEMS) await this.t.batchWrite(items.slice(i, i + BATCH_WRITE_ITEMS).map((Item) => ({ PutRequest: { Item } })), 'events');
   }
 
-  async listEvents(filter: { namespace?: string; service?: string; host?: string; limit?: number }): Promise<ClusterEvent[]> {
+  async listEvents(filter: EventFilter): Promise<ClusterEvent[]> {
     const limit = filter.limit ?? 200;
     if (limit <= 0) return [];
     // The most selective filter picks the partition (a service's events are fewer than its
@@ -42,7 +42,7 @@ export class DynamoEvents implements EventStore {
     const by = (['service', 'host', 'namespace'] as const).find((k) => filter[k] !== undefined);
     const pk = by ? eventIndexKey(by, filter[by]!) : EVENTS_PK;
     const conditions: string[] = [];
-    const values: Record<string, unknown> = { ':p': pk };
+    const values: Record<string, unknown> = { ':p': pk, ...(filter.before !== undefined ? { ':before': filter.before } : {}) };
     const names: Record<string, string> = {};
     for (const key of ['namespace', 'service', 'host'] as const) {
       const v = filter[key];
@@ -60,7 +60,7 @@ export class DynamoEvents implements EventStore {
         this.t.doc.send(
           new QueryCommand({
             TableName: this.t.table,
-            KeyConditionExpression: 'pk = :p',
+            KeyConditionExpression: filter.before !== undefined ? 'pk = :p AND sk < :before' : 'pk = :p',
             ExpressionAttributeValues: values,
             ...(conditions.length ? { FilterExpression: conditions.join(' AND '), ExpressionAttributeNames: names } : {}),
             ScanIndexForward: false,
