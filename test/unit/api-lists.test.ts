@@ -50,7 +50,11 @@ describe('a task by id', () => {
 
 describe('cursor pagination of the lists', () => {
   async function cluster() {
-    const h = await passHarness([{ id: 'h1', cpu: 4000 }, { id: 'h2', cpu: 4000 }, { id: 'h3', cpu: 4000 }]);
+    const h = await passHarness([
+      { id: 'h1', cpu: 4000 },
+      { id: 'h2', cpu: 4000 },
+      { id: 'h3', cpu: 4000 },
+    ]);
     for (const name of ['a', 'b', 'c', 'd', 'e']) await h.inner.putService(aSpec({ name, replicas: 2 }), T0, 0);
     await h.pass('s');
     return { h, call: await api(h) };
