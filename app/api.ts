@@ -23,6 +23,8 @@ export interface ApiRequest {
 export interface ApiResponse {
   readonly status: number;
   readonly body: unknown;
+  /** Extra response headers: `x-next-cursor` on a list page with more after it. */
+  readonly headers?: Record<string, string>;
 }
 
 export interface ApiDeps {
@@ -81,10 +83,9 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
       store.listHosts(),
     ]);
     const views = taskViews(tasks, statuses, hosts);
-    return {
-      status: 200,
-      body: services.map((s) => serviceSummary(s, tasks.filter((t) => t.namespace === s.namespace && t.service === s.name), views, deps.zone)),
-    };
+    return paged(req, services, (s) => [s.namespace, s.name], (list) =>
+      list.map((s) => serviceSummary(s, tasks.filter((t) => t.namespace === s.namespace && t.service === s.name), views, deps.zone)),
+    );
   };
 
   const getService: Handler = async (_req, p) => {
@@ -109,20 +110,35 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     const views = taskViews(tasks, statuses, hosts).filter(
       (t) => (!namespace || t.namespace === namespace) && (!service || t.service === service) && (!host || t.host === host),
     );
-    return { status: 200, body: views };
+    return paged(req, views, (t) => [t.namespace, t.service, t.slot], (list) => list);
   };
 
-  const getTask: Handler = async (_req, p) => {
-    const [tasks, statuses, hosts] = await Promise.all([store.listAllTasks(), store.listHostStatuses(), store.listHosts()]);
-    const view = taskViews(tasks.filter((t) => t.id === p.id), statuses, hosts)[0];
-    if (!view) throw new NotFoundError(`task ${p.id}`);
+  /**
+   * A task id names its service and slot (`<service>-<slot>-<5 chars>`, core/reconciler.ts): the
+   * slot is the last run of digits before the suffix, so a service name with dashes parses too.
+   * Only the namespace is missing: `?namespace=` makes it one query of the service's partition;
+   * without it, the services index (services, never tasks) names the namespaces holding a service
+   * of that name, one query each (one, nearly always). Then only the task's own host is read.
+   */
+  const getTask: Handler = async (req, p) => {
+    const parsed = /^(.+)-(\d{1,6})-[a-z0-9]{5}$/.exec(p.id);
+    if (!parsed) throw new NotFoundError(`task ${p.id}`);
+    const [, service, slotText] = parsed;
+    const slot = Number(slotText);
+    const namespaces = req.query.namespace
+      ? [req.query.namespace]
+      : (await store.listServices()).filter((s) => s.name === service).map((s) => s.namespace);
+    const found = (await Promise.all(namespaces.map((ns) => store.listTasks(ns, service)))).flat().find((t) => t.id === p.id && t.slot === slot);
+    if (!found) throw new NotFoundError(`task ${p.id}`);
+    const [host, status] = found.host ? await Promise.all([store.getHost(found.host), store.getHostStatus(found.host)]) : [undefined, undefined];
+    const view = taskViews([found], status ? [status] : [], host ? [host] : [])[0];
     return { status: 200, body: view };
   };
 
-  const listHosts: Handler = async () => {
+  const listHosts: Handler = async (req) => {
     const [hosts, statuses] = await Promise.all([store.listHosts(), store.listHostStatuses()]);
     const byId = new Map(statuses.map((s) => [s.hostId, s]));
-    return { status: 200, body: hosts.map((h) => hostView(h, byId.get(h.id))) };
+    return paged(req, hosts, (h) => [h.id], (list) => list.map((h) => hostView(h, byId.get(h.id))));
   };
 
   const getHost: Handler = async (_req, p) => {
@@ -162,7 +178,13 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     const limit = limitText === undefined ? 200 : Number(limitText);
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ValidationError([{ path: 'limit', message: `must be an integer from 1 to 1000, got "${limitText}"` }]);
     const { namespace, service, host } = req.query;
-    return { status: 200, body: await store.listEvents({ namespace, service, host, limit }) };
+    // Newest first, page by page back in time: the cursor is the oldest event key of the page.
+    const before = req.query.cursor === undefined ? undefined : decodeCursor(req.query.cursor);
+    if (before && (before.length !== 1 || typeof before[0] !== 'string')) throw new ValidationError([{ path: 'cursor', message: 'is not a cursor of /v1/events' }]);
+    const found = await store.listEvents({ namespace, service, host, limit: limit + 1, ...(before ? { before: before[0] as string } : {}) });
+    const page = found.slice(-limit);
+    const more = found.length > limit;
+    return { status: 200, body: page, ...(more ? { headers: { 'x-next-cursor': encodeCursor([`${page[0].at}#${page[0].id}`]) } } : {}) };
   };
 
   const routes: [string, RegExp, Handler][] = [
@@ -208,6 +230,63 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
       throw err;
     }
   };
+}
+
+/** A list page's size when `limit` is not given, and the largest one may ask for (docs/api.md). */
+export const DEFAULT_PAGE_LIMIT = 1000;
+export const MAX_PAGE_LIMIT = 1000;
+
+type PageKey = readonly (string | number)[];
+
+/**
+ * One page of a list, in key order: `?limit=N` items after `?cursor=`, the body still the plain
+ * array the CLI reads, and the cursor of the next page (when there is more) in the `x-next-cursor`
+ * header. A cursor is the last item's key, base64url JSON: opaque to clients, checked here (a bad
+ * one is a 400 naming it). Keys, not offsets: an item added or removed between pages shifts nothing.
+ */
+function paged<T>(req: ApiRequest, items: readonly T[], keyOf: (item: T) => PageKey, render: (page: T[]) => unknown[]): ApiResponse {
+  const limit = pageLimit(req.query.limit);
+  const after = req.query.cursor === undefined ? undefined : decodeCursor(req.query.cursor);
+  const sorted = [...items].sort((a, b) => compareKeys(keyOf(a), keyOf(b)));
+  const rest = after ? sorted.filter((i) => compareKeys(keyOf(i), after) > 0) : sorted;
+  const page = rest.slice(0, limit);
+  const more = rest.length > limit;
+  return { status: 200, body: render(page), ...(more ? { headers: { 'x-next-cursor': encodeCursor(keyOf(page[page.length - 1])) } } : {}) };
+}
+
+function pageLimit(text: string | undefined): number {
+  const limit = text === undefined ? DEFAULT_PAGE_LIMIT : Number(text);
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_LIMIT) throw new ValidationError([{ path: 'limit', message: `must be an integer from 1 to ${MAX_PAGE_LIMIT}, got "${text}"` }]);
+  return limit;
+}
+
+function encodeCursor(key: PageKey): string {
+  return Buffer.from(JSON.stringify(key)).toString('base64url');
+}
+
+function decodeCursor(text: string): PageKey {
+  let key: unknown;
+  try {
+    if (!/^[A-Za-z0-9_-]+$/.test(text)) throw new Error('not base64url');
+    key = JSON.parse(Buffer.from(text, 'base64url').toString('utf8'));
+  } catch (err) {
+    throw new ValidationError([{ path: 'cursor', message: 'is not a cursor this API gave (x-next-cursor of the previous page)' }], { cause: err });
+  }
+  if (!Array.isArray(key) || key.length === 0 || !key.every((k) => typeof k === 'string' || typeof k === 'number')) {
+    throw new ValidationError([{ path: 'cursor', message: 'is not a cursor this API gave (x-next-cursor of the previous page)' }]);
+  }
+  return key as PageKey;
+}
+
+function compareKeys(a: PageKey, b: PageKey): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    const x = a[i];
+    const y = b[i];
+    if (x === y) continue;
+    if (typeof x === 'number' && typeof y === 'number') return x - y;
+    return String(x) < String(y) ? -1 : 1;
+  }
+  return a.length - b.length;
 }
 
 function error(status: number, name: string, message: string): ApiResponse {

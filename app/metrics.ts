@@ -23,6 +23,8 @@ export const SKIFF_METRICS = {
   HostsWithoutSubnet: 'HostsWithoutSubnet',
   /** Scheduler, each pass: store items skipped because they failed their schema or key check (core/items.ts). */
   BadItems: 'BadItems',
+  /** Scheduler, on a pass whose event writes failed: events not saved (best-effort, the pass went on). */
+  EventsDropped: 'EventsDropped',
 } as const;
 export type SkiffMetricName = (typeof SKIFF_METRICS)[keyof typeof SKIFF_METRICS];
 

@@ -108,11 +108,23 @@ export interface PublicationStore {
   setPublished(hostId: string, previousGeneration: number, next: { generation: number; hash: string }): Promise<void>;
 }
 
+export interface EventFilter {
+  namespace?: string;
+  service?: string;
+  host?: string;
+  limit?: number;
+  /** Exclusive upper bound on the event key `<at>#<id>`. */
+  before?: string;
+}
+
 /** The event log, newest last. An event is keyed by its time and id: recording it twice keeps one. */
 export interface EventStore {
   putEvents(events: readonly ClusterEvent[]): Promise<void>;
-  /** The newest `limit` (default 200) events matching every given field, oldest first. */
-  listEvents(filter: { namespace?: string; service?: string; host?: string; limit?: number }): Promise<ClusterEvent[]>;
+  /**
+   * The newest `limit` (default 200) events matching every given field, oldest first; with
+   * `before` (an event key, `<at>#<id>`), only events older than it: the next page back in time.
+   */
+  listEvents(filter: EventFilter): Promise<ClusterEvent[]>;
   /** Delete up to `max` of the oldest events older than `before` (ISO time); returns how many. */
   pruneEvents(before: string, max: number): Promise<number>;
 }

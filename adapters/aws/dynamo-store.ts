@@ -12,7 +12,7 @@ import { SkiffError } from '../../core/errors.ts';
 import type { HealthCheckpoint } from '../../core/health.ts';
 import { BadItemLog, type BadItem } from '../../core/items.ts';
 import type { ClusterEvent, Host, HostStatus, Service, ServiceSpec, Task } from '../../core/types.ts';
-import type { Store } from '../../ports/index.ts';
+import type { EventFilter, Store } from '../../ports/index.ts';
 import { StoreUnavailableError } from './dynamo-calls.ts';
 import { DynamoEvents } from './dynamo/events.ts';
 import { DynamoHealthCheckpoint } from './dynamo/health-checkpoint.ts';
@@ -181,7 +181,7 @@ export class DynamoStore implements Store {
   putEvents(events: readonly ClusterEvent[]): Promise<void> {
     return this.events.putEvents(events);
   }
-  listEvents(filter: { namespace?: string; service?: string; host?: string; limit?: number }): Promise<ClusterEvent[]> {
+  listEvents(filter: EventFilter): Promise<ClusterEvent[]> {
     return this.events.listEvents(filter);
   }
   pruneEvents(before: string, max: number): Promise<number> {

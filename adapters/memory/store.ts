@@ -17,7 +17,7 @@ import { jsonEqual } from '../../core/json.ts';
 import type { HealthCheckpoint } from '../../core/health.ts';
 import type { ClusterEvent, Host, HostStatus, Service, ServiceSpec, Task } from '../../core/types.ts';
 import { BadItemLog, capacityIssue, parseEventItem, parseHostItem, parseHostStatusItem, type BadItem, type ItemKind, type ItemResult } from '../../core/items.ts';
-import type { BadItemSource, Store } from '../../ports/index.ts';
+import type { BadItemSource, EventFilter, Store } from '../../ports/index.ts';
 
 /** Slots are sortable six-digit keys on DynamoDB; the same range here. */
 const MAX_SLOT = 999_999;
@@ -347,11 +347,12 @@ export class MemoryStore implements Store, BadItemSource {
     for (const e of events) this.events.set(`${e.at}#${e.id}`, toEvent(e));
   }
 
-  async listEvents(filter: { namespace?: string; service?: string; host?: string; limit?: number }): Promise<ClusterEvent[]> {
+  async listEvents(filter: EventFilter): Promise<ClusterEvent[]> {
     const limit = filter.limit ?? DEFAULT_EVENT_LIMIT;
     const matches = (e: ClusterEvent) => (['namespace', 'service', 'host'] as const).every((k) => filter[k] === undefined || e[k] === filter[k]);
     // Newest first, so the limit keeps the most recent; returned oldest first ("newest last").
     return [...this.events.entries()]
+      .filter(([key]) => filter.before === undefined || byteCompare(key, filter.before) < 0)
       .sort(([a], [b]) => byteCompare(b, a))
       .map(([key, e]) => this.accept('event', `event ${key}`, parseEventItem(copy(e) as unknown as Record<string, unknown>)))
       .filter((e): e is ClusterEvent => e !== undefined && matches(e))

@@ -33,6 +33,6 @@ export function fromEvent(event: APIGatewayProxyEventV2): ApiRequest {
   return { method: event.requestContext.http.method, path: event.rawPath, query: event.queryStringParameters ?? {}, headers, body };
 }
 
-function toResult(res: { status: number; body: unknown }): APIGatewayProxyStructuredResultV2 {
-  return { statusCode: res.status, headers: { 'content-type': 'application/json' }, body: JSON.stringify(res.body) };
+function toResult(res: { status: number; body: unknown; headers?: Record<string, string> }): APIGatewayProxyStructuredResultV2 {
+  return { statusCode: res.status, headers: { 'content-type': 'application/json', ...res.headers }, body: JSON.stringify(res.body) };
 }

@@ -38,6 +38,11 @@ export function makeSchedulerHandler(deps: Omit<PassDeps, 'seed'>, discovery?: D
       if (options.metrics && result.network) emitMetric('HostsWithoutSubnet', result.network.waiting, deps.cluster);
       // Store items skipped as invalid (a host writing what it may not): an alarm can watch it.
       if (options.metrics && result.badItems !== undefined) emitMetric('BadItems', result.badItems, deps.cluster);
+      // Events the log refused (best-effort writes, the pass went on): logged as a warning too.
+      if (result.eventsDropped) {
+        log.warn('events dropped', { count: result.eventsDropped });
+        if (options.metrics) emitMetric('EventsDropped', result.eventsDropped, deps.cluster);
+      }
       if (discovery && (discovery.zone || discovery.loadBalancer)) {
         const d = await runDiscoverySync(discovery);
         // Sets and routes that failed alone (the rest was applied): capped, refused, past a quota.

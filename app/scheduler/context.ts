@@ -60,6 +60,11 @@ export interface PassResult {
   forgotten?: string[];
   /** Items the reads skipped as invalid (core/items.ts): each also an `item.invalid` event. The BadItems metric. */
   badItems?: number;
+  /**
+   * Events the log refused this pass (throttled, unavailable): the pass went on without them.
+   * Agent events among them are copied again next pass; the pass's own are lost. The EventsDropped metric.
+   */
+  eventsDropped?: number;
 }
 
 /**

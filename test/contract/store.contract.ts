@@ -675,6 +675,40 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         expect(await store.listEvents({ limit: 0 })).toEqual([]);
       });
 
+      it("finds a filter's few events among many newer others, by service, namespace and host together or alone", async () => {
+        const store = await makeStore();
+        const noise = Array.from({ length: 400 }, (_, i) => ({ id: `n${i}`, at: new Date(Date.parse(NOW) + (i + 10) * 1000).toISOString(), type: 't', message: 'm', namespace: 'default', service: 'busy', host: 'h2' }));
+        await store.putEvents([
+          { id: 'x', at: NOW, type: 't', message: 'm', namespace: 'default', service: 'web', host: 'h1' },
+          { id: 'y', at: new Date(Date.parse(NOW) + 1000).toISOString(), type: 't', message: 'm', namespace: 'other', service: 'web', host: 'h1' },
+          ...noise,
+        ]);
+        expect((await store.listEvents({ service: 'web' })).map((e) => e.id)).toEqual(['x', 'y']);
+        expect((await store.listEvents({ service: 'web', namespace: 'other' })).map((e) => e.id)).toEqual(['y']);
+        expect((await store.listEvents({ namespace: 'other' })).map((e) => e.id)).toEqual(['y']);
+        expect((await store.listEvents({ host: 'h1', limit: 1 })).map((e) => e.id)).toEqual(['y']);
+        expect((await store.listEvents({ host: 'h2', service: 'web' })).map((e) => e.id)).toEqual([]);
+        expect(await store.listEvents({ host: 'h2', limit: 3 })).toHaveLength(3);
+      });
+
+      it('pages back in time with `before` (an event key, `<at>#<id>`): the newest events older than it', async () => {
+        const store = await makeStore();
+        await store.putEvents([event(1, 'a', 'h1'), event(2, 'b', 'h2'), event(3, 'c', 'h1'), event(4, 'd', 'h1'), event(5, 'e', 'h1')]);
+        expect((await store.listEvents({ host: 'h1', limit: 2, before: `${at(5)}#e` })).map((e) => e.id)).toEqual(['c', 'd']);
+        expect((await store.listEvents({ host: 'h1', limit: 2, before: `${at(3)}#c` })).map((e) => e.id)).toEqual(['a']);
+        expect((await store.listEvents({ limit: 10, before: `${at(2)}#b` })).map((e) => e.id)).toEqual(['a']);
+        expect(await store.listEvents({ before: `${at(1)}#a` })).toEqual([]);
+      });
+
+      it("prunes an event from every filter's view", async () => {
+        const store = await makeStore();
+        await store.putEvents([event(1, 'a', 'h1'), { ...event(2, 'b', 'h1'), namespace: 'default', service: 'web' }, event(9, 'c', 'h1')]);
+        expect(await store.pruneEvents(at(5), 10)).toBe(2);
+        expect((await store.listEvents({ host: 'h1' })).map((e) => e.id)).toEqual(['c']);
+        expect(await store.listEvents({ service: 'web' })).toEqual([]);
+        expect(await store.listEvents({ namespace: 'default' })).toEqual([]);
+      });
+
       it('keys events by time and id: the same id at another time is another event', async () => {
         const store = await makeStore();
         await store.putEvents([event(1, 'a'), event(1, 'a'), event(2, 'a')]);

@@ -157,6 +157,17 @@ describe('the API Lambda handler', () => {
     const bad = await handler(event('POST', '/v1/services', 'kind: Nope\n'), {} as Context);
     expect(bad.statusCode).toBe(400);
     expect(JSON.parse(bad.body!)).toMatchObject({ error: 'ValidationError' });
+
+    // A list page: the array body, and the next page's cursor as a response header.
+    expect((await handler(event('POST', '/v1/services', spec(1)), {} as Context)).statusCode).toBe(201);
+    const page = (cursor?: string) => ({ ...event('GET', '/v1/services'), queryStringParameters: { limit: '1', ...(cursor ? { cursor } : {}) } }) as APIGatewayProxyEventV2;
+    const first = await handler(page(), {} as Context);
+    expect(JSON.parse(first.body!).map((s: { name: string }) => s.name)).toEqual(['hello']);
+    const cursor = first.headers?.['x-next-cursor'];
+    expect(typeof cursor).toBe('string');
+    const second = await handler(page(String(cursor)), {} as Context);
+    expect(JSON.parse(second.body!).map((s: { name: string }) => s.name)).toEqual(['web']);
+    expect(second.headers?.['x-next-cursor']).toBeUndefined();
   });
 });
 

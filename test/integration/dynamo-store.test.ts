@@ -281,4 +281,32 @@ describe('events', () => {
     expect(await store.listEvents({ limit: 1000 })).toHaveLength(60);
   });
 
+  it("reads a filter's events from its own index partition, not the whole log", async () => {
+    const c = dynaliteClient(server.endpoint);
+    let scanned = 0;
+    c.middlewareStack.add(
+      (next) => async (args) => {
+        const out = await next(args);
+        scanned += (out.output as { ScannedCount?: number }).ScannedCount ?? 0;
+        return out;
+      },
+      { step: 'initialize', name: 'countScanned' },
+    );
+    try {
+      const store = await freshStore(c);
+      const busy = Array.from({ length: 300 }, (_, i) => ({ ...ev(new Date(Date.parse(NOW) + (i + 10) * 1000).toISOString(), `n${i}`), namespace: 'default', service: 'busy', host: 'h2' }));
+      await store.putEvents([{ ...ev(NOW, 'x'), namespace: 'default', service: 'web', host: 'h1' }, ...busy]);
+      for (const filter of [{ service: 'web' }, { host: 'h1' }, { service: 'web', namespace: 'default' }]) {
+        scanned = 0;
+        expect((await store.listEvents(filter)).map((e) => e.id)).toEqual(['x']);
+        expect(scanned).toBe(1);
+      }
+      scanned = 0;
+      expect(await store.listEvents({ service: 'busy', limit: 5 })).toHaveLength(5);
+      expect(scanned).toBeLessThanOrEqual(100);
+    } finally {
+      c.destroy();
+    }
+  });
+
 });

@@ -1,13 +1,19 @@
-/** The event log on DynamoDB: one partition (`EVENTS`), sorted by `<at>#<id>`; DynamoDB's TTL expires it on AWS. */
+/**
+ * The event log on DynamoDB: one partition (`EVENTS`), sorted by `<at>#<id>`, plus a copy of each
+ * event in an index partition per filter (service, namespace, host; keys.ts eventIndexKeys), so a
+ * filtered read queries only its filter's events. DynamoDB's TTL expires every copy on AWS.
+ */
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { ClusterEvent } from '../../../core/types.ts';
-import type { EventStore } from '../../../ports/index.ts';
+import type { EventFilter, EventStore } from '../../../ports/index.ts';
 import { toEvent, valid } from './items.ts';
-import { EVENTS_PK, type Item } from './keys.ts';
+import { EVENTS_PK, eventIndexKey, eventIndexKeys, type Item } from './keys.ts';
 import { BATCH_WRITE_ITEMS, type DynamoTable } from './table.ts';
 
 /** Days an event is kept by DynamoDB's TTL on AWS (`expiresAt`); local mode prunes instead. */
 const EVENT_TTL_DAYS = 7;
+/** Pages a filtered read may query before it returns what it found (a bound on its cost). */
+const MAX_EVENT_PAGES = 10;
 
 export class DynamoEvents implements EventStore {
   constructor(private readonly t: DynamoTable) {}
@@ -15,26 +21,32 @@ export class DynamoEvents implements EventStore {
   async putEvents(events: readonly ClusterEvent[]): Promise<void> {
     // The key is the event's time and id, so writing the same event again overwrites it: idempotent.
     const unique = new Map(events.map((e) => [`${e.at}#${e.id}`, e]));
-    const items = [...unique.entries()].map(([sk, e]) => ({
+    // Each event once in the log and once per index partition of its fields: 1 to 4 writes.
+    const items = [...unique.entries()].flatMap(([sk, e]) => [EVENTS_PK, ...eventIndexKeys(e)].map((pk) => ({
       ...e,
-      pk: EVENTS_PK,
+      pk,
       sk,
       // `type` is every item's kind in this table; the event's own type is kept beside it.
       type: 'event',
       eventType: e.type,
       expiresAt: Math.floor(Date.parse(e.at) / 1000) + EVENT_TTL_DAYS * 86_400,
-    }));
+    })));
     for (let i = 0; i < items.length; i += BATCH_WRITE_ITEMS) await this.t.batchWrite(items.slice(i, i + BATCH_WRITE_ITEMS).map((Item) => ({ PutRequest: { Item } })), 'events');
   }
 
-  async listEvents(filter: { namespace?: string; service?: string; host?: string; limit?: number }): Promise<ClusterEvent[]> {
+  async listEvents(filter: EventFilter): Promise<ClusterEvent[]> {
     const limit = filter.limit ?? 200;
+    if (limit <= 0) return [];
+    // The most selective filter picks the partition (a service's events are fewer than its
+    // namespace's); the other filters, if any, are checked on the items read.
+    const by = (['service', 'host', 'namespace'] as const).find((k) => filter[k] !== undefined);
+    const pk = by ? eventIndexKey(by, filter[by]!) : EVENTS_PK;
     const conditions: string[] = [];
-    const values: Record<string, unknown> = { ':p': EVENTS_PK };
+    const values: Record<string, unknown> = { ':p': pk, ...(filter.before !== undefined ? { ':before': filter.before } : {}) };
     const names: Record<string, string> = {};
     for (const key of ['namespace', 'service', 'host'] as const) {
       const v = filter[key];
-      if (v === undefined) continue;
+      if (v === undefined || key === by) continue;
       conditions.push(`#${key} = :${key}`);
       names[`#${key}`] = key;
       values[`:${key}`] = v;
@@ -42,23 +54,25 @@ export class DynamoEvents implements EventStore {
     // Newest first, so the limit keeps the most recent; returned oldest first ("newest last").
     const out: Item[] = [];
     let start: Record<string, unknown> | undefined;
+    let pages = 0;
     do {
       const page = await this.t.call('Query', 'events', () =>
         this.t.doc.send(
           new QueryCommand({
             TableName: this.t.table,
-            KeyConditionExpression: 'pk = :p',
+            KeyConditionExpression: filter.before !== undefined ? 'pk = :p AND sk < :before' : 'pk = :p',
             ExpressionAttributeValues: values,
             ...(conditions.length ? { FilterExpression: conditions.join(' AND '), ExpressionAttributeNames: names } : {}),
             ScanIndexForward: false,
-            Limit: Math.max(limit, 100),
+            // Without a further filter every item read is kept: read no more than the limit.
+            Limit: conditions.length ? Math.max(limit, 100) : limit,
             ExclusiveStartKey: start,
           }),
         ),
       );
       out.push(...(page.Items ?? []));
       start = page.LastEvaluatedKey;
-    } while (start !== undefined && out.length < limit);
+    } while (start !== undefined && out.length < limit && ++pages < MAX_EVENT_PAGES);
     return valid(out.slice(0, limit).reverse().map((i) => toEvent(this.t.bad, i)));
   }
 
@@ -69,15 +83,19 @@ export class DynamoEvents implements EventStore {
           TableName: this.t.table,
           KeyConditionExpression: 'pk = :p AND sk < :before',
           ExpressionAttributeValues: { ':p': EVENTS_PK, ':before': before },
-          ProjectionExpression: 'pk, sk',
+          // The fields that name the event's index copies, which go with it.
+          ProjectionExpression: 'pk, sk, #n, #s, #h',
+          ExpressionAttributeNames: { '#n': 'namespace', '#s': 'service', '#h': 'host' },
           Limit: max,
         }),
       ),
     );
-    const keys = page.Items ?? [];
+    const found = page.Items ?? [];
+    // Index copies first: a prune cut short leaves the log's own item, and the next prune finds it again.
+    const keys = found.flatMap((k) => [...eventIndexKeys(k as { namespace?: string; service?: string; host?: string }).map((pk) => ({ pk, sk: k.sk })), { pk: k.pk, sk: k.sk }]);
     for (let i = 0; i < keys.length; i += BATCH_WRITE_ITEMS) {
-      await this.t.batchWrite(keys.slice(i, i + BATCH_WRITE_ITEMS).map((k) => ({ DeleteRequest: { Key: { pk: k.pk, sk: k.sk } } })), 'events');
+      await this.t.batchWrite(keys.slice(i, i + BATCH_WRITE_ITEMS).map((k) => ({ DeleteRequest: { Key: k } })), 'events');
     }
-    return keys.length;
+    return found.length;
   }
 }

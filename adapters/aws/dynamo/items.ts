@@ -19,7 +19,7 @@ import {
   type ItemResult,
 } from '../../../core/items.ts';
 import type { ClusterEvent, Host, HostStatus, Service, Task } from '../../../core/types.ts';
-import { BEAT_SK, EVENTS_PK, HOST_SK, STATUS_SK, decodeHostKey, decodeServiceKey, decodeTaskKey, type Item } from './keys.ts';
+import { BEAT_SK, EVENTS_PK, HOST_SK, eventIndexKeys, isEventPartition, STATUS_SK, decodeHostKey, decodeServiceKey, decodeTaskKey, type Item } from './keys.ts';
 
 /** DynamoDB's hard item size limit (names + values), 400 KB. */
 export const MAX_ITEM_BYTES = 400 * 1024;
@@ -77,9 +77,11 @@ export function toTask(log: BadItemReporter, item: Item): Task | undefined {
 
 export function toEvent(log: BadItemReporter, item: Item): ClusterEvent | undefined {
   const { pk, sk, type: _kind, eventType, expiresAt: _ttl, ...rest } = item;
-  if (pk !== EVENTS_PK || typeof sk !== 'string') return refuse(log, 'event', item, 'its key is not an event key');
+  if (!isEventPartition(pk) || typeof sk !== 'string') return refuse(log, 'event', item, 'its key is not an event key');
   const parsed = parseEventItem({ ...rest, type: eventType });
   if (parsed.ok && sk !== `${parsed.value.at}#${parsed.value.id}`) return refuse(log, 'event', item, `its sort key is not <at>#<id>`);
+  // An index copy sits only under the index keys of its own fields (keys.ts eventIndexKeys).
+  if (parsed.ok && pk !== EVENTS_PK && !eventIndexKeys(parsed.value).includes(pk)) return refuse(log, 'event', item, 'its partition is not one of its index keys');
   return accept(log, 'event', item, parsed);
 }
 

@@ -24,6 +24,31 @@ export const BEAT_SK = 'BEAT';
 const PUBLISHED_SK = 'PUBLISHED';
 /** The event log: one partition, sorted by time (`<at>#<id>`), newest last. */
 export const EVENTS_PK = 'EVENTS';
+const EVENTS_INDEX = 'EVENTS#';
+
+/**
+ * The event log's index partitions, one per filter the CLI offers: each event is also written,
+ * whole and under the same `<at>#<id>` sort key, to `EVENTS#SVC#<service>`, `EVENTS#NS#<namespace>`
+ * and `EVENTS#HOST#<host>` (those it has), so `skiff events --service web` reads web's events only,
+ * never the whole 7-day log. Values are percent-encoded: a '#' in one cannot make two keys meet.
+ */
+export function eventIndexKeys(e: { namespace?: string; service?: string; host?: string }): string[] {
+  const keys: string[] = [];
+  if (e.service) keys.push(eventIndexKey('service', e.service));
+  if (e.namespace) keys.push(eventIndexKey('namespace', e.namespace));
+  if (e.host) keys.push(eventIndexKey('host', e.host));
+  return keys;
+}
+
+export function eventIndexKey(field: 'namespace' | 'service' | 'host', value: string): string {
+  const tag = field === 'service' ? 'SVC' : field === 'namespace' ? 'NS' : 'HOST';
+  return `${EVENTS_INDEX}${tag}#${encodeURIComponent(value)}`;
+}
+
+/** True for the log's own partition and its index partitions. */
+export function isEventPartition(pk: unknown): pk is string {
+  return typeof pk === 'string' && (pk === EVENTS_PK || pk.startsWith(EVENTS_INDEX));
+}
 export const HEALTH_KEY: Key = { pk: 'HEALTH', sk: 'CHECKPOINT' };
 export const TASK_SK_PREFIX = 'TASK#';
 // Six digits keep tasks in slot order under the sort key; no service has a million replicas.

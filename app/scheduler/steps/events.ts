@@ -2,6 +2,8 @@
 import { freshAgentEvents } from '../../../core/pass.ts';
 import { badItemEvent } from '../../../core/items.ts';
 import type { BadItemSource } from '../../../ports/index.ts';
+import type { ClusterEvent } from '../../../core/types.ts';
+import type { PassContext } from '../context.ts';
 import type { PassStep } from '../step.ts';
 
 /**
@@ -27,7 +29,8 @@ export const ingestAgentEvents: PassStep = {
     const { events, marks } = freshAgentEvents(ctx.snapshot.statuses, ctx.state.copiedAgentEvents);
     if (events.length === 0) return;
     // Recording an event id twice keeps one, so a restarted scheduler re-copying a ring is harmless.
-    await ctx.store.putEvents(events);
+    // Not copied (the log throttled): the marks stay where they were, so the next pass copies them.
+    if (!(await saveBestEffort(ctx, events, 'agent'))) return;
     for (const [host, mark] of marks) ctx.state.copiedAgentEvents.set(host, mark);
   },
 };
@@ -36,6 +39,22 @@ export const ingestAgentEvents: PassStep = {
 export const saveEvents: PassStep = {
   name: 'save-events',
   async run(ctx) {
-    if (ctx.events.length > 0) await ctx.store.putEvents(ctx.events);
+    if (ctx.events.length > 0) await saveBestEffort(ctx, ctx.events, 'pass');
   },
 };
+
+/**
+ * Events are a record of what happened, not state: a throttled or unavailable event log must never
+ * stop a pass from scheduling (at the start) nor fail one whose writes all landed (at the end).
+ * A failed write is logged and counted (`eventsDropped`), and the pass goes on; true when saved.
+ */
+async function saveBestEffort(ctx: PassContext, events: readonly ClusterEvent[], source: 'agent' | 'pass'): Promise<boolean> {
+  try {
+    await ctx.store.putEvents(events);
+    return true;
+  } catch (err) {
+    ctx.result.eventsDropped = (ctx.result.eventsDropped ?? 0) + events.length;
+    ctx.log('events not saved', { source, count: events.length, error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) });
+    return false;
+  }
+}
