@@ -10,7 +10,8 @@ import { Writable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import Dockerode from 'dockerode';
 import { SkiffError, ValidationError } from '../core/errors.ts';
-import type { ContainerSpec, HostDocumentTask, PortSpec, PublishedPort } from '../core/types.ts';
+import { DEFAULT_CAPABILITIES, DEFAULT_PIDS_LIMIT } from '../core/spec/defaults.ts';
+import type { ContainerSpec, HostDocumentTask, PortSpec, PublishedPort, SecurityContext } from '../core/types.ts';
 import { LABELS } from './executor.ts';
 import type { ContainerInfo, ContainerRunState, CreateOptions, Executor } from './executor.ts';
 
@@ -147,6 +148,38 @@ export function cpuShares(millicores: number): number {
   return Math.max(2, Math.round((millicores * 1024) / 1000));
 }
 
+/**
+ * Log rotation of every container: Docker's default json-file driver never rotates, so one chatty
+ * container fills the host's disk and takes every pod on it down. 3 files of 10 MB keep the last
+ * ~30 MB of each container (what `docker logs` shows after a crash) and bound 60 containers to under
+ * 2 GB; the same values as the daemon-wide setting on EC2 hosts, which this repeats so that a host
+ * whose daemon was configured otherwise (the local cluster's) rotates too.
+ */
+export const LOG_CONFIG = { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } } as const;
+
+/**
+ * The capabilities of a container: every one dropped, then the default set (see DEFAULT_CAPABILITIES:
+ * what ordinary images use, without NET_RAW) minus the spec's drops, plus its adds (the spec allows
+ * only its allow-list). `drop: [ALL]` drops the whole default set.
+ */
+export function capabilitiesOf(context: SecurityContext | undefined): { CapDrop: string[]; CapAdd: string[] } {
+  const drop = new Set(context?.capabilities?.drop ?? []);
+  const kept = drop.has('ALL') ? [] : DEFAULT_CAPABILITIES.filter((c) => !drop.has(c));
+  const add = new Set<string>([...kept, ...(context?.capabilities?.add ?? [])]);
+  return { CapDrop: ['ALL'], CapAdd: [...add].sort() };
+}
+
+/**
+ * Why an image's user (Config.User: `name`, `uid`, `uid:gid`, empty for root) is not surely non-root, if
+ * it is not. A name is refused like Kubernetes does: only the image's /etc/passwd knows its uid.
+ */
+function rootUserProblem(user: string): string | undefined {
+  const name = user.split(':')[0];
+  if (name === '' || name === 'root' || name === '0') return `runs as root (its user is ${user === '' ? 'unset, so root' : JSON.stringify(user)})`;
+  if (!/^\d+$/.test(name)) return `runs as the user ${JSON.stringify(name)}, a name whose uid cannot be checked to be non-zero; give a numeric runAsUser`;
+  return undefined;
+}
+
 /** Runs a task's containers with Docker; see `Executor`. */
 export class DockerExecutor implements Executor {
   private readonly docker: Dockerode;
@@ -219,6 +252,8 @@ export class DockerExecutor implements Executor {
     // Docker refuses port bindings and a hostname on a container that joins another's network namespace:
     // the pod's ports and hostname live on its first container.
     const ports = joining ? [] : (options.podPorts ?? container.ports);
+    const security = container.securityContext;
+    const user = await this.userOf(container);
     const body: Dockerode.ContainerCreateOptions = {
       name,
       Image: container.image,
@@ -237,6 +272,7 @@ export class DockerExecutor implements Executor {
         [LABELS.specHash]: containerSpecHash(container),
       },
       Hostname: joining ? undefined : options.hostname,
+      User: user,
       ExposedPorts: ports.length > 0 ? Object.fromEntries(ports.map((p) => [portKey(p), {}])) : undefined,
       HostConfig: {
         // An init as PID 1 forwards SIGTERM to the process, which then gets the default action (exit);
@@ -250,6 +286,15 @@ export class DockerExecutor implements Executor {
         CpuShares: cpuShares(container.resources.cpu),
         PortBindings: ports.length > 0 ? portBindings(ports, options.hostAddress) : undefined,
         NetworkMode: joining ? `container:${options.joinNetworkOf}` : network,
+        // Locked down by default (issue 10): the capabilities of capabilitiesOf, no privilege gained
+        // through setuid programs or file capabilities, a bounded number of processes (a fork bomb
+        // stays in its container), rotated logs. Privileged mode, host namespaces, devices and host
+        // paths are never set: the spec refuses them.
+        ...capabilitiesOf(security),
+        SecurityOpt: ['no-new-privileges:true'],
+        PidsLimit: task.pod.pidsLimit ?? DEFAULT_PIDS_LIMIT,
+        ReadonlyRootfs: security?.readOnlyRootFilesystem === true,
+        LogConfig: { Type: LOG_CONFIG.Type, Config: { ...LOG_CONFIG.Config } },
       },
       ...(network && !joining
         ? {
@@ -263,6 +308,34 @@ export class DockerExecutor implements Executor {
     };
     const created = await this.call(`create ${name}`, this.timeouts.create, (abortSignal) => this.docker.createContainer({ ...body, abortSignal }));
     return created.id;
+  }
+
+  /**
+   * Docker's `User` of a container: runAsUser[:runAsGroup], the image's user with runAsGroup, or
+   * undefined for the image's own. With runAsNonRoot and no runAsUser, the image's user must be a
+   * non-zero uid, else the container is refused (a DockerError that will not pass by retrying).
+   */
+  private async userOf(container: ContainerSpec): Promise<string | undefined> {
+    const sc = container.securityContext;
+    if (sc?.runAsUser !== undefined) return sc.runAsGroup === undefined ? String(sc.runAsUser) : `${sc.runAsUser}:${sc.runAsGroup}`;
+    if (sc?.runAsNonRoot !== true && sc?.runAsGroup === undefined) return undefined;
+    const imageUser = await this.imageUser(container.image);
+    if (sc.runAsNonRoot === true) {
+      const problem = rootUserProblem(imageUser);
+      if (problem !== undefined) {
+        throw new DockerError(`create ${container.name}`, `refused: runAsNonRoot is true but the image ${container.image} ${problem}; set securityContext.runAsUser to a non-zero uid`, { retryable: false });
+      }
+    }
+    if (sc.runAsGroup === undefined) return undefined;
+    return `${imageUser.split(':')[0] || '0'}:${sc.runAsGroup}`;
+  }
+
+  /** The image's Config.User ('' when unset: root). */
+  private imageUser(image: string): Promise<string> {
+    return this.call(`inspect image ${image}`, this.timeouts.imageInspect, async () => {
+      const data = await this.docker.getImage(image).inspect();
+      return data.Config?.User ?? '';
+    });
   }
 
   async start(id: string): Promise<void> {

@@ -85,11 +85,11 @@ const serviceSpec = z.unknown().transform((value, ctx): ServiceSpec => {
 
 /** A stored pod is the containers and restart policy of a spec that parses (kept as stored, as a spec). */
 const pod = z
-  .object({ containers: z.array(z.unknown()).max(MAX_CONTAINERS), restartPolicy: z.enum(['always', 'on-failure', 'never']) })
+  .object({ containers: z.array(z.unknown()).max(MAX_CONTAINERS), restartPolicy: z.enum(['always', 'on-failure', 'never']), pidsLimit: z.number().optional() })
   .transform((value, ctx): PodSpec => {
     if (value.containers.length === 0) return value as unknown as PodSpec;
     try {
-      const spec = { kind: 'Service', metadata: { name: 'pod', namespace: 'pod', labels: {} }, spec: { replicas: 1, containers: value.containers, restartPolicy: value.restartPolicy, placement: { strategy: 'spread', constraints: [] } } };
+      const spec = { kind: 'Service', metadata: { name: 'pod', namespace: 'pod', labels: {} }, spec: { replicas: 1, containers: value.containers, restartPolicy: value.restartPolicy, pidsLimit: value.pidsLimit, placement: { strategy: 'spread', constraints: [] } } };
       parseServiceSpec(serviceSpecToJson(spec as unknown as ServiceSpec));
       return value as unknown as PodSpec;
     } catch (err) {

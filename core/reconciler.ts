@@ -42,7 +42,7 @@ export interface ReconcileInput {
 
 /** The pod every task of the service runs. */
 export function podOf(service: Service): PodSpec {
-  return { containers: service.spec.spec.containers, restartPolicy: service.spec.spec.restartPolicy };
+  return { containers: service.spec.spec.containers, restartPolicy: service.spec.spec.restartPolicy, ...(service.spec.spec.pidsLimit === undefined ? {} : { pidsLimit: service.spec.spec.pidsLimit }) };
 }
 
 /** `hello-2-k3x9q`: service, slot and a random suffix; a DNS label and the container's hostname. */

@@ -9,16 +9,22 @@
  * (the stored form) and parse.ts (YAML and decoded documents in). This file is its public face.
  */
 export {
+  ALLOWED_CAPABILITIES,
+  DEFAULT_CAPABILITIES,
   DEFAULT_CPU_MILLIS,
+  DEFAULT_PIDS_LIMIT,
   DEFAULT_HEALTHY_STATUS,
   DEFAULT_MEMORY_BYTES,
   HEALTH_DEFAULTS,
   MAX_CONTAINERS,
   MAX_NAME_LENGTH,
+  MAX_PIDS_LIMIT,
   MAX_PROBE_SECONDS,
   MAX_REPLICAS,
   MAX_START_PERIOD_SECONDS,
+  MAX_UID,
   MIN_MEMORY_BYTES,
+  MIN_PIDS_LIMIT,
   MIN_PROBE_SECONDS,
 } from './spec/defaults.ts';
 export {

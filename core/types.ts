@@ -27,6 +27,20 @@ export interface ContainerSpec {
   readonly resources: Resources;
   /** A probe run by the agent; absent means the container is judged by its process alone. */
   readonly health?: HealthCheck;
+  /** Who the container runs as and what it may do beyond the locked-down default (docs/spec.md). */
+  readonly securityContext?: SecurityContext;
+}
+
+/** Kubernetes' names. Capabilities are added to, or dropped from, the agent's default set. */
+export interface SecurityContext {
+  readonly runAsUser?: number;
+  readonly runAsGroup?: number;
+  /** The agent refuses to start the container as uid 0, the image's user included. */
+  readonly runAsNonRoot?: boolean;
+  readonly readOnlyRootFilesystem?: boolean;
+  /** Always false in effect: every container runs with no-new-privileges. */
+  readonly allowPrivilegeEscalation?: false;
+  readonly capabilities?: { readonly add?: readonly string[]; readonly drop?: readonly string[] };
 }
 
 /** Exactly one of `http`, `tcp`, `exec`; timings in seconds (defaults in docs/spec.md). */
@@ -50,6 +64,8 @@ export type RestartPolicy = 'always' | 'on-failure' | 'never';
 export interface PodSpec {
   readonly containers: readonly ContainerSpec[];
   readonly restartPolicy: RestartPolicy;
+  /** Processes each container may run; absent in pods stored before it existed: the default then. */
+  readonly pidsLimit?: number;
 }
 
 export interface PlacementSpec {
@@ -72,6 +88,8 @@ export interface ServiceSpec {
     readonly replicas: number;
     readonly containers: readonly ContainerSpec[];
     readonly restartPolicy: RestartPolicy;
+    /** Processes (threads included) each container of the pod may run; parsing fills the default, specs stored before it existed lack it. */
+    readonly pidsLimit?: number;
     readonly placement: PlacementSpec;
     /** HTTP requests for `host` go to the healthy replicas' `port` (a declared containerPort). */
     readonly ingress?: { readonly host: string; readonly port: number; readonly sessionAffinity: boolean };

@@ -41,3 +41,33 @@ export const MIN_PROBE_SECONDS = 0.1;
 export const MAX_PROBE_SECONDS = 3600;
 /** A start period of at most a day (a slow database recovery), for the same timer limit. */
 export const MAX_START_PERIOD_SECONDS = 86_400;
+
+/**
+ * Processes (threads included: the kernel counts each as a pid) each container of a pod may run when
+ * the spec names no `pidsLimit`. A fork bomb stops here instead of exhausting the host's pid space:
+ * 512 is far above a web server or a JVM's few hundred threads, and 64 such containers together stay
+ * within 32768, the kernel's default pid_max.
+ */
+export const DEFAULT_PIDS_LIMIT = 512;
+/** init, a shell and the program it starts, plus room: fewer makes ordinary containers fail to start. */
+export const MIN_PIDS_LIMIT = 16;
+/** Half of the kernel's default pid_max (32768): one pod cannot take the pid space of all the others. */
+export const MAX_PIDS_LIMIT = 16_384;
+
+/**
+ * Capabilities every container keeps by default (Docker's own default set gives 14; every other is
+ * dropped). These are what ordinary images use while starting as root: chown their files (CHOWN,
+ * FOWNER), read and write files whatever their mode (DAC_OVERRIDE), switch to an unprivileged user
+ * (SETUID, SETGID), bind ports below 1024 (NET_BIND_SERVICE) and signal their own children (KILL).
+ * Left out of Docker's set: NET_RAW (raw sockets: ARP and IP spoofing on the shared bridge), MKNOD,
+ * AUDIT_WRITE, SETFCAP, SETPCAP, FSETID and SYS_CHROOT, which an ordinary service does not need.
+ */
+export const DEFAULT_CAPABILITIES = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'KILL', 'NET_BIND_SERVICE', 'SETGID', 'SETUID'] as const;
+/**
+ * Capabilities a spec may add back (`securityContext.capabilities.add`): the defaults plus the rest of
+ * Kubernetes' "baseline" Pod Security Standard set, minus NET_RAW. None of them reaches beyond the
+ * container: no raw network access, no mounts, no kernel modules, no other process' memory.
+ */
+export const ALLOWED_CAPABILITIES = [...DEFAULT_CAPABILITIES, 'AUDIT_WRITE', 'FSETID', 'MKNOD', 'SETFCAP', 'SETPCAP', 'SYS_CHROOT'] as const;
+/** The largest uid and gid a spec may name: Kubernetes' limit (2^31 - 1). */
+export const MAX_UID = 2_147_483_647;

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import type { FieldIssue } from '../errors.ts';
 import { formatPath } from './messages.ts';
-import { ALIASES, PLANNED, ServiceSchema } from './schema.ts';
+import { ALIASES, PLANNED, REFUSED, ServiceSchema } from './schema.ts';
 import { closest } from './suggest.ts';
 
 /** Walks the schema along a value path to the object schema found there, for "did you mean". */
@@ -26,7 +26,9 @@ function unknownFieldIssues(path: readonly PropertyKey[], keys: readonly string[
   const schema = objectSchemaAt(path);
   const known = schema ? Object.keys(schema.shape) : [];
   const planned = (schema && PLANNED.get(schema)) ?? [];
+  const refused = (schema && REFUSED.get(schema)) ?? {};
   return keys.map((key) => {
+    if (Object.hasOwn(refused, key)) return { path: formatPath([...path, key]), message: `"${key}" is not allowed: ${refused[key]}` };
     if (planned.includes(key)) return { path: formatPath([...path, key]), message: `unknown field "${key}": not supported yet` };
     const aliases = (schema && ALIASES.get(schema)) ?? {};
     const alias = Object.hasOwn(aliases, key) ? aliases[key] : undefined;

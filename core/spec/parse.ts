@@ -11,7 +11,7 @@ import type { ServiceSpec } from '../types.ts';
 import { toFieldIssues } from './issues.ts';
 import { documentSizeProblem, MAX_YAML_LENGTH, yamlTextProblem } from './limits.ts';
 import { defaultMessage, type RawIssue } from './messages.ts';
-import { healthIssues, ingressIssues, podIssues } from './pod.ts';
+import { healthIssues, ingressIssues, podIssues, securityIssues } from './pod.ts';
 import { toServiceSpec } from './resolve.ts';
 import { ServiceSchema } from './schema.ts';
 
@@ -21,7 +21,7 @@ export function parseServiceSpec(input: unknown): ServiceSpec {
   const size = documentSizeProblem(input);
   if (size !== undefined) throw new ValidationError([size]);
   const result = ServiceSchema.safeParse(input, { error: (issue) => defaultMessage(issue as RawIssue) });
-  const issues = [...(result.success ? [] : toFieldIssues(result.error.issues)), ...podIssues(input), ...healthIssues(input), ...ingressIssues(input)];
+  const issues = [...(result.success ? [] : toFieldIssues(result.error.issues)), ...podIssues(input), ...healthIssues(input), ...ingressIssues(input), ...securityIssues(input)];
   if (issues.length > 0 || !result.success) throw new ValidationError(issues, { cause: result.error });
   return toServiceSpec(result.data);
 }

@@ -191,3 +191,19 @@ export function ingressIssues(input: unknown): FieldIssue[] {
   const problem = ingressPortProblem(input.spec.ingress.port, declaredPorts(containers));
   return problem === undefined ? [] : [{ path: 'spec.ingress.port', message: problem }];
 }
+
+/**
+ * runAsNonRoot with runAsUser 0 can never start. Read from the raw input like healthIssues. With no
+ * runAsUser the image's user decides, which only the host knows: the agent checks it before starting.
+ */
+export function securityIssues(input: unknown): FieldIssue[] {
+  const issues: FieldIssue[] = [];
+  podContainers(input).forEach((container, i) => {
+    if (!isRecord(container) || !isRecord(container.securityContext)) return;
+    const sc = container.securityContext;
+    if (sc.runAsNonRoot === true && sc.runAsUser === 0) {
+      issues.push({ path: `spec.containers[${i}].securityContext.runAsUser`, message: 'must not be 0 (root) when runAsNonRoot is true: the container could never start; give a non-zero uid or drop runAsNonRoot' });
+    }
+  });
+  return issues;
+}

@@ -7,17 +7,22 @@ import { z } from 'zod';
 import { ValidationError } from '../errors.ts';
 import { formatMemory, parseCpu, parseMemory } from '../quantity.ts';
 import {
+  ALLOWED_CAPABILITIES,
   DEFAULT_CPU_MILLIS,
   DEFAULT_HEALTHY_STATUS,
   DEFAULT_MEMORY_BYTES,
+  DEFAULT_PIDS_LIMIT,
   DNS_LABEL_MAX,
   HEALTH_DEFAULTS,
   MAX_CONTAINERS,
   MAX_NAME_LENGTH,
+  MAX_PIDS_LIMIT,
   MAX_PROBE_SECONDS,
   MAX_REPLICAS,
   MAX_START_PERIOD_SECONDS,
+  MAX_UID,
   MIN_MEMORY_BYTES,
+  MIN_PIDS_LIMIT,
   MIN_PROBE_SECONDS,
   NAME_LENGTH_REASON,
 } from './defaults.ts';
@@ -202,6 +207,54 @@ const HealthSchema = z.strictObject({
   successThreshold: threshold().default(HEALTH_DEFAULTS.successThreshold),
 });
 
+/** A uid or gid: an integer from 0 to MAX_UID. */
+function id(what: string) {
+  const error = rule(`must be a ${what} from 0 to ${MAX_UID}`);
+  return z.number({ error }).int({ error }).min(0, { error }).max(MAX_UID, { error });
+}
+
+const ALLOWED: ReadonlySet<string> = new Set(ALLOWED_CAPABILITIES);
+
+/** Why `name` may not be added back, if it may not. */
+function capabilityProblem(name: string): string | undefined {
+  if (ALLOWED.has(name)) return undefined;
+  const allowed = `the capabilities that may be added are ${ALLOWED_CAPABILITIES.join(', ')}`;
+  const bare = name.toUpperCase().replace(/^CAP_/, '');
+  if (bare !== name && ALLOWED.has(bare)) return `must be written ${got(bare)}, Kubernetes' name, without "CAP_" and in capitals; got ${got(name)}`;
+  if (bare === 'ALL') return `"ALL" may not be added: it would give the container every capability of the host's root; ${allowed}`;
+  if (bare === 'NET_RAW') return `"NET_RAW" may not be added: raw sockets let a container forge ARP and IP packets on the bridge it shares with other pods; ${allowed}`;
+  return `capability ${got(name)} may not be added: it reaches beyond the container (the host's network, mounts, kernel, devices or other processes); ${allowed}`;
+}
+
+const capabilityList = (problem: (name: string) => string | undefined, example: string) =>
+  z
+    .array(checked(z.string({ error: stringValue }), problem), { error: rule(`must be a list of capability names, such as ${example}`) })
+    .max(ALLOWED_CAPABILITIES.length + 1, { error: (issue) => tooMany((issue.input as unknown[]).length, ALLOWED_CAPABILITIES.length + 1, 'items') });
+
+const CapabilitiesSchema = z.strictObject({
+  add: capabilityList(capabilityProblem, '["NET_BIND_SERVICE"]').optional(),
+  // Everything outside the default set is dropped already; drop takes away some of the defaults too.
+  drop: capabilityList((name) => (name === 'ALL' || ALLOWED.has(name) ? undefined : capabilityProblem(name)), '["ALL"]').optional(),
+});
+
+const flag = (meaning: string) => z.boolean({ error: rule(`must be true or false (${meaning})`) });
+
+/**
+ * `securityContext` of a container, with Kubernetes' names. What Kubernetes allows beyond this
+ * (privileged, host namespaces, devices) is refused with its reason (REFUSED).
+ */
+const SecurityContextSchema = z.strictObject({
+  runAsUser: id('uid').optional(),
+  runAsGroup: id('gid').optional(),
+  runAsNonRoot: flag("true refuses to start the container as root, the image's user included").optional(),
+  readOnlyRootFilesystem: flag("true mounts the image's filesystem read-only").optional(),
+  // Always false in effect (no-new-privileges is set on every container); written down in many Kubernetes specs.
+  allowPrivilegeEscalation: z
+    .literal(false, { error: (issue) => `must be false: every container runs with no-new-privileges, so setuid programs cannot gain privileges; got ${got(issue.input)}` })
+    .optional(),
+  capabilities: CapabilitiesSchema.optional(),
+});
+
 const ContainerSchema = z.strictObject({
   name: dnsLabel(DNS_LABEL_MAX),
   image: checked(z.string({ error: rule('must be a Docker image reference such as skiff/busybox:latest') }), imageProblem),
@@ -214,6 +267,7 @@ const ContainerSchema = z.strictObject({
     .default(() => []),
   resources: ResourcesSchema.default(() => ({ cpu: DEFAULT_CPU_MILLIS, memory: DEFAULT_MEMORY_BYTES })),
   health: HealthSchema.optional(),
+  securityContext: SecurityContextSchema.optional(),
 });
 
 const PlacementSchema = z.strictObject({
@@ -247,6 +301,9 @@ const IngressSchema = z.strictObject({
     .default(false),
 }, { error: rule('must be a map such as { host: shop.example.com, port: http }') });
 
+const pidsRule = rule(
+  `must be an integer from ${MIN_PIDS_LIMIT} to ${MAX_PIDS_LIMIT}: the processes and threads each container of the pod may run (default ${DEFAULT_PIDS_LIMIT})`,
+);
 const replicasRule = rule(`must be an integer from 0 to ${MAX_REPLICAS}`);
 const containersRule = (issue: RawIssue): string =>
   Array.isArray(issue.input)
@@ -259,6 +316,12 @@ const SpecSchema = z.strictObject({
   restartPolicy: z.enum(['always', 'on-failure', 'never']).default('always'),
   placement: PlacementSchema.default(() => ({ strategy: 'spread' as const, constraints: [] })),
   ingress: IngressSchema.optional(),
+  pidsLimit: z
+    .number({ error: pidsRule })
+    .int({ error: pidsRule })
+    .min(MIN_PIDS_LIMIT, { error: pidsRule })
+    .max(MAX_PIDS_LIMIT, { error: pidsRule })
+    .default(DEFAULT_PIDS_LIMIT),
 });
 
 const MetadataSchema = z.strictObject({
@@ -311,6 +374,36 @@ export const ALIASES = new Map<z.ZodType, Readonly<Record<string, string>>>([
       stickySessions: 'sessionAffinity',
       stickiness: 'sessionAffinity',
       affinity: 'sessionAffinity',
+    },
+  ],
+]);
+
+const HOST_NAMESPACE = 'a pod shares the host only through its published ports';
+/**
+ * Fields other tools offer that Skiff refuses, with the reason: each would hand a container the host
+ * (its devices, network, processes or files), which the other pods on the host share.
+ */
+export const REFUSED = new Map<z.ZodType, Readonly<Record<string, string>>>([
+  [
+    SpecSchema,
+    {
+      hostNetwork: `the host's network is refused: the pod could bind any host address and see every pod's traffic; ${HOST_NAMESPACE}`,
+      hostPID: `the host's process namespace is refused: the pod could see and signal every process on the host; ${HOST_NAMESPACE}`,
+      hostIPC: `the host's IPC namespace is refused: the pod could read other processes' shared memory; ${HOST_NAMESPACE}`,
+    },
+  ],
+  [
+    ContainerSchema,
+    {
+      privileged: 'privileged containers are refused: they get every capability and every device of the host; add the few capabilities needed in securityContext.capabilities.add',
+      devices: "host devices are refused: a device node gives the container the host's hardware, shared by every pod",
+      hostPath: 'host paths are refused: a host directory in a container bypasses every other isolation; volumes (not host paths) are planned',
+    },
+  ],
+  [
+    SecurityContextSchema,
+    {
+      privileged: 'privileged containers are refused: they get every capability and every device of the host; add the few capabilities needed in capabilities.add',
     },
   ],
 ]);

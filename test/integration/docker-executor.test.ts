@@ -367,6 +367,107 @@ describe('DockerExecutor when the daemon misbehaves', () => {
   });
 });
 
+/** The capability bits of the `CapEff:` line of /proc/self/status, as printed by the kernel in hex. */
+async function effectiveCapabilities(id: string): Promise<bigint> {
+  const { exitCode, stdout } = await execIn(docker, id, ['grep', 'CapEff', '/proc/self/status']);
+  expect(exitCode).toBe(0);
+  return BigInt(`0x${stdout.trim().split(/\s+/)[1]}`);
+}
+
+// Linux capability numbers (include/uapi/linux/capability.h).
+const CAP = { CHOWN: 0, DAC_OVERRIDE: 1, FOWNER: 3, KILL: 5, SETGID: 6, SETUID: 7, NET_BIND_SERVICE: 10, NET_RAW: 13, SYS_CHROOT: 18 } as const;
+const mask = (...names: (keyof typeof CAP)[]): bigint => names.reduce((m, n) => m | (1n << BigInt(CAP[n])), 0n);
+const DEFAULT_MASK = mask('CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'KILL', 'SETGID', 'SETUID', 'NET_BIND_SERVICE');
+
+describe('DockerExecutor locks containers down', () => {
+  it('drops every capability but the default set (no NET_RAW), with no-new-privileges, a pid limit and log rotation', async () => {
+    const id = await executor.create(aTask(), aContainer(), { hostAddress: HOST_ADDRESS });
+    await executor.start(id);
+
+    const caps = await effectiveCapabilities(id);
+    expect(caps & (1n << BigInt(CAP.NET_RAW))).toBe(0n);
+    expect(caps).toBe(DEFAULT_MASK);
+    const status = await execIn(docker, id, ['grep', 'NoNewPrivs', '/proc/self/status']);
+    expect(status.stdout.trim()).toMatch(/^NoNewPrivs:\s+1$/);
+
+    const { HostConfig } = await docker.getContainer(id).inspect();
+    expect(HostConfig.CapDrop).toEqual(['ALL']);
+    expect(HostConfig.SecurityOpt).toEqual(['no-new-privileges:true']);
+    expect(HostConfig.PidsLimit).toBe(512);
+    expect(HostConfig.LogConfig).toEqual({ Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } });
+    expect(HostConfig.ReadonlyRootfs).toBe(false);
+    expect(HostConfig.Init).toBe(true);
+    expect(HostConfig.Privileged).toBe(false);
+  });
+
+  it('still runs httpd as root on a published port with the default set', async () => {
+    const task = aTask();
+    const id = await executor.create(task, anHttpd(), { hostAddress: HOST_ADDRESS, hostname: task.id });
+    await executor.start(id);
+    const [port] = (await executor.inspect(id))!.ports;
+    const response = await fetchWhenReady(`http://${HOST_ADDRESS}:${port.hostPort}/`);
+    expect(await response.text()).toBe('hello from skiff\n');
+    // An exec probe runs under the same restrictions.
+    expect(await executor.exec(id, ['test', '-f', '/www/index.html'], 5000)).toMatchObject({ exitCode: 0 });
+  });
+
+  it("adds the spec's capabilities to the default set, and drops the ones it names", async () => {
+    const added = await executor.create(aTask(), aContainer({ securityContext: { capabilities: { add: ['SYS_CHROOT'] } } }), { hostAddress: HOST_ADDRESS });
+    await executor.start(added);
+    expect(await effectiveCapabilities(added)).toBe(DEFAULT_MASK | mask('SYS_CHROOT'));
+
+    const minimal = await executor.create(aTask(), aContainer({ securityContext: { capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] } } }), { hostAddress: HOST_ADDRESS });
+    await executor.start(minimal);
+    expect(await effectiveCapabilities(minimal)).toBe(mask('NET_BIND_SERVICE'));
+  });
+
+  it("stops a fork loop at the pod's pidsLimit", async () => {
+    const task = aTask({ pod: { containers: [], restartPolicy: 'always', pidsLimit: 32 } });
+    const id = await executor.create(task, aContainer(), { hostAddress: HOST_ADDRESS });
+    await executor.start(id);
+
+    // 100 background sleeps: the shell's fork fails once the container holds 32 processes, and ash exits on it.
+    const loop = await execIn(docker, id, ['sh', '-c', 'for i in $(seq 1 100); do sleep 600 & done; echo all started']);
+    expect(loop.stdout).not.toContain('all started');
+    expect(loop.stderr).toMatch(/fork/i);
+    const stats = (await docker.getContainer(id).stats({ stream: false })) as { pids_stats?: { current?: number; limit?: number } };
+    expect(stats.pids_stats?.limit).toBe(32);
+    expect(stats.pids_stats?.current).toBeLessThanOrEqual(32);
+    expect((await docker.getContainer(id).inspect()).HostConfig.PidsLimit).toBe(32);
+  });
+
+  it('runs as runAsUser:runAsGroup, with no effective capabilities', async () => {
+    const id = await executor.create(aTask(), aContainer({ securityContext: { runAsUser: 1000, runAsGroup: 2000 } }), { hostAddress: HOST_ADDRESS });
+    await executor.start(id);
+    expect((await execIn(docker, id, ['id', '-u'])).stdout.trim()).toBe('1000');
+    expect((await execIn(docker, id, ['id', '-g'])).stdout.trim()).toBe('2000');
+    expect(await effectiveCapabilities(id)).toBe(0n);
+    expect((await docker.getContainer(id).inspect()).Config.User).toBe('1000:2000');
+  });
+
+  it('makes the root filesystem read-only with readOnlyRootFilesystem', async () => {
+    const id = await executor.create(aTask(), aContainer({ securityContext: { readOnlyRootFilesystem: true } }), { hostAddress: HOST_ADDRESS });
+    await executor.start(id);
+    const write = await execIn(docker, id, ['touch', '/written']);
+    expect(write.exitCode).not.toBe(0);
+    expect(write.stderr).toMatch(/read-only file system/i);
+    expect((await docker.getContainer(id).inspect()).HostConfig.ReadonlyRootfs).toBe(true);
+  });
+
+  it("refuses to create a runAsNonRoot container whose image runs as root, saying why", async () => {
+    const err = await executor.create(aTask(), aContainer({ securityContext: { runAsNonRoot: true } }), { hostAddress: HOST_ADDRESS }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DockerError);
+    expect(err).toMatchObject({ retryable: false });
+    expect((err as Error).message).toMatch(/runAsNonRoot is true but the image skiff\/busybox:latest runs as root/);
+    expect(await executor.list()).toEqual([]);
+
+    // With a non-root uid it starts.
+    const id = await executor.create(aTask(), aContainer({ securityContext: { runAsNonRoot: true, runAsUser: 1000 } }), { hostAddress: HOST_ADDRESS });
+    await executor.start(id);
+    expect((await execIn(docker, id, ['id', '-u'])).stdout.trim()).toBe('1000');
+  });
+});
+
 describe('containerSpecHash', () => {
   it('is the same for equal specs whatever their key order, and changes with any field', () => {
     const spec = aContainer({ env: { A: '1', B: '2' } });

@@ -26,6 +26,13 @@ describe('item schemas and key checks (core/items.ts)', () => {
     expect(parseHostStatusItem({ ...aStatus('h1') }, { hostId: 'h1' })).toEqual({ ok: true, value: aStatus('h1') });
   });
 
+  it("keeps a stored pod's pidsLimit, and refuses one out of bounds", () => {
+    const task = aTask('team', 'web', 3);
+    const limited = { ...task, pod: { ...task.pod, pidsLimit: 64 } };
+    expect(parseTaskItem({ ...limited }, { namespace: 'team', service: 'web', slot: 3 })).toEqual({ ok: true, value: limited });
+    expect(parseTaskItem({ ...task, pod: { ...task.pod, pidsLimit: 1_000_000 } }, { namespace: 'team', service: 'web', slot: 3 })).toMatchObject({ ok: false, reason: expect.stringMatching(/pidsLimit/) });
+  });
+
   it('refuses an identity other than the key says', () => {
     expect(parseServiceItem(service('team', 'evil'), { namespace: 'team', name: 'web' })).toMatchObject({ ok: false, reason: expect.stringMatching(/name "evil" is not "web"/) });
     // The spec's own metadata must agree too.

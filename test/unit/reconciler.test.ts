@@ -101,6 +101,12 @@ describe('reconcileService', () => {
     const s = aService();
     expect(podOf(s)).toEqual({ containers: s.spec.spec.containers, restartPolicy: 'always' });
   });
+
+  it("pod carries the spec's pidsLimit when it has one", () => {
+    const s = aService();
+    const limited = { ...s, spec: { ...s.spec, spec: { ...s.spec.spec, pidsLimit: 64 } } };
+    expect(podOf(limited)).toEqual({ containers: s.spec.spec.containers, restartPolicy: 'always', pidsLimit: 64 });
+  });
 });
 
 /**

@@ -69,6 +69,7 @@ describe('parseServiceSpec defaults', () => {
           },
         ],
         restartPolicy: 'always',
+        pidsLimit: 512,
         placement: { strategy: 'spread', constraints: [] },
       },
     } satisfies ServiceSpec);
@@ -299,7 +300,7 @@ describe('unknown fields', () => {
     ['a typo in a port', (s) => (container(s).ports = [{ containerPort: 80, hostport: 80 }]), 'spec.containers[0].ports[0].hostport', 'unknown field "hostport" (did you mean "hostPort"?)'],
     ['a typo in resources', (s) => (container(s).resources = { memroy: '64Mi' }), 'spec.containers[0].resources.memroy', 'unknown field "memroy" (did you mean "memory"?)'],
     ['a typo in placement', (s) => (s.spec.placement = { stratgy: 'spread' }), 'spec.placement.stratgy', 'unknown field "stratgy" (did you mean "strategy"?)'],
-    ['a field far from every known one', (s) => (container(s).privileged = true), 'spec.containers[0].privileged', 'unknown field "privileged"'],
+    ['a field far from every known one', (s) => (container(s).lifecycle = {}), 'spec.containers[0].lifecycle', 'unknown field "lifecycle"'],
     ['a field of the coming shape', (s) => (container(s).volumeMounts = []), 'spec.containers[0].volumeMounts', 'unknown field "volumeMounts": not supported yet'],
     ['a typo of a field of the coming shape', (s) => (container(s).volumeMount = []), 'spec.containers[0].volumeMount', 'unknown field "volumeMount" (did you mean "volumeMounts"? it is not supported yet)'],
     ['a typo of health', (s) => (container(s).helth = {}), 'spec.containers[0].helth', 'unknown field "helth" (did you mean "health"?)'],
@@ -318,6 +319,87 @@ describe('unknown fields', () => {
   it('reports each unknown field of one object separately', () => {
     const issues = issuesOf(() => parseServiceSpec(aSpec((s) => Object.assign(s.spec, { replica: 2, foo: 1 }))));
     expect(issues.map((i) => i.path)).toEqual(['spec.replica', 'spec.foo']);
+  });
+});
+
+describe('securityContext', () => {
+  const withContext = (securityContext: unknown) => (s: Raw) => (container(s).securityContext = securityContext);
+  const contextOf = (securityContext: unknown) => parseServiceSpec(aSpec(withContext(securityContext))).spec.containers[0].securityContext;
+  const issuesWith = (securityContext: unknown) => issuesOf(() => parseServiceSpec(aSpec(withContext(securityContext))));
+  const allowed = 'the capabilities that may be added are CHOWN, DAC_OVERRIDE, FOWNER, KILL, NET_BIND_SERVICE, SETGID, SETUID, AUDIT_WRITE, FSETID, MKNOD, SETFCAP, SETPCAP, SYS_CHROOT';
+
+  it('is absent unless given, and kept as written', () => {
+    expect(parseServiceSpec(aSpec()).spec.containers[0].securityContext).toBeUndefined();
+    const given = { runAsUser: 1000, runAsGroup: 1000, runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { add: ['NET_BIND_SERVICE'], drop: ['ALL'] } };
+    expect(contextOf(given)).toEqual(given);
+  });
+
+  it('accepts every capability of the allow-list, and the defaults or ALL in drop', () => {
+    const add = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'KILL', 'NET_BIND_SERVICE', 'SETGID', 'SETUID', 'AUDIT_WRITE', 'FSETID', 'MKNOD', 'SETFCAP', 'SETPCAP', 'SYS_CHROOT'];
+    expect(contextOf({ capabilities: { add, drop: ['ALL', 'CHOWN'] } })?.capabilities).toEqual({ add, drop: ['ALL', 'CHOWN'] });
+  });
+
+  it.each<[string, string]>([
+    ['SYS_ADMIN', `capability "SYS_ADMIN" may not be added: it reaches beyond the container (the host's network, mounts, kernel, devices or other processes); ${allowed}`],
+    ['NET_ADMIN', `capability "NET_ADMIN" may not be added: it reaches beyond the container (the host's network, mounts, kernel, devices or other processes); ${allowed}`],
+    ['NET_RAW', `"NET_RAW" may not be added: raw sockets let a container forge ARP and IP packets on the bridge it shares with other pods; ${allowed}`],
+    ['ALL', `"ALL" may not be added: it would give the container every capability of the host's root; ${allowed}`],
+    ['CAP_CHOWN', 'must be written "CHOWN", Kubernetes\' name, without "CAP_" and in capitals; got "CAP_CHOWN"'],
+    ['net_bind_service', 'must be written "NET_BIND_SERVICE", Kubernetes\' name, without "CAP_" and in capitals; got "net_bind_service"'],
+  ])('refuses to add %s, naming the field', (name, message) => {
+    expect(issuesWith({ capabilities: { add: ['CHOWN', name] } })).toEqual([{ path: 'spec.containers[0].securityContext.capabilities.add[1]', message }]);
+  });
+
+  it('refuses a capability outside the allow-list in drop too (a typo would otherwise drop nothing)', () => {
+    expect(issuesWith({ capabilities: { drop: ['SYS_ADMIN'] } }).map((i) => i.path)).toEqual(['spec.containers[0].securityContext.capabilities.drop[0]']);
+  });
+
+  it.each<[string, unknown, string, string]>([
+    ['a negative uid', { runAsUser: -1 }, 'runAsUser', 'must be a uid from 0 to 2147483647; got -1'],
+    ['a fractional gid', { runAsGroup: 1.5 }, 'runAsGroup', 'must be a gid from 0 to 2147483647; got 1.5'],
+    ['a uid as a string', { runAsUser: '1000' }, 'runAsUser', 'must be a uid from 0 to 2147483647; got "1000"'],
+    ['runAsNonRoot as a string', { runAsNonRoot: 'yes' }, 'runAsNonRoot', `must be true or false (true refuses to start the container as root, the image's user included); got "yes"`],
+    ['allowPrivilegeEscalation: true', { allowPrivilegeEscalation: true }, 'allowPrivilegeEscalation', 'must be false: every container runs with no-new-privileges, so setuid programs cannot gain privileges; got true'],
+    ['runAsNonRoot with uid 0', { runAsNonRoot: true, runAsUser: 0 }, 'runAsUser', 'must not be 0 (root) when runAsNonRoot is true: the container could never start; give a non-zero uid or drop runAsNonRoot'],
+  ])('refuses %s', (_name, given, field, message) => {
+    expect(issuesWith(given)).toEqual([{ path: `spec.containers[0].securityContext.${field}`, message }]);
+  });
+
+  it('accepts uid 0 without runAsNonRoot (root, as the image would be)', () => {
+    expect(contextOf({ runAsUser: 0 })).toEqual({ runAsUser: 0 });
+  });
+
+  it.each<[string, (s: Raw) => void, string, string]>([
+    ['privileged in securityContext', withContext({ privileged: true }), 'spec.containers[0].securityContext.privileged', '"privileged" is not allowed: privileged containers are refused: they get every capability and every device of the host; add the few capabilities needed in capabilities.add'],
+    ['privileged on a container', (s) => (container(s).privileged = true), 'spec.containers[0].privileged', '"privileged" is not allowed: privileged containers are refused: they get every capability and every device of the host; add the few capabilities needed in securityContext.capabilities.add'],
+    ['devices', (s) => (container(s).devices = ['/dev/kvm']), 'spec.containers[0].devices', '"devices" is not allowed: host devices are refused: a device node gives the container the host\'s hardware, shared by every pod'],
+    ['a host path', (s) => (container(s).hostPath = '/var/run/docker.sock'), 'spec.containers[0].hostPath', '"hostPath" is not allowed: host paths are refused: a host directory in a container bypasses every other isolation; volumes (not host paths) are planned'],
+    ['hostNetwork', (s) => (s.spec.hostNetwork = true), 'spec.hostNetwork', '"hostNetwork" is not allowed: the host\'s network is refused: the pod could bind any host address and see every pod\'s traffic; a pod shares the host only through its published ports'],
+    ['hostPID', (s) => (s.spec.hostPID = true), 'spec.hostPID', '"hostPID" is not allowed: the host\'s process namespace is refused: the pod could see and signal every process on the host; a pod shares the host only through its published ports'],
+    ['hostIPC', (s) => (s.spec.hostIPC = true), 'spec.hostIPC', '"hostIPC" is not allowed: the host\'s IPC namespace is refused: the pod could read other processes\' shared memory; a pod shares the host only through its published ports'],
+  ])('refuses %s with the reason', (_name, change, path, message) => {
+    expect(issuesOf(() => parseServiceSpec(aSpec(change)))).toEqual([{ path, message }]);
+  });
+
+  it('is part of the container spec hash input: a changed context is a changed spec', () => {
+    const a = parseServiceSpec(aSpec(withContext({ runAsUser: 1000 }))).spec.containers[0];
+    const b = parseServiceSpec(aSpec(withContext({ runAsUser: 1001 }))).spec.containers[0];
+    expect(a).not.toEqual(b);
+  });
+});
+
+describe('pidsLimit', () => {
+  it('defaults to 512 and keeps a value within bounds', () => {
+    expect(parseServiceSpec(aSpec()).spec.pidsLimit).toBe(512);
+    expect(parseServiceSpec(aSpec((s) => (s.spec.pidsLimit = 16))).spec.pidsLimit).toBe(16);
+    expect(parseServiceSpec(aSpec((s) => (s.spec.pidsLimit = 16384))).spec.pidsLimit).toBe(16384);
+  });
+
+  it.each([15, 16385, 0, -1, 100.5, '512', null])('refuses %s', (value) => {
+    const issues = issuesOf(() => parseServiceSpec(aSpec((s) => (s.spec.pidsLimit = value))));
+    expect(issues).toHaveLength(1);
+    expect(issues[0].path).toBe('spec.pidsLimit');
+    expect(issues[0].message).toMatch(/^must be an integer from 16 to 16384: the processes and threads each container of the pod may run \(default 512\); got /);
   });
 });
 
@@ -509,6 +591,7 @@ describe('examples/hello.yaml', () => {
           },
         ],
         restartPolicy: 'always',
+        pidsLimit: 512,
         placement: { strategy: 'spread', constraints: [] },
       },
     } satisfies ServiceSpec);
