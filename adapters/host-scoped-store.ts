@@ -37,7 +37,10 @@ export class HostScopedStore implements AgentStoreAccess {
     const issue = capacityIssue(host.capacity, this.options.maxCapacity);
     if (issue) throw new ValidationError([{ path: 'capacity', message: issue }]);
     // Identity only: the state (ready, draining, down), the version and the allocations are the control plane's.
-    return this.inner.registerHost({ id: host.id, address: host.address, capacity: { cpu: host.capacity.cpu, memory: host.capacity.memory }, labels: host.labels }, now);
+    return this.inner.registerHost(
+      { id: host.id, address: host.address, capacity: { cpu: host.capacity.cpu, memory: host.capacity.memory }, labels: host.labels },
+      now,
+    );
   }
 
   async putHostStatus(status: HostStatus): Promise<void> {
@@ -57,6 +60,7 @@ export class HostScopedStore implements AgentStoreAccess {
   }
 
   private own(field: string, id: string): void {
-    if (id !== this.hostId) throw new ValidationError([{ path: field, message: `host ${this.hostId} may write only its own items, not host ${JSON.stringify(id)}'s` }]);
+    if (id !== this.hostId)
+      throw new ValidationError([{ path: field, message: `host ${this.hostId} may write only its own items, not host ${JSON.stringify(id)}'s` }]);
   }
 }

@@ -194,7 +194,8 @@ export class Agent {
     const tickMs = Math.max(50, this.config.heartbeatMs / 4);
     const now = this.deps.now();
     const late = this.lastTick > 0 ? now - this.lastTick - tickMs : 0;
-    if (late > this.config.heartbeatMs) this.deps.log('warn', 'heartbeat timer fired late: the event loop was blocked (or the process frozen)', { lateMs: late });
+    if (late > this.config.heartbeatMs)
+      this.deps.log('warn', 'heartbeat timer fired late: the event loop was blocked (or the process frozen)', { lateMs: late });
     this.lastTick = now;
     // A stall with one long call in flight is checked with a cheap call on the side.
     this.docker.probe(this.stallMs / 2);
@@ -414,7 +415,13 @@ export class Agent {
         const port = check.http?.port ?? check.tcp?.port;
         const p = port === undefined ? undefined : published.find((x) => x.containerPort === port && x.protocol === 'tcp');
         const started = this.startedByMe.get(c.id) ?? (c.startedAt ? Date.parse(c.startedAt) : 0);
-        targets.push({ key: `${task.id}/${spec.name}`, containerId: c.id, check, ...(p ? { endpoint: { host: p.hostIp, port: p.hostPort } } : {}), startedAt: started });
+        targets.push({
+          key: `${task.id}/${spec.name}`,
+          containerId: c.id,
+          check,
+          ...(p ? { endpoint: { host: p.hostIp, port: p.hostPort } } : {}),
+          startedAt: started,
+        });
       }
     }
     return targets;
@@ -450,7 +457,13 @@ export class Agent {
       // The pod's address is its first container's: the others share its network namespace.
       const first = containers.find((c) => c.taskId === task.id && c.container === task.pod.containers[0]?.name);
       const address = first?.state === 'running' ? first.address : undefined;
-      const next: TaskStatus = { ...base, ...health, ...(address ? { address } : {}), ...(restarts ? { restarts } : {}), ...(lastExitCode !== undefined ? { lastExitCode } : {}) };
+      const next: TaskStatus = {
+        ...base,
+        ...health,
+        ...(address ? { address } : {}),
+        ...(restarts ? { restarts } : {}),
+        ...(lastExitCode !== undefined ? { lastExitCode } : {}),
+      };
       this.statuses.set(task.id, next);
       if (before?.state === next.state) continue;
       const about = { namespace: task.namespace, service: task.service, task: task.id, host: this.config.hostId };
@@ -489,7 +502,11 @@ export class Agent {
         if (a.kind === 'createPod') await this.createPod(a.task, a.reason);
         else if (a.kind === 'start') await this.restart(a.container, a.task.id, a.reason);
       } catch (err) {
-        this.deps.log('error', 'action failed', { action: a.kind, task: a.kind === 'createPod' || a.kind === 'start' ? a.task.id : undefined, error: (err as Error).message });
+        this.deps.log('error', 'action failed', {
+          action: a.kind,
+          task: a.kind === 'createPod' || a.kind === 'start' ? a.task.id : undefined,
+          error: (err as Error).message,
+        });
       }
       // A big batch takes seconds: report what already runs about once a second instead of at the end. On
       // the side: a worker must never fail (nor wait) for it, or the round would end while creations are
@@ -567,7 +584,8 @@ export class Agent {
     const task = this.doc?.tasks.find((t) => t.id === taskId);
     const about = { ...(task ? { namespace: task.namespace, service: task.service } : {}), task: taskId, host: this.config.hostId };
     if (n <= RESTART_EVENTS_IN_FULL) this.event('task.restarted', `container ${container} of task ${taskId} restarted (${reason}); restart ${n}`, about);
-    else if (n === RESTART_EVENTS_IN_FULL + 1) this.event('task.crash-loop', `task ${taskId} keeps failing (${reason}); restarting with back-off, reporting every 10th restart`, about);
+    else if (n === RESTART_EVENTS_IN_FULL + 1)
+      this.event('task.crash-loop', `task ${taskId} keeps failing (${reason}); restarting with back-off, reporting every 10th restart`, about);
     else if (n % 10 === 0) this.event('task.restarted', `container ${container} of task ${taskId} restarted (${reason}); restart ${n}`, about);
   }
 

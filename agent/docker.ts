@@ -126,7 +126,10 @@ export function containerName(cluster: string, namespace: string, taskId: string
 
 /** A stable hash of a container spec: equal specs hash equally whatever their key order. */
 export function containerSpecHash(spec: ContainerSpec): string {
-  return createHash('sha256').update(JSON.stringify(canonical(spec))).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(JSON.stringify(canonical(spec)))
+    .digest('hex')
+    .slice(0, 16);
 }
 
 function canonical(value: unknown): unknown {
@@ -194,7 +197,10 @@ export class DockerExecutor implements Executor {
       .filter((key) => !OPTION_KEYS.has(key))
       .map((key) => ({ path: `DockerExecutor.${key}`, message: `unknown option; expected one of ${[...OPTION_KEYS].join(', ')}` }));
     if (typeof options.cluster !== 'string' || !CLUSTER_NAME.test(options.cluster)) {
-      issues.push({ path: 'DockerExecutor.cluster', message: `must be letters, digits, '_' or '-' (it is part of container names), got ${JSON.stringify(options.cluster)}` });
+      issues.push({
+        path: 'DockerExecutor.cluster',
+        message: `must be letters, digits, '_' or '-' (it is part of container names), got ${JSON.stringify(options.cluster)}`,
+      });
     }
     if (typeof options.hostId !== 'string' || options.hostId === '') {
       issues.push({ path: 'DockerExecutor.hostId', message: 'must be a non-empty string' });
@@ -323,7 +329,11 @@ export class DockerExecutor implements Executor {
     if (sc.runAsNonRoot === true) {
       const problem = rootUserProblem(imageUser);
       if (problem !== undefined) {
-        throw new DockerError(`create ${container.name}`, `refused: runAsNonRoot is true but the image ${container.image} ${problem}; set securityContext.runAsUser to a non-zero uid`, { retryable: false });
+        throw new DockerError(
+          `create ${container.name}`,
+          `refused: runAsNonRoot is true but the image ${container.image} ${problem}; set securityContext.runAsUser to a non-zero uid`,
+          { retryable: false },
+        );
       }
     }
     if (sc.runAsGroup === undefined) return undefined;

@@ -98,7 +98,10 @@ export class DockerHostNetwork implements HostNetworkManager {
       .filter((key) => !OPTION_KEYS.has(key))
       .map((key) => ({ path: `DockerHostNetwork.${key}`, message: `unknown option; expected one of ${[...OPTION_KEYS].join(', ')}` }));
     if (typeof options.cluster !== 'string' || !/^[a-zA-Z0-9][a-zA-Z0-9_-]*$/.test(options.cluster)) {
-      issues.push({ path: 'DockerHostNetwork.cluster', message: `must be letters, digits, '_' or '-' (as for DockerExecutor; it is part of the network name), got ${JSON.stringify(options.cluster)}` });
+      issues.push({
+        path: 'DockerHostNetwork.cluster',
+        message: `must be letters, digits, '_' or '-' (as for DockerExecutor; it is part of the network name), got ${JSON.stringify(options.cluster)}`,
+      });
     }
     const mtu = options.mtu ?? 9001;
     // 68 is IPv4's minimum MTU; 65535 the largest a Linux bridge takes.
@@ -117,7 +120,9 @@ export class DockerHostNetwork implements HostNetworkManager {
     const subnet = parseCidr(network.subnet, 'network.subnet');
     const cluster = parseCidr(network.clusterCidr, 'network.clusterCidr');
     if (subnet.prefix > MAX_HOST_PREFIX) {
-      throw new ValidationError([{ path: 'network.subnet', message: `${network.subnet} leaves no address for a container: use a /${MAX_HOST_PREFIX} or larger` }]);
+      throw new ValidationError([
+        { path: 'network.subnet', message: `${network.subnet} leaves no address for a container: use a /${MAX_HOST_PREFIX} or larger` },
+      ]);
     }
     if (!contains(cluster, subnet)) {
       throw new ValidationError([{ path: 'network.subnet', message: `${network.subnet} is not inside the cluster CIDR ${network.clusterCidr}` }]);

@@ -170,7 +170,7 @@ export class ImdsClient {
     if (name === 'TimeoutError' || name === 'AbortError') {
       return new ImdsError(path, `no answer from ${this.endpoint} within ${this.timeoutMs} ms (is this an EC2 instance?)`, { cause: err });
     }
-    const code = ((err as { cause?: { code?: string } } | undefined)?.cause?.code) ?? (err as Error | undefined)?.message;
+    const code = (err as { cause?: { code?: string } } | undefined)?.cause?.code ?? (err as Error | undefined)?.message;
     return new ImdsError(path, `cannot reach ${this.endpoint} (${code}) (is this an EC2 instance?)`, { cause: err });
   }
 }
@@ -247,7 +247,9 @@ export function hostCapacity(cpus: number, totalmem: number, reserve: number = m
   if (!Number.isFinite(totalmem) || totalmem <= 0) throw new SkiffError(`host memory must be a positive number of bytes, got ${totalmem}`);
   if (!Number.isFinite(reserve) || reserve < 0) throw new SkiffError(`memory reserve must be zero or more bytes, got ${reserve}`);
   if (reserve >= totalmem) {
-    throw new SkiffError(`host memory (${Math.floor(totalmem / MiB)} MiB) is not more than the memory reserve (${Math.floor(reserve / MiB)} MiB): set SKIFF_HOST_MEMORY`);
+    throw new SkiffError(
+      `host memory (${Math.floor(totalmem / MiB)} MiB) is not more than the memory reserve (${Math.floor(reserve / MiB)} MiB): set SKIFF_HOST_MEMORY`,
+    );
   }
   return { cpu: cpus * 1000, memory: Math.floor(totalmem - reserve) };
 }

@@ -27,7 +27,10 @@ const VERSION = '0.1.0';
 function labelsFrom(text: string | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   if (!text) return out;
-  for (const pair of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const pair of text
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const eq = pair.indexOf('=');
     if (eq <= 0) throw new ConfigError(`${ENV.hostLabels}: "${pair}" is not key=value`);
     out[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim();
@@ -46,7 +49,9 @@ async function ec2IdentityFor(env: NodeJS.ProcessEnv): Promise<Ec2Identity> {
   try {
     return await ec2Identity({ env });
   } catch (err) {
-    throw new ConfigError(`cannot read this host's identity from EC2 instance metadata (${(err as Error).message}); off EC2, set ${ENV.hostId} and ${ENV.hostAddress}`);
+    throw new ConfigError(
+      `cannot read this host's identity from EC2 instance metadata (${(err as Error).message}); off EC2, set ${ENV.hostId} and ${ENV.hostAddress}`,
+    );
   }
 }
 
@@ -121,7 +126,17 @@ async function main(): Promise<void> {
       dockerStallMs: numberEnv(env, ENV.dockerStallSeconds, 30, { min: 1 }) * 1000,
     },
     // Only this host's own items, from an allow-list of fields: IAM's rule on AWS, this adapter locally.
-    { store: new HostScopedStore(store, hostId), channel, executor, network: hostNetwork, hashOf: containerSpecHash, now: () => Date.now(), random: Math.random, log, version: VERSION },
+    {
+      store: new HostScopedStore(store, hostId),
+      channel,
+      executor,
+      network: hostNetwork,
+      hashOf: containerSpecHash,
+      now: () => Date.now(),
+      random: Math.random,
+      log,
+      version: VERSION,
+    },
   );
 
   if (pidFile) {

@@ -62,7 +62,14 @@ export function nextHealth(state: ProbeState, result: ProbeResult, now: number, 
   }
   const succeeded = state.succeeded ? { succeeded: true } : {};
   // A failure always breaks a run of successes, even one that does not count toward failureThreshold.
-  const uncounted: ProbeState = { health: state.health, consecutiveSuccesses: 0, consecutiveFailures: state.consecutiveFailures, ...seen, ...succeeded, ...carried };
+  const uncounted: ProbeState = {
+    health: state.health,
+    consecutiveSuccesses: 0,
+    consecutiveFailures: state.consecutiveFailures,
+    ...seen,
+    ...succeeded,
+    ...carried,
+  };
   if (state.health === 'starting') {
     if (!state.succeeded && now - startedAt < check.startPeriodSeconds * 1000) return uncounted;
     if (check.intervalSeconds > START_INTERVAL_SECONDS) {
@@ -294,12 +301,19 @@ async function bounded(timeoutMs: number, outer: AbortSignal, fn: (signal: Abort
 function httpProbe(host: string, port: number, http: NonNullable<HealthCheck['http']>, timeoutMs: number, outer: AbortSignal): Promise<Outcome> {
   const [min, max] = http.status;
   return bounded(timeoutMs, outer, (signal, settle) => {
-    const req = request({ host, port, path: http.path, method: 'GET', agent: false, signal, headers: { 'user-agent': 'skiff-probe', accept: '*/*', connection: 'close' } }, (res) => {
-      const status = res.statusCode ?? 0;
-      // The body is not read: the status decides, and a large or endless body must not hold the probe.
-      res.destroy();
-      settle(status >= min && status <= max ? { result: 'success', message: `HTTP ${status}` } : { result: 'failure', message: `HTTP ${status}, healthy is ${min}-${max}` });
-    });
+    const req = request(
+      { host, port, path: http.path, method: 'GET', agent: false, signal, headers: { 'user-agent': 'skiff-probe', accept: '*/*', connection: 'close' } },
+      (res) => {
+        const status = res.statusCode ?? 0;
+        // The body is not read: the status decides, and a large or endless body must not hold the probe.
+        res.destroy();
+        settle(
+          status >= min && status <= max
+            ? { result: 'success', message: `HTTP ${status}` }
+            : { result: 'failure', message: `HTTP ${status}, healthy is ${min}-${max}` },
+        );
+      },
+    );
     req.on('error', (err) => settle({ result: 'failure', message: describeError(err) }));
     req.end();
   });
@@ -350,14 +364,22 @@ function tcpProbe(host: string, port: number, timeoutMs: number, outer: AbortSig
  * but the next probe waits for the executor's call to end (it is bounded by the same timeout), so
  * two commands of one probe never run at once; a stopped prober does not wait.
  */
-async function execProbe(executor: Pick<Executor, 'exec'>, containerId: string, command: readonly string[], timeoutMs: number, outer: AbortSignal): Promise<Outcome> {
+async function execProbe(
+  executor: Pick<Executor, 'exec'>,
+  containerId: string,
+  command: readonly string[],
+  timeoutMs: number,
+  outer: AbortSignal,
+): Promise<Outcome> {
   let call: Promise<unknown> = Promise.resolve();
   const outcome = await bounded(timeoutMs, outer, (_signal, settle) => {
     call = executor.exec(containerId, command, timeoutMs).then(
       ({ exitCode, output }) => {
         const tail = output.replace(/\s+/g, ' ').trim();
         const shown = tail.length > 200 ? `...${tail.slice(-197)}` : tail;
-        settle(exitCode === 0 ? { result: 'success', message: 'exit code 0' } : { result: 'failure', message: `exit code ${exitCode}${shown ? `: ${shown}` : ''}` });
+        settle(
+          exitCode === 0 ? { result: 'success', message: 'exit code 0' } : { result: 'failure', message: `exit code ${exitCode}${shown ? `: ${shown}` : ''}` },
+        );
       },
       (err: unknown) => settle({ result: 'failure', message: (err as Error).message }),
     );

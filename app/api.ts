@@ -83,8 +83,19 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
       store.listHosts(),
     ]);
     const views = taskViews(tasks, statuses, hosts);
-    return paged(req, services, (s) => [s.namespace, s.name], (list) =>
-      list.map((s) => serviceSummary(s, tasks.filter((t) => t.namespace === s.namespace && t.service === s.name), views, deps.zone)),
+    return paged(
+      req,
+      services,
+      (s) => [s.namespace, s.name],
+      (list) =>
+        list.map((s) =>
+          serviceSummary(
+            s,
+            tasks.filter((t) => t.namespace === s.namespace && t.service === s.name),
+            views,
+            deps.zone,
+          ),
+        ),
     );
   };
 
@@ -110,7 +121,12 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     const views = taskViews(tasks, statuses, hosts).filter(
       (t) => (!namespace || t.namespace === namespace) && (!service || t.service === service) && (!host || t.host === host),
     );
-    return paged(req, views, (t) => [t.namespace, t.service, t.slot], (list) => list);
+    return paged(
+      req,
+      views,
+      (t) => [t.namespace, t.service, t.slot],
+      (list) => list,
+    );
   };
 
   /**
@@ -125,9 +141,7 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     if (!parsed) throw new NotFoundError(`task ${p.id}`);
     const [, service, slotText] = parsed;
     const slot = Number(slotText);
-    const namespaces = req.query.namespace
-      ? [req.query.namespace]
-      : (await store.listServices()).filter((s) => s.name === service).map((s) => s.namespace);
+    const namespaces = req.query.namespace ? [req.query.namespace] : (await store.listServices()).filter((s) => s.name === service).map((s) => s.namespace);
     const found = (await Promise.all(namespaces.map((ns) => store.listTasks(ns, service)))).flat().find((t) => t.id === p.id && t.slot === slot);
     if (!found) throw new NotFoundError(`task ${p.id}`);
     const [host, status] = found.host ? await Promise.all([store.getHost(found.host), store.getHostStatus(found.host)]) : [undefined, undefined];
@@ -138,7 +152,12 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
   const listHosts: Handler = async (req) => {
     const [hosts, statuses] = await Promise.all([store.listHosts(), store.listHostStatuses()]);
     const byId = new Map(statuses.map((s) => [s.hostId, s]));
-    return paged(req, hosts, (h) => [h.id], (list) => list.map((h) => hostView(h, byId.get(h.id))));
+    return paged(
+      req,
+      hosts,
+      (h) => [h.id],
+      (list) => list.map((h) => hostView(h, byId.get(h.id))),
+    );
   };
 
   const getHost: Handler = async (_req, p) => {
@@ -154,7 +173,15 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     const nowIso = deps.now().toISOString();
     if (host.state !== 'draining') {
       await store.setHostState(p.id, 'draining', nowIso);
-      await store.putEvents([{ id: `${nowIso}-host.draining-${p.id}`, at: nowIso, type: 'host.draining', host: p.id, message: `host ${p.id} is draining: its ${Object.keys(host.allocations).length} task(s) move elsewhere, new ones first` }]);
+      await store.putEvents([
+        {
+          id: `${nowIso}-host.draining-${p.id}`,
+          at: nowIso,
+          type: 'host.draining',
+          host: p.id,
+          message: `host ${p.id} is draining: its ${Object.keys(host.allocations).length} task(s) move elsewhere, new ones first`,
+        },
+      ]);
       await kick();
     }
     return { status: 202, body: { result: 'draining', host: p.id } };
@@ -167,7 +194,9 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     const nowIso = deps.now().toISOString();
     if (host.state === 'draining') {
       await store.setHostState(p.id, 'ready', nowIso);
-      await store.putEvents([{ id: `${nowIso}-host.uncordoned-${p.id}`, at: nowIso, type: 'host.uncordoned', host: p.id, message: `host ${p.id} takes new tasks again` }]);
+      await store.putEvents([
+        { id: `${nowIso}-host.uncordoned-${p.id}`, at: nowIso, type: 'host.uncordoned', host: p.id, message: `host ${p.id} takes new tasks again` },
+      ]);
       await kick();
     }
     return { status: 200, body: { result: 'ready', host: p.id } };
@@ -176,11 +205,13 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
   const listEvents: Handler = async (req) => {
     const limitText = req.query.limit;
     const limit = limitText === undefined ? 200 : Number(limitText);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ValidationError([{ path: 'limit', message: `must be an integer from 1 to 1000, got "${limitText}"` }]);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+      throw new ValidationError([{ path: 'limit', message: `must be an integer from 1 to 1000, got "${limitText}"` }]);
     const { namespace, service, host } = req.query;
     // Newest first, page by page back in time: the cursor is the oldest event key of the page.
     const before = req.query.cursor === undefined ? undefined : decodeCursor(req.query.cursor);
-    if (before && (before.length !== 1 || typeof before[0] !== 'string')) throw new ValidationError([{ path: 'cursor', message: 'is not a cursor of /v1/events' }]);
+    if (before && (before.length !== 1 || typeof before[0] !== 'string'))
+      throw new ValidationError([{ path: 'cursor', message: 'is not a cursor of /v1/events' }]);
     const found = await store.listEvents({ namespace, service, host, limit: limit + 1, ...(before ? { before: before[0] as string } : {}) });
     const page = found.slice(-limit);
     const more = found.length > limit;
@@ -256,7 +287,8 @@ function paged<T>(req: ApiRequest, items: readonly T[], keyOf: (item: T) => Page
 
 function pageLimit(text: string | undefined): number {
   const limit = text === undefined ? DEFAULT_PAGE_LIMIT : Number(text);
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_LIMIT) throw new ValidationError([{ path: 'limit', message: `must be an integer from 1 to ${MAX_PAGE_LIMIT}, got "${text}"` }]);
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_LIMIT)
+    throw new ValidationError([{ path: 'limit', message: `must be an integer from 1 to ${MAX_PAGE_LIMIT}, got "${text}"` }]);
   return limit;
 }
 
@@ -305,9 +337,12 @@ function pathParam(name: string, raw: string): string {
   try {
     value = decodeURIComponent(raw);
   } catch (err) {
-    throw new ValidationError([{ path: name, message: `is not valid percent-encoding: ${JSON.stringify(raw.length > 60 ? `${raw.slice(0, 57)}...` : raw)}` }], { cause: err });
+    throw new ValidationError([{ path: name, message: `is not valid percent-encoding: ${JSON.stringify(raw.length > 60 ? `${raw.slice(0, 57)}...` : raw)}` }], {
+      cause: err,
+    });
   }
-  if (value.length > MAX_PARAM_LENGTH) throw new ValidationError([{ path: name, message: `must be at most ${MAX_PARAM_LENGTH} characters; got ${value.length}` }]);
+  if (value.length > MAX_PARAM_LENGTH)
+    throw new ValidationError([{ path: name, message: `must be at most ${MAX_PARAM_LENGTH} characters; got ${value.length}` }]);
   return value;
 }
 

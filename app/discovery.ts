@@ -64,7 +64,12 @@ const last = new WeakMap<object, { dns?: string; routes?: string; warned?: strin
 const RETRYABLE_ROUTE_FAILURES = new Set<RouteFailure['reason']>(['conflict', 'unavailable']);
 
 export async function runDiscoverySync(deps: DiscoveryDeps): Promise<DiscoveryResult> {
-  const [services, tasks, statuses, hosts] = await Promise.all([deps.store.listServices(), deps.store.listAllTasks(), deps.store.listHostStatuses(), deps.store.listHosts()]);
+  const [services, tasks, statuses, hosts] = await Promise.all([
+    deps.store.listServices(),
+    deps.store.listAllTasks(),
+    deps.store.listHostStatuses(),
+    deps.store.listHosts(),
+  ]);
   const views = taskViews(tasks, statuses, hosts);
   const memo = last.get(deps) ?? {};
   last.set(deps, memo);

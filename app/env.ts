@@ -90,7 +90,9 @@ function networkConfig(env: NodeJS.ProcessEnv): Pick<ControlPlaneConfig, 'networ
     .map((id) => id.trim())
     .filter((id) => id !== '');
   if (routeTableIds.length === 0) {
-    throw new ConfigError(`environment variable ${ENV.routeTableIds} is required with ${ENV.clusterCidr}: the route tables (rtb-..., comma-separated) that get each host subnet`);
+    throw new ConfigError(
+      `environment variable ${ENV.routeTableIds} is required with ${ENV.clusterCidr}: the route tables (rtb-..., comma-separated) that get each host subnet`,
+    );
   }
   return { network: { clusterCidr, hostPrefixLength: numberEnv(env, ENV.hostSubnetPrefix, 24, { min: 1, max: 30 }), routeTableIds } };
 }

@@ -67,13 +67,29 @@ export async function runHealthCheck(deps: HealthDeps): Promise<HealthResult> {
   const policy = resolvePolicy(deps.policy);
   // A short gap (a busy control plane: checks late by a few seconds) protects the hosts all the same, but
   // only an absence longer than the grace is worth an event: under load the short ones come every few seconds.
-  if (resumed && now.getTime() - checkpoint.lastRunAt > policy.graceMs) events.push({ id: `${nowIso}-control-plane.resumed`, at: nowIso, type: 'control-plane.resumed', message: `health checks resumed after ${Math.round((now.getTime() - checkpoint.lastRunAt) / 1000)}s; hosts get ${policy.graceMs / 1000}s to report before any is declared down` });
+  if (resumed && now.getTime() - checkpoint.lastRunAt > policy.graceMs)
+    events.push({
+      id: `${nowIso}-control-plane.resumed`,
+      at: nowIso,
+      type: 'control-plane.resumed',
+      message: `health checks resumed after ${Math.round((now.getTime() - checkpoint.lastRunAt) / 1000)}s; hosts get ${policy.graceMs / 1000}s to report before any is declared down`,
+    });
   // One event when a hold begins and one when it ends, not one per check.
   const wasHeld = checkpoint?.heldSince !== undefined;
   if (assessment.hold && !wasHeld) {
-    events.push({ id: `${nowIso}-health.held`, at: nowIso, type: 'health.held', message: `evictions held: ${assessment.hold.reason} (silent: ${assessment.hold.silent.join(', ')})` });
+    events.push({
+      id: `${nowIso}-health.held`,
+      at: nowIso,
+      type: 'health.held',
+      message: `evictions held: ${assessment.hold.reason} (silent: ${assessment.hold.silent.join(', ')})`,
+    });
   } else if (!assessment.hold && wasHeld) {
-    events.push({ id: `${nowIso}-health.released`, at: nowIso, type: 'health.released', message: `evictions resume: fewer than ${Math.round(policy.massFailureShare * 100)}% of hosts are silent (held for ${Math.round((now.getTime() - checkpoint!.heldSince!) / 1000)}s)` });
+    events.push({
+      id: `${nowIso}-health.released`,
+      at: nowIso,
+      type: 'health.released',
+      message: `evictions resume: fewer than ${Math.round(policy.massFailureShare * 100)}% of hosts are silent (held for ${Math.round((now.getTime() - checkpoint!.heldSince!) / 1000)}s)`,
+    });
   }
   if (events.length) await store.putEvents(events);
   await store.putHealthCheckpoint(assessment.checkpoint);

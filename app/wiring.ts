@@ -42,7 +42,11 @@ export function awsControlPlane(config: ControlPlaneConfig): ControlPlane {
     const ec2 = new EC2Client(common);
     network = {
       clusterCidr: config.network.clusterCidr,
-      allocator: new DynamoSubnetStore(dynamo, { tableName: config.table, clusterCidr: config.network.clusterCidr, hostPrefixLength: config.network.hostPrefixLength }),
+      allocator: new DynamoSubnetStore(dynamo, {
+        tableName: config.table,
+        clusterCidr: config.network.clusterCidr,
+        hostPrefixLength: config.network.hostPrefixLength,
+      }),
       routes: new VpcRoutes(ec2, { routeTableIds: config.network.routeTableIds }),
       machines: new Ec2Machines(ec2),
       now: () => Date.now(),

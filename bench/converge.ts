@@ -54,7 +54,11 @@ const spec = (replicas: number) => ({
   },
 });
 
-async function waitFor(api: string, done: (body: { running: number; ready: boolean } | undefined, status: number) => boolean, limitMs: number): Promise<number> {
+async function waitFor(
+  api: string,
+  done: (body: { running: number; ready: boolean } | undefined, status: number) => boolean,
+  limitMs: number,
+): Promise<number> {
   const t0 = performance.now();
   for (;;) {
     const res = await apiFetch(`${api}/v1/namespaces/default/services/hello`);
@@ -96,7 +100,12 @@ async function rawDocker(n: number, network: string): Promise<number> {
 
 async function removeRaw(): Promise<void> {
   const list = await docker.listContainers({ all: true, filters: { label: [RAW_LABEL] } });
-  await forEachLimit(list, 8, (c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined));
+  await forEachLimit(list, 8, (c) =>
+    docker
+      .getContainer(c.Id)
+      .remove({ force: true })
+      .catch(() => undefined),
+  );
 }
 
 /** Docker Swarm: a service of N replicas; seconds until all N tasks run. Undefined when this machine is already in a swarm. */
@@ -107,7 +116,21 @@ async function swarm(n: number): Promise<number | undefined> {
   const name = `${cluster}-swarm`;
   try {
     const t0 = performance.now();
-    await run('docker', ['service', 'create', '--detach', '--no-resolve-image', '--name', name, '--replicas', String(n), '--limit-memory', '32m', '--init', IMAGE, ...COMMAND]);
+    await run('docker', [
+      'service',
+      'create',
+      '--detach',
+      '--no-resolve-image',
+      '--name',
+      name,
+      '--replicas',
+      String(n),
+      '--limit-memory',
+      '32m',
+      '--init',
+      IMAGE,
+      ...COMMAND,
+    ]);
     for (;;) {
       const { stdout } = await run('docker', ['service', 'ps', name, '--filter', 'desired-state=running', '--format', '{{.CurrentState}}']);
       const up = stdout.split('\n').filter((l) => l.startsWith('Running')).length;
@@ -176,7 +199,17 @@ try {
       const raw = values['no-raw'] ? Number.NaN : await rawDocker(n, `skiff-${cluster}`);
       const sw = values['no-swarm'] ? undefined : await swarm(n).catch((err) => (console.log(`swarm: ${(err as Error).message}`), undefined));
       console.log(
-        [n, up.toFixed(2), down.toFixed(2), String(changes.length), String(degraded.length), Number.isNaN(raw) ? '-' : raw.toFixed(2), Number.isNaN(raw) ? '-' : `${(up / raw).toFixed(2)}x`, sw === undefined ? '-' : sw.toFixed(2), loadavg()[0].toFixed(1)].join('\t\t'),
+        [
+          n,
+          up.toFixed(2),
+          down.toFixed(2),
+          String(changes.length),
+          String(degraded.length),
+          Number.isNaN(raw) ? '-' : raw.toFixed(2),
+          Number.isNaN(raw) ? '-' : `${(up / raw).toFixed(2)}x`,
+          sw === undefined ? '-' : sw.toFixed(2),
+          loadavg()[0].toFixed(1),
+        ].join('\t\t'),
       );
       if (changes.length || degraded.length) console.log(`  health changes: ${[...changes, ...degraded].join(', ')}`);
     }

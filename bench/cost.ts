@@ -153,7 +153,9 @@ function meterWrite(name: string, original: Action): Action {
               TableName: data.TableName,
               CapacityUnits: u.table + u.index,
               WriteCapacityUnits: u.table + u.index,
-              ...(asked === 'INDEXES' ? { Table: { CapacityUnits: u.table }, GlobalSecondaryIndexes: u.index ? { gsi1: { CapacityUnits: u.index } } : undefined } : {}),
+              ...(asked === 'INDEXES'
+                ? { Table: { CapacityUnits: u.table }, GlobalSecondaryIndexes: u.index ? { gsi1: { CapacityUnits: u.index } } : undefined }
+                : {}),
             };
           }
           cb(null, result);
@@ -353,7 +355,10 @@ try {
     body: JSON.stringify({
       kind: 'Service',
       metadata: { name: 'idle' },
-      spec: { replicas: TASKS, containers: [{ name: 'main', image: 'skiff/busybox:latest', command: ['sleep', '3600'], resources: { cpu: '50m', memory: '16Mi' } }] },
+      spec: {
+        replicas: TASKS,
+        containers: [{ name: 'main', image: 'skiff/busybox:latest', command: ['sleep', '3600'], resources: { cpu: '50m', memory: '16Mi' } }],
+      },
     }),
   });
   if (!res.ok) throw new Error(`apply failed: ${res.status} ${await res.text()}`);
@@ -388,7 +393,11 @@ try {
   const counter = new CallCounter();
   const dynamo = dynaliteClient(`http://127.0.0.1:${endpoints.dynamodbPort}`);
   counter.attach(dynamo, 'DynamoDB');
-  const ssm = new SSMClient({ endpoint: `http://127.0.0.1:${endpoints.ssmPort}`, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  const ssm = new SSMClient({
+    endpoint: `http://127.0.0.1:${endpoints.ssmPort}`,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
   counter.attach(ssm, 'SSM');
   const store = new DynamoStore(dynamo, { tableName: 'skiff' });
   const channel = new SsmHostChannel(ssm, { prefix: `/skiff/${cluster}` });
@@ -434,23 +443,42 @@ try {
     return u.table + u.index;
   };
 
-  print(`cost: cluster ${cluster}, ${HOSTS} local hosts, ${TASKS} tasks, window ${windowS.toFixed(1)} s (local timings: heartbeat ${AWS.heartbeatS} s, poll ${AWS.pollS(HOSTS)} s, as on AWS)`);
+  print(
+    `cost: cluster ${cluster}, ${HOSTS} local hosts, ${TASKS} tasks, window ${windowS.toFixed(1)} s (local timings: heartbeat ${AWS.heartbeatS} s, poll ${AWS.pollS(HOSTS)} s, as on AWS)`,
+  );
   print('\nMeasured in the window (every caller, at the stand-ins):');
   for (const [k, v] of [...wireW].sort()) print(`  ${k.padEnd(40)} ${String(v).padStart(6)}  (${((v / windowS) * 60).toFixed(1)}/min)`);
   print('\nDynamoDB capacity in the window, by operation:item type (metered in dynalite, index writes included):');
-  for (const [k, v] of [...ledgerW].sort()) print(`  ${k.padEnd(40)} calls ${String(v.calls).padStart(5)}  RRU ${v.readUnits.toFixed(1).padStart(7)}  WRU ${v.writeUnits.toFixed(1).padStart(7)}`);
+  for (const [k, v] of [...ledgerW].sort())
+    print(`  ${k.padEnd(40)} calls ${String(v.calls).padStart(5)}  RRU ${v.readUnits.toFixed(1).padStart(7)}  WRU ${v.writeUnits.toFixed(1).padStart(7)}`);
 
   const expectHeartbeats = (HOSTS * windowS) / AWS.heartbeatS;
   const expectPolls = (HOSTS * windowS) / AWS.pollS(HOSTS);
   print('\nCheck: agent loop rates, measured vs expected from the configured timings:');
-  print(`  heartbeats (agent PutItem)     ${heartbeats} vs ${expectHeartbeats.toFixed(1)} (= ${HOSTS} hosts × ${windowS.toFixed(0)} s / ${AWS.heartbeatS} s); of them whole reports: ${reportsW}`);
-  print(`  polls (agent GetParameter)     ${polls} vs ${expectPolls.toFixed(1)} (= ${HOSTS} hosts × ${windowS.toFixed(0)} s / ${AWS.pollS(HOSTS)} s, jitter U(0.5,1.5))`);
-  print(`  per heartbeat: ${agentDdbCallsPerHeartbeat.toFixed(2)} DynamoDB calls, ${wruPerBeat.toFixed(2)} WRU (heartbeat item, no index); per poll: ${agentSsmCallsPerPoll.toFixed(2)} SSM calls`);
-  print(`  a whole report instead (written only when it changes): ${statusWru(TASKS / HOSTS).toFixed(0)} WRU at ${TASKS / HOSTS} tasks per host (table + index)`);
-  print(`  host status item: ${sxx > 0 ? `${baseBytes.toFixed(0)} B + ${perTaskBytes.toFixed(0)} B per task` : `${perTaskBytes.toFixed(0)} B per task, base included (every host held ${mx} tasks)`} (from ${n} writes)`);
+  print(
+    `  heartbeats (agent PutItem)     ${heartbeats} vs ${expectHeartbeats.toFixed(1)} (= ${HOSTS} hosts × ${windowS.toFixed(0)} s / ${AWS.heartbeatS} s); of them whole reports: ${reportsW}`,
+  );
+  print(
+    `  polls (agent GetParameter)     ${polls} vs ${expectPolls.toFixed(1)} (= ${HOSTS} hosts × ${windowS.toFixed(0)} s / ${AWS.pollS(HOSTS)} s, jitter U(0.5,1.5))`,
+  );
+  print(
+    `  per heartbeat: ${agentDdbCallsPerHeartbeat.toFixed(2)} DynamoDB calls, ${wruPerBeat.toFixed(2)} WRU (heartbeat item, no index); per poll: ${agentSsmCallsPerPoll.toFixed(2)} SSM calls`,
+  );
+  print(
+    `  a whole report instead (written only when it changes): ${statusWru(TASKS / HOSTS).toFixed(0)} WRU at ${TASKS / HOSTS} tasks per host (table + index)`,
+  );
+  print(
+    `  host status item: ${sxx > 0 ? `${baseBytes.toFixed(0)} B + ${perTaskBytes.toFixed(0)} B per task` : `${perTaskBytes.toFixed(0)} B per task, base included (every host held ${mx} tasks)`} (from ${n} writes)`,
+  );
 
   const show = (name: string, p: PerEvent) =>
-    print(`  ${name.padEnd(18)} ${Object.entries(p.tally.calls).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ') || '(none)'}; RRU ${p.tally.readUnits.toFixed(2)}, WRU ${p.tally.writeUnits.toFixed(2)}; ${p.ms.toFixed(0)} ms locally`);
+    print(
+      `  ${name.padEnd(18)} ${
+        Object.entries(p.tally.calls)
+          .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+          .join(', ') || '(none)'
+      }; RRU ${p.tally.readUnits.toFixed(2)}, WRU ${p.tally.writeUnits.toFixed(2)}; ${p.ms.toFixed(0)} ms locally`,
+    );
   print('\nPer event (control plane handlers, run 5 times each with counted clients, mean):');
   show('scheduler pass', pass);
   show('discovery sync', discovery);
@@ -461,8 +489,12 @@ try {
   const cpMeasured = [...wireW].filter(([k]) => k.startsWith('control DynamoDB.')).reduce((s, [, v]) => s + v, 0);
   const healthRuns = windowS / (1 + check.ms / 1000);
   const cpPredicted =
-    healthRuns * totalCalls(check.tally, 'DynamoDB') + (windowS / (0.25 + discovery.ms / 1000)) * totalCalls(discovery.tally, 'DynamoDB') + (windowS / 60) * totalCalls(pass.tally, 'DynamoDB');
-  print(`  check: health checks in the window (its checkpoint writes): ${ledgerW.get('PutItem:health')?.calls ?? 0} measured vs ${healthRuns.toFixed(1)} predicted`);
+    healthRuns * totalCalls(check.tally, 'DynamoDB') +
+    (windowS / (0.25 + discovery.ms / 1000)) * totalCalls(discovery.tally, 'DynamoDB') +
+    (windowS / 60) * totalCalls(pass.tally, 'DynamoDB');
+  print(
+    `  check: health checks in the window (its checkpoint writes): ${ledgerW.get('PutItem:health')?.calls ?? 0} measured vs ${healthRuns.toFixed(1)} predicted`,
+  );
   print(`  check: the local control plane made ${cpMeasured} DynamoDB calls in the window; per-event figures × local rates predict ${cpPredicted.toFixed(0)}`);
 
   // ------------------------------------------------------------------------------------------
@@ -491,7 +523,11 @@ try {
     const apiM = ASSUME.apiRequestsPerDay * (730 / 24);
     // Reports that changed in the idle window (usually none), per host-second, at the scenario's report size.
     const reportsM = (reportsW / (HOSTS * windowS)) * s.hosts * SECONDS_PER_MONTH;
-    const wru = heartbeatsM * wruPerBeat + reportsM * statusWru(s.tasks / s.hosts) + passesM * (pass.tally.writeUnits + discovery.tally.writeUnits) + checksM * check.tally.writeUnits;
+    const wru =
+      heartbeatsM * wruPerBeat +
+      reportsM * statusWru(s.tasks / s.hosts) +
+      passesM * (pass.tally.writeUnits + discovery.tally.writeUnits) +
+      checksM * check.tally.writeUnits;
     const rru = s.dataScale * (passesM * (pass.tally.readUnits + discovery.tally.readUnits) + checksM * check.tally.readUnits);
     const passCalls = totalCalls(pass.tally) + totalCalls(discovery.tally);
     const passS = (s.dataScale * (pass.ms + discovery.ms) + passCalls * AWS.callMs) / 1000;
@@ -508,22 +544,32 @@ try {
       ['Lambda requests', `${(invocations / 1e6).toFixed(3)} M`, invocations * PRICE.lambdaRequest],
       ['Parameter Store (standard)', `${(ssmCallsM / 1e6).toFixed(2)} M calls`, ssmCallsM * PRICE.ssmStandard],
       ['SSM Run Command (wake-ups)', 'idle: 0', 0],
-      ['NAT data for SSM calls', `${((ssmCallsM * ASSUME.natBytesPerSsmCall) / 1e9).toFixed(1)} GB`, ((ssmCallsM * ASSUME.natBytesPerSsmCall) / 1e9) * PRICE.natDataGB],
+      [
+        'NAT data for SSM calls',
+        `${((ssmCallsM * ASSUME.natBytesPerSsmCall) / 1e9).toFixed(1)} GB`,
+        ((ssmCallsM * ASSUME.natBytesPerSsmCall) / 1e9) * PRICE.natDataGB,
+      ],
       ['Route 53 hosted zone', '1 zone', PRICE.route53Zone],
       ['Route 53 queries (assumed)', `${(dnsM / 1e6).toFixed(1)} M`, dnsM * PRICE.route53Query],
       ['API Gateway HTTP API (assumed)', `${(apiM / 1e6).toFixed(3)} M`, apiM * PRICE.httpApiRequest],
-      ['CloudWatch Logs ingestion', `${((invocations * ASSUME.logBytesPerInvocation) / 1e9).toFixed(3)} GB`, ((invocations * ASSUME.logBytesPerInvocation) / 1e9) * PRICE.logsIngestGB],
+      [
+        'CloudWatch Logs ingestion',
+        `${((invocations * ASSUME.logBytesPerInvocation) / 1e9).toFixed(3)} GB`,
+        ((invocations * ASSUME.logBytesPerInvocation) / 1e9) * PRICE.logsIngestGB,
+      ],
       ['EventBridge scheduled rules', `${Math.round(2 * MINUTES_PER_MONTH).toLocaleString('en-US')} events`, 0],
     ];
     const total = rows.reduce((sum, r) => sum + r[2], 0);
     totals.push(total);
-    print(`\nScenario ${s.name}: poll ${poll} s, ${Math.round(heartbeatsM).toLocaleString('en-US')} heartbeats, ${Math.round(pollsM).toLocaleString('en-US')} polls, ${Math.round(passesM).toLocaleString('en-US')} passes, ${Math.round(checksM).toLocaleString('en-US')} checks a month`);
+    print(
+      `\nScenario ${s.name}: poll ${poll} s, ${Math.round(heartbeatsM).toLocaleString('en-US')} heartbeats, ${Math.round(pollsM).toLocaleString('en-US')} polls, ${Math.round(passesM).toLocaleString('en-US')} passes, ${Math.round(checksM).toLocaleString('en-US')} checks a month`,
+    );
     print(`  ${'item'.padEnd(32)} ${'usage per month'.padEnd(20)} USD/month`);
     for (const [item, usage, usd] of rows) print(`  ${item.padEnd(32)} ${usage.padEnd(20)} ${usd.toFixed(2).padStart(9)}`);
     print(`  ${'Skiff control plane, total'.padEnd(32)} ${''.padEnd(20)} ${total.toFixed(2).padStart(9)}`);
     print(`  ${'EKS control plane (for scale)'.padEnd(32)} ${'1 cluster × 730 h'.padEnd(20)} ${PRICE.eksControlPlaneMonth.toFixed(2).padStart(9)}`);
   }
-  print('\nNot in either total (the same on both sides): hosts\' EC2, the NAT gateway\'s hours, an ALB when ingress is used');
+  print("\nNot in either total (the same on both sides): hosts' EC2, the NAT gateway's hours, an ALB when ingress is used");
   print(`(ALB: ${(PRICE.albHour * 730).toFixed(2)} USD/month + ${PRICE.albLcuHour} USD per LCU-hour), container logs.`);
   print(`\nSummary: Skiff ${totals.map((t) => t.toFixed(2)).join(' / ')} USD/month (A / B) vs EKS ${PRICE.eksControlPlaneMonth.toFixed(2)} USD/month.`);
 } finally {

@@ -72,7 +72,9 @@ async function until<T>(what: string, check: () => Promise<T | undefined> | T | 
   }
 }
 const srvPorts = async (): Promise<number[]> => {
-  const res = (await UDPClient({ dns: '127.0.0.1', port: dnsPort, timeout: 1000 })('_http._tcp.web.default.skiff.internal', 'SRV')) as unknown as { answers: { port: number }[] };
+  const res = (await UDPClient({ dns: '127.0.0.1', port: dnsPort, timeout: 1000 })('_http._tcp.web.default.skiff.internal', 'SRV')) as unknown as {
+    answers: { port: number }[];
+  };
   return res.answers.map((a) => a.port).sort();
 };
 const viaProxy = (): Promise<string> =>
@@ -153,7 +155,10 @@ try {
     // wrk runs asynchronously: the proxy lives in this process, and a synchronous child would stop
     // its event loop for the whole run (0 requests served).
     const run = async (url: string, host?: string) => {
-      const { stdout } = await promisify(execFile)('wrk', ['-t2', '-c8', '-d5s', ...(host ? ['-H', `Host: ${host}`] : []), url], { encoding: 'utf8', timeout: 30_000 });
+      const { stdout } = await promisify(execFile)('wrk', ['-t2', '-c8', '-d5s', ...(host ? ['-H', `Host: ${host}`] : []), url], {
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
       return Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? NaN);
     };
     const viaLb = await run(`${proxy.origin}/`, HOST);
@@ -165,9 +170,20 @@ try {
     // The proxy's own responsiveness while the control plane is busy: wrk for 8 s on 4 connections
     // to a host no service has (the proxy answers 404 itself, no replica involved) while 40 replicas
     // of another service are placed and started (scheduler passes, dynalite writes, discovery syncs).
-    const latency = promisify(execFile)('wrk', ['-t1', '-c4', '-d8s', '--latency', '-H', 'Host: nobody.example.test', `${proxy.origin}/`], { encoding: 'utf8', timeout: 30_000 });
+    const latency = promisify(execFile)('wrk', ['-t1', '-c4', '-d8s', '--latency', '-H', 'Host: nobody.example.test', `${proxy.origin}/`], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     await new Promise((r) => setTimeout(r, 500));
-    const busy = { kind: 'Service', metadata: { name: 'busy' }, spec: { replicas: 40, restartPolicy: 'never', containers: [{ name: 'sleep', image: 'skiff/busybox:latest', command: ['sleep', '3600'], resources: { cpu: '10m', memory: '8Mi' } }] } };
+    const busy = {
+      kind: 'Service',
+      metadata: { name: 'busy' },
+      spec: {
+        replicas: 40,
+        restartPolicy: 'never',
+        containers: [{ name: 'sleep', image: 'skiff/busybox:latest', command: ['sleep', '3600'], resources: { cpu: '10m', memory: '8Mi' } }],
+      },
+    };
     const put = await apiFetch(`${api}/v1/services`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(busy) });
     if (!put.ok) throw new Error(`apply failed: ${await put.text()}`);
     const { stdout } = await latency;

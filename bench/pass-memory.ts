@@ -11,7 +11,8 @@ const hosts = Number(process.argv[2] ?? 50);
 const replicas = Number(process.argv[3] ?? 1000);
 const services = Math.max(1, Math.round(replicas / 100));
 const h = await passHarness(Array.from({ length: hosts }, (_, i) => ({ id: `h${i}`, cpu: 64_000, memory: 256 * 1024 * 2 ** 20 })));
-for (let s = 0; s < services; s++) await h.inner.putService(aSpec({ name: `s${s}`, replicas: Math.ceil(replicas / services), cpu: 100 }), '2026-01-01T00:00:00.000Z', 0);
+for (let s = 0; s < services; s++)
+  await h.inner.putService(aSpec({ name: `s${s}`, replicas: Math.ceil(replicas / services), cpu: 100 }), '2026-01-01T00:00:00.000Z', 0);
 
 /** The pass's steps, each timed. */
 let times = new Map<string, number>();

@@ -34,7 +34,10 @@ export interface ApiTarget {
  * cluster is never signed; the config file's API is signed when it has a region. A status file
  * that cannot be trusted (see readTrustedStatus) is ignored with a warning, and the config applies.
  */
-export function findApi(flag: string | undefined, opts: { env?: NodeJS.ProcessEnv; cwd?: string; warn?: (line: string) => void; token?: string } = {}): ApiTarget {
+export function findApi(
+  flag: string | undefined,
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; warn?: (line: string) => void; token?: string } = {},
+): ApiTarget {
   const env = opts.env ?? process.env;
   const target = findApiTarget(flag, opts, env);
   // --token, else $SKIFF_TOKEN, else (a local cluster) its token file. A signed request carries none:
@@ -53,7 +56,11 @@ function findApiTarget(flag: string | undefined, opts: { cwd?: string; warn?: (l
   try {
     if (explicit) {
       const url = validateApiUrl(explicit, flag !== undefined ? '--api' : 'SKIFF_API');
-      const region = env.SKIFF_REGION ? validateRegion(env.SKIFF_REGION, 'SKIFF_REGION') : env.AWS_REGION && !isLoopback(url) ? validateRegion(env.AWS_REGION, 'AWS_REGION') : undefined;
+      const region = env.SKIFF_REGION
+        ? validateRegion(env.SKIFF_REGION, 'SKIFF_REGION')
+        : env.AWS_REGION && !isLoopback(url)
+          ? validateRegion(env.AWS_REGION, 'AWS_REGION')
+          : undefined;
       return { url, source: flag !== undefined ? 'flag' : 'env', ...(region ? { region } : {}) };
     }
   } catch (err) {
@@ -70,7 +77,8 @@ function findApiTarget(flag: string | undefined, opts: { cwd?: string; warn?: (l
   }
   if (local?.untrusted) warn(`skiff: ignoring ${file}: ${local.untrusted}`);
   const config = readConfig(configPath(env));
-  if (config) return { url: config.api, source: 'config', ...(config.region ? { region: config.region } : {}), ...(config.profile ? { profile: config.profile } : {}) };
+  if (config)
+    return { url: config.api, source: 'config', ...(config.region ? { region: config.region } : {}), ...(config.profile ? { profile: config.profile } : {}) };
   throw new Error(
     'no API given and no local cluster running here: start one with `npm start` (skiff local up), pass --api URL, or save a deployed one with skiff config set --api URL --region R',
   );
@@ -125,8 +133,10 @@ export class ApiClient {
       const body = data as { message?: string; Message?: string } | undefined;
       let message = body?.message ?? body?.Message ?? `HTTP ${res.status}`;
       // The IAM refusal says little ("Forbidden"); say what to check.
-      if (res.status === 401 && !this.target.region) message += this.target.token ? ' (the token sent was refused: check --token or $SKIFF_TOKEN)' : ' (no token: pass --token or set $SKIFF_TOKEN)';
-      if (res.status === 403 && this.target.region) message += ` (IAM authorization, region ${this.target.region}${this.target.profile ? `, profile ${this.target.profile}` : ''}: the caller needs execute-api:Invoke on this API)`;
+      if (res.status === 401 && !this.target.region)
+        message += this.target.token ? ' (the token sent was refused: check --token or $SKIFF_TOKEN)' : ' (no token: pass --token or set $SKIFF_TOKEN)';
+      if (res.status === 403 && this.target.region)
+        message += ` (IAM authorization, region ${this.target.region}${this.target.profile ? `, profile ${this.target.profile}` : ''}: the caller needs execute-api:Invoke on this API)`;
       throw new ApiError(res.status, message);
     }
     return data as T;
@@ -143,7 +153,10 @@ export class ApiClient {
       credentials = await this.credentials();
     } catch (err) {
       const profile = this.target.profile ?? process.env.AWS_PROFILE;
-      throw new Error(`cannot sign requests to ${this.base}: no AWS credentials${profile ? ` for profile "${profile}"` : ''} (${(err as Error).message.split('\n')[0]})`, { cause: err });
+      throw new Error(
+        `cannot sign requests to ${this.base}: no AWS credentials${profile ? ` for profile "${profile}"` : ''} (${(err as Error).message.split('\n')[0]})`,
+        { cause: err },
+      );
     }
     // Loaded only when signing, like the credential chain: the signer is the SDK's.
     const { signRequest } = await import('./sigv4.ts');

@@ -82,7 +82,8 @@ export function command<const F extends Flags>(c: Command<F>): Command<F> {
 export function parseFlags<F extends Flags>(cmd: Command<F>, args: string[], where = ''): Input<F> {
   const flags: Flags = cmd.globals === false ? { ...HELP_FLAG, ...cmd.flags } : { ...GLOBAL_FLAGS, ...cmd.flags };
   const options: Record<string, { type: 'string' | 'boolean'; short?: string; default?: boolean }> = {};
-  for (const [name, f] of Object.entries(flags)) options[name] = { type: f.type, ...(f.short ? { short: f.short } : {}), ...(f.default !== undefined ? { default: f.default } : {}) };
+  for (const [name, f] of Object.entries(flags))
+    options[name] = { type: f.type, ...(f.short ? { short: f.short } : {}), ...(f.default !== undefined ? { default: f.default } : {}) };
   let parsed;
   try {
     parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
@@ -128,7 +129,13 @@ export function commandHelp(cmd: Command<any>, path: string): string {
   const lines = [`skiff ${path}: ${cmd.summary}`, '', 'Usage:', ...cmd.usage.map((u) => `  skiff ${u}`)];
   if (cmd.subcommands) {
     const width = Math.max(...cmd.subcommands.map((s) => s.name.length));
-    lines.push('', 'Commands:', ...cmd.subcommands.map((s) => `  ${s.name.padEnd(width)}   ${s.summary}`), '', `skiff ${path} COMMAND --help shows a command's options.`);
+    lines.push(
+      '',
+      'Commands:',
+      ...cmd.subcommands.map((s) => `  ${s.name.padEnd(width)}   ${s.summary}`),
+      '',
+      `skiff ${path} COMMAND --help shows a command's options.`,
+    );
   } else {
     const own = flagLines(cmd.flags);
     if (own.length) lines.push('', 'Options:', ...own);

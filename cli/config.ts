@@ -38,7 +38,8 @@ export function validateApiUrl(raw: string, what = '--api'): string {
   } catch {
     throw new ConfigValueError(`${what} "${raw}" is not a URL: give one like https://abc123.execute-api.eu-west-1.amazonaws.com`);
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigValueError(`${what} "${raw}" must be an http:// or https:// URL, not ${url.protocol}`);
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    throw new ConfigValueError(`${what} "${raw}" must be an http:// or https:// URL, not ${url.protocol}`);
   if (url.username || url.password) throw new ConfigValueError(`${what} "${raw}" must not carry a user name or password`);
   if (url.search || url.hash) throw new ConfigValueError(`${what} "${raw}" must not have a query string or fragment`);
   return raw.replace(/\/+$/, '');
@@ -82,7 +83,8 @@ export function readConfig(file = configPath()): CliConfig | undefined {
     throw new Error(`the config file ${file} is not valid JSON (${(err as Error).message}): fix it, or remove it with skiff config unset`);
   }
   const c = data as Partial<CliConfig> | null;
-  if (!c || typeof c !== 'object' || typeof c.api !== 'string') throw new Error(`the config file ${file} has no "api" URL: set one with skiff config set --api URL`);
+  if (!c || typeof c !== 'object' || typeof c.api !== 'string')
+    throw new Error(`the config file ${file} has no "api" URL: set one with skiff config set --api URL`);
   try {
     validateApiUrl(c.api, `"api" in ${file}`);
     if (c.region !== undefined) validateRegion(String(c.region), `"region" in ${file}`);

@@ -34,7 +34,9 @@ export async function send(url: string, opts: { method: string; headers: Record<
     });
     // No byte either way for this long: the API is stuck, or the network drops packets.
     req.setTimeout(opts.timeoutMs, () => req.destroy(new HttpRequestError(`no answer within ${opts.timeoutMs / 1000} s`, 'ETIMEDOUT')));
-    req.on('error', (err) => reject(err instanceof HttpRequestError ? err : new HttpRequestError(err.message, (err as NodeJS.ErrnoException).code, { cause: err })));
+    req.on('error', (err) =>
+      reject(err instanceof HttpRequestError ? err : new HttpRequestError(err.message, (err as NodeJS.ErrnoException).code, { cause: err })),
+    );
     req.end(opts.body);
   });
 }

@@ -101,7 +101,8 @@ export function readTrustedStatus(file: string): TrustedStatus | undefined {
   if (reason) return { untrusted: reason };
   const status = readLocalStatus(file);
   if (!status) return undefined;
-  if (typeof status.api !== 'string' || !isLoopbackUrl(status.api)) return { untrusted: `its API ${JSON.stringify(status.api)} is not a loopback address (127.0.0.0/8, ::1, localhost)` };
+  if (typeof status.api !== 'string' || !isLoopbackUrl(status.api))
+    return { untrusted: `its API ${JSON.stringify(status.api)} is not a loopback address (127.0.0.0/8, ::1, localhost)` };
   return { status };
 }
 
@@ -114,7 +115,9 @@ export function tokenFilePath(dataDir: string): string {
  * The local cluster's token from `<dataDir>/token`, under the same checks as the status file (the
  * user's own, not writable by others): undefined when there is none, `untrusted` the reason to ignore one.
  */
-export function readLocalToken(dataDir: string): { readonly token: string; readonly untrusted?: undefined } | { readonly token?: undefined; readonly untrusted: string } | undefined {
+export function readLocalToken(
+  dataDir: string,
+): { readonly token: string; readonly untrusted?: undefined } | { readonly token?: undefined; readonly untrusted: string } | undefined {
   const file = tokenFilePath(dataDir);
   if (!existsSync(file)) return undefined;
   try {

@@ -11,7 +11,22 @@
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { controlPlaneMismatch, findAgent, hostFiles, hostState, isAlive, killHost, removeContainers, removeNetwork, startAgent, startLocalCluster, stopAgent, type HostState, type LocalClusterOptions, type LocalStatus } from '../local/cluster.ts';
+import {
+  controlPlaneMismatch,
+  findAgent,
+  hostFiles,
+  hostState,
+  isAlive,
+  killHost,
+  removeContainers,
+  removeNetwork,
+  startAgent,
+  startLocalCluster,
+  stopAgent,
+  type HostState,
+  type LocalClusterOptions,
+  type LocalStatus,
+} from '../local/cluster.ts';
 import { readTrustedStatus, statusFilePath } from './local-status.ts';
 import { table } from './format.ts';
 
@@ -55,7 +70,9 @@ export async function localUp(opts: Omit<LocalClusterOptions, 'statusFile' | 'lo
   try {
     const cluster = await startLocalCluster({ ...defined, statusFile, log: out.log });
     const { status } = cluster;
-    out.log(`skiff: local cluster "${status.cluster}" is up with ${status.hosts.length} host(s); API ${status.api}, DNS ${status.dns}, load balancer ${status.proxy}`);
+    out.log(
+      `skiff: local cluster "${status.cluster}" is up with ${status.hosts.length} host(s); API ${status.api}, DNS ${status.dns}, load balancer ${status.proxy}`,
+    );
     out.log(`skiff: in another terminal: npx skiff apply -f examples/hello.yaml && npx skiff get tasks`);
     out.log('skiff: Ctrl-C stops the cluster and removes its containers; `skiff local down --keep-hosts` stops only the control plane');
     await new Promise<void>((resolve) => {
@@ -112,7 +129,9 @@ export function localStatus(mode: 'table' | 'json', out: Out, cwd?: string): num
       ? `cluster ${status.cluster}: API ${status.api} (pid ${status.pid}), DNS ${status.dns}, load balancer ${status.proxy}, data in ${status.dataDir}`
       : `cluster ${status.cluster}: control plane stopped (\`skiff local up\` brings it back on ${status.api}), data in ${status.dataDir}`,
   );
-  out.log(table([['HOST', 'ADDRESS', 'AGENT PID', 'STATE', 'LOG'], ...hosts.map((h) => [h.id, h.address, h.pid === null ? '-' : String(h.pid), h.state, h.log])]));
+  out.log(
+    table([['HOST', 'ADDRESS', 'AGENT PID', 'STATE', 'LOG'], ...hosts.map((h) => [h.id, h.address, h.pid === null ? '-' : String(h.pid), h.state, h.log])]),
+  );
   return 0;
 }
 
@@ -138,7 +157,9 @@ export async function localDown(opts: { keepHosts: boolean }, out: Out, cwd?: st
       return 0;
     }
     const kept = hostViews(status).filter((h) => h.state !== 'dead');
-    out.log(`skiff: control plane of local cluster "${status.cluster}" stopped; ${kept.length} host(s) keep running (${kept.map((h) => `${h.id} pid ${h.pid}`).join(', ') || 'none'}); \`skiff local up\` adopts them`);
+    out.log(
+      `skiff: control plane of local cluster "${status.cluster}" stopped; ${kept.length} host(s) keep running (${kept.map((h) => `${h.id} pid ${h.pid}`).join(', ') || 'none'}); \`skiff local up\` adopts them`,
+    );
     return 0;
   }
   const alive = hostViews(status).filter((h) => h.state !== 'dead');

@@ -107,7 +107,8 @@ async function dispatch(cmd: Command<any>, path: string[], args: string[], out: 
     out.log(commandHelp(cmd, where));
     return 0;
   }
-  if (cmd.maxArgs !== undefined && input.positionals.length > cmd.maxArgs) throw new UsageError(`${prefix}unexpected argument "${input.positionals[cmd.maxArgs]}"`);
+  if (cmd.maxArgs !== undefined && input.positionals.length > cmd.maxArgs)
+    throw new UsageError(`${prefix}unexpected argument "${input.positionals[cmd.maxArgs]}"`);
   if (!cmd.run) throw new Error(`command ${where} has nothing to run`);
   return await cmd.run(input, out);
 }

@@ -28,7 +28,9 @@ const PREFIX = /^(0|[1-9][0-9]?)$/;
 export function parseIpv4(text: string, field = 'address'): number {
   const parts = typeof text === 'string' ? text.split('.') : [];
   if (parts.length !== 4 || parts.some((p) => !OCTET.test(p) || Number(p) > 255)) {
-    throw new ValidationError([{ path: field, message: `${JSON.stringify(text)} is not an IPv4 address: expected four decimal numbers 0-255 without leading zeros, like 10.200.0.0` }]);
+    throw new ValidationError([
+      { path: field, message: `${JSON.stringify(text)} is not an IPv4 address: expected four decimal numbers 0-255 without leading zeros, like 10.200.0.0` },
+    ]);
   }
   return parts.reduce((n, p) => n * 256 + Number(p), 0);
 }
@@ -49,13 +51,17 @@ export function parseCidr(text: string, field = 'cidr'): Cidr {
   }
   const prefixText = text.slice(slash + 1);
   if (!PREFIX.test(prefixText) || Number(prefixText) > 32) {
-    throw new ValidationError([{ path: field, message: `${JSON.stringify(text)} has prefix length ${JSON.stringify(prefixText)}: expected a whole number 0-32` }]);
+    throw new ValidationError([
+      { path: field, message: `${JSON.stringify(text)} has prefix length ${JSON.stringify(prefixText)}: expected a whole number 0-32` },
+    ]);
   }
   const prefix = Number(prefixText);
   const address = parseIpv4(text.slice(0, slash), field);
   const network = networkOf(address, prefix);
   if (network !== address) {
-    throw new ValidationError([{ path: field, message: `${text} has host bits set: the /${prefix} network holding ${formatIpv4(address)} is ${formatIpv4(network)}/${prefix}` }]);
+    throw new ValidationError([
+      { path: field, message: `${text} has host bits set: the /${prefix} network holding ${formatIpv4(address)} is ${formatIpv4(network)}/${prefix}` },
+    ]);
   }
   return { address, prefix };
 }
@@ -107,7 +113,10 @@ export function subnets(clusterCidr: string, prefixLength: number): Subnets {
   const cluster = parseCidr(clusterCidr, 'clusterCidr');
   if (!Number.isInteger(prefixLength) || prefixLength < cluster.prefix || prefixLength > 32) {
     throw new ValidationError([
-      { path: 'prefixLength', message: `must be a whole number from ${cluster.prefix} (the cluster's prefix) to 32 to divide ${formatCidr(cluster)}, got ${prefixLength}` },
+      {
+        path: 'prefixLength',
+        message: `must be a whole number from ${cluster.prefix} (the cluster's prefix) to 32 to divide ${formatCidr(cluster)}, got ${prefixLength}`,
+      },
     ]);
   }
   const count = 2 ** (prefixLength - cluster.prefix);

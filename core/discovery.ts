@@ -54,7 +54,13 @@ const LABEL = /^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?$/;
  * The record sets that DNS must hold for `services` and their `tasks`, sorted by name, then type;
  * values sorted too. A service with no ready replica gets no record at all (NXDOMAIN).
  */
-export function dnsRecords(zone: string, services: readonly Service[], tasks: readonly TaskView[], ttl: number, addressing: Addressing = 'host'): DnsRecordSet[] {
+export function dnsRecords(
+  zone: string,
+  services: readonly Service[],
+  tasks: readonly TaskView[],
+  ttl: number,
+  addressing: Addressing = 'host',
+): DnsRecordSet[] {
   checkZone(zone);
   if (!Number.isInteger(ttl) || ttl < 0 || ttl > MAX_TTL) {
     throw new ValidationError([{ path: 'ttl', message: `must be an integer from 0 to ${MAX_TTL} seconds, got ${ttl}` }]);
@@ -83,7 +89,8 @@ export function dnsRecords(zone: string, services: readonly Service[], tasks: re
       add(serviceName, 'A', task.address);
       add(taskName, 'A', task.address);
       for (const c of service.spec.spec.containers) {
-        for (const p of c.ports) add(`_${p.name ?? p.containerPort}._${p.protocol}.${serviceName}`, 'SRV', `${SRV_PRIORITY} ${SRV_WEIGHT} ${p.containerPort} ${taskName}`);
+        for (const p of c.ports)
+          add(`_${p.name ?? p.containerPort}._${p.protocol}.${serviceName}`, 'SRV', `${SRV_PRIORITY} ${SRV_WEIGHT} ${p.containerPort} ${taskName}`);
       }
       continue;
     }

@@ -152,7 +152,11 @@ export function assessHosts(
   const released = !held && previous?.heldSince !== undefined;
   const clockFrom = released ? now : resumedAt;
   const hold: Hold | undefined = held
-    ? { silent, hosts: hosts.length, reason: `${silent.length} of ${hosts.length} hosts silent at once (more than ${Math.round(policy.massFailureShare * 100)}%): a problem on Skiff's side or in the network is likelier than so many dead hosts; nothing is moved` }
+    ? {
+        silent,
+        hosts: hosts.length,
+        reason: `${silent.length} of ${hosts.length} hosts silent at once (more than ${Math.round(policy.massFailureShare * 100)}%): a problem on Skiff's side or in the network is likelier than so many dead hosts; nothing is moved`,
+      }
     : undefined;
 
   const budget = evictionBudget(hosts.length, policy);
@@ -186,7 +190,8 @@ export function assessHosts(
         if (host.state !== 'draining') move(host, 'suspect', `${why}; not declared down: ${hold!.reason}`);
       } else if (evicted >= budget) {
         deferred.push(host.id);
-        if (host.state !== 'draining') move(host, 'suspect', `${why}; not declared down yet: eviction budget of ${budget} host(s) per ${secs(policy.evictionWindowMs)} spent`);
+        if (host.state !== 'draining')
+          move(host, 'suspect', `${why}; not declared down yet: eviction budget of ${budget} host(s) per ${secs(policy.evictionWindowMs)} spent`);
       } else {
         evicted++;
         move(host, 'down', why);

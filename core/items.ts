@@ -89,7 +89,17 @@ const pod = z
   .transform((value, ctx): PodSpec => {
     if (value.containers.length === 0) return value as unknown as PodSpec;
     try {
-      const spec = { kind: 'Service', metadata: { name: 'pod', namespace: 'pod', labels: {} }, spec: { replicas: 1, containers: value.containers, restartPolicy: value.restartPolicy, pidsLimit: value.pidsLimit, placement: { strategy: 'spread', constraints: [] } } };
+      const spec = {
+        kind: 'Service',
+        metadata: { name: 'pod', namespace: 'pod', labels: {} },
+        spec: {
+          replicas: 1,
+          containers: value.containers,
+          restartPolicy: value.restartPolicy,
+          pidsLimit: value.pidsLimit,
+          placement: { strategy: 'spread', constraints: [] },
+        },
+      };
       parseServiceSpec(serviceSpecToJson(spec as unknown as ServiceSpec));
       return value as unknown as PodSpec;
     } catch (err) {
@@ -110,7 +120,12 @@ export const ServiceItemSchema = z.object({
   deleting: z.boolean(),
 });
 
-const unplaceable = z.object({ at: time, message: text, rejected: z.record(z.string().max(256), count).refine((r) => Object.keys(r).length <= MAX_LABELS), hosts: count });
+const unplaceable = z.object({
+  at: time,
+  message: text,
+  rejected: z.record(z.string().max(256), count).refine((r) => Object.keys(r).length <= MAX_LABELS),
+  hosts: count,
+});
 
 export const TaskItemSchema = z.object({
   id,
@@ -129,7 +144,14 @@ export const TaskItemSchema = z.object({
   reason: text.optional(),
 });
 
-const allocation = z.object({ taskId: id, namespace: id, service: id, slot: z.number().int().min(0).max(999_999), resources, hostPorts: z.array(port).max(MAX_PORTS) });
+const allocation = z.object({
+  taskId: id,
+  namespace: id,
+  service: id,
+  slot: z.number().int().min(0).max(999_999),
+  resources,
+  hostPorts: z.array(port).max(MAX_PORTS),
+});
 
 export const HostItemSchema = z.object({
   id,
@@ -157,7 +179,13 @@ export const EventSchema = z.object({
   host: id.optional(),
 });
 
-const publishedPort = z.object({ container: z.string().max(256), containerPort: port, protocol: z.enum(['tcp', 'udp']), hostIp: z.string().max(64), hostPort: port });
+const publishedPort = z.object({
+  container: z.string().max(256),
+  containerPort: port,
+  protocol: z.enum(['tcp', 'udp']),
+  hostIp: z.string().max(64),
+  hostPort: port,
+});
 
 const taskStatus = z.object({
   taskId: id,
@@ -166,8 +194,18 @@ const taskStatus = z.object({
   state: z.enum(['pending', 'assigned', 'creating', 'starting', 'running', 'exited', 'failed', 'stopped', 'lost']),
   health: z.enum(['starting', 'healthy', 'unhealthy']).optional(),
   restarts: count.optional(),
-  lastExitCode: z.number().int().min(-(2 ** 31)).max(2 ** 32).optional(),
-  exitCode: z.number().int().min(-(2 ** 31)).max(2 ** 32).optional(),
+  lastExitCode: z
+    .number()
+    .int()
+    .min(-(2 ** 31))
+    .max(2 ** 32)
+    .optional(),
+  exitCode: z
+    .number()
+    .int()
+    .min(-(2 ** 31))
+    .max(2 ** 32)
+    .optional(),
   message: text.optional(),
   ports: z.array(publishedPort).max(MAX_PORTS),
   address: z.string().max(64).optional(),
@@ -189,7 +227,11 @@ export const HeartbeatItemSchema = z.object({ heartbeatAt: time });
 
 export const PublishedItemSchema = z.object({ generation: z.number().int().min(1).max(MAX_COUNT), hash: z.string().min(1).max(256) });
 
-export const CheckpointItemSchema = z.object({ lastRunAt: z.number().finite().min(0), resumedAt: z.number().finite().min(0), heldSince: z.number().finite().min(0).optional() });
+export const CheckpointItemSchema = z.object({
+  lastRunAt: z.number().finite().min(0),
+  resumedAt: z.number().finite().min(0),
+  heldSince: z.number().finite().min(0).optional(),
+});
 
 // ---- parse + key check ----
 
@@ -243,7 +285,8 @@ export function parseHostItem(item: Record<string, unknown>, key: { hostId: stri
 export function parseHostStatusItem(item: Record<string, unknown>, key: { hostId: string }): ItemResult<HostStatus> {
   const parsed = parse(HostStatusItemSchema, item);
   if (!parsed.ok) return parsed;
-  if (item.hostId !== undefined && item.hostId !== key.hostId) return { ok: false, reason: `hostId ${JSON.stringify(item.hostId)} is not ${JSON.stringify(key.hostId)}, as its key says` };
+  if (item.hostId !== undefined && item.hostId !== key.hostId)
+    return { ok: false, reason: `hostId ${JSON.stringify(item.hostId)} is not ${JSON.stringify(key.hostId)}, as its key says` };
   return { ok: true, value: drop({ hostId: key.hostId, ...parsed.value, events: parsed.value.events?.map((e) => drop(e) as ClusterEvent) }) as HostStatus };
 }
 
@@ -251,7 +294,8 @@ export function parseHostStatusItem(item: Record<string, unknown>, key: { hostId
 export function parseHeartbeatItem(item: Record<string, unknown>, key: { hostId: string }): ItemResult<{ hostId: string; heartbeatAt: string }> {
   const parsed = parse(HeartbeatItemSchema, item);
   if (!parsed.ok) return parsed;
-  if (item.hostId !== undefined && item.hostId !== key.hostId) return { ok: false, reason: `hostId ${JSON.stringify(item.hostId)} is not ${JSON.stringify(key.hostId)}, as its key says` };
+  if (item.hostId !== undefined && item.hostId !== key.hostId)
+    return { ok: false, reason: `hostId ${JSON.stringify(item.hostId)} is not ${JSON.stringify(key.hostId)}, as its key says` };
   return { ok: true, value: { hostId: key.hostId, heartbeatAt: parsed.value.heartbeatAt } };
 }
 

@@ -30,7 +30,10 @@ export interface NetworkPlan {
  * The routed subnets whose routes have drifted: missing from a table, leading to another host, or a
  * black hole. Routes of other destinations are not Skiff's and are ignored.
  */
-export function routeDrift(routed: ReadonlyMap<string, string>, current: { readonly tables: readonly string[]; readonly routes: readonly RouteEntry[] }): { hostId: string; cidr: string }[] {
+export function routeDrift(
+  routed: ReadonlyMap<string, string>,
+  current: { readonly tables: readonly string[]; readonly routes: readonly RouteEntry[] },
+): { hostId: string; cidr: string }[] {
   const { tables, routes } = current;
   const held = new Map(routes.map((r) => [`${r.table} ${r.cidr}`, r]));
   const drifted: { hostId: string; cidr: string }[] = [];

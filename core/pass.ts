@@ -63,7 +63,15 @@ export function planServices(snapshot: ClusterSnapshot, now: string, random: () 
   const byService = tasksByService(snapshot.tasks);
   return snapshot.services.map((service) => {
     const tasks = byService.get(serviceKey(service)) ?? [];
-    const plan = reconcileService({ service, tasks, hosts, stillOnHosts: onHosts.has(serviceKey(service)), statusOf: (t) => statusOf(reports, t), now, random });
+    const plan = reconcileService({
+      service,
+      tasks,
+      hosts,
+      stillOnHosts: onHosts.has(serviceKey(service)),
+      statusOf: (t) => statusOf(reports, t),
+      now,
+      random,
+    });
     return { service, tasks, plan };
   });
 }
@@ -92,7 +100,9 @@ export function planPlacement(input: {
   readonly unavailable?: ReadonlyMap<string, string>;
 }): PlacementPlan {
   const servicesByKey = new Map(input.services.map((s) => [serviceKey(s), s]));
-  const requests = [...input.tasks.values()].filter((t) => t.desired === 'running' && !t.host).map((t) => placementRequest(t, servicesByKey.get(serviceKey(t))));
+  const requests = [...input.tasks.values()]
+    .filter((t) => t.desired === 'running' && !t.host)
+    .map((t) => placementRequest(t, servicesByKey.get(serviceKey(t))));
   const effective = input.hosts.map((h) => {
     const review = reviewAllocations(h, input.live, input.claims.get(h.id) ?? []);
     return { ...h, allocations: addWhileFits(h.capacity, review.keep, review.missing.map(allocationFor)).allocations };
@@ -149,7 +159,10 @@ export function planHostWrite(host: Host, live: ReadonlyMap<string, Assignment>,
   const wanted = [...review.missing.map(allocationFor), ...placed.filter((a) => !(a.taskId in review.keep))];
   // Only a ready host takes allocations: one that went down or draining since the placement was
   // computed keeps what it has, and the claims are undone (Nomad's plan applier re-checks node status too).
-  const next = host.state === 'ready' ? withinDocument(addWhileFits(host.capacity, review.keep, dedupe(wanted)), review.keep, live) : { allocations: { ...review.keep }, accepted: [], rejected: dedupe(wanted) };
+  const next =
+    host.state === 'ready'
+      ? withinDocument(addWhileFits(host.capacity, review.keep, dedupe(wanted)), review.keep, live)
+      : { allocations: { ...review.keep }, accepted: [], rejected: dedupe(wanted) };
   if (review.stale.length === 0 && next.accepted.length === wanted.length && sameKeys(host.allocations, next.allocations)) return { kind: 'unchanged' };
   return { kind: 'write', allocations: next.allocations, added: next.accepted.filter((a) => !(a.taskId in host.allocations)).length, rejected: next.rejected };
 }
@@ -210,7 +223,10 @@ export function planDocument(host: Host, live: ReadonlyMap<string, Assignment>, 
  * The agents' events newer than the last one copied per host (`copied`: host → `<at>|<id>` mark),
  * and the new marks once they are recorded.
  */
-export function freshAgentEvents(statuses: readonly Pick<HostStatus, 'hostId' | 'events'>[], copied: ReadonlyMap<string, string>): { events: ClusterEvent[]; marks: Map<string, string> } {
+export function freshAgentEvents(
+  statuses: readonly Pick<HostStatus, 'hostId' | 'events'>[],
+  copied: ReadonlyMap<string, string>,
+): { events: ClusterEvent[]; marks: Map<string, string> } {
   const events: ClusterEvent[] = [];
   const marks = new Map<string, string>();
   for (const s of statuses) {
@@ -218,7 +234,10 @@ export function freshAgentEvents(statuses: readonly Pick<HostStatus, 'hostId' | 
     const newer = (s.events ?? []).filter((e) => `${e.at}|${e.id}` > seen);
     if (newer.length === 0) continue;
     events.push(...newer);
-    marks.set(s.hostId, newer.reduce((a, e) => (`${e.at}|${e.id}` > a ? `${e.at}|${e.id}` : a), seen));
+    marks.set(
+      s.hostId,
+      newer.reduce((a, e) => (`${e.at}|${e.id}` > a ? `${e.at}|${e.id}` : a), seen),
+    );
   }
   return { events, marks };
 }

@@ -117,10 +117,7 @@ export function formatCpu(millicores: number): string {
   return `${cores}.${String(rest).padStart(3, '0').replace(/0+$/, '')}`;
 }
 
-const FORMAT_UNITS: readonly (readonly [string, bigint])[] = [
-  ...Object.entries(BINARY_SUFFIXES).reverse(),
-  ...Object.entries(DECIMAL_SUFFIXES).reverse(),
-];
+const FORMAT_UNITS: readonly (readonly [string, bigint])[] = [...Object.entries(BINARY_SUFFIXES).reverse(), ...Object.entries(DECIMAL_SUFFIXES).reverse()];
 
 /** Formats bytes for display with the largest binary (then decimal) suffix that divides exactly: `32Mi`, `1Gi`, `500M`. */
 export function formatMemory(bytes: number): string {

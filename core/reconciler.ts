@@ -42,7 +42,11 @@ export interface ReconcileInput {
 
 /** The pod every task of the service runs. */
 export function podOf(service: Service): PodSpec {
-  return { containers: service.spec.spec.containers, restartPolicy: service.spec.spec.restartPolicy, ...(service.spec.spec.pidsLimit === undefined ? {} : { pidsLimit: service.spec.spec.pidsLimit }) };
+  return {
+    containers: service.spec.spec.containers,
+    restartPolicy: service.spec.spec.restartPolicy,
+    ...(service.spec.spec.pidsLimit === undefined ? {} : { pidsLimit: service.spec.spec.pidsLimit }),
+  };
 }
 
 /** `hello-2-k3x9q`: service, slot and a random suffix; a DNS label and the container's hostname. */
@@ -102,7 +106,12 @@ export function reconcileService(input: ReconcileInput): ServicePlan {
   return { create, remove, keep, release, removeService: false };
 }
 
-function replacement(task: Task, pod: PodSpec, hosts: ReconcileInput['hosts'], status: TaskStatus | undefined): { reason: string; extra?: Partial<Task> } | undefined {
+function replacement(
+  task: Task,
+  pod: PodSpec,
+  hosts: ReconcileInput['hosts'],
+  status: TaskStatus | undefined,
+): { reason: string; extra?: Partial<Task> } | undefined {
   if (task.desired !== 'running') return { reason: 'task was stopped' };
   if (!jsonEqual(task.pod, pod)) return { reason: 'spec changed' };
   if (task.host === undefined) return undefined;

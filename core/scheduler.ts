@@ -149,7 +149,15 @@ export function schedule(hosts: readonly Host[], requests: readonly PlacementReq
     for (const id in host.allocations) for (const p of host.allocations[id].hostPorts) ports.add(p);
     const unavailable = options.unavailable?.get(host.id);
     const ready = host.state === 'ready' && unavailable === undefined;
-    return { host, ready, notReady: host.state === 'ready' ? (unavailable ?? REJECT.notReady) : REJECT.notReady, cpuFree: host.capacity.cpu - used.cpu, memFree: host.capacity.memory - used.memory, docFree: budget - (options.documentUsed?.get(host.id) ?? 0), ports };
+    return {
+      host,
+      ready,
+      notReady: host.state === 'ready' ? (unavailable ?? REJECT.notReady) : REJECT.notReady,
+      cpuFree: host.capacity.cpu - used.cpu,
+      memFree: host.capacity.memory - used.memory,
+      docFree: budget - (options.documentUsed?.get(host.id) ?? 0),
+      ports,
+    };
   });
   const n = nodes.length;
   const limit = Math.max(1, options.limit ?? (n <= 64 ? n : Math.ceil(4 * Math.log2(n))));

@@ -45,7 +45,7 @@ export interface SecurityContext {
 
 /** Exactly one of `http`, `tcp`, `exec`; timings in seconds (defaults in docs/spec.md). */
 export interface HealthCheck {
-  readonly http?: { readonly path: string; readonly port: number; /** Inclusive range of healthy statuses. */ readonly status: readonly [number, number] };
+  readonly http?: { readonly path: string; readonly port: number /** Inclusive range of healthy statuses. */; readonly status: readonly [number, number] };
   readonly tcp?: { readonly port: number };
   readonly exec?: { readonly command: readonly string[] };
   readonly intervalSeconds: number;
@@ -296,7 +296,13 @@ export interface TaskView {
   readonly lastExitCode?: number;
   readonly exitCode?: number;
   readonly message?: string;
-  readonly ports: readonly { readonly containerPort: number; readonly hostIp: string; readonly hostPort: number; readonly protocol: 'tcp' | 'udp'; readonly container: string }[];
+  readonly ports: readonly {
+    readonly containerPort: number;
+    readonly hostIp: string;
+    readonly hostPort: number;
+    readonly protocol: 'tcp' | 'udp';
+    readonly container: string;
+  }[];
   /** The replica's address on the container network, as its agent reports it. */
   readonly address?: string;
   readonly specVersion: number;

@@ -249,8 +249,7 @@ export function validateSkiffClusterProps(props: SkiffClusterProps): SkiffCluste
   }
   if (desiredHosts !== undefined && (desiredHosts < minHosts || desiredHosts > maxHosts)) {
     throw new Error(
-      `desiredHosts (${desiredHosts}) is outside minHosts..maxHosts (${minHosts}..${maxHosts}): ` +
-        'pick a value in that range or leave desiredHosts unset',
+      `desiredHosts (${desiredHosts}) is outside minHosts..maxHosts (${minHosts}..${maxHosts}): ` + 'pick a value in that range or leave desiredHosts unset',
     );
   }
   // The AL2023 AMI needs about 2 GiB; Docker images and container logs need the rest.
@@ -349,7 +348,7 @@ function validateNetworkProps(
   } catch {
     // Vpc.fromVpcAttributes without vpcCidrBlock throws on reading it.
     throw new Error(
-      "the given vpc has no CIDR: import it with vpcCidrBlock (Vpc.fromVpcAttributes({ ..., vpcCidrBlock })), or use -c vpcId=... so the stack looks it up. " +
+      'the given vpc has no CIDR: import it with vpcCidrBlock (Vpc.fromVpcAttributes({ ..., vpcCidrBlock })), or use -c vpcId=... so the stack looks it up. ' +
         'The internal load balancer admits the VPC CIDR, and the cluster CIDR is checked against it',
     );
   }
@@ -402,7 +401,7 @@ function validateIngressProps(props: SkiffClusterProps): Pick<SkiffClusterSettin
   if (certificateArn !== undefined && !Token.isUnresolved(certificateArn) && !CERTIFICATE_ARN_PATTERN.test(certificateArn)) {
     throw new Error(
       `certificateArn '${certificateArn}' is not an ACM certificate ARN: expected arn:aws:acm:<region>:<12-digit account>:certificate/<id>, ` +
-        'for example arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789 (the certificate must be in the stack\'s region), ' +
+        "for example arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789 (the certificate must be in the stack's region), " +
         'or leave certificateArn unset for HTTP on port 80',
     );
   }

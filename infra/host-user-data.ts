@@ -107,7 +107,7 @@ export function hostUserDataScript(o: HostUserDataOptions): string {
     'set -euo pipefail',
     '',
     '# Packages: retried because the NAT path can lag the first seconds of boot. iptables: the agent',
-    "# keeps container-to-container traffic un-masqueraded with one nat rule (docs/network.md).",
+    '# keeps container-to-container traffic un-masqueraded with one nat rule (docs/network.md).',
     `for attempt in 1 2 3 4 5; do dnf install -y docker iptables-nft nodejs${o.nodeMajorVersion} && break; sleep $((attempt * 5)); done`,
     `command -v node-${o.nodeMajorVersion} >/dev/null`,
     '',

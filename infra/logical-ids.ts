@@ -27,7 +27,8 @@ import type { IConstruct } from 'constructs';
  */
 export function hideFromLogicalIds(scope: Construct, groups: readonly Construct[]): void {
   for (const group of groups) {
-    if (group.node.scope !== scope) throw new Error(`${group.node.path} is not a child of ${scope.node.path}: only direct children can be hidden from logical ids`);
+    if (group.node.scope !== scope)
+      throw new Error(`${group.node.path} is not a child of ${scope.node.path}: only direct children can be hidden from logical ids`);
   }
   const hidden = new Set<IConstruct>(groups);
   const visible = (c: IConstruct) => !hidden.has(c);
@@ -41,7 +42,18 @@ export function hideFromLogicalIds(scope: Construct, groups: readonly Construct[
     .flatMap((group) => group.node.findAll())
     .map((c) => [Names.uniqueId(c), c] as const)
     .filter(([now]) => ids.some((id) => id !== now && id.includes(now)))
-    .map(([now, c]) => [now, uniqueIdOf(c.node.scopes.slice(1).filter(visible).map((s) => s.node.id))] as const)
+    .map(
+      ([now, c]) =>
+        [
+          now,
+          uniqueIdOf(
+            c.node.scopes
+              .slice(1)
+              .filter(visible)
+              .map((s) => s.node.id),
+          ),
+        ] as const,
+    )
     .sort(([a], [b]) => b.length - a.length);
   const legacy = (id: string) => rewrites.reduce((text, [now, before]) => (text.includes(now) ? text.split(now).join(before) : text), id);
 

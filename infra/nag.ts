@@ -100,11 +100,14 @@ export function suppressSkiffClusterFindings(cluster: SkiffCluster): void {
         id: 'AwsSolutions-IAM5',
         reason:
           'The scheduler creates a target group per ingress service and a listener rule per host name at run time, so their names ' +
-          'are not known at deploy time: target groups are limited to this cluster\'s name prefix followed by exactly 12 characters ' +
+          "are not known at deploy time: target groups are limited to this cluster's name prefix followed by exactly 12 characters " +
           '(one "?" each), rules to those of this load balancer.',
         appliesTo: [
           { regex: '/^Resource::arn:<AWS::Partition>:elasticloadbalancing:<AWS::Region>:<AWS::AccountId>:targetgroup\\/[a-z0-9-]+-\\?{12}\\/\\*$/g' },
-          { regex: '/^Resource::arn:<AWS::Partition>:elasticloadbalancing:<AWS::Region>:<AWS::AccountId>:listener-rule\\/<.*LoadBalancer[0-9A-F]{8}\\.LoadBalancerFullName>\\/\\*$/g' },
+          {
+            regex:
+              '/^Resource::arn:<AWS::Partition>:elasticloadbalancing:<AWS::Region>:<AWS::AccountId>:listener-rule\\/<.*LoadBalancer[0-9A-F]{8}\\.LoadBalancerFullName>\\/\\*$/g',
+          },
         ],
       },
     ],
@@ -133,33 +136,45 @@ export function suppressSkiffClusterFindings(cluster: SkiffCluster): void {
     true,
   );
 
-  NagSuppressions.addResourceSuppressions(cluster.hosts, [
-    {
-      id: 'AwsSolutions-AS3',
-      reason:
-        "Hosts are launched and terminated by Skiff's host autoscaler and healing as routine; a notification per event would drown " +
-        'the alarm topic. A group that cannot supply hosts shows as the UnplaceableTasks and StaleHosts alarms, and each activity ' +
-        "is in the group's activity history.",
-    },
-  ], true);
+  NagSuppressions.addResourceSuppressions(
+    cluster.hosts,
+    [
+      {
+        id: 'AwsSolutions-AS3',
+        reason:
+          "Hosts are launched and terminated by Skiff's host autoscaler and healing as routine; a notification per event would drown " +
+          'the alarm topic. A group that cannot supply hosts shows as the UnplaceableTasks and StaleHosts alarms, and each activity ' +
+          "is in the group's activity history.",
+      },
+    ],
+    true,
+  );
 
-  NagSuppressions.addResourceSuppressions(cluster.failedInvocations, [
-    {
-      id: 'AwsSolutions-SQS3',
-      reason:
-        'This queue is itself the dead-letter destination of the scheduler and health functions (Lambda on-failure destination), ' +
-        'which cdk-nag cannot see; a dead-letter queue of a dead-letter queue would never be read.',
-    },
-  ], true);
+  NagSuppressions.addResourceSuppressions(
+    cluster.failedInvocations,
+    [
+      {
+        id: 'AwsSolutions-SQS3',
+        reason:
+          'This queue is itself the dead-letter destination of the scheduler and health functions (Lambda on-failure destination), ' +
+          'which cdk-nag cannot see; a dead-letter queue of a dead-letter queue would never be read.',
+      },
+    ],
+    true,
+  );
 
-  NagSuppressions.addResourceSuppressions(cluster.accessLogs, [
-    {
-      id: 'AwsSolutions-S1',
-      reason:
-        'This bucket holds the load balancer\'s access logs; S3 server access logs of it would record ELB\'s log writes ' +
-        'in yet another bucket that would need logs of its own. CloudTrail data events are the way to audit it if needed.',
-    },
-  ], true);
+  NagSuppressions.addResourceSuppressions(
+    cluster.accessLogs,
+    [
+      {
+        id: 'AwsSolutions-S1',
+        reason:
+          "This bucket holds the load balancer's access logs; S3 server access logs of it would record ELB's log writes " +
+          'in yet another bucket that would need logs of its own. CloudTrail data events are the way to audit it if needed.',
+      },
+    ],
+    true,
+  );
 
   const internetFacing = (cluster.loadBalancer.node.defaultChild as CfnLoadBalancer).scheme === 'internet-facing';
   NagSuppressions.addResourceSuppressions(cluster.loadBalancerSecurityGroup, [
@@ -172,8 +187,7 @@ export function suppressSkiffClusterFindings(cluster: SkiffCluster): void {
         }
       : {
           id: 'CdkNagValidationFailure',
-          reason:
-            'Internal load balancer: the only ingress is the VPC CIDR (a deploy-time token cdk-nag cannot resolve), never 0.0.0.0/0.',
+          reason: 'Internal load balancer: the only ingress is the VPC CIDR (a deploy-time token cdk-nag cannot resolve), never 0.0.0.0/0.',
           appliesTo: ['AwsSolutions-EC23'],
         },
   ]);

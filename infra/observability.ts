@@ -10,16 +10,7 @@
 import { Aws, CfnOutput, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
 import { CfnStage } from 'aws-cdk-lib/aws-apigatewayv2';
-import {
-  Alarm,
-  AlarmStatusWidget,
-  ComparisonOperator,
-  Dashboard,
-  GraphWidget,
-  MathExpression,
-  Metric,
-  TreatMissingData,
-} from 'aws-cdk-lib/aws-cloudwatch';
+import { Alarm, AlarmStatusWidget, ComparisonOperator, Dashboard, GraphWidget, MathExpression, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import type { IMetric } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
@@ -192,7 +183,12 @@ export class SkiffObservability extends Construct {
         writes: props.table.metric('WriteThrottleEvents', { statistic: 'Sum', period: tablePeriod }),
       },
     });
-    alarm('TableThrottles', `Skiff state table (cluster ${clusterName}) throttled requests in 2 consecutive 5-minute periods`, tableThrottles, ALARM_RULES.tableThrottles);
+    alarm(
+      'TableThrottles',
+      `Skiff state table (cluster ${clusterName}) throttled requests in 2 consecutive 5-minute periods`,
+      tableThrottles,
+      ALARM_RULES.tableThrottles,
+    );
 
     const custom = (metricName: string, period: Duration) =>
       new Metric({ namespace: METRIC_NAMESPACE, metricName, dimensionsMap: { [CLUSTER_DIMENSION]: clusterName }, statistic: 'Maximum', period });
@@ -250,9 +246,7 @@ export class SkiffObservability extends Construct {
       new FlowLog(this, 'VpcFlowLog', {
         resourceType: FlowLogResourceType.fromVpc(props.vpc),
         trafficType: FlowLogTrafficType.REJECT,
-        destination: FlowLogDestination.toCloudWatchLogs(
-          new LogGroup(this, 'VpcFlowLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY }),
-        ),
+        destination: FlowLogDestination.toCloudWatchLogs(new LogGroup(this, 'VpcFlowLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY })),
       });
     }
   }

@@ -35,7 +35,8 @@ export class SkiffStack extends Stack {
     super(scope, id, props);
     let cluster = props.cluster;
     if (props.vpcId !== undefined) {
-      if (!VPC_ID.test(props.vpcId)) throw new Error(`vpcId '${props.vpcId}' is not a VPC id: expected vpc- and 8 or 17 hex digits, for example vpc-0123456789abcdef0`);
+      if (!VPC_ID.test(props.vpcId))
+        throw new Error(`vpcId '${props.vpcId}' is not a VPC id: expected vpc- and 8 or 17 hex digits, for example vpc-0123456789abcdef0`);
       if (cluster?.vpc !== undefined) throw new Error('give either vpcId or cluster.vpc, not both');
       if (Token.isUnresolved(this.account) || Token.isUnresolved(this.region)) {
         throw new Error(
@@ -140,7 +141,8 @@ export function stackSettingsFromContext(node: Node, env: NodeJS.ProcessEnv = pr
   const account = text('account');
   if (account !== undefined && !/^\d{12}$/.test(account)) throw new Error(`context 'account' must be a 12-digit AWS account id, got '${account}'`);
   const region = text('region');
-  if (region !== undefined && !/^[a-z]{2}(-[a-z]+)+-\d$/.test(region)) throw new Error(`context 'region' must be an AWS region such as eu-west-1, got '${region}'`);
+  if (region !== undefined && !/^[a-z]{2}(-[a-z]+)+-\d$/.test(region))
+    throw new Error(`context 'region' must be an AWS region such as eu-west-1, got '${region}'`);
   const vpcId = text('vpcId');
   // Without an existing VPC the stack stays environment-agnostic: synthesis needs nothing from AWS.
   if (vpcId === undefined) return {};

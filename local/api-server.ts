@@ -48,8 +48,8 @@ export async function startApiServer(handler: ApiHandler, opts: { token: string;
       if (!bearerMatches(req.headers.authorization, opts.token)) {
         res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer realm="skiff"', ...(hasBody ? { connection: 'close' } : {}) });
         const message = req.headers.authorization
-          ? 'the bearer token is wrong: the local cluster\'s token is in <data dir>/token (the CLI sends it; --token or $SKIFF_TOKEN override it)'
-          : 'missing Authorization: Bearer <token>: the local cluster\'s token is in <data dir>/token (the CLI sends it; --token or $SKIFF_TOKEN override it)';
+          ? "the bearer token is wrong: the local cluster's token is in <data dir>/token (the CLI sends it; --token or $SKIFF_TOKEN override it)"
+          : "missing Authorization: Bearer <token>: the local cluster's token is in <data dir>/token (the CLI sends it; --token or $SKIFF_TOKEN override it)";
         res.end(JSON.stringify({ error: 'Unauthorized', message }));
         return;
       }
@@ -61,7 +61,13 @@ export async function startApiServer(handler: ApiHandler, opts: { token: string;
     } catch (err) {
       const tooLarge = (err as Error).message === 'too large';
       res.writeHead(tooLarge ? 413 : 500, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(tooLarge ? { error: 'PayloadTooLarge', message: `request body exceeds ${MAX_BODY_BYTES} bytes` } : { error: 'InternalError', message: 'internal error' }));
+      res.end(
+        JSON.stringify(
+          tooLarge
+            ? { error: 'PayloadTooLarge', message: `request body exceeds ${MAX_BODY_BYTES} bytes` }
+            : { error: 'InternalError', message: 'internal error' },
+        ),
+      );
     }
   });
   await new Promise<void>((resolve, reject) => {

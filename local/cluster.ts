@@ -14,7 +14,20 @@
  * Local mode is a preset that swaps adapters; no logic here decides anything about the cluster.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, openSync, closeSync, existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  openSync,
+  closeSync,
+  existsSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -110,7 +123,22 @@ export interface LocalCluster {
   routes(): IngressRoute[];
 }
 
-const KNOWN_OPTIONS = new Set(['cluster', 'hosts', 'dataDir', 'apiPort', 'dnsPort', 'proxyPort', 'hostCpu', 'hostMemory', 'schedulerIntervalMs', 'pollSeconds', 'heartbeatSeconds', 'hostGraceSeconds', 'statusFile', 'log']);
+const KNOWN_OPTIONS = new Set([
+  'cluster',
+  'hosts',
+  'dataDir',
+  'apiPort',
+  'dnsPort',
+  'proxyPort',
+  'hostCpu',
+  'hostMemory',
+  'schedulerIntervalMs',
+  'pollSeconds',
+  'heartbeatSeconds',
+  'hostGraceSeconds',
+  'statusFile',
+  'log',
+]);
 
 export async function startLocalCluster(options: LocalClusterOptions = {}): Promise<LocalCluster> {
   for (const k of Object.keys(options)) if (!KNOWN_OPTIONS.has(k)) throw new Error(`unknown local cluster option "${k}"`);
@@ -119,7 +147,8 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   const hostCount = options.hosts ?? 3;
   if (!Number.isInteger(hostCount) || hostCount < 1 || hostCount > 254) throw new Error(`hosts must be an integer from 1 to 254, got ${hostCount}`);
   const apiPort = options.apiPort;
-  if (apiPort !== undefined && (!Number.isInteger(apiPort) || apiPort < 0 || apiPort > 65535)) throw new Error(`apiPort must be a TCP port number, got ${apiPort}`);
+  if (apiPort !== undefined && (!Number.isInteger(apiPort) || apiPort < 0 || apiPort > 65535))
+    throw new Error(`apiPort must be a TCP port number, got ${apiPort}`);
   const dataDir = resolve(options.dataDir ?? join('.skiff', cluster));
   const log = options.log ?? ((line: string) => console.log(line));
   const runDir = join(dataDir, 'run');
@@ -155,18 +184,24 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     const saved = readEndpoints(endpointsPath);
     const savedAt = `saved in ${endpointsPath}`;
 
-    const dynamo = await bindStable('DynamoDB (dynalite)', saved?.dynamodbPort, savedAt, endpointsPath, (port) => startDynalite({ path: join(dataDir, 'dynamodb'), port }));
+    const dynamo = await bindStable('DynamoDB (dynalite)', saved?.dynamodbPort, savedAt, endpointsPath, (port) =>
+      startDynalite({ path: join(dataDir, 'dynamodb'), port }),
+    );
     controlPlane.push(() => dynamo.close());
     const dynamoClient = dynaliteClient(dynamo.endpoint);
     await ensureTable(dynamoClient, TABLE);
     log(`skiff: DynamoDB (dynalite) at ${dynamo.endpoint}, data in ${join(dataDir, 'dynamodb')}`);
 
-    const ssm = await bindStable('SSM Parameter Store stand-in', saved?.ssmPort, savedAt, endpointsPath, (port) => startSsmServer({ dataFile: join(dataDir, 'ssm.json'), port }));
+    const ssm = await bindStable('SSM Parameter Store stand-in', saved?.ssmPort, savedAt, endpointsPath, (port) =>
+      startSsmServer({ dataFile: join(dataDir, 'ssm.json'), port }),
+    );
     controlPlane.push(() => ssm.close());
     log(`skiff: SSM Parameter Store stand-in at ${ssm.endpoint}`);
 
     const store = new DynamoStore(dynamoClient, { tableName: TABLE });
-    const channel = new SsmHostChannel(new SSMClient({ endpoint: ssm.endpoint, region: REGION, credentials: LOCAL_CREDENTIALS }), { prefix: `/skiff/${cluster}` });
+    const channel = new SsmHostChannel(new SSMClient({ endpoint: ssm.endpoint, region: REGION, credentials: LOCAL_CREDENTIALS }), {
+      prefix: `/skiff/${cluster}`,
+    });
     const waker = new SignalWaker(runDir, (id, pid) => findAgent(dataDir, cluster, id)?.pid === pid);
 
     const scheduler = new HandlerLoop(
@@ -195,7 +230,9 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     controlPlane.push(() => health.stop());
 
     const apiHandler = makeApiHandler({ store, now: () => new Date(), kickScheduler: async () => scheduler.kick() });
-    const api = await bindStable('API', apiPort || saved?.apiPort, apiPort ? 'given with --port' : savedAt, endpointsPath, (port) => startApiServer(apiHandler, { port, token }));
+    const api = await bindStable('API', apiPort || saved?.apiPort, apiPort ? 'given with --port' : savedAt, endpointsPath, (port) =>
+      startApiServer(apiHandler, { port, token }),
+    );
     controlPlane.push(() => api.close());
     log(`skiff: API at ${api.url}`);
 
@@ -211,15 +248,24 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     );
     controlPlane.push(() => dns.close());
     log(`skiff: DNS server at 127.0.0.1:${dns.port} for ${DNS_ZONE} (try: dig @127.0.0.1 -p ${dns.port} hello.default.${DNS_ZONE})`);
-    const proxy = await bindStable('load balancer', options.proxyPort || saved?.proxyPort, options.proxyPort ? 'given with --proxy-port' : savedAt, endpointsPath, (port) =>
-      // Its own thread: the control plane's busy moments must not hold up ingress traffic.
-      startProxyWorker({ port, log: (line) => log(`skiff: load balancer: ${line}`) }, (message) => log(`skiff: ${message}`)),
+    const proxy = await bindStable(
+      'load balancer',
+      options.proxyPort || saved?.proxyPort,
+      options.proxyPort ? 'given with --proxy-port' : savedAt,
+      endpointsPath,
+      (port) =>
+        // Its own thread: the control plane's busy moments must not hold up ingress traffic.
+        startProxyWorker({ port, log: (line) => log(`skiff: load balancer: ${line}`) }, (message) => log(`skiff: ${message}`)),
     );
     controlPlane.push(() => proxy.close());
     log(`skiff: load balancer at ${proxy.url} (routes by Host header to services with spec.ingress)`);
     const discoveryDeps = { store, zone: { name: DNS_ZONE, ttl: 5, port: zone }, loadBalancer: proxy, warn: (m: string) => log(`skiff: discovery: ${m}`) };
     // Every 250 ms: a replica that dies or turns unhealthy leaves DNS and the proxy within a second.
-    const discovery = new HandlerLoop(() => runDiscoverySync(discoveryDeps), 250, (msg) => log(`skiff: discovery: ${msg}`));
+    const discovery = new HandlerLoop(
+      () => runDiscoverySync(discoveryDeps),
+      250,
+      (msg) => log(`skiff: discovery: ${msg}`),
+    );
     controlPlane.push(() => discovery.stop());
 
     writeJsonAtomic(endpointsPath, {
@@ -277,7 +323,9 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       }
       if (running) {
         hosts.push({ id, address, pid: running.pid, log: logFile });
-        log(`skiff: host ${id} at ${address}: adopted its running agent (pid ${running.pid}${running.state === 'paused' ? ', paused: `skiff local resume-host` resumes it' : ''}, log ${logFile})`);
+        log(
+          `skiff: host ${id} at ${address}: adopted its running agent (pid ${running.pid}${running.state === 'paused' ? ', paused: `skiff local resume-host` resumes it' : ''}, log ${logFile})`,
+        );
       } else {
         const pid = startAgent(dataDir, id);
         spawned.push(pid);
@@ -293,10 +341,21 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       const running = findAgent(dataDir, cluster, id);
       if (!running) continue;
       hosts.push({ id, address: running.env.SKIFF_HOST_ADDRESS ?? '?', pid: running.pid, log: hostFiles(dataDir, id).log });
-      log(`skiff: host ${id} (agent pid ${running.pid}) is still running although --hosts is ${hostCount}: left alone; \`skiff local kill-host ${id}\` or \`skiff local down\` stops it`);
+      log(
+        `skiff: host ${id} (agent pid ${running.pid}) is still running although --hosts is ${hostCount}: left alone; \`skiff local kill-host ${id}\` or \`skiff local down\` stops it`,
+      );
     }
 
-    const status: LocalStatus = { cluster, pid: process.pid, api: api.url, dns: `127.0.0.1:${dns.port}`, proxy: proxy.url, dataDir, startedAt: new Date().toISOString(), hosts };
+    const status: LocalStatus = {
+      cluster,
+      pid: process.pid,
+      api: api.url,
+      dns: `127.0.0.1:${dns.port}`,
+      proxy: proxy.url,
+      dataDir,
+      startedAt: new Date().toISOString(),
+      hosts,
+    };
     const watcher = new HostWatcher(dataDir, cluster, hosts, log);
     controlPlane.push(() => watcher.stop());
     if (options.statusFile) writeJsonAtomic(options.statusFile, status, 0o644);
@@ -340,7 +399,8 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
 function checkStatusFileIsFree(file: string, cluster: string, dataDir: string): void {
   const running = readLocalStatus(file);
   if (!running) return;
-  if (controlPlaneMismatch(running, file) === undefined) throw new Error(`a local cluster is already running (pid ${running.pid}, API ${running.api}); stop it first`);
+  if (controlPlaneMismatch(running, file) === undefined)
+    throw new Error(`a local cluster is already running (pid ${running.pid}, API ${running.api}); stop it first`);
   if (running.cluster === cluster && running.dataDir === dataDir) return;
   const alive = running.hosts.filter((h) => findAgent(running.dataDir, running.cluster, h.id));
   if (alive.length > 0) {
@@ -377,9 +437,11 @@ function readEndpoints(file: string): SavedEndpoints | undefined {
   } catch (err) {
     throw new Error(`${file} is not valid JSON (${(err as Error).message}): delete it to pick new ports`);
   }
-  if (saved?.format !== ENDPOINTS_FORMAT) throw new Error(`${file} has format ${String(saved?.format)}, this skiff reads format ${ENDPOINTS_FORMAT}: delete it to pick new ports`);
+  if (saved?.format !== ENDPOINTS_FORMAT)
+    throw new Error(`${file} has format ${String(saved?.format)}, this skiff reads format ${ENDPOINTS_FORMAT}: delete it to pick new ports`);
   for (const k of ['dynamodbPort', 'ssmPort', 'apiPort'] as const) {
-    if (!Number.isInteger(saved[k]) || saved[k] < 1 || saved[k] > 65535) throw new Error(`${file}: ${k} must be a TCP port number, got ${JSON.stringify(saved[k])}: delete the file to pick new ports`);
+    if (!Number.isInteger(saved[k]) || saved[k] < 1 || saved[k] > 65535)
+      throw new Error(`${file}: ${k} must be a TCP port number, got ${JSON.stringify(saved[k])}: delete the file to pick new ports`);
   }
   return saved;
 }
@@ -395,7 +457,9 @@ async function bindStable<T>(what: string, fixed: number | undefined, source: st
       return await start(fixed);
     } catch (err) {
       if (!isAddrInUse(err)) throw err;
-      throw new Error(`port ${fixed} of the ${what} (${source}) is in use by another process: stop that process, or delete ${file} to pick new ports`, { cause: err });
+      throw new Error(`port ${fixed} of the ${what} (${source}) is in use by another process: stop that process, or delete ${file} to pick new ports`, {
+        cause: err,
+      });
     }
   }
   let last: unknown;
@@ -462,7 +526,10 @@ function readAgentEnv(dataDir: string, id: string): AgentEnvFile | undefined {
   } catch (err) {
     throw new Error(`${file} is not valid JSON (${(err as Error).message}): start the cluster again with \`skiff local up\` to rewrite it`);
   }
-  if (saved?.format !== AGENT_ENV_FORMAT) throw new Error(`${file} has format ${String(saved?.format)}, this skiff reads format ${AGENT_ENV_FORMAT}: start the cluster again with \`skiff local up\` to rewrite it`);
+  if (saved?.format !== AGENT_ENV_FORMAT)
+    throw new Error(
+      `${file} has format ${String(saved?.format)}, this skiff reads format ${AGENT_ENV_FORMAT}: start the cluster again with \`skiff local up\` to rewrite it`,
+    );
   return saved;
 }
 
@@ -565,8 +632,11 @@ export function controlPlaneMismatch(status: LocalStatus, statusFile: string): s
   if (uid !== process.getuid?.()) return `process ${pid} belongs to uid ${uid ?? '?'}, not to you`;
   const args = cmdline.split('\0');
   // The entry script (bin/skiff.mjs, the bundle or cli/main.ts under tsx), then `local up`.
-  const entry = args.findIndex((a) => basename(a) === 'skiff.mjs' || basename(a) === 'skiff' || a.endsWith(`${sep}cli${sep}main.ts`) || a.endsWith(`${sep}cli${sep}main.mjs`));
-  if (entry < 0 || args[entry + 1] !== 'local' || args[entry + 2] !== 'up') return `process ${pid} is not \`skiff local up\` (it runs ${JSON.stringify(args.filter(Boolean).join(' ').slice(0, 120))})`;
+  const entry = args.findIndex(
+    (a) => basename(a) === 'skiff.mjs' || basename(a) === 'skiff' || a.endsWith(`${sep}cli${sep}main.ts`) || a.endsWith(`${sep}cli${sep}main.mjs`),
+  );
+  if (entry < 0 || args[entry + 1] !== 'local' || args[entry + 2] !== 'up')
+    return `process ${pid} is not \`skiff local up\` (it runs ${JSON.stringify(args.filter(Boolean).join(' ').slice(0, 120))})`;
   const real = (p: string) => {
     try {
       return realpathSync(p);
@@ -605,7 +675,12 @@ export function startAgent(dataDir: string, id: string): number {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_')));
   let child;
   try {
-    child = spawn(process.execPath, ['--import', 'tsx', AGENT_MAIN], { cwd: PROJECT_ROOT, detached: true, stdio: ['ignore', fd, fd], env: { ...base, ...saved.env } });
+    child = spawn(process.execPath, ['--import', 'tsx', AGENT_MAIN], {
+      cwd: PROJECT_ROOT,
+      detached: true,
+      stdio: ['ignore', fd, fd],
+      env: { ...base, ...saved.env },
+    });
   } finally {
     closeSync(fd);
   }
@@ -720,7 +795,9 @@ async function awaitFirstReports(store: DynamoStore, hostIds: readonly string[],
     silent = silent.filter((_, i) => !(statuses[i] && Date.parse(statuses[i]!.heartbeatAt) >= since.getTime()));
     if (silent.length === 0) return;
     if (Date.now() >= deadline) {
-      log(`skiff: host(s) ${silent.join(', ')} did not report within ${timeoutMs / 1000} s of starting; the health check now counts their silence (see their logs)`);
+      log(
+        `skiff: host(s) ${silent.join(', ')} did not report within ${timeoutMs / 1000} s of starting; the health check now counts their silence (see their logs)`,
+      );
       return;
     }
     await new Promise((r) => setTimeout(r, 100));
@@ -805,13 +882,27 @@ export async function ensureNetwork(cluster: string, docker = new Docker()): Pro
 
 export async function removeNetwork(cluster: string, docker = new Docker()): Promise<void> {
   const nets = await docker.listNetworks({ filters: { label: [`${LABELS.cluster}=${cluster}`] } });
-  await Promise.all(nets.map((n) => docker.getNetwork(n.Id).remove().catch(() => undefined)));
+  await Promise.all(
+    nets.map((n) =>
+      docker
+        .getNetwork(n.Id)
+        .remove()
+        .catch(() => undefined),
+    ),
+  );
 }
 
 /** Removes every container of the cluster, on every local host. */
 export async function removeContainers(cluster: string, docker = new Docker()): Promise<number> {
   const list = await docker.listContainers({ all: true, filters: { label: [`${LABELS.cluster}=${cluster}`] } });
-  await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
+  await Promise.all(
+    list.map((c) =>
+      docker
+        .getContainer(c.Id)
+        .remove({ force: true, v: true })
+        .catch(() => undefined),
+    ),
+  );
   return list.length;
 }
 

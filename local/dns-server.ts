@@ -109,7 +109,7 @@ function checkOptions(opts: DnsServerOptions): { host: string; port: number; zon
   if (typeof opts.zone !== 'string' || !/^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)+$/.test(opts.zone)) {
     throw new TypeError(`startDnsServer: zone must be a lowercase DNS name without the trailing dot, such as skiff.internal; got ${JSON.stringify(opts.zone)}`);
   }
-  if (typeof opts.records !== 'function') throw new TypeError('startDnsServer: records must be a function returning the zone\'s record sets');
+  if (typeof opts.records !== 'function') throw new TypeError("startDnsServer: records must be a function returning the zone's record sets");
   return { host, port, zone: opts.zone };
 }
 

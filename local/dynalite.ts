@@ -111,7 +111,9 @@ async function claimFolder(folder: string): Promise<void> {
     }
     const owner = Number((await readFile(lock, 'utf8').catch(() => '')).trim());
     if (Number.isInteger(owner) && owner > 0 && isAlive(owner)) {
-      throw new SkiffError(`dynalite data folder ${folder} is in use by process ${owner}${owner === process.pid ? ' (this one)' : ''}: use one folder per server, or close the other first`);
+      throw new SkiffError(
+        `dynalite data folder ${folder} is in use by process ${owner}${owner === process.pid ? ' (this one)' : ''}: use one folder per server, or close the other first`,
+      );
     }
     // The owner died without closing: the folder is free again.
     rmSync(lock, { force: true });
@@ -197,7 +199,9 @@ export async function ensureTable(client: DynamoDBClient, tableName: string): Pr
   const index = table!.GlobalSecondaryIndexes?.find((i) => i.IndexName === GSI1);
   const keys = table!.KeySchema?.map((k) => `${k.AttributeName}:${k.KeyType}`).join(',');
   if (keys !== 'pk:HASH,sk:RANGE' || index === undefined) {
-    throw new SkiffError(`DynamoDB table ${tableName} exists with another shape (keys ${keys}, index ${GSI1} ${index ? 'present' : 'missing'}); expected tableDefinition()`);
+    throw new SkiffError(
+      `DynamoDB table ${tableName} exists with another shape (keys ${keys}, index ${GSI1} ${index ? 'present' : 'missing'}); expected tableDefinition()`,
+    );
   }
 }
 

@@ -56,7 +56,10 @@ export async function startProxyWorker(options: ProxyWorkerOptions = {}, onExit?
       worker.off('error', failedToStart);
       worker.removeAllListeners('exit');
       if (msg.type === 'ready') return resolve({ url: msg.url, port: msg.port });
-      const err = Object.assign(new Error(msg.type === 'failed' ? msg.message : `unexpected message ${msg.type} from the load balancer thread`), msg.type === 'failed' && msg.code ? { code: msg.code } : {});
+      const err = Object.assign(
+        new Error(msg.type === 'failed' ? msg.message : `unexpected message ${msg.type} from the load balancer thread`),
+        msg.type === 'failed' && msg.code ? { code: msg.code } : {},
+      );
       void worker.terminate();
       reject(err);
     };

@@ -94,7 +94,18 @@ interface RouteEntry {
  * Headers of one connection, not of the message (RFC 9110 §7.6.1), plus `expect`: the proxy has
  * answered a client's `100-continue` itself.
  */
-const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect'];
+const HOP_BY_HOP = [
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'expect',
+];
 
 /** Methods a retry cannot turn into a different outcome (RFC 9110 §9.2.2), whatever the server did with the first try. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
@@ -184,10 +195,15 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
         : code === 'HPE_HEADER_OVERFLOW'
           ? ([431, 'RequestHeaderFieldsTooLarge', 'the request headers are too large'] as const)
           : ([400, 'BadRequest', 'the request is not valid HTTP/1.1'] as const);
-    log(`${status} to ${from}: ${code === 'ERR_HTTP_REQUEST_TIMEOUT' ? `the request did not arrive within ${headersTimeoutMs} ms (headers) or ${requestTimeoutMs} ms (whole request)` : `${code}: ${err.message}`}`);
+    log(
+      `${status} to ${from}: ${code === 'ERR_HTTP_REQUEST_TIMEOUT' ? `the request did not arrive within ${headersTimeoutMs} ms (headers) or ${requestTimeoutMs} ms (whole request)` : `${code}: ${err.message}`}`,
+    );
     const body = `${JSON.stringify({ error, message })}\n`;
     // Destroyed once the answer is flushed: a slow client that never closes its side holds nothing.
-    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`, () => socket.destroy());
+    socket.end(
+      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      () => socket.destroy(),
+    );
   });
 
   /** A bug here must not take the proxy down with every other client's request, nor show its text to them. */
@@ -251,7 +267,10 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
       };
       upstream.on('socket', (socket) => {
         if (!socket.connecting) return sendBody();
-        connectTimer = setTimeout(() => upstream.destroy(Object.assign(new Error(`connect to ${target.ip}:${target.port} timed out`), { code: 'ETIMEDOUT' })), connectTimeoutMs);
+        connectTimer = setTimeout(
+          () => upstream.destroy(Object.assign(new Error(`connect to ${target.ip}:${target.port} timed out`), { code: 'ETIMEDOUT' })),
+          connectTimeoutMs,
+        );
         socket.once('connect', () => {
           clearTimeout(connectTimer);
           // The body is read from the client only once a replica has accepted the connection, so
@@ -300,7 +319,9 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
         }
         const retryable = !bodySent && (notConnected || (CUT_OFF.has(code) && IDEMPOTENT.has(method)));
         const next = retryable && i + 1 < order.length;
-        log(`${about()} ${notConnected ? 'refused the connection' : 'failed before answering'} (${code || err.message})${next ? '; trying the next replica' : ''}`);
+        log(
+          `${about()} ${notConnected ? 'refused the connection' : 'failed before answering'} (${code || err.message})${next ? '; trying the next replica' : ''}`,
+        );
         if (next) return attempt(i + 1);
         if (retryable && refusals === order.length) {
           return reply(res, 503, 'ServiceUnavailable', `service ${service} has no replica accepting connections for host ${host}: all ${order.length} refused`);
@@ -428,7 +449,10 @@ function positive(options: ProxyOptions, key: 'replicaTimeoutMs' | 'maxConnectio
 function withoutHopByHop(headers: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {
   const out: http.OutgoingHttpHeaders = { ...headers };
   // Connection may name more headers that belong to this connection only.
-  const named = String(headers.connection ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
+  const named = String(headers.connection ?? '')
+    .split(',')
+    .map((h) => h.trim().toLowerCase())
+    .filter(Boolean);
   for (const h of [...HOP_BY_HOP, ...named]) delete out[h];
   return out;
 }

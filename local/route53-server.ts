@@ -20,7 +20,18 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { DnsRecordSet } from '../ports/index.ts';
-import { ApiError, checkRateLimit, checkStandInOptions, errorMessage, JsonFileStore, readBody, serveHttp, TokenBucket, type RateLimit, type StandInOptions } from './stand-in.ts';
+import {
+  ApiError,
+  checkRateLimit,
+  checkStandInOptions,
+  errorMessage,
+  JsonFileStore,
+  readBody,
+  serveHttp,
+  TokenBucket,
+  type RateLimit,
+  type StandInOptions,
+} from './stand-in.ts';
 
 export type { RateLimit };
 
@@ -109,8 +120,17 @@ const MAX_TTL = 2_147_483_647;
 const TYPES = new Set(['A', 'AAAA', 'CAA', 'CNAME', 'MX', 'NS', 'PTR', 'SOA', 'SPF', 'SRV', 'TXT']);
 /** ResourceRecordSet members of routing policies and aliases, which the stand-in does not model. */
 const UNSUPPORTED_MEMBERS = [
-  'SetIdentifier', 'Weight', 'Region', 'GeoLocation', 'Failover', 'MultiValueAnswer', 'HealthCheckId',
-  'AliasTarget', 'TrafficPolicyInstanceId', 'CidrRoutingConfig', 'GeoProximityLocation',
+  'SetIdentifier',
+  'Weight',
+  'Region',
+  'GeoLocation',
+  'Failover',
+  'MultiValueAnswer',
+  'HealthCheckId',
+  'AliasTarget',
+  'TrafficPolicyInstanceId',
+  'CidrRoutingConfig',
+  'GeoProximityLocation',
 ];
 /** What Route 53 says while a zone's previous change is still being applied. */
 const PRIOR_REQUEST_MESSAGE = 'The request was rejected because Route 53 was still processing a prior request.';
@@ -157,7 +177,12 @@ export async function startRoute53Server(opts: Route53ServerOptions = {}): Promi
   const bucket = limits.requests === false ? undefined : TokenBucket.of(limits.requests);
   const counts: Record<string, number> = {};
   const errors: Record<string, number> = {};
-  const http = await serveHttp((req, res) => void handle(req, res, { state, bucket, counts, errors, limits }), host, port, () => state.flushed());
+  const http = await serveHttp(
+    (req, res) => void handle(req, res, { state, bucket, counts, errors, limits }),
+    host,
+    port,
+    () => state.flushed(),
+  );
   return {
     endpoint: http.endpoint,
     port: http.port,
@@ -197,7 +222,11 @@ function checkOptions(opts: Route53ServerOptions): CheckedOptions {
   const recordsPerBatch = given.recordsPerBatch ?? DEFAULT_ROUTE53_LIMITS.recordsPerBatch;
   const charsPerBatch = given.charsPerBatch ?? DEFAULT_ROUTE53_LIMITS.charsPerBatch;
   const valuesPerSet = given.valuesPerSet ?? DEFAULT_ROUTE53_LIMITS.valuesPerSet;
-  for (const [k, v] of [['recordsPerBatch', recordsPerBatch], ['charsPerBatch', charsPerBatch], ['valuesPerSet', valuesPerSet]] as const) {
+  for (const [k, v] of [
+    ['recordsPerBatch', recordsPerBatch],
+    ['charsPerBatch', charsPerBatch],
+    ['valuesPerSet', valuesPerSet],
+  ] as const) {
     if (!Number.isInteger(v) || v < 1) throw new TypeError(`startRoute53Server: limits.${k} must be an integer >= 1, got ${String(v)}`);
   }
   return { host, port, dataFile, pendingMs, limits: { requests, recordsPerBatch, charsPerBatch, valuesPerSet } };
@@ -219,7 +248,10 @@ interface Route {
 /** Which operation a request is, from its method and path (the REST binding of the 2013-04-01 API). */
 function route(method: string, path: string): Route | undefined {
   if (!path.startsWith(`${API}/`)) return undefined;
-  const parts = path.slice(API.length + 1).split('/').filter((p, i, all) => p !== '' || i < all.length - 1);
+  const parts = path
+    .slice(API.length + 1)
+    .split('/')
+    .filter((p, i, all) => p !== '' || i < all.length - 1);
   let decoded: string[];
   try {
     decoded = parts.map(decodeURIComponent);
@@ -252,10 +284,14 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context): 
     const e = err instanceof ApiError ? err : new ApiError('InternalFailure', errorMessage(err), 500);
     ctx.errors[e.code] = (ctx.errors[e.code] ?? 0) + 1;
     const type = e.status >= 500 ? 'Receiver' : 'Sender';
-    send(res, e.status, requestId, `<ErrorResponse xmlns="${XMLNS}"><Error><Type>${type}</Type><Code>${esc(e.code)}</Code><Message>${esc(e.message)}</Message></Error><RequestId>${requestId}</RequestId></ErrorResponse>`);
+    send(
+      res,
+      e.status,
+      requestId,
+      `<ErrorResponse xmlns="${XMLNS}"><Error><Type>${type}</Type><Code>${esc(e.code)}</Code><Message>${esc(e.message)}</Message></Error><RequestId>${requestId}</RequestId></ErrorResponse>`,
+    );
   }
 }
-
 
 function send(res: ServerResponse, status: number, requestId: string, xml: string): void {
   const text = `<?xml version="1.0" encoding="UTF-8"?>\n${xml}`;
@@ -343,7 +379,10 @@ async function changeResourceRecordSets(zoneId: string, body: string, ctx: Conte
   const changesNode = child(batch, 'Changes');
   const changeNodes = changesNode ? children(changesNode, 'Change') : [];
   if (changeNodes.length === 0) {
-    throw new ApiError('InvalidInput', "1 validation error detected: Value '[]' at 'changeBatch.changes' failed to satisfy constraint: Member must have length greater than or equal to 1");
+    throw new ApiError(
+      'InvalidInput',
+      "1 validation error detected: Value '[]' at 'changeBatch.changes' failed to satisfy constraint: Member must have length greater than or equal to 1",
+    );
   }
   const changes = changeNodes.map((node, i) => parseChange(node, i));
 
@@ -368,7 +407,9 @@ async function changeResourceRecordSets(zoneId: string, body: string, ctx: Conte
   for (const c of changes) {
     // The exact wording of Route 53's refusal is not documented; the quota is ("Values in a record").
     if (c.action !== 'DELETE' && c.set.values.length > ctx.limits.valuesPerSet) {
-      messages.push(`RRSet [name='${c.set.name}', type='${c.set.type}'] has ${c.set.values.length} values; a record may hold at most ${ctx.limits.valuesPerSet}`);
+      messages.push(
+        `RRSet [name='${c.set.name}', type='${c.set.type}'] has ${c.set.values.length} values; a record may hold at most ${ctx.limits.valuesPerSet}`,
+      );
       continue;
     }
     messages.push(...applyChange(zone, next, c));
@@ -387,28 +428,44 @@ function parseChange(node: XmlNode, i: number): ParsedChange {
   const at = `changeBatch.changes.${i + 1}.member`;
   const action = requiredText(node, 'Action');
   if (action !== 'CREATE' && action !== 'DELETE' && action !== 'UPSERT') {
-    throw new ApiError('InvalidInput', `1 validation error detected: Value '${action}' at '${at}.action' failed to satisfy constraint: Member must satisfy enum value set: [CREATE, DELETE, UPSERT]`);
+    throw new ApiError(
+      'InvalidInput',
+      `1 validation error detected: Value '${action}' at '${at}.action' failed to satisfy constraint: Member must satisfy enum value set: [CREATE, DELETE, UPSERT]`,
+    );
   }
   const rrs = child(node, 'ResourceRecordSet');
   if (!rrs) throw missing(`${at}.resourceRecordSet`);
   for (const member of UNSUPPORTED_MEMBERS) {
     if (child(rrs, member)) {
-      throw new ApiError('InvalidInput', `ResourceRecordSet.${member} is not supported by the local Route 53 stand-in: Skiff writes simple-routing records only`);
+      throw new ApiError(
+        'InvalidInput',
+        `ResourceRecordSet.${member} is not supported by the local Route 53 stand-in: Skiff writes simple-routing records only`,
+      );
     }
   }
   const name = normalizeName(requiredText(rrs, 'Name'));
   const type = requiredText(rrs, 'Type');
   if (!TYPES.has(type)) throw new ApiError('InvalidInput', `Invalid type ${type}; the local Route 53 stand-in supports ${[...TYPES].join(', ')}`);
   const ttlText = optionalText(rrs, 'TTL');
-  if (ttlText === undefined) throw new ApiError('InvalidInput', `Invalid request: Expected exactly one of [AliasTarget, all of [TTL, and ResourceRecords], or TrafficPolicyInstanceId], but found none in Change with [Action=${action}, Name=${name}, Type=${type}, SetIdentifier=null]`);
+  if (ttlText === undefined)
+    throw new ApiError(
+      'InvalidInput',
+      `Invalid request: Expected exactly one of [AliasTarget, all of [TTL, and ResourceRecords], or TrafficPolicyInstanceId], but found none in Change with [Action=${action}, Name=${name}, Type=${type}, SetIdentifier=null]`,
+    );
   const ttl = Number(ttlText);
   if (!/^\d+$/.test(ttlText) || ttl > MAX_TTL) {
-    throw new ApiError('InvalidInput', `1 validation error detected: Value '${ttlText}' at '${at}.resourceRecordSet.tTL' failed to satisfy constraint: Member must have value less than or equal to ${MAX_TTL}`);
+    throw new ApiError(
+      'InvalidInput',
+      `1 validation error detected: Value '${ttlText}' at '${at}.resourceRecordSet.tTL' failed to satisfy constraint: Member must have value less than or equal to ${MAX_TTL}`,
+    );
   }
   const recordsNode = child(rrs, 'ResourceRecords');
   const values = recordsNode ? children(recordsNode, 'ResourceRecord').map((r) => requiredText(r, 'Value')) : [];
   if (values.length === 0) {
-    throw new ApiError('InvalidInput', `1 validation error detected: Value '[]' at '${at}.resourceRecordSet.resourceRecords' failed to satisfy constraint: Member must have length greater than or equal to 1`);
+    throw new ApiError(
+      'InvalidInput',
+      `1 validation error detected: Value '[]' at '${at}.resourceRecordSet.resourceRecords' failed to satisfy constraint: Member must have length greater than or equal to 1`,
+    );
   }
   return { action, set: { name, type, ttl, values } };
 }
@@ -425,8 +482,12 @@ function applyChange(zone: StoredZone, records: Map<string, StoredRecordSet>, c:
   if (c.action !== 'DELETE') {
     // A CNAME is alone at its name (RFC 1034 3.6.2); Route 53 refuses either side of the conflict.
     const others = [...records.values()].filter((r) => r.name === name && r.type !== type);
-    if (type === 'CNAME' && others.length > 0) return [`RRSet of type CNAME with DNS name ${name} is not permitted as it conflicts with other records with the same DNS name in zone ${zone.name}`];
-    if (others.some((r) => r.type === 'CNAME')) return [`RRSet of type ${type} with DNS name ${name} is not permitted because a conflicting RRSet of type CNAME with the same DNS name already exists in zone ${zone.name}`];
+    if (type === 'CNAME' && others.length > 0)
+      return [`RRSet of type CNAME with DNS name ${name} is not permitted as it conflicts with other records with the same DNS name in zone ${zone.name}`];
+    if (others.some((r) => r.type === 'CNAME'))
+      return [
+        `RRSet of type ${type} with DNS name ${name} is not permitted because a conflicting RRSet of type CNAME with the same DNS name already exists in zone ${zone.name}`,
+      ];
   }
   switch (c.action) {
     case 'CREATE':
@@ -478,18 +539,16 @@ function isIpv4(v: string): boolean {
 
 function isSrv(v: string): boolean {
   const parts = v.split(' ');
-  return (
-    parts.length === 4 &&
-    parts.slice(0, 3).every((p) => /^\d{1,5}$/.test(p) && Number(p) <= 65535) &&
-    /^[a-z0-9_.-]+$/i.test(parts[3])
-  );
+  return parts.length === 4 && parts.slice(0, 3).every((p) => /^\d{1,5}$/.test(p) && Number(p) <= 65535) && /^[a-z0-9_.-]+$/i.test(parts[3]);
 }
 
 function listResourceRecordSets(zone: StoredZone, query: URLSearchParams): string {
   const startName = query.get('name');
   const startType = query.get('type');
-  if (startType !== null && startName === null) throw new ApiError('InvalidInput', 'The input is not valid: a type requires a name (StartRecordType without StartRecordName)');
-  if (query.get('identifier') !== null) throw new ApiError('InvalidInput', 'StartRecordIdentifier is not supported by the local Route 53 stand-in (no SetIdentifier records)');
+  if (startType !== null && startName === null)
+    throw new ApiError('InvalidInput', 'The input is not valid: a type requires a name (StartRecordType without StartRecordName)');
+  if (query.get('identifier') !== null)
+    throw new ApiError('InvalidInput', 'StartRecordIdentifier is not supported by the local Route 53 stand-in (no SetIdentifier records)');
   const maxText = query.get('maxitems');
   let max = MAX_LIST_ITEMS;
   if (maxText !== null) {

@@ -9,7 +9,18 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { ApiError, checkRateLimit, checkStandInOptions, errorMessage, JsonFileStore, readBody, serveHttp, TokenBucket, type RateLimit, type StandInOptions } from './stand-in.ts';
+import {
+  ApiError,
+  checkRateLimit,
+  checkStandInOptions,
+  errorMessage,
+  JsonFileStore,
+  readBody,
+  serveHttp,
+  TokenBucket,
+  type RateLimit,
+  type StandInOptions,
+} from './stand-in.ts';
 
 export type { RateLimit };
 
@@ -96,7 +107,7 @@ const NAME_PATTERN_MESSAGE =
   'sub-paths divided by slash symbol; each sub-path can be formed as a mix of letters, numbers and the ' +
   'following 3 symbols .-_';
 const PATH_PATTERN_MESSAGE =
-  'The parameter doesn\'t meet the parameter name requirements. The parameter name must begin with a forward ' +
+  "The parameter doesn't meet the parameter name requirements. The parameter name must begin with a forward " +
   'slash "/". It can\'t be prefixed with "aws" or "ssm" (case-insensitive). It must use only letters, numbers, ' +
   'or the following symbols: . (period), - (hyphen), _ (underscore). Special characters are not allowed. All ' +
   'sub-paths, if specified, must use the forward slash symbol "/". Valid example: /get/parameters2-/by1./path0_.';
@@ -133,7 +144,12 @@ export async function startSsmServer(opts: SsmServerOptions = {}): Promise<SsmSe
   await store.load();
   const buckets = limits === false ? undefined : makeBuckets(limits);
   const counts: Record<string, number> = {};
-  const http = await serveHttp((req, res) => void handle(req, res, store, buckets, counts), host, port, () => store.flushed());
+  const http = await serveHttp(
+    (req, res) => void handle(req, res, store, buckets, counts),
+    host,
+    port,
+    () => store.flushed(),
+  );
   return { endpoint: http.endpoint, port: http.port, counts: () => ({ ...counts }), close: http.close };
 }
 
@@ -189,7 +205,6 @@ async function handle(
     }
   }
 }
-
 
 function parseInput(body: string): Record<string, unknown> {
   if (body.trim() === '') return {};
@@ -252,7 +267,10 @@ function constraint(member: string, value: unknown, rule: string): ApiError {
 function requiredString(input: Record<string, unknown>, field: string): string {
   const value = input[field];
   if (value === undefined || value === null) {
-    throw new ApiError('ValidationException', `1 validation error detected: Value null at '${lowerFirst(field)}' failed to satisfy constraint: Member must not be null`);
+    throw new ApiError(
+      'ValidationException',
+      `1 validation error detected: Value null at '${lowerFirst(field)}' failed to satisfy constraint: Member must not be null`,
+    );
   }
   if (typeof value !== 'string') throw new ApiError('SerializationException', `${field} must be a string`);
   return value;
@@ -275,7 +293,10 @@ function optionalBoolean(input: Record<string, unknown>, field: string): boolean
 function nameList(input: Record<string, unknown>, field: string): string[] {
   const value = input[field];
   if (value === undefined || value === null) {
-    throw new ApiError('ValidationException', `1 validation error detected: Value null at '${lowerFirst(field)}' failed to satisfy constraint: Member must not be null`);
+    throw new ApiError(
+      'ValidationException',
+      `1 validation error detected: Value null at '${lowerFirst(field)}' failed to satisfy constraint: Member must not be null`,
+    );
   }
   if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) {
     throw new ApiError('SerializationException', `${field} must be a list of strings`);
@@ -310,7 +331,13 @@ function trimName(name: string): string {
 function matchesNamePattern(name: string): boolean {
   if (name === '' || !/^[a-zA-Z0-9_.\-/]+$/.test(name)) return false;
   if (!name.includes('/')) return true;
-  return name.startsWith('/') && name.slice(1).split('/').every((segment) => segment !== '');
+  return (
+    name.startsWith('/') &&
+    name
+      .slice(1)
+      .split('/')
+      .every((segment) => segment !== '')
+  );
 }
 
 function checkNameForRead(raw: string): string {
@@ -425,7 +452,7 @@ function getParametersByPath(input: Record<string, unknown>, store: ParameterSto
   if (tokenRaw !== undefined) {
     const token = decodeToken(tokenRaw);
     if (!token || token.path !== prefix || token.recursive !== recursive) {
-      throw new ApiError('InvalidNextToken', 'The specified token isn\'t valid.');
+      throw new ApiError('InvalidNextToken', "The specified token isn't valid.");
     }
     after = token.after;
   }
@@ -463,11 +490,7 @@ const PARAMETER_TYPES = new Set<string>(['String', 'StringList', 'SecureString']
 const TIERS = new Set<string>(['Standard', 'Advanced', 'Intelligent-Tiering']);
 
 async function putParameter(input: Record<string, unknown>, store: ParameterStore, region: string): Promise<unknown> {
-  rejectUnknown(
-    input,
-    ['Name', 'Description', 'Value', 'Type', 'KeyId', 'Overwrite', 'AllowedPattern', 'Tags', 'Tier', 'DataType'],
-    'PutParameter',
-  );
+  rejectUnknown(input, ['Name', 'Description', 'Value', 'Type', 'KeyId', 'Overwrite', 'AllowedPattern', 'Tags', 'Tier', 'DataType'], 'PutParameter');
   const name = checkNameForWrite(requiredString(input, 'Name'), region);
   const value = requiredString(input, 'Value');
   if (value.length < 1) throw constraint('value', '', 'Member must have length greater than or equal to 1');
@@ -492,7 +515,7 @@ async function putParameter(input: Record<string, unknown>, store: ParameterStor
   if (overwrite && tags !== undefined) {
     throw new ApiError(
       'ValidationException',
-      'Invalid request: tags and overwrite can\'t be used together. To create a parameter with tags, please remove ' +
+      "Invalid request: tags and overwrite can't be used together. To create a parameter with tags, please remove " +
         'overwrite flag. To update tags for an existing parameter, please use AddTagsToResource or RemoveTagsFromResource.',
     );
   }
@@ -523,7 +546,10 @@ async function putParameter(input: Record<string, unknown>, store: ParameterStor
     const count = store.countTier(tier);
     const max = tier === 'Standard' ? SSM_QUOTAS.standardParameters : SSM_QUOTAS.advancedParameters;
     if (count >= max) {
-      throw new ApiError('ParameterLimitExceeded', `You have exceeded the number of ${tier} parameters (${max}) for this AWS account. Delete one or more parameters and try again.`);
+      throw new ApiError(
+        'ParameterLimitExceeded',
+        `You have exceeded the number of ${tier} parameters (${max}) for this AWS account. Delete one or more parameters and try again.`,
+      );
     }
   }
   const stored: StoredParameter = {
@@ -551,10 +577,7 @@ function tagList(input: Record<string, unknown>): Tag[] | undefined {
   if (raw === undefined || raw === null) return undefined;
   if (!Array.isArray(raw)) throw new ApiError('SerializationException', 'Tags must be a list of { Key, Value }');
   if (raw.length > SSM_QUOTAS.maxTags) {
-    throw new ApiError(
-      'ValidationException',
-      `A parameter can have at most ${SSM_QUOTAS.maxTags} tags; the request has ${raw.length}.`,
-    );
+    throw new ApiError('ValidationException', `A parameter can have at most ${SSM_QUOTAS.maxTags} tags; the request has ${raw.length}.`);
   }
   const tags: Tag[] = [];
   const keys = new Set<string>();
@@ -568,7 +591,10 @@ function tagList(input: Record<string, unknown>): Tag[] | undefined {
       const value = tag[field];
       const member = `${at}.${field.toLowerCase()}`;
       if (value === undefined || value === null) {
-        throw new ApiError('ValidationException', `1 validation error detected: Value null at '${member}' failed to satisfy constraint: Member must not be null`);
+        throw new ApiError(
+          'ValidationException',
+          `1 validation error detected: Value null at '${member}' failed to satisfy constraint: Member must not be null`,
+        );
       }
       if (typeof value !== 'string') throw new ApiError('SerializationException', `Tags[${i}].${field} must be a string`);
       const max = field === 'Key' ? SSM_QUOTAS.maxTagKeyLength : SSM_QUOTAS.maxTagValueLength;
@@ -627,7 +653,7 @@ function resolveTier(requested: string | undefined, existing: StoredParameter | 
     if (requested === 'Standard') {
       throw new ApiError(
         'ValidationException',
-        'This parameter uses the advanced-parameter tier. You can\'t downgrade a parameter from the advanced-parameter ' +
+        "This parameter uses the advanced-parameter tier. You can't downgrade a parameter from the advanced-parameter " +
           'tier to the standard-parameter tier. If necessary, you can delete the advanced parameter and recreate it as a standard parameter.',
       );
     }

@@ -56,7 +56,8 @@ const result = await build({
   external: ['tsx', 'tsx/*', '@aws-sdk/*', '@smithy/*'],
   plugins: [localFromSource],
   // A bundled CommonJS package calls require(); ESM output has none unless given one.
-  banner: packages === 'bundle' ? { js: "import { createRequire as __skiffRequire } from 'node:module'; const require = __skiffRequire(import.meta.url);" } : {},
+  banner:
+    packages === 'bundle' ? { js: "import { createRequire as __skiffRequire } from 'node:module'; const require = __skiffRequire(import.meta.url);" } : {},
   metafile: true,
   logLevel: 'warning',
   legalComments: 'none',
@@ -86,4 +87,6 @@ try {
 }
 rmSync(old, { recursive: true, force: true });
 const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
-console.log(`skiff: built the CLI bundle dist/cli/ (${Object.keys(result.metafile.outputs).length} files, ${Math.round(bytes / 1024)} KiB, packages ${packages}) from ${inputs.length} sources`);
+console.log(
+  `skiff: built the CLI bundle dist/cli/ (${Object.keys(result.metafile.outputs).length} files, ${Math.round(bytes / 1024)} KiB, packages ${packages}) from ${inputs.length} sources`,
+);

@@ -18,7 +18,18 @@ export function aHost(over: Partial<Host> & { cpu?: number; memory?: number } = 
   };
 }
 
-export function aSpec(over: { name?: string; namespace?: string; replicas?: number; cpu?: number; memory?: number; hostPort?: number; constraints?: string[]; strategy?: 'spread' | 'binpack' } = {}): ServiceSpec {
+export function aSpec(
+  over: {
+    name?: string;
+    namespace?: string;
+    replicas?: number;
+    cpu?: number;
+    memory?: number;
+    hostPort?: number;
+    constraints?: string[];
+    strategy?: 'spread' | 'binpack';
+  } = {},
+): ServiceSpec {
   return {
     kind: 'Service',
     metadata: { name: over.name ?? 'web', namespace: over.namespace ?? 'default', labels: {} },

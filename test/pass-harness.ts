@@ -82,7 +82,8 @@ export async function passHarness(hosts: readonly { id: string; cpu: number; mem
     channel,
     waker,
     now: () => new Date(clock).toISOString(),
-    pass: (seed, over = {}, steps = PASS_STEPS) => runPass({ store, channel, waker, cluster: 'c', now: () => new Date((clock += 1000)), state, ...(seed ? { seed } : {}), ...over }, steps),
+    pass: (seed, over = {}, steps = PASS_STEPS) =>
+      runPass({ store, channel, waker, cluster: 'c', now: () => new Date((clock += 1000)), state, ...(seed ? { seed } : {}), ...over }, steps),
   };
 }
 

@@ -98,7 +98,17 @@ export interface AlbLoadBalancerOptions {
   readonly warn?: (message: string) => void;
 }
 
-const OPTION_KEYS = new Set(['listenerArn', 'vpcId', 'namePrefix', 'resolveInstance', 'firstPriority', 'deregistrationDelaySeconds', 'resyncMs', 'now', 'warn']);
+const OPTION_KEYS = new Set([
+  'listenerArn',
+  'vpcId',
+  'namePrefix',
+  'resolveInstance',
+  'firstPriority',
+  'deregistrationDelaySeconds',
+  'resyncMs',
+  'now',
+  'warn',
+]);
 
 export type LoadBalancerFailure = 'throttled' | 'unavailable' | 'denied' | 'rejected';
 
@@ -164,9 +174,12 @@ export class AlbLoadBalancer implements LoadBalancer {
       );
     }
     if (!/^arn:[\w-]+:elasticloadbalancing:[\w-]+:\d{12}:listener\/app\//.test(listenerArn)) {
-      throw new TypeError(`AlbLoadBalancer: listenerArn must be the ARN of an Application Load Balancer listener (arn:aws:elasticloadbalancing:<region>:<account>:listener/app/...); got ${JSON.stringify(listenerArn)}`);
+      throw new TypeError(
+        `AlbLoadBalancer: listenerArn must be the ARN of an Application Load Balancer listener (arn:aws:elasticloadbalancing:<region>:<account>:listener/app/...); got ${JSON.stringify(listenerArn)}`,
+      );
     }
-    if (!/^vpc-[0-9a-f]+$/.test(vpcId)) throw new TypeError(`AlbLoadBalancer: vpcId must be a VPC id such as vpc-0123456789abcdef0; got ${JSON.stringify(vpcId)}`);
+    if (!/^vpc-[0-9a-f]+$/.test(vpcId))
+      throw new TypeError(`AlbLoadBalancer: vpcId must be a VPC id such as vpc-0123456789abcdef0; got ${JSON.stringify(vpcId)}`);
     const firstPriority = options.firstPriority ?? 1;
     if (!Number.isInteger(firstPriority) || firstPriority < 1 || firstPriority > MAX_PRIORITY) {
       throw new TypeError(`AlbLoadBalancer: firstPriority must be an integer from 1 to ${MAX_PRIORITY}; got ${firstPriority}`);
@@ -330,7 +343,7 @@ export class AlbLoadBalancer implements LoadBalancer {
           priority = p;
           taken.add(p);
           await this.call(`create the listener rule for ingress host ${d.host} of ${d.service}`, () =>
-          this.client.send(
+            this.client.send(
               new CreateRuleCommand({
                 ListenerArn: this.options.listenerArn,
                 Priority: p,
@@ -342,7 +355,9 @@ export class AlbLoadBalancer implements LoadBalancer {
           );
         } else if (rule.targetGroupArns.length !== 1 || rule.targetGroupArns[0] !== arn) {
           // The host moved to another service (or someone edited the rule): forward it to this one.
-          await this.call(`point the listener rule for ingress host ${d.host} at ${d.service}`, () => this.client.send(new ModifyRuleCommand({ RuleArn: rule.arn, Actions: forward(arn) })));
+          await this.call(`point the listener rule for ingress host ${d.host} at ${d.service}`, () =>
+            this.client.send(new ModifyRuleCommand({ RuleArn: rule.arn, Actions: forward(arn) })),
+          );
         }
       } catch (err) {
         // A refused rule did not take its priority: the next new host may have it.
@@ -374,7 +389,9 @@ export class AlbLoadBalancer implements LoadBalancer {
     const owned = new Map<string, string>();
     let marker: string | undefined;
     do {
-      const page = await this.call('list target groups', () => this.client.send(new DescribeTargetGroupsCommand({ PageSize: PAGE_SIZE, ...(marker ? { Marker: marker } : {}) })));
+      const page = await this.call('list target groups', () =>
+        this.client.send(new DescribeTargetGroupsCommand({ PageSize: PAGE_SIZE, ...(marker ? { Marker: marker } : {}) })),
+      );
       for (const tg of page.TargetGroups ?? []) {
         if (tg.TargetGroupName && tg.TargetGroupArn && this.ownedName.test(tg.TargetGroupName)) owned.set(tg.TargetGroupName, tg.TargetGroupArn);
       }
@@ -432,7 +449,9 @@ export class AlbLoadBalancer implements LoadBalancer {
   }
 
   private async reconcileAttributes(arn: string, wanted: Record<string, string>): Promise<void> {
-    const out = await this.call(`read the attributes of target group ${arn}`, () => this.client.send(new DescribeTargetGroupAttributesCommand({ TargetGroupArn: arn })));
+    const out = await this.call(`read the attributes of target group ${arn}`, () =>
+      this.client.send(new DescribeTargetGroupAttributesCommand({ TargetGroupArn: arn })),
+    );
     const current = new Map((out.Attributes ?? []).map((a) => [a.Key, a.Value]));
     const changed = Object.fromEntries(Object.entries(wanted).filter(([k, v]) => current.get(k) !== v));
     if (Object.keys(changed).length > 0) await this.setAttributes(arn, changed);
@@ -440,7 +459,9 @@ export class AlbLoadBalancer implements LoadBalancer {
 
   private async setAttributes(arn: string, attributes: Record<string, string>): Promise<void> {
     const Attributes = Object.entries(attributes).map(([Key, Value]) => ({ Key, Value }));
-    await this.call(`set the attributes of target group ${arn}`, () => this.client.send(new ModifyTargetGroupAttributesCommand({ TargetGroupArn: arn, Attributes })));
+    await this.call(`set the attributes of target group ${arn}`, () =>
+      this.client.send(new ModifyTargetGroupAttributesCommand({ TargetGroupArn: arn, Attributes })),
+    );
   }
 
   /** Registered targets; one draining counts as gone, so that a replica wanted again is registered again. */
@@ -464,7 +485,9 @@ export class AlbLoadBalancer implements LoadBalancer {
       await this.call(`register ${list(add)} in target group ${arn}`, () => this.client.send(new RegisterTargetsCommand({ TargetGroupArn: arn, Targets })));
     }
     if (remove.length > 0) {
-      await this.call(`deregister ${list(remove)} from target group ${arn}`, () => this.client.send(new DeregisterTargetsCommand({ TargetGroupArn: arn, Targets: remove })));
+      await this.call(`deregister ${list(remove)} from target group ${arn}`, () =>
+        this.client.send(new DeregisterTargetsCommand({ TargetGroupArn: arn, Targets: remove })),
+      );
     }
   }
 
@@ -516,10 +539,15 @@ function errorText(err: unknown): string {
 function routeFailure(d: Desired, err: unknown): RouteFailure {
   if (isThrottled(err)) throw err;
   const reason: RouteFailure['reason'] =
-    err instanceof LimitError ? 'quota'
-    : err instanceof ConflictError ? 'conflict'
-    : err instanceof LoadBalancerError ? (err.reason === 'throttled' ? 'unavailable' : err.reason)
-    : 'rejected';
+    err instanceof LimitError
+      ? 'quota'
+      : err instanceof ConflictError
+        ? 'conflict'
+        : err instanceof LoadBalancerError
+          ? err.reason === 'throttled'
+            ? 'unavailable'
+            : err.reason
+          : 'rejected';
   return { host: d.host, namespace: d.namespace, service: d.name, reason, message: errorText(err) };
 }
 

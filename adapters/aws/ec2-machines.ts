@@ -34,7 +34,9 @@ export class Ec2Machines implements HostMachines {
         const label = `instances ${batch[0]}${batch.length > 1 ? ` and ${batch.length - 1} more` : ''}`;
         let out: DescribeInstancesCommandOutput;
         try {
-          out = await this.client.send(new DescribeInstancesCommand({ Filters: [{ Name: 'instance-id', Values: batch }], NextToken: nextToken, MaxResults: 1000 }));
+          out = await this.client.send(
+            new DescribeInstancesCommand({ Filters: [{ Name: 'instance-id', Values: batch }], NextToken: nextToken, MaxResults: 1000 }),
+          );
         } catch (err) {
           throw ec2Failure('DescribeInstances', label, err);
         }

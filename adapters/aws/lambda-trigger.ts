@@ -21,7 +21,9 @@ export class LambdaSchedulerTrigger {
   async kick(): Promise<void> {
     try {
       // InvocationType Event: queued by Lambda, retried by it on failure; the API does not wait for the pass.
-      await this.client.send(new InvokeCommand({ FunctionName: this.functionName, InvocationType: 'Event', Payload: new TextEncoder().encode('{"source":"skiff.api"}') }));
+      await this.client.send(
+        new InvokeCommand({ FunctionName: this.functionName, InvocationType: 'Event', Payload: new TextEncoder().encode('{"source":"skiff.api"}') }),
+      );
     } catch (err) {
       throw sdkDomainError('Lambda', 'Invoke', `function ${this.functionName}`, err, LAMBDA_ERRORS);
     }

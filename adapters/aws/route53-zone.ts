@@ -106,7 +106,17 @@ export interface Route53ZoneOptions {
 }
 
 const OPTION_KEYS = new Set([
-  'hostedZoneId', 'zone', 'maxRecordsPerBatch', 'maxCharsPerBatch', 'minIntervalMs', 'maxAttempts', 'baseDelayMs', 'cacheMs', 'sleep', 'random', 'now',
+  'hostedZoneId',
+  'zone',
+  'maxRecordsPerBatch',
+  'maxCharsPerBatch',
+  'minIntervalMs',
+  'maxAttempts',
+  'baseDelayMs',
+  'cacheMs',
+  'sleep',
+  'random',
+  'now',
 ]);
 
 /** A record set as it is in Route 53: `values` compare with `DnsRecordSet`s, `wire` is what Route 53 holds. */
@@ -177,7 +187,9 @@ export class Route53Zone implements DnsZone {
     }
     this.hostedZoneId = options.hostedZoneId.replace(/^\/?hostedzone\//, '');
     if (typeof options.zone !== 'string' || !/^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)+$/.test(options.zone)) {
-      throw new TypeError(`Route53Zone: zone must be a lowercase DNS name without the trailing dot, such as skiff.internal; got ${JSON.stringify(options.zone)}`);
+      throw new TypeError(
+        `Route53Zone: zone must be a lowercase DNS name without the trailing dot, such as skiff.internal; got ${JSON.stringify(options.zone)}`,
+      );
     }
     this.zone = options.zone;
     this.maxRecords = positiveInt('maxRecordsPerBatch', options.maxRecordsPerBatch ?? ROUTE53_MAX_RECORDS_PER_BATCH, ROUTE53_MAX_RECORDS_PER_BATCH);
@@ -282,7 +294,12 @@ export class Route53Zone implements DnsZone {
         const c = batch[0];
         const key = recordKey(c.record);
         this.refused.set(key, changeSignature(c));
-        rejected.set(key, { name: c.record.name, type: c.record.type, reason: 'rejected', message: `Route 53 refused to ${c.action} ${c.record.type} ${c.record.name}: ${sdkErrorMessage(err.cause)}` });
+        rejected.set(key, {
+          name: c.record.name,
+          type: c.record.type,
+          reason: 'rejected',
+          message: `Route 53 refused to ${c.action} ${c.record.type} ${c.record.name}: ${sdkErrorMessage(err.cause)}`,
+        });
         return 0;
       }
       const half = Math.ceil(batch.length / 2);
@@ -336,9 +353,14 @@ export class Route53Zone implements DnsZone {
         const record = this.owned(name, set);
         if (record) out.set(recordKey(record), record);
       }
-      start = page.IsTruncated && page.NextRecordName
-        ? { name: page.NextRecordName, ...(page.NextRecordType ? { type: page.NextRecordType } : {}), ...(page.NextRecordIdentifier ? { identifier: page.NextRecordIdentifier } : {}) }
-        : undefined;
+      start =
+        page.IsTruncated && page.NextRecordName
+          ? {
+              name: page.NextRecordName,
+              ...(page.NextRecordType ? { type: page.NextRecordType } : {}),
+              ...(page.NextRecordIdentifier ? { identifier: page.NextRecordIdentifier } : {}),
+            }
+          : undefined;
     }
     return out;
   }
@@ -414,7 +436,9 @@ export class Route53Zone implements DnsZone {
       ResourceRecordSet: { Name: `${c.record.name}.`, Type: c.record.type, TTL: c.record.ttl, ResourceRecords: c.record.wire.map((Value) => ({ Value })) },
     }));
     await this.call('ChangeResourceRecordSets', () =>
-      this.client.send(new ChangeResourceRecordSetsCommand({ HostedZoneId: this.hostedZoneId, ChangeBatch: { Comment: 'skiff service discovery', Changes: changes } })),
+      this.client.send(
+        new ChangeResourceRecordSetsCommand({ HostedZoneId: this.hostedZoneId, ChangeBatch: { Comment: 'skiff service discovery', Changes: changes } }),
+      ),
     );
   }
 
@@ -457,7 +481,8 @@ export class Route53Zone implements DnsZone {
         issues.push({ path: `${at}.name`, message: `must be a lowercase name below ${this.zone}, without the trailing dot; got ${JSON.stringify(r?.name)}` });
       }
       if (r?.type !== 'A' && r?.type !== 'SRV') issues.push({ path: `${at}.type`, message: `must be A or SRV, got ${JSON.stringify(r?.type)}` });
-      if (!Number.isInteger(r?.ttl) || r.ttl < 0 || r.ttl > MAX_TTL) issues.push({ path: `${at}.ttl`, message: `must be an integer from 0 to ${MAX_TTL}, got ${String(r?.ttl)}` });
+      if (!Number.isInteger(r?.ttl) || r.ttl < 0 || r.ttl > MAX_TTL)
+        issues.push({ path: `${at}.ttl`, message: `must be an integer from 0 to ${MAX_TTL}, got ${String(r?.ttl)}` });
       const values: readonly string[] = Array.isArray(r?.values) ? r.values : [];
       if (values.length === 0) issues.push({ path: `${at}.values`, message: 'must hold at least one value' });
       if (new Set(values).size !== values.length) issues.push({ path: `${at}.values`, message: 'must not repeat a value' });
@@ -591,11 +616,13 @@ function classify(err: unknown): DnsZoneFailure {
 }
 
 function positiveInt(name: string, value: number, max: number): number {
-  if (!Number.isInteger(value) || value < 1 || value > max) throw new TypeError(`Route53Zone: ${name} must be an integer from 1 to ${max}, got ${String(value)}`);
+  if (!Number.isInteger(value) || value < 1 || value > max)
+    throw new TypeError(`Route53Zone: ${name} must be an integer from 1 to ${max}, got ${String(value)}`);
   return value;
 }
 
 function nonNegative(name: string, value: number): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new TypeError(`Route53Zone: ${name} must be a number >= 0, got ${String(value)}`);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
+    throw new TypeError(`Route53Zone: ${name} must be a number >= 0, got ${String(value)}`);
   return value;
 }

@@ -168,9 +168,7 @@ export class SsmHostChannel implements HostChannel {
       corruptHead = true;
     }
     if (previous && previous.generation > doc.generation) {
-      throw new ConflictError(
-        `host ${doc.hostId} already has generation ${previous.generation} published; refusing to go back to ${doc.generation}`,
-      );
+      throw new ConflictError(`host ${doc.hostId} already has generation ${previous.generation} published; refusing to go back to ${doc.generation}`);
     }
     if (previous && previous.generation === doc.generation && previous.hash === encoded.hash) {
       // Already live: this is a retry of a publish that may have failed while cleaning up.
@@ -222,10 +220,7 @@ export class SsmHostChannel implements HostChannel {
       if (payload !== undefined && sha256(payload) === head.hash) return decode(payload, head, hostId);
       // A publish replaced this generation's chunks while they were being read: the head has moved on.
     }
-    throw new HostChannelError(
-      'torn-read',
-      `host document of ${hostId} kept changing while it was read (${FETCH_ATTEMPTS} attempts); try again`,
-    );
+    throw new HostChannelError('torn-read', `host document of ${hostId} kept changing while it was read (${FETCH_ATTEMPTS} attempts); try again`);
   }
 
   /** Delete every parameter under the host's path, the head first so readers stop at once. */
@@ -283,9 +278,7 @@ export class SsmHostChannel implements HostChannel {
     let token: string | undefined;
     do {
       const out = await this.withRetry(`list parameters of ${hostId}`, () =>
-        this.client.send(
-          new GetParametersByPathCommand({ Path: this.base(hostId), Recursive: true, MaxResults: BATCH, NextToken: token }),
-        ),
+        this.client.send(new GetParametersByPathCommand({ Path: this.base(hostId), Recursive: true, MaxResults: BATCH, NextToken: token })),
       );
       names.push(...(out.Parameters ?? []).map((p) => p.Name!));
       token = out.NextToken;
@@ -404,9 +397,7 @@ function sha256(text: string): string {
 function encode(doc: HostDocument): Encoded {
   const json = asciiJson(doc);
   const gzip = gzipSync(Buffer.from(json), { level: 9 }).toString('base64');
-  return gzip.length < json.length
-    ? { encoding: 'gzip', payload: gzip, hash: sha256(gzip) }
-    : { encoding: 'json', payload: json, hash: sha256(json) };
+  return gzip.length < json.length ? { encoding: 'gzip', payload: gzip, hash: sha256(gzip) } : { encoding: 'json', payload: json, hash: sha256(json) };
 }
 
 function decode(payload: string, head: Head, hostId: string): HostDocument {
@@ -446,7 +437,6 @@ function parseHead(value: string): Head | undefined {
   if ((chunks === 0) !== (body !== undefined)) return undefined;
   return { generation: Number(m[1]), chunks, encoding: m[3] as Head['encoding'], hash: m[4]!, ...(body !== undefined ? { body } : {}) };
 }
-
 
 /** SDK exceptions become domain errors here, so nothing above branches on SDK types. */
 function toDomainError(what: string, err: unknown): Error {

@@ -46,7 +46,6 @@ const SUBNETS_INDEX_PK = 'SUBNETS';
 const MAX_ROUNDS = 40;
 const RELEASE_ATTEMPTS = 5;
 
-
 type Item = Record<string, unknown>;
 
 interface Pointer {
@@ -213,7 +212,11 @@ export class DynamoSubnetStore implements SubnetAllocator {
             Item: { ...holderKey(hostId), type: 'subnet-holder', hostId, ...pointer },
             ...(previous === undefined
               ? { ConditionExpression: 'attribute_not_exists(pk)' }
-              : { ConditionExpression: '#version = :v', ExpressionAttributeNames: { '#version': 'version' }, ExpressionAttributeValues: { ':v': previous.version } }),
+              : {
+                  ConditionExpression: '#version = :v',
+                  ExpressionAttributeNames: { '#version': 'version' },
+                  ExpressionAttributeValues: { ':v': previous.version },
+                }),
           }),
         ),
       `subnet pointer of host ${hostId} changed concurrently`,
@@ -301,7 +304,6 @@ export class DynamoSubnetStore implements SubnetAllocator {
   private call<T>(op: string, label: string, send: () => Promise<T>, conflict?: string): Promise<T> {
     return dynamoCall(this.table, op, label, send, conflict);
   }
-
 }
 
 function checkHostId(hostId: string): void {

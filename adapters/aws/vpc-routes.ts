@@ -4,7 +4,14 @@
  * (docs/network.md). The instance forwards packets that are not addressed to itself, so its
  * source/destination check must be off.
  */
-import { CreateRouteCommand, DeleteRouteCommand, DescribeRouteTablesCommand, ModifyInstanceAttributeCommand, ReplaceRouteCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import {
+  CreateRouteCommand,
+  DeleteRouteCommand,
+  DescribeRouteTablesCommand,
+  ModifyInstanceAttributeCommand,
+  ReplaceRouteCommand,
+  type EC2Client,
+} from '@aws-sdk/client-ec2';
 import { parseCidr, formatCidr } from '../../core/cidr.ts';
 import { LimitError, NotFoundError, SkiffError, ValidationError } from '../../core/errors.ts';
 import type { HostRoutes, RouteEntry } from '../../ports/network.ts';
@@ -19,7 +26,6 @@ export interface VpcRoutesOptions {
 const OPTION_KEYS = new Set(['routeTableIds']);
 const INSTANCE_ID = /^i-[0-9a-f]{8,17}$/;
 const ROUTE_TABLE_ID = /^rtb-[0-9a-f]{8,17}$/;
-
 
 /** Host routes in VPC route tables (EC2 API). */
 export class VpcRoutes implements HostRoutes {
@@ -84,12 +90,19 @@ export class VpcRoutes implements HostRoutes {
     do {
       const out = await this.call('DescribeRouteTables', `route tables ${this.routeTableIds.join(', ')}`, () =>
         // The ids as a filter: a table deleted meanwhile is simply absent, not an error for the rest.
-        this.client.send(new DescribeRouteTablesCommand({ Filters: [{ Name: 'route-table-id', Values: [...this.routeTableIds] }], NextToken: nextToken, MaxResults: 100 })),
+        this.client.send(
+          new DescribeRouteTablesCommand({ Filters: [{ Name: 'route-table-id', Values: [...this.routeTableIds] }], NextToken: nextToken, MaxResults: 100 }),
+        ),
       );
       for (const table of out.RouteTables ?? []) {
         for (const r of table.Routes ?? []) {
           if (!table.RouteTableId || !r.DestinationCidrBlock) continue;
-          routes.push({ table: table.RouteTableId, cidr: r.DestinationCidrBlock, ...(r.InstanceId ? { hostId: r.InstanceId } : {}), blackhole: r.State === 'blackhole' });
+          routes.push({
+            table: table.RouteTableId,
+            cidr: r.DestinationCidrBlock,
+            ...(r.InstanceId ? { hostId: r.InstanceId } : {}),
+            blackhole: r.State === 'blackhole',
+          });
         }
       }
       nextToken = out.NextToken;

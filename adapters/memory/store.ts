@@ -16,7 +16,16 @@ import { ConflictError, SkiffError, ValidationError } from '../../core/errors.ts
 import { jsonEqual } from '../../core/json.ts';
 import type { HealthCheckpoint } from '../../core/health.ts';
 import type { ClusterEvent, Host, HostStatus, Service, ServiceSpec, Task } from '../../core/types.ts';
-import { BadItemLog, capacityIssue, parseEventItem, parseHostItem, parseHostStatusItem, type BadItem, type ItemKind, type ItemResult } from '../../core/items.ts';
+import {
+  BadItemLog,
+  capacityIssue,
+  parseEventItem,
+  parseHostItem,
+  parseHostStatusItem,
+  type BadItem,
+  type ItemKind,
+  type ItemResult,
+} from '../../core/items.ts';
 import type { BadItemSource, EventFilter, Store } from '../../ports/index.ts';
 
 /** Slots are sortable six-digit keys on DynamoDB; the same range here. */
@@ -56,7 +65,8 @@ export class MemoryStore implements Store, BadItemSource {
   }
 
   private readStatus(id: string, status: HostStatus | undefined): HostStatus | undefined {
-    const valid = status && this.accept('hoststatus', `status of host ${id}`, parseHostStatusItem(copy(status) as unknown as Record<string, unknown>, { hostId: id }));
+    const valid =
+      status && this.accept('hoststatus', `status of host ${id}`, parseHostStatusItem(copy(status) as unknown as Record<string, unknown>, { hostId: id }));
     return valid && withBeat(valid, this.beats.get(id));
   }
 
@@ -94,7 +104,11 @@ export class MemoryStore implements Store, BadItemSource {
     if (current?.deleting) throw new ConflictError(`${label} is being deleted; wait and retry`);
     if (expectedVersion === 0 && current) throw new ConflictError(`${label} already exists (specVersion ${current.specVersion})`);
     if (expectedVersion !== undefined && expectedVersion > 0 && current?.specVersion !== expectedVersion) {
-      throw new ConflictError(current ? `${label} is at specVersion ${current.specVersion}, not ${expectedVersion}` : `${label} does not exist (expected specVersion ${expectedVersion})`);
+      throw new ConflictError(
+        current
+          ? `${label} is at specVersion ${current.specVersion}, not ${expectedVersion}`
+          : `${label} does not exist (expected specVersion ${expectedVersion})`,
+      );
     }
     if (current && jsonEqual(current.spec, spec)) return copy(current);
     const service: Service = {
@@ -169,21 +183,35 @@ export class MemoryStore implements Store, BadItemSource {
   }
 
   async assignTask(namespace: string, service: string, slot: number, taskId: string, hostId: string): Promise<void> {
-    this.changeTask(namespace, service, slot, taskId, (t) => {
-      if (t.host !== undefined || t.desired !== 'running') return `is not an unassigned running task ${taskId} any more (replaced, assigned or stopped)`;
-      // A placed task is no longer unplaceable; the stale note would mislead `skiff get`.
-      const { unplaceable: _, ...rest } = t;
-      return { ...rest, host: hostId };
-    }, `is not an unassigned running task ${taskId} any more (replaced, assigned or stopped)`);
+    this.changeTask(
+      namespace,
+      service,
+      slot,
+      taskId,
+      (t) => {
+        if (t.host !== undefined || t.desired !== 'running') return `is not an unassigned running task ${taskId} any more (replaced, assigned or stopped)`;
+        // A placed task is no longer unplaceable; the stale note would mislead `skiff get`.
+        const { unplaceable: _, ...rest } = t;
+        return { ...rest, host: hostId };
+      },
+      `is not an unassigned running task ${taskId} any more (replaced, assigned or stopped)`,
+    );
   }
 
   async unassignTask(namespace: string, service: string, slot: number, taskId: string, hostId: string): Promise<void> {
     const conflict = `is not task ${taskId} assigned to host ${hostId} any more`;
-    this.changeTask(namespace, service, slot, taskId, (t) => {
-      if (t.host !== hostId) return conflict;
-      const { host: _, ...rest } = t;
-      return rest;
-    }, conflict);
+    this.changeTask(
+      namespace,
+      service,
+      slot,
+      taskId,
+      (t) => {
+        if (t.host !== hostId) return conflict;
+        const { host: _, ...rest } = t;
+        return rest;
+      },
+      conflict,
+    );
   }
 
   async setTaskDesired(namespace: string, service: string, slot: number, taskId: string, desired: Task['desired']): Promise<void> {
@@ -277,7 +305,9 @@ export class MemoryStore implements Store, BadItemSource {
   async forgetHost(host: Host): Promise<void> {
     const label = `host ${host.id}`;
     if (host.state !== 'down' || Object.keys(host.allocations).length > 0) {
-      throw new ConflictError(`${label} is ${host.state} with ${Object.keys(host.allocations).length} allocation(s): only a down host holding nothing is forgotten`);
+      throw new ConflictError(
+        `${label} is ${host.state} with ${Object.keys(host.allocations).length} allocation(s): only a down host holding nothing is forgotten`,
+      );
     }
     hostId(host.id);
     // What hangs off the host goes first and either way, as on DynamoDB.
@@ -377,7 +407,11 @@ export class MemoryStore implements Store, BadItemSource {
   }
 
   async putHealthCheckpoint(checkpoint: HealthCheckpoint): Promise<void> {
-    this.checkpoint = { lastRunAt: checkpoint.lastRunAt, resumedAt: checkpoint.resumedAt, ...(checkpoint.heldSince !== undefined ? { heldSince: checkpoint.heldSince } : {}) };
+    this.checkpoint = {
+      lastRunAt: checkpoint.lastRunAt,
+      resumedAt: checkpoint.resumedAt,
+      ...(checkpoint.heldSince !== undefined ? { heldSince: checkpoint.heldSince } : {}),
+    };
   }
 
   // ---- plumbing ----

@@ -11,7 +11,11 @@ export function errorBoundary(component: string): middy.MiddlewareObj {
       // API Gateway events get a JSON 500; other triggers rethrow so Lambda records the failure.
       const event = request.event as { requestContext?: { http?: unknown } } | undefined;
       if (event?.requestContext?.http) {
-        request.response = { statusCode: 500, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error: 'InternalError', message: 'internal error' }) };
+        request.response = {
+          statusCode: 500,
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ error: 'InternalError', message: 'internal error' }),
+        };
         return request.response;
       }
       return undefined;

@@ -55,7 +55,14 @@ export interface PassResult {
   publishFailed?: { host: string; reason: string }[];
   conflicts: number;
   /** The network step's counts, when the cluster routes container subnets. */
-  network?: { acquired: number; routed: number; released: number; repaired: number; failed: number; /** Ready hosts still without a routed subnet. */ waiting: number };
+  network?: {
+    acquired: number;
+    routed: number;
+    released: number;
+    repaired: number;
+    failed: number /** Ready hosts still without a routed subnet. */;
+    waiting: number;
+  };
   /** Down hosts whose machines are gone for good, forgotten by this pass (AWS). */
   forgotten?: string[];
   /** Items the reads skipped as invalid (core/items.ts): each also an `item.invalid` event. The BadItems metric. */

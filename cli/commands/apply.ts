@@ -31,7 +31,12 @@ export default command({
     const { parseServiceYaml } = await import('../../core/spec.ts');
     const spec = parseServiceYaml(text);
     const client = new ApiClient(findApi(values.api, { token: values.token }));
-    const res = await client.request<{ result: string; service: { namespace: string; name: string; specVersion: number } }>('POST', '/v1/services', text, 'application/yaml');
+    const res = await client.request<{ result: string; service: { namespace: string; name: string; specVersion: number } }>(
+      'POST',
+      '/v1/services',
+      text,
+      'application/yaml',
+    );
     const { namespace, name } = res.service;
     if (mode === 'table') out.log(`service ${namespace}/${name} ${res.result} (spec version ${res.service.specVersion})`);
     if (values.wait && !values['no-wait']) {

@@ -27,7 +27,9 @@ const set = command({
     }
     const file = configPath();
     writeConfig(saved, file);
-    const signing = saved.region ? `requests signed with SigV4 for ${saved.region}${values.region === undefined ? ' (from the URL)' : ''}${saved.profile ? `, profile ${saved.profile}` : ''}` : 'requests not signed (no --region)';
+    const signing = saved.region
+      ? `requests signed with SigV4 for ${saved.region}${values.region === undefined ? ' (from the URL)' : ''}${saved.profile ? `, profile ${saved.profile}` : ''}`
+      : 'requests not signed (no --region)';
     out.log(`saved ${file}: API ${saved.api}, ${signing}`);
     return 0;
   },
@@ -50,7 +52,13 @@ const get = command({
       return 1;
     }
     if (mode === 'json') out.log(JSON.stringify(saved, null, 2));
-    else out.log(table([['API', 'REGION', 'PROFILE', 'FILE'], [saved.api, saved.region ?? '- (not signed)', saved.profile ?? '-', file]]));
+    else
+      out.log(
+        table([
+          ['API', 'REGION', 'PROFILE', 'FILE'],
+          [saved.api, saved.region ?? '- (not signed)', saved.profile ?? '-', file],
+        ]),
+      );
     return 0;
   },
 });

@@ -16,7 +16,8 @@ export default command({
   },
   async run({ values, positionals }, out) {
     const [kind, name, extra] = positionals;
-    if (kind !== 'service' && kind !== 'services' && kind !== 'svc') throw new UsageError(kind ? `cannot delete "${kind}": only services can be deleted` : 'delete what? service NAME');
+    if (kind !== 'service' && kind !== 'services' && kind !== 'svc')
+      throw new UsageError(kind ? `cannot delete "${kind}": only services can be deleted` : 'delete what? service NAME');
     if (!name) throw new UsageError('delete service needs a NAME');
     if (extra) throw new UsageError(`unexpected argument "${extra}"`);
     const ns = values.namespace ?? 'default';

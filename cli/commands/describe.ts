@@ -12,7 +12,8 @@ export default command({
   flags: {},
   async run({ values, positionals }, out) {
     const [kind, name, extra] = positionals;
-    if (kind !== 'service' && kind !== 'services' && kind !== 'svc') throw new UsageError(kind ? `cannot describe "${kind}": use describe service NAME` : 'describe what? service NAME');
+    if (kind !== 'service' && kind !== 'services' && kind !== 'svc')
+      throw new UsageError(kind ? `cannot describe "${kind}": use describe service NAME` : 'describe what? service NAME');
     if (!name) throw new UsageError('describe service needs a NAME');
     if (extra) throw new UsageError(`unexpected argument "${extra}"`);
     const ns = values.namespace ?? 'default';
@@ -31,7 +32,15 @@ export default command({
     out.log(
       table([
         ['  TASK', 'HOST', 'ADDRESS', 'ENDPOINT', 'STATE', 'HEALTH', 'IN DNS/LB'],
-        ...s.tasks.map((t) => [`  ${t.id}`, t.host ?? '-', t.address ?? '-', endpoints(t), t.state, t.health ?? '-', ready.includes(t) && t.ports.length ? 'yes' : 'no']),
+        ...s.tasks.map((t) => [
+          `  ${t.id}`,
+          t.host ?? '-',
+          t.address ?? '-',
+          endpoints(t),
+          t.state,
+          t.health ?? '-',
+          ready.includes(t) && t.ports.length ? 'yes' : 'no',
+        ]),
       ]),
     );
     return 0;

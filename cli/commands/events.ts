@@ -19,7 +19,8 @@ export default command({
     const client = new ApiClient(findApi(values.api, { token: values.token }));
     const mode = outputMode(values.output);
     const q = new URLSearchParams();
-    for (const [k, v] of Object.entries({ namespace: values.namespace, service: values.service, host: values.host, limit: values.limit })) if (v !== undefined) q.set(k, v);
+    for (const [k, v] of Object.entries({ namespace: values.namespace, service: values.service, host: values.host, limit: values.limit }))
+      if (v !== undefined) q.set(k, v);
     const list = await client.request<ClusterEvent[]>('GET', `/v1/events${q.size ? `?${q}` : ''}`);
     if (mode === 'json') out.log(JSON.stringify(list, null, 2));
     else out.log(table([['TIME', 'TYPE', 'HOST', 'MESSAGE'], ...list.map((e) => [e.at.replace('T', ' ').replace('Z', ''), e.type, e.host ?? '-', e.message])]));

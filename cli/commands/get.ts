@@ -41,7 +41,12 @@ async function services(client: ApiClient, q: Query, mode: Mode, out: Out): Prom
   if (q.name) {
     const s = await client.request<ServiceDetail>('GET', servicePath(q.namespace ?? 'default', q.name));
     if (mode === 'json') return out.log(JSON.stringify(s, null, 2));
-    out.log(table([['NAMESPACE', 'NAME', 'REPLICAS', 'RUNNING', 'READY'], [s.namespace, s.name, String(s.replicas), String(s.running), s.ready ? 'yes' : 'no']]));
+    out.log(
+      table([
+        ['NAMESPACE', 'NAME', 'REPLICAS', 'RUNNING', 'READY'],
+        [s.namespace, s.name, String(s.replicas), String(s.running), s.ready ? 'yes' : 'no'],
+      ]),
+    );
     out.log('');
     return out.log(taskTable(s.tasks));
   }

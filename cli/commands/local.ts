@@ -43,7 +43,8 @@ const up = command({
     if (!Number.isInteger(hosts) || hosts < 1 || hosts > 254) throw new UsageError(`--hosts must be an integer from 1 to 254, got "${values.hosts}"`);
     // No --port (or 0): the port saved in the data dir (stable across restarts), else a free one.
     const apiPort = values.port === undefined ? undefined : Number(values.port);
-    if (apiPort !== undefined && (!Number.isInteger(apiPort) || apiPort < 0 || apiPort > 65535)) throw new UsageError(`--port must be a TCP port number, got "${values.port}"`);
+    if (apiPort !== undefined && (!Number.isInteger(apiPort) || apiPort < 0 || apiPort > 65535))
+      throw new UsageError(`--port must be a TCP port number, got "${values.port}"`);
     const opts = {
       hosts,
       apiPort,
@@ -108,7 +109,12 @@ const hostCommands = HOST_ACTIONS.map(([name, action, summary]) =>
 export default command({
   name: 'local',
   summary: 'the one-machine cluster: start, inspect and stop it, and rehearse host failures',
-  usage: ['local up [--hosts N] [--port PORT] [--dns-port PORT] [--proxy-port PORT] [--cluster NAME] [--data DIR] [--host-cpu Q] [--host-memory Q]', 'local status [-o json]', 'local down [--keep-hosts]', 'local kill-host|pause-host|resume-host|start-host HOST'],
+  usage: [
+    'local up [--hosts N] [--port PORT] [--dns-port PORT] [--proxy-port PORT] [--cluster NAME] [--data DIR] [--host-cpu Q] [--host-memory Q]',
+    'local status [-o json]',
+    'local down [--keep-hosts]',
+    'local kill-host|pause-host|resume-host|start-host HOST',
+  ],
   example: 'skiff local up --hosts 2',
   flags: {},
   subcommands: [up, status, down, ...hostCommands] as Command<any>[],

@@ -5,8 +5,7 @@
 
 /** Service and namespace names are DNS labels of at most this length (see NAME_LENGTH_REASON). */
 export const MAX_NAME_LENGTH = 40;
-export const NAME_LENGTH_REASON =
-  'task ids append "-<slot>-<5 characters>" to the service name and must stay within the 63-character limit of a hostname';
+export const NAME_LENGTH_REASON = 'task ids append "-<slot>-<5 characters>" to the service name and must stay within the 63-character limit of a hostname';
 
 /** A DNS label (RFC 1123) may have at most 63 characters. */
 export const DNS_LABEL_MAX = 63;

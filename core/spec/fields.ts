@@ -134,7 +134,11 @@ export function ingressHostProblem(host: string): string | undefined {
   const suggest = (fixed: string): string => (fixed !== host && ingressHostProblem(fixed) === undefined ? ` (did you mean "${fixed}"?)` : '');
   if (host === '') return `must be ${rules}; got an empty string`;
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(host) || host.includes('/')) {
-    const bare = host.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').split('/')[0].replace(/:\d*$/, '').toLowerCase();
+    const bare = host
+      .replace(/^[a-z][a-z0-9+.-]*:\/\//i, '')
+      .split('/')[0]
+      .replace(/:\d*$/, '')
+      .toLowerCase();
     return `must be a host name without a scheme or path${suggest(bare)}: ${rules}; got ${got(host)}`;
   }
   if (/:\d*$/.test(host)) {

@@ -94,7 +94,10 @@ export function yamlTextProblem(text: string): FieldIssue | undefined {
     // An anchor or tag ('&a', '!!str') at the start of a word: the parser recurses on each one too.
     if ((c === 38 || c === 33) && (i === 0 || [32, 9, 10, 44, 91, 123].includes(text.charCodeAt(i - 1)))) indicators++;
     if (indent + indicators > MAX_YAML_BLOCK_ESTIMATE) {
-      return { path: '', message: `YAML nested too deeply at line ${line}, column ${column}: more than ${MAX_YAML_BLOCK_ESTIMATE} levels of indentation, "- ", "? ", ": " indicators, anchors and tags on one line (a spec needs about 10)` };
+      return {
+        path: '',
+        message: `YAML nested too deeply at line ${line}, column ${column}: more than ${MAX_YAML_BLOCK_ESTIMATE} levels of indentation, "- ", "? ", ": " indicators, anchors and tags on one line (a spec needs about 10)`,
+      };
     }
   }
   let depth = 0;
@@ -149,7 +152,10 @@ export function documentSizeProblem(input: unknown): FieldIssue | undefined {
     else if (value === null || value === undefined) bytes += 4;
     else if (typeof value === 'object') {
       if (depth >= MAX_SPEC_DEPTH) {
-        return { path: '', message: `the spec is nested more than ${MAX_SPEC_DEPTH} levels deep (a spec needs 6); the first too deep value is under ${describePath(path)}` };
+        return {
+          path: '',
+          message: `the spec is nested more than ${MAX_SPEC_DEPTH} levels deep (a spec needs 6); the first too deep value is under ${describePath(path)}`,
+        };
       }
       const entries = Array.isArray(value) ? value.map((v, i) => [i, v] as const) : Object.entries(value);
       // Brackets and the commas between items; keys with their quotes and colons.
@@ -160,12 +166,20 @@ export function documentSizeProblem(input: unknown): FieldIssue | undefined {
       }
     }
     if (bytes > MAX_SPEC_BYTES) {
-      return { path: '', message: `the spec is more than ${MAX_SPEC_BYTES} bytes as JSON (the limit, 64 KiB): a spec is a few KB; keep large configuration in the image or a volume, not in env` };
+      return {
+        path: '',
+        message: `the spec is more than ${MAX_SPEC_BYTES} bytes as JSON (the limit, 64 KiB): a spec is a few KB; keep large configuration in the image or a volume, not in env`,
+      };
     }
   }
   return undefined;
 }
 
 function describePath(path: readonly PropertyKey[]): string {
-  return path.length === 0 ? 'the top' : path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p).slice(0, 40)}`)).join('').replace(/^\./, '');
+  return path.length === 0
+    ? 'the top'
+    : path
+        .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p).slice(0, 40)}`))
+        .join('')
+        .replace(/^\./, '');
 }

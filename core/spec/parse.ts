@@ -21,7 +21,13 @@ export function parseServiceSpec(input: unknown): ServiceSpec {
   const size = documentSizeProblem(input);
   if (size !== undefined) throw new ValidationError([size]);
   const result = ServiceSchema.safeParse(input, { error: (issue) => defaultMessage(issue as RawIssue) });
-  const issues = [...(result.success ? [] : toFieldIssues(result.error.issues)), ...podIssues(input), ...healthIssues(input), ...ingressIssues(input), ...securityIssues(input)];
+  const issues = [
+    ...(result.success ? [] : toFieldIssues(result.error.issues)),
+    ...podIssues(input),
+    ...healthIssues(input),
+    ...ingressIssues(input),
+    ...securityIssues(input),
+  ];
   if (issues.length > 0 || !result.success) throw new ValidationError(issues, { cause: result.error });
   return toServiceSpec(result.data);
 }
@@ -58,7 +64,12 @@ export function parseServiceYaml(text: string): ServiceSpec {
   );
   syntax.push(...documents.flatMap((doc) => duplicateKeys(doc, lineCounter)));
   // The first problems are enough to fix a file; thousands would only make a huge answer.
-  if (syntax.length > 0) throw new ValidationError(syntax.length > MAX_SYNTAX_ERRORS ? [...syntax.slice(0, MAX_SYNTAX_ERRORS), { path: '', message: `and ${syntax.length - MAX_SYNTAX_ERRORS} more YAML errors` }] : syntax);
+  if (syntax.length > 0)
+    throw new ValidationError(
+      syntax.length > MAX_SYNTAX_ERRORS
+        ? [...syntax.slice(0, MAX_SYNTAX_ERRORS), { path: '', message: `and ${syntax.length - MAX_SYNTAX_ERRORS} more YAML errors` }]
+        : syntax,
+    );
   let values: unknown[];
   try {
     values = documents.map((doc) => doc.toJS({ maxAliasCount: 100 }) as unknown);
@@ -73,7 +84,10 @@ export function parseServiceYaml(text: string): ServiceSpec {
   }
   if (present.length > 1) {
     throw new ValidationError([
-      { path: '', message: `the file holds ${present.length} YAML documents separated by "---": multi-document files are not supported yet, put one service per file` },
+      {
+        path: '',
+        message: `the file holds ${present.length} YAML documents separated by "---": multi-document files are not supported yet, put one service per file`,
+      },
     ]);
   }
   return parseServiceSpec(present[0]);

@@ -42,7 +42,12 @@ export function podIssues(input: unknown): FieldIssue[] {
     if (!isRecord(container)) return;
     const at = `spec.containers[${i}]`;
     if (typeof container.name === 'string') {
-      claim(names, container.name, `${at}.name`, (first) => `duplicate container name ${got(container.name)} (also at ${first}): container names must be unique within the pod`);
+      claim(
+        names,
+        container.name,
+        `${at}.name`,
+        (first) => `duplicate container name ${got(container.name)} (also at ${first}): container names must be unique within the pod`,
+      );
     }
     portsOf(container).forEach((p, j) => {
       if (!isRecord(p)) return;
@@ -50,15 +55,29 @@ export function podIssues(input: unknown): FieldIssue[] {
       const protocol = p.protocol === undefined ? 'tcp' : p.protocol;
       if (protocol !== 'tcp' && protocol !== 'udp') return;
       if (Number.isInteger(p.containerPort)) {
-        claim(containerPorts, `${protocol}/${p.containerPort}`, `${portAt}.containerPort`, (first) =>
-          `containerPort ${p.containerPort}/${protocol} is already used at ${first}: the containers of a pod share one network namespace, so each port/protocol appears once`,
+        claim(
+          containerPorts,
+          `${protocol}/${p.containerPort}`,
+          `${portAt}.containerPort`,
+          (first) =>
+            `containerPort ${p.containerPort}/${protocol} is already used at ${first}: the containers of a pod share one network namespace, so each port/protocol appears once`,
         );
       }
       if (Number.isInteger(p.hostPort)) {
-        claim(hostPorts, `${protocol}/${p.hostPort}`, `${portAt}.hostPort`, (first) => `hostPort ${p.hostPort}/${protocol} is already used at ${first}: a host port can be bound once`);
+        claim(
+          hostPorts,
+          `${protocol}/${p.hostPort}`,
+          `${portAt}.hostPort`,
+          (first) => `hostPort ${p.hostPort}/${protocol} is already used at ${first}: a host port can be bound once`,
+        );
       }
       if (typeof p.name === 'string') {
-        claim(portNames, p.name, `${portAt}.name`, (first) => `duplicate port name ${got(p.name)} (also at ${first}): port names must be unique within the pod`);
+        claim(
+          portNames,
+          p.name,
+          `${portAt}.name`,
+          (first) => `duplicate port name ${got(p.name)} (also at ${first}): port names must be unique within the pod`,
+        );
       }
     });
   });
@@ -66,7 +85,10 @@ export function podIssues(input: unknown): FieldIssue[] {
   const counts = containers.map((c) => (isRecord(c) && Array.isArray(c.ports) ? c.ports.length : 0));
   const total = counts.reduce((sum, n) => sum + n, 0);
   if (total > MAX_PORTS && counts.every((n) => n <= MAX_PORTS)) {
-    issues.push({ path: 'spec.containers', message: `the pod declares ${total} ports; at most ${MAX_PORTS} over all its containers: each published port is a proxy process on the host` });
+    issues.push({
+      path: 'spec.containers',
+      message: `the pod declares ${total} ports; at most ${MAX_PORTS} over all its containers: each published port is a proxy process on the host`,
+    });
   }
   return issues;
 }
@@ -83,7 +105,13 @@ function declaredPorts(containers: readonly unknown[]): DeclaredPort[] {
     isRecord(c)
       ? portsOf(c).flatMap((p): DeclaredPort[] =>
           isRecord(p) && Number.isInteger(p.containerPort)
-            ? [{ containerPort: p.containerPort as number, protocol: p.protocol === undefined ? 'tcp' : String(p.protocol), ...(typeof p.name === 'string' ? { name: p.name } : {}) }]
+            ? [
+                {
+                  containerPort: p.containerPort as number,
+                  protocol: p.protocol === undefined ? 'tcp' : String(p.protocol),
+                  ...(typeof p.name === 'string' ? { name: p.name } : {}),
+                },
+              ]
             : [],
         )
       : [],
@@ -105,7 +133,8 @@ function probePortProblem(port: unknown, kind: string, declared: readonly Declar
     return undefined;
   }
   if (typeof port === 'string') {
-    if (/^\d+$/.test(port) && !declared.some((p) => p.name === port)) return `must be a number or a port name; got the string ${got(port)}: write it without quotes`;
+    if (/^\d+$/.test(port) && !declared.some((p) => p.name === port))
+      return `must be a number or a port name; got the string ${got(port)}: write it without quotes`;
     const named = declared.find((p) => p.name === port);
     if (named === undefined) {
       const names = declared.flatMap((p) => (p.name === undefined ? [] : [p.name]));
@@ -171,7 +200,8 @@ function ingressPortProblem(port: unknown, declared: readonly DeclaredPort[]): s
     return undefined;
   }
   if (typeof port === 'string') {
-    if (/^\d+$/.test(port) && !declared.some((p) => p.name === port)) return `must be a number or a port name; got the string ${got(port)}: write it without quotes`;
+    if (/^\d+$/.test(port) && !declared.some((p) => p.name === port))
+      return `must be a number or a port name; got the string ${got(port)}: write it without quotes`;
     const named = declared.find((p) => p.name === port);
     if (named === undefined) {
       const names = declared.flatMap((p) => (p.name === undefined ? [] : [p.name]));
@@ -202,7 +232,10 @@ export function securityIssues(input: unknown): FieldIssue[] {
     if (!isRecord(container) || !isRecord(container.securityContext)) return;
     const sc = container.securityContext;
     if (sc.runAsNonRoot === true && sc.runAsUser === 0) {
-      issues.push({ path: `spec.containers[${i}].securityContext.runAsUser`, message: 'must not be 0 (root) when runAsNonRoot is true: the container could never start; give a non-zero uid or drop runAsNonRoot' });
+      issues.push({
+        path: `spec.containers[${i}].securityContext.runAsUser`,
+        message: 'must not be 0 (root) when runAsNonRoot is true: the container could never start; give a non-zero uid or drop runAsNonRoot',
+      });
     }
   });
   return issues;

@@ -38,7 +38,10 @@ export function toServiceSpec(parsed: ParsedService): ServiceSpec {
 }
 
 /** The stored ingress: the port as its containerPort number. */
-function resolveIngress(ingress: NonNullable<ParsedService['spec']['ingress']>, containers: readonly ParsedContainer[]): NonNullable<ServiceSpec['spec']['ingress']> {
+function resolveIngress(
+  ingress: NonNullable<ParsedService['spec']['ingress']>,
+  containers: readonly ParsedContainer[],
+): NonNullable<ServiceSpec['spec']['ingress']> {
   let port = ingress.port;
   if (typeof port === 'string') {
     // ingressIssues has checked that the name exists.

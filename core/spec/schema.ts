@@ -95,7 +95,10 @@ function port(what: string) {
 /** command, args, exec command: at most MAX_ARGS strings of at most MAX_ARG_LENGTH characters. */
 const stringList = (example: string) =>
   z
-    .array(checked(z.string({ error: stringValue }), (v) => tooLong(v, MAX_ARG_LENGTH)), { error: rule(`must be a list of strings, such as ${example}`) })
+    .array(
+      checked(z.string({ error: stringValue }), (v) => tooLong(v, MAX_ARG_LENGTH)),
+      { error: rule(`must be a list of strings, such as ${example}`) },
+    )
     .max(MAX_ARGS, { error: (issue) => tooMany((issue.input as unknown[]).length, MAX_ARGS, 'items') });
 
 /**
@@ -165,7 +168,6 @@ const probePort = z.unknown().transform((value, ctx): number | string => {
   return z.NEVER;
 });
 
-
 /** An inclusive range of healthy HTTP statuses, `[min, max]`. */
 const httpStatusRange = z.unknown().transform((value, ctx): [number, number] => {
   if (value === undefined) return [...DEFAULT_HEALTHY_STATUS] as [number, number];
@@ -190,7 +192,11 @@ const TcpProbeSchema = z.strictObject({ port: probePort });
 
 const ExecProbeSchema = z.strictObject({
   command: checked(stringList('["test", "-f", "/tmp/ready"]'), (v) =>
-    v.length === 0 ? 'must not be empty: give the program and its arguments, such as ["test", "-f", "/tmp/ready"]' : v.some((a) => a === '') ? `must not hold an empty string; got ${JSON.stringify(v)}` : undefined,
+    v.length === 0
+      ? 'must not be empty: give the program and its arguments, such as ["test", "-f", "/tmp/ready"]'
+      : v.some((a) => a === '')
+        ? `must not hold an empty string; got ${JSON.stringify(v)}`
+        : undefined,
   ),
 });
 
@@ -222,7 +228,8 @@ function capabilityProblem(name: string): string | undefined {
   const bare = name.toUpperCase().replace(/^CAP_/, '');
   if (bare !== name && ALLOWED.has(bare)) return `must be written ${got(bare)}, Kubernetes' name, without "CAP_" and in capitals; got ${got(name)}`;
   if (bare === 'ALL') return `"ALL" may not be added: it would give the container every capability of the host's root; ${allowed}`;
-  if (bare === 'NET_RAW') return `"NET_RAW" may not be added: raw sockets let a container forge ARP and IP packets on the bridge it shares with other pods; ${allowed}`;
+  if (bare === 'NET_RAW')
+    return `"NET_RAW" may not be added: raw sockets let a container forge ARP and IP packets on the bridge it shares with other pods; ${allowed}`;
   return `capability ${got(name)} may not be added: it reaches beyond the container (the host's network, mounts, kernel, devices or other processes); ${allowed}`;
 }
 
@@ -250,7 +257,9 @@ const SecurityContextSchema = z.strictObject({
   readOnlyRootFilesystem: flag("true mounts the image's filesystem read-only").optional(),
   // Always false in effect (no-new-privileges is set on every container); written down in many Kubernetes specs.
   allowPrivilegeEscalation: z
-    .literal(false, { error: (issue) => `must be false: every container runs with no-new-privileges, so setuid programs cannot gain privileges; got ${got(issue.input)}` })
+    .literal(false, {
+      error: (issue) => `must be false: every container runs with no-new-privileges, so setuid programs cannot gain privileges; got ${got(issue.input)}`,
+    })
     .optional(),
   capabilities: CapabilitiesSchema.optional(),
 });
@@ -258,7 +267,9 @@ const SecurityContextSchema = z.strictObject({
 const ContainerSchema = z.strictObject({
   name: dnsLabel(DNS_LABEL_MAX),
   image: checked(z.string({ error: rule('must be a Docker image reference such as skiff/busybox:latest') }), imageProblem),
-  command: checked(stringList('["sh", "-c", "exec httpd -f"]'), (v) => (v.length === 0 ? "must not be empty: omit it to use the image's entrypoint" : undefined)).optional(),
+  command: checked(stringList('["sh", "-c", "exec httpd -f"]'), (v) =>
+    v.length === 0 ? "must not be empty: omit it to use the image's entrypoint" : undefined,
+  ).optional(),
   args: stringList('["--port", "8080"]').optional(),
   env: stringMap(MAX_ENV, envNameProblem, (v) => tooLong(v, MAX_ENV_VALUE_LENGTH)),
   ports: z
@@ -291,27 +302,30 @@ const PlacementSchema = z.strictObject({
     .default(() => []),
 });
 
-
 /** `spec.ingress`: whether the port exists in the pod is checked with the whole pod in ingressIssues. */
-const IngressSchema = z.strictObject({
-  host: checked(z.string({ error: stringValue }), ingressHostProblem),
-  port: probePort,
-  sessionAffinity: z
-    .boolean({ error: rule('must be true or false (true keeps each client on one replica, with a cookie)') })
-    .default(false),
-}, { error: rule('must be a map such as { host: shop.example.com, port: http }') });
+const IngressSchema = z.strictObject(
+  {
+    host: checked(z.string({ error: stringValue }), ingressHostProblem),
+    port: probePort,
+    sessionAffinity: z.boolean({ error: rule('must be true or false (true keeps each client on one replica, with a cookie)') }).default(false),
+  },
+  { error: rule('must be a map such as { host: shop.example.com, port: http }') },
+);
 
 const pidsRule = rule(
   `must be an integer from ${MIN_PIDS_LIMIT} to ${MAX_PIDS_LIMIT}: the processes and threads each container of the pod may run (default ${DEFAULT_PIDS_LIMIT})`,
 );
 const replicasRule = rule(`must be an integer from 0 to ${MAX_REPLICAS}`);
 const containersRule = (issue: RawIssue): string =>
-  Array.isArray(issue.input)
-    ? `must list from 1 to ${MAX_CONTAINERS} containers; got ${issue.input.length}`
-    : rule('must be a list of containers')(issue);
+  Array.isArray(issue.input) ? `must list from 1 to ${MAX_CONTAINERS} containers; got ${issue.input.length}` : rule('must be a list of containers')(issue);
 
 const SpecSchema = z.strictObject({
-  replicas: z.number({ error: replicasRule }).int({ error: replicasRule }).min(0, { error: replicasRule }).max(MAX_REPLICAS, { error: replicasRule }).default(1),
+  replicas: z
+    .number({ error: replicasRule })
+    .int({ error: replicasRule })
+    .min(0, { error: replicasRule })
+    .max(MAX_REPLICAS, { error: replicasRule })
+    .default(1),
   containers: z.array(ContainerSchema, { error: containersRule }).min(1, { error: containersRule }).max(MAX_CONTAINERS, { error: containersRule }),
   restartPolicy: z.enum(['always', 'on-failure', 'never']).default('always'),
   placement: PlacementSchema.default(() => ({ strategy: 'spread' as const, constraints: [] })),
@@ -334,7 +348,9 @@ export const ServiceSchema = z.strictObject(
   {
     kind: z.literal('Service', {
       error: (issue) =>
-        issue.input === undefined ? 'is required: a service spec starts with "kind: Service"' : `must be "Service" (the only kind so far); got ${got(issue.input)}`,
+        issue.input === undefined
+          ? 'is required: a service spec starts with "kind: Service"'
+          : `must be "Service" (the only kind so far); got ${got(issue.input)}`,
     }),
     metadata: MetadataSchema,
     spec: SpecSchema,
@@ -395,7 +411,8 @@ export const REFUSED = new Map<z.ZodType, Readonly<Record<string, string>>>([
   [
     ContainerSchema,
     {
-      privileged: 'privileged containers are refused: they get every capability and every device of the host; add the few capabilities needed in securityContext.capabilities.add',
+      privileged:
+        'privileged containers are refused: they get every capability and every device of the host; add the few capabilities needed in securityContext.capabilities.add',
       devices: "host devices are refused: a device node gives the container the host's hardware, shared by every pod",
       hostPath: 'host paths are refused: a host directory in a container bypasses every other isolation; volumes (not host paths) are planned',
     },
@@ -403,7 +420,8 @@ export const REFUSED = new Map<z.ZodType, Readonly<Record<string, string>>>([
   [
     SecurityContextSchema,
     {
-      privileged: 'privileged containers are refused: they get every capability and every device of the host; add the few capabilities needed in capabilities.add',
+      privileged:
+        'privileged containers are refused: they get every capability and every device of the host; add the few capabilities needed in capabilities.add',
     },
   ],
 ]);

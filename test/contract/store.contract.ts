@@ -220,7 +220,11 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
 
       it('lists the tasks of every service', async () => {
         const store = await makeStore();
-        for (const [ns, name] of [['a', 'one'], ['a', 'two'], ['b', 'three']]) {
+        for (const [ns, name] of [
+          ['a', 'one'],
+          ['a', 'two'],
+          ['b', 'three'],
+        ]) {
           await store.putService(aSpec(ns, name), NOW);
           await store.putTask(aTask(ns, name, 0), undefined);
           await store.putTask(aTask(ns, name, 1), undefined);
@@ -274,8 +278,9 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       it('lets exactly one of 20 concurrent allocation commits on one host version win', async () => {
         const store = await makeStore();
         const host = await store.registerHost(hostInput('h1'), NOW);
-        const commits = Array.from({ length: 20 }, (_, i) => () =>
-          store.updateAllocations(host, { [`t${i}`]: anAllocation({ id: `t${i}`, namespace: 'a', service: 's', slot: i }) }),
+        const commits = Array.from(
+          { length: 20 },
+          (_, i) => () => store.updateAllocations(host, { [`t${i}`]: anAllocation({ id: `t${i}`, namespace: 'a', service: 's', slot: i }) }),
         );
         const { won, conflicts } = await race(commits);
         expect({ won, conflicts }).toEqual({ won: 1, conflicts: 19 });
@@ -322,7 +327,6 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         expect(reported.map((r) => r.kind)).toEqual(['hoststatus', 'hoststatus']);
         expect(reported.map((r) => r.reason).join(' ')).toMatch(/ports.*events\.0\.at|events\.0\.at.*ports/s);
       });
-
     });
 
     describe('host status and published documents', () => {
@@ -347,12 +351,15 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         await store.putHostStatus(aStatus('h1', { heartbeatAt: LATER, generation: 4 }));
         expect(await store.getHostStatus('h1')).toEqual(aStatus('h1', { heartbeatAt: LATER, generation: 4 }));
         expect(await store.getHostStatus('h3')).toBeUndefined();
-        expect((await store.listHostStatuses()).map((s) => [s.hostId, s.generation])).toEqual([['h1', 4], ['h2', 3]]);
+        expect((await store.listHostStatuses()).map((s) => [s.hostId, s.generation])).toEqual([
+          ['h1', 4],
+          ['h2', 3],
+        ]);
         // The status lives beside the host item, not in it.
         expect((await store.getHost('h1'))?.version).toBe(1);
       });
 
-      it('takes a later heartbeat as the status\'s time, keeps the report, and ignores an older one', async () => {
+      it("takes a later heartbeat as the status's time, keeps the report, and ignores an older one", async () => {
         const store = await makeStore();
         await store.putHostStatus(aStatus('h1'));
         await store.putHostStatus(aStatus('h2'));
@@ -419,10 +426,18 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
 
       it('keeps events in time order, newest last, once per id, filtered and limited', async () => {
         const store = await makeStore();
-        await store.putEvents([ev('2025-01-01T00:00:02.000Z', 'b', { service: 'web', namespace: 'default', host: 'h1' }), ev('2025-01-01T00:00:01.000Z', 'a', { service: 'db', host: 'h2' })]);
-        await store.putEvents([ev('2025-01-01T00:00:02.000Z', 'b', { service: 'web', namespace: 'default', host: 'h1' }), ev('2025-01-01T00:00:03.000Z', 'c', { service: 'web', host: 'h2' })]);
+        await store.putEvents([
+          ev('2025-01-01T00:00:02.000Z', 'b', { service: 'web', namespace: 'default', host: 'h1' }),
+          ev('2025-01-01T00:00:01.000Z', 'a', { service: 'db', host: 'h2' }),
+        ]);
+        await store.putEvents([
+          ev('2025-01-01T00:00:02.000Z', 'b', { service: 'web', namespace: 'default', host: 'h1' }),
+          ev('2025-01-01T00:00:03.000Z', 'c', { service: 'web', host: 'h2' }),
+        ]);
         expect((await store.listEvents({})).map((e) => e.id)).toEqual(['a', 'b', 'c']);
-        expect(await store.listEvents({ service: 'web', host: 'h1' })).toEqual([{ id: 'b', at: '2025-01-01T00:00:02.000Z', type: 'task.started', message: 'm b', service: 'web', namespace: 'default', host: 'h1' }]);
+        expect(await store.listEvents({ service: 'web', host: 'h1' })).toEqual([
+          { id: 'b', at: '2025-01-01T00:00:02.000Z', type: 'task.started', message: 'm b', service: 'web', namespace: 'default', host: 'h1' },
+        ]);
         expect((await store.listEvents({ limit: 2 })).map((e) => e.id)).toEqual(['b', 'c']);
         expect(await store.pruneEvents('2025-01-01T00:00:02.500Z', 100)).toBe(2);
         expect((await store.listEvents({})).map((e) => e.id)).toEqual(['c']);
@@ -529,7 +544,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         expect(await reads()).toEqual(before);
       });
 
-      it('keeps what was written, not the caller\'s object: mutating it afterwards changes nothing stored', async () => {
+      it("keeps what was written, not the caller's object: mutating it afterwards changes nothing stored", async () => {
         const store = await makeStore();
         const spec = structuredClone(aSpec('team', 'web'));
         await store.putService(spec, NOW);
@@ -603,10 +618,12 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         expect((await store.listTasks('team', 'web'))[0].host).toBe('h2');
         await store.unassignTask('team', 'web', 0, 'web-0-1', 'h2');
         await store.setTaskDesired('team', 'web', 0, 'web-0-1', 'shutdown');
-        await expect(store.assignTask('team', 'web', 0, 'web-0-1', 'h1')).rejects.toThrow(/task slot team\/web#0 is not an unassigned running task web-0-1 any more/);
+        await expect(store.assignTask('team', 'web', 0, 'web-0-1', 'h1')).rejects.toThrow(
+          /task slot team\/web#0 is not an unassigned running task web-0-1 any more/,
+        );
       });
 
-      it('returns the stored host from updateAllocations, not the caller\'s copy of it', async () => {
+      it("returns the stored host from updateAllocations, not the caller's copy of it", async () => {
         const store = await makeStore();
         const host = await store.registerHost(hostInput('h1'), NOW);
         // Same capacity: the identity refresh keeps the version, so `host` may still commit.
@@ -677,7 +694,15 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
 
       it("finds a filter's few events among many newer others, by service, namespace and host together or alone", async () => {
         const store = await makeStore();
-        const noise = Array.from({ length: 400 }, (_, i) => ({ id: `n${i}`, at: new Date(Date.parse(NOW) + (i + 10) * 1000).toISOString(), type: 't', message: 'm', namespace: 'default', service: 'busy', host: 'h2' }));
+        const noise = Array.from({ length: 400 }, (_, i) => ({
+          id: `n${i}`,
+          at: new Date(Date.parse(NOW) + (i + 10) * 1000).toISOString(),
+          type: 't',
+          message: 'm',
+          namespace: 'default',
+          service: 'busy',
+          host: 'h2',
+        }));
         await store.putEvents([
           { id: 'x', at: NOW, type: 't', message: 'm', namespace: 'default', service: 'web', host: 'h1' },
           { id: 'y', at: new Date(Date.parse(NOW) + 1000).toISOString(), type: 't', message: 'm', namespace: 'other', service: 'web', host: 'h1' },
@@ -717,7 +742,12 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
 
       it('returns at most 200 events unless told otherwise, the newest', async () => {
         const store = await makeStore();
-        const many = Array.from({ length: 210 }, (_, i) => ({ id: `e${String(i).padStart(3, '0')}`, at: new Date(Date.parse(NOW) + i * 1000).toISOString(), type: 't', message: 'm' }));
+        const many = Array.from({ length: 210 }, (_, i) => ({
+          id: `e${String(i).padStart(3, '0')}`,
+          at: new Date(Date.parse(NOW) + i * 1000).toISOString(),
+          type: 't',
+          message: 'm',
+        }));
         await store.putEvents(many);
         const listed = await store.listEvents({});
         expect(listed).toHaveLength(200);

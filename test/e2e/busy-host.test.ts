@@ -53,10 +53,15 @@ spec:
 }
 
 const fullStrength = (name: string, replicas: number, timeoutMs = 60_000) =>
-  eventually(async () => {
-    const t = await tasksOf(name);
-    return t.length === replicas && t.every((x) => x.state === 'running') ? t : undefined;
-  }, `${name} at full strength`, timeoutMs, 250);
+  eventually(
+    async () => {
+      const t = await tasksOf(name);
+      return t.length === replicas && t.every((x) => x.state === 'running') ? t : undefined;
+    },
+    `${name} at full strength`,
+    timeoutMs,
+    250,
+  );
 
 /** The host health events since `since` (ISO time), as `type host`. */
 async function healthEventsSince(since: string, types: readonly string[]): Promise<string[]> {
@@ -67,7 +72,10 @@ beforeAll(async () => {
   slow = await SlowDocker.start(dir);
   // A stall limit shorter than the default 30 s, so that a hung Docker shows within the test, yet well above
   // the 3 s a slow call is held; the rest are the local defaults.
-  running = await startCluster(dir, ['--cluster', cluster, '--hosts', '3', '--data', data], 90_000, { DOCKER_HOST: slow.dockerHost, SKIFF_DOCKER_STALL_SECONDS: '10' });
+  running = await startCluster(dir, ['--cluster', cluster, '--hosts', '3', '--data', data], 90_000, {
+    DOCKER_HOST: slow.dockerHost,
+    SKIFF_DOCKER_STALL_SECONDS: '10',
+  });
   const status = json<{ hosts: { pid: number }[] }>(await cli('local', 'status', '-o', 'json'));
   for (const h of status.hosts) agentPids.add(h.pid);
 }, 120_000);
@@ -161,10 +169,15 @@ describe('a busy host is not a dead host', { timeout: 300_000 }, () => {
     expect(moved.length).toBeGreaterThan(0);
     expect((await cli('local', 'pause-host', victim)).code).toBe(0);
     try {
-      const after = await eventually(async () => {
-        const t = await tasksOf('slow');
-        return t.length === 12 && t.every((x) => x.state === 'running' && x.host !== victim) ? t : undefined;
-      }, 'replacements running on the other hosts', 60_000, 250);
+      const after = await eventually(
+        async () => {
+          const t = await tasksOf('slow');
+          return t.length === 12 && t.every((x) => x.state === 'running' && x.host !== victim) ? t : undefined;
+        },
+        'replacements running on the other hosts',
+        60_000,
+        250,
+      );
       for (const id of moved) expect(after.map((t) => t.id)).not.toContain(id);
       const seen = await healthEventsSince(since, ['host.down', 'health.held']);
       expect(seen).toEqual([`host.down ${victim}`]);

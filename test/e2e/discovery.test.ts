@@ -91,10 +91,14 @@ describe('service discovery and load balancing', { timeout: 120_000 }, () => {
     expect((await apply('hello', 3)).code).toBe(0);
     const tasks = await tasksOf('hello');
     const expectedPorts = tasks.map((t) => t.ports[0].hostPort).sort();
-    const srv = await eventually(async () => {
-      const r = await query('_http._tcp.hello.default.skiff.internal', 'SRV');
-      return r.answers.length === 3 ? r : undefined;
-    }, 'SRV answers for 3 replicas', 10_000);
+    const srv = await eventually(
+      async () => {
+        const r = await query('_http._tcp.hello.default.skiff.internal', 'SRV');
+        return r.answers.length === 3 ? r : undefined;
+      },
+      'SRV answers for 3 replicas',
+      10_000,
+    );
     expect(srv.answers.map((a) => a.port).sort()).toEqual(expectedPorts);
     const a = await query('hello.default.skiff.internal', 'A');
     expect(a.answers.map((x) => x.address).sort()).toEqual([...new Set(tasks.map((t) => t.ports[0].hostIp))].sort());
@@ -107,20 +111,32 @@ describe('service discovery and load balancing', { timeout: 120_000 }, () => {
     for (const n of [5, 2]) {
       expect((await apply('hello', n)).code).toBe(0);
       const ports = (await tasksOf('hello')).map((t) => t.ports[0].hostPort).sort();
-      await eventually(async () => {
-        const r = await query('_http._tcp.hello.default.skiff.internal', 'SRV');
-        const got = r.answers.map((x) => x.port).sort();
-        return JSON.stringify(got) === JSON.stringify(ports) ? true : undefined;
-      }, `SRV answers for ${n} replicas`, 10_000);
+      await eventually(
+        async () => {
+          const r = await query('_http._tcp.hello.default.skiff.internal', 'SRV');
+          const got = r.answers.map((x) => x.port).sort();
+          return JSON.stringify(got) === JSON.stringify(ports) ? true : undefined;
+        },
+        `SRV answers for ${n} replicas`,
+        10_000,
+      );
     }
   });
 
   it('drops a replica that dies from DNS', async () => {
     expect((await apply('once', 2, '', 'never')).code).toBe(0);
     const [victim] = await docker.listContainers({ filters: { label: [`${LABELS.cluster}=${cluster}`, `${LABELS.service}=once`] } });
-    await eventually(async () => ((await query('_http._tcp.once.default.skiff.internal', 'SRV')).answers.length === 2 ? true : undefined), 'both replicas in DNS', 10_000);
+    await eventually(
+      async () => ((await query('_http._tcp.once.default.skiff.internal', 'SRV')).answers.length === 2 ? true : undefined),
+      'both replicas in DNS',
+      10_000,
+    );
     await docker.getContainer(victim.Id).kill();
-    await eventually(async () => ((await query('_http._tcp.once.default.skiff.internal', 'SRV')).answers.length === 1 ? true : undefined), 'the dead replica gone from DNS', 10_000);
+    await eventually(
+      async () => ((await query('_http._tcp.once.default.skiff.internal', 'SRV')).answers.length === 1 ? true : undefined),
+      'the dead replica gone from DNS',
+      10_000,
+    );
   });
 
   it('balances ingress traffic over every replica, and keeps a client on one with session affinity', async () => {
@@ -136,10 +152,14 @@ describe('service discovery and load balancing', { timeout: 120_000 }, () => {
     expect([...seen].sort()).toEqual(ids);
 
     expect((await apply('web', 3, '  ingress: { host: web.example.test, port: 8080, sessionAffinity: true }\n')).code).toBe(0);
-    const first = await eventually(async () => {
-      const r = await viaProxy('web.example.test');
-      return r.setCookie ? r : undefined;
-    }, 'an affinity cookie', 10_000);
+    const first = await eventually(
+      async () => {
+        const r = await viaProxy('web.example.test');
+        return r.setCookie ? r : undefined;
+      },
+      'an affinity cookie',
+      10_000,
+    );
     const cookie = first.setCookie!.split(';')[0];
     for (let i = 0; i < 10; i++) expect((await viaProxy('web.example.test', cookie)).body).toBe(first.body);
 
@@ -160,10 +180,14 @@ describe('service discovery and load balancing', { timeout: 120_000 }, () => {
 
   it('answers 503 naming the service when it has no healthy replica', async () => {
     expect((await apply('web', 0, '  ingress: { host: web.example.test, port: 8080 }\n')).code).toBe(0);
-    const r = await eventually(async () => {
-      const x = await viaProxy('web.example.test');
-      return x.status === 503 ? x : undefined;
-    }, 'a 503', 10_000);
+    const r = await eventually(
+      async () => {
+        const x = await viaProxy('web.example.test');
+        return x.status === 503 ? x : undefined;
+      },
+      'a 503',
+      10_000,
+    );
     expect(r.body).toContain('web');
   });
 

@@ -45,10 +45,15 @@ ${extra}`,
 
 /** Every replica of `name` running (and healthy when probed), `replicas` of them. */
 const fullStrength = (name: string, replicas: number, timeoutMs = 30_000) =>
-  eventually(async () => {
-    const t = await tasksOf(name);
-    return t.length === replicas && t.every((x) => x.state === 'running' && (x.health === undefined || x.health === 'healthy')) ? t : undefined;
-  }, `${name} at full strength`, timeoutMs, 200);
+  eventually(
+    async () => {
+      const t = await tasksOf(name);
+      return t.length === replicas && t.every((x) => x.state === 'running' && (x.health === undefined || x.health === 'healthy')) ? t : undefined;
+    },
+    `${name} at full strength`,
+    timeoutMs,
+    200,
+  );
 
 async function hostPids(): Promise<{ id: string; pid: number; state: string }[]> {
   const status = json<{ hosts: { id: string; pid: number; state: string }[] }>(await cli('local', 'status', '-o', 'json'));
@@ -98,7 +103,10 @@ describe('healing', { timeout: 120_000 }, () => {
     const [victim] = await containersOf([`${LABELS.service}=probed`]);
     const taskId = victim.Labels[LABELS.task];
     await execIn(docker, victim.Id, ['rm', '-f', '/tmp/healthy']);
-    await eventually(async () => ((await eventsOf('probed')).some((e) => e.type === 'task.unhealthy' && e.task === taskId) ? true : undefined), 'the unhealthy event');
+    await eventually(
+      async () => ((await eventsOf('probed')).some((e) => e.type === 'task.unhealthy' && e.task === taskId) ? true : undefined),
+      'the unhealthy event',
+    );
     await fullStrength('probed', 2);
     const events = (await eventsOf('probed')).filter((e) => e.task === taskId);
     expect(events.find((e) => e.type === 'task.unhealthy')!.message).toContain('probe');
@@ -110,10 +118,14 @@ describe('healing', { timeout: 120_000 }, () => {
     const health = `      health: { exec: { command: ["test", "-f", "/nonexistent"] }, intervalSeconds: 0.3, failureThreshold: 1 }\n`;
     expect((await cli('apply', '-f', service('sick', 1, health), '--no-wait')).code).toBe(0);
     const first = await eventually(async () => (await tasksOf('sick'))[0]?.host ?? undefined, 'the first placement');
-    const replaced = await eventually(async () => {
-      const e = (await eventsOf('sick')).find((x) => x.type === 'task.replaced');
-      return e;
-    }, 'the task replaced', 60_000);
+    const replaced = await eventually(
+      async () => {
+        const e = (await eventsOf('sick')).find((x) => x.type === 'task.replaced');
+        return e;
+      },
+      'the task replaced',
+      60_000,
+    );
     expect(replaced.message).toMatch(/unhealthy after \d+ restarts on host-\d/);
     const [now] = await tasksOf('sick');
     expect(now.host).not.toBe(first);
@@ -125,19 +137,27 @@ describe('healing', { timeout: 120_000 }, () => {
     const before = await fullStrength('crash', 3);
     const victimHost = before[0].host!;
     expect((await cli('local', 'kill-host', victimHost)).code).toBe(0);
-    const after = await eventually(async () => {
-      const t = await tasksOf('crash');
-      return t.length === 3 && t.every((x) => x.state === 'running' && x.host !== victimHost) ? t : undefined;
-    }, 'replacements running elsewhere', 30_000);
+    const after = await eventually(
+      async () => {
+        const t = await tasksOf('crash');
+        return t.length === 3 && t.every((x) => x.state === 'running' && x.host !== victimHost) ? t : undefined;
+      },
+      'replacements running elsewhere',
+      30_000,
+    );
     expect(after.map((t) => t.host)).not.toContain(victimHost);
     const hosts = json<{ id: string; state: string }[]>(await cli('get', 'hosts', '-o', 'json'));
     expect(hosts.find((h) => h.id === victimHost)!.state).toBe('down');
     expect((await eventsOf('crash')).some((e) => e.type === 'task.replaced' && e.message.includes(`host ${victimHost} is down`))).toBe(true);
     expect((await cli('local', 'start-host', victimHost)).code).toBe(0);
-    await eventually(async () => {
-      const h = json<{ id: string; state: string }[]>(await cli('get', 'hosts', '-o', 'json')).find((x) => x.id === victimHost);
-      return h?.state === 'ready' ? h : undefined;
-    }, 'the restarted host ready again', 30_000);
+    await eventually(
+      async () => {
+        const h = json<{ id: string; state: string }[]>(await cli('get', 'hosts', '-o', 'json')).find((x) => x.id === victimHost);
+        return h?.state === 'ready' ? h : undefined;
+      },
+      'the restarted host ready again',
+      30_000,
+    );
     await hostPids();
   });
 
@@ -148,23 +168,35 @@ describe('healing', { timeout: 120_000 }, () => {
     const movedTask = before[0].id;
     const moved = before.filter((t) => t.host === victimHost).map((t) => t.id);
     expect((await cli('local', 'pause-host', victimHost)).code).toBe(0);
-    await eventually(async () => {
-      const t = await tasksOf('crash');
-      return t.length === 3 && t.every((x) => x.state === 'running' && x.host !== victimHost) ? t : undefined;
-    }, 'replacements running while the host is partitioned', 30_000);
+    await eventually(
+      async () => {
+        const t = await tasksOf('crash');
+        return t.length === 3 && t.every((x) => x.state === 'running' && x.host !== victimHost) ? t : undefined;
+      },
+      'replacements running while the host is partitioned',
+      30_000,
+    );
     // Its old container still runs: the agent is frozen, not the container.
     expect((await containersOf([`${LABELS.task}=${movedTask}`])).length).toBe(1);
     expect((await cli('local', 'resume-host', victimHost)).code).toBe(0);
-    await eventually(async () => {
-      for (const id of moved) if ((await containersOf([`${LABELS.task}=${id}`])).length > 0) return undefined;
-      return true;
-    }, 'the stale containers stopped', 20_000);
+    await eventually(
+      async () => {
+        for (const id of moved) if ((await containersOf([`${LABELS.task}=${id}`])).length > 0) return undefined;
+        return true;
+      },
+      'the stale containers stopped',
+      20_000,
+    );
     // Settled: exactly the desired replicas run (the old ones stop; a replacement may still be starting).
     await eventually(async () => ((await containersOf([`${LABELS.service}=crash`])).length === 3 ? true : undefined), 'three containers of crash', 20_000);
-    await eventually(async () => {
-      const h = json<{ id: string; state: string }[]>(await cli('get', 'hosts', '-o', 'json')).find((x) => x.id === victimHost);
-      return h?.state === 'ready' ? h : undefined;
-    }, 'the fenced host rejoins', 20_000);
+    await eventually(
+      async () => {
+        const h = json<{ id: string; state: string }[]>(await cli('get', 'hosts', '-o', 'json')).find((x) => x.id === victimHost);
+        return h?.state === 'ready' ? h : undefined;
+      },
+      'the fenced host rejoins',
+      20_000,
+    );
     expect((await cli('events', '--host', victimHost, '-o', 'json')).stdout).toContain('host.fenced');
   });
 
@@ -176,10 +208,14 @@ describe('healing', { timeout: 120_000 }, () => {
     expect(await running!.stop()).toBe(0);
     const [victim] = await containersOf([`${LABELS.service}=crash`]);
     await docker.getContainer(victim.Id).kill();
-    await eventually(async () => {
-      const c = await docker.getContainer(victim.Id).inspect();
-      return c.State.Running ? true : undefined;
-    }, 'the agent restarting the container with no control plane', 15_000);
+    await eventually(
+      async () => {
+        const c = await docker.getContainer(victim.Id).inspect();
+        return c.State.Running ? true : undefined;
+      },
+      'the agent restarting the container with no control plane',
+      15_000,
+    );
     running = await startCluster(dir, ['--cluster', cluster, '--hosts', '3', '--data', data]);
     await hostPids();
     const after = await fullStrength('crash', 3);
@@ -198,11 +234,20 @@ describe('healing', { timeout: 120_000 }, () => {
     expect((await cli('drain', drained)).code).toBe(0);
     // While the move runs, the service never drops below its replica count: the old task stops only once its replacement runs.
     let lowest = 3;
-    const after = await eventually(async () => {
-      const t = await tasksOf('crash');
-      lowest = Math.min(lowest, (await containersOf([`${LABELS.service}=crash`])).length);
-      return t.length === 3 && t.every((x) => x.state === 'running' && x.host !== drained) && (await containersOf([`${LABELS.host}=${drained}`, `${LABELS.service}=crash`])).length === 0 ? t : undefined;
-    }, 'the tasks moved off the drained host', 60_000, 100);
+    const after = await eventually(
+      async () => {
+        const t = await tasksOf('crash');
+        lowest = Math.min(lowest, (await containersOf([`${LABELS.service}=crash`])).length);
+        return t.length === 3 &&
+          t.every((x) => x.state === 'running' && x.host !== drained) &&
+          (await containersOf([`${LABELS.host}=${drained}`, `${LABELS.service}=crash`])).length === 0
+          ? t
+          : undefined;
+      },
+      'the tasks moved off the drained host',
+      60_000,
+      100,
+    );
     expect(lowest).toBeGreaterThanOrEqual(3);
     expect(after.map((t) => t.host)).not.toContain(drained);
     const events = await eventsOf('crash');
@@ -219,12 +264,19 @@ describe('healing', { timeout: 120_000 }, () => {
 
   it('backs off a crash loop without flooding the event log or starving other work', async () => {
     const file = join(dir, 'loop.yaml');
-    writeFileSync(file, 'kind: Service\nmetadata: { name: loop }\nspec:\n  replicas: 1\n  containers:\n    - { name: main, image: skiff/busybox:latest, command: ["sh", "-c", "exit 1"], resources: { cpu: 10m, memory: 8Mi } }\n');
+    writeFileSync(
+      file,
+      'kind: Service\nmetadata: { name: loop }\nspec:\n  replicas: 1\n  containers:\n    - { name: main, image: skiff/busybox:latest, command: ["sh", "-c", "exit 1"], resources: { cpu: 10m, memory: 8Mi } }\n',
+    );
     expect((await cli('apply', '-f', file, '--no-wait')).code).toBe(0);
-    const looping = await eventually(async () => {
-      const [t] = await tasksOf('loop');
-      return t && (t.restarts ?? 0) >= 4 ? t : undefined;
-    }, 'four restarts', 30_000);
+    const looping = await eventually(
+      async () => {
+        const [t] = await tasksOf('loop');
+        return t && (t.restarts ?? 0) >= 4 ? t : undefined;
+      },
+      'four restarts',
+      30_000,
+    );
     expect(looping.lastExitCode).toBe(1);
     // other work proceeds meanwhile
     expect((await cli('apply', '-f', service('other', 2))).code).toBe(0);

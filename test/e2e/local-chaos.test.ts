@@ -156,17 +156,24 @@ describe('local mode rehearses failures', { timeout: 120_000 }, () => {
     expect(host(await status(), 'host-1')).toMatchObject({ pid, state: 'running' });
     // A pause longer than the grace period gets the host declared down and fenced on resume: let the
     // cluster settle before the next test.
-    await eventually(async () => {
-      const hosts = json<{ id: string; state: string }[]>(await cli('get', 'hosts', '-o', 'json'));
-      const tasks = json<TaskJson[]>(await cli('get', 'tasks', '-o', 'json'));
-      return hosts.every((h) => h.state === 'ready') && tasks.length === 3 && tasks.every((t) => t.state === 'running') ? true : undefined;
-    }, 'every host ready and hello at full strength', 60_000);
+    await eventually(
+      async () => {
+        const hosts = json<{ id: string; state: string }[]>(await cli('get', 'hosts', '-o', 'json'));
+        const tasks = json<TaskJson[]>(await cli('get', 'tasks', '-o', 'json'));
+        return hosts.every((h) => h.state === 'ready') && tasks.length === 3 && tasks.every((t) => t.state === 'running') ? true : undefined;
+      },
+      'every host ready and hello at full strength',
+      60_000,
+    );
   }, 90_000);
 
   it('kill-host kills the agent and every container of the host: status says dead', async () => {
     const pid = host(await status(), 'host-3').pid!;
     const onHost = (await runningContainers('host-3')).length;
-    const others = (await runningContainers()).filter((c) => c.Labels[LABELS.host] !== 'host-3').map((c) => c.Id).sort();
+    const others = (await runningContainers())
+      .filter((c) => c.Labels[LABELS.host] !== 'host-3')
+      .map((c) => c.Id)
+      .sort();
     const killed = await cli('local', 'kill-host', 'host-3');
     expect(killed.code).toBe(0);
     expect(killed.stdout.trim()).toBe(`host-3: killed its agent (pid ${pid}) and ${onHost} running container(s)`);
@@ -198,14 +205,22 @@ describe('local mode rehearses failures', { timeout: 120_000 }, () => {
     // While it was dead the host was declared down and its task replaced on another host: back, it is
     // fenced (the exited container of the moved task is removed) and rejoins as ready.
     await eventually(async () => ((await hostRow())?.state === 'ready' ? true : undefined), 'host-3 ready again', 30_000);
-    await eventually(async () => {
-      const left = await docker.listContainers({ all: true, filters: { label: [`${LABELS.cluster}=${cluster}`, `${LABELS.host}=host-3`] } });
-      return left.length === 0 ? true : undefined;
-    }, 'the stale container of host-3 removed', 30_000);
-    const tasks = await eventually(async () => {
-      const t = json<TaskJson[]>(await cli('get', 'tasks', '-o', 'json'));
-      return t.length === 3 && t.every((x) => x.state === 'running' && x.host !== 'host-3') ? t : undefined;
-    }, 'hello back at full strength on the other hosts', 30_000);
+    await eventually(
+      async () => {
+        const left = await docker.listContainers({ all: true, filters: { label: [`${LABELS.cluster}=${cluster}`, `${LABELS.host}=host-3`] } });
+        return left.length === 0 ? true : undefined;
+      },
+      'the stale container of host-3 removed',
+      30_000,
+    );
+    const tasks = await eventually(
+      async () => {
+        const t = json<TaskJson[]>(await cli('get', 'tasks', '-o', 'json'));
+        return t.length === 3 && t.every((x) => x.state === 'running' && x.host !== 'host-3') ? t : undefined;
+      },
+      'hello back at full strength on the other hosts',
+      30_000,
+    );
     for (const t of tasks) expect(await answer(t)).toBe(t.id);
 
     const again = await cli('local', 'start-host', 'host-3');

@@ -95,7 +95,9 @@ describe('a local cluster driven by the skiff CLI', { timeout: 120_000 }, () => 
     expect(table.stdout.split('\n')[0]).toMatch(/^TASK\s+SERVICE\s+HOST\s+STATE\s+HEALTH\s+RESTARTS\s+ENDPOINTS/);
     expect(table.stdout).toMatch(/hello-1-[a-z0-9]{5}\s+hello\s+host-\d\s+running\s+-\s+0\s+127\.0\.1\.\d:\d+->8080/);
 
-    const hosts = json<{ id: string; address: string; state: string; capacity: { cpu: number; memory: number }; allocated: { cpu: number; memory: number } }[]>(await cli('get', 'hosts', '-o', 'json'));
+    const hosts = json<{ id: string; address: string; state: string; capacity: { cpu: number; memory: number }; allocated: { cpu: number; memory: number } }[]>(
+      await cli('get', 'hosts', '-o', 'json'),
+    );
     expect(hosts.map((h) => h.id).sort()).toEqual(['host-1', 'host-2', 'host-3']);
     for (const h of hosts) {
       expect(h.state).toBe('ready');
@@ -114,12 +116,18 @@ describe('a local cluster driven by the skiff CLI', { timeout: 120_000 }, () => 
     expect(syntax.code).toBe(1);
     expect(syntax.stderr).toMatch(/^skiff: invalid spec: .*line \d+/);
 
-    const unknown = await bad('unknown.yaml', 'kind: Service\nmetadata: { name: hello }\nspec:\n  replicas: 1\n  containers:\n    - name: web\n      image: skiff/busybox:latest\n      imagee: x\n');
+    const unknown = await bad(
+      'unknown.yaml',
+      'kind: Service\nmetadata: { name: hello }\nspec:\n  replicas: 1\n  containers:\n    - name: web\n      image: skiff/busybox:latest\n      imagee: x\n',
+    );
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('spec.containers[0].imagee');
     expect(unknown.stderr).toContain('did you mean "image"');
 
-    const negative = await bad('negative.yaml', 'kind: Service\nmetadata: { name: hello }\nspec:\n  replicas: -1\n  containers:\n    - { name: web, image: skiff/busybox:latest }\n');
+    const negative = await bad(
+      'negative.yaml',
+      'kind: Service\nmetadata: { name: hello }\nspec:\n  replicas: -1\n  containers:\n    - { name: web, image: skiff/busybox:latest }\n',
+    );
     expect(negative.code).toBe(1);
     expect(negative.stderr).toContain('spec.replicas');
 
@@ -132,7 +140,11 @@ describe('a local cluster driven by the skiff CLI', { timeout: 120_000 }, () => 
     expect(usage.stderr).toContain('--bogus');
 
     // the API itself rejects a bad body with a 400 naming the field
-    const res = await running!.fetch(`${running!.api}/v1/services`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ kind: 'Service', metadata: { name: 'Bad_Name' }, spec: { containers: [] } }) });
+    const res = await running!.fetch(`${running!.api}/v1/services`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ kind: 'Service', metadata: { name: 'Bad_Name' }, spec: { containers: [] } }),
+    });
     expect(res.status).toBe(400);
     const body = (await res.json()) as { issues: { path: string }[] };
     expect(body.issues.map((i) => i.path)).toEqual(expect.arrayContaining(['metadata.name', 'spec.containers']));
@@ -143,7 +155,10 @@ describe('a local cluster driven by the skiff CLI', { timeout: 120_000 }, () => 
 
   it('keeps a task that fits no host pending, and says why', async () => {
     const file = join(dir, 'huge.yaml');
-    writeFileSync(file, 'kind: Service\nmetadata: { name: huge }\nspec:\n  replicas: 1\n  containers:\n    - name: web\n      image: skiff/busybox:latest\n      command: ["sleep", "3600"]\n      resources: { cpu: 100m, memory: 64Gi }\n');
+    writeFileSync(
+      file,
+      'kind: Service\nmetadata: { name: huge }\nspec:\n  replicas: 1\n  containers:\n    - name: web\n      image: skiff/busybox:latest\n      command: ["sleep", "3600"]\n      resources: { cpu: 100m, memory: 64Gi }\n',
+    );
     const applied = await cli('apply', '-f', file, '--no-wait');
     expect(applied.code).toBe(0);
     const task = await eventually(async () => {
@@ -176,7 +191,9 @@ describe('a local cluster driven by the skiff CLI', { timeout: 120_000 }, () => 
   it('stops on Ctrl-C and removes every container of the cluster', async () => {
     expect((await cli('apply', '-f', hello)).code).toBe(0);
     expect((await clusterContainers()).length).toBe(3);
-    idsBeforeStop = json<TaskJson[]>(await cli('get', 'tasks', '-o', 'json')).map((t) => t.id).sort();
+    idsBeforeStop = json<TaskJson[]>(await cli('get', 'tasks', '-o', 'json'))
+      .map((t) => t.id)
+      .sort();
     const code = await running!.stop();
     expect(code).toBe(0);
     expect(await clusterContainers()).toEqual([]);
@@ -190,10 +207,14 @@ describe('a local cluster driven by the skiff CLI', { timeout: 120_000 }, () => 
     expect(down.code).toBe(1);
     expect(down.stderr).toContain('no local cluster running here');
     running = await startCluster(dir, ['--cluster', cluster, '--hosts', '3', '--data', join(dir, 'data')]);
-    const tasks = await eventually(async () => {
-      const t = json<TaskJson[]>(await cli('get', 'tasks', '-o', 'json'));
-      return t.length === 3 && t.every((x) => x.state === 'running') ? t : undefined;
-    }, 'hello running again after the restart', 60_000);
+    const tasks = await eventually(
+      async () => {
+        const t = json<TaskJson[]>(await cli('get', 'tasks', '-o', 'json'));
+        return t.length === 3 && t.every((x) => x.state === 'running') ? t : undefined;
+      },
+      'hello running again after the restart',
+      60_000,
+    );
     expect(tasks.map((t) => t.id).sort()).toEqual(idsBeforeStop);
     expect(new Set(tasks.map((t) => t.host)).size).toBe(3);
     expect((await clusterContainers()).length).toBe(3);

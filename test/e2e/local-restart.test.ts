@@ -39,12 +39,16 @@ const base = aSpec({ name: 'keep', replicas: 2 });
 const spec: ServiceSpec = { ...base, spec: { ...base.spec, containers: [{ ...base.spec.containers[0], command: ['sleep', '3600'] }] } };
 
 async function running(c: LocalCluster): Promise<string[]> {
-  return eventually(async () => {
-    const tasks = await c.store.listTasks('default', 'keep');
-    const statuses = await c.store.listHostStatuses();
-    const state = new Map(statuses.flatMap((s) => s.tasks.map((t) => [t.taskId, t.state] as const)));
-    return tasks.length === 2 && tasks.every((t) => state.get(t.id) === 'running') ? tasks.map((t) => t.id).sort() : undefined;
-  }, 'both replicas running', 60_000);
+  return eventually(
+    async () => {
+      const tasks = await c.store.listTasks('default', 'keep');
+      const statuses = await c.store.listHostStatuses();
+      const state = new Map(statuses.flatMap((s) => s.tasks.map((t) => [t.taskId, t.state] as const)));
+      return tasks.length === 2 && tasks.every((t) => state.get(t.id) === 'running') ? tasks.map((t) => t.id).sort() : undefined;
+    },
+    'both replicas running',
+    60_000,
+  );
 }
 
 describe('starting a local cluster again', { timeout: 120_000 }, () => {

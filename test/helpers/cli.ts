@@ -51,7 +51,11 @@ export interface RunningCluster {
  * to its environment (and so to its agents', e.g. DOCKER_HOST).
  */
 export async function startCluster(cwd: string, args: readonly string[], timeoutMs = 60_000, env?: Record<string, string>): Promise<RunningCluster> {
-  const child = spawn(process.execPath, [SKIFF, 'local', 'up', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env: { ...process.env, ...env } } : {}) });
+  const child = spawn(process.execPath, [SKIFF, 'local', 'up', ...args], {
+    cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(env ? { env: { ...process.env, ...env } } : {}),
+  });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));

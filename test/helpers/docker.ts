@@ -30,7 +30,14 @@ export async function removeClusterContainers(docker: Dockerode, cluster: string
     }),
   );
   const networks = await docker.listNetworks({ filters: { label: [`${LABELS.cluster}=${cluster}`] } });
-  await Promise.all(networks.map((n) => docker.getNetwork(n.Id).remove().catch(() => undefined)));
+  await Promise.all(
+    networks.map((n) =>
+      docker
+        .getNetwork(n.Id)
+        .remove()
+        .catch(() => undefined),
+    ),
+  );
   return containers.length;
 }
 

@@ -48,7 +48,12 @@ function lookupAnswer(vpcCidrBlock = '10.50.0.0/16') {
 describe('SkiffStack in an existing VPC', () => {
   let synth: Synthesized;
   beforeAll(() => {
-    synth = synthFixtureStack({ clusterName: 'edge' }, 'Skiff-edge', { vpcId: VPC_ID, env: { account: ACCOUNT, region: REGION } }, { [LOOKUP_KEY]: lookupAnswer() });
+    synth = synthFixtureStack(
+      { clusterName: 'edge' },
+      'Skiff-edge',
+      { vpcId: VPC_ID, env: { account: ACCOUNT, region: REGION } },
+      { [LOOKUP_KEY]: lookupAnswer() },
+    );
   });
   afterAll(() => synth?.cleanup());
 
@@ -76,7 +81,12 @@ describe('SkiffStack in an existing VPC', () => {
 
   it('refuses a cluster CIDR that overlaps the looked-up VPC', () => {
     expect(() =>
-      synthFixtureStack({ clusterName: 'edge', clusterCidr: '10.50.128.0/17', hostSubnetPrefix: 24 }, 'Skiff-edge2', { vpcId: VPC_ID, env: { account: ACCOUNT, region: REGION } }, { [LOOKUP_KEY]: lookupAnswer() }),
+      synthFixtureStack(
+        { clusterName: 'edge', clusterCidr: '10.50.128.0/17', hostSubnetPrefix: 24 },
+        'Skiff-edge2',
+        { vpcId: VPC_ID, env: { account: ACCOUNT, region: REGION } },
+        { [LOOKUP_KEY]: lookupAnswer() },
+      ),
     ).toThrow("clusterCidr 10.50.128.0/17 overlaps the VPC's CIDR 10.50.0.0/16");
   });
 

@@ -105,9 +105,7 @@ export function list<T>(value: T | T[]): T[] {
 
 /** Logical id of the only resource of `type` whose properties match `predicate`. */
 export function onlyResource(template: Template, type: string, predicate: (props: Record<string, Json>) => boolean = () => true): string {
-  const matches = Object.entries(template.findResources(type)).filter(([, r]) =>
-    predicate((r as { Properties?: Record<string, Json> }).Properties ?? {}),
-  );
+  const matches = Object.entries(template.findResources(type)).filter(([, r]) => predicate((r as { Properties?: Record<string, Json> }).Properties ?? {}));
   if (matches.length !== 1) throw new Error(`expected one ${type} to match, found ${matches.length}`);
   return matches[0]![0];
 }

@@ -67,6 +67,8 @@ describe('cdk-nag AwsSolutions checks on the Skiff stack', () => {
       stack.cluster.apiFunction.addToRolePolicy(new PolicyStatement({ actions: ['s3:*'], resources: ['*'] })),
     );
     expect(suppressed.map((s) => s.rule)).toContain('AwsSolutions-EC23');
-    expect(findings).toEqual([expect.stringMatching(/^AwsSolutions-IAM5\[Action::s3:\*\] on Skiff-nag\/Cluster\/ControlPlane\/ApiFunction\/ServiceRole\/DefaultPolicy\/Resource$/)]);
+    expect(findings).toEqual([
+      expect.stringMatching(/^AwsSolutions-IAM5\[Action::s3:\*\] on Skiff-nag\/Cluster\/ControlPlane\/ApiFunction\/ServiceRole\/DefaultPolicy\/Resource$/),
+    ]);
   });
 });

@@ -10,14 +10,17 @@ import { SkiffObservability } from '../../infra/observability.ts';
 import { render } from './helpers.ts';
 
 interface Alarm {
-  Properties: Record<string, unknown> & { Metrics?: { Id: string; Expression?: string; MetricStat?: { Metric: { MetricName: string; Dimensions: { Name: string; Value: unknown }[] } } }[] };
+  Properties: Record<string, unknown> & {
+    Metrics?: { Id: string; Expression?: string; MetricStat?: { Metric: { MetricName: string; Dimensions: { Name: string; Value: unknown }[] } } }[];
+  };
 }
 
 /** The construct alone, over plain inline functions: no bundling, so synthesis takes well under a second. */
 function build(clusterName = 'prod'): { template: Template; observability: SkiffObservability } {
   process.env.CDK_VALIDATION = 'false';
   const stack = new Stack(new App(), 'Observability');
-  const fn = (id: string) => new Function(stack, id, { runtime: Runtime.NODEJS_22_X, handler: 'index.handler', code: Code.fromInline('exports.handler = async () => {}') });
+  const fn = (id: string) =>
+    new Function(stack, id, { runtime: Runtime.NODEJS_22_X, handler: 'index.handler', code: Code.fromInline('exports.handler = async () => {}') });
   const table = new Table(stack, 'Table', { partitionKey: { name: 'pk', type: AttributeType.STRING }, billingMode: BillingMode.PAY_PER_REQUEST });
   const observability = new SkiffObservability(stack, 'Observability', {
     clusterName,
@@ -47,21 +50,36 @@ describe('SkiffObservability', () => {
   });
 
   it('alarms on Errors (1 in 5 minutes) and sustained Throttles (3 periods of 5 minutes) of each function', () => {
-    for (const [key, id] of [['Api', 'Api'], ['Scheduler', 'Scheduler'], ['Health', 'Health']] as const) {
+    for (const [key, id] of [
+      ['Api', 'Api'],
+      ['Scheduler', 'Scheduler'],
+      ['Health', 'Health'],
+    ] as const) {
       expect(alarmNamed(`${key}Errors`).Properties).toMatchObject({
-        Namespace: 'AWS/Lambda', MetricName: 'Errors', Statistic: 'Sum', Period: 300, Threshold: 1, EvaluationPeriods: 1,
-        ComparisonOperator: 'GreaterThanOrEqualToThreshold', TreatMissingData: 'notBreaching',
+        Namespace: 'AWS/Lambda',
+        MetricName: 'Errors',
+        Statistic: 'Sum',
+        Period: 300,
+        Threshold: 1,
+        EvaluationPeriods: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
         Dimensions: [{ Name: 'FunctionName', Value: functionRef(id) }],
       });
       expect(alarmNamed(`${key}Throttles`).Properties).toMatchObject({
-        Namespace: 'AWS/Lambda', MetricName: 'Throttles', Statistic: 'Sum', Period: 300, Threshold: 1, EvaluationPeriods: 3,
+        Namespace: 'AWS/Lambda',
+        MetricName: 'Throttles',
+        Statistic: 'Sum',
+        Period: 300,
+        Threshold: 1,
+        EvaluationPeriods: 3,
         Dimensions: [{ Name: 'FunctionName', Value: functionRef(id) }],
       });
     }
     expect(Object.keys(alarms)).toHaveLength(10);
   });
 
-  it('alarms on the table\'s read plus write throttle events in 2 consecutive periods', () => {
+  it("alarms on the table's read plus write throttle events in 2 consecutive periods", () => {
     const alarm = alarmNamed('TableThrottles').Properties;
     expect(alarm).toMatchObject({ Threshold: 1, EvaluationPeriods: 2, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
     const metrics = alarm.Metrics!;
@@ -74,14 +92,21 @@ describe('SkiffObservability', () => {
   });
 
   it('alarms on the custom metrics exactly as app/metrics.ts publishes them', () => {
-    for (const [name, evaluationPeriods] of [['StaleHosts', 3], ['UnplaceableTasks', 5], ['HostsWithoutSubnet', 5]] as const) {
+    for (const [name, evaluationPeriods] of [
+      ['StaleHosts', 3],
+      ['UnplaceableTasks', 5],
+      ['HostsWithoutSubnet', 5],
+    ] as const) {
       const emf = JSON.parse(metricLine(name, 1, 'prod', 0));
       const declared = emf._aws.CloudWatchMetrics[0];
       expect(alarmNamed(name).Properties).toMatchObject({
         Namespace: declared.Namespace,
         MetricName: declared.Metrics[0].Name,
         Dimensions: [{ Name: declared.Dimensions[0][0], Value: emf.Cluster }],
-        Statistic: 'Maximum', Period: 60, Threshold: 1, EvaluationPeriods: evaluationPeriods,
+        Statistic: 'Maximum',
+        Period: 60,
+        Threshold: 1,
+        EvaluationPeriods: evaluationPeriods,
       });
     }
   });
@@ -98,7 +123,9 @@ describe('SkiffObservability', () => {
     template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
     template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] } });
     template.hasResourceProperties('AWS::KMS::Key', {
-      KeyPolicy: { Statement: Match.arrayWith([Match.objectLike({ Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: ['kms:Decrypt', 'kms:GenerateDataKey*'] })]) },
+      KeyPolicy: {
+        Statement: Match.arrayWith([Match.objectLike({ Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: ['kms:Decrypt', 'kms:GenerateDataKey*'] })]),
+      },
     });
     template.hasResourceProperties('AWS::SNS::TopicPolicy', {
       PolicyDocument: {
@@ -114,7 +141,9 @@ describe('SkiffObservability', () => {
   it('puts the custom metrics, invocations and duration of each function on a dashboard', () => {
     const dashboards = Object.values(template.findResources('AWS::CloudWatch::Dashboard'));
     expect(dashboards).toHaveLength(1);
-    const body = JSON.parse(render(dashboards[0]!.Properties.DashboardBody).replace(/\$\{[^}]+\}/g, 'X')) as { widgets: { properties: { title?: string; metrics?: unknown[][] } }[] };
+    const body = JSON.parse(render(dashboards[0]!.Properties.DashboardBody).replace(/\$\{[^}]+\}/g, 'X')) as {
+      widgets: { properties: { title?: string; metrics?: unknown[][] } }[];
+    };
     const titles = body.widgets.map((w) => w.properties.title);
     expect(titles).toEqual(expect.arrayContaining(['Alarms', 'Stale hosts', 'Unplaceable tasks', 'Invocations', 'Duration (p99)', 'Table throttle events']));
     const metricsOf = (title: string) => body.widgets.find((w) => w.properties.title === title)!.properties.metrics!;
@@ -136,7 +165,13 @@ describe('SkiffObservability', () => {
     const stack = new Stack(new App(), 'NoStage');
     const table = new Table(stack, 'Table', { partitionKey: { name: 'pk', type: AttributeType.STRING } });
     expect(
-      () => new SkiffObservability(stack, 'Observability', { clusterName: 'x', functions: {}, table, httpApi: new HttpApi(stack, 'Api', { createDefaultStage: false }) }),
+      () =>
+        new SkiffObservability(stack, 'Observability', {
+          clusterName: 'x',
+          functions: {},
+          table,
+          httpApi: new HttpApi(stack, 'Api', { createDefaultStage: false }),
+        }),
     ).toThrow('the HTTP API needs its default stage to get access logs (createDefaultStage must not be false)');
   });
 });

@@ -8,18 +8,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { Match } from 'aws-cdk-lib/assertions';
 import type { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  actionsOf,
-  bySid,
-  functionId,
-  functionRoleId,
-  list,
-  managedPolicies,
-  onlyResource,
-  render,
-  roleStatements,
-  synthFixtureStack,
-} from './helpers.ts';
+import { actionsOf, bySid, functionId, functionRoleId, list, managedPolicies, onlyResource, render, roleStatements, synthFixtureStack } from './helpers.ts';
 import type { Statement, Synthesized } from './helpers.ts';
 import { DOCKER_PUBLISHED_PORTS, HOST_ARN_TAG_KEY, TTL_ATTRIBUTE } from '../../infra/skiff-cluster.ts';
 import { DynamoStore, hostPartitionKey } from '../../adapters/aws/dynamo-store.ts';
@@ -58,7 +47,14 @@ const ELB_TARGET_GROUP_ACTIONS = [
   'elasticloadbalancing:RegisterTargets',
 ];
 const ELB_RULE_ACTIONS = ['elasticloadbalancing:CreateRule', 'elasticloadbalancing:DeleteRule', 'elasticloadbalancing:ModifyRule'];
-const EC2_ROUTE_ACTIONS = ['ec2:CreateRoute', 'ec2:DeleteRoute', 'ec2:DescribeInstances', 'ec2:DescribeRouteTables', 'ec2:ModifyInstanceAttribute', 'ec2:ReplaceRoute'];
+const EC2_ROUTE_ACTIONS = [
+  'ec2:CreateRoute',
+  'ec2:DeleteRoute',
+  'ec2:DescribeInstances',
+  'ec2:DescribeRouteTables',
+  'ec2:ModifyInstanceAttribute',
+  'ec2:ReplaceRoute',
+];
 const STREAM_ACTIONS = ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:ListStreams'];
 const CERTIFICATE_ARN = 'arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789';
 const ACCOUNT_ARN = '${AWS::Partition}:%s:${AWS::Region}:${AWS::AccountId}';
@@ -253,7 +249,11 @@ describe('control-plane functions', () => {
       },
     });
     const fn = template.findResources('AWS::Lambda::Function')[schedulerFnId] as { Properties: { Environment: { Variables: Record<string, unknown> } } };
-    expect(render(fn.Properties.Environment.Variables.SKIFF_ROUTE_TABLE_IDS)).toBe(hostRouteTables().map((id) => `\${${id}}`).join(','));
+    expect(render(fn.Properties.Environment.Variables.SKIFF_ROUTE_TABLE_IDS)).toBe(
+      hostRouteTables()
+        .map((id) => `\${${id}}`)
+        .join(','),
+    );
   });
 
   it('runs the health function on Node.js 22, arm64, 256 MB, 75 s timeout (4 checks 15 s apart), reserved concurrency 1', () => {
@@ -390,7 +390,13 @@ describe('IAM', () => {
       Content: {
         schemaVersion: '2.2',
         description: Match.stringLikeRegexp('Skiff'),
-        mainSteps: [{ action: 'aws:runShellScript', name: Match.anyValue(), inputs: { runCommand: ['systemctl kill -s USR1 skiff-agent'], timeoutSeconds: Match.anyValue() } }],
+        mainSteps: [
+          {
+            action: 'aws:runShellScript',
+            name: Match.anyValue(),
+            inputs: { runCommand: ['systemctl kill -s USR1 skiff-agent'], timeoutSeconds: Match.anyValue() },
+          },
+        ],
       },
     });
     const doc = template.findResources('AWS::SSM::Document');
@@ -436,7 +442,11 @@ describe('IAM', () => {
     const statements = roleStatements(template, functionRoleId(template, schedulerFnId));
     const routes = bySid(statements, 'HostSubnetRoutes');
     expect(list(routes.Action).sort()).toEqual(['ec2:CreateRoute', 'ec2:DeleteRoute', 'ec2:ReplaceRoute']);
-    expect(list(routes.Resource).map(render).sort()).toEqual(hostRouteTables().map((id) => arn('ec2', `route-table/\${${id}}`)).sort());
+    expect(list(routes.Resource).map(render).sort()).toEqual(
+      hostRouteTables()
+        .map((id) => arn('ec2', `route-table/\${${id}}`))
+        .sort(),
+    );
     expect(routes.Condition).toBeUndefined();
     const forwarding = bySid(statements, 'HostForwarding');
     expect(list(forwarding.Action).sort()).toEqual(['ec2:CreateRoute', 'ec2:ModifyInstanceAttribute', 'ec2:ReplaceRoute']);
@@ -450,9 +460,7 @@ describe('IAM', () => {
     let roleId: string;
     let statements: Statement[];
     beforeAll(() => {
-      roleId = onlyResource(template, 'AWS::IAM::Role', (p) =>
-        JSON.stringify(p.AssumeRolePolicyDocument).includes('ec2.amazonaws.com'),
-      );
+      roleId = onlyResource(template, 'AWS::IAM::Role', (p) => JSON.stringify(p.AssumeRolePolicyDocument).includes('ec2.amazonaws.com'));
       statements = roleStatements(template, roleId);
     });
 
@@ -511,7 +519,8 @@ describe('IAM', () => {
       const prefix = 'arn:aws:ec2:eu-west-1:123456789012:instance/';
       const sourceArn = `${prefix}i-0abc`;
       const resolve = (value: string) => value.replaceAll('${ec2:SourceInstanceARN}', sourceArn);
-      const rendered = (v: unknown) => render(v).replace('${AWS::Partition}', 'aws').replace('${AWS::Region}', 'eu-west-1').replace('${AWS::AccountId}', '123456789012');
+      const rendered = (v: unknown) =>
+        render(v).replace('${AWS::Partition}', 'aws').replace('${AWS::Region}', 'eu-west-1').replace('${AWS::AccountId}', '123456789012');
 
       const items = bySid(statements, 'WriteOwnHostItems');
       const leadingKeys = list(items.Condition!['ForAllValues:StringEquals']!['dynamodb:LeadingKeys'] as string | string[]);
@@ -529,7 +538,9 @@ describe('IAM', () => {
     it('downloads only the agent bundle object, and has no other permission', () => {
       const download = bySid(statements, 'DownloadAgentBundle');
       expect(list(download.Action)).toEqual(['s3:GetObject']);
-      expect(list(download.Resource).map(render)[0]).toMatch(/^arn:\$\{AWS::Partition\}:s3:::cdk-[a-z0-9]+-assets-\$\{AWS::AccountId\}-\$\{AWS::Region\}\/[0-9a-f]{64}\.mjs$/);
+      expect(list(download.Resource).map(render)[0]).toMatch(
+        /^arn:\$\{AWS::Partition\}:s3:::cdk-[a-z0-9]+-assets-\$\{AWS::AccountId\}-\$\{AWS::Region\}\/[0-9a-f]{64}\.mjs$/,
+      );
       expect(actionsOf(statements)).toEqual(
         ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 's3:GetObject', 'ssm:GetParameter', 'ssm:GetParameter*', 'ssm:GetParameters'].sort(),
       );
@@ -633,9 +644,7 @@ describe('hosts', () => {
     template.hasResourceProperties('AWS::EC2::LaunchTemplate', {
       LaunchTemplateData: Match.objectLike({
         MetadataOptions: { HttpTokens: 'required', HttpPutResponseHopLimit: 1 },
-        BlockDeviceMappings: [
-          { DeviceName: '/dev/xvda', Ebs: { Encrypted: true, VolumeType: 'gp3', VolumeSize: 30, DeleteOnTermination: true } },
-        ],
+        BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { Encrypted: true, VolumeType: 'gp3', VolumeSize: 30, DeleteOnTermination: true } }],
         KeyName: Match.absent(),
       }),
     });
@@ -769,7 +778,10 @@ describe('load balancer', () => {
     });
     template.hasResource('AWS::S3::Bucket', { DeletionPolicy: 'Retain' });
     const policyId = onlyResource(template, 'AWS::S3::BucketPolicy', (p) => (p.Bucket as { Ref: string }).Ref === bucketId);
-    const lb = template.findResources('AWS::ElasticLoadBalancingV2::LoadBalancer')[albId] as { DependsOn: string[]; Properties: { LoadBalancerAttributes: { Key: string; Value: unknown }[] } };
+    const lb = template.findResources('AWS::ElasticLoadBalancingV2::LoadBalancer')[albId] as {
+      DependsOn: string[];
+      Properties: { LoadBalancerAttributes: { Key: string; Value: unknown }[] };
+    };
     expect(lb.Properties.LoadBalancerAttributes).toEqual(
       expect.arrayContaining([
         { Key: 'access_logs.s3.enabled', Value: 'true' },
@@ -926,9 +938,7 @@ describe('failure destinations', () => {
     template.hasResourceProperties('AWS::SQS::QueuePolicy', {
       Queues: [{ Ref: queueId }],
       PolicyDocument: {
-        Statement: Match.arrayWith([
-          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
-        ]),
+        Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]),
       },
     });
   });
@@ -1016,7 +1026,9 @@ describe('defaults', () => {
   it('scopes target groups of cluster skiff to skiff- and 12 characters, so a cluster skiff-a is out of reach', () => {
     const fnId = functionId(defaults.template, 'Skiff scheduler (cluster skiff)');
     const groups = bySid(roleStatements(defaults.template, functionRoleId(defaults.template, fnId)), 'LoadBalancerTargetGroups');
-    const pattern = list(groups.Resource).map(render)[0]!.replace(/^.*:targetgroup\//, '');
+    const pattern = list(groups.Resource)
+      .map(render)[0]!
+      .replace(/^.*:targetgroup\//, '');
     expect(pattern).toBe('skiff-????????????/*');
     // IAM's `?` is one character, `*` any run of them.
     const iam = new RegExp(`^${pattern.replaceAll('?', '.').replace('*', '.*')}$`);

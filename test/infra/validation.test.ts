@@ -30,9 +30,7 @@ describe('SkiffCluster prop validation', () => {
   });
 
   it('rejects minHosts greater than maxHosts and says to lower one or raise the other', () => {
-    expect(() => build({ minHosts: 4, maxHosts: 2 })).toThrow(
-      'minHosts (4) is greater than maxHosts (2): lower minHosts or raise maxHosts',
-    );
+    expect(() => build({ minHosts: 4, maxHosts: 2 })).toThrow('minHosts (4) is greater than maxHosts (2): lower minHosts or raise maxHosts');
   });
 
   it.each([
@@ -108,7 +106,10 @@ describe('container network prop validation', () => {
   });
 
   it('accepts a small cluster CIDR with a longer host prefix', () => {
-    expect(validateSkiffClusterProps({ clusterCidr: '10.200.0.0/20', hostSubnetPrefix: 26, maxHosts: 40 })).toMatchObject({ clusterCidr: '10.200.0.0/20', hostSubnetPrefix: 26 });
+    expect(validateSkiffClusterProps({ clusterCidr: '10.200.0.0/20', hostSubnetPrefix: 26, maxHosts: 40 })).toMatchObject({
+      clusterCidr: '10.200.0.0/20',
+      hostSubnetPrefix: 26,
+    });
   });
 
   it.each([
@@ -120,7 +121,9 @@ describe('container network prop validation', () => {
   });
 
   it('rejects a host prefix that leaves no room for a container, or is shorter than the cluster CIDR', () => {
-    expect(() => build({ hostSubnetPrefix: 31 })).toThrow(/hostSubnetPrefix 31 is invalid for clusterCidr 10.200.0.0\/16: must be a whole number from 16 to 30/);
+    expect(() => build({ hostSubnetPrefix: 31 })).toThrow(
+      /hostSubnetPrefix 31 is invalid for clusterCidr 10.200.0.0\/16: must be a whole number from 16 to 30/,
+    );
     expect(() => build({ hostSubnetPrefix: 12 })).toThrow(/hostSubnetPrefix 12 is invalid/);
   });
 
@@ -144,7 +147,12 @@ describe('container network prop validation', () => {
   });
 
   it('defaults to 10.200.0.0/16 in /24 host subnets, a new VPC of 10.0.0.0/16 and the default route quota of 50', () => {
-    expect(validateSkiffClusterProps({})).toMatchObject({ clusterCidr: '10.200.0.0/16', hostSubnetPrefix: 24, vpcCidr: '10.0.0.0/16', routesPerRouteTable: 50 });
+    expect(validateSkiffClusterProps({})).toMatchObject({
+      clusterCidr: '10.200.0.0/16',
+      hostSubnetPrefix: 24,
+      vpcCidr: '10.0.0.0/16',
+      routesPerRouteTable: 50,
+    });
   });
 });
 
@@ -183,9 +191,7 @@ describe('ingress prop validation', () => {
   });
 
   it('rejects a load balancer scheme other than internal and internet-facing', () => {
-    expect(() => build({ loadBalancerScheme: 'public' as never })).toThrow(
-      "loadBalancerScheme 'public' is invalid: use 'internal' or 'internet-facing'",
-    );
+    expect(() => build({ loadBalancerScheme: 'public' as never })).toThrow("loadBalancerScheme 'public' is invalid: use 'internal' or 'internet-facing'");
   });
 
   it.each([
@@ -276,9 +282,7 @@ describe('settings from CDK context', () => {
   });
 
   it('names the context key and shows an example when a count is not a whole number', () => {
-    expect(() => fromContext({ maxHosts: 'many' })).toThrow(
-      `context 'maxHosts' must be a whole number (for example -c maxHosts=2), got "many"`,
-    );
+    expect(() => fromContext({ maxHosts: 'many' })).toThrow(`context 'maxHosts' must be a whole number (for example -c maxHosts=2), got "many"`);
   });
 
   it('rejects an empty cluster name from context', () => {

@@ -76,7 +76,19 @@ function task(id: string, command: string[] = ['sh', '-c', 'exec httpd -f -p 808
     service: id.replace(/-\d+-[a-z0-9]+$/, ''),
     slot: 1,
     specVersion: 1,
-    pod: { restartPolicy, containers: [{ name: 'web', image: TEST_IMAGE, command, env: {}, ports: [{ containerPort: 8080, protocol: 'tcp' }], resources: { cpu: 100, memory: 16 * 1024 * 1024 } }] },
+    pod: {
+      restartPolicy,
+      containers: [
+        {
+          name: 'web',
+          image: TEST_IMAGE,
+          command,
+          env: {},
+          ports: [{ containerPort: 8080, protocol: 'tcp' }],
+          resources: { cpu: 100, memory: 16 * 1024 * 1024 },
+        },
+      ],
+    },
   };
 }
 
@@ -110,7 +122,8 @@ async function startAgent(hostId: string, log: AgentDeps['log'] = () => {}): Pro
   return agent;
 }
 
-const publish = (hostId: string, generation: number, tasks: HostDocumentTask[]) => channel.publish({ cluster, hostId, generation, tasks } satisfies HostDocument);
+const publish = (hostId: string, generation: number, tasks: HostDocumentTask[]) =>
+  channel.publish({ cluster, hostId, generation, tasks } satisfies HostDocument);
 const containersOf = (hostId: string) => docker.listContainers({ all: true, filters: { label: [`${LABELS.cluster}=${cluster}`, `${LABELS.host}=${hostId}`] } });
 
 describe('the agent', () => {
@@ -158,7 +171,13 @@ describe('the agent', () => {
   });
 
   it('runs pods on the host network of a document that carries one, and reports their addresses in its subnet', async () => {
-    await channel.publish({ cluster, hostId: 'hn', generation: 1, tasks: [task('routed-1-aaaaa')], network: { subnet: hostSubnet, clusterCidr: '10.231.0.0/16' } });
+    await channel.publish({
+      cluster,
+      hostId: 'hn',
+      generation: 1,
+      tasks: [task('routed-1-aaaaa')],
+      network: { subnet: hostSubnet, clusterCidr: '10.231.0.0/16' },
+    });
     await startAgent('hn');
     const status = await eventually(async () => {
       const t = (await store.getHostStatus('hn'))?.tasks[0];
@@ -177,9 +196,21 @@ describe('the agent', () => {
     const [a, b, c] = hostSubnet.split('.');
     const stale = `${a}.${b}.${c === '255' ? '254' : Number(c) + 1}.0/24`;
     await docker.createNetwork({ Name: `skiff-${cluster}`, Driver: 'bridge', IPAM: { Config: [{ Subnet: stale }] }, Labels: { [LABELS.cluster]: cluster } });
-    const blocker = await docker.createContainer({ Image: TEST_IMAGE, Cmd: ['true'], name: `skiff.${cluster}.blocker`, Labels: { [LABELS.cluster]: cluster }, HostConfig: { NetworkMode: `skiff-${cluster}` } });
+    const blocker = await docker.createContainer({
+      Image: TEST_IMAGE,
+      Cmd: ['true'],
+      name: `skiff.${cluster}.blocker`,
+      Labels: { [LABELS.cluster]: cluster },
+      HostConfig: { NetworkMode: `skiff-${cluster}` },
+    });
     const errors: string[] = [];
-    await channel.publish({ cluster, hostId: 'hf', generation: 1, tasks: [task('wait-1-aaaaa')], network: { subnet: hostSubnet, clusterCidr: '10.231.0.0/16' } });
+    await channel.publish({
+      cluster,
+      hostId: 'hf',
+      generation: 1,
+      tasks: [task('wait-1-aaaaa')],
+      network: { subnet: hostSubnet, clusterCidr: '10.231.0.0/16' },
+    });
     const agent = await startAgent('hf', (level, message, data) => {
       if (level === 'error') errors.push(`${message}: ${String(data?.error)}`);
     });

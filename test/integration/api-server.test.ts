@@ -79,12 +79,15 @@ describe('the local API server', () => {
     expect(seen).toEqual([]);
   });
 
-  it.each(['application/json', 'application/json; charset=utf-8', 'Application/JSON', 'application/yaml', 'application/x-yaml', 'text/yaml'])('passes a body sent as %s to the handler', async (type) => {
-    const { port, seen } = await server();
-    const a = await send(port, { method: 'POST', headers: { 'content-type': type }, body: SPEC });
-    expect(a).toEqual({ status: 200, body: { ok: true } });
-    expect(seen.map((e) => e.body)).toEqual([SPEC]);
-  });
+  it.each(['application/json', 'application/json; charset=utf-8', 'Application/JSON', 'application/yaml', 'application/x-yaml', 'text/yaml'])(
+    'passes a body sent as %s to the handler',
+    async (type) => {
+      const { port, seen } = await server();
+      const a = await send(port, { method: 'POST', headers: { 'content-type': type }, body: SPEC });
+      expect(a).toEqual({ status: 200, body: { ok: true } });
+      expect(seen.map((e) => e.body)).toEqual([SPEC]);
+    },
+  );
 
   it('passes a request with no body whatever its Content-Type, since there is nothing to misread', async () => {
     const { port, seen } = await server();
@@ -159,7 +162,9 @@ describe('the local API server', () => {
     const { api, seen } = await server();
     const authorization = `Bearer ${TOKEN}`;
     expect((await fetch(`${api.url}/v1/healthz`, { headers: { authorization } })).status).toBe(200);
-    expect((await fetch(`${api.url}/v1/services`, { method: 'POST', headers: { authorization, 'content-type': 'application/json' }, body: SPEC })).status).toBe(200);
+    expect((await fetch(`${api.url}/v1/services`, { method: 'POST', headers: { authorization, 'content-type': 'application/json' }, body: SPEC })).status).toBe(
+      200,
+    );
     expect((await fetch(`${api.url}/v1/namespaces/default/services/web`, { method: 'DELETE', headers: { authorization } })).status).toBe(200);
     expect(seen).toHaveLength(3);
   });

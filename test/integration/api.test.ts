@@ -46,7 +46,10 @@ describe('the API', () => {
     const a = await api();
     const res = await a.call('POST', '/v1/services', hello, 'application/yaml');
     expect(res.status).toBe(201);
-    const body = res.body as { result: string; service: { namespace: string; specVersion: number; spec: { spec: { restartPolicy: string; placement: unknown } } } };
+    const body = res.body as {
+      result: string;
+      service: { namespace: string; specVersion: number; spec: { spec: { restartPolicy: string; placement: unknown } } };
+    };
     expect(body.result).toBe('created');
     expect(body.service.namespace).toBe('default');
     expect(body.service.spec.spec.restartPolicy).toBe('always');
@@ -108,7 +111,20 @@ describe('the API', () => {
   it('lists services with their progress, and pending tasks', async () => {
     const a = await api();
     await a.call('POST', '/v1/services', spec(2));
-    await a.store.putTask({ id: 'web-1-aaaaa', namespace: 'default', service: 'web', slot: 1, incarnation: 1, specVersion: 1, pod: { containers: [], restartPolicy: 'always' }, desired: 'running', createdAt: '2026-01-01T00:00:00Z' }, undefined);
+    await a.store.putTask(
+      {
+        id: 'web-1-aaaaa',
+        namespace: 'default',
+        service: 'web',
+        slot: 1,
+        incarnation: 1,
+        specVersion: 1,
+        pod: { containers: [], restartPolicy: 'always' },
+        desired: 'running',
+        createdAt: '2026-01-01T00:00:00Z',
+      },
+      undefined,
+    );
     const list = await a.call('GET', '/v1/services');
     expect(list.body).toEqual([expect.objectContaining({ namespace: 'default', name: 'web', replicas: 2, running: 0, ready: false })]);
     const tasks = await a.call('GET', '/v1/tasks', undefined, 'application/json', { service: 'web', namespace: 'default' });
@@ -119,7 +135,15 @@ describe('the API', () => {
 describe('the API and malformed input', () => {
   it.each([
     ['YAML nested 5,000 deep', 'POST', '/v1/services', `kind: Service\nspec: ${'['.repeat(5000)}${']'.repeat(5000)}\n`, 'application/yaml', {}, 'nested'],
-    ['JSON nested 100,000 deep', 'POST', '/v1/services', `{"kind":"Service","spec":${'['.repeat(100_000)}${']'.repeat(100_000)}}`, 'application/json', {}, 'nested'],
+    [
+      'JSON nested 100,000 deep',
+      'POST',
+      '/v1/services',
+      `{"kind":"Service","spec":${'['.repeat(100_000)}${']'.repeat(100_000)}}`,
+      'application/json',
+      {},
+      'nested',
+    ],
     ['a malformed percent-encoding in a path', 'GET', '/v1/namespaces/%E0%A4%A/services/web', undefined, 'application/json', {}, 'percent-encoding'],
     ['a service name over 2 KB', 'GET', `/v1/namespaces/default/services/${'a'.repeat(2100)}`, undefined, 'application/json', {}, 'at most 253 characters'],
     ['a host id over 2 KB', 'POST', `/v1/hosts/${'h'.repeat(2100)}/drain`, undefined, 'application/json', {}, 'at most 253 characters'],
@@ -160,7 +184,8 @@ describe('the API Lambda handler', () => {
 
     // A list page: the array body, and the next page's cursor as a response header.
     expect((await handler(event('POST', '/v1/services', spec(1)), {} as Context)).statusCode).toBe(201);
-    const page = (cursor?: string) => ({ ...event('GET', '/v1/services'), queryStringParameters: { limit: '1', ...(cursor ? { cursor } : {}) } }) as APIGatewayProxyEventV2;
+    const page = (cursor?: string) =>
+      ({ ...event('GET', '/v1/services'), queryStringParameters: { limit: '1', ...(cursor ? { cursor } : {}) } }) as APIGatewayProxyEventV2;
     const first = await handler(page(), {} as Context);
     expect(JSON.parse(first.body!).map((s: { name: string }) => s.name)).toEqual(['hello']);
     const cursor = first.headers?.['x-next-cursor'];
@@ -176,7 +201,11 @@ describe('the API and ingress hosts', () => {
     JSON.stringify({
       kind: 'Service',
       metadata: { name, namespace },
-      spec: { replicas, containers: [{ name: 'app', image: 'skiff/busybox:latest', ports: [{ containerPort: 8080, name: 'http' }] }], ingress: { host, port: 'http' } },
+      spec: {
+        replicas,
+        containers: [{ name: 'app', image: 'skiff/busybox:latest', ports: [{ containerPort: 8080, name: 'http' }] }],
+        ingress: { host, port: 'http' },
+      },
     });
 
   it('rejects an ingress host another service uses, naming both, and stores nothing', async () => {
@@ -207,7 +236,10 @@ describe('the API and ingress hosts', () => {
   it('lets a service keep its own host on an update, and another take a host once it is free', async () => {
     const a = await api();
     await a.call('POST', '/v1/services', withIngress('default', 'web', 'shop.example.com'));
-    expect(await a.call('POST', '/v1/services', withIngress('default', 'web', 'shop.example.com', 2))).toMatchObject({ status: 200, body: { result: 'updated' } });
+    expect(await a.call('POST', '/v1/services', withIngress('default', 'web', 'shop.example.com', 2))).toMatchObject({
+      status: 200,
+      body: { result: 'updated' },
+    });
     expect((await a.call('POST', '/v1/services', withIngress('default', 'web', 'www.example.com', 2))).status).toBe(200);
     expect((await a.call('POST', '/v1/services', withIngress('default', 'api', 'shop.example.com'))).status).toBe(201);
   });

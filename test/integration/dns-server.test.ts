@@ -66,7 +66,12 @@ describe('the local DNS server, answering from the Route 53 stand-in', () => {
 
   beforeAll(async () => {
     route53 = await startRoute53Server({ limits: { requests: false }, pendingMs: 0 });
-    client = new Route53Client({ endpoint: route53.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'x' }, maxAttempts: 1 });
+    client = new Route53Client({
+      endpoint: route53.endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'x' },
+      maxAttempts: 1,
+    });
     const zoneId = await route53.ensureZone(ZONE);
     zone = new Route53Zone(client, { hostedZoneId: zoneId, zone: ZONE, minIntervalMs: 0 });
     // What every scheduler pass does: compute the records, sync the zone.
@@ -99,12 +104,12 @@ describe('the local DNS server, answering from the Route 53 stand-in', () => {
     expect(new Set(firsts).size).toBe(3);
   });
 
-  it('answers a replica\'s own name with its address', async () => {
+  it("answers a replica's own name with its address", async () => {
     const res = await udp('web-2-bbbbb.web.shop.skiff.internal', 'A');
     expect(res.answers.map((r) => r.address)).toEqual(['127.0.1.2']);
   });
 
-  it('answers SRV with each replica\'s port and name, and their addresses alongside', async () => {
+  it("answers SRV with each replica's port and name, and their addresses alongside", async () => {
     const res = await udp('_http._tcp.web.shop.skiff.internal', 'SRV');
     expect(res.answers.map((r) => [r.priority, r.weight, r.port, r.target])).toEqual([
       [0, 10, 31001, 'web-1-aaaaa.web.shop.skiff.internal'],
@@ -123,7 +128,7 @@ describe('the local DNS server, answering from the Route 53 stand-in', () => {
     expect(res.answers.map((r) => r.type)).toEqual([Packet.TYPE.A]);
   });
 
-  it('says NXDOMAIN, with the zone\'s SOA, for a name under the zone that has no record', async () => {
+  it("says NXDOMAIN, with the zone's SOA, for a name under the zone that has no record", async () => {
     for (const name of ['api.shop.skiff.internal', 'web-4-ddddd.web.shop.skiff.internal']) {
       const res = await udp(name, 'A');
       expect(res.header.rcode).toBe(3);

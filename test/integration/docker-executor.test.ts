@@ -226,7 +226,7 @@ describe('DockerExecutor with a real Docker daemon', () => {
     expect(endpoint.Aliases).toEqual(expect.arrayContaining([`web.shop.skiff.internal`, `${task.id}.web.shop.skiff.internal`]));
   });
 
-  it('reports the address on Docker\'s default bridge when no network is named', async () => {
+  it("reports the address on Docker's default bridge when no network is named", async () => {
     const id = await executor.create(aTask(), aContainer(), { hostAddress: HOST_ADDRESS });
     await executor.start(id);
     expect((await executor.inspect(id))?.address).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
@@ -416,7 +416,9 @@ describe('DockerExecutor locks containers down', () => {
     await executor.start(added);
     expect(await effectiveCapabilities(added)).toBe(DEFAULT_MASK | mask('SYS_CHROOT'));
 
-    const minimal = await executor.create(aTask(), aContainer({ securityContext: { capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] } } }), { hostAddress: HOST_ADDRESS });
+    const minimal = await executor.create(aTask(), aContainer({ securityContext: { capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] } } }), {
+      hostAddress: HOST_ADDRESS,
+    });
     await executor.start(minimal);
     expect(await effectiveCapabilities(minimal)).toBe(mask('NET_BIND_SERVICE'));
   });
@@ -454,7 +456,7 @@ describe('DockerExecutor locks containers down', () => {
     expect((await docker.getContainer(id).inspect()).HostConfig.ReadonlyRootfs).toBe(true);
   });
 
-  it("refuses to create a runAsNonRoot container whose image runs as root, saying why", async () => {
+  it('refuses to create a runAsNonRoot container whose image runs as root, saying why', async () => {
     const err = await executor.create(aTask(), aContainer({ securityContext: { runAsNonRoot: true } }), { hostAddress: HOST_ADDRESS }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DockerError);
     expect(err).toMatchObject({ retryable: false });
@@ -471,7 +473,14 @@ describe('DockerExecutor locks containers down', () => {
 describe('containerSpecHash', () => {
   it('is the same for equal specs whatever their key order, and changes with any field', () => {
     const spec = aContainer({ env: { A: '1', B: '2' } });
-    const reordered: ContainerSpec = { resources: { memory: spec.resources.memory, cpu: spec.resources.cpu }, ports: [], env: { B: '2', A: '1' }, command: ['sleep', '600'], image: TEST_IMAGE, name: 'app' };
+    const reordered: ContainerSpec = {
+      resources: { memory: spec.resources.memory, cpu: spec.resources.cpu },
+      ports: [],
+      env: { B: '2', A: '1' },
+      command: ['sleep', '600'],
+      image: TEST_IMAGE,
+      name: 'app',
+    };
     expect(containerSpecHash(reordered)).toBe(containerSpecHash(spec));
     expect(containerSpecHash({ ...spec, args: undefined })).toBe(containerSpecHash(spec));
 

@@ -77,11 +77,7 @@ describe('host items keyed by instance ARN (hostArnPrefix)', () => {
     await store.registerHost(hostInput('i-0abc'), NOW);
     await store.putHostStatus(aStatus('i-0abc'));
     await store.setPublished('i-0abc', 0, { generation: 1, hash: 'h' });
-    expect(await keysIn(tableName)).toEqual([
-      `HOST#${ARN_PREFIX}i-0abc #HOST`,
-      `HOST#${ARN_PREFIX}i-0abc STATUS`,
-      'HOST#i-0abc PUBLISHED',
-    ]);
+    expect(await keysIn(tableName)).toEqual([`HOST#${ARN_PREFIX}i-0abc #HOST`, `HOST#${ARN_PREFIX}i-0abc STATUS`, 'HOST#i-0abc PUBLISHED']);
     expect(hostPartitionKey(ARN_PREFIX, 'i-0abc')).toBe(`HOST#${ARN_PREFIX}i-0abc`);
     // Without the prefix the same table holds no such host: the keys really differ.
     expect(await new DynamoStore(client, { tableName }).getHost('i-0abc')).toBeUndefined();
@@ -133,8 +129,11 @@ describe('host items keyed by instance ARN (hostArnPrefix)', () => {
           seen.push(`${action} ${leadingKey}`);
           // WriteOwnHostItems: every attribute a write names is on the allow-list; ReturnValues NONE or ALL_NEW.
           const named = [...Object.keys(input.Item ?? {}), ...Object.keys(input.Key ?? {}), ...Object.values(input.ExpressionAttributeNames ?? {})];
-          const writeOk = action === 'GetItem' || (named.every((a) => (HOST_WRITABLE_ATTRIBUTES as readonly string[]).includes(a)) && ['NONE', 'ALL_NEW'].includes(input.ReturnValues ?? 'NONE'));
-          const allowed = ['GetItem', 'PutItem', 'UpdateItem'].includes(action) && input.TableName === tableName && leadingKey === `HOST#${sourceArn}` && writeOk;
+          const writeOk =
+            action === 'GetItem' ||
+            (named.every((a) => (HOST_WRITABLE_ATTRIBUTES as readonly string[]).includes(a)) && ['NONE', 'ALL_NEW'].includes(input.ReturnValues ?? 'NONE'));
+          const allowed =
+            ['GetItem', 'PutItem', 'UpdateItem'].includes(action) && input.TableName === tableName && leadingKey === `HOST#${sourceArn}` && writeOk;
           if (!allowed) {
             throw Object.assign(new Error(`not authorized to perform dynamodb:${action}`), { name: 'AccessDeniedException', $metadata: {} });
           }
@@ -167,7 +166,8 @@ describe('host items keyed by instance ARN (hostArnPrefix)', () => {
 
 describe('limits and paging', () => {
   // In values of 8 KB: a stored spec still meets the spec's own limits (16 KiB per env value), or reads would skip it.
-  const bigEnv = (bytes: number) => Object.fromEntries(Array.from({ length: Math.ceil(bytes / 8192) }, (_, i) => [`BLOB${i}`, 'x'.repeat(Math.min(8192, bytes - i * 8192))]));
+  const bigEnv = (bytes: number) =>
+    Object.fromEntries(Array.from({ length: Math.ceil(bytes / 8192) }, (_, i) => [`BLOB${i}`, 'x'.repeat(Math.min(8192, bytes - i * 8192))]));
 
   it('pages through more than 1 MB of tasks and services', async () => {
     const store = await freshStore();
@@ -178,7 +178,9 @@ describe('limits and paging', () => {
       await Promise.all(Array.from({ length: 10 }, (_, i) => store.putTask(aTask('big', 'web', slot + i, { pod }), undefined)));
     }
     for (let i = 0; i < 30; i += 10) {
-      await Promise.all(Array.from({ length: 10 }, (_, j) => store.putService(aSpec('big', `svc${String(i + j).padStart(2, '0')}`, { env: bigEnv(50_000) }), NOW)));
+      await Promise.all(
+        Array.from({ length: 10 }, (_, j) => store.putService(aSpec('big', `svc${String(i + j).padStart(2, '0')}`, { env: bigEnv(50_000) }), NOW)),
+      );
     }
     const tasks = await store.listTasks('big', 'web');
     expect(tasks.map((t) => t.slot)).toEqual(Array.from({ length: 30 }, (_, i) => i));
@@ -198,7 +200,10 @@ describe('limits and paging', () => {
     await expect(store.putService(aSpec('team', 'huge', { env: bigEnv(410_000) }), NOW)).rejects.toThrow(/service team\/huge would be/);
     const host = await store.registerHost(hostInput('h1'), NOW);
     const many = Object.fromEntries(
-      Array.from({ length: 5000 }, (_, i) => [`task-${i}-${'p'.repeat(40)}`, anAllocation({ id: `task-${i}-${'p'.repeat(40)}`, namespace: 'team', service: 'web', slot: i })]),
+      Array.from({ length: 5000 }, (_, i) => [
+        `task-${i}-${'p'.repeat(40)}`,
+        anAllocation({ id: `task-${i}-${'p'.repeat(40)}`, namespace: 'team', service: 'web', slot: i }),
+      ]),
     );
     await expect(store.updateAllocations(host, many)).rejects.toThrow(/host h1 allocations \(5000 tasks\) would be \d+ bytes/);
     expect((await store.getHost('h1'))?.version).toBe(1);
@@ -239,7 +244,9 @@ describe('dynalite', () => {
       const store = await freshStore(c);
       await store.putService(aSpec('team', 'web'), NOW);
       await store.putTask(aTask('team', 'web', 0), undefined);
-      await store.updateAllocations(await store.registerHost(hostInput('h1'), NOW), { t1: anAllocation({ id: 't1', namespace: 'team', service: 'web', slot: 0 }) });
+      await store.updateAllocations(await store.registerHost(hostInput('h1'), NOW), {
+        t1: anAllocation({ id: 't1', namespace: 'team', service: 'web', slot: 0 }),
+      });
       c.destroy();
       await first.close();
       first = undefined;
@@ -294,7 +301,12 @@ describe('events', () => {
     );
     try {
       const store = await freshStore(c);
-      const busy = Array.from({ length: 300 }, (_, i) => ({ ...ev(new Date(Date.parse(NOW) + (i + 10) * 1000).toISOString(), `n${i}`), namespace: 'default', service: 'busy', host: 'h2' }));
+      const busy = Array.from({ length: 300 }, (_, i) => ({
+        ...ev(new Date(Date.parse(NOW) + (i + 10) * 1000).toISOString(), `n${i}`),
+        namespace: 'default',
+        service: 'busy',
+        host: 'h2',
+      }));
       await store.putEvents([{ ...ev(NOW, 'x'), namespace: 'default', service: 'web', host: 'h1' }, ...busy]);
       for (const filter of [{ service: 'web' }, { host: 'h1' }, { service: 'web', namespace: 'default' }]) {
         scanned = 0;
@@ -308,5 +320,4 @@ describe('events', () => {
       c.destroy();
     }
   });
-
 });

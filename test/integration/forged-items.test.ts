@@ -111,7 +111,20 @@ describe('forged items under a host partition', () => {
       deleting: false,
     });
     // And a task in its own partition: listAllTasks scans the whole table.
-    await c.forge({ sk: 'TASK#000000', type: 'task', id: 'evil-0-1', namespace: 'default', service: 'web', slot: 0, incarnation: 1, specVersion: 1, pod: { containers: [], restartPolicy: 'always' }, desired: 'running', host: VICTIM, createdAt: NOW });
+    await c.forge({
+      sk: 'TASK#000000',
+      type: 'task',
+      id: 'evil-0-1',
+      namespace: 'default',
+      service: 'web',
+      slot: 0,
+      incarnation: 1,
+      specVersion: 1,
+      pod: { containers: [], restartPolicy: 'always' },
+      desired: 'running',
+      host: VICTIM,
+      createdAt: NOW,
+    });
     expect((await c.store.listServices()).map((s) => s.name)).toEqual(['web']);
     expect((await c.store.listAllTasks()).some((t) => t.id === 'evil-0-1')).toBe(false);
     expect(c.reported.map((r) => r.kind).sort()).toEqual(['service', 'task']);
@@ -125,7 +138,16 @@ describe('forged items under a host partition', () => {
 
   it("another host's status is refused: by a sort key of its own, or by a hostId other than its key's", async () => {
     const c = await cluster();
-    const forged = { gsi1pk: 'HOSTSTATUS', gsi1sk: VICTIM, type: 'hoststatus', hostId: VICTIM, heartbeatAt: '2099-01-01T00:00:00.000Z', generation: 99, tasks: [], agentVersion: 'evil' };
+    const forged = {
+      gsi1pk: 'HOSTSTATUS',
+      gsi1sk: VICTIM,
+      type: 'hoststatus',
+      hostId: VICTIM,
+      heartbeatAt: '2099-01-01T00:00:00.000Z',
+      generation: 99,
+      tasks: [],
+      agentVersion: 'evil',
+    };
     await c.forge({ sk: 'STATUS-victim', ...forged });
     const statuses = await c.store.listHostStatuses();
     expect(statuses.map((s) => [s.hostId, s.agentVersion])).toEqual([

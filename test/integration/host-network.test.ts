@@ -136,7 +136,13 @@ describe('DockerHostNetwork', () => {
     await hostNetwork.ensure(net);
     const { Id } = await docker.getNetwork(`skiff-${cluster}`).inspect();
     // Created, never started: it holds no endpoint, yet starting it later needs the network.
-    await docker.createContainer({ Image: TEST_IMAGE, Cmd: ['true'], name: `skiff.${cluster}.user`, Labels: { [LABELS.cluster]: cluster }, HostConfig: { NetworkMode: `skiff-${cluster}` } });
+    await docker.createContainer({
+      Image: TEST_IMAGE,
+      Cmd: ['true'],
+      name: `skiff.${cluster}.user`,
+      Labels: { [LABELS.cluster]: cluster },
+      HostConfig: { NetworkMode: `skiff-${cluster}` },
+    });
     const failure = hostNetwork.ensure(other);
     await expect(failure).rejects.toThrow(`has subnet ${net.subnet} but this host's container subnet is now ${other.subnet}`);
     await expect(failure).rejects.toThrow(`skiff.${cluster}.user`);
@@ -146,7 +152,9 @@ describe('DockerHostNetwork', () => {
   it('fails with the iptables command and its stderr, and tries again on the next call', async () => {
     const { hostNetwork } = manager();
     writeFileSync(failFlag, '');
-    await expect(hostNetwork.ensure(net)).rejects.toThrow(`${fake} -t nat -S POSTROUTING failed (exit code 4): iptables: Permission denied (you must be root).`);
+    await expect(hostNetwork.ensure(net)).rejects.toThrow(
+      `${fake} -t nat -S POSTROUTING failed (exit code 4): iptables: Permission denied (you must be root).`,
+    );
     rmSync(failFlag);
     rmSync(calls);
     await hostNetwork.ensure(net);

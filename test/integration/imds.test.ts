@@ -74,12 +74,19 @@ describe('the IMDSv2 client', () => {
   });
 
   it('reads the identity through a stand-in that refuses IMDSv1, with one token for all reads', async () => {
-    const server = await imds({ identity: { instanceId: 'i-0aaaabbbbccccdddd', privateIp: '10.1.2.3', region: 'ap-southeast-2', availabilityZone: 'ap-southeast-2c' } });
+    const server = await imds({
+      identity: { instanceId: 'i-0aaaabbbbccccdddd', privateIp: '10.1.2.3', region: 'ap-southeast-2', availabilityZone: 'ap-southeast-2c' },
+    });
     const v1 = await fetch(`${server.endpoint}${IMDS_PATHS.instanceId}`);
     expect(v1.status).toBe(401);
     await v1.body?.cancel();
 
-    expect(await ec2Identity({ endpoint: server.endpoint })).toEqual({ hostId: 'i-0aaaabbbbccccdddd', address: '10.1.2.3', region: 'ap-southeast-2', zone: 'ap-southeast-2c' });
+    expect(await ec2Identity({ endpoint: server.endpoint })).toEqual({
+      hostId: 'i-0aaaabbbbccccdddd',
+      address: '10.1.2.3',
+      region: 'ap-southeast-2',
+      zone: 'ap-southeast-2c',
+    });
     const after = server.requests().slice(1);
     expect(after.filter((r) => r.method === 'PUT')).toHaveLength(1);
     expect(after.every((r) => r.status === 200)).toBe(true);
@@ -144,7 +151,9 @@ describe('the IMDSv2 client', () => {
 
   it('names the path whose answer is not what EC2 would send', async () => {
     const server = await imds({ identity: { privateIp: 'not-an-ip' } });
-    await expect(ec2Identity({ endpoint: server.endpoint })).rejects.toThrow('instance metadata /latest/meta-data/local-ipv4: expected an IPv4 address, got "not-an-ip"');
+    await expect(ec2Identity({ endpoint: server.endpoint })).rejects.toThrow(
+      'instance metadata /latest/meta-data/local-ipv4: expected an IPv4 address, got "not-an-ip"',
+    );
   });
 
   it('names the path IMDS does not serve', async () => {
@@ -158,8 +167,12 @@ describe('the IMDSv2 client', () => {
   it('chooses its endpoint from the environment as the AWS SDK does', () => {
     expect(imdsEndpoint({})).toBe(IMDS_IPV4_ENDPOINT);
     expect(imdsEndpoint({ AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE: 'IPv6' })).toBe(IMDS_IPV6_ENDPOINT);
-    expect(imdsEndpoint({ AWS_EC2_METADATA_SERVICE_ENDPOINT: 'http://127.0.0.1:9/', AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE: 'IPv6' })).toBe('http://127.0.0.1:9');
-    expect(() => imdsEndpoint({ AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE: 'ipx' })).toThrow('AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE must be IPv4 or IPv6, got "ipx"');
+    expect(imdsEndpoint({ AWS_EC2_METADATA_SERVICE_ENDPOINT: 'http://127.0.0.1:9/', AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE: 'IPv6' })).toBe(
+      'http://127.0.0.1:9',
+    );
+    expect(() => imdsEndpoint({ AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE: 'ipx' })).toThrow(
+      'AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE must be IPv4 or IPv6, got "ipx"',
+    );
     expect(() => imdsEndpoint({ AWS_EC2_METADATA_SERVICE_ENDPOINT: 'nope' })).toThrow('AWS_EC2_METADATA_SERVICE_ENDPOINT is not a URL: "nope"');
     expect(() => new ImdsClient({ endpoint: 'http://127.0.0.1:9', retries: 3 } as never)).toThrow('ImdsClient: unknown option "retries"');
   });
@@ -239,7 +252,9 @@ describe('the agent on EC2', () => {
   }
 
   it('registers under its instance id and private IP, labelled with its zone, when SKIFF_HOST_ID is absent', async () => {
-    const server = await imds({ identity: { instanceId: 'i-0fedcba9876543210', privateIp: '127.0.1.201', region: 'us-west-2', availabilityZone: 'us-west-2b' } });
+    const server = await imds({
+      identity: { instanceId: 'i-0fedcba9876543210', privateIp: '127.0.1.201', region: 'us-west-2', availabilityZone: 'us-west-2b' },
+    });
     const run = startAgent({ AWS_EC2_METADATA_SERVICE_ENDPOINT: server.endpoint, SKIFF_HOST_LABELS: 'disk=ssd' });
     try {
       const host = await eventually(() => store.getHost('i-0fedcba9876543210'), `host i-0fedcba9876543210 registered (agent output: ${run.output()})`, 20_000);
@@ -273,7 +288,7 @@ describe('the agent on EC2', () => {
     const run = startAgent({ AWS_EC2_METADATA_SERVICE_ENDPOINT: `http://127.0.0.1:${await closedPort()}` });
     try {
       expect(await run.exited).toBe(1);
-      expect(run.output()).toContain('cannot read this host\'s identity from EC2 instance metadata');
+      expect(run.output()).toContain("cannot read this host's identity from EC2 instance metadata");
       expect(run.output()).toContain('set SKIFF_HOST_ID and SKIFF_HOST_ADDRESS');
     } finally {
       await stop(run);

@@ -87,7 +87,11 @@ function fakeVpc() {
       RouteTableId: id,
       Routes: [
         { DestinationCidrBlock: '10.0.0.0/16', GatewayId: 'local', State: 'active' },
-        ...[...routes.get(id)!].map(([cidr, instance]) => ({ DestinationCidrBlock: cidr, InstanceId: instance, State: states.get(instance) === 'terminated' ? 'blackhole' : 'active' })),
+        ...[...routes.get(id)!].map(([cidr, instance]) => ({
+          DestinationCidrBlock: cidr,
+          InstanceId: instance,
+          State: states.get(instance) === 'terminated' ? 'blackhole' : 'active',
+        })),
       ],
     })),
   }));
@@ -130,7 +134,11 @@ async function fixture(hostIds: string[]) {
   const pass = () => runPass({ store, channel, waker: { wake: async () => {} }, cluster, now: () => new Date((clock += 1000)), network, state });
   const later = (ms: number) => void (clock += ms);
   const doc = async (id: string) => (await channel.fetch(id)) as HostDocument;
-  const handler = makeSchedulerHandler({ store, channel, waker: { wake: async () => {} }, cluster, now: () => new Date((clock += 1000)), network, log: () => {} }, undefined, { metrics: true });
+  const handler = makeSchedulerHandler(
+    { store, channel, waker: { wake: async () => {} }, cluster, now: () => new Date((clock += 1000)), network, log: () => {} },
+    undefined,
+    { metrics: true },
+  );
   return { store, vpc, pass, doc, network, handler, cluster, later };
 }
 

@@ -33,7 +33,14 @@ function containerOf(yaml: string): ContainerSpec {
 let slot = 0;
 /** Creates and starts the container of a one-container task; returns its id, start time and published ports. */
 async function run(container: ContainerSpec) {
-  const task: HostDocumentTask = { id: `web-${slot}-${cluster}`, namespace: 'default', service: 'web', slot: slot++, specVersion: 1, pod: { containers: [container], restartPolicy: 'always' } };
+  const task: HostDocumentTask = {
+    id: `web-${slot}-${cluster}`,
+    namespace: 'default',
+    service: 'web',
+    slot: slot++,
+    specVersion: 1,
+    pod: { containers: [container], restartPolicy: 'always' },
+  };
   const id = await executor.create(task, container, { hostAddress: HOST_ADDRESS, podPorts: container.ports, hostname: task.id });
   await executor.start(id);
   const info = await executor.inspect(id);

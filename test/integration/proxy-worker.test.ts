@@ -57,11 +57,13 @@ describe('the proxy in a worker thread', () => {
     expect(proxy.routes().map((r) => r.host)).toEqual(['web.example.test']);
   });
 
-  it('refuses a bad table with the proxy\'s message and keeps serving the one in force', async () => {
+  it("refuses a bad table with the proxy's message and keeps serving the one in force", async () => {
     const proxy = await worker();
     const port = await replica('still here');
     await proxy.sync([route('web.example.test', port)]);
-    await expect(proxy.sync([route('a.test', port, 'x'), route('a.test', port, 'y')])).rejects.toThrow('two routes for host a.test: services default/x and default/y');
+    await expect(proxy.sync([route('a.test', port, 'x'), route('a.test', port, 'y')])).rejects.toThrow(
+      'two routes for host a.test: services default/x and default/y',
+    );
     expect(proxy.routes().map((r) => r.host)).toEqual(['web.example.test']);
     expect(await get(proxy, 'web.example.test')).toEqual({ status: 200, body: 'still here' });
   });

@@ -100,13 +100,16 @@ interface Answer {
 /** One request through the proxy, on a fresh connection. */
 function send(p: ProxyServer, o: { host: string; path?: string; method?: string; headers?: Record<string, string>; body?: string }): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: p.port, path: o.path ?? '/', method: o.method ?? 'GET', headers: { host: o.host, ...o.headers }, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      res.on('error', reject);
-    });
+    const req = http.request(
+      { host: '127.0.0.1', port: p.port, path: o.path ?? '/', method: o.method ?? 'GET', headers: { host: o.host, ...o.headers }, agent: false },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(o.body);
   });
@@ -166,7 +169,13 @@ describe('the local proxy', () => {
     }
 
     // Its replica leaves the target set: the client moves, and is pinned to where it went.
-    await p.sync([route('shop.example.com', replicas.filter((r) => r.name !== pinnedTo), true)]);
+    await p.sync([
+      route(
+        'shop.example.com',
+        replicas.filter((r) => r.name !== pinnedTo),
+        true,
+      ),
+    ]);
     const moved = await send(p, { host: 'shop.example.com', headers: { cookie: `${AFFINITY_COOKIE}=${pinnedTo}` } });
     expect(echo(moved).name).not.toBe(pinnedTo);
     expect(affinityCookie(moved)).toBe(`${AFFINITY_COOKIE}=${echo(moved).name}`);
@@ -238,7 +247,10 @@ describe('the local proxy', () => {
     await p.sync([route('shop.example.com', [crashing, healthy])]);
     const a = await send(p, { host: 'shop.example.com', method: 'POST', body: 'order=1' });
     expect(a.status).toBe(502);
-    expect(JSON.parse(a.body)).toEqual({ error: 'BadGateway', message: 'a replica of service default/web failed before answering; POST with a body is not retried' });
+    expect(JSON.parse(a.body)).toEqual({
+      error: 'BadGateway',
+      message: 'a replica of service default/web failed before answering; POST with a body is not retried',
+    });
     expect(healthy.hits).toBe(0);
   });
 
@@ -247,7 +259,12 @@ describe('the local proxy', () => {
     const healthy = await replica('web-1');
     const p = await proxy();
     await p.sync([{ host: 'shop.example.com', namespace: 'default', service: 'web', sessionAffinity: false, targets: [dead, healthy.target] }]);
-    const a = await send(p, { host: 'shop.example.com', method: 'POST', body: 'order=1&qty=2', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const a = await send(p, {
+      host: 'shop.example.com',
+      method: 'POST',
+      body: 'order=1&qty=2',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     expect(a.status).toBe(200);
     expect(echo(a)).toMatchObject({ name: 'web-1', method: 'POST', body: 'order=1&qty=2' });
   });
@@ -356,7 +373,9 @@ describe('the local proxy', () => {
     const web = await replica('web-0');
     const p = await proxy();
     await p.sync([route('shop.example.com', [web])]);
-    const seen = echo(await send(p, { host: 'shop.example.com', headers: { connection: 'keep-alive, x-hop', 'x-hop': '1', 'x-end': '2', te: 'trailers' } })).headers;
+    const seen = echo(
+      await send(p, { host: 'shop.example.com', headers: { connection: 'keep-alive, x-hop', 'x-hop': '1', 'x-end': '2', te: 'trailers' } }),
+    ).headers;
     expect(seen['x-end']).toBe('2');
     expect(seen['x-hop']).toBeUndefined();
     expect(seen.te).toBeUndefined();
@@ -483,7 +502,8 @@ function rawClient(p: ProxyServer): { socket: net.Socket; connected: Promise<voi
 
 /** The parts of an answer that would tell a client about the inside: addresses, task ids, error codes, exception text. */
 function expectNoInternalDetail(body: string, inside: readonly string[]): void {
-  for (const detail of [...inside, '127.0.0.1', 'ECONN', 'ETIMEDOUT', 'Error:', 'Error [', '    at ']) expect(body, `answer body ${body}`).not.toContain(detail);
+  for (const detail of [...inside, '127.0.0.1', 'ECONN', 'ETIMEDOUT', 'Error:', 'Error [', '    at '])
+    expect(body, `answer body ${body}`).not.toContain(detail);
 }
 
 describe('the local proxy at the edge', () => {
@@ -497,7 +517,10 @@ describe('the local proxy at the edge', () => {
     // The timer cannot fire early; how late it fires depends on the machine, so only the floor is checked.
     expect(performance.now() - t0).toBeGreaterThanOrEqual(290);
     expect(a.status).toBe(504);
-    expect(JSON.parse(a.body)).toEqual({ error: 'GatewayTimeout', message: 'a replica of service default/web did not answer in time for host shop.example.com' });
+    expect(JSON.parse(a.body)).toEqual({
+      error: 'GatewayTimeout',
+      message: 'a replica of service default/web did not answer in time for host shop.example.com',
+    });
     expect(healthy.hits).toBe(0);
     // The replica's connection is closed, not left to pile up.
     await expect.poll(() => hung.sockets.size, { timeout: 10_000 }).toBe(0);
@@ -670,7 +693,9 @@ describe('the local proxy at the edge', () => {
   });
 
   it('rejects timeouts that cannot work together, naming the options', async () => {
-    await expect(startProxy({ headersTimeoutMs: 5000, requestTimeoutMs: 1000 })).rejects.toThrow('headersTimeoutMs (5000) must not exceed requestTimeoutMs (1000)');
+    await expect(startProxy({ headersTimeoutMs: 5000, requestTimeoutMs: 1000 })).rejects.toThrow(
+      'headersTimeoutMs (5000) must not exceed requestTimeoutMs (1000)',
+    );
     await expect(startProxy({ maxConnections: 0 })).rejects.toThrow('maxConnections must be a positive integer');
   });
 });

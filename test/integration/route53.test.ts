@@ -79,7 +79,7 @@ const web = [
 ];
 
 describe('Route53Zone against the Route 53 stand-in', () => {
-  it('creates, changes and deletes Skiff\'s records through sync', async () => {
+  it("creates, changes and deletes Skiff's records through sync", async () => {
     const { server, zoneId, zone } = await setup();
 
     expect(await zone.sync(web)).toEqual({ changed: 4, failed: [] });
@@ -127,7 +127,12 @@ describe('Route53Zone against the Route 53 stand-in', () => {
       { Name: 'db.skiff.internal.', Type: 'CNAME', TTL: 60, ResourceRecords: [{ Value: 'db.example.com' }] },
       { Name: 'zz.internal.', Type: 'A', TTL: 60, ResourceRecords: [{ Value: '10.0.0.3' }] },
     ];
-    await client.send(new ChangeResourceRecordSetsCommand({ HostedZoneId: parentId, ChangeBatch: { Changes: theirs.map((r) => ({ Action: 'CREATE', ResourceRecordSet: r })) } }));
+    await client.send(
+      new ChangeResourceRecordSetsCommand({
+        HostedZoneId: parentId,
+        ChangeBatch: { Changes: theirs.map((r) => ({ Action: 'CREATE', ResourceRecordSet: r })) },
+      }),
+    );
     const skiff = new Route53Zone(client, { hostedZoneId: parentId, zone: ZONE, minIntervalMs: 0 });
     const before = await listAll(client, parentId);
 
@@ -135,7 +140,12 @@ describe('Route53Zone against the Route 53 stand-in', () => {
     expect((await listAll(client, parentId)).length).toBe(before.length + web.length);
     await skiff.sync([]);
     expect(await listAll(client, parentId)).toEqual(before);
-    expect(server.zones().map((z) => z.name).sort()).toEqual(['internal', 'skiff.internal']);
+    expect(
+      server
+        .zones()
+        .map((z) => z.name)
+        .sort(),
+    ).toEqual(['internal', 'skiff.internal']);
   });
 
   it('splits a 2,500-record change into batches within both Route 53 limits', async () => {
@@ -191,7 +201,7 @@ describe('Route53Zone against the Route 53 stand-in', () => {
     expect(server.counts()).toEqual(before);
   });
 
-  it('syncs a service of 1,200 healthy replicas in several batches; the other services\' names are right', async () => {
+  it("syncs a service of 1,200 healthy replicas in several batches; the other services' names are right", async () => {
     // Route 53's own rate (5 requests/s) and the adapter's default pacing: never throttled.
     const { server, zoneId, zone } = await setup({ limits: {} }, { minIntervalMs: undefined });
     // 1,200 replicas on 12 hosts: an A record each, a service A record of 12 hosts, one SRV value each.
@@ -245,10 +255,16 @@ describe('Route53Zone against the Route 53 stand-in', () => {
   it('fails a record set Route 53 refuses alone, applies the others, and next time sends it apart', async () => {
     const { server, client, zoneId, zone } = await setup({ limits: {} }, { minIntervalMs: undefined });
     // Someone else's CNAME holds the name of Skiff's service: Route 53 refuses an A record beside it.
-    await client.send(new ChangeResourceRecordSetsCommand({
-      HostedZoneId: zoneId,
-      ChangeBatch: { Changes: [{ Action: 'CREATE', ResourceRecordSet: { Name: 'db.shop.skiff.internal', Type: 'CNAME', TTL: 60, ResourceRecords: [{ Value: 'db.example.com' }] } }] },
-    }));
+    await client.send(
+      new ChangeResourceRecordSetsCommand({
+        HostedZoneId: zoneId,
+        ChangeBatch: {
+          Changes: [
+            { Action: 'CREATE', ResourceRecordSet: { Name: 'db.shop.skiff.internal', Type: 'CNAME', TTL: 60, ResourceRecords: [{ Value: 'db.example.com' }] } },
+          ],
+        },
+      }),
+    );
     const replicas = Array.from({ length: 40 }, (_, i) => a(`api-${i}-aaaaa.api.shop`, `127.0.2.${i + 1}`));
     const poisoned = a('db.shop', '127.0.3.1');
     const out = await zone.sync([...replicas, poisoned, ...web]);
@@ -268,7 +284,7 @@ describe('Route53Zone against the Route 53 stand-in', () => {
     expect(server.errors().Throttling ?? 0).toBe(0);
   });
 
-  it('retries PriorRequestNotComplete until the zone\'s previous change is in sync', async () => {
+  it("retries PriorRequestNotComplete until the zone's previous change is in sync", async () => {
     const { server, zoneId, zone } = await setup({ pendingMs: 300 }, { baseDelayMs: 100 });
     await zone.sync(web.slice(0, 2));
     // The first change is PENDING for 300 ms; the next one is refused until it is INSYNC, then accepted.
@@ -313,10 +329,14 @@ describe('Route53Zone against the Route 53 stand-in', () => {
     const { server, client, zoneId, zone } = await setup();
     await zone.sync(web);
     // Someone else deletes one of Skiff's records behind its back.
-    await client.send(new ChangeResourceRecordSetsCommand({
-      HostedZoneId: zoneId,
-      ChangeBatch: { Changes: [{ Action: 'DELETE', ResourceRecordSet: { Name: `${web[1].name}.`, Type: 'A', TTL: 5, ResourceRecords: [{ Value: '127.0.1.1' }] } }] },
-    }));
+    await client.send(
+      new ChangeResourceRecordSetsCommand({
+        HostedZoneId: zoneId,
+        ChangeBatch: {
+          Changes: [{ Action: 'DELETE', ResourceRecordSet: { Name: `${web[1].name}.`, Type: 'A', TTL: 5, ResourceRecords: [{ Value: '127.0.1.1' }] } }],
+        },
+      }),
+    );
     expect(await zone.sync([web[0]])).toEqual({ changed: 2, failed: [] });
     expect(server.errors().InvalidChangeBatch).toBe(1);
     expect(server.records(zoneId)).toEqual([web[0]]);
@@ -364,7 +384,9 @@ describe('Route53Zone against the Route 53 stand-in', () => {
 describe('the Route 53 stand-in', () => {
   it('creates and reads hosted zones through the SDK, with SOA and NS at the apex', async () => {
     const { client } = await setup();
-    const created = await client.send(new CreateHostedZoneCommand({ Name: 'corp.example', CallerReference: 'ref-1', HostedZoneConfig: { PrivateZone: true, Comment: 'test' } }));
+    const created = await client.send(
+      new CreateHostedZoneCommand({ Name: 'corp.example', CallerReference: 'ref-1', HostedZoneConfig: { PrivateZone: true, Comment: 'test' } }),
+    );
     expect(created.HostedZone).toMatchObject({ Name: 'corp.example.', Config: { PrivateZone: true, Comment: 'test' } });
     expect(created.HostedZone?.Id).toMatch(/^\/hostedzone\/Z[A-Z0-9]+$/);
     const got = await client.send(new GetHostedZoneCommand({ Id: created.HostedZone!.Id! }));
@@ -376,10 +398,14 @@ describe('the Route 53 stand-in', () => {
 
   it('keeps a change PENDING for its window, then INSYNC', async () => {
     const { client, zoneId } = await setup({ pendingMs: 200 });
-    const out = await client.send(new ChangeResourceRecordSetsCommand({
-      HostedZoneId: zoneId,
-      ChangeBatch: { Changes: [{ Action: 'CREATE', ResourceRecordSet: { Name: 'x.skiff.internal', Type: 'A', TTL: 5, ResourceRecords: [{ Value: '127.0.1.1' }] } }] },
-    }));
+    const out = await client.send(
+      new ChangeResourceRecordSetsCommand({
+        HostedZoneId: zoneId,
+        ChangeBatch: {
+          Changes: [{ Action: 'CREATE', ResourceRecordSet: { Name: 'x.skiff.internal', Type: 'A', TTL: 5, ResourceRecords: [{ Value: '127.0.1.1' }] } }],
+        },
+      }),
+    );
     expect(out.ChangeInfo?.Status).toBe('PENDING');
     let status = out.ChangeInfo?.Status;
     for (let i = 0; i < 100 && status !== 'INSYNC'; i++) {
@@ -397,10 +423,14 @@ describe('the Route 53 stand-in', () => {
   it.each(oversized)('refuses a batch of $case with InvalidChangeBatch', async ({ action, values, pad, message }) => {
     const { client, zoneId, server } = await setup();
     const records = Array.from({ length: values }, (_, i) => ({ Value: `0 1 ${1000 + i} ${'t'.repeat(pad)}${i}.x` }));
-    const err = await errorOf(client.send(new ChangeResourceRecordSetsCommand({
-      HostedZoneId: zoneId,
-      ChangeBatch: { Changes: [{ Action: action, ResourceRecordSet: { Name: '_x._tcp.skiff.internal', Type: 'SRV', TTL: 5, ResourceRecords: records } }] },
-    })));
+    const err = await errorOf(
+      client.send(
+        new ChangeResourceRecordSetsCommand({
+          HostedZoneId: zoneId,
+          ChangeBatch: { Changes: [{ Action: action, ResourceRecordSet: { Name: '_x._tcp.skiff.internal', Type: 'SRV', TTL: 5, ResourceRecords: records } }] },
+        }),
+      ),
+    );
     expect((err as Error).name).toBe('InvalidChangeBatch');
     expect((err as Error).message).toMatch(message);
     expect(server.records(zoneId)).toEqual([]);
@@ -411,20 +441,31 @@ describe('the Route 53 stand-in', () => {
     const records = Array.from({ length: 1000 }, (_, i) => ({ Value: `127.0.${Math.floor(i / 250)}.${i % 250}` }));
     // At most 400 values per record set: 400 + 400 + 200.
     const sets = [records.slice(0, 400), records.slice(400, 800), records.slice(800)];
-    await client.send(new ChangeResourceRecordSetsCommand({
-      HostedZoneId: zoneId,
-      ChangeBatch: { Changes: sets.map((ResourceRecords, i) => ({ Action: 'CREATE' as const, ResourceRecordSet: { Name: `many${i}.skiff.internal`, Type: 'A' as const, TTL: 5, ResourceRecords } })) },
-    }));
+    await client.send(
+      new ChangeResourceRecordSetsCommand({
+        HostedZoneId: zoneId,
+        ChangeBatch: {
+          Changes: sets.map((ResourceRecords, i) => ({
+            Action: 'CREATE' as const,
+            ResourceRecordSet: { Name: `many${i}.skiff.internal`, Type: 'A' as const, TTL: 5, ResourceRecords },
+          })),
+        },
+      }),
+    );
     expect(server.batches()).toEqual([{ zoneId, changes: 3, records: 1000, chars: records.reduce((n, r) => n + r.Value.length, 0) }]);
   });
 
-  it('refuses a record set of more than 400 values (Route 53\'s quota on values in a record)', async () => {
+  it("refuses a record set of more than 400 values (Route 53's quota on values in a record)", async () => {
     const { client, zoneId, server } = await setup();
     const records = Array.from({ length: 401 }, (_, i) => ({ Value: `127.0.${Math.floor(i / 250)}.${i % 250}` }));
-    const err = await errorOf(client.send(new ChangeResourceRecordSetsCommand({
-      HostedZoneId: zoneId,
-      ChangeBatch: { Changes: [{ Action: 'CREATE', ResourceRecordSet: { Name: 'many.skiff.internal', Type: 'A', TTL: 5, ResourceRecords: records } }] },
-    })));
+    const err = await errorOf(
+      client.send(
+        new ChangeResourceRecordSetsCommand({
+          HostedZoneId: zoneId,
+          ChangeBatch: { Changes: [{ Action: 'CREATE', ResourceRecordSet: { Name: 'many.skiff.internal', Type: 'A', TTL: 5, ResourceRecords: records } }] },
+        }),
+      ),
+    );
     expect((err as Error).name).toBe('InvalidChangeBatch');
     expect((err as Error).message).toContain('has 401 values; a record may hold at most 400');
     expect(server.records(zoneId)).toEqual([]);
@@ -432,16 +473,20 @@ describe('the Route 53 stand-in', () => {
 
   it('refuses changes that do not match the zone, all or nothing', async () => {
     const { client, zoneId, server } = await setup();
-    const err = await errorOf(client.send(new ChangeResourceRecordSetsCommand({
-      HostedZoneId: zoneId,
-      ChangeBatch: {
-        Changes: [
-          { Action: 'CREATE', ResourceRecordSet: { Name: 'ok.skiff.internal', Type: 'A', TTL: 5, ResourceRecords: [{ Value: '127.0.1.1' }] } },
-          { Action: 'DELETE', ResourceRecordSet: { Name: 'gone.skiff.internal', Type: 'A', TTL: 5, ResourceRecords: [{ Value: '127.0.1.1' }] } },
-          { Action: 'CREATE', ResourceRecordSet: { Name: 'web.example.com', Type: 'A', TTL: 5, ResourceRecords: [{ Value: '127.0.1.1' }] } },
-        ],
-      },
-    })));
+    const err = await errorOf(
+      client.send(
+        new ChangeResourceRecordSetsCommand({
+          HostedZoneId: zoneId,
+          ChangeBatch: {
+            Changes: [
+              { Action: 'CREATE', ResourceRecordSet: { Name: 'ok.skiff.internal', Type: 'A', TTL: 5, ResourceRecords: [{ Value: '127.0.1.1' }] } },
+              { Action: 'DELETE', ResourceRecordSet: { Name: 'gone.skiff.internal', Type: 'A', TTL: 5, ResourceRecords: [{ Value: '127.0.1.1' }] } },
+              { Action: 'CREATE', ResourceRecordSet: { Name: 'web.example.com', Type: 'A', TTL: 5, ResourceRecords: [{ Value: '127.0.1.1' }] } },
+            ],
+          },
+        }),
+      ),
+    );
     expect((err as Error).name).toBe('InvalidChangeBatch');
     expect((err as Error).message).toContain("Tried to delete resource record set [name='gone.skiff.internal.', type='A'] but it was not found");
     expect((err as Error).message).toContain('RRSet with DNS name web.example.com. is not permitted in zone skiff.internal.');
@@ -451,34 +496,68 @@ describe('the Route 53 stand-in', () => {
   it('refuses an A record beside a CNAME of the same name, and a CNAME beside other records, as Route 53 does', async () => {
     const { client, zoneId, server } = await setup();
     const change = (Action: 'CREATE', Name: string, Type: 'A' | 'CNAME', Value: string) =>
-      client.send(new ChangeResourceRecordSetsCommand({ HostedZoneId: zoneId, ChangeBatch: { Changes: [{ Action, ResourceRecordSet: { Name, Type, TTL: 5, ResourceRecords: [{ Value }] } }] } }));
+      client.send(
+        new ChangeResourceRecordSetsCommand({
+          HostedZoneId: zoneId,
+          ChangeBatch: { Changes: [{ Action, ResourceRecordSet: { Name, Type, TTL: 5, ResourceRecords: [{ Value }] } }] },
+        }),
+      );
     await change('CREATE', 'db.skiff.internal', 'CNAME', 'db.example.com');
     const beside = await errorOf(change('CREATE', 'db.skiff.internal', 'A', '127.0.1.1'));
     expect((beside as Error).name).toBe('InvalidChangeBatch');
-    expect((beside as Error).message).toContain('RRSet of type A with DNS name db.skiff.internal. is not permitted because a conflicting RRSet of type CNAME with the same DNS name already exists in zone skiff.internal.');
+    expect((beside as Error).message).toContain(
+      'RRSet of type A with DNS name db.skiff.internal. is not permitted because a conflicting RRSet of type CNAME with the same DNS name already exists in zone skiff.internal.',
+    );
     await change('CREATE', 'web.skiff.internal', 'A', '127.0.1.1');
     const cname = await errorOf(change('CREATE', 'web.skiff.internal', 'CNAME', 'web.example.com'));
-    expect((cname as Error).message).toContain('RRSet of type CNAME with DNS name web.skiff.internal. is not permitted as it conflicts with other records with the same DNS name in zone skiff.internal.');
+    expect((cname as Error).message).toContain(
+      'RRSet of type CNAME with DNS name web.skiff.internal. is not permitted as it conflicts with other records with the same DNS name in zone skiff.internal.',
+    );
     expect(server.records(zoneId).map((r) => r.name)).toEqual(['web.skiff.internal']);
   });
 
   it('refuses routing policies it does not model instead of ignoring them', async () => {
     const { client, zoneId } = await setup();
-    const err = await errorOf(client.send(new ChangeResourceRecordSetsCommand({
-      HostedZoneId: zoneId,
-      ChangeBatch: { Changes: [{ Action: 'CREATE', ResourceRecordSet: { Name: 'x.skiff.internal', Type: 'A', TTL: 5, SetIdentifier: 'one', MultiValueAnswer: true, ResourceRecords: [{ Value: '127.0.1.1' }] } }] },
-    })));
+    const err = await errorOf(
+      client.send(
+        new ChangeResourceRecordSetsCommand({
+          HostedZoneId: zoneId,
+          ChangeBatch: {
+            Changes: [
+              {
+                Action: 'CREATE',
+                ResourceRecordSet: {
+                  Name: 'x.skiff.internal',
+                  Type: 'A',
+                  TTL: 5,
+                  SetIdentifier: 'one',
+                  MultiValueAnswer: true,
+                  ResourceRecords: [{ Value: '127.0.1.1' }],
+                },
+              },
+            ],
+          },
+        }),
+      ),
+    );
     expect((err as Error).name).toBe('InvalidInput');
     expect((err as Error).message).toMatch(/SetIdentifier is not supported/);
   });
 
-  it('pages ListResourceRecordSets in Route 53\'s order (labels reversed)', async () => {
+  it("pages ListResourceRecordSets in Route 53's order (labels reversed)", async () => {
     const { client, zoneId } = await setup();
     const names = ['b.skiff.internal', 'a.b.skiff.internal', 'a.skiff.internal', 'z.a.skiff.internal', 'c-x.skiff.internal'];
-    await client.send(new ChangeResourceRecordSetsCommand({
-      HostedZoneId: zoneId,
-      ChangeBatch: { Changes: names.map((Name) => ({ Action: 'CREATE' as const, ResourceRecordSet: { Name, Type: 'A' as const, TTL: 5, ResourceRecords: [{ Value: '127.0.1.1' }] } })) },
-    }));
+    await client.send(
+      new ChangeResourceRecordSetsCommand({
+        HostedZoneId: zoneId,
+        ChangeBatch: {
+          Changes: names.map((Name) => ({
+            Action: 'CREATE' as const,
+            ResourceRecordSet: { Name, Type: 'A' as const, TTL: 5, ResourceRecords: [{ Value: '127.0.1.1' }] },
+          })),
+        },
+      }),
+    );
     const pages: string[][] = [];
     let start: { StartRecordName?: string; StartRecordType?: ResourceRecordSet['Type'] } = {};
     for (;;) {

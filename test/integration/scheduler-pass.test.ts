@@ -49,7 +49,11 @@ async function fixture(hosts: { id: string; cpu: number; memory: number }[]) {
   const cluster = `c${tables}`;
   const channel = new SsmHostChannel(ssmClient, { prefix: `/skiff/${cluster}` });
   const waker = new RecordingWaker();
-  for (const [i, h] of hosts.entries()) await store.registerHost({ id: h.id, address: `127.0.1.${i + 1}`, capacity: { cpu: h.cpu, memory: h.memory }, labels: { zone: i % 2 ? 'b' : 'a' } }, '2026-01-01T00:00:00.000Z');
+  for (const [i, h] of hosts.entries())
+    await store.registerHost(
+      { id: h.id, address: `127.0.1.${i + 1}`, capacity: { cpu: h.cpu, memory: h.memory }, labels: { zone: i % 2 ? 'b' : 'a' } },
+      '2026-01-01T00:00:00.000Z',
+    );
   let clock = Date.parse('2026-01-01T00:00:00.000Z');
   const pass = (seed?: string) => runPass({ store, channel, waker, cluster, now: () => new Date((clock += 1000)), ...(seed ? { seed } : {}) });
   return { store, channel, waker, cluster, pass };
@@ -57,7 +61,11 @@ async function fixture(hosts: { id: string; cpu: number; memory: number }[]) {
 
 describe('runPass', () => {
   it('creates, places and publishes a service, then does nothing on the next pass', async () => {
-    const f = await fixture([{ id: 'h1', cpu: 1000, memory: 1024 * MiB }, { id: 'h2', cpu: 1000, memory: 1024 * MiB }, { id: 'h3', cpu: 1000, memory: 1024 * MiB }]);
+    const f = await fixture([
+      { id: 'h1', cpu: 1000, memory: 1024 * MiB },
+      { id: 'h2', cpu: 1000, memory: 1024 * MiB },
+      { id: 'h3', cpu: 1000, memory: 1024 * MiB },
+    ]);
     await f.store.putService(aSpec({ name: 'web', replicas: 3 }), '2026-01-01T00:00:00.000Z', 0);
     const first = await f.pass();
     expect(first).toMatchObject({ created: 3, placed: 3, unplaceable: 0, conflicts: 0 });
@@ -77,7 +85,10 @@ describe('runPass', () => {
   });
 
   it('scales down by removing the highest slots and their allocations', async () => {
-    const f = await fixture([{ id: 'h1', cpu: 4000, memory: 4096 * MiB }, { id: 'h2', cpu: 4000, memory: 4096 * MiB }]);
+    const f = await fixture([
+      { id: 'h1', cpu: 4000, memory: 4096 * MiB },
+      { id: 'h2', cpu: 4000, memory: 4096 * MiB },
+    ]);
     await f.store.putService(aSpec({ name: 'web', replicas: 4 }), '2026-01-01T00:00:00.000Z', 0);
     await f.pass();
     await f.store.putService(aSpec({ name: 'web', replicas: 1 }), '2026-01-01T00:00:00.000Z', 1);
@@ -111,7 +122,13 @@ describe('runPass', () => {
     await f.pass();
     const [t1] = await f.store.listTasks('default', 'web');
     // the host still reports a task of the service: the service must stay until it is gone
-    await f.store.putHostStatus({ hostId: 'h1', heartbeatAt: '2026-01-01T00:00:00.000Z', generation: 1, agentVersion: 't', tasks: [{ taskId: t1.id, namespace: 'default', service: 'web', state: 'running', ports: [], containers: [], since: '2026-01-01T00:00:00.000Z' }] });
+    await f.store.putHostStatus({
+      hostId: 'h1',
+      heartbeatAt: '2026-01-01T00:00:00.000Z',
+      generation: 1,
+      agentVersion: 't',
+      tasks: [{ taskId: t1.id, namespace: 'default', service: 'web', state: 'running', ports: [], containers: [], since: '2026-01-01T00:00:00.000Z' }],
+    });
     await f.store.markServiceDeleting('default', 'web', '2026-01-01T00:00:00.000Z');
     await f.pass();
     await f.pass();

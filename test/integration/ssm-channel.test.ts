@@ -426,7 +426,9 @@ describe('SsmHostChannel with a host ARN prefix (instance-scoped reads on AWS)',
   it('overwrites a name it meant to create when an interrupted publish left it behind, at one extra call', async () => {
     // A publish that wrote its first chunk and then died: the chunk exists (tagged), the head does not.
     const leftover = `${PREFIX}/hosts/i-0cde/g1-c0`;
-    await ssm.send(new PutParameterCommand({ Name: leftover, Value: 'stale', Type: 'String', Tags: [{ Key: HOST_ARN_TAG_KEY, Value: `${ARN_PREFIX}i-0cde` }] }));
+    await ssm.send(
+      new PutParameterCommand({ Name: leftover, Value: 'stale', Type: 'String', Tags: [{ Key: HOST_ARN_TAG_KEY, Value: `${ARN_PREFIX}i-0cde` }] }),
+    );
     const before = server.counts();
     await channel.publish(aDoc('i-0cde', 1, 300));
     const puts = delta(before, server.counts()).PutParameter;

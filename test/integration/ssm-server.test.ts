@@ -99,9 +99,7 @@ describe('SSM stand-in without throttling', () => {
     });
 
     it('rejects a value that does not match AllowedPattern with ParameterPatternMismatchException', async () => {
-      const err = await errorOf(
-        ssm.send(new PutParameterCommand({ Name: '/put/digits', Value: 'abc', Type: 'String', AllowedPattern: '^\\d+$' })),
-      );
+      const err = await errorOf(ssm.send(new PutParameterCommand({ Name: '/put/digits', Value: 'abc', Type: 'String', AllowedPattern: '^\\d+$' })));
       expect(err).toBeInstanceOf(ParameterPatternMismatchException);
     });
   });
@@ -151,9 +149,7 @@ describe('SSM stand-in without throttling', () => {
   describe('value size per tier', () => {
     it('holds 4096 bytes in a Standard parameter and refuses 4097', async () => {
       await ssm.send(new PutParameterCommand({ Name: '/size/std', Value: 'x'.repeat(4096), Type: 'String' }));
-      const err = await errorOf(
-        ssm.send(new PutParameterCommand({ Name: '/size/std', Value: 'x'.repeat(4097), Type: 'String', Overwrite: true })),
-      );
+      const err = await errorOf(ssm.send(new PutParameterCommand({ Name: '/size/std', Value: 'x'.repeat(4097), Type: 'String', Overwrite: true })));
       expect(err).toBeInstanceOf(ValidationException);
       expect((err as Error).message).toContain('Standard tier parameters support a maximum parameter value of 4096');
     });
@@ -164,31 +160,21 @@ describe('SSM stand-in without throttling', () => {
     });
 
     it('holds 8192 bytes in an Advanced parameter and refuses 8193', async () => {
-      const out = await ssm.send(
-        new PutParameterCommand({ Name: '/size/adv', Value: 'x'.repeat(8192), Type: 'String', Tier: 'Advanced' }),
-      );
+      const out = await ssm.send(new PutParameterCommand({ Name: '/size/adv', Value: 'x'.repeat(8192), Type: 'String', Tier: 'Advanced' }));
       expect(out.Tier).toBe('Advanced');
-      const err = await errorOf(
-        ssm.send(new PutParameterCommand({ Name: '/size/adv2', Value: 'x'.repeat(8193), Type: 'String', Tier: 'Advanced' })),
-      );
+      const err = await errorOf(ssm.send(new PutParameterCommand({ Name: '/size/adv2', Value: 'x'.repeat(8193), Type: 'String', Tier: 'Advanced' })));
       expect(err).toBeInstanceOf(ValidationException);
     });
 
     it('lets Intelligent-Tiering choose Standard for small values and Advanced for large ones', async () => {
-      const small = await ssm.send(
-        new PutParameterCommand({ Name: '/size/it-small', Value: 'x', Type: 'String', Tier: 'Intelligent-Tiering' }),
-      );
-      const large = await ssm.send(
-        new PutParameterCommand({ Name: '/size/it-large', Value: 'x'.repeat(5000), Type: 'String', Tier: 'Intelligent-Tiering' }),
-      );
+      const small = await ssm.send(new PutParameterCommand({ Name: '/size/it-small', Value: 'x', Type: 'String', Tier: 'Intelligent-Tiering' }));
+      const large = await ssm.send(new PutParameterCommand({ Name: '/size/it-large', Value: 'x'.repeat(5000), Type: 'String', Tier: 'Intelligent-Tiering' }));
       expect([small.Tier, large.Tier]).toEqual(['Standard', 'Advanced']);
     });
 
     it('refuses to move an Advanced parameter back to Standard', async () => {
       await ssm.send(new PutParameterCommand({ Name: '/size/down', Value: 'x', Type: 'String', Tier: 'Advanced' }));
-      const err = await errorOf(
-        ssm.send(new PutParameterCommand({ Name: '/size/down', Value: 'y', Tier: 'Standard', Overwrite: true })),
-      );
+      const err = await errorOf(ssm.send(new PutParameterCommand({ Name: '/size/down', Value: 'y', Tier: 'Standard', Overwrite: true })));
       expect(err).toBeInstanceOf(ValidationException);
       expect((err as Error).message).toContain('downgrade');
     });
@@ -339,7 +325,17 @@ describe('SSM stand-in without throttling', () => {
         expect((err as Error).message).toMatch(message);
       }
       const dup = await errorOf(
-        ssm.send(new PutParameterCommand({ Name: '/tags/rules', Value: 'v', Type: 'String', Tags: [{ Key: 'k', Value: '1' }, { Key: 'k', Value: '2' }] })),
+        ssm.send(
+          new PutParameterCommand({
+            Name: '/tags/rules',
+            Value: 'v',
+            Type: 'String',
+            Tags: [
+              { Key: 'k', Value: '1' },
+              { Key: 'k', Value: '2' },
+            ],
+          }),
+        ),
       );
       expect((dup as Error).message).toMatch(/Duplicate tag key in the request: k/);
       // 128 and 256 characters, and non-ASCII letters, are fine.
@@ -394,9 +390,7 @@ describe('SSM stand-in throttling', () => {
     servers.push(server);
     const ssm = clientFor(server);
     clients.push(ssm);
-    const results = await Promise.allSettled(
-      Array.from({ length: 100 }, () => ssm.send(new GetParameterCommand({ Name: '/t/none' }))),
-    );
+    const results = await Promise.allSettled(Array.from({ length: 100 }, () => ssm.send(new GetParameterCommand({ Name: '/t/none' }))));
     const throttled = results.filter((r) => r.status === 'rejected' && r.reason instanceof ThrottlingException);
     expect(throttled.length).toBeGreaterThan(0);
     expect(results.every((r) => r.status === 'rejected')).toBe(true);
@@ -430,9 +424,7 @@ describe('SSM stand-in persistence', () => {
   it('keeps parameters, versions and deletions across a restart', async () => {
     const dataFile = join(dir, 'nested', 'ssm.json');
     let ssm = await start(dataFile);
-    await Promise.all(
-      Array.from({ length: 20 }, (_, i) => ssm.send(new PutParameterCommand({ Name: `/keep/p${i}`, Value: `v${i}`, Type: 'String' }))),
-    );
+    await Promise.all(Array.from({ length: 20 }, (_, i) => ssm.send(new PutParameterCommand({ Name: `/keep/p${i}`, Value: `v${i}`, Type: 'String' }))));
     await ssm.send(new PutParameterCommand({ Name: '/keep/p0', Value: 'v0b', Overwrite: true }));
     await ssm.send(new PutParameterCommand({ Name: '/keep/tagged', Value: 't', Type: 'String', Tags: [{ Key: 'owner', Value: 'i-0abc' }] }));
     await ssm.send(new DeleteParameterCommand({ Name: '/keep/p1' }));

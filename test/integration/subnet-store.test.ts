@@ -41,7 +41,10 @@ async function putPointer(tableName: string, hostId: string, cidr: string, versi
 }
 async function putClaim(tableName: string, hostId: string, cidr: string, version: number): Promise<void> {
   await doc.send(
-    new PutCommand({ TableName: tableName, Item: { pk: `SUBNET#${cidr}`, sk: 'SUBNET', cidr, hostId, version, gsi1pk: 'SUBNETS', gsi1sk: `${hostId}#${cidr}` } }),
+    new PutCommand({
+      TableName: tableName,
+      Item: { pk: `SUBNET#${cidr}`, sk: 'SUBNET', cidr, hostId, version, gsi1pk: 'SUBNETS', gsi1sk: `${hostId}#${cidr}` },
+    }),
   );
 }
 async function holderOf(tableName: string, cidr: string): Promise<string | undefined> {

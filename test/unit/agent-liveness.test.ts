@@ -93,7 +93,10 @@ const task = (id: string): HostDocumentTask => ({
   service: 'web',
   slot: Number(id.split('-')[1]),
   specVersion: 1,
-  pod: { restartPolicy: 'always', containers: [{ name: 'web', image: 'skiff/busybox:latest', command: [], env: {}, ports: [], resources: { cpu: 10, memory: 1024 } }] },
+  pod: {
+    restartPolicy: 'always',
+    containers: [{ name: 'web', image: 'skiff/busybox:latest', command: [], env: {}, ports: [], resources: { cpu: 10, memory: 1024 } }],
+  },
 });
 
 const dirs: string[] = [];
@@ -103,7 +106,12 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-function startAgent(runtime: FakeRuntime, store: FakeStore, doc: HostDocument, over: { heartbeatMs?: number; dockerStallMs?: number; parallelism?: number } = {}): Agent {
+function startAgent(
+  runtime: FakeRuntime,
+  store: FakeStore,
+  doc: HostDocument,
+  over: { heartbeatMs?: number; dockerStallMs?: number; parallelism?: number } = {},
+): Agent {
   const dir = mkdtempSync(join(tmpdir(), 'skiff-agent-unit-'));
   dirs.push(dir);
   const channel: HostChannel = { fetch: async () => doc, publish: async () => {}, remove: async () => {} };
@@ -137,7 +145,12 @@ async function until<T>(check: () => T | undefined, what: string, timeoutMs = 10
   throw new Error(`timed out waiting for ${what}`);
 }
 
-const doc = (n: number): HostDocument => ({ cluster: 'c', hostId: 'h1', generation: 1, tasks: Array.from({ length: n }, (_, i) => task(`web-${i + 1}-aaaaa`)) });
+const doc = (n: number): HostDocument => ({
+  cluster: 'c',
+  hostId: 'h1',
+  generation: 1,
+  tasks: Array.from({ length: n }, (_, i) => task(`web-${i + 1}-aaaaa`)),
+});
 
 describe('agent liveness', () => {
   it('keeps heartbeating while every Docker call takes longer than the heartbeat interval', async () => {
@@ -170,7 +183,10 @@ describe('agent liveness', () => {
     runtime.failLists.add(2);
     const store = new FakeStore();
     startAgent(runtime, store, doc(8), { parallelism: 2 });
-    await until(() => (runtime.containers.size === 8 && [...runtime.containers.values()].every((c) => c.state === 'running') ? true : undefined), 'all eight running');
+    await until(
+      () => (runtime.containers.size === 8 && [...runtime.containers.values()].every((c) => c.state === 'running') ? true : undefined),
+      'all eight running',
+    );
     expect(runtime.lists).toBeGreaterThan(2);
     const counts = new Map<string, number>();
     for (const id of runtime.creates) counts.set(id, (counts.get(id) ?? 0) + 1);

@@ -60,7 +60,14 @@ describe('agent plan', () => {
   });
 
   it('replaces the pod of a task its probe declared unhealthy', () => {
-    const p = plan({ tasks: [task('a')], containers: [container('a', 'web')], hashOf, restarts: new Map(), now: 1000, unhealthy: new Map([['a', 'container web unhealthy']]) });
+    const p = plan({
+      tasks: [task('a')],
+      containers: [container('a', 'web')],
+      hashOf,
+      restarts: new Map(),
+      now: 1000,
+      unhealthy: new Map([['a', 'container web unhealthy']]),
+    });
     expect(kinds(p)).toEqual(['remove:a-web', 'createPod:a']);
     expect(p.actions[1].reason).toBe('container web unhealthy');
   });
@@ -88,7 +95,13 @@ describe('agent plan', () => {
 
   it('derives task status from containers, keeping `since` while the state holds', () => {
     const t = task('a');
-    const running = taskStatus(t, [container('a', 'web', { ports: [{ container: 'web', containerPort: 80, protocol: 'tcp', hostIp: '127.0.1.1', hostPort: 3000 }] })], undefined, 1000, undefined);
+    const running = taskStatus(
+      t,
+      [container('a', 'web', { ports: [{ container: 'web', containerPort: 80, protocol: 'tcp', hostIp: '127.0.1.1', hostPort: 3000 }] })],
+      undefined,
+      1000,
+      undefined,
+    );
     expect(running).toMatchObject({ state: 'running', ports: [{ hostPort: 3000 }], since: new Date(1000).toISOString() });
     expect(taskStatus(t, [container('a', 'web')], undefined, 5000, running).since).toBe(running.since);
     expect(taskStatus(t, [], undefined, 1000, undefined).state).toBe('creating');

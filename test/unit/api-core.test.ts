@@ -8,7 +8,12 @@ import { createApi, type ApiResponse } from '../../app/api.ts';
 import type { Service } from '../../core/types.ts';
 import { passHarness, type PassHarness } from '../pass-harness.ts';
 
-const spec = (replicas: number) => JSON.stringify({ kind: 'Service', metadata: { name: 'web' }, spec: { replicas, containers: [{ name: 'app', image: 'skiff/busybox:latest', resources: { cpu: '100m', memory: '32Mi' } }] } });
+const spec = (replicas: number) =>
+  JSON.stringify({
+    kind: 'Service',
+    metadata: { name: 'web' },
+    spec: { replicas, containers: [{ name: 'app', image: 'skiff/busybox:latest', resources: { cpu: '100m', memory: '32Mi' } }] },
+  });
 
 async function api(h: PassHarness) {
   let kicks = 0;
@@ -20,7 +25,10 @@ async function api(h: PassHarness) {
 
 describe('the API core over the in-memory store', () => {
   it('applies a service, and the pass places it; a scale-down removes the highest slots', async () => {
-    const h = await passHarness([{ id: 'h1', cpu: 1000 }, { id: 'h2', cpu: 1000 }]);
+    const h = await passHarness([
+      { id: 'h1', cpu: 1000 },
+      { id: 'h2', cpu: 1000 },
+    ]);
     const a = await api(h);
     expect((await a.call('POST', '/v1/services', spec(3))).status).toBe(201);
     expect(a.kicks()).toBe(1);

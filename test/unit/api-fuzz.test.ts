@@ -26,7 +26,14 @@ let store: MemoryStore;
 let handle: (req: ApiRequest) => Promise<ApiResponse>;
 
 /** Specs to mutate: the example, and one with every part (probes, ingress, env, labels, placement). */
-const hello = { kind: 'Service', metadata: { name: 'hello' }, spec: { replicas: 3, containers: [{ name: 'web', image: 'skiff/busybox:latest', ports: [{ containerPort: 8080 }], resources: { cpu: '100m', memory: '32Mi' } }] } };
+const hello = {
+  kind: 'Service',
+  metadata: { name: 'hello' },
+  spec: {
+    replicas: 3,
+    containers: [{ name: 'web', image: 'skiff/busybox:latest', ports: [{ containerPort: 8080 }], resources: { cpu: '100m', memory: '32Mi' } }],
+  },
+};
 const full = {
   kind: 'Service',
   metadata: { name: 'shop', namespace: 'prod', labels: { team: 'a', 'example.com/tier': 'web' } },
@@ -42,7 +49,10 @@ const full = {
         command: ['sh', '-c', 'exec httpd -f -p 8080'],
         args: ['--verbose'],
         env: { PORT: '8080', MODE: 'prod' },
-        ports: [{ containerPort: 8080, name: 'http' }, { containerPort: 9090, name: 'metrics', protocol: 'tcp', hostPort: 19090 }],
+        ports: [
+          { containerPort: 8080, name: 'http' },
+          { containerPort: 9090, name: 'metrics', protocol: 'tcp', hostPort: 19090 },
+        ],
         resources: { cpu: 0.5, memory: '128Mi' },
         health: { http: { path: '/healthz', port: 'http', status: [200, 299] }, intervalSeconds: 2, timeoutSeconds: 1, failureThreshold: 3 },
       },
@@ -61,10 +71,22 @@ beforeAll(async () => {
   handle = createApi({ store, now: () => new Date('2026-01-01T00:00:00Z'), kickScheduler: async () => {} });
   // Something to lose: two services, a task and a host.
   for (const spec of [hello, full]) expect((await call({ method: 'POST', path: '/v1/services', body: JSON.stringify(spec) })).status).toBe(201);
-  await store.putTask({ id: 'hello-1-aaaaa', namespace: 'default', service: 'hello', slot: 1, incarnation: 1, specVersion: 1, pod: { containers: [], restartPolicy: 'always' }, desired: 'running', createdAt: '2026-01-01T00:00:00Z' }, undefined);
+  await store.putTask(
+    {
+      id: 'hello-1-aaaaa',
+      namespace: 'default',
+      service: 'hello',
+      slot: 1,
+      incarnation: 1,
+      specVersion: 1,
+      pod: { containers: [], restartPolicy: 'always' },
+      desired: 'running',
+      createdAt: '2026-01-01T00:00:00Z',
+    },
+    undefined,
+  );
   await store.registerHost({ id: 'host-1', address: '127.0.1.1', capacity: { cpu: 2000, memory: 2 ** 31 }, labels: { zone: 'a' } }, '2026-01-01T00:00:00Z');
 }, 60_000);
-
 
 interface Call {
   readonly method: string;
@@ -77,7 +99,13 @@ interface Call {
 /** The core's answer, or a 500 when it throws (what the Lambda shell answers then). */
 async function call(c: Call): Promise<ApiResponse> {
   try {
-    return await handle({ method: c.method, path: c.path, query: c.query ?? {}, headers: { 'content-type': c.contentType ?? 'application/json' }, body: c.body });
+    return await handle({
+      method: c.method,
+      path: c.path,
+      query: c.query ?? {},
+      headers: { 'content-type': c.contentType ?? 'application/json' },
+      body: c.body,
+    });
   } catch (error) {
     return { status: 500, body: { thrown: String(error).slice(0, 300) } };
   }
@@ -193,7 +221,10 @@ const specBody: fc.Arbitrary<Call> = fc
     const doc = mutations.reduce(mutate, structuredClone(base));
     let body: string;
     try {
-      body = (form === 'json' || form === 'json-as-yaml' ? JSON.stringify(doc) : YAML.stringify(doc, { collectionStyle: form === 'yaml-flow' ? 'flow' : 'any', aliasDuplicateObjects: false })) ?? '';
+      body =
+        (form === 'json' || form === 'json-as-yaml'
+          ? JSON.stringify(doc)
+          : YAML.stringify(doc, { collectionStyle: form === 'yaml-flow' ? 'flow' : 'any', aliasDuplicateObjects: false })) ?? '';
     } catch {
       body = String(doc);
     }
@@ -204,7 +235,9 @@ const specBody: fc.Arbitrary<Call> = fc
 const segment = fc.oneof(
   fc.constantFrom('default', 'web', 'hello', 'prod', 'shop', 'host-1', 'hello-1-aaaaa'),
   fc.string({ maxLength: 20 }),
-  fc.array(fc.constantFrom('%', '%2', '%E0', '%ZZ', '%2F', '%00', '%C0%AF', '%ED%A0%80', '%F0%9F%98%80', 'a', '#', '?', '..', '%25'), { maxLength: 8 }).map((p) => p.join('')),
+  fc
+    .array(fc.constantFrom('%', '%2', '%E0', '%ZZ', '%2F', '%00', '%C0%AF', '%ED%A0%80', '%F0%9F%98%80', 'a', '#', '?', '..', '%25'), { maxLength: 8 })
+    .map((p) => p.join('')),
   fc.integer({ min: 0, max: 5000 }).map((n) => 'a'.repeat(n)),
   fc.integer({ min: 0, max: 1500 }).map((n) => '%E2%82%AC'.repeat(n)),
 );
@@ -227,15 +260,20 @@ const request: fc.Arbitrary<Call> = fc
     route: fc.nat({ max: routes.length - 1 }),
     a: segment,
     b: segment,
-    query: fc.dictionary(fc.constantFrom('namespace', 'service', 'host', 'limit', 'x', '__proto__'), fc.oneof(text, fc.constantFrom('0', '1000', '1001', '1e3', '-1', 'NaN'))),
+    query: fc.dictionary(
+      fc.constantFrom('namespace', 'service', 'host', 'limit', 'x', '__proto__'),
+      fc.oneof(text, fc.constantFrom('0', '1000', '1001', '1e3', '-1', 'NaN')),
+    ),
     body: fc.option(fc.string({ maxLength: 50 }), { freq: 4 }),
   })
   .map(({ method, route, a, b, query, body }) => ({ method, path: routes[route](a, b), query, body: body ?? undefined }));
 
-const rawBody: fc.Arbitrary<Call> = fc.record({
-  contentType: fc.constantFrom('application/json', 'application/yaml', 'text/plain', 'APPLICATION/X-YAML'),
-  body: fc.oneof(fc.string({ maxLength: 200 }), fc.string({ unit: 'binary', maxLength: 200 }), fc.json({ maxDepth: 4 })),
-}).map((c) => ({ method: 'POST', path: '/v1/services', ...c }));
+const rawBody: fc.Arbitrary<Call> = fc
+  .record({
+    contentType: fc.constantFrom('application/json', 'application/yaml', 'text/plain', 'APPLICATION/X-YAML'),
+    body: fc.oneof(fc.string({ maxLength: 200 }), fc.string({ unit: 'binary', maxLength: 200 }), fc.json({ maxDepth: 4 })),
+  })
+  .map((c) => ({ method: 'POST', path: '/v1/services', ...c }));
 
 describe('the API core under fuzzing', () => {
   it('never answers a 5xx, never changes the store on a refusal, and answers every request', async () => {
@@ -243,14 +281,34 @@ describe('the API core under fuzzing', () => {
     const known: Call[] = [
       { method: 'POST', path: '/v1/services', contentType: 'application/yaml', body: `kind: Service\nspec: ${'['.repeat(5000)}${']'.repeat(5000)}\n` },
       { method: 'POST', path: '/v1/services', contentType: 'application/yaml', body: `${'- '.repeat(100_000)}x` },
-      { method: 'POST', path: '/v1/services', body: JSON.stringify({ ...hello, spec: { containers: [{ name: 'a', image: 'skiff/busybox', ports: [{ containerPort: 80, name: 'a'.repeat(120_000) }], health: { tcp: { port: 'b'.repeat(120_000) } } }] } }) },
+      {
+        method: 'POST',
+        path: '/v1/services',
+        body: JSON.stringify({
+          ...hello,
+          spec: {
+            containers: [
+              { name: 'a', image: 'skiff/busybox', ports: [{ containerPort: 80, name: 'a'.repeat(120_000) }], health: { tcp: { port: 'b'.repeat(120_000) } } },
+            ],
+          },
+        }),
+      },
       { method: 'GET', path: '/v1/namespaces/%E0%A4%A/services/web' },
       { method: 'GET', path: `/v1/namespaces/default/services/${'a'.repeat(2100)}` },
     ];
     for (const c of known) await check(c);
-    await fc.assert(fc.asyncProperty(specBody, async (c) => void (await check(c))), { numRuns: Math.ceil(500 * RUNS), seed: 1 });
-    await fc.assert(fc.asyncProperty(request, async (c) => void (await check(c))), { numRuns: Math.ceil(500 * RUNS), seed: 2 });
-    await fc.assert(fc.asyncProperty(rawBody, async (c) => void (await check(c))), { numRuns: Math.ceil(200 * RUNS), seed: 3 });
+    await fc.assert(
+      fc.asyncProperty(specBody, async (c) => void (await check(c))),
+      { numRuns: Math.ceil(500 * RUNS), seed: 1 },
+    );
+    await fc.assert(
+      fc.asyncProperty(request, async (c) => void (await check(c))),
+      { numRuns: Math.ceil(500 * RUNS), seed: 2 },
+    );
+    await fc.assert(
+      fc.asyncProperty(rawBody, async (c) => void (await check(c))),
+      { numRuns: Math.ceil(200 * RUNS), seed: 3 },
+    );
     console.log(
       `api fuzz: ${stats.cases} requests, ${stats.fiveHundreds.length} 5xx, ${stats.changedOnRefusal.length} refusals that changed the store; ` +
         `${(stats.totalMs / 1000).toFixed(1)} s in the core, mean ${(stats.totalMs / stats.cases).toFixed(2)} ms, max ${stats.maxMs.toFixed(0)} ms for ${stats.worst}`,

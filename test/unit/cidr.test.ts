@@ -117,19 +117,30 @@ describe('allocate', () => {
       const cluster = formatCidr({ address: base - (base % size), prefix: clusterPrefix });
       const count = 2 ** (hostPrefix - clusterPrefix);
       // Held CIDRs: some of the plan's subnets, plus CIDRs of other prefixes around the cluster.
-      const anyCidr = fc.record({ address: fc.integer({ min: 0, max: 2 ** 32 - 1 }), prefix: fc.integer({ min: clusterPrefix - 2, max: 32 }) }).map(({ address, prefix }) => {
-        const s = 2 ** (32 - prefix);
-        return formatCidr({ address: address - (address % s), prefix });
-      });
-      const nearCidr = fc.record({ offset: fc.integer({ min: 0, max: size - 1 }), prefix: fc.integer({ min: clusterPrefix, max: 32 }) }).map(({ offset, prefix }) => {
-        const s = 2 ** (32 - prefix);
-        const address = parseCidr(cluster).address + offset;
-        return formatCidr({ address: address - (address % s), prefix });
-      });
+      const anyCidr = fc
+        .record({ address: fc.integer({ min: 0, max: 2 ** 32 - 1 }), prefix: fc.integer({ min: clusterPrefix - 2, max: 32 }) })
+        .map(({ address, prefix }) => {
+          const s = 2 ** (32 - prefix);
+          return formatCidr({ address: address - (address % s), prefix });
+        });
+      const nearCidr = fc
+        .record({ offset: fc.integer({ min: 0, max: size - 1 }), prefix: fc.integer({ min: clusterPrefix, max: 32 }) })
+        .map(({ offset, prefix }) => {
+          const s = 2 ** (32 - prefix);
+          const address = parseCidr(cluster).address + offset;
+          return formatCidr({ address: address - (address % s), prefix });
+        });
       return fc.record({
         cluster: fc.constant(cluster),
         hostPrefix: fc.constant(hostPrefix),
-        held: fc.array(fc.oneof(fc.integer({ min: 0, max: count - 1 }).map((i) => subnets(cluster, hostPrefix).at(i)), nearCidr, anyCidr), { maxLength: 12 }),
+        held: fc.array(
+          fc.oneof(
+            fc.integer({ min: 0, max: count - 1 }).map((i) => subnets(cluster, hostPrefix).at(i)),
+            nearCidr,
+            anyCidr,
+          ),
+          { maxLength: 12 },
+        ),
         cursor: fc.nat(),
         hosts: fc.integer({ min: 1, max: 20 }),
       });

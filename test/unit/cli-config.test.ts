@@ -129,7 +129,9 @@ describe('findApi precedence: --api, $SKIFF_API, the local cluster, the config f
     expect(findApi(undefined, { env: { ...env, AWS_REGION: 'eu-west-1' }, cwd }).region).toBe('eu-west-1');
     expect(findApi('http://127.0.0.1:7000', { env: { ...env, AWS_REGION: 'eu-west-1' }, cwd }).region).toBeUndefined();
     expect(findApi('http://127.0.0.1:7000', { env: { ...env, SKIFF_REGION: 'eu-west-1' }, cwd }).region).toBe('eu-west-1');
-    expect(() => findApi('https://flag.example.com', { env: { ...env, SKIFF_REGION: 'nowhere' }, cwd })).toThrow(/SKIFF_REGION "nowhere" is not an AWS region name/);
+    expect(() => findApi('https://flag.example.com', { env: { ...env, SKIFF_REGION: 'nowhere' }, cwd })).toThrow(
+      /SKIFF_REGION "nowhere" is not an AWS region name/,
+    );
   });
 
   it('reports a wrong --api or $SKIFF_API as itself rather than falling through', () => {

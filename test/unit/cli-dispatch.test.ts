@@ -59,14 +59,39 @@ describe('skiff (dispatcher)', () => {
 
   // The flags scripts and tests use; removing or renaming one breaks them.
   it.each([
-    ['apply', ['-f', 'x.yaml', '--file', 'x.yaml', '--no-wait', '--wait', '--timeout', '5', '-o', 'json', '--output', 'json', '-n', 'ns', '--namespace', 'ns', '--api', 'http://127.0.0.1:1']],
+    [
+      'apply',
+      [
+        '-f',
+        'x.yaml',
+        '--file',
+        'x.yaml',
+        '--no-wait',
+        '--wait',
+        '--timeout',
+        '5',
+        '-o',
+        'json',
+        '--output',
+        'json',
+        '-n',
+        'ns',
+        '--namespace',
+        'ns',
+        '--api',
+        'http://127.0.0.1:1',
+      ],
+    ],
     ['get', ['tasks', '--service', 's', '--host', 'h', '-n', 'ns', '-o', 'json', '--api', 'http://127.0.0.1:1']],
     ['delete', ['service', 'x', '--no-wait', '--timeout', '5s', '-n', 'ns']],
     ['describe', ['service', 'x', '-n', 'ns', '-o', 'json']],
     ['drain', ['host-1', '--api', 'http://127.0.0.1:1']],
     ['uncordon', ['host-1']],
     ['events', ['--service', 's', '--host', 'h', '--limit', '5', '-n', 'ns', '-o', 'json']],
-    ['local up', ['--hosts', '2', '--port', '0', '--dns-port', '0', '--proxy-port', '0', '--cluster', 'c', '--data', 'd', '--host-cpu', '1', '--host-memory', '1Gi']],
+    [
+      'local up',
+      ['--hosts', '2', '--port', '0', '--dns-port', '0', '--proxy-port', '0', '--cluster', 'c', '--data', 'd', '--host-cpu', '1', '--host-memory', '1Gi'],
+    ],
     ['local status', ['-o', 'json']],
     ['local down', ['--keep-hosts']],
     ['local kill-host', ['host-1']],
@@ -99,7 +124,7 @@ describe('skiff (dispatcher)', () => {
     expect(none.logs.join('\n')).toBe(help());
   });
 
-  it('prints a command\'s help (usage, its options, an example) with -h, and a group\'s with its subcommands', async () => {
+  it("prints a command's help (usage, its options, an example) with -h, and a group's with its subcommands", async () => {
     const c = capture();
     expect(await main(['get', '-h'], c.out)).toBe(0);
     const text = c.logs.join('\n');
@@ -205,6 +230,10 @@ describe('what skiff loads before a command runs', () => {
     const lazy = entry.imports.filter((i) => i.kind === 'dynamic-import').map((i) => i.path);
     expect(lazy).toEqual(expect.arrayContaining(['tsx/esm/api', '@aws-sdk/credential-provider-node']));
     // The local cluster, the spec parser and the signer are in chunks of their own.
-    for (const lazyInput of ['local/cluster.ts', 'core/spec.ts', 'cli/sigv4.ts']) expect(outputs.some(([file, o]) => file !== entryFile && lazyInput in o.inputs), lazyInput).toBe(true);
+    for (const lazyInput of ['local/cluster.ts', 'core/spec.ts', 'cli/sigv4.ts'])
+      expect(
+        outputs.some(([file, o]) => file !== entryFile && lazyInput in o.inputs),
+        lazyInput,
+      ).toBe(true);
   });
 });

@@ -65,13 +65,16 @@ describe('waitUntil', () => {
   it('polls until done, shows every state including the last, and returns the value', async () => {
     const clock = fakeClock();
     const c = capture(false);
-    const value = await waitUntil(script<string>({ done: false, state: 'x: 0/2' }, { done: false, state: 'x: 1/2' }, { done: true, value: 'ok', state: 'x: 2/2' }), {
-      what: 'x',
-      timeoutS: 10,
-      everyMs: 300,
-      progress: progress(c.out),
-      ...clock,
-    });
+    const value = await waitUntil(
+      script<string>({ done: false, state: 'x: 0/2' }, { done: false, state: 'x: 1/2' }, { done: true, value: 'ok', state: 'x: 2/2' }),
+      {
+        what: 'x',
+        timeoutS: 10,
+        everyMs: 300,
+        progress: progress(c.out),
+        ...clock,
+      },
+    );
     expect(value).toBe('ok');
     expect(c.logs).toEqual(['x: 0/2', 'x: 1/2', 'x: 2/2']);
     expect(clock.sleeps).toEqual([300, 300]);
@@ -84,10 +87,14 @@ describe('waitUntil', () => {
       polls++;
       return { done: false, state: 'svc: 1/3 running — pending: no host fits', detail: '1/3 running; pending: no host fits' };
     };
-    await expect(waitUntil(poll, { what: 'default/svc', timeoutS: 1, everyMs: 300, ...clock })).rejects.toThrow('timed out after 1s waiting for default/svc: 1/3 running; pending: no host fits');
+    await expect(waitUntil(poll, { what: 'default/svc', timeoutS: 1, everyMs: 300, ...clock })).rejects.toThrow(
+      'timed out after 1s waiting for default/svc: 1/3 running; pending: no host fits',
+    );
     // At 0, 300, 600, 900 and 1200 ms: the poll past the deadline is the one reported.
     expect(polls).toBe(5);
-    await expect(waitUntil(script<void>({ done: false }), { what: 'x to be deleted', timeoutS: 1, ...fakeClock() })).rejects.toThrow(/^timed out after 1s waiting for x to be deleted$/);
+    await expect(waitUntil(script<void>({ done: false }), { what: 'x to be deleted', timeoutS: 1, ...fakeClock() })).rejects.toThrow(
+      /^timed out after 1s waiting for x to be deleted$/,
+    );
   });
 
   it('ends the progress line and passes on an error from the poll as it is', async () => {

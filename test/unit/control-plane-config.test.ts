@@ -13,7 +13,12 @@ describe('controlPlaneConfig', () => {
   });
 
   it('reads the cluster CIDR, host prefix and route tables, and wires the network step and container addressing', () => {
-    const env = { ...base, SKIFF_CLUSTER_CIDR: '10.200.0.0/16', SKIFF_HOST_SUBNET_PREFIX: '25', SKIFF_ROUTE_TABLE_IDS: 'rtb-0aaaaaaaaaaaaaaa1, rtb-0bbbbbbbbbbbbbbb2' };
+    const env = {
+      ...base,
+      SKIFF_CLUSTER_CIDR: '10.200.0.0/16',
+      SKIFF_HOST_SUBNET_PREFIX: '25',
+      SKIFF_ROUTE_TABLE_IDS: 'rtb-0aaaaaaaaaaaaaaa1, rtb-0bbbbbbbbbbbbbbb2',
+    };
     const config = controlPlaneConfig(env);
     expect(config.network).toEqual({ clusterCidr: '10.200.0.0/16', hostPrefixLength: 25, routeTableIds: ['rtb-0aaaaaaaaaaaaaaa1', 'rtb-0bbbbbbbbbbbbbbb2'] });
     const cp = awsControlPlane({ ...config, hostedZoneId: 'Z123' });
@@ -24,11 +29,13 @@ describe('controlPlaneConfig', () => {
   it('names what is missing or wrong', () => {
     expect(() => controlPlaneConfig({ ...base, SKIFF_CLUSTER_CIDR: '10.200.0.0/16' })).toThrow(ConfigError);
     expect(() => controlPlaneConfig({ ...base, SKIFF_CLUSTER_CIDR: '10.200.0.0/16' })).toThrow(/SKIFF_ROUTE_TABLE_IDS is required/);
-    expect(() => controlPlaneConfig({ ...base, SKIFF_CLUSTER_CIDR: '10.200.0.0/16', SKIFF_ROUTE_TABLE_IDS: 'rtb-0aaaaaaaaaaaaaaa1', SKIFF_HOST_SUBNET_PREFIX: '31' })).toThrow(
-      /SKIFF_HOST_SUBNET_PREFIX must be a number from 1 to 30/,
-    );
+    expect(() =>
+      controlPlaneConfig({ ...base, SKIFF_CLUSTER_CIDR: '10.200.0.0/16', SKIFF_ROUTE_TABLE_IDS: 'rtb-0aaaaaaaaaaaaaaa1', SKIFF_HOST_SUBNET_PREFIX: '31' }),
+    ).toThrow(/SKIFF_HOST_SUBNET_PREFIX must be a number from 1 to 30/);
     // The cluster CIDR itself is checked by the allocator when the control plane is built.
-    expect(() => awsControlPlane(controlPlaneConfig({ ...base, SKIFF_CLUSTER_CIDR: '10.200.1.0/16', SKIFF_ROUTE_TABLE_IDS: 'rtb-0aaaaaaaaaaaaaaa1' }))).toThrow(/host bits set/);
+    expect(() => awsControlPlane(controlPlaneConfig({ ...base, SKIFF_CLUSTER_CIDR: '10.200.1.0/16', SKIFF_ROUTE_TABLE_IDS: 'rtb-0aaaaaaaaaaaaaaa1' }))).toThrow(
+      /host bits set/,
+    );
   });
 
   it('wakes hosts with the document named by SKIFF_WAKE_DOCUMENT, and not at all without it', async () => {

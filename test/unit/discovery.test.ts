@@ -41,17 +41,18 @@ function names(records: readonly DnsRecordSet[]): string[] {
 
 describe('dnsRecords', () => {
   it('names a service, each replica and its port, with one A value per distinct host IP', () => {
-    const tasks = [
-      aView(web, 'web-1-aaaaa', '127.0.1.2', 31001),
-      aView(web, 'web-2-bbbbb', '127.0.1.1', 31002),
-      aView(web, 'web-3-ccccc', '127.0.1.2', 31003),
-    ];
+    const tasks = [aView(web, 'web-1-aaaaa', '127.0.1.2', 31001), aView(web, 'web-2-bbbbb', '127.0.1.1', 31002), aView(web, 'web-3-ccccc', '127.0.1.2', 31003)];
     expect(dnsRecords(Z, [web], tasks, 5)).toEqual([
-      { name: '_8080._tcp.web.shop.skiff.internal', type: 'SRV', ttl: 5, values: [
-        '0 10 31001 web-1-aaaaa.web.shop.skiff.internal',
-        '0 10 31002 web-2-bbbbb.web.shop.skiff.internal',
-        '0 10 31003 web-3-ccccc.web.shop.skiff.internal',
-      ] },
+      {
+        name: '_8080._tcp.web.shop.skiff.internal',
+        type: 'SRV',
+        ttl: 5,
+        values: [
+          '0 10 31001 web-1-aaaaa.web.shop.skiff.internal',
+          '0 10 31002 web-2-bbbbb.web.shop.skiff.internal',
+          '0 10 31003 web-3-ccccc.web.shop.skiff.internal',
+        ],
+      },
       { name: 'web-1-aaaaa.web.shop.skiff.internal', type: 'A', ttl: 5, values: ['127.0.1.2'] },
       { name: 'web-2-bbbbb.web.shop.skiff.internal', type: 'A', ttl: 5, values: ['127.0.1.1'] },
       { name: 'web-3-ccccc.web.shop.skiff.internal', type: 'A', ttl: 5, values: ['127.0.1.2'] },
@@ -163,11 +164,7 @@ describe('dnsRecords', () => {
 
   it('uses the zone and TTL it is given', () => {
     const records = dnsRecords('svc.corp.example', [web], [aView(web, 'web-1-aaaaa', '127.0.1.1', 31001)], 30);
-    expect(names(records)).toEqual([
-      'SRV _8080._tcp.web.shop.svc.corp.example',
-      'A web-1-aaaaa.web.shop.svc.corp.example',
-      'A web.shop.svc.corp.example',
-    ]);
+    expect(names(records)).toEqual(['SRV _8080._tcp.web.shop.svc.corp.example', 'A web-1-aaaaa.web.shop.svc.corp.example', 'A web.shop.svc.corp.example']);
     expect(records.every((r) => r.ttl === 30)).toBe(true);
   });
 
@@ -203,7 +200,10 @@ describe('dnsRecords', () => {
 });
 
 describe('dnsRecords with container addressing (routed container subnets on AWS)', () => {
-  const svc = withPorts(web, [{ containerPort: 8080, name: 'http', protocol: 'tcp' }, { containerPort: 9090, protocol: 'tcp' }]);
+  const svc = withPorts(web, [
+    { containerPort: 8080, name: 'http', protocol: 'tcp' },
+    { containerPort: 9090, protocol: 'tcp' },
+  ]);
 
   it('names each ready replica by its own address, with SRV records of the declared container ports', () => {
     const views = [
@@ -215,28 +215,37 @@ describe('dnsRecords with container addressing (routed container subnets on AWS)
     const a = records.find((r) => r.type === 'A' && r.name === `web.shop.${Z}`)!;
     expect(a.values).toEqual(['10.200.1.2', '10.200.2.2']);
     expect(records.find((r) => r.name === `web-1-aaaaa.web.shop.${Z}`)!.values).toEqual(['10.200.1.2']);
-    expect(records.find((r) => r.name === `_http._tcp.web.shop.${Z}`)!.values).toEqual([`0 10 8080 web-1-aaaaa.web.shop.${Z}`, `0 10 8080 web-2-bbbbb.web.shop.${Z}`]);
+    expect(records.find((r) => r.name === `_http._tcp.web.shop.${Z}`)!.values).toEqual([
+      `0 10 8080 web-1-aaaaa.web.shop.${Z}`,
+      `0 10 8080 web-2-bbbbb.web.shop.${Z}`,
+    ]);
     expect(records.find((r) => r.name === `_9090._tcp.web.shop.${Z}`)!.values).toHaveLength(2);
   });
 
   it('leaves out replicas that report no address yet, and those not ready', () => {
-    const views = [
-      aView(svc, 'web-1-aaaaa', '10.0.1.5', 32768),
-      aView(svc, 'web-2-bbbbb', '10.0.1.6', 32769, { address: '10.200.2.2', health: 'unhealthy' }),
-    ];
+    const views = [aView(svc, 'web-1-aaaaa', '10.0.1.5', 32768), aView(svc, 'web-2-bbbbb', '10.0.1.6', 32769, { address: '10.200.2.2', health: 'unhealthy' })];
     expect(dnsRecords(Z, [svc], views, 10, 'container')).toEqual([]);
   });
 });
 
 describe('runDiscoverySync', () => {
   // The use case reads only these four lists; an empty cluster is enough to show what runs after what.
-  const emptyStore = { listServices: async () => [], listAllTasks: async () => [], listHostStatuses: async () => [], listHosts: async () => [] } as unknown as Store;
+  const emptyStore = {
+    listServices: async () => [],
+    listAllTasks: async () => [],
+    listHostStatuses: async () => [],
+    listHosts: async () => [],
+  } as unknown as Store;
   const failingZone: DnsZone = { sync: async () => Promise.reject(new Error('Route 53 denied access')) };
   const failingBalancer: LoadBalancer = { sync: async () => Promise.reject(new Error('ELBv2 unavailable')) };
 
   it('syncs the load balancer when the DNS sync fails whole, and reports both', async () => {
     const synced: IngressRoute[][] = [];
-    const deps: DiscoveryDeps = { store: emptyStore, zone: { name: Z, ttl: 5, port: failingZone }, loadBalancer: { sync: async (r) => void synced.push([...r]) } };
+    const deps: DiscoveryDeps = {
+      store: emptyStore,
+      zone: { name: Z, ttl: 5, port: failingZone },
+      loadBalancer: { sync: async (r) => void synced.push([...r]) },
+    };
     const err = await runDiscoverySync(deps).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DiscoverySyncError);
     expect((err as DiscoverySyncError).message).toBe('discovery sync failed: DNS: Route 53 denied access');

@@ -15,7 +15,17 @@ import { aHost, MiB } from '../builders.ts';
 const KiB = 1024;
 
 function req(id: string, documentBytes: number): PlacementRequest {
-  return { taskId: id, namespace: 'default', service: 'web', slot: 1, resources: { cpu: 100, memory: 32 * MiB }, hostPorts: [], constraints: [], strategy: 'spread', documentBytes };
+  return {
+    taskId: id,
+    namespace: 'default',
+    service: 'web',
+    slot: 1,
+    resources: { cpu: 100, memory: 32 * MiB },
+    hostPorts: [],
+    constraints: [],
+    strategy: 'spread',
+    documentBytes,
+  };
 }
 
 describe('the host document budget', () => {
@@ -25,7 +35,14 @@ describe('the host document budget', () => {
   });
 
   it('counts a task as the SSM channel encodes it: non-ASCII characters as 6-byte escapes, plus a comma', () => {
-    const task = (env: string): HostDocumentTask => ({ id: 't', namespace: 'd', service: 's', slot: 0, specVersion: 1, pod: { containers: [{ env: { A: env } }] } as never });
+    const task = (env: string): HostDocumentTask => ({
+      id: 't',
+      namespace: 'd',
+      service: 's',
+      slot: 0,
+      specVersion: 1,
+      pod: { containers: [{ env: { A: env } }] } as never,
+    });
     const ascii = documentTaskBytes(task('aaaa'));
     expect(ascii).toBe(JSON.stringify(task('aaaa')).length + 1);
     expect(documentTaskBytes(task('éééé'))).toBe(ascii + 4 * 5);
@@ -54,14 +71,21 @@ describe('schedule: the host document as a resource', () => {
   });
 
   it('counts what it placed in this pass: a 200 KiB task twice per host of 384 KiB fits once per host', () => {
-    const r = schedule([aHost({ id: 'h1' }), aHost({ id: 'h2' })], ['a', 'b', 'c', 'd'].map((id) => req(id, 200 * KiB)), { seed: 's' });
+    const r = schedule(
+      [aHost({ id: 'h1' }), aHost({ id: 'h2' })],
+      ['a', 'b', 'c', 'd'].map((id) => req(id, 200 * KiB)),
+      { seed: 's' },
+    );
     expect(r.placements.map((p) => p.hostId).sort()).toEqual(['h1', 'h2']);
     expect(r.failures.map((f) => f.reason.message)).toEqual([`0 of 2 hosts fit: 2 ${REJECT.document}`, `0 of 2 hosts fit: 2 ${REJECT.document}`]);
     expect(REJECT.document).toBe('host document full (384 KiB)');
   });
 
   it('does not reuse a failure across tasks of different sizes', () => {
-    const r = schedule([aHost({ id: 'h1' })], [req('big', HOST_DOCUMENT_BYTES), req('small', 10 * KiB)], { seed: 's', documentUsed: new Map([['h1', 10 * KiB]]) });
+    const r = schedule([aHost({ id: 'h1' })], [req('big', HOST_DOCUMENT_BYTES), req('small', 10 * KiB)], {
+      seed: 's',
+      documentUsed: new Map([['h1', 10 * KiB]]),
+    });
     expect(r.placements.map((p) => p.taskId)).toEqual(['small']);
   });
 });
@@ -70,12 +94,32 @@ describe('planPlacement: documents counted from the tasks already on each host',
   it('keeps a task pending with the document reason when its host documents are full', () => {
     const env = 'x'.repeat(60 * KiB);
     const task = (id: string, slot: number, host?: string): Task =>
-      ({ id, namespace: 'default', service: 'web', slot, specVersion: 1, desired: 'running', incarnation: 1, createdAt: 't', ...(host ? { host } : {}), pod: { containers: [{ name: 'app', image: 'i', env: { BIG: env }, ports: [], resources: { cpu: 10, memory: MiB } }] } }) as unknown as Task;
+      ({
+        id,
+        namespace: 'default',
+        service: 'web',
+        slot,
+        specVersion: 1,
+        desired: 'running',
+        incarnation: 1,
+        createdAt: 't',
+        ...(host ? { host } : {}),
+        pod: { containers: [{ name: 'app', image: 'i', env: { BIG: env }, ports: [], resources: { cpu: 10, memory: MiB } }] },
+      }) as unknown as Task;
     const onHost = Array.from({ length: 6 }, (_, i) => task(`on-${i}`, i, 'h1'));
     const pending = task('new', 6);
-    const allocations = Object.fromEntries(onHost.map((t) => [t.id, { taskId: t.id, namespace: 'default', service: 'web', slot: t.slot, resources: { cpu: 10, memory: MiB }, hostPorts: [] }]));
+    const allocations = Object.fromEntries(
+      onHost.map((t) => [t.id, { taskId: t.id, namespace: 'default', service: 'web', slot: t.slot, resources: { cpu: 10, memory: MiB }, hostPorts: [] }]),
+    );
     const tasks = new Map([...onHost, pending].map((t) => [t.id, t]));
-    const plan = planPlacement({ services: [], hosts: [aHost({ id: 'h1', allocations })], tasks, live: assignments(tasks.values()), claims: new Map(), seed: 's' });
+    const plan = planPlacement({
+      services: [],
+      hosts: [aHost({ id: 'h1', allocations })],
+      tasks,
+      live: assignments(tasks.values()),
+      claims: new Map(),
+      seed: 's',
+    });
     expect(documentTaskBytes(documentTask(pending)) * 7).toBeGreaterThan(HOST_DOCUMENT_BYTES);
     expect(plan.placements).toEqual([]);
     expect(plan.failures.map((f) => f.reason.message)).toEqual([`0 of 1 host fit: 1 ${REJECT.document}`]);

@@ -15,7 +15,10 @@ const ec2Error = (code: string) => new EC2ServiceException({ name: code, $fault:
 describe('Ec2Machines (at the SDK boundary)', () => {
   it('says terminated, shutting-down and unlisted instances are gone; running and stopped ones are not', async () => {
     ec2.on(DescribeInstancesCommand).resolves({
-      Reservations: [{ Instances: [instance('i-00000001', 'terminated'), instance('i-00000002', 'running')] }, { Instances: [instance('i-00000003', 'shutting-down'), instance('i-00000004', 'stopped')] }],
+      Reservations: [
+        { Instances: [instance('i-00000001', 'terminated'), instance('i-00000002', 'running')] },
+        { Instances: [instance('i-00000003', 'shutting-down'), instance('i-00000004', 'stopped')] },
+      ],
     });
     const gone = await machines().gone(['i-00000001', 'i-00000002', 'i-00000003', 'i-00000004', 'i-00000005', 'i-00000005']);
     expect([...gone].sort()).toEqual(['i-00000001', 'i-00000003', 'i-00000005']);
@@ -27,15 +30,13 @@ describe('Ec2Machines (at the SDK boundary)', () => {
 
   it('asks in batches of 100 and follows pages', async () => {
     const ids = Array.from({ length: 150 }, (_, i) => `i-${String(i).padStart(8, '0')}`);
-    ec2
-      .on(DescribeInstancesCommand)
-      .callsFake(async (input: { Filters: { Values: string[] }[]; NextToken?: string }) => {
-        const values = input.Filters[0].Values;
-        // First page: the first half running; second page: the rest running too.
-        const half = Math.ceil(values.length / 2);
-        const page = input.NextToken ? values.slice(half) : values.slice(0, half);
-        return { Reservations: [{ Instances: page.map((id) => instance(id, 'running')) }], ...(input.NextToken ? {} : { NextToken: 'next' }) };
-      });
+    ec2.on(DescribeInstancesCommand).callsFake(async (input: { Filters: { Values: string[] }[]; NextToken?: string }) => {
+      const values = input.Filters[0].Values;
+      // First page: the first half running; second page: the rest running too.
+      const half = Math.ceil(values.length / 2);
+      const page = input.NextToken ? values.slice(half) : values.slice(0, half);
+      return { Reservations: [{ Instances: page.map((id) => instance(id, 'running')) }], ...(input.NextToken ? {} : { NextToken: 'next' }) };
+    });
     expect((await machines().gone(ids)).size).toBe(0);
     const calls = ec2.commandCalls(DescribeInstancesCommand).map((c) => c.args[0].input.Filters![0].Values!.length);
     expect(calls).toEqual([100, 100, 50, 50]);
@@ -47,7 +48,9 @@ describe('Ec2Machines (at the SDK boundary)', () => {
     ec2.on(DescribeInstancesCommand).rejects(ec2Error('RequestLimitExceeded'));
     await expect(machines().gone(['i-00000001'])).rejects.toBeInstanceOf(Ec2UnavailableError);
     ec2.on(DescribeInstancesCommand).rejects(ec2Error('UnauthorizedOperation'));
-    const err = await machines().gone(['i-00000001']).catch((e: unknown) => e);
+    const err = await machines()
+      .gone(['i-00000001'])
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SkiffError);
     expect((err as Error).message).toMatch(/grant ec2:DescribeInstances/);
   });

@@ -14,11 +14,16 @@ describe('environment variable names', () => {
 
   // The readers and writers that moved to the constant must not go back to typing names: a quoted
   // SKIFF_ name in a getter call or an environment record is what the constant replaced.
-  it.each(['app/env.ts', 'agent/main.ts', 'infra/host-user-data.ts', 'infra/skiff-cluster.ts', 'infra/control-functions.ts', 'infra/container-network.ts', 'infra/ingress.ts'])(
-    '%s names every variable through ENV',
-    (file) => {
-      const source = readFileSync(new URL(`../../${file}`, import.meta.url), 'utf8');
-      expect(source.match(TYPED_NAME) ?? []).toEqual([]);
-    },
-  );
+  it.each([
+    'app/env.ts',
+    'agent/main.ts',
+    'infra/host-user-data.ts',
+    'infra/skiff-cluster.ts',
+    'infra/control-functions.ts',
+    'infra/container-network.ts',
+    'infra/ingress.ts',
+  ])('%s names every variable through ENV', (file) => {
+    const source = readFileSync(new URL(`../../${file}`, import.meta.url), 'utf8');
+    expect(source.match(TYPED_NAME) ?? []).toEqual([]);
+  });
 });

@@ -95,9 +95,11 @@ describe('withFaults interleave', () => {
 
   it('runs callers in lockstep without it', async () => {
     const { store, faults } = withFaults(new MemoryStore());
-    await Promise.all(['a', 'b'].map(async (who) => {
-      for (let i = 0; i < 3; i++) await store.putEvents([{ id: `${who}${i}`, at: NOW, type: 't', message: 'm' }]);
-    }));
+    await Promise.all(
+      ['a', 'b'].map(async (who) => {
+        for (let i = 0; i < 3; i++) await store.putEvents([{ id: `${who}${i}`, at: NOW, type: 't', message: 'm' }]);
+      }),
+    );
     expect(faults.calls.map((c) => (c.args[0] as { id: string }[])[0].id[0]).join('')).toBe('ababab');
   });
 });

@@ -17,7 +17,8 @@ const GRACE_MS = 3000;
 async function cluster(hosts: string[]) {
   const inner = new MemoryStore();
   const { store, faults } = withFaults(inner);
-  for (const [i, id] of hosts.entries()) await inner.registerHost({ id, address: `127.0.1.${i + 1}`, capacity: { cpu: 1000, memory: 1024 * MiB }, labels: {} }, iso(T0));
+  for (const [i, id] of hosts.entries())
+    await inner.registerHost({ id, address: `127.0.1.${i + 1}`, capacity: { cpu: 1000, memory: 1024 * MiB }, labels: {} }, iso(T0));
   let clock = T0;
   let kicks = 0;
   const deps: HealthDeps = {
@@ -28,7 +29,8 @@ async function cluster(hosts: string[]) {
     eventRetentionMs: 86_400_000,
   };
   /** Agents of `alive` beat at the current time. */
-  const beat = (alive: string[]) => Promise.all(alive.map((id) => inner.putHostStatus({ hostId: id, heartbeatAt: iso(clock), generation: 0, agentVersion: 't', tasks: [] })));
+  const beat = (alive: string[]) =>
+    Promise.all(alive.map((id) => inner.putHostStatus({ hostId: id, heartbeatAt: iso(clock), generation: 0, agentVersion: 't', tasks: [] })));
   /** One check a second, the live agents beating before each, until `done` or 30 checks. */
   const checkUntil = async (alive: string[], done: () => Promise<boolean>) => {
     for (let i = 0; i < 30 && !(await done()); i++) {

@@ -53,8 +53,12 @@ describe('HostScopedStore: what a host may write (local equivalent of the host r
 
   it('bounds the capacity claim by the configured host size, and by the schema without one', async () => {
     const bounded = setup({ cpu: 4000, memory: 8 * 2 ** 30 });
-    await expect(bounded.agent.registerHost({ ...hostInput('h1'), capacity: { cpu: 8000, memory: 2 ** 30 } }, NOW)).rejects.toThrow(/above the most a host may claim/);
-    await expect(bounded.agent.registerHost({ ...hostInput('h1'), capacity: { cpu: 4000, memory: 8 * 2 ** 30 } }, NOW)).resolves.toMatchObject({ capacity: { cpu: 4000 } });
+    await expect(bounded.agent.registerHost({ ...hostInput('h1'), capacity: { cpu: 8000, memory: 2 ** 30 } }, NOW)).rejects.toThrow(
+      /above the most a host may claim/,
+    );
+    await expect(bounded.agent.registerHost({ ...hostInput('h1'), capacity: { cpu: 4000, memory: 8 * 2 ** 30 } }, NOW)).resolves.toMatchObject({
+      capacity: { cpu: 4000 },
+    });
     const open = setup();
     await expect(open.agent.registerHost({ ...hostInput('h1'), capacity: { cpu: 1e12, memory: 1e12 } }, NOW)).rejects.toThrow(/capacity/);
     await expect(open.agent.registerHost({ ...hostInput('h1'), capacity: null as never }, NOW)).rejects.toThrow(/capacity/);

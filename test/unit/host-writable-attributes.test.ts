@@ -71,7 +71,15 @@ describe('HOST_WRITABLE_ATTRIBUTES', () => {
     await store.registerHost(claim, now);
     await store.putHostStatus({ hostId: HOST, heartbeatAt: now, generation: 2, tasks: [], agentVersion: '1.0.0', events: [] });
     // A report while Docker does not answer (the host is degraded, agent/runtime-watch.ts).
-    await store.putHostStatus({ hostId: HOST, heartbeatAt: now, generation: 2, tasks: [], agentVersion: '1.0.0', events: [], runtime: { state: 'unresponsive', since: now, message: 'no Docker call answered for more than 30s' } });
+    await store.putHostStatus({
+      hostId: HOST,
+      heartbeatAt: now,
+      generation: 2,
+      tasks: [],
+      agentVersion: '1.0.0',
+      events: [],
+      runtime: { state: 'unresponsive', since: now, message: 'no Docker call answered for more than 30s' },
+    });
     await store.putHeartbeat(HOST, now);
 
     expect(doc.commandCalls(PutCommand)).toHaveLength(4);

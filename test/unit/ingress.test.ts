@@ -21,7 +21,16 @@ function aService(o: ServiceOptions = {}): Service {
     metadata: { name, namespace },
     spec: {
       replicas: 3,
-      containers: [{ name: 'app', image: 'skiff/busybox:latest', ports: [{ containerPort: 8080, name: 'http' }, { containerPort: 9090, name: 'admin' }] }],
+      containers: [
+        {
+          name: 'app',
+          image: 'skiff/busybox:latest',
+          ports: [
+            { containerPort: 8080, name: 'http' },
+            { containerPort: 9090, name: 'admin' },
+          ],
+        },
+      ],
       ...(o.ingress ? { ingress: o.ingress } : {}),
     },
   });
@@ -90,8 +99,16 @@ describe('ingressRoutes', () => {
     ['exited', { state: 'exited' }, false],
     ['on a host that is down', { state: 'lost', ports: [] }, false],
     ['running but about to be stopped', { desired: 'shutdown' }, false],
-    ['running without the ingress port published', { ports: [{ containerPort: 9090, hostIp: '127.0.1.1', hostPort: 31000, protocol: 'tcp', container: 'app' }] }, false],
-    ['running with the port published only over udp', { ports: [{ containerPort: 8080, hostIp: '127.0.1.1', hostPort: 30000, protocol: 'udp', container: 'app' }] }, false],
+    [
+      'running without the ingress port published',
+      { ports: [{ containerPort: 9090, hostIp: '127.0.1.1', hostPort: 31000, protocol: 'tcp', container: 'app' }] },
+      false,
+    ],
+    [
+      'running with the port published only over udp',
+      { ports: [{ containerPort: 8080, hostIp: '127.0.1.1', hostPort: 30000, protocol: 'udp', container: 'app' }] },
+      false,
+    ],
   ])('a replica %s is a target: %s', (_name, task, isTarget) => {
     const [route] = ingressRoutes([aService({ ingress: shop })], [aTask(task)]);
     expect(route.targets.length).toBe(isTarget ? 1 : 0);
@@ -123,7 +140,10 @@ describe('ingressRoutes', () => {
   it('gives a host claimed by two services (two applies that raced) to the older one, whatever the order of the input', () => {
     const older = aService({ namespace: 'b', name: 'first', ingress: shop, createdAt: '2026-01-01T00:00:00.000Z' });
     const newer = aService({ namespace: 'a', name: 'second', ingress: shop, createdAt: '2026-01-02T00:00:00.000Z' });
-    for (const services of [[older, newer], [newer, older]]) {
+    for (const services of [
+      [older, newer],
+      [newer, older],
+    ]) {
       expect(ingressRoutes(services, []).map((r) => `${r.host} ${r.namespace}/${r.service}`)).toEqual(['shop.example.com b/first']);
     }
   });
@@ -135,9 +155,7 @@ describe('ingressRoutes', () => {
       aService({ name: 'admin', namespace: 'ops', ingress: { host: 'admin.example.com', port: 'admin', sessionAffinity: true } }),
     ];
     const tasks = ['web', 'api', 'admin'].flatMap((service) =>
-      [0, 1, 2, 3].map((slot) =>
-        aTask({ service, slot, namespace: service === 'admin' ? 'ops' : 'default', health: slot === 3 ? 'unhealthy' : undefined }),
-      ),
+      [0, 1, 2, 3].map((slot) => aTask({ service, slot, namespace: service === 'admin' ? 'ops' : 'default', health: slot === 3 ? 'unhealthy' : undefined })),
     );
     const expected = ingressRoutes(services, tasks);
     expect(expected.map((r) => r.host)).toEqual(['admin.example.com', 'api.example.com', 'www.example.com']);
@@ -147,14 +165,18 @@ describe('ingressRoutes', () => {
       ['web-0-abcde', 'web-1-abcde', 'web-2-abcde'],
     ]);
     fc.assert(
-      fc.property(fc.shuffledSubarray(services, { minLength: 3, maxLength: 3 }), fc.shuffledSubarray(tasks, { minLength: tasks.length, maxLength: tasks.length }), (s, t) => {
-        expect(ingressRoutes(s, t)).toEqual(expected);
-      }),
+      fc.property(
+        fc.shuffledSubarray(services, { minLength: 3, maxLength: 3 }),
+        fc.shuffledSubarray(tasks, { minLength: tasks.length, maxLength: tasks.length }),
+        (s, t) => {
+          expect(ingressRoutes(s, t)).toEqual(expected);
+        },
+      ),
       { numRuns: 50 },
     );
   });
 
-  it('only ever targets running, healthy replicas of the route\'s own service, on their ingress port', () => {
+  it("only ever targets running, healthy replicas of the route's own service, on their ingress port", () => {
     const service = aService({ ingress: shop });
     const arbitraryTask = fc.record({
       slot: fc.integer({ min: 0, max: 9 }),

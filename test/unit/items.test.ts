@@ -14,7 +14,15 @@ import {
 } from '../../core/items.ts';
 import { NOW, aSpec, aStatus, aTask, hostInput } from '../contract/store-fixtures.ts';
 
-const service = (namespace = 'team', name = 'web') => ({ namespace, name, spec: aSpec(namespace, name), specVersion: 1, createdAt: NOW, updatedAt: NOW, deleting: false });
+const service = (namespace = 'team', name = 'web') => ({
+  namespace,
+  name,
+  spec: aSpec(namespace, name),
+  specVersion: 1,
+  createdAt: NOW,
+  updatedAt: NOW,
+  deleting: false,
+});
 const host = (id = 'h1') => ({ ...hostInput(id), state: 'ready', registeredAt: NOW, version: 1, allocations: {} });
 
 describe('item schemas and key checks (core/items.ts)', () => {
@@ -30,14 +38,23 @@ describe('item schemas and key checks (core/items.ts)', () => {
     const task = aTask('team', 'web', 3);
     const limited = { ...task, pod: { ...task.pod, pidsLimit: 64 } };
     expect(parseTaskItem({ ...limited }, { namespace: 'team', service: 'web', slot: 3 })).toEqual({ ok: true, value: limited });
-    expect(parseTaskItem({ ...task, pod: { ...task.pod, pidsLimit: 1_000_000 } }, { namespace: 'team', service: 'web', slot: 3 })).toMatchObject({ ok: false, reason: expect.stringMatching(/pidsLimit/) });
+    expect(parseTaskItem({ ...task, pod: { ...task.pod, pidsLimit: 1_000_000 } }, { namespace: 'team', service: 'web', slot: 3 })).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/pidsLimit/),
+    });
   });
 
   it('refuses an identity other than the key says', () => {
-    expect(parseServiceItem(service('team', 'evil'), { namespace: 'team', name: 'web' })).toMatchObject({ ok: false, reason: expect.stringMatching(/name "evil" is not "web"/) });
+    expect(parseServiceItem(service('team', 'evil'), { namespace: 'team', name: 'web' })).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/name "evil" is not "web"/),
+    });
     // The spec's own metadata must agree too.
     expect(parseServiceItem({ ...service(), spec: aSpec('team', 'other') }, { namespace: 'team', name: 'web' })).toMatchObject({ ok: false });
-    expect(parseTaskItem({ ...aTask('team', 'web', 3) }, { namespace: 'team', service: 'web', slot: 4 })).toMatchObject({ ok: false, reason: expect.stringMatching(/slot/) });
+    expect(parseTaskItem({ ...aTask('team', 'web', 3) }, { namespace: 'team', service: 'web', slot: 4 })).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/slot/),
+    });
     expect(parseHostItem(host('h2'), { hostId: 'h1' })).toMatchObject({ ok: false });
   });
 
@@ -56,7 +73,10 @@ describe('item schemas and key checks (core/items.ts)', () => {
     expect(capacityIssue({ cpu: MAX_HOST_CPU_MILLIS, memory: MAX_HOST_MEMORY_BYTES })).toBeUndefined();
     expect(capacityIssue({ cpu: 2000, memory: 2 ** 30 }, { cpu: 1000, memory: 2 ** 40 })).toMatch(/above the most/);
     const s = aStatus('h1');
-    expect(parseHostStatusItem({ ...s, tasks: [{ ...s.tasks[0], ports: null }] }, { hostId: 'h1' })).toMatchObject({ ok: false, reason: expect.stringMatching(/tasks\.0\.ports/) });
+    expect(parseHostStatusItem({ ...s, tasks: [{ ...s.tasks[0], ports: null }] }, { hostId: 'h1' })).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/tasks\.0\.ports/),
+    });
     expect(parseHostStatusItem({ ...s, tasks: [{ ...s.tasks[0], ports: Array(1001).fill(s.tasks[0].ports[0]) }] }, { hostId: 'h1' }).ok).toBe(false);
     expect(parseEventItem({ id: 'e', at: 'yesterday-ish', type: 't', message: 'm' }).ok).toBe(false);
     expect(parseEventItem({ id: 'e', at: NOW, type: 't', message: 'm' }, { at: NOW, id: 'f' }).ok).toBe(false);

@@ -25,7 +25,17 @@ function child(command: string, args: string[], cwd: string): ChildProcess {
 function writeStatus(pid: number, extra: Partial<LocalStatus> = {}): { file: string; status: LocalStatus } {
   const dataDir = join(dir, '.skiff', 'local');
   mkdirSync(join(dataDir, 'run'), { recursive: true });
-  const status: LocalStatus = { cluster: 'local', pid, api: 'http://127.0.0.1:7000', dns: '127.0.0.1:7001', proxy: 'http://127.0.0.1:7002', dataDir, startedAt: new Date().toISOString(), hosts: [], ...extra };
+  const status: LocalStatus = {
+    cluster: 'local',
+    pid,
+    api: 'http://127.0.0.1:7000',
+    dns: '127.0.0.1:7001',
+    proxy: 'http://127.0.0.1:7002',
+    dataDir,
+    startedAt: new Date().toISOString(),
+    hosts: [],
+    ...extra,
+  };
   const file = join(dir, '.skiff', 'local.json');
   writeFileSync(file, JSON.stringify(status));
   return { file, status };
@@ -54,7 +64,9 @@ describe.skipIf(!linux)('local down signals only the process the status file cla
     expect(controlPlaneMismatch(status, file)).toMatch(/is not `skiff local up`/);
     expect(findAgent(status.dataDir, 'local', 'host-1')).toBeUndefined();
     const errs: string[] = [];
-    await expect(localDown({ keepHosts: false }, { log: () => undefined, err: (s) => errs.push(s) }, dir)).rejects.toThrow(/is not running, and none of its hosts is/);
+    await expect(localDown({ keepHosts: false }, { log: () => undefined, err: (s) => errs.push(s) }, dir)).rejects.toThrow(
+      /is not running, and none of its hosts is/,
+    );
     expect(errs.join('\n')).toContain(`not signalling pid ${sleeper} named by ${file}`);
     // Still there: not even SIGTERM reached it (sleep dies of SIGTERM).
     await new Promise((r) => setTimeout(r, 100));

@@ -75,7 +75,8 @@ describe('a .skiff/local.json is trusted only when it is the user’s and names 
 
   it('knows loopback URLs', () => {
     for (const u of ['http://127.0.0.1:1', 'http://127.1.2.3:1', 'http://localhost:1', 'http://[::1]:1']) expect(isLoopbackUrl(u)).toBe(true);
-    for (const u of ['http://128.0.0.1:1', 'http://127.0.0.1.nip.io:1', 'http://example.com', 'http://[::2]:1', 'not a url']) expect(isLoopbackUrl(u)).toBe(false);
+    for (const u of ['http://128.0.0.1:1', 'http://127.0.0.1.nip.io:1', 'http://example.com', 'http://[::2]:1', 'not a url'])
+      expect(isLoopbackUrl(u)).toBe(false);
   });
 });
 
@@ -101,9 +102,15 @@ describe('the local API token', () => {
     expect(findApi(undefined, { env, cwd, warn })).toEqual({ url: 'http://127.0.0.1:7000', source: 'local', token });
     expect(findApi(undefined, { env: { ...env, SKIFF_TOKEN: 'from-env' }, cwd, warn }).token).toBe('from-env');
     expect(findApi(undefined, { env: { ...env, SKIFF_TOKEN: 'from-env' }, cwd, warn, token: 'from-flag' }).token).toBe('from-flag');
-    expect(findApi('http://127.0.0.1:9000', { env: { ...env, SKIFF_TOKEN: 'from-env' }, cwd, warn })).toEqual({ url: 'http://127.0.0.1:9000', source: 'flag', token: 'from-env' });
+    expect(findApi('http://127.0.0.1:9000', { env: { ...env, SKIFF_TOKEN: 'from-env' }, cwd, warn })).toEqual({
+      url: 'http://127.0.0.1:9000',
+      source: 'flag',
+      token: 'from-env',
+    });
     // A signed request carries no bearer token: SigV4 owns the Authorization header.
-    expect(findApi('https://abc123.execute-api.eu-west-1.amazonaws.com', { env: { ...env, SKIFF_REGION: 'eu-west-1', SKIFF_TOKEN: 't' }, cwd, warn }).token).toBeUndefined();
+    expect(
+      findApi('https://abc123.execute-api.eu-west-1.amazonaws.com', { env: { ...env, SKIFF_REGION: 'eu-west-1', SKIFF_TOKEN: 't' }, cwd, warn }).token,
+    ).toBeUndefined();
     expect(warnings).toEqual([]);
   });
 

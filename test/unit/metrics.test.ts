@@ -20,7 +20,13 @@ describe('EMF metric lines', () => {
 
   it('writes exactly one newline-terminated JSON line, stamped with the injected clock', () => {
     const lines: string[] = [];
-    emitMetric(SKIFF_METRICS.UnplaceableTasks, 3, 'skiff', () => 42, (l) => lines.push(l));
+    emitMetric(
+      SKIFF_METRICS.UnplaceableTasks,
+      3,
+      'skiff',
+      () => 42,
+      (l) => lines.push(l),
+    );
     expect(lines).toHaveLength(1);
     expect(lines[0]!.endsWith('\n')).toBe(true);
     expect(lines[0]!.slice(0, -1)).not.toContain('\n');

@@ -24,11 +24,13 @@ describe('planNetwork', () => {
   });
 
   it('leaves down hosts alone but keeps their routed subnet, and suspects the leases of down and unknown hosts', () => {
-    const plan = planNetwork([{ id: 'i-down', state: 'down' }, { id: 'i-down2', state: 'down' }], [
-      lease('i-down', '10.200.3.0/24'),
-      lease('i-down2', '10.200.4.0/24', false),
-      lease('i-forgotten', '10.200.5.0/24'),
-    ]);
+    const plan = planNetwork(
+      [
+        { id: 'i-down', state: 'down' },
+        { id: 'i-down2', state: 'down' },
+      ],
+      [lease('i-down', '10.200.3.0/24'), lease('i-down2', '10.200.4.0/24', false), lease('i-forgotten', '10.200.5.0/24')],
+    );
     expect(plan.acquire).toEqual([]);
     expect(plan.route).toEqual([]);
     expect([...plan.routed]).toEqual([['i-down', '10.200.3.0/24']]);
@@ -53,7 +55,7 @@ describe('routeDrift', () => {
     ['i-4', '10.200.4.0/24'],
   ]);
 
-  it('finds routes missing from a table, leading to another host, or black-holed; ignores routes that are not Skiff\'s', () => {
+  it("finds routes missing from a table, leading to another host, or black-holed; ignores routes that are not Skiff's", () => {
     const routes = [
       route('rtb-a', '10.0.0.0/16'),
       route('rtb-a', '0.0.0.0/0'),

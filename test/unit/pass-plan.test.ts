@@ -30,7 +30,13 @@ describe('planHostWrite', () => {
   const bigPod = { ...onH1.pod, containers: [{ ...onH1.pod.containers[0], env: { BIG: 'x'.repeat(200 * 1024) } }] };
   const bigOnH1 = { ...aTask(web, 1, { id: 'big-1-a', host: 'h1' }), pod: bigPod };
   const bigClaimed = { ...aTask(web, 2, { id: 'big-2-b', host: 'h1' }), pod: bigPod };
-  const cases: { name: string; host: Host; tasks: Task[]; placed?: string[]; expect: { kind: 'unchanged' } | { kind: 'write'; allocations: string[]; added: number; rejected: string[] } }[] = [
+  const cases: {
+    name: string;
+    host: Host;
+    tasks: Task[];
+    placed?: string[];
+    expect: { kind: 'unchanged' } | { kind: 'write'; allocations: string[]; added: number; rejected: string[] };
+  }[] = [
     {
       name: 'leaves a host whose allocations match its tasks unchanged',
       host: aHost({ id: 'h1', allocations: { 'web-1-a': allocationFor(onH1) } }),
@@ -104,10 +110,33 @@ describe('planHostWrite', () => {
 
 describe('planPlacement', () => {
   const base = (hosts: Host[], tasks: Task[], extra: { unavailable?: Map<string, string> } = {}) =>
-    planPlacement({ services: [web], hosts, tasks: new Map(tasks.map((t) => [t.id, t])), live: assignments(tasks), claims: claimsByHost(tasks), seed: 's', ...extra });
+    planPlacement({
+      services: [web],
+      hosts,
+      tasks: new Map(tasks.map((t) => [t.id, t])),
+      live: assignments(tasks),
+      claims: claimsByHost(tasks),
+      seed: 's',
+      ...extra,
+    });
 
-  const cases: { name: string; hosts: Host[]; tasks: Task[]; unavailable?: Map<string, string>; placed: Record<string, string>; failures: string[]; newReasons: string[] }[] = [
-    { name: 'places a pending task on the host that fits', hosts: [aHost({ id: 'h1' })], tasks: [pending], placed: { 'web-2-b': 'h1' }, failures: [], newReasons: [] },
+  const cases: {
+    name: string;
+    hosts: Host[];
+    tasks: Task[];
+    unavailable?: Map<string, string>;
+    placed: Record<string, string>;
+    failures: string[];
+    newReasons: string[];
+  }[] = [
+    {
+      name: 'places a pending task on the host that fits',
+      hosts: [aHost({ id: 'h1' })],
+      tasks: [pending],
+      placed: { 'web-2-b': 'h1' },
+      failures: [],
+      newReasons: [],
+    },
     { name: 'leaves a task with a host alone', hosts: [aHost({ id: 'h1' })], tasks: [onH1], placed: {}, failures: [], newReasons: [] },
     {
       name: 'counts a claimed but uncommitted task against its host',
@@ -142,7 +171,14 @@ describe('planPlacement', () => {
       failures: [],
       newReasons: [],
     },
-    { name: 'places nothing on a down host', hosts: [aHost({ id: 'h1', state: 'down' })], tasks: [pending], placed: {}, failures: ['web-2-b'], newReasons: ['web-2-b'] },
+    {
+      name: 'places nothing on a down host',
+      hosts: [aHost({ id: 'h1', state: 'down' })],
+      tasks: [pending],
+      placed: {},
+      failures: ['web-2-b'],
+      newReasons: ['web-2-b'],
+    },
   ];
   for (const c of cases) {
     it(c.name, () => {
@@ -163,7 +199,13 @@ describe('planPlacement', () => {
 describe('planServices', () => {
   const snapshot = (over: Partial<ClusterSnapshot>): ClusterSnapshot => ({ services: [], hosts: [], statuses: [], tasks: [], ...over });
   const gone = aService({ name: 'gone', deleting: true });
-  const report = (hostId: string, task: Task): HostStatus => ({ hostId, heartbeatAt: now, generation: 1, agentVersion: 't', tasks: [{ taskId: task.id, namespace: task.namespace, service: task.service, state: 'running', ports: [], containers: [], since: now }] });
+  const report = (hostId: string, task: Task): HostStatus => ({
+    hostId,
+    heartbeatAt: now,
+    generation: 1,
+    agentVersion: 't',
+    tasks: [{ taskId: task.id, namespace: task.namespace, service: task.service, state: 'running', ports: [], containers: [], since: now }],
+  });
 
   const cases: { name: string; snapshot: ClusterSnapshot; removeService: boolean }[] = [
     { name: 'removes a deleting service that nothing holds', snapshot: snapshot({ services: [gone] }), removeService: true },
@@ -207,10 +249,34 @@ describe('planServices', () => {
 
 describe('freshAgentEvents', () => {
   const e = (at: string, id: string): ClusterEvent => ({ id, at, type: 'task.started', message: id });
-  const cases: { name: string; statuses: { hostId: string; events?: ClusterEvent[] }[]; copied: [string, string][]; events: string[]; marks: [string, string][] }[] = [
-    { name: 'copies every event of a host seen for the first time', statuses: [{ hostId: 'h1', events: [e('t1', 'a'), e('t2', 'b')] }], copied: [], events: ['a', 'b'], marks: [['h1', 't2|b']] },
-    { name: 'skips what was already copied', statuses: [{ hostId: 'h1', events: [e('t1', 'a'), e('t2', 'b')] }], copied: [['h1', 't1|a']], events: ['b'], marks: [['h1', 't2|b']] },
-    { name: 'copies nothing and moves no mark when nothing is new', statuses: [{ hostId: 'h1', events: [e('t1', 'a')] }], copied: [['h1', 't1|a']], events: [], marks: [] },
+  const cases: {
+    name: string;
+    statuses: { hostId: string; events?: ClusterEvent[] }[];
+    copied: [string, string][];
+    events: string[];
+    marks: [string, string][];
+  }[] = [
+    {
+      name: 'copies every event of a host seen for the first time',
+      statuses: [{ hostId: 'h1', events: [e('t1', 'a'), e('t2', 'b')] }],
+      copied: [],
+      events: ['a', 'b'],
+      marks: [['h1', 't2|b']],
+    },
+    {
+      name: 'skips what was already copied',
+      statuses: [{ hostId: 'h1', events: [e('t1', 'a'), e('t2', 'b')] }],
+      copied: [['h1', 't1|a']],
+      events: ['b'],
+      marks: [['h1', 't2|b']],
+    },
+    {
+      name: 'copies nothing and moves no mark when nothing is new',
+      statuses: [{ hostId: 'h1', events: [e('t1', 'a')] }],
+      copied: [['h1', 't1|a']],
+      events: [],
+      marks: [],
+    },
     { name: 'reads a report without events', statuses: [{ hostId: 'h1' }], copied: [], events: [], marks: [] },
   ];
   for (const c of cases) {
@@ -226,7 +292,11 @@ describe('hosts to forget, drained hosts, documents', () => {
   const gone = new Set(['h1']);
   const cases: { name: string; host: Host; forget: boolean }[] = [
     { name: 'forgets a down, empty host whose machine is gone', host: aHost({ id: 'h1', state: 'down' }), forget: true },
-    { name: 'keeps a gone host that still holds an allocation', host: aHost({ id: 'h1', state: 'down', allocations: { x: anAllocation('x') } }), forget: false },
+    {
+      name: 'keeps a gone host that still holds an allocation',
+      host: aHost({ id: 'h1', state: 'down', allocations: { x: anAllocation('x') } }),
+      forget: false,
+    },
     { name: 'keeps a gone host that is not down', host: aHost({ id: 'h1', state: 'ready' }), forget: false },
     { name: 'keeps a down host whose machine is not known gone', host: aHost({ id: 'h2', state: 'down' }), forget: false },
   ];

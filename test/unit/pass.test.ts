@@ -17,7 +17,18 @@ import type { StoreMethod } from '../../adapters/memory/faulty-store.ts';
 import { aSpec } from '../builders.ts';
 import { converged, passHarness, T0, violations, type PassHarness } from '../pass-harness.ts';
 
-const WRITES: readonly StoreMethod[] = ['putTask', 'deleteTask', 'assignTask', 'unassignTask', 'setTaskUnplaceable', 'releasePrevious', 'updateAllocations', 'setPublished', 'putEvents', 'removeService'];
+const WRITES: readonly StoreMethod[] = [
+  'putTask',
+  'deleteTask',
+  'assignTask',
+  'unassignTask',
+  'setTaskUnplaceable',
+  'releasePrevious',
+  'updateAllocations',
+  'setPublished',
+  'putEvents',
+  'removeService',
+];
 
 async function withService(h: PassHarness, name: string, replicas: number, cpu = 100): Promise<void> {
   await h.inner.putService(aSpec({ name, replicas, cpu }), T0, 0);
@@ -25,7 +36,10 @@ async function withService(h: PassHarness, name: string, replicas: number, cpu =
 
 describe('a scheduler pass', () => {
   it('creates, places, commits and publishes a service, wakes its hosts, then writes nothing on the next pass', async () => {
-    const h = await passHarness([{ id: 'h1', cpu: 1000 }, { id: 'h2', cpu: 1000 }]);
+    const h = await passHarness([
+      { id: 'h1', cpu: 1000 },
+      { id: 'h2', cpu: 1000 },
+    ]);
     await withService(h, 'web', 3);
     const first = await h.pass('s');
     expect(first).toMatchObject({ created: 3, placed: 3, unplaceable: 0, conflicts: 0, published: ['h1', 'h2'] });
@@ -39,7 +53,17 @@ describe('a scheduler pass', () => {
   });
 
   it('runs its steps in the order of the protocol', () => {
-    expect(PASS_STEPS.map((s) => s.name)).toEqual(['report-bad-items', 'ingest-agent-events', 'network', 'reconcile', 'place', 'commit', 'forget-gone-hosts', 'publish', 'save-events']);
+    expect(PASS_STEPS.map((s) => s.name)).toEqual([
+      'report-bad-items',
+      'ingest-agent-events',
+      'network',
+      'reconcile',
+      'place',
+      'commit',
+      'forget-gone-hosts',
+      'publish',
+      'save-events',
+    ]);
   });
 
   it('copies an agent event into the log once while its state lives, and again (harmlessly) with a fresh state', async () => {
@@ -59,7 +83,14 @@ describe('a scheduler pass', () => {
 describe('the scheduler handler', () => {
   it('keeps one pass state for its lifetime: an agent event is copied once over many invocations', async () => {
     const h = await passHarness([{ id: 'h1', cpu: 1000 }]);
-    await h.inner.putHostStatus({ hostId: 'h1', heartbeatAt: T0, generation: 0, agentVersion: 't', tasks: [], events: [{ id: 'e1', at: T0, type: 'task.started', message: 'started' }] });
+    await h.inner.putHostStatus({
+      hostId: 'h1',
+      heartbeatAt: T0,
+      generation: 0,
+      agentVersion: 't',
+      tasks: [],
+      events: [{ id: 'e1', at: T0, type: 'task.started', message: 'started' }],
+    });
     const handler = makeSchedulerHandler({ store: h.store, channel: h.channel, waker: h.waker, cluster: 'c', now: () => new Date(), log: () => {} });
     for (let i = 0; i < 3; i++) await handler({}, { awsRequestId: `r${i}` } as Context);
     expect(h.faults.calls.filter((c) => c.method === 'putEvents')).toHaveLength(1);
@@ -79,7 +110,10 @@ describe('a write that fails or loses its reply mid-pass', () => {
   ];
   for (const f of faults) {
     it(`keeps every invariant when ${f.name}, and the next pass repairs it`, async () => {
-      const h = await passHarness([{ id: 'h1', cpu: 300 }, { id: 'h2', cpu: 300 }]);
+      const h = await passHarness([
+        { id: 'h1', cpu: 300 },
+        { id: 'h2', cpu: 300 },
+      ]);
       await withService(h, 'web', 4);
       f.inject(h);
       await h.pass('s').catch((err) => expect(err).toBeInstanceOf(UnavailableError));
@@ -99,7 +133,11 @@ describe('two passes racing on the same snapshot', () => {
   for (let i = 0; i < 8; i++) {
     it(`never over-commits a host nor places a task twice (seeds a${i}, b${i})`, async () => {
       // 3 hosts of 3 slots each for 12 replicas: the two passes fight for every slot.
-      const h = await passHarness([{ id: 'h1', cpu: 300 }, { id: 'h2', cpu: 300 }, { id: 'h3', cpu: 300 }]);
+      const h = await passHarness([
+        { id: 'h1', cpu: 300 },
+        { id: 'h2', cpu: 300 },
+        { id: 'h3', cpu: 300 },
+      ]);
       await withService(h, 'a', 6);
       await withService(h, 'b', 6);
       const [x, y] = await Promise.all([h.pass(`a${i}`), h.pass(`b${i}`)]);
@@ -122,7 +160,11 @@ describe('two passes racing on the same snapshot', () => {
 describe('three passes interleaved by the store as network latency would', () => {
   for (let i = 0; i < 8; i++) {
     it(`never over-commits a host nor places a task twice, and the next passes converge (schedule ${i})`, async () => {
-      const h = await passHarness([{ id: 'h1', cpu: 400 }, { id: 'h2', cpu: 400 }, { id: 'h3', cpu: 400 }]);
+      const h = await passHarness([
+        { id: 'h1', cpu: 400 },
+        { id: 'h2', cpu: 400 },
+        { id: 'h3', cpu: 400 },
+      ]);
       await withService(h, 'a', 5);
       await withService(h, 'b', 5);
       h.faults.interleave(`schedule-${i}`);
@@ -140,12 +182,19 @@ describe('three passes interleaved by the store as network latency would', () =>
 
 describe('a host vanishing between the snapshot and the commit', () => {
   it('commits nothing to a host that is forgotten meanwhile; the next passes replace its task elsewhere', async () => {
-    const h = await passHarness([{ id: 'h1', cpu: 100 }, { id: 'h2', cpu: 100 }]);
+    const h = await passHarness([
+      { id: 'h1', cpu: 100 },
+      { id: 'h2', cpu: 100 },
+    ]);
     await withService(h, 'web', 2);
-    h.faults.beforeNext('updateAllocations', async () => {
-      await h.inner.setHostState('h1', 'down', T0);
-      await h.inner.forgetHost((await h.inner.getHost('h1'))!);
-    }, { when: (host) => host.id === 'h1' });
+    h.faults.beforeNext(
+      'updateAllocations',
+      async () => {
+        await h.inner.setHostState('h1', 'down', T0);
+        await h.inner.forgetHost((await h.inner.getHost('h1'))!);
+      },
+      { when: (host) => host.id === 'h1' },
+    );
     const first = await h.pass('s');
     expect(h.faults.unfired()).toEqual([]);
     expect(first.conflicts).toBeGreaterThan(0);
@@ -163,7 +212,10 @@ describe('a host vanishing between the snapshot and the commit', () => {
 
 describe('a host going down between the snapshot and the commit', () => {
   it('takes none of the placements computed while it was ready: the claims are undone and the next pass places them elsewhere', async () => {
-    const h = await passHarness([{ id: 'h1', cpu: 100 }, { id: 'h2', cpu: 100 }]);
+    const h = await passHarness([
+      { id: 'h1', cpu: 100 },
+      { id: 'h2', cpu: 100 },
+    ]);
     await withService(h, 'web', 1);
     // The health check declares whichever host was chosen down just before its allocation write.
     h.faults.beforeNext('updateAllocations', (host) => h.inner.setHostState(host.id, 'down', T0));
@@ -182,7 +234,10 @@ describe('a host going down between the snapshot and the commit', () => {
 
 describe('a publication that loses to an overlapping pass', () => {
   it('is a lost race: counted, and the pass goes on publishing the other hosts and saving its events', async () => {
-    const h = await passHarness([{ id: 'h1', cpu: 100 }, { id: 'h2', cpu: 100 }]);
+    const h = await passHarness([
+      { id: 'h1', cpu: 100 },
+      { id: 'h2', cpu: 100 },
+    ]);
     await withService(h, 'web', 2);
     // Another pass published generation 1 to h1, with other content, and has not recorded it yet.
     await h.channel.publish({ cluster: 'c', hostId: 'h1', generation: 1, tasks: [] });
@@ -224,12 +279,18 @@ describe('a publication that loses to an overlapping pass', () => {
 
 describe('one host whose publication fails', () => {
   const failures: { name: string; error: () => Error }[] = [
-    { name: 'its document is too large for the channel', error: () => new LimitError('host document for h1 encodes to 500000 bytes; the limit is 100 parameters') },
+    {
+      name: 'its document is too large for the channel',
+      error: () => new LimitError('host document for h1 encodes to 500000 bytes; the limit is 100 parameters'),
+    },
     { name: 'the channel is throttled', error: () => new UnavailableError('throttled') },
   ];
   for (const f of failures) {
     it(`when ${f.name}: is reported, its record is not advanced, and the other hosts are published and woken`, async () => {
-      const h = await passHarness([{ id: 'h1', cpu: 200 }, { id: 'h2', cpu: 200 }]);
+      const h = await passHarness([
+        { id: 'h1', cpu: 200 },
+        { id: 'h2', cpu: 200 },
+      ]);
       await withService(h, 'web', 4);
       h.channel.failFor.set('h1', f.error());
       const first = await h.pass('s');
@@ -249,7 +310,10 @@ describe('one host whose publication fails', () => {
   }
 
   it('when its publication record fails after the document went out: the next pass records it without a second document', async () => {
-    const h = await passHarness([{ id: 'h1', cpu: 200 }, { id: 'h2', cpu: 200 }]);
+    const h = await passHarness([
+      { id: 'h1', cpu: 200 },
+      { id: 'h2', cpu: 200 },
+    ]);
     await withService(h, 'web', 4);
     h.faults.failNext('setPublished', { when: (id) => id === 'h1' });
     const first = await h.pass('s');
@@ -265,7 +329,13 @@ describe('one host whose publication fails', () => {
   it('when the waker fails: the pass still saves its events; hosts apply at their next poll', async () => {
     const h = await passHarness([{ id: 'h1', cpu: 200 }]);
     await withService(h, 'web', 1);
-    const result = await h.pass('s', { waker: { wake: async () => { throw new UnavailableError('SSM Run Command throttled'); } } });
+    const result = await h.pass('s', {
+      waker: {
+        wake: async () => {
+          throw new UnavailableError('SSM Run Command throttled');
+        },
+      },
+    });
     expect(result.published).toEqual(['h1']);
     expect((await h.inner.listEvents({})).filter((e) => e.type === 'task.placed')).toHaveLength(1);
   });
@@ -274,7 +344,10 @@ describe('one host whose publication fails', () => {
 describe('a service whose pods fill the host documents', () => {
   it('places what the documents hold and keeps the rest pending with the document reason; every host is published', async () => {
     // The issue's case, at the spec limit: a 60 KiB env value, 16 replicas on 2 hosts (6 fit a document).
-    const h = await passHarness([{ id: 'h1', cpu: 4000 }, { id: 'h2', cpu: 4000 }]);
+    const h = await passHarness([
+      { id: 'h1', cpu: 4000 },
+      { id: 'h2', cpu: 4000 },
+    ]);
     const spec = aSpec({ name: 'big', replicas: 16, cpu: 10 });
     const containers = [{ ...spec.spec.containers[0], env: { BIG: 'x'.repeat(60 * 1024) } }];
     await h.inner.putService({ ...spec, spec: { ...spec.spec, containers } }, T0, 0);
@@ -290,7 +363,10 @@ describe('a service whose pods fill the host documents', () => {
 
 describe('one host whose allocation write fails', () => {
   it('is left to the next pass; the other hosts are committed and published in this one', async () => {
-    const h = await passHarness([{ id: 'h1', cpu: 200 }, { id: 'h2', cpu: 200 }]);
+    const h = await passHarness([
+      { id: 'h1', cpu: 200 },
+      { id: 'h2', cpu: 200 },
+    ]);
     await withService(h, 'web', 4);
     h.faults.failNext('updateAllocations', { when: (host) => host.id === 'h1' });
     const first = await h.pass('s');

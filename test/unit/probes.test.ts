@@ -28,18 +28,141 @@ const F = 'failure' as const;
 describe('nextHealth', () => {
   it.each<[string, Partial<HealthCheck>, [ProbeResult, number][], Health[]]>([
     ['a first success makes a starting container healthy', {}, [[S, 250]], ['healthy']],
-    ['a starting container needs successThreshold consecutive successes', { successThreshold: 3 }, [[S, 250], [S, 500], [S, 750]], ['starting', 'starting', 'healthy']],
-    ['a failure breaks a run of successes, even one that does not count', { successThreshold: 2 }, [[S, 250], [F, 500], [S, 750], [S, 1000]], ['starting', 'starting', 'starting', 'healthy']],
-    ['a healthy container turns unhealthy after failureThreshold consecutive failures', {}, [[S, 250], [F, 10_250], [F, 20_250], [F, 30_250]], ['healthy', 'healthy', 'healthy', 'unhealthy']],
-    ['a healthy container counts every failure, however close together', { intervalSeconds: 10 }, [[S, 250], [F, 300], [F, 350], [F, 400]], ['healthy', 'healthy', 'healthy', 'unhealthy']],
-    ['a success resets the failure count', {}, [[S, 1], [F, 2], [F, 3], [S, 4], [F, 5], [F, 6], [F, 7]], ['healthy', 'healthy', 'healthy', 'healthy', 'healthy', 'healthy', 'unhealthy']],
-    ['an unhealthy container turns healthy after successThreshold successes', { failureThreshold: 1, successThreshold: 2 }, [[S, 1], [S, 2], [F, 3], [S, 4], [S, 5]], ['starting', 'healthy', 'unhealthy', 'unhealthy', 'healthy']],
-    ['a starting container that never answers turns unhealthy at the regular cadence', {}, [[F, 10_000], [F, 20_000], [F, 30_000]], ['starting', 'starting', 'unhealthy']],
-    ['failures in the start period do not count', { startPeriodSeconds: 30 }, [[F, 10_000], [F, 20_000], [F, 29_999], [F, 30_000], [F, 40_000], [F, 50_000]], ['starting', 'starting', 'starting', 'starting', 'starting', 'unhealthy']],
-    ['the first success ends the start period', { startPeriodSeconds: 60, successThreshold: 2 }, [[S, 250], [F, 10_000], [F, 20_000], [F, 30_000]], ['starting', 'starting', 'starting', 'unhealthy']],
-    ['while starting, failures in the first interval do not count', { failureThreshold: 1 }, [[F, 250], [F, 5_000], [F, 9_999], [F, 10_000]], ['starting', 'starting', 'starting', 'unhealthy']],
-    ['while starting, a failure counts once per interval', { failureThreshold: 2 }, [[F, 10_000], [F, 10_250], [F, 19_999], [F, 20_000]], ['starting', 'starting', 'starting', 'unhealthy']],
-    ['with an interval within the start interval every failure counts', { intervalSeconds: 0.2, timeoutSeconds: 0.1 }, [[F, 200], [F, 400], [F, 600]], ['starting', 'starting', 'unhealthy']],
+    [
+      'a starting container needs successThreshold consecutive successes',
+      { successThreshold: 3 },
+      [
+        [S, 250],
+        [S, 500],
+        [S, 750],
+      ],
+      ['starting', 'starting', 'healthy'],
+    ],
+    [
+      'a failure breaks a run of successes, even one that does not count',
+      { successThreshold: 2 },
+      [
+        [S, 250],
+        [F, 500],
+        [S, 750],
+        [S, 1000],
+      ],
+      ['starting', 'starting', 'starting', 'healthy'],
+    ],
+    [
+      'a healthy container turns unhealthy after failureThreshold consecutive failures',
+      {},
+      [
+        [S, 250],
+        [F, 10_250],
+        [F, 20_250],
+        [F, 30_250],
+      ],
+      ['healthy', 'healthy', 'healthy', 'unhealthy'],
+    ],
+    [
+      'a healthy container counts every failure, however close together',
+      { intervalSeconds: 10 },
+      [
+        [S, 250],
+        [F, 300],
+        [F, 350],
+        [F, 400],
+      ],
+      ['healthy', 'healthy', 'healthy', 'unhealthy'],
+    ],
+    [
+      'a success resets the failure count',
+      {},
+      [
+        [S, 1],
+        [F, 2],
+        [F, 3],
+        [S, 4],
+        [F, 5],
+        [F, 6],
+        [F, 7],
+      ],
+      ['healthy', 'healthy', 'healthy', 'healthy', 'healthy', 'healthy', 'unhealthy'],
+    ],
+    [
+      'an unhealthy container turns healthy after successThreshold successes',
+      { failureThreshold: 1, successThreshold: 2 },
+      [
+        [S, 1],
+        [S, 2],
+        [F, 3],
+        [S, 4],
+        [S, 5],
+      ],
+      ['starting', 'healthy', 'unhealthy', 'unhealthy', 'healthy'],
+    ],
+    [
+      'a starting container that never answers turns unhealthy at the regular cadence',
+      {},
+      [
+        [F, 10_000],
+        [F, 20_000],
+        [F, 30_000],
+      ],
+      ['starting', 'starting', 'unhealthy'],
+    ],
+    [
+      'failures in the start period do not count',
+      { startPeriodSeconds: 30 },
+      [
+        [F, 10_000],
+        [F, 20_000],
+        [F, 29_999],
+        [F, 30_000],
+        [F, 40_000],
+        [F, 50_000],
+      ],
+      ['starting', 'starting', 'starting', 'starting', 'starting', 'unhealthy'],
+    ],
+    [
+      'the first success ends the start period',
+      { startPeriodSeconds: 60, successThreshold: 2 },
+      [
+        [S, 250],
+        [F, 10_000],
+        [F, 20_000],
+        [F, 30_000],
+      ],
+      ['starting', 'starting', 'starting', 'unhealthy'],
+    ],
+    [
+      'while starting, failures in the first interval do not count',
+      { failureThreshold: 1 },
+      [
+        [F, 250],
+        [F, 5_000],
+        [F, 9_999],
+        [F, 10_000],
+      ],
+      ['starting', 'starting', 'starting', 'unhealthy'],
+    ],
+    [
+      'while starting, a failure counts once per interval',
+      { failureThreshold: 2 },
+      [
+        [F, 10_000],
+        [F, 10_250],
+        [F, 19_999],
+        [F, 20_000],
+      ],
+      ['starting', 'starting', 'starting', 'unhealthy'],
+    ],
+    [
+      'with an interval within the start interval every failure counts',
+      { intervalSeconds: 0.2, timeoutSeconds: 0.1 },
+      [
+        [F, 200],
+        [F, 400],
+        [F, 600],
+      ],
+      ['starting', 'starting', 'unhealthy'],
+    ],
   ])('%s', (_name, overrides, steps, expected) => {
     expect(run(aCheck(overrides), steps).healths).toEqual(expected);
   });
@@ -47,14 +170,37 @@ describe('nextHealth', () => {
   it('keeps counts, the last result, its message and time', () => {
     const check = aCheck();
     let state = nextHealth(INITIAL_PROBE_STATE, 'success', 250, check, 0, 'HTTP 200');
-    expect(state).toEqual({ health: 'healthy', consecutiveSuccesses: 1, consecutiveFailures: 0, lastResult: 'success', lastMessage: 'HTTP 200', lastAt: 250, succeeded: true });
+    expect(state).toEqual({
+      health: 'healthy',
+      consecutiveSuccesses: 1,
+      consecutiveFailures: 0,
+      lastResult: 'success',
+      lastMessage: 'HTTP 200',
+      lastAt: 250,
+      succeeded: true,
+    });
     state = nextHealth(state, 'failure', 10_250, check, 0, 'HTTP 503, healthy is 200-399');
-    expect(state).toEqual({ health: 'healthy', consecutiveSuccesses: 0, consecutiveFailures: 1, lastResult: 'failure', lastMessage: 'HTTP 503, healthy is 200-399', lastAt: 10_250, succeeded: true });
+    expect(state).toEqual({
+      health: 'healthy',
+      consecutiveSuccesses: 0,
+      consecutiveFailures: 1,
+      lastResult: 'failure',
+      lastMessage: 'HTTP 503, healthy is 200-399',
+      lastAt: 10_250,
+      succeeded: true,
+    });
   });
 
   it('records a failure that does not count without counting it', () => {
     const state = nextHealth(INITIAL_PROBE_STATE, 'failure', 250, aCheck({ startPeriodSeconds: 5 }), 0, 'connect ECONNREFUSED');
-    expect(state).toEqual({ health: 'starting', consecutiveSuccesses: 0, consecutiveFailures: 0, lastResult: 'failure', lastMessage: 'connect ECONNREFUSED', lastAt: 250 });
+    expect(state).toEqual({
+      health: 'starting',
+      consecutiveSuccesses: 0,
+      consecutiveFailures: 0,
+      lastResult: 'failure',
+      lastMessage: 'connect ECONNREFUSED',
+      lastAt: 250,
+    });
   });
 
   it('measures the start period and intervals from the container start', () => {
@@ -235,8 +381,16 @@ describe('Prober http probes', () => {
     const { prober } = aProber();
     const endpoint = { host: '127.0.0.1', port: server.port };
     prober.sync([
-      aTarget({ key: 'a/redirect-ok', check: aCheck({ ...fast, failureThreshold: 1, tcp: undefined, http: { path: '/', port: 80, status: [200, 399] } }), endpoint }),
-      aTarget({ key: 'a/redirect-bad', check: aCheck({ ...fast, failureThreshold: 1, tcp: undefined, http: { path: '/', port: 80, status: [200, 299] } }), endpoint }),
+      aTarget({
+        key: 'a/redirect-ok',
+        check: aCheck({ ...fast, failureThreshold: 1, tcp: undefined, http: { path: '/', port: 80, status: [200, 399] } }),
+        endpoint,
+      }),
+      aTarget({
+        key: 'a/redirect-bad',
+        check: aCheck({ ...fast, failureThreshold: 1, tcp: undefined, http: { path: '/', port: 80, status: [200, 299] } }),
+        endpoint,
+      }),
     ]);
 
     await waitFor('both judged', () => prober.health('a/redirect-ok')?.health === 'healthy' && prober.health('a/redirect-bad')?.health === 'unhealthy');
@@ -415,7 +569,11 @@ describe('Prober scheduling', () => {
     const server = await anHttpServer(() => 'hang');
     const fake = aFakeExecutor();
     const { prober } = aProber(fake.executor);
-    const http = aTarget({ key: 't/http', check: aCheck({ intervalSeconds: 60, timeoutSeconds: 60, tcp: undefined, http: { path: '/', port: 80, status: [200, 399] } }), endpoint: { host: '127.0.0.1', port: server.port } });
+    const http = aTarget({
+      key: 't/http',
+      check: aCheck({ intervalSeconds: 60, timeoutSeconds: 60, tcp: undefined, http: { path: '/', port: 80, status: [200, 399] } }),
+      endpoint: { host: '127.0.0.1', port: server.port },
+    });
     const exec = aTarget({ key: 't/exec', check: aCheck({ intervalSeconds: 0.1, timeoutSeconds: 0.1, tcp: undefined, exec: { command: ['true'] } }) });
     prober.sync([http, exec]);
     await waitFor('the http probe in flight', () => server.paths.length === 1);

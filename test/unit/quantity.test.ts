@@ -180,9 +180,7 @@ describe('round trips', () => {
   });
 
   it('parses every formatted memory amount back to the same bytes', () => {
-    const multiples = fc
-      .tuple(fc.integer({ min: 0, max: 4096 }), fc.constantFrom(1, 1000, Ki, 1e6, Mi, 1e9, Gi, Ti))
-      .map(([n, unit]) => n * unit);
+    const multiples = fc.tuple(fc.integer({ min: 0, max: 4096 }), fc.constantFrom(1, 1000, Ki, 1e6, Mi, 1e9, Gi, Ti)).map(([n, unit]) => n * unit);
     fc.assert(
       fc.property(fc.oneof(multiples, fc.maxSafeNat()), (bytes) => {
         expect(parseMemory(formatMemory(bytes))).toBe(bytes);

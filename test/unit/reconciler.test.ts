@@ -8,7 +8,10 @@ import type { Host, Service, Task } from '../../core/types.ts';
 import { aHost, aService, aTask, MiB } from '../builders.ts';
 
 const now = '2026-01-01T00:00:00.000Z';
-const hosts = new Map([['h1', aHost({ id: 'h1' })], ['h2', aHost({ id: 'h2', state: 'down' })]]);
+const hosts = new Map([
+  ['h1', aHost({ id: 'h1' })],
+  ['h2', aHost({ id: 'h2', state: 'down' })],
+]);
 
 function plan(service: Service, tasks: Task[], stillOnHosts = false) {
   return reconcileService({ service, tasks, hosts, stillOnHosts, now, random: rng('t') });
@@ -62,7 +65,10 @@ describe('reconcileService', () => {
 
   it('replaces a task on a draining host while keeping the old one running until the new one runs', () => {
     const s = aService({ replicas: 1 });
-    const draining = new Map([['h1', aHost({ id: 'h1', state: 'draining' })], ['h3', aHost({ id: 'h3' })]]);
+    const draining = new Map([
+      ['h1', aHost({ id: 'h1', state: 'draining' })],
+      ['h3', aHost({ id: 'h3' })],
+    ]);
     const old = aTask(s, 1, { host: 'h1' });
     const p = reconcileService({ service: s, tasks: [old], hosts: draining, stillOnHosts: false, now, random: rng('t') });
     expect(p.create).toHaveLength(1);
@@ -70,20 +76,63 @@ describe('reconcileService', () => {
     expect(p.create[0].task.previous).toEqual({ id: old.id, host: 'h1', specVersion: old.specVersion, pod: old.pod });
 
     const replacement = { ...p.create[0].task, host: 'h3' };
-    const status = (state: 'running' | 'starting', health?: 'healthy' | 'starting') => () => ({ taskId: replacement.id, namespace: 'default', service: 'web', state, ...(health ? { health } : {}), ports: [], containers: [], since: now });
-    const waiting = reconcileService({ service: s, tasks: [replacement], hosts: draining, stillOnHosts: false, now, random: rng('t'), statusOf: status('starting') });
+    const status = (state: 'running' | 'starting', health?: 'healthy' | 'starting') => () => ({
+      taskId: replacement.id,
+      namespace: 'default',
+      service: 'web',
+      state,
+      ...(health ? { health } : {}),
+      ports: [],
+      containers: [],
+      since: now,
+    });
+    const waiting = reconcileService({
+      service: s,
+      tasks: [replacement],
+      hosts: draining,
+      stillOnHosts: false,
+      now,
+      random: rng('t'),
+      statusOf: status('starting'),
+    });
     expect(waiting.release).toEqual([]);
     expect(waiting.create).toEqual([]);
-    const notYetHealthy = reconcileService({ service: s, tasks: [replacement], hosts: draining, stillOnHosts: false, now, random: rng('t'), statusOf: status('running', 'starting') });
+    const notYetHealthy = reconcileService({
+      service: s,
+      tasks: [replacement],
+      hosts: draining,
+      stillOnHosts: false,
+      now,
+      random: rng('t'),
+      statusOf: status('running', 'starting'),
+    });
     expect(notYetHealthy.release).toEqual([]);
-    const ready = reconcileService({ service: s, tasks: [replacement], hosts: draining, stillOnHosts: false, now, random: rng('t'), statusOf: status('running', 'healthy') });
+    const ready = reconcileService({
+      service: s,
+      tasks: [replacement],
+      hosts: draining,
+      stillOnHosts: false,
+      now,
+      random: rng('t'),
+      statusOf: status('running', 'healthy'),
+    });
     expect(ready.release).toEqual([replacement]);
   });
 
   it('moves a task whose probe keeps failing after repeated restarts, avoiding its host', () => {
     const s = aService({ replicas: 1 });
     const t = aTask(s, 1, { host: 'h1' });
-    const statusOf = (restarts: number) => () => ({ taskId: t.id, namespace: 'default', service: 'web', state: 'running' as const, health: 'unhealthy' as const, restarts, ports: [], containers: [], since: now });
+    const statusOf = (restarts: number) => () => ({
+      taskId: t.id,
+      namespace: 'default',
+      service: 'web',
+      state: 'running' as const,
+      health: 'unhealthy' as const,
+      restarts,
+      ports: [],
+      containers: [],
+      since: now,
+    });
     expect(reconcileService({ service: s, tasks: [t], hosts, stillOnHosts: false, now, random: rng('t'), statusOf: statusOf(2) }).create).toEqual([]);
     const p = reconcileService({ service: s, tasks: [t], hosts, stillOnHosts: false, now, random: rng('t'), statusOf: statusOf(3) });
     expect(p.create[0]).toMatchObject({ reason: 'unhealthy after 3 restarts on h1', task: { avoidHost: 'h1', incarnation: 2 } });
@@ -121,13 +170,28 @@ function modelPass(state: { hosts: Host[]; tasks: Task[] }, service: Service, se
   for (const c of p.create) if (!drop(writes++)) tasks = [...tasks.filter((t) => t.slot !== c.task.slot), c.task];
   for (const r of p.remove) if (!drop(writes++)) tasks = tasks.filter((t) => t.id !== r.task.id);
   const byId = new Map(tasks.map((t) => [t.id, t]));
-  const effective = state.hosts.map((h) => ({ ...h, allocations: reviewAllocations(h, assignments(byId.values()), tasks.filter((t) => t.host === h.id)).keep }));
+  const effective = state.hosts.map((h) => ({
+    ...h,
+    allocations: reviewAllocations(
+      h,
+      assignments(byId.values()),
+      tasks.filter((t) => t.host === h.id),
+    ).keep,
+  }));
   const pending = tasks.filter((t) => !t.host);
-  const decided = schedule(effective, pending.map((t) => ({ ...allocationFor(t), taskId: t.id, constraints: [], strategy: 'spread' as const })), { seed: String(seed) });
+  const decided = schedule(
+    effective,
+    pending.map((t) => ({ ...allocationFor(t), taskId: t.id, constraints: [], strategy: 'spread' as const })),
+    { seed: String(seed) },
+  );
   for (const pl of decided.placements) if (!drop(writes++)) byId.set(pl.taskId, { ...byId.get(pl.taskId)!, host: pl.hostId });
   tasks = [...byId.values()];
   const hostsOut = state.hosts.map((h) => {
-    const review = reviewAllocations(h, assignments(byId.values()), tasks.filter((t) => t.host === h.id));
+    const review = reviewAllocations(
+      h,
+      assignments(byId.values()),
+      tasks.filter((t) => t.host === h.id),
+    );
     const next = addWhileFits(h.capacity, review.keep, review.missing.map(allocationFor));
     if (drop(writes++)) return h;
     // rejected claims are undone
@@ -140,25 +204,35 @@ function modelPass(state: { hosts: Host[]; tasks: Task[] }, service: Service, se
 describe('convergence', () => {
   it('converges to the desired replicas, each on one host, whatever writes are lost (property)', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 12 }), fc.integer({ min: 1, max: 5 }), fc.array(fc.boolean(), { minLength: 50, maxLength: 50 }), (replicas, nHosts, lost) => {
-        const service = aService({ replicas });
-        let state = { hosts: Array.from({ length: nHosts }, (_, i) => aHost({ id: `h${i}`, cpu: 1000 })), tasks: [] as Task[] };
-        let i = 0;
-        // lossy passes first, then clean ones: the system must settle
-        for (let pass = 0; pass < 4; pass++) state = modelPass(state, service, pass, () => lost[i++ % lost.length]);
-        for (let pass = 4; pass < 8; pass++) state = modelPass(state, service, pass, () => false);
-        expect(state.tasks).toHaveLength(replicas);
-        const capacity = nHosts * 10;
-        const placed = state.tasks.filter((t) => t.host);
-        expect(placed).toHaveLength(Math.min(replicas, capacity));
-        for (const h of state.hosts) {
-          const docs = documentTasks(h, assignments(state.tasks));
-          expect(docs.map((d) => d.id).sort()).toEqual(placed.filter((t) => t.host === h.id).map((t) => t.id).sort());
-        }
-        // a task id appears in at most one host document
-        const ids = state.hosts.flatMap((h) => documentTasks(h, assignments(state.tasks)).map((d) => d.id));
-        expect(new Set(ids).size).toBe(ids.length);
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 12 }),
+        fc.integer({ min: 1, max: 5 }),
+        fc.array(fc.boolean(), { minLength: 50, maxLength: 50 }),
+        (replicas, nHosts, lost) => {
+          const service = aService({ replicas });
+          let state = { hosts: Array.from({ length: nHosts }, (_, i) => aHost({ id: `h${i}`, cpu: 1000 })), tasks: [] as Task[] };
+          let i = 0;
+          // lossy passes first, then clean ones: the system must settle
+          for (let pass = 0; pass < 4; pass++) state = modelPass(state, service, pass, () => lost[i++ % lost.length]);
+          for (let pass = 4; pass < 8; pass++) state = modelPass(state, service, pass, () => false);
+          expect(state.tasks).toHaveLength(replicas);
+          const capacity = nHosts * 10;
+          const placed = state.tasks.filter((t) => t.host);
+          expect(placed).toHaveLength(Math.min(replicas, capacity));
+          for (const h of state.hosts) {
+            const docs = documentTasks(h, assignments(state.tasks));
+            expect(docs.map((d) => d.id).sort()).toEqual(
+              placed
+                .filter((t) => t.host === h.id)
+                .map((t) => t.id)
+                .sort(),
+            );
+          }
+          // a task id appears in at most one host document
+          const ids = state.hosts.flatMap((h) => documentTasks(h, assignments(state.tasks)).map((d) => d.id));
+          expect(new Set(ids).size).toBe(ids.length);
+        },
+      ),
       { numRuns: 200 },
     );
   });

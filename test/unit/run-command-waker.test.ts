@@ -25,7 +25,8 @@ describe('RunCommandWaker (at the SDK boundary)', () => {
 
   it('retries a throttled call with back-off, and gives up quietly on other errors', async () => {
     const ssm = mockClient(SSMClient);
-    ssm.on(SendCommandCommand)
+    ssm
+      .on(SendCommandCommand)
       .rejectsOnce(new ThrottlingException({ message: 'slow down', Message: 'slow down', $metadata: {} }))
       .resolvesOnce({})
       .rejects(new InvalidInstanceId({ message: 'gone', $metadata: {} }));

@@ -5,7 +5,17 @@ import type { Host } from '../../core/types.ts';
 import { aHost, anAllocation, MiB } from '../builders.ts';
 
 function req(id: string, over: Partial<PlacementRequest> = {}): PlacementRequest {
-  return { taskId: id, namespace: 'default', service: 'web', slot: 1, resources: { cpu: 100, memory: 32 * MiB }, hostPorts: [], constraints: [], strategy: 'spread', ...over };
+  return {
+    taskId: id,
+    namespace: 'default',
+    service: 'web',
+    slot: 1,
+    resources: { cpu: 100, memory: 32 * MiB },
+    hostPorts: [],
+    constraints: [],
+    strategy: 'spread',
+    ...over,
+  };
 }
 
 const threeHosts = [aHost({ id: 'h1' }), aHost({ id: 'h2' }), aHost({ id: 'h3' })];
@@ -34,7 +44,12 @@ describe('schedule', () => {
     ['insufficient memory', req('a', { resources: { cpu: 100, memory: 64 * 1024 * MiB } }), threeHosts, '0 of 3 hosts fit: 3 insufficient memory'],
     ['insufficient cpu', req('a', { resources: { cpu: 9000, memory: MiB } }), threeHosts, '0 of 3 hosts fit: 3 insufficient cpu'],
     ['a failed constraint', req('a', { constraints: ['zone == a'] }), [aHost({ id: 'h1', labels: { zone: 'b' } })], '0 of 1 host fit: 1 constraint zone == a'],
-    ['a host port in use', req('a', { hostPorts: [80] }), [aHost({ id: 'h1', allocations: { x: anAllocation('x', { hostPorts: [80] }) } })], '0 of 1 host fit: 1 host port 80 in use'],
+    [
+      'a host port in use',
+      req('a', { hostPorts: [80] }),
+      [aHost({ id: 'h1', allocations: { x: anAllocation('x', { hostPorts: [80] }) } })],
+      '0 of 1 host fit: 1 host port 80 in use',
+    ],
     ['hosts that are not ready', req('a'), [aHost({ id: 'h1', state: 'down' }), aHost({ id: 'h2', state: 'draining' })], '0 of 2 hosts fit: 2 host not ready'],
     ['no hosts at all', req('a'), [], 'no hosts registered'],
   ])('explains an unplaceable task: %s', (_name, request, hosts, message) => {
@@ -51,7 +66,9 @@ describe('schedule', () => {
   });
 
   it('keeps a task off the host it should avoid when another fits, and uses it when none does', () => {
-    const r = schedule(threeHosts, [req('a', { avoidHost: 'h1' }), req('b', { avoidHost: 'h1', service: 'x' }), req('c', { avoidHost: 'h1', service: 'y' })], { seed: 's' });
+    const r = schedule(threeHosts, [req('a', { avoidHost: 'h1' }), req('b', { avoidHost: 'h1', service: 'x' }), req('c', { avoidHost: 'h1', service: 'y' })], {
+      seed: 's',
+    });
     expect(r.placements.map((p) => p.hostId)).not.toContain('h1');
     const only = schedule([aHost({ id: 'h1' })], [req('a', { avoidHost: 'h1' })], { seed: 's' });
     expect(only.placements[0].hostId).toBe('h1');
@@ -77,7 +94,9 @@ describe('schedule', () => {
     memory: fc.integer({ min: 0, max: 512 }),
     state: fc.constantFrom('ready', 'ready', 'ready', 'draining', 'down'),
     zone: fc.constantFrom('a', 'b'),
-    used: fc.array(fc.record({ cpu: fc.integer({ min: 0, max: 1000 }), memory: fc.integer({ min: 0, max: 128 }), port: fc.option(fc.constantFrom(80, 443)) }), { maxLength: 3 }),
+    used: fc.array(fc.record({ cpu: fc.integer({ min: 0, max: 1000 }), memory: fc.integer({ min: 0, max: 128 }), port: fc.option(fc.constantFrom(80, 443)) }), {
+      maxLength: 3,
+    }),
   });
   const arbReq = fc.record({
     cpu: fc.integer({ min: 1, max: 2000 }),
@@ -90,43 +109,58 @@ describe('schedule', () => {
 
   it('never over-commits a host and never places a task twice (property)', () => {
     fc.assert(
-      fc.property(fc.array(arbHost, { maxLength: 12 }), fc.array(arbReq, { maxLength: 60 }), fc.option(fc.integer({ min: 1, max: 5 })), fc.string(), (hs, rs, limit, seed) => {
-        const hosts: Host[] = hs.map((h, i) =>
-          aHost({
-            id: `h${i}`,
-            cpu: h.cpu,
-            memory: h.memory * MiB,
-            state: h.state as Host['state'],
-            labels: { zone: h.zone },
-            allocations: Object.fromEntries(
-              h.used.map((u, j) => [`u${i}-${j}`, anAllocation(`u${i}-${j}`, { resources: { cpu: u.cpu, memory: u.memory * MiB }, hostPorts: u.port ? [u.port] : [] })]),
-            ),
-          }),
-        );
-        const reqs = rs.map((r, i) =>
-          req(`t${i}`, { service: r.service, resources: { cpu: r.cpu, memory: r.memory * MiB }, hostPorts: r.port ? [r.port] : [], constraints: r.constraint ? [r.constraint] : [], strategy: r.strategy }),
-        );
-        const result = schedule(hosts, reqs, { seed, ...(limit ? { limit } : {}) });
-        // each request is decided exactly once
-        const decided = [...result.placements.map((p) => p.taskId), ...result.failures.map((f) => f.taskId)];
-        expect(decided.sort()).toEqual(reqs.map((r) => r.taskId).sort());
-        // no host receives more than it can hold, counting what it already had (if that fit)
-        for (const h of hosts) {
-          const added = result.placements.filter((p) => p.hostId === h.id);
-          if (added.length === 0) continue;
-          expect(h.state).toBe('ready');
-          const all = { ...h.allocations };
-          for (const p of added) all[p.taskId] = p.allocation;
-          if (fits(h.capacity, h.allocations)) expect(fits(h.capacity, all)).toBe(true);
-          for (const p of added) {
-            const r = reqs.find((x) => x.taskId === p.taskId)!;
-            for (const c of r.constraints) {
-              if (c === 'zone == a') expect(h.labels.zone).toBe('a');
-              if (c === 'zone != a') expect(h.labels.zone).not.toBe('a');
+      fc.property(
+        fc.array(arbHost, { maxLength: 12 }),
+        fc.array(arbReq, { maxLength: 60 }),
+        fc.option(fc.integer({ min: 1, max: 5 })),
+        fc.string(),
+        (hs, rs, limit, seed) => {
+          const hosts: Host[] = hs.map((h, i) =>
+            aHost({
+              id: `h${i}`,
+              cpu: h.cpu,
+              memory: h.memory * MiB,
+              state: h.state as Host['state'],
+              labels: { zone: h.zone },
+              allocations: Object.fromEntries(
+                h.used.map((u, j) => [
+                  `u${i}-${j}`,
+                  anAllocation(`u${i}-${j}`, { resources: { cpu: u.cpu, memory: u.memory * MiB }, hostPorts: u.port ? [u.port] : [] }),
+                ]),
+              ),
+            }),
+          );
+          const reqs = rs.map((r, i) =>
+            req(`t${i}`, {
+              service: r.service,
+              resources: { cpu: r.cpu, memory: r.memory * MiB },
+              hostPorts: r.port ? [r.port] : [],
+              constraints: r.constraint ? [r.constraint] : [],
+              strategy: r.strategy,
+            }),
+          );
+          const result = schedule(hosts, reqs, { seed, ...(limit ? { limit } : {}) });
+          // each request is decided exactly once
+          const decided = [...result.placements.map((p) => p.taskId), ...result.failures.map((f) => f.taskId)];
+          expect(decided.sort()).toEqual(reqs.map((r) => r.taskId).sort());
+          // no host receives more than it can hold, counting what it already had (if that fit)
+          for (const h of hosts) {
+            const added = result.placements.filter((p) => p.hostId === h.id);
+            if (added.length === 0) continue;
+            expect(h.state).toBe('ready');
+            const all = { ...h.allocations };
+            for (const p of added) all[p.taskId] = p.allocation;
+            if (fits(h.capacity, h.allocations)) expect(fits(h.capacity, all)).toBe(true);
+            for (const p of added) {
+              const r = reqs.find((x) => x.taskId === p.taskId)!;
+              for (const c of r.constraints) {
+                if (c === 'zone == a') expect(h.labels.zone).toBe('a');
+                if (c === 'zone != a') expect(h.labels.zone).not.toBe('a');
+              }
             }
           }
-        }
-      }),
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -146,7 +180,7 @@ describe('schedule', () => {
 });
 
 describe('schedule: unavailable hosts', () => {
-  it('places nothing on a ready host the caller holds back, and counts the caller\'s reason', () => {
+  it("places nothing on a ready host the caller holds back, and counts the caller's reason", () => {
     const held = new Map([['h1', 'no routed container subnet yet']]);
     const one = schedule([aHost({ id: 'h1' })], [req('t1')], { seed: 's', unavailable: held });
     expect(one.placements).toEqual([]);

@@ -29,11 +29,39 @@ import {
   SSMClient,
   ThrottlingException as SsmThrottlingException,
 } from '@aws-sdk/client-ssm';
-import { ChangeResourceRecordSetsCommand, InvalidChangeBatch, ListResourceRecordSetsCommand, NoSuchHostedZone, PriorRequestNotComplete, Route53Client } from '@aws-sdk/client-route-53';
-import { InvokeCommand, LambdaClient, ResourceConflictException, ResourceNotFoundException as LambdaResourceNotFoundException, ServiceException as LambdaServiceException, TooManyRequestsException as LambdaTooManyRequestsException } from '@aws-sdk/client-lambda';
-import { DescribeTargetGroupsCommand, ElasticLoadBalancingV2Client, PriorityInUseException, TargetGroupNotFoundException, TooManyRulesException } from '@aws-sdk/client-elastic-load-balancing-v2';
+import {
+  ChangeResourceRecordSetsCommand,
+  InvalidChangeBatch,
+  ListResourceRecordSetsCommand,
+  NoSuchHostedZone,
+  PriorRequestNotComplete,
+  Route53Client,
+} from '@aws-sdk/client-route-53';
+import {
+  InvokeCommand,
+  LambdaClient,
+  ResourceConflictException,
+  ResourceNotFoundException as LambdaResourceNotFoundException,
+  ServiceException as LambdaServiceException,
+  TooManyRequestsException as LambdaTooManyRequestsException,
+} from '@aws-sdk/client-lambda';
+import {
+  DescribeTargetGroupsCommand,
+  ElasticLoadBalancingV2Client,
+  PriorityInUseException,
+  TargetGroupNotFoundException,
+  TooManyRulesException,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
 import { CreateRouteCommand, DescribeInstancesCommand, EC2Client, EC2ServiceException, ModifyInstanceAttributeCommand } from '@aws-sdk/client-ec2';
-import { classifySdkError, isAccessDenied, isRetryableSdkError, sdkDomainError, sdkErrorCode, type SdkErrorClass, type ServiceErrors } from '../../adapters/aws/sdk-errors.ts';
+import {
+  classifySdkError,
+  isAccessDenied,
+  isRetryableSdkError,
+  sdkDomainError,
+  sdkErrorCode,
+  type SdkErrorClass,
+  type ServiceErrors,
+} from '../../adapters/aws/sdk-errors.ts';
 import { DYNAMODB_ERRORS, StoreUnavailableError } from '../../adapters/aws/dynamo-calls.ts';
 import { DynamoStore } from '../../adapters/aws/dynamo-store.ts';
 import { DynamoSubnetStore } from '../../adapters/aws/subnet-store.ts';
@@ -52,7 +80,8 @@ const meta = (httpStatusCode: number) => ({ $metadata: { httpStatusCode, request
 /** A Node socket error as the HTTP handler rejects with it. */
 const netError = (code: string, message = `connect ${code} 127.0.0.1:443`) => Object.assign(new Error(message), { code, errno: -1, syscall: 'connect' });
 /** An EC2 error: EC2 has no modeled exceptions; its code is the exception's name. */
-const ec2Error = (code: string, status = 400) => new EC2ServiceException({ name: code, $fault: status >= 500 ? 'server' : 'client', message: `${code} (test)`, ...meta(status) });
+const ec2Error = (code: string, status = 400) =>
+  new EC2ServiceException({ name: code, $fault: status >= 500 ? 'server' : 'client', message: `${code} (test)`, ...meta(status) });
 
 /** What the SDK's own handler raises when a socket times out (node-http-handler sets the name). */
 const sdkTimeout = () => Object.assign(new Error('Connection timed out after 1000 ms'), { name: 'TimeoutError' });
@@ -77,14 +106,24 @@ const ROWS: [string, unknown, ServiceErrors | undefined, SdkErrorClass][] = [
   ['a reset for ELBv2', netError('ECONNRESET'), ELBV2_ERRORS, 'temporary'],
   ['a reset for Lambda', netError('ECONNRESET'), LAMBDA_ERRORS, 'temporary'],
   // Throttling, by name, by the modeled retryable trait, or by status.
-  ['DynamoDB ProvisionedThroughputExceededException', new ProvisionedThroughputExceededException({ message: 'over', ...meta(400) }), DYNAMODB_ERRORS, 'throttled'],
+  [
+    'DynamoDB ProvisionedThroughputExceededException',
+    new ProvisionedThroughputExceededException({ message: 'over', ...meta(400) }),
+    DYNAMODB_ERRORS,
+    'throttled',
+  ],
   ['DynamoDB RequestLimitExceeded', new RequestLimitExceeded({ message: 'over', ...meta(400) }), DYNAMODB_ERRORS, 'throttled'],
   ['DynamoDB ThrottlingException', new DynamoThrottlingException({ message: 'slow down', ...meta(400) }), DYNAMODB_ERRORS, 'throttled'],
   ['SSM ThrottlingException', new SsmThrottlingException({ message: 'Rate exceeded', Message: 'Rate exceeded', ...meta(400) }), SSM_ERRORS, 'throttled'],
   ['Lambda TooManyRequestsException', new LambdaTooManyRequestsException({ message: 'Rate exceeded', ...meta(429) }), LAMBDA_ERRORS, 'throttled'],
   ['EC2 RequestLimitExceeded', ec2Error('RequestLimitExceeded', 503), EC2_ERRORS, 'throttled'],
   ['ELBv2 Throttling (an unmodeled name)', Object.assign(new Error('Rate exceeded'), { name: 'Throttling', ...meta(400) }), ELBV2_ERRORS, 'throttled'],
-  ['an unknown error marked throttling by the SDK', Object.assign(new Error('x'), { name: 'SomethingNew', $retryable: { throttling: true } }), undefined, 'throttled'],
+  [
+    'an unknown error marked throttling by the SDK',
+    Object.assign(new Error('x'), { name: 'SomethingNew', $retryable: { throttling: true } }),
+    undefined,
+    'throttled',
+  ],
   ['an unknown 429', Object.assign(new Error('x'), { name: 'SomethingNew', ...meta(429) }), undefined, 'throttled'],
   // Temporary: the service failed on its side.
   ['DynamoDB InternalServerError', new DynamoInternalServerError({ message: 'boom', ...meta(500) }), DYNAMODB_ERRORS, 'temporary'],
@@ -94,7 +133,12 @@ const ROWS: [string, unknown, ServiceErrors | undefined, SdkErrorClass][] = [
   ['EC2 Unavailable', ec2Error('Unavailable', 503), EC2_ERRORS, 'temporary'],
   ['an unknown server fault', Object.assign(new Error('x'), { name: 'SomethingNew', $fault: 'server', ...meta(502) }), undefined, 'temporary'],
   ['Route 53 PriorRequestNotComplete (the zone is busy)', new PriorRequestNotComplete({ message: 'busy', ...meta(400) }), ROUTE53_ERRORS, 'temporary'],
-  ['Lambda ResourceConflictException (the function is being updated)', new ResourceConflictException({ message: 'updating', ...meta(409) }), LAMBDA_ERRORS, 'temporary'],
+  [
+    'Lambda ResourceConflictException (the function is being updated)',
+    new ResourceConflictException({ message: 'updating', ...meta(409) }),
+    LAMBDA_ERRORS,
+    'temporary',
+  ],
   // Not found.
   ['SSM ParameterNotFound', new ParameterNotFound({ message: 'no such parameter', ...meta(400) }), SSM_ERRORS, 'not-found'],
   ['Route 53 NoSuchHostedZone', new NoSuchHostedZone({ message: 'no zone', ...meta(404) }), ROUTE53_ERRORS, 'not-found'],
@@ -106,15 +150,30 @@ const ROWS: [string, unknown, ServiceErrors | undefined, SdkErrorClass][] = [
   ['DynamoDB TransactionConflictException', new TransactionConflictException({ message: 'conflict', ...meta(400) }), DYNAMODB_ERRORS, 'conflict'],
   ['SSM ParameterAlreadyExists', new ParameterAlreadyExists({ message: 'exists', ...meta(400) }), SSM_ERRORS, 'conflict'],
   ['ELBv2 PriorityInUseException', new PriorityInUseException({ message: 'in use', ...meta(400) }), ELBV2_ERRORS, 'conflict'],
-  ['ELBv2 TargetGroupNotFoundException (deleted by a concurrent sync)', new TargetGroupNotFoundException({ message: 'gone', ...meta(400) }), ELBV2_ERRORS, 'conflict'],
+  [
+    'ELBv2 TargetGroupNotFoundException (deleted by a concurrent sync)',
+    new TargetGroupNotFoundException({ message: 'gone', ...meta(400) }),
+    ELBV2_ERRORS,
+    'conflict',
+  ],
   ['EC2 RouteAlreadyExists', ec2Error('RouteAlreadyExists'), EC2_ERRORS, 'conflict'],
   // Fatal: retrying the same request will not help.
   ['SSM AccessDeniedException', new SsmAccessDeniedException({ message: 'denied', Message: 'denied', ...meta(400) }), SSM_ERRORS, 'fatal'],
   ['Route 53 InvalidChangeBatch', new InvalidChangeBatch({ message: 'bad batch', ...meta(400) }), ROUTE53_ERRORS, 'fatal'],
   ['ELBv2 TooManyRulesException', new TooManyRulesException({ message: 'quota', ...meta(400) }), ELBV2_ERRORS, 'fatal'],
-  ['DynamoDB ItemCollectionSizeLimitExceededException', new ItemCollectionSizeLimitExceededException({ message: 'full', ...meta(400) }), DYNAMODB_ERRORS, 'fatal'],
+  [
+    'DynamoDB ItemCollectionSizeLimitExceededException',
+    new ItemCollectionSizeLimitExceededException({ message: 'full', ...meta(400) }),
+    DYNAMODB_ERRORS,
+    'fatal',
+  ],
   ['EC2 UnauthorizedOperation', ec2Error('UnauthorizedOperation'), EC2_ERRORS, 'fatal'],
-  ['a 404 of no known error (a wrong endpoint, not a missing resource)', Object.assign(new Error('Not Found'), { name: 'UnknownError', $fault: 'client', ...meta(404) }), undefined, 'fatal'],
+  [
+    'a 404 of no known error (a wrong endpoint, not a missing resource)',
+    Object.assign(new Error('Not Found'), { name: 'UnknownError', $fault: 'client', ...meta(404) }),
+    undefined,
+    'fatal',
+  ],
   ['a request aborted by the caller', Object.assign(new Error('aborted'), { name: 'AbortError' }), undefined, 'fatal'],
   ['a TypeError from our own code', new TypeError('x is not a function'), undefined, 'fatal'],
   ['a thrown string', 'boom', undefined, 'fatal'],
@@ -154,11 +213,23 @@ describe('classifySdkError', () => {
 
 describe('sdkDomainError', () => {
   it.each<[string, unknown, new (...args: never[]) => SkiffError, boolean, RegExp]>([
-    ['throttling', new LambdaTooManyRequestsException({ message: 'Rate exceeded', ...meta(429) }), UnavailableError, true, /^Lambda throttled Invoke on function f; retry later$/],
+    [
+      'throttling',
+      new LambdaTooManyRequestsException({ message: 'Rate exceeded', ...meta(429) }),
+      UnavailableError,
+      true,
+      /^Lambda throttled Invoke on function f; retry later$/,
+    ],
     ['a reset connection', netError('ECONNRESET'), UnavailableError, true, /^Lambda failed Invoke on function f \(ECONNRESET\); retry later$/],
     ['a missing function', new LambdaResourceNotFoundException({ message: 'no function', ...meta(404) }), NotFoundError, false, /^function f not found$/],
     ['a conflict', Object.assign(new Error('x'), { name: 'ConflictException', ...meta(409) }), ConflictError, true, /^function f changed concurrently/],
-    ['a bad request', Object.assign(new Error('bad payload'), { name: 'InvalidRequestContentException', ...meta(400) }), SkiffError, false, /^Lambda Invoke on function f failed \(InvalidRequestContentException\): bad payload$/],
+    [
+      'a bad request',
+      Object.assign(new Error('bad payload'), { name: 'InvalidRequestContentException', ...meta(400) }),
+      SkiffError,
+      false,
+      /^Lambda Invoke on function f failed \(InvalidRequestContentException\): bad payload$/,
+    ],
   ])('maps %s to a domain error with the SDK error as its cause', (_, err, type, retryable, message) => {
     const domain = sdkDomainError('Lambda', 'Invoke', 'function f', err, LAMBDA_ERRORS);
     expect(domain).toBeInstanceOf(type);
@@ -209,7 +280,10 @@ describe('a reset connection at the SDK boundary of every AWS adapter', () => {
 
   it('SsmHostChannel: publish retries through a reset; a read that keeps failing is a retryable HostChannelError', async () => {
     const ssm = mock(SSMClient);
-    ssm.on(GetParameterCommand).rejectsOnce(reset()).rejects(new ParameterNotFound({ message: 'none', ...meta(400) }));
+    ssm
+      .on(GetParameterCommand)
+      .rejectsOnce(reset())
+      .rejects(new ParameterNotFound({ message: 'none', ...meta(400) }));
     ssm.on(PutParameterCommand).rejectsOnce(reset()).resolves({ Version: 1 });
     const channel = new SsmHostChannel(ssm as unknown as SSMClient, { prefix: '/skiff/test', sleep: noSleep });
     await channel.publish({ hostId: 'h1', generation: 1, tasks: [] } as never);
@@ -227,13 +301,26 @@ describe('a reset connection at the SDK boundary of every AWS adapter', () => {
     const r53 = mock(Route53Client);
     r53.on(ListResourceRecordSetsCommand).rejectsOnce(reset()).resolves({ ResourceRecordSets: [], IsTruncated: false });
     r53.on(ChangeResourceRecordSetsCommand).resolves({ ChangeInfo: { Id: 'c1', Status: 'PENDING', SubmittedAt: new Date(0) } });
-    const zone = new Route53Zone(r53 as unknown as Route53Client, { hostedZoneId: 'Z0123456789ABC', zone: 'skiff.internal', minIntervalMs: 0, sleep: noSleep, random: () => 0 });
+    const zone = new Route53Zone(r53 as unknown as Route53Client, {
+      hostedZoneId: 'Z0123456789ABC',
+      zone: 'skiff.internal',
+      minIntervalMs: 0,
+      sleep: noSleep,
+      random: () => 0,
+    });
     expect(await zone.sync([{ name: 'web.default.skiff.internal', type: 'A', ttl: 10, values: ['10.0.0.1'] }])).toEqual({ changed: 1, failed: [] });
     expect(r53.commandCalls(ListResourceRecordSetsCommand)).toHaveLength(2);
 
     r53.reset();
     r53.on(ListResourceRecordSetsCommand).rejects(reset());
-    const fresh = new Route53Zone(r53 as unknown as Route53Client, { hostedZoneId: 'Z0123456789ABC', zone: 'skiff.internal', minIntervalMs: 0, maxAttempts: 3, sleep: noSleep, random: () => 0 });
+    const fresh = new Route53Zone(r53 as unknown as Route53Client, {
+      hostedZoneId: 'Z0123456789ABC',
+      zone: 'skiff.internal',
+      minIntervalMs: 0,
+      maxAttempts: 3,
+      sleep: noSleep,
+      random: () => 0,
+    });
     const err = await fresh.sync([]).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DnsZoneError);
     expect(err).toMatchObject({ reason: 'unavailable', retryable: true });
@@ -277,7 +364,9 @@ describe('a reset connection at the SDK boundary of every AWS adapter', () => {
     const ssm = mock(SSMClient);
     ssm.on(SendCommandCommand).rejectsOnce(reset()).resolves({});
     const pauses: number[] = [];
-    await new RunCommandWaker(ssm as unknown as SSMClient, { documentName: 'skiff-wake', sleep: async (ms) => void pauses.push(ms) }).wake(['i-0123456789abcdef0']);
+    await new RunCommandWaker(ssm as unknown as SSMClient, { documentName: 'skiff-wake', sleep: async (ms) => void pauses.push(ms) }).wake([
+      'i-0123456789abcdef0',
+    ]);
     expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(2);
     expect(pauses).toEqual([400]);
   });

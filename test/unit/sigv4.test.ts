@@ -20,7 +20,9 @@ class NodeSha256 implements Checksum {
   async digest(): Promise<Uint8Array> {
     const data = Buffer.concat(this.parts);
     if (this.secret === undefined) return createHash('sha256').update(data).digest();
-    return createHmac('sha256', Buffer.from(this.secret as Uint8Array | string)).update(data).digest();
+    return createHmac('sha256', Buffer.from(this.secret as Uint8Array | string))
+      .update(data)
+      .digest();
   }
   reset(): void {
     this.parts = [];
@@ -62,7 +64,9 @@ describe('signRequest', () => {
 
   it('names execute-api and the region in the credential scope and signs host, date and body hash', async () => {
     const h = await signRequest({ method: 'GET', url }, { region: 'us-gov-west-1', credentials, now });
-    expect(h.authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/20260102\/us-gov-west-1\/execute-api\/aws4_request, SignedHeaders=([a-z0-9-;]+), Signature=[0-9a-f]{64}$/);
+    expect(h.authorization).toMatch(
+      /^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/20260102\/us-gov-west-1\/execute-api\/aws4_request, SignedHeaders=([a-z0-9-;]+), Signature=[0-9a-f]{64}$/,
+    );
     const signedHeaders = /SignedHeaders=([^,]+)/.exec(h.authorization!)![1]!.split(';');
     expect(signedHeaders).toEqual(expect.arrayContaining(['host', 'x-amz-content-sha256', 'x-amz-date', 'x-amz-security-token']));
   });

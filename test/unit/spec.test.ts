@@ -107,7 +107,12 @@ describe('parseServiceSpec accepts', () => {
     ['a 40-character name', (s) => (s.metadata.name = 'a'.repeat(40)), (r) => r.metadata.name, 'a'.repeat(40)],
     ['a name starting with a digit (RFC 1123)', (s) => (s.metadata.name = '1st-web'), (r) => r.metadata.name, '1st-web'],
     ['a namespace', (s) => (s.metadata.namespace = 'shop'), (r) => r.metadata.namespace, 'shop'],
-    ['labels', (s) => (s.metadata.labels = { tier: 'frontend', 'example.com/team': 'a_b.c', empty: '' }), (r) => r.metadata.labels, { tier: 'frontend', 'example.com/team': 'a_b.c', empty: '' }],
+    [
+      'labels',
+      (s) => (s.metadata.labels = { tier: 'frontend', 'example.com/team': 'a_b.c', empty: '' }),
+      (r) => r.metadata.labels,
+      { tier: 'frontend', 'example.com/team': 'a_b.c', empty: '' },
+    ],
     ['cpu as a number of cores', (s) => (container(s).resources = { cpu: 0.5 }), (r) => r.spec.containers[0].resources.cpu, 500],
     ['cpu in millicores', (s) => (container(s).resources = { cpu: '1500m' }), (r) => r.spec.containers[0].resources.cpu, 1500],
     ['memory as plain bytes', (s) => (container(s).resources = { memory: 33554432 }), (r) => r.spec.containers[0].resources.memory, 32 * Mi],
@@ -115,15 +120,30 @@ describe('parseServiceSpec accepts', () => {
     ['memory in decimal units', (s) => (container(s).resources = { memory: '500M' }), (r) => r.spec.containers[0].resources.memory, 500_000_000],
     ['restartPolicy on-failure', (s) => (s.spec.restartPolicy = 'on-failure'), (r) => r.spec.restartPolicy, 'on-failure'],
     ['restartPolicy never', (s) => (s.spec.restartPolicy = 'never'), (r) => r.spec.restartPolicy, 'never'],
-    ['placement binpack, constraints defaulted', (s) => (s.spec.placement = { strategy: 'binpack' }), (r) => r.spec.placement, { strategy: 'binpack', constraints: [] }],
+    [
+      'placement binpack, constraints defaulted',
+      (s) => (s.spec.placement = { strategy: 'binpack' }),
+      (r) => r.spec.placement,
+      { strategy: 'binpack', constraints: [] },
+    ],
     [
       'constraints, written back with single spaces',
       (s) => (s.spec.placement = { constraints: ['zone == a', 'disk!=hdd', '  example.com/rack ==  r1 '] }),
       (r) => r.spec.placement,
       { strategy: 'spread', constraints: ['zone == a', 'disk != hdd', 'example.com/rack == r1'] },
     ],
-    ['env as strings', (s) => (container(s).env = { LOG_LEVEL: 'info', PORT: '8080', 'my.var': '' }), (r) => r.spec.containers[0].env, { LOG_LEVEL: 'info', PORT: '8080', 'my.var': '' }],
-    ['command and args', (s) => Object.assign(container(s), { command: ['sh', '-c'], args: ['echo hi'] }), (r) => [r.spec.containers[0].command, r.spec.containers[0].args], [['sh', '-c'], ['echo hi']]],
+    [
+      'env as strings',
+      (s) => (container(s).env = { LOG_LEVEL: 'info', PORT: '8080', 'my.var': '' }),
+      (r) => r.spec.containers[0].env,
+      { LOG_LEVEL: 'info', PORT: '8080', 'my.var': '' },
+    ],
+    [
+      'command and args',
+      (s) => Object.assign(container(s), { command: ['sh', '-c'], args: ['echo hi'] }),
+      (r) => [r.spec.containers[0].command, r.spec.containers[0].args],
+      [['sh', '-c'], ['echo hi']],
+    ],
     ['empty args', (s) => (container(s).args = []), (r) => r.spec.containers[0].args, []],
     [
       'a full port',
@@ -143,8 +163,18 @@ describe('parseServiceSpec accepts', () => {
       (r) => r.spec.containers.length,
       10,
     ],
-    ['an image from a registry with a port', (s) => (container(s).image = 'registry.local:5000/team/app:1.4'), (r) => r.spec.containers[0].image, 'registry.local:5000/team/app:1.4'],
-    ['an image by digest', (s) => (container(s).image = `skiff/busybox@sha256:${'a'.repeat(64)}`), (r) => r.spec.containers[0].image, `skiff/busybox@sha256:${'a'.repeat(64)}`],
+    [
+      'an image from a registry with a port',
+      (s) => (container(s).image = 'registry.local:5000/team/app:1.4'),
+      (r) => r.spec.containers[0].image,
+      'registry.local:5000/team/app:1.4',
+    ],
+    [
+      'an image by digest',
+      (s) => (container(s).image = `skiff/busybox@sha256:${'a'.repeat(64)}`),
+      (r) => r.spec.containers[0].image,
+      `skiff/busybox@sha256:${'a'.repeat(64)}`,
+    ],
     ['an image with an uppercase tag', (s) => (container(s).image = 'busybox:Stable_1.36'), (r) => r.spec.containers[0].image, 'busybox:Stable_1.36'],
   ])('%s', (_name, change, select, expected) => {
     expect(select(parseServiceSpec(aSpec(change)))).toEqual(expected);
@@ -161,7 +191,12 @@ describe('parseServiceSpec rejects', () => {
     ['an underscore in the name', (s) => (s.metadata.name = 'my_web'), 'metadata.name', 'must be a DNS label'],
     ['a name ending in "-"', (s) => (s.metadata.name = 'web-'), 'metadata.name', 'must be a DNS label'],
     ['an empty name', (s) => (s.metadata.name = ''), 'metadata.name', 'must be a DNS label'],
-    ['a 41-character name, saying why', (s) => (s.metadata.name = 'a'.repeat(41)), 'metadata.name', 'at most 40 characters (task ids append "-<slot>-<5 characters>"'],
+    [
+      'a 41-character name, saying why',
+      (s) => (s.metadata.name = 'a'.repeat(41)),
+      'metadata.name',
+      'at most 40 characters (task ids append "-<slot>-<5 characters>"',
+    ],
     ['a bad namespace', (s) => (s.metadata.namespace = 'Shop'), 'metadata.namespace', 'must be a DNS label'],
     ['a 41-character namespace', (s) => (s.metadata.namespace = 'n'.repeat(41)), 'metadata.namespace', 'at most 40 characters'],
     ['a number as a label value', (s) => (s.metadata.labels = { tier: 1 }), 'metadata.labels.tier', 'quote it in YAML ("1")'],
@@ -191,46 +226,136 @@ describe('parseServiceSpec rejects', () => {
     ['an empty tag', (s) => (container(s).image = 'skiff/busybox:'), 'spec.containers[0].image', 'invalid tag'],
     ['a bad digest', (s) => (container(s).image = 'skiff/busybox@sha256:xyz'), 'spec.containers[0].image', 'invalid digest'],
     ['an empty path component', (s) => (container(s).image = 'skiff//busybox'), 'spec.containers[0].image', 'not a valid repository path component'],
-    ['command as a string', (s) => (container(s).command = 'sh -c true'), 'spec.containers[0].command', 'must be a list of strings, such as ["sh", "-c", "exec httpd -f"]; got "sh -c true"'],
+    [
+      'command as a string',
+      (s) => (container(s).command = 'sh -c true'),
+      'spec.containers[0].command',
+      'must be a list of strings, such as ["sh", "-c", "exec httpd -f"]; got "sh -c true"',
+    ],
     ['an empty command', (s) => (container(s).command = []), 'spec.containers[0].command', 'must not be empty'],
     ['a number in command', (s) => (container(s).command = ['sleep', 10]), 'spec.containers[0].command[1]', 'quote it in YAML ("10")'],
     ['a number in args', (s) => (container(s).args = [1]), 'spec.containers[0].args[0]', 'quote it in YAML ("1")'],
-    ['a number as an env value', (s) => (container(s).env = { PORT: 8080 }), 'spec.containers[0].env.PORT', 'must be a string; got the number 8080: quote it in YAML ("8080")'],
-    ['a boolean as an env value', (s) => (container(s).env = { DEBUG: true }), 'spec.containers[0].env.DEBUG', 'got the boolean true: quote it in YAML ("true")'],
+    [
+      'a number as an env value',
+      (s) => (container(s).env = { PORT: 8080 }),
+      'spec.containers[0].env.PORT',
+      'must be a string; got the number 8080: quote it in YAML ("8080")',
+    ],
+    [
+      'a boolean as an env value',
+      (s) => (container(s).env = { DEBUG: true }),
+      'spec.containers[0].env.DEBUG',
+      'got the boolean true: quote it in YAML ("true")',
+    ],
     ['an empty env value written as nothing', (s) => (container(s).env = { EMPTY: null }), 'spec.containers[0].env.EMPTY', 'must be a string; got null'],
     ['an env name with "="', (s) => (container(s).env = { 'A=B': 'x' }), 'spec.containers[0].env["A=B"]', 'must not contain "="'],
     ['env as a list', (s) => (container(s).env = ['A=B']), 'spec.containers[0].env', 'must be a map of names to strings'],
     ['ports as a map', (s) => (container(s).ports = { containerPort: 80 }), 'spec.containers[0].ports', 'must be a list of ports'],
     ['a port without containerPort', (s) => (container(s).ports = [{ name: 'http' }]), 'spec.containers[0].ports[0].containerPort', 'is required'],
-    ['containerPort 0', (s) => (container(s).ports = [{ containerPort: 0 }]), 'spec.containers[0].ports[0].containerPort', 'containerPort must be an integer from 1 to 65535; got 0'],
-    ['containerPort 65536', (s) => (container(s).ports = [{ containerPort: 65536 }]), 'spec.containers[0].ports[0].containerPort', 'from 1 to 65535; got 65536'],
-    ['containerPort as a string', (s) => (container(s).ports = [{ containerPort: '80' }]), 'spec.containers[0].ports[0].containerPort', 'from 1 to 65535; got "80"'],
-    ['hostPort 0', (s) => (container(s).ports = [{ containerPort: 80, hostPort: 0 }]), 'spec.containers[0].ports[0].hostPort', 'hostPort must be an integer from 1 to 65535; got 0'],
+    [
+      'containerPort 0',
+      (s) => (container(s).ports = [{ containerPort: 0 }]),
+      'spec.containers[0].ports[0].containerPort',
+      'containerPort must be an integer from 1 to 65535; got 0',
+    ],
+    [
+      'containerPort 65536',
+      (s) => (container(s).ports = [{ containerPort: 65536 }]),
+      'spec.containers[0].ports[0].containerPort',
+      'from 1 to 65535; got 65536',
+    ],
+    [
+      'containerPort as a string',
+      (s) => (container(s).ports = [{ containerPort: '80' }]),
+      'spec.containers[0].ports[0].containerPort',
+      'from 1 to 65535; got "80"',
+    ],
+    [
+      'hostPort 0',
+      (s) => (container(s).ports = [{ containerPort: 80, hostPort: 0 }]),
+      'spec.containers[0].ports[0].hostPort',
+      'hostPort must be an integer from 1 to 65535; got 0',
+    ],
     ['hostPort 70000', (s) => (container(s).ports = [{ containerPort: 80, hostPort: 70000 }]), 'spec.containers[0].ports[0].hostPort', 'from 1 to 65535'],
-    ['an uppercase protocol', (s) => (container(s).ports = [{ containerPort: 80, protocol: 'TCP' }]), 'spec.containers[0].ports[0].protocol', 'must be one of "tcp", "udp"; got "TCP" (did you mean "tcp"?)'],
+    [
+      'an uppercase protocol',
+      (s) => (container(s).ports = [{ containerPort: 80, protocol: 'TCP' }]),
+      'spec.containers[0].ports[0].protocol',
+      'must be one of "tcp", "udp"; got "TCP" (did you mean "tcp"?)',
+    ],
     ['sctp', (s) => (container(s).ports = [{ containerPort: 80, protocol: 'sctp' }]), 'spec.containers[0].ports[0].protocol', 'must be one of "tcp", "udp"'],
-    ['a 16-character port name', (s) => (container(s).ports = [{ containerPort: 80, name: 'abcdefghijklmnop' }]), 'spec.containers[0].ports[0].name', 'must be an IANA service name'],
-    ['an uppercase port name', (s) => (container(s).ports = [{ containerPort: 80, name: 'HTTP' }]), 'spec.containers[0].ports[0].name', 'must be an IANA service name'],
-    ['a port name without a letter', (s) => (container(s).ports = [{ containerPort: 80, name: '8080' }]), 'spec.containers[0].ports[0].name', 'must be an IANA service name'],
-    ['a port name with "--"', (s) => (container(s).ports = [{ containerPort: 80, name: 'my--http' }]), 'spec.containers[0].ports[0].name', 'must be an IANA service name'],
-    ['a port name ending in "-"', (s) => (container(s).ports = [{ containerPort: 80, name: 'http-' }]), 'spec.containers[0].ports[0].name', 'must be an IANA service name'],
+    [
+      'a 16-character port name',
+      (s) => (container(s).ports = [{ containerPort: 80, name: 'abcdefghijklmnop' }]),
+      'spec.containers[0].ports[0].name',
+      'must be an IANA service name',
+    ],
+    [
+      'an uppercase port name',
+      (s) => (container(s).ports = [{ containerPort: 80, name: 'HTTP' }]),
+      'spec.containers[0].ports[0].name',
+      'must be an IANA service name',
+    ],
+    [
+      'a port name without a letter',
+      (s) => (container(s).ports = [{ containerPort: 80, name: '8080' }]),
+      'spec.containers[0].ports[0].name',
+      'must be an IANA service name',
+    ],
+    [
+      'a port name with "--"',
+      (s) => (container(s).ports = [{ containerPort: 80, name: 'my--http' }]),
+      'spec.containers[0].ports[0].name',
+      'must be an IANA service name',
+    ],
+    [
+      'a port name ending in "-"',
+      (s) => (container(s).ports = [{ containerPort: 80, name: 'http-' }]),
+      'spec.containers[0].ports[0].name',
+      'must be an IANA service name',
+    ],
     ['cpu 0', (s) => (container(s).resources = { cpu: 0 }), 'spec.containers[0].resources.cpu', 'cpu must be more than 0'],
     ['negative cpu', (s) => (container(s).resources = { cpu: '-1' }), 'spec.containers[0].resources.cpu', 'cpu must not be negative'],
     ['cpu finer than 1m', (s) => (container(s).resources = { cpu: '0.0001' }), 'spec.containers[0].resources.cpu', 'whole number of millicores'],
     ['cpu with an unknown suffix', (s) => (container(s).resources = { cpu: '1 core' }), 'spec.containers[0].resources.cpu', 'such as 250m, 0.5 or 2'],
     ['cpu as a boolean', (s) => (container(s).resources = { cpu: true }), 'spec.containers[0].resources.cpu', 'such as 250m, 0.5 or 2'],
-    ['memory below 6Mi, saying why', (s) => (container(s).resources = { memory: '4Mi' }), 'spec.containers[0].resources.memory', 'at least 6Mi (6291456 bytes), the smallest limit Docker accepts; got 4Mi'],
+    [
+      'memory below 6Mi, saying why',
+      (s) => (container(s).resources = { memory: '4Mi' }),
+      'spec.containers[0].resources.memory',
+      'at least 6Mi (6291456 bytes), the smallest limit Docker accepts; got 4Mi',
+    ],
     ['memory of 6M (less than 6Mi)', (s) => (container(s).resources = { memory: '6M' }), 'spec.containers[0].resources.memory', 'at least 6Mi'],
-    ['memory in MB', (s) => (container(s).resources = { memory: '128MB' }), 'spec.containers[0].resources.memory', 'memory must be a Kubernetes quantity such as 128Mi, 1Gi or 500M'],
+    [
+      'memory in MB',
+      (s) => (container(s).resources = { memory: '128MB' }),
+      'spec.containers[0].resources.memory',
+      'memory must be a Kubernetes quantity such as 128Mi, 1Gi or 500M',
+    ],
     ['a fraction of a byte', (s) => (container(s).resources = { memory: '6291456.5' }), 'spec.containers[0].resources.memory', 'whole number of bytes'],
     ['negative memory', (s) => (container(s).resources = { memory: -1 }), 'spec.containers[0].resources.memory', 'must not be negative'],
     ['resources as a string', (s) => (container(s).resources = '100m'), 'spec.containers[0].resources', 'must be a map'],
-    ['restartPolicy Always', (s) => (s.spec.restartPolicy = 'Always'), 'spec.restartPolicy', 'must be one of "always", "on-failure", "never"; got "Always" (did you mean "always"?)'],
+    [
+      'restartPolicy Always',
+      (s) => (s.spec.restartPolicy = 'Always'),
+      'spec.restartPolicy',
+      'must be one of "always", "on-failure", "never"; got "Always" (did you mean "always"?)',
+    ],
     ['restartPolicy on_failure', (s) => (s.spec.restartPolicy = 'on_failure'), 'spec.restartPolicy', '(did you mean "on-failure"?)'],
     ['an unknown strategy', (s) => (s.spec.placement = { strategy: 'random' }), 'spec.placement.strategy', 'must be one of "spread", "binpack"'],
-    ['a constraint with "="', (s) => (s.spec.placement = { constraints: ['zone = a'] }), 'spec.placement.constraints[0]', 'must be a constraint "key == value" or "key != value"'],
+    [
+      'a constraint with "="',
+      (s) => (s.spec.placement = { constraints: ['zone = a'] }),
+      'spec.placement.constraints[0]',
+      'must be a constraint "key == value" or "key != value"',
+    ],
     ['a constraint without a value', (s) => (s.spec.placement = { constraints: ['zone =='] }), 'spec.placement.constraints[0]', 'must be a constraint'],
-    ['a constraint with two words as value', (s) => (s.spec.placement = { constraints: ['zone == a b'] }), 'spec.placement.constraints[0]', 'must be a constraint'],
+    [
+      'a constraint with two words as value',
+      (s) => (s.spec.placement = { constraints: ['zone == a b'] }),
+      'spec.placement.constraints[0]',
+      'must be a constraint',
+    ],
     ['constraints as a string', (s) => (s.spec.placement = { constraints: 'zone == a' }), 'spec.placement.constraints', 'must be a list of constraints'],
     [
       'two containers with one name',
@@ -258,7 +383,11 @@ describe('parseServiceSpec rejects', () => {
     ],
     [
       'one hostPort twice in the pod',
-      (s) => (container(s).ports = [{ containerPort: 80, hostPort: 8080 }, { containerPort: 81, hostPort: 8080 }]),
+      (s) =>
+        (container(s).ports = [
+          { containerPort: 80, hostPort: 8080 },
+          { containerPort: 81, hostPort: 8080 },
+        ]),
       'spec.containers[0].ports[1].hostPort',
       'hostPort 8080/tcp is already used',
     ],
@@ -271,7 +400,9 @@ describe('parseServiceSpec rejects', () => {
   it('rejects input that is not a map at all', () => {
     expect(issuesOf(() => parseServiceSpec([]))).toEqual([{ path: '', message: 'a service spec must be a map with kind, metadata and spec; got a list' }]);
     expect(issuesOf(() => parseServiceSpec(null))).toEqual([{ path: '', message: 'a service spec must be a map with kind, metadata and spec; got null' }]);
-    expect(issuesOf(() => parseServiceSpec(undefined))).toEqual([{ path: '', message: 'a service spec must be a map with kind, metadata and spec; got nothing' }]);
+    expect(issuesOf(() => parseServiceSpec(undefined))).toEqual([
+      { path: '', message: 'a service spec must be a map with kind, metadata and spec; got nothing' },
+    ]);
   });
 
   it('throws a 400 ValidationError whose message lists each issue with its path', () => {
@@ -295,14 +426,39 @@ describe('unknown fields', () => {
     ['apiVersion, which Skiff does not use', (s) => (s.apiVersion = 'v1'), 'apiVersion', 'unknown field "apiVersion"'],
     ['a typo in metadata', (s) => (s.metadata.namespce = 'shop'), 'metadata.namespce', 'unknown field "namespce" (did you mean "namespace"?)'],
     ['a wrong case in spec', (s) => (s.spec.Replicas = 2), 'spec.Replicas', 'unknown field "Replicas" (did you mean "replicas"?)'],
-    ['a wrong case beyond 2 edits', (s) => (s.spec.RESTARTPOLICY = 'never'), 'spec.RESTARTPOLICY', 'unknown field "RESTARTPOLICY" (did you mean "restartPolicy"?)'],
+    [
+      'a wrong case beyond 2 edits',
+      (s) => (s.spec.RESTARTPOLICY = 'never'),
+      'spec.RESTARTPOLICY',
+      'unknown field "RESTARTPOLICY" (did you mean "restartPolicy"?)',
+    ],
     ['a typo in a container', (s) => (container(s).imgae = 'x'), 'spec.containers[0].imgae', 'unknown field "imgae" (did you mean "image"?)'],
-    ['a typo in a port', (s) => (container(s).ports = [{ containerPort: 80, hostport: 80 }]), 'spec.containers[0].ports[0].hostport', 'unknown field "hostport" (did you mean "hostPort"?)'],
-    ['a typo in resources', (s) => (container(s).resources = { memroy: '64Mi' }), 'spec.containers[0].resources.memroy', 'unknown field "memroy" (did you mean "memory"?)'],
+    [
+      'a typo in a port',
+      (s) => (container(s).ports = [{ containerPort: 80, hostport: 80 }]),
+      'spec.containers[0].ports[0].hostport',
+      'unknown field "hostport" (did you mean "hostPort"?)',
+    ],
+    [
+      'a typo in resources',
+      (s) => (container(s).resources = { memroy: '64Mi' }),
+      'spec.containers[0].resources.memroy',
+      'unknown field "memroy" (did you mean "memory"?)',
+    ],
     ['a typo in placement', (s) => (s.spec.placement = { stratgy: 'spread' }), 'spec.placement.stratgy', 'unknown field "stratgy" (did you mean "strategy"?)'],
     ['a field far from every known one', (s) => (container(s).lifecycle = {}), 'spec.containers[0].lifecycle', 'unknown field "lifecycle"'],
-    ['a field of the coming shape', (s) => (container(s).volumeMounts = []), 'spec.containers[0].volumeMounts', 'unknown field "volumeMounts": not supported yet'],
-    ['a typo of a field of the coming shape', (s) => (container(s).volumeMount = []), 'spec.containers[0].volumeMount', 'unknown field "volumeMount" (did you mean "volumeMounts"? it is not supported yet)'],
+    [
+      'a field of the coming shape',
+      (s) => (container(s).volumeMounts = []),
+      'spec.containers[0].volumeMounts',
+      'unknown field "volumeMounts": not supported yet',
+    ],
+    [
+      'a typo of a field of the coming shape',
+      (s) => (container(s).volumeMount = []),
+      'spec.containers[0].volumeMount',
+      'unknown field "volumeMount" (did you mean "volumeMounts"? it is not supported yet)',
+    ],
     ['a typo of health', (s) => (container(s).helth = {}), 'spec.containers[0].helth', 'unknown field "helth" (did you mean "health"?)'],
     ['volumes, not supported yet', (s) => (s.spec.volumes = []), 'spec.volumes', 'unknown field "volumes": not supported yet'],
     ['autoscaling, not supported yet', (s) => (s.spec.autoscaling = {}), 'spec.autoscaling', 'unknown field "autoscaling": not supported yet'],
@@ -311,9 +467,7 @@ describe('unknown fields', () => {
   });
 
   it('does not suggest a field for a short unrelated word', () => {
-    expect(issuesOf(() => parseServiceSpec(aSpec((s) => (container(s).xy = 1))))).toEqual([
-      { path: 'spec.containers[0].xy', message: 'unknown field "xy"' },
-    ]);
+    expect(issuesOf(() => parseServiceSpec(aSpec((s) => (container(s).xy = 1))))).toEqual([{ path: 'spec.containers[0].xy', message: 'unknown field "xy"' }]);
   });
 
   it('reports each unknown field of one object separately', () => {
@@ -326,22 +480,50 @@ describe('securityContext', () => {
   const withContext = (securityContext: unknown) => (s: Raw) => (container(s).securityContext = securityContext);
   const contextOf = (securityContext: unknown) => parseServiceSpec(aSpec(withContext(securityContext))).spec.containers[0].securityContext;
   const issuesWith = (securityContext: unknown) => issuesOf(() => parseServiceSpec(aSpec(withContext(securityContext))));
-  const allowed = 'the capabilities that may be added are CHOWN, DAC_OVERRIDE, FOWNER, KILL, NET_BIND_SERVICE, SETGID, SETUID, AUDIT_WRITE, FSETID, MKNOD, SETFCAP, SETPCAP, SYS_CHROOT';
+  const allowed =
+    'the capabilities that may be added are CHOWN, DAC_OVERRIDE, FOWNER, KILL, NET_BIND_SERVICE, SETGID, SETUID, AUDIT_WRITE, FSETID, MKNOD, SETFCAP, SETPCAP, SYS_CHROOT';
 
   it('is absent unless given, and kept as written', () => {
     expect(parseServiceSpec(aSpec()).spec.containers[0].securityContext).toBeUndefined();
-    const given = { runAsUser: 1000, runAsGroup: 1000, runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { add: ['NET_BIND_SERVICE'], drop: ['ALL'] } };
+    const given = {
+      runAsUser: 1000,
+      runAsGroup: 1000,
+      runAsNonRoot: true,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { add: ['NET_BIND_SERVICE'], drop: ['ALL'] },
+    };
     expect(contextOf(given)).toEqual(given);
   });
 
   it('accepts every capability of the allow-list, and the defaults or ALL in drop', () => {
-    const add = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'KILL', 'NET_BIND_SERVICE', 'SETGID', 'SETUID', 'AUDIT_WRITE', 'FSETID', 'MKNOD', 'SETFCAP', 'SETPCAP', 'SYS_CHROOT'];
+    const add = [
+      'CHOWN',
+      'DAC_OVERRIDE',
+      'FOWNER',
+      'KILL',
+      'NET_BIND_SERVICE',
+      'SETGID',
+      'SETUID',
+      'AUDIT_WRITE',
+      'FSETID',
+      'MKNOD',
+      'SETFCAP',
+      'SETPCAP',
+      'SYS_CHROOT',
+    ];
     expect(contextOf({ capabilities: { add, drop: ['ALL', 'CHOWN'] } })?.capabilities).toEqual({ add, drop: ['ALL', 'CHOWN'] });
   });
 
   it.each<[string, string]>([
-    ['SYS_ADMIN', `capability "SYS_ADMIN" may not be added: it reaches beyond the container (the host's network, mounts, kernel, devices or other processes); ${allowed}`],
-    ['NET_ADMIN', `capability "NET_ADMIN" may not be added: it reaches beyond the container (the host's network, mounts, kernel, devices or other processes); ${allowed}`],
+    [
+      'SYS_ADMIN',
+      `capability "SYS_ADMIN" may not be added: it reaches beyond the container (the host's network, mounts, kernel, devices or other processes); ${allowed}`,
+    ],
+    [
+      'NET_ADMIN',
+      `capability "NET_ADMIN" may not be added: it reaches beyond the container (the host's network, mounts, kernel, devices or other processes); ${allowed}`,
+    ],
     ['NET_RAW', `"NET_RAW" may not be added: raw sockets let a container forge ARP and IP packets on the bridge it shares with other pods; ${allowed}`],
     ['ALL', `"ALL" may not be added: it would give the container every capability of the host's root; ${allowed}`],
     ['CAP_CHOWN', 'must be written "CHOWN", Kubernetes\' name, without "CAP_" and in capitals; got "CAP_CHOWN"'],
@@ -358,9 +540,24 @@ describe('securityContext', () => {
     ['a negative uid', { runAsUser: -1 }, 'runAsUser', 'must be a uid from 0 to 2147483647; got -1'],
     ['a fractional gid', { runAsGroup: 1.5 }, 'runAsGroup', 'must be a gid from 0 to 2147483647; got 1.5'],
     ['a uid as a string', { runAsUser: '1000' }, 'runAsUser', 'must be a uid from 0 to 2147483647; got "1000"'],
-    ['runAsNonRoot as a string', { runAsNonRoot: 'yes' }, 'runAsNonRoot', `must be true or false (true refuses to start the container as root, the image's user included); got "yes"`],
-    ['allowPrivilegeEscalation: true', { allowPrivilegeEscalation: true }, 'allowPrivilegeEscalation', 'must be false: every container runs with no-new-privileges, so setuid programs cannot gain privileges; got true'],
-    ['runAsNonRoot with uid 0', { runAsNonRoot: true, runAsUser: 0 }, 'runAsUser', 'must not be 0 (root) when runAsNonRoot is true: the container could never start; give a non-zero uid or drop runAsNonRoot'],
+    [
+      'runAsNonRoot as a string',
+      { runAsNonRoot: 'yes' },
+      'runAsNonRoot',
+      `must be true or false (true refuses to start the container as root, the image's user included); got "yes"`,
+    ],
+    [
+      'allowPrivilegeEscalation: true',
+      { allowPrivilegeEscalation: true },
+      'allowPrivilegeEscalation',
+      'must be false: every container runs with no-new-privileges, so setuid programs cannot gain privileges; got true',
+    ],
+    [
+      'runAsNonRoot with uid 0',
+      { runAsNonRoot: true, runAsUser: 0 },
+      'runAsUser',
+      'must not be 0 (root) when runAsNonRoot is true: the container could never start; give a non-zero uid or drop runAsNonRoot',
+    ],
   ])('refuses %s', (_name, given, field, message) => {
     expect(issuesWith(given)).toEqual([{ path: `spec.containers[0].securityContext.${field}`, message }]);
   });
@@ -370,13 +567,48 @@ describe('securityContext', () => {
   });
 
   it.each<[string, (s: Raw) => void, string, string]>([
-    ['privileged in securityContext', withContext({ privileged: true }), 'spec.containers[0].securityContext.privileged', '"privileged" is not allowed: privileged containers are refused: they get every capability and every device of the host; add the few capabilities needed in capabilities.add'],
-    ['privileged on a container', (s) => (container(s).privileged = true), 'spec.containers[0].privileged', '"privileged" is not allowed: privileged containers are refused: they get every capability and every device of the host; add the few capabilities needed in securityContext.capabilities.add'],
-    ['devices', (s) => (container(s).devices = ['/dev/kvm']), 'spec.containers[0].devices', '"devices" is not allowed: host devices are refused: a device node gives the container the host\'s hardware, shared by every pod'],
-    ['a host path', (s) => (container(s).hostPath = '/var/run/docker.sock'), 'spec.containers[0].hostPath', '"hostPath" is not allowed: host paths are refused: a host directory in a container bypasses every other isolation; volumes (not host paths) are planned'],
-    ['hostNetwork', (s) => (s.spec.hostNetwork = true), 'spec.hostNetwork', '"hostNetwork" is not allowed: the host\'s network is refused: the pod could bind any host address and see every pod\'s traffic; a pod shares the host only through its published ports'],
-    ['hostPID', (s) => (s.spec.hostPID = true), 'spec.hostPID', '"hostPID" is not allowed: the host\'s process namespace is refused: the pod could see and signal every process on the host; a pod shares the host only through its published ports'],
-    ['hostIPC', (s) => (s.spec.hostIPC = true), 'spec.hostIPC', '"hostIPC" is not allowed: the host\'s IPC namespace is refused: the pod could read other processes\' shared memory; a pod shares the host only through its published ports'],
+    [
+      'privileged in securityContext',
+      withContext({ privileged: true }),
+      'spec.containers[0].securityContext.privileged',
+      '"privileged" is not allowed: privileged containers are refused: they get every capability and every device of the host; add the few capabilities needed in capabilities.add',
+    ],
+    [
+      'privileged on a container',
+      (s) => (container(s).privileged = true),
+      'spec.containers[0].privileged',
+      '"privileged" is not allowed: privileged containers are refused: they get every capability and every device of the host; add the few capabilities needed in securityContext.capabilities.add',
+    ],
+    [
+      'devices',
+      (s) => (container(s).devices = ['/dev/kvm']),
+      'spec.containers[0].devices',
+      '"devices" is not allowed: host devices are refused: a device node gives the container the host\'s hardware, shared by every pod',
+    ],
+    [
+      'a host path',
+      (s) => (container(s).hostPath = '/var/run/docker.sock'),
+      'spec.containers[0].hostPath',
+      '"hostPath" is not allowed: host paths are refused: a host directory in a container bypasses every other isolation; volumes (not host paths) are planned',
+    ],
+    [
+      'hostNetwork',
+      (s) => (s.spec.hostNetwork = true),
+      'spec.hostNetwork',
+      '"hostNetwork" is not allowed: the host\'s network is refused: the pod could bind any host address and see every pod\'s traffic; a pod shares the host only through its published ports',
+    ],
+    [
+      'hostPID',
+      (s) => (s.spec.hostPID = true),
+      'spec.hostPID',
+      '"hostPID" is not allowed: the host\'s process namespace is refused: the pod could see and signal every process on the host; a pod shares the host only through its published ports',
+    ],
+    [
+      'hostIPC',
+      (s) => (s.spec.hostIPC = true),
+      'spec.hostIPC',
+      '"hostIPC" is not allowed: the host\'s IPC namespace is refused: the pod could read other processes\' shared memory; a pod shares the host only through its published ports',
+    ],
   ])('refuses %s with the reason', (_name, change, path, message) => {
     expect(issuesOf(() => parseServiceSpec(aSpec(change)))).toEqual([{ path, message }]);
   });
@@ -399,14 +631,19 @@ describe('pidsLimit', () => {
     const issues = issuesOf(() => parseServiceSpec(aSpec((s) => (s.spec.pidsLimit = value))));
     expect(issues).toHaveLength(1);
     expect(issues[0].path).toBe('spec.pidsLimit');
-    expect(issues[0].message).toMatch(/^must be an integer from 16 to 16384: the processes and threads each container of the pod may run \(default 512\); got /);
+    expect(issues[0].message).toMatch(
+      /^must be an integer from 16 to 16384: the processes and threads each container of the pod may run \(default 512\); got /,
+    );
   });
 });
 
 describe('health checks', () => {
   /** A container serving 8080/tcp named "http" and 53/udp named "dns", with this health check. */
   const withHealth = (health: unknown) => (s: Raw) => {
-    container(s).ports = [{ containerPort: 8080, name: 'http' }, { containerPort: 53, name: 'dns', protocol: 'udp' }];
+    container(s).ports = [
+      { containerPort: 8080, name: 'http' },
+      { containerPort: 53, name: 'dns', protocol: 'udp' },
+    ];
     container(s).health = health;
   };
   const healthOf = (health: unknown) => parseServiceSpec(aSpec(withHealth(health))).spec.containers[0].health;
@@ -440,13 +677,21 @@ describe('health checks', () => {
 
   it.each<[string, unknown, unknown]>([
     ['an http probe by port name, stored with its number', { http: { port: 'http' } }, { http: { path: '/', port: 8080, status: [200, 399] } }],
-    ['an http path with a query and a status range', { http: { path: '/healthz?full=1', port: 8080, status: [200, 204] } }, { http: { path: '/healthz?full=1', port: 8080, status: [200, 204] } }],
+    [
+      'an http path with a query and a status range',
+      { http: { path: '/healthz?full=1', port: 8080, status: [200, 204] } },
+      { http: { path: '/healthz?full=1', port: 8080, status: [200, 204] } },
+    ],
     ['a tcp probe by port name', { tcp: { port: 'http' } }, { tcp: { port: 8080 } }],
     ['an exec probe', { exec: { command: ['test', '-f', '/tmp/ok'] } }, { exec: { command: ['test', '-f', '/tmp/ok'] } }],
     ['fractional interval and timeout', { tcp: { port: 8080 }, intervalSeconds: 0.5, timeoutSeconds: 0.25 }, { intervalSeconds: 0.5, timeoutSeconds: 0.25 }],
     ['a timeout equal to the interval', { tcp: { port: 8080 }, intervalSeconds: 2, timeoutSeconds: 2 }, { intervalSeconds: 2, timeoutSeconds: 2 }],
     ['the default timeout shortened to an interval below 1 s', { tcp: { port: 8080 }, intervalSeconds: 0.5 }, { intervalSeconds: 0.5, timeoutSeconds: 0.5 }],
-    ['thresholds and a start period', { tcp: { port: 8080 }, startPeriodSeconds: 30, failureThreshold: 5, successThreshold: 2 }, { startPeriodSeconds: 30, failureThreshold: 5, successThreshold: 2 }],
+    [
+      'thresholds and a start period',
+      { tcp: { port: 8080 }, startPeriodSeconds: 30, failureThreshold: 5, successThreshold: 2 },
+      { startPeriodSeconds: 30, failureThreshold: 5, successThreshold: 2 },
+    ],
   ])('accepts %s', (_name, health, expected) => {
     expect(healthOf(health)).toMatchObject(expected as object);
   });
@@ -463,31 +708,81 @@ describe('health checks', () => {
 
   it.each<[string, unknown, string, string]>([
     ['no probe', { intervalSeconds: 5 }, 'health', 'must have exactly one probe, http, tcp or exec, such as http: { path: /healthz, port: 8080 }; got none'],
-    ['two probes', { http: { port: 8080 }, tcp: { port: 8080 } }, 'health', 'must have exactly one probe, http, tcp or exec, such as http: { path: /healthz, port: 8080 }; got http and tcp'],
+    [
+      'two probes',
+      { http: { port: 8080 }, tcp: { port: 8080 } },
+      'health',
+      'must have exactly one probe, http, tcp or exec, such as http: { path: /healthz, port: 8080 }; got http and tcp',
+    ],
     ['health as a list', [{ tcp: { port: 8080 } }], 'health', 'must be a map; got a list'],
-    ['an undeclared port number, saying why it must be declared', { tcp: { port: 9090 } }, 'health.tcp.port', 'port 9090 is not a containerPort declared in the pod: the agent probes a port through its published host endpoint, and only declared ports are published; add it to ports (such as ports: [{ containerPort: 9090 }])'],
-    ['an unknown port name, suggesting a close one', { http: { port: 'htp' } }, 'health.http.port', 'port "htp" is not the name of a port declared in the pod (did you mean "http"?): the agent probes a port through its published host endpoint'],
+    [
+      'an undeclared port number, saying why it must be declared',
+      { tcp: { port: 9090 } },
+      'health.tcp.port',
+      'port 9090 is not a containerPort declared in the pod: the agent probes a port through its published host endpoint, and only declared ports are published; add it to ports (such as ports: [{ containerPort: 9090 }])',
+    ],
+    [
+      'an unknown port name, suggesting a close one',
+      { http: { port: 'htp' } },
+      'health.http.port',
+      'port "htp" is not the name of a port declared in the pod (did you mean "http"?): the agent probes a port through its published host endpoint',
+    ],
     ['an unknown port name, listing the names', { http: { port: 'admin' } }, 'health.http.port', 'the pod\'s port names are "http", "dns"'],
     ['a udp port', { tcp: { port: 'dns' } }, 'health.tcp.port', 'port "dns" is declared with protocol udp, but tcp probes connect over tcp'],
     ['a udp port by number', { http: { port: 53 } }, 'health.http.port', 'port 53 is declared with protocol udp, but http probes connect over tcp'],
     ['a quoted port number', { tcp: { port: '8080' } }, 'health.tcp.port', 'must be a number or a port name; got the string "8080": write it without quotes'],
     ['port 0', { tcp: { port: 0 } }, 'health.tcp.port', 'must be a containerPort number (1 to 65535) or the name of a port declared in the pod; got 0'],
     ['a missing port', { http: { path: '/' } }, 'health.http.port', 'is required'],
-    ['a path without a leading "/"', { http: { port: 8080, path: 'healthz' } }, 'health.http.path', 'must be a URL path starting with "/", such as /healthz; got "healthz"'],
+    [
+      'a path without a leading "/"',
+      { http: { port: 8080, path: 'healthz' } },
+      'health.http.path',
+      'must be a URL path starting with "/", such as /healthz; got "healthz"',
+    ],
     ['a path with a space', { http: { port: 8080, path: '/a b' } }, 'health.http.path', 'must not contain spaces'],
     ['a status range upside down', { http: { port: 8080, status: [399, 200] } }, 'health.http.status', 'must be [min, max] with min <= max; got [399, 200]'],
-    ['a single status', { http: { port: 8080, status: 200 } }, 'health.http.status', 'must be [min, max], two HTTP statuses from 100 to 599, such as [200, 399]; got 200'],
+    [
+      'a single status',
+      { http: { port: 8080, status: 200 } },
+      'health.http.status',
+      'must be [min, max], two HTTP statuses from 100 to 599, such as [200, 399]; got 200',
+    ],
     ['a status out of range', { http: { port: 8080, status: [200, 600] } }, 'health.http.status', 'got [200,600]'],
-    ['an exec command as a string', { exec: { command: 'test -f /tmp/ok' } }, 'health.exec.command', 'must be a list of strings, such as ["test", "-f", "/tmp/ready"]; got "test -f /tmp/ok"'],
+    [
+      'an exec command as a string',
+      { exec: { command: 'test -f /tmp/ok' } },
+      'health.exec.command',
+      'must be a list of strings, such as ["test", "-f", "/tmp/ready"]; got "test -f /tmp/ok"',
+    ],
     ['an empty exec command', { exec: { command: [] } }, 'health.exec.command', 'must not be empty'],
     ['an empty string in an exec command', { exec: { command: ['test', ''] } }, 'health.exec.command', 'must not hold an empty string'],
     ['a number in an exec command', { exec: { command: ['sleep', 1] } }, 'health.exec.command[1]', 'quote it in YAML ("1")'],
-    ['an interval below 0.1 s', { tcp: { port: 8080 }, intervalSeconds: 0.05 }, 'health.intervalSeconds', 'must be a number of seconds from 0.1 to 3600; got 0.05'],
+    [
+      'an interval below 0.1 s',
+      { tcp: { port: 8080 }, intervalSeconds: 0.05 },
+      'health.intervalSeconds',
+      'must be a number of seconds from 0.1 to 3600; got 0.05',
+    ],
     ['an interval over an hour', { tcp: { port: 8080 }, intervalSeconds: 3601 }, 'health.intervalSeconds', 'from 0.1 to 3600'],
     ['a timeout as a string', { tcp: { port: 8080 }, timeoutSeconds: '1s' }, 'health.timeoutSeconds', 'must be a number of seconds from 0.1 to 3600; got "1s"'],
-    ['a timeout longer than the interval', { tcp: { port: 8080 }, intervalSeconds: 1, timeoutSeconds: 2 }, 'health.timeoutSeconds', "must not be longer than intervalSeconds (1): a container's probes never overlap; got 2"],
-    ['a timeout longer than the default interval', { tcp: { port: 8080 }, timeoutSeconds: 30 }, 'health.timeoutSeconds', 'must not be longer than intervalSeconds (10, the default)'],
-    ['a negative start period', { tcp: { port: 8080 }, startPeriodSeconds: -1 }, 'health.startPeriodSeconds', 'must be a number of seconds from 0 to 86400; got -1'],
+    [
+      'a timeout longer than the interval',
+      { tcp: { port: 8080 }, intervalSeconds: 1, timeoutSeconds: 2 },
+      'health.timeoutSeconds',
+      "must not be longer than intervalSeconds (1): a container's probes never overlap; got 2",
+    ],
+    [
+      'a timeout longer than the default interval',
+      { tcp: { port: 8080 }, timeoutSeconds: 30 },
+      'health.timeoutSeconds',
+      'must not be longer than intervalSeconds (10, the default)',
+    ],
+    [
+      'a negative start period',
+      { tcp: { port: 8080 }, startPeriodSeconds: -1 },
+      'health.startPeriodSeconds',
+      'must be a number of seconds from 0 to 86400; got -1',
+    ],
     ['a failure threshold of 0', { tcp: { port: 8080 }, failureThreshold: 0 }, 'health.failureThreshold', 'must be an integer of at least 1; got 0'],
     ['a fractional success threshold', { tcp: { port: 8080 }, successThreshold: 1.5 }, 'health.successThreshold', 'must be an integer of at least 1; got 1.5'],
   ])('rejects %s', (_name, health, path, fragment) => {
@@ -695,7 +990,10 @@ describe('helpers', () => {
 describe('spec.ingress', () => {
   /** A container serving 8080/tcp named "http" and 53/udp named "dns", with this ingress. */
   const withIngress = (ingress: unknown) => (s: Raw) => {
-    container(s).ports = [{ containerPort: 8080, name: 'http' }, { containerPort: 53, name: 'dns', protocol: 'udp' }];
+    container(s).ports = [
+      { containerPort: 8080, name: 'http' },
+      { containerPort: 53, name: 'dns', protocol: 'udp' },
+    ];
     s.spec.ingress = ingress;
   };
 
@@ -737,29 +1035,84 @@ describe('spec.ingress', () => {
 
   it.each<[string, unknown, string, string]>([
     ['a host with capitals', { host: 'Shop.Example.com', port: 'http' }, 'spec.ingress.host', 'must be lowercase (did you mean "shop.example.com"?)'],
-    ['a URL', { host: 'https://shop.example.com/app', port: 'http' }, 'spec.ingress.host', 'must be a host name without a scheme or path (did you mean "shop.example.com"?)'],
-    ['a host with a port', { host: 'shop.example.com:8080', port: 'http' }, 'spec.ingress.host', 'must be a host name without a port (did you mean "shop.example.com"?)'],
-    ['a trailing dot', { host: 'shop.example.com.', port: 'http' }, 'spec.ingress.host', 'must be written without the trailing "." (did you mean "shop.example.com"?)'],
+    [
+      'a URL',
+      { host: 'https://shop.example.com/app', port: 'http' },
+      'spec.ingress.host',
+      'must be a host name without a scheme or path (did you mean "shop.example.com"?)',
+    ],
+    [
+      'a host with a port',
+      { host: 'shop.example.com:8080', port: 'http' },
+      'spec.ingress.host',
+      'must be a host name without a port (did you mean "shop.example.com"?)',
+    ],
+    [
+      'a trailing dot',
+      { host: 'shop.example.com.', port: 'http' },
+      'spec.ingress.host',
+      'must be written without the trailing "." (did you mean "shop.example.com"?)',
+    ],
     ['a wildcard', { host: '*.example.com', port: 'http' }, 'spec.ingress.host', 'wildcard hosts are not supported'],
     ['an IP address', { host: '10.0.0.1', port: 'http' }, 'spec.ingress.host', 'must be a DNS name, not an IP address'],
     ['two dots in a row', { host: 'shop..example.com', port: 'http' }, 'spec.ingress.host', 'an empty label (two dots in a row, or a leading dot) is not one'],
     ['an underscore', { host: 'my_shop.example.com', port: 'http' }, 'spec.ingress.host', 'the label "my_shop" is not one'],
     ['a label of 64 characters', { host: `${'a'.repeat(64)}.example.com`, port: 'http' }, 'spec.ingress.host', 'each label at most 63 characters'],
-    ['a name of 254 characters', { host: `${'a.'.repeat(126)}ab`, port: 'http' }, 'spec.ingress.host', 'must be at most 253 characters (the longest DNS name); got 254 characters'],
+    [
+      'a name of 254 characters',
+      { host: `${'a.'.repeat(126)}ab`, port: 'http' },
+      'spec.ingress.host',
+      'must be at most 253 characters (the longest DNS name); got 254 characters',
+    ],
     ['an empty host', { host: '', port: 'http' }, 'spec.ingress.host', 'got an empty string'],
     ['a missing host', { port: 'http' }, 'spec.ingress.host', 'is required'],
     ['a missing port', { host: 'shop.example.com' }, 'spec.ingress.port', 'is required'],
     ['a port the pod does not declare', { host: 'shop.example.com', port: 9090 }, 'spec.ingress.port', 'port 9090 is not a containerPort declared in the pod'],
     ['a udp port', { host: 'shop.example.com', port: 53 }, 'spec.ingress.port', 'port 53 is declared with protocol udp, but ingress carries HTTP over tcp'],
     ['a udp port by name', { host: 'shop.example.com', port: 'dns' }, 'spec.ingress.port', 'port "dns" is declared with protocol udp'],
-    ['a misspelt port name', { host: 'shop.example.com', port: 'htp' }, 'spec.ingress.port', 'port "htp" is not the name of a port declared in the pod (did you mean "http"?)'],
+    [
+      'a misspelt port name',
+      { host: 'shop.example.com', port: 'htp' },
+      'spec.ingress.port',
+      'port "htp" is not the name of a port declared in the pod (did you mean "http"?)',
+    ],
     ['a quoted port number', { host: 'shop.example.com', port: '8080' }, 'spec.ingress.port', 'got the string "8080": write it without quotes'],
-    ['a port out of range', { host: 'shop.example.com', port: 70000 }, 'spec.ingress.port', 'must be a containerPort number (1 to 65535) or the name of a port declared in the pod; got 70000'],
-    ['Kubernetes\' ClientIP affinity', { host: 'shop.example.com', port: 'http', sessionAffinity: 'ClientIP' }, 'spec.ingress.sessionAffinity', 'must be true or false (true keeps each client on one replica, with a cookie); got "ClientIP"'],
-    ['an ingress that is not a map', 'shop.example.com', 'spec.ingress', 'must be a map such as { host: shop.example.com, port: http }; got "shop.example.com"'],
-    ['a typo of a field', { host: 'shop.example.com', port: 'http', sessionAfinity: true }, 'spec.ingress.sessionAfinity', 'unknown field "sessionAfinity" (did you mean "sessionAffinity"?)'],
-    ['another tool\'s name for a field', { hostname: 'shop.example.com', host: 'shop.example.com', port: 'http' }, 'spec.ingress.hostname', 'unknown field "hostname" (did you mean "host"?)'],
-    ['sticky for sessionAffinity', { host: 'shop.example.com', port: 'http', sticky: true }, 'spec.ingress.sticky', 'unknown field "sticky" (did you mean "sessionAffinity"?)'],
+    [
+      'a port out of range',
+      { host: 'shop.example.com', port: 70000 },
+      'spec.ingress.port',
+      'must be a containerPort number (1 to 65535) or the name of a port declared in the pod; got 70000',
+    ],
+    [
+      "Kubernetes' ClientIP affinity",
+      { host: 'shop.example.com', port: 'http', sessionAffinity: 'ClientIP' },
+      'spec.ingress.sessionAffinity',
+      'must be true or false (true keeps each client on one replica, with a cookie); got "ClientIP"',
+    ],
+    [
+      'an ingress that is not a map',
+      'shop.example.com',
+      'spec.ingress',
+      'must be a map such as { host: shop.example.com, port: http }; got "shop.example.com"',
+    ],
+    [
+      'a typo of a field',
+      { host: 'shop.example.com', port: 'http', sessionAfinity: true },
+      'spec.ingress.sessionAfinity',
+      'unknown field "sessionAfinity" (did you mean "sessionAffinity"?)',
+    ],
+    [
+      "another tool's name for a field",
+      { hostname: 'shop.example.com', host: 'shop.example.com', port: 'http' },
+      'spec.ingress.hostname',
+      'unknown field "hostname" (did you mean "host"?)',
+    ],
+    [
+      'sticky for sessionAffinity',
+      { host: 'shop.example.com', port: 'http', sticky: true },
+      'spec.ingress.sticky',
+      'unknown field "sticky" (did you mean "sessionAffinity"?)',
+    ],
   ])('rejects %s', (_name, ingress, path, fragment) => {
     const issues = issuesOf(() => parseServiceSpec(aSpec(withIngress(ingress))));
     expect(issues).toHaveLength(1);
@@ -859,29 +1212,102 @@ describe('limits', () => {
 
   it.each<[string, (s: Raw) => void, string, string]>([
     ['a spec over 64 KiB', (s) => (container(s).env = entries(5, (i) => [`E${i}`, 'x'.repeat(15_000)])), '', `more than ${MAX_SPEC_BYTES} bytes as JSON`],
-    ["the issue's 120 K-character port name and probe port", (s) => {
-      container(s).ports = [{ containerPort: 80, name: `${'a'.repeat(120_000)}b` }];
-      container(s).health = { tcp: { port: `${'a'.repeat(120_000)}c` } };
-    }, '', `more than ${MAX_SPEC_BYTES} bytes`],
+    [
+      "the issue's 120 K-character port name and probe port",
+      (s) => {
+        container(s).ports = [{ containerPort: 80, name: `${'a'.repeat(120_000)}b` }];
+        container(s).health = { tcp: { port: `${'a'.repeat(120_000)}c` } };
+      },
+      '',
+      `more than ${MAX_SPEC_BYTES} bytes`,
+    ],
     ['a spec nested 20 deep', (s) => (container(s).extra = JSON.parse(`${'['.repeat(20)}${']'.repeat(20)}`)), '', 'nested more than 16 levels deep'],
-    ['a container with 65 ports', (s) => (container(s).ports = ports(MAX_PORTS + 1)), 'spec.containers[0].ports', `must list at most ${MAX_PORTS} ports; got 65`],
-    ['a pod with 65 ports over two containers', (s) => {
-      s.spec.containers = [{ name: 'a', image: 'skiff/busybox', ports: ports(40) }, { name: 'b', image: 'skiff/busybox', ports: ports(25, 2000) }];
-    }, 'spec.containers', `the pod declares 65 ports; at most ${MAX_PORTS}`],
-    ['257 env entries', (s) => (container(s).env = entries(MAX_ENV + 1, (i) => [`E${i}`, 'v'])), 'spec.containers[0].env', `must have at most ${MAX_ENV} entries; got 257`],
-    ['an env value over 16 KiB', (s) => (container(s).env = { BIG: 'x'.repeat(MAX_ENV_VALUE_LENGTH + 1) }), 'spec.containers[0].env.BIG', `must be at most ${MAX_ENV_VALUE_LENGTH} characters; got 16385`],
-    ['an env name over 256 characters', (s) => (container(s).env = { ['E'.repeat(MAX_ENV_NAME_LENGTH + 1)]: 'v' }), `spec.containers[0].env.${'E'.repeat(257)}`, `must be at most ${MAX_ENV_NAME_LENGTH} characters`],
-    ['65 labels', (s) => (s.metadata.labels = entries(MAX_LABELS + 1, (i) => [`l${i}`, 'x'])), 'metadata.labels', `must have at most ${MAX_LABELS} entries; got 65`],
-    ['33 constraints', (s) => (s.spec.placement = { constraints: many(MAX_CONSTRAINTS + 1, () => 'zone == a') }), 'spec.placement.constraints', `must list at most ${MAX_CONSTRAINTS} constraints; got 33`],
-    ['a constraint over 512 characters', (s) => (s.spec.placement = { constraints: [`zone == ${'a'.repeat(MAX_CONSTRAINT_LENGTH)}`] }), 'spec.placement.constraints[0]', `must be at most ${MAX_CONSTRAINT_LENGTH} characters`],
-    ['a command of 257 items', (s) => (container(s).command = many(MAX_ARGS + 1, () => 'x')), 'spec.containers[0].command', `must list at most ${MAX_ARGS} items; got 257`],
-    ['an argument over 16 KiB', (s) => (container(s).args = ['x'.repeat(MAX_ARG_LENGTH + 1)]), 'spec.containers[0].args[0]', `must be at most ${MAX_ARG_LENGTH} characters`],
-    ['an exec probe of 257 items', (s) => (container(s).health = { exec: { command: many(MAX_ARGS + 1, () => 'x') } }), 'spec.containers[0].health.exec.command', `must list at most ${MAX_ARGS} items`],
-    ['an image over 512 characters', (s) => (container(s).image = `skiff/${'a'.repeat(MAX_IMAGE_LENGTH)}`), 'spec.containers[0].image', `must be at most ${MAX_IMAGE_LENGTH} characters`],
-    ['an http probe path over 2 KiB', (s) => {
-      container(s).ports = [{ containerPort: 80 }];
-      container(s).health = { http: { port: 80, path: `/${'a'.repeat(MAX_HTTP_PATH_LENGTH)}` } };
-    }, 'spec.containers[0].health.http.path', `must be at most ${MAX_HTTP_PATH_LENGTH} characters`],
+    [
+      'a container with 65 ports',
+      (s) => (container(s).ports = ports(MAX_PORTS + 1)),
+      'spec.containers[0].ports',
+      `must list at most ${MAX_PORTS} ports; got 65`,
+    ],
+    [
+      'a pod with 65 ports over two containers',
+      (s) => {
+        s.spec.containers = [
+          { name: 'a', image: 'skiff/busybox', ports: ports(40) },
+          { name: 'b', image: 'skiff/busybox', ports: ports(25, 2000) },
+        ];
+      },
+      'spec.containers',
+      `the pod declares 65 ports; at most ${MAX_PORTS}`,
+    ],
+    [
+      '257 env entries',
+      (s) => (container(s).env = entries(MAX_ENV + 1, (i) => [`E${i}`, 'v'])),
+      'spec.containers[0].env',
+      `must have at most ${MAX_ENV} entries; got 257`,
+    ],
+    [
+      'an env value over 16 KiB',
+      (s) => (container(s).env = { BIG: 'x'.repeat(MAX_ENV_VALUE_LENGTH + 1) }),
+      'spec.containers[0].env.BIG',
+      `must be at most ${MAX_ENV_VALUE_LENGTH} characters; got 16385`,
+    ],
+    [
+      'an env name over 256 characters',
+      (s) => (container(s).env = { ['E'.repeat(MAX_ENV_NAME_LENGTH + 1)]: 'v' }),
+      `spec.containers[0].env.${'E'.repeat(257)}`,
+      `must be at most ${MAX_ENV_NAME_LENGTH} characters`,
+    ],
+    [
+      '65 labels',
+      (s) => (s.metadata.labels = entries(MAX_LABELS + 1, (i) => [`l${i}`, 'x'])),
+      'metadata.labels',
+      `must have at most ${MAX_LABELS} entries; got 65`,
+    ],
+    [
+      '33 constraints',
+      (s) => (s.spec.placement = { constraints: many(MAX_CONSTRAINTS + 1, () => 'zone == a') }),
+      'spec.placement.constraints',
+      `must list at most ${MAX_CONSTRAINTS} constraints; got 33`,
+    ],
+    [
+      'a constraint over 512 characters',
+      (s) => (s.spec.placement = { constraints: [`zone == ${'a'.repeat(MAX_CONSTRAINT_LENGTH)}`] }),
+      'spec.placement.constraints[0]',
+      `must be at most ${MAX_CONSTRAINT_LENGTH} characters`,
+    ],
+    [
+      'a command of 257 items',
+      (s) => (container(s).command = many(MAX_ARGS + 1, () => 'x')),
+      'spec.containers[0].command',
+      `must list at most ${MAX_ARGS} items; got 257`,
+    ],
+    [
+      'an argument over 16 KiB',
+      (s) => (container(s).args = ['x'.repeat(MAX_ARG_LENGTH + 1)]),
+      'spec.containers[0].args[0]',
+      `must be at most ${MAX_ARG_LENGTH} characters`,
+    ],
+    [
+      'an exec probe of 257 items',
+      (s) => (container(s).health = { exec: { command: many(MAX_ARGS + 1, () => 'x') } }),
+      'spec.containers[0].health.exec.command',
+      `must list at most ${MAX_ARGS} items`,
+    ],
+    [
+      'an image over 512 characters',
+      (s) => (container(s).image = `skiff/${'a'.repeat(MAX_IMAGE_LENGTH)}`),
+      'spec.containers[0].image',
+      `must be at most ${MAX_IMAGE_LENGTH} characters`,
+    ],
+    [
+      'an http probe path over 2 KiB',
+      (s) => {
+        container(s).ports = [{ containerPort: 80 }];
+        container(s).health = { http: { port: 80, path: `/${'a'.repeat(MAX_HTTP_PATH_LENGTH)}` } };
+      },
+      'spec.containers[0].health.http.path',
+      `must be at most ${MAX_HTTP_PATH_LENGTH} characters`,
+    ],
   ])('refuses %s, naming the field and the limit', (_name, change, path, fragment) => {
     const issues = issuesOf(() => parseServiceSpec(aSpec(change)));
     const issue = issues.find((i) => i.path === path);
@@ -892,7 +1318,9 @@ describe('limits', () => {
   it('refuses a document nested 100,000 deep as a ValidationError, not a stack overflow', () => {
     let deep: unknown = 'x';
     for (let i = 0; i < 100_000; i++) deep = [deep];
-    expect(issuesOf(() => parseServiceSpec({ kind: 'Service', metadata: { name: 'web' }, spec: deep }))[0].message).toContain('nested more than 16 levels deep');
+    expect(issuesOf(() => parseServiceSpec({ kind: 'Service', metadata: { name: 'web' }, spec: deep }))[0].message).toContain(
+      'nested more than 16 levels deep',
+    );
   });
 
   it.each([

@@ -31,7 +31,9 @@ describe('JsonFileStore', () => {
     expect(await new JsonFileStore(undefined, 'test/1', 'Test stand-in', () => ({})).load('items')).toBeUndefined();
     const other = join(dir, 'other.json');
     writeFileSync(other, JSON.stringify({ format: 'test/2', items: [] }));
-    await expect(new JsonFileStore(other, 'test/1', 'Test stand-in', () => ({})).load('items')).rejects.toThrow(`Test stand-in data file ${other} is not in format test/1`);
+    await expect(new JsonFileStore(other, 'test/1', 'Test stand-in', () => ({})).load('items')).rejects.toThrow(
+      `Test stand-in data file ${other} is not in format test/1`,
+    );
     const broken = join(dir, 'broken.json');
     writeFileSync(broken, '{"format":');
     await expect(new JsonFileStore(broken, 'test/1', 'Test stand-in', () => ({})).load('items')).rejects.toThrow(/is not valid JSON/);

@@ -60,7 +60,9 @@ describe('VpcRoutes (at the SDK boundary)', () => {
 
   it('adds no route when the source/destination check cannot be turned off', async () => {
     ec2.on(ModifyInstanceAttributeCommand).rejects(ec2Error('InvalidInstanceID.NotFound'));
-    const err = await routes().ensure(HOST, CIDR).catch((e: unknown) => e);
+    const err = await routes()
+      .ensure(HOST, CIDR)
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NotFoundError);
     expect((err as Error).message).toBe(`instance ${HOST} not found`);
     expect(ec2.commandCalls(CreateRouteCommand)).toHaveLength(0);
@@ -76,7 +78,9 @@ describe('VpcRoutes (at the SDK boundary)', () => {
   ])('turns a CreateRoute %s into a %s naming the route', async (code, type, message) => {
     ec2.on(ModifyInstanceAttributeCommand).resolves({});
     ec2.on(CreateRouteCommand).rejects(ec2Error(code));
-    const err = await routes().ensure(HOST, CIDR).catch((e: unknown) => e);
+    const err = await routes()
+      .ensure(HOST, CIDR)
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(type);
     expect((err as Error).message).toMatch(message);
     expect((err as SkiffError).retryable).toBe(type === Ec2UnavailableError);
@@ -92,7 +96,15 @@ describe('VpcRoutes (at the SDK boundary)', () => {
     ec2
       .on(DescribeRouteTablesCommand)
       .resolvesOnce({
-        RouteTables: [{ RouteTableId: TABLES[0], Routes: [{ DestinationCidrBlock: '10.0.0.0/16', GatewayId: 'local', State: 'active' }, { DestinationCidrBlock: CIDR, InstanceId: HOST, State: 'active' }] }],
+        RouteTables: [
+          {
+            RouteTableId: TABLES[0],
+            Routes: [
+              { DestinationCidrBlock: '10.0.0.0/16', GatewayId: 'local', State: 'active' },
+              { DestinationCidrBlock: CIDR, InstanceId: HOST, State: 'active' },
+            ],
+          },
+        ],
         NextToken: 'page-2',
       })
       .resolvesOnce({ RouteTables: [{ RouteTableId: TABLES[1], Routes: [{ DestinationCidrBlock: CIDR, InstanceId: HOST, State: 'blackhole' }] }] });

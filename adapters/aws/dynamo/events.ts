@@ -22,16 +22,22 @@ export class DynamoEvents implements EventStore {
     // The key is the event's time and id, so writing the same event again overwrites it: idempotent.
     const unique = new Map(events.map((e) => [`${e.at}#${e.id}`, e]));
     // Each event once in the log and once per index partition of its fields: 1 to 4 writes.
-    const items = [...unique.entries()].flatMap(([sk, e]) => [EVENTS_PK, ...eventIndexKeys(e)].map((pk) => ({
-      ...e,
-      pk,
-      sk,
-      // `type` is every item's kind in this table; the event's own type is kept beside it.
-      type: 'event',
-      eventType: e.type,
-      expiresAt: Math.floor(Date.parse(e.at) / 1000) + EVENT_TTL_DAYS * 86_400,
-    })));
-    for (let i = 0; i < items.length; i += BATCH_WRITE_ITEMS) await this.t.batchWrite(items.slice(i, i + BATCH_WRITE_ITEMS).map((Item) => ({ PutRequest: { Item } })), 'events');
+    const items = [...unique.entries()].flatMap(([sk, e]) =>
+      [EVENTS_PK, ...eventIndexKeys(e)].map((pk) => ({
+        ...e,
+        pk,
+        sk,
+        // `type` is every item's kind in this table; the event's own type is kept beside it.
+        type: 'event',
+        eventType: e.type,
+        expiresAt: Math.floor(Date.parse(e.at) / 1000) + EVENT_TTL_DAYS * 86_400,
+      })),
+    );
+    for (let i = 0; i < items.length; i += BATCH_WRITE_ITEMS)
+      await this.t.batchWrite(
+        items.slice(i, i + BATCH_WRITE_ITEMS).map((Item) => ({ PutRequest: { Item } })),
+        'events',
+      );
   }
 
   async listEvents(filter: EventFilter): Promise<ClusterEvent[]> {
@@ -73,7 +79,12 @@ export class DynamoEvents implements EventStore {
       out.push(...(page.Items ?? []));
       start = page.LastEvaluatedKey;
     } while (start !== undefined && out.length < limit && ++pages < MAX_EVENT_PAGES);
-    return valid(out.slice(0, limit).reverse().map((i) => toEvent(this.t.bad, i)));
+    return valid(
+      out
+        .slice(0, limit)
+        .reverse()
+        .map((i) => toEvent(this.t.bad, i)),
+    );
   }
 
   async pruneEvents(before: string, max: number): Promise<number> {
@@ -92,9 +103,15 @@ export class DynamoEvents implements EventStore {
     );
     const found = page.Items ?? [];
     // Index copies first: a prune cut short leaves the log's own item, and the next prune finds it again.
-    const keys = found.flatMap((k) => [...eventIndexKeys(k as { namespace?: string; service?: string; host?: string }).map((pk) => ({ pk, sk: k.sk })), { pk: k.pk, sk: k.sk }]);
+    const keys = found.flatMap((k) => [
+      ...eventIndexKeys(k as { namespace?: string; service?: string; host?: string }).map((pk) => ({ pk, sk: k.sk })),
+      { pk: k.pk, sk: k.sk },
+    ]);
     for (let i = 0; i < keys.length; i += BATCH_WRITE_ITEMS) {
-      await this.t.batchWrite(keys.slice(i, i + BATCH_WRITE_ITEMS).map((k) => ({ DeleteRequest: { Key: k } })), 'events');
+      await this.t.batchWrite(
+        keys.slice(i, i + BATCH_WRITE_ITEMS).map((k) => ({ DeleteRequest: { Key: k } })),
+        'events',
+      );
     }
     return found.length;
   }

@@ -16,7 +16,18 @@ export class DynamoHealthCheckpoint implements HealthCheckpointStore {
 
   async putHealthCheckpoint(checkpoint: HealthCheckpoint): Promise<void> {
     await this.t.call('PutItem', 'health checkpoint', () =>
-      this.t.doc.send(new PutCommand({ TableName: this.t.table, Item: { ...HEALTH_KEY, type: 'health', lastRunAt: checkpoint.lastRunAt, resumedAt: checkpoint.resumedAt, ...(checkpoint.heldSince !== undefined ? { heldSince: checkpoint.heldSince } : {}) } })),
+      this.t.doc.send(
+        new PutCommand({
+          TableName: this.t.table,
+          Item: {
+            ...HEALTH_KEY,
+            type: 'health',
+            lastRunAt: checkpoint.lastRunAt,
+            resumedAt: checkpoint.resumedAt,
+            ...(checkpoint.heldSince !== undefined ? { heldSince: checkpoint.heldSince } : {}),
+          },
+        }),
+      ),
     );
   }
 }

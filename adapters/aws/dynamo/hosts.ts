@@ -34,7 +34,10 @@ export class DynamoHosts implements HostStore {
       },
       'hosts',
     );
-    const items = await this.t.batchGet(keys.map((k) => ({ pk: k.pk, sk: k.sk })), 'hosts');
+    const items = await this.t.batchGet(
+      keys.map((k) => ({ pk: k.pk, sk: k.sk })),
+      'hosts',
+    );
     return valid(items.map((i) => toHost(this.t.bad, this.t.hostArnPrefix, i))).sort((a, b) => compare(a.id, b.id));
   }
 
@@ -96,7 +99,13 @@ export class DynamoHosts implements HostStore {
   async updateAllocations(host: Host, allocations: Host['allocations']): Promise<Host> {
     const label = `host ${host.id}`;
     const next: Host = { ...host, allocations, version: host.version + 1 };
-    checkItemSize(`${label} allocations (${Object.keys(allocations).length} tasks)`, { ...this.t.hostKey(host.id), gsi1pk: HOSTS, gsi1sk: host.id, type: 'host', ...next });
+    checkItemSize(`${label} allocations (${Object.keys(allocations).length} tasks)`, {
+      ...this.t.hostKey(host.id),
+      gsi1pk: HOSTS,
+      gsi1sk: host.id,
+      type: 'host',
+      ...next,
+    });
     const out = await this.t.call(
       'UpdateItem',
       label,
@@ -151,14 +160,17 @@ export class DynamoHosts implements HostStore {
   /** The host record an update returned; one that no longer reads as a host is reported and an error. */
   private written(item: Record<string, unknown> | undefined): Host {
     const host = item && toHost(this.t.bad, this.t.hostArnPrefix, item);
-    if (host === undefined) throw new SkiffError(`host item ${item ? `${String(item.pk)} / ${String(item.sk)}` : ''} is not a valid host record after an update`);
+    if (host === undefined)
+      throw new SkiffError(`host item ${item ? `${String(item.pk)} / ${String(item.sk)}` : ''} is not a valid host record after an update`);
     return host;
   }
 
   async forgetHost(host: Host): Promise<void> {
     const label = `host ${host.id}`;
     if (host.state !== 'down' || Object.keys(host.allocations).length > 0) {
-      throw new ConflictError(`${label} is ${host.state} with ${Object.keys(host.allocations).length} allocation(s): only a down host holding nothing is forgotten`);
+      throw new ConflictError(
+        `${label} is ${host.state} with ${Object.keys(host.allocations).length} allocation(s): only a down host holding nothing is forgotten`,
+      );
     }
     // What hangs off the host first: a crash after them leaves a down host without a report, which
     // the next call forgets; the other order could leave reports of a host no longer listed.

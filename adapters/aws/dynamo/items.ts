@@ -81,7 +81,8 @@ export function toEvent(log: BadItemReporter, item: Item): ClusterEvent | undefi
   const parsed = parseEventItem({ ...rest, type: eventType });
   if (parsed.ok && sk !== `${parsed.value.at}#${parsed.value.id}`) return refuse(log, 'event', item, `its sort key is not <at>#<id>`);
   // An index copy sits only under the index keys of its own fields (keys.ts eventIndexKeys).
-  if (parsed.ok && pk !== EVENTS_PK && !eventIndexKeys(parsed.value).includes(pk)) return refuse(log, 'event', item, 'its partition is not one of its index keys');
+  if (parsed.ok && pk !== EVENTS_PK && !eventIndexKeys(parsed.value).includes(pk))
+    return refuse(log, 'event', item, 'its partition is not one of its index keys');
   return accept(log, 'event', item, parsed);
 }
 

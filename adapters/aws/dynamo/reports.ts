@@ -61,7 +61,11 @@ export class DynamoHostReports implements HostReportStore {
     const statuses = valid(items.map((i) => toHostStatus(this.t.bad, this.t.hostArnPrefix, i))).sort((a, b) => compare(a.hostId, b.hostId));
     if (statuses.length === 0) return statuses;
     // Half a read unit per host (eventually consistent): far cheaper than every heartbeat rewriting the report.
-    const beats = await this.t.batchGet(statuses.map((s) => this.t.beatKey(s.hostId)), 'heartbeats', { consistent: false });
+    const beats = await this.t.batchGet(
+      statuses.map((s) => this.t.beatKey(s.hostId)),
+      'heartbeats',
+      { consistent: false },
+    );
     const byHost = new Map(valid(beats.map((b) => toBeat(this.t.bad, this.t.hostArnPrefix, b))).map((b) => [b.hostId, b]));
     return statuses.map((s) => withBeat(s, byHost.get(s.hostId)));
   }

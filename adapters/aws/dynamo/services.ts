@@ -48,7 +48,11 @@ export class DynamoServices implements ServiceStore {
       if (current?.deleting) throw new ConflictError(`${label} is being deleted; wait and retry`);
       if (expectedVersion === 0 && current) throw new ConflictError(`${label} already exists (specVersion ${current.specVersion})`);
       if (expectedVersion !== undefined && expectedVersion > 0 && current?.specVersion !== expectedVersion) {
-        throw new ConflictError(current ? `${label} is at specVersion ${current.specVersion}, not ${expectedVersion}` : `${label} does not exist (expected specVersion ${expectedVersion})`);
+        throw new ConflictError(
+          current
+            ? `${label} is at specVersion ${current.specVersion}, not ${expectedVersion}`
+            : `${label} does not exist (expected specVersion ${expectedVersion})`,
+        );
       }
       // Re-applying the same spec is a no-op: a new specVersion would roll every task for nothing.
       if (current && jsonEqual(current.spec, spec)) return current;
@@ -64,21 +68,24 @@ export class DynamoServices implements ServiceStore {
       const item = { ...serviceKey(namespace, name), gsi1pk: SERVICES, gsi1sk: `${namespace}#${name}`, type: 'service', ...service };
       checkItemSize(label, item);
       try {
-        await this.t.call('PutItem', label, () =>
-          this.t.doc.send(
-            new PutCommand({
-              TableName: this.t.table,
-              Item: item,
-              ...(current
-                ? {
-                    ConditionExpression: '#specVersion = :v AND #deleting = :false',
-                    ExpressionAttributeNames: { '#specVersion': 'specVersion', '#deleting': 'deleting' },
-                    ExpressionAttributeValues: { ':v': current.specVersion, ':false': false },
-                  }
-                : { ConditionExpression: 'attribute_not_exists(pk)' }),
-            }),
-          ),
-        `${label} changed while it was being written (was specVersion ${current?.specVersion ?? 'absent'})`,
+        await this.t.call(
+          'PutItem',
+          label,
+          () =>
+            this.t.doc.send(
+              new PutCommand({
+                TableName: this.t.table,
+                Item: item,
+                ...(current
+                  ? {
+                      ConditionExpression: '#specVersion = :v AND #deleting = :false',
+                      ExpressionAttributeNames: { '#specVersion': 'specVersion', '#deleting': 'deleting' },
+                      ExpressionAttributeValues: { ':v': current.specVersion, ':false': false },
+                    }
+                  : { ConditionExpression: 'attribute_not_exists(pk)' }),
+              }),
+            ),
+          `${label} changed while it was being written (was specVersion ${current?.specVersion ?? 'absent'})`,
         );
         return service;
       } catch (err) {

@@ -85,7 +85,8 @@ export class DynamoTable {
   async batchWrite(requests: Record<string, unknown>[], label: string): Promise<void> {
     let pending = requests;
     for (let attempt = 0; pending.length > 0; attempt++) {
-      if (attempt >= UNPROCESSED_ATTEMPTS) throw new StoreUnavailableError(`DynamoDB left ${pending.length} ${label} unwritten after ${attempt} attempts; retry later`);
+      if (attempt >= UNPROCESSED_ATTEMPTS)
+        throw new StoreUnavailableError(`DynamoDB left ${pending.length} ${label} unwritten after ${attempt} attempts; retry later`);
       if (attempt > 0) await sleep(50 * 2 ** (attempt - 1));
       const out = await this.call('BatchWriteItem', label, () => this.doc.send(new BatchWriteCommand({ RequestItems: { [this.table]: pending as never } })));
       pending = (out.UnprocessedItems?.[this.table] ?? []) as Record<string, unknown>[];

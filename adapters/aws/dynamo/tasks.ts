@@ -101,19 +101,37 @@ export class DynamoTasks implements TaskStore {
 
   async assignTask(namespace: string, service: string, slot: number, taskId: string, hostId: string): Promise<void> {
     // A placed task is no longer unplaceable; the stale note would mislead `skiff get`.
-    await this.updateTask(namespace, service, slot, taskId, 'SET #host = :host REMOVE #unplaceable', { '#host': 'host', '#unplaceable': 'unplaceable' }, { ':host': hostId }, {
-      condition: 'attribute_not_exists(#host) AND #desired = :running',
-      names: { '#desired': 'desired' },
-      values: { ':running': 'running' },
-      conflict: `is not an unassigned running task ${taskId} any more (replaced, assigned or stopped)`,
-    });
+    await this.updateTask(
+      namespace,
+      service,
+      slot,
+      taskId,
+      'SET #host = :host REMOVE #unplaceable',
+      { '#host': 'host', '#unplaceable': 'unplaceable' },
+      { ':host': hostId },
+      {
+        condition: 'attribute_not_exists(#host) AND #desired = :running',
+        names: { '#desired': 'desired' },
+        values: { ':running': 'running' },
+        conflict: `is not an unassigned running task ${taskId} any more (replaced, assigned or stopped)`,
+      },
+    );
   }
 
   async unassignTask(namespace: string, service: string, slot: number, taskId: string, hostId: string): Promise<void> {
-    await this.updateTask(namespace, service, slot, taskId, 'REMOVE #host', { '#host': 'host' }, { ':host': hostId }, {
-      condition: '#host = :host',
-      conflict: `is not task ${taskId} assigned to host ${hostId} any more`,
-    });
+    await this.updateTask(
+      namespace,
+      service,
+      slot,
+      taskId,
+      'REMOVE #host',
+      { '#host': 'host' },
+      { ':host': hostId },
+      {
+        condition: '#host = :host',
+        conflict: `is not task ${taskId} assigned to host ${hostId} any more`,
+      },
+    );
   }
 
   async setTaskDesired(namespace: string, service: string, slot: number, taskId: string, desired: Task['desired']): Promise<void> {

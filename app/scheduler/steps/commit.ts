@@ -55,5 +55,6 @@ async function commitHost(ctx: PassContext, host: Host, live: ReadonlyMap<string
 async function unclaim(ctx: PassContext, a: Allocation, hostId: string): Promise<void> {
   const task = ctx.tasks.get(a.taskId);
   if (!task || task.host !== hostId) return;
-  if (await attempt(ctx, () => ctx.store.unassignTask(task.namespace, task.service, task.slot, task.id, hostId))) ctx.tasks.set(task.id, { ...task, host: undefined });
+  if (await attempt(ctx, () => ctx.store.unassignTask(task.namespace, task.service, task.slot, task.id, hostId)))
+    ctx.tasks.set(task.id, { ...task, host: undefined });
 }

@@ -16,7 +16,14 @@ export const network: PassStep = {
     ctx.network = network;
     const waiting = hosts.filter((h) => h.state === 'ready' && !network.networks.has(h.id));
     for (const h of waiting) ctx.log('host waits for its container subnet', { host: h.id });
-    ctx.result.network = { acquired: network.acquired, routed: network.routed, released: network.released, repaired: network.repaired, failed: network.failed.length, waiting: waiting.length };
+    ctx.result.network = {
+      acquired: network.acquired,
+      routed: network.routed,
+      released: network.released,
+      repaired: network.repaired,
+      failed: network.failed.length,
+      waiting: waiting.length,
+    };
   },
 };
 

@@ -35,7 +35,8 @@ async function createTask(ctx: PassContext, slots: Slots, { task, previousIncarn
   ctx.result.created++;
   ctx.log('task created', { task: task.id, reason });
   const about = { namespace: task.namespace, service: task.service, task: task.id };
-  if (replaced) record(ctx, 'task.replaced', `task ${replaced.id} replaced by ${task.id}: ${reason}`, { ...about, ...(replaced.host ? { host: replaced.host } : {}) });
+  if (replaced)
+    record(ctx, 'task.replaced', `task ${replaced.id} replaced by ${task.id}: ${reason}`, { ...about, ...(replaced.host ? { host: replaced.host } : {}) });
   else record(ctx, 'task.created', `task ${task.id} created: ${reason}`, about);
 }
 
@@ -44,7 +45,12 @@ async function removeTask(ctx: PassContext, slots: Slots, { task, reason }: Serv
   slots.delete(task.slot);
   ctx.result.removed++;
   ctx.log('task removed', { task: task.id, reason });
-  record(ctx, 'task.removed', `task ${task.id} removed: ${reason}`, { namespace: task.namespace, service: task.service, task: task.id, ...(task.host ? { host: task.host } : {}) });
+  record(ctx, 'task.removed', `task ${task.id} removed: ${reason}`, {
+    namespace: task.namespace,
+    service: task.service,
+    task: task.id,
+    ...(task.host ? { host: task.host } : {}),
+  });
 }
 
 async function releasePrevious(ctx: PassContext, slots: Slots, task: Task): Promise<void> {
