@@ -214,7 +214,7 @@ export class Agent {
   private async onContainerExit(id: string): Promise<void> {
     for (let i = 0; i < 20 && !this.stopped; i++) {
       const info = await this.docker.inspect(id).catch(() => undefined);
-      if (!info || info.state !== 'running') break;
+      if (info?.state !== 'running') break;
       await new Promise((r) => setTimeout(r, 25));
     }
     await this.kickReconcile();

@@ -407,8 +407,7 @@ export class DockerExecutor implements Executor {
           let buffer = '';
           s.on('data', (chunk: Buffer) => {
             buffer += chunk.toString('utf8');
-            let nl: number;
-            while ((nl = buffer.indexOf('\n')) >= 0) {
+            for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
               const line = buffer.slice(0, nl).trim();
               buffer = buffer.slice(nl + 1);
               if (!line) continue;
@@ -570,7 +569,9 @@ function portBindings(ports: readonly PortSpec[], hostAddress: string): Record<s
   const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
   for (const port of ports) {
     // HostPort '' lets Docker pick an ephemeral port; the agent reports the one it got.
-    (bindings[portKey(port)] ??= []).push({ HostIp: hostAddress, HostPort: port.hostPort ? String(port.hostPort) : '' });
+    const key = portKey(port);
+    bindings[key] ??= [];
+    bindings[key].push({ HostIp: hostAddress, HostPort: port.hostPort ? String(port.hostPort) : '' });
   }
   return bindings;
 }

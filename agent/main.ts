@@ -78,7 +78,7 @@ async function main(): Promise<void> {
 
   const cpuText = optionalEnv(env, ENV.hostCpu);
   const memText = optionalEnv(env, ENV.hostMemory);
-  let capacity;
+  let capacity: ReturnType<typeof hostCapacity>;
   try {
     // SKIFF_HOST_CPU / SKIFF_HOST_MEMORY override what the OS reports (less memoryReserve: the OS, Docker, the agent).
     const fromOs = cpuText && memText ? undefined : hostCapacity(cpus().length, totalmem());

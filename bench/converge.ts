@@ -197,7 +197,12 @@ try {
       down = (performance.now() - t1) / 1000;
       // The daemon's floor and Swarm, on the same machine, right after (nothing of Skiff's left running).
       const raw = values['no-raw'] ? Number.NaN : await rawDocker(n, `skiff-${cluster}`);
-      const sw = values['no-swarm'] ? undefined : await swarm(n).catch((err) => (console.log(`swarm: ${(err as Error).message}`), undefined));
+      const sw = values['no-swarm']
+        ? undefined
+        : await swarm(n).catch((err) => {
+            console.log(`swarm: ${(err as Error).message}`);
+            return undefined;
+          });
       console.log(
         [
           n,

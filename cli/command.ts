@@ -55,6 +55,13 @@ export interface Input<F extends Flags> {
   readonly positionals: string[];
 }
 
+/**
+ * A command of any flag set: what lists of commands hold. Each command's `run` sees only the flags
+ * it declares, parsed by `parseCommandArgs`; a list cannot name one type for all of them.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: the flag types differ per command (see above)
+export type AnyCommand = Command<any>;
+
 export interface Command<F extends Flags = Flags> {
   readonly name: string;
   /** One line: what it does. */
@@ -69,7 +76,7 @@ export interface Command<F extends Flags = Flags> {
   /** The most positional arguments it takes; one more is a usage error. */
   readonly maxArgs?: number;
   /** A command with subcommands (`local up`, `config set`) has no `run` of its own. */
-  readonly subcommands?: readonly Command<any>[];
+  readonly subcommands?: readonly AnyCommand[];
   run?(input: Input<F>, out: Out): Promise<number> | number;
 }
 
@@ -84,7 +91,7 @@ export function parseFlags<F extends Flags>(cmd: Command<F>, args: string[], whe
   const options: Record<string, { type: 'string' | 'boolean'; short?: string; default?: boolean }> = {};
   for (const [name, f] of Object.entries(flags))
     options[name] = { type: f.type, ...(f.short ? { short: f.short } : {}), ...(f.default !== undefined ? { default: f.default } : {}) };
-  let parsed;
+  let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (err) {
@@ -125,7 +132,7 @@ function flagLines(flags: Flags): string[] {
 }
 
 /** `skiff CMD --help`: summary, usage, options, example; for a command with subcommands, the list of them. */
-export function commandHelp(cmd: Command<any>, path: string): string {
+export function commandHelp(cmd: AnyCommand, path: string): string {
   const lines = [`skiff ${path}: ${cmd.summary}`, '', 'Usage:', ...cmd.usage.map((u) => `  skiff ${u}`)];
   if (cmd.subcommands) {
     const width = Math.max(...cmd.subcommands.map((s) => s.name.length));

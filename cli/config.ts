@@ -26,7 +26,7 @@ export class ConfigValueError extends Error {
 export function configPath(env: NodeJS.ProcessEnv = process.env): string {
   // The XDG spec says a relative XDG_CONFIG_HOME is invalid and must be ignored.
   const xdg = env.XDG_CONFIG_HOME;
-  const base = xdg && xdg.startsWith('/') ? xdg : join(env.HOME || homedir(), '.config');
+  const base = xdg?.startsWith('/') ? xdg : join(env.HOME || homedir(), '.config');
   return join(base, 'skiff', 'config.json');
 }
 

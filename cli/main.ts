@@ -7,7 +7,7 @@
  * loads the cluster's code, the spec parser or the AWS SDK: commands load those when they run.
  */
 import { ValidationError } from '../core/errors.ts';
-import { commandHelp, oneOf, parseFlags, UsageError, type Command, type Out } from './command.ts';
+import { commandHelp, oneOf, parseFlags, UsageError, type AnyCommand, type Out } from './command.ts';
 import { didYouMean } from './suggest.ts';
 import apply from './commands/apply.ts';
 import get from './commands/get.ts';
@@ -22,7 +22,7 @@ import config from './commands/config.ts';
 export { UsageError, type Out };
 
 /** In the order `skiff --help` lists them. */
-export const COMMANDS: readonly Command<any>[] = [apply, get, del, describe, drain, uncordon, events, local, config];
+export const COMMANDS: readonly AnyCommand[] = [apply, get, del, describe, drain, uncordon, events, local, config];
 
 const GLOBAL_HELP = `Global options:
   --api URL      the API to talk to; else $SKIFF_API, else the local cluster started from this folder
@@ -33,7 +33,7 @@ const GLOBAL_HELP = `Global options:
   -h, --help     this help`;
 
 /** `skiff --help`: every command's usage lines. */
-export function help(commands: readonly Command<any>[] = COMMANDS): string {
+export function help(commands: readonly AnyCommand[] = COMMANDS): string {
   const usage = commands.flatMap((c) => c.usage.map((u) => `  skiff ${u}`));
   // `drain HOST | skiff uncordon HOST` reads better on one line, as it always has.
   const lines = usage.join('\n').replace('  skiff drain HOST\n  skiff uncordon HOST', '  skiff drain HOST | skiff uncordon HOST');
@@ -55,7 +55,7 @@ const defaultOut: Out = {
   write: (s) => void process.stdout.write(s),
 };
 
-export async function main(argv: string[], out: Out = defaultOut, commands: readonly Command<any>[] = COMMANDS): Promise<number> {
+export async function main(argv: string[], out: Out = defaultOut, commands: readonly AnyCommand[] = COMMANDS): Promise<number> {
   const [verb, ...rest] = argv;
   try {
     // `skiff help get` is `skiff get --help`.
@@ -86,7 +86,7 @@ export async function main(argv: string[], out: Out = defaultOut, commands: read
 }
 
 /** Runs `cmd` (reached by `path`, e.g. `local up`) on `args`: a subcommand, or its flags and arguments. */
-async function dispatch(cmd: Command<any>, path: string[], args: string[], out: Out): Promise<number> {
+async function dispatch(cmd: AnyCommand, path: string[], args: string[], out: Out): Promise<number> {
   const where = path.join(' ');
   if (cmd.subcommands) {
     const [sub, ...rest] = args;

@@ -255,7 +255,11 @@ function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
 
 function dedupe(allocs: readonly Allocation[]): Allocation[] {
   const seen = new Set<string>();
-  return allocs.filter((a) => (seen.has(a.taskId) ? false : (seen.add(a.taskId), true)));
+  return allocs.filter((a) => {
+    if (seen.has(a.taskId)) return false;
+    seen.add(a.taskId);
+    return true;
+  });
 }
 
 function sameKeys(a: Readonly<Record<string, unknown>>, b: Readonly<Record<string, unknown>>): boolean {

@@ -249,7 +249,7 @@ export function validateSkiffClusterProps(props: SkiffClusterProps): SkiffCluste
   }
   if (desiredHosts !== undefined && (desiredHosts < minHosts || desiredHosts > maxHosts)) {
     throw new Error(
-      `desiredHosts (${desiredHosts}) is outside minHosts..maxHosts (${minHosts}..${maxHosts}): ` + 'pick a value in that range or leave desiredHosts unset',
+      `desiredHosts (${desiredHosts}) is outside minHosts..maxHosts (${minHosts}..${maxHosts}): pick a value in that range or leave desiredHosts unset`,
     );
   }
   // The AL2023 AMI needs about 2 GiB; Docker images and container logs need the rest.

@@ -673,7 +673,7 @@ export function startAgent(dataDir: string, id: string): number {
   const fd = openSync(files.log, 'a');
   // The caller's AWS settings are not the agent's business: locally it talks to the stand-ins only.
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_')));
-  let child;
+  let child: ReturnType<typeof spawn>;
   try {
     child = spawn(process.execPath, ['--import', 'tsx', AGENT_MAIN], {
       cwd: PROJECT_ROOT,

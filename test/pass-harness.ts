@@ -83,7 +83,22 @@ export async function passHarness(hosts: readonly { id: string; cpu: number; mem
     waker,
     now: () => new Date(clock).toISOString(),
     pass: (seed, over = {}, steps = PASS_STEPS) =>
-      runPass({ store, channel, waker, cluster: 'c', now: () => new Date((clock += 1000)), state, ...(seed ? { seed } : {}), ...over }, steps),
+      runPass(
+        {
+          store,
+          channel,
+          waker,
+          cluster: 'c',
+          now: () => {
+            clock += 1000;
+            return new Date(clock);
+          },
+          state,
+          ...(seed ? { seed } : {}),
+          ...over,
+        },
+        steps,
+      ),
   };
 }
 

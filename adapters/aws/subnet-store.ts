@@ -18,7 +18,7 @@ import { allocate, parseCidr, subnets, type Subnets } from '../../core/cidr.ts';
 import { ConflictError, LimitError, SkiffError, ValidationError } from '../../core/errors.ts';
 import { hash32 } from '../../core/random.ts';
 import type { SubnetAllocator, SubnetLease } from '../../ports/network.ts';
-import { dynamoCall, dynamoGet, dynamoQueryAll, StoreUnavailableError } from './dynamo-calls.ts';
+import { dynamoCall, dynamoGet, dynamoQueryAll } from './dynamo-calls.ts';
 
 export interface DynamoSubnetStoreOptions {
   /** The cluster's table (`tableDefinition()` in local/dynalite.ts, or the CDK stack's). */

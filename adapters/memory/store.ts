@@ -178,7 +178,10 @@ export class MemoryStore implements Store, BadItemSource {
       }
     }
     let slots = this.tasks.get(key);
-    if (slots === undefined) this.tasks.set(key, (slots = new Map()));
+    if (slots === undefined) {
+      slots = new Map();
+      this.tasks.set(key, slots);
+    }
     slots.set(task.slot, toTask(task));
   }
 

@@ -1,6 +1,6 @@
 /** `skiff config set|get|unset`: the saved connection to a deployed API (~/.config/skiff/config.json). */
 import { buildConfig, configPath, ConfigValueError, readConfig, unsetConfig, writeConfig } from '../config.ts';
-import { command, outputMode, UsageError, type Command } from '../command.ts';
+import { command, outputMode, UsageError, type AnyCommand } from '../command.ts';
 import { table } from '../format.ts';
 
 // Own options only (no global -n or --api meaning "which API"): an unknown flag is a mistake here.
@@ -18,7 +18,7 @@ const set = command({
   maxArgs: 0,
   run({ values }, out) {
     if (values.api === undefined) throw new UsageError('config set needs --api URL (the ApiUrl output of the stack)');
-    let saved;
+    let saved: ReturnType<typeof buildConfig>;
     try {
       saved = buildConfig({ api: values.api, region: values.region, profile: values.profile });
     } catch (err) {
@@ -85,5 +85,5 @@ export default command({
   example: 'skiff config set --api https://abc123.execute-api.eu-west-1.amazonaws.com --profile ops',
   flags: {},
   globals: false,
-  subcommands: [set, get, unset] as Command<any>[],
+  subcommands: [set, get, unset] as AnyCommand[],
 });

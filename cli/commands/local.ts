@@ -2,7 +2,7 @@
  * `skiff local ...`: the one-machine cluster. Only these commands load the cluster's code
  * (local/, Docker, dynalite, the SDK clients), and only when they run.
  */
-import { command, outputMode, UsageError, type Command } from '../command.ts';
+import { command, outputMode, UsageError, type AnyCommand } from '../command.ts';
 
 /**
  * The implementation (cli/local.ts), loaded when a `local` command runs. The local cluster always
@@ -117,5 +117,5 @@ export default command({
   ],
   example: 'skiff local up --hosts 2',
   flags: {},
-  subcommands: [up, status, down, ...hostCommands] as Command<any>[],
+  subcommands: [up, status, down, ...hostCommands] as AnyCommand[],
 });

@@ -3,7 +3,7 @@ import { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AttributeType, BillingMode, Table } from 'aws-cdk-lib/aws-dynamodb';
 import { Vpc } from 'aws-cdk-lib/aws-ec2';
-import { Code, Function, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { Code, Function as LambdaFunction, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { metricLine } from '../../app/metrics.ts';
 import { SkiffObservability } from '../../infra/observability.ts';
@@ -20,7 +20,7 @@ function build(clusterName = 'prod'): { template: Template; observability: Skiff
   process.env.CDK_VALIDATION = 'false';
   const stack = new Stack(new App(), 'Observability');
   const fn = (id: string) =>
-    new Function(stack, id, { runtime: Runtime.NODEJS_22_X, handler: 'index.handler', code: Code.fromInline('exports.handler = async () => {}') });
+    new LambdaFunction(stack, id, { runtime: Runtime.NODEJS_22_X, handler: 'index.handler', code: Code.fromInline('exports.handler = async () => {}') });
   const table = new Table(stack, 'Table', { partitionKey: { name: 'pk', type: AttributeType.STRING }, billingMode: BillingMode.PAY_PER_REQUEST });
   const observability = new SkiffObservability(stack, 'Observability', {
     clusterName,

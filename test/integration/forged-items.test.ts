@@ -68,7 +68,17 @@ async function cluster() {
   const forge = (item: Record<string, unknown>) => doc.send(new PutCommand({ TableName: tableName, Item: { pk: evilPk, ...item } }));
   const channel = new MapChannel();
   let clock = Date.parse(NOW);
-  const pass = () => runPass({ store, channel, waker: { wake: async () => {} }, cluster: 'forged', now: () => new Date((clock += 1000)) });
+  const pass = () =>
+    runPass({
+      store,
+      channel,
+      waker: { wake: async () => {} },
+      cluster: 'forged',
+      now: () => {
+        clock += 1000;
+        return new Date(clock);
+      },
+    });
   return { store, forge, evilPk, reported, pass, channel };
 }
 

@@ -131,11 +131,36 @@ async function fixture(hostIds: string[]) {
   };
   let clock = Date.parse(T0);
   const state = newPassState();
-  const pass = () => runPass({ store, channel, waker: { wake: async () => {} }, cluster, now: () => new Date((clock += 1000)), network, state });
-  const later = (ms: number) => void (clock += ms);
+  const pass = () =>
+    runPass({
+      store,
+      channel,
+      waker: { wake: async () => {} },
+      cluster,
+      now: () => {
+        clock += 1000;
+        return new Date(clock);
+      },
+      network,
+      state,
+    });
+  const later = (ms: number) => {
+    clock += ms;
+  };
   const doc = async (id: string) => (await channel.fetch(id)) as HostDocument;
   const handler = makeSchedulerHandler(
-    { store, channel, waker: { wake: async () => {} }, cluster, now: () => new Date((clock += 1000)), network, log: () => {} },
+    {
+      store,
+      channel,
+      waker: { wake: async () => {} },
+      cluster,
+      now: () => {
+        clock += 1000;
+        return new Date(clock);
+      },
+      network,
+      log: () => {},
+    },
     undefined,
     { metrics: true },
   );
@@ -213,7 +238,10 @@ describe('runPass with routed container subnets', () => {
     const f = await fixture(['i-0000000f']);
     ec2.on(ModifyInstanceAttributeCommand).rejects(ec2Error('UnauthorizedOperation'));
     const lines: string[] = [];
-    const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => (lines.push(String(chunk)), true));
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      lines.push(String(chunk));
+      return true;
+    });
     try {
       await f.handler({}, undefined as never);
     } finally {

@@ -55,7 +55,18 @@ async function fixture(hosts: { id: string; cpu: number; memory: number }[]) {
       '2026-01-01T00:00:00.000Z',
     );
   let clock = Date.parse('2026-01-01T00:00:00.000Z');
-  const pass = (seed?: string) => runPass({ store, channel, waker, cluster, now: () => new Date((clock += 1000)), ...(seed ? { seed } : {}) });
+  const pass = (seed?: string) =>
+    runPass({
+      store,
+      channel,
+      waker,
+      cluster,
+      now: () => {
+        clock += 1000;
+        return new Date(clock);
+      },
+      ...(seed ? { seed } : {}),
+    });
   return { store, channel, waker, cluster, pass };
 }
 

@@ -125,7 +125,7 @@ describe('SSM stand-in without throttling', () => {
     });
 
     it('accepts 15 hierarchy levels and rejects 16', async () => {
-      const levels = (n: number): string => '/' + Array.from({ length: n }, (_, i) => `l${i + 1}`).join('/');
+      const levels = (n: number): string => `/${Array.from({ length: n }, (_, i) => `l${i + 1}`).join('/')}`;
       await ssm.send(new PutParameterCommand({ Name: levels(15), Value: 'deep', Type: 'String' }));
       const err = await errorOf(ssm.send(new PutParameterCommand({ Name: levels(16), Value: 'deep', Type: 'String' })));
       expect(err).toBeInstanceOf(HierarchyLevelLimitExceededException);
@@ -133,9 +133,9 @@ describe('SSM stand-in without throttling', () => {
 
     it('limits a name to 1011 characters including its ARN prefix', async () => {
       const arnPrefix = 'arn:aws:ssm:us-east-1:123456789012:parameter'.length;
-      const fits = '/n' + 'x'.repeat(1011 - arnPrefix - 2);
+      const fits = `/n${'x'.repeat(1011 - arnPrefix - 2)}`;
       await ssm.send(new PutParameterCommand({ Name: fits, Value: 'v', Type: 'String' }));
-      const err = await errorOf(ssm.send(new PutParameterCommand({ Name: fits + 'x', Value: 'v', Type: 'String' })));
+      const err = await errorOf(ssm.send(new PutParameterCommand({ Name: `${fits}x`, Value: 'v', Type: 'String' })));
       expect(err).toBeInstanceOf(ValidationException);
       expect((err as Error).message).toContain('1011');
     });

@@ -502,7 +502,13 @@ describe('AlbLoadBalancer', () => {
     elb = new FakeElb();
     const asked: string[] = [];
     const warnings: string[] = [];
-    const lb = balancer({ resolveInstance: async (ip) => (asked.push(ip), INSTANCES[ip]), warn: (m) => warnings.push(m) });
+    const lb = balancer({
+      resolveInstance: async (ip) => {
+        asked.push(ip);
+        return INSTANCES[ip];
+      },
+      warn: (m) => warnings.push(m),
+    });
     await lb.sync([
       route('web', 'shop.example.com', [
         ['10.0.1.5', 30000],

@@ -39,7 +39,18 @@ async function cluster(hosts: string[]) {
       await runHealthCheck(deps);
     }
   };
-  return { inner, store, faults, deps, beat, checkUntil, kicks: () => kicks, advance: (ms: number) => void (clock += ms) };
+  return {
+    inner,
+    store,
+    faults,
+    deps,
+    beat,
+    checkUntil,
+    kicks: () => kicks,
+    advance: (ms: number) => {
+      clock += ms;
+    },
+  };
 }
 
 const stateOf = async (store: MemoryStore, id: string) => (await store.getHost(id))!.state;

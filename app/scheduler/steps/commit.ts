@@ -40,7 +40,11 @@ async function commitHost(ctx: PassContext, host: Host, live: ReadonlyMap<string
       return;
     }
     let updated: Host | undefined;
-    if (await attempt(ctx, async () => void (updated = await ctx.store.updateAllocations(before, write.allocations)))) {
+    if (
+      await attempt(ctx, async () => {
+        updated = await ctx.store.updateAllocations(before, write.allocations);
+      })
+    ) {
       ctx.committed.set(updated!.id, updated!);
       if (drainedBy(before, updated!)) record(ctx, 'host.drained', `host ${updated!.id} is drained: no task left on it`, { host: updated!.id });
       ctx.result.placed += write.added;
