@@ -9,7 +9,7 @@ import { SkiffError, ValidationError } from '../core/errors.ts';
 import { MAX_HOST_PREFIX, contains, formatCidr, formatIpv4, parseCidr } from '../core/cidr.ts';
 import type { HostNetwork } from '../core/types.ts';
 import { LABELS } from './executor.ts';
-import { dockerCall } from './docker.ts';
+import { dockerCall } from './docker-calls.ts';
 
 /** Makes sure the host's container network exists as the document describes it. */
 export interface HostNetworkManager {
