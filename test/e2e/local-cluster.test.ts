@@ -18,6 +18,7 @@ interface TaskJson {
   host: string;
   state: string;
   message?: string;
+  since?: string;
   ports: { containerPort: number; hostIp: string; hostPort: number }[];
 }
 
@@ -206,11 +207,14 @@ describe('a local cluster driven by the skiff CLI', { timeout: 120_000 }, () => 
     const down = await cli('get', 'tasks');
     expect(down.code).toBe(1);
     expect(down.stderr).toContain('no local cluster running here');
+    const restartedAt = Date.now();
     running = await startCluster(dir, ['--cluster', cluster, '--hosts', '3', '--data', join(dir, 'data')]);
+    // The API answers before the agents have reported again: until then it shows their last reports
+    // from before the stop. Running counts only as reported since the restart.
     const tasks = await eventually(
       async () => {
         const t = json<TaskJson[]>(await cli('get', 'tasks', '-o', 'json'));
-        return t.length === 3 && t.every((x) => x.state === 'running') ? t : undefined;
+        return t.length === 3 && t.every((x) => x.state === 'running' && Date.parse(x.since ?? '') >= restartedAt) ? t : undefined;
       },
       'hello running again after the restart',
       60_000,
