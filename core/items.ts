@@ -365,3 +365,23 @@ export function badItemEvent(item: BadItem, at: string): ClusterEvent {
     message: `skipped a bad ${item.kind} item ${item.key}: ${item.reason}`.slice(0, 2000),
   };
 }
+
+/** A task's own stored fields and nothing else (an extra property on the value is not stored); unset ones stay undefined. */
+export function taskFields(task: Task): Task {
+  return {
+    id: task.id,
+    namespace: task.namespace,
+    service: task.service,
+    slot: task.slot,
+    incarnation: task.incarnation,
+    specVersion: task.specVersion,
+    pod: task.pod,
+    desired: task.desired,
+    host: task.host,
+    createdAt: task.createdAt,
+    unplaceable: task.unplaceable,
+    previous: task.previous,
+    avoidHost: task.avoidHost,
+    reason: task.reason,
+  };
+}

@@ -22,6 +22,7 @@ import {
   parseEventItem,
   parseHostItem,
   parseHostStatusItem,
+  taskFields,
   type BadItem,
   type ItemKind,
   type ItemResult,
@@ -465,22 +466,7 @@ const taskLabel = (namespace: string, service: string, slot: number) => `task sl
 
 /** The task's own fields only, as the DynamoDB store keeps them. */
 function toTask(task: Task): Task {
-  return plain({
-    id: task.id,
-    namespace: task.namespace,
-    service: task.service,
-    slot: task.slot,
-    incarnation: task.incarnation,
-    specVersion: task.specVersion,
-    pod: task.pod,
-    desired: task.desired,
-    host: task.host,
-    createdAt: task.createdAt,
-    unplaceable: task.unplaceable,
-    previous: task.previous,
-    avoidHost: task.avoidHost,
-    reason: task.reason,
-  });
+  return plain(taskFields(task));
 }
 
 function toEvent(e: ClusterEvent): ClusterEvent {

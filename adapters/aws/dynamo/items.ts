@@ -14,6 +14,7 @@ import {
   parsePublishedItem,
   parseServiceItem,
   parseTaskItem,
+  taskFields,
   type BadItemLog,
   type ItemKind,
   type ItemResult,
@@ -51,22 +52,7 @@ export function toService(log: BadItemReporter, item: Item): Service | undefined
 }
 
 export function fromTask(task: Task): Item {
-  return {
-    id: task.id,
-    namespace: task.namespace,
-    service: task.service,
-    slot: task.slot,
-    incarnation: task.incarnation,
-    specVersion: task.specVersion,
-    pod: task.pod,
-    desired: task.desired,
-    host: task.host,
-    createdAt: task.createdAt,
-    unplaceable: task.unplaceable,
-    previous: task.previous,
-    avoidHost: task.avoidHost,
-    reason: task.reason,
-  };
+  return { ...taskFields(task) };
 }
 
 export function toTask(log: BadItemReporter, item: Item): Task | undefined {
