@@ -10,6 +10,7 @@ import { ConflictError, NotFoundError, SkiffError, ValidationError } from '../co
 import { jsonEqual } from '../core/json.ts';
 import { hostView, taskViews } from '../core/views.ts';
 import { podOf } from '../core/reconciler.ts';
+import { desiredReplicas } from '../core/replicas.ts';
 
 export interface ApiRequest {
   readonly method: string;
@@ -379,17 +380,21 @@ function serviceSummary(s: Service, tasks: readonly Task[], views: readonly Task
   const mine = views.filter((v) => v.namespace === s.namespace && v.service === s.name);
   // A probed replica counts once it is healthy: that is when it can take traffic.
   const running = mine.filter((v) => v.state === 'running' && (v.health === undefined || v.health === 'healthy') && current.has(v.id)).length;
+  const replicas = desiredReplicas(s);
   return {
     namespace: s.namespace,
     name: s.name,
     /** The name that resolves to the healthy replicas. */
     dns: `${s.name}.${s.namespace}.${zone}`,
     ingress: s.spec.spec.ingress ?? null,
-    replicas: s.spec.spec.replicas,
+    /** What the reconciler converges to: the spec's count, or the one chosen since (`scale`). */
+    replicas,
+    /** Who chose `replicas` after the apply, when someone did: `skiff scale` or the autoscaler. */
+    scale: s.scale ?? null,
     running,
     tasks: mine.length,
     /** Every replica runs the current spec and no surplus task is left. */
-    ready: !s.deleting && running === s.spec.spec.replicas && mine.length === s.spec.spec.replicas,
+    ready: !s.deleting && running === replicas && mine.length === replicas,
     specVersion: s.specVersion,
     deleting: s.deleting,
     createdAt: s.createdAt,

@@ -14,6 +14,7 @@
  */
 import { z } from 'zod';
 import { parseServiceSpec, serviceSpecToJson } from './spec.ts';
+import { MAX_REPLICAS } from './spec/defaults.ts';
 import type { ClusterEvent, Host, HostStatus, PodSpec, Service, ServiceSpec, Task } from './types.ts';
 import type { HealthCheckpoint } from './health.ts';
 
@@ -118,6 +119,10 @@ export const ServiceItemSchema = z.object({
   createdAt: time,
   updatedAt: time,
   deleting: z.boolean(),
+  scale: z
+    .object({ replicas: z.number().int().min(0).max(MAX_REPLICAS), source: z.enum(['cli', 'autoscaler']), at: time, reason: text.optional() })
+    .strict()
+    .optional(),
 });
 
 const unplaceable = z.object({

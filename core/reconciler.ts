@@ -11,6 +11,7 @@
 import type { Host, PodSpec, Service, Task, TaskStatus } from './types.ts';
 import { jsonEqual } from './json.ts';
 import { randomSuffix } from './random.ts';
+import { desiredReplicas } from './replicas.ts';
 
 export interface ServicePlan {
   /** New tasks, each for an empty slot (`previousIncarnation` undefined) or replacing the slot's task. */
@@ -67,7 +68,7 @@ export function reconcileService(input: ReconcileInput): ServicePlan {
     return { create, remove, keep, release, removeService: input.tasks.length === 0 && !input.stillOnHosts };
   }
 
-  const replicas = service.spec.spec.replicas;
+  const replicas = desiredReplicas(service);
   const pod = podOf(service);
   const bySlot = new Map<number, Task>();
   for (const task of input.tasks) bySlot.set(task.slot, task);

@@ -93,7 +93,33 @@ export interface ServiceSpec {
     readonly placement: PlacementSpec;
     /** HTTP requests for `host` go to the healthy replicas' `port` (a declared containerPort). */
     readonly ingress?: { readonly host: string; readonly port: number; readonly sessionAffinity: boolean };
+    /** Horizontal autoscaling: the autoscaler moves the service's replica count between the bounds (docs/spec.md). */
+    readonly autoscaling?: AutoscalingSpec;
   };
+}
+
+/** Kubernetes HorizontalPodAutoscaler's names; at least one target. Percentages are of the pod's reserved resources. */
+export interface AutoscalingSpec {
+  readonly minReplicas: number;
+  readonly maxReplicas: number;
+  readonly targetCPUUtilization?: number;
+  readonly targetMemoryUtilization?: number;
+  readonly targetRequestsPerReplica?: number;
+  readonly scaleUpStabilizationSeconds: number;
+  readonly scaleDownStabilizationSeconds: number;
+}
+
+/**
+ * A replica count chosen after the spec was applied, by `skiff scale` or by the autoscaler. It
+ * survives applies that leave `spec.replicas` unchanged (as `kubectl apply` keeps a `kubectl scale`),
+ * and every apply of an autoscaled service; it is never a new specVersion, so it never rolls tasks.
+ */
+export interface ServiceScale {
+  readonly replicas: number;
+  readonly source: 'cli' | 'autoscaler';
+  readonly at: string;
+  /** Why, for events and `describe`: `cpu 91% of 60% target`. */
+  readonly reason?: string;
 }
 
 /** A stored service: the spec plus bookkeeping. */
@@ -107,6 +133,8 @@ export interface Service {
   readonly updatedAt: string;
   /** Set by delete: the scheduler stops every task, then removes the service. */
   readonly deleting: boolean;
+  /** The replica count chosen since the spec was applied; absent: `spec.replicas` (core/replicas.ts). */
+  readonly scale?: ServiceScale;
 }
 
 /**

@@ -15,7 +15,8 @@
 import { ConflictError, SkiffError, ValidationError } from '../../core/errors.ts';
 import { jsonEqual } from '../../core/json.ts';
 import type { HealthCheckpoint } from '../../core/health.ts';
-import type { ClusterEvent, Host, HostStatus, Service, ServiceSpec, Task } from '../../core/types.ts';
+import type { ClusterEvent, Host, HostStatus, Service, ServiceScale, ServiceSpec, Task } from '../../core/types.ts';
+import { scaleAfterApply } from '../../core/replicas.ts';
 import {
   BadItemLog,
   capacityIssue,
@@ -121,8 +122,22 @@ export class MemoryStore implements Store, BadItemSource {
       updatedAt: now,
       deleting: false,
     };
-    this.services.set(key, service);
-    return copy(service);
+    const scale = scaleAfterApply(current, spec);
+    const stored: Service = scale ? { ...service, scale } : service;
+    this.services.set(key, stored);
+    return copy(stored);
+  }
+
+  async setServiceScale(namespace: string, name: string, scale: ServiceScale, expectedSpecVersion: number): Promise<Service> {
+    const key = serviceKey(namespace, name);
+    const label = `service ${namespace}/${name}`;
+    const current = this.services.get(key);
+    if (!current) throw new ConflictError(`${label} does not exist`);
+    if (current.deleting) throw new ConflictError(`${label} is being deleted`);
+    if (current.specVersion !== expectedSpecVersion) throw new ConflictError(`${label} is at specVersion ${current.specVersion}, not ${expectedSpecVersion}`);
+    const scaled: Service = { ...current, scale: plain(scale) };
+    this.services.set(key, scaled);
+    return copy(scaled);
   }
 
   async markServiceDeleting(namespace: string, name: string, now: string): Promise<Service | undefined> {

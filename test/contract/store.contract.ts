@@ -46,6 +46,34 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         expect((await store.putService(aSpec('team', 'web', { replicas: 3 }), NOW, 1)).specVersion).toBe(2);
       });
 
+      it('sets a scale without a new specVersion, only at the expected specVersion', async () => {
+        const store = await makeStore();
+        await store.putService(aSpec('team', 'web', { replicas: 2 }), NOW);
+        const scale = { replicas: 5, source: 'cli' as const, at: LATER, reason: 'skiff scale' };
+        const scaled = await store.setServiceScale('team', 'web', scale, 1);
+        expect(scaled).toMatchObject({ specVersion: 1, scale });
+        expect(await store.getService('team', 'web')).toEqual(scaled);
+        await expect(store.setServiceScale('team', 'web', scale, 2)).rejects.toBeInstanceOf(ConflictError);
+        await expect(store.setServiceScale('team', 'absent', scale, 1)).rejects.toBeInstanceOf(ConflictError);
+        await store.markServiceDeleting('team', 'web', LATER);
+        await expect(store.setServiceScale('team', 'web', scale, 1)).rejects.toBeInstanceOf(ConflictError);
+      });
+
+      it('an apply keeps the scale unless it changes spec.replicas', async () => {
+        const store = await makeStore();
+        await store.putService(aSpec('team', 'web', { replicas: 2 }), NOW);
+        const scale = { replicas: 5, source: 'cli' as const, at: LATER };
+        await store.setServiceScale('team', 'web', scale, 1);
+        // Same replicas, another change: the scale stays, the spec moves on.
+        const kept = await store.putService(aSpec('team', 'web', { replicas: 2, image: 'skiff/busybox:2' }), LATER);
+        expect(kept).toMatchObject({ specVersion: 2, scale });
+        // A new replica count in the spec wins over the earlier scale.
+        const reset = await store.putService(aSpec('team', 'web', { replicas: 3, image: 'skiff/busybox:2' }), LATER);
+        expect(reset.specVersion).toBe(3);
+        expect(reset.scale).toBeUndefined();
+        expect((await store.getService('team', 'web'))?.scale).toBeUndefined();
+      });
+
       it('lets exactly one of two concurrent creates with expectedVersion 0 win', async () => {
         const store = await makeStore();
         const { won } = await race([

@@ -5,7 +5,8 @@
 import { DeleteCommand, PutCommand, UpdateCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { ConflictError } from '../../../core/errors.ts';
 import { jsonEqual } from '../../../core/json.ts';
-import type { Service, ServiceSpec } from '../../../core/types.ts';
+import type { Service, ServiceScale, ServiceSpec } from '../../../core/types.ts';
+import { scaleAfterApply } from '../../../core/replicas.ts';
 import type { ServiceStore, TaskStore } from '../../../ports/index.ts';
 import { checkItemSize, toService, valid } from './items.ts';
 import { GSI1, SERVICES, keyPart, serviceKey } from './keys.ts';
@@ -56,7 +57,7 @@ export class DynamoServices implements ServiceStore {
       }
       // Re-applying the same spec is a no-op: a new specVersion would roll every task for nothing.
       if (current && jsonEqual(current.spec, spec)) return current;
-      const service: Service = {
+      let service: Service = {
         namespace,
         name,
         spec,
@@ -65,6 +66,8 @@ export class DynamoServices implements ServiceStore {
         updatedAt: now,
         deleting: false,
       };
+      const scale = scaleAfterApply(current, spec);
+      if (scale) service = { ...service, scale };
       const item = { ...serviceKey(namespace, name), gsi1pk: SERVICES, gsi1sk: `${namespace}#${name}`, type: 'service', ...service };
       checkItemSize(label, item);
       try {
@@ -92,6 +95,31 @@ export class DynamoServices implements ServiceStore {
         if (!(err instanceof ConflictError) || attempt >= attempts) throw err;
       }
     }
+  }
+
+  async setServiceScale(namespace: string, name: string, scale: ServiceScale, expectedSpecVersion: number): Promise<Service> {
+    const label = `service ${namespace}/${name}`;
+    const key = serviceKey(namespace, name);
+    const out = await this.t.call(
+      'UpdateItem',
+      label,
+      () =>
+        this.t.doc.send(
+          new UpdateCommand({
+            TableName: this.t.table,
+            Key: key,
+            UpdateExpression: 'SET #scale = :scale',
+            ConditionExpression: 'attribute_exists(pk) AND #specVersion = :v AND #deleting = :false',
+            ExpressionAttributeNames: { '#scale': 'scale', '#specVersion': 'specVersion', '#deleting': 'deleting' },
+            ExpressionAttributeValues: { ':scale': scale, ':v': expectedSpecVersion, ':false': false },
+            ReturnValues: 'ALL_NEW',
+          }),
+        ),
+      `${label} is absent, deleting, or no longer at specVersion ${expectedSpecVersion}`,
+    );
+    const service = toService(this.t.bad, out.Attributes!);
+    if (!service) throw new ConflictError(`${label} failed its item check after the scale was written`);
+    return service;
   }
 
   async markServiceDeleting(namespace: string, name: string, now: string): Promise<Service | undefined> {
