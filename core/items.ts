@@ -130,6 +130,7 @@ const unplaceable = z.object({
   message: text,
   rejected: z.record(z.string().max(256), count).refine((r) => Object.keys(r).length <= MAX_LABELS),
   hosts: count,
+  waiting: text.optional(),
 });
 
 export const TaskItemSchema = z.object({

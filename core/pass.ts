@@ -115,7 +115,8 @@ export function planPlacement(input: {
   return { placements: decided.placements, failures: decided.failures, newReasons };
 }
 
-function placementRequest(t: Task, service: Service | undefined): PlacementRequest {
+/** The scheduler's request for a pending task (also what the host autoscaler simulates). */
+export function placementRequest(t: Task, service: Service | undefined): PlacementRequest {
   const a = allocationFor(t);
   const placement = service?.spec.spec.placement;
   return {

@@ -215,6 +215,8 @@ export interface Unplaceable {
   /** Hosts rejected, by reason: `{ "insufficient memory": 3 }`. */
   readonly rejected: Readonly<Record<string, number>>;
   readonly hosts: number;
+  /** The host autoscaler's note, shown after the message: `waiting for a new host (2 requested)`. */
+  readonly waiting?: string;
 }
 
 /** What the agent observes of one task's containers. */

@@ -2,6 +2,11 @@
 import type { Host, HostStatus, HostView, Task, TaskStatus, TaskView } from './types.ts';
 import { allocated } from './scheduler.ts';
 
+/** Why a pending task waits: the scheduler's reason, then the host autoscaler's note. */
+function unplaceableMessage(u: NonNullable<Task['unplaceable']>): string {
+  return u.waiting ? `${u.message}; ${u.waiting}` : u.message;
+}
+
 /** A task as users see it. `status` is the report of the task's host, when there is one. */
 export function taskView(task: Task, status: TaskStatus | undefined, host: Pick<Host, 'state'> | undefined): TaskView {
   const base = {
@@ -15,7 +20,7 @@ export function taskView(task: Task, status: TaskStatus | undefined, host: Pick<
     createdAt: task.createdAt,
   };
   if (!task.host) {
-    return { ...base, state: 'pending', ports: [], ...(task.unplaceable ? { message: task.unplaceable.message } : {}) };
+    return { ...base, state: 'pending', ports: [], ...(task.unplaceable ? { message: unplaceableMessage(task.unplaceable) } : {}) };
   }
   if (host?.state === 'down') return { ...base, state: 'lost', ports: [], message: `host ${task.host} is down` };
   if (!status) return { ...base, state: 'assigned', ports: [] };
