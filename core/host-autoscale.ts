@@ -317,7 +317,8 @@ export function planHostScaling(input: HostScalingInput): HostScalingPlan {
   }
 
   // 3. Scale in: one host at a time, never below min, never while the group is changing.
-  if (input.hosts.some((h) => h.state === 'draining')) return none('a host is draining: one scale-in at a time');
+  // A terminated host stays draining in the store until the health check finds it gone: only members count.
+  if (groupHosts.some((h) => h.state === 'draining')) return none('a host is draining: one scale-in at a time');
   if (upcoming > 0) return none(`${upcoming} host(s) are still coming`);
   if (group.desired <= group.min) return none(`group ${group.name} is at its min of ${group.min} host(s)`);
   const ready = groupHosts.filter((h) => h.state === 'ready');
