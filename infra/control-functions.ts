@@ -18,8 +18,8 @@ import { ENV } from '../app/env-names.ts';
 import { ESM_BANNER, ESM_DEFINE } from './esbuild-bundling.ts';
 
 /** Lambda runtime of the control plane; esbuild targets the same Node.js major. */
-const LAMBDA_RUNTIME = Runtime.NODEJS_22_X;
-const NODE_TARGET = 'node22';
+export const LAMBDA_RUNTIME = Runtime.NODEJS_22_X;
+export const NODE_TARGET = 'node22';
 /** API Gateway HTTP APIs cut integrations off at 30 s; the function stops first so the client gets its error. */
 const API_TIMEOUT = Duration.seconds(29);
 const SCHEDULER_TIMEOUT = Duration.seconds(60);

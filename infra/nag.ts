@@ -75,6 +75,23 @@ export function suppressSkiffClusterFindings(cluster: SkiffCluster): void {
   NagSuppressions.addResourceSuppressions(cluster.apiFunction, [...functionSuppressions(xray), invokesScheduler], true);
   NagSuppressions.addResourceSuppressions(cluster.healthFunction, [...functionSuppressions(xray), invokesScheduler], true);
   NagSuppressions.addResourceSuppressions(
+    cluster.hostAutoscaling.function,
+    [
+      ...functionSuppressions(`${xray}; nor does autoscaling:DescribeAutoScalingGroups (Service Authorization Reference)`),
+      invokesScheduler,
+      {
+        id: 'AwsSolutions-IAM5',
+        reason:
+          "An Auto Scaling group's ARN holds a UUID that is unknown until the group exists; the ARN is pinned to this cluster's " +
+          'group by its name, and only SetDesiredCapacity, TerminateInstanceInAutoScalingGroup and SetInstanceProtection are allowed on it.',
+        appliesTo: [
+          { regex: '/^Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup:\\*:autoScalingGroupName\\/<.*Hosts.*>$/g' },
+        ],
+      },
+    ],
+    true,
+  );
+  NagSuppressions.addResourceSuppressions(
     cluster.schedulerFunction,
     [
       ...functionSuppressions(
@@ -142,7 +159,7 @@ export function suppressSkiffClusterFindings(cluster: SkiffCluster): void {
       {
         id: 'AwsSolutions-AS3',
         reason:
-          "Hosts are launched and terminated by Skiff's host autoscaler and healing as routine; a notification per event would drown " +
+          "Hosts are launched and terminated by Skiff's host autoscaler (infra/host-autoscaling.ts) as routine; a notification per event would drown " +
           'the alarm topic. A group that cannot supply hosts shows as the UnplaceableTasks and StaleHosts alarms, and each activity ' +
           "is in the group's activity history.",
       },

@@ -29,6 +29,7 @@ import type { SkiffClusterProps, SkiffClusterSettings } from './cluster-props.ts
 import { SkiffContainerNetwork } from './container-network.ts';
 import { SkiffControlFunctions } from './control-functions.ts';
 import { CLUSTER_TAG_KEY, SkiffHosts } from './hosts.ts';
+import { SkiffHostAutoscaling } from './host-autoscaling.ts';
 import { SkiffIngress } from './ingress.ts';
 import { hideFromLogicalIds } from './logical-ids.ts';
 import { suppressSkiffClusterFindings } from './nag.ts';
@@ -97,6 +98,8 @@ export class SkiffCluster extends Construct {
   readonly hostLaunchTemplate: LaunchTemplate;
   /** The Auto Scaling group of container hosts. */
   readonly hosts: AutoScalingGroup;
+  /** The host autoscaler: its function and schedule (infra/host-autoscaling.ts). */
+  readonly hostAutoscaling: SkiffHostAutoscaling;
   /** The agent as one ESM file in S3, downloaded by each host at boot. */
   readonly agentBundle: Asset;
   /** The private hosted zone where the scheduler writes service and replica names. */
@@ -141,6 +144,15 @@ export class SkiffCluster extends Construct {
     });
     this.controlPlane = this.addControlPlane(props, settings);
     this.api = new SkiffApi(this, 'HttpApi', { clusterName, handler: this.controlPlane.apiFunction });
+    this.hostAutoscaling = new SkiffHostAutoscaling(this, 'HostAutoscaling', {
+      clusterName,
+      table: this.state.table,
+      group: this.hostFleet.autoScalingGroup,
+      entry: props.hostAutoscalerEntry ?? DEFAULT_ENTRIES.hostAutoscaler,
+      environment: this.controlPlaneEnvironment(),
+      schedulerFunction: this.controlPlane.schedulerFunction,
+      logRetention: props.logRetention,
+    });
 
     this.vpc = this.network.vpc;
     this.clusterCidr = this.network.clusterCidr;
@@ -176,6 +188,16 @@ export class SkiffCluster extends Construct {
     suppressSkiffClusterFindings(this);
   }
 
+  /** Where every control-plane function finds the cluster's state. */
+  private controlPlaneEnvironment(): Record<string, string> {
+    return {
+      [ENV.cluster]: this.clusterName,
+      [ENV.table]: this.state.table.tableName,
+      [ENV.paramPrefix]: this.parameterPrefix,
+      [ENV.hostArnPrefix]: this.hostArnPrefix,
+    };
+  }
+
   /** The container hosts, with their role's access to their own items in the state table. */
   private addHosts(props: SkiffClusterProps, settings: SkiffClusterSettings): SkiffHosts {
     return new SkiffHosts(this, 'HostFleet', {
@@ -209,12 +231,7 @@ export class SkiffCluster extends Construct {
         scheduler: props.schedulerEntry ?? DEFAULT_ENTRIES.scheduler,
         health: props.healthEntry ?? DEFAULT_ENTRIES.health,
       },
-      environment: {
-        [ENV.cluster]: settings.clusterName,
-        [ENV.table]: this.state.table.tableName,
-        [ENV.paramPrefix]: this.parameterPrefix,
-        [ENV.hostArnPrefix]: this.hostArnPrefix,
-      },
+      environment: this.controlPlaneEnvironment(),
       schedulerEnvironment: {
         ...this.network.schedulerEnvironment,
         ...this.ingress.schedulerEnvironment,
