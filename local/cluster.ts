@@ -50,6 +50,7 @@ import { Route53Zone } from '../adapters/aws/route53-zone.ts';
 import { startRoute53Server } from './route53-server.ts';
 import { startDnsServer } from './dns-server.ts';
 import { startProxyWorker } from './proxy-worker.ts';
+import { startLocalHostScaling } from './host-scaling.ts';
 import { LABELS } from '../agent/executor.ts';
 import type { IngressRoute, Store } from '../ports/index.ts';
 // The status file's format and reader belong to the CLI, which reads it without loading this module.
@@ -103,6 +104,14 @@ export interface LocalClusterOptions {
    * after half of it, and a host creating containers gets three times as long (core/health.ts). @default 5
    */
   readonly hostGraceSeconds?: number;
+  /**
+   * The most hosts the local Auto Scaling stand-in may run (local/autoscaling-server.ts): above
+   * `hosts`, the host autoscaler adds hosts for pending tasks and removes idle ones, never below `hosts`.
+   * @default hosts: nothing grows unless asked
+   */
+  readonly maxHosts?: number;
+  /** How long a host must stay unneeded before the host autoscaler drains it. @default 30 */
+  readonly hostScaleInSeconds?: number;
   /** Where the status file for the CLI is written; undefined writes none. */
   readonly statusFile?: string;
   readonly log?: (line: string) => void;
@@ -136,6 +145,8 @@ const KNOWN_OPTIONS = new Set([
   'pollSeconds',
   'heartbeatSeconds',
   'hostGraceSeconds',
+  'maxHosts',
+  'hostScaleInSeconds',
   'statusFile',
   'log',
 ]);
@@ -146,6 +157,11 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   if (!/^[a-z0-9][a-z0-9-]{0,30}$/.test(cluster)) throw new Error(`cluster name "${cluster}" must be lowercase letters, digits and '-', at most 31 characters`);
   const hostCount = options.hosts ?? 3;
   if (!Number.isInteger(hostCount) || hostCount < 1 || hostCount > 254) throw new Error(`hosts must be an integer from 1 to 254, got ${hostCount}`);
+  const maxHosts = options.maxHosts ?? hostCount;
+  if (!Number.isInteger(maxHosts) || maxHosts < hostCount || maxHosts > 254)
+    throw new Error(`maxHosts must be an integer from hosts (${hostCount}) to 254, got ${maxHosts}`);
+  const scaleInSeconds = options.hostScaleInSeconds ?? 30;
+  if (!(scaleInSeconds >= 0)) throw new Error(`hostScaleInSeconds must be a number of seconds, got ${scaleInSeconds}`);
   const apiPort = options.apiPort;
   if (apiPort !== undefined && (!Number.isInteger(apiPort) || apiPort < 0 || apiPort > 65535))
     throw new Error(`apiPort must be a TCP port number, got ${apiPort}`);
@@ -283,7 +299,8 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     // Hosts whose agent this start launched, and when: their first report is awaited below.
     const starting: string[] = [];
     const startingAt = new Date();
-    for (let i = 1; i <= hostCount; i++) {
+    /** Host `i`'s agent configuration (`host-<i>` on 127.0.1.<i>), saved where `startAgent` finds it. */
+    const configureHost = (i: number): Record<string, string> => {
       const id = `host-${i}`;
       const address = `127.0.1.${i}`;
       const env: Record<string, string> = {
@@ -310,6 +327,12 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
         SKIFF_PID_FILE: hostFiles(dataDir, id).pid,
       };
       writeJsonAtomic(hostFiles(dataDir, id).env, { format: AGENT_ENV_FORMAT, cluster, hostId: id, address, env } satisfies AgentEnvFile);
+      return env;
+    };
+    for (let i = 1; i <= hostCount; i++) {
+      const id = `host-${i}`;
+      const address = `127.0.1.${i}`;
+      const env = configureHost(i);
       const logFile = hostFiles(dataDir, id).log;
       let running = findAgent(dataDir, cluster, id);
       if (running) {
@@ -358,7 +381,32 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     };
     const watcher = new HostWatcher(dataDir, cluster, hosts, log);
     controlPlane.push(() => watcher.stop());
-    if (options.statusFile) writeJsonAtomic(options.statusFile, status, 0o644);
+    const writeStatus = () => {
+      if (options.statusFile) writeJsonAtomic(options.statusFile, status, 0o644);
+    };
+    writeStatus();
+    // Above the start count, the host autoscaler grows and shrinks the hosts through the Auto Scaling stand-in.
+    if (maxHosts > hostCount) {
+      const scaling = await startLocalHostScaling({
+        dataDir,
+        cluster,
+        hosts,
+        min: hostCount,
+        max: maxHosts,
+        configureHost: (i) => void configureHost(i),
+        store,
+        kickScheduler: async () => scheduler.kick(),
+        scaleInSeconds,
+        onHostsChanged: writeStatus,
+        log,
+      });
+      controlPlane.push(() => scaling.server.close());
+      // Every 2 s: a pending task asks for a host within a few seconds (on AWS: once a minute).
+      const hostAutoscaler = new HandlerLoop(scaling.handler, 2000, (msg) => log(`skiff: host autoscaler: ${msg}`));
+      controlPlane.push(() => hostAutoscaler.stop());
+      hostAutoscaler.start();
+      log(`skiff: host autoscaler: ${hostCount} to ${maxHosts} hosts (Auto Scaling stand-in at ${scaling.server.endpoint})`);
+    }
     scheduler.start();
     discovery.start();
     watcher.start();

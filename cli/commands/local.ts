@@ -25,10 +25,17 @@ function port(name: string, v: string | undefined): number | undefined {
 const up = command({
   name: 'up',
   summary: 'start the one-machine cluster in the foreground (`npm start` runs this); Ctrl-C stops it',
-  usage: ['local up [--hosts N] [--port PORT] [--dns-port PORT] [--proxy-port PORT] [--cluster NAME] [--data DIR] [--host-cpu Q] [--host-memory Q]'],
+  usage: [
+    'local up [--hosts N] [--max-hosts N] [--port PORT] [--dns-port PORT] [--proxy-port PORT] [--cluster NAME] [--data DIR] [--host-cpu Q] [--host-memory Q]',
+  ],
   example: 'skiff local up --hosts 2',
   flags: {
     hosts: { type: 'string', value: 'N', help: 'number of hosts, 1 to 254 (default 3)' },
+    'max-hosts': {
+      type: 'string',
+      value: 'N',
+      help: 'let the host autoscaler add hosts for pending tasks up to N, and remove idle ones down to --hosts (default: --hosts, no autoscaling)',
+    },
     port: { type: 'string', value: 'PORT', help: "the API's port (default: the one saved in the data dir, else a free one)" },
     'dns-port': { type: 'string', value: 'PORT', help: "the DNS server's port" },
     'proxy-port': { type: 'string', value: 'PORT', help: "the load balancer's port" },
@@ -41,12 +48,16 @@ const up = command({
   async run({ values }, out) {
     const hosts = values.hosts === undefined ? 3 : Number(values.hosts);
     if (!Number.isInteger(hosts) || hosts < 1 || hosts > 254) throw new UsageError(`--hosts must be an integer from 1 to 254, got "${values.hosts}"`);
+    const maxHosts = values['max-hosts'] === undefined ? undefined : Number(values['max-hosts']);
+    if (maxHosts !== undefined && (!Number.isInteger(maxHosts) || maxHosts < hosts || maxHosts > 254))
+      throw new UsageError(`--max-hosts must be an integer from --hosts (${hosts}) to 254, got "${values['max-hosts']}"`);
     // No --port (or 0): the port saved in the data dir (stable across restarts), else a free one.
     const apiPort = values.port === undefined ? undefined : Number(values.port);
     if (apiPort !== undefined && (!Number.isInteger(apiPort) || apiPort < 0 || apiPort > 65535))
       throw new UsageError(`--port must be a TCP port number, got "${values.port}"`);
     const opts = {
       hosts,
+      maxHosts,
       apiPort,
       dnsPort: port('dns-port', values['dns-port']),
       proxyPort: port('proxy-port', values['proxy-port']),
@@ -110,7 +121,7 @@ export default command({
   name: 'local',
   summary: 'the one-machine cluster: start, inspect and stop it, and rehearse host failures',
   usage: [
-    'local up [--hosts N] [--port PORT] [--dns-port PORT] [--proxy-port PORT] [--cluster NAME] [--data DIR] [--host-cpu Q] [--host-memory Q]',
+    'local up [--hosts N] [--max-hosts N] [--port PORT] [--dns-port PORT] [--proxy-port PORT] [--cluster NAME] [--data DIR] [--host-cpu Q] [--host-memory Q]',
     'local status [-o json]',
     'local down [--keep-hosts]',
     'local kill-host|pause-host|resume-host|start-host HOST',
