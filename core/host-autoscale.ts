@@ -341,7 +341,8 @@ export function planHostScaling(input: HostScalingInput): HostScalingPlan {
   const due = [...since]
     .filter(([, at]) => Date.parse(input.now) - Date.parse(at) >= policy.unneededMs)
     .map(([id]) => byId.get(id)!)
-    .sort((a, b) => utilization(a) - utilization(b) || (a.id < b.id ? -1 : 1));
+    // Least used first; among equals the newest (last in, first out: long-lived hosts stay).
+    .sort((a, b) => utilization(a) - utilization(b) || (a.registeredAt > b.registeredAt ? -1 : a.registeredAt < b.registeredAt ? 1 : a.id > b.id ? -1 : 1));
   const pick = due[0];
   if (!pick) return none(since.size > 0 ? `${since.size} host(s) unneeded, none for ${policy.unneededMs / 1000} s yet` : 'no host is unneeded', since);
   const share = Math.round(utilization(pick) * 100);

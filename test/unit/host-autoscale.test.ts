@@ -227,6 +227,13 @@ describe('planHostScaling: scale in', () => {
     expect(plan.action).toMatchObject({ kind: 'drain', host: 'h2' });
   });
 
+  it('removes the newest of equally used hosts first', () => {
+    const hosts = [aHost({ id: 'h1' }), aHost({ id: 'h2', registeredAt: '2026-01-01T00:30:00.000Z' }), aHost({ id: 'h3', registeredAt: '2026-01-01T00:10:00.000Z' })];
+    const old = '2026-01-01T00:00:00.000Z';
+    const plan = planHostScaling(input({ group: group({ ids: ['h1', 'h2', 'h3'] }), hosts, unneededSince: new Map([['h1', old], ['h2', old], ['h3', old]]) }));
+    expect(plan.action).toMatchObject({ kind: 'drain', host: 'h2' });
+  });
+
   it('keeps a host whose tasks would not fit elsewhere', () => {
     const hosts = [full('h1', 3), aHost({ id: 'h2', allocations: { x: anAllocation('x', { resources: { cpu: 1500, memory: MiB } }) } })];
     const plan = planHostScaling(input({ group: group({ ids: ['h1', 'h2'] }), hosts, unneededSince: new Map([['h2', '2026-01-01T00:00:00.000Z']]) }));
