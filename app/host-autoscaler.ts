@@ -10,11 +10,11 @@
  * cold start) only delays a scale-in.
  */
 import type { GroupState, HostScalingPolicy, HostTemplate } from '../core/host-autoscale.ts';
-import { planHostScaling } from '../core/host-autoscale.ts';
+import { planHostScaling, terminatedHostsToForget } from '../core/host-autoscale.ts';
 import { SkiffError } from '../core/errors.ts';
 import type { ClusterEvent, Host, Task } from '../core/types.ts';
 import type { HostGroup } from '../ports/host-group.ts';
-import type { Store } from '../ports/index.ts';
+import type { HostChannel, Store } from '../ports/index.ts';
 
 export interface HostAutoscalerDeps {
   readonly store: Store;
@@ -25,6 +25,8 @@ export interface HostAutoscalerDeps {
   readonly now: () => Date;
   /** A scheduler pass after a drain, so the host's tasks start moving at once. */
   readonly kickScheduler?: () => Promise<void>;
+  /** With it, hosts the autoscaler terminated are forgotten (document, then record) once they are down. */
+  readonly channel?: HostChannel;
   readonly log?: (message: string, data?: Record<string, unknown>) => void;
 }
 
@@ -47,10 +49,14 @@ export interface HostAutoscalerResult {
   readonly tooBig: number;
   readonly protected: number;
   readonly unprotected: number;
+  /** Terminated hosts forgotten by this run. */
+  readonly forgotten: readonly string[];
 }
 
 /** The event type the autoscaler records when it drains a host: it is how a later run knows the drain is its own. */
 export const SCALE_IN_EVENT = 'host.scale-in';
+/** The event type of a termination by the autoscaler: a later run forgets the host once it is down. */
+export const TERMINATED_EVENT = 'host.terminated';
 /** Events of a host read to find who drained it: the drain is among the newest few. */
 const HOST_EVENTS_READ = 20;
 
@@ -97,7 +103,7 @@ export async function runHostAutoscaler(deps: HostAutoscalerDeps, state: HostAut
       break;
     case 'terminate':
       await port.terminateAndDecrement(a.host);
-      event('host.terminated', `host ${a.host} terminated and group ${group.name} lowered to ${group.desired - 1}: ${a.reason}`, a.host);
+      event(TERMINATED_EVENT, `host ${a.host} terminated and group ${group.name} lowered to ${group.desired - 1}: ${a.reason}`, a.host);
       log('terminate', { host: a.host });
       break;
     case 'uncordon':
@@ -116,6 +122,7 @@ export async function runHostAutoscaler(deps: HostAutoscalerDeps, state: HostAut
   for (const t of plan.tooBig) notes.set(t.taskId, `no new host helps: ${t.reason}`);
   for (const id of plan.capped) notes.set(id, `needs a new host, but group ${group.name} is at its max of ${group.max}`);
   await writeNotes(store, tasks, notes, log);
+  const forgotten = deps.channel ? await forgetTerminated(store, deps.channel, group, hosts, nowIso, log) : [];
 
   return {
     action: a.kind,
@@ -127,7 +134,52 @@ export async function runHostAutoscaler(deps: HostAutoscalerDeps, state: HostAut
     tooBig: plan.tooBig.length,
     protected: plan.protect.length,
     unprotected: plan.unprotect.length,
+    forgotten,
   };
+}
+
+/** Forgets the down hosts the autoscaler terminated (their document first, as the scheduler's forget step does). */
+async function forgetTerminated(
+  store: Store,
+  channel: HostChannel,
+  group: GroupState,
+  hosts: readonly Host[],
+  nowIso: string,
+  log: (m: string, d?: Record<string, unknown>) => void,
+): Promise<string[]> {
+  const inGroup = new Set(group.instances.map((i) => i.id));
+  const candidates = hosts.filter((h) => h.state === 'down' && !inGroup.has(h.id));
+  const terminated = new Set<string>();
+  await Promise.all(
+    candidates.map(async (h) => {
+      const events = await store.listEvents({ host: h.id, limit: HOST_EVENTS_READ });
+      if (events.some((e) => e.type === TERMINATED_EVENT)) terminated.add(h.id);
+    }),
+  );
+  const out: string[] = [];
+  for (const host of terminatedHostsToForget(group, hosts, terminated)) {
+    try {
+      await channel.remove(host.id);
+      await store.forgetHost(host);
+      out.push(host.id);
+    } catch (err) {
+      // Changed meanwhile (it came back, or the scheduler forgot it first): the next run looks again.
+      if (!(err instanceof SkiffError)) throw err;
+      log('forgetting a terminated host failed; retried next run', { host: host.id, error: err.message });
+    }
+  }
+  if (out.length > 0) {
+    await store.putEvents(
+      out.map((id) => ({
+        id: `${nowIso}-host.forgotten-${id}`,
+        at: nowIso,
+        type: 'host.forgotten',
+        host: id,
+        message: `host ${id} forgotten: the host autoscaler terminated it`,
+      })),
+    );
+  }
+  return out;
 }
 
 /** The group's draining hosts whose newest drain event is the autoscaler's own. */

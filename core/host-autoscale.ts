@@ -364,3 +364,13 @@ function templateOf(hosts: readonly Host[]): HostTemplate | undefined {
   const h = sorted[0];
   return h ? { capacity: h.capacity, labels: h.labels } : undefined;
 }
+
+/**
+ * Hosts whose machine the autoscaler terminated and that are now down, empty and out of the group:
+ * their record can go (on AWS the scheduler's network step forgets them too, once EC2 says the
+ * instance is gone; locally this is the only place).
+ */
+export function terminatedHostsToForget(group: GroupState, hosts: readonly Host[], terminatedByAutoscaler: ReadonlySet<string>): Host[] {
+  const inGroup = new Set(group.instances.map((i) => i.id));
+  return hosts.filter((h) => h.state === 'down' && Object.keys(h.allocations).length === 0 && !inGroup.has(h.id) && terminatedByAutoscaler.has(h.id));
+}

@@ -395,6 +395,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
         max: maxHosts,
         configureHost: (i) => void configureHost(i),
         store,
+        channel,
         kickScheduler: async () => scheduler.kick(),
         scaleInSeconds,
         onHostsChanged: writeStatus,

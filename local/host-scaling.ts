@@ -10,7 +10,7 @@ import Docker from 'dockerode';
 import { AutoScalingHostGroup } from '../adapters/aws/auto-scaling-group.ts';
 import { makeHostAutoscalerHandler, type HostAutoscalerHandler } from '../app/handlers/host-autoscaler.ts';
 import { LABELS } from '../agent/executor.ts';
-import type { Store } from '../ports/index.ts';
+import type { HostChannel, Store } from '../ports/index.ts';
 import type { LocalHost } from '../cli/local-status.ts';
 import { startAutoScalingServer, type AutoScalingServer } from './autoscaling-server.ts';
 import { hostFiles, startAgent, stopAgent } from './cluster.ts';
@@ -28,6 +28,8 @@ export interface LocalHostScalingOptions {
   /** Writes host `i`'s agent configuration. */
   readonly configureHost: (i: number) => void;
   readonly store: Store;
+  /** Where host documents are: a terminated host's is removed when the host is forgotten. */
+  readonly channel: HostChannel;
   readonly kickScheduler: () => Promise<void>;
   readonly scaleInSeconds: number;
   /** Called after the host list changed. */
@@ -86,6 +88,7 @@ export async function startLocalHostScaling(o: LocalHostScalingOptions): Promise
     policy: { utilizationThreshold: 0.5, unneededMs: o.scaleInSeconds * 1000 },
     now: () => new Date(),
     kickScheduler: o.kickScheduler,
+    channel: o.channel,
     log: (m, d) => o.log(`skiff: host autoscaler: ${m}${d ? ` ${JSON.stringify(d)}` : ''}`),
   });
   return { server, handler };

@@ -61,6 +61,7 @@ export function hostAutoscalerHandlerFromEnv(env: NodeJS.ProcessEnv): HostAutosc
     group: new AutoScalingHostGroup(client, requireEnv(env, HOST_AUTOSCALER_ENV.group)),
     now: () => new Date(),
     kickScheduler: cp.kickScheduler,
+    channel: cp.channel,
     ...hostAutoscalerSettings(env),
   });
 }

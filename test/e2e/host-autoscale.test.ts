@@ -3,7 +3,7 @@
  * `--max-hosts 2`. A service whose two replicas hold the same fixed host port cannot run on one
  * host: the host autoscaler asks the Auto Scaling stand-in for a second host, which starts its agent
  * on 127.0.1.2, and the pending replica runs there. Once the service is deleted, the idle extra host
- * is drained and terminated (the group back at its min of one). Nothing here asserts a speed
+ * is drained, terminated (the group back at its min of one) and forgotten. Nothing here asserts a speed
  * (bench/autoscale-hosts.ts prints it).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -102,5 +102,15 @@ spec:
     expect((await localHosts()).map((h) => h.id)).toEqual(['host-1']);
     const scaleIn = (await events()).filter((e) => e.type === 'host.scale-in' || e.type === 'host.terminated').map((e) => `${e.type} ${e.host}`);
     expect(scaleIn).toEqual(['host.scale-in host-2', 'host.terminated host-2']);
+    // Declared down once its agent is gone, then forgotten: the host list shows the fleet that exists.
+    await eventually(
+      async () => {
+        const ids = json<{ id: string }[]>(await cli('get', 'hosts', '-o', 'json')).map((h) => h.id);
+        return ids.length === 1 && ids[0] === 'host-1' ? ids : undefined;
+      },
+      'host-2 forgotten',
+      60_000,
+      1000,
+    );
   });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryHostGroup } from '../../adapters/memory/host-group.ts';
 import { newHostAutoscalerState, runHostAutoscaler, type HostAutoscalerDeps } from '../../app/host-autoscaler.ts';
+import { hostAutoscalerSettings } from '../../app/handlers/host-autoscaler.ts';
 import { aSpec, MiB } from '../builders.ts';
 import { passHarness, T0, type PassHarness } from '../pass-harness.ts';
 
@@ -19,6 +20,7 @@ async function setup(opts: { min: number; max: number; hosts: number }) {
     group,
     policy: { utilizationThreshold: 0.5, unneededMs: 60_000 },
     now: () => new Date(clock),
+    channel: h.channel,
   };
   const registerNewHosts = async () => {
     const known = new Set((await h.inner.listHosts()).map((x) => x.id));
@@ -91,6 +93,11 @@ describe('the host autoscaler', () => {
     expect((await s.h.inner.listAllTasks()).every((t) => t.host && t.host !== victim)).toBe(true);
     // At the min now: nothing more goes.
     expect(await s.run(600_000)).toMatchObject({ action: 'none', reason: 'group hosts is at its min of 1 host(s)' });
+    // Once the health check has declared it down, the terminated host is forgotten, its document first.
+    await s.h.inner.setHostState(victim, 'down', T0);
+    expect(await s.run()).toMatchObject({ forgotten: [victim] });
+    expect(await s.h.inner.getHost(victim)).toBeUndefined();
+    expect(s.h.channel.docs.has(victim)).toBe(false);
   });
 
   it('leaves a host a person drained to the person', async () => {
@@ -99,5 +106,21 @@ describe('the host autoscaler', () => {
     await s.h.inner.putEvents([{ id: 'e', at: T0, type: 'host.draining', host: 'i-2', message: 'drained by hand' }]);
     expect(await s.run()).toMatchObject({ action: 'none', reason: 'a host is draining: one scale-in at a time' });
     expect((await s.group.describe()).desired).toBe(2);
+  });
+});
+
+describe('hostAutoscalerSettings', () => {
+  it('reads the scale-in policy and the fallback shape, and names a wrong variable', () => {
+    expect(hostAutoscalerSettings({})).toEqual({ policy: { utilizationThreshold: 0.5, unneededMs: 600_000 } });
+    expect(
+      hostAutoscalerSettings({
+        SKIFF_HOST_SCALE_IN_UTILIZATION: '0.3',
+        SKIFF_HOST_SCALE_IN_UNNEEDED_SECONDS: '60',
+        SKIFF_HOST_TEMPLATE_CPU: '2000',
+        SKIFF_HOST_TEMPLATE_MEMORY_MIB: '4096',
+      }),
+    ).toEqual({ policy: { utilizationThreshold: 0.3, unneededMs: 60_000 }, fallbackTemplate: { capacity: { cpu: 2000, memory: 4096 * MiB }, labels: {} } });
+    expect(() => hostAutoscalerSettings({ SKIFF_HOST_SCALE_IN_UTILIZATION: '50' })).toThrow(/SKIFF_HOST_SCALE_IN_UTILIZATION must be a number from 0 to 1/);
+    expect(() => hostAutoscalerSettings({ SKIFF_HOST_TEMPLATE_CPU: '2000' })).toThrow(/SKIFF_HOST_TEMPLATE_CPU and SKIFF_HOST_TEMPLATE_MEMORY_MIB go together/);
   });
 });
