@@ -160,6 +160,7 @@ describe('skiff (dispatcher)', () => {
     [['apply', '-f', 'x.yaml', '-o', 'yaml'], '-o must be "json" or "table", got "yaml"'],
     [['delete', 'task', 'x'], 'cannot delete "task": only services can be deleted'],
     [['local', 'up', '--hosts', '300'], '--hosts must be an integer from 1 to 254, got "300"'],
+    [['local', 'up', '--hosts', '2', '--max-hosts', '1'], '--max-hosts must be an integer from --hosts (2) to 254, got "1"'],
   ])('%j is a usage error (exit 2): %s', async (argv, message) => {
     const c = capture();
     expect(await main(argv, c.out)).toBe(2);
