@@ -291,6 +291,18 @@ export function planHostScaling(input: HostScalingInput): HostScalingPlan {
       limit: Math.max(0, group.max - group.desired),
       seed: input.seed,
     });
+    // Tasks wait for capacity while a host of ours is being emptied: call the drain off before buying a host.
+    const stillDraining = drainingOurs.find((h) => Object.keys(h.allocations).length > 0);
+    if (stillDraining && (estimate.newHosts > 0 || estimate.helped.length > 0)) {
+      return {
+        ...none(''),
+        action: {
+          kind: 'uncordon',
+          host: stillDraining.id,
+          reason: `${estimate.helped.length + estimate.capped.length} pending task(s) need capacity: the scale-in is called off`,
+        },
+      };
+    }
     const coming = upcoming + estimate.newHosts;
     const note = `waiting for a new host (${coming} requested)`;
     const waiting = estimate.helped.map((taskId) => ({ taskId, note }));

@@ -228,9 +228,23 @@ describe('planHostScaling: scale in', () => {
   });
 
   it('removes the newest of equally used hosts first', () => {
-    const hosts = [aHost({ id: 'h1' }), aHost({ id: 'h2', registeredAt: '2026-01-01T00:30:00.000Z' }), aHost({ id: 'h3', registeredAt: '2026-01-01T00:10:00.000Z' })];
+    const hosts = [
+      aHost({ id: 'h1' }),
+      aHost({ id: 'h2', registeredAt: '2026-01-01T00:30:00.000Z' }),
+      aHost({ id: 'h3', registeredAt: '2026-01-01T00:10:00.000Z' }),
+    ];
     const old = '2026-01-01T00:00:00.000Z';
-    const plan = planHostScaling(input({ group: group({ ids: ['h1', 'h2', 'h3'] }), hosts, unneededSince: new Map([['h1', old], ['h2', old], ['h3', old]]) }));
+    const plan = planHostScaling(
+      input({
+        group: group({ ids: ['h1', 'h2', 'h3'] }),
+        hosts,
+        unneededSince: new Map([
+          ['h1', old],
+          ['h2', old],
+          ['h3', old],
+        ]),
+      }),
+    );
     expect(plan.action).toMatchObject({ kind: 'drain', host: 'h2' });
   });
 
@@ -279,6 +293,12 @@ describe('planHostScaling: scale in', () => {
     const g = group({ ids: ['h1', 'h2'] });
     expect(planHostScaling(input({ group: g, hosts, drainedByAutoscaler: new Set(['h2']) })).action).toMatchObject({ kind: 'terminate', host: 'h2' });
     expect(planHostScaling(input({ group: g, hosts })).action.kind).toBe('none');
+  });
+
+  it('calls a scale-in off when tasks wait for capacity while its host drains', () => {
+    const hosts = [full('h1'), aHost({ id: 'h2', state: 'draining', allocations: { x: anAllocation('x') } })];
+    const plan = planHostScaling(input({ group: group({ ids: ['h1', 'h2'] }), hosts, tasks: [pendingTask(7)], drainedByAutoscaler: new Set(['h2']) }));
+    expect(plan.action).toMatchObject({ kind: 'uncordon', host: 'h2', reason: '1 pending task(s) need capacity: the scale-in is called off' });
   });
 
   it('takes a drained host back rather than go below the min', () => {
