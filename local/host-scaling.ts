@@ -5,6 +5,8 @@
  * 127.0.1.<i>; terminating it stops the agent and removes the host's containers (a terminated
  * machine takes its containers with it).
  */
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import Docker from 'dockerode';
 import { AutoScalingHostGroup } from '../adapters/aws/auto-scaling-group.ts';
@@ -68,6 +70,10 @@ export async function startLocalHostScaling(o: LocalHostScalingOptions): Promise
     terminate: async (id) => {
       await stopAgent(o.dataDir, o.cluster, id);
       await removeHostContainers(o.cluster, id);
+      // A terminated machine's disk goes with it. Locally the id is used again (an EC2 instance id never
+      // is): an agent that found this state would take itself for the old host and ignore its new
+      // documents, whose generations start again at 1.
+      rmSync(join(o.dataDir, 'agents', `${id}.json`), { force: true });
       const at = o.hosts.findIndex((h) => h.id === id);
       if (at >= 0) o.hosts.splice(at, 1);
       o.log(`skiff: host ${id} terminated by the host autoscaler`);
