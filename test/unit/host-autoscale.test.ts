@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { estimateHosts, lacksCapacity, planHostScaling, utilization, type GroupState, type HostScalingInput } from '../../core/host-autoscale.ts';
 import type { PlacementRequest } from '../../core/scheduler.ts';
 import type { Host, Task } from '../../core/types.ts';
@@ -326,5 +327,36 @@ describe('the pending task message', () => {
     expect(taskView(task, undefined, undefined).message).toBe('0 of 1 host fit: 1 insufficient cpu; waiting for a new host (2 requested)');
     // The stored item keeps the note (a schema without it would strip it on every read).
     expect(TaskItemSchema.parse(task).unplaceable?.waiting).toBe('waiting for a new host (2 requested)');
+  });
+});
+
+describe('estimateHosts, for any requests that fit an empty host', () => {
+  it('asks for no fewer hosts than the total CPU and memory need, and no more than one per task', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            cpu: fc.integer({ min: 1, max: 4000 }),
+            memory: fc.integer({ min: 1, max: 8192 }),
+            port: fc.option(fc.constantFrom(80, 443), { nil: undefined }),
+          }),
+          {
+            minLength: 1,
+            maxLength: 40,
+          },
+        ),
+        (shapes) => {
+          const requests = shapes.map((s, i) => req(`t${i}`, { resources: { cpu: s.cpu, memory: s.memory * MiB }, hostPorts: s.port ? [s.port] : [] }));
+          const e = estimateHosts({ requests, template, upcoming: 0, limit: 1000, seed: 's' });
+          expect(e.helped).toHaveLength(requests.length);
+          const cpu = shapes.reduce((n, s) => n + s.cpu, 0);
+          const memory = shapes.reduce((n, s) => n + s.memory, 0);
+          const byPort = Math.max(0, ...[80, 443].map((p) => shapes.filter((s) => s.port === p).length));
+          expect(e.newHosts).toBeGreaterThanOrEqual(Math.max(Math.ceil(cpu / 4000), Math.ceil(memory / 8192), byPort));
+          expect(e.newHosts).toBeLessThanOrEqual(requests.length);
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 });
