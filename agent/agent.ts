@@ -1,12 +1,12 @@
 /**
- * The host agent: registers its host, polls its host document, makes Docker match it, and
+ * The host agent: claims its host, polls its host document, makes Docker match it, and
  * reports what runs. It keeps working with the whole control plane gone (static stability): the
  * last document is kept on disk, and containers keep being restarted from it.
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { HostChannel, Store } from '../ports/index.ts';
-import type { ClusterEvent, Health, HostDocument, HostStatus, Resources, TaskStatus } from '../core/types.ts';
+import type { ClusterEvent, Health, HostClaim, HostDocument, HostStatus, Resources, TaskStatus } from '../core/types.ts';
 import type { ContainerInfo, Executor } from './executor.ts';
 import type { HostNetworkManager } from './host-network.ts';
 import { nextRestart, plan, taskStatus, type Action, type RestartRecord } from './plan.ts';
@@ -24,7 +24,12 @@ const PROGRESS_MS = 1000;
  */
 const REPORT_TIMEOUT_MS = 10_000;
 
-export type AgentStore = Pick<Store, 'registerHost' | 'putHostStatus' | 'putHeartbeat'>;
+/**
+ * What the agent writes: its report and its heartbeat, nothing else. It never writes its host
+ * record: its registration claim (address, capacity, labels, instance type) rides in every full
+ * report, and the control plane registers or refreshes the host from it (docs/security.md).
+ */
+export type AgentStore = Pick<Store, 'putHostStatus' | 'putHeartbeat'>;
 
 export interface AgentConfig {
   readonly cluster: string;
@@ -32,6 +37,8 @@ export interface AgentConfig {
   readonly address: string;
   readonly capacity: Resources;
   readonly labels: Readonly<Record<string, string>>;
+  /** The EC2 instance type from instance metadata, claimed with the rest (absent off EC2). */
+  readonly instanceType?: string;
   /** Safety-net poll of the host document; wake-ups make changes arrive sooner. */
   readonly pollMs: number;
   /**
@@ -86,7 +93,6 @@ interface SavedState {
 
 export class Agent {
   private doc: HostDocument | undefined;
-  private registered = false;
   private stopped = false;
   private timers: NodeJS.Timeout[] = [];
   private restarts = new Map<string, RestartRecord>();
@@ -179,7 +185,9 @@ export class Agent {
     // `applied` stays 0 until the first round has removed what the saved document no longer lists: it was
     // saved when fetched, so the agent may have stopped before applying it.
     if (this.doc) this.deps.log('info', 'resuming from saved document', { generation: this.doc.generation, tasks: this.doc.tasks.length });
-    this.schedule(() => this.register(), 0);
+    // No registration call: the first report (the heartbeat loop's first tick) carries the claim, and
+    // the control plane's next pass registers the host from it.
+    this.deps.log('info', 'claiming host', { host: this.config.hostId, address: this.config.address, capacity: this.config.capacity });
     this.schedule(() => this.pollLoop(), 0);
     this.schedule(() => this.reconcileLoop(), 0);
     this.schedule(() => this.heartbeatLoop(), 0);
@@ -199,7 +207,7 @@ export class Agent {
     this.lastTick = now;
     // A stall with one long call in flight is checked with a cheap call on the side.
     this.docker.probe(this.stallMs / 2);
-    if (this.registered) void this.report(false);
+    void this.report(false);
     this.schedule(() => this.heartbeatLoop(), tickMs);
   }
 
@@ -252,19 +260,6 @@ export class Agent {
       void fn();
     }, ms);
     this.timers.push(t);
-  }
-
-  private async register(): Promise<void> {
-    try {
-      const { hostId: id, address, capacity, labels } = this.config;
-      await this.deps.store.registerHost({ id, address, capacity, labels }, new Date(this.deps.now()).toISOString());
-      this.registered = true;
-      this.deps.log('info', 'host registered', { host: id, address });
-      await this.report(true);
-    } catch (err) {
-      this.deps.log('warn', 'registration failed; retrying', { error: (err as Error).message });
-      this.schedule(() => this.register(), 2_000);
-    }
   }
 
   private async pollLoop(): Promise<void> {
@@ -624,7 +619,6 @@ export class Agent {
   }
 
   private async writeReport(force: boolean): Promise<void> {
-    if (!this.registered) return;
     const tasks = [...this.statuses.values()].sort((a, b) => a.taskId.localeCompare(b.taskId));
     const now = this.deps.now();
     const runtime = this.runtimeTrouble(now);
@@ -648,6 +642,7 @@ export class Agent {
         agentVersion: this.deps.version,
         ...(this.events.length ? { events: this.events.slice() } : {}),
         ...(runtime ? { runtime } : {}),
+        claim: this.claim(),
       };
       await withTimeout(this.deps.store.putHostStatus(status), REPORT_TIMEOUT_MS, 'status report');
       this.lastReport = now;
@@ -657,6 +652,12 @@ export class Agent {
       this.lastReported = '';
       this.deps.log('warn', 'status report failed', { error: (err as Error).message });
     }
+  }
+
+  /** The registration claim every full report carries (unchanged for the agent's lifetime). */
+  private claim(): HostClaim {
+    const { address, capacity, labels, instanceType } = this.config;
+    return { address, capacity: { cpu: capacity.cpu, memory: capacity.memory }, labels, ...(instanceType ? { instanceType } : {}) };
   }
 
   private async loadState(): Promise<HostDocument | undefined> {

@@ -105,10 +105,9 @@ describe('host items keyed by instance ARN (hostArnPrefix)', () => {
     expect(await store.getPublished('i-0abc')).toEqual({ generation: 1, hash: 'h' });
   });
 
-  it('lets an agent register and report under the host role’s policy: GetItem, PutItem, UpdateItem on its own partition only', async () => {
+  it('lets an agent report (with its registration claim) under the host role’s policy, PutItem on its own partition only, and refuses it its host record', async () => {
     const { tableName } = await prefixedStore();
-    // IAM at the SDK boundary, as the host role's Read/WriteOwnHostItems statements read: only these three
-    // actions, on the table, with every leading key equal to HOST#${ec2:SourceInstanceARN}, and
+    // IAM at the SDK boundary, as the host role's WriteOwnHostItems statement reads: PutItem only, on the table, with every leading key equal to HOST#${ec2:SourceInstanceARN}, and
     // writes naming only HOST_WRITABLE_ATTRIBUTES (bare names in expressions: see the unit test).
     const sourceArn = `${ARN_PREFIX}i-0abc`;
     const asHost = dynaliteClient(server.endpoint);
@@ -129,11 +128,8 @@ describe('host items keyed by instance ARN (hostArnPrefix)', () => {
           seen.push(`${action} ${leadingKey}`);
           // WriteOwnHostItems: every attribute a write names is on the allow-list; ReturnValues NONE or ALL_NEW.
           const named = [...Object.keys(input.Item ?? {}), ...Object.keys(input.Key ?? {}), ...Object.values(input.ExpressionAttributeNames ?? {})];
-          const writeOk =
-            action === 'GetItem' ||
-            (named.every((a) => (HOST_WRITABLE_ATTRIBUTES as readonly string[]).includes(a)) && ['NONE', 'ALL_NEW'].includes(input.ReturnValues ?? 'NONE'));
-          const allowed =
-            ['GetItem', 'PutItem', 'UpdateItem'].includes(action) && input.TableName === tableName && leadingKey === `HOST#${sourceArn}` && writeOk;
+          const writeOk = named.every((a) => (HOST_WRITABLE_ATTRIBUTES as readonly string[]).includes(a)) && (input.ReturnValues ?? 'NONE') === 'NONE';
+          const allowed = action === 'PutItem' && input.TableName === tableName && leadingKey === `HOST#${sourceArn}` && writeOk;
           if (!allowed) {
             throw Object.assign(new Error(`not authorized to perform dynamodb:${action}`), { name: 'AccessDeniedException', $metadata: {} });
           }
@@ -142,11 +138,14 @@ describe('host items keyed by instance ARN (hostArnPrefix)', () => {
         { step: 'build', name: 'hostRolePolicy' },
       );
       const agentStore = new DynamoStore(asHost, { tableName, hostArnPrefix: ARN_PREFIX });
-      await agentStore.registerHost(hostInput('i-0abc'), NOW);
-      await agentStore.registerHost({ ...hostInput('i-0abc', 3), capacity: { cpu: 4000, memory: 2 ** 33 } }, LATER);
-      await agentStore.putHostStatus(aStatus('i-0abc'));
+      const { id: _id, ...claim } = hostInput('i-0abc');
+      await agentStore.putHostStatus(aStatus('i-0abc', { claim }));
       await agentStore.putHeartbeat('i-0abc', LATER);
-      expect(new Set(seen)).toEqual(new Set([`GetItem HOST#${sourceArn}`, `PutItem HOST#${sourceArn}`, `UpdateItem HOST#${sourceArn}`]));
+      expect(new Set(seen)).toEqual(new Set([`PutItem HOST#${sourceArn}`]));
+
+      // Its own host record is the control plane's: registering itself, or moving itself back to ready, is refused.
+      await expect(agentStore.registerHost(hostInput('i-0abc'), NOW)).rejects.toThrow(/AccessDeniedException/);
+      await expect(agentStore.setHostState('i-0abc', 'ready', LATER)).rejects.toThrow(/AccessDeniedException/);
 
       // Another host's items and the scheduler's publication record stay out of reach.
       await expect(agentStore.putHostStatus(aStatus('i-0other'))).rejects.toThrow(/PutItem on status of host i-0other failed \(AccessDeniedException\)/);

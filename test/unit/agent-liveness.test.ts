@@ -72,9 +72,6 @@ class FakeRuntime implements Executor {
 class FakeStore implements AgentStore {
   statuses: HostStatus[] = [];
   beats: string[] = [];
-  async registerHost(host: Parameters<AgentStore['registerHost']>[0], now: string) {
-    return { ...host, state: 'ready' as const, registeredAt: now, version: 1, allocations: {} };
-  }
   async putHostStatus(status: HostStatus) {
     this.statuses.push(status);
   }
