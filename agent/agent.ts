@@ -15,6 +15,7 @@ import { stableStringify } from '../core/json.ts';
 import { forEachLimit } from '../core/async.ts';
 import { writeFileAtomic } from '../adapters/fs/atomic-write.ts';
 import { WatchedExecutor } from './runtime-watch.ts';
+import { DockerError } from './docker-calls.ts';
 
 /** How often a long batch of container starts reports its progress. */
 const PROGRESS_MS = 1000;
@@ -80,6 +81,12 @@ const STATE_FORMAT = 1;
 /** Events kept in the agent's report for the scheduler to copy into the cluster's event log. */
 const EVENT_RING = 50;
 /**
+ * A pod Docker refused for good (a non-retryable create error: runAsNonRoot with an image whose user
+ * is root, a configuration the daemon rejects) is tried again only after this long: the refusal will
+ * not pass by retrying every round, but an image rebuilt under the same tag may fix it.
+ */
+const REFUSAL_RETRY_MS = 60_000;
+/**
  * Restarts of one task reported one by one; after that only every 10th, so a crash loop (a
  * restart every 30 s at the back-off cap: 2,880 a day) does not flood the event log.
  */
@@ -133,6 +140,8 @@ export class Agent {
   private unhealthy = new Map<string, string>();
   /** When this agent started each container (ms), so a probe knows a restart from a long-lived container. */
   private startedByMe = new Map<string, number>();
+  /** Tasks whose pod Docker refused for good: the reason (reported as the task's message) and when to try again. */
+  private refused = new Map<string, { message: string; until: number }>();
   /** The Docker network this round's new pods join; undefined: the executor's configured one. */
   private podNetwork: string | undefined;
   /** The last failure to bring up the host network, so a failure that lasts is logged once, not every round. */
@@ -344,7 +353,8 @@ export class Agent {
     const decided = plan({ tasks, containers, hashOf: this.deps.hashOf, restarts: this.restarts, now, unhealthy: this.unhealthy });
     // Without its network a new pod would get an address other hosts cannot route to: create none this
     // round. Removals and restarts of existing containers go on.
-    const actions = networkReady ? decided.actions : decided.actions.filter((a) => a.kind !== 'createPod');
+    // A refused pod is not created again until its retry time: it stays failed, with the reason, meanwhile.
+    const actions = decided.actions.filter((a) => a.kind !== 'createPod' || (networkReady && (this.refused.get(a.task.id)?.until ?? 0) <= now));
     for (const a of actions) if (a.kind === 'createPod') this.unhealthy.delete(a.task.id);
     // Once the stale containers are gone, this document counts as applied (fencing relies on it).
     const removed = () => {
@@ -364,6 +374,7 @@ export class Agent {
     for (const key of this.restartCounts.keys()) if (!live.has(key)) this.restartCounts.delete(key);
     for (const key of this.lastExit.keys()) if (!live.has(key)) this.lastExit.delete(key);
     for (const key of this.unhealthy.keys()) if (!live.has(key)) this.unhealthy.delete(key);
+    for (const key of this.refused.keys()) if (!live.has(key)) this.refused.delete(key);
     const present = new Set(containers.map((c) => c.id));
     for (const id of this.startedByMe.keys()) if (!present.has(id)) this.startedByMe.delete(id);
     this.prober.sync(this.probeTargets(tasks, containers));
@@ -444,7 +455,7 @@ export class Agent {
     const now = this.deps.now();
     for (const task of tasks) {
       const before = this.statuses.get(task.id);
-      const base = taskStatus(task, containers, backingOff.get(task.id), now, before);
+      const base = taskStatus(task, containers, backingOff.get(task.id), now, before, this.refused.get(task.id)?.message);
       if (base.exitCode !== undefined) this.lastExit.set(task.id, base.exitCode);
       const restarts = this.restartCounts.get(task.id) ?? 0;
       const lastExitCode = this.lastExit.get(task.id);
@@ -494,9 +505,12 @@ export class Agent {
     let lastProgress = this.deps.now();
     await forEachLimit(rest, this.config.parallelism, async (a) => {
       try {
-        if (a.kind === 'createPod') await this.createPod(a.task, a.reason);
-        else if (a.kind === 'start') await this.restart(a.container, a.task.id, a.reason);
+        if (a.kind === 'createPod') {
+          await this.createPod(a.task, a.reason);
+          this.refused.delete(a.task.id);
+        } else if (a.kind === 'start') await this.restart(a.container, a.task.id, a.reason);
       } catch (err) {
+        if (a.kind === 'createPod' && err instanceof DockerError && !err.retryable) this.refuse(a.task, err);
         this.deps.log('error', 'action failed', {
           action: a.kind,
           task: a.kind === 'createPod' || a.kind === 'start' ? a.task.id : undefined,
@@ -559,6 +573,16 @@ export class Agent {
       await this.docker.start(id);
       this.startedByMe.set(id, this.deps.now());
     }
+  }
+
+  /** Records that Docker refused the task's pod for good: the task reports failed with the reason, and an event says it once. */
+  private refuse(task: HostDocument['tasks'][number], err: DockerError): void {
+    const message = err.message.replace(/^docker /, '');
+    const before = this.refused.get(task.id);
+    this.refused.set(task.id, { message, until: this.deps.now() + REFUSAL_RETRY_MS });
+    if (before?.message === message) return;
+    const about = { namespace: task.namespace, service: task.service, task: task.id, host: this.config.hostId };
+    this.event('task.refused', `task ${task.id} cannot start: ${message}`, about);
   }
 
   private async restart(container: ContainerInfo, taskId: string, reason: string): Promise<void> {
