@@ -4,7 +4,7 @@
  * directly.
  */
 import type { Store } from '../ports/index.ts';
-import type { Service, ServiceSpec, Task, TaskView } from '../core/types.ts';
+import type { Host, HostStatus, Service, ServiceSpec, Task, TaskView } from '../core/types.ts';
 import { parseServiceSpec, parseServiceYaml } from '../core/spec.ts';
 import { ConflictError, NotFoundError, SkiffError, ValidationError } from '../core/errors.ts';
 import { jsonEqual } from '../core/json.ts';
@@ -35,6 +35,12 @@ export interface ApiDeps {
   readonly kickScheduler: () => Promise<void>;
   /** The cluster's DNS zone, for the service names shown. @default 'skiff.internal' */
   readonly zone?: string;
+  /**
+   * When this control plane started (local mode: `skiff local up`). Hosts' reports written before
+   * it, or before the health check last saw the control plane come back (its checkpoint's
+   * `resumedAt`), are not shown as tasks' states (core/views.ts `reportsSince`).
+   */
+  readonly startedAt?: Date;
 }
 
 /** Largest request body accepted; a service spec is a few KB. */
@@ -44,6 +50,13 @@ type Handler = (req: ApiRequest, params: Record<string, string>) => Promise<ApiR
 
 export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiResponse> {
   const { store } = deps;
+
+  /** Tasks joined with their hosts' reports, discounting reports older than the control plane's (re)start. */
+  const viewsOf = async (tasks: readonly Task[], statuses: readonly HostStatus[], hosts: readonly Host[]) => {
+    const checkpoint = await store.getHealthCheckpoint();
+    const since = Math.max(checkpoint?.resumedAt ?? 0, deps.startedAt?.getTime() ?? 0);
+    return taskViews(tasks, statuses, hosts, since > 0 ? { reportsSince: since } : {});
+  };
 
   const applyService: Handler = async (req) => {
     const spec = parseBody(req);
@@ -83,7 +96,7 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
       store.listHostStatuses(),
       store.listHosts(),
     ]);
-    const views = taskViews(tasks, statuses, hosts);
+    const views = await viewsOf(tasks, statuses, hosts);
     return paged(
       req,
       services,
@@ -104,7 +117,7 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     const service = await store.getService(p.namespace, p.name);
     if (!service) throw new NotFoundError(`service ${p.namespace}/${p.name}`);
     const [tasks, statuses, hosts] = await Promise.all([store.listTasks(p.namespace, p.name), store.listHostStatuses(), store.listHosts()]);
-    const views = taskViews(tasks, statuses, hosts);
+    const views = await viewsOf(tasks, statuses, hosts);
     return { status: 200, body: { ...serviceSummary(service, tasks, views, deps.zone), service, tasks: views } };
   };
 
@@ -119,7 +132,7 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     const { namespace, service, host } = req.query;
     const tasks = namespace && service ? await store.listTasks(namespace, service) : await store.listAllTasks();
     const [statuses, hosts] = await Promise.all([store.listHostStatuses(), store.listHosts()]);
-    const views = taskViews(tasks, statuses, hosts).filter(
+    const views = (await viewsOf(tasks, statuses, hosts)).filter(
       (t) => (!namespace || t.namespace === namespace) && (!service || t.service === service) && (!host || t.host === host),
     );
     return paged(
@@ -146,7 +159,7 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     const found = (await Promise.all(namespaces.map((ns) => store.listTasks(ns, service)))).flat().find((t) => t.id === p.id && t.slot === slot);
     if (!found) throw new NotFoundError(`task ${p.id}`);
     const [host, status] = found.host ? await Promise.all([store.getHost(found.host), store.getHostStatus(found.host)]) : [undefined, undefined];
-    const view = taskViews([found], status ? [status] : [], host ? [host] : [])[0];
+    const view = (await viewsOf([found], status ? [status] : [], host ? [host] : []))[0];
     return { status: 200, body: view };
   };
 

@@ -169,6 +169,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   // Before the API listens: it admits only requests that carry this token.
   const token = ensureLocalToken(dataDir);
 
+  const controlPlaneStartedAt = new Date();
   const controlPlane: (() => Promise<void> | void)[] = [];
   const spawned: number[] = [];
   const runSteps = async (steps: (() => Promise<void> | void)[]) => {
@@ -232,7 +233,8 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     );
     controlPlane.push(() => health.stop());
 
-    const apiHandler = makeApiHandler({ store, now: () => new Date(), kickScheduler: async () => scheduler.kick() });
+    // startedAt: the reports of agents that stopped with an earlier run are not shown as current.
+    const apiHandler = makeApiHandler({ store, now: () => new Date(), kickScheduler: async () => scheduler.kick(), startedAt: controlPlaneStartedAt });
     const api = await bindStable('API', apiPort || saved?.apiPort, apiPort ? 'given with --port' : savedAt, endpointsPath, (port) =>
       startApiServer(apiHandler, { port, token }),
     );
