@@ -3,9 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProvisionedThroughputExceededException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoStore, StoreUnavailableError, hostPartitionKey } from '../../adapters/aws/dynamo-store.ts';
 import { HOST_WRITABLE_ATTRIBUTES } from '../../adapters/aws/dynamo/host-attributes.ts';
+import { EVENT_LOG_SHARDS } from '../../adapters/aws/dynamo/keys.ts';
 import { dynaliteClient, ensureTable, startDynalite, type DynaliteServer } from '../../local/dynalite.ts';
 import { LimitError } from '../../core/errors.ts';
 import { LATER, NOW, aSpec, aStatus, aTask, anAllocation, hostInput } from '../contract/store-fixtures.ts';
@@ -318,5 +319,36 @@ describe('events', () => {
     } finally {
       c.destroy();
     }
+  });
+  it('spreads the unfiltered log over its shards, and still reads newest-limit-oldest-first across them, page by page', async () => {
+    const tableName = `skiff-test-${++tables}`;
+    await ensureTable(client, tableName);
+    const store = new DynamoStore(client, { tableName });
+    const at = (i: number) => new Date(Date.parse(NOW) + i * 1000).toISOString();
+    const all = Array.from({ length: 120 }, (_, i) => ev(at(i), `e${i}`));
+    await store.putEvents(all);
+    // No hot partition: the log's items sit under EVENT_LOG_SHARDS keys, none under the old EVENTS.
+    const doc = DynamoDBDocumentClient.from(client);
+    const items = (await doc.send(new ScanCommand({ TableName: tableName, ProjectionExpression: 'pk', ConsistentRead: true }))).Items ?? [];
+    const partitions = new Map<string, number>();
+    for (const i of items) partitions.set(String(i.pk), (partitions.get(String(i.pk)) ?? 0) + 1);
+    expect([...partitions.keys()].every((pk) => pk.startsWith('EVENTS#LOG#'))).toBe(true);
+    expect(partitions.size).toBe(EVENT_LOG_SHARDS);
+    expect(Math.max(...partitions.values())).toBeLessThan(120 / 2);
+    // The contract across shards: the newest `limit`, oldest first; `before` pages back in time.
+    const first = await store.listEvents({ limit: 50 });
+    expect(first.map((e) => e.id)).toEqual(all.slice(70).map((e) => e.id));
+    const second = await store.listEvents({ limit: 50, before: `${first[0].at}#${first[0].id}` });
+    expect(second.map((e) => e.id)).toEqual(all.slice(20, 70).map((e) => e.id));
+    // An event of the old single partition (a cluster from before the shards) is still read, and pruned.
+    await doc.send(
+      new PutCommand({
+        TableName: tableName,
+        Item: { pk: 'EVENTS', sk: `${at(-1)}#old`, type: 'event', id: 'old', at: at(-1), eventType: 't', message: 'old' },
+      }),
+    );
+    expect((await store.listEvents({ limit: 1000 }))[0].id).toBe('old');
+    expect(await store.pruneEvents(at(10), 1000)).toBe(11);
+    expect((await store.listEvents({ limit: 1000 })).map((e) => e.id)).toEqual(all.slice(10).map((e) => e.id));
   });
 });
