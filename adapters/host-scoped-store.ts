@@ -1,47 +1,33 @@
 /**
- * The agent's store access in local mode, narrowed to what a host may write: its own record's
- * identity (registration), its own status and its own heartbeat, each built from an allow-list of
- * fields. The same rule as the host role's IAM policy on AWS (`dynamodb:LeadingKeys` on the host's
- * partition plus `dynamodb:Attributes`), where dynalite has no IAM: whatever the agent passes, the
- * inner store receives only these fields, for this host, within the schema's bounds (core/items.ts).
+ * The agent's store access in local mode, narrowed to what a host may write: its own status (with
+ * its registration claim) and its own heartbeat, each built from an allow-list of fields. The same
+ * rule as the host role's IAM policy on AWS (`dynamodb:LeadingKeys` on the host's partition plus
+ * `dynamodb:Attributes`), where dynalite has no IAM: whatever the agent passes, the inner store
+ * receives only these fields, for this host, within the schema's bounds (core/items.ts). The host
+ * record is not among them: the control plane registers hosts from their claims
+ * (app/scheduler/steps/register-hosts.ts), and alone moves them between states.
  *
  * It guards against an agent that is wrong, not one that is hostile: a local agent process could
  * still reach dynalite directly. What protects the control plane from a hostile writer is the read
- * side (every item checked against its schema and key, bad ones skipped and reported).
+ * side (every item checked against its schema and key, bad ones skipped and reported) and the
+ * register step, which caps every claim by what it knows of the machine.
  */
 import { ValidationError } from '../core/errors.ts';
-import { HostStatusItemSchema, capacityIssue } from '../core/items.ts';
-import type { Host, HostStatus, Resources } from '../core/types.ts';
+import { HostStatusItemSchema } from '../core/items.ts';
+import type { HostStatus } from '../core/types.ts';
 import type { Store } from '../ports/index.ts';
 
 /** What a host's agent may do with the store. */
-export type AgentStoreAccess = Pick<Store, 'registerHost' | 'putHostStatus' | 'putHeartbeat'>;
+export type AgentStoreAccess = Pick<Store, 'putHostStatus' | 'putHeartbeat'>;
 
 /** The fields of a status a host writes; anything else (a `state`, a `capacity`, a `gsi1pk`) is dropped. */
-export const HOST_STATUS_FIELDS = ['hostId', 'heartbeatAt', 'generation', 'tasks', 'agentVersion', 'events', 'runtime'] as const;
-
-export interface HostScopedStoreOptions {
-  /** The largest capacity this host may claim (the configured host size locally). Default: the schema's bounds only. */
-  readonly maxCapacity?: Resources;
-}
+export const HOST_STATUS_FIELDS = ['hostId', 'heartbeatAt', 'generation', 'tasks', 'agentVersion', 'events', 'runtime', 'claim'] as const;
 
 export class HostScopedStore implements AgentStoreAccess {
   constructor(
     private readonly inner: AgentStoreAccess,
     private readonly hostId: string,
-    private readonly options: HostScopedStoreOptions = {},
   ) {}
-
-  async registerHost(host: Pick<Host, 'id' | 'address' | 'capacity' | 'labels'>, now: string): Promise<Host> {
-    this.own('id', host.id);
-    const issue = capacityIssue(host.capacity, this.options.maxCapacity);
-    if (issue) throw new ValidationError([{ path: 'capacity', message: issue }]);
-    // Identity only: the state (ready, draining, down), the version and the allocations are the control plane's.
-    return this.inner.registerHost(
-      { id: host.id, address: host.address, capacity: { cpu: host.capacity.cpu, memory: host.capacity.memory }, labels: host.labels },
-      now,
-    );
-  }
 
   async putHostStatus(status: HostStatus): Promise<void> {
     this.own('hostId', status.hostId);

@@ -1,12 +1,12 @@
 /**
- * The host agent: registers its host, polls its host document, makes Docker match it, and
+ * The host agent: claims its host, polls its host document, makes Docker match it, and
  * reports what runs. It keeps working with the whole control plane gone (static stability): the
  * last document is kept on disk, and containers keep being restarted from it.
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { HostChannel, Store } from '../ports/index.ts';
-import type { ClusterEvent, Health, HostDocument, HostStatus, Resources, TaskStatus } from '../core/types.ts';
+import type { ClusterEvent, Health, HostClaim, HostDocument, HostStatus, Resources, TaskStatus } from '../core/types.ts';
 import type { ContainerInfo, Executor } from './executor.ts';
 import type { HostNetworkManager } from './host-network.ts';
 import { nextRestart, plan, taskStatus, type Action, type RestartRecord } from './plan.ts';
@@ -15,6 +15,7 @@ import { stableStringify } from '../core/json.ts';
 import { forEachLimit } from '../core/async.ts';
 import { writeFileAtomic } from '../adapters/fs/atomic-write.ts';
 import { WatchedExecutor } from './runtime-watch.ts';
+import { DockerError } from './docker-calls.ts';
 
 /** How often a long batch of container starts reports its progress. */
 const PROGRESS_MS = 1000;
@@ -24,7 +25,12 @@ const PROGRESS_MS = 1000;
  */
 const REPORT_TIMEOUT_MS = 10_000;
 
-export type AgentStore = Pick<Store, 'registerHost' | 'putHostStatus' | 'putHeartbeat'>;
+/**
+ * What the agent writes: its report and its heartbeat, nothing else. It never writes its host
+ * record: its registration claim (address, capacity, labels, instance type) rides in every full
+ * report, and the control plane registers or refreshes the host from it (docs/security.md).
+ */
+export type AgentStore = Pick<Store, 'putHostStatus' | 'putHeartbeat'>;
 
 export interface AgentConfig {
   readonly cluster: string;
@@ -32,6 +38,8 @@ export interface AgentConfig {
   readonly address: string;
   readonly capacity: Resources;
   readonly labels: Readonly<Record<string, string>>;
+  /** The EC2 instance type from instance metadata, claimed with the rest (absent off EC2). */
+  readonly instanceType?: string;
   /** Safety-net poll of the host document; wake-ups make changes arrive sooner. */
   readonly pollMs: number;
   /**
@@ -73,6 +81,12 @@ const STATE_FORMAT = 1;
 /** Events kept in the agent's report for the scheduler to copy into the cluster's event log. */
 const EVENT_RING = 50;
 /**
+ * A pod Docker refused for good (a non-retryable create error: runAsNonRoot with an image whose user
+ * is root, a configuration the daemon rejects) is tried again only after this long: the refusal will
+ * not pass by retrying every round, but an image rebuilt under the same tag may fix it.
+ */
+const REFUSAL_RETRY_MS = 60_000;
+/**
  * Restarts of one task reported one by one; after that only every 10th, so a crash loop (a
  * restart every 30 s at the back-off cap: 2,880 a day) does not flood the event log.
  */
@@ -86,7 +100,6 @@ interface SavedState {
 
 export class Agent {
   private doc: HostDocument | undefined;
-  private registered = false;
   private stopped = false;
   private timers: NodeJS.Timeout[] = [];
   private restarts = new Map<string, RestartRecord>();
@@ -127,6 +140,8 @@ export class Agent {
   private unhealthy = new Map<string, string>();
   /** When this agent started each container (ms), so a probe knows a restart from a long-lived container. */
   private startedByMe = new Map<string, number>();
+  /** Tasks whose pod Docker refused for good: the reason (reported as the task's message) and when to try again. */
+  private refused = new Map<string, { message: string; until: number }>();
   /** The Docker network this round's new pods join; undefined: the executor's configured one. */
   private podNetwork: string | undefined;
   /** The last failure to bring up the host network, so a failure that lasts is logged once, not every round. */
@@ -179,7 +194,9 @@ export class Agent {
     // `applied` stays 0 until the first round has removed what the saved document no longer lists: it was
     // saved when fetched, so the agent may have stopped before applying it.
     if (this.doc) this.deps.log('info', 'resuming from saved document', { generation: this.doc.generation, tasks: this.doc.tasks.length });
-    this.schedule(() => this.register(), 0);
+    // No registration call: the first report (the heartbeat loop's first tick) carries the claim, and
+    // the control plane's next pass registers the host from it.
+    this.deps.log('info', 'claiming host', { host: this.config.hostId, address: this.config.address, capacity: this.config.capacity });
     this.schedule(() => this.pollLoop(), 0);
     this.schedule(() => this.reconcileLoop(), 0);
     this.schedule(() => this.heartbeatLoop(), 0);
@@ -199,7 +216,7 @@ export class Agent {
     this.lastTick = now;
     // A stall with one long call in flight is checked with a cheap call on the side.
     this.docker.probe(this.stallMs / 2);
-    if (this.registered) void this.report(false);
+    void this.report(false);
     this.schedule(() => this.heartbeatLoop(), tickMs);
   }
 
@@ -252,19 +269,6 @@ export class Agent {
       void fn();
     }, ms);
     this.timers.push(t);
-  }
-
-  private async register(): Promise<void> {
-    try {
-      const { hostId: id, address, capacity, labels } = this.config;
-      await this.deps.store.registerHost({ id, address, capacity, labels }, new Date(this.deps.now()).toISOString());
-      this.registered = true;
-      this.deps.log('info', 'host registered', { host: id, address });
-      await this.report(true);
-    } catch (err) {
-      this.deps.log('warn', 'registration failed; retrying', { error: (err as Error).message });
-      this.schedule(() => this.register(), 2_000);
-    }
   }
 
   private async pollLoop(): Promise<void> {
@@ -349,7 +353,8 @@ export class Agent {
     const decided = plan({ tasks, containers, hashOf: this.deps.hashOf, restarts: this.restarts, now, unhealthy: this.unhealthy });
     // Without its network a new pod would get an address other hosts cannot route to: create none this
     // round. Removals and restarts of existing containers go on.
-    const actions = networkReady ? decided.actions : decided.actions.filter((a) => a.kind !== 'createPod');
+    // A refused pod is not created again until its retry time: it stays failed, with the reason, meanwhile.
+    const actions = decided.actions.filter((a) => a.kind !== 'createPod' || (networkReady && (this.refused.get(a.task.id)?.until ?? 0) <= now));
     for (const a of actions) if (a.kind === 'createPod') this.unhealthy.delete(a.task.id);
     // Once the stale containers are gone, this document counts as applied (fencing relies on it).
     const removed = () => {
@@ -369,6 +374,7 @@ export class Agent {
     for (const key of this.restartCounts.keys()) if (!live.has(key)) this.restartCounts.delete(key);
     for (const key of this.lastExit.keys()) if (!live.has(key)) this.lastExit.delete(key);
     for (const key of this.unhealthy.keys()) if (!live.has(key)) this.unhealthy.delete(key);
+    for (const key of this.refused.keys()) if (!live.has(key)) this.refused.delete(key);
     const present = new Set(containers.map((c) => c.id));
     for (const id of this.startedByMe.keys()) if (!present.has(id)) this.startedByMe.delete(id);
     this.prober.sync(this.probeTargets(tasks, containers));
@@ -449,7 +455,7 @@ export class Agent {
     const now = this.deps.now();
     for (const task of tasks) {
       const before = this.statuses.get(task.id);
-      const base = taskStatus(task, containers, backingOff.get(task.id), now, before);
+      const base = taskStatus(task, containers, backingOff.get(task.id), now, before, this.refused.get(task.id)?.message);
       if (base.exitCode !== undefined) this.lastExit.set(task.id, base.exitCode);
       const restarts = this.restartCounts.get(task.id) ?? 0;
       const lastExitCode = this.lastExit.get(task.id);
@@ -499,9 +505,12 @@ export class Agent {
     let lastProgress = this.deps.now();
     await forEachLimit(rest, this.config.parallelism, async (a) => {
       try {
-        if (a.kind === 'createPod') await this.createPod(a.task, a.reason);
-        else if (a.kind === 'start') await this.restart(a.container, a.task.id, a.reason);
+        if (a.kind === 'createPod') {
+          await this.createPod(a.task, a.reason);
+          this.refused.delete(a.task.id);
+        } else if (a.kind === 'start') await this.restart(a.container, a.task.id, a.reason);
       } catch (err) {
+        if (a.kind === 'createPod' && err instanceof DockerError && !err.retryable) this.refuse(a.task, err);
         this.deps.log('error', 'action failed', {
           action: a.kind,
           task: a.kind === 'createPod' || a.kind === 'start' ? a.task.id : undefined,
@@ -566,6 +575,16 @@ export class Agent {
     }
   }
 
+  /** Records that Docker refused the task's pod for good: the task reports failed with the reason, and an event says it once. */
+  private refuse(task: HostDocument['tasks'][number], err: DockerError): void {
+    const message = err.message.replace(/^docker /, '');
+    const before = this.refused.get(task.id);
+    this.refused.set(task.id, { message, until: this.deps.now() + REFUSAL_RETRY_MS });
+    if (before?.message === message) return;
+    const about = { namespace: task.namespace, service: task.service, task: task.id, host: this.config.hostId };
+    this.event('task.refused', `task ${task.id} cannot start: ${message}`, about);
+  }
+
   private async restart(container: ContainerInfo, taskId: string, reason: string): Promise<void> {
     const now = this.deps.now();
     const key = `${taskId}/${container.container}`;
@@ -624,7 +643,6 @@ export class Agent {
   }
 
   private async writeReport(force: boolean): Promise<void> {
-    if (!this.registered) return;
     const tasks = [...this.statuses.values()].sort((a, b) => a.taskId.localeCompare(b.taskId));
     const now = this.deps.now();
     const runtime = this.runtimeTrouble(now);
@@ -648,6 +666,7 @@ export class Agent {
         agentVersion: this.deps.version,
         ...(this.events.length ? { events: this.events.slice() } : {}),
         ...(runtime ? { runtime } : {}),
+        claim: this.claim(),
       };
       await withTimeout(this.deps.store.putHostStatus(status), REPORT_TIMEOUT_MS, 'status report');
       this.lastReport = now;
@@ -657,6 +676,12 @@ export class Agent {
       this.lastReported = '';
       this.deps.log('warn', 'status report failed', { error: (err as Error).message });
     }
+  }
+
+  /** The registration claim every full report carries (unchanged for the agent's lifetime). */
+  private claim(): HostClaim {
+    const { address, capacity, labels, instanceType } = this.config;
+    return { address, capacity: { cpu: capacity.cpu, memory: capacity.memory }, labels, ...(instanceType ? { instanceType } : {}) };
   }
 
   private async loadState(): Promise<HostDocument | undefined> {

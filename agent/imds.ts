@@ -192,9 +192,12 @@ export interface Ec2Identity {
   readonly region: string;
   /** The availability zone, `eu-west-1a`. */
   readonly zone: string;
+  /** The instance type from the identity document, `t4g.small`: claimed, never trusted (the control plane asks EC2). */
+  readonly instanceType?: string;
 }
 
 const INSTANCE_ID = /^i-[0-9a-f]{8,17}$/;
+const INSTANCE_TYPE = /^[a-z0-9-]+\.[a-z0-9-]+$/;
 const REGION = /^[a-z]{2}(-[a-z0-9]+)+-\d+$/;
 const ZONE = /^[a-z]{2}(-[a-z0-9]+)+-\d+[a-z]$/;
 
@@ -209,8 +212,9 @@ export async function ec2Identity(opts: ImdsOptions | ImdsClient = {}): Promise<
     imds.get(IMDS_PATHS.identityDocument),
   ]);
   let region: unknown;
+  let instanceType: unknown;
   try {
-    region = (JSON.parse(document) as { region?: unknown }).region;
+    ({ region, instanceType } = JSON.parse(document) as { region?: unknown; instanceType?: unknown });
   } catch (err) {
     throw new ImdsError(IMDS_PATHS.identityDocument, 'is not JSON', { cause: err });
   }
@@ -224,6 +228,7 @@ export async function ec2Identity(opts: ImdsOptions | ImdsClient = {}): Promise<
     address: check(IMDS_PATHS.localIpv4, address, isIPv4, 'an IPv4 address'),
     region: check(`${IMDS_PATHS.identityDocument} (region)`, region, (v) => REGION.test(v), 'a region like eu-west-1'),
     zone: check(IMDS_PATHS.availabilityZone, zone, (v) => ZONE.test(v), 'an availability zone like eu-west-1a'),
+    ...(typeof instanceType === 'string' && INSTANCE_TYPE.test(instanceType) ? { instanceType } : {}),
   };
 }
 

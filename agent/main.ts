@@ -117,6 +117,7 @@ async function main(): Promise<void> {
       address,
       capacity,
       labels: { ...(ec2 ? { zone: ec2.zone } : {}), ...labelsFrom(optionalEnv(env, ENV.hostLabels)) },
+      ...(ec2?.instanceType ? { instanceType: ec2.instanceType } : {}),
       pollMs: numberEnv(env, ENV.pollSeconds, 100, { min: 0.1 }) * 1000,
       heartbeatMs: numberEnv(env, ENV.heartbeatSeconds, 15, { min: 0.1 }) * 1000,
       reconcileMs: numberEnv(env, ENV.reconcileSeconds, 1, { min: 0.1 }) * 1000,
@@ -125,7 +126,8 @@ async function main(): Promise<void> {
       parallelism: numberEnv(env, ENV.parallelism, 4, { min: 1, max: 64 }),
       dockerStallMs: numberEnv(env, ENV.dockerStallSeconds, 30, { min: 1 }) * 1000,
     },
-    // Only this host's own items, from an allow-list of fields: IAM's rule on AWS, this adapter locally.
+    // Only this host's own report and heartbeat, from an allow-list of fields: IAM's rule on AWS, this
+    // adapter locally. The host record is the control plane's: it registers the host from the claim.
     {
       store: new HostScopedStore(store, hostId),
       channel,

@@ -133,14 +133,21 @@ export function taskStatus(
   backoffUntil: number | undefined,
   now: number,
   previous: TaskStatus | undefined,
+  /** Why Docker refused to create the pod for good (runAsNonRoot with a root image), if it did. */
+  refusal?: string,
 ): TaskStatus {
   const mine = containers.filter((c) => c.taskId === task.id);
   const first = mine.find((c) => c.container === task.pod.containers[0]?.name);
   let state: TaskState;
   let exitCode: number | undefined;
   let message: string | undefined;
+  if (mine.length < task.pod.containers.length && refusal !== undefined) {
+    // Missing containers that were refused are not being created: the task failed, and says why.
+    state = 'failed';
+    message = refusal;
+  }
   // Containers still missing: the agent is creating them (a burst is paced, so this can last a while).
-  if (mine.length < task.pod.containers.length) state = 'creating';
+  else if (mine.length < task.pod.containers.length) state = 'creating';
   else if (mine.every((c) => c.state === 'running')) state = 'running';
   else {
     const stopped = mine.filter(isStopped);

@@ -4,11 +4,12 @@
  * directly.
  */
 import type { Store } from '../ports/index.ts';
-import type { Service, ServiceSpec, Task, TaskView } from '../core/types.ts';
+import type { Host, HostStatus, Service, ServiceSpec, Task, TaskView } from '../core/types.ts';
 import { parseServiceSpec, parseServiceYaml } from '../core/spec.ts';
 import { ConflictError, NotFoundError, SkiffError, ValidationError } from '../core/errors.ts';
 import { jsonEqual } from '../core/json.ts';
 import { hostView, taskViews } from '../core/views.ts';
+import { forEachLimit } from '../core/async.ts';
 import { podOf } from '../core/reconciler.ts';
 import { desiredReplicas } from '../core/replicas.ts';
 
@@ -35,6 +36,12 @@ export interface ApiDeps {
   readonly kickScheduler: () => Promise<void>;
   /** The cluster's DNS zone, for the service names shown. @default 'skiff.internal' */
   readonly zone?: string;
+  /**
+   * When this control plane started (local mode: `skiff local up`). Hosts' reports written before
+   * it, or before the health check last saw the control plane come back (its checkpoint's
+   * `resumedAt`), are not shown as tasks' states (core/views.ts `reportsSince`).
+   */
+  readonly startedAt?: Date;
 }
 
 /** Largest request body accepted; a service spec is a few KB. */
@@ -44,6 +51,13 @@ type Handler = (req: ApiRequest, params: Record<string, string>) => Promise<ApiR
 
 export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiResponse> {
   const { store } = deps;
+
+  /** Tasks joined with their hosts' reports, discounting reports older than the control plane's (re)start. */
+  const viewsOf = async (tasks: readonly Task[], statuses: readonly HostStatus[], hosts: readonly Host[]) => {
+    const checkpoint = await store.getHealthCheckpoint();
+    const since = Math.max(checkpoint?.resumedAt ?? 0, deps.startedAt?.getTime() ?? 0);
+    return taskViews(tasks, statuses, hosts, since > 0 ? { reportsSince: since } : {});
+  };
 
   const applyService: Handler = async (req) => {
     const spec = parseBody(req);
@@ -76,35 +90,37 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     throw new ValidationError([{ path: 'spec.ingress.host', message: `ingress host ${host} is already used by service ${other}; ${advice}` }]);
   }
 
+  /** The tasks of these services, one Query of each service's partition: never a scan of every task. */
+  const tasksOfServices = async (services: readonly { namespace: string; name: string }[]): Promise<Task[]> => {
+    const lists: Task[][] = new Array(services.length);
+    await forEachLimit(services, SERVICE_READS_AT_ONCE, async (s, i) => {
+      lists[i] = await store.listTasks(s.namespace, s.name);
+    });
+    return lists.flat();
+  };
+
+  // The page of services first (from the services index), then the tasks of those services only.
   const listServices: Handler = async (req) => {
-    const [services, tasks, statuses, hosts] = await Promise.all([
-      store.listServices(req.query.namespace),
-      store.listAllTasks(),
-      store.listHostStatuses(),
-      store.listHosts(),
-    ]);
-    const views = taskViews(tasks, statuses, hosts);
-    return paged(
-      req,
-      services,
-      (s) => [s.namespace, s.name],
-      (list) =>
-        list.map((s) =>
-          serviceSummary(
-            s,
-            tasks.filter((t) => t.namespace === s.namespace && t.service === s.name),
-            views,
-            deps.zone,
-          ),
-        ),
+    const services = await store.listServices(req.query.namespace);
+    const { page, next } = pageOf(req, services, (s) => [s.namespace, s.name]);
+    const [tasks, statuses, hosts] = await Promise.all([tasksOfServices(page), store.listHostStatuses(), store.listHosts()]);
+    const views = await viewsOf(tasks, statuses, hosts);
+    const body = page.map((s) =>
+      serviceSummary(
+        s,
+        tasks.filter((t) => t.namespace === s.namespace && t.service === s.name),
+        views,
+        deps.zone,
+      ),
     );
+    return { status: 200, body, ...(next ? { headers: { 'x-next-cursor': next } } : {}) };
   };
 
   const getService: Handler = async (_req, p) => {
     const service = await store.getService(p.namespace, p.name);
     if (!service) throw new NotFoundError(`service ${p.namespace}/${p.name}`);
     const [tasks, statuses, hosts] = await Promise.all([store.listTasks(p.namespace, p.name), store.listHostStatuses(), store.listHosts()]);
-    const views = taskViews(tasks, statuses, hosts);
+    const views = await viewsOf(tasks, statuses, hosts);
     return { status: 200, body: { ...serviceSummary(service, tasks, views, deps.zone), service, tasks: views } };
   };
 
@@ -115,11 +131,35 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     return { status: 202, body: { result: 'deleting', service } };
   };
 
+  /**
+   * Without a service, the services are walked in key order from the cursor's, each one's tasks read
+   * (one Query each) until a page is full: a page reads about a page of tasks, not every task.
+   */
+  const pageOfTasks = async (req: ApiRequest): Promise<Task[]> => {
+    const { namespace, service, host } = req.query;
+    if (namespace && service) return store.listTasks(namespace, service);
+    const limit = pageLimit(req.query.limit);
+    const after = req.query.cursor === undefined ? undefined : decodeCursor(req.query.cursor);
+    const services = (await store.listServices(namespace))
+      .filter((s) => !service || s.name === service)
+      .sort((a, b) => compareKeys([a.namespace, a.name], [b.namespace, b.name]))
+      .filter((s) => !after || compareKeys([s.namespace, s.name], after.slice(0, 2)) >= 0);
+    const out: Task[] = [];
+    let found = 0;
+    for (let i = 0; i < services.length && found <= limit; i += SERVICE_READS_AT_ONCE) {
+      const tasks = await tasksOfServices(services.slice(i, i + SERVICE_READS_AT_ONCE));
+      out.push(...tasks);
+      // One more than the page tells there is a next one.
+      found += tasks.filter((t) => (!host || t.host === host) && (!after || compareKeys([t.namespace, t.service, t.slot], after) > 0)).length;
+    }
+    return out;
+  };
+
   const listTasks: Handler = async (req) => {
     const { namespace, service, host } = req.query;
-    const tasks = namespace && service ? await store.listTasks(namespace, service) : await store.listAllTasks();
+    const tasks = await pageOfTasks(req);
     const [statuses, hosts] = await Promise.all([store.listHostStatuses(), store.listHosts()]);
-    const views = taskViews(tasks, statuses, hosts).filter(
+    const views = (await viewsOf(tasks, statuses, hosts)).filter(
       (t) => (!namespace || t.namespace === namespace) && (!service || t.service === service) && (!host || t.host === host),
     );
     return paged(
@@ -146,7 +186,7 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     const found = (await Promise.all(namespaces.map((ns) => store.listTasks(ns, service)))).flat().find((t) => t.id === p.id && t.slot === slot);
     if (!found) throw new NotFoundError(`task ${p.id}`);
     const [host, status] = found.host ? await Promise.all([store.getHost(found.host), store.getHostStatus(found.host)]) : [undefined, undefined];
-    const view = taskViews([found], status ? [status] : [], host ? [host] : [])[0];
+    const view = (await viewsOf([found], status ? [status] : [], host ? [host] : []))[0];
     return { status: 200, body: view };
   };
 
@@ -277,14 +317,22 @@ type PageKey = readonly (string | number)[];
  * one is a 400 naming it). Keys, not offsets: an item added or removed between pages shifts nothing.
  */
 function paged<T>(req: ApiRequest, items: readonly T[], keyOf: (item: T) => PageKey, render: (page: T[]) => unknown[]): ApiResponse {
+  const { page, next } = pageOf(req, items, keyOf);
+  return { status: 200, body: render(page), ...(next ? { headers: { 'x-next-cursor': next } } : {}) };
+}
+
+/** The request's page of `items` in key order, and the cursor of the next page if there is one. */
+function pageOf<T>(req: ApiRequest, items: readonly T[], keyOf: (item: T) => PageKey): { page: T[]; next?: string } {
   const limit = pageLimit(req.query.limit);
   const after = req.query.cursor === undefined ? undefined : decodeCursor(req.query.cursor);
   const sorted = [...items].sort((a, b) => compareKeys(keyOf(a), keyOf(b)));
   const rest = after ? sorted.filter((i) => compareKeys(keyOf(i), after) > 0) : sorted;
   const page = rest.slice(0, limit);
-  const more = rest.length > limit;
-  return { status: 200, body: render(page), ...(more ? { headers: { 'x-next-cursor': encodeCursor(keyOf(page[page.length - 1])) } } : {}) };
+  return rest.length > limit ? { page, next: encodeCursor(keyOf(page[page.length - 1])) } : { page };
 }
+
+/** Services whose tasks are read at once by a list route (one Query each). */
+const SERVICE_READS_AT_ONCE = 16;
 
 function pageLimit(text: string | undefined): number {
   const limit = text === undefined ? DEFAULT_PAGE_LIMIT : Number(text);

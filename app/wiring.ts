@@ -8,6 +8,8 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { DynamoSubnetStore } from '../adapters/aws/subnet-store.ts';
 import { VpcRoutes } from '../adapters/aws/vpc-routes.ts';
 import { Ec2Machines } from '../adapters/aws/ec2-machines.ts';
+import { Ec2MachineCatalog } from '../adapters/aws/ec2-machine-catalog.ts';
+import type { MachineCatalog } from '../ports/machines.ts';
 import type { NetworkDeps } from './network.ts';
 import { Route53Zone } from '../adapters/aws/route53-zone.ts';
 import { AlbLoadBalancer } from '../adapters/aws/alb.ts';
@@ -29,6 +31,8 @@ export interface ControlPlane {
   readonly kickScheduler: () => Promise<void>;
   /** The routed container network, when configured (AWS). */
   readonly network?: NetworkDeps;
+  /** What EC2 says each host's instance is: bounds the agents' claims when the scheduler registers hosts. */
+  readonly machines: MachineCatalog;
 }
 
 export function awsControlPlane(config: ControlPlaneConfig): ControlPlane {
@@ -37,9 +41,9 @@ export function awsControlPlane(config: ControlPlaneConfig): ControlPlane {
   const ssm = new SSMClient({ ...common, ...(config.ssmEndpoint ? { endpoint: config.ssmEndpoint } : {}) });
   const trigger = config.schedulerFunction ? new LambdaSchedulerTrigger(new LambdaClient(common), config.schedulerFunction) : undefined;
   const store = new DynamoStore(dynamo, { tableName: config.table, hostArnPrefix: config.hostArnPrefix });
+  const ec2 = new EC2Client(common);
   let network: NetworkDeps | undefined;
   if (config.network) {
-    const ec2 = new EC2Client(common);
     network = {
       clusterCidr: config.network.clusterCidr,
       allocator: new DynamoSubnetStore(dynamo, {
@@ -87,6 +91,7 @@ export function awsControlPlane(config: ControlPlaneConfig): ControlPlane {
     waker: config.wakeDocument ? new RunCommandWaker(ssm, { documentName: config.wakeDocument }) : { wake: async () => {} },
     kickScheduler: trigger ? () => trigger.kick() : async () => {},
     ...(network ? { network } : {}),
+    machines: new Ec2MachineCatalog(ec2, { cluster: config.cluster }),
   };
 }
 

@@ -110,6 +110,31 @@ export class ApiClient {
   }
 
   async request<T = unknown>(method: string, path: string, body?: string, contentType = 'application/json'): Promise<T> {
+    return (await this.exchange<T>(method, path, body, contentType)).data;
+  }
+
+  /**
+   * Every item of a list route: the API answers a page at a time (docs/api.md, `x-next-cursor`), and
+   * this follows the cursor until the last page, so a long list is complete. A cursor that comes
+   * back twice is the API going round in circles: an error, not an endless loop.
+   */
+  async list<T = unknown>(path: string): Promise<T[]> {
+    const items: T[] = [];
+    const seen = new Set<string>();
+    let cursor: string | undefined;
+    do {
+      const page = cursor === undefined ? path : `${path}${path.includes('?') ? '&' : '?'}cursor=${encodeURIComponent(cursor)}`;
+      const { data, nextCursor } = await this.exchange<T[]>('GET', page);
+      if (!Array.isArray(data)) throw new ApiError(200, `the API answered GET ${path} with something that is not a list`);
+      items.push(...data);
+      if (nextCursor !== undefined && seen.has(nextCursor)) throw new ApiError(200, `the API gave the cursor ${nextCursor} twice for GET ${path}`);
+      if (nextCursor !== undefined) seen.add(nextCursor);
+      cursor = nextCursor;
+    } while (cursor !== undefined);
+    return items;
+  }
+
+  private async exchange<T>(method: string, path: string, body?: string, contentType = 'application/json'): Promise<{ data: T; nextCursor?: string }> {
     const url = `${this.base}${path}`;
     let headers: Record<string, string> = body ? { 'content-type': contentType } : {};
     if (this.target.token && !this.target.region) headers.authorization = `Bearer ${this.target.token}`;
@@ -139,7 +164,7 @@ export class ApiClient {
         message += ` (IAM authorization, region ${this.target.region}${this.target.profile ? `, profile ${this.target.profile}` : ''}: the caller needs execute-api:Invoke on this API)`;
       throw new ApiError(res.status, message);
     }
-    return data as T;
+    return { data: data as T, ...(res.nextCursor ? { nextCursor: res.nextCursor } : {}) };
   }
 
   private async sign(method: string, url: string, headers: Record<string, string>, body: string | undefined, region: string): Promise<Record<string, string>> {

@@ -8,6 +8,8 @@ import type { IncomingMessage } from 'node:http';
 export interface HttpResponse {
   readonly status: number;
   readonly text: string;
+  /** The `x-next-cursor` header of a list answer: there is another page, asked for with `cursor=`. */
+  readonly nextCursor?: string;
 }
 
 /** The error of a request that got no answer; `code` is the socket's (`ECONNREFUSED`) or `ETIMEDOUT`. */
@@ -29,7 +31,11 @@ export async function send(url: string, opts: { method: string; headers: Record<
     const req = request(url, { method: opts.method, headers }, (res: IncomingMessage) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () => {
+        const next = res.headers['x-next-cursor'];
+        const nextCursor = Array.isArray(next) ? next[0] : next;
+        resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), ...(nextCursor ? { nextCursor } : {}) });
+      });
       res.on('error', (err) => reject(new HttpRequestError(err.message, (err as NodeJS.ErrnoException).code, { cause: err })));
     });
     // No byte either way for this long: the API is stuck, or the network drops packets.

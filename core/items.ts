@@ -227,6 +227,15 @@ export const HostStatusItemSchema = z.object({
   agentVersion: z.string().max(256),
   events: z.array(EventSchema).max(MAX_STATUS_EVENTS).optional(),
   runtime: z.object({ state: z.literal('unresponsive'), since: time, message: text }).optional(),
+  claim: z
+    .object({
+      address: z.string().min(1).max(256),
+      // Any finite amount: a claim above the machine is capped, not refused (register-hosts).
+      capacity: z.object({ cpu: z.number().finite().min(0), memory: z.number().finite().min(0) }),
+      labels: labels.default({}),
+      instanceType: z.string().max(64).optional(),
+    })
+    .optional(),
 });
 
 export const HeartbeatItemSchema = z.object({ heartbeatAt: time });
@@ -293,7 +302,15 @@ export function parseHostStatusItem(item: Record<string, unknown>, key: { hostId
   if (!parsed.ok) return parsed;
   if (item.hostId !== undefined && item.hostId !== key.hostId)
     return { ok: false, reason: `hostId ${JSON.stringify(item.hostId)} is not ${JSON.stringify(key.hostId)}, as its key says` };
-  return { ok: true, value: drop({ hostId: key.hostId, ...parsed.value, events: parsed.value.events?.map((e) => drop(e) as ClusterEvent) }) as HostStatus };
+  return {
+    ok: true,
+    value: drop({
+      hostId: key.hostId,
+      ...parsed.value,
+      events: parsed.value.events?.map((e) => drop(e) as ClusterEvent),
+      claim: parsed.value.claim && drop(parsed.value.claim),
+    }) as HostStatus,
+  };
 }
 
 /** A heartbeat in the partition of host `hostId` (its host id from the key alone, as a status). */

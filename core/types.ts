@@ -267,6 +267,25 @@ export interface HostStatus {
   readonly events?: readonly ClusterEvent[];
   /** Present when the host's container runtime does not answer: the host is degraded, not dead. */
   readonly runtime?: RuntimeTrouble;
+  /**
+   * What the agent says its host is. The agent never writes its host record: the control plane
+   * registers or refreshes it from this claim, within what it knows of the machine
+   * (app/scheduler/steps/register-hosts.ts). Absent: the record is left as it is.
+   */
+  readonly claim?: HostClaim;
+}
+
+/**
+ * An agent's registration claim, carried in its report. Only a claim: the capacity is capped by the
+ * machine's (on EC2 its instance type's), the address checked against the machine's where the
+ * control plane can tell, and the state is never the host's to say.
+ */
+export interface HostClaim {
+  readonly address: string;
+  readonly capacity: Resources;
+  readonly labels: Readonly<Record<string, string>>;
+  /** The EC2 instance type as the instance's metadata says (informational: EC2 itself is asked). */
+  readonly instanceType?: string;
 }
 
 /** The agent's word that Docker does not answer (its calls time out or hang), while the agent itself lives. */

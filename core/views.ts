@@ -63,11 +63,35 @@ export function statusOf(index: ReturnType<typeof statusIndex>, task: Task): Tas
   return task.host ? index.get(`${task.host}\u0000${task.id}`)?.status : undefined;
 }
 
+export interface ViewOptions {
+  /**
+   * When the control plane (re)started, in ms: a host's report last written before it is not shown
+   * as the task's state. Right after `skiff local up` over an old cluster the store still holds the
+   * reports of agents that stopped with it; showing them would say `running` for containers that may
+   * be long gone, until each agent reports again. Its tasks show `assigned`, with a message, instead.
+   */
+  readonly reportsSince?: number;
+}
+
 /** Every task as users see it, joined with its own host's report; ordered by service, then slot. */
-export function taskViews(tasks: readonly Task[], statuses: readonly HostStatus[], hosts: readonly Pick<Host, 'id' | 'state'>[]): TaskView[] {
-  const index = statusIndex(statuses);
+export function taskViews(
+  tasks: readonly Task[],
+  statuses: readonly HostStatus[],
+  hosts: readonly Pick<Host, 'id' | 'state'>[],
+  options: ViewOptions = {},
+): TaskView[] {
+  const since = options.reportsSince;
+  // The heartbeat time is the later of the report's and its heartbeat's: an agent that beats is current.
+  const isStale = (s: HostStatus) => since !== undefined && Date.parse(s.heartbeatAt) < since;
+  const index = statusIndex(statuses.filter((s) => !isStale(s)));
+  const stale = new Set(statuses.filter(isStale).map((s) => s.hostId));
   const hostById = new Map(hosts.map((h) => [h.id, h]));
   return tasks
-    .map((t) => taskView(t, statusOf(index, t), t.host ? hostById.get(t.host) : undefined))
+    .map((t) => {
+      const view = taskView(t, statusOf(index, t), t.host ? hostById.get(t.host) : undefined);
+      if (!t.host || !stale.has(t.host) || view.state !== 'assigned') return view;
+      const at = new Date(since!).toISOString();
+      return { ...view, message: `no report from host ${t.host} since the control plane started at ${at}; its state is unknown until it reports` };
+    })
     .sort((a, b) => (a.namespace + a.service).localeCompare(b.namespace + b.service) || a.slot - b.slot);
 }

@@ -240,6 +240,21 @@ export class SkiffHosts extends Construct {
     );
   }
 
+  /**
+   * Lets the scheduler ask EC2 what each host's instance is (its type's size, its private IP), to
+   * bound the agent's claim when it registers the host (adapters/aws/ec2-machine-catalog.ts).
+   */
+  grantDescribeMachines(grantee: IGrantable): void {
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new PolicyStatement({
+        // The Service Authorization Reference lists no resource type for these Describe calls: '*' only.
+        sid: 'HostMachineFacts',
+        actions: ['ec2:DescribeInstances', 'ec2:DescribeInstanceTypes'],
+        resources: ['*'],
+      }),
+    );
+  }
+
   private parameterArn(name: string): string {
     return Stack.of(this).formatArn({ service: 'ssm', resource: 'parameter', resourceName: name.replace(/^\//, '') });
   }

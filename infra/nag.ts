@@ -96,7 +96,8 @@ export function suppressSkiffClusterFindings(cluster: SkiffCluster): void {
     [
       ...functionSuppressions(
         `${xray}; nor do elasticloadbalancing:DescribeRules, DescribeTargetGroups, DescribeTargetGroupAttributes and ` +
-          'DescribeTargetHealth (Service Authorization Reference), or dynamodb:ListStreams, which the table stream trigger needs',
+          'DescribeTargetHealth (Service Authorization Reference), dynamodb:ListStreams, which the table stream trigger needs, or ' +
+          "ec2:DescribeInstances and DescribeInstanceTypes, with which it bounds each host agent's claim by its instance's type and private IP",
       ),
       {
         id: 'AwsSolutions-IAM5',

@@ -244,6 +244,7 @@ export class SkiffCluster extends Construct {
     const scheduler = controlPlane.schedulerFunction;
     this.hostFleet.grantPublishDocuments(scheduler);
     this.hostFleet.grantWake(scheduler);
+    this.hostFleet.grantDescribeMachines(scheduler);
     this.network.grantRouting(scheduler);
     this.ingress.grantSync(scheduler);
     return controlPlane;

@@ -51,38 +51,28 @@ export class SkiffState extends Construct {
   }
 
   /**
-   * Lets a host role read and write the items of the one instance that signed the request (`HOST#<its ARN>`),
-   * so one role serves every host and none reaches another's items; and write in them only the
-   * attributes the agent's own writes name (`HOST_WRITABLE_ATTRIBUTES`).
+   * Lets a host role put the items of the one instance that signed the request (`HOST#<its ARN>`),
+   * so one role serves every host and none reaches another's items; and name in them only the
+   * attributes of its report and heartbeat (`HOST_WRITABLE_ATTRIBUTES`). No read, no update: the
+   * agent reads nothing from the table, and its host record is the control plane's (registered from
+   * the claim in its report, app/scheduler/steps/register-hosts.ts).
    */
   grantOwnHostItems(grantee: IGrantable): void {
-    // These three actions always name one item, so LeadingKeys is never an empty set (for which
-    // ForAllValues would be vacuously true); Query, Scan, DeleteItem and batch calls stay denied.
+    // PutItem always names one item, so LeadingKeys is never an empty set (for which ForAllValues
+    // would be vacuously true); GetItem, UpdateItem, Query, Scan, DeleteItem and batch calls stay denied.
     const ownPartition = { 'dynamodb:LeadingKeys': [`HOST#${SOURCE_INSTANCE_ARN}`] };
     grantee.grantPrincipal.addToPrincipalPolicy(
       new PolicyStatement({
-        // Whole items: registration reads the host record to keep its state and version. Reading
-        // its own items shows a host nothing it did not write or is not about itself, so there is
-        // no attribute list and no dynamodb:Select condition here.
-        sid: 'ReadOwnHostItems',
-        actions: ['dynamodb:GetItem'],
-        resources: [this.table.tableArn],
-        conditions: { 'ForAllValues:StringEquals': ownPartition },
-      }),
-    );
-    grantee.grantPrincipal.addToPrincipalPolicy(
-      new PolicyStatement({
         // dynamodb:Attributes is every attribute a write names (the item's, the key's, and those of
-        // its update and condition expressions), never empty for a write, so ForAllValues holds it
-        // to the list. ReturnValues: the values the agent asks for (absent is NONE); ALL_NEW
-        // returns only the host's own item, which it may read anyway. dynamodb:Select applies to
-        // reads only, so it has no place in a write-only statement.
+        // its condition expression), never empty for a put, so ForAllValues holds it to the list: the
+        // host record's attributes (state, capacity, address, version) are not on it. ReturnValues:
+        // NONE only (absent is NONE), so a put returns nothing of the item it replaced.
         sid: 'WriteOwnHostItems',
-        actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem'],
+        actions: ['dynamodb:PutItem'],
         resources: [this.table.tableArn],
         conditions: {
           'ForAllValues:StringEquals': { ...ownPartition, 'dynamodb:Attributes': [...HOST_WRITABLE_ATTRIBUTES] },
-          StringEqualsIfExists: { 'dynamodb:ReturnValues': ['NONE', 'ALL_NEW'] },
+          StringEqualsIfExists: { 'dynamodb:ReturnValues': ['NONE'] },
         },
       }),
     );

@@ -38,6 +38,8 @@ import { startSsmServer } from './ssm-server.ts';
 import { startApiServer } from './api-server.ts';
 import { ensureLocalToken } from './token.ts';
 import { SignalWaker } from './waker.ts';
+import { LocalMachines } from './machines.ts';
+import { parseCpu, parseMemory } from '../core/quantity.ts';
 import { DynamoStore } from '../adapters/aws/dynamo-store.ts';
 import { SsmHostChannel } from '../adapters/aws/ssm-channel.ts';
 import { writeFileAtomicSync } from '../adapters/fs/atomic-write.ts';
@@ -183,6 +185,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   // Before the API listens: it admits only requests that carry this token.
   const token = ensureLocalToken(dataDir);
 
+  const controlPlaneStartedAt = new Date();
   const controlPlane: (() => Promise<void> | void)[] = [];
   const spawned: number[] = [];
   const runSteps = async (steps: (() => Promise<void> | void)[]) => {
@@ -221,7 +224,8 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     const waker = new SignalWaker(runDir, (id, pid) => findAgent(dataDir, cluster, id)?.pid === pid);
 
     const scheduler = new HandlerLoop(
-      makeSchedulerHandler({ store, channel, waker, cluster, now: () => new Date() }),
+      // Agents only claim; the scheduler registers them, capped at the host size every local agent is given.
+      makeSchedulerHandler({ store, channel, waker, cluster, now: () => new Date(), machines: new LocalMachines(localHostSize(options)) }),
       options.schedulerIntervalMs ?? 1000,
       (msg) => log(`skiff: scheduler: ${msg}`),
     );
@@ -245,7 +249,8 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     );
     controlPlane.push(() => health.stop());
 
-    const apiHandler = makeApiHandler({ store, now: () => new Date(), kickScheduler: async () => scheduler.kick() });
+    // startedAt: the reports of agents that stopped with an earlier run are not shown as current.
+    const apiHandler = makeApiHandler({ store, now: () => new Date(), kickScheduler: async () => scheduler.kick(), startedAt: controlPlaneStartedAt });
     const api = await bindStable('API', apiPort || saved?.apiPort, apiPort ? 'given with --port' : savedAt, endpointsPath, (port) =>
       startApiServer(apiHandler, { port, token }),
     );
@@ -315,8 +320,8 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
         SKIFF_SSM_ENDPOINT: ssm.endpoint,
         SKIFF_HOST_ID: id,
         SKIFF_HOST_ADDRESS: address,
-        SKIFF_HOST_CPU: options.hostCpu ?? '4',
-        SKIFF_HOST_MEMORY: options.hostMemory ?? '8Gi',
+        SKIFF_HOST_CPU: options.hostCpu ?? DEFAULT_HOST_CPU,
+        SKIFF_HOST_MEMORY: options.hostMemory ?? DEFAULT_HOST_MEMORY,
         SKIFF_HOST_LABELS: `local=true,index=${i}`,
         SKIFF_POLL_SECONDS: String(options.pollSeconds ?? 2),
         SKIFF_HEARTBEAT_SECONDS: String(options.heartbeatSeconds ?? 1),
@@ -442,6 +447,14 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     await runSteps([...controlPlane, ...spawned.map((pid) => () => stopPid(pid))]);
     throw err;
   }
+}
+
+/** The size of every local host (its agent's SKIFF_HOST_CPU / SKIFF_HOST_MEMORY): the most a local host's claim is registered with. */
+const DEFAULT_HOST_CPU = '4';
+const DEFAULT_HOST_MEMORY = '8Gi';
+
+export function localHostSize(options: { readonly hostCpu?: string; readonly hostMemory?: string }): { cpu: number; memory: number } {
+  return { cpu: parseCpu(options.hostCpu ?? DEFAULT_HOST_CPU), memory: parseMemory(options.hostMemory ?? DEFAULT_HOST_MEMORY) };
 }
 
 /** Refuses to start over a status file that names a running control plane, or running hosts of another cluster. */

@@ -353,6 +353,7 @@ export class MemoryStore implements Store, BadItemSource {
         agentVersion: status.agentVersion,
         ...(Array.isArray(status.events) ? { events: status.events } : {}),
         ...(status.runtime ? { runtime: status.runtime } : {}),
+        ...(status.claim ? { claim: status.claim } : {}),
       }),
     );
   }

@@ -7,6 +7,7 @@ import type { Allocation, ClusterEvent, Host, Task } from '../../core/types.ts';
 import { claimsByHost, passEvent, tasksByService, type ClusterSnapshot } from '../../core/pass.ts';
 import { ConflictError } from '../../core/errors.ts';
 import type { NetworkDeps, NetworkResult, NetworkState } from '../network.ts';
+import type { MachineCatalog } from '../../ports/machines.ts';
 
 export type PassLog = (message: string, data?: Record<string, unknown>) => void;
 
@@ -30,6 +31,11 @@ export interface PassDeps {
    * and the network step reads the route tables and asks about suspect machines on this pass
    */
   readonly state?: PassState;
+  /**
+   * What the control plane knows of each host's machine, to bound agents' claims when it registers
+   * them (EC2 on AWS, the local host size locally). Absent: a claim is taken within the schema's bounds.
+   */
+  readonly machines?: MachineCatalog;
 }
 
 /** State kept between passes. Losing it costs repeated work only, never a wrong decision. */
@@ -38,10 +44,12 @@ export interface PassState {
   readonly copiedAgentEvents: Map<string, string>;
   /** When the network step last read the route tables and asked about suspect machines (EC2 calls, paced). */
   readonly network: NetworkState;
+  /** The last claim of each host the register step took or refused (stable JSON), so a claim is checked and reported once. */
+  readonly claims: Map<string, { readonly claim: string; readonly refused?: string }>;
 }
 
 export function newPassState(): PassState {
-  return { copiedAgentEvents: new Map(), network: {} };
+  return { copiedAgentEvents: new Map(), network: {}, claims: new Map() };
 }
 
 export interface PassResult {
@@ -63,6 +71,8 @@ export interface PassResult {
     failed: number /** Ready hosts still without a routed subnet. */;
     waiting: number;
   };
+  /** Hosts registered or refreshed from their agents' claims by this pass. */
+  registered?: string[];
   /** Down hosts whose machines are gone for good, forgotten by this pass (AWS). */
   forgotten?: string[];
   /** Items the reads skipped as invalid (core/items.ts): each also an `item.invalid` event. The BadItems metric. */
@@ -84,7 +94,8 @@ export interface PassContext {
   readonly deps: PassDeps;
   readonly store: Store;
   readonly state: PassState;
-  readonly snapshot: ClusterSnapshot;
+  /** Replaced, never changed in place, by the register step when it registers or refreshes hosts. */
+  snapshot: ClusterSnapshot;
   /** The pass's time, ISO: every write and event of the pass carries it. */
   readonly now: string;
   readonly seed: string;

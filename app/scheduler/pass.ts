@@ -16,6 +16,7 @@ import { passContext, type PassDeps, type PassResult } from './context.ts';
 import type { PassStep } from './step.ts';
 import { ingestAgentEvents, reportBadItems, saveEvents } from './steps/events.ts';
 import { forgetGoneHosts, network } from './steps/hosts.ts';
+import { registerHosts } from './steps/register-hosts.ts';
 import { reconcile } from './steps/reconcile.ts';
 import { place } from './steps/place.ts';
 import { commit } from './steps/commit.ts';
@@ -25,11 +26,23 @@ export { newPassState, type PassDeps, type PassResult, type PassState } from './
 export type { PassStep } from './step.ts';
 
 /**
- * The steps of a pass, in order. The order is the protocol: subnets before placements (a host
+ * The steps of a pass, in order. The order is the protocol: hosts registered from their claims
+ * before anything uses them (the agents only claim), subnets before placements (a host
  * without one takes no pod), claims before allocations, allocations before documents, forgotten
  * hosts before publication (nothing is published to them).
  */
-export const PASS_STEPS: readonly PassStep[] = [reportBadItems, ingestAgentEvents, network, reconcile, place, commit, forgetGoneHosts, publish, saveEvents];
+export const PASS_STEPS: readonly PassStep[] = [
+  reportBadItems,
+  ingestAgentEvents,
+  registerHosts,
+  network,
+  reconcile,
+  place,
+  commit,
+  forgetGoneHosts,
+  publish,
+  saveEvents,
+];
 
 export async function runPass(deps: PassDeps, steps: readonly PassStep[] = PASS_STEPS): Promise<PassResult> {
   const now = deps.now().toISOString();

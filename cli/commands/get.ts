@@ -50,7 +50,7 @@ async function services(client: ApiClient, q: Query, mode: Mode, out: Out): Prom
     out.log('');
     return out.log(taskTable(s.tasks));
   }
-  const list = await client.request<ServiceRow[]>('GET', `/v1/services${q.namespace ? `?namespace=${encodeURIComponent(q.namespace)}` : ''}`);
+  const list = await client.list<ServiceRow>(`/v1/services${q.namespace ? `?namespace=${encodeURIComponent(q.namespace)}` : ''}`);
   if (mode === 'json') return out.log(JSON.stringify(list, null, 2));
   out.log(
     table([
@@ -69,12 +69,12 @@ async function tasks(client: ApiClient, q: Query, mode: Mode, out: Out): Promise
   if (q.namespace) params.set('namespace', q.namespace);
   if (q.service) params.set('service', q.service);
   if (q.host) params.set('host', q.host);
-  const list = await client.request<TaskRow[]>('GET', `/v1/tasks${params.size ? `?${params}` : ''}`);
+  const list = await client.list<TaskRow>(`/v1/tasks${params.size ? `?${params}` : ''}`);
   out.log(mode === 'json' ? JSON.stringify(list, null, 2) : taskTable(list));
 }
 
 async function hosts(client: ApiClient, q: Query, mode: Mode, out: Out): Promise<void> {
-  const list = q.name ? [await client.request<HostRow>('GET', `/v1/hosts/${encodeURIComponent(q.name)}`)] : await client.request<HostRow[]>('GET', '/v1/hosts');
+  const list = q.name ? [await client.request<HostRow>('GET', `/v1/hosts/${encodeURIComponent(q.name)}`)] : await client.list<HostRow>('/v1/hosts');
   if (mode === 'json') return out.log(JSON.stringify(q.name ? list[0] : list, null, 2));
   out.log(
     table([

@@ -371,6 +371,17 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         expect(await store.getHealthCheckpoint()).toEqual({ lastRunAt: 6, resumedAt: 1 });
       });
 
+      it("keeps an agent's registration claim in its status, and nothing of it reaches the host record", async () => {
+        const store = await makeStore();
+        const claim = { address: '10.0.1.17', capacity: { cpu: 1e12, memory: 2 ** 31 }, labels: { zone: 'a' }, instanceType: 't4g.small' };
+        await store.putHostStatus(aStatus('h1', { claim }));
+        expect((await store.getHostStatus('h1'))?.claim).toEqual(claim);
+        expect((await store.listHostStatuses())[0].claim).toEqual(claim);
+        expect(await store.getHost('h1')).toBeUndefined();
+        await store.putHostStatus(aStatus('h1'));
+        expect((await store.getHostStatus('h1'))?.claim).toBeUndefined();
+      });
+
       it('stores, reads and lists host statuses; a new report replaces the old', async () => {
         const store = await makeStore();
         await store.registerHost(hostInput('h1'), NOW);

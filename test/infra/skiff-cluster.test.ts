@@ -372,11 +372,20 @@ describe('IAM', () => {
           'ssm:PutParameter',
           'ssm:SendCommand',
           ...EC2_ROUTE_ACTIONS,
+          'ec2:DescribeInstanceTypes',
         ]),
       ].sort(),
     );
     expectTableGrant(statements.filter((s) => !list(s.Resource).some((r) => render(r).includes('StreamArn') || r === '*')));
-    expectNoWildcards(statements, ['dynamodb:ListStreams', ...ELB_DESCRIBE_ACTIONS, 'ec2:DescribeInstances', 'ec2:DescribeRouteTables']);
+    expectNoWildcards(statements, [
+      'dynamodb:ListStreams',
+      ...ELB_DESCRIBE_ACTIONS,
+      'ec2:DescribeInstances',
+      'ec2:DescribeInstanceTypes',
+      'ec2:DescribeRouteTables',
+    ]);
+    // What EC2 says a host's instance is (type, private IP): the bound on its agent's claim.
+    expect(list(bySid(statements, 'HostMachineFacts').Action).sort()).toEqual(['ec2:DescribeInstanceTypes', 'ec2:DescribeInstances']);
     const documents = bySid(statements, 'HostDocuments');
     expect(list(documents.Action).sort()).toEqual(['ssm:DeleteParameter*', 'ssm:GetParameter*', 'ssm:PutParameter']);
     expect(list(documents.Resource).map(render)).toEqual([arn('ssm', 'parameter/skiff/test/*')]);
@@ -487,26 +496,26 @@ describe('IAM', () => {
       expect(deny.Condition).toEqual({ StringNotEquals: { 'aws:ResourceTag/skiff:host-arn': '${ec2:SourceInstanceARN}' } });
     });
 
-    it('gets only table items whose partition key is HOST#<own instance ARN>', () => {
-      const read = bySid(statements, 'ReadOwnHostItems');
-      expect(list(read.Action)).toEqual(['dynamodb:GetItem']);
-      expect(list(read.Resource).map(render)).toEqual([`\${${tableId}.Arn}`]);
-      expect(read.Condition).toEqual({
-        'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['HOST#${ec2:SourceInstanceARN}'] },
-      });
+    it('reads no table item: the agent reads nothing from the table, and its host record is not its own to read back', () => {
+      expect(statements.some((st) => st.Sid === 'ReadOwnHostItems')).toBe(false);
+      expect(actionsOf(statements).filter((a) => a.startsWith('dynamodb:'))).toEqual(['dynamodb:PutItem']);
     });
 
-    it('puts and updates only its own items, naming only the attributes the agent writes, and reads back no more than its own item', () => {
+    it('puts only its own items, naming only the attributes of its report and heartbeat (none of its host record), and reads nothing back', () => {
       const write = bySid(statements, 'WriteOwnHostItems');
-      expect(list(write.Action).sort()).toEqual(['dynamodb:PutItem', 'dynamodb:UpdateItem']);
+      expect(list(write.Action)).toEqual(['dynamodb:PutItem']);
       expect(list(write.Resource).map(render)).toEqual([`\${${tableId}.Arn}`]);
       expect(write.Condition).toEqual({
         'ForAllValues:StringEquals': {
           'dynamodb:LeadingKeys': ['HOST#${ec2:SourceInstanceARN}'],
           'dynamodb:Attributes': [...HOST_WRITABLE_ATTRIBUTES],
         },
-        StringEqualsIfExists: { 'dynamodb:ReturnValues': ['NONE', 'ALL_NEW'] },
+        StringEqualsIfExists: { 'dynamodb:ReturnValues': ['NONE'] },
       });
+      // The host record is the control plane's (registered from the claim in the report): a host
+      // cannot move itself between ready, down and drained, nor rewrite its capacity or address.
+      for (const attribute of ['state', 'stateSince', 'capacity', 'address', 'labels', 'version', 'allocations', 'registeredAt', 'id'])
+        expect(HOST_WRITABLE_ATTRIBUTES).not.toContain(attribute);
       // The key attributes are named by every write, so a list without them would refuse every call.
       expect(HOST_WRITABLE_ATTRIBUTES).toEqual(expect.arrayContaining(['pk', 'sk']));
       // Attributes only the control plane writes stay out of reach: the events' TTL, a host's state
@@ -541,9 +550,7 @@ describe('IAM', () => {
       expect(list(download.Resource).map(render)[0]).toMatch(
         /^arn:\$\{AWS::Partition\}:s3:::cdk-[a-z0-9]+-assets-\$\{AWS::AccountId\}-\$\{AWS::Region\}\/[0-9a-f]{64}\.mjs$/,
       );
-      expect(actionsOf(statements)).toEqual(
-        ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 's3:GetObject', 'ssm:GetParameter', 'ssm:GetParameter*', 'ssm:GetParameters'].sort(),
-      );
+      expect(actionsOf(statements)).toEqual(['dynamodb:PutItem', 's3:GetObject', 'ssm:GetParameter', 'ssm:GetParameter*', 'ssm:GetParameters'].sort());
       expectNoWildcards(statements);
     });
   });

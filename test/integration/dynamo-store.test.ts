@@ -3,9 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProvisionedThroughputExceededException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoStore, StoreUnavailableError, hostPartitionKey } from '../../adapters/aws/dynamo-store.ts';
 import { HOST_WRITABLE_ATTRIBUTES } from '../../adapters/aws/dynamo/host-attributes.ts';
+import { EVENT_LOG_SHARDS } from '../../adapters/aws/dynamo/keys.ts';
 import { dynaliteClient, ensureTable, startDynalite, type DynaliteServer } from '../../local/dynalite.ts';
 import { LimitError } from '../../core/errors.ts';
 import { LATER, NOW, aSpec, aStatus, aTask, anAllocation, hostInput } from '../contract/store-fixtures.ts';
@@ -105,10 +106,9 @@ describe('host items keyed by instance ARN (hostArnPrefix)', () => {
     expect(await store.getPublished('i-0abc')).toEqual({ generation: 1, hash: 'h' });
   });
 
-  it('lets an agent register and report under the host role’s policy: GetItem, PutItem, UpdateItem on its own partition only', async () => {
+  it('lets an agent report (with its registration claim) under the host role’s policy, PutItem on its own partition only, and refuses it its host record', async () => {
     const { tableName } = await prefixedStore();
-    // IAM at the SDK boundary, as the host role's Read/WriteOwnHostItems statements read: only these three
-    // actions, on the table, with every leading key equal to HOST#${ec2:SourceInstanceARN}, and
+    // IAM at the SDK boundary, as the host role's WriteOwnHostItems statement reads: PutItem only, on the table, with every leading key equal to HOST#${ec2:SourceInstanceARN}, and
     // writes naming only HOST_WRITABLE_ATTRIBUTES (bare names in expressions: see the unit test).
     const sourceArn = `${ARN_PREFIX}i-0abc`;
     const asHost = dynaliteClient(server.endpoint);
@@ -129,11 +129,8 @@ describe('host items keyed by instance ARN (hostArnPrefix)', () => {
           seen.push(`${action} ${leadingKey}`);
           // WriteOwnHostItems: every attribute a write names is on the allow-list; ReturnValues NONE or ALL_NEW.
           const named = [...Object.keys(input.Item ?? {}), ...Object.keys(input.Key ?? {}), ...Object.values(input.ExpressionAttributeNames ?? {})];
-          const writeOk =
-            action === 'GetItem' ||
-            (named.every((a) => (HOST_WRITABLE_ATTRIBUTES as readonly string[]).includes(a)) && ['NONE', 'ALL_NEW'].includes(input.ReturnValues ?? 'NONE'));
-          const allowed =
-            ['GetItem', 'PutItem', 'UpdateItem'].includes(action) && input.TableName === tableName && leadingKey === `HOST#${sourceArn}` && writeOk;
+          const writeOk = named.every((a) => (HOST_WRITABLE_ATTRIBUTES as readonly string[]).includes(a)) && (input.ReturnValues ?? 'NONE') === 'NONE';
+          const allowed = action === 'PutItem' && input.TableName === tableName && leadingKey === `HOST#${sourceArn}` && writeOk;
           if (!allowed) {
             throw Object.assign(new Error(`not authorized to perform dynamodb:${action}`), { name: 'AccessDeniedException', $metadata: {} });
           }
@@ -142,11 +139,14 @@ describe('host items keyed by instance ARN (hostArnPrefix)', () => {
         { step: 'build', name: 'hostRolePolicy' },
       );
       const agentStore = new DynamoStore(asHost, { tableName, hostArnPrefix: ARN_PREFIX });
-      await agentStore.registerHost(hostInput('i-0abc'), NOW);
-      await agentStore.registerHost({ ...hostInput('i-0abc', 3), capacity: { cpu: 4000, memory: 2 ** 33 } }, LATER);
-      await agentStore.putHostStatus(aStatus('i-0abc'));
+      const { id: _id, ...claim } = hostInput('i-0abc');
+      await agentStore.putHostStatus(aStatus('i-0abc', { claim }));
       await agentStore.putHeartbeat('i-0abc', LATER);
-      expect(new Set(seen)).toEqual(new Set([`GetItem HOST#${sourceArn}`, `PutItem HOST#${sourceArn}`, `UpdateItem HOST#${sourceArn}`]));
+      expect(new Set(seen)).toEqual(new Set([`PutItem HOST#${sourceArn}`]));
+
+      // Its own host record is the control plane's: registering itself, or moving itself back to ready, is refused.
+      await expect(agentStore.registerHost(hostInput('i-0abc'), NOW)).rejects.toThrow(/AccessDeniedException/);
+      await expect(agentStore.setHostState('i-0abc', 'ready', LATER)).rejects.toThrow(/AccessDeniedException/);
 
       // Another host's items and the scheduler's publication record stay out of reach.
       await expect(agentStore.putHostStatus(aStatus('i-0other'))).rejects.toThrow(/PutItem on status of host i-0other failed \(AccessDeniedException\)/);
@@ -319,5 +319,36 @@ describe('events', () => {
     } finally {
       c.destroy();
     }
+  });
+  it('spreads the unfiltered log over its shards, and still reads newest-limit-oldest-first across them, page by page', async () => {
+    const tableName = `skiff-test-${++tables}`;
+    await ensureTable(client, tableName);
+    const store = new DynamoStore(client, { tableName });
+    const at = (i: number) => new Date(Date.parse(NOW) + i * 1000).toISOString();
+    const all = Array.from({ length: 120 }, (_, i) => ev(at(i), `e${i}`));
+    await store.putEvents(all);
+    // No hot partition: the log's items sit under EVENT_LOG_SHARDS keys, none under the old EVENTS.
+    const doc = DynamoDBDocumentClient.from(client);
+    const items = (await doc.send(new ScanCommand({ TableName: tableName, ProjectionExpression: 'pk', ConsistentRead: true }))).Items ?? [];
+    const partitions = new Map<string, number>();
+    for (const i of items) partitions.set(String(i.pk), (partitions.get(String(i.pk)) ?? 0) + 1);
+    expect([...partitions.keys()].every((pk) => pk.startsWith('EVENTS#LOG#'))).toBe(true);
+    expect(partitions.size).toBe(EVENT_LOG_SHARDS);
+    expect(Math.max(...partitions.values())).toBeLessThan(120 / 2);
+    // The contract across shards: the newest `limit`, oldest first; `before` pages back in time.
+    const first = await store.listEvents({ limit: 50 });
+    expect(first.map((e) => e.id)).toEqual(all.slice(70).map((e) => e.id));
+    const second = await store.listEvents({ limit: 50, before: `${first[0].at}#${first[0].id}` });
+    expect(second.map((e) => e.id)).toEqual(all.slice(20, 70).map((e) => e.id));
+    // An event of the old single partition (a cluster from before the shards) is still read, and pruned.
+    await doc.send(
+      new PutCommand({
+        TableName: tableName,
+        Item: { pk: 'EVENTS', sk: `${at(-1)}#old`, type: 'event', id: 'old', at: at(-1), eventType: 't', message: 'old' },
+      }),
+    );
+    expect((await store.listEvents({ limit: 1000 }))[0].id).toBe('old');
+    expect(await store.pruneEvents(at(10), 1000)).toBe(11);
+    expect((await store.listEvents({ limit: 1000 })).map((e) => e.id)).toEqual(all.slice(10).map((e) => e.id));
   });
 });

@@ -15,6 +15,12 @@ import type { BadItem } from '../../core/items.ts';
 import type { HostDocument } from '../../core/types.ts';
 import type { HostChannel } from '../../ports/index.ts';
 import { NOW, aSpec, aStatus, hostInput } from '../contract/store-fixtures.ts';
+import { DeleteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DescribeInstanceTypesCommand, DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { mockClient } from 'aws-sdk-client-mock';
+import { HOST_WRITABLE_ATTRIBUTES } from '../../adapters/aws/dynamo/host-attributes.ts';
+import { Ec2MachineCatalog } from '../../adapters/aws/ec2-machine-catalog.ts';
+import type { MachineCatalog } from '../../ports/machines.ts';
 
 const ARN = 'arn:aws:ec2:eu-west-1:123456789012:instance/';
 const EVIL = 'i-evil';
@@ -79,7 +85,7 @@ async function cluster() {
         return new Date(clock);
       },
     });
-  return { store, forge, evilPk, reported, pass, channel };
+  return { store, forge, evilPk, reported, pass, channel, tableName, clockNow: () => new Date(clock).toISOString() };
 }
 
 type Cluster = Awaited<ReturnType<typeof cluster>>;
@@ -224,5 +230,204 @@ describe('forged items under a host partition', () => {
     await c.forge({ pk: 'EVENTS', sk: 'not a time#e1', type: 'event', id: 'e1', at: 'not a time', eventType: 'host.up', message: 'forged' });
     expect((await c.store.listEvents({})).some((e) => e.id === 'e1')).toBe(false);
     expect(c.reported.some((r) => r.kind === 'event' && r.key.startsWith('EVENTS'))).toBe(true);
+  });
+});
+
+/**
+ * The host role's WriteOwnHostItems statement (infra/state.ts) at the SDK boundary, as IAM would
+ * evaluate it for the instance `sourceArn`: PutItem only, on its own partition, naming only
+ * HOST_WRITABLE_ATTRIBUTES, ReturnValues NONE. dynalite has no IAM; this is the policy, enforced.
+ */
+function asHostRole(sourceArn: string, tableName: string): { raw: DynamoDBClient; doc: DynamoDBDocumentClient; close: () => void } {
+  const raw = dynaliteClient(server.endpoint);
+  raw.middlewareStack.add(
+    (next, context) => async (args) => {
+      const input = args.input as {
+        TableName?: string;
+        Key?: Record<string, unknown>;
+        Item?: Record<string, unknown>;
+        ExpressionAttributeNames?: Record<string, string>;
+        ReturnValues?: string;
+      };
+      const pk = (input.Key ?? input.Item)?.pk as string | { S?: string } | undefined;
+      const leadingKey = typeof pk === 'string' ? pk : pk?.S;
+      const action = String(context.commandName).replace(/Command$/, '');
+      const named = [...Object.keys(input.Item ?? {}), ...Object.keys(input.Key ?? {}), ...Object.values(input.ExpressionAttributeNames ?? {})];
+      const allowed =
+        action === 'PutItem' &&
+        input.TableName === tableName &&
+        leadingKey === `HOST#${sourceArn}` &&
+        named.every((a) => (HOST_WRITABLE_ATTRIBUTES as readonly string[]).includes(a)) &&
+        (input.ReturnValues ?? 'NONE') === 'NONE';
+      if (!allowed) throw Object.assign(new Error(`not authorized to perform dynamodb:${action}`), { name: 'AccessDeniedException', $metadata: {} });
+      return next(args);
+    },
+    { step: 'build', name: 'hostRolePolicy' },
+  );
+  return { raw, doc: DynamoDBDocumentClient.from(raw, { marshallOptions: { removeUndefinedValues: true } }), close: () => raw.destroy() };
+}
+
+describe('hosts only claim: the control plane registers them (forged items under the host role)', () => {
+  const ATTACKER = 'i-0e0000000000000e1';
+  const GiB = 2 ** 30;
+  const ec2 = mockClient(EC2Client);
+  afterAll(() => ec2.restore());
+
+  /** EC2 as the scheduler sees it: the attacker is a running t4g.small at 10.0.1.66 of cluster "forged". */
+  function machines(): MachineCatalog {
+    ec2.reset();
+    ec2.on(DescribeInstancesCommand).resolves({
+      Reservations: [
+        {
+          Instances: [
+            {
+              InstanceId: ATTACKER,
+              InstanceType: 't4g.small',
+              PrivateIpAddress: '10.0.1.66',
+              State: { Name: 'running' },
+              Tags: [{ Key: 'skiff:cluster', Value: 'forged' }],
+            },
+          ],
+        },
+      ],
+    });
+    ec2.on(DescribeInstanceTypesCommand).resolves({
+      InstanceTypes: [{ InstanceType: 't4g.small', VCpuInfo: { DefaultVCpus: 2 }, MemoryInfo: { SizeInMiB: 2048 } }],
+    });
+    return new Ec2MachineCatalog(new EC2Client({ region: 'eu-west-1' }), { cluster: 'forged' });
+  }
+
+  /** The attacker's report, with a claim, put through the host role. */
+  const claimStatus = (claim: Record<string, unknown>) => ({
+    pk: hostPartitionKey(ARN, ATTACKER),
+    sk: 'STATUS',
+    gsi1pk: 'HOSTSTATUS',
+    gsi1sk: ATTACKER,
+    type: 'hoststatus',
+    ...aStatus(ATTACKER, { tasks: [] }),
+    claim,
+  });
+
+  it("a host claiming 1e12 CPU is registered with its instance type's capacity, and takes no more than that", async () => {
+    const c = await cluster();
+    await c.store.putService(aSpec('default', 'many', { replicas: 60 }), NOW);
+    const role = asHostRole(`${ARN}${ATTACKER}`, c.tableName);
+    try {
+      await role.doc.send(
+        new PutCommand({
+          TableName: c.tableName,
+          Item: claimStatus({ address: '10.0.1.66', capacity: { cpu: 1e12, memory: 1e15 }, labels: { zone: 'a' }, instanceType: 'x2iedn.32xlarge' }),
+        }),
+      );
+    } finally {
+      role.close();
+    }
+    const result = await runPass({
+      store: c.store,
+      channel: c.channel,
+      waker: { wake: async () => {} },
+      cluster: 'forged',
+      now: () => new Date(),
+      machines: machines(),
+    });
+    expect(result.registered).toEqual([ATTACKER]);
+    const host = await c.store.getHost(ATTACKER);
+    expect(host).toMatchObject({ state: 'ready', address: '10.0.1.66', capacity: { cpu: 2000, memory: 2 * GiB } });
+    const allocated = Object.values(host!.allocations).reduce((sum, a) => sum + a.resources.cpu, 0);
+    expect(allocated).toBeGreaterThan(0);
+    expect(allocated).toBeLessThanOrEqual(2000);
+    // The claimed instance type is not what counts: EC2 was asked, for the instance and its type.
+    expect(ec2.commandCalls(DescribeInstanceTypesCommand).map((call) => call.args[0].input.InstanceTypes)).toEqual([['t4g.small']]);
+    const capped = (await c.store.listEvents({})).find((e) => e.type === 'host.claim-capped');
+    expect(capped?.message).toMatch(/claimed cpu 1000000000000, memory 1000000000000000; capped at cpu 2000, memory 2147483648, instance type t4g\.small/);
+  });
+
+  it("a claim of an address that is not the instance's private IP registers nothing", async () => {
+    const c = await cluster();
+    const role = asHostRole(`${ARN}${ATTACKER}`, c.tableName);
+    try {
+      await role.doc.send(
+        new PutCommand({ TableName: c.tableName, Item: claimStatus({ address: '10.0.1.10', capacity: { cpu: 2000, memory: GiB }, labels: {} }) }),
+      );
+    } finally {
+      role.close();
+    }
+    await runPass({ store: c.store, channel: c.channel, waker: { wake: async () => {} }, cluster: 'forged', now: () => new Date(), machines: machines() });
+    expect(await c.store.getHost(ATTACKER)).toBeUndefined();
+    const refused = (await c.store.listEvents({})).filter((e) => e.type === 'host.claim-refused');
+    expect(refused.map((e) => e.message)).toEqual([`host ${ATTACKER} not registered: claims address 10.0.1.10, but its machine's is 10.0.1.66`]);
+  });
+
+  it('a host cannot write its host record: not its state, not its capacity; a fenced host stays down; a record it spoils is not re-created', async () => {
+    const c = await cluster();
+    const pk = hostPartitionKey(ARN, ATTACKER);
+    await c.store.registerHost({ id: ATTACKER, address: '10.0.1.66', capacity: { cpu: 2000, memory: 2 * GiB }, labels: { zone: 'a' } }, NOW);
+    await c.store.setHostState(ATTACKER, 'down', NOW);
+    const record = (await c.store.getHost(ATTACKER))!;
+    const role = asHostRole(`${ARN}${ATTACKER}`, c.tableName);
+    try {
+      const denied = /AccessDeniedException|not authorized/;
+      // The whole record, back to ready with a huge capacity: names state, capacity, version...
+      await expect(
+        role.doc.send(
+          new PutCommand({
+            TableName: c.tableName,
+            Item: { pk, sk: '#HOST', gsi1pk: 'HOSTS', gsi1sk: ATTACKER, type: 'host', ...record, state: 'ready', capacity: { cpu: 1024000, memory: 2 ** 40 } },
+          }),
+        ),
+      ).rejects.toThrow(denied);
+      // Only the state, or only the capacity, by an update.
+      await expect(
+        role.doc.send(
+          new UpdateCommand({
+            TableName: c.tableName,
+            Key: { pk, sk: '#HOST' },
+            UpdateExpression: 'SET #s = :s',
+            ExpressionAttributeNames: { '#s': 'state' },
+            ExpressionAttributeValues: { ':s': 'ready' },
+          }),
+        ),
+      ).rejects.toThrow(denied);
+      await expect(role.doc.send(new DeleteCommand({ TableName: c.tableName, Key: { pk, sk: '#HOST' } }))).rejects.toThrow(denied);
+      // The store's own calls, as the agent once made them.
+      const asAgent = new DynamoStore(role.raw, { tableName: c.tableName, hostArnPrefix: ARN });
+      await expect(asAgent.registerHost({ id: ATTACKER, address: '10.0.1.66', capacity: { cpu: 1024000, memory: 2 ** 40 }, labels: {} }, NOW)).rejects.toThrow(
+        denied,
+      );
+      await expect(asAgent.setHostState(ATTACKER, 'ready', NOW)).rejects.toThrow(denied);
+      expect(await c.store.getHost(ATTACKER)).toEqual(record);
+
+      // Its claim (allowed: it is in its report) re-registers it as it is: still down.
+      await role.doc.send(
+        new PutCommand({
+          TableName: c.tableName,
+          Item: claimStatus({ address: '10.0.1.66', capacity: { cpu: 1e12, memory: 1e15 }, labels: { zone: 'a', new: 'label' } }),
+        }),
+      );
+      await runPass({ store: c.store, channel: c.channel, waker: { wake: async () => {} }, cluster: 'forged', now: () => new Date(), machines: machines() });
+      expect(await c.store.getHost(ATTACKER)).toMatchObject({ state: 'down', capacity: { cpu: 2000, memory: 2 * GiB }, labels: { zone: 'a', new: 'label' } });
+
+      // A put over its record naming only allowed attributes spoils it (no longer a valid host): it
+      // drops out of the cluster, and registration does not create a fresh, ready record over it.
+      await role.doc.send(
+        new PutCommand({ TableName: c.tableName, Item: { pk, sk: '#HOST', gsi1pk: 'HOSTS', gsi1sk: ATTACKER, type: 'host', hostId: ATTACKER } }),
+      );
+      await c.store.putService(aSpec('default', 'more', { replicas: 4 }), NOW);
+      const result = await runPass({
+        store: c.store,
+        channel: c.channel,
+        waker: { wake: async () => {} },
+        cluster: 'forged',
+        now: () => new Date(),
+        machines: machines(),
+      });
+      expect(result.registered).toBeUndefined();
+      expect((await c.store.listHosts()).map((h) => h.id)).toEqual([EVIL, VICTIM]);
+      // Nothing is placed on it: its document (published while it was a down host) lists no task.
+      expect(c.channel.docs.get(ATTACKER)?.tasks ?? []).toEqual([]);
+      expect(result.placed).toBeGreaterThan(0);
+    } finally {
+      role.close();
+    }
   });
 });

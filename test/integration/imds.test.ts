@@ -86,6 +86,8 @@ describe('the IMDSv2 client', () => {
       address: '10.1.2.3',
       region: 'ap-southeast-2',
       zone: 'ap-southeast-2c',
+      // From the identity document: claimed with the rest, checked by the control plane against EC2.
+      instanceType: 't4g.small',
     });
     const after = server.requests().slice(1);
     expect(after.filter((r) => r.method === 'PUT')).toHaveLength(1);
@@ -251,15 +253,21 @@ describe('the agent on EC2', () => {
     }
   }
 
-  it('registers under its instance id and private IP, labelled with its zone, when SKIFF_HOST_ID is absent', async () => {
+  it('claims its instance id, private IP, instance type and zone in its report when SKIFF_HOST_ID is absent, and registers nothing itself', async () => {
     const server = await imds({
       identity: { instanceId: 'i-0fedcba9876543210', privateIp: '127.0.1.201', region: 'us-west-2', availabilityZone: 'us-west-2b' },
     });
     const run = startAgent({ AWS_EC2_METADATA_SERVICE_ENDPOINT: server.endpoint, SKIFF_HOST_LABELS: 'disk=ssd' });
     try {
-      const host = await eventually(() => store.getHost('i-0fedcba9876543210'), `host i-0fedcba9876543210 registered (agent output: ${run.output()})`, 20_000);
-      expect(host).toMatchObject({ id: 'i-0fedcba9876543210', address: '127.0.1.201', labels: { zone: 'us-west-2b', disk: 'ssd' }, state: 'ready' });
-      expect(host.capacity.cpu).toBeGreaterThan(0);
+      const status = await eventually(
+        () => store.getHostStatus('i-0fedcba9876543210'),
+        `host i-0fedcba9876543210 reported (agent output: ${run.output()})`,
+        20_000,
+      );
+      expect(status.claim).toMatchObject({ address: '127.0.1.201', labels: { zone: 'us-west-2b', disk: 'ssd' }, instanceType: 't4g.small' });
+      expect(status.claim!.capacity.cpu).toBeGreaterThan(0);
+      // The host record is the control plane's to write (the register-hosts pass step).
+      expect(await store.getHost('i-0fedcba9876543210')).toBeUndefined();
       expect(server.requests()[0]).toEqual({ method: 'PUT', path: '/latest/api/token', status: 200 });
       expect(server.requests().every((r) => r.status === 200)).toBe(true);
     } finally {
@@ -276,9 +284,9 @@ describe('the agent on EC2', () => {
       SKIFF_HOST_LABELS: 'zone=override',
     });
     try {
-      const host = await eventually(() => store.getHost('named-by-env'), `host named-by-env registered (agent output: ${run.output()})`, 20_000);
-      expect(host).toMatchObject({ address: '127.0.1.202', labels: { zone: 'override' } });
-      expect(await store.getHost('i-0123412341234abcd')).toBeUndefined();
+      const status = await eventually(() => store.getHostStatus('named-by-env'), `host named-by-env reported (agent output: ${run.output()})`, 20_000);
+      expect(status.claim).toMatchObject({ address: '127.0.1.202', labels: { zone: 'override' } });
+      expect(await store.getHostStatus('i-0123412341234abcd')).toBeUndefined();
     } finally {
       expect(await stop(run)).toBe(0);
     }

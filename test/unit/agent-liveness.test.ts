@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, type AgentStore } from '../../agent/agent.ts';
 import type { ContainerInfo, Executor } from '../../agent/executor.ts';
+import { DockerError } from '../../agent/docker-calls.ts';
 import type { HostChannel } from '../../ports/index.ts';
 import type { HostDocument, HostDocumentTask, HostStatus } from '../../core/types.ts';
 
@@ -72,9 +73,6 @@ class FakeRuntime implements Executor {
 class FakeStore implements AgentStore {
   statuses: HostStatus[] = [];
   beats: string[] = [];
-  async registerHost(host: Parameters<AgentStore['registerHost']>[0], now: string) {
-    return { ...host, state: 'ready' as const, registeredAt: now, version: 1, allocations: {} };
-  }
   async putHostStatus(status: HostStatus) {
     this.statuses.push(status);
   }
@@ -206,5 +204,33 @@ describe('agent liveness', () => {
     expect(store.beats.length + store.statuses.length).toBeGreaterThan(beatsBefore);
     runtime.hung = false;
     await until(() => (store.statuses.at(-1)?.runtime === undefined ? true : undefined), 'the trouble cleared');
+  });
+});
+
+describe('a pod Docker refuses', () => {
+  /** The refusal agent/docker.ts makes for runAsNonRoot with an image whose user is root. */
+  const refusal = new DockerError(
+    'create web',
+    'refused: runAsNonRoot is true but the image skiff/busybox:latest runs as root (its user is unset, so root); set securityContext.runAsUser to a non-zero uid',
+    { retryable: false },
+  );
+
+  it('reports the task failed with the reason as its message, says it once as an event, and does not retry every round', async () => {
+    const runtime = new FakeRuntime();
+    runtime.create = async (task) => {
+      runtime.creates.push(task.id);
+      throw refusal;
+    };
+    const store = new FakeStore();
+    startAgent(runtime, store, doc(1));
+    const failed = await until(() => store.statuses.map((s) => s.tasks[0]).find((t) => t?.state === 'failed'), 'the task reported failed');
+    expect(failed.message).toBe(
+      'create web: refused: runAsNonRoot is true but the image skiff/busybox:latest runs as root (its user is unset, so root); set securityContext.runAsUser to a non-zero uid',
+    );
+    // Reconcile rounds run every 50 ms: a refusal is not asked again in each of them.
+    await sleep(500);
+    expect(runtime.creates).toEqual(['web-1-aaaaa']);
+    const events = store.statuses.at(-1)?.events ?? [];
+    expect(events.filter((e) => e.type === 'task.refused').map((e) => e.message)).toEqual([`task web-1-aaaaa cannot start: ${failed.message}`]);
   });
 });

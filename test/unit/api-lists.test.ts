@@ -85,6 +85,26 @@ describe('cursor pagination of the lists', () => {
     });
   }
 
+  it('reads a page without reading everything first: no scan of every task, and the tasks of about a page of services', async () => {
+    const h = await passHarness([{ id: 'h1', cpu: 100_000, memory: 64 * 1024 ** 3 }]);
+    for (let i = 0; i < 40; i++) await h.inner.putService(aSpec({ name: `svc-${String(i).padStart(2, '0')}`, replicas: 1 }), T0, 0);
+    await h.pass('s');
+    const call = await api(h);
+    for (const path of ['/v1/services', '/v1/tasks']) {
+      const before = h.faults.calls.length;
+      const res = await call('GET', path, { limit: '2' });
+      expect((res.body as unknown[]).length).toBe(2);
+      expect(res.headers?.['x-next-cursor']).toBeDefined();
+      const calls = callsOf(h, before);
+      expect(calls).not.toContain('listAllTasks');
+      // At most one batch of services' partitions, never all 40.
+      expect(calls.filter((c) => c === 'listTasks').length).toBeLessThanOrEqual(16);
+    }
+    // With a host filter the walk goes on until a page is found: the result is still exact.
+    const onH1 = (await call('GET', '/v1/tasks', { host: 'h1', limit: '1000' })).body as unknown[];
+    expect(onH1).toHaveLength(40);
+  });
+
   it('answers 400 naming the parameter for a bad cursor or limit', async () => {
     const { call } = await cluster();
     for (const cursor of ['not base64!', Buffer.from('{"x":1}').toString('base64url'), Buffer.from('[').toString('base64url')]) {

@@ -13,7 +13,7 @@ import type { AgentStore } from '../../agent/agent.ts';
 
 const PREFIX = 'arn:aws:ec2:eu-west-1:123456789012:instance/';
 const HOST = 'i-0abc1234';
-const claim = { id: HOST, address: '10.0.1.17', capacity: { cpu: 2000, memory: 4 * 2 ** 30 }, labels: { zone: 'eu-west-1a' } };
+const claim = { address: '10.0.1.17', capacity: { cpu: 2000, memory: 4 * 2 ** 30 }, labels: { zone: 'eu-west-1a' }, instanceType: 't4g.medium' };
 const KEYWORDS = new Set(['SET', 'ADD', 'REMOVE', 'DELETE', 'AND', 'OR', 'NOT', 'attribute_exists', 'attribute_not_exists', 'if_not_exists', 'list_append']);
 const doc = mockClient(DynamoDBDocumentClient);
 afterEach(() => doc.reset());
@@ -45,30 +45,12 @@ function returnValuesOf(): string[] {
 }
 
 describe('HOST_WRITABLE_ATTRIBUTES', () => {
-  it('is exactly the attributes the agent names when it registers (new and returning host), reports and beats', async () => {
+  it('is exactly the attributes the agent names when it reports (with its claim) and beats; it never reads nor updates', async () => {
     const store: AgentStore = new DynamoStore(new DynamoDBClient({ region: 'eu-west-1' }), { tableName: 't', hostArnPrefix: PREFIX });
     const now = '2026-12-07T02:00:00.000Z';
-    // A new host: read (nothing there), then created.
-    doc.on(GetCommand).resolves({});
     doc.on(PutCommand).resolves({});
-    await store.registerHost(claim, now);
-    // A returning host with a new capacity: read, then updated under its version.
-    const existing = {
-      pk: `HOST#${PREFIX}${HOST}`,
-      sk: '#HOST',
-      gsi1pk: 'HOSTS',
-      gsi1sk: HOST,
-      type: 'host',
-      ...claim,
-      capacity: { cpu: 1000, memory: 2 ** 30 },
-      state: 'ready',
-      registeredAt: now,
-      version: 3,
-      allocations: {},
-    };
-    doc.on(GetCommand).resolves({ Item: existing });
-    doc.on(UpdateCommand).resolves({ Attributes: { ...existing, ...claim, version: 4 } });
-    await store.registerHost(claim, now);
+    // The first report carries the registration claim: the control plane registers the host from it.
+    await store.putHostStatus({ hostId: HOST, heartbeatAt: now, generation: 0, tasks: [], agentVersion: '1.0.0', claim });
     await store.putHostStatus({ hostId: HOST, heartbeatAt: now, generation: 2, tasks: [], agentVersion: '1.0.0', events: [] });
     // A report while Docker does not answer (the host is degraded, agent/runtime-watch.ts).
     await store.putHostStatus({
@@ -83,10 +65,11 @@ describe('HOST_WRITABLE_ATTRIBUTES', () => {
     await store.putHeartbeat(HOST, now);
 
     expect(doc.commandCalls(PutCommand)).toHaveLength(4);
-    expect(doc.commandCalls(UpdateCommand)).toHaveLength(1);
+    expect(doc.commandCalls(UpdateCommand)).toHaveLength(0);
+    expect(doc.commandCalls(GetCommand)).toHaveLength(0);
     expect(attributesOf()).toEqual([...HOST_WRITABLE_ATTRIBUTES].sort());
     // What infra/state.ts allows for dynamodb:ReturnValues.
-    expect(returnValuesOf()).toEqual(['ALL_NEW', 'NONE']);
+    expect(returnValuesOf()).toEqual(['NONE']);
   });
 
   it('lists each name once', () => {

@@ -56,6 +56,7 @@ describe('a scheduler pass', () => {
     expect(PASS_STEPS.map((s) => s.name)).toEqual([
       'report-bad-items',
       'ingest-agent-events',
+      'register-hosts',
       'network',
       'reconcile',
       'place',

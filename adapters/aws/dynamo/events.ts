@@ -1,13 +1,15 @@
 /**
- * The event log on DynamoDB: one partition (`EVENTS`), sorted by `<at>#<id>`, plus a copy of each
- * event in an index partition per filter (service, namespace, host; keys.ts eventIndexKeys), so a
- * filtered read queries only its filter's events. DynamoDB's TTL expires every copy on AWS.
+ * The event log on DynamoDB: spread over a few partitions (`EVENTS#LOG#<n>`, an event's by a hash
+ * of its id; keys.ts eventLogKey), sorted by `<at>#<id>`, plus a copy of each event in an index
+ * partition per filter (service, namespace, host; keys.ts eventIndexKeys), so a filtered read
+ * queries only its filter's events. An unfiltered read queries every log partition at once and
+ * merges them. DynamoDB's TTL expires every copy on AWS.
  */
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { ClusterEvent } from '../../../core/types.ts';
 import type { EventFilter, EventStore } from '../../../ports/index.ts';
 import { toEvent, valid } from './items.ts';
-import { EVENTS_PK, eventIndexKey, eventIndexKeys, type Item } from './keys.ts';
+import { EVENT_LOG_KEYS, eventIndexKey, eventIndexKeys, eventLogKey, type Item } from './keys.ts';
 import { BATCH_WRITE_ITEMS, type DynamoTable } from './table.ts';
 
 /** Days an event is kept by DynamoDB's TTL on AWS (`expiresAt`); local mode prunes instead. */
@@ -21,9 +23,9 @@ export class DynamoEvents implements EventStore {
   async putEvents(events: readonly ClusterEvent[]): Promise<void> {
     // The key is the event's time and id, so writing the same event again overwrites it: idempotent.
     const unique = new Map(events.map((e) => [`${e.at}#${e.id}`, e]));
-    // Each event once in the log and once per index partition of its fields: 1 to 4 writes.
+    // Each event once in its log partition and once per index partition of its fields: 1 to 4 writes.
     const items = [...unique.entries()].flatMap(([sk, e]) =>
-      [EVENTS_PK, ...eventIndexKeys(e)].map((pk) => ({
+      [eventLogKey(e.id), ...eventIndexKeys(e)].map((pk) => ({
         ...e,
         pk,
         sk,
@@ -46,7 +48,25 @@ export class DynamoEvents implements EventStore {
     // The most selective filter picks the partition (a service's events are fewer than its
     // namespace's); the other filters, if any, are checked on the items read.
     const by = (['service', 'host', 'namespace'] as const).find((k) => filter[k] !== undefined);
-    const pk = by ? eventIndexKey(by, filter[by]!) : EVENTS_PK;
+    // Unfiltered: the newest `limit` of each log partition hold the newest `limit` of all.
+    const partitions = by ? [eventIndexKey(by, filter[by]!)] : EVENT_LOG_KEYS;
+    const pages = await Promise.all(partitions.map((pk) => this.newest(pk, filter, by, limit)));
+    // Newest first, deduplicated by key (an event re-recorded after the log was sharded is in two).
+    const merged = new Map<string, Item>();
+    for (const item of pages.flat().sort((a, b) => (String(a.sk) < String(b.sk) ? 1 : String(a.sk) > String(b.sk) ? -1 : 0))) {
+      if (!merged.has(String(item.sk))) merged.set(String(item.sk), item);
+    }
+    // The limit keeps the most recent; returned oldest first ("newest last").
+    return valid(
+      [...merged.values()]
+        .slice(0, limit)
+        .reverse()
+        .map((i) => toEvent(this.t.bad, i)),
+    );
+  }
+
+  /** Up to `limit` items of one partition matching the filter, newest first (`sk < before` when paging back). */
+  private async newest(pk: string, filter: EventFilter, by: string | undefined, limit: number): Promise<Item[]> {
     const conditions: string[] = [];
     const values: Record<string, unknown> = { ':p': pk, ...(filter.before !== undefined ? { ':before': filter.before } : {}) };
     const names: Record<string, string> = {};
@@ -57,7 +77,6 @@ export class DynamoEvents implements EventStore {
       names[`#${key}`] = key;
       values[`:${key}`] = v;
     }
-    // Newest first, so the limit keeps the most recent; returned oldest first ("newest last").
     const out: Item[] = [];
     let start: Record<string, unknown> | undefined;
     let pages = 0;
@@ -79,37 +98,43 @@ export class DynamoEvents implements EventStore {
       out.push(...(page.Items ?? []));
       start = page.LastEvaluatedKey;
     } while (start !== undefined && out.length < limit && ++pages < MAX_EVENT_PAGES);
-    return valid(
-      out
-        .slice(0, limit)
-        .reverse()
-        .map((i) => toEvent(this.t.bad, i)),
-    );
+    return out.slice(0, limit);
   }
 
   async pruneEvents(before: string, max: number): Promise<number> {
-    const page = await this.t.call('Query', 'events', () =>
-      this.t.doc.send(
-        new QueryCommand({
-          TableName: this.t.table,
-          KeyConditionExpression: 'pk = :p AND sk < :before',
-          ExpressionAttributeValues: { ':p': EVENTS_PK, ':before': before },
-          // The fields that name the event's index copies, which go with it.
-          ProjectionExpression: 'pk, sk, #n, #s, #h',
-          ExpressionAttributeNames: { '#n': 'namespace', '#s': 'service', '#h': 'host' },
-          Limit: max,
-        }),
+    if (max <= 0) return 0;
+    // The oldest `max` of each log partition hold the oldest `max` of all.
+    const pages = await Promise.all(
+      EVENT_LOG_KEYS.map((pk) =>
+        this.t.call('Query', 'events', () =>
+          this.t.doc.send(
+            new QueryCommand({
+              TableName: this.t.table,
+              KeyConditionExpression: 'pk = :p AND sk < :before',
+              ExpressionAttributeValues: { ':p': pk, ':before': before },
+              // The fields that name the event's index copies, which go with it.
+              ProjectionExpression: 'pk, sk, #n, #s, #h',
+              ExpressionAttributeNames: { '#n': 'namespace', '#s': 'service', '#h': 'host' },
+              Limit: max,
+            }),
+          ),
+        ),
       ),
     );
-    const found = page.Items ?? [];
+    const found = pages
+      .flatMap((p) => p.Items ?? [])
+      .sort((a, b) => (String(a.sk) < String(b.sk) ? -1 : String(a.sk) > String(b.sk) ? 1 : 0))
+      .slice(0, max);
     // Index copies first: a prune cut short leaves the log's own item, and the next prune finds it again.
-    const keys = found.flatMap((k) => [
-      ...eventIndexKeys(k as { namespace?: string; service?: string; host?: string }).map((pk) => ({ pk, sk: k.sk })),
-      { pk: k.pk, sk: k.sk },
-    ]);
-    for (let i = 0; i < keys.length; i += BATCH_WRITE_ITEMS) {
+    const keys = new Map<string, { pk: unknown; sk: unknown }>();
+    for (const k of found) {
+      for (const pk of eventIndexKeys(k as { namespace?: string; service?: string; host?: string })) keys.set(`${pk}\u0000${k.sk}`, { pk, sk: k.sk });
+    }
+    for (const k of found) keys.set(`${k.pk}\u0000${k.sk}`, { pk: k.pk, sk: k.sk });
+    const all = [...keys.values()];
+    for (let i = 0; i < all.length; i += BATCH_WRITE_ITEMS) {
       await this.t.batchWrite(
-        keys.slice(i, i + BATCH_WRITE_ITEMS).map((k) => ({ DeleteRequest: { Key: k } })),
+        all.slice(i, i + BATCH_WRITE_ITEMS).map((k) => ({ DeleteRequest: { Key: k } })),
         'events',
       );
     }

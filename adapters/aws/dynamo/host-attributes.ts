@@ -1,7 +1,7 @@
 /**
  * The attributes a host's agent may name when it writes its own items: the host role's IAM
  * allow-list (`dynamodb:Attributes`, infra/state.ts). Kept next to the item mapping that writes
- * them (hosts.ts `registerHost`, reports.ts) and checked against what those calls really send
+ * them (reports.ts) and checked against what those calls really send
  * (test/unit/host-writable-attributes.test.ts).
  *
  * A plain constant with no imports: the CDK app imports it without pulling in the AWS SDK.
@@ -21,16 +21,10 @@ export const HOST_WRITABLE_ATTRIBUTES = [
   'agentVersion',
   'events',
   'runtime',
-  // The host record (`#HOST`), created and re-registered by the agent itself (hosts.ts
-  // `registerHost`): its claim (address, capacity, labels) and, on creation, the record's initial
-  // state, version and empty allocations. IAM cannot tell the record from the reports (no
-  // condition key names the sort key), so these are writable on every item of the host's partition.
-  'id',
-  'address',
-  'capacity',
-  'labels',
-  'state',
-  'registeredAt',
-  'version',
-  'allocations',
+  // The agent's registration claim, in its status item. The host record (`#HOST`: address,
+  // capacity, labels, state, version, allocations) is written by the control plane alone
+  // (app/scheduler/steps/register-hosts.ts), so none of its attributes is here: a host cannot
+  // rewrite its state or capacity, and a put over its record can only make it invalid (skipped,
+  // and never re-registered over: registration creates a record only where none exists).
+  'claim',
 ] as const;

@@ -20,7 +20,19 @@ import {
   type ItemResult,
 } from '../../../core/items.ts';
 import type { ClusterEvent, Host, HostStatus, Service, Task } from '../../../core/types.ts';
-import { BEAT_SK, EVENTS_PK, HOST_SK, eventIndexKeys, isEventPartition, STATUS_SK, decodeHostKey, decodeServiceKey, decodeTaskKey, type Item } from './keys.ts';
+import {
+  BEAT_SK,
+  EVENTS_PK,
+  HOST_SK,
+  eventIndexKeys,
+  eventLogKey,
+  isEventPartition,
+  STATUS_SK,
+  decodeHostKey,
+  decodeServiceKey,
+  decodeTaskKey,
+  type Item,
+} from './keys.ts';
 
 /** DynamoDB's hard item size limit (names + values), 400 KB. */
 export const MAX_ITEM_BYTES = 400 * 1024;
@@ -67,8 +79,8 @@ export function toEvent(log: BadItemReporter, item: Item): ClusterEvent | undefi
   const parsed = parseEventItem({ ...rest, type: eventType });
   if (parsed.ok && sk !== `${parsed.value.at}#${parsed.value.id}`) return refuse(log, 'event', item, `its sort key is not <at>#<id>`);
   // An index copy sits only under the index keys of its own fields (keys.ts eventIndexKeys).
-  if (parsed.ok && pk !== EVENTS_PK && !eventIndexKeys(parsed.value).includes(pk))
-    return refuse(log, 'event', item, 'its partition is not one of its index keys');
+  if (parsed.ok && pk !== EVENTS_PK && pk !== eventLogKey(parsed.value.id) && !eventIndexKeys(parsed.value).includes(pk))
+    return refuse(log, 'event', item, 'its partition is neither its log shard nor one of its index keys');
   return accept(log, 'event', item, parsed);
 }
 

@@ -22,9 +22,30 @@ export const STATUS_SK = 'STATUS';
  */
 export const BEAT_SK = 'BEAT';
 const PUBLISHED_SK = 'PUBLISHED';
-/** The event log: one partition, sorted by time (`<at>#<id>`), newest last. */
+/**
+ * The event log's first home: one partition, sorted by time (`<at>#<id>`). No longer written (one
+ * partition took every event of the cluster: a hot key, throttled past 1,000 writes a second), but
+ * still read and pruned, so the events of a cluster from before the change stay until they expire.
+ */
 export const EVENTS_PK = 'EVENTS';
 const EVENTS_INDEX = 'EVENTS#';
+/**
+ * The unfiltered log is spread over this many partitions, `EVENTS#LOG#<n>`, an event's by a hash
+ * of its id (so writing the same event again lands on the same item). Eight partitions take eight
+ * times the writes of one; an unfiltered read queries all eight (in parallel) and merges them.
+ */
+export const EVENT_LOG_SHARDS = 8;
+
+/** The log partition an event is written to. */
+export function eventLogKey(id: string): string {
+  // FNV-1a: cheap, stable across processes and versions (it decides where an event is stored).
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193) >>> 0;
+  return `${EVENTS_INDEX}LOG#${h % EVENT_LOG_SHARDS}`;
+}
+
+/** Every partition of the unfiltered log: the shards, and the old single partition. */
+export const EVENT_LOG_KEYS: readonly string[] = [EVENTS_PK, ...Array.from({ length: EVENT_LOG_SHARDS }, (_, i) => `${EVENTS_INDEX}LOG#${i}`)];
 
 /**
  * The event log's index partitions, one per filter the CLI offers: each event is also written,

@@ -28,6 +28,7 @@ export class DynamoHostReports implements HostReportStore {
       agentVersion: status.agentVersion,
       events: status.events,
       ...(status.runtime ? { runtime: status.runtime } : {}),
+      ...(status.claim ? { claim: status.claim } : {}),
     };
     checkItemSize(`${label} (${status.tasks.length} tasks)`, item);
     await this.t.call('PutItem', label, () => this.t.doc.send(new PutCommand({ TableName: this.t.table, Item: item })));
