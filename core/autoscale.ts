@@ -10,10 +10,10 @@
  *    tolerance, nothing changes. This is what keeps a rollout or a crash loop (replicas starting,
  *    their first burst of CPU) from reading as load and starting a scale-up storm.
  * 3. With several targets, the highest proposal wins; a scale-down needs every target measured.
- * 4. Stabilization: a scale-up goes to the lowest recommendation of the scale-up window, a
+ * 4. The min/max bounds.
+ * 5. Stabilization: a scale-up goes to the lowest recommendation of the scale-up window, a
  *    scale-down to the highest of the scale-down window (HPA's recommendation history).
- * 5. HPA's default rate limit on a scale-up (at most double, or 4 more, per decision), then the
- *    min/max bounds.
+ * 6. HPA's default rate limit on a scale-up (at most double, or 4 more, per decision).
  *
  * No clock, no I/O: `now` and the history come in, the new history goes out.
  */
@@ -184,6 +184,15 @@ export function decideReplicas(input: AutoscaleInput): AutoscaleDecision {
       .join(', ')}`;
   }
 
+  // The bounds first, so that the history and the windows speak of counts the service may have.
+  if (recommendation > a.maxReplicas) {
+    recommendation = a.maxReplicas;
+    why = `${why}, capped at maxReplicas ${a.maxReplicas}`;
+  } else if (recommendation < a.minReplicas) {
+    recommendation = a.minReplicas;
+    why = `${why}, kept at minReplicas ${a.minReplicas}`;
+  }
+
   // Stabilization over the windows, this recommendation included (HPA stabilizeRecommendationWithBehaviors).
   const upCutoff = now - a.scaleUpStabilizationSeconds * 1000;
   const downCutoff = now - a.scaleDownStabilizationSeconds * 1000;
@@ -203,22 +212,15 @@ export function decideReplicas(input: AutoscaleInput): AutoscaleDecision {
     why = `${why}; not scaling down before ${a.scaleDownStabilizationSeconds} s of recommendations are known`;
   }
 
-  // HPA's default scale-up rate, then the bounds.
+  // HPA's default scale-up rate.
   const limit = Math.max(current * SCALE_UP_LIMIT.factor, current + SCALE_UP_LIMIT.pods);
   if (replicas > limit) {
     replicas = limit;
     why = `${why}; at most ${limit} in one step`;
   }
-  if (replicas > a.maxReplicas) {
-    replicas = a.maxReplicas;
-    why = `${why}, capped at maxReplicas ${a.maxReplicas}`;
-  } else if (replicas < a.minReplicas) {
-    replicas = a.minReplicas;
-    why = `${why}, kept at minReplicas ${a.minReplicas}`;
-  }
 
   const keepFrom = Math.min(upCutoff, downCutoff);
-  const history = [...input.history.filter((h) => h.at > keepFrom), { at: now, replicas: Math.min(a.maxReplicas, Math.max(a.minReplicas, recommendation)) }];
+  const history = [...input.history.filter((h) => h.at > keepFrom), { at: now, replicas: recommendation }];
   return {
     replicas,
     changed: replicas !== current,
