@@ -44,6 +44,8 @@ import { writeFileAtomicSync } from '../adapters/fs/atomic-write.ts';
 import { makeApiHandler } from '../app/handlers/api.ts';
 import { makeSchedulerHandler } from '../app/handlers/scheduler.ts';
 import { makeHealthHandler } from '../app/handlers/health.ts';
+import { makeAutoscalerHandler } from '../app/handlers/autoscaler.ts';
+import { AutoscalerMemory } from '../app/autoscaler.ts';
 import { runDiscoverySync } from '../app/discovery.ts';
 import { Route53Client } from '@aws-sdk/client-route-53';
 import { Route53Zone } from '../adapters/aws/route53-zone.ts';
@@ -103,6 +105,8 @@ export interface LocalClusterOptions {
    * after half of it, and a host creating containers gets three times as long (core/health.ts). @default 5
    */
   readonly hostGraceSeconds?: number;
+  /** The horizontal autoscaler's timer (HPA's sync period is 15 s; shorter here so a scale-out starts within 15 s of the load). @default 5000 */
+  readonly autoscalerIntervalMs?: number;
   /** Where the status file for the CLI is written; undefined writes none. */
   readonly statusFile?: string;
   readonly log?: (line: string) => void;
@@ -136,6 +140,7 @@ const KNOWN_OPTIONS = new Set([
   'pollSeconds',
   'heartbeatSeconds',
   'hostGraceSeconds',
+  'autoscalerIntervalMs',
   'statusFile',
   'log',
 ]);
@@ -228,6 +233,13 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       (msg) => log(`skiff: health: ${msg}`),
     );
     controlPlane.push(() => health.stop());
+    // The same handler as the autoscaler Lambda, on a timer instead of a schedule and alarms.
+    const autoscaler = new HandlerLoop(
+      makeAutoscalerHandler({ store, memory: new AutoscalerMemory(), now: () => new Date(), kickScheduler: async () => scheduler.kick() }),
+      options.autoscalerIntervalMs ?? 5000,
+      (msg) => log(`skiff: autoscaler: ${msg}`),
+    );
+    controlPlane.push(() => autoscaler.stop());
 
     const apiHandler = makeApiHandler({ store, now: () => new Date(), kickScheduler: async () => scheduler.kick() });
     const api = await bindStable('API', apiPort || saved?.apiPort, apiPort ? 'given with --port' : savedAt, endpointsPath, (port) =>
@@ -364,6 +376,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     watcher.start();
     if (starting.length > 0) await awaitFirstReports(store, starting, startingAt, AGENT_FIRST_REPORT_MS, log);
     health.start();
+    autoscaler.start();
 
     const stopHosts = async () => {
       watcher.stop();

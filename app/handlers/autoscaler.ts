@@ -1,0 +1,47 @@
+/**
+ * The autoscaler handler. On AWS it is invoked by an EventBridge schedule (every minute: the
+ * periodic evaluation that catches what alarms miss) and by the CloudWatch alarm state changes of
+ * the load balancer's request metrics (docs/autoscaling.md). Every invocation evaluates every
+ * autoscaled service, whatever woke it: the event only says "look now". Local mode calls the same
+ * handler on a timer.
+ */
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
+import { AutoscalerMemory, runAutoscaler, type AutoscalerDeps, type AutoscalerResult } from '../autoscaler.ts';
+import { errorBoundary } from './middleware.ts';
+import { componentLogger } from '../logger.ts';
+import { controlPlaneConfig } from '../env.ts';
+import { awsControlPlane } from '../wiring.ts';
+
+export type AutoscalerHandler = (event: unknown, context: Context) => Promise<AutoscalerResult>;
+
+/** What woke the autoscaler, for the log: an alarm's name, the schedule, or a local timer. */
+function trigger(event: unknown): string {
+  const e = event as { 'detail-type'?: string; detail?: { alarmName?: string } } | undefined;
+  if (e?.['detail-type'] === 'CloudWatch Alarm State Change') return `alarm ${e.detail?.alarmName ?? '?'}`;
+  if (e?.['detail-type'] === 'Scheduled Event') return 'schedule';
+  return 'timer';
+}
+
+export function makeAutoscalerHandler(deps: Omit<AutoscalerDeps, 'log'>): AutoscalerHandler {
+  const log = componentLogger('autoscaler');
+  const full: AutoscalerDeps = { ...deps, log: (level, message, data) => log[level](message, data ?? {}) };
+  return middy<unknown, AutoscalerResult>()
+    .use(errorBoundary('autoscaler'))
+    .handler(async (event) => {
+      const result = await runAutoscaler(full);
+      if (result.scaled.length || result.conflicts.length)
+        log.info('autoscaler run', { trigger: trigger(event), scaled: result.scaled, conflicts: result.conflicts });
+      return result;
+    });
+}
+
+/** The memory of a Lambda container: kept while it stays warm (reserved concurrency 1 keeps one). */
+export const lambdaMemory = new AutoscalerMemory();
+
+/** The handler over the AWS adapters, configured from the environment. */
+export function autoscalerHandlerFromEnv(env: NodeJS.ProcessEnv): AutoscalerHandler {
+  const cp = awsControlPlane(controlPlaneConfig(env));
+  // No scheduler kick: setServiceScale writes the service item, whose stream record triggers a pass.
+  return makeAutoscalerHandler({ store: cp.store, memory: lambdaMemory, now: () => new Date() });
+}
