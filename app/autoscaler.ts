@@ -16,10 +16,10 @@ import { desiredReplicas } from '../core/replicas.ts';
 import type { ClusterEvent, HostStatus, Service, Task, TaskStatus } from '../core/types.ts';
 import type { Store } from '../ports/index.ts';
 
-/** Requests per second to each service, from the load balancer (the local proxy's counts, the ALB's metrics on AWS). */
+/** Requests per second per serving replica of each service, from the load balancer (the ALB's RequestCountPerTarget, the local proxy's count). */
 export interface RequestRates {
-  /** Requests per second over the last minute or so, by `namespace/name`; a service absent from the map is not known. */
-  requestsPerSecond(services: readonly { namespace: string; name: string }[]): Promise<ReadonlyMap<string, number>>;
+  /** Over the last minute or so, by `namespace/name`; a service absent from the map is not known. */
+  requestsPerReplica(services: readonly { namespace: string; name: string }[]): Promise<ReadonlyMap<string, number>>;
 }
 
 /** Where the autoscaler's readings go besides the decision (CloudWatch on AWS and locally): graphs and alarms. */
@@ -113,10 +113,10 @@ export function statusesByTask(statuses: readonly HostStatus[]): Map<string, Tas
 }
 
 /** The current readings of one service, without deciding: what `skiff describe service` shows. */
-export function currentReadings(service: Service, tasks: readonly Task[], statuses: ReadonlyMap<string, TaskStatus>, now: number, requestsPerSecond?: number) {
+export function currentReadings(service: Service, tasks: readonly Task[], statuses: ReadonlyMap<string, TaskStatus>, now: number, requestsPerReplica?: number) {
   const a = service.spec.spec.autoscaling;
   if (!a) return [];
-  return measure({ autoscaling: a, current: desiredReplicas(service), replicas: replicaSamples(tasks, statuses), now, requestsPerSecond });
+  return measure({ autoscaling: a, current: desiredReplicas(service), replicas: replicaSamples(tasks, statuses), now, requestsPerReplica });
 }
 
 /** One evaluation of every autoscaled service. */
@@ -130,7 +130,7 @@ export async function runAutoscaler(deps: AutoscalerDeps): Promise<AutoscalerRes
     deps.store.listHostStatuses().then(statusesByTask),
     deps.requests && services.some((s) => s.spec.spec.autoscaling?.targetRequestsPerReplica !== undefined)
       ? deps.requests
-          .requestsPerSecond(
+          .requestsPerReplica(
             services.filter((s) => s.spec.spec.autoscaling?.targetRequestsPerReplica !== undefined).map((s) => ({ namespace: s.namespace, name: s.name })),
           )
           .catch((err: Error) => {
@@ -154,7 +154,7 @@ export async function runAutoscaler(deps: AutoscalerDeps): Promise<AutoscalerRes
       autoscaling: service.spec.spec.autoscaling!,
       current,
       replicas: replicaSamples(tasks, statuses),
-      requestsPerSecond: rates.get(key),
+      requestsPerReplica: rates.get(key),
       history,
       watchedSince,
       now,

@@ -55,8 +55,8 @@ export interface AutoscaleInput {
   readonly current: number;
   /** Every task of the service that should run, placed or not. */
   readonly replicas: readonly ReplicaSample[];
-  /** Requests per second to the whole service, from the load balancer; absent: not known. */
-  readonly requestsPerSecond?: number;
+  /** Requests per second per serving replica, as the load balancer counts them (the ALB's RequestCountPerTarget); absent: not known. */
+  readonly requestsPerReplica?: number;
   /** Earlier recommendations (any order); those outside both windows are dropped. */
   readonly history: readonly Recommendation[];
   /**
@@ -134,14 +134,13 @@ function utilizationProposal(metric: 'cpu' | 'memory', target: number, current: 
 }
 
 /** HPA's rule for a per-replica average of a load-balancer metric (an external metric with an AverageValue target). */
-function requestsProposal(target: number, current: number, replicas: readonly ReplicaSample[], total: number | undefined): MetricReading {
-  if (total === undefined) return { metric: 'requests', target, note: 'no request count from the load balancer yet' };
+function requestsProposal(target: number, current: number, replicas: readonly ReplicaSample[], perReplica: number | undefined): MetricReading {
+  if (perReplica === undefined) return { metric: 'requests', target, note: 'no request count from the load balancer yet' };
   const serving = replicas.filter((r) => r.ready).length;
   if (serving === 0) return { metric: 'requests', target, note: 'no ready replica serves requests' };
-  const perReplica = total / serving;
   const ratio = perReplica / target;
   if (Math.abs(1 - ratio) <= TOLERANCE) return { metric: 'requests', target, value: perReplica, proposal: current };
-  return { metric: 'requests', target, value: perReplica, proposal: Math.ceil(total / target) };
+  return { metric: 'requests', target, value: perReplica, proposal: Math.ceil((perReplica * serving) / target) };
 }
 
 function round(n: number): string {
@@ -163,7 +162,7 @@ export function measure(input: Omit<AutoscaleInput, 'history' | 'watchedSince' |
   if (a.targetMemoryUtilization !== undefined)
     readings.push(utilizationProposal('memory', a.targetMemoryUtilization, input.current, input.replicas, input.now));
   if (a.targetRequestsPerReplica !== undefined)
-    readings.push(requestsProposal(a.targetRequestsPerReplica, input.current, input.replicas, input.requestsPerSecond));
+    readings.push(requestsProposal(a.targetRequestsPerReplica, input.current, input.replicas, input.requestsPerReplica));
   return readings;
 }
 

@@ -66,7 +66,7 @@ describe('decideReplicas: the target-tracking rule', () => {
 
   it('follows requests per replica from the load balancer', () => {
     const d = decideReplicas(
-      input({ autoscaling: spec({ targetCPUUtilization: undefined, targetRequestsPerReplica: 10 }), current: 5, replicas: ready(5), requestsPerSecond: 95 }),
+      input({ autoscaling: spec({ targetCPUUtilization: undefined, targetRequestsPerReplica: 10 }), current: 5, replicas: ready(5), requestsPerReplica: 19 }),
     );
     expect(d.replicas).toBe(10);
     expect(d.reason).toBe('requests 19/s per replica of 10/s target');

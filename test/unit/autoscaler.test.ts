@@ -112,7 +112,7 @@ describe('runAutoscaler', () => {
       store,
       memory: new AutoscalerMemory(),
       now: () => new Date(T0),
-      requests: { requestsPerSecond: async () => new Map([['default/web', 50]]) },
+      requests: { requestsPerReplica: async () => new Map([['default/web', 25]]) },
     });
     expect(result.scaled).toEqual(['web 2 → 5: requests 25/s per replica of 10/s target']);
   });
