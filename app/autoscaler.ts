@@ -57,6 +57,8 @@ export interface AutoscalerDeps {
   readonly now: () => Date;
   readonly requests?: RequestRates;
   readonly metrics?: AutoscalerMetrics;
+  /** Keeps one alarm per request-rate service (CloudWatch): its state change wakes the autoscaler between runs. */
+  readonly alarms?: { syncAlarms(services: readonly Service[]): Promise<unknown> };
   /** A scheduler pass soon after a scale (locally; on AWS the service item's stream record triggers it). */
   readonly kickScheduler?: () => Promise<void>;
   readonly log?: (level: 'info' | 'warn', message: string, data?: Record<string, unknown>) => void;
@@ -125,6 +127,8 @@ export async function runAutoscaler(deps: AutoscalerDeps): Promise<AutoscalerRes
   const now = at.getTime();
   const services = (await deps.store.listServices()).filter((s) => s.spec.spec.autoscaling && !s.deleting);
   deps.memory.retain(new Set(services.map((s) => serviceKey(s.namespace, s.name))));
+  // Before the early return: a service that lost its request target loses its alarm.
+  await deps.alarms?.syncAlarms(services).catch((err: Error) => deps.log?.('warn', 'autoscaler alarms not synced', { error: err.message }));
   if (services.length === 0) return { evaluated: 0, scaled: [], conflicts: [], services: [] };
   const [statuses, rates] = await Promise.all([
     deps.store.listHostStatuses().then(statusesByTask),

@@ -18,6 +18,7 @@ export const DEFAULT_ENTRIES = {
   api: fileURLToPath(new URL('../functions/api/handler.ts', import.meta.url)),
   scheduler: fileURLToPath(new URL('../functions/scheduler/handler.ts', import.meta.url)),
   health: fileURLToPath(new URL('../functions/health/handler.ts', import.meta.url)),
+  autoscaler: fileURLToPath(new URL('../functions/autoscaler/handler.ts', import.meta.url)),
   agent: fileURLToPath(new URL('../agent/main.ts', import.meta.url)),
 } as const;
 
@@ -143,6 +144,11 @@ export interface SkiffClusterProps {
    * @default functions/health/handler.ts
    */
   readonly healthEntry?: string;
+  /**
+   * Entry of the horizontal autoscaler Lambda handler (exports `handler`).
+   * @default functions/autoscaler/handler.ts
+   */
+  readonly autoscalerEntry?: string;
   /**
    * Entry of the host agent, bundled into one ESM file.
    * @default agent/main.ts

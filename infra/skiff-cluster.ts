@@ -24,6 +24,7 @@ import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ENV } from '../app/env-names.ts';
 import { SkiffApi } from './api.ts';
+import { SkiffAutoscaler } from './autoscaler.ts';
 import { DEFAULT_ENTRIES, validateSkiffClusterProps } from './cluster-props.ts';
 import type { SkiffClusterProps, SkiffClusterSettings } from './cluster-props.ts';
 import { SkiffContainerNetwork } from './container-network.ts';
@@ -73,6 +74,8 @@ export class SkiffCluster extends Construct {
   readonly ingress: SkiffIngress;
   /** The API, scheduler and health functions and their triggers (`ControlPlane`). */
   readonly controlPlane: SkiffControlFunctions;
+  /** The horizontal autoscaler: its function, schedule and alarm rule (`Autoscaler`). */
+  readonly autoscaler: SkiffAutoscaler;
   /** The HTTP API (`HttpApi`). */
   readonly api: SkiffApi;
   /** Alarms, dashboard, alarm topic, API access logs and VPC flow log (`Observability`). */
@@ -141,6 +144,19 @@ export class SkiffCluster extends Construct {
     });
     this.controlPlane = this.addControlPlane(props, settings);
     this.api = new SkiffApi(this, 'HttpApi', { clusterName, handler: this.controlPlane.apiFunction });
+    this.autoscaler = new SkiffAutoscaler(this, 'Autoscaler', {
+      clusterName,
+      table: this.state.table,
+      entry: props.autoscalerEntry ?? DEFAULT_ENTRIES.autoscaler,
+      environment: {
+        [ENV.cluster]: settings.clusterName,
+        [ENV.table]: this.state.table.tableName,
+        [ENV.paramPrefix]: this.parameterPrefix,
+        [ENV.hostArnPrefix]: this.hostArnPrefix,
+      },
+      ingressEnvironment: { [ENV.albListenerArn]: this.ingress.listener.listenerArn, [ENV.vpcId]: this.network.vpc.vpcId },
+      logRetention: props.logRetention,
+    });
 
     this.vpc = this.network.vpc;
     this.clusterCidr = this.network.clusterCidr;

@@ -10,7 +10,12 @@ import type { Context } from 'aws-lambda';
 import { AutoscalerMemory, runAutoscaler, type AutoscalerDeps, type AutoscalerResult } from '../autoscaler.ts';
 import { errorBoundary } from './middleware.ts';
 import { componentLogger } from '../logger.ts';
-import { controlPlaneConfig } from '../env.ts';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { DescribeTargetGroupsCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { AlbLoadBalancer } from '../../adapters/aws/alb.ts';
+import { CloudWatchAutoscaling } from '../../adapters/aws/cloudwatch-autoscaling.ts';
+import { controlPlaneConfig, optionalEnv } from '../env.ts';
+import { ENV } from '../env-names.ts';
 import { awsControlPlane } from '../wiring.ts';
 
 export type AutoscalerHandler = (event: unknown, context: Context) => Promise<AutoscalerResult>;
@@ -41,7 +46,47 @@ export const lambdaMemory = new AutoscalerMemory();
 
 /** The handler over the AWS adapters, configured from the environment. */
 export function autoscalerHandlerFromEnv(env: NodeJS.ProcessEnv): AutoscalerHandler {
-  const cp = awsControlPlane(controlPlaneConfig(env));
+  const config = controlPlaneConfig(env);
+  const cp = awsControlPlane(config);
+  const prefix = optionalEnv(env, ENV.autoscalerAlarmPrefix);
+  const cloudwatch =
+    prefix && config.albListenerArn && config.vpcId
+      ? new CloudWatchAutoscaling(new CloudWatchClient({}), {
+          alarmPrefix: prefix,
+          targetGroupOf: targetGroups(config.cluster, config.albListenerArn, config.vpcId),
+        })
+      : undefined;
   // No scheduler kick: setServiceScale writes the service item, whose stream record triggers a pass.
-  return makeAutoscalerHandler({ store: cp.store, memory: lambdaMemory, now: () => new Date() });
+  return makeAutoscalerHandler({
+    store: cp.store,
+    memory: lambdaMemory,
+    now: () => new Date(),
+    ...(cloudwatch ? { requests: cloudwatch, alarms: cloudwatch } : {}),
+  });
+}
+
+/**
+ * A service's target group as CloudWatch names it (`targetgroup/<name>/<id>`): the name is the ALB
+ * adapter's, the id comes from DescribeTargetGroups; found ones are kept (a target group keeps its
+ * id while it lives), missing ones asked again next run.
+ */
+function targetGroups(cluster: string, listenerArn: string, vpcId: string): (namespace: string, name: string) => Promise<string | undefined> {
+  const elb = new ElasticLoadBalancingV2Client({});
+  const naming = new AlbLoadBalancer(elb, { listenerArn, vpcId, namePrefix: cluster.slice(0, 19).replace(/-+$/, ''), resolveInstance: async () => undefined });
+  const known = new Map<string, string>();
+  return async (namespace, name) => {
+    const tgName = naming.targetGroupName(namespace, name);
+    const hit = known.get(tgName);
+    if (hit) return hit;
+    try {
+      const out = await elb.send(new DescribeTargetGroupsCommand({ Names: [tgName] }));
+      const arn = out.TargetGroups?.[0]?.TargetGroupArn;
+      const dimension = arn?.slice(arn.indexOf('targetgroup/'));
+      if (dimension) known.set(tgName, dimension);
+      return dimension;
+    } catch {
+      // TargetGroupNotFound: the service has no route yet.
+      return undefined;
+    }
+  };
 }

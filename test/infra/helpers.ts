@@ -23,6 +23,7 @@ export const FIXTURE_ENTRIES = {
   apiEntry: fixture('api-handler.ts'),
   schedulerEntry: fixture('scheduler-handler.ts'),
   healthEntry: fixture('health-handler.ts'),
+  autoscalerEntry: fixture('autoscaler-handler.ts'),
   agentEntry: fixture('agent-main.ts'),
 } as const;
 
