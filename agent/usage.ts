@@ -30,6 +30,13 @@ export interface UsageSource {
 
 /** A reported value changes when it moves by 5% of the pod's reservation: small enough for a 10% tolerance, large enough to ignore noise. */
 export const USAGE_STEP = 0.05;
+/**
+ * A move of 20% of the reservation or more is reported at once (a load the autoscaler acts on); a
+ * smaller one at most once per SMALL_MOVE_MS per task. Each change rewrites the host's whole report
+ * (8 write units at 10 tasks, docs/cost.md), so a wobbling load must not rewrite it every sample.
+ */
+export const LARGE_MOVE = 0.2;
+export const SMALL_MOVE_MS = 5 * 60_000;
 /** Counters are read this often by default: CPU is a rate, so shorter intervals are noisier (HPA's metrics-server scrapes every 15 s). */
 export const DEFAULT_USAGE_SAMPLE_MS = 5000;
 
@@ -117,12 +124,19 @@ export class UsageSampler {
   private tracked = new Map<string, Tracked>();
   private readonly previous = new Map<string, { at: number; cpuNanos: number }>();
   private readonly reported = new Map<string, TaskUsage>();
+  private readonly reportedAt = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private sampling: Promise<unknown> | undefined;
 
   constructor(
     private readonly source: UsageSource,
-    private readonly options: { readonly now: () => number; readonly intervalMs?: number; readonly onChange?: () => void },
+    private readonly options: {
+      readonly now: () => number;
+      readonly intervalMs?: number;
+      /** @default SMALL_MOVE_MS */
+      readonly smallMoveMs?: number;
+      readonly onChange?: () => void;
+    },
   ) {}
 
   /** The tasks of the host and their containers, as of the agent's latest round. */
@@ -134,6 +148,7 @@ export class UsageSampler {
     }
     this.tracked = next;
     for (const id of this.reported.keys()) if (!next.has(id)) this.reported.delete(id);
+    for (const id of this.reportedAt.keys()) if (!next.has(id)) this.reportedAt.delete(id);
   }
 
   /** What to report for the task now; undefined until two samples of its containers were taken. */
@@ -187,10 +202,11 @@ export class UsageSampler {
         cpu: 0,
         memory: 0,
       });
-      const moved =
-        !held || Math.abs(next.cpu - held.cpu) >= USAGE_STEP * reservation.cpu || Math.abs(next.memory - held.memory) >= USAGE_STEP * reservation.memory;
-      if (moved) {
+      const move = held ? Math.max(Math.abs(next.cpu - held.cpu) / reservation.cpu, Math.abs(next.memory - held.memory) / reservation.memory) : Infinity;
+      const due = now - (this.reportedAt.get(taskId) ?? Number.NEGATIVE_INFINITY) >= (this.options.smallMoveMs ?? SMALL_MOVE_MS);
+      if (move >= LARGE_MOVE || (move >= USAGE_STEP && due)) {
         this.reported.set(taskId, next);
+        this.reportedAt.set(taskId, now);
         changed = true;
       }
     }

@@ -46,6 +46,10 @@ import { makeSchedulerHandler } from '../app/handlers/scheduler.ts';
 import { makeHealthHandler } from '../app/handlers/health.ts';
 import { makeAutoscalerHandler } from '../app/handlers/autoscaler.ts';
 import { AutoscalerMemory } from '../app/autoscaler.ts';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { CloudWatchAutoscaling } from '../adapters/aws/cloudwatch-autoscaling.ts';
+import { startCloudWatchServer } from './cloudwatch-server.ts';
+import { localTargetGroup, startRequestMeter } from './request-meter.ts';
 import { runDiscoverySync } from '../app/discovery.ts';
 import { Route53Client } from '@aws-sdk/client-route-53';
 import { Route53Zone } from '../adapters/aws/route53-zone.ts';
@@ -233,13 +237,33 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       (msg) => log(`skiff: health: ${msg}`),
     );
     controlPlane.push(() => health.stop());
-    // The same handler as the autoscaler Lambda, on a timer instead of a schedule and alarms.
+    // The same handler as the autoscaler Lambda, on a timer instead of a schedule, and on its alarms'
+    // state changes from the CloudWatch stand-in, where the load balancer's request counts go.
+    let kickAutoscaler = (): void => {};
+    const cloudwatch = await startCloudWatchServer({ onAlarmStateChange: (e) => e.detail.state.value === 'ALARM' && kickAutoscaler() });
+    controlPlane.push(() => cloudwatch.close());
+    let routed: () => IngressRoute[] = () => [];
+    const requestRates = new CloudWatchAutoscaling(new CloudWatchClient({ endpoint: cloudwatch.endpoint, region: REGION, credentials: LOCAL_CREDENTIALS }), {
+      alarmPrefix: `skiff-${cluster}-autoscale-`,
+      targetGroupOf: async (ns, name) => (routed().some((r) => r.namespace === ns && r.service === name) ? localTargetGroup(ns, name) : undefined),
+    });
     const autoscaler = new HandlerLoop(
-      makeAutoscalerHandler({ store, memory: new AutoscalerMemory(), now: () => new Date(), kickScheduler: async () => scheduler.kick() }),
+      makeAutoscalerHandler(
+        {
+          store,
+          memory: new AutoscalerMemory(),
+          now: () => new Date(),
+          kickScheduler: async () => scheduler.kick(),
+          requests: requestRates,
+          alarms: requestRates,
+        },
+        () => requestRates.refresh(),
+      ),
       options.autoscalerIntervalMs ?? 5000,
       (msg) => log(`skiff: autoscaler: ${msg}`),
     );
     controlPlane.push(() => autoscaler.stop());
+    kickAutoscaler = () => autoscaler.kick();
 
     const apiHandler = makeApiHandler({ store, now: () => new Date(), kickScheduler: async () => scheduler.kick() });
     const api = await bindStable('API', apiPort || saved?.apiPort, apiPort ? 'given with --port' : savedAt, endpointsPath, (port) =>
@@ -270,6 +294,9 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
         startProxyWorker({ port, log: (line) => log(`skiff: load balancer: ${line}`) }, (message) => log(`skiff: ${message}`)),
     );
     controlPlane.push(() => proxy.close());
+    routed = () => proxy.routes();
+    const stopMeter = startRequestMeter(proxy, cloudwatch);
+    controlPlane.push(async () => stopMeter());
     log(`skiff: load balancer at ${proxy.url} (routes by Host header to services with spec.ingress)`);
     const discoveryDeps = { store, zone: { name: DNS_ZONE, ttl: 5, port: zone }, loadBalancer: proxy, warn: (m: string) => log(`skiff: discovery: ${m}`) };
     // Every 250 ms: a replica that dies or turns unhealthy leaves DNS and the proxy within a second.

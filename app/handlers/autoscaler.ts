@@ -28,12 +28,14 @@ function trigger(event: unknown): string {
   return 'timer';
 }
 
-export function makeAutoscalerHandler(deps: Omit<AutoscalerDeps, 'log'>): AutoscalerHandler {
+/** `onAlarm`: called before a run an alarm started (the CloudWatch adapter reads afresh). */
+export function makeAutoscalerHandler(deps: Omit<AutoscalerDeps, 'log'>, onAlarm?: () => void): AutoscalerHandler {
   const log = componentLogger('autoscaler');
   const full: AutoscalerDeps = { ...deps, log: (level, message, data) => log[level](message, data ?? {}) };
   return middy<unknown, AutoscalerResult>()
     .use(errorBoundary('autoscaler'))
     .handler(async (event) => {
+      if (trigger(event).startsWith('alarm')) onAlarm?.();
       const result = await runAutoscaler(full);
       if (result.scaled.length || result.conflicts.length)
         log.info('autoscaler run', { trigger: trigger(event), scaled: result.scaled, conflicts: result.conflicts });
@@ -43,6 +45,9 @@ export function makeAutoscalerHandler(deps: Omit<AutoscalerDeps, 'log'>): Autosc
 
 /** The memory of a Lambda container: kept while it stays warm (reserved concurrency 1 keeps one). */
 export const lambdaMemory = new AutoscalerMemory();
+
+/** On AWS, request rates are read every 10 minutes and whenever an alarm wakes the function (docs/cost.md). */
+const CLOUDWATCH_REFRESH_MS = 10 * 60_000;
 
 /** The handler over the AWS adapters, configured from the environment. */
 export function autoscalerHandlerFromEnv(env: NodeJS.ProcessEnv): AutoscalerHandler {
@@ -54,15 +59,19 @@ export function autoscalerHandlerFromEnv(env: NodeJS.ProcessEnv): AutoscalerHand
       ? new CloudWatchAutoscaling(new CloudWatchClient({}), {
           alarmPrefix: prefix,
           targetGroupOf: targetGroups(config.cluster, config.albListenerArn, config.vpcId),
+          refreshMs: CLOUDWATCH_REFRESH_MS,
         })
       : undefined;
   // No scheduler kick: setServiceScale writes the service item, whose stream record triggers a pass.
-  return makeAutoscalerHandler({
-    store: cp.store,
-    memory: lambdaMemory,
-    now: () => new Date(),
-    ...(cloudwatch ? { requests: cloudwatch, alarms: cloudwatch } : {}),
-  });
+  return makeAutoscalerHandler(
+    {
+      store: cp.store,
+      memory: lambdaMemory,
+      now: () => new Date(),
+      ...(cloudwatch ? { requests: cloudwatch, alarms: cloudwatch } : {}),
+    },
+    () => cloudwatch?.refresh(),
+  );
 }
 
 /**

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { request } from 'node:http';
 import Docker from 'dockerode';
 import { eventually, json, skiff, startCluster, type RunningCluster } from '../helpers/cli.ts';
 import { execIn, removeClusterContainers, uniqueClusterName } from '../helpers/docker.ts';
@@ -93,6 +94,58 @@ spec:
     const described = await cli('describe', 'service', 'burner');
     expect(described.stdout).toContain('Autoscaling:');
     expect(described.stdout).toMatch(/cpu\s+\d+% \/ 30%/);
+  });
+
+  it('scales a service out on requests per replica counted by the local load balancer', async () => {
+    const spec = file(
+      'shop',
+      `kind: Service
+metadata: { name: shop }
+spec:
+  replicas: 1
+  containers:
+    - name: web
+      image: skiff/busybox:latest
+      command: ["sh", "-c", "mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p 8080 -h /www"]
+      ports: [{ containerPort: 8080 }]
+      resources: { cpu: 50m, memory: 16Mi }
+  ingress: { host: shop.hpa.test, port: 8080 }
+  autoscaling:
+    minReplicas: 1
+    maxReplicas: 2
+    targetRequestsPerReplica: 1
+    scaleDownStabilizationSeconds: 10
+`,
+    );
+    expect((await cli('apply', '-f', spec)).code).toBe(0);
+    const proxy = new URL(json<{ proxy: string }>(await cli('local', 'status', '-o', 'json')).proxy);
+    const get = () =>
+      new Promise<number>((resolve) => {
+        const req = request({ host: proxy.hostname, port: Number(proxy.port), path: '/', headers: { host: 'shop.hpa.test' }, agent: false }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        });
+        req.on('error', () => resolve(0));
+        req.setTimeout(5000, () => req.destroy());
+        req.end();
+      });
+    // Bounded load: about 5 requests a second, for at most two minutes or until the second replica runs.
+    let loading = true;
+    const load = (async () => {
+      for (let i = 0; loading && i < 600; i++) {
+        await get();
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    })();
+    try {
+      await eventually(async () => ((await runningTasks('shop')).length === 2 ? true : undefined), 'a second replica under request load', 150_000, 1000);
+    } finally {
+      loading = false;
+      await load;
+    }
+    const up = (await eventsOf('shop')).find((e) => e.type === 'service.scaled-up');
+    expect(up?.message).toMatch(/^shop 1 → 2: requests [\d.]+\/s per replica of 1\/s target/);
+    expect((await cli('delete', 'service', 'shop')).code).toBe(0);
   });
 
   it('refuses a spec whose bounds are reversed or whose request target has no ingress, naming the field', async () => {

@@ -70,6 +70,24 @@ describe('the CloudWatch stand-in with the autoscaler adapter', () => {
     expect(await adapter().syncAlarms([])).toEqual({ put: 0, deleted: 1 });
   });
 
+  it('reads again only after refreshMs, or when told to refresh (an alarm went off)', async () => {
+    const cached = new CloudWatchAutoscaling(client, {
+      alarmPrefix: 'skiff-test-autoscale-',
+      targetGroupOf: async () => 'targetgroup/skiff-test-0123456789/local',
+      now: () => new Date(now),
+      refreshMs: 600_000,
+    });
+    const web = [{ namespace: 'default', name: 'web' }];
+    const reads = () => server.counts().GetMetricData ?? 0;
+    const before = reads();
+    await cached.requestsPerReplica(web);
+    await cached.requestsPerReplica(web);
+    expect(reads()).toBe(before + 1);
+    cached.refresh();
+    await cached.requestsPerReplica(web);
+    expect(reads()).toBe(before + 2);
+  });
+
   it('refuses custom data in an AWS/ namespace, and serves its own back', async () => {
     await expect(
       client.send(new PutMetricDataCommand({ Namespace: 'AWS/ApplicationELB', MetricData: [{ MetricName: 'RequestCount', Value: 1 }] })),

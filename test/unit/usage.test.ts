@@ -46,7 +46,7 @@ describe('UsageSampler', () => {
   it('holds the reported figure until it moves by 5% of the reservation, so an idle report does not change', async () => {
     let now = 0;
     let cpu = 0;
-    const sampler = new UsageSampler({ read: async () => ({ cpuNanos: cpu, memoryBytes: 10 * Mi }) }, { now: () => now });
+    const sampler = new UsageSampler({ read: async () => ({ cpuNanos: cpu, memoryBytes: 10 * Mi }) }, { now: () => now, smallMoveMs: 0 });
     sampler.track([task('t1', 1000)], [container('c1', 't1')]);
     await sampler.sample();
     const step = async (millicores: number): Promise<boolean> => {
@@ -73,6 +73,24 @@ describe('UsageSampler', () => {
     sampler.track([task('t1')], [container('c1', 't1', 'exited')]);
     expect(sampler.usageOf('t1')).toBeUndefined();
   });
+});
+
+it('reports a large move at once and a small one at most every five minutes, bounding report rewrites', async () => {
+  let now = 0;
+  let cpu = 0;
+  const sampler = new UsageSampler({ read: async () => ({ cpuNanos: cpu, memoryBytes: 10 * Mi }) }, { now: () => now });
+  sampler.track([task('t1', 1000)], [container('c1', 't1')]);
+  await sampler.sample();
+  const step = async (millicores: number, ms = 5000): Promise<boolean> => {
+    now += ms;
+    cpu += (millicores * 1e6 * ms) / 1000;
+    return sampler.sample();
+  };
+  expect(await step(100)).toBe(true); // the first figure
+  expect(await step(180)).toBe(false); // 8% of the reservation, too soon
+  expect(await step(400)).toBe(true); // 30%: at once
+  expect(await step(460)).toBe(false);
+  expect(await step(460, 5 * 60_000)).toBe(true); // 6%, five minutes later
 });
 
 describe('CgroupUsageSource', () => {
