@@ -190,7 +190,7 @@ export async function runAutoscaler(deps: AutoscalerDeps): Promise<AutoscalerRes
   }
   if (events.length > 0) {
     await deps.store.putEvents(events);
-    for (const e of events) deps.log?.('info', e.message, { namespace: e.namespace, service: e.service });
+    for (const e of events) deps.log?.('info', e.message, { namespace: e.namespace, serviceName: e.service });
     await deps.kickScheduler?.().catch(() => undefined);
   }
   await deps.metrics?.publish(readings, at).catch((err: Error) => deps.log?.('warn', 'autoscaler metrics not published', { error: err.message }));
