@@ -22,11 +22,6 @@ export interface RequestRates {
   requestsPerReplica(services: readonly { namespace: string; name: string }[]): Promise<ReadonlyMap<string, number>>;
 }
 
-/** Where the autoscaler's readings go besides the decision (CloudWatch on AWS and locally): graphs and alarms. */
-export interface AutoscalerMetrics {
-  publish(readings: readonly ServiceReadings[], at: Date): Promise<void>;
-}
-
 export const serviceKey = (namespace: string, name: string): string => `${namespace}/${name}`;
 
 /** The recommendation history per service, kept between runs. */
@@ -56,7 +51,6 @@ export interface AutoscalerDeps {
   readonly memory: AutoscalerMemory;
   readonly now: () => Date;
   readonly requests?: RequestRates;
-  readonly metrics?: AutoscalerMetrics;
   /** Keeps one alarm per request-rate service (CloudWatch): its state change wakes the autoscaler between runs. */
   readonly alarms?: { syncAlarms(services: readonly Service[]): Promise<unknown> };
   /** A scheduler pass soon after a scale (locally; on AWS the service item's stream record triggers it). */
@@ -64,7 +58,7 @@ export interface AutoscalerDeps {
   readonly log?: (level: 'info' | 'warn', message: string, data?: Record<string, unknown>) => void;
 }
 
-/** One service's readings, for metrics and `describe`. */
+/** One service's readings, in the run's result (logs, tests). */
 export interface ServiceReadings {
   readonly namespace: string;
   readonly name: string;
@@ -193,6 +187,5 @@ export async function runAutoscaler(deps: AutoscalerDeps): Promise<AutoscalerRes
     for (const e of events) deps.log?.('info', e.message, { namespace: e.namespace, serviceName: e.service });
     await deps.kickScheduler?.().catch(() => undefined);
   }
-  await deps.metrics?.publish(readings, at).catch((err: Error) => deps.log?.('warn', 'autoscaler metrics not published', { error: err.message }));
   return { evaluated: services.length, scaled, conflicts, services: readings };
 }
