@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryStore } from '../../adapters/memory/store.ts';
 import { AutoscalerMemory, runAutoscaler, type AutoscalerDeps } from '../../app/autoscaler.ts';
+import { makeAutoscalerHandler } from '../../app/handlers/autoscaler.ts';
 import { desiredReplicas } from '../../core/replicas.ts';
 import type { AutoscalingSpec, HostStatus, ServiceSpec } from '../../core/types.ts';
 import { aSpec, aTask, MiB } from '../builders.ts';
@@ -115,5 +116,22 @@ describe('runAutoscaler', () => {
       requests: { requestsPerReplica: async () => new Map([['default/web', 25]]) },
     });
     expect(result.scaled).toEqual(['web 2 → 5: requests 25/s per replica of 10/s target']);
+  });
+});
+
+describe('the autoscaler handler', () => {
+  it('reads CloudWatch afresh when an alarm woke it, and not on its schedule', async () => {
+    const { store } = await cluster(2, 50);
+    let refreshed = 0;
+    const handler = makeAutoscalerHandler({ store, memory: new AutoscalerMemory(), now: () => new Date(T0) }, () => void refreshed++);
+    const context = { awsRequestId: 'test' } as never;
+    await handler({ 'detail-type': 'Scheduled Event', source: 'aws.events' }, context);
+    expect(refreshed).toBe(0);
+    const result = await handler(
+      { 'detail-type': 'CloudWatch Alarm State Change', source: 'aws.cloudwatch', detail: { alarmName: 'skiff-prod-autoscale-default-web-requests' } },
+      context,
+    );
+    expect(refreshed).toBe(1);
+    expect(result.evaluated).toBe(1);
   });
 });
