@@ -45,7 +45,13 @@ describe('the CloudWatch stand-in with the autoscaler adapter', () => {
 
   it('reads the load balancer’s requests per target as requests per second per replica', async () => {
     // The ALB publishes per-target sums each minute; 1,200 in the last minute = 20/s per target.
-    server.record('AWS/ApplicationELB', 'RequestCountPerTarget', [{ Name: 'TargetGroup', Value: 'targetgroup/skiff-test-0123456789/local' }], 1200, now - 90_000);
+    server.record(
+      'AWS/ApplicationELB',
+      'RequestCountPerTarget',
+      [{ Name: 'TargetGroup', Value: 'targetgroup/skiff-test-0123456789/local' }],
+      1200,
+      now - 90_000,
+    );
     const rates = await adapter().requestsPerReplica([
       { namespace: 'default', name: 'web' },
       { namespace: 'default', name: 'other' },
@@ -59,7 +65,13 @@ describe('the CloudWatch stand-in with the autoscaler adapter', () => {
     // Unchanged: no call.
     expect(await adapter().syncAlarms([web])).toEqual({ put: 0, deleted: 0 });
     now += 60_000;
-    server.record('AWS/ApplicationELB', 'RequestCountPerTarget', [{ Name: 'TargetGroup', Value: 'targetgroup/skiff-test-0123456789/local' }], 900, now - 30_000);
+    server.record(
+      'AWS/ApplicationELB',
+      'RequestCountPerTarget',
+      [{ Name: 'TargetGroup', Value: 'targetgroup/skiff-test-0123456789/local' }],
+      900,
+      now - 30_000,
+    );
     server.evaluate();
     expect(events.at(-1)).toMatchObject({
       source: 'aws.cloudwatch',
@@ -94,7 +106,14 @@ describe('the CloudWatch stand-in with the autoscaler adapter', () => {
     ).rejects.toMatchObject({ name: 'InvalidParameterValueException' });
     await client.send(new PutMetricDataCommand({ Namespace: 'Skiff/Test', MetricData: [{ MetricName: 'X', Value: 3, Timestamp: new Date(now - 1000) }] }));
     const out = await client.send(
-      new GetMetricStatisticsCommand({ Namespace: 'Skiff/Test', MetricName: 'X', StartTime: new Date(now - 60_000), EndTime: new Date(now), Period: 60, Statistics: ['Sum', 'Maximum'] }),
+      new GetMetricStatisticsCommand({
+        Namespace: 'Skiff/Test',
+        MetricName: 'X',
+        StartTime: new Date(now - 60_000),
+        EndTime: new Date(now),
+        Period: 60,
+        Statistics: ['Sum', 'Maximum'],
+      }),
     );
     expect(out.Datapoints?.map((d) => [d.Sum, d.Maximum])).toEqual([[3, 3]]);
   });
