@@ -7,6 +7,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { HostChannel, Store } from '../ports/index.ts';
 import type { ClusterEvent, Health, HostClaim, HostDocument, HostStatus, Resources, TaskStatus } from '../core/types.ts';
+import { UsageSampler, type UsageSource } from './usage.ts';
 import type { ContainerInfo, Executor } from './executor.ts';
 import type { HostNetworkManager } from './host-network.ts';
 import { nextRestart, plan, taskStatus, type Action, type RestartRecord } from './plan.ts';
@@ -61,6 +62,8 @@ export interface AgentConfig {
    * @default 30_000
    */
   readonly dockerStallMs?: number;
+  /** How often the containers' CPU and memory are sampled for the autoscaler (agent/usage.ts); default 5 s. */
+  readonly usageSampleMs?: number;
 }
 
 export interface AgentDeps {
@@ -74,6 +77,8 @@ export interface AgentDeps {
   readonly random: () => number;
   readonly log: (level: 'info' | 'warn' | 'error', message: string, data?: Record<string, unknown>) => void;
   readonly version: string;
+  /** Where container CPU and memory are read (the cgroup files); absent: the agent reports no usage. */
+  readonly usage?: UsageSource;
 }
 
 /** On-disk state format; bump when its shape changes and migrate or discard older files. */
@@ -146,12 +151,15 @@ export class Agent {
   private podNetwork: string | undefined;
   /** The last failure to bring up the host network, so a failure that lasts is logged once, not every round. */
   private networkFailure: string | undefined;
+  /** Samples what each task uses, for the autoscaler; reported with the task's status. */
+  private readonly usage: UsageSampler | undefined;
 
   constructor(
     private readonly config: AgentConfig,
     private readonly deps: AgentDeps,
   ) {
     this.docker = new WatchedExecutor(deps.executor, deps.now);
+    this.usage = deps.usage && new UsageSampler(deps.usage, { now: deps.now, intervalMs: config.usageSampleMs, onChange: () => void this.report(false) });
     this.prober = new Prober({
       executor: this.docker,
       now: deps.now,
@@ -200,6 +208,7 @@ export class Agent {
     this.schedule(() => this.pollLoop(), 0);
     this.schedule(() => this.reconcileLoop(), 0);
     this.schedule(() => this.heartbeatLoop(), 0);
+    this.usage?.start();
   }
 
   /**
@@ -242,7 +251,7 @@ export class Agent {
     this.unwatch?.();
     for (const t of this.timers) clearTimeout(t);
     this.timers = [];
-    await Promise.allSettled([this.reconciling, this.polling, this.reporting, this.prober.stop()]);
+    await Promise.allSettled([this.reconciling, this.polling, this.reporting, this.prober.stop(), this.usage?.stop()]);
   }
 
   /** Poll the document now (a wake-up from the control plane). */
@@ -453,6 +462,7 @@ export class Agent {
   /** Recomputes each task's status, and records the transitions worth an event. */
   private refreshStatuses(tasks: HostDocument['tasks'], containers: readonly ContainerInfo[], backingOff: ReadonlyMap<string, number> = new Map()): void {
     const now = this.deps.now();
+    this.usage?.track(tasks, containers);
     for (const task of tasks) {
       const before = this.statuses.get(task.id);
       const base = taskStatus(task, containers, backingOff.get(task.id), now, before, this.refused.get(task.id)?.message);
@@ -642,8 +652,14 @@ export class Agent {
     return { state: 'unresponsive', since: new Date(since!).toISOString(), message: `no Docker call answered for more than ${this.stallMs / 1000}s` };
   }
 
+  /** The status with the task's sampled usage, while it runs. */
+  private withUsage(status: TaskStatus): TaskStatus {
+    const usage = status.state === 'running' ? this.usage?.usageOf(status.taskId) : undefined;
+    return usage ? { ...status, usage } : status;
+  }
+
   private async writeReport(force: boolean): Promise<void> {
-    const tasks = [...this.statuses.values()].sort((a, b) => a.taskId.localeCompare(b.taskId));
+    const tasks = [...this.statuses.values()].sort((a, b) => a.taskId.localeCompare(b.taskId)).map((t) => this.withUsage(t));
     const now = this.deps.now();
     const runtime = this.runtimeTrouble(now);
     const fingerprint = stableStringify({ g: this.applied, t: tasks, e: this.eventSeq, r: runtime?.since ?? null });

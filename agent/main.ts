@@ -15,6 +15,7 @@ import { DynamoStore } from '../adapters/aws/dynamo-store.ts';
 import { HostScopedStore } from '../adapters/host-scoped-store.ts';
 import { SsmHostChannel } from '../adapters/aws/ssm-channel.ts';
 import { Agent } from './agent.ts';
+import { CgroupUsageSource } from './usage.ts';
 import { DockerExecutor, containerSpecHash } from './docker.ts';
 import { DockerHostNetwork } from './host-network.ts';
 import { ConfigError, numberEnv, optionalEnv, requireEnv } from '../app/env.ts';
@@ -138,6 +139,7 @@ async function main(): Promise<void> {
       random: Math.random,
       log,
       version: VERSION,
+      usage: new CgroupUsageSource(),
     },
   );
 

@@ -4,6 +4,7 @@
  * directly.
  */
 import type { Store } from '../ports/index.ts';
+import { currentReadings, statusesByTask } from './autoscaler.ts';
 import type { Host, HostStatus, Service, ServiceSpec, Task, TaskView } from '../core/types.ts';
 import { parseServiceSpec, parseServiceYaml } from '../core/spec.ts';
 import { ConflictError, NotFoundError, SkiffError, ValidationError } from '../core/errors.ts';
@@ -121,7 +122,9 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     if (!service) throw new NotFoundError(`service ${p.namespace}/${p.name}`);
     const [tasks, statuses, hosts] = await Promise.all([store.listTasks(p.namespace, p.name), store.listHostStatuses(), store.listHosts()]);
     const views = await viewsOf(tasks, statuses, hosts);
-    return { status: 200, body: { ...serviceSummary(service, tasks, views, deps.zone), service, tasks: views } };
+    // The autoscaler's targets as measured now (`skiff describe`); the last decision is in `scale`.
+    const metrics = service.spec.spec.autoscaling ? currentReadings(service, tasks, statusesByTask(statuses), deps.now().getTime()) : undefined;
+    return { status: 200, body: { ...serviceSummary(service, tasks, views, deps.zone), service, tasks: views, ...(metrics ? { metrics } : {}) } };
   };
 
   const deleteService: Handler = async (_req, p) => {
@@ -439,6 +442,8 @@ function serviceSummary(s: Service, tasks: readonly Task[], views: readonly Task
     replicas,
     /** Who chose `replicas` after the apply, when someone did: `skiff scale` or the autoscaler. */
     scale: s.scale ?? null,
+    /** The autoscaler's bounds and targets, when the service has them. */
+    autoscaling: s.spec.spec.autoscaling ?? null,
     running,
     tasks: mine.length,
     /** Every replica runs the current spec and no surplus task is left. */

@@ -37,6 +37,8 @@ export const ENV = {
   dnsTtlSeconds: 'SKIFF_DNS_TTL_SECONDS',
   /** The ALB listener whose rules route the ingress hosts. */
   albListenerArn: 'SKIFF_ALB_LISTENER_ARN',
+  /** Names of the autoscaler's CloudWatch alarms start with it; its IAM policy and EventBridge rule are scoped to it. */
+  autoscalerAlarmPrefix: 'SKIFF_AUTOSCALER_ALARM_PREFIX',
   /** The hosts' VPC (target groups are made in it). */
   vpcId: 'SKIFF_VPC_ID',
   /** The cluster CIDR the hosts' container subnets come from (docs/network.md). */

@@ -1,4 +1,6 @@
 /** The API's answers as the CLI reads them, and the tables more than one command prints. */
+import type { AutoscalingSpec } from '../core/types.ts';
+import type { MetricReading } from '../core/autoscale.ts';
 import { table } from './format.ts';
 
 export interface TaskRow {
@@ -25,6 +27,11 @@ export interface ServiceDetail {
   dns: string;
   ingress: { host: string; port: number; sessionAffinity: boolean } | null;
   tasks: TaskRow[];
+  /** Who chose `replicas` after the apply, and why. */
+  scale?: { replicas: number; source: string; at: string; reason?: string } | null;
+  autoscaling?: AutoscalingSpec | null;
+  /** The autoscaler's targets as measured now. */
+  metrics?: MetricReading[];
 }
 
 export function servicePath(ns: string, name: string): string {

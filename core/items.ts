@@ -217,6 +217,8 @@ const taskStatus = z.object({
   address: z.string().max(64).optional(),
   containers: z.array(z.object({ name: z.string().max(256), id: z.string().max(256), state: z.string().max(256) })).max(MAX_CONTAINERS),
   since: time,
+  // Bounded by the largest host a claim may describe: a host cannot report usage beyond any machine.
+  usage: z.object({ cpu: z.number().int().min(0).max(MAX_HOST_CPU_MILLIS), memory: z.number().int().min(0).max(MAX_HOST_MEMORY_BYTES) }).optional(),
 });
 
 /** The status a host writes. No `hostId`: that comes from the item's key. */

@@ -253,6 +253,16 @@ export interface TaskStatus {
   readonly containers: readonly { readonly name: string; readonly id: string; readonly state: string }[];
   /** When the state last changed, as seen by the agent. */
   readonly since: string;
+  /** What the pod's running containers use, sampled by the agent (agent/usage.ts); absent until measured. */
+  readonly usage?: TaskUsage;
+}
+
+/** A pod's use of CPU and memory, summed over its containers: the autoscaler's input (core/autoscale.ts). */
+export interface TaskUsage {
+  /** Millicores: the rate over the agent's last sampling interval. */
+  readonly cpu: number;
+  /** Bytes: the working set (in use, minus the page cache the kernel can drop). */
+  readonly memory: number;
 }
 
 /** What an agent reports about its host, written only by that host. */

@@ -19,6 +19,7 @@ export const DEFAULT_ENTRIES = {
   scheduler: fileURLToPath(new URL('../functions/scheduler/handler.ts', import.meta.url)),
   health: fileURLToPath(new URL('../functions/health/handler.ts', import.meta.url)),
   hostAutoscaler: fileURLToPath(new URL('../functions/host-autoscaler/handler.ts', import.meta.url)),
+  autoscaler: fileURLToPath(new URL('../functions/autoscaler/handler.ts', import.meta.url)),
   agent: fileURLToPath(new URL('../agent/main.ts', import.meta.url)),
 } as const;
 
@@ -149,6 +150,11 @@ export interface SkiffClusterProps {
    * @default functions/host-autoscaler/handler.ts
    */
   readonly hostAutoscalerEntry?: string;
+  /**
+   * Entry of the horizontal autoscaler Lambda handler (exports `handler`).
+   * @default functions/autoscaler/handler.ts
+   */
+  readonly autoscalerEntry?: string;
   /**
    * Entry of the host agent, bundled into one ESM file.
    * @default agent/main.ts

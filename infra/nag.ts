@@ -92,6 +92,18 @@ export function suppressSkiffClusterFindings(cluster: SkiffCluster): void {
     true,
   );
   NagSuppressions.addResourceSuppressions(
+    cluster.autoscaler.function,
+    [
+      ...functionSuppressions(`${xray}; nor do cloudwatch:GetMetricData, cloudwatch:DescribeAlarms and elasticloadbalancing:DescribeTargetGroups (read-only)`),
+      {
+        id: 'AwsSolutions-IAM5',
+        reason: "PutMetricAlarm and DeleteAlarms on the autoscaler's own alarms only: their names start with its prefix (infra/autoscaler.ts).",
+        appliesTo: [arnIn('cloudwatch', `alarm:${cluster.autoscaler.alarmPrefix}*`)],
+      },
+    ],
+    true,
+  );
+  NagSuppressions.addResourceSuppressions(
     cluster.schedulerFunction,
     [
       ...functionSuppressions(

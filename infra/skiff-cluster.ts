@@ -24,6 +24,7 @@ import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ENV } from '../app/env-names.ts';
 import { SkiffApi } from './api.ts';
+import { SkiffAutoscaler } from './autoscaler.ts';
 import { DEFAULT_ENTRIES, validateSkiffClusterProps } from './cluster-props.ts';
 import type { SkiffClusterProps, SkiffClusterSettings } from './cluster-props.ts';
 import { SkiffContainerNetwork } from './container-network.ts';
@@ -74,6 +75,8 @@ export class SkiffCluster extends Construct {
   readonly ingress: SkiffIngress;
   /** The API, scheduler and health functions and their triggers (`ControlPlane`). */
   readonly controlPlane: SkiffControlFunctions;
+  /** The horizontal autoscaler: its function, schedule and alarm rule (`Autoscaler`). */
+  readonly autoscaler: SkiffAutoscaler;
   /** The HTTP API (`HttpApi`). */
   readonly api: SkiffApi;
   /** Alarms, dashboard, alarm topic, API access logs and VPC flow log (`Observability`). */
@@ -151,6 +154,14 @@ export class SkiffCluster extends Construct {
       entry: props.hostAutoscalerEntry ?? DEFAULT_ENTRIES.hostAutoscaler,
       environment: this.controlPlaneEnvironment(),
       schedulerFunction: this.controlPlane.schedulerFunction,
+      logRetention: props.logRetention,
+    });
+    this.autoscaler = new SkiffAutoscaler(this, 'Autoscaler', {
+      clusterName,
+      table: this.state.table,
+      entry: props.autoscalerEntry ?? DEFAULT_ENTRIES.autoscaler,
+      environment: this.controlPlaneEnvironment(),
+      ingressEnvironment: { [ENV.albListenerArn]: this.ingress.listener.listenerArn, [ENV.vpcId]: this.network.vpc.vpcId },
       logRetention: props.logRetention,
     });
 

@@ -46,6 +46,12 @@ import { writeFileAtomicSync } from '../adapters/fs/atomic-write.ts';
 import { makeApiHandler } from '../app/handlers/api.ts';
 import { makeSchedulerHandler } from '../app/handlers/scheduler.ts';
 import { makeHealthHandler } from '../app/handlers/health.ts';
+import { makeAutoscalerHandler } from '../app/handlers/autoscaler.ts';
+import { AutoscalerMemory } from '../app/autoscaler.ts';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { CloudWatchAutoscaling } from '../adapters/aws/cloudwatch-autoscaling.ts';
+import { startCloudWatchServer } from './cloudwatch-server.ts';
+import { localTargetGroup, startRequestMeter } from './request-meter.ts';
 import { runDiscoverySync } from '../app/discovery.ts';
 import { Route53Client } from '@aws-sdk/client-route-53';
 import { Route53Zone } from '../adapters/aws/route53-zone.ts';
@@ -114,6 +120,8 @@ export interface LocalClusterOptions {
   readonly maxHosts?: number;
   /** How long a host must stay unneeded before the host autoscaler drains it. @default 30 */
   readonly hostScaleInSeconds?: number;
+  /** The horizontal autoscaler's timer (HPA's sync period is 15 s; shorter here so a scale-out starts within 15 s of the load). @default 5000 */
+  readonly autoscalerIntervalMs?: number;
   /** Where the status file for the CLI is written; undefined writes none. */
   readonly statusFile?: string;
   readonly log?: (line: string) => void;
@@ -149,6 +157,7 @@ const KNOWN_OPTIONS = new Set([
   'hostGraceSeconds',
   'maxHosts',
   'hostScaleInSeconds',
+  'autoscalerIntervalMs',
   'statusFile',
   'log',
 ]);
@@ -248,6 +257,33 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       (msg) => log(`skiff: health: ${msg}`),
     );
     controlPlane.push(() => health.stop());
+    // The same handler as the autoscaler Lambda, on a timer instead of a schedule, and on its alarms'
+    // state changes from the CloudWatch stand-in, where the load balancer's request counts go.
+    let kickAutoscaler = (): void => {};
+    const cloudwatch = await startCloudWatchServer({ onAlarmStateChange: (e) => e.detail.state.value === 'ALARM' && kickAutoscaler() });
+    controlPlane.push(() => cloudwatch.close());
+    let routed: () => IngressRoute[] = () => [];
+    const requestRates = new CloudWatchAutoscaling(new CloudWatchClient({ endpoint: cloudwatch.endpoint, region: REGION, credentials: LOCAL_CREDENTIALS }), {
+      alarmPrefix: `skiff-${cluster}-autoscale-`,
+      targetGroupOf: async (ns, name) => (routed().some((r) => r.namespace === ns && r.service === name) ? localTargetGroup(ns, name) : undefined),
+    });
+    const autoscaler = new HandlerLoop(
+      makeAutoscalerHandler(
+        {
+          store,
+          memory: new AutoscalerMemory(),
+          now: () => new Date(),
+          kickScheduler: async () => scheduler.kick(),
+          requests: requestRates,
+          alarms: requestRates,
+        },
+        () => requestRates.refresh(),
+      ),
+      options.autoscalerIntervalMs ?? 5000,
+      (msg) => log(`skiff: autoscaler: ${msg}`),
+    );
+    controlPlane.push(() => autoscaler.stop());
+    kickAutoscaler = () => autoscaler.kick();
 
     // startedAt: the reports of agents that stopped with an earlier run are not shown as current.
     const apiHandler = makeApiHandler({ store, now: () => new Date(), kickScheduler: async () => scheduler.kick(), startedAt: controlPlaneStartedAt });
@@ -279,6 +315,9 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
         startProxyWorker({ port, log: (line) => log(`skiff: load balancer: ${line}`) }, (message) => log(`skiff: ${message}`)),
     );
     controlPlane.push(() => proxy.close());
+    routed = () => proxy.routes();
+    const stopMeter = startRequestMeter(proxy, cloudwatch);
+    controlPlane.push(async () => stopMeter());
     log(`skiff: load balancer at ${proxy.url} (routes by Host header to services with spec.ingress)`);
     const discoveryDeps = { store, zone: { name: DNS_ZONE, ttl: 5, port: zone }, loadBalancer: proxy, warn: (m: string) => log(`skiff: discovery: ${m}`) };
     // Every 250 ms: a replica that dies or turns unhealthy leaves DNS and the proxy within a second.
@@ -418,6 +457,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     watcher.start();
     if (starting.length > 0) await awaitFirstReports(store, starting, startingAt, AGENT_FIRST_REPORT_MS, log);
     health.start();
+    autoscaler.start();
 
     const stopHosts = async () => {
       watcher.stop();

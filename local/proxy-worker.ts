@@ -20,7 +20,11 @@ type FromWorker =
   | { readonly type: 'ready'; readonly url: string; readonly port: number }
   | { readonly type: 'failed'; readonly message: string; readonly code?: string }
   | { readonly type: 'done'; readonly id: number; readonly error?: string }
-  | { readonly type: 'log'; readonly line: string };
+  | { readonly type: 'log'; readonly line: string }
+  | { readonly type: 'counts'; readonly counts: Record<string, number> };
+
+/** How often the worker sends its request counts (the autoscaler reads them every few seconds). */
+const COUNTS_MS = 1000;
 
 /** How long `close` waits for the worker to close its server before terminating the thread. */
 const CLOSE_TIMEOUT_MS = 5_000;
@@ -38,8 +42,10 @@ export async function startProxyWorker(options: ProxyWorkerOptions = {}, onExit?
   // A function cannot cross to the thread: the worker sends its log lines here instead.
   const { log, ...plain } = options;
   const worker = new Worker(bootstrap, { eval: true, workerData: { skiffProxy: true, options: plain } });
+  let counts: Record<string, number> = {};
   worker.on('message', (msg: FromWorker) => {
     if (msg.type === 'log') (log ?? stderrLog)(msg.line);
+    else if (msg.type === 'counts') counts = msg.counts;
   });
   let routes: IngressRoute[] = [];
   let nextId = 0;
@@ -51,7 +57,7 @@ export async function startProxyWorker(options: ProxyWorkerOptions = {}, onExit?
     worker.once('error', failedToStart);
     worker.once('exit', (code) => reject(new Error(`the load balancer thread exited (code ${code}) before it listened`)));
     const first = (msg: FromWorker) => {
-      if (msg.type === 'log') return;
+      if (msg.type === 'log' || msg.type === 'counts') return;
       worker.off('message', first);
       worker.off('error', failedToStart);
       worker.removeAllListeners('exit');
@@ -96,6 +102,7 @@ export async function startProxyWorker(options: ProxyWorkerOptions = {}, onExit?
       routes = copy;
     },
     routes: () => structuredClone(routes),
+    requestCounts: () => ({ ...counts }),
     async close(): Promise<void> {
       if (closing) return;
       closing = true;
@@ -122,6 +129,7 @@ async function runWorker(options: Omit<ProxyWorkerOptions, 'log'>): Promise<void
     return;
   }
   port.postMessage({ type: 'ready', url: proxy.url, port: proxy.port } satisfies FromWorker);
+  setInterval(() => port.postMessage({ type: 'counts', counts: proxy.requestCounts() } satisfies FromWorker), COUNTS_MS).unref();
   port.on('message', (msg: ToWorker) => {
     const done = (error?: unknown) =>
       port.postMessage({ type: 'done', id: msg.id, ...(error === undefined ? {} : { error: (error as Error).message }) } satisfies FromWorker);

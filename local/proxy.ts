@@ -78,6 +78,8 @@ export interface ProxyServer extends LoadBalancer {
   readonly port: number;
   /** The route table in force (a snapshot), for status and benchmarks. */
   routes(): IngressRoute[];
+  /** Requests routed to a replica since the start, by `namespace/service`: what the ALB's RequestCount counts (the autoscaler's request rate). */
+  requestCounts(): Record<string, number>;
   /** Stops listening, drops every connection (both sides) and waits for the server to close. */
   close(): Promise<void>;
 }
@@ -142,6 +144,7 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
   }
   const log = options.log ?? stderrLog;
   const now = options.now ?? (() => performance.now());
+  const requests = new Map<string, number>();
 
   let table = new Map<string, RouteEntry>();
   /** Replicas that refused a connection, by `ip:port`, until when they are skipped. */
@@ -225,6 +228,7 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
     const pinned = r.sessionAffinity ? cookie(req.headers.cookie, AFFINITY_COOKIE) : undefined;
     const order = candidates(entry, pinned);
     if (order.length === 0) return reply(res, 503, 'ServiceUnavailable', `service ${service} has no healthy replica for host ${host}`);
+    requests.set(service, (requests.get(service) ?? 0) + 1);
 
     const method = (req.method ?? 'GET').toUpperCase();
     // Without Content-Length or Transfer-Encoding a request has no body (RFC 9112 §6.3).
@@ -382,6 +386,7 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
     port: address.port,
     sync,
     routes: () => [...table.values()].map((e) => e.route),
+    requestCounts: () => Object.fromEntries(requests),
     close: () =>
       new Promise<void>((resolve, reject) => {
         clearTimeout(refusalLogTimer);

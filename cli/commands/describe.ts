@@ -3,6 +3,7 @@ import { ApiClient, findApi } from '../client.ts';
 import { command, outputMode, UsageError } from '../command.ts';
 import { table } from '../format.ts';
 import { endpoints, servicePath, type ServiceDetail } from '../views.ts';
+import { describeReading } from '../../core/autoscale.ts';
 
 export default command({
   name: 'describe',
@@ -28,6 +29,7 @@ export default command({
     out.log(`Replicas:  ${s.running} healthy of ${s.replicas} desired${s.ready ? '' : ' (converging)'}`);
     out.log(`DNS:       ${s.dns} (A: one address per healthy replica; SRV: _<port>._tcp.${s.dns})`);
     out.log(`Ingress:   ${s.ingress ? `${s.ingress.host} → port ${s.ingress.port}${s.ingress.sessionAffinity ? ', session affinity' : ''}` : 'none'}`);
+    if (s.autoscaling) for (const line of autoscalingLines(s)) out.log(line);
     out.log('Endpoints:');
     out.log(
       table([
@@ -46,3 +48,23 @@ export default command({
     return 0;
   },
 });
+
+/** The autoscaler's bounds, each target against its current value, and the last decision. */
+function autoscalingLines(s: ServiceDetail): string[] {
+  const a = s.autoscaling!;
+  const lines = [
+    `Autoscaling: ${a.minReplicas} to ${a.maxReplicas} replicas; scale up over ${a.scaleUpStabilizationSeconds} s, down over ${a.scaleDownStabilizationSeconds} s`,
+  ];
+  const unit = (metric: string, n: number | undefined) =>
+    n === undefined ? '?' : metric === 'requests' ? `${Math.round(n * 10) / 10}/s` : `${Math.round(n)}%`;
+  const rows = (s.metrics ?? []).map((r) => [
+    `  ${r.metric}`,
+    `${unit(r.metric, r.value)} / ${unit(r.metric, r.target)}`,
+    r.proposal === undefined ? '-' : String(r.proposal),
+    r.value === undefined ? describeReading(r) : (r.note ?? ''),
+  ]);
+  if (rows.length) lines.push(table([['  METRIC', 'CURRENT / TARGET', 'WANTS', 'NOTE'], ...rows]));
+  const d = s.scale;
+  lines.push(`Last scale:  ${d ? `${d.replicas} by ${d.source} at ${d.at}${d.reason ? `: ${d.reason}` : ''}` : 'none yet'}`);
+  return lines;
+}

@@ -16,6 +16,7 @@ interface ServiceRow {
   ingress: { host: string } | null;
   replicas: number;
   running: number;
+  autoscaling?: { minReplicas: number; maxReplicas: number } | null;
   deleting: boolean;
   createdAt: string;
 }
@@ -54,8 +55,18 @@ async function services(client: ApiClient, q: Query, mode: Mode, out: Out): Prom
   if (mode === 'json') return out.log(JSON.stringify(list, null, 2));
   out.log(
     table([
-      ['NAMESPACE', 'NAME', 'HEALTHY', 'DNS', 'INGRESS', 'AGE', ''],
-      ...list.map((s) => [s.namespace, s.name, `${s.running}/${s.replicas}`, s.dns, s.ingress?.host ?? '-', age(s.createdAt), s.deleting ? 'deleting' : '']),
+      ['NAMESPACE', 'NAME', 'HEALTHY', 'AUTOSCALE', 'DNS', 'INGRESS', 'AGE', ''],
+      ...list.map((s) => [
+        s.namespace,
+        s.name,
+        `${s.running}/${s.replicas}`,
+        // Desired (in HEALTHY) against the autoscaler's bounds.
+        s.autoscaling ? `${s.autoscaling.minReplicas}-${s.autoscaling.maxReplicas}` : '-',
+        s.dns,
+        s.ingress?.host ?? '-',
+        age(s.createdAt),
+        s.deleting ? 'deleting' : '',
+      ]),
     ]),
   );
 }

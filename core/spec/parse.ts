@@ -8,6 +8,7 @@ import { ValidationError } from '../errors.ts';
 import type { FieldIssue } from '../errors.ts';
 import { formatCpu, formatMemory } from '../quantity.ts';
 import type { ServiceSpec } from '../types.ts';
+import { autoscalingIssues } from './autoscaling.ts';
 import { toFieldIssues } from './issues.ts';
 import { documentSizeProblem, MAX_YAML_LENGTH, yamlTextProblem } from './limits.ts';
 import { defaultMessage, type RawIssue } from './messages.ts';
@@ -27,6 +28,7 @@ export function parseServiceSpec(input: unknown): ServiceSpec {
     ...healthIssues(input),
     ...ingressIssues(input),
     ...securityIssues(input),
+    ...autoscalingIssues(input),
   ];
   if (issues.length > 0 || !result.success) throw new ValidationError(issues, { cause: result.error });
   return toServiceSpec(result.data);

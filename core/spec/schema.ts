@@ -51,6 +51,7 @@ import {
   tooLong,
   tooMany,
 } from './limits.ts';
+import { AUTOSCALING_ALIASES, AutoscalingSchema } from './autoscaling.ts';
 import { got, isRecord, rule, stringValue, type RawIssue } from './messages.ts';
 
 /** Adds an issue with `problem`'s message when it finds one. */
@@ -330,6 +331,7 @@ const SpecSchema = z.strictObject({
   restartPolicy: z.enum(['always', 'on-failure', 'never']).default('always'),
   placement: PlacementSchema.default(() => ({ strategy: 'spread' as const, constraints: [] })),
   ingress: IngressSchema.optional(),
+  autoscaling: AutoscalingSchema.optional(),
   pidsLimit: z
     .number({ error: pidsRule })
     .int({ error: pidsRule })
@@ -392,6 +394,7 @@ export const ALIASES = new Map<z.ZodType, Readonly<Record<string, string>>>([
       affinity: 'sessionAffinity',
     },
   ],
+  [AutoscalingSchema, AUTOSCALING_ALIASES],
 ]);
 
 const HOST_NAMESPACE = 'a pod shares the host only through its published ports';
@@ -428,7 +431,7 @@ export const REFUSED = new Map<z.ZodType, Readonly<Record<string, string>>>([
 
 /** Fields of spec.md's later shape: named as "not supported yet" rather than as typos. */
 export const PLANNED = new Map<z.ZodType, readonly string[]>([
-  [SpecSchema, ['volumes', 'autoscaling', 'update']],
+  [SpecSchema, ['volumes', 'update']],
   [ContainerSchema, ['volumeMounts']],
 ]);
 

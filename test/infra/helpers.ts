@@ -24,6 +24,7 @@ export const FIXTURE_ENTRIES = {
   schedulerEntry: fixture('scheduler-handler.ts'),
   healthEntry: fixture('health-handler.ts'),
   hostAutoscalerEntry: fixture('host-autoscaler-handler.ts'),
+  autoscalerEntry: fixture('autoscaler-handler.ts'),
   agentEntry: fixture('agent-main.ts'),
 } as const;
 

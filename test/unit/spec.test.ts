@@ -461,7 +461,6 @@ describe('unknown fields', () => {
     ],
     ['a typo of health', (s) => (container(s).helth = {}), 'spec.containers[0].helth', 'unknown field "helth" (did you mean "health"?)'],
     ['volumes, not supported yet', (s) => (s.spec.volumes = []), 'spec.volumes', 'unknown field "volumes": not supported yet'],
-    ['autoscaling, not supported yet', (s) => (s.spec.autoscaling = {}), 'spec.autoscaling', 'unknown field "autoscaling": not supported yet'],
   ])('%s', (_name, change, path, message) => {
     expect(issuesOf(() => parseServiceSpec(aSpec(change)))).toEqual([{ path, message }]);
   });

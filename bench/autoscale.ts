@@ -1,0 +1,105 @@
+/**
+ * How fast the horizontal autoscaler reacts, on a local cluster of 2 hosts with real Docker: a
+ * service with `targetCPUUtilization: 30` (min 1, max 3, scale-down window 15 s) whose one replica
+ * burns about a tenth of a core while /tmp/burn exists. Prints, for one run:
+ *   first decision   load start → the first service.scaled-up event
+ *   first replica    load start → a second replica running
+ *   max              load start → 3 replicas running
+ *   scale-in         load end   → back to 1 replica
+ * and counts direction changes within a scale-down window (flapping; expected 0). Asserts nothing;
+ * cleans up after itself. Goal (issue 12): first decision ≤ 15 s (HPA's sync period).
+ *   npx tsx bench/autoscale.ts
+ */
+import './env.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import Docker from 'dockerode';
+import { removeContainers, startLocalCluster } from '../local/cluster.ts';
+import { LABELS } from '../agent/executor.ts';
+import type { ClusterEvent, TaskView } from '../core/types.ts';
+import { authedFetch } from '../test/helpers/local-api.ts';
+import { execIn } from '../test/helpers/docker.ts';
+
+const WINDOW_S = 15;
+const cluster = `hpa${randomBytes(3).toString('hex')}`;
+const dataDir = mkdtempSync(join(tmpdir(), 'skiff-hpa-bench-'));
+const docker = new Docker();
+
+const local = await startLocalCluster({ cluster, dataDir, hosts: 2, log: () => {} });
+const api = local.status.api;
+const apiFetch = authedFetch(local.token);
+const get = async <T>(path: string): Promise<T> => (await (await apiFetch(`${api}${path}`)).json()) as T;
+const running = async () =>
+  (await get<TaskView[]>('/v1/tasks?namespace=default&service=burner')).filter((t) => t.desired === 'running' && t.state === 'running');
+const events = () => get<ClusterEvent[]>('/v1/events?service=burner');
+async function until<T>(what: string, check: () => Promise<T | undefined>, limitMs = 180_000): Promise<T> {
+  const t0 = Date.now();
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() - t0 > limitMs) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+const seconds = (t0: number) => ((performance.now() - t0) / 1000).toFixed(1);
+
+try {
+  const res = await apiFetch(`${api}/v1/services`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      kind: 'Service',
+      metadata: { name: 'burner' },
+      spec: {
+        replicas: 1,
+        containers: [
+          {
+            name: 'app',
+            image: 'skiff/busybox:latest',
+            command: [
+              'sh',
+              '-c',
+              'mkdir -p /tmp; while true; do if [ -f /tmp/burn ]; then yes > /dev/null & p=$!; sleep 0.2; kill $p; sleep 0.8; else sleep 1; fi; done',
+            ],
+            resources: { cpu: '50m', memory: '16Mi' },
+          },
+        ],
+        autoscaling: { minReplicas: 1, maxReplicas: 3, targetCPUUtilization: 30, scaleDownStabilizationSeconds: WINDOW_S },
+      },
+    }),
+  });
+  if (!res.ok) throw new Error(`apply failed: ${await res.text()}`);
+  const [first] = await until('one replica', async () => ((await running()).length === 1 ? running() : undefined));
+  const [container] = await docker.listContainers({ filters: { label: [`${LABELS.cluster}=${cluster}`, `${LABELS.task}=${first.id}`] } });
+  // Let the first usage figures arrive, so the load start is the only change.
+  await new Promise((r) => setTimeout(r, 12_000));
+
+  const start = performance.now();
+  await execIn(docker, container.Id, ['touch', '/tmp/burn']);
+  const decided = until('a scale-up event', async () => ((await events()).some((e) => e.type === 'service.scaled-up') ? seconds(start) : undefined));
+  const second = until('a second replica', async () => ((await running()).length >= 2 ? seconds(start) : undefined));
+  const max = until('three replicas', async () => ((await running()).length === 3 ? seconds(start) : undefined));
+  console.log(`first decision   ${await decided} s after the load started`);
+  console.log(`first replica    ${await second} s`);
+  console.log(`max (3)          ${await max} s`);
+
+  const end = performance.now();
+  await execIn(docker, container.Id, ['rm', '-f', '/tmp/burn']);
+  console.log(
+    `scale-in (to 1)  ${await until('one replica again', async () => ((await running()).length === 1 ? seconds(end) : undefined))} s after the load ended (window ${WINDOW_S} s)`,
+  );
+
+  const changes = (await events())
+    .filter((e) => e.type === 'service.scaled-up' || e.type === 'service.scaled-down')
+    .map((e) => ({ at: Date.parse(e.at), up: e.type === 'service.scaled-up' }));
+  let flaps = 0;
+  for (let i = 1; i < changes.length; i++)
+    if (changes[i].up !== changes[i - 1].up && changes[i].at - changes[i - 1].at < WINDOW_S * 1000 && !changes[i].up) flaps++;
+  console.log(`direction changes within the scale-down window: ${flaps} (of ${changes.length} scale events)`);
+} finally {
+  await local.stop();
+  await removeContainers(cluster);
+  rmSync(dataDir, { recursive: true, force: true });
+}
