@@ -11,6 +11,9 @@ import { jsonEqual } from '../core/json.ts';
 import { hostView, taskViews } from '../core/views.ts';
 import { podOf } from '../core/reconciler.ts';
 import { desiredReplicas } from '../core/replicas.ts';
+import { parseDocumentsText } from '../core/spec/documents.ts';
+import { applyDocuments, checkWorkload, storeWorkload, type ApplyDeps, type SecretDeps } from './apply.ts';
+import { secretHandlers } from './secret-routes.ts';
 
 export interface ApiRequest {
   readonly method: string;
@@ -35,6 +38,8 @@ export interface ApiDeps {
   readonly kickScheduler: () => Promise<void>;
   /** The cluster's DNS zone, for the service names shown. @default 'skiff.internal' */
   readonly zone?: string;
+  /** Where secrets live (metadata in the store, values in the vault); absent: Secrets are refused. */
+  readonly secrets?: SecretDeps;
 }
 
 /** Largest request body accepted; a service spec is a few KB. */
@@ -45,18 +50,23 @@ type Handler = (req: ApiRequest, params: Record<string, string>) => Promise<ApiR
 export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiResponse> {
   const { store } = deps;
 
+  const applyDeps: ApplyDeps = { store, now: deps.now, checkIngressHost, ...(deps.secrets ? { secrets: deps.secrets } : {}) };
+
   const applyService: Handler = async (req) => {
-    const spec = parseBody(req);
-    const existing = await store.getService(spec.metadata.namespace, spec.metadata.name);
-    if (existing?.deleting) {
-      throw new ConflictError(`service ${spec.metadata.namespace}/${spec.metadata.name} is being deleted; retry when the deletion has finished`);
-    }
-    await checkIngressHost(spec);
-    if (existing && jsonEqual(existing.spec, spec)) return { status: 200, body: { result: 'unchanged', service: existing } };
-    const service = await store.putService(spec, deps.now().toISOString(), existing?.specVersion ?? 0);
+    const checked = await checkWorkload(applyDeps, parseBody(req), new Map());
+    const { service, result } = await storeWorkload(applyDeps, checked.spec, checked.existing);
+    if (result === 'unchanged') return { status: 200, body: { result, service } };
     await kick();
-    return { status: existing ? 200 : 201, body: { result: existing ? 'updated' : 'created', service } };
+    return { status: checked.existing ? 200 : 201, body: { result, service } };
   };
+
+  /** Several documents (services, jobs, cron jobs, secrets): all checked, then stored secrets first (app/apply.ts). */
+  const apply: Handler = async (req) => {
+    const results = await applyDocuments(applyDeps, parseDocumentsText(checkedBody(req)));
+    if (results.some((r) => r.result !== 'unchanged')) await kick();
+    return { status: 200, body: { results } };
+  };
+  const secretRoutes = secretHandlers(deps.secrets, applyDeps, kick);
 
   /**
    * One service per ingress host: a second would make routing ambiguous. Checked against every
@@ -232,6 +242,10 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     ['POST', /^\/v1\/hosts\/(?<id>[^/]+)\/drain$/, drainHost],
     ['POST', /^\/v1\/hosts\/(?<id>[^/]+)\/uncordon$/, uncordonHost],
     ['GET', /^\/v1\/events$/, listEvents],
+    ['POST', /^\/v1\/apply$/, apply],
+    ['GET', /^\/v1\/secrets$/, secretRoutes.list],
+    ['GET', /^\/v1\/namespaces\/(?<namespace>[^/]+)\/secrets\/(?<name>[^/]+)$/, secretRoutes.get],
+    ['DELETE', /^\/v1\/namespaces\/(?<namespace>[^/]+)\/secrets\/(?<name>[^/]+)$/, secretRoutes.remove],
   ];
 
   async function kick(): Promise<void> {
@@ -355,10 +369,16 @@ function checkQuery(query: ApiRequest['query']): void {
   }
 }
 
-function parseBody(req: ApiRequest) {
+/** The body, not empty and within the size limit. */
+function checkedBody(req: ApiRequest): string {
   const body = req.body ?? '';
   if (body.trim() === '') throw new ValidationError([{ path: '', message: 'request body is empty: send a service spec as JSON or YAML' }]);
   if (body.length > MAX_BODY) throw new ValidationError([{ path: '', message: `request body is ${body.length} bytes; the limit is ${MAX_BODY}` }]);
+  return body;
+}
+
+function parseBody(req: ApiRequest) {
+  const body = checkedBody(req);
   const type = (req.headers['content-type'] ?? 'application/json').toLowerCase();
   if (type.includes('yaml')) return parseServiceYaml(body);
   let input: unknown;

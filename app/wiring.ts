@@ -17,6 +17,9 @@ import { SsmHostChannel } from '../adapters/aws/ssm-channel.ts';
 import { RunCommandWaker } from '../adapters/aws/run-command-waker.ts';
 import { LambdaSchedulerTrigger } from '../adapters/aws/lambda-trigger.ts';
 import type { ControlPlaneConfig } from './env.ts';
+import type { SecretDeps } from './apply.ts';
+import { DynamoSecretMetas } from '../adapters/aws/dynamo/secrets.ts';
+import { SsmSecretVault } from '../adapters/aws/ssm-secrets.ts';
 import type { HostChannel, HostWaker, Store } from '../ports/index.ts';
 
 export interface ControlPlane {
@@ -29,6 +32,8 @@ export interface ControlPlane {
   readonly kickScheduler: () => Promise<void>;
   /** The routed container network, when configured (AWS). */
   readonly network?: NetworkDeps;
+  /** Secrets: keys and versions in the table, values as SSM SecureString parameters under `<paramPrefix>/secrets/`. */
+  readonly secrets?: SecretDeps;
 }
 
 export function awsControlPlane(config: ControlPlaneConfig): ControlPlane {
@@ -87,6 +92,7 @@ export function awsControlPlane(config: ControlPlaneConfig): ControlPlane {
     waker: config.wakeDocument ? new RunCommandWaker(ssm, { documentName: config.wakeDocument }) : { wake: async () => {} },
     kickScheduler: trigger ? () => trigger.kick() : async () => {},
     ...(network ? { network } : {}),
+    secrets: { metas: new DynamoSecretMetas(dynamo, { tableName: config.table }), vault: new SsmSecretVault(ssm, { prefix: config.paramPrefix }) },
   };
 }
 

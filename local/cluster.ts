@@ -42,6 +42,7 @@ import { DynamoStore } from '../adapters/aws/dynamo-store.ts';
 import { SsmHostChannel } from '../adapters/aws/ssm-channel.ts';
 import { writeFileAtomicSync } from '../adapters/fs/atomic-write.ts';
 import { makeApiHandler } from '../app/handlers/api.ts';
+import { localSecrets } from './secrets.ts';
 import { makeSchedulerHandler } from '../app/handlers/scheduler.ts';
 import { makeHealthHandler } from '../app/handlers/health.ts';
 import { runDiscoverySync } from '../app/discovery.ts';
@@ -229,7 +230,12 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     );
     controlPlane.push(() => health.stop());
 
-    const apiHandler = makeApiHandler({ store, now: () => new Date(), kickScheduler: async () => scheduler.kick() });
+    const apiHandler = makeApiHandler({
+      store,
+      now: () => new Date(),
+      kickScheduler: async () => scheduler.kick(),
+      secrets: localSecrets(dynamoClient, TABLE, ssm.endpoint, `/skiff/${cluster}`),
+    });
     const api = await bindStable('API', apiPort || saved?.apiPort, apiPort ? 'given with --port' : savedAt, endpointsPath, (port) =>
       startApiServer(apiHandler, { port, token }),
     );
