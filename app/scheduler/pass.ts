@@ -17,6 +17,7 @@ import type { PassStep } from './step.ts';
 import { ingestAgentEvents, reportBadItems, saveEvents } from './steps/events.ts';
 import { forgetGoneHosts, network } from './steps/hosts.ts';
 import { reconcile } from './steps/reconcile.ts';
+import { cronJobs } from './steps/jobs.ts';
 import { place } from './steps/place.ts';
 import { commit } from './steps/commit.ts';
 import { publish } from './steps/publish.ts';
@@ -29,7 +30,18 @@ export type { PassStep } from './step.ts';
  * without one takes no pod), claims before allocations, allocations before documents, forgotten
  * hosts before publication (nothing is published to them).
  */
-export const PASS_STEPS: readonly PassStep[] = [reportBadItems, ingestAgentEvents, network, reconcile, place, commit, forgetGoneHosts, publish, saveEvents];
+export const PASS_STEPS: readonly PassStep[] = [
+  reportBadItems,
+  ingestAgentEvents,
+  network,
+  cronJobs,
+  reconcile,
+  place,
+  commit,
+  forgetGoneHosts,
+  publish,
+  saveEvents,
+];
 
 export async function runPass(deps: PassDeps, steps: readonly PassStep[] = PASS_STEPS): Promise<PassResult> {
   const now = deps.now().toISOString();

@@ -57,6 +57,7 @@ describe('a scheduler pass', () => {
       'report-bad-items',
       'ingest-agent-events',
       'network',
+      'cron-jobs',
       'reconcile',
       'place',
       'commit',
