@@ -14,6 +14,7 @@ import { desiredReplicas } from '../core/replicas.ts';
 import { parseDocumentsText } from '../core/spec/documents.ts';
 import { applyDocuments, checkWorkload, storeWorkload, type ApplyDeps, type SecretDeps } from './apply.ts';
 import { secretHandlers } from './secret-routes.ts';
+import { jobHandlers } from './job-routes.ts';
 
 export interface ApiRequest {
   readonly method: string;
@@ -67,6 +68,7 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     return { status: 200, body: { results } };
   };
   const secretRoutes = secretHandlers(deps.secrets, applyDeps, kick);
+  const jobRoutes = jobHandlers(store, deps.now, kick);
 
   /**
    * One service per ingress host: a second would make routing ambiguous. Checked against every
@@ -96,7 +98,8 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     const views = taskViews(tasks, statuses, hosts);
     return paged(
       req,
-      services,
+      // Jobs and cron jobs are listed by /v1/jobs.
+      services.filter((s) => s.spec.kind === 'Service'),
       (s) => [s.namespace, s.name],
       (list) =>
         list.map((s) =>
@@ -246,6 +249,9 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     ['GET', /^\/v1\/secrets$/, secretRoutes.list],
     ['GET', /^\/v1\/namespaces\/(?<namespace>[^/]+)\/secrets\/(?<name>[^/]+)$/, secretRoutes.get],
     ['DELETE', /^\/v1\/namespaces\/(?<namespace>[^/]+)\/secrets\/(?<name>[^/]+)$/, secretRoutes.remove],
+    ['GET', /^\/v1\/jobs$/, jobRoutes.list],
+    ['GET', /^\/v1\/namespaces\/(?<namespace>[^/]+)\/jobs\/(?<name>[^/]+)$/, jobRoutes.get],
+    ['DELETE', /^\/v1\/namespaces\/(?<namespace>[^/]+)\/jobs\/(?<name>[^/]+)$/, jobRoutes.remove],
   ];
 
   async function kick(): Promise<void> {
@@ -400,7 +406,8 @@ function serviceSummary(s: Service, tasks: readonly Task[], views: readonly Task
   const mine = views.filter((v) => v.namespace === s.namespace && v.service === s.name);
   // A probed replica counts once it is healthy: that is when it can take traffic.
   const running = mine.filter((v) => v.state === 'running' && (v.health === undefined || v.health === 'healthy') && current.has(v.id)).length;
-  const replicas = desiredReplicas(s);
+  // A global service runs one replica per matching host: as many as the scheduler gave it tasks.
+  const replicas = s.spec.spec.mode === 'global' ? tasks.filter((t) => t.desired === 'running').length : desiredReplicas(s);
   return {
     namespace: s.namespace,
     name: s.name,
