@@ -145,7 +145,8 @@ export function serviceSpecToJson(spec: ServiceSpec) {
       // Jobs and cron jobs are written flat, as people write them.
       ...(job ?? {}),
       ...(cron ?? {}),
-      ...(spec.kind === 'Service' ? {} : { replicas: undefined }),
+      // The count is not theirs to give (the default fills it): written back, it would be refused.
+      ...(spec.kind === 'Service' && spec.spec.mode !== 'global' ? {} : { replicas: undefined }),
       containers: spec.spec.containers.map(({ secretEnv, ...c }) => ({
         ...c,
         env: { ...c.env, ...Object.fromEntries(Object.entries(secretEnv ?? {}).map(([n, r]) => [n, { secretKeyRef: { name: r.name, key: r.key } }])) },

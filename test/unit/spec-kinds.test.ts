@@ -41,7 +41,10 @@ describe('kinds Job and CronJob, mode global, secretKeyRef', () => {
     expect(issues(() => parseServiceSpec({ kind: 'Service', metadata: { name: 'w' }, spec: { containers, mode: 'global', replicas: 2 } }))[0].path).toBe(
       'spec.replicas',
     );
-    expect(parseServiceSpec({ kind: 'Service', metadata: { name: 'w' }, spec: { containers, mode: 'global' } }).spec.mode).toBe('global');
+    const global = parseServiceSpec({ kind: 'Service', metadata: { name: 'w' }, spec: { containers, mode: 'global' } });
+    expect(global.spec.mode).toBe('global');
+    // Stored items are checked by parsing their JSON form again (core/items.ts).
+    expect(parseServiceSpec(serviceSpecToJson(global))).toEqual(global);
   });
 
   it('keeps a CronJob name short enough for its jobs, and needs a schedule', () => {
