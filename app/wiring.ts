@@ -92,7 +92,10 @@ export function awsControlPlane(config: ControlPlaneConfig): ControlPlane {
     waker: config.wakeDocument ? new RunCommandWaker(ssm, { documentName: config.wakeDocument }) : { wake: async () => {} },
     kickScheduler: trigger ? () => trigger.kick() : async () => {},
     ...(network ? { network } : {}),
-    secrets: { metas: new DynamoSecretMetas(dynamo, { tableName: config.table }), vault: new SsmSecretVault(ssm, { prefix: config.paramPrefix }) },
+    secrets: {
+      metas: new DynamoSecretMetas(dynamo, { tableName: config.table }),
+      vault: new SsmSecretVault(ssm, { prefix: config.paramPrefix, cluster: config.cluster }),
+    },
   };
 }
 

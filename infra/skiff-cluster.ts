@@ -226,6 +226,7 @@ export class SkiffCluster extends Construct {
     });
     const scheduler = controlPlane.schedulerFunction;
     this.hostFleet.grantPublishDocuments(scheduler);
+    this.hostFleet.grantManageSecrets(controlPlane.apiFunction);
     this.hostFleet.grantWake(scheduler);
     this.network.grantRouting(scheduler);
     this.ingress.grantSync(scheduler);

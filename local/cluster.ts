@@ -234,7 +234,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       store,
       now: () => new Date(),
       kickScheduler: async () => scheduler.kick(),
-      secrets: localSecrets(dynamoClient, TABLE, ssm.endpoint, `/skiff/${cluster}`),
+      secrets: localSecrets(dynamoClient, TABLE, ssm.endpoint, `/skiff/${cluster}`, cluster),
     });
     const api = await bindStable('API', apiPort || saved?.apiPort, apiPort ? 'given with --port' : savedAt, endpointsPath, (port) =>
       startApiServer(apiHandler, { port, token }),

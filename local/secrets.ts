@@ -5,7 +5,7 @@ import { DynamoSecretMetas } from '../adapters/aws/dynamo/secrets.ts';
 import { SsmSecretVault } from '../adapters/aws/ssm-secrets.ts';
 import type { SecretDeps } from '../app/apply.ts';
 
-export function localSecrets(dynamo: DynamoDBClient, tableName: string, ssmEndpoint: string, prefix: string): SecretDeps {
+export function localSecrets(dynamo: DynamoDBClient, tableName: string, ssmEndpoint: string, prefix: string, cluster: string): SecretDeps {
   const ssm = new SSMClient({ endpoint: ssmEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
-  return { metas: new DynamoSecretMetas(dynamo, { tableName }), vault: new SsmSecretVault(ssm, { prefix }) };
+  return { metas: new DynamoSecretMetas(dynamo, { tableName }), vault: new SsmSecretVault(ssm, { prefix, cluster }) };
 }

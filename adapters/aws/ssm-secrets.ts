@@ -9,9 +9,18 @@ import { SkiffError, UnavailableError } from '../../core/errors.ts';
 import { secretParameterName } from '../../core/secrets.ts';
 import type { SecretVault } from '../../ports/secrets.ts';
 
+/**
+ * The tag each secret parameter is created with (value: the cluster's name). The hosts' IAM policy
+ * reads a cluster's secrets by it: the deny that keeps a host out of other hosts' documents exempts
+ * parameters carrying it (infra/hosts.ts), and the allow requires it. Kept equal to infra/hosts.ts.
+ */
+export const SECRET_TAG_KEY = 'skiff:cluster-secret';
+
 export interface SsmSecretVaultOptions {
   /** `/skiff/<cluster>`. */
   readonly prefix: string;
+  /** The cluster's name, the value of SECRET_TAG_KEY on each secret parameter. Absent: untagged (the agent only reads). */
+  readonly cluster?: string;
   /** A KMS key id or alias for the SecureString parameters. @default the account's `alias/aws/ssm` */
   readonly keyId?: string;
 }
@@ -44,16 +53,23 @@ export class SsmSecretVault implements SecretVault {
   }
 
   async putSecret(namespace: string, name: string, data: Readonly<Record<string, string>>): Promise<string> {
+    const base = {
+      Name: this.name(namespace, name),
+      Type: 'SecureString' as const,
+      Value: JSON.stringify(data),
+      ...(this.options.keyId ? { KeyId: this.options.keyId } : {}),
+    };
     try {
-      const out = await this.ssm.send(
-        new PutParameterCommand({
-          Name: this.name(namespace, name),
-          Type: 'SecureString',
-          Value: JSON.stringify(data),
-          Overwrite: true,
-          ...(this.options.keyId ? { KeyId: this.options.keyId } : {}),
-        }),
-      );
+      // Created with its tag (SSM refuses tags with Overwrite), then overwritten: an overwrite keeps the tag.
+      if (this.options.cluster) {
+        try {
+          const out = await this.ssm.send(new PutParameterCommand({ ...base, Tags: [{ Key: SECRET_TAG_KEY, Value: this.options.cluster }] }));
+          return `v${out.Version ?? 0}`;
+        } catch (err) {
+          if ((err as Error).name !== 'ParameterAlreadyExists') throw err;
+        }
+      }
+      const out = await this.ssm.send(new PutParameterCommand({ ...base, Overwrite: true }));
       return `v${out.Version ?? 0}`;
     } catch (err) {
       throw new UnavailableError(`secret ${namespace}/${name} could not be written to SSM: ${(err as Error).name}`, { cause: err });
