@@ -2,9 +2,9 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { GetParameterCommand, ListTagsForResourceCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { startSsmServer, type SsmServer } from '../../local/ssm-server.ts';
-import { SsmSecretVault } from '../../adapters/aws/ssm-secrets.ts';
+import { SECRET_TAG_KEY, SsmSecretVault } from '../../adapters/aws/ssm-secrets.ts';
 
 const credentials = { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local-secret' };
 
@@ -51,6 +51,15 @@ describe('the secret vault on the SSM stand-in', () => {
     ssm = new SSMClient({ endpoint: server.endpoint, region: 'us-east-1', credentials, maxAttempts: 1 });
     vault = new SsmSecretVault(ssm, { prefix: '/skiff/test' });
     expect((await vault.getSecret('default', 'api'))?.data).toEqual({ token: 'plain-text-token-42' });
+  });
+
+  it("creates a secret tagged with its cluster (the hosts' IAM reads by it) and keeps the tag across overwrites", async () => {
+    const tagged = new SsmSecretVault(ssm, { prefix: '/skiff/test', cluster: 'test' });
+    expect(await tagged.putSecret('prod', 'api', { token: 'a' })).toBe('v1');
+    expect(await tagged.putSecret('prod', 'api', { token: 'b' })).toBe('v2');
+    const tags = await ssm.send(new ListTagsForResourceCommand({ ResourceType: 'Parameter', ResourceId: '/skiff/test/secrets/prod/api' }));
+    expect(tags.TagList).toEqual([{ Key: SECRET_TAG_KEY, Value: 'test' }]);
+    expect((await tagged.getSecret('prod', 'api'))?.data).toEqual({ token: 'b' });
   });
 
   it('answers undefined for an absent secret and deletes idempotently', async () => {
