@@ -723,7 +723,8 @@ export class Agent {
   private async saveState(document: HostDocument): Promise<void> {
     const state: SavedState = { format: STATE_FORMAT, hostId: this.config.hostId, document };
     await mkdir(dirname(this.config.stateFile), { recursive: true });
-    await writeFileAtomic(this.config.stateFile, JSON.stringify(state));
+    // Owner only (0600, set before a byte is written): the document names the host's tasks and their secret references.
+    await writeFileAtomic(this.config.stateFile, JSON.stringify(state), { mode: 0o600 });
   }
 }
 

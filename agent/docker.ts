@@ -195,7 +195,7 @@ export class DockerExecutor implements Executor {
       // Kubernetes semantics: command replaces the image's entrypoint, args its cmd.
       Entrypoint: container.command ? [...container.command] : undefined,
       Cmd: container.args ? [...container.args] : undefined,
-      Env: Object.entries(container.env).map(([key, value]) => `${key}=${value}`),
+      Env: Object.entries({ ...container.env, ...options.secretEnv }).map(([key, value]) => `${key}=${value}`),
       Labels: {
         [LABELS.cluster]: this.cluster,
         [LABELS.host]: this.hostId,

@@ -47,6 +47,8 @@ export interface CreateOptions {
   readonly hostname?: string;
   /** Docker network of the pod's first container; default: the executor's configured one. */
   readonly network?: string;
+  /** Values of the container's secret references (agent/secrets.ts): added to its env, never to its spec or labels. */
+  readonly secretEnv?: Readonly<Record<string, string>>;
 }
 
 export interface Executor {

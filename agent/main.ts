@@ -14,6 +14,8 @@ import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoStore } from '../adapters/aws/dynamo-store.ts';
 import { HostScopedStore } from '../adapters/host-scoped-store.ts';
 import { SsmHostChannel } from '../adapters/aws/ssm-channel.ts';
+import { SsmSecretVault } from '../adapters/aws/ssm-secrets.ts';
+import { withSecretEnv } from './secrets.ts';
 import { Agent } from './agent.ts';
 import { CgroupUsageSource } from './usage.ts';
 import { DockerExecutor, containerSpecHash } from './docker.ts';
@@ -103,7 +105,12 @@ async function main(): Promise<void> {
   });
   const network = optionalEnv(env, ENV.network);
   const zone = optionalEnv(env, ENV.dnsZone) ?? 'skiff.internal';
-  const executor = new DockerExecutor({ cluster, hostId, zone, ...(network ? { network } : {}) });
+  const paramPrefix = optionalEnv(env, ENV.paramPrefix) ?? `/skiff/${cluster}`;
+  // Secret values come from the vault with this host's permissions, only for the containers it creates.
+  const executor = withSecretEnv(
+    new DockerExecutor({ cluster, hostId, zone, ...(network ? { network } : {}) }),
+    new SsmSecretVault(new SSMClient({ ...common, ...(ssmEndpoint ? { endpoint: ssmEndpoint } : {}) }), { prefix: paramPrefix }),
+  );
   // Used only when the host document carries a container network (AWS); local documents carry none.
   const hostNetwork = new DockerHostNetwork({
     cluster,

@@ -13,6 +13,10 @@ import { hostView, taskViews } from '../core/views.ts';
 import { forEachLimit } from '../core/async.ts';
 import { podOf } from '../core/reconciler.ts';
 import { desiredReplicas } from '../core/replicas.ts';
+import { parseDocumentsText } from '../core/spec/documents.ts';
+import { applyDocuments, checkWorkload, storeWorkload, type ApplyDeps, type SecretDeps } from './apply.ts';
+import { secretHandlers } from './secret-routes.ts';
+import { jobHandlers } from './job-routes.ts';
 
 export interface ApiRequest {
   readonly method: string;
@@ -43,6 +47,8 @@ export interface ApiDeps {
    * `resumedAt`), are not shown as tasks' states (core/views.ts `reportsSince`).
    */
   readonly startedAt?: Date;
+  /** Where secrets live (metadata in the store, values in the vault); absent: Secrets are refused. */
+  readonly secrets?: SecretDeps;
 }
 
 /** Largest request body accepted; a service spec is a few KB. */
@@ -59,19 +65,24 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     const since = Math.max(checkpoint?.resumedAt ?? 0, deps.startedAt?.getTime() ?? 0);
     return taskViews(tasks, statuses, hosts, since > 0 ? { reportsSince: since } : {});
   };
+  const applyDeps: ApplyDeps = { store, now: deps.now, checkIngressHost, ...(deps.secrets ? { secrets: deps.secrets } : {}) };
 
   const applyService: Handler = async (req) => {
-    const spec = parseBody(req);
-    const existing = await store.getService(spec.metadata.namespace, spec.metadata.name);
-    if (existing?.deleting) {
-      throw new ConflictError(`service ${spec.metadata.namespace}/${spec.metadata.name} is being deleted; retry when the deletion has finished`);
-    }
-    await checkIngressHost(spec);
-    if (existing && jsonEqual(existing.spec, spec)) return { status: 200, body: { result: 'unchanged', service: existing } };
-    const service = await store.putService(spec, deps.now().toISOString(), existing?.specVersion ?? 0);
+    const checked = await checkWorkload(applyDeps, parseBody(req), new Map());
+    const { service, result } = await storeWorkload(applyDeps, checked.spec, checked.existing);
+    if (result === 'unchanged') return { status: 200, body: { result, service } };
     await kick();
-    return { status: existing ? 200 : 201, body: { result: existing ? 'updated' : 'created', service } };
+    return { status: checked.existing ? 200 : 201, body: { result, service } };
   };
+
+  /** Several documents (services, jobs, cron jobs, secrets): all checked, then stored secrets first (app/apply.ts). */
+  const apply: Handler = async (req) => {
+    const results = await applyDocuments(applyDeps, parseDocumentsText(checkedBody(req)));
+    if (results.some((r) => r.result !== 'unchanged')) await kick();
+    return { status: 200, body: { results } };
+  };
+  const secretRoutes = secretHandlers(deps.secrets, applyDeps, kick);
+  const jobRoutes = jobHandlers(store, deps.now, kick);
 
   /**
    * One service per ingress host: a second would make routing ambiguous. Checked against every
@@ -102,7 +113,8 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
 
   // The page of services first (from the services index), then the tasks of those services only.
   const listServices: Handler = async (req) => {
-    const services = await store.listServices(req.query.namespace);
+    // Jobs and cron jobs are listed by /v1/jobs.
+    const services = (await store.listServices(req.query.namespace)).filter((s) => s.spec.kind === 'Service');
     const { page, next } = pageOf(req, services, (s) => [s.namespace, s.name]);
     const [tasks, statuses, hosts] = await Promise.all([tasksOfServices(page), store.listHostStatuses(), store.listHosts()]);
     const views = await viewsOf(tasks, statuses, hosts);
@@ -275,6 +287,13 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     ['POST', /^\/v1\/hosts\/(?<id>[^/]+)\/drain$/, drainHost],
     ['POST', /^\/v1\/hosts\/(?<id>[^/]+)\/uncordon$/, uncordonHost],
     ['GET', /^\/v1\/events$/, listEvents],
+    ['POST', /^\/v1\/apply$/, apply],
+    ['GET', /^\/v1\/secrets$/, secretRoutes.list],
+    ['GET', /^\/v1\/namespaces\/(?<namespace>[^/]+)\/secrets\/(?<name>[^/]+)$/, secretRoutes.get],
+    ['DELETE', /^\/v1\/namespaces\/(?<namespace>[^/]+)\/secrets\/(?<name>[^/]+)$/, secretRoutes.remove],
+    ['GET', /^\/v1\/jobs$/, jobRoutes.list],
+    ['GET', /^\/v1\/namespaces\/(?<namespace>[^/]+)\/jobs\/(?<name>[^/]+)$/, jobRoutes.get],
+    ['DELETE', /^\/v1\/namespaces\/(?<namespace>[^/]+)\/jobs\/(?<name>[^/]+)$/, jobRoutes.remove],
   ];
 
   async function kick(): Promise<void> {
@@ -406,10 +425,16 @@ function checkQuery(query: ApiRequest['query']): void {
   }
 }
 
-function parseBody(req: ApiRequest) {
+/** The body, not empty and within the size limit. */
+function checkedBody(req: ApiRequest): string {
   const body = req.body ?? '';
   if (body.trim() === '') throw new ValidationError([{ path: '', message: 'request body is empty: send a service spec as JSON or YAML' }]);
   if (body.length > MAX_BODY) throw new ValidationError([{ path: '', message: `request body is ${body.length} bytes; the limit is ${MAX_BODY}` }]);
+  return body;
+}
+
+function parseBody(req: ApiRequest) {
+  const body = checkedBody(req);
   const type = (req.headers['content-type'] ?? 'application/json').toLowerCase();
   if (type.includes('yaml')) return parseServiceYaml(body);
   let input: unknown;
@@ -431,7 +456,8 @@ function serviceSummary(s: Service, tasks: readonly Task[], views: readonly Task
   const mine = views.filter((v) => v.namespace === s.namespace && v.service === s.name);
   // A probed replica counts once it is healthy: that is when it can take traffic.
   const running = mine.filter((v) => v.state === 'running' && (v.health === undefined || v.health === 'healthy') && current.has(v.id)).length;
-  const replicas = desiredReplicas(s);
+  // A global service runs one replica per matching host: as many as the scheduler gave it tasks.
+  const replicas = s.spec.spec.mode === 'global' ? tasks.filter((t) => t.desired === 'running').length : desiredReplicas(s);
   return {
     namespace: s.namespace,
     name: s.name,

@@ -19,6 +19,9 @@ import { SsmHostChannel } from '../adapters/aws/ssm-channel.ts';
 import { RunCommandWaker } from '../adapters/aws/run-command-waker.ts';
 import { LambdaSchedulerTrigger } from '../adapters/aws/lambda-trigger.ts';
 import type { ControlPlaneConfig } from './env.ts';
+import type { SecretDeps } from './apply.ts';
+import { DynamoSecretMetas } from '../adapters/aws/dynamo/secrets.ts';
+import { SsmSecretVault } from '../adapters/aws/ssm-secrets.ts';
 import type { HostChannel, HostWaker, Store } from '../ports/index.ts';
 
 export interface ControlPlane {
@@ -33,6 +36,8 @@ export interface ControlPlane {
   readonly network?: NetworkDeps;
   /** What EC2 says each host's instance is: bounds the agents' claims when the scheduler registers hosts. */
   readonly machines: MachineCatalog;
+  /** Secrets: keys and versions in the table, values as SSM SecureString parameters under `<paramPrefix>/secrets/`. */
+  readonly secrets?: SecretDeps;
 }
 
 export function awsControlPlane(config: ControlPlaneConfig): ControlPlane {
@@ -92,6 +97,10 @@ export function awsControlPlane(config: ControlPlaneConfig): ControlPlane {
     kickScheduler: trigger ? () => trigger.kick() : async () => {},
     ...(network ? { network } : {}),
     machines: new Ec2MachineCatalog(ec2, { cluster: config.cluster }),
+    secrets: {
+      metas: new DynamoSecretMetas(dynamo, { tableName: config.table }),
+      vault: new SsmSecretVault(ssm, { prefix: config.paramPrefix, cluster: config.cluster }),
+    },
   };
 }
 

@@ -123,6 +123,19 @@ export const ServiceItemSchema = z.object({
     .object({ replicas: z.number().int().min(0).max(MAX_REPLICAS), source: z.enum(['cli', 'autoscaler']), at: time, reason: text.optional() })
     .strict()
     .optional(),
+  // A Job's progress (core/jobs.ts): bounded sets, as planJob keeps them.
+  job: z
+    .object({
+      state: z.enum(['running', 'succeeded', 'failed']),
+      succeeded: z.array(z.number().int().min(1).max(MAX_REPLICAS)).max(MAX_REPLICAS),
+      failed: z.array(z.string().max(128)).max(101),
+      startedAt: time,
+      completedAt: time.optional(),
+      reason: text.optional(),
+      message: text.optional(),
+    })
+    .strict()
+    .optional(),
 });
 
 const unplaceable = z.object({
@@ -147,6 +160,7 @@ export const TaskItemSchema = z.object({
   unplaceable: unplaceable.optional(),
   previous: z.object({ id, host: id, specVersion: count, pod }).optional(),
   avoidHost: id.optional(),
+  pinnedHost: id.optional(),
   reason: text.optional(),
 });
 
@@ -407,6 +421,7 @@ export function taskFields(task: Task): Task {
     unplaceable: task.unplaceable,
     previous: task.previous,
     avoidHost: task.avoidHost,
+    pinnedHost: task.pinnedHost,
     reason: task.reason,
   };
 }

@@ -8,8 +8,11 @@
  * Nothing here reads a clock, a random source or the store, so each decision can be tested with a
  * table of inputs and replayed from its seed.
  */
-import type { Allocation, ClusterEvent, Host, HostDocumentTask, HostNetwork, HostStatus, Service, Task } from './types.ts';
+import type { Allocation, ClusterEvent, Host, HostDocumentTask, HostNetwork, HostStatus, JobStatus, Service, Task } from './types.ts';
 import { reconcileService, type ServicePlan } from './reconciler.ts';
+import { planJob } from './jobs.ts';
+import { planCronJobTasks } from './cron.ts';
+import { PIN_LABEL, pinConstraint, planGlobal, workloadPlanner } from './global.ts';
 import { statusIndex, statusOf } from './views.ts';
 import { REJECT, schedule, type Placement, type PlacementRequest, type ScheduleFailure } from './scheduler.ts';
 import { addWhileFits, allocationFor, documentHash, documentTask, documentTasks, reviewAllocations, type Assignment } from './allocations.ts';
@@ -47,6 +50,8 @@ export interface ServiceWrites {
   readonly service: Service;
   readonly tasks: readonly Task[];
   readonly plan: ServicePlan;
+  /** A Job's progress to record before its task writes (core/jobs.ts). */
+  readonly jobStatus?: JobStatus;
 }
 
 /**
@@ -63,15 +68,16 @@ export function planServices(snapshot: ClusterSnapshot, now: string, random: () 
   const byService = tasksByService(snapshot.tasks);
   return snapshot.services.map((service) => {
     const tasks = byService.get(serviceKey(service)) ?? [];
-    const plan = reconcileService({
-      service,
-      tasks,
-      hosts,
-      stillOnHosts: onHosts.has(serviceKey(service)),
-      statusOf: (t) => statusOf(reports, t),
-      now,
-      random,
-    });
+    const input = { service, tasks, hosts, stillOnHosts: onHosts.has(serviceKey(service)), statusOf: (t: Task) => statusOf(reports, t), now, random };
+    // Jobs, cron jobs and global services have planners of their own; the rest is the reconciler's.
+    const kind = workloadPlanner(service);
+    if (kind === 'job') {
+      const { status, ...plan } = planJob(input);
+      return { service, tasks, plan, ...(status ? { jobStatus: status } : {}) };
+    }
+    if (kind === 'cron') return { service, tasks, plan: planCronJobTasks(input) };
+    if (kind === 'global') return { service, tasks, plan: planGlobal({ ...input, allHosts: snapshot.hosts }) };
+    const plan = reconcileService(input);
     return { service, tasks, plan };
   });
 }
@@ -105,7 +111,12 @@ export function planPlacement(input: {
     .map((t) => placementRequest(t, servicesByKey.get(serviceKey(t))));
   const effective = input.hosts.map((h) => {
     const review = reviewAllocations(h, input.live, input.claims.get(h.id) ?? []);
-    return { ...h, allocations: addWhileFits(h.capacity, review.keep, review.missing.map(allocationFor)).allocations };
+    // The pin label lets a global service's task ask for its host as a constraint (core/global.ts).
+    return {
+      ...h,
+      labels: { ...h.labels, [PIN_LABEL]: h.id },
+      allocations: addWhileFits(h.capacity, review.keep, review.missing.map(allocationFor)).allocations,
+    };
   });
   // Each host's document as it would be published: the tasks of its effective allocations.
   const documentUsed = new Map(effective.map((h) => [h.id, documentTasks(h, input.live).reduce((n, t) => n + documentTaskBytes(t), 0)]));
@@ -126,7 +137,7 @@ export function placementRequest(t: Task, service: Service | undefined): Placeme
     slot: t.slot,
     resources: a.resources,
     hostPorts: a.hostPorts,
-    constraints: placement?.constraints ?? [],
+    constraints: t.pinnedHost ? [...(placement?.constraints ?? []), pinConstraint(t.pinnedHost)] : (placement?.constraints ?? []),
     strategy: placement?.strategy ?? 'spread',
     documentBytes: documentTaskBytes(documentTask(t)),
     ...(t.avoidHost ? { avoidHost: t.avoidHost } : {}),

@@ -23,12 +23,25 @@ export interface ContainerSpec {
   readonly command?: readonly string[];
   readonly args?: readonly string[];
   readonly env: Readonly<Record<string, string>>;
+  /**
+   * Env values taken from Secrets (`env: { NAME: { secretKeyRef } }` in the spec): references only,
+   * each with the secret's version hash so that a changed secret changes the pod (core/secrets.ts).
+   * The agent fetches the values on its host; they are never stored or published.
+   */
+  readonly secretEnv?: Readonly<Record<string, SecretKeyRef>>;
   readonly ports: readonly PortSpec[];
   readonly resources: Resources;
   /** A probe run by the agent; absent means the container is judged by its process alone. */
   readonly health?: HealthCheck;
   /** Who the container runs as and what it may do beyond the locked-down default (docs/spec.md). */
   readonly securityContext?: SecurityContext;
+}
+
+/** One key of a Secret of the pod's namespace; `version` is filled by the API from the stored secret. */
+export interface SecretKeyRef {
+  readonly name: string;
+  readonly key: string;
+  readonly version?: string;
 }
 
 /** Kubernetes' names. Capabilities are added to, or dropped from, the agent's default set. */
@@ -82,7 +95,8 @@ export interface ServiceMetadata {
 
 /** A validated, defaulted service spec: what `skiff apply` stores. */
 export interface ServiceSpec {
-  readonly kind: 'Service';
+  /** Service: long-running replicas. Job: tasks run to completion (core/jobs.ts). CronJob: a Job made on a schedule (core/cron.ts). */
+  readonly kind: 'Service' | 'Job' | 'CronJob';
   readonly metadata: ServiceMetadata;
   readonly spec: {
     readonly replicas: number;
@@ -95,7 +109,50 @@ export interface ServiceSpec {
     readonly ingress?: { readonly host: string; readonly port: number; readonly sessionAffinity: boolean };
     /** Horizontal autoscaling: the autoscaler moves the service's replica count between the bounds (docs/spec.md). */
     readonly autoscaling?: AutoscalingSpec;
+    /** `global`: one replica on every host that matches the constraints (core/global.ts); absent: replicated. */
+    readonly mode?: 'global';
+    /** Kind Job and CronJob: how the tasks run to completion. */
+    readonly job?: JobSpec;
+    /** Kind CronJob: when to make a Job. */
+    readonly cron?: CronSpec;
   };
+}
+
+/** Kubernetes Job's names (docs/spec.md). */
+export interface JobSpec {
+  /** Tasks that must exit 0; each completion is a slot 1..completions. */
+  readonly completions: number;
+  /** Tasks running at once, at most. */
+  readonly parallelism: number;
+  /** Failed tasks tolerated before the job fails: the job fails at failure backoffLimit + 1. */
+  readonly backoffLimit: number;
+  /** The job fails once it has run this long. */
+  readonly activeDeadlineSeconds?: number;
+}
+
+/** Kubernetes CronJob's names (docs/spec.md). */
+export interface CronSpec {
+  /** Five fields: minute hour day-of-month month day-of-week. */
+  readonly schedule: string;
+  /** An IANA time zone the schedule is read in; absent: UTC. */
+  readonly timeZone?: string;
+  readonly concurrencyPolicy: 'allow' | 'forbid' | 'replace';
+  readonly successfulJobsHistoryLimit: number;
+  readonly failedJobsHistoryLimit: number;
+}
+
+/** Where a Job is, kept on its service item by the scheduler (store.setJobStatus). */
+export interface JobStatus {
+  readonly state: 'running' | 'succeeded' | 'failed';
+  /** Slots that exited 0, ascending. */
+  readonly succeeded: readonly number[];
+  /** Task ids that failed (each counted once), oldest first. */
+  readonly failed: readonly string[];
+  readonly startedAt: string;
+  readonly completedAt?: string;
+  /** Why the job failed: BackoffLimitExceeded, DeadlineExceeded. */
+  readonly reason?: string;
+  readonly message?: string;
 }
 
 /** Kubernetes HorizontalPodAutoscaler's names; at least one target. Percentages are of the pod's reserved resources. */
@@ -135,6 +192,8 @@ export interface Service {
   readonly deleting: boolean;
   /** The replica count chosen since the spec was applied; absent: `spec.replicas` (core/replicas.ts). */
   readonly scale?: ServiceScale;
+  /** Kind Job: its progress, written by the scheduler. */
+  readonly job?: JobStatus;
 }
 
 /**
@@ -198,6 +257,8 @@ export interface Task {
   readonly previous?: PreviousTask;
   /** A host to keep this task off when another fits (it kept failing there). */
   readonly avoidHost?: string;
+  /** The only host this task may run on: a replica of a global service (core/global.ts). */
+  readonly pinnedHost?: string;
   /** Why this incarnation was created, for events and `describe`. */
   readonly reason?: string;
 }

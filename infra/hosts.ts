@@ -42,6 +42,9 @@ export const HOST_ARN_TAG_KEY = 'skiff:host-arn';
  * `ssm:resourceTag/${TagKey}` is listed for documents and instances, not for parameters.
  */
 const HOST_ARN_TAG_CONDITION = `aws:ResourceTag/${HOST_ARN_TAG_KEY}`;
+/** The tag of a secret parameter, valued with its cluster's name (adapters/aws/ssm-secrets.ts SECRET_TAG_KEY). */
+export const SECRET_TAG_KEY = 'skiff:cluster-secret';
+const SECRET_TAG_CONDITION = `aws:ResourceTag/${SECRET_TAG_KEY}`;
 /**
  * The one command the scheduler may run on a host: signal the agent to read its document now
  * (docs/host-channel.md). Fixed in the document, so the sender passes nothing that runs.
@@ -218,6 +221,17 @@ export class SkiffHosts extends Construct {
     );
   }
 
+  /** Lets the grantee (the API) store, read, tag and delete the cluster's secret parameters. */
+  grantManageSecrets(grantee: IGrantable): void {
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'ManageClusterSecrets',
+        actions: ['ssm:PutParameter', 'ssm:GetParameter', 'ssm:DeleteParameter', 'ssm:AddTagsToResource'],
+        resources: [this.parameterArn(`${this.parameterPrefix}/secrets/*`)],
+      }),
+    );
+  }
+
   /** Lets the grantee wake this cluster's hosts: Run Command with the wake-up document only, on instances with the cluster tag. */
   grantWake(grantee: IGrantable): void {
     const stack = Stack.of(this);
@@ -284,7 +298,18 @@ export class SkiffHosts extends Construct {
         effect: Effect.DENY,
         actions: ['ssm:GetParameter*'],
         resources: [this.parameterArn('/skiff/*')],
-        conditions: { StringNotEquals: { [HOST_ARN_TAG_CONDITION]: SOURCE_INSTANCE_ARN } },
+        // Keys of one operator are ANDed: denied unless it is this host's document or a secret of this cluster.
+        conditions: { StringNotEquals: { [HOST_ARN_TAG_CONDITION]: SOURCE_INSTANCE_ARN, [SECRET_TAG_CONDITION]: this.clusterName } },
+      }),
+    );
+    // Secrets: the agent reads (and decrypts, with the account's aws/ssm key through SSM) the cluster's
+    // secret parameters for the tasks it starts; only those under the cluster's path with its tag.
+    this.role.addToPolicy(
+      new PolicyStatement({
+        sid: 'ReadClusterSecrets',
+        actions: ['ssm:GetParameter'],
+        resources: [this.parameterArn(`${this.parameterPrefix}/secrets/*`)],
+        conditions: { StringEquals: { [SECRET_TAG_CONDITION]: this.clusterName } },
       }),
     );
     state.grantOwnHostItems(this.role);

@@ -72,7 +72,20 @@ export function suppressSkiffClusterFindings(cluster: SkiffCluster): void {
   };
 
   // The execution role is a child of the function, so each of these reaches the role and its policy too.
-  NagSuppressions.addResourceSuppressions(cluster.apiFunction, [...functionSuppressions(xray), invokesScheduler], true);
+  const secretsPath = arnIn('ssm', `parameter${prefix}/secrets/*`);
+  NagSuppressions.addResourceSuppressions(
+    cluster.apiFunction,
+    [
+      ...functionSuppressions(xray),
+      invokesScheduler,
+      {
+        id: 'AwsSolutions-IAM5',
+        reason: `The API stores each Secret as one SecureString parameter under ${prefix}/secrets/<namespace>/<name>, names chosen by users after deployment; nothing outside that path.`,
+        appliesTo: [secretsPath],
+      },
+    ],
+    true,
+  );
   NagSuppressions.addResourceSuppressions(cluster.healthFunction, [...functionSuppressions(xray), invokesScheduler], true);
   NagSuppressions.addResourceSuppressions(
     cluster.hostAutoscaling.function,
@@ -161,6 +174,13 @@ export function suppressSkiffClusterFindings(cluster: SkiffCluster): void {
           `Each host reads its own document under ${prefix}/hosts/*, named by its instance id (unknown at deploy time); ` +
           'the condition aws:ResourceTag/skiff:host-arn = ${ec2:SourceInstanceARN} limits it to the one parameter tagged with its ARN.',
         appliesTo: [arnIn('ssm', `parameter${prefix}/hosts/*`)],
+      },
+      {
+        id: 'AwsSolutions-IAM5',
+        reason:
+          `Each host's agent reads the secrets of the tasks it starts, under ${prefix}/secrets/* (names chosen by users after deployment); ` +
+          `the condition aws:ResourceTag/skiff:cluster-secret = ${cluster.clusterName} limits it to this cluster's secret parameters.`,
+        appliesTo: [arnIn('ssm', `parameter${prefix}/secrets/*`)],
       },
     ],
     true,

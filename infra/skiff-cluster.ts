@@ -254,6 +254,7 @@ export class SkiffCluster extends Construct {
     });
     const scheduler = controlPlane.schedulerFunction;
     this.hostFleet.grantPublishDocuments(scheduler);
+    this.hostFleet.grantManageSecrets(controlPlane.apiFunction);
     this.hostFleet.grantWake(scheduler);
     this.hostFleet.grantDescribeMachines(scheduler);
     this.network.grantRouting(scheduler);

@@ -44,6 +44,7 @@ import { DynamoStore } from '../adapters/aws/dynamo-store.ts';
 import { SsmHostChannel } from '../adapters/aws/ssm-channel.ts';
 import { writeFileAtomicSync } from '../adapters/fs/atomic-write.ts';
 import { makeApiHandler } from '../app/handlers/api.ts';
+import { localSecrets } from './secrets.ts';
 import { makeSchedulerHandler } from '../app/handlers/scheduler.ts';
 import { makeHealthHandler } from '../app/handlers/health.ts';
 import { makeAutoscalerHandler } from '../app/handlers/autoscaler.ts';
@@ -285,8 +286,14 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     controlPlane.push(() => autoscaler.stop());
     kickAutoscaler = () => autoscaler.kick();
 
-    // startedAt: the reports of agents that stopped with an earlier run are not shown as current.
-    const apiHandler = makeApiHandler({ store, now: () => new Date(), kickScheduler: async () => scheduler.kick(), startedAt: controlPlaneStartedAt });
+    const apiHandler = makeApiHandler({
+      store,
+      now: () => new Date(),
+      kickScheduler: async () => scheduler.kick(),
+      // startedAt: the reports of agents that stopped with an earlier run are not shown as current.
+      startedAt: controlPlaneStartedAt,
+      secrets: localSecrets(dynamoClient, TABLE, ssm.endpoint, `/skiff/${cluster}`, cluster),
+    });
     const api = await bindStable('API', apiPort || saved?.apiPort, apiPort ? 'given with --port' : savedAt, endpointsPath, (port) =>
       startApiServer(apiHandler, { port, token }),
     );

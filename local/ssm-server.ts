@@ -8,7 +8,9 @@
  * Every limit and error name, with its source, is listed in docs/host-channel.md.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { randomUUID } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import {
   ApiError,
   checkRateLimit,
@@ -390,12 +392,12 @@ function checkNameForWrite(raw: string, region: string): string {
 
 // ---- operations ------------------------------------------------------------------------------
 
-function view(p: StoredParameter, region: string, withDecryption: boolean): Record<string, unknown> {
+function view(p: StoredParameter, region: string, withDecryption: boolean, store: ParameterStore): Record<string, unknown> {
   return {
     Name: p.Name,
     Type: p.Type,
-    // A SecureString read without decryption returns ciphertext, never the plain value.
-    Value: p.Type === 'SecureString' && !withDecryption ? Buffer.from(`local-kms:${p.Value}`).toString('base64') : p.Value,
+    // A SecureString is kept encrypted (LocalKey); read without decryption it returns the ciphertext, never the plain value.
+    Value: p.Type === 'SecureString' && withDecryption ? store.key.open(p.Value) : p.Value,
     Version: p.Version,
     LastModifiedDate: p.LastModifiedDate,
     ARN: arnOf(region, p.Name),
@@ -409,7 +411,7 @@ function getParameter(input: Record<string, unknown>, store: ParameterStore, reg
   const decrypt = optionalBoolean(input, 'WithDecryption') ?? false;
   const p = store.get(name);
   if (!p) throw new ApiError('ParameterNotFound', `Parameter ${name} not found.`);
-  return { Parameter: view(p, region, decrypt) };
+  return { Parameter: view(p, region, decrypt, store) };
 }
 
 function getParameters(input: Record<string, unknown>, store: ParameterStore, region: string): unknown {
@@ -421,7 +423,7 @@ function getParameters(input: Record<string, unknown>, store: ParameterStore, re
   for (const raw of new Set(names)) {
     const name = trimName(raw);
     const p = matchesNamePattern(name) ? store.get(name) : undefined;
-    if (p) found.push(view(p, region, decrypt));
+    if (p) found.push(view(p, region, decrypt, store));
     else invalid.push(raw);
   }
   return { Parameters: found, InvalidParameters: invalid };
@@ -465,7 +467,7 @@ function getParametersByPath(input: Record<string, unknown>, store: ParameterSto
     .filter((name) => name > after);
   const page = matches.slice(0, max);
   const out: Record<string, unknown> = {
-    Parameters: page.map((name) => view(store.get(name)!, region, decrypt)),
+    Parameters: page.map((name) => view(store.get(name)!, region, decrypt, store)),
   };
   if (matches.length > page.length) {
     const token: PageToken = { path: prefix, recursive, after: page[page.length - 1]! };
@@ -552,10 +554,11 @@ async function putParameter(input: Record<string, unknown>, store: ParameterStor
       );
     }
   }
+  const storedType = (type ?? existing!.Type) as ParameterType;
   const stored: StoredParameter = {
     Name: name,
-    Type: (type ?? existing!.Type) as ParameterType,
-    Value: value,
+    Type: storedType,
+    Value: storedType === 'SecureString' ? store.key.seal(value) : value,
     Version: (existing?.Version ?? 0) + 1,
     Tier: tier,
     LastModifiedDate: Date.now() / 1000,
@@ -690,9 +693,12 @@ async function deleteParameters(input: Record<string, unknown>, store: Parameter
 class ParameterStore {
   private readonly params = new Map<string, StoredParameter>();
   private readonly file: JsonFileStore;
+  /** Encrypts SecureString values at rest, as KMS does on AWS. */
+  readonly key: LocalKey;
 
   constructor(dataFile: string | undefined) {
     this.file = new JsonFileStore(dataFile, DATA_FORMAT, 'SSM stand-in', () => ({ parameters: [...this.params.values()] }));
+    this.key = LocalKey.load(dataFile === undefined ? undefined : `${dataFile}.key`);
   }
 
   async load(): Promise<void> {
@@ -733,5 +739,44 @@ class ParameterStore {
   /** Waits for a write in progress, if any. */
   flushed(): Promise<void> {
     return this.file.flushed();
+  }
+}
+
+/**
+ * The stand-in's KMS: one AES-256-GCM key, in a 0600 file beside the data file (or in memory when the
+ * stand-in keeps no file), that SecureString values are sealed with before they are kept or written.
+ * A reader without WithDecryption gets the sealed form, as from AWS.
+ */
+class LocalKey {
+  private constructor(private readonly key: Buffer) {}
+
+  static load(file: string | undefined): LocalKey {
+    if (file === undefined) return new LocalKey(randomBytes(32));
+    if (existsSync(file)) {
+      const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64');
+      if (key.length !== 32) throw new Error(`SSM stand-in: ${file} does not hold a 32-byte key`);
+      return new LocalKey(key);
+    }
+    const key = randomBytes(32);
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, key.toString('base64'), { mode: 0o600 });
+    chmodSync(file, 0o600);
+    return new LocalKey(key);
+  }
+
+  seal(plain: string): string {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.key, iv);
+    const body = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
+    return `local-kms:v1:${Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64')}`;
+  }
+
+  open(sealed: string): string {
+    const m = /^local-kms:v1:(.+)$/.exec(sealed);
+    if (!m) throw new ApiError('InvalidKeyId', 'the SecureString parameter is not sealed with the local key');
+    const raw = Buffer.from(m[1], 'base64');
+    const decipher = createDecipheriv('aes-256-gcm', this.key, raw.subarray(0, 12));
+    decipher.setAuthTag(raw.subarray(12, 28));
+    return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
   }
 }

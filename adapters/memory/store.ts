@@ -15,7 +15,7 @@
 import { ConflictError, SkiffError, ValidationError } from '../../core/errors.ts';
 import { jsonEqual } from '../../core/json.ts';
 import type { HealthCheckpoint } from '../../core/health.ts';
-import type { ClusterEvent, Host, HostStatus, Service, ServiceScale, ServiceSpec, Task } from '../../core/types.ts';
+import type { ClusterEvent, Host, HostStatus, JobStatus, Service, ServiceScale, ServiceSpec, Task } from '../../core/types.ts';
 import { scaleAfterApply } from '../../core/replicas.ts';
 import {
   BadItemLog,
@@ -138,6 +138,18 @@ export class MemoryStore implements Store, BadItemSource {
     const scaled: Service = { ...current, scale: plain(scale) };
     this.services.set(key, scaled);
     return copy(scaled);
+  }
+
+  async setJobStatus(namespace: string, name: string, status: JobStatus, expectedSpecVersion: number): Promise<Service> {
+    const key = serviceKey(namespace, name);
+    const label = `job ${namespace}/${name}`;
+    const current = this.services.get(key);
+    if (!current) throw new ConflictError(`${label} does not exist`);
+    if (current.deleting) throw new ConflictError(`${label} is being deleted`);
+    if (current.specVersion !== expectedSpecVersion) throw new ConflictError(`${label} is at specVersion ${current.specVersion}, not ${expectedSpecVersion}`);
+    const updated: Service = { ...current, job: plain(status) };
+    this.services.set(key, updated);
+    return copy(updated);
   }
 
   async markServiceDeleting(namespace: string, name: string, now: string): Promise<Service | undefined> {

@@ -23,7 +23,7 @@ export function makeApiHandler(deps: ApiDeps): ApiHandler {
 /** The handler over the AWS adapters, configured from the environment. */
 export function apiHandlerFromEnv(env: NodeJS.ProcessEnv): ApiHandler {
   const cp = awsControlPlane(controlPlaneConfig(env));
-  return makeApiHandler({ store: cp.store, now: () => new Date(), kickScheduler: cp.kickScheduler });
+  return makeApiHandler({ store: cp.store, now: () => new Date(), kickScheduler: cp.kickScheduler, ...(cp.secrets ? { secrets: cp.secrets } : {}) });
 }
 
 export function fromEvent(event: APIGatewayProxyEventV2): ApiRequest {

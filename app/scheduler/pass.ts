@@ -18,6 +18,7 @@ import { ingestAgentEvents, reportBadItems, saveEvents } from './steps/events.ts
 import { forgetGoneHosts, network } from './steps/hosts.ts';
 import { registerHosts } from './steps/register-hosts.ts';
 import { reconcile } from './steps/reconcile.ts';
+import { cronJobs } from './steps/jobs.ts';
 import { place } from './steps/place.ts';
 import { commit } from './steps/commit.ts';
 import { publish } from './steps/publish.ts';
@@ -36,6 +37,7 @@ export const PASS_STEPS: readonly PassStep[] = [
   ingestAgentEvents,
   registerHosts,
   network,
+  cronJobs,
   reconcile,
   place,
   commit,

@@ -1,13 +1,13 @@
 /** `skiff apply -f FILE`: create or update a service, and wait until every replica runs its spec. */
 import { readFileSync } from 'node:fs';
 import { ApiClient, findApi } from '../client.ts';
-import { command, outputMode, seconds, UsageError } from '../command.ts';
+import { command, outputMode, seconds, UsageError, type Out } from '../command.ts';
 import { servicePath, type ServiceDetail } from '../views.ts';
 import { progress, waitUntil } from '../wait.ts';
 
 export default command({
   name: 'apply',
-  summary: 'create or update a service from a YAML spec; waits until every replica runs it',
+  summary: 'create or update services, jobs, cron jobs and secrets from a YAML file (documents separated by ---); waits until every replica runs',
   usage: ['apply -f FILE [--no-wait] [--timeout SECONDS] [-o json]'],
   example: 'skiff apply -f examples/hello.yaml --timeout 60',
   flags: {
@@ -28,9 +28,13 @@ export default command({
     }
     // Validate here first: a wrong spec is reported without needing a cluster. The API validates
     // again. The parser (zod, yaml) loads only for this command.
-    const { parseServiceYaml } = await import('../../core/spec.ts');
-    const spec = parseServiceYaml(text);
+    const { parseDocumentsText } = await import('../../core/spec/documents.ts');
+    const docs = parseDocumentsText(text);
     const client = new ApiClient(findApi(values.api, { token: values.token }));
+    // Several documents, or a kind other than Service: one request applies them all (secrets first).
+    const only = docs.length === 1 ? docs[0] : undefined;
+    if (only?.kind !== 'Service') return applyMany(client, text, docs, values, mode, out);
+    const spec = only.spec;
     const res = await client.request<{ result: string; service: { namespace: string; name: string; specVersion: number } }>(
       'POST',
       '/v1/services',
@@ -40,16 +44,17 @@ export default command({
     const { namespace, name } = res.service;
     if (mode === 'table') out.log(`service ${namespace}/${name} ${res.result} (spec version ${res.service.specVersion})`);
     if (values.wait && !values['no-wait']) {
-      const replicas = spec.spec.replicas;
+      const replicas = spec.spec.mode === 'global' ? undefined : spec.spec.replicas;
       await waitUntil(
         async () => {
           const s = await client.request<ServiceDetail>('GET', servicePath(namespace, name));
           const why = s.tasks.find((t) => t.state === 'pending' && t.message)?.message;
+          const want = replicas ?? s.replicas;
           return {
             done: s.ready,
             value: undefined,
-            state: `${namespace}/${name}: ${s.running}/${replicas} running${why ? ` — pending: ${why}` : ''}`,
-            detail: `${s.running}/${replicas} running${why ? `; pending: ${why}` : ''}`,
+            state: `${namespace}/${name}: ${s.running}/${want} running${why ? ` — pending: ${why}` : ''}`,
+            detail: `${s.running}/${want} running${why ? `; pending: ${why}` : ''}`,
           };
         },
         { what: `${namespace}/${name}`, timeoutS: seconds(values.timeout, '--timeout', 120), progress: progress(out, mode === 'table') },
@@ -59,3 +64,49 @@ export default command({
     return 0;
   },
 });
+
+interface AppliedRow {
+  kind: string;
+  namespace: string;
+  name: string;
+  result: string;
+  specVersion?: number;
+  keys?: string[];
+}
+
+/** `POST /v1/apply` with the whole file; then waits for the file's services (jobs and cron jobs are watched with `skiff get jobs`). */
+async function applyMany(
+  client: ApiClient,
+  text: string,
+  docs: readonly { kind: string }[],
+  values: { wait?: boolean; 'no-wait'?: boolean; timeout?: string },
+  mode: 'table' | 'json',
+  out: Out,
+): Promise<number> {
+  const res = await client.request<{ results: AppliedRow[] }>('POST', '/v1/apply', text, 'application/yaml');
+  if (mode === 'table') {
+    for (const r of res.results) {
+      const what = r.kind === 'Secret' ? `keys ${r.keys?.join(', ')}` : `spec version ${r.specVersion}`;
+      out.log(`${r.kind.toLowerCase()} ${r.namespace}/${r.name} ${r.result} (${what})`);
+    }
+  }
+  const services = res.results.filter((r) => r.kind === 'Service');
+  if (values.wait && !values['no-wait'] && docs.length > 0) {
+    for (const r of services) {
+      await waitUntil(
+        async () => {
+          const s = await client.request<ServiceDetail>('GET', servicePath(r.namespace, r.name));
+          return {
+            done: s.ready,
+            value: undefined,
+            state: `${r.namespace}/${r.name}: ${s.running}/${s.replicas} running`,
+            detail: `${s.running}/${s.replicas} running`,
+          };
+        },
+        { what: `${r.namespace}/${r.name}`, timeoutS: seconds(values.timeout, '--timeout', 120), progress: progress(out, mode === 'table') },
+      );
+    }
+  }
+  if (mode === 'json') out.log(JSON.stringify(res, null, 2));
+  return 0;
+}

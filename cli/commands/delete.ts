@@ -2,12 +2,13 @@
 import { ApiClient, ApiError, findApi } from '../client.ts';
 import { command, seconds, UsageError } from '../command.ts';
 import { servicePath } from '../views.ts';
+import { jobPath } from '../jobs.ts';
 import { waitUntil } from '../wait.ts';
 
 export default command({
   name: 'delete',
   summary: 'delete a service: stop every task; waits until its containers are gone',
-  usage: ['delete service NAME [-n NAMESPACE] [--no-wait] [--timeout SECONDS]'],
+  usage: ['delete service NAME [-n NAMESPACE] [--no-wait] [--timeout SECONDS]', 'delete job|cronjob|secret NAME [-n NAMESPACE]'],
   example: 'skiff delete service hello -n default',
   flags: {
     wait: { type: 'boolean', default: true, help: 'wait until the containers are gone (the default)', hidden: true },
@@ -16,8 +17,16 @@ export default command({
   },
   async run({ values, positionals }, out) {
     const [kind, name, extra] = positionals;
+    if ((kind === 'job' || kind === 'cronjob' || kind === 'secret') && name && !extra) {
+      const ns = values.namespace ?? 'default';
+      const client = new ApiClient(findApi(values.api, { token: values.token }));
+      const path = kind === 'secret' ? `/v1/namespaces/${encodeURIComponent(ns)}/secrets/${encodeURIComponent(name)}` : jobPath(ns, name);
+      await client.request('DELETE', path);
+      out.log(`${kind} ${ns}/${name} ${kind === 'secret' ? 'deleted' : 'deleting'}`);
+      return 0;
+    }
     if (kind !== 'service' && kind !== 'services' && kind !== 'svc')
-      throw new UsageError(kind ? `cannot delete "${kind}": only services can be deleted` : 'delete what? service NAME');
+      throw new UsageError(kind ? `cannot delete "${kind}": use delete service|job|cronjob|secret NAME` : 'delete what? service NAME');
     if (!name) throw new UsageError('delete service needs a NAME');
     if (extra) throw new UsageError(`unexpected argument "${extra}"`);
     const ns = values.namespace ?? 'default';

@@ -4,15 +4,20 @@ import { command, outputMode, UsageError } from '../command.ts';
 import { table } from '../format.ts';
 import { endpoints, servicePath, type ServiceDetail } from '../views.ts';
 import { describeReading } from '../../core/autoscale.ts';
+import { describeJob } from '../jobs.ts';
 
 export default command({
   name: 'describe',
   summary: "a service's DNS name, ingress, and each replica's address, endpoint and whether it takes traffic",
-  usage: ['describe service NAME [-n NAMESPACE] [-o json]'],
+  usage: ['describe service NAME [-n NAMESPACE] [-o json]', 'describe job NAME [-n NAMESPACE] [-o json]'],
   example: 'skiff describe service hello',
   flags: {},
   async run({ values, positionals }, out) {
     const [kind, name, extra] = positionals;
+    if ((kind === 'job' || kind === 'jobs' || kind === 'cronjob') && name && !extra) {
+      await describeJob(new ApiClient(findApi(values.api, { token: values.token })), values.namespace ?? 'default', name, outputMode(values.output), out);
+      return 0;
+    }
     if (kind !== 'service' && kind !== 'services' && kind !== 'svc')
       throw new UsageError(kind ? `cannot describe "${kind}": use describe service NAME` : 'describe what? service NAME');
     if (!name) throw new UsageError('describe service needs a NAME');

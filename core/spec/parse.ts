@@ -13,6 +13,7 @@ import { toFieldIssues } from './issues.ts';
 import { documentSizeProblem, MAX_YAML_LENGTH, yamlTextProblem } from './limits.ts';
 import { defaultMessage, type RawIssue } from './messages.ts';
 import { healthIssues, ingressIssues, podIssues, securityIssues } from './pod.ts';
+import { kindIssues } from './kinds.ts';
 import { toServiceSpec } from './resolve.ts';
 import { ServiceSchema } from './schema.ts';
 
@@ -29,6 +30,7 @@ export function parseServiceSpec(input: unknown): ServiceSpec {
     ...ingressIssues(input),
     ...securityIssues(input),
     ...autoscalingIssues(input),
+    ...kindIssues(input),
   ];
   if (issues.length > 0 || !result.success) throw new ValidationError(issues, { cause: result.error });
   return toServiceSpec(result.data);
@@ -38,10 +40,27 @@ const MAX_SYNTAX_ERRORS = 20;
 
 /** Parses one YAML document holding a service spec; syntax errors carry their line and column. */
 export function parseServiceYaml(text: string): ServiceSpec {
+  const present = parseYamlDocuments(text);
+  if (present.length > 1) {
+    throw new ValidationError([
+      {
+        path: '',
+        message: `the file holds ${present.length} YAML documents separated by "---": send it to POST /v1/apply (skiff apply -f does), which takes several`,
+      },
+    ]);
+  }
+  return parseServiceSpec(present[0]);
+}
+
+/**
+ * The decoded documents of a YAML (or JSON) text, empty ones left out; syntax errors carry their
+ * line and column. Throws when the text holds no document.
+ */
+export function parseYamlDocuments(text: string): unknown[] {
   // JSON is YAML too, and a large JSON text takes the yaml library seconds: a JSON object goes
   // through JSON.parse (linear) and then the same checks as any decoded document.
   const json = text.length <= MAX_YAML_LENGTH && text.trimStart().startsWith('{') ? tryJson(text) : undefined;
-  if (json !== undefined) return parseServiceSpec(json);
+  if (json !== undefined) return [json];
   const limit = yamlTextProblem(text);
   if (limit !== undefined) throw new ValidationError([limit]);
   const lineCounter = new LineCounter();
@@ -84,15 +103,7 @@ export function parseServiceYaml(text: string): ServiceSpec {
   if (present.length === 0) {
     throw new ValidationError([{ path: '', message: 'the file is empty: expected a service spec with kind: Service, metadata and spec' }]);
   }
-  if (present.length > 1) {
-    throw new ValidationError([
-      {
-        path: '',
-        message: `the file holds ${present.length} YAML documents separated by "---": multi-document files are not supported yet, put one service per file`,
-      },
-    ]);
-  }
-  return parseServiceSpec(present[0]);
+  return present;
 }
 
 /** Keys that appear twice in one map, worded as the yaml library words them ("Map keys must be unique"). */
@@ -128,12 +139,19 @@ function duplicateKeys(doc: Parameters<typeof YAML.visit>[0], lineCounter: LineC
  * (`100m`, `64Mi`). Parsing the result with parseServiceSpec yields the same spec.
  */
 export function serviceSpecToJson(spec: ServiceSpec) {
+  const { job, cron, ...rest } = spec.spec;
   return {
     ...spec,
     spec: {
-      ...spec.spec,
-      containers: spec.spec.containers.map((c) => ({
+      ...rest,
+      // Jobs and cron jobs are written flat, as people write them.
+      ...(job ?? {}),
+      ...(cron ?? {}),
+      // The count is not theirs to give (the default fills it): written back, it would be refused.
+      ...(spec.kind === 'Service' && spec.spec.mode !== 'global' ? {} : { replicas: undefined }),
+      containers: spec.spec.containers.map(({ secretEnv, ...c }) => ({
         ...c,
+        env: { ...c.env, ...Object.fromEntries(Object.entries(secretEnv ?? {}).map(([n, r]) => [n, { secretKeyRef: { name: r.name, key: r.key } }])) },
         resources: { cpu: formatCpu(c.resources.cpu), memory: formatMemory(c.resources.memory) },
       })),
     },

@@ -1,6 +1,7 @@
 /** The validated spec in its stored form: port names resolved to numbers, defaults that depend on other fields. */
-import type { ContainerSpec, HealthCheck, ServiceSpec } from '../types.ts';
+import type { ContainerSpec, CronSpec, HealthCheck, JobSpec, SecretKeyRef, ServiceSpec } from '../types.ts';
 import { HEALTH_DEFAULTS } from './defaults.ts';
+import { DEFAULT_BACKOFF_LIMIT, DEFAULT_FAILED_JOBS_HISTORY, DEFAULT_JOB_RESTART_POLICY, DEFAULT_SUCCESSFUL_JOBS_HISTORY } from './kinds.ts';
 import type { ParsedContainer, ParsedService } from './schema.ts';
 
 /** The stored HealthCheck: port names resolved to numbers, the timeout defaulted, keys in one order. */
@@ -27,14 +28,67 @@ function resolveHealth(health: NonNullable<ParsedContainer['health']>, container
   };
 }
 
-/** The validated spec with every health check in its stored form. */
+/** The validated spec with every health check in its stored form, env split from secret references, kind fields grouped. */
 export function toServiceSpec(parsed: ParsedService): ServiceSpec {
   const containers = parsed.spec.containers.map((c): ContainerSpec => {
     const { health, ...rest } = c;
-    return health === undefined ? rest : { ...rest, health: resolveHealth(health, parsed.spec.containers) };
+    const mixed = c.env;
+    // fromEntries: a name such as __proto__ stays an ordinary entry.
+    const entries = Object.entries(mixed);
+    const env: Record<string, string> = Object.fromEntries(entries.flatMap(([n, v]) => (typeof v === 'string' ? [[n, v]] : [])));
+    const secretEnv: Record<string, SecretKeyRef> = Object.fromEntries(
+      entries.flatMap(([n, v]) => (typeof v === 'string' ? [] : [[n, { name: v.secretKeyRef.name, key: v.secretKeyRef.key }]])),
+    );
+    // The env keeps its place among the keys: stored specs are compared as JSON.
+    const container: ContainerSpec = { ...rest, env, ...(Object.keys(secretEnv).length > 0 ? { secretEnv } : {}) };
+    return health === undefined ? container : { ...container, health: resolveHealth(health, parsed.spec.containers) };
   });
-  const { ingress, ...spec } = parsed.spec;
-  return { ...parsed, spec: { ...spec, containers, ...(ingress === undefined ? {} : { ingress: resolveIngress(ingress, parsed.spec.containers) }) } };
+  const {
+    ingress,
+    mode,
+    restartPolicy,
+    completions,
+    parallelism,
+    backoffLimit,
+    activeDeadlineSeconds,
+    schedule,
+    timeZone,
+    concurrencyPolicy,
+    successfulJobsHistoryLimit,
+    failedJobsHistoryLimit,
+    ...spec
+  } = parsed.spec;
+  const batch = parsed.kind !== 'Service';
+  const job: JobSpec | undefined = batch
+    ? {
+        completions: completions ?? 1,
+        parallelism: parallelism ?? 1,
+        backoffLimit: backoffLimit ?? DEFAULT_BACKOFF_LIMIT,
+        ...(activeDeadlineSeconds === undefined ? {} : { activeDeadlineSeconds }),
+      }
+    : undefined;
+  const cron: CronSpec | undefined =
+    parsed.kind === 'CronJob'
+      ? {
+          schedule: schedule!.trim().split(/\s+/).join(' '),
+          ...(timeZone === undefined ? {} : { timeZone }),
+          concurrencyPolicy: concurrencyPolicy ?? 'allow',
+          successfulJobsHistoryLimit: successfulJobsHistoryLimit ?? DEFAULT_SUCCESSFUL_JOBS_HISTORY,
+          failedJobsHistoryLimit: failedJobsHistoryLimit ?? DEFAULT_FAILED_JOBS_HISTORY,
+        }
+      : undefined;
+  return {
+    ...parsed,
+    spec: {
+      ...spec,
+      containers,
+      restartPolicy: restartPolicy ?? (batch ? DEFAULT_JOB_RESTART_POLICY : 'always'),
+      ...(ingress === undefined ? {} : { ingress: resolveIngress(ingress, parsed.spec.containers) }),
+      ...(mode === 'global' ? { mode } : {}),
+      ...(job ? { job } : {}),
+      ...(cron ? { cron } : {}),
+    },
+  };
 }
 
 /** The stored ingress: the port as its containerPort number. */

@@ -132,6 +132,80 @@ function stringMap(max: number, keyProblem: (key: string) => string | undefined,
   });
 }
 
+/** `{ secretKeyRef: { name, key } }`: a key of a Secret of the pod's namespace (core/spec/secret.ts). */
+export interface EnvSecretRef {
+  readonly secretKeyRef: { readonly name: string; readonly key: string };
+}
+
+/**
+ * `env`: names to strings, or to `{ secretKeyRef: { name, key } }`. Checked by hand like stringMap
+ * (and for the same reason); the references are split from the plain values in resolve.ts.
+ */
+const envMap = z.unknown().transform((value, ctx): Record<string, string | EnvSecretRef> => {
+  if (value === undefined) return {};
+  if (!isRecord(value)) {
+    ctx.addIssue({ code: 'custom', message: `must be a map of names to strings; got ${got(value)}`, input: value });
+    return {};
+  }
+  const count = tooMany(Object.keys(value).length, MAX_ENV, 'entries');
+  if (count !== undefined) {
+    ctx.addIssue({ code: 'custom', message: count, input: value });
+    return {};
+  }
+  const entries: [string, string | EnvSecretRef][] = [];
+  for (const [key, item] of Object.entries(value)) {
+    const keyIssue = envNameProblem(key);
+    if (keyIssue !== undefined) ctx.addIssue({ code: 'custom', message: keyIssue, input: key, path: [key] });
+    if (typeof item === 'string') {
+      const long = tooLong(item, MAX_ENV_VALUE_LENGTH);
+      if (long !== undefined) ctx.addIssue({ code: 'custom', message: long, input: item, path: [key] });
+      else entries.push([key, item]);
+      continue;
+    }
+    if (!isRecord(item)) {
+      ctx.addIssue({ code: 'custom', message: stringValue({ code: 'invalid_type', input: item }), input: item, path: [key] });
+      continue;
+    }
+    const ref = secretRefProblem(item);
+    if (typeof ref === 'string')
+      ctx.addIssue({ code: 'custom', message: ref, input: item, path: [key, ...(isRecord(item) && isRecord(item.secretKeyRef) ? ['secretKeyRef'] : [])] });
+    else entries.push([key, ref]);
+  }
+  return Object.fromEntries(entries);
+});
+
+const SECRET_REF_EXAMPLE = 'a string, or { secretKeyRef: { name: db, key: password } }';
+
+/** The reference, or why it is not one. */
+function secretRefProblem(item: unknown): EnvSecretRef | string {
+  if (!isRecord(item)) return `must be ${SECRET_REF_EXAMPLE}; got ${got(item)}`;
+  const extra = Object.keys(item).filter((k) => k !== 'secretKeyRef');
+  if (extra.length > 0 || !isRecord(item.secretKeyRef))
+    return `must be ${SECRET_REF_EXAMPLE}; got a map with ${
+      Object.keys(item)
+        .map((k) => got(k))
+        .join(', ') || 'no keys'
+    }`;
+  const ref = item.secretKeyRef;
+  const unknown = Object.keys(ref).filter((k) => k !== 'name' && k !== 'key');
+  if (unknown.length > 0) return `unknown field ${got(unknown[0])}: a secretKeyRef has name and key only`;
+  if (typeof ref.name !== 'string') return `name is required: the name of a Secret of the same namespace; got ${got(ref.name)}`;
+  const nameIssue = dnsLabelProblem(ref.name, MAX_NAME_LENGTH);
+  if (nameIssue !== undefined) return `name ${nameIssue}`;
+  if (typeof ref.key !== 'string') return `key is required: a key of the Secret's data; got ${got(ref.key)}`;
+  const keyIssue = secretKeyProblem(ref.key);
+  if (keyIssue !== undefined) return `key ${keyIssue}`;
+  return { secretKeyRef: { name: ref.name, key: ref.key } };
+}
+
+/** Kubernetes' rule for the keys of a Secret's data (they may become file names). */
+export function secretKeyProblem(key: string): string | undefined {
+  if (key.length === 0 || key.length > 253 || !/^[-._a-zA-Z0-9]+$/.test(key) || key === '.' || key === '..') {
+    return `must be 1 to 253 letters, digits, "-", "_" or ".", not "." or ".."; got ${got(key)}`;
+  }
+  return undefined;
+}
+
 const PortSchema = z.strictObject({
   containerPort: port('containerPort'),
   name: checked(z.string({ error: stringValue }), portNameProblem).optional(),
@@ -272,7 +346,7 @@ const ContainerSchema = z.strictObject({
     v.length === 0 ? "must not be empty: omit it to use the image's entrypoint" : undefined,
   ).optional(),
   args: stringList('["--port", "8080"]').optional(),
-  env: stringMap(MAX_ENV, envNameProblem, (v) => tooLong(v, MAX_ENV_VALUE_LENGTH)),
+  env: envMap,
   ports: z
     .array(PortSchema, { error: rule('must be a list of ports, such as [{ containerPort: 8080 }]') })
     .max(MAX_PORTS, { error: (issue) => tooMany((issue.input as unknown[]).length, MAX_PORTS, 'ports') })
@@ -320,6 +394,20 @@ const replicasRule = rule(`must be an integer from 0 to ${MAX_REPLICAS}`);
 const containersRule = (issue: RawIssue): string =>
   Array.isArray(issue.input) ? `must list from 1 to ${MAX_CONTAINERS} containers; got ${issue.input.length}` : rule('must be a list of containers')(issue);
 
+/** Jobs: at most this many completions (and tasks at once): a completion is a slot, as a replica is. */
+export const MAX_COMPLETIONS = MAX_REPLICAS;
+/** Kubernetes' default is 6; more than 100 failures is a broken job, not bad luck. */
+export const MAX_BACKOFF_LIMIT = 100;
+/** A job may run for at most 30 days. */
+export const MAX_ACTIVE_DEADLINE_SECONDS = 30 * 86_400;
+/** CronJob history kept, each way: bounded, since each finished job is a stored item. */
+export const MAX_JOBS_HISTORY = 20;
+
+function count(min: number, max: number, meaning: string) {
+  const error = rule(`must be an integer from ${min} to ${max} (${meaning})`);
+  return z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+}
+
 const SpecSchema = z.strictObject({
   replicas: z
     .number({ error: replicasRule })
@@ -328,7 +416,8 @@ const SpecSchema = z.strictObject({
     .max(MAX_REPLICAS, { error: replicasRule })
     .default(1),
   containers: z.array(ContainerSchema, { error: containersRule }).min(1, { error: containersRule }).max(MAX_CONTAINERS, { error: containersRule }),
-  restartPolicy: z.enum(['always', 'on-failure', 'never']).default('always'),
+  // No default here: it depends on the kind (resolve.ts: always for services, never for jobs).
+  restartPolicy: z.enum(['always', 'on-failure', 'never']).optional(),
   placement: PlacementSchema.default(() => ({ strategy: 'spread' as const, constraints: [] })),
   ingress: IngressSchema.optional(),
   autoscaling: AutoscalingSchema.optional(),
@@ -338,6 +427,23 @@ const SpecSchema = z.strictObject({
     .min(MIN_PIDS_LIMIT, { error: pidsRule })
     .max(MAX_PIDS_LIMIT, { error: pidsRule })
     .default(DEFAULT_PIDS_LIMIT),
+  // Services: where the replicas run. Kind rules (which fields go with which kind) are in kinds.ts.
+  mode: z
+    .enum(['replicated', 'global'], { error: rule('must be "replicated" (the default: spec.replicas of them) or "global" (one on every matching host)') })
+    .optional(),
+  // Jobs and CronJobs (kinds.ts fills their defaults).
+  completions: count(1, MAX_COMPLETIONS, 'tasks that must exit 0').optional(),
+  parallelism: count(1, MAX_COMPLETIONS, 'tasks running at once').optional(),
+  backoffLimit: count(0, MAX_BACKOFF_LIMIT, 'failed tasks tolerated before the job fails').optional(),
+  activeDeadlineSeconds: count(1, MAX_ACTIVE_DEADLINE_SECONDS, 'seconds the job may run').optional(),
+  // CronJobs.
+  schedule: z.string({ error: rule('must be a cron schedule of five fields, such as "*/5 * * * *"') }).optional(),
+  timeZone: z.string({ error: rule('must be an IANA time zone, such as Europe/Paris') }).optional(),
+  concurrencyPolicy: z
+    .enum(['allow', 'forbid', 'replace'], { error: rule('must be allow, forbid (skip a run while one is active) or replace (stop the active one)') })
+    .optional(),
+  successfulJobsHistoryLimit: count(0, MAX_JOBS_HISTORY, 'finished jobs kept').optional(),
+  failedJobsHistoryLimit: count(0, MAX_JOBS_HISTORY, 'failed jobs kept').optional(),
 });
 
 const MetadataSchema = z.strictObject({
@@ -348,11 +454,11 @@ const MetadataSchema = z.strictObject({
 
 export const ServiceSchema = z.strictObject(
   {
-    kind: z.literal('Service', {
+    kind: z.enum(['Service', 'Job', 'CronJob'], {
       error: (issue) =>
         issue.input === undefined
           ? 'is required: a service spec starts with "kind: Service"'
-          : `must be "Service" (the only kind so far); got ${got(issue.input)}`,
+          : `must be "Service", "Job", "CronJob" or "Secret"; got ${got(issue.input)}`,
     }),
     metadata: MetadataSchema,
     spec: SpecSchema,

@@ -13,6 +13,8 @@ import type { Statement, Synthesized } from './helpers.ts';
 import { DOCKER_PUBLISHED_PORTS, HOST_ARN_TAG_KEY, TTL_ATTRIBUTE } from '../../infra/skiff-cluster.ts';
 import { DynamoStore, hostPartitionKey } from '../../adapters/aws/dynamo-store.ts';
 import { HOST_ARN_TAG_KEY as ADAPTER_TAG_KEY } from '../../adapters/aws/ssm-channel.ts';
+import { SECRET_TAG_KEY as VAULT_TAG_KEY } from '../../adapters/aws/ssm-secrets.ts';
+import { SECRET_TAG_KEY } from '../../infra/hosts.ts';
 import { HOST_WRITABLE_ATTRIBUTES } from '../../adapters/aws/dynamo/host-attributes.ts';
 
 const TABLE_ACTIONS = [
@@ -327,10 +329,11 @@ describe('control-plane functions', () => {
 });
 
 describe('IAM', () => {
-  it('lets the API read and write the table and invoke the scheduler, and nothing else (no SSM)', () => {
+  it("lets the API read and write the table, invoke the scheduler and manage the cluster's secret parameters, and nothing else", () => {
     const roleId = functionRoleId(template, apiFnId);
     const statements = roleStatements(template, roleId);
-    expect(actionsOf(statements)).toEqual([...TABLE_ACTIONS, 'lambda:InvokeFunction', ...XRAY_ACTIONS].sort());
+    const secrets = ['ssm:AddTagsToResource', 'ssm:DeleteParameter', 'ssm:GetParameter', 'ssm:PutParameter'];
+    expect(actionsOf(statements)).toEqual([...TABLE_ACTIONS, 'lambda:InvokeFunction', ...XRAY_ACTIONS, ...secrets].sort());
     expectTableGrant(statements);
     const invoke = statements.find((s) => list(s.Action).includes('lambda:InvokeFunction'))!;
     expect(list(invoke.Resource).map(render).sort()).toEqual([`\${${schedulerFnId}.Arn}`, `\${${schedulerFnId}.Arn}:*`]);
@@ -493,7 +496,24 @@ describe('IAM', () => {
       expect(deny.Effect).toBe('Deny');
       expect(list(deny.Action)).toEqual(['ssm:GetParameter*']);
       expect(list(deny.Resource).map(render)).toEqual([arn('ssm', 'parameter/skiff/*')]);
-      expect(deny.Condition).toEqual({ StringNotEquals: { 'aws:ResourceTag/skiff:host-arn': '${ec2:SourceInstanceARN}' } });
+      expect(deny.Condition).toEqual({
+        StringNotEquals: { 'aws:ResourceTag/skiff:host-arn': '${ec2:SourceInstanceARN}', 'aws:ResourceTag/skiff:cluster-secret': 'test' },
+      });
+    });
+
+    it("reads only its own cluster's secret parameters, by path and tag; the API alone writes them", () => {
+      const read = bySid(statements, 'ReadClusterSecrets');
+      expect(read.Effect).toBe('Allow');
+      expect(list(read.Action)).toEqual(['ssm:GetParameter']);
+      expect(list(read.Resource).map(render)).toEqual([arn('ssm', 'parameter/skiff/test/secrets/*')]);
+      expect(read.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/skiff:cluster-secret': 'test' } });
+      expect(SECRET_TAG_KEY).toBe(VAULT_TAG_KEY);
+      const manage = bySid(roleStatements(template, functionRoleId(template, apiFnId)), 'ManageClusterSecrets');
+      expect(list(manage.Action).sort()).toEqual(['ssm:AddTagsToResource', 'ssm:DeleteParameter', 'ssm:GetParameter', 'ssm:PutParameter']);
+      expect(list(manage.Resource).map(render)).toEqual([arn('ssm', 'parameter/skiff/test/secrets/*')]);
+      for (const fn of [schedulerFnId]) {
+        expect(JSON.stringify(roleStatements(template, functionRoleId(template, fn)))).not.toContain('/secrets/');
+      }
     });
 
     it('reads no table item: the agent reads nothing from the table, and its host record is not its own to read back', () => {

@@ -5,7 +5,7 @@
 import { DeleteCommand, PutCommand, UpdateCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { ConflictError } from '../../../core/errors.ts';
 import { jsonEqual } from '../../../core/json.ts';
-import type { Service, ServiceScale, ServiceSpec } from '../../../core/types.ts';
+import type { JobStatus, Service, ServiceScale, ServiceSpec } from '../../../core/types.ts';
 import { scaleAfterApply } from '../../../core/replicas.ts';
 import type { ServiceStore, TaskStore } from '../../../ports/index.ts';
 import { checkItemSize, toService, valid } from './items.ts';
@@ -119,6 +119,31 @@ export class DynamoServices implements ServiceStore {
     );
     const service = toService(this.t.bad, out.Attributes!);
     if (!service) throw new ConflictError(`${label} failed its item check after the scale was written`);
+    return service;
+  }
+
+  async setJobStatus(namespace: string, name: string, status: JobStatus, expectedSpecVersion: number): Promise<Service> {
+    const label = `job ${namespace}/${name}`;
+    const key = serviceKey(namespace, name);
+    const out = await this.t.call(
+      'UpdateItem',
+      label,
+      () =>
+        this.t.doc.send(
+          new UpdateCommand({
+            TableName: this.t.table,
+            Key: key,
+            UpdateExpression: 'SET #job = :job',
+            ConditionExpression: 'attribute_exists(pk) AND #specVersion = :v AND #deleting = :false',
+            ExpressionAttributeNames: { '#job': 'job', '#specVersion': 'specVersion', '#deleting': 'deleting' },
+            ExpressionAttributeValues: { ':job': status, ':v': expectedSpecVersion, ':false': false },
+            ReturnValues: 'ALL_NEW',
+          }),
+        ),
+      `${label} is absent, deleting, or no longer at specVersion ${expectedSpecVersion}`,
+    );
+    const service = toService(this.t.bad, out.Attributes!);
+    if (!service) throw new ConflictError(`${label} failed its item check after its status was written`);
     return service;
   }
 

@@ -4,6 +4,7 @@ import type { ServicePlan } from '../../../core/reconciler.ts';
 import { planServices, serviceKey } from '../../../core/pass.ts';
 import { forEachLimit } from '../../../core/async.ts';
 import { attempt, record, reindexTasks, WRITE_CONCURRENCY, type PassContext } from '../context.ts';
+import { recordJobStatus } from './jobs.ts';
 import type { PassStep } from '../step.ts';
 
 /** A service's tasks by slot, as this pass leaves them. */
@@ -13,8 +14,13 @@ export const reconcile: PassStep = {
   name: 'reconcile',
   async run(ctx) {
     // Service by service, each one's writes done before the next: a service is removed only after its own tasks.
-    for (const { service, tasks, plan } of planServices(ctx.snapshot, ctx.now, ctx.random)) {
+    for (const { service, tasks, plan, jobStatus } of planServices(ctx.snapshot, ctx.now, ctx.random)) {
       const slots: Slots = new Map(tasks.map((t) => [t.slot, t]));
+      // A Job's progress first: the tasks it accounts for are removed only once it is recorded.
+      if (jobStatus && !(await recordJobStatus(ctx, service, jobStatus))) {
+        ctx.tasksByService.set(serviceKey(service), [...slots.values()]);
+        continue;
+      }
       await forEachLimit(plan.create, WRITE_CONCURRENCY, (c) => createTask(ctx, slots, c));
       await forEachLimit(plan.remove, WRITE_CONCURRENCY, (r) => removeTask(ctx, slots, r));
       await forEachLimit(plan.release, WRITE_CONCURRENCY, (t) => releasePrevious(ctx, slots, t));
