@@ -7,7 +7,7 @@ import { waitUntil } from '../wait.ts';
 export default command({
   name: 'delete',
   summary: 'delete a service: stop every task; waits until its containers are gone',
-  usage: ['delete service NAME [-n NAMESPACE] [--no-wait] [--timeout SECONDS]'],
+  usage: ['delete service NAME [-n NAMESPACE] [--no-wait] [--timeout SECONDS]', 'delete namespace NAME'],
   example: 'skiff delete service hello -n default',
   flags: {
     wait: { type: 'boolean', default: true, help: 'wait until the containers are gone (the default)', hidden: true },
@@ -16,8 +16,16 @@ export default command({
   },
   async run({ values, positionals }, out) {
     const [kind, name, extra] = positionals;
+    if ((kind === 'namespace' || kind === 'namespaces' || kind === 'ns') && name && !extra) {
+      const res = await new ApiClient(findApi(values.api, { token: values.token })).request<{ services: string[] }>(
+        'DELETE',
+        `/v1/namespaces/${encodeURIComponent(name)}`,
+      );
+      out.log(`namespace ${name} deleting: its ${res.services.length} service(s) first, then the namespace`);
+      return 0;
+    }
     if (kind !== 'service' && kind !== 'services' && kind !== 'svc')
-      throw new UsageError(kind ? `cannot delete "${kind}": only services can be deleted` : 'delete what? service NAME');
+      throw new UsageError(kind ? `cannot delete "${kind}": only services and namespaces can be deleted` : 'delete what? service NAME');
     if (!name) throw new UsageError('delete service needs a NAME');
     if (extra) throw new UsageError(`unexpected argument "${extra}"`);
     const ns = values.namespace ?? 'default';

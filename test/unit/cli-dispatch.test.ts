@@ -51,8 +51,8 @@ describe('suggestions', () => {
 });
 
 describe('skiff (dispatcher)', () => {
-  it('knows the nine verbs, and local and config subcommands, of the CLI contract', () => {
-    expect(COMMANDS.map((c) => c.name)).toEqual(['apply', 'get', 'delete', 'describe', 'drain', 'uncordon', 'events', 'local', 'config']);
+  it('knows the ten verbs, and local, config and token subcommands, of the CLI contract', () => {
+    expect(COMMANDS.map((c) => c.name)).toEqual(['apply', 'get', 'delete', 'describe', 'drain', 'uncordon', 'events', 'token', 'local', 'config']);
     expect(find('local').subcommands!.map((c) => c.name)).toEqual(['up', 'status', 'down', 'kill-host', 'pause-host', 'resume-host', 'start-host']);
     expect(find('config').subcommands!.map((c) => c.name)).toEqual(['set', 'get', 'unset']);
   });
@@ -128,7 +128,7 @@ describe('skiff (dispatcher)', () => {
     const c = capture();
     expect(await main(['get', '-h'], c.out)).toBe(0);
     const text = c.logs.join('\n');
-    expect(text).toContain('skiff get services|tasks|hosts [NAME]');
+    expect(text).toContain('skiff get services|tasks|hosts|namespaces [NAME]');
     expect(text).toMatch(/--service S\s+tasks of this service only/);
     expect(text).toContain('Example:\n  skiff get tasks');
     const l = capture();
@@ -144,10 +144,10 @@ describe('skiff (dispatcher)', () => {
 
   it.each([
     [['gte', 'tasks'], 'unknown command "gte"; did you mean "get"? (skiff --help)'],
-    [['frobnicate'], 'unknown command "frobnicate"; try: apply, get, delete, describe, drain, uncordon, events, local, config (skiff --help)'],
+    [['frobnicate'], 'unknown command "frobnicate"; try: apply, get, delete, describe, drain, uncordon, events, token, local, config (skiff --help)'],
     [['get', 'tasks', '--namspace', 'x'], "Unknown option '--namspace'; did you mean --namespace?"],
     [['apply', '-f', 'x.yaml', '--no-wiat'], "Unknown option '--no-wiat'; did you mean --no-wait?"],
-    [['get', 'taks'], 'cannot get "taks": use services, tasks or hosts; did you mean "tasks"?'],
+    [['get', 'taks'], 'cannot get "taks": use services, tasks, hosts or namespaces; did you mean "tasks"?'],
     [['get'], 'get what? services, tasks or hosts'],
     [['local', 'stauts'], 'unknown local command "stauts"; use up, status, down, kill-host, pause-host, resume-host or start-host; did you mean "status"?'],
     [['local'], 'local what? up, status, down, kill-host, pause-host, resume-host or start-host'],
@@ -158,7 +158,7 @@ describe('skiff (dispatcher)', () => {
     [['drain'], 'drain needs a HOST'],
     [['apply'], 'apply needs -f FILE'],
     [['apply', '-f', 'x.yaml', '-o', 'yaml'], '-o must be "json" or "table", got "yaml"'],
-    [['delete', 'task', 'x'], 'cannot delete "task": only services can be deleted'],
+    [['delete', 'task', 'x'], 'cannot delete "task": only services and namespaces can be deleted'],
     [['local', 'up', '--hosts', '300'], '--hosts must be an integer from 1 to 254, got "300"'],
   ])('%j is a usage error (exit 2): %s', async (argv, message) => {
     const c = capture();
