@@ -191,7 +191,20 @@ export function namespaceUsage(services: readonly Pick<Service, 'spec' | 'scale'
 }
 
 function format(key: keyof NamespaceUsage, value: number): string {
-  return key === 'cpu' ? formatCpu(value) : key === 'memory' ? formatMemory(value) : String(value);
+  return key === 'cpu' ? formatCpu(value) : key === 'memory' ? readableMemory(value) : String(value);
+}
+
+/** `7.5Gi` rather than `7680Mi`: the largest binary unit that shows the value exactly with at most two decimals. */
+function readableMemory(bytes: number): string {
+  for (const [suffix, unit] of [
+    ['Ti', 2 ** 40],
+    ['Gi', 2 ** 30],
+    ['Mi', 2 ** 20],
+    ['Ki', 2 ** 10],
+  ] as const) {
+    if (bytes >= unit && (bytes * 100) % unit === 0) return `${bytes / unit}${suffix}`;
+  }
+  return formatMemory(bytes);
 }
 
 /**
