@@ -73,13 +73,16 @@ export function fromEvent(event: APIGatewayProxyEventV2, iam: IamBindingConfig =
   const headers: Record<string, string | undefined> = {};
   for (const [k, v] of Object.entries(event.headers ?? {})) headers[k.toLowerCase()] = v;
   const body = event.body === undefined ? undefined : event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+  const identity = identityOf(event, iam);
+  // People's routes are under /user (infra/api.ts: one authorizer per route); the API is the same.
+  const path = identity.source === 'cognito' && /^\/user(\/|$)/.test(event.rawPath) ? event.rawPath.slice('/user'.length) || '/' : event.rawPath;
   return {
     method: event.requestContext.http.method,
-    path: event.rawPath,
+    path,
     query: event.queryStringParameters ?? {},
     headers,
     body,
-    identity: identityOf(event, iam),
+    identity,
   };
 }
 
