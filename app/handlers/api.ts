@@ -11,7 +11,17 @@ import { createApi, type ApiDeps, type ApiRequest } from '../api.ts';
 import { controlPlaneConfig } from '../env.ts';
 import { awsControlPlane } from '../wiring.ts';
 import { errorBoundary } from './middleware.ts';
-import { identityFromAws, UnauthorizedError, type AwsAuthorizerContext, type IamBindingConfig, type Identity } from '../../core/authz.ts';
+import { ENV } from '../env-names.ts';
+import {
+  identityFromAws,
+  parseNamespaceRole,
+  UnauthorizedError,
+  type AwsAuthorizerContext,
+  type Binding,
+  type IamBindingConfig,
+  type Identity,
+} from '../../core/authz.ts';
+import { isDnsLabel } from '../../core/spec.ts';
 import { DynamoTenancyStore } from '../../adapters/aws/dynamo/tenancy.ts';
 
 export type ApiHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
@@ -51,11 +61,30 @@ export function apiHandlerFromEnv(env: NodeJS.ProcessEnv): ApiHandler {
  * a cluster admin (core/authz.ts identityFromAws says why).
  */
 export function iamBindingsFromEnv(env: NodeJS.ProcessEnv): IamBindingConfig {
-  const text = env.SKIFF_IAM_BINDINGS;
+  const text = env[ENV.iamBindings];
   if (text === undefined || text.trim() === '') return {};
-  const parsed: unknown = JSON.parse(text);
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('SKIFF_IAM_BINDINGS must be a JSON object of ARN → bindings');
-  return { bindings: parsed as IamBindingConfig['bindings'] };
+  const wrong = (why: string) => new Error(`SKIFF_IAM_BINDINGS ${why}; expected {"<role or user ARN>": [{"role": "edit", "namespace": "shop"}], "*": [...]}`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw wrong(`is not JSON (${(err as Error).message})`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw wrong('is not a JSON object');
+  const bindings: Record<string, Binding[]> = {};
+  for (const [principal, list] of Object.entries(parsed)) {
+    if (!Array.isArray(list)) throw wrong(`maps ${principal} to something other than a list`);
+    bindings[principal] = list.map((b: unknown) => {
+      const { role, namespace } = (b ?? {}) as { role?: unknown; namespace?: unknown };
+      if (role === 'cluster-admin' && namespace === undefined) return { role: 'cluster-admin' };
+      const nsRole = parseNamespaceRole(role);
+      if (nsRole && typeof namespace === 'string' && isDnsLabel(namespace)) return { role: nsRole, namespace };
+      throw wrong(
+        `gives ${principal} the binding ${JSON.stringify(b)?.slice(0, 80)}, which is neither {"role": "cluster-admin"} nor an admin, edit or view role with a namespace`,
+      );
+    });
+  }
+  return { bindings };
 }
 
 /**

@@ -98,3 +98,15 @@ describe('decisions', () => {
     expect(mayGrant(deployer, { role: 'view', namespace: 'shop' })).toBe(false);
   });
 });
+
+describe('SKIFF_IAM_BINDINGS', () => {
+  it('maps principals to bindings, and refuses a malformed map naming the variable', async () => {
+    const { iamBindingsFromEnv } = await import('../../app/handlers/api.ts');
+    expect(iamBindingsFromEnv({})).toEqual({});
+    const map = { [ROLE_ARN]: [{ role: 'edit', namespace: 'shop' }], '*': [{ role: 'cluster-admin' }] };
+    expect(iamBindingsFromEnv({ SKIFF_IAM_BINDINGS: JSON.stringify(map) })).toEqual({ bindings: map });
+    expect(() => iamBindingsFromEnv({ SKIFF_IAM_BINDINGS: '{' })).toThrow(/SKIFF_IAM_BINDINGS is not JSON/);
+    expect(() => iamBindingsFromEnv({ SKIFF_IAM_BINDINGS: JSON.stringify({ x: [{ role: 'owner', namespace: 'shop' }] }) })).toThrow(/gives x the binding/);
+    expect(() => iamBindingsFromEnv({ SKIFF_IAM_BINDINGS: JSON.stringify({ x: [{ role: 'edit' }] }) })).toThrow(/SKIFF_IAM_BINDINGS/);
+  });
+});
