@@ -72,6 +72,8 @@ export interface AgentDeps {
   readonly executor: Executor;
   /** Brings up the host's container network when the document carries one (AWS); unused without it. */
   readonly network?: HostNetworkManager;
+  /** Without a host network: a Docker network per namespace (agent/namespace-network.ts); absent, every pod on the executor's network. */
+  readonly namespaceNetworks?: { ensure(namespace: string): Promise<string> };
   readonly hashOf: (spec: HostDocument['tasks'][number]['pod']['containers'][number]) => string;
   readonly now: () => number;
   readonly random: () => number;
@@ -569,7 +571,11 @@ export class Agent {
         hostAddress: this.config.address,
         podPorts: ports,
         hostname: task.id,
-        ...(this.podNetwork ? { network: this.podNetwork } : {}),
+        ...(this.podNetwork
+          ? { network: this.podNetwork }
+          : this.deps.namespaceNetworks
+            ? { network: await this.deps.namespaceNetworks.ensure(task.namespace) }
+            : {}),
       });
     } catch (err) {
       // The image may have been removed behind the agent's back: check again next time.

@@ -20,6 +20,7 @@ import { Agent } from './agent.ts';
 import { CgroupUsageSource } from './usage.ts';
 import { DockerExecutor, containerSpecHash } from './docker.ts';
 import { DockerHostNetwork } from './host-network.ts';
+import { NamespaceNetworks } from './namespace-network.ts';
 import { ConfigError, numberEnv, optionalEnv, requireEnv } from '../app/env.ts';
 import { ENV } from '../app/env-names.ts';
 import { parseCpu, parseMemory } from '../core/quantity.ts';
@@ -141,6 +142,7 @@ async function main(): Promise<void> {
       channel,
       executor,
       network: hostNetwork,
+      ...(network ? { namespaceNetworks: new NamespaceNetworks(network, cluster) } : {}),
       hashOf: containerSpecHash,
       now: () => Date.now(),
       random: Math.random,

@@ -6,13 +6,20 @@
 import type { Store } from '../ports/index.ts';
 import { currentReadings, statusesByTask } from './autoscaler.ts';
 import type { Host, HostStatus, Service, ServiceSpec, Task, TaskView } from '../core/types.ts';
+import YAML from 'yaml';
 import { parseServiceSpec, parseServiceYaml } from '../core/spec.ts';
 import { ConflictError, NotFoundError, SkiffError, ValidationError } from '../core/errors.ts';
 import { jsonEqual } from '../core/json.ts';
 import { hostView, taskViews } from '../core/views.ts';
 import { forEachLimit } from '../core/async.ts';
 import { podOf } from '../core/reconciler.ts';
-import { desiredReplicas } from '../core/replicas.ts';
+import { desiredReplicas, scaleAfterApply } from '../core/replicas.ts';
+import { authorize, namespacesAllowed, LOCAL_ADMIN, type Action, type Identity, type NamespaceAction } from '../core/authz.ts';
+import { checkQuota, ingressHostProblem } from '../core/namespace.ts';
+import type { TenancyStore } from '../ports/tenancy.ts';
+import { MemoryTenancyStore } from '../adapters/memory/tenancy-store.ts';
+import type { TokenSigner } from './tokens.ts';
+import { tenancyRoutes } from './api-tenancy.ts';
 import { parseDocumentsText } from '../core/spec/documents.ts';
 import { applyDocuments, checkWorkload, storeWorkload, type ApplyDeps, type SecretDeps } from './apply.ts';
 import { secretHandlers } from './secret-routes.ts';
@@ -25,6 +32,12 @@ export interface ApiRequest {
   readonly query: Readonly<Record<string, string | undefined>>;
   readonly headers: Readonly<Record<string, string | undefined>>;
   readonly body?: string;
+  /**
+   * Who is calling, as the shell established it (app/handlers/api.ts: API Gateway's authorizer, or
+   * local mode's bearer token). Every shell sets it; absent only for in-process callers (tests),
+   * which act as the cluster admin.
+   */
+  readonly identity?: Identity;
 }
 
 export interface ApiResponse {
@@ -49,15 +62,35 @@ export interface ApiDeps {
   readonly startedAt?: Date;
   /** Where secrets live (metadata in the store, values in the vault); absent: Secrets are refused. */
   readonly secrets?: SecretDeps;
+  /** Namespaces and revoked tokens. @default an in-memory store (tests) */
+  readonly tenancy?: TenancyStore;
+  /** Signs the tokens `skiff token create` asks for; absent where another issuer serves (Cognito on AWS). */
+  readonly tokens?: TokenSigner;
 }
 
 /** Largest request body accepted; a service spec is a few KB. */
 const MAX_BODY = 256 * 1024;
 
-type Handler = (req: ApiRequest, params: Record<string, string>) => Promise<ApiResponse>;
+/** A route's handler; `who` is the caller, already authenticated, and authorized per the route's `Access`. */
+export type Handler = (req: ApiRequest, params: Record<string, string>, who: Identity) => Promise<ApiResponse>;
+
+/**
+ * What a route needs before its handler runs (core/authz.ts). Every route says it, so that a new
+ * route cannot forget: `path` = the action in the namespace of the `{namespace}` path parameter;
+ * `cluster` = a cluster action; `handler` = the namespace is known only inside (a body, a list's
+ * filter) and the handler authorizes, for the reason given; `any` = any authenticated caller.
+ */
+export type Access =
+  | { readonly action: Action; readonly namespace: 'path' }
+  | { readonly action: Action; readonly namespace: 'cluster' }
+  | { readonly handler: string }
+  | 'any';
+
+export type Route = readonly [method: string, pattern: RegExp, handler: Handler, access: Access];
 
 export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiResponse> {
   const { store } = deps;
+  const tenancy = deps.tenancy ?? new MemoryTenancyStore();
 
   /** Tasks joined with their hosts' reports, discounting reports older than the control plane's (re)start. */
   const viewsOf = async (tasks: readonly Task[], statuses: readonly HostStatus[], hosts: readonly Host[]) => {
@@ -65,22 +98,77 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     const since = Math.max(checkpoint?.resumedAt ?? 0, deps.startedAt?.getTime() ?? 0);
     return taskViews(tasks, statuses, hosts, since > 0 ? { reportsSince: since } : {});
   };
-  const applyDeps: ApplyDeps = { store, now: deps.now, checkIngressHost, ...(deps.secrets ? { secrets: deps.secrets } : {}) };
+  const applyDeps: ApplyDeps = { store, now: deps.now, checkIngressHost, checkNamespace, ...(deps.secrets ? { secrets: deps.secrets } : {}) };
 
-  const applyService: Handler = async (req) => {
-    const checked = await checkWorkload(applyDeps, parseBody(req), new Map());
-    const { service, result } = await storeWorkload(applyDeps, checked.spec, checked.existing);
-    if (result === 'unchanged') return { status: 200, body: { result, service } };
-    await kick();
-    return { status: checked.existing ? 200 : 201, body: { result, service } };
+  const applyService: Handler = async (req, _p, who) => applySpec(parseBody(req), who);
+
+  /** `PUT /v1/namespaces/{namespace}/services/{name}`: the namespace in the path (IAM policies can scope it); the body's must agree. */
+  const putService: Handler = async (req, p, who) => {
+    const spec = parseBody(req, p.namespace);
+    if (spec.metadata.namespace !== p.namespace || spec.metadata.name !== p.name)
+      throw new ValidationError([
+        { path: 'metadata', message: `the spec names ${spec.metadata.namespace}/${spec.metadata.name} but the path names ${p.namespace}/${p.name}` },
+      ]);
+    return applySpec(spec, who);
   };
 
+  async function applySpec(spec: ServiceSpec, who: Identity): Promise<ApiResponse> {
+    const { namespace, name } = spec.metadata;
+    authorize(who, 'services:write', namespace);
+    const checked = await checkWorkload(applyDeps, spec, new Map());
+    const { service, result } = await storeWorkload(applyDeps, checked.spec, checked.existing);
+    if (result === 'unchanged') return { status: 200, body: { result, service } };
+    await audit(
+      who,
+      checked.existing ? 'service.updated' : 'service.created',
+      `${spec.kind} ${namespace}/${name} ${result} (specVersion ${service.specVersion})`,
+      {
+        namespace,
+        service: name,
+      },
+    );
+    await kick();
+    return { status: checked.existing ? 200 : 201, body: { result, service } };
+  }
+
   /** Several documents (services, jobs, cron jobs, secrets): all checked, then stored secrets first (app/apply.ts). */
-  const apply: Handler = async (req) => {
-    const results = await applyDocuments(applyDeps, parseDocumentsText(checkedBody(req)));
+  const apply: Handler = async (req, _p, who) => {
+    const docs = parseDocumentsText(checkedBody(req));
+    // Every document's namespace is authorized before anything is checked or stored.
+    for (const d of docs) authorize(who, 'services:write', d.kind === 'Secret' ? d.secret.metadata.namespace : d.spec.metadata.namespace);
+    const results = await applyDocuments(applyDeps, docs);
+    for (const r of results.filter((x) => x.result !== 'unchanged')) {
+      await audit(who, `${r.kind.toLowerCase()}.${r.result}`, `${r.kind} ${r.namespace}/${r.name} ${r.result}`, {
+        namespace: r.namespace,
+        ...(r.kind === 'Secret' ? {} : { service: r.name }),
+      });
+    }
     if (results.some((r) => r.result !== 'unchanged')) await kick();
     return { status: 200, body: { results } };
   };
+
+  /**
+   * The namespace's rules for a workload about to be stored: none while it is being deleted, and
+   * its quota (with the replica count the service will keep: `scaleAfterApply`).
+   */
+  async function checkNamespace(spec: ServiceSpec, existing: Service | undefined): Promise<void> {
+    const { namespace } = spec.metadata;
+    const ns = await tenancy.getNamespace(namespace);
+    if (ns?.deleting) throw new ConflictError(`namespace ${namespace} is being deleted; nothing new may be applied in it`);
+    if (existing && jsonEqual(existing.spec, spec)) return;
+    if (ns?.spec.spec.quota) checkQuota(ns, await store.listServices(namespace), existing, { spec, scale: scaleAfterApply(existing, spec) });
+  }
+
+  /** Records a write in the event log with who made it (the audit trail). Best effort: the write has happened. */
+  async function audit(who: Identity, type: string, message: string, about: { namespace?: string; service?: string; host?: string } = {}): Promise<void> {
+    const at = deps.now().toISOString();
+    const target = [about.namespace, about.service, about.host].filter((v) => v !== undefined).join('/');
+    try {
+      await store.putEvents([{ id: `${at}-${type}-${target}`, at, type, message: `${message} by ${who.subject}`, actor: who.subject, ...about }]);
+    } catch {
+      // The event log is best effort everywhere (a throttled write must not fail a done write).
+    }
+  }
   const secretRoutes = secretHandlers(deps.secrets, applyDeps, kick);
   const jobRoutes = jobHandlers(store, deps.now, kick);
 
@@ -93,6 +181,8 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     const host = spec.spec.ingress?.host;
     if (host === undefined) return;
     const { namespace, name } = spec.metadata;
+    const squat = ingressHostProblem(host, namespace, await tenancy.listNamespaces());
+    if (squat !== undefined) throw new ValidationError([{ path: 'spec.ingress.host', message: squat }]);
     const owner = (await store.listServices()).find((s) => s.spec.spec.ingress?.host === host && !(s.namespace === namespace && s.name === name));
     if (owner === undefined) return;
     const other = `${owner.namespace}/${owner.name}`;
@@ -112,9 +202,10 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
   };
 
   // The page of services first (from the services index), then the tasks of those services only.
-  const listServices: Handler = async (req) => {
+  const listServices: Handler = async (req, _p, who) => {
+    const visible = visibleNamespaces(who, 'services:read', req.query.namespace);
     // Jobs and cron jobs are listed by /v1/jobs.
-    const services = (await store.listServices(req.query.namespace)).filter((s) => s.spec.kind === 'Service');
+    const services = (await store.listServices(req.query.namespace)).filter((s) => s.spec.kind === 'Service' && visible(s.namespace));
     const { page, next } = pageOf(req, services, (s) => [s.namespace, s.name]);
     const [tasks, statuses, hosts] = await Promise.all([tasksOfServices(page), store.listHostStatuses(), store.listHosts()]);
     const views = await viewsOf(tasks, statuses, hosts);
@@ -139,9 +230,10 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     return { status: 200, body: { ...serviceSummary(service, tasks, views, deps.zone), service, tasks: views, ...(metrics ? { metrics } : {}) } };
   };
 
-  const deleteService: Handler = async (_req, p) => {
+  const deleteService: Handler = async (_req, p, who) => {
     const service = await store.markServiceDeleting(p.namespace, p.name, deps.now().toISOString());
     if (!service) throw new NotFoundError(`service ${p.namespace}/${p.name}`);
+    await audit(who, 'service.deleting', `service ${p.namespace}/${p.name} deleted`, { namespace: p.namespace, service: p.name });
     await kick();
     return { status: 202, body: { result: 'deleting', service } };
   };
@@ -150,13 +242,13 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
    * Without a service, the services are walked in key order from the cursor's, each one's tasks read
    * (one Query each) until a page is full: a page reads about a page of tasks, not every task.
    */
-  const pageOfTasks = async (req: ApiRequest): Promise<Task[]> => {
+  const pageOfTasks = async (req: ApiRequest, visible: (namespace: string) => boolean): Promise<Task[]> => {
     const { namespace, service, host } = req.query;
     if (namespace && service) return store.listTasks(namespace, service);
     const limit = pageLimit(req.query.limit);
     const after = req.query.cursor === undefined ? undefined : decodeCursor(req.query.cursor);
     const services = (await store.listServices(namespace))
-      .filter((s) => !service || s.name === service)
+      .filter((s) => (!service || s.name === service) && visible(s.namespace))
       .sort((a, b) => compareKeys([a.namespace, a.name], [b.namespace, b.name]))
       .filter((s) => !after || compareKeys([s.namespace, s.name], after.slice(0, 2)) >= 0);
     const out: Task[] = [];
@@ -170,12 +262,13 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     return out;
   };
 
-  const listTasks: Handler = async (req) => {
+  const listTasks: Handler = async (req, _p, who) => {
     const { namespace, service, host } = req.query;
-    const tasks = await pageOfTasks(req);
+    const visible = visibleNamespaces(who, 'tasks:read', namespace);
+    const tasks = await pageOfTasks(req, visible);
     const [statuses, hosts] = await Promise.all([store.listHostStatuses(), store.listHosts()]);
     const views = (await viewsOf(tasks, statuses, hosts)).filter(
-      (t) => (!namespace || t.namespace === namespace) && (!service || t.service === service) && (!host || t.host === host),
+      (t) => visible(t.namespace) && (!namespace || t.namespace === namespace) && (!service || t.service === service) && (!host || t.host === host),
     );
     return paged(
       req,
@@ -192,12 +285,15 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
    * without it, the services index (services, never tasks) names the namespaces holding a service
    * of that name, one query each (one, nearly always). Then only the task's own host is read.
    */
-  const getTask: Handler = async (req, p) => {
+  const getTask: Handler = async (req, p, who) => {
+    const visible = visibleNamespaces(who, 'tasks:read', req.query.namespace);
     const parsed = /^(.+)-(\d{1,6})-[a-z0-9]{5}$/.exec(p.id);
     if (!parsed) throw new NotFoundError(`task ${p.id}`);
     const [, service, slotText] = parsed;
     const slot = Number(slotText);
-    const namespaces = req.query.namespace ? [req.query.namespace] : (await store.listServices()).filter((s) => s.name === service).map((s) => s.namespace);
+    const namespaces = req.query.namespace
+      ? [req.query.namespace]
+      : (await store.listServices()).filter((s) => s.name === service && visible(s.namespace)).map((s) => s.namespace);
     const found = (await Promise.all(namespaces.map((ns) => store.listTasks(ns, service)))).flat().find((t) => t.id === p.id && t.slot === slot);
     if (!found) throw new NotFoundError(`task ${p.id}`);
     const [host, status] = found.host ? await Promise.all([store.getHost(found.host), store.getHostStatus(found.host)]) : [undefined, undefined];
@@ -222,7 +318,7 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     return { status: 200, body: hostView(host, status) };
   };
 
-  const drainHost: Handler = async (_req, p) => {
+  const drainHost: Handler = async (_req, p, who) => {
     const host = await store.getHost(p.id);
     if (!host) throw new NotFoundError(`host ${p.id}`);
     if (host.state === 'down') throw new ConflictError(`host ${p.id} is down; its tasks are already being replaced`);
@@ -235,7 +331,8 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
           at: nowIso,
           type: 'host.draining',
           host: p.id,
-          message: `host ${p.id} is draining: its ${Object.keys(host.allocations).length} task(s) move elsewhere, new ones first`,
+          message: `host ${p.id} is draining: its ${Object.keys(host.allocations).length} task(s) move elsewhere, new ones first (by ${who.subject})`,
+          actor: who.subject,
         },
       ]);
       await kick();
@@ -243,7 +340,7 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     return { status: 202, body: { result: 'draining', host: p.id } };
   };
 
-  const uncordonHost: Handler = async (_req, p) => {
+  const uncordonHost: Handler = async (_req, p, who) => {
     const host = await store.getHost(p.id);
     if (!host) throw new NotFoundError(`host ${p.id}`);
     if (host.state === 'down') throw new ConflictError(`host ${p.id} is down; it becomes ready by itself when its agent reports again`);
@@ -251,49 +348,97 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     if (host.state === 'draining') {
       await store.setHostState(p.id, 'ready', nowIso);
       await store.putEvents([
-        { id: `${nowIso}-host.uncordoned-${p.id}`, at: nowIso, type: 'host.uncordoned', host: p.id, message: `host ${p.id} takes new tasks again` },
+        {
+          id: `${nowIso}-host.uncordoned-${p.id}`,
+          at: nowIso,
+          type: 'host.uncordoned',
+          host: p.id,
+          message: `host ${p.id} takes new tasks again (by ${who.subject})`,
+          actor: who.subject,
+        },
       ]);
       await kick();
     }
     return { status: 200, body: { result: 'ready', host: p.id } };
   };
 
-  const listEvents: Handler = async (req) => {
+  const listEvents: Handler = async (req, _p, who) => {
     const limitText = req.query.limit;
     const limit = limitText === undefined ? 200 : Number(limitText);
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
       throw new ValidationError([{ path: 'limit', message: `must be an integer from 1 to 1000, got "${limitText}"` }]);
-    const { namespace, service, host } = req.query;
+    const { namespace: asked, service, host, actor } = req.query;
+    // A tenant's events are those of its namespaces; events of no namespace (hosts) are the cluster admin's.
+    let namespace = asked;
+    if (namespace !== undefined) authorize(who, 'events:read', namespace);
+    else if (host !== undefined || namespacesAllowed(who, 'events:read') === 'all') authorize(who, 'events:read-cluster');
+    else {
+      const mine = [...(namespacesAllowed(who, 'events:read') as ReadonlySet<string>)];
+      if (mine.length !== 1) authorize(who, 'events:read-cluster');
+      namespace = mine[0];
+    }
     // Newest first, page by page back in time: the cursor is the oldest event key of the page.
     const before = req.query.cursor === undefined ? undefined : decodeCursor(req.query.cursor);
     if (before && (before.length !== 1 || typeof before[0] !== 'string'))
       throw new ValidationError([{ path: 'cursor', message: 'is not a cursor of /v1/events' }]);
-    const found = await store.listEvents({ namespace, service, host, limit: limit + 1, ...(before ? { before: before[0] as string } : {}) });
+    // `actor` filters the newest 1000 events of the other filters (the log has no index by actor).
+    const scanned = await store.listEvents({
+      namespace,
+      service,
+      host,
+      limit: actor === undefined ? limit + 1 : MAX_PAGE_LIMIT,
+      ...(before ? { before: before[0] as string } : {}),
+    });
+    const found = actor === undefined ? scanned : scanned.filter((e) => e.actor === actor);
     const page = found.slice(-limit);
     const more = found.length > limit;
     return { status: 200, body: page, ...(more ? { headers: { 'x-next-cursor': encodeCursor([`${page[0].at}#${page[0].id}`]) } } : {}) };
   };
 
-  const routes: [string, RegExp, Handler][] = [
-    ['GET', /^\/v1\/healthz$/, async () => ({ status: 200, body: { ok: true } })],
-    ['POST', /^\/v1\/services$/, applyService],
-    ['GET', /^\/v1\/services$/, listServices],
-    ['GET', /^\/v1\/namespaces\/(?<namespace>[^/]+)\/services\/(?<name>[^/]+)$/, getService],
-    ['DELETE', /^\/v1\/namespaces\/(?<namespace>[^/]+)\/services\/(?<name>[^/]+)$/, deleteService],
-    ['GET', /^\/v1\/tasks$/, listTasks],
-    ['GET', /^\/v1\/tasks\/(?<id>[^/]+)$/, getTask],
-    ['GET', /^\/v1\/hosts$/, listHosts],
-    ['GET', /^\/v1\/hosts\/(?<id>[^/]+)$/, getHost],
-    ['POST', /^\/v1\/hosts\/(?<id>[^/]+)\/drain$/, drainHost],
-    ['POST', /^\/v1\/hosts\/(?<id>[^/]+)\/uncordon$/, uncordonHost],
-    ['GET', /^\/v1\/events$/, listEvents],
-    ['POST', /^\/v1\/apply$/, apply],
-    ['GET', /^\/v1\/secrets$/, secretRoutes.list],
-    ['GET', /^\/v1\/namespaces\/(?<namespace>[^/]+)\/secrets\/(?<name>[^/]+)$/, secretRoutes.get],
-    ['DELETE', /^\/v1\/namespaces\/(?<namespace>[^/]+)\/secrets\/(?<name>[^/]+)$/, secretRoutes.remove],
-    ['GET', /^\/v1\/jobs$/, jobRoutes.list],
-    ['GET', /^\/v1\/namespaces\/(?<namespace>[^/]+)\/jobs\/(?<name>[^/]+)$/, jobRoutes.get],
-    ['DELETE', /^\/v1\/namespaces\/(?<namespace>[^/]+)\/jobs\/(?<name>[^/]+)$/, jobRoutes.remove],
+  /**
+   * A filter of namespaces the caller may `action` in, for lists: with `?namespace=` asked, a 403
+   * unless allowed there; without it, only the caller's own namespaces (every one for a cluster admin).
+   */
+  function visibleNamespaces(who: Identity, action: NamespaceAction, asked: string | undefined): (namespace: string) => boolean {
+    if (asked !== undefined) authorize(who, action, asked);
+    const allowed = namespacesAllowed(who, action);
+    return allowed === 'all' ? () => true : (ns) => allowed.has(ns);
+  }
+
+  /** A list route of namespaced items: with `?namespace=`, authorized there; without, only the caller's namespaces are kept. */
+  const filtered =
+    (handler: Handler, action: NamespaceAction): Handler =>
+    async (req, p, who) => {
+      const visible = visibleNamespaces(who, action, req.query.namespace);
+      const out = await handler(req, p, who);
+      return Array.isArray(out.body) ? { ...out, body: out.body.filter((item: { namespace: string }) => visible(item.namespace)) } : out;
+    };
+
+  const SERVICE = /^\/v1\/namespaces\/(?<namespace>[^/]+)\/services\/(?<name>[^/]+)$/;
+  const SECRET = /^\/v1\/namespaces\/(?<namespace>[^/]+)\/secrets\/(?<name>[^/]+)$/;
+  const JOB = /^\/v1\/namespaces\/(?<namespace>[^/]+)\/jobs\/(?<name>[^/]+)$/;
+  const routes: Route[] = [
+    ['GET', /^\/v1\/healthz$/, async () => ({ status: 200, body: { ok: true } }), 'any'],
+    ['POST', /^\/v1\/services$/, applyService, { handler: 'the namespace is in the body' }],
+    ['GET', /^\/v1\/services$/, listServices, { handler: 'lists only the namespaces the caller may read' }],
+    ['GET', SERVICE, getService, { action: 'services:read', namespace: 'path' }],
+    ['PUT', SERVICE, putService, { action: 'services:write', namespace: 'path' }],
+    ['DELETE', SERVICE, deleteService, { action: 'services:delete', namespace: 'path' }],
+    ['GET', /^\/v1\/tasks$/, listTasks, { handler: 'lists only the namespaces the caller may read' }],
+    ['GET', /^\/v1\/tasks\/(?<id>[^/]+)$/, getTask, { handler: 'looks only in the namespaces the caller may read' }],
+    ['GET', /^\/v1\/hosts$/, listHosts, { action: 'hosts:read', namespace: 'cluster' }],
+    ['GET', /^\/v1\/hosts\/(?<id>[^/]+)$/, getHost, { action: 'hosts:read', namespace: 'cluster' }],
+    ['POST', /^\/v1\/hosts\/(?<id>[^/]+)\/drain$/, drainHost, { action: 'hosts:drain', namespace: 'cluster' }],
+    ['POST', /^\/v1\/hosts\/(?<id>[^/]+)\/uncordon$/, uncordonHost, { action: 'hosts:drain', namespace: 'cluster' }],
+    ['GET', /^\/v1\/events$/, listEvents, { handler: 'the namespace is a query filter; without one, the cluster admin sees all' }],
+    ['POST', /^\/v1\/apply$/, apply, { handler: 'each document names its namespace' }],
+    ['GET', /^\/v1\/secrets$/, filtered(secretRoutes.list, 'services:read'), { handler: 'lists only the namespaces the caller may read' }],
+    ['GET', SECRET, secretRoutes.get, { action: 'services:read', namespace: 'path' }],
+    ['DELETE', SECRET, secretRoutes.remove, { action: 'services:delete', namespace: 'path' }],
+    ['GET', /^\/v1\/jobs$/, filtered(jobRoutes.list, 'services:read'), { handler: 'lists only the namespaces the caller may read' }],
+    ['GET', JOB, jobRoutes.get, { action: 'services:read', namespace: 'path' }],
+    ['DELETE', JOB, jobRoutes.remove, { action: 'services:delete', namespace: 'path' }],
+    ...tenancyRoutes({ store, tenancy, now: deps.now, tokens: deps.tokens, kick, audit, parseBody: (req) => parseJsonOrYaml(req) }),
   ];
 
   async function kick(): Promise<void> {
@@ -308,14 +453,16 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     try {
       const path = req.path.replace(/\/+$/, '') || '/';
       let pathMatched = false;
-      for (const [method, pattern, handler] of routes) {
+      for (const [method, pattern, handler, access] of routes) {
         const m = pattern.exec(path);
         if (!m) continue;
         pathMatched = true;
         if (method !== req.method.toUpperCase()) continue;
         const params = Object.fromEntries(Object.entries(m.groups ?? {}).map(([k, v]) => [k, pathParam(k, v)]));
         checkQuery(req.query);
-        return await handler(req, params);
+        const who = req.identity ?? LOCAL_ADMIN;
+        if (access !== 'any' && 'action' in access) authorize(who, access.action, access.namespace === 'path' ? params.namespace : undefined);
+        return await handler(req, params, who);
       }
       if (pathMatched) return error(405, 'MethodNotAllowed', `${req.method} is not allowed on ${path}`);
       return error(404, 'NotFound', `no route for ${req.method} ${path}`);
@@ -433,17 +580,43 @@ function checkedBody(req: ApiRequest): string {
   return body;
 }
 
-function parseBody(req: ApiRequest) {
+/** The body as a decoded document (JSON, or YAML when the content type says so); 400 when it is neither. */
+function parseJsonOrYaml(req: ApiRequest): unknown {
   const body = checkedBody(req);
   const type = (req.headers['content-type'] ?? 'application/json').toLowerCase();
-  if (type.includes('yaml')) return parseServiceYaml(body);
+  try {
+    return type.includes('yaml') ? YAML.parse(body, { maxAliasCount: 10 }) : JSON.parse(body);
+  } catch (err) {
+    throw new ValidationError([{ path: '', message: `request body is not valid ${type.includes('yaml') ? 'YAML' : 'JSON'}: ${(err as Error).message}` }], {
+      cause: err,
+    });
+  }
+}
+
+/** A service spec from the body; `pathNamespace` fills a namespace the body leaves out (the PUT route). */
+function parseBody(req: ApiRequest, pathNamespace?: string) {
+  const body = checkedBody(req);
+  const type = (req.headers['content-type'] ?? 'application/json').toLowerCase();
+  if (type.includes('yaml')) {
+    const spec = parseServiceYaml(body);
+    // YAML is re-read for the namespace only when the path gives one and the spec took the default.
+    if (pathNamespace === undefined || spec.metadata.namespace !== 'default' || /^\s*namespace\s*:/m.test(body)) return spec;
+    return { ...spec, metadata: { ...spec.metadata, namespace: pathNamespace } };
+  }
   let input: unknown;
   try {
     input = JSON.parse(body);
   } catch (err) {
     throw new ValidationError([{ path: '', message: `request body is not valid JSON: ${(err as Error).message}` }], { cause: err });
   }
+  if (pathNamespace !== undefined && isPlainObject(input) && isPlainObject(input.metadata) && input.metadata.namespace === undefined) {
+    input = { ...input, metadata: { ...input.metadata, namespace: pathNamespace } };
+  }
   return parseServiceSpec(input);
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /**

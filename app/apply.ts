@@ -24,8 +24,10 @@ export interface ApplyDeps {
   readonly store: Store;
   readonly secrets?: SecretDeps;
   readonly now: () => Date;
-  /** Refuses an ingress host another service holds (app/api.ts). */
+  /** Refuses an ingress host another service holds, or another namespace's patterns claim (app/api.ts). */
   readonly checkIngressHost: (spec: ServiceSpec) => Promise<void>;
+  /** Refuses a workload its namespace does not take: being deleted, or over its quota (app/api.ts). */
+  readonly checkNamespace?: (spec: ServiceSpec, existing: Service | undefined) => Promise<void>;
 }
 
 export type ApplyResult = 'created' | 'updated' | 'unchanged' | 'rolled';
@@ -84,6 +86,7 @@ export async function checkWorkload(
     fail('spec', `Job ${namespace}/${name} exists and a Job's spec cannot change once applied (its tasks ran the old one); delete it and apply again`);
   }
   await deps.checkIngressHost(resolved);
+  await deps.checkNamespace?.(resolved, existing);
   return { spec: resolved, existing };
 }
 

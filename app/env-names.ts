@@ -27,6 +27,8 @@ export const ENV = {
   dnsZone: 'SKIFF_DNS_ZONE',
 
   // ---- the control-plane functions ----
+  /** The API function: IAM principal ARN → role bindings, JSON (core/authz.ts; unset: every principal is a cluster admin). */
+  iamBindings: 'SKIFF_IAM_BINDINGS',
   /** The cluster's SSM Command document that wakes a host's agent (the scheduler sends it). */
   wakeDocument: 'SKIFF_WAKE_DOCUMENT',
   /** The scheduler function the API and health functions invoke after a change. */

@@ -18,11 +18,12 @@ import uncordon from './commands/uncordon.ts';
 import events from './commands/events.ts';
 import local from './commands/local.ts';
 import config from './commands/config.ts';
+import token from './commands/token.ts';
 
 export { UsageError, type Out };
 
 /** In the order `skiff --help` lists them. */
-export const COMMANDS: readonly AnyCommand[] = [apply, get, del, describe, drain, uncordon, events, local, config];
+export const COMMANDS: readonly AnyCommand[] = [apply, get, del, describe, drain, uncordon, events, token, local, config];
 
 const GLOBAL_HELP = `Global options:
   --api URL      the API to talk to; else $SKIFF_API, else the local cluster started from this folder

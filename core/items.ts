@@ -197,6 +197,7 @@ export const EventSchema = z.object({
   service: id.optional(),
   task: id.optional(),
   host: id.optional(),
+  actor: z.string().min(1).max(512).optional(),
 });
 
 const publishedPort = z.object({

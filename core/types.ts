@@ -454,4 +454,6 @@ export interface ClusterEvent {
   readonly service?: string;
   readonly task?: string;
   readonly host?: string;
+  /** Who made the change, on events of API writes (the audit trail): an identity's subject (core/authz.ts). */
+  readonly actor?: string;
 }

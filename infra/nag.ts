@@ -201,6 +201,19 @@ export function suppressSkiffClusterFindings(cluster: SkiffCluster): void {
   );
 
   NagSuppressions.addResourceSuppressions(
+    cluster.api.userPool,
+    [
+      {
+        id: 'AwsSolutions-COG3',
+        reason:
+          "Cognito's threat protection (advanced security) is a paid feature plan; the pool has no self sign-up, MFA required and " +
+          'a 12-character password policy. A cluster that wants adaptive authentication turns the Plus plan on.',
+      },
+    ],
+    true,
+  );
+
+  NagSuppressions.addResourceSuppressions(
     cluster.failedInvocations,
     [
       {

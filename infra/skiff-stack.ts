@@ -50,6 +50,11 @@ export class SkiffStack extends Stack {
 
     new CfnOutput(this, 'ApiUrl', { value: this.cluster.httpApi.url!, description: 'Skiff API endpoint (SigV4, service execute-api)' });
     new CfnOutput(this, 'TableName', { value: this.cluster.table.tableName });
+    new CfnOutput(this, 'UserPoolId', {
+      value: this.cluster.api.userPool.userPoolId,
+      description: 'Cognito user pool of the people who sign in (skiff login)',
+    });
+    new CfnOutput(this, 'UserPoolClientId', { value: this.cluster.api.cliClient.userPoolClientId, description: "the CLI's app client in the user pool" });
     new CfnOutput(this, 'ClusterName', { value: this.cluster.clusterName });
     new CfnOutput(this, 'ParameterPrefix', { value: this.cluster.parameterPrefix });
     new CfnOutput(this, 'HostAutoScalingGroupName', { value: this.cluster.hosts.autoScalingGroupName });

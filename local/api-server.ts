@@ -2,14 +2,21 @@
  * Local mode's API Gateway: an HTTP server on 127.0.0.1 that turns each request into an API
  * Gateway HTTP API (payload v2) event and calls the very same Lambda handler. Before that, it
  * refuses what a web page in the user's browser could send it (local/api-guard.ts), then any
- * request without the cluster's bearer token (local/token.ts): any local user or process can
- * connect to 127.0.0.1, and only the token's owner may drive the cluster.
+ * request without a valid bearer token (local/token.ts, app/tokens.ts): any local user or process
+ * can connect to 127.0.0.1, and only a token's holder may act, as far as its role allows.
+ *
+ * The identity the token proves travels to the handler in the event's
+ * `requestContext.authorizer.lambda`, where API Gateway puts what a Lambda authorizer returns: the
+ * local server plays API Gateway and its authorizer. On AWS the stack configures no Lambda
+ * authorizer, so that field is never set there, and a client cannot set it (API Gateway writes the
+ * request context).
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import type { ApiHandler } from '../app/handlers/api.ts';
 import { refusal } from './api-guard.ts';
+import { LOCAL_ADMIN, UnauthorizedError, type Identity } from '../core/authz.ts';
 
 /** API Gateway's own payload limit is 10 MB; a spec is tiny, so refuse early. */
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -30,8 +37,27 @@ export function bearerMatches(header: string | undefined, token: string): boolea
   return ok && m !== null;
 }
 
-export async function startApiServer(handler: ApiHandler, opts: { token: string; host?: string; port?: number }): Promise<LocalApiServer> {
-  if (!opts.token) throw new Error('the local API needs a token');
+/** Turns the Authorization header into an identity, or throws `UnauthorizedError` (a 401 with its message). */
+export type Authenticate = (authorization: string | undefined) => Promise<Identity>;
+
+/** Only the cluster's admin token (the server before signed tokens, and tests of the gate). */
+function adminOnly(token: string): Authenticate {
+  return async (header) => {
+    if (bearerMatches(header, token)) return LOCAL_ADMIN;
+    throw new UnauthorizedError(
+      header
+        ? "the bearer token is wrong: the local cluster's token is in <data dir>/token (the CLI sends it; --token or $SKIFF_TOKEN override it)"
+        : "missing Authorization: Bearer <token>: the local cluster's token is in <data dir>/token (the CLI sends it; --token or $SKIFF_TOKEN override it)",
+    );
+  };
+}
+
+export async function startApiServer(
+  handler: ApiHandler,
+  opts: { token?: string; authenticate?: Authenticate; host?: string; port?: number },
+): Promise<LocalApiServer> {
+  if (!opts.token && !opts.authenticate) throw new Error('the local API needs a token or an authenticator');
+  const authenticate = opts.authenticate ?? adminOnly(opts.token as string);
   const host = opts.host ?? '127.0.0.1';
   let port = 0;
   const server: Server = createServer(async (req, res) => {
@@ -45,16 +71,17 @@ export async function startApiServer(handler: ApiHandler, opts: { token: string;
         res.end(JSON.stringify({ error: refused.error, message: refused.message }));
         return;
       }
-      if (!bearerMatches(req.headers.authorization, opts.token)) {
+      let identity: Identity;
+      try {
+        identity = await authenticate(req.headers.authorization);
+      } catch (err) {
+        if (!(err instanceof UnauthorizedError)) throw err;
         res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer realm="skiff"', ...(hasBody ? { connection: 'close' } : {}) });
-        const message = req.headers.authorization
-          ? "the bearer token is wrong: the local cluster's token is in <data dir>/token (the CLI sends it; --token or $SKIFF_TOKEN override it)"
-          : "missing Authorization: Bearer <token>: the local cluster's token is in <data dir>/token (the CLI sends it; --token or $SKIFF_TOKEN override it)";
-        res.end(JSON.stringify({ error: 'Unauthorized', message }));
+        res.end(JSON.stringify({ error: 'Unauthorized', message: err.message }));
         return;
       }
       const body = await readBody(req);
-      const event = toEvent(req, body);
+      const event = toEvent(req, body, identity);
       const result = await handler(event, lambdaContext());
       res.writeHead(result.statusCode ?? 200, { 'content-type': 'application/json', ...(result.headers as Record<string, string>) });
       res.end(result.body ?? '');
@@ -102,7 +129,7 @@ function readBody(req: IncomingMessage): Promise<string | undefined> {
   });
 }
 
-function toEvent(req: IncomingMessage, body: string | undefined): APIGatewayProxyEventV2 {
+function toEvent(req: IncomingMessage, body: string | undefined, identity: Identity): APIGatewayProxyEventV2 {
   const url = new URL(req.url ?? '/', 'http://localhost');
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(',') : v;
@@ -120,6 +147,8 @@ function toEvent(req: IncomingMessage, body: string | undefined): APIGatewayProx
     body,
     isBase64Encoded: false,
     requestContext: {
+      // What a Lambda authorizer's context looks like in a payload 2.0 event (see the file's comment).
+      ...({ authorizer: { lambda: { skiffIdentity: identity } } } as object),
       accountId: 'local',
       apiId: 'local',
       domainName: headers.host ?? 'localhost',

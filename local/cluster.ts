@@ -36,7 +36,10 @@ import Docker from 'dockerode';
 import { startDynalite, dynaliteClient, ensureTable } from './dynalite.ts';
 import { startSsmServer } from './ssm-server.ts';
 import { startApiServer } from './api-server.ts';
-import { ensureLocalToken } from './token.ts';
+import { ensureLocalToken, ensureSigningKey } from './token.ts';
+import { localAuthenticator, TokenSigner } from '../app/tokens.ts';
+import { DynamoTenancyStore } from '../adapters/aws/dynamo/tenancy.ts';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { SignalWaker } from './waker.ts';
 import { LocalMachines } from './machines.ts';
 import { parseCpu, parseMemory } from '../core/quantity.ts';
@@ -194,6 +197,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   if (options.statusFile) checkStatusFileIsFree(options.statusFile, cluster, dataDir);
   // Before the API listens: it admits only requests that carry this token.
   const token = ensureLocalToken(dataDir);
+  const signer = new TokenSigner(ensureSigningKey(dataDir));
 
   const controlPlaneStartedAt = new Date();
   const controlPlane: (() => Promise<void> | void)[] = [];
@@ -286,16 +290,20 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     controlPlane.push(() => autoscaler.stop());
     kickAutoscaler = () => autoscaler.kick();
 
+    const tenancy = new DynamoTenancyStore(DynamoDBDocumentClient.from(dynamoClient, { marshallOptions: { removeUndefinedValues: true } }), TABLE);
     const apiHandler = makeApiHandler({
       store,
+      tenancy,
+      tokens: signer,
       now: () => new Date(),
       kickScheduler: async () => scheduler.kick(),
       // startedAt: the reports of agents that stopped with an earlier run are not shown as current.
       startedAt: controlPlaneStartedAt,
       secrets: localSecrets(dynamoClient, TABLE, ssm.endpoint, `/skiff/${cluster}`, cluster),
     });
+    const authenticate = localAuthenticator({ adminToken: token, signer, revocations: tenancy, now: () => new Date() });
     const api = await bindStable('API', apiPort || saved?.apiPort, apiPort ? 'given with --port' : savedAt, endpointsPath, (port) =>
-      startApiServer(apiHandler, { port, token }),
+      startApiServer(apiHandler, { port, authenticate }),
     );
     controlPlane.push(() => api.close());
     log(`skiff: API at ${api.url}`);

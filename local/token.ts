@@ -5,8 +5,8 @@
  * under the same ownership checks as the status file.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { lstatSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { writeFileAtomicSync } from '../adapters/fs/atomic-write.ts';
 import { readLocalToken, tokenFilePath } from '../cli/local-status.ts';
 
@@ -22,4 +22,26 @@ export function ensureLocalToken(dataDir: string): string {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   writeFileAtomicSync(file, `${token}\n`, { mode: 0o600 });
   return token;
+}
+
+/**
+ * The key that signs the tokens `skiff token create` issues (app/tokens.ts): 32 random bytes in
+ * `<dataDir>/token-key` (mode 0600), made once and kept, so tokens outlive a restart. Only the
+ * control plane reads it; a file that is not the user's alone, or not 32 bytes, is replaced (which
+ * invalidates every token signed before: the safe way to fail).
+ */
+export function ensureSigningKey(dataDir: string): Uint8Array {
+  const file = join(dataDir, 'token-key');
+  try {
+    const st = lstatSync(file);
+    const mine = st.isFile() && (st.mode & 0o077) === 0 && (process.getuid === undefined || st.uid === process.getuid());
+    const key = mine ? readFileSync(file) : undefined;
+    if (key && key.length === 32) return new Uint8Array(key);
+  } catch {
+    // Absent: made below.
+  }
+  const key = randomBytes(32);
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  writeFileAtomicSync(file, key, { mode: 0o600 });
+  return new Uint8Array(key);
 }

@@ -507,6 +507,7 @@ function toEvent(e: ClusterEvent): ClusterEvent {
     ...(typeof e.service === 'string' ? { service: e.service } : {}),
     ...(typeof e.task === 'string' ? { task: e.task } : {}),
     ...(typeof e.host === 'string' ? { host: e.host } : {}),
+    ...(typeof e.actor === 'string' ? { actor: e.actor } : {}),
   };
 }
 

@@ -4,33 +4,122 @@
  * the same events) both run it.
  */
 import middy from '@middy/core';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { createApi, type ApiDeps, type ApiRequest } from '../api.ts';
 import { controlPlaneConfig } from '../env.ts';
 import { awsControlPlane } from '../wiring.ts';
 import { errorBoundary } from './middleware.ts';
+import { ENV } from '../env-names.ts';
+import {
+  identityFromAws,
+  parseNamespaceRole,
+  UnauthorizedError,
+  type AwsAuthorizerContext,
+  type Binding,
+  type IamBindingConfig,
+  type Identity,
+} from '../../core/authz.ts';
+import { isDnsLabel } from '../../core/spec.ts';
+import { DynamoTenancyStore } from '../../adapters/aws/dynamo/tenancy.ts';
 
 export type ApiHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 
 /** The handler over given dependencies (local mode and tests pass their own). */
-export function makeApiHandler(deps: ApiDeps): ApiHandler {
+export function makeApiHandler(deps: ApiDeps & { readonly iam?: IamBindingConfig }): ApiHandler {
   const api = createApi(deps);
   return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
     .use(errorBoundary('api'))
-    .handler(async (event) => toResult(await api(fromEvent(event))));
+    .handler(async (event) => {
+      let request: ApiRequest;
+      try {
+        request = fromEvent(event, deps.iam);
+      } catch (err) {
+        if (!(err instanceof UnauthorizedError)) throw err;
+        return toResult({ status: 401, body: err.toJSON() });
+      }
+      return toResult(await api(request));
+    });
 }
 
 /** The handler over the AWS adapters, configured from the environment. */
 export function apiHandlerFromEnv(env: NodeJS.ProcessEnv): ApiHandler {
-  const cp = awsControlPlane(controlPlaneConfig(env));
-  return makeApiHandler({ store: cp.store, now: () => new Date(), kickScheduler: cp.kickScheduler, ...(cp.secrets ? { secrets: cp.secrets } : {}) });
+  const config = controlPlaneConfig(env);
+  const cp = awsControlPlane(config);
+  const dynamo = new DynamoDBClient({
+    ...(config.region ? { region: config.region } : {}),
+    ...(config.dynamodbEndpoint ? { endpoint: config.dynamodbEndpoint } : {}),
+  });
+  const tenancy = new DynamoTenancyStore(DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } }), config.table);
+  return makeApiHandler({
+    store: cp.store,
+    tenancy,
+    now: () => new Date(),
+    kickScheduler: cp.kickScheduler,
+    iam: iamBindingsFromEnv(env),
+    ...(cp.secrets ? { secrets: cp.secrets } : {}),
+  });
 }
 
-export function fromEvent(event: APIGatewayProxyEventV2): ApiRequest {
+/**
+ * `SKIFF_IAM_BINDINGS`: JSON `{ "<role or user ARN>": [{ "role": "edit", "namespace": "shop" }], "*": [...] }`
+ * (set by the stack from its `iamBindings` prop). Unset: every IAM principal the gateway lets in is
+ * a cluster admin (core/authz.ts identityFromAws says why).
+ */
+export function iamBindingsFromEnv(env: NodeJS.ProcessEnv): IamBindingConfig {
+  const text = env[ENV.iamBindings];
+  if (text === undefined || text.trim() === '') return {};
+  const wrong = (why: string) => new Error(`SKIFF_IAM_BINDINGS ${why}; expected {"<role or user ARN>": [{"role": "edit", "namespace": "shop"}], "*": [...]}`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw wrong(`is not JSON (${(err as Error).message})`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw wrong('is not a JSON object');
+  const bindings: Record<string, Binding[]> = {};
+  for (const [principal, list] of Object.entries(parsed)) {
+    if (!Array.isArray(list)) throw wrong(`maps ${principal} to something other than a list`);
+    bindings[principal] = list.map((b: unknown) => {
+      const { role, namespace } = (b ?? {}) as { role?: unknown; namespace?: unknown };
+      if (role === 'cluster-admin' && namespace === undefined) return { role: 'cluster-admin' };
+      const nsRole = parseNamespaceRole(role);
+      if (nsRole && typeof namespace === 'string' && isDnsLabel(namespace)) return { role: nsRole, namespace };
+      throw wrong(
+        `gives ${principal} the binding ${JSON.stringify(b)?.slice(0, 80)}, which is neither {"role": "cluster-admin"} nor an admin, edit or view role with a namespace`,
+      );
+    });
+  }
+  return { bindings };
+}
+
+/**
+ * Who called: local mode's server passes the identity its bearer token proved as a Lambda
+ * authorizer's context (local/api-server.ts); on AWS, API Gateway's IAM or JWT authorizer context.
+ */
+export function identityOf(event: APIGatewayProxyEventV2, iam: IamBindingConfig = {}): Identity {
+  const authorizer = (event.requestContext as { authorizer?: AwsAuthorizerContext & { lambda?: { skiffIdentity?: Identity } } }).authorizer;
+  const local = authorizer?.lambda?.skiffIdentity;
+  if (local && typeof local.subject === 'string' && Array.isArray(local.bindings)) return local;
+  return identityFromAws(authorizer, iam);
+}
+
+export function fromEvent(event: APIGatewayProxyEventV2, iam: IamBindingConfig = {}): ApiRequest {
   const headers: Record<string, string | undefined> = {};
   for (const [k, v] of Object.entries(event.headers ?? {})) headers[k.toLowerCase()] = v;
   const body = event.body === undefined ? undefined : event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
-  return { method: event.requestContext.http.method, path: event.rawPath, query: event.queryStringParameters ?? {}, headers, body };
+  const identity = identityOf(event, iam);
+  // People's routes are under /user (infra/api.ts: one authorizer per route); the API is the same.
+  const path = identity.source === 'cognito' && /^\/user(\/|$)/.test(event.rawPath) ? event.rawPath.slice('/user'.length) || '/' : event.rawPath;
+  return {
+    method: event.requestContext.http.method,
+    path,
+    query: event.queryStringParameters ?? {},
+    headers,
+    body,
+    identity,
+  };
 }
 
 function toResult(res: { status: number; body: unknown; headers?: Record<string, string> }): APIGatewayProxyStructuredResultV2 {

@@ -4,6 +4,7 @@ import { ApiClient, findApi } from '../client.ts';
 import { command, outputMode, seconds, UsageError, type Out } from '../command.ts';
 import { servicePath, type ServiceDetail } from '../views.ts';
 import { progress, waitUntil } from '../wait.ts';
+import { applyNamespace, isNamespaceDocument } from './namespaces.ts';
 
 export default command({
   name: 'apply',
@@ -26,6 +27,7 @@ export default command({
     } catch (err) {
       throw new Error(`cannot read ${values.file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
     }
+    if (isNamespaceDocument(text)) return applyNamespace(new ApiClient(findApi(values.api, { token: values.token })), text, out, mode);
     // Validate here first: a wrong spec is reported without needing a cluster. The API validates
     // again. The parser (zod, yaml) loads only for this command.
     const { parseDocumentsText } = await import('../../core/spec/documents.ts');

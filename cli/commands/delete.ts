@@ -8,7 +8,7 @@ import { waitUntil } from '../wait.ts';
 export default command({
   name: 'delete',
   summary: 'delete a service: stop every task; waits until its containers are gone',
-  usage: ['delete service NAME [-n NAMESPACE] [--no-wait] [--timeout SECONDS]', 'delete job|cronjob|secret NAME [-n NAMESPACE]'],
+  usage: ['delete service NAME [-n NAMESPACE] [--no-wait] [--timeout SECONDS]', 'delete job|cronjob|secret NAME [-n NAMESPACE]', 'delete namespace NAME'],
   example: 'skiff delete service hello -n default',
   flags: {
     wait: { type: 'boolean', default: true, help: 'wait until the containers are gone (the default)', hidden: true },
@@ -25,8 +25,16 @@ export default command({
       out.log(`${kind} ${ns}/${name} ${kind === 'secret' ? 'deleted' : 'deleting'}`);
       return 0;
     }
+    if ((kind === 'namespace' || kind === 'namespaces' || kind === 'ns') && name && !extra) {
+      const res = await new ApiClient(findApi(values.api, { token: values.token })).request<{ services: string[] }>(
+        'DELETE',
+        `/v1/namespaces/${encodeURIComponent(name)}`,
+      );
+      out.log(`namespace ${name} deleting: its ${res.services.length} service(s) first, then the namespace`);
+      return 0;
+    }
     if (kind !== 'service' && kind !== 'services' && kind !== 'svc')
-      throw new UsageError(kind ? `cannot delete "${kind}": use delete service|job|cronjob|secret NAME` : 'delete what? service NAME');
+      throw new UsageError(kind ? `cannot delete "${kind}": use delete service|job|cronjob|secret|namespace NAME` : 'delete what? service NAME');
     if (!name) throw new UsageError('delete service needs a NAME');
     if (extra) throw new UsageError(`unexpected argument "${extra}"`);
     const ns = values.namespace ?? 'default';

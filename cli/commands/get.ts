@@ -6,6 +6,7 @@ import { age, table } from '../format.ts';
 import { didYouMean } from '../suggest.ts';
 import { servicePath, taskTable, type ServiceDetail, type TaskRow } from '../views.ts';
 import { getJobs, getSecrets } from '../jobs.ts';
+import { getNamespaces } from './namespaces.ts';
 
 type Mode = 'table' | 'json';
 type Out = { log(s: string): void };
@@ -118,13 +119,16 @@ const KINDS: Record<string, typeof services> = {
   cronjobs: getJobs,
   secrets: getSecrets,
   secret: getSecrets,
+  namespaces: getNamespaces,
+  namespace: getNamespaces,
+  ns: getNamespaces,
 };
-const NAMES = ['services', 'tasks', 'hosts', 'jobs', 'secrets'];
+const NAMES = ['services', 'tasks', 'hosts', 'jobs', 'secrets', 'namespaces'];
 
 export default command({
   name: 'get',
-  summary: 'list services, tasks, hosts, jobs or secrets (names and keys only), or show one',
-  usage: ['get services|tasks|hosts|jobs|secrets [NAME] [-n NAMESPACE] [--service S] [--host H] [-o json]'],
+  summary: 'list services, tasks, hosts, jobs, secrets (names and keys only) or namespaces, or show one',
+  usage: ['get services|tasks|hosts|jobs|secrets|namespaces [NAME] [-n NAMESPACE] [--service S] [--host H] [-o json]'],
   example: 'skiff get tasks --service hello -o json',
   flags: {
     service: { type: 'string', value: 'S', help: 'tasks of this service only' },

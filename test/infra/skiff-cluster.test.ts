@@ -577,7 +577,7 @@ describe('IAM', () => {
 });
 
 describe('HTTP API', () => {
-  it('routes ANY / and ANY /{proxy+} to the API function, both with IAM authorization', () => {
+  it('routes ANY / and ANY /{proxy+} to the API function with IAM authorization, and /user/... with the user pool JWT', () => {
     const integrations = template.findResources('AWS::ApiGatewayV2::Integration');
     const integrationIds = Object.keys(integrations);
     expect(integrationIds).toHaveLength(1);
@@ -589,9 +589,9 @@ describe('HTTP API', () => {
     const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).map(
       (r) => (r as { Properties: { RouteKey: string; AuthorizationType: string; Target: unknown } }).Properties,
     );
-    expect(routes.map((r) => r.RouteKey).sort()).toEqual(['ANY /', 'ANY /{proxy+}']);
+    expect(routes.map((r) => r.RouteKey).sort()).toEqual(['ANY /', 'ANY /user', 'ANY /user/{proxy+}', 'ANY /{proxy+}']);
     for (const route of routes) {
-      expect(route.AuthorizationType).toBe('AWS_IAM');
+      expect(route.AuthorizationType).toBe(route.RouteKey.startsWith('ANY /user') ? 'JWT' : 'AWS_IAM');
       expect(render(route.Target)).toBe(`integrations/\${${integrationIds[0]}}`);
     }
   });
@@ -608,6 +608,8 @@ describe('HTTP API', () => {
       'LoadBalancerDnsName',
       'ParameterPrefix',
       'TableName',
+      'UserPoolClientId',
+      'UserPoolId',
     ]);
     expect(outputs.LoadBalancerDnsName!.Value).toEqual({ 'Fn::GetAtt': [albId, 'DNSName'] });
     expect(outputs.HostedZoneId!.Value).toEqual({ Ref: zoneId });

@@ -171,7 +171,11 @@ describe('the API Lambda handler', () => {
         headers: { 'Content-Type': 'application/yaml' },
         body: body && base64 ? Buffer.from(body).toString('base64') : body,
         isBase64Encoded: base64,
-        requestContext: { http: { method, path, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 't' } },
+        // What API Gateway's IAM authorizer adds for a signed request (no bindings configured: cluster admin).
+        requestContext: {
+          http: { method, path, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 't' },
+          authorizer: { iam: { userArn: 'arn:aws:iam::1:user/test' } },
+        },
       }) as unknown as APIGatewayProxyEventV2;
     const created = await handler(event('POST', '/v1/services', hello, true), {} as Context);
     expect(created.statusCode).toBe(201);

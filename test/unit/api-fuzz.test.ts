@@ -7,7 +7,7 @@
  * is measured and printed; the only time bound asserted is the test's own timeout, far above the
  * normal total, so it cannot flake (before the limits, one request took minutes).
  *
- * SKIFF_FUZZ_RUNS scales the number of cases (1 = 1,205 requests through the core and 2,000
+ * SKIFF_FUZZ_RUNS scales the number of cases (1 = 1,805 requests through the core, 600 of them from tenants of every role, and 2,000
  * documents through the validator alone; the default 0.5 keeps CI's run short, 10 for a long one).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -17,12 +17,16 @@ import { MemoryStore } from '../../adapters/memory/store.ts';
 import { createApi, type ApiRequest, type ApiResponse } from '../../app/api.ts';
 import { parseServiceSpec, parseServiceYaml } from '../../core/spec.ts';
 import { ValidationError } from '../../core/errors.ts';
+import { MemoryTenancyStore } from '../../adapters/memory/tenancy-store.ts';
+import { TokenSigner } from '../../app/tokens.ts';
+import { identityFromAws, type Identity } from '../../core/authz.ts';
 
 const RUNS = Number(process.env.SKIFF_FUZZ_RUNS ?? 0.5) || 0.5;
 
 // The in-memory store: the same validation and conditions as the DynamoDB one (one contract suite,
 // test/contract/), so the API core meets the same answers, at a small fraction of the time per case.
 let store: MemoryStore;
+let tenancy: MemoryTenancyStore;
 let handle: (req: ApiRequest) => Promise<ApiResponse>;
 
 /** Specs to mutate: the example, and one with every part (probes, ingress, env, labels, placement). */
@@ -62,13 +66,20 @@ const full = {
 };
 
 async function snapshot(): Promise<string> {
-  const [services, tasks, hosts] = await Promise.all([store.listServices(), store.listAllTasks(), store.listHosts()]);
-  return JSON.stringify({ services, tasks, hosts });
+  const [services, tasks, hosts, namespaces] = await Promise.all([store.listServices(), store.listAllTasks(), store.listHosts(), tenancy.listNamespaces()]);
+  return JSON.stringify({ services, tasks, hosts, namespaces });
 }
 
 beforeAll(async () => {
   store = new MemoryStore();
-  handle = createApi({ store, now: () => new Date('2026-01-01T00:00:00Z'), kickScheduler: async () => {} });
+  tenancy = new MemoryTenancyStore();
+  handle = createApi({
+    store,
+    tenancy,
+    tokens: new TokenSigner(new Uint8Array(32).fill(7)),
+    now: () => new Date('2026-01-01T00:00:00Z'),
+    kickScheduler: async () => {},
+  });
   // Something to lose: two services, a task and a host.
   for (const spec of [hello, full]) expect((await call({ method: 'POST', path: '/v1/services', body: JSON.stringify(spec) })).status).toBe(201);
   await store.putTask(
@@ -94,6 +105,8 @@ interface Call {
   readonly query?: Record<string, string>;
   readonly contentType?: string;
   readonly body?: string;
+  /** Who calls; absent: the in-process caller (the cluster admin). */
+  readonly identity?: Identity;
 }
 
 /** The core's answer, or a 500 when it throws (what the Lambda shell answers then). */
@@ -105,6 +118,7 @@ async function call(c: Call): Promise<ApiResponse> {
       query: c.query ?? {},
       headers: { 'content-type': c.contentType ?? 'application/json' },
       body: c.body,
+      ...(c.identity ? { identity: c.identity } : {}),
     });
   } catch (error) {
     return { status: 500, body: { thrown: String(error).slice(0, 300) } };
@@ -116,7 +130,7 @@ const stats = { cases: 0, fiveHundreds: [] as string[], changedOnRefusal: [] as 
 
 function describeCall(c: Call): string {
   const body = c.body === undefined ? '' : ` body(${c.contentType}, ${c.body.length} chars)=${JSON.stringify(c.body.slice(0, 120))}`;
-  return `${c.method} ${c.path.slice(0, 120)}${c.path.length > 120 ? `...(${c.path.length})` : ''} query=${JSON.stringify(c.query ?? {}).slice(0, 120)}${body}`;
+  return `${c.identity ? `[${c.identity.subject}] ` : ''}${c.method} ${c.path.slice(0, 120)}${c.path.length > 120 ? `...(${c.path.length})` : ''} query=${JSON.stringify(c.query ?? {}).slice(0, 120)}${body}`;
 }
 
 /** Runs one call, checking the invariants; a refused call is bracketed by snapshots of the store. */
@@ -253,6 +267,10 @@ const routes = [
   () => '/v1/hosts',
   (a: string) => `/${a}`,
   (a: string, b: string) => `/v1/${a}/${b}//`,
+  () => '/v1/namespaces',
+  (a: string) => `/v1/namespaces/${a}`,
+  (a: string) => `/v1/namespaces/${a}/tokens`,
+  () => '/v1/tokens/revoke',
 ];
 const request: fc.Arbitrary<Call> = fc
   .record({
@@ -274,6 +292,42 @@ const rawBody: fc.Arbitrary<Call> = fc
     body: fc.oneof(fc.string({ maxLength: 200 }), fc.string({ unit: 'binary', maxLength: 200 }), fc.json({ maxDepth: 4 })),
   })
   .map((c) => ({ method: 'POST', path: '/v1/services', ...c }));
+
+/** Callers of every kind, as the shells establish them: tenants of each role, a principal with no role, the cluster admin. */
+const identities: Identity[] = [
+  ...(['view', 'edit', 'admin'] as const).flatMap((role) =>
+    ['default', 'prod'].map((ns) => identityFromAws({ jwt: { claims: { 'cognito:username': `${role}-${ns}`, 'cognito:groups': `[skiff:${ns}:${role}]` } } })),
+  ),
+  identityFromAws({ iam: { userArn: 'arn:aws:sts::1:assumed-role/Nobody/s' } }, { bindings: {} }),
+  identityFromAws({ iam: { userArn: 'arn:aws:iam::1:user/root' } }),
+];
+const namespaceDoc = {
+  kind: 'Namespace',
+  metadata: { name: 'prod' },
+  spec: { quota: { cpu: '4', memory: '8Gi', tasks: 5 }, ingressHosts: ['*.prod.example.com'] },
+};
+const namespaceBody: fc.Arbitrary<Call> = fc
+  .record({ mutations: fc.array(mutation, { maxLength: 3 }), method: fc.constantFrom('POST', 'PUT'), yaml: fc.boolean() })
+  .map(({ mutations, method, yaml }) => {
+    const doc = mutations.reduce(mutate, structuredClone(namespaceDoc));
+    let body: string;
+    try {
+      body = (yaml ? YAML.stringify(doc, { aliasDuplicateObjects: false }) : JSON.stringify(doc)) ?? '';
+    } catch {
+      body = String(doc);
+    }
+    return { method, path: method === 'POST' ? '/v1/namespaces' : '/v1/namespaces/prod', contentType: yaml ? 'application/yaml' : 'application/json', body };
+  });
+const tokenBody: fc.Arbitrary<Call> = fc
+  .record({
+    role: fc.oneof(value, fc.constantFrom('view', 'edit', 'admin', 'cluster-admin')),
+    ttl: fc.oneof(value, fc.constantFrom('24h', '0s', '400d', '1m')),
+    ns: segment,
+  })
+  .map(({ role, ttl, ns }) => ({ method: 'POST', path: `/v1/namespaces/${ns}/tokens`, body: JSON.stringify({ role, ttl }) ?? '' }));
+const tenantCall: fc.Arbitrary<Call> = fc
+  .record({ who: fc.constantFrom(...identities), call: fc.oneof(request, specBody, namespaceBody, tokenBody, rawBody) })
+  .map(({ who, call }) => ({ ...call, identity: who }));
 
 describe('the API core under fuzzing', () => {
   it('never answers a 5xx, never changes the store on a refusal, and answers every request', async () => {
@@ -308,6 +362,11 @@ describe('the API core under fuzzing', () => {
     await fc.assert(
       fc.asyncProperty(rawBody, async (c) => void (await check(c))),
       { numRuns: Math.ceil(200 * RUNS), seed: 3 },
+    );
+    // Tenants (issue 14): every kind of request, from every kind of caller.
+    await fc.assert(
+      fc.asyncProperty(tenantCall, async (c) => void (await check(c))),
+      { numRuns: Math.ceil(600 * RUNS), seed: 4 },
     );
     console.log(
       `api fuzz: ${stats.cases} requests, ${stats.fiveHundreds.length} 5xx, ${stats.changedOnRefusal.length} refusals that changed the store; ` +

@@ -51,8 +51,8 @@ describe('suggestions', () => {
 });
 
 describe('skiff (dispatcher)', () => {
-  it('knows the nine verbs, and local and config subcommands, of the CLI contract', () => {
-    expect(COMMANDS.map((c) => c.name)).toEqual(['apply', 'get', 'delete', 'describe', 'drain', 'uncordon', 'events', 'local', 'config']);
+  it('knows the ten verbs, and local, config and token subcommands, of the CLI contract', () => {
+    expect(COMMANDS.map((c) => c.name)).toEqual(['apply', 'get', 'delete', 'describe', 'drain', 'uncordon', 'events', 'token', 'local', 'config']);
     expect(find('local').subcommands!.map((c) => c.name)).toEqual(['up', 'status', 'down', 'kill-host', 'pause-host', 'resume-host', 'start-host']);
     expect(find('config').subcommands!.map((c) => c.name)).toEqual(['set', 'get', 'unset']);
   });
@@ -128,7 +128,7 @@ describe('skiff (dispatcher)', () => {
     const c = capture();
     expect(await main(['get', '-h'], c.out)).toBe(0);
     const text = c.logs.join('\n');
-    expect(text).toContain('skiff get services|tasks|hosts|jobs|secrets [NAME]');
+    expect(text).toContain('skiff get services|tasks|hosts|jobs|secrets|namespaces [NAME]');
     expect(text).toMatch(/--service S\s+tasks of this service only/);
     expect(text).toContain('Example:\n  skiff get tasks');
     const l = capture();
@@ -144,11 +144,11 @@ describe('skiff (dispatcher)', () => {
 
   it.each([
     [['gte', 'tasks'], 'unknown command "gte"; did you mean "get"? (skiff --help)'],
-    [['frobnicate'], 'unknown command "frobnicate"; try: apply, get, delete, describe, drain, uncordon, events, local, config (skiff --help)'],
+    [['frobnicate'], 'unknown command "frobnicate"; try: apply, get, delete, describe, drain, uncordon, events, token, local, config (skiff --help)'],
     [['get', 'tasks', '--namspace', 'x'], "Unknown option '--namspace'; did you mean --namespace?"],
     [['apply', '-f', 'x.yaml', '--no-wiat'], "Unknown option '--no-wiat'; did you mean --no-wait?"],
-    [['get', 'taks'], 'cannot get "taks": use services, tasks, hosts, jobs or secrets; did you mean "tasks"?'],
-    [['get'], 'get what? services, tasks, hosts, jobs or secrets'],
+    [['get', 'taks'], 'cannot get "taks": use services, tasks, hosts, jobs, secrets or namespaces; did you mean "tasks"?'],
+    [['get'], 'get what? services, tasks, hosts, jobs, secrets or namespaces'],
     [['local', 'stauts'], 'unknown local command "stauts"; use up, status, down, kill-host, pause-host, resume-host or start-host; did you mean "status"?'],
     [['local'], 'local what? up, status, down, kill-host, pause-host, resume-host or start-host'],
     [['config', 'show'], 'unknown config command "show"; use set, get or unset'],
@@ -158,7 +158,7 @@ describe('skiff (dispatcher)', () => {
     [['drain'], 'drain needs a HOST'],
     [['apply'], 'apply needs -f FILE'],
     [['apply', '-f', 'x.yaml', '-o', 'yaml'], '-o must be "json" or "table", got "yaml"'],
-    [['delete', 'task', 'x'], 'cannot delete "task": use delete service|job|cronjob|secret NAME'],
+    [['delete', 'task', 'x'], 'cannot delete "task": use delete service|job|cronjob|secret|namespace NAME'],
     [['local', 'up', '--hosts', '300'], '--hosts must be an integer from 1 to 254, got "300"'],
     [['local', 'up', '--hosts', '2', '--max-hosts', '1'], '--max-hosts must be an integer from --hosts (2) to 254, got "1"'],
   ])('%j is a usage error (exit 2): %s', async (argv, message) => {

@@ -1,0 +1,124 @@
+/**
+ * Containers of one namespace cannot open connections to another namespace's (issue 14), end to
+ * end: a local cluster, real Docker, one network per namespace (agent/namespace-network.ts). A
+ * `wget` from a pod of namespace shop reaches shop's web server by name and by address; the same
+ * from a pod of namespace other fails both ways. The wgets run inside containers (docker exec):
+ * the host itself sends nothing beyond 127.0.0.0/8.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Docker from 'dockerode';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LABELS } from '../../agent/executor.ts';
+import { eventually, skiff, startCluster, type RunningCluster } from '../helpers/cli.ts';
+import { removeClusterContainers, uniqueClusterName } from '../helpers/docker.ts';
+
+const docker = new Docker();
+const cluster = uniqueClusterName('iso');
+const dir = mkdtempSync(join(tmpdir(), 'skiff-iso-'));
+let running: RunningCluster | undefined;
+
+const cli = (...args: string[]) => skiff(args, { cwd: dir, timeoutMs: 120_000 });
+
+async function apply(namespace: string, name: string, command: string): Promise<void> {
+  const file = join(dir, `${namespace}-${name}.yaml`);
+  writeFileSync(
+    file,
+    `kind: Service
+metadata: { name: ${name}, namespace: ${namespace} }
+spec:
+  replicas: 1
+  containers:
+    - name: main
+      image: skiff/busybox:latest
+      command: ["sh", "-c", ${JSON.stringify(command)}]
+      resources: { cpu: 50m, memory: 16Mi }
+`,
+  );
+  const res = await cli('apply', '-f', file, '--timeout', '90');
+  expect(res.code, res.stderr).toBe(0);
+}
+
+async function containerOf(namespace: string, service: string): Promise<Docker.ContainerInfo> {
+  return eventually(
+    async () =>
+      (
+        await docker.listContainers({
+          filters: { label: [`${LABELS.cluster}=${cluster}`, `${LABELS.namespace}=${namespace}`, `${LABELS.service}=${service}`] },
+        })
+      )[0],
+    `the container of ${namespace}/${service}`,
+    60_000,
+  );
+}
+
+/**
+ * Runs wget inside a container; true when it fetched the page. Busybox's own `timeout` bounds it
+ * (its wget crashes with `-T` in this image); a name takes a few seconds to resolve (the AAAA
+ * lookup waits out its timeout first), hence 10 s.
+ */
+async function wgetFrom(container: Docker.ContainerInfo, url: string): Promise<boolean> {
+  const exec = await docker.getContainer(container.Id).exec({ Cmd: ['timeout', '10', 'wget', '-qO-', url], AttachStdout: true, AttachStderr: true });
+  const stream = await exec.start({ hijack: true, stdin: false });
+  await new Promise<void>((resolve) => {
+    stream.on('end', resolve);
+    stream.on('close', resolve);
+    stream.resume();
+  });
+  // The stream may end a moment before Docker records the exit code.
+  const done = await eventually(
+    async () => {
+      const state = await exec.inspect();
+      return state.Running ? undefined : state;
+    },
+    `wget ${url} to finish`,
+    15_000,
+    100,
+  );
+  return done.ExitCode === 0;
+}
+
+beforeAll(async () => {
+  running = await startCluster(dir, ['--cluster', cluster, '--hosts', '1', '--data', join(dir, 'data')], 120_000);
+}, 150_000);
+
+afterAll(async () => {
+  try {
+    await running?.stop();
+  } finally {
+    await removeClusterContainers(docker, cluster);
+    const nets = await docker.listNetworks({ filters: { label: [`${LABELS.cluster}=${cluster}`] } });
+    await Promise.all(
+      nets.map((n) =>
+        docker
+          .getNetwork(n.Id)
+          .remove()
+          .catch(() => undefined),
+      ),
+    );
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 120_000);
+
+describe('isolation between namespaces', { timeout: 300_000 }, () => {
+  it('a pod reaches its own namespace by name and address, and not another namespace', async () => {
+    await apply('shop', 'web', 'mkdir -p /www && echo shop > /www/index.html && exec httpd -f -p 8080 -h /www');
+    await apply('shop', 'client', 'exec sleep 3600');
+    await apply('other', 'client', 'exec sleep 3600');
+    const web = await containerOf('shop', 'web');
+    const mine = await containerOf('shop', 'client');
+    const theirs = await containerOf('other', 'client');
+    const shopNet = `skiff-${cluster}-ns-shop`;
+    expect(Object.keys(web.NetworkSettings.Networks)).toEqual([shopNet]);
+    expect(Object.keys(theirs.NetworkSettings.Networks)).toEqual([`skiff-${cluster}-ns-other`]);
+    const address = web.NetworkSettings.Networks[shopNet].IPAddress;
+    const byName = 'http://web.shop.skiff.internal:8080/';
+    // Within the namespace: by name and by address (the server may take a moment to listen).
+    await eventually(async () => ((await wgetFrom(mine, byName)) ? true : undefined), 'shop/client fetching shop/web by name', 60_000, 1000);
+    expect(await wgetFrom(mine, `http://${address}:8080/`)).toBe(true);
+    // Across namespaces: neither the name nor the address answers.
+    expect(await wgetFrom(theirs, byName)).toBe(false);
+    expect(await wgetFrom(theirs, `http://${address}:8080/`)).toBe(false);
+  });
+});

@@ -1,0 +1,109 @@
+/** Namespaces (core/namespace.ts): the spec, quotas at their edges, and ingress host patterns. */
+import { describe, expect, it } from 'vitest';
+import { ValidationError } from '../../core/errors.ts';
+import {
+  checkQuota,
+  ingressHostProblem,
+  namespaceUsage,
+  parseNamespaceSpec,
+  parseStoredNamespaceSpec,
+  QuotaExceededError,
+  quotaProblems,
+  type Namespace,
+} from '../../core/namespace.ts';
+import { aService } from '../builders.ts';
+
+const ns = (spec: Record<string, unknown>, name = 'shop'): Namespace => ({
+  name,
+  spec: parseNamespaceSpec({ kind: 'Namespace', metadata: { name }, spec }),
+  version: 1,
+  createdAt: '',
+  updatedAt: '',
+});
+
+/** A service of namespace shop with `replicas` pods of one container asking `memory` and `cpu`. */
+function svc(name: string, replicas: number, memory = '512Mi', cpu = '250m') {
+  const s = aService({ name, namespace: 'shop', replicas });
+  const containers = s.spec.spec.containers.map((c) => ({ ...c, resources: { cpu: Number.parseInt(cpu, 10), memory: Number.parseInt(memory, 10) * 2 ** 20 } }));
+  return { ...s, spec: { ...s.spec, spec: { ...s.spec.spec, containers: containers.slice(0, 1) } } };
+}
+
+describe('the Namespace spec', () => {
+  it('parses quotas as quantities and keeps the stored form readable again', () => {
+    const spec = parseNamespaceSpec({
+      kind: 'Namespace',
+      metadata: { name: 'shop' },
+      spec: { quota: { cpu: '4', memory: '8Gi', tasks: 50, services: 5, ingressHosts: 2 } },
+    });
+    expect(spec.spec.quota).toEqual({ cpu: 4000, memory: 8 * 2 ** 30, tasks: 50, services: 5, ingressHosts: 2 });
+    expect(parseStoredNamespaceSpec(JSON.parse(JSON.stringify(spec)))).toEqual(spec);
+  });
+
+  it('lists every wrong field', () => {
+    try {
+      parseNamespaceSpec({
+        kind: 'Namespace',
+        metadata: { name: 'Shop' },
+        spec: { quota: { cpu: 'lots', gpus: 1, tasks: -1 }, ingressHosts: ['*.ok.example.com', 'a b'] },
+      });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ValidationError);
+      expect((err as ValidationError).issues.map((i) => i.path)).toEqual([
+        'metadata.name',
+        'spec.quota.cpu',
+        'spec.quota.gpus',
+        'spec.quota.tasks',
+        'spec.ingressHosts[1]',
+      ]);
+    }
+  });
+});
+
+describe('quotas, at the edge and one over', () => {
+  const quota = ns({ quota: { memory: '8Gi', tasks: 16 } });
+  // 15 replicas of 512Mi: 7.5Gi used, 15 tasks.
+  const stored = [svc('a', 15)];
+
+  it('a change that lands exactly at the quota passes', () => {
+    expect(quotaProblems(quota, stored, undefined, svc('b', 1))).toEqual([]);
+  });
+
+  it('one over is refused with the numbers', () => {
+    expect(quotaProblems(quota, stored, undefined, svc('b', 1, '1024Mi'))).toEqual(['namespace shop: memory 7.5Gi of 8Gi used, this change needs 1Gi more']);
+    expect(() => checkQuota(quota, stored, undefined, svc('b', 2))).toThrow(QuotaExceededError);
+    expect(quotaProblems(quota, stored, undefined, svc('b', 2))).toEqual([
+      'namespace shop: memory 7.5Gi of 8Gi used, this change needs 1Gi more',
+      'namespace shop: tasks 15 of 16 used, this change needs 2 more',
+    ]);
+  });
+
+  it('a scale of a stored service counts only what it adds', () => {
+    expect(quotaProblems(quota, stored, stored[0], svc('a', 16))).toEqual([]);
+    expect(quotaProblems(quota, stored, stored[0], svc('a', 17))).toHaveLength(2);
+  });
+
+  it('a change that shrinks passes even over a quota lowered since', () => {
+    const tight = ns({ quota: { tasks: 4 } });
+    expect(quotaProblems(tight, stored, stored[0], svc('a', 10))).toEqual([]);
+  });
+
+  it('counts services and ingress hosts', () => {
+    const few = ns({ quota: { services: 1, ingressHosts: 0 } });
+    expect(quotaProblems(few, stored, undefined, svc('b', 1))).toEqual(['namespace shop: services 1 of 1 used, this change needs 1 more']);
+    expect(namespaceUsage(stored, 'shop')).toMatchObject({ tasks: 15, services: 1, ingressHosts: 0 });
+    expect(namespaceUsage(stored, 'web').tasks).toBe(0);
+  });
+});
+
+describe('ingress host patterns', () => {
+  const namespaces = [ns({ ingressHosts: ['*.shop.example.com'] }), ns({}, 'web')];
+
+  it('a namespace uses hosts its patterns match, and another may not squat them', () => {
+    expect(ingressHostProblem('www.shop.example.com', 'shop', namespaces)).toBeUndefined();
+    expect(ingressHostProblem('shop.example.com', 'shop', namespaces)).toMatch(/may use only ingress hosts matching \*\.shop\.example\.com/);
+    expect(ingressHostProblem('www.shop.example.com', 'web', namespaces)).toMatch(/belongs to namespace shop/);
+    expect(ingressHostProblem('www.shop.example.com', 'nobody', namespaces)).toMatch(/belongs to namespace shop/);
+    expect(ingressHostProblem('web.example.com', 'web', namespaces)).toBeUndefined();
+  });
+});
