@@ -13,6 +13,7 @@ import { documentSizeProblem, MAX_YAML_LENGTH, yamlTextProblem } from './limits.
 import { defaultMessage, type RawIssue } from './messages.ts';
 import { healthIssues, ingressIssues, podIssues, securityIssues } from './pod.ts';
 import { toServiceSpec } from './resolve.ts';
+import { updateIssues } from './update.ts';
 import { ServiceSchema } from './schema.ts';
 
 /** Validates a decoded spec (from YAML or JSON) and fills defaults; throws ValidationError listing every issue. */
@@ -27,6 +28,7 @@ export function parseServiceSpec(input: unknown): ServiceSpec {
     ...healthIssues(input),
     ...ingressIssues(input),
     ...securityIssues(input),
+    ...updateIssues(input),
   ];
   if (issues.length > 0 || !result.success) throw new ValidationError(issues, { cause: result.error });
   return toServiceSpec(result.data);
