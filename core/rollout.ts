@@ -181,12 +181,17 @@ export function addRevision(revisions: readonly Revision[], revision: Revision, 
   const list = [...revisions.filter((r) => !jsonEqual(r.template, revision.template)), revision];
   while (list.length > limit) list.shift();
   // All revisions live on the service item (400 KB on DynamoDB): the oldest go first when templates are big.
-  while (list.length > 1 && stableStringify(list).length > maxBytes) list.shift();
+  while (list.length > 0 && stableStringify(list).length > maxBytes) list.shift();
   return list;
 }
 
-/** Room for revisions on the service item, beside a spec that may itself take up to ~100 KB. */
+/** Room for revisions on the service item (DynamoDB's 400 KB), beside its spec and bookkeeping. */
 export const MAX_REVISION_BYTES = 200_000;
+
+/** The bytes the revisions of `spec`'s service may take: what the spec leaves of the item, with room for the rest. */
+export function revisionBudget(spec: ServiceSpec): number {
+  return Math.max(0, Math.min(MAX_REVISION_BYTES, 360_000 - stableStringify(spec).length));
+}
 
 /**
  * The rollout state after this pass, from the state stored on the service and what its replicas
@@ -239,7 +244,12 @@ export function decideRollout(service: Service, obs: RolloutObservation): Rollou
     obs.tasks.every((t) => !t.previous) &&
     current.length === obs.replicas;
   if (complete) {
-    const revisions = addRevision(state.revisions, { version: service.specVersion, template, at: obs.now, ...causeOf(state) }, update.revisionHistoryLimit);
+    const revisions = addRevision(
+      state.revisions,
+      { version: service.specVersion, template, at: obs.now, ...causeOf(state) },
+      update.revisionHistoryLimit,
+      revisionBudget(service.spec),
+    );
     events.push({ type: 'rollout.complete', message: `rollout of version ${service.specVersion} complete: ${obs.replicas} replica(s) available` });
     return { state: { ...state, phase: 'complete', updated: available.length, progressAt: obs.now, revisions }, events };
   }

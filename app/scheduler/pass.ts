@@ -17,6 +17,7 @@ import type { PassStep } from './step.ts';
 import { ingestAgentEvents, reportBadItems, saveEvents } from './steps/events.ts';
 import { forgetGoneHosts, network } from './steps/hosts.ts';
 import { reconcile } from './steps/reconcile.ts';
+import { rollout } from './steps/rollout.ts';
 import { place } from './steps/place.ts';
 import { commit } from './steps/commit.ts';
 import { publish } from './steps/publish.ts';
@@ -27,9 +28,21 @@ export type { PassStep } from './step.ts';
 /**
  * The steps of a pass, in order. The order is the protocol: subnets before placements (a host
  * without one takes no pod), claims before allocations, allocations before documents, forgotten
- * hosts before publication (nothing is published to them).
+ * hosts before publication (nothing is published to them). The rollout step reads the tasks as
+ * reconcile left them; what it writes steers the next pass.
  */
-export const PASS_STEPS: readonly PassStep[] = [reportBadItems, ingestAgentEvents, network, reconcile, place, commit, forgetGoneHosts, publish, saveEvents];
+export const PASS_STEPS: readonly PassStep[] = [
+  reportBadItems,
+  ingestAgentEvents,
+  network,
+  reconcile,
+  rollout,
+  place,
+  commit,
+  forgetGoneHosts,
+  publish,
+  saveEvents,
+];
 
 export async function runPass(deps: PassDeps, steps: readonly PassStep[] = PASS_STEPS): Promise<PassResult> {
   const now = deps.now().toISOString();

@@ -58,6 +58,7 @@ describe('a scheduler pass', () => {
       'ingest-agent-events',
       'network',
       'reconcile',
+      'rollout',
       'place',
       'commit',
       'forget-gone-hosts',
