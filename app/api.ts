@@ -11,6 +11,7 @@ import { jsonEqual } from '../core/json.ts';
 import { hostView, taskViews } from '../core/views.ts';
 import { podOf } from '../core/reconciler.ts';
 import { desiredReplicas } from '../core/replicas.ts';
+import { rolloutRoutes } from './rollout-api.ts';
 
 export interface ApiRequest {
   readonly method: string;
@@ -232,6 +233,7 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     ['POST', /^\/v1\/hosts\/(?<id>[^/]+)\/drain$/, drainHost],
     ['POST', /^\/v1\/hosts\/(?<id>[^/]+)\/uncordon$/, uncordonHost],
     ['GET', /^\/v1\/events$/, listEvents],
+    ...rolloutRoutes({ store, now: deps.now, kick }),
   ];
 
   async function kick(): Promise<void> {

@@ -11,6 +11,7 @@
 import type { PodSpec, PodTemplate, ReplicaBudget, Revision, RolloutState, Service, ServiceSpec, Task, TaskStatus, UpdateSpec } from './types.ts';
 import { jsonEqual, stableStringify } from './json.ts';
 import { UPDATE_DEFAULTS } from './spec/defaults.ts';
+import { desiredReplicas as desiredCount } from './replicas.ts';
 
 /** Mirrors core/reconciler.ts RESTORED (kept here to avoid an import cycle). */
 const RESTORED = 'back to its previous incarnation';
@@ -297,4 +298,52 @@ function seedRevisions(obs: RolloutObservation, template: PodTemplate): Revision
 
 function changed(stored: RolloutState | undefined, state: RolloutState, events: RolloutEvent[]): RolloutDecision {
   return jsonEqual(stored, state) ? { events } : { state, events };
+}
+
+/** Where a rollout stands, for `skiff rollout status` and `apply`: counts over the service's tasks. */
+export interface RolloutView {
+  readonly namespace: string;
+  readonly name: string;
+  readonly specVersion: number;
+  /** `progressing` until the pass has looked at this version. */
+  readonly phase: RolloutState['phase'];
+  /** The version rolled back by this one, or whose failure this one reverts. */
+  readonly rollbackOf: number | null;
+  readonly message: string | null;
+  readonly replicas: number;
+  /** Replicas on the current template (created after a restart, if one is asked for). */
+  readonly updated: number;
+  /** Of those, available (running, probe passing, minReadySeconds) and not crash-looping. */
+  readonly available: number;
+  /** Replicas still on an older template, kept previous incarnations included. */
+  readonly old: number;
+  readonly startedAt: string | null;
+  readonly progressDeadlineSeconds: number;
+}
+
+export function rolloutView(
+  service: Service,
+  tasks: readonly Task[],
+  statusOf: (t: Pick<Task, 'id' | 'host'>) => TaskStatus | undefined,
+  now: string,
+): RolloutView {
+  const update = updatePolicy(service.spec);
+  const template = templateOf(service.spec);
+  const state = service.rollout?.specVersion === service.specVersion ? service.rollout : undefined;
+  const current = tasks.filter((t) => t.desired === 'running' && isCurrent(t, template, service.rollout?.restartedAt));
+  const old = tasks.length - current.length + tasks.filter((t) => t.previous).length;
+  return {
+    namespace: service.namespace,
+    name: service.name,
+    specVersion: service.specVersion,
+    phase: state?.phase ?? 'progressing',
+    rollbackOf: state?.rollbackOf ?? null,
+    message: state?.message ?? null,
+    replicas: desiredCount(service),
+    updated: current.length,
+    available: current.filter((t) => isReady(statusOf(t), update.minReadySeconds, now)).length,
+    old,
+    startedAt: state?.startedAt ?? null,
+    progressDeadlineSeconds: update.progressDeadlineSeconds,
+  };
 }
