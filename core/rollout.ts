@@ -319,6 +319,8 @@ export interface RolloutView {
   readonly old: number;
   readonly startedAt: string | null;
   readonly progressDeadlineSeconds: number;
+  /** Why a replica waits for a host, when one does. */
+  readonly pending: string | null;
 }
 
 export function rolloutView(
@@ -345,5 +347,6 @@ export function rolloutView(
     old,
     startedAt: state?.startedAt ?? null,
     progressDeadlineSeconds: update.progressDeadlineSeconds,
+    pending: tasks.find((t) => !t.host && t.unplaceable)?.unplaceable?.message ?? null,
   };
 }

@@ -51,8 +51,9 @@ describe('suggestions', () => {
 });
 
 describe('skiff (dispatcher)', () => {
-  it('knows the nine verbs, and local and config subcommands, of the CLI contract', () => {
-    expect(COMMANDS.map((c) => c.name)).toEqual(['apply', 'get', 'delete', 'describe', 'drain', 'uncordon', 'events', 'local', 'config']);
+  it('knows the eleven verbs, and local, config and rollout subcommands, of the CLI contract', () => {
+    expect(COMMANDS.map((c) => c.name)).toEqual(['apply', 'get', 'delete', 'describe', 'rollout', 'scale', 'drain', 'uncordon', 'events', 'local', 'config']);
+    expect(find('rollout').subcommands!.map((c) => c.name)).toEqual(['status', 'history', 'undo', 'restart']);
     expect(find('local').subcommands!.map((c) => c.name)).toEqual(['up', 'status', 'down', 'kill-host', 'pause-host', 'resume-host', 'start-host']);
     expect(find('config').subcommands!.map((c) => c.name)).toEqual(['set', 'get', 'unset']);
   });
@@ -144,7 +145,7 @@ describe('skiff (dispatcher)', () => {
 
   it.each([
     [['gte', 'tasks'], 'unknown command "gte"; did you mean "get"? (skiff --help)'],
-    [['frobnicate'], 'unknown command "frobnicate"; try: apply, get, delete, describe, drain, uncordon, events, local, config (skiff --help)'],
+    [['frobnicate'], 'unknown command "frobnicate"; try: apply, get, delete, describe, rollout, scale, drain, uncordon, events, local, config (skiff --help)'],
     [['get', 'tasks', '--namspace', 'x'], "Unknown option '--namspace'; did you mean --namespace?"],
     [['apply', '-f', 'x.yaml', '--no-wiat'], "Unknown option '--no-wiat'; did you mean --no-wait?"],
     [['get', 'taks'], 'cannot get "taks": use services, tasks or hosts; did you mean "tasks"?'],
