@@ -64,7 +64,7 @@ export const ROLLOUT_FAILED_AFTER_RESTARTS = 2;
 export const STABLE_AFTER_SECONDS = 60;
 
 /** Why a replica of the version being rolled out has failed, or undefined while it may still succeed. */
-export function replicaFailure(status: TaskStatus | undefined, now: string): string | undefined {
+export function replicaFailure(status: TaskStatus | undefined, now: string, probed = false): string | undefined {
   if (!status) return undefined;
   const exit = status.lastExitCode ?? status.exitCode;
   const code = exit === undefined ? '' : `, last exit code ${exit}`;
@@ -72,7 +72,9 @@ export function replicaFailure(status: TaskStatus | undefined, now: string): str
   const restarts = status.restarts ?? 0;
   const stable = status.state === 'running' && Date.parse(now) - Date.parse(status.since) >= STABLE_AFTER_SECONDS * 1000;
   if (restarts >= ROLLOUT_FAILED_AFTER_RESTARTS && !stable) {
-    const how = status.health === 'unhealthy' || /probe|unhealthy/.test(status.message ?? '') ? 'failing its probe' : 'crash-looping';
+    // A pod replaced for a failed probe was removed, not exited: no exit code, unless its process also crashed.
+    const probeFailed = status.health === 'unhealthy' || /probe|unhealthy/.test(status.message ?? '') || (probed && status.lastExitCode === undefined);
+    const how = probeFailed ? 'failing its probe' : 'crash-looping';
     return `${how}: restarted ${restarts} times${code}${status.message ? ` (${status.message})` : ''}`;
   }
   return undefined;
@@ -235,7 +237,11 @@ export function decideRollout(service: Service, obs: RolloutObservation): Rollou
   const failures = current
     .filter((t) => t.reason !== RESTORED && t.createdAt >= state.startedAt)
     .flatMap((t) => {
-      const why = replicaFailure(obs.statusOf(t), obs.now);
+      const why = replicaFailure(
+        obs.statusOf(t),
+        obs.now,
+        t.pod.containers.some((c) => c.health !== undefined),
+      );
       return why ? [`${t.id}${t.host ? ` on ${t.host}` : ''} ${why}`] : [];
     });
   const complete =

@@ -81,6 +81,8 @@ describe('isAvailable and replicaFailure', () => {
       /^failing its probe: restarted 2 times/,
     );
     expect(replicaFailure(status(t, { state: 'failed', exitCode: 1 }), at(1))).toMatch(/^exited, last exit code 1/);
+    // A probed pod replaced for its probe was removed, not exited: no exit code.
+    expect(replicaFailure(status(t, { restarts: 2 }), at(1), true)).toBe('failing its probe: restarted 2 times');
   });
 
   it('takes a replica that restarted but has run a minute since as stable again', () => {
