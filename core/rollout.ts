@@ -338,6 +338,8 @@ export function rolloutView(
   const update = updatePolicy(service.spec);
   const template = templateOf(service.spec);
   const state = service.rollout?.specVersion === service.specVersion ? service.rollout : undefined;
+  // A rollback's spec written, its rollout not yet started by a pass: it is the rollback already.
+  const reverting = !state && service.rollout?.phase === 'rolledBack' ? service.rollout : undefined;
   const current = tasks.filter((t) => t.desired === 'running' && isCurrent(t, template, service.rollout?.restartedAt));
   const old = tasks.length - current.length + tasks.filter((t) => t.previous).length;
   return {
@@ -345,8 +347,8 @@ export function rolloutView(
     name: service.name,
     specVersion: service.specVersion,
     phase: state?.phase ?? 'progressing',
-    rollbackOf: state?.rollbackOf ?? null,
-    message: state?.message ?? null,
+    rollbackOf: state?.rollbackOf ?? reverting?.specVersion ?? null,
+    message: state?.message ?? reverting?.message ?? null,
     replicas: desiredCount(service),
     updated: current.length,
     available: current.filter((t) => isReady(statusOf(t), update.minReadySeconds, now)).length,

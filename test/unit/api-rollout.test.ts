@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { createApi, type ApiResponse } from '../../app/api.ts';
 import type { HostStatus } from '../../core/types.ts';
+import { parseServiceSpec } from '../../core/spec.ts';
 import { passHarness, type PassHarness } from '../pass-harness.ts';
 
 const spec = (version: string, replicas = 2) =>
@@ -112,5 +113,23 @@ describe('rollout routes', () => {
     expect(bad.status).toBe(400);
     expect((bad.body as { message: string }).message).toContain('replicas: must be an integer from 0 to 1000; got -1');
     expect((await call('POST', '/v1/namespaces/default/services/nope/scale', JSON.stringify({ replicas: 1 }))).status).toBe(404);
+  });
+});
+
+describe('rollout status of a rollback', () => {
+  it('names the version rolled back as soon as the reverted spec is written, before a pass starts its rollout', async () => {
+    const h = await passHarness([{ id: 'h1', cpu: 2000 }]);
+    const call = await api(h);
+    await call('POST', '/v1/services', spec('1'));
+    await settle(h);
+    const service = (await h.inner.getService('default', 'web'))!;
+    await h.inner.setServiceRollout('default', 'web', { ...service.rollout!, specVersion: 1, phase: 'rolledBack', message: 'web-1-abcde crash-looping' }, 1);
+    await h.inner.putService(parseServiceSpec(JSON.parse(spec('0'))), h.now(), 1);
+    expect((await call('GET', `${PATH}/rollout`)).body).toMatchObject({
+      specVersion: 2,
+      phase: 'progressing',
+      rollbackOf: 1,
+      message: 'web-1-abcde crash-looping',
+    });
   });
 });
