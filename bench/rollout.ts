@@ -17,6 +17,7 @@
  */
 import './env.ts';
 import { execFile } from 'node:child_process';
+import { request } from 'node:http';
 import { promisify } from 'node:util';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -68,20 +69,39 @@ const spec = (replicas: number, version: string, command = SERVER) => ({
   },
 });
 
-/** Requests in a loop, `clients` at a time, until stopped: how many, and how many failed (error or not 2xx). */
-function load(url: string, headers: Record<string, string>): { stop: () => Promise<{ total: number; failed: number }> } {
+/** One GET; node:http, not fetch: fetch may not set the Host header the proxy routes by. */
+function get(url: URL, host: string | undefined): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: url.hostname, port: Number(url.port), path: '/', headers: host ? { host } : {}, agent: false, timeout: 5000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out after 5 s')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Requests in a loop, `clients` at a time, until stopped: how many, how many failed (error or not 2xx), and the first failure. */
+function load(target: string, host?: string): { stop: () => Promise<{ total: number; failed: number; first?: string }> } {
+  const url = new URL(target);
   let running = true;
   let total = 0;
   let failed = 0;
+  let first: string | undefined;
+  const fail = (why: string) => {
+    failed++;
+    first ??= why;
+  };
   const worker = async () => {
     while (running) {
       total++;
       try {
-        const res = await fetch(url, { headers, signal: AbortSignal.timeout(5000) });
-        await res.text();
-        if (!res.ok) failed++;
-      } catch {
-        failed++;
+        const status = await get(url, host);
+        if (status < 200 || status > 299) fail(`status ${status}`);
+      } catch (err) {
+        fail((err as Error).message);
       }
     }
   };
@@ -90,7 +110,7 @@ function load(url: string, headers: Record<string, string>): { stop: () => Promi
     stop: async () => {
       running = false;
       await Promise.all(workers);
-      return { total, failed };
+      return { total, failed, ...(first ? { first } : {}) };
     },
   };
 }
@@ -132,7 +152,7 @@ async function swarmInactive(): Promise<boolean> {
 }
 
 /** Swarm: a service of N, then the same env change; seconds of the update and the requests failed meanwhile. */
-async function swarm(n: number): Promise<{ seconds: number; total: number; failed: number } | undefined> {
+async function swarm(n: number): Promise<{ seconds: number; total: number; failed: number; first?: string } | undefined> {
   if (!(await swarmInactive())) return undefined;
   await run('docker', ['swarm', 'init', '--advertise-addr', '127.0.0.1']);
   const name = `${cluster}-swarm`;
@@ -170,7 +190,7 @@ async function swarm(n: number): Promise<{ seconds: number; total: number; faile
       if (performance.now() - t0 > 300_000) throw new Error('swarm: the service did not start within 300 s');
       await new Promise((r) => setTimeout(r, 200));
     }
-    const traffic = load(`http://127.0.0.1:${SWARM_PORT}/`, {});
+    const traffic = load(`http://127.0.0.1:${SWARM_PORT}/`);
     const t0 = performance.now();
     await run('docker', [
       'service',
@@ -211,13 +231,13 @@ let failed = false;
 try {
   for (const n of sizes) {
     let roll = Number.NaN;
-    let traffic = { total: 0, failed: 0 };
+    let traffic: { total: number; failed: number; first?: string } = { total: 0, failed: 0 };
     let detect = Number.NaN;
     let back = Number.NaN;
     try {
       const v1 = await apply(spec(n, 'v1'));
       await until((r) => r.specVersion === v1 && r.phase === 'complete', 600_000);
-      const lb = load(`${local.status.proxy}/`, { host: HOST });
+      const lb = load(`${local.status.proxy}/`, HOST);
       const t0 = performance.now();
       const v2 = await apply(spec(n, 'v2'));
       await until((r) => r.specVersion === v2 && r.phase === 'complete', 900_000);
@@ -259,6 +279,8 @@ try {
         loadavg()[0].toFixed(1),
       ].join('\t\t'),
     );
+    if (traffic.first) console.log(`  skiff: first failed request: ${traffic.first}`);
+    if (sw?.first) console.log(`  swarm: first failed request: ${sw.first}`);
   }
 } finally {
   await local.stop();
