@@ -8,7 +8,7 @@ import { decideRollout } from '../../../core/rollout.ts';
 import { desiredReplicas } from '../../../core/replicas.ts';
 import { statusIndex, statusOf } from '../../../core/views.ts';
 import type { Task } from '../../../core/types.ts';
-import { attempt, record, type PassContext } from '../context.ts';
+import { attempt, record } from '../context.ts';
 import type { PassStep } from '../step.ts';
 
 export const rollout: PassStep = {
