@@ -24,6 +24,7 @@ import { parseDocumentsText } from '../core/spec/documents.ts';
 import { applyDocuments, checkWorkload, storeWorkload, type ApplyDeps, type SecretDeps } from './apply.ts';
 import { secretHandlers } from './secret-routes.ts';
 import { jobHandlers } from './job-routes.ts';
+import { rolloutRoutes } from './rollout-api.ts';
 
 export interface ApiRequest {
   readonly method: string;
@@ -438,6 +439,16 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     ['GET', /^\/v1\/jobs$/, filtered(jobRoutes.list, 'services:read'), { handler: 'lists only the namespaces the caller may read' }],
     ['GET', JOB, jobRoutes.get, { action: 'services:read', namespace: 'path' }],
     ['DELETE', JOB, jobRoutes.remove, { action: 'services:delete', namespace: 'path' }],
+    ...rolloutRoutes({
+      store,
+      now: deps.now,
+      kick,
+      audit,
+      checkScale: async (service, scale) => {
+        const ns = await tenancy.getNamespace(service.namespace);
+        if (ns?.spec.spec.quota) checkQuota(ns, await store.listServices(service.namespace), service, { spec: service.spec, scale });
+      },
+    }),
     ...tenancyRoutes({ store, tenancy, now: deps.now, tokens: deps.tokens, kick, audit, parseBody: (req) => parseJsonOrYaml(req) }),
   ];
 

@@ -19,11 +19,13 @@ import events from './commands/events.ts';
 import local from './commands/local.ts';
 import config from './commands/config.ts';
 import token from './commands/token.ts';
+import rollout from './commands/rollout.ts';
+import scale from './commands/scale.ts';
 
 export { UsageError, type Out };
 
 /** In the order `skiff --help` lists them. */
-export const COMMANDS: readonly AnyCommand[] = [apply, get, del, describe, drain, uncordon, events, token, local, config];
+export const COMMANDS: readonly AnyCommand[] = [apply, get, del, describe, rollout, scale, drain, uncordon, events, token, local, config];
 
 const GLOBAL_HELP = `Global options:
   --api URL      the API to talk to; else $SKIFF_API, else the local cluster started from this folder

@@ -14,7 +14,7 @@
  */
 import { z } from 'zod';
 import { parseServiceSpec, serviceSpecToJson } from './spec.ts';
-import { MAX_REPLICAS } from './spec/defaults.ts';
+import { MAX_REPLICAS, MAX_REVISION_HISTORY } from './spec/defaults.ts';
 import type { ClusterEvent, Host, HostStatus, PodSpec, Service, ServiceSpec, Task } from './types.ts';
 import type { HealthCheckpoint } from './health.ts';
 
@@ -111,6 +111,23 @@ const pod = z
 
 // ---- the schemas, one per kind ----
 
+/** The rollout state on a service item (core/rollout.ts); revision templates are pods that parse. */
+const rollout = z
+  .object({
+    specVersion: z.number().int().min(1).max(MAX_COUNT),
+    phase: z.enum(['progressing', 'complete', 'rolledBack', 'failed']),
+    startedAt: time,
+    progressAt: time,
+    updated: count,
+    message: text.optional(),
+    rollbackOf: z.number().int().min(1).max(MAX_COUNT).optional(),
+    restartedAt: time.optional(),
+    revisions: z
+      .array(z.object({ version: z.number().int().min(1).max(MAX_COUNT), template: pod, at: time, cause: text.optional() }).strict())
+      .max(MAX_REVISION_HISTORY),
+  })
+  .strict();
+
 export const ServiceItemSchema = z.object({
   namespace: id,
   name: id,
@@ -136,6 +153,7 @@ export const ServiceItemSchema = z.object({
     })
     .strict()
     .optional(),
+  rollout: rollout.optional(),
 });
 
 const unplaceable = z.object({

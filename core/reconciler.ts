@@ -12,6 +12,7 @@ import type { Host, PodSpec, Service, Task, TaskStatus } from './types.ts';
 import { jsonEqual } from './json.ts';
 import { randomSuffix } from './random.ts';
 import { desiredReplicas } from './replicas.ts';
+import { isCurrent, isReady, planRollout, templateOf, updatePolicy, type RolloutSlot } from './rollout.ts';
 
 export interface ServicePlan {
   /** New tasks, each for an empty slot (`previousIncarnation` undefined) or replacing the slot's task. */
@@ -70,6 +71,14 @@ export function reconcileService(input: ReconcileInput): ServicePlan {
 
   const replicas = desiredReplicas(service);
   const pod = podOf(service);
+  const update = updatePolicy(service.spec);
+  const template = templateOf(pod);
+  // A rollout that failed stops replacing; the replicas it left keep serving (docs/spec.md, spec.update).
+  const rollout = service.rollout?.specVersion === service.specVersion ? service.rollout : undefined;
+  const halted = rollout?.phase === 'failed' || rollout?.phase === 'rolledBack';
+  const restartedAt = service.rollout?.restartedAt;
+  // Serving, for the budgets and for taking over from an old incarnation: available and not crash-looping.
+  const available = (t: Pick<Task, 'id' | 'host'>) => isReady(t.host === undefined ? undefined : statusOf(t as Task), update.minReadySeconds, now);
   const bySlot = new Map<number, Task>();
   for (const task of input.tasks) bySlot.set(task.slot, task);
 
@@ -87,19 +96,78 @@ export function reconcileService(input: ReconcileInput): ServicePlan {
     ...extra,
   });
 
+  // Outdated slots wait for the rollout planner; `existing` counts the replicas every other decision leaves.
+  const candidates: RolloutSlot[] = [];
+  let serving = 0;
+  let existing = 0;
   for (let slot = 1; slot <= replicas; slot++) {
     const task = bySlot.get(slot);
     if (!task) {
       create.push({ task: newTask(slot, 1, 'new replica'), previousIncarnation: undefined, reason: 'new replica' });
+      existing++;
       continue;
     }
-    const replace = replacement(task, pod, input.hosts, statusOf(task));
+    let replace = replacement(task, input.hosts, statusOf(task));
+    const previousHost = task.previous && input.hosts.get(task.previous.host);
+    if (replace && !replace.extra?.previous && previousHost && previousHost.state !== 'down') {
+      // The incarnation this one was replacing still serves: it keeps serving until the new one is available.
+      replace = { ...replace, extra: { ...replace.extra, previous: task.previous } };
+    }
     if (replace) {
       create.push({ task: newTask(slot, task.incarnation + 1, replace.reason, replace.extra), previousIncarnation: task.incarnation, reason: replace.reason });
+      existing += replace.extra?.previous ? 2 : 1;
       continue;
     }
+    const previous = task.previous;
+    if (previous && !isCurrent(task, template, undefined) && jsonEqual(templateOf(previous.pod), template) && hostServes(input.hosts, previous.host)) {
+      // Back to the template the kept incarnation runs (a rollback, an undo, a reverting apply):
+      // that incarnation becomes the slot's task again, its container untouched.
+      const restored = {
+        ...task,
+        id: previous.id,
+        host: previous.host,
+        specVersion: previous.specVersion,
+        pod: previous.pod,
+        incarnation: task.incarnation + 1,
+        createdAt: now,
+        reason: RESTORED,
+      };
+      delete (restored as { previous?: unknown }).previous;
+      delete (restored as { avoidHost?: unknown }).avoidHost;
+      delete (restored as { unplaceable?: unknown }).unplaceable;
+      create.push({ task: restored, previousIncarnation: task.incarnation, reason: `version ${task.specVersion} replaced by its previous incarnation` });
+      existing++;
+      continue;
+    }
+    const releasing = previous !== undefined && canRelease(task, input.hosts, available);
+    const slotServes = available(task) || (previous !== undefined && available({ id: previous.id, host: previous.host }));
+    if (slotServes) serving++;
+    existing += previous && !releasing ? 2 : 1;
+    if (!isCurrent(task, template, restartedAt) && !halted) {
+      candidates.push({ slot, available: slotServes, hasPrevious: previous !== undefined && !releasing });
+    }
     keep.push(task);
-    if (task.previous && canRelease(task, input.hosts, statusOf(task))) release.push(task);
+    if (releasing) release.push(task);
+  }
+  const step = planRollout({ replicas, update, outdated: candidates, serving, existing });
+  for (const [slots, surge] of [
+    [step.surge, true],
+    [step.unavailable, false],
+  ] as const) {
+    for (const slot of slots) {
+      const task = bySlot.get(slot)!;
+      const reason = restartedAt !== undefined && isCurrent(task, template, undefined) ? 'restarted' : `rolled to version ${service.specVersion}`;
+      // New first: the old incarnation (the task, or the one it keeps) serves until the new one is available.
+      const kept = surge
+        ? available(task) && task.host
+          ? { id: task.id, host: task.host, specVersion: task.specVersion, pod: task.pod }
+          : task.previous
+        : undefined;
+      create.push({ task: newTask(slot, task.incarnation + 1, reason, kept ? { previous: kept } : {}), previousIncarnation: task.incarnation, reason });
+      keep.splice(keep.indexOf(task), 1);
+      const released = release.indexOf(task);
+      if (released >= 0) release.splice(released, 1);
+    }
   }
   for (const task of input.tasks) {
     if (task.slot > replicas) remove.push({ task, reason: `scaled to ${replicas}` });
@@ -107,14 +175,17 @@ export function reconcileService(input: ReconcileInput): ServicePlan {
   return { create, remove, keep, release, removeService: false };
 }
 
-function replacement(
-  task: Task,
-  pod: PodSpec,
-  hosts: ReconcileInput['hosts'],
-  status: TaskStatus | undefined,
-): { reason: string; extra?: Partial<Task> } | undefined {
+/** The reason of a task that is its slot's previous incarnation again: its restarts are its past, not the rollout's. */
+export const RESTORED = 'back to its previous incarnation';
+
+/** A host that still runs what it holds: not gone, down or draining. */
+function hostServes(hosts: ReconcileInput['hosts'], id: string): boolean {
+  const state = hosts.get(id)?.state;
+  return state !== undefined && state !== 'down' && state !== 'draining';
+}
+
+function replacement(task: Task, hosts: ReconcileInput['hosts'], status: TaskStatus | undefined): { reason: string; extra?: Partial<Task> } | undefined {
   if (task.desired !== 'running') return { reason: 'task was stopped' };
-  if (!jsonEqual(task.pod, pod)) return { reason: 'spec changed' };
   if (task.host === undefined) return undefined;
   const host = hosts.get(task.host);
   if (!host) return { reason: `host ${task.host} is gone` };
@@ -129,9 +200,9 @@ function replacement(
   return undefined;
 }
 
-/** The previous incarnation may stop once this one runs and is not known to be unhealthy, or when its host is gone. */
-function canRelease(task: Task, hosts: ReconcileInput['hosts'], status: TaskStatus | undefined): boolean {
+/** The previous incarnation may stop once this one is available (runs, passes its probe, minReadySeconds), or when its host is gone. */
+function canRelease(task: Task, hosts: ReconcileInput['hosts'], available: (t: Task) => boolean): boolean {
   const previousHost = hosts.get(task.previous!.host);
   if (!previousHost || previousHost.state === 'down') return true;
-  return status?.state === 'running' && (status.health === undefined || status.health === 'healthy');
+  return available(task);
 }

@@ -115,6 +115,8 @@ export interface ServiceSpec {
     readonly job?: JobSpec;
     /** Kind CronJob: when to make a Job. */
     readonly cron?: CronSpec;
+    /** How a changed pod is rolled out; parsing fills it, specs stored before it existed lack it (core/rollout.ts `updatePolicy`). */
+    readonly update?: UpdateSpec;
   };
 }
 
@@ -153,6 +155,25 @@ export interface JobStatus {
   /** Why the job failed: BackoffLimitExceeded, DeadlineExceeded. */
   readonly reason?: string;
   readonly message?: string;
+}
+
+/** A count of replicas, or a percentage of the desired count (`25%`). */
+export type ReplicaBudget = number | `${number}%`;
+
+/** Kubernetes Deployment's rolling-update names, plus ECS's and Nomad's automatic rollback (docs/spec.md). */
+export interface UpdateSpec {
+  /** Replicas above the desired count while updating; a percentage is rounded up. */
+  readonly maxSurge: ReplicaBudget;
+  /** Replicas below the desired count while updating; a percentage is rounded down. */
+  readonly maxUnavailable: ReplicaBudget;
+  /** A new replica counts as available once it has run (and passed its probe) this long. */
+  readonly minReadySeconds: number;
+  /** A rollout that makes no progress this long has failed. */
+  readonly progressDeadlineSeconds: number;
+  /** On failure, return to the last revision that rolled out healthy. */
+  readonly autoRollback: boolean;
+  /** Pod templates kept for `skiff rollout history` and `undo`. */
+  readonly revisionHistoryLimit: number;
 }
 
 /** Kubernetes HorizontalPodAutoscaler's names; at least one target. Percentages are of the pod's reserved resources. */
@@ -194,6 +215,51 @@ export interface Service {
   readonly scale?: ServiceScale;
   /** Kind Job: its progress, written by the scheduler. */
   readonly job?: JobStatus;
+  /** The rollout of the current spec and the revision history, written by the scheduler pass (core/rollout.ts). */
+  readonly rollout?: RolloutState;
+}
+
+/** The pod template of a revision: what a rollout changes, and what `rollout undo` puts back. */
+export interface PodTemplate {
+  readonly containers: readonly ContainerSpec[];
+  readonly restartPolicy: RestartPolicy;
+  readonly pidsLimit?: number;
+}
+
+/** A pod template that rolled out healthy (or the one running when history began). */
+export interface Revision {
+  /** The specVersion that brought this template. */
+  readonly version: number;
+  readonly template: PodTemplate;
+  /** When it finished rolling out. */
+  readonly at: string;
+  /** Why it was rolled out: `apply`, `rollback of version 4`, `undo to version 2`, `restart`. */
+  readonly cause?: string;
+}
+
+export type RolloutPhase = 'progressing' | 'complete' | 'rolledBack' | 'failed';
+
+/**
+ * Where the rollout of a service's spec stands. `specVersion` is the spec it rolls out; a new
+ * spec (or a restart) starts a new rollout. Written only with `setServiceRollout`, conditional on
+ * the service's specVersion, so a rollout state never lands on a newer spec.
+ */
+export interface RolloutState {
+  readonly specVersion: number;
+  readonly phase: RolloutPhase;
+  readonly startedAt: string;
+  /** The last time a new replica became available (or the start): the progress deadline counts from here. */
+  readonly progressAt: string;
+  /** New replicas available at `progressAt`. */
+  readonly updated: number;
+  /** Why it stopped (rolledBack, failed), or what it rolls back. */
+  readonly message?: string;
+  /** This rollout returns to an earlier template after version `rollbackOf` failed. */
+  readonly rollbackOf?: number;
+  /** `skiff rollout restart`: tasks created before this time are replaced, the spec unchanged. */
+  readonly restartedAt?: string;
+  /** Healthy revisions, oldest first, at most the spec's revisionHistoryLimit. */
+  readonly revisions: readonly Revision[];
 }
 
 /**

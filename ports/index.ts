@@ -2,7 +2,7 @@
  * Ports: the small interfaces that handlers and the agent need from the outside world.
  * Adapters for AWS (`adapters/aws`) and for local mode implement them; the core never sees them.
  */
-import type { ClusterEvent, Host, HostDocument, HostStatus, JobStatus, Service, ServiceScale, ServiceSpec, Task } from '../core/types.ts';
+import type { ClusterEvent, Host, HostDocument, HostStatus, JobStatus, RolloutState, Service, ServiceScale, ServiceSpec, Task } from '../core/types.ts';
 import type { HealthCheckpoint } from '../core/health.ts';
 import type { BadItem } from '../core/items.ts';
 
@@ -39,6 +39,12 @@ export interface ServiceStore {
    * `expectedSpecVersion` and not deleting. Never bumps specVersion. Returns the job as written.
    */
   setJobStatus(namespace: string, name: string, status: JobStatus, expectedSpecVersion: number): Promise<Service>;
+  /**
+   * Set the rollout state and revision history (the scheduler pass, `rollout restart`, `rollout
+   * undo`): only while the service is at `expectedSpecVersion` and not deleting, so a state computed
+   * on an older spec conflicts. Never bumps specVersion; `putService` keeps it. Returns the service as written.
+   */
+  setServiceRollout(namespace: string, name: string, rollout: RolloutState, expectedSpecVersion: number): Promise<Service>;
   /** Mark a service deleting (the scheduler stops its tasks, then calls `removeService`). */
   markServiceDeleting(namespace: string, name: string, now: string): Promise<Service | undefined>;
   /** Remove a deleting service item once it has no tasks left. */

@@ -84,7 +84,7 @@ export interface AlbLoadBalancerOptions {
   /**
    * How long a removed target keeps its requests in flight (connection draining), in seconds. Skiff
    * removes a replica from the load balancer when it is to stop, so this is how long its last
-   * requests get. @default 30 (ELBv2's own default, 300, would hold a rolling update for 5 minutes a step)
+   * requests get. @default 30 (ELBv2's own default, 300, would keep each replica a rollout replaces draining for 5 minutes)
    */
   readonly deregistrationDelaySeconds?: number;
   /**

@@ -11,7 +11,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { SkiffError } from '../../core/errors.ts';
 import type { HealthCheckpoint } from '../../core/health.ts';
 import { BadItemLog, type BadItem } from '../../core/items.ts';
-import type { ClusterEvent, Host, HostStatus, JobStatus, Service, ServiceScale, ServiceSpec, Task } from '../../core/types.ts';
+import type { ClusterEvent, Host, HostStatus, JobStatus, RolloutState, Service, ServiceScale, ServiceSpec, Task } from '../../core/types.ts';
 import type { EventFilter, Store } from '../../ports/index.ts';
 import { StoreUnavailableError } from './dynamo-calls.ts';
 import { DynamoEvents } from './dynamo/events.ts';
@@ -102,6 +102,10 @@ export class DynamoStore implements Store {
   setServiceScale(namespace: string, name: string, scale: ServiceScale, expectedSpecVersion: number): Promise<Service> {
     return this.services.setServiceScale(namespace, name, scale, expectedSpecVersion);
   }
+  setServiceRollout(namespace: string, name: string, rollout: RolloutState, expectedSpecVersion: number): Promise<Service> {
+    return this.services.setServiceRollout(namespace, name, rollout, expectedSpecVersion);
+  }
+
   setJobStatus(namespace: string, name: string, status: JobStatus, expectedSpecVersion: number): Promise<Service> {
     return this.services.setJobStatus(namespace, name, status, expectedSpecVersion);
   }

@@ -15,7 +15,7 @@
 import { ConflictError, SkiffError, ValidationError } from '../../core/errors.ts';
 import { jsonEqual } from '../../core/json.ts';
 import type { HealthCheckpoint } from '../../core/health.ts';
-import type { ClusterEvent, Host, HostStatus, JobStatus, Service, ServiceScale, ServiceSpec, Task } from '../../core/types.ts';
+import type { ClusterEvent, Host, HostStatus, JobStatus, RolloutState, Service, ServiceScale, ServiceSpec, Task } from '../../core/types.ts';
 import { scaleAfterApply } from '../../core/replicas.ts';
 import {
   BadItemLog,
@@ -123,7 +123,8 @@ export class MemoryStore implements Store, BadItemSource {
       deleting: false,
     };
     const scale = scaleAfterApply(current, spec);
-    const stored: Service = scale ? { ...service, scale } : service;
+    // The rollout state and history outlive the spec: the next pass starts the new version's rollout from them.
+    const stored: Service = { ...service, ...(scale ? { scale } : {}), ...(current?.rollout ? { rollout: current.rollout } : {}) };
     this.services.set(key, stored);
     return copy(stored);
   }
@@ -138,6 +139,18 @@ export class MemoryStore implements Store, BadItemSource {
     const scaled: Service = { ...current, scale: plain(scale) };
     this.services.set(key, scaled);
     return copy(scaled);
+  }
+
+  async setServiceRollout(namespace: string, name: string, rollout: RolloutState, expectedSpecVersion: number): Promise<Service> {
+    const key = serviceKey(namespace, name);
+    const label = `service ${namespace}/${name}`;
+    const current = this.services.get(key);
+    if (!current) throw new ConflictError(`${label} does not exist`);
+    if (current.deleting) throw new ConflictError(`${label} is being deleted`);
+    if (current.specVersion !== expectedSpecVersion) throw new ConflictError(`${label} is at specVersion ${current.specVersion}, not ${expectedSpecVersion}`);
+    const written: Service = { ...current, rollout: plain(rollout) };
+    this.services.set(key, written);
+    return copy(written);
   }
 
   async setJobStatus(namespace: string, name: string, status: JobStatus, expectedSpecVersion: number): Promise<Service> {

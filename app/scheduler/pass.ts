@@ -19,6 +19,7 @@ import { forgetGoneHosts, network } from './steps/hosts.ts';
 import { registerHosts } from './steps/register-hosts.ts';
 import { reconcile } from './steps/reconcile.ts';
 import { cronJobs } from './steps/jobs.ts';
+import { rollout } from './steps/rollout.ts';
 import { place } from './steps/place.ts';
 import { commit } from './steps/commit.ts';
 import { publish } from './steps/publish.ts';
@@ -30,7 +31,8 @@ export type { PassStep } from './step.ts';
  * The steps of a pass, in order. The order is the protocol: hosts registered from their claims
  * before anything uses them (the agents only claim), subnets before placements (a host
  * without one takes no pod), claims before allocations, allocations before documents, forgotten
- * hosts before publication (nothing is published to them).
+ * hosts before publication (nothing is published to them). The rollout step reads the tasks as
+ * reconcile left them; what it writes steers the next pass.
  */
 export const PASS_STEPS: readonly PassStep[] = [
   reportBadItems,
@@ -39,6 +41,7 @@ export const PASS_STEPS: readonly PassStep[] = [
   network,
   cronJobs,
   reconcile,
+  rollout,
   place,
   commit,
   forgetGoneHosts,

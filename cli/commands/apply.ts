@@ -4,11 +4,13 @@ import { ApiClient, findApi } from '../client.ts';
 import { command, outputMode, seconds, UsageError, type Out } from '../command.ts';
 import { servicePath, type ServiceDetail } from '../views.ts';
 import { progress, waitUntil } from '../wait.ts';
+import { waitForRollout } from '../rollout-wait.ts';
 import { applyNamespace, isNamespaceDocument } from './namespaces.ts';
 
 export default command({
   name: 'apply',
-  summary: 'create or update services, jobs, cron jobs and secrets from a YAML file (documents separated by ---); waits until every replica runs',
+  summary:
+    'create or update services, jobs, cron jobs and secrets from a YAML file (documents separated by ---); waits until services have rolled out (exit 1 if one was rolled back)',
   usage: ['apply -f FILE [--no-wait] [--timeout SECONDS] [-o json]'],
   example: 'skiff apply -f examples/hello.yaml --timeout 60',
   flags: {
@@ -45,13 +47,20 @@ export default command({
     );
     const { namespace, name } = res.service;
     if (mode === 'table') out.log(`service ${namespace}/${name} ${res.result} (spec version ${res.service.specVersion})`);
-    if (values.wait && !values['no-wait']) {
-      const replicas = spec.spec.mode === 'global' ? undefined : spec.spec.replicas;
+    if (values.wait && !values['no-wait'] && spec.spec.mode !== 'global') {
+      // Waits for this version's rollout: a rollback (or a failed rollout) is this apply's failure (exit 1).
+      await waitForRollout(client, namespace, name, {
+        version: res.service.specVersion,
+        timeoutS: seconds(values.timeout, '--timeout', 120),
+        progress: progress(out, mode === 'table'),
+      });
+    } else if (values.wait && !values['no-wait']) {
+      // A global service has no rollout budget: it is ready once every matching host runs its spec.
       await waitUntil(
         async () => {
           const s = await client.request<ServiceDetail>('GET', servicePath(namespace, name));
           const why = s.tasks.find((t) => t.state === 'pending' && t.message)?.message;
-          const want = replicas ?? s.replicas;
+          const want = s.replicas;
           return {
             done: s.ready,
             value: undefined,
@@ -95,6 +104,14 @@ async function applyMany(
   const services = res.results.filter((r) => r.kind === 'Service');
   if (values.wait && !values['no-wait'] && docs.length > 0) {
     for (const r of services) {
+      if (r.specVersion !== undefined) {
+        await waitForRollout(client, r.namespace, r.name, {
+          version: r.specVersion,
+          timeoutS: seconds(values.timeout, '--timeout', 120),
+          progress: progress(out, mode === 'table'),
+        });
+        continue;
+      }
       await waitUntil(
         async () => {
           const s = await client.request<ServiceDetail>('GET', servicePath(r.namespace, r.name));

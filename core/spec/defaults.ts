@@ -70,3 +70,22 @@ export const DEFAULT_CAPABILITIES = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'KILL', 
 export const ALLOWED_CAPABILITIES = [...DEFAULT_CAPABILITIES, 'AUDIT_WRITE', 'FSETID', 'MKNOD', 'SETFCAP', 'SETPCAP', 'SYS_CHROOT'] as const;
 /** The largest uid and gid a spec may name: Kubernetes' limit (2^31 - 1). */
 export const MAX_UID = 2_147_483_647;
+
+/**
+ * `spec.update` defaults: Kubernetes Deployment's (surge 25%, unavailable 0 keeps full capacity
+ * while updating; a 600 s progress deadline; 10 revisions), plus ECS's and Nomad's rollback on.
+ */
+export const UPDATE_DEFAULTS = {
+  maxSurge: '25%' as const,
+  maxUnavailable: 0,
+  minReadySeconds: 0,
+  progressDeadlineSeconds: 600,
+  autoRollback: true,
+  revisionHistoryLimit: 10,
+};
+/** A replica must prove itself within an hour; longer belongs to a canary, not a rollout. */
+export const MAX_MIN_READY_SECONDS = 3600;
+/** A day: the longest a rollout may sit without progress before it is called failed. */
+export const MAX_PROGRESS_DEADLINE_SECONDS = 86_400;
+/** Pod templates kept per service: all of them live on the service item (docs/spec.md). */
+export const MAX_REVISION_HISTORY = 50;

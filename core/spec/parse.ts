@@ -15,6 +15,7 @@ import { defaultMessage, type RawIssue } from './messages.ts';
 import { healthIssues, ingressIssues, podIssues, securityIssues } from './pod.ts';
 import { kindIssues } from './kinds.ts';
 import { toServiceSpec } from './resolve.ts';
+import { updateIssues } from './update.ts';
 import { ServiceSchema } from './schema.ts';
 
 /** Validates a decoded spec (from YAML or JSON) and fills defaults; throws ValidationError listing every issue. */
@@ -31,6 +32,7 @@ export function parseServiceSpec(input: unknown): ServiceSpec {
     ...securityIssues(input),
     ...autoscalingIssues(input),
     ...kindIssues(input),
+    ...updateIssues(input),
   ];
   if (issues.length > 0 || !result.success) throw new ValidationError(issues, { cause: result.error });
   return toServiceSpec(result.data);

@@ -24,7 +24,11 @@ import {
   MIN_MEMORY_BYTES,
   MIN_PIDS_LIMIT,
   MIN_PROBE_SECONDS,
+  MAX_MIN_READY_SECONDS,
+  MAX_PROGRESS_DEADLINE_SECONDS,
+  MAX_REVISION_HISTORY,
   NAME_LENGTH_REASON,
+  UPDATE_DEFAULTS,
 } from './defaults.ts';
 import {
   DNS_LABEL_RULE,
@@ -407,6 +411,56 @@ function count(min: number, max: number, meaning: string) {
   const error = rule(`must be an integer from ${min} to ${max} (${meaning})`);
   return z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
 }
+const budgetRule = (what: string, def: string) =>
+  rule(`must be a count of replicas (an integer from 0 to ${MAX_REPLICAS}) or a percentage of the replicas such as "25%" (${what}; default ${def})`);
+/** A replica budget: a count or `N%` (0-100). */
+const budget = (what: string, def: string) => {
+  const error = budgetRule(what, def);
+  return z.union(
+    [z.number({ error }).int({ error }).min(0, { error }).max(MAX_REPLICAS, { error }), z.string({ error }).regex(/^(100|[1-9]?[0-9])%$/, { error })],
+    {
+      error,
+    },
+  ) as z.ZodType<number | `${number}%`>;
+};
+const secondsRule = (max: number, what: string) => rule(`must be a whole number of seconds from 0 to ${max} (${what})`);
+const wholeSeconds = (max: number, what: string) =>
+  z
+    .number({ error: secondsRule(max, what) })
+    .int({ error: secondsRule(max, what) })
+    .min(0, { error: secondsRule(max, what) })
+    .max(max, { error: secondsRule(max, what) });
+const deadlineRule = rule(
+  `must be a whole number of seconds from 1 to ${MAX_PROGRESS_DEADLINE_SECONDS} (how long a rollout may go without a new replica becoming available)`,
+);
+const historyRule = rule(`must be an integer from 1 to ${MAX_REVISION_HISTORY} (pod templates kept for rollout history and undo)`);
+
+/** `spec.update`: how a changed pod rolls out (docs/spec.md). Both budgets zero is refused in updateIssues. */
+const UpdateSchema = z.strictObject(
+  {
+    maxSurge: budget('replicas above the desired count while updating', UPDATE_DEFAULTS.maxSurge).default(UPDATE_DEFAULTS.maxSurge),
+    maxUnavailable: budget('replicas below the desired count while updating', String(UPDATE_DEFAULTS.maxUnavailable)).default(UPDATE_DEFAULTS.maxUnavailable),
+    minReadySeconds: wholeSeconds(MAX_MIN_READY_SECONDS, 'how long a new replica must run and pass its probe before it counts').default(
+      UPDATE_DEFAULTS.minReadySeconds,
+    ),
+    progressDeadlineSeconds: z
+      .number({ error: deadlineRule })
+      .int({ error: deadlineRule })
+      .min(1, { error: deadlineRule })
+      .max(MAX_PROGRESS_DEADLINE_SECONDS, { error: deadlineRule })
+      .default(UPDATE_DEFAULTS.progressDeadlineSeconds),
+    autoRollback: z
+      .boolean({ error: rule('must be true or false (true: a failed rollout returns to the last healthy revision)') })
+      .default(UPDATE_DEFAULTS.autoRollback),
+    revisionHistoryLimit: z
+      .number({ error: historyRule })
+      .int({ error: historyRule })
+      .min(1, { error: historyRule })
+      .max(MAX_REVISION_HISTORY, { error: historyRule })
+      .default(UPDATE_DEFAULTS.revisionHistoryLimit),
+  },
+  { error: rule('must be a map such as { maxSurge: 1, maxUnavailable: 0 }') },
+);
 
 const SpecSchema = z.strictObject({
   replicas: z
@@ -444,6 +498,7 @@ const SpecSchema = z.strictObject({
     .optional(),
   successfulJobsHistoryLimit: count(0, MAX_JOBS_HISTORY, 'finished jobs kept').optional(),
   failedJobsHistoryLimit: count(0, MAX_JOBS_HISTORY, 'failed jobs kept').optional(),
+  update: UpdateSchema.default(() => ({ ...UPDATE_DEFAULTS })),
 });
 
 const MetadataSchema = z.strictObject({
@@ -484,6 +539,24 @@ export const ALIASES = new Map<z.ZodType, Readonly<Record<string, string>>>([
       test: 'exec',
       httpGet: 'http',
       tcpSocket: 'tcp',
+    },
+  ],
+  [
+    UpdateSchema,
+    {
+      surge: 'maxSurge',
+      max_surge: 'maxSurge',
+      unavailable: 'maxUnavailable',
+      max_unavailable: 'maxUnavailable',
+      min_healthy_time: 'minReadySeconds',
+      minHealthyTime: 'minReadySeconds',
+      healthy_deadline: 'progressDeadlineSeconds',
+      progress_deadline: 'progressDeadlineSeconds',
+      progressDeadline: 'progressDeadlineSeconds',
+      auto_revert: 'autoRollback',
+      autoRevert: 'autoRollback',
+      rollback: 'autoRollback',
+      revisionHistory: 'revisionHistoryLimit',
     },
   ],
   [
@@ -537,7 +610,7 @@ export const REFUSED = new Map<z.ZodType, Readonly<Record<string, string>>>([
 
 /** Fields of spec.md's later shape: named as "not supported yet" rather than as typos. */
 export const PLANNED = new Map<z.ZodType, readonly string[]>([
-  [SpecSchema, ['volumes', 'update']],
+  [SpecSchema, ['volumes']],
   [ContainerSchema, ['volumeMounts']],
 ]);
 

@@ -59,6 +59,31 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         await expect(store.setServiceScale('team', 'web', scale, 1)).rejects.toBeInstanceOf(ConflictError);
       });
 
+      it('sets the rollout state without a new specVersion, only at the expected specVersion, and an apply keeps it', async () => {
+        const store = await makeStore();
+        const spec = aSpec('team', 'web', { replicas: 2 });
+        await store.putService(spec, NOW);
+        const template = { containers: spec.spec.containers, restartPolicy: spec.spec.restartPolicy };
+        const rollout = {
+          specVersion: 1,
+          phase: 'complete' as const,
+          startedAt: NOW,
+          progressAt: LATER,
+          updated: 2,
+          revisions: [{ version: 1, template, at: LATER, cause: 'apply' }],
+        };
+        const written = await store.setServiceRollout('team', 'web', rollout, 1);
+        expect(written).toMatchObject({ specVersion: 1, rollout });
+        expect(await store.getService('team', 'web')).toEqual(written);
+        await expect(store.setServiceRollout('team', 'web', rollout, 2)).rejects.toBeInstanceOf(ConflictError);
+        await expect(store.setServiceRollout('team', 'absent', rollout, 1)).rejects.toBeInstanceOf(ConflictError);
+        // The next apply keeps the history: the pass starts the new version's rollout from it.
+        const next = await store.putService(aSpec('team', 'web', { replicas: 2, image: 'skiff/busybox:2' }), LATER);
+        expect(next).toMatchObject({ specVersion: 2, rollout });
+        await store.markServiceDeleting('team', 'web', LATER);
+        await expect(store.setServiceRollout('team', 'web', { ...rollout, specVersion: 2 }, 2)).rejects.toBeInstanceOf(ConflictError);
+      });
+
       it('an apply keeps the scale unless it changes spec.replicas', async () => {
         const store = await makeStore();
         await store.putService(aSpec('team', 'web', { replicas: 2 }), NOW);

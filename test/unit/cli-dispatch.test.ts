@@ -51,8 +51,22 @@ describe('suggestions', () => {
 });
 
 describe('skiff (dispatcher)', () => {
-  it('knows the ten verbs, and local, config and token subcommands, of the CLI contract', () => {
-    expect(COMMANDS.map((c) => c.name)).toEqual(['apply', 'get', 'delete', 'describe', 'drain', 'uncordon', 'events', 'token', 'local', 'config']);
+  it('knows the twelve verbs, and local, config, token and rollout subcommands, of the CLI contract', () => {
+    expect(COMMANDS.map((c) => c.name)).toEqual([
+      'apply',
+      'get',
+      'delete',
+      'describe',
+      'rollout',
+      'scale',
+      'drain',
+      'uncordon',
+      'events',
+      'token',
+      'local',
+      'config',
+    ]);
+    expect(find('rollout').subcommands!.map((c) => c.name)).toEqual(['status', 'history', 'undo', 'restart']);
     expect(find('local').subcommands!.map((c) => c.name)).toEqual(['up', 'status', 'down', 'kill-host', 'pause-host', 'resume-host', 'start-host']);
     expect(find('config').subcommands!.map((c) => c.name)).toEqual(['set', 'get', 'unset']);
   });
@@ -144,7 +158,10 @@ describe('skiff (dispatcher)', () => {
 
   it.each([
     [['gte', 'tasks'], 'unknown command "gte"; did you mean "get"? (skiff --help)'],
-    [['frobnicate'], 'unknown command "frobnicate"; try: apply, get, delete, describe, drain, uncordon, events, token, local, config (skiff --help)'],
+    [
+      ['frobnicate'],
+      'unknown command "frobnicate"; try: apply, get, delete, describe, rollout, scale, drain, uncordon, events, token, local, config (skiff --help)',
+    ],
     [['get', 'tasks', '--namspace', 'x'], "Unknown option '--namspace'; did you mean --namespace?"],
     [['apply', '-f', 'x.yaml', '--no-wiat'], "Unknown option '--no-wiat'; did you mean --no-wait?"],
     [['get', 'taks'], 'cannot get "taks": use services, tasks, hosts, jobs, secrets or namespaces; did you mean "tasks"?'],

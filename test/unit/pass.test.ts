@@ -60,6 +60,7 @@ describe('a scheduler pass', () => {
       'network',
       'cron-jobs',
       'reconcile',
+      'rollout',
       'place',
       'commit',
       'forget-gone-hosts',

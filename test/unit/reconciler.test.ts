@@ -46,7 +46,7 @@ describe('reconcileService', () => {
     const changed = aService({ replicas: 1, memory: 64 * MiB, specVersion: 2 });
     const p = plan(changed, [aTask(old, 1, { host: 'h1' })]);
     expect(p.create).toHaveLength(1);
-    expect(p.create[0]).toMatchObject({ previousIncarnation: 1, reason: 'spec changed' });
+    expect(p.create[0]).toMatchObject({ previousIncarnation: 1, reason: 'rolled to version 2' });
     expect(p.create[0].task.incarnation).toBe(2);
   });
 

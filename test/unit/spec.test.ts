@@ -71,6 +71,7 @@ describe('parseServiceSpec defaults', () => {
         restartPolicy: 'always',
         pidsLimit: 512,
         placement: { strategy: 'spread', constraints: [] },
+        update: { maxSurge: '25%', maxUnavailable: 0, minReadySeconds: 0, progressDeadlineSeconds: 600, autoRollback: true, revisionHistoryLimit: 10 },
       },
     } satisfies ServiceSpec);
   });
@@ -866,6 +867,38 @@ describe('a spec with many errors', () => {
   });
 });
 
+describe('spec.update', () => {
+  it('accepts counts and percentages and keeps them as written', () => {
+    const spec = parseServiceSpec(
+      aSpec((s) => (s.spec.update = { maxSurge: 2, maxUnavailable: '50%', minReadySeconds: 5, progressDeadlineSeconds: 60, autoRollback: false })),
+    );
+    expect(spec.spec.update).toEqual({
+      maxSurge: 2,
+      maxUnavailable: '50%',
+      minReadySeconds: 5,
+      progressDeadlineSeconds: 60,
+      autoRollback: false,
+      revisionHistoryLimit: 10,
+    });
+  });
+
+  it.each<[string, (s: Raw) => void, string, string]>([
+    ['both budgets zero', (s) => (s.spec.update = { maxSurge: 0, maxUnavailable: '0%' }), 'spec.update', 'must not both be 0'],
+    ['surge zero and unavailable defaulted', (s) => (s.spec.update = { maxSurge: '0%' }), 'spec.update', 'must not both be 0'],
+    ['a negative surge', (s) => (s.spec.update = { maxSurge: -1 }), 'spec.update.maxSurge', 'a percentage of the replicas such as "25%"'],
+    ['a percentage over 100', (s) => (s.spec.update = { maxUnavailable: '150%' }), 'spec.update.maxUnavailable', 'got "150%"'],
+    ['a fractional count', (s) => (s.spec.update = { maxSurge: 1.5 }), 'spec.update.maxSurge', 'got 1.5'],
+    ['a zero progress deadline', (s) => (s.spec.update = { progressDeadlineSeconds: 0 }), 'spec.update.progressDeadlineSeconds', 'from 1 to 86400'],
+    ['autoRollback as a string', (s) => (s.spec.update = { autoRollback: 'yes' }), 'spec.update.autoRollback', 'must be true or false'],
+    ['a history of 0', (s) => (s.spec.update = { revisionHistoryLimit: 0 }), 'spec.update.revisionHistoryLimit', 'from 1 to 50'],
+    ["Nomad's auto_revert", (s) => (s.spec.update = { auto_revert: true }), 'spec.update.auto_revert', 'autoRollback'],
+  ])('refuses %s with a message naming the field', (_, edit, path, message) => {
+    const issues = issuesOf(() => parseServiceSpec(aSpec(edit)));
+    const issue = issues.find((i) => i.path === path);
+    expect(issue?.message, JSON.stringify(issues)).toContain(message);
+  });
+});
+
 describe('examples/hello.yaml', () => {
   it('parses to the stored spec with every default filled in', () => {
     const text = readFileSync(new URL('../../examples/hello.yaml', import.meta.url), 'utf8');
@@ -887,6 +920,7 @@ describe('examples/hello.yaml', () => {
         restartPolicy: 'always',
         pidsLimit: 512,
         placement: { strategy: 'spread', constraints: [] },
+        update: { maxSurge: '25%', maxUnavailable: 0, minReadySeconds: 0, progressDeadlineSeconds: 600, autoRollback: true, revisionHistoryLimit: 10 },
       },
     } satisfies ServiceSpec);
   });

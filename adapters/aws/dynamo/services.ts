@@ -5,7 +5,7 @@
 import { DeleteCommand, PutCommand, UpdateCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { ConflictError } from '../../../core/errors.ts';
 import { jsonEqual } from '../../../core/json.ts';
-import type { JobStatus, Service, ServiceScale, ServiceSpec } from '../../../core/types.ts';
+import type { JobStatus, RolloutState, Service, ServiceScale, ServiceSpec } from '../../../core/types.ts';
 import { scaleAfterApply } from '../../../core/replicas.ts';
 import type { ServiceStore, TaskStore } from '../../../ports/index.ts';
 import { checkItemSize, toService, valid } from './items.ts';
@@ -68,6 +68,8 @@ export class DynamoServices implements ServiceStore {
       };
       const scale = scaleAfterApply(current, spec);
       if (scale) service = { ...service, scale };
+      // The rollout state and history outlive the spec: the next pass starts the new version's rollout from them.
+      if (current?.rollout) service = { ...service, rollout: current.rollout };
       const item = { ...serviceKey(namespace, name), gsi1pk: SERVICES, gsi1sk: `${namespace}#${name}`, type: 'service', ...service };
       checkItemSize(label, item);
       try {
@@ -119,6 +121,31 @@ export class DynamoServices implements ServiceStore {
     );
     const service = toService(this.t.bad, out.Attributes!);
     if (!service) throw new ConflictError(`${label} failed its item check after the scale was written`);
+    return service;
+  }
+
+  async setServiceRollout(namespace: string, name: string, rollout: RolloutState, expectedSpecVersion: number): Promise<Service> {
+    const label = `service ${namespace}/${name}`;
+    const key = serviceKey(namespace, name);
+    const out = await this.t.call(
+      'UpdateItem',
+      label,
+      () =>
+        this.t.doc.send(
+          new UpdateCommand({
+            TableName: this.t.table,
+            Key: key,
+            UpdateExpression: 'SET #rollout = :rollout',
+            ConditionExpression: 'attribute_exists(pk) AND #specVersion = :v AND #deleting = :false',
+            ExpressionAttributeNames: { '#rollout': 'rollout', '#specVersion': 'specVersion', '#deleting': 'deleting' },
+            ExpressionAttributeValues: { ':rollout': rollout, ':v': expectedSpecVersion, ':false': false },
+            ReturnValues: 'ALL_NEW',
+          }),
+        ),
+      `${label} is absent, deleting, or no longer at specVersion ${expectedSpecVersion}`,
+    );
+    const service = toService(this.t.bad, out.Attributes!);
+    if (!service) throw new ConflictError(`${label} failed its item check after the rollout state was written`);
     return service;
   }
 

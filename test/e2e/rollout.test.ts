@@ -1,0 +1,150 @@
+/**
+ * Rollouts end to end: `skiff local up` (3 hosts), the `skiff` CLI, real containers. Four replicas
+ * roll to a new version one surge at a time; a version whose containers exit and one whose probe
+ * fails are rolled back automatically (the old replicas, the very same containers, serve
+ * throughout); `rollout undo` returns to the previous version. Waits on conditions, never on time.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Docker from 'dockerode';
+import { eventually, json, skiff, startCluster, type RunningCluster } from '../helpers/cli.ts';
+import { removeClusterContainers, uniqueClusterName } from '../helpers/docker.ts';
+
+interface TaskJson {
+  id: string;
+  service: string;
+  state: string;
+  ports: { containerPort: number; hostIp: string; hostPort: number }[];
+}
+
+const docker = new Docker();
+const cluster = uniqueClusterName('rollout');
+const dir = mkdtempSync(join(tmpdir(), 'skiff-rollout-'));
+let running: RunningCluster | undefined;
+
+const cli = (...args: string[]) => skiff(args, { cwd: dir, timeoutMs: 300_000 });
+
+/** A 4-replica web service answering its VERSION, probed on `probePath`; `command` replaces the server. */
+function specFile(version: string, opts: { probePath?: string; command?: string } = {}): string {
+  const command = opts.command ?? 'mkdir -p /www && echo "$VERSION" > /www/index.html && exec httpd -f -p 8080 -h /www';
+  const probe = opts.command ? '' : `\n      health: { http: { path: "${opts.probePath ?? '/'}", port: 8080 }, intervalSeconds: 1, failureThreshold: 2 }`;
+  const file = join(dir, `web-${version}.yaml`);
+  writeFileSync(
+    file,
+    `kind: Service
+metadata: { name: web }
+spec:
+  replicas: 4
+  update: { maxSurge: 1, maxUnavailable: 0, minReadySeconds: 3, progressDeadlineSeconds: 180 }
+  containers:
+    - name: web
+      image: skiff/busybox:latest
+      command: ["sh", "-c", ${JSON.stringify(command)}]
+      env: { VERSION: "${version}" }
+      ports: [{ containerPort: 8080 }]
+      resources: { cpu: 50m, memory: 16Mi }${probe}
+`,
+  );
+  return file;
+}
+
+async function tasks(): Promise<TaskJson[]> {
+  return json<TaskJson[]>(await cli('get', 'tasks', '-o', 'json')).filter((t) => t.service === 'web');
+}
+
+/** What every replica answers on its endpoint, by task id. */
+async function answers(): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const t of await tasks()) {
+    const p = t.ports[0];
+    const body = await eventually(async () => {
+      const res = await fetch(`http://${p.hostIp}:${p.hostPort}/`).catch(() => undefined);
+      return res?.ok ? res.text() : undefined;
+    }, `replica ${t.id} to answer`);
+    out.set(t.id, body.trim());
+  }
+  return out;
+}
+
+async function events(): Promise<{ type: string; message: string }[]> {
+  return json<{ type: string; message: string }[]>(await cli('events', '--service', 'web', '-o', 'json'));
+}
+
+beforeAll(async () => {
+  running = await startCluster(dir, ['--cluster', cluster, '--hosts', '3', '--data', join(dir, 'data')]);
+});
+
+afterAll(async () => {
+  try {
+    await running?.stop();
+  } finally {
+    await removeClusterContainers(docker, cluster);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+describe('rollouts on a local cluster', { timeout: 300_000 }, () => {
+  it('rolls 4 replicas to a new version, health-gated, and records both revisions', async () => {
+    const first = await cli('apply', '-f', specFile('v1'), '--timeout', '240');
+    expect(first.code, first.stderr).toBe(0);
+    expect([...(await answers()).values()]).toEqual(['v1', 'v1', 'v1', 'v1']);
+
+    const second = await cli('apply', '-f', specFile('v2'), '--timeout', '240');
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout).toContain('default/web: 4/4 running (version 2 complete');
+    expect([...(await answers()).values()]).toEqual(['v2', 'v2', 'v2', 'v2']);
+    const history = json<{ revisions: { version: number; current: boolean }[] }>(await cli('rollout', 'history', 'web', '-o', 'json'));
+    expect(history.revisions.map((r) => [r.version, r.current])).toEqual([
+      [1, false],
+      [2, true],
+    ]);
+  });
+
+  it('rolls back a version whose containers exit, the old replicas serving throughout', async () => {
+    const before = await answers();
+    const bad = await cli('apply', '-f', specFile('exits', { command: 'echo starting; exit 3' }), '--timeout', '240');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/version 3 of default\/web failed and (was|is being) rolled back: .*(crash-looping|exited)/);
+    await eventually(
+      async () => {
+        const s = json<{ specVersion: number; phase: string; rollbackOf: number | null }>(await cli('rollout', 'status', 'web', '--no-wait', '-o', 'json'));
+        return s.specVersion === 4 && s.phase === 'complete' ? s : undefined;
+      },
+      'the rollback to complete',
+      180_000,
+    );
+    // The same containers as before: each slot's old incarnation was given its slot back.
+    expect(await answers()).toEqual(before);
+    const failed = (await events()).find((e) => e.type === 'rollout.failed' && e.message.includes('version 3'));
+    expect(failed?.message).toMatch(/web-\d-[a-z0-9]{5} on host-\d (crash-looping: restarted \d+ times, last exit code 3|exited)/);
+    expect((await events()).some((e) => e.type === 'rollout.rolledBack')).toBe(true);
+  });
+
+  it('rolls back a version whose probe fails, and says so', async () => {
+    const before = await answers();
+    const bad = await cli('apply', '-f', specFile('v3', { probePath: '/missing' }), '--timeout', '240');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/version 5 of default\/web failed and (was|is being) rolled back: .*failing its probe/);
+    await eventually(
+      async () => {
+        const s = json<{ specVersion: number; phase: string }>(await cli('rollout', 'status', 'web', '--no-wait', '-o', 'json'));
+        return s.specVersion === 6 && s.phase === 'complete' ? s : undefined;
+      },
+      'the rollback to complete',
+      180_000,
+    );
+    expect(await answers()).toEqual(before);
+  });
+
+  it('undoes to the previous version with rollout undo', async () => {
+    const undo = await cli('rollout', 'undo', 'web', '--timeout', '240');
+    expect(undo.code, undo.stderr).toBe(0);
+    expect(undo.stdout).toContain('back to the template of version 1');
+    expect([...(await answers()).values()]).toEqual(['v1', 'v1', 'v1', 'v1']);
+    const status = await cli('rollout', 'status', 'web');
+    expect(status.code).toBe(0);
+    expect(status.stdout).toContain('rolled out');
+  });
+});
