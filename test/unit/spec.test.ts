@@ -70,6 +70,7 @@ describe('parseServiceSpec defaults', () => {
         ],
         restartPolicy: 'always',
         pidsLimit: 512,
+        terminationGracePeriodSeconds: 30,
         placement: { strategy: 'spread', constraints: [] },
       },
     } satisfies ServiceSpec);
@@ -887,6 +888,7 @@ describe('examples/hello.yaml', () => {
         ],
         restartPolicy: 'always',
         pidsLimit: 512,
+        terminationGracePeriodSeconds: 30,
         placement: { strategy: 'spread', constraints: [] },
       },
     } satisfies ServiceSpec);
