@@ -522,6 +522,8 @@ function toContainerInfo(data: Dockerode.ContainerInspectInfo): ContainerInfo {
     ports,
     ...optional('address', addressOf(data.HostConfig?.NetworkMode, data.NetworkSettings?.Networks)),
     ...optional('stopGraceSeconds', graceLabel(labels)),
+    ...optional('namespace', labels[LABELS.namespace]),
+    ...optional('service', labels[LABELS.service]),
   };
 }
 
@@ -545,6 +547,8 @@ function fromSummary(s: Dockerode.ContainerInfo): ContainerInfo {
     ports,
     ...optional('address', addressOf(s.HostConfig?.NetworkMode, s.NetworkSettings?.Networks)),
     ...optional('stopGraceSeconds', graceLabel(labels)),
+    ...optional('namespace', labels[LABELS.namespace]),
+    ...optional('service', labels[LABELS.service]),
   };
 }
 

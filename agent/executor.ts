@@ -41,6 +41,9 @@ export interface ContainerInfo {
   readonly address?: string;
   /** Seconds its pod allows between the stop signal and the kill (its `skiff.stop-grace` label); absent on containers created before the label. */
   readonly stopGraceSeconds?: number;
+  /** The task's namespace and service, from its labels: what a leaving task's events name. */
+  readonly namespace?: string;
+  readonly service?: string;
 }
 
 /** How a stop ended. */

@@ -38,6 +38,15 @@ export interface StopperState {
   readonly draining: ReadonlyMap<string, number>;
 }
 
+/** One container to stop, with what its task's events name. */
+interface Stopping {
+  readonly id: string;
+  readonly name: string;
+  readonly graceSeconds: number;
+  readonly drainedMs: number;
+  readonly about: { readonly namespace?: string; readonly service?: string };
+}
+
 export class Stopper {
   /** When each leaving task was first seen gone from the document (ms). */
   private since = new Map<string, number>();
@@ -77,12 +86,18 @@ export class Stopper {
       }
     }
     this.since = decided.since;
-    const byTask = new Map<string, { id: string; name: string; graceSeconds: number; drainedMs: number }[]>();
+    const byTask = new Map<string, Stopping[]>();
     for (const s of decided.stop) {
       if (this.inFlight.has(s.container.id)) continue;
       const info = leaving.find((c) => c.id === s.container.id)!;
       const list = byTask.get(s.container.taskId) ?? [];
-      list.push({ id: info.id, name: info.container || info.name, graceSeconds: s.graceSeconds, drainedMs: s.drainedMs });
+      list.push({
+        id: info.id,
+        name: info.container || info.name,
+        graceSeconds: s.graceSeconds,
+        drainedMs: s.drainedMs,
+        about: { ...(info.namespace ? { namespace: info.namespace } : {}), ...(info.service ? { service: info.service } : {}) },
+      });
       byTask.set(s.container.taskId, list);
     }
     for (const [task, containers] of byTask) this.stopTask(task, containers);
@@ -108,7 +123,7 @@ export class Stopper {
   }
 
   /** Stops every container of one task at once (a pod stops together, as in Kubernetes), then reports it. */
-  private stopTask(task: string, containers: readonly { id: string; name: string; graceSeconds: number; drainedMs: number }[]): void {
+  private stopTask(task: string, containers: readonly Stopping[]): void {
     const started = this.deps.now();
     const grace = Math.max(...containers.map((c) => c.graceSeconds));
     const drained = Math.max(...containers.map((c) => c.drainedMs));
@@ -126,7 +141,7 @@ export class Stopper {
         } finally {
           this.inFlight.delete(c.id);
         }
-        if (outcomes.length === containers.length) this.finished(task, outcomes, started, grace, drained);
+        if (outcomes.length === containers.length) this.finished(task, containers[0].about, outcomes, started, grace, drained);
       })();
       this.inFlight.set(c.id, run);
     }
@@ -134,6 +149,7 @@ export class Stopper {
 
   private finished(
     task: string,
+    about: Stopping['about'],
     outcomes: readonly { name: string; exitCode?: number; error?: string }[],
     started: number,
     grace: number,
@@ -152,9 +168,7 @@ export class Stopper {
     this.deps.event(
       'task.stopped',
       `task ${task} stopped after a ${(drained / 1000).toFixed(1)}s drain: ${how} (${(tookMs / 1000).toFixed(1)}s; exit ${codes})`,
-      {
-        task,
-      },
+      { ...about, task },
     );
     this.deps.onStopped();
   }

@@ -170,7 +170,7 @@ describe('the agent stopping a task that left its document', () => {
       return s?.generation === 2 && s.events?.some((e) => e.type === 'task.stopped') ? s : undefined;
     }, 'the stop reported');
     const event = status.events!.find((e) => e.type === 'task.stopped')!;
-    expect(event).toMatchObject({ task: task.id, host: 'h1' });
+    expect(event).toMatchObject({ task: task.id, host: 'h1', namespace: 'default', service: 'grace' });
     expect(event.message).toMatch(/stopped after a \d+\.\ds drain: exited within its grace period of 20s \(\d+\.\ds; exit app 0\)$/);
     const drained = Number(/after a (\d+\.\d)s drain/.exec(event.message)![1]);
     expect(drained).toBeGreaterThanOrEqual(2);
