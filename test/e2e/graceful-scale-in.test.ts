@@ -30,6 +30,7 @@ const cli = (...args: string[]) => skiff(args, { cwd: dir });
  * Its header ends in CRLF, as HTTP wants (Node's parser refuses bare LF); the YAML turns `\n` into
  * newlines, and the container's printf turns `\r\n` into CR LF.
  */
+// biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion for the container, not a template
 const CGI = "#!/bin/sh\\nprintf 'Content-Type: text/plain\\\\r\\\\n\\\\r\\\\n'\\nread -n ${CONTENT_LENGTH:-0} body\\nsleep 4\\nhostname\\n";
 
 function apply(replicas: number) {
