@@ -157,7 +157,10 @@ export class Agent {
         log: deps.log,
         event: (type, message, about) => this.event(type, message, { ...about, host: config.hostId }),
         schedule: (fn, ms) => this.schedule(fn, ms),
-        onStopped: () => void this.kickReconcile(),
+        // A stop that ends after the agent itself stopped must not start a round (it would act on Docker again).
+        onStopped: () => {
+          if (!this.stopped) void this.kickReconcile();
+        },
       },
     );
     this.prober = new Prober({
