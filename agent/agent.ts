@@ -17,6 +17,7 @@ import { forEachLimit } from '../core/async.ts';
 import { writeFileAtomic } from '../adapters/fs/atomic-write.ts';
 import { WatchedExecutor } from './runtime-watch.ts';
 import { DockerError } from './docker-calls.ts';
+import { Stopper } from './stopping.ts';
 
 /** How often a long batch of container starts reports its progress. */
 const PROGRESS_MS = 1000;
@@ -52,8 +53,17 @@ export interface AgentConfig {
   readonly reconcileMs: number;
   /** Where the last applied document is kept (format-versioned JSON). */
   readonly stateFile: string;
-  /** Grace period for stopping a container before it is killed. */
+  /**
+   * Grace period for stopping a container before it is killed, when the container carries none (it
+   * was created before containers carried their pod's), and at most, for a container replaced in
+   * place (a failed probe, a broken pod) while the round waits.
+   */
   readonly stopGraceSeconds: number;
+  /**
+   * Seconds a task that left the document keeps running (and serving the requests in flight) before
+   * its stop signal: the load balancer's drain (core/stopping.ts DRAIN_SECONDS). @default 0
+   */
+  readonly drainSeconds?: number;
   /** Containers created or started at once; dockerd serializes much of the work anyway. */
   readonly parallelism: number;
   /**
@@ -130,6 +140,8 @@ export class Agent {
    */
   private lastRoundAt = 0;
   private readonly prober: Prober;
+  /** Stops the tasks that left the document: drain, stop signal, grace period (agent/stopping.ts). */
+  private readonly stopper: Stopper;
   /** The executor, watched: whether Docker answers is reported with the heartbeat. */
   private readonly docker: WatchedExecutor;
   /** The generation whose stale containers this agent has removed: what its report says it applied. */
@@ -162,6 +174,20 @@ export class Agent {
   ) {
     this.docker = new WatchedExecutor(deps.executor, deps.now);
     this.usage = deps.usage && new UsageSampler(deps.usage, { now: deps.now, intervalMs: config.usageSampleMs, onChange: () => void this.report(false) });
+    this.stopper = new Stopper(
+      { drainMs: (config.drainSeconds ?? 0) * 1000, fallbackGraceSeconds: config.stopGraceSeconds },
+      {
+        executor: this.docker,
+        now: deps.now,
+        log: deps.log,
+        event: (type, message, about) => this.event(type, message, { ...about, host: config.hostId }),
+        schedule: (fn, ms) => this.schedule(fn, ms),
+        // A stop that ends after the agent itself stopped must not start a round (it would act on Docker again).
+        onStopped: () => {
+          if (!this.stopped) void this.kickReconcile();
+        },
+      },
+    );
     this.prober = new Prober({
       executor: this.docker,
       now: deps.now,
@@ -362,14 +388,22 @@ export class Agent {
     let containers = await this.docker.list();
     const now = this.deps.now();
     const decided = plan({ tasks, containers, hashOf: this.deps.hashOf, restarts: this.restarts, now, unhealthy: this.unhealthy });
+    // The containers of tasks that left the document are the stopper's: drained, then signalled, on the side.
+    const wanted = new Set(tasks.map((t) => t.id));
+    const leaving = this.stopper.sync(
+      containers.filter((c) => !wanted.has(c.taskId)),
+      frozen,
+    );
+    const kept = decided.actions.filter((a) => a.kind !== 'remove' || wanted.has(a.container.taskId));
     // Without its network a new pod would get an address other hosts cannot route to: create none this
     // round. Removals and restarts of existing containers go on.
     // A refused pod is not created again until its retry time: it stays failed, with the reason, meanwhile.
-    const actions = decided.actions.filter((a) => a.kind !== 'createPod' || (networkReady && (this.refused.get(a.task.id)?.until ?? 0) <= now));
+    const actions = kept.filter((a) => a.kind !== 'createPod' || (networkReady && (this.refused.get(a.task.id)?.until ?? 0) <= now));
     for (const a of actions) if (a.kind === 'createPod') this.unhealthy.delete(a.task.id);
-    // Once the stale containers are gone, this document counts as applied (fencing relies on it).
+    // Once the stale containers are gone, this document counts as applied (fencing relies on it): the
+    // leaving ones too, so a host that comes back from down is ready only once what moved away has stopped.
     const removed = () => {
-      this.applied = Math.max(this.applied, doc.generation);
+      if (leaving.remaining === 0) this.applied = Math.max(this.applied, doc.generation);
     };
     if (actions.length > 0) {
       // Say at once what is about to happen: the new tasks show `creating` (the control plane sees a busy

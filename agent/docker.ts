@@ -15,7 +15,8 @@ import { DEFAULT_TIMEOUTS, DockerError, DockerTimeoutError, type DockerTimeouts,
 import { DEFAULT_CAPABILITIES, DEFAULT_PIDS_LIMIT } from '../core/spec/defaults.ts';
 import type { ContainerSpec, HostDocumentTask, PortSpec, PublishedPort, SecurityContext } from '../core/types.ts';
 import { LABELS } from './executor.ts';
-import type { ContainerInfo, ContainerRunState, CreateOptions, Executor } from './executor.ts';
+import type { ContainerInfo, ContainerRunState, CreateOptions, Executor, StopResult } from './executor.ts';
+import { DEFAULT_STOP_SIGNAL, terminationGraceOf } from '../core/stopping.ts';
 
 export interface DockerExecutorOptions {
   /** The Docker client; default: one from DOCKER_HOST or the default socket. */
@@ -205,7 +206,12 @@ export class DockerExecutor implements Executor {
         [LABELS.slot]: String(task.slot),
         [LABELS.container]: container.name,
         [LABELS.specHash]: containerSpecHash(container),
+        [LABELS.stopGrace]: String(terminationGraceOf(task.pod)),
       },
+      // Docker's own stop (the agent's, a daemon shutdown, `docker stop` by hand) sends the spec's
+      // signal and waits the pod's grace period; the init below forwards the signal to the process.
+      StopSignal: container.stopSignal ?? DEFAULT_STOP_SIGNAL,
+      StopTimeout: terminationGraceOf(task.pod),
       Hostname: joining ? undefined : options.hostname,
       User: user,
       ExposedPorts: ports.length > 0 ? Object.fromEntries(ports.map((p) => [portKey(p), {}])) : undefined,
@@ -288,8 +294,9 @@ export class DockerExecutor implements Executor {
     });
   }
 
-  async stopAndRemove(id: string, graceSeconds: number): Promise<void> {
+  async stopAndRemove(id: string, graceSeconds: number): Promise<StopResult> {
     const grace = Math.max(0, Math.ceil(graceSeconds));
+    // Docker sends the container's StopSignal (set at create), then SIGKILL once `t` seconds have passed.
     const gone = await this.call(`stop ${short(id)}`, grace * 1000 + this.timeouts.stopMargin, async (abortSignal) => {
       try {
         await this.docker.getContainer(id).stop({ t: grace, abortSignal });
@@ -302,7 +309,9 @@ export class DockerExecutor implements Executor {
         throw err;
       }
     });
-    if (gone) return;
+    if (gone) return {};
+    // How it ended, for the agent's event: an exit code of 137 after the full grace period is the kill.
+    const exitCode = (await this.inspect(id))?.exitCode;
     await this.call(`remove ${short(id)}`, this.timeouts.remove, async (abortSignal) => {
       try {
         await this.docker.getContainer(id).remove({ force: true, v: true, abortSignal });
@@ -312,6 +321,7 @@ export class DockerExecutor implements Executor {
         if (status !== 404 && status !== 409) throw err;
       }
     });
+    return exitCode === undefined ? {} : { exitCode };
   }
 
   watchExits(onExit: (containerId: string) => void, onReady?: () => void): () => void {
@@ -511,6 +521,9 @@ function toContainerInfo(data: Dockerode.ContainerInspectInfo): ContainerInfo {
     finishedAt: stopped ? dockerTime(data.State.FinishedAt) : undefined,
     ports,
     ...optional('address', addressOf(data.HostConfig?.NetworkMode, data.NetworkSettings?.Networks)),
+    ...optional('stopGraceSeconds', graceLabel(labels)),
+    ...optional('namespace', labels[LABELS.namespace]),
+    ...optional('service', labels[LABELS.service]),
   };
 }
 
@@ -533,7 +546,16 @@ function fromSummary(s: Dockerode.ContainerInfo): ContainerInfo {
     state: 'running',
     ports,
     ...optional('address', addressOf(s.HostConfig?.NetworkMode, s.NetworkSettings?.Networks)),
+    ...optional('stopGraceSeconds', graceLabel(labels)),
+    ...optional('namespace', labels[LABELS.namespace]),
+    ...optional('service', labels[LABELS.service]),
   };
+}
+
+/** The grace period a container's label carries; undefined when it has none or it is not a whole number of seconds. */
+function graceLabel(labels: Record<string, string>): number | undefined {
+  const text = labels[LABELS.stopGrace];
+  return text !== undefined && /^\d{1,6}$/.test(text) ? Number(text) : undefined;
 }
 
 function optional<K extends string, V>(key: K, value: V | undefined): { [k in K]?: V } {

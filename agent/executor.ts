@@ -15,6 +15,11 @@ export const LABELS = {
   container: 'skiff.container',
   /** Hash of the container's spec; a container whose hash differs from the desired one is replaced. */
   specHash: 'skiff.spec-hash',
+  /**
+   * The pod's grace period in seconds: a task that left the document is no longer described
+   * anywhere else, and its containers still get the grace period their pod asked for.
+   */
+  stopGrace: 'skiff.stop-grace',
 } as const;
 
 export type ContainerRunState = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
@@ -34,6 +39,17 @@ export interface ContainerInfo {
   readonly ports: readonly PublishedPort[];
   /** The container's IP address on its Docker network; absent when it has none (stopped, or sharing another container's network). */
   readonly address?: string;
+  /** Seconds its pod allows between the stop signal and the kill (its `skiff.stop-grace` label); absent on containers created before the label. */
+  readonly stopGraceSeconds?: number;
+  /** The task's namespace and service, from its labels: what a leaving task's events name. */
+  readonly namespace?: string;
+  readonly service?: string;
+}
+
+/** How a stop ended. */
+export interface StopResult {
+  /** The container's exit code; absent when it was already gone or never ran. */
+  readonly exitCode?: number;
 }
 
 export interface CreateOptions {
@@ -58,8 +74,11 @@ export interface Executor {
   /** Create (not start) a container of a task. Returns its id. */
   create(task: HostDocumentTask, container: ContainerSpec, options: CreateOptions): Promise<string>;
   start(id: string): Promise<void>;
-  /** Stop with a grace period, then remove. Absent containers are not an error. */
-  stopAndRemove(id: string, graceSeconds: number): Promise<void>;
+  /**
+   * Stop (the container's stop signal, then SIGKILL after `graceSeconds`), then remove. Absent
+   * containers are not an error.
+   */
+  stopAndRemove(id: string, graceSeconds: number): Promise<StopResult>;
   /** True when the image is present locally; the agent never references an absent image in tests. */
   hasImage(image: string): Promise<boolean>;
   /** Pull an image that is absent (production only; never in tests). */

@@ -23,6 +23,7 @@ import { DockerHostNetwork } from './host-network.ts';
 import { NamespaceNetworks } from './namespace-network.ts';
 import { ConfigError, numberEnv, optionalEnv, requireEnv } from '../app/env.ts';
 import { ENV } from '../app/env-names.ts';
+import { DRAIN_SECONDS, MAX_DRAIN_SECONDS } from '../core/stopping.ts';
 import { parseCpu, parseMemory } from '../core/quantity.ts';
 import { ec2Identity, hostCapacity, type Ec2Identity } from './imds.ts';
 
@@ -132,6 +133,8 @@ async function main(): Promise<void> {
       reconcileMs: numberEnv(env, ENV.reconcileSeconds, 1, { min: 0.1 }) * 1000,
       stateFile: join(stateDir, `${hostId}.json`),
       stopGraceSeconds: numberEnv(env, ENV.stopGraceSeconds, 10, { min: 0, max: 600 }),
+      // The ALB's deregistration delay by default: infra sets both from one value (infra/ingress.ts).
+      drainSeconds: numberEnv(env, ENV.drainSeconds, DRAIN_SECONDS.aws, { min: 0, max: MAX_DRAIN_SECONDS }),
       parallelism: numberEnv(env, ENV.parallelism, 4, { min: 1, max: 64 }),
       dockerStallMs: numberEnv(env, ENV.dockerStallSeconds, 30, { min: 1 }) * 1000,
     },

@@ -41,6 +41,8 @@ export const ENV = {
   albListenerArn: 'SKIFF_ALB_LISTENER_ARN',
   /** Names of the autoscaler's CloudWatch alarms start with it; its IAM policy and EventBridge rule are scoped to it. */
   autoscalerAlarmPrefix: 'SKIFF_AUTOSCALER_ALARM_PREFIX',
+  /** Seconds a target removed from the ALB keeps its requests in flight; the agents' drain is the same (core/stopping.ts). */
+  deregistrationDelaySeconds: 'SKIFF_DEREGISTRATION_DELAY_SECONDS',
   /** The hosts' VPC (target groups are made in it). */
   vpcId: 'SKIFF_VPC_ID',
   /** The cluster CIDR the hosts' container subnets come from (docs/network.md). */
@@ -73,6 +75,8 @@ export const ENV = {
   reconcileSeconds: 'SKIFF_RECONCILE_SECONDS',
   /** Seconds a container gets to stop before it is killed. */
   stopGraceSeconds: 'SKIFF_STOP_GRACE_SECONDS',
+  /** Seconds a task that left the host's document keeps serving before its stop signal (the load balancer's drain). */
+  drainSeconds: 'SKIFF_DRAIN_SECONDS',
   dockerStallSeconds: 'SKIFF_DOCKER_STALL_SECONDS',
   /** Containers started or stopped at once. */
   parallelism: 'SKIFF_PARALLELISM',

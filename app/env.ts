@@ -3,6 +3,7 @@
  * message naming the variable.
  */
 import { ENV } from '../app/env-names.ts';
+import { DRAIN_SECONDS, MAX_DRAIN_SECONDS } from '../core/stopping.ts';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -52,6 +53,8 @@ export interface ControlPlaneConfig {
   /** Ingress on AWS: the ALB listener whose rules route ingress hosts, and the hosts' VPC. */
   readonly albListenerArn?: string;
   readonly vpcId?: string;
+  /** The target groups' deregistration delay, seconds: the agents' drain delay is the same (core/stopping.ts). */
+  readonly deregistrationDelaySeconds: number;
   /** The routed container network on AWS (docs/network.md); absent: no per-host subnets. */
   readonly network?: {
     readonly clusterCidr: string;
@@ -78,6 +81,7 @@ export function controlPlaneConfig(env: NodeJS.ProcessEnv): ControlPlaneConfig {
     dnsTtl: numberEnv(env, ENV.dnsTtlSeconds, 10, { min: 1, max: 86_400 }),
     albListenerArn: optionalEnv(env, ENV.albListenerArn),
     vpcId: optionalEnv(env, ENV.vpcId),
+    deregistrationDelaySeconds: numberEnv(env, ENV.deregistrationDelaySeconds, DRAIN_SECONDS.aws, { min: 0, max: MAX_DRAIN_SECONDS }),
     ...networkConfig(env),
   };
 }

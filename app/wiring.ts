@@ -82,6 +82,7 @@ export function awsControlPlane(config: ControlPlaneConfig): ControlPlane {
             vpcId: config.vpcId,
             namePrefix: config.cluster.slice(0, 19).replace(/-+$/, ''),
             resolveInstance: instanceByAddress(store),
+            deregistrationDelaySeconds: config.deregistrationDelaySeconds,
           }),
         }
       : {}),

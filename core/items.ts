@@ -86,7 +86,12 @@ const serviceSpec = z.unknown().transform((value, ctx): ServiceSpec => {
 
 /** A stored pod is the containers and restart policy of a spec that parses (kept as stored, as a spec). */
 const pod = z
-  .object({ containers: z.array(z.unknown()).max(MAX_CONTAINERS), restartPolicy: z.enum(['always', 'on-failure', 'never']), pidsLimit: z.number().optional() })
+  .object({
+    containers: z.array(z.unknown()).max(MAX_CONTAINERS),
+    restartPolicy: z.enum(['always', 'on-failure', 'never']),
+    pidsLimit: z.number().optional(),
+    terminationGracePeriodSeconds: z.number().optional(),
+  })
   .transform((value, ctx): PodSpec => {
     if (value.containers.length === 0) return value as unknown as PodSpec;
     try {
@@ -98,6 +103,7 @@ const pod = z
           containers: value.containers,
           restartPolicy: value.restartPolicy,
           pidsLimit: value.pidsLimit,
+          terminationGracePeriodSeconds: value.terminationGracePeriodSeconds,
           placement: { strategy: 'spread', constraints: [] },
         },
       };

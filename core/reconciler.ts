@@ -48,6 +48,9 @@ export function podOf(service: Service): PodSpec {
     containers: service.spec.spec.containers,
     restartPolicy: service.spec.spec.restartPolicy,
     ...(service.spec.spec.pidsLimit === undefined ? {} : { pidsLimit: service.spec.spec.pidsLimit }),
+    ...(service.spec.spec.terminationGracePeriodSeconds === undefined
+      ? {}
+      : { terminationGracePeriodSeconds: service.spec.spec.terminationGracePeriodSeconds }),
   };
 }
 

@@ -35,6 +35,8 @@ export interface ContainerSpec {
   readonly health?: HealthCheck;
   /** Who the container runs as and what it may do beyond the locked-down default (docs/spec.md). */
   readonly securityContext?: SecurityContext;
+  /** The signal that asks the container to stop (core/stopping.ts STOP_SIGNALS); absent: SIGTERM. */
+  readonly stopSignal?: string;
 }
 
 /** One key of a Secret of the pod's namespace; `version` is filled by the API from the stored secret. */
@@ -79,6 +81,8 @@ export interface PodSpec {
   readonly restartPolicy: RestartPolicy;
   /** Processes each container may run; absent in pods stored before it existed: the default then. */
   readonly pidsLimit?: number;
+  /** Seconds from the stop signal to the kill; absent in pods stored before it existed: 30 then. */
+  readonly terminationGracePeriodSeconds?: number;
 }
 
 export interface PlacementSpec {
@@ -104,6 +108,8 @@ export interface ServiceSpec {
     readonly restartPolicy: RestartPolicy;
     /** Processes (threads included) each container of the pod may run; parsing fills the default, specs stored before it existed lack it. */
     readonly pidsLimit?: number;
+    /** Seconds each replica gets between its stop signal and the kill; parsing fills the default (30), specs stored before it existed lack it. */
+    readonly terminationGracePeriodSeconds?: number;
     readonly placement: PlacementSpec;
     /** HTTP requests for `host` go to the healthy replicas' `port` (a declared containerPort). */
     readonly ingress?: { readonly host: string; readonly port: number; readonly sessionAffinity: boolean };

@@ -23,6 +23,11 @@ export interface HostUserDataOptions {
   readonly heartbeatSeconds: number;
   /** Mean seconds between the agent's document polls (`SKIFF_POLL_SECONDS`); see `hostPollSeconds`. */
   readonly pollSeconds: number;
+  /**
+   * Seconds a replica leaving the host keeps serving before its stop signal (`SKIFF_DRAIN_SECONDS`):
+   * the load balancer's deregistration delay (infra/ingress.ts). @default - the agent's default, the same value
+   */
+  readonly drainSeconds?: number;
 }
 
 export const AGENT_SERVICE_NAME = 'skiff-agent';
@@ -102,6 +107,7 @@ export function hostUserDataScript(o: HostUserDataOptions): string {
     'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true',
     `${ENV.heartbeatSeconds}=${o.heartbeatSeconds}`,
     `${ENV.pollSeconds}=${o.pollSeconds}`,
+    ...(o.drainSeconds === undefined ? [] : [`${ENV.drainSeconds}=${o.drainSeconds}`]),
   ];
   return [
     'set -euo pipefail',

@@ -81,6 +81,11 @@ export interface SkiffHostsProps {
   readonly desiredHosts?: number;
   /** Seconds between an agent's heartbeats. */
   readonly heartbeatSeconds: number;
+  /**
+   * Seconds a leaving replica keeps serving before its stop signal: the ingress load balancer's
+   * deregistration delay, so both count the same drain. @default - the agent's default (DRAIN_SECONDS.aws)
+   */
+  readonly drainSeconds?: number;
 }
 
 /** The hosts of one cluster and what they may do. */
@@ -142,6 +147,7 @@ export class SkiffHosts extends Construct {
         heartbeatSeconds: props.heartbeatSeconds,
         // Sized for the largest fleet the group may reach: polls stay within half the quota.
         pollSeconds: hostPollSeconds(props.maxHosts),
+        ...(props.drainSeconds === undefined ? {} : { drainSeconds: props.drainSeconds }),
       }),
     );
 

@@ -17,6 +17,7 @@ import { RegionInfo } from 'aws-cdk-lib/region-info';
 import { Construct } from 'constructs';
 import { ENV } from '../app/env-names.ts';
 import type { LoadBalancerScheme } from './cluster-props.ts';
+import { DRAIN_SECONDS, MAX_DRAIN_SECONDS } from '../core/stopping.ts';
 
 /**
  * The host ports Docker publishes a container port on when no `hostPort` is fixed: libnetwork's
@@ -54,6 +55,22 @@ export interface SkiffIngressProps {
    * @default - plain HTTP on port 80
    */
   readonly certificateArn?: string;
+  /**
+   * Seconds a target removed from the load balancer keeps its requests in flight (the target groups'
+   * deregistration delay, which the scheduler sets on each one it creates). The hosts' agents wait
+   * as long before a leaving replica's stop signal (`SkiffHosts` drainSeconds): give both the same value.
+   * @default DRAIN_SECONDS.aws (30; ELBv2's own 300 would hold every step of a rolling update for 5 minutes)
+   */
+  readonly deregistrationDelaySeconds?: number;
+}
+
+/** The deregistration delay, checked early with ELBv2's range. */
+function deregistrationDelay(seconds: number | undefined): number {
+  const value = seconds ?? DRAIN_SECONDS.aws;
+  if (!Number.isInteger(value) || value < 0 || value > MAX_DRAIN_SECONDS) {
+    throw new Error(`SkiffIngress: deregistrationDelaySeconds must be an integer from 0 to ${MAX_DRAIN_SECONDS} (ELBv2's range); got ${value}`);
+  }
+  return value;
 }
 
 /** The private DNS zone and the ingress load balancer of one cluster. */
@@ -125,6 +142,7 @@ export class SkiffIngress extends Construct {
       [ENV.dnsZone]: props.dnsZoneName,
       [ENV.albListenerArn]: this.listener.listenerArn,
       [ENV.vpcId]: vpc.vpcId,
+      [ENV.deregistrationDelaySeconds]: String(deregistrationDelay(props.deregistrationDelaySeconds)),
     };
   }
 

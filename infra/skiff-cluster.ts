@@ -36,6 +36,7 @@ import { hideFromLogicalIds } from './logical-ids.ts';
 import { suppressSkiffClusterFindings } from './nag.ts';
 import { SkiffObservability } from './observability.ts';
 import { SkiffState } from './state.ts';
+import { DRAIN_SECONDS } from '../core/stopping.ts';
 
 export {
   DEFAULT_CLUSTER_CIDR,
@@ -144,6 +145,7 @@ export class SkiffCluster extends Construct {
       dnsZoneName: settings.dnsZoneName,
       loadBalancerScheme: settings.loadBalancerScheme,
       certificateArn: settings.certificateArn,
+      deregistrationDelaySeconds: DRAIN_SECONDS.aws,
     });
     this.controlPlane = this.addControlPlane(props, settings);
     this.api = new SkiffApi(this, 'HttpApi', { clusterName, handler: this.controlPlane.apiFunction });
@@ -225,6 +227,8 @@ export class SkiffCluster extends Construct {
       maxHosts: settings.maxHosts,
       desiredHosts: settings.desiredHosts,
       heartbeatSeconds: settings.hostHeartbeatSeconds,
+      // The same drain as the load balancer's deregistration delay (SkiffIngress): see core/stopping.ts.
+      drainSeconds: DRAIN_SECONDS.aws,
     });
   }
 

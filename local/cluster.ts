@@ -67,6 +67,7 @@ import { LABELS } from '../agent/executor.ts';
 import type { IngressRoute, Store } from '../ports/index.ts';
 // The status file's format and reader belong to the CLI, which reads it without loading this module.
 import { readLocalStatus, statusFilePath, type LocalHost, type LocalStatus } from '../cli/local-status.ts';
+import { DRAIN_SECONDS } from '../core/stopping.ts';
 
 export { readLocalStatus, type LocalHost, type LocalStatus };
 
@@ -111,6 +112,11 @@ export interface LocalClusterOptions {
   readonly pollSeconds?: number;
   /** Agent heartbeat. @default 1 */
   readonly heartbeatSeconds?: number;
+  /**
+   * Seconds a leaving replica keeps serving (it has left DNS and the load balancer) before its stop
+   * signal: the local equivalent of the ALB's deregistration delay. @default 5 (DRAIN_SECONDS.local)
+   */
+  readonly drainSeconds?: number;
   /**
    * An idle host silent for longer is declared down and its tasks replaced; it is suspect (no new tasks)
    * after half of it, and a host creating containers gets three times as long (core/health.ts). @default 5
@@ -158,6 +164,7 @@ const KNOWN_OPTIONS = new Set([
   'schedulerIntervalMs',
   'pollSeconds',
   'heartbeatSeconds',
+  'drainSeconds',
   'hostGraceSeconds',
   'maxHosts',
   'hostScaleInSeconds',
@@ -380,6 +387,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
         SKIFF_POLL_SECONDS: String(options.pollSeconds ?? 2),
         SKIFF_HEARTBEAT_SECONDS: String(options.heartbeatSeconds ?? 1),
         SKIFF_STOP_GRACE_SECONDS: '5',
+        SKIFF_DRAIN_SECONDS: String(options.drainSeconds ?? DRAIN_SECONDS.local),
         SKIFF_NETWORK: network,
         SKIFF_DNS_ZONE: DNS_ZONE,
         SKIFF_STATE_DIR: join(dataDir, 'agents'),

@@ -5,7 +5,9 @@
  * publishes its ingress port (127.0.1.i:<host port>).
  *
  * - `sync(routes)` swaps the whole route table at once (level-triggered, like every port): a
- *   replica left out stops getting new requests immediately; requests in flight finish.
+ *   replica left out stops getting new requests immediately; requests in flight finish, and its
+ *   keep-alive connections are closed rather than reused (idle ones at once, busy ones after their
+ *   response), so that a leaving replica is drained before the agent signals it.
  * - Session affinity: a `skiff-affinity=<task id>` cookie keeps a client on one replica while
  *   that replica is a target; otherwise the client gets another replica and a new cookie.
  * - Passive health: a replica that refuses a connection is skipped for `passiveHealthMs`, and the
@@ -150,6 +152,13 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
   /** Replicas that refused a connection, by `ip:port`, until when they are skipped. */
   const refusedUntil = new Map<string, number>();
   const agent = new http.Agent({ keepAlive: true, timeout: options.idleSocketMs ?? 15_000, scheduling: 'lifo' });
+  /** `ip:port` of every target in the table: a connection to any other endpoint is not kept for reuse. */
+  let targeted = new Set<string>();
+  // A leaving replica finishes the requests it has, then its connections close instead of going back
+  // to the pool: its host port may be given to a new replica, and a pooled connection would still
+  // lead to the old container (Docker's port proxy keeps established connections) until its signal.
+  const keepSocketAlive = agent.keepSocketAlive.bind(agent);
+  agent.keepSocketAlive = (socket) => targeted.has(`${(socket as Socket).remoteAddress}:${(socket as Socket).remotePort}`) && keepSocketAlive(socket);
 
   /** The response in progress on each client connection, so a client error knows whether it may still answer. */
   const responses = new WeakMap<Duplex, http.ServerResponse>();
@@ -367,7 +376,12 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
     // One assignment: a request sees the old table or the new one, never a mix.
     table = next;
     const live = new Set([...next.values()].flatMap((e) => e.route.targets.map(endpoint)));
+    targeted = live;
     for (const key of refusedUntil.keys()) if (!live.has(key)) refusedUntil.delete(key);
+    // Idle connections to replicas that left are closed now; busy ones close when their response ends.
+    for (const sockets of Object.values(agent.freeSockets)) {
+      for (const socket of sockets ?? []) if (!live.has(`${socket.remoteAddress}:${socket.remotePort}`)) socket.destroy();
+    }
   }
 
   server.keepAliveTimeout = 5_000;

@@ -55,6 +55,7 @@ import {
 import { ConflictError, LimitError, SkiffError } from '../../core/errors.ts';
 import type { IngressRoute, LoadBalancer, RouteFailure } from '../../ports/index.ts';
 import { classifySdkError, isAccessDenied, sdkErrorCode, sdkErrorMessage, serviceErrors } from './sdk-errors.ts';
+import { DRAIN_SECONDS } from '../../core/stopping.ts';
 
 /** The highest listener-rule priority ELBv2 accepts. */
 const MAX_PRIORITY = 50_000;
@@ -84,7 +85,8 @@ export interface AlbLoadBalancerOptions {
   /**
    * How long a removed target keeps its requests in flight (connection draining), in seconds. Skiff
    * removes a replica from the load balancer when it is to stop, so this is how long its last
-   * requests get. @default 30 (ELBv2's own default, 300, would keep each replica a rollout replaces draining for 5 minutes)
+   * requests get; the agents wait as long before a leaving replica's stop signal (core/stopping.ts).
+   * @default DRAIN_SECONDS.aws, 30 (ELBv2's own default, 300, would hold a rolling update for 5 minutes a step)
    */
   readonly deregistrationDelaySeconds?: number;
   /**
@@ -184,7 +186,7 @@ export class AlbLoadBalancer implements LoadBalancer {
     if (!Number.isInteger(firstPriority) || firstPriority < 1 || firstPriority > MAX_PRIORITY) {
       throw new TypeError(`AlbLoadBalancer: firstPriority must be an integer from 1 to ${MAX_PRIORITY}; got ${firstPriority}`);
     }
-    const delay = options.deregistrationDelaySeconds ?? 30;
+    const delay = options.deregistrationDelaySeconds ?? DRAIN_SECONDS.aws;
     if (!Number.isInteger(delay) || delay < 0 || delay > 3600) {
       throw new TypeError(`AlbLoadBalancer: deregistrationDelaySeconds must be an integer from 0 to 3600 (ELBv2's range); got ${delay}`);
     }

@@ -57,6 +57,7 @@ import {
 } from './limits.ts';
 import { AUTOSCALING_ALIASES, AutoscalingSchema } from './autoscaling.ts';
 import { got, isRecord, rule, stringValue, type RawIssue } from './messages.ts';
+import { DEFAULT_TERMINATION_GRACE_SECONDS, MAX_TERMINATION_GRACE_SECONDS, STOP_SIGNALS, stopSignalProblem } from '../stopping.ts';
 
 /** Adds an issue with `problem`'s message when it finds one. */
 function checked<T extends z.ZodType>(schema: T, problem: (value: z.output<T>) => string | undefined): T {
@@ -358,6 +359,7 @@ const ContainerSchema = z.strictObject({
   resources: ResourcesSchema.default(() => ({ cpu: DEFAULT_CPU_MILLIS, memory: DEFAULT_MEMORY_BYTES })),
   health: HealthSchema.optional(),
   securityContext: SecurityContextSchema.optional(),
+  stopSignal: checked(z.string({ error: rule(`must be a signal name, one of ${STOP_SIGNALS.join(', ')}`) }), stopSignalProblem).optional(),
 });
 
 const PlacementSchema = z.strictObject({
@@ -393,6 +395,9 @@ const IngressSchema = z.strictObject(
 
 const pidsRule = rule(
   `must be an integer from ${MIN_PIDS_LIMIT} to ${MAX_PIDS_LIMIT}: the processes and threads each container of the pod may run (default ${DEFAULT_PIDS_LIMIT})`,
+);
+const graceRule = rule(
+  `must be an integer number of seconds from 0 to ${MAX_TERMINATION_GRACE_SECONDS}: how long each replica gets between its stop signal and the kill (default ${DEFAULT_TERMINATION_GRACE_SECONDS})`,
 );
 const replicasRule = rule(`must be an integer from 0 to ${MAX_REPLICAS}`);
 const containersRule = (issue: RawIssue): string =>
@@ -499,6 +504,12 @@ const SpecSchema = z.strictObject({
   successfulJobsHistoryLimit: count(0, MAX_JOBS_HISTORY, 'finished jobs kept').optional(),
   failedJobsHistoryLimit: count(0, MAX_JOBS_HISTORY, 'failed jobs kept').optional(),
   update: UpdateSchema.default(() => ({ ...UPDATE_DEFAULTS })),
+  terminationGracePeriodSeconds: z
+    .number({ error: graceRule })
+    .int({ error: graceRule })
+    .min(0, { error: graceRule })
+    .max(MAX_TERMINATION_GRACE_SECONDS, { error: graceRule })
+    .default(DEFAULT_TERMINATION_GRACE_SECONDS),
 });
 
 const MetadataSchema = z.strictObject({
@@ -526,6 +537,18 @@ export const ServiceSchema = z.strictObject(
  * too far from it for the edit-distance suggestion.
  */
 export const ALIASES = new Map<z.ZodType, Readonly<Record<string, string>>>([
+  [
+    SpecSchema,
+    {
+      stop_grace_period: 'terminationGracePeriodSeconds',
+      stopGracePeriod: 'terminationGracePeriodSeconds',
+      stopTimeout: 'terminationGracePeriodSeconds',
+      killTimeout: 'terminationGracePeriodSeconds',
+      kill_timeout: 'terminationGracePeriodSeconds',
+      gracePeriodSeconds: 'terminationGracePeriodSeconds',
+    },
+  ],
+  [ContainerSchema, { stop_signal: 'stopSignal', StopSignal: 'stopSignal', killSignal: 'stopSignal', kill_signal: 'stopSignal' }],
   [
     HealthSchema,
     {

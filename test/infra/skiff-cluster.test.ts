@@ -243,6 +243,7 @@ describe('control-plane functions', () => {
           SKIFF_DNS_ZONE: 'apps.test.internal',
           SKIFF_ALB_LISTENER_ARN: { Ref: listenerId },
           SKIFF_VPC_ID: { Ref: vpcId },
+          SKIFF_DEREGISTRATION_DELAY_SECONDS: '30',
           SKIFF_CLUSTER_CIDR: '10.200.0.0/16',
           SKIFF_HOST_SUBNET_PREFIX: '24',
           SKIFF_ROUTE_TABLE_IDS: Match.anyValue(),
@@ -756,6 +757,13 @@ describe('hosts', () => {
     it('gives the agents the configured heartbeat and a poll interval sized for maxHosts (250 hosts: 13 s)', () => {
       expect(script).toContain('\nSKIFF_HEARTBEAT_SECONDS=10\n');
       expect(script).toContain('\nSKIFF_POLL_SECONDS=13\n');
+    });
+
+    it("gives the agents a drain delay equal to the scheduler's ALB deregistration delay, so both count the same drain", () => {
+      const fn = template.findResources('AWS::Lambda::Function')[schedulerFnId] as { Properties: { Environment: { Variables: Record<string, unknown> } } };
+      const delay = render(fn.Properties.Environment.Variables.SKIFF_DEREGISTRATION_DELAY_SECONDS);
+      expect(delay).toBe('30');
+      expect(script).toContain(`\nSKIFF_DRAIN_SECONDS=${delay}\n`);
     });
 
     it('runs the agent as the skiff-agent systemd service that always restarts and records its pid', () => {

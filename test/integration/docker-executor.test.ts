@@ -171,8 +171,8 @@ describe('DockerExecutor with a real Docker daemon', () => {
     expect(await executor.inspect(running)).toBeUndefined();
     expect(await executor.inspect(created)).toBeUndefined();
     expect(await executor.list()).toEqual([]);
-    await expect(executor.stopAndRemove(running, 10)).resolves.toBeUndefined();
-    await expect(executor.stopAndRemove('0123456789ab', 10)).resolves.toBeUndefined();
+    await expect(executor.stopAndRemove(running, 10)).resolves.toEqual({});
+    await expect(executor.stopAndRemove('0123456789ab', 10)).resolves.toEqual({});
   });
 
   it('stops on SIGTERM a process that would ignore it as PID 1, because the init is PID 1', async () => {

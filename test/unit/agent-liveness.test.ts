@@ -57,6 +57,7 @@ class FakeRuntime implements Executor {
   async stopAndRemove(id: string) {
     await this.answer();
     this.containers.delete(id);
+    return {};
   }
   async hasImage() {
     return true;
