@@ -86,7 +86,13 @@ const serviceSpec = z.unknown().transform((value, ctx): ServiceSpec => {
 
 /** A stored pod is the containers and restart policy of a spec that parses (kept as stored, as a spec). */
 const pod = z
-  .object({ containers: z.array(z.unknown()).max(MAX_CONTAINERS), restartPolicy: z.enum(['always', 'on-failure', 'never']), pidsLimit: z.number().optional() })
+  .object({
+    containers: z.array(z.unknown()).max(MAX_CONTAINERS),
+    restartPolicy: z.enum(['always', 'on-failure', 'never']),
+    pidsLimit: z.number().optional(),
+    volumes: z.array(z.unknown()).optional(),
+    initContainers: z.array(z.unknown()).optional(),
+  })
   .transform((value, ctx): PodSpec => {
     if (value.containers.length === 0) return value as unknown as PodSpec;
     try {
@@ -98,6 +104,8 @@ const pod = z
           containers: value.containers,
           restartPolicy: value.restartPolicy,
           pidsLimit: value.pidsLimit,
+          volumes: value.volumes,
+          initContainers: value.initContainers,
           placement: { strategy: 'spread', constraints: [] },
         },
       };

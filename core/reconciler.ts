@@ -47,6 +47,8 @@ export function podOf(service: Service): PodSpec {
     containers: service.spec.spec.containers,
     restartPolicy: service.spec.spec.restartPolicy,
     ...(service.spec.spec.pidsLimit === undefined ? {} : { pidsLimit: service.spec.spec.pidsLimit }),
+    ...(service.spec.spec.volumes === undefined ? {} : { volumes: service.spec.spec.volumes }),
+    ...(service.spec.spec.initContainers === undefined ? {} : { initContainers: service.spec.spec.initContainers }),
   };
 }
 

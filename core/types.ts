@@ -29,6 +29,27 @@ export interface ContainerSpec {
   readonly health?: HealthCheck;
   /** Who the container runs as and what it may do beyond the locked-down default (docs/spec.md). */
   readonly securityContext?: SecurityContext;
+  /** Volumes of the pod (spec.volumes) mounted in this container; absent: none. */
+  readonly volumeMounts?: readonly VolumeMount[];
+}
+
+/**
+ * A volume of a pod. `emptyDir` lives with the pod and is shared by its containers; `persistent` outlives
+ * the pod: one per replica slot, named `<namespace>-<service>-<volume>-<slot>` (core/volumes.ts), kept
+ * on the host that first held it (locally) or on EFS (AWS). Exactly one of the two is set.
+ */
+export interface VolumeSpec {
+  readonly name: string;
+  readonly emptyDir?: Record<string, never>;
+  readonly persistent?: Record<string, never>;
+}
+
+export interface VolumeMount {
+  /** A volume of spec.volumes. */
+  readonly name: string;
+  /** An absolute path in the container. */
+  readonly mountPath: string;
+  readonly readOnly?: boolean;
 }
 
 /** Kubernetes' names. Capabilities are added to, or dropped from, the agent's default set. */
@@ -66,6 +87,10 @@ export interface PodSpec {
   readonly restartPolicy: RestartPolicy;
   /** Processes each container may run; absent in pods stored before it existed: the default then. */
   readonly pidsLimit?: number;
+  /** Absent when the spec declares none (pods stored before volumes existed compare equal). */
+  readonly volumes?: readonly VolumeSpec[];
+  /** Run in order, each to completion, before the app containers start; absent when none. */
+  readonly initContainers?: readonly ContainerSpec[];
 }
 
 export interface PlacementSpec {
@@ -90,6 +115,10 @@ export interface ServiceSpec {
     readonly restartPolicy: RestartPolicy;
     /** Processes (threads included) each container of the pod may run; parsing fills the default, specs stored before it existed lack it. */
     readonly pidsLimit?: number;
+    /** The pod's volumes (docs/spec.md); absent when none. */
+    readonly volumes?: readonly VolumeSpec[];
+    /** Containers run in order to completion before `containers` start; absent when none. */
+    readonly initContainers?: readonly ContainerSpec[];
     readonly placement: PlacementSpec;
     /** HTTP requests for `host` go to the healthy replicas' `port` (a declared containerPort). */
     readonly ingress?: { readonly host: string; readonly port: number; readonly sessionAffinity: boolean };

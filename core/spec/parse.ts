@@ -14,6 +14,7 @@ import { defaultMessage, type RawIssue } from './messages.ts';
 import { healthIssues, ingressIssues, podIssues, securityIssues } from './pod.ts';
 import { toServiceSpec } from './resolve.ts';
 import { ServiceSchema } from './schema.ts';
+import { volumeIssues } from './volumes.ts';
 
 /** Validates a decoded spec (from YAML or JSON) and fills defaults; throws ValidationError listing every issue. */
 export function parseServiceSpec(input: unknown): ServiceSpec {
@@ -27,6 +28,7 @@ export function parseServiceSpec(input: unknown): ServiceSpec {
     ...healthIssues(input),
     ...ingressIssues(input),
     ...securityIssues(input),
+    ...volumeIssues(input),
   ];
   if (issues.length > 0 || !result.success) throw new ValidationError(issues, { cause: result.error });
   return toServiceSpec(result.data);
@@ -134,6 +136,14 @@ export function serviceSpecToJson(spec: ServiceSpec) {
         ...c,
         resources: { cpu: formatCpu(c.resources.cpu), memory: formatMemory(c.resources.memory) },
       })),
+      ...(spec.spec.initContainers
+        ? {
+            initContainers: spec.spec.initContainers.map((c) => ({
+              ...c,
+              resources: { cpu: formatCpu(c.resources.cpu), memory: formatMemory(c.resources.memory) },
+            })),
+          }
+        : {}),
     },
   };
 }

@@ -1,5 +1,5 @@
 /** The validated spec in its stored form: port names resolved to numbers, defaults that depend on other fields. */
-import type { ContainerSpec, HealthCheck, ServiceSpec } from '../types.ts';
+import type { ContainerSpec, HealthCheck, ServiceSpec, VolumeSpec } from '../types.ts';
 import { HEALTH_DEFAULTS } from './defaults.ts';
 import type { ParsedContainer, ParsedService } from './schema.ts';
 
@@ -33,8 +33,23 @@ export function toServiceSpec(parsed: ParsedService): ServiceSpec {
     const { health, ...rest } = c;
     return health === undefined ? rest : { ...rest, health: resolveHealth(health, parsed.spec.containers) };
   });
-  const { ingress, ...spec } = parsed.spec;
-  return { ...parsed, spec: { ...spec, containers, ...(ingress === undefined ? {} : { ingress: resolveIngress(ingress, parsed.spec.containers) }) } };
+  const { ingress, volumes, initContainers, ...spec } = parsed.spec;
+  return {
+    ...parsed,
+    spec: {
+      ...spec,
+      containers,
+      // Absent rather than empty when none: a pod stored before these fields existed stays equal to its spec.
+      ...(initContainers !== undefined && initContainers.length > 0 ? { initContainers: initContainers.map(({ health: _, ...c }) => c) } : {}),
+      ...(volumes !== undefined && volumes.length > 0 ? { volumes: volumes.map(volumeOf) } : {}),
+      ...(ingress === undefined ? {} : { ingress: resolveIngress(ingress, parsed.spec.containers) }),
+    },
+  };
+}
+
+/** The stored volume: its name and its one kind, in one key order. */
+function volumeOf(volume: NonNullable<ParsedService['spec']['volumes']>[number]): VolumeSpec {
+  return volume.persistent !== undefined ? { name: volume.name, persistent: {} } : { name: volume.name, emptyDir: {} };
 }
 
 /** The stored ingress: the port as its containerPort number. */
