@@ -17,6 +17,8 @@ import { SsmHostChannel } from '../adapters/aws/ssm-channel.ts';
 import { Agent } from './agent.ts';
 import { DockerExecutor, containerSpecHash } from './docker.ts';
 import { DockerHostNetwork } from './host-network.ts';
+import { DockerVolumeManager } from './volumes.ts';
+import Dockerode from 'dockerode';
 import { ConfigError, numberEnv, optionalEnv, requireEnv } from '../app/env.ts';
 import { ENV } from '../app/env-names.ts';
 import { parseCpu, parseMemory } from '../core/quantity.ts';
@@ -102,7 +104,8 @@ async function main(): Promise<void> {
   });
   const network = optionalEnv(env, ENV.network);
   const zone = optionalEnv(env, ENV.dnsZone) ?? 'skiff.internal';
-  const executor = new DockerExecutor({ cluster, hostId, zone, ...(network ? { network } : {}) });
+  const docker = new Dockerode();
+  const executor = new DockerExecutor({ docker, cluster, hostId, zone, ...(network ? { network } : {}) });
   // Used only when the host document carries a container network (AWS); local documents carry none.
   const hostNetwork = new DockerHostNetwork({
     cluster,
@@ -131,6 +134,7 @@ async function main(): Promise<void> {
       channel,
       executor,
       network: hostNetwork,
+      volumes: new DockerVolumeManager(docker, cluster, hostId),
       hashOf: containerSpecHash,
       now: () => Date.now(),
       random: Math.random,
