@@ -5,7 +5,6 @@
  */
 import type Dockerode from 'dockerode';
 import type { ContainerSpec, HostDocumentTask } from '../core/types.ts';
-import { volumeId } from '../core/volumes.ts';
 import { dockerCall, statusOf } from './docker-calls.ts';
 import type { Mount } from './executor.ts';
 
@@ -45,7 +44,8 @@ export function mountsOf(container: ContainerSpec, sources: VolumeSources): Moun
 
 /**
  * Docker volume names: `skiff.<cluster>.<namespace>.<taskId>.<volume>` for an emptyDir (its task's),
- * `skiff.<cluster>.<volumeId>` for a persistent one (its slot's, core/volumes.ts).
+ * `skiff.<cluster>.<namespace>.<service>.<volume>.<slot>` for a persistent one (its slot's). Dots, which no
+ * DNS label holds, keep two services' names apart (the dashed volume id can be read two ways).
  */
 export function dockerVolumeName(
   cluster: string,
@@ -53,9 +53,7 @@ export function dockerVolumeName(
   volume: string,
   persistent: boolean,
 ): string {
-  return persistent
-    ? `skiff.${cluster}.${volumeId(task.namespace, task.service, volume, task.slot)}`
-    : `skiff.${cluster}.${task.namespace}.${task.id}.${volume}`;
+  return persistent ? `skiff.${cluster}.${task.namespace}.${task.service}.${volume}.${task.slot}` : `skiff.${cluster}.${task.namespace}.${task.id}.${volume}`;
 }
 
 /** Volume create, list and remove are metadata operations of the daemon: as quick as a container inspect. */

@@ -41,7 +41,7 @@ const MAX_TEXT = 64 * 1024;
 const MAX_COUNT = 1e12;
 
 /** The kinds of item in the table. */
-export type ItemKind = 'service' | 'task' | 'host' | 'hoststatus' | 'heartbeat' | 'event' | 'published' | 'checkpoint';
+export type ItemKind = 'service' | 'task' | 'host' | 'hoststatus' | 'heartbeat' | 'event' | 'published' | 'checkpoint' | 'volume';
 
 /** An item that failed its schema or its key check: skipped by the reader, reported to the control plane. */
 export interface BadItem {

@@ -6,7 +6,11 @@
  * volume on the host that first held it, so the slot is always placed back there (sticky placement);
  * on AWS it is an EFS access point, reachable from every host, so it follows the replica anywhere.
  */
+import { z } from 'zod';
 import type { PodSpec } from './types.ts';
+
+/** What names a volume in the store: a tuple, since the dashed id can be read two ways (`a-b` + `c` or `a` + `b-c`). */
+export type VolumeKey = Pick<VolumeRecord, 'namespace' | 'service' | 'volume' | 'slot'>;
 
 /** A persistent volume as the store records it: which slot owns it, and the host that holds its data. */
 export interface VolumeRecord {
@@ -32,9 +36,9 @@ export function persistentVolumes(pod: Pick<PodSpec, 'volumes'>): string[] {
   return (pod.volumes ?? []).filter((v) => v.persistent !== undefined).map((v) => v.name);
 }
 
-/** The ids of the persistent volumes a slot's pod uses. */
-export function slotVolumeIds(namespace: string, service: string, slot: number, pod: Pick<PodSpec, 'volumes'>): string[] {
-  return persistentVolumes(pod).map((v) => volumeId(namespace, service, v, slot));
+/** The keys of the persistent volumes a slot's pod uses. */
+export function slotVolumes(namespace: string, service: string, slot: number, pod: Pick<PodSpec, 'volumes'>): VolumeKey[] {
+  return persistentVolumes(pod).map((volume) => ({ namespace, service, volume, slot }));
 }
 
 /**
@@ -42,17 +46,53 @@ export function slotVolumeIds(namespace: string, service: string, slot: number, 
  * slot held by different hosts (only after a host was replaced by hand) cannot both be reached.
  */
 export function stickyHost(
-  ids: readonly string[],
-  records: ReadonlyMap<string, Pick<VolumeRecord, 'host'>>,
+  keys: readonly VolumeKey[],
+  records: ReadonlyMap<string, Pick<VolumeRecord, 'host' | 'id'>>,
 ): { readonly host?: string; readonly volume?: string; readonly conflict?: string } {
   let host: string | undefined;
   let volume: string | undefined;
-  for (const id of ids) {
-    const r = records.get(id);
+  for (const key of keys) {
+    const r = records.get(volumeKeyString(key));
     if (!r) continue;
+    const id = r.id;
     if (host !== undefined && r.host !== host) return { conflict: `volumes ${volume} and ${id} live on different hosts (${host}, ${r.host})` };
     host = r.host;
     volume = id;
   }
   return host === undefined ? {} : { host, volume };
+}
+
+const label = z
+  .string()
+  .regex(/^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?$/)
+  .max(63);
+
+/** A volume item as read from the store: checked before it is trusted (hosts are not). */
+export const VolumeRecordSchema = z.strictObject({
+  id: z.string().max(256),
+  namespace: label,
+  service: label,
+  volume: label,
+  slot: z.number().int().min(0).max(999_999),
+  host: z.string().min(1).max(256),
+  createdAt: z.string().max(64),
+});
+
+/** The record, or why it is not one (a wrong shape, or an id that does not match its parts). */
+export function parseVolumeRecord(item: unknown): { ok: true; value: VolumeRecord } | { ok: false; reason: string } {
+  const parsed = VolumeRecordSchema.safeParse(item);
+  if (!parsed.success) return { ok: false, reason: parsed.error.issues.map((i) => `${i.path.join('.') || '(item)'}: ${i.message}`).join('; ') };
+  const v = parsed.data;
+  const id = volumeId(v.namespace, v.service, v.volume, v.slot);
+  return v.id === id ? { ok: true, value: v } : { ok: false, reason: `id ${JSON.stringify(v.id)} is not ${JSON.stringify(id)}, as its parts say` };
+}
+
+/** Records by `volumeKeyString`, for the scheduler. */
+export function volumeKeyString(v: VolumeKey): string {
+  return `${v.namespace}/${v.service}/${v.volume}/${v.slot}`;
+}
+
+/** `<namespace>#<service>#<volume>#<slot, 6 digits>`: the order volumes are listed in (and their DynamoDB sort key). */
+export function volumeSortKey(v: VolumeKey): string {
+  return `${v.namespace}#${v.service}#${v.volume}#${String(v.slot).padStart(6, '0')}`;
 }
