@@ -55,7 +55,8 @@ export function stickyHost(
     const r = records.get(volumeKeyString(key));
     if (!r) continue;
     const id = r.id;
-    if (host !== undefined && r.host !== host) return { conflict: `volumes ${volume} and ${id} live on different hosts (${host}, ${r.host})` };
+    // Only after a record was changed by hand: the first volume's host wins, and the conflict is said.
+    if (host !== undefined && r.host !== host) return { host, volume, conflict: `volumes ${volume} and ${id} live on different hosts (${host}, ${r.host})` };
     host = r.host;
     volume = id;
   }

@@ -30,6 +30,11 @@ export interface PassDeps {
    * and the network step reads the route tables and asks about suspect machines on this pass
    */
   readonly state?: PassState;
+  /**
+   * Where persistent volumes live: `host` (local Docker volumes: a slot is placed back on the host that
+   * holds its data) or `shared` (EFS on AWS: reachable from every host, so no pinning). @default 'host'
+   */
+  readonly volumes?: 'host' | 'shared';
 }
 
 /** State kept between passes. Losing it costs repeated work only, never a wrong decision. */
