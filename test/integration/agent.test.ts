@@ -273,6 +273,23 @@ describe('the agent', () => {
     expect(status.message).toContain('exited with code 7');
   });
 
+  it('reports a container killed for going over its memory limit as OOMKilled, in the task message and its events', async () => {
+    const hog = task('hog-1-aaaaa', ['sh', '-c', 'x=aaaaaaaaaaaaaaaa; while :; do x="$x$x"; done']);
+    await publish('hm', 1, [hog]);
+    await startAgent('hm');
+    const status = await eventually(
+      async () => {
+        const s = await store.getHostStatus('hm');
+        const t = s?.tasks[0];
+        return t?.message?.includes('OOMKilled') && s?.events?.some((e) => e.type === 'task.restarted' && e.message.includes('OOMKilled')) ? s : undefined;
+      },
+      'the OOM kill reported',
+      30_000,
+    );
+    expect(status.tasks[0]).toMatchObject({ state: 'failed', exitCode: 137 });
+    expect(status.tasks[0].message).toMatch(/^container web was OOMKilled \(it used more than its memory limit\)/);
+  });
+
   it('adopts its running containers after a restart instead of recreating them', async () => {
     await publish('he', 1, [task('keep-1-aaaaa'), task('keep-2-bbbbb')]);
     const first = await startAgent('he');
