@@ -11,6 +11,7 @@ import { jsonEqual } from '../core/json.ts';
 import { hostView, taskViews } from '../core/views.ts';
 import { podOf } from '../core/reconciler.ts';
 import { desiredReplicas } from '../core/replicas.ts';
+import { volumeView } from '../core/volumes.ts';
 
 export interface ApiRequest {
   readonly method: string;
@@ -219,6 +220,18 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     return { status: 200, body: page, ...(more ? { headers: { 'x-next-cursor': encodeCursor([`${page[0].at}#${page[0].id}`]) } } : {}) };
   };
 
+  /** Persistent volumes: `name` (the volume id), `namespace`, `service`, `host` (where it lives locally), as scripts read them. */
+  const listVolumes: Handler = async (req) => {
+    const { namespace, service } = req.query;
+    const volumes = (await store.listVolumes(namespace)).filter((v) => !service || v.service === service);
+    return paged(
+      req,
+      volumes,
+      (v) => [v.namespace, v.service, v.volume, v.slot],
+      (list) => list.map(volumeView),
+    );
+  };
+
   const routes: [string, RegExp, Handler][] = [
     ['GET', /^\/v1\/healthz$/, async () => ({ status: 200, body: { ok: true } })],
     ['POST', /^\/v1\/services$/, applyService],
@@ -232,6 +245,7 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     ['POST', /^\/v1\/hosts\/(?<id>[^/]+)\/drain$/, drainHost],
     ['POST', /^\/v1\/hosts\/(?<id>[^/]+)\/uncordon$/, uncordonHost],
     ['GET', /^\/v1\/events$/, listEvents],
+    ['GET', /^\/v1\/volumes$/, listVolumes],
   ];
 
   async function kick(): Promise<void> {

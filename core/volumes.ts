@@ -97,3 +97,20 @@ export function volumeKeyString(v: VolumeKey): string {
 export function volumeSortKey(v: VolumeKey): string {
   return `${v.namespace}#${v.service}#${v.volume}#${String(v.slot).padStart(6, '0')}`;
 }
+
+/** A volume as the API and `skiff get volumes -o json` show it; `name`, `namespace`, `service` and `host` are a contract. */
+export interface VolumeView {
+  readonly name: string;
+  readonly namespace: string;
+  readonly service: string;
+  /** The volume's name in the spec. */
+  readonly volume: string;
+  readonly slot: number;
+  /** Where the data lives (local Docker volumes); on EFS, the host the slot was first placed on. */
+  readonly host: string;
+  readonly createdAt: string;
+}
+
+export function volumeView(v: VolumeRecord): VolumeView {
+  return { name: v.id, namespace: v.namespace, service: v.service, volume: v.volume, slot: v.slot, host: v.host, createdAt: v.createdAt };
+}

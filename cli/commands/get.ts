@@ -5,6 +5,7 @@ import { command, oneOf, outputMode, UsageError } from '../command.ts';
 import { age, table } from '../format.ts';
 import { didYouMean } from '../suggest.ts';
 import { servicePath, taskTable, type ServiceDetail, type TaskRow } from '../views.ts';
+import { volumes } from './get-volumes.ts';
 
 type Mode = 'table' | 'json';
 type Out = { log(s: string): void };
@@ -93,24 +94,25 @@ async function hosts(client: ApiClient, q: Query, mode: Mode, out: Out): Promise
 }
 
 /** Each kind under its names (plural first: the one suggested). */
-const KINDS: Record<string, typeof services> = { services, service: services, svc: services, tasks, task: tasks, hosts, host: hosts };
+const KINDS: Record<string, typeof services> = { services, service: services, svc: services, tasks, task: tasks, hosts, host: hosts, volumes, volume: volumes };
 
 export default command({
   name: 'get',
-  summary: 'list services, tasks or hosts, or show one',
-  usage: ['get services|tasks|hosts [NAME] [-n NAMESPACE] [--service S] [--host H] [-o json]'],
+  summary: 'list services, tasks, hosts or volumes, or show one',
+  usage: ['get services|tasks|hosts|volumes [NAME] [-n NAMESPACE] [--service S] [--host H] [-o json]'],
   example: 'skiff get tasks --service hello -o json',
   flags: {
-    service: { type: 'string', value: 'S', help: 'tasks of this service only' },
+    service: { type: 'string', value: 'S', help: 'tasks of this service only (volumes too)' },
     host: { type: 'string', value: 'H', help: 'tasks on this host only' },
   },
   maxArgs: 2,
   async run({ values, positionals }, out) {
     const [kind, name] = positionals;
     const mode = outputMode(values.output);
-    if (kind === undefined) throw new UsageError('get what? services, tasks or hosts');
+    if (kind === undefined) throw new UsageError('get what? services, tasks, hosts or volumes');
     const show = Object.hasOwn(KINDS, kind) ? KINDS[kind] : undefined;
-    if (!show) throw new UsageError(`cannot get "${kind}": use ${oneOf(['services', 'tasks', 'hosts'])}${didYouMean(kind, ['services', 'tasks', 'hosts'])}`);
+    const kinds = ['services', 'tasks', 'hosts', 'volumes'];
+    if (!show) throw new UsageError(`cannot get "${kind}": use ${oneOf(kinds)}${didYouMean(kind, kinds)}`);
     const client = new ApiClient(findApi(values.api, { token: values.token }));
     await show(client, { name, namespace: values.namespace, service: values.service, host: values.host }, mode, out);
     return 0;

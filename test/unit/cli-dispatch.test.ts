@@ -128,7 +128,7 @@ describe('skiff (dispatcher)', () => {
     const c = capture();
     expect(await main(['get', '-h'], c.out)).toBe(0);
     const text = c.logs.join('\n');
-    expect(text).toContain('skiff get services|tasks|hosts [NAME]');
+    expect(text).toContain('skiff get services|tasks|hosts|volumes [NAME]');
     expect(text).toMatch(/--service S\s+tasks of this service only/);
     expect(text).toContain('Example:\n  skiff get tasks');
     const l = capture();
@@ -147,8 +147,8 @@ describe('skiff (dispatcher)', () => {
     [['frobnicate'], 'unknown command "frobnicate"; try: apply, get, delete, describe, drain, uncordon, events, local, config (skiff --help)'],
     [['get', 'tasks', '--namspace', 'x'], "Unknown option '--namspace'; did you mean --namespace?"],
     [['apply', '-f', 'x.yaml', '--no-wiat'], "Unknown option '--no-wiat'; did you mean --no-wait?"],
-    [['get', 'taks'], 'cannot get "taks": use services, tasks or hosts; did you mean "tasks"?'],
-    [['get'], 'get what? services, tasks or hosts'],
+    [['get', 'taks'], 'cannot get "taks": use services, tasks, hosts or volumes; did you mean "tasks"?'],
+    [['get'], 'get what? services, tasks, hosts or volumes'],
     [['local', 'stauts'], 'unknown local command "stauts"; use up, status, down, kill-host, pause-host, resume-host or start-host; did you mean "status"?'],
     [['local'], 'local what? up, status, down, kill-host, pause-host, resume-host or start-host'],
     [['config', 'show'], 'unknown config command "show"; use set, get or unset'],

@@ -4,6 +4,7 @@ import { parseServiceSpec } from '../../core/spec.ts';
 import { stickyHost, volumeKeyString } from '../../core/volumes.ts';
 import { aHost, MiB } from '../builders.ts';
 import { passHarness, T0, type PassHarness } from '../pass-harness.ts';
+import { createApi } from '../../app/api.ts';
 
 function req(id: string, over: Partial<PlacementRequest> = {}): PlacementRequest {
   return {
@@ -119,5 +120,20 @@ describe('sticky placement of persistent volumes', () => {
     const moved = (await hostsOfSlots(h)).get(1);
     expect(moved).toBeDefined();
     expect(moved).not.toBe(host);
+  });
+
+  it('lists the volumes through the API with name, namespace, service and host, filtered by namespace and service', async () => {
+    const h = await passHarness([{ id: 'h1', cpu: 1000 }]);
+    await h.inner.putService(db(2), T0, 0);
+    await h.pass('a');
+    const api = createApi({ store: h.store, now: () => new Date(h.now()), kickScheduler: async () => {} });
+    const got = await api({ method: 'GET', path: '/v1/volumes', query: {}, headers: {} });
+    expect(got.status).toBe(200);
+    expect(got.body).toEqual([
+      { name: 'default-db-data-1', namespace: 'default', service: 'db', volume: 'data', slot: 1, host: 'h1', createdAt: expect.any(String) },
+      { name: 'default-db-data-2', namespace: 'default', service: 'db', volume: 'data', slot: 2, host: 'h1', createdAt: expect.any(String) },
+    ]);
+    expect((await api({ method: 'GET', path: '/v1/volumes', query: { service: 'web' }, headers: {} })).body).toEqual([]);
+    expect((await api({ method: 'GET', path: '/v1/volumes', query: { namespace: 'other' }, headers: {} })).body).toEqual([]);
   });
 });
