@@ -17,7 +17,10 @@ import { SsmHostChannel } from '../adapters/aws/ssm-channel.ts';
 import { Agent } from './agent.ts';
 import { DockerExecutor, containerSpecHash } from './docker.ts';
 import { DockerHostNetwork } from './host-network.ts';
-import { DockerVolumeManager } from './volumes.ts';
+import { DockerVolumeManager, type VolumeManager } from './volumes.ts';
+import { EfsVolumeManager, HostMounter } from './efs-volumes.ts';
+import { EfsAccessPoints } from '../adapters/aws/efs-access-points.ts';
+import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import Dockerode from 'dockerode';
 import { ConfigError, numberEnv, optionalEnv, requireEnv } from '../app/env.ts';
 import { ENV } from '../app/env-names.ts';
@@ -134,7 +137,7 @@ async function main(): Promise<void> {
       channel,
       executor,
       network: hostNetwork,
-      volumes: new DockerVolumeManager(docker, cluster, hostId),
+      volumes: volumeManager(docker, cluster, hostId, optionalEnv(env, ENV.efsFileSystemId), region),
       hashOf: containerSpecHash,
       now: () => Date.now(),
       random: Math.random,
@@ -164,3 +167,16 @@ main().catch((err) => {
   log('error', err instanceof ConfigError ? err.message : 'agent failed to start', { error: (err as Error).stack });
   process.exit(1);
 });
+
+/** Local Docker volumes, or EFS access points for persistent volumes when the cluster has a file system (AWS). */
+function volumeManager(docker: Dockerode, cluster: string, hostId: string, efsFileSystemId: string | undefined, region: string | undefined): VolumeManager {
+  const local = new DockerVolumeManager(docker, cluster, hostId);
+  if (!efsFileSystemId) return local;
+  if (!region) throw new ConfigError(`${ENV.efsFileSystemId} is set but no region is known: set ${ENV.region} or AWS_REGION`);
+  return new EfsVolumeManager({
+    fileSystemId: efsFileSystemId,
+    accessPoints: new EfsAccessPoints({ region, fileSystemId: efsFileSystemId, clusterName: cluster, credentials: defaultProvider() }),
+    mounter: new HostMounter(),
+    local,
+  });
+}

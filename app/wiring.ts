@@ -29,6 +29,8 @@ export interface ControlPlane {
   readonly kickScheduler: () => Promise<void>;
   /** The routed container network, when configured (AWS). */
   readonly network?: NetworkDeps;
+  /** `shared` when persistent volumes are on EFS (PassDeps.volumes). */
+  readonly volumes?: 'shared';
 }
 
 export function awsControlPlane(config: ControlPlaneConfig): ControlPlane {
@@ -87,6 +89,8 @@ export function awsControlPlane(config: ControlPlaneConfig): ControlPlane {
     waker: config.wakeDocument ? new RunCommandWaker(ssm, { documentName: config.wakeDocument }) : { wake: async () => {} },
     kickScheduler: trigger ? () => trigger.kick() : async () => {},
     ...(network ? { network } : {}),
+    // On EFS a persistent volume follows its replica to any host; without it (local) a replica stays by its data.
+    ...(config.efsFileSystemId ? { volumes: 'shared' as const } : {}),
   };
 }
 

@@ -23,6 +23,8 @@ export interface HostUserDataOptions {
   readonly heartbeatSeconds: number;
   /** Mean seconds between the agent's document polls (`SKIFF_POLL_SECONDS`); see `hostPollSeconds`. */
   readonly pollSeconds: number;
+  /** The cluster's EFS file system: the agent mounts persistent volumes from it (amazon-efs-utils). */
+  readonly efsFileSystemId?: string;
 }
 
 export const AGENT_SERVICE_NAME = 'skiff-agent';
@@ -102,13 +104,14 @@ export function hostUserDataScript(o: HostUserDataOptions): string {
     'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true',
     `${ENV.heartbeatSeconds}=${o.heartbeatSeconds}`,
     `${ENV.pollSeconds}=${o.pollSeconds}`,
+    ...(o.efsFileSystemId ? [`${ENV.efsFileSystemId}=${o.efsFileSystemId}`] : []),
   ];
   return [
     'set -euo pipefail',
     '',
     '# Packages: retried because the NAT path can lag the first seconds of boot. iptables: the agent',
     '# keeps container-to-container traffic un-masqueraded with one nat rule (docs/network.md).',
-    `for attempt in 1 2 3 4 5; do dnf install -y docker iptables-nft nodejs${o.nodeMajorVersion} && break; sleep $((attempt * 5)); done`,
+    `for attempt in 1 2 3 4 5; do dnf install -y docker iptables-nft nodejs${o.nodeMajorVersion}${o.efsFileSystemId ? ' amazon-efs-utils' : ''} && break; sleep $((attempt * 5)); done`,
     `command -v node-${o.nodeMajorVersion} >/dev/null`,
     '',
     '# Before Docker first starts: its defaults apply to containers created after it reads them.',

@@ -78,6 +78,8 @@ export interface SkiffHostsProps {
   readonly desiredHosts?: number;
   /** Seconds between an agent's heartbeats. */
   readonly heartbeatSeconds: number;
+  /** The cluster's EFS file system, whose access points the agents mount for persistent volumes. */
+  readonly efsFileSystemId?: string;
 }
 
 /** The hosts of one cluster and what they may do. */
@@ -139,6 +141,7 @@ export class SkiffHosts extends Construct {
         heartbeatSeconds: props.heartbeatSeconds,
         // Sized for the largest fleet the group may reach: polls stay within half the quota.
         pollSeconds: hostPollSeconds(props.maxHosts),
+        ...(props.efsFileSystemId ? { efsFileSystemId: props.efsFileSystemId } : {}),
       }),
     );
 

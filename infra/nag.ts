@@ -132,6 +132,12 @@ export function suppressSkiffClusterFindings(cluster: SkiffCluster): void {
           'the condition aws:ResourceTag/skiff:host-arn = ${ec2:SourceInstanceARN} limits it to the one parameter tagged with its ARN.',
         appliesTo: [arnIn('ssm', `parameter${prefix}/hosts/*`)],
       },
+      {
+        id: 'AwsSolutions-IAM5',
+        reason:
+          "A host tags the EFS access point of a persistent volume as it creates it (infra/volumes.ts); access points are made at run time, so their ids are unknown at deploy time. The condition limits TagResource to CreateAccessPoint calls that carry this cluster's tag.",
+        appliesTo: [arnIn('elasticfilesystem', 'access-point/*')],
+      },
     ],
     true,
   );

@@ -57,7 +57,15 @@ export function makeSchedulerHandler(deps: Omit<PassDeps, 'seed'>, discovery?: D
 export function schedulerHandlerFromEnv(env: NodeJS.ProcessEnv): SchedulerHandler {
   const cp = awsControlPlane(controlPlaneConfig(env));
   return makeSchedulerHandler(
-    { store: cp.store, channel: cp.channel, waker: cp.waker, cluster: cp.cluster, now: () => new Date(), ...(cp.network ? { network: cp.network } : {}) },
+    {
+      store: cp.store,
+      channel: cp.channel,
+      waker: cp.waker,
+      cluster: cp.cluster,
+      now: () => new Date(),
+      ...(cp.network ? { network: cp.network } : {}),
+      ...(cp.volumes ? { volumes: cp.volumes } : {}),
+    },
     cp.discovery,
     { metrics: true },
   );
