@@ -18,6 +18,8 @@ import { writeFileAtomic } from '../adapters/fs/atomic-write.ts';
 import { WatchedExecutor } from './runtime-watch.ts';
 import { DockerError } from './docker-calls.ts';
 import { Stopper } from './stopping.ts';
+import { SANDBOX, sandboxSpec } from './pod-sandbox.ts';
+import { mountsOf, type VolumeManager, type VolumeSources } from './volumes.ts';
 
 /** How often a long batch of container starts reports its progress. */
 const PROGRESS_MS = 1000;
@@ -74,6 +76,8 @@ export interface AgentConfig {
   readonly dockerStallMs?: number;
   /** How often the containers' CPU and memory are sampled for the autoscaler (agent/usage.ts); default 5 s. */
   readonly usageSampleMs?: number;
+  /** Image of the pod sandboxes (agent/pod-sandbox.ts). @default 'skiff/busybox:latest' */
+  readonly sandboxImage?: string;
 }
 
 export interface AgentDeps {
@@ -84,6 +88,8 @@ export interface AgentDeps {
   readonly network?: HostNetworkManager;
   /** Without a host network: a Docker network per namespace (agent/namespace-network.ts); absent, every pod on the executor's network. */
   readonly namespaceNetworks?: { ensure(namespace: string): Promise<string> };
+  /** Makes pods' volumes (agent/volumes.ts); a pod that declares volumes fails to start without it. */
+  readonly volumes?: VolumeManager;
   readonly hashOf: (spec: HostDocument['tasks'][number]['pod']['containers'][number]) => string;
   readonly now: () => number;
   readonly random: () => number;
@@ -414,6 +420,7 @@ export class Agent {
       containers = await this.docker.list();
     } else removed();
     const live = new Set(tasks.map((t) => t.id));
+    if (this.deps.volumes && (this.pruneDue || actions.some((a) => a.kind === 'remove'))) await this.pruneVolumes(live, containers);
     for (const key of this.statuses.keys()) if (!live.has(key)) this.statuses.delete(key);
     for (const key of this.restarts.keys()) if (!live.has(key.split('/')[0])) this.restarts.delete(key);
     for (const key of this.restartCounts.keys()) if (!live.has(key)) this.restartCounts.delete(key);
@@ -506,8 +513,8 @@ export class Agent {
       const restarts = this.restartCounts.get(task.id) ?? 0;
       const lastExitCode = this.lastExit.get(task.id);
       const health = base.state === 'running' ? this.taskHealth(task) : {};
-      // The pod's address is its first container's: the others share its network namespace.
-      const first = containers.find((c) => c.taskId === task.id && c.container === task.pod.containers[0]?.name);
+      // The pod's address is its sandbox's: the others share its network namespace.
+      const first = containers.find((c) => c.taskId === task.id && c.container === SANDBOX);
       const address = first?.state === 'running' ? first.address : undefined;
       const next: TaskStatus = {
         ...base,
@@ -554,12 +561,13 @@ export class Agent {
         if (a.kind === 'createPod') {
           await this.createPod(a.task, a.reason);
           this.refused.delete(a.task.id);
-        } else if (a.kind === 'start') await this.restart(a.container, a.task.id, a.reason);
+        } else if (a.kind === 'createContainer') await this.createContainer(a.task, a.spec, a.sandbox.id);
+        else if (a.kind === 'start') await this.restart(a.container, a.task.id, a.reason);
       } catch (err) {
         if (a.kind === 'createPod' && err instanceof DockerError && !err.retryable) this.refuse(a.task, err);
         this.deps.log('error', 'action failed', {
           action: a.kind,
-          task: a.kind === 'createPod' || a.kind === 'start' ? a.task.id : undefined,
+          task: a.task.id,
           error: (err as Error).message,
         });
       }
@@ -592,18 +600,15 @@ export class Agent {
       this.countRestart(task.id, '*', reason);
     }
     this.deps.log('info', 'starting task', { task: task.id, reason });
-    const [first, ...others] = task.pod.containers;
-    const ports = task.pod.containers.flatMap((c) => c.ports);
-    for (const c of task.pod.containers) {
-      if (this.images.has(c.image)) continue;
-      if (!(await this.docker.hasImage(c.image))) await this.docker.pull(c.image);
-      this.images.add(c.image);
-    }
-    let firstId: string;
+    const sandbox = sandboxSpec(task, this.config.sandboxImage);
+    await this.ensureImages([sandbox, ...(task.pod.initContainers ?? []), ...task.pod.containers]);
+    // Volumes first: a container cannot be created with a mount of a volume that does not exist.
+    const volumes = await this.volumesOf(task);
+    let sandboxId: string;
     try {
-      firstId = await this.docker.create(task, first, {
+      sandboxId = await this.docker.create(task, sandbox, {
         hostAddress: this.config.address,
-        podPorts: ports,
+        podPorts: sandbox.ports,
         hostname: task.id,
         ...(this.podNetwork
           ? { network: this.podNetwork }
@@ -613,15 +618,56 @@ export class Agent {
       });
     } catch (err) {
       // The image may have been removed behind the agent's back: check again next time.
-      for (const c of task.pod.containers) this.images.delete(c.image);
+      this.images.delete(sandbox.image);
       throw err;
     }
-    await this.docker.start(firstId);
-    this.startedByMe.set(firstId, this.deps.now());
-    for (const c of others) {
-      const id = await this.docker.create(task, c, { hostAddress: this.config.address, joinNetworkOf: firstId });
-      await this.docker.start(id);
-      this.startedByMe.set(id, this.deps.now());
+    await this.docker.start(sandboxId);
+    this.startedByMe.set(sandboxId, this.deps.now());
+    // With init containers the next rounds run them one by one (each exit wakes a round), then the app containers.
+    if ((task.pod.initContainers ?? []).length > 0) return void this.kickReconcileSoon();
+    for (const c of task.pod.containers) await this.createContainer(task, c, sandboxId, volumes);
+  }
+
+  /** Creates and starts one container of a pod in its sandbox's network namespace. */
+  private async createContainer(
+    task: HostDocument['tasks'][number],
+    spec: HostDocument['tasks'][number]['pod']['containers'][number],
+    sandboxId: string,
+    volumes?: VolumeSources,
+  ): Promise<void> {
+    await this.ensureImages([spec]);
+    const sources = volumes ?? (spec.volumeMounts?.length ? await this.volumesOf(task) : new Map());
+    const id = await this.docker.create(task, spec, { hostAddress: this.config.address, joinNetworkOf: sandboxId, mounts: mountsOf(spec, sources) });
+    await this.docker.start(id);
+    this.startedByMe.set(id, this.deps.now());
+  }
+
+  private async ensureImages(specs: readonly { readonly image: string }[]): Promise<void> {
+    for (const c of specs) {
+      if (this.images.has(c.image)) continue;
+      if (!(await this.docker.hasImage(c.image))) await this.docker.pull(c.image);
+      this.images.add(c.image);
+    }
+  }
+
+  private async volumesOf(task: HostDocument['tasks'][number]): Promise<VolumeSources> {
+    if (!(task.pod.volumes ?? []).length) return new Map();
+    if (!this.deps.volumes) throw new Error(`task ${task.id} declares volumes but this agent has no volume manager`);
+    return this.deps.volumes.ensure(task);
+  }
+
+  /** Whether emptyDir volumes are to be pruned (on the first round, then after removals). */
+  private pruneDue = true;
+
+  /** Removes the emptyDir volumes of tasks gone from this host: neither in the document nor with a container left. */
+  private async pruneVolumes(live: ReadonlySet<string>, containers: readonly ContainerInfo[]): Promise<void> {
+    const keep = new Set([...live, ...containers.map((c) => c.taskId)]);
+    try {
+      await this.deps.volumes!.prune(keep);
+      this.pruneDue = false;
+    } catch (err) {
+      this.pruneDue = true;
+      this.deps.log('warn', 'removing the volumes of gone tasks failed; retrying next round', { error: (err as Error).message });
     }
   }
 
@@ -633,6 +679,11 @@ export class Agent {
     if (before?.message === message) return;
     const about = { namespace: task.namespace, service: task.service, task: task.id, host: this.config.hostId };
     this.event('task.refused', `task ${task.id} cannot start: ${message}`, about);
+  }
+
+  /** A round right after this one (init containers move on at their exit; this covers a missed event). */
+  private kickReconcileSoon(): void {
+    this.reconcileAgain = true;
   }
 
   private async restart(container: ContainerInfo, taskId: string, reason: string): Promise<void> {

@@ -81,6 +81,11 @@ export function cpuShares(millicores: number): number {
   return Math.max(2, Math.round((millicores * 1024) / 1000));
 }
 
+/** Docker's NanoCpus for millicores: 1000m = 1e9, one core of CPU time per second. */
+export function nanoCpus(millicores: number): number {
+  return Math.round(millicores * 1_000_000);
+}
+
 /**
  * Log rotation of every container: Docker's default json-file driver never rotates, so one chatty
  * container fills the host's disk and takes every pod on it down. 3 files of 10 MB keep the last
@@ -225,6 +230,10 @@ export class DockerExecutor implements Executor {
         // Equal to Memory: no swap on top, so the limit is the hard limit the scheduler counted.
         MemorySwap: container.resources.memory > 0 ? container.resources.memory : undefined,
         CpuShares: cpuShares(container.resources.cpu),
+        // A cap too, not only a weight: the container gets at most the CPU the scheduler reserved for it,
+        // so one busy pod cannot take the cores its neighbours were promised (issue 13).
+        NanoCpus: nanoCpus(container.resources.cpu),
+        Mounts: options.mounts?.map((m) => ({ Type: m.type, Source: m.source, Target: m.target, ReadOnly: m.readOnly })),
         PortBindings: ports.length > 0 ? portBindings(ports, options.hostAddress) : undefined,
         NetworkMode: joining ? `container:${options.joinNetworkOf}` : network,
         // Locked down by default (issue 10): the capabilities of capabilitiesOf, no privilege gained
@@ -517,6 +526,7 @@ function toContainerInfo(data: Dockerode.ContainerInspectInfo): ContainerInfo {
     // Docker's states are exactly ContainerRunState; anything else would be a newer daemon's addition.
     state: RUN_STATES.has(state) ? (state as ContainerRunState) : 'dead',
     exitCode: stopped ? data.State.ExitCode : undefined,
+    ...(stopped && data.State.OOMKilled ? { oomKilled: true } : {}),
     startedAt: dockerTime(data.State.StartedAt),
     finishedAt: stopped ? dockerTime(data.State.FinishedAt) : undefined,
     ports,

@@ -34,6 +34,8 @@ export interface ContainerInfo {
   readonly specHash: string;
   readonly state: ContainerRunState;
   readonly exitCode?: number;
+  /** True when the kernel killed the container for going over its memory limit (Docker's State.OOMKilled). */
+  readonly oomKilled?: boolean;
   readonly startedAt?: string;
   readonly finishedAt?: string;
   readonly ports: readonly PublishedPort[];
@@ -65,6 +67,16 @@ export interface CreateOptions {
   readonly network?: string;
   /** Values of the container's secret references (agent/secrets.ts): added to its env, never to its spec or labels. */
   readonly secretEnv?: Readonly<Record<string, string>>;
+  /** Volumes to mount (agent/volumes.ts resolves a pod's volumeMounts into these). */
+  readonly mounts?: readonly Mount[];
+}
+
+/** A mount of a container: a Docker volume by name, or a host directory the agent prepared (an EFS mount). */
+export interface Mount {
+  readonly type: 'volume' | 'bind';
+  readonly source: string;
+  readonly target: string;
+  readonly readOnly: boolean;
 }
 
 export interface Executor {

@@ -21,6 +21,11 @@ import { CgroupUsageSource } from './usage.ts';
 import { DockerExecutor, containerSpecHash } from './docker.ts';
 import { DockerHostNetwork } from './host-network.ts';
 import { NamespaceNetworks } from './namespace-network.ts';
+import { DockerVolumeManager, type VolumeManager } from './volumes.ts';
+import { EfsVolumeManager, HostMounter } from './efs-volumes.ts';
+import { EfsAccessPoints } from '../adapters/aws/efs-access-points.ts';
+import { defaultProvider } from '@aws-sdk/credential-provider-node';
+import Dockerode from 'dockerode';
 import { ConfigError, numberEnv, optionalEnv, requireEnv } from '../app/env.ts';
 import { ENV } from '../app/env-names.ts';
 import { DRAIN_SECONDS, MAX_DRAIN_SECONDS } from '../core/stopping.ts';
@@ -108,9 +113,10 @@ async function main(): Promise<void> {
   const network = optionalEnv(env, ENV.network);
   const zone = optionalEnv(env, ENV.dnsZone) ?? 'skiff.internal';
   const paramPrefix = optionalEnv(env, ENV.paramPrefix) ?? `/skiff/${cluster}`;
+  const docker = new Dockerode();
   // Secret values come from the vault with this host's permissions, only for the containers it creates.
   const executor = withSecretEnv(
-    new DockerExecutor({ cluster, hostId, zone, ...(network ? { network } : {}) }),
+    new DockerExecutor({ docker, cluster, hostId, zone, ...(network ? { network } : {}) }),
     new SsmSecretVault(new SSMClient({ ...common, ...(ssmEndpoint ? { endpoint: ssmEndpoint } : {}) }), { prefix: paramPrefix }),
   );
   // Used only when the host document carries a container network (AWS); local documents carry none.
@@ -146,6 +152,7 @@ async function main(): Promise<void> {
       executor,
       network: hostNetwork,
       ...(network ? { namespaceNetworks: new NamespaceNetworks(network, cluster) } : {}),
+      volumes: volumeManager(docker, cluster, hostId, optionalEnv(env, ENV.efsFileSystemId), region),
       hashOf: containerSpecHash,
       now: () => Date.now(),
       random: Math.random,
@@ -176,3 +183,16 @@ main().catch((err) => {
   log('error', err instanceof ConfigError ? err.message : 'agent failed to start', { error: (err as Error).stack });
   process.exit(1);
 });
+
+/** Local Docker volumes, or EFS access points for persistent volumes when the cluster has a file system (AWS). */
+function volumeManager(docker: Dockerode, cluster: string, hostId: string, efsFileSystemId: string | undefined, region: string | undefined): VolumeManager {
+  const local = new DockerVolumeManager(docker, cluster, hostId);
+  if (!efsFileSystemId) return local;
+  if (!region) throw new ConfigError(`${ENV.efsFileSystemId} is set but no region is known: set ${ENV.region} or AWS_REGION`);
+  return new EfsVolumeManager({
+    fileSystemId: efsFileSystemId,
+    accessPoints: new EfsAccessPoints({ region, fileSystemId: efsFileSystemId, clusterName: cluster, credentials: defaultProvider() }),
+    mounter: new HostMounter(),
+    local,
+  });
+}

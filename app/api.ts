@@ -25,6 +25,7 @@ import { applyDocuments, checkWorkload, storeWorkload, type ApplyDeps, type Secr
 import { secretHandlers } from './secret-routes.ts';
 import { jobHandlers } from './job-routes.ts';
 import { rolloutRoutes } from './rollout-api.ts';
+import { volumeView } from '../core/volumes.ts';
 
 export interface ApiRequest {
   readonly method: string;
@@ -396,6 +397,18 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     return { status: 200, body: page, ...(more ? { headers: { 'x-next-cursor': encodeCursor([`${page[0].at}#${page[0].id}`]) } } : {}) };
   };
 
+  /** Persistent volumes: `name` (the volume id), `namespace`, `service`, `host` (where it lives locally), as scripts read them. */
+  const listVolumes: Handler = async (req) => {
+    const { namespace, service } = req.query;
+    const volumes = (await store.listVolumes(namespace)).filter((v) => !service || v.service === service);
+    return paged(
+      req,
+      volumes,
+      (v) => [v.namespace, v.service, v.volume, v.slot],
+      (list) => list.map(volumeView),
+    );
+  };
+
   /**
    * A filter of namespaces the caller may `action` in, for lists: with `?namespace=` asked, a 403
    * unless allowed there; without it, only the caller's own namespaces (every one for a cluster admin).
@@ -439,6 +452,7 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     ['GET', /^\/v1\/jobs$/, filtered(jobRoutes.list, 'services:read'), { handler: 'lists only the namespaces the caller may read' }],
     ['GET', JOB, jobRoutes.get, { action: 'services:read', namespace: 'path' }],
     ['DELETE', JOB, jobRoutes.remove, { action: 'services:delete', namespace: 'path' }],
+    ['GET', /^\/v1\/volumes$/, filtered(listVolumes, 'services:read'), { handler: 'lists only the namespaces the caller may read' }],
     ...rolloutRoutes({
       store,
       now: deps.now,

@@ -26,6 +26,12 @@ export const ENV = {
   /** The private DNS zone of service discovery (default `skiff.internal`). */
   dnsZone: 'SKIFF_DNS_ZONE',
 
+  /**
+   * The cluster's EFS file system (AWS): persistent volumes are its access points, shared by every host.
+   * Set for the agent (it mounts them) and the scheduler (it then pins no replica to a host).
+   */
+  efsFileSystemId: 'SKIFF_EFS_FILE_SYSTEM_ID',
+
   // ---- the control-plane functions ----
   /** The API function: IAM principal ARN → role bindings, JSON (core/authz.ts; unset: every principal is a cluster admin). */
   iamBindings: 'SKIFF_IAM_BINDINGS',

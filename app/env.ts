@@ -46,6 +46,8 @@ export interface ControlPlaneConfig {
   readonly schedulerFunction?: string;
   /** The SSM document that wakes hosts (AWS; the scheduler's only). Absent: hosts are not woken, they poll. */
   readonly wakeDocument?: string;
+  /** The cluster's EFS file system (AWS): persistent volumes are shared by every host, so none pins a replica. */
+  readonly efsFileSystemId?: string;
   /** Service discovery on AWS: the Route 53 private hosted zone and its name (default skiff.internal). */
   readonly hostedZoneId?: string;
   readonly dnsZone: string;
@@ -76,6 +78,7 @@ export function controlPlaneConfig(env: NodeJS.ProcessEnv): ControlPlaneConfig {
     ssmEndpoint: optionalEnv(env, ENV.ssmEndpoint),
     schedulerFunction: optionalEnv(env, ENV.schedulerFunction),
     wakeDocument: optionalEnv(env, ENV.wakeDocument),
+    efsFileSystemId: optionalEnv(env, ENV.efsFileSystemId),
     hostedZoneId: optionalEnv(env, ENV.hostedZoneId),
     dnsZone: optionalEnv(env, ENV.dnsZone) ?? 'skiff.internal',
     dnsTtl: numberEnv(env, ENV.dnsTtlSeconds, 10, { min: 1, max: 86_400 }),

@@ -38,6 +38,8 @@ export interface ControlPlane {
   readonly machines: MachineCatalog;
   /** Secrets: keys and versions in the table, values as SSM SecureString parameters under `<paramPrefix>/secrets/`. */
   readonly secrets?: SecretDeps;
+  /** `shared` when persistent volumes are on EFS (PassDeps.volumes). */
+  readonly volumes?: 'shared';
 }
 
 export function awsControlPlane(config: ControlPlaneConfig): ControlPlane {
@@ -102,6 +104,8 @@ export function awsControlPlane(config: ControlPlaneConfig): ControlPlane {
       metas: new DynamoSecretMetas(dynamo, { tableName: config.table }),
       vault: new SsmSecretVault(ssm, { prefix: config.paramPrefix, cluster: config.cluster }),
     },
+    // On EFS a persistent volume follows its replica to any host; without it (local) a replica stays by its data.
+    ...(config.efsFileSystemId ? { volumes: 'shared' as const } : {}),
   };
 }
 

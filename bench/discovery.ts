@@ -118,7 +118,9 @@ try {
     });
     // death
     const victim = ready[0];
-    const [container] = await docker.listContainers({ filters: { label: [`${LABELS.cluster}=${cluster}`, `${LABELS.task}=${victim.id}`] } });
+    const [container] = await docker.listContainers({
+      filters: { label: [`${LABELS.cluster}=${cluster}`, `${LABELS.task}=${victim.id}`, `${LABELS.container}=web`] },
+    });
     const t0 = performance.now();
     await docker.getContainer(container.Id).kill();
     let dnsAt = 0;

@@ -84,7 +84,9 @@ try {
   await until('crash service', async () => (allGood(await tasks('crash'), 3) ? true : undefined));
   const crash: number[] = [];
   for (let r = 0; r < runs; r++) {
-    const [victim] = await docker.listContainers({ filters: { label: [`${LABELS.cluster}=${cluster}`, `${LABELS.service}=crash`] } });
+    const [victim] = await docker.listContainers({
+      filters: { label: [`${LABELS.cluster}=${cluster}`, `${LABELS.service}=crash`, `${LABELS.container}=web`] },
+    });
     const taskId = victim.Labels[LABELS.task];
     const before = (await tasks('crash')).find((t) => t.id === taskId)!.restarts ?? 0;
     const t0 = performance.now();
@@ -103,13 +105,17 @@ try {
   await until('probed service', async () => (allGood(await tasks('probed'), 2) ? true : undefined));
   const probe: number[] = [];
   for (let r = 0; r < runs; r++) {
-    const [victim] = await docker.listContainers({ filters: { label: [`${LABELS.cluster}=${cluster}`, `${LABELS.service}=probed`] } });
+    const [victim] = await docker.listContainers({
+      filters: { label: [`${LABELS.cluster}=${cluster}`, `${LABELS.service}=probed`, `${LABELS.container}=web`] },
+    });
     const taskId = victim.Labels[LABELS.task];
     const t0 = performance.now();
     const exec = await docker.getContainer(victim.Id).exec({ Cmd: ['rm', '-f', '/tmp/healthy'] });
     await exec.start({ Detach: true });
     await until('a fresh healthy container', async () => {
-      const [now] = await docker.listContainers({ filters: { label: [`${LABELS.cluster}=${cluster}`, `${LABELS.task}=${taskId}`] } });
+      const [now] = await docker.listContainers({
+        filters: { label: [`${LABELS.cluster}=${cluster}`, `${LABELS.task}=${taskId}`, `${LABELS.container}=web`] },
+      });
       if (!now || now.Id === victim.Id) return undefined;
       const t = (await tasks('probed')).find((x) => x.id === taskId);
       return t?.state === 'running' && t.health === 'healthy' ? true : undefined;

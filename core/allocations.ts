@@ -67,6 +67,12 @@ export function allocationFor(task: Task): Allocation {
     memory += c.resources.memory;
     for (const p of c.ports) if (p.hostPort !== undefined) hostPorts.push(p.hostPort);
   }
+  // Init containers run one at a time, before the app containers: the pod needs the larger of the two
+  // (Kubernetes' effective request), not their sum.
+  for (const c of task.pod.initContainers ?? []) {
+    cpu = Math.max(cpu, c.resources.cpu);
+    memory = Math.max(memory, c.resources.memory);
+  }
   return { taskId: task.id, namespace: task.namespace, service: task.service, slot: task.slot, resources: { cpu, memory }, hostPorts };
 }
 

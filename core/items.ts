@@ -41,7 +41,7 @@ const MAX_TEXT = 64 * 1024;
 const MAX_COUNT = 1e12;
 
 /** The kinds of item in the table. */
-export type ItemKind = 'service' | 'task' | 'host' | 'hoststatus' | 'heartbeat' | 'event' | 'published' | 'checkpoint';
+export type ItemKind = 'service' | 'task' | 'host' | 'hoststatus' | 'heartbeat' | 'event' | 'published' | 'checkpoint' | 'volume';
 
 /** An item that failed its schema or its key check: skipped by the reader, reported to the control plane. */
 export interface BadItem {
@@ -91,6 +91,8 @@ const pod = z
     restartPolicy: z.enum(['always', 'on-failure', 'never']),
     pidsLimit: z.number().optional(),
     terminationGracePeriodSeconds: z.number().optional(),
+    volumes: z.array(z.unknown()).optional(),
+    initContainers: z.array(z.unknown()).optional(),
   })
   .transform((value, ctx): PodSpec => {
     if (value.containers.length === 0) return value as unknown as PodSpec;
@@ -104,6 +106,8 @@ const pod = z
           restartPolicy: value.restartPolicy,
           pidsLimit: value.pidsLimit,
           terminationGracePeriodSeconds: value.terminationGracePeriodSeconds,
+          volumes: value.volumes,
+          initContainers: value.initContainers,
           placement: { strategy: 'spread', constraints: [] },
         },
       };

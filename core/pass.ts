@@ -17,6 +17,7 @@ import { statusIndex, statusOf } from './views.ts';
 import { REJECT, schedule, type Placement, type PlacementRequest, type ScheduleFailure } from './scheduler.ts';
 import { addWhileFits, allocationFor, documentHash, documentTask, documentTasks, reviewAllocations, type Assignment } from './allocations.ts';
 import { documentTaskBytes, HOST_DOCUMENT_BYTES } from './document-size.ts';
+import { slotVolumes, stickyHost, type VolumeRecord } from './volumes.ts';
 
 /** What a pass reads at its start. Tasks come from a strongly consistent read (docs/state.md). */
 export interface ClusterSnapshot {
@@ -104,11 +105,17 @@ export function planPlacement(input: {
   readonly claims: ReadonlyMap<string, readonly Task[]>;
   readonly seed: string;
   readonly unavailable?: ReadonlyMap<string, string>;
+  /**
+   * Recorded persistent volumes by volumeKeyString, when each lives on one host (local Docker volumes):
+   * a slot whose volume is recorded is placed back on its host (sticky). Absent: volumes follow a
+   * replica anywhere (EFS).
+   */
+  readonly stickyVolumes?: ReadonlyMap<string, VolumeRecord>;
 }): PlacementPlan {
   const servicesByKey = new Map(input.services.map((s) => [serviceKey(s), s]));
   const requests = [...input.tasks.values()]
     .filter((t) => t.desired === 'running' && !t.host)
-    .map((t) => placementRequest(t, servicesByKey.get(serviceKey(t))));
+    .map((t) => withPin(placementRequest(t, servicesByKey.get(serviceKey(t))), t, input.stickyVolumes));
   const effective = input.hosts.map((h) => {
     const review = reviewAllocations(h, input.live, input.claims.get(h.id) ?? []);
     // The pin label lets a global service's task ask for its host as a constraint (core/global.ts).
@@ -142,6 +149,13 @@ export function placementRequest(t: Task, service: Service | undefined): Placeme
     documentBytes: documentTaskBytes(documentTask(t)),
     ...(t.avoidHost ? { avoidHost: t.avoidHost } : {}),
   };
+}
+
+/** The request pinned to the host of the slot's recorded volume, if it has one. */
+function withPin(req: PlacementRequest, t: Task, volumes: ReadonlyMap<string, VolumeRecord> | undefined): PlacementRequest {
+  if (!volumes || volumes.size === 0) return req;
+  const sticky = stickyHost(slotVolumes(t.namespace, t.service, t.slot, t.pod), volumes);
+  return sticky.host ? { ...req, pin: { host: sticky.host, volume: sticky.volume! } } : req;
 }
 
 /** Hosts that may take no pod yet, because the network step has not routed a subnet to them. */

@@ -51,6 +51,8 @@ export function podOf(service: Service): PodSpec {
     ...(service.spec.spec.terminationGracePeriodSeconds === undefined
       ? {}
       : { terminationGracePeriodSeconds: service.spec.spec.terminationGracePeriodSeconds }),
+    ...(service.spec.spec.volumes === undefined ? {} : { volumes: service.spec.spec.volumes }),
+    ...(service.spec.spec.initContainers === undefined ? {} : { initContainers: service.spec.spec.initContainers }),
   };
 }
 

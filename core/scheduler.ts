@@ -29,6 +29,11 @@ export interface PlacementRequest {
   readonly avoidHost?: string;
   /** The pod's bytes in a host document (core/document-size.ts); unchecked when absent. */
   readonly documentBytes?: number;
+  /**
+   * The only host the task may run on: where its persistent volume's data lives (core/volumes.ts).
+   * While that host cannot take it, the task waits, and says why.
+   */
+  readonly pin?: { readonly host: string; readonly volume: string };
 }
 
 export interface Placement {
@@ -73,6 +78,7 @@ export const REJECT = {
   cpu: 'insufficient cpu',
   memory: 'insufficient memory',
   document: `host document full (${HOST_DOCUMENT_BYTES / 1024} KiB)`,
+  volume: 'not the host of its volume',
 } as const;
 
 /** A constraint the spec validated; an unparsable one (only from a corrupt store) matches no host. */
@@ -197,7 +203,7 @@ export function schedule(hosts: readonly Host[], requests: readonly PlacementReq
       constraintCache.set(constraintKey, constraints);
     }
     const docBytes = req.documentBytes ?? 0;
-    const shape = `${req.resources.cpu}|${req.resources.memory}|${docBytes}|${req.hostPorts.join(',')}|${constraintKey}`;
+    const shape = `${req.resources.cpu}|${req.resources.memory}|${docBytes}|${req.hostPorts.join(',')}|${constraintKey}|${req.pin?.host ?? ''}|${req.pin?.volume ?? ''}`;
     const known = failedShapes.get(shape);
     if (known) {
       failures.push({ taskId: req.taskId, reason: known });
@@ -217,6 +223,11 @@ export function schedule(hosts: readonly Host[], requests: readonly PlacementReq
     for (let k = 0; k < n && feasible < limit; k++) {
       const i = (cursor + k) % n;
       const node = nodes[i];
+      // A pinned task fits one host at most: the others are rejected before anything else is looked at.
+      if (req.pin && node.host.id !== req.pin.host) {
+        reject(REJECT.volume);
+        continue;
+      }
       // Cheapest checks first: a state flag and two numbers reject most hosts of a busy fleet.
       if (!node.ready) {
         reject(node.notReady);
@@ -270,7 +281,8 @@ export function schedule(hosts: readonly Host[], requests: readonly PlacementReq
     }
 
     if (best < 0) {
-      const reason = { hosts: n, rejected: rejected ?? {}, message: describeRejection(n, rejected ?? {}) };
+      const described = describeRejection(n, rejected ?? {});
+      const reason = { hosts: n, rejected: rejected ?? {}, message: req.pin ? pinnedMessage(req.pin, nodes, described) : described };
       failedShapes.set(shape, reason);
       failures.push({ taskId: req.taskId, reason });
       continue;
@@ -297,6 +309,15 @@ export function schedule(hosts: readonly Host[], requests: readonly PlacementReq
     cursor = (best + 1) % Math.max(n, 1);
   }
   return { placements, failures };
+}
+
+/** Why a task pinned to its volume's host waits: that host is down, gone, or full. */
+function pinnedMessage(pin: NonNullable<PlacementRequest['pin']>, nodes: readonly Node[], described: string): string {
+  const node = nodes.find((x) => x.host.id === pin.host);
+  const where = `its volume ${pin.volume} lives on host ${pin.host}`;
+  if (!node) return `${where}, which is gone; the replica waits for it (${described})`;
+  if (node.host.state !== 'ready') return `${where}, which is ${node.host.state}; the replica waits for it to be ready again (${described})`;
+  return `${where}, which cannot take it now (${described})`;
 }
 
 /** "0 of 12 hosts fit: 9 insufficient memory, 3 constraint zone == a". */

@@ -37,6 +37,8 @@ export interface ContainerSpec {
   readonly securityContext?: SecurityContext;
   /** The signal that asks the container to stop (core/stopping.ts STOP_SIGNALS); absent: SIGTERM. */
   readonly stopSignal?: string;
+  /** Volumes of the pod (spec.volumes) mounted in this container; absent: none. */
+  readonly volumeMounts?: readonly VolumeMount[];
 }
 
 /** One key of a Secret of the pod's namespace; `version` is filled by the API from the stored secret. */
@@ -44,6 +46,25 @@ export interface SecretKeyRef {
   readonly name: string;
   readonly key: string;
   readonly version?: string;
+}
+
+/**
+ * A volume of a pod. `emptyDir` lives with the pod and is shared by its containers; `persistent` outlives
+ * the pod: one per replica slot, named `<namespace>-<service>-<volume>-<slot>` (core/volumes.ts), kept
+ * on the host that first held it (locally) or on EFS (AWS). Exactly one of the two is set.
+ */
+export interface VolumeSpec {
+  readonly name: string;
+  readonly emptyDir?: Record<string, never>;
+  readonly persistent?: Record<string, never>;
+}
+
+export interface VolumeMount {
+  /** A volume of spec.volumes. */
+  readonly name: string;
+  /** An absolute path in the container. */
+  readonly mountPath: string;
+  readonly readOnly?: boolean;
 }
 
 /** Kubernetes' names. Capabilities are added to, or dropped from, the agent's default set. */
@@ -83,6 +104,10 @@ export interface PodSpec {
   readonly pidsLimit?: number;
   /** Seconds from the stop signal to the kill; absent in pods stored before it existed: 30 then. */
   readonly terminationGracePeriodSeconds?: number;
+  /** Absent when the spec declares none (pods stored before volumes existed compare equal). */
+  readonly volumes?: readonly VolumeSpec[];
+  /** Run in order, each to completion, before the app containers start; absent when none. */
+  readonly initContainers?: readonly ContainerSpec[];
 }
 
 export interface PlacementSpec {
@@ -110,6 +135,10 @@ export interface ServiceSpec {
     readonly pidsLimit?: number;
     /** Seconds each replica gets between its stop signal and the kill; parsing fills the default (30), specs stored before it existed lack it. */
     readonly terminationGracePeriodSeconds?: number;
+    /** The pod's volumes (docs/spec.md); absent when none. */
+    readonly volumes?: readonly VolumeSpec[];
+    /** Containers run in order to completion before `containers` start; absent when none. */
+    readonly initContainers?: readonly ContainerSpec[];
     readonly placement: PlacementSpec;
     /** HTTP requests for `host` go to the healthy replicas' `port` (a declared containerPort). */
     readonly ingress?: { readonly host: string; readonly port: number; readonly sessionAffinity: boolean };

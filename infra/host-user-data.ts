@@ -28,6 +28,8 @@ export interface HostUserDataOptions {
    * the load balancer's deregistration delay (infra/ingress.ts). @default - the agent's default, the same value
    */
   readonly drainSeconds?: number;
+  /** The cluster's EFS file system: the agent mounts persistent volumes from it (amazon-efs-utils). */
+  readonly efsFileSystemId?: string;
 }
 
 export const AGENT_SERVICE_NAME = 'skiff-agent';
@@ -108,13 +110,14 @@ export function hostUserDataScript(o: HostUserDataOptions): string {
     `${ENV.heartbeatSeconds}=${o.heartbeatSeconds}`,
     `${ENV.pollSeconds}=${o.pollSeconds}`,
     ...(o.drainSeconds === undefined ? [] : [`${ENV.drainSeconds}=${o.drainSeconds}`]),
+    ...(o.efsFileSystemId ? [`${ENV.efsFileSystemId}=${o.efsFileSystemId}`] : []),
   ];
   return [
     'set -euo pipefail',
     '',
     '# Packages: retried because the NAT path can lag the first seconds of boot. iptables: the agent',
     '# keeps container-to-container traffic un-masqueraded with one nat rule (docs/network.md).',
-    `for attempt in 1 2 3 4 5; do dnf install -y docker iptables-nft nodejs${o.nodeMajorVersion} && break; sleep $((attempt * 5)); done`,
+    `for attempt in 1 2 3 4 5; do dnf install -y docker iptables-nft nodejs${o.nodeMajorVersion}${o.efsFileSystemId ? ' amazon-efs-utils' : ''} && break; sleep $((attempt * 5)); done`,
     `command -v node-${o.nodeMajorVersion} >/dev/null`,
     '',
     '# Before Docker first starts: its defaults apply to containers created after it reads them.',

@@ -86,6 +86,8 @@ export interface SkiffHostsProps {
    * deregistration delay, so both count the same drain. @default - the agent's default (DRAIN_SECONDS.aws)
    */
   readonly drainSeconds?: number;
+  /** The cluster's EFS file system, whose access points the agents mount for persistent volumes. */
+  readonly efsFileSystemId?: string;
 }
 
 /** The hosts of one cluster and what they may do. */
@@ -148,6 +150,7 @@ export class SkiffHosts extends Construct {
         // Sized for the largest fleet the group may reach: polls stay within half the quota.
         pollSeconds: hostPollSeconds(props.maxHosts),
         ...(props.drainSeconds === undefined ? {} : { drainSeconds: props.drainSeconds }),
+        ...(props.efsFileSystemId ? { efsFileSystemId: props.efsFileSystemId } : {}),
       }),
     );
 

@@ -182,6 +182,12 @@ export function suppressSkiffClusterFindings(cluster: SkiffCluster): void {
           `the condition aws:ResourceTag/skiff:cluster-secret = ${cluster.clusterName} limits it to this cluster's secret parameters.`,
         appliesTo: [arnIn('ssm', `parameter${prefix}/secrets/*`)],
       },
+      {
+        id: 'AwsSolutions-IAM5',
+        reason:
+          "A host tags the EFS access point of a persistent volume as it creates it (infra/volumes.ts); access points are made at run time, so their ids are unknown at deploy time. The condition limits TagResource to CreateAccessPoint calls that carry this cluster's tag.",
+        appliesTo: [arnIn('elasticfilesystem', 'access-point/*')],
+      },
     ],
     true,
   );

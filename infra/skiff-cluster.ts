@@ -37,6 +37,7 @@ import { suppressSkiffClusterFindings } from './nag.ts';
 import { SkiffObservability } from './observability.ts';
 import { SkiffState } from './state.ts';
 import { DRAIN_SECONDS } from '../core/stopping.ts';
+import { SkiffPersistentVolumes } from './volumes.ts';
 
 export {
   DEFAULT_CLUSTER_CIDR,
@@ -72,6 +73,8 @@ export class SkiffCluster extends Construct {
   readonly network: SkiffContainerNetwork;
   /** The hosts, their role, security group and launch template (`HostFleet`). */
   readonly hostFleet: SkiffHosts;
+  /** The EFS file system of persistent volumes (infra/volumes.ts). */
+  readonly volumes: SkiffPersistentVolumes;
   /** The private DNS zone and the ingress load balancer (`Ingress`). */
   readonly ingress: SkiffIngress;
   /** The API, scheduler and health functions and their triggers (`ControlPlane`). */
@@ -136,8 +139,11 @@ export class SkiffCluster extends Construct {
       clusterCidr: settings.clusterCidr,
       hostSubnetPrefix: settings.hostSubnetPrefix,
     });
+    this.volumes = new SkiffPersistentVolumes(this, 'Volumes', { clusterName, vpc: this.network.vpc, vpcSubnets: this.network.hostSubnets });
     this.hostFleet = this.addHosts(props, settings);
     this.network.admitContainers(this.hostFleet.securityGroup);
+    this.volumes.admitHosts(this.hostFleet.securityGroup);
+    this.volumes.grantHosts(this.hostFleet.role);
     this.ingress = new SkiffIngress(this, 'Ingress', {
       clusterName,
       vpc: this.network.vpc,
@@ -229,6 +235,7 @@ export class SkiffCluster extends Construct {
       heartbeatSeconds: settings.hostHeartbeatSeconds,
       // The same drain as the load balancer's deregistration delay (SkiffIngress): see core/stopping.ts.
       drainSeconds: DRAIN_SECONDS.aws,
+      efsFileSystemId: this.volumes.fileSystem.fileSystemId,
     });
   }
 
@@ -252,6 +259,8 @@ export class SkiffCluster extends Construct {
         ...this.ingress.schedulerEnvironment,
         // Only the scheduler wakes hosts; the others are neither told the document nor allowed to send it.
         [ENV.wakeDocument]: this.hostFleet.wakeDocumentName,
+        // Volumes on EFS follow a replica to any host: the scheduler pins none.
+        [ENV.efsFileSystemId]: this.volumes.fileSystem.fileSystemId,
       },
       hostGraceSeconds: settings.hostGraceSeconds,
       logRetention: props.logRetention,

@@ -5,6 +5,7 @@
 import type { ClusterEvent, Host, HostDocument, HostStatus, JobStatus, RolloutState, Service, ServiceScale, ServiceSpec, Task } from '../core/types.ts';
 import type { HealthCheckpoint } from '../core/health.ts';
 import type { BadItem } from '../core/items.ts';
+import type { VolumeKey, VolumeRecord } from '../core/volumes.ts';
 
 /*
  * The cluster state, one port per aggregate: the things that change together, under one
@@ -164,7 +165,20 @@ export interface BadItemSource {
 }
 
 /** The whole cluster state: every aggregate port, as the adapters implement it. */
-export interface Store extends ServiceStore, TaskStore, HostStore, HostReportStore, PublicationStore, EventStore, HealthCheckpointStore {}
+/**
+ * Persistent volumes and the host that holds each (core/volumes.ts). Written by the scheduler when it
+ * first places a slot that has one; the first host recorded stays (sticky placement relies on it).
+ */
+export interface VolumeStore {
+  /** Records the volume unless it is already recorded; returns the record that holds (the first one). */
+  recordVolume(volume: VolumeRecord): Promise<VolumeRecord>;
+  /** Every recorded volume, of one namespace when given, by namespace, service, volume and slot (volumeSortKey). */
+  listVolumes(namespace?: string): Promise<VolumeRecord[]>;
+  /** Forgets a volume (its data is deleted by its host); absent is not an error. */
+  deleteVolume(volume: VolumeKey): Promise<void>;
+}
+
+export interface Store extends ServiceStore, TaskStore, HostStore, HostReportStore, PublicationStore, EventStore, HealthCheckpointStore, VolumeStore {}
 
 /** The channel that carries each host's document to it (SSM Parameter Store on AWS). */
 export interface HostChannel {

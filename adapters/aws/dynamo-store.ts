@@ -22,6 +22,8 @@ import { DynamoHostReports } from './dynamo/reports.ts';
 import { DynamoServices } from './dynamo/services.ts';
 import { DynamoTable } from './dynamo/table.ts';
 import { DynamoTasks } from './dynamo/tasks.ts';
+import { DynamoVolumes } from './dynamo/volumes.ts';
+import type { VolumeKey, VolumeRecord } from '../../core/volumes.ts';
 
 export { StoreUnavailableError };
 export { hostPartitionKey } from './dynamo/keys.ts';
@@ -58,6 +60,7 @@ export class DynamoStore implements Store {
   private readonly hosts: DynamoHosts;
   private readonly reports: DynamoHostReports;
   private readonly publications: DynamoPublications;
+  private readonly volumes: DynamoVolumes;
   private readonly events: DynamoEvents;
   private readonly health: DynamoHealthCheckpoint;
   private readonly bad: BadItemLog;
@@ -80,6 +83,7 @@ export class DynamoStore implements Store {
     this.hosts = new DynamoHosts(table);
     this.reports = new DynamoHostReports(table);
     this.publications = new DynamoPublications(table);
+    this.volumes = new DynamoVolumes(table);
     this.events = new DynamoEvents(table);
     this.health = new DynamoHealthCheckpoint(table);
   }
@@ -177,6 +181,17 @@ export class DynamoStore implements Store {
   }
   listHostStatuses(): Promise<HostStatus[]> {
     return this.reports.listHostStatuses();
+  }
+
+  // ---- volumes ----
+  recordVolume(volume: VolumeRecord): Promise<VolumeRecord> {
+    return this.volumes.recordVolume(volume);
+  }
+  listVolumes(namespace?: string): Promise<VolumeRecord[]> {
+    return this.volumes.listVolumes(namespace);
+  }
+  deleteVolume(volume: VolumeKey): Promise<void> {
+    return this.volumes.deleteVolume(volume);
   }
 
   // ---- publications ----

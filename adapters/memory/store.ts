@@ -29,6 +29,7 @@ import {
   type ItemResult,
 } from '../../core/items.ts';
 import type { BadItemSource, EventFilter, Store } from '../../ports/index.ts';
+import { parseVolumeRecord, volumeKeyString, volumeSortKey, type VolumeKey, type VolumeRecord } from '../../core/volumes.ts';
 
 /** Slots are sortable six-digit keys on DynamoDB; the same range here. */
 const MAX_SLOT = 999_999;
@@ -397,6 +398,32 @@ export class MemoryStore implements Store, BadItemSource {
       .sort(([a], [b]) => byteCompare(a, b))
       .map(([id, s]) => this.readStatus(id, s))
       .filter((s): s is HostStatus => s !== undefined);
+  }
+
+  // ---- volumes ----
+
+  private readonly volumes = new Map<string, VolumeRecord>();
+
+  async recordVolume(volume: VolumeRecord): Promise<VolumeRecord> {
+    const checked = parseVolumeRecord(volume);
+    if (!checked.ok) throw new ValidationError([{ path: 'volume', message: checked.reason }]);
+    const key = volumeKeyString(volume);
+    const existing = this.volumes.get(key);
+    if (existing) return copy(existing);
+    this.volumes.set(key, copy(checked.value));
+    return copy(checked.value);
+  }
+
+  async listVolumes(namespace?: string): Promise<VolumeRecord[]> {
+    if (namespace !== undefined) keyPart('namespace', namespace);
+    return [...this.volumes.values()]
+      .filter((v) => namespace === undefined || v.namespace === namespace)
+      .sort((a, b) => byteCompare(volumeSortKey(a), volumeSortKey(b)))
+      .map((v) => copy(v));
+  }
+
+  async deleteVolume(volume: VolumeKey): Promise<void> {
+    this.volumes.delete(volumeKeyString(volume));
   }
 
   // ---- publications ----

@@ -65,6 +65,7 @@ export function schedulerHandlerFromEnv(env: NodeJS.ProcessEnv): SchedulerHandle
       now: () => new Date(),
       machines: cp.machines,
       ...(cp.network ? { network: cp.network } : {}),
+      ...(cp.volumes ? { volumes: cp.volumes } : {}),
     },
     cp.discovery,
     { metrics: true },

@@ -36,6 +36,11 @@ export interface PassDeps {
    * them (EC2 on AWS, the local host size locally). Absent: a claim is taken within the schema's bounds.
    */
   readonly machines?: MachineCatalog;
+  /**
+   * Where persistent volumes live: `host` (local Docker volumes: a slot is placed back on the host that
+   * holds its data) or `shared` (EFS on AWS: reachable from every host, so no pinning). @default 'host'
+   */
+  readonly volumes?: 'host' | 'shared';
 }
 
 /** State kept between passes. Losing it costs repeated work only, never a wrong decision. */

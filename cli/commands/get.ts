@@ -7,6 +7,7 @@ import { didYouMean } from '../suggest.ts';
 import { servicePath, taskTable, type ServiceDetail, type TaskRow } from '../views.ts';
 import { getJobs, getSecrets } from '../jobs.ts';
 import { getNamespaces } from './namespaces.ts';
+import { volumes } from './get-volumes.ts';
 
 type Mode = 'table' | 'json';
 type Out = { log(s: string): void };
@@ -122,16 +123,18 @@ const KINDS: Record<string, typeof services> = {
   namespaces: getNamespaces,
   namespace: getNamespaces,
   ns: getNamespaces,
+  volumes,
+  volume: volumes,
 };
-const NAMES = ['services', 'tasks', 'hosts', 'jobs', 'secrets', 'namespaces'];
+const NAMES = ['services', 'tasks', 'hosts', 'jobs', 'secrets', 'namespaces', 'volumes'];
 
 export default command({
   name: 'get',
-  summary: 'list services, tasks, hosts, jobs, secrets (names and keys only) or namespaces, or show one',
-  usage: ['get services|tasks|hosts|jobs|secrets|namespaces [NAME] [-n NAMESPACE] [--service S] [--host H] [-o json]'],
+  summary: 'list services, tasks, hosts, jobs, secrets (names and keys only), namespaces or volumes, or show one',
+  usage: ['get services|tasks|hosts|jobs|secrets|namespaces|volumes [NAME] [-n NAMESPACE] [--service S] [--host H] [-o json]'],
   example: 'skiff get tasks --service hello -o json',
   flags: {
-    service: { type: 'string', value: 'S', help: 'tasks of this service only' },
+    service: { type: 'string', value: 'S', help: 'tasks of this service only (volumes too)' },
     host: { type: 'string', value: 'H', help: 'tasks on this host only' },
   },
   maxArgs: 2,

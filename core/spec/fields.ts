@@ -4,7 +4,7 @@
  * message for a bad value, or undefined.
  */
 import { DNS_LABEL_MAX } from './defaults.ts';
-import { MAX_ENV_NAME_LENGTH, MAX_HTTP_PATH_LENGTH, MAX_IMAGE_LENGTH, tooLong } from './limits.ts';
+import { MAX_ENV_NAME_LENGTH, MAX_HTTP_PATH_LENGTH, MAX_IMAGE_LENGTH, MAX_MOUNT_PATH_LENGTH, tooLong } from './limits.ts';
 import { got } from './messages.ts';
 
 const DNS_LABEL = /^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?$/;
@@ -156,5 +156,20 @@ export function ingressHostProblem(host: string): string | undefined {
   }
   // No top-level domain is all digits, so such a name is an IP address or a typo of one.
   if (/^\d+$/.test(labels[labels.length - 1])) return `must be a DNS name, not an IP address: requests are routed by their Host header; got ${got(host)}`;
+  return undefined;
+}
+
+/**
+ * A volume's mount path: absolute, normalised (no "." or ".." segment, no doubled or trailing "/"), not
+ * the container's root, and free of ":" and "," (the separators of Docker's mount syntax).
+ */
+export function mountPathProblem(path: string): string | undefined {
+  const long = tooLong(path, MAX_MOUNT_PATH_LENGTH);
+  if (long !== undefined) return long;
+  if (!path.startsWith('/')) return `must be an absolute path in the container, such as /data; got ${got(path)}`;
+  if (path === '/') return 'must not be "/": a volume cannot replace the container\'s whole filesystem; mount it on a directory such as /data';
+  if (/[:,\s\0]/.test(path)) return `must not contain ":", ",", spaces or control characters (they separate Docker's mount options); got ${got(path)}`;
+  const segments = path.slice(1).split('/');
+  if (segments.some((s) => s === '' || s === '.' || s === '..')) return `must be a normalised path (no "//", ".", ".." or trailing "/"); got ${got(path)}`;
   return undefined;
 }

@@ -19,6 +19,10 @@ export const MAX_YAML_LENGTH = 256 * 1024;
 export const MAX_YAML_NESTING = 64;
 /** Ports of a pod, over all its containers: each published port is a proxy process on the host. */
 export const MAX_PORTS = 64;
+/** Volumes of a pod, and mounts of one container: each is a Docker volume (or an EFS mount) the agent sets up. */
+export const MAX_VOLUMES = 16;
+/** A mount path is a path in the container; Linux allows 4096 bytes, no real mount needs more than this. */
+export const MAX_MOUNT_PATH_LENGTH = 1024;
 /** Environment variables of a container. */
 export const MAX_ENV = 256;
 export const MAX_ENV_NAME_LENGTH = 256;

@@ -17,6 +17,7 @@ import { kindIssues } from './kinds.ts';
 import { toServiceSpec } from './resolve.ts';
 import { updateIssues } from './update.ts';
 import { ServiceSchema } from './schema.ts';
+import { volumeIssues } from './volumes.ts';
 
 /** Validates a decoded spec (from YAML or JSON) and fills defaults; throws ValidationError listing every issue. */
 export function parseServiceSpec(input: unknown): ServiceSpec {
@@ -33,6 +34,7 @@ export function parseServiceSpec(input: unknown): ServiceSpec {
     ...autoscalingIssues(input),
     ...kindIssues(input),
     ...updateIssues(input),
+    ...volumeIssues(input),
   ];
   if (issues.length > 0 || !result.success) throw new ValidationError(issues, { cause: result.error });
   return toServiceSpec(result.data);
@@ -156,6 +158,14 @@ export function serviceSpecToJson(spec: ServiceSpec) {
         env: { ...c.env, ...Object.fromEntries(Object.entries(secretEnv ?? {}).map(([n, r]) => [n, { secretKeyRef: { name: r.name, key: r.key } }])) },
         resources: { cpu: formatCpu(c.resources.cpu), memory: formatMemory(c.resources.memory) },
       })),
+      ...(spec.spec.initContainers
+        ? {
+            initContainers: spec.spec.initContainers.map((c) => ({
+              ...c,
+              resources: { cpu: formatCpu(c.resources.cpu), memory: formatMemory(c.resources.memory) },
+            })),
+          }
+        : {}),
     },
   };
 }

@@ -1,5 +1,5 @@
 /** The validated spec in its stored form: port names resolved to numbers, defaults that depend on other fields. */
-import type { ContainerSpec, CronSpec, HealthCheck, JobSpec, SecretKeyRef, ServiceSpec } from '../types.ts';
+import type { ContainerSpec, CronSpec, HealthCheck, JobSpec, SecretKeyRef, ServiceSpec, VolumeSpec } from '../types.ts';
 import { HEALTH_DEFAULTS } from './defaults.ts';
 import { DEFAULT_BACKOFF_LIMIT, DEFAULT_FAILED_JOBS_HISTORY, DEFAULT_JOB_RESTART_POLICY, DEFAULT_SUCCESSFUL_JOBS_HISTORY } from './kinds.ts';
 import type { ParsedContainer, ParsedService } from './schema.ts';
@@ -30,21 +30,11 @@ function resolveHealth(health: NonNullable<ParsedContainer['health']>, container
 
 /** The validated spec with every health check in its stored form, env split from secret references, kind fields grouped. */
 export function toServiceSpec(parsed: ParsedService): ServiceSpec {
-  const containers = parsed.spec.containers.map((c): ContainerSpec => {
-    const { health, ...rest } = c;
-    const mixed = c.env;
-    // fromEntries: a name such as __proto__ stays an ordinary entry.
-    const entries = Object.entries(mixed);
-    const env: Record<string, string> = Object.fromEntries(entries.flatMap(([n, v]) => (typeof v === 'string' ? [[n, v]] : [])));
-    const secretEnv: Record<string, SecretKeyRef> = Object.fromEntries(
-      entries.flatMap(([n, v]) => (typeof v === 'string' ? [] : [[n, { name: v.secretKeyRef.name, key: v.secretKeyRef.key }]])),
-    );
-    // The env keeps its place among the keys: stored specs are compared as JSON.
-    const container: ContainerSpec = { ...rest, env, ...(Object.keys(secretEnv).length > 0 ? { secretEnv } : {}) };
-    return health === undefined ? container : { ...container, health: resolveHealth(health, parsed.spec.containers) };
-  });
+  const containers = parsed.spec.containers.map((c) => resolveContainer(c, parsed));
   const {
     ingress,
+    volumes,
+    initContainers,
     mode,
     restartPolicy,
     completions,
@@ -83,12 +73,37 @@ export function toServiceSpec(parsed: ParsedService): ServiceSpec {
       ...spec,
       containers,
       restartPolicy: restartPolicy ?? (batch ? DEFAULT_JOB_RESTART_POLICY : 'always'),
+      // Absent rather than empty when none: a pod stored before these fields existed stays equal to its spec.
+      ...(initContainers !== undefined && initContainers.length > 0
+        ? { initContainers: initContainers.map(({ health: _, ...c }) => resolveContainer(c, parsed)) }
+        : {}),
+      ...(volumes !== undefined && volumes.length > 0 ? { volumes: volumes.map(volumeOf) } : {}),
       ...(ingress === undefined ? {} : { ingress: resolveIngress(ingress, parsed.spec.containers) }),
       ...(mode === 'global' ? { mode } : {}),
       ...(job ? { job } : {}),
       ...(cron ? { cron } : {}),
     },
   };
+}
+
+/** A container in its stored form: the env split from secret references, the probe resolved (init containers have none). */
+function resolveContainer(c: ParsedService['spec']['containers'][number], parsed: ParsedService): ContainerSpec {
+  const { health, ...rest } = c;
+  const mixed = c.env;
+  // fromEntries: a name such as __proto__ stays an ordinary entry.
+  const entries = Object.entries(mixed);
+  const env: Record<string, string> = Object.fromEntries(entries.flatMap(([n, v]) => (typeof v === 'string' ? [[n, v]] : [])));
+  const secretEnv: Record<string, SecretKeyRef> = Object.fromEntries(
+    entries.flatMap(([n, v]) => (typeof v === 'string' ? [] : [[n, { name: v.secretKeyRef.name, key: v.secretKeyRef.key }]])),
+  );
+  // The env keeps its place among the keys: stored specs are compared as JSON.
+  const container: ContainerSpec = { ...rest, env, ...(Object.keys(secretEnv).length > 0 ? { secretEnv } : {}) };
+  return health === undefined ? container : { ...container, health: resolveHealth(health, parsed.spec.containers) };
+}
+
+/** The stored volume: its name and its one kind, in one key order. */
+function volumeOf(volume: NonNullable<ParsedService['spec']['volumes']>[number]): VolumeSpec {
+  return volume.persistent !== undefined ? { name: volume.name, persistent: {} } : { name: volume.name, emptyDir: {} };
 }
 
 /** The stored ingress: the port as its containerPort number. */

@@ -39,6 +39,7 @@ import {
   ingressHostProblem,
   labelKeyProblem,
   labelValueProblem,
+  mountPathProblem,
   parseConstraint,
   portNameProblem,
 } from './fields.ts';
@@ -52,6 +53,7 @@ import {
   MAX_LABELS,
   MAX_PORTS,
   MAX_QUANTITY_LENGTH,
+  MAX_VOLUMES,
   tooLong,
   tooMany,
 } from './limits.ts';
@@ -344,6 +346,16 @@ const SecurityContextSchema = z.strictObject({
   capabilities: CapabilitiesSchema.optional(),
 });
 
+/** `volumeMounts[]`: that the volume exists and paths differ is checked with the whole pod in volumeIssues. */
+const VolumeMountSchema = z.strictObject(
+  {
+    name: dnsLabel(DNS_LABEL_MAX),
+    mountPath: checked(z.string({ error: rule('must be an absolute path in the container, such as /data') }), mountPathProblem),
+    readOnly: z.boolean({ error: rule('must be true or false (true mounts the volume read-only)') }).optional(),
+  },
+  { error: rule('must be a mount such as { name: data, mountPath: /data }') },
+);
+
 const ContainerSchema = z.strictObject({
   name: dnsLabel(DNS_LABEL_MAX),
   image: checked(z.string({ error: rule('must be a Docker image reference such as skiff/busybox:latest') }), imageProblem),
@@ -360,7 +372,23 @@ const ContainerSchema = z.strictObject({
   health: HealthSchema.optional(),
   securityContext: SecurityContextSchema.optional(),
   stopSignal: checked(z.string({ error: rule(`must be a signal name, one of ${STOP_SIGNALS.join(', ')}`) }), stopSignalProblem).optional(),
+  volumeMounts: z
+    .array(VolumeMountSchema, { error: rule('must be a list of mounts, such as [{ name: data, mountPath: /data }]') })
+    .max(MAX_VOLUMES, { error: (issue) => tooMany((issue.input as unknown[]).length, MAX_VOLUMES, 'mounts') })
+    .optional(),
 });
+
+const emptyOptions = (kind: string) => z.strictObject({}, { error: rule(`must be an empty map ({}): ${kind} volumes take no options yet`) }).optional();
+
+/** `spec.volumes[]`: exactly one kind, checked in volumeIssues with the mounts that name it. */
+const VolumeSchema = z.strictObject(
+  {
+    name: dnsLabel(DNS_LABEL_MAX),
+    emptyDir: emptyOptions('emptyDir'),
+    persistent: emptyOptions('persistent'),
+  },
+  { error: rule('must be a volume such as { name: scratch, emptyDir: {} } or { name: data, persistent: {} }') },
+);
 
 const PlacementSchema = z.strictObject({
   strategy: z.enum(['spread', 'binpack']).default('spread'),
@@ -475,6 +503,14 @@ const SpecSchema = z.strictObject({
     .max(MAX_REPLICAS, { error: replicasRule })
     .default(1),
   containers: z.array(ContainerSchema, { error: containersRule }).min(1, { error: containersRule }).max(MAX_CONTAINERS, { error: containersRule }),
+  initContainers: z
+    .array(ContainerSchema, { error: rule('must be a list of containers, run in order before the app containers') })
+    .max(MAX_CONTAINERS, { error: (issue) => tooMany((issue.input as unknown[]).length, MAX_CONTAINERS, 'init containers') })
+    .optional(),
+  volumes: z
+    .array(VolumeSchema, { error: rule('must be a list of volumes, such as [{ name: data, persistent: {} }]') })
+    .max(MAX_VOLUMES, { error: (issue) => tooMany((issue.input as unknown[]).length, MAX_VOLUMES, 'volumes') })
+    .optional(),
   // No default here: it depends on the kind (resolve.ts: always for services, never for jobs).
   restartPolicy: z.enum(['always', 'on-failure', 'never']).optional(),
   placement: PlacementSchema.default(() => ({ strategy: 'spread' as const, constraints: [] })),
@@ -619,7 +655,8 @@ export const REFUSED = new Map<z.ZodType, Readonly<Record<string, string>>>([
       privileged:
         'privileged containers are refused: they get every capability and every device of the host; add the few capabilities needed in securityContext.capabilities.add',
       devices: "host devices are refused: a device node gives the container the host's hardware, shared by every pod",
-      hostPath: 'host paths are refused: a host directory in a container bypasses every other isolation; volumes (not host paths) are planned',
+      hostPath:
+        'host paths are refused: a host directory in a container bypasses every other isolation; use spec.volumes (emptyDir or persistent) and volumeMounts',
     },
   ],
   [
@@ -632,10 +669,7 @@ export const REFUSED = new Map<z.ZodType, Readonly<Record<string, string>>>([
 ]);
 
 /** Fields of spec.md's later shape: named as "not supported yet" rather than as typos. */
-export const PLANNED = new Map<z.ZodType, readonly string[]>([
-  [SpecSchema, ['volumes']],
-  [ContainerSchema, ['volumeMounts']],
-]);
+export const PLANNED = new Map<z.ZodType, readonly string[]>([]);
 
 export type ParsedService = z.output<typeof ServiceSchema>;
 export type ParsedContainer = ParsedService['spec']['containers'][number];

@@ -6,6 +6,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoStore } from '../../adapters/aws/dynamo-store.ts';
 import { dynaliteClient, ensureTable, startDynalite, type DynaliteServer } from '../../local/dynalite.ts';
 import { describeStoreContract } from './store.contract.ts';
+import { describeVolumeStoreContract } from './volume-store.contract.ts';
 
 let dir: string;
 let server: DynaliteServer;
@@ -29,6 +30,12 @@ afterAll(async () => {
 
 // A table per test, so that list results hold only what the test wrote.
 describeStoreContract('DynamoStore on dynalite', async () => {
+  const tableName = `skiff-contract-${++tables}`;
+  await ensureTable(client, tableName);
+  return new DynamoStore(client, { tableName });
+});
+
+describeVolumeStoreContract('DynamoStore on dynalite', async () => {
   const tableName = `skiff-contract-${++tables}`;
   await ensureTable(client, tableName);
   return new DynamoStore(client, { tableName });

@@ -125,7 +125,7 @@ describe('service discovery and load balancing', { timeout: 120_000 }, () => {
 
   it('drops a replica that dies from DNS', async () => {
     expect((await apply('once', 2, '', 'never')).code).toBe(0);
-    const [victim] = await docker.listContainers({ filters: { label: [`${LABELS.cluster}=${cluster}`, `${LABELS.service}=once`] } });
+    const [victim] = await docker.listContainers({ filters: { label: [`${LABELS.cluster}=${cluster}`, `${LABELS.service}=once`, `${LABELS.container}=web`] } });
     await eventually(
       async () => ((await query('_http._tcp.once.default.skiff.internal', 'SRV')).answers.length === 2 ? true : undefined),
       'both replicas in DNS',
@@ -169,7 +169,7 @@ describe('service discovery and load balancing', { timeout: 120_000 }, () => {
   it('loses no idempotent request when a replica is killed mid-stream', async () => {
     expect((await apply('web', 3, '  ingress: { host: web.example.test, port: 8080 }\n')).code).toBe(0);
     await eventually(async () => ((await viaProxy('web.example.test')).status === 200 ? true : undefined), 'the route', 10_000);
-    const [victim] = await docker.listContainers({ filters: { label: [`${LABELS.cluster}=${cluster}`, `${LABELS.service}=web`] } });
+    const [victim] = await docker.listContainers({ filters: { label: [`${LABELS.cluster}=${cluster}`, `${LABELS.service}=web`, `${LABELS.container}=web`] } });
     const statuses: number[] = [];
     for (let i = 0; i < 60; i++) {
       if (i === 10) await docker.getContainer(victim.Id).kill();

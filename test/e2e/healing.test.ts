@@ -22,7 +22,8 @@ const agentPids = new Set<number>();
 const cli = (...args: string[]) => skiff(args, { cwd: dir });
 const tasksOf = async (service: string) => json<TaskView[]>(await cli('get', 'tasks', '--service', service, '-o', 'json'));
 const eventsOf = async (service: string) => json<ClusterEvent[]>(await cli('events', '--service', service, '-o', 'json'));
-const containersOf = (labels: string[]) => docker.listContainers({ all: false, filters: { label: [`${LABELS.cluster}=${cluster}`, ...labels] } });
+const containersOf = (labels: string[]) =>
+  docker.listContainers({ all: false, filters: { label: [`${LABELS.cluster}=${cluster}`, `${LABELS.container}=web`, ...labels] } });
 
 function service(name: string, replicas: number, extra = ''): string {
   const file = join(dir, `${name}.yaml`);

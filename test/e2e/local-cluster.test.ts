@@ -79,7 +79,7 @@ describe('a local cluster driven by the skiff CLI', { timeout: 120_000 }, () => 
   it('lets containers of the cluster reach a service, and each replica, by name on the cluster network', async () => {
     const tasks = json<TaskJson[]>(await cli('get', 'tasks', '-o', 'json'));
     const ids = tasks.map((t) => t.id);
-    const [from] = await clusterContainers([`${LABELS.task}=${ids[0]}`]);
+    const [from] = await clusterContainers([`${LABELS.task}=${ids[0]}`, `${LABELS.container}=web`]);
     const answers = new Set<string>();
     for (let i = 0; i < 6; i++) {
       const r = await execIn(docker, from.Id, ['wget', '-qO-', 'http://hello.default.skiff.internal:8080/']);
@@ -191,7 +191,8 @@ describe('a local cluster driven by the skiff CLI', { timeout: 120_000 }, () => 
 
   it('stops on Ctrl-C and removes every container of the cluster', async () => {
     expect((await cli('apply', '-f', hello)).code).toBe(0);
-    expect((await clusterContainers()).length).toBe(3);
+    // One app container per replica (each pod also has its sandbox).
+    expect((await clusterContainers([`${LABELS.container}=web`])).length).toBe(3);
     idsBeforeStop = json<TaskJson[]>(await cli('get', 'tasks', '-o', 'json'))
       .map((t) => t.id)
       .sort();
@@ -221,6 +222,7 @@ describe('a local cluster driven by the skiff CLI', { timeout: 120_000 }, () => 
     );
     expect(tasks.map((t) => t.id).sort()).toEqual(idsBeforeStop);
     expect(new Set(tasks.map((t) => t.host)).size).toBe(3);
-    expect((await clusterContainers()).length).toBe(3);
+    // One app container per replica (each pod also has its sandbox).
+    expect((await clusterContainers([`${LABELS.container}=web`])).length).toBe(3);
   });
 });

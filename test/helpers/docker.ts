@@ -15,7 +15,7 @@ export function uniqueClusterName(prefix = 't'): string {
   return `${prefix}${randomBytes(4).toString('hex')}`;
 }
 
-/** Force-removes every container (any state) labelled with this cluster, then its networks. Returns how many containers it removed. */
+/** Force-removes every container (any state) labelled with this cluster, then its networks and volumes. Returns how many containers it removed. */
 export async function removeClusterContainers(docker: Dockerode, cluster: string): Promise<number> {
   const containers = await docker.listContainers({ all: true, filters: { label: [`${LABELS.cluster}=${cluster}`] } });
   await Promise.all(
@@ -34,6 +34,16 @@ export async function removeClusterContainers(docker: Dockerode, cluster: string
     networks.map((n) =>
       docker
         .getNetwork(n.Id)
+        .remove()
+        .catch(() => undefined),
+    ),
+  );
+  // Volumes last: a volume in use by a container cannot be removed.
+  const volumes = await docker.listVolumes({ filters: { label: [`${LABELS.cluster}=${cluster}`] } });
+  await Promise.all(
+    (volumes.Volumes ?? []).map((v) =>
+      docker
+        .getVolume(v.Name)
         .remove()
         .catch(() => undefined),
     ),

@@ -248,6 +248,8 @@ describe('control-plane functions', () => {
           SKIFF_HOST_SUBNET_PREFIX: '24',
           SKIFF_ROUTE_TABLE_IDS: Match.anyValue(),
           SKIFF_WAKE_DOCUMENT: { Ref: onlyResource(template, 'AWS::SSM::Document') },
+          // Persistent volumes on EFS: the scheduler pins no replica to a host.
+          SKIFF_EFS_FILE_SYSTEM_ID: { Ref: onlyResource(template, 'AWS::EFS::FileSystem') },
         }),
       },
     });
@@ -571,7 +573,21 @@ describe('IAM', () => {
       expect(list(download.Resource).map(render)[0]).toMatch(
         /^arn:\$\{AWS::Partition\}:s3:::cdk-[a-z0-9]+-assets-\$\{AWS::AccountId\}-\$\{AWS::Region\}\/[0-9a-f]{64}\.mjs$/,
       );
-      expect(actionsOf(statements)).toEqual(['dynamodb:PutItem', 's3:GetObject', 'ssm:GetParameter', 'ssm:GetParameter*', 'ssm:GetParameters'].sort());
+      expect(actionsOf(statements)).toEqual(
+        [
+          'dynamodb:PutItem',
+          // Persistent volumes: the cluster's EFS access points (test/infra/volumes.test.ts has their conditions).
+          'elasticfilesystem:ClientMount',
+          'elasticfilesystem:ClientWrite',
+          'elasticfilesystem:CreateAccessPoint',
+          'elasticfilesystem:DescribeAccessPoints',
+          'elasticfilesystem:TagResource',
+          's3:GetObject',
+          'ssm:GetParameter',
+          'ssm:GetParameter*',
+          'ssm:GetParameters',
+        ].sort(),
+      );
       expectNoWildcards(statements);
     });
   });
@@ -686,7 +702,14 @@ describe('hosts', () => {
       // Containers on other hosts arrive with their own addresses (routed, not translated).
       SecurityGroupIngress: [{ CidrIp: '10.200.0.0/16', IpProtocol: '-1', Description: 'Containers of the cluster, on any host' }],
     });
-    expect(Object.keys(template.findResources('AWS::EC2::SecurityGroupIngress'))).toHaveLength(1);
+    // Two ingress rules: the load balancer to the hosts, and the hosts to the EFS mount targets (NFS).
+    expect(Object.keys(template.findResources('AWS::EC2::SecurityGroupIngress'))).toHaveLength(2);
+    template.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
+      SourceSecurityGroupId: { 'Fn::GetAtt': [hostSgId, 'GroupId'] },
+      IpProtocol: 'tcp',
+      FromPort: 2049,
+      ToPort: 2049,
+    });
     template.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
       GroupId: { 'Fn::GetAtt': [hostSgId, 'GroupId'] },
       SourceSecurityGroupId: { 'Fn::GetAtt': [albSgId, 'GroupId'] },

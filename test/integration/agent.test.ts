@@ -23,6 +23,7 @@ import type { HostDocument, HostDocumentTask } from '../../core/types.ts';
 import { removeClusterContainers, uniqueClusterName, TEST_IMAGE } from '../helpers/docker.ts';
 import { eventually } from '../helpers/cli.ts';
 import { LABELS } from '../../agent/executor.ts';
+import { SANDBOX } from '../../agent/pod-sandbox.ts';
 
 const docker = new Docker();
 const cluster = uniqueClusterName('ag');
@@ -124,7 +125,10 @@ async function startAgent(hostId: string, log: AgentDeps['log'] = () => {}): Pro
 
 const publish = (hostId: string, generation: number, tasks: HostDocumentTask[]) =>
   channel.publish({ cluster, hostId, generation, tasks } satisfies HostDocument);
-const containersOf = (hostId: string) => docker.listContainers({ all: true, filters: { label: [`${LABELS.cluster}=${cluster}`, `${LABELS.host}=${hostId}`] } });
+const allContainersOf = (hostId: string) =>
+  docker.listContainers({ all: true, filters: { label: [`${LABELS.cluster}=${cluster}`, `${LABELS.host}=${hostId}`] } });
+/** The app containers (every pod also has a sandbox, agent/pod-sandbox.ts). */
+const containersOf = async (hostId: string) => (await allContainersOf(hostId)).filter((c) => c.Labels[LABELS.container] !== SANDBOX);
 
 describe('the agent', () => {
   it('runs the tasks of its document, reports them, and removes what the document no longer lists', async () => {
@@ -144,7 +148,7 @@ describe('the agent', () => {
     expect((await fetch(`http://${port.hostIp}:${port.hostPort}/`)).status).toBeLessThan(500);
 
     await publish('ha', 2, [task('one-1-aaaaa')]);
-    await eventually(async () => ((await containersOf('ha')).length === 1 ? true : undefined), 'the dropped task removed');
+    await eventually(async () => ((await allContainersOf('ha')).length === 2 ? true : undefined), 'the dropped task removed, sandbox and all');
     expect((await containersOf('ha'))[0].Labels[LABELS.task]).toBe('one-1-aaaaa');
   });
 
@@ -184,7 +188,8 @@ describe('the agent', () => {
       return t?.state === 'running' && t.address ? t : undefined;
     }, 'the task running with an address');
     expect(contains(hostSubnet, `${status.address}/32`)).toBe(true);
-    const [c] = await containersOf('hn');
+    // The sandbox owns the pod's network namespace, and so its address.
+    const [c] = (await allContainersOf('hn')).filter((x) => x.Labels[LABELS.container] === SANDBOX);
     const info = await docker.getContainer(c.Id).inspect();
     const endpoint = info.NetworkSettings.Networks[`skiff-${cluster}`];
     expect(endpoint.IPAddress).toBe(status.address);
@@ -217,7 +222,7 @@ describe('the agent', () => {
     await eventually(async () => (agent.generation === 1 ? true : undefined), 'the document applied');
     await agent.reconcileNow();
     await agent.reconcileNow();
-    expect(await containersOf('hf')).toEqual([]);
+    expect(await allContainersOf('hf')).toEqual([]);
     // Logged once, not once per round.
     expect(errors).toHaveLength(1);
     expect(errors[0]).toContain(`has subnet ${stale} but this host's container subnet is now ${hostSubnet}`);
@@ -266,6 +271,23 @@ describe('the agent', () => {
     }, 'the task reported failed');
     expect(status.exitCode).toBe(7);
     expect(status.message).toContain('exited with code 7');
+  });
+
+  it('reports a container killed for going over its memory limit as OOMKilled, in the task message and its events', async () => {
+    const hog = task('hog-1-aaaaa', ['sh', '-c', 'x=aaaaaaaaaaaaaaaa; while :; do x="$x$x"; done']);
+    await publish('hm', 1, [hog]);
+    await startAgent('hm');
+    const status = await eventually(
+      async () => {
+        const s = await store.getHostStatus('hm');
+        const t = s?.tasks[0];
+        return t?.message?.includes('OOMKilled') && s?.events?.some((e) => e.type === 'task.restarted' && e.message.includes('OOMKilled')) ? s : undefined;
+      },
+      'the OOM kill reported',
+      30_000,
+    );
+    expect(status.tasks[0]).toMatchObject({ state: 'failed', exitCode: 137 });
+    expect(status.tasks[0].message).toMatch(/^container web was OOMKilled \(it used more than its memory limit\)/);
   });
 
   it('adopts its running containers after a restart instead of recreating them', async () => {

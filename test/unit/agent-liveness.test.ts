@@ -42,7 +42,7 @@ class FakeRuntime implements Executor {
   }
   async create(task: HostDocumentTask, container: { name: string }): Promise<string> {
     const name = `${task.id}.${container.name}`;
-    this.creates.push(task.id);
+    this.creates.push(name);
     await this.answer();
     if ([...this.containers.values()].some((c) => c.name === name)) throw Object.assign(new Error(`Conflict: name ${name} in use`), { statusCode: 409 });
     const id = `c${++this.seq}`;
@@ -183,7 +183,8 @@ describe('agent liveness', () => {
     const store = new FakeStore();
     startAgent(runtime, store, doc(8), { parallelism: 2 });
     await until(
-      () => (runtime.containers.size === 8 && [...runtime.containers.values()].every((c) => c.state === 'running') ? true : undefined),
+      // Eight pods: a sandbox and an app container each.
+      () => (runtime.containers.size === 16 && [...runtime.containers.values()].every((c) => c.state === 'running') ? true : undefined),
       'all eight running',
     );
     expect(runtime.lists).toBeGreaterThan(2);

@@ -142,7 +142,7 @@ describe('skiff (dispatcher)', () => {
     const c = capture();
     expect(await main(['get', '-h'], c.out)).toBe(0);
     const text = c.logs.join('\n');
-    expect(text).toContain('skiff get services|tasks|hosts|jobs|secrets|namespaces [NAME]');
+    expect(text).toContain('skiff get services|tasks|hosts|jobs|secrets|namespaces|volumes [NAME]');
     expect(text).toMatch(/--service S\s+tasks of this service only/);
     expect(text).toContain('Example:\n  skiff get tasks');
     const l = capture();
@@ -164,8 +164,8 @@ describe('skiff (dispatcher)', () => {
     ],
     [['get', 'tasks', '--namspace', 'x'], "Unknown option '--namspace'; did you mean --namespace?"],
     [['apply', '-f', 'x.yaml', '--no-wiat'], "Unknown option '--no-wiat'; did you mean --no-wait?"],
-    [['get', 'taks'], 'cannot get "taks": use services, tasks, hosts, jobs, secrets or namespaces; did you mean "tasks"?'],
-    [['get'], 'get what? services, tasks, hosts, jobs, secrets or namespaces'],
+    [['get', 'taks'], 'cannot get "taks": use services, tasks, hosts, jobs, secrets, namespaces or volumes; did you mean "tasks"?'],
+    [['get'], 'get what? services, tasks, hosts, jobs, secrets, namespaces or volumes'],
     [['local', 'stauts'], 'unknown local command "stauts"; use up, status, down, kill-host, pause-host, resume-host or start-host; did you mean "status"?'],
     [['local'], 'local what? up, status, down, kill-host, pause-host, resume-host or start-host'],
     [['config', 'show'], 'unknown config command "show"; use set, get or unset'],

@@ -450,19 +450,12 @@ describe('unknown fields', () => {
     ['a typo in placement', (s) => (s.spec.placement = { stratgy: 'spread' }), 'spec.placement.stratgy', 'unknown field "stratgy" (did you mean "strategy"?)'],
     ['a field far from every known one', (s) => (container(s).lifecycle = {}), 'spec.containers[0].lifecycle', 'unknown field "lifecycle"'],
     [
-      'a field of the coming shape',
-      (s) => (container(s).volumeMounts = []),
-      'spec.containers[0].volumeMounts',
-      'unknown field "volumeMounts": not supported yet',
-    ],
-    [
-      'a typo of a field of the coming shape',
+      'a typo of volumeMounts',
       (s) => (container(s).volumeMount = []),
       'spec.containers[0].volumeMount',
-      'unknown field "volumeMount" (did you mean "volumeMounts"? it is not supported yet)',
+      'unknown field "volumeMount" (did you mean "volumeMounts"?)',
     ],
     ['a typo of health', (s) => (container(s).helth = {}), 'spec.containers[0].helth', 'unknown field "helth" (did you mean "health"?)'],
-    ['volumes, not supported yet', (s) => (s.spec.volumes = []), 'spec.volumes', 'unknown field "volumes": not supported yet'],
   ])('%s', (_name, change, path, message) => {
     expect(issuesOf(() => parseServiceSpec(aSpec(change)))).toEqual([{ path, message }]);
   });
@@ -590,7 +583,7 @@ describe('securityContext', () => {
       'a host path',
       (s) => (container(s).hostPath = '/var/run/docker.sock'),
       'spec.containers[0].hostPath',
-      '"hostPath" is not allowed: host paths are refused: a host directory in a container bypasses every other isolation; volumes (not host paths) are planned',
+      '"hostPath" is not allowed: host paths are refused: a host directory in a container bypasses every other isolation; use spec.volumes (emptyDir or persistent) and volumeMounts',
     ],
     [
       'hostNetwork',

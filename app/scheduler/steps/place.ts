@@ -5,11 +5,14 @@ import { hostsWithoutSubnet, planPlacement } from '../../../core/pass.ts';
 import { forEachLimit } from '../../../core/async.ts';
 import { attempt, record, WRITE_CONCURRENCY, type PassContext } from '../context.ts';
 import type { PassStep } from '../step.ts';
+import type { Task } from '../../../core/types.ts';
+import { persistentVolumes, slotVolumes, volumeId, volumeKeyString, type VolumeRecord } from '../../../core/volumes.ts';
 
 export const place: PassStep = {
   name: 'place',
   async run(ctx) {
     const hosts = ctx.snapshot.hosts;
+    const volumes = await recordedVolumes(ctx);
     const plan = planPlacement({
       services: ctx.snapshot.services,
       hosts,
@@ -18,6 +21,7 @@ export const place: PassStep = {
       claims: ctx.claims,
       seed: ctx.seed,
       ...(ctx.network ? { unavailable: hostsWithoutSubnet(hosts, ctx.network.networks) } : {}),
+      ...(volumes && ctx.deps.volumes !== 'shared' ? { stickyVolumes: volumes } : {}),
     });
     await forEachLimit(plan.placements, WRITE_CONCURRENCY, (p) => claim(ctx, p));
     ctx.result.unplaceable = plan.failures.length;
@@ -34,6 +38,30 @@ async function claim(ctx: PassContext, p: Placement): Promise<void> {
   push(ctx.claims, p.hostId, claimed);
   push(ctx.placed, p.hostId, p.allocation);
   record(ctx, 'task.placed', `task ${task.id} placed on ${p.hostId}`, { namespace: task.namespace, service: task.service, task: task.id, host: p.hostId });
+  await recordVolumes(ctx, claimed, p.hostId);
+}
+
+/**
+ * The recorded persistent volumes, when a pending task has one (else no read: most passes place
+ * nothing, and most services have no volume).
+ */
+async function recordedVolumes(ctx: PassContext): Promise<Map<string, VolumeRecord> | undefined> {
+  const pending = [...ctx.tasks.values()].some((t) => t.desired === 'running' && !t.host && persistentVolumes(t.pod).length > 0);
+  if (!pending) return undefined;
+  const records = await ctx.store.listVolumes();
+  return new Map(records.map((r) => [volumeKeyString(r), r]));
+}
+
+/**
+ * Records the slot's persistent volumes on the host the task was just claimed for; a volume already
+ * recorded keeps its host (the first holds). A failed write is retried when the task is next placed:
+ * until recorded, the volume is not pinned (its first incarnation has written nothing elsewhere).
+ */
+async function recordVolumes(ctx: PassContext, task: Task, hostId: string): Promise<void> {
+  for (const key of slotVolumes(task.namespace, task.service, task.slot, task.pod)) {
+    const record = { id: volumeId(key.namespace, key.service, key.volume, key.slot), ...key, host: hostId, createdAt: ctx.now };
+    await attempt(ctx, () => ctx.store.recordVolume(record));
+  }
 }
 
 async function noteUnplaceable(ctx: PassContext, f: ScheduleFailure): Promise<void> {

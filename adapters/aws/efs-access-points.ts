@@ -1,0 +1,82 @@
+/**
+ * EFS access points over EFS's REST API (no EFS SDK client is installed): one per persistent volume,
+ * rooted at `/skiff/<volume id>`, tagged with the cluster (the host role may create only those).
+ * CreateAccessPoint is idempotent by its ClientToken: the same volume always gets the same access
+ * point, whichever host asks first, and asking again returns it.
+ */
+import { createHash } from 'node:crypto';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { Sha256 } from '@smithy/core/checksum';
+import type { AwsCredentialIdentity, Provider } from '@smithy/types';
+import { SkiffError } from '../../core/errors.ts';
+
+/** An access point per volume; the agent's EFS volume manager asks through this port. */
+export interface AccessPoints {
+  /** The id of the volume's access point (`fsap-…`), created on first use. */
+  ensure(volumeId: string): Promise<string>;
+}
+
+export interface EfsAccessPointsOptions {
+  readonly region: string;
+  readonly fileSystemId: string;
+  readonly clusterName: string;
+  readonly credentials: Provider<AwsCredentialIdentity>;
+  /** @default `https://elasticfilesystem.<region>.amazonaws.com` */
+  readonly endpoint?: string;
+  readonly fetch?: typeof fetch;
+}
+
+/**
+ * A create answers within a second; EFS makes the root directory on first mount, not here. 10 s bounds
+ * a call so that a stuck one cannot hold a pod's creation for long (the next round asks again).
+ */
+const CALL_TIMEOUT_MS = 10_000;
+
+export class EfsAccessPoints implements AccessPoints {
+  private readonly known = new Map<string, string>();
+  constructor(private readonly o: EfsAccessPointsOptions) {}
+
+  async ensure(volumeId: string): Promise<string> {
+    const cached = this.known.get(volumeId);
+    if (cached) return cached;
+    const body = JSON.stringify({
+      // At most 64 characters: a hash of the cluster and the volume id, the same from every host.
+      ClientToken: createHash('sha256').update(`${this.o.clusterName}/${volumeId}`).digest('hex').slice(0, 64),
+      FileSystemId: this.o.fileSystemId,
+      // Writable by whatever user the container runs as (root is squashed without ClientRootAccess).
+      RootDirectory: { Path: `/skiff/${volumeId}`, CreationInfo: { OwnerUid: 0, OwnerGid: 0, Permissions: '0777' } },
+      Tags: [
+        { Key: 'skiff:cluster', Value: this.o.clusterName },
+        { Key: 'skiff:volume', Value: volumeId },
+      ],
+    });
+    const answer = await this.call('POST', '/2015-02-01/access-points', body);
+    const id = (answer as { AccessPointId?: unknown }).AccessPointId;
+    if (typeof id !== 'string' || !id.startsWith('fsap-')) throw new SkiffError(`EFS CreateAccessPoint for volume ${volumeId} answered no access point id`);
+    this.known.set(volumeId, id);
+    return id;
+  }
+
+  private async call(method: string, path: string, body: string): Promise<unknown> {
+    const url = new URL(path, this.o.endpoint ?? `https://elasticfilesystem.${this.o.region}.amazonaws.com`);
+    const signer = new SignatureV4({ service: 'elasticfilesystem', region: this.o.region, credentials: this.o.credentials, sha256: Sha256 });
+    const signed = await signer.sign({
+      method,
+      protocol: url.protocol,
+      hostname: url.hostname,
+      ...(url.port ? { port: Number(url.port) } : {}),
+      path: url.pathname,
+      headers: { host: url.host, 'content-type': 'application/json' },
+      body,
+    });
+    const res = await (this.o.fetch ?? fetch)(url, {
+      method,
+      headers: signed.headers as Record<string, string>,
+      body,
+      signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new SkiffError(`EFS ${method} ${path}: ${res.status} ${text.slice(0, 300)}`);
+    return text ? (JSON.parse(text) as unknown) : {};
+  }
+}

@@ -1,0 +1,107 @@
+import { describe, expect, it } from 'vitest';
+import { EfsAccessPoints, type AccessPoints } from '../../adapters/aws/efs-access-points.ts';
+import { EfsVolumeManager, type Mounter } from '../../agent/efs-volumes.ts';
+import type { VolumeManager } from '../../agent/volumes.ts';
+import type { HostDocumentTask } from '../../core/types.ts';
+
+const task: HostDocumentTask = {
+  id: 'db-2-abcde',
+  namespace: 'default',
+  service: 'db',
+  slot: 2,
+  specVersion: 1,
+  pod: {
+    restartPolicy: 'always',
+    volumes: [
+      { name: 'data', persistent: {} },
+      { name: 'scratch', emptyDir: {} },
+    ],
+    containers: [{ name: 'app', image: 'skiff/busybox', env: {}, ports: [], resources: { cpu: 100, memory: 1 } }],
+  },
+};
+
+class FakeMounter implements Mounter {
+  readonly mounted = new Map<string, string>();
+  async isMounted(dir: string): Promise<boolean> {
+    return this.mounted.has(dir);
+  }
+  async mountEfs(fs: string, ap: string, dir: string): Promise<void> {
+    this.mounted.set(dir, `${fs}:${ap}`);
+  }
+}
+
+const local: VolumeManager & { pruned: ReadonlySet<string>[] } = {
+  pruned: [],
+  async ensure(t) {
+    return new Map((t.pod.volumes ?? []).map((v) => [v.name, { type: 'volume' as const, source: `local-${v.name}` }]));
+  },
+  async prune(live) {
+    this.pruned.push(live);
+  },
+};
+
+describe('persistent volumes on EFS', () => {
+  it('mounts each persistent volume once, through its own access point, and keeps emptyDir volumes local', async () => {
+    const asked: string[] = [];
+    const accessPoints: AccessPoints = {
+      async ensure(id) {
+        asked.push(id);
+        return `fsap-${id}`;
+      },
+    };
+    const mounter = new FakeMounter();
+    const manager = new EfsVolumeManager({ fileSystemId: 'fs-1', accessPoints, mounter, local, root: '/v' });
+    const sources = await manager.ensure(task);
+    expect(Object.fromEntries(sources)).toEqual({
+      data: { type: 'bind', source: '/v/default.db.data.2' },
+      scratch: { type: 'volume', source: 'local-scratch' },
+    });
+    expect([...mounter.mounted]).toEqual([['/v/default.db.data.2', 'fs-1:fsap-default-db-data-2']]);
+    await manager.ensure(task);
+    expect(asked).toEqual(['default-db-data-2']);
+  });
+
+  it('creates an access point with an idempotency token that every host computes alike, rooted at the volume, tagged with the cluster', async () => {
+    const requests: { url: string; headers: Record<string, string>; body: Record<string, unknown> }[] = [];
+    const fakeFetch = (async (url: URL, init: RequestInit) => {
+      requests.push({ url: String(url), headers: init.headers as Record<string, string>, body: JSON.parse(String(init.body)) });
+      return new Response(JSON.stringify({ AccessPointId: 'fsap-0abc' }), { status: 200 });
+    }) as unknown as typeof fetch;
+    const make = () =>
+      new EfsAccessPoints({
+        region: 'eu-west-1',
+        fileSystemId: 'fs-1',
+        clusterName: 'prod',
+        credentials: async () => ({ accessKeyId: 'AKID', secretAccessKey: 'secret' }),
+        fetch: fakeFetch,
+      });
+    const first = make();
+    expect(await first.ensure('default-db-data-2')).toBe('fsap-0abc');
+    expect(await first.ensure('default-db-data-2')).toBe('fsap-0abc');
+    expect(await make().ensure('default-db-data-2')).toBe('fsap-0abc');
+    expect(requests).toHaveLength(2);
+    expect(requests[0].url).toBe('https://elasticfilesystem.eu-west-1.amazonaws.com/2015-02-01/access-points');
+    expect(requests[0].headers.authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=AKID\/\d{8}\/eu-west-1\/elasticfilesystem\/aws4_request/);
+    expect(requests[0].body).toMatchObject({
+      FileSystemId: 'fs-1',
+      RootDirectory: { Path: '/skiff/default-db-data-2' },
+      Tags: [
+        { Key: 'skiff:cluster', Value: 'prod' },
+        { Key: 'skiff:volume', Value: 'default-db-data-2' },
+      ],
+    });
+    expect(requests[1].body.ClientToken).toBe(requests[0].body.ClientToken);
+    expect(String(requests[0].body.ClientToken)).toHaveLength(64);
+  });
+
+  it('says what EFS answered when it refuses', async () => {
+    const refusing = new EfsAccessPoints({
+      region: 'eu-west-1',
+      fileSystemId: 'fs-1',
+      clusterName: 'prod',
+      credentials: async () => ({ accessKeyId: 'AKID', secretAccessKey: 'secret' }),
+      fetch: (async () => new Response('{"ErrorCode":"AccessPointLimitExceeded"}', { status: 403 })) as unknown as typeof fetch,
+    });
+    await expect(refusing.ensure('default-db-data-1')).rejects.toThrow(/EFS POST \/2015-02-01\/access-points: 403 .*AccessPointLimitExceeded/);
+  });
+});
