@@ -50,7 +50,7 @@ async function replica(what: string, accept: (t: TaskView) => boolean = () => tr
   return eventually(
     async () => {
       const [t] = await tasksOf('store');
-      if (!t || t.state !== 'running' || !accept(t)) return undefined;
+      if (t?.state !== 'running' || !accept(t)) return undefined;
       const [c] = await docker.listContainers({ filters: { label: [`${LABELS.cluster}=${cluster}`, `${LABELS.task}=${t.id}`, `${LABELS.container}=app`] } });
       return c ? { task: t, container: c } : undefined;
     },
