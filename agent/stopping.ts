@@ -11,6 +11,7 @@
 import type { ClusterEvent } from '../core/types.ts';
 import { planLeaving } from '../core/stopping.ts';
 import type { ContainerInfo, Executor } from './executor.ts';
+import { SANDBOX } from './pod-sandbox.ts';
 
 export interface StopperConfig {
   /** How long a leaving task keeps serving before its stop signal (ms). */
@@ -129,22 +130,29 @@ export class Stopper {
     const drained = Math.max(...containers.map((c) => c.drainedMs));
     this.deps.log('info', 'stopping a task that left the host document', { task, drainedMs: drained, graceSeconds: grace });
     const outcomes: { name: string; exitCode?: number; error?: string }[] = [];
-    for (const c of containers) {
-      const run = (async () => {
-        try {
-          const result = await this.deps.executor.stopAndRemove(c.id, c.graceSeconds);
-          outcomes.push({ name: c.name, ...(result.exitCode === undefined ? {} : { exitCode: result.exitCode }) });
-        } catch (err) {
-          // Left as it is: the next round finds the container again and retries its stop.
-          outcomes.push({ name: c.name, error: (err as Error).message });
-          this.deps.log('error', 'stopping a container failed; retried next round', { task, container: c.name, error: (err as Error).message });
-        } finally {
-          this.inFlight.delete(c.id);
-        }
-        if (outcomes.length === containers.length) this.finished(task, containers[0].about, outcomes, started, grace, drained);
-      })();
-      this.inFlight.set(c.id, run);
-    }
+    const stopOne = async (c: Stopping): Promise<void> => {
+      try {
+        const result = await this.deps.executor.stopAndRemove(c.id, c.graceSeconds);
+        outcomes.push({ name: c.name, ...(result.exitCode === undefined ? {} : { exitCode: result.exitCode }) });
+      } catch (err) {
+        // Left as it is: the next round finds the container again and retries its stop.
+        outcomes.push({ name: c.name, error: (err as Error).message });
+        this.deps.log('error', 'stopping a container failed; retried next round', { task, container: c.name, error: (err as Error).message });
+      } finally {
+        this.inFlight.delete(c.id);
+      }
+    };
+    // The app containers stop together; the sandbox, which holds the pod's network, only once they are
+    // gone: stopped with them, it would cut the requests they are finishing.
+    const apps = containers.filter((c) => c.name !== SANDBOX);
+    const sandboxes = containers.filter((c) => c.name === SANDBOX);
+    const appsDone = Promise.all(apps.map((c) => stopOne(c)));
+    const all = (async () => {
+      await appsDone;
+      await Promise.all(sandboxes.map((c) => stopOne(c)));
+      this.finished(task, containers[0].about, outcomes, started, grace, drained);
+    })();
+    for (const c of containers) this.inFlight.set(c.id, all);
   }
 
   private finished(
@@ -161,8 +169,11 @@ export class Stopper {
       return;
     }
     // Docker kills with SIGKILL once the grace period has passed: 137 (128 + 9) then, whatever the init forwarded.
-    const killed = outcomes.some((o) => o.exitCode === 137) && tookMs >= grace * 1000;
-    const codes = outcomes.map((o) => `${o.name} ${o.exitCode ?? 'gone'}`).join(', ');
+    const killed = outcomes.some((o) => o.name !== SANDBOX && o.exitCode === 137) && tookMs >= grace * 1000;
+    const codes = outcomes
+      .filter((o) => o.name !== SANDBOX)
+      .map((o) => `${o.name} ${o.exitCode ?? 'gone'}`)
+      .join(', ');
     const how = killed ? `killed after its grace period of ${grace}s` : `exited within its grace period of ${grace}s`;
     this.deps.log('info', 'task stopped', { task, drainedMs: drained, stopMs: tookMs, killed, exitCodes: codes });
     this.deps.event(

@@ -6,6 +6,7 @@
  * Nothing here waits for the control plane to notice a dead host: what is checked is what the
  * local commands do to processes and containers, and that a host comes back.
  */
+import { SANDBOX } from '../../agent/pod-sandbox.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -71,8 +72,11 @@ function isOurAgent(pid: number): boolean {
   }
 }
 
-const runningContainers = (hostId?: string) =>
-  docker.listContainers({ filters: { label: [`${LABELS.cluster}=${cluster}`, ...(hostId ? [`${LABELS.host}=${hostId}`] : [])] } });
+/** The running app containers (each pod also has a sandbox container, agent/pod-sandbox.ts, not counted here). */
+const runningContainers = async (hostId?: string) =>
+  (await docker.listContainers({ filters: { label: [`${LABELS.cluster}=${cluster}`, ...(hostId ? [`${LABELS.host}=${hostId}`] : [])] } })).filter(
+    (c) => c.Labels[LABELS.container] !== SANDBOX,
+  );
 
 async function answer(t: TaskJson): Promise<string> {
   const p = t.ports[0];

@@ -182,8 +182,12 @@ describe('a local cluster driven by the skiff CLI', { timeout: 120_000 }, () => 
     const deleted = await cli('delete', 'service', 'hello');
     expect(deleted.code).toBe(0);
     expect(deleted.stdout).toContain('deleted');
-    expect(await clusterContainers([`${LABELS.service}=hello`])).toEqual([]);
     expect(json<TaskJson[]>(await cli('get', 'tasks', '-o', 'json'))).toEqual([]);
+    // The replicas left DNS and the load balancer at once; their containers stop after the drain (docs/load-balancing.md).
+    await eventually(
+      async () => ((await clusterContainers([`${LABELS.service}=hello`])).length === 0 ? true : undefined),
+      'the containers gone after their drain',
+    );
     const again = await cli('delete', 'service', 'hello');
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('service default/hello not found');

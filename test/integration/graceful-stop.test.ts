@@ -151,7 +151,7 @@ describe('the agent stopping a task that left its document', () => {
     await agent.start();
     await eventually(async () => ((await store.getHostStatus('h1'))?.tasks[0]?.state === 'running' ? true : undefined), 'the task running');
     await eventually(async () => {
-      const c = (await executor.list()).find((x) => x.taskId === task.id);
+      const c = (await executor.list()).find((x) => x.taskId === task.id && x.container === 'app');
       return c && (await docker.getContainer(c.id).top()).Processes?.some((p: string[]) => p.join(' ').includes('sleep 600')) ? true : undefined;
     }, 'its shell waiting on its sleep');
 
@@ -160,7 +160,7 @@ describe('the agent stopping a task that left its document', () => {
     await agent.reconcileNow();
     // The document is taken in and a round has run: the task is leaving, still running, not signalled.
     expect(agent.generation).toBe(2);
-    expect((await executor.list()).filter((c) => c.taskId === task.id).map((c) => c.state)).toEqual(['running']);
+    expect((await executor.list()).filter((c) => c.taskId === task.id && c.container === 'app').map((c) => c.state)).toEqual(['running']);
     // Not applied while a leaving container remains (fencing: a host back from down is ready once they are gone).
     expect(agent.appliedGeneration).toBeLessThan(2);
 
