@@ -48,11 +48,11 @@ describe('cdk synth (CLI, cdk.json app, real entries)', () => {
     const asg = Object.values(template.Resources).find((r) => r.Type === 'AWS::AutoScaling::AutoScalingGroup')!;
     expect(asg.Properties.MaxSize).toBe('5');
 
-    // Three function bundles (ESM: API, scheduler, health) and the agent as one .mjs file, all built by local esbuild.
+    // Five function bundles (ESM: API, scheduler, health, autoscaler, host autoscaler) and the agent as one .mjs file, all built by local esbuild.
     const assets = fs.readdirSync(outdir).filter((f) => f.startsWith('asset.'));
     expect(assets.filter((a) => a.endsWith('.mjs'))).toHaveLength(1);
     const functionBundles = assets.filter((a) => fs.existsSync(path.join(outdir, a, 'index.mjs')));
-    expect(functionBundles).toHaveLength(3);
+    expect(functionBundles).toHaveLength(5);
     const functions = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::Function');
     expect(functions.map((f) => f.Properties.Description)).toContain('Skiff health (cluster ci)');
   });
