@@ -194,8 +194,8 @@ describe('service discovery and load balancing', { timeout: 120_000 }, () => {
   it('lists services with their DNS name, ingress host and healthy/desired counts', async () => {
     const table = await cli('get', 'services');
     expect(table.stdout.split('\n')[0]).toMatch(/NAMESPACE\s+NAME\s+HEALTHY\s+AUTOSCALE\s+DNS\s+INGRESS/);
-    expect(table.stdout).toMatch(/default\s+hello\s+2\/2\s+hello\.default\.skiff\.internal\s+-/);
-    expect(table.stdout).toMatch(/default\s+web\s+0\/0\s+web\.default\.skiff\.internal\s+web\.example\.test/);
+    expect(table.stdout).toMatch(/default\s+hello\s+2\/2\s+-\s+hello\.default\.skiff\.internal\s+-/);
+    expect(table.stdout).toMatch(/default\s+web\s+0\/0\s+-\s+web\.default\.skiff\.internal\s+web\.example\.test/);
     const described = await cli('describe', 'service', 'hello');
     expect(described.stdout).toContain('DNS:       hello.default.skiff.internal');
     expect(described.stdout).toMatch(/127\.0\.1\.\d:\d+->8080/);
