@@ -64,6 +64,7 @@ import { startDnsServer } from './dns-server.ts';
 import { startProxyWorker } from './proxy-worker.ts';
 import { startLocalHostScaling } from './host-scaling.ts';
 import { LABELS } from '../agent/executor.ts';
+import { SANDBOX } from '../agent/pod-sandbox.ts';
 import type { IngressRoute, Store } from '../ports/index.ts';
 // The status file's format and reader belong to the CLI, which reads it without loading this module.
 import { readLocalStatus, statusFilePath, type LocalHost, type LocalStatus } from '../cli/local-status.ts';
@@ -845,7 +846,8 @@ async function stopPid(pid: number, alive: () => boolean = () => isAlive(pid)): 
 
 /**
  * A dead machine: SIGKILL the host's agent and `docker kill` its containers (they stay, exited, as
- * after a power cut). Returns the agent's pid (undefined if it was already dead) and the containers killed.
+ * after a power cut). Returns the agent's pid (undefined if it was already dead) and the app containers
+ * killed: a pod's sandbox is killed with it but is not one of the containers its spec names.
  */
 export async function killHost(dataDir: string, cluster: string, id: string, docker = new Docker()): Promise<{ pid: number | undefined; containers: number }> {
   const agent = findAgent(dataDir, cluster, id);
@@ -866,7 +868,7 @@ export async function killHost(dataDir: string, cluster: string, id: string, doc
         }),
     ),
   );
-  return { pid: agent?.pid, containers: list.length };
+  return { pid: agent?.pid, containers: list.filter((c) => c.Labels[LABELS.container] !== SANDBOX).length };
 }
 
 /** Logs what happens to the hosts behind the control plane's back (killed, paused, started again). */

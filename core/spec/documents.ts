@@ -26,7 +26,7 @@ export function parseDocumentsText(text: string): AppliedDocument[] {
   return parseDocuments(values.length === 1 && Array.isArray(values[0]) ? values[0] : values);
 }
 
-/** Validates every document, then the file as a whole; throws one ValidationError naming each problem's document. */
+/** Validates every document, then the file as a whole; throws one ValidationError naming each problem's document (when there are several). */
 export function parseDocuments(values: readonly unknown[]): AppliedDocument[] {
   if (values.length === 0) throw new ValidationError([{ path: '', message: 'the file holds no document: expected a Service, Job, CronJob or Secret' }]);
   if (values.length > MAX_DOCUMENTS) {
@@ -45,7 +45,9 @@ export function parseDocuments(values: readonly unknown[]): AppliedDocument[] {
       }
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
-      for (const i of err.issues) issues.push(documentIssue(index, label, i.path, i.message));
+      // A file of one document reads as that document: its problems keep their own paths.
+      if (values.length === 1) issues.push(...err.issues);
+      else for (const i of err.issues) issues.push(documentIssue(index, label, i.path, i.message));
     }
   });
   if (issues.length === 0) issues.push(...crossIssues(docs));

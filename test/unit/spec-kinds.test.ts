@@ -104,4 +104,11 @@ describe('kind Secret and multi-document files', () => {
     expect(twice).toEqual([{ path: 'documents[2].metadata.name', message: 'Service j: "j" in namespace default is already defined by documents[1]' }]);
     expect(parseDocumentsText(JSON.stringify([{ kind: 'Secret', metadata: { name: 'db' }, data: { p: 'x' } }]))).toHaveLength(1);
   });
+
+  it('names the document of a problem only when the file holds several', () => {
+    const bad = 'kind: Service\nmetadata: { name: web }\nspec: { replicas: -1, containers: [{ name: a, image: skiff/busybox }] }\n';
+    expect(issues(() => parseDocumentsText(bad)).map((i) => [i.path, i.message.startsWith('Service web')])).toEqual([['spec.replicas', false]]);
+    const two = `kind: Secret\nmetadata: { name: db }\ndata: { p: x }\n---\n${bad}`;
+    expect(issues(() => parseDocumentsText(two)).map((i) => [i.path, i.message.startsWith('Service web: ')])).toEqual([['documents[1].spec.replicas', true]]);
+  });
 });
