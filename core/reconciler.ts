@@ -42,18 +42,9 @@ export interface ReconcileInput {
   readonly random: () => number;
 }
 
-/** The pod every task of the service runs. */
+/** The pod every task of the service runs: the spec's pod template. */
 export function podOf(service: Service): PodSpec {
-  return {
-    containers: service.spec.spec.containers,
-    restartPolicy: service.spec.spec.restartPolicy,
-    ...(service.spec.spec.pidsLimit === undefined ? {} : { pidsLimit: service.spec.spec.pidsLimit }),
-    ...(service.spec.spec.terminationGracePeriodSeconds === undefined
-      ? {}
-      : { terminationGracePeriodSeconds: service.spec.spec.terminationGracePeriodSeconds }),
-    ...(service.spec.spec.volumes === undefined ? {} : { volumes: service.spec.spec.volumes }),
-    ...(service.spec.spec.initContainers === undefined ? {} : { initContainers: service.spec.spec.initContainers }),
-  };
+  return templateOf(service.spec);
 }
 
 /** `hello-2-k3x9q`: service, slot and a random suffix; a DNS label and the container's hostname. */

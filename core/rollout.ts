@@ -80,24 +80,23 @@ export function replicaFailure(status: TaskStatus | undefined, now: string, prob
   return undefined;
 }
 
-/** The pod template of a spec or pod: what a rollout changes. */
+/** The pod template of a spec or pod: what a rollout changes (every field of the pod each replica runs). */
 export function templateOf(pod: PodSpec | ServiceSpec): PodTemplate {
   const p = 'kind' in pod ? pod.spec : pod;
-  return { containers: p.containers, restartPolicy: p.restartPolicy, ...(p.pidsLimit === undefined ? {} : { pidsLimit: p.pidsLimit }) };
+  return {
+    containers: p.containers,
+    restartPolicy: p.restartPolicy,
+    ...(p.pidsLimit === undefined ? {} : { pidsLimit: p.pidsLimit }),
+    ...(p.terminationGracePeriodSeconds === undefined ? {} : { terminationGracePeriodSeconds: p.terminationGracePeriodSeconds }),
+    ...(p.volumes === undefined ? {} : { volumes: p.volumes }),
+    ...(p.initContainers === undefined ? {} : { initContainers: p.initContainers }),
+  };
 }
 
 /** The spec with its pod template replaced by `template` (rollback, undo): replicas, placement and the rest unchanged. */
 export function withTemplate(spec: ServiceSpec, template: PodTemplate): ServiceSpec {
-  const { pidsLimit: _, ...rest } = spec.spec;
-  return {
-    ...spec,
-    spec: {
-      ...rest,
-      containers: template.containers,
-      restartPolicy: template.restartPolicy,
-      ...(template.pidsLimit === undefined ? {} : { pidsLimit: template.pidsLimit }),
-    },
-  };
+  const { pidsLimit: _p, terminationGracePeriodSeconds: _g, volumes: _v, initContainers: _i, ...rest } = spec.spec;
+  return { ...spec, spec: { ...rest, ...templateOf(template) } };
 }
 
 /** An outdated slot of 1..replicas as the planner sees it. */

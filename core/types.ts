@@ -254,12 +254,8 @@ export interface Service {
   readonly rollout?: RolloutState;
 }
 
-/** The pod template of a revision: what a rollout changes, and what `rollout undo` puts back. */
-export interface PodTemplate {
-  readonly containers: readonly ContainerSpec[];
-  readonly restartPolicy: RestartPolicy;
-  readonly pidsLimit?: number;
-}
+/** The pod template of a revision: what a rollout changes, and what `rollout undo` puts back: the whole pod. */
+export type PodTemplate = PodSpec;
 
 /** A pod template that rolled out healthy (or the one running when history began). */
 export interface Revision {

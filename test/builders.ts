@@ -1,4 +1,5 @@
 /** Small builders for core tests: `aHost({ cpu: 2000 })`. */
+import { podOf } from '../core/reconciler.ts';
 import type { Allocation, Host, Service, ServiceSpec, Task } from '../core/types.ts';
 
 const MiB = 1024 * 1024;
@@ -75,7 +76,7 @@ export function aTask(service: Service, slot: number, over: Partial<Task> = {}):
     slot,
     incarnation: 1,
     specVersion: service.specVersion,
-    pod: { containers: service.spec.spec.containers, restartPolicy: service.spec.spec.restartPolicy },
+    pod: podOf(service),
     desired: 'running',
     createdAt: '2026-01-01T00:00:00.000Z',
     ...over,

@@ -12,7 +12,9 @@ import {
   resolveBudget,
   templateOf,
   updatePolicy,
+  withTemplate,
 } from '../../core/rollout.ts';
+import { parseServiceItem } from '../../core/items.ts';
 import { desiredReplicas } from '../../core/replicas.ts';
 import { rng } from '../../core/random.ts';
 import type { Host, Service, Task, TaskStatus, UpdateSpec } from '../../core/types.ts';
@@ -222,6 +224,33 @@ describe('decideRollout', () => {
     // The next version rolls back, and says so.
     const reverted: Service = { ...bad, spec: d.revert!, specVersion: 3, rollout: d.state! };
     expect(decideRollout(reverted, { tasks: [], statusOf: () => undefined, replicas: 2, now: at(6) }).state).toMatchObject({ specVersion: 3, rollbackOf: 2 });
+  });
+
+  it('records and puts back the whole pod: volumes, init containers and the grace period too, in a revision the item schema accepts', () => {
+    const withPod = (version: number, mount: string, grace: number): Service => {
+      const base = versioned(version, 1);
+      const c = base.spec.spec.containers[0];
+      const spec = {
+        ...base.spec.spec,
+        containers: [{ ...c, volumeMounts: [{ name: 'shared', mountPath: mount }] }],
+        initContainers: [{ ...c, name: 'prepare', ports: [], volumeMounts: [{ name: 'shared', mountPath: '/prep' }] }],
+        volumes: [{ name: 'shared', emptyDir: {} }],
+        terminationGracePeriodSeconds: grace,
+      };
+      return { ...base, spec: { ...base.spec, spec } } as Service;
+    };
+    const v1 = withPod(1, '/data', 10);
+    const v2 = withPod(2, '/other', 20);
+    const done = decideRollout(v1, { tasks: [aTask(v1, 1, { host: 'h1' })], statusOf: healthy, replicas: 1, now: at(1) });
+    expect(done.state?.revisions[0].template).toMatchObject({ volumes: v1.spec.spec.volumes, initContainers: v1.spec.spec.initContainers, terminationGracePeriodSeconds: 10 });
+    const item = { ...v2, rollout: done.state! };
+    expect(parseServiceItem(item, { namespace: v2.namespace, name: v2.name })).toMatchObject({ ok: true });
+    const reverted = withTemplate(v2.spec, done.state!.revisions[0].template);
+    expect(reverted.spec).toMatchObject({ volumes: v1.spec.spec.volumes, initContainers: v1.spec.spec.initContainers, terminationGracePeriodSeconds: 10 });
+    expect(reverted.spec.containers[0].volumeMounts).toEqual([{ name: 'shared', mountPath: '/data' }]);
+    // A template without init containers puts back a pod without them.
+    const { initContainers: _i, ...bare } = templateOf(v1.spec);
+    expect(withTemplate(v2.spec, bare).spec.initContainers).toBeUndefined();
   });
 
   it('fails a rollout past its progress deadline', () => {
