@@ -1,6 +1,6 @@
 /**
  * Horizontal autoscaling end to end, on a local cluster with real containers: a service with a CPU
- * target scales out to its max under a bounded CPU load (one replica burns about a tenth of a core
+ * target scales out to its max under a bounded CPU load (one replica burns its whole 50m reservation
  * while a flag file exists) and back to its min once the load stops; bad specs are refused.
  * Bounded: every wait has a generous deadline, nothing asserts on timing; cleans up on failure.
  */
@@ -27,10 +27,10 @@ const runningTasks = async (service: string) =>
 const eventsOf = async (service: string) => json<ClusterEvent[]>(await cli('events', '--service', service, '-o', 'json'));
 
 /**
- * A replica that, while /tmp/burn exists, runs `yes` for 0.2 s of every second (about 100m to 200m
- * on a busy machine, 200% or more of its 50m reservation) and otherwise sleeps (about 5m).
+ * A replica that burns CPU while /tmp/burn exists (`yes`, held by its CPU cap to its 50m
+ * reservation: 100% of it, and 5% of a core) and otherwise sleeps (about 0%).
  */
-const BURNER = 'mkdir -p /tmp; while true; do if [ -f /tmp/burn ]; then yes > /dev/null & p=$!; sleep 0.2; kill $p; sleep 0.8; else sleep 1; fi; done';
+const BURNER = 'mkdir -p /tmp; while true; do if [ -f /tmp/burn ]; then yes > /dev/null & p=$!; sleep 1; kill $p; else sleep 1; fi; done';
 
 function file(name: string, body: string): string {
   const path = join(dir, `${name}.yaml`);

@@ -14,6 +14,7 @@ import Docker from 'dockerode';
 import { eventually, json, skiff, startCluster, type RunningCluster } from '../helpers/cli.ts';
 import { removeClusterContainers, uniqueClusterName } from '../helpers/docker.ts';
 import { LABELS } from '../../agent/executor.ts';
+import { SANDBOX } from '../../agent/pod-sandbox.ts';
 import type { ClusterEvent } from '../../core/types.ts';
 
 const docker = new Docker();
@@ -82,7 +83,11 @@ function post(): Promise<{ ok: boolean; body: string; error?: string }> {
   });
 }
 
-const containersOfService = async () => docker.listContainers({ all: true, filters: { label: [`${LABELS.cluster}=${cluster}`, `${LABELS.service}=drain`] } });
+/** The service's app containers (a pod's sandbox goes with them, and is not counted). */
+const containersOfService = async () =>
+  (await docker.listContainers({ all: true, filters: { label: [`${LABELS.cluster}=${cluster}`, `${LABELS.service}=drain`] } })).filter(
+    (c) => c.Labels[LABELS.container] !== SANDBOX,
+  );
 
 beforeAll(async () => {
   running = await startCluster(dir, ['--cluster', cluster, '--hosts', '2', '--data', join(dir, 'data')]);

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LABELS } from '../../agent/executor.ts';
+import { SANDBOX } from '../../agent/pod-sandbox.ts';
 import { eventually, skiff, startCluster, type RunningCluster } from '../helpers/cli.ts';
 import { removeClusterContainers, uniqueClusterName } from '../helpers/docker.ts';
 
@@ -40,12 +41,15 @@ spec:
   expect(res.code, res.stderr).toBe(0);
 }
 
-async function containerOf(namespace: string, service: string): Promise<Docker.ContainerInfo> {
+/** The pod's `container` (default its app container `main`; SANDBOX holds the pod's network). */
+async function containerOf(namespace: string, service: string, container = 'main'): Promise<Docker.ContainerInfo> {
   return eventually(
     async () =>
       (
         await docker.listContainers({
-          filters: { label: [`${LABELS.cluster}=${cluster}`, `${LABELS.namespace}=${namespace}`, `${LABELS.service}=${service}`] },
+          filters: {
+            label: [`${LABELS.cluster}=${cluster}`, `${LABELS.namespace}=${namespace}`, `${LABELS.service}=${service}`, `${LABELS.container}=${container}`],
+          },
         })
       )[0],
     `the container of ${namespace}/${service}`,
@@ -106,12 +110,13 @@ describe('isolation between namespaces', { timeout: 300_000 }, () => {
     await apply('shop', 'web', 'mkdir -p /www && echo shop > /www/index.html && exec httpd -f -p 8080 -h /www');
     await apply('shop', 'client', 'exec sleep 3600');
     await apply('other', 'client', 'exec sleep 3600');
-    const web = await containerOf('shop', 'web');
+    // A pod's network belongs to its sandbox; its app containers join it.
+    const web = await containerOf('shop', 'web', SANDBOX);
     const mine = await containerOf('shop', 'client');
     const theirs = await containerOf('other', 'client');
     const shopNet = `skiff-${cluster}-ns-shop`;
     expect(Object.keys(web.NetworkSettings.Networks)).toEqual([shopNet]);
-    expect(Object.keys(theirs.NetworkSettings.Networks)).toEqual([`skiff-${cluster}-ns-other`]);
+    expect(Object.keys((await containerOf('other', 'client', SANDBOX)).NetworkSettings.Networks)).toEqual([`skiff-${cluster}-ns-other`]);
     const address = web.NetworkSettings.Networks[shopNet].IPAddress;
     const byName = 'http://web.shop.skiff.internal:8080/';
     // Within the namespace: by name and by address (the server may take a moment to listen).
