@@ -12,6 +12,7 @@
  */
 import { decideReplicas, measure, type MetricReading, type Recommendation, type ReplicaSample } from '../core/autoscale.ts';
 import { ConflictError } from '../core/errors.ts';
+import { replicasWithinQuota, type Namespace } from '../core/namespace.ts';
 import { desiredReplicas } from '../core/replicas.ts';
 import type { ClusterEvent, HostStatus, Service, Task, TaskStatus } from '../core/types.ts';
 import type { Store } from '../ports/index.ts';
@@ -28,6 +29,7 @@ export const serviceKey = (namespace: string, name: string): string => `${namesp
 export class AutoscalerMemory {
   private readonly history = new Map<string, readonly Recommendation[]>();
   private readonly since = new Map<string, number>();
+  private readonly blocked = new Map<string, string>();
 
   /** The history of a service, and since when it has been watched (its first run here). */
   get(key: string, now: number): { history: readonly Recommendation[]; watchedSince: number } {
@@ -39,10 +41,19 @@ export class AutoscalerMemory {
     this.history.set(key, history);
   }
 
+  /** Records why a service cannot grow; true when that is news (so the event is written once, not every run). */
+  noteBlocked(key: string, why: string | undefined): boolean {
+    const before = this.blocked.get(key);
+    if (why === undefined) this.blocked.delete(key);
+    else this.blocked.set(key, why);
+    return why !== undefined && why !== before;
+  }
+
   /** Forget services no longer autoscaled, so the memory stays bounded by the services that are. */
   retain(keys: ReadonlySet<string>): void {
     for (const k of this.since.keys()) if (!keys.has(k)) this.since.delete(k);
     for (const k of this.history.keys()) if (!keys.has(k)) this.history.delete(k);
+    for (const k of this.blocked.keys()) if (!keys.has(k)) this.blocked.delete(k);
   }
 }
 
@@ -51,6 +62,8 @@ export interface AutoscalerDeps {
   readonly memory: AutoscalerMemory;
   readonly now: () => Date;
   readonly requests?: RequestRates;
+  /** The namespaces, for their quotas: a scale-up stops at the quota and says so. Absent: no quota is read. */
+  readonly namespaces?: { getNamespace(name: string): Promise<Namespace | undefined> };
   /** Keeps one alarm per request-rate service (CloudWatch): its state change wakes the autoscaler between runs. */
   readonly alarms?: { syncAlarms(services: readonly Service[]): Promise<unknown> };
   /** A scheduler pass soon after a scale (locally; on AWS the service item's stream record triggers it). */
@@ -119,7 +132,8 @@ export function currentReadings(service: Service, tasks: readonly Task[], status
 export async function runAutoscaler(deps: AutoscalerDeps): Promise<AutoscalerResult> {
   const at = deps.now();
   const now = at.getTime();
-  const services = (await deps.store.listServices()).filter((s) => s.spec.spec.autoscaling && !s.deleting);
+  const all = await deps.store.listServices();
+  const services = all.filter((s) => s.spec.spec.autoscaling && !s.deleting);
   deps.memory.retain(new Set(services.map((s) => serviceKey(s.namespace, s.name))));
   // Before the early return: a service that lost its request target loses its alarm.
   await deps.alarms?.syncAlarms(services).catch((err: Error) => deps.log?.('warn', 'autoscaler alarms not synced', { error: err.message }));
@@ -159,25 +173,46 @@ export async function runAutoscaler(deps: AutoscalerDeps): Promise<AutoscalerRes
     });
     deps.memory.set(key, decision.history);
     readings.push({ namespace: service.namespace, name: service.name, replicas: decision.replicas, readings: decision.readings });
-    if (!decision.changed) continue;
+    if (!decision.changed) {
+      deps.memory.noteBlocked(key, undefined);
+      continue;
+    }
+    let { replicas, reason, message } = decision;
+    if (replicas > current && deps.namespaces) {
+      const cap = replicasWithinQuota(await deps.namespaces.getNamespace(service.namespace), all, service, current, replicas);
+      const why = cap.replicas < replicas ? `stopped at the quota: ${cap.problems.join('; ')}` : undefined;
+      const news = deps.memory.noteBlocked(key, why);
+      if (why !== undefined && cap.replicas === current) {
+        if (news)
+          events.push({
+            id: `autoscale-${service.namespace}-${service.name}-${now}`,
+            at: at.toISOString(),
+            type: 'service.scale-blocked',
+            message: `${service.name} stays at ${current} (wants ${replicas}: ${decision.reason}): ${why}`,
+            namespace: service.namespace,
+            service: service.name,
+          });
+        continue;
+      }
+      if (why !== undefined) {
+        reason = `${decision.reason}; ${why}`;
+        message = `${service.name} ${current} → ${cap.replicas} (wants ${replicas}): ${reason}`;
+        replicas = cap.replicas;
+      }
+    }
     try {
-      await deps.store.setServiceScale(
-        service.namespace,
-        service.name,
-        { replicas: decision.replicas, source: 'autoscaler', at: at.toISOString(), reason: decision.reason },
-        service.specVersion,
-      );
+      await deps.store.setServiceScale(service.namespace, service.name, { replicas, source: 'autoscaler', at: at.toISOString(), reason }, service.specVersion);
     } catch (err) {
       if (!(err instanceof ConflictError)) throw err;
       conflicts.push(key);
       continue;
     }
-    scaled.push(decision.message);
+    scaled.push(message);
     events.push({
       id: `autoscale-${service.namespace}-${service.name}-${now}`,
       at: at.toISOString(),
-      type: decision.replicas > current ? 'service.scaled-up' : 'service.scaled-down',
-      message: decision.message,
+      type: replicas > current ? 'service.scaled-up' : 'service.scaled-down',
+      message,
       namespace: service.namespace,
       service: service.name,
     });

@@ -14,6 +14,9 @@ import type { NetworkDeps } from './network.ts';
 import { Route53Zone } from '../adapters/aws/route53-zone.ts';
 import { AlbLoadBalancer } from '../adapters/aws/alb.ts';
 import type { DiscoveryDeps } from './discovery.ts';
+import { DynamoTenancyStore } from '../adapters/aws/dynamo/tenancy.ts';
+import type { TenancyStore } from '../ports/tenancy.ts';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DynamoStore } from '../adapters/aws/dynamo-store.ts';
 import { SsmHostChannel } from '../adapters/aws/ssm-channel.ts';
 import { RunCommandWaker } from '../adapters/aws/run-command-waker.ts';
@@ -40,6 +43,8 @@ export interface ControlPlane {
   readonly secrets?: SecretDeps;
   /** `shared` when persistent volumes are on EFS (PassDeps.volumes). */
   readonly volumes?: 'shared';
+  /** Namespaces (quotas, ingress hosts) and token revocations, in the same table. */
+  readonly tenancy: TenancyStore;
 }
 
 export function awsControlPlane(config: ControlPlaneConfig): ControlPlane {
@@ -106,6 +111,7 @@ export function awsControlPlane(config: ControlPlaneConfig): ControlPlane {
     },
     // On EFS a persistent volume follows its replica to any host; without it (local) a replica stays by its data.
     ...(config.efsFileSystemId ? { volumes: 'shared' as const } : {}),
+    tenancy: new DynamoTenancyStore(DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } }), config.table),
   };
 }
 

@@ -238,6 +238,31 @@ export function quotaProblems(
   return problems;
 }
 
+/**
+ * The most replicas, from `current` up to `wanted`, that the namespace's quota lets `service`
+ * have (the autoscaler's cap: it stops at the quota and says so). `problems` are what `wanted`
+ * would break; empty when it fits. Usage grows with the count, so the
+ * largest count that fits is found by bisection.
+ */
+export function replicasWithinQuota(
+  namespace: Namespace | undefined,
+  services: readonly Pick<Service, 'spec' | 'scale' | 'namespace' | 'name'>[],
+  service: Pick<Service, 'spec' | 'scale'>,
+  current: number,
+  wanted: number,
+): { replicas: number; problems: string[] } {
+  const at = (replicas: number) => quotaProblems(namespace, services, service, { spec: service.spec, scale: { replicas, source: 'autoscaler', at: '' } });
+  if (wanted <= current || at(wanted).length === 0) return { replicas: wanted, problems: [] };
+  let fits = current;
+  let breaks = wanted;
+  while (breaks - fits > 1) {
+    const mid = Math.floor((fits + breaks) / 2);
+    if (at(mid).length === 0) fits = mid;
+    else breaks = mid;
+  }
+  return { replicas: fits, problems: at(wanted) };
+}
+
 /** Throws a `QuotaExceededError` with every quota the change would break. */
 export function checkQuota(...args: Parameters<typeof quotaProblems>): void {
   const problems = quotaProblems(...args);

@@ -280,10 +280,12 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       alarmPrefix: `skiff-${cluster}-autoscale-`,
       targetGroupOf: async (ns, name) => (routed().some((r) => r.namespace === ns && r.service === name) ? localTargetGroup(ns, name) : undefined),
     });
+    const tenancy = new DynamoTenancyStore(DynamoDBDocumentClient.from(dynamoClient, { marshallOptions: { removeUndefinedValues: true } }), TABLE);
     const autoscaler = new HandlerLoop(
       makeAutoscalerHandler(
         {
           store,
+          namespaces: tenancy,
           memory: new AutoscalerMemory(),
           now: () => new Date(),
           kickScheduler: async () => scheduler.kick(),
@@ -298,7 +300,6 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     controlPlane.push(() => autoscaler.stop());
     kickAutoscaler = () => autoscaler.kick();
 
-    const tenancy = new DynamoTenancyStore(DynamoDBDocumentClient.from(dynamoClient, { marshallOptions: { removeUndefinedValues: true } }), TABLE);
     const apiHandler = makeApiHandler({
       store,
       tenancy,

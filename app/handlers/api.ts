@@ -4,8 +4,6 @@
  * the same events) both run it.
  */
 import middy from '@middy/core';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { createApi, type ApiDeps, type ApiRequest } from '../api.ts';
 import { controlPlaneConfig } from '../env.ts';
@@ -22,7 +20,6 @@ import {
   type Identity,
 } from '../../core/authz.ts';
 import { isDnsLabel } from '../../core/spec.ts';
-import { DynamoTenancyStore } from '../../adapters/aws/dynamo/tenancy.ts';
 
 export type ApiHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 
@@ -47,14 +44,9 @@ export function makeApiHandler(deps: ApiDeps & { readonly iam?: IamBindingConfig
 export function apiHandlerFromEnv(env: NodeJS.ProcessEnv): ApiHandler {
   const config = controlPlaneConfig(env);
   const cp = awsControlPlane(config);
-  const dynamo = new DynamoDBClient({
-    ...(config.region ? { region: config.region } : {}),
-    ...(config.dynamodbEndpoint ? { endpoint: config.dynamodbEndpoint } : {}),
-  });
-  const tenancy = new DynamoTenancyStore(DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } }), config.table);
   return makeApiHandler({
     store: cp.store,
-    tenancy,
+    tenancy: cp.tenancy,
     now: () => new Date(),
     kickScheduler: cp.kickScheduler,
     iam: iamBindingsFromEnv(env),

@@ -66,6 +66,7 @@ export function autoscalerHandlerFromEnv(env: NodeJS.ProcessEnv): AutoscalerHand
   return makeAutoscalerHandler(
     {
       store: cp.store,
+      namespaces: cp.tenancy,
       memory: lambdaMemory,
       now: () => new Date(),
       ...(cloudwatch ? { requests: cloudwatch, alarms: cloudwatch } : {}),

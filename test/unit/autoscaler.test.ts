@@ -3,6 +3,7 @@ import { MemoryStore } from '../../adapters/memory/store.ts';
 import { AutoscalerMemory, runAutoscaler, type AutoscalerDeps } from '../../app/autoscaler.ts';
 import { makeAutoscalerHandler } from '../../app/handlers/autoscaler.ts';
 import { desiredReplicas } from '../../core/replicas.ts';
+import { parseNamespaceSpec, type Namespace } from '../../core/namespace.ts';
 import type { AutoscalingSpec, HostStatus, ServiceSpec } from '../../core/types.ts';
 import { aSpec, aTask, MiB } from '../builders.ts';
 
@@ -62,6 +63,35 @@ describe('runAutoscaler', () => {
     const events = await store.listEvents({ service: 'web' });
     expect(events.map((e) => [e.type, e.message])).toEqual([['service.scaled-up', 'web 2 → 4: cpu 100% of 50% target']]);
     expect(kicked).toBe(1);
+  });
+
+  it('stops at the namespace quota and says so, once', async () => {
+    // web asks 100m per replica; the quota of default leaves room for 3 replicas, not the 4 it wants.
+    const quota = (cpu: string): Namespace => ({
+      name: 'default',
+      spec: parseNamespaceSpec({ kind: 'Namespace', metadata: { name: 'default' }, spec: { quota: { cpu } } }),
+      version: 1,
+      createdAt: '',
+      updatedAt: '',
+    });
+    const { store } = await cluster(2, 100);
+    let namespace = quota('300m');
+    const deps: AutoscalerDeps = { store, memory: new AutoscalerMemory(), now: () => new Date(T0), namespaces: { getNamespace: async () => namespace } };
+    expect((await runAutoscaler(deps)).scaled).toEqual([
+      'web 2 → 3 (wants 4): cpu 100% of 50% target; stopped at the quota: namespace default: cpu 200m of 300m used, this change needs 200m more',
+    ]);
+    expect(desiredReplicas((await store.getService('default', 'web'))!)).toBe(3);
+    // At the quota: no scale, one event that says why, not one per run.
+    await runAutoscaler(deps);
+    await runAutoscaler(deps);
+    const blocked = (await store.listEvents({ service: 'web' })).filter((e) => e.type === 'service.scale-blocked');
+    expect(blocked.map((e) => e.message)).toEqual([
+      'web stays at 3 (wants 4: cpu 100% of 50% target): stopped at the quota: namespace default: cpu 300m of 300m used, this change needs 100m more',
+    ]);
+    expect(desiredReplicas((await store.getService('default', 'web'))!)).toBe(3);
+    // The quota raised: it scales on.
+    namespace = quota('2');
+    expect((await runAutoscaler(deps)).scaled).toEqual(['web 3 → 4: cpu 100% of 50% target']);
   });
 
   it('does nothing within the tolerance and for services without autoscaling', async () => {

@@ -242,7 +242,11 @@ describe('decideRollout', () => {
     const v1 = withPod(1, '/data', 10);
     const v2 = withPod(2, '/other', 20);
     const done = decideRollout(v1, { tasks: [aTask(v1, 1, { host: 'h1' })], statusOf: healthy, replicas: 1, now: at(1) });
-    expect(done.state?.revisions[0].template).toMatchObject({ volumes: v1.spec.spec.volumes, initContainers: v1.spec.spec.initContainers, terminationGracePeriodSeconds: 10 });
+    expect(done.state?.revisions[0].template).toMatchObject({
+      volumes: v1.spec.spec.volumes,
+      initContainers: v1.spec.spec.initContainers,
+      terminationGracePeriodSeconds: 10,
+    });
     const item = { ...v2, rollout: done.state! };
     expect(parseServiceItem(item, { namespace: v2.namespace, name: v2.name })).toMatchObject({ ok: true });
     const reverted = withTemplate(v2.spec, done.state!.revisions[0].template);
