@@ -9,7 +9,7 @@
  * value) is an error naming its path. docs/compose.md lists every attribute and what it becomes.
  */
 import { ValidationError, type FieldIssue } from '../errors.ts';
-import { formatMemory } from '../quantity.ts';
+import { formatCpu, formatMemory } from '../quantity.ts';
 import { ALLOWED_CAPABILITIES } from '../spec/defaults.ts';
 import { MAX_DOCUMENTS } from '../spec/documents.ts';
 import { isDnsLabel, labelKeyProblem, labelValueProblem } from '../spec/fields.ts';
@@ -295,6 +295,16 @@ function stringList(value: unknown, at: string, ctx: Context): string[] {
   return value as string[];
 }
 
+/**
+ * A whole number, also when written as a string: interpolation gives strings (`replicas: ${N:-2}`),
+ * and Compose reads them by the field's type after interpolating.
+ */
+function whole(value: unknown): number | undefined {
+  if (typeof value === 'number' && Number.isInteger(value)) return value;
+  if (typeof value === 'string' && /^\d+$/.test(value.trim())) return Number(value.trim());
+  return undefined;
+}
+
 /** A scalar written for a string field: YAML numbers and booleans are what the user meant as text. */
 function scalarText(value: unknown): string | undefined {
   if (typeof value === 'string') return value;
@@ -369,6 +379,7 @@ class ServiceConverter {
     this.security();
     this.serviceLabels();
     this.dependsOn();
+    this.ingress();
     if (this.ctx.errors.length > errorsBefore) return undefined;
     if (this.podVolumes.length > 0) this.spec.volumes = this.podVolumes;
     return {
@@ -578,8 +589,7 @@ class ServiceConverter {
   private replicaCount(): number {
     const deploy = isRecord(this.svc.deploy) ? this.svc.deploy : {};
     if (deploy.mode === 'global') return 1;
-    const n = deploy.replicas ?? this.svc.scale;
-    return typeof n === 'number' ? n : 1;
+    return whole(deploy.replicas ?? this.svc.scale) ?? 1;
   }
 
   private range(low: string, high: string | undefined, at: string): number[] | undefined {
@@ -607,8 +617,8 @@ class ServiceConverter {
           );
         }
       }
-      const target = typeof entry.target === 'number' ? entry.target : typeof entry.target === 'string' ? Number(entry.target) : Number.NaN;
-      if (!Number.isInteger(target) || target < 1 || target > 65535) {
+      const target = whole(entry.target);
+      if (target === undefined || target < 1 || target > 65535) {
         this.ctx.error(`${at}.target`, `is required: the container port, from 1 to 65535; got ${got(entry.target)}`);
         return;
       }
@@ -742,9 +752,9 @@ class ServiceConverter {
     const timeout = seconds('timeout', DOCKER_HEALTH.timeout);
     const startPeriod = seconds('start_period', 0);
     if (hc.start_interval !== undefined) seconds('start_interval', 0);
-    const retries = hc.retries ?? DOCKER_HEALTH.retries;
-    if (typeof retries !== 'number' || !Number.isInteger(retries) || retries < 1) {
-      this.ctx.error(`${at}.retries`, `must be an integer of at least 1; got ${got(retries)}`);
+    const retries = whole(hc.retries ?? DOCKER_HEALTH.retries);
+    if (retries === undefined || retries < 1) {
+      this.ctx.error(`${at}.retries`, `must be an integer of at least 1; got ${got(hc.retries)}`);
       return;
     }
     if (interval === undefined || timeout === undefined || startPeriod === undefined) return;
@@ -786,7 +796,7 @@ class ServiceConverter {
       delete this.spec.replicas;
     } else if (mode === 'replicated') {
       if (deploy.replicas !== undefined) {
-        if (this.svc.scale !== undefined && this.svc.scale !== deploy.replicas)
+        if (this.svc.scale !== undefined && whole(this.svc.scale) !== whole(deploy.replicas))
           this.ctx.error(this.path('scale'), `is ${got(this.svc.scale)} but deploy.replicas is ${got(deploy.replicas)}: keep one of them`);
         this.replicas(deploy.replicas, `${at}.replicas`);
       }
@@ -811,11 +821,12 @@ class ServiceConverter {
   }
 
   private replicas(value: unknown, at: string): void {
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    const n = whole(value);
+    if (n === undefined) {
       this.ctx.error(at, `must be a whole number of replicas; got ${got(value)}`);
       return;
     }
-    this.spec.replicas = value;
+    this.spec.replicas = n;
   }
 
   private resources(resources: Record<string, unknown>, at: string): void {
@@ -877,7 +888,7 @@ class ServiceConverter {
     );
     const out: Record<string, string> = {};
     // Millicores, rounded up: Skiff counts CPU to 1m.
-    if (cpus) out.cpu = `${Math.max(1, Math.ceil(cpus.value * 1000 - 1e-9))}m`;
+    if (cpus) out.cpu = formatCpu(Math.max(1, Math.ceil(cpus.value * 1000 - 1e-9)));
     if (memory) out.memory = formatMemory(memory.value);
     for (const r of [cpus, memory]) {
       if (r && (r.from.includes('reservation') || r.from.endsWith('mem_reservation'))) {
@@ -894,7 +905,8 @@ class ServiceConverter {
     if (Object.keys(out).length > 0) this.container.resources = out;
     const pids = limits.pids ?? svc.pids_limit;
     if (pids !== undefined) {
-      if (typeof pids === 'number' && Number.isInteger(pids)) this.spec.pidsLimit = pids;
+      const n = whole(pids);
+      if (n !== undefined) this.spec.pidsLimit = n;
       else this.ctx.error(limits.pids !== undefined ? `${at}.limits.pids` : this.path('pids_limit'), `must be a whole number of processes; got ${got(pids)}`);
     }
   }
@@ -939,9 +951,9 @@ class ServiceConverter {
     for (const key of Object.keys(update))
       if (!known.includes(key)) this.ctx.error(`${at}.${key}`, `unknown update_config attribute ${got(key)}${didYouMean(key, known)}`);
     const out: Record<string, unknown> = {};
-    const parallelism = update.parallelism ?? 1;
-    if (typeof parallelism !== 'number' || !Number.isInteger(parallelism) || parallelism < 0) {
-      this.ctx.error(`${at}.parallelism`, `must be a whole number (0: all at once); got ${got(parallelism)}`);
+    const parallelism = whole(update.parallelism ?? 1);
+    if (parallelism === undefined) {
+      this.ctx.error(`${at}.parallelism`, `must be a whole number (0: all at once); got ${got(update.parallelism)}`);
       return;
     }
     const budget = parallelism === 0 ? '100%' : parallelism;
@@ -1184,6 +1196,35 @@ class ServiceConverter {
     }
   }
 
+  /**
+   * `x-skiff-ingress: { host, port }` (a Compose extension field, which Compose itself ignores): HTTP
+   * requests for `host` reach the healthy replicas through the load balancer, on a container port
+   * the service declares; `port` may be left out when the service declares exactly one tcp port.
+   */
+  private ingress(): void {
+    const value = this.svc[INGRESS_KEY];
+    if (value === undefined || value === null) return;
+    const at = this.path(INGRESS_KEY);
+    if (!isRecord(value) || typeof value.host !== 'string') {
+      this.ctx.error(at, `must be a map such as { host: shop.example.com, port: 8080 }; got ${got(value)}`);
+      return;
+    }
+    for (const key of Object.keys(value)) {
+      if (!['host', 'port', 'sessionAffinity'].includes(key))
+        this.ctx.error(`${at}.${key}`, `unknown ingress attribute ${got(key)}${didYouMean(key, ['host', 'port', 'sessionAffinity'])}`);
+    }
+    const tcp = ((this.container.ports as Port[] | undefined) ?? []).filter((p) => p.protocol === 'tcp');
+    const port = value.port === undefined ? (tcp.length === 1 ? tcp[0].containerPort : undefined) : (whole(value.port) ?? value.port);
+    if (port === undefined) {
+      this.ctx.error(
+        `${at}.port`,
+        `is required when the service declares ${tcp.length === 0 ? 'no tcp port (add the port to expose or ports)' : `${tcp.length} tcp ports`}: the container port requests go to`,
+      );
+      return;
+    }
+    this.spec.ingress = { host: value.host, port, ...(value.sessionAffinity !== undefined ? { sessionAffinity: value.sessionAffinity } : {}) };
+  }
+
   /** Skiff has no start order: the warning says so and what the service must do instead. */
   private dependsOn(): void {
     const d = this.svc.depends_on;
@@ -1222,6 +1263,9 @@ class ServiceConverter {
     );
   }
 }
+
+/** The extension field that puts a service behind the load balancer (docs/compose.md). */
+export const INGRESS_KEY = 'x-skiff-ingress';
 
 const HOST_IP = 'the host address is left out: Skiff publishes on each host address that runs a replica (127.0.1.i locally, the private address on AWS)';
 
