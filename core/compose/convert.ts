@@ -20,6 +20,7 @@ import { MAX_TERMINATION_GRACE_SECONDS } from '../stopping.ts';
 import type { ServiceSpec } from '../types.ts';
 import { parseDotenv } from './dotenv.ts';
 import { interpolateDocument, type Variables } from './interpolate.ts';
+import { resolveMergeKeys } from './merge.ts';
 import { HANDLED, NOT_HONOURED, SERVICE_ATTRIBUTES, TOP_LEVEL } from './unsupported.ts';
 import { parseBytes, parseDuration } from './units.ts';
 
@@ -82,9 +83,10 @@ export function convertCompose(input: unknown, options: ComposeOptions): Compose
       { path: 'services', message: 'is required: a Compose file is a map with a services map (and no kind, which Skiff documents have)' },
     ]);
   }
-  const interpolated = interpolateDocument(input, options.env);
+  const merged = resolveMergeKeys(input);
+  const interpolated = interpolateDocument(merged.value, options.env);
   const ctx = new Context();
-  ctx.errors.push(...interpolated.errors);
+  ctx.errors.push(...merged.errors, ...interpolated.errors);
   ctx.warnings.push(...interpolated.warnings);
   const file = interpolated.value as Record<string, unknown>;
 

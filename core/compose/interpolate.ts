@@ -10,6 +10,8 @@ import { isRecord } from '../spec/messages.ts';
 export type Variables = Readonly<Record<string, string | undefined>>;
 
 const NAME = /^[_a-zA-Z][_a-zA-Z0-9]*/;
+/** Defaults within defaults, at most: each level recurses, and real files use one or two. */
+const MAX_NESTING = 16;
 
 /** What interpolating one string gave: the text, the variables it found unset, or why it cannot be read. */
 export interface Interpolated {
@@ -36,7 +38,8 @@ function lookup(vars: Variables, name: string): string | undefined {
   return Object.hasOwn(vars, name) ? vars[name] : undefined;
 }
 
-function expand(text: string, vars: Variables, unset: string[]): string {
+function expand(text: string, vars: Variables, unset: string[], depth = 0): string {
+  if (depth > MAX_NESTING) throw new InterpolationError(`variables nested more than ${MAX_NESTING} deep in a default`);
   let out = '';
   let i = 0;
   while (i < text.length) {
@@ -56,7 +59,7 @@ function expand(text: string, vars: Variables, unset: string[]): string {
       const end = closingBrace(text, dollar + 2);
       if (end < 0)
         throw new InterpolationError(`invalid interpolation format in ${JSON.stringify(text)}: "\${" has no closing "}"; write "$$" for a literal "$"`);
-      out += braced(text.slice(dollar + 2, end), vars, unset, text);
+      out += braced(text.slice(dollar + 2, end), vars, unset, text, depth);
       i = end + 1;
       continue;
     }
@@ -87,7 +90,7 @@ function closingBrace(text: string, from: number): number {
   return -1;
 }
 
-function braced(body: string, vars: Variables, unset: string[], whole: string): string {
+function braced(body: string, vars: Variables, unset: string[], whole: string, depth: number): string {
   const name = NAME.exec(body)?.[0];
   if (name === undefined)
     throw new InterpolationError(`invalid interpolation format in ${JSON.stringify(whole)}: \${${body}} does not start with a variable name`);
@@ -104,15 +107,15 @@ function braced(body: string, vars: Variables, unset: string[], whole: string): 
   const missing = value === undefined || (colon && value === '');
   switch (op) {
     case '-':
-      return missing ? expand(arg, vars, unset) : (value ?? '');
+      return missing ? expand(arg, vars, unset, depth + 1) : (value ?? '');
     case '?':
       if (missing) {
-        const why = expand(arg, vars, unset);
+        const why = expand(arg, vars, unset, depth + 1);
         throw new InterpolationError(`required variable ${name} is ${value === undefined ? 'not set' : 'empty'}${why ? `: ${why}` : ''}`);
       }
       return value ?? '';
     case '+':
-      return missing ? '' : expand(arg, vars, unset);
+      return missing ? '' : expand(arg, vars, unset, depth + 1);
     default:
       throw new InterpolationError(
         `invalid interpolation format in ${JSON.stringify(whole)}: \${${body}}: after the name comes "}", ":-", "-", ":?", "?", ":+" or "+"`,

@@ -15,6 +15,7 @@ import { main } from '../../cli/main.ts';
 import { composeVariables, convertCompose, isComposeDocument, shellWords } from '../../core/compose/convert.ts';
 import { parseDotenv } from '../../core/compose/dotenv.ts';
 import { interpolateDocument, interpolateString } from '../../core/compose/interpolate.ts';
+import { resolveMergeKeys } from '../../core/compose/merge.ts';
 import { parseBytes, parseDuration } from '../../core/compose/units.ts';
 import { ValidationError } from '../../core/errors.ts';
 import { parseDocumentsText } from '../../core/spec/documents.ts';
@@ -60,10 +61,33 @@ describe('interpolation', () => {
     expect(interpolateString(text, vars).error).toContain(message);
   });
 
+  it('bounds defaults nested in defaults', () => {
+    const deep = (n: number): string => (n === 0 ? 'x' : `\${U:-${deep(n - 1)}}`);
+    expect(interpolateString(deep(16), {}).value).toBe('x');
+    expect(interpolateString(deep(40), {}).error).toContain('nested more than 16 deep');
+  });
+
   it('interpolates the values of a whole document, not its keys, naming the path of each problem', () => {
     const r = interpolateDocument({ services: { web: { image: 'app:${TAG}', environment: ['A=${SET}'], $SET: 1 } } }, { SET: 'v' });
     expect(r.value).toEqual({ services: { web: { image: 'app:', environment: ['A=v'], $SET: 1 } } });
     expect(r.warnings).toEqual([{ path: 'services.web.image', message: expect.stringContaining('variable TAG is not set') }]);
+  });
+});
+
+describe('YAML merge keys', () => {
+  it('merges anchored maps under the map own keys, the first of a list winning', () => {
+    const common = { restart: 'always', environment: { A: '1' } };
+    expect(resolveMergeKeys({ web: { '<<': common, image: 'x', restart: 'no' } }).value).toEqual({
+      web: { image: 'x', restart: 'no', environment: { A: '1' } },
+    });
+    expect(resolveMergeKeys({ web: { '<<': [{ a: 1 }, { a: 2, b: 2 }] } }).value).toEqual({ web: { a: 1, b: 2 } });
+    expect(resolveMergeKeys({ web: { environment: { '<<': { A: '1' }, B: '2' } } }).value).toEqual({ web: { environment: { B: '2', A: '1' } } });
+  });
+
+  it('names a merge key that is not a map', () => {
+    expect(resolveMergeKeys({ services: { web: { '<<': 'text' } } }).errors).toEqual([
+      { path: 'services.web.<<', message: 'a merge key (<<) takes a map or a list of maps, such as <<: *defaults' },
+    ]);
   });
 });
 

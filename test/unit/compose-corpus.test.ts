@@ -447,6 +447,33 @@ describe('the Compose corpus', () => {
     expect(paths(r)).toEqual(['services.worker.volumes[1]', 'services.worker.tmpfs', 'services.worker.volumes', 'volumes.shared']);
   });
 
+  it('anchors and merge keys: services sharing an x- anchor, each overriding what it needs', () => {
+    const r = convert('anchors');
+    expect(r.documents.map((d) => (d.metadata as { name: string }).name)).toEqual(['web', 'worker', 'beat', 'redis', 'db']);
+    const env = { DATABASE_URL: 'postgres://app@db/app', REDIS_URL: 'redis://redis:6379/0' };
+    expect(doc(r, 'web').spec).toEqual({
+      containers: [
+        {
+          name: 'web',
+          image: 'registry.example.com/app:1.0',
+          args: ['gunicorn', 'app.wsgi', '-b', '0.0.0.0:8000'],
+          env,
+          ports: [{ containerPort: 8000, protocol: 'tcp' }],
+          resources: { cpu: '250m', memory: '128Mi' },
+        },
+      ],
+    });
+    // A merge is shallow: worker's own deploy replaces the anchor's whole deploy.
+    expect(doc(r, 'worker').spec).toMatchObject({ replicas: 2, containers: [{ env, resources: { cpu: '500m', memory: '256Mi' } }] });
+    expect(doc(r, 'beat').spec).toMatchObject({ containers: [{ args: ['celery', '-A', 'app', 'beat'], env: { ...env, ROLE: 'beat' } }] });
+    expect(r.warnings).toEqual([]);
+    expect(
+      convert('anchors', {}, { TAG: '2.0' })
+        .specs.map((s) => s.spec.containers[0].image)
+        .slice(0, 3),
+    ).toEqual(['registry.example.com/app:2.0', 'registry.example.com/app:2.0', 'registry.example.com/app:2.0']);
+  });
+
   it('the busybox pair the end-to-end test deploys: two services of one namespace, web exposing 8080', () => {
     const r = convert('busybox-pair');
     expect(r.namespace).toBe('pair');
