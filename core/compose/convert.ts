@@ -106,7 +106,7 @@ export function convertCompose(input: unknown, options: ComposeOptions): Compose
   const names = Object.keys(services);
   const active = activeProfiles(options);
   const skipped: { service: string; profiles: string[] }[] = [];
-  const converted: { name: string; doc: SkiffDocument }[] = [];
+  const converted: { name: string; doc: SkiffDocument; converter: ServiceConverter }[] = [];
   const mounts = new Map<string, string[]>();
 
   for (const name of names) {
@@ -121,8 +121,9 @@ export function convertCompose(input: unknown, options: ComposeOptions): Compose
       skipped.push({ service: name, profiles });
       continue;
     }
-    const doc = new ServiceConverter(name, svc, { namespace, volumes, services: names, ctx, options }).convert();
-    if (doc) converted.push({ name, doc });
+    const converter = new ServiceConverter(name, svc, { namespace, volumes, services: names, ctx, options });
+    const doc = converter.convert();
+    if (doc) converted.push({ name, doc, converter });
     for (const v of usedVolumes(doc)) mounts.set(v, [...(mounts.get(v) ?? []), name]);
   }
   for (const [volume, users] of mounts) {
@@ -152,12 +153,13 @@ export function convertCompose(input: unknown, options: ComposeOptions): Compose
   // Each document is validated as the API will: what Skiff's own rules refuse is named by service.
   const specs: ServiceSpec[] = [];
   if (ctx.errors.length === 0) {
-    for (const { name, doc } of converted) {
+    for (const { doc, converter } of converted) {
       try {
         specs.push(parseServiceSpec(doc));
       } catch (err) {
         if (!(err instanceof ValidationError)) throw err;
-        for (const issue of err.issues) ctx.error(`services.${name}`, `as Skiff ${issue.path || 'spec'}: ${issue.message}`);
+        // Named by the Compose attribute the field came from, with the Skiff field for reference.
+        for (const issue of err.issues) ctx.error(converter.originOf(issue.path), `${issue.message} (Skiff's ${issue.path || 'spec'})`);
       }
     }
   }
@@ -343,6 +345,8 @@ class ServiceConverter {
   private readonly spec: Record<string, unknown> = {};
   private readonly labels: Record<string, string> = {};
   private readonly podVolumes: Record<string, unknown>[] = [];
+  /** The Compose path each resource amount was taken from (errors about it name that path). */
+  private readonly resourceFrom: Record<string, string> = {};
 
   constructor(
     private readonly name: string,
@@ -390,6 +394,38 @@ class ServiceConverter {
       // The replica count (or mode) first, then the pod, as docs/spec.md writes a spec.
       spec: { ...pick(this.spec, ['replicas', 'mode']), containers: [this.container], ...this.spec },
     };
+  }
+
+  /** The path of the Compose attribute a field of the converted spec came from (the service's own path when there is no one attribute). */
+  originOf(skiffPath: string): string {
+    const { svc } = this;
+    const deploy = isRecord(svc.deploy) ? svc.deploy : {};
+    const limits = isRecord(deploy.resources) && isRecord(deploy.resources.limits) ? deploy.resources.limits : {};
+    const env = /^spec\.containers\[0\]\.env\.(.+)$/.exec(skiffPath)?.[1];
+    if (env !== undefined) {
+      const inList = Array.isArray(svc.environment) && svc.environment.some((e) => typeof e === 'string' && (e === env || e.startsWith(`${env}=`)));
+      const inMap = isRecord(svc.environment) && Object.hasOwn(svc.environment, env);
+      return inList || inMap ? this.path('environment', env) : this.path('env_file');
+    }
+    const resource = /^spec\.containers\[0\]\.resources\.(cpu|memory)/.exec(skiffPath)?.[1];
+    if (resource !== undefined) return this.resourceFrom[resource] ?? this.path('deploy', 'resources', 'limits');
+    const table: [RegExp, string][] = [
+      [/^spec\.containers\[0\]\.image/, this.path('image')],
+      [/^spec\.containers\[0\]\.command/, this.path('entrypoint')],
+      [/^spec\.containers\[0\]\.args/, this.path('command')],
+      [/^spec\.containers\[0\]\.ports/, this.path(svc.ports !== undefined ? 'ports' : 'expose')],
+      [/^spec\.containers\[0\]\.health/, this.path('healthcheck')],
+      [/^spec\.containers\[0\]\.stopSignal/, this.path('stop_signal')],
+      [/^spec\.containers\[0\]\.volumeMounts|^spec\.volumes/, this.path(svc.volumes !== undefined ? 'volumes' : 'tmpfs')],
+      [/^spec\.terminationGracePeriodSeconds/, this.path('stop_grace_period')],
+      [/^spec\.replicas/, deploy.replicas !== undefined ? this.path('deploy', 'replicas') : this.path('scale')],
+      [/^spec\.pidsLimit/, limits.pids !== undefined ? this.path('deploy', 'resources', 'limits', 'pids') : this.path('pids_limit')],
+      [/^spec\.update/, this.path('deploy', 'update_config')],
+      [/^spec\.placement/, this.path('deploy', 'placement', 'constraints')],
+      [/^spec\.ingress/, this.path(INGRESS_KEY)],
+      [/^metadata\.labels/, this.path(svc.labels !== undefined ? 'labels' : 'deploy.labels')],
+    ];
+    return table.find(([re]) => re.test(skiffPath))?.[1] ?? this.at;
   }
 
   /** Unknown attributes are errors; known ones Skiff does not honour are warnings. */
@@ -888,6 +924,8 @@ class ServiceConverter {
       ],
       parseBytes,
     );
+    if (cpus) this.resourceFrom.cpu = cpus.from;
+    if (memory) this.resourceFrom.memory = memory.from;
     const out: Record<string, string> = {};
     // Millicores, rounded up: Skiff counts CPU to 1m.
     if (cpus) out.cpu = formatCpu(Math.max(1, Math.ceil(cpus.value * 1000 - 1e-9)));

@@ -232,6 +232,18 @@ describe('convertCompose', () => {
     expect(r.warnings.map((w) => w.path)).toEqual(['services.w.deploy.replicas']);
   });
 
+  it("names what Skiff's own rules refuse by the Compose attribute it came from", () => {
+    const big = 'x'.repeat(16_385);
+    expect(issues({ services: { w: { image: 'x', environment: { BIG: big } } } })).toEqual([
+      { path: 'services.w.environment.BIG', message: expect.stringContaining("(Skiff's spec.containers[0].env.BIG)") },
+    ]);
+    expect(issues({ services: { w: { image: 'x', env_file: 'app.env' } } }, { readFile: () => `BIG=${big}\n` })[0].path).toBe('services.w.env_file');
+    expect(issues({ services: { w: { image: 'x', mem_limit: '1m' } } })[0].path).toBe('services.w.mem_limit');
+    expect(issues({ services: { w: { image: 'x', scale: 5000 } } })[0].path).toBe('services.w.scale');
+    expect(issues({ services: { w: { image: 'x', pids_limit: 3 } } })[0].path).toBe('services.w.pids_limit');
+    expect(issues({ services: { w: { image: 'Bad Image' } } })[0].path).toBe('services.w.image');
+  });
+
   it('a timeout longer than the interval is cut to the interval, and said so', () => {
     const r = convert({ services: { w: { image: 'x', healthcheck: { test: 'true', interval: '2s', timeout: '5s' } } } });
     expect(r.specs[0].spec.containers[0].health).toMatchObject({ intervalSeconds: 2, timeoutSeconds: 2 });

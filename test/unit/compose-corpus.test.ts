@@ -540,10 +540,10 @@ describe('bad Compose files', () => {
     ]);
   });
 
-  it("valid Compose that Skiff's own rules refuse: named by service and Skiff field", () => {
+  it("valid Compose that Skiff's own rules refuse: named by the Compose attribute, with the Skiff field", () => {
     expect(failure('bad/too-small.yaml')).toEqual([
-      'services.tiny: as Skiff spec.containers[0].resources.memory: memory must be at least 6Mi (6291456 bytes), the smallest limit Docker accepts; got 4Mi',
-      expect.stringMatching(/^services\.tiny: as Skiff spec\.containers\[0\]\.stopSignal: must be one of SIGTERM/),
+      "services.tiny.deploy.resources.limits.memory: memory must be at least 6Mi (6291456 bytes), the smallest limit Docker accepts; got 4Mi (Skiff's spec.containers[0].resources.memory)",
+      expect.stringMatching(/^services\.tiny\.stop_signal: must be one of SIGTERM.*\(Skiff's spec\.containers\[0\]\.stopSignal\)$/),
     ]);
   });
 
