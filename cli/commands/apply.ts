@@ -42,6 +42,8 @@ export default command({
         out,
       );
       text = compose.documentsYaml(converted, values.file);
+    } else if (values.strict || values.profile !== undefined) {
+      throw new UsageError(`--strict and --profile apply to Compose files; ${values.file} is a Skiff file (it has kind)`);
     }
     if (isNamespaceDocument(text)) return applyNamespace(new ApiClient(findApi(values.api, { token: values.token })), text, out, mode);
     // Validate here first: a wrong spec is reported without needing a cluster. The API validates

@@ -910,7 +910,7 @@ class ServiceConverter {
         [reservations.cpus, `${at}.reservations.cpus`],
       ],
       (v) => {
-        const n = typeof v === 'string' ? Number(v) : v;
+        const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
         return typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : { error: `must be a number of CPUs such as 0.5 or "2"; got ${got(v)}` };
       },
     );

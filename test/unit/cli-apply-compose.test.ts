@@ -100,6 +100,16 @@ services:
     expect(received).toEqual([]);
   });
 
+  it('refuses --strict and --profile on a Skiff file, before anything is sent', async () => {
+    const file = join(dir, 'svc.yaml');
+    writeFileSync(file, 'kind: Service\nmetadata: { name: web }\nspec:\n  containers: [{ name: web, image: nginx:1.27 }]\n');
+    received.length = 0;
+    const r = await run(['apply', '-f', file, '--strict']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--strict and --profile apply to Compose files');
+    expect(received).toEqual([]);
+  });
+
   it('leaves a Skiff file as it is', async () => {
     const file = join(dir, 'docker-compose.yml');
     writeFileSync(

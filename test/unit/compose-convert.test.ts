@@ -287,6 +287,8 @@ volumes: { data: {} }
       expect.stringMatching(/^skiff-convert-\w+\/web nginx:1\.27$/),
       expect.stringMatching(/\/db postgres:16$/),
     ]);
+    // The warnings travel with the documents as comments too.
+    expect(r.stdout).toContain('\n# warning: services.web.depends_on: Skiff starts every service at once');
     expect(r.stderr).toBe(
       'warning: services.web.depends_on: Skiff starts every service at once and keeps no start order: web may start before db. web must retry until they answer (a container that exits is restarted with back-off; a readiness wait in its entrypoint works too)',
     );
