@@ -14,7 +14,7 @@ export default command({
   usage: ['apply -f FILE [--no-wait] [--timeout SECONDS] [-o json]', 'apply -f compose.yaml [--strict] [--profile NAME] [-n NAMESPACE]'],
   example: 'skiff apply -f examples/hello.yaml --timeout 60',
   flags: {
-    file: { type: 'string', short: 'f', value: 'FILE', help: 'the service spec (YAML)' },
+    file: { type: 'string', short: 'f', value: 'FILE', help: 'the Skiff documents (YAML), or a Compose file (docs/compose.md)' },
     wait: { type: 'boolean', default: true, help: 'wait until every replica runs (the default)', hidden: true },
     'no-wait': { type: 'boolean', help: 'return once the API has the spec' },
     timeout: { type: 'string', value: 'SECONDS', help: 'how long to wait (default 120)' },
