@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: Compose's ${X:-1} interpolation, written as plain strings
 /**
  * Any decoded Compose file, however wrong, converts or fails with a ValidationError naming paths:
  * never another exception (a TypeError from a value of an unexpected type would reach the user as
