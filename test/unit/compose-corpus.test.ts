@@ -7,8 +7,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { composeDocument, convertComposeFile } from '../../cli/compose.ts';
+import { composeDocument, convertComposeFile, documentsYaml } from '../../cli/compose.ts';
 import type { ComposeConversion } from '../../core/compose/convert.ts';
+import { parseDocumentsText } from '../../core/spec/documents.ts';
 
 const ROOT = join(import.meta.dirname, '..', 'fixtures', 'compose');
 
@@ -58,6 +59,14 @@ describe('the Compose corpus', () => {
       const r = convert(d, {}, { TAG: '1.0' });
       expect(r.documents.length, d).toBeGreaterThan(0);
       expect(r.specs.length, d).toBe(r.documents.length);
+    }
+  });
+
+  it('prints, for every file, YAML that the apply parser reads back into the very specs -o json shows', () => {
+    for (const d of readdirSync(ROOT).filter((x) => x !== 'bad')) {
+      const r = convert(d, {}, { TAG: '1.0' });
+      const back = parseDocumentsText(documentsYaml(r, 'compose.yaml')).map((x) => (x.kind === 'Secret' ? x.secret : x.spec));
+      expect(JSON.parse(JSON.stringify(back)), d).toEqual(JSON.parse(JSON.stringify(r.specs)));
     }
   });
 
