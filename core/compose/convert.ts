@@ -1295,11 +1295,16 @@ class ServiceConverter {
     }
     if (deps.length === 0) return;
     const waits = deps.filter((x) => x.condition !== 'service_started').map((x) => `${x.name} (${x.condition})`);
+    const once = deps.filter((x) => x.condition === 'service_completed_successfully').map((x) => x.name);
     this.ctx.warn(
       at,
       `Skiff starts every service at once and keeps no start order: ${this.name} may start before ${deps.map((x) => x.name).join(', ')}${
         waits.length > 0 ? `, without waiting for ${waits.join(', ')}` : ''
-      }. ${this.name} must retry until they answer (a container that exits is restarted with back-off; a readiness wait in its entrypoint works too)`,
+      }. ${this.name} must retry until they answer (a container that exits is restarted with back-off; a readiness wait in its entrypoint works too)${
+        once.length > 0
+          ? `; ${once.join(', ')} run${once.length === 1 ? 's' : ''} once: a Skiff Job (kind: Job) applied first fits it better than a service`
+          : ''
+      }`,
     );
   }
 }

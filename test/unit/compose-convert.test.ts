@@ -244,6 +244,18 @@ describe('convertCompose', () => {
     expect(issues({ services: { w: { image: 'Bad Image' } } })[0].path).toBe('services.w.image');
   });
 
+  it('says that a dependency run to completion is better a Job', () => {
+    const r = convert({
+      services: { web: { image: 'x', depends_on: { migrate: { condition: 'service_completed_successfully' } } }, migrate: { image: 'x', restart: 'no' } },
+    });
+    expect(r.warnings.find((w) => w.path === 'services.web.depends_on')?.message).toContain(
+      'without waiting for migrate (service_completed_successfully). web must retry until they answer',
+    );
+    expect(r.warnings.find((w) => w.path === 'services.web.depends_on')?.message).toContain(
+      'migrate runs once: a Skiff Job (kind: Job) applied first fits it better',
+    );
+  });
+
   it('a timeout longer than the interval is cut to the interval, and said so', () => {
     const r = convert({ services: { w: { image: 'x', healthcheck: { test: 'true', interval: '2s', timeout: '5s' } } } });
     expect(r.specs[0].spec.containers[0].health).toMatchObject({ intervalSeconds: 2, timeoutSeconds: 2 });
