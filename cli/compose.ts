@@ -15,7 +15,7 @@ import type { Out } from './command.ts';
 /** The decoded Compose file when `text` is one (a single document, a services map, no kind), else undefined. */
 export function composeDocument(text: string): unknown {
   // Cheap first: a Skiff file has "kind:" at the start of a line, a Compose file a "services:" key.
-  if (!/^services\s*:/m.test(text) && !/^\s*\{/.test(text)) return undefined;
+  if (!/^["']?services["']?\s*:/m.test(text) && !/^\s*\{/.test(text)) return undefined;
   let values: unknown[];
   try {
     values = parseYamlDocuments(text);

@@ -175,6 +175,7 @@ describe('telling a Compose file from a Skiff file', () => {
     expect(composeDocument('{"services": {"web": {"image": "nginx"}}}')).toEqual({ services: { web: { image: 'nginx' } } });
     expect(composeDocument('kind: Service\nmetadata: { name: web }\nspec: { containers: [] }\n')).toBeUndefined();
     expect(composeDocument('services: [unclosed\n')).toBeUndefined();
+    expect(composeDocument('"services":\n  web: { image: nginx }\n')).toEqual({ services: { web: { image: 'nginx' } } });
   });
 });
 
