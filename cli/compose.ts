@@ -69,7 +69,9 @@ export function convertComposeFile(file: string, doc: unknown, flags: ComposeFla
 /** The converted documents as one multi-document YAML text, which `skiff apply -f` and POST /v1/apply take. */
 export function documentsYaml(result: ComposeConversion, source: string): string {
   // What was not honoured travels with the documents, for people moving to the native format.
-  const notes = result.warnings.map((w) => `# warning: ${w.path}: ${w.message}\n`).join('');
-  const header = `# Converted from ${source} by skiff convert: namespace ${result.namespace}, ${result.documents.length} service(s).\n${notes}`;
+  // One line each: a key holding a line break (YAML allows it) must not end the comment.
+  const oneLine = (text: string) => text.replace(/[\r\n\u2028\u2029]+/g, ' ');
+  const notes = result.warnings.map((w) => `# warning: ${oneLine(`${w.path}: ${w.message}`)}\n`).join('');
+  const header = `# Converted from ${oneLine(source)} by skiff convert: namespace ${result.namespace}, ${result.documents.length} service(s).\n${notes}`;
   return header + result.documents.map((d) => YAML.stringify(d, { lineWidth: 0 })).join('---\n');
 }

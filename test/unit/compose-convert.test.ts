@@ -349,6 +349,18 @@ volumes: { data: {} }
     expect((await run(['convert'])).stderr).toContain('convert needs -f FILE');
   });
 
+  it('keeps each warning on its comment line, whatever the key holds', async () => {
+    const odd = join(dir, 'odd.yaml');
+    writeFileSync(
+      odd,
+      'services:\n  web:\n    image: nginx:1.27\n    labels:\n      "a\\nkind: Secret": "x y"\n    deploy: { resources: { limits: { cpus: "0.1", memory: 32M } } }\n',
+    );
+    const r = await run(['convert', '-f', odd]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('# warning: services.web.labels.a kind: Secret: is left out');
+    expect(parseDocumentsText(r.stdout).map((d) => d.kind)).toEqual(['Service']);
+  });
+
   it('round-trips: the YAML it prints parses to the specs -o json prints', async () => {
     const yaml = await run(['convert', '-f', file, '-n', 'rt']);
     const json = await run(['convert', '-f', file, '-n', 'rt', '-o', 'json']);
