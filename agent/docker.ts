@@ -49,6 +49,11 @@ const EXEC_OUTPUT_MAX = 4096;
 /** Between exec inspects while the daemon has not yet recorded an exit code (normally it already has). */
 const EXEC_EXIT_POLL_MS = 10;
 
+/** The search domain of a namespace's pods: `<namespace>.<zone>`, where its services' names live (core/discovery.ts). */
+export function dnsSearchDomain(namespace: string, zone: string): string {
+  return `${namespace}.${zone}`;
+}
+
 /** Docker's name of a task's container: `skiff.<cluster>.<namespace>.<taskId>.<container>`. */
 export function containerName(cluster: string, namespace: string, taskId: string, container: string): string {
   return `skiff.${cluster}.${namespace}.${taskId}.${container}`;
@@ -236,6 +241,10 @@ export class DockerExecutor implements Executor {
         Mounts: options.mounts?.map((m) => ({ Type: m.type, Source: m.source, Target: m.target, ReadOnly: m.readOnly })),
         PortBindings: ports.length > 0 ? portBindings(ports, options.hostAddress) : undefined,
         NetworkMode: joining ? `container:${options.joinNetworkOf}` : network,
+        // The pod's resolver completes short names in its namespace: `db` is `db.<namespace>.<zone>`, so
+        // the services of one namespace (a Compose project) reach each other as under docker compose.
+        // Containers that join the sandbox's network share its resolv.conf (Docker refuses DNS options on them).
+        DnsSearch: joining ? undefined : [dnsSearchDomain(task.namespace, this.zone)],
         // Locked down by default (issue 10): the capabilities of capabilitiesOf, no privilege gained
         // through setuid programs or file capabilities, a bounded number of processes (a fork bomb
         // stays in its container), rotated logs. Privileged mode, host namespaces, devices and host

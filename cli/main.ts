@@ -21,11 +21,12 @@ import config from './commands/config.ts';
 import token from './commands/token.ts';
 import rollout from './commands/rollout.ts';
 import scale from './commands/scale.ts';
+import convert from './commands/convert.ts';
 
 export { UsageError, type Out };
 
 /** In the order `skiff --help` lists them. */
-export const COMMANDS: readonly AnyCommand[] = [apply, get, del, describe, rollout, scale, drain, uncordon, events, token, local, config];
+export const COMMANDS: readonly AnyCommand[] = [apply, convert, get, del, describe, rollout, scale, drain, uncordon, events, token, local, config];
 
 const GLOBAL_HELP = `Global options:
   --api URL      the API to talk to; else $SKIFF_API, else the local cluster started from this folder

@@ -11,13 +11,15 @@ export default command({
   name: 'apply',
   summary:
     'create or update services, jobs, cron jobs and secrets from a YAML file (documents separated by ---); waits until services have rolled out (exit 1 if one was rolled back)',
-  usage: ['apply -f FILE [--no-wait] [--timeout SECONDS] [-o json]'],
+  usage: ['apply -f FILE [--no-wait] [--timeout SECONDS] [-o json]', 'apply -f compose.yaml [--strict] [--profile NAME] [-n NAMESPACE]'],
   example: 'skiff apply -f examples/hello.yaml --timeout 60',
   flags: {
-    file: { type: 'string', short: 'f', value: 'FILE', help: 'the service spec (YAML)' },
+    file: { type: 'string', short: 'f', value: 'FILE', help: 'the Skiff documents (YAML), or a Compose file (docs/compose.md)' },
     wait: { type: 'boolean', default: true, help: 'wait until every replica runs (the default)', hidden: true },
     'no-wait': { type: 'boolean', help: 'return once the API has the spec' },
     timeout: { type: 'string', value: 'SECONDS', help: 'how long to wait (default 120)' },
+    strict: { type: 'boolean', help: 'a Compose file: fail on anything Skiff does not honour, instead of warning' },
+    profile: { type: 'string', value: 'NAME', help: 'a Compose file: activate profiles (comma-separated; else $COMPOSE_PROFILES)' },
   },
   maxArgs: 0,
   async run({ values }, out) {
@@ -28,6 +30,20 @@ export default command({
       text = readFileSync(values.file, 'utf8');
     } catch (err) {
       throw new Error(`cannot read ${values.file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+    }
+    // A Compose file (told by its content, whatever its name) is applied as the documents it converts to.
+    const compose = await import('../compose.ts');
+    const composeDoc = compose.composeDocument(text);
+    if (composeDoc !== undefined) {
+      const converted = compose.convertComposeFile(
+        values.file,
+        composeDoc,
+        { strict: values.strict, profile: values.profile, namespace: values.namespace },
+        out,
+      );
+      text = compose.documentsYaml(converted, values.file);
+    } else if (values.strict || values.profile !== undefined) {
+      throw new UsageError(`--strict and --profile apply to Compose files; ${values.file} is a Skiff file (it has kind)`);
     }
     if (isNamespaceDocument(text)) return applyNamespace(new ApiClient(findApi(values.api, { token: values.token })), text, out, mode);
     // Validate here first: a wrong spec is reported without needing a cluster. The API validates

@@ -51,9 +51,10 @@ describe('suggestions', () => {
 });
 
 describe('skiff (dispatcher)', () => {
-  it('knows the twelve verbs, and local, config, token and rollout subcommands, of the CLI contract', () => {
+  it('knows the thirteen verbs, and local, config, token and rollout subcommands, of the CLI contract', () => {
     expect(COMMANDS.map((c) => c.name)).toEqual([
       'apply',
+      'convert',
       'get',
       'delete',
       'describe',
@@ -96,6 +97,8 @@ describe('skiff (dispatcher)', () => {
         'http://127.0.0.1:1',
       ],
     ],
+    ['apply', ['-f', 'compose.yaml', '--strict', '--profile', 'debug,mail']],
+    ['convert', ['-f', 'compose.yaml', '--file', 'compose.yaml', '--strict', '--profile', 'debug', '-n', 'ns', '-o', 'json']],
     ['get', ['tasks', '--service', 's', '--host', 'h', '-n', 'ns', '-o', 'json', '--api', 'http://127.0.0.1:1']],
     ['delete', ['service', 'x', '--no-wait', '--timeout', '5s', '-n', 'ns']],
     ['describe', ['service', 'x', '-n', 'ns', '-o', 'json']],
@@ -160,7 +163,7 @@ describe('skiff (dispatcher)', () => {
     [['gte', 'tasks'], 'unknown command "gte"; did you mean "get"? (skiff --help)'],
     [
       ['frobnicate'],
-      'unknown command "frobnicate"; try: apply, get, delete, describe, rollout, scale, drain, uncordon, events, token, local, config (skiff --help)',
+      'unknown command "frobnicate"; try: apply, convert, get, delete, describe, rollout, scale, drain, uncordon, events, token, local, config (skiff --help)',
     ],
     [['get', 'tasks', '--namspace', 'x'], "Unknown option '--namspace'; did you mean --namespace?"],
     [['apply', '-f', 'x.yaml', '--no-wiat'], "Unknown option '--no-wiat'; did you mean --no-wait?"],

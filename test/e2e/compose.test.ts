@@ -1,0 +1,99 @@
+/**
+ * A Compose file deployed as it is (issue 16), end to end: a local cluster of one host, real Docker,
+ * `skiff apply -f compose.yaml` on test/fixtures/compose/busybox-pair (project `pair`: a web server
+ * and a client, both skiff/busybox). The client reaches the web server by its short name, `web`, as
+ * under docker compose: the pod's resolver searches `pair.skiff.internal` (agent/docker.ts). The
+ * wget runs inside the client's container (docker exec): the host sends nothing beyond 127.0.0.0/8.
+ */
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Docker from 'dockerode';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LABELS } from '../../agent/executor.ts';
+import { eventually, ROOT, skiff, startCluster, type RunningCluster } from '../helpers/cli.ts';
+import { removeClusterContainers, uniqueClusterName } from '../helpers/docker.ts';
+
+const docker = new Docker();
+const cluster = uniqueClusterName('compose');
+const dir = mkdtempSync(join(tmpdir(), 'skiff-compose-'));
+let running: RunningCluster | undefined;
+
+const cli = (...args: string[]) => skiff(args, { cwd: dir, timeoutMs: 90_000 });
+
+/** The app container (not the pod's sandbox) of a service of namespace pair. */
+async function containerOf(service: string): Promise<Docker.ContainerInfo> {
+  return eventually(
+    async () =>
+      (
+        await docker.listContainers({
+          filters: { label: [`${LABELS.cluster}=${cluster}`, `${LABELS.namespace}=pair`, `${LABELS.service}=${service}`, `${LABELS.container}=${service}`] },
+        })
+      )[0],
+    `the container of pair/${service}`,
+    30_000,
+  );
+}
+
+/** Runs `wget -qO- url` in the container; its output when it fetched the page, else undefined. */
+async function wgetFrom(container: Docker.ContainerInfo, url: string): Promise<string | undefined> {
+  // Busybox's own timeout bounds it (its wget crashes with -T in this image).
+  const exec = await docker.getContainer(container.Id).exec({ Cmd: ['timeout', '10', 'wget', '-qO-', url], AttachStdout: true, AttachStderr: true });
+  const stream = await exec.start({ hijack: true, stdin: false });
+  let output = '';
+  await new Promise<void>((resolve) => {
+    stream.on('data', (d: Buffer) => (output += d.toString('latin1')));
+    stream.on('end', resolve);
+    stream.on('close', resolve);
+  });
+  // The stream may end a moment before Docker records the exit code.
+  const done = await eventually(
+    async () => {
+      const state = await exec.inspect();
+      return state.Running ? undefined : state;
+    },
+    `wget ${url} to finish`,
+    15_000,
+    100,
+  );
+  return done.ExitCode === 0 ? output : undefined;
+}
+
+beforeAll(async () => {
+  copyFileSync(join(ROOT, 'test', 'fixtures', 'compose', 'busybox-pair', 'compose.yaml'), join(dir, 'compose.yaml'));
+  running = await startCluster(dir, ['--cluster', cluster, '--hosts', '1', '--data', join(dir, 'data')], 60_000);
+}, 90_000);
+
+afterAll(async () => {
+  try {
+    await running?.stop();
+  } finally {
+    await removeClusterContainers(docker, cluster);
+    const nets = await docker.listNetworks({ filters: { label: [`${LABELS.cluster}=${cluster}`] } });
+    await Promise.all(
+      nets.map((n) =>
+        docker
+          .getNetwork(n.Id)
+          .remove()
+          .catch(() => undefined),
+      ),
+    );
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 90_000);
+
+describe('a Compose file deployed as it is', { timeout: 120_000 }, () => {
+  it('runs both services in the project namespace, and the client reaches web by its short name', async () => {
+    const res = await cli('apply', '-f', 'compose.yaml', '--timeout', '60');
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toContain('service pair/web created');
+    expect(res.stdout).toContain('service pair/client created');
+    // depends_on is named: Skiff keeps no start order.
+    expect(res.stderr).toContain('warning: services.client.depends_on');
+    const client = await containerOf('client');
+    // web may take a moment to listen, and its name to resolve.
+    const page = await eventually(async () => wgetFrom(client, 'http://web:8080/'), 'pair/client fetching http://web:8080/', 45_000, 1000);
+    // Without a TTY, Docker frames the output with 8-byte headers: look for the page within it.
+    expect(page).toContain('pair-web');
+  });
+});
