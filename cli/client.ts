@@ -141,12 +141,20 @@ export class ApiClient {
    * version its lists (an older control plane), and the caller falls back to polling.
    */
   async listVersion(path: string, version?: string, timeoutSeconds = 25): Promise<string | undefined> {
-    const params = new URLSearchParams({ limit: '1000', ...(version ? { watch: 'true', resourceVersion: version, timeoutSeconds: String(timeoutSeconds) } : {}) });
+    const params = new URLSearchParams({
+      limit: '1000',
+      ...(version ? { watch: 'true', resourceVersion: version, timeoutSeconds: String(timeoutSeconds) } : {}),
+    });
     const { resourceVersion } = await this.exchange<unknown>('GET', `${path}${path.includes('?') ? '&' : '?'}${params}`);
     return resourceVersion;
   }
 
-  private async exchange<T>(method: string, path: string, body?: string, contentType = 'application/json'): Promise<{ data: T; nextCursor?: string; resourceVersion?: string }> {
+  private async exchange<T>(
+    method: string,
+    path: string,
+    body?: string,
+    contentType = 'application/json',
+  ): Promise<{ data: T; nextCursor?: string; resourceVersion?: string }> {
     const url = `${this.base}${path}`;
     let headers: Record<string, string> = body ? { 'content-type': contentType } : {};
     if (this.target.token && !this.target.region) headers.authorization = `Bearer ${this.target.token}`;
@@ -176,7 +184,11 @@ export class ApiClient {
         message += ` (IAM authorization, region ${this.target.region}${this.target.profile ? `, profile ${this.target.profile}` : ''}: the caller needs execute-api:Invoke on this API)`;
       throw new ApiError(res.status, message);
     }
-    return { data: data as T, ...(res.nextCursor ? { nextCursor: res.nextCursor } : {}), ...(res.resourceVersion ? { resourceVersion: res.resourceVersion } : {}) };
+    return {
+      data: data as T,
+      ...(res.nextCursor ? { nextCursor: res.nextCursor } : {}),
+      ...(res.resourceVersion ? { resourceVersion: res.resourceVersion } : {}),
+    };
   }
 
   private async sign(method: string, url: string, headers: Record<string, string>, body: string | undefined, region: string): Promise<Record<string, string>> {
