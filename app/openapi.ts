@@ -11,6 +11,7 @@
  */
 import { z } from 'zod';
 import { ServiceSchema } from '../core/spec/schema.ts';
+import { optionalTransforms, serviceJsonSchema } from '../core/spec/explain.ts';
 import { MAX_REPLICAS } from '../core/spec/defaults.ts';
 import { API_VERSION, SKIFF_VERSION } from '../core/version.ts';
 import type { Route } from './api.ts';
@@ -192,27 +193,12 @@ export function operationOf(method: string, pattern: RegExp): Operation {
 
 /** JSON Schema of a zod schema as a client sends it (input: defaults make fields optional). */
 function inputSchema(schema: z.ZodType): Record<string, unknown> {
-  const json = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any', target: 'draft-2020-12' }) as Record<string, unknown>;
+  // The spec's schema with each field's description (core/spec/descriptions.ts), as skiff explain shows it.
+  const json = {
+    ...(schema === ServiceSchema ? serviceJsonSchema() : z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any', target: 'draft-2020-12' })),
+  } as Record<string, unknown>;
   delete json.$schema;
-  return relaxOpen(json) as Record<string, unknown>;
-}
-
-/**
- * Fields parsed by a transform (`labels`, `env`, quantities) have no JSON Schema form: zod emits `{}`
- * and lists them as required, though an absent one takes its default. They are made optional here,
- * and described as what they accept.
- */
-function relaxOpen(node: unknown): unknown {
-  if (Array.isArray(node)) return node.map(relaxOpen);
-  if (typeof node !== 'object' || node === null) return node;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(node)) out[k] = relaxOpen(v);
-  const props = out.properties as Record<string, Record<string, unknown>> | undefined;
-  if (props && Array.isArray(out.required)) {
-    out.required = (out.required as string[]).filter((name) => Object.keys(props[name] ?? {}).length > 0);
-    if ((out.required as string[]).length === 0) delete out.required;
-  }
-  return out;
+  return optionalTransforms(json) as Record<string, unknown>;
 }
 
 const ERROR_SCHEMA = {

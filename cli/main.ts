@@ -21,11 +21,30 @@ import config from './commands/config.ts';
 import token from './commands/token.ts';
 import rollout from './commands/rollout.ts';
 import scale from './commands/scale.ts';
+import version from './commands/version.ts';
+import explain from './commands/explain.ts';
+import { completionCommand } from './commands/completion.ts';
 
 export { UsageError, type Out };
 
 /** In the order `skiff --help` lists them. */
-export const COMMANDS: readonly AnyCommand[] = [apply, get, del, describe, rollout, scale, drain, uncordon, events, token, local, config];
+export const COMMANDS: readonly AnyCommand[] = [
+  apply,
+  get,
+  del,
+  describe,
+  rollout,
+  scale,
+  drain,
+  uncordon,
+  events,
+  token,
+  local,
+  config,
+  version,
+  explain,
+  completionCommand(() => COMMANDS),
+];
 
 const GLOBAL_HELP = `Global options:
   --api URL      the API to talk to; else $SKIFF_API, else the local cluster started from this folder
