@@ -51,7 +51,7 @@ const GLOBAL_HELP = `Global options:
                  (.skiff/local.json), else the config file (skiff config set)
                  Requests are SigV4-signed (AWS credential chain) when the API has a region: the config
                  file's, or $SKIFF_REGION / $AWS_REGION with --api or $SKIFF_API. A local cluster is never signed.
-  -o json        machine-readable output
+  -o json        machine-readable output (get: also yaml, wide, name)
   -h, --help     this help`;
 
 /** `skiff --help`: every command's usage lines. */
