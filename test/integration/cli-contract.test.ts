@@ -108,6 +108,29 @@ describe('skiff get -w', () => {
   });
 });
 
+describe('GET /v1/openapi.json over HTTP', () => {
+  it('answers any authenticated caller, and no one else', async () => {
+    const ok = await fetch(`${server.url}/v1/openapi.json`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(ok.status).toBe(200);
+    expect(((await ok.json()) as { openapi: string }).openapi).toBe('3.1.0');
+    expect((await fetch(`${server.url}/v1/openapi.json`)).status).toBe(401);
+  });
+
+  it('carries ETag and x-resource-version headers, and a 412 with its message through the server', async () => {
+    const got = await fetch(`${server.url}/v1/namespaces/default/services/api`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    const tag = got.headers.get('etag');
+    expect(tag).toMatch(/^"\d+"$/);
+    const stale = await fetch(`${server.url}/v1/namespaces/default/services/api/scale`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', 'if-match': `"${Number(tag?.slice(1, -1)) + 1}"` },
+      body: JSON.stringify({ replicas: 2 }),
+    });
+    expect(stale.status).toBe(412);
+    expect(((await stale.json()) as { error: string }).error).toBe('PreconditionFailedError');
+    expect((await fetch(`${server.url}/v1/tasks`, { headers: { authorization: `Bearer ${TOKEN}` } })).headers.get('x-resource-version')).toBeTruthy();
+  });
+});
+
 describe('skiff version', () => {
   it("prints the client's version and the server's", async () => {
     const got = await skiff('version');
