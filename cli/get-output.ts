@@ -45,10 +45,13 @@ export interface WatchDeps {
   readonly stop?: () => boolean;
   /** Between two prints: a separator, or a clear screen on a terminal. */
   readonly between?: () => void;
+  readonly clock?: () => number;
 }
 
 /** How often an API without list versions is polled. */
 export const POLL_MS = 2000;
+/** The least time between two prints: a list that changes on every read must not become a busy loop. */
+export const MIN_PRINT_MS = 1000;
 
 /**
  * Prints, then waits for the list to change (the API holds the request until it does, at most
@@ -57,8 +60,10 @@ export const POLL_MS = 2000;
  */
 export async function watchLoop(d: WatchDeps): Promise<void> {
   const sleep = d.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const clock = d.clock ?? Date.now;
   let version = await d.version();
   await d.show();
+  let printed = clock();
   while (!d.stop?.()) {
     let next: string | undefined;
     if (version === undefined) await sleep(POLL_MS);
@@ -67,9 +72,12 @@ export async function watchLoop(d: WatchDeps): Promise<void> {
       // Same version: the wait timed out without a change; ask again.
       if (next === version) continue;
     }
+    const early = MIN_PRINT_MS - (clock() - printed);
+    if (early > 0) await sleep(early);
     if (d.stop?.()) return;
     d.between?.();
     await d.show();
+    printed = clock();
     version = next;
   }
 }

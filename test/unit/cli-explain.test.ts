@@ -1,10 +1,11 @@
 /**
  * `skiff explain` (core/spec/explain.ts, from the spec schema and its descriptions) and `skiff
  * completion` (cli/completion.ts, from the command table); every field of the spec schema has a
- * description, so a field added without one fails here.
+ * description, so a field added without one fails here. And the loop of `skiff get -w`.
  */
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { watchLoop } from '../../cli/get-output.ts';
 import { main, COMMANDS, type Out } from '../../cli/main.ts';
 import { explainField, serviceJsonSchema } from '../../core/spec/explain.ts';
 
@@ -92,5 +93,38 @@ describe('skiff completion', () => {
     const out = capture();
     expect(await main(['completion', 'bsh'], out)).toBe(2);
     expect(out.errors.join('\n')).toMatch(/no completion for "bsh": use bash, zsh or fish; did you mean "bash"\?/);
+  });
+});
+
+describe('skiff get -w (watchLoop)', () => {
+  it('prints at most once a second, even for a list that changes on every read', async () => {
+    let clock = 0;
+    let n = 0;
+    const printedAt: number[] = [];
+    await watchLoop({
+      version: async () => `v${n++}`,
+      show: async () => void printedAt.push(clock),
+      sleep: async (ms) => {
+        clock += ms;
+      },
+      clock: () => clock,
+      stop: () => printedAt.length >= 4,
+    });
+    expect(printedAt).toEqual([0, 1000, 2000, 3000]);
+  });
+
+  it('polls an API that gives no list version', async () => {
+    let clock = 0;
+    const printedAt: number[] = [];
+    await watchLoop({
+      version: async () => undefined,
+      show: async () => void printedAt.push(clock),
+      sleep: async (ms) => {
+        clock += ms;
+      },
+      clock: () => clock,
+      stop: () => printedAt.length >= 3,
+    });
+    expect(printedAt).toEqual([0, 2000, 4000]);
   });
 });
