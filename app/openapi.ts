@@ -4,15 +4,16 @@
  * without a description here makes the document throw (test/unit/api-openapi.test.ts catches it),
  * and a field added to a spec schema shows up in the document by itself.
  *
- * Service, Job and CronJob specs are validated by `ServiceSchema` (core/spec/schema.ts), whose JSON
- * Schema is emitted as the request body. Namespace and Secret documents and the small bodies (scale,
- * undo, tokens) are checked by hand-written parsers with their own messages; their shapes are
- * written here as zod schemas (`BODY_SCHEMAS`) that describe what those parsers accept.
+ * Service, Job and CronJob specs are validated by `ServiceSchema` (core/spec/schema.ts), and scale
+ * and undo bodies by app/request-bodies.ts; their JSON Schemas are emitted as the request bodies.
+ * Namespace and Secret documents and token requests are checked by hand-written parsers with their
+ * own messages; their shapes are written here as zod schemas (`BODY_SCHEMAS`) that describe what
+ * those parsers accept.
  */
 import { z } from 'zod';
 import { ServiceSchema } from '../core/spec/schema.ts';
 import { optionalTransforms, serviceJsonSchema } from '../core/spec/explain.ts';
-import { MAX_REPLICAS } from '../core/spec/defaults.ts';
+import { ScaleBodySchema, UndoBodySchema } from './request-bodies.ts';
 import { API_VERSION, SKIFF_VERSION } from '../core/version.ts';
 import type { Route } from './api.ts';
 
@@ -87,8 +88,8 @@ export const BODY_SCHEMAS = {
     z.strictObject({ token: z.string().describe('The token to revoke; its namespace admin may.') }),
     z.strictObject({ id: z.string().describe('A token id; only the cluster admin may revoke by id.') }),
   ]),
-  scale: z.strictObject({ replicas: z.int().min(0).max(MAX_REPLICAS) }),
-  undo: z.strictObject({ toVersion: z.int().min(1).optional().describe('The revision to return to (skiff rollout history); default: the previous one.') }),
+  scale: ScaleBodySchema,
+  undo: UndoBodySchema,
 } as const;
 
 const SERVICE = '/v1/namespaces/{namespace}/services/{name}';

@@ -11,10 +11,10 @@ import { jsonEqual } from '../core/json.ts';
 import { rollbackTarget, rolloutView, templateOf, withTemplate } from '../core/rollout.ts';
 import { statusIndex, statusOf } from '../core/views.ts';
 import { clampToBounds } from '../core/replicas.ts';
-import { MAX_REPLICAS } from '../core/spec/defaults.ts';
 import type { ApiRequest, Handler, Route } from './api.ts';
 import type { Identity } from '../core/authz.ts';
 import { checkIfMatch, etag } from './conditional.ts';
+import { checkBody, ScaleBodySchema, UndoBodySchema } from './request-bodies.ts';
 
 export interface RolloutApiDeps {
   readonly store: Store;
@@ -66,10 +66,7 @@ export function rolloutRoutes(deps: RolloutApiDeps): Route[] {
 
   const undo: Handler = async (req, p, who) => {
     const s = await service(p, req);
-    const body = jsonBody(req);
-    const to = body.toVersion;
-    if (to !== undefined && (!Number.isInteger(to) || (to as number) < 1))
-      throw new ValidationError([{ path: 'toVersion', message: `must be a positive integer (a version of skiff rollout history); got ${JSON.stringify(to)}` }]);
+    const to = checkBody(UndoBodySchema, jsonBody(req)).toVersion;
     const revisions = s.rollout?.revisions ?? [];
     const current = templateOf(s.spec);
     const target = to === undefined ? rollbackTarget(revisions, current) : revisions.find((r) => r.version === to);
@@ -127,10 +124,7 @@ export function rolloutRoutes(deps: RolloutApiDeps): Route[] {
 
   const scale: Handler = async (req, p, who) => {
     const s = await service(p, req);
-    const replicas = jsonBody(req).replicas;
-    if (!Number.isInteger(replicas) || (replicas as number) < 0 || (replicas as number) > MAX_REPLICAS)
-      throw new ValidationError([{ path: 'replicas', message: `must be an integer from 0 to ${MAX_REPLICAS}; got ${JSON.stringify(replicas)}` }]);
-    const n = replicas as number;
+    const n = checkBody(ScaleBodySchema, jsonBody(req)).replicas;
     const chosen = { replicas: n, source: 'cli' as const, at: deps.now().toISOString(), reason: 'skiff scale' };
     await deps.checkScale?.(s, chosen);
     const written = await store.setServiceScale(s.namespace, s.name, chosen, s.specVersion);

@@ -198,3 +198,18 @@ describe('paging every list', () => {
     expect(jobs.headers?.['x-next-cursor']).toBeDefined();
   });
 });
+
+describe('the small bodies are checked with the schemas the document shows', () => {
+  it('refuses a bad scale or undo body with the field named', async () => {
+    const { call } = api();
+    await call('POST', '/v1/services', { body: service('web') });
+    const base = '/v1/namespaces/default/services/web';
+    const scale = await call('POST', `${base}/scale`, { body: { replicas: 'many' } });
+    expect(scale.status).toBe(400);
+    expect(scale.body).toMatchObject({ issues: [{ path: 'replicas', message: 'must be an integer from 0 to 1000; got "many"' }] });
+    const undo = await call('POST', `${base}/rollout/undo`, { body: { toVersion: 0 } });
+    expect(undo.body).toMatchObject({ issues: [{ path: 'toVersion', message: 'must be a positive integer (a version of skiff rollout history); got 0' }] });
+    const doc = (await call('GET', '/v1/openapi.json')).body as Doc;
+    expect(doc.components.schemas.ScaleBody.properties).toHaveProperty('replicas');
+  });
+});
