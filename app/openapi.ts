@@ -14,6 +14,7 @@ import { z } from 'zod';
 import { ServiceSchema } from '../core/spec/schema.ts';
 import { optionalTransforms, serviceJsonSchema } from '../core/spec/explain.ts';
 import { ScaleBodySchema, UndoBodySchema } from './request-bodies.ts';
+import { RESPONSE_SCHEMAS } from './response-schemas.ts';
 import { API_VERSION, SKIFF_VERSION } from '../core/version.ts';
 import type { Route } from './api.ts';
 
@@ -33,6 +34,8 @@ export interface Operation {
   readonly ifMatch?: boolean;
   /** The success status. @default 200 */
   readonly status?: number;
+  /** The answer's shape, one of RESPONSE_SCHEMAS (a list: an array of it); absent: an object not described field by field. */
+  readonly response?: keyof typeof RESPONSE_SCHEMAS;
 }
 
 const NamespaceDocSchema = z
@@ -97,7 +100,7 @@ const SERVICE = '/v1/namespaces/{namespace}/services/{name}';
 /** Every route of the API core, described. */
 export const OPERATIONS: Readonly<Record<string, Operation>> = {
   'GET /v1/healthz': { tag: 'meta', summary: 'Whether the API answers' },
-  'GET /v1/version': { tag: 'meta', summary: "The control plane's version and API version" },
+  'GET /v1/version': { tag: 'meta', summary: "The control plane's version and API version", response: 'Version' },
   'GET /v1/openapi.json': { tag: 'meta', summary: 'This document' },
   'POST /v1/services': {
     tag: 'services',
@@ -106,7 +109,13 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
     ifMatch: true,
     status: 201,
   },
-  'GET /v1/services': { tag: 'services', summary: 'List services with their progress', list: true, query: { namespace: 'Only this namespace' } },
+  'GET /v1/services': {
+    tag: 'services',
+    summary: 'List services with their progress',
+    list: true,
+    query: { namespace: 'Only this namespace' },
+    response: 'ServiceSummary',
+  },
   [`GET ${SERVICE}`]: { tag: 'services', summary: 'A service with its tasks; the ETag is its specVersion' },
   [`PUT ${SERVICE}`]: { tag: 'services', summary: 'Apply a service spec at this path', body: 'service', ifMatch: true, status: 201 },
   [`DELETE ${SERVICE}`]: { tag: 'services', summary: 'Delete a service (its tasks stop, then it goes)', ifMatch: true, status: 202 },
@@ -119,17 +128,19 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
     tag: 'tasks',
     summary: 'List tasks',
     list: true,
+    response: 'TaskView',
     query: { namespace: 'Only this namespace', service: 'Only this service', host: 'Only tasks on this host' },
   },
-  'GET /v1/tasks/{id}': { tag: 'tasks', summary: 'One task', query: { namespace: "The task's namespace (faster)" } },
-  'GET /v1/hosts': { tag: 'hosts', summary: 'List hosts (cluster admin)', list: true },
-  'GET /v1/hosts/{id}': { tag: 'hosts', summary: 'One host (cluster admin)' },
+  'GET /v1/tasks/{id}': { tag: 'tasks', summary: 'One task', query: { namespace: "The task's namespace (faster)" }, response: 'TaskView' },
+  'GET /v1/hosts': { tag: 'hosts', summary: 'List hosts (cluster admin)', list: true, response: 'HostView' },
+  'GET /v1/hosts/{id}': { tag: 'hosts', summary: 'One host (cluster admin)', response: 'HostView' },
   'POST /v1/hosts/{id}/drain': { tag: 'hosts', summary: 'Move the tasks off a host (cluster admin)', status: 202 },
   'POST /v1/hosts/{id}/uncordon': { tag: 'hosts', summary: 'Let a drained host take tasks again (cluster admin)' },
   'GET /v1/events': {
     tag: 'events',
     summary: 'The event log, newest first',
     list: true,
+    response: 'Event',
     query: { namespace: 'Only this namespace', service: 'Only this service', host: 'Only this host', actor: 'Only writes by this subject' },
   },
   'POST /v1/apply': { tag: 'services', summary: 'Apply several documents (services, jobs, cron jobs, secrets)', body: 'documents' },
@@ -288,7 +299,7 @@ export function openApiDocument(routes: readonly Route[]): Record<string, unknow
         [status]: {
           description: 'Done',
           ...(Object.keys(headers).length ? { headers } : {}),
-          content: { 'application/json': { schema: op.list ? { type: 'array', items: { type: 'object' } } : { type: 'object' } } },
+          content: { 'application/json': { schema: responseSchema(op) } },
         },
         ...(op.ifMatch ? { '412': errorResponse('If-Match names another version than the current one') } : {}),
         default: errorResponse('An error (docs/api.md "Errors")'),
@@ -312,6 +323,7 @@ export function openApiDocument(routes: readonly Route[]): Record<string, unknow
       schemas: {
         Error: ERROR_SCHEMA,
         ...Object.fromEntries(Object.entries(BODY_SCHEMAS).map(([k, s]) => [bodyName(k), inputSchema(s)])),
+        ...Object.fromEntries(Object.entries(RESPONSE_SCHEMAS).map(([k, s]) => [k, outputSchema(s)])),
       },
       securitySchemes: {
         bearer: { type: 'http', scheme: 'bearer', description: "Local clusters: the token in the data dir's api-token file, or one from skiff token create." },
@@ -319,6 +331,28 @@ export function openApiDocument(routes: readonly Route[]): Record<string, unknow
       },
     },
   };
+}
+
+/** The success answer's schema: the described shape (a list: an array of it), or an object or array. */
+function responseSchema(op: Operation): Record<string, unknown> {
+  const item = op.response ? { $ref: `#/components/schemas/${op.response}` } : { type: 'object' };
+  return op.list ? { type: 'array', items: item } : op.response ? item : { type: 'object' };
+}
+
+/** JSON Schema of an answer's zod schema (as the API sends it). */
+function outputSchema(schema: z.ZodType): Record<string, unknown> {
+  const json = { ...z.toJSONSchema(schema, { io: 'output', target: 'draft-2020-12' }) } as Record<string, unknown>;
+  delete json.$schema;
+  // Open: a field added to an answer is not a breaking change.
+  return openObjects(json) as Record<string, unknown>;
+}
+
+function openObjects(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(openObjects);
+  if (typeof node !== 'object' || node === null) return node;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(node)) if (!(k === 'additionalProperties' && v === false)) out[k] = openObjects(v);
+  return out;
 }
 
 function errorResponse(description: string) {

@@ -11,6 +11,7 @@ import { MemoryStore } from '../../adapters/memory/store.ts';
 import { createApi, type ApiResponse } from '../../app/api.ts';
 import { OPERATIONS, routeKey, routePath } from '../../app/openapi.ts';
 import { SKIFF_VERSION } from '../../core/version.ts';
+import { passHarness } from '../pass-harness.ts';
 
 function api() {
   const store = new MemoryStore();
@@ -211,5 +212,53 @@ describe('the small bodies are checked with the schemas the document shows', () 
     expect(undo.body).toMatchObject({ issues: [{ path: 'toVersion', message: 'must be a positive integer (a version of skiff rollout history); got 0' }] });
     const doc = (await call('GET', '/v1/openapi.json')).body as Doc;
     expect(doc.components.schemas.ScaleBody.properties).toHaveProperty('replicas');
+  });
+});
+
+describe('the answers match the schemas the document gives them', () => {
+  it('services, tasks, hosts, events and the version, after a pass placed replicas', async () => {
+    const { Ajv2020 } = await import('ajv/dist/2020.js');
+    const h = await passHarness([
+      { id: 'h1', cpu: 2000 },
+      { id: 'h2', cpu: 2000 },
+    ]);
+    const core = createApi({ store: h.store, now: () => new Date(h.now()), kickScheduler: async () => {} });
+    const call = (path: string, body?: unknown) =>
+      core({
+        method: body ? 'POST' : 'GET',
+        path,
+        query: {},
+        headers: { 'content-type': 'application/json' },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      });
+    await call('/v1/services', service('web', 3));
+    await call('/v1/services', {
+      ...service('api', 1),
+      spec: { ...service('api').spec, autoscaling: { minReplicas: 1, maxReplicas: 3, targetCPUUtilization: 70 } },
+    });
+    await h.pass();
+    await call('/v1/namespaces/default/services/web/scale', { replicas: 2 });
+    const doc = (await call('/v1/openapi.json')).body as Doc;
+    const ajv = new Ajv2020({ strict: false });
+    const check = (name: string, value: unknown) => {
+      const validate = ajv.compile(doc.components.schemas[name]);
+      expect(validate(value) ? [] : validate.errors, `${name}: ${JSON.stringify(value).slice(0, 200)}`).toEqual([]);
+    };
+    const tasks = (await call('/v1/tasks')).body as { id: string }[];
+    expect(tasks.length).toBe(4);
+    for (const t of tasks) check('TaskView', t);
+    check('TaskView', (await call(`/v1/tasks/${tasks[0].id}`)).body);
+    const services = (await call('/v1/services')).body as unknown[];
+    expect(services.length).toBe(2);
+    for (const s of services) check('ServiceSummary', s);
+    for (const host of (await call('/v1/hosts')).body as unknown[]) check('HostView', host);
+    const events = (await call('/v1/events')).body as unknown[];
+    expect(events.length).toBeGreaterThan(0);
+    for (const e of events) check('Event', e);
+    check('Version', (await call('/v1/version')).body);
+    // The document names them as the answers of those routes.
+    expect(doc.paths['/v1/tasks'].get.responses['200']).toMatchObject({
+      content: { 'application/json': { schema: { type: 'array', items: { $ref: '#/components/schemas/TaskView' } } } },
+    });
   });
 });
