@@ -10,7 +10,7 @@ import YAML from 'yaml';
 import { parseServiceSpec, parseServiceYaml } from '../core/spec.ts';
 import { ConflictError, NotFoundError, SkiffError, ValidationError } from '../core/errors.ts';
 import { checkIfMatch, etag } from './conditional.ts';
-import { openApiDocument, operationOf } from './openapi.ts';
+import { openApiDocument, runtimeOperation } from './openapi.ts';
 import { watchedList } from './watch.ts';
 import { API_VERSION, SKIFF_VERSION } from '../core/version.ts';
 import { jsonEqual } from '../core/json.ts';
@@ -506,8 +506,8 @@ export function createApi(deps: ApiDeps): Api {
     document ??= openApiDocument(routes);
     return document;
   };
-  // Each route's description: a route without one fails here, at start, not when the document is asked for.
-  const operations = routes.map(([method, pattern]) => operationOf(method, pattern));
+  // What each route is (a list, a conditional write): app/openapi.ts, whose test fails for a route it does not describe.
+  const operations = routes.map(([method, pattern]) => runtimeOperation(method, pattern));
 
   async function kick(): Promise<void> {
     try {

@@ -195,6 +195,15 @@ export function routePath(pattern: RegExp): string {
   return path;
 }
 
+/**
+ * The operation of a route as the API core runs it (a list is watchable, a write takes If-Match):
+ * a route the table does not describe yet runs as a plain route (no watch, If-Match refused), and
+ * the document and its test name it as undescribed.
+ */
+export function runtimeOperation(method: string, pattern: RegExp): Operation {
+  return OPERATIONS[`${method} ${routePath(pattern)}`] ?? { tag: 'undescribed', summary: '' };
+}
+
 /** The operation of a route; throws for a route the table does not describe. */
 export function operationOf(method: string, pattern: RegExp): Operation {
   const key = `${method} ${routePath(pattern)}`;
