@@ -3,13 +3,13 @@ import { NotFoundError } from '../core/errors.ts';
 import { jobSummary } from '../core/jobs.ts';
 import { taskViews } from '../core/views.ts';
 import type { Store } from '../ports/index.ts';
-import { checkIfMatch } from './conditional.ts';
+import { checkIfMatch, etag } from './conditional.ts';
 
 interface Req {
   readonly query: Readonly<Record<string, string | undefined>>;
   readonly headers: Readonly<Record<string, string | undefined>>;
 }
-type Handler = (req: Req, params: Record<string, string>) => Promise<{ status: number; body: unknown }>;
+type Handler = (req: Req, params: Record<string, string>) => Promise<{ status: number; body: unknown; headers?: Record<string, string> }>;
 
 export function jobHandlers(store: Store, now: () => Date, kick: () => Promise<void>): { list: Handler; get: Handler; remove: Handler } {
   const findJob = async (namespace: string, name: string) => {
@@ -38,6 +38,7 @@ export function jobHandlers(store: Store, now: () => Date, kick: () => Promise<v
           status: job.job ?? null,
           tasks: taskViews(tasks, statuses, hosts),
         },
+        headers: { etag: etag(job.specVersion) },
       };
     },
     remove: async (req, p) => {

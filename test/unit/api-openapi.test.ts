@@ -262,3 +262,14 @@ describe('the answers match the schemas the document gives them', () => {
     });
   });
 });
+
+describe('ETag and If-Match on jobs', () => {
+  it("gives a job's specVersion as ETag and checks it on delete", async () => {
+    const { call } = api();
+    await call('POST', '/v1/services', { body: { kind: 'Job', metadata: { name: 'once' }, spec: { containers: [{ name: 'c', image: 'skiff/busybox' }] } } });
+    const job = await call('GET', '/v1/namespaces/default/jobs/once');
+    expect(job.headers?.etag).toBe('"1"');
+    expect((await call('DELETE', '/v1/namespaces/default/jobs/once', { headers: { 'if-match': '"2"' } })).status).toBe(412);
+    expect((await call('DELETE', '/v1/namespaces/default/jobs/once', { headers: { 'if-match': '"1"' } })).status).toBe(202);
+  });
+});
