@@ -2,7 +2,9 @@
  * The CLI against the real API over HTTP on 127.0.0.1 (in-memory state, a bearer token; no
  * Docker): `skiff get -o json|yaml|wide|name`, `-w` on the API's watch, `skiff version`.
  */
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryStore } from '../../adapters/memory/store.ts';
@@ -97,6 +99,37 @@ describe('skiff get -w', () => {
     expect(prints[0]).toBe('api=1,web=1');
     expect(prints[1]).toBe('api=1,web=4');
   });
+
+  it('runs as `skiff get services -w` in its own process: prints, then prints again after a change', async () => {
+    const bin = fileURLToPath(new URL('../../bin/skiff.mjs', import.meta.url));
+    const child = spawn(process.execPath, [bin, 'get', 'services', '-w', '--api', server.url, '--token', TOKEN], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
+    const until = async (what: string, ok: () => boolean) => {
+      // Generous: the CLI may start from its TypeScript sources (tsx) on a loaded machine.
+      const deadline = Date.now() + 60_000;
+      while (!ok()) {
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no ${what}; stdout: ${stdout}; stderr: ${stderr}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    };
+    try {
+      await until('first print', () => /^default\s+web\s/m.test(stdout));
+      const client = new ApiClient({ url: server.url, source: 'flag', token: TOKEN });
+      await client.request('POST', '/v1/services', spec('cache', 1));
+      await until('second print with the new service', () => /^default\s+cache\s/m.test(stdout));
+      expect(stdout.match(/^NAMESPACE/gm)?.length).toBeGreaterThanOrEqual(2);
+    } finally {
+      child.kill();
+      await new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : child.on('exit', resolve)));
+    }
+  }, 150_000);
 
   it('gives the version of a list, the same while it does not change', async () => {
     const client = new ApiClient({ url: server.url, source: 'flag', token: TOKEN });
