@@ -1,5 +1,5 @@
 /**
- * The shapes of the main answers, for the OpenAPI document: the fields clients and scripts read
+ * The shapes of the answers of the lists and of one object, for the OpenAPI document: the fields clients and scripts read
  * (docs/api.md), each required where the API always sends it. Open objects (more fields may come:
  * adding one is not a breaking change). test/unit/api-openapi.test.ts checks real answers of the
  * API core against the document's schemas, so these cannot drift from what the API sends.
@@ -70,6 +70,55 @@ export const EventSchema = z.object({
 
 export const VersionSchema = z.object({ version: z.string(), api: z.string() });
 
+export const JobSummarySchema = z.object({
+  namespace: z.string(),
+  name: z.string(),
+  kind: z.enum(['Job', 'CronJob']),
+  completions: z.int(),
+  parallelism: z.int(),
+  succeeded: z.int().describe('Tasks that exited 0.'),
+  failed: z.int(),
+  active: z.int().describe('Tasks running now.'),
+  state: z.enum(['running', 'succeeded', 'failed']),
+  reason: z.string().optional(),
+  message: z.string().optional(),
+  startedAt: when.nullable(),
+  completedAt: when.nullable(),
+  deleting: z.boolean(),
+  createdAt: when,
+});
+
+export const SecretViewSchema = z.object({
+  namespace: z.string(),
+  name: z.string(),
+  keys: z.array(z.string()).describe('The keys; no route returns a value.'),
+  version: z.string(),
+  createdAt: when,
+  updatedAt: when,
+});
+
+export const VolumeViewSchema = z.object({
+  name: z.string().describe('The volume id: <namespace>-<service>-<volume>-<slot>.'),
+  namespace: z.string(),
+  service: z.string(),
+  volume: z.string(),
+  slot: z.int(),
+  host: z.string().describe('The host that holds its data locally.'),
+  createdAt: when,
+});
+
+const usage = z.object({ cpu: z.number(), memory: z.number(), tasks: z.int(), services: z.int(), ingressHosts: z.int() });
+
+export const NamespaceViewSchema = z.object({
+  name: z.string(),
+  object: z.boolean().describe('False for a namespace that exists only through its services.'),
+  quota: z.object({ cpu: z.number(), memory: z.number(), tasks: z.int(), services: z.int(), ingressHosts: z.int() }).partial().nullable(),
+  ingressHosts: z.array(z.string()).nullable(),
+  used: usage,
+  deleting: when.nullable(),
+  version: z.int().nullable(),
+});
+
 /** The answers described, by name (`components.schemas`). */
 export const RESPONSE_SCHEMAS = {
   ServiceSummary: ServiceSummarySchema,
@@ -77,4 +126,8 @@ export const RESPONSE_SCHEMAS = {
   HostView: HostViewSchema,
   Event: EventSchema,
   Version: VersionSchema,
+  JobSummary: JobSummarySchema,
+  SecretView: SecretViewSchema,
+  VolumeView: VolumeViewSchema,
+  NamespaceView: NamespaceViewSchema,
 } as const;

@@ -7,6 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { describe, expect, it } from 'vitest';
+import { MemorySecretMetas } from '../../adapters/memory/secret-metas.ts';
+import { MemorySecretVault } from '../../adapters/memory/secret-vault.ts';
 import { MemoryStore } from '../../adapters/memory/store.ts';
 import { createApi, type ApiResponse } from '../../app/api.ts';
 import { OPERATIONS, routeKey, routePath } from '../../app/openapi.ts';
@@ -216,13 +218,14 @@ describe('the small bodies are checked with the schemas the document shows', () 
 });
 
 describe('the answers match the schemas the document gives them', () => {
-  it('services, tasks, hosts, events and the version, after a pass placed replicas', async () => {
+  it('services, tasks, hosts, events, volumes, jobs, namespaces, secrets and the version, after a pass placed replicas', async () => {
     const { Ajv2020 } = await import('ajv/dist/2020.js');
     const h = await passHarness([
       { id: 'h1', cpu: 2000 },
       { id: 'h2', cpu: 2000 },
     ]);
-    const core = createApi({ store: h.store, now: () => new Date(h.now()), kickScheduler: async () => {} });
+    const vault = { metas: new MemorySecretMetas(), vault: new MemorySecretVault() };
+    const core = createApi({ store: h.store, now: () => new Date(h.now()), kickScheduler: async () => {}, secrets: vault });
     const call = (path: string, body?: unknown) =>
       core({
         method: body ? 'POST' : 'GET',
@@ -231,7 +234,14 @@ describe('the answers match the schemas the document gives them', () => {
         headers: { 'content-type': 'application/json' },
         ...(body ? { body: JSON.stringify(body) } : {}),
       });
-    await call('/v1/services', service('web', 3));
+    await call('/v1/services', {
+      ...service('web', 3),
+      spec: {
+        replicas: 3,
+        containers: [{ name: 'app', image: 'skiff/busybox:latest', volumeMounts: [{ name: 'data', mountPath: '/data' }] }],
+        volumes: [{ name: 'data', persistent: {} }],
+      },
+    });
     await call('/v1/services', {
       ...service('api', 1),
       spec: { ...service('api').spec, autoscaling: { minReplicas: 1, maxReplicas: 3, targetCPUUtilization: 70 } },
@@ -256,6 +266,25 @@ describe('the answers match the schemas the document gives them', () => {
     expect(events.length).toBeGreaterThan(0);
     for (const e of events) check('Event', e);
     check('Version', (await call('/v1/version')).body);
+    for (const v of (await call('/v1/volumes')).body as unknown[]) check('VolumeView', v);
+    expect(((await call('/v1/volumes')).body as unknown[]).length).toBe(3);
+    await call('/v1/services', { kind: 'Job', metadata: { name: 'once' }, spec: { containers: [{ name: 'c', image: 'skiff/busybox' }] } });
+    await call('/v1/namespaces', {
+      kind: 'Namespace',
+      metadata: { name: 'shop' },
+      spec: { quota: { cpu: '2', services: 3 }, ingressHosts: ['*.shop.example.com'] },
+    });
+    const jobs = (await call('/v1/jobs')).body as unknown[];
+    expect(jobs.length).toBe(1);
+    for (const j of jobs) check('JobSummary', j);
+    const namespaces = (await call('/v1/namespaces')).body as unknown[];
+    expect(namespaces.length).toBe(2);
+    for (const n of namespaces) check('NamespaceView', n);
+    check('NamespaceView', (await call('/v1/namespaces/shop')).body);
+    await call('/v1/apply', { kind: 'Secret', metadata: { name: 'db' }, data: { password: 'x' } });
+    const secrets = (await call('/v1/secrets')).body as unknown[];
+    expect(secrets.length).toBe(1);
+    for (const x of secrets) check('SecretView', x);
     // The document names them as the answers of those routes.
     expect(doc.paths['/v1/tasks'].get.responses['200']).toMatchObject({
       content: { 'application/json': { schema: { type: 'array', items: { $ref: '#/components/schemas/TaskView' } } } },
