@@ -109,8 +109,9 @@ export class ApiClient {
     return this.target.url;
   }
 
-  async request<T = unknown>(method: string, path: string, body?: string, contentType = 'application/json'): Promise<T> {
-    return (await this.exchange<T>(method, path, body, contentType)).data;
+  /** `extra` headers go with the request (`if-match`: a write conditional on the version read, docs/api.md). */
+  async request<T = unknown>(method: string, path: string, body?: string, contentType = 'application/json', extra: Record<string, string> = {}): Promise<T> {
+    return (await this.exchange<T>(method, path, body, contentType, extra)).data;
   }
 
   /**
@@ -154,9 +155,10 @@ export class ApiClient {
     path: string,
     body?: string,
     contentType = 'application/json',
+    extra: Record<string, string> = {},
   ): Promise<{ data: T; nextCursor?: string; resourceVersion?: string }> {
     const url = `${this.base}${path}`;
-    let headers: Record<string, string> = body ? { 'content-type': contentType } : {};
+    let headers: Record<string, string> = { ...extra, ...(body ? { 'content-type': contentType } : {}) };
     if (this.target.token && !this.target.region) headers.authorization = `Bearer ${this.target.token}`;
     if (this.target.region) headers = await this.sign(method, url, headers, body, this.target.region);
     let res: HttpResponse;

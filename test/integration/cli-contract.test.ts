@@ -164,6 +164,18 @@ describe('GET /v1/openapi.json over HTTP', () => {
   });
 });
 
+describe('skiff scale --if-match', () => {
+  it('scales at the version read, and refuses another with the reason', async () => {
+    const version = (JSON.parse((await skiff('get', 'services', 'api', '-o', 'json')).text) as { specVersion: number }).specVersion;
+    const stale = await skiff('scale', 'api', '--replicas', '2', '--if-match', String(version + 1));
+    expect(stale.code).toBe(1);
+    expect(stale.errors).toMatch(new RegExp(`is at version ${version}, not ${version + 1}`));
+    const fresh = await skiff('scale', 'api', '--replicas', '2', '--if-match', String(version));
+    expect(fresh.code).toBe(0);
+    expect((await skiff('scale', 'api', '--replicas', '2', '--if-match', 'latest')).code).toBe(2);
+  });
+});
+
 describe('skiff version', () => {
   it("prints the client's version and the server's", async () => {
     const got = await skiff('version');
