@@ -150,6 +150,18 @@ export function createApi(deps: ApiDeps): Api {
     const docs = parseDocumentsText(checkedBody(req));
     // Every document's namespace is authorized before anything is checked or stored.
     for (const d of docs) authorize(who, 'services:write', d.kind === 'Secret' ? d.secret.metadata.namespace : d.spec.metadata.namespace);
+    if (req.headers['if-match'] !== undefined) {
+      // One version to match: one workload, applied as POST /v1/services applies it.
+      const [doc] = docs;
+      if (docs.length !== 1 || doc.kind === 'Secret')
+        throw new ValidationError([
+          { path: 'If-Match', message: 'applies to one Service, Job or CronJob document; send the documents one by one, or without If-Match' },
+        ]);
+      const out = await applySpec(doc.spec, who, req);
+      const { result, service } = out.body as { result: string; service: Service };
+      const item = { kind: doc.kind, namespace: service.namespace, name: service.name, result, specVersion: service.specVersion };
+      return { status: 200, body: { results: [item] }, ...(out.headers ? { headers: out.headers } : {}) };
+    }
     const results = await applyDocuments(applyDeps, docs);
     for (const r of results.filter((x) => x.result !== 'unchanged')) {
       await audit(who, `${r.kind.toLowerCase()}.${r.result}`, `${r.kind} ${r.namespace}/${r.name} ${r.result}`, {

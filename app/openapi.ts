@@ -143,7 +143,13 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
     response: 'Event',
     query: { namespace: 'Only this namespace', service: 'Only this service', host: 'Only this host', actor: 'Only writes by this subject' },
   },
-  'POST /v1/apply': { tag: 'services', summary: 'Apply several documents (services, jobs, cron jobs, secrets)', body: 'documents' },
+  'POST /v1/apply': {
+    tag: 'services',
+    summary: 'Apply several documents (services, jobs, cron jobs, secrets)',
+    description: 'If-Match applies to a body of one Service, Job or CronJob document.',
+    body: 'documents',
+    ifMatch: true,
+  },
   'GET /v1/secrets': {
     tag: 'secrets',
     summary: 'List secrets (names, keys and versions; never a value)',

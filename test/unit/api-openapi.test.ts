@@ -169,6 +169,22 @@ describe('If-Match and ETag', () => {
     expect(bad.body).toMatchObject({ issues: [{ path: 'If-Match' }] });
   });
 
+  it('checks If-Match on POST /v1/apply of one workload, and refuses it for several documents', async () => {
+    const { call } = api();
+    await call('POST', '/v1/services', { body: service('web') });
+    const yaml = (replicas: number) =>
+      `kind: Service\nmetadata: { name: web }\nspec: { replicas: ${replicas}, containers: [{ name: app, image: skiff/busybox }] }\n`;
+    const apply = (body: string, ifMatch: string) => call('POST', '/v1/apply', { body, headers: { 'content-type': 'application/yaml', 'if-match': ifMatch } });
+    expect((await apply(yaml(2), '"5"')).status).toBe(412);
+    const ok = await apply(yaml(2), '"1"');
+    expect(ok.status).toBe(200);
+    expect(ok.body).toEqual({ results: [{ kind: 'Service', namespace: 'default', name: 'web', result: 'updated', specVersion: 2 }] });
+    expect(ok.headers?.etag).toBe('"2"');
+    const two = await apply(`${yaml(3)}---\n${yaml(3).replace('name: web', 'name: api')}`, '"2"');
+    expect(two.status).toBe(400);
+    expect((two.body as { message: string }).message).toMatch(/applies to one Service, Job or CronJob document/);
+  });
+
   it('checks the version of a namespace', async () => {
     const { call } = api();
     const ns = { kind: 'Namespace', metadata: { name: 'shop' } };
