@@ -10,6 +10,7 @@ import { namespaceUsage, parseNamespaceSpec, type Namespace } from '../core/name
 import type { Store } from '../ports/index.ts';
 import type { TenancyStore } from '../ports/tenancy.ts';
 import type { ApiRequest, ApiResponse, Route } from './api.ts';
+import { checkIfMatch, etag } from './conditional.ts';
 import { DEFAULT_TOKEN_TTL_SECONDS, MAX_TOKEN_TTL_SECONDS, parseTtl, type TokenSigner } from './tokens.ts';
 
 export interface TenancyRouteDeps {
@@ -78,7 +79,7 @@ export function tenancyRoutes(d: TenancyRouteDeps): Route[] {
     const object = stored && (await finalize(stored));
     const body = await view(p.namespace, object);
     if (!object && body.used.services === 0) throw new NotFoundError(`namespace ${p.namespace}`);
-    return { status: 200, body };
+    return { status: 200, body, ...(object ? { headers: { etag: etag(object.version) } } : {}) };
   };
 
   const applyNamespace = async (req: ApiRequest, p: Record<string, string>, who: Identity): Promise<ApiResponse> => {
@@ -87,11 +88,13 @@ export function tenancyRoutes(d: TenancyRouteDeps): Route[] {
       throw new ValidationError([{ path: 'metadata.name', message: `the spec names namespace ${spec.metadata.name} but the path names ${p.namespace}` }]);
     const name = spec.metadata.name;
     const existing = await tenancy.getNamespace(name);
+    checkIfMatch(req.headers, existing?.version, `namespace ${name}`);
     if (existing?.deleting) throw new ConflictError(`namespace ${name} is being deleted; apply it again when the deletion has finished`);
-    if (existing && jsonEqual(existing.spec, spec)) return { status: 200, body: { result: 'unchanged', namespace: existing } };
+    if (existing && jsonEqual(existing.spec, spec))
+      return { status: 200, body: { result: 'unchanged', namespace: existing }, headers: { etag: etag(existing.version) } };
     const namespace = await tenancy.putNamespace(spec, d.now().toISOString(), existing?.version ?? 0);
     await d.audit(who, existing ? 'namespace.updated' : 'namespace.created', `namespace ${name} ${existing ? 'updated' : 'created'}`, { namespace: name });
-    return { status: existing ? 200 : 201, body: { result: existing ? 'updated' : 'created', namespace } };
+    return { status: existing ? 200 : 201, body: { result: existing ? 'updated' : 'created', namespace }, headers: { etag: etag(namespace.version) } };
   };
 
   /**
@@ -99,7 +102,9 @@ export function tenancyRoutes(d: TenancyRouteDeps): Route[] {
    * service in it is marked deleting (the scheduler stops their tasks and removes them), then, once
    * no service is left, the object goes (`finalize`).
    */
-  const deleteNamespace = async (_req: ApiRequest, p: Record<string, string>, who: Identity): Promise<ApiResponse> => {
+  const deleteNamespace = async (req: ApiRequest, p: Record<string, string>, who: Identity): Promise<ApiResponse> => {
+    // Only a namespace object has a version: one that exists through its services alone fails an If-Match.
+    if (req.headers['if-match'] !== undefined) checkIfMatch(req.headers, (await tenancy.getNamespace(p.namespace))?.version, `namespace ${p.namespace}`);
     const now = d.now().toISOString();
     const object = await tenancy.markNamespaceDeleting(p.namespace, now);
     const services = await store.listServices(p.namespace);

@@ -9,6 +9,10 @@ import type { Host, HostStatus, Service, ServiceSpec, Task, TaskView } from '../
 import YAML from 'yaml';
 import { parseServiceSpec, parseServiceYaml } from '../core/spec.ts';
 import { ConflictError, NotFoundError, SkiffError, ValidationError } from '../core/errors.ts';
+import { checkIfMatch, etag } from './conditional.ts';
+import { openApiDocument, runtimeOperation } from './openapi.ts';
+import { watchedList } from './watch.ts';
+import { API_VERSION, SKIFF_VERSION } from '../core/version.ts';
 import { jsonEqual } from '../core/json.ts';
 import { hostView, taskViews } from '../core/views.ts';
 import { forEachLimit } from '../core/async.ts';
@@ -68,6 +72,8 @@ export interface ApiDeps {
   readonly tenancy?: TenancyStore;
   /** Signs the tokens `skiff token create` asks for; absent where another issuer serves (Cognito on AWS). */
   readonly tokens?: TokenSigner;
+  /** How often a watched list is read again while it waits (app/watch.ts). @default 1000 */
+  readonly watchIntervalMs?: number;
 }
 
 /** Largest request body accepted; a service spec is a few KB. */
@@ -90,7 +96,10 @@ export type Access =
 
 export type Route = readonly [method: string, pattern: RegExp, handler: Handler, access: Access];
 
-export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiResponse> {
+/** The API core: a function from request to response, with the routes it serves (for the OpenAPI document and its tests). */
+export type Api = ((req: ApiRequest) => Promise<ApiResponse>) & { readonly routes: readonly Route[] };
+
+export function createApi(deps: ApiDeps): Api {
   const { store } = deps;
   const tenancy = deps.tenancy ?? new MemoryTenancyStore();
 
@@ -102,7 +111,7 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
   };
   const applyDeps: ApplyDeps = { store, now: deps.now, checkIngressHost, checkNamespace, ...(deps.secrets ? { secrets: deps.secrets } : {}) };
 
-  const applyService: Handler = async (req, _p, who) => applySpec(parseBody(req), who);
+  const applyService: Handler = async (req, _p, who) => applySpec(parseBody(req), who, req);
 
   /** `PUT /v1/namespaces/{namespace}/services/{name}`: the namespace in the path (IAM policies can scope it); the body's must agree. */
   const putService: Handler = async (req, p, who) => {
@@ -111,15 +120,18 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
       throw new ValidationError([
         { path: 'metadata', message: `the spec names ${spec.metadata.namespace}/${spec.metadata.name} but the path names ${p.namespace}/${p.name}` },
       ]);
-    return applySpec(spec, who);
+    return applySpec(spec, who, req);
   };
 
-  async function applySpec(spec: ServiceSpec, who: Identity): Promise<ApiResponse> {
+  async function applySpec(spec: ServiceSpec, who: Identity, req: ApiRequest): Promise<ApiResponse> {
     const { namespace, name } = spec.metadata;
     authorize(who, 'services:write', namespace);
     const checked = await checkWorkload(applyDeps, spec, new Map());
+    // The store's write is conditional on the version just read: together, on the client's.
+    checkIfMatch(req.headers, checked.existing?.specVersion, `${spec.kind} ${namespace}/${name}`);
     const { service, result } = await storeWorkload(applyDeps, checked.spec, checked.existing);
-    if (result === 'unchanged') return { status: 200, body: { result, service } };
+    const tag = { etag: etag(service.specVersion) };
+    if (result === 'unchanged') return { status: 200, body: { result, service }, headers: tag };
     await audit(
       who,
       checked.existing ? 'service.updated' : 'service.created',
@@ -130,7 +142,7 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
       },
     );
     await kick();
-    return { status: checked.existing ? 200 : 201, body: { result, service } };
+    return { status: checked.existing ? 200 : 201, body: { result, service }, headers: tag };
   }
 
   /** Several documents (services, jobs, cron jobs, secrets): all checked, then stored secrets first (app/apply.ts). */
@@ -138,6 +150,18 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     const docs = parseDocumentsText(checkedBody(req));
     // Every document's namespace is authorized before anything is checked or stored.
     for (const d of docs) authorize(who, 'services:write', d.kind === 'Secret' ? d.secret.metadata.namespace : d.spec.metadata.namespace);
+    if (req.headers['if-match'] !== undefined) {
+      // One version to match: one workload, applied as POST /v1/services applies it.
+      const [doc] = docs;
+      if (docs.length !== 1 || doc.kind === 'Secret')
+        throw new ValidationError([
+          { path: 'If-Match', message: 'applies to one Service, Job or CronJob document; send the documents one by one, or without If-Match' },
+        ]);
+      const out = await applySpec(doc.spec, who, req);
+      const { result, service } = out.body as { result: string; service: Service };
+      const item = { kind: doc.kind, namespace: service.namespace, name: service.name, result, specVersion: service.specVersion };
+      return { status: 200, body: { results: [item] }, ...(out.headers ? { headers: out.headers } : {}) };
+    }
     const results = await applyDocuments(applyDeps, docs);
     for (const r of results.filter((x) => x.result !== 'unchanged')) {
       await audit(who, `${r.kind.toLowerCase()}.${r.result}`, `${r.kind} ${r.namespace}/${r.name} ${r.result}`, {
@@ -229,10 +253,16 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     const views = await viewsOf(tasks, statuses, hosts);
     // The autoscaler's targets as measured now (`skiff describe`); the last decision is in `scale`.
     const metrics = service.spec.spec.autoscaling ? currentReadings(service, tasks, statusesByTask(statuses), deps.now().getTime()) : undefined;
-    return { status: 200, body: { ...serviceSummary(service, tasks, views, deps.zone), service, tasks: views, ...(metrics ? { metrics } : {}) } };
+    return {
+      status: 200,
+      body: { ...serviceSummary(service, tasks, views, deps.zone), service, tasks: views, ...(metrics ? { metrics } : {}) },
+      headers: { etag: etag(service.specVersion) },
+    };
   };
 
-  const deleteService: Handler = async (_req, p, who) => {
+  const deleteService: Handler = async (req, p, who) => {
+    if (req.headers['if-match'] !== undefined)
+      checkIfMatch(req.headers, (await store.getService(p.namespace, p.name))?.specVersion, `service ${p.namespace}/${p.name}`);
     const service = await store.markServiceDeleting(p.namespace, p.name, deps.now().toISOString());
     if (!service) throw new NotFoundError(`service ${p.namespace}/${p.name}`);
     await audit(who, 'service.deleting', `service ${p.namespace}/${p.name} deleted`, { namespace: p.namespace, service: p.name });
@@ -433,6 +463,9 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
   const JOB = /^\/v1\/namespaces\/(?<namespace>[^/]+)\/jobs\/(?<name>[^/]+)$/;
   const routes: Route[] = [
     ['GET', /^\/v1\/healthz$/, async () => ({ status: 200, body: { ok: true } }), 'any'],
+    ['GET', /^\/v1\/version$/, async () => ({ status: 200, body: { version: SKIFF_VERSION, api: API_VERSION } }), 'any'],
+    // Any authenticated caller may read the contract: it holds no cluster data.
+    ['GET', /^\/v1\/openapi\.json$/, async () => ({ status: 200, body: openApi() }), 'any'],
     ['POST', /^\/v1\/services$/, applyService, { handler: 'the namespace is in the body' }],
     ['GET', /^\/v1\/services$/, listServices, { handler: 'lists only the namespaces the caller may read' }],
     ['GET', SERVICE, getService, { action: 'services:read', namespace: 'path' }],
@@ -446,10 +479,20 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     ['POST', /^\/v1\/hosts\/(?<id>[^/]+)\/uncordon$/, uncordonHost, { action: 'hosts:drain', namespace: 'cluster' }],
     ['GET', /^\/v1\/events$/, listEvents, { handler: 'the namespace is a query filter; without one, the cluster admin sees all' }],
     ['POST', /^\/v1\/apply$/, apply, { handler: 'each document names its namespace' }],
-    ['GET', /^\/v1\/secrets$/, filtered(secretRoutes.list, 'services:read'), { handler: 'lists only the namespaces the caller may read' }],
+    [
+      'GET',
+      /^\/v1\/secrets$/,
+      pagedBody(filtered(secretRoutes.list, 'services:read'), (s: { namespace: string; name: string }) => [s.namespace, s.name]),
+      { handler: 'lists only the namespaces the caller may read' },
+    ],
     ['GET', SECRET, secretRoutes.get, { action: 'services:read', namespace: 'path' }],
     ['DELETE', SECRET, secretRoutes.remove, { action: 'services:delete', namespace: 'path' }],
-    ['GET', /^\/v1\/jobs$/, filtered(jobRoutes.list, 'services:read'), { handler: 'lists only the namespaces the caller may read' }],
+    [
+      'GET',
+      /^\/v1\/jobs$/,
+      pagedBody(filtered(jobRoutes.list, 'services:read'), (j: { namespace: string; name: string }) => [j.namespace, j.name]),
+      { handler: 'lists only the namespaces the caller may read' },
+    ],
     ['GET', JOB, jobRoutes.get, { action: 'services:read', namespace: 'path' }],
     ['DELETE', JOB, jobRoutes.remove, { action: 'services:delete', namespace: 'path' }],
     ['GET', /^\/v1\/volumes$/, filtered(listVolumes, 'services:read'), { handler: 'lists only the namespaces the caller may read' }],
@@ -463,8 +506,20 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
         if (ns?.spec.spec.quota) checkQuota(ns, await store.listServices(service.namespace), service, { spec: service.spec, scale });
       },
     }),
-    ...tenancyRoutes({ store, tenancy, now: deps.now, tokens: deps.tokens, kick, audit, parseBody: (req) => parseJsonOrYaml(req) }),
+    ...tenancyRoutes({ store, tenancy, now: deps.now, tokens: deps.tokens, kick, audit, parseBody: (req) => parseJsonOrYaml(req) }).map(
+      ([method, pattern, handler, access]): Route =>
+        method === 'GET' && pattern.source === '^\\/v1\\/namespaces$'
+          ? [method, pattern, pagedBody(handler, (n: { name: string }) => [n.name]), access]
+          : [method, pattern, handler, access],
+    ),
   ];
+  let document: Record<string, unknown> | undefined;
+  const openApi = () => {
+    document ??= openApiDocument(routes);
+    return document;
+  };
+  // What each route is (a list, a conditional write): app/openapi.ts, whose test fails for a route it does not describe.
+  const operations = routes.map(([method, pattern]) => runtimeOperation(method, pattern));
 
   async function kick(): Promise<void> {
     try {
@@ -474,11 +529,11 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     }
   }
 
-  return async (req) => {
+  const api = async (req: ApiRequest): Promise<ApiResponse> => {
     try {
       const path = req.path.replace(/\/+$/, '') || '/';
       let pathMatched = false;
-      for (const [method, pattern, handler, access] of routes) {
+      for (const [index, [method, pattern, handler, access]] of routes.entries()) {
         const m = pattern.exec(path);
         if (!m) continue;
         pathMatched = true;
@@ -487,6 +542,11 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
         checkQuery(req.query);
         const who = req.identity ?? LOCAL_ADMIN;
         if (access !== 'any' && 'action' in access) authorize(who, access.action, access.namespace === 'path' ? params.namespace : undefined);
+        const op = operations[index];
+        // A write that has no version to check must not look protected: If-Match there is refused.
+        if (req.headers['if-match'] !== undefined && method !== 'GET' && !op.ifMatch)
+          throw new ValidationError([{ path: 'If-Match', message: `${method} ${path} has no version to match; send it without If-Match` }]);
+        if (op.list) return await watchedList(req.query, () => handler(req, params, who), { intervalMs: deps.watchIntervalMs });
         return await handler(req, params, who);
       }
       if (pathMatched) return error(405, 'MethodNotAllowed', `${req.method} is not allowed on ${path}`);
@@ -495,6 +555,20 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
       if (err instanceof SkiffError) return { status: err.status, body: err.toJSON() };
       throw err;
     }
+  };
+  return Object.assign(api, { routes });
+}
+
+/**
+ * A list route whose handler answers every item: its body paged by `keyOf` (`pageOf`), like the
+ * lists that page as they read.
+ */
+function pagedBody<T>(handler: Handler, keyOf: (item: T) => PageKey): Handler {
+  return async (req, p, who) => {
+    const out = await handler(req, p, who);
+    if (out.status !== 200 || !Array.isArray(out.body)) return out;
+    const { page, next } = pageOf(req, out.body as T[], keyOf);
+    return { ...out, body: page, ...(next ? { headers: { ...out.headers, 'x-next-cursor': next } } : {}) };
   };
 }
 

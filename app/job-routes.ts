@@ -3,11 +3,13 @@ import { NotFoundError } from '../core/errors.ts';
 import { jobSummary } from '../core/jobs.ts';
 import { taskViews } from '../core/views.ts';
 import type { Store } from '../ports/index.ts';
+import { checkIfMatch, etag } from './conditional.ts';
 
 interface Req {
   readonly query: Readonly<Record<string, string | undefined>>;
+  readonly headers: Readonly<Record<string, string | undefined>>;
 }
-type Handler = (req: Req, params: Record<string, string>) => Promise<{ status: number; body: unknown }>;
+type Handler = (req: Req, params: Record<string, string>) => Promise<{ status: number; body: unknown; headers?: Record<string, string> }>;
 
 export function jobHandlers(store: Store, now: () => Date, kick: () => Promise<void>): { list: Handler; get: Handler; remove: Handler } {
   const findJob = async (namespace: string, name: string) => {
@@ -36,9 +38,12 @@ export function jobHandlers(store: Store, now: () => Date, kick: () => Promise<v
           status: job.job ?? null,
           tasks: taskViews(tasks, statuses, hosts),
         },
+        headers: { etag: etag(job.specVersion) },
       };
     },
-    remove: async (_req, p) => {
+    remove: async (req, p) => {
+      if (req.headers['if-match'] !== undefined)
+        checkIfMatch(req.headers, (await store.getService(p.namespace, p.name))?.specVersion, `job ${p.namespace}/${p.name}`);
       await findJob(p.namespace, p.name);
       const marked = await store.markServiceDeleting(p.namespace, p.name, now().toISOString());
       if (!marked) throw new NotFoundError(`job ${p.namespace}/${p.name}`);

@@ -11,9 +11,10 @@ import { jsonEqual } from '../core/json.ts';
 import { rollbackTarget, rolloutView, templateOf, withTemplate } from '../core/rollout.ts';
 import { statusIndex, statusOf } from '../core/views.ts';
 import { clampToBounds } from '../core/replicas.ts';
-import { MAX_REPLICAS } from '../core/spec/defaults.ts';
 import type { ApiRequest, Handler, Route } from './api.ts';
 import type { Identity } from '../core/authz.ts';
+import { checkIfMatch, etag } from './conditional.ts';
+import { checkBody, ScaleBodySchema, UndoBodySchema } from './request-bodies.ts';
 
 export interface RolloutApiDeps {
   readonly store: Store;
@@ -32,8 +33,10 @@ const SERVICE = '^\\/v1\\/namespaces\\/(?<namespace>[^/]+)\\/services\\/(?<name>
 export function rolloutRoutes(deps: RolloutApiDeps): Route[] {
   const { store } = deps;
 
-  async function service(p: Record<string, string>): Promise<Service> {
+  /** The service to change, at the version the request's `If-Match` names if it names one (the writes below are conditional on it). */
+  async function service(p: Record<string, string>, req?: ApiRequest): Promise<Service> {
     const s = await store.getService(p.namespace, p.name);
+    if (req) checkIfMatch(req.headers, s?.specVersion, `service ${p.namespace}/${p.name}`);
     if (!s) throw new NotFoundError(`service ${p.namespace}/${p.name}`);
     if (s.deleting) throw new ConflictError(`service ${p.namespace}/${p.name} is being deleted`);
     return s;
@@ -62,11 +65,8 @@ export function rolloutRoutes(deps: RolloutApiDeps): Route[] {
   };
 
   const undo: Handler = async (req, p, who) => {
-    const s = await service(p);
-    const body = jsonBody(req);
-    const to = body.toVersion;
-    if (to !== undefined && (!Number.isInteger(to) || (to as number) < 1))
-      throw new ValidationError([{ path: 'toVersion', message: `must be a positive integer (a version of skiff rollout history); got ${JSON.stringify(to)}` }]);
+    const s = await service(p, req);
+    const to = checkBody(UndoBodySchema, jsonBody(req)).toVersion;
     const revisions = s.rollout?.revisions ?? [];
     const current = templateOf(s.spec);
     const target = to === undefined ? rollbackTarget(revisions, current) : revisions.find((r) => r.version === to);
@@ -100,11 +100,11 @@ export function rolloutRoutes(deps: RolloutApiDeps): Route[] {
       service: s.name,
     });
     await deps.kick();
-    return { status: 200, body: { result: 'undone', toVersion: target.version, service: withState } };
+    return { status: 200, body: { result: 'undone', toVersion: target.version, service: withState }, headers: { etag: etag(withState.specVersion) } };
   };
 
-  const restart: Handler = async (_req, p, who) => {
-    const s = await service(p);
+  const restart: Handler = async (req, p, who) => {
+    const s = await service(p, req);
     const now = deps.now().toISOString();
     const rollout: RolloutState = {
       specVersion: s.specVersion,
@@ -119,15 +119,12 @@ export function rolloutRoutes(deps: RolloutApiDeps): Route[] {
     const written = await store.setServiceRollout(s.namespace, s.name, rollout, s.specVersion);
     await deps.audit?.(who, 'rollout.restart', `service ${s.namespace}/${s.name} restarted`, { namespace: s.namespace, service: s.name });
     await deps.kick();
-    return { status: 202, body: { result: 'restarting', service: written } };
+    return { status: 202, body: { result: 'restarting', service: written }, headers: { etag: etag(written.specVersion) } };
   };
 
   const scale: Handler = async (req, p, who) => {
-    const s = await service(p);
-    const replicas = jsonBody(req).replicas;
-    if (!Number.isInteger(replicas) || (replicas as number) < 0 || (replicas as number) > MAX_REPLICAS)
-      throw new ValidationError([{ path: 'replicas', message: `must be an integer from 0 to ${MAX_REPLICAS}; got ${JSON.stringify(replicas)}` }]);
-    const n = replicas as number;
+    const s = await service(p, req);
+    const n = checkBody(ScaleBodySchema, jsonBody(req)).replicas;
     const chosen = { replicas: n, source: 'cli' as const, at: deps.now().toISOString(), reason: 'skiff scale' };
     await deps.checkScale?.(s, chosen);
     const written = await store.setServiceScale(s.namespace, s.name, chosen, s.specVersion);
@@ -144,6 +141,7 @@ export function rolloutRoutes(deps: RolloutApiDeps): Route[] {
           : { message: `spec.autoscaling keeps ${s.namespace}/${s.name} between its minReplicas and maxReplicas: ${effective} replicas` }),
         service: written,
       },
+      headers: { etag: etag(written.specVersion) },
     };
   };
 

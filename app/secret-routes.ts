@@ -5,11 +5,13 @@
 import { ConflictError, NotFoundError, ValidationError } from '../core/errors.ts';
 import { secretsUsed, type SecretMeta } from '../core/secrets.ts';
 import type { ApplyDeps, SecretDeps } from './apply.ts';
+import { checkIfMatch, etag } from './conditional.ts';
 
 interface Req {
   readonly query: Readonly<Record<string, string | undefined>>;
+  readonly headers: Readonly<Record<string, string | undefined>>;
 }
-type Handler = (req: Req, params: Record<string, string>) => Promise<{ status: number; body: unknown }>;
+type Handler = (req: Req, params: Record<string, string>) => Promise<{ status: number; body: unknown; headers?: Record<string, string> }>;
 
 /** What the API shows of a secret. */
 export function secretView(m: SecretMeta) {
@@ -26,11 +28,12 @@ export function secretHandlers(secrets: SecretDeps | undefined, deps: ApplyDeps,
     get: async (_req, p) => {
       const meta = await need().metas.getSecretMeta(p.namespace, p.name);
       if (!meta) throw new NotFoundError(`secret ${p.namespace}/${p.name}`);
-      return { status: 200, body: secretView(meta) };
+      return { status: 200, body: secretView(meta), headers: { etag: etag(meta.version) } };
     },
-    remove: async (_req, p) => {
+    remove: async (req, p) => {
       const s = need();
       const meta = await s.metas.getSecretMeta(p.namespace, p.name);
+      checkIfMatch(req.headers, meta?.version, `secret ${p.namespace}/${p.name}`);
       if (!meta) throw new NotFoundError(`secret ${p.namespace}/${p.name}`);
       // A workload that reads it could not start a new task: refuse, naming the readers.
       const users = (await deps.store.listServices(p.namespace)).filter((w) => secretsUsed(w.spec).has(p.name)).map((w) => `${w.spec.kind} ${w.name}`);

@@ -109,8 +109,9 @@ export class ApiClient {
     return this.target.url;
   }
 
-  async request<T = unknown>(method: string, path: string, body?: string, contentType = 'application/json'): Promise<T> {
-    return (await this.exchange<T>(method, path, body, contentType)).data;
+  /** `extra` headers go with the request (`if-match`: a write conditional on the version read, docs/api.md). */
+  async request<T = unknown>(method: string, path: string, body?: string, contentType = 'application/json', extra: Record<string, string> = {}): Promise<T> {
+    return (await this.exchange<T>(method, path, body, contentType, extra)).data;
   }
 
   /**
@@ -134,9 +135,30 @@ export class ApiClient {
     return items;
   }
 
-  private async exchange<T>(method: string, path: string, body?: string, contentType = 'application/json'): Promise<{ data: T; nextCursor?: string }> {
+  /**
+   * Waits for the list at `path` to change from `version` (a long-poll, docs/api.md "Watch"), at most
+   * `timeoutSeconds`; answers the list's version then (the same one after a timeout without a
+   * change). Without `version`, answers the current one at once. Undefined: the API does not
+   * version its lists (an older control plane), and the caller falls back to polling.
+   */
+  async listVersion(path: string, version?: string, timeoutSeconds = 25): Promise<string | undefined> {
+    const params = new URLSearchParams({
+      limit: '1000',
+      ...(version ? { watch: 'true', resourceVersion: version, timeoutSeconds: String(timeoutSeconds) } : {}),
+    });
+    const { resourceVersion } = await this.exchange<unknown>('GET', `${path}${path.includes('?') ? '&' : '?'}${params}`);
+    return resourceVersion;
+  }
+
+  private async exchange<T>(
+    method: string,
+    path: string,
+    body?: string,
+    contentType = 'application/json',
+    extra: Record<string, string> = {},
+  ): Promise<{ data: T; nextCursor?: string; resourceVersion?: string }> {
     const url = `${this.base}${path}`;
-    let headers: Record<string, string> = body ? { 'content-type': contentType } : {};
+    let headers: Record<string, string> = { ...extra, ...(body ? { 'content-type': contentType } : {}) };
     if (this.target.token && !this.target.region) headers.authorization = `Bearer ${this.target.token}`;
     if (this.target.region) headers = await this.sign(method, url, headers, body, this.target.region);
     let res: HttpResponse;
@@ -164,7 +186,11 @@ export class ApiClient {
         message += ` (IAM authorization, region ${this.target.region}${this.target.profile ? `, profile ${this.target.profile}` : ''}: the caller needs execute-api:Invoke on this API)`;
       throw new ApiError(res.status, message);
     }
-    return { data: data as T, ...(res.nextCursor ? { nextCursor: res.nextCursor } : {}) };
+    return {
+      data: data as T,
+      ...(res.nextCursor ? { nextCursor: res.nextCursor } : {}),
+      ...(res.resourceVersion ? { resourceVersion: res.resourceVersion } : {}),
+    };
   }
 
   private async sign(method: string, url: string, headers: Record<string, string>, body: string | undefined, region: string): Promise<Record<string, string>> {

@@ -10,6 +10,8 @@ export interface HttpResponse {
   readonly text: string;
   /** The `x-next-cursor` header of a list answer: there is another page, asked for with `cursor=`. */
   readonly nextCursor?: string;
+  /** The `x-resource-version` header of a list answer: the page's version, for a watch (docs/api.md, "Watch"). */
+  readonly resourceVersion?: string;
 }
 
 /** The error of a request that got no answer; `code` is the socket's (`ECONNREFUSED`) or `ETIMEDOUT`. */
@@ -34,7 +36,14 @@ export async function send(url: string, opts: { method: string; headers: Record<
       res.on('end', () => {
         const next = res.headers['x-next-cursor'];
         const nextCursor = Array.isArray(next) ? next[0] : next;
-        resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), ...(nextCursor ? { nextCursor } : {}) });
+        const version = res.headers['x-resource-version'];
+        const resourceVersion = Array.isArray(version) ? version[0] : version;
+        resolve({
+          status: res.statusCode ?? 0,
+          text: Buffer.concat(chunks).toString('utf8'),
+          ...(nextCursor ? { nextCursor } : {}),
+          ...(resourceVersion ? { resourceVersion } : {}),
+        });
       });
       res.on('error', (err) => reject(new HttpRequestError(err.message, (err as NodeJS.ErrnoException).code, { cause: err })));
     });

@@ -36,7 +36,7 @@ export function jobPath(ns: string, name: string): string {
 
 export async function getJobs(client: ApiClient, q: Query, mode: Mode, out: Out): Promise<void> {
   if (q.name) return describeJob(client, q.namespace ?? 'default', q.name, mode, out);
-  const list = await client.request<JobRow[]>('GET', `/v1/jobs${q.namespace ? `?namespace=${encodeURIComponent(q.namespace)}` : ''}`);
+  const list = await client.list<JobRow>(`/v1/jobs${q.namespace ? `?namespace=${encodeURIComponent(q.namespace)}` : ''}`);
   if (mode === 'json') return out.log(JSON.stringify(list, null, 2));
   out.log(
     table([
@@ -90,7 +90,7 @@ interface SecretRow {
 export async function getSecrets(client: ApiClient, q: Query, mode: Mode, out: Out): Promise<void> {
   const list = q.name
     ? [await client.request<SecretRow>('GET', `/v1/namespaces/${encodeURIComponent(q.namespace ?? 'default')}/secrets/${encodeURIComponent(q.name)}`)]
-    : await client.request<SecretRow[]>('GET', `/v1/secrets${q.namespace ? `?namespace=${encodeURIComponent(q.namespace)}` : ''}`);
+    : await client.list<SecretRow>(`/v1/secrets${q.namespace ? `?namespace=${encodeURIComponent(q.namespace)}` : ''}`);
   if (mode === 'json') return out.log(JSON.stringify(q.name ? list[0] : list, null, 2));
   out.log(
     table([

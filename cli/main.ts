@@ -22,18 +22,38 @@ import token from './commands/token.ts';
 import rollout from './commands/rollout.ts';
 import scale from './commands/scale.ts';
 import convert from './commands/convert.ts';
+import version from './commands/version.ts';
+import explain from './commands/explain.ts';
+import { completionCommand } from './commands/completion.ts';
 
 export { UsageError, type Out };
 
 /** In the order `skiff --help` lists them. */
-export const COMMANDS: readonly AnyCommand[] = [apply, convert, get, del, describe, rollout, scale, drain, uncordon, events, token, local, config];
+export const COMMANDS: readonly AnyCommand[] = [
+  apply,
+  convert,
+  get,
+  del,
+  describe,
+  rollout,
+  scale,
+  drain,
+  uncordon,
+  events,
+  token,
+  local,
+  config,
+  version,
+  explain,
+  completionCommand(() => COMMANDS),
+];
 
 const GLOBAL_HELP = `Global options:
   --api URL      the API to talk to; else $SKIFF_API, else the local cluster started from this folder
                  (.skiff/local.json), else the config file (skiff config set)
                  Requests are SigV4-signed (AWS credential chain) when the API has a region: the config
                  file's, or $SKIFF_REGION / $AWS_REGION with --api or $SKIFF_API. A local cluster is never signed.
-  -o json        machine-readable output
+  -o json        machine-readable output (get: also yaml, wide, name)
   -h, --help     this help`;
 
 /** `skiff --help`: every command's usage lines. */

@@ -43,9 +43,10 @@ export function endpoints(t: TaskRow): string {
   return t.ports.map((p) => `${p.hostIp}:${p.hostPort}->${p.containerPort}`).join(',') || '-';
 }
 
-export function taskTable(tasks: readonly TaskRow[]): string {
+/** Tasks as a table; `wide` adds each replica's address on the container network. */
+export function taskTable(tasks: readonly TaskRow[], wide = false): string {
   return table([
-    ['TASK', 'SERVICE', 'HOST', 'STATE', 'HEALTH', 'RESTARTS', 'ENDPOINTS', 'MESSAGE'],
+    ['TASK', 'SERVICE', 'HOST', 'STATE', 'HEALTH', 'RESTARTS', ...(wide ? ['ADDRESS'] : []), 'ENDPOINTS', 'MESSAGE'],
     ...tasks.map((t) => [
       t.id,
       t.namespace === 'default' ? t.service : `${t.namespace}/${t.service}`,
@@ -53,6 +54,7 @@ export function taskTable(tasks: readonly TaskRow[]): string {
       t.exitCode !== undefined ? `${t.state} (${t.exitCode})` : t.state,
       t.health ?? '-',
       String(t.restarts ?? 0),
+      ...(wide ? [t.address ?? '-'] : []),
       endpoints(t),
       t.message ?? '',
     ]),

@@ -70,3 +70,21 @@ export class LimitError extends SkiffError {
     this.name = 'LimitError';
   }
 }
+
+/**
+ * A write sent with `If-Match` found another version than the one the client read: someone else
+ * changed the object since. Not retryable as is: the client re-reads, merges and sends again.
+ */
+export class PreconditionFailedError extends SkiffError {
+  override readonly status = 412;
+  /** The version the object has now (absent: it does not exist). */
+  readonly currentVersion: number | string | undefined;
+  constructor(message: string, currentVersion: number | string | undefined) {
+    super(message);
+    this.name = 'PreconditionFailedError';
+    this.currentVersion = currentVersion;
+  }
+  override toJSON(): Record<string, unknown> {
+    return { ...super.toJSON(), currentVersion: this.currentVersion ?? null };
+  }
+}

@@ -12,7 +12,7 @@ export async function volumes(
   const params = new URLSearchParams();
   if (q.namespace) params.set('namespace', q.namespace);
   if (q.service) params.set('service', q.service);
-  const all = await client.request<VolumeView[]>('GET', `/v1/volumes${params.size ? `?${params}` : ''}`);
+  const all = await client.list<VolumeView>(`/v1/volumes${params.size ? `?${params}` : ''}`);
   // `skiff get volumes NAME`: the one volume of that id.
   const list = q.name ? all.filter((v) => v.name === q.name) : all;
   if (mode === 'json') return out.log(JSON.stringify(list, null, 2));

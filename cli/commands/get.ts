@@ -1,7 +1,8 @@
-/** `skiff get services|tasks|hosts [NAME]`: tables, or `-o json` for scripts. */
+/** `skiff get services|tasks|hosts [NAME]`: tables, or `-o json|yaml|name` for scripts; `-w` watches. */
 import { formatCpu, formatMemory } from '../../core/quantity.ts';
 import { ApiClient, findApi } from '../client.ts';
-import { command, oneOf, outputMode, UsageError } from '../command.ts';
+import { command, oneOf, UsageError } from '../command.ts';
+import { getMode, printIn, watchLoop } from '../get-output.ts';
 import { age, table } from '../format.ts';
 import { didYouMean } from '../suggest.ts';
 import { servicePath, taskTable, type ServiceDetail, type TaskRow } from '../views.ts';
@@ -21,6 +22,9 @@ interface ServiceRow {
   running: number;
   autoscaling?: { minReplicas: number; maxReplicas: number } | null;
   deleting: boolean;
+  ready?: boolean;
+  specVersion?: number;
+  scale?: { source: string } | null;
   createdAt: string;
 }
 
@@ -39,6 +43,8 @@ interface Query {
   readonly namespace?: string;
   readonly service?: string;
   readonly host?: string;
+  /** `-o wide`: more columns. */
+  readonly wide?: boolean;
 }
 
 async function services(client: ApiClient, q: Query, mode: Mode, out: Out): Promise<void> {
@@ -52,13 +58,15 @@ async function services(client: ApiClient, q: Query, mode: Mode, out: Out): Prom
       ]),
     );
     out.log('');
-    return out.log(taskTable(s.tasks));
+    return out.log(taskTable(s.tasks, q.wide));
   }
   const list = await client.list<ServiceRow>(`/v1/services${q.namespace ? `?namespace=${encodeURIComponent(q.namespace)}` : ''}`);
   if (mode === 'json') return out.log(JSON.stringify(list, null, 2));
+  // -o wide: the spec version, whether every replica runs it, and who chose the replica count.
+  const wide = (s: ServiceRow) => (q.wide ? [String(s.specVersion ?? '-'), s.ready ? 'yes' : 'no', s.scale?.source ?? 'spec'] : []);
   out.log(
     table([
-      ['NAMESPACE', 'NAME', 'HEALTHY', 'AUTOSCALE', 'DNS', 'INGRESS', 'AGE', ''],
+      ['NAMESPACE', 'NAME', 'HEALTHY', 'AUTOSCALE', 'DNS', 'INGRESS', ...(q.wide ? ['VERSION', 'READY', 'SCALED BY'] : []), 'AGE', ''],
       ...list.map((s) => [
         s.namespace,
         s.name,
@@ -67,6 +75,7 @@ async function services(client: ApiClient, q: Query, mode: Mode, out: Out): Prom
         s.autoscaling ? `${s.autoscaling.minReplicas}-${s.autoscaling.maxReplicas}` : '-',
         s.dns,
         s.ingress?.host ?? '-',
+        ...wide(s),
         age(s.createdAt),
         s.deleting ? 'deleting' : '',
       ]),
@@ -77,14 +86,14 @@ async function services(client: ApiClient, q: Query, mode: Mode, out: Out): Prom
 async function tasks(client: ApiClient, q: Query, mode: Mode, out: Out): Promise<void> {
   if (q.name) {
     const t = await client.request<TaskRow>('GET', `/v1/tasks/${encodeURIComponent(q.name)}`);
-    return out.log(mode === 'json' ? JSON.stringify(t, null, 2) : taskTable([t]));
+    return out.log(mode === 'json' ? JSON.stringify(t, null, 2) : taskTable([t], q.wide));
   }
   const params = new URLSearchParams();
   if (q.namespace) params.set('namespace', q.namespace);
   if (q.service) params.set('service', q.service);
   if (q.host) params.set('host', q.host);
   const list = await client.list<TaskRow>(`/v1/tasks${params.size ? `?${params}` : ''}`);
-  out.log(mode === 'json' ? JSON.stringify(list, null, 2) : taskTable(list));
+  out.log(mode === 'json' ? JSON.stringify(list, null, 2) : taskTable(list, q.wide));
 }
 
 async function hosts(client: ApiClient, q: Query, mode: Mode, out: Out): Promise<void> {
@@ -126,26 +135,69 @@ const KINDS: Record<string, typeof services> = {
   volumes,
   volume: volumes,
 };
-const NAMES = ['services', 'tasks', 'hosts', 'jobs', 'secrets', 'namespaces', 'volumes'];
+export const NAMES = ['services', 'tasks', 'hosts', 'jobs', 'secrets', 'namespaces', 'volumes'];
+
+/** The list route each kind's view reads, whose version a watch waits on (a service by name: its tasks). */
+function watchedPath(kind: string, q: Query): string {
+  const params = new URLSearchParams();
+  if (q.namespace) params.set('namespace', q.namespace);
+  const base = KIND_OF[kind];
+  if (base === 'services' && q.name) params.set('service', q.name);
+  if (base === 'tasks' || base === 'volumes') {
+    if (q.service) params.set('service', q.service);
+    if (q.host && base === 'tasks') params.set('host', q.host);
+  }
+  const path = base === 'services' && q.name ? '/v1/tasks' : `/v1/${base}`;
+  return `${path}${params.size ? `?${params}` : ''}`;
+}
+
+/** Each name of a kind → its plural (the list route's name). */
+const KIND_OF: Record<string, string> = Object.fromEntries(
+  Object.entries(KINDS).map(([name, show]) => [name, Object.entries(KINDS).find(([, s]) => s === show)?.[0] ?? name]),
+);
+
+/** `-o name`'s prefix: the singular. */
+const SINGULAR: Record<string, string> = {
+  services: 'service',
+  tasks: 'task',
+  hosts: 'host',
+  jobs: 'job',
+  secrets: 'secret',
+  namespaces: 'namespace',
+  volumes: 'volume',
+};
 
 export default command({
   name: 'get',
   summary: 'list services, tasks, hosts, jobs, secrets (names and keys only), namespaces or volumes, or show one',
-  usage: ['get services|tasks|hosts|jobs|secrets|namespaces|volumes [NAME] [-n NAMESPACE] [--service S] [--host H] [-o json]'],
-  example: 'skiff get tasks --service hello -o json',
+  usage: ['get services|tasks|hosts|jobs|secrets|namespaces|volumes [NAME] [-n NAMESPACE] [--service S] [--host H] [-o json|yaml|wide|name] [-w]'],
+  example: 'skiff get tasks --service hello -w',
   flags: {
     service: { type: 'string', value: 'S', help: 'tasks of this service only (volumes too)' },
     host: { type: 'string', value: 'H', help: 'tasks on this host only' },
+    watch: { type: 'boolean', short: 'w', help: 'print again each time it changes, until Ctrl-C (the API holds each request until a change)' },
   },
   maxArgs: 2,
   async run({ values, positionals }, out) {
     const [kind, name] = positionals;
-    const mode = outputMode(values.output);
+    const mode = getMode(values.output);
     if (kind === undefined) throw new UsageError(`get what? ${oneOf(NAMES)}`);
     const show = Object.hasOwn(KINDS, kind) ? KINDS[kind] : undefined;
     if (!show) throw new UsageError(`cannot get "${kind}": use ${oneOf(NAMES)}${didYouMean(kind, NAMES)}`);
     const client = new ApiClient(findApi(values.api, { token: values.token }));
-    await show(client, { name, namespace: values.namespace, service: values.service, host: values.host }, mode, out);
+    const q: Query = { name, namespace: values.namespace, service: values.service, host: values.host, wide: mode === 'wide' };
+    const print = () => printIn(mode, SINGULAR[KIND_OF[kind]] ?? kind, (inner, sink) => show(client, q, inner, sink), out);
+    if (!values.watch) {
+      await print();
+      return 0;
+    }
+    const path = watchedPath(kind, q);
+    await watchLoop({
+      version: (since) => client.listVersion(path, since),
+      show: print,
+      // A terminal shows the current state only; a pipe gets each state after the last.
+      between: () => (out.isTTY && out.write ? out.write('\x1b[H\x1b[2J') : out.log('')),
+    });
     return 0;
   },
 });

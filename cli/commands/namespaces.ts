@@ -19,7 +19,7 @@ function usedOf(used: number, limit: number | undefined, fmt: (n: number) => str
 export async function getNamespaces(client: ApiClient, q: { name?: string }, mode: 'table' | 'json', out: { log(s: string): void }): Promise<void> {
   const list = q.name
     ? [await client.request<NamespaceRow>('GET', `/v1/namespaces/${encodeURIComponent(q.name)}`)]
-    : await client.request<NamespaceRow[]>('GET', '/v1/namespaces');
+    : await client.list<NamespaceRow>('/v1/namespaces');
   if (mode === 'json') return out.log(JSON.stringify(q.name ? list[0] : list, null, 2));
   out.log(
     table([

@@ -51,7 +51,7 @@ describe('suggestions', () => {
 });
 
 describe('skiff (dispatcher)', () => {
-  it('knows the thirteen verbs, and local, config, token and rollout subcommands, of the CLI contract', () => {
+  it('knows the sixteen verbs, and local, config, token and rollout subcommands, of the CLI contract', () => {
     expect(COMMANDS.map((c) => c.name)).toEqual([
       'apply',
       'convert',
@@ -66,6 +66,9 @@ describe('skiff (dispatcher)', () => {
       'token',
       'local',
       'config',
+      'version',
+      'explain',
+      'completion',
     ]);
     expect(find('rollout').subcommands!.map((c) => c.name)).toEqual(['status', 'history', 'undo', 'restart']);
     expect(find('local').subcommands!.map((c) => c.name)).toEqual(['up', 'status', 'down', 'kill-host', 'pause-host', 'resume-host', 'start-host']);
@@ -163,7 +166,7 @@ describe('skiff (dispatcher)', () => {
     [['gte', 'tasks'], 'unknown command "gte"; did you mean "get"? (skiff --help)'],
     [
       ['frobnicate'],
-      'unknown command "frobnicate"; try: apply, convert, get, delete, describe, rollout, scale, drain, uncordon, events, token, local, config (skiff --help)',
+      'unknown command "frobnicate"; try: apply, convert, get, delete, describe, rollout, scale, drain, uncordon, events, token, local, config, version, explain, completion (skiff --help)',
     ],
     [['get', 'tasks', '--namspace', 'x'], "Unknown option '--namspace'; did you mean --namespace?"],
     [['apply', '-f', 'x.yaml', '--no-wiat'], "Unknown option '--no-wiat'; did you mean --no-wait?"],
