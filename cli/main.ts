@@ -22,6 +22,7 @@ import token from './commands/token.ts';
 import rollout from './commands/rollout.ts';
 import scale from './commands/scale.ts';
 import convert from './commands/convert.ts';
+import exec from './commands/exec.ts';
 import version from './commands/version.ts';
 import explain from './commands/explain.ts';
 import { completionCommand } from './commands/completion.ts';
@@ -35,6 +36,7 @@ export const COMMANDS: readonly AnyCommand[] = [
   get,
   del,
   describe,
+  exec,
   rollout,
   scale,
   drain,

@@ -91,6 +91,19 @@ describe('a local cluster driven by the skiff CLI', { timeout: 120_000 }, () => 
     expect(one.stdout.trim()).toBe(ids[2]);
   });
 
+  it('runs a command in a replica with skiff exec, its output and exit status passed through', async () => {
+    const [task] = json<TaskJson[]>(await cli('get', 'tasks', '-o', 'json'));
+    const hostname = await cli('exec', task.id, '--', 'hostname');
+    expect(hostname.code, hostname.stderr).toBe(0);
+    expect(hostname.stdout.trim()).toBe(task.id);
+    const failing = await cli('exec', task.id, '-c', 'web', '--', 'sh', '-c', 'echo to-stderr >&2; exit 3');
+    expect(failing.code).toBe(3);
+    expect(failing.stderr).toContain('to-stderr');
+    const wrong = await cli('exec', task.id, '-c', 'nosuch', '--', 'true');
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toContain(`task ${task.id} has no running container "nosuch"; its containers: web`);
+  });
+
   it('shows tasks and hosts as tables and JSON', async () => {
     const table = await cli('get', 'tasks');
     expect(table.stdout.split('\n')[0]).toMatch(/^TASK\s+SERVICE\s+HOST\s+STATE\s+HEALTH\s+RESTARTS\s+ENDPOINTS/);

@@ -15,9 +15,11 @@ import { watchLoop } from '../../cli/get-output.ts';
 import { main, type Out } from '../../cli/main.ts';
 import { SKIFF_VERSION } from '../../core/version.ts';
 import { startApiServer, type LocalApiServer } from '../../local/api-server.ts';
+import { aTask } from '../builders.ts';
 
 const TOKEN = randomBytes(32).toString('base64url');
 let server: LocalApiServer;
+const store = new MemoryStore();
 
 function capture(): Out & { lines: string[]; errors: string[] } {
   const lines: string[] = [];
@@ -36,7 +38,7 @@ const spec = (name: string, replicas: number) =>
 
 beforeAll(async () => {
   const signer = new TokenSigner(new Uint8Array(randomBytes(32)));
-  const handler = makeApiHandler({ store: new MemoryStore(), now: () => new Date(), kickScheduler: async () => {}, watchIntervalMs: 20 });
+  const handler = makeApiHandler({ store, now: () => new Date(), kickScheduler: async () => {}, watchIntervalMs: 20 });
   server = await startApiServer(handler, {
     authenticate: localAuthenticator({ adminToken: TOKEN, signer, revocations: { isTokenRevoked: async () => false }, now: () => new Date() }),
   });
@@ -185,5 +187,43 @@ describe('skiff version', () => {
       client: { version: SKIFF_VERSION },
       server: { version: SKIFF_VERSION, api: 'v1' },
     });
+  });
+});
+
+describe('skiff exec', () => {
+  /** The global flags go before `--`: what follows it is the command. */
+  const exec = async (...args: string[]) => {
+    const out = capture();
+    const code = await main(['exec', '--api', server.url, '--token', TOKEN, ...args], out);
+    return { code, text: out.lines.join('\n'), errors: out.errors.join('\n') };
+  };
+  it('needs a task and a command, and refuses a task that does not run', async () => {
+    expect(await exec()).toMatchObject({ code: 2 });
+    expect((await exec('web-1-aaaaa')).code).toBe(2);
+    const pending = aTask((await store.getService('default', 'web'))!, 7, { id: 'web-7-pendg' });
+    await store.putTask(pending, undefined);
+    const refused = await exec('web-7-pendg', '--', 'true');
+    expect(refused.code).toBe(1);
+    expect(refused.errors).toContain('task web-7-pendg is pending, not running: nothing to exec into');
+    expect((await exec('web-9-nosch', '--', 'true')).errors).toMatch(/not found/);
+  });
+
+  it('prints the Session Manager command for a cluster that is not local', async () => {
+    const web = (await store.getService('default', 'web'))!;
+    const task = aTask(web, 8, { id: 'web-8-remot', host: 'i-0123456789abcdef0' });
+    await store.putTask(task, undefined);
+    await store.putHostStatus({
+      hostId: 'i-0123456789abcdef0',
+      heartbeatAt: new Date().toISOString(),
+      generation: 1,
+      agentVersion: 'test',
+      tasks: [{ taskId: task.id, namespace: 'default', service: 'web', state: 'running', ports: [], containers: [], since: new Date().toISOString() }],
+    });
+    const got = await exec('web-8-remot', '--', 'sh', '-c', "echo 'hi there'");
+    expect(got.code).toBe(1);
+    expect(got.errors).toContain("open a session on the task's host (i-0123456789abcdef0)");
+    expect(got.text).toContain('aws ssm start-session --target i-0123456789abcdef0 --document-name AWS-StartInteractiveCommand');
+    expect(got.text).toContain('--filter label=skiff.task=web-8-remot');
+    expect(got.text).toContain(String.raw`sh -c 'echo '\''hi there'\'''`);
   });
 });

@@ -51,13 +51,14 @@ describe('suggestions', () => {
 });
 
 describe('skiff (dispatcher)', () => {
-  it('knows the sixteen verbs, and local, config, token and rollout subcommands, of the CLI contract', () => {
+  it('knows the seventeen verbs, and local, config, token and rollout subcommands, of the CLI contract', () => {
     expect(COMMANDS.map((c) => c.name)).toEqual([
       'apply',
       'convert',
       'get',
       'delete',
       'describe',
+      'exec',
       'rollout',
       'scale',
       'drain',
@@ -166,7 +167,7 @@ describe('skiff (dispatcher)', () => {
     [['gte', 'tasks'], 'unknown command "gte"; did you mean "get"? (skiff --help)'],
     [
       ['frobnicate'],
-      'unknown command "frobnicate"; try: apply, convert, get, delete, describe, rollout, scale, drain, uncordon, events, token, local, config, version, explain, completion (skiff --help)',
+      'unknown command "frobnicate"; try: apply, convert, get, delete, describe, exec, rollout, scale, drain, uncordon, events, token, local, config, version, explain, completion (skiff --help)',
     ],
     [['get', 'tasks', '--namspace', 'x'], "Unknown option '--namspace'; did you mean --namespace?"],
     [['apply', '-f', 'x.yaml', '--no-wiat'], "Unknown option '--no-wiat'; did you mean --no-wait?"],
