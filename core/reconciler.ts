@@ -53,6 +53,7 @@ export function podOf(service: Service): PodSpec {
       : { terminationGracePeriodSeconds: service.spec.spec.terminationGracePeriodSeconds }),
     ...(service.spec.spec.volumes === undefined ? {} : { volumes: service.spec.spec.volumes }),
     ...(service.spec.spec.initContainers === undefined ? {} : { initContainers: service.spec.spec.initContainers }),
+    ...(service.spec.spec.identity === undefined ? {} : { identity: service.spec.spec.identity }),
   };
 }
 
