@@ -14,7 +14,7 @@ import { hostView, taskViews } from '../core/views.ts';
 import { forEachLimit } from '../core/async.ts';
 import { podOf } from '../core/reconciler.ts';
 import { desiredReplicas, scaleAfterApply } from '../core/replicas.ts';
-import { authorize, namespacesAllowed, LOCAL_ADMIN, type Action, type Identity, type NamespaceAction } from '../core/authz.ts';
+import { authorize, namespacesAllowed, LOCAL_ADMIN, UnauthorizedError, type Action, type Identity, type NamespaceAction } from '../core/authz.ts';
 import { checkQuota, ingressHostProblem } from '../core/namespace.ts';
 import type { TenancyStore } from '../ports/tenancy.ts';
 import { MemoryTenancyStore } from '../adapters/memory/tenancy-store.ts';
@@ -26,6 +26,8 @@ import { secretHandlers } from './secret-routes.ts';
 import { jobHandlers } from './job-routes.ts';
 import { rolloutRoutes } from './rollout-api.ts';
 import { volumeView } from '../core/volumes.ts';
+import { identityHandlers, isPublicRoute } from './identity-routes.ts';
+import type { WorkloadTokenIssuer } from './workload-tokens.ts';
 
 export interface ApiRequest {
   readonly method: string;
@@ -68,6 +70,8 @@ export interface ApiDeps {
   readonly tenancy?: TenancyStore;
   /** Signs the tokens `skiff token create` asks for; absent where another issuer serves (Cognito on AWS). */
   readonly tokens?: TokenSigner;
+  /** Workload identity (app/identity-routes.ts): the cluster's name and the token issuer; absent: no workload tokens. */
+  readonly workloadIdentity?: { readonly cluster: string; readonly issuer?: WorkloadTokenIssuer };
 }
 
 /** Largest request body accepted; a service spec is a few KB. */
@@ -80,13 +84,16 @@ export type Handler = (req: ApiRequest, params: Record<string, string>, who: Ide
  * What a route needs before its handler runs (core/authz.ts). Every route says it, so that a new
  * route cannot forget: `path` = the action in the namespace of the `{namespace}` path parameter;
  * `cluster` = a cluster action; `handler` = the namespace is known only inside (a body, a list's
- * filter) and the handler authorizes, for the reason given; `any` = any authenticated caller.
+ * filter) and the handler authorizes, for the reason given; `any` = any authenticated caller;
+ * `public` = anyone, unauthenticated (the route must be in PUBLIC_ROUTES, app/identity-routes.ts, which
+ * the shells read to skip the caller's proof).
  */
 export type Access =
   | { readonly action: Action; readonly namespace: 'path' }
   | { readonly action: Action; readonly namespace: 'cluster' }
   | { readonly handler: string }
-  | 'any';
+  | 'any'
+  | 'public';
 
 export type Route = readonly [method: string, pattern: RegExp, handler: Handler, access: Access];
 
@@ -431,7 +438,21 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
   const SERVICE = /^\/v1\/namespaces\/(?<namespace>[^/]+)\/services\/(?<name>[^/]+)$/;
   const SECRET = /^\/v1\/namespaces\/(?<namespace>[^/]+)\/secrets\/(?<name>[^/]+)$/;
   const JOB = /^\/v1\/namespaces\/(?<namespace>[^/]+)\/jobs\/(?<name>[^/]+)$/;
+  const identity = identityHandlers({
+    store,
+    cluster: deps.workloadIdentity?.cluster ?? 'local',
+    now: deps.now,
+    ...(deps.workloadIdentity?.issuer ? { issuer: deps.workloadIdentity.issuer } : {}),
+  });
   const routes: Route[] = [
+    ['GET', /^\/\.well-known\/openid-configuration$/, identity.discovery, 'public'],
+    ['GET', /^\/\.well-known\/jwks\.json$/, identity.jwks, 'public'],
+    [
+      'POST',
+      /^\/v1\/namespaces\/(?<namespace>[^/]+)\/tasks\/(?<id>[^/]+)\/identity-token$/,
+      identity.issueToken,
+      { handler: "hosts only: the task must be placed on the calling host (a host mints no other host's tokens)" },
+    ],
     ['GET', /^\/v1\/healthz$/, async () => ({ status: 200, body: { ok: true } }), 'any'],
     ['POST', /^\/v1\/services$/, applyService, { handler: 'the namespace is in the body' }],
     ['GET', /^\/v1\/services$/, listServices, { handler: 'lists only the namespaces the caller may read' }],
@@ -486,7 +507,12 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
         const params = Object.fromEntries(Object.entries(m.groups ?? {}).map(([k, v]) => [k, pathParam(k, v)]));
         checkQuery(req.query);
         const who = req.identity ?? LOCAL_ADMIN;
-        if (access !== 'any' && 'action' in access) authorize(who, access.action, access.namespace === 'path' ? params.namespace : undefined);
+        // Public routes are public in the shells too; anything else needs a caller (the shells give ANONYMOUS to public paths alone).
+        if (access === 'public' && !isPublicRoute(method, path)) throw new SkiffError(`route ${method} ${path} is public but not in PUBLIC_ROUTES`);
+        if (access !== 'public' && who.source === 'anonymous')
+          throw new UnauthorizedError(`${method} ${path} needs a caller: sign the request or send a token`);
+        if (access !== 'any' && access !== 'public' && 'action' in access)
+          authorize(who, access.action, access.namespace === 'path' ? params.namespace : undefined);
         return await handler(req, params, who);
       }
       if (pathMatched) return error(405, 'MethodNotAllowed', `${req.method} is not allowed on ${path}`);
