@@ -130,3 +130,26 @@ describe('the public routes over the shells', () => {
     expect(refused.statusCode).toBe(401);
   });
 });
+
+describe('local host tokens', () => {
+  it('prove a host to the local authenticator, and are no namespace token (nor the reverse)', async () => {
+    const { HostTokenSigner } = await import('../../app/host-tokens.ts');
+    const { TokenSigner, localAuthenticator } = await import('../../app/tokens.ts');
+    const key = new Uint8Array(32).fill(7);
+    const hosts = new HostTokenSigner(key);
+    const signer = new TokenSigner(key);
+    const now = () => new Date(T0);
+    const auth = localAuthenticator({ adminToken: 'admin-token', signer, revocations: { isTokenRevoked: async () => false }, now, hosts });
+    const hostToken = await hosts.issue('host-2', now());
+    expect(await auth(`Bearer ${hostToken}`)).toEqual(hostIdentity('host-2'));
+    // A host token is refused where host tokens are not accepted, and a namespace token is no host.
+    const noHosts = localAuthenticator({ adminToken: 'admin-token', signer, revocations: { isTokenRevoked: async () => false }, now });
+    await expect(noHosts(`Bearer ${hostToken}`)).rejects.toThrow(/aud claim is wrong/);
+    const nsToken = (await signer.issue({ namespace: 'shop', role: 'admin', ttlSeconds: 3600 }, now())).token;
+    await expect(hosts.verify(nsToken, now())).rejects.toThrow(/host token is not valid/);
+    expect((await auth(`Bearer ${nsToken}`)).source).toBe('token');
+    // Another cluster's key: refused.
+    const foreign = await new HostTokenSigner(new Uint8Array(32).fill(9)).issue('host-2', now());
+    await expect(auth(`Bearer ${foreign}`)).rejects.toThrow(/host token is not valid/);
+  });
+});
