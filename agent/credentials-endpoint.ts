@@ -143,6 +143,11 @@ export class CredentialsEndpoint {
     };
   }
 
+  /** The token a task's containers are given (AWS_CONTAINER_AUTHORIZATION_TOKEN). */
+  tokenFor(taskId: string): string {
+    return this.options.tokens.tokenFor(taskId);
+  }
+
   /** Drops the cached credentials of tasks no longer running here. */
   forgetAllBut(live: ReadonlySet<string>): void {
     for (const id of this.cache.keys()) if (!live.has(id)) this.cache.delete(id);
