@@ -442,7 +442,10 @@ export function createApi(deps: ApiDeps): (req: ApiRequest) => Promise<ApiRespon
     store,
     cluster: deps.workloadIdentity?.cluster ?? 'local',
     now: deps.now,
-    ...(deps.workloadIdentity?.issuer ? { issuer: deps.workloadIdentity.issuer } : {}),
+    // Read at each request: local mode sets the issuer once the API's URL (its `iss`) is known.
+    get issuer() {
+      return deps.workloadIdentity?.issuer;
+    },
   });
   const routes: Route[] = [
     ['GET', /^\/\.well-known\/openid-configuration$/, identity.discovery, 'public'],
