@@ -26,7 +26,8 @@ import { secretHandlers } from './secret-routes.ts';
 import { jobHandlers } from './job-routes.ts';
 import { rolloutRoutes } from './rollout-api.ts';
 import { volumeView } from '../core/volumes.ts';
-import { identityHandlers, isPublicRoute } from './identity-routes.ts';
+import { identityHandlers } from './identity-routes.ts';
+import { isPublicRoute } from './public-routes.ts';
 import type { WorkloadTokenIssuer } from './workload-tokens.ts';
 
 export interface ApiRequest {
@@ -85,7 +86,7 @@ export type Handler = (req: ApiRequest, params: Record<string, string>, who: Ide
  * route cannot forget: `path` = the action in the namespace of the `{namespace}` path parameter;
  * `cluster` = a cluster action; `handler` = the namespace is known only inside (a body, a list's
  * filter) and the handler authorizes, for the reason given; `any` = any authenticated caller;
- * `public` = anyone, unauthenticated (the route must be in PUBLIC_ROUTES, app/identity-routes.ts, which
+ * `public` = anyone, unauthenticated (the route must be in PUBLIC_ROUTES, app/public-routes.ts, which
  * the shells read to skip the caller's proof).
  */
 export type Access =

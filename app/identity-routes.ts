@@ -11,7 +11,7 @@ import { type Identity, UnauthorizedError } from '../core/authz.ts';
 import { NotFoundError, SkiffError, ValidationError } from '../core/errors.ts';
 import type { ClusterEvent, Task } from '../core/types.ts';
 import type { Store } from '../ports/index.ts';
-import { DISCOVERY_PATH, JWKS_PATH, type WorkloadTokenIssuer } from './workload-tokens.ts';
+import type { WorkloadTokenIssuer } from './workload-tokens.ts';
 
 /** A host asked for a task that is not its own (or not there any more): 403. */
 export class ForbiddenHostError extends SkiffError {
@@ -22,17 +22,7 @@ export class ForbiddenHostError extends SkiffError {
   }
 }
 
-/** Routes served without authentication: the shells (local/api-server.ts, app/handlers/api.ts) skip the caller's proof for these alone. */
-export const PUBLIC_ROUTES: readonly (readonly [method: string, path: string])[] = [
-  ['GET', DISCOVERY_PATH],
-  ['GET', JWKS_PATH],
-];
-
-/** True for a request to a public route (trailing slashes ignored, as the router does). */
-export function isPublicRoute(method: string, path: string): boolean {
-  const p = path.replace(/\/+$/, '') || '/';
-  return PUBLIC_ROUTES.some(([m, route]) => m === method.toUpperCase() && route === p);
-}
+export { isPublicRoute, PUBLIC_ROUTES } from './public-routes.ts';
 
 export interface IdentityRouteDeps {
   readonly store: Pick<Store, 'listTasks' | 'putEvents'>;

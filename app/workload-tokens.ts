@@ -29,9 +29,7 @@ import type { SigningKeyStore, StoredSigningKey } from '../ports/workload-identi
 export const WORKLOAD_TOKEN_ALG = 'ES256';
 /** The audience of tokens when the cluster is given none: the string an IAM OIDC provider lists as its client id. */
 export const DEFAULT_WORKLOAD_AUDIENCE = 'skiff';
-/** Where the JWKS is served, relative to the issuer (named by the discovery document). */
-export const JWKS_PATH = '/.well-known/jwks.json';
-export const DISCOVERY_PATH = '/.well-known/openid-configuration';
+import { JWKS_PATH } from './public-routes.ts';
 
 /** A token issued to a task. */
 export interface IssuedWorkloadToken {

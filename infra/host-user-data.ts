@@ -30,6 +30,11 @@ export interface HostUserDataOptions {
   readonly drainSeconds?: number;
   /** The cluster's EFS file system: the agent mounts persistent volumes from it (amazon-efs-utils). */
   readonly efsFileSystemId?: string;
+  /**
+   * Workload identity (docs/identity.md): the API the agent asks for its tasks' tokens, and the address
+   * of the host where containers reach the credentials endpoint (added to `lo` at boot).
+   */
+  readonly workloadIdentity?: { readonly apiUrl: string; readonly credentialsAddress: string };
 }
 
 export const AGENT_SERVICE_NAME = 'skiff-agent';
@@ -111,6 +116,7 @@ export function hostUserDataScript(o: HostUserDataOptions): string {
     `${ENV.pollSeconds}=${o.pollSeconds}`,
     ...(o.drainSeconds === undefined ? [] : [`${ENV.drainSeconds}=${o.drainSeconds}`]),
     ...(o.efsFileSystemId ? [`${ENV.efsFileSystemId}=${o.efsFileSystemId}`] : []),
+    ...(o.workloadIdentity ? [`${ENV.apiUrl}=${o.workloadIdentity.apiUrl}`, `${ENV.credentialsAddress}=${o.workloadIdentity.credentialsAddress}`] : []),
   ];
   return [
     'set -euo pipefail',
@@ -129,6 +135,14 @@ export function hostUserDataScript(o: HostUserDataOptions): string {
     'EOF',
     'systemctl enable --now docker',
     '',
+    ...(o.workloadIdentity
+      ? [
+          '# The credentials endpoint address (169.254.170.2, which every AWS SDK accepts over plain HTTP): a',
+          '# host address containers reach through their gateway; the agent listens on it (docs/identity.md).',
+          `ip addr add ${o.workloadIdentity.credentialsAddress}/32 dev lo || true`,
+          '',
+        ]
+      : []),
     '# Identity from IMDSv2: a session token first, then every read carries it.',
     `TOKEN=$(curl -sSf -X PUT "${IMDS}/api/token" -H "X-aws-ec2-metadata-token-ttl-seconds: 300")`,
     `HOST_ID=$(curl -sSf -H "X-aws-ec2-metadata-token: $TOKEN" "${IMDS}/meta-data/instance-id")`,

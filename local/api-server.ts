@@ -17,7 +17,7 @@ import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import type { ApiHandler } from '../app/handlers/api.ts';
 import { refusal } from './api-guard.ts';
 import { ANONYMOUS, LOCAL_ADMIN, UnauthorizedError, type Identity } from '../core/authz.ts';
-import { isPublicRoute } from '../app/identity-routes.ts';
+import { isPublicRoute } from '../app/public-routes.ts';
 
 /** API Gateway's own payload limit is 10 MB; a spec is tiny, so refuse early. */
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -74,7 +74,7 @@ export async function startApiServer(
       }
       let identity: Identity;
       try {
-        // The OIDC discovery document and the JWKS are public (app/identity-routes.ts PUBLIC_ROUTES).
+        // The OIDC discovery document and the JWKS are public (app/public-routes.ts PUBLIC_ROUTES).
         identity = isPublicRoute(req.method ?? 'GET', new URL(req.url ?? '/', 'http://localhost').pathname)
           ? ANONYMOUS
           : await authenticate(req.headers.authorization);

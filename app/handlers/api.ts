@@ -12,7 +12,7 @@ import { controlPlaneConfig } from '../env.ts';
 import { awsControlPlane } from '../wiring.ts';
 import { errorBoundary } from './middleware.ts';
 import { ENV } from '../env-names.ts';
-import { isPublicRoute } from '../identity-routes.ts';
+import { isPublicRoute } from '../public-routes.ts';
 import {
   ANONYMOUS,
   identityFromAws,
