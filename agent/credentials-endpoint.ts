@@ -91,6 +91,11 @@ export interface CredentialsEndpointOptions {
   readonly onIssued?: (task: CredentialTask, credentials: RoleCredentials) => void;
   /** Called when AssumeRole fails for a task. */
   readonly onFailed?: (task: CredentialTask, error: Error) => void;
+  /**
+   * The port last bound on each address, kept across agent restarts: running containers keep the URI
+   * they were created with, so a restarted agent must listen where it did (static stability).
+   */
+  readonly ports?: { get(address: string): number | undefined; set(address: string, port: number): void };
 }
 
 /** What the endpoint answers a container, in the container credentials provider's format. */
@@ -178,9 +183,25 @@ export class CredentialsEndpoint {
    * Serves on `address` (a port chosen by the OS unless given), once per address: the agent asks for
    * the address of each pod network it uses. Returns the URL base containers reach it at.
    */
-  async listen(address: string, port = 0): Promise<string> {
+  async listen(address: string, port?: number): Promise<string> {
     const existing = this.servers.get(address);
     if (existing) return baseUrl(address, existing.port);
+    const saved = port ?? this.options.ports?.get(address);
+    let server: Server;
+    try {
+      server = await this.bind(address, saved ?? 0);
+    } catch (err) {
+      // The saved port was taken meanwhile: a new one (containers made before keep failing until replaced).
+      if (saved === undefined || saved === 0 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+      server = await this.bind(address, 0);
+    }
+    const bound = (server.address() as AddressInfo).port;
+    this.servers.set(address, { server, port: bound });
+    if (bound !== saved) this.options.ports?.set(address, bound);
+    return baseUrl(address, bound);
+  }
+
+  private async bind(address: string, port: number): Promise<Server> {
     const server = createServer((req, res) => void this.handle(req, res));
     // A container's SDK opens a connection, asks, and closes; nothing legitimate is slow here.
     server.requestTimeout = 10_000;
@@ -192,9 +213,7 @@ export class CredentialsEndpoint {
         resolve();
       });
     });
-    const bound = (server.address() as AddressInfo).port;
-    this.servers.set(address, { server, port: bound });
-    return baseUrl(address, bound);
+    return server;
   }
 
   /** The URI a task's container is given in AWS_CONTAINER_CREDENTIALS_FULL_URI, on `address`'s server. */

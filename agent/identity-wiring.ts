@@ -1,7 +1,7 @@
 /**
  * The agent's workload identity, wired from its environment (agent/main.ts calls it once):
  * - the credentials endpoint when STS can be reached (a region, or SKIFF_STS_ENDPOINT locally), with the
- *   host's secret for task tokens in `<stateDir>/task-token-secret` (0600, made once, so tokens in
+ *   host's secret for task tokens in `<stateDir>/<host>.task-token-secret` (0600, made once, so tokens in
  *   running containers' env survive agent restarts);
  * - workload tokens when SKIFF_API_URL names the API: proved by SKIFF_HOST_TOKEN (local mode) or
  *   signed with the host's role (AWS);
@@ -43,6 +43,7 @@ export function identityFromEnv(
   o: {
     docker: Dockerode;
     stateDir: string;
+    hostId: string;
     region: string | undefined;
     network: string | undefined;
     log: Log;
@@ -58,7 +59,9 @@ export function identityFromEnv(
   if (stsEndpoint || o.region) {
     const sts = new STSClient({ ...(o.region ? { region: o.region } : { region: 'us-east-1' }), ...(stsEndpoint ? { endpoint: stsEndpoint } : {}) });
     endpoint = new CredentialsEndpoint({
-      tokens: new TaskTokens(hostSecret(join(o.stateDir, 'task-token-secret'))),
+      // Per host: local agents share one state directory.
+      tokens: new TaskTokens(hostSecret(join(o.stateDir, `${o.hostId}.task-token-secret`))),
+      ports: savedPorts(join(o.stateDir, `${o.hostId}.credentials-ports.json`)),
       assumeRole: stsRoleAssumer(sts),
       tasks: () => new Map(o.tasks().map((t) => [t.id, credentialTask(t)])),
       now: () => Date.now(),
@@ -82,7 +85,8 @@ export function identityFromEnv(
   }
   if (!endpoint && !auth) return { identity: undefined, start: () => async () => {} };
   const identity = new WorkloadIdentity({
-    dir: join(o.stateDir, 'identity'),
+    // Per host: local agents share one state directory, and each prunes what it does not run.
+    dir: join(o.stateDir, 'identity', o.hostId),
     ...(endpoint
       ? {
           endpoint,
@@ -124,6 +128,27 @@ function hostSecret(file: string): Uint8Array {
   mkdirSync(join(file, '..'), { recursive: true, mode: 0o700 });
   writeFileAtomicSync(file, key, { mode: 0o600 });
   return new Uint8Array(key);
+}
+
+/** The endpoint's ports by address, in a small JSON file (written atomically) so a restarted agent binds them again. */
+function savedPorts(file: string): { get(address: string): number | undefined; set(address: string, port: number): void } {
+  const read = (): Record<string, number> => {
+    try {
+      return JSON.parse(readFileSync(file, 'utf8')) as Record<string, number>;
+    } catch {
+      return {};
+    }
+  };
+  return {
+    get: (address) => {
+      const port = read()[address];
+      return Number.isInteger(port) && port > 0 && port < 65536 ? port : undefined;
+    },
+    set: (address, port) => {
+      mkdirSync(join(file, '..'), { recursive: true, mode: 0o700 });
+      writeFileAtomicSync(file, JSON.stringify({ ...read(), [address]: port }), { mode: 0o600 });
+    },
+  };
 }
 
 /** The gateway address of a Docker network (the host's address on it), where its containers reach the host. */

@@ -122,6 +122,7 @@ async function main(): Promise<void> {
   const identity = identityFromEnv(env, {
     docker,
     stateDir,
+    hostId,
     region,
     network,
     log,

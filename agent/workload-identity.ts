@@ -91,15 +91,19 @@ export class WorkloadIdentity {
     const now = this.options.now();
     for (const task of live) {
       const h = this.held.get(task.id);
-      if (!h || now < h.renewAt) continue;
+      // A task without a held token is one this agent adopted after a restart (its container is mounted on
+      // the directory, whose token would expire unrenewed), or one not started yet: either way, one now.
+      if (h && now < h.renewAt) continue;
       try {
         await this.renew(task);
       } catch (err) {
         // The old token stays in place until it expires; the next refresh tries again.
-        this.options.log(now >= h.expiresAt ? 'error' : 'warn', 'workload token renewal failed', { task: task.id, error: (err as Error).message });
+        this.options.log(h && now >= h.expiresAt ? 'error' : 'warn', 'workload token renewal failed', { task: task.id, error: (err as Error).message });
       }
     }
-    await this.prune(ids);
+    // Without any task (an agent before its first document, too) nothing is pruned: a directory left
+    // behind holds a token that expires within the hour, and a mounted one must not vanish.
+    if (live.length > 0) await this.prune(ids);
   }
 
   private async renew(task: HostDocumentTask): Promise<void> {

@@ -136,3 +136,26 @@ describe('the credentials endpoint', () => {
     expect(long).toMatch(/^[\w+=,.@-]{2,64}$/);
   });
 });
+
+describe('the credentials endpoint across agent restarts', () => {
+  it('listens again on the port it had, so running containers keep their URI', async () => {
+    const saved = new Map<string, number>();
+    const ports = { get: (a: string) => saved.get(a), set: (a: string, p: number) => void saved.set(a, p) };
+    const make = () =>
+      new CredentialsEndpoint({
+        tokens: new TaskTokens(new Uint8Array(32).fill(3)),
+        assumeRole: async () => {
+          throw new Error('unused');
+        },
+        tasks: () => new Map(),
+        now: () => clock,
+        ports,
+      });
+    const first = make();
+    const url = await first.listen('127.0.0.1');
+    await first.close();
+    const second = make();
+    cleanups.push(() => second.close());
+    expect(await second.listen('127.0.0.1')).toBe(url);
+  });
+});

@@ -141,12 +141,13 @@ describe('workload identity on the host', () => {
   });
 
   it('renews the token at 80% of its life, and removes the files of tasks gone from the host', async () => {
-    const { api, hosts, dir, mine } = await cluster();
+    const { api, hosts, dir, mine, theirs } = await cluster();
+    const logged: [string, string][] = [];
     const identity = new WorkloadIdentity({
       dir: join(dir, 'identity'),
       tokens: apiWorkloadTokenSource(api.url, bearerHostAuth(await hosts.issue('host-1', new Date(clock)))),
       now: () => clock,
-      log: () => {},
+      log: (level, message) => logged.push([level, message]),
     });
     await identity.forContainer(mine);
     const file = join(dir, 'identity', 'web-1-aaaaa', 'token');
@@ -157,7 +158,21 @@ describe('workload identity on the host', () => {
     clock += 60_000; // 48 minutes of 60
     await identity.refresh([mine]);
     expect(await readFile(file, 'utf8')).not.toBe(first);
-    await identity.refresh([]);
+    // Another task only (web-1 gone): web-1's directory goes; the other's token is refused (not this host's), and said so.
+    await identity.refresh([theirs]);
     await expect(stat(join(dir, 'identity', 'web-1-aaaaa'))).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(logged.some(([, message]) => message === 'workload token renewal failed')).toBe(true);
+  });
+
+  it('gives a token to a task it runs without holding one (adopted after an agent restart) at the next refresh', async () => {
+    const { api, hosts, dir, mine } = await cluster();
+    const identity = new WorkloadIdentity({
+      dir: join(dir, 'identity'),
+      tokens: apiWorkloadTokenSource(api.url, bearerHostAuth(hosts.issue('host-1', new Date(clock)))),
+      now: () => clock,
+      log: () => {},
+    });
+    await identity.refresh([mine]);
+    expect(await readFile(join(dir, 'identity', 'web-1-aaaaa', 'token'), 'utf8')).toMatch(/^ey/);
   });
 });
