@@ -83,12 +83,18 @@ export function replicaFailure(status: TaskStatus | undefined, now: string, prob
 /** The pod template of a spec or pod: what a rollout changes. */
 export function templateOf(pod: PodSpec | ServiceSpec): PodTemplate {
   const p = 'kind' in pod ? pod.spec : pod;
-  return { containers: p.containers, restartPolicy: p.restartPolicy, ...(p.pidsLimit === undefined ? {} : { pidsLimit: p.pidsLimit }) };
+  return {
+    containers: p.containers,
+    restartPolicy: p.restartPolicy,
+    ...(p.pidsLimit === undefined ? {} : { pidsLimit: p.pidsLimit }),
+    // Workload identity is the pod's: a new role rolls the replicas (their credentials are the old role's).
+    ...(p.identity === undefined ? {} : { identity: p.identity }),
+  };
 }
 
 /** The spec with its pod template replaced by `template` (rollback, undo): replicas, placement and the rest unchanged. */
 export function withTemplate(spec: ServiceSpec, template: PodTemplate): ServiceSpec {
-  const { pidsLimit: _, ...rest } = spec.spec;
+  const { pidsLimit: _, identity: _identity, ...rest } = spec.spec;
   return {
     ...spec,
     spec: {
@@ -96,6 +102,7 @@ export function withTemplate(spec: ServiceSpec, template: PodTemplate): ServiceS
       containers: template.containers,
       restartPolicy: template.restartPolicy,
       ...(template.pidsLimit === undefined ? {} : { pidsLimit: template.pidsLimit }),
+      ...(template.identity === undefined ? {} : { identity: template.identity }),
     },
   };
 }

@@ -269,6 +269,8 @@ export interface PodTemplate {
   readonly containers: readonly ContainerSpec[];
   readonly restartPolicy: RestartPolicy;
   readonly pidsLimit?: number;
+  /** `spec.identity`; absent when none (templates stored before it existed compare equal). */
+  readonly identity?: WorkloadIdentitySpec;
 }
 
 /** A pod template that rolled out healthy (or the one running when history began). */

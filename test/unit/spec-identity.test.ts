@@ -77,3 +77,24 @@ describe('spec.identity.awsRole', () => {
     expect(TaskItemSchema.safeParse({ ...task, pod: { ...task.pod, identity: { awsRole: 'nope' } } }).success).toBe(false);
   });
 });
+
+describe('a changed identity', () => {
+  it('rolls the replicas: a task created before the role was given (or changed) is not current', async () => {
+    const { reconcileService } = await import('../../core/reconciler.ts');
+    const { rng } = await import('../../core/random.ts');
+    const { aService, aTask } = await import('../builders.ts');
+    const before = aService({ replicas: 1 });
+    const task = aTask(before, 1, { host: 'h1', pod: podOf(before) });
+    const withRole = {
+      ...before,
+      specVersion: 2,
+      spec: { ...before.spec, spec: { ...before.spec.spec, identity: { awsRole: 'arn:aws:iam::123456789012:role/x' } } },
+    };
+    const hosts = new Map([['h1', { id: 'h1', state: 'ready' as const }]]);
+    const input = { tasks: [task], hosts, stillOnHosts: true, now: '2026-01-01T00:00:00.000Z', random: rng('t') };
+    expect(reconcileService({ ...input, service: before }).create).toHaveLength(0);
+    const rolled = reconcileService({ ...input, service: withRole });
+    expect(rolled.create).toHaveLength(1);
+    expect(rolled.create[0].task.pod.identity).toEqual({ awsRole: 'arn:aws:iam::123456789012:role/x' });
+  });
+});
