@@ -68,7 +68,7 @@ export function hostPollSeconds(maxHosts: number): number {
 }
 
 /** The systemd unit that keeps the agent running. */
-export function agentServiceUnit(nodeMajorVersion: number): string {
+export function agentServiceUnit(nodeMajorVersion: number, credentialsAddress?: string): string {
   return [
     '[Unit]',
     'Description=Skiff host agent',
@@ -80,6 +80,8 @@ export function agentServiceUnit(nodeMajorVersion: number): string {
     '[Service]',
     'Type=simple',
     `EnvironmentFile=${AGENT_ENV_FILE}`,
+    // Workload identity: the credentials endpoint's address on lo, at every start (a reboot drops it); '-': already there is fine.
+    ...(credentialsAddress ? [`ExecStartPre=-/usr/sbin/ip addr add ${credentialsAddress}/32 dev lo`] : []),
     // The namespaced binary stays on this major version even if another Node.js is installed later.
     `ExecStart=/usr/bin/node-${nodeMajorVersion} ${AGENT_BUNDLE_PATH}`,
     // /var/lib/skiff-agent: the agent's default state directory, created by systemd.
@@ -135,14 +137,6 @@ export function hostUserDataScript(o: HostUserDataOptions): string {
     'EOF',
     'systemctl enable --now docker',
     '',
-    ...(o.workloadIdentity
-      ? [
-          '# The credentials endpoint address (169.254.170.2, which every AWS SDK accepts over plain HTTP): a',
-          '# host address containers reach through their gateway; the agent listens on it (docs/identity.md).',
-          `ip addr add ${o.workloadIdentity.credentialsAddress}/32 dev lo || true`,
-          '',
-        ]
-      : []),
     '# Identity from IMDSv2: a session token first, then every read carries it.',
     `TOKEN=$(curl -sSf -X PUT "${IMDS}/api/token" -H "X-aws-ec2-metadata-token-ttl-seconds: 300")`,
     `HOST_ID=$(curl -sSf -H "X-aws-ec2-metadata-token: $TOKEN" "${IMDS}/meta-data/instance-id")`,
@@ -157,7 +151,7 @@ export function hostUserDataScript(o: HostUserDataOptions): string {
     `chmod 0644 ${AGENT_ENV_FILE}`,
     '',
     `cat > /etc/systemd/system/${AGENT_SERVICE_NAME}.service <<'EOF'`,
-    agentServiceUnit(o.nodeMajorVersion),
+    agentServiceUnit(o.nodeMajorVersion, o.workloadIdentity?.credentialsAddress),
     'EOF',
     'systemctl daemon-reload',
     `systemctl enable --now ${AGENT_SERVICE_NAME}`,

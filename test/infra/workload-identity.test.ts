@@ -125,8 +125,8 @@ describe('workload identity on AWS', () => {
     });
     expect(script).toContain(`${ENV.apiUrl}=https://abc.execute-api.eu-west-1.amazonaws.com`);
     expect(script).toContain(`${ENV.credentialsAddress}=169.254.170.2`);
-    expect(script).toContain('ip addr add 169.254.170.2/32 dev lo');
-    // Before the agent starts.
-    expect(script.indexOf('ip addr add')).toBeLessThan(script.indexOf('systemctl enable --now skiff-agent'));
+    // Before every start of the agent (a reboot drops the address), in its unit.
+    expect(script).toContain('ExecStartPre=-/usr/sbin/ip addr add 169.254.170.2/32 dev lo');
+    expect(script.indexOf('ExecStartPre=-/usr/sbin/ip addr add')).toBeLessThan(script.indexOf('ExecStart=/usr/bin/node'));
   });
 });
