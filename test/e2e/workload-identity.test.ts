@@ -9,6 +9,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LABELS } from '../../agent/executor.ts';
@@ -62,9 +63,12 @@ async function containerOf(service: string): Promise<Docker.ContainerInfo> {
 async function run(container: Docker.ContainerInfo, script: string): Promise<{ code: number; output: string }> {
   const exec = await docker.getContainer(container.Id).exec({ Cmd: ['sh', '-c', script], AttachStdout: true, AttachStderr: true });
   const stream = await exec.start({ hijack: true, stdin: false });
+  // Docker multiplexes stdout and stderr with 8-byte frame headers: demultiplexed, the output is plain.
   const chunks: Buffer[] = [];
+  const sink = new PassThrough();
+  sink.on('data', (c: Buffer) => chunks.push(c));
+  docker.modem.demuxStream(stream, sink, sink);
   await new Promise<void>((resolve) => {
-    stream.on('data', (c: Buffer) => chunks.push(c));
     stream.on('end', resolve);
     stream.on('close', resolve);
   });
@@ -77,7 +81,6 @@ async function run(container: Docker.ContainerInfo, script: string): Promise<{ c
     15_000,
     100,
   );
-  // Docker's multiplexed stream: 8-byte frame headers before each chunk; the JSON is found inside.
   return { code: done.ExitCode ?? -1, output: Buffer.concat(chunks).toString('utf8') };
 }
 
@@ -112,7 +115,7 @@ describe('workload identity', { timeout: 60_000 }, () => {
 
     const got = await run(web, FETCH);
     expect(got.code, got.output).toBe(0);
-    const credentials = JSON.parse(got.output.slice(got.output.indexOf('{'), got.output.lastIndexOf('}') + 1)) as Record<string, string>;
+    const credentials = JSON.parse(got.output) as Record<string, string>;
     expect(credentials).toMatchObject({ AccessKeyId: expect.stringMatching(/^ASIA/), RoleArn: roleOf('web') });
     expect(credentials.SecretAccessKey && credentials.Token && Date.parse(credentials.Expiration) > Date.now()).toBeTruthy();
 
