@@ -133,6 +133,8 @@ export class WorkloadTokenIssuer {
   readonly audience: string;
   private readonly policy: WorkloadTokenPolicy;
   private cached: { at: number; keys: StoredSigningKey[] } | undefined;
+  /** Private keys imported once per kid: an import costs about as much as a signature. */
+  private readonly imported = new Map<string, Promise<CryptoKey | Uint8Array>>();
 
   constructor(private readonly options: WorkloadTokenIssuerOptions) {
     this.issuer = checkIssuer(options.issuer);
@@ -164,7 +166,11 @@ export class WorkloadTokenIssuer {
     const id = randomUUID();
     const iat = Math.floor(now / 1000);
     const exp = iat + this.policy.tokenTtlSeconds;
-    const key = await importJWK(current.privateJwk as JWK, current.alg);
+    if (!this.imported.has(current.kid)) {
+      if (this.imported.size > 8) this.imported.clear();
+      this.imported.set(current.kid, importJWK(current.privateJwk as JWK, current.alg));
+    }
+    const key = await this.imported.get(current.kid)!;
     const { cluster, namespace, service, task } = subject;
     const token = await new SignJWT({ cluster, namespace, service, task })
       .setProtectedHeader({ alg: current.alg, kid: current.kid, typ: 'JWT' })
