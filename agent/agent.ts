@@ -222,6 +222,17 @@ export class Agent {
     return this.doc?.generation ?? 0;
   }
 
+  /** The tasks of the newest document (none before any): what this host runs, as the credentials endpoint asks. */
+  get tasks(): readonly HostDocument['tasks'][number][] {
+    return this.doc?.tasks ?? [];
+  }
+
+  /** Records an event about one of this host's tasks in the report (workload identity's audit: agent/main.ts). */
+  note(type: string, message: string, about: { namespace?: string; service?: string; task?: string }): void {
+    this.event(type, message, { ...about, host: this.config.hostId });
+    void this.report(false);
+  }
+
   /** The generation this agent has applied: its stale containers are gone (0 before any). */
   get appliedGeneration(): number {
     return this.applied;

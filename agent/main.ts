@@ -16,6 +16,8 @@ import { HostScopedStore } from '../adapters/host-scoped-store.ts';
 import { SsmHostChannel } from '../adapters/aws/ssm-channel.ts';
 import { SsmSecretVault } from '../adapters/aws/ssm-secrets.ts';
 import { withSecretEnv } from './secrets.ts';
+import { identityFromEnv } from './identity-wiring.ts';
+import { withWorkloadIdentity } from './workload-identity.ts';
 import { Agent } from './agent.ts';
 import { CgroupUsageSource } from './usage.ts';
 import { DockerExecutor, containerSpecHash } from './docker.ts';
@@ -115,8 +117,22 @@ async function main(): Promise<void> {
   const paramPrefix = optionalEnv(env, ENV.paramPrefix) ?? `/skiff/${cluster}`;
   const docker = new Dockerode();
   // Secret values come from the vault with this host's permissions, only for the containers it creates.
+  // Workload identity (docs/identity.md): bound to the agent once it exists (its tasks, its events).
+  let agentRef: Agent | undefined;
+  const identity = identityFromEnv(env, {
+    docker,
+    stateDir,
+    hostId,
+    region,
+    network,
+    log,
+    note: (type, message, about) => agentRef?.note(type, message, about),
+    tasks: () => agentRef?.tasks ?? [],
+  });
+  const dockerExecutor = new DockerExecutor({ docker, cluster, hostId, zone, ...(network ? { network } : {}) });
+  // Inside the secret wrapper: it passes its values on in secretEnv, which the identity wrapper adds to.
   const executor = withSecretEnv(
-    new DockerExecutor({ docker, cluster, hostId, zone, ...(network ? { network } : {}) }),
+    identity.identity ? withWorkloadIdentity(dockerExecutor, identity.identity) : dockerExecutor,
     new SsmSecretVault(new SSMClient({ ...common, ...(ssmEndpoint ? { endpoint: ssmEndpoint } : {}) }), { prefix: paramPrefix }),
   );
   // Used only when the host document carries a container network (AWS); local documents carry none.
@@ -162,6 +178,9 @@ async function main(): Promise<void> {
     },
   );
 
+  agentRef = agent;
+  const stopIdentity = identity.start(() => agent.tasks);
+
   if (pidFile) {
     mkdirSync(dirname(pidFile), { recursive: true });
     writeFileSync(pidFile, String(process.pid));
@@ -170,6 +189,7 @@ async function main(): Promise<void> {
   const shutdown = async (signal: string) => {
     log('info', 'stopping agent; containers keep running', { signal });
     await agent.stop();
+    await stopIdentity();
     if (pidFile) rmSync(pidFile, { force: true });
     process.exit(0);
   };

@@ -18,7 +18,7 @@ import { hostView, taskViews } from '../core/views.ts';
 import { forEachLimit } from '../core/async.ts';
 import { podOf } from '../core/reconciler.ts';
 import { desiredReplicas, scaleAfterApply } from '../core/replicas.ts';
-import { authorize, namespacesAllowed, LOCAL_ADMIN, type Action, type Identity, type NamespaceAction } from '../core/authz.ts';
+import { authorize, namespacesAllowed, LOCAL_ADMIN, UnauthorizedError, type Action, type Identity, type NamespaceAction } from '../core/authz.ts';
 import { checkQuota, ingressHostProblem } from '../core/namespace.ts';
 import type { TenancyStore } from '../ports/tenancy.ts';
 import { MemoryTenancyStore } from '../adapters/memory/tenancy-store.ts';
@@ -30,6 +30,9 @@ import { secretHandlers } from './secret-routes.ts';
 import { jobHandlers } from './job-routes.ts';
 import { rolloutRoutes } from './rollout-api.ts';
 import { volumeView } from '../core/volumes.ts';
+import { identityHandlers } from './identity-routes.ts';
+import { isPublicRoute } from './public-routes.ts';
+import type { WorkloadTokenIssuer } from './workload-tokens.ts';
 
 export interface ApiRequest {
   readonly method: string;
@@ -74,6 +77,8 @@ export interface ApiDeps {
   readonly tokens?: TokenSigner;
   /** How often a watched list is read again while it waits (app/watch.ts). @default 1000 */
   readonly watchIntervalMs?: number;
+  /** Workload identity (app/identity-routes.ts): the cluster's name and the token issuer; absent: no workload tokens. */
+  readonly workloadIdentity?: { readonly cluster: string; readonly issuer?: WorkloadTokenIssuer };
 }
 
 /** Largest request body accepted; a service spec is a few KB. */
@@ -86,13 +91,16 @@ export type Handler = (req: ApiRequest, params: Record<string, string>, who: Ide
  * What a route needs before its handler runs (core/authz.ts). Every route says it, so that a new
  * route cannot forget: `path` = the action in the namespace of the `{namespace}` path parameter;
  * `cluster` = a cluster action; `handler` = the namespace is known only inside (a body, a list's
- * filter) and the handler authorizes, for the reason given; `any` = any authenticated caller.
+ * filter) and the handler authorizes, for the reason given; `any` = any authenticated caller;
+ * `public` = anyone, unauthenticated (the route must be in PUBLIC_ROUTES, app/public-routes.ts, which
+ * the shells read to skip the caller's proof).
  */
 export type Access =
   | { readonly action: Action; readonly namespace: 'path' }
   | { readonly action: Action; readonly namespace: 'cluster' }
   | { readonly handler: string }
-  | 'any';
+  | 'any'
+  | 'public';
 
 export type Route = readonly [method: string, pattern: RegExp, handler: Handler, access: Access];
 
@@ -461,7 +469,24 @@ export function createApi(deps: ApiDeps): Api {
   const SERVICE = /^\/v1\/namespaces\/(?<namespace>[^/]+)\/services\/(?<name>[^/]+)$/;
   const SECRET = /^\/v1\/namespaces\/(?<namespace>[^/]+)\/secrets\/(?<name>[^/]+)$/;
   const JOB = /^\/v1\/namespaces\/(?<namespace>[^/]+)\/jobs\/(?<name>[^/]+)$/;
+  const identity = identityHandlers({
+    store,
+    cluster: deps.workloadIdentity?.cluster ?? 'local',
+    now: deps.now,
+    // Read at each request: local mode sets the issuer once the API's URL (its `iss`) is known.
+    get issuer() {
+      return deps.workloadIdentity?.issuer;
+    },
+  });
   const routes: Route[] = [
+    ['GET', /^\/\.well-known\/openid-configuration$/, identity.discovery, 'public'],
+    ['GET', /^\/\.well-known\/jwks\.json$/, identity.jwks, 'public'],
+    [
+      'POST',
+      /^\/v1\/namespaces\/(?<namespace>[^/]+)\/tasks\/(?<id>[^/]+)\/identity-token$/,
+      identity.issueToken,
+      { handler: "hosts only: the task must be placed on the calling host (a host mints no other host's tokens)" },
+    ],
     ['GET', /^\/v1\/healthz$/, async () => ({ status: 200, body: { ok: true } }), 'any'],
     ['GET', /^\/v1\/version$/, async () => ({ status: 200, body: { version: SKIFF_VERSION, api: API_VERSION } }), 'any'],
     // Any authenticated caller may read the contract: it holds no cluster data.
@@ -541,7 +566,12 @@ export function createApi(deps: ApiDeps): Api {
         const params = Object.fromEntries(Object.entries(m.groups ?? {}).map(([k, v]) => [k, pathParam(k, v)]));
         checkQuery(req.query);
         const who = req.identity ?? LOCAL_ADMIN;
-        if (access !== 'any' && 'action' in access) authorize(who, access.action, access.namespace === 'path' ? params.namespace : undefined);
+        // Public routes are public in the shells too; anything else needs a caller (the shells give ANONYMOUS to public paths alone).
+        if (access === 'public' && !isPublicRoute(method, path)) throw new SkiffError(`route ${method} ${path} is public but not in PUBLIC_ROUTES`);
+        if (access !== 'public' && who.source === 'anonymous')
+          throw new UnauthorizedError(`${method} ${path} needs a caller: sign the request or send a token`);
+        if (access !== 'any' && access !== 'public' && 'action' in access)
+          authorize(who, access.action, access.namespace === 'path' ? params.namespace : undefined);
         const op = operations[index];
         // A write that has no version to check must not look protected: If-Match there is refused.
         if (req.headers['if-match'] !== undefined && method !== 'GET' && !op.ifMatch)

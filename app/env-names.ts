@@ -35,6 +35,10 @@ export const ENV = {
   // ---- the control-plane functions ----
   /** The API function: IAM principal ARN → role bindings, JSON (core/authz.ts; unset: every principal is a cluster admin). */
   iamBindings: 'SKIFF_IAM_BINDINGS',
+  /** The API function: the hosts' IAM role; its sessions named by an instance id are that host's agent (docs/identity.md). */
+  hostRoleArn: 'SKIFF_HOST_ROLE_ARN',
+  /** The API and scheduler functions: the issuer (the API's URL) of workload identity tokens; unset: none are issued. */
+  workloadIssuer: 'SKIFF_WORKLOAD_ISSUER',
   /** The cluster's SSM Command document that wakes a host's agent (the scheduler sends it). */
   wakeDocument: 'SKIFF_WAKE_DOCUMENT',
   /** The scheduler function the API and health functions invoke after a change. */
@@ -102,6 +106,14 @@ export const ENV = {
   iptables: 'SKIFF_IPTABLES',
   /** MTU of the container network. */
   networkMtu: 'SKIFF_NETWORK_MTU',
+  /** The API the agent asks for its tasks' workload tokens (docs/identity.md); unset: tasks get none. */
+  apiUrl: 'SKIFF_API_URL',
+  /** Local mode: the agent's host token (a JWT naming its host) for the API; on AWS the agent signs with its host role instead. */
+  hostToken: 'SKIFF_HOST_TOKEN',
+  /** The STS endpoint the agent assumes tasks' roles through (local mode: the STS stand-in). */
+  stsEndpoint: 'SKIFF_STS_ENDPOINT',
+  /** The address the credentials endpoint listens on and containers reach it at (default: the pod network's gateway). */
+  credentialsAddress: 'SKIFF_CREDENTIALS_ADDRESS',
 } as const;
 
 /** One of Skiff's environment variable names. */

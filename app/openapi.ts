@@ -289,9 +289,11 @@ export function openApiDocument(routes: readonly Route[]): Record<string, unknow
     const authorization =
       access === 'any'
         ? 'Any authenticated caller.'
-        : 'action' in access
-          ? `Needs ${access.action} (${access.namespace === 'path' ? 'in the namespace of the path' : 'cluster-wide'}).`
-          : `Authorized in the handler: ${access.handler}.`;
+        : access === 'public'
+          ? 'Public: no authentication (OIDC discovery, for whoever verifies a workload token).'
+          : 'action' in access
+            ? `Needs ${access.action} (${access.namespace === 'path' ? 'in the namespace of the path' : 'cluster-wide'}).`
+            : `Authorized in the handler: ${access.handler}.`;
     paths[path] ??= {};
     paths[path][method.toLowerCase()] = {
       operationId: operationId(method, path),

@@ -22,6 +22,7 @@ import {
 } from '../core/authz.ts';
 import { ValidationError } from '../core/errors.ts';
 import type { TokenRevocationStore } from '../ports/tenancy.ts';
+import { looksLikeHostToken, type HostTokenSigner } from './host-tokens.ts';
 
 const ISSUER = 'skiff';
 const AUDIENCE = 'skiff-api';
@@ -102,6 +103,8 @@ export interface LocalAuthOptions {
   readonly signer: TokenSigner;
   readonly revocations: Pick<TokenRevocationStore, 'isTokenRevoked'>;
   readonly now: () => Date;
+  /** Verifies agents' host tokens (app/host-tokens.ts); absent: no host may call. */
+  readonly hosts?: HostTokenSigner;
 }
 
 /** Local mode's authenticator: the `Authorization` header in, an identity out, or `UnauthorizedError`. */
@@ -113,6 +116,7 @@ export function localAuthenticator(opts: LocalAuthOptions): (authorization: stri
     const token = m[1];
     if (sameSecret(token, opts.adminToken)) return LOCAL_ADMIN;
     if (token.split('.').length !== 3) throw new UnauthorizedError(`the bearer token is wrong: ${WHERE_TOKENS_ARE}`);
+    if (opts.hosts && looksLikeHostToken(token)) return opts.hosts.verify(token, opts.now());
     const claims = await opts.signer.verify(token, opts.now());
     if (await opts.revocations.isTokenRevoked(claims.jti)) throw new UnauthorizedError(`the token ${claims.jti} has been revoked`);
     return identityFromTokenClaims(claims);

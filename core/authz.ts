@@ -21,13 +21,23 @@ export const NAMESPACE_ROLES: readonly NamespaceRole[] = ['admin', 'edit', 'view
 export type Binding = { readonly role: 'cluster-admin' } | { readonly role: NamespaceRole; readonly namespace: string };
 
 /** Where an identity was established. */
-export type IdentitySource = 'local-admin' | 'token' | 'iam' | 'cognito';
+export type IdentitySource = 'local-admin' | 'token' | 'iam' | 'cognito' | 'host' | 'anonymous';
 
 export interface Identity {
-  /** Who, as audit events and refusals name it: `local-admin`, `token:ci@shop`, an IAM role ARN, `cognito:alice`. */
+  /** Who, as audit events and refusals name it: `local-admin`, `token:ci@shop`, an IAM role ARN, `cognito:alice`, `host:i-0abc`. */
   readonly subject: string;
   readonly source: IdentitySource;
   readonly bindings: readonly Binding[];
+  /** A host's agent (source `host`): the host's id. Hosts have no role: only routes made for them accept them. */
+  readonly host?: string;
+}
+
+/** The caller of a public route (the OIDC discovery document, the JWKS): no role, nothing else is open to it. */
+export const ANONYMOUS: Identity = { subject: 'anonymous', source: 'anonymous', bindings: [] };
+
+/** A host's agent, proved by its host token (local mode) or its instance's session of the host role (AWS). */
+export function hostIdentity(hostId: string): Identity {
+  return { subject: `host:${hostId}`, source: 'host', bindings: [], host: hostId };
 }
 
 /** Permissions within a namespace. */
@@ -174,6 +184,11 @@ export interface AwsAuthorizerContext {
  */
 export interface IamBindingConfig {
   readonly bindings?: Readonly<Record<string, readonly Binding[]>>;
+  /**
+   * The hosts' IAM role (`arn:aws:iam::1:role/SkiffHostRole`): a session of it named by an instance id
+   * (EC2 names instance profile sessions so) is that host's agent, with no role in any namespace.
+   */
+  readonly hostRoleArn?: string;
 }
 
 /** Cognito group names that give roles: `skiff:cluster-admin`, `skiff:<namespace>:<admin|edit|view>`. */
@@ -196,6 +211,11 @@ export function identityFromAws(ctx: AwsAuthorizerContext | undefined, config: I
   const arn = ctx?.iam?.userArn;
   if (typeof arn === 'string' && arn !== '') {
     const principal = principalOf(arn);
+    if (config.hostRoleArn !== undefined && principal === config.hostRoleArn) {
+      const session = /\/(i-[0-9a-f]{8,17})$/.exec(arn);
+      if (!session) throw new UnauthorizedError(`a session of the host role that is not named by an instance id (${arn}) is no host`);
+      return hostIdentity(session[1]);
+    }
     const map = config.bindings;
     const bindings = map === undefined ? [{ role: 'cluster-admin' } as const] : (map[principal] ?? map[arn] ?? map['*'] ?? []);
     return { subject: principal, source: 'iam', bindings };

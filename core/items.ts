@@ -93,6 +93,7 @@ const pod = z
     terminationGracePeriodSeconds: z.number().optional(),
     volumes: z.array(z.unknown()).optional(),
     initContainers: z.array(z.unknown()).optional(),
+    identity: z.unknown().optional(),
   })
   .transform((value, ctx): PodSpec => {
     if (value.containers.length === 0) return value as unknown as PodSpec;
@@ -108,6 +109,7 @@ const pod = z
           terminationGracePeriodSeconds: value.terminationGracePeriodSeconds,
           volumes: value.volumes,
           initContainers: value.initContainers,
+          identity: value.identity,
           placement: { strategy: 'spread', constraints: [] },
         },
       };

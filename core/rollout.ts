@@ -90,12 +90,14 @@ export function templateOf(pod: PodSpec | ServiceSpec): PodTemplate {
     ...(p.terminationGracePeriodSeconds === undefined ? {} : { terminationGracePeriodSeconds: p.terminationGracePeriodSeconds }),
     ...(p.volumes === undefined ? {} : { volumes: p.volumes }),
     ...(p.initContainers === undefined ? {} : { initContainers: p.initContainers }),
+    // Workload identity is the pod's: a new role rolls the replicas (their credentials are the old role's).
+    ...(p.identity === undefined ? {} : { identity: p.identity }),
   };
 }
 
 /** The spec with its pod template replaced by `template` (rollback, undo): replicas, placement and the rest unchanged. */
 export function withTemplate(spec: ServiceSpec, template: PodTemplate): ServiceSpec {
-  const { pidsLimit: _p, terminationGracePeriodSeconds: _g, volumes: _v, initContainers: _i, ...rest } = spec.spec;
+  const { pidsLimit: _p, terminationGracePeriodSeconds: _g, volumes: _v, initContainers: _i, identity: _id, ...rest } = spec.spec;
   return { ...spec, spec: { ...rest, ...templateOf(template) } };
 }
 

@@ -108,6 +108,14 @@ export interface PodSpec {
   readonly volumes?: readonly VolumeSpec[];
   /** Run in order, each to completion, before the app containers start; absent when none. */
   readonly initContainers?: readonly ContainerSpec[];
+  /** The service's `spec.identity`; absent when none (pods stored before it existed compare equal). */
+  readonly identity?: WorkloadIdentitySpec;
+}
+
+/** `spec.identity`: the IAM role whose credentials each replica is served (docs/identity.md). */
+export interface WorkloadIdentitySpec {
+  /** `arn:aws:iam::<account>:role/<path/><name>`. */
+  readonly awsRole: string;
 }
 
 export interface PlacementSpec {
@@ -144,6 +152,8 @@ export interface ServiceSpec {
     readonly ingress?: { readonly host: string; readonly port: number; readonly sessionAffinity: boolean };
     /** Horizontal autoscaling: the autoscaler moves the service's replica count between the bounds (docs/spec.md). */
     readonly autoscaling?: AutoscalingSpec;
+    /** Workload identity: the AWS role every replica gets credentials for (docs/identity.md); absent: none. */
+    readonly identity?: WorkloadIdentitySpec;
     /** `global`: one replica on every host that matches the constraints (core/global.ts); absent: replicated. */
     readonly mode?: 'global';
     /** Kind Job and CronJob: how the tasks run to completion. */

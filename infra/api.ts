@@ -9,7 +9,8 @@
  *   `skiff:<namespace>:<admin|edit|view>`).
  */
 import { RemovalPolicy } from 'aws-cdk-lib';
-import { HttpApi, HttpMethod } from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpApi, HttpMethod, HttpNoneAuthorizer, type HttpRoute } from 'aws-cdk-lib/aws-apigatewayv2';
+import { PUBLIC_ROUTES } from '../app/public-routes.ts';
 import { HttpIamAuthorizer, HttpUserPoolAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { AccountRecovery, CfnUserPoolGroup, Mfa, UserPool, type UserPoolClient } from 'aws-cdk-lib/aws-cognito';
@@ -38,6 +39,8 @@ export class SkiffApi extends Construct {
   readonly userPool: UserPool;
   /** The CLI's app client: no secret (a CLI cannot keep one), user-password and SRP sign-in, refresh tokens. */
   readonly cliClient: UserPoolClient;
+  /** The routes served without authorization (app/public-routes.ts): the OIDC discovery document and the JWKS. */
+  readonly publicRoutes: HttpRoute[];
 
   constructor(scope: Construct, id: string, props: SkiffApiProps) {
     super(scope, id);
@@ -49,6 +52,11 @@ export class SkiffApi extends Construct {
     const integration = new HttpLambdaIntegration('ApiIntegration', props.handler);
     this.httpApi.addRoutes({ path: '/', methods: [HttpMethod.ANY], integration });
     this.httpApi.addRoutes({ path: '/{proxy+}', methods: [HttpMethod.ANY], integration });
+    // Public: the OIDC discovery document and the JWKS of workload tokens (app/public-routes.ts
+    // PUBLIC_ROUTES), read by verifiers that hold no credential, AWS IAM's OIDC providers among them.
+    this.publicRoutes = PUBLIC_ROUTES.flatMap(([, path]) =>
+      this.httpApi.addRoutes({ path, methods: [HttpMethod.GET], integration, authorizer: new HttpNoneAuthorizer() }),
+    );
 
     this.userPool = new UserPool(this, 'Users', {
       userPoolName: `skiff-${props.clusterName}`,

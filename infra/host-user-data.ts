@@ -30,6 +30,11 @@ export interface HostUserDataOptions {
   readonly drainSeconds?: number;
   /** The cluster's EFS file system: the agent mounts persistent volumes from it (amazon-efs-utils). */
   readonly efsFileSystemId?: string;
+  /**
+   * Workload identity (docs/identity.md): the API the agent asks for its tasks' tokens, and the address
+   * of the host where containers reach the credentials endpoint (added to `lo` at boot).
+   */
+  readonly workloadIdentity?: { readonly apiUrl: string; readonly credentialsAddress: string };
 }
 
 export const AGENT_SERVICE_NAME = 'skiff-agent';
@@ -63,7 +68,7 @@ export function hostPollSeconds(maxHosts: number): number {
 }
 
 /** The systemd unit that keeps the agent running. */
-export function agentServiceUnit(nodeMajorVersion: number): string {
+export function agentServiceUnit(nodeMajorVersion: number, credentialsAddress?: string): string {
   return [
     '[Unit]',
     'Description=Skiff host agent',
@@ -75,6 +80,8 @@ export function agentServiceUnit(nodeMajorVersion: number): string {
     '[Service]',
     'Type=simple',
     `EnvironmentFile=${AGENT_ENV_FILE}`,
+    // Workload identity: the credentials endpoint's address on lo, at every start (a reboot drops it); '-': already there is fine.
+    ...(credentialsAddress ? [`ExecStartPre=-/usr/sbin/ip addr add ${credentialsAddress}/32 dev lo`] : []),
     // The namespaced binary stays on this major version even if another Node.js is installed later.
     `ExecStart=/usr/bin/node-${nodeMajorVersion} ${AGENT_BUNDLE_PATH}`,
     // /var/lib/skiff-agent: the agent's default state directory, created by systemd.
@@ -111,6 +118,7 @@ export function hostUserDataScript(o: HostUserDataOptions): string {
     `${ENV.pollSeconds}=${o.pollSeconds}`,
     ...(o.drainSeconds === undefined ? [] : [`${ENV.drainSeconds}=${o.drainSeconds}`]),
     ...(o.efsFileSystemId ? [`${ENV.efsFileSystemId}=${o.efsFileSystemId}`] : []),
+    ...(o.workloadIdentity ? [`${ENV.apiUrl}=${o.workloadIdentity.apiUrl}`, `${ENV.credentialsAddress}=${o.workloadIdentity.credentialsAddress}`] : []),
   ];
   return [
     'set -euo pipefail',
@@ -143,7 +151,7 @@ export function hostUserDataScript(o: HostUserDataOptions): string {
     `chmod 0644 ${AGENT_ENV_FILE}`,
     '',
     `cat > /etc/systemd/system/${AGENT_SERVICE_NAME}.service <<'EOF'`,
-    agentServiceUnit(o.nodeMajorVersion),
+    agentServiceUnit(o.nodeMajorVersion, o.workloadIdentity?.credentialsAddress),
     'EOF',
     'systemctl daemon-reload',
     `systemctl enable --now ${AGENT_SERVICE_NAME}`,

@@ -88,6 +88,8 @@ export interface SkiffHostsProps {
   readonly drainSeconds?: number;
   /** The cluster's EFS file system, whose access points the agents mount for persistent volumes. */
   readonly efsFileSystemId?: string;
+  /** Workload identity: the API URL and the credentials endpoint's address, for the agent (infra/workload-identity.ts). */
+  readonly workloadIdentity?: { readonly apiUrl: string; readonly credentialsAddress: string };
 }
 
 /** The hosts of one cluster and what they may do. */
@@ -151,6 +153,7 @@ export class SkiffHosts extends Construct {
         pollSeconds: hostPollSeconds(props.maxHosts),
         ...(props.drainSeconds === undefined ? {} : { drainSeconds: props.drainSeconds }),
         ...(props.efsFileSystemId ? { efsFileSystemId: props.efsFileSystemId } : {}),
+        ...(props.workloadIdentity ? { workloadIdentity: props.workloadIdentity } : {}),
       }),
     );
 

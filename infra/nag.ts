@@ -188,9 +188,43 @@ export function suppressSkiffClusterFindings(cluster: SkiffCluster): void {
           "A host tags the EFS access point of a persistent volume as it creates it (infra/volumes.ts); access points are made at run time, so their ids are unknown at deploy time. The condition limits TagResource to CreateAccessPoint calls that carry this cluster's tag.",
         appliesTo: [arnIn('elasticfilesystem', 'access-point/*')],
       },
+      {
+        id: 'AwsSolutions-IAM5',
+        reason:
+          `Workload identity (infra/workload-identity.ts): the agent assumes the role of each task's spec.identity.awsRole, roles users make ` +
+          `after deployment; only those under the path /skiff/${cluster.clusterName}/, and each must also trust the host role in its own trust policy.`,
+        appliesTo: [`Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/skiff/${cluster.clusterName}/*`],
+      },
+      {
+        id: 'AwsSolutions-IAM5',
+        reason:
+          "Workload identity: the agent asks the API for its own tasks' tokens on the one route POST /v1/namespaces/{ns}/tasks/{id}/identity-token; " +
+          'the stage and the namespace and task are path parameters (the API checks the task is on the calling host).',
+        appliesTo: [
+          {
+            regex:
+              '/^Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<.*>\\/\\*\\/POST\\/v1\\/namespaces\\/\\*\\/tasks\\/\\*\\/identity-token$/g',
+          },
+        ],
+      },
     ],
     true,
   );
+
+  for (const route of cluster.api.publicRoutes) {
+    NagSuppressions.addResourceSuppressions(
+      route,
+      [
+        {
+          id: 'AwsSolutions-APIG4',
+          reason:
+            'The OIDC discovery document and the JWKS of workload tokens are public by design (OpenID Connect Discovery): verifiers, AWS IAM OIDC ' +
+            'providers among them, hold no credential. They serve public keys only, GET only (app/public-routes.ts).',
+        },
+      ],
+      true,
+    );
+  }
 
   NagSuppressions.addResourceSuppressions(
     cluster.hosts,

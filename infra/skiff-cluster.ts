@@ -9,7 +9,7 @@
  * from logical ids (logical-ids.ts), so every resource keeps the id it had when the cluster was one
  * construct; test/infra/logical-ids.test.ts pins them.
  */
-import { Aws, Tags } from 'aws-cdk-lib';
+import { Aws, Lazy, Tags } from 'aws-cdk-lib';
 import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
 import type { AutoScalingGroup } from 'aws-cdk-lib/aws-autoscaling';
 import type { Table } from 'aws-cdk-lib/aws-dynamodb';
@@ -24,6 +24,7 @@ import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ENV } from '../app/env-names.ts';
 import { SkiffApi } from './api.ts';
+import { CREDENTIALS_ADDRESS, SkiffWorkloadIdentity } from './workload-identity.ts';
 import { SkiffAutoscaler } from './autoscaler.ts';
 import { DEFAULT_ENTRIES, validateSkiffClusterProps } from './cluster-props.ts';
 import type { SkiffClusterProps, SkiffClusterSettings } from './cluster-props.ts';
@@ -155,6 +156,14 @@ export class SkiffCluster extends Construct {
     });
     this.controlPlane = this.addControlPlane(props, settings);
     this.api = new SkiffApi(this, 'HttpApi', { clusterName, handler: this.controlPlane.apiFunction });
+    new SkiffWorkloadIdentity(this, 'WorkloadIdentity', {
+      clusterName,
+      parameterPrefix: this.parameterPrefix,
+      hostRole: this.hostFleet.role,
+      apiFunction: this.controlPlane.apiFunction,
+      schedulerFunction: this.controlPlane.schedulerFunction,
+      httpApi: this.api.httpApi,
+    });
     this.hostAutoscaling = new SkiffHostAutoscaling(this, 'HostAutoscaling', {
       clusterName,
       table: this.state.table,
@@ -236,6 +245,8 @@ export class SkiffCluster extends Construct {
       // The same drain as the load balancer's deregistration delay (SkiffIngress): see core/stopping.ts.
       drainSeconds: DRAIN_SECONDS.aws,
       efsFileSystemId: this.volumes.fileSystem.fileSystemId,
+      // The API is made after the hosts (its function's grants need them): its URL is resolved at synthesis.
+      workloadIdentity: { apiUrl: Lazy.string({ produce: () => this.api.httpApi.apiEndpoint }), credentialsAddress: CREDENTIALS_ADDRESS },
     });
   }
 

@@ -16,7 +16,8 @@ import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import type { ApiHandler } from '../app/handlers/api.ts';
 import { refusal } from './api-guard.ts';
-import { LOCAL_ADMIN, UnauthorizedError, type Identity } from '../core/authz.ts';
+import { ANONYMOUS, LOCAL_ADMIN, UnauthorizedError, type Identity } from '../core/authz.ts';
+import { isPublicRoute } from '../app/public-routes.ts';
 
 /** API Gateway's own payload limit is 10 MB; a spec is tiny, so refuse early. */
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -73,7 +74,10 @@ export async function startApiServer(
       }
       let identity: Identity;
       try {
-        identity = await authenticate(req.headers.authorization);
+        // The OIDC discovery document and the JWKS are public (app/public-routes.ts PUBLIC_ROUTES).
+        identity = isPublicRoute(req.method ?? 'GET', new URL(req.url ?? '/', 'http://localhost').pathname)
+          ? ANONYMOUS
+          : await authenticate(req.headers.authorization);
       } catch (err) {
         if (!(err instanceof UnauthorizedError)) throw err;
         res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer realm="skiff"', ...(hasBody ? { connection: 'close' } : {}) });

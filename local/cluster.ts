@@ -36,6 +36,10 @@ import Docker from 'dockerode';
 import { startDynalite, dynaliteClient, ensureTable } from './dynalite.ts';
 import { startSsmServer } from './ssm-server.ts';
 import { startApiServer } from './api-server.ts';
+import { startStsServer } from './sts-server.ts';
+import { HostTokenSigner } from '../app/host-tokens.ts';
+import { rotateSigningKeys, WorkloadTokenIssuer } from '../app/workload-tokens.ts';
+import { FileSigningKeyStore } from '../adapters/fs/signing-key-file.ts';
 import { ensureLocalToken, ensureSigningKey } from './token.ts';
 import { localAuthenticator, TokenSigner } from '../app/tokens.ts';
 import { DynamoTenancyStore } from '../adapters/aws/dynamo/tenancy.ts';
@@ -205,7 +209,10 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   if (options.statusFile) checkStatusFileIsFree(options.statusFile, cluster, dataDir);
   // Before the API listens: it admits only requests that carry this token.
   const token = ensureLocalToken(dataDir);
-  const signer = new TokenSigner(ensureSigningKey(dataDir));
+  const signingKey = ensureSigningKey(dataDir);
+  const signer = new TokenSigner(signingKey);
+  // Agents prove their host to the API with a token of their own (workload identity, docs/identity.md).
+  const hostTokens = new HostTokenSigner(signingKey);
 
   const controlPlaneStartedAt = new Date();
   const controlPlane: (() => Promise<void> | void)[] = [];
@@ -300,6 +307,22 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     controlPlane.push(() => autoscaler.stop());
     kickAutoscaler = () => autoscaler.kick();
 
+    // Workload identity: the STS stand-in the agents assume tasks' roles through (roles under
+    // /skiff/<cluster>/, as the host role's grant on AWS), and the signing keys of workload tokens.
+    const sts = await startStsServer({ allowedRolePath: `/skiff/${cluster}/` });
+    controlPlane.push(() => sts.close());
+    const identityKeys = new FileSigningKeyStore(join(dataDir, 'identity-keys.json'));
+    await rotateSigningKeys(identityKeys, Date.now());
+    // The one rotator locally (docs/identity.md); hourly is far more often than the weekly rotation needs.
+    const rotation = setInterval(
+      () => void rotateSigningKeys(identityKeys, Date.now()).catch((err: Error) => log(`skiff: signing key rotation failed: ${err.message}`)),
+      3_600_000,
+    );
+    rotation.unref();
+    controlPlane.push(() => clearInterval(rotation));
+    // The issuer is the API's URL, known once it listens (below).
+    const workloadIdentity: { cluster: string; issuer?: WorkloadTokenIssuer } = { cluster };
+
     const apiHandler = makeApiHandler({
       store,
       tenancy,
@@ -309,12 +332,14 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       // startedAt: the reports of agents that stopped with an earlier run are not shown as current.
       startedAt: controlPlaneStartedAt,
       secrets: localSecrets(dynamoClient, TABLE, ssm.endpoint, `/skiff/${cluster}`, cluster),
+      workloadIdentity,
     });
-    const authenticate = localAuthenticator({ adminToken: token, signer, revocations: tenancy, now: () => new Date() });
+    const authenticate = localAuthenticator({ adminToken: token, signer, revocations: tenancy, now: () => new Date(), hosts: hostTokens });
     const api = await bindStable('API', apiPort || saved?.apiPort, apiPort ? 'given with --port' : savedAt, endpointsPath, (port) =>
       startApiServer(apiHandler, { port, authenticate }),
     );
     controlPlane.push(() => api.close());
+    workloadIdentity.issuer = new WorkloadTokenIssuer({ issuer: api.url, keys: identityKeys });
     log(`skiff: API at ${api.url}`);
 
     // Discovery: Route 53 (stand-in) holds the names, a real DNS server answers from it, and the
@@ -394,8 +419,12 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
         SKIFF_DNS_ZONE: DNS_ZONE,
         SKIFF_STATE_DIR: join(dataDir, 'agents'),
         SKIFF_PID_FILE: hostFiles(dataDir, id).pid,
+        SKIFF_API_URL: api.url,
+        SKIFF_HOST_TOKEN: hostTokens.issue(id, new Date()),
+        SKIFF_STS_ENDPOINT: sts.endpoint,
       };
-      writeJsonAtomic(hostFiles(dataDir, id).env, { format: AGENT_ENV_FORMAT, cluster, hostId: id, address, env } satisfies AgentEnvFile);
+      // 0600: it holds the agent's host token.
+      writeJsonAtomic(hostFiles(dataDir, id).env, { format: AGENT_ENV_FORMAT, cluster, hostId: id, address, env } satisfies AgentEnvFile, 0o600);
       return env;
     };
     for (let i = 1; i <= hostCount; i++) {

@@ -10,7 +10,9 @@ import { controlPlaneConfig } from '../env.ts';
 import { awsControlPlane } from '../wiring.ts';
 import { errorBoundary } from './middleware.ts';
 import { ENV } from '../env-names.ts';
+import { isPublicRoute } from '../public-routes.ts';
 import {
+  ANONYMOUS,
   identityFromAws,
   parseNamespaceRole,
   UnauthorizedError,
@@ -20,6 +22,9 @@ import {
   type Identity,
 } from '../../core/authz.ts';
 import { isDnsLabel } from '../../core/spec.ts';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { SsmSigningKeyStore } from '../../adapters/aws/ssm-signing-keys.ts';
+import { WorkloadTokenIssuer } from '../workload-tokens.ts';
 
 export type ApiHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 
@@ -51,7 +56,16 @@ export function apiHandlerFromEnv(env: NodeJS.ProcessEnv): ApiHandler {
     kickScheduler: cp.kickScheduler,
     iam: iamBindingsFromEnv(env),
     ...(cp.secrets ? { secrets: cp.secrets } : {}),
+    workloadIdentity: workloadIdentityFromEnv(env, config),
   });
+}
+
+/** The workload token issuer when SKIFF_WORKLOAD_ISSUER names one: keys from the cluster's SSM parameter (docs/identity.md). */
+function workloadIdentityFromEnv(env: NodeJS.ProcessEnv, config: ReturnType<typeof controlPlaneConfig>): ApiDeps['workloadIdentity'] {
+  const issuer = env[ENV.workloadIssuer]?.trim();
+  if (!issuer) return { cluster: config.cluster };
+  const ssm = new SSMClient({ ...(config.region ? { region: config.region } : {}), ...(config.ssmEndpoint ? { endpoint: config.ssmEndpoint } : {}) });
+  return { cluster: config.cluster, issuer: new WorkloadTokenIssuer({ issuer, keys: new SsmSigningKeyStore(ssm, { prefix: config.paramPrefix }) }) };
 }
 
 /**
@@ -60,8 +74,10 @@ export function apiHandlerFromEnv(env: NodeJS.ProcessEnv): ApiHandler {
  * a cluster admin (core/authz.ts identityFromAws says why).
  */
 export function iamBindingsFromEnv(env: NodeJS.ProcessEnv): IamBindingConfig {
+  const hostRole = env[ENV.hostRoleArn]?.trim();
+  const hosts = hostRole ? { hostRoleArn: hostRole } : {};
   const text = env[ENV.iamBindings];
-  if (text === undefined || text.trim() === '') return {};
+  if (text === undefined || text.trim() === '') return hosts;
   const wrong = (why: string) => new Error(`SKIFF_IAM_BINDINGS ${why}; expected {"<role or user ARN>": [{"role": "edit", "namespace": "shop"}], "*": [...]}`);
   let parsed: unknown;
   try {
@@ -83,7 +99,7 @@ export function iamBindingsFromEnv(env: NodeJS.ProcessEnv): IamBindingConfig {
       );
     });
   }
-  return { bindings };
+  return { bindings, ...hosts };
 }
 
 /**
@@ -101,7 +117,8 @@ export function fromEvent(event: APIGatewayProxyEventV2, iam: IamBindingConfig =
   const headers: Record<string, string | undefined> = {};
   for (const [k, v] of Object.entries(event.headers ?? {})) headers[k.toLowerCase()] = v;
   const body = event.body === undefined ? undefined : event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
-  const identity = identityOf(event, iam);
+  // Public routes (the OIDC discovery document, the JWKS) have no authorizer on AWS and no token locally.
+  const identity = isPublicRoute(event.requestContext.http.method, event.rawPath) ? ANONYMOUS : identityOf(event, iam);
   // People's routes are under /user (infra/api.ts: one authorizer per route); the API is the same.
   const path = identity.source === 'cognito' && /^\/user(\/|$)/.test(event.rawPath) ? event.rawPath.slice('/user'.length) || '/' : event.rawPath;
   return {

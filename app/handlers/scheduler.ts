@@ -11,6 +11,10 @@ import { awsControlPlane } from '../wiring.ts';
 import { errorBoundary } from './middleware.ts';
 import { componentLogger } from '../logger.ts';
 import { emitMetric } from '../metrics.ts';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { SsmSigningKeyStore } from '../../adapters/aws/ssm-signing-keys.ts';
+import { ENV } from '../env-names.ts';
+import { rotateSigningKeys } from '../workload-tokens.ts';
 
 export type SchedulerHandler = (event: unknown, context: Context) => Promise<PassResult>;
 
@@ -18,8 +22,15 @@ export type SchedulerHandler = (event: unknown, context: Context) => Promise<Pas
  * `discovery`: on AWS the scheduler also keeps Route 53 and the ALB in step after each pass (local
  * mode runs that on its own faster loop instead).
  */
-export function makeSchedulerHandler(deps: Omit<PassDeps, 'seed'>, discovery?: DiscoveryDeps, options: { metrics?: boolean } = {}): SchedulerHandler {
+export function makeSchedulerHandler(
+  deps: Omit<PassDeps, 'seed'>,
+  discovery?: DiscoveryDeps,
+  options: { metrics?: boolean; rotateSigningKeys?: () => Promise<unknown> } = {},
+): SchedulerHandler {
   const log = componentLogger('scheduler', deps.cluster);
+  // Workload token keys rotate here, the one writer (reserved concurrency 1): checked every 10 minutes at
+  // most (one SSM read), far inside a week's rotation and an hour's token lifetime.
+  let keysCheckedAt = Number.NEGATIVE_INFINITY;
   // What outlives a pass lives as long as the handler: one Lambda container, or local mode's process.
   const state = deps.state ?? newPassState();
   return middy<unknown, PassResult>()
@@ -43,6 +54,14 @@ export function makeSchedulerHandler(deps: Omit<PassDeps, 'seed'>, discovery?: D
         log.warn('events dropped', { count: result.eventsDropped });
         if (options.metrics) emitMetric('EventsDropped', result.eventsDropped, deps.cluster);
       }
+      if (options.rotateSigningKeys && deps.now().getTime() - keysCheckedAt >= 600_000) {
+        try {
+          await options.rotateSigningKeys();
+          keysCheckedAt = deps.now().getTime();
+        } catch (err) {
+          log.warn('workload token signing key rotation failed; retried next pass', { error: (err as Error).message });
+        }
+      }
       if (discovery && (discovery.zone || discovery.loadBalancer)) {
         const d = await runDiscoverySync(discovery);
         // Sets and routes that failed alone (the rest was applied): capped, refused, past a quota.
@@ -55,7 +74,15 @@ export function makeSchedulerHandler(deps: Omit<PassDeps, 'seed'>, discovery?: D
 
 /** The handler over the AWS adapters, configured from the environment, with its metrics. */
 export function schedulerHandlerFromEnv(env: NodeJS.ProcessEnv): SchedulerHandler {
-  const cp = awsControlPlane(controlPlaneConfig(env));
+  const config = controlPlaneConfig(env);
+  const cp = awsControlPlane(config);
+  // Workload identity on (SKIFF_WORKLOAD_ISSUER): the scheduler keeps the signing keys rotated (docs/identity.md).
+  const keys = env[ENV.workloadIssuer]?.trim()
+    ? new SsmSigningKeyStore(
+        new SSMClient({ ...(config.region ? { region: config.region } : {}), ...(config.ssmEndpoint ? { endpoint: config.ssmEndpoint } : {}) }),
+        { prefix: config.paramPrefix },
+      )
+    : undefined;
   return makeSchedulerHandler(
     {
       store: cp.store,
@@ -68,6 +95,6 @@ export function schedulerHandlerFromEnv(env: NodeJS.ProcessEnv): SchedulerHandle
       ...(cp.volumes ? { volumes: cp.volumes } : {}),
     },
     cp.discovery,
-    { metrics: true },
+    { metrics: true, ...(keys ? { rotateSigningKeys: () => rotateSigningKeys(keys, Date.now()) } : {}) },
   );
 }

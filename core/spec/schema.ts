@@ -58,6 +58,7 @@ import {
   tooMany,
 } from './limits.ts';
 import { AUTOSCALING_ALIASES, AutoscalingSchema } from './autoscaling.ts';
+import { IdentitySchema } from './identity.ts';
 import { got, isRecord, rule, stringValue, type RawIssue } from './messages.ts';
 import { DEFAULT_TERMINATION_GRACE_SECONDS, MAX_TERMINATION_GRACE_SECONDS, STOP_SIGNALS, stopSignalProblem } from '../stopping.ts';
 
@@ -516,6 +517,7 @@ const SpecSchema = z.strictObject({
   placement: PlacementSchema.default(() => ({ strategy: 'spread' as const, constraints: [] })),
   ingress: IngressSchema.optional(),
   autoscaling: AutoscalingSchema.optional(),
+  identity: IdentitySchema.optional(),
   pidsLimit: z
     .number({ error: pidsRule })
     .int({ error: pidsRule })

@@ -49,7 +49,15 @@ describe('the user pool and its JWT authorizer', () => {
     expect(JSON.stringify(jwt.Issuer)).toContain('cognito-idp');
     const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).map((r) => (r as { Properties: Record<string, unknown> }).Properties);
     const byKey = Object.fromEntries(routes.map((r) => [r.RouteKey, r]));
-    expect(Object.keys(byKey).sort()).toEqual(['ANY /', 'ANY /user', 'ANY /user/{proxy+}', 'ANY /{proxy+}']);
+    expect(Object.keys(byKey).sort()).toEqual([
+      'ANY /',
+      'ANY /user',
+      'ANY /user/{proxy+}',
+      'ANY /{proxy+}',
+      // Workload identity's public routes (test/infra/workload-identity.test.ts).
+      'GET /.well-known/jwks.json',
+      'GET /.well-known/openid-configuration',
+    ]);
     for (const key of ['ANY /user', 'ANY /user/{proxy+}']) expect(byKey[key]).toMatchObject({ AuthorizationType: 'JWT', AuthorizerId: { Ref: authorizerId } });
     for (const key of ['ANY /', 'ANY /{proxy+}']) expect(byKey[key]).toMatchObject({ AuthorizationType: 'AWS_IAM' });
   });

@@ -223,7 +223,15 @@ describe('control-plane functions', () => {
       Timeout: 29,
       TracingConfig: { Mode: 'Active' },
       ReservedConcurrentExecutions: Match.absent(),
-      Environment: { Variables: Match.objectEquals({ ...sharedEnv(), SKIFF_SCHEDULER_FUNCTION: { Ref: schedulerFnId } }) },
+      Environment: {
+        Variables: Match.objectEquals({
+          ...sharedEnv(),
+          SKIFF_SCHEDULER_FUNCTION: { Ref: schedulerFnId },
+          // Workload identity (test/infra/workload-identity.test.ts).
+          SKIFF_HOST_ROLE_ARN: Match.anyValue(),
+          SKIFF_WORKLOAD_ISSUER: Match.anyValue(),
+        }),
+      },
     });
   });
 
@@ -250,6 +258,8 @@ describe('control-plane functions', () => {
           SKIFF_WAKE_DOCUMENT: { Ref: onlyResource(template, 'AWS::SSM::Document') },
           // Persistent volumes on EFS: the scheduler pins no replica to a host.
           SKIFF_EFS_FILE_SYSTEM_ID: { Ref: onlyResource(template, 'AWS::EFS::FileSystem') },
+          // Workload identity: the scheduler rotates the token signing keys (test/infra/workload-identity.test.ts).
+          SKIFF_WORKLOAD_ISSUER: Match.anyValue(),
         }),
       },
     });
@@ -586,6 +596,9 @@ describe('IAM', () => {
           'ssm:GetParameter',
           'ssm:GetParameter*',
           'ssm:GetParameters',
+          // Workload identity (test/infra/workload-identity.test.ts has their resources).
+          'sts:AssumeRole',
+          'execute-api:Invoke',
         ].sort(),
       );
       expectNoWildcards(statements);
@@ -606,9 +619,18 @@ describe('HTTP API', () => {
     const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).map(
       (r) => (r as { Properties: { RouteKey: string; AuthorizationType: string; Target: unknown } }).Properties,
     );
-    expect(routes.map((r) => r.RouteKey).sort()).toEqual(['ANY /', 'ANY /user', 'ANY /user/{proxy+}', 'ANY /{proxy+}']);
+    expect(routes.map((r) => r.RouteKey).sort()).toEqual([
+      'ANY /',
+      'ANY /user',
+      'ANY /user/{proxy+}',
+      'ANY /{proxy+}',
+      'GET /.well-known/jwks.json',
+      'GET /.well-known/openid-configuration',
+    ]);
     for (const route of routes) {
-      expect(route.AuthorizationType).toBe(route.RouteKey.startsWith('ANY /user') ? 'JWT' : 'AWS_IAM');
+      expect(route.AuthorizationType).toBe(
+        route.RouteKey.startsWith('ANY /user') ? 'JWT' : route.RouteKey.startsWith('GET /.well-known/') ? 'NONE' : 'AWS_IAM',
+      );
       expect(render(route.Target)).toBe(`integrations/\${${integrationIds[0]}}`);
     }
   });

@@ -1,0 +1,141 @@
+/**
+ * Workload identity end to end (issue 19): a local cluster, real Docker, the STS stand-in. A busybox
+ * container of service web fetches its role's credentials from the agent's endpoint with its own
+ * token (`wget` with the two env vars the AWS SDKs read); a container of service api presenting its
+ * own token on web's URI is refused; web's workload token file verifies against the JWKS the API
+ * serves without a token. The wgets run inside containers (docker exec): the host itself sends
+ * nothing beyond 127.0.0.0/8 (the JWKS comes from the API on 127.0.0.1).
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import Docker from 'dockerode';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LABELS } from '../../agent/executor.ts';
+import { verifyWorkloadToken } from '../../app/workload-tokens.ts';
+import { eventually, skiff, startCluster, type RunningCluster } from '../helpers/cli.ts';
+import { removeClusterContainers, uniqueClusterName } from '../helpers/docker.ts';
+
+const docker = new Docker();
+const cluster = uniqueClusterName('wid');
+const dir = mkdtempSync(join(tmpdir(), 'skiff-wid-'));
+let running: RunningCluster | undefined;
+const roleOf = (service: string) => `arn:aws:iam::123456789012:role/skiff/${cluster}/${service}`;
+
+const cli = (...args: string[]) => skiff(args, { cwd: dir, timeoutMs: 60_000 });
+
+async function apply(name: string): Promise<void> {
+  const file = join(dir, `${name}.yaml`);
+  writeFileSync(
+    file,
+    `kind: Service
+metadata: { name: ${name} }
+spec:
+  replicas: 1
+  identity: { awsRole: ${roleOf(name)} }
+  containers:
+    - name: main
+      image: skiff/busybox:latest
+      command: ["sleep", "3600"]
+      resources: { cpu: 50m, memory: 16Mi }
+`,
+  );
+  const res = await cli('apply', '-f', file, '--timeout', '40');
+  expect(res.code, res.stderr).toBe(0);
+}
+
+/** The running app container of a service (not its sandbox). */
+async function containerOf(service: string): Promise<Docker.ContainerInfo> {
+  return eventually(
+    async () =>
+      (
+        await docker.listContainers({
+          filters: { label: [`${LABELS.cluster}=${cluster}`, `${LABELS.service}=${service}`, `${LABELS.container}=main`], status: ['running'] },
+        })
+      )[0],
+    `the running container of ${service}`,
+    30_000,
+  );
+}
+
+/** Runs `sh -c script` in a container: its exit code and output. Busybox's `timeout` bounds the wget. */
+async function run(container: Docker.ContainerInfo, script: string): Promise<{ code: number; output: string }> {
+  const exec = await docker.getContainer(container.Id).exec({ Cmd: ['sh', '-c', script], AttachStdout: true, AttachStderr: true });
+  const stream = await exec.start({ hijack: true, stdin: false });
+  // Docker multiplexes stdout and stderr with 8-byte frame headers: demultiplexed, the output is plain.
+  const chunks: Buffer[] = [];
+  const sink = new PassThrough();
+  sink.on('data', (c: Buffer) => chunks.push(c));
+  docker.modem.demuxStream(stream, sink, sink);
+  await new Promise<void>((resolve) => {
+    stream.on('end', resolve);
+    stream.on('close', resolve);
+  });
+  const done = await eventually(
+    async () => {
+      const state = await exec.inspect();
+      return state.Running ? undefined : state;
+    },
+    'the exec to finish',
+    15_000,
+    100,
+  );
+  return { code: done.ExitCode ?? -1, output: Buffer.concat(chunks).toString('utf8') };
+}
+
+const FETCH = 'timeout 10 wget -qO- --header "Authorization: $AWS_CONTAINER_AUTHORIZATION_TOKEN" "$AWS_CONTAINER_CREDENTIALS_FULL_URI"';
+
+beforeAll(async () => {
+  running = await startCluster(dir, ['--cluster', cluster, '--hosts', '1', '--data', join(dir, 'data')], 40_000);
+}, 45_000);
+
+afterAll(async () => {
+  try {
+    await running?.stop();
+  } finally {
+    await removeClusterContainers(docker, cluster);
+    const nets = await docker.listNetworks({ filters: { label: [`${LABELS.cluster}=${cluster}`] } });
+    await Promise.all(
+      nets.map((n) =>
+        docker
+          .getNetwork(n.Id)
+          .remove()
+          .catch(() => undefined),
+      ),
+    );
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 60_000);
+
+describe('workload identity', { timeout: 60_000 }, () => {
+  it("serves a container its service role's credentials with its token, refuses another service's token, and mounts a verifiable workload token", async () => {
+    await Promise.all([apply('web'), apply('api')]);
+    const [web, api] = await Promise.all([containerOf('web'), containerOf('api')]);
+
+    const got = await run(web, FETCH);
+    expect(got.code, got.output).toBe(0);
+    const credentials = JSON.parse(got.output) as Record<string, string>;
+    expect(credentials).toMatchObject({ AccessKeyId: expect.stringMatching(/^ASIA/), RoleArn: roleOf('web') });
+    expect(credentials.SecretAccessKey && credentials.Token && Date.parse(credentials.Expiration) > Date.now()).toBeTruthy();
+
+    // api's container, with its own token, on web's URI: refused (403), no credentials in the answer.
+    const webUri = ((await docker.getContainer(web.Id).inspect()).Config.Env ?? [])
+      .find((e) => e.startsWith('AWS_CONTAINER_CREDENTIALS_FULL_URI='))
+      ?.split('=')[1];
+    expect(webUri).toMatch(/\/v1\/tasks\/web-1-[a-z0-9]{5}\/credentials$/);
+    const stolen = await run(api, `timeout 10 wget -qO- --header "Authorization: $AWS_CONTAINER_AUTHORIZATION_TOKEN" "${webUri}"`);
+    expect(stolen.code).not.toBe(0);
+    expect(stolen.output).not.toContain('AccessKeyId');
+    // Without a token at all: refused too.
+    expect((await run(web, 'timeout 10 wget -qO- "$AWS_CONTAINER_CREDENTIALS_FULL_URI"')).code).not.toBe(0);
+
+    // The workload token file names web, and verifies against the JWKS the API serves without a token.
+    const file = await run(web, 'cat /var/run/skiff/identity/token');
+    const token = /[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+/.exec(file.output)?.[0];
+    expect(token, file.output).toBeTruthy();
+    const jwks = await (await fetch(`${running!.api}/.well-known/jwks.json`)).json();
+    const claims = await verifyWorkloadToken(token!, jwks as never, { issuer: running!.api, audience: 'skiff', now: Date.now(), skewSeconds: 60 });
+    expect(claims).toMatchObject({ cluster, namespace: 'default', service: 'web' });
+  });
+});
