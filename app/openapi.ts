@@ -102,6 +102,15 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
   'GET /v1/healthz': { tag: 'meta', summary: 'Whether the API answers' },
   'GET /v1/version': { tag: 'meta', summary: "The control plane's version and API version", response: 'Version' },
   'GET /v1/openapi.json': { tag: 'meta', summary: 'This document' },
+  'GET /.well-known/openid-configuration': {
+    tag: 'identity',
+    summary: "The OIDC discovery document of the workload tokens' issuer (docs/identity.md)",
+  },
+  'GET /.well-known/jwks.json': { tag: 'identity', summary: 'The public keys that verify workload tokens, the previous key kept while its tokens live' },
+  'POST /v1/namespaces/{namespace}/tasks/{id}/identity-token': {
+    tag: 'identity',
+    summary: 'A host asks for a workload token of a task placed on it (the agent mounts it at /var/run/skiff/identity/token)',
+  },
   'POST /v1/services': {
     tag: 'services',
     summary: 'Apply a service, job or cron job spec (the namespace is in the body)',
@@ -301,6 +310,7 @@ export function openApiDocument(routes: readonly Route[]): Record<string, unknow
       summary: op.summary,
       description: [op.description, authorization].filter(Boolean).join('\n\n'),
       parameters: [...params, ...query, ...(op.list ? LIST_PARAMETERS : []), ...(op.ifMatch ? [IF_MATCH] : [])],
+      ...(access === 'public' ? { security: [] } : {}),
       ...(op.body
         ? {
             requestBody: {
