@@ -86,8 +86,17 @@ spec:
     const listed = await cli('get', 'services');
     expect(listed.stdout).toMatch(/burner\s+3\/3\s+1-3/);
 
-    await execIn(docker, container.Id, ['rm', '-f', '/tmp/burn']);
-    await eventually(async () => ((await runningTasks('burner')).length === 1 ? true : undefined), 'back to one replica', 150_000, 500);
+    expect((await execIn(docker, container.Id, ['rm', '-f', '/tmp/burn'])).exitCode).toBe(0);
+    await eventually(
+      async () => {
+        if ((await runningTasks('burner')).length === 1) return true;
+        // What the autoscaler sees, for the message if this times out.
+        throw new Error((await cli('describe', 'service', 'burner')).stdout);
+      },
+      'back to one replica',
+      150_000,
+      500,
+    );
     const down = (await eventsOf('burner')).filter((e) => e.type === 'service.scaled-down');
     expect(down.length).toBeGreaterThan(0);
     expect(down.at(-1)!.message).toMatch(/→ 1: cpu \d+% of 30% target/);
