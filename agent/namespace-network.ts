@@ -23,32 +23,63 @@ export function namespaceNetworkName(base: string, namespace: string): string {
 
 export class NamespaceNetworks {
   private readonly known = new Set<string>();
+  /** One creation per network at a time: a namespace's first pods start together. */
+  private readonly inflight = new Map<string, Promise<string>>();
 
   constructor(
     private readonly base: string,
     private readonly cluster: string,
-    private readonly docker: Pick<Docker, 'listNetworks' | 'createNetwork'> = new Docker(),
+    private readonly docker: Pick<Docker, 'listNetworks' | 'createNetwork' | 'getNetwork'> = new Docker(),
   ) {}
 
   /** The namespace's network, created when missing. Idempotent; another agent creating it meanwhile is fine. */
   async ensure(namespace: string): Promise<string> {
     const name = namespaceNetworkName(this.base, namespace);
     if (this.known.has(name) || name === this.base) return name;
-    const existing = await this.docker.listNetworks({ filters: { name: [name] } });
-    if (!existing.some((n) => n.Name === name)) {
+    let pending = this.inflight.get(name);
+    if (!pending) {
+      pending = this.create(name, namespace).finally(() => this.inflight.delete(name));
+      this.inflight.set(name, pending);
+    }
+    return pending;
+  }
+
+  private async create(name: string, namespace: string): Promise<string> {
+    const named = async () => (await this.docker.listNetworks({ filters: { name: [name] } })).filter((n) => n.Name === name);
+    let created: string | undefined;
+    if ((await named()).length === 0) {
       try {
-        await this.docker.createNetwork({
+        ({ id: created } = await this.docker.createNetwork({
           Name: name,
           Driver: 'bridge',
           CheckDuplicate: true,
           Labels: { [CLUSTER_LABEL]: this.cluster, [NAMESPACE_LABEL]: namespace },
-        });
+        }));
       } catch (err) {
         // 409: another local agent created it meanwhile; that one is as good.
         if ((err as { statusCode?: number }).statusCode !== 409) throw err;
       }
     }
+    if (created !== undefined) {
+      // CheckDuplicate is best effort: another agent on this daemon (a local host is a process of
+      // its own) creating it at the same moment leaves two networks of one name, and a container
+      // naming it then fails as "ambiguous". The oldest stays; a newer one this agent made goes.
+      const all = (await named()).sort((a, b) => createdKey(a.Created).localeCompare(createdKey(b.Created)) || a.Id.localeCompare(b.Id));
+      if (all.length > 1 && all[0].Id !== created) {
+        await this.docker
+          .getNetwork(created)
+          .remove()
+          .catch((err: { statusCode?: number }) => {
+            if (err.statusCode !== 404) throw err;
+          });
+      }
+    }
     this.known.add(name);
     return name;
   }
+}
+
+/** Docker's `Created` (RFC 3339 with up to 9 fraction digits, trailing zeros dropped) in an order strings keep. */
+function createdKey(created: string): string {
+  return created.replace(/\.(\d{1,9})/, (_, fraction: string) => `.${fraction.padEnd(9, '0')}`);
 }
