@@ -489,6 +489,27 @@ describe('the Compose corpus', () => {
     expect(doc(r, 'web').spec).toMatchObject({ containers: [{ image: 'skiff/busybox:latest', ports: [{ containerPort: 8080, protocol: 'tcp' }] }] });
     expect(doc(r, 'client').spec).toMatchObject({ containers: [{ env: { WEB_URL: 'http://web:8080/' } }] });
   });
+  it('the busybox stack the end-to-end test deploys: replicas, a shell healthcheck, the ingress host from .env, a named volume', () => {
+    const r = convert('busybox-stack');
+    expect(r.namespace).toBe('stack');
+    const web = stored(r, 'web');
+    expect(web.spec.replicas).toBe(2);
+    expect(web.spec.ingress).toMatchObject({ host: 'stack.compose.test', port: 8080 });
+    expect(web.spec.containers[0].env).toEqual({ GREETING: 'hello' });
+    expect(web.spec.containers[0].resources).toEqual({ cpu: 200, memory: 16 * 2 ** 20 });
+    expect(web.spec.containers[0].health).toMatchObject({
+      exec: { command: ['sh', '-c', 'wget -qO- http://127.0.0.1:8080/ || exit 1'] },
+      intervalSeconds: 1,
+      timeoutSeconds: 1,
+      failureThreshold: 3,
+    });
+    // $$ is a literal $, for the container's shell.
+    expect(web.spec.containers[0].args?.[2]).toContain('echo "$GREETING from $(hostname)"');
+    const store = stored(r, 'store');
+    expect(store.spec.volumes).toEqual([{ name: 'store-data', persistent: {} }]);
+    expect(store.spec.containers[0].volumeMounts).toEqual([{ name: 'store-data', mountPath: '/data' }]);
+    expect(convert('busybox-stack', {}, { GREETING: 'hi' }).specs.find((x) => x.metadata.name === 'web')?.spec.containers[0].env).toEqual({ GREETING: 'hi' });
+  });
 });
 
 describe('bad Compose files', () => {
