@@ -1,13 +1,15 @@
 /**
- * Rollouts end to end: `skiff local up` (3 hosts), the `skiff` CLI, real containers. Four replicas
- * roll to a new version one surge at a time; a version whose containers exit and one whose probe
- * fails are rolled back automatically (the old replicas, the very same containers, serve
- * throughout); `rollout undo` returns to the previous version. Waits on conditions, never on time.
+ * Rollouts end to end: `skiff local up` (3 hosts), the `skiff` CLI, real containers, and bounded
+ * load through the local load balancer. Ten replicas roll to a new version a surge at a time with
+ * zero failed requests; a version whose containers exit and one whose probe fails are rolled back
+ * automatically (the old replicas, the very same containers, serve throughout: zero failed
+ * requests); `rollout undo` returns to the previous version. Waits on conditions, never on time.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { request } from 'node:http';
 import Docker from 'dockerode';
 import { eventually, json, skiff, startCluster, type RunningCluster } from '../helpers/cli.ts';
 import { removeClusterContainers, uniqueClusterName } from '../helpers/docker.ts';
@@ -26,7 +28,10 @@ let running: RunningCluster | undefined;
 
 const cli = (...args: string[]) => skiff(args, { cwd: dir, timeoutMs: 300_000 });
 
-/** A 4-replica web service answering its VERSION, probed on `probePath`; `command` replaces the server. */
+const REPLICAS = 10;
+const HOST = 'web.rollout.test';
+
+/** A 10-replica web service behind the load balancer answering its VERSION, probed on `probePath`; `command` replaces the server. */
 function specFile(version: string, opts: { probePath?: string; command?: string } = {}): string {
   const command = opts.command ?? 'mkdir -p /www && echo "$VERSION" > /www/index.html && exec httpd -f -p 8080 -h /www';
   const probe = opts.command ? '' : `\n      health: { http: { path: "${opts.probePath ?? '/'}", port: 8080 }, intervalSeconds: 1, failureThreshold: 2 }`;
@@ -36,8 +41,9 @@ function specFile(version: string, opts: { probePath?: string; command?: string 
     `kind: Service
 metadata: { name: web }
 spec:
-  replicas: 4
-  update: { maxSurge: 1, maxUnavailable: 0, minReadySeconds: 3, progressDeadlineSeconds: 180 }
+  replicas: ${REPLICAS}
+  update: { maxSurge: 3, maxUnavailable: 0, minReadySeconds: 1, progressDeadlineSeconds: 180 }
+  ingress: { host: ${HOST}, port: 8080 }
   containers:
     - name: web
       image: skiff/busybox:latest
@@ -68,6 +74,43 @@ async function answers(): Promise<Map<string, string>> {
   return out;
 }
 
+/**
+ * Bounded load through the load balancer while `during` runs: 4 clients in a loop, at most 5,000
+ * requests and 4 minutes. Returns what failed (each failure's reason) and how many were sent.
+ */
+async function underLoad<T>(during: () => Promise<T>): Promise<{ value: T; total: number; failed: string[] }> {
+  const proxy = new URL(json<{ proxy: string }>(await cli('local', 'status', '-o', 'json')).proxy);
+  const get = () =>
+    new Promise<string | undefined>((resolve) => {
+      const req = request({ host: proxy.hostname, port: Number(proxy.port), path: '/', headers: { host: HOST }, agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode === 200 ? undefined : `HTTP ${res.statusCode}`));
+        res.on('error', (err) => resolve(err.message));
+      });
+      req.on('error', (err) => resolve(err.message));
+      req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
+      req.end();
+    });
+  let stop = false;
+  let total = 0;
+  const failed: string[] = [];
+  const deadline = Date.now() + 240_000;
+  const clients = Array.from({ length: 4 }, async () => {
+    while (!stop && Date.now() < deadline && total < 5000) {
+      total++;
+      const why = await get();
+      if (why) failed.push(why);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  });
+  try {
+    return { value: await during(), total, failed };
+  } finally {
+    stop = true;
+    await Promise.all(clients);
+  }
+}
+
 async function events(): Promise<{ type: string; message: string }[]> {
   return json<{ type: string; message: string }[]>(await cli('events', '--service', 'web', '-o', 'json'));
 }
@@ -89,12 +132,15 @@ describe('rollouts on a local cluster', { timeout: 300_000 }, () => {
   it('rolls 4 replicas to a new version, health-gated, and records both revisions', async () => {
     const first = await cli('apply', '-f', specFile('v1'), '--timeout', '240');
     expect(first.code, first.stderr).toBe(0);
-    expect([...(await answers()).values()]).toEqual(['v1', 'v1', 'v1', 'v1']);
+    expect([...(await answers()).values()]).toEqual(Array(REPLICAS).fill('v1'));
 
-    const second = await cli('apply', '-f', specFile('v2'), '--timeout', '240');
+    const { value: second, total, failed } = await underLoad(() => cli('apply', '-f', specFile('v2'), '--timeout', '240'));
     expect(second.code, second.stderr).toBe(0);
-    expect(second.stdout).toContain('default/web: 4/4 running (version 2 complete');
-    expect([...(await answers()).values()]).toEqual(['v2', 'v2', 'v2', 'v2']);
+    expect(second.stdout).toContain(`default/web: ${REPLICAS}/${REPLICAS} running (version 2 complete`);
+    console.log(`rollout of ${REPLICAS} replicas under load: ${total} requests, ${failed.length} failed`);
+    expect(failed).toEqual([]);
+    expect(total).toBeGreaterThan(20);
+    expect([...(await answers()).values()]).toEqual(Array(REPLICAS).fill('v2'));
     const history = json<{ revisions: { version: number; current: boolean }[] }>(await cli('rollout', 'history', 'web', '-o', 'json'));
     expect(history.revisions.map((r) => [r.version, r.current])).toEqual([
       [1, false],
@@ -104,7 +150,10 @@ describe('rollouts on a local cluster', { timeout: 300_000 }, () => {
 
   it('rolls back a version whose containers exit, the old replicas serving throughout', async () => {
     const before = await answers();
-    const bad = await cli('apply', '-f', specFile('exits', { command: 'echo starting; exit 3' }), '--timeout', '240');
+    const { value: bad, failed: dropped } = await underLoad(() =>
+      cli('apply', '-f', specFile('exits', { command: 'echo starting; exit 3' }), '--timeout', '240'),
+    );
+    expect(dropped).toEqual([]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/version 3 of default\/web failed and (was|is being) rolled back: .*(crash-looping|exited)/);
     await eventually(
@@ -124,7 +173,8 @@ describe('rollouts on a local cluster', { timeout: 300_000 }, () => {
 
   it('rolls back a version whose probe fails, and says so', async () => {
     const before = await answers();
-    const bad = await cli('apply', '-f', specFile('v3', { probePath: '/missing' }), '--timeout', '240');
+    const { value: bad, failed } = await underLoad(() => cli('apply', '-f', specFile('v3', { probePath: '/missing' }), '--timeout', '240'));
+    expect(failed).toEqual([]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/version 5 of default\/web failed and (was|is being) rolled back: .*failing its probe/);
     await eventually(
@@ -142,7 +192,7 @@ describe('rollouts on a local cluster', { timeout: 300_000 }, () => {
     const undo = await cli('rollout', 'undo', 'web', '--timeout', '240');
     expect(undo.code, undo.stderr).toBe(0);
     expect(undo.stdout).toContain('back to the template of version 1');
-    expect([...(await answers()).values()]).toEqual(['v1', 'v1', 'v1', 'v1']);
+    expect([...(await answers()).values()]).toEqual(Array(REPLICAS).fill('v1'));
     const status = await cli('rollout', 'status', 'web');
     expect(status.code).toBe(0);
     expect(status.stdout).toContain('rolled out');
