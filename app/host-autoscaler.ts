@@ -33,10 +33,12 @@ export interface HostAutoscalerDeps {
 /** Kept between runs by the caller (the handler's module scope, the local timer). */
 export interface HostAutoscalerState {
   unneededSince: ReadonlyMap<string, string>;
+  /** Since when each instance of the group has been seen unregistered: losing it only delays a timeout. */
+  unregisteredSince?: ReadonlyMap<string, string>;
 }
 
 export function newHostAutoscalerState(): HostAutoscalerState {
-  return { unneededSince: new Map() };
+  return { unneededSince: new Map(), unregisteredSince: new Map() };
 }
 
 export interface HostAutoscalerResult {
@@ -76,11 +78,13 @@ export async function runHostAutoscaler(deps: HostAutoscalerDeps, state: HostAut
     ...(deps.fallbackTemplate ? { fallbackTemplate: deps.fallbackTemplate } : {}),
     drainedByAutoscaler,
     unneededSince: state.unneededSince,
+    ...(state.unregisteredSince ? { unregisteredSince: state.unregisteredSince } : {}),
     policy: deps.policy,
     now: nowIso,
     seed: nowIso,
   });
   state.unneededSince = plan.unneededSince;
+  state.unregisteredSince = plan.unregisteredSince;
 
   // Protection first: a host that just got tasks must be safe from the group before anything else happens.
   await protect(port, plan.protect, true, log);

@@ -48,7 +48,15 @@ export interface HostScalingPolicy {
   readonly unneededMs: number;
   /** Pending tasks simulated per run at most: bounds the work (the rest wait for the next run). @default 500 */
   readonly maxTasks?: number;
+  /**
+   * How long an instance of the group may go without registering as a host before it is
+   * terminated (it failed to boot, or its agent cannot reach the control plane). Until then it
+   * counts as coming, and a second host is not asked for the same tasks. @default 600000 (10 minutes)
+   */
+  readonly registerTimeoutMs?: number;
 }
+
+export const DEFAULT_REGISTER_TIMEOUT_MS = 10 * 60_000;
 
 // ------------------------------------------------------------------------------------------------
 // The estimator
@@ -192,6 +200,8 @@ export interface HostScalingInput {
   readonly drainedByAutoscaler: ReadonlySet<string>;
   /** Since when each host has been unneeded (ISO), from the previous run. */
   readonly unneededSince: ReadonlyMap<string, string>;
+  /** Since when each instance of the group has been seen without a host record (ISO), from the previous run. */
+  readonly unregisteredSince?: ReadonlyMap<string, string>;
   readonly policy: HostScalingPolicy;
   readonly now: string;
   readonly seed: string;
@@ -226,6 +236,7 @@ export interface HostScalingPlan {
   readonly unprotect: readonly string[];
   /** The memory for the next run. */
   readonly unneededSince: ReadonlyMap<string, string>;
+  readonly unregisteredSince: ReadonlyMap<string, string>;
 }
 
 const MEMBER = /^(InService|Pending)/;
@@ -257,7 +268,10 @@ export function planHostScaling(input: HostScalingInput): HostScalingPlan {
     .sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.id < b.id ? -1 : 1))
     .slice(0, policy.maxTasks ?? 500);
 
-  const base = { protect: protect.sort(), unprotect: unprotect.sort(), upcoming };
+  // Instances that have not registered yet, and since when this autoscaler has seen them so.
+  const unregisteredSince = new Map<string, string>();
+  for (const id of members) if (!byId.has(id)) unregisteredSince.set(id, input.unregisteredSince?.get(id) ?? input.now);
+  const base = { protect: protect.sort(), unprotect: unprotect.sort(), upcoming, unregisteredSince };
   // Tasks too big for any host are reported whatever the action.
   let tooBig: HostScalingPlan['tooBig'] = [];
   const none = (reason: string, unneededSince: ReadonlyMap<string, string> = new Map(), extra: Partial<HostScalingPlan> = {}): HostScalingPlan => ({
@@ -278,6 +292,21 @@ export function planHostScaling(input: HostScalingInput): HostScalingPlan {
       return { ...none(''), action: { kind: 'uncordon', host: h.id, reason: `the group is at its min of ${group.min} host(s)` } };
     }
     return { ...none(''), action: { kind: 'terminate', host: h.id, reason: `host ${h.id} is drained` } };
+  }
+
+  // 1b. An instance that never registered is not coming: it goes (when the group may shrink), and
+  // the next run asks for a host again if tasks still need one.
+  const timeout = policy.registerTimeoutMs ?? DEFAULT_REGISTER_TIMEOUT_MS;
+  const stuck = [...unregisteredSince].filter(([, at]) => Date.parse(input.now) - Date.parse(at) >= timeout).sort(([a], [b]) => (a < b ? -1 : 1))[0];
+  if (stuck && group.desired - 1 >= group.min) {
+    return {
+      ...none(''),
+      action: {
+        kind: 'terminate',
+        host: stuck[0],
+        reason: `instance ${stuck[0]} has not registered as a host for ${Math.round(timeout / 1000)} s (it failed to boot, or its agent cannot reach the control plane)`,
+      },
+    };
   }
 
   // 2. Scale out for the pending tasks.

@@ -204,7 +204,13 @@ export class SkiffCluster extends Construct {
 
     this.observability = new SkiffObservability(this, 'Observability', {
       clusterName,
-      functions: { api: this.apiFunction, scheduler: this.schedulerFunction, health: this.healthFunction },
+      functions: {
+        api: this.apiFunction,
+        scheduler: this.schedulerFunction,
+        health: this.healthFunction,
+        autoscaler: this.autoscaler.function,
+        hostAutoscaler: this.hostAutoscaling.function,
+      },
       table: this.table,
       httpApi: this.httpApi,
       vpc: this.vpc,

@@ -9,7 +9,7 @@
 // chain) is in chunks read only by those. npm packages are bundled (zod and yaml load in a third
 // less CPU time from one chunk than from node_modules, docs/benchmarks.md), except the AWS SDK
 // (the credential chain and the signer: only for a deployed API, whose latency dwarfs their
-// loading, and whose lazy requires are best left as the SDK ships them) and tsx. `--packages=external`
+// loading, and whose lazy requires are best left as the SDK ships them), dockerode (native addons) and tsx. `--packages=external`
 // leaves every package to node_modules (to compare). The local cluster (cli/local.ts and local/) is left out altogether: it starts its agents
 // and load balancer worker from TypeScript files next to its own, so it always runs from source,
 // through tsx, which the `local` commands load only then.
@@ -53,7 +53,8 @@ const result = await build({
   outExtension: { '.js': '.mjs' },
   chunkNames: '[name]-[hash]',
   packages,
-  external: ['tsx', 'tsx/*', '@aws-sdk/*', '@smithy/*'],
+  // dockerode (only `skiff exec` loads it) reaches ssh2 and cpu-features, whose native addons no bundle holds.
+  external: ['tsx', 'tsx/*', '@aws-sdk/*', '@smithy/*', 'dockerode'],
   plugins: [localFromSource],
   // A bundled CommonJS package calls require(); ESM output has none unless given one.
   banner:

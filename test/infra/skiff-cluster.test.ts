@@ -635,6 +635,15 @@ describe('HTTP API', () => {
     }
   });
 
+  it('alarms on the errors and throttles of every control function, the two autoscalers included', () => {
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')) as { Properties: { AlarmName: string; MetricName?: string } }[];
+    const names = alarms.map((a) => a.Properties.AlarmName);
+    for (const fn of ['Api', 'Scheduler', 'Health', 'Autoscaler', 'HostAutoscaler']) {
+      expect(names).toContain(`skiff-test-${fn}Errors`);
+      expect(names).toContain(`skiff-test-${fn}Throttles`);
+    }
+  });
+
   it('outputs the alarm topic, API URL, table, cluster name, parameter prefix, host group name, load balancer DNS name and hosted zone', () => {
     const apiId = onlyResource(template, 'AWS::ApiGatewayV2::Api');
     const outputs = template.findOutputs('*') as Record<string, { Value: unknown }>;

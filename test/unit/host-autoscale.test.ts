@@ -202,6 +202,50 @@ describe('planHostScaling: scale out', () => {
   });
 });
 
+describe('planHostScaling: an instance that never registers', () => {
+  const later = (ms: number) => new Date(Date.parse(NOW) + ms).toISOString();
+  const launching = group({ ids: ['h1', 'i-new'] });
+
+  it('counts it as coming until the timeout, then terminates it, and a new run asks for a host again', () => {
+    const tasks = [pendingTask(4), pendingTask(5)];
+    const first = planHostScaling(input({ group: launching, tasks }));
+    expect(first.upcoming).toBe(1);
+    expect(first.action.kind).toBe('none');
+    expect([...first.unregisteredSince]).toEqual([['i-new', NOW]]);
+    // Still within the 10 minutes: waited for, never asked again.
+    const waiting = planHostScaling(input({ group: launching, tasks, unregisteredSince: first.unregisteredSince, now: later(9 * 60_000) }));
+    expect(waiting.action.kind).toBe('none');
+    expect(waiting.unregisteredSince.get('i-new')).toBe(NOW);
+    const timedOut = planHostScaling(input({ group: launching, tasks, unregisteredSince: first.unregisteredSince, now: later(10 * 60_000) }));
+    expect(timedOut.action).toEqual({
+      kind: 'terminate',
+      host: 'i-new',
+      reason: 'instance i-new has not registered as a host for 600 s (it failed to boot, or its agent cannot reach the control plane)',
+    });
+    // Once it is gone from the group, the tasks ask for a host again, and it is forgotten.
+    const after = planHostScaling(input({ tasks, unregisteredSince: timedOut.unregisteredSince, now: later(11 * 60_000) }));
+    expect(after.action).toMatchObject({ kind: 'scale-out', desired: 2 });
+    expect(after.unregisteredSince.size).toBe(0);
+  });
+
+  it('forgets an instance once it registers, and keeps one at the min of the group', () => {
+    const registered = planHostScaling(
+      input({ group: launching, hosts: [full('h1'), aHost({ id: 'i-new' })], unregisteredSince: new Map([['i-new', NOW]]), now: later(20 * 60_000) }),
+    );
+    expect(registered.unregisteredSince.size).toBe(0);
+    expect(registered.action.kind).not.toBe('terminate');
+    const atMin = planHostScaling(
+      input({
+        group: { ...launching, min: 2 },
+        unregisteredSince: new Map([['i-new', NOW]]),
+        now: later(20 * 60_000),
+        policy: { utilizationThreshold: 0.5, unneededMs: 60_000, registerTimeoutMs: 60_000 },
+      }),
+    );
+    expect(atMin.action.kind).not.toBe('terminate');
+  });
+});
+
 describe('planHostScaling: scale in', () => {
   const idle = aHost({ id: 'h2' });
   const twoHosts = { group: group({ ids: ['h1', 'h2'] }), hosts: [full('h1', 2), idle] };
