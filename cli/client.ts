@@ -3,6 +3,7 @@ import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smit
 import { send, type HttpRequestError, type HttpResponse } from './http.ts';
 import { ConfigValueError, configPath, readConfig, validateApiUrl, validateRegion } from './config.ts';
 import { isLoopbackUrl as isLoopback, readLocalToken, readTrustedStatus, statusFilePath, tokenFilePath } from './local-status.ts';
+import { idToken, readLogin, type SavedLogin } from './login.ts';
 
 export class ApiError extends Error {
   constructor(
@@ -24,6 +25,8 @@ export interface ApiTarget {
   profile?: string;
   /** Set: sent as `Authorization: Bearer <token>` (a local cluster's own, or `--token` / `$SKIFF_TOKEN`); never with signing. */
   token?: string;
+  /** Set (`skiff login`): requests go to the API's `/user` routes with the user's Cognito ID token, not signed. */
+  login?: SavedLogin;
 }
 
 /**
@@ -43,6 +46,14 @@ export function findApi(
   // --token, else $SKIFF_TOKEN, else (a local cluster) its token file. A signed request carries none:
   // SigV4 owns the Authorization header.
   const token = opts.token ?? (env.SKIFF_TOKEN || undefined) ?? target.token;
+  // A person signed in with `skiff login` to this API: their identity, unless a token was given.
+  const login = token || target.source === 'local' ? undefined : readLogin(target.url, env);
+  if (login) {
+    delete target.region;
+    delete target.profile;
+    delete target.token;
+    return { ...target, login };
+  }
   if (!token || target.region) {
     delete target.token;
     return target;
@@ -157,9 +168,12 @@ export class ApiClient {
     contentType = 'application/json',
     extra: Record<string, string> = {},
   ): Promise<{ data: T; nextCursor?: string; resourceVersion?: string }> {
-    const url = `${this.base}${path}`;
+    const login = this.target.login;
+    // People's routes are the same API under /user, behind the JWT authorizer (infra/api.ts).
+    const url = `${this.base}${login ? '/user' : ''}${path}`;
     let headers: Record<string, string> = { ...extra, ...(body ? { 'content-type': contentType } : {}) };
     if (this.target.token && !this.target.region) headers.authorization = `Bearer ${this.target.token}`;
+    if (login) headers.authorization = `Bearer ${await idToken(login)}`;
     if (this.target.region) headers = await this.sign(method, url, headers, body, this.target.region);
     let res: HttpResponse;
     try {
@@ -180,7 +194,8 @@ export class ApiClient {
       const body = data as { message?: string; Message?: string } | undefined;
       let message = body?.message ?? body?.Message ?? `HTTP ${res.status}`;
       // The IAM refusal says little ("Forbidden"); say what to check.
-      if (res.status === 401 && !this.target.region)
+      if (res.status === 401 && login) message += ` (the sign-in of ${login.user} was refused: run skiff login again)`;
+      else if (res.status === 401 && !this.target.region)
         message += this.target.token ? ' (the token sent was refused: check --token or $SKIFF_TOKEN)' : ' (no token: pass --token or set $SKIFF_TOKEN)';
       if (res.status === 403 && this.target.region)
         message += ` (IAM authorization, region ${this.target.region}${this.target.profile ? `, profile ${this.target.profile}` : ''}: the caller needs execute-api:Invoke on this API)`;

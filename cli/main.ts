@@ -23,6 +23,7 @@ import rollout from './commands/rollout.ts';
 import scale from './commands/scale.ts';
 import convert from './commands/convert.ts';
 import exec from './commands/exec.ts';
+import { login, logout } from './commands/login.ts';
 import version from './commands/version.ts';
 import explain from './commands/explain.ts';
 import { completionCommand } from './commands/completion.ts';
@@ -45,6 +46,8 @@ export const COMMANDS: readonly AnyCommand[] = [
   token,
   local,
   config,
+  login,
+  logout,
   version,
   explain,
   completionCommand(() => COMMANDS),

@@ -51,7 +51,7 @@ describe('suggestions', () => {
 });
 
 describe('skiff (dispatcher)', () => {
-  it('knows the seventeen verbs, and local, config, token and rollout subcommands, of the CLI contract', () => {
+  it('knows the nineteen verbs, and local, config, token and rollout subcommands, of the CLI contract', () => {
     expect(COMMANDS.map((c) => c.name)).toEqual([
       'apply',
       'convert',
@@ -67,6 +67,8 @@ describe('skiff (dispatcher)', () => {
       'token',
       'local',
       'config',
+      'login',
+      'logout',
       'version',
       'explain',
       'completion',
@@ -167,7 +169,7 @@ describe('skiff (dispatcher)', () => {
     [['gte', 'tasks'], 'unknown command "gte"; did you mean "get"? (skiff --help)'],
     [
       ['frobnicate'],
-      'unknown command "frobnicate"; try: apply, convert, get, delete, describe, exec, rollout, scale, drain, uncordon, events, token, local, config, version, explain, completion (skiff --help)',
+      'unknown command "frobnicate"; try: apply, convert, get, delete, describe, exec, rollout, scale, drain, uncordon, events, token, local, config, login, logout, version, explain, completion (skiff --help)',
     ],
     [['get', 'tasks', '--namspace', 'x'], "Unknown option '--namspace'; did you mean --namespace?"],
     [['apply', '-f', 'x.yaml', '--no-wiat'], "Unknown option '--no-wiat'; did you mean --no-wait?"],
