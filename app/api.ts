@@ -4,7 +4,7 @@
  * directly.
  */
 import type { Store } from '../ports/index.ts';
-import { currentReadings, statusesByTask } from './autoscaler.ts';
+import { currentReadings, statusesByTask, type RequestRates } from './autoscaler.ts';
 import type { Host, HostStatus, Service, ServiceSpec, Task, TaskView } from '../core/types.ts';
 import YAML from 'yaml';
 import { parseServiceSpec, parseServiceYaml } from '../core/spec.ts';
@@ -77,6 +77,8 @@ export interface ApiDeps {
   readonly tokens?: TokenSigner;
   /** How often a watched list is read again while it waits (app/watch.ts). @default 1000 */
   readonly watchIntervalMs?: number;
+  /** The load balancer's requests per replica, for `describe` of a service with a request target; absent: shown as not measured. */
+  readonly requestRates?: RequestRates;
   /** Workload identity (app/identity-routes.ts): the cluster's name and the token issuer; absent: no workload tokens. */
   readonly workloadIdentity?: { readonly cluster: string; readonly issuer?: WorkloadTokenIssuer };
 }
@@ -260,7 +262,16 @@ export function createApi(deps: ApiDeps): Api {
     const [tasks, statuses, hosts] = await Promise.all([store.listTasks(p.namespace, p.name), store.listHostStatuses(), store.listHosts()]);
     const views = await viewsOf(tasks, statuses, hosts);
     // The autoscaler's targets as measured now (`skiff describe`); the last decision is in `scale`.
-    const metrics = service.spec.spec.autoscaling ? currentReadings(service, tasks, statusesByTask(statuses), deps.now().getTime()) : undefined;
+    const a = service.spec.spec.autoscaling;
+    const rate =
+      a?.targetRequestsPerReplica !== undefined && deps.requestRates
+        ? await deps.requestRates
+            .requestsPerReplica([{ namespace: service.namespace, name: service.name }])
+            .then((m) => m.get(`${service.namespace}/${service.name}`))
+            // Without a count the target reads "not measured", as the autoscaler's own run does.
+            .catch(() => undefined)
+        : undefined;
+    const metrics = a ? currentReadings(service, tasks, statusesByTask(statuses), deps.now().getTime(), rate) : undefined;
     return {
       status: 200,
       body: { ...serviceSummary(service, tasks, views, deps.zone), service, tasks: views, ...(metrics ? { metrics } : {}) },

@@ -333,6 +333,8 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       startedAt: controlPlaneStartedAt,
       secrets: localSecrets(dynamoClient, TABLE, ssm.endpoint, `/skiff/${cluster}`, cluster),
       workloadIdentity,
+      // `describe` shows the request rate the autoscaler acts on (the proxy's counts, through the CloudWatch stand-in).
+      requestRates,
     });
     const authenticate = localAuthenticator({ adminToken: token, signer, revocations: tenancy, now: () => new Date(), hosts: hostTokens });
     const api = await bindStable('API', apiPort || saved?.apiPort, apiPort ? 'given with --port' : savedAt, endpointsPath, (port) =>

@@ -84,3 +84,49 @@ describe('the API core over the in-memory store', () => {
     expect((await a.call('GET', '/v1/namespaces/default/services/web')).status).toBe(404);
   });
 });
+
+describe('a service with a request target, described', () => {
+  const shop = JSON.stringify({
+    kind: 'Service',
+    metadata: { name: 'shop' },
+    spec: {
+      replicas: 1,
+      containers: [{ name: 'web', image: 'skiff/busybox:latest', ports: [{ containerPort: 8080 }] }],
+      ingress: { host: 'shop.example.test', port: 8080 },
+      autoscaling: { maxReplicas: 4, targetRequestsPerReplica: 10 },
+    },
+  });
+
+  it("shows the load balancer's requests per replica, and not measured when the count fails", async () => {
+    const h = await passHarness([{ id: 'h1', cpu: 1000 }]);
+    let failing = false;
+    const asked: string[] = [];
+    const requestRates = {
+      async requestsPerReplica(services: readonly { namespace: string; name: string }[]) {
+        asked.push(...services.map((s) => `${s.namespace}/${s.name}`));
+        if (failing) throw new Error('CloudWatch unavailable');
+        return new Map([['default/shop', 25]]);
+      },
+    };
+    const core = createApi({ store: h.store, now: () => new Date(h.now()), kickScheduler: async () => {}, requestRates });
+    const get = async () =>
+      (await core({ method: 'GET', path: '/v1/namespaces/default/services/shop', query: {}, headers: {} })).body as {
+        metrics: { metric: string; value?: number; proposal?: number }[];
+      };
+    expect((await core({ method: 'POST', path: '/v1/services', query: {}, headers: { 'content-type': 'application/json' }, body: shop })).status).toBe(201);
+    // The replica placed and reported running by its host (the agent, played).
+    await h.pass();
+    const [task] = await h.inner.listAllTasks();
+    await h.inner.putHostStatus({
+      hostId: 'h1',
+      heartbeatAt: h.now(),
+      generation: 1,
+      agentVersion: 't',
+      tasks: [{ taskId: task.id, namespace: 'default', service: 'shop', state: 'running', ports: [], containers: [], since: h.now() }],
+    });
+    expect((await get()).metrics).toEqual([expect.objectContaining({ metric: 'requests', value: 25, proposal: 3 })]);
+    expect(asked).toEqual(['default/shop']);
+    failing = true;
+    expect((await get()).metrics[0].value).toBeUndefined();
+  });
+});
