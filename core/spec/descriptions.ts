@@ -98,6 +98,9 @@ export const FIELD_DESCRIPTIONS: Readonly<Record<string, string>> = {
   'spec.update.autoRollback': 'true: a failed rollout returns to the last healthy revision.',
   'spec.update.revisionHistoryLimit': 'Pod templates kept for rollout history and undo.',
   'spec.terminationGracePeriodSeconds': 'Seconds between the stop signal and SIGKILL when a replica stops.',
+  'spec.identity': "The replicas' workload identity: a signed token at /var/run/skiff/identity/token, and AWS credentials for a role (docs/identity.md).",
+  'spec.identity.awsRole':
+    "An IAM role ARN: every replica gets temporary credentials for it through the container credentials endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI); the role must trust the cluster's host role.",
 };
 
 /** The description of the field at `path`: an init container's field reads its container's line. */

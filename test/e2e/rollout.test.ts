@@ -129,7 +129,7 @@ afterAll(async () => {
 });
 
 describe('rollouts on a local cluster', { timeout: 300_000 }, () => {
-  it('rolls 4 replicas to a new version, health-gated, and records both revisions', async () => {
+  it('rolls 10 replicas to a new version under load, health-gated, with zero failed requests, and records both revisions', async () => {
     const first = await cli('apply', '-f', specFile('v1'), '--timeout', '240');
     expect(first.code, first.stderr).toBe(0);
     expect([...(await answers()).values()]).toEqual(Array(REPLICAS).fill('v1'));

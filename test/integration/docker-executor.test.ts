@@ -180,6 +180,14 @@ describe('DockerExecutor with a real Docker daemon', () => {
     // after the grace period (exit 137). Under the init it dies of the SIGTERM itself: 128 + 15.
     const id = await executor.create(aTask(), aContainer({ command: ['sleep', '600'] }), { hostAddress: HOST_ADDRESS });
     await executor.start(id);
+    // Once the init runs sleep: a SIGTERM that comes before the init has set up its handlers is lost
+    // like any signal to a PID 1 without one (the race of a stop a moment after the start).
+    for (let i = 0; i < 100; i++) {
+      const top = await docker.getContainer(id).top();
+      // The process whose command is `sleep 600` itself, not the init whose command line holds it.
+      if (top.Processes?.some((p: string[]) => p.at(-1) === 'sleep 600')) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
     await docker.getContainer(id).stop({ t: 300 });
 
     expect(await executor.inspect(id)).toMatchObject({ state: 'exited', exitCode: 143 });

@@ -64,9 +64,10 @@ async function running(task: HostDocumentTask): Promise<string> {
   const id = await executor.create(task, task.pod.containers[0], { hostAddress: '127.0.1.1', hostname: task.id });
   await executor.start(id);
   // The shell must have installed its traps before the signal comes: wait until its sleep runs.
+  // The process whose command is `sleep 600` itself (the shell's own command line holds those words too).
   await eventually(async () => {
     const top = await docker.getContainer(id).top();
-    return top.Processes?.some((p: string[]) => p.join(' ').includes('sleep 600')) ? true : undefined;
+    return top.Processes?.some((p: string[]) => p.at(-1) === 'sleep 600') ? true : undefined;
   }, 'the shell to be waiting on its sleep');
   return id;
 }
