@@ -6,7 +6,7 @@
  * gives each agent its own, in its environment; it names one host, and the API gives a host nothing
  * but its own tasks' identity tokens (app/identity-routes.ts).
  */
-import { createHmac } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { decodeJwt, jwtVerify } from 'jose';
 import { hostIdentity, UnauthorizedError, type Identity } from '../core/authz.ts';
 
@@ -36,6 +36,31 @@ export class HostTokenSigner {
       exp: iat + HOST_TOKEN_TTL_SECONDS,
     })}`;
     return `${head}.${createHmac('sha256', this.key).update(head).digest('base64url')}`;
+  }
+
+  /**
+   * True when `token` is this signer's, for `hostId`, and valid for at least `minRemainingMs` more:
+   * synchronous, for the local cluster deciding whether a running agent keeps its token.
+   */
+  isCurrent(token: string, hostId: string, now: Date, minRemainingMs: number): boolean {
+    const parts = token.split('.');
+    if (parts.length !== 3) return false;
+    const expected = createHmac('sha256', this.key).update(`${parts[0]}.${parts[1]}`).digest();
+    const given = Buffer.from(parts[2], 'base64url');
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return false;
+    let claims: { host?: unknown; exp?: unknown; aud?: unknown; iss?: unknown };
+    try {
+      claims = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
+    } catch {
+      return false;
+    }
+    return (
+      claims.host === hostId &&
+      claims.aud === HOST_TOKEN_AUDIENCE &&
+      claims.iss === ISSUER &&
+      typeof claims.exp === 'number' &&
+      claims.exp * 1000 - now.getTime() >= minRemainingMs
+    );
   }
 
   /** The host identity a host token proves; `UnauthorizedError` otherwise. */

@@ -309,7 +309,9 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
 
     // Workload identity: the STS stand-in the agents assume tasks' roles through (roles under
     // /skiff/<cluster>/, as the host role's grant on AWS), and the signing keys of workload tokens.
-    const sts = await startStsServer({ allowedRolePath: `/skiff/${cluster}/` });
+    const sts = await bindStable('STS stand-in', saved?.stsPort, savedAt, endpointsPath, (port) =>
+      startStsServer({ allowedRolePath: `/skiff/${cluster}/`, port }),
+    );
     controlPlane.push(() => sts.close());
     const identityKeys = new FileSigningKeyStore(join(dataDir, 'identity-keys.json'));
     await rotateSigningKeys(identityKeys, Date.now());
@@ -386,6 +388,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       apiPort: portOf(api.url),
       dnsPort: dns.port,
       proxyPort: proxy.port,
+      stsPort: portOf(sts.endpoint),
     } satisfies SavedEndpoints);
 
     const network = await ensureNetwork(cluster);
@@ -395,7 +398,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     const starting: string[] = [];
     const startingAt = new Date();
     /** Host `i`'s agent configuration (`host-<i>` on 127.0.1.<i>), saved where `startAgent` finds it. */
-    const configureHost = (i: number): Record<string, string> => {
+    const configureHost = (i: number, previousToken?: string): Record<string, string> => {
       const id = `host-${i}`;
       const address = `127.0.1.${i}`;
       const env: Record<string, string> = {
@@ -422,7 +425,9 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
         SKIFF_STATE_DIR: join(dataDir, 'agents'),
         SKIFF_PID_FILE: hostFiles(dataDir, id).pid,
         SKIFF_API_URL: api.url,
-        SKIFF_HOST_TOKEN: hostTokens.issue(id, new Date()),
+        // The running agent's token while it has a week left: a new one would restart the agent for nothing.
+        SKIFF_HOST_TOKEN:
+          previousToken !== undefined && hostTokens.isCurrent(previousToken, id, new Date(), 7 * 86_400_000) ? previousToken : hostTokens.issue(id, new Date()),
         SKIFF_STS_ENDPOINT: sts.endpoint,
       };
       // 0600: it holds the agent's host token.
@@ -432,9 +437,9 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     for (let i = 1; i <= hostCount; i++) {
       const id = `host-${i}`;
       const address = `127.0.1.${i}`;
-      const env = configureHost(i);
-      const logFile = hostFiles(dataDir, id).log;
       let running = findAgent(dataDir, cluster, id);
+      const env = configureHost(i, running?.env.SKIFF_HOST_TOKEN);
+      const logFile = hostFiles(dataDir, id).log;
       if (running) {
         const differs = Object.keys(env).filter((k) => running!.env[k] !== env[k]);
         if (differs.length > 0) {
@@ -580,6 +585,8 @@ interface SavedEndpoints {
   /** Added after format 1 was first written: absent in older files, then a free port is picked. */
   readonly dnsPort?: number;
   readonly proxyPort?: number;
+  /** The STS stand-in's: in every agent's environment, so a new start keeps it to adopt them. */
+  readonly stsPort?: number;
 }
 
 /** `<dataDir>/endpoints.json`: the ports of the control plane, kept so that running agents find it again. */

@@ -152,4 +152,19 @@ describe('local host tokens', () => {
     const foreign = await new HostTokenSigner(new Uint8Array(32).fill(9)).issue('host-2', now());
     await expect(auth(`Bearer ${foreign}`)).rejects.toThrow(/host token is not valid/);
   });
+
+  it("is kept by a new local start while it is this key's, for this host, and has the margin left", async () => {
+    const { HostTokenSigner, HOST_TOKEN_TTL_SECONDS } = await import('../../app/host-tokens.ts');
+    const hosts = new HostTokenSigner(new Uint8Array(32).fill(7));
+    const token = hosts.issue('host-2', new Date(T0));
+    const week = 7 * 86_400_000;
+    expect(hosts.isCurrent(token, 'host-2', new Date(T0), week)).toBe(true);
+    expect(hosts.isCurrent(token, 'host-3', new Date(T0), week)).toBe(false);
+    expect(hosts.isCurrent(token, 'host-2', new Date(T0 + HOST_TOKEN_TTL_SECONDS * 1000 - week + 1000), week)).toBe(false);
+    expect(new HostTokenSigner(new Uint8Array(32).fill(9)).isCurrent(token, 'host-2', new Date(T0), week)).toBe(false);
+    const [head, , sig] = token.split('.');
+    const forged = Buffer.from(JSON.stringify({ host: 'host-2', iss: 'x', aud: 'skiff-host', exp: 9e9 })).toString('base64url');
+    expect(hosts.isCurrent(`${head}.${forged}.${sig}`, 'host-2', new Date(T0), week)).toBe(false);
+    expect(hosts.isCurrent('not-a-token', 'host-2', new Date(T0), week)).toBe(false);
+  });
 });
