@@ -25,6 +25,10 @@ export const ENV = {
   ssmEndpoint: 'SKIFF_SSM_ENDPOINT',
   /** The private DNS zone of service discovery (default `skiff.internal`). */
   dnsZone: 'SKIFF_DNS_ZONE',
+  /** The cluster's CloudWatch Logs group (docs/logs.md): the agent ships to it, the API reads it; unset: no central logs. */
+  logGroup: 'SKIFF_LOG_GROUP',
+  /** Local mode: the CloudWatch Logs stand-in's endpoint. */
+  logsEndpoint: 'SKIFF_LOGS_ENDPOINT',
 
   /**
    * The cluster's EFS file system (AWS): persistent volumes are its access points, shared by every host.
