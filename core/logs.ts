@@ -163,3 +163,36 @@ export function decodeLogCursor(text: string, param = 'cursor'): LogCursor {
   }
   return { floor: value[0], streams };
 }
+
+// ---- query parameters -----------------------------------------------------------------------------
+
+const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * `since` as a time in ms: a duration back from `now` (`10m`, `1h30m`, `45s`, `2d`) or a date
+ * (`2026-12-07T08:00:00Z`). A ValidationError names the parameter otherwise.
+ */
+export function parseSince(text: string, now: number, param = 'since'): number {
+  const t = text.trim();
+  if (/^(\d+(ms|s|m|h|d))+$/.test(t)) {
+    let ms = 0;
+    for (const [, n, unit] of t.matchAll(/(\d+)(ms|s|m|h|d)/g)) ms += Number(n) * UNIT_MS[unit];
+    return now - ms;
+  }
+  if (/^\d{4}-\d{2}-\d{2}/.test(t)) {
+    const at = Date.parse(t);
+    if (!Number.isNaN(at)) return at;
+  }
+  throw new ValidationError([
+    { path: param, message: `must be a duration such as 10m, 1h30m or 2d, or a date such as 2026-12-07T08:00:00Z; got ${JSON.stringify(text)}` },
+  ]);
+}
+
+/** An integer query parameter within bounds, or the default when absent. */
+export function intParam(text: string | undefined, param: string, min: number, max: number, fallback: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isInteger(n) || n < min || n > max)
+    throw new ValidationError([{ path: param, message: `must be an integer from ${min} to ${max}; got ${JSON.stringify(text)}` }]);
+  return n;
+}

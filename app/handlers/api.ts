@@ -25,6 +25,8 @@ import { isDnsLabel } from '../../core/spec.ts';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { SsmSigningKeyStore } from '../../adapters/aws/ssm-signing-keys.ts';
 import { WorkloadTokenIssuer } from '../workload-tokens.ts';
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import { CloudWatchLogStore } from '../../adapters/aws/cloudwatch-log-store.ts';
 
 export type ApiHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 
@@ -57,7 +59,17 @@ export function apiHandlerFromEnv(env: NodeJS.ProcessEnv): ApiHandler {
     iam: iamBindingsFromEnv(env),
     ...(cp.secrets ? { secrets: cp.secrets } : {}),
     workloadIdentity: workloadIdentityFromEnv(env, config),
+    ...logsFromEnv(env, config),
   });
+}
+
+/** The cluster's log group when SKIFF_LOG_GROUP names one (docs/logs.md); unset: the log routes answer 503. */
+function logsFromEnv(env: NodeJS.ProcessEnv, config: ReturnType<typeof controlPlaneConfig>): Pick<ApiDeps, 'logs'> {
+  const group = env[ENV.logGroup]?.trim();
+  if (!group) return {};
+  const endpoint = env[ENV.logsEndpoint]?.trim();
+  const client = new CloudWatchLogsClient({ ...(config.region ? { region: config.region } : {}), ...(endpoint ? { endpoint } : {}) });
+  return { logs: new CloudWatchLogStore(client, group) };
 }
 
 /** The workload token issuer when SKIFF_WORKLOAD_ISSUER names one: keys from the cluster's SSM parameter (docs/identity.md). */
