@@ -39,6 +39,7 @@ import { SkiffObservability } from './observability.ts';
 import { SkiffState } from './state.ts';
 import { DRAIN_SECONDS } from '../core/stopping.ts';
 import { SkiffPersistentVolumes } from './volumes.ts';
+import { SkiffClusterLogs } from './logs.ts';
 
 export {
   DEFAULT_CLUSTER_CIDR,
@@ -86,6 +87,8 @@ export class SkiffCluster extends Construct {
   readonly api: SkiffApi;
   /** Alarms, dashboard, alarm topic, API access logs and VPC flow log (`Observability`). */
   readonly observability: SkiffObservability;
+  /** The cluster's log group: containers' output and the agents' own logs (docs/logs.md). */
+  readonly logs: SkiffClusterLogs;
 
   // The members below are the parts' resources, named as before the parts existed.
   /** The VPC the hosts run in (given or created). */
@@ -140,8 +143,10 @@ export class SkiffCluster extends Construct {
       clusterCidr: settings.clusterCidr,
       hostSubnetPrefix: settings.hostSubnetPrefix,
     });
+    this.logs = new SkiffClusterLogs(this, 'Logs', { clusterName, retention: props.clusterLogRetention });
     this.volumes = new SkiffPersistentVolumes(this, 'Volumes', { clusterName, vpc: this.network.vpc, vpcSubnets: this.network.hostSubnets });
     this.hostFleet = this.addHosts(props, settings);
+    this.logs.grantShip(this.hostFleet.role);
     this.network.admitContainers(this.hostFleet.securityGroup);
     this.volumes.admitHosts(this.hostFleet.securityGroup);
     this.volumes.grantHosts(this.hostFleet.role);
@@ -245,6 +250,7 @@ export class SkiffCluster extends Construct {
       // The same drain as the load balancer's deregistration delay (SkiffIngress): see core/stopping.ts.
       drainSeconds: DRAIN_SECONDS.aws,
       efsFileSystemId: this.volumes.fileSystem.fileSystemId,
+      logGroup: this.logs.logGroupName,
       // The API is made after the hosts (its function's grants need them): its URL is resolved at synthesis.
       workloadIdentity: { apiUrl: Lazy.string({ produce: () => this.api.httpApi.apiEndpoint }), credentialsAddress: CREDENTIALS_ADDRESS },
     });
@@ -279,6 +285,9 @@ export class SkiffCluster extends Construct {
     const scheduler = controlPlane.schedulerFunction;
     this.hostFleet.grantPublishDocuments(scheduler);
     this.hostFleet.grantManageSecrets(controlPlane.apiFunction);
+    // The API serves the log routes (app/log-routes.ts): it alone reads the cluster's logs.
+    this.logs.grantRead(controlPlane.apiFunction);
+    controlPlane.apiFunction.addEnvironment(ENV.logGroup, this.logs.logGroupName);
     this.hostFleet.grantWake(scheduler);
     this.hostFleet.grantDescribeMachines(scheduler);
     this.network.grantRouting(scheduler);
