@@ -76,6 +76,10 @@ export class LogShipper {
   private readonly pipes = new Map<string, Pipe>();
   /** Container incarnations (`id@startedAt`) followed, or being followed, by this process. */
   private readonly followed = new Set<string>();
+  /** Incarnations whose follow ended: done if the container has stopped, broken off (Docker restarted) if it still runs. */
+  private readonly ended = new Set<string>();
+  /** The stream of each container followed, to forget idle streams of containers gone from the host. */
+  private readonly streamOf = new Map<string, string>();
   /** Per container id, the follow running now: a restarted container's next follow waits for it. */
   private readonly following = new Map<string, Promise<void>>();
   private readonly abort = new AbortController();
@@ -106,12 +110,21 @@ export class LogShipper {
       const key = `${c.id}@${c.startedAt ?? ''}`;
       present.add(key);
       // Created and never started: nothing to read yet.
-      if (c.state === 'created' || !c.startedAt || this.followed.has(key)) continue;
+      if (c.state === 'created' || !c.startedAt) continue;
+      if (this.followed.has(key)) {
+        // A follow that ended while the container still runs broke off (the daemon restarted): follow again from where it was.
+        if (!(this.ended.has(key) && c.state === 'running')) continue;
+        this.ended.delete(key);
+      }
       this.followed.add(key);
       const stream = taskStream(c.namespace ?? 'default', c.taskId, c.container);
+      this.streamOf.set(c.id, stream);
       const previous = this.following.get(c.id) ?? Promise.resolve();
       const run = previous
         .then(() => this.follow(c.id, stream))
+        .then(() => {
+          this.ended.add(key);
+        })
         .catch((err: unknown) => {
           // Docker refused (the container went meanwhile): forget it, the next listing tries again if it is still there.
           this.followed.delete(key);
@@ -122,8 +135,19 @@ export class LogShipper {
         if (this.following.get(c.id) === run) this.following.delete(c.id);
       });
     }
-    // Containers gone from the host: their incarnations need no memory (their streams keep their position).
-    for (const key of this.followed) if (!present.has(key) && !this.following.has(key.slice(0, key.indexOf('@')))) this.followed.delete(key);
+    // Containers gone from the host: their incarnations and idle streams need no memory (the store keeps their position).
+    const ids = new Set(containers.map((c) => c.id));
+    for (const key of this.followed) {
+      if (present.has(key) || this.following.has(key.slice(0, key.indexOf('@')))) continue;
+      this.followed.delete(key);
+      this.ended.delete(key);
+    }
+    for (const [id, stream] of this.streamOf) {
+      const pipe = this.pipes.get(stream);
+      if (ids.has(id) || this.following.has(id) || (pipe && (pipe.buffer.length > 0 || pipe.inFlight))) continue;
+      this.streamOf.delete(id);
+      this.pipes.delete(stream);
+    }
   }
 
   /** A line of a stream the agent writes itself (`host/<id>`). */

@@ -7,7 +7,7 @@ import type { LogEvent } from '../../ports/logs.ts';
 
 /** Docker's json-file log of each container, and its follow: what is there from `since`, then new lines while it runs. */
 class FakeDocker implements LogSource {
-  readonly files = new Map<string, { lines: LogLine[]; running: boolean; wake: (() => void)[] }>();
+  readonly files = new Map<string, { lines: LogLine[]; running: boolean; wake: (() => void)[]; broken: number }>();
   readonly asked: { id: string; since: number | undefined }[] = [];
 
   write(id: string, at: number, text: string): void {
@@ -23,10 +23,16 @@ class FakeDocker implements LogSource {
     f.running = false;
     for (const w of f.wake.splice(0)) w();
   }
+  /** The follow stream breaks off (the daemon restarted) while the container keeps running. */
+  breakFollows(id: string): void {
+    const f = this.file(id);
+    f.broken++;
+    for (const w of f.wake.splice(0)) w();
+  }
   private file(id: string) {
     let f = this.files.get(id);
     if (!f) {
-      f = { lines: [], running: true, wake: [] };
+      f = { lines: [], running: true, wake: [], broken: 0 };
       this.files.set(id, f);
     }
     return f;
@@ -34,8 +40,10 @@ class FakeDocker implements LogSource {
   async *follow(id: string, since: number | undefined, signal: AbortSignal): AsyncIterable<LogLine> {
     this.asked.push({ id, since });
     const f = this.file(id);
+    const broken = f.broken;
     let i = 0;
     for (;;) {
+      if (f.broken !== broken) return;
       while (i < f.lines.length) {
         const line = f.lines[i++];
         if (since === undefined || line.at >= since) yield line;
@@ -215,6 +223,36 @@ describe('LogShipper', () => {
       [50, '{"message":"agent starting"}'],
       [50, '{"message":"stderr a little earlier"}'],
     ]);
+    await shipper.stop();
+  });
+
+  it('follows a running container again when its follow broke off, from where it was', async () => {
+    const docker = new FakeDocker();
+    const store = new MemoryLogStore();
+    const shipper = new LogShipper({ store, source: docker, flushMs: 5 });
+    const c = container('c1', 'web-1-aaaaa');
+    shipper.sync([c]);
+    docker.write('c1', 1, 'one');
+    await until('the first line', async () => (await messages(store)).length === 1);
+    docker.breakFollows('c1');
+    docker.write('c1', 2, 'two');
+    // Each listing while the container runs: once the broken follow has ended, it is followed again.
+    await until('followed again', () => {
+      shipper.sync([c]);
+      return docker.asked.length === 2;
+    });
+    await until('the line after the break', async () => (await messages(store)).length === 2);
+    expect(await messages(store)).toEqual(['one', 'two']);
+    expect(docker.asked).toEqual([
+      { id: 'c1', since: undefined },
+      { id: 'c1', since: 1 },
+    ]);
+    // Stopped and listed as such: not followed again.
+    docker.die('c1');
+    shipper.sync([{ ...c, state: 'exited' }]);
+    await new Promise((r) => setTimeout(r, 20));
+    shipper.sync([{ ...c, state: 'exited' }]);
+    expect(docker.asked).toHaveLength(2);
     await shipper.stop();
   });
 
