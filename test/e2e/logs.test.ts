@@ -2,7 +2,8 @@
  * Central logs end to end (docs/logs.md), on a local cluster and real Docker: a service writes
  * numbered lines; `skiff logs -f` shows each exactly once and in order per replica, including the
  * lines of a replica killed mid-way and those of the container that replaced it, as Docker itself
- * recorded them. Bounded (under a minute) and cleaned up whatever happens.
+ * recorded them; and they are still there once the host they ran on is killed. Bounded (under a
+ * minute) and cleaned up whatever happens.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,6 +12,7 @@ import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LABELS } from '../../agent/executor.ts';
+import type { TaskView } from '../../core/types.ts';
 import { parseDockerLine } from '../../agent/docker-logs.ts';
 import { eventually, SKIFF, skiff, startCluster, type RunningCluster } from '../helpers/cli.ts';
 import { removeClusterContainers, uniqueClusterName } from '../helpers/docker.ts';
@@ -143,5 +145,14 @@ describe('skiff logs -f', { timeout: 60_000 }, () => {
     expect(new Map([...final.seen].filter(([run]) => final.recorded.has(run)))).toEqual(final.recorded);
     expect([...final.seen.keys()].every((run) => final.recorded.has(run))).toBe(true);
     for (const numbers of final.recorded.values()) expect(numbers).toEqual(Array.from({ length: numbers.length }, (_, i) => i + 1));
+
+    // Lines outlive their host: a host of the service dies, and its replicas' lines are all still shown.
+    const tasks = JSON.parse((await cli('get', 'tasks', '--service', 'counter', '-o', 'json')).stdout) as TaskView[];
+    const host = tasks.find((t) => t.host)!.host!;
+    expect((await cli('local', 'kill-host', host)).code).toBe(0);
+    const after = await cli('logs', 'counter');
+    expect(after.code).toBe(0);
+    const afterRuns = byRun(after.stdout.split('\n'));
+    for (const [run, numbers] of final.recorded) expect(afterRuns.get(run)?.slice(0, numbers.length)).toEqual(numbers);
   });
 });
