@@ -122,7 +122,7 @@ export function logHandlers(logs: LogStore | undefined, now: () => Date): { serv
       const stream = hostStream(p.id);
       if (req.query.container !== undefined) throw new ValidationError([{ path: 'container', message: "applies to tasks' logs, not a host's" }]);
       const out = await answer(req, { prefix: stream, keep: (s) => s === stream });
-      if ((out.body as { lines: unknown[] }).lines.length === 0 && logs && req.query.cursor === undefined && (await logs.streams(stream)).length === 0)
+      if ((out.body as { lines: unknown[] }).lines.length === 0 && logs && req.query.cursor === undefined && !(await logs.streams(stream)).includes(stream))
         throw new NotFoundError(`logs of host ${p.id} (no agent of that id has shipped a line)`);
       return out;
     },

@@ -126,6 +126,11 @@ describe('log routes', () => {
     expect(((await get('/v1/hosts/host-1/logs')).body as Lines).lines.map((l) => l.message)).toEqual(['{"message":"agent starting"}']);
     expect(((await get('/v1/control-plane/logs', { function: 'scheduler' })).body as Lines).lines).toHaveLength(1);
     expect((await get('/v1/hosts/host-9/logs')).status).toBe(404);
+    // host-1's stream is a prefix of host-10's: host-10 has its own, and an unknown host-11 has none.
+    await logs.put('host/host-10', [{ at: T, message: '{"message":"ten"}' }]);
+    expect(((await get('/v1/hosts/host-1/logs')).body as Lines).lines.map((l) => l.message)).toEqual(['{"message":"agent starting"}']);
+    await logs.put('host/host-110', [{ at: T, message: '{"message":"one ten"}' }]);
+    expect((await get('/v1/hosts/host-11/logs')).status).toBe(404);
   });
 
   it('refuses bad parameters, naming them', async () => {
