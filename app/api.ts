@@ -83,6 +83,8 @@ export interface ApiDeps {
   readonly workloadIdentity?: { readonly cluster: string; readonly issuer?: WorkloadTokenIssuer };
   /** The cluster's log group (docs/logs.md); absent: the log routes answer 503. */
   readonly logs?: LogStore;
+  /** On AWS, each control function's own log group by function name; absent: the cluster group's `control/` streams. */
+  readonly controlLogs?: Readonly<Record<string, LogStore>>;
 }
 
 /** Largest request body accepted; a service spec is a few KB. */
@@ -482,7 +484,7 @@ export function createApi(deps: ApiDeps): Api {
       return deps.workloadIdentity?.issuer;
     },
   });
-  const logRoutes = logHandlers(deps.logs, deps.now);
+  const logRoutes = logHandlers(deps.logs, deps.now, deps.controlLogs);
   const routes: Route[] = [
     ['GET', /^\/\.well-known\/openid-configuration$/, identity.discovery, 'public'],
     ['GET', /^\/\.well-known\/jwks\.json$/, identity.jwks, 'public'],

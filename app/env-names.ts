@@ -29,6 +29,8 @@ export const ENV = {
   logGroup: 'SKIFF_LOG_GROUP',
   /** Local mode: the CloudWatch Logs stand-in's endpoint. */
   logsEndpoint: 'SKIFF_LOGS_ENDPOINT',
+  /** The API function: the control functions' own log groups, JSON `{"api": "<group>", "scheduler": ...}` (`skiff logs --control-plane`). */
+  controlLogGroups: 'SKIFF_CONTROL_LOG_GROUPS',
 
   /**
    * The cluster's EFS file system (AWS): persistent volumes are its access points, shared by every host.

@@ -61,6 +61,10 @@ export class LogsNotConfiguredError extends SkiffError {
 interface Selection {
   readonly prefix: string;
   readonly keep: (stream: string) => boolean;
+  /** Another store than the cluster's log group (a control function's own group, on AWS). */
+  readonly store?: LogStore;
+  /** The name a stream is shown (and followed) by: a function's streams are `control/<function>/<stream>`. */
+  readonly rename?: (stream: string) => string;
 }
 
 const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -72,9 +76,18 @@ function containerFilter(req: Req): ((stream: string) => boolean) | undefined {
   return (stream) => parseTaskStream(stream)?.container === c;
 }
 
-export function logHandlers(logs: LogStore | undefined, now: () => Date): { service: Handler; task: Handler; host: Handler; controlPlane: Handler } {
-  const answer = async (req: Req, sel: Selection): Promise<{ status: number; body: unknown }> => {
-    if (!logs) throw new LogsNotConfiguredError();
+/**
+ * @param controlLogs on AWS, each control function's own log group (function name → store): Lambda
+ *   writes there, not in the cluster's group; absent (local mode), the cluster group's `control/` streams.
+ */
+export function logHandlers(
+  logs: LogStore | undefined,
+  now: () => Date,
+  controlLogs?: Readonly<Record<string, LogStore>>,
+): { service: Handler; task: Handler; host: Handler; controlPlane: Handler } {
+  const answer = async (req: Req, selection: Selection | readonly Selection[]): Promise<{ status: number; body: unknown }> => {
+    const sels: readonly Selection[] = Array.isArray(selection) ? selection : [selection as Selection];
+    if (sels.some((sel) => !(sel.store ?? logs))) throw new LogsNotConfiguredError();
     const limit = intParam(req.query.limit, 'limit', 1, MAX_LOG_LINES, DEFAULT_LOG_LINES);
     const since = req.query.since === undefined ? undefined : parseSince(req.query.since, now().getTime());
     const tail = req.query.tail === undefined ? undefined : intParam(req.query.tail, 'tail', 0, MAX_LOG_LINES, 0);
@@ -83,23 +96,34 @@ export function logHandlers(logs: LogStore | undefined, now: () => Date): { serv
     let shown: StoredLogEvent[];
     let cursor: LogCursor;
     if (tail !== undefined) {
-      shown = await tailOf(logs, sel, tail, since);
+      shown = byTime((await Promise.all(sels.map((sel) => tailOf(sel.store ?? logs!, sel, tail, since)))).flat()).slice(-tail);
       // Lines at or after the oldest shown were all shown (the tail is the newest); the cursor starts there.
       cursor = advance(startCursor(shown[0]?.at ?? since ?? 0), shown);
     } else {
       const from = req.query.cursor !== undefined ? decodeLogCursor(req.query.cursor) : startCursor(since ?? 0);
       // The pages are judged as one sequence: `unseen` counts a stream's lines of one ms in order.
       const read: StoredLogEvent[] = [];
-      shown = [];
-      let token: string | undefined;
-      for (let page = 0; page < MAX_PAGES && shown.length < limit; page++) {
-        const out = await logs.read({ prefix: sel.prefix, since: from.floor, limit: MAX_LOG_LINES, ...(token ? { token } : {}) });
-        read.push(...out.events.filter((e) => sel.keep(e.stream)));
-        shown = unseen(from, read);
-        if (!out.next) break;
-        token = out.next;
+      // A store left with pages unread: lines after the last one read from it may not be returned yet.
+      let horizon = Number.POSITIVE_INFINITY;
+      for (const sel of sels) {
+        const store = sel.store ?? logs!;
+        const mine: StoredLogEvent[] = [];
+        let token: string | undefined;
+        let lastAt: number | undefined;
+        for (let page = 0; page < MAX_PAGES; page++) {
+          const out = await store.read({ prefix: sel.prefix, since: from.floor, limit: MAX_LOG_LINES, ...(token ? { token } : {}) });
+          mine.push(...out.events.filter((e) => sel.keep(e.stream)).map((e) => (sel.rename ? { ...e, stream: sel.rename(e.stream) } : e)));
+          lastAt = out.events.at(-1)?.at ?? lastAt;
+          token = out.next;
+          if (!token || unseen(from, mine).length >= limit) break;
+        }
+        if (token !== undefined && lastAt !== undefined) horizon = Math.min(horizon, lastAt);
+        read.push(...mine);
       }
-      shown = shown.slice(0, limit);
+      shown = unseen(
+        from,
+        byTime(read).filter((e) => e.at <= horizon),
+      ).slice(0, limit);
       cursor = advance(from, shown);
     }
     return { status: 200, body: { lines: shown.map(view), cursor: encodeLogCursor(cursor) } };
@@ -130,10 +154,26 @@ export function logHandlers(logs: LogStore | undefined, now: () => Date): { serv
       const fn = req.query.function;
       if (fn !== undefined && !NAME.test(fn))
         throw new ValidationError([{ path: 'function', message: `must be a function name such as scheduler or api; got ${JSON.stringify(fn)}` }]);
+      if (controlLogs) {
+        const names = Object.keys(controlLogs).filter((name) => fn === undefined || name === fn);
+        if (names.length === 0) throw new NotFoundError(`logs of control function ${fn}; the functions are ${Object.keys(controlLogs).join(', ')}`);
+        return answer(
+          req,
+          names.map((name) => ({ store: controlLogs[name], prefix: '', keep: () => true, rename: (s: string) => `${controlStream(name)}/${s}` })),
+        );
+      }
       const prefix = fn ? controlStream(fn) : 'control/';
       return answer(req, { prefix, keep: (s) => (fn ? s === prefix : s.startsWith(prefix)) });
     },
   };
+}
+
+/** Events of several reads in time order; one stream's keep their order (the sort is stable). */
+function byTime(events: readonly StoredLogEvent[]): StoredLogEvent[] {
+  return events
+    .map((e, i) => ({ e, i }))
+    .sort((a, b) => a.e.at - b.e.at || a.i - b.i)
+    .map(({ e }) => e);
 }
 
 /** The last `count` lines over the selected streams (each stream's tail, merged), at or after `since`. */
@@ -141,13 +181,8 @@ async function tailOf(logs: LogStore, sel: Selection, count: number, since: numb
   if (count === 0) return [];
   const streams = (await logs.streams(sel.prefix)).filter(sel.keep).slice(-MAX_TAIL_STREAMS);
   const tails = await Promise.all(streams.map((s) => logs.tail(s, count)));
-  const merged = tails
-    .flat()
-    .filter((e) => since === undefined || e.at >= since)
-    .map((e, i) => ({ e, i }))
-    .sort((a, b) => a.e.at - b.e.at || a.i - b.i)
-    .map(({ e }) => e);
-  return merged.slice(-count);
+  const merged = byTime(tails.flat().filter((e) => since === undefined || e.at >= since));
+  return merged.slice(-count).map((e) => (sel.rename ? { ...e, stream: sel.rename(e.stream) } : e));
 }
 
 function view(e: StoredLogEvent): LogLineView {

@@ -6,7 +6,7 @@
  */
 import { RemovalPolicy } from 'aws-cdk-lib';
 import { Effect, type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { type ILogGroup, LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 
 /** The cluster's log group name; local mode uses the same (local/cluster.ts logGroupName). */
@@ -49,14 +49,17 @@ export class SkiffClusterLogs extends Construct {
     );
   }
 
-  /** The API reads every stream, merged (FilterLogEvents), one's tail (GetLogEvents), and lists them. */
-  grantRead(grantee: IGrantable): void {
+  /**
+   * The API reads every stream, merged (FilterLogEvents), one's tail (GetLogEvents), and lists them;
+   * in this group and in `others` (the control functions' own groups, for `skiff logs --control-plane`).
+   */
+  grantRead(grantee: IGrantable, others: readonly ILogGroup[] = []): void {
     grantee.grantPrincipal.addToPrincipalPolicy(
       new PolicyStatement({
         sid: 'ReadClusterLogs',
         effect: Effect.ALLOW,
         actions: ['logs:FilterLogEvents', 'logs:GetLogEvents', 'logs:DescribeLogStreams'],
-        resources: [this.logGroup.logGroupArn],
+        resources: [this.logGroup.logGroupArn, ...others.map((g) => g.logGroupArn)],
       }),
     );
   }

@@ -9,7 +9,7 @@
  * from logical ids (logical-ids.ts), so every resource keeps the id it had when the cluster was one
  * construct; test/infra/logical-ids.test.ts pins them.
  */
-import { Aws, Lazy, Tags } from 'aws-cdk-lib';
+import { Aws, Lazy, Stack, Tags } from 'aws-cdk-lib';
 import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
 import type { AutoScalingGroup } from 'aws-cdk-lib/aws-autoscaling';
 import type { Table } from 'aws-cdk-lib/aws-dynamodb';
@@ -187,6 +187,22 @@ export class SkiffCluster extends Construct {
       logRetention: props.logRetention,
     });
 
+    // The API serves the log routes (app/log-routes.ts): it alone reads the cluster's logs, and the
+    // control functions' own groups for `skiff logs --control-plane` (Lambda writes those, docs/logs.md).
+    const controlLogGroups = {
+      api: this.controlPlane.apiFunction.logGroup,
+      scheduler: this.controlPlane.schedulerFunction.logGroup,
+      health: this.controlPlane.healthFunction.logGroup,
+      autoscaler: this.autoscaler.function.logGroup,
+      'host-autoscaler': this.hostAutoscaling.function.logGroup,
+    };
+    this.logs.grantRead(this.controlPlane.apiFunction, Object.values(controlLogGroups));
+    this.controlPlane.apiFunction.addEnvironment(ENV.logGroup, this.logs.logGroupName);
+    this.controlPlane.apiFunction.addEnvironment(
+      ENV.controlLogGroups,
+      Stack.of(this).toJsonString(Object.fromEntries(Object.entries(controlLogGroups).map(([fn, group]) => [fn, group.logGroupName]))),
+    );
+
     this.vpc = this.network.vpc;
     this.clusterCidr = this.network.clusterCidr;
     this.hostRouteTableIds = this.network.hostRouteTableIds;
@@ -285,9 +301,6 @@ export class SkiffCluster extends Construct {
     const scheduler = controlPlane.schedulerFunction;
     this.hostFleet.grantPublishDocuments(scheduler);
     this.hostFleet.grantManageSecrets(controlPlane.apiFunction);
-    // The API serves the log routes (app/log-routes.ts): it alone reads the cluster's logs.
-    this.logs.grantRead(controlPlane.apiFunction);
-    controlPlane.apiFunction.addEnvironment(ENV.logGroup, this.logs.logGroupName);
     this.hostFleet.grantWake(scheduler);
     this.hostFleet.grantDescribeMachines(scheduler);
     this.network.grantRouting(scheduler);

@@ -69,7 +69,20 @@ function logsFromEnv(env: NodeJS.ProcessEnv, config: ReturnType<typeof controlPl
   if (!group) return {};
   const endpoint = env[ENV.logsEndpoint]?.trim();
   const client = new CloudWatchLogsClient({ ...(config.region ? { region: config.region } : {}), ...(endpoint ? { endpoint } : {}) });
-  return { logs: new CloudWatchLogStore(client, group) };
+  const text = env[ENV.controlLogGroups]?.trim();
+  let controlLogs: Record<string, CloudWatchLogStore> | undefined;
+  if (text) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (err) {
+      throw new Error(`${ENV.controlLogGroups} is not JSON (${(err as Error).message}); expected {"api": "<log group>", ...}`);
+    }
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed) || Object.values(parsed).some((v) => typeof v !== 'string' || v === ''))
+      throw new Error(`${ENV.controlLogGroups} must be a JSON object of function name to log group name, got ${text.slice(0, 200)}`);
+    controlLogs = Object.fromEntries(Object.entries(parsed as Record<string, string>).map(([fn, name]) => [fn, new CloudWatchLogStore(client, name)]));
+  }
+  return { logs: new CloudWatchLogStore(client, group), ...(controlLogs ? { controlLogs } : {}) };
 }
 
 /** The workload token issuer when SKIFF_WORKLOAD_ISSUER names one: keys from the cluster's SSM parameter (docs/identity.md). */

@@ -52,7 +52,8 @@ export function logsTarget(
   if (opts.controlPlane)
     return {
       path: `/v1/control-plane/logs${opts.fn ? `?function=${encodeURIComponent(opts.fn)}` : ''}`,
-      render: (l) => `${stamp(l)}${l.stream.replace(/^control\//, '')} | ${readable(l.message)}`,
+      // `control/<function>`, or on AWS `control/<function>/<the Lambda's stream>`: the function names the line.
+      render: (l) => `${stamp(l)}${l.stream.split('/')[1]} | ${readable(l.message)}`,
     };
   const name = arg!;
   if (TASK_ID.test(name)) {

@@ -1,7 +1,7 @@
 import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { describe, expect, it } from 'vitest';
 import { ENV } from '../../app/env-names.ts';
 import { hostUserDataScript } from '../../infra/host-user-data.ts';
@@ -56,6 +56,24 @@ describe("the cluster's log group", () => {
     template.hasResourceProperties('AWS::IAM::Policy', {
       Roles: [{ Ref: Match.stringLikeRegexp('^ApiRole') }],
       PolicyDocument: { Statement: [Match.objectLike({ Resource: GROUP_ARN })] },
+    });
+  });
+
+  it("lets the API read the control functions' own groups too, when given", () => {
+    process.env.CDK_VALIDATION = 'false';
+    const stack = new Stack(new App(), 'Logs', { env: { account: '123456789012', region: 'eu-west-1' } });
+    const apiRole = new Role(stack, 'ApiRole', { assumedBy: new ServicePrincipal('lambda.amazonaws.com') });
+    const fnLogs = new LogGroup(stack, 'SchedulerLogs');
+    new SkiffClusterLogs(stack, 'Logs', { clusterName: 'prod' }).grantRead(apiRole, [fnLogs]);
+    Template.fromStack(stack).hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: [
+          Match.objectLike({
+            Action: ['logs:FilterLogEvents', 'logs:GetLogEvents', 'logs:DescribeLogStreams'],
+            Resource: [GROUP_ARN, { 'Fn::GetAtt': [Match.stringLikeRegexp('^SchedulerLogs'), 'Arn'] }],
+          }),
+        ],
+      },
     });
   });
 

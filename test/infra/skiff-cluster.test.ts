@@ -232,6 +232,7 @@ describe('control-plane functions', () => {
           SKIFF_WORKLOAD_ISSUER: Match.anyValue(),
           // Central logs: the API reads the cluster's log group (test/infra/logs.test.ts).
           SKIFF_LOG_GROUP: '/skiff/test',
+          SKIFF_CONTROL_LOG_GROUPS: Match.anyValue(),
         }),
       },
     });

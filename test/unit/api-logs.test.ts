@@ -133,6 +133,33 @@ describe('log routes', () => {
     expect((await get('/v1/hosts/host-11/logs')).status).toBe(404);
   });
 
+  it("on AWS, reads the control functions' own log groups, merged, and follows them", async () => {
+    const api = new MemoryLogStore();
+    const scheduler = new MemoryLogStore();
+    const core = createApi({
+      store: new MemoryStore(),
+      now: () => new Date(NOW),
+      kickScheduler: async () => undefined,
+      logs: new MemoryLogStore(),
+      controlLogs: { api, scheduler },
+    });
+    const get = async (query: Record<string, string> = {}) =>
+      (await core({ method: 'GET', path: '/v1/control-plane/logs', query, headers: {} })) as { status: number; body: Lines };
+    await api.put('2026/12/07/[$LATEST]aaa', [{ at: T + 2, message: '{"message":"request"}' }]);
+    await scheduler.put('2026/12/07/[$LATEST]bbb', [{ at: T + 1, message: '{"message":"pass"}' }]);
+    const all = await get();
+    expect(all.body.lines.map((l) => [l.stream, l.message])).toEqual([
+      ['control/scheduler/2026/12/07/[$LATEST]bbb', '{"message":"pass"}'],
+      ['control/api/2026/12/07/[$LATEST]aaa', '{"message":"request"}'],
+    ]);
+    expect((await get({ function: 'scheduler' })).body.lines).toHaveLength(1);
+    expect((await get({ function: 'health' })).status).toBe(404);
+    expect((await get({ tail: '1' })).body.lines.map((l) => l.stream)).toEqual(['control/api/2026/12/07/[$LATEST]aaa']);
+    await scheduler.put('2026/12/07/[$LATEST]ccc', [{ at: T + 3, message: '{"message":"another instance"}' }]);
+    const next = await get({ cursor: all.body.cursor });
+    expect(next.body.lines.map((l) => l.message)).toEqual(['{"message":"another instance"}']);
+  });
+
   it('refuses bad parameters, naming them', async () => {
     const { get } = await setup();
     const bad = async (query: Record<string, string>, path: string) => {
