@@ -142,11 +142,13 @@ export class LogShipper {
       this.followed.delete(key);
       this.ended.delete(key);
     }
+    // A stream another container of the host still writes (a task's container created again) keeps its pipe.
+    const live = new Set([...this.streamOf].filter(([id]) => ids.has(id) || this.following.has(id)).map(([, stream]) => stream));
     for (const [id, stream] of this.streamOf) {
-      const pipe = this.pipes.get(stream);
-      if (ids.has(id) || this.following.has(id) || (pipe && (pipe.buffer.length > 0 || pipe.inFlight))) continue;
+      if (ids.has(id) || this.following.has(id)) continue;
       this.streamOf.delete(id);
-      this.pipes.delete(stream);
+      const pipe = this.pipes.get(stream);
+      if (!live.has(stream) && pipe && pipe.buffer.length === 0 && !pipe.inFlight) this.pipes.delete(stream);
     }
   }
 

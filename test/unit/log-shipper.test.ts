@@ -256,6 +256,32 @@ describe('LogShipper', () => {
     await shipper.stop();
   });
 
+  it('forgets a removed container, and a new container of the same task and name resumes after its lines', async () => {
+    const docker = new FakeDocker();
+    const store = new MemoryLogStore();
+    const shipper = new LogShipper({ store, source: docker, flushMs: 5 });
+    shipper.sync([container('c1', 'web-1-aaaaa')]);
+    docker.write('c1', 10, 'old container');
+    docker.die('c1');
+    await until('the old container shipped', async () => (await messages(store)).length === 1);
+    await until('its follow ended', () => {
+      shipper.sync([]);
+      return docker.asked.length === 1 && Object.keys(shipper.pending()).length === 0;
+    });
+    shipper.sync([]);
+    // Docker's new container for the same pod container: its lines come after the old one's.
+    docker.write('c2', 20, 'new container');
+    shipper.sync([container('c2', 'web-1-aaaaa')]);
+    docker.die('c2');
+    await until('the new container shipped', async () => (await messages(store)).length === 2);
+    expect(await messages(store)).toEqual(['old container', 'new container']);
+    expect(docker.asked).toEqual([
+      { id: 'c1', since: undefined },
+      { id: 'c2', since: 10 },
+    ]);
+    await shipper.stop();
+  });
+
   it('never follows a container that was created and not started', async () => {
     const docker = new FakeDocker();
     const shipper = new LogShipper({ store: new MemoryLogStore(), source: docker });
