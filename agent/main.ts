@@ -11,6 +11,11 @@ import { writeFileSync, rmSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SSMClient } from '@aws-sdk/client-ssm';
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import { CloudWatchLogStore } from '../adapters/aws/cloudwatch-log-store.ts';
+import { hostStream } from '../core/logs.ts';
+import { LogShipper } from './log-shipper.ts';
+import { DockerLogSource } from './docker-logs.ts';
 import { DynamoStore } from '../adapters/aws/dynamo-store.ts';
 import { HostScopedStore } from '../adapters/host-scoped-store.ts';
 import { SsmHostChannel } from '../adapters/aws/ssm-channel.ts';
@@ -50,10 +55,14 @@ function labelsFrom(text: string | undefined): Record<string, string> {
   return out;
 }
 
+/** Ships the agent's own lines to its `host/<id>` stream once central logs are wired (docs/logs.md). */
+let shipOwnLine: ((line: string) => void) | undefined;
+
 function log(level: 'info' | 'warn' | 'error', message: string, data?: Record<string, unknown>): void {
   const line = JSON.stringify({ time: new Date().toISOString(), level, component: 'agent', host: process.env[ENV.hostId], message, ...data });
   if (level === 'error') console.error(line);
   else console.log(line);
+  shipOwnLine?.(line);
 }
 
 /** The host's identity from IMDSv2, or a ConfigError that says what to set instead. */
@@ -180,6 +189,7 @@ async function main(): Promise<void> {
 
   agentRef = agent;
   const stopIdentity = identity.start(() => agent.tasks);
+  const stopLogs = startLogShipping(env, docker, dockerExecutor, hostId, common);
 
   if (pidFile) {
     mkdirSync(dirname(pidFile), { recursive: true });
@@ -190,6 +200,7 @@ async function main(): Promise<void> {
     log('info', 'stopping agent; containers keep running', { signal });
     await agent.stop();
     await stopIdentity();
+    await stopLogs();
     if (pidFile) rmSync(pidFile, { force: true });
     process.exit(0);
   };
@@ -203,6 +214,48 @@ main().catch((err) => {
   log('error', err instanceof ConfigError ? err.message : 'agent failed to start', { error: (err as Error).stack });
   process.exit(1);
 });
+
+/**
+ * Central logs (docs/logs.md): with a log group configured, every container's output and the
+ * agent's own log go to it. The containers are listed every 2 s; a new one's lines are read from
+ * its start, so the interval delays no line. Returns the stop, which puts what is buffered.
+ */
+function startLogShipping(
+  env: NodeJS.ProcessEnv,
+  docker: Dockerode,
+  executor: DockerExecutor,
+  hostId: string,
+  common: { region?: string },
+): () => Promise<void> {
+  const group = optionalEnv(env, ENV.logGroup);
+  if (!group) return async () => undefined;
+  const endpoint = optionalEnv(env, ENV.logsEndpoint);
+  const store = new CloudWatchLogStore(new CloudWatchLogsClient({ ...common, ...(endpoint ? { endpoint } : {}) }), group);
+  // The shipper's own warnings go to stdout only: shipping them would feed a failing shipper.
+  const quiet = (level: 'info' | 'warn' | 'error', message: string, data?: Record<string, unknown>) =>
+    console.log(JSON.stringify({ time: new Date().toISOString(), level, component: 'log-shipper', host: hostId, message, ...data }));
+  const shipper = new LogShipper({ store, source: new DockerLogSource(docker), log: quiet });
+  shipOwnLine = (line) => shipper.line(hostStream(hostId), line);
+  let listing = false;
+  const tick = () => {
+    if (listing) return;
+    listing = true;
+    executor
+      .list()
+      .then((containers) => shipper.sync(containers))
+      .catch((err: Error) => quiet('warn', 'cannot list containers for log shipping', { error: err.message }))
+      .finally(() => {
+        listing = false;
+      });
+  };
+  tick();
+  const timer = setInterval(tick, 2000);
+  return async () => {
+    clearInterval(timer);
+    shipOwnLine = undefined;
+    await shipper.stop();
+  };
+}
 
 /** Local Docker volumes, or EFS access points for persistent volumes when the cluster has a file system (AWS). */
 function volumeManager(docker: Dockerode, cluster: string, hostId: string, efsFileSystemId: string | undefined, region: string | undefined): VolumeManager {

@@ -33,6 +33,8 @@ import { volumeView } from '../core/volumes.ts';
 import { identityHandlers } from './identity-routes.ts';
 import { isPublicRoute } from './public-routes.ts';
 import type { WorkloadTokenIssuer } from './workload-tokens.ts';
+import type { LogStore } from '../ports/logs.ts';
+import { logHandlers } from './log-routes.ts';
 
 export interface ApiRequest {
   readonly method: string;
@@ -81,6 +83,10 @@ export interface ApiDeps {
   readonly requestRates?: RequestRates;
   /** Workload identity (app/identity-routes.ts): the cluster's name and the token issuer; absent: no workload tokens. */
   readonly workloadIdentity?: { readonly cluster: string; readonly issuer?: WorkloadTokenIssuer };
+  /** The cluster's log group (docs/logs.md); absent: the log routes answer 503. */
+  readonly logs?: LogStore;
+  /** On AWS, each control function's own log group by function name; absent: the cluster group's `control/` streams. */
+  readonly controlLogs?: Readonly<Record<string, LogStore>>;
 }
 
 /** Largest request body accepted; a service spec is a few KB. */
@@ -489,6 +495,7 @@ export function createApi(deps: ApiDeps): Api {
       return deps.workloadIdentity?.issuer;
     },
   });
+  const logRoutes = logHandlers(deps.logs, deps.now, deps.controlLogs);
   const routes: Route[] = [
     ['GET', /^\/\.well-known\/openid-configuration$/, identity.discovery, 'public'],
     ['GET', /^\/\.well-known\/jwks\.json$/, identity.jwks, 'public'],
@@ -532,6 +539,10 @@ export function createApi(deps: ApiDeps): Api {
     ['GET', JOB, jobRoutes.get, { action: 'services:read', namespace: 'path' }],
     ['DELETE', JOB, jobRoutes.remove, { action: 'services:delete', namespace: 'path' }],
     ['GET', /^\/v1\/volumes$/, filtered(listVolumes, 'services:read'), { handler: 'lists only the namespaces the caller may read' }],
+    ['GET', /^\/v1\/namespaces\/(?<namespace>[^/]+)\/services\/(?<name>[^/]+)\/logs$/, logRoutes.service, { action: 'services:read', namespace: 'path' }],
+    ['GET', /^\/v1\/namespaces\/(?<namespace>[^/]+)\/tasks\/(?<id>[^/]+)\/logs$/, logRoutes.task, { action: 'services:read', namespace: 'path' }],
+    ['GET', /^\/v1\/hosts\/(?<id>[^/]+)\/logs$/, logRoutes.host, { action: 'hosts:read', namespace: 'cluster' }],
+    ['GET', /^\/v1\/control-plane\/logs$/, logRoutes.controlPlane, { action: 'hosts:read', namespace: 'cluster' }],
     ...rolloutRoutes({
       store,
       now: deps.now,
@@ -688,6 +699,8 @@ function error(status: number, name: string, message: string): ApiResponse {
  * shorter, and two such values stay well within DynamoDB's 2048-byte partition key.
  */
 const MAX_PARAM_LENGTH = 253;
+/** A log cursor holds a position per recent stream (core/logs.ts): longer than a name, bounded all the same. */
+const MAX_QUERY_LENGTH: Readonly<Record<string, number>> = { cursor: 4096 };
 
 /** A decoded path parameter; bad percent-encoding or a value over the limit is the client's error (400). */
 function pathParam(name: string, raw: string): string {
@@ -706,8 +719,9 @@ function pathParam(name: string, raw: string): string {
 
 function checkQuery(query: ApiRequest['query']): void {
   for (const [name, value] of Object.entries(query)) {
-    if (value !== undefined && value.length > MAX_PARAM_LENGTH) {
-      throw new ValidationError([{ path: name, message: `query parameter ${name} must be at most ${MAX_PARAM_LENGTH} characters; got ${value.length}` }]);
+    const max = MAX_QUERY_LENGTH[name] ?? MAX_PARAM_LENGTH;
+    if (value !== undefined && value.length > max) {
+      throw new ValidationError([{ path: name, message: `query parameter ${name} must be at most ${max} characters; got ${value.length}` }]);
     }
   }
 }

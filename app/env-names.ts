@@ -25,6 +25,12 @@ export const ENV = {
   ssmEndpoint: 'SKIFF_SSM_ENDPOINT',
   /** The private DNS zone of service discovery (default `skiff.internal`). */
   dnsZone: 'SKIFF_DNS_ZONE',
+  /** The cluster's CloudWatch Logs group (docs/logs.md): the agent ships to it, the API reads it; unset: no central logs. */
+  logGroup: 'SKIFF_LOG_GROUP',
+  /** Local mode: the CloudWatch Logs stand-in's endpoint. */
+  logsEndpoint: 'SKIFF_LOGS_ENDPOINT',
+  /** The API function: the control functions' own log groups, JSON `{"api": "<group>", "scheduler": ...}` (`skiff logs --control-plane`). */
+  controlLogGroups: 'SKIFF_CONTROL_LOG_GROUPS',
 
   /**
    * The cluster's EFS file system (AWS): persistent volumes are its access points, shared by every host.

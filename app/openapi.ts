@@ -97,6 +97,15 @@ export const BODY_SCHEMAS = {
 
 const SERVICE = '/v1/namespaces/{namespace}/services/{name}';
 
+/** The query of the log routes (app/log-routes.ts). */
+const LOG_QUERY = {
+  since: 'Lines written at or after this: a duration back from now (10m, 1h30m) or a date (2026-12-07T08:00:00Z)',
+  tail: 'Only the last N lines (0-5000)',
+  container: 'Only this container of the pods',
+  limit: 'At most this many lines in the answer (1-5000, default 1000)',
+  cursor: "The answer's cursor, from an earlier call: only the lines not returned yet (how `skiff logs -f` follows); without since or tail",
+} as const;
+
 /** Every route of the API core, described. */
 export const OPERATIONS: Readonly<Record<string, Operation>> = {
   'GET /v1/healthz': { tag: 'meta', summary: 'Whether the API answers' },
@@ -141,6 +150,28 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
     query: { namespace: 'Only this namespace', service: 'Only this service', host: 'Only tasks on this host' },
   },
   'GET /v1/tasks/{id}': { tag: 'tasks', summary: 'One task', query: { namespace: "The task's namespace (faster)" }, response: 'TaskView' },
+  [`GET ${SERVICE}/logs`]: {
+    tag: 'logs',
+    summary: "A service's lines, every replica's merged in time order, dead ones' included (docs/logs.md)",
+    query: LOG_QUERY,
+  },
+  'GET /v1/namespaces/{namespace}/tasks/{id}/logs': { tag: 'logs', summary: "A task's lines, its containers' merged in time order", query: LOG_QUERY },
+  'GET /v1/hosts/{id}/logs': {
+    tag: 'logs',
+    summary: "A host's agent's own log, JSON lines (cluster admin)",
+    query: { since: LOG_QUERY.since, tail: LOG_QUERY.tail, limit: LOG_QUERY.limit, cursor: LOG_QUERY.cursor },
+  },
+  'GET /v1/control-plane/logs': {
+    tag: 'logs',
+    summary: "The control functions' logs, JSON lines (cluster admin)",
+    query: {
+      function: 'Only this function: api, scheduler, health, autoscaler...',
+      since: LOG_QUERY.since,
+      tail: LOG_QUERY.tail,
+      limit: LOG_QUERY.limit,
+      cursor: LOG_QUERY.cursor,
+    },
+  },
   'GET /v1/hosts': { tag: 'hosts', summary: 'List hosts (cluster admin)', list: true, response: 'HostView' },
   'GET /v1/hosts/{id}': { tag: 'hosts', summary: 'One host (cluster admin)', response: 'HostView' },
   'POST /v1/hosts/{id}/drain': { tag: 'hosts', summary: 'Move the tasks off a host (cluster admin)', status: 202 },

@@ -42,6 +42,11 @@ export const TaskViewSchema = z.object({
   address: z.string().optional().describe("The replica's address on the container network."),
   specVersion: z.int(),
   createdAt: when,
+  reserved: resources.optional().describe("What the pod reserves on its host: its containers' CPU (millicores) and memory (bytes) summed."),
+  usage: z
+    .object({ cpu: z.number().describe("Millicores, over the agent's last sampling interval."), memory: z.number().describe('Bytes: the working set.') })
+    .optional()
+    .describe('What its running containers use, as its agent last reported it; absent until measured.'),
 });
 
 export const HostViewSchema = z.object({

@@ -16,6 +16,8 @@ import del from './commands/delete.ts';
 import drain from './commands/drain.ts';
 import uncordon from './commands/uncordon.ts';
 import events from './commands/events.ts';
+import logs from './commands/logs.ts';
+import top from './commands/top.ts';
 import local from './commands/local.ts';
 import config from './commands/config.ts';
 import token from './commands/token.ts';
@@ -43,6 +45,8 @@ export const COMMANDS: readonly AnyCommand[] = [
   drain,
   uncordon,
   events,
+  logs,
+  top,
   token,
   local,
   config,

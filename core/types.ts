@@ -535,6 +535,10 @@ export interface TaskView {
   readonly specVersion: number;
   readonly createdAt: string;
   readonly since?: string;
+  /** What the pod reserves on its host (millicores, bytes): the sum of its containers' resources (`skiff top`). */
+  readonly reserved?: Resources;
+  /** What its running containers use, as its agent last reported it (agent/usage.ts); absent until measured. */
+  readonly usage?: TaskUsage;
 }
 
 export interface HostView {

@@ -1,6 +1,7 @@
 /** What the API shows: the control plane's records joined with the agents' reports. Pure. */
 import type { Host, HostStatus, HostView, Task, TaskStatus, TaskView } from './types.ts';
 import { allocated } from './scheduler.ts';
+import { allocationFor } from './allocations.ts';
 
 /** Why a pending task waits: the scheduler's reason, then the host autoscaler's note. */
 function unplaceableMessage(u: NonNullable<Task['unplaceable']>): string {
@@ -18,6 +19,7 @@ export function taskView(task: Task, status: TaskStatus | undefined, host: Pick<
     desired: task.desired,
     specVersion: task.specVersion,
     createdAt: task.createdAt,
+    reserved: allocationFor(task).resources,
   };
   if (!task.host) {
     return { ...base, state: 'pending', ports: [], ...(task.unplaceable ? { message: unplaceableMessage(task.unplaceable) } : {}) };
@@ -35,6 +37,7 @@ export function taskView(task: Task, status: TaskStatus | undefined, host: Pick<
     ports: status.ports.map((p) => ({ containerPort: p.containerPort, hostIp: p.hostIp, hostPort: p.hostPort, protocol: p.protocol, container: p.container })),
     ...(status.address ? { address: status.address } : {}),
     since: status.since,
+    ...(status.usage ? { usage: status.usage } : {}),
   };
 }
 

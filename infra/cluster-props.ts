@@ -180,6 +180,11 @@ export interface SkiffClusterProps {
    */
   readonly logRetention?: RetentionDays;
   /**
+   * Retention of the cluster's log group: containers' output and the agents' own logs (docs/logs.md).
+   * @default one month
+   */
+  readonly clusterLogRetention?: RetentionDays;
+  /**
    * What happens to the state table when the stack is deleted.
    * @default RemovalPolicy.RETAIN
    */

@@ -30,6 +30,8 @@ export interface HostUserDataOptions {
   readonly drainSeconds?: number;
   /** The cluster's EFS file system: the agent mounts persistent volumes from it (amazon-efs-utils). */
   readonly efsFileSystemId?: string;
+  /** The cluster's log group: the agent ships containers' output to it (docs/logs.md). */
+  readonly logGroup?: string;
   /**
    * Workload identity (docs/identity.md): the API the agent asks for its tasks' tokens, and the address
    * of the host where containers reach the credentials endpoint (added to `lo` at boot).
@@ -118,6 +120,7 @@ export function hostUserDataScript(o: HostUserDataOptions): string {
     `${ENV.pollSeconds}=${o.pollSeconds}`,
     ...(o.drainSeconds === undefined ? [] : [`${ENV.drainSeconds}=${o.drainSeconds}`]),
     ...(o.efsFileSystemId ? [`${ENV.efsFileSystemId}=${o.efsFileSystemId}`] : []),
+    ...(o.logGroup ? [`${ENV.logGroup}=${o.logGroup}`] : []),
     ...(o.workloadIdentity ? [`${ENV.apiUrl}=${o.workloadIdentity.apiUrl}`, `${ENV.credentialsAddress}=${o.workloadIdentity.credentialsAddress}`] : []),
   ];
   return [

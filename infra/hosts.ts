@@ -88,6 +88,8 @@ export interface SkiffHostsProps {
   readonly drainSeconds?: number;
   /** The cluster's EFS file system, whose access points the agents mount for persistent volumes. */
   readonly efsFileSystemId?: string;
+  /** The cluster's log group, where the agents ship containers' output (infra/logs.ts). */
+  readonly logGroup?: string;
   /** Workload identity: the API URL and the credentials endpoint's address, for the agent (infra/workload-identity.ts). */
   readonly workloadIdentity?: { readonly apiUrl: string; readonly credentialsAddress: string };
 }
@@ -153,6 +155,7 @@ export class SkiffHosts extends Construct {
         pollSeconds: hostPollSeconds(props.maxHosts),
         ...(props.drainSeconds === undefined ? {} : { drainSeconds: props.drainSeconds }),
         ...(props.efsFileSystemId ? { efsFileSystemId: props.efsFileSystemId } : {}),
+        ...(props.logGroup ? { logGroup: props.logGroup } : {}),
         ...(props.workloadIdentity ? { workloadIdentity: props.workloadIdentity } : {}),
       }),
     );

@@ -9,7 +9,7 @@
  * from logical ids (logical-ids.ts), so every resource keeps the id it had when the cluster was one
  * construct; test/infra/logical-ids.test.ts pins them.
  */
-import { Aws, Lazy, Tags } from 'aws-cdk-lib';
+import { Aws, Lazy, Stack, Tags } from 'aws-cdk-lib';
 import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
 import type { AutoScalingGroup } from 'aws-cdk-lib/aws-autoscaling';
 import type { Table } from 'aws-cdk-lib/aws-dynamodb';
@@ -39,6 +39,7 @@ import { SkiffObservability } from './observability.ts';
 import { SkiffState } from './state.ts';
 import { DRAIN_SECONDS } from '../core/stopping.ts';
 import { SkiffPersistentVolumes } from './volumes.ts';
+import { SkiffClusterLogs } from './logs.ts';
 
 export {
   DEFAULT_CLUSTER_CIDR,
@@ -86,6 +87,8 @@ export class SkiffCluster extends Construct {
   readonly api: SkiffApi;
   /** Alarms, dashboard, alarm topic, API access logs and VPC flow log (`Observability`). */
   readonly observability: SkiffObservability;
+  /** The cluster's log group: containers' output and the agents' own logs (docs/logs.md). */
+  readonly logs: SkiffClusterLogs;
 
   // The members below are the parts' resources, named as before the parts existed.
   /** The VPC the hosts run in (given or created). */
@@ -140,8 +143,10 @@ export class SkiffCluster extends Construct {
       clusterCidr: settings.clusterCidr,
       hostSubnetPrefix: settings.hostSubnetPrefix,
     });
+    this.logs = new SkiffClusterLogs(this, 'Logs', { clusterName, retention: props.clusterLogRetention });
     this.volumes = new SkiffPersistentVolumes(this, 'Volumes', { clusterName, vpc: this.network.vpc, vpcSubnets: this.network.hostSubnets });
     this.hostFleet = this.addHosts(props, settings);
+    this.logs.grantShip(this.hostFleet.role);
     this.network.admitContainers(this.hostFleet.securityGroup);
     this.volumes.admitHosts(this.hostFleet.securityGroup);
     this.volumes.grantHosts(this.hostFleet.role);
@@ -181,6 +186,22 @@ export class SkiffCluster extends Construct {
       ingressEnvironment: { [ENV.albListenerArn]: this.ingress.listener.listenerArn, [ENV.vpcId]: this.network.vpc.vpcId },
       logRetention: props.logRetention,
     });
+
+    // The API serves the log routes (app/log-routes.ts): it alone reads the cluster's logs, and the
+    // control functions' own groups for `skiff logs --control-plane` (Lambda writes those, docs/logs.md).
+    const controlLogGroups = {
+      api: this.controlPlane.apiFunction.logGroup,
+      scheduler: this.controlPlane.schedulerFunction.logGroup,
+      health: this.controlPlane.healthFunction.logGroup,
+      autoscaler: this.autoscaler.function.logGroup,
+      'host-autoscaler': this.hostAutoscaling.function.logGroup,
+    };
+    this.logs.grantRead(this.controlPlane.apiFunction, Object.values(controlLogGroups));
+    this.controlPlane.apiFunction.addEnvironment(ENV.logGroup, this.logs.logGroupName);
+    this.controlPlane.apiFunction.addEnvironment(
+      ENV.controlLogGroups,
+      Stack.of(this).toJsonString(Object.fromEntries(Object.entries(controlLogGroups).map(([fn, group]) => [fn, group.logGroupName]))),
+    );
 
     this.vpc = this.network.vpc;
     this.clusterCidr = this.network.clusterCidr;
@@ -251,6 +272,7 @@ export class SkiffCluster extends Construct {
       // The same drain as the load balancer's deregistration delay (SkiffIngress): see core/stopping.ts.
       drainSeconds: DRAIN_SECONDS.aws,
       efsFileSystemId: this.volumes.fileSystem.fileSystemId,
+      logGroup: this.logs.logGroupName,
       // The API is made after the hosts (its function's grants need them): its URL is resolved at synthesis.
       workloadIdentity: { apiUrl: Lazy.string({ produce: () => this.api.httpApi.apiEndpoint }), credentialsAddress: CREDENTIALS_ADDRESS },
     });

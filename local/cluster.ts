@@ -59,6 +59,11 @@ import { AutoscalerMemory } from '../app/autoscaler.ts';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { CloudWatchAutoscaling } from '../adapters/aws/cloudwatch-autoscaling.ts';
 import { startCloudWatchServer } from './cloudwatch-server.ts';
+import { startLogsServer } from './logs-server.ts';
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import { CloudWatchLogStore } from '../adapters/aws/cloudwatch-log-store.ts';
+import { LogShipper } from '../agent/log-shipper.ts';
+import { controlStream } from '../core/logs.ts';
 import { localTargetGroup, startRequestMeter } from './request-meter.ts';
 import { runDiscoverySync } from '../app/discovery.ts';
 import { Route53Client } from '@aws-sdk/client-route-53';
@@ -193,7 +198,13 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   if (apiPort !== undefined && (!Number.isInteger(apiPort) || apiPort < 0 || apiPort > 65535))
     throw new Error(`apiPort must be a TCP port number, got ${apiPort}`);
   const dataDir = resolve(options.dataDir ?? join('.skiff', cluster));
-  const log = options.log ?? ((line: string) => console.log(line));
+  // The control plane's lines also go to its `control/<function>` streams once the log store is up (docs/logs.md).
+  let shipControlLine: ((line: string) => void) | undefined;
+  const print = options.log ?? ((line: string) => console.log(line));
+  const log = (line: string) => {
+    print(line);
+    shipControlLine?.(line);
+  };
   const runDir = join(dataDir, 'run');
   const logDir = join(dataDir, 'logs');
   mkdirSync(runDir, { recursive: true });
@@ -245,6 +256,31 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     );
     controlPlane.push(() => ssm.close());
     log(`skiff: SSM Parameter Store stand-in at ${ssm.endpoint}`);
+
+    // Central logs (docs/logs.md): the CloudWatch Logs stand-in, in memory (logs outlive containers
+    // and hosts, not the local control plane), on a saved port so that running agents find it again.
+    const logsServer = await bindStable('CloudWatch Logs stand-in', saved?.logsPort, savedAt, endpointsPath, (port) => startLogsServer({ port }));
+    controlPlane.push(() => logsServer.close());
+    const logStore = new CloudWatchLogStore(
+      new CloudWatchLogsClient({ endpoint: logsServer.endpoint, region: REGION, credentials: LOCAL_CREDENTIALS, maxAttempts: 2 }),
+      logGroupName(cluster),
+    );
+    await logStore.createGroup();
+    // No containers: it only ships the control plane's own lines.
+    const controlLogs = new LogShipper({ store: logStore, source: { follow: async function* () {} } });
+    controlPlane.push(() => {
+      shipControlLine = undefined;
+      return controlLogs.stop();
+    });
+    shipControlLine = (line) => {
+      const m = /^skiff: ([a-z][a-z0-9 -]*?): (.*)$/s.exec(line);
+      const fn = m ? m[1].replace(/ /g, '-') : 'local';
+      controlLogs.line(
+        controlStream(fn),
+        JSON.stringify({ time: new Date().toISOString(), level: 'info', component: fn, message: m ? m[2] : line.replace(/^skiff: /, '') }),
+      );
+    };
+    log(`skiff: CloudWatch Logs stand-in at ${logsServer.endpoint}, log group ${logGroupName(cluster)}`);
 
     const store = new DynamoStore(dynamoClient, { tableName: TABLE });
     const channel = new SsmHostChannel(new SSMClient({ endpoint: ssm.endpoint, region: REGION, credentials: LOCAL_CREDENTIALS }), {
@@ -337,6 +373,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       workloadIdentity,
       // `describe` shows the request rate the autoscaler acts on (the proxy's counts, through the CloudWatch stand-in).
       requestRates,
+      logs: logStore,
     });
     const authenticate = localAuthenticator({ adminToken: token, signer, revocations: tenancy, now: () => new Date(), hosts: hostTokens });
     const api = await bindStable('API', apiPort || saved?.apiPort, apiPort ? 'given with --port' : savedAt, endpointsPath, (port) =>
@@ -389,6 +426,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       dnsPort: dns.port,
       proxyPort: proxy.port,
       stsPort: portOf(sts.endpoint),
+      logsPort: logsServer.port,
     } satisfies SavedEndpoints);
 
     const network = await ensureNetwork(cluster);
@@ -411,6 +449,8 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
         SKIFF_PARAM_PREFIX: `/skiff/${cluster}`,
         SKIFF_DYNAMODB_ENDPOINT: dynamo.endpoint,
         SKIFF_SSM_ENDPOINT: ssm.endpoint,
+        SKIFF_LOG_GROUP: logGroupName(cluster),
+        SKIFF_LOGS_ENDPOINT: logsServer.endpoint,
         SKIFF_HOST_ID: id,
         SKIFF_HOST_ADDRESS: address,
         SKIFF_HOST_CPU: options.hostCpu ?? DEFAULT_HOST_CPU,
@@ -587,7 +627,11 @@ interface SavedEndpoints {
   readonly proxyPort?: number;
   /** The STS stand-in's: in every agent's environment, so a new start keeps it to adopt them. */
   readonly stsPort?: number;
+  readonly logsPort?: number;
 }
+
+/** The cluster's log group, as the stack names it on AWS (infra/logs.ts). */
+export const logGroupName = (cluster: string): string => `/skiff/${cluster}`;
 
 /** `<dataDir>/endpoints.json`: the ports of the control plane, kept so that running agents find it again. */
 export function endpointsFile(dataDir: string): string {

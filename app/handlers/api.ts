@@ -25,6 +25,8 @@ import { isDnsLabel } from '../../core/spec.ts';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { SsmSigningKeyStore } from '../../adapters/aws/ssm-signing-keys.ts';
 import { WorkloadTokenIssuer } from '../workload-tokens.ts';
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import { CloudWatchLogStore } from '../../adapters/aws/cloudwatch-log-store.ts';
 
 export type ApiHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 
@@ -57,7 +59,30 @@ export function apiHandlerFromEnv(env: NodeJS.ProcessEnv): ApiHandler {
     iam: iamBindingsFromEnv(env),
     ...(cp.secrets ? { secrets: cp.secrets } : {}),
     workloadIdentity: workloadIdentityFromEnv(env, config),
+    ...logsFromEnv(env, config),
   });
+}
+
+/** The cluster's log group when SKIFF_LOG_GROUP names one (docs/logs.md); unset: the log routes answer 503. */
+function logsFromEnv(env: NodeJS.ProcessEnv, config: ReturnType<typeof controlPlaneConfig>): Pick<ApiDeps, 'logs'> {
+  const group = env[ENV.logGroup]?.trim();
+  if (!group) return {};
+  const endpoint = env[ENV.logsEndpoint]?.trim();
+  const client = new CloudWatchLogsClient({ ...(config.region ? { region: config.region } : {}), ...(endpoint ? { endpoint } : {}) });
+  const text = env[ENV.controlLogGroups]?.trim();
+  let controlLogs: Record<string, CloudWatchLogStore> | undefined;
+  if (text) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (err) {
+      throw new Error(`${ENV.controlLogGroups} is not JSON (${(err as Error).message}); expected {"api": "<log group>", ...}`);
+    }
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed) || Object.values(parsed).some((v) => typeof v !== 'string' || v === ''))
+      throw new Error(`${ENV.controlLogGroups} must be a JSON object of function name to log group name, got ${text.slice(0, 200)}`);
+    controlLogs = Object.fromEntries(Object.entries(parsed as Record<string, string>).map(([fn, name]) => [fn, new CloudWatchLogStore(client, name)]));
+  }
+  return { logs: new CloudWatchLogStore(client, group), ...(controlLogs ? { controlLogs } : {}) };
 }
 
 /** The workload token issuer when SKIFF_WORKLOAD_ISSUER names one: keys from the cluster's SSM parameter (docs/identity.md). */

@@ -230,6 +230,9 @@ describe('control-plane functions', () => {
           // Workload identity (test/infra/workload-identity.test.ts).
           SKIFF_HOST_ROLE_ARN: Match.anyValue(),
           SKIFF_WORKLOAD_ISSUER: Match.anyValue(),
+          // Central logs: the API reads the cluster's log group (test/infra/logs.test.ts).
+          SKIFF_LOG_GROUP: '/skiff/test',
+          SKIFF_CONTROL_LOG_GROUPS: Match.anyValue(),
         }),
       },
     });
@@ -346,7 +349,9 @@ describe('IAM', () => {
     const roleId = functionRoleId(template, apiFnId);
     const statements = roleStatements(template, roleId);
     const secrets = ['ssm:AddTagsToResource', 'ssm:DeleteParameter', 'ssm:GetParameter', 'ssm:PutParameter'];
-    expect(actionsOf(statements)).toEqual([...TABLE_ACTIONS, 'lambda:InvokeFunction', ...XRAY_ACTIONS, ...secrets].sort());
+    // Central logs: reading the cluster's log group (test/infra/logs.test.ts has the resource).
+    const logs = ['logs:DescribeLogStreams', 'logs:FilterLogEvents', 'logs:GetLogEvents'];
+    expect(actionsOf(statements)).toEqual([...TABLE_ACTIONS, 'lambda:InvokeFunction', ...XRAY_ACTIONS, ...secrets, ...logs].sort());
     expectTableGrant(statements);
     const invoke = statements.find((s) => list(s.Action).includes('lambda:InvokeFunction'))!;
     expect(list(invoke.Resource).map(render).sort()).toEqual([`\${${schedulerFnId}.Arn}`, `\${${schedulerFnId}.Arn}:*`]);
@@ -592,6 +597,10 @@ describe('IAM', () => {
           'elasticfilesystem:CreateAccessPoint',
           'elasticfilesystem:DescribeAccessPoints',
           'elasticfilesystem:TagResource',
+          // Central logs: its streams in the cluster's log group (test/infra/logs.test.ts).
+          'logs:CreateLogStream',
+          'logs:GetLogEvents',
+          'logs:PutLogEvents',
           's3:GetObject',
           'ssm:GetParameter',
           'ssm:GetParameter*',

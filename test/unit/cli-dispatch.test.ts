@@ -51,7 +51,7 @@ describe('suggestions', () => {
 });
 
 describe('skiff (dispatcher)', () => {
-  it('knows the nineteen verbs, and local, config, token and rollout subcommands, of the CLI contract', () => {
+  it('knows the twenty-one verbs, and local, config, token and rollout subcommands, of the CLI contract', () => {
     expect(COMMANDS.map((c) => c.name)).toEqual([
       'apply',
       'convert',
@@ -64,6 +64,8 @@ describe('skiff (dispatcher)', () => {
       'drain',
       'uncordon',
       'events',
+      'logs',
+      'top',
       'token',
       'local',
       'config',
@@ -111,6 +113,11 @@ describe('skiff (dispatcher)', () => {
     ['drain', ['host-1', '--api', 'http://127.0.0.1:1']],
     ['uncordon', ['host-1']],
     ['events', ['--service', 's', '--host', 'h', '--limit', '5', '-n', 'ns', '-o', 'json']],
+    ['logs', ['web', '-f', '--follow', '--since', '10m', '--tail', '5', '--timestamps', '--container', 'app', '-n', 'ns', '-o', 'json']],
+    ['logs', ['--host', 'host-2', '-f']],
+    ['logs', ['--control-plane', '--function', 'scheduler', '--tail', '20']],
+    ['top', ['tasks', '--service', 's', '-n', 'ns', '-o', 'json']],
+    ['top', ['hosts']],
     [
       'local up',
       ['--hosts', '2', '--port', '0', '--dns-port', '0', '--proxy-port', '0', '--cluster', 'c', '--data', 'd', '--host-cpu', '1', '--host-memory', '1Gi'],
@@ -169,7 +176,7 @@ describe('skiff (dispatcher)', () => {
     [['gte', 'tasks'], 'unknown command "gte"; did you mean "get"? (skiff --help)'],
     [
       ['frobnicate'],
-      'unknown command "frobnicate"; try: apply, convert, get, delete, describe, exec, rollout, scale, drain, uncordon, events, token, local, config, login, logout, version, explain, completion (skiff --help)',
+      'unknown command "frobnicate"; try: apply, convert, get, delete, describe, exec, rollout, scale, drain, uncordon, events, logs, top, token, local, config, login, logout, version, explain, completion (skiff --help)',
     ],
     [['get', 'tasks', '--namspace', 'x'], "Unknown option '--namspace'; did you mean --namespace?"],
     [['apply', '-f', 'x.yaml', '--no-wiat'], "Unknown option '--no-wiat'; did you mean --no-wait?"],
