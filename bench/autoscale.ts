@@ -1,7 +1,7 @@
 /**
  * How fast the horizontal autoscaler reacts, on a local cluster of 2 hosts with real Docker: a
  * service with `targetCPUUtilization: 30` (min 1, max 3, scale-down window 15 s) whose one replica
- * burns about a tenth of a core while /tmp/burn exists. Prints, for one run:
+ * burns its whole reservation while /tmp/burn exists (`yes`, held by its CPU cap to 50m). Prints, for one run:
  *   first decision   load start → the first service.scaled-up event
  *   first replica    load start → a second replica running
  *   max              load start → 3 replicas running
@@ -58,11 +58,7 @@ try {
           {
             name: 'app',
             image: 'skiff/busybox:latest',
-            command: [
-              'sh',
-              '-c',
-              'mkdir -p /tmp; while true; do if [ -f /tmp/burn ]; then yes > /dev/null & p=$!; sleep 0.2; kill $p; sleep 0.8; else sleep 1; fi; done',
-            ],
+            command: ['sh', '-c', 'mkdir -p /tmp; while true; do if [ -f /tmp/burn ]; then yes > /dev/null & p=$!; sleep 1; kill $p; else sleep 1; fi; done'],
             resources: { cpu: '50m', memory: '16Mi' },
           },
         ],
