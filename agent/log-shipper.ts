@@ -74,7 +74,7 @@ class Pipe {
 
 export class LogShipper {
   private readonly pipes = new Map<string, Pipe>();
-  /** Container incarnations (`id@startedAt`) followed, or being followed, by this process. */
+  /** Container incarnations (`id@running`, or `id@startedAt` for one first seen stopped) followed, or being followed, by this process. */
   private readonly followed = new Set<string>();
   /** Incarnations whose follow ended: done if the container has stopped, broken off (Docker restarted) if it still runs. */
   private readonly ended = new Set<string>();
@@ -107,10 +107,19 @@ export class LogShipper {
     if (this.stopped) return;
     const present = new Set<string>();
     for (const c of containers) {
-      const key = `${c.id}@${c.startedAt ?? ''}`;
+      // A running container is listed from Docker's summary, which has no start time (agent/docker.ts
+      // inspects only the others): its incarnation is "running". A restart of the same container is
+      // still seen: the follow ends when it stops, and a follow that ended while it runs starts again.
+      // Listed stopped after it was followed running, its follow read (or reads) it to the end.
+      const whileRunning = `${c.id}@running`;
+      if (c.state !== 'running' && this.followed.has(whileRunning)) {
+        present.add(whileRunning);
+        continue;
+      }
+      const key = c.state === 'running' ? whileRunning : `${c.id}@${c.startedAt ?? ''}`;
       present.add(key);
       // Created and never started: nothing to read yet.
-      if (c.state === 'created' || !c.startedAt) continue;
+      if (c.state === 'created' || (c.state !== 'running' && !c.startedAt)) continue;
       if (this.followed.has(key)) {
         // A follow that ended while the container still runs broke off (the daemon restarted): follow again from where it was.
         if (!(this.ended.has(key) && c.state === 'running')) continue;

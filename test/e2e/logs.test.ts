@@ -121,7 +121,11 @@ describe('skiff logs -f', { timeout: 60_000 }, () => {
     follower.stderr!.on('data', (d: Buffer) => (errors += d.toString('utf8')));
 
     // Two runs under way, then one replica's container is killed mid-way; the agent starts it again.
-    await eventually(async () => ([...byRun(shown).values()].filter((n) => n.length >= 20).length >= 2 ? true : undefined), 'two replicas shown', 30_000);
+    await eventually(async () => ([...byRun(shown).values()].filter((n) => n.length >= 20).length >= 2 ? true : undefined), 'two replicas shown', 30_000).catch(
+      (e) => {
+        throw new Error(`${e.message}; shown ${shown.length} lines (last: ${JSON.stringify(shown.slice(-5))}); stderr: ${errors}`);
+      },
+    );
     const [victim] = await docker.listContainers({ filters: { label: [`${LABELS.cluster}=${cluster}`, `${LABELS.service}=counter`] } });
     await docker.getContainer(victim.Id).kill();
 

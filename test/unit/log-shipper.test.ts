@@ -282,6 +282,22 @@ describe('LogShipper', () => {
     await shipper.stop();
   });
 
+  it('follows a running container listed without its start time, as Docker summaries list it', async () => {
+    const docker = new FakeDocker();
+    const store = new MemoryLogStore();
+    const shipper = new LogShipper({ store, source: docker, maxBatch: 100, flushMs: 10 });
+    docker.write('c1', 1, 'from a summary');
+    shipper.sync([{ ...container('c1', 'web-1-aaaaa'), startedAt: undefined }]);
+    await until('the line shipped', async () => (await messages(store)).length === 1);
+    // The next listings (still running, still without a start time) follow it once only.
+    shipper.sync([{ ...container('c1', 'web-1-aaaaa'), startedAt: undefined }]);
+    docker.write('c1', 2, 'later');
+    await until('the second line shipped', async () => (await messages(store)).length === 2);
+    expect(await messages(store)).toEqual(['from a summary', 'later']);
+    expect(docker.asked).toEqual([{ id: 'c1', since: undefined }]);
+    await shipper.stop();
+  });
+
   it('never follows a container that was created and not started', async () => {
     const docker = new FakeDocker();
     const shipper = new LogShipper({ store: new MemoryLogStore(), source: docker });
