@@ -83,26 +83,90 @@ function refusal(err: unknown, user: string): Error {
   return err instanceof Error ? err : new Error(String(err));
 }
 
-/** Signs in with a user name and password (USER_PASSWORD_AUTH) and returns what to save. */
+/**
+ * How `logIn` talks to the person when Cognito asks for more than the password: the pool requires
+ * a TOTP second factor (infra/api.ts), so a sign-in either answers SOFTWARE_TOKEN_MFA with a code,
+ * or, the first time, sets the authenticator up (MFA_SETUP) and then answers with its first code.
+ */
+export interface LoginPrompts {
+  /** A 6-digit code from the user's authenticator app; `why` says what it is for. */
+  code(why: string): Promise<string>;
+  /** Text to show (the secret to add to an authenticator). */
+  show(text: string): void;
+}
+
+const TOTP_CODE = /^\d{6}$/;
+
+/** Signs in with a user name and password (USER_PASSWORD_AUTH), answering the MFA challenges, and returns what to save. */
 export async function logIn(
-  opts: { api: string; region: string; clientId: string; user: string; password: string; now?: () => Date },
+  opts: { api: string; region: string; clientId: string; user: string; password: string; prompts?: LoginPrompts; now?: () => Date },
   client?: CognitoIdentityProviderClient,
 ): Promise<SavedLogin> {
-  const { InitiateAuthCommand } = await import('@aws-sdk/client-cognito-identity-provider');
+  const { InitiateAuthCommand, RespondToAuthChallengeCommand, AssociateSoftwareTokenCommand, VerifySoftwareTokenCommand } = await import(
+    '@aws-sdk/client-cognito-identity-provider'
+  );
   const cognito = client ?? (await cognitoClient(opts.region));
   const now = opts.now ?? (() => new Date());
-  let res: InitiateAuthCommandOutput;
+  const ask = async (why: string): Promise<string> => {
+    if (!opts.prompts) throw new Error(`Cognito asks ${opts.user} for ${why}: pass --mfa-code CODE, or sign in on a terminal`);
+    const code = (await opts.prompts.code(why)).trim();
+    if (!TOTP_CODE.test(code)) throw new Error(`the MFA code must be the 6 digits your authenticator shows, got "${code}"`);
+    return code;
+  };
+  // InitiateAuth's answer, then each challenge's: the same three fields.
+  let res: Pick<InitiateAuthCommandOutput, 'ChallengeName' | 'Session' | 'AuthenticationResult'>;
   try {
     res = await cognito.send(
       new InitiateAuthCommand({ AuthFlow: 'USER_PASSWORD_AUTH', ClientId: opts.clientId, AuthParameters: { USERNAME: opts.user, PASSWORD: opts.password } }),
     );
+    if (res.ChallengeName === 'MFA_SETUP') {
+      // The first sign-in: a secret for the user's authenticator, proven by its first code.
+      const associated = await cognito.send(new AssociateSoftwareTokenCommand({ Session: res.Session }));
+      if (!associated.SecretCode) throw new Error('Cognito answered the MFA set-up without a secret');
+      const label = encodeURIComponent(`skiff:${opts.user}`);
+      opts.prompts?.show(
+        `${opts.user} has no authenticator yet. Add this secret to an authenticator app (TOTP, 6 digits, 30 s):\n` +
+          `  ${associated.SecretCode}\n  otpauth://totp/${label}?secret=${associated.SecretCode}&issuer=skiff`,
+      );
+      const verified = await cognito.send(
+        new VerifySoftwareTokenCommand({
+          Session: associated.Session,
+          UserCode: await ask('the first code of the new authenticator'),
+          FriendlyDeviceName: 'skiff',
+        }),
+      );
+      if (verified.Status !== 'SUCCESS') throw new Error('Cognito did not accept the code: check the clock of the device and try again');
+      res = await cognito.send(
+        new RespondToAuthChallengeCommand({
+          ClientId: opts.clientId,
+          ChallengeName: 'MFA_SETUP',
+          Session: verified.Session,
+          ChallengeResponses: { USERNAME: opts.user },
+        }),
+      );
+    } else if (res.ChallengeName === 'SOFTWARE_TOKEN_MFA') {
+      res = await cognito.send(
+        new RespondToAuthChallengeCommand({
+          ClientId: opts.clientId,
+          ChallengeName: 'SOFTWARE_TOKEN_MFA',
+          Session: res.Session,
+          ChallengeResponses: { USERNAME: opts.user, SOFTWARE_TOKEN_MFA_CODE: await ask('an MFA code') },
+        }),
+      );
+    }
   } catch (err) {
+    if ((err as { name?: string }).name === 'CodeMismatchException')
+      throw new Error(`Cognito refused the MFA code of ${opts.user}: wrong or expired; try the next one`);
+    if ((err as { name?: string }).name === 'EnableSoftwareTokenMFAException')
+      throw new Error(`Cognito refused the new authenticator's code for ${opts.user}: try again`);
     throw refusal(err, opts.user);
   }
   if (res.ChallengeName === 'NEW_PASSWORD_REQUIRED')
     throw new Error(`${opts.user} must set a new password first: aws cognito-idp admin-set-user-password --permanent (an administrator), then skiff login`);
   if (res.ChallengeName)
-    throw new Error(`Cognito asks for ${res.ChallengeName}, which skiff login does not answer yet: sign in another way (docs/security.md)`);
+    throw new Error(
+      `Cognito asks for ${res.ChallengeName}, which skiff login does not answer (it answers TOTP MFA only): sign in another way (docs/security.md)`,
+    );
   const r = res.AuthenticationResult;
   if (!r?.IdToken || !r.RefreshToken) throw new Error('Cognito answered without an ID token and a refresh token');
   return {

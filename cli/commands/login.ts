@@ -4,9 +4,11 @@
  * user's ID token, and the user's groups say what they may do (`skiff:<ns>:<role>`,
  * `skiff:cluster-admin`; docs/security.md).
  */
+import { createInterface } from 'node:readline/promises';
 import { findApi } from '../client.ts';
 import { command, UsageError } from '../command.ts';
 import { ConfigValueError, regionFromApiUrl, validateRegion } from '../config.ts';
+import type { LoginPrompts } from '../login.ts';
 
 const CLIENT_ID = /^[a-z0-9]{1,128}$/i;
 
@@ -39,15 +41,34 @@ async function readPassword(fromStdin: boolean): Promise<string> {
   }
 }
 
+/** MFA prompts: a code given with --mfa-code, else asked on the terminal (when the password was not read from stdin). */
+function mfaPrompts(mfaCode: string | undefined, passwordFromStdin: boolean): LoginPrompts | undefined {
+  const show = (text: string) => process.stderr.write(`${text}\n`);
+  if (mfaCode !== undefined) return { code: async () => mfaCode, show };
+  if (passwordFromStdin || !process.stdin.isTTY) return undefined;
+  return {
+    show,
+    async code(why) {
+      const rl = createInterface({ input: process.stdin, output: process.stderr });
+      try {
+        return await rl.question(`${why[0].toUpperCase()}${why.slice(1)}: `);
+      } finally {
+        rl.close();
+      }
+    },
+  };
+}
+
 export const login = command({
   name: 'login',
   summary: "sign in to a deployed API as a person (the stack's Cognito user pool); commands then act as you",
-  usage: ['login --user NAME --client-id ID [--password-stdin] [--region R]'],
+  usage: ['login --user NAME --client-id ID [--password-stdin] [--mfa-code CODE] [--region R]'],
   example: 'skiff login --user ana --client-id 4k1example2client3id',
   flags: {
     user: { type: 'string', value: 'NAME', help: 'your user name in the pool' },
     'client-id': { type: 'string', value: 'ID', help: 'the UserPoolClientId output of the stack' },
     'password-stdin': { type: 'boolean', help: 'read the password from stdin (else it is asked on the terminal)' },
+    'mfa-code': { type: 'string', value: 'CODE', help: 'the 6-digit code of your authenticator (else it is asked on the terminal)' },
     region: { type: 'string', value: 'R', help: "the pool's region (default: the API's, from its URL or the config)" },
   },
   maxArgs: 0,
@@ -66,10 +87,13 @@ export const login = command({
       throw err;
     }
     if (!region) throw new UsageError(`no region for ${target.url}: pass --region R`);
+    const mfaCode = values['mfa-code'];
+    if (mfaCode !== undefined && !/^\d{6}$/.test(mfaCode)) throw new UsageError(`--mfa-code must be the 6 digits your authenticator shows, got "${mfaCode}"`);
     const password = await readPassword(values['password-stdin'] === true);
     if (!password) throw new UsageError('the password is empty');
     const { logIn, saveLogin } = await import('../login.ts');
-    const saved = await logIn({ api: target.url, region, clientId, user: values.user, password });
+    const prompts = mfaPrompts(mfaCode, values['password-stdin'] === true);
+    const saved = await logIn({ api: target.url, region, clientId, user: values.user, password, ...(prompts ? { prompts } : {}) });
     const file = saveLogin(saved);
     out.log(`signed in to ${target.url} as ${saved.user} until ${saved.expiresAt} (renewed as you go); tokens in ${file}`);
     return 0;

@@ -1,5 +1,5 @@
 /**
- * `skiff login` (cli/login.ts): Cognito's InitiateAuth is mocked at the SDK boundary
+ * `skiff login` (cli/login.ts): Cognito (InitiateAuth and the MFA challenges) is mocked at the SDK boundary
  * (aws-sdk-client-mock), the only part that cannot run here; the saved file, the refresh and the
  * requests the CLI then sends (to a real HTTP server on 127.0.0.1) are real.
  */
@@ -8,7 +8,15 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CognitoIdentityProviderClient, InitiateAuthCommand, NotAuthorizedException } from '@aws-sdk/client-cognito-identity-provider';
+import {
+  AssociateSoftwareTokenCommand,
+  CodeMismatchException,
+  CognitoIdentityProviderClient,
+  InitiateAuthCommand,
+  NotAuthorizedException,
+  RespondToAuthChallengeCommand,
+  VerifySoftwareTokenCommand,
+} from '@aws-sdk/client-cognito-identity-provider';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ApiClient, findApi } from '../../cli/client.ts';
@@ -63,8 +71,66 @@ describe('logIn', () => {
     cognito.on(InitiateAuthCommand).resolves({ ChallengeName: 'NEW_PASSWORD_REQUIRED', Session: 's' });
     await expect(logIn(args)).rejects.toThrow('ana must set a new password first');
     cognito.reset();
-    cognito.on(InitiateAuthCommand).resolves({ ChallengeName: 'SOFTWARE_TOKEN_MFA', Session: 's' });
-    await expect(logIn(args)).rejects.toThrow('Cognito asks for SOFTWARE_TOKEN_MFA, which skiff login does not answer yet');
+    cognito.on(InitiateAuthCommand).resolves({ ChallengeName: 'SMS_MFA', Session: 's' });
+    await expect(logIn(args)).rejects.toThrow('Cognito asks for SMS_MFA, which skiff login does not answer (it answers TOTP MFA only)');
+  });
+});
+
+describe('logIn with MFA (the pool requires TOTP)', () => {
+  const args = { api: API, region: 'eu-west-1', clientId: 'client1', user: 'ana', password: 'pw', now: () => T0 };
+  const prompts = (codes: string[], shown: string[] = [], asked: string[] = []) => ({
+    code: async (why: string) => {
+      asked.push(why);
+      return codes.shift() ?? '';
+    },
+    show: (text: string) => void shown.push(text),
+  });
+
+  it('answers SOFTWARE_TOKEN_MFA with the code asked for, in the same session', async () => {
+    cognito.on(InitiateAuthCommand).resolves({ ChallengeName: 'SOFTWARE_TOKEN_MFA', Session: 'sess-1' });
+    cognito.on(RespondToAuthChallengeCommand).resolves({ AuthenticationResult: { IdToken: 'id-1', RefreshToken: 'refresh-1', ExpiresIn: 3600 } });
+    const asked: string[] = [];
+    expect(await logIn({ ...args, prompts: prompts(['123456'], [], asked) })).toEqual(saved());
+    expect(asked).toEqual(['an MFA code']);
+    expect(cognito.commandCalls(RespondToAuthChallengeCommand)[0].args[0].input).toEqual({
+      ClientId: 'client1',
+      ChallengeName: 'SOFTWARE_TOKEN_MFA',
+      Session: 'sess-1',
+      ChallengeResponses: { USERNAME: 'ana', SOFTWARE_TOKEN_MFA_CODE: '123456' },
+    });
+  });
+
+  it('sets up the authenticator on the first sign-in: shows the secret, verifies its first code, then answers MFA_SETUP', async () => {
+    cognito.on(InitiateAuthCommand).resolves({ ChallengeName: 'MFA_SETUP', Session: 'sess-1' });
+    cognito.on(AssociateSoftwareTokenCommand).resolves({ SecretCode: 'JBSWY3DPEHPK3PXP', Session: 'sess-2' });
+    cognito.on(VerifySoftwareTokenCommand).resolves({ Status: 'SUCCESS', Session: 'sess-3' });
+    cognito.on(RespondToAuthChallengeCommand).resolves({ AuthenticationResult: { IdToken: 'id-1', RefreshToken: 'refresh-1', ExpiresIn: 3600 } });
+    const shown: string[] = [];
+    expect(await logIn({ ...args, prompts: prompts(['654321'], shown) })).toEqual(saved());
+    expect(shown.join('\n')).toContain('otpauth://totp/skiff%3Aana?secret=JBSWY3DPEHPK3PXP&issuer=skiff');
+    expect(cognito.commandCalls(AssociateSoftwareTokenCommand)[0].args[0].input).toEqual({ Session: 'sess-1' });
+    expect(cognito.commandCalls(VerifySoftwareTokenCommand)[0].args[0].input).toEqual({ Session: 'sess-2', UserCode: '654321', FriendlyDeviceName: 'skiff' });
+    expect(cognito.commandCalls(RespondToAuthChallengeCommand)[0].args[0].input).toEqual({
+      ClientId: 'client1',
+      ChallengeName: 'MFA_SETUP',
+      Session: 'sess-3',
+      ChallengeResponses: { USERNAME: 'ana' },
+    });
+  });
+
+  it('says plainly when no code can be asked, a code is malformed, wrong, or the set-up is not verified', async () => {
+    cognito.on(InitiateAuthCommand).resolves({ ChallengeName: 'SOFTWARE_TOKEN_MFA', Session: 'sess-1' });
+    await expect(logIn(args)).rejects.toThrow('Cognito asks ana for an MFA code: pass --mfa-code CODE, or sign in on a terminal');
+    await expect(logIn({ ...args, prompts: prompts(['12a456']) })).rejects.toThrow('the MFA code must be the 6 digits your authenticator shows, got "12a456"');
+    expect(cognito.commandCalls(RespondToAuthChallengeCommand)).toHaveLength(0);
+    cognito.on(RespondToAuthChallengeCommand).rejects(new CodeMismatchException({ message: 'Invalid code received for user', $metadata: {} }));
+    await expect(logIn({ ...args, prompts: prompts(['123456']) })).rejects.toThrow('Cognito refused the MFA code of ana: wrong or expired');
+    cognito.reset();
+    cognito.on(InitiateAuthCommand).resolves({ ChallengeName: 'MFA_SETUP', Session: 'sess-1' });
+    cognito.on(AssociateSoftwareTokenCommand).resolves({ SecretCode: 'JBSWY3DPEHPK3PXP', Session: 'sess-2' });
+    cognito.on(VerifySoftwareTokenCommand).resolves({ Status: 'ERROR' });
+    await expect(logIn({ ...args, prompts: prompts(['123456']) })).rejects.toThrow('Cognito did not accept the code');
+    expect(cognito.commandCalls(RespondToAuthChallengeCommand)).toHaveLength(0);
   });
 });
 
