@@ -29,7 +29,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import Docker from 'dockerode';
@@ -78,11 +78,19 @@ import type { IngressRoute, Store } from '../ports/index.ts';
 // The status file's format and reader belong to the CLI, which reads it without loading this module.
 import { readLocalStatus, statusFilePath, type LocalHost, type LocalStatus } from '../cli/local-status.ts';
 import { DRAIN_SECONDS } from '../core/stopping.ts';
+import { bundleIsFresh } from '../scripts/cli-bundle.mjs';
 
 export { readLocalStatus, type LocalHost, type LocalStatus };
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const AGENT_MAIN = join(PROJECT_ROOT, 'agent', 'main.ts');
+/** The agent bundled by scripts/build-agent.mjs: run when fresh, as it starts in half the time tsx takes. */
+const AGENT_BUNDLE = join(PROJECT_ROOT, 'dist', 'agent', 'main.mjs');
+
+/** How to start an agent: its bundle when it is up to date with the sources, else the sources through tsx. */
+function agentCommand(): string[] {
+  return bundleIsFresh(pathToFileURL(`${PROJECT_ROOT}/`), 'agent') ? [AGENT_BUNDLE] : ['--import', 'tsx', AGENT_MAIN];
+}
 const TABLE = 'skiff';
 const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 const REGION = 'us-east-1';
@@ -763,7 +771,7 @@ export interface AgentProcess {
 
 /**
  * The running agent of a host, or undefined when there is none. The pid file alone is not trusted (the
- * agent may have died and its pid been reused): the process must run agent/main.ts with this cluster's
+ * agent may have died and its pid been reused): the process must run agent/main.ts (or its bundle) with this cluster's
  * name and this very pid file in its environment.
  */
 export function findAgent(dataDir: string, cluster: string, id: string): AgentProcess | undefined {
@@ -794,7 +802,7 @@ function agentProcess(pid: number, cluster: string, pidFile: string): AgentProce
   // The state letter follows the command name in parentheses, which may itself contain ") ".
   const letter = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
   if (letter === 'Z' || letter === 'X' || letter === 'x') return undefined;
-  if (!cmdline.split('\0').some((arg) => arg.endsWith(`${sep}agent${sep}main.ts`))) return undefined;
+  if (!cmdline.split('\0').some((arg) => arg.endsWith(`${sep}agent${sep}main.ts`) || arg.endsWith(`${sep}dist${sep}agent${sep}main.mjs`))) return undefined;
   if (processUid(pid) !== process.getuid?.()) return undefined;
   const env: Record<string, string> = {};
   for (const pair of environ.split('\0')) {
@@ -884,7 +892,7 @@ export function startAgent(dataDir: string, id: string): number {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_')));
   let child: ReturnType<typeof spawn>;
   try {
-    child = spawn(process.execPath, ['--import', 'tsx', AGENT_MAIN], {
+    child = spawn(process.execPath, agentCommand(), {
       cwd: PROJECT_ROOT,
       detached: true,
       stdio: ['ignore', fd, fd],

@@ -50,10 +50,10 @@ ensure_node_modules() {
 # Builds the CLI bundle (dist/cli/) unless it is newer than all its sources; `skiff` starts in tens of
 # milliseconds from it instead of seconds through tsx. npm ci builds it too (the prepare script).
 build_cli() {
-  (cd "$SKIFF_ROOT" && node scripts/build-cli.mjs --if-stale)
+  (cd "$SKIFF_ROOT" && node scripts/build-cli.mjs --if-stale && node scripts/build-agent.mjs --if-stale)
 }
 
-# What `npm start` and `npm test` need before they run: dependencies, the CLI bundle, a Docker daemon,
+# What `npm start` and `npm test` need before they run: dependencies, the CLI and agent bundles, a Docker daemon,
 # the test image.
 provision() {
   ensure_node_modules

@@ -16,8 +16,8 @@ const linux = process.platform === 'linux';
 let dir: string;
 let children: ChildProcess[];
 
-function child(command: string, args: string[], cwd: string): ChildProcess {
-  const c = spawn(command, args, { cwd, stdio: 'ignore' });
+function child(command: string, args: string[], cwd: string, env?: NodeJS.ProcessEnv): ChildProcess {
+  const c = spawn(command, args, { cwd, stdio: 'ignore', ...(env ? { env } : {}) });
   children.push(c);
   return c;
 }
@@ -73,6 +73,24 @@ describe.skipIf(!linux)('local down signals only the process the status file cla
     expect(children[0]!.exitCode).toBeNull();
     expect(children[0]!.signalCode).toBeNull();
     expect(isAlive(sleeper)).toBe(true);
+  });
+
+  it("takes for a host's agent a process running its sources or its bundle, of this cluster and pid file, and nothing else", async () => {
+    const dataDir = join(dir, '.skiff', 'local');
+    const pidFile = join(dataDir, 'run', 'host-1.pid');
+    mkdirSync(join(dataDir, 'run'), { recursive: true });
+    const idle = 'setTimeout(() => {}, 60000)';
+    const agent = (script: string, cluster = 'local') =>
+      started(child(process.execPath, ['-e', idle, script], dir, { ...process.env, SKIFF_CLUSTER: cluster, SKIFF_PID_FILE: pidFile }));
+    for (const script of [join(dir, 'agent', 'main.ts'), join(dir, 'dist', 'agent', 'main.mjs')]) {
+      const pid = await agent(script);
+      writeFileSync(pidFile, String(pid));
+      expect(findAgent(dataDir, 'local', 'host-1')).toMatchObject({ pid, state: 'running' });
+    }
+    writeFileSync(pidFile, String(await agent(join(dir, 'dist', 'cli', 'main.mjs'))));
+    expect(findAgent(dataDir, 'local', 'host-1')).toBeUndefined();
+    writeFileSync(pidFile, String(await agent(join(dir, 'dist', 'agent', 'main.mjs'), 'other')));
+    expect(findAgent(dataDir, 'local', 'host-1')).toBeUndefined();
   });
 
   it('takes for the control plane a `skiff local up` run from this folder with this data folder, and nothing else', async () => {
