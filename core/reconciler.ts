@@ -77,6 +77,9 @@ export function reconcileService(input: ReconcileInput): ServicePlan {
   const available = (t: Pick<Task, 'id' | 'host'>) => isReady(t.host === undefined ? undefined : statusOf(t as Task), update.minReadySeconds, now);
   const bySlot = new Map<number, Task>();
   for (const task of input.tasks) bySlot.set(task.slot, task);
+  // An incarnation kept on a draining host serves until its replacement does: the drain's cost, not
+  // the rollout's. Counted against the surge, two drained slots would stop a rollout for good.
+  const countsAgainstSurge = (previous: Task['previous']) => previous !== undefined && input.hosts.get(previous.host)?.state !== 'draining';
 
   const newTask = (slot: number, incarnation: number, reason: string, extra: Partial<Task> = {}): Task => ({
     id: taskId(service.name, slot, random),
@@ -111,11 +114,19 @@ export function reconcileService(input: ReconcileInput): ServicePlan {
     }
     if (replace) {
       create.push({ task: newTask(slot, task.incarnation + 1, replace.reason, replace.extra), previousIncarnation: task.incarnation, reason: replace.reason });
-      existing += replace.extra?.previous ? 2 : 1;
+      existing += countsAgainstSurge(replace.extra?.previous) ? 2 : 1;
       continue;
     }
     const previous = task.previous;
-    if (previous && !isCurrent(task, template, undefined) && jsonEqual(templateOf(previous.pod), template) && hostServes(input.hosts, previous.host)) {
+    if (
+      previous &&
+      !isCurrent(task, template, undefined) &&
+      jsonEqual(templateOf(previous.pod), template) &&
+      hostServes(input.hosts, previous.host) &&
+      // Not at the cost of a serving replica: a kept incarnation that does not serve (it crashed) is
+      // released below, and the slot rolls within the budgets like any other outdated one.
+      (available({ id: previous.id, host: previous.host }) || !available(task))
+    ) {
       // Back to the template the kept incarnation runs (a rollback, an undo, a reverting apply):
       // that incarnation becomes the slot's task again, its container untouched.
       const restored = {
@@ -138,7 +149,7 @@ export function reconcileService(input: ReconcileInput): ServicePlan {
     const releasing = previous !== undefined && canRelease(task, input.hosts, available);
     const slotServes = available(task) || (previous !== undefined && available({ id: previous.id, host: previous.host }));
     if (slotServes) serving++;
-    existing += previous && !releasing ? 2 : 1;
+    existing += !releasing && countsAgainstSurge(previous) ? 2 : 1;
     if (!isCurrent(task, template, restartedAt) && !halted) {
       candidates.push({ slot, available: slotServes, hasPrevious: previous !== undefined && !releasing });
     }

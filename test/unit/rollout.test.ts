@@ -481,7 +481,32 @@ describe('rollout properties', () => {
         }
         expect(m.bad.has(template.containers[0].env.VERSION)).toBe(false);
       }),
-      { numRuns: 300 },
+      {
+        numRuns: 300,
+        // Counterexamples found before, always run: a rollback that swapped a serving replica for its
+        // crashed previous incarnation, and two drained slots whose kept incarnations blocked the surge.
+        examples: [
+          [
+            { ...UPDATE, maxSurge: '0%', maxUnavailable: '25%', progressDeadlineSeconds: 300 },
+            2,
+            [
+              { kind: 'apply', bad: false },
+              { kind: 'healthy', pick: 0 },
+              { kind: 'failed', pick: 44 },
+              { kind: 'failed', pick: 0 },
+            ],
+          ],
+          [
+            { ...UPDATE, maxSurge: 1, maxUnavailable: '0%', progressDeadlineSeconds: 300 },
+            2,
+            [
+              { kind: 'drain', host: 2 },
+              { kind: 'apply', bad: true },
+              { kind: 'drain', host: 3 },
+            ],
+          ],
+        ],
+      },
     );
   });
 });
