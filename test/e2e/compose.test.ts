@@ -16,7 +16,8 @@ import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LABELS } from '../../agent/executor.ts';
 import { eventually, ROOT, skiff, startCluster, type RunningCluster } from '../helpers/cli.ts';
-import { removeClusterContainers, uniqueClusterName } from '../helpers/docker.ts';
+import { execIn, removeClusterContainers, uniqueClusterName } from '../helpers/docker.ts';
+import { removeNetwork } from '../../local/cluster.ts';
 
 const docker = new Docker();
 const cluster = uniqueClusterName('compose');
@@ -42,25 +43,8 @@ async function containerOf(service: string): Promise<Docker.ContainerInfo> {
 /** Runs `wget -qO- url` in the container; its output when it fetched the page, else undefined. */
 async function wgetFrom(container: Docker.ContainerInfo, url: string): Promise<string | undefined> {
   // Busybox's own timeout bounds it (its wget crashes with -T in this image).
-  const exec = await docker.getContainer(container.Id).exec({ Cmd: ['timeout', '10', 'wget', '-qO-', url], AttachStdout: true, AttachStderr: true });
-  const stream = await exec.start({ hijack: true, stdin: false });
-  let output = '';
-  await new Promise<void>((resolve) => {
-    stream.on('data', (d: Buffer) => (output += d.toString('latin1')));
-    stream.on('end', resolve);
-    stream.on('close', resolve);
-  });
-  // The stream may end a moment before Docker records the exit code.
-  const done = await eventually(
-    async () => {
-      const state = await exec.inspect();
-      return state.Running ? undefined : state;
-    },
-    `wget ${url} to finish`,
-    15_000,
-    100,
-  );
-  return done.ExitCode === 0 ? output : undefined;
+  const r = await execIn(docker, container.Id, ['timeout', '10', 'wget', '-qO-', url]);
+  return r.exitCode === 0 ? r.stdout : undefined;
 }
 
 beforeAll(async () => {
@@ -76,15 +60,7 @@ afterAll(async () => {
     await running?.stop();
   } finally {
     await removeClusterContainers(docker, cluster);
-    const nets = await docker.listNetworks({ filters: { label: [`${LABELS.cluster}=${cluster}`] } });
-    await Promise.all(
-      nets.map((n) =>
-        docker
-          .getNetwork(n.Id)
-          .remove()
-          .catch(() => undefined),
-      ),
-    );
+    await removeNetwork(cluster, docker);
     rmSync(dir, { recursive: true, force: true });
   }
 }, 90_000);

@@ -13,7 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LABELS } from '../../agent/executor.ts';
 import { SANDBOX } from '../../agent/pod-sandbox.ts';
 import { eventually, skiff, startCluster, type RunningCluster } from '../helpers/cli.ts';
-import { removeClusterContainers, uniqueClusterName } from '../helpers/docker.ts';
+import { execIn, removeClusterContainers, uniqueClusterName } from '../helpers/docker.ts';
+import { removeNetwork } from '../../local/cluster.ts';
 
 const docker = new Docker();
 const cluster = uniqueClusterName('iso');
@@ -63,24 +64,7 @@ async function containerOf(namespace: string, service: string, container = 'main
  * lookup waits out its timeout first), hence 10 s.
  */
 async function wgetFrom(container: Docker.ContainerInfo, url: string): Promise<boolean> {
-  const exec = await docker.getContainer(container.Id).exec({ Cmd: ['timeout', '10', 'wget', '-qO-', url], AttachStdout: true, AttachStderr: true });
-  const stream = await exec.start({ hijack: true, stdin: false });
-  await new Promise<void>((resolve) => {
-    stream.on('end', resolve);
-    stream.on('close', resolve);
-    stream.resume();
-  });
-  // The stream may end a moment before Docker records the exit code.
-  const done = await eventually(
-    async () => {
-      const state = await exec.inspect();
-      return state.Running ? undefined : state;
-    },
-    `wget ${url} to finish`,
-    15_000,
-    100,
-  );
-  return done.ExitCode === 0;
+  return (await execIn(docker, container.Id, ['timeout', '10', 'wget', '-qO-', url])).exitCode === 0;
 }
 
 beforeAll(async () => {
@@ -92,15 +76,7 @@ afterAll(async () => {
     await running?.stop();
   } finally {
     await removeClusterContainers(docker, cluster);
-    const nets = await docker.listNetworks({ filters: { label: [`${LABELS.cluster}=${cluster}`] } });
-    await Promise.all(
-      nets.map((n) =>
-        docker
-          .getNetwork(n.Id)
-          .remove()
-          .catch(() => undefined),
-      ),
-    );
+    await removeNetwork(cluster, docker);
     rmSync(dir, { recursive: true, force: true });
   }
 }, 120_000);

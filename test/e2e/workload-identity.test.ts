@@ -9,13 +9,13 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LABELS } from '../../agent/executor.ts';
 import { verifyWorkloadToken } from '../../app/workload-tokens.ts';
 import { eventually, skiff, startCluster, type RunningCluster } from '../helpers/cli.ts';
-import { removeClusterContainers, uniqueClusterName } from '../helpers/docker.ts';
+import { execIn, removeClusterContainers, uniqueClusterName } from '../helpers/docker.ts';
+import { removeNetwork } from '../../local/cluster.ts';
 
 const docker = new Docker();
 const cluster = uniqueClusterName('wid');
@@ -61,27 +61,8 @@ async function containerOf(service: string): Promise<Docker.ContainerInfo> {
 
 /** Runs `sh -c script` in a container: its exit code and output. Busybox's `timeout` bounds the wget. */
 async function run(container: Docker.ContainerInfo, script: string): Promise<{ code: number; output: string }> {
-  const exec = await docker.getContainer(container.Id).exec({ Cmd: ['sh', '-c', script], AttachStdout: true, AttachStderr: true });
-  const stream = await exec.start({ hijack: true, stdin: false });
-  // Docker multiplexes stdout and stderr with 8-byte frame headers: demultiplexed, the output is plain.
-  const chunks: Buffer[] = [];
-  const sink = new PassThrough();
-  sink.on('data', (c: Buffer) => chunks.push(c));
-  docker.modem.demuxStream(stream, sink, sink);
-  await new Promise<void>((resolve) => {
-    stream.on('end', resolve);
-    stream.on('close', resolve);
-  });
-  const done = await eventually(
-    async () => {
-      const state = await exec.inspect();
-      return state.Running ? undefined : state;
-    },
-    'the exec to finish',
-    15_000,
-    100,
-  );
-  return { code: done.ExitCode ?? -1, output: Buffer.concat(chunks).toString('utf8') };
+  const r = await execIn(docker, container.Id, ['sh', '-c', script]);
+  return { code: r.exitCode, output: r.stdout + r.stderr };
 }
 
 const FETCH = 'timeout 10 wget -qO- --header "Authorization: $AWS_CONTAINER_AUTHORIZATION_TOKEN" "$AWS_CONTAINER_CREDENTIALS_FULL_URI"';
@@ -95,15 +76,7 @@ afterAll(async () => {
     await running?.stop();
   } finally {
     await removeClusterContainers(docker, cluster);
-    const nets = await docker.listNetworks({ filters: { label: [`${LABELS.cluster}=${cluster}`] } });
-    await Promise.all(
-      nets.map((n) =>
-        docker
-          .getNetwork(n.Id)
-          .remove()
-          .catch(() => undefined),
-      ),
-    );
+    await removeNetwork(cluster, docker);
     rmSync(dir, { recursive: true, force: true });
   }
 }, 60_000);

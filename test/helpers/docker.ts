@@ -73,7 +73,10 @@ export async function execIn(docker: Dockerode, id: string, cmd: string[]): Prom
     stream.on('close', resolve);
     stream.on('error', reject);
   });
-  const info = await exec.inspect();
+  // The stream may end a moment before Docker records the exit code: wait for it (bounded).
+  let info = await exec.inspect();
+  for (const deadline = Date.now() + 15_000; info.Running && Date.now() < deadline; info = await exec.inspect()) await new Promise((r) => setTimeout(r, 100));
+  if (info.Running) throw new Error(`exec ${cmd.join(' ')} in ${id.slice(0, 12)} still running 15 s after its output ended`);
   return { exitCode: info.ExitCode ?? -1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
 }
 
