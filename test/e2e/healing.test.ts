@@ -284,7 +284,8 @@ describe('healing', { timeout: 120_000 }, () => {
         return t && (t.restarts ?? 0) >= 4 ? t : undefined;
       },
       'four restarts',
-      30_000,
+      // Back-off alone is 1 + 2 + 4 s; the rest is Docker starting the container four times, which a loaded machine makes slow.
+      90_000,
     );
     expect(looping.lastExitCode).toBe(1);
     // other work proceeds meanwhile
