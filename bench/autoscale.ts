@@ -8,7 +8,11 @@
  *   scale-in         load end   → back to 1 replica
  * and counts direction changes within a scale-down window (flapping; expected 0). Asserts nothing;
  * cleans up after itself. Goal (issue 12): first decision ≤ 15 s (HPA's sync period).
- *   npx tsx bench/autoscale.ts
+ * With `--soak SECONDS` (300 for the issue's 5-minute run), it then flips the load on and off every
+ * 10 s (less than the scale-down window) for that long and counts the scale events and the direction
+ * changes within a window (expected: scale-ups only, no scale-down while the load comes back within
+ * the window), and the replica counts seen.
+ *   npx tsx bench/autoscale.ts [--soak 300]
  */
 import './env.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -23,6 +27,9 @@ import { authedFetch } from '../test/helpers/local-api.ts';
 import { execIn } from '../test/helpers/docker.ts';
 
 const WINDOW_S = 15;
+const soakArg = process.argv.indexOf('--soak');
+const SOAK_S = soakArg > 0 ? Number(process.argv[soakArg + 1]) : 0;
+if (!Number.isInteger(SOAK_S) || SOAK_S < 0 || SOAK_S > 1800) throw new Error('--soak takes a number of seconds from 0 to 1800');
 const cluster = `hpa${randomBytes(3).toString('hex')}`;
 const dataDir = mkdtempSync(join(tmpdir(), 'skiff-hpa-bench-'));
 const docker = new Docker();
@@ -87,13 +94,46 @@ try {
     `scale-in (to 1)  ${await until('one replica again', async () => ((await running()).length === 1 ? seconds(end) : undefined))} s after the load ended (window ${WINDOW_S} s)`,
   );
 
-  const changes = (await events())
-    .filter((e) => e.type === 'service.scaled-up' || e.type === 'service.scaled-down')
-    .map((e) => ({ at: Date.parse(e.at), up: e.type === 'service.scaled-up' }));
-  let flaps = 0;
-  for (let i = 1; i < changes.length; i++)
-    if (changes[i].up !== changes[i - 1].up && changes[i].at - changes[i - 1].at < WINDOW_S * 1000 && !changes[i].up) flaps++;
-  console.log(`direction changes within the scale-down window: ${flaps} (of ${changes.length} scale events)`);
+  const scaleEvents = async (since = 0) =>
+    (await events())
+      .filter((e) => (e.type === 'service.scaled-up' || e.type === 'service.scaled-down') && Date.parse(e.at) >= since)
+      .map((e) => ({ at: Date.parse(e.at), up: e.type === 'service.scaled-up' }))
+      .sort((a, b) => a.at - b.at);
+  /** Scale-downs that follow a scale-up within the window: the direction changes a stabilization window forbids. */
+  const flapsOf = (changes: { at: number; up: boolean }[]) =>
+    changes.filter((c, i) => i > 0 && !c.up && changes[i - 1].up && c.at - changes[i - 1].at < WINDOW_S * 1000).length;
+  const changes = await scaleEvents();
+  console.log(`direction changes within the scale-down window: ${flapsOf(changes)} (of ${changes.length} scale events)`);
+
+  if (SOAK_S > 0) {
+    // Containers come and go as it scales: the flag goes to every running replica's container.
+    const setLoad = async (on: boolean) => {
+      const ids = new Set((await running()).map((t) => t.id));
+      const all = await docker.listContainers({ filters: { label: [`${LABELS.cluster}=${cluster}`, `${LABELS.service}=burner`] } });
+      await Promise.all(
+        all
+          .filter((c) => ids.has(c.Labels[LABELS.task] ?? '') && c.Labels[LABELS.container] === 'app')
+          .map((c) => execIn(docker, c.Id, on ? ['touch', '/tmp/burn'] : ['rm', '-f', '/tmp/burn']).catch(() => undefined)),
+      );
+    };
+    const soakStart = Date.now();
+    const seen = new Set<number>();
+    let on = false;
+    while (Date.now() - soakStart < SOAK_S * 1000) {
+      on = !on;
+      await setLoad(on);
+      for (let i = 0; i < 10; i++) {
+        seen.add((await running()).length);
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+    await setLoad(false);
+    const soak = await scaleEvents(soakStart);
+    console.log(
+      `soak ${SOAK_S} s, load flipped every 10 s: ${soak.filter((c) => c.up).length} scale-ups, ${soak.filter((c) => !c.up).length} scale-downs, ` +
+        `${flapsOf(soak)} direction changes within the ${WINDOW_S} s window; replicas running seen: ${[...seen].sort().join(', ')}`,
+    );
+  }
 } finally {
   await local.stop();
   await removeContainers(cluster);
