@@ -2,7 +2,7 @@
  * EFS access points over EFS's REST API (no EFS SDK client is installed): one per persistent volume,
  * rooted at `/skiff/<volume id>`, tagged with the cluster (the host role may create only those).
  * CreateAccessPoint is idempotent by its ClientToken: the same volume always gets the same access
- * point, whichever host asks first, and asking again returns it.
+ * point, whichever host asks first; asking again is answered `AccessPointAlreadyExists` with its id.
  */
 import { createHash } from 'node:crypto';
 import { SignatureV4 } from '@smithy/signature-v4';
@@ -32,6 +32,23 @@ export interface EfsAccessPointsOptions {
  */
 const CALL_TIMEOUT_MS = 10_000;
 
+/**
+ * CreateAccessPoint with a ClientToken already used answers 409 `AccessPointAlreadyExists`, whose body
+ * carries the `AccessPointId` (EFS API reference): the access point another host (or this one, before a
+ * restart) created for the volume. It is the one wanted.
+ */
+const ALREADY_EXISTS: ReadonlySet<string> = new Set(['AccessPointAlreadyExists']);
+
+/** The `ErrorCode` of an EFS error body, or '' when it has none. */
+function errorCode(text: string): string {
+  try {
+    const code = (JSON.parse(text) as { ErrorCode?: unknown }).ErrorCode;
+    return typeof code === 'string' ? code : '';
+  } catch {
+    return '';
+  }
+}
+
 export class EfsAccessPoints implements AccessPoints {
   private readonly known = new Map<string, string>();
   constructor(private readonly o: EfsAccessPointsOptions) {}
@@ -50,14 +67,15 @@ export class EfsAccessPoints implements AccessPoints {
         { Key: 'skiff:volume', Value: volumeId },
       ],
     });
-    const answer = await this.call('POST', '/2015-02-01/access-points', body);
+    const answer = await this.call('POST', '/2015-02-01/access-points', body, ALREADY_EXISTS);
     const id = (answer as { AccessPointId?: unknown }).AccessPointId;
     if (typeof id !== 'string' || !id.startsWith('fsap-')) throw new SkiffError(`EFS CreateAccessPoint for volume ${volumeId} answered no access point id`);
     this.known.set(volumeId, id);
     return id;
   }
 
-  private async call(method: string, path: string, body: string): Promise<unknown> {
+  /** The JSON answer; an error whose `ErrorCode` is in `accept` is answered as its body instead of thrown. */
+  private async call(method: string, path: string, body: string, accept: ReadonlySet<string> = new Set()): Promise<unknown> {
     const url = new URL(path, this.o.endpoint ?? `https://elasticfilesystem.${this.o.region}.amazonaws.com`);
     const signer = new SignatureV4({ service: 'elasticfilesystem', region: this.o.region, credentials: this.o.credentials, sha256: Sha256 });
     const signed = await signer.sign({
@@ -76,7 +94,7 @@ export class EfsAccessPoints implements AccessPoints {
       signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
     });
     const text = await res.text();
-    if (!res.ok) throw new SkiffError(`EFS ${method} ${path}: ${res.status} ${text.slice(0, 300)}`);
+    if (!res.ok && !accept.has(errorCode(text))) throw new SkiffError(`EFS ${method} ${path}: ${res.status} ${text.slice(0, 300)}`);
     return text ? (JSON.parse(text) as unknown) : {};
   }
 }

@@ -94,6 +94,20 @@ describe('persistent volumes on EFS', () => {
     expect(String(requests[0].body.ClientToken)).toHaveLength(64);
   });
 
+  it("takes the id from EFS's AccessPointAlreadyExists answer: a second host asking for the same volume gets the same access point", async () => {
+    const second = new EfsAccessPoints({
+      region: 'eu-west-1',
+      fileSystemId: 'fs-1',
+      clusterName: 'prod',
+      credentials: async () => ({ accessKeyId: 'AKID', secretAccessKey: 'secret' }),
+      fetch: (async () =>
+        new Response(JSON.stringify({ ErrorCode: 'AccessPointAlreadyExists', Message: 'exists', AccessPointId: 'fsap-0abc' }), {
+          status: 409,
+        })) as unknown as typeof fetch,
+    });
+    expect(await second.ensure('default-db-data-2')).toBe('fsap-0abc');
+  });
+
   it('says what EFS answered when it refuses', async () => {
     const refusing = new EfsAccessPoints({
       region: 'eu-west-1',
