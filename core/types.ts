@@ -451,6 +451,12 @@ export interface HostStatus {
    * (app/scheduler/steps/register-hosts.ts). Absent: the record is left as it is.
    */
   readonly claim?: HostClaim;
+  /**
+   * The volumes of its document's `removeVolumes` it has deleted, by volumeKeyString
+   * (`<namespace>/<service>/<volume>/<slot>`): the scheduler forgets each once its holder says so.
+   * Only those still in the document are listed, so the list is bounded by it.
+   */
+  readonly removedVolumes?: readonly string[];
 }
 
 /**
@@ -490,6 +496,22 @@ export interface HostDocument {
    * network (local mode's shared Docker network).
    */
   readonly network?: HostNetwork;
+  /**
+   * Persistent volumes whose removal was asked and whose data this host holds (core/volume-removal.ts):
+   * the agent deletes each once no container uses it and reports it in `HostStatus.removedVolumes`.
+   * Absent when none (documents compare equal to those from before it existed).
+   */
+  readonly removeVolumes?: readonly VolumeRemoval[];
+}
+
+/** A persistent volume a host is to delete: its parts (the Docker volume name and EFS access point come from them) and id. */
+export interface VolumeRemoval {
+  /** `<namespace>-<service>-<volume>-<slot>` (core/volumes.ts volumeId). */
+  readonly id: string;
+  readonly namespace: string;
+  readonly service: string;
+  readonly volume: string;
+  readonly slot: number;
 }
 
 /** A host's share of the cluster's container network (docs/network.md). */
