@@ -31,6 +31,14 @@ export function volumeRemoval(r: VolumeRecord): VolumeRemoval {
   return { id: r.id, namespace: r.namespace, service: r.service, volume: r.volume, slot: r.slot };
 }
 
+/**
+ * Removals one document carries at most; the rest wait for a later one (a pass after the first are
+ * reported). An entry is at most about 450 bytes of JSON (three key parts of 63 characters, the id
+ * that joins them, a slot), so 32 stay under 15 KiB: inside the 16 KiB the document budget keeps
+ * beside the tasks (core/document-size.ts DOCUMENT_ENVELOPE_BYTES), with room for the network.
+ */
+export const MAX_REMOVALS_PER_DOCUMENT = 32;
+
 /** Hosts that can act on a removal: their agent runs and reads its document. */
 const ACTIVE: ReadonlySet<Host['state']> = new Set(['ready', 'draining', 'degraded', 'suspect']);
 
@@ -75,7 +83,10 @@ export function planVolumeRemovals(
         forget.push({ record, reason: `host ${holder.id} deleted it` });
         continue;
       }
-      add(byHost, holder.id, volumeRemoval(record));
+      if (!add(byHost, holder.id, volumeRemoval(record))) {
+        waiting.push({ record, reason: `host ${holder.id} deletes ${MAX_REMOVALS_PER_DOCUMENT} volumes at a time; this one waits its turn` });
+        continue;
+      }
       if (!ACTIVE.has(holder.state)) waiting.push({ record, reason: `its data lives on host ${holder.id}, which is ${holder.state}; deleted when it is back` });
       continue;
     }
@@ -90,15 +101,19 @@ export function planVolumeRemovals(
       waiting.push({ record, reason: 'no host is ready to delete its access point' });
       continue;
     }
-    add(byHost, holder, volumeRemoval(record));
+    if (!add(byHost, holder, volumeRemoval(record)))
+      waiting.push({ record, reason: `host ${holder} deletes ${MAX_REMOVALS_PER_DOCUMENT} volumes at a time; this one waits its turn` });
   }
   return { byHost, forget, waiting };
 }
 
-function add(byHost: Map<string, VolumeRemoval[]>, host: string, removal: VolumeRemoval): void {
-  const list = byHost.get(host);
-  if (list) list.push(removal);
-  else byHost.set(host, [removal]);
+/** Adds the removal to the host's list unless that is full; false when it is. */
+function add(byHost: Map<string, VolumeRemoval[]>, host: string, removal: VolumeRemoval): boolean {
+  const list = byHost.get(host) ?? [];
+  if (list.length >= MAX_REMOVALS_PER_DOCUMENT) return false;
+  list.push(removal);
+  byHost.set(host, list);
+  return true;
 }
 
 /**

@@ -3,7 +3,8 @@
  * (core/volume-removal.ts), and the API with scheduler passes on the in-memory store.
  */
 import { describe, expect, it } from 'vitest';
-import { planVolumeRemovals, volumesBeingDeleted } from '../../core/volume-removal.ts';
+import { MAX_REMOVALS_PER_DOCUMENT, planVolumeRemovals, volumesBeingDeleted } from '../../core/volume-removal.ts';
+import { DOCUMENT_ENVELOPE_BYTES } from '../../core/document-size.ts';
 import { volumeId, volumeState, type VolumeRecord } from '../../core/volumes.ts';
 import { parseServiceSpec } from '../../core/spec.ts';
 import { createApi } from '../../app/api.ts';
@@ -66,6 +67,19 @@ describe('planVolumeRemovals', () => {
     expect(none.waiting[0].reason).toBe('no host is ready to delete its access point');
     const done = planVolumeRemovals(marked, hosts(['h1', 'ready']), [{ hostId: 'h1', removedVolumes: ['default/db/data/1'] }], [], 'shared');
     expect(ids(done.forget)).toEqual(['default-db-data-1']);
+  });
+
+  it('lists at most a bounded number of removals a document, within the room the document budget keeps beside the tasks', () => {
+    const many = Array.from({ length: MAX_REMOVALS_PER_DOCUMENT + 3 }, (_, i) => aVolume('db', i + 1, 'h1', MARK));
+    const plan = planVolumeRemovals(many, hosts(['h1', 'ready']), [], [], 'host');
+    expect(plan.byHost.get('h1')).toHaveLength(MAX_REMOVALS_PER_DOCUMENT);
+    expect(plan.waiting).toHaveLength(3);
+    expect(plan.waiting[0].reason).toBe(`host h1 deletes ${MAX_REMOVALS_PER_DOCUMENT} volumes at a time; this one waits its turn`);
+    // The largest entry: every key part at its 63-character limit, the largest slot.
+    const part = 'a'.repeat(63);
+    const largest = { id: volumeId(part, part, part, 999_999), namespace: part, service: part, volume: part, slot: 999_999 };
+    // With room left for the rest of the envelope (cluster, host id, generation, network: under 1 KiB).
+    expect(JSON.stringify(Array(MAX_REMOVALS_PER_DOCUMENT).fill(largest)).length).toBeLessThan(DOCUMENT_ENVELOPE_BYTES - 1024);
   });
 
   it('ignores volumes not marked for removal', () => {
