@@ -21,6 +21,8 @@ import { Stopper } from './stopping.ts';
 import { SANDBOX, sandboxSpec } from './pod-sandbox.ts';
 import { mountsOf, removalsDue, type VolumeManager, type VolumeSources } from './volumes.ts';
 import { volumeKeyString } from '../core/volumes.ts';
+import { allowedNamespaces } from '../core/spec/network.ts';
+import { namespaceNetworksOf } from './namespace-network.ts';
 
 /** How often a long batch of container starts reports its progress. */
 const PROGRESS_MS = 1000;
@@ -626,7 +628,7 @@ export class Agent {
         ...(this.podNetwork
           ? { network: this.podNetwork }
           : this.deps.namespaceNetworks
-            ? { network: await this.deps.namespaceNetworks.ensure(task.namespace) }
+            ? await namespaceNetworksOf(this.deps.namespaceNetworks, task.namespace, allowedNamespaces(task.namespace, task.pod.network))
             : {}),
       });
     } catch (err) {

@@ -96,6 +96,7 @@ const pod = z
     volumes: z.array(z.unknown()).optional(),
     initContainers: z.array(z.unknown()).optional(),
     identity: z.unknown().optional(),
+    network: z.unknown().optional(),
   })
   .transform((value, ctx): PodSpec => {
     if (value.containers.length === 0) return value as unknown as PodSpec;
@@ -112,6 +113,7 @@ const pod = z
           volumes: value.volumes,
           initContainers: value.initContainers,
           identity: value.identity,
+          network: value.network,
           placement: { strategy: 'spread', constraints: [] },
         },
       };

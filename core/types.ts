@@ -110,6 +110,13 @@ export interface PodSpec {
   readonly initContainers?: readonly ContainerSpec[];
   /** The service's `spec.identity`; absent when none (pods stored before it existed compare equal). */
   readonly identity?: WorkloadIdentitySpec;
+  /** The service's `spec.network`; absent when none (pods stored before it existed compare equal). */
+  readonly network?: PodNetworkSpec;
+}
+
+/** `spec.network`: the other namespaces whose containers may connect to the replicas (docs/network.md). */
+export interface PodNetworkSpec {
+  readonly allowFrom?: readonly string[];
 }
 
 /** `spec.identity`: the IAM role whose credentials each replica is served (docs/identity.md). */
@@ -154,6 +161,8 @@ export interface ServiceSpec {
     readonly autoscaling?: AutoscalingSpec;
     /** Workload identity: the AWS role every replica gets credentials for (docs/identity.md); absent: none. */
     readonly identity?: WorkloadIdentitySpec;
+    /** Which other namespaces' containers may connect to the replicas (docs/network.md); absent: only its own. */
+    readonly network?: PodNetworkSpec;
     /** `global`: one replica on every host that matches the constraints (core/global.ts); absent: replicated. */
     readonly mode?: 'global';
     /** Kind Job and CronJob: how the tasks run to completion. */
