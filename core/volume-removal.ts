@@ -53,8 +53,10 @@ export function planVolumeRemovals(
   services: readonly Pick<Service, 'namespace' | 'name'>[],
   where: 'host' | 'shared',
 ): VolumeRemovalPlan {
-  // A service is removed only once no host reports a task of it (core/pass.ts): until then a container
-  // of it may still use the volume, on any host (with EFS, not only the holder).
+  // A service is removed only once its tasks are gone and no host reports one (core/pass.ts): until
+  // then its replicas run. A container still draining after its task left the document is not reported:
+  // the holder's agent waits for its own (agent/volumes.ts removalsDue); with EFS, one draining on
+  // another host may still write while the data is deleted (docs/spec.md says so).
   const present = new Set(services.map((s) => `${s.namespace}/${s.name}`));
   const byId = new Map(hosts.map((h) => [h.id, h]));
   const reported = new Map(statuses.map((s) => [s.hostId, new Set(s.removedVolumes ?? [])]));
