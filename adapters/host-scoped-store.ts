@@ -21,7 +21,7 @@ import type { Store } from '../ports/index.ts';
 export type AgentStoreAccess = Pick<Store, 'putHostStatus' | 'putHeartbeat'>;
 
 /** The fields of a status a host writes; anything else (a `state`, a `capacity`, a `gsi1pk`) is dropped. */
-export const HOST_STATUS_FIELDS = ['hostId', 'heartbeatAt', 'generation', 'tasks', 'agentVersion', 'events', 'runtime', 'claim'] as const;
+export const HOST_STATUS_FIELDS = ['hostId', 'heartbeatAt', 'generation', 'tasks', 'agentVersion', 'events', 'runtime', 'claim', 'removedVolumes'] as const;
 
 export class HostScopedStore implements AgentStoreAccess {
   constructor(

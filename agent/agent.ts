@@ -19,7 +19,10 @@ import { WatchedExecutor } from './runtime-watch.ts';
 import { DockerError } from './docker-calls.ts';
 import { Stopper } from './stopping.ts';
 import { SANDBOX, sandboxSpec } from './pod-sandbox.ts';
-import { mountsOf, type VolumeManager, type VolumeSources } from './volumes.ts';
+import { mountsOf, removalsDue, type VolumeManager, type VolumeSources } from './volumes.ts';
+import { volumeKeyString } from '../core/volumes.ts';
+import { allowedNamespaces } from '../core/spec/network.ts';
+import { namespaceNetworksOf } from './namespace-network.ts';
 
 /** How often a long batch of container starts reports its progress. */
 const PROGRESS_MS = 1000;
@@ -432,6 +435,7 @@ export class Agent {
     } else removed();
     const live = new Set(tasks.map((t) => t.id));
     if (this.deps.volumes && (this.pruneDue || actions.some((a) => a.kind === 'remove'))) await this.pruneVolumes(live, containers);
+    await this.removeVolumes(doc, containers);
     for (const key of this.statuses.keys()) if (!live.has(key)) this.statuses.delete(key);
     for (const key of this.restarts.keys()) if (!live.has(key.split('/')[0])) this.restarts.delete(key);
     for (const key of this.restartCounts.keys()) if (!live.has(key)) this.restartCounts.delete(key);
@@ -624,7 +628,7 @@ export class Agent {
         ...(this.podNetwork
           ? { network: this.podNetwork }
           : this.deps.namespaceNetworks
-            ? { network: await this.deps.namespaceNetworks.ensure(task.namespace) }
+            ? await namespaceNetworksOf(this.deps.namespaceNetworks, task.namespace, allowedNamespaces(task.namespace, task.pod.network))
             : {}),
       });
     } catch (err) {
@@ -679,6 +683,40 @@ export class Agent {
     } catch (err) {
       this.pruneDue = true;
       this.deps.log('warn', 'removing the volumes of gone tasks failed; retrying next round', { error: (err as Error).message });
+    }
+  }
+
+  /** Volumes of the document's `removeVolumes` this agent has deleted, by volumeKeyString: reported until they leave the document. */
+  private removedVolumes = new Set<string>();
+
+  /**
+   * Deletes the persistent volumes the document asks removed, each once no container of its service is
+   * left on this host (nor due to start), and remembers them for the report. One volume's failure is
+   * retried next round and stops no other. A restarted agent asks again: Docker (or EFS) finds nothing
+   * and it is reported again.
+   */
+  private async removeVolumes(doc: HostDocument, containers: readonly ContainerInfo[]): Promise<void> {
+    const asked = doc.removeVolumes ?? [];
+    const keys = new Set(asked.map((r) => volumeKeyString(r)));
+    for (const key of this.removedVolumes) if (!keys.has(key)) this.removedVolumes.delete(key);
+    if (asked.length === 0) return;
+    if (!this.deps.volumes) {
+      this.deps.log('warn', 'the host document asks volumes removed but this agent has no volume manager', { volumes: asked.map((r) => r.id) });
+      return;
+    }
+    for (const r of removalsDue(asked, this.removedVolumes, containers, doc.tasks)) {
+      try {
+        if ((await this.deps.volumes.removePersistent(r)) === 'in-use') continue;
+        this.removedVolumes.add(volumeKeyString(r));
+        this.deps.log('info', 'persistent volume deleted', { volume: r.id });
+        this.event('volume.removed', `volume ${r.id} deleted from host ${this.config.hostId}`, {
+          namespace: r.namespace,
+          service: r.service,
+          host: this.config.hostId,
+        });
+      } catch (err) {
+        this.deps.log('warn', 'deleting a persistent volume failed; retrying next round', { volume: r.id, error: (err as Error).message });
+      }
     }
   }
 
@@ -764,7 +802,8 @@ export class Agent {
     const tasks = [...this.statuses.values()].sort((a, b) => a.taskId.localeCompare(b.taskId)).map((t) => this.withUsage(t));
     const now = this.deps.now();
     const runtime = this.runtimeTrouble(now);
-    const fingerprint = stableStringify({ g: this.applied, t: tasks, e: this.eventSeq, r: runtime?.since ?? null });
+    const removedVolumes = [...this.removedVolumes].sort();
+    const fingerprint = stableStringify({ g: this.applied, t: tasks, e: this.eventSeq, r: runtime?.since ?? null, v: removedVolumes });
     // Due at three quarters of the interval: the timer ticks at a quarter, so beats stay within one interval.
     const due = now - this.lastReport >= 0.75 * this.config.heartbeatMs;
     if (!force && fingerprint === this.lastReported && !due) return;
@@ -785,6 +824,7 @@ export class Agent {
         ...(this.events.length ? { events: this.events.slice() } : {}),
         ...(runtime ? { runtime } : {}),
         claim: this.claim(),
+        ...(removedVolumes.length ? { removedVolumes } : {}),
       };
       await withTimeout(this.deps.store.putHostStatus(status), REPORT_TIMEOUT_MS, 'status report');
       this.lastReport = now;

@@ -266,7 +266,32 @@ export class DockerExecutor implements Executor {
         : {}),
     };
     const created = await this.call(`create ${name}`, this.timeouts.create, (abortSignal) => this.docker.createContainer({ ...body, abortSignal }));
+    if (!joining && options.alsoOn?.length) await this.connectAlso(created.id, name, task, options.alsoOn);
     return created.id;
+  }
+
+  /**
+   * Joins a created pod's first container to the networks of the namespaces its spec lets in, with its
+   * aliases there too: Docker's resolver on each of those networks then answers its service and task
+   * names with its address on that network. Connected before the start, one network at a time (a
+   * connect works on a created container with any API version, where several networks at create need
+   * API 1.44). A failed connect removes the container: a half-joined pod would be reachable from fewer
+   * namespaces than its spec says, and the next round creates it again.
+   */
+  private async connectAlso(id: string, name: string, task: HostDocumentTask, networks: readonly string[]): Promise<void> {
+    const aliases = [`${task.service}.${task.namespace}.${this.zone}`, `${task.id}.${task.service}.${task.namespace}.${this.zone}`];
+    try {
+      for (const network of networks) {
+        // A connect sets up an endpoint, as a start does for the first network: the start's bound.
+        await this.call(`connect ${name} to ${network}`, this.timeouts.start, (abortSignal) =>
+          // Dockerode takes the signal here as in its other calls; its types leave it out of this one.
+          this.docker.getNetwork(network).connect({ Container: id, EndpointConfig: { Aliases: aliases }, abortSignal } as Dockerode.NetworkConnectOptions),
+        );
+      }
+    } catch (err) {
+      await this.stopAndRemove(id, 0).catch(() => {});
+      throw err;
+    }
   }
 
   /**

@@ -5,11 +5,11 @@
  * so a replica's data follows it to any host. emptyDir volumes stay local Docker volumes.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { AccessPoints } from '../adapters/aws/efs-access-points.ts';
-import type { HostDocumentTask } from '../core/types.ts';
+import type { HostDocumentTask, VolumeRemoval } from '../core/types.ts';
 import { volumeId } from '../core/volumes.ts';
 import type { Mount } from './executor.ts';
 import type { VolumeManager, VolumeSources } from './volumes.ts';
@@ -20,6 +20,10 @@ export interface Mounter {
   isMounted(dir: string): Promise<boolean>;
   /** Mounts the access point on `dir` (made if absent) with TLS and IAM. */
   mountEfs(fileSystemId: string, accessPointId: string, dir: string): Promise<void>;
+  /** Deletes everything inside `dir` (the mounted volume's data), keeping `dir` itself. */
+  clear(dir: string): Promise<void>;
+  /** Unmounts `dir`; not mounted is not an error. */
+  unmount(dir: string): Promise<void>;
 }
 
 /**
@@ -38,6 +42,15 @@ export class HostMounter implements Mounter {
   async mountEfs(fileSystemId: string, accessPointId: string, dir: string): Promise<void> {
     await mkdir(dir, { recursive: true });
     await promisify(execFile)('mount', ['-t', 'efs', '-o', `tls,iam,accesspoint=${accessPointId}`, `${fileSystemId}:/`, dir], { timeout: MOUNT_TIMEOUT_MS });
+  }
+
+  async clear(dir: string): Promise<void> {
+    for (const entry of await readdir(dir)) await rm(join(dir, entry), { recursive: true, force: true });
+  }
+
+  async unmount(dir: string): Promise<void> {
+    if (!(await this.isMounted(dir))) return;
+    await promisify(execFile)('umount', [dir], { timeout: MOUNT_TIMEOUT_MS });
   }
 }
 
@@ -75,6 +88,31 @@ export class EfsVolumeManager implements VolumeManager {
       sources.set(v.name, { type: 'bind', source: dir });
     }
     return sources;
+  }
+
+  /**
+   * Deletes a persistent volume on EFS: its data, then its access point. The data is deleted through the
+   * access point (mounted here if it is not), since nothing else reaches inside its root; the root
+   * directory itself (`/skiff/<volume id>`, now empty) stays on the file system, where it costs nothing,
+   * and a later volume of the same id starts from it, empty. The caller has checked that no container of
+   * this host uses the volume; the control plane lists it only once every host's tasks of its service
+   * are gone. Another host that mounted it earlier keeps a mount of the deleted access point (EFS lets
+   * connected clients go on) onto the same, now empty, directory, and reuses it for a later volume of the
+   * same id.
+   */
+  async removePersistent(r: VolumeRemoval): Promise<'removed' | 'in-use'> {
+    const dir = join(this.root, `${r.namespace}.${r.service}.${r.volume}.${r.slot}`);
+    const accessPoint = await this.o.accessPoints.find(r.id);
+    if (accessPoint === undefined) {
+      // Deleted already (an earlier round whose report was lost): only a mount may be left.
+      await this.o.mounter.unmount(dir);
+      return 'removed';
+    }
+    if (!(await this.o.mounter.isMounted(dir))) await this.o.mounter.mountEfs(this.o.fileSystemId, accessPoint, dir);
+    await this.o.mounter.clear(dir);
+    await this.o.mounter.unmount(dir);
+    await this.o.accessPoints.remove(r.id);
+    return 'removed';
   }
 
   prune(live: ReadonlySet<string>): Promise<void> {

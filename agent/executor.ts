@@ -65,6 +65,11 @@ export interface CreateOptions {
   readonly hostname?: string;
   /** Docker network of the pod's first container; default: the executor's configured one. */
   readonly network?: string;
+  /**
+   * More networks the pod's first container joins, with the same service and task aliases: the networks
+   * of the namespaces its spec lets in (`spec.network.allowFrom`), so their containers reach it by name.
+   */
+  readonly alsoOn?: readonly string[];
   /** Values of the container's secret references (agent/secrets.ts): added to its env, never to its spec or labels. */
   readonly secretEnv?: Readonly<Record<string, string>>;
   /** Volumes to mount (agent/volumes.ts resolves a pod's volumeMounts into these). */

@@ -7,8 +7,12 @@
  * alone). Published ports are bound to the host's loopback address (127.0.1.x), which containers
  * do not reach either.
  *
+ * A service may let other namespaces in (`spec.network.allowFrom`): its pods' first containers also
+ * join those namespaces' networks, with their aliases there (namespaceNetworksOf; docs/network.md).
+ *
  * On AWS the host document carries one routed subnet per host (agent/host-network.ts) and pods of
- * every namespace share it: isolation there needs rules per namespace in the document (not done).
+ * every namespace share it: isolation there needs rules per namespace in the document (not done), and
+ * `allowFrom` has nothing to open.
  */
 import Docker from 'dockerode';
 
@@ -19,6 +23,25 @@ const NAMESPACE_LABEL = 'skiff.namespace';
 /** The network of a namespace's pods: the base network for `default`, a network of its own for any other. */
 export function namespaceNetworkName(base: string, namespace: string): string {
   return namespace === 'default' ? base : `${base}-ns-${namespace}`;
+}
+
+/**
+ * The networks of a pod's first container: its namespace's, and (`alsoOn`) those of the namespaces its
+ * spec lets in (`spec.network.allowFrom`, without its own), each made if missing, in the spec's order,
+ * without repeats.
+ */
+export async function namespaceNetworksOf(
+  networks: { ensure(namespace: string): Promise<string> },
+  namespace: string,
+  allowFrom: readonly string[],
+): Promise<{ network: string; alsoOn?: string[] }> {
+  const network = await networks.ensure(namespace);
+  const alsoOn: string[] = [];
+  for (const ns of allowFrom) {
+    const name = await networks.ensure(ns);
+    if (name !== network && !alsoOn.includes(name)) alsoOn.push(name);
+  }
+  return alsoOn.length > 0 ? { network, alsoOn } : { network };
 }
 
 export class NamespaceNetworks {

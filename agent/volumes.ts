@@ -4,9 +4,10 @@
  * named volume per replica slot, kept until the service is deleted with its volumes.
  */
 import type Dockerode from 'dockerode';
-import type { ContainerSpec, HostDocumentTask } from '../core/types.ts';
+import type { ContainerSpec, HostDocumentTask, VolumeRemoval } from '../core/types.ts';
+import { volumeKeyString } from '../core/volumes.ts';
 import { dockerCall, statusOf } from './docker-calls.ts';
-import type { Mount } from './executor.ts';
+import type { ContainerInfo, Mount } from './executor.ts';
 
 /** Labels of every volume the agent makes, beside the container labels (LABELS). */
 export const VOLUME_LABELS = {
@@ -30,6 +31,26 @@ export interface VolumeManager {
   ensure(task: HostDocumentTask): Promise<VolumeSources>;
   /** Removes the emptyDir volumes of tasks not in `live` (their containers are gone). */
   prune(live: ReadonlySet<string>): Promise<void>;
+  /**
+   * Deletes a persistent volume and its data from this host (its removal was asked: the host document's
+   * `removeVolumes`). `removed` also when it was not there (asked again after a restart); `in-use` while
+   * a container still mounts it (asked again next round).
+   */
+  removePersistent(removal: VolumeRemoval): Promise<'removed' | 'in-use'>;
+}
+
+/**
+ * The removals to attempt this round: those not yet done, and whose service has no container on this
+ * host and no task in its document (their containers would mount the volume). Pure.
+ */
+export function removalsDue(
+  removals: readonly VolumeRemoval[],
+  done: ReadonlySet<string>,
+  containers: readonly Pick<ContainerInfo, 'namespace' | 'service'>[],
+  tasks: readonly Pick<HostDocumentTask, 'namespace' | 'service'>[],
+): VolumeRemoval[] {
+  const busy = new Set([...containers, ...tasks].filter((c) => c.namespace !== undefined && c.service !== undefined).map((c) => `${c.namespace}/${c.service}`));
+  return removals.filter((r) => !done.has(volumeKeyString(r)) && !busy.has(`${r.namespace}/${r.service}`));
 }
 
 /** The mounts of one container from its volumeMounts. */
@@ -100,6 +121,23 @@ export class DockerVolumeManager implements VolumeManager {
       if (!task || live.has(task)) continue;
       await this.remove(v.Name);
     }
+  }
+
+  async removePersistent(r: VolumeRemoval): Promise<'removed' | 'in-use'> {
+    const name = dockerVolumeName(this.cluster, { id: r.id, namespace: r.namespace, service: r.service, slot: r.slot }, r.volume, true);
+    return dockerCall(`remove volume ${name}`, VOLUME_CALL_MS, async (abortSignal) => {
+      try {
+        await this.docker.getVolume(name).remove({ abortSignal });
+        return 'removed' as const;
+      } catch (err) {
+        const status = statusOf(err);
+        // Absent: deleted already (by an earlier round whose report was lost, or by hand).
+        if (status === 404) return 'removed' as const;
+        // A container, even a stopped one, still references it: Docker refuses, and so do we.
+        if (status === 409) return 'in-use' as const;
+        throw err;
+      }
+    });
   }
 
   /** Removes a volume; absent is done, in use (409) waits for the next prune. */

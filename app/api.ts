@@ -30,6 +30,7 @@ import { secretHandlers } from './secret-routes.ts';
 import { jobHandlers } from './job-routes.ts';
 import { rolloutRoutes } from './rollout-api.ts';
 import { volumeView } from '../core/volumes.ts';
+import { markServiceVolumesDeleting, parseDeleteVolumes } from './volume-deletion.ts';
 import { identityHandlers } from './identity-routes.ts';
 import { isPublicRoute } from './public-routes.ts';
 import type { WorkloadTokenIssuer } from './workload-tokens.ts';
@@ -285,14 +286,25 @@ export function createApi(deps: ApiDeps): Api {
     };
   };
 
+  /**
+   * With `?deleteVolumes=true` its persistent volumes are marked for removal too (app/volume-deletion.ts);
+   * without, they are kept for a later service of the same name. A service already gone whose volumes
+   * are retained may still be asked this: its volumes alone are marked.
+   */
   const deleteService: Handler = async (req, p, who) => {
+    const deleteVolumes = parseDeleteVolumes(req.query.deleteVolumes);
     if (req.headers['if-match'] !== undefined)
       checkIfMatch(req.headers, (await store.getService(p.namespace, p.name))?.specVersion, `service ${p.namespace}/${p.name}`);
-    const service = await store.markServiceDeleting(p.namespace, p.name, deps.now().toISOString());
-    if (!service) throw new NotFoundError(`service ${p.namespace}/${p.name}`);
-    await audit(who, 'service.deleting', `service ${p.namespace}/${p.name} deleted`, { namespace: p.namespace, service: p.name });
+    const now = deps.now().toISOString();
+    const service = await store.markServiceDeleting(p.namespace, p.name, now);
+    const volumes = deleteVolumes ? await markServiceVolumesDeleting(store, p.namespace, p.name, now) : [];
+    if (!service && volumes.length === 0) throw new NotFoundError(`service ${p.namespace}/${p.name}`);
+    const about = { namespace: p.namespace, service: p.name };
+    if (service) await audit(who, 'service.deleting', `service ${p.namespace}/${p.name} deleted`, about);
+    if (volumes.length > 0) await audit(who, 'volume.deleting', `volumes ${volumes.map((v) => v.id).join(', ')} of ${p.namespace}/${p.name} deleted`, about);
     await kick();
-    return { status: 202, body: { result: 'deleting', service } };
+    const marked = deleteVolumes ? { volumes: volumes.map((v) => v.id) } : {};
+    return { status: 202, body: service ? { result: 'deleting', service, ...marked } : { result: 'deleting-volumes', ...marked } };
   };
 
   /**
@@ -452,15 +464,19 @@ export function createApi(deps: ApiDeps): Api {
     return { status: 200, body: page, ...(more ? { headers: { 'x-next-cursor': encodeCursor([`${page[0].at}#${page[0].id}`]) } } : {}) };
   };
 
-  /** Persistent volumes: `name` (the volume id), `namespace`, `service`, `host` (where it lives locally), as scripts read them. */
+  /**
+   * Persistent volumes: `name` (the volume id), `namespace`, `service`, `host` (where it lives locally), as
+   * scripts read them, and `state`: bound to a service, retained without one, or being deleted.
+   */
   const listVolumes: Handler = async (req) => {
     const { namespace, service } = req.query;
-    const volumes = (await store.listVolumes(namespace)).filter((v) => !service || v.service === service);
+    const [records, services] = await Promise.all([store.listVolumes(namespace), store.listServices(namespace)]);
+    const volumes = records.filter((v) => !service || v.service === service);
     return paged(
       req,
       volumes,
       (v) => [v.namespace, v.service, v.volume, v.slot],
-      (list) => list.map(volumeView),
+      (list) => list.map((v) => volumeView(v, services)),
     );
   };
 

@@ -7,6 +7,7 @@
  * that reads a secret whose value changed is applied again with the new version, which rolls it.
  */
 import { ConflictError, ValidationError, type FieldIssue } from '../core/errors.ts';
+import { checkVolumesNotDeleting } from './volume-deletion.ts';
 import { jsonEqual } from '../core/json.ts';
 import { secretsUsed, withSecretVersions, type SecretMeta } from '../core/secrets.ts';
 import { applyOrder, documentIssue, type AppliedDocument } from '../core/spec/documents.ts';
@@ -87,6 +88,7 @@ export async function checkWorkload(
   }
   await deps.checkIngressHost(resolved);
   await deps.checkNamespace?.(resolved, existing);
+  if (!existing) await checkVolumesNotDeleting(deps.store, resolved);
   return { spec: resolved, existing };
 }
 

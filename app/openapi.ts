@@ -136,7 +136,15 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
   },
   [`GET ${SERVICE}`]: { tag: 'services', summary: 'A service with its tasks; the ETag is its specVersion' },
   [`PUT ${SERVICE}`]: { tag: 'services', summary: 'Apply a service spec at this path', body: 'service', ifMatch: true, status: 201 },
-  [`DELETE ${SERVICE}`]: { tag: 'services', summary: 'Delete a service (its tasks stop, then it goes)', ifMatch: true, status: 202 },
+  [`DELETE ${SERVICE}`]: {
+    tag: 'services',
+    summary: 'Delete a service (its tasks stop, then it goes); its persistent volumes are kept unless deleteVolumes=true',
+    description:
+      'With deleteVolumes=true the persistent volumes of the service are marked for removal: each host that holds one deletes it once no container uses it (on EFS, its access point and data), and the volume record goes when that host has reported it. Asked of a service already gone, it deletes its retained volumes (404 when there are none).',
+    query: { deleteVolumes: 'true: delete its persistent volumes too (default false: they are retained)' },
+    ifMatch: true,
+    status: 202,
+  },
   [`GET ${SERVICE}/rollout`]: { tag: 'rollouts', summary: "A service's rollout status" },
   [`GET ${SERVICE}/rollout/history`]: { tag: 'rollouts', summary: "A service's revisions" },
   [`POST ${SERVICE}/rollout/undo`]: { tag: 'rollouts', summary: 'Return to an earlier revision', body: 'undo', ifMatch: true },

@@ -110,6 +110,10 @@ export const VolumeViewSchema = z.object({
   slot: z.int(),
   host: z.string().describe('The host that holds its data locally.'),
   createdAt: when,
+  state: z
+    .enum(['bound', 'retained', 'deleting'])
+    .describe('bound: a service of its name declares it; retained: kept without one, for a later service of that name; deleting: its host is deleting it.'),
+  deleting: when.optional().describe('When its removal was asked.'),
 });
 
 const usage = z.object({ cpu: z.number(), memory: z.number(), tasks: z.int(), services: z.int(), ingressHosts: z.int() });

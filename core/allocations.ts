@@ -7,7 +7,7 @@
  * complete placements reach the host document, so a half-done placement (a crash between the
  * two writes, or a lost race) never starts a container.
  */
-import type { Allocation, Host, HostDocument, HostDocumentTask, HostNetwork, Task } from './types.ts';
+import type { Allocation, Host, HostDocument, HostDocumentTask, HostNetwork, Task, VolumeRemoval } from './types.ts';
 import { fits } from './scheduler.ts';
 import { stableStringify } from './json.ts';
 import { hash32 } from './random.ts';
@@ -110,13 +110,21 @@ export function documentTasks(host: Host, live: ReadonlyMap<string, Assignment>)
 }
 
 /** A short content hash of a document's tasks and network (not its generation), to skip re-publishing. */
-export function documentHash(tasks: readonly HostDocumentTask[], network?: HostNetwork): string {
-  // Without a network the text is the tasks alone, as before networks existed: no needless republication.
-  const text = stableStringify(network ? { tasks, network } : tasks);
+export function documentHash(tasks: readonly HostDocumentTask[], network?: HostNetwork, removeVolumes?: readonly VolumeRemoval[]): string {
+  // Without a network or removals the text is the tasks alone, as before they existed: no needless republication.
+  const removals = removeVolumes?.length ? { removeVolumes } : {};
+  const text = stableStringify(network || removeVolumes?.length ? { tasks, ...(network ? { network } : {}), ...removals } : tasks);
   // Two independent 32-bit hashes: collisions would only delay a publication until the next change.
   return `${hash32(text).toString(16)}${hash32(`skiff:${text}`).toString(16)}-${text.length}`;
 }
 
-export function hostDocument(cluster: string, hostId: string, generation: number, tasks: readonly HostDocumentTask[], network?: HostNetwork): HostDocument {
-  return { cluster, hostId, generation, tasks, ...(network ? { network } : {}) };
+export function hostDocument(
+  cluster: string,
+  hostId: string,
+  generation: number,
+  tasks: readonly HostDocumentTask[],
+  network?: HostNetwork,
+  removeVolumes?: readonly VolumeRemoval[],
+): HostDocument {
+  return { cluster, hostId, generation, tasks, ...(network ? { network } : {}), ...(removeVolumes?.length ? { removeVolumes } : {}) };
 }

@@ -30,6 +30,8 @@ export const MAX_STATUS_TASKS = 5000;
 export const MAX_HOST_ALLOCATIONS = 10_000;
 /** Events one status carries (the agent keeps a small ring). */
 export const MAX_STATUS_EVENTS = 1000;
+/** Volume removals one status reports: those of its document, which a 400 KB item holds a few thousand of. */
+export const MAX_REMOVED_VOLUMES = 5000;
 const MAX_PORTS = 1000;
 const MAX_CONTAINERS = 100;
 const MAX_LABELS = 100;
@@ -94,6 +96,7 @@ const pod = z
     volumes: z.array(z.unknown()).optional(),
     initContainers: z.array(z.unknown()).optional(),
     identity: z.unknown().optional(),
+    network: z.unknown().optional(),
   })
   .transform((value, ctx): PodSpec => {
     if (value.containers.length === 0) return value as unknown as PodSpec;
@@ -110,6 +113,7 @@ const pod = z
           volumes: value.volumes,
           initContainers: value.initContainers,
           identity: value.identity,
+          network: value.network,
           placement: { strategy: 'spread', constraints: [] },
         },
       };
@@ -283,6 +287,8 @@ export const HostStatusItemSchema = z.object({
       instanceType: z.string().max(64).optional(),
     })
     .optional(),
+  // volumeKeyString of each volume the host deleted: four short key parts.
+  removedVolumes: z.array(z.string().max(320)).max(MAX_REMOVED_VOLUMES).optional(),
 });
 
 export const HeartbeatItemSchema = z.object({ heartbeatAt: time });

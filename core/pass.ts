@@ -8,7 +8,7 @@
  * Nothing here reads a clock, a random source or the store, so each decision can be tested with a
  * table of inputs and replayed from its seed.
  */
-import type { Allocation, ClusterEvent, Host, HostDocumentTask, HostNetwork, HostStatus, JobStatus, Service, Task } from './types.ts';
+import type { Allocation, ClusterEvent, Host, HostDocumentTask, HostNetwork, HostStatus, JobStatus, Service, Task, VolumeRemoval } from './types.ts';
 import { reconcileService, type ServicePlan } from './reconciler.ts';
 import { planJob } from './jobs.ts';
 import { planCronJobTasks } from './cron.ts';
@@ -240,9 +240,14 @@ export function hostsToForget(committed: Iterable<Host>, gone: ReadonlySet<strin
 export const UNSETTLED_HASH = 'unsettled';
 
 /** A host's document content and its hash; the document is published only when the hash changed. */
-export function planDocument(host: Host, live: ReadonlyMap<string, Assignment>, network?: HostNetwork): { tasks: HostDocumentTask[]; hash: string } {
+export function planDocument(
+  host: Host,
+  live: ReadonlyMap<string, Assignment>,
+  network?: HostNetwork,
+  removeVolumes?: readonly VolumeRemoval[],
+): { tasks: HostDocumentTask[]; hash: string } {
   const tasks = documentTasks(host, live);
-  return { tasks, hash: documentHash(tasks, network) };
+  return { tasks, hash: documentHash(tasks, network, removeVolumes) };
 }
 
 /**

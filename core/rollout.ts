@@ -92,12 +92,14 @@ export function templateOf(pod: PodSpec | ServiceSpec): PodTemplate {
     ...(p.initContainers === undefined ? {} : { initContainers: p.initContainers }),
     // Workload identity is the pod's: a new role rolls the replicas (their credentials are the old role's).
     ...(p.identity === undefined ? {} : { identity: p.identity }),
+    // Who may connect is the pod's too: its containers join the allowed namespaces' networks when created.
+    ...(p.network === undefined ? {} : { network: p.network }),
   };
 }
 
 /** The spec with its pod template replaced by `template` (rollback, undo): replicas, placement and the rest unchanged. */
 export function withTemplate(spec: ServiceSpec, template: PodTemplate): ServiceSpec {
-  const { pidsLimit: _p, terminationGracePeriodSeconds: _g, volumes: _v, initContainers: _i, identity: _id, ...rest } = spec.spec;
+  const { pidsLimit: _p, terminationGracePeriodSeconds: _g, volumes: _v, initContainers: _i, identity: _id, network: _n, ...rest } = spec.spec;
   return { ...spec, spec: { ...rest, ...templateOf(template) } };
 }
 

@@ -110,6 +110,13 @@ export interface PodSpec {
   readonly initContainers?: readonly ContainerSpec[];
   /** The service's `spec.identity`; absent when none (pods stored before it existed compare equal). */
   readonly identity?: WorkloadIdentitySpec;
+  /** The service's `spec.network`; absent when none (pods stored before it existed compare equal). */
+  readonly network?: PodNetworkSpec;
+}
+
+/** `spec.network`: the other namespaces whose containers may connect to the replicas (docs/network.md). */
+export interface PodNetworkSpec {
+  readonly allowFrom?: readonly string[];
 }
 
 /** `spec.identity`: the IAM role whose credentials each replica is served (docs/identity.md). */
@@ -154,6 +161,8 @@ export interface ServiceSpec {
     readonly autoscaling?: AutoscalingSpec;
     /** Workload identity: the AWS role every replica gets credentials for (docs/identity.md); absent: none. */
     readonly identity?: WorkloadIdentitySpec;
+    /** Which other namespaces' containers may connect to the replicas (docs/network.md); absent: only its own. */
+    readonly network?: PodNetworkSpec;
     /** `global`: one replica on every host that matches the constraints (core/global.ts); absent: replicated. */
     readonly mode?: 'global';
     /** Kind Job and CronJob: how the tasks run to completion. */
@@ -451,6 +460,12 @@ export interface HostStatus {
    * (app/scheduler/steps/register-hosts.ts). Absent: the record is left as it is.
    */
   readonly claim?: HostClaim;
+  /**
+   * The volumes of its document's `removeVolumes` it has deleted, by volumeKeyString
+   * (`<namespace>/<service>/<volume>/<slot>`): the scheduler forgets each once its holder says so.
+   * Only those still in the document are listed, so the list is bounded by it.
+   */
+  readonly removedVolumes?: readonly string[];
 }
 
 /**
@@ -490,6 +505,22 @@ export interface HostDocument {
    * network (local mode's shared Docker network).
    */
   readonly network?: HostNetwork;
+  /**
+   * Persistent volumes whose removal was asked and whose data this host holds (core/volume-removal.ts):
+   * the agent deletes each once no container uses it and reports it in `HostStatus.removedVolumes`.
+   * Absent when none (documents compare equal to those from before it existed).
+   */
+  readonly removeVolumes?: readonly VolumeRemoval[];
+}
+
+/** A persistent volume a host is to delete: its parts (the Docker volume name and EFS access point come from them) and id. */
+export interface VolumeRemoval {
+  /** `<namespace>-<service>-<volume>-<slot>` (core/volumes.ts volumeId). */
+  readonly id: string;
+  readonly namespace: string;
+  readonly service: string;
+  readonly volume: string;
+  readonly slot: number;
 }
 
 /** A host's share of the cluster's container network (docs/network.md). */

@@ -24,6 +24,11 @@ export interface VolumeRecord {
   /** The host whose Docker holds the data (local volumes); the first host the slot was placed on. */
   readonly host: string;
   readonly createdAt: string;
+  /**
+   * When its removal was asked (`skiff delete service --delete-volumes`): the data is being deleted by
+   * its host (core/volume-removal.ts), and the record goes once that host has said so. Absent: kept.
+   */
+  readonly deleting?: string;
 }
 
 /** The id of the persistent volume `volume` of replica `slot` of a service. */
@@ -77,6 +82,7 @@ export const VolumeRecordSchema = z.strictObject({
   slot: z.number().int().min(0).max(999_999),
   host: z.string().min(1).max(256),
   createdAt: z.string().max(64),
+  deleting: z.string().max(64).optional(),
 });
 
 /** The record, or why it is not one (a wrong shape, or an id that does not match its parts). */
@@ -85,7 +91,11 @@ export function parseVolumeRecord(item: unknown): { ok: true; value: VolumeRecor
   if (!parsed.success) return { ok: false, reason: parsed.error.issues.map((i) => `${i.path.join('.') || '(item)'}: ${i.message}`).join('; ') };
   const v = parsed.data;
   const id = volumeId(v.namespace, v.service, v.volume, v.slot);
-  return v.id === id ? { ok: true, value: v } : { ok: false, reason: `id ${JSON.stringify(v.id)} is not ${JSON.stringify(id)}, as its parts say` };
+  const value: VolumeRecord =
+    v.deleting === undefined
+      ? { id: v.id, namespace: v.namespace, service: v.service, volume: v.volume, slot: v.slot, host: v.host, createdAt: v.createdAt }
+      : v;
+  return v.id === id ? { ok: true, value } : { ok: false, reason: `id ${JSON.stringify(v.id)} is not ${JSON.stringify(id)}, as its parts say` };
 }
 
 /** Records by `volumeKeyString`, for the scheduler. */
@@ -109,8 +119,46 @@ export interface VolumeView {
   /** Where the data lives (local Docker volumes); on EFS, the host the slot was first placed on. */
   readonly host: string;
   readonly createdAt: string;
+  /**
+   * `bound`: a service of its name declares it (it is, or will be, mounted); `retained`: its service was
+   * deleted (or no longer declares it) and the data is kept, for a later service of the same name to
+   * attach; `deleting`: its removal was asked, its host is deleting the data.
+   */
+  readonly state: VolumeState;
+  /** When its removal was asked. */
+  readonly deleting?: string;
 }
 
-export function volumeView(v: VolumeRecord): VolumeView {
-  return { name: v.id, namespace: v.namespace, service: v.service, volume: v.volume, slot: v.slot, host: v.host, createdAt: v.createdAt };
+export type VolumeState = 'bound' | 'retained' | 'deleting';
+
+/** The services that declare a persistent volume, as `volumeState` reads them. */
+export interface VolumeUser {
+  readonly namespace: string;
+  readonly name: string;
+  readonly deleting: boolean;
+  readonly spec: { readonly spec: Pick<PodSpec, 'volumes'> };
+}
+
+/**
+ * Whether a volume is in use by a service, kept without one, or being deleted. A service being deleted
+ * no longer counts as its user: once its tasks are gone its volumes are retained (unless deleting).
+ */
+export function volumeState(v: Pick<VolumeRecord, 'namespace' | 'service' | 'volume' | 'deleting'>, services: readonly VolumeUser[]): VolumeState {
+  if (v.deleting !== undefined) return 'deleting';
+  const owner = services.find((s) => s.namespace === v.namespace && s.name === v.service);
+  return owner && !owner.deleting && persistentVolumes(owner.spec.spec).includes(v.volume) ? 'bound' : 'retained';
+}
+
+export function volumeView(v: VolumeRecord, services: readonly VolumeUser[] = []): VolumeView {
+  return {
+    name: v.id,
+    namespace: v.namespace,
+    service: v.service,
+    volume: v.volume,
+    slot: v.slot,
+    host: v.host,
+    createdAt: v.createdAt,
+    state: volumeState(v, services),
+    ...(v.deleting !== undefined ? { deleting: v.deleting } : {}),
+  };
 }

@@ -4,7 +4,7 @@
  * host subnet; each volume is an access point of it (`/skiff/<volume id>`), created by the agent
  * of the host that first runs the volume's replica, tagged with the cluster. Hosts mount access
  * points with TLS and IAM (amazon-efs-utils): the file system policy refuses any client that uses
- * neither, and the host role may mount, write and create only this cluster's access points. Since
+ * neither, and the host role may mount, write, create and delete only this cluster's access points. Since
  * every host reaches every volume, replicas are not pinned to a host: their data follows them.
  */
 import { Aws, RemovalPolicy } from 'aws-cdk-lib';
@@ -25,6 +25,7 @@ export interface SkiffPersistentVolumesProps {
   /**
    * What happens to the file system (the volumes' data) when the stack is deleted.
    * @default RemovalPolicy.RETAIN: data outlives the stack, as `skiff delete service` keeps volumes
+   *   (unless `--delete-volumes`)
    */
   readonly removalPolicy?: RemovalPolicy;
 }
@@ -100,5 +101,14 @@ export class SkiffPersistentVolumes extends Construct {
       }),
     );
     add(new PolicyStatement({ actions: ['elasticfilesystem:DescribeAccessPoints'], resources: [this.fileSystem.fileSystemArn] }));
+    // `skiff delete service --delete-volumes`: the agent of a host deletes the volume's access point,
+    // only one that carries this cluster's tag.
+    add(
+      new PolicyStatement({
+        actions: ['elasticfilesystem:DeleteAccessPoint'],
+        resources: [`arn:${Aws.PARTITION}:elasticfilesystem:${Aws.REGION}:${Aws.ACCOUNT_ID}:access-point/*`],
+        conditions: { StringEquals: { [`aws:ResourceTag/${CLUSTER_TAG_KEY}`]: this.clusterName } },
+      }),
+    );
   }
 }

@@ -176,6 +176,16 @@ export interface VolumeStore {
   listVolumes(namespace?: string): Promise<VolumeRecord[]>;
   /** Forgets a volume (its data is deleted by its host); absent is not an error. */
   deleteVolume(volume: VolumeKey): Promise<void>;
+  /**
+   * Marks a recorded volume for removal at `now` (`--delete-volumes`; core/volume-removal.ts); a volume
+   * already marked keeps its first mark. Returns the record as marked, or undefined when it is not recorded.
+   */
+  markVolumeDeleting(volume: VolumeKey, now: string): Promise<VolumeRecord | undefined>;
+  /**
+   * Forgets a volume marked for removal, once its data is gone: only while it is still marked
+   * (`ConflictError` for an unmarked one, whose host is its replica's sticky home). Absent is not an error.
+   */
+  forgetDeletedVolume(volume: VolumeKey): Promise<void>;
 }
 
 export interface Store extends ServiceStore, TaskStore, HostStore, HostReportStore, PublicationStore, EventStore, HealthCheckpointStore, VolumeStore {}

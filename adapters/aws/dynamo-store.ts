@@ -193,6 +193,12 @@ export class DynamoStore implements Store {
   deleteVolume(volume: VolumeKey): Promise<void> {
     return this.volumes.deleteVolume(volume);
   }
+  markVolumeDeleting(volume: VolumeKey, now: string): Promise<VolumeRecord | undefined> {
+    return this.volumes.markVolumeDeleting(volume, now);
+  }
+  forgetDeletedVolume(volume: VolumeKey): Promise<void> {
+    return this.volumes.forgetDeletedVolume(volume);
+  }
 
   // ---- publications ----
   getPublished(hostId: string): Promise<{ generation: number; hash: string } | undefined> {

@@ -380,6 +380,7 @@ export class MemoryStore implements Store, BadItemSource {
         ...(Array.isArray(status.events) ? { events: status.events } : {}),
         ...(status.runtime ? { runtime: status.runtime } : {}),
         ...(status.claim ? { claim: status.claim } : {}),
+        ...(status.removedVolumes?.length ? { removedVolumes: status.removedVolumes } : {}),
       }),
     );
   }
@@ -424,6 +425,23 @@ export class MemoryStore implements Store, BadItemSource {
 
   async deleteVolume(volume: VolumeKey): Promise<void> {
     this.volumes.delete(volumeKeyString(volume));
+  }
+
+  async markVolumeDeleting(volume: VolumeKey, now: string): Promise<VolumeRecord | undefined> {
+    const key = volumeKeyString(volume);
+    const existing = this.volumes.get(key);
+    if (!existing) return undefined;
+    const marked = existing.deleting === undefined ? { ...existing, deleting: now } : existing;
+    this.volumes.set(key, copy(marked));
+    return copy(marked);
+  }
+
+  async forgetDeletedVolume(volume: VolumeKey): Promise<void> {
+    const key = volumeKeyString(volume);
+    const existing = this.volumes.get(key);
+    if (!existing) return;
+    if (existing.deleting === undefined) throw new ConflictError(`volume ${existing.id} is not marked for removal`);
+    this.volumes.delete(key);
   }
 
   // ---- publications ----

@@ -3,7 +3,7 @@
  * of the tasks and hosts (updated as writes succeed), the result and the events it reports.
  */
 import type { HostChannel, HostWaker, Store } from '../../ports/index.ts';
-import type { Allocation, ClusterEvent, Host, Task } from '../../core/types.ts';
+import type { Allocation, ClusterEvent, Host, Task, VolumeRemoval } from '../../core/types.ts';
 import { claimsByHost, passEvent, tasksByService, type ClusterSnapshot } from '../../core/pass.ts';
 import { ConflictError } from '../../core/errors.ts';
 import type { NetworkDeps, NetworkResult, NetworkState } from '../network.ts';
@@ -82,6 +82,8 @@ export interface PassResult {
   forgotten?: string[];
   /** Items the reads skipped as invalid (core/items.ts): each also an `item.invalid` event. The BadItems metric. */
   badItems?: number;
+  /** Persistent volumes forgotten by this pass: their hosts deleted them (`--delete-volumes`). */
+  volumesDeleted?: string[];
   /**
    * Events the log refused this pass (throttled, unavailable): the pass went on without them.
    * Agent events among them are copied again next pass; the pass's own are lost. The EventsDropped metric.
@@ -120,6 +122,8 @@ export interface PassContext {
   readonly committed: Map<string, Host>;
   /** The network step's outcome, on AWS. */
   network?: NetworkResult;
+  /** Persistent volumes each host is to delete (the remove-volumes step): its document lists them. */
+  volumeRemovals?: ReadonlyMap<string, readonly VolumeRemoval[]>;
 }
 
 export function passContext(deps: PassDeps, snapshot: ClusterSnapshot, now: string, random: () => number): PassContext {

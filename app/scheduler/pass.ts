@@ -23,6 +23,7 @@ import { rollout } from './steps/rollout.ts';
 import { place } from './steps/place.ts';
 import { commit } from './steps/commit.ts';
 import { publish } from './steps/publish.ts';
+import { removeVolumes } from './steps/volumes.ts';
 
 export { newPassState, type PassDeps, type PassResult, type PassState } from './context.ts';
 export type { PassStep } from './step.ts';
@@ -31,7 +32,8 @@ export type { PassStep } from './step.ts';
  * The steps of a pass, in order. The order is the protocol: hosts registered from their claims
  * before anything uses them (the agents only claim), subnets before placements (a host
  * without one takes no pod), claims before allocations, allocations before documents, forgotten
- * hosts before publication (nothing is published to them). The rollout step reads the tasks as
+ * hosts before publication (nothing is published to them), volume removals before publication (the
+ * documents list them). The rollout step reads the tasks as
  * reconcile left them; what it writes steers the next pass.
  */
 export const PASS_STEPS: readonly PassStep[] = [
@@ -45,6 +47,7 @@ export const PASS_STEPS: readonly PassStep[] = [
   place,
   commit,
   forgetGoneHosts,
+  removeVolumes,
   publish,
   saveEvents,
 ];

@@ -1,4 +1,8 @@
-/** `skiff delete service NAME`: stop every task of a service; waits until its containers are gone. */
+/**
+ * `skiff delete service NAME [--delete-volumes]`: stop every task of a service; waits until its containers
+ * are gone. Its persistent volumes are kept (retained, for a later service of that name) unless
+ * `--delete-volumes`; then it also waits until their hosts have deleted them.
+ */
 import { ApiClient, ApiError, findApi } from '../client.ts';
 import { command, seconds, UsageError } from '../command.ts';
 import { servicePath } from '../views.ts';
@@ -8,11 +12,16 @@ import { waitUntil } from '../wait.ts';
 export default command({
   name: 'delete',
   summary: 'delete a service: stop every task; waits until its containers are gone',
-  usage: ['delete service NAME [-n NAMESPACE] [--no-wait] [--timeout SECONDS]', 'delete job|cronjob|secret NAME [-n NAMESPACE]', 'delete namespace NAME'],
+  usage: [
+    'delete service NAME [-n NAMESPACE] [--delete-volumes] [--no-wait] [--timeout SECONDS]',
+    'delete job|cronjob|secret NAME [-n NAMESPACE]',
+    'delete namespace NAME',
+  ],
   example: 'skiff delete service hello -n default',
   flags: {
     wait: { type: 'boolean', default: true, help: 'wait until the containers are gone (the default)', hidden: true },
     'no-wait': { type: 'boolean', help: 'return once the API has the request' },
+    'delete-volumes': { type: 'boolean', help: 'delete its persistent volumes and their data too (kept by default)' },
     timeout: { type: 'string', value: 'SECONDS', help: 'how long to wait (default 120)' },
   },
   async run({ values, positionals }, out) {
@@ -39,9 +48,13 @@ export default command({
     if (extra) throw new UsageError(`unexpected argument "${extra}"`);
     const ns = values.namespace ?? 'default';
     const client = new ApiClient(findApi(values.api, { token: values.token }));
-    await client.request('DELETE', servicePath(ns, name));
-    out.log(`service ${ns}/${name} deleting`);
+    const deleteVolumes = values['delete-volumes'] === true;
+    const res = await client.request<{ result: string; volumes?: string[] }>('DELETE', `${servicePath(ns, name)}${deleteVolumes ? '?deleteVolumes=true' : ''}`);
+    const volumes = res.volumes ?? [];
+    if (res.result === 'deleting') out.log(`service ${ns}/${name} deleting`);
+    if (deleteVolumes) out.log(volumes.length ? `volumes ${volumes.join(', ')} deleting` : `service ${ns}/${name} has no persistent volume`);
     if (values.wait && !values['no-wait']) {
+      const timeoutS = seconds(values.timeout, '--timeout', 120);
       await waitUntil(
         async () => {
           try {
@@ -52,9 +65,20 @@ export default command({
             throw err;
           }
         },
-        { what: `${ns}/${name} to be deleted`, timeoutS: seconds(values.timeout, '--timeout', 120) },
+        { what: `${ns}/${name} to be deleted`, timeoutS },
       );
-      out.log(`service ${ns}/${name} deleted; its containers are gone`);
+      if (res.result === 'deleting') out.log(`service ${ns}/${name} deleted; its containers are gone`);
+      if (volumes.length > 0) {
+        const query = new URLSearchParams({ namespace: ns, service: name });
+        await waitUntil(
+          async () => {
+            const left = (await client.list<{ name: string }>(`/v1/volumes?${query}`)).filter((v) => volumes.includes(v.name));
+            return left.length === 0 ? { done: true, value: undefined } : { done: false };
+          },
+          { what: `the volumes of ${ns}/${name} to be deleted`, timeoutS },
+        );
+        out.log(`volumes of ${ns}/${name} deleted`);
+      }
     }
     return 0;
   },

@@ -1,4 +1,4 @@
-/** `skiff get volumes`: the persistent volumes, each with the host that holds it. */
+/** `skiff get volumes`: the persistent volumes, each with the host that holds it and its state (bound, retained, deleting). */
 import type { ApiClient } from '../client.ts';
 import { age, table } from '../format.ts';
 import type { VolumeView } from '../../core/volumes.ts';
@@ -18,8 +18,9 @@ export async function volumes(
   if (mode === 'json') return out.log(JSON.stringify(list, null, 2));
   out.log(
     table([
-      ['NAMESPACE', 'NAME', 'SERVICE', 'VOLUME', 'SLOT', 'HOST', 'AGE'],
-      ...list.map((v) => [v.namespace, v.name, v.service, v.volume, String(v.slot), v.host, age(v.createdAt)]),
+      ['NAMESPACE', 'NAME', 'SERVICE', 'VOLUME', 'SLOT', 'HOST', 'STATE', 'AGE'],
+      // A server from before volume states shows none.
+      ...list.map((v) => [v.namespace, v.name, v.service, v.volume, String(v.slot), v.host, v.state ?? '', age(v.createdAt)]),
     ]),
   );
 }

@@ -99,6 +99,9 @@ export const FIELD_DESCRIPTIONS: Readonly<Record<string, string>> = {
   'spec.update.revisionHistoryLimit': 'Pod templates kept for rollout history and undo.',
   'spec.terminationGracePeriodSeconds': 'Seconds between the stop signal and SIGKILL when a replica stops.',
   'spec.identity': "The replicas' workload identity: a signed token at /var/run/skiff/identity/token, and AWS credentials for a role (docs/identity.md).",
+  'spec.network': "Who may connect to the replicas besides their own namespace's containers (docs/network.md).",
+  'spec.network.allowFrom':
+    "Namespaces whose containers may open connections to the replicas, and resolve <service>.<namespace>.<zone>; locally each replica also joins those namespaces' networks.",
   'spec.identity.awsRole':
     "An IAM role ARN: every replica gets temporary credentials for it through the container credentials endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI); the role must trust the cluster's host role.",
 };

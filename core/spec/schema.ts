@@ -59,6 +59,7 @@ import {
 } from './limits.ts';
 import { AUTOSCALING_ALIASES, AutoscalingSchema } from './autoscaling.ts';
 import { IdentitySchema } from './identity.ts';
+import { NetworkSchema } from './network.ts';
 import { got, isRecord, rule, stringValue, type RawIssue } from './messages.ts';
 import { DEFAULT_TERMINATION_GRACE_SECONDS, MAX_TERMINATION_GRACE_SECONDS, STOP_SIGNALS, stopSignalProblem } from '../stopping.ts';
 
@@ -518,6 +519,7 @@ const SpecSchema = z.strictObject({
   ingress: IngressSchema.optional(),
   autoscaling: AutoscalingSchema.optional(),
   identity: IdentitySchema.optional(),
+  network: NetworkSchema.optional(),
   pidsLimit: z
     .number({ error: pidsRule })
     .int({ error: pidsRule })

@@ -407,6 +407,15 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         expect((await store.getHostStatus('h1'))?.claim).toBeUndefined();
       });
 
+      it('keeps the volumes an agent reports deleted in its status, until a report without them', async () => {
+        const store = await makeStore();
+        await store.putHostStatus(aStatus('h1', { removedVolumes: ['default/db/data/1'] }));
+        expect((await store.getHostStatus('h1'))?.removedVolumes).toEqual(['default/db/data/1']);
+        expect((await store.listHostStatuses())[0].removedVolumes).toEqual(['default/db/data/1']);
+        await store.putHostStatus(aStatus('h1'));
+        expect((await store.getHostStatus('h1'))?.removedVolumes).toBeUndefined();
+      });
+
       it('stores, reads and lists host statuses; a new report replaces the old', async () => {
         const store = await makeStore();
         await store.registerHost(hostInput('h1'), NOW);

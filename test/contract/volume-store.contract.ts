@@ -1,6 +1,6 @@
 /** The `VolumeStore` contract (ports/index.ts): run by memory-store.test.ts and dynamo-store.test.ts. */
 import { describe, expect, it } from 'vitest';
-import { ValidationError } from '../../core/errors.ts';
+import { ConflictError, ValidationError } from '../../core/errors.ts';
 import { volumeId, type VolumeRecord } from '../../core/volumes.ts';
 import type { VolumeStore } from '../../ports/index.ts';
 
@@ -51,6 +51,31 @@ export function describeVolumeStoreContract(name: string, makeStore: () => Promi
       expect(await store.listVolumes()).toEqual([]);
       // Recorded anew, it may live elsewhere.
       expect((await store.recordVolume({ ...v, host: 'host-2' })).host).toBe('host-2');
+    });
+
+    it('marks a volume for removal once: the first time stays, and an unrecorded volume is not marked', async () => {
+      const store = await makeStore();
+      const v = aVolume('team', 'db', 'data', 1, 'host-1');
+      await store.recordVolume(v);
+      expect(await store.markVolumeDeleting(v, '2026-01-02T00:00:00.000Z')).toEqual({ ...v, deleting: '2026-01-02T00:00:00.000Z' });
+      expect((await store.markVolumeDeleting(v, '2026-01-03T00:00:00.000Z'))?.deleting).toBe('2026-01-02T00:00:00.000Z');
+      expect(await store.listVolumes()).toEqual([{ ...v, deleting: '2026-01-02T00:00:00.000Z' }]);
+      expect(await store.markVolumeDeleting(aVolume('team', 'db', 'data', 2, 'host-1'), NOW)).toBeUndefined();
+      expect((await store.listVolumes()).map((r) => r.id)).toEqual(['team-db-data-1']);
+      // A marked record is still the one recorded: its host stays.
+      expect((await store.recordVolume({ ...v, host: 'host-2' })).host).toBe('host-1');
+    });
+
+    it('forgets a volume only while it is marked for removal; forgetting an absent one is no error', async () => {
+      const store = await makeStore();
+      const v = aVolume('team', 'db', 'data', 1, 'host-1');
+      await store.recordVolume(v);
+      await expect(store.forgetDeletedVolume(v)).rejects.toBeInstanceOf(ConflictError);
+      expect(await store.listVolumes()).toEqual([v]);
+      await store.markVolumeDeleting(v, NOW);
+      await store.forgetDeletedVolume(v);
+      await store.forgetDeletedVolume(v);
+      expect(await store.listVolumes()).toEqual([]);
     });
 
     it('refuses a record whose id does not match its parts', async () => {

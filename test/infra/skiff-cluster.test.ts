@@ -595,6 +595,7 @@ describe('IAM', () => {
           'elasticfilesystem:ClientMount',
           'elasticfilesystem:ClientWrite',
           'elasticfilesystem:CreateAccessPoint',
+          'elasticfilesystem:DeleteAccessPoint',
           'elasticfilesystem:DescribeAccessPoints',
           'elasticfilesystem:TagResource',
           // Central logs: its streams in the cluster's log group (test/infra/logs.test.ts).

@@ -64,6 +64,8 @@ describe('persistent volumes on EFS', () => {
             Condition: { StringEquals: { 'elasticfilesystem:CreateAction': 'CreateAccessPoint', 'aws:RequestTag/skiff:cluster': 'prod' } },
           }),
           Match.objectLike({ Action: 'elasticfilesystem:DescribeAccessPoints' }),
+          // Deleted (`--delete-volumes`) only when it carries the cluster's tag.
+          Match.objectLike({ Action: 'elasticfilesystem:DeleteAccessPoint', Condition: { StringEquals: { 'aws:ResourceTag/skiff:cluster': 'prod' } } }),
         ]),
       },
     });

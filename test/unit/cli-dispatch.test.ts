@@ -109,6 +109,7 @@ describe('skiff (dispatcher)', () => {
     ['convert', ['-f', 'compose.yaml', '--file', 'compose.yaml', '--strict', '--profile', 'debug', '-n', 'ns', '-o', 'json']],
     ['get', ['tasks', '--service', 's', '--host', 'h', '-n', 'ns', '-o', 'json', '--api', 'http://127.0.0.1:1']],
     ['delete', ['service', 'x', '--no-wait', '--timeout', '5s', '-n', 'ns']],
+    ['delete', ['service', 'x', '--delete-volumes']],
     ['describe', ['service', 'x', '-n', 'ns', '-o', 'json']],
     ['drain', ['host-1', '--api', 'http://127.0.0.1:1']],
     ['uncordon', ['host-1']],

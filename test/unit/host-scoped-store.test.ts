@@ -24,6 +24,12 @@ describe('HostScopedStore: what a host may write (local equivalent of the host r
     expect('registerHost' in agent).toBe(false);
   });
 
+  it('passes on the volumes the host reports deleted (the control plane forgets them on it)', async () => {
+    const { inner, agent } = setup();
+    await agent.putHostStatus(aStatus('h1', { removedVolumes: ['default/db/data/1'] }));
+    expect((await inner.getHostStatus('h1'))?.removedVolumes).toEqual(['default/db/data/1']);
+  });
+
   it("refuses every write of another host's items", async () => {
     const { inner, agent } = setup();
     await expect(agent.putHostStatus(aStatus('h2'))).rejects.toBeInstanceOf(ValidationError);

@@ -62,9 +62,11 @@ describe('HOST_WRITABLE_ATTRIBUTES', () => {
       events: [],
       runtime: { state: 'unresponsive', since: now, message: 'no Docker call answered for more than 30s' },
     });
+    // A report of the volumes it deleted (`--delete-volumes`).
+    await store.putHostStatus({ hostId: HOST, heartbeatAt: now, generation: 3, tasks: [], agentVersion: '1.0.0', removedVolumes: ['default/db/data/1'] });
     await store.putHeartbeat(HOST, now);
 
-    expect(doc.commandCalls(PutCommand)).toHaveLength(4);
+    expect(doc.commandCalls(PutCommand)).toHaveLength(5);
     expect(doc.commandCalls(UpdateCommand)).toHaveLength(0);
     expect(doc.commandCalls(GetCommand)).toHaveLength(0);
     expect(attributesOf()).toEqual([...HOST_WRITABLE_ATTRIBUTES].sort());

@@ -64,6 +64,7 @@ describe('a scheduler pass', () => {
       'place',
       'commit',
       'forget-gone-hosts',
+      'remove-volumes',
       'publish',
       'save-events',
     ]);

@@ -130,8 +130,8 @@ describe('sticky placement of persistent volumes', () => {
     const got = await api({ method: 'GET', path: '/v1/volumes', query: {}, headers: {} });
     expect(got.status).toBe(200);
     expect(got.body).toEqual([
-      { name: 'default-db-data-1', namespace: 'default', service: 'db', volume: 'data', slot: 1, host: 'h1', createdAt: expect.any(String) },
-      { name: 'default-db-data-2', namespace: 'default', service: 'db', volume: 'data', slot: 2, host: 'h1', createdAt: expect.any(String) },
+      { name: 'default-db-data-1', namespace: 'default', service: 'db', volume: 'data', slot: 1, host: 'h1', createdAt: expect.any(String), state: 'bound' },
+      { name: 'default-db-data-2', namespace: 'default', service: 'db', volume: 'data', slot: 2, host: 'h1', createdAt: expect.any(String), state: 'bound' },
     ]);
     expect((await api({ method: 'GET', path: '/v1/volumes', query: { service: 'web' }, headers: {} })).body).toEqual([]);
     expect((await api({ method: 'GET', path: '/v1/volumes', query: { namespace: 'other' }, headers: {} })).body).toEqual([]);

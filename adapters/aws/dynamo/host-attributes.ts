@@ -27,4 +27,6 @@ export const HOST_WRITABLE_ATTRIBUTES = [
   // rewrite its state or capacity, and a put over its record can only make it invalid (skipped,
   // and never re-registered over: registration creates a record only where none exists).
   'claim',
+  // The volumes the host deleted as its document asked (`--delete-volumes`), in its status item.
+  'removedVolumes',
 ] as const;

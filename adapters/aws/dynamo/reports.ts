@@ -29,6 +29,7 @@ export class DynamoHostReports implements HostReportStore {
       events: status.events,
       ...(status.runtime ? { runtime: status.runtime } : {}),
       ...(status.claim ? { claim: status.claim } : {}),
+      ...(status.removedVolumes?.length ? { removedVolumes: status.removedVolumes } : {}),
     };
     checkItemSize(`${label} (${status.tasks.length} tasks)`, item);
     await this.t.call('PutItem', label, () => this.t.doc.send(new PutCommand({ TableName: this.t.table, Item: item })));

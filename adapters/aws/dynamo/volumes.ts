@@ -3,7 +3,7 @@
  * (core/volumes.ts volumeSortKey). A volume is written once, when its slot is first placed, and read by
  * every scheduler pass: a few hundred small items, one Query.
  */
-import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { ConflictError, ValidationError } from '../../../core/errors.ts';
 import { parseVolumeRecord, volumeSortKey, type VolumeKey, type VolumeRecord } from '../../../core/volumes.ts';
 import type { VolumeStore } from '../../../ports/index.ts';
@@ -65,6 +65,52 @@ export class DynamoVolumes implements VolumeStore {
     const key = volumeKey(volume);
     await this.t.call('DeleteItem', `volume ${volume.namespace}/${volume.service}/${volume.volume}/${volume.slot}`, () =>
       this.t.doc.send(new DeleteCommand({ TableName: this.t.table, Key: key })),
+    );
+  }
+
+  async markVolumeDeleting(volume: VolumeKey, now: string): Promise<VolumeRecord | undefined> {
+    const key = volumeKey(volume);
+    const label = `volume ${volume.namespace}/${volume.service}/${volume.volume}/${volume.slot}`;
+    let attributes: Item | undefined;
+    try {
+      const out = await this.t.call(
+        'UpdateItem',
+        label,
+        () =>
+          this.t.doc.send(
+            new UpdateCommand({
+              TableName: this.t.table,
+              Key: key,
+              // The first mark stays: a repeated delete does not move the time the removal was asked.
+              UpdateExpression: 'SET deleting = if_not_exists(deleting, :now)',
+              ConditionExpression: 'attribute_exists(pk)',
+              ExpressionAttributeValues: { ':now': now },
+              ReturnValues: 'ALL_NEW',
+            }),
+          ),
+        `${label} is not recorded`,
+      );
+      attributes = out.Attributes as Item | undefined;
+    } catch (err) {
+      // Not recorded: nothing to mark.
+      if (err instanceof ConflictError) return undefined;
+      throw err;
+    }
+    const marked = attributes && this.read(attributes);
+    if (!marked) throw new ValidationError([{ path: 'volume', message: `${label} is recorded but unreadable` }]);
+    return marked;
+  }
+
+  async forgetDeletedVolume(volume: VolumeKey): Promise<void> {
+    const key = volumeKey(volume);
+    await this.t.call(
+      'DeleteItem',
+      `volume ${volume.namespace}/${volume.service}/${volume.volume}/${volume.slot}`,
+      () =>
+        this.t.doc.send(
+          new DeleteCommand({ TableName: this.t.table, Key: key, ConditionExpression: 'attribute_not_exists(pk) OR attribute_exists(deleting)' }),
+        ),
+      `volume ${volume.namespace}/${volume.service}/${volume.volume}/${volume.slot} is not marked for removal`,
     );
   }
 

@@ -54,13 +54,14 @@ export const publish: PassStep = {
  */
 async function publishHost(ctx: PassContext, host: Host, live: ReadonlyMap<string, Assignment>): Promise<boolean> {
   const network = ctx.network?.networks.get(host.id);
-  const doc = planDocument(host, live, network);
+  const removeVolumes = ctx.volumeRemovals?.get(host.id);
+  const doc = planDocument(host, live, network, removeVolumes);
   const published = await ctx.store.getPublished(host.id);
   if (published?.hash === doc.hash) return false;
   const previous = published?.generation ?? 0;
   const generation = previous + 1;
   try {
-    await ctx.deps.channel.publish(hostDocument(ctx.deps.cluster, host.id, generation, doc.tasks, network));
+    await ctx.deps.channel.publish(hostDocument(ctx.deps.cluster, host.id, generation, doc.tasks, network, removeVolumes));
   } catch (err) {
     if (!(err instanceof ConflictError)) throw err;
     // Another pass published this generation (or a newer one) first. If it records it, this write

@@ -1,0 +1,132 @@
+/**
+ * A service lets a named namespace in (issue 14, `spec.network.allowFrom`), end to end: a local cluster,
+ * real Docker. team/web allows shop: a pod of shop fetches it by its full name and by its address on
+ * shop's network; a pod of namespace other still reaches it neither way. The wgets run inside
+ * containers (docker exec): the host itself sends nothing beyond 127.0.0.0/8.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Docker from 'dockerode';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LABELS } from '../../agent/executor.ts';
+import { SANDBOX } from '../../agent/pod-sandbox.ts';
+import { eventually, skiff, startCluster, type RunningCluster } from '../helpers/cli.ts';
+import { removeClusterContainers, uniqueClusterName } from '../helpers/docker.ts';
+
+const docker = new Docker();
+const cluster = uniqueClusterName('allow');
+const dir = mkdtempSync(join(tmpdir(), 'skiff-allow-'));
+let running: RunningCluster | undefined;
+
+const cli = (...args: string[]) => skiff(args, { cwd: dir, timeoutMs: 120_000 });
+
+async function apply(namespace: string, name: string, command: string, allowFrom?: readonly string[]): Promise<void> {
+  const file = join(dir, `${namespace}-${name}.yaml`);
+  writeFileSync(
+    file,
+    `kind: Service
+metadata: { name: ${name}, namespace: ${namespace} }
+spec:
+  replicas: 1
+  terminationGracePeriodSeconds: 1${allowFrom ? `\n  network: { allowFrom: [${allowFrom.join(', ')}] }` : ''}
+  containers:
+    - name: main
+      image: skiff/busybox:latest
+      command: ["sh", "-c", ${JSON.stringify(command)}]
+      resources: { cpu: 50m, memory: 16Mi }
+`,
+  );
+  const res = await cli('apply', '-f', file, '--timeout', '90');
+  expect(res.code, res.stderr).toBe(0);
+}
+
+/** The pod's `container` (default its app container `main`; SANDBOX holds the pod's network). */
+async function containerOf(namespace: string, service: string, container = 'main'): Promise<Docker.ContainerInfo> {
+  return eventually(
+    async () =>
+      (
+        await docker.listContainers({
+          filters: {
+            label: [`${LABELS.cluster}=${cluster}`, `${LABELS.namespace}=${namespace}`, `${LABELS.service}=${service}`, `${LABELS.container}=${container}`],
+          },
+        })
+      )[0],
+    `the container of ${namespace}/${service}`,
+    60_000,
+  );
+}
+
+/**
+ * Runs wget inside a container; true when it fetched the page. Busybox's own `timeout` bounds it
+ * (its wget crashes with `-T` in this image); a name takes a few seconds to resolve (the AAAA
+ * lookup waits out its timeout first), hence 10 s.
+ */
+async function wgetFrom(container: Docker.ContainerInfo, url: string): Promise<boolean> {
+  const exec = await docker.getContainer(container.Id).exec({ Cmd: ['timeout', '10', 'wget', '-qO-', url], AttachStdout: true, AttachStderr: true });
+  const stream = await exec.start({ hijack: true, stdin: false });
+  await new Promise<void>((resolve) => {
+    stream.on('end', resolve);
+    stream.on('close', resolve);
+    stream.resume();
+  });
+  // The stream may end a moment before Docker records the exit code.
+  const done = await eventually(
+    async () => {
+      const state = await exec.inspect();
+      return state.Running ? undefined : state;
+    },
+    `wget ${url} to finish`,
+    15_000,
+    100,
+  );
+  return done.ExitCode === 0;
+}
+
+beforeAll(async () => {
+  running = await startCluster(dir, ['--cluster', cluster, '--hosts', '1', '--data', join(dir, 'data')], 120_000);
+}, 150_000);
+
+afterAll(async () => {
+  try {
+    await running?.stop();
+  } finally {
+    await removeClusterContainers(docker, cluster);
+    const nets = await docker.listNetworks({ filters: { label: [`${LABELS.cluster}=${cluster}`] } });
+    await Promise.all(
+      nets.map((n) =>
+        docker
+          .getNetwork(n.Id)
+          .remove()
+          .catch(() => undefined),
+      ),
+    );
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 120_000);
+
+describe('a service letting a namespace in', { timeout: 180_000 }, () => {
+  it('is reached from the allowed namespace by name and address, and still not from another', async () => {
+    await apply('team', 'web', 'mkdir -p /www && echo team > /www/index.html && exec httpd -f -p 8080 -h /www', ['shop']);
+    await apply('shop', 'client', 'exec sleep 3600');
+    await apply('other', 'client', 'exec sleep 3600');
+    // The pod's network belongs to its sandbox: on its own namespace's network and on shop's.
+    const web = await containerOf('team', 'web', SANDBOX);
+    const shopNet = `skiff-${cluster}-ns-shop`;
+    expect(Object.keys(web.NetworkSettings.Networks).sort()).toEqual([`skiff-${cluster}-ns-shop`, `skiff-${cluster}-ns-team`]);
+    const onShop = web.NetworkSettings.Networks[shopNet].IPAddress;
+    const onTeam = web.NetworkSettings.Networks[`skiff-${cluster}-ns-team`].IPAddress;
+    const shop = await containerOf('shop', 'client');
+    const other = await containerOf('other', 'client');
+    const byName = 'http://web.team.skiff.internal:8080/';
+    // From shop: by its full name (Docker's resolver on shop's network answers the alias) and by address.
+    await eventually(async () => ((await wgetFrom(shop, byName)) ? true : undefined), 'shop/client fetching team/web by name', 60_000, 1000);
+    expect(await wgetFrom(shop, `http://${onShop}:8080/`)).toBe(true);
+    // From other: neither the name nor either address answers (each wget waits out its 10 s: run together).
+    expect(await Promise.all([wgetFrom(other, byName), wgetFrom(other, `http://${onShop}:8080/`), wgetFrom(other, `http://${onTeam}:8080/`)])).toEqual([
+      false,
+      false,
+      false,
+    ]);
+  });
+});
