@@ -82,10 +82,11 @@ async function api(method: string, path: string, body?: unknown): Promise<{ stat
   return { status: res.status, body: (await res.json()) as { message?: string } & Record<string, unknown> };
 }
 
-async function shoot(name: string): Promise<void> {
+/** A screenshot for docs/console/ (when asked for): the whole page, or only the screen for a long one. */
+async function shoot(name: string, whole = true): Promise<void> {
   if (!SHOTS) return;
   mkdirSync(SHOTS, { recursive: true });
-  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: whole });
 }
 
 beforeAll(async () => {
@@ -147,7 +148,7 @@ beforeAll(async () => {
   for (const t of tasks) await logs.put(`default/${t.id}/app`, [{ at: Date.now() - 5000 + t.slot, message: `hello from ${t.id}` }]);
 
   browser = await launchBrowser();
-  page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  page = await browser.newPage({ viewport: { width: 1100, height: 680 } });
   page.setDefaultTimeout(10_000);
 }, 60_000);
 
@@ -291,7 +292,7 @@ describe.skipIf(skip !== undefined)('the web console in chromium', () => {
     const newest = events[events.length - 1];
     await expect.poll(() => page.getByRole('table').textContent()).toContain(newest.message);
     await expect(page.getByRole('row').nth(1).textContent()).resolves.toContain(newest.message);
-    await shoot('events');
+    await shoot('events', false);
   });
 
   it('works on a narrow screen: nothing wider than the screen, every control named', async () => {
@@ -313,7 +314,7 @@ describe.skipIf(skip !== undefined)('the web console in chromium', () => {
           .map((el) => el.outerHTML),
       );
       expect(unnamed).toEqual([]);
-      await shoot(`${name}-narrow`);
+      await shoot(`${name}-narrow`, name !== 'events');
     }
   });
 });
