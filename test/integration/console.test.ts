@@ -236,6 +236,13 @@ describe.skipIf(skip !== undefined)('the web console in chromium', () => {
     expect((await store.getService('default', 'web'))?.scale).toMatchObject({ replicas: 3, source: 'cli' });
   });
 
+  it('restarts the service after a confirmation', async () => {
+    await page.getByRole('button', { name: 'Restart…' }).click();
+    await page.getByRole('dialog', { name: 'Restart the service' }).getByRole('button', { name: 'Restart' }).click();
+    await page.getByRole('status').filter({ hasText: 'Restarting default/web' }).waitFor();
+    expect((await store.getService('default', 'web'))?.rollout).toMatchObject({ phase: 'progressing', message: 'restart' });
+  });
+
   it("shows a refused action's error as the API words it, and keeps the dialog open", async () => {
     const refused = await api('POST', '/v1/namespaces/default/services/web/scale', { replicas: 5000 });
     expect(refused.status).toBe(400);

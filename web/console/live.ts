@@ -27,7 +27,16 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-export function useLive<T>(api: Api, path: string | null, opts: { watch?: boolean; intervalMs?: number } = {}): Live<T> {
+export interface LiveOptions {
+  /** Watch the route (a list) instead of reading it every `intervalMs`. */
+  readonly watch?: boolean;
+  /** @default 2000 */
+  readonly intervalMs?: number;
+  /** Read again at once when this changes (something else on screen says the data moved). */
+  readonly refreshKey?: string | number;
+}
+
+export function useLive<T>(api: Api, path: string | null, opts: LiveOptions = {}): Live<T> {
   const [state, setState] = useState<{ data?: T; error?: ApiError | Error; path?: string | null }>({});
   const [round, setRound] = useState(0);
   const watch = opts.watch ?? false;
@@ -57,7 +66,7 @@ export function useLive<T>(api: Api, path: string | null, opts: { watch?: boolea
       }
     })();
     return () => abort.abort();
-  }, [api, path, watch, interval, round]);
+  }, [api, path, watch, interval, round, opts.refreshKey]);
   const current = state.path === path;
   return {
     ...(current && state.data !== undefined ? { data: state.data } : {}),

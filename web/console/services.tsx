@@ -64,8 +64,12 @@ export function rolloutText(r: RolloutStatus): string {
 }
 
 function ServiceRow({ api, s }: { api: Api; s: ServiceSummary }) {
-  // One small read per service on screen; the services list itself is watched.
-  const rollout = useLive<RolloutStatus>(api, `${servicePath(s.namespace, s.name)}/rollout`, { intervalMs: 3000 });
+  // One small read per service on screen, again whenever the watched list shows the service move
+  // (a rollout changes its replicas' counts or its version), and every 15 s besides.
+  const rollout = useLive<RolloutStatus>(api, `${servicePath(s.namespace, s.name)}/rollout`, {
+    intervalMs: 15_000,
+    refreshKey: `${s.specVersion}/${s.replicas}/${s.running}/${s.tasks}/${s.ready}`,
+  });
   const h = health(s);
   return (
     <tr>
