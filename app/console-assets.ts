@@ -15,7 +15,14 @@ import { CONSOLE_ASSETS } from './public-routes.ts';
 export interface ConsolePageConfig {
   /** '' locally; '/user' on AWS, where people's Cognito tokens go (infra/api.ts). */
   readonly apiPrefix: string;
-  readonly signIn: 'local-token' | 'cognito-id-token';
+  /**
+   * `local-token`: a local cluster's token; `cognito`: a Cognito user name and password (and TOTP
+   * code), turned into an ID token by the user pool; `cognito-id-token`: an ID token pasted (an API
+   * that does not know the app client).
+   */
+  readonly signIn: 'local-token' | 'cognito' | 'cognito-id-token';
+  /** The user pool's app client, for `cognito`: the page calls Cognito's endpoint itself (no AWS credentials needed). */
+  readonly cognito?: { readonly region: string; readonly clientId: string; readonly endpoint: string };
 }
 
 export interface ConsoleAssets {
@@ -37,11 +44,19 @@ const TYPES: Readonly<Record<string, string>> = {
 };
 
 /**
- * Scripts and styles from this origin only, requests to this origin only (the API), no framing, no
- * forms posted elsewhere: a page that holds a token gives an injected script nowhere to send it.
+ * Scripts and styles from this origin only, requests to this origin (the API) and Cognito's
+ * endpoint only, no framing, no forms posted elsewhere: a page that holds a token gives an injected
+ * script nowhere to send it.
  */
-const CSP =
-  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+function csp(config: ConsolePageConfig): string {
+  const cognito = config.signIn === 'cognito' && config.cognito ? ` ${new URL(config.cognito.endpoint).origin}` : '';
+  return `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'${cognito}; base-uri 'none'; form-action 'self'; frame-ancestors 'none'`;
+}
+
+/** Cognito's endpoint in a region (the Identity Provider API's JSON protocol). */
+export function cognitoEndpoint(region: string): string {
+  return `https://cognito-idp.${region}.amazonaws.com/`;
+}
 
 /** The console's answer to a request, or undefined when the request is not for the console. */
 export function consoleAsset(assets: ConsoleAssets, method: string, path: string): AssetResponse | undefined {
@@ -71,7 +86,7 @@ export function consoleAsset(assets: ConsoleAssets, method: string, path: string
       'content-type': TYPES[file],
       // Fixed names, rebuilt in place: the browser asks again each time (a few KB).
       'cache-control': 'no-cache',
-      'content-security-policy': CSP,
+      'content-security-policy': csp(assets.config),
       'x-content-type-options': 'nosniff',
       'referrer-policy': 'no-referrer',
     },

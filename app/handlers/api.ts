@@ -27,7 +27,7 @@ import { SsmSigningKeyStore } from '../../adapters/aws/ssm-signing-keys.ts';
 import { WorkloadTokenIssuer } from '../workload-tokens.ts';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { CloudWatchLogStore } from '../../adapters/aws/cloudwatch-log-store.ts';
-import { consoleAsset, type ConsoleAssets } from '../console-assets.ts';
+import { cognitoEndpoint, consoleAsset, type ConsoleAssets, type ConsolePageConfig } from '../console-assets.ts';
 
 export type ApiHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 
@@ -67,13 +67,25 @@ export function apiHandlerFromEnv(env: NodeJS.ProcessEnv, opts: { readonly conso
     ...(cp.secrets ? { secrets: cp.secrets } : {}),
     workloadIdentity: workloadIdentityFromEnv(env, config),
     ...logsFromEnv(env, config),
-    // People sign in with Cognito on AWS: the console sends their ID token to the /user routes.
-    ...(opts.consoleDir ? { console: { dir: opts.consoleDir, config: { apiPrefix: USER_PREFIX, signIn: 'cognito-id-token' } } } : {}),
+    ...(opts.consoleDir ? { console: { dir: opts.consoleDir, config: consoleConfigFromEnv(env, config.region) } } : {}),
   });
 }
 
 /** People's routes on AWS (infra/api.ts USER_ROUTE_PREFIX): the gateway checks their Cognito JWT there. */
 const USER_PREFIX = '/user';
+
+/**
+ * People sign in to the console with Cognito on AWS, and it sends their ID token to the /user routes:
+ * with a user name and password when the stack names the app client (SKIFF_COGNITO_CLIENT_ID), else
+ * with an ID token pasted from `skiff login`.
+ */
+export function consoleConfigFromEnv(env: NodeJS.ProcessEnv, region: string | undefined): ConsolePageConfig {
+  const clientId = env[ENV.cognitoClientId]?.trim();
+  if (!clientId || !region) return { apiPrefix: USER_PREFIX, signIn: 'cognito-id-token' };
+  if (!/^[\w+]{1,128}$/.test(clientId)) throw new Error(`${ENV.cognitoClientId} is not a Cognito app client id: ${JSON.stringify(clientId.slice(0, 140))}`);
+  if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(region)) throw new Error(`AWS_REGION is not a region: ${JSON.stringify(region.slice(0, 40))}`);
+  return { apiPrefix: USER_PREFIX, signIn: 'cognito', cognito: { region, clientId, endpoint: cognitoEndpoint(region) } };
+}
 
 /** The cluster's log group when SKIFF_LOG_GROUP names one (docs/logs.md); unset: the log routes answer 503. */
 function logsFromEnv(env: NodeJS.ProcessEnv, config: ReturnType<typeof controlPlaneConfig>): Pick<ApiDeps, 'logs'> {

@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ENV } from '../../app/env-names.ts';
 import { CONSOLE_ASSETS } from '../../app/public-routes.ts';
 import { functionId, synthFixtureStack, type Synthesized } from './helpers.ts';
 
@@ -30,5 +31,10 @@ describe('the web console in the cluster stack', () => {
       (r) => r.Properties as { RouteKey: string; AuthorizationType?: string },
     );
     for (const path of Object.keys(CONSOLE_ASSETS)) expect(routes.find((r) => r.RouteKey === `GET ${path}`)?.AuthorizationType).toBe('NONE');
+  });
+
+  it("names the CLI's app client to the API function, for the console's sign-in", () => {
+    const fn = synth.template.toJSON().Resources[functionId(synth.template, 'Skiff API (cluster prod)')];
+    expect(fn.Properties.Environment.Variables[ENV.cognitoClientId]).toEqual({ Ref: expect.stringMatching(/UsersCliClient/) });
   });
 });

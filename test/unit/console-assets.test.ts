@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { consoleAsset } from '../../app/console-assets.ts';
+import { consoleConfigFromEnv } from '../../app/handlers/api.ts';
 import { isPublicRoute } from '../../app/public-routes.ts';
 
 function built(): string {
@@ -48,5 +49,23 @@ describe('the web console files', () => {
     const missing = consoleAsset({ dir: join(tmpdir(), 'skiff-no-such-console'), config: { apiPrefix: '', signIn: 'local-token' } }, 'GET', '/console');
     expect(missing?.status).toBe(404);
     expect(JSON.parse(missing?.body ?? '{}').message).toMatch(/the web console is not built .* run npm run build:console/);
+  });
+
+  it("lets the page reach Cognito's endpoint only when it signs people in there", () => {
+    const dir = built();
+    const aws = consoleConfigFromEnv({ SKIFF_COGNITO_CLIENT_ID: '4example5client6id7abcdefg' }, 'eu-west-1');
+    expect(aws).toEqual({
+      apiPrefix: '/user',
+      signIn: 'cognito',
+      cognito: { region: 'eu-west-1', clientId: '4example5client6id7abcdefg', endpoint: 'https://cognito-idp.eu-west-1.amazonaws.com/' },
+    });
+    expect(consoleAsset({ dir, config: aws }, 'GET', '/console')?.headers['content-security-policy']).toContain(
+      "connect-src 'self' https://cognito-idp.eu-west-1.amazonaws.com;",
+    );
+    // A stack that does not name the app client: an ID token pasted, and no Cognito in the policy.
+    const pasted = consoleConfigFromEnv({}, 'eu-west-1');
+    expect(pasted).toEqual({ apiPrefix: '/user', signIn: 'cognito-id-token' });
+    expect(consoleAsset({ dir, config: pasted }, 'GET', '/console')?.headers['content-security-policy']).toContain("connect-src 'self';");
+    expect(() => consoleConfigFromEnv({ SKIFF_COGNITO_CLIENT_ID: 'x y' }, 'eu-west-1')).toThrow(/SKIFF_COGNITO_CLIENT_ID is not a Cognito app client id/);
   });
 });

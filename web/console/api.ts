@@ -8,8 +8,13 @@
 export interface ConsoleConfig {
   /** Prefix of the API's routes: '' locally, '/user' on AWS (Cognito tokens go there). */
   readonly apiPrefix: string;
-  /** 'local-token' (a local cluster's token) or 'cognito-id-token' (AWS, `skiff login`'s ID token). */
-  readonly signIn: 'local-token' | 'cognito-id-token';
+  /**
+   * 'local-token': a local cluster's token; 'cognito': a Cognito user name and password (AWS);
+   * 'cognito-id-token': an ID token pasted from `skiff login` (AWS, when the API does not name the app client).
+   */
+  readonly signIn: 'local-token' | 'cognito' | 'cognito-id-token';
+  /** The user pool's app client, for 'cognito'. */
+  readonly cognito?: { readonly region: string; readonly clientId: string; readonly endpoint: string };
 }
 
 /** An answer of the API other than 2xx: its `error` kind and the `message` it gives people. */

@@ -7,7 +7,11 @@ function config(): ConsoleConfig {
   const text = document.getElementById('skiff-console-config')?.textContent ?? '';
   try {
     const c = JSON.parse(text) as Partial<ConsoleConfig>;
-    return { apiPrefix: typeof c.apiPrefix === 'string' ? c.apiPrefix : '', signIn: c.signIn === 'cognito-id-token' ? 'cognito-id-token' : 'local-token' };
+    const apiPrefix = typeof c.apiPrefix === 'string' ? c.apiPrefix : '';
+    const k = c.cognito;
+    if (c.signIn === 'cognito' && k && typeof k.region === 'string' && typeof k.clientId === 'string' && typeof k.endpoint === 'string')
+      return { apiPrefix, signIn: 'cognito', cognito: { region: k.region, clientId: k.clientId, endpoint: k.endpoint } };
+    return { apiPrefix, signIn: c.signIn === 'cognito-id-token' || c.signIn === 'cognito' ? 'cognito-id-token' : 'local-token' };
   } catch {
     return { apiPrefix: '', signIn: 'local-token' };
   }

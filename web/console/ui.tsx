@@ -1,12 +1,14 @@
 /** Small shared pieces: the error line, a state badge, a usage bar, a scrollable table frame. */
 import type { ComponentChildren } from 'preact';
 import { ApiError } from './api.ts';
+import { CognitoError } from './cognito.ts';
 
 /** An API error, plainly: the message the API returned (its kind and status beside it, for searching). */
 export function ErrorMessage({ error }: { error: Error }) {
   return (
     <p class="error" role="alert">
-      <strong>{error instanceof ApiError ? `${error.kind} (${error.status})` : 'Error'}:</strong> {error.message}
+      <strong>{error instanceof ApiError ? `${error.kind} (${error.status})` : error instanceof CognitoError ? `Cognito: ${error.kind}` : 'Error'}:</strong>{' '}
+      {error.message}
     </p>
   );
 }
