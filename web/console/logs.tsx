@@ -55,7 +55,7 @@ export function LogsPage({ api, namespace, name }: { api: Api; namespace: string
       </p>
       <h1>Logs of {name}</h1>
       <div class="actions">
-        <button type="button" aria-pressed={paused} onClick={() => setPaused(!paused)}>
+        <button type="button" onClick={() => setPaused(!paused)}>
           {paused ? 'Resume following' : 'Pause'}
         </button>
         <span class="detail">{lines.length} lines</span>
