@@ -302,6 +302,27 @@ describe.skipIf(skip !== undefined)('the web console in chromium', () => {
     await shoot('events', false);
   });
 
+  it("shows what a narrower token may not read as the API's refusal, and signs out", async () => {
+    const view = (await signer.issue({ namespace: 'shop', role: 'view', ttlSeconds: 3600 }, new Date())).token;
+    const refused = await fetch(`${server.url}/v1/hosts`, { headers: { authorization: `Bearer ${view}` } });
+    expect(refused.status).toBe(403);
+    const { message } = (await refused.json()) as { message: string };
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('API token').fill(view);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('link', { name: 'Services' }).click();
+    // Its own namespace's services only, as the API lists them for it.
+    const row = page.getByRole('row', { name: /shop\/cart/ });
+    await row.waitFor();
+    await expect(page.getByRole('row', { name: /default\/web/ }).count()).resolves.toBe(0);
+    await page.getByRole('link', { name: 'Hosts' }).click();
+    await expect.poll(() => page.getByRole('alert').first().textContent()).toContain(message);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('API token').fill(TOKEN);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Hosts', level: 1 }).waitFor();
+  });
+
   it('works on a narrow screen: nothing wider than the screen, every control named', async () => {
     await page.setViewportSize({ width: 375, height: 740 });
     for (const [hash, name] of [
