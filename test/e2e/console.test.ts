@@ -20,6 +20,8 @@ const docker = new Docker();
 const cluster = uniqueClusterName('console');
 const dir = mkdtempSync(join(tmpdir(), 'skiff-console-'));
 const skip = noBrowserReason();
+/** How long a page may take to show what the API says: generous, for a loaded machine (never a figure under test). */
+const WAIT = { timeout: 15_000, interval: 100 };
 if (skip) console.warn(`skipping the web console's end-to-end test: ${skip}`);
 let running: RunningCluster | undefined;
 let browser: Browser | undefined;
@@ -85,7 +87,7 @@ describe.skipIf(skip !== undefined)('the web console on a local cluster', { time
 
     // The service as the API has it, once its replica runs.
     const row = page.getByRole('row', { name: /default\/greeter/ });
-    await expect.poll(() => row.textContent(), { timeout: 30_000 }).toContain('1 / 1');
+    await expect.poll(() => row.textContent(), { timeout: 40_000, interval: 250 }).toContain('1 / 1');
 
     await page.getByRole('link', { name: 'default/greeter' }).click();
     await page.getByRole('button', { name: 'Scale…' }).click();
@@ -106,11 +108,11 @@ describe.skipIf(skip !== undefined)('the web console on a local cluster', { time
     await page.getByRole('button', { name: 'Scale…' }).click();
     await dialog.getByLabel('Replicas').fill('5000');
     await dialog.getByRole('button', { name: 'Scale to 5000' }).click();
-    await expect.poll(() => dialog.getByRole('alert').textContent()).toContain(message);
+    await expect.poll(() => dialog.getByRole('alert').textContent(), WAIT).toContain(message);
     await dialog.getByRole('button', { name: 'Cancel' }).click();
 
     await page.getByRole('link', { name: 'Live logs' }).click();
-    await expect.poll(() => page.getByRole('log').textContent(), { timeout: 20_000 }).toContain('hello from the console test');
+    await expect.poll(() => page.getByRole('log').textContent(), WAIT).toContain('hello from the console test');
     await page.close();
   });
 });

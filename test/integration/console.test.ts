@@ -30,6 +30,8 @@ const SHOTS = process.env.SKIFF_CONSOLE_SCREENSHOTS === '1' ? join(ROOT, 'docs',
 const TOKEN = randomBytes(32).toString('base64url');
 const GiB = 1024 * MiB;
 const skip = noBrowserReason();
+/** How long a page may take to show what the API says: generous, for a loaded machine (never a figure under test). */
+const WAIT = { timeout: 15_000, interval: 100 };
 if (skip) console.warn(`skipping the web console's browser tests: ${skip}`);
 
 const store = new MemoryStore();
@@ -192,15 +194,15 @@ describe.skipIf(skip !== undefined)('the web console in chromium', () => {
   it('lists the services as the API does: health, replicas, ingress, autoscaling and rollout', async () => {
     const list = (await api('GET', '/v1/services')).body as unknown as { name: string; running: number; replicas: number }[];
     const web = list.find((s) => s.name === 'web')!;
-    await expect.poll(() => page.getByRole('row').count()).toBe(list.length + 1);
+    await expect.poll(() => page.getByRole('row').count(), WAIT).toBe(list.length + 1);
     const row = page.getByRole('row', { name: /default\/web/ });
-    await expect.poll(() => row.textContent(), { timeout: 10_000 }).toContain(`${web.running} / ${web.replicas}`);
+    await expect.poll(() => row.textContent(), WAIT).toContain(`${web.running} / ${web.replicas}`);
     const text = await row.textContent();
     expect(text).toContain('healthy');
     expect(text).toContain('web.example.test → :8080');
     expect(text).toContain('off');
     const rollout = (await api('GET', '/v1/namespaces/default/services/web/rollout')).body as { phase: string };
-    await expect.poll(() => row.textContent()).toContain(rollout.phase);
+    await expect.poll(() => row.textContent(), WAIT).toContain(rollout.phase);
     await shoot('services');
   });
 
@@ -211,7 +213,7 @@ describe.skipIf(skip !== undefined)('the web console in chromium', () => {
     expect(detail.tasks).toHaveLength(2);
     for (const t of detail.tasks) {
       const row = page.getByRole('row', { name: new RegExp(t.id) });
-      await expect.poll(() => row.textContent()).toContain(t.address);
+      await expect.poll(() => row.textContent(), WAIT).toContain(t.address);
       expect(await row.textContent()).toContain(t.host);
     }
     await shoot('service');
@@ -269,9 +271,9 @@ describe.skipIf(skip !== undefined)('the web console in chromium', () => {
     await page.getByRole('link', { name: 'Live logs' }).click();
     const log = page.getByRole('log');
     const tasks = await store.listTasks('default', 'web');
-    await expect.poll(() => log.textContent(), { timeout: 10_000 }).toContain(`hello from ${tasks[0].id}`);
+    await expect.poll(() => log.textContent(), WAIT).toContain(`hello from ${tasks[0].id}`);
     await logs.put(`default/${tasks[0].id}/app`, [{ at: Date.now(), message: 'a line written just now' }]);
-    await expect.poll(() => log.textContent(), { timeout: 10_000 }).toContain('a line written just now');
+    await expect.poll(() => log.textContent(), WAIT).toContain('a line written just now');
     await shoot('logs');
   });
 
@@ -279,17 +281,17 @@ describe.skipIf(skip !== undefined)('the web console in chromium', () => {
     await page.getByRole('link', { name: 'Hosts' }).click();
     await page.getByRole('heading', { name: 'Hosts', level: 1 }).waitFor();
     const row = page.getByRole('row', { name: /host-1/ });
-    await expect.poll(() => row.textContent()).toContain('127.0.1.1');
+    await expect.poll(() => row.textContent(), WAIT).toContain('127.0.1.1');
     // The CPU bar reads what the agent reported (40m + 50m, or 40m + 50m + 60m once the third replica reports).
     await expect(row.getByRole('img', { name: /^CPU of host-1: .* used .* reserved of 2 CPU$/ }).count()).resolves.toBe(1);
     await shoot('hosts');
 
     await row.getByRole('button', { name: 'Drain host-1' }).click();
     await page.getByRole('dialog', { name: 'Drain host-1' }).getByRole('button', { name: 'Drain' }).click();
-    await expect.poll(async () => (await store.getHost('host-1'))?.state).toBe('draining');
+    await expect.poll(async () => (await store.getHost('host-1'))?.state, WAIT).toBe('draining');
     await row.getByRole('button', { name: 'Uncordon host-1' }).click();
     await page.getByRole('dialog', { name: 'Uncordon host-1' }).getByRole('button', { name: 'Uncordon' }).click();
-    await expect.poll(async () => (await store.getHost('host-1'))?.state).toBe('ready');
+    await expect.poll(async () => (await store.getHost('host-1'))?.state, WAIT).toBe('ready');
   });
 
   it('shows the events the API has, newest first', async () => {
@@ -297,7 +299,7 @@ describe.skipIf(skip !== undefined)('the web console in chromium', () => {
     await page.getByRole('heading', { name: 'Events', level: 1 }).waitFor();
     const events = (await api('GET', '/v1/events?limit=200')).body as unknown as { message: string }[];
     const newest = events[events.length - 1];
-    await expect.poll(() => page.getByRole('table').textContent()).toContain(newest.message);
+    await expect.poll(() => page.getByRole('table').textContent(), WAIT).toContain(newest.message);
     await expect(page.getByRole('row').nth(1).textContent()).resolves.toContain(newest.message);
     await shoot('events', false);
   });
@@ -316,7 +318,7 @@ describe.skipIf(skip !== undefined)('the web console in chromium', () => {
     await row.waitFor();
     await expect(page.getByRole('row', { name: /default\/web/ }).count()).resolves.toBe(0);
     await page.getByRole('link', { name: 'Hosts' }).click();
-    await expect.poll(() => page.getByRole('alert').first().textContent()).toContain(message);
+    await expect.poll(() => page.getByRole('alert').first().textContent(), WAIT).toContain(message);
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByLabel('API token').fill(TOKEN);
     await page.getByRole('button', { name: 'Sign in' }).click();
