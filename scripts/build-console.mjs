@@ -53,7 +53,9 @@ const result = await build({
 });
 copyFileSync(join(root, 'web/console/index.html'), join(tmp, 'index.html'));
 const inputs = [...Object.keys(result.metafile.inputs), 'web/console/index.html', 'package-lock.json'].filter((f) => !f.includes('node_modules/')).sort();
-writeFileSync(join(tmp, 'manifest.json'), `${JSON.stringify({ startedAt, inputs }, null, 2)}\n`);
+// The manifest serves --if-stale in dist/. A Lambda asset gets none: its hash is its content's, and
+// a build time in it would redeploy the API function on every `cdk deploy`.
+if (outAt < 0) writeFileSync(join(tmp, 'manifest.json'), `${JSON.stringify({ startedAt, inputs }, null, 2)}\n`);
 // Swap directories: a server reading meanwhile finds the old build or the new one, never half of one.
 mkdirSync(dirname(out), { recursive: true });
 const old = `${out}.${process.pid}.old`;

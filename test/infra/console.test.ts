@@ -3,7 +3,7 @@
  * the handler that serves them, and API Gateway lets them through without an authorizer (they hold no
  * data; the pages call the API with the person's Cognito token).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENV } from '../../app/env-names.ts';
@@ -24,6 +24,8 @@ describe('the web console in the cluster stack', () => {
     const asset = join(synth.outdir, `asset.${key.replace(/\.zip$/, '')}`);
     for (const file of Object.values(CONSOLE_ASSETS)) expect(existsSync(join(asset, 'console', file)), file).toBe(true);
     expect(readFileSync(join(asset, 'console', 'index.html'), 'utf8')).toContain('/console/console.js');
+    // Only the files: nothing that changes from one build to the next (the asset's hash is its content's).
+    expect(readdirSync(join(asset, 'console')).sort()).toEqual(Object.values(CONSOLE_ASSETS).sort());
   });
 
   it('routes the console files without an authorizer', () => {
