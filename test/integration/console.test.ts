@@ -212,7 +212,7 @@ describe.skipIf(skip !== undefined)('the web console in chromium', () => {
     const detail = (await api('GET', '/v1/namespaces/default/services/web')).body as unknown as { tasks: { id: string; host: string; address: string }[] };
     expect(detail.tasks).toHaveLength(2);
     for (const t of detail.tasks) {
-      const row = page.getByRole('row', { name: new RegExp(t.id) });
+      const row = page.getByRole('region', { name: 'Tasks' }).getByRole('row', { name: new RegExp(t.id) });
       await expect.poll(() => row.textContent(), WAIT).toContain(t.address);
       expect(await row.textContent()).toContain(t.host);
     }
@@ -236,6 +236,14 @@ describe.skipIf(skip !== undefined)('the web console in chromium', () => {
     await dialog.getByRole('button', { name: 'Scale to 3' }).click();
     await page.getByRole('status').filter({ hasText: 'Scaled default/web to 3 replicas.' }).waitFor();
     expect((await store.getService('default', 'web'))?.scale).toMatchObject({ replicas: 3, source: 'cli' });
+    // The service's own events show the change, as the API recorded it.
+    const scaled = ((await api('GET', '/v1/events?namespace=default&service=web')).body as unknown as { type: string; message: string }[]).find(
+      (e) => e.type === 'service.scaled',
+    );
+    expect(scaled).toBeDefined();
+    await expect
+      .poll(() => page.getByRole('region', { name: 'The newest 20 events of default/web, newest first' }).textContent(), WAIT)
+      .toContain(scaled!.message);
   });
 
   it('restarts the service after a confirmation', async () => {

@@ -6,18 +6,27 @@ import type { ClusterEvent } from './types.ts';
 import { ErrorMessage, TableFrame } from './ui.tsx';
 
 export function EventsPage({ api }: { api: Api }) {
-  const events = useLive<ClusterEvent[]>(api, '/v1/events?limit=200', { watch: true });
-  const list = events.data ? [...events.data].reverse() : undefined;
   return (
     <>
       <h1>Events</h1>
+      <LiveEvents api={api} query="limit=200" caption="The newest 200 events, newest first" />
+    </>
+  );
+}
+
+/** A watched page of events (`query`: the filters of GET /v1/events), newest first. */
+export function LiveEvents({ api, query, caption }: { api: Api; query: string; caption: string }) {
+  const events = useLive<ClusterEvent[]>(api, `/v1/events?${query}`, { watch: true });
+  const list = events.data ? [...events.data].reverse() : undefined;
+  return (
+    <>
       {events.error && <ErrorMessage error={events.error} />}
       {!list && !events.error && <p>Loading…</p>}
       {list && list.length === 0 && <p>No events yet.</p>}
       {list && list.length > 0 && (
-        <TableFrame label="Events">
+        <TableFrame label={caption}>
           <table>
-            <caption class="visually-hidden">The newest 200 events, newest first</caption>
+            <caption class="visually-hidden">{caption}</caption>
             <thead>
               <tr>
                 <th scope="col">When</th>

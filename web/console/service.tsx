@@ -2,6 +2,7 @@
 import { useState } from 'preact/hooks';
 import { type Api, servicePath } from './api.ts';
 import { Confirm } from './dialog.tsx';
+import { LiveEvents } from './events.tsx';
 import { ago } from './format.ts';
 import { useLive } from './live.ts';
 import { href } from './routes.ts';
@@ -100,6 +101,12 @@ export function ServicePage({ api, namespace, name }: { api: Api; namespace: str
           )}
           <h2>Tasks</h2>
           <TasksTable tasks={s.tasks} />
+          <h2>Recent events</h2>
+          <LiveEvents
+            api={api}
+            query={`namespace=${encodeURIComponent(namespace)}&service=${encodeURIComponent(name)}&limit=20`}
+            caption={`The newest 20 events of ${namespace}/${name}, newest first`}
+          />
         </>
       )}
       {s && action === 'scale' && (
