@@ -81,10 +81,11 @@ const USER_PREFIX = '/user';
  */
 export function consoleConfigFromEnv(env: NodeJS.ProcessEnv, region: string | undefined): ConsolePageConfig {
   const clientId = env[ENV.cognitoClientId]?.trim();
-  if (!clientId || !region) return { apiPrefix: USER_PREFIX, signIn: 'cognito-id-token' };
+  // Lists are read every few seconds, not watched: cheaper than a long-poll on Lambda (ConsolePageConfig.watch).
+  if (!clientId || !region) return { apiPrefix: USER_PREFIX, signIn: 'cognito-id-token', watch: false };
   if (!/^[\w+]{1,128}$/.test(clientId)) throw new Error(`${ENV.cognitoClientId} is not a Cognito app client id: ${JSON.stringify(clientId.slice(0, 140))}`);
   if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(region)) throw new Error(`AWS_REGION is not a region: ${JSON.stringify(region.slice(0, 40))}`);
-  return { apiPrefix: USER_PREFIX, signIn: 'cognito', cognito: { region, clientId, endpoint: cognitoEndpoint(region) } };
+  return { apiPrefix: USER_PREFIX, signIn: 'cognito', cognito: { region, clientId, endpoint: cognitoEndpoint(region) }, watch: false };
 }
 
 /** The cluster's log group when SKIFF_LOG_GROUP names one (docs/logs.md); unset: the log routes answer 503. */

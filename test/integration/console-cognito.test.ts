@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryStore } from '../../adapters/memory/store.ts';
 import { makeApiHandler } from '../../app/handlers/api.ts';
 import { startApiServer, type LocalApiServer } from '../../local/api-server.ts';
+import { aSpec } from '../builders.ts';
 import { builtConsole, launchBrowser, noBrowserReason } from '../helpers/browser.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -24,6 +25,9 @@ let cognito: Server;
 let browser: Browser;
 let page: Page;
 const calls: { target: string; body: Record<string, unknown> }[] = [];
+const store = new MemoryStore();
+/** Every URL the page asked for. */
+const listRequests: string[] = [];
 
 /** Cognito's InitiateAuth and RespondToAuthChallenge, for one user with one password and one code. */
 function startCognito(): Promise<string> {
@@ -72,17 +76,22 @@ beforeAll(async () => {
   if (skip) return;
   const endpoint = await startCognito();
   const handler = makeApiHandler({
-    store: new MemoryStore(),
+    store,
     now: () => new Date(),
     kickScheduler: async () => {},
     // The local server plays API Gateway here, and takes the ID token as its bearer token (on AWS the
     // console sends it to the /user routes, where the JWT authorizer checks it: the prefix is app/handlers/api.ts's).
-    console: { dir: builtConsole(ROOT), config: { apiPrefix: '', signIn: 'cognito', cognito: { region: 'eu-west-1', clientId: CLIENT_ID, endpoint } } },
+    // As on AWS, lists are read every 3 s rather than watched.
+    console: {
+      dir: builtConsole(ROOT),
+      config: { apiPrefix: '', signIn: 'cognito', cognito: { region: 'eu-west-1', clientId: CLIENT_ID, endpoint }, watch: false },
+    },
   });
   server = await startApiServer(handler, { token: ID_TOKEN });
   browser = await launchBrowser();
   page = await browser.newPage({ viewport: { width: 1100, height: 680 } });
   page.setDefaultTimeout(10_000);
+  page.on('request', (r) => listRequests.push(r.url()));
 }, 60_000);
 
 afterAll(async () => {
@@ -120,5 +129,13 @@ describe.skipIf(skip !== undefined)("the web console's Cognito sign-in", () => {
     await expect(page.evaluate(() => sessionStorage.getItem('skiff.console.token'))).resolves.toBe(ID_TOKEN);
     // Each step went to Cognito as its API wants it, once per try.
     expect(calls.map((c) => c.target.split('.').pop())).toEqual(['InitiateAuth', 'InitiateAuth', 'RespondToAuthChallenge', 'RespondToAuthChallenge']);
+  });
+
+  it('reads the lists again every few seconds where it does not watch them (as on AWS)', async () => {
+    await page.getByText('No services yet').waitFor();
+    await store.putService(aSpec({ name: 'late', namespace: 'default', replicas: 1 }), new Date().toISOString());
+    await page.getByRole('row', { name: /default\/late/ }).waitFor({ timeout: 15_000 });
+    // No watch was asked for.
+    expect(listRequests.some((q) => q.includes('watch=true'))).toBe(false);
   });
 });

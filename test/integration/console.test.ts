@@ -42,6 +42,8 @@ let logsServer: LogsServer;
 let logs: CloudWatchLogStore;
 let browser: Browser;
 let page: Page;
+/** Every URL the page asked for. */
+const asked: string[] = [];
 
 /** A scheduler pass over the store, as local mode runs one after each write. */
 async function pass(): Promise<void> {
@@ -152,6 +154,7 @@ beforeAll(async () => {
   browser = await launchBrowser();
   page = await browser.newPage({ viewport: { width: 1100, height: 680 } });
   page.setDefaultTimeout(10_000);
+  page.on('request', (r) => asked.push(r.url()));
 }, 60_000);
 
 afterAll(async () => {
@@ -203,6 +206,8 @@ describe.skipIf(skip !== undefined)('the web console in chromium', () => {
     expect(text).toContain('off');
     const rollout = (await api('GET', '/v1/namespaces/default/services/web/rollout')).body as { phase: string };
     await expect.poll(() => row.textContent(), WAIT).toContain(rollout.phase);
+    // Locally the list is watched (the long-poll), not read again and again.
+    await expect.poll(() => asked.some((u) => u.startsWith(`${server.url}/v1/services?watch=true&resourceVersion=`)), WAIT).toBe(true);
     await shoot('services');
   });
 

@@ -58,13 +58,15 @@ describe('the web console files', () => {
       apiPrefix: '/user',
       signIn: 'cognito',
       cognito: { region: 'eu-west-1', clientId: '4example5client6id7abcdefg', endpoint: 'https://cognito-idp.eu-west-1.amazonaws.com/' },
+      // Lists are read every 3 s there, not watched: a waiting watch would hold a Lambda execution.
+      watch: false,
     });
     expect(consoleAsset({ dir, config: aws }, 'GET', '/console')?.headers['content-security-policy']).toContain(
       "connect-src 'self' https://cognito-idp.eu-west-1.amazonaws.com;",
     );
     // A stack that does not name the app client: an ID token pasted, and no Cognito in the policy.
     const pasted = consoleConfigFromEnv({}, 'eu-west-1');
-    expect(pasted).toEqual({ apiPrefix: '/user', signIn: 'cognito-id-token' });
+    expect(pasted).toEqual({ apiPrefix: '/user', signIn: 'cognito-id-token', watch: false });
     expect(consoleAsset({ dir, config: pasted }, 'GET', '/console')?.headers['content-security-policy']).toContain("connect-src 'self';");
     expect(() => consoleConfigFromEnv({ SKIFF_COGNITO_CLIENT_ID: 'x y' }, 'eu-west-1')).toThrow(/SKIFF_COGNITO_CLIENT_ID is not a Cognito app client id/);
   });

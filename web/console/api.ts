@@ -15,6 +15,8 @@ export interface ConsoleConfig {
   readonly signIn: 'local-token' | 'cognito' | 'cognito-id-token';
   /** The user pool's app client, for 'cognito'. */
   readonly cognito?: { readonly region: string; readonly clientId: string; readonly endpoint: string };
+  /** Watch lists (long-poll), or read them every few seconds (on AWS, where a waiting watch costs Lambda time). */
+  readonly watch: boolean;
 }
 
 /** An answer of the API other than 2xx: its `error` kind and the `message` it gives people. */
@@ -53,6 +55,11 @@ export class Api {
     /** Told when the API says the token is no good (401), so the console signs out. */
     private readonly onUnauthorized: (message: string) => void = () => {},
   ) {}
+
+  /** Whether lists are watched (the server's choice, ConsoleConfig.watch). */
+  get watches(): boolean {
+    return this.config.watch;
+  }
 
   async get<T>(path: string, signal?: AbortSignal): Promise<Answer<T>> {
     return this.call<T>('GET', path, undefined, {}, signal);

@@ -1,7 +1,8 @@
 /**
  * Live data. A list route is watched (docs/api.md, Watch): the request waits until the list changes
  * (or 25 s) and the console asks again, so a change shows within about a second without polling
- * blindly. Other routes, and an API that gives no `x-resource-version`, are read every `intervalMs`.
+ * blindly. Other routes, an API that gives no `x-resource-version`, and lists where the server asks
+ * not to watch (on AWS: docs/console.md) are read every `intervalMs`.
  */
 import { useEffect, useState } from 'preact/hooks';
 import type { Api, ApiError } from './api.ts';
@@ -16,6 +17,8 @@ export interface Live<T> {
 const WATCH_SECONDS = 25;
 /** Between reads of a route that cannot be watched, and after an error (not to hammer a failing API). */
 const DEFAULT_INTERVAL_MS = 2000;
+/** Between reads of a list where the server asks not to watch (ConsoleConfig.watch). */
+const LIST_INTERVAL_MS = 3000;
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -39,8 +42,9 @@ export interface LiveOptions {
 export function useLive<T>(api: Api, path: string | null, opts: LiveOptions = {}): Live<T> {
   const [state, setState] = useState<{ data?: T; error?: ApiError | Error; path?: string | null }>({});
   const [round, setRound] = useState(0);
-  const watch = opts.watch ?? false;
-  const interval = opts.intervalMs ?? DEFAULT_INTERVAL_MS;
+  // Where the server says watching costs more than reading (AWS), a list is read every 3 s instead.
+  const watch = (opts.watch ?? false) && api.watches;
+  const interval = opts.intervalMs ?? (opts.watch && !api.watches ? LIST_INTERVAL_MS : DEFAULT_INTERVAL_MS);
   useEffect(() => {
     if (path === null) return;
     const abort = new AbortController();

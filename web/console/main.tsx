@@ -8,12 +8,13 @@ function config(): ConsoleConfig {
   try {
     const c = JSON.parse(text) as Partial<ConsoleConfig>;
     const apiPrefix = typeof c.apiPrefix === 'string' ? c.apiPrefix : '';
+    const watch = c.watch !== false;
     const k = c.cognito;
     if (c.signIn === 'cognito' && k && typeof k.region === 'string' && typeof k.clientId === 'string' && typeof k.endpoint === 'string')
-      return { apiPrefix, signIn: 'cognito', cognito: { region: k.region, clientId: k.clientId, endpoint: k.endpoint } };
-    return { apiPrefix, signIn: c.signIn === 'cognito-id-token' || c.signIn === 'cognito' ? 'cognito-id-token' : 'local-token' };
+      return { apiPrefix, signIn: 'cognito', cognito: { region: k.region, clientId: k.clientId, endpoint: k.endpoint }, watch };
+    return { apiPrefix, signIn: c.signIn === 'cognito-id-token' || c.signIn === 'cognito' ? 'cognito-id-token' : 'local-token', watch };
   } catch {
-    return { apiPrefix: '', signIn: 'local-token' };
+    return { apiPrefix: '', signIn: 'local-token', watch: true };
   }
 }
 
