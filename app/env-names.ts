@@ -31,6 +31,8 @@ export const ENV = {
   logsEndpoint: 'SKIFF_LOGS_ENDPOINT',
   /** The API function: the control functions' own log groups, JSON `{"api": "<group>", "scheduler": ...}` (`skiff logs --control-plane`). */
   controlLogGroups: 'SKIFF_CONTROL_LOG_GROUPS',
+  /** The API function: the user pool's app client (`CliClient`) the web console signs people in with (docs/console.md). */
+  cognitoClientId: 'SKIFF_COGNITO_CLIENT_ID',
 
   /**
    * The cluster's EFS file system (AWS): persistent volumes are its access points, shared by every host.

@@ -135,6 +135,9 @@ export class SkiffControlFunctions extends Construct {
       timeout: API_TIMEOUT,
       environment: { ...environment, [ENV.schedulerFunction]: this.schedulerFunction.functionName },
       logRetention,
+      // The web console (docs/console.md) is served by this function: its files are built into the
+      // asset beside the handler (functions/api/handler.ts reads ./console/).
+      afterBundling: (inputDir, outputDir) => [`node "${inputDir}/scripts/build-console.mjs" --out "${outputDir}/console"`],
     });
 
     this.healthFunction = this.controlPlaneFunction('HealthFunction', {
@@ -231,6 +234,8 @@ export class SkiffControlFunctions extends Construct {
       reservedConcurrentExecutions?: number;
       /** @default 512 */
       memorySize?: number;
+      /** Commands run after esbuild, locally, to add files to the asset. @default none */
+      afterBundling?: (inputDir: string, outputDir: string) => string[];
     },
   ): NodejsFunction {
     const logGroup = new LogGroup(this, `${id}Logs`, { retention: o.logRetention, removalPolicy: RemovalPolicy.DESTROY });
@@ -258,6 +263,7 @@ export class SkiffControlFunctions extends Construct {
         sourceMap: true,
         forceDockerBundling: false,
         logLevel: LogLevel.WARNING,
+        ...(o.afterBundling ? { commandHooks: { beforeBundling: () => [], beforeInstall: () => [], afterBundling: o.afterBundling } } : {}),
       },
     });
   }

@@ -161,6 +161,8 @@ export class SkiffCluster extends Construct {
     });
     this.controlPlane = this.addControlPlane(props, settings);
     this.api = new SkiffApi(this, 'HttpApi', { clusterName, handler: this.controlPlane.apiFunction });
+    // The web console signs people in with the CLI's app client (docs/console.md).
+    this.controlPlane.apiFunction.addEnvironment(ENV.cognitoClientId, this.api.cliClient.userPoolClientId);
     new SkiffWorkloadIdentity(this, 'WorkloadIdentity', {
       clusterName,
       parameterPrefix: this.parameterPrefix,

@@ -382,6 +382,8 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       // `describe` shows the request rate the autoscaler acts on (the proxy's counts, through the CloudWatch stand-in).
       requestRates,
       logs: logStore,
+      // The web console (docs/console.md), built by scripts/build-console.mjs (npm start and npm test build it).
+      console: { dir: join(PROJECT_ROOT, 'dist', 'console'), config: { apiPrefix: '', signIn: 'local-token' } },
     });
     const authenticate = localAuthenticator({ adminToken: token, signer, revocations: tenancy, now: () => new Date(), hosts: hostTokens });
     const api = await bindStable('API', apiPort || saved?.apiPort, apiPort ? 'given with --port' : savedAt, endpointsPath, (port) =>
@@ -390,6 +392,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     controlPlane.push(() => api.close());
     workloadIdentity.issuer = new WorkloadTokenIssuer({ issuer: api.url, keys: identityKeys });
     log(`skiff: API at ${api.url}`);
+    log(`skiff: web console at ${api.url}/console (sign in with the token in ${join(dataDir, 'token')})`);
 
     // Discovery: Route 53 (stand-in) holds the names, a real DNS server answers from it, and the
     // embedded proxy balances ingress traffic; both follow the replicas within a second.

@@ -53,11 +53,34 @@ build_cli() {
   (cd "$SKIFF_ROOT" && node scripts/build-cli.mjs --if-stale && node scripts/build-agent.mjs --if-stale)
 }
 
-# What `npm start` and `npm test` need before they run: dependencies, the CLI and agent bundles, a Docker daemon,
-# the test image.
+# Builds the web console (dist/console/, served by the API at /console) unless it is newer than its sources.
+build_console() {
+  (cd "$SKIFF_ROOT" && node scripts/build-console.mjs --if-stale)
+}
+
+# The web console's browser tests drive Debian's chromium headless (playwright-core never downloads a
+# browser). Installed when missing and we are root on Debian; otherwise those tests say they are skipped.
+ensure_chromium() {
+  if command -v chromium >/dev/null 2>&1; then
+    return 0
+  fi
+  if is_root && is_debian; then
+    say "installing chromium (Debian's, for the web console's browser tests) ..."
+    apt_install chromium
+  else
+    say "chromium is missing: the web console's browser tests will be skipped (install it: sudo apt-get install chromium)"
+  fi
+}
+
+# What `npm start` and `npm test` need before they run: dependencies, the CLI and agent bundles, the web console,
+# a Docker daemon, the test image; `provision test` also the browser of the console's tests.
 provision() {
   ensure_node_modules
   build_cli
+  build_console
   bash "$SKIFF_ROOT/scripts/ensure-docker.sh"
   bash "$SKIFF_ROOT/scripts/build-images.sh"
+  if [ "${1:-}" = test ]; then
+    ensure_chromium
+  fi
 }

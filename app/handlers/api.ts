@@ -27,15 +27,19 @@ import { SsmSigningKeyStore } from '../../adapters/aws/ssm-signing-keys.ts';
 import { WorkloadTokenIssuer } from '../workload-tokens.ts';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { CloudWatchLogStore } from '../../adapters/aws/cloudwatch-log-store.ts';
+import { cognitoEndpoint, consoleAsset, type ConsoleAssets, type ConsolePageConfig } from '../console-assets.ts';
 
 export type ApiHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 
 /** The handler over given dependencies (local mode and tests pass their own). */
-export function makeApiHandler(deps: ApiDeps & { readonly iam?: IamBindingConfig }): ApiHandler {
+export function makeApiHandler(deps: ApiDeps & { readonly iam?: IamBindingConfig; readonly console?: ConsoleAssets }): ApiHandler {
   const api = createApi(deps);
   return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
     .use(errorBoundary('api'))
     .handler(async (event) => {
+      // The web console's files (public, no data) are not API routes: served before the API core.
+      const asset = deps.console && consoleAsset(deps.console, event.requestContext.http.method, event.rawPath);
+      if (asset) return { statusCode: asset.status, headers: asset.headers, body: asset.body };
       let request: ApiRequest;
       try {
         request = fromEvent(event, deps.iam);
@@ -47,8 +51,11 @@ export function makeApiHandler(deps: ApiDeps & { readonly iam?: IamBindingConfig
     });
 }
 
-/** The handler over the AWS adapters, configured from the environment. */
-export function apiHandlerFromEnv(env: NodeJS.ProcessEnv): ApiHandler {
+/**
+ * The handler over the AWS adapters, configured from the environment. `consoleDir`: where the web
+ * console's built files are (functions/api bundles them beside the handler); absent, no console.
+ */
+export function apiHandlerFromEnv(env: NodeJS.ProcessEnv, opts: { readonly consoleDir?: string } = {}): ApiHandler {
   const config = controlPlaneConfig(env);
   const cp = awsControlPlane(config);
   return makeApiHandler({
@@ -60,7 +67,25 @@ export function apiHandlerFromEnv(env: NodeJS.ProcessEnv): ApiHandler {
     ...(cp.secrets ? { secrets: cp.secrets } : {}),
     workloadIdentity: workloadIdentityFromEnv(env, config),
     ...logsFromEnv(env, config),
+    ...(opts.consoleDir ? { console: { dir: opts.consoleDir, config: consoleConfigFromEnv(env, config.region) } } : {}),
   });
+}
+
+/** People's routes on AWS (infra/api.ts USER_ROUTE_PREFIX): the gateway checks their Cognito JWT there. */
+const USER_PREFIX = '/user';
+
+/**
+ * People sign in to the console with Cognito on AWS, and it sends their ID token to the /user routes:
+ * with a user name and password when the stack names the app client (SKIFF_COGNITO_CLIENT_ID), else
+ * with an ID token pasted from `skiff login`.
+ */
+export function consoleConfigFromEnv(env: NodeJS.ProcessEnv, region: string | undefined): ConsolePageConfig {
+  const clientId = env[ENV.cognitoClientId]?.trim();
+  // Lists are read every few seconds, not watched: cheaper than a long-poll on Lambda (ConsolePageConfig.watch).
+  if (!clientId || !region) return { apiPrefix: USER_PREFIX, signIn: 'cognito-id-token', watch: false };
+  if (!/^[\w+]{1,128}$/.test(clientId)) throw new Error(`${ENV.cognitoClientId} is not a Cognito app client id: ${JSON.stringify(clientId.slice(0, 140))}`);
+  if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(region)) throw new Error(`AWS_REGION is not a region: ${JSON.stringify(region.slice(0, 40))}`);
+  return { apiPrefix: USER_PREFIX, signIn: 'cognito', cognito: { region, clientId, endpoint: cognitoEndpoint(region) }, watch: false };
 }
 
 /** The cluster's log group when SKIFF_LOG_GROUP names one (docs/logs.md); unset: the log routes answer 503. */

@@ -57,6 +57,10 @@ describe('the user pool and its JWT authorizer', () => {
       // Workload identity's public routes (test/infra/workload-identity.test.ts).
       'GET /.well-known/jwks.json',
       'GET /.well-known/openid-configuration',
+      // The web console's files (test/infra/console.test.ts).
+      'GET /console',
+      'GET /console/console.css',
+      'GET /console/console.js',
     ]);
     for (const key of ['ANY /user', 'ANY /user/{proxy+}']) expect(byKey[key]).toMatchObject({ AuthorizationType: 'JWT', AuthorizerId: { Ref: authorizerId } });
     for (const key of ['ANY /', 'ANY /{proxy+}']) expect(byKey[key]).toMatchObject({ AuthorizationType: 'AWS_IAM' });

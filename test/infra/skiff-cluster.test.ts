@@ -233,6 +233,8 @@ describe('control-plane functions', () => {
           // Central logs: the API reads the cluster's log group (test/infra/logs.test.ts).
           SKIFF_LOG_GROUP: '/skiff/test',
           SKIFF_CONTROL_LOG_GROUPS: Match.anyValue(),
+          // The web console's sign-in (test/infra/console.test.ts).
+          SKIFF_COGNITO_CLIENT_ID: Match.anyValue(),
         }),
       },
     });
@@ -321,7 +323,8 @@ describe('control-plane functions', () => {
     ] as const) {
       const fn = template.findResources('AWS::Lambda::Function')[id] as { Properties: { Code: { S3Key: string } } };
       const assetDir = path.join(synth.outdir, `asset.${fn.Properties.Code.S3Key.replace(/\.zip$/, '')}`);
-      expect(fs.readdirSync(assetDir).sort()).toEqual(['index.mjs', 'index.mjs.map']);
+      // The API function's asset also holds the web console's files (test/infra/console.test.ts).
+      expect(fs.readdirSync(assetDir).sort()).toEqual(id === apiFnId ? ['console', 'index.mjs', 'index.mjs.map'] : ['index.mjs', 'index.mjs.map']);
       const module = (await import(pathToFileURL(path.join(assetDir, 'index.mjs')).href)) as { handler: () => Promise<unknown> };
       const saved = process.env.SKIFF_CLUSTER;
       delete process.env.SKIFF_CLUSTER;
@@ -636,10 +639,13 @@ describe('HTTP API', () => {
       'ANY /{proxy+}',
       'GET /.well-known/jwks.json',
       'GET /.well-known/openid-configuration',
+      'GET /console',
+      'GET /console/console.css',
+      'GET /console/console.js',
     ]);
     for (const route of routes) {
       expect(route.AuthorizationType).toBe(
-        route.RouteKey.startsWith('ANY /user') ? 'JWT' : route.RouteKey.startsWith('GET /.well-known/') ? 'NONE' : 'AWS_IAM',
+        route.RouteKey.startsWith('ANY /user') ? 'JWT' : /^GET \/(\.well-known|console)(\/|$)/.test(route.RouteKey) ? 'NONE' : 'AWS_IAM',
       );
       expect(render(route.Target)).toBe(`integrations/\${${integrationIds[0]}}`);
     }
