@@ -106,4 +106,22 @@ describe('ingress host patterns', () => {
     expect(ingressHostProblem('www.shop.example.com', 'nobody', namespaces)).toMatch(/belongs to namespace shop/);
     expect(ingressHostProblem('web.example.com', 'web', namespaces)).toBeUndefined();
   });
+
+  it('a wildcard host must lie inside one of its own patterns', () => {
+    expect(ingressHostProblem('*.shop.example.com', 'shop', namespaces)).toBeUndefined();
+    expect(ingressHostProblem('*.eu.shop.example.com', 'shop', namespaces)).toBeUndefined();
+    expect(ingressHostProblem('*.example.com', 'shop', namespaces)).toMatch(
+      /namespace shop may use only ingress hosts matching \*\.shop\.example\.com; \*\.example\.com is not inside them/,
+    );
+    const exact = [ns({ ingressHosts: ['www.shop.example.com'] })];
+    expect(ingressHostProblem('*.shop.example.com', 'shop', exact)).toMatch(/is not inside them/);
+  });
+
+  it("a wildcard host may not take names of another namespace's patterns, above or below them", () => {
+    expect(ingressHostProblem('*.example.com', 'web', namespaces)).toMatch(/\*\.example\.com would take hosts that belong to namespace shop/);
+    expect(ingressHostProblem('*.eu.shop.example.com', 'web', namespaces)).toMatch(/belong to namespace shop/);
+    const exact = [ns({ ingressHosts: ['www.shop.example.com'] }), ns({}, 'web')];
+    expect(ingressHostProblem('*.shop.example.com', 'web', exact)).toMatch(/belong to namespace shop/);
+    expect(ingressHostProblem('*.myshop.example.com', 'web', namespaces)).toBeUndefined();
+  });
 });
