@@ -17,6 +17,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { ensureLocalCa, type CaFiles } from '../../local/ca.ts';
 import { AFFINITY_COOKIE, startProxy, type ProxyServer } from '../../local/proxy.ts';
+import { startProxyWorker } from '../../local/proxy-worker.ts';
 import type { IngressRoute } from '../../ports/index.ts';
 
 const run = promisify(execFile);
@@ -239,6 +240,17 @@ describe('the HTTPS listener', () => {
     const p = await tlsProxy();
     await p.sync([]);
     await expect(get1(p.httpsPort, 'nobody.example.test')).rejects.toThrow();
+  });
+
+  it('runs in its own thread as local up starts it, with the CA files and both ports', async () => {
+    const web = await replica('web');
+    const p = await startProxyWorker({ ca, drainMs: 1000, log: () => {} });
+    cleanups.push(() => p.close());
+    expect(p.httpsUrl).toBe(`https://127.0.0.1:${p.httpsPort}`);
+    await p.sync([route('shop.example.test', [web], { tls: true })]);
+    expect(await plainGet(p.port, 'shop.example.test', '/x')).toEqual({ status: 308, location: `https://shop.example.test:${p.httpsPort}/x` });
+    const [answer] = await get2(p.httpsPort!, 'shop.example.test', ['/x']);
+    expect(answer.body).toBe('web https /x');
   });
 
   it('negotiates h2 with curl trusting the local CA', async () => {
