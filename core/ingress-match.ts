@@ -85,6 +85,18 @@ function hostRank(host: string): number {
   return suffix === undefined ? Number.MAX_SAFE_INTEGER : suffix.length;
 }
 
+/** True when some request can match both routes, so their order decides which serves it. */
+export function routesMayOverlap(a: RouteKey, b: RouteKey): boolean {
+  const pa = a.path ?? '/';
+  const pb = b.path ?? '/';
+  if (!pathMatches(pa, pb) && !pathMatches(pb, pa)) return false;
+  if (a.host === b.host) return true;
+  const sa = wildcardSuffix(a.host);
+  const sb = wildcardSuffix(b.host);
+  if (sa !== undefined && sb !== undefined) return sa.endsWith(`.${sb}`) || sb.endsWith(`.${sa}`);
+  return ingressHostMatches(a.host, b.host) || ingressHostMatches(b.host, a.host);
+}
+
 /**
  * The route that serves a request for `host` and `path`, from routes sorted by `routeOrder`, or
  * undefined. `host` is already lowercase without port or trailing dot; `path` has no query.
