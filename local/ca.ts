@@ -82,8 +82,8 @@ export async function ensureLocalCa(dataDir: string, warn: (line: string) => voi
 export interface LocalCa {
   /** PEM of the CA certificate, sent after each leaf so clients can build the chain. */
   readonly certPem: string;
-  /** A key and certificate (PEM, the CA's after the leaf's) for `host`, an ingress host name. */
-  issue(host: string): Promise<{ readonly key: string; readonly cert: string }>;
+  /** A key and certificate (PEM, the CA's after the leaf's) for `host`, an ingress host name, and for the IP addresses `ips`. */
+  issue(host: string, ips?: readonly string[]): Promise<{ readonly key: string; readonly cert: string }>;
 }
 
 /** Loads the CA from its files (the proxy thread does this, so the key never crosses threads). */
@@ -94,7 +94,7 @@ export async function loadLocalCa(files: CaFiles, now: () => number = Date.now):
   const caKeyId = await x509.AuthorityKeyIdentifierExtension.create(caCert.publicKey);
   return {
     certPem,
-    async issue(host) {
+    async issue(host, ips = []) {
       const keys = (await crypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify'])) as CryptoKeyPair;
       const t = now();
       const cert = await x509.X509CertificateGenerator.create({
@@ -110,7 +110,7 @@ export async function loadLocalCa(files: CaFiles, now: () => number = Date.now):
           new x509.BasicConstraintsExtension(false, undefined, true),
           new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
           new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-          new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: host }]),
+          new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: host }, ...ips.map((value) => ({ type: 'ip' as const, value }))]),
           caKeyId,
           await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
         ],

@@ -639,14 +639,21 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
       }
       return context;
     };
+    // A client that sends no server name (one that dials https://127.0.0.1 with a Host header) gets
+    // a certificate for localhost and the loopback addresses, instead of a failed handshake.
+    const fallback = await ca.issue('localhost', ['127.0.0.1', '::1']);
+    const fallbackContext = tls.createSecureContext({ key: fallback.key, cert: fallback.cert });
     secureServer = http2.createSecureServer(
       {
         allowHTTP1: true,
         minVersion: 'TLSv1.2',
-        // A certificate is issued only for a host some route serves, so a scan of names costs nothing.
+        key: fallback.key,
+        cert: fallback.cert,
+        // A certificate is issued only for a host some route serves, so a scan of names costs nothing;
+        // another name (an IP address, which some clients send) gets the localhost one, and its client decides.
         SNICallback: (servername, cb) => {
           const name = hostName(servername);
-          if (!table.hasHost(name)) return cb(new Error(`no service has ingress host ${name}`), undefined);
+          if (!table.hasHost(name)) return cb(null, fallbackContext);
           contextFor(name).then(
             (context) => cb(null, context),
             (err: Error) => {
@@ -665,8 +672,17 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
       },
     );
     secureServer.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => upgrade(req, socket as Socket, head, true));
+    // One line a second at most: a client that retries a failing handshake in a loop must not flood the log.
+    let handshakeFailures = 0;
+    let handshakeLogTimer: NodeJS.Timeout | undefined;
     secureServer.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
-      log(`TLS handshake with ${socket.remoteAddress ?? 'a client'} failed: ${err.code ?? ''} ${err.message}`);
+      if (handshakeLogTimer) return void handshakeFailures++;
+      log(`TLS handshake with ${socket.remoteAddress ?? 'a client'} failed: ${err.code ?? err.message}`);
+      handshakeLogTimer = setTimeout(() => {
+        if (handshakeFailures) log(`${handshakeFailures} more TLS handshakes failed in the last second`);
+        handshakeFailures = 0;
+        handshakeLogTimer = undefined;
+      }, 1000).unref();
     });
     secureServer.on('secureConnection', (socket: tls.TLSSocket) => {
       secureSockets.add(socket);

@@ -236,10 +236,30 @@ describe('the HTTPS listener', () => {
     expect((await get1(p.httpsPort, 'blog.example.test')).body).toBe('blog https /');
   });
 
-  it('refuses the handshake for a host no route serves', async () => {
+  it('issues no certificate for a host no route serves: the client gets the localhost one and refuses it', async () => {
     const p = await tlsProxy();
     await p.sync([]);
-    await expect(get1(p.httpsPort, 'nobody.example.test')).rejects.toThrow();
+    await expect(get1(p.httpsPort, 'nobody.example.test')).rejects.toThrow(/altnames|does not match/i);
+  });
+
+  it('answers a client that sends no server name (or an IP address) with a certificate for localhost and 127.0.0.1', async () => {
+    const web = await replica('web');
+    const p = await tlsProxy();
+    await p.sync([route('shop.example.test', [web], { tls: true })]);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const req = https.request(
+        { host: '127.0.0.1', port: p.httpsPort, path: '/ip', headers: { host: 'shop.example.test' }, ca: caPem, agent: false },
+        (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (body += c));
+          res.on('end', () => resolve(body));
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+    expect(answer).toBe('web https /ip');
   });
 
   it('runs in its own thread as local up starts it, with the CA files and both ports', async () => {
