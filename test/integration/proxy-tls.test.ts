@@ -273,6 +273,21 @@ describe('the HTTPS listener', () => {
     expect(answer.body).toBe('web https /x');
   });
 
+  it('frees the HTTPS port when the HTTP port cannot be bound, so a start on other ports can take it', async () => {
+    const taken = await tlsProxy();
+    const httpsPort = await new Promise<number>((resolve) => {
+      const s = http.createServer();
+      s.listen(0, '127.0.0.1', () => {
+        const port = (s.address() as AddressInfo).port;
+        s.close(() => resolve(port));
+      });
+    });
+    await expect(startProxy({ ca, port: taken.port, httpsPort, log: () => {} })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    const again = await startProxy({ ca, httpsPort, log: () => {} });
+    cleanups.push(() => again.close());
+    expect(again.httpsPort).toBe(httpsPort);
+  });
+
   it('negotiates h2 with curl trusting the local CA', async () => {
     const web = await replica('web');
     const p = await tlsProxy();
