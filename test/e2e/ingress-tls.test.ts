@@ -131,6 +131,8 @@ describe('ingress over TLS through the local load balancer', { timeout: 60_000 }
     expect(api).toMatch(/^api \S+ 200$/);
     // `/` still reaches the shop's replicas (a hostname, not the api's answer).
     expect(await curl(https('/'))).not.toMatch(/^api /);
+    expect((await cli('describe', 'service', 'api')).stdout).toContain(`Ingress:   ${HOST}/api → port 8080, tls`);
+    expect((await cli('get', 'services')).stdout).toContain(`${HOST}/api`);
   });
 
   it('refuses at apply a certificate reference that is not an ACM ARN, and a host and path another service has', async () => {
