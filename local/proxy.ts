@@ -647,6 +647,8 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
       {
         allowHTTP1: true,
         minVersion: 'TLSv1.2',
+        // A client must finish its handshake as fast as it must send its headers (slowloris over TLS).
+        handshakeTimeout: headersTimeoutMs,
         key: fallback.key,
         cert: fallback.cert,
         // A certificate is issued only for a host some route serves, so a scan of names costs nothing;
