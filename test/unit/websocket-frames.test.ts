@@ -26,7 +26,10 @@ describe('FrameCursor', () => {
           const stream = Buffer.concat(bufs);
           const boundaries = new Set<number>();
           let at = 0;
-          for (const b of bufs) boundaries.add((at += b.length));
+          for (const b of bufs) {
+            at += b.length;
+            boundaries.add(at);
+          }
           // Fed in chunks, the cursor is between frames exactly at the boundaries.
           const cursor = new FrameCursor();
           let pos = 0;
