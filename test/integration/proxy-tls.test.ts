@@ -371,6 +371,18 @@ describe('WebSocket', () => {
     expect(await echo(fresh.ws, 'still')).toBe('b: still');
   });
 
+  it("outlives the proxy's request timeouts: an open WebSocket is not a slow request", async () => {
+    const a = await replica('a');
+    const p = await startProxy({ ca, headersTimeoutMs: 300, requestTimeoutMs: 600, log: () => {} });
+    cleanups.push(() => p.close());
+    await p.sync([route('chat.example.test', [a])]);
+    const plain = await openSocket(`ws://127.0.0.1:${p.port}/`, 'chat.example.test');
+    const secure = await openSocket(`wss://127.0.0.1:${p.httpsPort}/`, 'chat.example.test', { ca: caPem });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(await echo(plain.ws, 'still here')).toBe('a: still here');
+    expect(await echo(secure.ws, 'still here')).toBe('a: still here');
+  });
+
   it("passes the replica's own close through when it closes first", async () => {
     const a = await replica('a');
     const p = await tlsProxy();
