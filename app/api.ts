@@ -20,6 +20,7 @@ import { podOf } from '../core/reconciler.ts';
 import { desiredReplicas, scaleAfterApply } from '../core/replicas.ts';
 import { authorize, namespacesAllowed, LOCAL_ADMIN, UnauthorizedError, type Action, type Identity, type NamespaceAction } from '../core/authz.ts';
 import { checkQuota, ingressHostProblem } from '../core/namespace.ts';
+import { claimName, ingressClaimConflict } from '../core/ingress-match.ts';
 import type { TenancyStore } from '../ports/tenancy.ts';
 import { MemoryTenancyStore } from '../adapters/memory/tenancy-store.ts';
 import type { TokenSigner } from './tokens.ts';
@@ -216,23 +217,31 @@ export function createApi(deps: ApiDeps): Api {
   const jobRoutes = jobHandlers(store, deps.now, kick);
 
   /**
-   * One service per ingress host: a second would make routing ambiguous. Checked against every
-   * namespace, and against services being deleted too (they keep their host until they are gone).
-   * Two applies racing can both pass; core/ingress.ts then gives the host to the older service.
+   * One service per ingress host and path: a second would make routing ambiguous. Checked against
+   * every namespace, and against services being deleted too (they keep their claim until they are
+   * gone). Two applies racing can both pass; core/ingress.ts then gives the claim to the older service.
    */
   async function checkIngressHost(spec: ServiceSpec): Promise<void> {
-    const host = spec.spec.ingress?.host;
-    if (host === undefined) return;
+    const ingress = spec.spec.ingress;
+    if (ingress === undefined) return;
+    const { host, path } = ingress;
     const { namespace, name } = spec.metadata;
     const squat = ingressHostProblem(host, namespace, await tenancy.listNamespaces());
     if (squat !== undefined) throw new ValidationError([{ path: 'spec.ingress.host', message: squat }]);
-    const owner = (await store.listServices()).find((s) => s.spec.spec.ingress?.host === host && !(s.namespace === namespace && s.name === name));
+    const claims = (await store.listServices()).flatMap((s) => {
+      const i = s.spec.spec.ingress;
+      return i === undefined ? [] : [{ namespace: s.namespace, name: s.name, host: i.host, path: i.path, deleting: s.deleting }];
+    });
+    const owner = ingressClaimConflict({ namespace, name, host, path }, claims);
     if (owner === undefined) return;
     const other = `${owner.namespace}/${owner.name}`;
     const advice = owner.deleting
       ? `it is being deleted; apply ${namespace}/${name} again when the deletion has finished`
-      : `choose another host for ${namespace}/${name}, or remove the ingress of ${other} first`;
-    throw new ValidationError([{ path: 'spec.ingress.host', message: `ingress host ${host} is already used by service ${other}; ${advice}` }]);
+      : `choose another host or path for ${namespace}/${name}, or remove the ingress of ${other} first`;
+    const what = path === undefined ? `ingress host ${host}` : `ingress host ${host} and path ${path} (${claimName(host, path)})`;
+    throw new ValidationError([
+      { path: path === undefined ? 'spec.ingress.host' : 'spec.ingress.path', message: `${what} is already used by service ${other}; ${advice}` },
+    ]);
   }
 
   /** The tasks of these services, one Query of each service's partition: never a scan of every task. */

@@ -57,6 +57,8 @@ export const ENV = {
   dnsTtlSeconds: 'SKIFF_DNS_TTL_SECONDS',
   /** The ALB listener whose rules route the ingress hosts. */
   albListenerArn: 'SKIFF_ALB_LISTENER_ARN',
+  /** 'true' when the ALB listener speaks HTTPS (the stack has a certificate): tls ingress routes can be served. */
+  albHttps: 'SKIFF_ALB_HTTPS',
   /** Names of the autoscaler's CloudWatch alarms start with it; its IAM policy and EventBridge rule are scoped to it. */
   autoscalerAlarmPrefix: 'SKIFF_AUTOSCALER_ALARM_PREFIX',
   /** Seconds a target removed from the ALB keeps its requests in flight; the agents' drain is the same (core/stopping.ts). */

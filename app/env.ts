@@ -54,6 +54,8 @@ export interface ControlPlaneConfig {
   readonly dnsTtl: number;
   /** Ingress on AWS: the ALB listener whose rules route ingress hosts, and the hosts' VPC. */
   readonly albListenerArn?: string;
+  /** The listener speaks HTTPS (the stack has a certificate), so tls ingress routes can be served. */
+  readonly albHttps: boolean;
   readonly vpcId?: string;
   /** The target groups' deregistration delay, seconds: the agents' drain delay is the same (core/stopping.ts). */
   readonly deregistrationDelaySeconds: number;
@@ -83,6 +85,7 @@ export function controlPlaneConfig(env: NodeJS.ProcessEnv): ControlPlaneConfig {
     dnsZone: optionalEnv(env, ENV.dnsZone) ?? 'skiff.internal',
     dnsTtl: numberEnv(env, ENV.dnsTtlSeconds, 10, { min: 1, max: 86_400 }),
     albListenerArn: optionalEnv(env, ENV.albListenerArn),
+    albHttps: optionalEnv(env, ENV.albHttps) === 'true',
     vpcId: optionalEnv(env, ENV.vpcId),
     deregistrationDelaySeconds: numberEnv(env, ENV.deregistrationDelaySeconds, DRAIN_SECONDS.aws, { min: 0, max: MAX_DRAIN_SECONDS }),
     ...networkConfig(env),

@@ -86,6 +86,7 @@ export function awsControlPlane(config: ControlPlaneConfig): ControlPlane {
       ? {
           loadBalancer: new AlbLoadBalancer(new ElasticLoadBalancingV2Client(common), {
             listenerArn: config.albListenerArn,
+            https: config.albHttps,
             vpcId: config.vpcId,
             namePrefix: config.cluster.slice(0, 19).replace(/-+$/, ''),
             resolveInstance: instanceByAddress(store),

@@ -79,7 +79,7 @@ const srvPorts = async (): Promise<number[]> => {
 };
 const viaProxy = (): Promise<string> =>
   new Promise((resolve, reject) => {
-    const req = request({ host: proxy.hostname, port: Number(proxy.port), path: '/', headers: { host: HOST }, agent: false }, (res) => {
+    const req = request({ host: proxy.hostname, port: Number(proxy.port || 80), path: '/', headers: { host: HOST }, agent: false }, (res) => {
       let body = '';
       res.on('data', (d) => (body += d));
       res.on('end', () => resolve(res.statusCode === 200 ? body.trim() : ''));

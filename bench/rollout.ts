@@ -72,7 +72,7 @@ const spec = (replicas: number, version: string, command = SERVER) => ({
 /** One GET; node:http, not fetch: fetch may not set the Host header the proxy routes by. */
 function get(url: URL, host: string | undefined): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: url.hostname, port: Number(url.port), path: '/', headers: host ? { host } : {}, agent: false, timeout: 5000 }, (res) => {
+    const req = request({ host: url.hostname, port: Number(url.port || 80), path: '/', headers: host ? { host } : {}, agent: false, timeout: 5000 }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
       res.on('error', reject);

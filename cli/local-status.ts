@@ -24,6 +24,10 @@ export interface LocalStatus {
   readonly dns: string;
   /** The load balancer: `http://127.0.0.1:PORT`. */
   readonly proxy: string;
+  /** The load balancer's HTTPS listener: `https://127.0.0.1:PORT` (h2 and HTTP/1.1); absent in a status written before it existed. */
+  readonly proxyHttps?: string;
+  /** The local CA's certificate (PEM): what `curl --cacert` and browsers trust for tls ingress hosts. */
+  readonly ca?: string;
   readonly dataDir: string;
   readonly startedAt: string;
   readonly hosts: LocalHost[];

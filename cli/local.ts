@@ -71,8 +71,9 @@ export async function localUp(opts: Omit<LocalClusterOptions, 'statusFile' | 'lo
     const cluster = await startLocalCluster({ ...defined, statusFile, log: out.log });
     const { status } = cluster;
     out.log(
-      `skiff: local cluster "${status.cluster}" is up with ${status.hosts.length} host(s); API ${status.api}, DNS ${status.dns}, load balancer ${status.proxy}`,
+      `skiff: local cluster "${status.cluster}" is up with ${status.hosts.length} host(s); API ${status.api}, DNS ${status.dns}, load balancer ${status.proxy}${status.proxyHttps ? ` and ${status.proxyHttps}` : ''}`,
     );
+    if (status.ca) out.log(`skiff: local CA certificate ${status.ca} (curl --cacert ${status.ca} https://<ingress host>/)`);
     out.log(`skiff: in another terminal: npx skiff apply -f examples/hello.yaml && npx skiff get tasks`);
     out.log('skiff: Ctrl-C stops the cluster and removes its containers; `skiff local down --keep-hosts` stops only the control plane');
     await new Promise<void>((resolve) => {
@@ -126,7 +127,7 @@ export function localStatus(mode: 'table' | 'json', out: Out, cwd?: string): num
   }
   out.log(
     controlPlane
-      ? `cluster ${status.cluster}: API ${status.api} (pid ${status.pid}), DNS ${status.dns}, load balancer ${status.proxy}, data in ${status.dataDir}`
+      ? `cluster ${status.cluster}: API ${status.api} (pid ${status.pid}), DNS ${status.dns}, load balancer ${status.proxy}${status.proxyHttps ? ` and ${status.proxyHttps}` : ''}${status.ca ? ` (CA ${status.ca})` : ''}, data in ${status.dataDir}`
       : `cluster ${status.cluster}: control plane stopped (\`skiff local up\` brings it back on ${status.api}), data in ${status.dataDir}`,
   );
   out.log(

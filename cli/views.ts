@@ -25,7 +25,7 @@ export interface ServiceDetail {
   running: number;
   ready: boolean;
   dns: string;
-  ingress: { host: string; port: number; sessionAffinity: boolean } | null;
+  ingress: { host: string; port: number; sessionAffinity: boolean; path?: string; tls?: true | { certificateArn: string } } | null;
   tasks: TaskRow[];
   /** Who chose `replicas` after the apply, and why. */
   scale?: { replicas: number; source: string; at: string; reason?: string } | null;

@@ -9,7 +9,7 @@ import type { Service, TaskView } from './types.ts';
 type Target = IngressRoute['targets'][number];
 
 /**
- * The routes of every service with an ingress, sorted by host. A replica is a target while it
+ * The routes of every service with an ingress (one per host and path), sorted by host, then path. A replica is a target while it
  * should run (`desired: running`), runs, is healthy (or has no probe) and has its ingress port
  * published; targets are sorted by task id.
  */
@@ -22,8 +22,8 @@ export function ingressRoutes(services: readonly Service[], tasks: readonly Task
     else byService.set(key, [t]);
   }
 
-  // The API refuses a second service for a host, but two concurrent applies can both pass that
-  // check; the older claim keeps the host so that the winner does not flip from pass to pass.
+  // The API refuses a second service for a host and path, but two concurrent applies can both pass
+  // that check; the older claim keeps it so that the winner does not flip from pass to pass.
   const claims = services
     .filter((s) => s.spec.spec.ingress !== undefined && !s.deleting)
     .sort((a, b) => compare(a.createdAt, b.createdAt) || compare(serviceKey(a.namespace, a.name), serviceKey(b.namespace, b.name)));
@@ -31,7 +31,8 @@ export function ingressRoutes(services: readonly Service[], tasks: readonly Task
   const routes = new Map<string, IngressRoute>();
   for (const s of claims) {
     const ingress = s.spec.spec.ingress!;
-    if (routes.has(ingress.host)) continue;
+    const key = `${ingress.host} ${ingress.path ?? '/'}`;
+    if (routes.has(key)) continue;
     const targets = (byService.get(serviceKey(s.namespace, s.name)) ?? [])
       .flatMap((t): Target[] => {
         if (!servesTraffic(t)) return [];
@@ -39,9 +40,17 @@ export function ingressRoutes(services: readonly Service[], tasks: readonly Task
         return endpoint ? [{ taskId: t.id, ...endpoint }] : [];
       })
       .sort((a, b) => compare(a.taskId, b.taskId) || compare(a.ip, b.ip) || a.port - b.port);
-    routes.set(ingress.host, { host: ingress.host, namespace: s.namespace, service: s.name, sessionAffinity: ingress.sessionAffinity, targets });
+    routes.set(key, {
+      host: ingress.host,
+      ...(ingress.path !== undefined && ingress.path !== '/' ? { path: ingress.path } : {}),
+      ...(ingress.tls !== undefined ? { tls: ingress.tls } : {}),
+      namespace: s.namespace,
+      service: s.name,
+      sessionAffinity: ingress.sessionAffinity,
+      targets,
+    });
   }
-  return [...routes.values()].sort((a, b) => compare(a.host, b.host));
+  return [...routes.values()].sort((a, b) => compare(a.host, b.host) || compare(a.path ?? '/', b.path ?? '/'));
 }
 
 /**

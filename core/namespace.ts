@@ -145,12 +145,35 @@ export function hostMatches(pattern: string, host: string): boolean {
 export function ingressHostProblem(host: string, namespace: string, namespaces: readonly Namespace[]): string | undefined {
   const own = namespaces.find((n) => n.name === namespace);
   const ownPatterns = own?.spec.spec.ingressHosts;
-  if (ownPatterns !== undefined && !ownPatterns.some((p) => hostMatches(p, host))) {
-    return `namespace ${namespace} may use only ingress hosts matching ${ownPatterns.join(', ') || '(none)'}; got ${host}`;
+  const wildcard = host.startsWith('*.');
+  if (ownPatterns !== undefined && !ownPatterns.some((p) => patternCovers(p, host))) {
+    const what = wildcard ? `a wildcard host must lie inside one of its patterns (*.example.com covers *.shop.example.com)` : `got ${host}`;
+    return `namespace ${namespace} may use only ingress hosts matching ${ownPatterns.join(', ') || '(none)'}; ${wildcard ? `${host} is not inside them: ${what}` : what}`;
   }
-  const other = namespaces.find((n) => n.name !== namespace && (n.spec.spec.ingressHosts ?? []).some((p) => hostMatches(p, host)));
-  if (other !== undefined) return `ingress host ${host} belongs to namespace ${other.name} (its hosts: ${other.spec.spec.ingressHosts?.join(', ')})`;
+  const other = namespaces.find((n) => n.name !== namespace && (n.spec.spec.ingressHosts ?? []).some((p) => patternsOverlap(p, host)));
+  if (other !== undefined) {
+    const whose = `namespace ${other.name} (its hosts: ${other.spec.spec.ingressHosts?.join(', ')})`;
+    return wildcard ? `ingress host ${host} would take hosts that belong to ${whose}` : `ingress host ${host} belongs to ${whose}`;
+  }
   return undefined;
+}
+
+/** True when every host `host` (exact, or a wildcard `*.x`) serves is matched by namespace pattern `pattern`. */
+export function patternCovers(pattern: string, host: string): boolean {
+  if (!host.startsWith('*.')) return hostMatches(pattern, host);
+  // A wildcard serves every name below its suffix: only a pattern over that suffix or a parent of it covers them all.
+  const suffix = host.slice(2);
+  return pattern.startsWith('*.') && (suffix === pattern.slice(2) || suffix.endsWith(pattern.slice(1)));
+}
+
+/** True when some name is matched both by namespace pattern `pattern` and ingress host `host` (each exact or `*.x`). */
+export function patternsOverlap(pattern: string, host: string): boolean {
+  if (!host.startsWith('*.')) return hostMatches(pattern, host);
+  if (!pattern.startsWith('*.')) return hostMatches(host, pattern);
+  // Two wildcards share names when one suffix lies inside the other.
+  const a = host.slice(1);
+  const b = pattern.slice(1);
+  return a.endsWith(b) || b.endsWith(a);
 }
 
 export interface NamespaceUsage {

@@ -155,8 +155,8 @@ export interface ServiceSpec {
     /** Containers run in order to completion before `containers` start; absent when none. */
     readonly initContainers?: readonly ContainerSpec[];
     readonly placement: PlacementSpec;
-    /** HTTP requests for `host` go to the healthy replicas' `port` (a declared containerPort). */
-    readonly ingress?: { readonly host: string; readonly port: number; readonly sessionAffinity: boolean };
+    /** HTTP requests for `host` (and `path`) go to the healthy replicas' `port` (a declared containerPort). */
+    readonly ingress?: IngressSpec;
     /** Horizontal autoscaling: the autoscaler moves the service's replica count between the bounds (docs/spec.md). */
     readonly autoscaling?: AutoscalingSpec;
     /** Workload identity: the AWS role every replica gets credentials for (docs/identity.md); absent: none. */
@@ -598,4 +598,16 @@ export interface ClusterEvent {
   readonly host?: string;
   /** Who made the change, on events of API writes (the audit trail): an identity's subject (core/authz.ts). */
   readonly actor?: string;
+}
+
+/** A service's ingress (docs/spec.md#specingress); `path` and `tls` are stored only when set. */
+export interface IngressSpec {
+  /** A host name, or a wildcard `*.shop.example.com` (core/ingress-match.ts). */
+  readonly host: string;
+  readonly port: number;
+  readonly sessionAffinity: boolean;
+  /** A path prefix; absent means `/`. */
+  readonly path?: string;
+  /** `true`: the local CA locally, the stack's certificate on AWS; or an ACM certificate of its own. */
+  readonly tls?: true | { readonly certificateArn: string };
 }

@@ -12,6 +12,7 @@ import { ENV } from '../app/env-names.ts';
 import { capacityError, overlaps, parseCidr } from '../core/cidr.ts';
 import { ValidationError } from '../core/errors.ts';
 import { HEALTH_INTERVAL_SECONDS } from './control-functions.ts';
+import type { IngressCertificateProps } from './ingress.ts';
 
 /** Default entry points, relative to the repository root. */
 export const DEFAULT_ENTRIES = {
@@ -207,6 +208,12 @@ export interface SkiffClusterProps {
    * @default - no certificate, plain HTTP on port 80
    */
   readonly certificateArn?: string;
+  /**
+   * A certificate the stack requests from ACM instead, validated by DNS in a public hosted zone you
+   * own (its id and name): HTTPS on 443 with it, port 80 redirecting to 443. Not with certificateArn.
+   * @default - none
+   */
+  readonly certificate?: IngressCertificateProps;
 }
 
 /** The props with their defaults filled in, checked. */
@@ -222,6 +229,7 @@ export interface SkiffClusterSettings {
   readonly dnsZoneName: string;
   readonly loadBalancerScheme: LoadBalancerScheme;
   readonly certificateArn: string | undefined;
+  readonly certificate: IngressCertificateProps | undefined;
   readonly vpcCidr: string;
   readonly clusterCidr: string;
   readonly hostSubnetPrefix: number;
@@ -391,7 +399,7 @@ function literalCidr(text: string): string | undefined {
 }
 
 /** Checks the DNS zone name, the load balancer scheme and the certificate ARN. */
-function validateIngressProps(props: SkiffClusterProps): Pick<SkiffClusterSettings, 'dnsZoneName' | 'loadBalancerScheme' | 'certificateArn'> {
+function validateIngressProps(props: SkiffClusterProps): Pick<SkiffClusterSettings, 'dnsZoneName' | 'loadBalancerScheme' | 'certificateArn' | 'certificate'> {
   const dnsZoneName = props.dnsZoneName ?? DEFAULT_DNS_ZONE_NAME;
   if (Token.isUnresolved(dnsZoneName)) {
     throw new Error(`dnsZoneName must be a literal string, not a token: the scheduler gets it as ${ENV.dnsZone} and checks names against it`);
@@ -422,5 +430,8 @@ function validateIngressProps(props: SkiffClusterProps): Pick<SkiffClusterSettin
         'or leave certificateArn unset for HTTP on port 80',
     );
   }
-  return { dnsZoneName, loadBalancerScheme, certificateArn };
+  if (certificateArn !== undefined && props.certificate !== undefined) {
+    throw new Error('give certificateArn (an existing ACM certificate) or certificate (one the stack requests with DNS validation), not both');
+  }
+  return { dnsZoneName, loadBalancerScheme, certificateArn, certificate: props.certificate };
 }

@@ -11,7 +11,8 @@ import { ApplicationLoadBalancer, ApplicationProtocol, ListenerAction, ListenerC
 import type { ApplicationListener } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { AccountPrincipal, PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IGrantable } from 'aws-cdk-lib/aws-iam';
-import { PrivateHostedZone } from 'aws-cdk-lib/aws-route53';
+import { Certificate, CertificateValidation } from 'aws-cdk-lib/aws-certificatemanager';
+import { HostedZone, PrivateHostedZone } from 'aws-cdk-lib/aws-route53';
 import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import { RegionInfo } from 'aws-cdk-lib/region-info';
 import { Construct } from 'constructs';
@@ -51,10 +52,16 @@ export interface SkiffIngressProps {
   /** Who may reach the load balancer. */
   readonly loadBalancerScheme: LoadBalancerScheme;
   /**
-   * ACM certificate of the listener: HTTPS on 443 with it.
-   * @default - plain HTTP on port 80
+   * ACM certificate of the listener: HTTPS on 443 with it, and port 80 redirecting to 443.
+   * @default - plain HTTP on port 80 (unless `certificate` asks for one)
    */
   readonly certificateArn?: string;
+  /**
+   * A certificate the stack requests from ACM, validated by DNS records it adds to a public hosted
+   * zone you own: HTTPS on 443 with it, and port 80 redirecting to 443. Not with `certificateArn`.
+   * @default - none
+   */
+  readonly certificate?: IngressCertificateProps;
   /**
    * Seconds a target removed from the load balancer keeps its requests in flight (the target groups'
    * deregistration delay, which the scheduler sets on each one it creates). The hosts' agents wait
@@ -62,6 +69,15 @@ export interface SkiffIngressProps {
    * @default DRAIN_SECONDS.aws (30; ELBv2's own 300 would hold every step of a rolling update for 5 minutes)
    */
   readonly deregistrationDelaySeconds?: number;
+}
+
+/** A certificate requested by the stack (DNS validation in a public hosted zone). */
+export interface IngressCertificateProps {
+  /** The names it covers, such as ['shop.example.com', '*.shop.example.com']; the first is its subject. */
+  readonly domainNames: readonly string[];
+  /** The public hosted zone where ACM's validation records go: its id (Z...) and name (example.com). */
+  readonly publicHostedZoneId: string;
+  readonly publicHostedZoneName: string;
 }
 
 /** The deregistration delay, checked early with ELBv2's range. */
@@ -80,8 +96,12 @@ export class SkiffIngress extends Construct {
   /** The ingress load balancer; the scheduler keeps its listener rules and target groups. */
   readonly loadBalancer: ApplicationLoadBalancer;
   readonly loadBalancerSecurityGroup: SecurityGroup;
-  /** The listener whose rules route ingress hosts; unknown hosts get a 404. */
+  /** The listener whose rules route ingress hosts (HTTPS on 443 with a certificate, else HTTP on 80); unknown hosts get a 404. */
   readonly listener: ApplicationListener;
+  /** With a certificate: HTTP on 80, every request redirected to HTTPS on 443. */
+  readonly redirectListener?: ApplicationListener;
+  /** The certificate the stack requested, when `certificate` asked for one. */
+  readonly certificate?: Certificate;
   /** Where the load balancer writes its access logs (SSE-S3, kept 90 days). */
   readonly accessLogs: Bucket;
   /** What the scheduler needs to keep the zone and the load balancer (app/env.ts). */
@@ -99,7 +119,12 @@ export class SkiffIngress extends Construct {
     });
 
     const internetFacing = props.loadBalancerScheme === 'internet-facing';
-    const https = props.certificateArn !== undefined;
+    if (props.certificateArn !== undefined && props.certificate !== undefined) {
+      throw new Error('SkiffIngress: give certificateArn (an existing ACM certificate) or certificate (one the stack requests), not both');
+    }
+    if (props.certificate !== undefined) this.certificate = this.requestCertificate(props.certificate);
+    const certificateArn = props.certificateArn ?? this.certificate?.certificateArn;
+    const https = certificateArn !== undefined;
     const listenerPort = https ? 443 : 80;
     this.loadBalancerSecurityGroup = new SecurityGroup(this, 'LoadBalancerSecurityGroup', {
       vpc,
@@ -112,6 +137,14 @@ export class SkiffIngress extends Construct {
       Port.tcp(listenerPort),
       internetFacing ? `${https ? 'HTTPS' : 'HTTP'} from anywhere` : `${https ? 'HTTPS' : 'HTTP'} from the VPC`,
     );
+    if (https) {
+      // Port 80 only redirects to 443, so that http:// links and typed names still arrive.
+      this.loadBalancerSecurityGroup.addIngressRule(
+        internetFacing ? Peer.anyIpv4() : Peer.ipv4(vpc.vpcCidrBlock),
+        Port.tcp(80),
+        internetFacing ? 'HTTP from anywhere (redirected to HTTPS)' : 'HTTP from the VPC (redirected to HTTPS)',
+      );
+    }
     // Replicas publish their ingress port on a port Docker picks (DOCKER_PUBLISHED_PORTS); the
     // hosts accept that range from the ALB's security group (and, like every port, from the cluster CIDR).
     this.loadBalancerSecurityGroup.connections.allowTo(
@@ -131,16 +164,29 @@ export class SkiffIngress extends Construct {
     this.listener = this.loadBalancer.addListener('Listener', {
       port: listenerPort,
       protocol: https ? ApplicationProtocol.HTTPS : ApplicationProtocol.HTTP,
-      ...(https ? { certificates: [ListenerCertificate.fromArn(props.certificateArn!)], sslPolicy: SslPolicy.RECOMMENDED_TLS } : {}),
+      // TLS 1.3 and 1.2 with forward-secret AEAD ciphers only (ELBSecurityPolicy-TLS13-1-2-2021-06). An ALB
+      // negotiates h2 with clients by ALPN on an HTTPS listener, and passes WebSocket upgrades, by default.
+      ...(https ? { certificates: [ListenerCertificate.fromArn(certificateArn)], sslPolicy: SslPolicy.RECOMMENDED_TLS } : {}),
       // The scheduler adds one rule per ingress host; any other host has no service behind it.
       defaultAction: ListenerAction.fixedResponse(404, { contentType: 'text/plain', messageBody: 'skiff: no service for this host' }),
       // The security group's ingress above is the whole policy; CDK must not add 0.0.0.0/0 to it.
       open: false,
     });
+    if (https) {
+      this.redirectListener = this.loadBalancer.addListener('HttpRedirectListener', {
+        port: 80,
+        protocol: ApplicationProtocol.HTTP,
+        // 301 keeps the host, path and query (#{host}, #{path}, #{query} are the ALB's defaults).
+        defaultAction: ListenerAction.redirect({ protocol: 'HTTPS', port: '443', permanent: true }),
+        open: false,
+      });
+    }
     this.schedulerEnvironment = {
       [ENV.hostedZoneId]: this.dnsZone.hostedZoneId,
       [ENV.dnsZone]: props.dnsZoneName,
       [ENV.albListenerArn]: this.listener.listenerArn,
+      // Tells the scheduler's AlbLoadBalancer that its listener speaks HTTPS, so tls routes can be served.
+      [ENV.albHttps]: String(https),
       [ENV.vpcId]: vpc.vpcId,
       [ENV.deregistrationDelaySeconds]: String(deregistrationDelay(props.deregistrationDelaySeconds)),
     };
@@ -199,8 +245,14 @@ export class SkiffIngress extends Construct {
     add(
       new PolicyStatement({
         sid: 'LoadBalancerRules',
-        actions: ['elasticloadbalancing:CreateRule', 'elasticloadbalancing:DeleteRule', 'elasticloadbalancing:ModifyRule'],
-        // CreateRule is authorized on the listener, the other two on the rule.
+        actions: [
+          'elasticloadbalancing:CreateRule',
+          'elasticloadbalancing:DeleteRule',
+          'elasticloadbalancing:ModifyRule',
+          'elasticloadbalancing:SetRulePriorities',
+          'elasticloadbalancing:AddListenerCertificates',
+        ],
+        // CreateRule and AddListenerCertificates are authorized on the listener, the others on the rules.
         resources: [this.listener.listenerArn, rules],
       }),
     );
@@ -214,6 +266,26 @@ export class SkiffIngress extends Construct {
         conditions: { StringEquals: { 'elasticloadbalancing:CreateAction': ['CreateTargetGroup', 'CreateRule'] } },
       }),
     );
+  }
+
+  /** An ACM certificate for `props.domainNames`, validated by DNS in the public hosted zone named. */
+  private requestCertificate(props: IngressCertificateProps): Certificate {
+    const [domainName, ...alternatives] = props.domainNames;
+    if (domainName === undefined) throw new Error('SkiffIngress: certificate.domainNames must list at least one name, such as shop.example.com');
+    const zone = props.publicHostedZoneName;
+    for (const name of props.domainNames) {
+      const bare = name.replace(/^\*\./, '');
+      if (bare !== zone && !bare.endsWith(`.${zone}`)) {
+        throw new Error(`SkiffIngress: certificate name ${name} is not in the public hosted zone ${zone}: ACM validates each name with a record in that zone`);
+      }
+    }
+    return new Certificate(this, 'Certificate', {
+      domainName,
+      ...(alternatives.length > 0 ? { subjectAlternativeNames: alternatives } : {}),
+      validation: CertificateValidation.fromDns(
+        HostedZone.fromHostedZoneAttributes(this, 'PublicZone', { hostedZoneId: props.publicHostedZoneId, zoneName: zone }),
+      ),
+    });
   }
 
   /**

@@ -157,6 +157,7 @@ export class SkiffCluster extends Construct {
       dnsZoneName: settings.dnsZoneName,
       loadBalancerScheme: settings.loadBalancerScheme,
       certificateArn: settings.certificateArn,
+      ...(settings.certificate ? { certificate: settings.certificate } : {}),
       deregistrationDelaySeconds: DRAIN_SECONDS.aws,
     });
     this.controlPlane = this.addControlPlane(props, settings);

@@ -71,6 +71,9 @@ import { Route53Zone } from '../adapters/aws/route53-zone.ts';
 import { startRoute53Server } from './route53-server.ts';
 import { startDnsServer } from './dns-server.ts';
 import { startProxyWorker } from './proxy-worker.ts';
+import type { ProxyServer } from './proxy.ts';
+import { ensureLocalCa } from './ca.ts';
+import { isPortUnavailable, WELL_KNOWN_PORTS, wellKnownPortsAllowed } from './ingress-ports.ts';
 import { startLocalHostScaling } from './host-scaling.ts';
 import { LABELS } from '../agent/executor.ts';
 import { SANDBOX } from '../agent/pod-sandbox.ts';
@@ -119,8 +122,10 @@ export interface LocalClusterOptions {
   readonly apiPort?: number;
   /** DNS server port (UDP and TCP) on 127.0.0.1. @default the port saved in the data dir, else a free one */
   readonly dnsPort?: number;
-  /** Load balancer (reverse proxy) port on 127.0.0.1. @default the port saved in the data dir, else a free one */
+  /** Load balancer (reverse proxy) port on 127.0.0.1. @default 80 when this process may bind it and it is free, else the port saved in the data dir, else a free one */
   readonly proxyPort?: number;
+  /** The load balancer's HTTPS port on 127.0.0.1. @default 443 with 80 (see proxyPort), else the port saved in the data dir, else a free one */
+  readonly proxyHttpsPort?: number;
   /** Capacity each local host reports. @default 4000 millicores, 8 GiB */
   readonly hostCpu?: string;
   readonly hostMemory?: string;
@@ -177,6 +182,7 @@ const KNOWN_OPTIONS = new Set([
   'apiPort',
   'dnsPort',
   'proxyPort',
+  'proxyHttpsPort',
   'hostCpu',
   'hostMemory',
   'schedulerIntervalMs',
@@ -406,20 +412,28 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     );
     controlPlane.push(() => dns.close());
     log(`skiff: DNS server at 127.0.0.1:${dns.port} for ${DNS_ZONE} (try: dig @127.0.0.1 -p ${dns.port} hello.default.${DNS_ZONE})`);
-    const proxy = await bindStable(
-      'load balancer',
-      options.proxyPort || saved?.proxyPort,
-      options.proxyPort ? 'given with --proxy-port' : savedAt,
-      endpointsPath,
-      (port) =>
-        // Its own thread: the control plane's busy moments must not hold up ingress traffic.
-        startProxyWorker({ port, log: (line) => log(`skiff: load balancer: ${line}`) }, (message) => log(`skiff: ${message}`)),
-    );
+    // The local CA: created once, kept in the data folder; the proxy's thread issues a certificate per ingress host from it.
+    const ca = await ensureLocalCa(dataDir, (m) => log(`skiff: ${m}`));
+    const trust = `trust it to reach tls ingress hosts: curl --cacert ${ca.cert} https://<host>/`;
+    log(ca.created ? `skiff: created the local certificate authority ${ca.cert}; ${trust}` : `skiff: local certificate authority ${ca.cert}; ${trust}`);
+    const startLb = (port: number, httpsPort: number) =>
+      // Its own thread: the control plane's busy moments must not hold up ingress traffic.
+      startProxyWorker(
+        {
+          port,
+          httpsPort,
+          ca: { cert: ca.cert, key: ca.key },
+          drainMs: (options.drainSeconds ?? DRAIN_SECONDS.local) * 1000,
+          log: (line) => log(`skiff: load balancer: ${line}`),
+        },
+        (message) => log(`skiff: ${message}`),
+      );
+    const proxy = await startLoadBalancer(options, saved, savedAt, endpointsPath, startLb, log);
     controlPlane.push(() => proxy.close());
     routed = () => proxy.routes();
     const stopMeter = startRequestMeter(proxy, cloudwatch);
     controlPlane.push(async () => stopMeter());
-    log(`skiff: load balancer at ${proxy.url} (routes by Host header to services with spec.ingress)`);
+    log(`skiff: load balancer at ${proxy.url} and ${proxy.httpsUrl} (routes by Host header and path to services with spec.ingress)`);
     const discoveryDeps = { store, zone: { name: DNS_ZONE, ttl: 5, port: zone }, loadBalancer: proxy, warn: (m: string) => log(`skiff: discovery: ${m}`) };
     // Every 250 ms: a replica that dies or turns unhealthy leaves DNS and the proxy within a second.
     const discovery = new HandlerLoop(
@@ -435,7 +449,9 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       ssmPort: ssm.port,
       apiPort: portOf(api.url),
       dnsPort: dns.port,
-      proxyPort: proxy.port,
+      // The well-known ports are not saved: a start without the right to bind them would fail on them.
+      proxyPort: proxy.port < 1024 ? saved?.proxyPort : proxy.port,
+      proxyHttpsPort: (proxy.httpsPort ?? 0) < 1024 ? saved?.proxyHttpsPort : proxy.httpsPort,
       stsPort: portOf(sts.endpoint),
       logsPort: logsServer.port,
     } satisfies SavedEndpoints);
@@ -531,6 +547,8 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       api: api.url,
       dns: `127.0.0.1:${dns.port}`,
       proxy: proxy.url,
+      ...(proxy.httpsUrl ? { proxyHttps: proxy.httpsUrl } : {}),
+      ca: ca.cert,
       dataDir,
       startedAt: new Date().toISOString(),
       hosts,
@@ -636,6 +654,7 @@ interface SavedEndpoints {
   /** Added after format 1 was first written: absent in older files, then a free port is picked. */
   readonly dnsPort?: number;
   readonly proxyPort?: number;
+  readonly proxyHttpsPort?: number;
   /** The STS stand-in's: in every agent's environment, so a new start keeps it to adopt them. */
   readonly stsPort?: number;
   readonly logsPort?: number;
@@ -664,6 +683,52 @@ function readEndpoints(file: string): SavedEndpoints | undefined {
       throw new Error(`${file}: ${k} must be a TCP port number, got ${JSON.stringify(saved[k])}: delete the file to pick new ports`);
   }
   return saved;
+}
+
+/**
+ * Starts the load balancer: on the ports given; else on 80 and 443 when this process may bind
+ * them and they are free; else on the ports saved in the data folder, or free ones. Says which.
+ */
+async function startLoadBalancer(
+  options: LocalClusterOptions,
+  saved: SavedEndpoints | undefined,
+  savedAt: string,
+  endpointsPath: string,
+  start: (port: number, httpsPort: number) => Promise<ProxyServer>,
+  log: (line: string) => void,
+): Promise<ProxyServer> {
+  if (!options.proxyPort && !options.proxyHttpsPort) {
+    const why = wellKnownPortsAllowed();
+    if (why === undefined) {
+      log('skiff: load balancer: not on ports 80 and 443 (binding them needs root or CAP_NET_BIND_SERVICE); on the ports below');
+    } else {
+      try {
+        const proxy = await start(WELL_KNOWN_PORTS.http, WELL_KNOWN_PORTS.https);
+        log(`skiff: load balancer on ports 80 and 443 of 127.0.0.1 (${why})`);
+        return proxy;
+      } catch (err) {
+        if (!isPortUnavailable(err)) throw err;
+        log(`skiff: load balancer: ports 80 and 443 of 127.0.0.1 are not free (${(err as Error).message}); on the ports below`);
+      }
+    }
+  }
+  const httpsFixed = options.proxyHttpsPort || saved?.proxyHttpsPort || 0;
+  return bindStable(
+    'load balancer',
+    options.proxyPort || saved?.proxyPort,
+    options.proxyPort ? 'given with --proxy-port' : savedAt,
+    endpointsPath,
+    async (port) => {
+      try {
+        return await start(port, httpsFixed);
+      } catch (err) {
+        // A saved HTTPS port taken meanwhile: a free one instead (a port given on the command line must be that one).
+        if (!isPortUnavailable(err) || httpsFixed === 0 || options.proxyHttpsPort) throw err;
+        log(`skiff: load balancer: HTTPS port ${httpsFixed} (${savedAt}) is taken; on a free one`);
+        return start(port, 0);
+      }
+    },
+  );
 }
 
 /**

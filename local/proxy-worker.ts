@@ -17,7 +17,7 @@ export type ProxyWorkerOptions = Omit<ProxyOptions, 'now'>;
 
 type ToWorker = { readonly type: 'sync'; readonly id: number; readonly routes: IngressRoute[] } | { readonly type: 'close'; readonly id: number };
 type FromWorker =
-  | { readonly type: 'ready'; readonly url: string; readonly port: number }
+  | { readonly type: 'ready'; readonly url: string; readonly port: number; readonly httpsUrl?: string; readonly httpsPort?: number }
   | { readonly type: 'failed'; readonly message: string; readonly code?: string }
   | { readonly type: 'done'; readonly id: number; readonly error?: string }
   | { readonly type: 'log'; readonly line: string }
@@ -52,7 +52,7 @@ export async function startProxyWorker(options: ProxyWorkerOptions = {}, onExit?
   let closing = false;
   const pending = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
 
-  const ready = await new Promise<{ url: string; port: number }>((resolve, reject) => {
+  const ready = await new Promise<{ url: string; port: number; httpsUrl?: string; httpsPort?: number }>((resolve, reject) => {
     const failedToStart = (err: Error) => reject(err);
     worker.once('error', failedToStart);
     worker.once('exit', (code) => reject(new Error(`the load balancer thread exited (code ${code}) before it listened`)));
@@ -61,7 +61,7 @@ export async function startProxyWorker(options: ProxyWorkerOptions = {}, onExit?
       worker.off('message', first);
       worker.off('error', failedToStart);
       worker.removeAllListeners('exit');
-      if (msg.type === 'ready') return resolve({ url: msg.url, port: msg.port });
+      if (msg.type === 'ready') return resolve(msg);
       const err = Object.assign(
         new Error(msg.type === 'failed' ? msg.message : `unexpected message ${msg.type} from the load balancer thread`),
         msg.type === 'failed' && msg.code ? { code: msg.code } : {},
@@ -96,6 +96,7 @@ export async function startProxyWorker(options: ProxyWorkerOptions = {}, onExit?
   return {
     url: ready.url,
     port: ready.port,
+    ...(ready.httpsPort === undefined ? {} : { httpsUrl: ready.httpsUrl, httpsPort: ready.httpsPort }),
     async sync(next: readonly IngressRoute[]): Promise<void> {
       const copy = structuredClone([...next]);
       await ask({ type: 'sync', routes: copy });
@@ -128,7 +129,12 @@ async function runWorker(options: Omit<ProxyWorkerOptions, 'log'>): Promise<void
     port.postMessage({ type: 'failed', message: e.message, ...(e.code ? { code: e.code } : {}) } satisfies FromWorker);
     return;
   }
-  port.postMessage({ type: 'ready', url: proxy.url, port: proxy.port } satisfies FromWorker);
+  port.postMessage({
+    type: 'ready',
+    url: proxy.url,
+    port: proxy.port,
+    ...(proxy.httpsPort === undefined ? {} : { httpsUrl: proxy.httpsUrl, httpsPort: proxy.httpsPort }),
+  } satisfies FromWorker);
   setInterval(() => port.postMessage({ type: 'counts', counts: proxy.requestCounts() } satisfies FromWorker), COUNTS_MS).unref();
   port.on('message', (msg: ToWorker) => {
     const done = (error?: unknown) =>

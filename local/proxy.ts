@@ -13,16 +13,26 @@
  * - Passive health: a replica that refuses a connection is skipped for `passiveHealthMs`, and the
  *   request is retried on another replica when that is safe (see `retryable`).
  * - Bodies stream both ways; nothing is buffered.
+ * - Routes by host (exact, then wildcards) and longest path prefix (core/ingress-match.ts).
+ * - TLS: with `ca`, a second listener speaks HTTPS (HTTP/2 and HTTP/1.1 by ALPN) with a
+ *   certificate per host issued on demand by the local CA; plain HTTP to a `tls` route is redirected.
+ * - WebSocket (HTTP/1.1 Upgrade) is passed through to a replica on both listeners; a tunnel to a
+ *   replica that leaves is kept for `drainMs`, then closed with a WebSocket close frame.
  * - The edge: a replica that stays silent gets a 504 after `replicaTimeoutMs`; clients that send
  *   their request too slowly are cut (slowloris); client connections are capped; forwarding
  *   headers are the proxy's own, never the client's; error answers carry no internal detail, which
  *   goes to `log` instead. See docs/load-balancing.md for the values and why.
  */
 import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import http2 from 'node:http2';
+import net, { type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import tls from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import type { IngressRoute, LoadBalancer } from '../ports/index.ts';
+import { RouteIndex } from '../core/ingress-match.ts';
+import { loadLocalCa, type CaFiles } from './ca.ts';
+import { FrameCursor, WS_GOING_AWAY, closeFrame } from './websocket-frames.ts';
 
 /** The cookie that pins a client to a replica when the route asks for session affinity. */
 export const AFFINITY_COOKIE = 'skiff-affinity';
@@ -54,6 +64,16 @@ export interface ProxyOptions {
   readonly headersTimeoutMs?: number;
   /** A client must send a whole request, body included, within this long, or gets a 408 and is cut. @default 60000 */
   readonly requestTimeoutMs?: number;
+  /** The local CA's files: when given, an HTTPS listener (h2 and HTTP/1.1) starts on `httpsPort`. */
+  readonly ca?: CaFiles;
+  /** Port of the HTTPS listener; 0 picks a free one. @default 0 */
+  readonly httpsPort?: number;
+  /**
+   * How long an upgraded connection (WebSocket) to a replica that left the routes is kept, so the
+   * replica can finish it itself; then the proxy closes it (a close frame, "going away"). The
+   * local drain delay (DRAIN_SECONDS.local). @default 5000
+   */
+  readonly drainMs?: number;
   /** Where the detail of failures goes (replica, address, cause), kept out of answers. @default a line on stderr */
   readonly log?: (line: string) => void;
   /** Monotonic clock in milliseconds, for passive health. @default performance.now */
@@ -70,6 +90,9 @@ const OPTION_KEYS = new Set([
   'maxConnections',
   'headersTimeoutMs',
   'requestTimeoutMs',
+  'ca',
+  'httpsPort',
+  'drainMs',
   'log',
   'now',
 ]);
@@ -78,6 +101,9 @@ export interface ProxyServer extends LoadBalancer {
   /** `http://127.0.0.1:<port>` */
   readonly url: string;
   readonly port: number;
+  /** `https://127.0.0.1:<port>` of the HTTPS listener, when the proxy has a CA. */
+  readonly httpsUrl?: string;
+  readonly httpsPort?: number;
   /** The route table in force (a snapshot), for status and benchmarks. */
   routes(): IngressRoute[];
   /** Requests routed to a replica since the start, by `namespace/service`: what the ALB's RequestCount counts (the autoscaler's request rate). */
@@ -89,10 +115,19 @@ export interface ProxyServer extends LoadBalancer {
 type Target = IngressRoute['targets'][number];
 
 interface RouteEntry {
+  readonly host: string;
+  readonly path?: string;
   readonly route: IngressRoute;
-  /** Round-robin position; kept across syncs of the same host. */
+  /** Round-robin position; kept across syncs of the same host and path. */
   next: number;
 }
+
+/** Either listener's request and response: node:http's, or node:http2's compatibility API (h2 and, through it, HTTP/1.1 over TLS). */
+type Request = http.IncomingMessage | http2.Http2ServerRequest;
+type Response = http.ServerResponse | http2.Http2ServerResponse;
+
+/** How many certificates the HTTPS listener keeps; beyond, the oldest is issued again when asked for. */
+const MAX_CERTIFICATES = 1000;
 
 /**
  * Headers of one connection, not of the message (RFC 9110 §7.6.1), plus `expect`: the proxy has
@@ -148,7 +183,13 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
   const now = options.now ?? (() => performance.now());
   const requests = new Map<string, number>();
 
-  let table = new Map<string, RouteEntry>();
+  const drainMs = options.drainMs ?? 5000;
+  /** Route entries by `host path`, and their index for matching requests. */
+  let entries = new Map<string, RouteEntry>();
+  let table = new RouteIndex<RouteEntry>([]);
+  /** Upgraded connections (WebSocket) by replica endpoint, so that a leaving replica's are closed after the drain. */
+  const tunnels = new Map<string, Set<Tunnel>>();
+  let httpsPort: number | undefined;
   /** Replicas that refused a connection, by `ip:port`, until when they are skipped. */
   const refusedUntil = new Map<string, number>();
   const agent = new http.Agent({ keepAlive: true, timeout: options.idleSocketMs ?? 15_000, scheduling: 'lifo' });
@@ -173,12 +214,13 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
     (req, res) => {
       responses.set(req.socket, res);
       try {
-        route(req, res);
+        route(req, res, false);
       } catch (err) {
         failed(req, res, err);
       }
     },
   );
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => upgrade(req, socket as Socket, head, false));
   // Beyond the cap Node closes a connection as it accepts it: no parser, no buffer, nothing held.
   server.maxConnections = maxConnections;
 
@@ -219,20 +261,31 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
   });
 
   /** A bug here must not take the proxy down with every other client's request, nor show its text to them. */
-  function failed(req: http.IncomingMessage, res: http.ServerResponse, err: unknown): void {
+  function failed(req: Request, res: Response, err: unknown): void {
     const e = err as NodeJS.ErrnoException | undefined;
     log(`${requestLine(req)}: the proxy failed${e?.code ? ` (${e.code})` : ''}: ${e?.stack ?? String(err)}`);
     if (!res.headersSent) reply(res, 500, 'InternalError', 'the load balancer failed to handle the request');
     else res.destroy();
   }
 
-  function route(req: http.IncomingMessage, res: http.ServerResponse) {
-    const hostHeader = req.headers.host;
+  function route(req: Request, res: Response, secure: boolean) {
+    const hostHeader = authority(req);
     if (!hostHeader) return reply(res, 400, 'BadRequest', 'the request has no Host header: the proxy routes requests by host name');
     const host = hostName(hostHeader);
-    const entry = table.get(host);
-    if (!entry) return reply(res, 404, 'NotFound', `no service has ingress host ${host}`);
+    const entry = table.match(host, pathOf(req.url));
+    if (!entry)
+      return reply(
+        res,
+        404,
+        'NotFound',
+        table.hasHost(host) ? `no service has ingress host ${host} for path ${pathOf(req.url)}` : `no service has ingress host ${host}`,
+      );
     const { route: r } = entry;
+    if (!secure && r.tls !== undefined && httpsPort !== undefined) {
+      const location = httpsLocation(host, httpsPort, req.url);
+      res.writeHead(308, { location, 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(`${location}\n`) });
+      return void res.end(`${location}\n`);
+    }
     const service = `${r.namespace}/${r.service}`;
     const pinned = r.sessionAffinity ? cookie(req.headers.cookie, AFFINITY_COOKIE) : undefined;
     const order = candidates(entry, pinned);
@@ -242,7 +295,7 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
     const method = (req.method ?? 'GET').toUpperCase();
     // Without Content-Length or Transfer-Encoding a request has no body (RFC 9112 §6.3).
     const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
-    const headers = forwardedHeaders(req, hostHeader);
+    const headers = forwardedHeaders(req, hostHeader, secure);
     let current: http.ClientRequest | undefined;
     let refusals = 0;
     // The client went away: stop the replica's work too.
@@ -301,8 +354,10 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
           const own = answer.headers['set-cookie'] ?? [];
           out['set-cookie'] = [...own, `${AFFINITY_COOKIE}=${target.taskId}; Path=/; HttpOnly; SameSite=Lax`];
         }
-        res.writeHead(answer.statusCode ?? 502, answer.statusMessage, out);
-        answer.pipe(res);
+        // HTTP/2 has no reason phrase (RFC 9113 §8.3.2).
+        if (req.httpVersionMajor >= 2) (res as http2.Http2ServerResponse).writeHead(answer.statusCode ?? 502, out as http2.OutgoingHttpHeaders);
+        else (res as http.ServerResponse).writeHead(answer.statusCode ?? 502, answer.statusMessage, out);
+        answer.pipe(res as NodeJS.WritableStream);
         answer.on('close', () => {
           // The replica cut the body short: the client must see a broken response, not a short one.
           if (!answer.complete) res.destroy();
@@ -366,17 +421,25 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
   async function sync(routes: readonly IngressRoute[]): Promise<void> {
     const next = new Map<string, RouteEntry>();
     for (const r of routes) {
+      // Wildcards keep their "*." (hostName leaves it alone); the path is matched case-sensitively.
       const host = hostName(r.host);
-      if (next.has(host)) {
-        const other = next.get(host)!.route;
-        throw new Error(`two routes for host ${host}: services ${other.namespace}/${other.service} and ${r.namespace}/${r.service}`);
+      const path = r.path ?? '/';
+      const key = `${host} ${path}`;
+      if (next.has(key)) {
+        const other = next.get(key)!.route;
+        throw new Error(
+          `two routes for host ${host}${path === '/' ? '' : ` and path ${path}`}: services ${other.namespace}/${other.service} and ${r.namespace}/${r.service}`,
+        );
       }
-      next.set(host, { route: r, next: table.get(host)?.next ?? 0 });
+      next.set(key, { host, ...(path === '/' ? {} : { path }), route: r, next: entries.get(key)?.next ?? 0 });
     }
     // One assignment: a request sees the old table or the new one, never a mix.
-    table = next;
+    entries = next;
+    table = new RouteIndex([...next.values()]);
     const live = new Set([...next.values()].flatMap((e) => e.route.targets.map(endpoint)));
     targeted = live;
+    // Upgraded connections to replicas that left are kept for the drain, then closed; one that came back is kept.
+    for (const [key, set] of tunnels) for (const t of set) live.has(key) ? t.keep() : t.leave(drainMs);
     for (const key of refusedUntil.keys()) if (!live.has(key)) refusedUntil.delete(key);
     // Idle connections to replicas that left are closed now; busy ones close when their response ends.
     for (const sockets of Object.values(agent.freeSockets)) {
@@ -384,31 +447,329 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
     }
   }
 
-  server.keepAliveTimeout = 5_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
+  /**
+   * An HTTP/1.1 Upgrade request (WebSocket): the replica is chosen as for a request (route,
+   * affinity, skipping refusals, trying the next on a refused connection), then bytes pass both
+   * ways untouched. Answers of the proxy itself are written raw: no response object exists here.
+   */
+  function upgrade(req: http.IncomingMessage, socket: Socket, head: Buffer, secure: boolean): void {
+    socket.on('error', () => socket.destroy());
+    const answer = (status: number, error: string, message: string, extra: Record<string, string> = {}): void => {
+      const body = `${JSON.stringify({ error, message })}\n`;
+      const lines = [`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}`, 'Connection: close', 'Content-Type: application/json; charset=utf-8'];
+      for (const [k, v] of Object.entries(extra)) lines.push(`${k}: ${v}`);
+      lines.push(`Content-Length: ${Buffer.byteLength(body)}`);
+      socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`, () => socket.destroy());
+    };
+    try {
+      const hostHeader = req.headers.host;
+      if (!hostHeader) return void answer(400, 'BadRequest', 'the request has no Host header: the proxy routes requests by host name');
+      const host = hostName(hostHeader);
+      const entry = table.match(host, pathOf(req.url));
+      if (!entry) return void answer(404, 'NotFound', `no service has ingress host ${host}`);
+      const r = entry.route;
+      const service = `${r.namespace}/${r.service}`;
+      if (!secure && r.tls !== undefined && httpsPort !== undefined) {
+        return void answer(308, 'PermanentRedirect', 'this host is served over HTTPS', { Location: httpsLocation(host, httpsPort, req.url) });
+      }
+      const pinned = r.sessionAffinity ? cookie(req.headers.cookie, AFFINITY_COOKIE) : undefined;
+      const order = candidates(entry, pinned);
+      if (order.length === 0) return void answer(503, 'ServiceUnavailable', `service ${service} has no healthy replica for host ${host}`);
+      requests.set(service, (requests.get(service) ?? 0) + 1);
+      const headers = forwardedHeaders(req, hostHeader, secure);
+      headers.connection = 'Upgrade';
+      headers.upgrade = req.headers.upgrade ?? 'websocket';
+      const lines = [`${req.method ?? 'GET'} ${req.url ?? '/'} HTTP/1.1`];
+      for (const [k, v] of Object.entries(headers)) for (const one of Array.isArray(v) ? v : [v]) if (one !== undefined) lines.push(`${k}: ${one}`);
+      const requestHead = `${lines.join('\r\n')}\r\n\r\n`;
+
+      const attempt = (i: number): void => {
+        const target = order[i];
+        const upstream = net.connect({ host: target.ip, port: target.port });
+        let connected = false;
+        const timer = setTimeout(
+          () => upstream.destroy(Object.assign(new Error(`connect to ${endpoint(target)} timed out`), { code: 'ETIMEDOUT' })),
+          connectTimeoutMs,
+        );
+        const clientGone = (): void => void upstream.destroy();
+        socket.once('close', clientGone);
+        upstream.once('error', (err: NodeJS.ErrnoException) => {
+          clearTimeout(timer);
+          if (connected) return;
+          socket.off('close', clientGone);
+          if (socket.destroyed) return;
+          refusedUntil.set(endpoint(target), now() + passiveHealthMs);
+          const next = i + 1 < order.length;
+          log(
+            `upgrade ${requestLine(req)}: replica ${target.taskId} at ${endpoint(target)} refused the connection (${err.code ?? err.message})${next ? '; trying the next replica' : ''}`,
+          );
+          if (next) return attempt(i + 1);
+          answer(503, 'ServiceUnavailable', `service ${service} has no replica accepting connections for host ${host}: all ${order.length} refused`);
+        });
+        upstream.once('connect', () => {
+          connected = true;
+          clearTimeout(timer);
+          socket.off('close', clientGone);
+          upstream.write(requestHead);
+          if (head.length > 0) upstream.write(head);
+          const setCookie = r.sessionAffinity && pinned !== target.taskId ? `${AFFINITY_COOKIE}=${target.taskId}; Path=/; HttpOnly; SameSite=Lax` : undefined;
+          tunnel(socket, upstream, endpoint(target), setCookie);
+        });
+      };
+      attempt(0);
+    } catch (err) {
+      log(`upgrade ${requestLine(req)}: the proxy failed: ${(err as Error)?.stack ?? String(err)}`);
+      answer(500, 'InternalError', 'the load balancer failed to handle the request');
+    }
+  }
+
+  /**
+   * Passes bytes both ways between a client and a replica after an Upgrade. The replica's answer
+   * head is read first (to add the affinity cookie, and to know a WebSocket from other upgrades);
+   * after it, the replica's WebSocket frames are followed so that a close can come between two.
+   */
+  function tunnel(client: Socket, upstream: Socket, key: string, setCookie: string | undefined): void {
+    let head: Buffer | undefined = Buffer.alloc(0);
+    let websocket = false;
+    let closing = false;
+    let leaveTimer: NodeJS.Timeout | undefined;
+    const cursor = new FrameCursor();
+    const destroyBoth = (): void => {
+      clearTimeout(leaveTimer);
+      client.destroy();
+      upstream.destroy();
+    };
+    const finish = (): void => {
+      // FIN both ways, and no more than a second for the peers to close theirs.
+      client.end();
+      upstream.end();
+      setTimeout(destroyBoth, 1000).unref();
+    };
+    const sendClose = (): void => {
+      upstream.pause();
+      client.write(closeFrame(WS_GOING_AWAY, 'the replica is going away'));
+      finish();
+    };
+    const t: Tunnel = {
+      keep: () => {
+        clearTimeout(leaveTimer);
+        leaveTimer = undefined;
+      },
+      leave: (ms) => {
+        if (leaveTimer || closing) return;
+        leaveTimer = setTimeout(() => {
+          closing = true;
+          if (!websocket) return finish();
+          if (head === undefined && cursor.atBoundary()) return sendClose();
+          // Mid-frame: the data handler sends the close at the frame's end; a replica that stalls mid-frame is cut.
+          setTimeout(destroyBoth, 1000).unref();
+        }, ms);
+        leaveTimer.unref();
+      },
+      destroy: destroyBoth,
+    };
+    const set = tunnels.get(key) ?? new Set<Tunnel>();
+    tunnels.set(key, set);
+    set.add(t);
+    const forget = (): void => {
+      clearTimeout(leaveTimer);
+      set.delete(t);
+      if (set.size === 0 && tunnels.get(key) === set) tunnels.delete(key);
+    };
+
+    const toClient = (chunk: Buffer): void => {
+      if (!client.write(chunk)) upstream.pause();
+    };
+    upstream.on('data', (chunk: Buffer) => {
+      if (head !== undefined) {
+        head = Buffer.concat([head, chunk]);
+        const end = head.indexOf('\r\n\r\n');
+        if (end < 0) {
+          if (head.length > 65_536) destroyBoth();
+          return;
+        }
+        let headText = head.subarray(0, end).toString('latin1');
+        const rest = head.subarray(end + 4);
+        head = undefined;
+        websocket = /^HTTP\/1\.1 101\b/.test(headText) && /\r\nupgrade:\s*websocket/i.test(headText);
+        if (setCookie) headText += `\r\nSet-Cookie: ${setCookie}`;
+        toClient(Buffer.from(`${headText}\r\n\r\n`, 'latin1'));
+        chunk = rest;
+        if (chunk.length === 0) return;
+      }
+      if (!websocket) return toClient(chunk);
+      if (!closing) {
+        cursor.feed(chunk);
+        return toClient(chunk);
+      }
+      const at = cursor.feed(chunk, true);
+      if (at < 0) return toClient(chunk);
+      if (at > 0) toClient(chunk.subarray(0, at));
+      sendClose();
     });
-  });
+    client.on('drain', () => upstream.resume());
+    client.pipe(upstream);
+    upstream.on('end', () => client.end());
+    client.on('error', destroyBoth);
+    upstream.on('error', destroyBoth);
+    client.on('close', () => {
+      upstream.destroy();
+      forget();
+    });
+    upstream.on('close', () => {
+      if (!client.destroyed) client.end();
+      setTimeout(() => client.destroy(), 1000).unref();
+      forget();
+    });
+  }
+
+  /** The HTTPS listener: HTTP/2 and HTTP/1.1 (by ALPN) with a certificate per host from the local CA. */
+  let secureServer: http2.Http2SecureServer | undefined;
+  const secureSockets = new Set<Duplex>();
+  if (options.ca) {
+    const ca = await loadLocalCa(options.ca);
+    const contexts = new Map<string, Promise<tls.SecureContext>>();
+    const contextFor = (name: string): Promise<tls.SecureContext> => {
+      let context = contexts.get(name);
+      if (!context) {
+        if (contexts.size >= MAX_CERTIFICATES) contexts.delete(contexts.keys().next().value!);
+        context = ca.issue(name).then((pair) => tls.createSecureContext({ key: pair.key, cert: pair.cert }));
+        contexts.set(name, context);
+        context.catch(() => contexts.delete(name));
+      }
+      return context;
+    };
+    // A client that sends no server name (one that dials https://127.0.0.1 with a Host header) gets
+    // a certificate for localhost and the loopback addresses, instead of a failed handshake.
+    const fallback = await ca.issue('localhost', ['127.0.0.1', '::1']);
+    const fallbackContext = tls.createSecureContext({ key: fallback.key, cert: fallback.cert });
+    secureServer = http2.createSecureServer(
+      {
+        allowHTTP1: true,
+        minVersion: 'TLSv1.2',
+        // A client must finish its handshake as fast as it must send its headers (slowloris over TLS).
+        handshakeTimeout: headersTimeoutMs,
+        key: fallback.key,
+        cert: fallback.cert,
+        // A certificate is issued only for a host some route serves, so a scan of names costs nothing;
+        // another name (an IP address, which some clients send) gets the localhost one, and its client decides.
+        SNICallback: (servername, cb) => {
+          const name = hostName(servername);
+          if (!table.hasHost(name)) return cb(null, fallbackContext);
+          contextFor(name).then(
+            (context) => cb(null, context),
+            (err: Error) => {
+              log(`cannot issue a certificate for ${name}: ${err.message}`);
+              cb(err, undefined);
+            },
+          );
+        },
+      },
+      (req, res) => {
+        try {
+          route(req, res, true);
+        } catch (err) {
+          failed(req, res, err);
+        }
+      },
+    );
+    secureServer.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => upgrade(req, socket as Socket, head, true));
+    // One line a second at most: a client that retries a failing handshake in a loop must not flood the log.
+    let handshakeFailures = 0;
+    let handshakeLogTimer: NodeJS.Timeout | undefined;
+    secureServer.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
+      if (handshakeLogTimer) return void handshakeFailures++;
+      log(`TLS handshake with ${socket.remoteAddress ?? 'a client'} failed: ${err.code ?? err.message}`);
+      handshakeLogTimer = setTimeout(() => {
+        if (handshakeFailures) log(`${handshakeFailures} more TLS handshakes failed in the last second`);
+        handshakeFailures = 0;
+        handshakeLogTimer = undefined;
+      }, 1000).unref();
+    });
+    secureServer.on('secureConnection', (socket: tls.TLSSocket) => {
+      secureSockets.add(socket);
+      socket.once('close', () => secureSockets.delete(socket));
+    });
+    secureServer.maxConnections = maxConnections;
+    // Idle connections (HTTP/1.1 keep-alive and h2 sessions alike) are closed after this long.
+    secureServer.setTimeout(requestTimeoutMs);
+    const listening = secureServer;
+    await new Promise<void>((resolve, reject) => {
+      listening.once('error', reject);
+      listening.listen(options.httpsPort ?? 0, options.host ?? '127.0.0.1', () => {
+        listening.off('error', reject);
+        resolve();
+      });
+    });
+    httpsPort = (listening.address() as AddressInfo).port;
+  }
+
+  server.keepAliveTimeout = 5_000;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    // The HTTPS listener is up already: a failed start must not leave it holding its port.
+    secureServer?.close();
+    throw err;
+  }
   const address = server.address() as AddressInfo;
   const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
 
   return {
     url: `http://${urlHost}:${address.port}`,
     port: address.port,
+    ...(httpsPort === undefined ? {} : { httpsUrl: `https://${urlHost}:${httpsPort}`, httpsPort }),
     sync,
-    routes: () => [...table.values()].map((e) => e.route),
+    routes: () => [...entries.values()].map((e) => e.route),
     requestCounts: () => Object.fromEntries(requests),
     close: () =>
       new Promise<void>((resolve, reject) => {
         clearTimeout(refusalLogTimer);
-        server.close((err) => (err ? reject(err) : resolve()));
+        for (const set of tunnels.values()) for (const t of set) t.destroy();
+        const secure = secureServer;
+        const closeSecure = secure
+          ? new Promise<void>((done) => {
+              secure.close(() => done());
+              for (const socket of secureSockets) socket.destroy();
+            })
+          : Promise.resolve();
+        server.close((err) => (err ? reject(err) : closeSecure.then(resolve)));
         server.closeAllConnections();
         agent.destroy();
       }),
   };
+}
+
+/** An upgraded connection to a replica, kept while the replica is a target. */
+interface Tunnel {
+  /** The replica is a target (again): cancel a pending close. */
+  keep(): void;
+  /** The replica left the routes: close the tunnel after `ms` (a close frame for a WebSocket). */
+  leave(ms: number): void;
+  destroy(): void;
+}
+
+/** The Host of a request: the Host header (HTTP/1.1), or the :authority pseudo-header (HTTP/2). */
+function authority(req: Request): string | undefined {
+  return req.headers.host ?? (req.headers[':authority'] as string | undefined);
+}
+
+/** The path of a request target, without query or fragment. */
+function pathOf(url: string | undefined): string {
+  const u = url ?? '/';
+  const end = u.search(/[?#]/);
+  return end < 0 ? u : u.slice(0, end);
+}
+
+/** Where a plain request for a `tls` route is redirected: the same host and target on the HTTPS listener. */
+function httpsLocation(host: string, port: number, url: string | undefined): string {
+  return `https://${host}${port === 443 ? '' : `:${port}`}${url ?? '/'}`;
 }
 
 /** The proxy's log when none is given: a line on stderr. */
@@ -432,19 +793,22 @@ function endpoint(t: Target): string {
  * The request's headers for the replica: hop-by-hop ones removed, Host kept, and the forwarding
  * headers (X-Forwarded-*, X-Real-IP, Forwarded) the proxy's own, from the connection.
  */
-function forwardedHeaders(req: http.IncomingMessage, hostHeader: string): http.OutgoingHttpHeaders {
+function forwardedHeaders(req: Request, hostHeader: string, secure: boolean): http.OutgoingHttpHeaders {
   const out: http.OutgoingHttpHeaders = withoutHopByHop(req.headers);
+  // HTTP/2's pseudo-headers (:method, :path, :authority, :scheme) become the request line and Host of HTTP/1.1.
+  for (const h of Object.keys(out)) if (h.startsWith(':')) delete out[h];
+  out.host = hostHeader;
+  const proto = secure ? 'https' : 'http';
   for (const h of FORWARDING) delete out[h];
   const client = req.socket.remoteAddress ?? '';
   out['x-forwarded-for'] = client;
   out['x-real-ip'] = client;
-  // The proxy speaks plain HTTP.
-  out['x-forwarded-proto'] = 'http';
+  out['x-forwarded-proto'] = proto;
   out['x-forwarded-host'] = hostHeader;
   out['x-forwarded-port'] = String(req.socket.localPort ?? '');
   // RFC 7239: an IPv6 node is bracketed and quoted; a value that is not a token is quoted.
   const node = client === '' ? 'unknown' : client.includes(':') ? `"[${client}]"` : client;
-  out.forwarded = `for=${node};host=${forwardedValue(hostHeader)};proto=http`;
+  out.forwarded = `for=${node};host=${forwardedValue(hostHeader)};proto=${proto}`;
   return out;
 }
 
@@ -454,8 +818,8 @@ function forwardedValue(value: string): string {
 }
 
 /** `GET http://shop.example.com/cart`, for log lines. */
-function requestLine(req: http.IncomingMessage): string {
-  return `${req.method ?? 'GET'} http://${req.headers.host ?? '-'}${req.url ?? '/'}`;
+function requestLine(req: Request): string {
+  return `${req.method ?? 'GET'} http://${authority(req) ?? '-'}${req.url ?? '/'}`;
 }
 
 /** A positive integer option, or its default; anything else is refused with the option's name. */
@@ -465,7 +829,7 @@ function positive(options: ProxyOptions, key: 'replicaTimeoutMs' | 'maxConnectio
   return value;
 }
 
-function withoutHopByHop(headers: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {
+function withoutHopByHop(headers: http.IncomingHttpHeaders | http2.IncomingHttpHeaders): http.OutgoingHttpHeaders {
   const out: http.OutgoingHttpHeaders = { ...headers };
   // Connection may name more headers that belong to this connection only.
   const named = String(headers.connection ?? '')
@@ -485,7 +849,7 @@ function cookie(header: string | undefined, name: string): string | undefined {
   return undefined;
 }
 
-function reply(res: http.ServerResponse, status: number, error: string, message: string): void {
+function reply(res: Response, status: number, error: string, message: string): void {
   if (res.headersSent || res.destroyed) return void res.destroy();
   const body = `${JSON.stringify({ error, message })}\n`;
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });

@@ -238,7 +238,12 @@ export interface DnsZone {
 
 /** One ingress: HTTP requests for `host` go to the healthy replicas of a service. */
 export interface IngressRoute {
+  /** A host name, or a wildcard `*.shop.example.com` (core/ingress-match.ts). */
   readonly host: string;
+  /** A path prefix; absent means `/`. One route per host and path. */
+  readonly path?: string;
+  /** Served over HTTPS (plain HTTP is redirected): `true` with the default certificate, or an ACM certificate of its own (AWS). */
+  readonly tls?: true | { readonly certificateArn: string };
   readonly namespace: string;
   readonly service: string;
   readonly sessionAffinity: boolean;

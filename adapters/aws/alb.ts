@@ -14,10 +14,17 @@
  *   target would stay registered, and a new instance given the same private IP would receive
  *   requests meant for a replica that is gone. `ip` targets are for addresses that are not an
  *   instance's own (awsvpc tasks, on-premises servers), which Skiff's replicas never are.
- * - One listener rule per ingress host: a host-header condition and a forward action. A rule is
- *   Skiff's when it forwards to one of Skiff's target groups. Rules keep their priority; a new
- *   rule takes the lowest priority free on the listener from `firstPriority` up (host rules never
- *   overlap, so their order among themselves does not matter).
+ * - One listener rule per ingress host and path: a host-header condition (a wildcard host
+ *   `*.shop.example.com` as is: the ALB's `*` matches one or more characters, dots included), a
+ *   path-pattern condition `/api` and `/api/*` unless the path is `/`, and a forward action. A
+ *   rule is Skiff's when it forwards to one of Skiff's target groups. Rules keep their priority; a
+ *   new rule takes the lowest priority free on the listener from `firstPriority` up. Rules that can
+ *   match the same request must be tried most specific first (core/ingress-match.ts `routeOrder`):
+ *   when the priorities Skiff's rules hold are not in that order, one SetRulePriorities call
+ *   reorders them among themselves, atomically.
+ * - TLS: a `tls` route needs the listener to speak HTTPS (`https`, the stack's certificate); one
+ *   with a `certificateArn` of its own has it added to the listener (AddListenerCertificates), where
+ *   the ALB picks it by SNI. Certificates are added, never removed (another route may use one).
  * - Session affinity is the target group's `stickiness.enabled` with `lb_cookie` (cookie AWSALB).
  *
  * Failures are isolated per route: a route whose target group, targets or rule cannot be set up
@@ -35,6 +42,7 @@
  */
 import { createHash } from 'node:crypto';
 import {
+  AddListenerCertificatesCommand,
   CreateRuleCommand,
   CreateTargetGroupCommand,
   DeleteRuleCommand,
@@ -47,7 +55,9 @@ import {
   ModifyRuleCommand,
   ModifyTargetGroupAttributesCommand,
   RegisterTargetsCommand,
+  SetRulePrioritiesCommand,
   type Action,
+  type RuleCondition,
   type ElasticLoadBalancingV2Client,
   type Rule,
   type TargetDescription,
@@ -56,6 +66,7 @@ import { ConflictError, LimitError, SkiffError } from '../../core/errors.ts';
 import type { IngressRoute, LoadBalancer, RouteFailure } from '../../ports/index.ts';
 import { classifySdkError, isAccessDenied, sdkErrorCode, sdkErrorMessage, serviceErrors } from './sdk-errors.ts';
 import { DRAIN_SECONDS } from '../../core/stopping.ts';
+import { routeOrder, routesMayOverlap } from '../../core/ingress-match.ts';
 
 /** The highest listener-rule priority ELBv2 accepts. */
 const MAX_PRIORITY = 50_000;
@@ -68,6 +79,8 @@ const PAGE_SIZE = 400;
 export interface AlbLoadBalancerOptions {
   /** The ALB listener (HTTP or HTTPS) whose rules route the ingress hosts. */
   readonly listenerArn: string;
+  /** The listener speaks HTTPS (the stack's certificate): routes with `tls` can be served. @default false */
+  readonly https?: boolean;
   /** The VPC of the hosts: target groups are created in it. */
   readonly vpcId: string;
   /**
@@ -102,6 +115,7 @@ export interface AlbLoadBalancerOptions {
 
 const OPTION_KEYS = new Set([
   'listenerArn',
+  'https',
   'vpcId',
   'namePrefix',
   'resolveInstance',
@@ -135,6 +149,12 @@ interface Desired {
   readonly namespace: string;
   readonly name: string;
   readonly host: string;
+  /** The path prefix, `/` for the whole host. */
+  readonly path: string;
+  /** `host path`: what a rule serves. */
+  readonly key: string;
+  /** An ACM certificate of the route's own, added to the listener. */
+  readonly certificateArn?: string;
   readonly targetGroupName: string;
   readonly sessionAffinity: boolean;
   /** Sorted by `id:port`. */
@@ -143,7 +163,8 @@ interface Desired {
 
 /** What the last sync applied for one service. */
 interface Applied {
-  readonly host: string;
+  /** `host path` of its rule. */
+  readonly key: string;
   readonly targetGroupArn: string;
   readonly sessionAffinity: boolean;
   readonly targets: readonly { readonly Id: string; readonly Port: number }[];
@@ -152,12 +173,13 @@ interface Applied {
 interface ListenerRule {
   readonly arn: string;
   readonly priority: number;
-  readonly host: string | undefined;
+  /** `host path` of its conditions; undefined without a host-header condition. */
+  readonly key: string | undefined;
   readonly targetGroupArns: readonly string[];
 }
 
 export class AlbLoadBalancer implements LoadBalancer {
-  private readonly options: Required<Omit<AlbLoadBalancerOptions, 'warn'>> & Pick<AlbLoadBalancerOptions, 'warn'>;
+  private readonly options: Required<Omit<AlbLoadBalancerOptions, 'warn' | 'https'>> & Pick<AlbLoadBalancerOptions, 'warn'> & { readonly https: boolean };
   private readonly ownedName: RegExp;
   /** What the last successful sync applied, by service, and when the last full sync was. */
   private memo: { readonly at: number; readonly applied: ReadonlyMap<string, Applied> } | undefined;
@@ -192,6 +214,7 @@ export class AlbLoadBalancer implements LoadBalancer {
     }
     this.options = {
       listenerArn,
+      https: options.https ?? false,
       vpcId,
       namePrefix,
       resolveInstance: options.resolveInstance,
@@ -212,13 +235,22 @@ export class AlbLoadBalancer implements LoadBalancer {
 
   /** Makes ELBv2 serve `routes`; the routes it could not serve come back in `failed`, the others are synced. */
   async sync(routes: readonly IngressRoute[]): Promise<{ failed: RouteFailure[] }> {
-    const desired = await this.desired(routes);
+    // A tls route on a plain-HTTP listener is not served at all: served over HTTP it would not be what was asked.
+    const plain = routes.filter((r) => r.tls !== undefined && !this.options.https);
+    const unservable: RouteFailure[] = plain.map((r) => ({
+      host: r.host,
+      namespace: r.namespace,
+      service: r.service,
+      reason: 'rejected',
+      message: `spec.ingress.tls needs the load balancer's HTTPS listener, and this stack has none: deploy it with certificateArn or certificate (docs/load-balancing.md)`,
+    }));
+    const desired = await this.desired(routes.filter((r) => !plain.includes(r)));
     try {
       const memo = this.memo;
       if (memo && this.options.now() - memo.at < this.options.resyncMs && sameServicesAndHosts(desired, memo.applied)) {
-        return { failed: await this.patch(desired, memo.applied) };
+        return { failed: [...unservable, ...(await this.patch(desired, memo.applied))] };
       }
-      return { failed: await this.fullSync(desired) };
+      return { failed: [...unservable, ...(await this.fullSync(desired))] };
     } catch (err) {
       // Part of the sync may have been applied: the next one must read ELBv2 back.
       this.memo = undefined;
@@ -230,15 +262,19 @@ export class AlbLoadBalancer implements LoadBalancer {
   private async desired(routes: readonly IngressRoute[]): Promise<Desired[]> {
     const instances = new Map<string, string | undefined>();
     for (const ip of new Set(routes.flatMap((r) => r.targets.map((t) => t.ip)))) instances.set(ip, await this.options.resolveInstance(ip));
-    const hosts = new Set<string>();
+    const keys = new Set<string>();
     const services = new Set<string>();
     const out: Desired[] = [];
     for (const r of routes) {
       const service = `${r.namespace}/${r.service}`;
       const host = r.host.toLowerCase();
-      if (hosts.has(host)) throw new ConflictError(`two routes for ingress host ${host}; the second is of service ${service}`);
+      const path = r.path ?? '/';
+      const key = `${host} ${path}`;
+      if (keys.has(key)) {
+        throw new ConflictError(`two routes for ingress host ${host}${path === '/' ? '' : ` and path ${path}`}; the second is of service ${service}`);
+      }
       if (services.has(service)) throw new ConflictError(`two routes for service ${service}; a service has one ingress`);
-      hosts.add(host);
+      keys.add(key);
       services.add(service);
       const targets = new Map<string, { Id: string; Port: number }>();
       for (const t of r.targets) {
@@ -254,12 +290,15 @@ export class AlbLoadBalancer implements LoadBalancer {
         namespace: r.namespace,
         name: r.service,
         host,
+        path,
+        key,
+        ...(typeof r.tls === 'object' ? { certificateArn: r.tls.certificateArn } : {}),
         targetGroupName: this.targetGroupName(r.namespace, r.service),
         sessionAffinity: r.sessionAffinity,
         targets: [...targets.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, t]) => t),
       });
     }
-    return out.sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : 0));
+    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
   /** Applies changes of targets and affinity from what was applied last, with no reads. */
@@ -291,8 +330,22 @@ export class AlbLoadBalancer implements LoadBalancer {
     /** Set when a stale rule or target group could not be removed: the next sync reads everything back. */
     let leftovers = false;
 
+    const certificates = new Map<string, Promise<void>>();
     for (const d of desired) {
       try {
+        if (d.certificateArn !== undefined) {
+          const arn = d.certificateArn;
+          // Once per full sync and certificate: adding one the listener has already changes nothing.
+          if (!certificates.has(arn)) {
+            certificates.set(
+              arn,
+              this.call(`add certificate ${arn} to the listener for ingress host ${d.host} of ${d.service}`, () =>
+                this.client.send(new AddListenerCertificatesCommand({ ListenerArn: this.options.listenerArn, Certificates: [{ CertificateArn: arn }] })),
+              ).then(() => undefined),
+            );
+          }
+          await certificates.get(arn);
+        }
         let arn = owned.get(d.targetGroupName);
         let registered: { Id: string; Port: number }[] = [];
         if (arn === undefined) {
@@ -304,7 +357,7 @@ export class AlbLoadBalancer implements LoadBalancer {
           registered = await this.registeredTargets(arn);
         }
         await this.setTargets(arn, registered, d.targets);
-        applied.set(d.service, { host: d.host, targetGroupArn: arn, sessionAffinity: d.sessionAffinity, targets: d.targets });
+        applied.set(d.service, { key: d.key, targetGroupArn: arn, sessionAffinity: d.sessionAffinity, targets: d.targets });
       } catch (err) {
         // No rule is created for it below (its group may be empty or missing); a rule it has stays.
         failed.set(d.service, routeFailure(d, err));
@@ -313,10 +366,10 @@ export class AlbLoadBalancer implements LoadBalancer {
 
     const skiffArns = new Set([...owned.values(), ...[...applied.values()].map((a) => a.targetGroupArn)]);
     const ours = rules.filter((r) => r.targetGroupArns.some((arn) => skiffArns.has(arn)));
-    // The rule kept for each wanted host is its first; two syncs that raced can both have created one.
+    // The rule kept for each wanted host and path is its first; two syncs that raced can both have created one.
     const keep = new Map<string, ListenerRule>();
     for (const r of [...ours].sort((a, b) => a.priority - b.priority)) {
-      if (r.host !== undefined && desired.some((d) => d.host === r.host) && !keep.has(r.host)) keep.set(r.host, r);
+      if (r.key !== undefined && desired.some((d) => d.key === r.key) && !keep.has(r.key)) keep.set(r.key, r);
     }
     const kept = new Set([...keep.values()].map((r) => r.arn));
     // Stale rules go first, so that their priorities are free again for new hosts.
@@ -333,28 +386,34 @@ export class AlbLoadBalancer implements LoadBalancer {
       }
     }
     const taken = new Set(rules.filter((r) => !ours.includes(r) || kept.has(r.arn) || undeleted.has(r.arn)).map((r) => r.priority));
+    /** The rule serving each route after this sync, by key: what the order check below reads. */
+    const serving = new Map<string, { arn: string; priority: number }>();
     for (const d of desired) {
       const done = applied.get(d.service);
       if (done === undefined) continue;
       const arn = done.targetGroupArn;
-      const rule = keep.get(d.host);
+      const rule = keep.get(d.key);
       let priority: number | undefined;
       try {
         if (rule === undefined) {
           const p = this.freePriority(taken, d.host);
           priority = p;
           taken.add(p);
-          await this.call(`create the listener rule for ingress host ${d.host} of ${d.service}`, () =>
-            this.client.send(
-              new CreateRuleCommand({
-                ListenerArn: this.options.listenerArn,
-                Priority: p,
-                Conditions: [{ Field: 'host-header', HostHeaderConfig: { Values: [d.host] } }],
-                Actions: forward(arn),
-                Tags: [{ Key: 'skiff:service', Value: d.service }],
-              }),
-            ),
+          const created = await this.call(
+            `create the listener rule for ingress host ${d.host}${d.path === '/' ? '' : ` and path ${d.path}`} of ${d.service}`,
+            () =>
+              this.client.send(
+                new CreateRuleCommand({
+                  ListenerArn: this.options.listenerArn,
+                  Priority: p,
+                  Conditions: ruleConditions(d.host, d.path),
+                  Actions: forward(arn),
+                  Tags: [{ Key: 'skiff:service', Value: d.service }],
+                }),
+              ),
           );
+          const ruleArn = created.Rules?.[0]?.RuleArn;
+          if (ruleArn) serving.set(d.key, { arn: ruleArn, priority: p });
         } else if (rule.targetGroupArns.length !== 1 || rule.targetGroupArns[0] !== arn) {
           // The host moved to another service (or someone edited the rule): forward it to this one.
           await this.call(`point the listener rule for ingress host ${d.host} at ${d.service}`, () =>
@@ -366,8 +425,11 @@ export class AlbLoadBalancer implements LoadBalancer {
         if (priority !== undefined) taken.delete(priority);
         applied.delete(d.service);
         failed.set(d.service, routeFailure(d, err));
+        continue;
       }
+      if (rule !== undefined) serving.set(d.key, { arn: rule.arn, priority: rule.priority });
     }
+    await this.orderRules(desired, serving);
 
     const wanted = new Set(desired.map((d) => d.targetGroupName));
     // After the rules: ELBv2 refuses to delete a target group that a rule still forwards to.
@@ -385,6 +447,25 @@ export class AlbLoadBalancer implements LoadBalancer {
     // A failed route is missing from `applied`, so the next sync is a full one and tries it again.
     this.memo = leftovers ? undefined : { at, applied };
     return desired.flatMap((d) => failed.get(d.service) ?? []);
+  }
+
+  /**
+   * Makes the priorities of Skiff's rules follow `routeOrder` (most specific first), by handing
+   * the priorities they hold out again in that order: one SetRulePriorities call, atomic, and
+   * only when they are out of order. Rules of people and free priorities are not touched.
+   */
+  private async orderRules(desired: readonly Desired[], serving: ReadonlyMap<string, { arn: string; priority: number }>): Promise<void> {
+    const served = desired.filter((d) => serving.has(d.key)).sort((a, b) => routeOrder(a, b));
+    // Only rules that can match the same request need an order; the others keep their priorities.
+    const misordered = served.some((a, i) =>
+      served.slice(i + 1).some((b) => routesMayOverlap(a, b) && serving.get(a.key)!.priority > serving.get(b.key)!.priority),
+    );
+    if (!misordered) return;
+    const inOrder = served.filter((a) => served.some((b) => b !== a && routesMayOverlap(a, b))).map((d) => serving.get(d.key)!);
+    const priorities = inOrder.map((r) => r.priority).sort((a, b) => a - b);
+    await this.call('reorder the listener rules of the ingress hosts (most specific first)', () =>
+      this.client.send(new SetRulePrioritiesCommand({ RulePriorities: inOrder.map((r, i) => ({ RuleArn: r.arn, Priority: priorities[i] })) })),
+    );
   }
 
   private async ownedTargetGroups(): Promise<Map<string, string>> {
@@ -412,7 +493,13 @@ export class AlbLoadBalancer implements LoadBalancer {
       );
       for (const rule of page.Rules ?? []) {
         if (rule.IsDefault || !rule.RuleArn) continue;
-        out.push({ arn: rule.RuleArn, priority: Number(rule.Priority), host: hostOf(rule), targetGroupArns: forwardTargets(rule) });
+        const host = hostOf(rule);
+        out.push({
+          arn: rule.RuleArn,
+          priority: Number(rule.Priority),
+          key: host === undefined ? undefined : `${host} ${pathOf(rule)}`,
+          targetGroupArns: forwardTargets(rule),
+        });
       }
       marker = page.NextMarker;
     } while (marker);
@@ -567,6 +654,23 @@ function hostOf(rule: Rule): string | undefined {
   return (condition?.HostHeaderConfig?.Values ?? condition?.Values)?.[0]?.toLowerCase();
 }
 
+/** The path prefix of a rule's path-pattern condition (its first value), `/` without one. */
+function pathOf(rule: Rule): string {
+  const condition = (rule.Conditions ?? []).find((c) => c.Field === 'path-pattern');
+  return (condition?.PathPatternConfig?.Values ?? condition?.Values)?.[0] ?? '/';
+}
+
+/**
+ * A route's conditions: its host, and for a path other than `/` the path itself and everything
+ * below it (`/api` and `/api/*`), so that `/apis` is not matched: a prefix segment by segment, as
+ * the local proxy matches it. Path patterns are case-sensitive on the ALB, as locally.
+ */
+export function ruleConditions(host: string, path: string): RuleCondition[] {
+  const conditions: RuleCondition[] = [{ Field: 'host-header', HostHeaderConfig: { Values: [host] } }];
+  if (path !== '/') conditions.push({ Field: 'path-pattern', PathPatternConfig: { Values: [path, `${path}/*`] } });
+  return conditions;
+}
+
 /** The target groups a rule forwards to (ELBv2 reports a plain forward both ways). */
 function forwardTargets(rule: Rule): string[] {
   const arns = new Set<string>();
@@ -578,9 +682,9 @@ function forwardTargets(rule: Rule): string[] {
   return [...arns];
 }
 
-/** True when `desired` has the services of `applied`, each with the host it had: nothing to create or delete. */
+/** True when `desired` has the services of `applied`, each with the host and path it had: nothing to create or delete. */
 function sameServicesAndHosts(desired: readonly Desired[], applied: ReadonlyMap<string, Applied>): boolean {
-  return desired.length === applied.size && desired.every((d) => applied.get(d.service)?.host === d.host);
+  return desired.length === applied.size && desired.every((d) => applied.get(d.service)?.key === d.key);
 }
 
 const LIMITS = new Set([

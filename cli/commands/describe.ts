@@ -33,7 +33,11 @@ export default command({
     out.log(`Service:   ${s.namespace}/${s.name}`);
     out.log(`Replicas:  ${s.running} healthy of ${s.replicas} desired${s.ready ? '' : ' (converging)'}`);
     out.log(`DNS:       ${s.dns} (A: one address per healthy replica; SRV: _<port>._tcp.${s.dns})`);
-    out.log(`Ingress:   ${s.ingress ? `${s.ingress.host} → port ${s.ingress.port}${s.ingress.sessionAffinity ? ', session affinity' : ''}` : 'none'}`);
+    const ingress = s.ingress;
+    const tls = ingress?.tls === undefined ? '' : typeof ingress.tls === 'object' ? `, tls (certificate ${ingress.tls.certificateArn})` : ', tls';
+    out.log(
+      `Ingress:   ${ingress ? `${ingress.host}${ingress.path ?? ''} → port ${ingress.port}${tls}${ingress.sessionAffinity ? ', session affinity' : ''}` : 'none'}`,
+    );
     if (s.autoscaling) for (const line of autoscalingLines(s)) out.log(line);
     out.log('Endpoints:');
     out.log(

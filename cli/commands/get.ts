@@ -17,7 +17,7 @@ interface ServiceRow {
   namespace: string;
   name: string;
   dns: string;
-  ingress: { host: string } | null;
+  ingress: { host: string; path?: string } | null;
   replicas: number;
   running: number;
   autoscaling?: { minReplicas: number; maxReplicas: number } | null;
@@ -74,7 +74,7 @@ async function services(client: ApiClient, q: Query, mode: Mode, out: Out): Prom
         // Desired (in HEALTHY) against the autoscaler's bounds.
         s.autoscaling ? `${s.autoscaling.minReplicas}-${s.autoscaling.maxReplicas}` : '-',
         s.dns,
-        s.ingress?.host ?? '-',
+        s.ingress ? `${s.ingress.host}${s.ingress.path ?? ''}` : '-',
         ...wide(s),
         age(s.createdAt),
         s.deleting ? 'deleting' : '',

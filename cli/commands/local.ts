@@ -26,7 +26,7 @@ const up = command({
   name: 'up',
   summary: 'start the one-machine cluster in the foreground (`npm start` runs this); Ctrl-C stops it',
   usage: [
-    'local up [--hosts N] [--max-hosts N] [--port PORT] [--dns-port PORT] [--proxy-port PORT] [--cluster NAME] [--data DIR] [--host-cpu Q] [--host-memory Q]',
+    'local up [--hosts N] [--max-hosts N] [--port PORT] [--dns-port PORT] [--proxy-port PORT] [--proxy-https-port PORT] [--cluster NAME] [--data DIR] [--host-cpu Q] [--host-memory Q]',
   ],
   example: 'skiff local up --hosts 2',
   flags: {
@@ -38,7 +38,8 @@ const up = command({
     },
     port: { type: 'string', value: 'PORT', help: "the API's port (default: the one saved in the data dir, else a free one)" },
     'dns-port': { type: 'string', value: 'PORT', help: "the DNS server's port" },
-    'proxy-port': { type: 'string', value: 'PORT', help: "the load balancer's port" },
+    'proxy-port': { type: 'string', value: 'PORT', help: "the load balancer's port (default 80 when it may bind it, else saved or free)" },
+    'proxy-https-port': { type: 'string', value: 'PORT', help: "the load balancer's HTTPS port (default 443 with 80, else saved or free)" },
     cluster: { type: 'string', value: 'NAME', help: 'cluster name (default local)' },
     data: { type: 'string', value: 'DIR', help: 'where state is kept (default .skiff/<cluster>)' },
     'host-cpu': { type: 'string', value: 'Q', help: 'CPU each host reports (default 4000m)' },
@@ -61,6 +62,7 @@ const up = command({
       apiPort,
       dnsPort: port('dns-port', values['dns-port']),
       proxyPort: port('proxy-port', values['proxy-port']),
+      proxyHttpsPort: port('proxy-https-port', values['proxy-https-port']),
       cluster: values.cluster,
       dataDir: values.data,
       hostCpu: values['host-cpu'],
@@ -121,7 +123,7 @@ export default command({
   name: 'local',
   summary: 'the one-machine cluster: start, inspect and stop it, and rehearse host failures',
   usage: [
-    'local up [--hosts N] [--max-hosts N] [--port PORT] [--dns-port PORT] [--proxy-port PORT] [--cluster NAME] [--data DIR] [--host-cpu Q] [--host-memory Q]',
+    'local up [--hosts N] [--max-hosts N] [--port PORT] [--dns-port PORT] [--proxy-port PORT] [--proxy-https-port PORT] [--cluster NAME] [--data DIR] [--host-cpu Q] [--host-memory Q]',
     'local status [-o json]',
     'local down [--keep-hosts]',
     'local kill-host|pause-host|resume-host|start-host HOST',

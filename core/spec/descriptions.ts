@@ -68,7 +68,11 @@ export const FIELD_DESCRIPTIONS: Readonly<Record<string, string>> = {
   'spec.placement.strategy': 'spread (default: replicas on as many hosts as possible) or binpack (fill hosts first).',
   'spec.placement.constraints': 'Host label rules, each "key == value" or "key != value"; every one must match.',
   'spec.ingress': 'Public HTTP traffic: requests for the host go to the port of the healthy replicas.',
-  'spec.ingress.host': 'The host name served, such as shop.example.com; one service per host.',
+  'spec.ingress.host': 'The host name served, such as shop.example.com, or a wildcard *.shop.example.com (one or more labels); one service per host and path.',
+  'spec.ingress.path': 'A path prefix (default /): /api serves /api and /api/..., not /apis; the longest matching prefix of the host wins.',
+  'spec.ingress.tls':
+    "true: HTTPS (the local CA's certificate locally, the stack's certificate on AWS), HTTP redirected to it; or { certificateArn: <ACM ARN> }.",
+  'spec.ingress.tls.certificateArn': 'The ARN of an ACM certificate for the host, served on AWS by SNI beside the stack certificate.',
   'spec.ingress.port': 'The container port traffic goes to: a number or a port name.',
   'spec.ingress.sessionAffinity': 'true: each client stays on one replica (a cookie) while it serves.',
   'spec.autoscaling': 'The replica count follows load between minReplicas and maxReplicas.',

@@ -126,8 +126,9 @@ export function httpPathProblem(path: string): string | undefined {
 const DNS_NAME_MAX = 253;
 
 /**
- * An ingress host: a lowercase DNS name, matched against the request's Host header. Common slips
- * (a URL, a port, a trailing dot, capitals) get the host they probably meant.
+ * An ingress host: a lowercase DNS name, matched against the request's Host header, or a wildcard
+ * `*.shop.example.com` (core/ingress-match.ts). Common slips (a URL, a port, a trailing dot,
+ * capitals) get the host they probably meant.
  */
 export function ingressHostProblem(host: string): string | undefined {
   const rules = `a DNS name such as shop.example.com: labels of ${DNS_LABEL_RULE}, separated by "."`;
@@ -144,7 +145,16 @@ export function ingressHostProblem(host: string): string | undefined {
   if (/:\d*$/.test(host)) {
     return `must be a host name without a port${suggest(host.replace(/:\d*$/, '').toLowerCase())}: the load balancer listens on its own port; got ${got(host)}`;
   }
-  if (host.startsWith('*')) return `must be one host name: wildcard hosts are not supported; got ${got(host)}`;
+  if (host.startsWith('*')) {
+    // A wildcard: "*." then a name of at least two labels, so that no tenant claims a whole top-level domain.
+    const suffix = host.startsWith('*.') ? host.slice(2) : undefined;
+    const problem = suffix === undefined || suffix.includes('*') ? 'is not one' : ingressHostProblem(suffix);
+    if (problem !== undefined || suffix === undefined || !suffix.includes('.')) {
+      return `must be a host name or a wildcard "*." followed by a domain of at least two labels, such as *.shop.example.com; got ${got(host)}`;
+    }
+    return undefined;
+  }
+  if (host.includes('*')) return `may hold "*" only as its whole first label, such as *.shop.example.com; got ${got(host)}`;
   if (host.endsWith('.')) return `must be written without the trailing "."${suggest(host.replace(/\.+$/, ''))}; got ${got(host)}`;
   if (host !== host.toLowerCase()) return `must be lowercase${suggest(host.toLowerCase())}: Host headers are matched without regard to case; got ${got(host)}`;
   if (host.length > DNS_NAME_MAX) return `must be at most ${DNS_NAME_MAX} characters (the longest DNS name); got ${host.length} characters`;

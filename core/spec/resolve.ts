@@ -118,5 +118,8 @@ function resolveIngress(
     if (found === undefined) throw new Error(`ingress port "${port}" was not resolved; ingressIssues should have rejected it`);
     port = found.containerPort;
   }
-  return { host: ingress.host, port, sessionAffinity: ingress.sessionAffinity };
+  // Stored only when not the default, so that a spec stored before these fields existed reads the same.
+  const path = ingress.path === '/' ? {} : { path: ingress.path };
+  const tls = ingress.tls === undefined || ingress.tls === false ? {} : { tls: ingress.tls };
+  return { host: ingress.host, port, sessionAffinity: ingress.sessionAffinity, ...path, ...tls };
 }

@@ -58,6 +58,7 @@ import {
   tooMany,
 } from './limits.ts';
 import { AUTOSCALING_ALIASES, AutoscalingSchema } from './autoscaling.ts';
+import { certificateArnProblem, ingressPathProblem } from '../ingress-match.ts';
 import { IdentitySchema } from './identity.ts';
 import { NetworkSchema } from './network.ts';
 import { got, isRecord, rule, stringValue, type RawIssue } from './messages.ts';
@@ -413,12 +414,31 @@ const PlacementSchema = z.strictObject({
     .default(() => []),
 });
 
+const TLS_RULE =
+  "must be true (the local CA locally, the stack's certificate on AWS), false, or { certificateArn: arn:aws:acm:<region>:<account>:certificate/<id> }";
+
 /** `spec.ingress`: whether the port exists in the pod is checked with the whole pod in ingressIssues. */
 const IngressSchema = z.strictObject(
   {
     host: checked(z.string({ error: stringValue }), ingressHostProblem),
     port: probePort,
     sessionAffinity: z.boolean({ error: rule('must be true or false (true keeps each client on one replica, with a cookie)') }).default(false),
+    path: checked(z.string({ error: stringValue }), ingressPathProblem).default('/'),
+    // Checked by hand rather than with a union, whose one message would hide which part is wrong.
+    tls: z
+      .unknown()
+      .transform((value, ctx): boolean | { certificateArn: string } => {
+        if (typeof value === 'boolean') return value;
+        if (isRecord(value) && Object.keys(value).length === 1 && typeof value.certificateArn === 'string') {
+          const problem = certificateArnProblem(value.certificateArn);
+          if (problem === undefined) return { certificateArn: value.certificateArn };
+          ctx.addIssue({ code: 'custom', message: problem, path: ['certificateArn'], input: value.certificateArn });
+          return z.NEVER;
+        }
+        ctx.addIssue({ code: 'custom', message: `${TLS_RULE}; got ${got(value)}`, input: value });
+        return z.NEVER;
+      })
+      .optional(),
   },
   { error: rule('must be a map such as { host: shop.example.com, port: http }') },
 );

@@ -130,7 +130,7 @@ spec:
     const proxy = new URL(json<{ proxy: string }>(await cli('local', 'status', '-o', 'json')).proxy);
     const get = () =>
       new Promise<number>((resolve) => {
-        const req = request({ host: proxy.hostname, port: Number(proxy.port), path: '/', headers: { host: 'shop.hpa.test' }, agent: false }, (res) => {
+        const req = request({ host: proxy.hostname, port: Number(proxy.port || 80), path: '/', headers: { host: 'shop.hpa.test' }, agent: false }, (res) => {
           res.resume();
           res.on('end', () => resolve(res.statusCode ?? 0));
         });

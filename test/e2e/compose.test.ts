@@ -95,7 +95,7 @@ describe('a Compose file deployed as it is', { timeout: 120_000 }, () => {
     const proxy = new URL((JSON.parse((await cli('local', 'status', '-o', 'json')).stdout) as { proxy: string }).proxy);
     const get = () =>
       new Promise<string>((resolve, reject) => {
-        const req = request({ host: proxy.hostname, port: Number(proxy.port), path: '/', headers: { host: 'stack.compose.test' }, agent: false }, (r) => {
+        const req = request({ host: proxy.hostname, port: Number(proxy.port || 80), path: '/', headers: { host: 'stack.compose.test' }, agent: false }, (r) => {
           let body = '';
           r.on('data', (d) => (body += d));
           r.on('end', () => (r.statusCode === 200 ? resolve(body.trim()) : reject(new Error(`HTTP ${r.statusCode}: ${body}`))));

@@ -54,11 +54,14 @@ async function query(name: string, type: 'A' | 'SRV'): Promise<{ answers: { addr
 function viaProxy(host: string, cookie?: string): Promise<{ status: number; body: string; setCookie?: string }> {
   const url = new URL(proxyUrl);
   return new Promise((resolve, reject) => {
-    const req = request({ host: url.hostname, port: Number(url.port), path: '/', headers: { host, ...(cookie ? { cookie } : {}) }, agent: false }, (res) => {
-      let body = '';
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: body.trim(), setCookie: res.headers['set-cookie']?.[0] }));
-    });
+    const req = request(
+      { host: url.hostname, port: Number(url.port || 80), path: '/', headers: { host, ...(cookie ? { cookie } : {}) }, agent: false },
+      (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: body.trim(), setCookie: res.headers['set-cookie']?.[0] }));
+      },
+    );
     req.on('error', reject);
     req.setTimeout(5000, () => req.destroy(new Error('timeout')));
     req.end();

@@ -62,7 +62,7 @@ function post(): Promise<{ ok: boolean; body: string; error?: string }> {
     const req = http.request(
       {
         host: proxy.hostname,
-        port: Number(proxy.port),
+        port: Number(proxy.port || 80),
         method: 'POST',
         path: '/cgi-bin/slow',
         headers: { host: HOST, 'content-type': 'text/plain', 'content-length': 4 },

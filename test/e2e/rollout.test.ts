@@ -82,7 +82,7 @@ async function underLoad<T>(during: () => Promise<T>): Promise<{ value: T; total
   const proxy = new URL(json<{ proxy: string }>(await cli('local', 'status', '-o', 'json')).proxy);
   const get = () =>
     new Promise<string | undefined>((resolve) => {
-      const req = request({ host: proxy.hostname, port: Number(proxy.port), path: '/', headers: { host: HOST }, agent: false }, (res) => {
+      const req = request({ host: proxy.hostname, port: Number(proxy.port || 80), path: '/', headers: { host: HOST }, agent: false }, (res) => {
         res.resume();
         res.on('end', () => resolve(res.statusCode === 200 ? undefined : `HTTP ${res.statusCode}`));
         res.on('error', (err) => resolve(err.message));

@@ -48,7 +48,13 @@ const ELB_TARGET_GROUP_ACTIONS = [
   'elasticloadbalancing:ModifyTargetGroupAttributes',
   'elasticloadbalancing:RegisterTargets',
 ];
-const ELB_RULE_ACTIONS = ['elasticloadbalancing:CreateRule', 'elasticloadbalancing:DeleteRule', 'elasticloadbalancing:ModifyRule'];
+const ELB_RULE_ACTIONS = [
+  'elasticloadbalancing:AddListenerCertificates',
+  'elasticloadbalancing:CreateRule',
+  'elasticloadbalancing:DeleteRule',
+  'elasticloadbalancing:ModifyRule',
+  'elasticloadbalancing:SetRulePriorities',
+];
 const EC2_ROUTE_ACTIONS = [
   'ec2:CreateRoute',
   'ec2:DeleteRoute',
@@ -114,7 +120,8 @@ beforeAll(() => {
   vpcId = onlyResource(template, 'AWS::EC2::VPC');
   zoneId = onlyResource(template, 'AWS::Route53::HostedZone');
   albId = onlyResource(template, 'AWS::ElasticLoadBalancingV2::LoadBalancer');
-  listenerId = onlyResource(template, 'AWS::ElasticLoadBalancingV2::Listener');
+  // With a certificate there are two: HTTPS on 443 (the rules) and HTTP on 80 (a redirect).
+  listenerId = onlyResource(template, 'AWS::ElasticLoadBalancingV2::Listener', (p) => p.Port === 443);
   albSgId = onlyResource(template, 'AWS::EC2::SecurityGroup', (p) => String(p.GroupDescription).startsWith('Skiff load balancer'));
   hostSgId = onlyResource(template, 'AWS::EC2::SecurityGroup', (p) => String(p.GroupDescription).startsWith('Skiff hosts'));
   queueId = onlyResource(template, 'AWS::SQS::Queue');
@@ -255,6 +262,7 @@ describe('control-plane functions', () => {
           SKIFF_HOSTED_ZONE_ID: { Ref: zoneId },
           SKIFF_DNS_ZONE: 'apps.test.internal',
           SKIFF_ALB_LISTENER_ARN: { Ref: listenerId },
+          SKIFF_ALB_HTTPS: 'true',
           SKIFF_VPC_ID: { Ref: vpcId },
           SKIFF_DEREGISTRATION_DELAY_SECONDS: '30',
           SKIFF_CLUSTER_CIDR: '10.200.0.0/16',
@@ -937,10 +945,13 @@ describe('load balancer', () => {
     });
   });
 
-  it('accepts HTTPS from anywhere and sends only to the hosts, on the published-port range', () => {
+  it('accepts HTTPS (and HTTP, redirected) from anywhere and sends only to the hosts, on the published-port range', () => {
     template.hasResourceProperties('AWS::EC2::SecurityGroup', {
       GroupDescription: Match.stringLikeRegexp('^Skiff load balancer'),
-      SecurityGroupIngress: [Match.objectLike({ CidrIp: '0.0.0.0/0', IpProtocol: 'tcp', FromPort: 443, ToPort: 443 })],
+      SecurityGroupIngress: [
+        Match.objectLike({ CidrIp: '0.0.0.0/0', IpProtocol: 'tcp', FromPort: 443, ToPort: 443 }),
+        Match.objectLike({ CidrIp: '0.0.0.0/0', IpProtocol: 'tcp', FromPort: 80, ToPort: 80 }),
+      ],
     });
     const albSg = template.findResources('AWS::EC2::SecurityGroup')[albSgId] as { Properties: { SecurityGroupEgress?: unknown[] } };
     // No inline allow-all rule (allowAllOutbound is off): the one egress rule is the one below.

@@ -226,6 +226,30 @@ describe('the API and ingress hosts', () => {
     expect(a.kicks()).toBe(1);
   });
 
+  it('shares a host between services by path, and refuses a second claim of the same host and path, naming both', async () => {
+    const a = await api();
+    const withPath = (name: string, host: string, path?: string) => {
+      const doc = JSON.parse(withIngress('default', name, host));
+      if (path !== undefined) doc.spec.ingress.path = path;
+      return JSON.stringify(doc);
+    };
+    expect((await a.call('POST', '/v1/services', withPath('web', 'shop.example.com'))).status).toBe(201);
+    expect((await a.call('POST', '/v1/services', withPath('api', 'shop.example.com', '/api'))).status).toBe(201);
+    expect((await a.call('POST', '/v1/services', withPath('any', '*.example.com'))).status).toBe(201);
+    const res = await a.call('POST', '/v1/services', withPath('api2', 'shop.example.com', '/api'));
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({
+      issues: [
+        {
+          path: 'spec.ingress.path',
+          message:
+            'ingress host shop.example.com and path /api (shop.example.com/api) is already used by service default/api; choose another host or path for default/api2, or remove the ingress of default/api first',
+        },
+      ],
+    });
+    expect(await a.store.getService('default', 'api2')).toBeUndefined();
+  });
+
   it('rejects taking the host of another service on an update, and keeps the stored spec', async () => {
     const a = await api();
     await a.call('POST', '/v1/services', withIngress('default', 'web', 'shop.example.com'));

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { mockClient } from 'aws-sdk-client-mock';
 import {
+  AddListenerCertificatesCommand,
   CreateRuleCommand,
   CreateTargetGroupCommand,
   DeleteRuleCommand,
@@ -23,6 +24,7 @@ import {
   RegisterTargetsCommand,
   ResourceInUseException,
   RuleNotFoundException,
+  SetRulePrioritiesCommand,
   TooManyRulesException,
   TooManyTargetsException,
   type Rule,
@@ -44,8 +46,10 @@ interface FakeTargetGroup {
 
 interface FakeRule {
   readonly arn: string;
-  readonly priority: number;
+  priority: number;
   readonly host: string;
+  /** The path-pattern values, when the rule has that condition. */
+  readonly paths?: string[];
   targetGroupArn: string;
 }
 
@@ -55,6 +59,8 @@ class FakeElb {
   readonly client = this.mock as unknown as ElasticLoadBalancingV2Client;
   readonly groups = new Map<string, FakeTargetGroup>();
   rules: FakeRule[] = [];
+  /** Certificates added to the listener (SNI). */
+  readonly certificates = new Set<string>();
   private ids = 0;
   private readonly failures = new Map<string, Error>();
 
@@ -78,7 +84,10 @@ class FakeElb {
           RuleArn: r.arn,
           Priority: String(r.priority),
           IsDefault: false,
-          Conditions: [{ Field: 'host-header', Values: [r.host], HostHeaderConfig: { Values: [r.host] } }],
+          Conditions: [
+            { Field: 'host-header', Values: [r.host], HostHeaderConfig: { Values: [r.host] } },
+            ...(r.paths ? [{ Field: 'path-pattern', Values: r.paths, PathPatternConfig: { Values: r.paths } }] : []),
+          ],
           Actions: [
             { Type: 'forward' as const, TargetGroupArn: r.targetGroupArn, ForwardConfig: { TargetGroups: [{ TargetGroupArn: r.targetGroupArn, Weight: 1 }] } },
           ],
@@ -130,6 +139,7 @@ class FakeElb {
         arn: `${LISTENER.replace(':listener/', ':listener-rule/')}/r${++this.ids}`,
         priority: input.Priority!,
         host: input.Conditions![0].HostHeaderConfig!.Values![0],
+        ...(input.Conditions![1] ? { paths: input.Conditions![1].PathPatternConfig!.Values! } : {}),
         targetGroupArn: input.Actions![0].TargetGroupArn!,
       };
       this.rules.push(rule);
@@ -139,6 +149,18 @@ class FakeElb {
       const rule = this.rules.find((r) => r.arn === input.RuleArn);
       if (!rule) throw new RuleNotFoundException({ message: 'no such rule', $metadata: {} });
       rule.targetGroupArn = input.Actions![0].TargetGroupArn!;
+      return {};
+    });
+    this.on(SetRulePrioritiesCommand, (input) => {
+      for (const p of input.RulePriorities ?? []) {
+        const rule = this.rules.find((r) => r.arn === p.RuleArn);
+        if (!rule) throw new RuleNotFoundException({ message: 'no such rule', $metadata: {} });
+        rule.priority = p.Priority!;
+      }
+      return {};
+    });
+    this.on(AddListenerCertificatesCommand, (input) => {
+      for (const c of input.Certificates ?? []) this.certificates.add(c.CertificateArn!);
       return {};
     });
     this.on(DeleteRuleCommand, (input) => {
@@ -177,8 +199,14 @@ class FakeElb {
     return g;
   }
 
-  addRule(priority: number, host: string, group: FakeTargetGroup): FakeRule {
-    const rule = { arn: `${LISTENER.replace(':listener/', ':listener-rule/')}/r${++this.ids}`, priority, host, targetGroupArn: group.arn };
+  addRule(priority: number, host: string, group: FakeTargetGroup, paths?: string[]): FakeRule {
+    const rule = {
+      arn: `${LISTENER.replace(':listener/', ':listener-rule/')}/r${++this.ids}`,
+      priority,
+      host,
+      ...(paths ? { paths } : {}),
+      targetGroupArn: group.arn,
+    };
     this.rules.push(rule);
     return rule;
   }
@@ -196,7 +224,9 @@ class FakeElb {
   /** The listener's routing as `host -> target group name`, sorted by priority. */
   routing(): string[] {
     const nameOf = (arn: string) => [...this.groups.values()].find((g) => g.arn === arn)?.name ?? arn;
-    return [...this.rules].sort((a, b) => a.priority - b.priority).map((r) => `${r.priority} ${r.host} -> ${nameOf(r.targetGroupArn)}`);
+    return [...this.rules]
+      .sort((a, b) => a.priority - b.priority)
+      .map((r) => `${r.priority} ${r.host}${r.paths ? ` ${r.paths.join(',')}` : ''} -> ${nameOf(r.targetGroupArn)}`);
   }
 
   /** Registered (not draining) targets of a group, as `id:port`, sorted. */
@@ -696,5 +726,92 @@ describe('AlbLoadBalancer', () => {
       ),
       { numRuns: 60 },
     );
+  });
+});
+
+describe('AlbLoadBalancer: paths, wildcard hosts and TLS', () => {
+  const ARN = 'arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789';
+
+  it('gives each host and path its own rule, with path-pattern conditions for the path and below it, and wildcard hosts as they are', async () => {
+    elb = new FakeElb();
+    const lb = balancer();
+    const api = { ...route('api', 'shop.example.com', [['10.0.1.5', 32001]]), path: '/api' };
+    const any = route('any', '*.example.com', [['10.0.1.6', 32002]]);
+    expect(await lb.sync([route('web', 'shop.example.com', [['10.0.1.5', 32000]]), api, any])).toEqual({ failed: [] });
+    const creates = elb.takeCalls().filter(([c]) => c === 'CreateRule');
+    expect(creates.map(([, input]) => (input as { Conditions: unknown }).Conditions)).toEqual(
+      expect.arrayContaining([
+        [{ Field: 'host-header', HostHeaderConfig: { Values: ['*.example.com'] } }],
+        [
+          { Field: 'host-header', HostHeaderConfig: { Values: ['shop.example.com'] } },
+          { Field: 'path-pattern', PathPatternConfig: { Values: ['/api', '/api/*'] } },
+        ],
+      ]),
+    );
+    // Most specific first: /api before / on the host, the exact host before the wildcard.
+    expect(elb.routing().map((r) => r.replace(/^\d+ /, ''))).toEqual([
+      `shop.example.com /api,/api/* -> ${tgName('api')}`,
+      `shop.example.com -> ${tgName('web')}`,
+      `*.example.com -> ${tgName('any')}`,
+    ]);
+    // A second sync finds every rule in place and changes nothing.
+    await lb.sync([route('web', 'shop.example.com', [['10.0.1.5', 32000]]), api, any]);
+    expect(elb.takeCalls().filter(([c]) => !c.startsWith('Describe'))).toEqual([]);
+  });
+
+  it('reorders rules that can match the same request when their priorities are the wrong way round, in one call', async () => {
+    elb = new FakeElb();
+    const lb = balancer();
+    const root = elb.addRule(1, 'shop.example.com', elb.addGroup(tgName('web')));
+    const other = elb.addRule(2, 'blog.example.com', elb.addGroup(tgName('blog')));
+    const api = elb.addRule(5, 'shop.example.com', elb.addGroup(tgName('api')), ['/api', '/api/*']);
+    await lb.sync([route('web', 'shop.example.com', []), route('blog', 'blog.example.com', []), { ...route('api', 'shop.example.com', []), path: '/api' }]);
+    const reorders = elb.takeCalls().filter(([c]) => c === 'SetRulePriorities');
+    expect(reorders).toEqual([
+      [
+        'SetRulePriorities',
+        {
+          RulePriorities: [
+            { RuleArn: api.arn, Priority: 1 },
+            { RuleArn: root.arn, Priority: 5 },
+          ],
+        },
+      ],
+    ]);
+    // The rule of a host no other rule can match keeps its priority.
+    expect(other.priority).toBe(2);
+  });
+
+  it('refuses a tls route on a listener without HTTPS, and serves the others', async () => {
+    elb = new FakeElb();
+    const lb = balancer();
+    const { failed } = await lb.sync([{ ...route('web', 'shop.example.com', []), tls: true }, route('blog', 'blog.example.com', [])]);
+    expect(failed).toEqual([
+      {
+        host: 'shop.example.com',
+        namespace: 'shop',
+        service: 'web',
+        reason: 'rejected',
+        message: expect.stringContaining("spec.ingress.tls needs the load balancer's HTTPS listener"),
+      },
+    ]);
+    expect(elb.routing()).toEqual([`1 blog.example.com -> ${tgName('blog')}`]);
+  });
+
+  it("adds a route's own certificate to the HTTPS listener for SNI, once per sync", async () => {
+    elb = new FakeElb();
+    const lb = balancer({ https: true });
+    const tls = { certificateArn: ARN };
+    const { failed } = await lb.sync([
+      { ...route('web', 'shop.example.com', []), tls },
+      { ...route('api', 'shop.example.com', []), path: '/api', tls },
+      { ...route('blog', 'blog.example.com', []), tls: true },
+    ]);
+    expect(failed).toEqual([]);
+    expect([...elb.certificates]).toEqual([ARN]);
+    expect(elb.takeCalls().filter(([c]) => c === 'AddListenerCertificates')).toEqual([
+      ['AddListenerCertificates', { ListenerArn: LISTENER, Certificates: [{ CertificateArn: ARN }] }],
+    ]);
+    expect(elb.routing()).toHaveLength(3);
   });
 });

@@ -59,7 +59,7 @@ describe('skiff explain', () => {
     expect(out.text()).toMatch(/^FIELD: {4}spec\.update\.maxSurge\nTYPE: {5}integer \| string\nDEFAULT: {2}"25%"/);
     const json = capture();
     expect(await main(['explain', 'spec.ingress', '-o', 'json'], json)).toBe(0);
-    expect(JSON.parse(json.text()).fields.map((f: { name: string }) => f.name)).toEqual(['host', 'port', 'sessionAffinity']);
+    expect(JSON.parse(json.text()).fields.map((f: { name: string }) => f.name)).toEqual(['host', 'port', 'sessionAffinity', 'path', 'tls']);
     const bad = capture();
     expect(await main(['explain', 'spec.replica'], bad)).toBe(2);
     expect(bad.errors.join('\n')).toMatch(/did you mean "replicas"/);

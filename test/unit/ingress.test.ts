@@ -7,7 +7,7 @@ import type { Service, TaskView } from '../../core/types.ts';
 interface ServiceOptions {
   namespace?: string;
   name?: string;
-  ingress?: { host: string; port: string | number; sessionAffinity?: boolean };
+  ingress?: { host: string; port: string | number; sessionAffinity?: boolean; path?: string; tls?: unknown };
   createdAt?: string;
   deleting?: boolean;
 }
@@ -81,6 +81,30 @@ describe('ingressRoutes', () => {
         ],
       },
     ]);
+  });
+
+  it('gives each service its own route on one host by path, with wildcard hosts and TLS carried, sorted by host then path', () => {
+    const services = [
+      aService({ name: 'web', ingress: { ...shop, tls: true } }),
+      aService({ name: 'api', ingress: { ...shop, path: '/api' } }),
+      aService({ name: 'any', ingress: { host: '*.example.com', port: 'http' } }),
+    ];
+    const tasks = [aTask({ service: 'web' }), aTask({ service: 'api', slot: 1 }), aTask({ service: 'any', slot: 2 })];
+    expect(
+      ingressRoutes(services, tasks).map((r) => ({ host: r.host, path: r.path, tls: r.tls, service: r.service, targets: r.targets.map((t) => t.taskId) })),
+    ).toEqual([
+      { host: '*.example.com', path: undefined, tls: undefined, service: 'any', targets: ['any-2-abcde'] },
+      { host: 'shop.example.com', path: undefined, tls: true, service: 'web', targets: ['web-0-abcde'] },
+      { host: 'shop.example.com', path: '/api', tls: undefined, service: 'api', targets: ['api-1-abcde'] },
+    ]);
+  });
+
+  it('gives a host and path claimed by two services to the older one', () => {
+    const services = [
+      aService({ name: 'young', ingress: { ...shop, path: '/api' }, createdAt: '2026-02-01T00:00:00.000Z' }),
+      aService({ name: 'old', ingress: { ...shop, path: '/api' }, createdAt: '2026-01-01T00:00:00.000Z' }),
+    ];
+    expect(ingressRoutes(services, []).map((r) => `${r.host}${r.path} ${r.service}`)).toEqual(['shop.example.com/api old']);
   });
 
   it('uses the port the ingress names, and carries session affinity', () => {

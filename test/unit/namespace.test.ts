@@ -1,10 +1,15 @@
 /** Namespaces (core/namespace.ts): the spec, quotas at their edges, and ingress host patterns. */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { ingressHostMatches } from '../../core/ingress-match.ts';
 import { ValidationError } from '../../core/errors.ts';
 import {
   checkQuota,
+  hostMatches,
   ingressHostProblem,
   namespaceUsage,
+  patternCovers,
+  patternsOverlap,
   parseNamespaceSpec,
   parseStoredNamespaceSpec,
   QuotaExceededError,
@@ -105,5 +110,42 @@ describe('ingress host patterns', () => {
     expect(ingressHostProblem('www.shop.example.com', 'web', namespaces)).toMatch(/belongs to namespace shop/);
     expect(ingressHostProblem('www.shop.example.com', 'nobody', namespaces)).toMatch(/belongs to namespace shop/);
     expect(ingressHostProblem('web.example.com', 'web', namespaces)).toBeUndefined();
+  });
+
+  it('a wildcard host must lie inside one of its own patterns', () => {
+    expect(ingressHostProblem('*.shop.example.com', 'shop', namespaces)).toBeUndefined();
+    expect(ingressHostProblem('*.eu.shop.example.com', 'shop', namespaces)).toBeUndefined();
+    expect(ingressHostProblem('*.example.com', 'shop', namespaces)).toMatch(
+      /namespace shop may use only ingress hosts matching \*\.shop\.example\.com; \*\.example\.com is not inside them/,
+    );
+    const exact = [ns({ ingressHosts: ['www.shop.example.com'] })];
+    expect(ingressHostProblem('*.shop.example.com', 'shop', exact)).toMatch(/is not inside them/);
+  });
+
+  it('covers and overlaps exactly as the names each side matches, for any patterns and hosts', () => {
+    const name = fc.array(fc.constantFrom('a', 'b', 'shop'), { minLength: 1, maxLength: 4 }).map((l) => `${l.join('.')}.test`);
+    const either = fc.oneof(
+      name,
+      name.map((n) => `*.${n}`),
+    );
+    fc.assert(
+      fc.property(either, either, fc.array(fc.constantFrom('a', 'b', 'shop', 'x'), { minLength: 0, maxLength: 2 }), (pattern, host, extra) => {
+        // Names the ingress host serves: itself when exact; some below its domain when a wildcard.
+        const base = host.startsWith('*.') ? host.slice(2) : host;
+        const served = host.startsWith('*.') ? [`x.${base}`, `${[...extra, 'y'].join('.')}.${base}`] : [host];
+        if (patternCovers(pattern, host)) for (const n of served) expect(hostMatches(pattern, n)).toBe(true);
+        // A name both match means they overlap.
+        for (const n of served) if (ingressHostMatches(host, n) && hostMatches(pattern, n)) expect(patternsOverlap(pattern, host)).toBe(true);
+        if (!patternsOverlap(pattern, host)) for (const n of served) expect(hostMatches(pattern, n)).toBe(false);
+      }),
+    );
+  });
+
+  it("a wildcard host may not take names of another namespace's patterns, above or below them", () => {
+    expect(ingressHostProblem('*.example.com', 'web', namespaces)).toMatch(/\*\.example\.com would take hosts that belong to namespace shop/);
+    expect(ingressHostProblem('*.eu.shop.example.com', 'web', namespaces)).toMatch(/belong to namespace shop/);
+    const exact = [ns({ ingressHosts: ['www.shop.example.com'] }), ns({}, 'web')];
+    expect(ingressHostProblem('*.shop.example.com', 'web', exact)).toMatch(/belong to namespace shop/);
+    expect(ingressHostProblem('*.myshop.example.com', 'web', namespaces)).toBeUndefined();
   });
 });

@@ -1081,7 +1081,21 @@ describe('spec.ingress', () => {
       'spec.ingress.host',
       'must be written without the trailing "." (did you mean "shop.example.com"?)',
     ],
-    ['a wildcard', { host: '*.example.com', port: 'http' }, 'spec.ingress.host', 'wildcard hosts are not supported'],
+    ['a wildcard over a top-level domain', { host: '*.com', port: 'http' }, 'spec.ingress.host', 'a domain of at least two labels'],
+    ['a wildcard inside the name', { host: 'www.*.example.com', port: 'http' }, 'spec.ingress.host', 'only as its whole first label'],
+    ['a path without its leading slash', { host: 'shop.example.com', port: 'http', path: 'api' }, 'spec.ingress.path', 'did you mean "/api"?'],
+    ['a path with a trailing slash', { host: 'shop.example.com', port: 'http', path: '/api/' }, 'spec.ingress.path', 'did you mean "/api"?'],
+    ['a path pattern', { host: 'shop.example.com', port: 'http', path: '/api/*' }, 'spec.ingress.path', 'must be a literal prefix'],
+    ['a path with a query', { host: 'shop.example.com', port: 'http', path: '/a?b' }, 'spec.ingress.path', 'must be a literal prefix'],
+    ['a path with dot segments', { host: 'shop.example.com', port: 'http', path: '/a/../b' }, 'spec.ingress.path', 'normalised'],
+    ['tls as a string', { host: 'shop.example.com', port: 'http', tls: 'yes' }, 'spec.ingress.tls', 'must be true'],
+    ['tls with an unknown key', { host: 'shop.example.com', port: 'http', tls: { arn: 'x' } }, 'spec.ingress.tls', '{ certificateArn: arn:aws:acm:'],
+    [
+      'a certificate ARN that is not ACM',
+      { host: 'shop.example.com', port: 'http', tls: { certificateArn: 'arn:aws:iam::123456789012:server-certificate/shop' } },
+      'spec.ingress.tls.certificateArn',
+      'must be the ARN of an ACM certificate',
+    ],
     ['an IP address', { host: '10.0.0.1', port: 'http' }, 'spec.ingress.host', 'must be a DNS name, not an IP address'],
     ['two dots in a row', { host: 'shop..example.com', port: 'http' }, 'spec.ingress.host', 'an empty label (two dots in a row, or a leading dot) is not one'],
     ['an underscore', { host: 'my_shop.example.com', port: 'http' }, 'spec.ingress.host', 'the label "my_shop" is not one'],
@@ -1148,6 +1162,16 @@ describe('spec.ingress', () => {
     expect(issues[0].message).toContain(fragment);
   });
 
+  it('accepts a wildcard host, a path prefix and TLS, and stores path and tls only when set', () => {
+    const arn = 'arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789';
+    const wild = parseServiceSpec(aSpec(withIngress({ host: '*.shop.example.com', port: 'http', path: '/api', tls: true })));
+    expect(wild.spec.ingress).toEqual({ host: '*.shop.example.com', port: 8080, sessionAffinity: false, path: '/api', tls: true });
+    const own = parseServiceSpec(aSpec(withIngress({ host: 'shop.example.com', port: 'http', path: '/', tls: { certificateArn: arn } })));
+    expect(own.spec.ingress).toEqual({ host: 'shop.example.com', port: 8080, sessionAffinity: false, tls: { certificateArn: arn } });
+    const plain = parseServiceSpec(aSpec(withIngress({ host: 'shop.example.com', port: 'http', tls: false })));
+    expect(plain.spec.ingress).toEqual({ host: 'shop.example.com', port: 8080, sessionAffinity: false });
+  });
+
   it('does not suggest a host that would itself be invalid', () => {
     const [issue] = issuesOf(() => parseServiceSpec(aSpec(withIngress({ host: 'https://Bad_Host/x', port: 'http' }))));
     expect(issue.message).not.toContain('did you mean');
@@ -1165,9 +1189,9 @@ describe('spec.ingress', () => {
     expect(issues.map((i) => i.path).sort()).toEqual(['spec.ingress.host', 'spec.ingress.port', 'spec.ingress.sessionAffinity', 'spec.replicas']);
   });
 
-  it('is no longer announced as coming later', () => {
+  it('answers a Kubernetes-style paths list with the one path field', () => {
     const issues = issuesOf(() => parseServiceSpec(aSpec(withIngress({ host: 'shop.example.com', port: 'http', paths: ['/'] }))));
-    expect(issues).toEqual([{ path: 'spec.ingress.paths', message: 'unknown field "paths"' }]);
+    expect(issues).toEqual([{ path: 'spec.ingress.paths', message: 'unknown field "paths" (did you mean "path"?)' }]);
   });
 });
 

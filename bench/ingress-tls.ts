@@ -1,0 +1,143 @@
+/**
+ * The local load balancer's throughput over plain HTTP and over TLS (HTTP/1.1 keep-alive, wrk),
+ * beside HAProxy doing the same in the same run, against three node:http replicas on 127.0.0.1.
+ * No Docker: the figures are the proxies' own cost, not busybox's.
+ *
+ *   npx tsx bench/ingress-tls.ts [--seconds 5] [--rounds 3]
+ *
+ * Prints requests per second, the median of the rounds, for: one replica direct; Skiff plain;
+ * Skiff TLS; HAProxy plain; HAProxy TLS (when `haproxy` is installed). Every process it starts
+ * is stopped by pid at the end.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { parseArgs } from 'node:util';
+import { ensureLocalCa, loadLocalCa } from '../local/ca.ts';
+import { startProxyWorker } from '../local/proxy-worker.ts';
+
+const run = promisify(execFile);
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' } } });
+const seconds = Number(values.seconds);
+const rounds = Number(values.rounds);
+const HOST = 'bench.example.test';
+
+async function replica(name: string): Promise<{ port: number; close: () => Promise<void> }> {
+  const body = `${name}\n`;
+  const server = http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  });
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** wrk, 2 threads, 8 connections; requests per second. */
+async function wrk(url: string): Promise<number> {
+  const { stdout } = await run('wrk', ['-t2', '-c8', `-d${seconds}s`, '-H', `Host: ${HOST}`, url], { maxBuffer: 1 << 20 });
+  const m = /Requests\/sec:\s+([\d.]+)/.exec(stdout);
+  if (!m) throw new Error(`wrk printed no rate:\n${stdout}`);
+  const errors = /Non-2xx or 3xx responses: (\d+)/.exec(stdout);
+  if (errors) throw new Error(`wrk saw ${errors[1]} error answers from ${url}`);
+  return Number(m[1]);
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+async function freePort(): Promise<number> {
+  const s = http.createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise((resolve) => s.close(resolve));
+  return port;
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'skiff-bench-tls-'));
+const replicas = await Promise.all(['a', 'b', 'c'].map(replica));
+const ca = await ensureLocalCa(dir);
+const proxy = await startProxyWorker({ ca, log: () => {} });
+await proxy.sync([
+  {
+    host: HOST,
+    namespace: 'bench',
+    service: 'web',
+    sessionAffinity: false,
+    targets: replicas.map((r, i) => ({ taskId: `web-${i}`, ip: '127.0.0.1', port: r.port })),
+  },
+]);
+
+// HAProxy with the same certificate (its PEM holds key and chain), the same replicas, keep-alive both sides.
+let haproxy: { pid: number; http: number; https: number } | undefined;
+try {
+  await run('haproxy', ['-v']);
+  const pair = await (await loadLocalCa(ca)).issue(HOST);
+  const pem = join(dir, 'haproxy.pem');
+  await writeFile(pem, `${pair.cert}${pair.key}`, { mode: 0o600 });
+  const [hp, hps] = [await freePort(), await freePort()];
+  const cfg = join(dir, 'haproxy.cfg');
+  await writeFile(
+    cfg,
+    `global
+  maxconn 1024
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 30s
+  timeout server 30s
+  option http-keep-alive
+frontend plain
+  bind 127.0.0.1:${hp}
+  default_backend web
+frontend tls
+  bind 127.0.0.1:${hps} ssl crt ${pem} alpn h2,http/1.1
+  default_backend web
+backend web
+  balance roundrobin
+${replicas.map((r, i) => `  server r${i} 127.0.0.1:${r.port}`).join('\n')}
+`,
+  );
+  const child = spawn('haproxy', ['-f', cfg], { stdio: 'ignore' });
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  if (child.pid !== undefined && child.exitCode === null) haproxy = { pid: child.pid, http: hp, https: hps };
+} catch (err) {
+  console.error(`haproxy left out: ${(err as Error).message}`);
+}
+
+const cases: [string, string][] = [
+  ['one replica direct', `http://127.0.0.1:${replicas[0].port}/`],
+  ['skiff plain (HTTP/1.1)', `${proxy.url}/`],
+  ['skiff TLS (HTTP/1.1 over TLS)', `https://127.0.0.1:${proxy.httpsPort}/`],
+  ...(haproxy
+    ? ([
+        ['haproxy plain', `http://127.0.0.1:${haproxy.http}/`],
+        ['haproxy TLS', `https://127.0.0.1:${haproxy.https}/`],
+      ] as [string, string][])
+    : []),
+];
+const rates = new Map<string, number[]>(cases.map(([name]) => [name, []]));
+try {
+  // Interleaved rounds, so a busy moment of the machine falls on every case alike.
+  for (let r = 0; r < rounds; r++) for (const [name, url] of cases) rates.get(name)!.push(await wrk(url));
+  console.log(`wrk -t2 -c8 -d${seconds}s, median of ${rounds} rounds (requests/s), 3 node:http replicas on 127.0.0.1:`);
+  for (const [name, xs] of rates) console.log(`  ${name.padEnd(32)} ${median(xs).toFixed(0).padStart(7)}   (${xs.map((x) => x.toFixed(0)).join(', ')})`);
+} finally {
+  if (haproxy) process.kill(haproxy.pid, 'SIGTERM');
+  await proxy.close();
+  await Promise.all(replicas.map((r) => r.close()));
+  await rm(dir, { recursive: true, force: true });
+}
