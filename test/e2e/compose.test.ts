@@ -84,8 +84,18 @@ describe('a Compose file deployed as it is', { timeout: 120_000 }, () => {
     const res = await skiff(['apply', '-f', 'compose.yaml', '--timeout', '90'], { cwd: join(dir, 'stack'), timeoutMs: 120_000 });
     expect(res.code, res.stderr).toBe(0);
     expect(res.stdout).toContain('service stack/web created');
-    const tasks = JSON.parse((await cli('get', 'tasks', '-n', 'stack', '-o', 'json')).stdout) as { service: string; state: string; health?: string }[];
-    expect(tasks.filter((t) => t.service === 'web').map((t) => [t.state, t.health])).toEqual([
+    // apply waits for the replicas to run; their probes pass a moment later (a loaded machine fails a first probe or two).
+    const states = await eventually(
+      async () => {
+        const tasks = JSON.parse((await cli('get', 'tasks', '-n', 'stack', '-o', 'json')).stdout) as { service: string; state: string; health?: string }[];
+        const web = tasks.filter((t) => t.service === 'web').map((t) => [t.state, t.health]);
+        return web.every(([state, health]) => state === 'running' && health === 'healthy') ? web : undefined;
+      },
+      'both web replicas running and healthy',
+      60_000,
+      500,
+    );
+    expect(states).toEqual([
       ['running', 'healthy'],
       ['running', 'healthy'],
     ]);

@@ -83,10 +83,10 @@ async function dockerRuns(): Promise<Map<string, number[]>> {
 }
 
 beforeAll(async () => {
-  running = await startCluster(dir, ['--cluster', cluster, '--hosts', '2', '--data', join(dir, 'data')]);
+  running = await startCluster(dir, ['--cluster', cluster, '--hosts', '2', '--data', join(dir, 'data')], 120_000);
   const status = JSON.parse((await cli('local', 'status', '-o', 'json')).stdout) as { hosts: { pid: number }[] };
   for (const h of status.hosts) agentPids.add(h.pid);
-}, 60_000);
+}, 150_000);
 
 afterAll(async () => {
   try {

@@ -45,7 +45,8 @@ function lookupAnswer(vpcCidrBlock = '10.50.0.0/16') {
   };
 }
 
-describe('SkiffStack in an existing VPC', () => {
+// Each synth takes seconds, tens of them on a loaded machine.
+describe('SkiffStack in an existing VPC', { timeout: 120_000 }, () => {
   let synth: Synthesized;
   beforeAll(() => {
     synth = synthFixtureStack(

@@ -68,7 +68,7 @@ async function waitFor(what: string, condition: () => boolean, timeoutMs = 20_00
   }
 }
 
-describe('Prober with real containers', () => {
+describe('Prober with real containers', { timeout: 150_000 }, () => {
   it('finds an httpd healthy through its published port on the host address, and unhealthy when httpd dies', async () => {
     // httpd without -f runs in the background, so killing it leaves the container (and its port proxy) up.
     const web = containerOf(`    - name: web
@@ -111,9 +111,10 @@ describe('Prober with real containers', () => {
     const { prober, changes } = aProber();
     prober.sync([{ key: started.key, containerId: started.id, check: app.health!, startedAt: started.startedAt }]);
 
-    await waitFor('healthy', () => prober.health(started.key)?.health === 'healthy');
+    // An exec probe is a docker exec: seconds each on a loaded machine.
+    await waitFor('healthy', () => prober.health(started.key)?.health === 'healthy', 60_000);
     expect((await execIn(docker, started.id, ['rm', '/tmp/ok'])).exitCode).toBe(0);
-    await waitFor('unhealthy', () => prober.health(started.key)?.health === 'unhealthy');
+    await waitFor('unhealthy', () => prober.health(started.key)?.health === 'unhealthy', 60_000);
 
     expect(changes).toEqual([
       { key: started.key, health: 'healthy', message: 'exit code 0' },
