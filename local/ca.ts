@@ -11,7 +11,8 @@
 import { mkdir, readFile, rename, writeFile, chmod, stat } from 'node:fs/promises';
 import { webcrypto, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import './reflect-metadata.ts';
+// @peculiar/x509's dependency tsyringe needs the Reflect metadata API loaded first.
+import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 
 const crypto = webcrypto as unknown as Crypto;
