@@ -423,6 +423,8 @@ const zone = new Route53Zone(new Route53Client({ endpoint: route53.endpoint, reg
   zone: ZONE,
 });
 let discoveryWarnings = 0;
+/** Discovery syncs that failed whole (Route 53 busy past the adapter's retries), by message. */
+const discoveryFailures = new Map<string, number>();
 const discoveryDeps = { store: discoveryStore, zone: { name: ZONE, ttl: DNS_TTL.aws, port: zone }, warn: () => void discoveryWarnings++ };
 
 class Loop {
@@ -494,8 +496,7 @@ const scheduler = new Loop(async () => {
   try {
     await runDiscoverySync(discoveryDeps);
   } catch (err) {
-    discoveryWarnings++;
-    if (!error) error = `discovery: ${(err as Error).message}`;
+    discoveryFailures.set((err as Error).message.slice(0, 160), (discoveryFailures.get((err as Error).message.slice(0, 160)) ?? 0) + 1);
   }
   passes.push({
     at: elapsed(),
@@ -729,7 +730,8 @@ try {
       s.sum += size;
     }
     startKey = page.LastEvaluatedKey;
-  } while (startKey && remaining() > -30_000);
+  } while (startKey && remaining() > -45_000);
+  if (startKey) log('item sizes: the scan stopped at the time limit; the sizes below are of the items read so far');
 
   // ------------------------------------------------------------------------------------------
   // Report
@@ -750,7 +752,8 @@ try {
   );
   print(
     `scheduler passes while converging: ${convergePasses.length} (${first.length} that placed or published); pass duration max ${maxPass ? secs(maxPass.ms) : '-'}, ` +
-      `idle mean ${secs(meanIdle((p) => p.ms))} (Lambda's ceiling: 900 s; the function's timeout: 60 s)`,
+      `idle mean ${secs(meanIdle((p) => p.ms))}; ${ok.filter((p) => p.ms > 60_000).length} pass(es) over the scheduler function's 60 s timeout (Lambda's ceiling: 900 s); ` +
+      `discovery after a pass: max ${secs(Math.max(0, ...ok.map((p) => p.discoveryMs)))}`,
   );
   print(
     `  heap while a pass ran (shared with dynalite and the stand-ins in this process; the agents run in ${groups.length} other process(es)): peak ${Math.max(...ok.map((p) => p.heapPeakMB)).toFixed(0)} MB, ` +
@@ -802,7 +805,7 @@ try {
   print(
     `Route 53: ${batches.length} change batches (${batches.reduce((s, b) => s + b.changes, 0)} changes) in ${r53Minutes.toFixed(1)} min since the apply = ` +
       `${(batches.length / r53Minutes).toFixed(1)} batches/min (one pending change per zone: pending ${ROUTE53_PENDING_MS} ms modelled); ` +
-      `idle ${(((batches.length - idleStart.r53) / idleWindowS) * 60).toFixed(1)}/min; errors ${JSON.stringify(route53.errors())}; discovery warnings ${discoveryWarnings}`,
+      `idle ${(((batches.length - idleStart.r53) / idleWindowS) * 60).toFixed(1)}/min; errors ${JSON.stringify(route53.errors())}; discovery warnings ${discoveryWarnings}; discovery syncs failed: ${JSON.stringify(Object.fromEntries(discoveryFailures))}`,
   );
   if (death)
     print(
@@ -815,55 +818,59 @@ try {
   print(`agent warnings: ${JSON.stringify(agentLogs())}`);
 
   // Monthly cost of this cluster's control plane, from the counted idle figures at AWS rates (docs/cost.md's model)
-  const passesM = AWS.schedulerPerMin * MINUTES_PER_MONTH;
-  const idleMinutes = idleWindowS / 60;
-  const agentsWru = idle.agents.writeUnits / idleMinutes;
-  const healthWru = idle.health.writeUnits / idleMinutes;
-  const healthRru = idle.health.readUnits / idleMinutes;
-  const passWru = meanIdle((p) => p.calls.writeUnits + p.discoveryCalls.writeUnits);
-  const passRru = meanIdle((p) => p.calls.readUnits + p.discoveryCalls.readUnits);
-  const passCalls = meanIdle((p) => total(p.calls) + total(p.discoveryCalls));
-  const passMs = meanIdle((p) => p.ms + p.discoveryMs);
-  const healthChecksPerMin = 60 / HEALTH_S;
-  const healthCallsPerCheck = total(idle.health) / idleMinutes / healthChecksPerMin;
-  const wru = (agentsWru + healthWru) * MINUTES_PER_MONTH + passesM * passWru;
-  const rru = (idle.agents.readUnits / idleMinutes + healthRru) * MINUTES_PER_MONTH + passesM * passRru;
-  const passS = passMs / 1000 + passCalls * (AWS.callMs / 1000);
-  const checkS = ((total(idle.health) / idleMinutes / healthChecksPerMin) * AWS.callMs) / 1000;
-  const gbs = passesM * passS * AWS.schedulerMemGB + MINUTES_PER_MONTH * (AWS.healthSleepS + 4 * checkS) * AWS.healthMemGB;
-  const ssmCalls = ((sumGroup(idleSsm, GETS) - sumGroup(idleStart.ssm, GETS)) / idleMinutes) * MINUTES_PER_MONTH;
-  const apiM = ASSUME.apiRequestsPerDay * (730 / 24);
-  const dnsM = TASKS * ASSUME.dnsLookupsPerTaskPerMin * MINUTES_PER_MONTH;
-  const rows: [string, string, number][] = [
-    ['DynamoDB writes', `${(wru / 1e6).toFixed(2)} M WRU`, wru * PRICE.ddbWriteUnit],
-    ['DynamoDB reads', `${(rru / 1e6).toFixed(2)} M RRU`, rru * PRICE.ddbReadUnit],
-    ['Lambda compute (arm64)', `${Math.round(gbs).toLocaleString('en-US')} GB-s`, gbs * PRICE.lambdaGBs],
-    ['Lambda requests', `${((passesM + MINUTES_PER_MONTH + apiM) / 1e6).toFixed(3)} M`, (passesM + MINUTES_PER_MONTH + apiM) * PRICE.lambdaRequest],
-    ['Parameter Store (standard)', `${(ssmCalls / 1e6).toFixed(1)} M calls`, 0],
-    [
-      'NAT data for SSM calls',
-      `${((ssmCalls * ASSUME.natBytesPerSsmCall) / 1e9).toFixed(1)} GB`,
-      ((ssmCalls * ASSUME.natBytesPerSsmCall) / 1e9) * PRICE.natDataGB,
-    ],
-    ['Route 53 hosted zone', '1 zone', PRICE.route53Zone],
-    ['Route 53 queries (assumed)', `${(dnsM / 1e6).toFixed(1)} M`, dnsM * PRICE.route53Query],
-    ['API Gateway (assumed)', `${(apiM / 1e6).toFixed(3)} M`, apiM * PRICE.httpApiRequest],
-  ];
-  print(
-    `\nMonthly control-plane cost, idle, at AWS rates (1 pass + 1 discovery sync a minute, ${healthChecksPerMin} health checks a minute ` +
-      `(${healthCallsPerCheck.toFixed(1)} calls each), heartbeat ${HEARTBEAT_S} s, poll ${POLL_S} s; us-east-1 list prices, bench/aws-prices.ts):`,
-  );
-  let sum = 0;
-  for (const [name, usage, usd] of rows) {
-    sum += usd;
-    print(`  ${name.padEnd(30)} ${usage.padEnd(18)} ${usd.toFixed(2).padStart(9)}`);
+  if (idleWindowS < 10 || idlePasses.length === 0) {
+    print('\nMonthly cost: no idle window was measured (the cluster did not settle before --minutes); give more minutes.');
+  } else {
+    const passesM = AWS.schedulerPerMin * MINUTES_PER_MONTH;
+    const idleMinutes = idleWindowS / 60;
+    const agentsWru = idle.agents.writeUnits / idleMinutes;
+    const healthWru = idle.health.writeUnits / idleMinutes;
+    const healthRru = idle.health.readUnits / idleMinutes;
+    const passWru = meanIdle((p) => p.calls.writeUnits + p.discoveryCalls.writeUnits);
+    const passRru = meanIdle((p) => p.calls.readUnits + p.discoveryCalls.readUnits);
+    const passCalls = meanIdle((p) => total(p.calls) + total(p.discoveryCalls));
+    const passMs = meanIdle((p) => p.ms + p.discoveryMs);
+    const healthChecksPerMin = 60 / HEALTH_S;
+    const healthCallsPerCheck = total(idle.health) / idleMinutes / healthChecksPerMin;
+    const wru = (agentsWru + healthWru) * MINUTES_PER_MONTH + passesM * passWru;
+    const rru = (idle.agents.readUnits / idleMinutes + healthRru) * MINUTES_PER_MONTH + passesM * passRru;
+    const passS = passMs / 1000 + passCalls * (AWS.callMs / 1000);
+    const checkS = ((total(idle.health) / idleMinutes / healthChecksPerMin) * AWS.callMs) / 1000;
+    const gbs = passesM * passS * AWS.schedulerMemGB + MINUTES_PER_MONTH * (AWS.healthSleepS + 4 * checkS) * AWS.healthMemGB;
+    const ssmCalls = ((sumGroup(idleSsm, GETS) - sumGroup(idleStart.ssm, GETS)) / idleMinutes) * MINUTES_PER_MONTH;
+    const apiM = ASSUME.apiRequestsPerDay * (730 / 24);
+    const dnsM = TASKS * ASSUME.dnsLookupsPerTaskPerMin * MINUTES_PER_MONTH;
+    const rows: [string, string, number][] = [
+      ['DynamoDB writes', `${(wru / 1e6).toFixed(2)} M WRU`, wru * PRICE.ddbWriteUnit],
+      ['DynamoDB reads', `${(rru / 1e6).toFixed(2)} M RRU`, rru * PRICE.ddbReadUnit],
+      ['Lambda compute (arm64)', `${Math.round(gbs).toLocaleString('en-US')} GB-s`, gbs * PRICE.lambdaGBs],
+      ['Lambda requests', `${((passesM + MINUTES_PER_MONTH + apiM) / 1e6).toFixed(3)} M`, (passesM + MINUTES_PER_MONTH + apiM) * PRICE.lambdaRequest],
+      ['Parameter Store (standard)', `${(ssmCalls / 1e6).toFixed(1)} M calls`, 0],
+      [
+        'NAT data for SSM calls',
+        `${((ssmCalls * ASSUME.natBytesPerSsmCall) / 1e9).toFixed(1)} GB`,
+        ((ssmCalls * ASSUME.natBytesPerSsmCall) / 1e9) * PRICE.natDataGB,
+      ],
+      ['Route 53 hosted zone', '1 zone', PRICE.route53Zone],
+      ['Route 53 queries (assumed)', `${(dnsM / 1e6).toFixed(1)} M`, dnsM * PRICE.route53Query],
+      ['API Gateway (assumed)', `${(apiM / 1e6).toFixed(3)} M`, apiM * PRICE.httpApiRequest],
+    ];
+    print(
+      `\nMonthly control-plane cost, idle, at AWS rates (1 pass + 1 discovery sync a minute, ${healthChecksPerMin} health checks a minute ` +
+        `(${healthCallsPerCheck.toFixed(1)} calls each), heartbeat ${HEARTBEAT_S} s, poll ${POLL_S} s; us-east-1 list prices, bench/aws-prices.ts):`,
+    );
+    let sum = 0;
+    for (const [name, usage, usd] of rows) {
+      sum += usd;
+      print(`  ${name.padEnd(30)} ${usage.padEnd(18)} ${usd.toFixed(2).padStart(9)}`);
+    }
+    print(
+      `  ${'Skiff control plane, total'.padEnd(30)} ${''.padEnd(18)} ${sum.toFixed(2).padStart(9)}  (${((sum / HOSTS) * 1000).toFixed(0)} USD per 1,000 hosts)`,
+    );
+    print(`  ${'EKS control plane'.padEnd(30)} ${'1 cluster × 730 h'.padEnd(18)} ${PRICE.eksControlPlaneMonth.toFixed(2).padStart(9)}`);
+    print(`  ${'ECS control plane'.padEnd(30)} ${'free'.padEnd(18)} ${(0).toFixed(2).padStart(9)}`);
+    print(`  (Lambda time: the idle pass took ${secs(passMs)} here, plus ${AWS.callMs} ms per call assumed in the Region; its ${passCalls.toFixed(0)} calls.)`);
   }
-  print(
-    `  ${'Skiff control plane, total'.padEnd(30)} ${''.padEnd(18)} ${sum.toFixed(2).padStart(9)}  (${((sum / HOSTS) * 1000).toFixed(0)} USD per 1,000 hosts)`,
-  );
-  print(`  ${'EKS control plane'.padEnd(30)} ${'1 cluster × 730 h'.padEnd(18)} ${PRICE.eksControlPlaneMonth.toFixed(2).padStart(9)}`);
-  print(`  ${'ECS control plane'.padEnd(30)} ${'free'.padEnd(18)} ${(0).toFixed(2).padStart(9)}`);
-  print(`  (Lambda time: the idle pass took ${secs(passMs)} here, plus ${AWS.callMs} ms per call assumed in the Region; its ${passCalls.toFixed(0)} calls.)`);
 } finally {
   await cleanup();
   clearTimeout(hardStop);
