@@ -1,7 +1,8 @@
 /**
  * The scheduler pass alone, on the in-memory store (no dynalite, no SSM): what the pass's own
  * work costs, apart from the store's round trips, step by step.
- * `npx tsx bench/pass-memory.ts [hosts] [replicas]`
+ * `npx tsx bench/pass-memory.ts [hosts] [replicas]`; with `node --expose-gc --import tsx` it also prints
+ * the heap a pass allocates (before any collection: an upper bound of its working set) and keeps.
  */
 import { passHarness } from '../test/pass-harness.ts';
 import { aSpec } from '../test/builders.ts';
@@ -27,9 +28,18 @@ const timed: PassStep[] = PASS_STEPS.map((step) => ({
 const steps = () => [...times].map(([name, ms]) => `${name} ${ms.toFixed(0)}`).join(', ');
 
 console.log(`${hosts} hosts, ${replicas} replicas in ${services} services (in-memory store)`);
+const gc = (globalThis as { gc?: () => void }).gc;
+const MB = 2 ** 20;
 for (const label of ['first pass', 'next pass, nothing to do', 'again']) {
   times = new Map();
+  gc?.();
+  const base = process.memoryUsage().heapUsed;
   const t = performance.now();
   const r = await h.pass('bench', {}, timed);
-  console.log(`  ${label}: ${(performance.now() - t).toFixed(0)} ms (${r.placed} placed, ${r.published.length} published); ms per step: ${steps()}`);
+  const ms = performance.now() - t;
+  const after = process.memoryUsage().heapUsed;
+  gc?.();
+  const kept = process.memoryUsage().heapUsed;
+  const heap = gc ? `; heap +${((after - base) / MB).toFixed(0)} MB during the pass, +${((kept - base) / MB).toFixed(0)} MB kept (the store's new items)` : '';
+  console.log(`  ${label}: ${ms.toFixed(0)} ms (${r.placed} placed, ${r.published.length} published)${heap}; ms per step: ${steps()}`);
 }

@@ -58,6 +58,12 @@ async function publishHost(ctx: PassContext, host: Host, live: ReadonlyMap<strin
   const doc = planDocument(host, live, network, removeVolumes);
   const published = await ctx.store.getPublished(host.id);
   if (published?.hash === doc.hash) return false;
+  // A host that never had a document and has nothing to run needs none: an agent without a document
+  // removes nothing, and its first task publishes one. A new fleet of 2,000 hosts would otherwise
+  // spend 2,000 PutParameter calls (11 minutes at Parameter Store's 3 TPS) on empty documents before
+  // the first task reached a host (docs/scale.md). A document that carries the host's routed subnet is
+  // still published at once: the agent brings its container network up before any pod arrives.
+  if (!published && doc.tasks.length === 0 && !network) return false;
   const previous = published?.generation ?? 0;
   const generation = previous + 1;
   try {
