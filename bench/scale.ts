@@ -40,6 +40,7 @@ import type { HealthResult } from '../app/health.ts';
 import { DNS_TTL } from '../core/discovery.ts';
 import { ASSUME, AWS, MINUTES_PER_MONTH, PRICE } from './aws-prices.ts';
 import { simHostId, type HostGroupConfig } from './scale-hosts.ts';
+import { SerialLoop } from '../local/serial-loop.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -427,47 +428,9 @@ let discoveryWarnings = 0;
 const discoveryFailures = new Map<string, number>();
 const discoveryDeps = { store: discoveryStore, zone: { name: ZONE, ttl: DNS_TTL.aws, port: zone }, warn: () => void discoveryWarnings++ };
 
-class Loop {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private again = false;
-  private stopped = false;
-  constructor(
-    private readonly body: () => Promise<void>,
-    private readonly intervalMs: number,
-  ) {}
-  start(): void {
-    this.tick();
-  }
-  private tick(): void {
-    if (this.stopped) return;
-    void this.runNow().finally(() => {
-      if (!this.stopped) this.timer = setTimeout(() => this.tick(), this.intervalMs);
-    });
-  }
-  kick(): void {
-    void this.runNow();
-  }
-  runNow(): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    if (this.running) {
-      this.again = true;
-      return this.running;
-    }
-    this.running = (async () => {
-      do {
-        this.again = false;
-        await this.body().catch((err: Error) => log(`loop failed: ${err.message}`));
-      } while (this.again && !this.stopped);
-    })().finally(() => (this.running = undefined));
-    return this.running;
-  }
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    await this.running;
-  }
-}
+/** A control function's loop, as local mode runs it; a failed run is logged and the loop goes on. */
+const loop = (body: () => Promise<void>, intervalMs: number) =>
+  new SerialLoop(() => body().catch((err: Error) => log(`loop failed: ${err.message}`)), intervalMs);
 
 let passSeq = 0;
 const stepList = (m: ReadonlyMap<string, number>) =>
@@ -475,7 +438,7 @@ const stepList = (m: ReadonlyMap<string, number>) =>
     .filter(([, ms]) => ms >= 1)
     .map(([n, ms]) => `${n} ${ms.toFixed(0)}`)
     .join(', ');
-const scheduler = new Loop(async () => {
+const scheduler = loop(async () => {
   const before = counters.scheduler.snapshot();
   const heapStart = process.memoryUsage().heapUsed;
   heapPeak = heapStart;
@@ -530,7 +493,7 @@ const healthHandler = makeHealthHandler(
   },
   { checksPerRun: 1, intervalMs: 0 },
 );
-const health = new Loop(async () => {
+const health = loop(async () => {
   const [r] = await healthHandler({}, {} as never);
   if (r && (r.down.length || r.up.length || r.suspect.length || r.held)) {
     healthEvents.push({ at: elapsed(), result: r });

@@ -82,6 +82,7 @@ import type { IngressRoute, Store } from '../ports/index.ts';
 import { readLocalStatus, statusFilePath, type LocalHost, type LocalStatus } from '../cli/local-status.ts';
 import { DRAIN_SECONDS } from '../core/stopping.ts';
 import { bundleIsFresh } from '../scripts/cli-bundle.mjs';
+import { SerialLoop } from './serial-loop.ts';
 
 export { readLocalStatus, type LocalHost, type LocalStatus };
 
@@ -1090,62 +1091,20 @@ async function awaitFirstReports(store: DynamoStore, hostIds: readonly string[],
   }
 }
 
-/** Runs a handler (scheduler, health) on a timer and on demand, one run at a time. */
-class HandlerLoop {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private again = false;
-  private stopped = false;
-  private lastError = '';
-
-  constructor(
-    private readonly handler: (event: unknown, context: never) => Promise<unknown>,
-    private readonly intervalMs: number,
-    private readonly log: (msg: string) => void,
-  ) {}
-
-  start(): void {
-    this.tick();
-  }
-
-  private tick(): void {
-    if (this.stopped) return;
-    void this.runNow().finally(() => {
-      if (!this.stopped) this.timer = setTimeout(() => this.tick(), this.intervalMs);
-    });
-  }
-
-  /** A pass soon; passes never overlap (see app/scheduler/pass.ts). */
-  kick(): void {
-    void this.runNow();
-  }
-
-  runNow(): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    if (this.running) {
-      this.again = true;
-      return this.running;
-    }
-    this.running = (async () => {
-      do {
-        this.again = false;
-        try {
-          await this.handler({}, { awsRequestId: `local-${Date.now()}` } as never);
-          this.lastError = '';
-        } catch (err) {
-          const msg = (err as Error).message;
-          if (msg !== this.lastError) this.log(`pass failed: ${msg}`);
-          this.lastError = msg;
-        }
-      } while (this.again && !this.stopped);
-    })().finally(() => (this.running = undefined));
-    return this.running;
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    await this.running;
+/** Runs a handler (scheduler, health) on a timer and on demand, one run at a time; a failure is logged once until it changes. */
+class HandlerLoop extends SerialLoop {
+  constructor(handler: (event: unknown, context: never) => Promise<unknown>, intervalMs: number, log: (msg: string) => void) {
+    let lastError = '';
+    super(async () => {
+      try {
+        await handler({}, { awsRequestId: `local-${Date.now()}` } as never);
+        lastError = '';
+      } catch (err) {
+        const msg = (err as Error).message;
+        if (msg !== lastError) log(`pass failed: ${msg}`);
+        lastError = msg;
+      }
+    }, intervalMs);
   }
 }
 

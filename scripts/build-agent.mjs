@@ -6,10 +6,10 @@
 // most of what a new local host takes to serve (docs/benchmarks.md, host autoscaling).
 // Run by `npm ci` (prepare), `npm start` and `npm test` (scripts/lib.sh provision, with --if-stale),
 // or by hand: `node scripts/build-agent.mjs`. AWS hosts get their own bundle from the CDK (infra/hosts.ts).
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { bundleIsFresh } from './cli-bundle.mjs';
+import { bundleIsFresh, swapInto } from './cli-bundle.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
@@ -45,22 +45,6 @@ const inputs = Object.keys(result.metafile.inputs)
 // Bundled packages come from node_modules as the lock file pins them: a changed lock, a stale bundle.
 inputs.push('package-lock.json');
 writeFileSync(join(tmp, 'manifest.json'), `${JSON.stringify({ startedAt, inputs }, null, 2)}\n`);
-// Swap directories, not files: an agent starting meanwhile finds the old bundle, none (and runs the
-// sources), or the new one, never half of one.
-mkdirSync(dist, { recursive: true });
-const old = join(dist, `agent.${process.pid}.old`);
-try {
-  renameSync(out, old);
-} catch (err) {
-  if (err.code !== 'ENOENT') throw err;
-}
-try {
-  renameSync(tmp, out);
-} catch (err) {
-  // Another build put its bundle there first, from the same sources: keep that one.
-  if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err;
-  rmSync(tmp, { recursive: true, force: true });
-}
-rmSync(old, { recursive: true, force: true });
+swapInto(tmp, out);
 const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
 console.log(`skiff: built the agent bundle dist/agent/ (${Math.round(bytes / 1024)} KiB) from ${inputs.length} sources`);

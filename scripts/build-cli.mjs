@@ -13,10 +13,10 @@
 // leaves every package to node_modules (to compare). The local cluster (cli/local.ts and local/) is left out altogether: it starts its agents
 // and load balancer worker from TypeScript files next to its own, so it always runs from source,
 // through tsx, which the `local` commands load only then.
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { bundleIsFresh } from './cli-bundle.mjs';
+import { bundleIsFresh, swapInto } from './cli-bundle.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
@@ -69,24 +69,7 @@ const inputs = Object.keys(result.metafile.inputs)
 // Bundled packages come from node_modules as the lock file pins them: a changed lock, a stale bundle.
 if (packages === 'bundle') inputs.push('package-lock.json');
 writeFileSync(join(tmp, 'manifest.json'), `${JSON.stringify({ startedAt, packages, inputs }, null, 2)}\n`);
-// Swap directories, not files: a `skiff` starting meanwhile finds the old bundle, none (and runs
-// the sources), or the new one, never half of one.
-mkdirSync(dist, { recursive: true });
-const old = join(dist, `cli.${process.pid}.old`);
-try {
-  renameSync(out, old);
-} catch (err) {
-  if (err.code !== 'ENOENT') throw err;
-}
-try {
-  renameSync(tmp, out);
-} catch (err) {
-  // Another build (a second `npm test` or `npm start` provisioning at once) put its bundle there
-  // first, from the same sources: keep that one.
-  if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err;
-  rmSync(tmp, { recursive: true, force: true });
-}
-rmSync(old, { recursive: true, force: true });
+swapInto(tmp, out);
 const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
 console.log(
   `skiff: built the CLI bundle dist/cli/ (${Object.keys(result.metafile.outputs).length} files, ${Math.round(bytes / 1024)} KiB, packages ${packages}) from ${inputs.length} sources`,

@@ -5,10 +5,11 @@
 // `npm test` (scripts/lib.sh provision, with --if-stale), by the CDK bundling of the API function
 // (infra/control-functions.ts, with --out <its asset>/console), or by hand: `npm run build:console`.
 // Prints the bundle's size, raw and gzipped.
-import { copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
+import { swapInto } from './cli-bundle.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -56,22 +57,7 @@ const inputs = [...Object.keys(result.metafile.inputs), 'web/console/index.html'
 // The manifest serves --if-stale in dist/. A Lambda asset gets none: its hash is its content's, and
 // a build time in it would redeploy the API function on every `cdk deploy`.
 if (outAt < 0) writeFileSync(join(tmp, 'manifest.json'), `${JSON.stringify({ startedAt, inputs }, null, 2)}\n`);
-// Swap directories: a server reading meanwhile finds the old build or the new one, never half of one.
-mkdirSync(dirname(out), { recursive: true });
-const old = `${out}.${process.pid}.old`;
-try {
-  renameSync(out, old);
-} catch (err) {
-  if (err.code !== 'ENOENT') throw err;
-}
-try {
-  renameSync(tmp, out);
-} catch (err) {
-  // Another build put its output there first, from the same sources: keep that one.
-  if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err;
-  rmSync(tmp, { recursive: true, force: true });
-}
-rmSync(old, { recursive: true, force: true });
+swapInto(tmp, out);
 const size = (file) => {
   const b = readFileSync(join(out, file));
   return `${(b.length / 1024).toFixed(1)} KiB (${(gzipSync(b, { level: 9 }).length / 1024).toFixed(1)} KiB gzipped)`;
