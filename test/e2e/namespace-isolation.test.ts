@@ -2,8 +2,10 @@
  * Containers of one namespace cannot open connections to another namespace's (issue 14), end to
  * end: a local cluster, real Docker, one network per namespace (agent/namespace-network.ts). A
  * `wget` from a pod of namespace shop reaches shop's web server by name and by address; the same
- * from a pod of namespace other fails both ways. The wgets run inside containers (docker exec):
- * the host itself sends nothing beyond 127.0.0.0/8.
+ * from a pod of namespace other fails both ways. And a service that lets a named namespace in
+ * (`spec.network.allowFrom`): team/web allows shop, so a pod of shop fetches it by its full name and
+ * by its address on shop's network, and a pod of other still reaches it neither way. The wgets run
+ * inside containers (docker exec): the host itself sends nothing beyond 127.0.0.0/8.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,7 +25,7 @@ let running: RunningCluster | undefined;
 
 const cli = (...args: string[]) => skiff(args, { cwd: dir, timeoutMs: 120_000 });
 
-async function apply(namespace: string, name: string, command: string): Promise<void> {
+async function apply(namespace: string, name: string, command: string, allowFrom?: readonly string[]): Promise<void> {
   const file = join(dir, `${namespace}-${name}.yaml`);
   writeFileSync(
     file,
@@ -31,6 +33,7 @@ async function apply(namespace: string, name: string, command: string): Promise<
 metadata: { name: ${name}, namespace: ${namespace} }
 spec:
   replicas: 1
+  terminationGracePeriodSeconds: 1${allowFrom ? `\n  network: { allowFrom: [${allowFrom.join(', ')}] }` : ''}
   containers:
     - name: main
       image: skiff/busybox:latest
@@ -101,5 +104,29 @@ describe('isolation between namespaces', { timeout: 300_000 }, () => {
     // Across namespaces: neither the name nor the address answers.
     expect(await wgetFrom(theirs, byName)).toBe(false);
     expect(await wgetFrom(theirs, `http://${address}:8080/`)).toBe(false);
+  });
+
+  it('a service letting a namespace in is reached from it by name and address, and still not from another', async () => {
+    await apply('team', 'web', 'mkdir -p /www && echo team > /www/index.html && exec httpd -f -p 8080 -h /www', ['shop']);
+    await apply('shop', 'client', 'exec sleep 3600');
+    await apply('other', 'client', 'exec sleep 3600');
+    // The pod's network belongs to its sandbox: on its own namespace's network and on shop's.
+    const web = await containerOf('team', 'web', SANDBOX);
+    const shopNet = `skiff-${cluster}-ns-shop`;
+    expect(Object.keys(web.NetworkSettings.Networks).sort()).toEqual([`skiff-${cluster}-ns-shop`, `skiff-${cluster}-ns-team`]);
+    const onShop = web.NetworkSettings.Networks[shopNet].IPAddress;
+    const onTeam = web.NetworkSettings.Networks[`skiff-${cluster}-ns-team`].IPAddress;
+    const shop = await containerOf('shop', 'client');
+    const other = await containerOf('other', 'client');
+    const byName = 'http://web.team.skiff.internal:8080/';
+    // From shop: by its full name (Docker's resolver on shop's network answers the alias) and by address.
+    await eventually(async () => ((await wgetFrom(shop, byName)) ? true : undefined), 'shop/client fetching team/web by name', 60_000, 1000);
+    expect(await wgetFrom(shop, `http://${onShop}:8080/`)).toBe(true);
+    // From other: neither the name nor either address answers (each wget waits out its 10 s: run together).
+    expect(await Promise.all([wgetFrom(other, byName), wgetFrom(other, `http://${onShop}:8080/`), wgetFrom(other, `http://${onTeam}:8080/`)])).toEqual([
+      false,
+      false,
+      false,
+    ]);
   });
 });
