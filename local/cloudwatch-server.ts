@@ -11,9 +11,7 @@
  * (the load balancer's RequestCountPerTarget) comes in through `record`, which local mode's load
  * balancer calls, as the ALB publishes without the API. Data is kept in memory for `retentionMs`.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { randomUUID } from 'node:crypto';
-import { ApiError, checkStandInOptions, errorMessage, readBody, serveHttp, type StandInOptions } from './stand-in.ts';
+import { ApiError, awsJsonHandler, checkStandInOptions, serveHttp, type StandInOptions } from './stand-in.ts';
 
 /** CloudWatch's quotas that Skiff's calls could reach (CloudWatch service quotas page). */
 export const CLOUDWATCH_QUOTAS = {
@@ -352,35 +350,22 @@ export async function startCloudWatchServer(opts: CloudWatchServerOptions = {}):
     }
   };
 
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const requestId = randomUUID();
-    try {
-      const body = await readBody(
-        req,
-        CLOUDWATCH_QUOTAS.maxBodyBytes,
-        () => new ApiError('RequestEntityTooLarge', `request body exceeds ${CLOUDWATCH_QUOTAS.maxBodyBytes} bytes`, 413),
-      );
-      const target = String(req.headers['x-amz-target'] ?? '');
-      if (req.method !== 'POST' || !target.startsWith(TARGET_PREFIX))
-        throw new ApiError('UnknownOperationException', `${req.method} ${req.url} is not an AWS JSON 1.0 CloudWatch request`);
-      const op = target.slice(TARGET_PREFIX.length);
-      counts[op] = (counts[op] ?? 0) + 1;
-      let input: Record<string, unknown>;
-      try {
-        input = body === '' ? {} : (JSON.parse(body) as Record<string, unknown>);
-      } catch {
-        throw new ApiError('SerializationException', 'request body is not JSON');
-      }
-      const output = dispatch(op, input);
-      res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-requestid': requestId });
-      res.end(JSON.stringify(output));
-    } catch (err) {
-      const e = err instanceof ApiError ? err : new ApiError('InternalFailure', errorMessage(err), 500);
-      res.writeHead(e.status, { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-requestid': requestId, 'x-amzn-query-error': `${e.code};Sender` });
+  const handle = awsJsonHandler(
+    {
+      version: '1.0',
+      targetPrefix: TARGET_PREFIX,
+      service: 'CloudWatch',
+      maxBodyBytes: CLOUDWATCH_QUOTAS.maxBodyBytes,
+      internalError: 'InternalFailure',
       // The JSON protocol names the Smithy shape; the query-compatible header keeps the old code (the SDK reads both).
-      res.end(JSON.stringify({ __type: `com.amazonaws.cloudwatch#${SHAPES[e.code] ?? e.code}`, message: e.message }));
-    }
-  };
+      errorAnswer: (e) => ({
+        headers: { 'x-amzn-query-error': `${e.code};Sender` },
+        body: { __type: `com.amazonaws.cloudwatch#${SHAPES[e.code] ?? e.code}`, message: e.message },
+      }),
+    },
+    counts,
+    dispatch,
+  );
 
   const timer = setInterval(evaluate, opts.evaluateMs ?? 1000);
   timer.unref();

@@ -8,9 +8,7 @@
  * local counterpart of a retention period): logs outlive containers and hosts, not the local
  * control plane.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { randomUUID } from 'node:crypto';
-import { ApiError, checkStandInOptions, errorMessage, readBody, serveHttp, type StandInOptions } from './stand-in.ts';
+import { ApiError, awsJsonHandler, checkStandInOptions, serveHttp, type StandInOptions } from './stand-in.ts';
 
 /** CloudWatch Logs' quotas that Skiff's calls could reach. */
 export const LOGS_QUOTAS = {
@@ -235,34 +233,17 @@ export async function startLogsServer(opts: LogsServerOptions = {}): Promise<Log
     }
   };
 
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const requestId = randomUUID();
-    try {
-      const body = await readBody(
-        req,
-        LOGS_QUOTAS.maxBodyBytes,
-        () => new ApiError('RequestEntityTooLarge', `request body exceeds ${LOGS_QUOTAS.maxBodyBytes} bytes`, 413),
-      );
-      const target = String(req.headers['x-amz-target'] ?? '');
-      if (req.method !== 'POST' || !target.startsWith(TARGET_PREFIX))
-        throw new ApiError('UnknownOperationException', `${req.method} ${req.url} is not an AWS JSON 1.1 CloudWatch Logs request`);
-      const op = target.slice(TARGET_PREFIX.length);
-      counts[op] = (counts[op] ?? 0) + 1;
-      let input: Record<string, unknown>;
-      try {
-        input = body === '' ? {} : (JSON.parse(body) as Record<string, unknown>);
-      } catch {
-        throw new ApiError('SerializationException', 'request body is not JSON');
-      }
-      const output = dispatch(op, input);
-      res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': requestId });
-      res.end(JSON.stringify(output));
-    } catch (err) {
-      const e = err instanceof ApiError ? err : new ApiError('ServiceUnavailableException', errorMessage(err), 500);
-      res.writeHead(e.status, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': requestId });
-      res.end(JSON.stringify({ __type: e.code, message: e.message }));
-    }
-  };
+  const handle = awsJsonHandler(
+    {
+      version: '1.1',
+      targetPrefix: TARGET_PREFIX,
+      service: 'CloudWatch Logs',
+      maxBodyBytes: LOGS_QUOTAS.maxBodyBytes,
+      internalError: 'ServiceUnavailableException',
+    },
+    counts,
+    dispatch,
+  );
 
   const http = await serveHttp(
     (req, res) => void handle(req, res),

@@ -4,7 +4,8 @@
  * and a JSON data file that survives restarts. Each stand-in keeps only its own protocol
  * (JSON 1.1, REST/XML), operations and limits.
  */
-import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -112,6 +113,63 @@ export class ApiError extends Error {
 /** The message of anything thrown. */
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+// ---- the AWS JSON protocol -----------------------------------------------------------------------
+
+/** How a stand-in speaks the AWS JSON protocol (1.0 or 1.1): `POST /` with `X-Amz-Target: <prefix><Operation>`. */
+export interface AwsJsonProtocol {
+  readonly version: '1.0' | '1.1';
+  /** `Logs_20140328.`, `GraniteServiceVersion20100801.`: the target's part before the operation. */
+  readonly targetPrefix: string;
+  /** The service, as the stand-in's messages name it. */
+  readonly service: string;
+  readonly maxBodyBytes: number;
+  /** The error code of a failure that is not an ApiError (the stand-in's own fault). */
+  readonly internalError: string;
+  /** The error answer's extra headers and body; by default the protocol's `{ __type, message }`. */
+  readonly errorAnswer?: (e: ApiError) => { headers?: Record<string, string>; body: unknown };
+}
+
+/**
+ * The request handler of a stand-in of the AWS JSON protocol: reads and checks the request, counts
+ * the operation, runs `dispatch`, and answers with its output, or with the error it threw.
+ */
+export function awsJsonHandler(
+  protocol: AwsJsonProtocol,
+  counts: Record<string, number>,
+  dispatch: (op: string, input: Record<string, unknown>) => unknown,
+): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  const contentType = `application/x-amz-json-${protocol.version}`;
+  return async (req, res) => {
+    const requestId = randomUUID();
+    try {
+      const body = await readBody(
+        req,
+        protocol.maxBodyBytes,
+        () => new ApiError('RequestEntityTooLarge', `request body exceeds ${protocol.maxBodyBytes} bytes`, 413),
+      );
+      const target = String(req.headers['x-amz-target'] ?? '');
+      if (req.method !== 'POST' || !target.startsWith(protocol.targetPrefix))
+        throw new ApiError('UnknownOperationException', `${req.method} ${req.url} is not an AWS JSON ${protocol.version} ${protocol.service} request`);
+      const op = target.slice(protocol.targetPrefix.length);
+      counts[op] = (counts[op] ?? 0) + 1;
+      let input: Record<string, unknown>;
+      try {
+        input = body === '' ? {} : (JSON.parse(body) as Record<string, unknown>);
+      } catch {
+        throw new ApiError('SerializationException', 'request body is not JSON');
+      }
+      const output = dispatch(op, input);
+      res.writeHead(200, { 'content-type': contentType, 'x-amzn-requestid': requestId });
+      res.end(JSON.stringify(output));
+    } catch (err) {
+      const e = err instanceof ApiError ? err : new ApiError(protocol.internalError, errorMessage(err), 500);
+      const answer = protocol.errorAnswer?.(e) ?? { body: { __type: e.code, message: e.message } };
+      res.writeHead(e.status, { 'content-type': contentType, 'x-amzn-requestid': requestId, ...answer.headers });
+      res.end(JSON.stringify(answer.body));
+    }
+  };
 }
 
 // ---- HTTP ---------------------------------------------------------------------------------------
