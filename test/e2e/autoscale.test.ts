@@ -5,13 +5,13 @@
  * Bounded: every wait has a generous deadline, nothing asserts on timing; cleans up on failure.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:http';
 import Docker from 'dockerode';
 import { eventually, json, skiff, startCluster, type RunningCluster } from '../helpers/cli.ts';
-import { execIn, removeClusterContainers, uniqueClusterName } from '../helpers/docker.ts';
+import { execIn, tearDownCluster, uniqueClusterName } from '../helpers/docker.ts';
 import { LABELS } from '../../agent/executor.ts';
 import type { ClusterEvent, TaskView } from '../../core/types.ts';
 
@@ -42,14 +42,7 @@ beforeAll(async () => {
   running = await startCluster(dir, ['--cluster', cluster, '--hosts', '2', '--data', data]);
 });
 
-afterAll(async () => {
-  try {
-    await running?.stop();
-  } finally {
-    await removeClusterContainers(docker, cluster);
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+afterAll(() => tearDownCluster(running, cluster, dir, docker));
 
 describe('horizontal autoscaling', { timeout: 300_000 }, () => {
   it('scales a service out to its max under CPU load and back to its min when the load stops', async () => {

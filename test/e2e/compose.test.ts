@@ -8,7 +8,7 @@
  * the load balancer (x-skiff-ingress, its host from .env, the greeting a default of an
  * interpolation) and a store keeping its data in a named volume.
  */
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,8 +16,7 @@ import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LABELS } from '../../agent/executor.ts';
 import { eventually, ROOT, skiff, startCluster, type RunningCluster } from '../helpers/cli.ts';
-import { execIn, removeClusterContainers, uniqueClusterName } from '../helpers/docker.ts';
-import { removeNetwork } from '../../local/cluster.ts';
+import { execIn, tearDownCluster, uniqueClusterName } from '../helpers/docker.ts';
 
 const docker = new Docker();
 const cluster = uniqueClusterName('compose');
@@ -55,15 +54,7 @@ beforeAll(async () => {
   running = await startCluster(dir, ['--cluster', cluster, '--hosts', '1', '--data', join(dir, 'data')], 60_000);
 }, 90_000);
 
-afterAll(async () => {
-  try {
-    await running?.stop();
-  } finally {
-    await removeClusterContainers(docker, cluster);
-    await removeNetwork(cluster, docker);
-    rmSync(dir, { recursive: true, force: true });
-  }
-}, 90_000);
+afterAll(() => tearDownCluster(running, cluster, dir, docker), 90_000);
 
 describe('a Compose file deployed as it is', { timeout: 120_000 }, () => {
   it('runs both services in the project namespace, and the client reaches web by its short name', async () => {

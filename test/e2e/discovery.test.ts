@@ -3,14 +3,14 @@
  * server, real HTTP through its load balancer, real Docker. Host traffic stays on 127.0.0.0/8.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:http';
 import Docker from 'dockerode';
 import { UDPClient } from 'dns2';
 import { eventually, json, skiff, startCluster, type RunningCluster } from '../helpers/cli.ts';
-import { removeClusterContainers, uniqueClusterName } from '../helpers/docker.ts';
+import { tearDownCluster, uniqueClusterName } from '../helpers/docker.ts';
 import { LABELS } from '../../agent/executor.ts';
 import type { TaskView } from '../../core/types.ts';
 
@@ -75,14 +75,7 @@ beforeAll(async () => {
   proxyUrl = status.proxy;
 });
 
-afterAll(async () => {
-  try {
-    await running?.stop();
-  } finally {
-    await removeClusterContainers(docker, cluster);
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+afterAll(() => tearDownCluster(running, cluster, dir, docker));
 
 describe('service discovery and load balancing', { timeout: 120_000 }, () => {
   it('shows where the DNS server and the load balancer listen', async () => {

@@ -6,13 +6,13 @@
  * body it has sent. Host traffic stays on 127.0.0.0/8.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import http from 'node:http';
 import Docker from 'dockerode';
 import { eventually, json, skiff, startCluster, type RunningCluster } from '../helpers/cli.ts';
-import { removeClusterContainers, uniqueClusterName } from '../helpers/docker.ts';
+import { tearDownCluster, uniqueClusterName } from '../helpers/docker.ts';
 import { LABELS } from '../../agent/executor.ts';
 import { SANDBOX } from '../../agent/pod-sandbox.ts';
 import type { ClusterEvent } from '../../core/types.ts';
@@ -94,14 +94,7 @@ beforeAll(async () => {
   proxy = new URL(json<{ proxy: string }>(await cli('local', 'status', '-o', 'json')).proxy);
 }, 120_000);
 
-afterAll(async () => {
-  try {
-    await running?.stop();
-  } finally {
-    await removeClusterContainers(docker, cluster);
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+afterAll(() => tearDownCluster(running, cluster, dir, docker));
 
 describe('scaling in under load', { timeout: 240_000 }, () => {
   it('drains the replicas that go: zero failed requests while 4 replicas become 1', async () => {

@@ -8,14 +8,14 @@
  * replicas in test/integration/proxy-tls.test.ts: busybox has no WebSocket server.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, json, skiff, startCluster, type RunningCluster } from '../helpers/cli.ts';
-import { removeClusterContainers, uniqueClusterName } from '../helpers/docker.ts';
+import { tearDownCluster, uniqueClusterName } from '../helpers/docker.ts';
 
 const run = promisify(execFile);
 const docker = new Docker();
@@ -84,14 +84,7 @@ beforeAll(async () => {
   ca = status.ca;
 });
 
-afterAll(async () => {
-  try {
-    await running?.stop();
-  } finally {
-    await removeClusterContainers(docker, cluster);
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+afterAll(() => tearDownCluster(running, cluster, dir, docker));
 
 describe('ingress over TLS through the local load balancer', { timeout: 60_000 }, () => {
   it('shows the HTTPS listener and the local CA, whose key only its owner reads', () => {

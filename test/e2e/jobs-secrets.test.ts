@@ -5,13 +5,13 @@
  * files) or the stored items.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { eventually, json, skiff, startCluster, type RunningCluster } from '../helpers/cli.ts';
-import { execIn, removeClusterContainers, uniqueClusterName } from '../helpers/docker.ts';
+import { execIn, tearDownCluster, uniqueClusterName } from '../helpers/docker.ts';
 import { endpointsFile } from '../../local/cluster.ts';
 
 const SECRET = 'e2e-s3cret-value-7731';
@@ -41,14 +41,7 @@ beforeAll(async () => {
   running = await startCluster(dir, ['--cluster', cluster, '--hosts', '2', '--data', data]);
 });
 
-afterAll(async () => {
-  try {
-    await running?.stop();
-  } finally {
-    await removeClusterContainers(docker, cluster);
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+afterAll(() => tearDownCluster(running, cluster, dir, docker));
 
 const tasksOf = async (service: string) => json<TaskJson[]>(await cli('get', 'tasks', '--service', service, '-n', 'default', '-o', 'json'));
 const jobs = async () => json<JobJson[]>(await cli('get', 'jobs', '-o', 'json'));

@@ -3,12 +3,12 @@
  * others, real Docker underneath. Containers are reached only on their 127.0.1.x endpoints.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { ROOT, eventually, json, skiff, startCluster, type RunningCluster } from '../helpers/cli.ts';
-import { execIn, removeClusterContainers, uniqueClusterName } from '../helpers/docker.ts';
+import { execIn, tearDownCluster, uniqueClusterName } from '../helpers/docker.ts';
 import { LABELS } from '../../agent/executor.ts';
 
 interface TaskJson {
@@ -36,14 +36,7 @@ beforeAll(async () => {
   running = await startCluster(dir, ['--cluster', cluster, '--hosts', '3', '--data', join(dir, 'data')]);
 });
 
-afterAll(async () => {
-  try {
-    await running?.stop();
-  } finally {
-    await removeClusterContainers(docker, cluster);
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+afterAll(() => tearDownCluster(running, cluster, dir, docker));
 
 describe('a local cluster driven by the skiff CLI', { timeout: 120_000 }, () => {
   it('reports what it runs with `local status`', async () => {

@@ -7,7 +7,7 @@
  * by its address on shop's network, and a pod of other still reaches it neither way. The wgets run
  * inside containers (docker exec): the host itself sends nothing beyond 127.0.0.0/8.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
@@ -15,8 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LABELS } from '../../agent/executor.ts';
 import { SANDBOX } from '../../agent/pod-sandbox.ts';
 import { eventually, skiff, startCluster, type RunningCluster } from '../helpers/cli.ts';
-import { execIn, removeClusterContainers, uniqueClusterName } from '../helpers/docker.ts';
-import { removeNetwork } from '../../local/cluster.ts';
+import { execIn, tearDownCluster, uniqueClusterName } from '../helpers/docker.ts';
 
 const docker = new Docker();
 const cluster = uniqueClusterName('iso');
@@ -74,15 +73,7 @@ beforeAll(async () => {
   running = await startCluster(dir, ['--cluster', cluster, '--hosts', '1', '--data', join(dir, 'data')], 120_000);
 }, 150_000);
 
-afterAll(async () => {
-  try {
-    await running?.stop();
-  } finally {
-    await removeClusterContainers(docker, cluster);
-    await removeNetwork(cluster, docker);
-    rmSync(dir, { recursive: true, force: true });
-  }
-}, 120_000);
+afterAll(() => tearDownCluster(running, cluster, dir, docker), 120_000);
 
 describe('isolation between namespaces', { timeout: 300_000 }, () => {
   it('a pod reaches its own namespace by name and address, and not another namespace', async () => {

@@ -4,12 +4,12 @@
  * crashes and restarts alone while the sidecar (and the pod's sandbox) keep running.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { eventually, json, skiff, startCluster, type RunningCluster } from '../helpers/cli.ts';
-import { execIn, removeClusterContainers, uniqueClusterName } from '../helpers/docker.ts';
+import { execIn, tearDownCluster, uniqueClusterName } from '../helpers/docker.ts';
 import { LABELS } from '../../agent/executor.ts';
 import { SANDBOX } from '../../agent/pod-sandbox.ts';
 import type { ClusterEvent, TaskView } from '../../core/types.ts';
@@ -59,14 +59,7 @@ beforeAll(async () => {
   running = await startCluster(dir, ['--cluster', cluster, '--hosts', '2', '--data', join(dir, 'data')]);
 });
 
-afterAll(async () => {
-  try {
-    await running?.stop();
-  } finally {
-    await removeClusterContainers(docker, cluster);
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+afterAll(() => tearDownCluster(running, cluster, dir, docker));
 
 describe('a two-container pod', { timeout: 180_000 }, () => {
   it('runs its init container first, lets the sidecar reach the app on localhost, and keeps the sidecar through an app crash', async () => {

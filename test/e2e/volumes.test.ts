@@ -5,12 +5,12 @@
  * each lives, and deleting the service keeps them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { eventually, json, skiff, startCluster, type RunningCluster } from '../helpers/cli.ts';
-import { execIn, removeClusterContainers, uniqueClusterName } from '../helpers/docker.ts';
+import { execIn, tearDownCluster, uniqueClusterName } from '../helpers/docker.ts';
 import { LABELS } from '../../agent/executor.ts';
 import type { ClusterEvent, TaskView } from '../../core/types.ts';
 import type { VolumeView } from '../../core/volumes.ts';
@@ -65,14 +65,7 @@ beforeAll(async () => {
   running = await startCluster(dir, ['--cluster', cluster, '--hosts', '2', '--data', join(dir, 'data')]);
 });
 
-afterAll(async () => {
-  try {
-    await running?.stop();
-  } finally {
-    await removeClusterContainers(docker, cluster);
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+afterAll(() => tearDownCluster(running, cluster, dir, docker));
 
 describe('a persistent volume', { timeout: 300_000 }, () => {
   it('keeps its data across a crash, a rollout and a host drain, on the host that holds it', async () => {

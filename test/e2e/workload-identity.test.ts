@@ -6,7 +6,7 @@
  * serves without a token. The wgets run inside containers (docker exec): the host itself sends
  * nothing beyond 127.0.0.0/8 (the JWKS comes from the API on 127.0.0.1).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
@@ -14,8 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LABELS } from '../../agent/executor.ts';
 import { verifyWorkloadToken } from '../../app/workload-tokens.ts';
 import { eventually, skiff, startCluster, type RunningCluster } from '../helpers/cli.ts';
-import { execIn, removeClusterContainers, uniqueClusterName } from '../helpers/docker.ts';
-import { removeNetwork } from '../../local/cluster.ts';
+import { execIn, tearDownCluster, uniqueClusterName } from '../helpers/docker.ts';
 
 const docker = new Docker();
 const cluster = uniqueClusterName('wid');
@@ -71,15 +70,7 @@ beforeAll(async () => {
   running = await startCluster(dir, ['--cluster', cluster, '--hosts', '1', '--data', join(dir, 'data')], 40_000);
 }, 45_000);
 
-afterAll(async () => {
-  try {
-    await running?.stop();
-  } finally {
-    await removeClusterContainers(docker, cluster);
-    await removeNetwork(cluster, docker);
-    rmSync(dir, { recursive: true, force: true });
-  }
-}, 60_000);
+afterAll(() => tearDownCluster(running, cluster, dir, docker), 60_000);
 
 describe('workload identity', { timeout: 60_000 }, () => {
   it("serves a container its service role's credentials with its token, refuses another service's token, and mounts a verifiable workload token", async () => {

@@ -3,9 +3,12 @@
  * running a command inside a container, waiting for a published port to answer.
  */
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { LABELS } from '../../agent/executor.ts';
+import { removeNetwork } from '../../local/cluster.ts';
+import type { RunningCluster } from './cli.ts';
 
 /** The only image tests may use; built by scripts/build-images.sh. */
 export const TEST_IMAGE = 'skiff/busybox:latest';
@@ -101,4 +104,18 @@ export async function fetchWhenReady(url: string, attempts = 50): Promise<Respon
     }
   }
   throw new Error(`${url} did not answer after ${attempts} attempts`, { cause: last });
+}
+
+/**
+ * An e2e test's clean-up, whatever happened: stops the cluster `skiff local up` runs, then removes
+ * its containers and Docker networks (some left behind by a failed stop) and the test's folder.
+ */
+export async function tearDownCluster(running: RunningCluster | undefined, cluster: string, dir: string, docker: Dockerode): Promise<void> {
+  try {
+    await running?.stop();
+  } finally {
+    await removeClusterContainers(docker, cluster);
+    await removeNetwork(cluster, docker);
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
