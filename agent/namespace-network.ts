@@ -83,10 +83,12 @@ export class NamespaceNetworks {
         if ((err as { statusCode?: number }).statusCode !== 409) throw err;
       }
     }
-    if (created !== undefined) {
-      // CheckDuplicate is best effort: another agent on this daemon (a local host is a process of
-      // its own) creating it at the same moment leaves two networks of one name, and a container
-      // naming it then fails as "ambiguous". The oldest stays; a newer one this agent made goes.
+    // CheckDuplicate is best effort: another agent on this daemon (a local host is a process of
+    // its own) creating it at the same moment leaves two networks of one name, and a container
+    // naming it then fails as "ambiguous". The oldest stays; a newer one this agent made goes. A
+    // second look a moment later catches a twin that was not listed yet at the first.
+    for (let look = 0; created !== undefined && look < 2; look++) {
+      if (look > 0) await new Promise((r) => setTimeout(r, 200));
       const all = (await named()).sort((a, b) => createdKey(a.Created).localeCompare(createdKey(b.Created)) || a.Id.localeCompare(b.Id));
       if (all.length > 1 && all[0].Id !== created) {
         await this.docker
@@ -95,6 +97,7 @@ export class NamespaceNetworks {
           .catch((err: { statusCode?: number }) => {
             if (err.statusCode !== 404) throw err;
           });
+        created = undefined;
       }
     }
     this.known.add(name);
