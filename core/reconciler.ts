@@ -12,7 +12,7 @@ import type { Host, PodSpec, Service, Task, TaskStatus } from './types.ts';
 import { jsonEqual } from './json.ts';
 import { randomSuffix } from './random.ts';
 import { desiredReplicas } from './replicas.ts';
-import { isCurrent, isReady, planRollout, templateOf, updatePolicy, type RolloutSlot } from './rollout.ts';
+import { isCurrent, isReady, planRollout, replicaFailure, templateOf, updatePolicy, type RolloutSlot } from './rollout.ts';
 
 export interface ServicePlan {
   /** New tasks, each for an empty slot (`previousIncarnation` undefined) or replacing the slot's task. */
@@ -123,9 +123,9 @@ export function reconcileService(input: ReconcileInput): ServicePlan {
       !isCurrent(task, template, undefined) &&
       jsonEqual(templateOf(previous.pod), template) &&
       hostServes(input.hosts, previous.host) &&
-      // Not at the cost of a serving replica: a kept incarnation that does not serve (it crashed) is
+      // Not at the cost of a serving replica: a kept incarnation that failed (it crash-loops) is
       // released below, and the slot rolls within the budgets like any other outdated one.
-      (available({ id: previous.id, host: previous.host }) || !available(task))
+      !(replicaFailure(statusOf({ id: previous.id, host: previous.host } as Task), now) !== undefined && available(task))
     ) {
       // Back to the template the kept incarnation runs (a rollback, an undo, a reverting apply):
       // that incarnation becomes the slot's task again, its container untouched.
