@@ -13,7 +13,9 @@
  *              machine was not in a swarm already; `--no-resolve-image`: never pulled).
  * Failed requests also depend on how a replica stops (graceful stop and draining, another branch);
  * the figures say what this build does. Prints figures; asserts nothing. Cleans up after itself.
- *   npx tsx bench/rollout.ts [--replicas 10,50] [--clients 4] [--no-swarm] [--no-rollback]
+ * `--probe-interval S` (default 1) sets both sides' health-check interval, with a timeout of the same
+ * length: 50 replicas probed every second overload a 2-core machine (docs/benchmarks.md).
+ *   npx tsx bench/rollout.ts [--replicas 10,50] [--clients 4] [--probe-interval 1] [--no-swarm] [--no-rollback]
  */
 import './env.ts';
 import { execFile } from 'node:child_process';
@@ -32,12 +34,15 @@ const { values } = parseArgs({
   options: {
     replicas: { type: 'string', default: '10,50' },
     clients: { type: 'string', default: '4' },
+    'probe-interval': { type: 'string', default: '1' },
     'no-swarm': { type: 'boolean', default: false },
     'no-rollback': { type: 'boolean', default: false },
   },
 });
 const sizes = values.replicas!.split(',').map(Number);
 const clients = Number(values.clients);
+const probeInterval = Number(values['probe-interval']);
+if (!Number.isInteger(probeInterval) || probeInterval < 1) throw new Error(`--probe-interval: a whole number of seconds ≥ 1, not ${values['probe-interval']}`);
 const cluster = `bench${randomBytes(3).toString('hex')}`;
 const dataDir = mkdtempSync(join(tmpdir(), 'skiff-bench-'));
 const IMAGE = 'skiff/busybox:latest';
@@ -63,7 +68,7 @@ const spec = (replicas: number, version: string, command = SERVER) => ({
         env: { VERSION: version },
         ports: [{ containerPort: 8080 }],
         resources: { cpu: '20m', memory: '16Mi' },
-        ...(command === SERVER ? { health: { http: { path: '/', port: 8080 }, intervalSeconds: 1, failureThreshold: 2 } } : {}),
+        ...(command === SERVER ? { health: { http: { path: '/', port: 8080 }, intervalSeconds: probeInterval, timeoutSeconds: probeInterval, failureThreshold: 2 } } : {}),
       },
     ],
   },
@@ -176,7 +181,9 @@ async function swarm(n: number): Promise<{ seconds: number; total: number; faile
       '--health-cmd',
       'wget -q -O /dev/null http://127.0.0.1:8080/ || exit 1',
       '--health-interval',
-      '1s',
+      `${probeInterval}s`,
+      '--health-timeout',
+      `${probeInterval}s`,
       '--health-retries',
       '2',
       IMAGE,

@@ -13,15 +13,13 @@
 // leaves every package to node_modules (to compare). The local cluster (cli/local.ts and local/) is left out altogether: it starts its agents
 // and load balancer worker from TypeScript files next to its own, so it always runs from source,
 // through tsx, which the `local` commands load only then.
-import { rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { bundleIsFresh, swapInto } from './cli-bundle.mjs';
+import { buildBundle, bundleIsFresh } from './cli-bundle.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
 const out = join(dist, 'cli');
-const tmp = join(dist, `cli.${process.pid}.tmp`);
 const packages = process.argv.includes('--packages=external') ? 'external' : 'bundle';
 
 /** `import('../local.ts')` in cli/commands/local.ts stays a dynamic import of the source file, relative to the bundle. */
@@ -37,40 +35,21 @@ const localFromSource = {
 
 if (process.argv.includes('--if-stale') && bundleIsFresh(pathToFileURL(`${root}/`))) process.exit(0);
 
-// Sources newer than this are not in the bundle (bin/skiff.mjs compares their mtimes with it).
-const startedAt = Date.now();
-rmSync(tmp, { recursive: true, force: true });
-const { build } = await import('esbuild');
-const result = await build({
-  absWorkingDir: root,
-  entryPoints: { main: 'cli/main.ts' },
-  bundle: true,
-  splitting: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
-  outdir: tmp,
-  outExtension: { '.js': '.mjs' },
-  chunkNames: '[name]-[hash]',
-  packages,
-  // dockerode (only `skiff exec` loads it) reaches ssh2 and cpu-features, whose native addons no bundle holds.
-  external: ['tsx', 'tsx/*', '@aws-sdk/*', '@smithy/*', 'dockerode'],
-  plugins: [localFromSource],
-  // A bundled CommonJS package calls require(); ESM output has none unless given one.
-  banner:
-    packages === 'bundle' ? { js: "import { createRequire as __skiffRequire } from 'node:module'; const require = __skiffRequire(import.meta.url);" } : {},
-  metafile: true,
-  logLevel: 'warning',
-  legalComments: 'none',
-});
-const inputs = Object.keys(result.metafile.inputs)
-  .filter((f) => !f.startsWith('node_modules/') && !f.includes('/node_modules/'))
-  .sort();
-// Bundled packages come from node_modules as the lock file pins them: a changed lock, a stale bundle.
-if (packages === 'bundle') inputs.push('package-lock.json');
-writeFileSync(join(tmp, 'manifest.json'), `${JSON.stringify({ startedAt, packages, inputs }, null, 2)}\n`);
-swapInto(tmp, out);
-const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
+// bin/skiff.mjs compares the sources' mtimes with the manifest's start time.
+const { result, inputs, bytes } = await buildBundle(
+  root,
+  'cli',
+  {
+    entryPoints: { main: 'cli/main.ts' },
+    splitting: true,
+    chunkNames: '[name]-[hash]',
+    packages,
+    // dockerode (only `skiff exec` loads it) reaches ssh2 and cpu-features, whose native addons no bundle holds.
+    external: ['tsx', 'tsx/*', '@aws-sdk/*', '@smithy/*', 'dockerode'],
+    plugins: [localFromSource],
+  },
+  { packages },
+);
 console.log(
   `skiff: built the CLI bundle dist/cli/ (${Object.keys(result.metafile.outputs).length} files, ${Math.round(bytes / 1024)} KiB, packages ${packages}) from ${inputs.length} sources`,
 );

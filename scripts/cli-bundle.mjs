@@ -1,7 +1,7 @@
 // Whether a bundle in dist/ (dist/cli/ by scripts/build-cli.mjs, dist/agent/ by build-agent.mjs) is up to date with its sources; shared by
-// bin/skiff.mjs and local/cluster.ts, which run a bundle only then, and the builds, which skip a fresh one with --if-stale. It also swaps a new build into place (swapInto), for the three builds.
-import { mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
+// bin/skiff.mjs and local/cluster.ts, which run a bundle only then, and the builds, which skip a fresh one with --if-stale. It also swaps a new build into place (swapInto), for the three builds, and runs the esbuild of the CLI and the agent (buildBundle).
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 /**
  * True when the bundle `dist/<name>/` under `root` (a file URL ending in `/`) was built after the
@@ -38,4 +38,46 @@ export function swapInto(tmp, out) {
     rmSync(tmp, { recursive: true, force: true });
   }
   rmSync(old, { recursive: true, force: true });
+}
+
+/** Lets a bundled CommonJS package call require(): ESM output has none unless given one. */
+const REQUIRE_BANNER = "import { createRequire as __skiffRequire } from 'node:module'; const require = __skiffRequire(import.meta.url);";
+
+/**
+ * Builds `dist/<name>/` under `root` (a path) with esbuild: into a temporary directory, with a
+ * manifest of the sources it was built from (read by bundleIsFresh), then swapped into place. The
+ * options every build shares are set here; `options` adds the entry points and the rest. When npm
+ * packages are bundled (`options.packages` is not 'external'), the lock file is a source too: a
+ * changed lock, a stale bundle. Returns esbuild's result, the sources and the bundle's size.
+ */
+export async function buildBundle(root, name, options, manifestExtra = {}) {
+  const out = join(root, 'dist', name);
+  const tmp = join(root, 'dist', `${name}.${process.pid}.tmp`);
+  const bundlesPackages = options.packages !== 'external';
+  // Sources newer than this are not in the bundle.
+  const startedAt = Date.now();
+  rmSync(tmp, { recursive: true, force: true });
+  const { build } = await import('esbuild');
+  const result = await build({
+    absWorkingDir: root,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    outdir: tmp,
+    outExtension: { '.js': '.mjs' },
+    banner: bundlesPackages ? { js: REQUIRE_BANNER } : {},
+    metafile: true,
+    logLevel: 'warning',
+    legalComments: 'none',
+    ...options,
+  });
+  const inputs = Object.keys(result.metafile.inputs)
+    .filter((f) => !f.startsWith('node_modules/') && !f.includes('/node_modules/'))
+    .sort();
+  if (bundlesPackages) inputs.push('package-lock.json');
+  writeFileSync(join(tmp, 'manifest.json'), `${JSON.stringify({ startedAt, ...manifestExtra, inputs }, null, 2)}\n`);
+  swapInto(tmp, out);
+  const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
+  return { result, inputs, bytes };
 }
