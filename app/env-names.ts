@@ -69,8 +69,12 @@ export const ENV = {
   clusterCidr: 'SKIFF_CLUSTER_CIDR',
   /** Prefix length of each host's container subnet. */
   hostSubnetPrefix: 'SKIFF_HOST_SUBNET_PREFIX',
-  /** The route tables (comma-separated) that get a route per host subnet. */
+  /** The route tables (comma-separated) that get a route per host subnet (`routes` mode). */
   routeTableIds: 'SKIFF_ROUTE_TABLE_IDS',
+  /** How host subnets reach their hosts: `routes` (VPC routes, the default) or `prefixes` (/28 prefixes delegated to each host's interface). */
+  containerNetwork: 'SKIFF_CONTAINER_NETWORK',
+  /** `prefixes` mode: the VPC subnet the hosts run in, which holds the cluster CIDR. */
+  hostSubnetId: 'SKIFF_HOST_SUBNET_ID',
   /** Health: seconds without a heartbeat before a host is declared down. */
   hostGraceSeconds: 'SKIFF_HOST_GRACE_SECONDS',
   /** Health: checks per invocation. */

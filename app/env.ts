@@ -63,9 +63,19 @@ export interface ControlPlaneConfig {
   readonly network?: {
     readonly clusterCidr: string;
     readonly hostPrefixLength: number;
-    /** Route tables of the hosts' subnets, where each host subnet gets its route. */
-    readonly routeTableIds: readonly string[];
-  };
+  } & (
+    | {
+        readonly mode: 'routes';
+        /** Route tables of the hosts' subnets, where each host subnet gets its route. */
+        readonly routeTableIds: readonly string[];
+      }
+    | {
+        /** Host subnets delegated to the hosts' interfaces as /28 prefixes (docs/network.md, "Prefix mode"). */
+        readonly mode: 'prefixes';
+        /** The VPC subnet the hosts run in, which holds the cluster CIDR. */
+        readonly subnetId: string;
+      }
+  );
 }
 
 export function controlPlaneConfig(env: NodeJS.ProcessEnv): ControlPlaneConfig {
@@ -95,6 +105,18 @@ export function controlPlaneConfig(env: NodeJS.ProcessEnv): ControlPlaneConfig {
 function networkConfig(env: NodeJS.ProcessEnv): Pick<ControlPlaneConfig, 'network'> {
   const clusterCidr = optionalEnv(env, ENV.clusterCidr);
   if (clusterCidr === undefined) return {};
+  const mode = optionalEnv(env, ENV.containerNetwork) ?? 'routes';
+  if (mode === 'prefixes') {
+    const subnetId = optionalEnv(env, ENV.hostSubnetId);
+    if (subnetId === undefined) {
+      throw new ConfigError(
+        `environment variable ${ENV.hostSubnetId} is required when ${ENV.containerNetwork} is prefixes: the subnet (subnet-...) the hosts run in, which holds ${ENV.clusterCidr}`,
+      );
+    }
+    // Whole /28 prefixes only: EC2 delegates nothing smaller.
+    return { network: { mode, clusterCidr, hostPrefixLength: numberEnv(env, ENV.hostSubnetPrefix, 26, { min: 16, max: 28 }), subnetId } };
+  }
+  if (mode !== 'routes') throw new ConfigError(`environment variable ${ENV.containerNetwork} must be routes or prefixes, got ${JSON.stringify(mode)}`);
   const routeTableIds = (optionalEnv(env, ENV.routeTableIds) ?? '')
     .split(',')
     .map((id) => id.trim())
@@ -104,5 +126,5 @@ function networkConfig(env: NodeJS.ProcessEnv): Pick<ControlPlaneConfig, 'networ
       `environment variable ${ENV.routeTableIds} is required with ${ENV.clusterCidr}: the route tables (rtb-..., comma-separated) that get each host subnet`,
     );
   }
-  return { network: { clusterCidr, hostPrefixLength: numberEnv(env, ENV.hostSubnetPrefix, 24, { min: 1, max: 30 }), routeTableIds } };
+  return { network: { mode, clusterCidr, hostPrefixLength: numberEnv(env, ENV.hostSubnetPrefix, 24, { min: 1, max: 30 }), routeTableIds } };
 }

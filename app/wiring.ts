@@ -7,6 +7,7 @@ import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balan
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { DynamoSubnetStore } from '../adapters/aws/subnet-store.ts';
 import { VpcRoutes } from '../adapters/aws/vpc-routes.ts';
+import { EniPrefixes } from '../adapters/aws/eni-prefixes.ts';
 import { Ec2Machines } from '../adapters/aws/ec2-machines.ts';
 import { Ec2MachineCatalog } from '../adapters/aws/ec2-machine-catalog.ts';
 import type { MachineCatalog } from '../ports/machines.ts';
@@ -63,7 +64,10 @@ export function awsControlPlane(config: ControlPlaneConfig): ControlPlane {
         clusterCidr: config.network.clusterCidr,
         hostPrefixLength: config.network.hostPrefixLength,
       }),
-      routes: new VpcRoutes(ec2, { routeTableIds: config.network.routeTableIds }),
+      routes:
+        config.network.mode === 'prefixes'
+          ? new EniPrefixes(ec2, { subnetId: config.network.subnetId, hostPrefix: config.network.hostPrefixLength })
+          : new VpcRoutes(ec2, { routeTableIds: config.network.routeTableIds }),
       machines: new Ec2Machines(ec2),
       now: () => Date.now(),
     };

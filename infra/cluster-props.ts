@@ -9,7 +9,7 @@ import { InstanceClass, InstanceSize, InstanceType } from 'aws-cdk-lib/aws-ec2';
 import type { IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { ENV } from '../app/env-names.ts';
-import { capacityError, overlaps, parseCidr } from '../core/cidr.ts';
+import { capacityError, contains, overlaps, parseCidr } from '../core/cidr.ts';
 import { ValidationError } from '../core/errors.ts';
 import { HEALTH_INTERVAL_SECONDS } from './control-functions.ts';
 import type { IngressCertificateProps } from './ingress.ts';
@@ -104,6 +104,16 @@ export interface SkiffClusterProps {
    * @default 50
    */
   readonly routesPerRouteTable?: number;
+  /**
+   * How each host's container subnet reaches its host (docs/network.md):
+   * - `routes`: a VPC route per host in the hosts' route tables; the cluster CIDR lies outside the
+   *   VPC. The route-table quota caps the hosts (about 45 by default, 995 at most).
+   * - `prefixes`: the host subnet is delegated to the host's network interface as /28 IPv4 prefixes,
+   *   no routes at all; the cluster CIDR is a block of the hosts' one subnet (reserved for prefixes),
+   *   `clusterCidr` must then be given, and `hostSubnets` must select exactly one subnet.
+   * @default 'routes'
+   */
+  readonly containerNetwork?: 'routes' | 'prefixes';
   /**
    * Instance type of the hosts. Graviton (arm64) types get the arm64 AMI; the agent bundle is
    * plain JavaScript and runs on either architecture.
@@ -234,6 +244,7 @@ export interface SkiffClusterSettings {
   readonly clusterCidr: string;
   readonly hostSubnetPrefix: number;
   readonly routesPerRouteTable: number;
+  readonly containerNetwork: 'routes' | 'prefixes';
 }
 
 /** Checks props before any resource exists, with messages that say what to change. */
@@ -322,7 +333,10 @@ export function validateSkiffClusterProps(props: SkiffClusterProps): SkiffCluste
 function validateNetworkProps(
   props: SkiffClusterProps,
   maxHosts: number,
-): Pick<SkiffClusterSettings, 'vpcCidr' | 'clusterCidr' | 'hostSubnetPrefix' | 'routesPerRouteTable'> {
+): Pick<SkiffClusterSettings, 'vpcCidr' | 'clusterCidr' | 'hostSubnetPrefix' | 'routesPerRouteTable' | 'containerNetwork'> {
+  const containerNetwork = props.containerNetwork ?? 'routes';
+  if (containerNetwork === 'prefixes') return validatePrefixNetworkProps(props, maxHosts);
+  if (containerNetwork !== 'routes') throw new Error(`containerNetwork must be 'routes' or 'prefixes', got ${JSON.stringify(containerNetwork)}`);
   const clusterCidr = props.clusterCidr ?? DEFAULT_CLUSTER_CIDR;
   const hostSubnetPrefix = props.hostSubnetPrefix ?? DEFAULT_HOST_SUBNET_PREFIX;
   const routesPerRouteTable = props.routesPerRouteTable ?? DEFAULT_ROUTES_PER_ROUTE_TABLE;
@@ -384,7 +398,56 @@ function validateNetworkProps(
         'Use a range outside the VPC (and outside peered and on-premises networks)',
     );
   }
-  return { vpcCidr, clusterCidr, hostSubnetPrefix, routesPerRouteTable };
+  return { vpcCidr, clusterCidr, hostSubnetPrefix, routesPerRouteTable, containerNetwork };
+}
+
+/** The host subnet's size in prefix mode when none is given: four /28 prefixes, 61 containers. */
+export const DEFAULT_PREFIX_HOST_SUBNET_PREFIX = 26;
+
+/**
+ * Prefix mode: the cluster CIDR is a block of the VPC (of the hosts' one subnet, checked by the
+ * network construct when the subnet's CIDR is known), each host's subnet whole /28 prefixes, and no
+ * route-table limit: the block's size is the only cap on hosts.
+ */
+function validatePrefixNetworkProps(
+  props: SkiffClusterProps,
+  maxHosts: number,
+): Pick<SkiffClusterSettings, 'vpcCidr' | 'clusterCidr' | 'hostSubnetPrefix' | 'routesPerRouteTable' | 'containerNetwork'> {
+  const vpcCidr = props.vpcCidr ?? DEFAULT_VPC_CIDR;
+  const clusterCidr = props.clusterCidr;
+  if (clusterCidr === undefined) {
+    throw new Error(
+      "containerNetwork 'prefixes' needs clusterCidr: a block of the hosts' subnet, not used by anything else, from which each host's /28 prefixes are delegated " +
+        '(for example the upper half of a /20 hosts subnet: 10.0.24.0/21 in 10.0.16.0/20)',
+    );
+  }
+  if (Token.isUnresolved(clusterCidr))
+    throw new Error('clusterCidr must be a literal CIDR, not a token: it is checked at synthesis and given to the scheduler');
+  const hostSubnetPrefix = props.hostSubnetPrefix ?? DEFAULT_PREFIX_HOST_SUBNET_PREFIX;
+  if (!Number.isInteger(hostSubnetPrefix) || hostSubnetPrefix < 16 || hostSubnetPrefix > 28) {
+    throw new Error(
+      `hostSubnetPrefix ${hostSubnetPrefix} is invalid in prefix mode: it must be 16 to 28, whole /28 prefixes (EC2 delegates nothing smaller); ` +
+        "mind that each /28 takes one of the interface's addresses, which the instance type limits (a /26 is 4)",
+    );
+  }
+  try {
+    parseCidr(clusterCidr, 'clusterCidr');
+    const problem = capacityError(clusterCidr, hostSubnetPrefix, maxHosts);
+    if (problem) throw new Error(`clusterCidr is too small for maxHosts: ${problem}`);
+  } catch (err) {
+    if (err instanceof ValidationError) throw new Error(`clusterCidr '${clusterCidr}' is invalid: ${err.issues.map((i) => i.message).join('; ')}`);
+    throw err;
+  }
+  if (props.vpc === undefined && !contains(vpcCidr, clusterCidr)) {
+    throw new Error(`clusterCidr ${clusterCidr} must lie inside the VPC (${vpcCidr}) in prefix mode: container addresses are the VPC's own`);
+  }
+  return {
+    vpcCidr,
+    clusterCidr,
+    hostSubnetPrefix,
+    routesPerRouteTable: props.routesPerRouteTable ?? DEFAULT_ROUTES_PER_ROUTE_TABLE,
+    containerNetwork: 'prefixes',
+  };
 }
 
 /** `text` when it is a literal, canonical CIDR; undefined for a token or anything unparsable. */

@@ -3,13 +3,14 @@
  * (docs/network.md): each host gets a subnet of the cluster CIDR, routed to it in the route tables
  * of the hosts' subnets, so containers on different hosts reach each other by address.
  */
-import { Stack } from 'aws-cdk-lib';
-import { GatewayVpcEndpointAwsService, IpAddresses, Peer, Port, SubnetType, Vpc } from 'aws-cdk-lib/aws-ec2';
-import type { ISecurityGroup, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
+import { Stack, Token } from 'aws-cdk-lib';
+import { CfnSubnetCidrReservation, GatewayVpcEndpointAwsService, IpAddresses, Peer, Port, SubnetType, Vpc } from 'aws-cdk-lib/aws-ec2';
+import type { ISecurityGroup, ISubnet, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { IGrantable } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { ENV } from '../app/env-names.ts';
+import { cidrSize, contains, parseCidr } from '../core/cidr.ts';
 import { DEFAULT_VPC_CIDR } from './cluster-props.ts';
 import { CLUSTER_TAG_KEY } from './hosts.ts';
 
@@ -35,6 +36,12 @@ export interface SkiffContainerNetworkProps {
   readonly clusterCidr: string;
   /** Prefix length of each host's container subnet. */
   readonly hostSubnetPrefix: number;
+  /**
+   * `routes` (VPC routes per host) or `prefixes` (/28 prefixes delegated to each host's interface;
+   * docs/network.md, "Prefix mode").
+   * @default 'routes'
+   */
+  readonly containerNetwork?: 'routes' | 'prefixes';
 }
 
 /** The hosts' VPC and the routes of their container subnets. */
@@ -45,8 +52,12 @@ export class SkiffContainerNetwork extends Construct {
   readonly hostSubnets: SubnetSelection;
   /** The cluster CIDR the hosts' container subnets come from. */
   readonly clusterCidr: string;
-  /** The route tables that get a route per host subnet (those of the hosts' subnets). */
+  /** The route tables that get a route per host subnet (those of the hosts' subnets); none in prefix mode. */
   readonly hostRouteTableIds: string[];
+  /** How host subnets reach their hosts. */
+  readonly mode: 'routes' | 'prefixes';
+  /** Prefix mode: the one subnet the hosts run in, which holds the cluster CIDR. */
+  readonly prefixSubnet?: ISubnet;
   /** What the scheduler needs to route host subnets (app/env.ts). */
   readonly schedulerEnvironment: Readonly<Record<string, string>>;
   private readonly clusterName: string;
@@ -58,6 +69,27 @@ export class SkiffContainerNetwork extends Construct {
     this.vpc = props.vpc ?? this.newVpc(props.vpcCidr ?? DEFAULT_VPC_CIDR);
     this.hostSubnets = props.hostSubnets ?? { subnetType: SubnetType.PRIVATE_WITH_EGRESS };
     const subnets = this.vpc.selectSubnets(this.hostSubnets).subnets;
+    this.mode = props.containerNetwork ?? 'routes';
+    if (this.mode === 'prefixes') {
+      const subnet = this.prefixSubnetOf(subnets, props.clusterCidr);
+      this.prefixSubnet = subnet;
+      this.hostRouteTableIds = [];
+      // EC2 hands the block to nothing but explicit prefix assignments: no instance's own address,
+      // no other interface's, lands in a host's container subnet.
+      new CfnSubnetCidrReservation(this, 'PrefixReservation', {
+        subnetId: subnet.subnetId,
+        cidr: props.clusterCidr,
+        reservationType: 'prefix',
+        description: `Skiff ${props.clusterName}: container subnets of the hosts, delegated as /28 prefixes`,
+      });
+      this.schedulerEnvironment = {
+        [ENV.clusterCidr]: props.clusterCidr,
+        [ENV.hostSubnetPrefix]: String(props.hostSubnetPrefix),
+        [ENV.containerNetwork]: 'prefixes',
+        [ENV.hostSubnetId]: subnet.subnetId,
+      };
+      return;
+    }
     const unknownTables = subnets.filter((subnet) => !subnet.routeTable?.routeTableId).map((subnet) => subnet.subnetId);
     if (unknownTables.length > 0) {
       // Each host subnet gets a route in these tables; an imported subnet without its table cannot.
@@ -73,6 +105,42 @@ export class SkiffContainerNetwork extends Construct {
       [ENV.hostSubnetPrefix]: String(props.hostSubnetPrefix),
       [ENV.routeTableIds]: this.hostRouteTableIds.join(','),
     };
+  }
+
+  /**
+   * Prefix mode: the one subnet selected, which must hold the cluster CIDR away from the five
+   * addresses AWS reserves in every subnet (checked when its CIDR is known at synthesis).
+   */
+  private prefixSubnetOf(subnets: ISubnet[], clusterCidr: string): ISubnet {
+    if (subnets.length !== 1) {
+      throw new Error(
+        `containerNetwork 'prefixes' needs the hosts in exactly one subnet, the one that holds clusterCidr, and hostSubnets selects ${subnets.length}: ` +
+          "select one (for example hostSubnets: { subnets: [subnet] }), or use containerNetwork 'routes'",
+      );
+    }
+    const [subnet] = subnets;
+    let block: string | undefined;
+    try {
+      block = subnet.ipv4CidrBlock;
+    } catch {
+      block = undefined; // an imported subnet without its CIDR: EC2 refuses a reservation outside it at deploy time
+    }
+    if (block !== undefined && !Token.isUnresolved(block)) {
+      if (!contains(block, clusterCidr)) {
+        throw new Error(
+          `clusterCidr ${clusterCidr} must lie inside the hosts' subnet ${block} in prefix mode: prefixes are delegated from the interface's own subnet`,
+        );
+      }
+      const outer = parseCidr(block);
+      const inner = parseCidr(clusterCidr);
+      const lastOfSubnet = outer.address + cidrSize(outer) - 1;
+      if (inner.address < outer.address + 4 || inner.address + cidrSize(inner) - 1 >= lastOfSubnet) {
+        throw new Error(
+          `clusterCidr ${clusterCidr} takes in addresses AWS reserves in ${block} (its first four and its last): use a block that starts 16 or more addresses in and ends before the last /28`,
+        );
+      }
+    }
+    return subnet;
   }
 
   /**
@@ -92,6 +160,29 @@ export class SkiffContainerNetwork extends Construct {
   grantRouting(grantee: IGrantable): void {
     const stack = Stack.of(this);
     const add = (statement: PolicyStatement) => grantee.grantPrincipal.addToPrincipalPolicy(statement);
+    if (this.mode === 'prefixes') {
+      add(
+        new PolicyStatement({
+          // adapters/aws/eni-prefixes.ts: delegate and take back prefixes, only on interfaces in the hosts' subnet.
+          sid: 'HostSubnetPrefixes',
+          actions: ['ec2:AssignPrivateIpAddresses', 'ec2:UnassignPrivateIpAddresses'],
+          resources: [stack.formatArn({ service: 'ec2', resource: 'network-interface', resourceName: '*' })],
+          conditions: {
+            StringEquals: { 'ec2:Subnet': stack.formatArn({ service: 'ec2', resource: 'subnet', resourceName: this.prefixSubnet!.subnetId }) },
+          },
+        }),
+      );
+      add(
+        new PolicyStatement({
+          // No resource type for these Describe calls: '*' only. DescribeInstances: which instances
+          // are gone; DescribeNetworkInterfaces: each host's interface and the prefixes it holds.
+          sid: 'HostInstanceStates',
+          actions: ['ec2:DescribeInstances', 'ec2:DescribeNetworkInterfaces'],
+          resources: ['*'],
+        }),
+      );
+      return;
+    }
     add(
       new PolicyStatement({
         sid: 'HostSubnetRoutes',

@@ -142,6 +142,7 @@ export class SkiffCluster extends Construct {
       hostSubnets: props.hostSubnets,
       clusterCidr: settings.clusterCidr,
       hostSubnetPrefix: settings.hostSubnetPrefix,
+      containerNetwork: settings.containerNetwork,
     });
     this.logs = new SkiffClusterLogs(this, 'Logs', { clusterName, retention: props.clusterLogRetention });
     this.volumes = new SkiffPersistentVolumes(this, 'Volumes', { clusterName, vpc: this.network.vpc, vpcSubnets: this.network.hostSubnets });

@@ -4,7 +4,7 @@
  */
 import { CfnOutput, Stack, Token } from 'aws-cdk-lib';
 import type { StackProps } from 'aws-cdk-lib';
-import { InstanceType, Vpc } from 'aws-cdk-lib/aws-ec2';
+import { InstanceType, SubnetFilter, Vpc } from 'aws-cdk-lib/aws-ec2';
 import type { Construct, Node } from 'constructs';
 import { SkiffCluster } from './skiff-cluster.ts';
 import type { LoadBalancerScheme, SkiffClusterProps } from './skiff-cluster.ts';
@@ -81,6 +81,8 @@ export const CONTEXT_KEYS = [
   'clusterCidr',
   'hostSubnetPrefix',
   'routesPerRouteTable',
+  'containerNetwork',
+  'hostSubnetId',
   'vpcCidr',
 ] as const;
 
@@ -113,6 +115,10 @@ export function clusterPropsFromContext(node: Node): SkiffClusterProps {
     throw new Error(`context '${key}' must be a whole number (for example -c ${key}=2), got ${JSON.stringify(value)}`);
   };
   const instanceType = text('hostInstanceType');
+  const hostSubnetId = text('hostSubnetId');
+  if (hostSubnetId !== undefined && !/^subnet-[0-9a-f]{8,17}$/.test(hostSubnetId)) {
+    throw new Error(`context 'hostSubnetId' must be a subnet id (subnet-...), got '${hostSubnetId}'`);
+  }
   return {
     clusterName: text('clusterName'),
     hostInstanceType: instanceType === undefined ? undefined : new InstanceType(instanceType),
@@ -128,6 +134,9 @@ export function clusterPropsFromContext(node: Node): SkiffClusterProps {
     clusterCidr: text('clusterCidr'),
     hostSubnetPrefix: count('hostSubnetPrefix'),
     routesPerRouteTable: count('routesPerRouteTable'),
+    // Checked against the two modes by validateSkiffClusterProps.
+    containerNetwork: text('containerNetwork') as SkiffClusterProps['containerNetwork'],
+    ...(hostSubnetId === undefined ? {} : { hostSubnets: { subnetFilters: [SubnetFilter.byIds([hostSubnetId])] } }),
     vpcCidr: text('vpcCidr'),
   };
 }

@@ -162,7 +162,9 @@ export class EniPrefixes implements HostRoutes {
     let nextToken: string | undefined;
     do {
       const out = await this.call('DescribeNetworkInterfaces', `network interfaces of ${this.subnetId}`, () =>
-        this.client.send(new DescribeNetworkInterfacesCommand({ Filters: [{ Name: 'subnet-id', Values: [this.subnetId] }], NextToken: nextToken, MaxResults: 1000 })),
+        this.client.send(
+          new DescribeNetworkInterfacesCommand({ Filters: [{ Name: 'subnet-id', Values: [this.subnetId] }], NextToken: nextToken, MaxResults: 1000 }),
+        ),
       );
       for (const eni of out.NetworkInterfaces ?? []) if (eni.NetworkInterfaceId) all.push(eni);
       nextToken = out.NextToken;
@@ -197,9 +199,12 @@ export class EniPrefixes implements HostRoutes {
             { cause: err },
           );
         case 'InsufficientCidrBlocks':
-          throw new SkiffError(`${op} of ${label} failed: the subnet has no free /28 block where asked; free it, or give the cluster a larger CIDR reservation`, {
-            cause: err,
-          });
+          throw new SkiffError(
+            `${op} of ${label} failed: the subnet has no free /28 block where asked; free it, or give the cluster a larger CIDR reservation`,
+            {
+              cause: err,
+            },
+          );
       }
       throw ec2Failure(op, label, err);
     }

@@ -263,8 +263,16 @@ describe('settings from CDK context', () => {
       clusterCidr: undefined,
       hostSubnetPrefix: undefined,
       routesPerRouteTable: undefined,
+      containerNetwork: undefined,
       vpcCidr: undefined,
     });
+  });
+
+  it("reads prefix mode and the hosts' one subnet", () => {
+    const props = fromContext({ containerNetwork: 'prefixes', hostSubnetId: 'subnet-0123456789abcdef0', clusterCidr: '10.0.24.0/21' });
+    expect(props).toMatchObject({ containerNetwork: 'prefixes', clusterCidr: '10.0.24.0/21' });
+    expect(props.hostSubnets?.subnetFilters).toHaveLength(1);
+    expect(() => fromContext({ hostSubnetId: 'sn-1' })).toThrow("context 'hostSubnetId' must be a subnet id (subnet-...), got 'sn-1'");
   });
 
   it('reads the container network settings', () => {

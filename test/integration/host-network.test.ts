@@ -149,6 +149,27 @@ describe('DockerHostNetwork', () => {
     expect((await docker.getNetwork(`skiff-${cluster}`).inspect()).Id).toBe(Id);
   });
 
+  it('prefix mode: bridges a block of four /28 prefixes (a /26 of the reservation in the VPC subnet), and a container takes an address in it', async () => {
+    const { cluster, hostNetwork } = manager();
+    // As app/network.ts gives it in prefix mode: the host's block, and the reservation it comes from.
+    const block: HostNetwork = { subnet: `10.231.${octet}.64/26`, clusterCidr: `10.231.${octet}.0/24` };
+    expect(await hostNetwork.ensure(block)).toBe(`skiff-${cluster}`);
+    const info = await docker.getNetwork(`skiff-${cluster}`).inspect();
+    expect(info.IPAM?.Config).toEqual([{ Subnet: block.subnet, Gateway: `10.231.${octet}.65` }]);
+    expect(recorded()).toContain(`-t nat -I POSTROUTING 1 -s ${block.subnet} -d ${block.clusterCidr} -j RETURN`);
+    const container = await docker.createContainer({
+      Image: TEST_IMAGE,
+      Cmd: ['sleep', '30'],
+      name: `skiff.${cluster}.prefix`,
+      Labels: { [LABELS.cluster]: cluster },
+      HostConfig: { NetworkMode: `skiff-${cluster}`, Init: true },
+    });
+    await container.start();
+    const address = (await container.inspect()).NetworkSettings.Networks[`skiff-${cluster}`].IPAddress;
+    const last = Number(address.split('.')[3]);
+    expect(address.startsWith(`10.231.${octet}.`) && last > 65 && last < 127).toBe(true);
+  });
+
   it('fails with the iptables command and its stderr, and tries again on the next call', async () => {
     const { hostNetwork } = manager();
     writeFileSync(failFlag, '');

@@ -20,10 +20,29 @@ describe('controlPlaneConfig', () => {
       SKIFF_ROUTE_TABLE_IDS: 'rtb-0aaaaaaaaaaaaaaa1, rtb-0bbbbbbbbbbbbbbb2',
     };
     const config = controlPlaneConfig(env);
-    expect(config.network).toEqual({ clusterCidr: '10.200.0.0/16', hostPrefixLength: 25, routeTableIds: ['rtb-0aaaaaaaaaaaaaaa1', 'rtb-0bbbbbbbbbbbbbbb2'] });
+    expect(config.network).toEqual({
+      mode: 'routes',
+      clusterCidr: '10.200.0.0/16',
+      hostPrefixLength: 25,
+      routeTableIds: ['rtb-0aaaaaaaaaaaaaaa1', 'rtb-0bbbbbbbbbbbbbbb2'],
+    });
     const cp = awsControlPlane({ ...config, hostedZoneId: 'Z123' });
     expect(cp.network?.clusterCidr).toBe('10.200.0.0/16');
     expect(cp.discovery.addressing).toBe('container');
+  });
+
+  it("in prefix mode, reads the hosts' subnet instead of route tables, with a /26 host subnet by default", () => {
+    const env = { ...base, SKIFF_CLUSTER_CIDR: '10.0.64.0/18', SKIFF_CONTAINER_NETWORK: 'prefixes', SKIFF_HOST_SUBNET_ID: 'subnet-0aaaaaaaaaaaaaaa1' };
+    const config = controlPlaneConfig(env);
+    expect(config.network).toEqual({ mode: 'prefixes', clusterCidr: '10.0.64.0/18', hostPrefixLength: 26, subnetId: 'subnet-0aaaaaaaaaaaaaaa1' });
+    const cp = awsControlPlane(config);
+    expect(cp.network?.routes.constructor.name).toBe('EniPrefixes');
+    expect(cp.discovery.addressing).toBe('container');
+    expect(() => controlPlaneConfig({ ...env, SKIFF_HOST_SUBNET_ID: undefined })).toThrow(
+      /SKIFF_HOST_SUBNET_ID is required when SKIFF_CONTAINER_NETWORK is prefixes/,
+    );
+    expect(() => controlPlaneConfig({ ...env, SKIFF_HOST_SUBNET_PREFIX: '29' })).toThrow(/SKIFF_HOST_SUBNET_PREFIX must be a number from 16 to 28/);
+    expect(() => controlPlaneConfig({ ...env, SKIFF_CONTAINER_NETWORK: 'overlay' })).toThrow(/must be routes or prefixes, got "overlay"/);
   });
 
   it('names what is missing or wrong', () => {

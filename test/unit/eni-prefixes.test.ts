@@ -148,7 +148,9 @@ describe('EniPrefixes (at the SDK boundary, over a model of EC2)', () => {
   it('turns EC2 failures into domain errors: full interface, throttling', async () => {
     model.add('eni-1', HOST);
     ec2.on(AssignPrivateIpAddressesCommand).rejects(ec2Error('PrivateIpAddressLimitExceeded'));
-    const full = await prefixes().ensure(HOST, '10.0.64.0/26').catch((e: unknown) => e);
+    const full = await prefixes()
+      .ensure(HOST, '10.0.64.0/26')
+      .catch((e: unknown) => e);
     expect(full).toBeInstanceOf(SkiffError);
     expect((full as Error).message).toMatch(/holds no more addresses.*hostSubnetPrefix/);
     ec2.on(AssignPrivateIpAddressesCommand).rejects(ec2Error('RequestLimitExceeded'));
