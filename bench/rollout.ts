@@ -68,7 +68,9 @@ const spec = (replicas: number, version: string, command = SERVER) => ({
         env: { VERSION: version },
         ports: [{ containerPort: 8080 }],
         resources: { cpu: '20m', memory: '16Mi' },
-        ...(command === SERVER ? { health: { http: { path: '/', port: 8080 }, intervalSeconds: probeInterval, timeoutSeconds: probeInterval, failureThreshold: 2 } } : {}),
+        ...(command === SERVER
+          ? { health: { http: { path: '/', port: 8080 }, intervalSeconds: probeInterval, timeoutSeconds: probeInterval, failureThreshold: 2 } }
+          : {}),
       },
     ],
   },
