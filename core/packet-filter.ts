@@ -1,0 +1,263 @@
+/**
+ * Packet filter rules that keep namespaces' containers apart (issue 14; docs/network.md, "Isolation
+ * rules"). Pure: the agent turns its pods into rules here and hands them to a `PacketFilter`
+ * (agent/packet-filter.ts), which writes them into one iptables chain of its own, jumped to from
+ * Docker's `DOCKER-USER` (evaluated in FORWARD before Docker's own isolation and accept rules).
+ *
+ * Two topologies, one chain:
+ *
+ * - Local mode (`guestRules`): every namespace has its own Docker bridge, and Docker already drops
+ *   traffic between bridges. A service that lets namespace N in (`spec.network.allowFrom`) has each
+ *   replica join N's bridge as a *guest* (so N's containers resolve its name through Docker's DNS and
+ *   reach it on N's bridge). A bridge has no direction, so the rules make it one: no NEW connection
+ *   from any of the guest replica's addresses into a network it is a guest on. Replies to the
+ *   connections N opens are ESTABLISHED and pass. The rules only ever DROP, so the chains of the
+ *   several local agents sharing one kernel can run in any order.
+ * - AWS (`hostRules`): every host's container subnet is cut into one block per namespace *slot*, the
+ *   same slot at the same offset on every host, so a namespace's containers anywhere in the cluster are
+ *   the addresses matching one address/mask pair (`namespaceSources`): one rule per namespace, whatever
+ *   the number of hosts. Rules guard the host's own blocks: replies pass, a block accepts its own
+ *   namespace and the namespaces its services let in (per replica), and drops the rest of the cluster CIDR.
+ */
+import { formatIpv4, parseCidr, parseIpv4 } from './cidr.ts';
+import { ValidationError } from './errors.ts';
+import { hash32 } from './random.ts';
+
+/** One rule of our chain, in the order given. Addresses are `a.b.c.d`, `a.b.c.d/n` or `a.b.c.d/m.m.m.m`. */
+export interface FilterRule {
+  readonly source?: string;
+  readonly destination?: string;
+  /** conntrack states the rule matches; absent: every packet. */
+  readonly state?: 'NEW' | 'RELATED,ESTABLISHED';
+  readonly action: 'ACCEPT' | 'DROP';
+  /** Why the rule is there, kept in iptables (`-m comment`): what `iptables -S` shows a person. */
+  readonly comment: string;
+}
+
+/** The chain Docker evaluates first for forwarded packets, and leaves to its users. */
+export const DOCKER_USER_CHAIN = 'DOCKER-USER';
+
+/**
+ * The chain of one agent: `SKIFF-` and a hash of cluster and host. iptables limits chain names to 28
+ * characters, and several local agents share one kernel, so each needs its own (the jump's comment
+ * names cluster and host in full: `jumpComment`).
+ */
+export function filterChainName(cluster: string, hostId: string): string {
+  return `SKIFF-${hash32(`${cluster}\n${hostId}`).toString(16).padStart(8, '0')}`;
+}
+
+/** The comment on the jump from DOCKER-USER: how a cluster's chains are found and removed when it stops. */
+export function jumpComment(cluster: string, hostId: string): string {
+  return `skiff ${cluster} ${hostId}`;
+}
+
+/** A rule's iptables arguments after `-A <chain>` (the form `iptables -S` prints them back in). */
+export function ruleArgs(rule: FilterRule): string[] {
+  return [
+    ...(rule.source ? ['-s', normalAddress(rule.source)] : []),
+    ...(rule.destination ? ['-d', normalAddress(rule.destination)] : []),
+    ...(rule.state ? ['-m', 'conntrack', '--ctstate', rule.state] : []),
+    '-m',
+    'comment',
+    '--comment',
+    rule.comment,
+    '-j',
+    rule.action,
+  ];
+}
+
+/**
+ * The `iptables-restore --noflush` input that replaces the chain's rules with these, in one
+ * transaction (declaring an existing chain flushes it; nothing else in the table is touched). So a
+ * change never leaves a moment with half the rules.
+ */
+export function restoreInput(chain: string, rules: readonly FilterRule[]): string {
+  const quote = (arg: string) => (/^[\w./:,-]+$/.test(arg) ? arg : `"${arg.replace(/["\\]/g, '')}"`);
+  return ['*filter', `:${chain} - [0:0]`, ...rules.map((r) => ['-A', chain, ...ruleArgs(r)].map(quote).join(' ')), 'COMMIT', ''].join('\n');
+}
+
+/** `a.b.c.d` as `/32`, a CIDR as given, `addr/mask` as given: what `iptables -S` prints. */
+function normalAddress(spec: string): string {
+  return spec.includes('/') ? spec : `${spec}/32`;
+}
+
+/** An address spec as the kernel matches it: `(ip & mask) === address`. */
+export function parseAddressSpec(spec: string, field = 'address'): { address: number; mask: number } {
+  const [ip, mask] = spec.split('/');
+  const address = parseIpv4(ip, field);
+  if (mask === undefined) return { address, mask: 0xffffffff };
+  const bits = mask.includes('.') ? parseIpv4(mask, field) : prefixMask(parseCidrPrefix(spec, field));
+  return { address: (address & bits) >>> 0, mask: bits };
+}
+
+function parseCidrPrefix(spec: string, field: string): number {
+  const prefix = Number(spec.split('/')[1]);
+  if (!Number.isInteger(prefix) || prefix < 0 || prefix > 32) throw new ValidationError([{ path: field, message: `${spec}: the prefix must be 0-32` }]);
+  return prefix;
+}
+
+function prefixMask(prefix: number): number {
+  return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+}
+
+/** Whether `ip` matches an address spec. */
+export function matchesAddress(spec: string, ip: string): boolean {
+  const { address, mask } = parseAddressSpec(spec);
+  return (parseIpv4(ip) & mask) >>> 0 === address;
+}
+
+/** A packet as the chain sees it. */
+export interface FilterPacket {
+  readonly source: string;
+  readonly destination: string;
+  readonly state: 'NEW' | 'ESTABLISHED' | 'RELATED';
+}
+
+/** The first rule's verdict, or `undefined` when none matches (the chain returns; Docker decides). */
+export function verdict(rules: readonly FilterRule[], packet: FilterPacket): 'ACCEPT' | 'DROP' | undefined {
+  for (const r of rules) {
+    if (r.source && !matchesAddress(r.source, packet.source)) continue;
+    if (r.destination && !matchesAddress(r.destination, packet.destination)) continue;
+    if (r.state && !r.state.split(',').includes(packet.state)) continue;
+    return r.action;
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Local mode: guests of other namespaces' bridges may answer there, never open.
+
+/** A local pod that joined other namespaces' networks (`spec.network.allowFrom`). */
+export interface GuestPod {
+  /** Its task id: what the rules' comments name. */
+  readonly task: string;
+  /** All its addresses: on its own namespace's network and on each network it is a guest on. */
+  readonly addresses: readonly string[];
+  /** The subnets of the networks it is a guest on. */
+  readonly guestSubnets: readonly string[];
+}
+
+/**
+ * No NEW connection from any address of a guest pod to a network it is a guest on. Every address, not
+ * just its guest one: a process may bind its home address and still leave through the guest interface.
+ * Sorted, so the same pods give the same rules (and no rewrite) whatever order they were listed in.
+ */
+export function guestRules(pods: readonly GuestPod[]): FilterRule[] {
+  const rules: FilterRule[] = [];
+  for (const pod of [...pods].sort((a, b) => a.task.localeCompare(b.task))) {
+    for (const subnet of [...new Set(pod.guestSubnets)].sort()) {
+      for (const address of [...new Set(pod.addresses)].sort()) {
+        rules.push({ source: address, destination: subnet, state: 'NEW', action: 'DROP', comment: `skiff: ${pod.task} is a guest here, may answer, not open` });
+      }
+    }
+  }
+  return rules;
+}
+
+// ---------------------------------------------------------------------------------------------
+// AWS: namespace blocks inside each host's subnet, one slot per namespace cluster-wide.
+
+/** How the cluster cuts host subnets into namespace blocks; carried by each host document (`HostNetwork.isolation`). */
+export interface NamespaceAddressing {
+  readonly clusterCidr: string;
+  /** The prefix of every host's subnet. */
+  readonly hostPrefix: number;
+  /** The prefix of one namespace's block inside a host's subnet (longer than `hostPrefix`). */
+  readonly blockPrefix: number;
+}
+
+function checkAddressing(a: NamespaceAddressing): { cluster: number; clusterPrefix: number } {
+  const cluster = parseCidr(a.clusterCidr, 'clusterCidr');
+  if (!(a.hostPrefix > cluster.prefix && a.blockPrefix > a.hostPrefix && a.blockPrefix <= 30)) {
+    throw new ValidationError([
+      {
+        path: 'isolation.blockPrefix',
+        message: `namespace blocks /${a.blockPrefix} must be inside host subnets /${a.hostPrefix}, inside the cluster CIDR ${a.clusterCidr}, and hold a container (/30 at most)`,
+      },
+    ]);
+  }
+  return { cluster: cluster.address, clusterPrefix: cluster.prefix };
+}
+
+/** How many namespace slots a host subnet holds: each namespace on a host needs one. */
+export function slotCount(a: NamespaceAddressing): number {
+  checkAddressing(a);
+  return 2 ** (a.blockPrefix - a.hostPrefix);
+}
+
+function checkSlot(a: NamespaceAddressing, slot: number): void {
+  const count = slotCount(a);
+  if (!Number.isInteger(slot) || slot < 0 || slot >= count) {
+    throw new ValidationError([
+      { path: 'isolation.slots', message: `slot ${slot} is outside 0-${count - 1} (${count} blocks of /${a.blockPrefix} per /${a.hostPrefix} host subnet)` },
+    ]);
+  }
+}
+
+/** The block of a namespace slot inside one host's subnet: the Docker network its pods join on that host. */
+export function namespaceBlock(a: NamespaceAddressing, hostSubnet: string, slot: number): string {
+  checkSlot(a, slot);
+  const host = parseCidr(hostSubnet, 'subnet');
+  if (host.prefix !== a.hostPrefix) throw new ValidationError([{ path: 'subnet', message: `${hostSubnet} is not a /${a.hostPrefix} host subnet` }]);
+  return `${formatIpv4(host.address + slot * 2 ** (32 - a.blockPrefix))}/${a.blockPrefix}`;
+}
+
+/**
+ * Every address of a namespace slot on every host, as one address/mask pair: the cluster's prefix
+ * bits and the slot bits must match, the host bits (between them) are free. iptables and the kernel
+ * take such a non-contiguous mask as they take a prefix: `(ip & mask) === address`.
+ * 10.200.0.0/16, hosts /24, blocks /27, slot 5: `10.200.0.160/255.255.0.224`.
+ */
+export function namespaceSources(a: NamespaceAddressing, slot: number): string {
+  const { cluster, clusterPrefix } = checkAddressing(a);
+  checkSlot(a, slot);
+  const slotMask = prefixMask(a.blockPrefix) - prefixMask(a.hostPrefix);
+  const mask = (prefixMask(clusterPrefix) | slotMask) >>> 0;
+  return `${formatIpv4((cluster | (slot * 2 ** (32 - a.blockPrefix))) >>> 0)}/${formatIpv4(mask)}`;
+}
+
+/** A replica on this host, as the rules need it. */
+export interface HostPod {
+  readonly task: string;
+  readonly namespace: string;
+  /** Its address, in its namespace's block on this host. */
+  readonly address: string;
+  /** The other namespaces its service lets in. */
+  readonly allowFrom: readonly string[];
+}
+
+/**
+ * The chain of one AWS host. For traffic to this host's containers (its subnet):
+ *
+ * 1. replies (ESTABLISHED, RELATED) pass: a connection exists only because its first packet passed;
+ * 2. each namespace block on this host accepts its own namespace's sources from the whole cluster;
+ * 3. each replica accepts the sources of the namespaces its service lets in;
+ * 4. anything else from the cluster CIDR (another namespace's container) is dropped.
+ *
+ * Traffic from outside the cluster CIDR (the load balancer, the host itself, the VPC) is left to
+ * Docker and the security group. `slots` holds the namespaces of this host's pods and those they let
+ * in; a namespace without a slot is refused with a clear error (the document is the control plane's).
+ */
+export function hostRules(a: NamespaceAddressing, hostSubnet: string, slots: Readonly<Record<string, number>>, pods: readonly HostPod[]): FilterRule[] {
+  const slotOf = (ns: string): number => {
+    const slot = slots[ns];
+    if (slot === undefined) throw new ValidationError([{ path: 'isolation.slots', message: `namespace ${ns} has no slot in the host document` }]);
+    return slot;
+  };
+  const rules: FilterRule[] = [{ destination: hostSubnet, state: 'RELATED,ESTABLISHED', action: 'ACCEPT', comment: 'skiff: replies pass' }];
+  for (const ns of [...new Set(pods.map((p) => p.namespace))].sort()) {
+    rules.push({
+      source: namespaceSources(a, slotOf(ns)),
+      destination: namespaceBlock(a, hostSubnet, slotOf(ns)),
+      action: 'ACCEPT',
+      comment: `skiff: ${ns} to ${ns}`,
+    });
+  }
+  for (const pod of [...pods].sort((x, y) => x.task.localeCompare(y.task))) {
+    for (const ns of [...new Set(pod.allowFrom)].filter((n) => n !== pod.namespace).sort()) {
+      rules.push({ source: namespaceSources(a, slotOf(ns)), destination: pod.address, action: 'ACCEPT', comment: `skiff: ${ns} let in to ${pod.task}` });
+    }
+  }
+  rules.push({ source: a.clusterCidr, destination: hostSubnet, action: 'DROP', comment: 'skiff: other namespaces kept out' });
+  return rules;
+}

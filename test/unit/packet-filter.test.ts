@@ -1,0 +1,205 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { formatIpv4, parseCidr } from '../../core/cidr.ts';
+import {
+  type FilterRule,
+  filterChainName,
+  guestRules,
+  hostRules,
+  matchesAddress,
+  namespaceBlock,
+  namespaceSources,
+  type NamespaceAddressing,
+  restoreInput,
+  ruleArgs,
+  slotCount,
+  verdict,
+} from '../../core/packet-filter.ts';
+
+describe('rules as iptables sees them', () => {
+  it('writes a rule in the form iptables -S prints it back', () => {
+    const rule: FilterRule = { source: '172.20.0.5', destination: '172.20.0.0/16', state: 'NEW', action: 'DROP', comment: 'skiff: team-web-1 is a guest here' };
+    expect(ruleArgs(rule)).toEqual([
+      '-s',
+      '172.20.0.5/32',
+      '-d',
+      '172.20.0.0/16',
+      '-m',
+      'conntrack',
+      '--ctstate',
+      'NEW',
+      '-m',
+      'comment',
+      '--comment',
+      'skiff: team-web-1 is a guest here',
+      '-j',
+      'DROP',
+    ]);
+    expect(restoreInput('SKIFF-0000abcd', [rule])).toBe(
+      '*filter\n:SKIFF-0000abcd - [0:0]\n-A SKIFF-0000abcd -s 172.20.0.5/32 -d 172.20.0.0/16 -m conntrack --ctstate NEW -m comment --comment "skiff: team-web-1 is a guest here" -j DROP\nCOMMIT\n',
+    );
+  });
+
+  it('names one chain per cluster and host, within iptables limit of 28 characters', () => {
+    const a = filterChainName('c1', 'local-1');
+    expect(a).toMatch(/^SKIFF-[0-9a-f]{8}$/);
+    expect(filterChainName('c1', 'local-1')).toBe(a);
+    expect(filterChainName('c1', 'local-2')).not.toBe(a);
+    expect(filterChainName('c2', 'local-1')).not.toBe(a);
+  });
+
+  it('matches addresses as the kernel does, non-contiguous masks included', () => {
+    expect(matchesAddress('10.200.0.160/255.255.0.224', '10.200.7.170')).toBe(true);
+    expect(matchesAddress('10.200.0.160/255.255.0.224', '10.200.7.130')).toBe(false);
+    expect(matchesAddress('10.200.0.0/16', '10.201.0.1')).toBe(false);
+    expect(matchesAddress('10.1.2.3', '10.1.2.3')).toBe(true);
+  });
+});
+
+describe('namespace blocks (AWS)', () => {
+  const a: NamespaceAddressing = { clusterCidr: '10.200.0.0/16', hostPrefix: 24, blockPrefix: 27 };
+
+  it('cuts a host subnet into one block per slot and names a slot cluster-wide with one address/mask pair', () => {
+    expect(slotCount(a)).toBe(8);
+    expect(namespaceBlock(a, '10.200.7.0/24', 5)).toBe('10.200.7.160/27');
+    expect(namespaceSources(a, 5)).toBe('10.200.0.160/255.255.0.224');
+  });
+
+  it('refuses slots and shapes that do not fit, saying why', () => {
+    expect(() => namespaceBlock(a, '10.200.7.0/24', 8)).toThrow(/slot 8 is outside 0-7/);
+    expect(() => namespaceBlock(a, '10.200.7.0/25', 1)).toThrow(/not a \/24 host subnet/);
+    expect(() => slotCount({ ...a, blockPrefix: 24 })).toThrow(/must be inside host subnets/);
+  });
+
+  it('an address of a slot on any host matches that slot sources and no other slot', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 7 }), fc.integer({ min: 0, max: 31 }), (host, slot, offset) => {
+        const block = parseCidr(namespaceBlock(a, `10.200.${host}.0/24`, slot));
+        const ip = formatIpv4(block.address + offset);
+        for (let s = 0; s < 8; s++) expect(matchesAddress(namespaceSources(a, s), ip)).toBe(s === slot);
+        expect(matchesAddress(namespaceSources(a, slot), '10.201.0.161')).toBe(false);
+      }),
+    );
+  });
+});
+
+/** What a connection from one pod to another should do, by the issue: its own namespace, or one the target lets in. */
+function allowed(from: { namespace: string }, to: { namespace: string; allowFrom: readonly string[] }): boolean {
+  return from.namespace === to.namespace || to.allowFrom.includes(from.namespace);
+}
+
+const NAMESPACES = ['a', 'b', 'c', 'd'];
+const podsArb = fc.array(
+  fc.record({ namespace: fc.constantFrom(...NAMESPACES), allowFrom: fc.uniqueArray(fc.constantFrom(...NAMESPACES), { maxLength: 3 }) }),
+  { minLength: 2, maxLength: 8 },
+);
+
+describe('the allow matrix, locally (a bridge per namespace, guests joined, Docker between bridges)', () => {
+  /**
+   * The model of the local topology: namespace n's bridge is 172.(20+n).0.0/16; a pod has a home address
+   * on its namespace's bridge and a guest address on each bridge of a namespace it lets in. A packet
+   * between two addresses of one bridge is bridged (our chain, then Docker accepts); any other is routed
+   * between bridges (our chain, then Docker's isolation drops it). Replies (ESTABLISHED) of a connection
+   * whose first packet passed are bridged or routed back the same way.
+   */
+  function world(specs: readonly { namespace: string; allowFrom: readonly string[] }[]) {
+    const subnet = (ns: string) => `172.${20 + NAMESPACES.indexOf(ns)}.0.0/16`;
+    const pods = specs.map((s, i) => {
+      const guestOn = s.allowFrom.filter((n) => n !== s.namespace);
+      const addr = (ns: string) => `172.${20 + NAMESPACES.indexOf(ns)}.${i + 1}.${NAMESPACES.indexOf(s.namespace) + 2}`;
+      return { ...s, task: `t${i}`, home: addr(s.namespace), addresses: [addr(s.namespace), ...guestOn.map(addr)], guestOn };
+    });
+    const rules = guestRules(pods.map((p) => ({ task: p.task, addresses: p.addresses, guestSubnets: p.guestOn.map(subnet) })));
+    const bridgeOf = (ip: string) => NAMESPACES.find((ns) => matchesAddress(subnet(ns), ip))!;
+    /** Whether a packet from a pod (sent from `source`, one of its addresses, through any of its interfaces) reaches `destination`. */
+    const passes = (from: (typeof pods)[number], source: string, destination: string, state: 'NEW' | 'ESTABLISHED'): boolean => {
+      const v = verdict(rules, { source, destination, state });
+      if (v) return v === 'ACCEPT';
+      // The sender leaves through its interface on the destination's bridge when it has one.
+      const bridged = from.addresses.some((a) => bridgeOf(a) === bridgeOf(destination));
+      return bridged;
+    };
+    return { pods, rules, passes, bridgeOf };
+  }
+
+  it('same namespace: allowed; another: denied unless let in; replies flow; never the other way', () => {
+    fc.assert(
+      fc.property(podsArb, (specs) => {
+        const { pods, passes, bridgeOf } = world(specs);
+        for (const from of pods) {
+          for (const to of pods) {
+            if (from === to) continue;
+            // Any source address the sender has, to any address the target has.
+            const opens = from.addresses.flatMap((s) => to.addresses.map((d) => [s, d] as const)).filter(([s, d]) => passes(from, s, d, 'NEW'));
+            expect(opens.length > 0, `${from.task} (${from.namespace}) to ${to.task} (${to.namespace}, lets in ${to.allowFrom})`).toBe(allowed(from, to));
+            // Replies come back, for every connection opened the way the kernel opens one: from the
+            // sender's address on the bridge it leaves through (others are spoofed: their replies go astray).
+            for (const [s, d] of opens.filter(([s, d]) => bridgeOf(s) === bridgeOf(d))) expect(passes(to, d, s, 'ESTABLISHED')).toBe(true);
+          }
+        }
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('gives the same rules whatever order the pods come in', () => {
+    const pods = [
+      { task: 't2', addresses: ['172.21.0.2', '172.20.0.9'], guestSubnets: ['172.20.0.0/16'] },
+      { task: 't1', addresses: ['172.22.0.2', '172.20.0.8'], guestSubnets: ['172.20.0.0/16'] },
+    ];
+    expect(guestRules(pods)).toEqual(guestRules([...pods].reverse()));
+    expect(guestRules(pods)).toHaveLength(4);
+  });
+});
+
+describe('the allow matrix on AWS (namespace blocks, rules per host)', () => {
+  const a: NamespaceAddressing = { clusterCidr: '10.200.0.0/16', hostPrefix: 24, blockPrefix: 27 };
+  const slots = Object.fromEntries(NAMESPACES.map((ns, i) => [ns, i + 1]));
+
+  it('same namespace: allowed; another: denied unless let in; replies flow; never the other way; any host', () => {
+    fc.assert(
+      fc.property(podsArb, fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 8, maxLength: 8 }), (specs, hostOf) => {
+        const pods = specs.map((s, i) => {
+          const subnet = `10.200.${hostOf[i]}.0/24`;
+          const block = parseCidr(namespaceBlock(a, subnet, slots[s.namespace]));
+          return { ...s, task: `t${i}`, subnet, address: formatIpv4(block.address + 2 + i) };
+        });
+        const rulesOf = (subnet: string) =>
+          hostRules(
+            a,
+            subnet,
+            slots,
+            pods.filter((p) => p.subnet === subnet),
+          );
+        // A packet to a container is judged by the chain of the container's host (FORWARD, into its bridge).
+        const passes = (source: string, to: (typeof pods)[number] | string, state: 'NEW' | 'ESTABLISHED') => {
+          const destination = typeof to === 'string' ? to : to.address;
+          const host = pods.find((p) => p.address === destination)!.subnet;
+          return verdict(rulesOf(host), { source, destination, state }) === 'ACCEPT';
+        };
+        for (const from of pods) {
+          for (const to of pods) {
+            if (from === to) continue;
+            const opens = passes(from.address, to, 'NEW');
+            expect(opens, `${from.task} (${from.namespace}) to ${to.task} (${to.namespace}, lets in ${to.allowFrom})`).toBe(allowed(from, to));
+            if (opens) expect(passes(to.address, from, 'ESTABLISHED')).toBe(true);
+          }
+        }
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('leaves traffic from outside the cluster CIDR to Docker (the load balancer, the host)', () => {
+    const rules = hostRules(a, '10.200.3.0/24', slots, [{ task: 't', namespace: 'a', address: '10.200.3.34', allowFrom: [] }]);
+    expect(verdict(rules, { source: '10.0.1.5', destination: '10.200.3.34', state: 'NEW' })).toBeUndefined();
+    expect(verdict(rules, { source: '10.200.9.66', destination: '10.200.3.34', state: 'NEW' })).toBe('DROP');
+  });
+
+  it('stays one rule per namespace, whatever the number of hosts', () => {
+    const pods = Array.from({ length: 40 }, (_, i) => ({ task: `t${i}`, namespace: NAMESPACES[i % 4], address: '10.200.3.40', allowFrom: [] }));
+    // 1 reply rule + 4 namespaces + 1 drop.
+    expect(hostRules(a, '10.200.3.0/24', slots, pods)).toHaveLength(6);
+    expect(() => hostRules(a, '10.200.3.0/24', {}, pods)).toThrow(/namespace a has no slot/);
+  });
+});
