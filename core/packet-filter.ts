@@ -216,14 +216,30 @@ export function namespaceSources(a: NamespaceAddressing, slot: number): string {
   return `${formatIpv4((cluster | (slot * 2 ** (32 - a.blockPrefix))) >>> 0)}/${formatIpv4(mask)}`;
 }
 
+/**
+ * What a host document carries per task for its rules on AWS (planned as `HostDocumentTask.isolation`):
+ * slot numbers, never names, so a task's share is at most `ISOLATION_TASK_BYTES` and counted with the
+ * task's bytes at placement (core/document-size.ts): the document grows with the host's tasks, never
+ * with the cluster's hosts or namespaces.
+ */
+export interface TaskIsolation {
+  /** The slot of the task's namespace. */
+  readonly slot: number;
+  /** The slots of the namespaces its service lets in (`spec.network.allowFrom`, without its own). */
+  readonly allowSlots: readonly number[];
+}
+
+/**
+ * The most one task's `isolation` adds to its JSON in the document: `,"isolation":{"slot":N,"allowSlots":[...]}`
+ * with 16 slots of up to 5 digits (a /16 host subnet in /32 blocks has 65,536 slots). Checked by a test.
+ */
+export const ISOLATION_TASK_BYTES = 160;
+
 /** A replica on this host, as the rules need it. */
-export interface HostPod {
+export interface HostPod extends TaskIsolation {
   readonly task: string;
-  readonly namespace: string;
   /** Its address, in its namespace's block on this host. */
   readonly address: string;
-  /** The other namespaces its service lets in. */
-  readonly allowFrom: readonly string[];
 }
 
 /**
@@ -235,29 +251,58 @@ export interface HostPod {
  * 4. anything else from the cluster CIDR (another namespace's container) is dropped.
  *
  * Traffic from outside the cluster CIDR (the load balancer, the host itself, the VPC) is left to
- * Docker and the security group. `slots` holds the namespaces of this host's pods and those they let
- * in; a namespace without a slot is refused with a clear error (the document is the control plane's).
+ * Docker and the security group. The rules grow with the host's namespaces and its replicas' allows,
+ * never with the number of hosts.
  */
-export function hostRules(a: NamespaceAddressing, hostSubnet: string, slots: Readonly<Record<string, number>>, pods: readonly HostPod[]): FilterRule[] {
-  const slotOf = (ns: string): number => {
-    const slot = slots[ns];
-    if (slot === undefined) throw new ValidationError([{ path: 'isolation.slots', message: `namespace ${ns} has no slot in the host document` }]);
-    return slot;
-  };
+export function hostRules(a: NamespaceAddressing, hostSubnet: string, pods: readonly HostPod[]): FilterRule[] {
   const rules: FilterRule[] = [{ destination: hostSubnet, state: 'RELATED,ESTABLISHED', action: 'ACCEPT', comment: 'skiff: replies pass' }];
-  for (const ns of [...new Set(pods.map((p) => p.namespace))].sort()) {
+  for (const slot of [...new Set(pods.map((p) => p.slot))].sort((x, y) => x - y)) {
     rules.push({
-      source: namespaceSources(a, slotOf(ns)),
-      destination: namespaceBlock(a, hostSubnet, slotOf(ns)),
+      source: namespaceSources(a, slot),
+      destination: namespaceBlock(a, hostSubnet, slot),
       action: 'ACCEPT',
-      comment: `skiff: ${ns} to ${ns}`,
+      comment: `skiff: slot ${slot} to its own block`,
     });
   }
   for (const pod of [...pods].sort((x, y) => x.task.localeCompare(y.task))) {
-    for (const ns of [...new Set(pod.allowFrom)].filter((n) => n !== pod.namespace).sort()) {
-      rules.push({ source: namespaceSources(a, slotOf(ns)), destination: pod.address, action: 'ACCEPT', comment: `skiff: ${ns} let in to ${pod.task}` });
+    for (const slot of [...new Set(pod.allowSlots)].filter((n) => n !== pod.slot).sort((x, y) => x - y)) {
+      rules.push({ source: namespaceSources(a, slot), destination: pod.address, action: 'ACCEPT', comment: `skiff: slot ${slot} let in to ${pod.task}` });
     }
   }
   rules.push({ source: a.clusterCidr, destination: hostSubnet, action: 'DROP', comment: 'skiff: other namespaces kept out' });
   return rules;
+}
+
+/**
+ * Gives each namespace a slot, cluster-wide, keeping the ones already given (a slot names a namespace's
+ * addresses on every host, so it never moves while the namespace has pods). New namespaces take the
+ * lowest free slots, in name order. A namespace that finds none is listed in `full`: its pods cannot
+ * be placed on an isolating cluster until a namespace is deleted (or the cluster uses smaller blocks).
+ */
+export function assignSlots(
+  namespaces: readonly string[],
+  given: Readonly<Record<string, number>>,
+  count: number,
+): { slots: Record<string, number>; full: string[] } {
+  const wanted = new Set(namespaces);
+  const slots: Record<string, number> = {};
+  const taken = new Set<number>();
+  for (const [ns, slot] of Object.entries(given)) {
+    if (wanted.has(ns) && Number.isInteger(slot) && slot >= 0 && slot < count && !taken.has(slot)) {
+      slots[ns] = slot;
+      taken.add(slot);
+    }
+  }
+  const full: string[] = [];
+  let next = 0;
+  for (const ns of [...wanted].sort()) {
+    if (slots[ns] !== undefined) continue;
+    while (taken.has(next)) next++;
+    if (next >= count) full.push(ns);
+    else {
+      slots[ns] = next;
+      taken.add(next);
+    }
+  }
+  return { slots, full };
 }

@@ -1,8 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { formatIpv4, parseCidr } from '../../core/cidr.ts';
+import { HOST_DOCUMENT_BYTES } from '../../core/document-size.ts';
+import { MAX_ALLOW_FROM } from '../../core/spec/network.ts';
 import {
+  assignSlots,
   type FilterRule,
+  ISOLATION_TASK_BYTES,
   filterChainName,
   guestRules,
   hostRules,
@@ -154,7 +158,8 @@ describe('the allow matrix, locally (a bridge per namespace, guests joined, Dock
 
 describe('the allow matrix on AWS (namespace blocks, rules per host)', () => {
   const a: NamespaceAddressing = { clusterCidr: '10.200.0.0/16', hostPrefix: 24, blockPrefix: 27 };
-  const slots = Object.fromEntries(NAMESPACES.map((ns, i) => [ns, i + 1]));
+  const { slots } = assignSlots(NAMESPACES, {}, slotCount(a));
+  const isolation = (namespace: string, allowFrom: readonly string[]) => ({ slot: slots[namespace], allowSlots: allowFrom.map((ns) => slots[ns]) });
 
   it('same namespace: allowed; another: denied unless let in; replies flow; never the other way; any host', () => {
     fc.assert(
@@ -162,21 +167,17 @@ describe('the allow matrix on AWS (namespace blocks, rules per host)', () => {
         const pods = specs.map((s, i) => {
           const subnet = `10.200.${hostOf[i]}.0/24`;
           const block = parseCidr(namespaceBlock(a, subnet, slots[s.namespace]));
-          return { ...s, task: `t${i}`, subnet, address: formatIpv4(block.address + 2 + i) };
+          return { ...s, ...isolation(s.namespace, s.allowFrom), task: `t${i}`, subnet, address: formatIpv4(block.address + 2 + i) };
         });
         const rulesOf = (subnet: string) =>
           hostRules(
             a,
             subnet,
-            slots,
             pods.filter((p) => p.subnet === subnet),
           );
         // A packet to a container is judged by the chain of the container's host (FORWARD, into its bridge).
-        const passes = (source: string, to: (typeof pods)[number] | string, state: 'NEW' | 'ESTABLISHED') => {
-          const destination = typeof to === 'string' ? to : to.address;
-          const host = pods.find((p) => p.address === destination)!.subnet;
-          return verdict(rulesOf(host), { source, destination, state }) === 'ACCEPT';
-        };
+        const passes = (source: string, to: (typeof pods)[number], state: 'NEW' | 'ESTABLISHED') =>
+          verdict(rulesOf(to.subnet), { source, destination: to.address, state }) === 'ACCEPT';
         for (const from of pods) {
           for (const to of pods) {
             if (from === to) continue;
@@ -191,15 +192,46 @@ describe('the allow matrix on AWS (namespace blocks, rules per host)', () => {
   });
 
   it('leaves traffic from outside the cluster CIDR to Docker (the load balancer, the host)', () => {
-    const rules = hostRules(a, '10.200.3.0/24', slots, [{ task: 't', namespace: 'a', address: '10.200.3.34', allowFrom: [] }]);
+    const rules = hostRules(a, '10.200.3.0/24', [{ task: 't', address: '10.200.3.34', ...isolation('a', []) }]);
     expect(verdict(rules, { source: '10.0.1.5', destination: '10.200.3.34', state: 'NEW' })).toBeUndefined();
     expect(verdict(rules, { source: '10.200.9.66', destination: '10.200.3.34', state: 'NEW' })).toBe('DROP');
   });
 
   it('stays one rule per namespace, whatever the number of hosts', () => {
-    const pods = Array.from({ length: 40 }, (_, i) => ({ task: `t${i}`, namespace: NAMESPACES[i % 4], address: '10.200.3.40', allowFrom: [] }));
+    const pods = Array.from({ length: 40 }, (_, i) => ({ task: `t${i}`, address: '10.200.3.40', ...isolation(NAMESPACES[i % 4], []) }));
     // 1 reply rule + 4 namespaces + 1 drop.
-    expect(hostRules(a, '10.200.3.0/24', slots, pods)).toHaveLength(6);
-    expect(() => hostRules(a, '10.200.3.0/24', {}, pods)).toThrow(/namespace a has no slot/);
+    expect(hostRules(a, '10.200.3.0/24', pods)).toHaveLength(6);
+  });
+
+  it('adds at most ISOLATION_TASK_BYTES to a task in its host document, so placement counts it with the task', () => {
+    const widest = { isolation: { slot: 65_535, allowSlots: Array.from({ length: MAX_ALLOW_FROM }, () => 65_535) } };
+    expect(JSON.stringify(widest).length - 2 + 1).toBeLessThanOrEqual(ISOLATION_TASK_BYTES);
+    // A host full of the smallest tasks still fits its document with it: 253 containers of a /24.
+    expect(253 * ISOLATION_TASK_BYTES).toBeLessThan(HOST_DOCUMENT_BYTES / 8);
+  });
+});
+
+describe('assignSlots', () => {
+  it('keeps slots given, gives new namespaces the lowest free ones in name order, and lists those that find none', () => {
+    expect(assignSlots(['web', 'api', 'db'], { db: 0 }, 4)).toEqual({ slots: { db: 0, api: 1, web: 2 }, full: [] });
+    expect(assignSlots(['a', 'b', 'c'], { c: 1, gone: 0 }, 2)).toEqual({ slots: { c: 1, a: 0 }, full: ['b'] });
+  });
+
+  it('never gives one slot twice nor one outside the block count, whatever was given before', () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.constantFrom(...'abcdefghij'.split('')), { maxLength: 10 }),
+        fc.dictionary(fc.constantFrom(...'abcdefghij'.split('')), fc.integer({ min: -1, max: 9 })),
+        fc.integer({ min: 1, max: 8 }),
+        (namespaces, given, count) => {
+          const { slots, full } = assignSlots(namespaces, given, count);
+          const values = Object.values(slots);
+          expect(new Set(values).size).toBe(values.length);
+          for (const v of values) expect(v >= 0 && v < count).toBe(true);
+          expect(Object.keys(slots).length + full.length).toBe(namespaces.length);
+          expect(full.length > 0).toBe(namespaces.length > count);
+        },
+      ),
+    );
   });
 });
