@@ -22,6 +22,8 @@
 import { formatIpv4, parseCidr, parseIpv4 } from './cidr.ts';
 import { ValidationError } from './errors.ts';
 import { hash32 } from './random.ts';
+import { allowedNamespaces } from './spec/network.ts';
+import type { HostDocumentTask, HostNetwork } from './types.ts';
 
 /** One rule of our chain, in the order given. Addresses are `a.b.c.d`, `a.b.c.d/n` or `a.b.c.d/m.m.m.m`. */
 export interface FilterRule {
@@ -238,8 +240,8 @@ export const ISOLATION_TASK_BYTES = 160;
 /** A replica on this host, as the rules need it. */
 export interface HostPod extends TaskIsolation {
   readonly task: string;
-  /** Its address, in its namespace's block on this host. */
-  readonly address: string;
+  /** Its address, in its namespace's block on this host; absent while it does not run (its block is open to its namespace all the same). */
+  readonly address?: string;
 }
 
 /**
@@ -265,6 +267,7 @@ export function hostRules(a: NamespaceAddressing, hostSubnet: string, pods: read
     });
   }
   for (const pod of [...pods].sort((x, y) => x.task.localeCompare(y.task))) {
+    if (pod.address === undefined) continue;
     for (const slot of [...new Set(pod.allowSlots)].filter((n) => n !== pod.slot).sort((x, y) => x - y)) {
       rules.push({ source: namespaceSources(a, slot), destination: pod.address, action: 'ACCEPT', comment: `skiff: slot ${slot} let in to ${pod.task}` });
     }
@@ -305,4 +308,55 @@ export function assignSlots(
     }
   }
   return { slots, full };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The host document: the control plane writes slots into it, the agent reads its rules out of it.
+
+/**
+ * The control plane's side: a task's `isolation` in its host's document, from the cluster's slots.
+ * Throws naming the namespace when one has no slot (`assignSlots` listed it as full).
+ */
+export function taskIsolation(task: Pick<HostDocumentTask, 'namespace' | 'pod'>, slots: Readonly<Record<string, number>>): TaskIsolation {
+  const slotOf = (ns: string): number => {
+    const slot = slots[ns];
+    if (slot === undefined)
+      throw new ValidationError([{ path: 'namespace', message: `namespace ${ns} has no address block slot: every slot of the cluster is taken` }]);
+    return slot;
+  };
+  return { slot: slotOf(task.namespace), allowSlots: allowedNamespaces(task.namespace, task.pod.network).map(slotOf) };
+}
+
+/** The addressing a host document describes, when it isolates namespaces. */
+export function documentAddressing(network: HostNetwork | undefined): NamespaceAddressing | undefined {
+  if (!network || network.blockPrefix === undefined) return undefined;
+  return { clusterCidr: network.clusterCidr, hostPrefix: parseCidr(network.subnet, 'network.subnet').prefix, blockPrefix: network.blockPrefix };
+}
+
+/** The agent's side: the blocks (one Docker bridge each) its document's tasks need, by slot. */
+export function documentBlocks(network: HostNetwork, tasks: readonly HostDocumentTask[]): Map<number, string> {
+  const a = documentAddressing(network);
+  const blocks = new Map<number, string>();
+  if (!a) return blocks;
+  for (const t of tasks) if (t.isolation && !blocks.has(t.isolation.slot)) blocks.set(t.isolation.slot, namespaceBlock(a, network.subnet, t.isolation.slot));
+  return new Map([...blocks].sort(([x], [y]) => x - y));
+}
+
+/**
+ * The agent's side: the host's chain from its document and the addresses its replicas have. A task
+ * without `isolation` in an isolating document is refused by name (the control plane writes both or
+ * neither); a task with no address yet (not started) opens its namespace's block, and gets its
+ * per-replica allows once it has one.
+ */
+export function documentRules(network: HostNetwork, tasks: readonly HostDocumentTask[], addressOf: (taskId: string) => string | undefined): FilterRule[] {
+  const a = documentAddressing(network);
+  if (!a) return [];
+  const pods: HostPod[] = [];
+  for (const t of tasks) {
+    if (!t.isolation)
+      throw new ValidationError([{ path: `tasks.${t.id}.isolation`, message: `task ${t.id} has no isolation slots in a document that isolates namespaces` }]);
+    const address = addressOf(t.id);
+    pods.push({ task: t.id, ...t.isolation, ...(address !== undefined ? { address } : {}) });
+  }
+  return hostRules(a, network.subnet, pods);
 }

@@ -3,8 +3,14 @@ import { describe, expect, it } from 'vitest';
 import { formatIpv4, parseCidr } from '../../core/cidr.ts';
 import { HOST_DOCUMENT_BYTES } from '../../core/document-size.ts';
 import { MAX_ALLOW_FROM } from '../../core/spec/network.ts';
+import { podOf } from '../../core/reconciler.ts';
+import { parseServiceSpec } from '../../core/spec.ts';
+import type { HostDocumentTask, HostNetwork } from '../../core/types.ts';
 import {
   assignSlots,
+  documentBlocks,
+  documentRules,
+  taskIsolation,
   type FilterRule,
   ISOLATION_TASK_BYTES,
   filterChainName,
@@ -233,5 +239,62 @@ describe('assignSlots', () => {
         },
       ),
     );
+  });
+});
+
+describe('isolation in the host document (AWS)', () => {
+  const spec = (namespace: string, allowFrom?: string[]) =>
+    podOf({
+      namespace,
+      name: 'web',
+      spec: parseServiceSpec({
+        kind: 'Service',
+        metadata: { name: 'web', namespace },
+        spec: { ...(allowFrom ? { network: { allowFrom } } : {}), containers: [{ name: 'app', image: 'skiff/busybox' }] },
+      }),
+      specVersion: 1,
+      createdAt: '2026-01-01T00:00:00.000Z',
+      updatedAt: '2026-01-01T00:00:00.000Z',
+      deleting: false,
+    });
+  const slots = { shop: 1, team: 2, billing: 3 };
+  const task = (id: string, namespace: string, allowFrom?: string[]): HostDocumentTask => {
+    const pod = spec(namespace, allowFrom);
+    return { id, namespace, service: 'web', slot: 1, specVersion: 1, pod, isolation: taskIsolation({ namespace, pod }, slots) };
+  };
+  const network: HostNetwork = { subnet: '10.200.7.0/24', clusterCidr: '10.200.0.0/16', blockPrefix: 27 };
+
+  it('the control plane writes slot numbers per task; a namespace without a slot is named', () => {
+    expect(task('t1', 'team', ['shop', 'team', 'billing']).isolation).toEqual({ slot: 2, allowSlots: [1, 3] });
+    expect(() => taskIsolation({ namespace: 'team', pod: spec('team', ['other']) }, slots)).toThrow(/namespace other has no address block slot/);
+  });
+
+  it("the agent reads its blocks and its chain out of the document and its replicas' addresses", () => {
+    const tasks = [task('t1', 'team', ['shop']), task('t2', 'shop'), task('t3', 'team')];
+    expect(documentBlocks(network, tasks)).toEqual(
+      new Map([
+        [1, '10.200.7.32/27'],
+        [2, '10.200.7.64/27'],
+      ]),
+    );
+    const rules = documentRules(network, tasks, (id) => ({ t1: '10.200.7.66', t2: '10.200.7.34' })[id]);
+    expect(rules.map((r) => `${r.source ?? '*'} > ${r.destination} ${r.action}`)).toEqual([
+      '* > 10.200.7.0/24 ACCEPT',
+      '10.200.0.32/255.255.0.224 > 10.200.7.32/27 ACCEPT',
+      '10.200.0.64/255.255.0.224 > 10.200.7.64/27 ACCEPT',
+      '10.200.0.32/255.255.0.224 > 10.200.7.66 ACCEPT',
+      '10.200.0.0/16 > 10.200.7.0/24 DROP',
+    ]);
+    // shop, from another host, reaches team's t1 (it lets shop in) but not team's t3 (10.200.7.67).
+    expect(verdict(rules, { source: '10.200.9.40', destination: '10.200.7.66', state: 'NEW' })).toBe('ACCEPT');
+    expect(verdict(rules, { source: '10.200.9.40', destination: '10.200.7.67', state: 'NEW' })).toBe('DROP');
+  });
+
+  it('without blockPrefix a document isolates nothing; with it, a task without slots is refused by name', () => {
+    const plain = { subnet: network.subnet, clusterCidr: network.clusterCidr };
+    expect(documentRules(plain, [task('t1', 'team')], () => undefined)).toEqual([]);
+    expect(documentBlocks(plain, [task('t1', 'team')]).size).toBe(0);
+    const { isolation: _, ...bare } = task('t9', 'team');
+    expect(() => documentRules(network, [bare], () => undefined)).toThrow(/task t9 has no isolation slots/);
   });
 });
