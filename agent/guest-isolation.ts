@@ -36,6 +36,8 @@ export class GuestIsolation {
   private readonly pods = new Map<string, GuestPod | null>();
   private readonly subnets = new Map<string, string>();
   private applied: string | undefined;
+  /** Whether this agent's chain is there: undefined until the first write of this run. */
+  private written: boolean | undefined;
   private appliedAt = 0;
   private warned: string | undefined;
   private unavailable = false;
@@ -73,9 +75,19 @@ export class GuestIsolation {
 
   private async write(force: boolean): Promise<void> {
     const rules = this.rules;
+    if (rules.length === 0) {
+      // No guest here: no chain at all. The first time, quietly (an agent without iptables that runs no
+      // guest has nothing to say), which also clears a chain an earlier run of this agent left behind.
+      if (this.written === undefined) await this.deps.filter.remove().catch(() => undefined);
+      else if (this.written) await this.deps.filter.remove();
+      this.written = false;
+      this.applied = undefined;
+      return;
+    }
     const key = JSON.stringify(rules);
     if (!force && key === this.applied) return;
     await this.deps.filter.apply(rules);
+    this.written = true;
     if (this.warned !== undefined) this.deps.log('info', 'namespace isolation rules written again', { rules: rules.length });
     this.applied = key;
     this.appliedAt = this.deps.now();

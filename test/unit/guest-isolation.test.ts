@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { GuestIsolation } from '../../agent/guest-isolation.ts';
-import { type CommandRunner, IptablesFilter, MemoryPacketFilter, PacketFilterUnavailableError, removeClusterFilters } from '../../agent/packet-filter.ts';
+import {
+  type CommandRunner,
+  IptablesFilter,
+  MemoryPacketFilter,
+  type PacketFilter,
+  PacketFilterUnavailableError,
+  removeClusterFilters,
+} from '../../agent/packet-filter.ts';
 import { filterChainName, guestRules } from '../../core/packet-filter.ts';
 
 /** A runner that records every call and answers from a script of (predicate, answer). */
@@ -189,5 +196,33 @@ describe('GuestIsolation (the in-memory filter)', () => {
     await iso.sync([{ id: 's1', taskId: 'team-web-1' }]);
     expect(filter.rules).toHaveLength(2);
     expect(logs.at(-1)).toBe('info namespace isolation rules written again');
+  });
+});
+
+describe('GuestIsolation without guests', () => {
+  it('writes no chain, clears one an earlier run left (quietly, even without iptables), and removes its own when the last guest goes', async () => {
+    const { docker } = dockerWith(
+      { s1: { home: 'net-team', networks: { 'net-team': '172.21.0.2', 'net-shop': '172.20.0.9' } } },
+      { 'net-shop': '172.20.0.0/16' },
+    );
+    const calls: string[] = [];
+    const filter: PacketFilter = {
+      apply: async () => void calls.push('apply'),
+      remove: async (): Promise<void> => {
+        calls.push('remove');
+        throw new PacketFilterUnavailableError('iptables may not be used by this user');
+      },
+    };
+    const logs: string[] = [];
+    const iso = new GuestIsolation({ docker, filter, log: (_, message) => logs.push(message), now: () => 0 });
+    await iso.sync([]);
+    await iso.sync([]);
+    expect(calls).toEqual(['remove']);
+    expect(logs).toEqual([]);
+    filter.remove = async () => void calls.push('remove');
+    await iso.sync([{ id: 's1', taskId: 'team-web-1' }]);
+    await iso.sync([]);
+    await iso.sync([]);
+    expect(calls).toEqual(['remove', 'apply', 'remove']);
   });
 });
