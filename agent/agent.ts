@@ -23,6 +23,7 @@ import { mountsOf, removalsDue, type VolumeManager, type VolumeSources } from '.
 import { volumeKeyString } from '../core/volumes.ts';
 import { allowedNamespaces } from '../core/spec/network.ts';
 import { namespaceNetworksOf } from './namespace-network.ts';
+import type { GuestSandbox } from './guest-isolation.ts';
 
 /** How often a long batch of container starts reports its progress. */
 const PROGRESS_MS = 1000;
@@ -91,6 +92,8 @@ export interface AgentDeps {
   readonly network?: HostNetworkManager;
   /** Without a host network: a Docker network per namespace (agent/namespace-network.ts); absent, every pod on the executor's network. */
   readonly namespaceNetworks?: { ensure(namespace: string): Promise<string> };
+  /** With namespace networks: keeps the replicas that join other namespaces' networks from opening connections there (agent/guest-isolation.ts). */
+  readonly isolation?: { admit(sandbox: GuestSandbox): Promise<void>; sync(sandboxes: readonly GuestSandbox[]): Promise<void> };
   /** Makes pods' volumes (agent/volumes.ts); a pod that declares volumes fails to start without it. */
   readonly volumes?: VolumeManager;
   readonly hashOf: (spec: HostDocument['tasks'][number]['pod']['containers'][number]) => string;
@@ -445,6 +448,12 @@ export class Agent {
     const present = new Set(containers.map((c) => c.id));
     for (const id of this.startedByMe.keys()) if (!present.has(id)) this.startedByMe.delete(id);
     this.prober.sync(this.probeTargets(tasks, containers));
+    if (this.deps.isolation) {
+      const guests = new Set(tasks.filter((t) => this.isGuest(t)).map((t) => t.id));
+      await this.deps.isolation.sync(
+        containers.filter((c) => c.container === SANDBOX && c.state === 'running' && guests.has(c.taskId)).map((c) => ({ id: c.id, taskId: c.taskId })),
+      );
+    }
     this.refreshStatuses(tasks, containers, decided.backingOff);
     await this.report(false);
   }
@@ -638,6 +647,7 @@ export class Agent {
     }
     await this.docker.start(sandboxId);
     this.startedByMe.set(sandboxId, this.deps.now());
+    await this.admitGuest(task, sandboxId);
     // With init containers the next rounds run them one by one (each exit wakes a round), then the app containers.
     if ((task.pod.initContainers ?? []).length > 0) return void this.kickReconcileSoon();
     for (const c of task.pod.containers) await this.createContainer(task, c, sandboxId, volumes);
@@ -651,10 +661,21 @@ export class Agent {
     volumes?: VolumeSources,
   ): Promise<void> {
     await this.ensureImages([spec]);
+    await this.admitGuest(task, sandboxId);
     const sources = volumes ?? (spec.volumeMounts?.length ? await this.volumesOf(task) : new Map());
     const id = await this.docker.create(task, spec, { hostAddress: this.config.address, joinNetworkOf: sandboxId, mounts: mountsOf(spec, sources) });
     await this.docker.start(id);
     this.startedByMe.set(id, this.deps.now());
+  }
+
+  /** Whether a task's pod joins other namespaces' networks as a guest: locally, when its spec lets them in. */
+  private isGuest(task: HostDocument['tasks'][number]): boolean {
+    return !this.podNetwork && !!this.deps.namespaceNetworks && allowedNamespaces(task.namespace, task.pod.network).length > 0;
+  }
+
+  /** A guest pod's rules are in force before anything runs in its sandbox (its addresses exist once the sandbox started). */
+  private async admitGuest(task: HostDocument['tasks'][number], sandboxId: string): Promise<void> {
+    if (this.deps.isolation && this.isGuest(task)) await this.deps.isolation.admit({ id: sandboxId, taskId: task.id });
   }
 
   private async ensureImages(specs: readonly { readonly image: string }[]): Promise<void> {

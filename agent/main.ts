@@ -28,6 +28,8 @@ import { CgroupUsageSource } from './usage.ts';
 import { DockerExecutor, containerSpecHash } from './docker.ts';
 import { DockerHostNetwork } from './host-network.ts';
 import { NamespaceNetworks } from './namespace-network.ts';
+import { GuestIsolation } from './guest-isolation.ts';
+import { IptablesFilter } from './packet-filter.ts';
 import { DockerVolumeManager, type VolumeManager } from './volumes.ts';
 import { EfsVolumeManager, HostMounter } from './efs-volumes.ts';
 import { EfsAccessPoints } from '../adapters/aws/efs-access-points.ts';
@@ -176,7 +178,18 @@ async function main(): Promise<void> {
       channel,
       executor,
       network: hostNetwork,
-      ...(network ? { namespaceNetworks: new NamespaceNetworks(network, cluster) } : {}),
+      ...(network
+        ? {
+            namespaceNetworks: new NamespaceNetworks(network, cluster),
+            // allowFrom one way: guests of other namespaces' networks answer there, never open (agent/guest-isolation.ts).
+            isolation: new GuestIsolation({
+              docker,
+              filter: new IptablesFilter({ cluster, hostId, iptables: optionalEnv(env, ENV.iptables) ?? 'iptables' }),
+              log,
+              now: () => Date.now(),
+            }),
+          }
+        : {}),
       volumes: volumeManager(docker, cluster, hostId, optionalEnv(env, ENV.efsFileSystemId), region),
       hashOf: containerSpecHash,
       now: () => Date.now(),

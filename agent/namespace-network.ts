@@ -8,11 +8,12 @@
  * do not reach either.
  *
  * A service may let other namespaces in (`spec.network.allowFrom`): its pods' first containers also
- * join those namespaces' networks, with their aliases there (namespaceNetworksOf; docs/network.md).
+ * join those namespaces' networks, with their aliases there (namespaceNetworksOf; docs/network.md), as
+ * guests that may answer there but never open a connection (agent/guest-isolation.ts writes the rules).
  *
  * On AWS the host document carries one routed subnet per host (agent/host-network.ts) and pods of
- * every namespace share it: isolation there needs rules per namespace in the document (not done), and
- * `allowFrom` has nothing to open.
+ * every namespace share it: isolation there needs the namespace blocks and rules of
+ * core/packet-filter.ts (designed, not wired yet), and `allowFrom` has nothing to open.
  */
 import Docker from 'dockerode';
 

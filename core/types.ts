@@ -529,6 +529,11 @@ export interface HostNetwork {
   readonly subnet: string;
   /** The whole cluster CIDR: traffic from the subnet to it keeps its container source address (not masqueraded). */
   readonly clusterCidr: string;
+  /**
+   * Namespace isolation (designed, not yet written by the scheduler; docs/network.md "Isolation rules"):
+   * the prefix of each namespace's block in `subnet`. Absent: namespaces share the subnet, unisolated.
+   */
+  readonly blockPrefix?: number;
 }
 
 export interface HostDocumentTask {
@@ -538,6 +543,8 @@ export interface HostDocumentTask {
   readonly slot: number;
   readonly specVersion: number;
   readonly pod: PodSpec;
+  /** With `network.blockPrefix`: its namespace's slot and the slots its service lets in (core/packet-filter.ts). */
+  readonly isolation?: { readonly slot: number; readonly allowSlots: readonly number[] };
 }
 
 /** A task as the API shows it: the control plane's record joined with the agent's report. */

@@ -63,6 +63,7 @@ import { startLogsServer } from './logs-server.ts';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { CloudWatchLogStore } from '../adapters/aws/cloudwatch-log-store.ts';
 import { LogShipper } from '../agent/log-shipper.ts';
+import { IptablesFilter, removeClusterFilters } from '../agent/packet-filter.ts';
 import { controlStream } from '../core/logs.ts';
 import { localTargetGroup, startRequestMeter } from './request-meter.ts';
 import { runDiscoverySync } from '../app/discovery.ts';
@@ -1028,6 +1029,8 @@ export async function killHost(dataDir: string, cluster: string, id: string, doc
         }),
     ),
   );
+  // A power cut takes the kernel's packet filter rules with it; the agent writes its own again when it comes back.
+  await new IptablesFilter({ cluster, hostId: id }).remove().catch(() => undefined);
   return { pid: agent?.pid, containers: list.filter((c) => c.Labels[LABELS.container] !== SANDBOX).length };
 }
 
@@ -1126,6 +1129,8 @@ export async function ensureNetwork(cluster: string, docker = new Docker()): Pro
 }
 
 export async function removeNetwork(cluster: string, docker = new Docker()): Promise<void> {
+  // The agents' namespace isolation rules name the containers' addresses: they go with the containers.
+  await removeClusterFilters(cluster).catch(() => 0);
   const nets = await docker.listNetworks({ filters: { label: [`${LABELS.cluster}=${cluster}`] } });
   await Promise.all(
     nets.map((n) =>

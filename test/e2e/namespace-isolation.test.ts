@@ -4,12 +4,15 @@
  * `wget` from a pod of namespace shop reaches shop's web server by name and by address; the same
  * from a pod of namespace other fails both ways. And a service that lets a named namespace in
  * (`spec.network.allowFrom`): team/web allows shop, so a pod of shop fetches it by its full name and
- * by its address on shop's network, and a pod of other still reaches it neither way. The wgets run
- * inside containers (docker exec): the host itself sends nothing beyond 127.0.0.0/8.
+ * by its address on shop's network, and a pod of other still reaches it neither way. One way only:
+ * team/web's own container cannot open a connection to shop's web server (by name or address), which
+ * the agent's packet filter rules keep it from (agent/guest-isolation.ts), and the rules leave with the
+ * cluster. The wgets run inside containers (docker exec): the host itself sends nothing beyond 127.0.0.0/8.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LABELS } from '../../agent/executor.ts';
@@ -73,7 +76,17 @@ beforeAll(async () => {
   running = await startCluster(dir, ['--cluster', cluster, '--hosts', '1', '--data', join(dir, 'data')], 120_000);
 }, 150_000);
 
-afterAll(() => tearDownCluster(running, cluster, dir, docker), 120_000);
+/** This cluster's jumps in DOCKER-USER (each agent's chain is jumped to with the comment `skiff <cluster> <host>`). */
+const ourJumps = () =>
+  execFileSync('iptables', ['-w', '-S', 'DOCKER-USER'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((line) => line.includes(`skiff ${cluster} `));
+
+afterAll(async () => {
+  await tearDownCluster(running, cluster, dir, docker);
+  // The rules go with the cluster's containers and networks.
+  expect(ourJumps()).toEqual([]);
+}, 120_000);
 
 describe('isolation between namespaces', { timeout: 300_000 }, () => {
   it('a pod reaches its own namespace by name and address, and not another namespace', async () => {
@@ -99,6 +112,7 @@ describe('isolation between namespaces', { timeout: 300_000 }, () => {
 
   it('a service letting a namespace in is reached from it by name and address, and still not from another', async () => {
     await apply('team', 'web', 'mkdir -p /www && echo team > /www/index.html && exec httpd -f -p 8080 -h /www', ['shop']);
+    await apply('shop', 'web', 'mkdir -p /www && echo shop > /www/index.html && exec httpd -f -p 8080 -h /www');
     await apply('shop', 'client', 'exec sleep 3600');
     await apply('other', 'client', 'exec sleep 3600');
     // The pod's network belongs to its sandbox: on its own namespace's network and on shop's.
@@ -114,10 +128,21 @@ describe('isolation between namespaces', { timeout: 300_000 }, () => {
     await eventually(async () => ((await wgetFrom(shop, byName)) ? true : undefined), 'shop/client fetching team/web by name', 60_000, 1000);
     expect(await wgetFrom(shop, `http://${onShop}:8080/`)).toBe(true);
     // From other: neither the name nor either address answers (each wget waits out its 10 s: run together).
-    expect(await Promise.all([wgetFrom(other, byName), wgetFrom(other, `http://${onShop}:8080/`), wgetFrom(other, `http://${onTeam}:8080/`)])).toEqual([
-      false,
-      false,
-      false,
-    ]);
+    // One way: team/web's own container opens nothing towards shop, by name or by address, though it is on shop's network.
+    const teamWeb = await containerOf('team', 'web');
+    const shopWeb = await containerOf('shop', 'web', SANDBOX);
+    const shopWebAddress = shopWeb.NetworkSettings.Networks[shopNet].IPAddress;
+    expect(ourJumps().length).toBeGreaterThan(0);
+    expect(
+      await Promise.all([
+        wgetFrom(other, byName),
+        wgetFrom(other, `http://${onShop}:8080/`),
+        wgetFrom(other, `http://${onTeam}:8080/`),
+        wgetFrom(teamWeb, 'http://web.shop.skiff.internal:8080/'),
+        wgetFrom(teamWeb, `http://${shopWebAddress}:8080/`),
+      ]),
+    ).toEqual([false, false, false, false, false]);
+    // While shop still fetches it (replies flow back to shop).
+    expect(await wgetFrom(shop, byName)).toBe(true);
   });
 });

@@ -1,0 +1,135 @@
+/**
+ * One-way `spec.network.allowFrom` in local mode (issue 14; docs/network.md, "Letting namespaces in").
+ * A replica of a service that lets namespace N in joins N's Docker network as a guest, so N's containers
+ * resolve and reach it; this keeps the guest from opening connections there (core/packet-filter.ts
+ * `guestRules`), through this agent's packet filter chain.
+ *
+ * The rules follow the guest pods this agent runs: `admit` right after a guest pod's sandbox starts
+ * (its addresses exist only from then) and before any container of the pod runs in it, `sync` every
+ * round with the sandboxes of the tasks that let namespaces in (pods gone, rules gone; a chain flushed
+ * behind the agent's back is written again within `recheckMs`).
+ *
+ * Without iptables, or without the right to use it (an agent not run as root), the agent says so once
+ * and goes on: allowFrom then opens both ways, as a bridge does (docs/security.md).
+ */
+import type Dockerode from 'dockerode';
+import { type GuestPod, guestRules } from '../core/packet-filter.ts';
+import { type PacketFilter, PacketFilterUnavailableError } from './packet-filter.ts';
+
+export interface GuestIsolationDeps {
+  readonly docker: Pick<Dockerode, 'getContainer' | 'getNetwork'>;
+  readonly filter: PacketFilter;
+  readonly log: (level: 'info' | 'warn' | 'error', message: string, data?: Record<string, unknown>) => void;
+  readonly now: () => number;
+  /** Rules applied less than this long ago are not written again unless they changed. @default 60_000 */
+  readonly recheckMs?: number;
+}
+
+/** A sandbox of a task whose spec lets other namespaces in. */
+export interface GuestSandbox {
+  readonly id: string;
+  readonly taskId: string;
+}
+
+export class GuestIsolation {
+  /** Guest pods by sandbox id; null: inspected, joined no other network. */
+  private readonly pods = new Map<string, GuestPod | null>();
+  private readonly subnets = new Map<string, string>();
+  private applied: string | undefined;
+  /** Whether this agent's chain is there: undefined until the first write of this run. */
+  private written: boolean | undefined;
+  private appliedAt = 0;
+  private warned: string | undefined;
+  private unavailable = false;
+
+  constructor(private readonly deps: GuestIsolationDeps) {}
+
+  /** A guest pod's sandbox started: its rules are written before any of its containers runs (cheap when they are). Never throws. */
+  async admit(sandbox: GuestSandbox): Promise<void> {
+    if (this.unavailable) return;
+    try {
+      if (!this.pods.has(sandbox.id)) await this.learn(sandbox);
+      await this.write(false);
+    } catch (err) {
+      this.failed(err);
+    }
+  }
+
+  /** Every round: the guest sandboxes that run now. Never throws. */
+  async sync(sandboxes: readonly GuestSandbox[]): Promise<void> {
+    if (this.unavailable) return;
+    try {
+      const ids = new Set(sandboxes.map((s) => s.id));
+      for (const id of this.pods.keys()) if (!ids.has(id)) this.pods.delete(id);
+      for (const s of sandboxes) if (!this.pods.has(s.id)) await this.learn(s);
+      await this.write(this.deps.now() - this.appliedAt >= (this.deps.recheckMs ?? 60_000));
+    } catch (err) {
+      this.failed(err);
+    }
+  }
+
+  /** The rules in force, as last written. */
+  get rules(): ReturnType<typeof guestRules> {
+    return guestRules([...this.pods.values()].filter((p): p is GuestPod => p !== null));
+  }
+
+  private async write(force: boolean): Promise<void> {
+    const rules = this.rules;
+    if (rules.length === 0) {
+      // No guest here: no chain at all. The first time, quietly (an agent without iptables that runs no
+      // guest has nothing to say), which also clears a chain an earlier run of this agent left behind.
+      if (this.written === undefined) await this.deps.filter.remove().catch(() => undefined);
+      else if (this.written) await this.deps.filter.remove();
+      this.written = false;
+      this.applied = undefined;
+      return;
+    }
+    const key = JSON.stringify(rules);
+    if (!force && key === this.applied) return;
+    await this.deps.filter.apply(rules);
+    this.written = true;
+    if (this.warned !== undefined) this.deps.log('info', 'namespace isolation rules written again', { rules: rules.length });
+    this.applied = key;
+    this.appliedAt = this.deps.now();
+    this.warned = undefined;
+  }
+
+  /** Reads a sandbox's addresses and the subnets of the networks it is a guest on (all but the one it was created on). */
+  private async learn(sandbox: GuestSandbox): Promise<void> {
+    const info = await this.deps.docker.getContainer(sandbox.id).inspect();
+    const home = info.HostConfig?.NetworkMode;
+    const networks = Object.entries(info.NetworkSettings?.Networks ?? {});
+    const addresses = networks.map(([, n]) => n.IPAddress).filter((a): a is string => !!a);
+    const guestSubnets: string[] = [];
+    for (const [name] of networks) {
+      if (name === home) continue;
+      guestSubnets.push(...(await this.subnetOf(name)));
+    }
+    this.pods.set(sandbox.id, guestSubnets.length > 0 && addresses.length > 0 ? { task: sandbox.taskId, addresses, guestSubnets } : null);
+  }
+
+  private async subnetOf(network: string): Promise<string[]> {
+    const known = this.subnets.get(network);
+    if (known) return [known];
+    const info = await this.deps.docker.getNetwork(network).inspect();
+    const subnets = ((info.IPAM?.Config ?? []) as { Subnet?: string }[]).map((c) => c.Subnet).filter((s): s is string => !!s && !s.includes(':'));
+    if (subnets.length === 1) this.subnets.set(network, subnets[0]);
+    return subnets;
+  }
+
+  private failed(err: unknown): void {
+    const message = (err as Error).message;
+    if (err instanceof PacketFilterUnavailableError) {
+      this.unavailable = true;
+      this.deps.log(
+        'warn',
+        `namespace isolation rules cannot be written: ${message}. A service's spec.network.allowFrom opens both ways on this host (docs/security.md)`,
+      );
+      return;
+    }
+    // Once per distinct failure: the next round tries again.
+    if (message !== this.warned) this.deps.log('warn', 'writing namespace isolation rules failed; retrying next round', { error: message });
+    this.warned = message;
+    this.applied = undefined;
+  }
+}
