@@ -11,39 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stackSettingsFromContext } from '../../infra/skiff-stack.ts';
 import { FIXTURE_ENTRIES, functionId, functionRoleId, bySid, list, render, roleStatements, synthFixtureStack } from './helpers.ts';
 import type { Synthesized } from './helpers.ts';
-
-const ACCOUNT = '123456789012';
-const REGION = 'eu-west-1';
-const VPC_ID = 'vpc-0123456789abcdef0';
-const LOOKUP_KEY = `vpc-provider:account=${ACCOUNT}:filter.vpc-id=${VPC_ID}:region=${REGION}:returnAsymmetricSubnets=true`;
-
-/** What the vpc-provider answers for a VPC with two private and two public subnets (cx-api VpcContextResponse). */
-function lookupAnswer(vpcCidrBlock = '10.50.0.0/16') {
-  return {
-    vpcId: VPC_ID,
-    vpcCidrBlock,
-    ownerAccountId: ACCOUNT,
-    availabilityZones: [],
-    subnetGroups: [
-      {
-        name: 'Private',
-        type: 'Private',
-        subnets: [
-          { subnetId: 'subnet-0000000000000000a', cidr: '10.50.0.0/20', availabilityZone: 'eu-west-1a', routeTableId: 'rtb-0000000000000000a' },
-          { subnetId: 'subnet-0000000000000000b', cidr: '10.50.16.0/20', availabilityZone: 'eu-west-1b', routeTableId: 'rtb-0000000000000000b' },
-        ],
-      },
-      {
-        name: 'Public',
-        type: 'Public',
-        subnets: [
-          { subnetId: 'subnet-0000000000000000c', cidr: '10.50.32.0/24', availabilityZone: 'eu-west-1a', routeTableId: 'rtb-0000000000000000c' },
-          { subnetId: 'subnet-0000000000000000d', cidr: '10.50.33.0/24', availabilityZone: 'eu-west-1b', routeTableId: 'rtb-0000000000000000c' },
-        ],
-      },
-    ],
-  };
-}
+import { ACCOUNT, LOOKUP_KEY, lookupAnswer, REGION, VPC_ID } from './vpc-lookup.ts';
 
 // Each synth takes seconds, tens of them on a loaded machine.
 describe('SkiffStack in an existing VPC', { timeout: 120_000 }, () => {

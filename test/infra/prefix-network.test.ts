@@ -10,30 +10,10 @@ import { SubnetType, Vpc } from 'aws-cdk-lib/aws-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateSkiffClusterProps } from '../../infra/cluster-props.ts';
 import { SkiffContainerNetwork } from '../../infra/container-network.ts';
+import { ACCOUNT, LOOKUP_KEY, lookupAnswer, REGION, VPC_ID } from './vpc-lookup.ts';
 import { bySid, functionId, functionRoleId, list, render, roleStatements, synthFixtureStack, type Synthesized } from './helpers.ts';
 
-const ACCOUNT = '123456789012';
-const REGION = 'eu-west-1';
-const VPC_ID = 'vpc-0123456789abcdef0';
-const LOOKUP_KEY = `vpc-provider:account=${ACCOUNT}:filter.vpc-id=${VPC_ID}:region=${REGION}:returnAsymmetricSubnets=true`;
 const HOSTS_SUBNET = 'subnet-0000000000000000a';
-
-const lookupAnswer = {
-  vpcId: VPC_ID,
-  vpcCidrBlock: '10.50.0.0/16',
-  ownerAccountId: ACCOUNT,
-  availabilityZones: [],
-  subnetGroups: [
-    {
-      name: 'Private',
-      type: 'Private',
-      subnets: [
-        { subnetId: HOSTS_SUBNET, cidr: '10.50.0.0/20', availabilityZone: 'eu-west-1a', routeTableId: 'rtb-0000000000000000a' },
-        { subnetId: 'subnet-0000000000000000b', cidr: '10.50.16.0/20', availabilityZone: 'eu-west-1b', routeTableId: 'rtb-0000000000000000b' },
-      ],
-    },
-  ],
-};
 
 describe('prefix mode, synthesized', { timeout: 120_000 }, () => {
   let synth: Synthesized;
@@ -48,7 +28,7 @@ describe('prefix mode, synthesized', { timeout: 120_000 }, () => {
       },
       'Skiff-wide',
       { vpcId: VPC_ID, env: { account: ACCOUNT, region: REGION } },
-      { [LOOKUP_KEY]: lookupAnswer },
+      { [LOOKUP_KEY]: lookupAnswer() },
     );
   });
   afterAll(() => synth?.cleanup());

@@ -3,16 +3,10 @@
  * in the middle of a batch, or hangs. The container runtime fake answers after a delay the test sets.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Agent, type AgentStore } from '../../agent/agent.ts';
 import type { ContainerInfo, Executor } from '../../agent/executor.ts';
 import { DockerError } from '../../agent/docker-calls.ts';
-import type { HostChannel } from '../../ports/index.ts';
-import type { HostDocument, HostDocumentTask, HostStatus } from '../../core/types.ts';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { documentChannel, RecordingStore, sleep, startTestAgent, stopTestAgents, until } from '../helpers/agent-harness.ts';
+import type { HostDocument, HostDocumentTask } from '../../core/types.ts';
 
 /** A container runtime in memory; every call answers after `delayMs` (or never, while `hung`). */
 class FakeRuntime implements Executor {
@@ -71,21 +65,6 @@ class FakeRuntime implements Executor {
   }
 }
 
-class FakeStore implements AgentStore {
-  statuses: HostStatus[] = [];
-  beats: string[] = [];
-  async putHostStatus(status: HostStatus) {
-    this.statuses.push(status);
-  }
-  async putHeartbeat(_host: string, at: string) {
-    this.beats.push(at);
-  }
-  /** Every report time, full or heartbeat, in order. */
-  times(): number[] {
-    return [...this.statuses.map((s) => s.heartbeatAt), ...this.beats].map(Date.parse).sort((a, b) => a - b);
-  }
-}
-
 const task = (id: string): HostDocumentTask => ({
   id,
   namespace: 'default',
@@ -98,50 +77,15 @@ const task = (id: string): HostDocumentTask => ({
   },
 });
 
-const dirs: string[] = [];
-const agents: Agent[] = [];
-afterEach(async () => {
-  await Promise.all(agents.splice(0).map((a) => a.stop()));
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+afterEach(stopTestAgents);
 
 function startAgent(
   runtime: FakeRuntime,
-  store: FakeStore,
+  store: RecordingStore,
   doc: HostDocument,
   over: { heartbeatMs?: number; dockerStallMs?: number; parallelism?: number } = {},
-): Agent {
-  const dir = mkdtempSync(join(tmpdir(), 'skiff-agent-unit-'));
-  dirs.push(dir);
-  const channel: HostChannel = { fetch: async () => doc, publish: async () => {}, remove: async () => {} };
-  const agent = new Agent(
-    {
-      cluster: 'c',
-      hostId: 'h1',
-      address: '127.0.1.1',
-      capacity: { cpu: 1000, memory: 1 << 30 },
-      labels: {},
-      pollMs: 60_000,
-      heartbeatMs: over.heartbeatMs ?? 100,
-      reconcileMs: 50,
-      stateFile: join(dir, 'state.json'),
-      stopGraceSeconds: 0,
-      parallelism: over.parallelism ?? 2,
-      ...(over.dockerStallMs ? { dockerStallMs: over.dockerStallMs } : {}),
-    },
-    { store, channel, executor: runtime, hashOf: () => 'h', now: () => Date.now(), random: () => 0.5, log: () => {}, version: 't' },
-  );
-  agents.push(agent);
-  void agent.start();
-  return agent;
-}
-
-async function until<T>(check: () => T | undefined, what: string, timeoutMs = 10_000): Promise<T> {
-  for (const end = Date.now() + timeoutMs; Date.now() < end; await sleep(20)) {
-    const v = check();
-    if (v !== undefined) return v;
-  }
-  throw new Error(`timed out waiting for ${what}`);
+): void {
+  startTestAgent({ store, channel: documentChannel({ current: doc }), executor: runtime }, { reconcileMs: 50, ...over });
 }
 
 const doc = (n: number): HostDocument => ({
@@ -155,7 +99,7 @@ describe('agent liveness', () => {
   it('keeps heartbeating while every Docker call takes longer than the heartbeat interval', async () => {
     const runtime = new FakeRuntime();
     runtime.delayMs = 2000;
-    const store = new FakeStore();
+    const store = new RecordingStore();
     startAgent(runtime, store, doc(2), { heartbeatMs: 100 });
     await until(() => (runtime.creates.length > 0 ? true : undefined), 'the first create under way');
     // No Docker call answers within the next second: an agent whose heartbeat waited behind its
@@ -169,7 +113,7 @@ describe('agent liveness', () => {
   it('reports tasks it is still creating as creating', async () => {
     const runtime = new FakeRuntime();
     runtime.delayMs = 300;
-    const store = new FakeStore();
+    const store = new RecordingStore();
     startAgent(runtime, store, doc(4), { parallelism: 1 });
     const seen = await until(() => store.statuses.find((s) => s.tasks.some((t) => t.state === 'creating')), 'a report with creating tasks');
     expect(seen.tasks.map((t) => t.state)).toContain('creating');
@@ -180,7 +124,7 @@ describe('agent liveness', () => {
     runtime.delayMs = 250;
     // The list made for the first progress report (call 2, after the round's own list) fails.
     runtime.failLists.add(2);
-    const store = new FakeStore();
+    const store = new RecordingStore();
     startAgent(runtime, store, doc(8), { parallelism: 2 });
     await until(
       // Eight pods: a sandbox and an app container each.
@@ -195,7 +139,7 @@ describe('agent liveness', () => {
 
   it('reports Docker unresponsive while it hangs, keeps heartbeating, and clears it once Docker answers', async () => {
     const runtime = new FakeRuntime();
-    const store = new FakeStore();
+    const store = new RecordingStore();
     startAgent(runtime, store, doc(1), { dockerStallMs: 300 });
     await until(() => store.statuses.find((s) => s.tasks[0]?.state === 'running'), 'the task running');
     runtime.hung = true;
@@ -223,7 +167,7 @@ describe('a pod Docker refuses', () => {
       runtime.creates.push(task.id);
       throw refusal;
     };
-    const store = new FakeStore();
+    const store = new RecordingStore();
     startAgent(runtime, store, doc(1));
     const failed = await until(() => store.statuses.map((s) => s.tasks[0]).find((t) => t?.state === 'failed'), 'the task reported failed');
     expect(failed.message).toBe(

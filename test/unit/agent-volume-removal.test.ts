@@ -3,16 +3,11 @@
  * its ports: a container runtime and a volume manager in memory (no Docker).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Agent, type AgentStore } from '../../agent/agent.ts';
 import type { ContainerInfo, Executor } from '../../agent/executor.ts';
+import type { Agent } from '../../agent/agent.ts';
 import { removalsDue, type VolumeManager } from '../../agent/volumes.ts';
-import type { HostChannel } from '../../ports/index.ts';
-import type { HostDocument, HostDocumentTask, HostStatus, VolumeRemoval } from '../../core/types.ts';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { documentChannel, RecordingStore, sleep, startTestAgent, stopTestAgents, until } from '../helpers/agent-harness.ts';
+import type { HostDocument, HostDocumentTask, VolumeRemoval } from '../../core/types.ts';
 
 /** Containers in memory; `stopAndRemove` is held until `release()` while `holdStops` is set. */
 class FakeRuntime implements Executor {
@@ -100,64 +95,19 @@ class FakeVolumes implements VolumeManager {
   }
 }
 
-class FakeStore implements AgentStore {
-  statuses: HostStatus[] = [];
-  async putHostStatus(status: HostStatus) {
-    this.statuses.push(status);
-  }
-  async putHeartbeat() {}
-  last(): HostStatus | undefined {
-    return this.statuses.at(-1);
-  }
-}
-
 const removal: VolumeRemoval = { id: 'default-db-data-1', namespace: 'default', service: 'db', volume: 'data', slot: 1 };
 
-const dirs: string[] = [];
-const agents: Agent[] = [];
-afterEach(async () => {
-  await Promise.all(agents.splice(0).map((a) => a.stop()));
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+afterEach(stopTestAgents);
 
-function startAgent(runtime: FakeRuntime, store: FakeStore, volumes: VolumeManager, docs: { current: HostDocument }): Agent {
-  const dir = mkdtempSync(join(tmpdir(), 'skiff-agent-volumes-'));
-  dirs.push(dir);
-  const channel: HostChannel = { fetch: async () => docs.current, publish: async () => {}, remove: async () => {} };
-  const agent = new Agent(
-    {
-      cluster: 'c',
-      hostId: 'h1',
-      address: '127.0.1.1',
-      capacity: { cpu: 1000, memory: 1 << 30 },
-      labels: {},
-      pollMs: 60_000,
-      heartbeatMs: 100,
-      reconcileMs: 30,
-      stateFile: join(dir, 'state.json'),
-      stopGraceSeconds: 0,
-      parallelism: 2,
-    },
-    { store, channel, executor: runtime, volumes, hashOf: () => 'h', now: () => Date.now(), random: () => 0.5, log: () => {}, version: 't' },
-  );
-  agents.push(agent);
-  void agent.start();
-  return agent;
-}
-
-async function until<T>(check: () => T | undefined, what: string, timeoutMs = 10_000): Promise<T> {
-  for (const end = Date.now() + timeoutMs; Date.now() < end; await sleep(20)) {
-    const v = check();
-    if (v !== undefined) return v;
-  }
-  throw new Error(`timed out waiting for ${what}`);
+function startAgent(runtime: FakeRuntime, store: RecordingStore, volumes: VolumeManager, docs: { current: HostDocument }): Agent {
+  return startTestAgent({ store, channel: documentChannel(docs), executor: runtime, volumes });
 }
 
 describe('agent: deleting persistent volumes', () => {
   it('deletes a volume only once no container of its service is left, then reports it until it leaves the document', async () => {
     const runtime = new FakeRuntime();
     runtime.leftover('default', 'db');
-    const store = new FakeStore();
+    const store = new RecordingStore();
     const volumes = new FakeVolumes(runtime);
     const docs = { current: { cluster: 'c', hostId: 'h1', generation: 1, tasks: [], removeVolumes: [removal] } as HostDocument };
     const agent = startAgent(runtime, store, volumes, docs);
@@ -166,7 +116,7 @@ describe('agent: deleting persistent volumes', () => {
     // About ten rounds (30 ms each).
     await sleep(300);
     expect(volumes.calls).toEqual([]);
-    expect(store.last()?.removedVolumes).toBeUndefined();
+    expect(store.statuses.at(-1)?.removedVolumes).toBeUndefined();
     runtime.holdStops = false;
     const reported = await until(() => store.statuses.find((s) => s.removedVolumes?.length), 'a report of the removal');
     expect(reported.removedVolumes).toEqual(['default/db/data/1']);
@@ -178,12 +128,15 @@ describe('agent: deleting persistent volumes', () => {
     // The control plane forgot it: the next document has no removal, and the report drops it.
     docs.current = { cluster: 'c', hostId: 'h1', generation: 2, tasks: [] };
     agent.wake();
-    await until(() => (store.last()?.generation === 2 && store.last()?.removedVolumes === undefined ? true : undefined), 'a report without the removal');
+    await until(
+      () => (store.statuses.at(-1)?.generation === 2 && store.statuses.at(-1)?.removedVolumes === undefined ? true : undefined),
+      'a report without the removal',
+    );
   });
 
   it('asks again next round when the runtime says the volume is still in use', async () => {
     const runtime = new FakeRuntime();
-    const store = new FakeStore();
+    const store = new RecordingStore();
     const volumes = new FakeVolumes(runtime);
     volumes.busy = 2;
     const docs = { current: { cluster: 'c', hostId: 'h1', generation: 1, tasks: [], removeVolumes: [removal] } as HostDocument };

@@ -4,11 +4,6 @@
  * pod's first container to (over fakes: no Docker).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Agent, type AgentStore } from '../../agent/agent.ts';
-import type { ContainerInfo, CreateOptions, Executor } from '../../agent/executor.ts';
 import { namespaceNetworkName, namespaceNetworksOf } from '../../agent/namespace-network.ts';
 import { parseTaskItem } from '../../core/items.ts';
 import { podOf } from '../../core/reconciler.ts';
@@ -16,7 +11,7 @@ import { parseServiceSpec } from '../../core/spec.ts';
 import { allowedNamespaces } from '../../core/spec/network.ts';
 import { jsonEqual } from '../../core/json.ts';
 import type { HostDocument, HostDocumentTask, Service, ServiceSpec } from '../../core/types.ts';
-import type { HostChannel } from '../../ports/index.ts';
+import { documentChannel, RecordingExecutor, startTestAgent, stopTestAgents, until } from '../helpers/agent-harness.ts';
 
 const specOf = (network: unknown, namespace = 'team'): ServiceSpec =>
   parseServiceSpec({
@@ -118,97 +113,16 @@ describe('namespaceNetworksOf', () => {
   });
 });
 
-/** Records the options of every create; containers run at once. */
-class RecordingRuntime implements Executor {
-  readonly creates: { name: string; options: CreateOptions }[] = [];
-  private containers = new Map<string, ContainerInfo>();
-  private seq = 0;
-  async list() {
-    return [...this.containers.values()];
-  }
-  async inspect(id: string) {
-    return this.containers.get(id);
-  }
-  async create(task: HostDocumentTask, container: { name: string }, options: CreateOptions) {
-    this.creates.push({ name: container.name, options });
-    const id = `c${++this.seq}`;
-    this.containers.set(id, {
-      id,
-      name: `${task.id}.${container.name}`,
-      taskId: task.id,
-      container: container.name,
-      specHash: 'h',
-      state: 'created',
-      ports: [],
-    });
-    return id;
-  }
-  async start(id: string) {
-    const c = this.containers.get(id)!;
-    this.containers.set(id, { ...c, state: 'running', startedAt: new Date().toISOString() });
-  }
-  async stopAndRemove(id: string) {
-    this.containers.delete(id);
-    return {};
-  }
-  async hasImage() {
-    return true;
-  }
-  async pull() {}
-  watchExits() {
-    return () => {};
-  }
-  async exec() {
-    return { exitCode: 0, output: '' };
-  }
-}
-
-const dirs: string[] = [];
-const agents: Agent[] = [];
-afterEach(async () => {
-  await Promise.all(agents.splice(0).map((a) => a.stop()));
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+afterEach(stopTestAgents);
 
 describe('the agent and allowFrom', () => {
   it("joins a pod's first container to the allowed namespaces' networks; its other containers share its network", async () => {
-    const runtime = new RecordingRuntime();
+    const runtime = new RecordingExecutor();
     const service = serviceOf(specOf({ allowFrom: ['shop'] }));
     const task: HostDocumentTask = { id: 'db-1-aaaaa', namespace: 'team', service: 'db', slot: 1, specVersion: 1, pod: podOf(service) };
     const doc: HostDocument = { cluster: 'c', hostId: 'h1', generation: 1, tasks: [task] };
-    const dir = mkdtempSync(join(tmpdir(), 'skiff-allow-'));
-    dirs.push(dir);
-    const channel: HostChannel = { fetch: async () => doc, publish: async () => {}, remove: async () => {} };
-    const store: AgentStore = { putHostStatus: async () => {}, putHeartbeat: async () => {} };
-    const agent = new Agent(
-      {
-        cluster: 'c',
-        hostId: 'h1',
-        address: '127.0.1.1',
-        capacity: { cpu: 1000, memory: 1 << 30 },
-        labels: {},
-        pollMs: 60_000,
-        heartbeatMs: 100,
-        reconcileMs: 30,
-        stateFile: join(dir, 'state.json'),
-        stopGraceSeconds: 0,
-        parallelism: 2,
-      },
-      {
-        store,
-        channel,
-        executor: runtime,
-        namespaceNetworks: fakeNetworks(),
-        hashOf: () => 'h',
-        now: () => Date.now(),
-        random: () => 0.5,
-        log: () => {},
-        version: 't',
-      },
-    );
-    agents.push(agent);
-    void agent.start();
-    for (const end = Date.now() + 10_000; runtime.creates.length < 2 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20));
+    startTestAgent({ channel: documentChannel({ current: doc }), executor: runtime, namespaceNetworks: fakeNetworks() });
+    await until(() => (runtime.creates.length >= 2 ? true : undefined), 'the sandbox and the app container created');
     const [sandbox, app] = runtime.creates;
     expect(sandbox.options).toMatchObject({ network: 'skiff-c-ns-team', alsoOn: ['skiff-c-ns-shop'] });
     expect(app.name).toBe('app');
