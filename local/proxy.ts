@@ -293,8 +293,13 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
     requests.set(service, (requests.get(service) ?? 0) + 1);
 
     const method = (req.method ?? 'GET').toUpperCase();
-    // Without Content-Length or Transfer-Encoding a request has no body (RFC 9112 §6.3).
-    const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+    // Without Content-Length or Transfer-Encoding an HTTP/1.1 request has no body (RFC 9112 §6.3); an
+    // HTTP/2 request has none when END_STREAM came with its headers, and may have one without a
+    // Content-Length (RFC 9113 §8.1), which is then streamed to the replica chunked.
+    const hasBody =
+      req.httpVersionMajor >= 2
+        ? !(req as http2.Http2ServerRequest).stream.endAfterHeaders
+        : req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
     const headers = forwardedHeaders(req, hostHeader, secure);
     let current: http.ClientRequest | undefined;
     let refusals = 0;

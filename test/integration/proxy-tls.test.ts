@@ -216,6 +216,43 @@ describe('the HTTPS listener', () => {
     expect(two).toMatchObject({ status: 200, body: 'web https /h2' });
   });
 
+  it('passes an h2 request body sent without Content-Length on to the replica', async () => {
+    const echo = http.createServer((req, res) => {
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (c: string) => (body += c));
+      req.on('end', () => res.end(`${req.method} ${req.url} got ${JSON.stringify(body)}`));
+    });
+    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+    cleanups.push(async () => {
+      echo.closeAllConnections();
+      await new Promise((resolve) => echo.close(resolve));
+    });
+    const p = await tlsProxy();
+    await p.sync([
+      {
+        host: 'up.example.test',
+        namespace: 'shop',
+        service: 'up',
+        sessionAffinity: false,
+        targets: [{ taskId: 'up-0', ip: '127.0.0.1', port: (echo.address() as AddressInfo).port }],
+      },
+    ]);
+    const session = http2.connect(`https://127.0.0.1:${p.httpsPort}`, { ca: caPem, servername: 'up.example.test' });
+    cleanups.push(async () => session.destroy());
+    const answer = await new Promise<string>((resolve, reject) => {
+      const stream = session.request({ ':method': 'POST', ':path': '/upload', ':authority': 'up.example.test' });
+      let body = '';
+      stream.setEncoding('utf8');
+      stream.on('data', (c: string) => (body += c));
+      stream.on('end', () => resolve(body));
+      stream.on('error', reject);
+      stream.write('part one, ');
+      stream.end('part two');
+    });
+    expect(answer).toBe('POST /upload got "part one, part two"');
+  });
+
   it('keeps a client on its replica over h2 with the affinity cookie', async () => {
     const [a, b, c] = await Promise.all([replica('a'), replica('b'), replica('c')]);
     const p = await tlsProxy();
