@@ -201,15 +201,16 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
   const keepSocketAlive = agent.keepSocketAlive.bind(agent);
   agent.keepSocketAlive = (socket) => targeted.has(`${(socket as Socket).remoteAddress}:${(socket as Socket).remotePort}`) && keepSocketAlive(socket);
 
-  /** The response in progress on each client connection, so a client error knows whether it may still answer. */
-  const responses = new WeakMap<Duplex, http.ServerResponse>();
+  /** The HTTP/1.1 response in progress on each client connection, so a client error knows whether it may still answer. */
+  const responses = new WeakMap<Duplex, Response>();
+  // Node checks both timeouts on this interval (30 s by default, which would let a slow client
+  // hold its connection for up to 30 s more); a scan of at most maxConnections is cheap.
+  const connectionsCheckingInterval = Math.max(10, Math.min(1000, Math.floor(headersTimeoutMs / 4)));
   const server = http.createServer(
     {
       headersTimeout: headersTimeoutMs,
       requestTimeout: requestTimeoutMs,
-      // Node checks both timeouts on this interval (30 s by default, which would let a slow client
-      // hold its connection for up to 30 s more); a scan of at most maxConnections is cheap.
-      connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(headersTimeoutMs / 4))),
+      connectionsCheckingInterval,
     },
     (req, res) => {
       responses.set(req.socket, res);
@@ -237,8 +238,9 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
     }, 1000).unref();
   });
 
-  // What Node would do on its own (408 on a timeout, 400 on a request it cannot parse), plus a log line.
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+  // What Node would do on its own (408 on a timeout, 400 on a request it cannot parse), plus a log
+  // line; HTTP/1.1 over TLS gets the same (see the HTTPS listener).
+  const onClientError = (err: NodeJS.ErrnoException, socket: Duplex): void => {
     const code = err.code ?? '';
     const from = (socket as Socket).remoteAddress ?? 'a client';
     const started = responses.get(socket)?.headersSent ?? false;
@@ -258,7 +260,8 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
       `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
       () => socket.destroy(),
     );
-  });
+  };
+  server.on('clientError', onClientError);
 
   /** A bug here must not take the proxy down with every other client's request, nor show its text to them. */
   function failed(req: Request, res: Response, err: unknown): void {
@@ -671,6 +674,7 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
         },
       },
       (req, res) => {
+        if (req.httpVersionMajor < 2) responses.set(req.socket, res);
         try {
           route(req, res, true);
         } catch (err) {
@@ -679,6 +683,10 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
       },
     );
     secureServer.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => upgrade(req, socket as Socket, head, true));
+    // HTTP/1.1 over TLS goes through node:http's parser, whose limits are set on this server (Node's
+    // own defaults here are 60 s for the headers and 300 s for the request, checked every 30 s).
+    Object.assign(secureServer, { headersTimeout: headersTimeoutMs, requestTimeout: requestTimeoutMs, connectionsCheckingInterval });
+    secureServer.on('clientError', onClientError);
     // One line a second at most: a client that retries a failing handshake in a loop must not flood the log.
     let handshakeFailures = 0;
     let handshakeLogTimer: NodeJS.Timeout | undefined;

@@ -9,6 +9,7 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
+import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -429,5 +430,54 @@ describe('WebSocket', () => {
     const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
     a.sockets[0].close(4000, 'bye');
     expect(await closed).toBe(4000);
+  });
+});
+
+describe('the HTTPS listener against slow clients', () => {
+  /** A replica that reads request bodies to the end and answers after `delayMs`; it records each request's fate. */
+  async function slowReplica(delayMs: number): Promise<{ target: IngressRoute['targets'][number]; aborted: string[] }> {
+    const aborted: string[] = [];
+    const server = http.createServer((req, res) => {
+      req.on('close', () => {
+        if (!req.complete) aborted.push(req.url ?? '');
+      });
+      req.resume();
+      req.on('end', () => setTimeout(() => res.end(`answered ${req.url}`), delayMs));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    });
+    return { target: { taskId: 'slow', ip: '127.0.0.1', port: (server.address() as AddressInfo).port }, aborted };
+  }
+
+  async function strictProxy(): Promise<ProxyServer & { httpsPort: number }> {
+    const p = await startProxy({ ca, headersTimeoutMs: 300, requestTimeoutMs: 600, log: () => {} });
+    cleanups.push(() => p.close());
+    return p as ProxyServer & { httpsPort: number };
+  }
+
+  it('answers 408 to an HTTP/1.1-over-TLS client that sends its headers too slowly', async () => {
+    const slow = await slowReplica(0);
+    const p = await strictProxy();
+    await p.sync([{ host: 'up.example.test', namespace: 'shop', service: 'up', sessionAffinity: false, targets: [slow.target] }]);
+    const socket = tls.connect({ host: '127.0.0.1', port: p.httpsPort, servername: 'up.example.test', ca: caPem, ALPNProtocols: ['http/1.1'] });
+    cleanups.push(async () => socket.destroy());
+    let received = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (c: string) => (received += c));
+    socket.on('error', () => {});
+    await new Promise<void>((resolve) => socket.once('secureConnect', () => resolve()));
+    socket.write('GET / HTTP/1.1\r\nHost: up.example.test\r\n');
+    let n = 0;
+    const drip = setInterval(() => socket.writable && socket.write(`X-Drip-${n++}: a\r\n`), 100);
+    try {
+      await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    } finally {
+      clearInterval(drip);
+    }
+    expect(received).toMatch(/^HTTP\/1\.1 408 /);
+    expect(received).toContain('the request did not arrive in time');
   });
 });
