@@ -19,7 +19,8 @@
  * - WebSocket (HTTP/1.1 Upgrade) is passed through to a replica on both listeners; a tunnel to a
  *   replica that leaves is kept for `drainMs`, then closed with a WebSocket close frame.
  * - The edge: a replica that stays silent gets a 504 after `replicaTimeoutMs`; clients that send
- *   their request too slowly are cut (slowloris); client connections are capped; forwarding
+ *   their request too slowly are cut (slowloris), over HTTP/2 too (idle sessions, streams whose
+ *   request stops arriving: see limitSession, limitStream); client connections are capped; forwarding
  *   headers are the proxy's own, never the client's; error answers carry no internal detail, which
  *   goes to `log` instead. See docs/load-balancing.md for the values and why.
  */
@@ -263,6 +264,71 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
   };
   server.on('clientError', onClientError);
 
+  /** How to abort the replica request of an HTTP/2 stream in flight, for limitStream. */
+  const abortReplica = new WeakMap<http2.ServerHttp2Stream, () => void>();
+
+  /**
+   * HTTP/2's counterpart of an idle or silent connection: a session with no open stream for
+   * `headersTimeoutMs` is closed (GOAWAY). A stream reaches Node only once its whole header block
+   * has arrived, so a client that sends nothing, only PINGs, or a header block it never finishes
+   * holds no stream, and is cut here as HTTP/1.1's headers timeout cuts it.
+   */
+  function limitSession(session: http2.ServerHttp2Session): void {
+    const from = session.socket?.remoteAddress ?? 'a client';
+    // Not the listener's inactivity timeout (requestTimeoutMs): it would cut a stream waiting for a
+    // slow replica, which replicaTimeoutMs bounds; an idle session and slow requests are bounded here.
+    session.setTimeout(0);
+    let open = 0;
+    let streams = 0;
+    let idle: NodeJS.Timeout | undefined;
+    const arm = (): void => {
+      idle = setTimeout(() => {
+        if (session.closed || session.destroyed) return;
+        // A session that made requests and then idles is ordinary (a browser keeps one); one that never made any is not.
+        if (streams === 0) log(`closed an HTTP/2 session from ${from}: no request within ${headersTimeoutMs} ms`);
+        session.close();
+        setTimeout(() => session.destroy(), 1000).unref();
+      }, headersTimeoutMs);
+      idle.unref();
+    };
+    arm();
+    session.on('stream', (stream: http2.ServerHttp2Stream) => {
+      open++;
+      streams++;
+      clearTimeout(idle);
+      stream.once('close', () => {
+        if (--open === 0 && !session.closed && !session.destroyed) arm();
+      });
+    });
+    session.once('close', () => clearTimeout(idle));
+  }
+
+  /**
+   * HTTP/2's counterpart of HTTP/1.1's request timeout: a stream whose request (body included,
+   * up to the client's END_STREAM) has not all arrived within `requestTimeoutMs` is answered 408
+   * and reset, or only reset when its response has started; its replica request is aborted with
+   * it (route's close handler), so the stream and the replica connection are freed.
+   */
+  function limitStream(stream: http2.ServerHttp2Stream): void {
+    // The whole request came with its headers (a GET): nothing more to wait for.
+    if (stream.endAfterHeaders) return;
+    const timer = setTimeout(() => {
+      if (stream.destroyed || stream.closed || stream.state.remoteClose) return;
+      abortReplica.get(stream)?.();
+      const from = stream.session?.socket?.remoteAddress ?? 'a client';
+      const started = stream.headersSent;
+      log(`${started ? 'reset a stream of' : '408 to'} ${from}: the request on HTTP/2 stream ${stream.id} did not arrive within ${requestTimeoutMs} ms`);
+      if (started) return void stream.close(http2.constants.NGHTTP2_CANCEL);
+      const body = `${JSON.stringify({ error: 'RequestTimeout', message: 'the request did not arrive in time' })}\n`;
+      stream.respond({ ':status': 408, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+      // Node sends the answer's frames before the RST_STREAM that frees the stream.
+      stream.end(body);
+      stream.close(http2.constants.NGHTTP2_NO_ERROR);
+    }, requestTimeoutMs);
+    timer.unref();
+    stream.once('close', () => clearTimeout(timer));
+  }
+
   /** A bug here must not take the proxy down with every other client's request, nor show its text to them. */
   function failed(req: Request, res: Response, err: unknown): void {
     const e = err as NodeJS.ErrnoException | undefined;
@@ -310,6 +376,15 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
     res.on('close', () => {
       if (!res.writableFinished) current?.destroy();
     });
+    // An HTTP/2 stream whose request stops arriving is answered 408 (limitStream), which first aborts
+    // the replica's request: closing the stream ends its body, and the replica would take a cut body for a whole one.
+    let abandoned = false;
+    if (req instanceof http2.Http2ServerRequest) {
+      abortReplica.set(req.stream, () => {
+        abandoned = true;
+        current?.destroy();
+      });
+    }
 
     const attempt = (i: number): void => {
       try {
@@ -375,8 +450,8 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
       upstream.on('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(connectTimer);
         const code = err.code ?? '';
-        // The client went away: nothing to answer, nothing wrong with the replica.
-        if (res.destroyed) return;
+        // The client went away, or was answered 408: nothing to answer, nothing wrong with the replica.
+        if (res.destroyed || abandoned) return;
         if (answered) {
           log(`${about()} failed in the middle of its response (${code === SILENT ? err.message : code || err.message}); the client's connection is cut`);
           return void res.destroy();
@@ -687,6 +762,9 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
     // own defaults here are 60 s for the headers and 300 s for the request, checked every 30 s).
     Object.assign(secureServer, { headersTimeout: headersTimeoutMs, requestTimeout: requestTimeoutMs, connectionsCheckingInterval });
     secureServer.on('clientError', onClientError);
+    // HTTP/2 has neither limit in Node: these are its counterparts.
+    secureServer.on('session', limitSession);
+    secureServer.on('stream', limitStream);
     // One line a second at most: a client that retries a failing handshake in a loop must not flood the log.
     let handshakeFailures = 0;
     let handshakeLogTimer: NodeJS.Timeout | undefined;

@@ -458,6 +458,82 @@ describe('the HTTPS listener against slow clients', () => {
     return p as ProxyServer & { httpsPort: number };
   }
 
+  function h2Session(port: number, host: string): http2.ClientHttp2Session {
+    const session = http2.connect(`https://127.0.0.1:${port}`, { ca: caPem, servername: host });
+    session.on('error', () => {});
+    cleanups.push(async () => session.destroy());
+    return session;
+  }
+
+  /** One h2 request: its status, body and the stream's RST code, whatever the end. */
+  function h2Request(
+    session: http2.ClientHttp2Session,
+    headers: http2.OutgoingHttpHeaders,
+    body?: string,
+  ): { stream: http2.ClientHttp2Stream; done: Promise<{ status: number; body: string; rstCode: number | undefined }> } {
+    const stream = session.request(headers, { endStream: body === undefined });
+    let status = 0;
+    let text = '';
+    stream.on('response', (h) => (status = Number(h[':status'])));
+    stream.setEncoding('utf8');
+    stream.on('data', (c: string) => (text += c));
+    stream.on('error', () => {});
+    if (body !== undefined) stream.write(body);
+    const done = new Promise<{ status: number; body: string; rstCode: number | undefined }>((resolve) =>
+      stream.on('close', () => resolve({ status, body: text, rstCode: stream.rstCode })),
+    );
+    return { stream, done };
+  }
+
+  it('answers 408 to an HTTP/2 stream whose body stops arriving, frees it and aborts its replica request, while the session serves others', async () => {
+    const slow = await slowReplica(0);
+    const p = await strictProxy();
+    await p.sync([{ host: 'up.example.test', namespace: 'shop', service: 'up', sessionAffinity: false, targets: [slow.target] }]);
+    const session = h2Session(p.httpsPort, 'up.example.test');
+    // Headers, then part of the body, then nothing: the stream never ends.
+    const stalled = h2Request(session, { ':method': 'POST', ':path': '/stalled', ':authority': 'up.example.test' }, 'the first bytes');
+    const result = await stalled.done;
+    expect(result.status).toBe(408);
+    expect(JSON.parse(result.body)).toEqual({ error: 'RequestTimeout', message: 'the request did not arrive in time' });
+    expect(result.rstCode).toBe(http2.constants.NGHTTP2_NO_ERROR);
+    await until(() => slow.aborted.includes('/stalled'));
+    // The session is still open for requests that arrive whole.
+    expect(session.closed).toBe(false);
+    const fine = h2Request(session, { ':method': 'POST', ':path': '/whole', ':authority': 'up.example.test' }, 'all of it');
+    fine.stream.end();
+    expect(await fine.done).toMatchObject({ status: 200, body: 'answered /whole' });
+  });
+
+  it('lets a whole HTTP/2 request wait longer than both limits for its answer', async () => {
+    const slow = await slowReplica(1200);
+    const p = await strictProxy();
+    await p.sync([{ host: 'up.example.test', namespace: 'shop', service: 'up', sessionAffinity: false, targets: [slow.target] }]);
+    const session = h2Session(p.httpsPort, 'up.example.test');
+    const get = h2Request(session, { ':path': '/get', ':authority': 'up.example.test' });
+    const post = h2Request(session, { ':method': 'POST', ':path': '/post', ':authority': 'up.example.test' }, 'body');
+    post.stream.end();
+    expect(await get.done).toMatchObject({ status: 200, body: 'answered /get' });
+    expect(await post.done).toMatchObject({ status: 200, body: 'answered /post' });
+    expect(slow.aborted).toEqual([]);
+  });
+
+  it('closes an HTTP/2 session that opens no stream, and one left idle after its requests', async () => {
+    const slow = await slowReplica(0);
+    const p = await strictProxy();
+    await p.sync([{ host: 'up.example.test', namespace: 'shop', service: 'up', sessionAffinity: false, targets: [slow.target] }]);
+    const silent = h2Session(p.httpsPort, 'up.example.test');
+    // PINGs are not requests: they do not keep the session open.
+    const pinger = setInterval(() => silent.ping(() => {}), 100);
+    try {
+      await new Promise<void>((resolve) => silent.once('close', () => resolve()));
+    } finally {
+      clearInterval(pinger);
+    }
+    const used = h2Session(p.httpsPort, 'up.example.test');
+    expect(await h2Request(used, { ':path': '/', ':authority': 'up.example.test' }).done).toMatchObject({ status: 200 });
+    await new Promise<void>((resolve) => used.once('close', () => resolve()));
+  });
+
   it('answers 408 to an HTTP/1.1-over-TLS client that sends its headers too slowly', async () => {
     const slow = await slowReplica(0);
     const p = await strictProxy();
@@ -481,3 +557,8 @@ describe('the HTTPS listener against slow clients', () => {
     expect(received).toContain('the request did not arrive in time');
   });
 });
+
+/** Waits for `check` to hold, polling; the test's own timeout bounds it. */
+async function until(check: () => boolean): Promise<void> {
+  while (!check()) await new Promise((resolve) => setTimeout(resolve, 20));
+}
