@@ -412,7 +412,15 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
       const sendBody = (): void => {
         if (!hasBody) return;
         bodySent = true;
-        req.pipe(upstream);
+        if (!(req instanceof http2.Http2ServerRequest)) return void req.pipe(upstream);
+        // Node's HTTP/2 request ends even when the client reset its stream mid-body: ending the
+        // replica's request then would hand it a cut body as a whole one, so it is aborted instead.
+        req.pipe(upstream, { end: false });
+        req.once('end', () => {
+          if (req.aborted) abandoned = true;
+          if (abandoned) upstream.destroy();
+          else upstream.end();
+        });
       };
       upstream.on('socket', (socket) => {
         if (!socket.connecting) return sendBody();

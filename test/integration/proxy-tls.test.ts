@@ -435,21 +435,27 @@ describe('WebSocket', () => {
 
 describe('the HTTPS listener against slow clients', () => {
   /** A replica that reads request bodies to the end and answers after `delayMs`; it records each request's fate. */
-  async function slowReplica(delayMs: number): Promise<{ target: IngressRoute['targets'][number]; aborted: string[] }> {
+  async function slowReplica(delayMs: number): Promise<{ target: IngressRoute['targets'][number]; started: string[]; completed: string[]; aborted: string[] }> {
+    const started: string[] = [];
+    const completed: string[] = [];
     const aborted: string[] = [];
     const server = http.createServer((req, res) => {
+      started.push(req.url ?? '');
       req.on('close', () => {
         if (!req.complete) aborted.push(req.url ?? '');
       });
       req.resume();
-      req.on('end', () => setTimeout(() => res.end(`answered ${req.url}`), delayMs));
+      req.on('end', () => {
+        completed.push(req.url ?? '');
+        setTimeout(() => res.end(`answered ${req.url}`), delayMs);
+      });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     cleanups.push(async () => {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
     });
-    return { target: { taskId: 'slow', ip: '127.0.0.1', port: (server.address() as AddressInfo).port }, aborted };
+    return { target: { taskId: 'slow', ip: '127.0.0.1', port: (server.address() as AddressInfo).port }, started, completed, aborted };
   }
 
   async function strictProxy(): Promise<ProxyServer & { httpsPort: number }> {
@@ -502,6 +508,20 @@ describe('the HTTPS listener against slow clients', () => {
     const fine = h2Request(session, { ':method': 'POST', ':path': '/whole', ':authority': 'up.example.test' }, 'all of it');
     fine.stream.end();
     expect(await fine.done).toMatchObject({ status: 200, body: 'answered /whole' });
+  });
+
+  it('aborts the replica request, rather than ending it, when an HTTP/2 client resets its stream in the middle of its body', async () => {
+    const slow = await slowReplica(0);
+    const p = await tlsProxy();
+    await p.sync([{ host: 'up.example.test', namespace: 'shop', service: 'up', sessionAffinity: false, targets: [slow.target] }]);
+    const session = h2Session(p.httpsPort, 'up.example.test');
+    const cut = h2Request(session, { ':method': 'POST', ':path': '/cut', ':authority': 'up.example.test' }, 'the first half');
+    await until(() => slow.started.includes('/cut'));
+    // RST_STREAM without END_STREAM (Node's close() would end the body first, making it whole).
+    cut.stream.destroy();
+    await until(() => slow.aborted.includes('/cut') || slow.completed.includes('/cut'));
+    expect(slow.completed).toEqual([]);
+    expect(slow.aborted).toEqual(['/cut']);
   });
 
   it('lets a whole HTTP/2 request wait longer than both limits for its answer', async () => {
