@@ -131,6 +131,12 @@ type Response = http.ServerResponse | http2.Http2ServerResponse;
 const MAX_CERTIFICATES = 1000;
 
 /**
+ * Streams one HTTP/2 session may have open at once (Node's default is 2^32 - 1). Each holds a
+ * connection to a replica while its request is in flight; the ALB allows 128, nginx 128.
+ */
+const MAX_STREAMS_PER_SESSION = 100;
+
+/**
  * Headers of one connection, not of the message (RFC 9110 §7.6.1), plus `expect`: the proxy has
  * answered a client's `100-continue` itself.
  */
@@ -737,6 +743,7 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
     secureServer = http2.createSecureServer(
       {
         allowHTTP1: true,
+        settings: { maxConcurrentStreams: MAX_STREAMS_PER_SESSION },
         minVersion: 'TLSv1.2',
         // A client must finish its handshake as fast as it must send its headers (slowloris over TLS).
         handshakeTimeout: headersTimeoutMs,

@@ -524,6 +524,24 @@ describe('the HTTPS listener against slow clients', () => {
     expect(slow.aborted).toEqual(['/cut']);
   });
 
+  it('lets one HTTP/2 session have at most 100 streams open, the next waiting for a free one', async () => {
+    const slow = await slowReplica(0);
+    const p = await tlsProxy();
+    await p.sync([{ host: 'up.example.test', namespace: 'shop', service: 'up', sessionAffinity: false, targets: [slow.target] }]);
+    const session = h2Session(p.httpsPort, 'up.example.test');
+    await new Promise<void>((resolve) => session.once('remoteSettings', () => resolve()));
+    expect(session.remoteSettings.maxConcurrentStreams).toBe(100);
+    // 101 uploads that stall after their first bytes: 100 reach the replica, the last waits in the client.
+    const uploads = Array.from({ length: 101 }, (_, i) => h2Request(session, { ':method': 'POST', ':path': `/u${i}`, ':authority': 'up.example.test' }, 'x'));
+    await until(() => slow.started.length === 100);
+    // The 101st cannot have started: no stream of the session has ended yet.
+    expect(slow.started).not.toContain('/u100');
+    uploads[0].stream.end();
+    expect(await uploads[0].done).toMatchObject({ status: 200, body: 'answered /u0' });
+    await until(() => slow.started.length === 101);
+    expect(slow.started).toContain('/u100');
+  });
+
   it('lets a whole HTTP/2 request wait longer than both limits for its answer', async () => {
     const slow = await slowReplica(1200);
     const p = await strictProxy();
