@@ -217,10 +217,11 @@ export class SkiffIngress extends Construct {
     const rules = elb('listener-rule', `${this.loadBalancer.loadBalancerFullName}/*`);
     add(
       new PolicyStatement({
-        // The Service Authorization Reference lists no resource type for these four Describe
-        // calls: they can only be granted on '*'.
+        // The Service Authorization Reference lists no resource type for these Describe calls:
+        // they can only be granted on '*'.
         sid: 'LoadBalancerRead',
         actions: [
+          'elasticloadbalancing:DescribeListenerCertificates',
           'elasticloadbalancing:DescribeRules',
           'elasticloadbalancing:DescribeTargetGroupAttributes',
           'elasticloadbalancing:DescribeTargetGroups',
@@ -251,8 +252,9 @@ export class SkiffIngress extends Construct {
           'elasticloadbalancing:ModifyRule',
           'elasticloadbalancing:SetRulePriorities',
           'elasticloadbalancing:AddListenerCertificates',
+          'elasticloadbalancing:RemoveListenerCertificates',
         ],
-        // CreateRule and AddListenerCertificates are authorized on the listener, the others on the rules.
+        // CreateRule and Add/RemoveListenerCertificates are authorized on the listener, the others on the rules.
         resources: [this.listener.listenerArn, rules],
       }),
     );

@@ -19,7 +19,8 @@
  * - WebSocket (HTTP/1.1 Upgrade) is passed through to a replica on both listeners; a tunnel to a
  *   replica that leaves is kept for `drainMs`, then closed with a WebSocket close frame.
  * - The edge: a replica that stays silent gets a 504 after `replicaTimeoutMs`; clients that send
- *   their request too slowly are cut (slowloris); client connections are capped; forwarding
+ *   their request too slowly are cut (slowloris), over HTTP/2 too (idle sessions, streams whose
+ *   request stops arriving: see limitSession, limitStream); client connections are capped; forwarding
  *   headers are the proxy's own, never the client's; error answers carry no internal detail, which
  *   goes to `log` instead. See docs/load-balancing.md for the values and why.
  */
@@ -130,6 +131,12 @@ type Response = http.ServerResponse | http2.Http2ServerResponse;
 const MAX_CERTIFICATES = 1000;
 
 /**
+ * Streams one HTTP/2 session may have open at once (Node's default is 2^32 - 1). Each holds a
+ * connection to a replica while its request is in flight; the ALB allows 128, nginx 128.
+ */
+const MAX_STREAMS_PER_SESSION = 100;
+
+/**
  * Headers of one connection, not of the message (RFC 9110 §7.6.1), plus `expect`: the proxy has
  * answered a client's `100-continue` itself.
  */
@@ -201,15 +208,16 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
   const keepSocketAlive = agent.keepSocketAlive.bind(agent);
   agent.keepSocketAlive = (socket) => targeted.has(`${(socket as Socket).remoteAddress}:${(socket as Socket).remotePort}`) && keepSocketAlive(socket);
 
-  /** The response in progress on each client connection, so a client error knows whether it may still answer. */
-  const responses = new WeakMap<Duplex, http.ServerResponse>();
+  /** The HTTP/1.1 response in progress on each client connection, so a client error knows whether it may still answer. */
+  const responses = new WeakMap<Duplex, Response>();
+  // Node checks both timeouts on this interval (30 s by default, which would let a slow client
+  // hold its connection for up to 30 s more); a scan of at most maxConnections is cheap.
+  const connectionsCheckingInterval = Math.max(10, Math.min(1000, Math.floor(headersTimeoutMs / 4)));
   const server = http.createServer(
     {
       headersTimeout: headersTimeoutMs,
       requestTimeout: requestTimeoutMs,
-      // Node checks both timeouts on this interval (30 s by default, which would let a slow client
-      // hold its connection for up to 30 s more); a scan of at most maxConnections is cheap.
-      connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(headersTimeoutMs / 4))),
+      connectionsCheckingInterval,
     },
     (req, res) => {
       responses.set(req.socket, res);
@@ -237,8 +245,9 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
     }, 1000).unref();
   });
 
-  // What Node would do on its own (408 on a timeout, 400 on a request it cannot parse), plus a log line.
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+  // What Node would do on its own (408 on a timeout, 400 on a request it cannot parse), plus a log
+  // line; HTTP/1.1 over TLS gets the same (see the HTTPS listener).
+  const onClientError = (err: NodeJS.ErrnoException, socket: Duplex): void => {
     const code = err.code ?? '';
     const from = (socket as Socket).remoteAddress ?? 'a client';
     const started = responses.get(socket)?.headersSent ?? false;
@@ -258,7 +267,73 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
       `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
       () => socket.destroy(),
     );
-  });
+  };
+  server.on('clientError', onClientError);
+
+  /** How to abort the replica request of an HTTP/2 stream in flight, for limitStream. */
+  const abortReplica = new WeakMap<http2.ServerHttp2Stream, () => void>();
+
+  /**
+   * HTTP/2's counterpart of an idle or silent connection: a session with no open stream for
+   * `headersTimeoutMs` is closed (GOAWAY). A stream reaches Node only once its whole header block
+   * has arrived, so a client that sends nothing, only PINGs, or a header block it never finishes
+   * holds no stream, and is cut here as HTTP/1.1's headers timeout cuts it.
+   */
+  function limitSession(session: http2.ServerHttp2Session): void {
+    const from = session.socket?.remoteAddress ?? 'a client';
+    // Not the listener's inactivity timeout (requestTimeoutMs): it would cut a stream waiting for a
+    // slow replica, which replicaTimeoutMs bounds; an idle session and slow requests are bounded here.
+    session.setTimeout(0);
+    let open = 0;
+    let streams = 0;
+    let idle: NodeJS.Timeout | undefined;
+    const arm = (): void => {
+      idle = setTimeout(() => {
+        if (session.closed || session.destroyed) return;
+        // A session that made requests and then idles is ordinary (a browser keeps one); one that never made any is not.
+        if (streams === 0) log(`closed an HTTP/2 session from ${from}: no request within ${headersTimeoutMs} ms`);
+        session.close();
+        setTimeout(() => session.destroy(), 1000).unref();
+      }, headersTimeoutMs);
+      idle.unref();
+    };
+    arm();
+    session.on('stream', (stream: http2.ServerHttp2Stream) => {
+      open++;
+      streams++;
+      clearTimeout(idle);
+      stream.once('close', () => {
+        if (--open === 0 && !session.closed && !session.destroyed) arm();
+      });
+    });
+    session.once('close', () => clearTimeout(idle));
+  }
+
+  /**
+   * HTTP/2's counterpart of HTTP/1.1's request timeout: a stream whose request (body included,
+   * up to the client's END_STREAM) has not all arrived within `requestTimeoutMs` is answered 408
+   * and reset, or only reset when its response has started; its replica request is aborted with
+   * it (route's close handler), so the stream and the replica connection are freed.
+   */
+  function limitStream(stream: http2.ServerHttp2Stream): void {
+    // The whole request came with its headers (a GET): nothing more to wait for.
+    if (stream.endAfterHeaders) return;
+    const timer = setTimeout(() => {
+      if (stream.destroyed || stream.closed || stream.state.remoteClose) return;
+      abortReplica.get(stream)?.();
+      const from = stream.session?.socket?.remoteAddress ?? 'a client';
+      const started = stream.headersSent;
+      log(`${started ? 'reset a stream of' : '408 to'} ${from}: the request on HTTP/2 stream ${stream.id} did not arrive within ${requestTimeoutMs} ms`);
+      if (started) return void stream.close(http2.constants.NGHTTP2_CANCEL);
+      const body = `${JSON.stringify({ error: 'RequestTimeout', message: 'the request did not arrive in time' })}\n`;
+      stream.respond({ ':status': 408, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+      // Node sends the answer's frames before the RST_STREAM that frees the stream.
+      stream.end(body);
+      stream.close(http2.constants.NGHTTP2_NO_ERROR);
+    }, requestTimeoutMs);
+    timer.unref();
+    stream.once('close', () => clearTimeout(timer));
+  }
 
   /** A bug here must not take the proxy down with every other client's request, nor show its text to them. */
   function failed(req: Request, res: Response, err: unknown): void {
@@ -293,8 +368,13 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
     requests.set(service, (requests.get(service) ?? 0) + 1);
 
     const method = (req.method ?? 'GET').toUpperCase();
-    // Without Content-Length or Transfer-Encoding a request has no body (RFC 9112 §6.3).
-    const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+    // Without Content-Length or Transfer-Encoding an HTTP/1.1 request has no body (RFC 9112 §6.3); an
+    // HTTP/2 request has none when END_STREAM came with its headers, and may have one without a
+    // Content-Length (RFC 9113 §8.1), which is then streamed to the replica chunked.
+    const hasBody =
+      req.httpVersionMajor >= 2
+        ? !(req as http2.Http2ServerRequest).stream.endAfterHeaders
+        : req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
     const headers = forwardedHeaders(req, hostHeader, secure);
     let current: http.ClientRequest | undefined;
     let refusals = 0;
@@ -302,6 +382,15 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
     res.on('close', () => {
       if (!res.writableFinished) current?.destroy();
     });
+    // An HTTP/2 stream whose request stops arriving is answered 408 (limitStream), which first aborts
+    // the replica's request: closing the stream ends its body, and the replica would take a cut body for a whole one.
+    let abandoned = false;
+    if (req instanceof http2.Http2ServerRequest) {
+      abortReplica.set(req.stream, () => {
+        abandoned = true;
+        current?.destroy();
+      });
+    }
 
     const attempt = (i: number): void => {
       try {
@@ -329,7 +418,15 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
       const sendBody = (): void => {
         if (!hasBody) return;
         bodySent = true;
-        req.pipe(upstream);
+        if (!(req instanceof http2.Http2ServerRequest)) return void req.pipe(upstream);
+        // Node's HTTP/2 request ends even when the client reset its stream mid-body: ending the
+        // replica's request then would hand it a cut body as a whole one, so it is aborted instead.
+        req.pipe(upstream, { end: false });
+        req.once('end', () => {
+          if (req.aborted) abandoned = true;
+          if (abandoned) upstream.destroy();
+          else upstream.end();
+        });
       };
       upstream.on('socket', (socket) => {
         if (!socket.connecting) return sendBody();
@@ -367,8 +464,8 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
       upstream.on('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(connectTimer);
         const code = err.code ?? '';
-        // The client went away: nothing to answer, nothing wrong with the replica.
-        if (res.destroyed) return;
+        // The client went away, or was answered 408: nothing to answer, nothing wrong with the replica.
+        if (res.destroyed || abandoned) return;
         if (answered) {
           log(`${about()} failed in the middle of its response (${code === SILENT ? err.message : code || err.message}); the client's connection is cut`);
           return void res.destroy();
@@ -646,6 +743,7 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
     secureServer = http2.createSecureServer(
       {
         allowHTTP1: true,
+        settings: { maxConcurrentStreams: MAX_STREAMS_PER_SESSION },
         minVersion: 'TLSv1.2',
         // A client must finish its handshake as fast as it must send its headers (slowloris over TLS).
         handshakeTimeout: headersTimeoutMs,
@@ -666,6 +764,7 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
         },
       },
       (req, res) => {
+        if (req.httpVersionMajor < 2) responses.set(req.socket, res);
         try {
           route(req, res, true);
         } catch (err) {
@@ -674,6 +773,13 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
       },
     );
     secureServer.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => upgrade(req, socket as Socket, head, true));
+    // HTTP/1.1 over TLS goes through node:http's parser, whose limits are set on this server (Node's
+    // own defaults here are 60 s for the headers and 300 s for the request, checked every 30 s).
+    Object.assign(secureServer, { headersTimeout: headersTimeoutMs, requestTimeout: requestTimeoutMs, connectionsCheckingInterval });
+    secureServer.on('clientError', onClientError);
+    // HTTP/2 has neither limit in Node: these are its counterparts.
+    secureServer.on('session', limitSession);
+    secureServer.on('stream', limitStream);
     // One line a second at most: a client that retries a failing handshake in a loop must not flood the log.
     let handshakeFailures = 0;
     let handshakeLogTimer: NodeJS.Timeout | undefined;

@@ -24,7 +24,9 @@
  *   reorders them among themselves, atomically.
  * - TLS: a `tls` route needs the listener to speak HTTPS (`https`, the stack's certificate); one
  *   with a `certificateArn` of its own has it added to the listener (AddListenerCertificates), where
- *   the ALB picks it by SNI. Certificates are added, never removed (another route may use one).
+ *   the ALB picks it by SNI. The listener's other certificates are Skiff's too (the stack makes the
+ *   listener for Skiff): one that no route asks for any more is removed (RemoveListenerCertificates),
+ *   never the listener's default certificate.
  * - Session affinity is the target group's `stickiness.enabled` with `lb_cookie` (cookie AWSALB).
  *
  * Failures are isolated per route: a route whose target group, targets or rule cannot be set up
@@ -48,6 +50,7 @@ import {
   DeleteRuleCommand,
   DeleteTargetGroupCommand,
   DeregisterTargetsCommand,
+  DescribeListenerCertificatesCommand,
   DescribeRulesCommand,
   DescribeTargetGroupAttributesCommand,
   DescribeTargetGroupsCommand,
@@ -55,6 +58,7 @@ import {
   ModifyRuleCommand,
   ModifyTargetGroupAttributesCommand,
   RegisterTargetsCommand,
+  RemoveListenerCertificatesCommand,
   SetRulePrioritiesCommand,
   type Action,
   type RuleCondition,
@@ -165,6 +169,8 @@ interface Desired {
 interface Applied {
   /** `host path` of its rule. */
   readonly key: string;
+  /** Its own certificate on the listener: a change is a full sync, which adds the new one and removes the old. */
+  readonly certificateArn?: string;
   readonly targetGroupArn: string;
   readonly sessionAffinity: boolean;
   readonly targets: readonly { readonly Id: string; readonly Port: number }[];
@@ -330,13 +336,15 @@ export class AlbLoadBalancer implements LoadBalancer {
     /** Set when a stale rule or target group could not be removed: the next sync reads everything back. */
     let leftovers = false;
 
+    // Only an HTTPS listener has certificates; a route with one never reaches a plain listener (see sync).
+    const listenerCertificates = this.options.https ? await this.listenerCertificates() : { defaults: new Set<string>(), others: new Set<string>() };
     const certificates = new Map<string, Promise<void>>();
     for (const d of desired) {
       try {
         if (d.certificateArn !== undefined) {
           const arn = d.certificateArn;
-          // Once per full sync and certificate: adding one the listener has already changes nothing.
-          if (!certificates.has(arn)) {
+          // Once per full sync and certificate, and only when the listener does not have it yet.
+          if (!certificates.has(arn) && !listenerCertificates.others.has(arn) && !listenerCertificates.defaults.has(arn)) {
             certificates.set(
               arn,
               this.call(`add certificate ${arn} to the listener for ingress host ${d.host} of ${d.service}`, () =>
@@ -357,7 +365,13 @@ export class AlbLoadBalancer implements LoadBalancer {
           registered = await this.registeredTargets(arn);
         }
         await this.setTargets(arn, registered, d.targets);
-        applied.set(d.service, { key: d.key, targetGroupArn: arn, sessionAffinity: d.sessionAffinity, targets: d.targets });
+        applied.set(d.service, {
+          key: d.key,
+          ...(d.certificateArn === undefined ? {} : { certificateArn: d.certificateArn }),
+          targetGroupArn: arn,
+          sessionAffinity: d.sessionAffinity,
+          targets: d.targets,
+        });
       } catch (err) {
         // No rule is created for it below (its group may be empty or missing); a rule it has stays.
         failed.set(d.service, routeFailure(d, err));
@@ -430,6 +444,21 @@ export class AlbLoadBalancer implements LoadBalancer {
       if (rule !== undefined) serving.set(d.key, { arn: rule.arn, priority: rule.priority });
     }
     await this.orderRules(desired, serving);
+
+    // Certificates no route asks for any more (its service deleted, its tls dropped or given another
+    // certificateArn) leave the listener; the default certificate is the stack's and always stays.
+    // A route that failed above still asks for its certificate: it is kept for the next try.
+    const wantedCertificates = new Set(desired.flatMap((d) => d.certificateArn ?? []));
+    for (const arn of listenerCertificates.others) {
+      if (wantedCertificates.has(arn) || listenerCertificates.defaults.has(arn)) continue;
+      try {
+        await this.removeCertificate(arn);
+      } catch (err) {
+        if (isThrottled(err)) throw err;
+        leftovers = true;
+        this.options.warn?.(`could not remove a certificate no ingress route uses: ${errorText(err)}`);
+      }
+    }
 
     const wanted = new Set(desired.map((d) => d.targetGroupName));
     // After the rules: ELBv2 refuses to delete a target group that a rule still forwards to.
@@ -504,6 +533,38 @@ export class AlbLoadBalancer implements LoadBalancer {
       marker = page.NextMarker;
     } while (marker);
     return out;
+  }
+
+  /**
+   * The listener's certificates: its default one, and the others (added for SNI). ELBv2 lists the
+   * default twice when it was also added as an SNI certificate, once with IsDefault false.
+   */
+  private async listenerCertificates(): Promise<{ defaults: Set<string>; others: Set<string> }> {
+    const defaults = new Set<string>();
+    const others = new Set<string>();
+    let marker: string | undefined;
+    do {
+      const page = await this.call(`list the certificates of listener ${this.options.listenerArn}`, () =>
+        this.client.send(
+          new DescribeListenerCertificatesCommand({ ListenerArn: this.options.listenerArn, PageSize: PAGE_SIZE, ...(marker ? { Marker: marker } : {}) }),
+        ),
+      );
+      for (const c of page.Certificates ?? []) {
+        if (c.CertificateArn) (c.IsDefault ? defaults : others).add(c.CertificateArn);
+      }
+      marker = page.NextMarker;
+    } while (marker);
+    return { defaults, others };
+  }
+
+  private async removeCertificate(arn: string): Promise<void> {
+    await this.call(`remove certificate ${arn} from the listener (no ingress route uses it any more)`, async () => {
+      try {
+        await this.client.send(new RemoveListenerCertificatesCommand({ ListenerArn: this.options.listenerArn, Certificates: [{ CertificateArn: arn }] }));
+      } catch (err) {
+        if (sdkErrorCode(err) !== 'CertificateNotFoundException') throw err; // already gone: what we wanted
+      }
+    });
   }
 
   private async createTargetGroup(d: Desired): Promise<string> {
@@ -682,9 +743,12 @@ function forwardTargets(rule: Rule): string[] {
   return [...arns];
 }
 
-/** True when `desired` has the services of `applied`, each with the host and path it had: nothing to create or delete. */
+/** True when `desired` has the services of `applied`, each with the host, path and certificate it had: nothing to create or delete. */
 function sameServicesAndHosts(desired: readonly Desired[], applied: ReadonlyMap<string, Applied>): boolean {
-  return desired.length === applied.size && desired.every((d) => applied.get(d.service)?.key === d.key);
+  return (
+    desired.length === applied.size &&
+    desired.every((d) => applied.get(d.service)?.key === d.key && applied.get(d.service)?.certificateArn === d.certificateArn)
+  );
 }
 
 const LIMITS = new Set([

@@ -36,6 +36,7 @@ const XRAY_ACTIONS = ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'];
 const QUEUE_ACTIONS = ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'];
 /** The calls AlbLoadBalancer makes that have no resource type, so are granted on '*'. */
 const ELB_DESCRIBE_ACTIONS = [
+  'elasticloadbalancing:DescribeListenerCertificates',
   'elasticloadbalancing:DescribeRules',
   'elasticloadbalancing:DescribeTargetGroupAttributes',
   'elasticloadbalancing:DescribeTargetGroups',
@@ -53,6 +54,7 @@ const ELB_RULE_ACTIONS = [
   'elasticloadbalancing:CreateRule',
   'elasticloadbalancing:DeleteRule',
   'elasticloadbalancing:ModifyRule',
+  'elasticloadbalancing:RemoveListenerCertificates',
   'elasticloadbalancing:SetRulePriorities',
 ];
 const EC2_ROUTE_ACTIONS = [

@@ -9,6 +9,7 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
+import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -216,6 +217,43 @@ describe('the HTTPS listener', () => {
     expect(two).toMatchObject({ status: 200, body: 'web https /h2' });
   });
 
+  it('passes an h2 request body sent without Content-Length on to the replica', async () => {
+    const echo = http.createServer((req, res) => {
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (c: string) => (body += c));
+      req.on('end', () => res.end(`${req.method} ${req.url} got ${JSON.stringify(body)}`));
+    });
+    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+    cleanups.push(async () => {
+      echo.closeAllConnections();
+      await new Promise((resolve) => echo.close(resolve));
+    });
+    const p = await tlsProxy();
+    await p.sync([
+      {
+        host: 'up.example.test',
+        namespace: 'shop',
+        service: 'up',
+        sessionAffinity: false,
+        targets: [{ taskId: 'up-0', ip: '127.0.0.1', port: (echo.address() as AddressInfo).port }],
+      },
+    ]);
+    const session = http2.connect(`https://127.0.0.1:${p.httpsPort}`, { ca: caPem, servername: 'up.example.test' });
+    cleanups.push(async () => session.destroy());
+    const answer = await new Promise<string>((resolve, reject) => {
+      const stream = session.request({ ':method': 'POST', ':path': '/upload', ':authority': 'up.example.test' });
+      let body = '';
+      stream.setEncoding('utf8');
+      stream.on('data', (c: string) => (body += c));
+      stream.on('end', () => resolve(body));
+      stream.on('error', reject);
+      stream.write('part one, ');
+      stream.end('part two');
+    });
+    expect(answer).toBe('POST /upload got "part one, part two"');
+  });
+
   it('keeps a client on its replica over h2 with the affinity cookie', async () => {
     const [a, b, c] = await Promise.all([replica('a'), replica('b'), replica('c')]);
     const p = await tlsProxy();
@@ -394,3 +432,171 @@ describe('WebSocket', () => {
     expect(await closed).toBe(4000);
   });
 });
+
+describe('the HTTPS listener against slow clients', () => {
+  /** A replica that reads request bodies to the end and answers after `delayMs`; it records each request's fate. */
+  async function slowReplica(delayMs: number): Promise<{ target: IngressRoute['targets'][number]; started: string[]; completed: string[]; aborted: string[] }> {
+    const started: string[] = [];
+    const completed: string[] = [];
+    const aborted: string[] = [];
+    const server = http.createServer((req, res) => {
+      started.push(req.url ?? '');
+      req.on('close', () => {
+        if (!req.complete) aborted.push(req.url ?? '');
+      });
+      req.resume();
+      req.on('end', () => {
+        completed.push(req.url ?? '');
+        setTimeout(() => res.end(`answered ${req.url}`), delayMs);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    });
+    return { target: { taskId: 'slow', ip: '127.0.0.1', port: (server.address() as AddressInfo).port }, started, completed, aborted };
+  }
+
+  async function strictProxy(): Promise<ProxyServer & { httpsPort: number }> {
+    const p = await startProxy({ ca, headersTimeoutMs: 300, requestTimeoutMs: 600, log: () => {} });
+    cleanups.push(() => p.close());
+    return p as ProxyServer & { httpsPort: number };
+  }
+
+  function h2Session(port: number, host: string): http2.ClientHttp2Session {
+    const session = http2.connect(`https://127.0.0.1:${port}`, { ca: caPem, servername: host });
+    session.on('error', () => {});
+    cleanups.push(async () => session.destroy());
+    return session;
+  }
+
+  /** One h2 request: its status, body and the stream's RST code, whatever the end. */
+  function h2Request(
+    session: http2.ClientHttp2Session,
+    headers: http2.OutgoingHttpHeaders,
+    body?: string,
+  ): { stream: http2.ClientHttp2Stream; done: Promise<{ status: number; body: string; rstCode: number | undefined }> } {
+    const stream = session.request(headers, { endStream: body === undefined });
+    let status = 0;
+    let text = '';
+    stream.on('response', (h) => (status = Number(h[':status'])));
+    stream.setEncoding('utf8');
+    stream.on('data', (c: string) => (text += c));
+    stream.on('error', () => {});
+    if (body !== undefined) stream.write(body);
+    const done = new Promise<{ status: number; body: string; rstCode: number | undefined }>((resolve) =>
+      stream.on('close', () => resolve({ status, body: text, rstCode: stream.rstCode })),
+    );
+    return { stream, done };
+  }
+
+  it('answers 408 to an HTTP/2 stream whose body stops arriving, frees it and aborts its replica request, while the session serves others', async () => {
+    const slow = await slowReplica(0);
+    const p = await strictProxy();
+    await p.sync([{ host: 'up.example.test', namespace: 'shop', service: 'up', sessionAffinity: false, targets: [slow.target] }]);
+    const session = h2Session(p.httpsPort, 'up.example.test');
+    // Headers, then part of the body, then nothing: the stream never ends.
+    const stalled = h2Request(session, { ':method': 'POST', ':path': '/stalled', ':authority': 'up.example.test' }, 'the first bytes');
+    const result = await stalled.done;
+    expect(result.status).toBe(408);
+    expect(JSON.parse(result.body)).toEqual({ error: 'RequestTimeout', message: 'the request did not arrive in time' });
+    expect(result.rstCode).toBe(http2.constants.NGHTTP2_NO_ERROR);
+    await until(() => slow.aborted.includes('/stalled'));
+    // The session is still open for requests that arrive whole.
+    expect(session.closed).toBe(false);
+    const fine = h2Request(session, { ':method': 'POST', ':path': '/whole', ':authority': 'up.example.test' }, 'all of it');
+    fine.stream.end();
+    expect(await fine.done).toMatchObject({ status: 200, body: 'answered /whole' });
+  });
+
+  it('aborts the replica request, rather than ending it, when an HTTP/2 client resets its stream in the middle of its body', async () => {
+    const slow = await slowReplica(0);
+    const p = await tlsProxy();
+    await p.sync([{ host: 'up.example.test', namespace: 'shop', service: 'up', sessionAffinity: false, targets: [slow.target] }]);
+    const session = h2Session(p.httpsPort, 'up.example.test');
+    const cut = h2Request(session, { ':method': 'POST', ':path': '/cut', ':authority': 'up.example.test' }, 'the first half');
+    await until(() => slow.started.includes('/cut'));
+    // RST_STREAM without END_STREAM (Node's close() would end the body first, making it whole).
+    cut.stream.destroy();
+    await until(() => slow.aborted.includes('/cut') || slow.completed.includes('/cut'));
+    expect(slow.completed).toEqual([]);
+    expect(slow.aborted).toEqual(['/cut']);
+  });
+
+  it('lets one HTTP/2 session have at most 100 streams open, the next waiting for a free one', async () => {
+    const slow = await slowReplica(0);
+    const p = await tlsProxy();
+    await p.sync([{ host: 'up.example.test', namespace: 'shop', service: 'up', sessionAffinity: false, targets: [slow.target] }]);
+    const session = h2Session(p.httpsPort, 'up.example.test');
+    await new Promise<void>((resolve) => session.once('remoteSettings', () => resolve()));
+    expect(session.remoteSettings.maxConcurrentStreams).toBe(100);
+    // 101 uploads that stall after their first bytes: 100 reach the replica, the last waits in the client.
+    const uploads = Array.from({ length: 101 }, (_, i) => h2Request(session, { ':method': 'POST', ':path': `/u${i}`, ':authority': 'up.example.test' }, 'x'));
+    await until(() => slow.started.length === 100);
+    // The 101st cannot have started: no stream of the session has ended yet.
+    expect(slow.started).not.toContain('/u100');
+    uploads[0].stream.end();
+    expect(await uploads[0].done).toMatchObject({ status: 200, body: 'answered /u0' });
+    await until(() => slow.started.length === 101);
+    expect(slow.started).toContain('/u100');
+  });
+
+  it('lets a whole HTTP/2 request wait longer than both limits for its answer', async () => {
+    const slow = await slowReplica(1200);
+    const p = await strictProxy();
+    await p.sync([{ host: 'up.example.test', namespace: 'shop', service: 'up', sessionAffinity: false, targets: [slow.target] }]);
+    const session = h2Session(p.httpsPort, 'up.example.test');
+    const get = h2Request(session, { ':path': '/get', ':authority': 'up.example.test' });
+    const post = h2Request(session, { ':method': 'POST', ':path': '/post', ':authority': 'up.example.test' }, 'body');
+    post.stream.end();
+    expect(await get.done).toMatchObject({ status: 200, body: 'answered /get' });
+    expect(await post.done).toMatchObject({ status: 200, body: 'answered /post' });
+    expect(slow.aborted).toEqual([]);
+  });
+
+  it('closes an HTTP/2 session that opens no stream, and one left idle after its requests', async () => {
+    const slow = await slowReplica(0);
+    const p = await strictProxy();
+    await p.sync([{ host: 'up.example.test', namespace: 'shop', service: 'up', sessionAffinity: false, targets: [slow.target] }]);
+    const silent = h2Session(p.httpsPort, 'up.example.test');
+    // PINGs are not requests: they do not keep the session open.
+    const pinger = setInterval(() => silent.ping(() => {}), 100);
+    try {
+      await new Promise<void>((resolve) => silent.once('close', () => resolve()));
+    } finally {
+      clearInterval(pinger);
+    }
+    const used = h2Session(p.httpsPort, 'up.example.test');
+    expect(await h2Request(used, { ':path': '/', ':authority': 'up.example.test' }).done).toMatchObject({ status: 200 });
+    await new Promise<void>((resolve) => used.once('close', () => resolve()));
+  });
+
+  it('answers 408 to an HTTP/1.1-over-TLS client that sends its headers too slowly', async () => {
+    const slow = await slowReplica(0);
+    const p = await strictProxy();
+    await p.sync([{ host: 'up.example.test', namespace: 'shop', service: 'up', sessionAffinity: false, targets: [slow.target] }]);
+    const socket = tls.connect({ host: '127.0.0.1', port: p.httpsPort, servername: 'up.example.test', ca: caPem, ALPNProtocols: ['http/1.1'] });
+    cleanups.push(async () => socket.destroy());
+    let received = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (c: string) => (received += c));
+    socket.on('error', () => {});
+    await new Promise<void>((resolve) => socket.once('secureConnect', () => resolve()));
+    socket.write('GET / HTTP/1.1\r\nHost: up.example.test\r\n');
+    let n = 0;
+    const drip = setInterval(() => socket.writable && socket.write(`X-Drip-${n++}: a\r\n`), 100);
+    try {
+      await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    } finally {
+      clearInterval(drip);
+    }
+    expect(received).toMatch(/^HTTP\/1\.1 408 /);
+    expect(received).toContain('the request did not arrive in time');
+  });
+});
+
+/** Waits for `check` to hold, polling; the test's own timeout bounds it. */
+async function until(check: () => boolean): Promise<void> {
+  while (!check()) await new Promise((resolve) => setTimeout(resolve, 20));
+}

@@ -13,6 +13,7 @@ import {
   DeleteRuleCommand,
   DeleteTargetGroupCommand,
   DeregisterTargetsCommand,
+  DescribeListenerCertificatesCommand,
   DescribeRulesCommand,
   DescribeTargetGroupAttributesCommand,
   DescribeTargetGroupsCommand,
@@ -22,6 +23,7 @@ import {
   ModifyTargetGroupAttributesCommand,
   PriorityInUseException,
   RegisterTargetsCommand,
+  RemoveListenerCertificatesCommand,
   ResourceInUseException,
   RuleNotFoundException,
   SetRulePrioritiesCommand,
@@ -35,6 +37,8 @@ import type { IngressRoute } from '../../ports/index.ts';
 const ACCOUNT = '123456789012';
 const LISTENER = `arn:aws:elasticloadbalancing:eu-west-1:${ACCOUNT}:listener/app/skiff/50dc6c495c0c9188/f2f7dc8efc522ab2`;
 const VPC = 'vpc-0123456789abcdef0';
+/** The HTTPS listener's default certificate: the stack's. */
+const DEFAULT_CERTIFICATE = 'arn:aws:acm:eu-west-1:123456789012:certificate/00000000-0000-4000-8000-000000000000';
 const DEFAULTS = { 'stickiness.enabled': 'false', 'stickiness.type': 'lb_cookie', 'deregistration_delay.timeout_seconds': '300' };
 
 interface FakeTargetGroup {
@@ -59,7 +63,7 @@ class FakeElb {
   readonly client = this.mock as unknown as ElasticLoadBalancingV2Client;
   readonly groups = new Map<string, FakeTargetGroup>();
   rules: FakeRule[] = [];
-  /** Certificates added to the listener (SNI). */
+  /** Certificates added to the listener (SNI); its default one, DEFAULT_CERTIFICATE, is apart. */
   readonly certificates = new Set<string>();
   private ids = 0;
   private readonly failures = new Map<string, Error>();
@@ -161,6 +165,32 @@ class FakeElb {
     });
     this.on(AddListenerCertificatesCommand, (input) => {
       for (const c of input.Certificates ?? []) this.certificates.add(c.CertificateArn!);
+      return {};
+    });
+    // As ELBv2 lists them: the default with IsDefault, and again without it when it was also added for SNI.
+    this.on(DescribeListenerCertificatesCommand, (input) => {
+      const all = [
+        { CertificateArn: DEFAULT_CERTIFICATE, IsDefault: true },
+        ...[...this.certificates].map((CertificateArn) => ({ CertificateArn, IsDefault: false })),
+      ];
+      const { items, next } = page(all, input.Marker);
+      return { Certificates: items, NextMarker: next };
+    });
+    this.on(RemoveListenerCertificatesCommand, (input) => {
+      for (const c of input.Certificates ?? []) {
+        if (c.CertificateArn === DEFAULT_CERTIFICATE && !this.certificates.has(c.CertificateArn)) {
+          throw Object.assign(new Error('The default certificate cannot be removed'), {
+            name: 'OperationNotPermittedException',
+            $metadata: { httpStatusCode: 400 },
+          });
+        }
+        if (!this.certificates.delete(c.CertificateArn!)) {
+          throw Object.assign(new Error(`Certificate '${c.CertificateArn}' not found`), {
+            name: 'CertificateNotFoundException',
+            $metadata: { httpStatusCode: 400 },
+          });
+        }
+      }
       return {};
     });
     this.on(DeleteRuleCommand, (input) => {
@@ -813,5 +843,88 @@ describe('AlbLoadBalancer: paths, wildcard hosts and TLS', () => {
       ['AddListenerCertificates', { ListenerArn: LISTENER, Certificates: [{ CertificateArn: ARN }] }],
     ]);
     expect(elb.routing()).toHaveLength(3);
+  });
+
+  it('removes a certificate no route asks for any more (certificateArn changed, tls dropped, service deleted), never the default one', async () => {
+    elb = new FakeElb();
+    const [A, B, C] = ['a', 'b', 'c'].map((x) => ARN.replace(/0a1b2c3d/, `${x}${x}${x}${x}0000`));
+    // The default certificate also added for SNI by someone: listed twice, and still never removed.
+    elb.certificates.add(DEFAULT_CERTIFICATE);
+    let now = 0;
+    const lb = balancer({ https: true, now: () => now });
+    const web = (tls: IngressRoute['tls']) => ({ ...route('web', 'shop.example.com', []), tls });
+    const api = (arn: string) => ({ ...route('api', 'api.example.com', []), tls: { certificateArn: arn } });
+    const own = { ...route('own', 'own.example.com', []), tls: { certificateArn: DEFAULT_CERTIFICATE } };
+    expect(await lb.sync([web({ certificateArn: A }), api(B), own])).toEqual({ failed: [] });
+    expect([...elb.certificates].sort()).toEqual([DEFAULT_CERTIFICATE, A, B].sort());
+    elb.takeCalls();
+
+    // Another certificate for api, within resyncMs: a full sync adds the new one and removes the old.
+    now += 1000;
+    expect(await lb.sync([web({ certificateArn: A }), api(C), own])).toEqual({ failed: [] });
+    const certificateCalls = () => elb.takeCalls().filter(([c]) => c.endsWith('ListenerCertificates') && !c.startsWith('Describe'));
+    expect(certificateCalls()).toEqual([
+      ['AddListenerCertificates', { ListenerArn: LISTENER, Certificates: [{ CertificateArn: C }] }],
+      ['RemoveListenerCertificates', { ListenerArn: LISTENER, Certificates: [{ CertificateArn: B }] }],
+    ]);
+    // web drops its own certificate (tls: true is the stack's).
+    now += 1000;
+    await lb.sync([web(true), api(C), own]);
+    expect(certificateCalls()).toEqual([['RemoveListenerCertificates', { ListenerArn: LISTENER, Certificates: [{ CertificateArn: A }] }]]);
+    // api and own are deleted.
+    now += 1000;
+    await lb.sync([web(true)]);
+    expect(certificateCalls()).toEqual([['RemoveListenerCertificates', { ListenerArn: LISTENER, Certificates: [{ CertificateArn: C }] }]]);
+    expect([...elb.certificates]).toEqual([DEFAULT_CERTIFICATE]);
+    // Nothing left to do: a full sync reads the certificates back and writes nothing.
+    now += 120_000;
+    await lb.sync([web(true)]);
+    expect(elb.takeCalls().filter(([c]) => !c.startsWith('Describe'))).toEqual([]);
+  });
+
+  it('keeps serving when a certificate cannot be removed, says why, and removes it at the next sync', async () => {
+    elb = new FakeElb();
+    const warnings: string[] = [];
+    let now = 0;
+    const lb = balancer({ https: true, now: () => now, warn: (m) => warnings.push(m) });
+    await lb.sync([{ ...route('web', 'shop.example.com', [['10.0.1.5', 30000]]), tls: { certificateArn: ARN } }]);
+    expect([...elb.certificates]).toEqual([ARN]);
+    elb.failNext(
+      RemoveListenerCertificatesCommand,
+      Object.assign(new Error('User is not authorized to perform: elasticloadbalancing:RemoveListenerCertificates'), {
+        name: 'AccessDenied',
+        $metadata: { httpStatusCode: 403 },
+      }),
+    );
+    now += 1000;
+    expect(await lb.sync([{ ...route('web', 'shop.example.com', [['10.0.1.5', 30000]]), tls: true }])).toEqual({ failed: [] });
+    expect(warnings).toEqual([
+      `could not remove a certificate no ingress route uses: cannot remove certificate ${ARN} from the listener (no ingress route uses it any more): ELBv2 denied access: User is not authorized to perform: elasticloadbalancing:RemoveListenerCertificates`,
+    ]);
+    expect([...elb.certificates]).toEqual([ARN]);
+    // The next sync, within resyncMs and with the same routes, is a full one: it tries again.
+    now += 1000;
+    elb.takeCalls();
+    await lb.sync([{ ...route('web', 'shop.example.com', [['10.0.1.5', 30000]]), tls: true }]);
+    expect(elb.takeCalls().filter(([c]) => c === 'RemoveListenerCertificates')).toHaveLength(1);
+    expect([...elb.certificates]).toEqual([]);
+    expect(elb.targetsOf(tgName('web'))).toEqual(['i-0aaaaaaaaaaaaaaa1:30000']);
+  });
+
+  it('fails the sync, naming the listener, when its certificates cannot be read, and stops on throttling while removing one', async () => {
+    elb = new FakeElb();
+    elb.failNext(
+      DescribeListenerCertificatesCommand,
+      Object.assign(new Error('Internal failure'), { name: 'InternalFailure', $metadata: { httpStatusCode: 500 } }),
+    );
+    await expect(balancer({ https: true }).sync([])).rejects.toMatchObject({
+      reason: 'unavailable',
+      retryable: true,
+      message: `cannot list the certificates of listener ${LISTENER}: ELBv2 unavailable (InternalFailure): Internal failure`,
+    });
+    elb.certificates.add(ARN);
+    elb.failNext(RemoveListenerCertificatesCommand, Object.assign(new Error('Rate exceeded'), { name: 'Throttling', $metadata: { httpStatusCode: 400 } }));
+    await expect(balancer({ https: true }).sync([])).rejects.toMatchObject({ reason: 'throttled' });
+    expect([...elb.certificates]).toEqual([ARN]);
   });
 });
