@@ -132,6 +132,7 @@ async function main(): Promise<void> {
     docker,
     stateDir,
     hostId,
+    cluster,
     region,
     network,
     log,

@@ -63,6 +63,8 @@ import { startLogsServer } from './logs-server.ts';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { CloudWatchLogStore } from '../adapters/aws/cloudwatch-log-store.ts';
 import { LogShipper } from '../agent/log-shipper.ts';
+import { removeCredentialRoutes } from '../agent/credentials-routes.ts';
+import { IptablesCredentialsNat } from '../agent/iptables-credentials-nat.ts';
 import { controlStream } from '../core/logs.ts';
 import { localTargetGroup, startRequestMeter } from './request-meter.ts';
 import { runDiscoverySync } from '../app/discovery.ts';
@@ -1125,6 +1127,7 @@ export async function ensureNetwork(cluster: string, docker = new Docker()): Pro
   return name;
 }
 
+/** Removes the cluster's networks, and the agents' credentials NAT rules on their bridges (agent/credentials-routes.ts). */
 export async function removeNetwork(cluster: string, docker = new Docker()): Promise<void> {
   const nets = await docker.listNetworks({ filters: { label: [`${LABELS.cluster}=${cluster}`] } });
   await Promise.all(
@@ -1135,6 +1138,7 @@ export async function removeNetwork(cluster: string, docker = new Docker()): Pro
         .catch(() => undefined),
     ),
   );
+  await removeCredentialRoutes(new IptablesCredentialsNat(), cluster);
 }
 
 /** Removes every container of the cluster, on every local host. */
