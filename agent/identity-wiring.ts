@@ -25,6 +25,7 @@ import { apiWorkloadTokenSource, bearerHostAuth, type HostAuth } from './api-tok
 import { CredentialsEndpoint, TaskTokens, type CredentialTask } from './credentials-endpoint.ts';
 import { CredentialsRoutes } from './credentials-routes.ts';
 import { IptablesCredentialsNat } from './iptables-credentials-nat.ts';
+import type { CredentialsNat } from '../ports/credentials-nat.ts';
 import { namespaceNetworkName } from './namespace-network.ts';
 import { WorkloadIdentity } from './workload-identity.ts';
 import type { HostDocumentTask } from '../core/types.ts';
@@ -43,8 +44,12 @@ export const ROUTES_PRUNE_MS = 2_000;
 
 export interface IdentityWiring {
   readonly identity: WorkloadIdentity | undefined;
-  /** Starts renewing tokens for the tasks `tasks()` names; returns the stop. */
-  start(tasks: () => readonly HostDocumentTask[]): () => Promise<void>;
+  /**
+   * Starts renewing tokens for the tasks `tasks()` names, and keeping the credentials routes to them;
+   * returns the stop. `hasDocument`: false until the agent holds a document (its own saved one after a
+   * restart counts): until then `tasks()` is empty without meaning that no task runs, and no route is pruned.
+   */
+  start(tasks: () => readonly HostDocumentTask[], hasDocument?: () => boolean): () => Promise<void>;
 }
 
 export function identityFromEnv(
@@ -55,6 +60,8 @@ export function identityFromEnv(
     hostId: string;
     /** The cluster: names the agent's NAT chain; absent, containers are never given 169.254.170.2. */
     cluster?: string;
+    /** Where the credentials routes go. @default iptables (SKIFF_IPTABLES) */
+    nat?: CredentialsNat;
     region: string | undefined;
     network: string | undefined;
     log: Log;
@@ -99,7 +106,12 @@ export function identityFromEnv(
   // is reached as it is.
   const routes =
     endpoint && !address && o.cluster
-      ? new CredentialsRoutes({ nat: new IptablesCredentialsNat(optionalEnv(env, ENV.iptables) ?? 'iptables'), cluster: o.cluster, host: o.hostId, log: o.log })
+      ? new CredentialsRoutes({
+          nat: o.nat ?? new IptablesCredentialsNat(optionalEnv(env, ENV.iptables) ?? 'iptables'),
+          cluster: o.cluster,
+          host: o.hostId,
+          log: o.log,
+        })
       : undefined;
   const bridges = new Map<string, string>();
   const identity = new WorkloadIdentity({
@@ -123,19 +135,22 @@ export function identityFromEnv(
   });
   return {
     identity,
-    start: (tasks) => {
+    start: (tasks, hasDocument = () => true) => {
       const live = () => new Set(tasks().map((t) => t.id));
-      // The full sync (which also puts back rules removed behind the agent's back) once a minute; the
-      // first one, now, makes the chain and adopts an earlier run's rules before any container is made.
-      const syncRoutes = () => void routes?.sync(live()).catch((err: Error) => o.log('warn', 'credentials routes sync failed', { error: err.message }));
-      syncRoutes();
+      // The full sync (which also puts back rules removed behind the agent's back) once a minute.
+      const syncRoutes = () => {
+        if (hasDocument()) void routes?.sync(live()).catch((err: Error) => o.log('warn', 'credentials routes sync failed', { error: err.message }));
+      };
+      // Now: makes the chain, adopts an earlier run's rules (their containers keep running) and says
+      // whether rules can be applied here, before any container is made.
+      void routes?.enabled();
       const timer = setInterval(() => {
         void identity.refresh(tasks()).catch((err: Error) => o.log('warn', 'workload token refresh failed', { error: err.message }));
         syncRoutes();
       }, TOKEN_REFRESH_MS);
       const pruner = setInterval(() => {
         const ids = live();
-        if (routes?.tasks().some((t) => !ids.has(t))) syncRoutes();
+        if (hasDocument() && routes?.tasks().some((t) => !ids.has(t))) syncRoutes();
       }, ROUTES_PRUNE_MS);
       return async () => {
         clearInterval(timer);
