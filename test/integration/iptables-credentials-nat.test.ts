@@ -12,25 +12,26 @@ import { CredentialsRoutes, removeCredentialRoutes } from '../../agent/credentia
 import { IptablesCredentialsNat, IptablesError } from '../../agent/iptables-credentials-nat.ts';
 import { credentialsChainName } from '../../core/credentials-routes.ts';
 
+const ns = `skiff-cred-${process.pid}`;
+const dir = mkdtempSync(join(tmpdir(), 'skiff-iptables-'));
+const wrapper = join(dir, 'iptables');
+const inNs = (...args: string[]) => execFileSync('ip', ['netns', 'exec', ns, 'iptables', ...args], { encoding: 'utf8' });
+
+/** Makes the test's network namespace: false without root, `ip`, iptables, or the right to make one (a container without CAP_SYS_ADMIN). */
 function usable(): boolean {
   if (process.getuid?.() !== 0) return false;
   try {
-    execFileSync('ip', ['netns', 'list'], { stdio: 'ignore' });
     execFileSync('iptables', ['--version'], { stdio: 'ignore' });
+    execFileSync('ip', ['netns', 'add', ns], { stdio: 'ignore' });
     return true;
   } catch {
     return false;
   }
 }
 const root = usable();
-const ns = `skiff-cred-${process.pid}`;
-const dir = mkdtempSync(join(tmpdir(), 'skiff-iptables-'));
-const wrapper = join(dir, 'iptables');
-const inNs = (...args: string[]) => execFileSync('ip', ['netns', 'exec', ns, 'iptables', ...args], { encoding: 'utf8' });
 
 beforeAll(() => {
   if (!root) return;
-  execFileSync('ip', ['netns', 'add', ns]);
   writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec '${ns}' iptables "$@"\n`);
   chmodSync(wrapper, 0o755);
 });
