@@ -61,6 +61,8 @@ export class CredentialsRoutes {
    */
   async route(pod: PodRoutes): Promise<boolean> {
     if (!(await this.enabled())) return false;
+    // A bad pod is refused here, alone: kept, it would fail every later change of the chain.
+    planCredentialRoutes([pod]);
     this.pods.delete(pod.task);
     this.pods.set(pod.task, pod);
     await this.apply();

@@ -145,6 +145,14 @@ describe('CredentialsRoutes over the NAT port', () => {
     );
   });
 
+  it('refuses a bad pod alone, and keeps routing the others', async () => {
+    const nat = new MemoryCredentialsNat();
+    const routes = new CredentialsRoutes({ nat, cluster: 'dev', host: 'host-1', log: quiet });
+    await expect(routes.route(pod('web-1-aaaaa', '172.18.0.300'))).rejects.toThrow(/pods\[0\]\.addresses\[0\]\.ip: "172\.18\.0\.300" is not an IPv4 address/);
+    expect(await routes.route(pod('api-1-aaaaa', '172.18.0.6'))).toBe(true);
+    expect(nat.chains.get(routes.chain)?.rules).toEqual([route('api-1-aaaaa', '172.18.0.6')]);
+  });
+
   it('fails a route whose rule cannot be added, so that the create is retried', async () => {
     const nat = new MemoryCredentialsNat();
     const routes = new CredentialsRoutes({ nat, cluster: 'dev', host: 'host-1', log: quiet });
