@@ -134,6 +134,7 @@ async function main(): Promise<void> {
     docker,
     stateDir,
     hostId,
+    cluster,
     region,
     network,
     log,
@@ -201,7 +202,10 @@ async function main(): Promise<void> {
   );
 
   agentRef = agent;
-  const stopIdentity = identity.start(() => agent.tasks);
+  const stopIdentity = identity.start(
+    () => agent.tasks,
+    () => agent.generation > 0,
+  );
   const stopLogs = startLogShipping(env, docker, dockerExecutor, hostId, common);
 
   if (pidFile) {

@@ -1,9 +1,10 @@
 /**
  * Workload identity on the host (docs/identity.md): the executor wrapped so that each app container of
  * a task gets
- * - with `spec.identity.awsRole`: `AWS_CONTAINER_CREDENTIALS_FULL_URI` (the credentials endpoint, on an
- *   address of the pod's network) and `AWS_CONTAINER_AUTHORIZATION_TOKEN` (the task's token), added
- *   to its env at create, never to its spec (whose hash labels it);
+ * - with `spec.identity.awsRole`: `AWS_CONTAINER_CREDENTIALS_FULL_URI` (the credentials endpoint:
+ *   `http://169.254.170.2/...` when the host routes that address of the pod to it, core/credentials-routes.ts,
+ *   else the endpoint's own address on the pod's network) and `AWS_CONTAINER_AUTHORIZATION_TOKEN` (the
+ *   task's token), added to its env at create, never to its spec (whose hash labels it);
  * - when the agent has an API to ask: its task's workload token, a file at
  *   `/var/run/skiff/identity/token`, from a host directory mounted read-only. The token is fetched
  *   before the first container starts (a create fails, and is retried next round, until it is there,
@@ -14,9 +15,10 @@
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../adapters/fs/atomic-write.ts';
+import { linkLocalCredentialsUri } from '../core/credentials-routes.ts';
 import { tokenRenewalAt } from '../core/workload-identity.ts';
 import type { ContainerSpec, HostDocumentTask } from '../core/types.ts';
-import type { CredentialsEndpoint } from './credentials-endpoint.ts';
+import { credentialsPath, type CredentialsEndpoint } from './credentials-endpoint.ts';
 import type { CreateOptions, Executor, Mount } from './executor.ts';
 import { SANDBOX } from './pod-sandbox.ts';
 
@@ -45,6 +47,11 @@ export interface WorkloadIdentityOptions {
   readonly endpoint?: CredentialsEndpoint;
   /** The address the endpoint listens on for a pod of `namespace` (its network's gateway), where the container reaches it. */
   readonly endpointAddress?: (namespace: string) => Promise<string>;
+  /**
+   * Routes 169.254.170.2:80 from the pod of `task` (its sandbox `sandboxId`) to the endpoint's `listener`;
+   * false when the host cannot (then the container gets the listener's own URI). Absent: never routed.
+   */
+  readonly linkLocal?: (task: HostDocumentTask, sandboxId: string, listener: { address: string; port: number }) => Promise<boolean>;
   /** Absent: tasks get no workload token (the agent has no API to ask). */
   readonly tokens?: WorkloadTokenSource;
   readonly now: () => number;
@@ -64,15 +71,17 @@ export class WorkloadIdentity {
     return join(this.options.dir, taskId);
   }
 
-  /** The env and mounts one app container of `task` gets. */
-  async forContainer(task: HostDocumentTask): Promise<{ env: Record<string, string>; mounts: Mount[] }> {
+  /** The env and mounts one app container of `task` gets; `sandboxId`: the pod's sandbox, whose network namespace it joins. */
+  async forContainer(task: HostDocumentTask, sandboxId?: string): Promise<{ env: Record<string, string>; mounts: Mount[] }> {
     const env: Record<string, string> = {};
     const mounts: Mount[] = [];
     const role = task.pod.identity?.awsRole;
     if (role && this.options.endpoint && this.options.endpointAddress) {
       const address = await this.options.endpointAddress(task.namespace);
-      await this.options.endpoint.listen(address);
-      env[CREDENTIALS_URI_ENV] = this.options.endpoint.uriFor(address, task.id);
+      const port = Number(new URL(await this.options.endpoint.listen(address)).port || 80);
+      // Routed before the container exists: its SDK may ask at once.
+      const routed = sandboxId !== undefined && this.options.linkLocal !== undefined && (await this.options.linkLocal(task, sandboxId, { address, port }));
+      env[CREDENTIALS_URI_ENV] = routed ? linkLocalCredentialsUri(credentialsPath(task.id)) : this.options.endpoint.uriFor(address, task.id);
       env[CREDENTIALS_TOKEN_ENV] = this.options.endpoint.tokenFor(task.id);
     }
     if (this.options.tokens) {
@@ -134,7 +143,7 @@ export class WorkloadIdentity {
 export function withWorkloadIdentity(inner: Executor, identity: WorkloadIdentity): Executor {
   const create = async (task: HostDocumentTask, container: ContainerSpec, options: CreateOptions): Promise<string> => {
     if (container.name === SANDBOX) return inner.create(task, container, options);
-    const { env, mounts } = await identity.forContainer(task);
+    const { env, mounts } = await identity.forContainer(task, options.joinNetworkOf);
     if (Object.keys(env).length === 0 && mounts.length === 0) return inner.create(task, container, options);
     return inner.create(task, container, {
       ...options,

@@ -64,6 +64,8 @@ import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { CloudWatchLogStore } from '../adapters/aws/cloudwatch-log-store.ts';
 import { LogShipper } from '../agent/log-shipper.ts';
 import { IptablesFilter, removeClusterFilters } from '../agent/packet-filter.ts';
+import { removeCredentialRoutes } from '../agent/credentials-routes.ts';
+import { IptablesCredentialsNat } from '../agent/iptables-credentials-nat.ts';
 import { controlStream } from '../core/logs.ts';
 import { localTargetGroup, startRequestMeter } from './request-meter.ts';
 import { runDiscoverySync } from '../app/discovery.ts';
@@ -1128,6 +1130,7 @@ export async function ensureNetwork(cluster: string, docker = new Docker()): Pro
   return name;
 }
 
+/** Removes the cluster's networks, the agents' isolation rules (agent/packet-filter.ts) and their credentials NAT rules on the bridges (agent/credentials-routes.ts). */
 export async function removeNetwork(cluster: string, docker = new Docker()): Promise<void> {
   // The agents' namespace isolation rules name the containers' addresses: they go with the containers.
   await removeClusterFilters(cluster).catch(() => 0);
@@ -1140,6 +1143,7 @@ export async function removeNetwork(cluster: string, docker = new Docker()): Pro
         .catch(() => undefined),
     ),
   );
+  await removeCredentialRoutes(new IptablesCredentialsNat(), cluster);
 }
 
 /** Removes every container of the cluster, on every local host. */

@@ -12,6 +12,8 @@ import Docker from 'dockerode';
 import { AutoScalingHostGroup } from '../adapters/aws/auto-scaling-group.ts';
 import { makeHostAutoscalerHandler, type HostAutoscalerHandler } from '../app/handlers/host-autoscaler.ts';
 import { LABELS } from '../agent/executor.ts';
+import { removeCredentialRoutes } from '../agent/credentials-routes.ts';
+import { IptablesCredentialsNat } from '../agent/iptables-credentials-nat.ts';
 import type { HostChannel, Store } from '../ports/index.ts';
 import type { LocalHost } from '../cli/local-status.ts';
 import { startAutoScalingServer, type AutoScalingServer } from './autoscaling-server.ts';
@@ -70,6 +72,8 @@ export async function startLocalHostScaling(o: LocalHostScalingOptions): Promise
     terminate: async (id) => {
       await stopAgent(o.dataDir, o.cluster, id);
       await removeHostContainers(o.cluster, id);
+      // Its credentials routes name addresses Docker will hand to other hosts' pods.
+      await removeCredentialRoutes(new IptablesCredentialsNat(), o.cluster, id);
       // A terminated machine's disk goes with it. Locally the id is used again (an EC2 instance id never
       // is): an agent that found this state would take itself for the old host and ignore its new
       // documents, whose generations start again at 1.

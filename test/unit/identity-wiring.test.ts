@@ -2,8 +2,10 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Dockerode from 'dockerode';
-import { afterEach, describe, expect, it } from 'vitest';
-import { identityFromEnv } from '../../agent/identity-wiring.ts';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { MemoryCredentialsNat } from '../../adapters/memory/credentials-nat.ts';
+import { identityFromEnv, ROUTES_PRUNE_MS } from '../../agent/identity-wiring.ts';
+import { credentialsChainName } from '../../core/credentials-routes.ts';
 import { CREDENTIALS_TOKEN_ENV, CREDENTIALS_URI_ENV } from '../../agent/workload-identity.ts';
 import type { HostDocumentTask } from '../../core/types.ts';
 
@@ -69,5 +71,49 @@ describe('the agent’s workload identity from its environment', () => {
         { docker: noDocker, stateDir: '/nonexistent', hostId: 'h', region: undefined, network: undefined, log: () => {}, note: () => {}, tasks: () => [] },
       ),
     ).toThrow(/SKIFF_API_URL is set but the agent can prove its host neither with SKIFF_HOST_TOKEN nor by signing/);
+  });
+
+  it('keeps the credentials routes an earlier run left until the agent holds a document, then drops those of tasks gone', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'skiff-wiring-'));
+    const nat = new MemoryCredentialsNat();
+    const chain = credentialsChainName('dev', 'host-1');
+    const kept = { task: 'web-1-aaaaa', bridge: 'br-0123456789ab', source: '172.18.0.5', to: '172.18.0.1:40000' };
+    const gone = { ...kept, task: 'old-1-bbbbb', source: '172.18.0.6' };
+    nat.chains.set(chain, { comment: 'skiff-credentials:dev:host-1', rules: [kept, gone] });
+    let tasks: HostDocumentTask[] = [];
+    let hasDocument = false;
+    vi.useFakeTimers();
+    try {
+      const wiring = identityFromEnv(
+        { SKIFF_STS_ENDPOINT: 'http://127.0.0.1:1' },
+        {
+          docker: noDocker,
+          stateDir: dir,
+          hostId: 'host-1',
+          cluster: 'dev',
+          nat,
+          region: 'us-east-1',
+          network: 'skiff-dev',
+          log: () => {},
+          note: () => {},
+          tasks: () => tasks,
+        },
+      );
+      stops.push(
+        wiring.start(
+          () => tasks,
+          () => hasDocument,
+        ),
+      );
+      // A restarted agent before its saved document is loaded: no task listed, none gone.
+      await vi.advanceTimersByTimeAsync(ROUTES_PRUNE_MS * 3);
+      expect(nat.chains.get(chain)?.rules).toEqual([kept, gone]);
+      tasks = [task];
+      hasDocument = true;
+      await vi.advanceTimersByTimeAsync(ROUTES_PRUNE_MS * 2);
+      expect(nat.chains.get(chain)?.rules).toEqual([kept]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
