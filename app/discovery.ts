@@ -15,6 +15,7 @@ import { ingressRoutes } from '../core/ingress.ts';
 import { taskViews } from '../core/views.ts';
 import { stableStringify } from '../core/json.ts';
 import { SkiffError } from '../core/errors.ts';
+import { readTasks } from './task-reads.ts';
 
 export interface DiscoveryDeps {
   readonly store: Store;
@@ -64,12 +65,9 @@ const last = new WeakMap<object, { dns?: string; routes?: string; warned?: strin
 const RETRYABLE_ROUTE_FAILURES = new Set<RouteFailure['reason']>(['conflict', 'unavailable']);
 
 export async function runDiscoverySync(deps: DiscoveryDeps): Promise<DiscoveryResult> {
-  const [services, tasks, statuses, hosts] = await Promise.all([
-    deps.store.listServices(),
-    deps.store.listAllTasks(),
-    deps.store.listHostStatuses(),
-    deps.store.listHosts(),
-  ]);
+  // Tasks service by service, not by a Scan that reads the event log too (app/task-reads.ts).
+  const [services, statuses, hosts] = await Promise.all([deps.store.listServices(), deps.store.listHostStatuses(), deps.store.listHosts()]);
+  const tasks = await readTasks(deps.store, services, hosts);
   const views = taskViews(tasks, statuses, hosts);
   const memo = last.get(deps) ?? {};
   last.set(deps, memo);
