@@ -34,7 +34,7 @@ import { CallCounter, type CallTally } from '../adapters/aws/call-counter.ts';
 import { itemSize } from '../adapters/aws/dynamo/items.ts';
 import { createApi } from '../app/api.ts';
 import { makeHealthHandler } from '../app/handlers/health.ts';
-import { runDiscoverySync } from '../app/discovery.ts';
+import { DNS_SYNC_BUDGET_MS, runDiscoverySync } from '../app/discovery.ts';
 import { newPassState, PASS_STEPS, runPass, type PassResult, type PassStep } from '../app/scheduler/pass.ts';
 import type { HealthResult } from '../app/health.ts';
 import { DNS_TTL } from '../core/discovery.ts';
@@ -422,6 +422,7 @@ const schedulerDeps = {
 const zone = new Route53Zone(new Route53Client({ endpoint: route53.endpoint, region: REGION, credentials: CREDENTIALS, maxAttempts: 1 }), {
   hostedZoneId: zoneId,
   zone: ZONE,
+  maxSyncMs: DNS_SYNC_BUDGET_MS,
 });
 let discoveryWarnings = 0;
 /** Discovery syncs that failed whole (Route 53 busy past the adapter's retries), by message. */

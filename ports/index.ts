@@ -232,8 +232,10 @@ export interface DnsZone {
   /**
    * Replace Skiff's records in the zone by `desired`: create, change and delete as needed; records
    * Skiff does not own are left alone. A set that cannot be applied fails alone, in `failed`.
+   * `unfinished`: changes left for the next sync because this one ran out of its time (the zone
+   * takes one change batch at a time); the next sync continues from the zone as it then is.
    */
-  sync(desired: readonly DnsRecordSet[]): Promise<{ changed: number; failed?: readonly DnsSetFailure[] }>;
+  sync(desired: readonly DnsRecordSet[]): Promise<{ changed: number; failed?: readonly DnsSetFailure[]; unfinished?: number }>;
 }
 
 /** One ingress: HTTP requests for `host` go to the healthy replicas of a service. */
