@@ -1,6 +1,6 @@
 /**
  * Hosts on DynamoDB: one item per host in the host's own partition (`HOST#<prefix><id>`, `#HOST`),
- * listed through the index (`gsi1pk = HOSTS`), read strongly consistent. Its version guards every
+ * listed through the index (`gsi1pk = HOSTS#<shard>`, keys.ts), read strongly consistent. Its version guards every
  * allocation and state change.
  */
 import { DeleteCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
@@ -10,7 +10,7 @@ import { jsonEqual } from '../../../core/json.ts';
 import type { Host } from '../../../core/types.ts';
 import type { HostStore } from '../../../ports/index.ts';
 import { checkItemSize, compare, pick, toHost, valid } from './items.ts';
-import { GSI1, HOSTS, publishedKey } from './keys.ts';
+import { GSI1, HOST_INDEX_KEYS, hostIndexKey, publishedKey } from './keys.ts';
 import { RACE_ATTEMPTS, type DynamoTable } from './table.ts';
 
 export class DynamoHosts implements HostStore {
@@ -24,20 +24,27 @@ export class DynamoHosts implements HostStore {
   async listHosts(): Promise<Host[]> {
     // The index says which hosts exist; their contents come from strongly consistent reads of the
     // host items, since placement decisions are made on them.
-    const keys = await this.t.queryAll(
-      {
-        TableName: this.t.table,
-        IndexName: GSI1,
-        KeyConditionExpression: 'gsi1pk = :p',
-        ProjectionExpression: 'pk, sk',
-        ExpressionAttributeValues: { ':p': HOSTS },
-      },
-      'hosts',
-    );
-    const items = await this.t.batchGet(
-      keys.map((k) => ({ pk: k.pk, sk: k.sk })),
-      'hosts',
-    );
+    // Every shard of the index, and the partition of before the shards (keys.ts HOST_INDEX_KEYS).
+    const keys = (
+      await Promise.all(
+        HOST_INDEX_KEYS.map((p) =>
+          this.t.queryAll(
+            {
+              TableName: this.t.table,
+              IndexName: GSI1,
+              KeyConditionExpression: 'gsi1pk = :p',
+              ProjectionExpression: 'pk, sk',
+              ExpressionAttributeValues: { ':p': p },
+            },
+            'hosts',
+          ),
+        ),
+      )
+    ).flat();
+    // A record moved to its shard can show up in both partitions for a moment (the index lags):
+    // BatchGetItem refuses a repeated key.
+    const unique = new Map(keys.map((k) => [`${String(k.pk)}\u0000${String(k.sk)}`, { pk: k.pk, sk: k.sk }]));
+    const items = await this.t.batchGet([...unique.values()], 'hosts');
     return valid(items.map((i) => toHost(this.t.bad, this.t.hostArnPrefix, i))).sort((a, b) => compare(a.id, b.id));
   }
 
@@ -55,7 +62,7 @@ export class DynamoHosts implements HostStore {
             this.t.doc.send(
               new PutCommand({
                 TableName: this.t.table,
-                Item: { ...this.t.hostKey(host.id), gsi1pk: HOSTS, gsi1sk: host.id, type: 'host', ...created },
+                Item: { ...this.t.hostKey(host.id), gsi1pk: hostIndexKey(host.id), gsi1sk: host.id, type: 'host', ...created },
                 ConditionExpression: 'attribute_not_exists(pk)',
               }),
             ),
@@ -71,18 +78,21 @@ export class DynamoHosts implements HostStore {
             new UpdateCommand({
               TableName: this.t.table,
               Key: this.t.hostKey(host.id),
+              // The index key too: a record of before the index shards moves to its shard.
               UpdateExpression: capacityChanged
-                ? 'SET #address = :address, #labels = :labels, #capacity = :capacity, #version = :next'
-                : 'SET #address = :address, #labels = :labels',
+                ? 'SET #address = :address, #labels = :labels, #capacity = :capacity, #version = :next, #gsi1pk = :shard'
+                : 'SET #address = :address, #labels = :labels, #gsi1pk = :shard',
               ConditionExpression: capacityChanged ? '#version = :v' : 'attribute_exists(pk)',
               ExpressionAttributeNames: {
                 '#address': 'address',
                 '#labels': 'labels',
+                '#gsi1pk': 'gsi1pk',
                 ...(capacityChanged ? { '#capacity': 'capacity', '#version': 'version' } : {}),
               },
               ExpressionAttributeValues: {
                 ':address': host.address,
                 ':labels': host.labels,
+                ':shard': hostIndexKey(host.id),
                 ...(capacityChanged ? { ':capacity': host.capacity, ':v': current.version, ':next': current.version + 1 } : {}),
               },
               ReturnValues: 'ALL_NEW',
@@ -101,7 +111,7 @@ export class DynamoHosts implements HostStore {
     const next: Host = { ...host, allocations, version: host.version + 1 };
     checkItemSize(`${label} allocations (${Object.keys(allocations).length} tasks)`, {
       ...this.t.hostKey(host.id),
-      gsi1pk: HOSTS,
+      gsi1pk: hostIndexKey(host.id),
       gsi1sk: host.id,
       type: 'host',
       ...next,
@@ -114,10 +124,11 @@ export class DynamoHosts implements HostStore {
           new UpdateCommand({
             TableName: this.t.table,
             Key: this.t.hostKey(host.id),
-            UpdateExpression: 'SET #allocations = :a, #version = :next',
+            // The index key too: a record of before the index shards moves to its shard at its next commit.
+            UpdateExpression: 'SET #allocations = :a, #version = :next, #gsi1pk = :shard',
             ConditionExpression: '#version = :v',
-            ExpressionAttributeNames: { '#allocations': 'allocations', '#version': 'version' },
-            ExpressionAttributeValues: { ':a': allocations, ':v': host.version, ':next': host.version + 1 },
+            ExpressionAttributeNames: { '#allocations': 'allocations', '#version': 'version', '#gsi1pk': 'gsi1pk' },
+            ExpressionAttributeValues: { ':a': allocations, ':v': host.version, ':next': host.version + 1, ':shard': hostIndexKey(host.id) },
             ReturnValues: 'ALL_NEW',
           }),
         ),
