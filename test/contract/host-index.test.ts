@@ -57,6 +57,44 @@ describe.each(stores)('host lists on %s', (_name, make) => {
   });
 });
 
+describe.each(stores)('host pages on %s', (_name, make) => {
+  it('pages through every host once, in id order, reading the page only', async () => {
+    const store = await make();
+    for (const [i, id] of ids.entries()) await store.registerHost({ id, address: `127.0.1.${i + 1}`, capacity, labels: {} }, NOW);
+    const seen: string[] = [];
+    let after: string | undefined;
+    let pages = 0;
+    for (;;) {
+      const { hosts, next } = await store.listHostsPage({ ...(after !== undefined ? { after } : {}), limit: 7 });
+      expect(hosts.length).toBeLessThanOrEqual(7);
+      seen.push(...hosts.map((h) => h.id));
+      pages++;
+      if (next === undefined) break;
+      expect(next).toBe(hosts.at(-1)!.id);
+      after = next;
+    }
+    expect(seen).toEqual(ids);
+    expect(pages).toBe(Math.ceil(ids.length / 7));
+    expect((await store.listHostsPage({ limit: ids.length })).next).toBeUndefined();
+    expect((await store.listHostsPage({ after: ids.at(-1)!, limit: 3 })).hosts).toEqual([]);
+    await expect(store.listHostsPage({ limit: 0 })).rejects.toThrow(/limit/);
+  });
+
+  it('reads the hosts and statuses asked for, in id order, leaving out unknown ones', async () => {
+    const store = await make();
+    for (const [i, id] of ids.slice(0, 5).entries()) await store.registerHost({ id, address: `127.0.1.${i + 1}`, capacity, labels: {} }, NOW);
+    for (const id of ids.slice(0, 3)) await store.putHostStatus(aStatus(id));
+    await store.putHeartbeat(ids[0]!, '2030-01-01T00:00:00.000Z');
+    const asked = [ids[4]!, ids[0]!, 'i-nope', ids[4]!, ids[2]!];
+    expect((await store.getHosts(asked)).map((h) => h.id)).toEqual([ids[0], ids[2], ids[4]]);
+    const statuses = await store.getHostStatuses(asked);
+    expect(statuses.map((s) => s.hostId)).toEqual([ids[0], ids[2]]);
+    expect(statuses[0]!.heartbeatAt).toBe('2030-01-01T00:00:00.000Z');
+    expect(await store.getHosts([])).toEqual([]);
+    expect(await store.getHostStatuses([])).toEqual([]);
+  });
+});
+
 describe('the host index on DynamoDB', () => {
   it('spreads hosts and statuses over the shards', () => {
     const used = new Set(ids.map(hostIndexKey));

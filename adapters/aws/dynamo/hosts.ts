@@ -3,7 +3,7 @@
  * listed through the index (`gsi1pk = HOSTS#<shard>`, keys.ts), read strongly consistent. Its version guards every
  * allocation and state change.
  */
-import { DeleteCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { ConflictError, SkiffError, ValidationError } from '../../../core/errors.ts';
 import { capacityIssue } from '../../../core/items.ts';
 import { jsonEqual } from '../../../core/json.ts';
@@ -45,6 +45,48 @@ export class DynamoHosts implements HostStore {
     // BatchGetItem refuses a repeated key.
     const unique = new Map(keys.map((k) => [`${String(k.pk)}\u0000${String(k.sk)}`, { pk: k.pk, sk: k.sk }]));
     const items = await this.t.batchGet([...unique.values()], 'hosts');
+    return valid(items.map((i) => toHost(this.t.bad, this.t.hostArnPrefix, i))).sort((a, b) => compare(a.id, b.id));
+  }
+
+  async listHostsPage({ after, limit }: { readonly after?: string; readonly limit: number }): Promise<{ hosts: Host[]; next?: string }> {
+    if (!Number.isInteger(limit) || limit < 1) throw new ValidationError([{ path: 'limit', message: `must be a positive integer, got ${limit}` }]);
+    // The first `limit + 1` index entries after the cursor in each partition (sorted by host id
+    // there), merged: the page's keys, and whether more follow. Only those hosts are then read.
+    const entries = (
+      await Promise.all(
+        HOST_INDEX_KEYS.map((p) =>
+          this.t.call('Query', 'a page of hosts', () =>
+            this.t.doc.send(
+              new QueryCommand({
+                TableName: this.t.table,
+                IndexName: GSI1,
+                KeyConditionExpression: after === undefined ? 'gsi1pk = :p' : 'gsi1pk = :p AND gsi1sk > :after',
+                ProjectionExpression: 'pk, sk, gsi1sk',
+                ExpressionAttributeValues: { ':p': p, ...(after === undefined ? {} : { ':after': after }) },
+                Limit: limit + 1,
+              }),
+            ),
+          ),
+        ),
+      )
+    )
+      .flatMap((out) => out.Items ?? [])
+      .filter((i) => typeof i.gsi1sk === 'string');
+    const unique = [...new Map(entries.map((i) => [`${String(i.pk)}\u0000${String(i.sk)}`, i])).values()].sort(
+      (a, b) => compare(String(a.gsi1sk), String(b.gsi1sk)) || compare(String(a.pk), String(b.pk)),
+    );
+    const page = unique.slice(0, limit);
+    const items = await this.t.batchGet(
+      page.map((k) => ({ pk: k.pk, sk: k.sk })),
+      'a page of hosts',
+    );
+    const hosts = valid(items.map((i) => toHost(this.t.bad, this.t.hostArnPrefix, i))).sort((a, b) => compare(a.id, b.id));
+    return unique.length > limit ? { hosts, next: String(page[page.length - 1]!.gsi1sk) } : { hosts };
+  }
+
+  async getHosts(ids: readonly string[]): Promise<Host[]> {
+    const keys = [...new Set(ids)].map((id) => this.t.hostKey(id));
+    const items = await this.t.batchGet(keys, 'hosts');
     return valid(items.map((i) => toHost(this.t.bad, this.t.hostArnPrefix, i))).sort((a, b) => compare(a.id, b.id));
   }
 

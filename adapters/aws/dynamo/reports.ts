@@ -52,6 +52,27 @@ export class DynamoHostReports implements HostReportStore {
     return status && withBeat(status, toBeat(this.t.bad, this.t.hostArnPrefix, beat));
   }
 
+  async getHostStatuses(hostIds: readonly string[]): Promise<HostStatus[]> {
+    const ids = [...new Set(hostIds)];
+    if (ids.length === 0) return [];
+    // Strongly consistent, as getHostStatus; the heartbeats beside them, as listHostStatuses reads them.
+    const [items, beats] = await Promise.all([
+      this.t.batchGet(
+        ids.map((id) => this.t.statusKey(id)),
+        'host statuses',
+      ),
+      this.t.batchGet(
+        ids.map((id) => this.t.beatKey(id)),
+        'heartbeats',
+        { consistent: false },
+      ),
+    ]);
+    const byHost = new Map(valid(beats.map((b) => toBeat(this.t.bad, this.t.hostArnPrefix, b))).map((b) => [b.hostId, b]));
+    return valid(items.map((i) => toHostStatus(this.t.bad, this.t.hostArnPrefix, i)))
+      .sort((a, b) => compare(a.hostId, b.hostId))
+      .map((s) => withBeat(s, byHost.get(s.hostId)));
+  }
+
   async listHostStatuses(): Promise<HostStatus[]> {
     // Eventually consistent (index): the lag is far below any heartbeat grace period.
     // Every shard, and the partition of before the shards (keys.ts HOST_STATUS_INDEX_KEYS). A status
