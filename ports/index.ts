@@ -90,7 +90,7 @@ export interface HostStore {
    * page may hold fewer than `limit` hosts while `next` is set (an invalid item took a place).
    */
   listHostsPage(page: { readonly after?: string; readonly limit: number }): Promise<{ hosts: Host[]; next?: string }>;
-  /** These hosts (strongly consistent), in id order; an unknown id is left out. */
+  /** These hosts, in id order; an unknown id is left out. May lag a write by a moment (for views, not placements). */
   getHosts(ids: readonly string[]): Promise<Host[]>;
   /** Register or refresh a host's identity (address, capacity, labels); keeps its allocations. */
   registerHost(host: Pick<Host, 'id' | 'address' | 'capacity' | 'labels'>, now: string): Promise<Host>;
@@ -125,7 +125,7 @@ export interface HostReportStore {
   getHostStatus(hostId: string): Promise<HostStatus | undefined>;
   /** Every reported status, sorted by host id. May lag a report by a moment (an index on DynamoDB). */
   listHostStatuses(): Promise<HostStatus[]>;
-  /** The statuses of these hosts (with their heartbeats), in host id order; a host without one is left out. */
+  /** The statuses of these hosts (with their heartbeats), in host id order; a host without one is left out. May lag a report by a moment. */
   getHostStatuses(hostIds: readonly string[]): Promise<HostStatus[]>;
 }
 
