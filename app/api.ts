@@ -253,13 +253,21 @@ export function createApi(deps: ApiDeps): Api {
     return lists.flat();
   };
 
+  /** The reports and records of the hosts these tasks are on (a view joins a task with its own host's only). */
+  const hostsOfTasks = (tasks: readonly Task[]): Promise<[HostStatus[], Host[]]> => {
+    const ids = [...new Set(tasks.flatMap((t) => (t.host ? [t.host] : [])))];
+    return Promise.all([store.getHostStatuses(ids), store.getHosts(ids)]);
+  };
+
   // The page of services first (from the services index), then the tasks of those services only.
   const listServices: Handler = async (req, _p, who) => {
     const visible = visibleNamespaces(who, 'services:read', req.query.namespace);
     // Jobs and cron jobs are listed by /v1/jobs.
     const services = (await store.listServices(req.query.namespace)).filter((s) => s.spec.kind === 'Service' && visible(s.namespace));
     const { page, next } = pageOf(req, services, (s) => [s.namespace, s.name]);
-    const [tasks, statuses, hosts] = await Promise.all([tasksOfServices(page), store.listHostStatuses(), store.listHosts()]);
+    const tasks = await tasksOfServices(page);
+    // Only the hosts those tasks are on, and their reports: a page reads its own hosts, not the fleet's.
+    const [statuses, hosts] = await hostsOfTasks(tasks);
     const views = await viewsOf(tasks, statuses, hosts);
     const body = page.map((s) =>
       serviceSummary(
@@ -275,7 +283,8 @@ export function createApi(deps: ApiDeps): Api {
   const getService: Handler = async (_req, p) => {
     const service = await store.getService(p.namespace, p.name);
     if (!service) throw new NotFoundError(`service ${p.namespace}/${p.name}`);
-    const [tasks, statuses, hosts] = await Promise.all([store.listTasks(p.namespace, p.name), store.listHostStatuses(), store.listHosts()]);
+    const tasks = await store.listTasks(p.namespace, p.name);
+    const [statuses, hosts] = await hostsOfTasks(tasks);
     const views = await viewsOf(tasks, statuses, hosts);
     // The autoscaler's targets as measured now (`skiff describe`); the last decision is in `scale`.
     const a = service.spec.spec.autoscaling;
@@ -344,7 +353,7 @@ export function createApi(deps: ApiDeps): Api {
     const { namespace, service, host } = req.query;
     const visible = visibleNamespaces(who, 'tasks:read', namespace);
     const tasks = await pageOfTasks(req, visible);
-    const [statuses, hosts] = await Promise.all([store.listHostStatuses(), store.listHosts()]);
+    const [statuses, hosts] = await hostsOfTasks(tasks);
     const views = (await viewsOf(tasks, statuses, hosts)).filter(
       (t) => visible(t.namespace) && (!namespace || t.namespace === namespace) && (!service || t.service === service) && (!host || t.host === host),
     );
@@ -379,15 +388,14 @@ export function createApi(deps: ApiDeps): Api {
     return { status: 200, body: view };
   };
 
+  /** A page of hosts read from the index in id order (`listHostsPage`), then those hosts' reports only. */
   const listHosts: Handler = async (req) => {
-    const [hosts, statuses] = await Promise.all([store.listHosts(), store.listHostStatuses()]);
-    const byId = new Map(statuses.map((s) => [s.hostId, s]));
-    return paged(
-      req,
-      hosts,
-      (h) => [h.id],
-      (list) => list.map((h) => hostView(h, byId.get(h.id))),
-    );
+    const limit = pageLimit(req.query.limit);
+    const after = req.query.cursor === undefined ? undefined : String(decodeCursor(req.query.cursor)[0]);
+    const { hosts, next } = await store.listHostsPage({ ...(after !== undefined ? { after } : {}), limit });
+    const byId = new Map((await store.getHostStatuses(hosts.map((h) => h.id))).map((s) => [s.hostId, s]));
+    const body = hosts.map((h) => hostView(h, byId.get(h.id)));
+    return { status: 200, body, ...(next !== undefined ? { headers: { 'x-next-cursor': encodeCursor([next]) } } : {}) };
   };
 
   const getHost: Handler = async (_req, p) => {

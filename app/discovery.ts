@@ -15,6 +15,7 @@ import { ingressRoutes } from '../core/ingress.ts';
 import { taskViews } from '../core/views.ts';
 import { stableStringify } from '../core/json.ts';
 import { SkiffError } from '../core/errors.ts';
+import { readTasks } from './task-reads.ts';
 
 export interface DiscoveryDeps {
   readonly store: Store;
@@ -35,6 +36,8 @@ export interface DiscoveryResult {
   readonly dnsFailed: readonly DnsSetFailure[];
   /** Routes not served as desired; every other route was synced. */
   readonly routesFailed: readonly RouteFailure[];
+  /** DNS changes left for the next run: the sync ran out of its time (Route53Zone `maxSyncMs`). */
+  readonly dnsUnfinished?: number;
   /** Why the DNS sync failed whole, when it did. */
   readonly dnsError?: string;
   /** Why the load-balancer sync failed whole, when it did. */
@@ -60,16 +63,21 @@ export class DiscoverySyncError extends SkiffError {
  */
 const last = new WeakMap<object, { dns?: string; routes?: string; warned?: string }>();
 
+/**
+ * How long one DNS sync may keep starting Route 53 change batches when it runs after a scheduler
+ * pass (Route53Zone `maxSyncMs`): the zone takes one batch at a time, each PENDING up to 60 s, so a
+ * big change (3,000 record changes at 2,000 tasks) held the next pass for minutes (docs/scale.md).
+ * The rest goes out after the next passes, which do not wait for DNS to place and publish.
+ */
+export const DNS_SYNC_BUDGET_MS = 10_000;
+
 /** Route failures that the next pass may get through by itself. */
 const RETRYABLE_ROUTE_FAILURES = new Set<RouteFailure['reason']>(['conflict', 'unavailable']);
 
 export async function runDiscoverySync(deps: DiscoveryDeps): Promise<DiscoveryResult> {
-  const [services, tasks, statuses, hosts] = await Promise.all([
-    deps.store.listServices(),
-    deps.store.listAllTasks(),
-    deps.store.listHostStatuses(),
-    deps.store.listHosts(),
-  ]);
+  // Tasks service by service, not by a Scan that reads the event log too (app/task-reads.ts).
+  const [services, statuses, hosts] = await Promise.all([deps.store.listServices(), deps.store.listHostStatuses(), deps.store.listHosts()]);
+  const tasks = await readTasks(deps.store, services, hosts);
   const views = taskViews(tasks, statuses, hosts);
   const memo = last.get(deps) ?? {};
   last.set(deps, memo);
@@ -78,6 +86,7 @@ export async function runDiscoverySync(deps: DiscoveryDeps): Promise<DiscoveryRe
   let dnsChanged = false;
   let records = 0;
   let dnsFailed: readonly DnsSetFailure[] = [];
+  let dnsUnfinished = 0;
   let dnsError: string | undefined;
   if (deps.zone) {
     try {
@@ -87,7 +96,9 @@ export async function runDiscoverySync(deps: DiscoveryDeps): Promise<DiscoveryRe
       if (key !== memo.dns) {
         const out = await deps.zone.port.sync(desired);
         dnsFailed = out.failed ?? [];
-        memo.dns = key;
+        dnsUnfinished = out.unfinished ?? 0;
+        // A sync cut short by its time is handed over again next run, which continues it.
+        memo.dns = dnsUnfinished > 0 ? undefined : key;
         dnsChanged = true;
       }
     } catch (err) {
@@ -133,6 +144,7 @@ export async function runDiscoverySync(deps: DiscoveryDeps): Promise<DiscoveryRe
     routesChanged,
     dnsFailed,
     routesFailed,
+    ...(dnsUnfinished > 0 ? { dnsUnfinished } : {}),
     ...(dnsError !== undefined ? { dnsError } : {}),
     ...(routesError !== undefined ? { routesError } : {}),
   };

@@ -14,7 +14,7 @@ import type { MachineCatalog } from '../ports/machines.ts';
 import type { NetworkDeps } from './network.ts';
 import { Route53Zone } from '../adapters/aws/route53-zone.ts';
 import { AlbLoadBalancer } from '../adapters/aws/alb.ts';
-import type { DiscoveryDeps } from './discovery.ts';
+import { DNS_SYNC_BUDGET_MS, type DiscoveryDeps } from './discovery.ts';
 import { DynamoTenancyStore } from '../adapters/aws/dynamo/tenancy.ts';
 import type { TenancyStore } from '../ports/tenancy.ts';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -82,7 +82,12 @@ export function awsControlPlane(config: ControlPlaneConfig): ControlPlane {
             name: config.dnsZone,
             ttl: config.dnsTtl,
             // The adapter paces and retries itself; SDK retries on top would bypass its pacing.
-            port: new Route53Zone(new Route53Client({ ...common, maxAttempts: 1 }), { hostedZoneId: config.hostedZoneId, zone: config.dnsZone }),
+            // Bounded in time: the sync runs after each pass and must not hold the next one (DNS_SYNC_BUDGET_MS).
+            port: new Route53Zone(new Route53Client({ ...common, maxAttempts: 1 }), {
+              hostedZoneId: config.hostedZoneId,
+              zone: config.dnsZone,
+              maxSyncMs: DNS_SYNC_BUDGET_MS,
+            }),
           },
         }
       : {}),

@@ -32,9 +32,10 @@ import { Route53Zone } from '../adapters/aws/route53-zone.ts';
 import { RunCommandWaker } from '../adapters/aws/run-command-waker.ts';
 import { CallCounter, type CallTally } from '../adapters/aws/call-counter.ts';
 import { itemSize } from '../adapters/aws/dynamo/items.ts';
+import { hostIndexKey, hostStatusIndexKey } from '../adapters/aws/dynamo/keys.ts';
 import { createApi } from '../app/api.ts';
 import { makeHealthHandler } from '../app/handlers/health.ts';
-import { runDiscoverySync } from '../app/discovery.ts';
+import { DNS_SYNC_BUDGET_MS, runDiscoverySync } from '../app/discovery.ts';
 import { newPassState, PASS_STEPS, runPass, type PassResult, type PassStep } from '../app/scheduler/pass.ts';
 import type { HealthResult } from '../app/health.ts';
 import { DNS_TTL } from '../core/discovery.ts';
@@ -131,7 +132,7 @@ function countErrors(client: { middlewareStack: { add(m: unknown, o: Record<stri
 
 /**
  * Write units per second into the three `gsi1` partitions every table write of an indexed item lands
- * in (docs/state.md: `HOSTS`, `HOSTSTATUS`, `SERVICES`). A partition takes 1,000 WCU/s (published
+ * in (docs/state.md: `HOSTS#<n>`, `HOSTSTATUS#<n>`, `SERVICES`). A partition takes 1,000 WCU/s (published
  * DynamoDB figure); the index is written with all attributes projected, so about the table's units.
  */
 const indexWrites = new Map<number, Map<string, number>>();
@@ -145,7 +146,9 @@ function meterIndexWrites(client: { middlewareStack: { add(m: unknown, o: Record
           const keyed = (args.input.Item ?? args.input.Key) as Record<string, unknown> | undefined;
           const skRaw = keyed?.sk as { S?: string } | string | undefined;
           const sk = typeof skRaw === 'string' ? skRaw : skRaw?.S;
-          const partition = sk === '#HOST' ? 'HOSTS' : sk === 'STATUS' ? 'HOSTSTATUS' : sk === '#SERVICE' ? 'SERVICES' : undefined;
+          const pkRaw = keyed?.pk as { S?: string } | string | undefined;
+          const host = String((typeof pkRaw === 'string' ? pkRaw : pkRaw?.S) ?? '').replace(/^HOST#/, '');
+          const partition = sk === '#HOST' ? hostIndexKey(host) : sk === 'STATUS' ? hostStatusIndexKey(host) : sk === '#SERVICE' ? 'SERVICES' : undefined;
           const units = (result.output.ConsumedCapacity as { CapacityUnits?: number } | undefined)?.CapacityUnits ?? 1;
           if (partition) {
             const second = Math.floor(elapsed() / 1000);
@@ -422,6 +425,7 @@ const schedulerDeps = {
 const zone = new Route53Zone(new Route53Client({ endpoint: route53.endpoint, region: REGION, credentials: CREDENTIALS, maxAttempts: 1 }), {
   hostedZoneId: zoneId,
   zone: ZONE,
+  maxSyncMs: DNS_SYNC_BUDGET_MS,
 });
 let discoveryWarnings = 0;
 /** Discovery syncs that failed whole (Route 53 busy past the adapter's retries), by message. */

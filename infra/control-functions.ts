@@ -16,6 +16,7 @@ import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ENV } from '../app/env-names.ts';
 import { ESM_BANNER, ESM_DEFINE } from './esbuild-bundling.ts';
+import { SCHEDULER_STREAM_FILTERS } from './stream-filter.ts';
 
 /** Lambda runtime of the control plane; esbuild targets the same Node.js major. */
 export const LAMBDA_RUNTIME = Runtime.NODEJS_22_X;
@@ -43,16 +44,6 @@ const HEALTH_TIMEOUT = Duration.seconds((HEALTH_CHECKS_PER_RUN - 1) * HEALTH_INT
  * allots CPU in proportion to memory). Cost in docs/aws.md.
  */
 const HEALTH_MEMORY_MB = 256;
-/**
- * State-table items whose changes must not start a scheduler pass (keys in docs/state.md): host
- * statuses and heartbeats (`sk = STATUS`, `sk = BEAT`: every agent every 15 s, 133 writes a second
- * at 2,000 hosts), events (`pk = EVENTS`, written by every pass and deleted by TTL), the health
- * checkpoint (`pk = HEALTH`, 4 writes a minute), and what the scheduler pass writes for itself:
- * publication records (`sk = PUBLISHED`) and container subnets (`sk = SUBNET`, `SUBNETHOLDER`; the
- * pass that routes a subnet also places on its host).
- */
-export const STREAM_IGNORED_PARTITIONS = ['EVENTS', 'HEALTH'] as const;
-export const STREAM_IGNORED_SORT_KEYS = ['STATUS', 'BEAT', 'PUBLISHED', 'SUBNET', 'SUBNETHOLDER'] as const;
 /** Stream records are gathered for up to 1 s: a burst of writes makes one pass, not one per write. */
 const STREAM_BATCH_WINDOW = Duration.seconds(1);
 /** 14 days, SQS's longest retention: time to look at a failed invocation after a weekend. */
@@ -194,9 +185,9 @@ export class SkiffControlFunctions extends Construct {
   }
 
   /**
-   * Writes that change desired or observed state start a pass within about a second; the
-   * one-minute tick stays as the safety net. The filter keeps heartbeats, events, the health
-   * checkpoint and the scheduler's own publication records from invoking it (docs/aws.md).
+   * Writes that change desired state or a host record start a pass within about a second; the
+   * one-minute tick stays as the safety net. The filter lists what starts one (infra/stream-filter.ts):
+   * heartbeats, statuses, events, the health checkpoint and the scheduler's own records start none.
    */
   private startSchedulerOnStateChanges(table: ITable): void {
     this.schedulerFunction.addEventSource(
@@ -208,16 +199,7 @@ export class SkiffControlFunctions extends Construct {
         // A failed or throttled batch is made up by the next write or tick: retry briefly, then drop it.
         retryAttempts: 2,
         maxRecordAge: SCHEDULER_PERIOD,
-        filters: [
-          FilterCriteria.filter({
-            dynamodb: {
-              Keys: {
-                pk: { S: [{ 'anything-but': [...STREAM_IGNORED_PARTITIONS] }] },
-                sk: { S: [{ 'anything-but': [...STREAM_IGNORED_SORT_KEYS] }] },
-              },
-            },
-          }),
-        ],
+        filters: SCHEDULER_STREAM_FILTERS.map((f) => FilterCriteria.filter(structuredClone(f) as unknown as Record<string, unknown>)),
       }),
     );
   }

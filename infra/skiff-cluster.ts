@@ -55,7 +55,8 @@ export {
   validateSkiffClusterProps,
 } from './cluster-props.ts';
 export type { LoadBalancerScheme, SkiffClusterProps, SkiffClusterSettings } from './cluster-props.ts';
-export { HEALTH_CHECKS_PER_RUN, HEALTH_INTERVAL_SECONDS, HEALTH_PERIOD, STREAM_IGNORED_PARTITIONS, STREAM_IGNORED_SORT_KEYS } from './control-functions.ts';
+export { HEALTH_CHECKS_PER_RUN, HEALTH_INTERVAL_SECONDS, HEALTH_PERIOD } from './control-functions.ts';
+export { SCHEDULER_STREAM_FILTERS } from './stream-filter.ts';
 export { CLUSTER_TAG_KEY, HOST_ARN_TAG_KEY, WAKE_COMMAND } from './hosts.ts';
 export { ACCESS_LOG_PREFIX, DOCKER_PUBLISHED_PORTS } from './ingress.ts';
 export { SOURCE_INSTANCE_ARN, TTL_ATTRIBUTE } from './state.ts';

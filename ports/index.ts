@@ -84,6 +84,14 @@ export interface HostStore {
   getHost(id: string): Promise<Host | undefined>;
   /** Every host, sorted by id. A host just registered may be missing for a moment (an index on DynamoDB); the contents are current. */
   listHosts(): Promise<Host[]>;
+  /**
+   * One page of hosts in id order, after `after` (exclusive), at most `limit`: reads that page, not
+   * every host. `next` is the cursor of the following page (a host id), absent on the last page. A
+   * page may hold fewer than `limit` hosts while `next` is set (an invalid item took a place).
+   */
+  listHostsPage(page: { readonly after?: string; readonly limit: number }): Promise<{ hosts: Host[]; next?: string }>;
+  /** These hosts, in id order; an unknown id is left out. May lag a write by a moment (for views, not placements). */
+  getHosts(ids: readonly string[]): Promise<Host[]>;
   /** Register or refresh a host's identity (address, capacity, labels); keeps its allocations. */
   registerHost(host: Pick<Host, 'id' | 'address' | 'capacity' | 'labels'>, now: string): Promise<Host>;
   /** Replace the host's allocations, only if its version is still `host.version`. Returns the new host. */
@@ -117,6 +125,8 @@ export interface HostReportStore {
   getHostStatus(hostId: string): Promise<HostStatus | undefined>;
   /** Every reported status, sorted by host id. May lag a report by a moment (an index on DynamoDB). */
   listHostStatuses(): Promise<HostStatus[]>;
+  /** The statuses of these hosts (with their heartbeats), in host id order; a host without one is left out. May lag a report by a moment. */
+  getHostStatuses(hostIds: readonly string[]): Promise<HostStatus[]>;
 }
 
 /** Host document bookkeeping: what was last published to each host, so unchanged documents are not re-sent. */
@@ -232,8 +242,10 @@ export interface DnsZone {
   /**
    * Replace Skiff's records in the zone by `desired`: create, change and delete as needed; records
    * Skiff does not own are left alone. A set that cannot be applied fails alone, in `failed`.
+   * `unfinished`: changes left for the next sync because this one ran out of its time (the zone
+   * takes one change batch at a time); the next sync continues from the zone as it then is.
    */
-  sync(desired: readonly DnsRecordSet[]): Promise<{ changed: number; failed?: readonly DnsSetFailure[] }>;
+  sync(desired: readonly DnsRecordSet[]): Promise<{ changed: number; failed?: readonly DnsSetFailure[]; unfinished?: number }>;
 }
 
 /** One ingress: HTTP requests for `host` go to the healthy replicas of a service. */

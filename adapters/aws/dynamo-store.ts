@@ -156,6 +156,12 @@ export class DynamoStore implements Store {
   listHosts(): Promise<Host[]> {
     return this.hosts.listHosts();
   }
+  listHostsPage(page: { readonly after?: string; readonly limit: number }): Promise<{ hosts: Host[]; next?: string }> {
+    return this.hosts.listHostsPage(page);
+  }
+  getHosts(ids: readonly string[]): Promise<Host[]> {
+    return this.hosts.getHosts(ids);
+  }
   registerHost(host: Pick<Host, 'id' | 'address' | 'capacity' | 'labels'>, now: string): Promise<Host> {
     return this.hosts.registerHost(host, now);
   }
@@ -181,6 +187,9 @@ export class DynamoStore implements Store {
   }
   listHostStatuses(): Promise<HostStatus[]> {
     return this.reports.listHostStatuses();
+  }
+  getHostStatuses(hostIds: readonly string[]): Promise<HostStatus[]> {
+    return this.reports.getHostStatuses(hostIds);
   }
 
   // ---- volumes ----

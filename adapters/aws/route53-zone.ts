@@ -97,6 +97,14 @@ export interface Route53ZoneOptions {
   readonly baseDelayMs?: number;
   /** How long the adapter trusts its own view of the zone before listing it again. @default 60000 */
   readonly cacheMs?: number;
+  /**
+   * No new change batch is started after a sync has run this long: the rest is left for the next
+   * sync (`unfinished`). The zone takes one change at a time (each PENDING for up to 60 s), so a
+   * sync of N changes takes about N / 1,000 × PENDING; the scheduler function, which runs the sync
+   * after each pass, would otherwise hold its next pass that long (docs/scale.md). At least one
+   * batch is sent per sync. @default no limit
+   */
+  readonly maxSyncMs?: number;
   /** Waits (tests pass a recording one). @default setTimeout */
   readonly sleep?: (ms: number) => Promise<void>;
   /** Jitter source in [0, 1). @default Math.random */
@@ -114,6 +122,7 @@ const OPTION_KEYS = new Set([
   'maxAttempts',
   'baseDelayMs',
   'cacheMs',
+  'maxSyncMs',
   'sleep',
   'random',
   'now',
@@ -134,6 +143,8 @@ type Action = 'CREATE' | 'UPSERT' | 'DELETE';
 export interface DnsSyncResult {
   readonly changed: number;
   readonly failed: readonly DnsSetFailure[];
+  /** Changes not sent because the sync ran past `maxSyncMs`: the next sync sends them. */
+  readonly unfinished?: number;
 }
 
 /** Desired records, checked and keyed, with the sets capped on the way. */
@@ -160,6 +171,7 @@ export class Route53Zone implements DnsZone {
   private readonly maxAttempts: number;
   private readonly baseDelayMs: number;
   private readonly cacheMs: number;
+  private readonly maxSyncMs: number;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly random: () => number;
   private readonly now: () => number;
@@ -198,6 +210,7 @@ export class Route53Zone implements DnsZone {
     this.maxAttempts = positiveInt('maxAttempts', options.maxAttempts ?? 8, 100);
     this.baseDelayMs = nonNegative('baseDelayMs', options.baseDelayMs ?? 250);
     this.cacheMs = nonNegative('cacheMs', options.cacheMs ?? 60_000);
+    this.maxSyncMs = options.maxSyncMs === undefined ? Number.POSITIVE_INFINITY : nonNegative('maxSyncMs', options.maxSyncMs);
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.random = options.random ?? Math.random;
     this.now = options.now ?? (() => performance.now());
@@ -241,6 +254,8 @@ export class Route53Zone implements DnsZone {
   }
 
   private async apply(wanted: Wanted): Promise<DnsSyncResult> {
+    const startedAt = this.now();
+    let sent = 0;
     let changed = 0;
     const rejected = new Map<string, DnsSetFailure>();
     // A refused batch usually means the view was stale (someone else changed the zone): list it
@@ -254,8 +269,15 @@ export class Route53Zone implements DnsZone {
       // A set already refused alone in this sync is not sent again.
       const plan = this.plan(current, wanted.records).filter((c) => !rejected.has(recordKey(c.record)));
       let stale = false;
+      let unfinished = 0;
       try {
         for (const batch of this.batches(plan)) {
+          // Out of time: what is left waits for the next sync, which plans it again from the zone.
+          if (unfinished > 0 || (sent > 0 && this.now() - startedAt >= this.maxSyncMs)) {
+            unfinished += batch.length;
+            continue;
+          }
+          sent++;
           if (isolate || (batch.length === 1 && this.isRefused(batch[0]))) {
             changed += await this.sendIsolating(batch, current, rejected);
             continue;
@@ -275,7 +297,7 @@ export class Route53Zone implements DnsZone {
         this.view = undefined;
         throw err;
       }
-      if (!stale) return { changed, failed: [...wanted.capped, ...[...rejected.values()].sort(byNameAndType)] };
+      if (!stale) return { changed, failed: [...wanted.capped, ...[...rejected.values()].sort(byNameAndType)], ...(unfinished > 0 ? { unfinished } : {}) };
       this.view = undefined;
     }
   }

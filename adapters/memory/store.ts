@@ -299,6 +299,21 @@ export class MemoryStore implements Store, BadItemSource {
       .filter((h): h is Host => h !== undefined);
   }
 
+  async listHostsPage({ after, limit }: { readonly after?: string; readonly limit: number }): Promise<{ hosts: Host[]; next?: string }> {
+    if (!Number.isInteger(limit) || limit < 1) throw new ValidationError([{ path: 'limit', message: `must be a positive integer, got ${limit}` }]);
+    const rest = [...this.hosts.values()].filter((h) => after === undefined || compare(h.id, after) > 0).sort((a, b) => compare(a.id, b.id));
+    const page = rest.slice(0, limit);
+    const hosts = page.map((h) => this.readHost(h)).filter((h): h is Host => h !== undefined);
+    return rest.length > limit ? { hosts, next: page[page.length - 1]!.id } : { hosts };
+  }
+
+  async getHosts(ids: readonly string[]): Promise<Host[]> {
+    return [...new Set(ids)]
+      .sort(compare)
+      .map((id) => this.readHost(this.hosts.get(hostId(id))))
+      .filter((h): h is Host => h !== undefined);
+  }
+
   async registerHost(host: Pick<Host, 'id' | 'address' | 'capacity' | 'labels'>, now: string): Promise<Host> {
     const issue = capacityIssue(host.capacity);
     if (issue) throw new ValidationError([{ path: 'capacity', message: issue }]);
@@ -392,6 +407,13 @@ export class MemoryStore implements Store, BadItemSource {
 
   async getHostStatus(id: string): Promise<HostStatus | undefined> {
     return this.readStatus(id, this.statuses.get(hostId(id)));
+  }
+
+  async getHostStatuses(hostIds: readonly string[]): Promise<HostStatus[]> {
+    return [...new Set(hostIds)]
+      .sort(byteCompare)
+      .map((id) => this.readStatus(id, this.statuses.get(hostId(id))))
+      .filter((s): s is HostStatus => s !== undefined);
   }
 
   async listHostStatuses(): Promise<HostStatus[]> {

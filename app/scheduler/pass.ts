@@ -12,6 +12,7 @@
 import type { Store } from '../../ports/index.ts';
 import type { ClusterSnapshot } from '../../core/pass.ts';
 import { rng } from '../../core/random.ts';
+import { readTasks } from '../task-reads.ts';
 import { passContext, type PassDeps, type PassResult } from './context.ts';
 import type { PassStep } from './step.ts';
 import { ingestAgentEvents, reportBadItems, saveEvents } from './steps/events.ts';
@@ -60,10 +61,13 @@ export async function runPass(deps: PassDeps, steps: readonly PassStep[] = PASS_
 }
 
 /**
- * Tasks come from a strongly consistent read, never through the service index: the index lags,
- * and a task missing from this pass would make its allocation look stale and stop its container.
+ * Tasks come from strongly consistent reads of each listed service's partition and of every
+ * service a host's allocations name (app/task-reads.ts): never from the index alone, which lags (a
+ * task missing from this pass would make its allocation look stale and stop its container), and
+ * never by a Scan, which reads the whole table, the event log included.
  */
 export async function readSnapshot(store: Store): Promise<ClusterSnapshot> {
-  const [services, hosts, statuses, tasks] = await Promise.all([store.listServices(), store.listHosts(), store.listHostStatuses(), store.listAllTasks()]);
+  const [services, hosts, statuses] = await Promise.all([store.listServices(), store.listHosts(), store.listHostStatuses()]);
+  const tasks = await readTasks(store, services, hosts);
   return { services, hosts, statuses, tasks };
 }

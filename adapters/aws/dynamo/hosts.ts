@@ -1,16 +1,16 @@
 /**
  * Hosts on DynamoDB: one item per host in the host's own partition (`HOST#<prefix><id>`, `#HOST`),
- * listed through the index (`gsi1pk = HOSTS`), read strongly consistent. Its version guards every
+ * listed through the index (`gsi1pk = HOSTS#<shard>`, keys.ts), read strongly consistent. Its version guards every
  * allocation and state change.
  */
-import { DeleteCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { ConflictError, SkiffError, ValidationError } from '../../../core/errors.ts';
 import { capacityIssue } from '../../../core/items.ts';
 import { jsonEqual } from '../../../core/json.ts';
 import type { Host } from '../../../core/types.ts';
 import type { HostStore } from '../../../ports/index.ts';
 import { checkItemSize, compare, pick, toHost, valid } from './items.ts';
-import { GSI1, HOSTS, publishedKey } from './keys.ts';
+import { GSI1, HOST_INDEX_KEYS, hostIndexKey, publishedKey } from './keys.ts';
 import { RACE_ATTEMPTS, type DynamoTable } from './table.ts';
 
 export class DynamoHosts implements HostStore {
@@ -24,20 +24,70 @@ export class DynamoHosts implements HostStore {
   async listHosts(): Promise<Host[]> {
     // The index says which hosts exist; their contents come from strongly consistent reads of the
     // host items, since placement decisions are made on them.
-    const keys = await this.t.queryAll(
-      {
-        TableName: this.t.table,
-        IndexName: GSI1,
-        KeyConditionExpression: 'gsi1pk = :p',
-        ProjectionExpression: 'pk, sk',
-        ExpressionAttributeValues: { ':p': HOSTS },
-      },
-      'hosts',
+    // Every shard of the index, and the partition of before the shards (keys.ts HOST_INDEX_KEYS).
+    const keys = (
+      await Promise.all(
+        HOST_INDEX_KEYS.map((p) =>
+          this.t.queryAll(
+            {
+              TableName: this.t.table,
+              IndexName: GSI1,
+              KeyConditionExpression: 'gsi1pk = :p',
+              ProjectionExpression: 'pk, sk',
+              ExpressionAttributeValues: { ':p': p },
+            },
+            'hosts',
+          ),
+        ),
+      )
+    ).flat();
+    // A record moved to its shard can show up in both partitions for a moment (the index lags):
+    // BatchGetItem refuses a repeated key.
+    const unique = new Map(keys.map((k) => [`${String(k.pk)}\u0000${String(k.sk)}`, { pk: k.pk, sk: k.sk }]));
+    const items = await this.t.batchGet([...unique.values()], 'hosts');
+    return valid(items.map((i) => toHost(this.t.bad, this.t.hostArnPrefix, i))).sort((a, b) => compare(a.id, b.id));
+  }
+
+  async listHostsPage({ after, limit }: { readonly after?: string; readonly limit: number }): Promise<{ hosts: Host[]; next?: string }> {
+    if (!Number.isInteger(limit) || limit < 1) throw new ValidationError([{ path: 'limit', message: `must be a positive integer, got ${limit}` }]);
+    // The first `limit + 1` index entries after the cursor in each partition (sorted by host id
+    // there), merged: the page's keys, and whether more follow. Only those hosts are then read.
+    const entries = (
+      await Promise.all(
+        HOST_INDEX_KEYS.map((p) =>
+          this.t.call('Query', 'a page of hosts', () =>
+            this.t.doc.send(
+              new QueryCommand({
+                TableName: this.t.table,
+                IndexName: GSI1,
+                KeyConditionExpression: after === undefined ? 'gsi1pk = :p' : 'gsi1pk = :p AND gsi1sk > :after',
+                ProjectionExpression: 'pk, sk, gsi1sk',
+                ExpressionAttributeValues: { ':p': p, ...(after === undefined ? {} : { ':after': after }) },
+                Limit: limit + 1,
+              }),
+            ),
+          ),
+        ),
+      )
+    )
+      .flatMap((out) => out.Items ?? [])
+      .filter((i) => typeof i.gsi1sk === 'string');
+    const unique = [...new Map(entries.map((i) => [`${String(i.pk)}\u0000${String(i.sk)}`, i])).values()].sort(
+      (a, b) => compare(String(a.gsi1sk), String(b.gsi1sk)) || compare(String(a.pk), String(b.pk)),
     );
+    const page = unique.slice(0, limit);
     const items = await this.t.batchGet(
-      keys.map((k) => ({ pk: k.pk, sk: k.sk })),
-      'hosts',
+      page.map((k) => ({ pk: k.pk, sk: k.sk })),
+      'a page of hosts',
     );
+    const hosts = valid(items.map((i) => toHost(this.t.bad, this.t.hostArnPrefix, i))).sort((a, b) => compare(a.id, b.id));
+    return unique.length > limit ? { hosts, next: String(page[page.length - 1]!.gsi1sk) } : { hosts };
+  }
+
+  async getHosts(ids: readonly string[]): Promise<Host[]> {
+    const keys = [...new Set(ids)].map((id) => this.t.hostKey(id));
+    // Eventually consistent (half the read units): for views, never for placements.
+    const items = await this.t.batchGet(keys, 'hosts', { consistent: false });
     return valid(items.map((i) => toHost(this.t.bad, this.t.hostArnPrefix, i))).sort((a, b) => compare(a.id, b.id));
   }
 
@@ -55,7 +105,7 @@ export class DynamoHosts implements HostStore {
             this.t.doc.send(
               new PutCommand({
                 TableName: this.t.table,
-                Item: { ...this.t.hostKey(host.id), gsi1pk: HOSTS, gsi1sk: host.id, type: 'host', ...created },
+                Item: { ...this.t.hostKey(host.id), gsi1pk: hostIndexKey(host.id), gsi1sk: host.id, type: 'host', ...created },
                 ConditionExpression: 'attribute_not_exists(pk)',
               }),
             ),
@@ -71,18 +121,21 @@ export class DynamoHosts implements HostStore {
             new UpdateCommand({
               TableName: this.t.table,
               Key: this.t.hostKey(host.id),
+              // The index key too: a record of before the index shards moves to its shard.
               UpdateExpression: capacityChanged
-                ? 'SET #address = :address, #labels = :labels, #capacity = :capacity, #version = :next'
-                : 'SET #address = :address, #labels = :labels',
+                ? 'SET #address = :address, #labels = :labels, #capacity = :capacity, #version = :next, #gsi1pk = :shard'
+                : 'SET #address = :address, #labels = :labels, #gsi1pk = :shard',
               ConditionExpression: capacityChanged ? '#version = :v' : 'attribute_exists(pk)',
               ExpressionAttributeNames: {
                 '#address': 'address',
                 '#labels': 'labels',
+                '#gsi1pk': 'gsi1pk',
                 ...(capacityChanged ? { '#capacity': 'capacity', '#version': 'version' } : {}),
               },
               ExpressionAttributeValues: {
                 ':address': host.address,
                 ':labels': host.labels,
+                ':shard': hostIndexKey(host.id),
                 ...(capacityChanged ? { ':capacity': host.capacity, ':v': current.version, ':next': current.version + 1 } : {}),
               },
               ReturnValues: 'ALL_NEW',
@@ -101,7 +154,7 @@ export class DynamoHosts implements HostStore {
     const next: Host = { ...host, allocations, version: host.version + 1 };
     checkItemSize(`${label} allocations (${Object.keys(allocations).length} tasks)`, {
       ...this.t.hostKey(host.id),
-      gsi1pk: HOSTS,
+      gsi1pk: hostIndexKey(host.id),
       gsi1sk: host.id,
       type: 'host',
       ...next,
@@ -114,10 +167,11 @@ export class DynamoHosts implements HostStore {
           new UpdateCommand({
             TableName: this.t.table,
             Key: this.t.hostKey(host.id),
-            UpdateExpression: 'SET #allocations = :a, #version = :next',
+            // The index key too: a record of before the index shards moves to its shard at its next commit.
+            UpdateExpression: 'SET #allocations = :a, #version = :next, #gsi1pk = :shard',
             ConditionExpression: '#version = :v',
-            ExpressionAttributeNames: { '#allocations': 'allocations', '#version': 'version' },
-            ExpressionAttributeValues: { ':a': allocations, ':v': host.version, ':next': host.version + 1 },
+            ExpressionAttributeNames: { '#allocations': 'allocations', '#version': 'version', '#gsi1pk': 'gsi1pk' },
+            ExpressionAttributeValues: { ':a': allocations, ':v': host.version, ':next': host.version + 1, ':shard': hostIndexKey(host.id) },
             ReturnValues: 'ALL_NEW',
           }),
         ),

@@ -38,11 +38,46 @@ export const EVENT_LOG_SHARDS = 8;
 
 /** The log partition an event is written to. */
 export function eventLogKey(id: string): string {
-  // FNV-1a: cheap, stable across processes and versions (it decides where an event is stored).
-  let h = 0x811c9dc5;
-  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193) >>> 0;
-  return `${EVENTS_INDEX}LOG#${h % EVENT_LOG_SHARDS}`;
+  return `${EVENTS_INDEX}LOG#${fnv1a(id) % EVENT_LOG_SHARDS}`;
 }
+
+// FNV-1a: cheap, stable across processes and versions (it decides where an item is stored or indexed).
+function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
+
+/**
+ * Host records and host statuses are indexed under this many `gsi1` partitions each, by a hash of
+ * the host id: `HOSTS#<n>` and `HOSTSTATUS#<n>`. One partition took every host record write (each
+ * commit rewrites a host's allocations, and the index copies the whole item) and every full agent
+ * report: 300–490 write units in one second at 200–2,000 hosts, about 4,000 in a commit burst at
+ * 2,000, where one partition takes 1,000 a second (docs/scale.md). Eight take eight times that.
+ */
+export const HOST_INDEX_SHARDS = 8;
+
+/** The index partition of a host's record. */
+export function hostIndexKey(id: string): string {
+  return `${HOSTS}#${fnv1a(id) % HOST_INDEX_SHARDS}`;
+}
+
+/** The index partition of a host's status. */
+export function hostStatusIndexKey(id: string): string {
+  return `${HOST_STATUSES}#${fnv1a(id) % HOST_INDEX_SHARDS}`;
+}
+
+/**
+ * Every index partition of host records: the shards, and the single `HOSTS` of before them, still
+ * read (a record written before the shards is moved to its shard by its next update).
+ */
+export const HOST_INDEX_KEYS: readonly string[] = [HOSTS, ...Array.from({ length: HOST_INDEX_SHARDS }, (_, i) => `${HOSTS}#${i}`)];
+
+/**
+ * Every index partition of host statuses: the shards, and the single `HOSTSTATUS` of before them,
+ * still read (an agent of an older version writes its status there; a newer one's next report moves it).
+ */
+export const HOST_STATUS_INDEX_KEYS: readonly string[] = [HOST_STATUSES, ...Array.from({ length: HOST_INDEX_SHARDS }, (_, i) => `${HOST_STATUSES}#${i}`)];
 
 /** Every partition of the unfiltered log: the shards, and the old single partition. */
 export const EVENT_LOG_KEYS: readonly string[] = [EVENTS_PK, ...Array.from({ length: EVENT_LOG_SHARDS }, (_, i) => `${EVENTS_INDEX}LOG#${i}`)];

@@ -1,6 +1,6 @@
 /**
  * Host reports on DynamoDB, in the host's own partition (the host role may write nothing else):
- * the status item (`STATUS`, also in the index under `HOSTSTATUS`) and the heartbeat item (`BEAT`,
+ * the status item (`STATUS`, also in the index under `HOSTSTATUS#<shard>`) and the heartbeat item (`BEAT`,
  * in no index). Reads merge the two, the later time winning.
  */
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
@@ -8,7 +8,7 @@ import { ValidationError } from '../../../core/errors.ts';
 import type { HostStatus } from '../../../core/types.ts';
 import type { HostReportStore } from '../../../ports/index.ts';
 import { checkItemSize, compare, toBeat, toHostStatus, valid, withBeat } from './items.ts';
-import { GSI1, HOST_STATUSES, type Item } from './keys.ts';
+import { GSI1, HOST_STATUS_INDEX_KEYS, hostStatusIndexKey, type Item } from './keys.ts';
 import type { DynamoTable } from './table.ts';
 
 export class DynamoHostReports implements HostReportStore {
@@ -18,7 +18,7 @@ export class DynamoHostReports implements HostReportStore {
     const label = `status of host ${status.hostId}`;
     const item: Item = {
       ...this.t.statusKey(status.hostId),
-      gsi1pk: HOST_STATUSES,
+      gsi1pk: hostStatusIndexKey(status.hostId),
       gsi1sk: status.hostId,
       type: 'hoststatus',
       hostId: status.hostId,
@@ -52,13 +52,46 @@ export class DynamoHostReports implements HostReportStore {
     return status && withBeat(status, toBeat(this.t.bad, this.t.hostArnPrefix, beat));
   }
 
+  async getHostStatuses(hostIds: readonly string[]): Promise<HostStatus[]> {
+    const ids = [...new Set(hostIds)];
+    if (ids.length === 0) return [];
+    // Eventually consistent, as listHostStatuses reads them (half the read units): for views, whose
+    // reports are a moment old anyway.
+    const [items, beats] = await Promise.all([
+      this.t.batchGet(
+        ids.map((id) => this.t.statusKey(id)),
+        'host statuses',
+        { consistent: false },
+      ),
+      this.t.batchGet(
+        ids.map((id) => this.t.beatKey(id)),
+        'heartbeats',
+        { consistent: false },
+      ),
+    ]);
+    const byHost = new Map(valid(beats.map((b) => toBeat(this.t.bad, this.t.hostArnPrefix, b))).map((b) => [b.hostId, b]));
+    return valid(items.map((i) => toHostStatus(this.t.bad, this.t.hostArnPrefix, i)))
+      .sort((a, b) => compare(a.hostId, b.hostId))
+      .map((s) => withBeat(s, byHost.get(s.hostId)));
+  }
+
   async listHostStatuses(): Promise<HostStatus[]> {
     // Eventually consistent (index): the lag is far below any heartbeat grace period.
-    const items = await this.t.queryAll(
-      { TableName: this.t.table, IndexName: GSI1, KeyConditionExpression: 'gsi1pk = :p', ExpressionAttributeValues: { ':p': HOST_STATUSES } },
-      'host statuses',
-    );
-    // The index holds whatever a host put under `gsi1pk = HOSTSTATUS` in its partition: only a
+    // Every shard, and the partition of before the shards (keys.ts HOST_STATUS_INDEX_KEYS). A status
+    // moved between them can show up in both for a moment (the index lags): the shard's copy, the newer
+    // write, is kept.
+    const found = (
+      await Promise.all(
+        HOST_STATUS_INDEX_KEYS.map((p) =>
+          this.t.queryAll(
+            { TableName: this.t.table, IndexName: GSI1, KeyConditionExpression: 'gsi1pk = :p', ExpressionAttributeValues: { ':p': p } },
+            'host statuses',
+          ),
+        ),
+      )
+    ).flat();
+    const items = [...new Map(found.map((i) => [`${String(i.pk)}\u0000${String(i.sk)}`, i])).values()];
+    // The index holds whatever a host put under `gsi1pk = HOSTSTATUS…` in its partition: only a
     // STATUS item, whose host id is its key's, counts (sorted here, not by the host-written gsi1sk).
     const statuses = valid(items.map((i) => toHostStatus(this.t.bad, this.t.hostArnPrefix, i))).sort((a, b) => compare(a.hostId, b.hostId));
     if (statuses.length === 0) return statuses;
