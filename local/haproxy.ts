@@ -59,17 +59,24 @@ export function haproxyMissing(binary: string, cause: string): Error {
   );
 }
 
+/** The first line of `haproxy -v`; throws `haproxyMissing` when there is no HAProxy 2.6 or later. */
+export async function haproxyVersion(binary = 'haproxy'): Promise<string> {
+  try {
+    const { stdout } = await run(binary, ['-v']);
+    const first = stdout.split('\n')[0].trim();
+    const m = /version (\d+)\.(\d+)/.exec(first);
+    if (!m || Number(m[1]) * 100 + Number(m[2]) < 206) throw new Error(`found ${first || 'an unknown version'}`);
+    return first;
+  } catch (err) {
+    throw haproxyMissing(binary, (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such program' : (err as Error).message);
+  }
+}
+
 /** Starts HAProxy with no routes (every host answers 404); resolves once it listens. */
 export async function startHaproxy(options: HaproxyOptions = {}): Promise<ProxyServer> {
   const binary = options.binary ?? 'haproxy';
   const log = options.log ?? stderrLog;
-  try {
-    const { stdout } = await run(binary, ['-v']);
-    const m = /version (\d+)\.(\d+)/.exec(stdout);
-    if (!m || Number(m[1]) * 100 + Number(m[2]) < 206) throw new Error(`found ${stdout.split('\n')[0].trim() || 'an unknown version'}`);
-  } catch (err) {
-    throw haproxyMissing(binary, (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such program' : (err as Error).message);
-  }
+  await haproxyVersion(binary);
   const address = options.host ?? '127.0.0.1';
   const ownDir = options.runDir === undefined;
   const dir = options.runDir ?? (await mkdtemp(join(tmpdir(), 'skiff-haproxy-')));

@@ -128,6 +128,14 @@ async function start(): Promise<ProxyServer> {
   return proxy;
 }
 
+describe('HAProxy data plane without HAProxy', () => {
+  it('fails clearly, saying what to install and how to do without', async () => {
+    await expect(startHaproxy({ binary: '/nonexistent/haproxy', log: () => {} })).rejects.toThrow(
+      '--ingress haproxy needs HAProxy (2.6 or later) on the PATH, but running "/nonexistent/haproxy -v" failed: no such program. Install it (Debian/Ubuntu: apt-get install haproxy), or leave --ingress out to use the built-in Node proxy',
+    );
+  });
+});
+
 describe.skipIf(!haproxyVersion)(`HAProxy data plane (${haproxyVersion ?? 'haproxy not installed'})`, () => {
   it('routes by host and by path prefix, longest first, and answers unknown hosts with the JSON 404', { timeout: 30_000 }, async () => {
     const [web, api, any] = await Promise.all([replica('web-0'), replica('api-0'), replica('any-0')]);
