@@ -13,7 +13,8 @@
  * - Affinity: HAProxy's inserted cookie, named `skiff-affinity` with the task id as value, like the
  *   Node proxy's, so a client keeps its replica when the data plane changes.
  * - Refused connections: `retry-on conn-failure empty-response` with `option redispatch 1`, so a
- *   retry goes to another replica.
+ *   retry goes to another replica; a replica that closed without answering is retried only for
+ *   idempotent methods (`disable-l7-retry` for the others), as the Node proxy does.
  * - HAProxy's own answers are the Node proxy's JSON `{ "error", "message" }`, naming the host and
  *   service but nothing inside; a plain request for a `tls` route gets a 308 to the HTTPS port.
  */
@@ -112,23 +113,27 @@ export function haproxyConfig(routes: readonly IngressRoute[], options: HaproxyC
   }
   out.push(
     `  maxconn ${options.maxConnections ?? 256}`,
-    // The host as the Node proxy's hostName: no port, no trailing dot, lowercase.
-    "  http-request set-var(txn.host) req.hdr(host),host_only,lower,regsub('\\.$','')",
-    // Forwarding headers are the proxy's own, never the client's.
-    ...['forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'x-forwarded-prefix', 'x-real-ip'].map(
-      (h) => `  http-request del-header ${h}`,
-    ),
-    '  http-request set-header x-forwarded-for %[src]',
-    '  http-request set-header x-real-ip %[src]',
-    '  http-request set-header x-forwarded-proto https if { ssl_fc }',
-    '  http-request set-header x-forwarded-proto http if !{ ssl_fc }',
-    '  http-request set-header x-forwarded-host %[req.hdr(host)]',
-    '  http-request set-header x-forwarded-port %[dst_port]',
-    '  http-request set-header forwarded for=%[src];proto=%[req.hdr(x-forwarded-proto)]',
+    // The host as the Node proxy's hostName, without port, lowercase; a trailing dot is matched by
+    // the ACLs below (a regsub here would cost every request a regular expression).
+    '  http-request set-var(txn.host) req.hdr(host),host_only,lower',
+    // Forwarding headers are the proxy's own, never the client's: one pass over the headers drops
+    // the client's, and the proxy's are added (add-header, not set-header, which would scan again).
+    '  http-request del-header ^(forwarded|x-forwarded-(for|host|proto|port|prefix)|x-real-ip)$ -m reg',
+    '  http-request add-header x-forwarded-for %[src]',
+    '  http-request add-header x-real-ip %[src]',
+    '  http-request add-header x-forwarded-proto https if { ssl_fc }',
+    '  http-request add-header x-forwarded-proto http if !{ ssl_fc }',
+    '  http-request add-header x-forwarded-host %[req.hdr(host)]',
+    '  http-request add-header x-forwarded-port %[dst_port]',
+    '  http-request add-header forwarded for=%[src];proto=https if { ssl_fc }',
+    '  http-request add-header forwarded for=%[src];proto=http if !{ ssl_fc }',
+    // A replica that closed without answering may have acted on the request: only methods a retry
+    // cannot harm are retried then, as in the Node proxy (a refused connection is retried whatever the method).
+    '  http-request disable-l7-retry unless { method GET HEAD OPTIONS PUT DELETE }',
   );
   sorted.forEach((r, i) => {
     const suffix = wildcardSuffix(r.host);
-    out.push(suffix === undefined ? `  acl host${i} var(txn.host) -m str ${r.host}` : `  acl host${i} var(txn.host) -m end .${suffix}`);
+    out.push(suffix === undefined ? `  acl host${i} var(txn.host) -m str ${r.host} ${r.host}.` : `  acl host${i} var(txn.host) -m end .${suffix} .${suffix}.`);
     if (r.path !== undefined && r.path !== '/') out.push(`  acl path${i} path ${quote(r.path)}`, `  acl path${i} path_beg ${quote(`${r.path}/`)}`);
   });
   sorted.forEach((r, i) => {
@@ -142,8 +147,8 @@ export function haproxyConfig(routes: readonly IngressRoute[], options: HaproxyC
   out.push('backend skiff.notfound');
   const exact = [...new Set(sorted.filter((r) => wildcardSuffix(r.host) === undefined).map((r) => r.host))];
   const wild = [...new Set(sorted.flatMap((r) => wildcardSuffix(r.host) ?? []))];
-  if (exact.length > 0) out.push(`  acl known var(txn.host) -m str ${exact.join(' ')}`);
-  if (wild.length > 0) out.push(`  acl known var(txn.host) -m end ${wild.map((s) => `.${s}`).join(' ')}`);
+  if (exact.length > 0) out.push(`  acl known var(txn.host) -m str ${exact.flatMap((h) => [h, `${h}.`]).join(' ')}`);
+  if (wild.length > 0) out.push(`  acl known var(txn.host) -m end ${wild.flatMap((s) => [`.${s}`, `.${s}.`]).join(' ')}`);
   const notFound = (message: string): string => `  http-request return status 404 content-type ${JSON_TYPE} lf-string ${jsonAnswer('NotFound', message)}`;
   if (exact.length + wild.length > 0) out.push(`${notFound('no service has ingress host %[var(txn.host),json(utf8s)] for path %[path,json(utf8s)]')} if known`);
   out.push(notFound('no service has ingress host %[var(txn.host),json(utf8s)]'), '');

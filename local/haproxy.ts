@@ -82,8 +82,10 @@ export async function startHaproxy(options: HaproxyOptions = {}): Promise<ProxyS
   const dir = options.runDir ?? (await mkdtemp(join(tmpdir(), 'skiff-haproxy-')));
   await mkdir(join(dir, 'certs'), { recursive: true, mode: 0o700 });
   const cfgPath = join(dir, 'haproxy.cfg');
-  const statsSocket = join(dir, 'stats.sock');
-  const masterSocket = join(dir, 'master.sock');
+  // A Unix socket's path has at most 107 bytes: a deep data folder gets its sockets in a temporary folder.
+  const socketDir = join(dir, 'master.sock').length > 100 ? await mkdtemp(join(tmpdir(), 'skiff-haproxy-')) : dir;
+  const statsSocket = join(socketDir, 'stats.sock');
+  const masterSocket = join(socketDir, 'master.sock');
   const crtList = join(dir, 'crt-list.txt');
   const debounceMs = options.debounceMs ?? 100;
   const port = options.port || (await freePort(address));
@@ -159,6 +161,7 @@ export async function startHaproxy(options: HaproxyOptions = {}): Promise<ProxyS
   } catch (err) {
     if (!exited && child.pid !== undefined) process.kill(child.pid, 'SIGTERM');
     if (ownDir) await rm(dir, { recursive: true, force: true });
+    if (socketDir !== dir) await rm(socketDir, { recursive: true, force: true });
     throw err;
   }
 
@@ -300,6 +303,7 @@ export async function startHaproxy(options: HaproxyOptions = {}): Promise<ProxyS
         clearTimeout(kill);
       }
       if (ownDir) await rm(dir, { recursive: true, force: true });
+      if (socketDir !== dir) await rm(socketDir, { recursive: true, force: true });
     },
   };
 }
