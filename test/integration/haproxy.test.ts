@@ -4,12 +4,13 @@
  * when haproxy is not installed (CI installs it: .ci/run).
  */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -219,6 +220,53 @@ describe.skipIf(!haproxyVersion)(`HAProxy data plane (${haproxyVersion ?? 'hapro
     expect(answer.status).toBe(200);
     expect(answer.json()).toMatchObject({ name: 'web-0', url: '/slow' });
     expect(proxy.routes()[0].targets.map((t) => t.taskId)).toEqual(['web-1']);
+  });
+
+  it('passes a WebSocket upgrade through, and the tunnel outlives a reload (on the old worker)', { timeout: 30_000 }, async () => {
+    const echo = http.createServer();
+    const tunnels = new Set<import('node:stream').Duplex>();
+    echo.on('upgrade', (req, socket) => {
+      tunnels.add(socket);
+      // HAProxy checks the handshake: the accept value must answer the client's key (RFC 6455 §4.2.2).
+      const accept = createHash('sha1').update(`${req.headers['sec-websocket-key']}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+      socket.write(
+        `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nX-Seen-Host: ${req.headers.host}\r\n\r\n`,
+      );
+      socket.on('data', (chunk: Buffer) => socket.write(chunk));
+    });
+    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          for (const t of tunnels) t.destroy();
+          echo.closeAllConnections();
+          echo.close(() => resolve());
+        }),
+    );
+    const target = { taskId: 'ws-0', ip: '127.0.0.1', port: (echo.address() as AddressInfo).port };
+    const other = await replica('web-0');
+    const proxy = await start();
+    await proxy.sync([route('ws.example.com', [{ target }])]);
+    const client = net.connect({ host: '127.0.0.1', port: proxy.port });
+    cleanups.push(async () => void client.destroy());
+    let received = '';
+    client.setEncoding('latin1');
+    client.on('data', (c: string) => {
+      received += c;
+    });
+    client.write(
+      'GET /chat HTTP/1.1\r\nHost: ws.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    );
+    await expect.poll(() => received, { timeout: 5000 }).toMatch(/^HTTP\/1\.1 101[^]*x-seen-host: ws.example.com\r\n\r\n$/i);
+    received = '';
+    client.write('ping-1');
+    await expect.poll(() => received, { timeout: 5000 }).toBe('ping-1');
+    // Another service appears: HAProxy reloads; this tunnel stays with the old worker and still works.
+    await proxy.sync([route('ws.example.com', [{ target }]), route('web.example.com', [other])]);
+    expect((await get(proxy, 'web.example.com')).json().name).toBe('web-0');
+    received = '';
+    client.write('ping-2');
+    await expect.poll(() => received, { timeout: 5000 }).toBe('ping-2');
   });
 
   it('redirects plain requests for tls routes to its HTTPS listener, and serves them there', { timeout: 30_000 }, async () => {
