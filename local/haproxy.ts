@@ -72,8 +72,13 @@ export async function haproxyVersion(binary = 'haproxy'): Promise<string> {
   }
 }
 
+/** The HAProxy data plane: a `ProxyServer`, and how many reloads it made (tests and benchmarks). */
+export interface HaproxyServer extends ProxyServer {
+  reloads(): number;
+}
+
 /** Starts HAProxy with no routes (every host answers 404); resolves once it listens. */
-export async function startHaproxy(options: HaproxyOptions = {}): Promise<ProxyServer> {
+export async function startHaproxy(options: HaproxyOptions = {}): Promise<HaproxyServer> {
   const binary = options.binary ?? 'haproxy';
   const log = options.log ?? stderrLog;
   await haproxyVersion(binary);
@@ -167,6 +172,7 @@ export async function startHaproxy(options: HaproxyOptions = {}): Promise<ProxyS
 
   let routes: IngressRoute[] = [];
   let failedReloads = 0;
+  let reloadCount = 0;
   /** No reading of the counts while workers change hands. */
   let reloading = false;
   /** Counts of the workers before the current one; the current one's last reading. */
@@ -209,6 +215,7 @@ export async function startHaproxy(options: HaproxyOptions = {}): Promise<ProxyS
     generation++;
     try {
       const before = workerPid(await command(masterSocket, 'show proc'));
+      reloadCount++;
       await command(masterSocket, 'reload').catch(() => '');
       // The reload is done when a new worker serves and the old one is stopping: it no longer
       // accepts connections (in between, both do) and finishes those it has (the drain).
@@ -281,6 +288,7 @@ export async function startHaproxy(options: HaproxyOptions = {}): Promise<ProxyS
       });
     },
     routes: () => structuredClone(routes),
+    reloads: () => reloadCount,
     requestCounts: () => {
       const out: Record<string, number> = { ...base };
       for (const [k, v] of Object.entries(current)) out[k] = (out[k] ?? 0) + v;

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ensureLocalCa } from '../../local/ca.ts';
-import { startHaproxy } from '../../local/haproxy.ts';
+import { type HaproxyServer, startHaproxy } from '../../local/haproxy.ts';
 import { AFFINITY_COOKIE, type ProxyServer } from '../../local/proxy.ts';
 import type { IngressRoute } from '../../ports/index.ts';
 
@@ -116,10 +116,25 @@ function get(proxy: ProxyServer, host: string, path = '/', headers: Record<strin
   });
 }
 
+/** A request with a body, on a fresh connection. */
+function send(proxy: ProxyServer, method: string, host: string, body: string): Promise<{ status: number }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: '127.0.0.1', port: proxy.port, method, path: '/', headers: { host, 'content-length': Buffer.byteLength(body) }, agent: false },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0 }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 /** The local CA's certificate of the last `start`, to trust its HTTPS listener. */
 let caCert = '';
 
-async function start(): Promise<ProxyServer> {
+async function start(): Promise<HaproxyServer> {
   const dir = await mkdtemp(join(tmpdir(), 'skiff-haproxy-test-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   const ca = await ensureLocalCa(dir);
@@ -203,6 +218,29 @@ describe.skipIf(!haproxyVersion)(`HAProxy data plane (${haproxyVersion ?? 'hapro
       error: 'ServiceUnavailable',
       message: 'service shop/shop has no healthy replica for host shop.example.com',
     });
+  });
+
+  it('retries a replica that closed without answering for GET, never for POST', { timeout: 30_000 }, async () => {
+    const good = await replica('web-1');
+    const rude = http.createServer((req) => req.socket.destroy());
+    await new Promise<void>((resolve) => rude.listen(0, '127.0.0.1', resolve));
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          rude.closeAllConnections();
+          rude.close(() => resolve());
+        }),
+    );
+    const closer = { target: { taskId: 'web-0', ip: '127.0.0.1', port: (rude.address() as AddressInfo).port } };
+    const proxy = await start();
+    await proxy.sync([route('shop.example.com', [closer, good])]);
+    for (let i = 0; i < 4; i++) expect((await get(proxy, 'shop.example.com')).status).toBe(200);
+    const posts: number[] = [];
+    for (let i = 0; i < 4; i++) posts.push((await send(proxy, 'POST', 'shop.example.com', 'order=1')).status);
+    // Round robin puts some POSTs on the replica that closes: those get a 502, not a second try.
+    expect(posts).toContain(502);
+    expect(posts.every((s) => s === 200 || s === 502)).toBe(true);
+    expect(good.hits).toBe(4 + posts.filter((s) => s === 200).length);
   });
 
   it('applies a route change without dropping a request in flight to a replica that left', { timeout: 30_000 }, async () => {
@@ -316,6 +354,21 @@ describe.skipIf(!haproxyVersion)(`HAProxy data plane (${haproxyVersion ?? 'hapro
       socket.on('error', reject);
     });
     expect(h2).toBe('h2');
+  });
+
+  it('applies syncs close together with one reload, and reloads nothing for a table that did not change', { timeout: 30_000 }, async () => {
+    const replicas = await Promise.all(['web-0', 'web-1', 'web-2'].map(replica));
+    const proxy = await start();
+    const before = proxy.reloads();
+    // Three tables in a row, as discovery may send them: the last one wins, in one reload.
+    await Promise.all([1, 2, 3].map((n) => proxy.sync([route('shop.example.com', replicas.slice(0, n))])));
+    expect(proxy.reloads()).toBe(before + 1);
+    expect(proxy.routes()[0].targets).toHaveLength(3);
+    const seen = new Set<string>();
+    for (let i = 0; i < 6; i++) seen.add((await get(proxy, 'shop.example.com')).json().name);
+    expect([...seen].sort()).toEqual(['web-0', 'web-1', 'web-2']);
+    await proxy.sync([route('shop.example.com', replicas)]);
+    expect(proxy.reloads()).toBe(before + 1);
   });
 
   it('refuses a table it cannot express, naming the route, and keeps serving the one in force', { timeout: 30_000 }, async () => {
