@@ -130,7 +130,9 @@ export async function startHaproxy(options: HaproxyOptions = {}): Promise<Haprox
   await writeAtomic(cfgPath, applied, 0o600);
   let stderrTail = '';
   let closed = false;
-  const child: ChildProcess = spawn(binary, ['-W', '-S', `${masterSocket},mode,600`, '-f', cfgPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Its own process group: a Ctrl-C in the terminal reaches `local up`, which stops HAProxy by its
+  // pid in its own order, rather than HAProxy at once.
+  const child: ChildProcess = spawn(binary, ['-W', '-S', `${masterSocket},mode,600`, '-f', cfgPath], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (chunk: string) => {
     stderrTail = (stderrTail + chunk).slice(-4000);
@@ -139,8 +141,10 @@ export async function startHaproxy(options: HaproxyOptions = {}): Promise<Haprox
     for (const line of chunk.split('\n')) if (line.trim() !== '' && !BENIGN.test(line)) log(`haproxy: ${line.trim()}`);
   });
   let exited = false;
-  child.once('exit', () => {
+  let listening = false;
+  child.once('exit', (code, signal) => {
     exited = true;
+    if (listening && !closed) log(`haproxy exited unexpectedly (${signal ?? `code ${code}`}); ingress is down until the cluster starts again`);
   });
   try {
     await waitUntil(
@@ -170,6 +174,7 @@ export async function startHaproxy(options: HaproxyOptions = {}): Promise<Haprox
     throw err;
   }
 
+  listening = true;
   let routes: IngressRoute[] = [];
   let failedReloads = 0;
   let reloadCount = 0;
