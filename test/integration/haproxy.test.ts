@@ -295,7 +295,7 @@ describe.skipIf(!haproxyVersion)(`HAProxy data plane (${haproxyVersion ?? 'hapro
     client.write(
       'GET /chat HTTP/1.1\r\nHost: ws.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
     );
-    await expect.poll(() => received, { timeout: 5000 }).toMatch(/^HTTP\/1\.1 101[^]*x-seen-host: ws.example.com\r\n\r\n$/i);
+    await expect.poll(() => received, { timeout: 5000 }).toMatch(/^HTTP\/1\.1 101[\s\S]*x-seen-host: ws.example.com\r\n\r\n$/i);
     received = '';
     client.write('ping-1');
     await expect.poll(() => received, { timeout: 5000 }).toBe('ping-1');
