@@ -6,8 +6,9 @@
  *   npx tsx bench/ingress-tls.ts [--seconds 5] [--rounds 3]
  *
  * Prints requests per second, the median of the rounds, for: one replica direct; Skiff plain;
- * Skiff TLS; HAProxy plain; HAProxy TLS (when `haproxy` is installed). Every process it starts
- * is stopped by pid at the end.
+ * Skiff TLS; and, when `haproxy` is installed, Skiff with its HAProxy data plane
+ * (`local up --ingress haproxy`: local/haproxy.ts, plain and TLS) and a hand-written HAProxy
+ * configuration (plain and TLS). Every process it starts is stopped by pid at the end.
  */
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -19,6 +20,8 @@ import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
 import { ensureLocalCa, loadLocalCa } from '../local/ca.ts';
 import { startProxyWorker } from '../local/proxy-worker.ts';
+import { startHaproxy } from '../local/haproxy.ts';
+import type { ProxyServer } from '../local/proxy.ts';
 
 const run = promisify(execFile);
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' } } });
@@ -81,6 +84,15 @@ await proxy.sync([
   },
 ]);
 
+// Skiff's HAProxy data plane, fed the same route table as the Node proxy.
+let skiffHaproxy: ProxyServer | undefined;
+try {
+  skiffHaproxy = await startHaproxy({ ca, runDir: join(dir, 'skiff-haproxy'), log: () => {} });
+  await skiffHaproxy.sync(proxy.routes());
+} catch (err) {
+  console.error(`skiff's haproxy data plane left out: ${(err as Error).message}`);
+}
+
 // HAProxy with the same certificate (its PEM holds key and chain), the same replicas, keep-alive both sides.
 let haproxy: { pid: number; http: number; https: number } | undefined;
 try {
@@ -122,6 +134,12 @@ const cases: [string, string][] = [
   ['one replica direct', `http://127.0.0.1:${replicas[0].port}/`],
   ['skiff plain (HTTP/1.1)', `${proxy.url}/`],
   ['skiff TLS (HTTP/1.1 over TLS)', `https://127.0.0.1:${proxy.httpsPort}/`],
+  ...(skiffHaproxy
+    ? ([
+        ['skiff (haproxy data plane) plain', `${skiffHaproxy.url}/`],
+        ['skiff (haproxy data plane) TLS', `https://127.0.0.1:${skiffHaproxy.httpsPort}/`],
+      ] as [string, string][])
+    : []),
   ...(haproxy
     ? ([
         ['haproxy plain', `http://127.0.0.1:${haproxy.http}/`],
@@ -134,9 +152,17 @@ try {
   // Interleaved rounds, so a busy moment of the machine falls on every case alike.
   for (let r = 0; r < rounds; r++) for (const [name, url] of cases) rates.get(name)!.push(await wrk(url));
   console.log(`wrk -t2 -c8 -d${seconds}s, median of ${rounds} rounds (requests/s), 3 node:http replicas on 127.0.0.1:`);
-  for (const [name, xs] of rates) console.log(`  ${name.padEnd(32)} ${median(xs).toFixed(0).padStart(7)}   (${xs.map((x) => x.toFixed(0)).join(', ')})`);
+  for (const [name, xs] of rates) console.log(`  ${name.padEnd(36)} ${median(xs).toFixed(0).padStart(7)}   (${xs.map((x) => x.toFixed(0)).join(', ')})`);
+  const ratio = (a: string, b: string): string => (rates.has(a) && rates.has(b) ? `${(median(rates.get(a)!) / median(rates.get(b)!)).toFixed(2)}×` : 'n/a');
+  console.log(
+    `  against haproxy plain: skiff ${ratio('skiff plain (HTTP/1.1)', 'haproxy plain')}, skiff (haproxy data plane) ${ratio('skiff (haproxy data plane) plain', 'haproxy plain')}`,
+  );
+  console.log(
+    `  against haproxy TLS:   skiff ${ratio('skiff TLS (HTTP/1.1 over TLS)', 'haproxy TLS')}, skiff (haproxy data plane) ${ratio('skiff (haproxy data plane) TLS', 'haproxy TLS')}`,
+  );
 } finally {
   if (haproxy) process.kill(haproxy.pid, 'SIGTERM');
+  await skiffHaproxy?.close();
   await proxy.close();
   await Promise.all(replicas.map((r) => r.close()));
   await rm(dir, { recursive: true, force: true });

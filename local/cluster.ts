@@ -74,6 +74,7 @@ import { Route53Zone } from '../adapters/aws/route53-zone.ts';
 import { startRoute53Server } from './route53-server.ts';
 import { startDnsServer } from './dns-server.ts';
 import { startProxyWorker } from './proxy-worker.ts';
+import { haproxyVersion, startHaproxy } from './haproxy.ts';
 import type { ProxyServer } from './proxy.ts';
 import { ensureLocalCa } from './ca.ts';
 import { isPortUnavailable, WELL_KNOWN_PORTS, wellKnownPortsAllowed } from './ingress-ports.ts';
@@ -130,6 +131,11 @@ export interface LocalClusterOptions {
   readonly proxyPort?: number;
   /** The load balancer's HTTPS port on 127.0.0.1. @default 443 with 80 (see proxyPort), else the port saved in the data dir, else a free one */
   readonly proxyHttpsPort?: number;
+  /**
+   * The load balancer's data plane: the built-in Node proxy, or HAProxy (installed apart; faster,
+   * without some of the Node proxy's features: docs/load-balancing.md). @default 'node'
+   */
+  readonly ingress?: 'node' | 'haproxy';
   /** Capacity each local host reports. @default 4000 millicores, 8 GiB */
   readonly hostCpu?: string;
   readonly hostMemory?: string;
@@ -187,6 +193,7 @@ const KNOWN_OPTIONS = new Set([
   'dnsPort',
   'proxyPort',
   'proxyHttpsPort',
+  'ingress',
   'hostCpu',
   'hostMemory',
   'schedulerIntervalMs',
@@ -215,6 +222,10 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   const apiPort = options.apiPort;
   if (apiPort !== undefined && (!Number.isInteger(apiPort) || apiPort < 0 || apiPort > 65535))
     throw new Error(`apiPort must be a TCP port number, got ${apiPort}`);
+  if (options.ingress !== undefined && options.ingress !== 'node' && options.ingress !== 'haproxy')
+    throw new Error(`ingress must be "node" or "haproxy", got ${JSON.stringify(options.ingress)}`);
+  // Before anything starts: a missing HAProxy is a clear error, not a half-started cluster.
+  if (options.ingress === 'haproxy') await haproxyVersion();
   const dataDir = resolve(options.dataDir ?? join('.skiff', cluster));
   // The control plane's lines also go to its `control/<function>` streams once the log store is up (docs/logs.md).
   let shipControlLine: ((line: string) => void) | undefined;
@@ -420,24 +431,37 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     const ca = await ensureLocalCa(dataDir, (m) => log(`skiff: ${m}`));
     const trust = `trust it to reach tls ingress hosts: curl --cacert ${ca.cert} https://<host>/`;
     log(ca.created ? `skiff: created the local certificate authority ${ca.cert}; ${trust}` : `skiff: local certificate authority ${ca.cert}; ${trust}`);
+    const drainMs = (options.drainSeconds ?? DRAIN_SECONDS.local) * 1000;
     const startLb = (port: number, httpsPort: number) =>
-      // Its own thread: the control plane's busy moments must not hold up ingress traffic.
-      startProxyWorker(
-        {
-          port,
-          httpsPort,
-          ca: { cert: ca.cert, key: ca.key },
-          drainMs: (options.drainSeconds ?? DRAIN_SECONDS.local) * 1000,
-          log: (line) => log(`skiff: load balancer: ${line}`),
-        },
-        (message) => log(`skiff: ${message}`),
-      );
+      options.ingress === 'haproxy'
+        ? startHaproxy({
+            port,
+            httpsPort,
+            ca: { cert: ca.cert, key: ca.key },
+            runDir: join(dataDir, 'haproxy'),
+            // An old worker keeps what it has after a reload (the drain) for at most this long.
+            hardStopAfterMs: Math.max(drainMs, 60_000),
+            log: (line) => log(`skiff: load balancer: ${line}`),
+          })
+        : // Its own thread: the control plane's busy moments must not hold up ingress traffic.
+          startProxyWorker(
+            {
+              port,
+              httpsPort,
+              ca: { cert: ca.cert, key: ca.key },
+              drainMs,
+              log: (line) => log(`skiff: load balancer: ${line}`),
+            },
+            (message) => log(`skiff: ${message}`),
+          );
     const proxy = await startLoadBalancer(options, saved, savedAt, endpointsPath, startLb, log);
     controlPlane.push(() => proxy.close());
     routed = () => proxy.routes();
     const stopMeter = startRequestMeter(proxy, cloudwatch);
     controlPlane.push(async () => stopMeter());
-    log(`skiff: load balancer at ${proxy.url} and ${proxy.httpsUrl} (routes by Host header and path to services with spec.ingress)`);
+    log(
+      `skiff: load balancer${options.ingress === 'haproxy' ? ' (HAProxy data plane)' : ''} at ${proxy.url} and ${proxy.httpsUrl} (routes by Host header and path to services with spec.ingress)`,
+    );
     const discoveryDeps = { store, zone: { name: DNS_ZONE, ttl: 5, port: zone }, loadBalancer: proxy, warn: (m: string) => log(`skiff: discovery: ${m}`) };
     // Every 250 ms: a replica that dies or turns unhealthy leaves DNS and the proxy within a second.
     const discovery = new HandlerLoop(

@@ -26,7 +26,7 @@ const up = command({
   name: 'up',
   summary: 'start the one-machine cluster in the foreground (`npm start` runs this); Ctrl-C stops it',
   usage: [
-    'local up [--hosts N] [--max-hosts N] [--port PORT] [--dns-port PORT] [--proxy-port PORT] [--proxy-https-port PORT] [--cluster NAME] [--data DIR] [--host-cpu Q] [--host-memory Q]',
+    'local up [--hosts N] [--max-hosts N] [--port PORT] [--dns-port PORT] [--proxy-port PORT] [--proxy-https-port PORT] [--ingress node|haproxy] [--cluster NAME] [--data DIR] [--host-cpu Q] [--host-memory Q]',
   ],
   example: 'skiff local up --hosts 2',
   flags: {
@@ -40,6 +40,11 @@ const up = command({
     'dns-port': { type: 'string', value: 'PORT', help: "the DNS server's port" },
     'proxy-port': { type: 'string', value: 'PORT', help: "the load balancer's port (default 80 when it may bind it, else saved or free)" },
     'proxy-https-port': { type: 'string', value: 'PORT', help: "the load balancer's HTTPS port (default 443 with 80, else saved or free)" },
+    ingress: {
+      type: 'string',
+      value: 'node|haproxy',
+      help: "the load balancer's data plane: the built-in Node proxy (default), or HAProxy 2.6+ if installed (faster; see docs/load-balancing.md)",
+    },
     cluster: { type: 'string', value: 'NAME', help: 'cluster name (default local)' },
     data: { type: 'string', value: 'DIR', help: 'where state is kept (default .skiff/<cluster>)' },
     'host-cpu': { type: 'string', value: 'Q', help: 'CPU each host reports (default 4000m)' },
@@ -56,8 +61,11 @@ const up = command({
     const apiPort = values.port === undefined ? undefined : Number(values.port);
     if (apiPort !== undefined && (!Number.isInteger(apiPort) || apiPort < 0 || apiPort > 65535))
       throw new UsageError(`--port must be a TCP port number, got "${values.port}"`);
+    const ingress = values.ingress;
+    if (ingress !== undefined && ingress !== 'node' && ingress !== 'haproxy') throw new UsageError(`--ingress must be node or haproxy, got "${ingress}"`);
     const opts = {
       hosts,
+      ingress: ingress as 'node' | 'haproxy' | undefined,
       maxHosts,
       apiPort,
       dnsPort: port('dns-port', values['dns-port']),
@@ -123,7 +131,7 @@ export default command({
   name: 'local',
   summary: 'the one-machine cluster: start, inspect and stop it, and rehearse host failures',
   usage: [
-    'local up [--hosts N] [--max-hosts N] [--port PORT] [--dns-port PORT] [--proxy-port PORT] [--proxy-https-port PORT] [--cluster NAME] [--data DIR] [--host-cpu Q] [--host-memory Q]',
+    'local up [--hosts N] [--max-hosts N] [--port PORT] [--dns-port PORT] [--proxy-port PORT] [--proxy-https-port PORT] [--ingress node|haproxy] [--cluster NAME] [--data DIR] [--host-cpu Q] [--host-memory Q]',
     'local status [-o json]',
     'local down [--keep-hosts]',
     'local kill-host|pause-host|resume-host|start-host HOST',
