@@ -36,7 +36,14 @@ describe('the agent reading its host document', () => {
       publish: async () => {},
       remove: async () => {},
     };
-    return { channel, reads, gates, publish: (d: HostDocument) => void (doc = d) };
+    return {
+      channel,
+      reads,
+      gates,
+      publish: (d: HostDocument) => {
+        doc = d;
+      },
+    };
   }
 
   function agentOn(channel: HostChannel): Agent {
