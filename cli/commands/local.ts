@@ -26,7 +26,7 @@ const up = command({
   name: 'up',
   summary: 'start the one-machine cluster in the foreground (`npm start` runs this); Ctrl-C stops it',
   usage: [
-    'local up [--hosts N] [--max-hosts N] [--port PORT] [--dns-port PORT] [--proxy-port PORT] [--proxy-https-port PORT] [--cluster NAME] [--data DIR] [--host-cpu Q] [--host-memory Q]',
+    'local up [--hosts N] [--max-hosts N] [--port PORT] [--dns-port PORT] [--proxy-port PORT] [--proxy-https-port PORT] [--cluster NAME] [--data DIR] [--host-cpu Q] [--host-memory Q] [--host-channel ssm|dynamodb]',
   ],
   example: 'skiff local up --hosts 2',
   flags: {
@@ -44,6 +44,11 @@ const up = command({
     data: { type: 'string', value: 'DIR', help: 'where state is kept (default .skiff/<cluster>)' },
     'host-cpu': { type: 'string', value: 'Q', help: 'CPU each host reports (default 4000m)' },
     'host-memory': { type: 'string', value: 'Q', help: 'memory each host reports (default 8Gi)' },
+    'host-channel': {
+      type: 'string',
+      value: 'ssm|dynamodb',
+      help: 'where host documents are published: the Parameter Store stand-in (default) or a DynamoDB table, as on AWS (docs/host-channel.md)',
+    },
   },
   maxArgs: 0,
   async run({ values }, out) {
@@ -56,8 +61,13 @@ const up = command({
     const apiPort = values.port === undefined ? undefined : Number(values.port);
     if (apiPort !== undefined && (!Number.isInteger(apiPort) || apiPort < 0 || apiPort > 65535))
       throw new UsageError(`--port must be a TCP port number, got "${values.port}"`);
+    const channelFlag = values['host-channel'];
+    if (channelFlag !== undefined && channelFlag !== 'ssm' && channelFlag !== 'dynamodb')
+      throw new UsageError(`--host-channel must be ssm or dynamodb, got "${channelFlag}"`);
+    const hostChannel: 'ssm' | 'dynamodb' | undefined = channelFlag;
     const opts = {
       hosts,
+      hostChannel,
       maxHosts,
       apiPort,
       dnsPort: port('dns-port', values['dns-port']),
@@ -123,7 +133,7 @@ export default command({
   name: 'local',
   summary: 'the one-machine cluster: start, inspect and stop it, and rehearse host failures',
   usage: [
-    'local up [--hosts N] [--max-hosts N] [--port PORT] [--dns-port PORT] [--proxy-port PORT] [--proxy-https-port PORT] [--cluster NAME] [--data DIR] [--host-cpu Q] [--host-memory Q]',
+    'local up [--hosts N] [--max-hosts N] [--port PORT] [--dns-port PORT] [--proxy-port PORT] [--proxy-https-port PORT] [--cluster NAME] [--data DIR] [--host-cpu Q] [--host-memory Q] [--host-channel ssm|dynamodb]',
     'local status [-o json]',
     'local down [--keep-hosts]',
     'local kill-host|pause-host|resume-host|start-host HOST',
