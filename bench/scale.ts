@@ -819,7 +819,9 @@ try {
       `Host document table (DynamoDB on demand; a new table serves ${ON_DEMAND_NEW_TABLE.tableWru} WRU/s and ${ON_DEMAND_NEW_TABLE.tableRru} RRU/s, a partition ` +
         `${ON_DEMAND_NEW_TABLE.partitionWcu} WCU/s and ${ON_DEMAND_NEW_TABLE.partitionRcu} RCU/s): peak ${Math.max(0, ...docsDuring.map((x) => x.wru)).toFixed(0)} WRU/s and ` +
         `${Math.max(0, ...docsDuring.map((x) => x.rru)).toFixed(1)} RRU/s on the table, ${d.partitionWru} WRU and ${d.partitionRru} RRU in one second on one partition; ` +
-        `idle ${((d.rru - idleStart.documents.rru) / idleWindowS).toFixed(2)} RRU/s, ${((d.wru - idleStart.documents.wru) / idleWindowS).toFixed(2)} WRU/s; ` +
+        (idleWindowS >= 1
+          ? `idle ${((d.rru - idleStart.documents.rru) / idleWindowS).toFixed(2)} RRU/s, ${((d.wru - idleStart.documents.wru) / idleWindowS).toFixed(2)} WRU/s; `
+          : 'no idle window; ') +
         `${d.wru.toFixed(0)} WRU and ${d.rru.toFixed(0)} RRU in all; ${d.throttled} requests throttled`,
     );
   }
