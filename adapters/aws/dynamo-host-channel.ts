@@ -40,7 +40,7 @@ export const HOST_DOCUMENT_KEY_PREFIX = 'HOST#';
 const SEGMENT = /^[a-zA-Z0-9_.-]+$/;
 const MAX_HOST_ID = 128;
 const MAX_BACKOFF_MS = 5_000;
-/** An item larger than this is refused before it is sent: DynamoDB's 400 KB, less a margin for our own rounding. */
+/** An item larger than this is refused before it is sent (DynamoDB's 400 KB), with a LimitError naming the host. */
 const ITEM_BUDGET = MAX_ITEM_BYTES;
 
 export interface DynamoHostChannelOptions {
