@@ -34,3 +34,12 @@ describe('hostChannelConfig', () => {
     expect(() => hostChannelConfig({ SKIFF_HOST_CHANNEL: 's3' })).toThrow(/SKIFF_HOST_CHANNEL must be one of ssm, dynamodb, got "s3"/);
   });
 });
+
+describe('the local cluster', () => {
+  it('refuses a host channel it does not know before it starts anything', async () => {
+    const { startLocalCluster } = await import('../../local/cluster.ts');
+    await expect(startLocalCluster({ hostChannel: 's3' as never, dataDir: '/nonexistent/skiff-never-created' })).rejects.toThrow(
+      /hostChannel must be one of ssm, dynamodb, got "s3"/,
+    );
+  });
+});
