@@ -138,6 +138,8 @@ export class Agent {
   private reconciling: Promise<void> | undefined;
   private reconcileAgain = false;
   private polling: Promise<void> | undefined;
+  /** A wake-up came while a poll ran: that poll may have read before the publication, so read once more. */
+  private pollAgain = false;
   /** Images known to be present; a create that fails for a missing image clears the entry. */
   private images = new Set<string>();
   /** Restarts per task in this agent's lifetime, and the last exit code seen. */
@@ -305,9 +307,12 @@ export class Agent {
     await Promise.allSettled([this.reconciling, this.polling, this.reporting, this.prober.stop(), this.usage?.stop()]);
   }
 
-  /** Poll the document now (a wake-up from the control plane). */
+  /**
+   * Poll the document now (a wake-up from the control plane, which follows a publication): a fresh
+   * read (strongly consistent on the DynamoDB channel), and if a poll is running, one more after it.
+   */
   wake(): void {
-    if (!this.stopped) void this.poll();
+    if (!this.stopped) void this.poll(true);
   }
 
   /** Reads the host document now and resolves when it has been taken in (or found unchanged). */
@@ -338,14 +343,26 @@ export class Agent {
     this.schedule(() => this.pollLoop(), Math.round(this.config.pollMs * jitter));
   }
 
-  private poll(): Promise<void> {
-    this.polling ??= this.fetchDocument().finally(() => (this.polling = undefined));
+  /** `fresh`: the caller knows a newer document exists (HostChannelFetchOptions); the timer's polls are not. */
+  private poll(fresh = false): Promise<void> {
+    if (this.polling) {
+      if (fresh) this.pollAgain = true;
+      return this.polling;
+    }
+    this.polling = (async () => {
+      let read = fresh;
+      do {
+        this.pollAgain = false;
+        await this.fetchDocument(read);
+        read = true;
+      } while (this.pollAgain && !this.stopped);
+    })().finally(() => (this.polling = undefined));
     return this.polling;
   }
 
-  private async fetchDocument(): Promise<void> {
+  private async fetchDocument(fresh: boolean): Promise<void> {
     try {
-      const got = await this.deps.channel.fetch(this.config.hostId, this.doc?.generation);
+      const got = await this.deps.channel.fetch(this.config.hostId, this.doc?.generation, fresh ? { fresh } : undefined);
       if (got === undefined || got === 'unchanged') return;
       if (got.hostId !== this.config.hostId || got.cluster !== this.config.cluster) {
         this.deps.log('error', 'ignoring a document addressed to another host', { host: got.hostId, cluster: got.cluster });
@@ -397,7 +414,7 @@ export class Agent {
       // host down and moved its tasks: read the document before acting on the old one, so stale tasks are
       // stopped, not restarted (fencing). If the control plane cannot be reached, keep going (static stability).
       this.deps.log('warn', 'agent was frozen; reading the host document before acting', { gapMs });
-      await this.poll();
+      await this.poll(true);
     }
     const tasks = this.doc?.tasks ?? [];
     // Before the first document arrives (a fresh host, control plane unreachable) nothing is removed:

@@ -18,7 +18,7 @@ import { LogShipper } from './log-shipper.ts';
 import { DockerLogSource } from './docker-logs.ts';
 import { DynamoStore } from '../adapters/aws/dynamo-store.ts';
 import { HostScopedStore } from '../adapters/host-scoped-store.ts';
-import { SsmHostChannel } from '../adapters/aws/ssm-channel.ts';
+import { hostChannelConfig, makeHostChannel } from '../app/host-channel-config.ts';
 import { SsmSecretVault } from '../adapters/aws/ssm-secrets.ts';
 import { withSecretEnv } from './secrets.ts';
 import { identityFromEnv } from './identity-wiring.ts';
@@ -115,12 +115,13 @@ async function main(): Promise<void> {
 
   // The host's own items are keyed by its instance ARN on AWS, the key its IAM role may touch.
   const hostArnPrefix = optionalEnv(env, ENV.hostArnPrefix) ?? '';
-  const store = new DynamoStore(new DynamoDBClient({ ...common, ...(dynamodbEndpoint ? { endpoint: dynamodbEndpoint } : {}) }), {
-    tableName: requireEnv(env, ENV.table),
-    hostArnPrefix,
-  });
-  const channel = new SsmHostChannel(new SSMClient({ ...common, ...(ssmEndpoint ? { endpoint: ssmEndpoint } : {}) }), {
-    prefix: optionalEnv(env, ENV.paramPrefix) ?? `/skiff/${cluster}`,
+  const dynamo = new DynamoDBClient({ ...common, ...(dynamodbEndpoint ? { endpoint: dynamodbEndpoint } : {}) });
+  const store = new DynamoStore(dynamo, { tableName: requireEnv(env, ENV.table), hostArnPrefix });
+  // The cluster's host channel (SKIFF_HOST_CHANNEL): its document on Parameter Store, or an item of the host document table.
+  const channel = makeHostChannel(hostChannelConfig(env), {
+    dynamo: () => dynamo,
+    ssm: () => new SSMClient({ ...common, ...(ssmEndpoint ? { endpoint: ssmEndpoint } : {}) }),
+    paramPrefix: optionalEnv(env, ENV.paramPrefix) ?? `/skiff/${cluster}`,
     hostArnPrefix,
   });
   const network = optionalEnv(env, ENV.network);

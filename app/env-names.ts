@@ -17,6 +17,10 @@ export const ENV = {
   paramPrefix: 'SKIFF_PARAM_PREFIX',
   /** `arn:<partition>:ec2:<region>:<account>:instance/` on AWS: a host's ARN is this plus its id. */
   hostArnPrefix: 'SKIFF_HOST_ARN_PREFIX',
+  /** `ssm` (default) or `dynamodb`: which host channel carries the host documents (docs/host-channel.md); the same for the functions and the agents. */
+  hostChannel: 'SKIFF_HOST_CHANNEL',
+  /** The host document table, with `SKIFF_HOST_CHANNEL=dynamodb`. */
+  hostDocumentTable: 'SKIFF_HOST_DOCUMENT_TABLE',
   /** The AWS region, where AWS_REGION is not set (the agent and local mode). */
   region: 'SKIFF_REGION',
   /** Local mode: the DynamoDB stand-in's endpoint. */

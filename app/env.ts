@@ -4,6 +4,7 @@
  */
 import { ENV } from '../app/env-names.ts';
 import { DRAIN_SECONDS, MAX_DRAIN_SECONDS } from '../core/stopping.ts';
+import { hostChannelConfig, type HostChannelConfig } from './host-channel-config.ts';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -38,6 +39,8 @@ export interface ControlPlaneConfig {
   readonly paramPrefix: string;
   /** `arn:<partition>:ec2:<region>:<account>:instance/` on AWS, '' locally: see DynamoStoreOptions.hostArnPrefix. */
   readonly hostArnPrefix?: string;
+  /** Which host channel carries the host documents; absent: SSM (app/host-channel-config.ts). */
+  readonly hostChannel?: HostChannelConfig;
   readonly region?: string;
   /** Local mode only: the stand-ins' endpoints. */
   readonly dynamodbEndpoint?: string;
@@ -85,6 +88,7 @@ export function controlPlaneConfig(env: NodeJS.ProcessEnv): ControlPlaneConfig {
     table: requireEnv(env, ENV.table),
     paramPrefix: optionalEnv(env, ENV.paramPrefix) ?? `/skiff/${cluster}`,
     hostArnPrefix: optionalEnv(env, ENV.hostArnPrefix) ?? '',
+    hostChannel: hostChannelConfig(env),
     region: optionalEnv(env, 'AWS_REGION') ?? optionalEnv(env, ENV.region),
     dynamodbEndpoint: optionalEnv(env, ENV.dynamodbEndpoint),
     ssmEndpoint: optionalEnv(env, ENV.ssmEndpoint),

@@ -19,7 +19,7 @@ import { DynamoTenancyStore } from '../adapters/aws/dynamo/tenancy.ts';
 import type { TenancyStore } from '../ports/tenancy.ts';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DynamoStore } from '../adapters/aws/dynamo-store.ts';
-import { SsmHostChannel } from '../adapters/aws/ssm-channel.ts';
+import { makeHostChannel } from './host-channel-config.ts';
 import { RunCommandWaker } from '../adapters/aws/run-command-waker.ts';
 import { LambdaSchedulerTrigger } from '../adapters/aws/lambda-trigger.ts';
 import type { ControlPlaneConfig } from './env.ts';
@@ -108,7 +108,12 @@ export function awsControlPlane(config: ControlPlaneConfig): ControlPlane {
     cluster: config.cluster,
     discovery,
     store,
-    channel: new SsmHostChannel(ssm, { prefix: config.paramPrefix, hostArnPrefix: config.hostArnPrefix }),
+    channel: makeHostChannel(config.hostChannel ?? { kind: 'ssm' }, {
+      dynamo: () => dynamo,
+      ssm: () => ssm,
+      paramPrefix: config.paramPrefix,
+      hostArnPrefix: config.hostArnPrefix ?? '',
+    }),
     // Only the scheduler wakes hosts, and only it is told the document (and may send it); the
     // other functions, and a deployment without it, leave changes to the hosts' polls.
     waker: config.wakeDocument ? new RunCommandWaker(ssm, { documentName: config.wakeDocument }) : { wake: async () => {} },

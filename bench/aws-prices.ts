@@ -11,7 +11,8 @@ export const SECONDS_PER_MONTH = 730 * 3600; // AWS bills a month as 730 hours
 export const MINUTES_PER_MONTH = SECONDS_PER_MONTH / 60;
 export const AWS = {
   heartbeatS: 15,
-  pollS: (maxHosts: number) => Math.max(5, Math.ceil(maxHosts / 20)),
+  /** The agents' poll (infra/host-user-data.ts hostPollSeconds): SSM within half its 40 TPS Get quota; DynamoDB a fixed 30 s (no shared quota). */
+  pollS: (maxHosts: number, channel: 'ssm' | 'dynamodb' = 'ssm') => (channel === 'dynamodb' ? 30 : Math.max(5, Math.ceil(maxHosts / 20))),
   schedulerPerMin: 1,
   healthChecksPerMin: 4,
   healthInvocationsPerMin: 1,
@@ -32,6 +33,7 @@ export const PRICE = {
   lambdaGBs: 0.0000133334, // Lambda arm64, per GB-second (first 7.5 billion GB-s)
   lambdaRequest: 0.2 / 1e6,
   ssmStandard: 0, // Parameter Store standard parameters, standard throughput
+  ssmHigherThroughputCall: 0.05 / 1e4, // Parameter Store API interactions with higher throughput enabled
   runCommand: 0, // SSM Run Command on EC2 instances
   route53Zone: 0.5, // per hosted zone per month (first 25)
   route53Query: 0.4 / 1e6, // standard queries, first billion a month

@@ -4,7 +4,7 @@
  * over an in-memory container runtime (adapters/memory/executor.ts) per host, its store and channel
  * the real DynamoDB and SSM adapters pointed at the parent's stand-ins. Driven over IPC:
  * parent → `{ type: 'wake', ids }`, `{ type: 'kill', id }`, `{ type: 'stop' }`;
- * child → `{ type: 'ready' }`, then every second `{ type: 'tick', slots, calls, logs, crashes }`.
+ * child → `{ type: 'ready' }`, then every second `{ type: 'tick', slots, calls, logs, crashes, documents }`.
  * Exits when told to stop or when its parent goes away.
  */
 import './env.ts';
@@ -15,6 +15,8 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoStore } from '../adapters/aws/dynamo-store.ts';
 import { SsmHostChannel } from '../adapters/aws/ssm-channel.ts';
+import { DynamoHostChannel } from '../adapters/aws/dynamo-host-channel.ts';
+import { DynamoLimiter } from './dynamo-limits.ts';
 import { CallCounter } from '../adapters/aws/call-counter.ts';
 import { HostScopedStore } from '../adapters/host-scoped-store.ts';
 import { MemoryExecutor } from '../adapters/memory/executor.ts';
@@ -27,6 +29,11 @@ export interface HostGroupConfig {
   readonly cluster: string;
   readonly table: string;
   readonly prefix: string;
+  /** The host channel the agents read (bench/scale.ts --channel), and the host document table with `dynamodb`. */
+  readonly channel: 'ssm' | 'dynamodb';
+  readonly documentTable: string;
+  /** This process's share of the document table's limits (the agents run in several processes). */
+  readonly tableShare: number;
   readonly dynamoEndpoint: string;
   readonly ssmEndpoint: string;
   /** Hosts `first` .. `first + count - 1` of the fleet. */
@@ -60,7 +67,11 @@ if (process.send) {
   counter.attach(ddb, 'DynamoDB');
   counter.attach(ssm, 'SSM');
   const store = new DynamoStore(ddb, { tableName: config.table });
-  const channel = new SsmHostChannel(ssm, { prefix: config.prefix });
+  // DynamoDB's limits on the document table, modelled as the SSM stand-in models Parameter Store's (bench/dynamo-limits.ts).
+  const limiter = new DynamoLimiter(config.documentTable, undefined, config.tableShare);
+  if (config.channel === 'dynamodb') limiter.attach(ddb);
+  const channel =
+    config.channel === 'dynamodb' ? new DynamoHostChannel(ddb, { tableName: config.documentTable }) : new SsmHostChannel(ssm, { prefix: config.prefix });
   const logs = new Map<string, number>();
   const hosts = new Map<string, { agent: Agent; executor: MemoryExecutor; alive: boolean }>();
   for (let i = config.first; i < config.first + config.count; i++) {
@@ -113,7 +124,7 @@ if (process.send) {
         slots.push([slotOf(c.taskId), id]);
       }
     }
-    process.send!({ type: 'tick', slots, calls: counter.snapshot(), logs: Object.fromEntries(logs), crashes });
+    process.send!({ type: 'tick', slots, calls: counter.snapshot(), logs: Object.fromEntries(logs), crashes, documents: limiter.stats() });
   }, 1000);
 
   const stopAll = async () => {

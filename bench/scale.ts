@@ -7,8 +7,11 @@
  * interval. No Docker, no child process, no traffic off 127.0.0.1. Counts every DynamoDB, SSM and
  * Route 53 call, prints the figures, asserts nothing, stops by itself within --minutes and cleans up.
  *
- *   npx tsx bench/scale.ts --hosts 200 --tasks 2000 [--start-delay-ms 2000] [--crash-rate 0]
+ *   npx tsx bench/scale.ts --hosts 200 --tasks 2000 [--channel ssm|dynamodb] [--start-delay-ms 2000] [--crash-rate 0]
  *     [--minutes 10] [--idle-seconds 60] [--replicas 10] [--grace-seconds 60]
+ *
+ * `--channel dynamodb`: the host documents go through DynamoHostChannel to a host document table on
+ * dynalite, with DynamoDB's per-partition and on-demand table limits modelled (bench/dynamo-limits.ts).
  *   node --cpu-prof --import tsx bench/scale.ts ...   (a CPU profile of the whole run)
  */
 import './env.ts';
@@ -28,6 +31,9 @@ import { startRoute53Server } from '../local/route53-server.ts';
 import { LocalMachines } from '../local/machines.ts';
 import { DynamoStore } from '../adapters/aws/dynamo-store.ts';
 import { SsmHostChannel } from '../adapters/aws/ssm-channel.ts';
+import { DynamoHostChannel } from '../adapters/aws/dynamo-host-channel.ts';
+import { ensureHostDocumentTable } from '../local/host-document-table.ts';
+import { DynamoLimiter, ON_DEMAND_NEW_TABLE, type LimiterStats } from './dynamo-limits.ts';
 import { Route53Zone } from '../adapters/aws/route53-zone.ts';
 import { RunCommandWaker } from '../adapters/aws/run-command-waker.ts';
 import { CallCounter, type CallTally } from '../adapters/aws/call-counter.ts';
@@ -64,6 +70,7 @@ const { values } = parseArgs({
     'wake-delivery-ms': { type: 'string', default: '1000' },
     'reconcile-ms': { type: 'string', default: '1000' },
     'host-processes': { type: 'string' },
+    channel: { type: 'string', default: 'ssm' },
   },
 });
 
@@ -88,8 +95,13 @@ const IDLE_S = num('idle-seconds', 0, 3600);
 const GRACE_S = num('grace-seconds', 1, 3600);
 const HEALTH_S = num('health-interval-seconds', 1, 600);
 const HEARTBEAT_S = num('heartbeat-seconds', 0.1, 600);
-/** The AWS poll interval for this fleet (docs/host-channel.md: hosts / 20 TPS, at least 5 s), unless given. */
-const POLL_S = values['poll-seconds'] === undefined ? AWS.pollS(HOSTS) : num('poll-seconds', 0.1, 3600);
+if (values.channel !== 'ssm' && values.channel !== 'dynamodb') {
+  console.error(`bench/scale: --channel must be ssm or dynamodb, got ${JSON.stringify(values.channel)}`);
+  process.exit(2);
+}
+const CHANNEL: 'ssm' | 'dynamodb' = values.channel;
+/** The AWS poll interval for this fleet and channel (docs/host-channel.md: SSM hosts / 20 TPS, at least 5 s; DynamoDB 30 s), unless given. */
+const POLL_S = values['poll-seconds'] === undefined ? AWS.pollS(HOSTS, CHANNEL) : num('poll-seconds', 0.1, 3600);
 const SCHEDULER_MS = num('scheduler-interval-ms', 10, 600_000);
 const ROUTE53_PENDING_MS = num('route53-pending-ms', 0, 600_000);
 const WAKE_DELIVERY_MS = num('wake-delivery-ms', 0, 60_000);
@@ -97,6 +109,7 @@ const RECONCILE_MS = num('reconcile-ms', 100, 60_000);
 
 const CLUSTER = 'scale';
 const TABLE = 'skiff';
+const DOCUMENT_TABLE = 'skiff-host-documents';
 const REGION = 'us-east-1';
 const CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 const ZONE = 'skiff.internal';
@@ -249,6 +262,7 @@ cleanups.push(() => dynamo.close());
 const dynamoEndpoint = dynamo.endpoint;
 const rawDdb = dynaliteClient(dynamoEndpoint);
 await ensureTable(rawDdb, TABLE);
+if (CHANNEL === 'dynamodb') await ensureHostDocumentTable(rawDdb, DOCUMENT_TABLE);
 const ssm = await startSsmServer({});
 cleanups.push(() => ssm.close());
 const ssmEndpoint = ssm.endpoint;
@@ -264,7 +278,14 @@ const apiStore = store('api');
 /** Uncounted: the bench's own checks. */
 const benchStore = new DynamoStore(rawDdb, { tableName: TABLE });
 const prefix = `/skiff/${CLUSTER}`;
-const schedulerChannel = new SsmHostChannel(ssmClient('scheduler'), { prefix });
+/** DynamoDB's limits on the host document table, for the scheduler's writes (the agents' reads are limited in their processes). */
+const schedulerLimiter = new DynamoLimiter(DOCUMENT_TABLE);
+const schedulerChannel = (() => {
+  if (CHANNEL === 'ssm') return new SsmHostChannel(ssmClient('scheduler'), { prefix });
+  const c = ddbClient('scheduler');
+  schedulerLimiter.attach(c);
+  return new DynamoHostChannel(c, { tableName: DOCUMENT_TABLE });
+})();
 
 // ---------------------------------------------------------------------------------------------
 // Simulated hosts: the real agent over an in-memory runtime, in child processes (bench/scale-hosts.ts)
@@ -277,6 +298,7 @@ interface Group {
   calls: CallTally;
   logs: Record<string, number>;
   crashes: number;
+  documents?: LimiterStats;
 }
 const groups: Group[] = [];
 const groupOf = new Map<string, Group>();
@@ -290,6 +312,9 @@ for (let g = 0; g < GROUPS; g++) {
     cluster: CLUSTER,
     table: TABLE,
     prefix: `/skiff/${CLUSTER}`,
+    channel: CHANNEL,
+    documentTable: DOCUMENT_TABLE,
+    tableShare: 1 / GROUPS,
     dynamoEndpoint,
     ssmEndpoint,
     first,
@@ -315,13 +340,17 @@ for (let g = 0; g < GROUPS; g++) {
     group.ids.add(simHostId(i));
     groupOf.set(simHostId(i), group);
   }
-  child.on('message', (m: { type: string; slots?: [string, string][]; calls?: CallTally; logs?: Record<string, number>; crashes?: number }) => {
-    if (m.type !== 'tick') return;
-    group.slots = m.slots ?? [];
-    group.calls = m.calls ?? group.calls;
-    group.logs = m.logs ?? {};
-    group.crashes = m.crashes ?? 0;
-  });
+  child.on(
+    'message',
+    (m: { type: string; slots?: [string, string][]; calls?: CallTally; logs?: Record<string, number>; crashes?: number; documents?: LimiterStats }) => {
+      if (m.type !== 'tick') return;
+      group.documents = m.documents ?? group.documents;
+      group.slots = m.slots ?? [];
+      group.calls = m.calls ?? group.calls;
+      group.logs = m.logs ?? {};
+      group.crashes = m.crashes ?? 0;
+    },
+  );
   groups.push(group);
 }
 cleanups.push(async () => {
@@ -521,6 +550,26 @@ const rateTimer = setInterval(() => {
 }, 1000);
 cleanups.push(() => clearInterval(rateTimer));
 
+/** The host document table's units, all processes together, sampled each second (DynamoDB channel). */
+const documentTotals = () => {
+  const all = [schedulerLimiter.stats(), ...groups.flatMap((g) => (g.documents ? [g.documents] : []))];
+  return {
+    rru: all.reduce((n, x) => n + x.rru, 0),
+    wru: all.reduce((n, x) => n + x.wru, 0),
+    throttled: all.reduce((n, x) => n + x.throttled, 0),
+    partitionRru: Math.max(0, ...all.map((x) => x.partitionPeak.rru)),
+    partitionWru: Math.max(0, ...all.map((x) => x.partitionPeak.wru)),
+  };
+};
+const documentsPerSecond: { at: number; rru: number; wru: number }[] = [];
+let lastDocuments = documentTotals();
+const documentTimer = setInterval(() => {
+  const now = documentTotals();
+  documentsPerSecond.push({ at: elapsed(), rru: now.rru - lastDocuments.rru, wru: now.wru - lastDocuments.wru });
+  lastDocuments = now;
+}, 1000);
+cleanups.push(() => clearInterval(documentTimer));
+
 // ---------------------------------------------------------------------------------------------
 // What runs: slots (service-slot) with a running app container, on the live hosts
 
@@ -551,7 +600,7 @@ const loadSamples: number[] = [];
 const loadTimer = setInterval(() => loadSamples.push(loadavg()[0]), 5000);
 cleanups.push(() => clearInterval(loadTimer));
 log(
-  `${HOSTS} simulated hosts, ${TASKS} tasks in ${Math.ceil(TASKS / REPLICAS)} services; start delay ${START_DELAY_MS} ms, crash rate ${CRASH_RATE}/min, ` +
+  `host channel ${CHANNEL}; ${HOSTS} simulated hosts, ${TASKS} tasks in ${Math.ceil(TASKS / REPLICAS)} services; start delay ${START_DELAY_MS} ms, crash rate ${CRASH_RATE}/min, ` +
     `poll ${POLL_S} s, heartbeat ${HEARTBEAT_S} s, grace ${GRACE_S} s, health every ${HEALTH_S} s, scheduler timer ${SCHEDULER_MS} ms, ` +
     `Route 53 pending ${ROUTE53_PENDING_MS} ms, limit ${MINUTES} min; ${cpus().length} cores, load ${load()}`,
 );
@@ -628,6 +677,7 @@ try {
     at: performance.now(),
     tally: snapshotAll(),
     ssm: ssm.counts(),
+    documents: documentTotals(),
     r53: route53.batches().length,
     passes: passes.length,
     sends: sendCommands,
@@ -708,7 +758,7 @@ try {
   const first = convergePasses.filter((p) => p.result && (p.result.placed || p.result.published.length));
   const maxPass = ok.reduce((m, p) => (p.ms > m.ms ? p : m), ok[0]);
   const meanIdle = (f: (p: PassRecord) => number) => (idlePasses.length ? idlePasses.reduce((s, p) => s + f(p), 0) / idlePasses.length : Number.NaN);
-  print(`\n=== Scale simulation: ${HOSTS} hosts, ${TASKS} tasks (${Math.ceil(TASKS / REPLICAS)} services of ${REPLICAS}) ===`);
+  print(`\n=== Scale simulation (host channel ${CHANNEL}): ${HOSTS} hosts, ${TASKS} tasks (${Math.ceil(TASKS / REPLICAS)} services of ${REPLICAS}) ===`);
   print(
     `load average at the end: ${load()} (1/5/15 min); mean of 1-min samples during the run: ${(loadSamples.reduce((a, b) => a + b, 0) / Math.max(1, loadSamples.length)).toFixed(1)}`,
   );
@@ -766,6 +816,19 @@ try {
     `Parameter Store: peak ${Math.max(0, ...during.map((s) => s.get))} Get/s (quota 40), ${Math.max(0, ...during.map((s) => s.put))} Put/s (quota 3); ` +
       `idle ${idleSsmRate(GETS).toFixed(1)} Get/s, ${idleSsmRate(['PutParameter']).toFixed(2)} Put/s; all calls: ${JSON.stringify(ssm.counts())}`,
   );
+  if (CHANNEL === 'dynamodb') {
+    const d = documentTotals();
+    const docsDuring = documentsPerSecond.filter((x) => x.at >= t0 - T0);
+    print(
+      `Host document table (DynamoDB on demand; a new table serves ${ON_DEMAND_NEW_TABLE.tableWru} WRU/s and ${ON_DEMAND_NEW_TABLE.tableRru} RRU/s, a partition ` +
+        `${ON_DEMAND_NEW_TABLE.partitionWcu} WCU/s and ${ON_DEMAND_NEW_TABLE.partitionRcu} RCU/s): peak ${Math.max(0, ...docsDuring.map((x) => x.wru)).toFixed(0)} WRU/s and ` +
+        `${Math.max(0, ...docsDuring.map((x) => x.rru)).toFixed(1)} RRU/s on the table, ${d.partitionWru} WRU and ${d.partitionRru} RRU in one second on one partition; ` +
+        (idleWindowS >= 1
+          ? `idle ${((d.rru - idleStart.documents.rru) / idleWindowS).toFixed(2)} RRU/s, ${((d.wru - idleStart.documents.wru) / idleWindowS).toFixed(2)} WRU/s; `
+          : 'no idle window; ') +
+        `${d.wru.toFixed(0)} WRU and ${d.rru.toFixed(0)} RRU in all; ${d.throttled} requests throttled`,
+    );
+  }
   print(`  SendCommand (wake-ups, 50 hosts per call, paced 200 ms): ${sendCommands} calls in all, ${sendCommands - idleStart.sends} in the idle window`);
   const batches = route53.batches();
   const r53Minutes = (performance.now() - t0) / 60_000;
@@ -833,6 +896,12 @@ try {
     }
     print(
       `  ${'Skiff control plane, total'.padEnd(30)} ${''.padEnd(18)} ${sum.toFixed(2).padStart(9)}  (${((sum / HOSTS) * 1000).toFixed(0)} USD per 1,000 hosts)`,
+    );
+    // Parameter Store's higher throughput (3 → 10 PutParameter/s) bills every API interaction, the polls included.
+    const ssmApi = ((total(idle.agents, 'SSM') + total(idle.scheduler, 'SSM')) / idleMinutes) * MINUTES_PER_MONTH;
+    print(
+      `  (with Parameter Store's higher throughput: + ${(ssmApi / 1e6).toFixed(1)} M API interactions = ${(ssmApi * PRICE.ssmHigherThroughputCall).toFixed(2)} USD; ` +
+        `host documents on DynamoDB: ${(((idle.agents.readUnits / idleMinutes) * MINUTES_PER_MONTH) / 1e6).toFixed(1)} M RRU of the agents' polls, included above)`,
     );
     print(`  ${'EKS control plane'.padEnd(30)} ${'1 cluster × 730 h'.padEnd(18)} ${PRICE.eksControlPlaneMonth.toFixed(2).padStart(9)}`);
     print(`  ${'ECS control plane'.padEnd(30)} ${'free'.padEnd(18)} ${(0).toFixed(2).padStart(9)}`);

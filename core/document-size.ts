@@ -15,6 +15,11 @@ import type { HostDocumentTask } from './types.ts';
  * 384 KiB + the envelope (cluster, host id, generation, network: `DOCUMENT_ENVELOPE_BYTES`) stays
  * within its 100 chunks of 4,096 bytes (400 KiB). A test checks the two stay consistent.
  *
+ * And for the DynamoDB channel (adapters/aws/dynamo-host-channel.ts), whose document is one item of
+ * at most 400 KB: it stores the gzip of this ASCII JSON when smaller, at most about 7 bits a
+ * character, so a full budget of incompressible values is an item of about 340 KB
+ * (test/integration/host-channel-contract.test.ts publishes one through every channel).
+ *
  * One task always fits an empty document: a spec is at most 64 KiB of UTF-8 JSON (core/spec/limits.ts),
  * escaping at most triples a character's UTF-8 bytes (a 2-byte character becomes 6), so its pod is
  * under 192 KiB plus the defaults the pod adds.

@@ -224,7 +224,20 @@ export interface SkiffClusterProps {
    * @default - none
    */
   readonly certificate?: IngressCertificateProps;
+  /**
+   * Where the scheduler publishes each host's document (docs/host-channel.md): `ssm`, Parameter
+   * Store (free; 3 writes a second, so a change touching every host of a large fleet takes minutes),
+   * or `dynamodb`, a table of host documents (on-demand reads and writes; no shared write rate):
+   * recommended from about 150 hosts (docs/scale.md). Choose it when the cluster is created:
+   * switching a running cluster is not automated (hosts launched before keep reading the old
+   * channel, and a host whose tasks do not change gets no document in the new one).
+   * @default 'ssm'
+   */
+  readonly hostChannel?: HostChannelKind;
 }
+
+/** The host channels `hostChannel` takes. */
+export type HostChannelKind = 'ssm' | 'dynamodb';
 
 /** The props with their defaults filled in, checked. */
 export interface SkiffClusterSettings {
@@ -245,6 +258,7 @@ export interface SkiffClusterSettings {
   readonly hostSubnetPrefix: number;
   readonly routesPerRouteTable: number;
   readonly containerNetwork: 'routes' | 'prefixes';
+  readonly hostChannel: HostChannelKind;
 }
 
 /** Checks props before any resource exists, with messages that say what to change. */
@@ -315,8 +329,13 @@ export function validateSkiffClusterProps(props: SkiffClusterProps): SkiffCluste
         `raise hostGraceSeconds to at least ${2 * hostHeartbeatSeconds + 1} or lower hostHeartbeatSeconds to at most ${Math.ceil(hostGraceSeconds / 2) - 1}`,
     );
   }
+  const hostChannel = props.hostChannel ?? 'ssm';
+  if (hostChannel !== 'ssm' && hostChannel !== 'dynamodb') {
+    throw new Error(`hostChannel must be 'ssm' or 'dynamodb', got ${JSON.stringify(hostChannel)}`);
+  }
   return {
     clusterName,
+    hostChannel,
     ...validateIngressProps(props),
     ...validateNetworkProps(props, maxHosts),
     hostInstanceType: props.hostInstanceType ?? InstanceType.of(InstanceClass.T4G, InstanceSize.SMALL),

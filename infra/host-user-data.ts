@@ -28,6 +28,8 @@ export interface HostUserDataOptions {
    * the load balancer's deregistration delay (infra/ingress.ts). @default - the agent's default, the same value
    */
   readonly drainSeconds?: number;
+  /** With the DynamoDB host channel: the host document table the agent reads its document from. @default - the SSM channel */
+  readonly hostDocumentTable?: string;
   /** The cluster's EFS file system: the agent mounts persistent volumes from it (amazon-efs-utils). */
   readonly efsFileSystemId?: string;
   /** The cluster's log group: the agent ships containers' output to it (docs/logs.md). */
@@ -62,10 +64,18 @@ export const POLL_BUDGET_TPS = 20;
 export const MIN_POLL_SECONDS = 5;
 
 /**
- * The agents' poll interval for a fleet of at most `maxHosts`: `max(5, ceil(maxHosts / 20))` s, so
- * the whole fleet polls at most 20 times a second, half of the 40 TPS quota.
+ * The agents' poll with the DynamoDB host channel: no shared quota to stay within (each document is
+ * its own partition), so a fixed interval priced by its reads: 0.5 RRU a poll, $0.0055 per host a
+ * month at 30 s (docs/host-channel.md). Wake-ups carry the changes; the poll is the safety net.
  */
-export function hostPollSeconds(maxHosts: number): number {
+export const DYNAMODB_POLL_SECONDS = 30;
+
+/**
+ * The agents' poll interval for a fleet of at most `maxHosts`: on SSM `max(5, ceil(maxHosts / 20))` s,
+ * so the whole fleet polls at most 20 times a second, half of the 40 TPS quota; on DynamoDB 30 s.
+ */
+export function hostPollSeconds(maxHosts: number, channel: 'ssm' | 'dynamodb' = 'ssm'): number {
+  if (channel === 'dynamodb') return DYNAMODB_POLL_SECONDS;
   return Math.max(MIN_POLL_SECONDS, Math.ceil(maxHosts / POLL_BUDGET_TPS));
 }
 
@@ -118,6 +128,7 @@ export function hostUserDataScript(o: HostUserDataOptions): string {
     'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true',
     `${ENV.heartbeatSeconds}=${o.heartbeatSeconds}`,
     `${ENV.pollSeconds}=${o.pollSeconds}`,
+    ...(o.hostDocumentTable ? [`${ENV.hostChannel}=dynamodb`, `${ENV.hostDocumentTable}=${o.hostDocumentTable}`] : []),
     ...(o.drainSeconds === undefined ? [] : [`${ENV.drainSeconds}=${o.drainSeconds}`]),
     ...(o.efsFileSystemId ? [`${ENV.efsFileSystemId}=${o.efsFileSystemId}`] : []),
     ...(o.logGroup ? [`${ENV.logGroup}=${o.logGroup}`] : []),

@@ -86,6 +86,8 @@ export interface SkiffHostsProps {
    * deregistration delay, so both count the same drain. @default - the agent's default (DRAIN_SECONDS.aws)
    */
   readonly drainSeconds?: number;
+  /** With the DynamoDB host channel: the host document table (infra/host-documents.ts). @default - the SSM channel */
+  readonly hostDocumentTable?: string;
   /** The cluster's EFS file system, whose access points the agents mount for persistent volumes. */
   readonly efsFileSystemId?: string;
   /** The cluster's log group, where the agents ship containers' output (infra/logs.ts). */
@@ -151,8 +153,9 @@ export class SkiffHosts extends Construct {
         agentBundleUrl: this.agentBundle.s3ObjectUrl,
         nodeMajorVersion: HOST_NODE_MAJOR,
         heartbeatSeconds: props.heartbeatSeconds,
-        // Sized for the largest fleet the group may reach: polls stay within half the quota.
-        pollSeconds: hostPollSeconds(props.maxHosts),
+        // Sized for the largest fleet the group may reach: polls stay within half the quota (SSM).
+        pollSeconds: hostPollSeconds(props.maxHosts, props.hostDocumentTable ? 'dynamodb' : 'ssm'),
+        ...(props.hostDocumentTable ? { hostDocumentTable: props.hostDocumentTable } : {}),
         ...(props.drainSeconds === undefined ? {} : { drainSeconds: props.drainSeconds }),
         ...(props.efsFileSystemId ? { efsFileSystemId: props.efsFileSystemId } : {}),
         ...(props.logGroup ? { logGroup: props.logGroup } : {}),

@@ -37,6 +37,7 @@ import { hideFromLogicalIds } from './logical-ids.ts';
 import { suppressSkiffClusterFindings } from './nag.ts';
 import { SkiffObservability } from './observability.ts';
 import { SkiffState } from './state.ts';
+import { SkiffHostDocuments } from './host-documents.ts';
 import { DRAIN_SECONDS } from '../core/stopping.ts';
 import { SkiffPersistentVolumes } from './volumes.ts';
 import { SkiffClusterLogs } from './logs.ts';
@@ -72,6 +73,8 @@ export class SkiffCluster extends Construct {
 
   /** The state table (construct id `State`). */
   readonly state: SkiffState;
+  /** The host document table, with `hostChannel: 'dynamodb'` (infra/host-documents.ts); absent on SSM. */
+  readonly hostDocuments?: SkiffHostDocuments;
   /** The hosts' VPC and the routes of their container subnets (`Network`). */
   readonly network: SkiffContainerNetwork;
   /** The hosts, their role, security group and launch template (`HostFleet`). */
@@ -136,6 +139,9 @@ export class SkiffCluster extends Construct {
     Tags.of(this).add(CLUSTER_TAG_KEY, clusterName);
 
     this.state = new SkiffState(this, 'State', { removalPolicy: props.tableRemovalPolicy });
+    if (settings.hostChannel === 'dynamodb') {
+      this.hostDocuments = new SkiffHostDocuments(this, 'HostDocuments', { removalPolicy: props.tableRemovalPolicy });
+    }
     this.network = new SkiffContainerNetwork(this, 'Network', {
       clusterName,
       vpc: props.vpc,
@@ -148,6 +154,7 @@ export class SkiffCluster extends Construct {
     this.logs = new SkiffClusterLogs(this, 'Logs', { clusterName, retention: props.clusterLogRetention });
     this.volumes = new SkiffPersistentVolumes(this, 'Volumes', { clusterName, vpc: this.network.vpc, vpcSubnets: this.network.hostSubnets });
     this.hostFleet = this.addHosts(props, settings);
+    this.hostDocuments?.grantReadOwnDocument(this.hostFleet.role);
     this.logs.grantShip(this.hostFleet.role);
     this.network.admitContainers(this.hostFleet.securityGroup);
     this.volumes.admitHosts(this.hostFleet.securityGroup);
@@ -183,6 +190,8 @@ export class SkiffCluster extends Construct {
       schedulerFunction: this.controlPlane.schedulerFunction,
       logRetention: props.logRetention,
     });
+    // It forgets the hosts it terminated, their documents first (app/host-autoscaler.ts).
+    this.hostDocuments?.grantRemove(this.hostAutoscaling.function);
     this.autoscaler = new SkiffAutoscaler(this, 'Autoscaler', {
       clusterName,
       table: this.state.table,
@@ -255,6 +264,8 @@ export class SkiffCluster extends Construct {
       [ENV.table]: this.state.table.tableName,
       [ENV.paramPrefix]: this.parameterPrefix,
       [ENV.hostArnPrefix]: this.hostArnPrefix,
+      // Absent: the SSM host channel.
+      ...this.hostDocuments?.environment,
     };
   }
 
@@ -277,6 +288,7 @@ export class SkiffCluster extends Construct {
       // The same drain as the load balancer's deregistration delay (SkiffIngress): see core/stopping.ts.
       drainSeconds: DRAIN_SECONDS.aws,
       efsFileSystemId: this.volumes.fileSystem.fileSystemId,
+      ...(this.hostDocuments ? { hostDocumentTable: this.hostDocuments.table.tableName } : {}),
       logGroup: this.logs.logGroupName,
       // The API is made after the hosts (its function's grants need them): its URL is resolved at synthesis.
       workloadIdentity: { apiUrl: Lazy.string({ produce: () => this.api.httpApi.apiEndpoint }), credentialsAddress: CREDENTIALS_ADDRESS },
@@ -311,6 +323,7 @@ export class SkiffCluster extends Construct {
     });
     const scheduler = controlPlane.schedulerFunction;
     this.hostFleet.grantPublishDocuments(scheduler);
+    this.hostDocuments?.grantPublish(scheduler);
     this.hostFleet.grantManageSecrets(controlPlane.apiFunction);
     this.hostFleet.grantWake(scheduler);
     this.hostFleet.grantDescribeMachines(scheduler);

@@ -48,7 +48,8 @@ import { SignalWaker } from './waker.ts';
 import { LocalMachines } from './machines.ts';
 import { parseCpu, parseMemory } from '../core/quantity.ts';
 import { DynamoStore } from '../adapters/aws/dynamo-store.ts';
-import { SsmHostChannel } from '../adapters/aws/ssm-channel.ts';
+import { HOST_CHANNELS, makeHostChannel, type HostChannelKind } from '../app/host-channel-config.ts';
+import { ensureHostDocumentTable } from './host-document-table.ts';
 import { writeFileAtomicSync } from '../adapters/fs/atomic-write.ts';
 import { makeApiHandler } from '../app/handlers/api.ts';
 import { localSecrets } from './secrets.ts';
@@ -100,6 +101,8 @@ function agentCommand(): string[] {
   return bundleIsFresh(pathToFileURL(`${PROJECT_ROOT}/`), 'agent') ? [AGENT_BUNDLE] : ['--import', 'tsx', AGENT_MAIN];
 }
 const TABLE = 'skiff';
+/** The host document table, with `hostChannel: 'dynamodb'` (adapters/aws/dynamo-host-channel.ts). */
+const HOST_DOCUMENT_TABLE = 'skiff-host-documents';
 const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 const REGION = 'us-east-1';
 /** Format of `<dataDir>/endpoints.json`; bump when its shape changes. */
@@ -165,6 +168,11 @@ export interface LocalClusterOptions {
   readonly hostScaleInSeconds?: number;
   /** The horizontal autoscaler's timer (HPA's sync period is 15 s; shorter here so a scale-out starts within 15 s of the load). @default 5000 */
   readonly autoscalerIntervalMs?: number;
+  /**
+   * Which host channel carries the host documents (docs/host-channel.md): the SSM Parameter Store
+   * stand-in, or the host document table on dynalite (as a cluster deployed with `hostChannel: 'dynamodb'`). @default 'ssm'
+   */
+  readonly hostChannel?: HostChannelKind;
   /** Where the status file for the CLI is written; undefined writes none. */
   readonly statusFile?: string;
   readonly log?: (line: string) => void;
@@ -204,6 +212,7 @@ const KNOWN_OPTIONS = new Set([
   'maxHosts',
   'hostScaleInSeconds',
   'autoscalerIntervalMs',
+  'hostChannel',
   'statusFile',
   'log',
 ]);
@@ -219,6 +228,8 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     throw new Error(`maxHosts must be an integer from hosts (${hostCount}) to 254, got ${maxHosts}`);
   const scaleInSeconds = options.hostScaleInSeconds ?? 30;
   if (!(scaleInSeconds >= 0)) throw new Error(`hostScaleInSeconds must be a number of seconds, got ${scaleInSeconds}`);
+  const hostChannel = options.hostChannel ?? 'ssm';
+  if (!HOST_CHANNELS.includes(hostChannel)) throw new Error(`hostChannel must be one of ${HOST_CHANNELS.join(', ')}, got ${JSON.stringify(hostChannel)}`);
   const apiPort = options.apiPort;
   if (apiPort !== undefined && (!Number.isInteger(apiPort) || apiPort < 0 || apiPort > 65535))
     throw new Error(`apiPort must be a TCP port number, got ${apiPort}`);
@@ -312,9 +323,14 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     log(`skiff: CloudWatch Logs stand-in at ${logsServer.endpoint}, log group ${logGroupName(cluster)}`);
 
     const store = new DynamoStore(dynamoClient, { tableName: TABLE });
-    const channel = new SsmHostChannel(new SSMClient({ endpoint: ssm.endpoint, region: REGION, credentials: LOCAL_CREDENTIALS }), {
-      prefix: `/skiff/${cluster}`,
+    if (hostChannel === 'dynamodb') await ensureHostDocumentTable(dynamoClient, HOST_DOCUMENT_TABLE);
+    const channel = makeHostChannel(hostChannel === 'dynamodb' ? { kind: 'dynamodb', table: HOST_DOCUMENT_TABLE } : { kind: 'ssm' }, {
+      dynamo: () => dynamoClient,
+      ssm: () => new SSMClient({ endpoint: ssm.endpoint, region: REGION, credentials: LOCAL_CREDENTIALS }),
+      paramPrefix: `/skiff/${cluster}`,
+      hostArnPrefix: '',
     });
+    log(`skiff: host documents on ${hostChannel === 'dynamodb' ? `DynamoDB (table ${HOST_DOCUMENT_TABLE})` : 'SSM Parameter Store'}`);
     const waker = new SignalWaker(runDir, (id, pid) => findAgent(dataDir, cluster, id)?.pid === pid);
 
     const scheduler = new HandlerLoop(
@@ -504,6 +520,8 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
         SKIFF_PARAM_PREFIX: `/skiff/${cluster}`,
         SKIFF_DYNAMODB_ENDPOINT: dynamo.endpoint,
         SKIFF_SSM_ENDPOINT: ssm.endpoint,
+        SKIFF_HOST_CHANNEL: hostChannel,
+        ...(hostChannel === 'dynamodb' ? { SKIFF_HOST_DOCUMENT_TABLE: HOST_DOCUMENT_TABLE } : {}),
         SKIFF_LOG_GROUP: logGroupName(cluster),
         SKIFF_LOGS_ENDPOINT: logsServer.endpoint,
         SKIFF_HOST_ID: id,

@@ -200,14 +200,28 @@ export interface VolumeStore {
 
 export interface Store extends ServiceStore, TaskStore, HostStore, HostReportStore, PublicationStore, EventStore, HealthCheckpointStore, VolumeStore {}
 
-/** The channel that carries each host's document to it (SSM Parameter Store on AWS). */
+/** How a host's document is read. */
+export interface HostChannelFetchOptions {
+  /**
+   * The caller was told a newer document exists (a wake-up follows a publication): the adapter must
+   * not answer from a copy that may lag (the DynamoDB channel then reads strongly consistent; a
+   * timer's poll reads eventually consistent, at half the price).
+   */
+  readonly fresh?: boolean;
+}
+
+/**
+ * The channel that carries each host's document to it: SSM Parameter Store (the default) or
+ * DynamoDB (large clusters), chosen per cluster (docs/host-channel.md). Every adapter refuses
+ * (ConflictError) to go back a generation, or to give a published generation other content.
+ */
 export interface HostChannel {
   publish(doc: HostDocument): Promise<void>;
   /**
    * Read the host's document. `knownGeneration` lets the adapter skip fetching the body when
    * the head says nothing changed; then `unchanged` is returned.
    */
-  fetch(hostId: string, knownGeneration?: number): Promise<HostDocument | 'unchanged' | undefined>;
+  fetch(hostId: string, knownGeneration?: number, options?: HostChannelFetchOptions): Promise<HostDocument | 'unchanged' | undefined>;
   remove(hostId: string): Promise<void>;
 }
 

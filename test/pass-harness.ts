@@ -5,42 +5,15 @@
  */
 import { MemoryStore } from '../adapters/memory/store.ts';
 import { withFaults, type Faults } from '../adapters/memory/faulty-store.ts';
-import { ConflictError } from '../core/errors.ts';
 import { fits } from '../core/scheduler.ts';
 import { assignments } from '../core/allocations.ts';
-import { stableStringify } from '../core/json.ts';
-import type { HostDocument } from '../core/types.ts';
-import type { HostChannel, HostWaker, Store } from '../ports/index.ts';
+import type { HostWaker, Store } from '../ports/index.ts';
+import { MemoryHostChannel } from '../adapters/memory/host-channel.ts';
 import { newPassState, PASS_STEPS, runPass, type PassDeps, type PassResult, type PassStep } from '../app/scheduler/pass.ts';
 import { MiB } from './builders.ts';
 
-/**
- * Host documents in memory, with the SSM channel's rules: a document never goes back a generation,
- * and a generation once published keeps its content. `failFor` makes one host's publications fail.
- */
-export class MemoryHostChannel implements HostChannel {
-  readonly docs = new Map<string, HostDocument>();
-  /** Host → the error its next publications throw (a document too large, throttling), until deleted. */
-  readonly failFor = new Map<string, Error>();
-  async publish(doc: HostDocument): Promise<void> {
-    const failure = this.failFor.get(doc.hostId);
-    if (failure) throw failure;
-    const previous = this.docs.get(doc.hostId);
-    if (previous && previous.generation > doc.generation) {
-      throw new ConflictError(`host ${doc.hostId} already has generation ${previous.generation} published; refusing to go back to ${doc.generation}`);
-    }
-    if (previous && previous.generation === doc.generation && stableStringify(previous) !== stableStringify(doc)) {
-      throw new ConflictError(`host ${doc.hostId} already has generation ${doc.generation} published with other content`);
-    }
-    this.docs.set(doc.hostId, structuredClone(doc));
-  }
-  async fetch(hostId: string): Promise<HostDocument | undefined> {
-    return this.docs.get(hostId);
-  }
-  async remove(hostId: string): Promise<void> {
-    this.docs.delete(hostId);
-  }
-}
+/** Host documents in memory, with every channel's rules (adapters/memory/host-channel.ts). */
+export { MemoryHostChannel } from '../adapters/memory/host-channel.ts';
 
 export class RecordingWaker implements HostWaker {
   readonly woken: string[][] = [];

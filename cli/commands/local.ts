@@ -26,7 +26,7 @@ const up = command({
   name: 'up',
   summary: 'start the one-machine cluster in the foreground (`npm start` runs this); Ctrl-C stops it',
   usage: [
-    'local up [--hosts N] [--max-hosts N] [--port PORT] [--dns-port PORT] [--proxy-port PORT] [--proxy-https-port PORT] [--ingress node|haproxy] [--cluster NAME] [--data DIR] [--host-cpu Q] [--host-memory Q]',
+    'local up [--hosts N] [--max-hosts N] [--port PORT] [--dns-port PORT] [--proxy-port PORT] [--proxy-https-port PORT] [--ingress node|haproxy] [--cluster NAME] [--data DIR] [--host-cpu Q] [--host-memory Q] [--host-channel ssm|dynamodb]',
   ],
   example: 'skiff local up --hosts 2',
   flags: {
@@ -49,6 +49,11 @@ const up = command({
     data: { type: 'string', value: 'DIR', help: 'where state is kept (default .skiff/<cluster>)' },
     'host-cpu': { type: 'string', value: 'Q', help: 'CPU each host reports (default 4000m)' },
     'host-memory': { type: 'string', value: 'Q', help: 'memory each host reports (default 8Gi)' },
+    'host-channel': {
+      type: 'string',
+      value: 'ssm|dynamodb',
+      help: 'where host documents are published: the Parameter Store stand-in (default) or a DynamoDB table, as on AWS (docs/host-channel.md)',
+    },
   },
   maxArgs: 0,
   async run({ values }, out) {
@@ -63,9 +68,14 @@ const up = command({
       throw new UsageError(`--port must be a TCP port number, got "${values.port}"`);
     const ingress = values.ingress;
     if (ingress !== undefined && ingress !== 'node' && ingress !== 'haproxy') throw new UsageError(`--ingress must be node or haproxy, got "${ingress}"`);
+    const channelFlag = values['host-channel'];
+    if (channelFlag !== undefined && channelFlag !== 'ssm' && channelFlag !== 'dynamodb')
+      throw new UsageError(`--host-channel must be ssm or dynamodb, got "${channelFlag}"`);
+    const hostChannel: 'ssm' | 'dynamodb' | undefined = channelFlag;
     const opts = {
       hosts,
       ingress: ingress as 'node' | 'haproxy' | undefined,
+      hostChannel,
       maxHosts,
       apiPort,
       dnsPort: port('dns-port', values['dns-port']),
@@ -131,7 +141,7 @@ export default command({
   name: 'local',
   summary: 'the one-machine cluster: start, inspect and stop it, and rehearse host failures',
   usage: [
-    'local up [--hosts N] [--max-hosts N] [--port PORT] [--dns-port PORT] [--proxy-port PORT] [--proxy-https-port PORT] [--ingress node|haproxy] [--cluster NAME] [--data DIR] [--host-cpu Q] [--host-memory Q]',
+    'local up [--hosts N] [--max-hosts N] [--port PORT] [--dns-port PORT] [--proxy-port PORT] [--proxy-https-port PORT] [--ingress node|haproxy] [--cluster NAME] [--data DIR] [--host-cpu Q] [--host-memory Q] [--host-channel ssm|dynamodb]',
     'local status [-o json]',
     'local down [--keep-hosts]',
     'local kill-host|pause-host|resume-host|start-host HOST',

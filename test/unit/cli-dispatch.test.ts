@@ -196,6 +196,7 @@ describe('skiff (dispatcher)', () => {
     [['local', 'up', '--hosts', '300'], '--hosts must be an integer from 1 to 254, got "300"'],
     [['local', 'up', '--hosts', '2', '--max-hosts', '1'], '--max-hosts must be an integer from --hosts (2) to 254, got "1"'],
     [['local', 'up', '--ingress', 'nginx'], '--ingress must be node or haproxy, got "nginx"'],
+    [['local', 'up', '--host-channel', 's3'], '--host-channel must be ssm or dynamodb, got "s3"'],
   ])('%j is a usage error (exit 2): %s', async (argv, message) => {
     const c = capture();
     expect(await main(argv, c.out)).toBe(2);
