@@ -239,6 +239,20 @@ export class SkiffHosts extends Construct {
     );
   }
 
+  /**
+   * Lets the grantee remove host documents and nothing else of them: list a host's parameters and
+   * delete them (`SsmHostChannel.remove`). The host autoscaler forgets the hosts it terminated.
+   */
+  grantRemoveDocuments(grantee: IGrantable): void {
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'RemoveHostDocuments',
+        actions: ['ssm:GetParametersByPath', 'ssm:DeleteParameter*'],
+        resources: [this.parameterArn(`${this.parameterPrefix}/hosts/*`)],
+      }),
+    );
+  }
+
   /** Lets the grantee (the API) store, read, tag and delete the cluster's secret parameters. */
   grantManageSecrets(grantee: IGrantable): void {
     grantee.grantPrincipal.addToPrincipalPolicy(

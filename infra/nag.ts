@@ -101,6 +101,13 @@ export function suppressSkiffClusterFindings(cluster: SkiffCluster): void {
           { regex: '/^Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup:\\*:autoScalingGroupName\\/<.*Hosts.*>$/g' },
         ],
       },
+      {
+        id: 'AwsSolutions-IAM5',
+        reason:
+          `It removes the documents of the hosts it terminated, whose names are instance ids unknown at deploy time: list and delete only, under ${prefix}/hosts/* ` +
+          '(ssm:DeleteParameter* is the single and batch form of the same call).',
+        appliesTo: ['Action::ssm:DeleteParameter*', arnIn('ssm', `parameter${prefix}/hosts/*`)],
+      },
     ],
     true,
   );

@@ -190,8 +190,9 @@ export class SkiffCluster extends Construct {
       schedulerFunction: this.controlPlane.schedulerFunction,
       logRetention: props.logRetention,
     });
-    // It forgets the hosts it terminated, their documents first (app/host-autoscaler.ts).
-    this.hostDocuments?.grantRemove(this.hostAutoscaling.function);
+    // It forgets the hosts it terminated, their documents first (app/host-autoscaler.ts), on the channel in use.
+    if (this.hostDocuments) this.hostDocuments.grantRemove(this.hostAutoscaling.function);
+    else this.hostFleet.grantRemoveDocuments(this.hostAutoscaling.function);
     this.autoscaler = new SkiffAutoscaler(this, 'Autoscaler', {
       clusterName,
       table: this.state.table,

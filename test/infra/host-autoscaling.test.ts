@@ -1,6 +1,6 @@
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { actionsOf, functionId, functionRoleId, list, onlyResource, render, roleStatements, synthFixtureStack, type Synthesized } from './helpers.ts';
+import { actionsOf, bySid, functionId, functionRoleId, list, onlyResource, render, roleStatements, synthFixtureStack, type Synthesized } from './helpers.ts';
 
 let synth: Synthesized;
 let template: Template;
@@ -48,8 +48,14 @@ describe('the host autoscaler in the template', () => {
       'autoscaling:SetInstanceProtection': [groupArn],
       'autoscaling:TerminateInstanceInAutoScalingGroup': [groupArn],
     });
-    // Nothing else of AWS beyond the table, invoking the scheduler and tracing.
+    // Nothing else of AWS beyond the table, invoking the scheduler, tracing, and removing the host documents of the hosts it terminated.
     const others = actionsOf(statements).filter((a) => !a.startsWith('autoscaling:') && !a.startsWith('dynamodb:') && !a.startsWith('xray:'));
-    expect(others).toEqual(['lambda:InvokeFunction']);
+    expect(others.sort()).toEqual(['lambda:InvokeFunction', 'ssm:DeleteParameter*', 'ssm:GetParametersByPath']);
+  });
+
+  it('may remove host documents only under the cluster\'s hosts path (forgetting the hosts it terminated)', () => {
+    const removal = bySid(roleStatements(template, functionRoleId(template, fnId)), 'RemoveHostDocuments');
+    expect(list(removal.Action).sort()).toEqual(['ssm:DeleteParameter*', 'ssm:GetParametersByPath']);
+    expect(list(removal.Resource).map(render)).toEqual([`arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/skiff/test/hosts/*`]);
   });
 });
