@@ -53,7 +53,7 @@ describe('the host autoscaler in the template', () => {
     expect(others.sort()).toEqual(['lambda:InvokeFunction', 'ssm:DeleteParameter*', 'ssm:GetParametersByPath']);
   });
 
-  it('may remove host documents only under the cluster\'s hosts path (forgetting the hosts it terminated)', () => {
+  it("may remove host documents only under the cluster's hosts path (forgetting the hosts it terminated)", () => {
     const removal = bySid(roleStatements(template, functionRoleId(template, fnId)), 'RemoveHostDocuments');
     expect(list(removal.Action).sort()).toEqual(['ssm:DeleteParameter*', 'ssm:GetParametersByPath']);
     expect(list(removal.Resource).map(render)).toEqual([`arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/skiff/test/hosts/*`]);

@@ -34,7 +34,7 @@ describe('the agent and guest isolation', () => {
     );
     await until(() => ((syncs.at(-1)?.length ?? 0) >= 1 ? true : undefined), 'a sync with the guest sandbox');
     const guest = events.filter((e) => e.includes('db-1-aaaaa'));
-    expect(guest.slice(0, 4)).toEqual(['create db-1-aaaaa/' + SANDBOX, 'start db-1-aaaaa/' + SANDBOX, 'admit db-1-aaaaa', 'admit db-1-aaaaa']);
+    expect(guest.slice(0, 4)).toEqual([`create db-1-aaaaa/${SANDBOX}`, `start db-1-aaaaa/${SANDBOX}`, 'admit db-1-aaaaa', 'admit db-1-aaaaa']);
     expect(guest.slice(4, 6)).toEqual(['create db-1-aaaaa/app', 'start db-1-aaaaa/app']);
     // The pod that lets nothing in is never admitted, nor synced.
     expect(events.filter((e) => e.startsWith('admit')).every((e) => e === 'admit db-1-aaaaa')).toBe(true);
