@@ -134,10 +134,15 @@ describe('the agent', () => {
   it('runs the tasks of its document, reports them, and removes what the document no longer lists', async () => {
     await publish('ha', 1, [task('one-1-aaaaa'), task('two-1-bbbbb')]);
     await startAgent('ha');
-    const status = await eventually(async () => {
-      const s = await store.getHostStatus('ha');
-      return s && s.tasks.length === 2 && s.tasks.every((t) => t.state === 'running') ? s : undefined;
-    }, 'both tasks running');
+    // The file's first agent start and its first two pods: tens of seconds on a loaded machine.
+    const status = await eventually(
+      async () => {
+        const s = await store.getHostStatus('ha');
+        return s && s.tasks.length === 2 && s.tasks.every((t) => t.state === 'running') ? s : undefined;
+      },
+      'both tasks running',
+      90_000,
+    );
     expect(status.generation).toBe(1);
     const one = status.tasks.find((t) => t.taskId === 'one-1-aaaaa')!;
     // No network in the document: the executor's configured one (here Docker's default bridge).
@@ -148,9 +153,9 @@ describe('the agent', () => {
     expect((await fetch(`http://${port.hostIp}:${port.hostPort}/`)).status).toBeLessThan(500);
 
     await publish('ha', 2, [task('one-1-aaaaa')]);
-    await eventually(async () => ((await allContainersOf('ha')).length === 2 ? true : undefined), 'the dropped task removed, sandbox and all');
+    await eventually(async () => ((await allContainersOf('ha')).length === 2 ? true : undefined), 'the dropped task removed, sandbox and all', 60_000);
     expect((await containersOf('ha'))[0].Labels[LABELS.task]).toBe('one-1-aaaaa');
-  });
+  }, 180_000);
 
   it('writes its whole report when it changes, and only the small heartbeat while it does not', async () => {
     await publish('hb', 1, [task('beat-1-aaaaa')]);
