@@ -10,6 +10,8 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
+import { removeCredentialRoutes } from '../../agent/credentials-routes.ts';
+import { IptablesCredentialsNat } from '../../agent/iptables-credentials-nat.ts';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ec2Identity, ImdsClient, ImdsError, imdsEndpoint, IMDS_IPV4_ENDPOINT, IMDS_IPV6_ENDPOINT, IMDS_PATHS } from '../../agent/imds.ts';
 import { startImdsServer, type ImdsServer } from '../../local/imds-server.ts';
@@ -206,6 +208,8 @@ describe('the agent on EC2', () => {
       await dynamo?.close();
     } finally {
       await removeClusterContainers(docker, cluster);
+      // A SIGKILLed agent leaves its credentials NAT chains (agent/credentials-routes.ts): they are the cluster's to remove.
+      await removeCredentialRoutes(new IptablesCredentialsNat(), cluster);
       rmSync(dir, { recursive: true, force: true });
     }
   });
