@@ -89,17 +89,31 @@ export async function startCluster(cwd: string, args: readonly string[], timeout
   throw new Error(`skiff local up did not become ready in ${timeoutMs} ms:\n${out}`);
 }
 
+const OVERRUN = Symbol('overrun');
+
 /** Polls `check` until it returns a value (not undefined) or the deadline passes. */
 export async function eventually<T>(check: () => Promise<T | undefined>, what: string, timeoutMs = 30_000, everyMs = 200): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
+    const started = Date.now();
+    let timer: NodeJS.Timeout | undefined;
+    // A check that never settles (a request to a server that accepted and went quiet) must not hold the
+    // wait past its deadline: it is raced against the time left, and named when it loses.
+    const overrun = new Promise<typeof OVERRUN>((ok) => {
+      timer = setTimeout(() => ok(OVERRUN), Math.max(0, deadline - started));
+    });
+    let v: T | undefined | typeof OVERRUN;
     try {
-      const v = await check();
-      if (v !== undefined) return v;
+      v = await Promise.race([check(), overrun]);
     } catch (err) {
       last = err;
+      v = undefined;
+    } finally {
+      clearTimeout(timer);
     }
+    if (v === OVERRUN) throw new Error(`timed out waiting for ${what}: its last check had not returned after ${Date.now() - started} ms`);
+    if (v !== undefined) return v;
     await new Promise((r) => setTimeout(r, everyMs));
   }
   throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);

@@ -150,12 +150,22 @@ describe('the agent', () => {
     expect(contains(hostSubnet, `${one.address}/32`)).toBe(false);
     const port = one.ports[0];
     expect(port).toMatchObject({ containerPort: 8080, hostIp: '127.0.1.9' });
-    expect((await fetch(`http://${port.hostIp}:${port.hostPort}/`)).status).toBeLessThan(500);
+    // Each attempt has its own deadline: a published port can accept before the container behind it answers.
+    const answered = await eventually(
+      async () => {
+        const res = await fetch(`http://${port.hostIp}:${port.hostPort}/`, { signal: AbortSignal.timeout(5_000) });
+        await res.body?.cancel();
+        return res.status;
+      },
+      `the published port ${port.hostIp}:${port.hostPort} answering`,
+      60_000,
+    );
+    expect(answered).toBeLessThan(500);
 
     await publish('ha', 2, [task('one-1-aaaaa')]);
     await eventually(async () => ((await allContainersOf('ha')).length === 2 ? true : undefined), 'the dropped task removed, sandbox and all', 60_000);
     expect((await containersOf('ha'))[0].Labels[LABELS.task]).toBe('one-1-aaaaa');
-  }, 180_000);
+  }, 240_000);
 
   it('writes its whole report when it changes, and only the small heartbeat while it does not', async () => {
     await publish('hb', 1, [task('beat-1-aaaaa')]);
