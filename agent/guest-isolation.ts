@@ -14,7 +14,8 @@
  */
 import type Dockerode from 'dockerode';
 import { type GuestPod, guestRules } from '../core/packet-filter.ts';
-import { type PacketFilter, PacketFilterUnavailableError } from './packet-filter.ts';
+import { IptablesError } from './iptables.ts';
+import type { PacketFilter } from './packet-filter.ts';
 
 export interface GuestIsolationDeps {
   readonly docker: Pick<Dockerode, 'getContainer' | 'getNetwork'>;
@@ -119,7 +120,7 @@ export class GuestIsolation {
 
   private failed(err: unknown): void {
     const message = (err as Error).message;
-    if (err instanceof PacketFilterUnavailableError) {
+    if (err instanceof IptablesError && err.unavailable) {
       this.unavailable = true;
       this.deps.log(
         'warn',

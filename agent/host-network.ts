@@ -3,13 +3,13 @@
  * the host's container subnet, and the iptables rule that keeps container-to-container traffic
  * un-masqueraded. Local mode never uses it: its documents carry no `network`.
  */
-import { execFile } from 'node:child_process';
 import Dockerode from 'dockerode';
 import { SkiffError, ValidationError } from '../core/errors.ts';
 import { MAX_HOST_PREFIX, contains, formatCidr, formatIpv4, parseCidr } from '../core/cidr.ts';
 import type { HostNetwork } from '../core/types.ts';
 import { LABELS } from './executor.ts';
 import { dockerCall } from './docker-calls.ts';
+import { type CommandResult, IptablesCommand, NOT_FOUND, TIMED_OUT } from './iptables.ts';
 
 /** Makes sure the host's container network exists as the document describes it. */
 export interface HostNetworkManager {
@@ -49,8 +49,6 @@ const DOCKER_TIMEOUT_MS = 10_000;
 // Creating a bridge network creates a Linux bridge and programs iptables: well under a second normally, but
 // it waits for the xtables lock that a busy dockerd holds while it starts containers.
 const CREATE_TIMEOUT_MS = 30_000;
-// One iptables call, which may wait for the xtables lock (iptables-legacy) while dockerd programs rules.
-const IPTABLES_TIMEOUT_MS = 10_000;
 
 /** The masquerade exception's iptables argv: `check`, `insert` (at the top of POSTROUTING), `delete`, or `list` of the chain. */
 export function masqueradeExceptionArgs(action: 'check' | 'insert' | 'delete' | 'list', network: HostNetwork): string[] {
@@ -88,7 +86,7 @@ export class DockerHostNetwork implements HostNetworkManager {
   private readonly name: string;
   private readonly cluster: string;
   private readonly mtu: number;
-  private readonly iptables: string;
+  private readonly iptables: IptablesCommand;
   private readonly recheckMs: number;
   private readonly now: () => number;
   private last: { key: string; at: number } | undefined;
@@ -111,7 +109,7 @@ export class DockerHostNetwork implements HostNetworkManager {
     this.cluster = options.cluster;
     this.name = `skiff-${options.cluster}`;
     this.mtu = mtu;
-    this.iptables = options.iptables ?? 'iptables';
+    this.iptables = new IptablesCommand(options.iptables ?? 'iptables', []);
     this.recheckMs = options.recheckMs ?? 60_000;
     this.now = options.now ?? Date.now;
   }
@@ -211,16 +209,10 @@ export class DockerHostNetwork implements HostNetworkManager {
   }
 
   /** Runs iptables; a non-zero exit is an error unless `allowFailure` (then its code is returned). */
-  private run(args: readonly string[], allowFailure = false): Promise<{ code: number; stdout: string }> {
-    const command = `${this.iptables} ${args.join(' ')}`;
-    return new Promise((resolve, reject) => {
-      execFile(this.iptables, args, { timeout: IPTABLES_TIMEOUT_MS, encoding: 'utf8' }, (err, stdout, stderr) => {
-        if (!err) return resolve({ code: 0, stdout });
-        const code = typeof err.code === 'number' ? err.code : undefined;
-        if (allowFailure && code !== undefined) return resolve({ code, stdout });
-        const why = err.killed ? `timed out after ${IPTABLES_TIMEOUT_MS} ms` : code !== undefined ? `exit code ${code}` : err.message;
-        reject(new HostNetworkError(`${command} failed (${why}): ${stderr.trim() || 'no output'}`, { retryable: true, cause: err }));
-      });
-    });
+  private async run(args: readonly string[], allowFailure = false): Promise<CommandResult> {
+    const result = await this.iptables.attempt(args);
+    if (result.code === 0 || (allowFailure && result.code !== NOT_FOUND && result.code !== TIMED_OUT)) return result;
+    // Retryable even when iptables may not be used: the round reports it, and a fixed host recovers without a restart.
+    throw new HostNetworkError(this.iptables.failure(args, result).message, { retryable: true });
   }
 }

@@ -9,59 +9,25 @@
  * transaction, so a change never shows half of them, and applying the same rules again (an agent
  * restarted) changes nothing.
  */
-import { execFile } from 'node:child_process';
-import { SkiffError } from '../core/errors.ts';
 import { DOCKER_USER_CHAIN, type FilterRule, filterChainName, jumpComment, restoreInput } from '../core/packet-filter.ts';
+import { type CommandRunner, IptablesCommand, runCommand } from './iptables.ts';
 
 export interface PacketFilter {
-  /** Makes this agent's chain hold exactly these rules, and DOCKER-USER jump to it. Idempotent. */
+  /**
+   * Makes this agent's chain hold exactly these rules, and DOCKER-USER jump to it. Idempotent. Throws
+   * IptablesError (agent/iptables.ts), `unavailable` when iptables cannot be used here at all.
+   */
   apply(rules: readonly FilterRule[]): Promise<void>;
   /** Removes this agent's jump and chain; nothing else. A no-op when they are gone. */
   remove(): Promise<void>;
 }
-
-/** The packet filter cannot be written at all: no iptables, or not allowed to (not root). Retrying will not help. */
-export class PacketFilterUnavailableError extends SkiffError {
-  override readonly retryable = false;
-  constructor(message: string, cause?: unknown) {
-    super(message, { cause });
-    this.name = 'PacketFilterUnavailableError';
-  }
-}
-
-/** One iptables call failed (the lock was busy for too long, DOCKER-USER missing); the next round tries again. */
-export class PacketFilterError extends SkiffError {
-  override readonly retryable = true;
-  constructor(message: string, cause?: unknown) {
-    super(message, { cause });
-    this.name = 'PacketFilterError';
-  }
-}
-
-/** Runs a command with optional stdin; resolves with its exit code and output (never rejects on an exit code). */
-export type CommandRunner = (file: string, args: readonly string[], input?: string) => Promise<{ code: number; stdout: string; stderr: string }>;
-
-// One call may wait for the xtables lock (`-w`) while dockerd programs its own rules.
-const TIMEOUT_MS = 10_000;
-
-/** The real runner: execFile with a timeout; a missing binary or a kill is an exit code of its own (127, 124). */
-export const runCommand: CommandRunner = (file, args, input) =>
-  new Promise((resolve) => {
-    const child = execFile(file, [...args], { timeout: TIMEOUT_MS, encoding: 'utf8' }, (err, stdout, stderr) => {
-      if (!err) return resolve({ code: 0, stdout, stderr });
-      const code = typeof err.code === 'number' ? err.code : err.code === 'ENOENT' ? 127 : err.killed ? 124 : 1;
-      resolve({ code, stdout: stdout ?? '', stderr: (stderr ?? '') || err.message });
-    });
-    child.stdin?.on('error', () => undefined);
-    child.stdin?.end(input ?? '');
-  });
 
 export interface IptablesFilterOptions {
   readonly cluster: string;
   readonly hostId: string;
   /** @default 'iptables' (SKIFF_IPTABLES) */
   readonly iptables?: string;
-  /** @default 'iptables-restore', or the `-restore` sibling of `iptables` when that is a path */
+  /** @default the `-restore` sibling of `iptables` */
   readonly iptablesRestore?: string;
   readonly run?: CommandRunner;
 }
@@ -69,66 +35,51 @@ export interface IptablesFilterOptions {
 export class IptablesFilter implements PacketFilter {
   readonly chain: string;
   private readonly comment: string;
-  private readonly iptables: string;
-  private readonly restore: string;
-  private readonly run: CommandRunner;
+  private readonly iptables: IptablesCommand;
+  private readonly restore: IptablesCommand;
 
   constructor(options: IptablesFilterOptions) {
     this.chain = filterChainName(options.cluster, options.hostId);
     this.comment = jumpComment(options.cluster, options.hostId);
-    this.iptables = options.iptables ?? 'iptables';
-    this.restore = options.iptablesRestore ?? `${this.iptables}-restore`;
-    this.run = options.run ?? runCommand;
+    const iptables = options.iptables ?? 'iptables';
+    this.iptables = new IptablesCommand(iptables, ['-w'], options.run);
+    this.restore = new IptablesCommand(options.iptablesRestore ?? `${iptables}-restore`, ['-w', '--noflush'], options.run);
   }
 
   async apply(rules: readonly FilterRule[]): Promise<void> {
     // The chain first (declaring it creates or flushes it, with its new rules, in one transaction), then the jump to it.
-    await this.call(this.restore, ['-w', '--noflush'], restoreInput(this.chain, rules));
-    const jump = ['-m', 'comment', '--comment', this.comment, '-j', this.chain];
-    const check = await this.run(this.iptables, ['-w', '-C', DOCKER_USER_CHAIN, ...jump]);
+    await this.restore.must([], restoreInput(this.chain, rules));
+    const jump = jumpArgs(this.chain, this.comment);
+    const check = await this.iptables.attempt(['-C', DOCKER_USER_CHAIN, ...jump]);
     if (check.code === 0) return;
-    unavailable(this.iptables, check);
+    // Not installed or not root is said now; any other failure ("no such rule") is the insert's to settle.
+    const failed = this.iptables.failure(['-C', DOCKER_USER_CHAIN, ...jump], check);
+    if (failed.unavailable) throw failed;
     // At the top: Docker appends `-j RETURN` to DOCKER-USER, and other agents' jumps only ever drop.
-    await this.call(this.iptables, ['-w', '-I', DOCKER_USER_CHAIN, '1', ...jump]);
+    await this.iptables.must(['-I', DOCKER_USER_CHAIN, '1', ...jump]);
   }
 
   async remove(): Promise<void> {
-    await removeChain(this.run, this.iptables, this.chain, this.comment);
-  }
-
-  private async call(file: string, args: readonly string[], input?: string): Promise<void> {
-    const result = await this.run(file, args, input);
-    if (result.code === 0) return;
-    unavailable(file, result);
-    throw new PacketFilterError(`${file} ${args.join(' ')} failed (exit code ${result.code}): ${result.stderr.trim() || 'no output'}`);
+    await removeChain(this.iptables, this.chain, this.comment);
   }
 }
 
-/** Throws PacketFilterUnavailableError when a result says iptables is missing or not ours to use. */
-function unavailable(file: string, result: { code: number; stderr: string }): void {
-  if (result.code === 127 || /ENOENT|not found/i.test(result.stderr)) {
-    throw new PacketFilterUnavailableError(`${file} is not installed (${result.stderr.trim()})`);
-  }
-  if (/permission denied|must be root|Operation not permitted/i.test(result.stderr)) {
-    throw new PacketFilterUnavailableError(
-      `${file} may not be used by this user (${result.stderr.trim()}): the agent must run as root to write packet filter rules`,
-    );
-  }
-}
+const jumpArgs = (chain: string, comment: string): string[] => ['-m', 'comment', '--comment', comment, '-j', chain];
 
 /** Deletes every jump to `chain` with this comment from DOCKER-USER, then the chain. Missing ones are fine. */
-async function removeChain(run: CommandRunner, iptables: string, chain: string, comment: string): Promise<void> {
-  const jump = ['-m', 'comment', '--comment', comment, '-j', chain];
+async function removeChain(iptables: IptablesCommand, chain: string, comment: string): Promise<void> {
   // A jump inserted twice (two agents of one host id racing) is deleted twice; bounded all the same.
   for (let i = 0; i < 8; i++) {
-    const deleted = await run(iptables, ['-w', '-D', DOCKER_USER_CHAIN, ...jump]);
-    if (deleted.code !== 0) {
-      unavailable(iptables, deleted);
-      break;
-    }
+    const args = ['-D', DOCKER_USER_CHAIN, ...jumpArgs(chain, comment)];
+    const deleted = await iptables.attempt(args);
+    if (deleted.code === 0) continue;
+    // Not there (any more): done. Not installed or not root: no rule of ours can be there either, but say so.
+    const failed = iptables.failure(args, deleted);
+    if (failed.unavailable) throw failed;
+    break;
   }
-  await run(iptables, ['-w', '-F', chain]);
-  await run(iptables, ['-w', '-X', chain]);
+  await iptables.attempt(['-F', chain]);
+  await iptables.attempt(['-X', chain]);
 }
 
 /**
@@ -138,15 +89,14 @@ async function removeChain(run: CommandRunner, iptables: string, chain: string, 
  * nothing when iptables is missing or not allowed (then no agent could have written any).
  */
 export async function removeClusterFilters(cluster: string, options: { iptables?: string; run?: CommandRunner } = {}): Promise<number> {
-  const run = options.run ?? runCommand;
-  const iptables = options.iptables ?? 'iptables';
-  const listing = await run(iptables, ['-w', '-S', DOCKER_USER_CHAIN]);
+  const iptables = new IptablesCommand(options.iptables ?? 'iptables', ['-w'], options.run ?? runCommand);
+  const listing = await iptables.attempt(['-S', DOCKER_USER_CHAIN]);
   if (listing.code !== 0) return 0;
   let removed = 0;
   for (const line of listing.stdout.split('\n')) {
     const m = /--comment "?skiff (\S+) ([^"\s]+)"? -j (SKIFF-[0-9a-f]{8})\b/.exec(line);
     if (!m || m[1] !== cluster) continue;
-    await removeChain(run, iptables, m[3], jumpComment(m[1], m[2]));
+    await removeChain(iptables, m[3], jumpComment(m[1], m[2]));
     removed++;
   }
   return removed;

@@ -174,7 +174,7 @@ describe('DockerHostNetwork', () => {
     const { hostNetwork } = manager();
     writeFileSync(failFlag, '');
     await expect(hostNetwork.ensure(net)).rejects.toThrow(
-      `${fake} -t nat -S POSTROUTING failed (exit code 4): iptables: Permission denied (you must be root).`,
+      `${fake} -t nat -S POSTROUTING failed: this user may not use ${fake} (iptables: Permission denied (you must be root).); the agent must run as root to write its rules`,
     );
     rmSync(failFlag);
     rmSync(calls);

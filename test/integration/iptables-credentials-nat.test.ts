@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CredentialsRoutes, removeCredentialRoutes } from '../../agent/credentials-routes.ts';
-import { IptablesCredentialsNat, IptablesError } from '../../agent/iptables-credentials-nat.ts';
+import { IptablesCredentialsNat } from '../../agent/iptables-credentials-nat.ts';
+import { IptablesError } from '../../agent/iptables.ts';
 import { credentialsChainName } from '../../core/credentials-routes.ts';
 
 const ns = `skiff-cred-${process.pid}`;
@@ -82,6 +83,6 @@ describe('IptablesCredentialsNat', () => {
     const err = await new IptablesCredentialsNat(join(dir, 'no-such-iptables')).ensureChain('SKIFF-CRED-00000000', 'x').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(IptablesError);
     expect((err as IptablesError).unavailable).toBe(true);
-    expect((err as Error).message).toMatch(/no-such-iptables -t nat -N SKIFF-CRED-00000000 failed: .*ENOENT/);
+    expect((err as Error).message).toMatch(/no-such-iptables -w 5 -t nat -N SKIFF-CRED-00000000 failed: .*no-such-iptables is not installed \(.*ENOENT/);
   });
 });

@@ -1,13 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { GuestIsolation } from '../../agent/guest-isolation.ts';
-import {
-  type CommandRunner,
-  IptablesFilter,
-  MemoryPacketFilter,
-  type PacketFilter,
-  PacketFilterUnavailableError,
-  removeClusterFilters,
-} from '../../agent/packet-filter.ts';
+import { type CommandRunner, IptablesError } from '../../agent/iptables.ts';
+import { IptablesFilter, MemoryPacketFilter, type PacketFilter, removeClusterFilters } from '../../agent/packet-filter.ts';
 import { filterChainName, guestRules } from '../../core/packet-filter.ts';
 
 /** A runner that records every call and answers from a script of (predicate, answer). */
@@ -51,7 +45,8 @@ describe('IptablesFilter (iptables argv, no kernel)', () => {
       stderr: 'iptables-restore v1.8.9 (nf_tables): Could not fetch rule set generation id: Permission denied (you must be root)',
     }));
     const err = await new IptablesFilter({ cluster: 'c1', hostId: 'local-1', run: denied.run }).apply(rule).catch((e: Error) => e);
-    expect(err).toBeInstanceOf(PacketFilterUnavailableError);
+    expect(err).toBeInstanceOf(IptablesError);
+    expect((err as IptablesError).unavailable).toBe(true);
     expect((err as Error).message).toMatch(/must run as root/);
     const missing = recorder(() => ({ code: 127, stderr: 'spawn iptables-restore ENOENT' }));
     await expect(new IptablesFilter({ cluster: 'c1', hostId: 'local-1', run: missing.run }).apply(rule)).rejects.toThrow(/not installed/);
@@ -177,7 +172,7 @@ describe('GuestIsolation (the in-memory filter)', () => {
 
   it('says once that iptables is unavailable, what that means, and stops trying', async () => {
     const { iso, filter, logs } = setup();
-    filter.failWith = new PacketFilterUnavailableError('iptables may not be used by this user (Permission denied): the agent must run as root');
+    filter.failWith = new IptablesError('iptables may not be used by this user (Permission denied): the agent must run as root', true);
     await iso.admit({ id: 's1', taskId: 'team-web-1' });
     await iso.sync([{ id: 's1', taskId: 'team-web-1' }]);
     await iso.admit({ id: 's2', taskId: 'bill-api-1' });
@@ -210,7 +205,7 @@ describe('GuestIsolation without guests', () => {
       apply: async () => void calls.push('apply'),
       remove: async (): Promise<void> => {
         calls.push('remove');
-        throw new PacketFilterUnavailableError('iptables may not be used by this user');
+        throw new IptablesError('iptables may not be used by this user', true);
       },
     };
     const logs: string[] = [];
