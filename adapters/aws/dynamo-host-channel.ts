@@ -14,7 +14,6 @@
  *   asked `fresh` (after a wake-up, which follows a publication) reads strongly consistent, so it
  *   cannot miss the document it was woken for.
  */
-import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import {
   type AttributeValue,
@@ -29,6 +28,7 @@ import type { HostDocument } from '../../core/types.ts';
 import type { HostChannel, HostChannelFetchOptions } from '../../ports/index.ts';
 import { DYNAMODB_ERRORS } from './dynamo-calls.ts';
 import { MAX_ITEM_BYTES } from './dynamo/items.ts';
+import { asciiJson, ChannelRetry, type ChannelRetryOptions, checkHostId, checkOptionKeys, RETRY_OPTION_KEYS, sha256 } from './host-channel-common.ts';
 import { classifySdkError, isAccessDenied, sdkErrorCode, sdkErrorMessage } from './sdk-errors.ts';
 import { HostChannelError } from './ssm-channel.ts';
 
@@ -37,13 +37,10 @@ export const HOST_DOCUMENT_KEY = 'pk';
 /** The key's prefix, as in the state table: the host role's `dynamodb:LeadingKeys = HOST#${ec2:SourceInstanceARN}`. */
 export const HOST_DOCUMENT_KEY_PREFIX = 'HOST#';
 
-const SEGMENT = /^[a-zA-Z0-9_.-]+$/;
-const MAX_HOST_ID = 128;
-const MAX_BACKOFF_MS = 5_000;
 /** An item larger than this is refused before it is sent (DynamoDB's 400 KB), with a LimitError naming the host. */
 const ITEM_BUDGET = MAX_ITEM_BYTES;
 
-export interface DynamoHostChannelOptions {
+export interface DynamoHostChannelOptions extends ChannelRetryOptions {
   /** The host document table (`SKIFF_HOST_DOCUMENT_TABLE`): partition key `pk` (S), no sort key. */
   readonly tableName: string;
   /**
@@ -52,17 +49,9 @@ export interface DynamoHostChannelOptions {
    * @default '' (local mode: `HOST#<id>`)
    */
   readonly hostArnPrefix?: string;
-  /** Attempts per publish and remove when throttled or unavailable. @default 6 */
-  readonly maxAttempts?: number;
-  /** First backoff delay; doubles per attempt, capped at 5 s, with jitter. @default 200 */
-  readonly baseDelayMs?: number;
-  /** Waits between attempts (tests pass a fast one). @default setTimeout */
-  readonly sleep?: (ms: number) => Promise<void>;
-  /** Jitter source in [0, 1). @default Math.random */
-  readonly random?: () => number;
 }
 
-const OPTION_KEYS = new Set(['tableName', 'hostArnPrefix', 'maxAttempts', 'baseDelayMs', 'sleep', 'random']);
+const OPTION_KEYS = ['tableName', 'hostArnPrefix', ...RETRY_OPTION_KEYS];
 
 interface Encoded {
   readonly encoding: 'json' | 'gzip';
@@ -86,17 +75,13 @@ export function hostDocumentTableDefinition(tableName: string): CreateTableComma
 export class DynamoHostChannel implements HostChannel {
   private readonly table: string;
   private readonly hostArnPrefix: string;
-  private readonly maxAttempts: number;
-  private readonly baseDelayMs: number;
-  private readonly sleep: (ms: number) => Promise<void>;
-  private readonly random: () => number;
+  private readonly retry: ChannelRetry;
 
   constructor(
     private readonly client: DynamoDBClient,
     options: DynamoHostChannelOptions,
   ) {
-    const unknown = Object.keys(options ?? {}).filter((k) => !OPTION_KEYS.has(k));
-    if (unknown.length > 0) throw new TypeError(`DynamoHostChannel: unknown option(s) ${unknown.join(', ')}`);
+    checkOptionKeys('DynamoHostChannel', options, OPTION_KEYS);
     if (typeof options.tableName !== 'string' || !/^[a-zA-Z0-9_.-]{3,255}$/.test(options.tableName)) {
       throw new TypeError(`DynamoHostChannel: tableName must be 3-255 characters of a-zA-Z0-9_.-, got ${JSON.stringify(options.tableName)}`);
     }
@@ -106,11 +91,7 @@ export class DynamoHostChannel implements HostChannel {
       throw new TypeError(`DynamoHostChannel: hostArnPrefix must be a string of at most 256 characters without '#', got ${JSON.stringify(prefix)}`);
     }
     this.hostArnPrefix = prefix;
-    this.maxAttempts = options.maxAttempts ?? 6;
-    if (!Number.isInteger(this.maxAttempts) || this.maxAttempts < 1) throw new TypeError('DynamoHostChannel: maxAttempts must be an integer >= 1');
-    this.baseDelayMs = options.baseDelayMs ?? 200;
-    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
-    this.random = options.random ?? Math.random;
+    this.retry = new ChannelRetry('DynamoHostChannel', options);
   }
 
   /**
@@ -211,32 +192,12 @@ export class DynamoHostChannel implements HostChannel {
   }
 
   /** A request retried with exponential backoff and jitter while it is throttled or DynamoDB is unavailable. */
-  private async withRetry<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.call(what, fn);
-      } catch (err) {
-        if (!(err instanceof HostChannelError) || !err.retryable || attempt >= this.maxAttempts) throw err;
-        const ceiling = Math.min(MAX_BACKOFF_MS, this.baseDelayMs * 2 ** (attempt - 1));
-        await this.sleep(ceiling / 2 + (ceiling / 2) * this.random());
-      }
-    }
+  private withRetry<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return this.retry.run(
+      () => this.call(what, fn),
+      (err) => err instanceof HostChannelError && err.retryable,
+    );
   }
-}
-
-function checkHostId(hostId: string): void {
-  if (typeof hostId !== 'string' || !SEGMENT.test(hostId) || hostId.length > MAX_HOST_ID) {
-    throw new ValidationError([{ path: 'hostId', message: `must be 1-128 characters of a-zA-Z0-9_.-, got ${JSON.stringify(hostId)}` }]);
-  }
-}
-
-/** Non-ASCII as \u escapes: the JSON the document budget counts (core/document-size.ts). */
-function asciiJson(value: unknown): string {
-  return JSON.stringify(value).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
-
-function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
 }
 
 /** The JSON, or its gzip (a binary attribute, counted in raw bytes) when that is smaller. */

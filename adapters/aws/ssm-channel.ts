@@ -6,7 +6,6 @@
  * Everything is sized for the Standard tier (free, 4 KB a value, 10,000 per account and Region)
  * and for AWS's default request rates; docs/host-channel.md has the numbers and their sources.
  */
-import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import {
   DeleteParametersCommand,
@@ -19,6 +18,17 @@ import {
 import { ConflictError, LimitError, SkiffError, ValidationError } from '../../core/errors.ts';
 import type { HostDocument } from '../../core/types.ts';
 import type { HostChannel } from '../../ports/index.ts';
+import {
+  asciiJson,
+  ChannelRetry,
+  type ChannelRetryOptions,
+  checkHostId,
+  checkOptionKeys,
+  MAX_HOST_ID,
+  RETRY_OPTION_KEYS,
+  SEGMENT,
+  sha256,
+} from './host-channel-common.ts';
 import { classifySdkError, isAccessDenied, sdkErrorCode, sdkErrorMessage, serviceErrors } from './sdk-errors.ts';
 
 /** Parameter Store's own names; everything else is read by the shared classifier. */
@@ -42,7 +52,6 @@ const FETCH_ATTEMPTS = 3;
 
 const HEAD_FORMAT = 'skiff-doc/1';
 const HEAD_LINE = /^skiff-doc\/1 g=(\d+) n=(\d+) e=(json|gzip) h=([0-9a-f]{64})$/;
-const SEGMENT = /^[a-zA-Z0-9_.-]+$/;
 /** Parameter Store allows 15 levels; a host's parameters sit 3 levels below the prefix. */
 const MAX_PREFIX_LEVELS = 12;
 
@@ -66,7 +75,7 @@ export class HostChannelError extends SkiffError {
   }
 }
 
-export interface SsmHostChannelOptions {
+export interface SsmHostChannelOptions extends ChannelRetryOptions {
   /** Root of the cluster's parameters, e.g. `/skiff/prod`. */
   readonly prefix: string;
   /**
@@ -77,25 +86,14 @@ export interface SsmHostChannelOptions {
    * @default '' (no tags: local mode)
    */
   readonly hostArnPrefix?: string;
-  /** Attempts per request of publish and remove when throttled or unavailable. @default 6 */
-  readonly maxAttempts?: number;
-  /** First backoff delay; doubles per attempt, capped at 5 s, with jitter. @default 200 */
-  readonly baseDelayMs?: number;
-  /** Waits between attempts (tests pass a fast one). @default setTimeout */
-  readonly sleep?: (ms: number) => Promise<void>;
-  /** Jitter source in [0, 1). @default Math.random */
-  readonly random?: () => number;
 }
 
-const OPTION_KEYS = new Set(['prefix', 'hostArnPrefix', 'maxAttempts', 'baseDelayMs', 'sleep', 'random']);
+const OPTION_KEYS = ['prefix', 'hostArnPrefix', ...RETRY_OPTION_KEYS];
 /** The tag holding the ARN of the one instance allowed to read a host parameter (infra/skiff-cluster.ts). */
 export const HOST_ARN_TAG_KEY = 'skiff:host-arn';
 /** SSM tag values: 1-256 characters of letters, digits, spaces and `_.:/=+-@` (`TagValue` in the SSM API model). */
 const TAG_VALUE = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
 const MAX_TAG_VALUE = 256;
-/** Host ids are at most 128 characters (checkHostId); the rest of a tag value is the prefix's. */
-const MAX_HOST_ID = 128;
-const MAX_BACKOFF_MS = 5_000;
 
 interface Head {
   readonly generation: number;
@@ -116,26 +114,16 @@ interface Encoded {
 export class SsmHostChannel implements HostChannel {
   private readonly prefix: string;
   private readonly hostArnPrefix: string;
-  private readonly maxAttempts: number;
-  private readonly baseDelayMs: number;
-  private readonly sleep: (ms: number) => Promise<void>;
-  private readonly random: () => number;
+  private readonly retry: ChannelRetry;
 
   constructor(
     private readonly client: SSMClient,
     options: SsmHostChannelOptions,
   ) {
-    const unknown = Object.keys(options ?? {}).filter((k) => !OPTION_KEYS.has(k));
-    if (unknown.length > 0) throw new TypeError(`SsmHostChannel: unknown option(s) ${unknown.join(', ')}`);
+    checkOptionKeys('SsmHostChannel', options, OPTION_KEYS);
     this.prefix = checkPrefix(options.prefix);
     this.hostArnPrefix = checkHostArnPrefix(options.hostArnPrefix);
-    this.maxAttempts = options.maxAttempts ?? 6;
-    if (!Number.isInteger(this.maxAttempts) || this.maxAttempts < 1) {
-      throw new TypeError('SsmHostChannel: maxAttempts must be an integer >= 1');
-    }
-    this.baseDelayMs = options.baseDelayMs ?? 200;
-    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
-    this.random = options.random ?? Math.random;
+    this.retry = new ChannelRetry('SsmHostChannel', options);
   }
 
   /**
@@ -337,16 +325,12 @@ export class SsmHostChannel implements HostChannel {
   }
 
   /** A request retried with exponential backoff and jitter while it is throttled or Parameter Store is unavailable. */
-  private async withRetry<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.call(what, fn);
-      } catch (err) {
-        if (!(err instanceof HostChannelError) || !err.retryable || err.reason === 'torn-read' || attempt >= this.maxAttempts) throw err;
-        const ceiling = Math.min(MAX_BACKOFF_MS, this.baseDelayMs * 2 ** (attempt - 1));
-        await this.sleep(ceiling / 2 + (ceiling / 2) * this.random());
-      }
-    }
+  private withRetry<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    // A torn read is retried by the reader (it re-reads the head), never here.
+    return this.retry.run(
+      () => this.call(what, fn),
+      (err) => err instanceof HostChannelError && err.retryable && err.reason !== 'torn-read',
+    );
   }
 }
 
@@ -376,21 +360,6 @@ function checkHostArnPrefix(value: unknown): string {
     );
   }
   return prefix;
-}
-
-function checkHostId(hostId: string): void {
-  if (typeof hostId !== 'string' || !SEGMENT.test(hostId) || hostId.length > MAX_HOST_ID) {
-    throw new ValidationError([{ path: 'hostId', message: `must be 1-128 characters of a-zA-Z0-9_.-, got ${JSON.stringify(hostId)}` }]);
-  }
-}
-
-/** Non-ASCII as \u escapes, so that byte and character counts agree and chunks never split a character. */
-function asciiJson(value: unknown): string {
-  return JSON.stringify(value).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
-
-function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
 }
 
 /** JSON, or gzip+base64 of it when that is smaller (task lists repeat themselves a lot). */
