@@ -5,22 +5,14 @@
  * fresh read after it: the running one may have read before the publication.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { MemoryExecutor } from '../../adapters/memory/executor.ts';
-import { Agent, type AgentStore } from '../../agent/agent.ts';
 import { containerSpecHash } from '../../agent/docker.ts';
 import type { HostDocument } from '../../core/types.ts';
 import type { HostChannel, HostChannelFetchOptions } from '../../ports/index.ts';
+import { startTestAgent, stopTestAgents, until } from '../helpers/agent-harness.ts';
 
 describe('the agent reading its host document', () => {
-  const dirs: string[] = [];
-  const agents: Agent[] = [];
-  afterEach(async () => {
-    await Promise.all(agents.splice(0).map((a) => a.stop()));
-    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-  });
+  afterEach(stopTestAgents);
 
   /** A channel whose reads wait until released, recording each read's options. */
   function gatedChannel() {
@@ -46,49 +38,14 @@ describe('the agent reading its host document', () => {
     };
   }
 
-  function agentOn(channel: HostChannel): Agent {
-    const dir = mkdtempSync(join(tmpdir(), 'skiff-agent-wake-'));
-    dirs.push(dir);
-    const store: AgentStore = { putHostStatus: async () => {}, putHeartbeat: async () => {} };
-    const agent = new Agent(
-      {
-        cluster: 'c',
-        hostId: 'h1',
-        address: '127.1.0.1',
-        capacity: { cpu: 4000, memory: 2 ** 33 },
-        labels: {},
-        pollMs: 3_600_000,
-        heartbeatMs: 60_000,
-        reconcileMs: 60_000,
-        stateFile: join(dir, 'state.json'),
-        stopGraceSeconds: 0,
-        parallelism: 4,
-      },
-      {
-        store,
-        channel,
-        executor: new MemoryExecutor({ hashOf: containerSpecHash, startDelayMs: 0 }),
-        hashOf: containerSpecHash,
-        now: Date.now,
-        random: () => 0.5,
-        log: () => {},
-        version: 't',
-      },
-    );
-    agents.push(agent);
-    return agent;
-  }
-
-  const until = async (what: string, cond: () => boolean) => {
-    for (const end = Date.now() + 10_000; Date.now() < end; await new Promise((r) => setTimeout(r, 10))) if (cond()) return;
-    throw new Error(`timed out waiting for ${what}`);
-  };
-
   it('reads plainly on its own, fresh when woken, and once more (fresh) when woken during a read', async () => {
     const g = gatedChannel();
-    const agent = agentOn(g.channel);
-    void agent.start();
-    await until('the first poll', () => g.reads.length === 1);
+    // Only wake-ups and the first poll read: the timer's next poll is an hour away.
+    const agent = startTestAgent(
+      { channel: g.channel, executor: new MemoryExecutor({ hashOf: containerSpecHash, startDelayMs: 0 }), hashOf: containerSpecHash },
+      { pollMs: 3_600_000, heartbeatMs: 60_000, reconcileMs: 60_000 },
+    );
+    await until(() => g.reads.length === 1 || undefined, 'the first poll');
     expect(g.reads[0]).toBeUndefined();
 
     // Woken while that poll waits: it may have read before the publication, so one more read follows.
@@ -96,7 +53,7 @@ describe('the agent reading its host document', () => {
     agent.wake();
     agent.wake();
     g.gates.shift()!();
-    await until('the read after the wake-up', () => g.reads.length === 2);
+    await until(() => g.reads.length === 2 || undefined, 'the read after the wake-up');
     expect(g.reads[1]).toEqual({ fresh: true });
     g.gates.shift()!();
     await agent.pollNow();
@@ -104,7 +61,7 @@ describe('the agent reading its host document', () => {
     expect(g.reads.length).toBe(2);
 
     agent.wake();
-    await until('the wake-up read', () => g.reads.length === 3);
+    await until(() => g.reads.length === 3 || undefined, 'the wake-up read');
     expect(g.reads[2]).toEqual({ fresh: true });
     g.gates.shift()!();
   });
