@@ -23,12 +23,21 @@ import {
   GetItemCommand,
   PutItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import { ConflictError, LimitError, SkiffError, ValidationError } from '../../core/errors.ts';
+import { ConflictError, LimitError, SkiffError } from '../../core/errors.ts';
 import type { HostDocument } from '../../core/types.ts';
 import type { HostChannel, HostChannelFetchOptions } from '../../ports/index.ts';
 import { DYNAMODB_ERRORS } from './dynamo-calls.ts';
 import { MAX_ITEM_BYTES } from './dynamo/items.ts';
-import { asciiJson, ChannelRetry, type ChannelRetryOptions, checkHostId, checkOptionKeys, RETRY_OPTION_KEYS, sha256 } from './host-channel-common.ts';
+import {
+  asciiJson,
+  ChannelRetry,
+  type ChannelRetryOptions,
+  checkHostId,
+  checkOptionKeys,
+  checkPublishable,
+  RETRY_OPTION_KEYS,
+  sha256,
+} from './host-channel-common.ts';
 import { classifySdkError, isAccessDenied, sdkErrorCode, sdkErrorMessage } from './sdk-errors.ts';
 import { HostChannelError } from './ssm-channel.ts';
 
@@ -99,10 +108,7 @@ export class DynamoHostChannel implements HostChannel {
    * this generation with other content; a repeat of the same generation and content succeeds.
    */
   async publish(doc: HostDocument): Promise<void> {
-    checkHostId(doc.hostId);
-    if (!Number.isSafeInteger(doc.generation) || doc.generation < 0) {
-      throw new ValidationError([{ path: 'generation', message: `must be a non-negative integer, got ${doc.generation}` }]);
-    }
+    checkPublishable(doc);
     const encoded = encode(doc);
     const item: Record<string, AttributeValue> = {
       [HOST_DOCUMENT_KEY]: { S: this.key(doc.hostId) },

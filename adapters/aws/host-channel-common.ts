@@ -65,6 +65,14 @@ export function checkHostId(hostId: string): void {
   }
 }
 
+/** What both channels check of a document before they publish it: its host id and its generation. */
+export function checkPublishable(doc: { hostId: string; generation: number }): void {
+  checkHostId(doc.hostId);
+  if (!Number.isSafeInteger(doc.generation) || doc.generation < 0) {
+    throw new ValidationError([{ path: 'generation', message: `must be a non-negative integer, got ${doc.generation}` }]);
+  }
+}
+
 /**
  * Non-ASCII as \u escapes: byte and character counts agree (the document budget of
  * core/document-size.ts counts this JSON), and an SSM chunk never splits a character.

@@ -15,7 +15,7 @@ import {
   PutParameterCommand,
   type SSMClient,
 } from '@aws-sdk/client-ssm';
-import { ConflictError, LimitError, SkiffError, ValidationError } from '../../core/errors.ts';
+import { ConflictError, LimitError, SkiffError } from '../../core/errors.ts';
 import type { HostDocument } from '../../core/types.ts';
 import type { HostChannel } from '../../ports/index.ts';
 import {
@@ -23,6 +23,7 @@ import {
   ChannelRetry,
   type ChannelRetryOptions,
   checkHostId,
+  checkPublishable,
   checkOptionKeys,
   MAX_HOST_ID,
   RETRY_OPTION_KEYS,
@@ -132,10 +133,7 @@ export class SsmHostChannel implements HostChannel {
    * finds all of its chunks, or (if it was slow and they were deleted) re-reads the head.
    */
   async publish(doc: HostDocument): Promise<void> {
-    checkHostId(doc.hostId);
-    if (!Number.isSafeInteger(doc.generation) || doc.generation < 0) {
-      throw new ValidationError([{ path: 'generation', message: `must be a non-negative integer, got ${doc.generation}` }]);
-    }
+    checkPublishable(doc);
     const encoded = encode(doc);
     const inline = `${headLine(doc.generation, 0, encoded)}\n${encoded.payload}`;
     const chunks = Buffer.byteLength(inline) <= STANDARD_PARAMETER_BYTES ? [] : split(encoded.payload, STANDARD_PARAMETER_BYTES);
