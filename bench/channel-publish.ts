@@ -9,6 +9,7 @@
  */
 import './env.ts';
 import { parseArgs } from 'node:util';
+import { numberFlag } from './args.ts';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoHostChannel } from '../adapters/aws/dynamo-host-channel.ts';
 import { SsmHostChannel } from '../adapters/aws/ssm-channel.ts';
@@ -24,11 +25,12 @@ import { simHostId } from './scale-hosts.ts';
 const { values } = parseArgs({
   options: { channel: { type: 'string', default: 'dynamodb' }, hosts: { type: 'string', default: '200' }, tasks: { type: 'string', default: '10' } },
 });
-const HOSTS = Number(values.hosts);
-const TASKS = Number(values.tasks);
-if (values.channel !== 'ssm' && values.channel !== 'dynamodb') throw new Error(`--channel must be ssm or dynamodb, got ${values.channel}`);
-if (!Number.isInteger(HOSTS) || HOSTS < 1 || HOSTS > 100_000) throw new Error(`--hosts must be an integer from 1 to 100000, got ${values.hosts}`);
-if (!Number.isInteger(TASKS) || TASKS < 0 || TASKS > 300) throw new Error(`--tasks must be an integer from 0 to 300, got ${values.tasks}`);
+if (values.channel !== 'ssm' && values.channel !== 'dynamodb') {
+  console.error(`bench/channel-publish: --channel must be ssm or dynamodb, got ${JSON.stringify(values.channel)}`);
+  process.exit(2);
+}
+const HOSTS = numberFlag('channel-publish', values, 'hosts', { min: 1, max: 100_000, integer: true });
+const TASKS = numberFlag('channel-publish', values, 'tasks', { min: 0, max: 300, integer: true });
 
 const doc = (i: number, generation: number): HostDocument => ({
   cluster: 'bench',

@@ -13,6 +13,7 @@
  */
 import './env.ts';
 import { parseArgs } from 'node:util';
+import { numberFlag } from './args.ts';
 import { DynamoStore } from '../adapters/aws/dynamo-store.ts';
 import { CallCounter, type CallTally } from '../adapters/aws/call-counter.ts';
 import { dynaliteClient, ensureTable, startDynalite } from '../local/dynalite.ts';
@@ -31,14 +32,7 @@ const { values } = parseArgs({
     events: { type: 'string', default: '24500' },
   },
 });
-const int = (name: keyof typeof values, min: number, max: number) => {
-  const v = Number(values[name]);
-  if (!Number.isInteger(v) || v < min || v > max) {
-    console.error(`bench/pass-reads: --${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(values[name])}`);
-    process.exit(2);
-  }
-  return v;
-};
+const int = (name: keyof typeof values, min: number, max: number) => numberFlag('pass-reads', values, name, { min, max, integer: true });
 const HOSTS = int('hosts', 1, 10_000);
 const SERVICES = int('services', 1, 10_000);
 const REPLICAS = int('replicas', 1, 100);

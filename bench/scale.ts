@@ -21,6 +21,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, loadavg, cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { numberFlag } from './args.ts';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { SSMClient as SsmClient } from '@aws-sdk/client-ssm';
 import { Route53Client } from '@aws-sdk/client-route-53';
@@ -74,15 +75,7 @@ const { values } = parseArgs({
   },
 });
 
-function num(name: keyof typeof values, min: number, max = Number.POSITIVE_INFINITY): number {
-  const raw = values[name];
-  const v = Number(raw);
-  if (raw === undefined || !Number.isFinite(v) || v < min || v > max) {
-    console.error(`bench/scale: --${name} must be a number from ${min} to ${max}, got ${JSON.stringify(raw)}`);
-    process.exit(2);
-  }
-  return v;
-}
+const num = (name: keyof typeof values, min: number, max?: number) => numberFlag('scale', values, name, { min, ...(max === undefined ? {} : { max }) });
 
 const HOSTS = num('hosts', 1, 10_000);
 const TASKS = num('tasks', 1, 200_000);
