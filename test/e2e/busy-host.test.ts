@@ -10,11 +10,12 @@
  * Nothing here asserts a speed (bench/converge.ts and bench/heal.ts print those).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { eventually, json, skiff, startCluster, type RunningCluster } from '../helpers/cli.ts';
+import { writeWebService } from '../helpers/web-service.ts';
 import { removeClusterContainers, uniqueClusterName } from '../helpers/docker.ts';
 import { SlowDocker } from '../helpers/slow-docker.ts';
 import type { ClusterEvent, TaskView } from '../../core/types.ts';
@@ -33,24 +34,7 @@ const hosts = async () => json<{ id: string; state: string }[]>(await cli('get',
 const events = async () => json<ClusterEvent[]>(await cli('events', '-o', 'json'));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function service(name: string, replicas: number): string {
-  const file = join(dir, `${name}.yaml`);
-  writeFileSync(
-    file,
-    `kind: Service
-metadata: { name: ${name} }
-spec:
-  replicas: ${replicas}
-  containers:
-    - name: web
-      image: skiff/busybox:latest
-      command: ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"]
-      ports: [{ containerPort: 8080 }]
-      resources: { cpu: 50m, memory: 16Mi }
-`,
-  );
-  return file;
-}
+const service = (name: string, replicas: number) => writeWebService(dir, name, { replicas });
 
 const fullStrength = (name: string, replicas: number, timeoutMs = 60_000) =>
   eventually(

@@ -3,13 +3,14 @@
  * server, real HTTP through its load balancer, real Docker. Host traffic stays on 127.0.0.0/8.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:http';
 import Docker from 'dockerode';
 import { UDPClient } from 'dns2';
 import { eventually, json, skiff, startCluster, type RunningCluster } from '../helpers/cli.ts';
+import { type WebServiceOptions, writeWebService } from '../helpers/web-service.ts';
 import { tearDownCluster, uniqueClusterName } from '../helpers/docker.ts';
 import { LABELS } from '../../agent/executor.ts';
 import type { TaskView } from '../../core/types.ts';
@@ -24,24 +25,8 @@ let proxyUrl = '';
 const cli = (...args: string[]) => skiff(args, { cwd: dir });
 const tasksOf = async (service: string) => json<TaskView[]>(await cli('get', 'tasks', '--service', service, '-o', 'json'));
 
-function apply(name: string, replicas: number, extra = '', restartPolicy = 'always') {
-  const file = join(dir, `${name}-${replicas}.yaml`);
-  writeFileSync(
-    file,
-    `kind: Service
-metadata: { name: ${name} }
-spec:
-  replicas: ${replicas}
-  restartPolicy: ${restartPolicy}
-  containers:
-    - name: web
-      image: skiff/busybox:latest
-      command: ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"]
-      ports: [{ containerPort: 8080, name: http }]
-      resources: { cpu: 50m, memory: 16Mi }
-${extra}`,
-  );
-  return cli('apply', '-f', file);
+function apply(name: string, replicas: number, o: Omit<WebServiceOptions, 'replicas'> = {}) {
+  return cli('apply', '-f', writeWebService(dir, name, { replicas, ...o }));
 }
 
 async function query(name: string, type: 'A' | 'SRV'): Promise<{ answers: { address?: string; port?: number; target?: string }[]; rcode: number }> {
@@ -120,7 +105,7 @@ describe('service discovery and load balancing', { timeout: 120_000 }, () => {
   });
 
   it('drops a replica that dies from DNS', async () => {
-    expect((await apply('once', 2, '', 'never')).code).toBe(0);
+    expect((await apply('once', 2, { restartPolicy: 'never' })).code).toBe(0);
     const [victim] = await docker.listContainers({ filters: { label: [`${LABELS.cluster}=${cluster}`, `${LABELS.service}=once`, `${LABELS.container}=web`] } });
     await eventually(
       async () => ((await query('_http._tcp.once.default.skiff.internal', 'SRV')).answers.length === 2 ? true : undefined),
@@ -136,7 +121,7 @@ describe('service discovery and load balancing', { timeout: 120_000 }, () => {
   });
 
   it('balances ingress traffic over every replica, and keeps a client on one with session affinity', async () => {
-    expect((await apply('web', 3, '  ingress: { host: web.example.test, port: 8080 }\n')).code).toBe(0);
+    expect((await apply('web', 3, { ingress: '{ host: web.example.test, port: 8080 }' })).code).toBe(0);
     const ids = (await tasksOf('web')).map((t) => t.id).sort();
     await eventually(async () => ((await viaProxy('web.example.test')).status === 200 ? true : undefined), 'the route', 10_000);
     const seen = new Set<string>();
@@ -147,7 +132,7 @@ describe('service discovery and load balancing', { timeout: 120_000 }, () => {
     }
     expect([...seen].sort()).toEqual(ids);
 
-    expect((await apply('web', 3, '  ingress: { host: web.example.test, port: 8080, sessionAffinity: true }\n')).code).toBe(0);
+    expect((await apply('web', 3, { ingress: '{ host: web.example.test, port: 8080, sessionAffinity: true }' })).code).toBe(0);
     const first = await eventually(
       async () => {
         const r = await viaProxy('web.example.test');
@@ -163,7 +148,7 @@ describe('service discovery and load balancing', { timeout: 120_000 }, () => {
   });
 
   it('loses no idempotent request when a replica is killed mid-stream', async () => {
-    expect((await apply('web', 3, '  ingress: { host: web.example.test, port: 8080 }\n')).code).toBe(0);
+    expect((await apply('web', 3, { ingress: '{ host: web.example.test, port: 8080 }' })).code).toBe(0);
     await eventually(async () => ((await viaProxy('web.example.test')).status === 200 ? true : undefined), 'the route', 10_000);
     const [victim] = await docker.listContainers({ filters: { label: [`${LABELS.cluster}=${cluster}`, `${LABELS.service}=web`, `${LABELS.container}=web`] } });
     const statuses: number[] = [];
@@ -175,7 +160,7 @@ describe('service discovery and load balancing', { timeout: 120_000 }, () => {
   });
 
   it('answers 503 naming the service when it has no healthy replica', async () => {
-    expect((await apply('web', 0, '  ingress: { host: web.example.test, port: 8080 }\n')).code).toBe(0);
+    expect((await apply('web', 0, { ingress: '{ host: web.example.test, port: 8080 }' })).code).toBe(0);
     const r = await eventually(
       async () => {
         const x = await viaProxy('web.example.test');

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { eventually, json, skiff, startCluster, type RunningCluster } from '../helpers/cli.ts';
+import { writeWebService } from '../helpers/web-service.ts';
 import { execIn, removeClusterContainers, uniqueClusterName } from '../helpers/docker.ts';
 import { LABELS } from '../../agent/executor.ts';
 import type { ClusterEvent, TaskView } from '../../core/types.ts';
@@ -29,24 +30,7 @@ const containersOf = (labels: string[]) =>
  * A web server, `replicas` of it. 200m, not less: an exec probe runs inside the container's CPU cap
  * (as in Kubernetes), and `docker exec`'s own start-up needs more than a 50m cap gives it in 0.5 s.
  */
-function service(name: string, replicas: number, extra = ''): string {
-  const file = join(dir, `${name}.yaml`);
-  writeFileSync(
-    file,
-    `kind: Service
-metadata: { name: ${name} }
-spec:
-  replicas: ${replicas}
-  containers:
-    - name: web
-      image: skiff/busybox:latest
-      command: ["sh", "-c", "mkdir -p /tmp /www && touch /tmp/healthy && mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"]
-      ports: [{ containerPort: 8080 }]
-      resources: { cpu: 200m, memory: 16Mi }
-${extra}`,
-  );
-  return file;
-}
+const service = (name: string, replicas: number, extra = '') => writeWebService(dir, name, { replicas, cpu: '200m', extra });
 
 /** Every replica of `name` running (and healthy when probed), `replicas` of them. */
 const fullStrength = (name: string, replicas: number, timeoutMs = 30_000) =>

@@ -1,143 +1,55 @@
-/**
- * Ingress as people expose it, end to end: a local cluster, busybox httpd replicas, and curl
- * trusting the cluster's local CA through its load balancer (resolved to 127.0.0.1 with
- * --resolve): HTTPS with affinity, HTTP redirected to HTTPS, h2, and `/api` and `/` of one host
- * going to two services; a bad certificate reference and an overlapping path refused at apply; a
- * WebSocket echo replica (busybox sh behind `nc`, test/fixtures/ws-echo.sh) that keeps its
- * connection through the load balancer and sees it closed with a close frame when its host is drained.
- */
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, json, skiff, startCluster, type RunningCluster } from '../helpers/cli.ts';
+import { LocalIngress, writeWebService } from '../helpers/web-service.ts';
 import { tearDownCluster, uniqueClusterName } from '../helpers/docker.ts';
 import type { TaskView } from '../../core/types.ts';
 
-const run = promisify(execFile);
 const docker = new Docker();
 const cluster = uniqueClusterName('tls');
 const dir = mkdtempSync(join(tmpdir(), 'skiff-tls-'));
 const HOST = 'shop.example.test';
 let running: RunningCluster | undefined;
-let httpPort = 0;
-let httpsPort = 0;
-let ca = '';
+let ingress: LocalIngress;
 
 const cli = (...args: string[]) => skiff(args, { cwd: dir });
-
-/** A busybox httpd serving its hostname at `/`, and `api <hostname>` under /api/. */
-function spec(name: string, ingress: string, replicas = 2): string {
-  const file = join(dir, `${name}.yaml`);
-  writeFileSync(
-    file,
-    `kind: Service
-metadata: { name: ${name} }
-spec:
-  replicas: ${replicas}
-  containers:
-    - name: web
-      image: skiff/busybox:latest
-      command: ["sh", "-c", "mkdir -p /www/api && hostname > /www/index.html && echo ${name} $(hostname) > /www/api/index.html && exec httpd -f -p 8080 -h /www"]
-      ports: [{ containerPort: 8080, name: http }]
-      resources: { cpu: 50m, memory: 16Mi }
-  ingress: ${ingress}
-`,
-  );
-  return file;
-}
-
-/** curl through the load balancer with the local CA, the host resolved to 127.0.0.1; never throws on an HTTP status. */
-async function curl(url: string, ...flags: string[]): Promise<string> {
-  const { stdout } = await run('curl', [
-    '-sS',
-    '--max-time',
-    '10',
-    '--cacert',
-    ca,
-    '--resolve',
-    `${HOST}:${httpsPort}:127.0.0.1`,
-    '--resolve',
-    `${HOST}:${httpPort}:127.0.0.1`,
-    ...flags,
-    url,
-  ]);
-  return stdout.trim();
-}
-
-const https = (path = '/') => `https://${HOST}:${httpsPort}${path}`;
-
-/** The port of a URL, the scheme's default when the URL leaves it out (the load balancer may be on 80 and 443). */
-const portOf = (url: string) => {
-  const u = new URL(url);
-  return Number(u.port || (u.protocol === 'https:' ? 443 : 80));
-};
+const spec = (name: string, ingressYaml: string) => writeWebService(dir, name, { replicas: 1, ingress: ingressYaml });
 
 beforeAll(async () => {
   running = await startCluster(dir, ['--cluster', cluster, '--hosts', '2', '--data', join(dir, 'data')]);
-  const status = json<{ proxy: string; proxyHttps: string; ca: string }>(await cli('local', 'status', '-o', 'json'));
-  httpPort = portOf(status.proxy);
-  httpsPort = portOf(status.proxyHttps);
-  ca = status.ca;
+  ingress = await LocalIngress.of(dir, cli, HOST);
 });
 
 afterAll(() => tearDownCluster(running, cluster, dir, docker));
 
 describe('ingress over TLS through the local load balancer', { timeout: 60_000 }, () => {
   it('shows the HTTPS listener and the local CA, whose key only its owner reads', () => {
-    expect(httpsPort).toBeGreaterThan(0);
-    expect(existsSync(ca)).toBe(true);
+    expect(ingress.httpsPort).toBeGreaterThan(0);
+    expect(existsSync(ingress.ca)).toBe(true);
     expect(statSync(join(dir, 'data', 'ca', 'ca.key')).mode & 0o777).toBe(0o600);
-    expect(running?.output()).toContain(ca);
+    expect(running?.output()).toContain(ingress.ca);
   });
 
   it('serves HTTPS trusted through the local CA, keeps a client on its replica, redirects HTTP and negotiates h2', async () => {
-    expect((await cli('apply', '-f', spec('shop', `{ host: ${HOST}, port: http, sessionAffinity: true, tls: true }`))).code).toBe(0);
-    const first = await eventually(
-      async () => {
-        const body = await curl(https('/'), '-c', join(dir, 'jar'), '-w', ' %{http_code}').catch(() => '');
-        // The page ends with a newline, then curl's ' 200'.
-        return body.endsWith(' 200') ? body.slice(0, -4).trim() : undefined;
-      },
-      'an HTTPS answer from a replica',
-      40_000,
-      500,
-    );
-    for (let i = 0; i < 4; i++) expect(await curl(https('/'), '-b', join(dir, 'jar'))).toBe(first);
-    // The Location leaves out the port when it is 443 (the load balancer may run on 80 and 443).
-    const location = httpsPort === 443 ? `https://${HOST}/cart?x=1` : https('/cart?x=1');
-    expect(await curl(`http://${HOST}:${httpPort}/cart?x=1`, '-o', '/dev/null', '-w', '%{http_code} %{redirect_url}')).toBe(`308 ${location}`);
-    expect(await curl(https('/'), '--http2', '-o', '/dev/null', '-w', '%{http_version}')).toBe('2');
+    await ingress.expectShopOverHttps();
   });
 
   it('sends /api and / of one host to two services', async () => {
-    expect((await cli('apply', '-f', spec('api', `{ host: ${HOST}, port: http, path: /api, tls: true }`, 1))).code).toBe(0);
-    const api = await eventually(
-      async () => {
-        const body = (await curl(https('/api/'), '-w', ' %{http_code}').catch(() => '')).replace(/\s+/g, ' ');
-        return body.startsWith('api ') && body.endsWith(' 200') ? body : undefined;
-      },
-      'the api service behind /api',
-      40_000,
-      500,
-    );
-    expect(api).toMatch(/^api \S+ 200$/);
-    // `/` still reaches the shop's replicas (a hostname, not the api's answer).
-    expect(await curl(https('/'))).not.toMatch(/^api /);
+    await ingress.expectApiOnItsPath();
     expect((await cli('describe', 'service', 'api')).stdout).toContain(`Ingress:   ${HOST}/api → port 8080, tls`);
     expect((await cli('get', 'services')).stdout).toContain(`${HOST}/api`);
   });
 
   it('refuses at apply a certificate reference that is not an ACM ARN, and a host and path another service has', async () => {
-    const bad = await cli('apply', '-f', spec('badcert', `{ host: other.example.test, port: http, tls: { certificateArn: my-cert } }`, 1));
+    const bad = await cli('apply', '-f', spec('badcert', `{ host: other.example.test, port: http, tls: { certificateArn: my-cert } }`));
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toContain('spec.ingress.tls.certificateArn');
     expect(bad.stderr).toContain('must be the ARN of an ACM certificate');
-    const overlap = await cli('apply', '-f', spec('api2', `{ host: ${HOST}, port: http, path: /api }`, 1));
+    const overlap = await cli('apply', '-f', spec('api2', `{ host: ${HOST}, port: http, path: /api }`));
     expect(overlap.code).not.toBe(0);
     expect(overlap.stderr).toContain(`ingress host ${HOST} and path /api`);
     expect(overlap.stderr).toContain('is already used by service default/api');
@@ -179,7 +91,7 @@ spec:
 /** A WebSocket to the ws service through the plain listener (Host header set), once it is open. */
 function openWs(): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${httpPort}/`, { headers: { host: WS_HOST }, handshakeTimeout: 5000 });
+    const ws = new WebSocket(`ws://127.0.0.1:${ingress.httpPort}/`, { headers: { host: WS_HOST }, handshakeTimeout: 5000 });
     ws.once('open', () => resolve(ws));
     ws.once('error', reject);
     ws.once('unexpected-response', (_req, res) => {
