@@ -54,8 +54,9 @@ export async function runHealthCheck(deps: HealthDeps): Promise<HealthResult> {
   const now = deps.now();
   const nowIso = now.toISOString();
   const [hosts, statuses, checkpoint] = await Promise.all([store.listHosts(), store.listHostStatuses(), store.getHealthCheckpoint()]);
-  const published = new Map<string, number>();
-  await Promise.all(hosts.filter((h) => h.state === 'down').map(async (h) => published.set(h.id, (await store.getPublished(h.id))?.generation ?? 0)));
+  const down = hosts.filter((h) => h.state === 'down').map((h) => h.id);
+  const records = down.length > 0 ? await store.getPublishedMany(down) : new Map<string, { generation: number }>();
+  const published = new Map(down.map((id) => [id, records.get(id)?.generation ?? 0]));
   const assessment = assessHosts(hosts, new Map(statuses.map((s) => [s.hostId, s])), published, checkpoint, now.getTime(), deps.policy);
 
   const events: ClusterEvent[] = [];

@@ -1,7 +1,7 @@
 /**
  * What one scheduler pass's snapshot, one discovery sync's reads and one GET /v1/hosts page read
  * from DynamoDB, before and after the reads were made incremental (docs/scale.md, "Where the curve
- * bends", 4 and 7): the same table, read both ways, with the read units dynalite reports.
+ * bends", 4, 6 and 7): the same table, read both ways, with the read units dynalite reports.
  *
  *   npx tsx bench/pass-reads.ts [--hosts 200] [--services 200] [--replicas 10] [--events 24500]
  *
@@ -171,6 +171,14 @@ try {
   await measure('GET /v1/hosts?limit=50, before (every host and status)', () => Promise.all([store.listHosts(), store.listHostStatuses()]));
   await measure('GET /v1/hosts?limit=50, after (a page)', () => api({ method: 'GET', path: '/v1/hosts', query: { limit: '50' }, headers: {} }));
   await measure('GET /v1/services?limit=20, after', () => api({ method: 'GET', path: '/v1/services', query: { limit: '20' }, headers: {} }));
+  // The publish step's records (bend 6), as an idle pass reads them: every host has one.
+  await forEachLimit(hostIds, 16, (id) => store.setPublished(id, 0, { generation: 1, hash: `h-${id}` }));
+  await measure('publish step records, before (a GetItem per host, 16 at a time)', () =>
+    forEachLimit(hostIds, 16, async (id) => {
+      await store.getPublished(id);
+    }),
+  );
+  await measure('publish step records, after (BatchGetItem, 100 a call)', () => store.getPublishedMany(hostIds));
   client.destroy();
 } finally {
   await dynamo.close();

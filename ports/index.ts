@@ -132,6 +132,11 @@ export interface HostReportStore {
 /** Host document bookkeeping: what was last published to each host, so unchanged documents are not re-sent. */
 export interface PublicationStore {
   getPublished(hostId: string): Promise<{ generation: number; hash: string } | undefined>;
+  /**
+   * The records of many hosts at once (100 per request on DynamoDB): the pass reads every committed
+   * host's before publishing, instead of one read per host. A host without one is absent from the map.
+   */
+  getPublishedMany(hostIds: readonly string[]): Promise<Map<string, { generation: number; hash: string }>>;
   /** Record a publication, only if the previous one is still `previousGeneration` (0 = none). */
   setPublished(hostId: string, previousGeneration: number, next: { generation: number; hash: string }): Promise<void>;
 }

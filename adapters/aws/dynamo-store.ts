@@ -213,6 +213,9 @@ export class DynamoStore implements Store {
   getPublished(hostId: string): Promise<{ generation: number; hash: string } | undefined> {
     return this.publications.getPublished(hostId);
   }
+  getPublishedMany(hostIds: readonly string[]): Promise<Map<string, { generation: number; hash: string }>> {
+    return this.publications.getPublishedMany(hostIds);
+  }
   setPublished(hostId: string, previousGeneration: number, next: { generation: number; hash: string }): Promise<void> {
     return this.publications.setPublished(hostId, previousGeneration, next);
   }

@@ -472,6 +472,15 @@ export class MemoryStore implements Store, BadItemSource {
     return copy(this.published.get(hostId(id)));
   }
 
+  async getPublishedMany(ids: readonly string[]): Promise<Map<string, Published>> {
+    const out = new Map<string, Published>();
+    for (const id of ids) {
+      const published = this.published.get(hostId(id));
+      if (published) out.set(id, copy(published));
+    }
+    return out;
+  }
+
   async setPublished(id: string, previousGeneration: number, next: Published): Promise<void> {
     const label = `published document of host ${id}`;
     if (!(next.generation > previousGeneration)) {

@@ -492,6 +492,20 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         ]);
         expect(won).toBe(1);
       });
+
+      it('reads the records of many hosts at once, leaving out hosts without one', async () => {
+        const store = await makeStore();
+        expect(await store.getPublishedMany([])).toEqual(new Map());
+        // More than one BatchGetItem's 100 keys, with a repeat and hosts that never had a document.
+        const ids = Array.from({ length: 130 }, (_, i) => `h${i}`);
+        for (const id of ids.filter((_, i) => i % 3 === 0)) await store.setPublished(id, 0, { generation: 1, hash: `hash-${id}` });
+        await store.setPublished('h3', 1, { generation: 2, hash: 'newer' });
+        const many = await store.getPublishedMany([...ids, 'h0', 'never']);
+        expect([...many.keys()].sort()).toEqual(ids.filter((_, i) => i % 3 === 0).sort());
+        expect(many.get('h0')).toEqual({ generation: 1, hash: 'hash-h0' });
+        expect(many.get('h3')).toEqual(await store.getPublished('h3'));
+        expect(many.get('h3')).toEqual({ generation: 2, hash: 'newer' });
+      });
     });
 
     describe('events, health checkpoint and task hand-over', () => {

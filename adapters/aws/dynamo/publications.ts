@@ -14,6 +14,22 @@ export class DynamoPublications implements PublicationStore {
     return item && toPublished(this.t.bad, item);
   }
 
+  async getPublishedMany(hostIds: readonly string[]): Promise<Map<string, { generation: number; hash: string }>> {
+    // BatchGetItem refuses a repeated key.
+    const keys = new Map([...new Set(hostIds)].map((id) => [publishedKey(id).pk, { id, key: publishedKey(id) }]));
+    const items = await this.t.batchGet(
+      [...keys.values()].map((k) => k.key),
+      'published documents',
+    );
+    const out = new Map<string, { generation: number; hash: string }>();
+    for (const item of items) {
+      const id = keys.get(String(item.pk))?.id;
+      const published = id === undefined ? undefined : toPublished(this.t.bad, item);
+      if (id !== undefined && published) out.set(id, published);
+    }
+    return out;
+  }
+
   async setPublished(hostId: string, previousGeneration: number, next: { generation: number; hash: string }): Promise<void> {
     const label = `published document of host ${hostId}`;
     if (!(next.generation > previousGeneration)) {

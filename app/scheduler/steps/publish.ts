@@ -22,9 +22,12 @@ export const publish: PassStep = {
     const live = assignments(ctx.tasks.values());
     const changed: string[] = [];
     const failed: { host: string; reason: string }[] = [];
-    await forEachLimit([...ctx.committed.values()], WRITE_CONCURRENCY, async (host) => {
+    const hosts = [...ctx.committed.values()];
+    // What was last published to each, in batches rather than one read per host (2,000 reads a pass at 2,000 hosts).
+    const records = await ctx.store.getPublishedMany(hosts.map((h) => h.id));
+    await forEachLimit(hosts, WRITE_CONCURRENCY, async (host) => {
       try {
-        if (await publishHost(ctx, host, live)) changed.push(host.id);
+        if (await publishHost(ctx, host, live, records.get(host.id))) changed.push(host.id);
       } catch (err) {
         const reason = (err as Error).message;
         failed.push({ host: host.id, reason });
@@ -45,18 +48,23 @@ export const publish: PassStep = {
 };
 
 /**
- * Publishes the host's document with the next generation if its hash changed; true when it did.
+ * Publishes the host's document with the next generation if its hash differs from the record
+ * `published` (read before the step); true when it did.
  *
  * The channel refuses a generation older than its own and the same generation with other content
  * (an overlapping pass published it first). Whenever the channel and the record may disagree, the
  * record is moved to the next generation with `UNSETTLED_HASH`, which no document has: the next
  * pass then publishes again, above whatever either pass left on the channel.
  */
-async function publishHost(ctx: PassContext, host: Host, live: ReadonlyMap<string, Assignment>): Promise<boolean> {
+async function publishHost(
+  ctx: PassContext,
+  host: Host,
+  live: ReadonlyMap<string, Assignment>,
+  published: { generation: number; hash: string } | undefined,
+): Promise<boolean> {
   const network = ctx.network?.networks.get(host.id);
   const removeVolumes = ctx.volumeRemovals?.get(host.id);
   const doc = planDocument(host, live, network, removeVolumes);
-  const published = await ctx.store.getPublished(host.id);
   if (published?.hash === doc.hash) return false;
   // A host that never had a document and has nothing to run needs none: an agent without a document
   // removes nothing, and its first task publishes one. A new fleet of 2,000 hosts would otherwise
