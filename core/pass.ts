@@ -111,11 +111,16 @@ export function planPlacement(input: {
    * replica anywhere (EFS).
    */
   readonly stickyVolumes?: ReadonlyMap<string, VolumeRecord>;
+  /**
+   * A task's entry in its host's document, whose bytes placement counts. @default `documentTask`; with
+   * namespace isolation, the entry with its `isolation` (core/namespace-slots.ts).
+   */
+  readonly documentTask?: (t: Task) => HostDocumentTask;
 }): PlacementPlan {
   const servicesByKey = new Map(input.services.map((s) => [serviceKey(s), s]));
   const requests = [...input.tasks.values()]
     .filter((t) => t.desired === 'running' && !t.host)
-    .map((t) => withPin(placementRequest(t, servicesByKey.get(serviceKey(t))), t, input.stickyVolumes));
+    .map((t) => withPin(placementRequest(t, servicesByKey.get(serviceKey(t)), input.documentTask), t, input.stickyVolumes));
   const effective = input.hosts.map((h) => {
     const review = reviewAllocations(h, input.live, input.claims.get(h.id) ?? []);
     // The pin label lets a global service's task ask for its host as a constraint (core/global.ts).
@@ -134,7 +139,7 @@ export function planPlacement(input: {
 }
 
 /** The scheduler's request for a pending task (also what the host autoscaler simulates). */
-export function placementRequest(t: Task, service: Service | undefined): PlacementRequest {
+export function placementRequest(t: Task, service: Service | undefined, toDocument: (t: Task) => HostDocumentTask = documentTask): PlacementRequest {
   const a = allocationFor(t);
   const placement = service?.spec.spec.placement;
   return {
@@ -146,7 +151,7 @@ export function placementRequest(t: Task, service: Service | undefined): Placeme
     hostPorts: a.hostPorts,
     constraints: t.pinnedHost ? [...(placement?.constraints ?? []), pinConstraint(t.pinnedHost)] : (placement?.constraints ?? []),
     strategy: placement?.strategy ?? 'spread',
-    documentBytes: documentTaskBytes(documentTask(t)),
+    documentBytes: documentTaskBytes(toDocument(t)),
     ...(t.avoidHost ? { avoidHost: t.avoidHost } : {}),
   };
 }
