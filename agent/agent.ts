@@ -95,6 +95,13 @@ export interface AgentDeps {
   readonly namespaceNetworks?: { ensure(namespace: string): Promise<string> };
   /** With namespace networks: keeps the replicas that join other namespaces' networks from opening connections there (agent/guest-isolation.ts). */
   readonly isolation?: { admit(sandbox: GuestSandbox): Promise<void>; sync(sandboxes: readonly GuestSandbox[]): Promise<void> };
+  /**
+   * With a host network (AWS): the document's namespace isolation rules, from its blocks and slots and the
+   * replicas' addresses (agent/host-isolation.ts). Never with `isolation`: both write this agent's one chain.
+   */
+  readonly hostIsolation?: {
+    sync(network: HostNetwork | undefined, tasks: HostDocument['tasks'], addressOf: (taskId: string) => string | undefined): Promise<void>;
+  };
   /** Makes pods' volumes (agent/volumes.ts); a pod that declares volumes fails to start without it. */
   readonly volumes?: VolumeManager;
   readonly hashOf: (spec: HostDocument['tasks'][number]['pod']['containers'][number]) => string;
@@ -473,6 +480,8 @@ export class Agent {
       );
     }
     this.refreshStatuses(tasks, containers, decided.backingOff);
+    // After the statuses: a replica's per-replica allows need its address, which its status now carries.
+    if (this.deps.hostIsolation) await this.deps.hostIsolation.sync(doc.network, tasks, (id) => this.statuses.get(id)?.address);
     await this.report(false);
   }
 
