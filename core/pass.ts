@@ -116,6 +116,8 @@ export function planPlacement(input: {
    * namespace isolation, the entry with its `isolation` (core/namespace-slots.ts).
    */
   readonly documentTask?: (t: Task) => HostDocumentTask;
+  /** With namespace isolation: the pods of one namespace a host's block holds (ScheduleOptions.podsPerNamespace). */
+  readonly podsPerNamespace?: number;
 }): PlacementPlan {
   const servicesByKey = new Map(input.services.map((s) => [serviceKey(s), s]));
   const requests = [...input.tasks.values()]
@@ -132,7 +134,12 @@ export function planPlacement(input: {
   });
   // Each host's document as it would be published: the tasks of its effective allocations.
   const documentUsed = new Map(effective.map((h) => [h.id, documentTasks(h, input.live).reduce((n, t) => n + documentTaskBytes(t), 0)]));
-  const decided = schedule(effective, requests, { seed: input.seed, documentUsed, ...(input.unavailable ? { unavailable: input.unavailable } : {}) });
+  const decided = schedule(effective, requests, {
+    seed: input.seed,
+    documentUsed,
+    ...(input.unavailable ? { unavailable: input.unavailable } : {}),
+    ...(input.podsPerNamespace !== undefined ? { podsPerNamespace: input.podsPerNamespace } : {}),
+  });
   // No write churn for an unchanged reason.
   const newReasons = decided.failures.filter((f) => input.tasks.get(f.taskId)!.unplaceable?.message !== f.reason.message);
   return { placements: decided.placements, failures: decided.failures, newReasons };

@@ -115,6 +115,28 @@ describe('the namespace-slots step', () => {
     expect((await docs(h)).flatMap((d) => d.tasks.map((t) => t.namespace)).sort()).toEqual(['a', 'b']);
   });
 
+  it('places no more pods of a namespace on a host than its address block holds, and says why', async () => {
+    const h = await passHarness([
+      { id: 'h1', cpu: 4000 },
+      { id: 'h2', cpu: 4000 },
+    ]);
+    // /30 blocks: one container each (4 addresses less network, broadcast and the bridge's gateway).
+    const deps: Partial<PassDeps> = { network: networkDeps(), isolation: { blockPrefix: 30, hostPrefix: 24, slots: new MemoryNamespaceSlots() } };
+    await withService(h, 'a', 'web', 3);
+    await withService(h, 'b', 'web', 1);
+    const result = await h.pass('s', deps);
+    expect(result).toMatchObject({ placed: 3, unplaceable: 1 });
+    const [waiting] = (await h.inner.listTasks('a', 'web')).filter((t) => !t.host);
+    expect(waiting.unplaceable?.message).toBe("0 of 2 hosts fit: 2 namespace's address block full");
+    const perHost = (await docs(h)).map((d) =>
+      d.tasks
+        .map((t) => t.namespace)
+        .sort()
+        .join(','),
+    );
+    expect(perHost.sort()).toEqual(['a', 'a,b']);
+  });
+
   it('frees the slot of a namespace that has nothing left, for the next namespace', async () => {
     const h = await passHarness([{ id: 'h1', cpu: 4000 }]);
     const slots = new MemoryNamespaceSlots();

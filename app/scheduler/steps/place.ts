@@ -24,7 +24,7 @@ export const place: PassStep = {
       seed: ctx.seed,
       ...(ctx.network ? { unavailable: hostsWithoutSubnet(hosts, ctx.network.networks) } : {}),
       ...(volumes && ctx.deps.volumes !== 'shared' ? { stickyVolumes: volumes } : {}),
-      ...(ctx.isolation ? { documentTask: isolatedDocumentTask(ctx.isolation.slots) } : {}),
+      ...(ctx.isolation ? { documentTask: isolatedDocumentTask(ctx.isolation.slots), podsPerNamespace: blockPods(ctx.isolation.addressing.blockPrefix) } : {}),
     });
     await forEachLimit(plan.placements, WRITE_CONCURRENCY, (p) => claim(ctx, p));
     ctx.result.unplaceable = plan.failures.length + slotless.length;
@@ -47,6 +47,11 @@ function namespaceRefusals(ctx: PassContext): { waiting: Set<string>; slotless: 
     .filter((t) => iso.full.includes(t.namespace))
     .map((t) => ({ taskId: t.id, reason: { message: noSlotMessage(t.namespace, iso.addressing), rejected: {}, hosts } }));
   return { waiting: new Set(pending.map((t) => t.id)), slotless };
+}
+
+/** The containers one namespace block's Docker bridge holds: its addresses but network, broadcast and gateway. */
+function blockPods(blockPrefix: number): number {
+  return 2 ** (32 - blockPrefix) - 3;
 }
 
 /** A task's document entry with its `isolation`, as placement counts its bytes. */
