@@ -137,6 +137,27 @@ describe('the namespace-slots step', () => {
     expect(perHost.sort()).toEqual(['a', 'a,b']);
   });
 
+  it('leaves a namespace whose claim an overlapping pass won unplaced for that pass only', async () => {
+    const h = await passHarness([{ id: 'h1', cpu: 4000 }]);
+    const slots = new MemoryNamespaceSlots();
+    let lose = true;
+    // The rival pass's claim: it took slot 0 for another namespace just before this pass's claim, then released it.
+    const racing = {
+      listSlots: () => slots.listSlots(),
+      releaseSlot: (ns: string, slot: number) => slots.releaseSlot(ns, slot),
+      claimSlot: async (ns: string, slot: number, since: string) => (lose ? ((lose = false), false) : slots.claimSlot(ns, slot, since)),
+    };
+    const deps: Partial<PassDeps> = { network: networkDeps(), isolation: { blockPrefix: 27, hostPrefix: 24, slots: racing } };
+    await withService(h, 'shop', 'web', 1);
+    const first = await h.pass('s', deps);
+    expect(first).toMatchObject({ placed: 0, unplaceable: 0 });
+    expect(first.conflicts).toBeGreaterThan(0);
+    expect((await h.inner.listTasks('shop', 'web'))[0].unplaceable).toBeUndefined();
+    const second = await h.pass('s', deps);
+    expect(second).toMatchObject({ placed: 1, slots: { claimed: 1, released: 0, full: [] } });
+    expect((await docs(h))[0].tasks[0].isolation).toEqual({ slot: 0, allowSlots: [] });
+  });
+
   it('frees the slot of a namespace that has nothing left, for the next namespace', async () => {
     const h = await passHarness([{ id: 'h1', cpu: 4000 }]);
     const slots = new MemoryNamespaceSlots();
