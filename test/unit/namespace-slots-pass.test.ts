@@ -145,7 +145,11 @@ describe('the namespace-slots step', () => {
     const racing = {
       listSlots: () => slots.listSlots(),
       releaseSlot: (ns: string, slot: number) => slots.releaseSlot(ns, slot),
-      claimSlot: async (ns: string, slot: number, since: string) => (lose ? ((lose = false), false) : slots.claimSlot(ns, slot, since)),
+      claimSlot: async (ns: string, slot: number, since: string) => {
+        if (!lose) return slots.claimSlot(ns, slot, since);
+        lose = false;
+        return false;
+      },
     };
     const deps: Partial<PassDeps> = { network: networkDeps(), isolation: { blockPrefix: 27, hostPrefix: 24, slots: racing } };
     await withService(h, 'shop', 'web', 1);
