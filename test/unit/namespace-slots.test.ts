@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { planSlots, isolatedTask, noSlotMessage } from '../../core/namespace-slots.ts';
 import { placementRequest } from '../../core/pass.ts';
+import { lacksCapacity } from '../../core/host-autoscale.ts';
+import { REJECT } from '../../core/scheduler.ts';
 import { documentTask } from '../../core/allocations.ts';
 import { documentTaskBytes } from '../../core/document-size.ts';
 import { ISOLATION_TASK_BYTES, type NamespaceAddressing } from '../../core/packet-filter.ts';
@@ -106,6 +108,12 @@ describe('isolation in the document entries the pass writes', () => {
     expect(isolated).toBe(documentTaskBytes({ ...documentTask(t), isolation: { slot: 2, allowSlots: [1] } }));
     expect(isolated - plain).toBe(',"isolation":{"slot":2,"allowSlots":[1]}'.length);
     expect(isolated - plain).toBeLessThanOrEqual(ISOLATION_TASK_BYTES);
+  });
+
+  it('lets the host autoscaler add hosts for a full address block, not for a namespace without a slot', () => {
+    const at = T0;
+    expect(lacksCapacity({ at, message: 'm', rejected: { [REJECT.block]: 2 }, hosts: 2 })).toBe(true);
+    expect(lacksCapacity({ at, message: noSlotMessage('shop', A), rejected: {}, hosts: 2 })).toBe(false);
   });
 
   it('says why a namespace without a slot waits, and what to change', () => {
