@@ -159,7 +159,7 @@ export function guestRules(pods: readonly GuestPod[]): FilterRule[] {
 // ---------------------------------------------------------------------------------------------
 // AWS: namespace blocks inside each host's subnet, one slot per namespace cluster-wide.
 
-/** How the cluster cuts host subnets into namespace blocks; carried by each host document (`HostNetwork.isolation`). */
+/** How the cluster cuts host subnets into namespace blocks; carried by each host document (`HostNetwork.blockPrefix` with its subnet and cluster CIDR). */
 export interface NamespaceAddressing {
   readonly clusterCidr: string;
   /** The prefix of every host's subnet. */
