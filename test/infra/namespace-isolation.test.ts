@@ -9,6 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { validateSkiffClusterProps } from '../../infra/cluster-props.ts';
 import { SkiffContainerNetwork, type SkiffContainerNetworkProps } from '../../infra/container-network.ts';
 import { clusterPropsFromContext } from '../../infra/skiff-stack.ts';
+import { SkiffCluster } from '../../infra/skiff-cluster.ts';
+import { FIXTURE_ENTRIES } from './helpers.ts';
 
 describe('namespaceBlockPrefix', () => {
   it('is off by default, and accepted longer than the host prefix up to /30', () => {
@@ -62,5 +64,13 @@ describe('namespaceBlockPrefix', () => {
       SKIFF_NAMESPACE_BLOCK_PREFIX: '27',
     });
     expect(network({}).schedulerEnvironment).not.toHaveProperty('SKIFF_NAMESPACE_BLOCK_PREFIX');
+  });
+
+  it('is passed by SkiffCluster to its network, whose environment the scheduler function gets', () => {
+    const build = (namespaceBlockPrefix?: number) =>
+      new SkiffCluster(new Stack(new App(), 'Iso'), 'Cluster', { ...FIXTURE_ENTRIES, ...(namespaceBlockPrefix ? { namespaceBlockPrefix } : {}) }).network
+        .schedulerEnvironment;
+    expect(build(27)).toMatchObject({ SKIFF_NAMESPACE_BLOCK_PREFIX: '27' });
+    expect(build()).not.toHaveProperty('SKIFF_NAMESPACE_BLOCK_PREFIX');
   });
 });
