@@ -6,7 +6,8 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { HostChannel, Store } from '../ports/index.ts';
-import type { ClusterEvent, Health, HostClaim, HostDocument, HostStatus, Resources, TaskStatus } from '../core/types.ts';
+import type { ClusterEvent, Health, HostClaim, HostDocument, HostNetwork, HostStatus, Resources, TaskStatus } from '../core/types.ts';
+import { ValidationError } from '../core/errors.ts';
 import { UsageSampler, type UsageSource } from './usage.ts';
 import type { ContainerInfo, Executor } from './executor.ts';
 import type { HostNetworkManager } from './host-network.ts';
@@ -94,6 +95,13 @@ export interface AgentDeps {
   readonly namespaceNetworks?: { ensure(namespace: string): Promise<string> };
   /** With namespace networks: keeps the replicas that join other namespaces' networks from opening connections there (agent/guest-isolation.ts). */
   readonly isolation?: { admit(sandbox: GuestSandbox): Promise<void>; sync(sandboxes: readonly GuestSandbox[]): Promise<void> };
+  /**
+   * With a host network (AWS): the document's namespace isolation rules, from its blocks and slots and the
+   * replicas' addresses (agent/host-isolation.ts). Never with `isolation`: both write this agent's one chain.
+   */
+  readonly hostIsolation?: {
+    sync(network: HostNetwork | undefined, tasks: HostDocument['tasks'], addressOf: (taskId: string) => string | undefined): Promise<void>;
+  };
   /** Makes pods' volumes (agent/volumes.ts); a pod that declares volumes fails to start without it. */
   readonly volumes?: VolumeManager;
   readonly hashOf: (spec: HostDocument['tasks'][number]['pod']['containers'][number]) => string;
@@ -175,8 +183,8 @@ export class Agent {
   private startedByMe = new Map<string, number>();
   /** Tasks whose pod Docker refused for good: the reason (reported as the task's message) and when to try again. */
   private refused = new Map<string, { message: string; until: number }>();
-  /** The Docker network this round's new pods join; undefined: the executor's configured one. */
-  private podNetwork: string | undefined;
+  /** The Docker network each of this round's new pods joins (by its task); undefined: the executor's configured one. */
+  private podNetwork: ((task: HostDocument['tasks'][number]) => string) | undefined;
   /** The last failure to bring up the host network, so a failure that lasts is logged once, not every round. */
   private networkFailure: string | undefined;
   /** Samples what each task uses, for the autoscaler; reported with the task's status. */
@@ -472,6 +480,8 @@ export class Agent {
       );
     }
     this.refreshStatuses(tasks, containers, decided.backingOff);
+    // After the statuses: a replica's per-replica allows need its address, which its status now carries.
+    if (this.deps.hostIsolation) await this.deps.hostIsolation.sync(doc.network, tasks, (id) => this.statuses.get(id)?.address);
     await this.report(false);
   }
 
@@ -486,8 +496,8 @@ export class Agent {
     }
     try {
       if (!this.deps.network) throw new Error('the host document carries a container network but this agent has no network manager');
-      this.podNetwork = await this.deps.network.ensure(doc.network);
-      if (this.networkFailure !== undefined) this.deps.log('info', 'host container network ready', { network: this.podNetwork, subnet: doc.network.subnet });
+      this.podNetwork = await this.podNetworks(this.deps.network, doc.network, doc.tasks);
+      if (this.networkFailure !== undefined) this.deps.log('info', 'host container network ready', { subnet: doc.network.subnet });
       this.networkFailure = undefined;
       return true;
     } catch (err) {
@@ -498,6 +508,30 @@ export class Agent {
       this.networkFailure = message;
       return false;
     }
+  }
+
+  /**
+   * The network of each pod: the bridge over the host's subnet, or, when the document isolates
+   * namespaces, its namespace's block bridge (a task without a slot there is refused by name).
+   */
+  private async podNetworks(
+    manager: HostNetworkManager,
+    network: HostNetwork,
+    tasks: HostDocument['tasks'],
+  ): Promise<(task: HostDocument['tasks'][number]) => string> {
+    if (network.blockPrefix === undefined) {
+      const name = await manager.ensure(network);
+      return () => name;
+    }
+    const blocks = await manager.ensureBlocks(network, tasks);
+    return (task) => {
+      const name = task.isolation ? blocks.get(task.isolation.slot) : undefined;
+      if (name === undefined)
+        throw new ValidationError([
+          { path: `tasks.${task.id}.isolation`, message: `task ${task.id} has no namespace slot in a document that isolates namespaces` },
+        ]);
+      return name;
+    };
   }
 
   /** The running containers that declare a probe, with the host endpoint of the probed port. */
@@ -652,7 +686,7 @@ export class Agent {
         podPorts: sandbox.ports,
         hostname: task.id,
         ...(this.podNetwork
-          ? { network: this.podNetwork }
+          ? { network: this.podNetwork(task) }
           : this.deps.namespaceNetworks
             ? await namespaceNetworksOf(this.deps.namespaceNetworks, task.namespace, allowedNamespaces(task.namespace, task.pod.network))
             : {}),

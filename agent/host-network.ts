@@ -1,12 +1,14 @@
 /**
  * The host's container network on AWS (docs/network.md, "Docker on the host"): a Docker bridge over
- * the host's container subnet, and the iptables rule that keeps container-to-container traffic
+ * the host's container subnet (or, when the document isolates namespaces, one bridge per namespace
+ * block of it: `ensureBlocks`), and the iptables rule that keeps container-to-container traffic
  * un-masqueraded. Local mode never uses it: its documents carry no `network`.
  */
 import Dockerode from 'dockerode';
 import { SkiffError, ValidationError } from '../core/errors.ts';
 import { MAX_HOST_PREFIX, contains, formatCidr, formatIpv4, parseCidr } from '../core/cidr.ts';
-import type { HostNetwork } from '../core/types.ts';
+import type { HostDocumentTask, HostNetwork } from '../core/types.ts';
+import { documentBlocks } from '../core/packet-filter.ts';
 import { LABELS } from './executor.ts';
 import { dockerCall } from './docker-calls.ts';
 import { type CommandResult, IptablesCommand, NOT_FOUND, TIMED_OUT } from './iptables.ts';
@@ -15,7 +17,16 @@ import { type CommandResult, IptablesCommand, NOT_FOUND, TIMED_OUT } from './ipt
 export interface HostNetworkManager {
   /** Creates or checks the network and its masquerade exception; returns the Docker network to run pods on. */
   ensure(network: HostNetwork): Promise<string>;
+  /**
+   * With `network.blockPrefix` (namespace isolation): one bridge per namespace block the tasks need
+   * (`documentBlocks`), in place of the bridge over the whole subnet; returns the Docker network of each
+   * slot, which its namespace's pods join.
+   */
+  ensureBlocks(network: HostNetwork, tasks: readonly HostDocumentTask[]): Promise<ReadonlyMap<number, string>>;
 }
+
+/** The label that marks a namespace block's bridge, with the block as its value: how unneeded ones are found. */
+export const BLOCK_LABEL = 'skiff.network-block';
 
 /** The host's network cannot be brought to the document's shape without a person or a later round. */
 export class HostNetworkError extends SkiffError {
@@ -76,7 +87,15 @@ export function exceptionPlace(listing: string, network: HostNetwork): 'ok' | 's
   const lines = listing.split('\n').map((line) => line.trim().split(/\s+/));
   const at = lines.findIndex((tokens) => tokens.join(' ') === ours);
   if (at < 0) return 'missing';
-  const masquerade = lines.findIndex((tokens) => tokens[tokens.indexOf('-s') + 1] === network.subnet && tokens.includes('MASQUERADE'));
+  // Docker's rule names its network's subnet: the host subnet, or one namespace block inside it.
+  const inSubnet = (source: string | undefined) => {
+    try {
+      return source !== undefined && contains(network.subnet, source);
+    } catch {
+      return false;
+    }
+  };
+  const masquerade = lines.findIndex((tokens) => tokens.includes('MASQUERADE') && tokens.includes('-s') && inSubnet(tokens[tokens.indexOf('-s') + 1]));
   return masquerade >= 0 && masquerade < at ? 'shadowed' : 'ok';
 }
 
@@ -115,49 +134,92 @@ export class DockerHostNetwork implements HostNetworkManager {
   }
 
   async ensure(network: HostNetwork): Promise<string> {
-    const subnet = parseCidr(network.subnet, 'network.subnet');
-    const cluster = parseCidr(network.clusterCidr, 'network.clusterCidr');
-    if (subnet.prefix > MAX_HOST_PREFIX) {
-      throw new ValidationError([
-        { path: 'network.subnet', message: `${network.subnet} leaves no address for a container: use a /${MAX_HOST_PREFIX} or larger` },
-      ]);
-    }
-    if (!contains(cluster, subnet)) {
-      throw new ValidationError([{ path: 'network.subnet', message: `${network.subnet} is not inside the cluster CIDR ${network.clusterCidr}` }]);
-    }
-    const canonical = { subnet: formatCidr(subnet), clusterCidr: formatCidr(cluster) };
+    const { subnet, canonical } = checkNetwork(network);
     const key = `${canonical.subnet} ${canonical.clusterCidr}`;
     const now = this.now();
     // Both calls below are idempotent; the cache only spares Docker and iptables a check every round. It
     // expires so that a Docker restart or a flushed chain gets repaired.
     if (this.last?.key === key && now - this.last.at < this.recheckMs) return this.name;
     this.last = undefined;
-    await this.ensureBridge(canonical.subnet, formatIpv4(subnet.address + 1));
+    await this.ensureBridge(this.name, canonical.subnet, formatIpv4(subnet.address + 1));
     // After the bridge: creating it makes Docker insert its MASQUERADE rule at the top of POSTROUTING.
     await this.ensureException(canonical);
     this.last = { key, at: now };
     return this.name;
   }
 
-  private async ensureBridge(subnet: string, gateway: string): Promise<void> {
-    const existing = await this.inspect();
+  async ensureBlocks(network: HostNetwork, tasks: readonly HostDocumentTask[]): Promise<ReadonlyMap<number, string>> {
+    const { canonical } = checkNetwork(network);
+    // Throws naming the problem when the blocks do not fit the subnet (a bad document).
+    const blocks = documentBlocks({ ...network, ...canonical }, tasks);
+    const names = new Map([...blocks.keys()].map((slot) => [slot, `${this.name}-block-${slot}`]));
+    const key = `${canonical.subnet} ${canonical.clusterCidr} /${network.blockPrefix} ${[...blocks.keys()].join(',')}`;
+    const now = this.now();
+    if (this.last?.key === key && now - this.last.at < this.recheckMs) return names;
+    this.last = undefined;
+    // The bridge over the whole subnet overlaps every block (Docker refuses overlapping networks): it goes
+    // first, and only when nothing uses it; so do the bridges of blocks no task needs any more.
+    await this.removeUnused(new Set(names.values()), true);
+    for (const [slot, block] of blocks) {
+      const cidr = parseCidr(block, 'block');
+      await this.ensureBridge(names.get(slot)!, block, formatIpv4(cidr.address + 1), { [BLOCK_LABEL]: block });
+    }
+    // One exception for the whole host subnet covers every block in it.
+    await this.ensureException(canonical);
+    this.last = { key, at: now };
+    return names;
+  }
+
+  /**
+   * Removes this cluster's bridges that are not in `keep` and that no container uses: those of namespace
+   * blocks, and with `whole` the bridge over the whole subnet. One still in use stays, and says so.
+   */
+  private async removeUnused(keep: ReadonlySet<string>, whole: boolean): Promise<void> {
+    const networks = await dockerCall(`list networks of ${this.name}`, DOCKER_TIMEOUT_MS, (abortSignal) =>
+      this.docker.listNetworks({ filters: { label: [`${LABELS.cluster}=${this.cluster}`] }, abortSignal } as Dockerode.NetworkListOptions),
+    );
+    for (const n of networks) {
+      const ours = n.Name === this.name ? whole : n.Labels?.[BLOCK_LABEL] !== undefined;
+      if (!ours || keep.has(n.Name)) continue;
+      const attached = await this.attached(n.Name, n.Id);
+      if (attached.length > 0) {
+        if (n.Name === this.name) {
+          throw new HostNetworkError(
+            `Docker network ${this.name} spans this host's whole container subnet, but the document cuts it into namespace blocks, and ` +
+              `${attached.length} container(s) still use it (${attached.slice(0, 3).join(', ')}${attached.length > 3 ? ', ...' : ''}): ` +
+              'no pod is created until they are removed (docker rm -f) and the network with them',
+            { retryable: false },
+          );
+        }
+        continue;
+      }
+      await dockerCall(`remove network ${n.Name}`, DOCKER_TIMEOUT_MS, (abortSignal) => this.docker.getNetwork(n.Id).remove({ abortSignal }));
+    }
+  }
+
+  private async ensureBridge(name: string, subnet: string, gateway: string, labels: Readonly<Record<string, string>> = {}): Promise<void> {
+    if (name === this.name) {
+      // The whole subnet's bridge overlaps the blocks of an earlier isolating document: those go first.
+      await this.removeUnused(new Set(), false);
+    }
+    const existing = await this.inspect(name);
     if (existing) {
       const subnets = (existing.IPAM?.Config ?? []).map((c) => c.Subnet).filter((s): s is string => typeof s === 'string');
       if (subnets.includes(subnet)) return;
-      const attached = await this.attached(existing.Id);
+      const attached = await this.attached(name, existing.Id);
       if (attached.length > 0) {
         throw new HostNetworkError(
-          `Docker network ${this.name} has subnet ${subnets.join(', ') || 'none'} but this host's container subnet is now ${subnet}, and ` +
+          `Docker network ${name} has subnet ${subnets.join(', ') || 'none'} but this host's container subnet is now ${subnet}, and ` +
             `${attached.length} container(s) still use it (${attached.slice(0, 3).join(', ')}${attached.length > 3 ? ', ...' : ''}): ` +
             `no pod is created until they are removed (docker rm -f) and the network with them`,
           { retryable: false },
         );
       }
-      await dockerCall(`remove network ${this.name}`, DOCKER_TIMEOUT_MS, (abortSignal) => this.docker.getNetwork(existing.Id).remove({ abortSignal }));
+      await dockerCall(`remove network ${name}`, DOCKER_TIMEOUT_MS, (abortSignal) => this.docker.getNetwork(existing.Id).remove({ abortSignal }));
     }
-    await dockerCall(`create network ${this.name} (${subnet})`, CREATE_TIMEOUT_MS, (abortSignal) =>
+    await dockerCall(`create network ${name} (${subnet})`, CREATE_TIMEOUT_MS, (abortSignal) =>
       this.docker.createNetwork({
-        Name: this.name,
+        Name: name,
         Driver: 'bridge',
         CheckDuplicate: true,
         IPAM: { Driver: 'default', Config: [{ Subnet: subnet, Gateway: gateway }] },
@@ -167,17 +229,17 @@ export class DockerHostNetwork implements HostNetworkManager {
           // it; older daemons store the option and ignore it (checked on 20.10).
           'com.docker.network.bridge.gateway_mode_ipv4': 'nat-unprotected',
         },
-        Labels: { [LABELS.cluster]: this.cluster },
+        Labels: { [LABELS.cluster]: this.cluster, ...labels },
         abortSignal,
       }),
     );
   }
 
-  private async inspect(): Promise<Dockerode.NetworkInspectInfo | undefined> {
-    return dockerCall(`inspect network ${this.name}`, DOCKER_TIMEOUT_MS, async () => {
+  private async inspect(name: string): Promise<Dockerode.NetworkInspectInfo | undefined> {
+    return dockerCall(`inspect network ${name}`, DOCKER_TIMEOUT_MS, async () => {
       try {
         // dockerode's network inspect takes no abort signal: on timeout the request is left to finish.
-        return await this.docker.getNetwork(this.name).inspect();
+        return await this.docker.getNetwork(name).inspect();
       } catch (err) {
         if ((err as { statusCode?: number }).statusCode === 404) return undefined;
         throw err;
@@ -186,10 +248,10 @@ export class DockerHostNetwork implements HostNetworkManager {
   }
 
   /** Names of the containers on a network, stopped ones included (inspect shows only running endpoints). */
-  private async attached(networkId: string): Promise<string[]> {
-    const containers = await dockerCall(`list containers on network ${this.name}`, DOCKER_TIMEOUT_MS, (abortSignal) =>
+  private async attached(name: string, networkId: string): Promise<string[]> {
+    const containers = await dockerCall(`list containers on network ${name}`, DOCKER_TIMEOUT_MS, (abortSignal) =>
       // By name and by id (values of one filter are OR'ed): a container created but never started matches only by name.
-      this.docker.listContainers({ all: true, filters: { network: [this.name, networkId] }, abortSignal }),
+      this.docker.listContainers({ all: true, filters: { network: [name, networkId] }, abortSignal }),
     );
     return containers.map((c) => (c.Names?.[0] ?? c.Id.slice(0, 12)).replace(/^\//, ''));
   }
@@ -215,4 +277,19 @@ export class DockerHostNetwork implements HostNetworkManager {
     // Retryable even when iptables may not be used: the round reports it, and a fixed host recovers without a restart.
     throw new HostNetworkError(this.iptables.failure(args, result).message, { retryable: true });
   }
+}
+
+/** The document's network checked and in canonical form, before anything touches Docker. */
+function checkNetwork(network: HostNetwork): { subnet: { address: number; prefix: number }; canonical: { subnet: string; clusterCidr: string } } {
+  const subnet = parseCidr(network.subnet, 'network.subnet');
+  const cluster = parseCidr(network.clusterCidr, 'network.clusterCidr');
+  if (subnet.prefix > MAX_HOST_PREFIX) {
+    throw new ValidationError([
+      { path: 'network.subnet', message: `${network.subnet} leaves no address for a container: use a /${MAX_HOST_PREFIX} or larger` },
+    ]);
+  }
+  if (!contains(cluster, subnet)) {
+    throw new ValidationError([{ path: 'network.subnet', message: `${network.subnet} is not inside the cluster CIDR ${network.clusterCidr}` }]);
+  }
+  return { subnet, canonical: { subnet: formatCidr(subnet), clusterCidr: formatCidr(cluster) } };
 }

@@ -27,6 +27,7 @@ import { Agent } from './agent.ts';
 import { CgroupUsageSource } from './usage.ts';
 import { DockerExecutor, containerSpecHash } from './docker.ts';
 import { DockerHostNetwork } from './host-network.ts';
+import { HostIsolation } from './host-isolation.ts';
 import { NamespaceNetworks } from './namespace-network.ts';
 import { GuestIsolation } from './guest-isolation.ts';
 import { IptablesFilter } from './packet-filter.ts';
@@ -191,7 +192,14 @@ async function main(): Promise<void> {
               now: () => Date.now(),
             }),
           }
-        : {}),
+        : {
+            // AWS: the rules of the document's namespace blocks, when it has them (agent/host-isolation.ts).
+            hostIsolation: new HostIsolation({
+              filter: new IptablesFilter({ cluster, hostId, iptables: optionalEnv(env, ENV.iptables) ?? 'iptables' }),
+              log,
+              now: () => Date.now(),
+            }),
+          }),
       volumes: volumeManager(docker, cluster, hostId, optionalEnv(env, ENV.efsFileSystemId), region),
       hashOf: containerSpecHash,
       now: () => Date.now(),

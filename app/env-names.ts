@@ -73,6 +73,8 @@ export const ENV = {
   clusterCidr: 'SKIFF_CLUSTER_CIDR',
   /** Prefix length of each host's container subnet. */
   hostSubnetPrefix: 'SKIFF_HOST_SUBNET_PREFIX',
+  /** Namespace isolation: prefix length of each namespace's address block in a host's subnet (docs/network.md, "Isolation rules"); unset: no isolation. */
+  namespaceBlockPrefix: 'SKIFF_NAMESPACE_BLOCK_PREFIX',
   /** The route tables (comma-separated) that get a route per host subnet (`routes` mode). */
   routeTableIds: 'SKIFF_ROUTE_TABLE_IDS',
   /** How host subnets reach their hosts: `routes` (VPC routes, the default) or `prefixes` (/28 prefixes delegated to each host's interface). */

@@ -66,6 +66,8 @@ export interface ControlPlaneConfig {
   readonly network?: {
     readonly clusterCidr: string;
     readonly hostPrefixLength: number;
+    /** Namespace isolation: each host subnet cut into blocks of this prefix, one per namespace slot. Absent: none. */
+    readonly namespaceBlockPrefix?: number;
   } & (
     | {
         readonly mode: 'routes';
@@ -118,7 +120,8 @@ function networkConfig(env: NodeJS.ProcessEnv): Pick<ControlPlaneConfig, 'networ
       );
     }
     // Whole /28 prefixes only: EC2 delegates nothing smaller.
-    return { network: { mode, clusterCidr, hostPrefixLength: numberEnv(env, ENV.hostSubnetPrefix, 26, { min: 16, max: 28 }), subnetId } };
+    const hostPrefixLength = numberEnv(env, ENV.hostSubnetPrefix, 26, { min: 16, max: 28 });
+    return { network: { mode, clusterCidr, hostPrefixLength, ...blockPrefixConfig(env, hostPrefixLength), subnetId } };
   }
   if (mode !== 'routes') throw new ConfigError(`environment variable ${ENV.containerNetwork} must be routes or prefixes, got ${JSON.stringify(mode)}`);
   const routeTableIds = (optionalEnv(env, ENV.routeTableIds) ?? '')
@@ -130,5 +133,19 @@ function networkConfig(env: NodeJS.ProcessEnv): Pick<ControlPlaneConfig, 'networ
       `environment variable ${ENV.routeTableIds} is required with ${ENV.clusterCidr}: the route tables (rtb-..., comma-separated) that get each host subnet`,
     );
   }
-  return { network: { mode, clusterCidr, hostPrefixLength: numberEnv(env, ENV.hostSubnetPrefix, 24, { min: 1, max: 30 }), routeTableIds } };
+  const hostPrefixLength = numberEnv(env, ENV.hostSubnetPrefix, 24, { min: 1, max: 30 });
+  return { network: { mode, clusterCidr, hostPrefixLength, ...blockPrefixConfig(env, hostPrefixLength), routeTableIds } };
+}
+
+/** Namespace isolation's block prefix, when set: longer than the host prefix, a whole number, /30 at most (one container). */
+function blockPrefixConfig(env: NodeJS.ProcessEnv, hostPrefixLength: number): { namespaceBlockPrefix?: number } {
+  if (optionalEnv(env, ENV.namespaceBlockPrefix) === undefined) return {};
+  const min = Math.min(hostPrefixLength + 1, 30);
+  const prefix = numberEnv(env, ENV.namespaceBlockPrefix, 0, { min, max: 30 });
+  if (!Number.isInteger(prefix) || prefix <= hostPrefixLength) {
+    throw new ConfigError(
+      `environment variable ${ENV.namespaceBlockPrefix} must be a whole number from ${hostPrefixLength + 1} to 30 (longer than the host subnets' /${hostPrefixLength}), got "${prefix}"`,
+    );
+  }
+  return { namespaceBlockPrefix: prefix };
 }

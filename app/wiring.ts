@@ -12,6 +12,9 @@ import { Ec2Machines } from '../adapters/aws/ec2-machines.ts';
 import { Ec2MachineCatalog } from '../adapters/aws/ec2-machine-catalog.ts';
 import type { MachineCatalog } from '../ports/machines.ts';
 import type { NetworkDeps } from './network.ts';
+import type { PassDeps } from './scheduler/context.ts';
+import { DynamoNamespaceSlots } from '../adapters/aws/namespace-slots.ts';
+import { slotCount } from '../core/packet-filter.ts';
 import { Route53Zone } from '../adapters/aws/route53-zone.ts';
 import { AlbLoadBalancer } from '../adapters/aws/alb.ts';
 import { DNS_SYNC_BUDGET_MS, type DiscoveryDeps } from './discovery.ts';
@@ -38,6 +41,8 @@ export interface ControlPlane {
   readonly kickScheduler: () => Promise<void>;
   /** The routed container network, when configured (AWS). */
   readonly network?: NetworkDeps;
+  /** Namespace isolation (docs/network.md, "Isolation rules"), when configured with the network: slots in the table. */
+  readonly isolation?: PassDeps['isolation'];
   /** What EC2 says each host's instance is: bounds the agents' claims when the scheduler registers hosts. */
   readonly machines: MachineCatalog;
   /** Secrets: keys and versions in the table, values as SSM SecureString parameters under `<paramPrefix>/secrets/`. */
@@ -71,6 +76,13 @@ export function awsControlPlane(config: ControlPlaneConfig): ControlPlane {
       machines: new Ec2Machines(ec2),
       now: () => Date.now(),
     };
+  }
+  const blockPrefix = config.network?.namespaceBlockPrefix;
+  let isolation: PassDeps['isolation'];
+  if (config.network && blockPrefix !== undefined) {
+    // Refuse blocks that do not fit the host subnets now, not at the first pass.
+    slotCount({ clusterCidr: config.network.clusterCidr, hostPrefix: config.network.hostPrefixLength, blockPrefix });
+    isolation = { blockPrefix, hostPrefix: config.network.hostPrefixLength, slots: new DynamoNamespaceSlots(dynamo, { tableName: config.table }) };
   }
   const discovery: DiscoveryDeps = {
     store,
@@ -119,6 +131,7 @@ export function awsControlPlane(config: ControlPlaneConfig): ControlPlane {
     waker: config.wakeDocument ? new RunCommandWaker(ssm, { documentName: config.wakeDocument }) : { wake: async () => {} },
     kickScheduler: trigger ? () => trigger.kick() : async () => {},
     ...(network ? { network } : {}),
+    ...(isolation ? { isolation } : {}),
     machines: new Ec2MachineCatalog(ec2, { cluster: config.cluster }),
     secrets: {
       metas: new DynamoSecretMetas(dynamo, { tableName: config.table }),

@@ -65,7 +65,8 @@ export const DEFAULT_REGISTER_TIMEOUT_MS = 10 * 60_000;
 export function lacksCapacity(u: Unplaceable): boolean {
   if (u.hosts === 0) return true;
   for (const reason in u.rejected) {
-    if (reason === REJECT.cpu || reason === REJECT.memory || reason.startsWith('host port ')) return true;
+    // A namespace's address block full on a host (namespace isolation) is room too: a new host has a free one.
+    if (reason === REJECT.cpu || reason === REJECT.memory || reason === REJECT.block || reason.startsWith('host port ')) return true;
   }
   return false;
 }

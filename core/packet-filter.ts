@@ -159,7 +159,7 @@ export function guestRules(pods: readonly GuestPod[]): FilterRule[] {
 // ---------------------------------------------------------------------------------------------
 // AWS: namespace blocks inside each host's subnet, one slot per namespace cluster-wide.
 
-/** How the cluster cuts host subnets into namespace blocks; carried by each host document (`HostNetwork.isolation`). */
+/** How the cluster cuts host subnets into namespace blocks; carried by each host document (`HostNetwork.blockPrefix` with its subnet and cluster CIDR). */
 export interface NamespaceAddressing {
   readonly clusterCidr: string;
   /** The prefix of every host's subnet. */
@@ -219,7 +219,7 @@ export function namespaceSources(a: NamespaceAddressing, slot: number): string {
 }
 
 /**
- * What a host document carries per task for its rules on AWS (planned as `HostDocumentTask.isolation`):
+ * What a host document carries per task for its rules on AWS (`HostDocumentTask.isolation`):
  * slot numbers, never names, so a task's share is at most `ISOLATION_TASK_BYTES` and counted with the
  * task's bytes at placement (core/document-size.ts): the document grows with the host's tasks, never
  * with the cluster's hosts or namespaces.
@@ -315,16 +315,18 @@ export function assignSlots(
 
 /**
  * The control plane's side: a task's `isolation` in its host's document, from the cluster's slots.
- * Throws naming the namespace when one has no slot (`assignSlots` listed it as full).
+ * Throws naming the namespace when the task's own has no slot (`assignSlots` listed it as full). An
+ * allowed namespace without a slot is left out: it has no pods anywhere, so there is nothing to let in
+ * (when it gets a slot, the task's entry changes and its document is published again).
  */
 export function taskIsolation(task: Pick<HostDocumentTask, 'namespace' | 'pod'>, slots: Readonly<Record<string, number>>): TaskIsolation {
-  const slotOf = (ns: string): number => {
-    const slot = slots[ns];
-    if (slot === undefined)
-      throw new ValidationError([{ path: 'namespace', message: `namespace ${ns} has no address block slot: every slot of the cluster is taken` }]);
-    return slot;
-  };
-  return { slot: slotOf(task.namespace), allowSlots: allowedNamespaces(task.namespace, task.pod.network).map(slotOf) };
+  const slot = slots[task.namespace];
+  if (slot === undefined)
+    throw new ValidationError([{ path: 'namespace', message: `namespace ${task.namespace} has no address block slot: every slot of the cluster is taken` }]);
+  const allowSlots = allowedNamespaces(task.namespace, task.pod.network)
+    .map((ns) => slots[ns])
+    .filter((n): n is number => n !== undefined);
+  return { slot, allowSlots };
 }
 
 /** The addressing a host document describes, when it isolates namespaces. */

@@ -111,11 +111,18 @@ export function planPlacement(input: {
    * replica anywhere (EFS).
    */
   readonly stickyVolumes?: ReadonlyMap<string, VolumeRecord>;
+  /**
+   * A task's entry in its host's document, whose bytes placement counts. @default `documentTask`; with
+   * namespace isolation, the entry with its `isolation` (core/namespace-slots.ts).
+   */
+  readonly documentTask?: (t: Task) => HostDocumentTask;
+  /** With namespace isolation: the pods of one namespace a host's block holds (ScheduleOptions.podsPerNamespace). */
+  readonly podsPerNamespace?: number;
 }): PlacementPlan {
   const servicesByKey = new Map(input.services.map((s) => [serviceKey(s), s]));
   const requests = [...input.tasks.values()]
     .filter((t) => t.desired === 'running' && !t.host)
-    .map((t) => withPin(placementRequest(t, servicesByKey.get(serviceKey(t))), t, input.stickyVolumes));
+    .map((t) => withPin(placementRequest(t, servicesByKey.get(serviceKey(t)), input.documentTask), t, input.stickyVolumes));
   const effective = input.hosts.map((h) => {
     const review = reviewAllocations(h, input.live, input.claims.get(h.id) ?? []);
     // The pin label lets a global service's task ask for its host as a constraint (core/global.ts).
@@ -127,14 +134,19 @@ export function planPlacement(input: {
   });
   // Each host's document as it would be published: the tasks of its effective allocations.
   const documentUsed = new Map(effective.map((h) => [h.id, documentTasks(h, input.live).reduce((n, t) => n + documentTaskBytes(t), 0)]));
-  const decided = schedule(effective, requests, { seed: input.seed, documentUsed, ...(input.unavailable ? { unavailable: input.unavailable } : {}) });
+  const decided = schedule(effective, requests, {
+    seed: input.seed,
+    documentUsed,
+    ...(input.unavailable ? { unavailable: input.unavailable } : {}),
+    ...(input.podsPerNamespace !== undefined ? { podsPerNamespace: input.podsPerNamespace } : {}),
+  });
   // No write churn for an unchanged reason.
   const newReasons = decided.failures.filter((f) => input.tasks.get(f.taskId)!.unplaceable?.message !== f.reason.message);
   return { placements: decided.placements, failures: decided.failures, newReasons };
 }
 
 /** The scheduler's request for a pending task (also what the host autoscaler simulates). */
-export function placementRequest(t: Task, service: Service | undefined): PlacementRequest {
+export function placementRequest(t: Task, service: Service | undefined, toDocument: (t: Task) => HostDocumentTask = documentTask): PlacementRequest {
   const a = allocationFor(t);
   const placement = service?.spec.spec.placement;
   return {
@@ -146,7 +158,7 @@ export function placementRequest(t: Task, service: Service | undefined): Placeme
     hostPorts: a.hostPorts,
     constraints: t.pinnedHost ? [...(placement?.constraints ?? []), pinConstraint(t.pinnedHost)] : (placement?.constraints ?? []),
     strategy: placement?.strategy ?? 'spread',
-    documentBytes: documentTaskBytes(documentTask(t)),
+    documentBytes: documentTaskBytes(toDocument(t)),
     ...(t.avoidHost ? { avoidHost: t.avoidHost } : {}),
   };
 }

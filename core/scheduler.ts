@@ -69,6 +69,11 @@ export interface ScheduleOptions {
   readonly documentUsed?: ReadonlyMap<string, number>;
   /** @default HOST_DOCUMENT_BYTES */
   readonly documentBudget?: number;
+  /**
+   * With namespace isolation: the pods one namespace may have on one host, the containers its address
+   * block holds (`2^(32 − blockPrefix) − 3`). Absent: no such limit.
+   */
+  readonly podsPerNamespace?: number;
 }
 
 /** Reasons a host is rejected, also the keys of `Unplaceable.rejected`. */
@@ -78,6 +83,7 @@ export const REJECT = {
   cpu: 'insufficient cpu',
   memory: 'insufficient memory',
   document: `host document full (${HOST_DOCUMENT_BYTES / 1024} KiB)`,
+  block: "namespace's address block full",
   volume: 'not the host of its volume',
 } as const;
 
@@ -187,6 +193,19 @@ export function schedule(hosts: readonly Host[], requests: readonly PlacementReq
     }
   });
 
+  // Pods of each namespace on each node, when a namespace's address block bounds them.
+  const perNamespace = new Map<string, Map<number, number>>();
+  if (options.podsPerNamespace !== undefined) {
+    nodes.forEach((node, i) => {
+      for (const id in node.host.allocations) {
+        const ns = node.host.allocations[id].namespace;
+        const c = perNamespace.get(ns) ?? new Map<number, number>();
+        c.set(i, (c.get(i) ?? 0) + 1);
+        perNamespace.set(ns, c);
+      }
+    });
+  }
+
   const constraintCache = new Map<string, CompiledConstraint[]>();
   // Capacity only shrinks within a pass, so a request shape that found no host finds none later.
   const failedShapes = new Map<string, Omit<Unplaceable, 'at'>>();
@@ -203,7 +222,10 @@ export function schedule(hosts: readonly Host[], requests: readonly PlacementReq
       constraintCache.set(constraintKey, constraints);
     }
     const docBytes = req.documentBytes ?? 0;
-    const shape = `${req.resources.cpu}|${req.resources.memory}|${docBytes}|${req.hostPorts.join(',')}|${constraintKey}|${req.pin?.host ?? ''}|${req.pin?.volume ?? ''}`;
+    const nsKey = options.podsPerNamespace !== undefined ? req.namespace : '';
+    const shape = `${req.resources.cpu}|${req.resources.memory}|${docBytes}|${req.hostPorts.join(',')}|${constraintKey}|${req.pin?.host ?? ''}|${req.pin?.volume ?? ''}|${nsKey}`;
+    const nsPods = options.podsPerNamespace !== undefined ? (perNamespace.get(req.namespace) ?? new Map<number, number>()) : undefined;
+    if (nsPods) perNamespace.set(req.namespace, nsPods);
     const known = failedShapes.get(shape);
     if (known) {
       failures.push({ taskId: req.taskId, reason: known });
@@ -243,6 +265,10 @@ export function schedule(hosts: readonly Host[], requests: readonly PlacementReq
       }
       if (node.docFree < docBytes) {
         reject(REJECT.document);
+        continue;
+      }
+      if (nsPods && (nsPods.get(i) ?? 0) >= options.podsPerNamespace!) {
+        reject(REJECT.block);
         continue;
       }
       let ok = true;
@@ -294,6 +320,7 @@ export function schedule(hosts: readonly Host[], requests: readonly PlacementReq
     node.docFree -= docBytes;
     for (const p of req.hostPorts) node.ports.add(p);
     counts.set(best, (counts.get(best) ?? 0) + 1);
+    nsPods?.set(best, (nsPods.get(best) ?? 0) + 1);
     placements.push({
       taskId: req.taskId,
       hostId: node.host.id,

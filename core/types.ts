@@ -530,7 +530,7 @@ export interface HostNetwork {
   /** The whole cluster CIDR: traffic from the subnet to it keeps its container source address (not masqueraded). */
   readonly clusterCidr: string;
   /**
-   * Namespace isolation (designed, not yet written by the scheduler; docs/network.md "Isolation rules"):
+   * Namespace isolation (written by the scheduler with `namespaceBlockPrefix`; docs/network.md "Isolation rules"):
    * the prefix of each namespace's block in `subnet`. Absent: namespaces share the subnet, unisolated.
    */
   readonly blockPrefix?: number;

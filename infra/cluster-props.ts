@@ -115,6 +115,16 @@ export interface SkiffClusterProps {
    */
   readonly containerNetwork?: 'routes' | 'prefixes';
   /**
+   * Isolates namespaces' containers from each other (docs/network.md, "Isolation rules"): each host's
+   * container subnet is cut into blocks of this prefix length, one per namespace, and each host's
+   * agent lets a block's containers be reached only from its own namespace and the namespaces its
+   * services allow (`spec.network.allowFrom`). The cluster then holds at most
+   * 2^(namespaceBlockPrefix − hostSubnetPrefix) namespaces with services, each with at most
+   * 2^(32 − namespaceBlockPrefix) − 3 pods per host: 27 in a /24 is 8 namespaces of 29 pods a host.
+   * @default - no isolation: namespaces share each host's subnet
+   */
+  readonly namespaceBlockPrefix?: number;
+  /**
    * Instance type of the hosts. Graviton (arm64) types get the arm64 AMI; the agent bundle is
    * plain JavaScript and runs on either architecture.
    * @default t4g.small
@@ -258,6 +268,7 @@ export interface SkiffClusterSettings {
   readonly hostSubnetPrefix: number;
   readonly routesPerRouteTable: number;
   readonly containerNetwork: 'routes' | 'prefixes';
+  readonly namespaceBlockPrefix: number | undefined;
   readonly hostChannel: HostChannelKind;
 }
 
@@ -338,6 +349,7 @@ export function validateSkiffClusterProps(props: SkiffClusterProps): SkiffCluste
     hostChannel,
     ...validateIngressProps(props),
     ...validateNetworkProps(props, maxHosts),
+    namespaceBlockPrefix: validateNamespaceBlockPrefix(props),
     hostInstanceType: props.hostInstanceType ?? InstanceType.of(InstanceClass.T4G, InstanceSize.SMALL),
     hostRootVolumeGiB,
     minHosts,
@@ -418,6 +430,20 @@ function validateNetworkProps(
     );
   }
   return { vpcCidr, clusterCidr, hostSubnetPrefix, routesPerRouteTable, containerNetwork };
+}
+
+/** Namespace isolation's block prefix, when given: a whole number longer than the host subnets' prefix, /30 at most. */
+function validateNamespaceBlockPrefix(props: SkiffClusterProps): number | undefined {
+  const prefix = props.namespaceBlockPrefix;
+  if (prefix === undefined) return undefined;
+  const hostPrefix = props.hostSubnetPrefix ?? (props.containerNetwork === 'prefixes' ? DEFAULT_PREFIX_HOST_SUBNET_PREFIX : DEFAULT_HOST_SUBNET_PREFIX);
+  if (!Number.isInteger(prefix) || prefix <= hostPrefix || prefix > 30) {
+    throw new Error(
+      `namespaceBlockPrefix ${prefix} is invalid: it must be a whole number from ${hostPrefix + 1} to 30, longer than hostSubnetPrefix (${hostPrefix}); ` +
+        `a longer prefix gives more namespaces (2^(namespaceBlockPrefix - ${hostPrefix})) of fewer pods per host each`,
+    );
+  }
+  return prefix;
 }
 
 /** The host subnet's size in prefix mode when none is given: four /28 prefixes, 61 containers. */

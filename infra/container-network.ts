@@ -42,6 +42,16 @@ export interface SkiffContainerNetworkProps {
    * @default 'routes'
    */
   readonly containerNetwork?: 'routes' | 'prefixes';
+  /**
+   * Namespace isolation: the prefix of each namespace's block in a host's subnet (validated by validateSkiffClusterProps).
+   * @default - no isolation
+   */
+  readonly namespaceBlockPrefix?: number;
+}
+
+/** The scheduler's setting of namespace isolation, when it is on. */
+function isolationEnvironment(props: SkiffContainerNetworkProps): Record<string, string> {
+  return props.namespaceBlockPrefix === undefined ? {} : { [ENV.namespaceBlockPrefix]: String(props.namespaceBlockPrefix) };
 }
 
 /** The hosts' VPC and the routes of their container subnets. */
@@ -87,6 +97,7 @@ export class SkiffContainerNetwork extends Construct {
         [ENV.hostSubnetPrefix]: String(props.hostSubnetPrefix),
         [ENV.containerNetwork]: 'prefixes',
         [ENV.hostSubnetId]: subnet.subnetId,
+        ...isolationEnvironment(props),
       };
       return;
     }
@@ -104,6 +115,7 @@ export class SkiffContainerNetwork extends Construct {
       [ENV.clusterCidr]: props.clusterCidr,
       [ENV.hostSubnetPrefix]: String(props.hostSubnetPrefix),
       [ENV.routeTableIds]: this.hostRouteTableIds.join(','),
+      ...isolationEnvironment(props),
     };
   }
 

@@ -150,6 +150,7 @@ export class SkiffCluster extends Construct {
       clusterCidr: settings.clusterCidr,
       hostSubnetPrefix: settings.hostSubnetPrefix,
       containerNetwork: settings.containerNetwork,
+      ...(settings.namespaceBlockPrefix === undefined ? {} : { namespaceBlockPrefix: settings.namespaceBlockPrefix }),
     });
     this.logs = new SkiffClusterLogs(this, 'Logs', { clusterName, retention: props.clusterLogRetention });
     this.volumes = new SkiffPersistentVolumes(this, 'Volumes', { clusterName, vpc: this.network.vpc, vpcSubnets: this.network.hostSubnets });

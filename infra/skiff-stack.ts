@@ -82,6 +82,7 @@ export const CONTEXT_KEYS = [
   'hostSubnetPrefix',
   'routesPerRouteTable',
   'containerNetwork',
+  'namespaceBlockPrefix',
   'hostSubnetId',
   'vpcCidr',
 ] as const;
@@ -136,6 +137,7 @@ export function clusterPropsFromContext(node: Node): SkiffClusterProps {
     routesPerRouteTable: count('routesPerRouteTable'),
     // Checked against the two modes by validateSkiffClusterProps.
     containerNetwork: text('containerNetwork') as SkiffClusterProps['containerNetwork'],
+    namespaceBlockPrefix: count('namespaceBlockPrefix'),
     ...(hostSubnetId === undefined ? {} : { hostSubnets: { subnetFilters: [SubnetFilter.byIds([hostSubnetId])] } }),
     vpcCidr: text('vpcCidr'),
   };

@@ -92,6 +92,7 @@ export function schedulerHandlerFromEnv(env: NodeJS.ProcessEnv): SchedulerHandle
       now: () => new Date(),
       machines: cp.machines,
       ...(cp.network ? { network: cp.network } : {}),
+      ...(cp.isolation ? { isolation: cp.isolation } : {}),
       ...(cp.volumes ? { volumes: cp.volumes } : {}),
     },
     cp.discovery,

@@ -8,6 +8,10 @@ import { claimsByHost, passEvent, tasksByService, type ClusterSnapshot } from '.
 import { ConflictError } from '../../core/errors.ts';
 import type { NetworkDeps, NetworkResult, NetworkState } from '../network.ts';
 import type { MachineCatalog } from '../../ports/machines.ts';
+import type { NamespaceSlots } from '../../ports/namespace-slots.ts';
+import type { NamespaceAddressing } from '../../core/packet-filter.ts';
+import { assignments, type Assignment } from '../../core/allocations.ts';
+import { isolatedAssignments } from '../../core/namespace-slots.ts';
 
 export type PassLog = (message: string, data?: Record<string, unknown>) => void;
 
@@ -41,6 +45,12 @@ export interface PassDeps {
    * holds its data) or `shared` (EFS on AWS: reachable from every host, so no pinning). @default 'host'
    */
   readonly volumes?: 'host' | 'shared';
+  /**
+   * Namespace isolation on AWS (docs/network.md, "Isolation rules"): each host subnet is cut into
+   * blocks of `blockPrefix`, one per namespace slot; slots are kept in `slots`. Needs `network`.
+   * Absent: documents carry no blocks and no task isolation.
+   */
+  readonly isolation?: { readonly blockPrefix: number; readonly hostPrefix: number; readonly slots: NamespaceSlots };
 }
 
 /** State kept between passes. Losing it costs repeated work only, never a wrong decision. */
@@ -78,6 +88,8 @@ export interface PassResult {
   };
   /** Hosts registered or refreshed from their agents' claims by this pass. */
   registered?: string[];
+  /** Namespace slots claimed and released by this pass, and the namespaces that found none (namespace isolation). */
+  slots?: { claimed: number; released: number; full: string[] };
   /** Down hosts whose machines are gone for good, forgotten by this pass (AWS). */
   forgotten?: string[];
   /** Items the reads skipped as invalid (core/items.ts): each also an `item.invalid` event. The BadItems metric. */
@@ -124,6 +136,14 @@ export interface PassContext {
   network?: NetworkResult;
   /** Persistent volumes each host is to delete (the remove-volumes step): its document lists them. */
   volumeRemovals?: ReadonlyMap<string, readonly VolumeRemoval[]>;
+  /** The namespace-slots step's outcome, when the cluster isolates namespaces. */
+  isolation?: {
+    readonly addressing: NamespaceAddressing;
+    /** Each namespace's slot this pass. */
+    readonly slots: Readonly<Record<string, number>>;
+    /** Namespaces that need a slot and found none. */
+    readonly full: readonly string[];
+  };
 }
 
 export function passContext(deps: PassDeps, snapshot: ClusterSnapshot, now: string, random: () => number): PassContext {
@@ -153,6 +173,15 @@ export function reindexTasks(ctx: PassContext): void {
   const all = [...ctx.tasksByService.values()].flat();
   ctx.tasks = new Map(all.map((t) => [t.id, t]));
   ctx.claims = claimsByHost(all);
+}
+
+/**
+ * The tasks that should run, by id, with their host and document entry (with `isolation` when the
+ * cluster isolates namespaces): what placement counts, the commit checks and documents list.
+ */
+export function liveAssignments(ctx: PassContext): Map<string, Assignment> {
+  const live = assignments(ctx.tasks.values());
+  return ctx.isolation ? isolatedAssignments(live, ctx.isolation.slots) : live;
 }
 
 /** Records an event of this pass (saved at its end). */

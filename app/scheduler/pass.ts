@@ -18,6 +18,7 @@ import type { PassStep } from './step.ts';
 import { ingestAgentEvents, reportBadItems, saveEvents } from './steps/events.ts';
 import { forgetGoneHosts, network } from './steps/hosts.ts';
 import { registerHosts } from './steps/register-hosts.ts';
+import { namespaceSlots } from './steps/namespace-slots.ts';
 import { reconcile } from './steps/reconcile.ts';
 import { cronJobs } from './steps/jobs.ts';
 import { rollout } from './steps/rollout.ts';
@@ -32,7 +33,8 @@ export type { PassStep } from './step.ts';
 /**
  * The steps of a pass, in order. The order is the protocol: hosts registered from their claims
  * before anything uses them (the agents only claim), subnets before placements (a host
- * without one takes no pod), claims before allocations, allocations before documents, forgotten
+ * without one takes no pod), namespace slots after subnets and before placements (a namespace
+ * without one is not placed; documents carry the blocks), claims before allocations, allocations before documents, forgotten
  * hosts before publication (nothing is published to them), volume removals before publication (the
  * documents list them). The rollout step reads the tasks as
  * reconcile left them; what it writes steers the next pass.
@@ -42,6 +44,7 @@ export const PASS_STEPS: readonly PassStep[] = [
   ingestAgentEvents,
   registerHosts,
   network,
+  namespaceSlots,
   cronJobs,
   reconcile,
   rollout,

@@ -8,10 +8,10 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
-import { DockerHostNetwork, exceptionPlace, masqueradeExceptionArgs } from '../../agent/host-network.ts';
+import { BLOCK_LABEL, DockerHostNetwork, exceptionPlace, masqueradeExceptionArgs } from '../../agent/host-network.ts';
 import { LABELS } from '../../agent/executor.ts';
 import { ValidationError } from '../../core/errors.ts';
-import type { HostNetwork } from '../../core/types.ts';
+import type { HostDocumentTask, HostNetwork } from '../../core/types.ts';
 import { TEST_IMAGE, removeClusterContainers, uniqueClusterName } from '../helpers/docker.ts';
 
 const docker = new Docker();
@@ -192,6 +192,90 @@ describe('DockerHostNetwork', () => {
   });
 });
 
+describe('DockerHostNetwork with namespace blocks', () => {
+  // /26 blocks of the host's /24: four slots.
+  const isolating: HostNetwork = { ...net, blockPrefix: 26 };
+  const task = (id: string, slot: number) => ({ id, isolation: { slot, allowSlots: [] } }) as unknown as HostDocumentTask;
+  const block = (n: number) => `10.231.${octet}.${n * 64}/26`;
+  const networksOf = async (cluster: string) => (await docker.listNetworks({ filters: { label: [`${LABELS.cluster}=${cluster}`] } })).map((n) => n.Name).sort();
+
+  it('makes one bridge per block the tasks need, labelled with its block, and one masquerade exception for the whole subnet', async () => {
+    const { cluster, hostNetwork } = manager();
+    writeFileSync(rules, `-P POSTROUTING ACCEPT\n${dockerMasquerade(block(1))}\n`);
+    const names = await hostNetwork.ensureBlocks(isolating, [task('t1', 1), task('t2', 3), task('t3', 1)]);
+    expect(names).toEqual(
+      new Map([
+        [1, `skiff-${cluster}-block-1`],
+        [3, `skiff-${cluster}-block-3`],
+      ]),
+    );
+    expect(await networksOf(cluster)).toEqual([`skiff-${cluster}-block-1`, `skiff-${cluster}-block-3`]);
+    const info = await docker.getNetwork(`skiff-${cluster}-block-3`).inspect();
+    expect(info.IPAM?.Config).toEqual([{ Subnet: block(3), Gateway: `10.231.${octet}.193` }]);
+    expect(info.Options).toMatchObject({ 'com.docker.network.driver.mtu': '9001', 'com.docker.network.bridge.gateway_mode_ipv4': 'nat-unprotected' });
+    expect(info.Labels).toEqual({ [LABELS.cluster]: cluster, [BLOCK_LABEL]: block(3) });
+    expect(recorded()).toEqual([
+      '-t nat -S POSTROUTING',
+      `-t nat -C POSTROUTING -s ${net.subnet} -d ${clusterCidr} -j RETURN`,
+      `-t nat -I POSTROUTING 1 -s ${net.subnet} -d ${clusterCidr} -j RETURN`,
+    ]);
+
+    // A pod on its namespace's block bridge takes an address in that block.
+    const container = await docker.createContainer({
+      Image: TEST_IMAGE,
+      Cmd: ['sleep', '30'],
+      name: `skiff.${cluster}.block`,
+      Labels: { [LABELS.cluster]: cluster },
+      HostConfig: { NetworkMode: names.get(1)!, Init: true },
+    });
+    await container.start();
+    const address = (await container.inspect()).NetworkSettings.Networks[names.get(1)!].IPAddress;
+    const last = Number(address.split('.')[3]);
+    expect(address.startsWith(`10.231.${octet}.`) && last > 65 && last < 127).toBe(true);
+  });
+
+  it('removes the bridges of blocks no task needs and the whole-subnet bridge when unused, and back again without blocks', async () => {
+    const { cluster, hostNetwork } = manager();
+    await hostNetwork.ensure(net);
+    clock += 120_000;
+    await hostNetwork.ensureBlocks(isolating, [task('t1', 0), task('t2', 2)]);
+    expect(await networksOf(cluster)).toEqual([`skiff-${cluster}-block-0`, `skiff-${cluster}-block-2`]);
+    clock += 120_000;
+    await hostNetwork.ensureBlocks(isolating, [task('t2', 2)]);
+    expect(await networksOf(cluster)).toEqual([`skiff-${cluster}-block-2`]);
+    clock += 120_000;
+    expect(await hostNetwork.ensure(net)).toBe(`skiff-${cluster}`);
+    expect(await networksOf(cluster)).toEqual([`skiff-${cluster}`]);
+  });
+
+  it('refuses to cut a subnet into blocks under a container of the whole-subnet bridge, naming it', async () => {
+    const { cluster, hostNetwork } = manager();
+    await hostNetwork.ensure(net);
+    await docker.createContainer({
+      Image: TEST_IMAGE,
+      Cmd: ['true'],
+      name: `skiff.${cluster}.old`,
+      Labels: { [LABELS.cluster]: cluster },
+      HostConfig: { NetworkMode: `skiff-${cluster}` },
+    });
+    clock += 120_000;
+    const failure = hostNetwork.ensureBlocks(isolating, [task('t1', 0)]);
+    await expect(failure).rejects.toThrow(
+      `Docker network skiff-${cluster} spans this host's whole container subnet, but the document cuts it into namespace blocks`,
+    );
+    await expect(failure).rejects.toThrow(`skiff.${cluster}.old`);
+    expect(await networksOf(cluster)).toEqual([`skiff-${cluster}`]);
+  });
+
+  it('refuses blocks that do not fit the subnet before touching Docker', async () => {
+    const { cluster, hostNetwork } = manager();
+    await expect(hostNetwork.ensureBlocks({ ...net, blockPrefix: 24 }, [task('t1', 0)])).rejects.toBeInstanceOf(ValidationError);
+    await expect(hostNetwork.ensureBlocks(isolating, [task('t1', 4)])).rejects.toThrow('slot 4 is outside 0-3');
+    expect(await networksOf(cluster)).toEqual([]);
+    expect(recorded()).toEqual([]);
+  });
+});
+
 describe('the masquerade exception', () => {
   it('is built as exact iptables argv', () => {
     const n = { subnet: '10.200.7.0/24', clusterCidr: '10.200.0.0/16' };
@@ -211,5 +295,8 @@ describe('the masquerade exception', () => {
     expect(exceptionPlace([masq, unrelated, mine].join('\n'), n)).toBe('shadowed');
     expect(exceptionPlace([masq, unrelated].join('\n'), n)).toBe('missing');
     expect(exceptionPlace('', n)).toBe('missing');
+    // Docker's rule of a namespace block's bridge, inside the host subnet, shadows the exception too.
+    expect(exceptionPlace(['-A POSTROUTING -s 10.200.7.32/27 ! -o br-def -j MASQUERADE', mine].join('\n'), n)).toBe('shadowed');
+    expect(exceptionPlace(['-A POSTROUTING -s 10.200.8.32/27 ! -o br-def -j MASQUERADE', mine].join('\n'), n)).toBe('ok');
   });
 });

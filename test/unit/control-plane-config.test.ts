@@ -57,6 +57,25 @@ describe('controlPlaneConfig', () => {
     );
   });
 
+  it('isolates namespaces with SKIFF_NAMESPACE_BLOCK_PREFIX: blocks of that prefix, slots in the table', () => {
+    const env = { ...base, SKIFF_CLUSTER_CIDR: '10.200.0.0/16', SKIFF_ROUTE_TABLE_IDS: 'rtb-0aaaaaaaaaaaaaaa1' };
+    expect(controlPlaneConfig(env).network?.namespaceBlockPrefix).toBeUndefined();
+    expect(awsControlPlane(controlPlaneConfig(env)).isolation).toBeUndefined();
+    const config = controlPlaneConfig({ ...env, SKIFF_NAMESPACE_BLOCK_PREFIX: '27' });
+    expect(config.network).toMatchObject({ hostPrefixLength: 24, namespaceBlockPrefix: 27 });
+    const cp = awsControlPlane(config);
+    expect(cp.isolation).toMatchObject({ blockPrefix: 27, hostPrefix: 24 });
+    expect(cp.isolation?.slots.constructor.name).toBe('DynamoNamespaceSlots');
+    // Prefix mode too: blocks inside the delegated /26.
+    const prefixes = { ...base, SKIFF_CLUSTER_CIDR: '10.0.64.0/18', SKIFF_CONTAINER_NETWORK: 'prefixes', SKIFF_HOST_SUBNET_ID: 'subnet-0aaaaaaaaaaaaaaa1' };
+    expect(controlPlaneConfig({ ...prefixes, SKIFF_NAMESPACE_BLOCK_PREFIX: '28' }).network?.namespaceBlockPrefix).toBe(28);
+    expect(() => controlPlaneConfig({ ...env, SKIFF_NAMESPACE_BLOCK_PREFIX: '24' })).toThrow(
+      /SKIFF_NAMESPACE_BLOCK_PREFIX must be a number from 25 to 30, got "24"/,
+    );
+    expect(() => controlPlaneConfig({ ...env, SKIFF_NAMESPACE_BLOCK_PREFIX: '31' })).toThrow(/from 25 to 30/);
+    expect(() => controlPlaneConfig({ ...env, SKIFF_NAMESPACE_BLOCK_PREFIX: '26.5' })).toThrow(/must be a whole number from 25 to 30/);
+  });
+
   it('wakes hosts with the document named by SKIFF_WAKE_DOCUMENT, and not at all without it', async () => {
     const ssm = mockClient(SSMClient);
     ssm.on(SendCommandCommand).resolves({});

@@ -266,7 +266,11 @@ describe('isolation in the host document (AWS)', () => {
 
   it('the control plane writes slot numbers per task; a namespace without a slot is named', () => {
     expect(task('t1', 'team', ['shop', 'team', 'billing']).isolation).toEqual({ slot: 2, allowSlots: [1, 3] });
-    expect(() => taskIsolation({ namespace: 'team', pod: spec('team', ['other']) }, slots)).toThrow(/namespace other has no address block slot/);
+    expect(() => taskIsolation({ namespace: 'other', pod: spec('other', ['team']) }, slots)).toThrow(/namespace other has no address block slot/);
+  });
+
+  it('leaves out an allowed namespace without a slot: it has no pods to let in', () => {
+    expect(taskIsolation({ namespace: 'team', pod: spec('team', ['other', 'shop']) }, slots)).toEqual({ slot: 2, allowSlots: [1] });
   });
 
   it("the agent reads its blocks and its chain out of the document and its replicas' addresses", () => {

@@ -58,6 +58,7 @@ describe('a scheduler pass', () => {
       'ingest-agent-events',
       'register-hosts',
       'network',
+      'namespace-slots',
       'cron-jobs',
       'reconcile',
       'rollout',

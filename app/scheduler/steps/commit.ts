@@ -1,9 +1,9 @@
 /** Commit: each host's allocations in one write conditional on its version (docs/state.md, "No lost updates"). */
 import type { Allocation, Host } from '../../../core/types.ts';
-import { assignments, type Assignment } from '../../../core/allocations.ts';
+import type { Assignment } from '../../../core/allocations.ts';
 import { drainedBy, planHostWrite } from '../../../core/pass.ts';
 import { forEachLimit } from '../../../core/async.ts';
-import { attempt, record, WRITE_CONCURRENCY, type PassContext } from '../context.ts';
+import { attempt, liveAssignments, record, WRITE_CONCURRENCY, type PassContext } from '../context.ts';
 import type { PassStep } from '../step.ts';
 
 /** How often a host-allocation write is retried after losing a race within one pass. */
@@ -12,7 +12,7 @@ export const HOST_WRITE_ATTEMPTS = 5;
 export const commit: PassStep = {
   name: 'commit',
   async run(ctx) {
-    const live = assignments(ctx.tasks.values());
+    const live = liveAssignments(ctx);
     await forEachLimit(ctx.snapshot.hosts, WRITE_CONCURRENCY, async (host) => {
       try {
         await commitHost(ctx, host, live);

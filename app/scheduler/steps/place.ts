@@ -1,11 +1,12 @@
 /** Placement: claim each placed task (only one scheduler can claim a task), note why the others wait. */
 import type { Placement, ScheduleFailure } from '../../../core/scheduler.ts';
-import { assignments } from '../../../core/allocations.ts';
+import { documentTask } from '../../../core/allocations.ts';
+import { isolatedTask, noSlotMessage, slotlessPending } from '../../../core/namespace-slots.ts';
 import { hostsWithoutSubnet, planPlacement } from '../../../core/pass.ts';
 import { forEachLimit } from '../../../core/async.ts';
-import { attempt, record, WRITE_CONCURRENCY, type PassContext } from '../context.ts';
+import { attempt, liveAssignments, record, WRITE_CONCURRENCY, type PassContext } from '../context.ts';
 import type { PassStep } from '../step.ts';
-import type { Task } from '../../../core/types.ts';
+import type { HostDocumentTask, Task } from '../../../core/types.ts';
 import { persistentVolumes, slotVolumes, volumeId, volumeKeyString, type VolumeRecord } from '../../../core/volumes.ts';
 
 export const place: PassStep = {
@@ -13,21 +14,50 @@ export const place: PassStep = {
   async run(ctx) {
     const hosts = ctx.snapshot.hosts;
     const volumes = await recordedVolumes(ctx);
+    const { waiting, slotless } = namespaceRefusals(ctx);
     const plan = planPlacement({
       services: ctx.snapshot.services,
       hosts,
-      tasks: ctx.tasks,
-      live: assignments(ctx.tasks.values()),
+      tasks: waiting.size > 0 ? new Map([...ctx.tasks].filter(([id]) => !waiting.has(id))) : ctx.tasks,
+      live: liveAssignments(ctx),
       claims: ctx.claims,
       seed: ctx.seed,
       ...(ctx.network ? { unavailable: hostsWithoutSubnet(hosts, ctx.network.networks) } : {}),
       ...(volumes && ctx.deps.volumes !== 'shared' ? { stickyVolumes: volumes } : {}),
+      ...(ctx.isolation ? { documentTask: isolatedDocumentTask(ctx.isolation.slots), podsPerNamespace: blockPods(ctx.isolation.addressing.blockPrefix) } : {}),
     });
     await forEachLimit(plan.placements, WRITE_CONCURRENCY, (p) => claim(ctx, p));
-    ctx.result.unplaceable = plan.failures.length;
-    await forEachLimit(plan.newReasons, WRITE_CONCURRENCY, (f) => noteUnplaceable(ctx, f));
+    ctx.result.unplaceable = plan.failures.length + slotless.length;
+    const newSlotless = slotless.filter((f) => ctx.tasks.get(f.taskId)!.unplaceable?.message !== f.reason.message);
+    await forEachLimit([...plan.newReasons, ...newSlotless], WRITE_CONCURRENCY, (f) => noteUnplaceable(ctx, f));
   },
 };
+
+/**
+ * On a cluster that isolates namespaces, the pending tasks of a namespace without a slot: no host can
+ * take them (their addresses would be in no namespace's block). Those of a namespace that found none
+ * (`full`) are unplaceable and say why; those whose claim an overlapping pass won only wait for the next pass.
+ */
+function namespaceRefusals(ctx: PassContext): { waiting: Set<string>; slotless: ScheduleFailure[] } {
+  const iso = ctx.isolation;
+  if (!iso) return { waiting: new Set(), slotless: [] };
+  const pending = slotlessPending(ctx.tasks.values(), iso.slots);
+  const hosts = ctx.snapshot.hosts.length;
+  const slotless = pending
+    .filter((t) => iso.full.includes(t.namespace))
+    .map((t) => ({ taskId: t.id, reason: { message: noSlotMessage(t.namespace, iso.addressing), rejected: {}, hosts } }));
+  return { waiting: new Set(pending.map((t) => t.id)), slotless };
+}
+
+/** The containers one namespace block's Docker bridge holds: its addresses but network, broadcast and gateway. */
+function blockPods(blockPrefix: number): number {
+  return 2 ** (32 - blockPrefix) - 3;
+}
+
+/** A task's document entry with its `isolation`, as placement counts its bytes. */
+function isolatedDocumentTask(slots: Readonly<Record<string, number>>): (t: Task) => HostDocumentTask {
+  return (t) => isolatedTask(documentTask(t), slots);
+}
 
 /** Claims the task for the host; the commit step then adds its allocation to the host. */
 async function claim(ctx: PassContext, p: Placement): Promise<void> {

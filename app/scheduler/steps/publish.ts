@@ -8,18 +8,18 @@
  * next pass publishes it again.
  */
 import type { Host } from '../../../core/types.ts';
-import { assignments, hostDocument, type Assignment } from '../../../core/allocations.ts';
+import { hostDocument, type Assignment } from '../../../core/allocations.ts';
 import { planDocument, UNSETTLED_HASH } from '../../../core/pass.ts';
 import { forEachLimit } from '../../../core/async.ts';
-import { ConflictError } from '../../../core/errors.ts';
-import { record, WRITE_CONCURRENCY, type PassContext } from '../context.ts';
+import { ConflictError, SkiffError } from '../../../core/errors.ts';
+import { liveAssignments, record, WRITE_CONCURRENCY, type PassContext } from '../context.ts';
 import type { PassStep } from '../step.ts';
 
 export const publish: PassStep = {
   name: 'publish',
   async run(ctx) {
     // A document lists only allocations whose task points back at the host: a half-done placement starts nothing.
-    const live = assignments(ctx.tasks.values());
+    const live = liveAssignments(ctx);
     const changed: string[] = [];
     const failed: { host: string; reason: string }[] = [];
     const hosts = [...ctx.committed.values()];
@@ -65,6 +65,10 @@ async function publishHost(
   const network = ctx.network?.networks.get(host.id);
   const removeVolumes = ctx.volumeRemovals?.get(host.id);
   const doc = planDocument(host, live, network, removeVolumes);
+  // An isolating document lists every task with its slot, or the agent refuses its rules: a task whose
+  // namespace lost its slot's claim this pass holds the host's publication until the next pass.
+  const slotless = network?.blockPrefix !== undefined ? doc.tasks.find((t) => !t.isolation) : undefined;
+  if (slotless) throw new SkiffError(`namespace ${slotless.namespace} of task ${slotless.id} has no address block slot this pass`);
   if (published?.hash === doc.hash) return false;
   // A host that never had a document and has nothing to run needs none: an agent without a document
   // removes nothing, and its first task publishes one. A new fleet of 2,000 hosts would otherwise
