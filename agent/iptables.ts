@@ -59,8 +59,7 @@ export class IptablesError extends SkiffError {
 export function iptablesFailure(file: string, args: readonly string[], result: CommandResult): IptablesError {
   const command = `${file} ${args.join(' ')}`;
   const said = result.stderr.trim() || 'no output';
-  if (result.code === NOT_FOUND || /\bENOENT\b/.test(result.stderr))
-    return new IptablesError(`${command} failed: ${file} is not installed (${said})`, true);
+  if (result.code === NOT_FOUND || /\bENOENT\b/.test(result.stderr)) return new IptablesError(`${command} failed: ${file} is not installed (${said})`, true);
   // iptables-legacy and -nft both say "Permission denied (you must be root)", with exit code 4.
   if (/permission denied|must be root|operation not permitted/i.test(result.stderr)) {
     return new IptablesError(`${command} failed: this user may not use ${file} (${said}); the agent must run as root to write its rules`, true);
