@@ -199,6 +199,8 @@ export async function startHaproxy(options: HaproxyOptions = {}): Promise<Haprox
   let layout: Layout = new Map();
   /** The configuration in force with every slot free: a table with another shape needs a reload. */
   let appliedShape = shapeOf([], layout, await configOptions([]));
+  /** Set when runtime commands failed part-way: what HAProxy has is unknown until a reload succeeds. */
+  let mustReload = false;
   const forceAfterMs = options.hardStopAfterMs ?? 60_000;
   /** Counts of the workers before the current one; the current one's last reading. */
   const base: Record<string, number> = {};
@@ -260,14 +262,16 @@ export async function startHaproxy(options: HaproxyOptions = {}): Promise<Haprox
     const opts = await configOptions(next);
     const names = backendNames(next);
     const plan = planTargets(layout, next, names, Date.now());
-    if (plan.kind === 'runtime' && shapeOf(next, plan.layout, opts) === appliedShape) {
+    if (!mustReload && plan.kind === 'runtime' && shapeOf(next, plan.layout, opts) === appliedShape) {
       if (plan.commands.length === 0) {
         routes = next;
         return;
       }
       if (await applyAtRuntime(next, plan, haproxyConfig(next, opts, plan.layout))) return;
-      // Some commands may have taken effect: the reload writes the whole plan.
+      // Some commands may have taken effect: the reload writes the whole plan, and until one
+      // succeeds, no table is taken as applied at runtime.
       layout = plan.layout;
+      mustReload = true;
     }
     await reload(next, layoutForReload(layout, next), opts);
   };
@@ -319,6 +323,7 @@ export async function startHaproxy(options: HaproxyOptions = {}): Promise<Haprox
       for (const [k, v] of Object.entries(counts)) base[k] = (base[k] ?? 0) + v;
     }
     current = {};
+    mustReload = false;
     layout = nextLayout;
     appliedShape = shapeOf(next, nextLayout, opts);
     routes = next;
