@@ -100,10 +100,10 @@ interface Answer {
   json: () => { name: string; url: string; headers: Record<string, string>; error?: string; message?: string };
 }
 
-/** A request on a fresh connection (no keep-alive), so each one is balanced on its own. */
-function get(proxy: ProxyServer, host: string, path = '/', headers: Record<string, string> = {}): Promise<Answer> {
+/** A request on a fresh connection (no keep-alive, unless an agent is given), so each one is balanced on its own. */
+function get(proxy: ProxyServer, host: string, path = '/', headers: Record<string, string> = {}, agent: http.Agent | false = false): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: proxy.port, path, headers: { host, ...headers }, agent: false }, (res) => {
+    const req = http.request({ host: '127.0.0.1', port: proxy.port, path, headers: { host, ...headers }, agent }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => {
@@ -447,6 +447,10 @@ describe.skipIf(!haproxyVersion)(`HAProxy data plane (${haproxyVersion ?? 'hapro
     expect(pinnedToA).not.toBe(pinnedToB);
     const reloads = proxy.reloads();
     const worker = await proxy.workerPid();
+    // Keep-alive clients leave HAProxy idle connections to web-0 (which later leaves).
+    const warm = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    cleanups.push(async () => warm.destroy());
+    for (let i = 0; i < 4; i++) await get(proxy, 'sticky.example.com', '/', {}, warm);
 
     a.hold = true;
     const held = a.hits;
@@ -474,6 +478,14 @@ describe.skipIf(!haproxyVersion)(`HAProxy data plane (${haproxyVersion ?? 'hapro
     expect(proxy.slots()['sticky.example.com /']).toEqual(['s1=web-2', 's2=web-1', 's3=', 's4=']);
     const pinnedToC = cookieOf(await answeredBy(proxy, 'sticky.example.com', 'web-2'))!;
     expect(pinnedToC).not.toBe(pinnedToA);
+    // web-0 still listens: a connection HAProxy kept to it from the slot's last holder would show
+    // here. Requests after the first on a client's keep-alive connection may reuse HAProxy's idle
+    // connections to a server, so the client keeps its connection.
+    const finished = a.hits;
+    const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    cleanups.push(async () => keepAlive.destroy());
+    for (let i = 0; i < 8; i++) expect((await get(proxy, 'sticky.example.com', '/', {}, keepAlive)).json().name).not.toBe('web-0');
+    expect(a.hits).toBe(finished);
     for (let i = 0; i < 4; i++) expect((await get(proxy, 'sticky.example.com', '/', { cookie: `${AFFINITY_COOKIE}=${pinnedToB}` })).json().name).toBe('web-1');
     expect(proxy.reloads()).toBe(reloads);
     expect(await proxy.workerPid()).toBe(worker);
