@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rename, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -556,6 +556,27 @@ describe.skipIf(!haproxyVersion)(`HAProxy data plane (${haproxyVersion ?? 'hapro
     expect(lines.join('\n')).toMatch(
       /the runtime API refused "set server skiff\.shop\.shop\/s2 addr 127\.0\.0\.1 port \d+": .*; applying the routes by a reload instead/,
     );
+    expect(proxy.reloads()).toBe(reloads + 1);
+    const seen = new Set<string>();
+    for (let i = 0; i < 6; i++) seen.add((await get(proxy, 'shop.example.com')).json().name);
+    expect([...seen].sort()).toEqual(['web-0', 'web-1']);
+  });
+
+  it('after a failed runtime change whose fallback reload failed too, reloads the next table rather than take it as applied', { timeout: 30_000 }, async () => {
+    const [a, b] = await Promise.all(['web-0', 'web-1'].map(replica));
+    const dir = await mkdtemp(join(tmpdir(), 'skiff-haproxy-test-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const proxy = await startHaproxy({ runDir: dir, log: () => {}, hardStopAfterMs: 20_000 });
+    cleanups.push(() => proxy.close());
+    await proxy.sync([route('shop.example.com', [a])]);
+    const reloads = proxy.reloads();
+    await rename(join(dir, 'stats.sock'), join(dir, 'stats.sock.away'));
+    // The reload cannot write its candidate configuration either.
+    await mkdir(join(dir, 'haproxy.cfg.next'));
+    await expect(proxy.sync([route('shop.example.com', [a, b])])).rejects.toThrow(/EISDIR/);
+    await rm(join(dir, 'haproxy.cfg.next'), { recursive: true });
+    // The same table again: HAProxy never got web-1, so this is a reload, not "nothing to do".
+    await proxy.sync([route('shop.example.com', [a, b])]);
     expect(proxy.reloads()).toBe(reloads + 1);
     const seen = new Set<string>();
     for (let i = 0; i < 6; i++) seen.add((await get(proxy, 'shop.example.com')).json().name);
