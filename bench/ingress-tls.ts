@@ -8,7 +8,10 @@
  * Prints requests per second, the median of the rounds, for: one replica direct; Skiff plain;
  * Skiff TLS; and, when `haproxy` is installed, Skiff with its HAProxy data plane
  * (`local up --ingress haproxy`: local/haproxy.ts, plain and TLS) and a hand-written HAProxy
- * configuration (plain and TLS). Every process it starts is stopped by pid at the end.
+ * configuration (plain and TLS). Then what a change costs the HAProxy data plane: a replica added
+ * or removed (runtime API) against a route added or removed (reload), timed, and wrk's rate and
+ * failures while one or the other happens every 500 ms. Every process it starts is stopped by pid
+ * at the end.
  */
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -20,8 +23,8 @@ import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
 import { ensureLocalCa, loadLocalCa } from '../local/ca.ts';
 import { startProxyWorker } from '../local/proxy-worker.ts';
-import { startHaproxy } from '../local/haproxy.ts';
-import type { ProxyServer } from '../local/proxy.ts';
+import { type HaproxyServer, startHaproxy } from '../local/haproxy.ts';
+import type { IngressRoute } from '../ports/index.ts';
 
 const run = promisify(execFile);
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' } } });
@@ -49,12 +52,19 @@ async function replica(name: string): Promise<{ port: number; close: () => Promi
 
 /** wrk, 2 threads, 8 connections; requests per second. */
 async function wrk(url: string): Promise<number> {
+  const { rate, failed } = await wrkRun(url);
+  if (failed > 0) throw new Error(`wrk saw ${failed} error answers or socket errors from ${url}`);
+  return rate;
+}
+
+/** wrk, 2 threads, 8 connections: requests per second, and the answers that were not 2xx/3xx plus socket errors. */
+async function wrkRun(url: string): Promise<{ rate: number; failed: number }> {
   const { stdout } = await run('wrk', ['-t2', '-c8', `-d${seconds}s`, '-H', `Host: ${HOST}`, url], { maxBuffer: 1 << 20 });
   const m = /Requests\/sec:\s+([\d.]+)/.exec(stdout);
   if (!m) throw new Error(`wrk printed no rate:\n${stdout}`);
-  const errors = /Non-2xx or 3xx responses: (\d+)/.exec(stdout);
-  if (errors) throw new Error(`wrk saw ${errors[1]} error answers from ${url}`);
-  return Number(m[1]);
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? 0);
+  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
+  return { rate: Number(m[1]), failed: non2xx + (socket ? socket.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0) };
 }
 
 function median(xs: number[]): number {
@@ -72,6 +82,8 @@ async function freePort(): Promise<number> {
 
 const dir = await mkdtemp(join(tmpdir(), 'skiff-bench-tls-'));
 const replicas = await Promise.all(['a', 'b', 'c'].map(replica));
+/** A fourth replica that comes and goes in the churn cases. */
+const extra = await replica('d');
 const ca = await ensureLocalCa(dir);
 const proxy = await startProxyWorker({ ca, log: () => {} });
 await proxy.sync([
@@ -84,10 +96,10 @@ await proxy.sync([
   },
 ]);
 
-// Skiff's HAProxy data plane, fed the same route table as the Node proxy.
-let skiffHaproxy: ProxyServer | undefined;
+// Skiff's HAProxy data plane, fed the same route table as the Node proxy; no debounce, so a sync's time is its change's.
+let skiffHaproxy: HaproxyServer | undefined;
 try {
-  skiffHaproxy = await startHaproxy({ ca, runDir: join(dir, 'skiff-haproxy'), log: () => {} });
+  skiffHaproxy = await startHaproxy({ ca, runDir: join(dir, 'skiff-haproxy'), log: () => {}, debounceMs: 0 });
   await skiffHaproxy.sync(proxy.routes());
 } catch (err) {
   console.error(`skiff's haproxy data plane left out: ${(err as Error).message}`);
@@ -130,6 +142,68 @@ ${replicas.map((r, i) => `  server r${i} 127.0.0.1:${r.port}`).join('\n')}
   console.error(`haproxy left out: ${(err as Error).message}`);
 }
 
+/**
+ * What a change costs the HAProxy data plane: a replica added or removed (the runtime API) against
+ * a route added or removed (a reload), each timed from sync to applied; then wrk's rate and failed
+ * requests while one or the other happens every 500 ms.
+ */
+async function churn(plane: HaproxyServer): Promise<void> {
+  const base = plane.routes();
+  const withTarget = (on: boolean): IngressRoute[] =>
+    on ? base.map((r) => ({ ...r, targets: [...r.targets, { taskId: 'web-3', ip: '127.0.0.1', port: extra.port }] })) : base;
+  const withRoute = (on: boolean): IngressRoute[] =>
+    on
+      ? [
+          ...base,
+          {
+            host: 'other.example.test',
+            namespace: 'bench',
+            service: 'other',
+            sessionAffinity: false,
+            targets: [{ taskId: 'other-0', ip: '127.0.0.1', port: extra.port }],
+          },
+        ]
+      : base;
+  const kinds: [string, (on: boolean) => IngressRoute[]][] = [
+    ['a replica added or removed (runtime API)', withTarget],
+    ['a route added or removed (reload)', withRoute],
+  ];
+  console.log('changes to the haproxy data plane, sync → applied (ms, 20 changes each):');
+  for (const [name, table] of kinds) {
+    const [reloads, runtime] = [plane.reloads(), plane.runtimeUpdates()];
+    const ms: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const t0 = performance.now();
+      await plane.sync(table(i % 2 === 0));
+      ms.push(performance.now() - t0);
+    }
+    await plane.sync(base);
+    console.log(
+      `  ${name.padEnd(42)} median ${median(ms).toFixed(1).padStart(6)}, max ${Math.max(...ms)
+        .toFixed(1)
+        .padStart(6)}   (${plane.reloads() - reloads} reloads, ${plane.runtimeUpdates() - runtime} runtime updates)`,
+    );
+  }
+  console.log(`wrk -t2 -c8 -d${seconds}s on the haproxy data plane (plain) while a change happens every 500 ms:`);
+  for (const [name, table] of [['no change', undefined] as const, ...kinds]) {
+    let on = false;
+    let stop = false;
+    const changer = (async () => {
+      while (table && !stop) {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        on = !on;
+        await plane.sync(table(on));
+      }
+    })();
+    const { rate, failed } = await wrkRun(`${plane.url}/`).finally(() => {
+      stop = true;
+    });
+    await changer;
+    await plane.sync(base);
+    console.log(`  ${name.padEnd(42)} ${rate.toFixed(0).padStart(7)} requests/s, ${failed} failed`);
+  }
+}
+
 const cases: [string, string][] = [
   ['one replica direct', `http://127.0.0.1:${replicas[0].port}/`],
   ['skiff plain (HTTP/1.1)', `${proxy.url}/`],
@@ -160,10 +234,11 @@ try {
   console.log(
     `  against haproxy TLS:   skiff ${ratio('skiff TLS (HTTP/1.1 over TLS)', 'haproxy TLS')}, skiff (haproxy data plane) ${ratio('skiff (haproxy data plane) TLS', 'haproxy TLS')}`,
   );
+  if (skiffHaproxy) await churn(skiffHaproxy);
 } finally {
   if (haproxy) process.kill(haproxy.pid, 'SIGTERM');
   await skiffHaproxy?.close();
   await proxy.close();
-  await Promise.all(replicas.map((r) => r.close()));
+  await Promise.all([...replicas, extra].map((r) => r.close()));
   await rm(dir, { recursive: true, force: true });
 }

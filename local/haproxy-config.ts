@@ -10,8 +10,11 @@
  *   first; a path prefix matches segment-wise (`path /api` or `path_beg /api/`).
  * - One backend per route, named `skiff.<namespace>.<service>` (`.2`, `.3`... for a service's
  *   further routes): `requestCountsFromStat` reads the counts per service back from the names.
- * - Affinity: HAProxy's inserted cookie, named `skiff-affinity` with the task id as value, like the
- *   Node proxy's, so a client keeps its replica when the data plane changes.
+ *   Its servers are a pool of slots `s1`..`sN` (local/haproxy-slots.ts): the replicas, and free
+ *   slots in maintenance that the runtime API fills when replicas come, without a reload.
+ * - Affinity: HAProxy's inserted cookie, named `skiff-affinity` like the Node proxy's; its value is
+ *   HAProxy's dynamic cookie (a hash of the replica's address and port), not the task id: a
+ *   server's cookie cannot be changed at runtime, and a slot holds different replicas over time.
  * - Refused connections: `retry-on conn-failure empty-response` with `option redispatch 1`, so a
  *   retry goes to another replica; a replica that closed without answering is retried only for
  *   idempotent methods (`disable-l7-retry` for the others), as the Node proxy does.
@@ -20,7 +23,11 @@
  */
 import { routeOrder, wildcardSuffix } from '../core/ingress-match.ts';
 import type { IngressRoute } from '../ports/index.ts';
+import { type Layout, layoutForReload, routeKey, type Slot } from './haproxy-slots.ts';
 import { AFFINITY_COOKIE } from './proxy.ts';
+
+/** The key HAProxy hashes with a replica's address and port into its affinity cookie: fixed, so a cookie stays valid across restarts (it pins, it does not authenticate). */
+const AFFINITY_KEY = 'skiff-affinity';
 
 export interface HaproxyConfigOptions {
   /** Address both listeners bind. @default '127.0.0.1' */
@@ -60,10 +67,27 @@ export function backendName(namespace: string, service: string, n: number): stri
 }
 
 /**
- * The haproxy.cfg text for `routes`. Throws, naming the route, on a value that cannot go into a
+ * Each route's backend name, keyed by `routeKey`. Names follow the table sorted by host and path,
+ * so a route keeps its name when others come and go.
+ */
+export function backendNames(routes: readonly IngressRoute[]): Map<string, string> {
+  const names = new Map<string, string>();
+  const perService = new Map<string, number>();
+  for (const r of [...routes].sort((a, b) => cmp(a.host, b.host) || cmp(a.path ?? '/', b.path ?? '/'))) {
+    const key = `${r.namespace}/${r.service}`;
+    const n = (perService.get(key) ?? 0) + 1;
+    perService.set(key, n);
+    names.set(routeKey(r), backendName(r.namespace, r.service, n));
+  }
+  return names;
+}
+
+/**
+ * The haproxy.cfg text for `routes`, with each backend's servers as `layout` places the replicas
+ * in slots (local/haproxy-slots.ts; by default, the targets in order in fresh pools). Throws, naming the route, on a value that cannot go into a
  * configuration safely (the spec parser refuses them all before; this is the last guard).
  */
-export function haproxyConfig(routes: readonly IngressRoute[], options: HaproxyConfigOptions): string {
+export function haproxyConfig(routes: readonly IngressRoute[], options: HaproxyConfigOptions, layout?: Layout): string {
   const address = options.address ?? '127.0.0.1';
   const sorted = [...routes].sort(routeOrder);
   for (const r of sorted) check(r);
@@ -73,15 +97,9 @@ export function haproxyConfig(routes: readonly IngressRoute[], options: HaproxyC
     if (seen.has(key)) throw new Error(`two routes for host ${r.host}${(r.path ?? '/') === '/' ? '' : ` and path ${r.path}`}`);
     seen.add(key);
   }
-  // Backend names follow the table sorted by host and path, so a route keeps its name when others come and go.
-  const names = new Map<IngressRoute, string>();
-  const perService = new Map<string, number>();
-  for (const r of [...routes].sort((a, b) => cmp(a.host, b.host) || cmp(a.path ?? '/', b.path ?? '/'))) {
-    const key = `${r.namespace}/${r.service}`;
-    const n = (perService.get(key) ?? 0) + 1;
-    perService.set(key, n);
-    names.set(r, backendName(r.namespace, r.service, n));
-  }
+  const byKey = backendNames(routes);
+  const names = new Map<IngressRoute, string>(routes.map((r) => [r, byKey.get(routeKey(r))!]));
+  const pools = layout ?? layoutForReload(new Map(), routes);
 
   const ms = (v: number | undefined, fallback: number): string => `${v ?? fallback}ms`;
   const out: string[] = [];
@@ -141,7 +159,7 @@ export function haproxyConfig(routes: readonly IngressRoute[], options: HaproxyC
   });
   out.push('  default_backend skiff.notfound', '');
 
-  for (const r of sorted) out.push(...backend(r, names.get(r)!, options.https?.port), '');
+  for (const r of sorted) out.push(...backend(r, names.get(r)!, pools.get(routeKey(r)) ?? [], options.https?.port), '');
 
   // No route: the Node proxy's 404, saying whether the host has routes for other paths.
   out.push('backend skiff.notfound');
@@ -155,7 +173,7 @@ export function haproxyConfig(routes: readonly IngressRoute[], options: HaproxyC
   return out.join('\n');
 }
 
-function backend(r: IngressRoute, name: string, httpsPort: number | undefined): string[] {
+function backend(r: IngressRoute, name: string, slots: readonly Slot[], httpsPort: number | undefined): string[] {
   const service = `${r.namespace}/${r.service}`;
   const host = '%[var(txn.host),json(utf8s)]';
   const lines = [`backend ${name}`];
@@ -163,28 +181,28 @@ function backend(r: IngressRoute, name: string, httpsPort: number | undefined): 
     const location = `https://%[var(txn.host)]${httpsPort === 443 ? '' : `:${httpsPort}`}%[url]`;
     lines.push(`  http-request redirect location ${location} code 308 if !{ ssl_fc }`);
   }
-  if (r.targets.length === 0) {
-    lines.push(
-      `  http-request return status 503 content-type ${JSON_TYPE} lf-string ${jsonAnswer('ServiceUnavailable', `service ${service} has no healthy replica for host ${host}`)}`,
-    );
-    return lines;
-  }
+  // Which slots hold replicas changes through the runtime API, so the answers count the servers
+  // in service when they are given (nbsrv: the servers not in maintenance), not the table's targets.
   lines.push(
+    `  http-request return status 503 content-type ${JSON_TYPE} lf-string ${jsonAnswer('ServiceUnavailable', `service ${service} has no healthy replica for host ${host}`)} if { nbsrv eq 0 }`,
     '  balance roundrobin',
-    // Each replica is tried at most once per request, as in the Node proxy.
-    `  retries ${Math.max(1, r.targets.length - 1)}`,
-    `  http-error status 503 content-type ${JSON_TYPE} lf-string ${jsonAnswer('ServiceUnavailable', `service ${service} has no replica accepting connections for host ${host}: all ${r.targets.length} refused`)}`,
+    // A refused connection is retried on the next server in turn (redispatch), once per replica
+    // the pool was sized for (half its slots) but one. Not once per slot: the replicas in service
+    // change without a reload, and when the retry can only go to the same server HAProxy waits
+    // 1 s before each, so a lone refusing replica would hold its 503 for seconds.
+    `  retries ${Math.max(1, Math.floor(slots.length / 2) - 1)}`,
+    `  http-error status 503 content-type ${JSON_TYPE} lf-string ${jsonAnswer('ServiceUnavailable', `service ${service} has no replica accepting connections for host ${host}: all %[nbsrv] refused`)}`,
     `  http-error status 502 content-type ${JSON_TYPE} lf-string ${jsonAnswer('BadGateway', `no replica of service ${service} answered for host ${host}`)}`,
     `  http-error status 504 content-type ${JSON_TYPE} lf-string ${jsonAnswer('GatewayTimeout', `a replica of service ${service} did not answer in time for host ${host}`)}`,
   );
-  if (r.sessionAffinity) lines.push(`  cookie ${AFFINITY_COOKIE} insert indirect httponly attr SameSite=Lax attr Path=/`);
-  const servers = new Set<string>();
-  for (const t of r.targets) {
-    let server = t.taskId;
-    for (let n = 2; servers.has(server); n++) server = `${t.taskId}.${n}`;
-    servers.add(server);
-    lines.push(`  server ${server} ${t.ip}:${t.port}${r.sessionAffinity ? ` cookie ${t.taskId}` : ''}`);
-  }
+  // The cookie's value is derived from the replica's address and port (HAProxy's dynamic cookies,
+  // computed again when a slot's address changes), so it follows the replica from slot to slot
+  // and across restarts; a server's cookie cannot be set through the runtime API.
+  if (r.sessionAffinity)
+    lines.push(`  cookie ${AFFINITY_COOKIE} insert indirect httponly attr SameSite=Lax attr Path=/ dynamic`, `  dynamic-cookie-key ${AFFINITY_KEY}`);
+  // Free slots wait in maintenance at an address nothing is sent to.
+  for (const s of slots)
+    lines.push(s.target === undefined ? `  server ${s.server} 127.0.0.1:1 disabled` : `  server ${s.server} ${s.target.ip}:${s.target.port}`);
   return lines;
 }
 
@@ -237,6 +255,24 @@ export function requestCountsFromStat(csv: string): Record<string, number> {
     counts[key] = (counts[key] ?? 0) + (Number(cells[req]) || 0);
   }
   return counts;
+}
+
+/** Sessions open on each server (`scur`), keyed `backend/server`, from `show stat` (CSV): when a leaving replica's slot is free again. */
+export function serverSessionsFromStat(csv: string): Map<string, number> {
+  const lines = csv.split('\n').filter((l) => l.trim() !== '');
+  const header = lines.find((l) => l.startsWith('# '));
+  if (!header) throw new Error(`show stat printed no header line: ${JSON.stringify(csv.slice(0, 200))}`);
+  const columns = header.slice(2).split(',');
+  const [px, sv, scur] = ['pxname', 'svname', 'scur'].map((c) => columns.indexOf(c));
+  if (px < 0 || sv < 0 || scur < 0) throw new Error(`show stat has no pxname, svname or scur column: ${header}`);
+  const sessions = new Map<string, number>();
+  for (const line of lines) {
+    if (line.startsWith('#')) continue;
+    const cells = line.split(',');
+    if (cells[sv] === 'BACKEND' || cells[sv] === 'FRONTEND' || !cells[px].startsWith('skiff.')) continue;
+    sessions.set(`${cells[px]}/${cells[sv]}`, Number(cells[scur]) || 0);
+  }
+  return sessions;
 }
 
 function cmp(a: string, b: string): number {

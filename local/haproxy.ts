@@ -5,16 +5,25 @@
  *
  * - HAProxy runs in master-worker mode (`-W -S <master socket>`), a child of this process, stopped
  *   by its pid on `close`.
- * - `sync(routes)` turns the table into a configuration (local/haproxy-config.ts); when the text
- *   changed, it is checked (`haproxy -c`), written atomically, and applied by a seamless reload
- *   through the master socket: the new worker takes the listening sockets over, the old one
- *   finishes the requests it has (that is the drain) and leaves within `hardStopAfterMs`.
- *   Syncs within `debounceMs` of each other share one reload; one that changes nothing reloads
+ * - `sync(routes)` changes HAProxy the cheapest way that gives the table:
+ *   - when only targets changed (replicas came, left or came back), through the runtime API on the
+ *     workers' stats socket, without a reload: each backend has a pool of server slots
+ *     (local/haproxy-slots.ts), `set server ... addr/state ready` puts a new replica in a free
+ *     slot, `state maint` takes a leaving one out of balancing while its requests finish, and its
+ *     slot is free again once it has no session (or after `hardStopAfterMs`, shutting those left).
+ *     A command HAProxy refuses is logged and the table is applied by a reload instead;
+ *   - otherwise (routes, hosts, paths, TLS, affinity; a backend out of free slots) by a reload:
+ *     the configuration (local/haproxy-config.ts) is checked (`haproxy -c`), written atomically, and
+ *     applied by a seamless reload through the master socket: the new worker takes the listening
+ *     sockets over, the old one finishes the requests it has (that drain is per reload) and leaves
+ *     within `hardStopAfterMs`.
+ *   Syncs within `debounceMs` of each other share one change; one that changes nothing changes
  *   nothing (discovery syncs every 250 ms).
  * - TLS: a certificate per routed host, issued by the local CA once and kept as a file, listed in
  *   a crt-list; clients that send no known name get a localhost certificate, as with the Node proxy.
  * - `requestCounts()` reads `show stat` from the workers' stats socket every second; a reload
- *   starts a worker's counters from zero, so the counts read just before it are carried over.
+ *   starts a worker's counters from zero, so the old worker's last counts are carried over (a
+ *   runtime change keeps the worker and its counters).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
@@ -24,7 +33,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { IngressRoute } from '../ports/index.ts';
 import { loadLocalCa, type CaFiles, type LocalCa } from './ca.ts';
-import { haproxyConfig, requestCountsFromStat } from './haproxy-config.ts';
+import { backendNames, type HaproxyConfigOptions, haproxyConfig, requestCountsFromStat, serverSessionsFromStat } from './haproxy-config.ts';
+import { emptied, type Layout, layoutForReload, planTargets, releaseSlots, runtimeAnswerOk, type TargetPlan } from './haproxy-slots.ts';
 import { stderrLog, type ProxyServer } from './proxy.ts';
 
 const run = promisify(execFile);
@@ -72,9 +82,16 @@ export async function haproxyVersion(binary = 'haproxy'): Promise<string> {
   }
 }
 
-/** The HAProxy data plane: a `ProxyServer`, and how many reloads it made (tests and benchmarks). */
+/** The HAProxy data plane: a `ProxyServer`, and how it applied the tables (tests and benchmarks). */
 export interface HaproxyServer extends ProxyServer {
+  /** Reloads made: route, host, TLS or affinity changes, a backend out of slots, a refused runtime command. */
   reloads(): number;
+  /** Target changes applied through the runtime API, without a reload. */
+  runtimeUpdates(): number;
+  /** The pid of HAProxy's current worker (a reload replaces it). */
+  workerPid(): Promise<number | undefined>;
+  /** Each route's server slots (`host path`: `s1=<task id>`, `s2=<task id> (leaving)`, `s3=` when free), for tests and debugging. */
+  slots(): Record<string, string[]>;
 }
 
 /** Starts HAProxy with no routes (every host answers 404); resolves once it listens. */
@@ -105,7 +122,7 @@ export async function startHaproxy(options: HaproxyOptions = {}): Promise<Haprox
   }
   /** Certificate files by host name, issued once. */
   const certificates = new Map<string, string>();
-  const configFor = async (routes: readonly IngressRoute[]): Promise<string> => {
+  const configOptions = async (routes: readonly IngressRoute[]): Promise<HaproxyConfigOptions> => {
     if (ca) {
       const hosts = [...new Set(routes.map((r) => r.host))].sort();
       for (const host of hosts) {
@@ -117,17 +134,16 @@ export async function startHaproxy(options: HaproxyOptions = {}): Promise<Haprox
       }
       await writeAtomic(crtList, hosts.map((h) => `${certificates.get(h)} ${h}\n`).join(''), 0o600);
     }
-    return haproxyConfig(routes, {
+    return {
       address,
       port,
       statsSocket,
       ...(httpsPort === undefined ? {} : { https: { port: httpsPort, defaultCertificate, crtList } }),
       ...(options.hardStopAfterMs === undefined ? {} : { hardStopAfterMs: options.hardStopAfterMs }),
-    });
+    };
   };
 
-  let applied = await configFor([]);
-  await writeAtomic(cfgPath, applied, 0o600);
+  await writeAtomic(cfgPath, haproxyConfig([], await configOptions([])), 0o600);
   let stderrTail = '';
   let closed = false;
   // Its own process group: a Ctrl-C in the terminal reaches `local up`, which stops HAProxy by its
@@ -178,35 +194,90 @@ export async function startHaproxy(options: HaproxyOptions = {}): Promise<Haprox
   let routes: IngressRoute[] = [];
   let failedReloads = 0;
   let reloadCount = 0;
-  /** No reading of the counts while workers change hands. */
-  let reloading = false;
+  let runtimeCount = 0;
+  /** The replicas in each backend's server slots, as HAProxy has them now. */
+  let layout: Layout = new Map();
+  /** The configuration in force with every slot free: a table with another shape needs a reload. */
+  let appliedShape = shapeOf([], layout, await configOptions([]));
+  /** Set when runtime commands failed part-way: what HAProxy has is unknown until a reload succeeds. */
+  let mustReload = false;
+  const forceAfterMs = options.hardStopAfterMs ?? 60_000;
   /** Counts of the workers before the current one; the current one's last reading. */
   const base: Record<string, number> = {};
   let current: Record<string, number> = {};
-  /** Bumped by each reload, so a reading that began before it is dropped rather than counted twice. */
-  let generation = 0;
-  const readCounts = async (): Promise<void> => {
-    const at = generation;
-    const counts = requestCountsFromStat(await command(statsSocket, 'show stat'));
-    if (at === generation && !reloading) current = counts;
+
+  /** Every change to HAProxy (a reload, runtime commands, freeing slots) runs in this chain, one at a time. */
+  let applying: Promise<void> = Promise.resolve();
+
+  /** Reads the counts, and frees the slots of leaving replicas with no session left (or past `forceAfterMs`). */
+  const tick = async (): Promise<void> => {
+    const stat = await command(statsSocket, 'show stat');
+    if (!stat.includes('# pxname')) return;
+    current = requestCountsFromStat(stat);
+    if (![...layout.values()].some((pool) => pool.some((s) => s.leavingSince !== undefined))) return;
+    const released = releaseSlots(layout, backendNames(routes), serverSessionsFromStat(stat), Date.now(), forceAfterMs);
+    for (const line of released.commands) {
+      const answer = await command(statsSocket, line);
+      if (!runtimeAnswerOk(line, answer)) log(`haproxy: the runtime API refused "${line}": ${answer.trim()}`);
+    }
+    layout = released.layout;
   };
+  let ticking = false;
   const poll = setInterval(() => {
-    if (!reloading) void readCounts().catch(() => {});
+    if (ticking) return;
+    ticking = true;
+    applying = applying.then(() =>
+      tick()
+        .catch(() => {})
+        .finally(() => {
+          ticking = false;
+        }),
+    );
   }, 1000);
   poll.unref();
 
-  /** The table the next reload applies, and who waits for it. */
+  /** The table the next change applies, and who waits for it. */
   let wanted: IngressRoute[] | undefined;
   let waiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
   let timer: NodeJS.Timeout | undefined;
-  let applying: Promise<void> = Promise.resolve();
+
+  /** Target changes through the runtime API; false (after a log line) when HAProxy refused a command, so the caller reloads. */
+  const applyAtRuntime = async (next: IngressRoute[], plan: Extract<TargetPlan, { kind: 'runtime' }>, text: string): Promise<boolean> => {
+    for (const line of plan.commands) {
+      const answer = await command(statsSocket, line).catch((err: Error) => `(${err.message})`);
+      if (!runtimeAnswerOk(line, answer)) {
+        log(`haproxy: the runtime API refused "${line}": ${answer.trim() || 'no answer'}; applying the routes by a reload instead`);
+        return false;
+      }
+    }
+    runtimeCount++;
+    layout = plan.layout;
+    routes = next;
+    // The file on disk describes what runs, for people and for the next `haproxy -c`.
+    await writeAtomic(cfgPath, text, 0o600);
+    return true;
+  };
 
   const apply = async (next: IngressRoute[]): Promise<void> => {
-    const text = await configFor(next);
-    if (text === applied) {
-      routes = next;
-      return;
+    const opts = await configOptions(next);
+    const names = backendNames(next);
+    const plan = planTargets(layout, next, names, Date.now());
+    if (!mustReload && plan.kind === 'runtime' && shapeOf(next, plan.layout, opts) === appliedShape) {
+      if (plan.commands.length === 0) {
+        routes = next;
+        return;
+      }
+      if (await applyAtRuntime(next, plan, haproxyConfig(next, opts, plan.layout))) return;
+      // Some commands may have taken effect: the reload writes the whole plan, and until one
+      // succeeds, no table is taken as applied at runtime.
+      layout = plan.layout;
+      mustReload = true;
     }
+    await reload(next, layoutForReload(layout, next), opts);
+  };
+
+  const reload = async (next: IngressRoute[], nextLayout: Layout, opts: HaproxyConfigOptions): Promise<void> => {
+    const text = haproxyConfig(next, opts, nextLayout);
     const candidate = `${cfgPath}.next`;
     await writeFile(candidate, text, { mode: 0o600 });
     try {
@@ -216,48 +287,45 @@ export async function startHaproxy(options: HaproxyOptions = {}): Promise<Haprox
       throw new Error(`haproxy refused the configuration for ${next.length} routes: ${(e.stderr ?? e.message).trim()}`);
     }
     await rename(candidate, cfgPath);
-    reloading = true;
-    generation++;
-    try {
-      const before = workerPid(await command(masterSocket, 'show proc'));
-      reloadCount++;
-      await command(masterSocket, 'reload').catch(() => '');
-      // The reload is done when a new worker serves and the old one is stopping: it no longer
-      // accepts connections (in between, both do) and finishes those it has (the drain).
+    const before = workerPid(await command(masterSocket, 'show proc'));
+    reloadCount++;
+    await command(masterSocket, 'reload').catch(() => '');
+    // The reload is done when a new worker serves and the old one is stopping: it no longer
+    // accepts connections (in between, both do) and finishes those it has (that drain is per
+    // reload: every connection of the old worker, whatever its replica).
+    await waitUntil(
+      async () => {
+        if (exited) throw new Error(`haproxy exited during a reload: ${stderrTail.trim().split('\n').slice(-3).join(' / ')}`);
+        const proc = await command(masterSocket, 'show proc').catch(() => '');
+        const failed = /master\s+\d+\s+\[failed: (\d+)\]/.exec(proc);
+        if (failed && Number(failed[1]) > failedReloads) {
+          failedReloads = Number(failed[1]);
+          throw new Error(`haproxy failed to reload: ${stderrTail.trim().split('\n').slice(-3).join(' / ')}`);
+        }
+        const now = workerPid(proc);
+        return now !== undefined && now !== before;
+      },
+      10_000,
+      'haproxy to start a worker with the new routes',
+    );
+    if (before !== undefined) {
       await waitUntil(
         async () => {
-          if (exited) throw new Error(`haproxy exited during a reload: ${stderrTail.trim().split('\n').slice(-3).join(' / ')}`);
-          const proc = await command(masterSocket, 'show proc').catch(() => '');
-          const failed = /master\s+\d+\s+\[failed: (\d+)\]/.exec(proc);
-          if (failed && Number(failed[1]) > failedReloads) {
-            failedReloads = Number(failed[1]);
-            throw new Error(`haproxy failed to reload: ${stderrTail.trim().split('\n').slice(-3).join(' / ')}`);
-          }
-          const now = workerPid(proc);
-          return now !== undefined && now !== before;
+          const info = await command(masterSocket, `@!${before} show info`).catch(() => '');
+          return !/^Stopping: 0/m.test(info);
         },
         10_000,
-        'haproxy to start a worker with the new routes',
+        `haproxy's old worker ${before} to stop accepting connections`,
       );
-      if (before !== undefined) {
-        await waitUntil(
-          async () => {
-            const info = await command(masterSocket, `@!${before} show info`).catch(() => '');
-            return !/^Stopping: 0/m.test(info);
-          },
-          10_000,
-          `haproxy's old worker ${before} to stop accepting connections`,
-        );
-        // Its final counts: it takes no new request once stopping.
-        const last = await command(masterSocket, `@!${before} show stat`).catch(() => '');
-        const counts = last.includes('# pxname') ? requestCountsFromStat(last) : current;
-        for (const [k, v] of Object.entries(counts)) base[k] = (base[k] ?? 0) + v;
-      }
-      current = {};
-    } finally {
-      reloading = false;
+      // Its final counts: it takes no new request once stopping.
+      const last = await command(masterSocket, `@!${before} show stat`).catch(() => '');
+      const counts = last.includes('# pxname') ? requestCountsFromStat(last) : current;
+      for (const [k, v] of Object.entries(counts)) base[k] = (base[k] ?? 0) + v;
     }
-    applied = text;
+    current = {};
+    mustReload = false;
+    layout = nextLayout;
+    appliedShape = shapeOf(next, nextLayout, opts);
     routes = next;
   };
 
@@ -294,6 +362,12 @@ export async function startHaproxy(options: HaproxyOptions = {}): Promise<Haprox
     },
     routes: () => structuredClone(routes),
     reloads: () => reloadCount,
+    runtimeUpdates: () => runtimeCount,
+    workerPid: async () => workerPid(await command(masterSocket, 'show proc')),
+    slots: () =>
+      Object.fromEntries(
+        [...layout].map(([key, pool]) => [key, pool.map((s) => `${s.server}=${s.target?.taskId ?? ''}${s.leavingSince === undefined ? '' : ' (leaving)'}`)]),
+      ),
     requestCounts: () => {
       const out: Record<string, number> = { ...base };
       for (const [k, v] of Object.entries(current)) out[k] = (out[k] ?? 0) + v;
@@ -322,6 +396,11 @@ export async function startHaproxy(options: HaproxyOptions = {}): Promise<Haprox
 }
 
 /** One command on an HAProxy CLI socket (master or stats); the answer, read until its empty line or until HAProxy closes. */
+/** The configuration for `routes` with every slot free: equal for two tables that differ only in their targets. */
+function shapeOf(routes: readonly IngressRoute[], layout: Layout, options: HaproxyConfigOptions): string {
+  return haproxyConfig(routes, options, emptied(layout));
+}
+
 function command(socketPath: string, line: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(socketPath);

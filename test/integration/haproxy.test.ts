@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -100,10 +100,10 @@ interface Answer {
   json: () => { name: string; url: string; headers: Record<string, string>; error?: string; message?: string };
 }
 
-/** A request on a fresh connection (no keep-alive), so each one is balanced on its own. */
-function get(proxy: ProxyServer, host: string, path = '/', headers: Record<string, string> = {}): Promise<Answer> {
+/** A request on a fresh connection (no keep-alive, unless an agent is given), so each one is balanced on its own. */
+function get(proxy: ProxyServer, host: string, path = '/', headers: Record<string, string> = {}, agent: http.Agent | false = false): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: proxy.port, path, headers: { host, ...headers }, agent: false }, (res) => {
+    const req = http.request({ host: '127.0.0.1', port: proxy.port, path, headers: { host, ...headers }, agent }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => {
@@ -114,6 +114,20 @@ function get(proxy: ProxyServer, host: string, path = '/', headers: Record<strin
     req.on('error', reject);
     req.end();
   });
+}
+
+/** The skiff-affinity cookie an answer sets, if any. */
+function cookieOf(answer: Answer): string | undefined {
+  return /skiff-affinity=([^;]+)/.exec(String(answer.headers['set-cookie'] ?? ''))?.[1];
+}
+
+/** A request answered by `name` (fresh connections, round robin brings it within a few tries), to read the cookie that pins a client to it. */
+async function answeredBy(proxy: ProxyServer, host: string, name: string): Promise<Answer> {
+  for (let i = 0; i < 20; i++) {
+    const answer = await get(proxy, host);
+    if (answer.json().name === name) return answer;
+  }
+  throw new Error(`${name} answered none of 20 requests for ${host}`);
 }
 
 /** A request with a body, on a fresh connection. */
@@ -186,10 +200,12 @@ describe.skipIf(!haproxyVersion)(`HAProxy data plane (${haproxyVersion ?? 'hapro
     const first = await get(proxy, 'sticky.example.com');
     const setCookie = String(first.headers['set-cookie']);
     const pinned = first.json().name;
-    expect(setCookie).toContain(`${AFFINITY_COOKIE}=${pinned}`);
+    // HAProxy's dynamic cookie: a hash of the replica's address and port, not the task id.
+    const value = cookieOf(first);
+    expect(value).toMatch(/^[0-9a-f]{16}$/);
     expect(setCookie).toMatch(/HttpOnly/i);
     for (let i = 0; i < 6; i++) {
-      const again = await get(proxy, 'sticky.example.com', '/', { cookie: `${AFFINITY_COOKIE}=${pinned}` });
+      const again = await get(proxy, 'sticky.example.com', '/', { cookie: `${AFFINITY_COOKIE}=${value}` });
       expect(again.json().name).toBe(pinned);
       expect(again.headers['set-cookie']).toBeUndefined();
     }
@@ -243,21 +259,23 @@ describe.skipIf(!haproxyVersion)(`HAProxy data plane (${haproxyVersion ?? 'hapro
     expect(good.hits).toBe(4 + posts.filter((s) => s === 200).length);
   });
 
-  it('applies a route change without dropping a request in flight to a replica that left', { timeout: 30_000 }, async () => {
+  it('applies a route change by a reload without dropping a request in flight to a replica that left', { timeout: 30_000 }, async () => {
     const [old, next] = await Promise.all([replica('web-0'), replica('web-1')]);
     const proxy = await start();
     await proxy.sync([route('shop.example.com', [old])]);
     old.hold = true;
     const inFlight = get(proxy, 'shop.example.com', '/slow');
     await expect.poll(() => old.hits, { timeout: 5000 }).toBe(1);
-    // The replica leaves the routes while it holds the request: HAProxy reloads, the old worker finishes it.
-    await proxy.sync([route('shop.example.com', [next])]);
+    // The replica leaves the routes while it holds the request, and a route comes: HAProxy reloads, the old worker finishes it.
+    const reloads = proxy.reloads();
+    await proxy.sync([route('shop.example.com', [next]), route('other.example.com', [next], { service: 'other' })]);
+    expect(proxy.reloads()).toBe(reloads + 1);
     expect((await get(proxy, 'shop.example.com')).json().name).toBe('web-1');
     old.release();
     const answer = await inFlight;
     expect(answer.status).toBe(200);
     expect(answer.json()).toMatchObject({ name: 'web-0', url: '/slow' });
-    expect(proxy.routes()[0].targets.map((t) => t.taskId)).toEqual(['web-1']);
+    expect(proxy.routes().map((r) => r.targets.map((t) => t.taskId))).toEqual([['web-1'], ['web-1']]);
   });
 
   it('passes a WebSocket upgrade through, and the tunnel outlives a reload (on the old worker)', { timeout: 30_000 }, async () => {
@@ -377,5 +395,191 @@ describe.skipIf(!haproxyVersion)(`HAProxy data plane (${haproxyVersion ?? 'hapro
     await proxy.sync([route('shop.example.com', [web])]);
     await expect(proxy.sync([route('shop.example.com', [{ target: { taskId: 'bad id', ip: '127.0.0.1', port: 1 } }])])).rejects.toThrow(/task id "bad id"/);
     expect((await get(proxy, 'shop.example.com')).json().name).toBe('web-0');
+  });
+
+  it('adds and removes replicas through the runtime API: no reload, the same worker, counts that go on', { timeout: 30_000 }, async () => {
+    const [a, b, c] = await Promise.all(['web-0', 'web-1', 'web-2'].map(replica));
+    const proxy = await start();
+    await proxy.sync([route('shop.example.com', [a, b])]);
+    const reloads = proxy.reloads();
+    const worker = await proxy.workerPid();
+    expect(worker).toBeGreaterThan(0);
+
+    await proxy.sync([route('shop.example.com', [a, b, c])]);
+    const seen = new Set<string>();
+    for (let i = 0; i < 9; i++) seen.add((await get(proxy, 'shop.example.com')).json().name);
+    expect([...seen].sort()).toEqual(['web-0', 'web-1', 'web-2']);
+    expect(proxy.slots()['shop.example.com /']).toEqual(['s1=web-0', 's2=web-1', 's3=web-2', 's4=']);
+
+    await proxy.sync([route('shop.example.com', [a, c])]);
+    const leftAt = b.hits;
+    for (let i = 0; i < 6; i++) expect((await get(proxy, 'shop.example.com')).json().name).not.toBe('web-1');
+    expect(b.hits).toBe(leftAt);
+    // Its slot is free again once HAProxy counts no session on it (read every second).
+    await expect.poll(() => proxy.slots()['shop.example.com /'], { timeout: 10_000 }).toEqual(['s1=web-0', 's2=', 's3=web-2', 's4=']);
+
+    // Neither change was a reload: the same worker serves, and its request counts went on.
+    expect(proxy.reloads()).toBe(reloads);
+    expect(proxy.runtimeUpdates()).toBe(2);
+    expect(await proxy.workerPid()).toBe(worker);
+    await expect.poll(() => proxy.requestCounts()['shop/shop'] ?? 0, { timeout: 5000 }).toBe(15);
+
+    // More new replicas than free slots: one reload grows the pool.
+    const more = await Promise.all(['web-3', 'web-4', 'web-5'].map(replica));
+    await proxy.sync([route('shop.example.com', [a, c, ...more])]);
+    expect(proxy.reloads()).toBe(reloads + 1);
+    expect(await proxy.workerPid()).not.toBe(worker);
+    expect(proxy.slots()['shop.example.com /']).toHaveLength(10);
+    const after = new Set<string>();
+    for (let i = 0; i < 10; i++) after.add((await get(proxy, 'shop.example.com')).json().name);
+    expect([...after].sort()).toEqual(['web-0', 'web-2', 'web-3', 'web-4', 'web-5']);
+    // The old worker's counts are carried over.
+    await expect.poll(() => proxy.requestCounts()['shop/shop'] ?? 0, { timeout: 5000 }).toBe(25);
+  });
+
+  it('sends a replica that left no new request, even from a client pinned to it, and lets its request in flight finish', { timeout: 30_000 }, async () => {
+    const [a, b, c] = await Promise.all(['web-0', 'web-1', 'web-2'].map(replica));
+    const proxy = await start();
+    const sticky = (...rs: Replica[]) => route('sticky.example.com', rs, { service: 'sticky', sessionAffinity: true });
+    await proxy.sync([sticky(a, b)]);
+    const pinnedToA = cookieOf(await answeredBy(proxy, 'sticky.example.com', 'web-0'))!;
+    const pinnedToB = cookieOf(await answeredBy(proxy, 'sticky.example.com', 'web-1'))!;
+    expect(pinnedToA).not.toBe(pinnedToB);
+    const reloads = proxy.reloads();
+    const worker = await proxy.workerPid();
+    // Keep-alive clients leave HAProxy idle connections to web-0 (which later leaves).
+    const warm = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    cleanups.push(async () => warm.destroy());
+    for (let i = 0; i < 4; i++) await get(proxy, 'sticky.example.com', '/', {}, warm);
+
+    a.hold = true;
+    const held = a.hits;
+    const inFlight = get(proxy, 'sticky.example.com', '/slow', { cookie: `${AFFINITY_COOKIE}=${pinnedToA}` });
+    await expect.poll(() => a.hits, { timeout: 5000 }).toBe(held + 1);
+
+    // web-0 leaves: in maintenance, not HAProxy's drain (which would still take its pinned clients).
+    await proxy.sync([sticky(b)]);
+    expect(proxy.slots()['sticky.example.com /']).toEqual(['s1=web-0 (leaving)', 's2=web-1', 's3=', 's4=']);
+    for (let i = 0; i < 4; i++) {
+      const answer = await get(proxy, 'sticky.example.com', '/', { cookie: `${AFFINITY_COOKIE}=${pinnedToA}` });
+      expect(answer.json().name).toBe('web-1');
+      // Pinned again, to the replica that answered.
+      expect(cookieOf(answer)).toBe(pinnedToB);
+    }
+    expect(a.hits).toBe(held + 1);
+    a.release();
+    const answer = await inFlight;
+    expect(answer.status).toBe(200);
+    expect(answer.json()).toMatchObject({ name: 'web-0', url: '/slow' });
+    await expect.poll(() => proxy.slots()['sticky.example.com /'], { timeout: 10_000 }).toEqual(['s1=', 's2=web-1', 's3=', 's4=']);
+
+    // A new replica takes the freed slot; web-0's cookie does not lead to it (the cookie follows the replica, not the slot).
+    await proxy.sync([sticky(c, b)]);
+    expect(proxy.slots()['sticky.example.com /']).toEqual(['s1=web-2', 's2=web-1', 's3=', 's4=']);
+    const pinnedToC = cookieOf(await answeredBy(proxy, 'sticky.example.com', 'web-2'))!;
+    expect(pinnedToC).not.toBe(pinnedToA);
+    // web-0 still listens: a connection HAProxy kept to it from the slot's last holder would show
+    // here. Requests after the first on a client's keep-alive connection may reuse HAProxy's idle
+    // connections to a server, so the client keeps its connection.
+    const finished = a.hits;
+    const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    cleanups.push(async () => keepAlive.destroy());
+    for (let i = 0; i < 8; i++) expect((await get(proxy, 'sticky.example.com', '/', {}, keepAlive)).json().name).not.toBe('web-0');
+    expect(a.hits).toBe(finished);
+    for (let i = 0; i < 4; i++) expect((await get(proxy, 'sticky.example.com', '/', { cookie: `${AFFINITY_COOKIE}=${pinnedToB}` })).json().name).toBe('web-1');
+    expect(proxy.reloads()).toBe(reloads);
+    expect(await proxy.workerPid()).toBe(worker);
+  });
+
+  it('keeps a WebSocket tunnel in the same worker through target changes of its own and other routes', { timeout: 30_000 }, async () => {
+    const echo = http.createServer();
+    const tunnels = new Set<import('node:stream').Duplex>();
+    echo.on('upgrade', (req, socket) => {
+      tunnels.add(socket);
+      const accept = createHash('sha1').update(`${req.headers['sec-websocket-key']}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+      socket.on('data', (chunk: Buffer) => socket.write(chunk));
+    });
+    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          for (const t of tunnels) t.destroy();
+          echo.closeAllConnections();
+          echo.close(() => resolve());
+        }),
+    );
+    const ws = { target: { taskId: 'ws-0', ip: '127.0.0.1', port: (echo.address() as AddressInfo).port } };
+    const [x, y, z] = await Promise.all(['web-0', 'web-1', 'ws-1'].map(replica));
+    const proxy = await start();
+    await proxy.sync([route('ws.example.com', [ws]), route('web.example.com', [x])]);
+    const worker = await proxy.workerPid();
+    const client = net.connect({ host: '127.0.0.1', port: proxy.port });
+    cleanups.push(async () => void client.destroy());
+    let received = '';
+    client.setEncoding('latin1');
+    client.on('data', (chunk: string) => {
+      received += chunk;
+    });
+    client.write(
+      'GET /chat HTTP/1.1\r\nHost: ws.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    );
+    await expect.poll(() => received, { timeout: 5000 }).toMatch(/^HTTP\/1\.1 101[\s\S]*\r\n\r\n$/);
+    const ping = async (text: string): Promise<void> => {
+      received = '';
+      client.write(text);
+      await expect.poll(() => received, { timeout: 5000 }).toBe(text);
+    };
+    await ping('ping-1');
+    // Another route's replicas change, then this route gets a second replica.
+    await proxy.sync([route('ws.example.com', [ws]), route('web.example.com', [y])]);
+    expect((await get(proxy, 'web.example.com')).json().name).toBe('web-1');
+    await ping('ping-2');
+    await proxy.sync([route('ws.example.com', [ws, z]), route('web.example.com', [y])]);
+    await ping('ping-3');
+    expect(proxy.reloads()).toBe(1);
+    expect(await proxy.workerPid()).toBe(worker);
+  });
+
+  it('falls back to a reload, saying so, when a runtime command fails', { timeout: 30_000 }, async () => {
+    const [a, b] = await Promise.all(['web-0', 'web-1'].map(replica));
+    const dir = await mkdtemp(join(tmpdir(), 'skiff-haproxy-test-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const lines: string[] = [];
+    const proxy = await startHaproxy({ runDir: dir, log: (line) => lines.push(line), hardStopAfterMs: 20_000 });
+    cleanups.push(() => proxy.close());
+    await proxy.sync([route('shop.example.com', [a])]);
+    const reloads = proxy.reloads();
+    // The workers' stats socket moved away: the runtime commands cannot reach HAProxy.
+    await rename(join(dir, 'stats.sock'), join(dir, 'stats.sock.away'));
+    await proxy.sync([route('shop.example.com', [a, b])]);
+    expect(lines.join('\n')).toMatch(
+      /the runtime API refused "set server skiff\.shop\.shop\/s2 addr 127\.0\.0\.1 port \d+": .*; applying the routes by a reload instead/,
+    );
+    expect(proxy.reloads()).toBe(reloads + 1);
+    const seen = new Set<string>();
+    for (let i = 0; i < 6; i++) seen.add((await get(proxy, 'shop.example.com')).json().name);
+    expect([...seen].sort()).toEqual(['web-0', 'web-1']);
+  });
+
+  it('after a failed runtime change whose fallback reload failed too, reloads the next table rather than take it as applied', { timeout: 30_000 }, async () => {
+    const [a, b] = await Promise.all(['web-0', 'web-1'].map(replica));
+    const dir = await mkdtemp(join(tmpdir(), 'skiff-haproxy-test-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const proxy = await startHaproxy({ runDir: dir, log: () => {}, hardStopAfterMs: 20_000 });
+    cleanups.push(() => proxy.close());
+    await proxy.sync([route('shop.example.com', [a])]);
+    const reloads = proxy.reloads();
+    await rename(join(dir, 'stats.sock'), join(dir, 'stats.sock.away'));
+    // The reload cannot write its candidate configuration either.
+    await mkdir(join(dir, 'haproxy.cfg.next'));
+    await expect(proxy.sync([route('shop.example.com', [a, b])])).rejects.toThrow(/EISDIR/);
+    await rm(join(dir, 'haproxy.cfg.next'), { recursive: true });
+    // The same table again: HAProxy never got web-1, so this is a reload, not "nothing to do".
+    await proxy.sync([route('shop.example.com', [a, b])]);
+    expect(proxy.reloads()).toBe(reloads + 1);
+    const seen = new Set<string>();
+    for (let i = 0; i < 6; i++) seen.add((await get(proxy, 'shop.example.com')).json().name);
+    expect([...seen].sort()).toEqual(['web-0', 'web-1']);
   });
 });

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ensureLocalCa, loadLocalCa } from '../../local/ca.ts';
-import { backendName, haproxyConfig, requestCountsFromStat } from '../../local/haproxy-config.ts';
+import { backendName, backendNames, haproxyConfig, requestCountsFromStat, serverSessionsFromStat } from '../../local/haproxy-config.ts';
+import { routeKey } from '../../local/haproxy-slots.ts';
 import type { IngressRoute } from '../../ports/index.ts';
 
 const t = (taskId: string, port: number) => ({ taskId, ip: '127.0.1.2', port });
@@ -58,16 +59,27 @@ describe('haproxyConfig', () => {
   it('gives each route a backend of its targets, with the affinity cookie, retries elsewhere and JSON answers', () => {
     const text = haproxyConfig(table, options);
     const web = section(text, 'backend skiff.shop.web');
-    expect(web).toContain('cookie skiff-affinity insert indirect httponly attr SameSite=Lax attr Path=/');
-    expect(web).toContain('server web-0-ab12 127.0.1.2:32001 cookie web-0-ab12');
+    // The cookie is HAProxy's dynamic one (a hash of the replica's address and port), so it follows a replica from slot to slot.
+    expect(web).toContain('cookie skiff-affinity insert indirect httponly attr SameSite=Lax attr Path=/ dynamic\n  dynamic-cookie-key skiff-affinity');
+    // Two replicas in a pool of 4 slots, the free ones in maintenance.
+    expect(web.split('\n').filter((l) => l.startsWith('  server '))).toEqual([
+      '  server s1 127.0.1.2:32001',
+      '  server s2 127.0.1.2:32002',
+      '  server s3 127.0.0.1:1 disabled',
+      '  server s4 127.0.0.1:1 disabled',
+    ]);
     expect(web).toContain('retries 1');
     expect(section(text, 'backend skiff.shop.api')).not.toContain('cookie');
     expect(text).toContain('retry-on conn-failure empty-response');
     expect(text).toContain('option redispatch 1');
-    expect(web).toContain('service shop/web has no replica accepting connections for host %[var(txn.host),json(utf8s)]: all 2 refused');
-    expect(section(text, 'backend skiff.shop.empty')).toMatch(
-      /http-request return status 503 .*"ServiceUnavailable.*service shop\/empty has no healthy replica/,
-    );
+    // Counts the servers in service when the answer is given: the runtime API changes them without a reload.
+    expect(web).toContain('service shop/web has no replica accepting connections for host %[var(txn.host),json(utf8s)]: all %[nbsrv] refused');
+    for (const name of ['web', 'empty']) {
+      expect(section(text, `backend skiff.shop.${name}`)).toMatch(
+        /http-request return status 503 .*"ServiceUnavailable.*service shop\/\w+ has no healthy replica.* if \{ nbsrv eq 0 \}/,
+      );
+    }
+    expect(section(text, 'backend skiff.shop.empty')).toContain('server s4 127.0.0.1:1 disabled');
     expect(section(text, 'backend skiff.notfound')).toContain('no service has ingress host %[var(txn.host),json(utf8s)]');
   });
 
@@ -90,6 +102,24 @@ describe('haproxyConfig', () => {
     expect(() => haproxyConfig([route('shop.example.com\nglobal', 'web')], options)).toThrow(/host "shop.example.com\\nglobal" is not a lowercase host name/);
     expect(() => haproxyConfig([route('shop.example.com', 'web', { path: '/a b' })], options)).toThrow(/path "\/a b" is not an ingress path prefix/);
     expect(() => haproxyConfig([route('a.test', 'web'), route('a.test', 'other')], options)).toThrow('two routes for host a.test');
+  });
+
+  it('writes the servers as a layout places replicas in slots', () => {
+    const web = route('shop.example.com', 'web');
+    const layout = new Map([
+      [routeKey(web), [{ server: 's1' }, { server: 's2', target: t('web-1-cd34', 32002) }, { server: 's3', target: t('web-0-ab12', 32001), leavingSince: 5 }]],
+    ]);
+    expect(
+      section(haproxyConfig([web], options, layout), 'backend skiff.shop.web')
+        .split('\n')
+        .filter((l) => l.startsWith('  server ')),
+    ).toEqual(['  server s1 127.0.0.1:1 disabled', '  server s2 127.0.1.2:32002', '  server s3 127.0.1.2:32001']);
+    expect(backendNames([web, route('b.test', 'web')])).toEqual(
+      new Map([
+        ['b.test /', 'skiff.shop.web'],
+        ['shop.example.com /', 'skiff.shop.web.2'],
+      ]),
+    );
   });
 
   it('names backends by service, numbering a second route of one service', () => {
@@ -129,6 +159,27 @@ describe('requestCountsFromStat', () => {
     ].join('\n');
     expect(requestCountsFromStat(csv)).toEqual({ 'shop/web': 6 });
     expect(() => requestCountsFromStat('oops')).toThrow(/no header line/);
+  });
+});
+
+describe('serverSessionsFromStat', () => {
+  it("reads each skiff backend server's open sessions, keyed backend/server", () => {
+    const csv = [
+      '# pxname,svname,qcur,qmax,scur,smax,',
+      'skiff,FRONTEND,,,7,9,',
+      'skiff.shop.web,s1,0,0,2,3,',
+      'skiff.shop.web,s2,0,0,0,1,',
+      'skiff.shop.web,BACKEND,0,0,2,3,',
+      'stats,s1,0,0,4,4,',
+      '',
+    ].join('\n');
+    expect(serverSessionsFromStat(csv)).toEqual(
+      new Map([
+        ['skiff.shop.web/s1', 2],
+        ['skiff.shop.web/s2', 0],
+      ]),
+    );
+    expect(() => serverSessionsFromStat('# pxname,svname\n')).toThrow(/no pxname, svname or scur column/);
   });
 });
 
