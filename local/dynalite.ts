@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { rmSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -37,6 +37,9 @@ function loadDynalite(): (options: DynaliteOptions) => Server {
   return createRequire(import.meta.url)('dynalite') as (options: DynaliteOptions) => Server;
 }
 
+/** How long close waits for the requests being answered before it cuts their connections. */
+const CLOSE_DRAIN_MS = 5_000;
+
 // LevelDB locks its folder, and a second dynalite on a locked folder crashes its whole process with an
 // error nobody can catch. So each server first claims the folder with a pid file of its own.
 const LOCK_FILE = 'skiff-dynalite.pid';
@@ -57,16 +60,24 @@ export async function startDynalite(opts: { path?: string; port?: number } = {})
   };
   // Table state changes are instant so that ensureTable does not wait on a simulated delay.
   const server = loadDynalite()({ ...(folder === undefined ? {} : { path: folder }), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  // The requests being answered: close lets them finish first. A connection cut under one leaves
+  // dynalite working on a table it then closes, which throws where nobody can catch it.
+  const answering = new Set<ServerResponse>();
+  server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
+    answering.add(res);
+    res.once('close', () => answering.delete(res));
+  });
   let closed = false;
   const close = async (): Promise<void> => {
     if (closed) return;
     closed = true;
     try {
-      await new Promise<void>((ok, fail) => {
-        server.close((err?: Error) => (err ? fail(err) : ok()));
-        // SDK clients keep connections alive; without this, close waits for them to time out.
-        server.closeAllConnections();
-      });
+      const stopped = new Promise<void>((ok, fail) => server.close((err?: Error) => (err ? fail(err) : ok())));
+      server.closeIdleConnections();
+      for (const end = Date.now() + CLOSE_DRAIN_MS; answering.size > 0 && Date.now() < end; ) await sleep(10);
+      // SDK clients keep connections alive; without this, close waits for them to time out.
+      server.closeAllConnections();
+      await stopped;
     } finally {
       release();
     }

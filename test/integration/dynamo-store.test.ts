@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -265,6 +266,48 @@ describe('dynalite', () => {
     } finally {
       c.destroy();
       await first?.close();
+    }
+  });
+
+  it('answers the request it is reading when it closes, instead of cutting it', async () => {
+    const own = await startDynalite();
+    try {
+      const { port } = new URL(own.endpoint);
+      const body = JSON.stringify({});
+      // A ListTables whose body is still arriving when close is called: closing must wait for it.
+      const answered = new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const req = request(
+          {
+            host: '127.0.0.1',
+            port: Number(port),
+            method: 'POST',
+            path: '/',
+            headers: {
+              'content-type': 'application/x-amz-json-1.0',
+              'x-amz-target': 'DynamoDB_20120810.ListTables',
+              'content-length': Buffer.byteLength(body),
+              authorization: 'AWS4-HMAC-SHA256 Credential=local/20261207/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0',
+              'x-amz-date': '20261207T000000Z',
+            },
+          },
+          (res) => {
+            let text = '';
+            res.on('data', (d) => (text += d));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+          },
+        );
+        req.on('error', reject);
+        req.write(body.slice(0, 1));
+        setTimeout(() => req.end(body.slice(1)), 300);
+      });
+      await new Promise((r) => setTimeout(r, 100));
+      const closing = own.close();
+      const res = await answered;
+      expect(res.status).toBe(200);
+      expect(JSON.parse(res.text)).toHaveProperty('TableNames');
+      await closing;
+    } finally {
+      await own.close();
     }
   });
 
