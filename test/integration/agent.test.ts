@@ -251,15 +251,17 @@ describe('the agent', () => {
   });
 
   it('ignores a document older than the one it applied', async () => {
-    await publish('hb', 5, [task('new-1-aaaaa')]);
-    const agent = await startAgent('hb');
+    // A host of its own: another test's saved document for its host would start that test's pod here first,
+    // and that pod can still be stopping (drain and grace period) when the containers are counted.
+    await publish('ho', 5, [task('new-1-aaaaa')]);
+    const agent = await startAgent('ho');
     await eventually(async () => (agent.generation === 5 ? true : undefined), 'generation 5 applied');
-    await channel.remove('hb');
-    await publish('hb', 3, []);
+    await channel.remove('ho');
+    await publish('ho', 3, []);
     await agent.pollNow();
     await agent.reconcileNow();
     expect(agent.generation).toBe(5);
-    expect((await containersOf('hb')).map((c) => c.State)).toEqual(['running']);
+    expect((await containersOf('ho')).map((c) => [c.Labels[LABELS.task], c.State])).toEqual([['new-1-aaaaa', 'running']]);
   });
 
   it('restarts a crashed container in place', async () => {
