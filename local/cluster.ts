@@ -637,8 +637,11 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
 
     const stopHosts = async () => {
       watcher.stop();
-      const ids = new Set([...hosts.map((h) => h.id), ...knownHostIds(dataDir)]);
-      await Promise.all([...ids].map((id) => stopAgent(dataDir, cluster, id)));
+      await stopAgents(
+        dataDir,
+        cluster,
+        hosts.map((h) => h.id),
+      );
       const removed = await removeContainers(cluster);
       await removeNetwork(cluster);
       log(`skiff: stopped the agents and removed the ${removed} container(s) and the network of cluster ${cluster}`);
@@ -1030,6 +1033,17 @@ export async function stopAgent(dataDir: string, cluster: string, id: string): P
   const pidFile = hostFiles(dataDir, id).pid;
   await stopPid(agent.pid, () => agentProcess(agent.pid, cluster, pidFile) !== undefined);
   return agent.pid;
+}
+
+/**
+ * Stops the agent of every host this data dir knows of (and of `also`), each as stopAgent does, and
+ * returns once all have exited: the pids stopped. What a full stop runs before it removes the cluster's
+ * containers and networks, so that no agent writes its rules again behind the removal.
+ */
+export async function stopAgents(dataDir: string, cluster: string, also: readonly string[] = []): Promise<number[]> {
+  const ids = new Set([...also, ...knownHostIds(dataDir)]);
+  const pids = await Promise.all([...ids].map((id) => stopAgent(dataDir, cluster, id)));
+  return pids.filter((pid): pid is number => pid !== undefined);
 }
 
 async function stopPid(pid: number, alive: () => boolean = () => isAlive(pid)): Promise<void> {

@@ -3,13 +3,13 @@
  * partitions, a stopped control plane and crash loops. Each is bounded and cleans up.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { eventually, json, skiff, startCluster, type RunningCluster } from '../helpers/cli.ts';
 import { writeWebService } from '../helpers/web-service.ts';
-import { execIn, removeClusterContainers, uniqueClusterName } from '../helpers/docker.ts';
+import { execIn, tearDownCluster, uniqueClusterName } from '../helpers/docker.ts';
 import { LABELS } from '../../agent/executor.ts';
 import type { ClusterEvent, TaskView } from '../../core/types.ts';
 
@@ -18,7 +18,6 @@ const cluster = uniqueClusterName('heal');
 const dir = mkdtempSync(join(tmpdir(), 'skiff-heal-'));
 const data = join(dir, 'data');
 let running: RunningCluster | undefined;
-const agentPids = new Set<number>();
 
 const cli = (...args: string[]) => skiff(args, { cwd: dir });
 const tasksOf = async (service: string) => json<TaskView[]>(await cli('get', 'tasks', '--service', service, '-o', 'json'));
@@ -46,7 +45,6 @@ const fullStrength = (name: string, replicas: number, timeoutMs = 30_000) =>
 
 async function hostPids(): Promise<{ id: string; pid: number; state: string }[]> {
   const status = json<{ hosts: { id: string; pid: number; state: string }[] }>(await cli('local', 'status', '-o', 'json'));
-  for (const h of status.hosts) agentPids.add(h.pid);
   return status.hosts;
 }
 
@@ -55,22 +53,9 @@ beforeAll(async () => {
   await hostPids();
 });
 
-afterAll(async () => {
-  try {
-    await running?.stop();
-  } finally {
-    for (const pid of agentPids) {
-      try {
-        process.kill(pid, 'SIGCONT');
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    await removeClusterContainers(docker, cluster);
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+// A test that fails between `local down --keep-hosts` and the next `local up` leaves the agents running
+// with no control plane: the teardown stops them (and waits) before it removes their rules.
+afterAll(() => tearDownCluster(running, cluster, dir, docker), 90_000);
 
 describe('healing', { timeout: 120_000 }, () => {
   it('runs a killed container again and is back at full strength', async () => {

@@ -4,10 +4,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { LABELS } from '../../agent/executor.ts';
-import { removeNetwork } from '../../local/cluster.ts';
+import { removeNetwork, stopAgents } from '../../local/cluster.ts';
+import { readLocalStatus } from '../../cli/local-status.ts';
 import type { RunningCluster } from './cli.ts';
 
 /** The only image tests may use; built by scripts/build-images.sh. */
@@ -107,15 +109,33 @@ export async function fetchWhenReady(url: string, attempts = 50): Promise<Respon
 }
 
 /**
- * An e2e test's clean-up, whatever happened: stops the cluster `skiff local up` runs, then removes
- * its containers and Docker networks (some left behind by a failed stop) and the test's folder.
+ * Stops the agents that outlived the control plane of the cluster `skiff local up` ran from `dir`
+ * (`local down --keep-hosts`, or a stop that failed half-way), and waits for them to exit: found as
+ * `local up` adopts them, through the status file's data folder and its pid files (local/cluster.ts
+ * findAgent), so only this cluster's agents are signalled. Returns their pids.
+ */
+export async function stopKeptAgents(cluster: string, dir: string): Promise<number[]> {
+  const status = readLocalStatus(join(dir, '.skiff', 'local.json'));
+  if (status?.cluster !== cluster) return [];
+  return stopAgents(status.dataDir, cluster);
+}
+
+/**
+ * An e2e test's clean-up, whatever happened: stops the cluster `skiff local up` runs and any agent of
+ * it still running, then removes its containers, Docker networks and packet filter rules (some left
+ * behind by a failed stop) and the test's folder. The agents go first: a running agent writes its
+ * rules again after their removal, and a stopped one keeps what it wrote.
  */
 export async function tearDownCluster(running: RunningCluster | undefined, cluster: string, dir: string, docker: Dockerode): Promise<void> {
   try {
     await running?.stop();
   } finally {
-    await removeClusterContainers(docker, cluster);
-    await removeNetwork(cluster, docker);
-    rmSync(dir, { recursive: true, force: true });
+    try {
+      await stopKeptAgents(cluster, dir);
+    } finally {
+      await removeClusterContainers(docker, cluster);
+      await removeNetwork(cluster, docker);
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
 }
