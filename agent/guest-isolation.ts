@@ -14,7 +14,7 @@
  */
 import type Dockerode from 'dockerode';
 import { type GuestPod, guestRules } from '../core/packet-filter.ts';
-import { IptablesError } from './iptables.ts';
+import { ChainWriter } from './chain-writer.ts';
 import type { PacketFilter } from './packet-filter.ts';
 
 export interface GuestIsolationDeps {
@@ -36,37 +36,28 @@ export class GuestIsolation {
   /** Guest pods by sandbox id; null: inspected, joined no other network. */
   private readonly pods = new Map<string, GuestPod | null>();
   private readonly subnets = new Map<string, string>();
-  private applied: string | undefined;
-  /** Whether this agent's chain is there: undefined until the first write of this run. */
-  private written: boolean | undefined;
-  private appliedAt = 0;
-  private warned: string | undefined;
-  private unavailable = false;
+  private readonly chain: ChainWriter;
 
-  constructor(private readonly deps: GuestIsolationDeps) {}
+  constructor(private readonly deps: GuestIsolationDeps) {
+    this.chain = new ChainWriter({ ...deps, unavailableMeans: "A service's spec.network.allowFrom opens both ways on this host (docs/security.md)" });
+  }
 
   /** A guest pod's sandbox started: its rules are written before any of its containers runs (cheap when they are). Never throws. */
   async admit(sandbox: GuestSandbox): Promise<void> {
-    if (this.unavailable) return;
-    try {
+    await this.chain.guard(async () => {
       if (!this.pods.has(sandbox.id)) await this.learn(sandbox);
       await this.write(false);
-    } catch (err) {
-      this.failed(err);
-    }
+    });
   }
 
   /** Every round: the guest sandboxes that run now. Never throws. */
   async sync(sandboxes: readonly GuestSandbox[]): Promise<void> {
-    if (this.unavailable) return;
-    try {
+    await this.chain.guard(async () => {
       const ids = new Set(sandboxes.map((s) => s.id));
       for (const id of this.pods.keys()) if (!ids.has(id)) this.pods.delete(id);
       for (const s of sandboxes) if (!this.pods.has(s.id)) await this.learn(s);
-      await this.write(this.deps.now() - this.appliedAt >= (this.deps.recheckMs ?? 60_000));
-    } catch (err) {
-      this.failed(err);
-    }
+      await this.write(true);
+    });
   }
 
   /** The rules in force, as last written. */
@@ -74,25 +65,11 @@ export class GuestIsolation {
     return guestRules([...this.pods.values()].filter((p): p is GuestPod => p !== null));
   }
 
-  private async write(force: boolean): Promise<void> {
+  /** No guest here: no chain at all (agent/chain-writer.ts clear). A round re-checks rules written long ago; an admit writes only a change. */
+  private async write(recheck: boolean): Promise<void> {
     const rules = this.rules;
-    if (rules.length === 0) {
-      // No guest here: no chain at all. The first time, quietly (an agent without iptables that runs no
-      // guest has nothing to say), which also clears a chain an earlier run of this agent left behind.
-      if (this.written === undefined) await this.deps.filter.remove().catch(() => undefined);
-      else if (this.written) await this.deps.filter.remove();
-      this.written = false;
-      this.applied = undefined;
-      return;
-    }
-    const key = JSON.stringify(rules);
-    if (!force && key === this.applied) return;
-    await this.deps.filter.apply(rules);
-    this.written = true;
-    if (this.warned !== undefined) this.deps.log('info', 'namespace isolation rules written again', { rules: rules.length });
-    this.applied = key;
-    this.appliedAt = this.deps.now();
-    this.warned = undefined;
+    if (rules.length === 0) return await this.chain.clear();
+    await this.chain.write(rules, recheck);
   }
 
   /** Reads a sandbox's addresses and the subnets of the networks it is a guest on (all but the one it was created on). */
@@ -116,21 +93,5 @@ export class GuestIsolation {
     const subnets = ((info.IPAM?.Config ?? []) as { Subnet?: string }[]).map((c) => c.Subnet).filter((s): s is string => !!s && !s.includes(':'));
     if (subnets.length === 1) this.subnets.set(network, subnets[0]);
     return subnets;
-  }
-
-  private failed(err: unknown): void {
-    const message = (err as Error).message;
-    if (err instanceof IptablesError && err.unavailable) {
-      this.unavailable = true;
-      this.deps.log(
-        'warn',
-        `namespace isolation rules cannot be written: ${message}. A service's spec.network.allowFrom opens both ways on this host (docs/security.md)`,
-      );
-      return;
-    }
-    // Once per distinct failure: the next round tries again.
-    if (message !== this.warned) this.deps.log('warn', 'writing namespace isolation rules failed; retrying next round', { error: message });
-    this.warned = message;
-    this.applied = undefined;
   }
 }

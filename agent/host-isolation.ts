@@ -5,7 +5,7 @@
  * takes its own namespace from anywhere in the cluster, each replica the namespaces its service lets
  * in, and the rest of the cluster CIDR is dropped.
  *
- * The same discipline as the local guests' rules (agent/guest-isolation.ts), through the same port:
+ * The same discipline as the local guests' rules (agent/guest-isolation.ts), one ChainWriter (agent/chain-writer.ts):
  * `sync` every round with the document and the replicas' addresses; written in one transaction when
  * they change and again at least every `recheckMs` (a chain flushed behind the agent's back is
  * repaired); removed when the document no longer isolates; without iptables (or root), said once.
@@ -14,7 +14,7 @@
  */
 import { documentRules } from '../core/packet-filter.ts';
 import type { HostDocumentTask, HostNetwork } from '../core/types.ts';
-import { IptablesError } from './iptables.ts';
+import { ChainWriter } from './chain-writer.ts';
 import type { PacketFilter } from './packet-filter.ts';
 
 export interface HostIsolationDeps {
@@ -26,59 +26,18 @@ export interface HostIsolationDeps {
 }
 
 export class HostIsolation {
-  private applied: string | undefined;
-  /** Whether this agent's chain is there: undefined until the first write of this run. */
-  private written: boolean | undefined;
-  private appliedAt = 0;
-  private warned: string | undefined;
-  private unavailable = false;
+  private readonly chain: ChainWriter;
 
-  constructor(private readonly deps: HostIsolationDeps) {}
+  constructor(deps: HostIsolationDeps) {
+    this.chain = new ChainWriter({ ...deps, unavailableMeans: 'Namespaces on this host are not isolated from each other (docs/security.md)' });
+  }
 
   /** Every round: the document's network and tasks, and the address of each replica that runs. Never throws. */
   async sync(network: HostNetwork | undefined, tasks: readonly HostDocumentTask[], addressOf: (taskId: string) => string | undefined): Promise<void> {
-    if (this.unavailable) return;
-    try {
-      const isolating = network?.blockPrefix !== undefined;
-      if (!isolating || !network) return await this.clear();
-      const rules = documentRules(network, tasks, addressOf);
-      const key = JSON.stringify(rules);
-      if (key === this.applied && this.deps.now() - this.appliedAt < (this.deps.recheckMs ?? 60_000)) return;
-      await this.deps.filter.apply(rules);
-      if (this.warned !== undefined) this.deps.log('info', 'namespace isolation rules written again', { rules: rules.length });
-      this.written = true;
-      this.applied = key;
-      this.appliedAt = this.deps.now();
-      this.warned = undefined;
-    } catch (err) {
-      this.failed(err);
-    }
-  }
-
-  /**
-   * No isolation in the document: no chain. The first time quietly (an agent without iptables on a
-   * cluster that does not isolate has nothing to say), which also clears a chain an earlier run left.
-   */
-  private async clear(): Promise<void> {
-    if (this.written === undefined) await this.deps.filter.remove().catch(() => undefined);
-    else if (this.written) await this.deps.filter.remove();
-    this.written = false;
-    this.applied = undefined;
-  }
-
-  private failed(err: unknown): void {
-    const message = (err as Error).message;
-    if (err instanceof IptablesError && err.unavailable) {
-      this.unavailable = true;
-      this.deps.log(
-        'warn',
-        `namespace isolation rules cannot be written: ${message}. Namespaces on this host are not isolated from each other (docs/security.md)`,
-      );
-      return;
-    }
-    // Once per distinct failure: the next round tries again.
-    if (message !== this.warned) this.deps.log('warn', 'writing namespace isolation rules failed; retrying next round', { error: message });
-    this.warned = message;
-    this.applied = undefined;
+    await this.chain.guard(async () => {
+      // No isolation in the document: no chain (agent/chain-writer.ts clear).
+      if (network?.blockPrefix === undefined) return await this.chain.clear();
+      await this.chain.write(documentRules(network, tasks, addressOf), true);
+    });
   }
 }
