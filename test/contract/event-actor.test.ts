@@ -2,35 +2,18 @@
  * The audit trail's `actor` (issue 14) survives the event log on both stores: written with the
  * event, read back with it, and kept by the item validation (which drops unknown fields).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { DynamoStore } from '../../adapters/aws/dynamo-store.ts';
 import { MemoryStore } from '../../adapters/memory/store.ts';
 import type { ClusterEvent } from '../../core/types.ts';
-import { dynaliteClient, ensureTable, startDynalite, type DynaliteServer } from '../../local/dynalite.ts';
 import type { Store } from '../../ports/index.ts';
+import { useDynalite } from '../helpers/dynalite.ts';
 
-let dir: string;
-let server: DynaliteServer;
-let client: DynamoDBClient;
+const db = useDynalite({ onDisk: 'skiff-event-actor-' });
+let tableName: string;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'skiff-event-actor-'));
-  server = await startDynalite({ path: join(dir, 'db') });
-  client = dynaliteClient(server.endpoint);
-  await ensureTable(client, 'actor');
-});
-
-afterAll(async () => {
-  try {
-    client?.destroy();
-    await server?.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  tableName = await db.table('actor');
 });
 
 const event: ClusterEvent = {
@@ -45,7 +28,7 @@ const event: ClusterEvent = {
 
 describe.each([
   ['MemoryStore', async (): Promise<Store> => new MemoryStore()],
-  ['DynamoStore on dynalite', async (): Promise<Store> => new DynamoStore(client, { tableName: 'actor' })],
+  ['DynamoStore on dynalite', async (): Promise<Store> => new DynamoStore(db.client, { tableName })],
 ])('event actor on %s', (_name, make) => {
   it('is stored and read back with the event', async () => {
     const store = await make();

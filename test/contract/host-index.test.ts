@@ -4,13 +4,12 @@
  * both stores, and on DynamoDB items written before the shards (`HOSTS`, `HOSTSTATUS`) are still
  * listed, once, and move to their shard on their next write.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { describe, expect, it } from 'vitest';
 import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoStore } from '../../adapters/aws/dynamo-store.ts';
 import { MemoryStore } from '../../adapters/memory/store.ts';
 import { HOST_INDEX_SHARDS, hostIndexKey, hostStatusIndexKey } from '../../adapters/aws/dynamo/keys.ts';
-import { dynaliteClient, ensureTable, startDynalite, type DynaliteServer } from '../../local/dynalite.ts';
+import { useDynalite } from '../helpers/dynalite.ts';
 import type { Store } from '../../ports/index.ts';
 import { aStatus } from './store-fixtures.ts';
 
@@ -18,24 +17,11 @@ const NOW = '2026-01-01T00:00:00.000Z';
 const ids = Array.from({ length: 40 }, (_, i) => `i-${String(i).padStart(17, '0')}`);
 const capacity = { cpu: 2000, memory: 2 ** 31 };
 
-let server: DynaliteServer;
-let client: DynamoDBClient;
-let tables = 0;
-
-beforeAll(async () => {
-  server = await startDynalite({});
-  client = dynaliteClient(server.endpoint);
-});
-
-afterAll(async () => {
-  client?.destroy();
-  await server?.close();
-});
+const db = useDynalite();
 
 async function dynamoStore(): Promise<{ store: DynamoStore; tableName: string }> {
-  const tableName = `host-index-${++tables}`;
-  await ensureTable(client, tableName);
-  return { store: new DynamoStore(client, { tableName }), tableName };
+  const tableName = await db.table('host-index');
+  return { store: new DynamoStore(db.client, { tableName }), tableName };
 }
 
 const stores: [string, () => Promise<Store>][] = [
@@ -104,7 +90,7 @@ describe('the host index on DynamoDB', () => {
 
   it('lists records and statuses written before the shards, and moves each to its shard on its next write', async () => {
     const { store, tableName } = await dynamoStore();
-    const doc = DynamoDBDocumentClient.from(client);
+    const doc = DynamoDBDocumentClient.from(db.client);
     const [oldId, newId] = [ids[0]!, ids[1]!];
     await store.registerHost({ id: newId, address: '127.0.1.2', capacity, labels: {} }, NOW);
     await store.putHostStatus(aStatus(newId));
@@ -148,7 +134,7 @@ describe('the host index on DynamoDB', () => {
 
   it('moves a record of before the shards when its host claims again', async () => {
     const { store, tableName } = await dynamoStore();
-    const doc = DynamoDBDocumentClient.from(client);
+    const doc = DynamoDBDocumentClient.from(db.client);
     const id = ids[2]!;
     const record = { id, address: '127.0.1.3', capacity, labels: {}, state: 'ready', registeredAt: NOW, version: 1, allocations: {} };
     await doc.send(new PutCommand({ TableName: tableName, Item: { pk: `HOST#${id}`, sk: '#HOST', gsi1pk: 'HOSTS', gsi1sk: id, type: 'host', ...record } }));

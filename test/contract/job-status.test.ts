@@ -1,16 +1,12 @@
 /** store.setJobStatus on both stores (memory, DynamoDB on dynalite): conditional on the spec version, never a new one. */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { describe, expect, it } from 'vitest';
 import { DynamoStore } from '../../adapters/aws/dynamo-store.ts';
 import { MemoryStore } from '../../adapters/memory/store.ts';
 import { ConflictError } from '../../core/errors.ts';
 import { parseServiceSpec } from '../../core/spec.ts';
 import type { JobStatus } from '../../core/types.ts';
 import type { Store } from '../../ports/index.ts';
-import { dynaliteClient, ensureTable, startDynalite, type DynaliteServer } from '../../local/dynalite.ts';
+import { useDynalite } from '../helpers/dynalite.ts';
 
 const T0 = '2026-01-01T00:00:00.000Z';
 const job = parseServiceSpec({ kind: 'Job', metadata: { name: 'once' }, spec: { completions: 2, containers: [{ name: 'a', image: 'skiff/busybox' }] } });
@@ -41,29 +37,10 @@ function contract(label: string, make: () => Promise<Store>) {
   });
 }
 
-let dir: string;
-let server: DynaliteServer;
-let client: DynamoDBClient;
-let tables = 0;
-
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'skiff-job-contract-'));
-  server = await startDynalite({ path: join(dir, 'db') });
-  client = dynaliteClient(server.endpoint);
-});
-
-afterAll(async () => {
-  try {
-    client?.destroy();
-    await server?.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+const db = useDynalite({ onDisk: 'skiff-job-contract-' });
 
 contract('MemoryStore', async () => new MemoryStore());
 contract('DynamoStore on dynalite', async () => {
-  const tableName = `skiff-jobs-${++tables}`;
-  await ensureTable(client, tableName);
-  return new DynamoStore(client, { tableName });
+  const tableName = await db.table('skiff-jobs');
+  return new DynamoStore(db.client, { tableName });
 });

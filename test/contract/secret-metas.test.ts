@@ -1,15 +1,11 @@
 /** The secret metadata stores (memory and DynamoDB on dynalite) under one contract. */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { describe, expect, it } from 'vitest';
 import { DynamoSecretMetas } from '../../adapters/aws/dynamo/secrets.ts';
 import { MemorySecretMetas } from '../../adapters/memory/secret-metas.ts';
 import { ValidationError } from '../../core/errors.ts';
 import type { SecretMeta } from '../../core/secrets.ts';
 import type { SecretMetaStore } from '../../ports/secrets.ts';
-import { dynaliteClient, ensureTable, startDynalite, type DynaliteServer } from '../../local/dynalite.ts';
+import { useDynalite } from '../helpers/dynalite.ts';
 
 const meta = (namespace: string, name: string, version = 'v1'): SecretMeta => ({
   namespace,
@@ -57,29 +53,10 @@ function contract(label: string, make: () => Promise<SecretMetaStore>) {
   });
 }
 
-let dir: string;
-let server: DynaliteServer;
-let client: DynamoDBClient;
-let tables = 0;
-
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'skiff-secret-contract-'));
-  server = await startDynalite({ path: join(dir, 'db') });
-  client = dynaliteClient(server.endpoint);
-});
-
-afterAll(async () => {
-  try {
-    client?.destroy();
-    await server?.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+const db = useDynalite({ onDisk: 'skiff-secret-contract-' });
 
 contract('MemorySecretMetas', async () => new MemorySecretMetas());
 contract('DynamoSecretMetas on dynalite', async () => {
-  const tableName = `skiff-secrets-${++tables}`;
-  await ensureTable(client, tableName);
-  return new DynamoSecretMetas(client, { tableName });
+  const tableName = await db.table('skiff-secrets');
+  return new DynamoSecretMetas(db.client, { tableName });
 });

@@ -1,8 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ProvisionedThroughputExceededException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoStore, StoreUnavailableError, hostPartitionKey } from '../../adapters/aws/dynamo-store.ts';
@@ -11,33 +9,17 @@ import { EVENT_LOG_SHARDS } from '../../adapters/aws/dynamo/keys.ts';
 import { dynaliteClient, ensureTable, startDynalite, type DynaliteServer } from '../../local/dynalite.ts';
 import { LimitError } from '../../core/errors.ts';
 import { LATER, NOW, aSpec, aStatus, aTask, anAllocation, hostInput } from '../contract/store-fixtures.ts';
+import { useDynalite } from '../helpers/dynalite.ts';
 
 // What the port promises is in test/contract/store.contract.ts, run on dynalite by
 // test/contract/dynamo-store.test.ts. Here: what is DynamoDB's own (keys, item sizes, paging,
 // batches, throttling, the host role's IAM) and dynalite itself.
 
-let dir: string;
-let server: DynaliteServer;
-let client: DynamoDBClient;
+const db = useDynalite({ onDisk: 'skiff-dynamo-store-' });
 let tables = 0;
 
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'skiff-dynamo-store-'));
-  server = await startDynalite({ path: join(dir, 'main') });
-  client = dynaliteClient(server.endpoint);
-});
-
-afterAll(async () => {
-  try {
-    client?.destroy();
-    await server?.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
-
 /** A store on a table of its own, so that list results hold only what the test wrote. */
-async function freshStore(c: DynamoDBClient = client): Promise<DynamoStore> {
+async function freshStore(c: DynamoDBClient = db.client): Promise<DynamoStore> {
   const tableName = `skiff-test-${++tables}`;
   await ensureTable(c, tableName);
   return new DynamoStore(c, { tableName });
@@ -61,7 +43,7 @@ describe('batches and pages', () => {
 describe('host items keyed by instance ARN (hostArnPrefix)', () => {
   const ARN_PREFIX = 'arn:aws:ec2:eu-west-1:123456789012:instance/';
 
-  async function prefixedStore(c: DynamoDBClient = client): Promise<{ store: DynamoStore; tableName: string }> {
+  async function prefixedStore(c: DynamoDBClient = db.client): Promise<{ store: DynamoStore; tableName: string }> {
     const tableName = `skiff-test-${++tables}`;
     await ensureTable(c, tableName);
     return { store: new DynamoStore(c, { tableName, hostArnPrefix: ARN_PREFIX }), tableName };
@@ -69,7 +51,7 @@ describe('host items keyed by instance ARN (hostArnPrefix)', () => {
 
   /** Every item's keys and type, read straight from the table. */
   async function keysIn(tableName: string): Promise<string[]> {
-    const doc = DynamoDBDocumentClient.from(client);
+    const doc = DynamoDBDocumentClient.from(db.client);
     const out = await doc.send(new ScanCommand({ TableName: tableName, ProjectionExpression: 'pk, sk', ConsistentRead: true }));
     return (out.Items ?? []).map((i) => `${String(i.pk)} ${String(i.sk)}`).sort();
   }
@@ -82,7 +64,7 @@ describe('host items keyed by instance ARN (hostArnPrefix)', () => {
     expect(await keysIn(tableName)).toEqual([`HOST#${ARN_PREFIX}i-0abc #HOST`, `HOST#${ARN_PREFIX}i-0abc STATUS`, 'HOST#i-0abc PUBLISHED']);
     expect(hostPartitionKey(ARN_PREFIX, 'i-0abc')).toBe(`HOST#${ARN_PREFIX}i-0abc`);
     // Without the prefix the same table holds no such host: the keys really differ.
-    expect(await new DynamoStore(client, { tableName }).getHost('i-0abc')).toBeUndefined();
+    expect(await new DynamoStore(db.client, { tableName }).getHost('i-0abc')).toBeUndefined();
   });
 
   it('reads, lists and updates hosts by their plain ids, exactly as without a prefix', async () => {
@@ -112,7 +94,7 @@ describe('host items keyed by instance ARN (hostArnPrefix)', () => {
     // IAM at the SDK boundary, as the host role's WriteOwnHostItems statement reads: PutItem only, on the table, with every leading key equal to HOST#${ec2:SourceInstanceARN}, and
     // writes naming only HOST_WRITABLE_ATTRIBUTES (bare names in expressions: see the unit test).
     const sourceArn = `${ARN_PREFIX}i-0abc`;
-    const asHost = dynaliteClient(server.endpoint);
+    const asHost = dynaliteClient(db.endpoint);
     const seen: string[] = [];
     try {
       asHost.middlewareStack.add(
@@ -160,8 +142,8 @@ describe('host items keyed by instance ARN (hostArnPrefix)', () => {
   });
 
   it('refuses a prefix with "#" and unknown options', () => {
-    expect(() => new DynamoStore(client, { tableName: 't', hostArnPrefix: 'arn#' })).toThrow(/hostArnPrefix must be a string without "#"/);
-    expect(() => new DynamoStore(client, { tableName: 't', hostPrefix: 'x' } as never)).toThrow(/unknown option\(s\) hostPrefix/);
+    expect(() => new DynamoStore(db.client, { tableName: 't', hostArnPrefix: 'arn#' })).toThrow(/hostArnPrefix must be a string without "#"/);
+    expect(() => new DynamoStore(db.client, { tableName: 't', hostPrefix: 'x' } as never)).toThrow(/unknown option\(s\) hostPrefix/);
   });
 });
 
@@ -211,7 +193,7 @@ describe('limits and paging', () => {
   });
 
   it('turns DynamoDB throttling into a retryable StoreUnavailableError', async () => {
-    const throttled = dynaliteClient(server.endpoint);
+    const throttled = dynaliteClient(db.endpoint);
     try {
       // Answer every request with the SDK's own throttling exception, as DynamoDB would under load.
       throttled.middlewareStack.add(
@@ -231,14 +213,14 @@ describe('limits and paging', () => {
   });
 
   it('reports a missing table by name', async () => {
-    const store = new DynamoStore(client, { tableName: 'skiff-missing' });
+    const store = new DynamoStore(db.client, { tableName: 'skiff-missing' });
     await expect(store.getHost('h1')).rejects.toThrow(/table skiff-missing not found/);
   });
 });
 
 describe('dynalite', () => {
   it('keeps the data across a restart on the same folder', async () => {
-    const folder = join(dir, 'restart');
+    const folder = join(db.folder, 'restart');
     let first: DynaliteServer | undefined = await startDynalite({ path: folder });
     let c = dynaliteClient(first.endpoint);
     try {
@@ -312,7 +294,7 @@ describe('dynalite', () => {
   });
 
   it('refuses a second server on a folder that is in use', async () => {
-    await expect(startDynalite({ path: join(dir, 'main') })).rejects.toThrow(/in use by process \d+ \(this one\)/);
+    await expect(startDynalite({ path: join(db.folder, 'db') })).rejects.toThrow(/in use by process \d+ \(this one\)/);
   });
 });
 
@@ -332,7 +314,7 @@ describe('events', () => {
   });
 
   it("reads a filter's events from its own index partition, not the whole log", async () => {
-    const c = dynaliteClient(server.endpoint);
+    const c = dynaliteClient(db.endpoint);
     let scanned = 0;
     c.middlewareStack.add(
       (next) => async (args) => {
@@ -365,13 +347,13 @@ describe('events', () => {
   });
   it('spreads the unfiltered log over its shards, and still reads newest-limit-oldest-first across them, page by page', async () => {
     const tableName = `skiff-test-${++tables}`;
-    await ensureTable(client, tableName);
-    const store = new DynamoStore(client, { tableName });
+    await ensureTable(db.client, tableName);
+    const store = new DynamoStore(db.client, { tableName });
     const at = (i: number) => new Date(Date.parse(NOW) + i * 1000).toISOString();
     const all = Array.from({ length: 120 }, (_, i) => ev(at(i), `e${i}`));
     await store.putEvents(all);
     // No hot partition: the log's items sit under EVENT_LOG_SHARDS keys, none under the old EVENTS.
-    const doc = DynamoDBDocumentClient.from(client);
+    const doc = DynamoDBDocumentClient.from(db.client);
     const items = (await doc.send(new ScanCommand({ TableName: tableName, ProjectionExpression: 'pk', ConsistentRead: true }))).Items ?? [];
     const partitions = new Map<string, number>();
     for (const i of items) partitions.set(String(i.pk), (partitions.get(String(i.pk)) ?? 0) + 1);
