@@ -93,6 +93,59 @@ function route(host: string, replicas: readonly { target: IngressRoute['targets'
   return { host, namespace: 'shop', service: host.split('.')[0].replace('*', 'any'), sessionAffinity: false, targets: replicas.map((r) => r.target), ...extra };
 }
 
+/**
+ * A WebSocket echo replica on 127.0.0.1, closed with the test: it answers the upgrade (naming the Host
+ * it saw in X-Seen-Host), then sends every byte back.
+ */
+async function webSocketEcho(taskId: string): Promise<{ target: IngressRoute['targets'][number] }> {
+  const echo = http.createServer();
+  const tunnels = new Set<import('node:stream').Duplex>();
+  echo.on('upgrade', (req, socket) => {
+    tunnels.add(socket);
+    // HAProxy checks the handshake: the accept value must answer the client's key (RFC 6455 §4.2.2).
+    const accept = createHash('sha1').update(`${req.headers['sec-websocket-key']}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+    socket.write(
+      `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nX-Seen-Host: ${req.headers.host}\r\n\r\n`,
+    );
+    socket.on('data', (chunk: Buffer) => socket.write(chunk));
+  });
+  await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const t of tunnels) t.destroy();
+        echo.closeAllConnections();
+        echo.close(() => resolve());
+      }),
+  );
+  return { target: { taskId, ip: '127.0.0.1', port: (echo.address() as AddressInfo).port } };
+}
+
+/**
+ * A WebSocket client through the proxy to ws.example.com, closed with the test: the upgrade is sent at
+ * once; `received` is what came back since the last ping, and `ping` waits for the echo of its text.
+ */
+function webSocketClient(proxy: ProxyServer): { received: () => string; ping: (text: string) => Promise<void> } {
+  const client = net.connect({ host: '127.0.0.1', port: proxy.port });
+  cleanups.push(async () => void client.destroy());
+  let received = '';
+  client.setEncoding('latin1');
+  client.on('data', (chunk: string) => {
+    received += chunk;
+  });
+  client.write(
+    'GET /chat HTTP/1.1\r\nHost: ws.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+  );
+  return {
+    received: () => received,
+    ping: async (text) => {
+      received = '';
+      client.write(text);
+      await expect.poll(() => received, { timeout: 5000 }).toBe(text);
+    },
+  };
+}
+
 interface Answer {
   status: number;
   headers: http.IncomingHttpHeaders;
@@ -279,50 +332,17 @@ describe.skipIf(!haproxyVersion)(`HAProxy data plane (${haproxyVersion ?? 'hapro
   });
 
   it('passes a WebSocket upgrade through, and the tunnel outlives a reload (on the old worker)', { timeout: 30_000 }, async () => {
-    const echo = http.createServer();
-    const tunnels = new Set<import('node:stream').Duplex>();
-    echo.on('upgrade', (req, socket) => {
-      tunnels.add(socket);
-      // HAProxy checks the handshake: the accept value must answer the client's key (RFC 6455 §4.2.2).
-      const accept = createHash('sha1').update(`${req.headers['sec-websocket-key']}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
-      socket.write(
-        `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nX-Seen-Host: ${req.headers.host}\r\n\r\n`,
-      );
-      socket.on('data', (chunk: Buffer) => socket.write(chunk));
-    });
-    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
-    cleanups.push(
-      () =>
-        new Promise<void>((resolve) => {
-          for (const t of tunnels) t.destroy();
-          echo.closeAllConnections();
-          echo.close(() => resolve());
-        }),
-    );
-    const target = { taskId: 'ws-0', ip: '127.0.0.1', port: (echo.address() as AddressInfo).port };
+    const ws = await webSocketEcho('ws-0');
     const other = await replica('web-0');
     const proxy = await start();
-    await proxy.sync([route('ws.example.com', [{ target }])]);
-    const client = net.connect({ host: '127.0.0.1', port: proxy.port });
-    cleanups.push(async () => void client.destroy());
-    let received = '';
-    client.setEncoding('latin1');
-    client.on('data', (c: string) => {
-      received += c;
-    });
-    client.write(
-      'GET /chat HTTP/1.1\r\nHost: ws.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
-    );
-    await expect.poll(() => received, { timeout: 5000 }).toMatch(/^HTTP\/1\.1 101[\s\S]*x-seen-host: ws.example.com\r\n\r\n$/i);
-    received = '';
-    client.write('ping-1');
-    await expect.poll(() => received, { timeout: 5000 }).toBe('ping-1');
+    await proxy.sync([route('ws.example.com', [ws])]);
+    const client = webSocketClient(proxy);
+    await expect.poll(client.received, { timeout: 5000 }).toMatch(/^HTTP\/1\.1 101[\s\S]*x-seen-host: ws.example.com\r\n\r\n$/i);
+    await client.ping('ping-1');
     // Another service appears: HAProxy reloads; this tunnel stays with the old worker and still works.
-    await proxy.sync([route('ws.example.com', [{ target }]), route('web.example.com', [other])]);
+    await proxy.sync([route('ws.example.com', [ws]), route('web.example.com', [other])]);
     expect((await get(proxy, 'web.example.com')).json().name).toBe('web-0');
-    received = '';
-    client.write('ping-2');
-    await expect.poll(() => received, { timeout: 5000 }).toBe('ping-2');
+    await client.ping('ping-2');
   });
 
   it('redirects plain requests for tls routes to its HTTPS listener, and serves them there', { timeout: 30_000 }, async () => {
@@ -492,51 +512,20 @@ describe.skipIf(!haproxyVersion)(`HAProxy data plane (${haproxyVersion ?? 'hapro
   });
 
   it('keeps a WebSocket tunnel in the same worker through target changes of its own and other routes', { timeout: 30_000 }, async () => {
-    const echo = http.createServer();
-    const tunnels = new Set<import('node:stream').Duplex>();
-    echo.on('upgrade', (req, socket) => {
-      tunnels.add(socket);
-      const accept = createHash('sha1').update(`${req.headers['sec-websocket-key']}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
-      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
-      socket.on('data', (chunk: Buffer) => socket.write(chunk));
-    });
-    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
-    cleanups.push(
-      () =>
-        new Promise<void>((resolve) => {
-          for (const t of tunnels) t.destroy();
-          echo.closeAllConnections();
-          echo.close(() => resolve());
-        }),
-    );
-    const ws = { target: { taskId: 'ws-0', ip: '127.0.0.1', port: (echo.address() as AddressInfo).port } };
+    const ws = await webSocketEcho('ws-0');
     const [x, y, z] = await Promise.all(['web-0', 'web-1', 'ws-1'].map(replica));
     const proxy = await start();
     await proxy.sync([route('ws.example.com', [ws]), route('web.example.com', [x])]);
     const worker = await proxy.workerPid();
-    const client = net.connect({ host: '127.0.0.1', port: proxy.port });
-    cleanups.push(async () => void client.destroy());
-    let received = '';
-    client.setEncoding('latin1');
-    client.on('data', (chunk: string) => {
-      received += chunk;
-    });
-    client.write(
-      'GET /chat HTTP/1.1\r\nHost: ws.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
-    );
-    await expect.poll(() => received, { timeout: 5000 }).toMatch(/^HTTP\/1\.1 101[\s\S]*\r\n\r\n$/);
-    const ping = async (text: string): Promise<void> => {
-      received = '';
-      client.write(text);
-      await expect.poll(() => received, { timeout: 5000 }).toBe(text);
-    };
-    await ping('ping-1');
+    const client = webSocketClient(proxy);
+    await expect.poll(client.received, { timeout: 5000 }).toMatch(/^HTTP\/1\.1 101[\s\S]*\r\n\r\n$/);
+    await client.ping('ping-1');
     // Another route's replicas change, then this route gets a second replica.
     await proxy.sync([route('ws.example.com', [ws]), route('web.example.com', [y])]);
     expect((await get(proxy, 'web.example.com')).json().name).toBe('web-1');
-    await ping('ping-2');
+    await client.ping('ping-2');
     await proxy.sync([route('ws.example.com', [ws, z]), route('web.example.com', [y])]);
-    await ping('ping-3');
+    await client.ping('ping-3');
     expect(proxy.reloads()).toBe(1);
     expect(await proxy.workerPid()).toBe(worker);
   });
