@@ -145,6 +145,11 @@ try {
       if (!proxyAt && !(local.routes().find((x) => x.host === HOST)?.targets ?? []).some((t) => t.taskId === victim.id)) proxyAt = now;
       if (!dnsAt && !(await srvPorts()).includes(victim.ports[0].hostPort)) dnsAt = performance.now();
       return dnsAt && proxyAt ? true : undefined;
+    }).catch(async (err: Error) => {
+      const state = (await tasks()).find((t) => t.id === victim.id)?.state ?? 'gone';
+      throw new Error(
+        `${err.message}: DNS ${dnsAt ? 'dropped it' : 'still lists it'}, the proxy ${proxyAt ? 'dropped it' : 'still routes to it'}; its task is ${state}`,
+      );
     });
     dnsGone.push((dnsAt - t0) / 1000);
     proxyGone.push((proxyAt - t0) / 1000);
