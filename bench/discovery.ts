@@ -5,7 +5,9 @@
  *   death → gone from DNS     a replica killed (restartPolicy never) → its SRV answer gone
  *   death → gone from proxy   … → out of the load balancer's route table
  *   scale-up → serving        replicas 3 → 4 → the new replica answers through the proxy
- *   requests/s                wrk, 2 threads, 8 connections, 5 s (busybox httpd forks per connection: more connections measure its fork rate, not the proxy), through the proxy (3 replicas) and direct (1)
+ *   requests/s                wrk, 2 threads, 8 connections, 5 s (busybox httpd forks per connection: more connections measure its fork rate, not the proxy), median of 3 interleaved rounds:
+ *                             through the cluster's proxy (3 replicas), direct (1), and, when haproxy is installed, through Skiff's HAProxy data plane
+ *                             (`local up --ingress haproxy`, local/haproxy.ts, fed the cluster's route table) and a bare HAProxy to the same 3 replicas
  *   npx tsx bench/discovery.ts [--runs 5]
  * Docker Swarm here: DNS catches up 1.0–1.3 s after scaling.
  */
@@ -15,12 +17,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { execFile, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
 import { promisify } from 'node:util';
 import { request } from 'node:http';
 import Docker from 'dockerode';
 import { UDPClient } from 'dns2';
 import { removeContainers, startLocalCluster } from '../local/cluster.ts';
+import { type HaproxyServer, startHaproxy } from '../local/haproxy.ts';
 import { LABELS } from '../agent/executor.ts';
 import type { TaskView } from '../core/types.ts';
 import { authedFetch } from '../test/helpers/local-api.ts';
@@ -53,7 +58,10 @@ const apply = async (replicas: number) => {
           image: 'skiff/busybox:latest',
           command: ['sh', '-c', 'mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www'],
           ports: [{ containerPort: 8080, name: 'http' }],
-          resources: { cpu: '50m', memory: '16Mi' },
+          // Half a core each, not less: the agent caps a container at its cpu (Docker's NanoCpus), and
+          // at 50m the replicas (busybox httpd forks per connection) served 13-16 requests/s, which
+          // measured the cap, not the proxies.
+          resources: { cpu: '500m', memory: '16Mi' },
         },
       ],
       ingress: { host: HOST, port: 8080 },
@@ -93,6 +101,16 @@ const stats = (xs: number[]) => {
   return `${median.toFixed(3)}\t${s[s.length - 1].toFixed(3)}\t${s.map((x) => x.toFixed(3)).join(' ')}`;
 };
 
+let haproxyPlane: HaproxyServer | undefined;
+let bareHaproxy: ChildProcess | undefined;
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((resolve) => s.close(resolve));
+  return port;
+}
+
 try {
   await until('hosts to register', async () => {
     const hosts = await get<{ heartbeatAt: string | null }[]>('/v1/hosts');
@@ -130,6 +148,11 @@ try {
       if (!proxyAt && !(local.routes().find((x) => x.host === HOST)?.targets ?? []).some((t) => t.taskId === victim.id)) proxyAt = now;
       if (!dnsAt && !(await srvPorts()).includes(victim.ports[0].hostPort)) dnsAt = performance.now();
       return dnsAt && proxyAt ? true : undefined;
+    }).catch(async (err: Error) => {
+      const state = (await tasks()).find((t) => t.id === victim.id)?.state ?? 'gone';
+      throw new Error(
+        `${err.message}: DNS ${dnsAt ? 'dropped it' : 'still lists it'}, the proxy ${proxyAt ? 'dropped it' : 'still routes to it'}; its task is ${state}`,
+      );
     });
     dnsGone.push((dnsAt - t0) / 1000);
     proxyGone.push((proxyAt - t0) / 1000);
@@ -161,13 +184,72 @@ try {
         encoding: 'utf8',
         timeout: 30_000,
       });
+      // A rate is only worth printing with what failed: answers that were not 2xx/3xx, socket errors (timeouts among them).
+      const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? 0);
+      const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
+      const failed = non2xx + (socket ? socket.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0);
+      if (failed > 0) failures.set(url, (failures.get(url) ?? 0) + failed);
       return Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? NaN);
     };
-    const viaLb = await run(`${proxy.origin}/`, HOST);
-    const oneReplica = await run(`http://${direct.ports[0].hostIp}:${direct.ports[0].hostPort}/`);
-    console.log(`requests/s through the proxy (3 replicas)\t${viaLb.toFixed(0)}`);
-    console.log(`requests/s direct to one replica\t\t${oneReplica.toFixed(0)}`);
+    const failures = new Map<string, number>();
+    // HAProxy beside it, to the same 3 replicas (issue 17: Skiff's ingress against the proxies people
+    // use, in the same run): Skiff's HAProxy data plane fed the cluster's route table, and a bare
+    // HAProxy with one backend and no rules. Both stopped in the finally below.
+    const route = local.routes().find((x) => x.host === HOST)!;
+    const cases: [string, string, string?][] = [
+      [`requests/s through the proxy (3 replicas)`, `${proxy.origin}/`, HOST],
+      [`requests/s direct to one replica`, `http://${direct.ports[0].hostIp}:${direct.ports[0].hostPort}/`],
+    ];
+    if (spawnSync('haproxy', ['-v']).error) console.log('HAProxy figures: skipped, haproxy is not installed (apt-get install haproxy)');
+    else {
+      haproxyPlane = await startHaproxy({ runDir: join(dataDir, 'bench-haproxy-plane'), log: () => {}, debounceMs: 0 });
+      await haproxyPlane.sync([route]);
+      const port = await freePort();
+      const cfg = join(dataDir, 'bench-haproxy.cfg');
+      writeFileSync(
+        cfg,
+        [
+          'global',
+          '  maxconn 1024',
+          'defaults',
+          '  mode http',
+          '  timeout connect 2s',
+          '  timeout client 30s',
+          '  timeout server 30s',
+          '  option http-keep-alive',
+          'frontend plain',
+          `  bind 127.0.0.1:${port}`,
+          '  default_backend web',
+          'backend web',
+          '  balance roundrobin',
+          ...route.targets.map((t, i) => `  server r${i} ${t.ip}:${t.port}`),
+          '',
+        ].join('\n'),
+      );
+      bareHaproxy = spawn('haproxy', ['-f', cfg], { stdio: 'ignore' });
+      const listening = () =>
+        new Promise<boolean>((resolve) => {
+          const c = connect(port, '127.0.0.1', () => c.end(() => resolve(true)));
+          c.on('error', () => resolve(false));
+        });
+      await until('bare haproxy to listen', async () => ((await listening()) ? true : undefined), 10_000, 100);
+      cases.push(
+        [`requests/s through Skiff's HAProxy data plane`, `${haproxyPlane.url}/`, HOST],
+        [`requests/s through a bare HAProxy`, `http://127.0.0.1:${port}/`],
+      );
+    }
+    // Interleaved rounds, so a busy moment of the machine falls on every case alike.
+    const rates = cases.map(() => [] as number[]);
+    for (let round = 0; round < 3; round++) for (const [i, [, url, host]] of cases.entries()) rates[i].push(await run(url, host));
+    const medians = rates.map((xs) => xs.slice().sort((a, b) => a - b)[1]);
+    for (const [i, [name, url]] of cases.entries())
+      console.log(
+        `${name.padEnd(46)}${medians[i].toFixed(0)}\t(${rates[i].map((x) => x.toFixed(0)).join(', ')})${failures.has(url) ? `, ${failures.get(url)} failed requests` : ''}`,
+      );
+    const [viaLb, oneReplica, viaPlane, viaHaproxy] = medians;
     console.log(`proxy cost\t\t\t\t\t${((1 - viaLb / oneReplica) * 100).toFixed(1)}% of direct throughput`);
+    if (viaHaproxy !== undefined)
+      console.log(`against the bare HAProxy: the proxy ${(viaLb / viaHaproxy).toFixed(2)}×, the HAProxy data plane ${(viaPlane / viaHaproxy).toFixed(2)}×`);
 
     // The proxy's own responsiveness while the control plane is busy: wrk for 8 s on 4 connections
     // to a host no service has (the proxy answers 404 itself, no replica involved) while 40 replicas
@@ -196,6 +278,8 @@ try {
     await apiFetch(`${api}/v1/namespaces/default/services/busy`, { method: 'DELETE' });
   }
 } finally {
+  if (bareHaproxy?.pid !== undefined && bareHaproxy.exitCode === null) process.kill(bareHaproxy.pid, 'SIGTERM');
+  await haproxyPlane?.close();
   await local.stop();
   await removeContainers(cluster);
   rmSync(dataDir, { recursive: true, force: true });

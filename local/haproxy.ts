@@ -147,8 +147,12 @@ export async function startHaproxy(options: HaproxyOptions = {}): Promise<Haprox
   let stderrTail = '';
   let closed = false;
   // Its own process group: a Ctrl-C in the terminal reaches `local up`, which stops HAProxy by its
-  // pid in its own order, rather than HAProxy at once.
-  const child: ChildProcess = spawn(binary, ['-W', '-S', `${masterSocket},mode,600`, '-f', cfgPath], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  // pid in its own order, rather than HAProxy at once. But not its own session (spawn's `detached`):
+  // with the kernel's autogroups (Linux's default) a new session is scheduled as a group of its own
+  // against everything else, and that halved HAProxy's throughput on a busy 2-core machine
+  // (bench/ingress-tls.ts; docs/load-balancing.md).
+  const [file, args, detached] = inOwnProcessGroup(binary, ['-W', '-S', `${masterSocket},mode,600`, '-f', cfgPath], await hasPerl());
+  const child: ChildProcess = spawn(file, args, { stdio: ['ignore', 'ignore', 'pipe'], detached });
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (chunk: string) => {
     stderrTail = (stderrTail + chunk).slice(-4000);
@@ -393,6 +397,27 @@ export async function startHaproxy(options: HaproxyOptions = {}): Promise<Haprox
       if (socketDir !== dir) await rm(socketDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Sets a process group and then runs the program (`exec` keeps the pid): Node's spawn sets a process group only with a new session. */
+const SETPGRP = 'setpgrp(0, 0) or die "setpgrp: $!\\n"; exec { $ARGV[0] } @ARGV or die "cannot run $ARGV[0]: $!\\n"';
+
+/**
+ * How to start `binary` in a process group of its own but in this process's session: through
+ * perl's `setpgrp` and `exec` when perl is there (Debian and Ubuntu always have it), otherwise in
+ * a new session (`detached`), which keeps the Ctrl-C away too but schedules it apart.
+ */
+export function inOwnProcessGroup(binary: string, args: readonly string[], perl: boolean): [file: string, args: string[], detached: boolean] {
+  return perl ? ['perl', ['-e', SETPGRP, binary, ...args], false] : [binary, [...args], true];
+}
+
+let perlFound: Promise<boolean> | undefined;
+function hasPerl(): Promise<boolean> {
+  perlFound ??= run('perl', ['-e', '1']).then(
+    () => true,
+    () => false,
+  );
+  return perlFound;
 }
 
 /** One command on an HAProxy CLI socket (master or stats); the answer, read until its empty line or until HAProxy closes. */

@@ -220,6 +220,24 @@ describe('HAProxy data plane without HAProxy', () => {
 });
 
 describe.skipIf(!haproxyVersion)(`HAProxy data plane (${haproxyVersion ?? 'haproxy not installed'})`, () => {
+  it.skipIf(process.platform !== 'linux')(
+    'runs HAProxy in a process group of its own (a Ctrl-C does not reach it) but in this session (scheduled beside its clients)',
+    { timeout: 30_000 },
+    async () => {
+      const proxy = await start();
+      const worker = await proxy.workerPid();
+      expect(worker).toBeGreaterThan(0);
+      // /proc/<pid>/stat: pid (comm) state ppid pgrp session ...; comm may hold spaces, so read after its ')'.
+      const ids = (pid: number | 'self'): { pgrp: number; session: number } => {
+        const [, , pgrp, session] = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+        return { pgrp: Number(pgrp), session: Number(session) };
+      };
+      const [own, its] = [ids('self'), ids(worker!)];
+      expect(its.pgrp).not.toBe(own.pgrp);
+      expect(its.session).toBe(own.session);
+    },
+  );
+
   it('routes by host and by path prefix, longest first, and answers unknown hosts with the JSON 404', { timeout: 30_000 }, async () => {
     const [web, api, any] = await Promise.all([replica('web-0'), replica('api-0'), replica('any-0')]);
     const proxy = await start();
