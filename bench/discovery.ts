@@ -70,6 +70,12 @@ const apply = async (replicas: number) => {
   const res = await apiFetch(`${api}/v1/services`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(spec) });
   if (!res.ok) throw new Error(`apply failed: ${await res.text()}`);
 };
+/** A fresh set of replicas: the service deleted, then applied. */
+async function applyFresh(replicas: number): Promise<void> {
+  await apiFetch(`${api}/v1/namespaces/default/services/web`, { method: 'DELETE' });
+  await until('web deleted', async () => ((await apiFetch(`${api}/v1/namespaces/default/services/web`)).status === 404 ? true : undefined));
+  await apply(replicas);
+}
 async function until<T>(what: string, check: () => Promise<T | undefined> | T | undefined, limitMs = 60_000, everyMs = 10): Promise<T> {
   const t0 = Date.now();
   for (;;) {
@@ -123,10 +129,7 @@ try {
   const proxyGone: number[] = [];
   const scaleUp: number[] = [];
   for (let r = 0; r < runs; r++) {
-    // a fresh set of 3 replicas each run: delete, then apply
-    await apiFetch(`${api}/v1/namespaces/default/services/web`, { method: 'DELETE' });
-    await until('web deleted', async () => ((await apiFetch(`${api}/v1/namespaces/default/services/web`)).status === 404 ? true : undefined));
-    await apply(3);
+    await applyFresh(3);
     const ready = await until('3 replicas in DNS and the proxy', async () => {
       const t = (await tasks()).filter((x) => x.state === 'running');
       if (t.length !== 3) return undefined;
@@ -172,10 +175,16 @@ try {
   if (!wrk) {
     console.log('requests/s: skipped, wrk is not installed (apt-get install wrk)');
   } else {
-    await apply(3);
-    const direct = await until('3 running', async () => {
+    // A fresh set: after the runs the service holds the killed replica (restartPolicy never keeps it
+    // failed) and a 4th, which apply(3) would stop in the middle of the rounds.
+    await applyFresh(3);
+    // The very replicas that run, not only as many: the bare HAProxy's configuration is written
+    // once from the route table, and a target of it that is gone refuses every connection.
+    const direct = await until('3 running, and the same 3 in the route table', async () => {
       const t = (await tasks()).filter((x) => x.state === 'running');
-      return t.length === 3 && (local.routes().find((x) => x.host === HOST)?.targets.length ?? 0) === 3 ? t[0] : undefined;
+      const running = t.map((x) => `${x.ports[0]?.hostIp}:${x.ports[0]?.hostPort}`).sort();
+      const routed = (local.routes().find((x) => x.host === HOST)?.targets ?? []).map((x) => `${x.ip}:${x.port}`).sort();
+      return t.length === 3 && routed.join() === running.join() ? t[0] : undefined;
     });
     // wrk runs asynchronously: the proxy lives in this process, and a synchronous child would stop
     // its event loop for the whole run (0 requests served).
@@ -196,6 +205,15 @@ try {
     // use, in the same run): Skiff's HAProxy data plane fed the cluster's route table, and a bare
     // HAProxy with one backend and no rules. Both stopped in the finally below.
     const route = local.routes().find((x) => x.host === HOST)!;
+    // Every target answering by itself first: the proxies retry a refused connection on another
+    // replica and would hide one that does not serve; a bare HAProxy would not.
+    for (const t of route.targets) {
+      const answer = await fetch(`http://${t.ip}:${t.port}/`, { signal: AbortSignal.timeout(2000) }).then(
+        (r) => `${r.status}`,
+        (err: Error) => (err.cause as Error | undefined)?.message ?? err.message,
+      );
+      console.log(`target ${t.taskId} ${t.ip}:${t.port}: ${answer}`);
+    }
     const cases: [string, string, string?][] = [
       [`requests/s through the proxy (3 replicas)`, `${proxy.origin}/`, HOST],
       [`requests/s direct to one replica`, `http://${direct.ports[0].hostIp}:${direct.ports[0].hostPort}/`],
