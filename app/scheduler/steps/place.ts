@@ -6,6 +6,7 @@ import { hostsWithoutSubnet, planPlacement } from '../../../core/pass.ts';
 import { forEachLimit } from '../../../core/async.ts';
 import { attempt, liveAssignments, record, WRITE_CONCURRENCY, type PassContext } from '../context.ts';
 import type { PassStep } from '../step.ts';
+import { AFTER, leave, stepBudget } from '../budget.ts';
 import type { HostDocumentTask, Task } from '../../../core/types.ts';
 import { persistentVolumes, slotVolumes, volumeId, volumeKeyString, type VolumeRecord } from '../../../core/volumes.ts';
 
@@ -26,10 +27,31 @@ export const place: PassStep = {
       ...(volumes && ctx.deps.volumes !== 'shared' ? { stickyVolumes: volumes } : {}),
       ...(ctx.isolation ? { documentTask: isolatedDocumentTask(ctx.isolation.slots), podsPerNamespace: blockPods(ctx.isolation.addressing.blockPrefix) } : {}),
     });
-    await forEachLimit(plan.placements, WRITE_CONCURRENCY, (p) => claim(ctx, p));
+    // Claims and notes grow with the backlog: taken while the pass's budget allows (each claim it
+    // takes is committed and published by this pass), the rest planned again by the next pass.
+    const budget = stepBudget(ctx, AFTER.place);
+    let left = 0;
+    const take =
+      <T>(write: (item: T) => Promise<void>) =>
+      async (item: T) => {
+        if (budget.take()) await write(item);
+        else left++;
+      };
+    await forEachLimit(
+      plan.placements,
+      WRITE_CONCURRENCY,
+      take((p) => claim(ctx, p)),
+    );
+    // The plan's failures hold whether or not the placements it counted before them were all claimed
+    // now: the next pass claims the rest on the same hosts (the UnplaceableTasks metric counts them all).
     ctx.result.unplaceable = plan.failures.length + slotless.length;
     const newSlotless = slotless.filter((f) => ctx.tasks.get(f.taskId)!.unplaceable?.message !== f.reason.message);
-    await forEachLimit([...plan.newReasons, ...newSlotless], WRITE_CONCURRENCY, (f) => noteUnplaceable(ctx, f));
+    await forEachLimit(
+      [...plan.newReasons, ...newSlotless],
+      WRITE_CONCURRENCY,
+      take((f) => noteUnplaceable(ctx, f)),
+    );
+    leave(ctx, 'placements', left);
   },
 };
 
