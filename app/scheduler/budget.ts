@@ -52,32 +52,59 @@ export interface PassLeftovers {
 }
 
 /**
- * A budgeted step's gate: `take()` says whether it may start one more write. Always true without a
- * deadline, and for the step's first `MIN_WRITES` writes; once false it stays false (the clock
- * only moves on), so a step's taken writes are a prefix of its plan as it iterates.
+ * A budgeted step's gate: `take()` says whether it may start one more write (`extraMs`: what the
+ * steps after it will spend on that write's account beyond `after`). Always true without a
+ * deadline, and for the step's first `MIN_WRITES` writes; once false it stays false, so a step's taken writes are a prefix of its plan as it iterates.
  */
-export function stepBudget(ctx: PassContext, after: number): { take(): boolean; readonly cut: boolean } {
+export function stepBudget(ctx: PassContext, step: BudgetedStep, extraMs: () => number = () => 0): { take(): boolean; readonly cut: boolean } {
   const deadline = ctx.deps.deadline;
-  const since = ctx.deps.now().getTime();
-  let taken = 0;
+  const since = deadline === undefined ? 0 : ctx.deps.now().getTime();
+  // What the steps after this one cost relative to it: the model's floor, or what the last pass measured if more.
+  const after = Math.max(AFTER[step], ctx.state.after?.[step] ?? 0);
+  const use = { since, taken: 0 };
+  ctx.budgets.set(step, use);
   let cut = false;
   return {
     take() {
       if (cut) return false;
-      if (deadline !== undefined && taken >= MIN_WRITES) {
+      if (deadline !== undefined) {
         const now = ctx.deps.now().getTime();
-        if (now + (now - since) * after >= deadline) {
+        const extra = extraMs();
+        // The minimum is in writes whose cost after the step is like their own; one costed apart (a
+        // document on a slow channel) is guaranteed once only.
+        if (use.taken >= (extra > 0 ? 1 : MIN_WRITES) && now + (now - since) * after + extra >= deadline) {
           cut = true;
           return false;
         }
       }
-      taken++;
+      use.taken++;
       return true;
     },
     get cut() {
       return cut;
     },
   };
+}
+
+/** The steps whose new work is budgeted, with a measured cost ratio. */
+export type BudgetedStep = keyof typeof AFTER;
+
+/** The ratio learnt is capped: a step that took little next to large fixed costs after it measures high. */
+const MAX_AFTER = 20;
+
+/**
+ * After a budgeted pass (`ends`: when each step ended): what the steps after reconcile and after
+ * place cost relative to them, measured on this pass where they took at least `MIN_WRITES` writes.
+ * The fixed ratios above are a model; the store, the channel and the event log decide (on a loaded
+ * dynalite, saving a pass's events took 7 times its reconcile: docs/scale.md).
+ */
+export function learnCosts(ctx: PassContext, ends: ReadonlyMap<string, number>, end: number): void {
+  for (const [step, use] of ctx.budgets) {
+    const stepEnd = ends.get(step);
+    if (stepEnd === undefined || use.taken < MIN_WRITES || stepEnd <= use.since) continue;
+    ctx.state.after ??= {};
+    ctx.state.after[step] = Math.min(MAX_AFTER, (end - stepEnd) / (stepEnd - use.since));
+  }
 }
 
 /** Whether the pass's deadline has passed (false without one). */

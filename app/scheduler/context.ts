@@ -12,7 +12,7 @@ import type { NamespaceSlots } from '../../ports/namespace-slots.ts';
 import type { NamespaceAddressing } from '../../core/packet-filter.ts';
 import { assignments, type Assignment } from '../../core/allocations.ts';
 import { isolatedAssignments } from '../../core/namespace-slots.ts';
-import type { PassLeftovers } from './budget.ts';
+import type { BudgetedStep, PassLeftovers } from './budget.ts';
 
 export type PassLog = (message: string, data?: Record<string, unknown>) => void;
 
@@ -68,6 +68,14 @@ export interface PassState {
   readonly network: NetworkState;
   /** The last claim of each host the register step took or refused (stable JSON), so a claim is checked and reported once. */
   readonly claims: Map<string, { readonly claim: string; readonly refused?: string }>;
+  /**
+   * What one document cost the last publish step that wrote any (its time over the documents it
+   * wrote): the place step's budget counts it for each host it places on, since each needs its
+   * document this pass (Parameter Store takes 3 a second, DynamoDB hundreds).
+   */
+  publishMsPerDocument?: number;
+  /** What the steps after each budgeted step cost relative to it, as the last budgeted pass measured (app/scheduler/budget.ts). */
+  after?: Partial<Record<BudgetedStep, number>>;
 }
 
 export function newPassState(): PassState {
@@ -138,6 +146,8 @@ export interface PassContext {
   readonly tasksByService: Map<string, Task[]>;
   /** Services whose reconcile this pass left undone or unfinished (its budget ran out): the rollout step skips them. */
   readonly deferred: Set<string>;
+  /** The budgeted steps' use of the budget: when each started and the writes it took (app/scheduler/budget.ts). */
+  readonly budgets: Map<BudgetedStep, { readonly since: number; taken: number }>;
   /** The same tasks by id, in placement order; claims and undone claims update them. */
   tasks: Map<string, Task>;
   /** Tasks pointing at a host, by host. */
@@ -174,6 +184,7 @@ export function passContext(deps: PassDeps, snapshot: ClusterSnapshot, now: stri
     events: [],
     tasksByService: tasksByService(snapshot.tasks),
     deferred: new Set(),
+    budgets: new Map(),
     tasks: new Map(),
     claims: new Map(),
     placed: new Map(),

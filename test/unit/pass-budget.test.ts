@@ -18,21 +18,21 @@ const CALL_MS = 10;
 const BUDGET_MS = 2_000;
 
 /** A clock that moves `CALL_MS` per store or channel call, and the harness's store and channel on it. */
-function fakeTime(h: PassHarness) {
+function fakeTime(h: PassHarness, channelMs = CALL_MS) {
   const clock = { ms: Date.parse(T0) + 3_600_000 };
-  const ticking = <T extends object>(target: T): T =>
+  const ticking = <T extends object>(target: T, ms = CALL_MS): T =>
     new Proxy(target, {
       get(t, prop, receiver) {
         const value = Reflect.get(t, prop, receiver);
         if (typeof value !== 'function') return value;
         return (...args: unknown[]) => {
-          clock.ms += CALL_MS;
+          clock.ms += ms;
           return value.apply(t, args);
         };
       },
     });
   const now = () => new Date(clock.ms);
-  return { clock, now, store: ticking(h.store) as Store, channel: ticking(h.channel) as HostChannel };
+  return { clock, now, store: ticking(h.store) as Store, channel: ticking(h.channel, channelMs) as HostChannel };
 }
 
 /** The spec with VERSION=`version` in its container's env (a new pod template per version). */
@@ -122,6 +122,29 @@ describe('a pass within its time budget', () => {
     const tasks = (await h.inner.listAllTasks()).filter((t) => t.desired === 'running');
     expect(tasks.filter((t) => t.service === 'web').map((t) => t.pod.containers[0].env.VERSION)).toEqual(Array(60).fill('2'));
     expect(tasks.filter((t) => t.service === 'api')).toHaveLength(70);
+  });
+
+  it('on a slow host channel, places on no more hosts than it can publish to by its deadline', async () => {
+    // Parameter Store's pace: a document every 300 ms (3 a second), against 10 ms for a store write.
+    const h = await passHarness(Array.from({ length: 30 }, (_, i) => ({ id: `h${i}`, cpu: 3000 })));
+    const time = fakeTime(h, 300);
+    const over = () => ({ store: time.store, channel: time.channel, now: time.now, deadline: time.clock.ms + BUDGET_MS });
+    // A first publication tells the pass what a document costs.
+    await h.inner.putService(spec('one', '1', 1), T0, 0);
+    await h.pass('warm', over());
+    await h.inner.putService(spec('web', '1', 90), T0, 0);
+    let passes = 0;
+    while (passes < 40) {
+      const start = time.clock.ms;
+      const r = await h.pass(`p${passes++}`, over());
+      expect(time.clock.ms - start).toBeLessThanOrEqual(BUDGET_MS);
+      expect(r.published.length).toBeLessThanOrEqual(BUDGET_MS / 300);
+      expect(await unpublishedClaims(h)).toEqual([]);
+      if (!r.more && (await converged(h)).length === 0) break;
+    }
+    // 30 hosts' documents at 300 ms do not fit one 2 s pass: several passes, each within its deadline.
+    expect(passes).toBeGreaterThanOrEqual(5);
+    expect(await converged(h)).toEqual([]);
   });
 
   it('without a deadline a pass does the whole backlog at once', async () => {

@@ -29,6 +29,7 @@ export const publish: PassStep = {
     // What was last published to each, in batches rather than one read per host (2,000 reads a pass at 2,000 hosts).
     const records = await ctx.store.getPublishedMany(hosts.map((h) => h.id));
     let left = 0;
+    const started = ctx.deps.now().getTime();
     await forEachLimit(hosts, WRITE_CONCURRENCY, async (host) => {
       const write = ctx.placed.has(host.id) || !pastDeadline(ctx);
       try {
@@ -45,6 +46,8 @@ export const publish: PassStep = {
       }
     });
     leave(ctx, 'documents', left);
+    // What a document cost this pass (unchanged ones cost nothing and are not counted): the next place step counts it per host.
+    if (changed.length > 0) ctx.state.publishMsPerDocument = (ctx.deps.now().getTime() - started) / changed.length;
     ctx.result.published = changed.sort();
     if (failed.length > 0) ctx.result.publishFailed = failed.sort((a, b) => (a.host < b.host ? -1 : 1));
     if (changed.length === 0) return;

@@ -6,7 +6,7 @@ import { forEachLimit } from '../../../core/async.ts';
 import { attempt, record, reindexTasks, WRITE_CONCURRENCY, type PassContext } from '../context.ts';
 import { recordJobStatus } from './jobs.ts';
 import type { PassStep } from '../step.ts';
-import { AFTER, leave, stepBudget } from '../budget.ts';
+import { leave, stepBudget } from '../budget.ts';
 
 /** A service's tasks by slot, as this pass leaves them. */
 type Slots = Map<number, Task>;
@@ -15,7 +15,7 @@ export const reconcile: PassStep = {
   name: 'reconcile',
   async run(ctx) {
     // Creations, removals and releases grow with the backlog: taken while the pass's budget allows.
-    const budget = stepBudget(ctx, AFTER.reconcile);
+    const budget = stepBudget(ctx, 'reconcile');
     const take =
       <T>(write: (item: T) => Promise<void>) =>
       async (item: T) => {
