@@ -10,7 +10,8 @@
  * what that work will cost the steps after it (`after`, relative to its own cost), still fits
  * before the deadline. Every task a reconcile creates is one claim for place, one allocation (at
  * most one host write) for commit and at most one document for publish, so each such write costs
- * about one more write in each later step.
+ * about one more write in each later step: that model (`AFTER`) is the floor, and what the last
+ * budgeted pass measured (`learnCosts`) is used when higher.
  */
 import type { PassContext } from './context.ts';
 
@@ -54,7 +55,8 @@ export interface PassLeftovers {
 /**
  * A budgeted step's gate: `take()` says whether it may start one more write (`extraMs`: what the
  * steps after it will spend on that write's account beyond `after`). Always true without a
- * deadline, and for the step's first `MIN_WRITES` writes; once false it stays false, so a step's taken writes are a prefix of its plan as it iterates.
+ * deadline, and for the step's first `MIN_WRITES` writes; once false it stays false, so a step's
+ * taken writes are a prefix of its plan as it iterates.
  */
 export function stepBudget(ctx: PassContext, step: BudgetedStep, extraMs: () => number = () => 0): { take(): boolean; readonly cut: boolean } {
   const deadline = ctx.deps.deadline;
