@@ -18,21 +18,25 @@ const CALL_MS = 10;
 const BUDGET_MS = 2_000;
 
 /** A clock that moves `CALL_MS` per store or channel call, and the harness's store and channel on it. */
-function fakeTime(h: PassHarness, channelMs = CALL_MS) {
+/** A store method's cost in ms, by its arguments. */
+type Cost = (...args: never[]) => number;
+
+function fakeTime(h: PassHarness, channelMs = CALL_MS, storeMs: Readonly<Record<string, Cost>> = {}) {
   const clock = { ms: Date.parse(T0) + 3_600_000 };
-  const ticking = <T extends object>(target: T, ms = CALL_MS): T =>
+  const ticking = <T extends object>(target: T, ms = CALL_MS, per: Readonly<Record<string, Cost>> = {}): T =>
     new Proxy(target, {
       get(t, prop, receiver) {
         const value = Reflect.get(t, prop, receiver);
         if (typeof value !== 'function') return value;
         return (...args: unknown[]) => {
-          clock.ms += ms;
+          const cost = per[String(prop)];
+          clock.ms += cost ? cost(...(args as never[])) : ms;
           return value.apply(t, args);
         };
       },
     });
   const now = () => new Date(clock.ms);
-  return { clock, now, store: ticking(h.store) as Store, channel: ticking(h.channel, channelMs) as HostChannel };
+  return { clock, now, store: ticking(h.store, CALL_MS, storeMs) as Store, channel: ticking(h.channel, channelMs) as HostChannel };
 }
 
 /** The spec with VERSION=`version` in its container's env (a new pod template per version). */
@@ -144,6 +148,27 @@ describe('a pass within its time budget', () => {
     }
     // 30 hosts' documents at 300 ms do not fit one 2 s pass: several passes, each within its deadline.
     expect(passes).toBeGreaterThanOrEqual(5);
+    expect(await converged(h)).toEqual([]);
+  });
+
+  it('learns what the steps after reconcile and place cost: a slow event log keeps the passes after the first within their deadline', async () => {
+    // Saving the events costs 20 ms an event (dynalite under load: 35 s for 2,460 events, 14 ms), more than the model's ratios allow for.
+    const h = await passHarness(Array.from({ length: 10 }, (_, i) => ({ id: `h${i}`, cpu: 30_000, memory: 64 * 1024 * MiB })));
+    const time = fakeTime(h, CALL_MS, { putEvents: (events: readonly unknown[]) => 20 * events.length });
+    await h.inner.putService(spec('web', '1', 600), T0, 0);
+    const took: number[] = [];
+    for (let pass = 0; pass < 40; pass++) {
+      const start = time.clock.ms;
+      const r = await h.pass(`p${pass}`, { store: time.store, channel: time.channel, now: time.now, deadline: start + BUDGET_MS });
+      took.push(time.clock.ms - start);
+      expect(await violations(h)).toEqual([]);
+      if (!r.more && (await converged(h)).length === 0) break;
+    }
+    // The model's ratios underestimate the events' save: the first pass runs 50 % over. Every later one,
+    // on what the last measured, ends by its deadline but for the writes already in flight when its
+    // steps stopped taking more (a store call or two here; on AWS the handler's margin holds them).
+    expect(took[0]).toBeGreaterThan(BUDGET_MS * 1.25);
+    expect(took.slice(1).filter((ms) => ms > BUDGET_MS * 1.02)).toEqual([]);
     expect(await converged(h)).toEqual([]);
   });
 
