@@ -1,7 +1,8 @@
 /**
  * The scheduler pass alone, on the in-memory store (no dynalite, no SSM): what the pass's own
  * work costs, apart from the store's round trips, step by step.
- * `npx tsx bench/pass-memory.ts [hosts] [replicas]`; with `node --expose-gc --import tsx` it also prints
+ * `npx tsx bench/pass-memory.ts [hosts] [replicas] [services]` (services: default one per 100 replicas;
+ * bench/scale.ts runs 10 replicas a service); with `node --expose-gc --import tsx` it also prints
  * the heap a pass allocates (before any collection: an upper bound of its working set) and keeps.
  */
 import { passHarness } from '../test/pass-harness.ts';
@@ -10,7 +11,7 @@ import { PASS_STEPS, type PassStep } from '../app/scheduler/pass.ts';
 
 const hosts = Number(process.argv[2] ?? 50);
 const replicas = Number(process.argv[3] ?? 1000);
-const services = Math.max(1, Math.round(replicas / 100));
+const services = Number(process.argv[4] ?? Math.max(1, Math.round(replicas / 100)));
 const h = await passHarness(Array.from({ length: hosts }, (_, i) => ({ id: `h${i}`, cpu: 64_000, memory: 256 * 1024 * 2 ** 20 })));
 for (let s = 0; s < services; s++)
   await h.inner.putService(aSpec({ name: `s${s}`, replicas: Math.ceil(replicas / services), cpu: 100 }), '2026-01-01T00:00:00.000Z', 0);

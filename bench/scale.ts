@@ -44,6 +44,7 @@ import { createApi } from '../app/api.ts';
 import { makeHealthHandler } from '../app/handlers/health.ts';
 import { DNS_SYNC_BUDGET_MS, runDiscoverySync } from '../app/discovery.ts';
 import { newPassState, PASS_STEPS, runPass, type PassResult, type PassStep } from '../app/scheduler/pass.ts';
+import { PASS_MARGIN_MS, SCHEDULER_TIMEOUT_MS } from '../app/scheduler/budget.ts';
 import type { HealthResult } from '../app/health.ts';
 import { DNS_TTL } from '../core/discovery.ts';
 import { ASSUME, AWS, MINUTES_PER_MONTH, PRICE } from './aws-prices.ts';
@@ -459,6 +460,7 @@ const loop = (body: () => Promise<void>, intervalMs: number) =>
   new SerialLoop(() => body().catch((err: Error) => log(`loop failed: ${err.message}`)), intervalMs);
 
 let passSeq = 0;
+let lastDiscovery = performance.now();
 const stepList = (m: ReadonlyMap<string, number>) =>
   [...m]
     .filter(([, ms]) => ms >= 1)
@@ -473,7 +475,9 @@ const scheduler = loop(async () => {
   let error: string | undefined;
   try {
     stepTimes = new Map();
-    result = await runPass({ ...schedulerDeps, seed: `${new Date().toISOString()}/scale-${++passSeq}` }, timedSteps);
+    // The deadline the scheduler handler gives a pass in a fresh 60 s invocation (app/handlers/scheduler.ts).
+    const deadline = Date.now() + SCHEDULER_TIMEOUT_MS - PASS_MARGIN_MS;
+    result = await runPass({ ...schedulerDeps, seed: `${new Date().toISOString()}/scale-${++passSeq}`, deadline }, timedSteps);
   } catch (err) {
     error = (err as Error).message;
   }
@@ -483,7 +487,12 @@ const scheduler = loop(async () => {
   const dBefore = counters.discovery.snapshot();
   const td = performance.now();
   try {
-    await runDiscoverySync(discoveryDeps);
+    // As the handler does: passes that left work run back to back, the discovery sync after them
+    // (at the end of the invocation's window, 45 s of passes at most).
+    if (!result?.more || performance.now() - lastDiscovery >= SCHEDULER_TIMEOUT_MS - PASS_MARGIN_MS) {
+      lastDiscovery = performance.now();
+      await runDiscoverySync(discoveryDeps);
+    }
   } catch (err) {
     discoveryFailures.set((err as Error).message.slice(0, 160), (discoveryFailures.get((err as Error).message.slice(0, 160)) ?? 0) + 1);
   }
@@ -505,6 +514,10 @@ const scheduler = loop(async () => {
         `publish failed ${result.publishFailed?.length ?? 0}, unplaceable ${result.unplaceable}, conflicts ${result.conflicts}; ms per step: ${stepList(stepTimes)}`,
     );
   if (error) log(`pass ${passSeq} failed: ${error}`);
+  if (result?.more) {
+    log(`pass ${passSeq} out of budget, the next runs at once; left: ${JSON.stringify(result.more)}`);
+    scheduler.kick();
+  }
 }, SCHEDULER_MS);
 cleanups.push(() => scheduler.stop());
 
@@ -762,7 +775,9 @@ try {
   );
   print(
     `scheduler passes while converging: ${convergePasses.length} (${first.length} that placed or published); pass duration max ${maxPass ? secs(maxPass.ms) : '-'}, ` +
-      `idle mean ${secs(meanIdle((p) => p.ms))}; ${ok.filter((p) => p.ms > 60_000).length} pass(es) over the scheduler function's 60 s timeout (Lambda's ceiling: 900 s); ` +
+      `idle mean ${secs(meanIdle((p) => p.ms))}; ${ok.filter((p) => p.ms > 60_000).length} pass(es) over the scheduler function's 60 s timeout (Lambda's ceiling: 900 s), ` +
+      `${ok.filter((p) => p.ms > SCHEDULER_TIMEOUT_MS - PASS_MARGIN_MS).length} over the pass's budget (${secs(SCHEDULER_TIMEOUT_MS - PASS_MARGIN_MS)}), ` +
+      `${convergePasses.filter((p) => p.result?.more).length} out of budget with work left; ` +
       `discovery after a pass: max ${secs(Math.max(0, ...ok.map((p) => p.discoveryMs)))}`,
   );
   print(

@@ -15,6 +15,7 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ENV } from '../app/env-names.ts';
+import { SCHEDULER_TIMEOUT_MS } from '../app/scheduler/budget.ts';
 import { ESM_BANNER, ESM_DEFINE } from './esbuild-bundling.ts';
 import { SCHEDULER_STREAM_FILTERS } from './stream-filter.ts';
 
@@ -23,7 +24,8 @@ export const LAMBDA_RUNTIME = Runtime.NODEJS_22_X;
 export const NODE_TARGET = 'node22';
 /** API Gateway HTTP APIs cut integrations off at 30 s; the function stops first so the client gets its error. */
 const API_TIMEOUT = Duration.seconds(29);
-const SCHEDULER_TIMEOUT = Duration.seconds(60);
+/** The scheduler's passes fit it: each gets the invocation's remaining time less a margin (app/scheduler/budget.ts). */
+const SCHEDULER_TIMEOUT = Duration.millis(SCHEDULER_TIMEOUT_MS);
 /** EventBridge rules fire at most once a minute: the floor for the periodic pass. */
 const SCHEDULER_PERIOD = Duration.minutes(1);
 /**

@@ -12,6 +12,7 @@ import type { NamespaceSlots } from '../../ports/namespace-slots.ts';
 import type { NamespaceAddressing } from '../../core/packet-filter.ts';
 import { assignments, type Assignment } from '../../core/allocations.ts';
 import { isolatedAssignments } from '../../core/namespace-slots.ts';
+import type { BudgetedStep, PassLeftovers } from './budget.ts';
 
 export type PassLog = (message: string, data?: Record<string, unknown>) => void;
 
@@ -24,6 +25,12 @@ export interface PassDeps {
   /** Seeds task ids and host order; defaults to the pass start time. */
   readonly seed?: string;
   readonly log?: PassLog;
+  /**
+   * When the pass should be done, in ms on `now`'s clock (app/scheduler/budget.ts): its steps take
+   * new work only while it can be finished by then, and `result.more` says what was left.
+   * Absent: no budget, the pass does everything it finds.
+   */
+  readonly deadline?: number;
   /**
    * The routed container network (AWS): hosts get subnets before pods, documents carry them.
    * Absent (local mode): every host shares the agents' configured network.
@@ -61,6 +68,14 @@ export interface PassState {
   readonly network: NetworkState;
   /** The last claim of each host the register step took or refused (stable JSON), so a claim is checked and reported once. */
   readonly claims: Map<string, { readonly claim: string; readonly refused?: string }>;
+  /**
+   * What one document cost the last publish step that wrote any (its time over the documents it
+   * wrote): the place step's budget counts it for each host it places on, since each needs its
+   * document this pass (Parameter Store takes 3 a second, DynamoDB hundreds).
+   */
+  publishMsPerDocument?: number;
+  /** What the steps after each budgeted step cost relative to it, as the last budgeted pass measured (app/scheduler/budget.ts). */
+  after?: Partial<Record<BudgetedStep, number>>;
 }
 
 export function newPassState(): PassState {
@@ -101,6 +116,11 @@ export interface PassResult {
    * Agent events among them are copied again next pass; the pass's own are lost. The EventsDropped metric.
    */
   eventsDropped?: number;
+  /**
+   * What this pass left for the next because its budget ran out (PassDeps.deadline): run the next
+   * pass at once. Absent when the pass did everything it found.
+   */
+  more?: PassLeftovers;
 }
 
 /**
@@ -124,6 +144,10 @@ export interface PassContext {
   readonly events: ClusterEvent[];
   /** The tasks by service as this pass left them (reconcile creates, replaces and removes). */
   readonly tasksByService: Map<string, Task[]>;
+  /** Services whose reconcile this pass left undone or unfinished (its budget ran out): the rollout step skips them. */
+  readonly deferred: Set<string>;
+  /** The budgeted steps' use of the budget: when each started and the writes it took (app/scheduler/budget.ts). */
+  readonly budgets: Map<BudgetedStep, { readonly since: number; taken: number }>;
   /** The same tasks by id, in placement order; claims and undone claims update them. */
   tasks: Map<string, Task>;
   /** Tasks pointing at a host, by host. */
@@ -159,6 +183,8 @@ export function passContext(deps: PassDeps, snapshot: ClusterSnapshot, now: stri
     result: { created: 0, released: 0, removed: 0, placed: 0, unplaceable: 0, published: [], conflicts: 0 },
     events: [],
     tasksByService: tasksByService(snapshot.tasks),
+    deferred: new Set(),
+    budgets: new Map(),
     tasks: new Map(),
     claims: new Map(),
     placed: new Map(),

@@ -15,6 +15,7 @@ import { rng } from '../../core/random.ts';
 import { readTasks } from '../task-reads.ts';
 import { passContext, type PassDeps, type PassResult } from './context.ts';
 import type { PassStep } from './step.ts';
+import { learnCosts } from './budget.ts';
 import { ingestAgentEvents, reportBadItems, saveEvents } from './steps/events.ts';
 import { forgetGoneHosts, network } from './steps/hosts.ts';
 import { registerHosts } from './steps/register-hosts.ts';
@@ -59,7 +60,13 @@ export const PASS_STEPS: readonly PassStep[] = [
 export async function runPass(deps: PassDeps, steps: readonly PassStep[] = PASS_STEPS): Promise<PassResult> {
   const now = deps.now().toISOString();
   const ctx = passContext(deps, await readSnapshot(deps.store), now, rng(deps.seed ?? now));
-  for (const step of steps) await step.run(ctx);
+  // A budgeted pass notes when each step ended, to learn what its steps cost (app/scheduler/budget.ts).
+  const ends = new Map<string, number>();
+  for (const step of steps) {
+    await step.run(ctx);
+    if (deps.deadline !== undefined) ends.set(step.name, deps.now().getTime());
+  }
+  if (deps.deadline !== undefined) learnCosts(ctx, ends, deps.now().getTime());
   return ctx.result;
 }
 

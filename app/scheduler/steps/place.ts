@@ -6,6 +6,7 @@ import { hostsWithoutSubnet, planPlacement } from '../../../core/pass.ts';
 import { forEachLimit } from '../../../core/async.ts';
 import { attempt, liveAssignments, record, WRITE_CONCURRENCY, type PassContext } from '../context.ts';
 import type { PassStep } from '../step.ts';
+import { leave, stepBudget } from '../budget.ts';
 import type { HostDocumentTask, Task } from '../../../core/types.ts';
 import { persistentVolumes, slotVolumes, volumeId, volumeKeyString, type VolumeRecord } from '../../../core/volumes.ts';
 
@@ -26,10 +27,41 @@ export const place: PassStep = {
       ...(volumes && ctx.deps.volumes !== 'shared' ? { stickyVolumes: volumes } : {}),
       ...(ctx.isolation ? { documentTask: isolatedDocumentTask(ctx.isolation.slots), podsPerNamespace: blockPods(ctx.isolation.addressing.blockPrefix) } : {}),
     });
-    await forEachLimit(plan.placements, WRITE_CONCURRENCY, (p) => claim(ctx, p));
+    // Claims and notes grow with the backlog: taken while the pass's budget allows (each claim it
+    // takes is committed and published by this pass), the rest planned again by the next pass.
+    // A claim on a host this pass has not placed on also costs that host's document, at what the last
+    // publication cost one (Parameter Store takes 3 a second: ≈ 130 hosts in a 45 s pass; DynamoDB hundreds).
+    const perDocument = ctx.state.publishMsPerDocument ?? 0;
+    const touched = new Set<string>();
+    let host: string | undefined;
+    const budget = stepBudget(ctx, 'place', () => (touched.size + (host && !touched.has(host) ? 1 : 0)) * perDocument);
+    let left = 0;
+    const take =
+      <T>(write: (item: T) => Promise<void>) =>
+      async (item: T) => {
+        if (budget.take()) await write(item);
+        else left++;
+      };
+    await forEachLimit(plan.placements, WRITE_CONCURRENCY, async (p) => {
+      host = p.hostId;
+      if (!budget.take()) {
+        left++;
+        return;
+      }
+      touched.add(p.hostId);
+      await claim(ctx, p);
+    });
+    host = undefined;
+    // The plan's failures hold whether or not the placements it counted before them were all claimed
+    // now: the next pass claims the rest on the same hosts (the UnplaceableTasks metric counts them all).
     ctx.result.unplaceable = plan.failures.length + slotless.length;
     const newSlotless = slotless.filter((f) => ctx.tasks.get(f.taskId)!.unplaceable?.message !== f.reason.message);
-    await forEachLimit([...plan.newReasons, ...newSlotless], WRITE_CONCURRENCY, (f) => noteUnplaceable(ctx, f));
+    await forEachLimit(
+      [...plan.newReasons, ...newSlotless],
+      WRITE_CONCURRENCY,
+      take((f) => noteUnplaceable(ctx, f)),
+    );
+    leave(ctx, 'placements', left);
   },
 };
 

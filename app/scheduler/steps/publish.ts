@@ -14,6 +14,7 @@ import { forEachLimit } from '../../../core/async.ts';
 import { ConflictError, SkiffError } from '../../../core/errors.ts';
 import { liveAssignments, record, WRITE_CONCURRENCY, type PassContext } from '../context.ts';
 import type { PassStep } from '../step.ts';
+import { leave, pastDeadline } from '../budget.ts';
 
 export const publish: PassStep = {
   name: 'publish',
@@ -22,11 +23,20 @@ export const publish: PassStep = {
     const live = liveAssignments(ctx);
     const changed: string[] = [];
     const failed: { host: string; reason: string }[] = [];
-    const hosts = [...ctx.committed.values()];
+    // The hosts this pass placed on first, and always: a claim is published by the pass that took it.
+    // The others' changes (removals, drains) wait for the next pass once the budget is spent.
+    const hosts = [...ctx.committed.values()].sort((a, b) => Number(ctx.placed.has(b.id)) - Number(ctx.placed.has(a.id)));
     // What was last published to each, in batches rather than one read per host (2,000 reads a pass at 2,000 hosts).
     const records = await ctx.store.getPublishedMany(hosts.map((h) => h.id));
+    let left = 0;
+    const started = ctx.deps.now().getTime();
     await forEachLimit(hosts, WRITE_CONCURRENCY, async (host) => {
+      const write = ctx.placed.has(host.id) || !pastDeadline(ctx);
       try {
+        if (!write) {
+          if (await publishHost(ctx, host, live, records.get(host.id), false)) left++;
+          return;
+        }
         if (await publishHost(ctx, host, live, records.get(host.id))) changed.push(host.id);
       } catch (err) {
         const reason = (err as Error).message;
@@ -35,6 +45,9 @@ export const publish: PassStep = {
         record(ctx, 'host.publish-failed', `document of host ${host.id} not published: ${reason}`, { host: host.id });
       }
     });
+    leave(ctx, 'documents', left);
+    // What a document cost this pass (unchanged ones cost nothing and are not counted): the next place step counts it per host.
+    if (changed.length > 0) ctx.state.publishMsPerDocument = (ctx.deps.now().getTime() - started) / changed.length;
     ctx.result.published = changed.sort();
     if (failed.length > 0) ctx.result.publishFailed = failed.sort((a, b) => (a.host < b.host ? -1 : 1));
     if (changed.length === 0) return;
@@ -49,7 +62,7 @@ export const publish: PassStep = {
 
 /**
  * Publishes the host's document with the next generation if its hash differs from the record
- * `published` (read before the step); true when it did.
+ * `published` (read before the step); true when it did (or, with `write` false, would).
  *
  * The channel refuses a generation older than its own and the same generation with other content
  * (an overlapping pass published it first). Whenever the channel and the record may disagree, the
@@ -61,6 +74,8 @@ async function publishHost(
   host: Host,
   live: ReadonlyMap<string, Assignment>,
   published: { generation: number; hash: string } | undefined,
+  /** False past the budget: only says whether the document changed (left for the next pass). */
+  write = true,
 ): Promise<boolean> {
   const network = ctx.network?.networks.get(host.id);
   const removeVolumes = ctx.volumeRemovals?.get(host.id);
@@ -76,6 +91,7 @@ async function publishHost(
   // the first task reached a host (docs/scale.md). A document that carries the host's routed subnet is
   // still published at once: the agent brings its container network up before any pod arrives.
   if (!published && doc.tasks.length === 0 && !network) return false;
+  if (!write) return true;
   const previous = published?.generation ?? 0;
   const generation = previous + 1;
   try {

@@ -6,6 +6,7 @@ import { forEachLimit } from '../../../core/async.ts';
 import { attempt, record, reindexTasks, WRITE_CONCURRENCY, type PassContext } from '../context.ts';
 import { recordJobStatus } from './jobs.ts';
 import type { PassStep } from '../step.ts';
+import { leave, stepBudget } from '../budget.ts';
 
 /** A service's tasks by slot, as this pass leaves them. */
 type Slots = Map<number, Task>;
@@ -13,22 +14,55 @@ type Slots = Map<number, Task>;
 export const reconcile: PassStep = {
   name: 'reconcile',
   async run(ctx) {
+    // Creations, removals and releases grow with the backlog: taken while the pass's budget allows.
+    const budget = stepBudget(ctx, 'reconcile');
+    const take =
+      <T>(write: (item: T) => Promise<void>) =>
+      async (item: T) => {
+        if (budget.take()) await write(item);
+      };
     // Service by service, each one's writes done before the next: a service is removed only after its own tasks.
     for (const { service, tasks, plan, jobStatus } of planServices(ctx.snapshot, ctx.now, ctx.random)) {
+      const key = serviceKey(service);
+      const writes = plan.create.length + plan.remove.length + plan.release.length + (jobStatus ? 1 : 0) + (plan.removeService ? 1 : 0);
+      // Out of budget: the service keeps its tasks as read, untouched, and its rollout waits for a pass that reconciles it.
+      if (writes > 0 && budget.cut) {
+        ctx.deferred.add(key);
+        leave(ctx, 'services');
+        continue;
+      }
       const slots: Slots = new Map(tasks.map((t) => [t.slot, t]));
       // A Job's progress first: the tasks it accounts for are removed only once it is recorded.
       if (jobStatus && !(await recordJobStatus(ctx, service, jobStatus))) {
-        ctx.tasksByService.set(serviceKey(service), [...slots.values()]);
+        ctx.tasksByService.set(key, [...slots.values()]);
         continue;
       }
-      await forEachLimit(plan.create, WRITE_CONCURRENCY, (c) => createTask(ctx, slots, c));
-      await forEachLimit(plan.remove, WRITE_CONCURRENCY, (r) => removeTask(ctx, slots, r));
-      await forEachLimit(plan.release, WRITE_CONCURRENCY, (t) => releasePrevious(ctx, slots, t));
+      await forEachLimit(
+        plan.create,
+        WRITE_CONCURRENCY,
+        take((c) => createTask(ctx, slots, c)),
+      );
+      await forEachLimit(
+        plan.remove,
+        WRITE_CONCURRENCY,
+        take((r) => removeTask(ctx, slots, r)),
+      );
+      await forEachLimit(
+        plan.release,
+        WRITE_CONCURRENCY,
+        take((t) => releasePrevious(ctx, slots, t)),
+      );
+      ctx.tasksByService.set(key, [...slots.values()]);
+      // Cut within the service: what it did holds (each write stands alone); the rest is planned again next pass.
+      if (budget.cut) {
+        ctx.deferred.add(key);
+        leave(ctx, 'services');
+        continue;
+      }
       if (plan.removeService) {
         await ctx.store.removeService(service.namespace, service.name);
-        ctx.log('service removed', { service: serviceKey(service) });
+        ctx.log('service removed', { service: key });
       }
-      ctx.tasksByService.set(serviceKey(service), [...slots.values()]);
     }
     reindexTasks(ctx);
   },

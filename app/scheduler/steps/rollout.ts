@@ -19,6 +19,9 @@ export const rollout: PassStep = {
     for (const service of ctx.snapshot.services) {
       // Jobs run to completion and a global service follows its hosts: only replicated services roll out.
       if (service.deleting || workloadPlanner(service) !== 'replicated') continue;
+      // A service whose reconcile the pass's budget cut is half-way: its tasks would read as a rollout
+      // stalled (or, with its old tasks all still there, as one not started). Decided by the pass that reconciles it.
+      if (ctx.deferred.has(serviceKey(service))) continue;
       const decision = decideRollout(service, {
         tasks: ctx.tasksByService.get(serviceKey(service)) ?? [],
         statusOf: (t) => statusOf(reports, t as Task),
