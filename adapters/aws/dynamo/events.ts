@@ -6,6 +6,7 @@
  * merges them. DynamoDB's TTL expires every copy on AWS.
  */
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { forEachLimit } from '../../../core/async.ts';
 import type { ClusterEvent } from '../../../core/types.ts';
 import type { EventFilter, EventStore } from '../../../ports/index.ts';
 import { toEvent, valid } from './items.ts';
@@ -14,6 +15,8 @@ import { BATCH_WRITE_ITEMS, type DynamoTable } from './table.ts';
 
 /** Days an event is kept by DynamoDB's TTL on AWS (`expiresAt`); local mode prunes instead. */
 const EVENT_TTL_DAYS = 7;
+/** BatchWriteItem calls of one putEvents in flight at once. */
+const EVENT_BATCH_CONCURRENCY = 4;
 /** Pages a filtered read may query before it returns what it found (a bound on its cost). */
 const MAX_EVENT_PAGES = 10;
 
@@ -35,11 +38,12 @@ export class DynamoEvents implements EventStore {
         expiresAt: Math.floor(Date.parse(e.at) / 1000) + EVENT_TTL_DAYS * 86_400,
       })),
     );
-    for (let i = 0; i < items.length; i += BATCH_WRITE_ITEMS)
-      await this.t.batchWrite(
-        items.slice(i, i + BATCH_WRITE_ITEMS).map((Item) => ({ PutRequest: { Item } })),
-        'events',
-      );
+    const batches: Record<string, unknown>[][] = [];
+    for (let i = 0; i < items.length; i += BATCH_WRITE_ITEMS) batches.push(items.slice(i, i + BATCH_WRITE_ITEMS).map((Item) => ({ PutRequest: { Item } })));
+    // A few batches at a time: a pass at 2,000 hosts saves thousands of events (about 4 items each),
+    // which one batch after another took a minute on a slow table. Not more: the copies land in the
+    // few log partitions, each taking 1,000 writes a second, and batchWrite retries what they refuse.
+    await forEachLimit(batches, EVENT_BATCH_CONCURRENCY, (batch) => this.t.batchWrite(batch, 'events'));
   }
 
   async listEvents(filter: EventFilter): Promise<ClusterEvent[]> {
