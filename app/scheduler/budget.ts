@@ -58,7 +58,11 @@ export interface PassLeftovers {
  * deadline, and for the step's first `MIN_WRITES` writes; once false it stays false, so a step's
  * taken writes are a prefix of its plan as it iterates.
  */
-export function stepBudget(ctx: PassContext, step: BudgetedStep, extraMs: () => number = () => 0): { take(): boolean; readonly cut: boolean } {
+export function stepBudget(
+  ctx: PassContext,
+  step: BudgetedStep,
+  extraMs: () => number = () => 0,
+): { take(): boolean; fits(reservedMs: number): boolean; readonly cut: boolean } {
   const deadline = ctx.deps.deadline;
   const since = deadline === undefined ? 0 : ctx.deps.now().getTime();
   // What the steps after this one cost relative to it: the model's floor, or what the last pass measured if more.
@@ -82,10 +86,30 @@ export function stepBudget(ctx: PassContext, step: BudgetedStep, extraMs: () => 
       use.taken++;
       return true;
     },
+    /**
+     * Whether one more write would still fit with `reservedMs` kept for other work (no minimum, no
+     * cut: the step may go on with writes of another kind).
+     */
+    fits(reservedMs) {
+      if (cut || deadline === undefined) return !cut;
+      const now = ctx.deps.now().getTime();
+      return now + (now - since) * after + extraMs() + reservedMs < deadline;
+    },
     get cut() {
       return cut;
     },
   };
+}
+
+/**
+ * What the place step should be left for the tasks already pending when the pass began (not noted
+ * unplaceable): each at what a claim cost the last budgeted pass (`claimMs`), at most half the time
+ * left, so that creating tasks never waits on a backlog that cannot be placed.
+ */
+export function backlogReserveMs(ctx: PassContext, pending: number): number {
+  const deadline = ctx.deps.deadline;
+  if (deadline === undefined || !ctx.state.claimMs) return 0;
+  return Math.min(pending * ctx.state.claimMs, Math.max(0, (deadline - ctx.deps.now().getTime()) / 2));
 }
 
 /** The steps whose new work is budgeted, with a measured cost ratio. */
@@ -106,6 +130,7 @@ export function learnCosts(ctx: PassContext, ends: ReadonlyMap<string, number>, 
     if (stepEnd === undefined || use.taken < MIN_WRITES || stepEnd <= use.since) continue;
     ctx.state.after ??= {};
     ctx.state.after[step] = Math.min(MAX_AFTER, (end - stepEnd) / (stepEnd - use.since));
+    if (step === 'place') ctx.state.claimMs = (end - use.since) / use.taken;
   }
 }
 

@@ -76,6 +76,8 @@ export interface PassState {
   publishMsPerDocument?: number;
   /** What the steps after each budgeted step cost relative to it, as the last budgeted pass measured (app/scheduler/budget.ts). */
   after?: Partial<Record<BudgetedStep, number>>;
+  /** What one claim cost the last budgeted pass from the start of its place step to its end (app/scheduler/budget.ts). */
+  claimMs?: number;
 }
 
 export function newPassState(): PassState {

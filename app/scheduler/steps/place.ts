@@ -42,7 +42,11 @@ export const place: PassStep = {
         if (budget.take()) await write(item);
         else left++;
       };
-    await forEachLimit(plan.placements, WRITE_CONCURRENCY, async (p) => {
+    // Host by host: a pass cut by its budget has then written whole documents, each host's new tasks
+    // in one publication, where the plan's order (spread: a service's replicas on different hosts)
+    // would publish about a document per claim and publish most hosts again in every later pass.
+    const byHost = [...plan.placements].sort((a, b) => (a.hostId < b.hostId ? -1 : a.hostId > b.hostId ? 1 : 0));
+    await forEachLimit(byHost, WRITE_CONCURRENCY, async (p) => {
       host = p.hostId;
       if (!budget.take()) {
         left++;

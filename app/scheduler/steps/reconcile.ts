@@ -6,7 +6,7 @@ import { forEachLimit } from '../../../core/async.ts';
 import { attempt, record, reindexTasks, WRITE_CONCURRENCY, type PassContext } from '../context.ts';
 import { recordJobStatus } from './jobs.ts';
 import type { PassStep } from '../step.ts';
-import { leave, stepBudget } from '../budget.ts';
+import { backlogReserveMs, leave, stepBudget } from '../budget.ts';
 
 /** A service's tasks by slot, as this pass leaves them. */
 type Slots = Map<number, Task>;
@@ -16,6 +16,11 @@ export const reconcile: PassStep = {
   async run(ctx) {
     // Creations, removals and releases grow with the backlog: taken while the pass's budget allows.
     const budget = stepBudget(ctx, 'reconcile');
+    // The tasks already pending are placed first: a task is created only with time left to place
+    // those too, or created tasks pile up while each pass has less time to place them (measured at
+    // 2,000 hosts: docs/scale.md). Removals and releases are not held back: they free capacity.
+    const pending = [...ctx.tasks.values()].filter((t) => t.desired === 'running' && !t.host && !t.unplaceable).length;
+    const reserveMs = backlogReserveMs(ctx, pending);
     const take =
       <T>(write: (item: T) => Promise<void>) =>
       async (item: T) => {
@@ -37,11 +42,19 @@ export const reconcile: PassStep = {
         ctx.tasksByService.set(key, [...slots.values()]);
         continue;
       }
-      await forEachLimit(
-        plan.create,
-        WRITE_CONCURRENCY,
-        take((c) => createTask(ctx, slots, c)),
-      );
+      let held = false;
+      await forEachLimit(plan.create, WRITE_CONCURRENCY, async (c) => {
+        if (reserveMs > 0 && !budget.fits(reserveMs)) held = true;
+        else await take((x: typeof c) => createTask(ctx, slots, x))(c);
+      });
+      // Creations held for the backlog: so are this service's removals (a rollout's old replica goes
+      // only after its new one exists), as after a cut; the next pass plans the service again.
+      if (held) {
+        ctx.tasksByService.set(key, [...slots.values()]);
+        ctx.deferred.add(key);
+        leave(ctx, 'services');
+        continue;
+      }
       await forEachLimit(
         plan.remove,
         WRITE_CONCURRENCY,
