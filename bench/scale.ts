@@ -475,7 +475,7 @@ const scheduler = loop(async () => {
   let error: string | undefined;
   try {
     stepTimes = new Map();
-    // The deadline the scheduler handler gives a pass in a fresh 60 s invocation (app/handlers/scheduler.ts).
+    // The deadline the scheduler handler gives a pass in a fresh invocation (app/handlers/scheduler.ts).
     const deadline = Date.now() + SCHEDULER_TIMEOUT_MS - PASS_MARGIN_MS;
     result = await runPass({ ...schedulerDeps, seed: `${new Date().toISOString()}/scale-${++passSeq}`, deadline }, timedSteps);
   } catch (err) {
@@ -488,7 +488,7 @@ const scheduler = loop(async () => {
   const td = performance.now();
   try {
     // As the handler does: passes that left work run back to back, the discovery sync after them
-    // (at the end of the invocation's window, 45 s of passes at most).
+    // (at the end of the invocation's window).
     if (!result?.more || performance.now() - lastDiscovery >= SCHEDULER_TIMEOUT_MS - PASS_MARGIN_MS) {
       lastDiscovery = performance.now();
       await runDiscoverySync(discoveryDeps);
@@ -775,7 +775,7 @@ try {
   );
   print(
     `scheduler passes while converging: ${convergePasses.length} (${first.length} that placed or published); pass duration max ${maxPass ? secs(maxPass.ms) : '-'}, ` +
-      `idle mean ${secs(meanIdle((p) => p.ms))}; ${ok.filter((p) => p.ms > 60_000).length} pass(es) over the scheduler function's 60 s timeout (Lambda's ceiling: 900 s), ` +
+      `idle mean ${secs(meanIdle((p) => p.ms))}; ${ok.filter((p) => p.ms > SCHEDULER_TIMEOUT_MS).length} pass(es) over the scheduler function's ${secs(SCHEDULER_TIMEOUT_MS)} timeout (Lambda's ceiling: 900 s), ` +
       `${ok.filter((p) => p.ms > SCHEDULER_TIMEOUT_MS - PASS_MARGIN_MS).length} over the pass's budget (${secs(SCHEDULER_TIMEOUT_MS - PASS_MARGIN_MS)}), ` +
       `${convergePasses.filter((p) => p.result?.more).length} out of budget with work left; ` +
       `discovery after a pass: max ${secs(Math.max(0, ...ok.map((p) => p.discoveryMs)))}`,

@@ -15,8 +15,15 @@
  */
 import type { PassContext } from './context.ts';
 
-/** The scheduler function's timeout on AWS (infra/control-functions.ts), and local mode's budget for a pass loop of the same size. */
-export const SCHEDULER_TIMEOUT_MS = 60_000;
+/**
+ * The scheduler function's timeout on AWS (infra/control-functions.ts), and local mode's budget for a
+ * pass loop of the same size. Five minutes, not one: at 2,000 hosts on a slow store a whole fleet's
+ * placement took one 176.6 s pass, and held to 45 s the passes repeated their fixed costs (the
+ * snapshot's reads, the discovery sync after them) often enough not to converge in 20 minutes
+ * (docs/scale.md). Lambda allows 15 minutes; five keep a stuck invocation from holding the one
+ * scheduler for long.
+ */
+export const SCHEDULER_TIMEOUT_MS = 300_000;
 
 /**
  * Kept from the invocation's remaining time for what follows the passes in the handler: the

@@ -251,13 +251,13 @@ describe('control-plane functions', () => {
     });
   });
 
-  it('runs the scheduler with a 60 s timeout and a reserved concurrency of 1, and tells it the DNS zone, the listener, the VPC and the wake-up document', () => {
+  it('runs the scheduler with a 300 s timeout and a reserved concurrency of 1, and tells it the DNS zone, the listener, the VPC and the wake-up document', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Description: 'Skiff scheduler (cluster test)',
       Runtime: 'nodejs22.x',
       Architectures: ['arm64'],
       Handler: 'index.handler',
-      Timeout: 60,
+      Timeout: 300,
       ReservedConcurrentExecutions: 1,
       TracingConfig: { Mode: 'Active' },
       Environment: {
