@@ -673,8 +673,10 @@ try {
 
   // 4. Idle: a settle, then a window of every counter
   // Settled: two passes in a row with nothing placed, published or left unpublished (the publications throttled
-  // at 3 PutParameter/s can take many passes), then 15 s for the last reports.
-  const quiet = (p: PassRecord | undefined) => !!p?.result && !p.result.placed && !p.result.published.length && !p.result.publishFailed?.length;
+  // at 3 PutParameter/s can take many passes), nothing left for the next pass, and fewer writes than hosts (the
+  // convergence's tail writes every service's rollout state once), then 15 s for the last reports.
+  const quiet = (p: PassRecord | undefined) =>
+    !!p?.result && !p.result.placed && !p.result.published.length && !p.result.publishFailed?.length && !p.result.more && p.calls.writeUnits < HOSTS;
   const settleMs = await until('settled', () => passes.length >= 2 && quiet(passes.at(-1)) && quiet(passes.at(-2)), 1000, 60_000 + IDLE_S * 1000);
   figures.settled = settleMs === undefined ? 'not settled' : secs(performance.now() - t0);
   await sleep(Math.min(15_000, Math.max(0, remaining() - 60_000 - IDLE_S * 1000)));
