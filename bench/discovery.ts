@@ -85,11 +85,14 @@ async function until<T>(what: string, check: () => Promise<T | undefined> | T | 
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
-const srvPorts = async (): Promise<number[]> => {
+// The replicas' task ids in the SRV answer, by its targets (`<task id>.web.default.skiff.internal`):
+// not by port, as the local hosts each have their own address and hand out host ports on their
+// own, so a live replica on another host may hold the very port of the dead one.
+const srvTasks = async (): Promise<string[]> => {
   const res = (await UDPClient({ dns: '127.0.0.1', port: dnsPort, timeout: 1000 })('_http._tcp.web.default.skiff.internal', 'SRV')) as unknown as {
-    answers: { port: number }[];
+    answers: { target: string }[];
   };
-  return res.answers.map((a) => a.port).sort();
+  return res.answers.map((a) => a.target.split('.')[0]).sort();
 };
 const viaProxy = (): Promise<string> =>
   new Promise((resolve, reject) => {
@@ -125,9 +128,9 @@ try {
     const ready = await until('3 replicas in DNS and the proxy', async () => {
       const t = (await tasks()).filter((x) => x.state === 'running');
       if (t.length !== 3) return undefined;
-      const ports = await srvPorts();
+      const named = await srvTasks();
       const targets = local.routes().find((x) => x.host === HOST)?.targets.length ?? 0;
-      return ports.length === 3 && targets === 3 ? t : undefined;
+      return named.length === 3 && targets === 3 ? t : undefined;
     });
     // death
     const victim = ready[0];
@@ -141,7 +144,7 @@ try {
     await until('the dead replica gone from DNS and the proxy', async () => {
       const now = performance.now();
       if (!proxyAt && !(local.routes().find((x) => x.host === HOST)?.targets ?? []).some((t) => t.taskId === victim.id)) proxyAt = now;
-      if (!dnsAt && !(await srvPorts()).includes(victim.ports[0].hostPort)) dnsAt = performance.now();
+      if (!dnsAt && !(await srvTasks()).includes(victim.id)) dnsAt = performance.now();
       return dnsAt && proxyAt ? true : undefined;
     }).catch(async (err: Error) => {
       const state = (await tasks()).find((t) => t.id === victim.id)?.state ?? 'gone';
@@ -254,7 +257,9 @@ try {
     const put = await apiFetch(`${api}/v1/services`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(busy) });
     if (!put.ok) throw new Error(`apply failed: ${await put.text()}`);
     const { stdout } = await latency;
-    const pick = (label: string) => /\s+([\d.]+\w+)/.exec(stdout.slice(stdout.indexOf(label) + label.length))?.[1] ?? '?';
+    // A percentile's own line of the latency distribution: its label also stands in the Thread Stats'
+    // +/- Stdev column ("98.50%"), where a search for the first "50%" read the next figure as p50.
+    const pick = (label: string) => new RegExp(`^\\s+${label}\\s+(\\S+)`, 'm').exec(stdout)?.[1] ?? '?';
     const max = /Latency\s+\S+\s+\S+\s+(\S+)/.exec(stdout)?.[1] ?? '?';
     const rps = /Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? '?';
     console.log(`proxy's own answers (404) during a 40-replica apply\tp50 ${pick('50%')}, p99 ${pick('99%')}, max ${max} (${rps} req/s)`);
