@@ -17,9 +17,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { execFile, spawnSync } from 'node:child_process';
+import { connect } from 'node:net';
 import { promisify } from 'node:util';
 import { request } from 'node:http';
 import Docker from 'dockerode';
@@ -29,6 +28,7 @@ import { type HaproxyServer, startHaproxy } from '../local/haproxy.ts';
 import { LABELS } from '../agent/executor.ts';
 import type { TaskView } from '../core/types.ts';
 import { authedFetch } from '../test/helpers/local-api.ts';
+import { type HaproxyChild, median, startBareHaproxy, wrk as wrkRun } from './ingress-peers.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' } } });
 const runs = Number(values.runs);
@@ -85,11 +85,14 @@ async function until<T>(what: string, check: () => Promise<T | undefined> | T | 
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
-const srvPorts = async (): Promise<number[]> => {
+// The replicas' task ids in the SRV answer, by its targets (`<task id>.web.default.skiff.internal`):
+// not by port, as the local hosts each have their own address and hand out host ports on their
+// own, so a live replica on another host may hold the very port of the dead one.
+const srvTasks = async (): Promise<string[]> => {
   const res = (await UDPClient({ dns: '127.0.0.1', port: dnsPort, timeout: 1000 })('_http._tcp.web.default.skiff.internal', 'SRV')) as unknown as {
-    answers: { port: number }[];
+    answers: { target: string }[];
   };
-  return res.answers.map((a) => a.port).sort();
+  return res.answers.map((a) => a.target.split('.')[0]).sort();
 };
 const viaProxy = (): Promise<string> =>
   new Promise((resolve, reject) => {
@@ -103,19 +106,11 @@ const viaProxy = (): Promise<string> =>
   });
 const stats = (xs: number[]) => {
   const s = xs.slice().sort((a, b) => a - b);
-  const median = s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-  return `${median.toFixed(3)}\t${s[s.length - 1].toFixed(3)}\t${s.map((x) => x.toFixed(3)).join(' ')}`;
+  return `${median(s).toFixed(3)}\t${s[s.length - 1].toFixed(3)}\t${s.map((x) => x.toFixed(3)).join(' ')}`;
 };
 
 let haproxyPlane: HaproxyServer | undefined;
-let bareHaproxy: ChildProcess | undefined;
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
+let bareHaproxy: HaproxyChild | undefined;
 
 try {
   await until('hosts to register', async () => {
@@ -133,9 +128,9 @@ try {
     const ready = await until('3 replicas in DNS and the proxy', async () => {
       const t = (await tasks()).filter((x) => x.state === 'running');
       if (t.length !== 3) return undefined;
-      const ports = await srvPorts();
+      const named = await srvTasks();
       const targets = local.routes().find((x) => x.host === HOST)?.targets.length ?? 0;
-      return ports.length === 3 && targets === 3 ? t : undefined;
+      return named.length === 3 && targets === 3 ? t : undefined;
     });
     // death
     const victim = ready[0];
@@ -149,7 +144,7 @@ try {
     await until('the dead replica gone from DNS and the proxy', async () => {
       const now = performance.now();
       if (!proxyAt && !(local.routes().find((x) => x.host === HOST)?.targets ?? []).some((t) => t.taskId === victim.id)) proxyAt = now;
-      if (!dnsAt && !(await srvPorts()).includes(victim.ports[0].hostPort)) dnsAt = performance.now();
+      if (!dnsAt && !(await srvTasks()).includes(victim.id)) dnsAt = performance.now();
       return dnsAt && proxyAt ? true : undefined;
     }).catch(async (err: Error) => {
       const state = (await tasks()).find((t) => t.id === victim.id)?.state ?? 'gone';
@@ -189,16 +184,10 @@ try {
     // wrk runs asynchronously: the proxy lives in this process, and a synchronous child would stop
     // its event loop for the whole run (0 requests served).
     const run = async (url: string, host?: string) => {
-      const { stdout } = await promisify(execFile)('wrk', ['-t2', '-c8', '-d5s', ...(host ? ['-H', `Host: ${host}`] : []), url], {
-        encoding: 'utf8',
-        timeout: 30_000,
-      });
-      // A rate is only worth printing with what failed: answers that were not 2xx/3xx, socket errors (timeouts among them).
-      const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? 0);
-      const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
-      const failed = non2xx + (socket ? socket.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0);
+      const { rate, failed } = await wrkRun(url, { seconds: 5, host, timeoutMs: 30_000 });
+      // A rate is only worth printing with what failed.
       if (failed > 0) failures.set(url, (failures.get(url) ?? 0) + failed);
-      return Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? NaN);
+      return rate;
     };
     const failures = new Map<string, number>();
     // HAProxy beside it, to the same 3 replicas (issue 17: Skiff's ingress against the proxies people
@@ -222,29 +211,8 @@ try {
     else {
       haproxyPlane = await startHaproxy({ runDir: join(dataDir, 'bench-haproxy-plane'), log: () => {}, debounceMs: 0 });
       await haproxyPlane.sync([route]);
-      const port = await freePort();
-      const cfg = join(dataDir, 'bench-haproxy.cfg');
-      writeFileSync(
-        cfg,
-        [
-          'global',
-          '  maxconn 1024',
-          'defaults',
-          '  mode http',
-          '  timeout connect 2s',
-          '  timeout client 30s',
-          '  timeout server 30s',
-          '  option http-keep-alive',
-          'frontend plain',
-          `  bind 127.0.0.1:${port}`,
-          '  default_backend web',
-          'backend web',
-          '  balance roundrobin',
-          ...route.targets.map((t, i) => `  server r${i} ${t.ip}:${t.port}`),
-          '',
-        ].join('\n'),
-      );
-      bareHaproxy = spawn('haproxy', ['-f', cfg], { stdio: 'ignore' });
+      bareHaproxy = await startBareHaproxy({ file: join(dataDir, 'bench-haproxy.cfg'), servers: route.targets.map((t) => `${t.ip}:${t.port}`) });
+      const port = bareHaproxy.plainPort;
       const listening = () =>
         new Promise<boolean>((resolve) => {
           const c = connect(port, '127.0.0.1', () => c.end(() => resolve(true)));
@@ -259,7 +227,7 @@ try {
     // Interleaved rounds, so a busy moment of the machine falls on every case alike.
     const rates = cases.map(() => [] as number[]);
     for (let round = 0; round < 3; round++) for (const [i, [, url, host]] of cases.entries()) rates[i].push(await run(url, host));
-    const medians = rates.map((xs) => xs.slice().sort((a, b) => a - b)[1]);
+    const medians = rates.map(median);
     for (const [i, [name, url]] of cases.entries())
       console.log(
         `${name.padEnd(46)}${medians[i].toFixed(0)}\t(${rates[i].map((x) => x.toFixed(0)).join(', ')})${failures.has(url) ? `, ${failures.get(url)} failed requests` : ''}`,
@@ -289,14 +257,16 @@ try {
     const put = await apiFetch(`${api}/v1/services`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(busy) });
     if (!put.ok) throw new Error(`apply failed: ${await put.text()}`);
     const { stdout } = await latency;
-    const pick = (label: string) => /\s+([\d.]+\w+)/.exec(stdout.slice(stdout.indexOf(label) + label.length))?.[1] ?? '?';
+    // A percentile's own line of the latency distribution: its label also stands in the Thread Stats'
+    // +/- Stdev column ("98.50%"), where a search for the first "50%" read the next figure as p50.
+    const pick = (label: string) => new RegExp(`^\\s+${label}\\s+(\\S+)`, 'm').exec(stdout)?.[1] ?? '?';
     const max = /Latency\s+\S+\s+\S+\s+(\S+)/.exec(stdout)?.[1] ?? '?';
     const rps = /Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? '?';
     console.log(`proxy's own answers (404) during a 40-replica apply\tp50 ${pick('50%')}, p99 ${pick('99%')}, max ${max} (${rps} req/s)`);
     await apiFetch(`${api}/v1/namespaces/default/services/busy`, { method: 'DELETE' });
   }
 } finally {
-  if (bareHaproxy?.pid !== undefined && bareHaproxy.exitCode === null) process.kill(bareHaproxy.pid, 'SIGTERM');
+  bareHaproxy?.stop();
   await haproxyPlane?.close();
   await local.stop();
   await removeContainers(cluster);

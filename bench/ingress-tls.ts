@@ -13,10 +13,8 @@
  * failures while one or the other happens every 500 ms. Every process it starts is stopped by pid
  * at the end.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -25,6 +23,7 @@ import { ensureLocalCa, loadLocalCa } from '../local/ca.ts';
 import { startProxyWorker } from '../local/proxy-worker.ts';
 import { type HaproxyServer, startHaproxy } from '../local/haproxy.ts';
 import type { IngressRoute } from '../ports/index.ts';
+import { type HaproxyChild, startBareHaproxy, startReplica, wrk, wrkRate } from './ingress-peers.ts';
 
 const run = promisify(execFile);
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' } } });
@@ -32,58 +31,19 @@ const seconds = Number(values.seconds);
 const rounds = Number(values.rounds);
 const HOST = 'bench.example.test';
 
-async function replica(name: string): Promise<{ port: number; close: () => Promise<void> }> {
-  const body = `${name}\n`;
-  const server = http.createServer((_req, res) => {
-    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
-    res.end(body);
-  });
-  server.keepAliveTimeout = 30_000;
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
-
-/** wrk, 2 threads, 8 connections; requests per second. */
-async function wrk(url: string): Promise<number> {
-  const { rate, failed } = await wrkRun(url);
-  if (failed > 0) throw new Error(`wrk saw ${failed} error answers or socket errors from ${url}`);
-  return rate;
-}
-
-/** wrk, 2 threads, 8 connections: requests per second, and the answers that were not 2xx/3xx plus socket errors. */
-async function wrkRun(url: string): Promise<{ rate: number; failed: number }> {
-  const { stdout } = await run('wrk', ['-t2', '-c8', `-d${seconds}s`, '-H', `Host: ${HOST}`, url], { maxBuffer: 1 << 20 });
-  const m = /Requests\/sec:\s+([\d.]+)/.exec(stdout);
-  if (!m) throw new Error(`wrk printed no rate:\n${stdout}`);
-  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? 0);
-  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
-  return { rate: Number(m[1]), failed: non2xx + (socket ? socket.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0) };
-}
-
-function median(xs: number[]): number {
+/**
+ * The upper of the two middle values for an even count (the churn's 20 changes, an even --rounds),
+ * not ingress-peers.ts's median(): kept, so the figures compare with the runs before it.
+ */
+function upperMedian(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
 }
 
-async function freePort(): Promise<number> {
-  const s = http.createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
-
 const dir = await mkdtemp(join(tmpdir(), 'skiff-bench-tls-'));
-const replicas = await Promise.all(['a', 'b', 'c'].map(replica));
+const replicas = await Promise.all(['a', 'b', 'c'].map(startReplica));
 /** A fourth replica that comes and goes in the churn cases. */
-const extra = await replica('d');
+const extra = await startReplica('d');
 const ca = await ensureLocalCa(dir);
 const proxy = await startProxyWorker({ ca, log: () => {} });
 await proxy.sync([
@@ -106,38 +66,15 @@ try {
 }
 
 // HAProxy with the same certificate (its PEM holds key and chain), the same replicas, keep-alive both sides.
-let haproxy: { pid: number; http: number; https: number } | undefined;
+let haproxy: HaproxyChild | undefined;
 try {
   await run('haproxy', ['-v']);
   const pair = await (await loadLocalCa(ca)).issue(HOST);
   const pem = join(dir, 'haproxy.pem');
   await writeFile(pem, `${pair.cert}${pair.key}`, { mode: 0o600 });
-  const [hp, hps] = [await freePort(), await freePort()];
-  const cfg = join(dir, 'haproxy.cfg');
-  await writeFile(
-    cfg,
-    `global
-  maxconn 1024
-defaults
-  mode http
-  timeout connect 2s
-  timeout client 30s
-  timeout server 30s
-  option http-keep-alive
-frontend plain
-  bind 127.0.0.1:${hp}
-  default_backend web
-frontend tls
-  bind 127.0.0.1:${hps} ssl crt ${pem} alpn h2,http/1.1
-  default_backend web
-backend web
-  balance roundrobin
-${replicas.map((r, i) => `  server r${i} 127.0.0.1:${r.port}`).join('\n')}
-`,
-  );
-  const child = spawn('haproxy', ['-f', cfg], { stdio: 'ignore' });
+  const child = await startBareHaproxy({ file: join(dir, 'haproxy.cfg'), servers: replicas.map((r) => `127.0.0.1:${r.port}`), pem });
   await new Promise((resolve) => setTimeout(resolve, 1000));
-  if (child.pid !== undefined && child.exitCode === null) haproxy = { pid: child.pid, http: hp, https: hps };
+  if (child.pid !== undefined && child.child.exitCode === null) haproxy = child;
 } catch (err) {
   console.error(`haproxy left out: ${(err as Error).message}`);
 }
@@ -179,7 +116,7 @@ async function churn(plane: HaproxyServer): Promise<void> {
     }
     await plane.sync(base);
     console.log(
-      `  ${name.padEnd(42)} median ${median(ms).toFixed(1).padStart(6)}, max ${Math.max(...ms)
+      `  ${name.padEnd(42)} median ${upperMedian(ms).toFixed(1).padStart(6)}, max ${Math.max(...ms)
         .toFixed(1)
         .padStart(6)}   (${plane.reloads() - reloads} reloads, ${plane.runtimeUpdates() - runtime} runtime updates)`,
     );
@@ -195,9 +132,10 @@ async function churn(plane: HaproxyServer): Promise<void> {
         await plane.sync(table(on));
       }
     })();
-    const { rate, failed } = await wrkRun(`${plane.url}/`).finally(() => {
+    const { rate, failed, stdout } = await wrk(`${plane.url}/`, { seconds, host: HOST }).finally(() => {
       stop = true;
     });
+    if (Number.isNaN(rate)) throw new Error(`wrk printed no rate:\n${stdout}`);
     await changer;
     await plane.sync(base);
     console.log(`  ${name.padEnd(42)} ${rate.toFixed(0).padStart(7)} requests/s, ${failed} failed`);
@@ -216,18 +154,19 @@ const cases: [string, string][] = [
     : []),
   ...(haproxy
     ? ([
-        ['haproxy plain', `http://127.0.0.1:${haproxy.http}/`],
-        ['haproxy TLS', `https://127.0.0.1:${haproxy.https}/`],
+        ['haproxy plain', `http://127.0.0.1:${haproxy.plainPort}/`],
+        ['haproxy TLS', `https://127.0.0.1:${haproxy.tlsPort}/`],
       ] as [string, string][])
     : []),
 ];
 const rates = new Map<string, number[]>(cases.map(([name]) => [name, []]));
 try {
   // Interleaved rounds, so a busy moment of the machine falls on every case alike.
-  for (let r = 0; r < rounds; r++) for (const [name, url] of cases) rates.get(name)!.push(await wrk(url));
+  for (let r = 0; r < rounds; r++) for (const [name, url] of cases) rates.get(name)!.push(await wrkRate(url, { seconds, host: HOST }));
   console.log(`wrk -t2 -c8 -d${seconds}s, median of ${rounds} rounds (requests/s), 3 node:http replicas on 127.0.0.1:`);
-  for (const [name, xs] of rates) console.log(`  ${name.padEnd(36)} ${median(xs).toFixed(0).padStart(7)}   (${xs.map((x) => x.toFixed(0)).join(', ')})`);
-  const ratio = (a: string, b: string): string => (rates.has(a) && rates.has(b) ? `${(median(rates.get(a)!) / median(rates.get(b)!)).toFixed(2)}×` : 'n/a');
+  for (const [name, xs] of rates) console.log(`  ${name.padEnd(36)} ${upperMedian(xs).toFixed(0).padStart(7)}   (${xs.map((x) => x.toFixed(0)).join(', ')})`);
+  const ratio = (a: string, b: string): string =>
+    rates.has(a) && rates.has(b) ? `${(upperMedian(rates.get(a)!) / upperMedian(rates.get(b)!)).toFixed(2)}×` : 'n/a';
   console.log(
     `  against haproxy plain: skiff ${ratio('skiff plain (HTTP/1.1)', 'haproxy plain')}, skiff (haproxy data plane) ${ratio('skiff (haproxy data plane) plain', 'haproxy plain')}`,
   );
@@ -236,7 +175,7 @@ try {
   );
   if (skiffHaproxy) await churn(skiffHaproxy);
 } finally {
-  if (haproxy) process.kill(haproxy.pid, 'SIGTERM');
+  haproxy?.stop();
   await skiffHaproxy?.close();
   await proxy.close();
   await Promise.all([...replicas, extra].map((r) => r.close()));
