@@ -131,13 +131,24 @@ export async function startReplica(name: string): Promise<Replica> {
   };
 }
 
-/** wrk's figures: requests per second (NaN when it printed none), and the failed requests. */
-export function parseWrk(stdout: string): { rate: number; failed: number } {
+/**
+ * wrk's figures: requests per second (NaN when it printed none), the failed requests, and what
+ * they were (`2 non-2xx/3xx, read 3`; empty when none failed).
+ */
+export function parseWrk(stdout: string): { rate: number; failed: number; failures: string } {
   // A rate is only worth printing with what failed: answers that were not 2xx/3xx, socket errors (timeouts among them).
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? 0);
   const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
-  const failed = non2xx + (socket ? socket.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0);
-  return { rate: Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? Number.NaN), failed };
+  const kinds: [string, number][] = [
+    ['non-2xx/3xx', non2xx],
+    ...(['connect', 'read', 'write', 'timeout'].map((k, i) => [k, Number(socket?.[i + 1] ?? 0)]) as [string, number][]),
+  ];
+  const failed = kinds.reduce((sum, [, n]) => sum + n, 0);
+  const failures = kinds
+    .filter(([, n]) => n > 0)
+    .map(([k, n]) => `${n} ${k}`)
+    .join(', ');
+  return { rate: Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? Number.NaN), failed, failures };
 }
 
 /**
@@ -148,7 +159,7 @@ export function parseWrk(stdout: string): { rate: number; failed: number } {
 export async function wrk(
   url: string,
   options: { seconds: number; host?: string; timeoutMs?: number },
-): Promise<{ rate: number; failed: number; stdout: string }> {
+): Promise<{ rate: number; failed: number; failures: string; stdout: string }> {
   const args = ['-t2', '-c8', `-d${options.seconds}s`, ...(options.host ? ['-H', `Host: ${options.host}`] : []), url];
   const { stdout } = await run('wrk', args, { encoding: 'utf8', maxBuffer: 1 << 20, timeout: options.timeoutMs ?? 0 });
   return { ...parseWrk(stdout), stdout };

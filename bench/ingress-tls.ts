@@ -132,13 +132,13 @@ async function churn(plane: HaproxyServer): Promise<void> {
         await plane.sync(table(on));
       }
     })();
-    const { rate, failed, stdout } = await wrk(`${plane.url}/`, { seconds, host: HOST }).finally(() => {
+    const { rate, failed, failures, stdout } = await wrk(`${plane.url}/`, { seconds, host: HOST }).finally(() => {
       stop = true;
     });
     if (Number.isNaN(rate)) throw new Error(`wrk printed no rate:\n${stdout}`);
     await changer;
     await plane.sync(base);
-    console.log(`  ${name.padEnd(42)} ${rate.toFixed(0).padStart(7)} requests/s, ${failed} failed`);
+    console.log(`  ${name.padEnd(42)} ${rate.toFixed(0).padStart(7)} requests/s, ${failed} failed${failed ? ` (${failures})` : ''}`);
   }
 }
 

@@ -118,6 +118,10 @@ export function haproxyConfig(routes: readonly IngressRoute[], options: HaproxyC
     `  timeout http-request ${ms(options.headersTimeoutMs, 10_000)}`,
     '  timeout client 60s',
     '  timeout http-keep-alive 5s',
+    // A reload's old worker keeps its idle client connections until it has answered one more request
+    // on each (with `Connection: close`), instead of closing them as a request may be arriving: the
+    // requests that failed under reloads every 500 ms (docs/load-balancing.md).
+    '  option idle-close-on-response',
     // Upgraded connections (WebSocket) have no idle limit in the Node proxy either.
     '  timeout tunnel 1h',
     '  retry-on conn-failure empty-response',
@@ -181,10 +185,13 @@ function backend(r: IngressRoute, name: string, slots: readonly Slot[], httpsPor
     const location = `https://%[var(txn.host)]${httpsPort === 443 ? '' : `:${httpsPort}`}%[url]`;
     lines.push(`  http-request redirect location ${location} code 308 if !{ ssl_fc }`);
   }
-  // Which slots hold replicas changes through the runtime API, so the answers count the servers
-  // in service when they are given (nbsrv: the servers not in maintenance), not the table's targets.
+  // Which slots hold replicas changes through the runtime API, so the answers look at the servers
+  // in service when they are given (not in maintenance), not at the table's targets. Server by
+  // server, not `nbsrv`: an old worker finishing its connections after a reload counts its
+  // backends' servers as 0 and would answer this 503 to every request still on them.
+  const noneUp = slots.length === 0 ? '' : ` if ${slots.map((s) => `!{ srv_is_up(${name}/${s.server}) }`).join(' ')}`;
   lines.push(
-    `  http-request return status 503 content-type ${JSON_TYPE} lf-string ${jsonAnswer('ServiceUnavailable', `service ${service} has no healthy replica for host ${host}`)} if { nbsrv eq 0 }`,
+    `  http-request return status 503 content-type ${JSON_TYPE} lf-string ${jsonAnswer('ServiceUnavailable', `service ${service} has no healthy replica for host ${host}`)}${noneUp}`,
     '  balance roundrobin',
     // A refused connection is retried on the next server in turn (redispatch), once per replica
     // the pool was sized for (half its slots) but one. Not once per slot: the replicas in service

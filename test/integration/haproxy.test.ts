@@ -349,6 +349,36 @@ describe.skipIf(!haproxyVersion)(`HAProxy data plane (${haproxyVersion ?? 'hapro
     expect(proxy.routes().map((r) => r.targets.map((t) => t.taskId))).toEqual([['web-1'], ['web-1']]);
   });
 
+  it("answers a keep-alive client's next request on the old worker after a reload, from the replicas, not a 503", { timeout: 30_000 }, async () => {
+    const web = await replica('web-0');
+    const proxy = await start();
+    await proxy.sync([route('shop.example.com', [web])]);
+    // One connection, kept alive: its second request goes to the worker that accepted it, which a reload has replaced.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    cleanups.push(async () => agent.destroy());
+    const ask = () =>
+      new Promise<{ status: number; reused: boolean; connection?: string; body: string }>((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port: proxy.port, path: '/', headers: { host: 'shop.example.com' }, agent }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (body += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket, connection: res.headers.connection, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const before = await proxy.workerPid();
+    expect((await ask()).status).toBe(200);
+    await proxy.sync([route('shop.example.com', [web]), route('other.example.com', [web], { service: 'other' })]);
+    expect(await proxy.workerPid()).not.toBe(before);
+    // The old worker kept the idle connection (it closes it with this answer, not before it) and
+    // answers from the replica: a stopping worker counts its backends' servers as 0 (`nbsrv`).
+    const after = await ask();
+    expect(after).toMatchObject({ status: 200, reused: true, connection: 'close' });
+    expect(JSON.parse(after.body).name).toBe('web-0');
+    expect((await ask()).status).toBe(200);
+  });
+
   it('passes a WebSocket upgrade through, and the tunnel outlives a reload (on the old worker)', { timeout: 30_000 }, async () => {
     const ws = await webSocketEcho('ws-0');
     const other = await replica('web-0');
