@@ -15,12 +15,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { numberFlag } from './args.ts';
 import { removeContainers, removeNetwork, startLocalCluster } from '../local/cluster.ts';
 import type { TaskView } from '../core/types.ts';
 import { authedFetch } from '../test/helpers/local-api.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' } } });
-const runs = Number(values.runs);
+const runs = numberFlag('autoscale-hosts', values, 'runs', { min: 1, max: 100, integer: true });
 const cluster = `hsb${randomBytes(3).toString('hex')}`;
 const dataDir = mkdtempSync(join(tmpdir(), 'skiff-hostscale-bench-'));
 const HOST_PORT = 20_000 + Math.floor(Math.random() * 10_000);

@@ -20,6 +20,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { numberFlag } from './args.ts';
 import Docker from 'dockerode';
 import { startLocalCluster, removeContainers } from '../local/cluster.ts';
 import { forEachLimit } from '../core/async.ts';
@@ -35,9 +36,9 @@ const { values } = parseArgs({
     'no-raw': { type: 'boolean', default: false },
   },
 });
-const sizes = values.replicas!.split(',').map(Number);
-const runs = Number(values.runs);
-const parallel = Number(values.parallel);
+const sizes = values.replicas!.split(',').map((size) => numberFlag('converge', { replicas: size }, 'replicas', { min: 1, max: 1000, integer: true }));
+const runs = numberFlag('converge', values, 'runs', { min: 1, max: 100, integer: true });
+const parallel = numberFlag('converge', values, 'parallel', { min: 1, max: 64, integer: true });
 const cluster = `bench${randomBytes(3).toString('hex')}`;
 const dataDir = mkdtempSync(join(tmpdir(), 'skiff-bench-'));
 const docker = new Docker();

@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { numberFlag } from './args.ts';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { startLocalCluster, removeContainers, removeNetwork, endpointsFile, type LocalCluster } from '../local/cluster.ts';
 import { dynaliteClient } from '../local/dynalite.ts';
@@ -29,7 +30,7 @@ import { authedFetch } from '../test/helpers/local-api.ts';
 import { ASSUME, AWS, MINUTES_PER_MONTH, PRICE, SECONDS_PER_MONTH } from './aws-prices.ts';
 
 const { values } = parseArgs({ options: { window: { type: 'string', default: '60' } } });
-const WINDOW_S = Number(values.window);
+const WINDOW_S = numberFlag('cost', values, 'window', { min: 10, max: 3600 });
 /** The whole run stops by itself after this, cleaning up, whatever state it is in. */
 const HARD_LIMIT_MS = 175_000;
 

@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { numberFlag } from './args.ts';
 import { execFile, spawnSync } from 'node:child_process';
 import { connect } from 'node:net';
 import { promisify } from 'node:util';
@@ -31,7 +32,7 @@ import { authedFetch } from '../test/helpers/local-api.ts';
 import { type HaproxyChild, median, startBareHaproxy, wrk as wrkRun } from './ingress-peers.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' } } });
-const runs = Number(values.runs);
+const runs = numberFlag('discovery', values, 'runs', { min: 1, max: 100, integer: true });
 const cluster = `disc${randomBytes(3).toString('hex')}`;
 const dataDir = mkdtempSync(join(tmpdir(), 'skiff-disc-'));
 const docker = new Docker();

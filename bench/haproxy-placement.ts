@@ -15,6 +15,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { numberFlag } from './args.ts';
 import { ensureLocalCa, loadLocalCa } from '../local/ca.ts';
 import { type HaproxyServer, startHaproxy } from '../local/haproxy.ts';
 import { haproxyConfig } from '../local/haproxy-config.ts';
@@ -24,8 +25,8 @@ import { bareHaproxyConfig, type HaproxyChild, median, type Replica, spawnHaprox
 const { values } = parseArgs({
   options: { seconds: { type: 'string', default: '3' }, rounds: { type: 'string', default: '5' }, tls: { type: 'boolean', default: false } },
 });
-const seconds = Number(values.seconds);
-const rounds = Number(values.rounds);
+const seconds = numberFlag('haproxy-placement', values, 'seconds', { min: 1, max: 300, integer: true });
+const rounds = numberFlag('haproxy-placement', values, 'rounds', { min: 1, max: 50, integer: true });
 const HOST = 'bench.example.test';
 
 const dir = await mkdtemp(join(tmpdir(), 'skiff-bench-placement-'));

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { numberFlag } from './args.ts';
 import Docker from 'dockerode';
 import { killHost, removeContainers, startAgent, startLocalCluster } from '../local/cluster.ts';
 import { LABELS } from '../agent/executor.ts';
@@ -21,7 +22,7 @@ import type { TaskView } from '../core/types.ts';
 import { authedFetch } from '../test/helpers/local-api.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' } } });
-const runs = Number(values.runs);
+const runs = numberFlag('heal', values, 'runs', { min: 1, max: 100, integer: true });
 const cluster = `heal${randomBytes(3).toString('hex')}`;
 const dataDir = mkdtempSync(join(tmpdir(), 'skiff-heal-'));
 const docker = new Docker();

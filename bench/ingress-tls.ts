@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
+import { numberFlag } from './args.ts';
 import { ensureLocalCa, loadLocalCa } from '../local/ca.ts';
 import { startProxyWorker } from '../local/proxy-worker.ts';
 import { type HaproxyServer, startHaproxy } from '../local/haproxy.ts';
@@ -27,8 +28,8 @@ import { type HaproxyChild, startBareHaproxy, startReplica, wrk, wrkRate } from 
 
 const run = promisify(execFile);
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' } } });
-const seconds = Number(values.seconds);
-const rounds = Number(values.rounds);
+const seconds = numberFlag('ingress-tls', values, 'seconds', { min: 1, max: 300, integer: true });
+const rounds = numberFlag('ingress-tls', values, 'rounds', { min: 1, max: 50, integer: true });
 const HOST = 'bench.example.test';
 
 /**

@@ -16,6 +16,7 @@ import './env.ts';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
+import { numberFlag } from './args.ts';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { CloudWatchLogStore } from '../adapters/aws/cloudwatch-log-store.ts';
 import { MemoryStore } from '../adapters/memory/store.ts';
@@ -32,10 +33,10 @@ const { values } = parseArgs({
     'no-follow': { type: 'boolean', default: false },
   },
 });
-const rate = Number(values.rate);
-const streams = Number(values.streams);
-const seconds = Number(values.seconds);
-const pollMs = Number(values['poll-ms']);
+const rate = numberFlag('log-shipping', values, 'rate', { min: 1, max: 1_000_000 });
+const streams = numberFlag('log-shipping', values, 'streams', { min: 1, max: 1000, integer: true });
+const seconds = numberFlag('log-shipping', values, 'seconds', { min: 1, max: 3600 });
+const pollMs = numberFlag('log-shipping', values, 'poll-ms', { min: 10, max: 60_000 });
 
 // The stand-in in its own process: its CPU is CloudWatch's, not the host's.
 const child = spawn(

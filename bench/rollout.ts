@@ -26,6 +26,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { numberFlag } from './args.ts';
 import { startLocalCluster, removeContainers } from '../local/cluster.ts';
 import { authedFetch } from '../test/helpers/local-api.ts';
 
@@ -39,10 +40,9 @@ const { values } = parseArgs({
     'no-rollback': { type: 'boolean', default: false },
   },
 });
-const sizes = values.replicas!.split(',').map(Number);
-const clients = Number(values.clients);
-const probeInterval = Number(values['probe-interval']);
-if (!Number.isInteger(probeInterval) || probeInterval < 1) throw new Error(`--probe-interval: a whole number of seconds ≥ 1, not ${values['probe-interval']}`);
+const sizes = values.replicas!.split(',').map((size) => numberFlag('rollout', { replicas: size }, 'replicas', { min: 1, max: 1000, integer: true }));
+const clients = numberFlag('rollout', values, 'clients', { min: 1, max: 64, integer: true });
+const probeInterval = numberFlag('rollout', values, 'probe-interval', { min: 1, max: 300, integer: true });
 const cluster = `bench${randomBytes(3).toString('hex')}`;
 const dataDir = mkdtempSync(join(tmpdir(), 'skiff-bench-'));
 const IMAGE = 'skiff/busybox:latest';
