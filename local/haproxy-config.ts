@@ -188,10 +188,11 @@ function backend(r: IngressRoute, name: string, slots: readonly Slot[], httpsPor
   // Which slots hold replicas changes through the runtime API, so the answers look at the servers
   // in service when they are given (not in maintenance), not at the table's targets. Server by
   // server, not `nbsrv`: an old worker finishing its connections after a reload counts its
-  // backends' servers as 0 and would answer this 503 to every request still on them.
-  const noneUp = slots.length === 0 ? '' : ` if ${slots.map((s) => `!{ srv_is_up(${name}/${s.server}) }`).join(' ')}`;
+  // backends' servers as 0 and would answer this 503 to every request still on them. One `acl`
+  // line per slot (lines of one name are ORed): a rule line takes at most 64 words.
+  for (const s of slots) lines.push(`  acl skiff_in_service srv_is_up(${name}/${s.server})`);
   lines.push(
-    `  http-request return status 503 content-type ${JSON_TYPE} lf-string ${jsonAnswer('ServiceUnavailable', `service ${service} has no healthy replica for host ${host}`)}${noneUp}`,
+    `  http-request return status 503 content-type ${JSON_TYPE} lf-string ${jsonAnswer('ServiceUnavailable', `service ${service} has no healthy replica for host ${host}`)}${slots.length > 0 ? ' if !skiff_in_service' : ''}`,
     '  balance roundrobin',
     // A refused connection is retried on the next server in turn (redispatch), once per replica
     // the pool was sized for (half its slots) but one. Not once per slot: the replicas in service

@@ -261,6 +261,20 @@ describe.skipIf(!haproxyVersion)(`HAProxy data plane (${haproxyVersion ?? 'hapro
     expect(proxy.routes()).toHaveLength(3);
   });
 
+  it('serves a service of 40 replicas: its pool of 80 slots is a configuration HAProxy takes, and its 503 still works', { timeout: 30_000 }, async () => {
+    const replicas = await Promise.all(Array.from({ length: 40 }, (_, i) => replica(`big-${i}`)));
+    const proxy = await start();
+    await proxy.sync([route('big.example.com', replicas)]);
+    const seen = new Set<string>();
+    for (let i = 0; i < 40; i++) seen.add((await get(proxy, 'big.example.com')).json().name);
+    expect(seen.size).toBe(40);
+    // Every replica gone: the service's own 503.
+    await proxy.sync([route('big.example.com', [])]);
+    const none = await get(proxy, 'big.example.com');
+    expect(none.status).toBe(503);
+    expect(none.json().message).toBe('service shop/big has no healthy replica for host big.example.com');
+  });
+
   it('balances round robin, and keeps a client on its replica with the skiff-affinity cookie', { timeout: 30_000 }, async () => {
     const replicas = await Promise.all(['web-0', 'web-1', 'web-2'].map(replica));
     const proxy = await start();
