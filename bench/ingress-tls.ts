@@ -24,22 +24,13 @@ import { ensureLocalCa, loadLocalCa } from '../local/ca.ts';
 import { startProxyWorker } from '../local/proxy-worker.ts';
 import { type HaproxyServer, startHaproxy } from '../local/haproxy.ts';
 import type { IngressRoute } from '../ports/index.ts';
-import { type HaproxyChild, startBareHaproxy, startReplica, wrk, wrkRate } from './ingress-peers.ts';
+import { type HaproxyChild, median, startBareHaproxy, startReplica, wrk, wrkRate } from './ingress-peers.ts';
 
 const run = promisify(execFile);
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' } } });
 const seconds = numberFlag('ingress-tls', values, 'seconds', { min: 1, max: 300, integer: true });
 const rounds = numberFlag('ingress-tls', values, 'rounds', { min: 1, max: 50, integer: true });
 const HOST = 'bench.example.test';
-
-/**
- * The upper of the two middle values for an even count (the churn's 20 changes, an even --rounds),
- * not ingress-peers.ts's median(): kept, so the figures compare with the runs before it.
- */
-function upperMedian(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 const dir = await mkdtemp(join(tmpdir(), 'skiff-bench-tls-'));
 const replicas = await Promise.all(['a', 'b', 'c'].map(startReplica));
@@ -117,7 +108,7 @@ async function churn(plane: HaproxyServer): Promise<void> {
     }
     await plane.sync(base);
     console.log(
-      `  ${name.padEnd(42)} median ${upperMedian(ms).toFixed(1).padStart(6)}, max ${Math.max(...ms)
+      `  ${name.padEnd(42)} median ${median(ms).toFixed(1).padStart(6)}, max ${Math.max(...ms)
         .toFixed(1)
         .padStart(6)}   (${plane.reloads() - reloads} reloads, ${plane.runtimeUpdates() - runtime} runtime updates)`,
     );
@@ -165,9 +156,8 @@ try {
   // Interleaved rounds, so a busy moment of the machine falls on every case alike.
   for (let r = 0; r < rounds; r++) for (const [name, url] of cases) rates.get(name)!.push(await wrkRate(url, { seconds, host: HOST }));
   console.log(`wrk -t2 -c8 -d${seconds}s, median of ${rounds} rounds (requests/s), 3 node:http replicas on 127.0.0.1:`);
-  for (const [name, xs] of rates) console.log(`  ${name.padEnd(36)} ${upperMedian(xs).toFixed(0).padStart(7)}   (${xs.map((x) => x.toFixed(0)).join(', ')})`);
-  const ratio = (a: string, b: string): string =>
-    rates.has(a) && rates.has(b) ? `${(upperMedian(rates.get(a)!) / upperMedian(rates.get(b)!)).toFixed(2)}×` : 'n/a';
+  for (const [name, xs] of rates) console.log(`  ${name.padEnd(36)} ${median(xs).toFixed(0).padStart(7)}   (${xs.map((x) => x.toFixed(0)).join(', ')})`);
+  const ratio = (a: string, b: string): string => (rates.has(a) && rates.has(b) ? `${(median(rates.get(a)!) / median(rates.get(b)!)).toFixed(2)}×` : 'n/a');
   console.log(
     `  against haproxy plain: skiff ${ratio('skiff plain (HTTP/1.1)', 'haproxy plain')}, skiff (haproxy data plane) ${ratio('skiff (haproxy data plane) plain', 'haproxy plain')}`,
   );

@@ -45,7 +45,7 @@ export const reconcile: PassStep = {
       let held = false;
       await forEachLimit(plan.create, WRITE_CONCURRENCY, async (c) => {
         if (reserveMs > 0 && !budget.fits(reserveMs)) held = true;
-        else await take((x: typeof c) => createTask(ctx, slots, x))(c);
+        else if (budget.take()) await createTask(ctx, slots, c);
       });
       // Creations held for the backlog: so are this service's removals (a rollout's old replica goes
       // only after its new one exists), as after a cut; the next pass plans the service again.
